@@ -1,0 +1,107 @@
+# ablasim - thermal ablation zone simulator.  `make help` lists the targets.
+#
+# Library code lives in src/{io,kernels,driver,sources}; the command-line program in src/cli.
+# Flags come from pkg-config for every dependency that ships a .pc file.
+
+CC       ?= gcc
+PREFIX   ?= /usr/local
+PKGS     := fftw3 hdf5 yaml-0.1
+OPT      ?= -O3 -march=native
+CFLAGS   ?= $(OPT)
+ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -fopenmp -Wall -Wextra -Iinclude \
+             $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(SAN_FLAGS) $(CFLAGS)
+LDLIBS_ALL = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lfftw3_omp -lm
+TEST_LIBS  = $(shell pkg-config --libs cunit 2>/dev/null)
+
+ifeq ($(SANITIZE),1)
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -g
+OPT       := -O1
+BUILD     := build/san
+else
+BUILD     := build/rel
+endif
+
+LIB_SRC  := $(wildcard src/io/*.c src/kernels/*.c src/driver/*.c src/sources/*.c)
+CLI_SRC  := $(wildcard src/cli/*.c)
+TEST_SRC := $(wildcard tests/unit/*.c)
+BENCH_SRC:= $(wildcard bench/*.c)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
+LIB      := $(BUILD)/libablasim.a
+BIN      := bin/ablasim
+TESTBIN  := $(BUILD)/tests/run_tests
+BENCHBIN := $(BUILD)/bench/bench_stencil
+
+.PHONY: all check test-run bench bench-run demo demo-run deps install clean help format validate
+
+all: $(BIN)
+
+help:
+	@echo "make            build bin/ablasim"
+	@echo "make demo       install missing dependencies, build, run configs/liver_demo.yaml"
+	@echo "make check      install missing dependencies, build, run the CUnit suite"
+	@echo "make bench      memory bandwidth + solver MLUPS, CSV under bench/results/"
+	@echo "make deps       install (root) or print (non-root) the Debian packages"
+	@echo "make install PREFIX=/usr/local ; make clean ; make SANITIZE=1 check"
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(BIN): $(CLI_OBJ) $(LIB)
+	@mkdir -p bin
+	$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS_ALL)
+
+$(TESTBIN): $(TEST_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $(TEST_OBJ) $(LIB) $(TEST_LIBS) $(LDLIBS_ALL)
+
+$(BENCHBIN): $(BENCH_SRC:%.c=$(BUILD)/%.o) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $(BENCH_SRC:%.c=$(BUILD)/%.o) $(LIB) $(LDLIBS_ALL)
+
+deps:
+	@scripts/install-deps.sh
+
+# check / demo / bench first make sure the Debian packages are there, then re-enter make so that
+# pkg-config is evaluated with the libraries installed.
+check:
+	@scripts/install-deps.sh --if-missing
+	@$(MAKE) --no-print-directory test-run
+
+test-run: $(BIN) $(TESTBIN)
+	ABLASIM_BIN=$(abspath $(BIN)) ABLASIM_ROOT=$(CURDIR) $(TESTBIN)
+
+demo:
+	@scripts/install-deps.sh --if-missing
+	@$(MAKE) --no-print-directory demo-run
+
+demo-run: $(BIN)
+	@mkdir -p out
+	$(BIN) run configs/liver_demo.yaml -o out/liver_demo.h5
+
+bench:
+	@scripts/install-deps.sh --if-missing
+	@$(MAKE) --no-print-directory bench-run
+
+bench-run: $(BENCHBIN)
+	@mkdir -p bench/results
+	$(BENCHBIN)
+
+install: $(BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/ablasim/configs
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/ablasim
+	install -m 644 configs/*.yaml $(DESTDIR)$(PREFIX)/share/ablasim/configs/
+
+format:
+	clang-format -i $(LIB_SRC) $(CLI_SRC) $(TEST_SRC) $(BENCH_SRC) include/ablasim/*.h src/*/*.h
+
+clean:
+	rm -rf build bin
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

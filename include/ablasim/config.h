@@ -1,0 +1,78 @@
+/* config.h - YAML documents as a small tree that remembers where every value came from.
+ *
+ * libyaml parses the file; this module keeps each node's file and line so that every error can
+ * say "scenario.yaml:12: key 'grid.spacing_mm[1]' = 0: allowed (0, 100] mm". Command-line
+ * overrides (--set a.b.c=value) are grafted onto the same tree before the schema reads it, so a
+ * value from --set is validated exactly like one from the file. Readers mark what they consume;
+ * cfg_check_keys() turns every unread key into an error, so a typo is never silently ignored.
+ */
+#ifndef ABLASIM_CONFIG_H
+#define ABLASIM_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "ablasim/status.h"
+
+typedef enum { CFG_SCALAR, CFG_MAP, CFG_SEQ } cfg_kind;
+
+typedef struct cfg_node {
+    cfg_kind kind;
+    char *key;    /* key in the parent map, NULL for sequence items and the root */
+    char *value;  /* scalar text (CFG_SCALAR only) */
+    bool quoted;  /* scalar was quoted: never a number */
+    int line;     /* 1-based line in origin; 0 for --set values */
+    char *origin; /* file path, or "--set a.b.c" */
+    struct cfg_node *parent;
+    struct cfg_node **items; /* children: map entries (with key) or sequence elements */
+    size_t n, cap;
+    bool used; /* read by the schema */
+} cfg_node;
+
+typedef struct {
+    double lo, hi;
+    bool lo_open, hi_open; /* exclusive bounds */
+    const char *unit;      /* printed in messages, may be NULL */
+} cfg_range;
+
+/* Parse a YAML file into a tree. The root must be a mapping. */
+abl_status cfg_load_file(const char *path, cfg_node **root, abl_error *err);
+/* Parse YAML text; origin names it in messages. Any node kind may be the root. */
+abl_status cfg_parse_string(const char *text, const char *origin, cfg_node **out, abl_error *err);
+void cfg_free(cfg_node *node);
+
+/* Apply "a.b.c=value" (value is YAML: 3, 0.5, [1,2,3], {type: sphere}); path segments that are
+ * integers index sequences. Missing maps along the path are created; the schema judges the result. */
+abl_status cfg_set(cfg_node *root, const char *assignment, abl_error *err);
+
+/* Child of a map by key (NULL if absent, or if map is NULL). Marks it used. */
+cfg_node *cfg_get(cfg_node *map, const char *key);
+/* "file:line" or "--set a.b.c" */
+const char *cfg_where(const cfg_node *node, char *buf, size_t len);
+/* Dotted path of a node, "grid.shapes[2].radius_mm". */
+const char *cfg_path(const cfg_node *node, char *buf, size_t len);
+
+/* Typed readers. Absent key: *out = def unless required (then an error). A present key must parse
+ * and lie in the range. map may be NULL (treated as empty). */
+abl_status cfg_get_double(cfg_node *map, const char *key, bool required, double def,
+                          const cfg_range *range, double *out, abl_error *err);
+abl_status cfg_get_long(cfg_node *map, const char *key, bool required, long def, long lo, long hi,
+                        long *out, abl_error *err);
+abl_status cfg_get_bool(cfg_node *map, const char *key, bool def, bool *out, abl_error *err);
+abl_status cfg_get_string(cfg_node *map, const char *key, bool required, const char *def,
+                          const char **out, abl_error *err);
+/* One of names[0..count-1]; *out is the index. */
+abl_status cfg_get_enum(cfg_node *map, const char *key, bool required, int def,
+                        const char *const *names, int count, int *out, abl_error *err);
+/* A sequence of exactly n numbers. */
+abl_status cfg_get_vec(cfg_node *map, const char *key, bool required, const double *def, int n,
+                       const cfg_range *range, double *out, abl_error *err);
+/* Scalar node as a number with a range; used for sequence items. */
+abl_status cfg_node_double(cfg_node *node, const cfg_range *range, double *out, abl_error *err);
+/* Node must be of this kind (map/seq); NULL node is allowed when !required. */
+abl_status cfg_expect(cfg_node *node, cfg_kind kind, bool required, const char *what,
+                      abl_error *err);
+/* Error for the first key of map that is not in allowed[] (NULL-terminated). */
+abl_status cfg_check_keys(const cfg_node *map, const char *const *allowed, abl_error *err);
+
+#endif

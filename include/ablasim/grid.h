@@ -1,0 +1,42 @@
+/* grid.h - the voxel grid: dimensions, anisotropic spacing, origin, memory layout.
+ *
+ * Cell-centred voxels; x is the fastest index. Voxel (i,j,k) has its centre at
+ * origin_m + (i*h_x, j*h_y, k*h_z); the domain faces lie half a voxel outside the outer centres
+ * (this matches NIfTI/ITK, where the origin is the centre of the first voxel). Fields are plain
+ * double arrays of n = nx*ny*nz values, 64-byte aligned, indexed with ABL_IDX.
+ */
+#ifndef ABLASIM_GRID_H
+#define ABLASIM_GRID_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ablasim/status.h"
+
+typedef struct {
+    int nx, ny, nz;
+    size_t sy, sz, n;   /* strides: sy = nx, sz = nx*ny; n = number of voxels */
+    double h_m[3];      /* spacing along x, y, z [m] */
+    double origin_m[3]; /* centre of voxel (0,0,0) [m] */
+} abl_grid;
+
+#define ABL_IDX(g, i, j, k) ((size_t)(k) * (g)->sz + (size_t)(j) * (g)->sy + (size_t)(i))
+
+/* Largest grid accepted (voxels): keeps every size_t product far from overflow. */
+#define ABL_GRID_MAX_VOXELS ((size_t)1 << 31)
+
+abl_status grid_init(abl_grid *g, const int dims[3], const double h_m[3], const double origin_m[3],
+                     abl_error *err);
+/* Voxel volume [m^3]. */
+double grid_voxel_volume_m3(const abl_grid *g);
+/* Centre of voxel (i,j,k) [m]. */
+void grid_voxel_centre_m(const abl_grid *g, int i, int j, int k, double x_m[3]);
+
+/* 64-byte aligned, first touched in parallel with the kernels' static schedule so that pages
+ * land on the NUMA node of the thread that will use them. Free with grid_free_field(). */
+double *grid_alloc_field(const abl_grid *g, double fill);
+float *grid_alloc_field_f(const abl_grid *g, float fill);
+uint8_t *grid_alloc_labels(const abl_grid *g, uint8_t fill);
+void grid_free_field(void *p);
+
+#endif

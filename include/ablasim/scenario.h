@@ -1,0 +1,95 @@
+/* scenario.h - a validated scenario: everything a run needs, read from YAML + --set overrides.
+ *
+ * scenario_load() is the only place that reads scenario keys; it checks every key, type and
+ * range and reports the first problem as "file:line: key = value: allowed ...". The result is
+ * plain data (SI units) that the simulation plans from. See README "Scenario reference".
+ */
+#ifndef ABLASIM_SCENARIO_H
+#define ABLASIM_SCENARIO_H
+
+#include <stdbool.h>
+
+#include "ablasim/config.h"
+#include "ablasim/schedule.h"
+#include "ablasim/shape.h"
+#include "ablasim/tissue.h"
+
+#define ABL_MAX_MATERIALS 250
+#define ABL_MAX_THRESHOLDS 16
+
+typedef enum { BC_FIXED_TEMPERATURE, BC_INSULATED, BC_CONVECTIVE } abl_bc_type;
+typedef struct {
+    abl_bc_type type;
+    double T_C;          /* fixed: wall temperature; convective: T_inf */
+    double h_W_m2K;      /* convective heat transfer coefficient */
+} abl_bc;
+
+/* Faces in this order everywhere (boundary config, kernels, output). */
+enum { FACE_XMIN, FACE_XMAX, FACE_YMIN, FACE_YMAX, FACE_ZMIN, FACE_ZMAX };
+
+typedef struct {
+    abl_shape shape;
+    int tissue; /* index in the tissue table */
+    char where[256]; /* file:line and key path, for messages */
+} abl_region;
+
+typedef enum { SRC_VOLUMETRIC, SRC_FIXED_TEMPERATURE } abl_source_type;
+
+typedef struct {
+    char name[64];
+    abl_source_type type;
+    abl_shape shape;
+    abl_schedule schedule; /* power_W (volumetric) or temperature_C (fixed_temperature) */
+    char where[256];       /* file:line of the entry, for messages */
+} abl_source_cfg;
+
+typedef enum { SCHEME_EXPLICIT } abl_time_scheme;
+
+typedef struct abl_scenario {
+    char *path;       /* scenario file */
+    char *text;       /* file text followed by the --set lines, stored in the output */
+    char name[128];
+    abl_tissue_table tissues;
+    char *tissues_path;
+
+    /* grid: from dims/spacing or from a mesh file */
+    int dims[3];
+    double spacing_m[3];
+    double origin_m[3];
+    bool origin_given;
+    char *mesh_path;               /* NULL: generated grid */
+    int mesh_label_tissue[256];    /* mesh label -> tissue index, -1 unmapped */
+    int background_tissue;
+    abl_region *regions;
+    int nregions;
+
+    double T_arterial_C, T_initial_C;
+    abl_bc bc[6];
+
+    abl_time_scheme scheme;
+    double duration_s;
+    double dt_s;           /* 0: automatic */
+    double dt_safety;      /* fraction of the stability limit used by automatic dt */
+
+    abl_source_cfg *sources;
+    int nsources;
+
+    /* output */
+    char *output_path;     /* NULL: <scenario name>.h5 in the current directory */
+    double snapshot_interval_s;  /* 0: no snapshots */
+    double monitor_interval_s;   /* running maps sampled at least this often */
+    int n_hot, n_cold;
+    double hot_C[ABL_MAX_THRESHOLDS], cold_C[ABL_MAX_THRESHOLDS];
+    bool energy_balance;   /* exact per-step energy accounting (one extra pass per step) */
+} abl_scenario;
+
+/* Load and validate. sets: "a.b=value" strings applied in order before validation. */
+abl_status scenario_load(const char *path, const char *const *sets, int nsets,
+                         abl_scenario **out, abl_error *err);
+/* Same from YAML text (tests); base_dir resolves relative paths (tissues_file, mesh). */
+abl_status scenario_load_string(const char *text, const char *origin, const char *base_dir,
+                                const char *const *sets, int nsets, abl_scenario **out,
+                                abl_error *err);
+void scenario_free(abl_scenario *sc);
+
+#endif

@@ -1,0 +1,24 @@
+/* schedule.h - piecewise-linear functions of time (power in W, temperature in C).
+ * Held at the first value before the first point and at the last value after the last one;
+ * two points at the same time make a step.
+ */
+#ifndef ABLASIM_SCHEDULE_H
+#define ABLASIM_SCHEDULE_H
+
+#include "ablasim/config.h"
+
+typedef struct {
+    int n;
+    double *t_s;
+    double *v;
+} abl_schedule;
+
+/* Parse a list of {time_s: t, <value_key>: v} maps (times non-decreasing, values in range). */
+abl_status schedule_parse(cfg_node *seq, const char *value_key, const cfg_range *range,
+                          abl_schedule *out, abl_error *err);
+/* A constant schedule. */
+abl_status schedule_constant(double v, abl_schedule *out, abl_error *err);
+double schedule_eval(const abl_schedule *s, double t_s);
+void schedule_free(abl_schedule *s);
+
+#endif

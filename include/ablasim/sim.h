@@ -1,0 +1,85 @@
+/* sim.h - the simulation driver: plan once, run, destroy (FFTW style).
+ *
+ * sim_create() does the expensive set-up: builds the grid and tissue labels (mesh file and/or
+ * shapes), picks the time step, plans the stencil tables and creates the sources. sim_run()
+ * steps to the end time, updates running maps, and streams snapshots and results to the output
+ * (see output.h). sim_step() advances a planned simulation without output (tests, benchmarks).
+ */
+#ifndef ABLASIM_SIM_H
+#define ABLASIM_SIM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ablasim/grid.h"
+#include "ablasim/kernels.h"
+#include "ablasim/scenario.h"
+#include "ablasim/source.h"
+
+typedef struct {
+    double t_s, duration_s, wall_s;
+    long step, nsteps;
+} abl_progress;
+
+typedef void (*abl_progress_fn)(const abl_progress *p, void *user);
+
+typedef struct {
+    const char *output_path;      /* overrides the scenario's; NULL: scenario or default */
+    abl_progress_fn progress;     /* may be NULL */
+    void *progress_user;
+    double progress_interval_s;   /* wall-clock seconds between callbacks */
+} abl_run_opts;
+
+typedef struct {
+    /* energy accounting over the run [J] (only when scenario energy_balance is on) */
+    bool energy_tracked;
+    double E_stored_initial_J, E_stored_final_J;
+    double E_sources_J;      /* volumetric sources + pinned voxels */
+    double E_perf_met_J;     /* perfusion + metabolic (net into tissue) */
+    double E_boundary_in_J;  /* through the domain faces */
+} abl_energy;
+
+typedef struct abl_sim {
+    const abl_scenario *sc;
+    abl_grid grid;
+    int nmat;
+    int mat_tissue[ABL_MAX_MATERIALS]; /* material index -> tissue index */
+    uint8_t *material, *cls;
+    double *T, *T_new;
+    double *T_max, *T_min;
+    float *t_hot[ABL_MAX_THRESHOLDS], *t_cold[ABL_MAX_THRESHOLDS];
+    double monitor_accum_s;  /* time since the running maps were last updated */
+
+    /* stencil tables */
+    abl_stencil st;
+    abl_fast_coef *fast;
+    double *inv_rhoc, *perf_W, *src_const, *gface, *gbound;
+
+    abl_source **sources;
+    int nsources;
+    /* extra pinned voxels set through the API (tests, embedding) */
+    size_t n_extra_pin;
+    size_t *extra_pin_idx;
+    double *extra_pin_T;
+
+    double dt_s, dt_stable_s;
+    double t_s;
+    long step;
+    double wall_s;
+    abl_energy energy;
+} abl_sim;
+
+abl_status sim_create(const abl_scenario *sc, abl_sim **out, abl_error *err);
+/* Hold these voxels at these temperatures from now on (copied). */
+abl_status sim_pin_voxels(abl_sim *s, size_t n, const size_t *idx, const double *T_C,
+                          abl_error *err);
+/* Advance nsteps explicit steps (sources, pins, running maps, energy accounting). */
+abl_status sim_step(abl_sim *s, long nsteps, abl_error *err);
+/* Run to the scenario's end time writing the output file. */
+abl_status sim_run(abl_sim *s, const abl_run_opts *opts, abl_error *err);
+void sim_destroy(abl_sim *s);
+
+/* Memory a run of this scenario needs [bytes], estimated before allocation. */
+size_t sim_memory_estimate(size_t nvox, int n_hot, int n_cold);
+
+#endif

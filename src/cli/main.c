@@ -1,0 +1,243 @@
+/* main.c - the ablasim command line: parses arguments, calls the library, reports.
+ * The only place that prints errors and chooses exit codes (see status.h). */
+#include <errno.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ablasim/output.h"
+#include "ablasim/scenario.h"
+#include "ablasim/sim.h"
+#include "ablasim/version.h"
+
+static const char *usage_main =
+    "ablasim " ABLASIM_VERSION " - thermal ablation zone simulator (Pennes bioheat)\n"
+    "\n"
+    "usage: ablasim COMMAND [options]\n"
+    "\n"
+    "commands:\n"
+    "  run SCENARIO.yaml   simulate a scenario and write an HDF5 result\n"
+    "\n"
+    "options:\n"
+    "  -h, --help          this text (ablasim run --help for the run options)\n"
+    "  --version           print the version\n"
+    "\n"
+    "exit codes: 0 ok, 1 usage, 2 invalid input, 3 I/O error, 4 out of memory, 5 numerical fault\n";
+
+static const char *usage_run =
+    "usage: ablasim run SCENARIO.yaml [-o OUT.h5] [--set KEY=VALUE]... [--threads N] [--quiet]\n"
+    "\n"
+    "  -o, --output OUT.h5   result file (default: output.file from the scenario, else\n"
+    "                        <name>.h5); OUT.xdmf (ParaView) and OUT.json (summary) are\n"
+    "                        written beside it. Files appear only when the run succeeds.\n"
+    "  --set KEY=VALUE       override a scenario key, e.g. --set time.duration_s=300\n"
+    "                        --set sources.0.power_W=25 --set grid.spacing_mm=[0.5,0.5,0.5]\n"
+    "                        (repeatable; validated like the file)\n"
+    "  --threads N           OpenMP threads (default: OMP_NUM_THREADS or all cores)\n"
+    "  -q, --quiet           no progress output, only errors\n"
+    "  -h, --help            this text\n";
+
+typedef struct {
+    bool tty;
+    bool quiet;
+    double last_pct;
+} progress_state;
+
+static void progress(const abl_progress *p, void *user)
+{
+    progress_state *ps = user;
+    if (ps->quiet) return;
+    double frac = p->duration_s > 0 ? p->t_s / p->duration_s : 1.0;
+    double eta = frac > 0 ? p->wall_s * (1.0 - frac) / frac : 0.0;
+    if (ps->tty) {
+        char bar[31];
+        int fill = (int)(frac * 30 + 0.5);
+        for (int i = 0; i < 30; i++) bar[i] = i < fill ? '=' : ' ';
+        bar[30] = '\0';
+        fprintf(stderr, "\r[%s] %5.1f%%  t = %8.1f / %.1f s  step %ld/%ld  ETA %6.1f s ", bar,
+                100 * frac, p->t_s, p->duration_s, p->step, p->nsteps, eta);
+        if (p->step == p->nsteps) fputc('\n', stderr);
+    } else if (frac - ps->last_pct >= 0.1 || p->step == p->nsteps) {
+        fprintf(stderr, "progress: %5.1f%%  t = %.1f / %.1f s  wall %.1f s  ETA %.1f s\n",
+                100 * frac, p->t_s, p->duration_s, p->wall_s, eta);
+        ps->last_pct = frac;
+    }
+    fflush(stderr);
+}
+
+static void print_summary(const abl_sim *s, const char *out)
+{
+    const abl_scenario *sc = s->sc;
+    const int nm = s->nmat;
+    double hot[ABL_MAX_THRESHOLDS], cold[ABL_MAX_THRESHOLDS];
+    double *hot_m = calloc((size_t)ABL_MAX_THRESHOLDS * nm, sizeof(double));
+    double *cold_m = calloc((size_t)ABL_MAX_THRESHOLDS * nm, sizeof(double));
+    if (!hot_m || !cold_m) {
+        free(hot_m);
+        free(cold_m);
+        return;
+    }
+    isotherm_volumes(s, hot, hot_m, cold, cold_m);
+    printf("scenario   %s (%s)\n", sc->name, sc->path);
+    printf("grid       %d x %d x %d voxels, spacing %.3g x %.3g x %.3g mm, %d tissues\n",
+           s->grid.nx, s->grid.ny, s->grid.nz, s->grid.h_m[0] * 1e3, s->grid.h_m[1] * 1e3,
+           s->grid.h_m[2] * 1e3, nm);
+    printf("time       %.1f s in %ld steps, dt = %.4g s (stability limit %.4g s)\n", s->t_s,
+           s->step, s->dt_s, s->dt_stable_s);
+    printf("wall time  %.2f s on %d threads (%.1f M voxel updates/s)\n", s->wall_s,
+           omp_get_max_threads(), s->wall_s > 0 ? s->grid.n * (double)s->step / s->wall_s / 1e6 : 0);
+    printf("isotherm volumes (mL):\n");
+    for (int h = 0; h < sc->n_hot; h++) {
+        printf("  T_max >= %5.1f C: %10.3f", sc->hot_C[h], hot[h]);
+        for (int m = 0; m < nm; m++)
+            if (hot_m[h * nm + m] > 0)
+                printf("  %s %.3f", sc->tissues.t[s->mat_tissue[m]].name, hot_m[h * nm + m]);
+        printf("\n");
+    }
+    for (int h = 0; h < sc->n_cold; h++) {
+        printf("  T_min <= %5.1f C: %10.3f", sc->cold_C[h], cold[h]);
+        for (int m = 0; m < nm; m++)
+            if (cold_m[h * nm + m] > 0)
+                printf("  %s %.3f", sc->tissues.t[s->mat_tissue[m]].name, cold_m[h * nm + m]);
+        printf("\n");
+    }
+    if (s->energy.energy_tracked) {
+        const abl_energy *e = &s->energy;
+        double in = e->E_sources_J + e->E_perf_met_J + e->E_boundary_in_J;
+        double scale = fabs(e->E_sources_J) + fabs(e->E_perf_met_J) + fabs(e->E_boundary_in_J);
+        printf("energy     sources %.4g J, perfusion+metabolic %.4g J, boundary %.4g J, "
+               "stored change %.4g J, relative residual %.2e\n",
+               e->E_sources_J, e->E_perf_met_J, e->E_boundary_in_J,
+               e->E_stored_final_J - e->E_stored_initial_J,
+               scale > 0 ? (e->E_stored_final_J - e->E_stored_initial_J - in) / scale : 0.0);
+    }
+    printf("output     %s\n", out);
+    free(hot_m);
+    free(cold_m);
+}
+
+static int fail(const char *cmd, const abl_error *err)
+{
+    fprintf(stderr, "ablasim %s: error: %s\n", cmd, err->msg);
+    return abl_status_exit_code(err->status);
+}
+
+static int usage_error(const char *msg, const char *arg, const char *usage)
+{
+    fprintf(stderr, "ablasim: %s%s%s\n\n%s", msg, arg ? ": " : "", arg ? arg : "", usage);
+    return 1;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && !strcmp(s + a - b, suffix);
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    const char *scenario = NULL, *out = NULL;
+    const char **sets = calloc((size_t)argc, sizeof *sets);
+    int nsets = 0, threads = 0;
+    bool quiet = false;
+    if (!sets) return 4;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(usage_run, stdout);
+            free(sets);
+            return 0;
+        } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
+            if (++i >= argc) return free(sets), usage_error("-o needs a file name", NULL, usage_run);
+            out = argv[i];
+        } else if (!strcmp(a, "--set")) {
+            if (++i >= argc)
+                return free(sets), usage_error("--set needs KEY=VALUE", NULL, usage_run);
+            sets[nsets++] = argv[i];
+        } else if (!strncmp(a, "--set=", 6)) {
+            sets[nsets++] = a + 6;
+        } else if (!strcmp(a, "--threads")) {
+            char *end;
+            if (++i >= argc) return free(sets), usage_error("--threads needs a number", NULL, usage_run);
+            errno = 0;
+            long v = strtol(argv[i], &end, 10);
+            if (*end || end == argv[i] || v < 1 || v > 1024 || errno)
+                return free(sets), usage_error("--threads must be an integer 1..1024, got", argv[i],
+                                               usage_run);
+            threads = (int)v;
+        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            quiet = true;
+        } else if (a[0] == '-') {
+            return free(sets), usage_error("unknown option", a, usage_run);
+        } else if (!scenario) {
+            scenario = a;
+        } else {
+            return free(sets), usage_error("more than one scenario given", a, usage_run);
+        }
+    }
+    if (!scenario) return free(sets), usage_error("missing SCENARIO.yaml", NULL, usage_run);
+    if (out && !ends_with(out, ".h5"))
+        return free(sets), usage_error("the output file name must end in .h5, got", out, usage_run);
+    if (threads) omp_set_num_threads(threads);
+
+    abl_error err = {0};
+    abl_scenario *sc = NULL;
+    abl_sim *sim = NULL;
+    abl_status st = scenario_load(scenario, sets, nsets, &sc, &err);
+    free(sets);
+    if (st) return fail("run", &err);
+    char defpath[300];
+    if (!out) out = sc->output_path;
+    if (!out) {
+        snprintf(defpath, sizeof defpath, "%s.h5", sc->name);
+        out = defpath;
+    }
+    if (!ends_with(out, ".h5")) {
+        abl_fail(&err, ABL_EINVAL, "%s: output.file = %s must end in .h5", sc->path, out);
+        scenario_free(sc);
+        return fail("run", &err);
+    }
+    if ((st = sim_create(sc, &sim, &err))) {
+        scenario_free(sc);
+        return fail("run", &err);
+    }
+    if (!quiet)
+        fprintf(stderr, "ablasim: %s: %d x %d x %d voxels, %.1f s in %ld steps of %.4g s, %d threads\n",
+                sc->name, sim->grid.nx, sim->grid.ny, sim->grid.nz, sc->duration_s,
+                (long)llround(sc->duration_s / sim->dt_s), sim->dt_s, omp_get_max_threads());
+    progress_state ps = {isatty(STDERR_FILENO), quiet, 0.0};
+    abl_run_opts opts = {out, progress, &ps, ps.tty ? 0.2 : 5.0};
+    st = sim_run(sim, &opts, &err);
+    if (st) {
+        if (ps.tty && !quiet) fputc('\n', stderr);
+        sim_destroy(sim);
+        scenario_free(sc);
+        return fail("run", &err);
+    }
+    if (!quiet) print_summary(sim, out);
+    sim_destroy(sim);
+    scenario_free(sc);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage_main, stderr);
+        return 1;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+        fputs(usage_main, stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version")) {
+        printf("ablasim %s\n", ABLASIM_VERSION);
+        return 0;
+    }
+    if (!strcmp(cmd, "run")) return cmd_run(argc - 2, argv + 2);
+    return usage_error("unknown command", cmd, usage_main);
+}

@@ -1,0 +1,488 @@
+/* sim.c - the driver: plans a run from a scenario (grid, materials, stencil tables, dt,
+ * sources) and owns time stepping, running maps, energy accounting and output cadence. */
+#include "ablasim/sim.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ablasim/mesh.h"
+#include "ablasim/output.h"
+
+/* Temperatures outside this band mean the numerics have failed (no tissue model goes there). */
+#define T_SANE_LO_C (-273.0)
+#define T_SANE_HI_C (1000.0)
+
+size_t sim_memory_estimate(size_t nvox, int n_hot, int n_cold)
+{
+    /* T, T_new, T_max, T_min (8 B each), material + class (1 B each), time maps (4 B each) */
+    return nvox * (4 * 8 + 2 + 4 * (size_t)(n_hot + n_cold));
+}
+
+static size_t mem_available_bytes(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return (size_t)-1;
+    char line[256];
+    size_t kb = (size_t)-1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %zu kB", &kb) == 1) break;
+    fclose(f);
+    return kb == (size_t)-1 ? kb : kb * 1024;
+}
+
+/* ---- grid and materials ----------------------------------------------------------------- */
+
+static int material_of(abl_sim *s, int tissue)
+{
+    for (int m = 0; m < s->nmat; m++)
+        if (s->mat_tissue[m] == tissue) return m;
+    if (s->nmat >= ABL_MAX_MATERIALS) return -1;
+    s->mat_tissue[s->nmat] = tissue;
+    return s->nmat++;
+}
+
+static abl_status build_grid(abl_sim *s, abl_error *err)
+{
+    const abl_scenario *sc = s->sc;
+    abl_status st;
+    abl_mesh mesh = {0};
+    int dims[3];
+    double h[3], origin[3];
+    if (sc->mesh_path) {
+        if ((st = mesh_read(sc->mesh_path, &mesh, err))) return st;
+        for (int d = 0; d < 3; d++) {
+            dims[d] = mesh.dims[d];
+            h[d] = mesh.spacing_mm[d] * 1e-3;
+            origin[d] = mesh.origin_mm[d] * 1e-3;
+        }
+    } else {
+        for (int d = 0; d < 3; d++) {
+            dims[d] = sc->dims[d];
+            h[d] = sc->spacing_m[d];
+            origin[d] = -0.5 * (dims[d] - 1) * h[d]; /* default: grid centred on (0,0,0) */
+        }
+    }
+    if (sc->origin_given) memcpy(origin, sc->origin_m, sizeof origin);
+    if ((st = grid_init(&s->grid, dims, h, origin, err))) {
+        mesh_free(&mesh);
+        return abl_fail(err, st, "%s: %s", sc->mesh_path ? sc->mesh_path : sc->path, err->msg);
+    }
+    const abl_grid *g = &s->grid;
+
+    size_t need = sim_memory_estimate(g->n, sc->n_hot, sc->n_cold);
+    size_t avail = mem_available_bytes();
+    if (need > avail) {
+        mesh_free(&mesh);
+        return abl_fail(err, ABL_ENOMEM,
+                        "%s: grid %d x %d x %d (%zu voxels) needs about %.1f GiB; only %.1f GiB "
+                        "of memory is available. Use a coarser spacing or a smaller grid",
+                        sc->path, g->nx, g->ny, g->nz, g->n, need / 1073741824.0,
+                        avail / 1073741824.0);
+    }
+
+    s->material = grid_alloc_labels(g, 0);
+    s->cls = grid_alloc_labels(g, ABL_CLS_GENERAL);
+    if (!s->material || !s->cls) {
+        mesh_free(&mesh);
+        return abl_fail(err, ABL_ENOMEM, "out of memory allocating %zu voxel labels", g->n);
+    }
+    if (sc->mesh_path) {
+        int lab2mat[256];
+        for (int l = 0; l < 256; l++) lab2mat[l] = -2; /* -2: not seen yet */
+        for (size_t c = 0; c < g->n; c++) {
+            int l = mesh.labels[c];
+            if (lab2mat[l] == -2) {
+                int t = sc->mesh_label_tissue[l];
+                if (t < 0 && sc->background_tissue >= 0) t = sc->background_tissue;
+                if (t < 0) {
+                    int i = (int)(c % g->sy), j = (int)(c / g->sy % (size_t)g->ny),
+                        k = (int)(c / g->sz);
+                    mesh_free(&mesh);
+                    return abl_fail(err, ABL_EINVAL,
+                                    "%s: label %d (first at voxel %d,%d,%d) has no tissue in "
+                                    "grid.labels of %s; add e.g. '%d: liver'",
+                                    sc->mesh_path, l, i, j, k, sc->path, l);
+                }
+                lab2mat[l] = material_of(s, t);
+            }
+            s->material[c] = (uint8_t)lab2mat[l];
+        }
+        mesh_free(&mesh);
+    } else {
+        int m = material_of(s, sc->background_tissue);
+        memset(s->material, m, g->n);
+    }
+    for (int r = 0; r < sc->nregions; r++) {
+        size_t *idx, cnt;
+        if ((st = shape_voxels(&sc->regions[r].shape, g, &idx, &cnt, err))) return st;
+        if (cnt == 0)
+            return abl_fail(err, ABL_EINVAL,
+                            "%s: this %s contains no voxel centre: it lies outside the grid or "
+                            "is smaller than one voxel",
+                            sc->regions[r].where, shape_type_name(sc->regions[r].shape.type));
+        int m = material_of(s, sc->regions[r].tissue);
+        if (m < 0) {
+            free(idx);
+            return abl_fail(err, ABL_EINVAL, "%s: more than %d tissues in one grid",
+                            sc->regions[r].where, ABL_MAX_MATERIALS);
+        }
+        for (size_t q = 0; q < cnt; q++) s->material[idx[q]] = (uint8_t)m;
+        free(idx);
+    }
+
+    /* class byte: the material where the voxel and its six neighbours share it (fast path) */
+    const size_t sy = g->sy, sz = g->sz;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int k = 1; k < g->nz - 1; k++)
+        for (int j = 1; j < g->ny - 1; j++)
+            for (int i = 1; i < g->nx - 1; i++) {
+                size_t c = ABL_IDX(g, i, j, k);
+                uint8_t m = s->material[c];
+                if (s->material[c - 1] == m && s->material[c + 1] == m &&
+                    s->material[c - sy] == m && s->material[c + sy] == m &&
+                    s->material[c - sz] == m && s->material[c + sz] == m)
+                    s->cls[c] = m;
+            }
+    return ABL_OK;
+}
+
+/* ---- stencil tables and the time step ---------------------------------------------------- */
+
+static abl_status plan_stencil(abl_sim *s, abl_error *err)
+{
+    const abl_scenario *sc = s->sc;
+    const abl_grid *g = &s->grid;
+    const int nm = s->nmat;
+    const double Wb = sc->tissues.blood_rho_kg_m3 * sc->tissues.blood_c_J_kgK;
+    s->fast = calloc((size_t)nm, sizeof *s->fast);
+    s->inv_rhoc = calloc((size_t)nm, sizeof(double));
+    s->perf_W = calloc((size_t)nm, sizeof(double));
+    s->src_const = calloc((size_t)nm, sizeof(double));
+    s->gface = calloc((size_t)3 * nm * nm, sizeof(double));
+    s->gbound = calloc((size_t)6 * nm, sizeof(double));
+    if (!s->fast || !s->inv_rhoc || !s->perf_W || !s->src_const || !s->gface || !s->gbound)
+        return abl_fail(err, ABL_ENOMEM, "out of memory");
+
+    double kk[ABL_MAX_MATERIALS];
+    for (int m = 0; m < nm; m++) {
+        const abl_tissue *t = &sc->tissues.t[s->mat_tissue[m]];
+        kk[m] = t->k_W_mK;
+        s->inv_rhoc[m] = 1.0 / (t->rho_kg_m3 * t->c_J_kgK);
+        s->perf_W[m] = t->perfusion_per_s * Wb;
+        s->src_const[m] = s->perf_W[m] * sc->T_arterial_C + t->q_met_W_m3;
+    }
+    for (int d = 0; d < 3; d++) {
+        double h2 = g->h_m[d] * g->h_m[d];
+        for (int a = 0; a < nm; a++)
+            for (int b = 0; b < nm; b++) /* harmonic mean: series resistance of two half voxels */
+                s->gface[((size_t)d * nm + a) * nm + b] = 2.0 * kk[a] * kk[b] / (kk[a] + kk[b]) / h2;
+    }
+    for (int f = 0; f < 6; f++) {
+        double h = g->h_m[f / 2];
+        for (int m = 0; m < nm; m++) {
+            double G = 0.0;
+            switch (sc->bc[f].type) {
+            case BC_FIXED_TEMPERATURE: G = 2.0 * kk[m] / (h * h); break;
+            case BC_CONVECTIVE: G = (1.0 / h) / (1.0 / sc->bc[f].h_W_m2K + h / (2.0 * kk[m])); break;
+            case BC_INSULATED: G = 0.0; break;
+            }
+            s->gbound[(size_t)f * nm + m] = G;
+        }
+        s->st.T_bound_C[f] = sc->bc[f].T_C;
+    }
+
+    /* Stability of forward Euler: every coefficient of the update non-negative (discrete
+     * maximum principle), i.e. dt * (sum of face G + W) / (rho c) <= 1 for the worst voxel of
+     * each material. Per axis a voxel has two faces; at most one of them is a domain face. */
+    double dt_stable = INFINITY;
+    for (int m = 0; m < nm; m++) {
+        double sum = s->perf_W[m];
+        for (int d = 0; d < 3; d++) {
+            double gmax = 0.0;
+            for (int b = 0; b < nm; b++) gmax = fmax(gmax, s->gface[((size_t)d * nm + m) * nm + b]);
+            double gb = fmax(s->gbound[(size_t)(2 * d) * nm + m], s->gbound[(size_t)(2 * d + 1) * nm + m]);
+            sum += (g->h_m[d] == 0 ? 0 : fmax(2.0 * gmax, gmax + gb));
+        }
+        dt_stable = fmin(dt_stable, 1.0 / (s->inv_rhoc[m] * sum));
+    }
+    s->dt_stable_s = dt_stable;
+    double dt = sc->dt_s > 0 ? sc->dt_s : sc->dt_safety * dt_stable;
+    if (sc->dt_s > dt_stable)
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: time.dt_s = %g s exceeds the explicit stability limit %.4g s for "
+                        "this grid spacing and these tissues; use dt_s: auto or a value <= %.4g",
+                        sc->path, sc->dt_s, dt_stable, dt_stable);
+    /* land exactly on the end time */
+    long nsteps = (long)ceil(sc->duration_s / dt - 1e-9);
+    if (nsteps < 1) nsteps = 1;
+    if (nsteps > 100000000L)
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: %.3g s at dt = %.3g s would take %ld steps (limit 1e8); shorten "
+                        "time.duration_s or coarsen grid.spacing_mm",
+                        sc->path, sc->duration_s, dt, nsteps);
+    s->dt_s = sc->duration_s / (double)nsteps;
+
+    for (int m = 0; m < nm; m++) {
+        const double a = s->dt_s * s->inv_rhoc[m];
+        abl_fast_coef *f = &s->fast[m];
+        f->ax = a * s->gface[((size_t)0 * nm + m) * nm + m];
+        f->ay = a * s->gface[((size_t)1 * nm + m) * nm + m];
+        f->az = a * s->gface[((size_t)2 * nm + m) * nm + m];
+        f->diag = 1.0 - 2.0 * (f->ax + f->ay + f->az) - a * s->perf_W[m];
+        f->s = a * s->src_const[m];
+    }
+    s->st = (abl_stencil){
+        .g = &s->grid,
+        .nmat = nm,
+        .dt_s = s->dt_s,
+        .material = s->material,
+        .cls = s->cls,
+        .fast = s->fast,
+        .inv_rhoc = s->inv_rhoc,
+        .perf_W = s->perf_W,
+        .src_const = s->src_const,
+        .gface = s->gface,
+        .gbound = s->gbound,
+        .T_arterial_C = sc->T_arterial_C,
+    };
+    for (int f = 0; f < 6; f++) s->st.T_bound_C[f] = sc->bc[f].T_C;
+    return ABL_OK;
+}
+
+/* ---- create / destroy --------------------------------------------------------------------- */
+
+abl_status sim_create(const abl_scenario *sc, abl_sim **out, abl_error *err)
+{
+    *out = NULL;
+    abl_sim *s = calloc(1, sizeof *s);
+    if (!s) return abl_fail(err, ABL_ENOMEM, "out of memory");
+    s->sc = sc;
+    abl_status st;
+    if ((st = build_grid(s, err)) || (st = plan_stencil(s, err))) goto fail;
+
+    const abl_grid *g = &s->grid;
+    s->T = grid_alloc_field(g, sc->T_initial_C);
+    s->T_new = grid_alloc_field(g, sc->T_initial_C);
+    s->T_max = grid_alloc_field(g, sc->T_initial_C);
+    s->T_min = grid_alloc_field(g, sc->T_initial_C);
+    if (!s->T || !s->T_new || !s->T_max || !s->T_min) goto nomem;
+    for (int h = 0; h < sc->n_hot; h++)
+        if (!(s->t_hot[h] = grid_alloc_field_f(g, 0.0f))) goto nomem;
+    for (int h = 0; h < sc->n_cold; h++)
+        if (!(s->t_cold[h] = grid_alloc_field_f(g, 0.0f))) goto nomem;
+
+    if (sc->nsources) {
+        s->sources = calloc((size_t)sc->nsources, sizeof *s->sources);
+        if (!s->sources) goto nomem;
+        for (int i = 0; i < sc->nsources; i++) {
+            if ((st = source_create(&sc->sources[i], g, &s->sources[i], err))) goto fail;
+            s->nsources++;
+        }
+    }
+    s->energy.energy_tracked = sc->energy_balance;
+    *out = s;
+    return ABL_OK;
+nomem:
+    st = abl_fail(err, ABL_ENOMEM, "out of memory allocating fields for %zu voxels", s->grid.n);
+fail:
+    sim_destroy(s);
+    return st;
+}
+
+void sim_destroy(abl_sim *s)
+{
+    if (!s) return;
+    for (int i = 0; i < s->nsources; i++) source_destroy(s->sources[i]);
+    free(s->sources);
+    grid_free_field(s->material);
+    grid_free_field(s->cls);
+    grid_free_field(s->T);
+    grid_free_field(s->T_new);
+    grid_free_field(s->T_max);
+    grid_free_field(s->T_min);
+    for (int h = 0; h < ABL_MAX_THRESHOLDS; h++) {
+        grid_free_field(s->t_hot[h]);
+        grid_free_field(s->t_cold[h]);
+    }
+    free(s->fast);
+    free(s->inv_rhoc);
+    free(s->perf_W);
+    free(s->src_const);
+    free(s->gface);
+    free(s->gbound);
+    free(s->extra_pin_idx);
+    free(s->extra_pin_T);
+    free(s);
+}
+
+abl_status sim_pin_voxels(abl_sim *s, size_t n, const size_t *idx, const double *T_C,
+                          abl_error *err)
+{
+    size_t *ni = realloc(s->extra_pin_idx, (s->n_extra_pin + n) * sizeof *ni);
+    if (!ni) return abl_fail(err, ABL_ENOMEM, "out of memory");
+    s->extra_pin_idx = ni;
+    double *nt = realloc(s->extra_pin_T, (s->n_extra_pin + n) * sizeof *nt);
+    if (!nt) return abl_fail(err, ABL_ENOMEM, "out of memory");
+    s->extra_pin_T = nt;
+    for (size_t q = 0; q < n; q++) {
+        if (idx[q] >= s->grid.n)
+            return abl_fail(err, ABL_EINVAL, "pinned voxel index %zu outside the grid (%zu)",
+                            idx[q], s->grid.n);
+        ni[s->n_extra_pin + q] = idx[q];
+        nt[s->n_extra_pin + q] = T_C[q];
+    }
+    s->n_extra_pin += n;
+    for (size_t q = 0; q < n; q++) s->T[idx[q]] = T_C[q];
+    return ABL_OK;
+}
+
+/* ---- time stepping ------------------------------------------------------------------------ */
+
+/* Hold pinned voxels; returns the heat that took [J]. */
+static double apply_pins(abl_sim *s, double *T, size_t n, const size_t *idx, const double *val)
+{
+    const double V = grid_voxel_volume_m3(&s->grid);
+    double e = 0.0;
+    for (size_t q = 0; q < n; q++) {
+        size_t c = idx[q];
+        e += (val[q] - T[c]) / s->inv_rhoc[s->material[c]] * V;
+        T[c] = val[q];
+    }
+    return e;
+}
+
+static abl_status monitor(abl_sim *s, double interval_s, abl_error *err)
+{
+    const abl_scenario *sc = s->sc;
+    size_t bad = monitor_update(T_SANE_LO_C, T_SANE_HI_C, s->grid.n, s->T, s->T_max, s->T_min,
+                                sc->n_hot, sc->hot_C, s->t_hot, sc->n_cold, sc->cold_C, s->t_cold,
+                                interval_s);
+    if (bad != (size_t)-1) {
+        const abl_grid *g = &s->grid;
+        int i = (int)(bad % g->sy), j = (int)(bad / g->sy % (size_t)g->ny), k = (int)(bad / g->sz);
+        double x[3];
+        grid_voxel_centre_m(g, i, j, k, x);
+        return abl_fail(err, ABL_ENUM,
+                        "numerical fault at t = %.3f s (step %ld): temperature %g C at voxel "
+                        "(%d,%d,%d) = (%.1f, %.1f, %.1f) mm, tissue %s. Likely cause: a source "
+                        "power far too high for the voxel size, or dt_s too large",
+                        s->t_s, s->step, s->T[bad], i, j, k, x[0] * 1e3, x[1] * 1e3, x[2] * 1e3,
+                        sc->tissues.t[s->mat_tissue[s->material[bad]]].name);
+    }
+    return ABL_OK;
+}
+
+abl_status sim_step(abl_sim *s, long nsteps, abl_error *err)
+{
+    const abl_scenario *sc = s->sc;
+    const double V = grid_voxel_volume_m3(&s->grid);
+    const double dt = s->dt_s;
+    const bool track = s->energy.energy_tracked;
+    double *work = NULL;
+    abl_status st = ABL_OK;
+    if (track) {
+        work = malloc(2 * (size_t)s->grid.nz * sizeof *work);
+        if (!work) return abl_fail(err, ABL_ENOMEM, "out of memory");
+        if (s->step == 0 && s->energy.E_stored_initial_J == 0)
+            s->energy.E_stored_initial_J = pennes_stored_energy(&s->st, s->T, work);
+    }
+    long monitor_every = (long)floor(sc->monitor_interval_s / dt + 1e-9);
+    if (monitor_every < 1) monitor_every = 1;
+
+    for (long n = 0; n < nsteps; n++) {
+        abl_field_view view = {&s->grid, s->material, s->T, s->t_s, dt};
+        abl_source_contrib contrib[64];
+        int nc = s->nsources < 64 ? s->nsources : 64;
+        for (int i = 0; i < nc; i++)
+            if ((st = s->sources[i]->ops->update(s->sources[i], &view, &contrib[i], err)))
+                goto done;
+        /* pins hold during the step: set before the sweep, and again after it */
+        double e_src = 0.0;
+        for (int i = 0; i < nc; i++)
+            e_src += apply_pins(s, s->T, contrib[i].n_pin, contrib[i].pin_idx, contrib[i].pin_T_C);
+        e_src += apply_pins(s, s->T, s->n_extra_pin, s->extra_pin_idx, s->extra_pin_T);
+        if (track) {
+            double pm, bd;
+            pennes_energy_rates(&s->st, s->T, work, &pm, &bd);
+            s->energy.E_perf_met_J += pm * dt;
+            s->energy.E_boundary_in_J += bd * dt;
+        }
+        pennes_explicit_step(&s->st, s->T, s->T_new);
+        for (int i = 0; i < nc; i++) {
+            const abl_source_contrib *c = &contrib[i];
+            for (size_t q = 0; q < c->n_heat; q++) {
+                size_t v = c->heat_idx[q];
+                s->T_new[v] += dt * s->inv_rhoc[s->material[v]] * c->heat_q_W_m3[q];
+                e_src += c->heat_q_W_m3[q] * V * dt;
+            }
+        }
+        for (int i = 0; i < nc; i++)
+            e_src += apply_pins(s, s->T_new, contrib[i].n_pin, contrib[i].pin_idx,
+                                contrib[i].pin_T_C);
+        e_src += apply_pins(s, s->T_new, s->n_extra_pin, s->extra_pin_idx, s->extra_pin_T);
+        s->energy.E_sources_J += e_src;
+
+        double *tmp = s->T;
+        s->T = s->T_new;
+        s->T_new = tmp;
+        s->step++;
+        s->t_s = s->step * dt;
+        s->monitor_accum_s += dt;
+        if (s->step % monitor_every == 0 || n == nsteps - 1) {
+            if ((st = monitor(s, s->monitor_accum_s, err))) goto done;
+            s->monitor_accum_s = 0.0;
+        }
+    }
+    if (track) s->energy.E_stored_final_J = pennes_stored_energy(&s->st, s->T, work);
+done:
+    free(work);
+    return st;
+}
+
+abl_status sim_run(abl_sim *s, const abl_run_opts *opts, abl_error *err)
+{
+    const abl_scenario *sc = s->sc;
+    long nsteps = (long)llround(sc->duration_s / s->dt_s);
+    const char *path = opts && opts->output_path ? opts->output_path : sc->output_path;
+    char defpath[300];
+    if (!path) {
+        snprintf(defpath, sizeof defpath, "%s.h5", sc->name);
+        path = defpath;
+    }
+    abl_output *o = NULL;
+    abl_status st = output_open(path, s, &o, err);
+    if (st) return st;
+    double t0 = omp_get_wtime(), last_report = t0;
+    long snap_every = 0;
+    if (sc->snapshot_interval_s > 0) {
+        snap_every = (long)llround(sc->snapshot_interval_s / s->dt_s);
+        if (snap_every < 1) snap_every = 1;
+        if ((st = output_snapshot(o, s, err))) goto fail;
+    }
+    while (s->step < nsteps) {
+        /* advance to the next snapshot or at most ~1 s of simulated time between checks */
+        long chunk = nsteps - s->step;
+        if (snap_every) chunk = snap_every - s->step % snap_every;
+        if (chunk > 64) chunk = 64;
+        if ((st = sim_step(s, chunk, err))) goto fail;
+        if (snap_every && (s->step % snap_every == 0 || s->step == nsteps))
+            if ((st = output_snapshot(o, s, err))) goto fail;
+        double now = omp_get_wtime();
+        s->wall_s = now - t0;
+        if (opts && opts->progress && (now - last_report >= opts->progress_interval_s ||
+                                       s->step == nsteps)) {
+            abl_progress p = {s->t_s, sc->duration_s, s->wall_s, s->step, nsteps};
+            opts->progress(&p, opts->progress_user);
+            last_report = now;
+        }
+    }
+    s->wall_s = omp_get_wtime() - t0;
+    if ((st = output_finish(o, s, err))) return st; /* output_finish cleans up on failure */
+    return ABL_OK;
+fail:
+    output_abort(o);
+    return st;
+}

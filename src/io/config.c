@@ -1,0 +1,666 @@
+/* config.c - libyaml event stream -> cfg_node tree with file:line, plus schema readers. */
+#include "ablasim/config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+static char *xstrdup(const char *s)
+{
+    if (!s) return NULL;
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+static cfg_node *node_new(cfg_kind kind, int line, const char *origin)
+{
+    cfg_node *n = calloc(1, sizeof *n);
+    if (!n) return NULL;
+    n->kind = kind;
+    n->line = line;
+    n->origin = xstrdup(origin);
+    if (!n->origin) {
+        free(n);
+        return NULL;
+    }
+    return n;
+}
+
+void cfg_free(cfg_node *node)
+{
+    if (!node) return;
+    for (size_t i = 0; i < node->n; i++) cfg_free(node->items[i]);
+    free(node->items);
+    free(node->key);
+    free(node->value);
+    free(node->origin);
+    free(node);
+}
+
+static int node_append(cfg_node *parent, cfg_node *child)
+{
+    if (parent->n == parent->cap) {
+        size_t cap = parent->cap ? 2 * parent->cap : 8;
+        cfg_node **it = realloc(parent->items, cap * sizeof *it);
+        if (!it) return -1;
+        parent->items = it;
+        parent->cap = cap;
+    }
+    parent->items[parent->n++] = child;
+    child->parent = parent;
+    return 0;
+}
+
+const char *cfg_where(const cfg_node *node, char *buf, size_t len)
+{
+    if (!node) snprintf(buf, len, "(absent)");
+    else if (node->line > 0) snprintf(buf, len, "%s:%d", node->origin, node->line);
+    else snprintf(buf, len, "%s", node->origin);
+    return buf;
+}
+
+const char *cfg_path(const cfg_node *node, char *buf, size_t len)
+{
+    /* Build from the leaf up into a small stack of segments. */
+    const cfg_node *chain[64];
+    int depth = 0;
+    for (const cfg_node *n = node; n && n->parent && depth < 64; n = n->parent) chain[depth++] = n;
+    size_t pos = 0;
+    buf[0] = '\0';
+    for (int d = depth - 1; d >= 0; d--) {
+        const cfg_node *n = chain[d];
+        int w;
+        if (n->key) w = snprintf(buf + pos, len - pos, "%s%s", pos ? "." : "", n->key);
+        else {
+            size_t idx = 0;
+            for (size_t i = 0; i < n->parent->n; i++)
+                if (n->parent->items[i] == n) idx = i;
+            w = snprintf(buf + pos, len - pos, "[%zu]", idx);
+        }
+        if (w < 0 || (size_t)w >= len - pos) break;
+        pos += (size_t)w;
+    }
+    if (depth == 0) snprintf(buf, len, "(top level)");
+    return buf;
+}
+
+/* ---- parsing ---------------------------------------------------------------------------- */
+
+typedef struct {
+    yaml_parser_t parser;
+    const char *origin;
+    abl_error *err;
+} parse_ctx;
+
+static abl_status parse_node(parse_ctx *c, yaml_event_t *ev, cfg_node **out);
+
+static abl_status next_event(parse_ctx *c, yaml_event_t *ev)
+{
+    if (!yaml_parser_parse(&c->parser, ev)) {
+        return abl_fail(c->err, ABL_EINVAL, "%s:%zu: YAML syntax error: %s%s%s", c->origin,
+                        c->parser.problem_mark.line + 1,
+                        c->parser.problem ? c->parser.problem : "unknown",
+                        c->parser.context ? " " : "", c->parser.context ? c->parser.context : "");
+    }
+    return ABL_OK;
+}
+
+static abl_status parse_children(parse_ctx *c, cfg_node *parent, yaml_event_type_t end_type)
+{
+    for (;;) {
+        yaml_event_t ev;
+        abl_status st = next_event(c, &ev);
+        if (st) return st;
+        if (ev.type == end_type) {
+            yaml_event_delete(&ev);
+            return ABL_OK;
+        }
+        if (parent->kind == CFG_MAP) {
+            /* key must be a scalar */
+            if (ev.type != YAML_SCALAR_EVENT) {
+                int line = (int)ev.start_mark.line + 1;
+                yaml_event_delete(&ev);
+                return abl_fail(c->err, ABL_EINVAL, "%s:%d: a mapping key must be a plain name",
+                                c->origin, line);
+            }
+            char *key = xstrdup((const char *)ev.data.scalar.value);
+            int key_line = (int)ev.start_mark.line + 1;
+            yaml_event_delete(&ev);
+            if (!key) return abl_fail(c->err, ABL_ENOMEM, "out of memory parsing %s", c->origin);
+            for (size_t i = 0; i < parent->n; i++) {
+                if (strcmp(parent->items[i]->key, key) == 0) {
+                    abl_status s = abl_fail(c->err, ABL_EINVAL,
+                                            "%s:%d: key '%s' appears twice in the same mapping "
+                                            "(first at line %d)",
+                                            c->origin, key_line, key, parent->items[i]->line);
+                    free(key);
+                    return s;
+                }
+            }
+            st = next_event(c, &ev);
+            if (st) {
+                free(key);
+                return st;
+            }
+            cfg_node *child = NULL;
+            st = parse_node(c, &ev, &child);
+            if (st) {
+                free(key);
+                return st;
+            }
+            child->key = key;
+            child->line = key_line;
+            if (node_append(parent, child)) {
+                cfg_free(child);
+                return abl_fail(c->err, ABL_ENOMEM, "out of memory parsing %s", c->origin);
+            }
+        } else {
+            cfg_node *child = NULL;
+            st = parse_node(c, &ev, &child);
+            if (st) return st;
+            if (node_append(parent, child)) {
+                cfg_free(child);
+                return abl_fail(c->err, ABL_ENOMEM, "out of memory parsing %s", c->origin);
+            }
+        }
+    }
+}
+
+/* ev is consumed. */
+static abl_status parse_node(parse_ctx *c, yaml_event_t *ev, cfg_node **out)
+{
+    int line = (int)ev->start_mark.line + 1;
+    cfg_node *n = NULL;
+    abl_status st = ABL_OK;
+    switch (ev->type) {
+    case YAML_SCALAR_EVENT:
+        n = node_new(CFG_SCALAR, line, c->origin);
+        if (n) {
+            n->value = xstrdup((const char *)ev->data.scalar.value);
+            n->quoted = ev->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
+                        ev->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
+        }
+        yaml_event_delete(ev);
+        if (!n || !n->value) {
+            cfg_free(n);
+            return abl_fail(c->err, ABL_ENOMEM, "out of memory parsing %s", c->origin);
+        }
+        break;
+    case YAML_MAPPING_START_EVENT:
+    case YAML_SEQUENCE_START_EVENT: {
+        int is_map = ev->type == YAML_MAPPING_START_EVENT;
+        yaml_event_delete(ev);
+        n = node_new(is_map ? CFG_MAP : CFG_SEQ, line, c->origin);
+        if (!n) return abl_fail(c->err, ABL_ENOMEM, "out of memory parsing %s", c->origin);
+        st = parse_children(c, n, is_map ? YAML_MAPPING_END_EVENT : YAML_SEQUENCE_END_EVENT);
+        if (st) {
+            cfg_free(n);
+            return st;
+        }
+        break;
+    }
+    case YAML_ALIAS_EVENT:
+        yaml_event_delete(ev);
+        return abl_fail(c->err, ABL_EINVAL,
+                        "%s:%d: YAML aliases (*name) are not supported in ablasim files; write "
+                        "the value out",
+                        c->origin, line);
+    default:
+        yaml_event_delete(ev);
+        return abl_fail(c->err, ABL_EINVAL, "%s:%d: unexpected YAML structure", c->origin, line);
+    }
+    *out = n;
+    return ABL_OK;
+}
+
+static abl_status parse_input(parse_ctx *c, cfg_node **out)
+{
+    yaml_event_t ev;
+    abl_status st;
+    cfg_node *root = NULL;
+    *out = NULL;
+    /* stream start, document start (or stream end for an empty document) */
+    if ((st = next_event(c, &ev))) return st;
+    yaml_event_delete(&ev);
+    if ((st = next_event(c, &ev))) return st;
+    if (ev.type == YAML_STREAM_END_EVENT) {
+        yaml_event_delete(&ev);
+        return abl_fail(c->err, ABL_EINVAL, "%s: the file is empty", c->origin);
+    }
+    yaml_event_delete(&ev);
+    if ((st = next_event(c, &ev))) return st;
+    if ((st = parse_node(c, &ev, &root))) return st;
+    if ((st = next_event(c, &ev))) {
+        cfg_free(root);
+        return st;
+    }
+    yaml_event_delete(&ev); /* document end */
+    if ((st = next_event(c, &ev))) {
+        cfg_free(root);
+        return st;
+    }
+    int extra = ev.type != YAML_STREAM_END_EVENT;
+    int line = (int)ev.start_mark.line + 1;
+    yaml_event_delete(&ev);
+    if (extra) {
+        cfg_free(root);
+        return abl_fail(c->err, ABL_EINVAL,
+                        "%s:%d: more than one YAML document ('---'); put one scenario per file",
+                        c->origin, line);
+    }
+    *out = root;
+    return ABL_OK;
+}
+
+abl_status cfg_parse_string(const char *text, const char *origin, cfg_node **out, abl_error *err)
+{
+    parse_ctx c = {.origin = origin, .err = err};
+    if (!yaml_parser_initialize(&c.parser))
+        return abl_fail(err, ABL_ENOMEM, "cannot initialise the YAML parser");
+    yaml_parser_set_input_string(&c.parser, (const unsigned char *)text, strlen(text));
+    abl_status st = parse_input(&c, out);
+    yaml_parser_delete(&c.parser);
+    return st;
+}
+
+abl_status cfg_load_file(const char *path, cfg_node **root, abl_error *err)
+{
+    *root = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return abl_fail(err, ABL_EIO, "%s: cannot open: %s", path, strerror(errno));
+    parse_ctx c = {.origin = path, .err = err};
+    if (!yaml_parser_initialize(&c.parser)) {
+        fclose(f);
+        return abl_fail(err, ABL_ENOMEM, "cannot initialise the YAML parser");
+    }
+    yaml_parser_set_input_file(&c.parser, f);
+    abl_status st = parse_input(&c, root);
+    yaml_parser_delete(&c.parser);
+    fclose(f);
+    if (st) return st;
+    if ((*root)->kind != CFG_MAP) {
+        int line = (*root)->line;
+        cfg_free(*root);
+        *root = NULL;
+        return abl_fail(err, ABL_EINVAL, "%s:%d: the file must be a YAML mapping of keys to values",
+                        path, line);
+    }
+    return ABL_OK;
+}
+
+/* ---- --set overrides ---------------------------------------------------------------------- */
+
+static int is_index(const char *s, size_t len, size_t *idx)
+{
+    if (len == 0 || len > 9) return 0;
+    size_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') return 0;
+        v = v * 10 + (size_t)(s[i] - '0');
+    }
+    *idx = v;
+    return 1;
+}
+
+static void set_origin_recursive(cfg_node *n, const char *origin)
+{
+    free(n->origin);
+    n->origin = xstrdup(origin);
+    n->line = 0;
+    for (size_t i = 0; i < n->n; i++) set_origin_recursive(n->items[i], origin);
+}
+
+abl_status cfg_set(cfg_node *root, const char *assignment, abl_error *err)
+{
+    const char *eq = strchr(assignment, '=');
+    if (!eq || eq == assignment)
+        return abl_fail(err, ABL_EINVAL,
+                        "--set '%s': expected KEY=VALUE with a dotted key, e.g. "
+                        "--set time.duration_s=600",
+                        assignment);
+    size_t klen = (size_t)(eq - assignment);
+    char origin[512];
+    snprintf(origin, sizeof origin, "--set %.*s", (int)(klen > 400 ? 400 : klen), assignment);
+    const char *value = eq + 1;
+    if (!*value)
+        return abl_fail(err, ABL_EINVAL, "%s: empty value (write --set KEY=VALUE)", origin);
+
+    cfg_node *val = NULL;
+    abl_status st = cfg_parse_string(value, origin, &val, err);
+    if (st) return st;
+    set_origin_recursive(val, origin);
+
+    cfg_node *cur = root;
+    const char *seg = assignment;
+    for (;;) {
+        const char *dot = memchr(seg, '.', (size_t)(eq - seg));
+        size_t len = dot ? (size_t)(dot - seg) : (size_t)(eq - seg);
+        if (len == 0) {
+            cfg_free(val);
+            return abl_fail(err, ABL_EINVAL, "%s: empty path segment in the key", origin);
+        }
+        int last = dot == NULL;
+        cfg_node *child = NULL;
+        size_t idx;
+        if (cur->kind == CFG_SEQ) {
+            if (!is_index(seg, len, &idx) || idx >= cur->n) {
+                cfg_free(val);
+                return abl_fail(err, ABL_EINVAL,
+                                "%s: '%.*s' must index the list (0..%zu)", origin, (int)len, seg,
+                                cur->n ? cur->n - 1 : 0);
+            }
+            child = cur->items[idx];
+            if (last) {
+                val->parent = cur;
+                cur->items[idx] = val;
+                cfg_free(child);
+                return ABL_OK;
+            }
+        } else if (cur->kind == CFG_MAP) {
+            for (size_t i = 0; i < cur->n; i++)
+                if (strlen(cur->items[i]->key) == len && !strncmp(cur->items[i]->key, seg, len))
+                    child = cur->items[i];
+            if (last) {
+                val->key = malloc(len + 1);
+                if (!val->key) {
+                    cfg_free(val);
+                    return abl_fail(err, ABL_ENOMEM, "out of memory");
+                }
+                memcpy(val->key, seg, len);
+                val->key[len] = '\0';
+                if (child) {
+                    for (size_t i = 0; i < cur->n; i++)
+                        if (cur->items[i] == child) cur->items[i] = val;
+                    val->parent = cur;
+                    cfg_free(child);
+                } else if (node_append(cur, val)) {
+                    cfg_free(val);
+                    return abl_fail(err, ABL_ENOMEM, "out of memory");
+                }
+                return ABL_OK;
+            }
+            if (!child) {
+                child = node_new(CFG_MAP, 0, origin);
+                if (!child || !(child->key = malloc(len + 1)) || node_append(cur, child)) {
+                    cfg_free(child);
+                    cfg_free(val);
+                    return abl_fail(err, ABL_ENOMEM, "out of memory");
+                }
+                memcpy(child->key, seg, len);
+                child->key[len] = '\0';
+            }
+        } else {
+            char where[600];
+            cfg_where(cur, where, sizeof where);
+            cfg_free(val);
+            return abl_fail(err, ABL_EINVAL, "%s: '%.*s' is inside a plain value (set at %s)",
+                            origin, (int)len, seg, where);
+        }
+        cur = child;
+        seg = dot + 1;
+    }
+}
+
+/* ---- schema readers ----------------------------------------------------------------------- */
+
+cfg_node *cfg_get(cfg_node *map, const char *key)
+{
+    if (!map || map->kind != CFG_MAP) return NULL;
+    for (size_t i = 0; i < map->n; i++) {
+        if (strcmp(map->items[i]->key, key) == 0) {
+            map->items[i]->used = true;
+            return map->items[i];
+        }
+    }
+    return NULL;
+}
+
+#define WHERE_PATH(node)                                                                         \
+    char where_[600], path_[300];                                                                \
+    cfg_where((node), where_, sizeof where_);                                                    \
+    cfg_path((node), path_, sizeof path_)
+
+static abl_status missing(cfg_node *map, const char *key, const char *what, abl_error *err)
+{
+    char where[600], path[300];
+    if (map && map->parent) {
+        cfg_where(map, where, sizeof where);
+        cfg_path(map, path, sizeof path);
+        return abl_fail(err, ABL_EINVAL, "%s: '%s' needs the key '%s' (%s)", where, path, key,
+                        what);
+    }
+    return abl_fail(err, ABL_EINVAL, "%s: missing required key '%s' (%s)",
+                    map ? map->origin : "scenario", key, what);
+}
+
+static void range_text(const cfg_range *r, char *buf, size_t len)
+{
+    if (!r) {
+        snprintf(buf, len, "any finite number");
+        return;
+    }
+    snprintf(buf, len, "%c%g, %g%c%s%s", r->lo_open ? '(' : '[', r->lo, r->hi,
+             r->hi_open ? ')' : ']', r->unit ? " " : "", r->unit ? r->unit : "");
+}
+
+static int parse_number(const char *s, double *v)
+{
+    char *end;
+    errno = 0;
+    double x = strtod(s, &end);
+    while (*end == ' ') end++;
+    if (end == s || *end || errno == ERANGE) return 0;
+    *v = x;
+    return 1;
+}
+
+abl_status cfg_node_double(cfg_node *node, const cfg_range *range, double *out, abl_error *err)
+{
+    WHERE_PATH(node);
+    char allowed[160];
+    range_text(range, allowed, sizeof allowed);
+    double v;
+    if (node->kind != CFG_SCALAR || node->quoted || !parse_number(node->value, &v))
+        return abl_fail(err, ABL_EINVAL, "%s: '%s' = %s: expected a number, allowed %s", where_,
+                        path_, node->kind == CFG_SCALAR ? node->value : "(a list or mapping)",
+                        allowed);
+    if (!isfinite(v))
+        return abl_fail(err, ABL_EINVAL, "%s: '%s' = %s: must be finite, allowed %s", where_, path_,
+                        node->value, allowed);
+    if (range) {
+        int bad = range->lo_open ? !(v > range->lo) : !(v >= range->lo);
+        bad |= range->hi_open ? !(v < range->hi) : !(v <= range->hi);
+        if (bad)
+            return abl_fail(err, ABL_EINVAL, "%s: '%s' = %s is out of range; allowed %s", where_,
+                            path_, node->value, allowed);
+    }
+    *out = v;
+    return ABL_OK;
+}
+
+abl_status cfg_get_double(cfg_node *map, const char *key, bool required, double def,
+                          const cfg_range *range, double *out, abl_error *err)
+{
+    cfg_node *n = cfg_get(map, key);
+    if (!n) {
+        if (required) {
+            char allowed[160];
+            range_text(range, allowed, sizeof allowed);
+            return missing(map, key, allowed, err);
+        }
+        *out = def;
+        return ABL_OK;
+    }
+    return cfg_node_double(n, range, out, err);
+}
+
+abl_status cfg_get_long(cfg_node *map, const char *key, bool required, long def, long lo, long hi,
+                        long *out, abl_error *err)
+{
+    cfg_node *n = cfg_get(map, key);
+    if (!n) {
+        if (required) {
+            char what[96];
+            snprintf(what, sizeof what, "an integer in [%ld, %ld]", lo, hi);
+            return missing(map, key, what, err);
+        }
+        *out = def;
+        return ABL_OK;
+    }
+    WHERE_PATH(n);
+    char *end = NULL;
+    long v = 0;
+    int ok = n->kind == CFG_SCALAR && !n->quoted;
+    if (ok) {
+        errno = 0;
+        v = strtol(n->value, &end, 10);
+        ok = end != n->value && *end == '\0' && errno == 0;
+    }
+    if (!ok)
+        return abl_fail(err, ABL_EINVAL, "%s: '%s' = %s: expected an integer in [%ld, %ld]", where_,
+                        path_, n->kind == CFG_SCALAR ? n->value : "(a list or mapping)", lo, hi);
+    if (v < lo || v > hi)
+        return abl_fail(err, ABL_EINVAL, "%s: '%s' = %ld is out of range; allowed [%ld, %ld]",
+                        where_, path_, v, lo, hi);
+    *out = v;
+    return ABL_OK;
+}
+
+abl_status cfg_get_bool(cfg_node *map, const char *key, bool def, bool *out, abl_error *err)
+{
+    cfg_node *n = cfg_get(map, key);
+    if (!n) {
+        *out = def;
+        return ABL_OK;
+    }
+    WHERE_PATH(n);
+    if (n->kind == CFG_SCALAR && !n->quoted) {
+        if (!strcmp(n->value, "true") || !strcmp(n->value, "yes") || !strcmp(n->value, "on")) {
+            *out = true;
+            return ABL_OK;
+        }
+        if (!strcmp(n->value, "false") || !strcmp(n->value, "no") || !strcmp(n->value, "off")) {
+            *out = false;
+            return ABL_OK;
+        }
+    }
+    return abl_fail(err, ABL_EINVAL, "%s: '%s' = %s: expected true or false", where_, path_,
+                    n->kind == CFG_SCALAR ? n->value : "(a list or mapping)");
+}
+
+abl_status cfg_get_string(cfg_node *map, const char *key, bool required, const char *def,
+                          const char **out, abl_error *err)
+{
+    cfg_node *n = cfg_get(map, key);
+    if (!n) {
+        if (required) return missing(map, key, "a text value", err);
+        *out = def;
+        return ABL_OK;
+    }
+    if (n->kind != CFG_SCALAR || !n->value[0]) {
+        WHERE_PATH(n);
+        return abl_fail(err, ABL_EINVAL, "%s: '%s' must be a non-empty text value", where_, path_);
+    }
+    *out = n->value;
+    return ABL_OK;
+}
+
+abl_status cfg_get_enum(cfg_node *map, const char *key, bool required, int def,
+                        const char *const *names, int count, int *out, abl_error *err)
+{
+    char list[400];
+    size_t pos = 0;
+    list[0] = '\0';
+    for (int i = 0; i < count && pos < sizeof list; i++) {
+        int w = snprintf(list + pos, sizeof list - pos, "%s%s", i ? ", " : "", names[i]);
+        if (w < 0) break;
+        pos += (size_t)w;
+    }
+    cfg_node *n = cfg_get(map, key);
+    if (!n) {
+        if (required) {
+            char what[440];
+            snprintf(what, sizeof what, "one of: %s", list);
+            return missing(map, key, what, err);
+        }
+        *out = def;
+        return ABL_OK;
+    }
+    if (n->kind == CFG_SCALAR)
+        for (int i = 0; i < count; i++)
+            if (!strcmp(n->value, names[i])) {
+                *out = i;
+                return ABL_OK;
+            }
+    WHERE_PATH(n);
+    return abl_fail(err, ABL_EINVAL, "%s: '%s' = %s is not allowed; use one of: %s", where_, path_,
+                    n->kind == CFG_SCALAR ? n->value : "(a list or mapping)", list);
+}
+
+abl_status cfg_get_vec(cfg_node *map, const char *key, bool required, const double *def, int n,
+                       const cfg_range *range, double *out, abl_error *err)
+{
+    cfg_node *node = cfg_get(map, key);
+    if (!node) {
+        if (required) {
+            char what[64];
+            snprintf(what, sizeof what, "a list of %d numbers", n);
+            return missing(map, key, what, err);
+        }
+        for (int i = 0; i < n; i++) out[i] = def ? def[i] : 0.0;
+        return ABL_OK;
+    }
+    if (node->kind != CFG_SEQ || node->n != (size_t)n) {
+        WHERE_PATH(node);
+        return abl_fail(err, ABL_EINVAL, "%s: '%s' must be a list of %d numbers, e.g. [1, 1, 1]",
+                        where_, path_, n);
+    }
+    for (int i = 0; i < n; i++) {
+        abl_status st = cfg_node_double(node->items[i], range, &out[i], err);
+        if (st) return st;
+    }
+    return ABL_OK;
+}
+
+abl_status cfg_expect(cfg_node *node, cfg_kind kind, bool required, const char *what,
+                      abl_error *err)
+{
+    if (!node) {
+        if (!required) return ABL_OK;
+        return abl_fail(err, ABL_EINVAL, "missing %s", what);
+    }
+    if (node->kind != kind) {
+        WHERE_PATH(node);
+        return abl_fail(err, ABL_EINVAL, "%s: '%s' must be %s", where_, path_, what);
+    }
+    return ABL_OK;
+}
+
+abl_status cfg_check_keys(const cfg_node *map, const char *const *allowed, abl_error *err)
+{
+    if (!map || map->kind != CFG_MAP) return ABL_OK;
+    for (size_t i = 0; i < map->n; i++) {
+        const char *key = map->items[i]->key;
+        int ok = 0;
+        for (const char *const *a = allowed; *a; a++)
+            if (!strcmp(*a, key)) ok = 1;
+        if (ok) continue;
+        char list[600];
+        size_t pos = 0;
+        list[0] = '\0';
+        for (const char *const *a = allowed; *a && pos < sizeof list; a++) {
+            int w = snprintf(list + pos, sizeof list - pos, "%s%s", a == allowed ? "" : ", ", *a);
+            if (w < 0) break;
+            pos += (size_t)w;
+        }
+        WHERE_PATH(map->items[i]);
+        return abl_fail(err, ABL_EINVAL, "%s: unknown key '%s'; allowed here: %s", where_, path_,
+                        list);
+    }
+    return ABL_OK;
+}

@@ -1,0 +1,550 @@
+/* mesh.c - voxel label grids in HDF5 (layout in mesh.h).
+ *
+ * Meshes come from other tools (segmentations converted with h5py, ITK, ...), so mesh_read
+ * trusts nothing: every property of the file is checked before it is used and each problem
+ * becomes one sentence naming the file. HDF5's own error printing is switched off while this
+ * module runs (and restored afterwards) so that the caller's message is the only output; the
+ * innermost HDF5 error description is appended where it helps (for example errno text).
+ */
+#include "ablasim/mesh.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <hdf5.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ablasim/grid.h"
+#include "ablasim/h5_schema.h"
+
+/* Chunks of whole z-planes, at most this many bytes, so a reader of one slice decompresses
+ * little and a chunk never approaches HDF5's 4 GiB chunk limit. */
+#define MESH_CHUNK_TARGET ((size_t)4 << 20)
+
+/* ---- HDF5 error handling ---------------------------------------------------------------- */
+
+typedef struct {
+    H5E_auto2_t func;
+    void *data;
+} h5_quiet;
+
+static void quiet_begin(h5_quiet *q)
+{
+    q->func = NULL;
+    q->data = NULL;
+    H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
+static void quiet_end(const h5_quiet *q)
+{
+    H5Eset_auto2(H5E_DEFAULT, q->func, q->data);
+}
+
+typedef struct {
+    char *buf;
+    size_t len;
+    int done;
+} h5_detail_ctx;
+
+static herr_t detail_cb(unsigned n, const H5E_error2_t *e, void *user)
+{
+    (void)n;
+    h5_detail_ctx *c = user;
+    if (!c->done && e->desc && e->desc[0]) {
+        snprintf(c->buf, c->len, " (HDF5: %s)", e->desc);
+        c->done = 1;
+    }
+    return 0;
+}
+
+/* The innermost description on the current HDF5 error stack, formatted " (HDF5: ...)", or "".
+ * Must be called right after the failing call: every HDF5 API call clears the stack. */
+static const char *h5_detail(char *buf, size_t len)
+{
+    h5_detail_ctx c = {buf, len, 0};
+    buf[0] = '\0';
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, detail_cb, &c);
+    return buf;
+}
+
+static void close_id(hid_t id)
+{
+    if (id < 0) return;
+    switch (H5Iget_type(id)) {
+    case H5I_FILE: H5Fclose(id); break;
+    case H5I_GROUP: H5Gclose(id); break;
+    case H5I_DATASET: H5Dclose(id); break;
+    case H5I_DATASPACE: H5Sclose(id); break;
+    case H5I_DATATYPE: H5Tclose(id); break;
+    case H5I_ATTR: H5Aclose(id); break;
+    case H5I_GENPROP_LST: H5Pclose(id); break;
+    default: break;
+    }
+}
+
+/* ---- reading ----------------------------------------------------------------------------- */
+
+/* A float64[3] attribute of the labels dataset. *present = 0 when it does not exist. Integer
+ * and float storage types are both accepted (converted to double); anything else, or a shape
+ * other than 3 values, is an error. */
+static abl_status read_vec3_attr(const char *path, hid_t dset, const char *name, int *present,
+                                 double v[3], abl_error *err)
+{
+    *present = 0;
+    htri_t ex = H5Aexists(dset, name);
+    if (ex < 0)
+        return abl_fail(err, ABL_EIO, "%s: cannot query attribute %s of %s", path, name,
+                        H5_MESH_LABELS);
+    if (ex == 0) return ABL_OK;
+    *present = 1;
+
+    abl_status st = ABL_OK;
+    hid_t attr = H5Aopen(dset, name, H5P_DEFAULT);
+    hid_t type = attr >= 0 ? H5Aget_type(attr) : -1;
+    hid_t space = attr >= 0 ? H5Aget_space(attr) : -1;
+    if (attr < 0 || type < 0 || space < 0) {
+        st = abl_fail(err, ABL_EIO, "%s: cannot open attribute %s of %s", path, name,
+                      H5_MESH_LABELS);
+        goto done;
+    }
+    H5T_class_t cls = H5Tget_class(type);
+    hssize_t npts = H5Sget_simple_extent_npoints(space);
+    int rank = H5Sget_simple_extent_ndims(space);
+    if (cls != H5T_FLOAT && cls != H5T_INTEGER) {
+        st = abl_fail(err, ABL_EINVAL, "%s: attribute %s of %s must be numeric (3 values x y z)",
+                      path, name, H5_MESH_LABELS);
+        goto done;
+    }
+    if (rank != 1 || npts != 3) {
+        st = abl_fail(err, ABL_EINVAL,
+                      "%s: attribute %s of %s must hold exactly 3 values (x y z), found %lld",
+                      path, name, H5_MESH_LABELS, (long long)npts);
+        goto done;
+    }
+    if (H5Aread(attr, H5T_NATIVE_DOUBLE, v) < 0) {
+        char d[512];
+        st = abl_fail(err, ABL_EIO, "%s: cannot read attribute %s of %s%s", path, name,
+                      H5_MESH_LABELS, h5_detail(d, sizeof d));
+        goto done;
+    }
+done:
+    close_id(space);
+    close_id(type);
+    close_id(attr);
+    return st;
+}
+
+/* The optional label_names attribute: one string (fixed or variable length). */
+static abl_status read_label_names(const char *path, hid_t dset, char **out, abl_error *err)
+{
+    *out = NULL;
+    htri_t ex = H5Aexists(dset, H5A_LABEL_NAMES);
+    if (ex < 0)
+        return abl_fail(err, ABL_EIO, "%s: cannot query attribute %s of %s", path,
+                        H5A_LABEL_NAMES, H5_MESH_LABELS);
+    if (ex == 0) return ABL_OK;
+
+    abl_status st = ABL_OK;
+    hid_t mtype = -1;
+    hid_t attr = H5Aopen(dset, H5A_LABEL_NAMES, H5P_DEFAULT);
+    hid_t type = attr >= 0 ? H5Aget_type(attr) : -1;
+    hid_t space = attr >= 0 ? H5Aget_space(attr) : -1;
+    if (attr < 0 || type < 0 || space < 0) {
+        st = abl_fail(err, ABL_EIO, "%s: cannot open attribute %s of %s", path, H5A_LABEL_NAMES,
+                      H5_MESH_LABELS);
+        goto done;
+    }
+    if (H5Tget_class(type) != H5T_STRING || H5Sget_simple_extent_npoints(space) != 1) {
+        st = abl_fail(err, ABL_EINVAL,
+                      "%s: attribute %s of %s must be a single string like \"0:fat,1:liver\"",
+                      path, H5A_LABEL_NAMES, H5_MESH_LABELS);
+        goto done;
+    }
+    mtype = H5Tcopy(H5T_C_S1);
+    if (mtype < 0) {
+        st = abl_fail(err, ABL_EINTERNAL, "%s: HDF5 type copy failed", path);
+        goto done;
+    }
+    if (H5Tis_variable_str(type) > 0) {
+        char *s = NULL;
+        if (H5Tset_size(mtype, H5T_VARIABLE) < 0 || H5Aread(attr, mtype, &s) < 0) {
+            st = abl_fail(err, ABL_EIO, "%s: cannot read attribute %s of %s", path,
+                          H5A_LABEL_NAMES, H5_MESH_LABELS);
+            goto done;
+        }
+        if (s) {
+            size_t n = strlen(s) + 1;
+            *out = malloc(n);
+            if (*out) memcpy(*out, s, n);
+            H5free_memory(s);
+        } else {
+            *out = calloc(1, 1);
+        }
+    } else {
+        size_t n = H5Tget_size(type);
+        /* +1: a fixed-length string that fills its field has no terminator. */
+        *out = calloc(n + 1, 1);
+        if (*out && (H5Tset_size(mtype, n + 1) < 0 || H5Aread(attr, mtype, *out) < 0)) {
+            free(*out);
+            *out = NULL;
+            st = abl_fail(err, ABL_EIO, "%s: cannot read attribute %s of %s", path,
+                          H5A_LABEL_NAMES, H5_MESH_LABELS);
+            goto done;
+        }
+    }
+    if (!*out) st = abl_fail(err, ABL_ENOMEM, "%s: out of memory reading %s", path,
+                             H5A_LABEL_NAMES);
+done:
+    close_id(mtype);
+    close_id(space);
+    close_id(type);
+    close_id(attr);
+    return st;
+}
+
+/* Set when HDF5 meets a stored label outside 0..255 while converting to uint8: the read is
+ * aborted instead of silently clamping the value to 0 or 255 (a wrong tissue). */
+typedef struct {
+    int out_of_range;
+} conv_state;
+
+static H5T_conv_ret_t conv_cb(H5T_conv_except_t except, hid_t src, hid_t dst, void *src_buf,
+                              void *dst_buf, void *user)
+{
+    (void)src;
+    (void)dst;
+    (void)src_buf;
+    (void)dst_buf;
+    conv_state *cs = user;
+    if (except == H5T_CONV_EXCEPT_RANGE_HI || except == H5T_CONV_EXCEPT_RANGE_LOW) {
+        cs->out_of_range = 1;
+        return H5T_CONV_ABORT;
+    }
+    return H5T_CONV_UNHANDLED;
+}
+
+static abl_status read_labels(const char *path, hid_t file, abl_mesh *m, abl_error *err)
+{
+    char d[512];
+    abl_status st = ABL_OK;
+    hid_t dset = -1, type = -1, space = -1, dxpl = -1;
+
+    htri_t ex = H5Lexists(file, H5_MESH_LABELS, H5P_DEFAULT);
+    if (ex <= 0)
+        return abl_fail(err, ABL_EINVAL, "%s: no dataset %s (expected uint8 [nz][ny][nx] labels)",
+                        path, H5_MESH_LABELS);
+    dset = H5Dopen2(file, H5_MESH_LABELS, H5P_DEFAULT);
+    if (dset < 0) {
+        st = abl_fail(err, ABL_EINVAL, "%s: %s is not a readable dataset%s", path, H5_MESH_LABELS,
+                      h5_detail(d, sizeof d));
+        goto done;
+    }
+    type = H5Dget_type(dset);
+    space = H5Dget_space(dset);
+    if (type < 0 || space < 0) {
+        st = abl_fail(err, ABL_EIO, "%s: cannot query %s", path, H5_MESH_LABELS);
+        goto done;
+    }
+    if (H5Tget_class(type) != H5T_INTEGER) {
+        st = abl_fail(err, ABL_EINVAL,
+                      "%s: %s must have an integer type (uint8 labels), found a non-integer type",
+                      path, H5_MESH_LABELS);
+        goto done;
+    }
+    int rank = H5Sget_simple_extent_ndims(space);
+    if (rank != 3) {
+        st = abl_fail(err, ABL_EINVAL, "%s: %s must be 3-D [nz][ny][nx], found rank %d", path,
+                      H5_MESH_LABELS, rank);
+        goto done;
+    }
+    hsize_t dims[3];
+    H5Sget_simple_extent_dims(space, dims, NULL);
+    size_t n = 1;
+    for (int a = 0; a < 3; a++) {
+        if (dims[a] < 1 || dims[a] > (hsize_t)INT_MAX) {
+            st = abl_fail(err, ABL_EINVAL, "%s: %s has dimensions %llu x %llu x %llu (nz ny nx); "
+                          "each must be between 1 and %d", path, H5_MESH_LABELS,
+                          (unsigned long long)dims[0], (unsigned long long)dims[1],
+                          (unsigned long long)dims[2], INT_MAX);
+            goto done;
+        }
+        /* No overflow: each factor < 2^31 and the running product is checked every step. */
+        n *= (size_t)dims[a];
+        if (n > ABL_GRID_MAX_VOXELS) {
+            st = abl_fail(err, ABL_EINVAL,
+                          "%s: %s has %llu x %llu x %llu voxels (nz ny nx); at most %zu allowed",
+                          path, H5_MESH_LABELS, (unsigned long long)dims[0],
+                          (unsigned long long)dims[1], (unsigned long long)dims[2],
+                          (size_t)ABL_GRID_MAX_VOXELS);
+            goto done;
+        }
+    }
+    m->dims[0] = (int)dims[2];
+    m->dims[1] = (int)dims[1];
+    m->dims[2] = (int)dims[0];
+
+    int present;
+    st = read_vec3_attr(path, dset, H5A_SPACING_MM, &present, m->spacing_mm, err);
+    if (st != ABL_OK) goto done;
+    if (!present) {
+        st = abl_fail(err, ABL_EINVAL, "%s: %s has no attribute %s (voxel size x y z in mm)",
+                      path, H5_MESH_LABELS, H5A_SPACING_MM);
+        goto done;
+    }
+    for (int a = 0; a < 3; a++) {
+        if (!isfinite(m->spacing_mm[a]) || !(m->spacing_mm[a] > 0)) {
+            st = abl_fail(err, ABL_EINVAL,
+                          "%s: attribute %s of %s = [%g, %g, %g]: each must be a finite value > 0",
+                          path, H5A_SPACING_MM, H5_MESH_LABELS, m->spacing_mm[0],
+                          m->spacing_mm[1], m->spacing_mm[2]);
+            goto done;
+        }
+    }
+    st = read_vec3_attr(path, dset, H5A_ORIGIN_MM, &present, m->origin_mm, err);
+    if (st != ABL_OK) goto done;
+    if (present) {
+        for (int a = 0; a < 3; a++) {
+            if (!isfinite(m->origin_mm[a])) {
+                st = abl_fail(err, ABL_EINVAL,
+                              "%s: attribute %s of %s = [%g, %g, %g]: values must be finite",
+                              path, H5A_ORIGIN_MM, H5_MESH_LABELS, m->origin_mm[0],
+                              m->origin_mm[1], m->origin_mm[2]);
+                goto done;
+            }
+        }
+    } else {
+        /* Default: the grid centred on 0, so shapes given around the origin land in it. */
+        for (int a = 0; a < 3; a++) m->origin_mm[a] = -0.5 * (m->dims[a] - 1) * m->spacing_mm[a];
+    }
+
+    st = read_label_names(path, dset, &m->label_names, err);
+    if (st != ABL_OK) goto done;
+
+    m->labels = malloc(n);
+    if (!m->labels) {
+        st = abl_fail(err, ABL_ENOMEM, "%s: cannot allocate %zu bytes for %s", path, n,
+                      H5_MESH_LABELS);
+        goto done;
+    }
+    conv_state cs = {0};
+    dxpl = H5Pcreate(H5P_DATASET_XFER);
+    if (dxpl < 0 || H5Pset_type_conv_cb(dxpl, conv_cb, &cs) < 0) {
+        st = abl_fail(err, ABL_EINTERNAL, "%s: cannot set up the HDF5 transfer", path);
+        goto done;
+    }
+    if (H5Dread(dset, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, dxpl, m->labels) < 0) {
+        if (cs.out_of_range)
+            st = abl_fail(err, ABL_EINVAL, "%s: %s holds a label outside 0..255", path,
+                          H5_MESH_LABELS);
+        else
+            st = abl_fail(err, ABL_EIO, "%s: reading %s failed (truncated or corrupt?)%s", path,
+                          H5_MESH_LABELS, h5_detail(d, sizeof d));
+        goto done;
+    }
+done:
+    close_id(dxpl);
+    close_id(space);
+    close_id(type);
+    close_id(dset);
+    return st;
+}
+
+abl_status mesh_read(const char *path, abl_mesh *out, abl_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!path || !path[0]) return abl_fail(err, ABL_EINVAL, "mesh: empty file name");
+
+    /* Open it ourselves first: HDF5 would report a missing file, a directory and a file
+     * without read permission all as "unable to open file". */
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return abl_fail(err, ABL_EIO, "%s: cannot open (%s)", path, strerror(errno));
+    struct stat sb;
+    int is_dir = fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode);
+    close(fd);
+    if (is_dir) return abl_fail(err, ABL_EIO, "%s: cannot open (is a directory)", path);
+
+    h5_quiet q;
+    quiet_begin(&q);
+    abl_status st = ABL_OK;
+    hid_t file = -1;
+    if (H5Fis_hdf5(path) <= 0) {
+        st = abl_fail(err, ABL_EIO, "%s: not a readable HDF5 file (truncated or corrupt?)", path);
+        goto done;
+    }
+    file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (file < 0) {
+        char d[512];
+        st = abl_fail(err, ABL_EIO, "%s: not a readable HDF5 file (truncated or corrupt?)%s",
+                      path, h5_detail(d, sizeof d));
+        goto done;
+    }
+    st = read_labels(path, file, out, err);
+done:
+    close_id(file);
+    quiet_end(&q);
+    if (st != ABL_OK) mesh_free(out);
+    return st;
+}
+
+/* ---- writing ----------------------------------------------------------------------------- */
+
+/* 0 on success, -1 on failure (the caller names what failed). */
+static int write_vec3_attr(hid_t obj, const char *name, const double v[3])
+{
+    hsize_t three = 3;
+    hid_t sp = H5Screate_simple(1, &three, NULL);
+    hid_t a = sp >= 0 ? H5Acreate2(obj, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    herr_t r = a >= 0 ? H5Awrite(a, H5T_NATIVE_DOUBLE, v) : -1;
+    close_id(a);
+    close_id(sp);
+    return r < 0 ? -1 : 0;
+}
+
+static int write_string_attr(hid_t obj, const char *name, const char *s)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    herr_t r = t >= 0 ? H5Tset_size(t, H5T_VARIABLE) : -1;
+    if (r >= 0) r = H5Tset_cset(t, H5T_CSET_UTF8);
+    hid_t sp = r >= 0 ? H5Screate(H5S_SCALAR) : -1;
+    hid_t a = sp >= 0 ? H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    r = a >= 0 ? H5Awrite(a, t, &s) : -1;
+    close_id(a);
+    close_id(sp);
+    close_id(t);
+    return r < 0 ? -1 : 0;
+}
+
+static abl_status check_mesh(const char *path, const abl_mesh *m, abl_error *err)
+{
+    size_t n = 1;
+    for (int a = 0; a < 3; a++) {
+        if (m->dims[a] < 1)
+            return abl_fail(err, ABL_EINVAL, "%s: mesh dimensions %d x %d x %d must be >= 1",
+                            path, m->dims[0], m->dims[1], m->dims[2]);
+        n *= (size_t)m->dims[a];
+        if (n > ABL_GRID_MAX_VOXELS)
+            return abl_fail(err, ABL_EINVAL, "%s: mesh of %d x %d x %d voxels exceeds %zu", path,
+                            m->dims[0], m->dims[1], m->dims[2], (size_t)ABL_GRID_MAX_VOXELS);
+        if (!isfinite(m->spacing_mm[a]) || !(m->spacing_mm[a] > 0))
+            return abl_fail(err, ABL_EINVAL, "%s: mesh spacing [%g, %g, %g] mm must be finite "
+                            "and > 0", path, m->spacing_mm[0], m->spacing_mm[1], m->spacing_mm[2]);
+        if (!isfinite(m->origin_mm[a]))
+            return abl_fail(err, ABL_EINVAL, "%s: mesh origin [%g, %g, %g] mm must be finite",
+                            path, m->origin_mm[0], m->origin_mm[1], m->origin_mm[2]);
+    }
+    if (!m->labels) return abl_fail(err, ABL_EINVAL, "%s: mesh has no labels", path);
+    return ABL_OK;
+}
+
+static abl_status write_file(const char *path, const char *tmp, const abl_mesh *m,
+                             abl_error *err)
+{
+    char d[512];
+    abl_status st = ABL_OK;
+    hid_t file = -1, space = -1, dcpl = -1, dset = -1;
+    const char *what = "creating the file";
+
+    file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (file < 0) goto fail;
+
+    hsize_t dims[3] = {(hsize_t)m->dims[2], (hsize_t)m->dims[1], (hsize_t)m->dims[0]};
+    size_t plane = (size_t)m->dims[0] * (size_t)m->dims[1];
+    hsize_t cz = plane >= MESH_CHUNK_TARGET ? 1 : MESH_CHUNK_TARGET / plane;
+    if (cz > dims[0]) cz = dims[0];
+    /* A plane is at most ABL_GRID_MAX_VOXELS = 2 GiB of uint8, under the 4 GiB chunk limit. */
+    hsize_t chunk[3] = {cz, dims[1], dims[2]};
+
+    what = "creating " H5_MESH_LABELS;
+    space = H5Screate_simple(3, dims, NULL);
+    dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    if (space < 0 || dcpl < 0 || H5Pset_chunk(dcpl, 3, chunk) < 0) goto fail;
+    if (H5Zfilter_avail(H5Z_FILTER_DEFLATE) > 0 && H5Pset_deflate(dcpl, 6) < 0) goto fail;
+    dset = H5Dcreate2(file, H5_MESH_LABELS, H5T_STD_U8LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    if (dset < 0) goto fail;
+    what = "writing " H5_MESH_LABELS;
+    if (H5Dwrite(dset, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, m->labels) < 0)
+        goto fail;
+    what = "writing attributes of " H5_MESH_LABELS;
+    if (write_vec3_attr(dset, H5A_SPACING_MM, m->spacing_mm) < 0) goto fail;
+    if (write_vec3_attr(dset, H5A_ORIGIN_MM, m->origin_mm) < 0) goto fail;
+    if (write_string_attr(dset, H5A_UNITS, "label") < 0) goto fail;
+    if (m->label_names && write_string_attr(dset, H5A_LABEL_NAMES, m->label_names) < 0)
+        goto fail;
+    H5Dclose(dset);
+    dset = -1;
+    what = "closing the file";
+    /* H5Fclose flushes: a full disk shows up here. */
+    herr_t r = H5Fclose(file);
+    file = -1;
+    if (r < 0) goto fail;
+    goto done;
+fail:
+    st = abl_fail(err, ABL_EIO, "%s: %s failed%s", path, what, h5_detail(d, sizeof d));
+done:
+    close_id(dset);
+    close_id(dcpl);
+    close_id(space);
+    close_id(file);
+    return st;
+}
+
+abl_status mesh_write(const char *path, const abl_mesh *m, abl_error *err)
+{
+    if (!path || !path[0]) return abl_fail(err, ABL_EINVAL, "mesh: empty file name");
+    abl_status st = check_mesh(path, m, err);
+    if (st != ABL_OK) return st;
+
+    size_t len = strlen(path);
+    char *tmp = malloc(len + 5);
+    if (!tmp) return abl_fail(err, ABL_ENOMEM, "%s: out of memory", path);
+    memcpy(tmp, path, len);
+    memcpy(tmp + len, ".tmp", 5);
+
+    /* Create the temporary with open() so that an unwritable or missing directory is reported
+     * with the system's reason rather than HDF5's generic one. */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+    if (fd < 0) {
+        st = abl_fail(err, ABL_EIO, "%s: cannot create %s (%s)", path, tmp, strerror(errno));
+        free(tmp);
+        return st;
+    }
+    close(fd);
+
+    h5_quiet q;
+    quiet_begin(&q);
+    st = write_file(path, tmp, m, err);
+    quiet_end(&q);
+
+    if (st == ABL_OK) {
+        /* Data on disk before the name points at it, so a crash leaves the old file or the
+         * complete new one. */
+        fd = open(tmp, O_RDONLY);
+        if (fd >= 0) {
+            if (fsync(fd) != 0)
+                st = abl_fail(err, ABL_EIO, "%s: syncing %s failed (%s)", path, tmp,
+                              strerror(errno));
+            close(fd);
+        }
+    }
+    if (st == ABL_OK && rename(tmp, path) != 0)
+        st = abl_fail(err, ABL_EIO, "%s: cannot rename %s into place (%s)", path, tmp,
+                      strerror(errno));
+    if (st != ABL_OK) remove(tmp);
+    free(tmp);
+    return st;
+}
+
+void mesh_free(abl_mesh *m)
+{
+    if (!m) return;
+    free(m->labels);
+    free(m->label_names);
+    m->labels = NULL;
+    m->label_names = NULL;
+}

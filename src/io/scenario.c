@@ -1,0 +1,499 @@
+/* scenario.c - the scenario schema: every key, its unit, default and allowed range.
+ * README "Scenario reference" documents the same table; keep them together. */
+#include "ablasim/scenario.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *xstrdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+/* dir of path + rel, unless rel is absolute. */
+static char *resolve(const char *base_dir, const char *rel)
+{
+    if (rel[0] == '/' || !base_dir || !base_dir[0]) return xstrdup(rel);
+    size_t n = strlen(base_dir) + strlen(rel) + 2;
+    char *p = malloc(n);
+    if (p) snprintf(p, n, "%s/%s", base_dir, rel);
+    return p;
+}
+
+static const cfg_range temp_range = {-200, 200, false, false, "degC"};
+
+static abl_status parse_bc(cfg_node *node, abl_bc *bc, abl_error *err)
+{
+    static const char *const types[] = {"fixed_temperature", "insulated", "convective"};
+    static const char *const keys[] = {"type", "temperature_C", "h_W_per_m2K", NULL};
+    static const cfg_range h_range = {0, 1e6, true, false, "W/(m^2 K)"};
+    abl_status st;
+    int t;
+    if ((st = cfg_expect(node, CFG_MAP, true, "a mapping {type: ..., ...}", err)) ||
+        (st = cfg_check_keys(node, keys, err)) ||
+        (st = cfg_get_enum(node, "type", true, 0, types, 3, &t, err)))
+        return st;
+    bc->type = (abl_bc_type)t;
+    bc->h_W_m2K = 0;
+    char where[600], path[300];
+    if (bc->type == BC_INSULATED) {
+        if (cfg_get(node, "temperature_C") || cfg_get(node, "h_W_per_m2K"))
+            return abl_fail(err, ABL_EINVAL,
+                            "%s: '%s': an insulated face takes no temperature_C or h_W_per_m2K",
+                            cfg_where(node, where, sizeof where),
+                            cfg_path(node, path, sizeof path));
+        return ABL_OK;
+    }
+    if ((st = cfg_get_double(node, "temperature_C", true, 0, &temp_range, &bc->T_C, err)))
+        return st;
+    if (bc->type == BC_CONVECTIVE)
+        return cfg_get_double(node, "h_W_per_m2K", true, 0, &h_range, &bc->h_W_m2K, err);
+    if (cfg_get(node, "h_W_per_m2K"))
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: '%s': h_W_per_m2K belongs to a convective face only",
+                        cfg_where(node, where, sizeof where), cfg_path(node, path, sizeof path));
+    return ABL_OK;
+}
+
+static abl_status parse_boundary(cfg_node *b, abl_scenario *sc, abl_error *err)
+{
+    static const char *const faces[] = {"x_min", "x_max", "y_min", "y_max", "z_min", "z_max"};
+    static const char *const keys[] = {"default", "x_min", "x_max", "y_min",
+                                       "y_max",   "z_min", "z_max", NULL};
+    abl_status st;
+    abl_bc def = {BC_FIXED_TEMPERATURE, sc->T_arterial_C, 0};
+    if ((st = cfg_expect(b, CFG_MAP, false, "a mapping of face -> condition", err)) ||
+        (st = cfg_check_keys(b, keys, err)))
+        return st;
+    cfg_node *d = cfg_get(b, "default");
+    if (d && (st = parse_bc(d, &def, err))) return st;
+    for (int f = 0; f < 6; f++) {
+        sc->bc[f] = def;
+        cfg_node *n = cfg_get(b, faces[f]);
+        if (n && (st = parse_bc(n, &sc->bc[f], err))) return st;
+    }
+    return ABL_OK;
+}
+
+static abl_status tissue_ref(cfg_node *map, const char *key, const abl_scenario *sc, int *out,
+                             abl_error *err)
+{
+    const char *name;
+    abl_status st = cfg_get_string(map, key, true, NULL, &name, err);
+    if (st) return st;
+    int t = tissue_table_find(&sc->tissues, name);
+    if (t < 0) {
+        char where[600], path[300], list[700];
+        size_t pos = 0;
+        list[0] = '\0';
+        for (int i = 0; i < sc->tissues.n && pos < sizeof list; i++) {
+            int w = snprintf(list + pos, sizeof list - pos, "%s%s", i ? ", " : "",
+                             sc->tissues.t[i].name);
+            if (w < 0) break;
+            pos += (size_t)w;
+        }
+        cfg_node *n = cfg_get(map, key);
+        return abl_fail(err, ABL_EINVAL, "%s: '%s' = %s: no such tissue in %s; known: %s",
+                        cfg_where(n, where, sizeof where), cfg_path(n, path, sizeof path), name,
+                        sc->tissues_path, list);
+    }
+    *out = t;
+    return ABL_OK;
+}
+
+static abl_status parse_grid(cfg_node *g, abl_scenario *sc, const char *base_dir, abl_error *err)
+{
+    static const char *const keys[] = {"dims",  "spacing_mm", "origin_mm", "background",
+                                       "shapes", "mesh",      "labels",    NULL};
+    static const cfg_range sp_range = {0, 100, true, false, "mm"};
+    static const cfg_range org_range = {-1e4, 1e4, false, false, "mm"};
+    static const char *const shape_extra[] = {"tissue", NULL};
+    abl_status st;
+    char where[600], path[300];
+    if ((st = cfg_expect(g, CFG_MAP, true, "the 'grid' mapping", err))) {
+        if (!g) return abl_fail(err, ABL_EINVAL, "%s: missing the 'grid' section", sc->path);
+        return st;
+    }
+    if ((st = cfg_check_keys(g, keys, err))) return st;
+
+    const char *mesh = NULL;
+    if ((st = cfg_get_string(g, "mesh", false, NULL, &mesh, err))) return st;
+    cfg_node *dims = cfg_get(g, "dims");
+    if (mesh && dims)
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: 'grid' has both 'mesh' and 'dims': a mesh file brings its own size",
+                        cfg_where(g, where, sizeof where));
+    if (mesh) {
+        sc->mesh_path = resolve(base_dir, mesh);
+        if (!sc->mesh_path) return abl_fail(err, ABL_ENOMEM, "out of memory");
+        for (int i = 0; i < 256; i++) sc->mesh_label_tissue[i] = -1;
+        cfg_node *labels = cfg_get(g, "labels");
+        if (!labels)
+            return abl_fail(err, ABL_EINVAL,
+                            "%s: 'grid.mesh' needs 'grid.labels', a mapping of label number -> "
+                            "tissue name, e.g. {0: fat, 1: liver, 2: tumour}",
+                            cfg_where(g, where, sizeof where));
+        if ((st = cfg_expect(labels, CFG_MAP, true, "a mapping label number -> tissue", err)))
+            return st;
+        for (size_t i = 0; i < labels->n; i++) {
+            cfg_node *e = labels->items[i];
+            char *end;
+            errno = 0;
+            long v = strtol(e->key, &end, 10);
+            if (end == e->key || *end || v < 0 || v > 255)
+                return abl_fail(err, ABL_EINVAL,
+                                "%s: label '%s' in grid.labels: must be an integer 0..255",
+                                cfg_where(e, where, sizeof where), e->key);
+            if ((st = tissue_ref(labels, e->key, sc, &sc->mesh_label_tissue[v], err))) return st;
+        }
+        if (cfg_get(g, "spacing_mm"))
+            return abl_fail(err, ABL_EINVAL,
+                            "%s: 'grid.spacing_mm' cannot be combined with 'grid.mesh' (the mesh "
+                            "file defines the spacing)",
+                            cfg_where(g, where, sizeof where));
+    } else {
+        double d[3];
+        static const cfg_range dim_range = {1, 4096, false, false, "voxels"};
+        if (!dims)
+            return abl_fail(err, ABL_EINVAL,
+                            "%s: 'grid' needs either 'dims' (with 'spacing_mm') or 'mesh'",
+                            cfg_where(g, where, sizeof where));
+        if ((st = cfg_get_vec(g, "dims", true, NULL, 3, &dim_range, d, err))) return st;
+        for (int i = 0; i < 3; i++) {
+            if (d[i] != (double)(int)d[i])
+                return abl_fail(err, ABL_EINVAL, "%s: 'grid.dims' = %g: must be whole numbers",
+                                cfg_where(dims, where, sizeof where), d[i]);
+            sc->dims[i] = (int)d[i];
+        }
+        double sp[3];
+        if ((st = cfg_get_vec(g, "spacing_mm", true, NULL, 3, &sp_range, sp, err))) return st;
+        for (int i = 0; i < 3; i++) sc->spacing_m[i] = sp[i] * 1e-3;
+        if (cfg_get(g, "labels"))
+            return abl_fail(err, ABL_EINVAL, "%s: 'grid.labels' is only used with 'grid.mesh'",
+                            cfg_where(g, where, sizeof where));
+    }
+    double org[3];
+    sc->origin_given = cfg_get(g, "origin_mm") != NULL;
+    if ((st = cfg_get_vec(g, "origin_mm", false, NULL, 3, &org_range, org, err))) return st;
+    for (int i = 0; i < 3; i++) sc->origin_m[i] = org[i] * 1e-3;
+
+    sc->background_tissue = -1;
+    if (!mesh || cfg_get(g, "background")) {
+        if ((st = tissue_ref(g, "background", sc, &sc->background_tissue, err))) return st;
+    }
+    cfg_node *shapes = cfg_get(g, "shapes");
+    if ((st = cfg_expect(shapes, CFG_SEQ, false, "a list of shapes", err))) return st;
+    if (shapes && shapes->n) {
+        sc->regions = calloc(shapes->n, sizeof *sc->regions);
+        if (!sc->regions) return abl_fail(err, ABL_ENOMEM, "out of memory");
+        for (size_t i = 0; i < shapes->n; i++) {
+            cfg_node *s = shapes->items[i];
+            if ((st = shape_parse(s, shape_extra, &sc->regions[i].shape, err)) ||
+                (st = tissue_ref(s, "tissue", sc, &sc->regions[i].tissue, err)))
+                return st;
+            snprintf(sc->regions[i].where, sizeof sc->regions[i].where, "%s: '%s'",
+                     cfg_where(s, where, sizeof where), cfg_path(s, path, sizeof path));
+            sc->nregions++;
+        }
+    }
+    return ABL_OK;
+}
+
+static abl_status parse_sources(cfg_node *list, abl_scenario *sc, abl_error *err)
+{
+    static const char *const types[] = {"volumetric", "fixed_temperature"};
+    static const char *const extra_vol[] = {"name", "type", "power_W", "schedule", NULL};
+    static const cfg_range power_range = {0, 1e4, false, false, "W"};
+    abl_status st;
+    char where[600], path[300];
+    if (!list) return ABL_OK;
+    if ((st = cfg_expect(list, CFG_SEQ, true, "a list of sources", err))) return st;
+    if (list->n == 0) return ABL_OK;
+    sc->sources = calloc(list->n, sizeof *sc->sources);
+    if (!sc->sources) return abl_fail(err, ABL_ENOMEM, "out of memory");
+    for (size_t i = 0; i < list->n; i++) {
+        cfg_node *e = list->items[i];
+        abl_source_cfg *src = &sc->sources[i];
+        int type;
+        const char *name;
+        static const char *const keys[] = {"name", "type", "shape", "power_W", "temperature_C",
+                                           "schedule", NULL};
+        if ((st = cfg_expect(e, CFG_MAP, true, "a mapping {type: ..., shape: ...}", err)) ||
+            (st = cfg_check_keys(e, keys, err)) ||
+            (st = cfg_get_enum(e, "type", true, 0, types, 2, &type, err)))
+            return st;
+        (void)extra_vol;
+        char defname[32];
+        snprintf(defname, sizeof defname, "source%zu", i);
+        if ((st = cfg_get_string(e, "name", false, defname, &name, err))) return st;
+        snprintf(src->name, sizeof src->name, "%s", name);
+        src->type = (abl_source_type)type;
+        cfg_where(e, src->where, sizeof src->where);
+        cfg_node *shape = cfg_get(e, "shape");
+        if (!shape)
+            return abl_fail(err, ABL_EINVAL, "%s: '%s' needs a 'shape' (sphere, ellipsoid, "
+                            "cylinder or box)", cfg_where(e, where, sizeof where),
+                            cfg_path(e, path, sizeof path));
+        if ((st = shape_parse(shape, NULL, &src->shape, err))) return st;
+        const char *vkey = type == SRC_VOLUMETRIC ? "power_W" : "temperature_C";
+        const char *wrong = type == SRC_VOLUMETRIC ? "temperature_C" : "power_W";
+        const cfg_range *vr = type == SRC_VOLUMETRIC ? &power_range : &temp_range;
+        if (cfg_get(e, wrong))
+            return abl_fail(err, ABL_EINVAL, "%s: '%s': a %s source takes %s, not %s",
+                            cfg_where(e, where, sizeof where), cfg_path(e, path, sizeof path),
+                            types[type], vkey, wrong);
+        cfg_node *sched = cfg_get(e, "schedule");
+        cfg_node *val = cfg_get(e, vkey);
+        if (!!sched == !!val)
+            return abl_fail(err, ABL_EINVAL,
+                            "%s: '%s' needs exactly one of '%s' (constant) or 'schedule' (list "
+                            "of {time_s, %s})",
+                            cfg_where(e, where, sizeof where), cfg_path(e, path, sizeof path),
+                            vkey, vkey);
+        if (sched) {
+            if ((st = schedule_parse(sched, vkey, vr, &src->schedule, err))) return st;
+        } else {
+            double v;
+            if ((st = cfg_get_double(e, vkey, true, 0, vr, &v, err)) ||
+                (st = schedule_constant(v, &src->schedule, err)))
+                return st;
+        }
+        sc->nsources++;
+    }
+    return ABL_OK;
+}
+
+static abl_status parse_thresholds(cfg_node *map, const char *key, const double *def, int ndef,
+                                   double *out, int *n, abl_error *err)
+{
+    cfg_node *node = cfg_get(map, key);
+    if (!node) {
+        memcpy(out, def, (size_t)ndef * sizeof *def);
+        *n = ndef;
+        return ABL_OK;
+    }
+    char where[600], path[300];
+    if (node->kind != CFG_SEQ || node->n > ABL_MAX_THRESHOLDS)
+        return abl_fail(err, ABL_EINVAL, "%s: '%s' must be a list of at most %d temperatures in C",
+                        cfg_where(node, where, sizeof where), cfg_path(node, path, sizeof path),
+                        ABL_MAX_THRESHOLDS);
+    for (size_t i = 0; i < node->n; i++) {
+        abl_status st = cfg_node_double(node->items[i], &temp_range, &out[i], err);
+        if (st) return st;
+    }
+    *n = (int)node->n;
+    return ABL_OK;
+}
+
+static abl_status parse_output(cfg_node *o, abl_scenario *sc, abl_error *err)
+{
+    static const char *const keys[] = {"file",           "snapshot_interval_s", "monitor_interval_s",
+                                       "hot_thresholds_C", "cold_thresholds_C", "energy_balance",
+                                       NULL};
+    static const double hot_def[] = {50, 55, 60};
+    static const double cold_def[] = {0, -20, -40};
+    static const cfg_range interval = {0, 1e7, false, false, "s"};
+    abl_status st;
+    const char *file = NULL;
+    if ((st = cfg_expect(o, CFG_MAP, false, "the 'output' mapping", err)) ||
+        (st = cfg_check_keys(o, keys, err)) ||
+        (st = cfg_get_string(o, "file", false, NULL, &file, err)) ||
+        (st = cfg_get_double(o, "snapshot_interval_s", false, 60, &interval,
+                             &sc->snapshot_interval_s, err)) ||
+        (st = cfg_get_double(o, "monitor_interval_s", false, 1.0, &interval,
+                             &sc->monitor_interval_s, err)) ||
+        (st = parse_thresholds(o, "hot_thresholds_C", hot_def, 3, sc->hot_C, &sc->n_hot, err)) ||
+        (st = parse_thresholds(o, "cold_thresholds_C", cold_def, 3, sc->cold_C, &sc->n_cold,
+                               err)) ||
+        (st = cfg_get_bool(o, "energy_balance", false, &sc->energy_balance, err)))
+        return st;
+    if (file && !(sc->output_path = xstrdup(file))) return abl_fail(err, ABL_ENOMEM, "out of memory");
+    return ABL_OK;
+}
+
+static abl_status parse_time(cfg_node *t, abl_scenario *sc, abl_error *err)
+{
+    static const char *const keys[] = {"duration_s", "dt_s", "dt_safety", "scheme", NULL};
+    static const char *const schemes[] = {"explicit"};
+    static const cfg_range dur = {0, 1e6, true, false, "s"};
+    static const cfg_range dtr = {0, 1e4, true, false, "s (or 'auto')"};
+    static const cfg_range saf = {0, 1, true, false, NULL};
+    abl_status st;
+    int scheme;
+    char where[600];
+    if ((st = cfg_expect(t, CFG_MAP, true, "the 'time' mapping", err))) {
+        if (!t) return abl_fail(err, ABL_EINVAL, "%s: missing the 'time' section (duration_s)",
+                                sc->path);
+        return st;
+    }
+    if ((st = cfg_check_keys(t, keys, err)) ||
+        (st = cfg_get_double(t, "duration_s", true, 0, &dur, &sc->duration_s, err)) ||
+        (st = cfg_get_double(t, "dt_safety", false, 0.9, &saf, &sc->dt_safety, err)) ||
+        (st = cfg_get_enum(t, "scheme", false, 0, schemes, 1, &scheme, err)))
+        return st;
+    sc->scheme = (abl_time_scheme)scheme;
+    cfg_node *dt = cfg_get(t, "dt_s");
+    sc->dt_s = 0;
+    if (dt && !(dt->kind == CFG_SCALAR && !strcmp(dt->value, "auto")))
+        if ((st = cfg_node_double(dt, &dtr, &sc->dt_s, err))) return st;
+    (void)where;
+    return ABL_OK;
+}
+
+static abl_status parse_root(cfg_node *root, abl_scenario *sc, const char *base_dir,
+                             abl_error *err)
+{
+    static const char *const keys[] = {"name",     "tissues_file", "tissues", "grid",   "physics",
+                                       "boundary", "time",         "sources", "output", NULL};
+    static const char *const phys_keys[] = {"arterial_temperature_C", "initial_temperature_C",
+                                            NULL};
+    abl_status st;
+    const char *name, *tfile;
+    if ((st = cfg_check_keys(root, keys, err)) ||
+        (st = cfg_get_string(root, "name", false, "ablasim", &name, err)) ||
+        (st = cfg_get_string(root, "tissues_file", false, "tissues.yaml", &tfile, err)))
+        return st;
+    snprintf(sc->name, sizeof sc->name, "%s", name);
+    sc->tissues_path = resolve(base_dir, tfile);
+    if (!sc->tissues_path) return abl_fail(err, ABL_ENOMEM, "out of memory");
+    if ((st = tissue_table_load(sc->tissues_path, cfg_get(root, "tissues"), &sc->tissues, err)))
+        return st;
+
+    cfg_node *phys = cfg_get(root, "physics");
+    if ((st = cfg_expect(phys, CFG_MAP, false, "the 'physics' mapping", err)) ||
+        (st = cfg_check_keys(phys, phys_keys, err)) ||
+        (st = cfg_get_double(phys, "arterial_temperature_C", false, 37.0, &temp_range,
+                             &sc->T_arterial_C, err)))
+        return st;
+    if ((st = cfg_get_double(phys, "initial_temperature_C", false, sc->T_arterial_C, &temp_range,
+                             &sc->T_initial_C, err)))
+        return st;
+    if ((st = parse_grid(cfg_get(root, "grid"), sc, base_dir, err)) ||
+        (st = parse_boundary(cfg_get(root, "boundary"), sc, err)) ||
+        (st = parse_time(cfg_get(root, "time"), sc, err)) ||
+        (st = parse_sources(cfg_get(root, "sources"), sc, err)) ||
+        (st = parse_output(cfg_get(root, "output"), sc, err)))
+        return st;
+    return ABL_OK;
+}
+
+static abl_status build_text(abl_scenario *sc, const char *file_text, const char *const *sets,
+                             int nsets, abl_error *err)
+{
+    size_t len = strlen(file_text) + 64;
+    for (int i = 0; i < nsets; i++) len += strlen(sets[i]) + 16;
+    sc->text = malloc(len);
+    if (!sc->text) return abl_fail(err, ABL_ENOMEM, "out of memory");
+    size_t pos = (size_t)snprintf(sc->text, len, "%s", file_text);
+    for (int i = 0; i < nsets; i++)
+        pos += (size_t)snprintf(sc->text + pos, len - pos, "%s# --set %s\n",
+                                (i == 0 && pos && sc->text[pos - 1] != '\n') ? "\n" : "", sets[i]);
+    return ABL_OK;
+}
+
+static abl_status load_common(cfg_node *root, const char *file_text, const char *base_dir,
+                              const char *const *sets, int nsets, abl_scenario *sc,
+                              abl_error *err)
+{
+    abl_status st;
+    for (int i = 0; i < nsets; i++)
+        if ((st = cfg_set(root, sets[i], err))) return st;
+    if ((st = build_text(sc, file_text, sets, nsets, err))) return st;
+    return parse_root(root, sc, base_dir, err);
+}
+
+abl_status scenario_load_string(const char *text, const char *origin, const char *base_dir,
+                                const char *const *sets, int nsets, abl_scenario **out,
+                                abl_error *err)
+{
+    *out = NULL;
+    abl_scenario *sc = calloc(1, sizeof *sc);
+    if (!sc) return abl_fail(err, ABL_ENOMEM, "out of memory");
+    sc->path = xstrdup(origin);
+    cfg_node *root = NULL;
+    abl_status st = sc->path ? cfg_parse_string(text, origin, &root, err)
+                             : abl_fail(err, ABL_ENOMEM, "out of memory");
+    if (!st && root->kind != CFG_MAP)
+        st = abl_fail(err, ABL_EINVAL, "%s: the scenario must be a YAML mapping", origin);
+    if (!st) st = load_common(root, text, base_dir, sets, nsets, sc, err);
+    cfg_free(root);
+    if (st) {
+        scenario_free(sc);
+        return st;
+    }
+    *out = sc;
+    return ABL_OK;
+}
+
+abl_status scenario_load(const char *path, const char *const *sets, int nsets,
+                         abl_scenario **out, abl_error *err)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return abl_fail(err, ABL_EIO, "%s: cannot open scenario: %s", path, strerror(errno));
+    char *text = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len + 4096 + 1 > cap) {
+            cap = cap ? 2 * cap : 8192;
+            if (cap > (size_t)16 << 20) {
+                free(text);
+                fclose(f);
+                return abl_fail(err, ABL_EINVAL, "%s: larger than 16 MiB; not a scenario", path);
+            }
+            char *nt = realloc(text, cap);
+            if (!nt) {
+                free(text);
+                fclose(f);
+                return abl_fail(err, ABL_ENOMEM, "out of memory");
+            }
+            text = nt;
+        }
+        size_t r = fread(text + len, 1, cap - len - 1, f);
+        len += r;
+        if (r == 0) break;
+    }
+    int rerr = ferror(f);
+    fclose(f);
+    if (rerr) {
+        free(text);
+        return abl_fail(err, ABL_EIO, "%s: read error", path);
+    }
+    text[len] = '\0';
+    if (memchr(text, '\0', len)) {
+        free(text);
+        return abl_fail(err, ABL_EINVAL, "%s: contains NUL bytes; not a YAML text file", path);
+    }
+    char *dir = xstrdup(path);
+    if (!dir) {
+        free(text);
+        return abl_fail(err, ABL_ENOMEM, "out of memory");
+    }
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+    else strcpy(dir, ".");
+    abl_status st = scenario_load_string(text, path, dir, sets, nsets, out, err);
+    free(dir);
+    free(text);
+    return st;
+}
+
+void scenario_free(abl_scenario *sc)
+{
+    if (!sc) return;
+    for (int i = 0; i < sc->nsources; i++) schedule_free(&sc->sources[i].schedule);
+    free(sc->sources);
+    free(sc->regions);
+    tissue_table_free(&sc->tissues);
+    free(sc->tissues_path);
+    free(sc->mesh_path);
+    free(sc->output_path);
+    free(sc->text);
+    free(sc->path);
+    free(sc);
+}

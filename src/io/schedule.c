@@ -1,0 +1,82 @@
+/* schedule.c - piecewise-linear schedules. */
+#include "ablasim/schedule.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+abl_status schedule_constant(double v, abl_schedule *out, abl_error *err)
+{
+    out->n = 1;
+    out->t_s = malloc(sizeof(double));
+    out->v = malloc(sizeof(double));
+    if (!out->t_s || !out->v) {
+        schedule_free(out);
+        return abl_fail(err, ABL_ENOMEM, "out of memory");
+    }
+    out->t_s[0] = 0.0;
+    out->v[0] = v;
+    return ABL_OK;
+}
+
+abl_status schedule_parse(cfg_node *seq, const char *value_key, const cfg_range *range,
+                          abl_schedule *out, abl_error *err)
+{
+    static const cfg_range time_range = {0, 1e7, false, false, "s"};
+    char where[600], path[300];
+    out->n = 0;
+    out->t_s = out->v = NULL;
+    if (seq->kind != CFG_SEQ || seq->n == 0)
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: '%s' must be a non-empty list of {time_s: t, %s: value} entries",
+                        cfg_where(seq, where, sizeof where), cfg_path(seq, path, sizeof path),
+                        value_key);
+    out->t_s = malloc(seq->n * sizeof(double));
+    out->v = malloc(seq->n * sizeof(double));
+    if (!out->t_s || !out->v) {
+        schedule_free(out);
+        return abl_fail(err, ABL_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < seq->n; i++) {
+        cfg_node *e = seq->items[i];
+        const char *allowed[] = {"time_s", value_key, NULL};
+        abl_status st;
+        if ((st = cfg_expect(e, CFG_MAP, true, "a mapping {time_s: t, value}", err)) ||
+            (st = cfg_check_keys(e, allowed, err)) ||
+            (st = cfg_get_double(e, "time_s", true, 0, &time_range, &out->t_s[i], err)) ||
+            (st = cfg_get_double(e, value_key, true, 0, range, &out->v[i], err))) {
+            schedule_free(out);
+            return st;
+        }
+        if (i > 0 && out->t_s[i] < out->t_s[i - 1]) {
+            double t = out->t_s[i];
+            schedule_free(out);
+            return abl_fail(err, ABL_EINVAL,
+                            "%s: '%s' time_s = %g is earlier than the previous entry; times must "
+                            "not decrease",
+                            cfg_where(e, where, sizeof where), cfg_path(e, path, sizeof path), t);
+        }
+        out->n++;
+    }
+    return ABL_OK;
+}
+
+double schedule_eval(const abl_schedule *s, double t_s)
+{
+    if (t_s <= s->t_s[0]) return s->v[0];
+    for (int i = 1; i < s->n; i++) {
+        if (t_s < s->t_s[i]) {
+            double t0 = s->t_s[i - 1], t1 = s->t_s[i];
+            double w = (t_s - t0) / (t1 - t0);
+            return s->v[i - 1] + w * (s->v[i] - s->v[i - 1]);
+        }
+    }
+    return s->v[s->n - 1];
+}
+
+void schedule_free(abl_schedule *s)
+{
+    free(s->t_s);
+    free(s->v);
+    s->t_s = s->v = NULL;
+    s->n = 0;
+}

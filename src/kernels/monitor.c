@@ -1,0 +1,28 @@
+/* monitor.c - running maps (T_max, T_min, time at/above or at/below thresholds) and the
+ * numerical-fault scan, fused in one pass over T. */
+#include <math.h>
+#include <stddef.h>
+
+#include "ablasim/kernels.h"
+
+size_t monitor_update(double T_lo, double T_hi, size_t n, const double *restrict T,
+                      double *restrict T_max, double *restrict T_min, int n_hot,
+                      const double *hot_C, float *const *t_hot_s, int n_cold,
+                      const double *cold_C, float *const *t_cold_s, double interval_s)
+{
+    size_t bad = (size_t)-1;
+    const float dt = (float)interval_s;
+#pragma omp parallel for schedule(static) reduction(min : bad)
+    for (size_t c = 0; c < n; c++) {
+        const double t = T[c];
+        /* written so that NaN fails the test */
+        if (!(t >= T_lo && t <= T_hi) && c < bad) bad = c;
+        if (t > T_max[c]) T_max[c] = t;
+        if (t < T_min[c]) T_min[c] = t;
+        for (int h = 0; h < n_hot; h++)
+            if (t >= hot_C[h]) t_hot_s[h][c] += dt;
+        for (int h = 0; h < n_cold; h++)
+            if (t <= cold_C[h]) t_cold_s[h][c] += dt;
+    }
+    return bad;
+}
