@@ -1,0 +1,208 @@
+/* test_kernels.c - the operator on a hand-computed case, fast path vs general path, stability
+ * limit, and thread-count independence. */
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+/* Heterogeneous scenario used by several tests: tumour, vessel, three boundary types, a
+ * volumetric source with a power schedule and a fixed-temperature probe. */
+const char *hetero_yaml =
+    "name: hetero\n"
+    "grid:\n"
+    "  dims: [40, 36, 32]\n"
+    "  spacing_mm: [1.0, 1.25, 1.5]\n"
+    "  background: liver\n"
+    "  shapes:\n"
+    "    - {type: sphere, center_mm: [0, 0, 0], radius_mm: 8, tissue: tumour}\n"
+    "    - {type: cylinder, start_mm: [-30, 10, -30], end_mm: [30, 10, 30], radius_mm: 3,\n"
+    "       tissue: blood}\n"
+    "    - {type: box, min_mm: [-20, -22, -24], max_mm: [20, -15, 24], tissue: fat}\n"
+    "    - {type: ellipsoid, center_mm: [12, -6, 4], radii_mm: [3, 5, 4], tissue: muscle}\n"
+    "boundary:\n"
+    "  default: {type: fixed_temperature, temperature_C: 37}\n"
+    "  x_max: {type: insulated}\n"
+    "  z_min: {type: convective, h_W_per_m2K: 50, temperature_C: 20}\n"
+    "time: {duration_s: 60}\n"
+    "sources:\n"
+    "  - name: heater\n"
+    "    type: volumetric\n"
+    "    shape: {type: cylinder, start_mm: [0, 0, -4], end_mm: [0, 0, 4], radius_mm: 2}\n"
+    "    schedule: [{time_s: 0, power_W: 0}, {time_s: 20, power_W: 15}, {time_s: 40, power_W: 15},\n"
+    "               {time_s: 40, power_W: 5}]\n"
+    "  - name: probe\n"
+    "    type: fixed_temperature\n"
+    "    shape: {type: cylinder, start_mm: [-8, -8, -10], end_mm: [-8, -8, 10], radius_mm: 1.2}\n"
+    "    schedule: [{time_s: 0, temperature_C: 37}, {time_s: 10, temperature_C: 10}]\n"
+    "output: {energy_balance: true, monitor_interval_s: 0}\n";
+
+/* 3x3x3 grid, one tissue, every face fixed at 37 C except x_min at 47 C: the centre voxel
+ * (pure interior) and a corner voxel computed by hand from the formula in kernels.h. */
+static void test_operator_hand(void)
+{
+    const char *yaml =
+        "tissues:\n"
+        "  t: {density_kg_per_m3: 1000, specific_heat_J_per_kgK: 4000,\n"
+        "      thermal_conductivity_W_per_mK: 0.5, perfusion_per_s: 0.01,\n"
+        "      metabolic_heat_W_per_m3: 1000}\n"
+        "grid: {dims: [3, 3, 3], spacing_mm: [1, 2, 4], background: t}\n"
+        "boundary:\n"
+        "  default: {type: fixed_temperature, temperature_C: 37}\n"
+        "  x_min: {type: fixed_temperature, temperature_C: 47}\n"
+        "time: {duration_s: 1}\n";
+    abl_scenario *sc = tu_scenario(yaml, NULL, 0);
+    CU_ASSERT_FATAL(sc != NULL);
+    abl_sim *s = NULL;
+    abl_error err = {0};
+    CU_ASSERT_FATAL(sim_create(sc, &s, &err) == ABL_OK);
+    const abl_grid *g = &s->grid;
+    for (size_t c = 0; c < g->n; c++) s->T[c] = 30.0 + (double)c; /* distinct values */
+    double *rhs = malloc(g->n * sizeof *rhs);
+    pennes_rhs(&s->st, s->T, rhs);
+    const double k = 0.5, W = 0.01 * 1050 * 3617, Qm = 1000, Ta = 37;
+    const double hx = 1e-3, hy = 2e-3, hz = 4e-3;
+    /* centre voxel c = 13: neighbours 12, 14 (x), 10, 16 (y), 4, 22 (z) */
+    const double *T = s->T;
+    double expect = k / (hx * hx) * (T[12] + T[14] - 2 * T[13]) +
+                    k / (hy * hy) * (T[10] + T[16] - 2 * T[13]) +
+                    k / (hz * hz) * (T[4] + T[22] - 2 * T[13]) + W * (Ta - T[13]) + Qm;
+    CU_ASSERT_DOUBLE_EQUAL(rhs[13], expect, 1e-9 * fabs(expect));
+    /* corner voxel 0: x_min face at 47 C and y_min, z_min faces at 37 C, half a voxel away */
+    expect = k / (hx * hx) * (T[1] - T[0]) + 2 * k / (hx * hx) * (47 - T[0]) +
+             k / (hy * hy) * (T[3] - T[0]) + 2 * k / (hy * hy) * (37 - T[0]) +
+             k / (hz * hz) * (T[9] - T[0]) + 2 * k / (hz * hz) * (37 - T[0]) + W * (Ta - T[0]) + Qm;
+    CU_ASSERT_DOUBLE_EQUAL(rhs[0], expect, 1e-9 * fabs(expect));
+    free(rhs);
+    sim_destroy(s);
+    scenario_free(sc);
+}
+
+/* Interface voxel: harmonic mean conductivity k_f = 2 k1 k2 / (k1 + k2). */
+static void test_harmonic_face(void)
+{
+    const char *yaml =
+        "tissues:\n"
+        "  a: {density_kg_per_m3: 1000, specific_heat_J_per_kgK: 4000,\n"
+        "      thermal_conductivity_W_per_mK: 0.5, perfusion_per_s: 0, metabolic_heat_W_per_m3: 0}\n"
+        "  b: {density_kg_per_m3: 1000, specific_heat_J_per_kgK: 4000,\n"
+        "      thermal_conductivity_W_per_mK: 2.5, perfusion_per_s: 0, metabolic_heat_W_per_m3: 0}\n"
+        "grid: {dims: [2, 1, 1], spacing_mm: [1, 1, 1], background: a,\n"
+        "       shapes: [{type: box, min_mm: [0, -1, -1], max_mm: [1, 1, 1], tissue: b}]}\n"
+        "boundary: {default: {type: insulated}}\n"
+        "time: {duration_s: 1}\n";
+    abl_scenario *sc = tu_scenario(yaml, NULL, 0);
+    CU_ASSERT_FATAL(sc != NULL);
+    abl_sim *s = NULL;
+    abl_error err = {0};
+    CU_ASSERT_FATAL(sim_create(sc, &s, &err) == ABL_OK);
+    CU_ASSERT_EQUAL(s->nmat, 2);
+    s->T[0] = 40;
+    s->T[1] = 30;
+    double rhs[2];
+    pennes_rhs(&s->st, s->T, rhs);
+    const double kf = 2 * 0.5 * 2.5 / 3.0;
+    CU_ASSERT_DOUBLE_EQUAL(rhs[0], kf / 1e-6 * (30 - 40), 1e-6);
+    CU_ASSERT_DOUBLE_EQUAL(rhs[1], kf / 1e-6 * (40 - 30), 1e-6);
+    sim_destroy(s);
+    scenario_free(sc);
+}
+
+/* The same-tissue fast path and the general path compute the same update. They differ only in
+ * the order of floating-point operations: agreement to 1e-12 K on ~40 C values (a few ulps). */
+static void test_fast_vs_general(void)
+{
+    abl_scenario *sc = tu_scenario(hetero_yaml, NULL, 0);
+    CU_ASSERT_FATAL(sc != NULL);
+    abl_sim *s = NULL;
+    abl_error err = {0};
+    CU_ASSERT_FATAL(sim_create(sc, &s, &err) == ABL_OK);
+    const abl_grid *g = &s->grid;
+    size_t nfast = 0;
+    for (size_t c = 0; c < g->n; c++) {
+        s->T[c] = 37 + 20 * sin(0.37 * (double)c) * cos(0.011 * (double)c);
+        nfast += s->cls[c] != ABL_CLS_GENERAL;
+    }
+    CU_ASSERT(nfast > g->n / 2); /* the fast path is exercised */
+    CU_ASSERT(nfast < g->n);     /* and so is the general one */
+    double *a = malloc(g->n * sizeof *a), *b = malloc(g->n * sizeof *b);
+    pennes_explicit_step(&s->st, s->T, a);
+    pennes_explicit_step_general(&s->st, s->T, b);
+    double d = tu_maxdiff(a, b, g->n);
+    printf("\n  fast vs general path: max |diff| = %.2e K\n", d);
+    CU_ASSERT(d < 1e-12);
+    free(a);
+    free(b);
+    sim_destroy(s);
+    scenario_free(sc);
+}
+
+/* Same input, 1 and 2 threads: bitwise identical T_max, T and energy sums. */
+static void test_thread_determinism(void)
+{
+    double *tmax[2] = {NULL, NULL}, *T[2] = {NULL, NULL};
+    double esrc[2] = {0, 0}, ebnd[2] = {0, 0};
+    size_t n = 0;
+    int saved = omp_get_max_threads();
+    for (int r = 0; r < 2; r++) {
+        omp_set_num_threads(r + 1);
+        abl_scenario *sc = tu_scenario(hetero_yaml, NULL, 0);
+        CU_ASSERT_FATAL(sc != NULL);
+        abl_sim *s = NULL;
+        abl_error err = {0};
+        CU_ASSERT_FATAL(sim_create(sc, &s, &err) == ABL_OK);
+        CU_ASSERT_FATAL(sim_step(s, 200, &err) == ABL_OK);
+        n = s->grid.n;
+        tmax[r] = malloc(n * sizeof(double));
+        T[r] = malloc(n * sizeof(double));
+        memcpy(tmax[r], s->T_max, n * sizeof(double));
+        memcpy(T[r], s->T, n * sizeof(double));
+        esrc[r] = s->energy.E_sources_J;
+        ebnd[r] = s->energy.E_boundary_in_J;
+        sim_destroy(s);
+        scenario_free(sc);
+    }
+    omp_set_num_threads(saved);
+    CU_ASSERT(memcmp(tmax[0], tmax[1], n * sizeof(double)) == 0);
+    CU_ASSERT(memcmp(T[0], T[1], n * sizeof(double)) == 0);
+    CU_ASSERT(memcmp(&esrc[0], &esrc[1], sizeof(double)) == 0);
+    CU_ASSERT(memcmp(&ebnd[0], &ebnd[1], sizeof(double)) == 0);
+    for (int r = 0; r < 2; r++) {
+        free(tmax[r]);
+        free(T[r]);
+    }
+}
+
+/* dt above the stability limit diverges; automatic dt does not (and a user dt above the limit is
+ * refused). */
+static void test_stability_limit(void)
+{
+    abl_scenario *sc = tu_scenario(hetero_yaml, NULL, 0);
+    CU_ASSERT_FATAL(sc != NULL);
+    abl_sim *s = NULL;
+    abl_error err = {0};
+    CU_ASSERT_FATAL(sim_create(sc, &s, &err) == ABL_OK);
+    CU_ASSERT(s->dt_s <= 0.9 * s->dt_stable_s * (1 + 1e-12));
+    char set[64];
+    snprintf(set, sizeof set, "time.dt_s=%.6g", s->dt_stable_s * 1.5);
+    const char *sets[] = {set};
+    sim_destroy(s);
+    scenario_free(sc);
+    sc = tu_scenario(hetero_yaml, sets, 1);
+    CU_ASSERT_FATAL(sc != NULL);
+    CU_ASSERT(sim_create(sc, &s, &err) == ABL_EINVAL);
+    CU_ASSERT(strstr(err.msg, "stability limit") != NULL);
+    scenario_free(sc);
+}
+
+void register_kernel_tests(void)
+{
+    CU_pSuite s = CU_add_suite("kernels", NULL, NULL);
+    CU_add_test(s, "operator on a hand-computed 3x3x3 case", test_operator_hand);
+    CU_add_test(s, "harmonic-mean face conductivity", test_harmonic_face);
+    CU_add_test(s, "fast path equals general path", test_fast_vs_general);
+    CU_add_test(s, "1 and 2 threads bitwise identical", test_thread_determinism);
+    CU_add_test(s, "explicit stability limit enforced", test_stability_limit);
+}

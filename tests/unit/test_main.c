@@ -1,0 +1,83 @@
+/* test_main.c - CUnit runner for every suite (make check). */
+#include <CUnit/Basic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+static char tmpdir[512];
+
+const char *tu_root(void)
+{
+    const char *r = getenv("ABLASIM_ROOT");
+    return r && *r ? r : ".";
+}
+
+static void cleanup_tmp(void)
+{
+    if (tmpdir[0] && !getenv("ABLASIM_KEEP_TMP")) {
+        char cmd[600];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+        if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", tmpdir);
+    }
+}
+
+const char *tu_tmpdir(void)
+{
+    if (!tmpdir[0]) {
+        const char *base = getenv("TMPDIR");
+        snprintf(tmpdir, sizeof tmpdir, "%s/ablasim-tests-%d", base && *base ? base : "/tmp",
+                 (int)getpid());
+        mkdir(tmpdir, 0700);
+        atexit(cleanup_tmp);
+    }
+    return tmpdir;
+}
+
+abl_scenario *tu_scenario(const char *yaml, const char *const *sets, int nsets)
+{
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/configs", tu_root());
+    abl_scenario *sc = NULL;
+    abl_error err = {0};
+    if (scenario_load_string(yaml, "test.yaml", dir, sets, nsets, &sc, &err)) {
+        fprintf(stderr, "\nscenario error: %s\n", err.msg);
+        CU_FAIL("scenario did not load");
+        return NULL;
+    }
+    return sc;
+}
+
+double tu_maxdiff(const double *a, const double *b, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = a[i] > b[i] ? a[i] - b[i] : b[i] - a[i];
+        if (d > m || d != d) m = d;
+    }
+    return m;
+}
+
+int main(void)
+{
+    if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
+    register_config_tests();
+    register_kernel_tests();
+    register_analytic_tests();
+    register_energy_tests();
+    register_output_mesh_tests();
+    register_cli_tests();
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
+    unsigned run = CU_get_number_of_tests_run();
+    CU_cleanup_registry();
+    if (run == 0) {
+        fprintf(stderr, "no tests ran\n");
+        return 1;
+    }
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,27 @@
+/* testutil.h - shared helpers for the CUnit suites. */
+#ifndef ABLASIM_TESTUTIL_H
+#define ABLASIM_TESTUTIL_H
+
+#include <CUnit/CUnit.h>
+
+#include "ablasim/scenario.h"
+#include "ablasim/sim.h"
+
+/* Repository root (ABLASIM_ROOT, set by make check; "." otherwise). */
+const char *tu_root(void);
+/* Per-run scratch directory, created on first use, removed at exit. */
+const char *tu_tmpdir(void);
+/* Scenario from YAML text; tissues_file resolves against <root>/configs. Fails the test and
+ * returns NULL on error (printing the message). */
+abl_scenario *tu_scenario(const char *yaml, const char *const *sets, int nsets);
+/* Max-norm of a - b over n values. */
+double tu_maxdiff(const double *a, const double *b, size_t n);
+
+void register_config_tests(void);
+void register_kernel_tests(void);
+void register_analytic_tests(void);
+void register_energy_tests(void);
+void register_cli_tests(void);
+void register_output_mesh_tests(void);
+
+#endif
