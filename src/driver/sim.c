@@ -465,7 +465,8 @@ abl_status sim_run(abl_sim *s, const abl_run_opts *opts, abl_error *err)
     while (s->step < nsteps) {
         /* advance to the next snapshot or at most ~1 s of simulated time between checks */
         long chunk = nsteps - s->step;
-        if (snap_every) chunk = snap_every - s->step % snap_every;
+        if (snap_every && snap_every - s->step % snap_every < chunk)
+            chunk = snap_every - s->step % snap_every;
         if (chunk > 64) chunk = 64;
         if ((st = sim_step(s, chunk, err))) goto fail;
         if (snap_every && (s->step % snap_every == 0 || s->step == nsteps))

@@ -166,8 +166,9 @@ static abl_status read_label_names(const char *path, hid_t dset, char **out, abl
                       path, H5A_LABEL_NAMES, H5_MESH_LABELS);
         goto done;
     }
+    /* HDF5 does not convert between character sets: read in the one stored. */
     mtype = H5Tcopy(H5T_C_S1);
-    if (mtype < 0) {
+    if (mtype < 0 || H5Tset_cset(mtype, H5Tget_cset(type)) < 0) {
         st = abl_fail(err, ABL_EINTERNAL, "%s: HDF5 type copy failed", path);
         goto done;
     }

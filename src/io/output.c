@@ -1,0 +1,1221 @@
+/* output.c - result file (HDF5), XDMF sidecar for ParaView, JSON summary.
+ *
+ * Every file is written under a temporary name ("<name>.tmp") and renamed into place only when
+ * all three are complete, so an older result of the same name survives any failure and a file
+ * that exists under its final name is always whole. Layout (names from h5_schema.h):
+ *
+ *   /                          attrs ablasim_version, scenario_name, scenario_yaml,
+ *                              scenario_path, dt_s, dt_stable_s, steps, time_s, wall_time_s,
+ *                              omp_threads, compiler, units_note
+ *   /grid/labels               uint8 [nz][ny][nx] material index; attrs spacing_mm[3],
+ *                              origin_mm[3] (x y z, centre of voxel 0), units
+ *   /grid/materials            compound [nmat] {int32 material_index; string tissue_name}
+ *   /grid/material_names       variable-length strings [nmat], tissue name of each material
+ *   /fields/T_final_C, T_max_C, T_min_C         float64 [nz][ny][nx]
+ *   /fields/time_at_or_above_<thr>C_s, time_at_or_below_<thr>C_s  float32 [nz][ny][nx]
+ *   /snapshots/T_C             float32 [nt][nz][ny][nx] (only when snapshots were taken)
+ *   /snapshots/time_s          float64 [nt]
+ *   /isotherms/{hot,cold}_threshold_C [n], _volume_total_mL [n], _volume_per_material_mL [n][nmat]
+ *   /energy/...                float64 scalars (only when energy accounting was on)
+ * Every dataset carries a "units" attribute. Big arrays are chunked and compressed
+ * (shuffle + deflate level 1: temperature fields are smooth, so this is cheap and effective).
+ *
+ * HDF5's automatic error printing is switched off while this module runs (and restored on
+ * return) so that the only report is our message, which quotes the innermost HDF5 error.
+ */
+#include "ablasim/output.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <float.h>
+#include <hdf5.h>
+#include <math.h>
+#include <omp.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ablasim/h5_schema.h"
+#include "ablasim/version.h"
+
+/* Chunk size limits. Field chunks: up to 16 z-planes and 32 MiB, small enough that a reader
+ * of a slice decompresses little. Snapshot chunks: one whole snapshot unless that exceeds
+ * 256 MiB (then split in z), which bounds the conversion buffer and HDF5's filter buffers;
+ * HDF5 itself refuses chunks of 4 GiB or more. */
+#define FIELD_CHUNK_PLANES 16
+#define FIELD_CHUNK_BYTES ((size_t)32 << 20)
+#define SNAP_CHUNK_BYTES ((size_t)256 << 20)
+#define DEFLATE_LEVEL 1
+#define NAME_LEN 128
+
+struct abl_output {
+    char *path;     /* final HDF5 name, as given */
+    char *h5_tmp;   /* path + ".tmp" */
+    char *xdmf;     /* <path minus .h5>.xdmf */
+    char *json;     /* <path minus .h5>.json */
+    char *h5_base;  /* file name of path without directories, referenced from the XDMF */
+    hid_t file;
+    hid_t snap_T, snap_time; /* -1 until the first snapshot */
+    hsize_t snap_chunk[3];   /* z, y, x extent of a snapshot chunk */
+    hsize_t nt;
+    double *snap_times;
+    size_t snap_cap;
+};
+
+/* ---- HDF5 error handling ---------------------------------------------------------------- */
+
+typedef struct {
+    H5E_auto2_t func;
+    void *data;
+} h5_quiet;
+
+static void quiet_begin(h5_quiet *q)
+{
+    q->func = NULL;
+    q->data = NULL;
+    H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
+static void quiet_end(const h5_quiet *q)
+{
+    H5Eset_auto2(H5E_DEFAULT, q->func, q->data);
+}
+
+typedef struct {
+    char *buf;
+    size_t len;
+    int done;
+} h5_detail_ctx;
+
+static herr_t detail_cb(unsigned n, const H5E_error2_t *e, void *user)
+{
+    (void)n;
+    h5_detail_ctx *c = user;
+    if (!c->done && e->desc && e->desc[0]) {
+        snprintf(c->buf, c->len, " (HDF5: %s)", e->desc);
+        c->done = 1;
+    }
+    return 0;
+}
+
+/* Innermost description on the HDF5 error stack as " (HDF5: ...)", or "". Call right after
+ * the failing call: every HDF5 API call clears the stack. */
+static const char *h5_detail(char *buf, size_t len)
+{
+    h5_detail_ctx c = {buf, len, 0};
+    buf[0] = '\0';
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, detail_cb, &c);
+    return buf;
+}
+
+static abl_status h5_fail(const abl_output *o, abl_error *err, const char *what,
+                          const char *name)
+{
+    char d[512];
+    h5_detail(d, sizeof d);
+    return abl_fail(err, ABL_EIO, "%s: %s %s failed%s", o->path, what, name, d);
+}
+
+static void close_id(hid_t id)
+{
+    if (id < 0) return;
+    switch (H5Iget_type(id)) {
+    case H5I_FILE: H5Fclose(id); break;
+    case H5I_GROUP: H5Gclose(id); break;
+    case H5I_DATASET: H5Dclose(id); break;
+    case H5I_DATASPACE: H5Sclose(id); break;
+    case H5I_DATATYPE: H5Tclose(id); break;
+    case H5I_ATTR: H5Aclose(id); break;
+    case H5I_GENPROP_LST: H5Pclose(id); break;
+    default: break;
+    }
+}
+
+/* ---- small helpers ----------------------------------------------------------------------- */
+
+static char *str_cat(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    char *s = malloc(la + lb + 1);
+    if (!s) return NULL;
+    memcpy(s, a, la);
+    memcpy(s + la, b, lb + 1);
+    return s;
+}
+
+/* Flush a closed file's data to disk so that the rename that follows cannot expose an empty
+ * or partial file after a crash. Returns 0 or an errno value. */
+static int fsync_path(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return errno;
+    int r = fsync(fd) != 0 ? errno : 0;
+    close(fd);
+    return r;
+}
+
+/* Make the renames themselves durable; best effort (not every file system supports it). */
+static void fsync_dir_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir;
+    if (!slash) dir = str_cat(".", "");
+    else if (slash == path) dir = str_cat("/", "");
+    else {
+        dir = malloc((size_t)(slash - path) + 1);
+        if (dir) {
+            memcpy(dir, path, (size_t)(slash - path));
+            dir[slash - path] = '\0';
+        }
+    }
+    if (!dir) return;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+    free(dir);
+}
+
+/* double -> float without undefined behaviour for values outside the float range. */
+static float to_f32(double v)
+{
+    if (v > FLT_MAX) return INFINITY;
+    if (v < -FLT_MAX) return -INFINITY;
+    return (float)v;
+}
+
+/* ---- attributes -------------------------------------------------------------------------- */
+
+/* All return 0 on success, -1 on failure; callers name what failed. */
+
+static int attr_str(hid_t obj, const char *name, const char *value)
+{
+    const char *v = value ? value : "";
+    hid_t t = H5Tcopy(H5T_C_S1);
+    herr_t r = t >= 0 ? H5Tset_size(t, H5T_VARIABLE) : -1;
+    if (r >= 0) r = H5Tset_cset(t, H5T_CSET_UTF8);
+    hid_t sp = r >= 0 ? H5Screate(H5S_SCALAR) : -1;
+    hid_t a = sp >= 0 ? H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    r = a >= 0 ? H5Awrite(a, t, &v) : -1;
+    close_id(a);
+    close_id(sp);
+    close_id(t);
+    return r < 0 ? -1 : 0;
+}
+
+static int attr_num(hid_t obj, const char *name, hid_t ftype, hid_t mtype, const void *v,
+                    hsize_t n)
+{
+    hid_t sp = n == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &n, NULL);
+    hid_t a = sp >= 0 ? H5Acreate2(obj, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    herr_t r = a >= 0 ? H5Awrite(a, mtype, v) : -1;
+    close_id(a);
+    close_id(sp);
+    return r < 0 ? -1 : 0;
+}
+
+static int attr_f64(hid_t obj, const char *name, double v)
+{
+    return attr_num(obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v, 0);
+}
+
+static int attr_f64v(hid_t obj, const char *name, const double *v, hsize_t n)
+{
+    return attr_num(obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, v, n);
+}
+
+static int attr_i64(hid_t obj, const char *name, long long v)
+{
+    return attr_num(obj, name, H5T_STD_I64LE, H5T_NATIVE_LLONG, &v, 0);
+}
+
+/* ---- datasets ---------------------------------------------------------------------------- */
+
+static hid_t make_group(abl_output *o, const char *name, abl_error *err)
+{
+    hid_t g = H5Gcreate2(o->file, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0) h5_fail(o, err, "creating group", name);
+    return g;
+}
+
+/* A small contiguous dataset (any rank, possibly zero elements) with a units attribute. */
+static abl_status write_small(abl_output *o, hid_t loc, const char *name, hid_t ftype,
+                              hid_t mtype, int rank, const hsize_t *dims, const void *data,
+                              const char *units, abl_error *err)
+{
+    abl_status st = ABL_OK;
+    hid_t sp = rank == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(rank, dims, NULL);
+    hid_t d = sp >= 0 ? H5Dcreate2(loc, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)
+                      : -1;
+    if (d < 0) {
+        st = h5_fail(o, err, "creating dataset", name);
+        goto done;
+    }
+    if (H5Sget_simple_extent_npoints(sp) > 0 &&
+        H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) {
+        st = h5_fail(o, err, "writing dataset", name);
+        goto done;
+    }
+    if (attr_str(d, H5A_UNITS, units) < 0) st = h5_fail(o, err, "writing units of", name);
+done:
+    close_id(d);
+    close_id(sp);
+    return st;
+}
+
+typedef enum { K_F64, K_F32, K_U8 } elem_kind;
+
+static size_t kind_size(elem_kind k)
+{
+    return k == K_F64 ? 8 : k == K_F32 ? 4 : 1;
+}
+
+static hid_t kind_file_type(elem_kind k)
+{
+    return k == K_F64 ? H5T_IEEE_F64LE : k == K_F32 ? H5T_IEEE_F32LE : H5T_STD_U8LE;
+}
+
+static hid_t kind_mem_type(elem_kind k)
+{
+    return k == K_F64 ? H5T_NATIVE_DOUBLE : k == K_F32 ? H5T_NATIVE_FLOAT : H5T_NATIVE_UINT8;
+}
+
+/* Chunk extent [z][y][x] for a grid field: whole rows and planes where they fit in cap bytes,
+ * at most max_z planes; split y (then x) only for absurdly wide planes. */
+static void choose_chunk(const abl_grid *g, size_t el, hsize_t max_z, size_t cap, hsize_t c[3])
+{
+    size_t row = (size_t)g->nx * el, plane = row * (size_t)g->ny;
+    c[0] = 1;
+    c[1] = 1;
+    c[2] = (hsize_t)g->nx;
+    if (row > cap) {
+        c[2] = cap / el;
+    } else if (plane > cap) {
+        c[1] = cap / row;
+    } else {
+        c[1] = (hsize_t)g->ny;
+        c[0] = cap / plane;
+        if (c[0] > max_z) c[0] = max_z;
+        if (c[0] > (hsize_t)g->nz) c[0] = (hsize_t)g->nz;
+    }
+}
+
+static int set_compression(hid_t dcpl)
+{
+    /* A library built without zlib still writes valid (uncompressed) files. */
+    if (H5Zfilter_avail(H5Z_FILTER_DEFLATE) <= 0) return 0;
+    if (H5Pset_shuffle(dcpl) < 0 || H5Pset_deflate(dcpl, DEFLATE_LEVEL) < 0) return -1;
+    return 0;
+}
+
+/* Write a grid field chunk by chunk: each H5Dwrite covers exactly one chunk, so HDF5 never
+ * reads back a partly written compressed chunk, and the staging buffer is one chunk. With
+ * rank 4 the field goes to time index t of a [nt][nz][ny][nx] dataset. src is converted from
+ * src_kind to dst_kind (only double -> float is needed). */
+static abl_status write_blocks(abl_output *o, hid_t dset, const char *name, int rank, hsize_t t,
+                               const abl_grid *g, const void *src, elem_kind src_kind,
+                               elem_kind dst_kind, const hsize_t c[3], abl_error *err)
+{
+    abl_status st = ABL_OK;
+    size_t el = kind_size(dst_kind), sel = kind_size(src_kind);
+    void *buf = malloc((size_t)(c[0] * c[1] * c[2]) * el);
+    hid_t fsp = H5Dget_space(dset), msp = -1;
+    if (!buf) {
+        st = abl_fail(err, ABL_ENOMEM, "%s: no memory for a %s chunk", o->path, name);
+        goto done;
+    }
+    if (fsp < 0) {
+        st = h5_fail(o, err, "writing dataset", name);
+        goto done;
+    }
+    const char *s = src;
+    for (hsize_t z0 = 0; z0 < (hsize_t)g->nz; z0 += c[0]) {
+        for (hsize_t y0 = 0; y0 < (hsize_t)g->ny; y0 += c[1]) {
+            for (hsize_t x0 = 0; x0 < (hsize_t)g->nx; x0 += c[2]) {
+                hsize_t bz = c[0], by = c[1], bx = c[2];
+                if (z0 + bz > (hsize_t)g->nz) bz = (hsize_t)g->nz - z0;
+                if (y0 + by > (hsize_t)g->ny) by = (hsize_t)g->ny - y0;
+                if (x0 + bx > (hsize_t)g->nx) bx = (hsize_t)g->nx - x0;
+                char *d = buf;
+                for (hsize_t k = 0; k < bz; k++) {
+                    for (hsize_t j = 0; j < by; j++) {
+                        size_t off = ABL_IDX(g, x0, y0 + j, z0 + k);
+                        if (src_kind == dst_kind) {
+                            memcpy(d, s + off * sel, (size_t)bx * el);
+                        } else {
+                            const double *sv = (const double *)(const void *)s + off;
+                            float *dv = (float *)(void *)d;
+                            for (hsize_t i = 0; i < bx; i++) dv[i] = to_f32(sv[i]);
+                        }
+                        d += (size_t)bx * el;
+                    }
+                }
+                hsize_t start[4] = {t, z0, y0, x0}, count[4] = {1, bz, by, bx};
+                const hsize_t *fs = rank == 4 ? start : start + 1;
+                const hsize_t *fc = rank == 4 ? count : count + 1;
+                msp = H5Screate_simple(3, count + 1, NULL);
+                if (msp < 0 || H5Sselect_hyperslab(fsp, H5S_SELECT_SET, fs, NULL, fc, NULL) < 0 ||
+                    H5Dwrite(dset, kind_mem_type(dst_kind), msp, fsp, H5P_DEFAULT, buf) < 0) {
+                    st = h5_fail(o, err, "writing dataset", name);
+                    goto done;
+                }
+                close_id(msp);
+                msp = -1;
+            }
+        }
+    }
+done:
+    close_id(msp);
+    close_id(fsp);
+    free(buf);
+    return st;
+}
+
+/* A compressed [nz][ny][nx] field with a units attribute. */
+static abl_status write_field(abl_output *o, hid_t loc, const char *name, const abl_grid *g,
+                              const void *src, elem_kind src_kind, elem_kind dst_kind,
+                              const char *units, hid_t *out_dset, abl_error *err)
+{
+    abl_status st = ABL_OK;
+    hsize_t dims[3] = {(hsize_t)g->nz, (hsize_t)g->ny, (hsize_t)g->nx}, c[3];
+    choose_chunk(g, kind_size(dst_kind), FIELD_CHUNK_PLANES, FIELD_CHUNK_BYTES, c);
+    hid_t sp = H5Screate_simple(3, dims, NULL), d = -1;
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    if (sp < 0 || dcpl < 0 || H5Pset_chunk(dcpl, 3, c) < 0 || set_compression(dcpl) < 0 ||
+        H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) < 0) {
+        st = h5_fail(o, err, "setting up dataset", name);
+        goto done;
+    }
+    d = H5Dcreate2(loc, name, kind_file_type(dst_kind), sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    if (d < 0) {
+        st = h5_fail(o, err, "creating dataset", name);
+        goto done;
+    }
+    st = write_blocks(o, d, name, 3, 0, g, src, src_kind, dst_kind, c, err);
+    if (st == ABL_OK && attr_str(d, H5A_UNITS, units) < 0)
+        st = h5_fail(o, err, "writing units of", name);
+done:
+    if (st == ABL_OK && out_dset) *out_dset = d;
+    else close_id(d);
+    close_id(dcpl);
+    close_id(sp);
+    return st;
+}
+
+/* ---- open -------------------------------------------------------------------------------- */
+
+static void output_free(abl_output *o)
+{
+    if (!o) return;
+    free(o->path);
+    free(o->h5_tmp);
+    free(o->xdmf);
+    free(o->json);
+    free(o->h5_base);
+    free(o->snap_times);
+    free(o);
+}
+
+static abl_status make_names(abl_output *o, const char *path, abl_error *err)
+{
+    size_t len = strlen(path);
+    size_t stem = len;
+    if (len > 3 && strcmp(path + len - 3, ".h5") == 0) stem = len - 3;
+    else if (len > 5 && strcmp(path + len - 5, ".hdf5") == 0) stem = len - 5;
+    char *base = malloc(stem + 1);
+    if (base) {
+        memcpy(base, path, stem);
+        base[stem] = '\0';
+    }
+    const char *slash = strrchr(path, '/');
+    o->path = str_cat(path, "");
+    o->h5_tmp = str_cat(path, ".tmp");
+    o->xdmf = base ? str_cat(base, ".xdmf") : NULL;
+    o->json = base ? str_cat(base, ".json") : NULL;
+    o->h5_base = str_cat(slash ? slash + 1 : path, "");
+    free(base);
+    if (!o->path || !o->h5_tmp || !o->xdmf || !o->json || !o->h5_base)
+        return abl_fail(err, ABL_ENOMEM, "%s: out of memory", path);
+    return ABL_OK;
+}
+
+static abl_status write_grid(abl_output *o, const abl_sim *s, abl_error *err)
+{
+    abl_status st = ABL_OK;
+    const abl_grid *g = &s->grid;
+    hid_t grp = -1, labels = -1, ctype = -1, mtype = -1, ftype_s = -1, mtype_s = -1;
+    hid_t vstr = -1;
+    const char **names = NULL;
+    struct mat_rec {
+        int32_t index;
+        char name[ABL_TISSUE_NAME_LEN];
+    } *rec = NULL;
+
+    grp = make_group(o, H5_GRID, err);
+    if (grp < 0) return ABL_EIO;
+    st = write_field(o, o->file, H5_LABELS, g, s->material, K_U8, K_U8, "material index",
+                     &labels, err);
+    if (st != ABL_OK) goto done;
+    double sp_mm[3], or_mm[3];
+    for (int a = 0; a < 3; a++) {
+        sp_mm[a] = g->h_m[a] * 1e3;
+        or_mm[a] = g->origin_m[a] * 1e3;
+    }
+    if (attr_f64v(labels, H5A_SPACING_MM, sp_mm, 3) < 0 ||
+        attr_f64v(labels, H5A_ORIGIN_MM, or_mm, 3) < 0 ||
+        attr_str(labels, "axes", "[z][y][x], x fastest; spacing_mm and origin_mm are x y z; "
+                                 "origin_mm is the centre of voxel (0,0,0)") < 0) {
+        st = h5_fail(o, err, "writing attributes of", H5_LABELS);
+        goto done;
+    }
+
+    /* Material table, twice: a compound (index, name) for tools that want a table, and a
+     * plain string array for the one-liner f["/grid/material_names"][m]. */
+    int nmat = s->nmat;
+    rec = calloc(nmat > 0 ? (size_t)nmat : 1, sizeof *rec);
+    names = calloc(nmat > 0 ? (size_t)nmat : 1, sizeof *names);
+    if (!rec || !names) {
+        st = abl_fail(err, ABL_ENOMEM, "%s: out of memory", o->path);
+        goto done;
+    }
+    for (int m = 0; m < nmat; m++) {
+        const char *nm = s->sc->tissues.t[s->mat_tissue[m]].name;
+        rec[m].index = m;
+        snprintf(rec[m].name, sizeof rec[m].name, "%s", nm);
+        names[m] = nm;
+    }
+    ftype_s = H5Tcopy(H5T_C_S1);
+    mtype_s = H5Tcopy(H5T_C_S1);
+    vstr = H5Tcopy(H5T_C_S1);
+    if (ftype_s < 0 || mtype_s < 0 || vstr < 0 ||
+        H5Tset_size(ftype_s, ABL_TISSUE_NAME_LEN) < 0 ||
+        H5Tset_cset(ftype_s, H5T_CSET_UTF8) < 0 ||
+        H5Tset_size(mtype_s, ABL_TISSUE_NAME_LEN) < 0 ||
+        H5Tset_cset(mtype_s, H5T_CSET_UTF8) < 0 || H5Tset_size(vstr, H5T_VARIABLE) < 0 ||
+        H5Tset_cset(vstr, H5T_CSET_UTF8) < 0) {
+        st = h5_fail(o, err, "creating string types for", H5_MATERIALS);
+        goto done;
+    }
+    ctype = H5Tcreate(H5T_COMPOUND, 4 + ABL_TISSUE_NAME_LEN);
+    mtype = H5Tcreate(H5T_COMPOUND, sizeof *rec);
+    if (ctype < 0 || mtype < 0 || H5Tinsert(ctype, "material_index", 0, H5T_STD_I32LE) < 0 ||
+        H5Tinsert(ctype, "tissue_name", 4, ftype_s) < 0 ||
+        H5Tinsert(mtype, "material_index", offsetof(struct mat_rec, index), H5T_NATIVE_INT32) <
+            0 ||
+        H5Tinsert(mtype, "tissue_name", offsetof(struct mat_rec, name), mtype_s) < 0) {
+        st = h5_fail(o, err, "creating the compound type for", H5_MATERIALS);
+        goto done;
+    }
+    hsize_t dn = (hsize_t)nmat;
+    st = write_small(o, o->file, H5_MATERIALS, ctype, mtype, 1, &dn, rec, "none", err);
+    if (st != ABL_OK) goto done;
+    st = write_small(o, o->file, H5_GRID "/material_names", vstr, vstr, 1, &dn, names, "none",
+                     err);
+done:
+    free(rec);
+    free(names);
+    close_id(vstr);
+    close_id(mtype_s);
+    close_id(ftype_s);
+    close_id(mtype);
+    close_id(ctype);
+    close_id(labels);
+    close_id(grp);
+    return st;
+}
+
+abl_status output_open(const char *path, const abl_sim *s, abl_output **out, abl_error *err)
+{
+    *out = NULL;
+    if (!path || !path[0]) return abl_fail(err, ABL_EINVAL, "output: empty file name");
+    abl_output *o = calloc(1, sizeof *o);
+    if (!o) return abl_fail(err, ABL_ENOMEM, "%s: out of memory", path);
+    o->file = o->snap_T = o->snap_time = -1;
+    abl_status st = make_names(o, path, err);
+    if (st != ABL_OK) {
+        output_free(o);
+        return st;
+    }
+
+    /* Catch the usual mistakes before the run, not after hours of computing: the final name
+     * is a directory, or the directory is missing or not writable (open() gives the reason;
+     * HDF5 would only say "unable to open file"). */
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        output_free(o);
+        return abl_fail(err, ABL_EIO, "%s: cannot write output: is a directory", path);
+    }
+    int fd = open(o->h5_tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+    if (fd < 0) {
+        st = abl_fail(err, ABL_EIO, "%s: cannot write output (creating %s: %s)", path, o->h5_tmp,
+                      strerror(errno));
+        output_free(o);
+        return st;
+    }
+    close(fd);
+
+    h5_quiet q;
+    quiet_begin(&q);
+    /* STRONG close: H5Fclose also closes any object an error path left open, so the file is
+     * really closed before it is removed or renamed. */
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0) {
+        st = h5_fail(o, err, "setting up", o->h5_tmp);
+    } else {
+        o->file = H5Fcreate(o->h5_tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+        if (o->file < 0) st = h5_fail(o, err, "creating", o->h5_tmp);
+    }
+    close_id(fapl);
+    if (st == ABL_OK) st = write_grid(o, s, err);
+    quiet_end(&q);
+    if (st != ABL_OK) {
+        output_abort(o);
+        return st;
+    }
+    *out = o;
+    return ABL_OK;
+}
+
+/* ---- snapshots --------------------------------------------------------------------------- */
+
+static abl_status create_snapshots(abl_output *o, const abl_grid *g, abl_error *err)
+{
+    abl_status st = ABL_OK;
+    hid_t grp = -1, sp = -1, dcpl = -1;
+    choose_chunk(g, 4, (hsize_t)g->nz, SNAP_CHUNK_BYTES, o->snap_chunk);
+
+    grp = make_group(o, H5_SNAPSHOTS, err);
+    if (grp < 0) return ABL_EIO;
+    hsize_t dims[4] = {0, (hsize_t)g->nz, (hsize_t)g->ny, (hsize_t)g->nx};
+    hsize_t maxd[4] = {H5S_UNLIMITED, dims[1], dims[2], dims[3]};
+    hsize_t chunk[4] = {1, o->snap_chunk[0], o->snap_chunk[1], o->snap_chunk[2]};
+    sp = H5Screate_simple(4, dims, maxd);
+    dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    if (sp < 0 || dcpl < 0 || H5Pset_chunk(dcpl, 4, chunk) < 0 || set_compression(dcpl) < 0 ||
+        H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) < 0 ||
+        (o->snap_T = H5Dcreate2(o->file, H5_SNAP_T, H5T_IEEE_F32LE, sp, H5P_DEFAULT, dcpl,
+                                H5P_DEFAULT)) < 0 ||
+        attr_str(o->snap_T, H5A_UNITS, "degC") < 0) {
+        st = h5_fail(o, err, "creating dataset", H5_SNAP_T);
+        goto done;
+    }
+    close_id(sp);
+    close_id(dcpl);
+    hsize_t d1 = 0, m1 = H5S_UNLIMITED, c1 = 1024;
+    sp = H5Screate_simple(1, &d1, &m1);
+    dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    if (sp < 0 || dcpl < 0 || H5Pset_chunk(dcpl, 1, &c1) < 0 ||
+        (o->snap_time = H5Dcreate2(o->file, H5_SNAPSHOTS "/time_s", H5T_IEEE_F64LE, sp,
+                                   H5P_DEFAULT, dcpl, H5P_DEFAULT)) < 0 ||
+        attr_str(o->snap_time, H5A_UNITS, "s") < 0)
+        st = h5_fail(o, err, "creating dataset", H5_SNAPSHOTS "/time_s");
+done:
+    close_id(dcpl);
+    close_id(sp);
+    close_id(grp);
+    return st;
+}
+
+static abl_status append_snapshot(abl_output *o, const abl_sim *s, abl_error *err)
+{
+    const abl_grid *g = &s->grid;
+    abl_status st;
+    if (o->snap_T < 0) {
+        st = create_snapshots(o, g, err);
+        if (st != ABL_OK) return st;
+    }
+    if (o->nt == o->snap_cap) {
+        size_t cap = o->snap_cap ? 2 * o->snap_cap : 64;
+        double *t = realloc(o->snap_times, cap * sizeof *t);
+        if (!t) return abl_fail(err, ABL_ENOMEM, "%s: out of memory for snapshot times", o->path);
+        o->snap_times = t;
+        o->snap_cap = cap;
+    }
+    hsize_t ext[4] = {o->nt + 1, (hsize_t)g->nz, (hsize_t)g->ny, (hsize_t)g->nx};
+    if (H5Dset_extent(o->snap_T, ext) < 0) return h5_fail(o, err, "extending", H5_SNAP_T);
+    st = write_blocks(o, o->snap_T, H5_SNAP_T, 4, o->nt, g, s->T, K_F64, K_F32, o->snap_chunk,
+                      err);
+    if (st != ABL_OK) return st;
+
+    hid_t fsp = -1, msp = -1;
+    hsize_t one = 1, n1 = o->nt + 1, at = o->nt;
+    double t = s->t_s;
+    if (H5Dset_extent(o->snap_time, &n1) < 0 || (fsp = H5Dget_space(o->snap_time)) < 0 ||
+        H5Sselect_hyperslab(fsp, H5S_SELECT_SET, &at, NULL, &one, NULL) < 0 ||
+        (msp = H5Screate_simple(1, &one, NULL)) < 0 ||
+        H5Dwrite(o->snap_time, H5T_NATIVE_DOUBLE, msp, fsp, H5P_DEFAULT, &t) < 0)
+        st = h5_fail(o, err, "writing dataset", H5_SNAPSHOTS "/time_s");
+    close_id(msp);
+    close_id(fsp);
+    if (st != ABL_OK) return st;
+    o->snap_times[o->nt++] = t;
+    return ABL_OK;
+}
+
+abl_status output_snapshot(abl_output *o, const abl_sim *s, abl_error *err)
+{
+    h5_quiet q;
+    quiet_begin(&q);
+    abl_status st = append_snapshot(o, s, err);
+    quiet_end(&q);
+    return st;
+}
+
+/* ---- isotherm volumes -------------------------------------------------------------------- */
+
+void isotherm_volumes(const abl_sim *s, double *hot_total_mL, double *hot_mat_mL,
+                      double *cold_total_mL, double *cold_mat_mL)
+{
+    const abl_scenario *sc = s->sc;
+    const int nh = sc->n_hot, nc = sc->n_cold, nm = s->nmat;
+    const size_t len = (size_t)(nh + nc) * (size_t)nm;
+    const double vox_mL = grid_voxel_volume_m3(&s->grid) * 1e6;
+    /* Integer counts: the sums, and so the volumes, do not depend on the thread count. */
+    static const size_t max_len = 2 * ABL_MAX_THRESHOLDS * ABL_MAX_MATERIALS;
+    uint64_t cnt[2 * ABL_MAX_THRESHOLDS * ABL_MAX_MATERIALS];
+    memset(cnt, 0, sizeof cnt);
+
+    if (len > 0 && len <= max_len) {
+        const size_t n = s->grid.n;
+        const uint8_t *mat = s->material;
+        const double *tmax = s->T_max, *tmin = s->T_min;
+        const double *hot = sc->hot_C, *cold = sc->cold_C;
+#pragma omp parallel
+        {
+            uint64_t loc[2 * ABL_MAX_THRESHOLDS * ABL_MAX_MATERIALS];
+            memset(loc, 0, len * sizeof loc[0]);
+#pragma omp for schedule(static) nowait
+            for (size_t i = 0; i < n; i++) {
+                const int m = mat[i];
+                if (m >= nm) continue;
+                const double hi = tmax[i], lo = tmin[i];
+                for (int h = 0; h < nh; h++)
+                    if (hi >= hot[h]) loc[(size_t)h * nm + m]++;
+                for (int c = 0; c < nc; c++)
+                    if (lo <= cold[c]) loc[(size_t)(nh + c) * nm + m]++;
+            }
+#pragma omp critical(abl_isotherm_sum)
+            for (size_t k = 0; k < len; k++) cnt[k] += loc[k];
+        }
+    }
+
+    for (int t = 0; t < nh + nc; t++) {
+        uint64_t tot = 0;
+        double *mat_out = t < nh ? hot_mat_mL : cold_mat_mL;
+        const int row = t < nh ? t : t - nh;
+        for (int m = 0; m < nm; m++) {
+            uint64_t c = cnt[(size_t)t * nm + m];
+            tot += c;
+            if (mat_out) mat_out[(size_t)row * nm + m] = (double)c * vox_mL;
+        }
+        double *tot_out = t < nh ? hot_total_mL : cold_total_mL;
+        if (tot_out) tot_out[row] = (double)tot * vox_mL;
+    }
+}
+
+/* ---- finish: HDF5 ------------------------------------------------------------------------ */
+
+typedef struct {
+    double hot_tot[ABL_MAX_THRESHOLDS], cold_tot[ABL_MAX_THRESHOLDS];
+    double *hot_mat, *cold_mat; /* [n][nmat] */
+} iso_result;
+
+static abl_status write_fields(abl_output *o, const abl_sim *s, abl_error *err)
+{
+    const abl_grid *g = &s->grid;
+    const abl_scenario *sc = s->sc;
+    hid_t grp = make_group(o, H5_FIELDS, err);
+    if (grp < 0) return ABL_EIO;
+    abl_status st = write_field(o, o->file, H5_T_FINAL, g, s->T, K_F64, K_F64, "degC", NULL, err);
+    if (st == ABL_OK)
+        st = write_field(o, o->file, H5_T_MAX, g, s->T_max, K_F64, K_F64, "degC", NULL, err);
+    if (st == ABL_OK)
+        st = write_field(o, o->file, H5_T_MIN, g, s->T_min, K_F64, K_F64, "degC", NULL, err);
+    for (int pass = 0; pass < 2 && st == ABL_OK; pass++) {
+        const int nthr = pass == 0 ? sc->n_hot : sc->n_cold;
+        for (int h = 0; h < nthr && st == ABL_OK; h++) {
+            const double thr = pass == 0 ? sc->hot_C[h] : sc->cold_C[h];
+            char name[NAME_LEN];
+            snprintf(name, sizeof name, "%s/time_at_or_%s_%gC_s", H5_FIELDS,
+                     pass == 0 ? "above" : "below", thr);
+            hid_t d = -1;
+            st = write_field(o, o->file, name, g, pass == 0 ? s->t_hot[h] : s->t_cold[h], K_F32,
+                             K_F32, "s", &d, err);
+            if (st == ABL_OK && attr_f64(d, "threshold_C", thr) < 0)
+                st = h5_fail(o, err, "writing attributes of", name);
+            close_id(d);
+        }
+    }
+    close_id(grp);
+    return st;
+}
+
+static abl_status write_isotherms(abl_output *o, const abl_sim *s, const iso_result *iso,
+                                  abl_error *err)
+{
+    const abl_scenario *sc = s->sc;
+    hid_t grp = make_group(o, H5_ISOTHERMS, err);
+    if (grp < 0) return ABL_EIO;
+    abl_status st = ABL_OK;
+    if (attr_f64(grp, "voxel_volume_mL", grid_voxel_volume_m3(&s->grid) * 1e6) < 0 ||
+        attr_str(grp, "definition", "hot: voxels whose T_max_C >= threshold; cold: voxels whose "
+                                    "T_min_C <= threshold; per-material columns are material "
+                                    "indices, see /grid/materials") < 0)
+        st = h5_fail(o, err, "writing attributes of", H5_ISOTHERMS);
+    for (int pass = 0; pass < 2 && st == ABL_OK; pass++) {
+        const char *kind = pass == 0 ? "hot" : "cold";
+        hsize_t d1 = (hsize_t)(pass == 0 ? sc->n_hot : sc->n_cold);
+        hsize_t d2[2] = {d1, (hsize_t)s->nmat};
+        char name[NAME_LEN];
+        snprintf(name, sizeof name, "%s/%s_threshold_C", H5_ISOTHERMS, kind);
+        st = write_small(o, o->file, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &d1,
+                         pass == 0 ? sc->hot_C : sc->cold_C, "degC", err);
+        if (st != ABL_OK) break;
+        snprintf(name, sizeof name, "%s/%s_volume_total_mL", H5_ISOTHERMS, kind);
+        st = write_small(o, o->file, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &d1,
+                         pass == 0 ? iso->hot_tot : iso->cold_tot, "mL", err);
+        if (st != ABL_OK) break;
+        snprintf(name, sizeof name, "%s/%s_volume_per_material_mL", H5_ISOTHERMS, kind);
+        st = write_small(o, o->file, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, d2,
+                         pass == 0 ? iso->hot_mat : iso->cold_mat, "mL", err);
+    }
+    close_id(grp);
+    return st;
+}
+
+static double energy_residual(const abl_energy *e)
+{
+    double in = e->E_sources_J + e->E_perf_met_J + e->E_boundary_in_J;
+    double scale = fabs(e->E_sources_J) + fabs(e->E_perf_met_J) + fabs(e->E_boundary_in_J);
+    double dE = e->E_stored_final_J - e->E_stored_initial_J;
+    return (dE - in) / (scale > DBL_MIN ? scale : DBL_MIN);
+}
+
+static abl_status write_energy(abl_output *o, const abl_sim *s, abl_error *err)
+{
+    const abl_energy *e = &s->energy;
+    hid_t grp = make_group(o, H5_ENERGY, err);
+    if (grp < 0) return ABL_EIO;
+    const struct {
+        const char *name, *units;
+        double v;
+    } items[] = {
+        {"E_stored_initial_J", "J", e->E_stored_initial_J},
+        {"E_stored_final_J", "J", e->E_stored_final_J},
+        {"E_stored_change_J", "J", e->E_stored_final_J - e->E_stored_initial_J},
+        {"E_sources_J", "J", e->E_sources_J},
+        {"E_perf_met_J", "J", e->E_perf_met_J},
+        {"E_boundary_in_J", "J", e->E_boundary_in_J},
+        {"relative_residual", "1", energy_residual(e)},
+    };
+    abl_status st = ABL_OK;
+    for (size_t i = 0; i < sizeof items / sizeof items[0] && st == ABL_OK; i++) {
+        char name[NAME_LEN];
+        snprintf(name, sizeof name, "%s/%s", H5_ENERGY, items[i].name);
+        st = write_small(o, o->file, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 0, NULL,
+                         &items[i].v, items[i].units, err);
+    }
+    if (st == ABL_OK &&
+        attr_str(grp, "definition", "relative_residual = (E_stored_change_J - (E_sources_J + "
+                                    "E_perf_met_J + E_boundary_in_J)) / (|E_sources_J| + "
+                                    "|E_perf_met_J| + |E_boundary_in_J|)") < 0)
+        st = h5_fail(o, err, "writing attributes of", H5_ENERGY);
+    close_id(grp);
+    return st;
+}
+
+static abl_status write_root_attrs(abl_output *o, const abl_sim *s, abl_error *err)
+{
+    const abl_scenario *sc = s->sc;
+    hid_t root = o->file;
+    if (attr_str(root, H5A_VERSION, ABLASIM_VERSION) < 0 ||
+        attr_str(root, "scenario_name", sc->name) < 0 ||
+        attr_str(root, H5A_SCENARIO, sc->text) < 0 ||
+        attr_str(root, "scenario_path", sc->path) < 0 || attr_f64(root, H5A_DT_S, s->dt_s) < 0 ||
+        attr_f64(root, "dt_stable_s", s->dt_stable_s) < 0 ||
+        attr_i64(root, "steps", s->step) < 0 || attr_f64(root, H5A_TIME_S, s->t_s) < 0 ||
+        attr_f64(root, "wall_time_s", s->wall_s) < 0 ||
+        attr_i64(root, "omp_threads", omp_get_max_threads()) < 0 ||
+        attr_str(root, "compiler", __VERSION__) < 0 ||
+        attr_str(root, "units_note", "SI inside; temperatures degC; lengths in attrs in mm") < 0)
+        return h5_fail(o, err, "writing attributes of", "/");
+    return ABL_OK;
+}
+
+static abl_status finish_h5(abl_output *o, const abl_sim *s, const iso_result *iso,
+                            abl_error *err)
+{
+    abl_status st = write_fields(o, s, err);
+    if (st == ABL_OK) st = write_isotherms(o, s, iso, err);
+    if (st == ABL_OK && s->energy.energy_tracked) st = write_energy(o, s, err);
+    if (st == ABL_OK) st = write_root_attrs(o, s, err);
+    if (st != ABL_OK) return st;
+
+    close_id(o->snap_T);
+    close_id(o->snap_time);
+    o->snap_T = o->snap_time = -1;
+    /* H5Fclose flushes the metadata: a full disk is reported here. */
+    herr_t r = H5Fclose(o->file);
+    o->file = -1;
+    if (r < 0) return h5_fail(o, err, "closing", o->h5_tmp);
+    int e = fsync_path(o->h5_tmp);
+    if (e) return abl_fail(err, ABL_EIO, "%s: syncing %s failed (%s)", o->path, o->h5_tmp,
+                           strerror(e));
+    return ABL_OK;
+}
+
+/* ---- finish: XDMF ------------------------------------------------------------------------ */
+
+static void xml_escaped(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '&': fputs("&amp;", f); break;
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '"': fputs("&quot;", f); break;
+        case '\'': fputs("&apos;", f); break;
+        default: fputc(*s, f);
+        }
+    }
+}
+
+/* XDMF's 3DCoRectMesh counts points, and lists origin and spacing slowest axis first (z y x).
+ * Our fields are cell-centred, so the point lattice starts half a voxel before the centre of
+ * voxel 0 and has one more point than voxels along each axis. */
+static void xdmf_mesh(FILE *f, const abl_grid *g, const char *ind)
+{
+    double h[3], c0[3];
+    for (int a = 0; a < 3; a++) {
+        h[a] = g->h_m[a] * 1e3;
+        c0[a] = g->origin_m[a] * 1e3 - 0.5 * h[a];
+    }
+    fprintf(f, "%s<Topology TopologyType=\"3DCoRectMesh\" Dimensions=\"%d %d %d\"/>\n", ind,
+            g->nz + 1, g->ny + 1, g->nx + 1);
+    fprintf(f, "%s<Geometry GeometryType=\"ORIGIN_DXDYDZ\">\n", ind);
+    fprintf(f, "%s  <DataItem Name=\"Origin\" Dimensions=\"3\" NumberType=\"Float\" "
+               "Precision=\"8\" Format=\"XML\">%.17g %.17g %.17g</DataItem>\n",
+            ind, c0[2], c0[1], c0[0]);
+    fprintf(f, "%s  <DataItem Name=\"Spacing\" Dimensions=\"3\" NumberType=\"Float\" "
+               "Precision=\"8\" Format=\"XML\">%.17g %.17g %.17g</DataItem>\n",
+            ind, h[2], h[1], h[0]);
+    fprintf(f, "%s</Geometry>\n", ind);
+}
+
+static void xdmf_attr(FILE *f, const abl_output *o, const abl_grid *g, const char *label,
+                      const char *dset, elem_kind k, const char *ind)
+{
+    fprintf(f, "%s<Attribute Name=\"", ind);
+    xml_escaped(f, label);
+    fprintf(f, "\" AttributeType=\"Scalar\" Center=\"Cell\">\n");
+    fprintf(f, "%s  <DataItem Dimensions=\"%d %d %d\" NumberType=\"%s\" Precision=\"%zu\" "
+               "Format=\"HDF\">", ind, g->nz, g->ny, g->nx, k == K_U8 ? "UChar" : "Float",
+            kind_size(k));
+    xml_escaped(f, o->h5_base);
+    fprintf(f, ":%s</DataItem>\n%s</Attribute>\n", dset, ind);
+}
+
+static void xdmf_body(FILE *f, const abl_output *o, const abl_sim *s)
+{
+    const abl_grid *g = &s->grid;
+    const abl_scenario *sc = s->sc;
+    fprintf(f, "<?xml version=\"1.0\" ?>\n<!DOCTYPE Xdmf SYSTEM \"Xdmf.dtd\" []>\n");
+    fprintf(f, "<!-- ablasim %s: lengths in mm; cell-centred data in ", ABLASIM_VERSION);
+    /* "--" is not allowed inside an XML comment; file names rarely have it, but be safe. */
+    for (const char *p = o->h5_base; *p; p++) fputc(p[0] == '-' && p[1] == '-' ? '_' : p[0], f);
+    fprintf(f, " -->\n<Xdmf Version=\"2.0\">\n  <Domain>\n");
+
+    fprintf(f, "    <Grid Name=\"results\" GridType=\"Uniform\">\n");
+    xdmf_mesh(f, g, "      ");
+    xdmf_attr(f, o, g, "labels", H5_LABELS, K_U8, "      ");
+    xdmf_attr(f, o, g, "T_final_C", H5_T_FINAL, K_F64, "      ");
+    xdmf_attr(f, o, g, "T_max_C", H5_T_MAX, K_F64, "      ");
+    xdmf_attr(f, o, g, "T_min_C", H5_T_MIN, K_F64, "      ");
+    for (int pass = 0; pass < 2; pass++) {
+        const int nthr = pass == 0 ? sc->n_hot : sc->n_cold;
+        for (int h = 0; h < nthr; h++) {
+            char label[NAME_LEN], dset[NAME_LEN + sizeof H5_FIELDS];
+            snprintf(label, sizeof label, "time_at_or_%s_%gC_s", pass == 0 ? "above" : "below",
+                     pass == 0 ? sc->hot_C[h] : sc->cold_C[h]);
+            snprintf(dset, sizeof dset, "%s/%s", H5_FIELDS, label);
+            xdmf_attr(f, o, g, label, dset, K_F32, "      ");
+        }
+    }
+    fprintf(f, "    </Grid>\n");
+
+    if (o->nt > 0) {
+        fprintf(f, "    <Grid Name=\"snapshots\" GridType=\"Collection\" "
+                   "CollectionType=\"Temporal\">\n");
+        for (hsize_t t = 0; t < o->nt; t++) {
+            fprintf(f, "      <Grid Name=\"T_%llu\" GridType=\"Uniform\">\n",
+                    (unsigned long long)t);
+            fprintf(f, "        <Time Value=\"%.17g\"/>\n", o->snap_times[t]);
+            xdmf_mesh(f, g, "        ");
+            fprintf(f, "        <Attribute Name=\"T_C\" AttributeType=\"Scalar\" "
+                       "Center=\"Cell\">\n");
+            fprintf(f, "          <DataItem ItemType=\"HyperSlab\" Dimensions=\"1 %d %d %d\" "
+                       "Type=\"HyperSlab\">\n", g->nz, g->ny, g->nx);
+            fprintf(f, "            <DataItem Dimensions=\"3 4\" Format=\"XML\">%llu 0 0 0 "
+                       "1 1 1 1 1 %d %d %d</DataItem>\n", (unsigned long long)t, g->nz, g->ny,
+                    g->nx);
+            fprintf(f, "            <DataItem Dimensions=\"%llu %d %d %d\" NumberType=\"Float\" "
+                       "Precision=\"4\" Format=\"HDF\">", (unsigned long long)o->nt, g->nz,
+                    g->ny, g->nx);
+            xml_escaped(f, o->h5_base);
+            fprintf(f, ":%s</DataItem>\n          </DataItem>\n        </Attribute>\n",
+                    H5_SNAP_T);
+            fprintf(f, "      </Grid>\n");
+        }
+        fprintf(f, "    </Grid>\n");
+    }
+    fprintf(f, "  </Domain>\n</Xdmf>\n");
+}
+
+/* ---- finish: JSON ------------------------------------------------------------------------ */
+
+static void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+        switch (*p) {
+        case '"': fputs("\\\"", f); break;
+        case '\\': fputs("\\\\", f); break;
+        case '\n': fputs("\\n", f); break;
+        case '\r': fputs("\\r", f); break;
+        case '\t': fputs("\\t", f); break;
+        default:
+            if (*p < 0x20) fprintf(f, "\\u%04x", *p);
+            else fputc(*p, f);
+        }
+    }
+    fputc('"', f);
+}
+
+/* JSON has no NaN or Infinity. */
+static void json_num(FILE *f, double v)
+{
+    if (isfinite(v)) fprintf(f, "%.17g", v);
+    else fputs("null", f);
+}
+
+static void json_vec3(FILE *f, const double v[3], double scale)
+{
+    fputc('[', f);
+    for (int a = 0; a < 3; a++) {
+        if (a) fputs(", ", f);
+        json_num(f, v[a] * scale);
+    }
+    fputc(']', f);
+}
+
+/* "T_max_ge_55C_mL" / "T_min_le_-40C_mL" */
+static void iso_key(char *buf, size_t len, int hot, double thr)
+{
+    snprintf(buf, len, hot ? "T_max_ge_%gC_mL" : "T_min_le_%gC_mL", thr);
+}
+
+/* Isotherm volumes of one tissue: the sum over the materials that map to it. */
+static void json_iso_block(FILE *f, const abl_sim *s, const iso_result *iso, int tissue,
+                           const char *ind)
+{
+    const abl_scenario *sc = s->sc;
+    int first = 1;
+    for (int pass = 0; pass < 2; pass++) {
+        const int nthr = pass == 0 ? sc->n_hot : sc->n_cold;
+        for (int h = 0; h < nthr; h++) {
+            double v = 0;
+            if (tissue < 0) {
+                v = pass == 0 ? iso->hot_tot[h] : iso->cold_tot[h];
+            } else {
+                const double *row = (pass == 0 ? iso->hot_mat : iso->cold_mat) +
+                                    (size_t)h * (size_t)s->nmat;
+                for (int m = 0; m < s->nmat; m++)
+                    if (s->mat_tissue[m] == tissue) v += row[m];
+            }
+            char key[NAME_LEN];
+            iso_key(key, sizeof key, pass == 0, pass == 0 ? sc->hot_C[h] : sc->cold_C[h]);
+            fprintf(f, "%s\n%s", first ? "" : ",", ind);
+            json_str(f, key);
+            fputs(": ", f);
+            json_num(f, v);
+            first = 0;
+        }
+    }
+}
+
+static void json_body(FILE *f, const abl_output *o, const abl_sim *s, const iso_result *iso)
+{
+    const abl_scenario *sc = s->sc;
+    const abl_grid *g = &s->grid;
+    fputs("{\n  \"ablasim_version\": ", f);
+    json_str(f, ABLASIM_VERSION);
+    fputs(",\n  \"scenario\": ", f);
+    json_str(f, sc->name);
+    fputs(",\n  \"scenario_path\": ", f);
+    json_str(f, sc->path);
+    fputs(",\n  \"output\": ", f);
+    json_str(f, o->path);
+    fputs(",\n  \"xdmf\": ", f);
+    json_str(f, o->xdmf);
+    fprintf(f, ",\n  \"grid\": {\"dims\": [%d, %d, %d], \"spacing_mm\": ", g->nx, g->ny, g->nz);
+    json_vec3(f, g->h_m, 1e3);
+    fputs(", \"origin_mm\": ", f);
+    json_vec3(f, g->origin_m, 1e3);
+    fprintf(f, ", \"voxels\": %zu}", g->n);
+    fputs(",\n  \"dt_s\": ", f);
+    json_num(f, s->dt_s);
+    fputs(",\n  \"dt_stable_s\": ", f);
+    json_num(f, s->dt_stable_s);
+    fprintf(f, ",\n  \"steps\": %ld", s->step);
+    fputs(",\n  \"time_s\": ", f);
+    json_num(f, s->t_s);
+    fputs(",\n  \"wall_time_s\": ", f);
+    json_num(f, s->wall_s);
+    fprintf(f, ",\n  \"threads\": %d", omp_get_max_threads());
+    fprintf(f, ",\n  \"snapshots\": %llu", (unsigned long long)o->nt);
+
+    fputs(",\n  \"isotherms\": {", f);
+    json_iso_block(f, s, iso, -1, "    ");
+    fprintf(f, "%s\n    \"per_tissue\": {", sc->n_hot + sc->n_cold > 0 ? "," : "");
+    /* One entry per tissue present, in material order; materials of one tissue are summed. */
+    int first = 1;
+    for (int m = 0; m < s->nmat; m++) {
+        int t = s->mat_tissue[m], seen = 0;
+        for (int p = 0; p < m; p++) seen |= s->mat_tissue[p] == t;
+        if (seen) continue;
+        fprintf(f, "%s\n      ", first ? "" : ",");
+        json_str(f, sc->tissues.t[t].name);
+        fputs(": {", f);
+        json_iso_block(f, s, iso, t, "        ");
+        fputs(sc->n_hot + sc->n_cold > 0 ? "\n      }" : "}", f);
+        first = 0;
+    }
+    fputs(first ? "}\n  }" : "\n    }\n  }", f);
+
+    if (s->energy.energy_tracked) {
+        const abl_energy *e = &s->energy;
+        const struct {
+            const char *k;
+            double v;
+        } it[] = {
+            {"E_stored_initial_J", e->E_stored_initial_J},
+            {"E_stored_final_J", e->E_stored_final_J},
+            {"E_stored_change_J", e->E_stored_final_J - e->E_stored_initial_J},
+            {"E_sources_J", e->E_sources_J},
+            {"E_perf_met_J", e->E_perf_met_J},
+            {"E_boundary_in_J", e->E_boundary_in_J},
+            {"relative_residual", energy_residual(e)},
+        };
+        fputs(",\n  \"energy\": {", f);
+        for (size_t i = 0; i < sizeof it / sizeof it[0]; i++) {
+            fprintf(f, "%s\n    ", i ? "," : "");
+            json_str(f, it[i].k);
+            fputs(": ", f);
+            json_num(f, it[i].v);
+        }
+        fputs("\n  }", f);
+    }
+    fputs("\n}\n", f);
+}
+
+/* ---- finish: sidecars and commit --------------------------------------------------------- */
+
+typedef void (*body_fn)(FILE *f, const abl_output *o, const abl_sim *s, const iso_result *iso);
+
+static void xdmf_body_fn(FILE *f, const abl_output *o, const abl_sim *s, const iso_result *iso)
+{
+    (void)iso;
+    xdmf_body(f, o, s);
+}
+
+/* Write a text sidecar to tmp, checking every step that can fail (a full disk shows up at
+ * fflush, fsync or fclose, not at fprintf). */
+static abl_status write_text(const abl_output *o, const char *final, const char *tmp,
+                             body_fn body, const abl_sim *s, const iso_result *iso,
+                             abl_error *err)
+{
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return abl_fail(err, ABL_EIO, "%s: cannot create %s (%s)", final, tmp, strerror(errno));
+    body(f, o, s, iso);
+    int e = 0;
+    if (fflush(f) != 0 || ferror(f)) e = errno ? errno : EIO;
+    if (!e && fsync(fileno(f)) != 0) e = errno;
+    if (fclose(f) != 0 && !e) e = errno ? errno : EIO;
+    if (e) return abl_fail(err, ABL_EIO, "%s: writing %s failed (%s)", final, tmp, strerror(e));
+    return ABL_OK;
+}
+
+abl_status output_finish(abl_output *o, const abl_sim *s, abl_error *err)
+{
+    if (!o) return abl_fail(err, ABL_EINTERNAL, "output_finish: no open output");
+    abl_status st = ABL_OK;
+    iso_result iso;
+    memset(&iso, 0, sizeof iso);
+    char *xdmf_tmp = str_cat(o->xdmf, ".tmp"), *json_tmp = str_cat(o->json, ".tmp");
+    size_t nmat = s->nmat > 0 ? (size_t)s->nmat : 1;
+    iso.hot_mat = calloc((size_t)ABL_MAX_THRESHOLDS * nmat, sizeof(double));
+    iso.cold_mat = calloc((size_t)ABL_MAX_THRESHOLDS * nmat, sizeof(double));
+    if (!xdmf_tmp || !json_tmp || !iso.hot_mat || !iso.cold_mat) {
+        st = abl_fail(err, ABL_ENOMEM, "%s: out of memory", o->path);
+        goto done;
+    }
+    isotherm_volumes(s, iso.hot_tot, iso.hot_mat, iso.cold_tot, iso.cold_mat);
+
+    h5_quiet q;
+    quiet_begin(&q);
+    st = finish_h5(o, s, &iso, err);
+    quiet_end(&q);
+    if (st != ABL_OK) goto done;
+
+    st = write_text(o, o->xdmf, xdmf_tmp, xdmf_body_fn, s, &iso, err);
+    if (st == ABL_OK) st = write_text(o, o->json, json_tmp, json_body, s, &iso, err);
+    if (st != ABL_OK) goto done;
+
+    /* Commit: sidecars first, the result file last, so a result file under its final name
+     * always comes with its sidecars. */
+    const char *from[3] = {xdmf_tmp, json_tmp, o->h5_tmp}, *to[3] = {o->xdmf, o->json, o->path};
+    for (int i = 0; i < 3; i++) {
+        if (rename(from[i], to[i]) != 0) {
+            st = abl_fail(err, ABL_EIO, "%s: cannot rename %s into place (%s)", to[i], from[i],
+                          strerror(errno));
+            goto done;
+        }
+    }
+    fsync_dir_of(o->path);
+done:
+    if (st != ABL_OK) {
+        if (xdmf_tmp) remove(xdmf_tmp);
+        if (json_tmp) remove(json_tmp);
+    }
+    free(xdmf_tmp);
+    free(json_tmp);
+    free(iso.hot_mat);
+    free(iso.cold_mat);
+    /* o is consumed either way: on failure the HDF5 file is closed if still open and its
+     * temporary removed; on success the temporary has already been renamed. */
+    if (st != ABL_OK) output_abort(o);
+    else output_free(o);
+    return st;
+}
+
+void output_abort(abl_output *o)
+{
+    if (!o) return;
+    if (o->file >= 0) {
+        h5_quiet q;
+        quiet_begin(&q);
+        close_id(o->snap_T);
+        close_id(o->snap_time);
+        H5Fclose(o->file);
+        quiet_end(&q);
+    }
+    if (o->h5_tmp) remove(o->h5_tmp);
+    output_free(o);
+}

@@ -1,0 +1,234 @@
+/* test_cli.c - the command line as a user meets it: the bad-input catalogue in tests/bad_input,
+ * a good run's outputs, and "nothing a user had is lost".
+ *
+ * Catalogue format: each tests/bad_input/NAME.yaml starts with comment lines
+ *   # expect-exit: N            exit status the CLI must return (non-zero)
+ *   # expect-message: TEXT      a fragment stderr must contain (repeatable)
+ *   # args: ARGS                extra command-line arguments (optional; @TMP@ -> scratch dir,
+ *                               @FIX@ -> tests/bad_input/fixtures)
+ * and the case passes when the exit status and every fragment match and no output file (final,
+ * temporary or sidecar) was left behind. Fixtures the files refer to through @TMP@ are made by
+ * make_fixtures() below: a valid mesh, a truncated copy, and a text file named .h5. */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "ablasim/mesh.h"
+#include "testutil.h"
+
+static const char *bin(void)
+{
+    const char *b = getenv("ABLASIM_BIN");
+    return b && *b ? b : "bin/ablasim";
+}
+
+static bool exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) n = 0;
+    if (s) s[n] = '\0';
+    fclose(f);
+    return s;
+}
+
+/* Run a shell command line, stderr to errfile; returns the exit status (or -1). */
+static int run_cmd(const char *cmdline, const char *errfile)
+{
+    char full[4096];
+    snprintf(full, sizeof full, "%s >/dev/null 2>'%s' </dev/null", cmdline, errfile);
+    int r = system(full);
+    if (r == -1 || !WIFEXITED(r)) return -1;
+    return WEXITSTATUS(r);
+}
+
+static void replace_all(char *s, size_t cap, const char *from, const char *to)
+{
+    char buf[4096];
+    char *p;
+    while ((p = strstr(s, from))) {
+        snprintf(buf, sizeof buf, "%.*s%s%s", (int)(p - s), s, to, p + strlen(from));
+        snprintf(s, cap, "%s", buf);
+    }
+}
+
+static void make_fixtures(void)
+{
+    char path[700];
+    abl_mesh m = {.dims = {10, 8, 6}, .spacing_mm = {1, 1, 1}, .origin_mm = {-4.5, -3.5, -2.5}};
+    m.labels = calloc(480, 1);
+    for (int c = 0; c < 480; c++) m.labels[c] = (uint8_t)(c % 3 == 0);
+    abl_error err = {0};
+    snprintf(path, sizeof path, "%s/valid_mesh.h5", tu_tmpdir());
+    CU_ASSERT_FATAL(mesh_write(path, &m, &err) == ABL_OK);
+    m.labels[7] = 9; /* a label the scenarios do not map */
+    snprintf(path, sizeof path, "%s/unmapped_label_mesh.h5", tu_tmpdir());
+    CU_ASSERT_FATAL(mesh_write(path, &m, &err) == ABL_OK);
+    free(m.labels);
+    /* truncated: the first half of a valid file */
+    char cmd[2000];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && head -c $(( $(stat -c %%s valid_mesh.h5) / 2 )) valid_mesh.h5 > "
+             "truncated_mesh.h5 && echo 'this is not HDF5' > not_hdf5.h5",
+             tu_tmpdir());
+    CU_ASSERT_FATAL(system(cmd) == 0);
+}
+
+static int run_case(const char *dir, const char *name, int *checked)
+{
+    char path[1200], text_hdr[8192];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    char *text = slurp(path);
+    if (!text) return 0;
+    int expect_exit = -1;
+    char args[2048] = "";
+    const char *msgs[16];
+    int nmsg = 0;
+    snprintf(text_hdr, sizeof text_hdr, "%s", text);
+    for (char *line = strtok(text_hdr, "\n"); line; line = strtok(NULL, "\n")) {
+        if (line[0] != '#') break;
+        if (!strncmp(line, "# expect-exit:", 14)) expect_exit = atoi(line + 14);
+        else if (!strncmp(line, "# expect-message:", 17) && nmsg < 16) {
+            char *m = line + 17;
+            while (*m == ' ') m++;
+            msgs[nmsg++] = m;
+        } else if (!strncmp(line, "# args:", 7))
+            snprintf(args, sizeof args, "%s", line + 7);
+    }
+    char fixdir[1100];
+    snprintf(fixdir, sizeof fixdir, "%s/fixtures", dir);
+    replace_all(args, sizeof args, "@TMP@", tu_tmpdir());
+    replace_all(args, sizeof args, "@FIX@", fixdir);
+
+    char out[1200], errfile[1200], cmd[4096];
+    snprintf(out, sizeof out, "%s/out_%s.h5", tu_tmpdir(), name);
+    snprintf(errfile, sizeof errfile, "%s/err_%s.txt", tu_tmpdir(), name);
+    snprintf(cmd, sizeof cmd, "'%s' run '%s' -o '%s' --quiet %s", bin(), path, out, args);
+    int rc = run_cmd(cmd, errfile);
+    char *errtext = slurp(errfile);
+    int ok = expect_exit > 0 && nmsg > 0 && rc == expect_exit;
+    for (int i = 0; ok && i < nmsg; i++) ok = errtext && strstr(errtext, msgs[i]) != NULL;
+    /* no half-written output: neither the result nor its temporaries or sidecars */
+    const char *suffixes[] = {"", ".tmp"};
+    for (int i = 0; i < 2; i++) {
+        char p[1300];
+        snprintf(p, sizeof p, "%s%s", out, suffixes[i]);
+        if (exists(p)) ok = 0;
+    }
+    char side[1300];
+    snprintf(side, sizeof side, "%s/out_%s.json", tu_tmpdir(), name);
+    if (exists(side)) ok = 0;
+    if (!ok) {
+        fprintf(stderr, "\n  FAIL %s: exit %d (expected %d), stderr:\n%s\n  expected fragments:",
+                name, rc, expect_exit, errtext ? errtext : "(none)");
+        for (int i = 0; i < nmsg; i++) fprintf(stderr, " [%s]", msgs[i]);
+        fprintf(stderr, "\n");
+    }
+    (*checked)++;
+    free(errtext);
+    free(text);
+    return ok;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void test_bad_input_catalogue(void)
+{
+    make_fixtures();
+    char dir[700];
+    snprintf(dir, sizeof dir, "%s/tests/bad_input", tu_root());
+    DIR *d = opendir(dir);
+    CU_ASSERT_FATAL(d != NULL);
+    char *names[512];
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < 512) {
+        size_t len = strlen(e->d_name);
+        if (len > 5 && !strcmp(e->d_name + len - 5, ".yaml")) names[n++] = strdup(e->d_name);
+    }
+    closedir(d);
+    qsort(names, (size_t)n, sizeof *names, cmp_str);
+    int passed = 0, checked = 0;
+    for (int i = 0; i < n; i++) {
+        passed += run_case(dir, names[i], &checked);
+        free(names[i]);
+    }
+    printf("\n  bad-input catalogue: %d/%d cases rejected with the expected exit code and message",
+           passed, checked);
+    CU_ASSERT(checked >= 15);
+    CU_ASSERT_EQUAL(passed, checked);
+}
+
+/* A good run writes the .h5, .xdmf and .json; none of the temporaries remain. */
+static void test_good_run_outputs(void)
+{
+    char out[700], cmd[2000], errfile[700], p[800];
+    snprintf(out, sizeof out, "%s/good.h5", tu_tmpdir());
+    snprintf(errfile, sizeof errfile, "%s/good.err", tu_tmpdir());
+    snprintf(cmd, sizeof cmd,
+             "'%s' run '%s/configs/liver_demo.yaml' -o '%s' --quiet --set grid.dims=[24,24,24] "
+             "--set grid.spacing_mm=[2,2,2] --set time.duration_s=60 --threads 2",
+             bin(), tu_root(), out);
+    int rc = run_cmd(cmd, errfile);
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT(exists(out));
+    snprintf(p, sizeof p, "%s/good.xdmf", tu_tmpdir());
+    CU_ASSERT(exists(p));
+    snprintf(p, sizeof p, "%s/good.json", tu_tmpdir());
+    CU_ASSERT(exists(p));
+    char *json = slurp(p);
+    CU_ASSERT(json && strstr(json, "\"dt_s\""));
+    free(json);
+    snprintf(p, sizeof p, "%s/good.h5.tmp", tu_tmpdir());
+    CU_ASSERT(!exists(p));
+}
+
+/* A run that fails (here: a numerical fault from an absurd power density) leaves an existing
+ * result of the same name byte for byte as it was. */
+static void test_failure_keeps_old_output(void)
+{
+    char out[700], cmd[2000], errfile[700];
+    snprintf(out, sizeof out, "%s/keep.h5", tu_tmpdir());
+    snprintf(errfile, sizeof errfile, "%s/keep.err", tu_tmpdir());
+    FILE *f = fopen(out, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    fputs("precious earlier result\n", f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd,
+             "'%s' run '%s/configs/liver_demo.yaml' -o '%s' --quiet --set grid.dims=[16,16,16] "
+             "--set grid.spacing_mm=[2,2,2] --set time.duration_s=30 "
+             "--set sources.0.schedule=[{time_s: 0, power_W: 10000}]",
+             bin(), tu_root(), out);
+    int rc = run_cmd(cmd, errfile);
+    CU_ASSERT_EQUAL(rc, 5);
+    char *err = slurp(errfile);
+    CU_ASSERT(err && strstr(err, "numerical fault"));
+    free(err);
+    char *now = slurp(out);
+    CU_ASSERT(now && !strcmp(now, "precious earlier result\n"));
+    free(now);
+}
+
+void register_cli_tests(void)
+{
+    CU_pSuite s = CU_add_suite("cli", NULL, NULL);
+    CU_add_test(s, "good run writes h5, xdmf, json", test_good_run_outputs);
+    CU_add_test(s, "failed run keeps an existing result", test_failure_keeps_old_output);
+    CU_add_test(s, "bad-input catalogue", test_bad_input_catalogue);
+}

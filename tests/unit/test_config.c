@@ -1,0 +1,155 @@
+/* test_config.c - YAML tree, --set overrides, schema errors with file:line, schedules, shape
+ * rasterisation, tissue table. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ablasim/config.h"
+#include "ablasim/schedule.h"
+#include "ablasim/shape.h"
+#include "ablasim/tissue.h"
+#include "testutil.h"
+
+static const char *base =
+    "name: base\n"
+    "grid:\n"
+    "  dims: [10, 10, 10]\n"
+    "  spacing_mm: [1, 1, 1]\n"
+    "  background: liver\n"
+    "time: {duration_s: 5}\n"
+    "sources:\n"
+    "  - {type: volumetric, power_W: 2, shape: {type: sphere, center_mm: [0, 0, 0], radius_mm: 2}}\n";
+
+static void test_set_overrides(void)
+{
+    const char *sets[] = {"time.duration_s=12.5", "grid.spacing_mm=[0.5, 0.5, 2]",
+                          "sources.0.power_W=7", "output.hot_thresholds_C=[45]",
+                          "physics.arterial_temperature_C=36.5"};
+    abl_scenario *sc = tu_scenario(base, sets, 5);
+    CU_ASSERT_FATAL(sc != NULL);
+    CU_ASSERT_DOUBLE_EQUAL(sc->duration_s, 12.5, 0);
+    CU_ASSERT_DOUBLE_EQUAL(sc->spacing_m[2], 2e-3, 1e-18);
+    CU_ASSERT_DOUBLE_EQUAL(schedule_eval(&sc->sources[0].schedule, 3.0), 7.0, 0);
+    CU_ASSERT_EQUAL(sc->n_hot, 1);
+    CU_ASSERT_DOUBLE_EQUAL(sc->T_arterial_C, 36.5, 0);
+    /* the stored scenario text records the overrides */
+    CU_ASSERT(strstr(sc->text, "# --set time.duration_s=12.5") != NULL);
+    scenario_free(sc);
+}
+
+static abl_status load_err(const char *yaml, const char *const *sets, int nsets, abl_error *err)
+{
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/configs", tu_root());
+    abl_scenario *sc = NULL;
+    abl_status st = scenario_load_string(yaml, "s.yaml", dir, sets, nsets, &sc, err);
+    scenario_free(sc);
+    return st;
+}
+
+static void test_errors_name_place(void)
+{
+    abl_error err = {0};
+    /* a typo in a nested key: file, line, dotted path, and the allowed keys */
+    const char *typo = "grid:\n  dims: [4, 4, 4]\n  spcing_mm: [1, 1, 1]\n  background: liver\n"
+                       "time: {duration_s: 1}\n";
+    CU_ASSERT(load_err(typo, NULL, 0, &err) == ABL_EINVAL);
+    CU_ASSERT(strstr(err.msg, "s.yaml:3") && strstr(err.msg, "unknown key 'grid.spcing_mm'") &&
+              strstr(err.msg, "spacing_mm"));
+    /* out of range value with its unit */
+    const char *sets[] = {"grid.spacing_mm=[1, 0, 1]"};
+    CU_ASSERT(load_err(base, sets, 1, &err) == ABL_EINVAL);
+    CU_ASSERT(strstr(err.msg, "--set grid.spacing_mm") && strstr(err.msg, "spacing_mm[1]") &&
+              strstr(err.msg, "out of range"));
+    /* --set of a key the schema does not know is an unknown key, not silently added */
+    const char *sets2[] = {"time.duraton_s=5"};
+    CU_ASSERT(load_err(base, sets2, 1, &err) == ABL_EINVAL);
+    CU_ASSERT(strstr(err.msg, "unknown key 'time.duraton_s'") != NULL);
+    /* list index out of range */
+    const char *sets3[] = {"sources.3.power_W=5"};
+    CU_ASSERT(load_err(base, sets3, 1, &err) == ABL_EINVAL);
+    CU_ASSERT(strstr(err.msg, "must index the list") != NULL);
+    /* duplicate key */
+    CU_ASSERT(load_err("time: {duration_s: 1}\ntime: {duration_s: 2}\n", NULL, 0, &err) ==
+              ABL_EINVAL);
+    CU_ASSERT(strstr(err.msg, "appears twice") != NULL);
+    /* quoted number is text, not a number */
+    const char *sets4[] = {"time.duration_s='5'"};
+    CU_ASSERT(load_err(base, sets4, 1, &err) == ABL_EINVAL);
+    CU_ASSERT(strstr(err.msg, "expected a number") != NULL);
+}
+
+static void test_schedule(void)
+{
+    abl_schedule s = {0};
+    cfg_node *n = NULL;
+    abl_error err = {0};
+    CU_ASSERT_FATAL(cfg_parse_string("[{time_s: 0, power_W: 0}, {time_s: 10, power_W: 20},"
+                                     " {time_s: 20, power_W: 20}, {time_s: 20, power_W: 5}]",
+                                     "sched", &n, &err) == ABL_OK);
+    cfg_range r = {0, 100, false, false, "W"};
+    CU_ASSERT_FATAL(schedule_parse(n, "power_W", &r, &s, &err) == ABL_OK);
+    CU_ASSERT_DOUBLE_EQUAL(schedule_eval(&s, -1), 0, 0);
+    CU_ASSERT_DOUBLE_EQUAL(schedule_eval(&s, 5), 10, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(schedule_eval(&s, 19.999), 20, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(schedule_eval(&s, 20), 5, 0); /* a step at t = 20 s */
+    CU_ASSERT_DOUBLE_EQUAL(schedule_eval(&s, 1e6), 5, 0);
+    schedule_free(&s);
+    cfg_free(n);
+}
+
+/* Rasterised volume of a sphere converges to 4/3 pi r^3: r = 10 voxels gives ~4200 voxels, the
+ * staircase error is O(h/r) per surface voxel and averages out; 2 % is generous for r/h = 10. */
+static void test_shape_volume(void)
+{
+    abl_grid g;
+    abl_error err = {0};
+    int dims[3] = {30, 30, 30};
+    double h[3] = {1e-3, 1e-3, 1e-3}, o[3] = {-14.5e-3, -14.5e-3, -14.5e-3};
+    CU_ASSERT_FATAL(grid_init(&g, dims, h, o, &err) == ABL_OK);
+    abl_shape sp = {.type = SHAPE_SPHERE, .centre_m = {0.2e-3, 0, -0.3e-3},
+                    .radii_m = {10e-3, 10e-3, 10e-3}, .radius_m = 10e-3};
+    size_t *idx, cnt;
+    CU_ASSERT_FATAL(shape_voxels(&sp, &g, &idx, &cnt, &err) == ABL_OK);
+    double V = cnt * 1e-9, exact = 4.0 / 3.0 * 3.14159265358979 * 1e-6;
+    CU_ASSERT(fabs(V / exact - 1) < 0.02);
+    free(idx);
+    /* oblique cylinder: pi r^2 L, r = 4, L = 20 voxels */
+    abl_shape cy = {.type = SHAPE_CYLINDER, .a_m = {-6e-3, -6e-3, -6e-3},
+                    .b_m = {5.547e-3, 5.547e-3, 5.547e-3}, .radius_m = 4e-3};
+    CU_ASSERT_FATAL(shape_voxels(&cy, &g, &idx, &cnt, &err) == ABL_OK);
+    exact = 3.14159265358979 * 16e-6 * 20e-3;
+    CU_ASSERT(fabs(cnt * 1e-9 / exact - 1) < 0.04);
+    free(idx);
+}
+
+static void test_tissue_table(void)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/configs/tissues.yaml", tu_root());
+    abl_tissue_table tab;
+    abl_error err = {0};
+    CU_ASSERT_FATAL(tissue_table_load(path, NULL, &tab, &err) == ABL_OK);
+    int liver = tissue_table_find(&tab, "liver");
+    CU_ASSERT_FATAL(liver >= 0);
+    /* IT'IS V4.x liver (tissue-properties.md): rho 1079, c 3540, k 0.52, w 1.547e-2 */
+    CU_ASSERT_DOUBLE_EQUAL(tab.t[liver].rho_kg_m3, 1079, 1);
+    CU_ASSERT_DOUBLE_EQUAL(tab.t[liver].k_W_mK, 0.52, 0.005);
+    CU_ASSERT_DOUBLE_EQUAL(tab.t[liver].perfusion_per_s, 1.547e-2, 1e-4);
+    const char *need[] = {"tumour", "muscle", "fat", "blood", "bone_cortical", "bone_cancellous",
+                          "lung_inflated", "nerve", "spinal_cord", "saline"};
+    for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
+        CU_ASSERT(tissue_table_find(&tab, need[i]) >= 0);
+    tissue_table_free(&tab);
+}
+
+void register_config_tests(void)
+{
+    CU_pSuite s = CU_add_suite("config", NULL, NULL);
+    CU_add_test(s, "--set overrides any key", test_set_overrides);
+    CU_add_test(s, "errors name file:line, key and allowed values", test_errors_name_place);
+    CU_add_test(s, "piecewise-linear schedule with a step", test_schedule);
+    CU_add_test(s, "rasterised shape volumes", test_shape_volume);
+    CU_add_test(s, "tissue table loads with sources' values", test_tissue_table);
+}
