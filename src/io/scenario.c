@@ -214,6 +214,9 @@ static abl_status parse_sources(cfg_node *list, abl_scenario *sc, abl_error *err
     if (!list) return ABL_OK;
     if ((st = cfg_expect(list, CFG_SEQ, true, "a list of sources", err))) return st;
     if (list->n == 0) return ABL_OK;
+    if (list->n > 64)
+        return abl_fail(err, ABL_EINVAL, "%s: %zu sources; at most 64 are allowed",
+                        cfg_where(list, where, sizeof where), list->n);
     sc->sources = calloc(list->n, sizeof *sc->sources);
     if (!sc->sources) return abl_fail(err, ABL_ENOMEM, "out of memory");
     for (size_t i = 0; i < list->n; i++) {
