@@ -10,11 +10,14 @@
  * Domain faces: fixed temperature through the half voxel, G_b = 2 k / h_d^2; convective,
  * G_b = (1/h_d) / (1/h_conv + h_d / (2 k)); insulated, G_b = 0.
  *
- * Memory traffic of one explicit update in the common case (voxel and its six neighbours of one
- * tissue): read T (8 B), write T_new (8 B, plus 8 B write-allocate unless streamed), read the
- * class byte (1 B): 17 B/LUP compulsory, 25 B/LUP with write-allocate. Neighbour values come
- * from cache. Voxels at tissue interfaces or domain faces take the general path (material and
- * face-conductance tables); they are a surface-to-volume fraction of the grid.
+ * Memory traffic of one explicit update: read T (8 B), write T_new (8 B, plus 8 B
+ * write-allocate): 24 B/LUP; neighbour values come from cache (three z-planes of 512 KiB at
+ * 256^2 fit in a 1-2 MiB L2). The sweep follows a precomputed segment plan, so no per-voxel
+ * label is read: same-tissue interior runs use five per-material coefficients; voxels at tissue
+ * interfaces and domain faces (a surface-to-volume fraction of the grid) come in runs along x
+ * with identical precomputed coefficients (flat interfaces and domain faces are long runs), so
+ * they too are vectorised loops instead of six table look-ups per voxel, which would make the
+ * kernel compute-bound (see ../shared/reference/style.md item 4).
  */
 #ifndef ABLASIM_KERNELS_H
 #define ABLASIM_KERNELS_H
@@ -32,6 +35,22 @@ typedef struct {
     double ax, ay, az, diag, s;
 } abl_fast_coef;
 
+/* A run of voxels along x within one row: same-material interior voxels (mat >= 0, fast path)
+ * or voxels with their own coefficients (mat < 0: tissue interfaces and domain faces). */
+typedef struct {
+    int32_t i0, i1; /* voxels i0 <= i < i1 of the row */
+    int32_t mat;    /* material index, or -1 */
+    int32_t g0;     /* mat < 0: index in abl_stencil.gen of the run's coefficients */
+} abl_segment;
+
+/* Update coefficients of a run of general voxels (identical for every voxel of the run),
+ * pre-multiplied by dt/(rho c):
+ * T_new = diag*T + c[0] T_w + c[1] T_e + c[2] T_s + c[3] T_n + c[4] T_d + c[5] T_u + s.
+ * Domain faces have c = 0 (their wall/ambient terms are folded into diag and s). 64 bytes. */
+typedef struct {
+    double c[6], diag, s;
+} abl_gen_coef;
+
 typedef struct {
     const abl_grid *g;
     int nmat;
@@ -46,7 +65,20 @@ typedef struct {
     const double *gbound;        /* [6][nmat] G_b of a voxel of material m at domain face f */
     double T_bound_C[6];         /* wall or ambient temperature of each domain face */
     double T_arterial_C;
+    /* traversal plan of the explicit step (built by the driver from cls) */
+    const abl_segment *seg;      /* all rows' segments, row after row */
+    const size_t *row_seg;       /* [ny*nz + 1]: segments of row (j,k) are
+                                  * seg[row_seg[k*ny+j] .. row_seg[k*ny+j+1]) */
+    const abl_gen_coef *gen;     /* coefficients of the general voxels, in traversal order */
 } abl_stencil;
+
+/* Build the traversal plan: segments per row and coefficient records of general voxels.
+ * seg, row_seg (ny*nz + 1) and gen must hold the counts stencil_plan_count() gives.
+ * Returns the number of segments written. Run once per plan (driver). */
+size_t stencil_plan_segments(const abl_stencil *st, abl_segment *seg, size_t *row_seg,
+                             abl_gen_coef *gen);
+/* Number of segments and of general-run coefficient records the plan needs. */
+void stencil_plan_count(const abl_stencil *st, size_t *nseg, size_t *ngen);
 
 /* One explicit (forward Euler) step over the whole grid: T_new = T + dt/(rho c) * RHS(T).
  * T and T_new must be distinct arrays of g->n values. Deterministic: each voxel's result depends

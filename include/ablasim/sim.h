@@ -54,6 +54,10 @@ typedef struct abl_sim {
     abl_stencil st;
     abl_fast_coef *fast;
     double *inv_rhoc, *perf_W, *src_const, *gface, *gbound;
+    abl_segment *seg;
+    size_t *row_seg;
+    abl_gen_coef *gen;
+    size_t nseg, ngen;
 
     abl_source **sources;
     int nsources;

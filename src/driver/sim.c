@@ -67,8 +67,10 @@ static abl_status build_grid(abl_sim *s, abl_error *err)
     }
     if (sc->origin_given) memcpy(origin, sc->origin_m, sizeof origin);
     if ((st = grid_init(&s->grid, dims, h, origin, err))) {
+        char msg[ABL_ERRMSG_LEN];
+        snprintf(msg, sizeof msg, "%s", err->msg);
         mesh_free(&mesh);
-        return abl_fail(err, st, "%s: %s", sc->mesh_path ? sc->mesh_path : sc->path, err->msg);
+        return abl_fail(err, st, "%s: %s", sc->mesh_path ? sc->mesh_path : sc->path, msg);
     }
     const abl_grid *g = &s->grid;
 
@@ -96,7 +98,6 @@ static abl_status build_grid(abl_sim *s, abl_error *err)
             int l = mesh.labels[c];
             if (lab2mat[l] == -2) {
                 int t = sc->mesh_label_tissue[l];
-                if (t < 0 && sc->background_tissue >= 0) t = sc->background_tissue;
                 if (t < 0) {
                     int i = (int)(c % g->sy), j = (int)(c / g->sy % (size_t)g->ny),
                         k = (int)(c / g->sz);
@@ -249,6 +250,20 @@ static abl_status plan_stencil(abl_sim *s, abl_error *err)
         .T_arterial_C = sc->T_arterial_C,
     };
     for (int f = 0; f < 6; f++) s->st.T_bound_C[f] = sc->bc[f].T_C;
+
+    /* traversal plan; its size is known only now (general voxels cost 64 B each) */
+    stencil_plan_count(&s->st, &s->nseg, &s->ngen);
+    s->seg = malloc(s->nseg * sizeof *s->seg);
+    s->row_seg = malloc(((size_t)g->ny * g->nz + 1) * sizeof *s->row_seg);
+    s->gen = malloc((s->ngen ? s->ngen : 1) * sizeof *s->gen);
+    if (!s->seg || !s->row_seg || !s->gen)
+        return abl_fail(err, ABL_ENOMEM,
+                        "out of memory for the stencil plan (%zu segments, %zu interface voxels "
+                        "x 64 B)", s->nseg, s->ngen);
+    stencil_plan_segments(&s->st, s->seg, s->row_seg, s->gen);
+    s->st.seg = s->seg;
+    s->st.row_seg = s->row_seg;
+    s->st.gen = s->gen;
     return ABL_OK;
 }
 
@@ -313,6 +328,9 @@ void sim_destroy(abl_sim *s)
     free(s->src_const);
     free(s->gface);
     free(s->gbound);
+    free(s->seg);
+    free(s->row_seg);
+    free(s->gen);
     free(s->extra_pin_idx);
     free(s->extra_pin_T);
     free(s);
@@ -366,10 +384,10 @@ static abl_status monitor(abl_sim *s, double interval_s, abl_error *err)
         double x[3];
         grid_voxel_centre_m(g, i, j, k, x);
         return abl_fail(err, ABL_ENUM,
-                        "numerical fault at t = %.3f s (step %ld): temperature %g C at voxel "
+                        "%s: numerical fault at t = %.3f s (step %ld): temperature %g C at voxel "
                         "(%d,%d,%d) = (%.1f, %.1f, %.1f) mm, tissue %s. Likely cause: a source "
                         "power far too high for the voxel size, or dt_s too large",
-                        s->t_s, s->step, s->T[bad], i, j, k, x[0] * 1e3, x[1] * 1e3, x[2] * 1e3,
+                        sc->path, s->t_s, s->step, s->T[bad], i, j, k, x[0] * 1e3, x[1] * 1e3, x[2] * 1e3,
                         sc->tissues.t[s->mat_tissue[s->material[bad]]].name);
     }
     return ABL_OK;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <yaml.h>
 
 static char *xstrdup(const char *s)
@@ -91,10 +92,15 @@ const char *cfg_path(const cfg_node *node, char *buf, size_t len)
 
 /* ---- parsing ---------------------------------------------------------------------------- */
 
+/* Deeper nesting than this is no scenario; the limit keeps hostile input from exhausting the
+ * stack of the recursive tree builder. */
+#define CFG_MAX_DEPTH 64
+
 typedef struct {
     yaml_parser_t parser;
     const char *origin;
     abl_error *err;
+    int depth;
 } parse_ctx;
 
 static abl_status parse_node(parse_ctx *c, yaml_event_t *ev, cfg_node **out);
@@ -195,9 +201,15 @@ static abl_status parse_node(parse_ctx *c, yaml_event_t *ev, cfg_node **out)
     case YAML_SEQUENCE_START_EVENT: {
         int is_map = ev->type == YAML_MAPPING_START_EVENT;
         yaml_event_delete(ev);
+        if (c->depth >= CFG_MAX_DEPTH)
+            return abl_fail(c->err, ABL_EINVAL,
+                            "%s:%d: lists and mappings nested too deeply (more than %d levels)",
+                            c->origin, line, CFG_MAX_DEPTH);
+        c->depth++;
         n = node_new(is_map ? CFG_MAP : CFG_SEQ, line, c->origin);
         if (!n) return abl_fail(c->err, ABL_ENOMEM, "out of memory parsing %s", c->origin);
         st = parse_children(c, n, is_map ? YAML_MAPPING_END_EVENT : YAML_SEQUENCE_END_EVENT);
+        c->depth--;
         if (st) {
             cfg_free(n);
             return st;
@@ -271,6 +283,9 @@ abl_status cfg_parse_string(const char *text, const char *origin, cfg_node **out
 abl_status cfg_load_file(const char *path, cfg_node **root, abl_error *err)
 {
     *root = NULL;
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return abl_fail(err, ABL_EIO, "%s: is a directory, not a YAML file", path);
     FILE *f = fopen(path, "rb");
     if (!f) return abl_fail(err, ABL_EIO, "%s: cannot open: %s", path, strerror(errno));
     parse_ctx c = {.origin = path, .err = err};
@@ -459,13 +474,42 @@ static int parse_number(const char *s, double *v)
     return 1;
 }
 
+/* YAML 1.1 spellings of NaN and infinity (.nan, .inf, -.Inf, ...). */
+static int is_yaml_nonfinite(const char *s)
+{
+    if (*s == '+' || *s == '-') s++;
+    return !strcmp(s, ".nan") || !strcmp(s, ".NaN") || !strcmp(s, ".NAN") ||
+           !strcmp(s, ".inf") || !strcmp(s, ".Inf") || !strcmp(s, ".INF");
+}
+
+/* A well-formed number too large for a double (strtod sets ERANGE and returns HUGE_VAL). */
+static int overflows(const char *s)
+{
+    char *end;
+    errno = 0;
+    double x = strtod(s, &end);
+    return end != s && *end == '\0' && errno == ERANGE && isinf(x);
+}
+
 abl_status cfg_node_double(cfg_node *node, const cfg_range *range, double *out, abl_error *err)
 {
     WHERE_PATH(node);
     char allowed[160];
     range_text(range, allowed, sizeof allowed);
     double v;
-    if (node->kind != CFG_SCALAR || node->quoted || !parse_number(node->value, &v))
+    if (node->kind == CFG_SCALAR && node->quoted)
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: '%s' = \"%s\": a quoted string where a number belongs; remove the "
+                        "quotes (allowed %s)",
+                        where_, path_, node->value, allowed);
+    if (node->kind == CFG_SCALAR && is_yaml_nonfinite(node->value))
+        return abl_fail(err, ABL_EINVAL, "%s: '%s' = %s: must be finite, allowed %s", where_,
+                        path_, node->value, allowed);
+    if (node->kind == CFG_SCALAR && overflows(node->value))
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: '%s' = %s is out of range (beyond double precision); allowed %s",
+                        where_, path_, node->value, allowed);
+    if (node->kind != CFG_SCALAR || !parse_number(node->value, &v))
         return abl_fail(err, ABL_EINVAL, "%s: '%s' = %s: expected a number, allowed %s", where_,
                         path_, node->kind == CFG_SCALAR ? node->value : "(a list or mapping)",
                         allowed);

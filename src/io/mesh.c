@@ -35,6 +35,17 @@ typedef struct {
 
 static void quiet_begin(h5_quiet *q)
 {
+    /* HDF5 1.10 cannot recover from a flush that fails (typically on a full disk): the file's
+     * metadata cache is left inconsistent, H5Fclose then fails too and leaves a half-destroyed
+     * file registered, and the library's exit handler crashes on it (fixed only in 1.14).
+     * Without that handler the process exits normally after our error message; every file is
+     * closed explicitly on all paths, so the handler has nothing else to do. It only takes
+     * effect before the library's first use; later calls fail harmlessly. */
+    static int atexit_done;
+    if (!atexit_done) {
+        atexit_done = 1;
+        H5dont_atexit();
+    }
     q->func = NULL;
     q->data = NULL;
     H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data);
@@ -56,10 +67,22 @@ static herr_t detail_cb(unsigned n, const H5E_error2_t *e, void *user)
 {
     (void)n;
     h5_detail_ctx *c = user;
-    if (!c->done && e->desc && e->desc[0]) {
+    if (c->done || !e->desc || !e->desc[0]) return 0;
+    c->done = 1;
+    /* System errors come as "file write failed: time = ..., errno = 28, error message = 'No
+     * space left on device', buf = ...": keep the operation and the system's reason. */
+    const char *m = strstr(e->desc, "error message = '");
+    const char *colon = strchr(e->desc, ':');
+    if (m && colon) {
+        m += strlen("error message = '");
+        const char *q = strchr(m, '\'');
+        int nm = q ? (int)(q - m) : (int)strlen(m);
+        snprintf(c->buf, c->len, " (HDF5: %.*s: %.*s)", (int)(colon - e->desc), e->desc, nm, m);
+    } else {
         snprintf(c->buf, c->len, " (HDF5: %s)", e->desc);
-        c->done = 1;
     }
+    for (char *p = c->buf; *p; p++)
+        if (*p == '\n' || *p == '\r' || *p == '\t') *p = ' ';
     return 0;
 }
 
@@ -140,7 +163,27 @@ done:
     return st;
 }
 
-/* The optional label_names attribute: one string (fixed or variable length). */
+/* Join 1-D label names into the scalar form: element i becomes "i:name" unless it already
+ * has the "label:name" form. */
+static char *join_names(char **v, size_t n)
+{
+    size_t len = 1;
+    for (size_t i = 0; i < n; i++) len += strlen(v[i] ? v[i] : "") + 24;
+    char *s = malloc(len), *p = s;
+    if (!s) return NULL;
+    *p = '\0';
+    for (size_t i = 0; i < n; i++) {
+        const char *e = v[i] ? v[i] : "";
+        size_t left = len - (size_t)(p - s);
+        int w = strchr(e, ':') ? snprintf(p, left, "%s%s", i ? "," : "", e)
+                               : snprintf(p, left, "%s%zu:%s", i ? "," : "", i, e);
+        p += w;
+    }
+    return s;
+}
+
+/* The optional label_names attribute: one string "0:fat,1:liver", or a 1-D array of strings
+ * (element i names label i), fixed or variable length. */
 static abl_status read_label_names(const char *path, hid_t dset, char **out, abl_error *err)
 {
     *out = NULL;
@@ -152,6 +195,9 @@ static abl_status read_label_names(const char *path, hid_t dset, char **out, abl
 
     abl_status st = ABL_OK;
     hid_t mtype = -1;
+    char **vals = NULL, *fixed = NULL;
+    size_t n = 0;
+    int is_vlen = 0, vlen_read = 0;
     hid_t attr = H5Aopen(dset, H5A_LABEL_NAMES, H5P_DEFAULT);
     hid_t type = attr >= 0 ? H5Aget_type(attr) : -1;
     hid_t space = attr >= 0 ? H5Aget_space(attr) : -1;
@@ -160,48 +206,61 @@ static abl_status read_label_names(const char *path, hid_t dset, char **out, abl
                       H5_MESH_LABELS);
         goto done;
     }
-    if (H5Tget_class(type) != H5T_STRING || H5Sget_simple_extent_npoints(space) != 1) {
+    int rank = H5Sget_simple_extent_ndims(space);
+    hssize_t npts = H5Sget_simple_extent_npoints(space);
+    if (H5Tget_class(type) != H5T_STRING || rank > 1 || npts < 1 || npts > 256) {
         st = abl_fail(err, ABL_EINVAL,
-                      "%s: attribute %s of %s must be a single string like \"0:fat,1:liver\"",
-                      path, H5A_LABEL_NAMES, H5_MESH_LABELS);
+                      "%s: attribute %s of %s must be a string like \"0:fat,1:liver\" or a list "
+                      "of at most 256 strings", path, H5A_LABEL_NAMES, H5_MESH_LABELS);
         goto done;
     }
+    n = (size_t)npts;
     /* HDF5 does not convert between character sets: read in the one stored. */
     mtype = H5Tcopy(H5T_C_S1);
-    if (mtype < 0 || H5Tset_cset(mtype, H5Tget_cset(type)) < 0) {
-        st = abl_fail(err, ABL_EINTERNAL, "%s: HDF5 type copy failed", path);
+    vals = calloc(n, sizeof *vals);
+    if (mtype < 0 || !vals || H5Tset_cset(mtype, H5Tget_cset(type)) < 0) {
+        st = abl_fail(err, ABL_ENOMEM, "%s: out of memory reading %s", path, H5A_LABEL_NAMES);
         goto done;
     }
-    if (H5Tis_variable_str(type) > 0) {
-        char *s = NULL;
-        if (H5Tset_size(mtype, H5T_VARIABLE) < 0 || H5Aread(attr, mtype, &s) < 0) {
+    is_vlen = H5Tis_variable_str(type) > 0;
+    if (is_vlen) {
+        if (H5Tset_size(mtype, H5T_VARIABLE) < 0 || H5Aread(attr, mtype, vals) < 0) {
             st = abl_fail(err, ABL_EIO, "%s: cannot read attribute %s of %s", path,
                           H5A_LABEL_NAMES, H5_MESH_LABELS);
             goto done;
         }
-        if (s) {
-            size_t n = strlen(s) + 1;
-            *out = malloc(n);
-            if (*out) memcpy(*out, s, n);
-            H5free_memory(s);
-        } else {
-            *out = calloc(1, 1);
-        }
+        vlen_read = 1;
     } else {
-        size_t n = H5Tget_size(type);
         /* +1: a fixed-length string that fills its field has no terminator. */
-        *out = calloc(n + 1, 1);
-        if (*out && (H5Tset_size(mtype, n + 1) < 0 || H5Aread(attr, mtype, *out) < 0)) {
-            free(*out);
-            *out = NULL;
+        size_t sz = H5Tget_size(type) + 1;
+        fixed = calloc(n, sz);
+        if (!fixed) {
+            st = abl_fail(err, ABL_ENOMEM, "%s: out of memory reading %s", path,
+                          H5A_LABEL_NAMES);
+            goto done;
+        }
+        if (H5Tset_size(mtype, sz) < 0 || H5Aread(attr, mtype, fixed) < 0) {
             st = abl_fail(err, ABL_EIO, "%s: cannot read attribute %s of %s", path,
                           H5A_LABEL_NAMES, H5_MESH_LABELS);
             goto done;
         }
+        for (size_t i = 0; i < n; i++) vals[i] = fixed + i * sz;
+    }
+    if (rank == 0) {
+        const char *v = vals[0] ? vals[0] : "";
+        size_t len = strlen(v) + 1;
+        *out = malloc(len);
+        if (*out) memcpy(*out, v, len);
+    } else {
+        *out = join_names(vals, n);
     }
     if (!*out) st = abl_fail(err, ABL_ENOMEM, "%s: out of memory reading %s", path,
                              H5A_LABEL_NAMES);
 done:
+    if (vlen_read)
+        for (size_t i = 0; i < n; i++) H5free_memory(vals[i]);
+    free(vals);
+    free(fixed);
     close_id(mtype);
     close_id(space);
     close_id(type);
@@ -230,6 +289,22 @@ static H5T_conv_ret_t conv_cb(H5T_conv_except_t except, hid_t src, hid_t dst, vo
     return H5T_CONV_UNHANDLED;
 }
 
+static const char *class_name(H5T_class_t c)
+{
+    switch (c) {
+    case H5T_FLOAT: return "a floating-point type";
+    case H5T_STRING: return "a string type";
+    case H5T_ENUM: return "an enum type (h5py stores numpy bool as one)";
+    case H5T_COMPOUND: return "a compound type";
+    case H5T_BITFIELD: return "a bitfield type";
+    case H5T_OPAQUE: return "an opaque type";
+    case H5T_ARRAY: return "an array type";
+    case H5T_VLEN: return "a variable-length type";
+    case H5T_REFERENCE: return "a reference type";
+    default: return "a non-integer type";
+    }
+}
+
 static abl_status read_labels(const char *path, hid_t file, abl_mesh *m, abl_error *err)
 {
     char d[512];
@@ -252,10 +327,10 @@ static abl_status read_labels(const char *path, hid_t file, abl_mesh *m, abl_err
         st = abl_fail(err, ABL_EIO, "%s: cannot query %s", path, H5_MESH_LABELS);
         goto done;
     }
-    if (H5Tget_class(type) != H5T_INTEGER) {
-        st = abl_fail(err, ABL_EINVAL,
-                      "%s: %s must have an integer type (uint8 labels), found a non-integer type",
-                      path, H5_MESH_LABELS);
+    H5T_class_t cls = H5Tget_class(type);
+    if (cls != H5T_INTEGER) {
+        st = abl_fail(err, ABL_EINVAL, "%s: %s must have an integer type (uint8 labels), found %s",
+                      path, H5_MESH_LABELS, class_name(cls));
         goto done;
     }
     int rank = H5Sget_simple_extent_ndims(space);

@@ -75,6 +75,17 @@ typedef struct {
 
 static void quiet_begin(h5_quiet *q)
 {
+    /* HDF5 1.10 cannot recover from a flush that fails (typically on a full disk): the file's
+     * metadata cache is left inconsistent, H5Fclose then fails too and leaves a half-destroyed
+     * file registered, and the library's exit handler crashes on it (fixed only in 1.14).
+     * Without that handler the process exits normally after our error message; every file is
+     * closed explicitly on all paths, so the handler has nothing else to do. It only takes
+     * effect before the library's first use; later calls fail harmlessly. */
+    static int atexit_done;
+    if (!atexit_done) {
+        atexit_done = 1;
+        H5dont_atexit();
+    }
     q->func = NULL;
     q->data = NULL;
     H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data);
@@ -96,10 +107,22 @@ static herr_t detail_cb(unsigned n, const H5E_error2_t *e, void *user)
 {
     (void)n;
     h5_detail_ctx *c = user;
-    if (!c->done && e->desc && e->desc[0]) {
+    if (c->done || !e->desc || !e->desc[0]) return 0;
+    c->done = 1;
+    /* System errors come as "file write failed: time = ..., errno = 28, error message = 'No
+     * space left on device', buf = ...": keep the operation and the system's reason. */
+    const char *m = strstr(e->desc, "error message = '");
+    const char *colon = strchr(e->desc, ':');
+    if (m && colon) {
+        m += strlen("error message = '");
+        const char *q = strchr(m, '\'');
+        int nm = q ? (int)(q - m) : (int)strlen(m);
+        snprintf(c->buf, c->len, " (HDF5: %.*s: %.*s)", (int)(colon - e->desc), e->desc, nm, m);
+    } else {
         snprintf(c->buf, c->len, " (HDF5: %s)", e->desc);
-        c->done = 1;
     }
+    for (char *p = c->buf; *p; p++)
+        if (*p == '\n' || *p == '\r' || *p == '\t') *p = ' ';
     return 0;
 }
 
@@ -306,6 +329,15 @@ static void choose_chunk(const abl_grid *g, size_t el, hsize_t max_z, size_t cap
     }
 }
 
+/* A user-defined fill value of zero: HDF5 then zeroes the part of an edge chunk that lies
+ * outside the dataset instead of compressing whatever the buffer held (fully written chunks
+ * are never pre-filled, so this costs nothing for them). */
+static int set_zero_fill(hid_t dcpl, elem_kind k)
+{
+    const double zero[1] = {0};
+    return H5Pset_fill_value(dcpl, kind_mem_type(k), zero);
+}
+
 static int set_compression(hid_t dcpl)
 {
     /* A library built without zlib still writes valid (uncompressed) files. */
@@ -388,7 +420,7 @@ static abl_status write_field(abl_output *o, hid_t loc, const char *name, const 
     hid_t sp = H5Screate_simple(3, dims, NULL), d = -1;
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     if (sp < 0 || dcpl < 0 || H5Pset_chunk(dcpl, 3, c) < 0 || set_compression(dcpl) < 0 ||
-        H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) < 0) {
+        set_zero_fill(dcpl, dst_kind) < 0) {
         st = h5_fail(o, err, "setting up dataset", name);
         goto done;
     }
@@ -598,7 +630,7 @@ static abl_status create_snapshots(abl_output *o, const abl_grid *g, abl_error *
     sp = H5Screate_simple(4, dims, maxd);
     dcpl = H5Pcreate(H5P_DATASET_CREATE);
     if (sp < 0 || dcpl < 0 || H5Pset_chunk(dcpl, 4, chunk) < 0 || set_compression(dcpl) < 0 ||
-        H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) < 0 ||
+        set_zero_fill(dcpl, K_F32) < 0 ||
         (o->snap_T = H5Dcreate2(o->file, H5_SNAP_T, H5T_IEEE_F32LE, sp, H5P_DEFAULT, dcpl,
                                 H5P_DEFAULT)) < 0 ||
         attr_str(o->snap_T, H5A_UNITS, "degC") < 0) {
@@ -857,10 +889,12 @@ static abl_status finish_h5(abl_output *o, const abl_sim *s, const iso_result *i
     if (st == ABL_OK) st = write_root_attrs(o, s, err);
     if (st != ABL_OK) return st;
 
+    /* Flush explicitly while everything is still open: a full disk is reported here, and the
+     * file stays in a state that output_abort can close (see discard_h5). */
+    if (H5Fflush(o->file, H5F_SCOPE_GLOBAL) < 0) return h5_fail(o, err, "writing", o->h5_tmp);
     close_id(o->snap_T);
     close_id(o->snap_time);
     o->snap_T = o->snap_time = -1;
-    /* H5Fclose flushes the metadata: a full disk is reported here. */
     herr_t r = H5Fclose(o->file);
     o->file = -1;
     if (r < 0) return h5_fail(o, err, "closing", o->h5_tmp);
@@ -1205,17 +1239,31 @@ done:
     return st;
 }
 
-void output_abort(abl_output *o)
+/* Close and delete the temporary HDF5 file after an error. HDF5 1.10 cannot recover from an
+ * H5Fclose that fails (typically: the disk is full and the final metadata flush fails): the
+ * file ID stays registered half-destroyed and the library crashes in its exit handler. So the
+ * file is emptied first, which gives the space back, and the flush inside H5Fclose then
+ * succeeds; the content is thrown away anyway. */
+static void discard_h5(abl_output *o)
 {
-    if (!o) return;
     if (o->file >= 0) {
         h5_quiet q;
         quiet_begin(&q);
+        int rc = truncate(o->h5_tmp, 0); /* on failure there is nothing to free: go on */
+        (void)rc;
         close_id(o->snap_T);
         close_id(o->snap_time);
+        o->snap_T = o->snap_time = -1;
         H5Fclose(o->file);
+        o->file = -1;
         quiet_end(&q);
     }
     if (o->h5_tmp) remove(o->h5_tmp);
+}
+
+void output_abort(abl_output *o)
+{
+    if (!o) return;
+    discard_h5(o);
     output_free(o);
 }

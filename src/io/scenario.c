@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static char *xstrdup(const char *s)
 {
@@ -149,6 +150,10 @@ static abl_status parse_grid(cfg_node *g, abl_scenario *sc, const char *base_dir
                 return abl_fail(err, ABL_EINVAL,
                                 "%s: label '%s' in grid.labels: must be an integer 0..255",
                                 cfg_where(e, where, sizeof where), e->key);
+            if (sc->mesh_label_tissue[v] >= 0)
+                return abl_fail(err, ABL_EINVAL,
+                                "%s: label %ld appears twice in grid.labels (as '%s')",
+                                cfg_where(e, where, sizeof where), v, e->key);
             if ((st = tissue_ref(labels, e->key, sc, &sc->mesh_label_tissue[v], err))) return st;
         }
         if (cfg_get(g, "spacing_mm"))
@@ -183,9 +188,13 @@ static abl_status parse_grid(cfg_node *g, abl_scenario *sc, const char *base_dir
     for (int i = 0; i < 3; i++) sc->origin_m[i] = org[i] * 1e-3;
 
     sc->background_tissue = -1;
-    if (!mesh || cfg_get(g, "background")) {
-        if ((st = tissue_ref(g, "background", sc, &sc->background_tissue, err))) return st;
-    }
+    if (mesh && cfg_get(g, "background"))
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: 'grid.background' is not used with 'grid.mesh': map every label of "
+                        "the mesh in grid.labels (an unmapped label is an error, never a silent "
+                        "default)",
+                        cfg_where(cfg_get(g, "background"), where, sizeof where));
+    if (!mesh && (st = tissue_ref(g, "background", sc, &sc->background_tissue, err))) return st;
     cfg_node *shapes = cfg_get(g, "shapes");
     if ((st = cfg_expect(shapes, CFG_SEQ, false, "a list of shapes", err))) return st;
     if (shapes && shapes->n) {
@@ -437,6 +446,9 @@ abl_status scenario_load(const char *path, const char *const *sets, int nsets,
                          abl_scenario **out, abl_error *err)
 {
     *out = NULL;
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return abl_fail(err, ABL_EIO, "%s: is a directory, not a scenario file", path);
     FILE *f = fopen(path, "rb");
     if (!f) return abl_fail(err, ABL_EIO, "%s: cannot open scenario: %s", path, strerror(errno));
     char *text = NULL;

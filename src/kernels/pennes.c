@@ -1,6 +1,7 @@
 /* pennes.c - explicit Pennes step (fast same-tissue path + general path), RHS, energy sums.
  * Traffic budget and discretisation: see kernels.h. */
 #include <stddef.h>
+#include <string.h>
 
 #include "ablasim/kernels.h"
 #include "stencil_ops.h"
@@ -22,6 +23,90 @@ static inline void general_voxel(const abl_stencil *st, const double *restrict T
     T_new[c] = T[c] + st->dt_s * st->inv_rhoc[st->material[c]] * pennes_op(st, T, i, j, k, c);
 }
 
+/* Coefficients of one general voxel, from the same tables as pennes_op (stencil_ops.h). */
+static abl_gen_coef general_coef(const abl_stencil *st, int i, int j, int k, size_t c)
+{
+    const abl_grid *g = st->g;
+    const int nm = st->nmat, m = st->material[c];
+    const double a = st->dt_s * st->inv_rhoc[m];
+    const int inside[6] = {i > 0, i < g->nx - 1, j > 0, j < g->ny - 1, k > 0, k < g->nz - 1};
+    const ptrdiff_t off[6] = {-1, 1, -(ptrdiff_t)g->sy, (ptrdiff_t)g->sy, -(ptrdiff_t)g->sz,
+                              (ptrdiff_t)g->sz};
+    abl_gen_coef r = {{0}, 0, 0};
+    double sum = 0.0, sb = 0.0;
+    for (int f = 0; f < 6; f++) {
+        if (inside[f]) {
+            int mn = st->material[(ptrdiff_t)c + off[f]];
+            r.c[f] = a * st->gface[((size_t)(f / 2) * nm + m) * nm + mn];
+            sum += r.c[f];
+        } else {
+            double b = a * st->gbound[(size_t)f * nm + m];
+            sum += b;
+            sb += b * st->T_bound_C[f];
+        }
+    }
+    r.diag = 1.0 - sum - a * st->perf_W[m];
+    r.s = a * st->src_const[m] + sb;
+    return r;
+}
+
+/* Walk the grid row by row and cut each row into segments: maximal runs of same-material
+ * interior voxels (fast path), and maximal runs of general voxels whose coefficient records are
+ * identical (flat tissue interfaces and domain faces are long such runs). The first and last
+ * voxel of a row always form their own segment, so that inside a general run both x
+ * neighbours exist. With seg == NULL only counts. */
+static void plan_walk(const abl_stencil *st, abl_segment *seg, size_t *row_seg,
+                      abl_gen_coef *gen, size_t *nseg, size_t *ngen)
+{
+    const abl_grid *g = st->g;
+    size_t ns = 0, ng = 0;
+    for (int k = 0; k < g->nz; k++)
+        for (int j = 0; j < g->ny; j++) {
+            const size_t r = (size_t)k * g->ny + (size_t)j, row = r * g->sy;
+            const uint8_t *cls = st->cls + row;
+            if (row_seg) row_seg[r] = ns;
+            int i = 0;
+            while (i < g->nx) {
+                int e = i + 1;
+                abl_segment sg = {i, e, cls[i] == ABL_CLS_GENERAL ? -1 : cls[i], -1};
+                if (sg.mat >= 0) {
+                    while (e < g->nx && cls[e] == cls[i]) e++;
+                } else {
+                    abl_gen_coef gc = general_coef(st, i, j, k, row + (size_t)i);
+                    if (i > 0)
+                        while (e < g->nx - 1 && cls[e] == ABL_CLS_GENERAL) {
+                            abl_gen_coef ge = general_coef(st, e, j, k, row + (size_t)e);
+                            if (memcmp(&ge, &gc, sizeof ge)) break;
+                            e++;
+                        }
+                    sg.g0 = (int32_t)ng;
+                    if (gen) gen[ng] = gc;
+                    ng++;
+                }
+                sg.i1 = e;
+                if (seg) seg[ns] = sg;
+                ns++;
+                i = e;
+            }
+        }
+    if (row_seg) row_seg[(size_t)g->ny * g->nz] = ns;
+    *nseg = ns;
+    *ngen = ng;
+}
+
+void stencil_plan_count(const abl_stencil *st, size_t *nseg, size_t *ngen)
+{
+    plan_walk(st, NULL, NULL, NULL, nseg, ngen);
+}
+
+size_t stencil_plan_segments(const abl_stencil *st, abl_segment *seg, size_t *row_seg,
+                             abl_gen_coef *gen)
+{
+    size_t ns, ng;
+    plan_walk(st, seg, row_seg, gen, &ns, &ng);
+    return ns;
+}
+
 void pennes_explicit_step(const abl_stencil *st, const double *restrict T, double *restrict T_new)
 {
     const abl_grid *g = st->g;
@@ -30,20 +115,25 @@ void pennes_explicit_step(const abl_stencil *st, const double *restrict T, doubl
 #pragma omp parallel for collapse(2) schedule(static)
     for (int k = 0; k < nz; k++)
         for (int j = 0; j < ny; j++) {
-            const size_t row = (size_t)k * sz + (size_t)j * sy;
-            const uint8_t *cls = st->cls + row;
-            int i = 0;
-            while (i < nx) {
-                const uint8_t m = cls[i];
-                if (m == ABL_CLS_GENERAL) {
-                    general_voxel(st, T, T_new, i, j, k, row + (size_t)i);
-                    i++;
+            const size_t r = (size_t)k * ny + (size_t)j, row = r * sy;
+            /* neighbour offsets of general voxels; 0 where the neighbour is outside the grid
+             * (its coefficient is 0 then, and reading T[c] keeps the access in bounds) */
+            const size_t os = j > 0 ? sy : 0, on = j < ny - 1 ? sy : 0;
+            const size_t od = k > 0 ? sz : 0, ou = k < nz - 1 ? sz : 0;
+            for (size_t q = st->row_seg[r]; q < st->row_seg[r + 1]; q++) {
+                const abl_segment sg = st->seg[q];
+                const size_t c0 = row + (size_t)sg.i0, c1 = row + (size_t)sg.i1;
+                if (sg.mat >= 0) {
+                    fast_run(&st->fast[sg.mat], T, T_new, c0, c1, sy, sz);
                     continue;
                 }
-                int e = i + 1;
-                while (e < nx && cls[e] == m) e++;
-                fast_run(&st->fast[m], T, T_new, row + (size_t)i, row + (size_t)e, sy, sz);
-                i = e;
+                const abl_gen_coef gc = st->gen[sg.g0];
+                const size_t ow = sg.i0 > 0 ? 1 : 0, oe = sg.i1 < nx ? 1 : 0;
+#pragma omp simd
+                for (size_t c = c0; c < c1; c++)
+                    T_new[c] = gc.diag * T[c] + gc.c[0] * T[c - ow] + gc.c[1] * T[c + oe] +
+                               gc.c[2] * T[c - os] + gc.c[3] * T[c + on] + gc.c[4] * T[c - od] +
+                               gc.c[5] * T[c + ou] + gc.s;
             }
         }
 }

@@ -213,7 +213,7 @@ static void test_failure_keeps_old_output(void)
     snprintf(cmd, sizeof cmd,
              "'%s' run '%s/configs/liver_demo.yaml' -o '%s' --quiet --set grid.dims=[16,16,16] "
              "--set grid.spacing_mm=[2,2,2] --set time.duration_s=30 "
-             "--set sources.0.schedule=[{time_s: 0, power_W: 10000}]",
+             "--set 'sources.0.schedule=[{time_s: 0, power_W: 10000}]'",
              bin(), tu_root(), out);
     int rc = run_cmd(cmd, errfile);
     CU_ASSERT_EQUAL(rc, 5);

@@ -77,7 +77,7 @@ static void test_errors_name_place(void)
     /* quoted number is text, not a number */
     const char *sets4[] = {"time.duration_s='5'"};
     CU_ASSERT(load_err(base, sets4, 1, &err) == ABL_EINVAL);
-    CU_ASSERT(strstr(err.msg, "expected a number") != NULL);
+    CU_ASSERT(strstr(err.msg, "remove the quotes") != NULL);
 }
 
 static void test_schedule(void)
