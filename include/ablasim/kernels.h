@@ -64,6 +64,9 @@ typedef struct {
     const double *gface;         /* [3][nmat][nmat] G between materials across an x/y/z face */
     const double *gbound;        /* [6][nmat] G_b of a voxel of material m at domain face f */
     double T_bound_C[6];         /* wall or ambient temperature of each domain face */
+    int bc_type[6];              /* abl_bc_type of each face (variable-property path) */
+    double bc_h_W_m2K[6];        /* convective coefficient of each face */
+    const double *q_met;         /* [nmat] metabolic heat [W/m^3] */
     double T_arterial_C;
     /* traversal plan of the explicit step (built by the driver from cls) */
     const abl_segment *seg;      /* all rows' segments, row after row */
@@ -89,6 +92,22 @@ void pennes_explicit_step(const abl_stencil *st, const double *restrict T, doubl
  * and as the baseline of the benchmark). */
 void pennes_explicit_step_general(const abl_stencil *st, const double *restrict T,
                                   double *restrict T_new);
+
+/* Variable-property path (temperature- or damage-dependent tissues): per-voxel conductivity
+ * k [W/m/K] and perfusion W = w_b rho_b c_b [W/m^3/K] given as fields, rho c per material.
+ * Face conductivity is the harmonic mean of the two voxels' k, boundary faces use the voxel's
+ * k. Traffic: T 8 + T_new 16 + k 8 + W 8 + material 1 = 41 B/LUP. */
+void pennes_explicit_step_var(const abl_stencil *st, const double *restrict k_W_mK,
+                              const double *restrict W_W_m3K, const double *restrict T,
+                              double *restrict T_new);
+void pennes_energy_rates_var(const abl_stencil *st, const double *restrict k_W_mK,
+                             const double *restrict W_W_m3K, const double *restrict T,
+                             double *work_2nz, double *perf_met_W, double *boundary_in_W);
+
+/* Conductance [W/m^3/K] of a domain face of type bc_type (abl_bc_type) for a voxel of
+ * conductivity k, spacing h normal to the face: fixed temperature 2k/h^2, convective
+ * (1/h)/(1/h_conv + h/(2k)), insulated 0. */
+double pennes_boundary_conductance(int bc_type, double h_conv_W_m2K, double k_W_mK, double h_m);
 
 /* Right-hand side of the semi-discrete equation at every voxel [W/m^3] (no sources). */
 void pennes_rhs(const abl_stencil *st, const double *restrict T, double *restrict rhs_W_m3);

@@ -39,6 +39,13 @@ typedef struct {
     double E_boundary_in_J;  /* through the domain faces */
 } abl_energy;
 
+/* Property hook: fill per-voxel conductivity k [W/m/K] and perfusion W = w_b rho_b c_b
+ * [W/m^3/K] for the state in v (called before every step once set). Temperature- and
+ * damage-dependent tissue models (RFA, MWA, cryo) implement this. Contract: k of a voxel never
+ * exceeds its material's k_bound (the value the stable time step was computed with). */
+typedef abl_status (*abl_property_fn)(void *ctx, const abl_field_view *v, double *k_W_mK,
+                                      double *W_W_m3K, abl_error *err);
+
 typedef struct abl_sim {
     const abl_scenario *sc;
     abl_grid grid;
@@ -54,6 +61,11 @@ typedef struct abl_sim {
     abl_stencil st;
     abl_fast_coef *fast;
     double *inv_rhoc, *perf_W, *src_const, *gface, *gbound;
+    double *q_met, *k_coeff, *k37; /* per material: metabolic heat, dk/dT / k37, k at 37 C */
+    bool var_props;                /* some tissue has temperature-dependent properties */
+    abl_property_fn prop_fn;       /* NULL: constant per-material properties (fast path) */
+    void *prop_ctx;
+    double *k_field, *W_field;     /* per-voxel properties filled by prop_fn */
     abl_segment *seg;
     size_t *row_seg;
     abl_gen_coef *gen;
@@ -77,6 +89,8 @@ abl_status sim_create(const abl_scenario *sc, abl_sim **out, abl_error *err);
 /* Hold these voxels at these temperatures from now on (copied). */
 abl_status sim_pin_voxels(abl_sim *s, size_t n, const size_t *idx, const double *T_C,
                           abl_error *err);
+/* Switch to per-voxel properties computed by fn before every step (before the first step). */
+abl_status sim_set_property_hook(abl_sim *s, abl_property_fn fn, void *ctx, abl_error *err);
 /* Advance nsteps explicit steps (sources, pins, running maps, energy accounting). */
 abl_status sim_step(abl_sim *s, long nsteps, abl_error *err);
 /* Run to the scenario's end time writing the output file. */

@@ -18,6 +18,7 @@ typedef struct {
     double rho_kg_m3, c_J_kgK, k_W_mK;
     double perfusion_per_s;   /* w_b: m^3 blood per m^3 tissue per s */
     double q_met_W_m3;        /* metabolic heat */
+    double k_temp_coeff_per_K; /* k(T) = k (1 + coeff (T - 37 C)); NaN/0: constant */
     /* optional (NaN when absent) */
     double sigma_480kHz_S_m;
     double eps_r_915MHz, sigma_915MHz_S_m, eps_r_2450MHz, sigma_2450MHz_S_m;

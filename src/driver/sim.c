@@ -11,6 +11,11 @@
 #include "ablasim/mesh.h"
 #include "ablasim/output.h"
 
+/* Temperature range over which temperature-dependent properties are bounded (the range the
+ * scenario schema allows for any temperature input). */
+#define ABL_T_MIN_C (-200.0)
+#define ABL_T_MAX_C (200.0)
+
 /* Temperatures outside this band mean the numerics have failed (no tissue model goes there). */
 #define T_SANE_LO_C (-273.0)
 #define T_SANE_HI_C (1000.0)
@@ -152,6 +157,48 @@ static abl_status build_grid(abl_sim *s, abl_error *err)
 
 /* ---- stencil tables and the time step ---------------------------------------------------- */
 
+/* k(T) = k37 (1 + beta (T - 37 C)), kept within [0.1, 10] x k37 so that no extrapolation of a
+ * linear fit can reach a non-physical conductivity. */
+static double linear_k(double k37, double beta_per_K, double T_C)
+{
+    double f = 1.0 + beta_per_K * (T_C - 37.0);
+    return k37 * fmin(fmax(f, 0.1), 10.0);
+}
+
+/* Face conductances between materials (harmonic mean of k: series resistance of two half
+ * voxels) and of domain faces, for per-material conductivities kk. */
+static void face_tables(const abl_sim *s, const double *kk, double *gface, double *gbound)
+{
+    const abl_grid *g = &s->grid;
+    const int nm = s->nmat;
+    for (int d = 0; d < 3; d++) {
+        double h2 = g->h_m[d] * g->h_m[d];
+        for (int a = 0; a < nm; a++)
+            for (int b = 0; b < nm; b++)
+                gface[((size_t)d * nm + a) * nm + b] = 2.0 * kk[a] * kk[b] / (kk[a] + kk[b]) / h2;
+    }
+    for (int f = 0; f < 6; f++)
+        for (int m = 0; m < nm; m++)
+            gbound[(size_t)f * nm + m] = pennes_boundary_conductance(
+                (int)s->sc->bc[f].type, s->sc->bc[f].h_W_m2K, kk[m], g->h_m[f / 2]);
+}
+
+/* Built-in property hook: linear k(T) per tissue, constant perfusion. */
+static abl_status linear_k_hook(void *ctx, const abl_field_view *v, double *k_W_mK,
+                                double *W_W_m3K, abl_error *err)
+{
+    (void)err;
+    const abl_sim *s = ctx;
+    const size_t n = v->grid->n;
+#pragma omp parallel for schedule(static)
+    for (size_t c = 0; c < n; c++) {
+        const int m = v->material[c];
+        k_W_mK[c] = linear_k(s->k37[m], s->k_coeff[m], v->T_C[c]);
+        W_W_m3K[c] = s->perf_W[m];
+    }
+    return ABL_OK;
+}
+
 static abl_status plan_stencil(abl_sim *s, abl_error *err)
 {
     const abl_scenario *sc = s->sc;
@@ -164,51 +211,62 @@ static abl_status plan_stencil(abl_sim *s, abl_error *err)
     s->src_const = calloc((size_t)nm, sizeof(double));
     s->gface = calloc((size_t)3 * nm * nm, sizeof(double));
     s->gbound = calloc((size_t)6 * nm, sizeof(double));
-    if (!s->fast || !s->inv_rhoc || !s->perf_W || !s->src_const || !s->gface || !s->gbound)
+    s->q_met = calloc((size_t)nm, sizeof(double));
+    s->k_coeff = calloc((size_t)nm, sizeof(double));
+    s->k37 = calloc((size_t)nm, sizeof(double));
+    if (!s->k37 ||!s->fast || !s->inv_rhoc || !s->perf_W || !s->src_const || !s->gface || !s->gbound ||
+        !s->q_met || !s->k_coeff)
         return abl_fail(err, ABL_ENOMEM, "out of memory");
 
-    double kk[ABL_MAX_MATERIALS];
+    double kk[ABL_MAX_MATERIALS] = {0}, kbound[ABL_MAX_MATERIALS] = {0};
+    s->var_props = false;
     for (int m = 0; m < nm; m++) {
         const abl_tissue *t = &sc->tissues.t[s->mat_tissue[m]];
-        kk[m] = t->k_W_mK;
+        kk[m] = s->k37[m] = t->k_W_mK;
         s->inv_rhoc[m] = 1.0 / (t->rho_kg_m3 * t->c_J_kgK);
         s->perf_W[m] = t->perfusion_per_s * Wb;
+        s->q_met[m] = t->q_met_W_m3;
         s->src_const[m] = s->perf_W[m] * sc->T_arterial_C + t->q_met_W_m3;
+        s->k_coeff[m] = isnan(t->k_temp_coeff_per_K) ? 0.0 : t->k_temp_coeff_per_K;
+        if (s->k_coeff[m] != 0.0) s->var_props = true;
+        /* largest k this material reaches over the allowed temperature range (stability) */
+        kbound[m] = fmax(linear_k(kk[m], s->k_coeff[m], ABL_T_MIN_C),
+                         linear_k(kk[m], s->k_coeff[m], ABL_T_MAX_C));
     }
-    for (int d = 0; d < 3; d++) {
-        double h2 = g->h_m[d] * g->h_m[d];
-        for (int a = 0; a < nm; a++)
-            for (int b = 0; b < nm; b++) /* harmonic mean: series resistance of two half voxels */
-                s->gface[((size_t)d * nm + a) * nm + b] = 2.0 * kk[a] * kk[b] / (kk[a] + kk[b]) / h2;
-    }
-    for (int f = 0; f < 6; f++) {
-        double h = g->h_m[f / 2];
-        for (int m = 0; m < nm; m++) {
-            double G = 0.0;
-            switch (sc->bc[f].type) {
-            case BC_FIXED_TEMPERATURE: G = 2.0 * kk[m] / (h * h); break;
-            case BC_CONVECTIVE: G = (1.0 / h) / (1.0 / sc->bc[f].h_W_m2K + h / (2.0 * kk[m])); break;
-            case BC_INSULATED: G = 0.0; break;
-            }
-            s->gbound[(size_t)f * nm + m] = G;
-        }
-        s->st.T_bound_C[f] = sc->bc[f].T_C;
-    }
+    face_tables(s, kk, s->gface, s->gbound);
 
     /* Stability of forward Euler: every coefficient of the update non-negative (discrete
      * maximum principle), i.e. dt * (sum of face G + W) / (rho c) <= 1 for the worst voxel of
-     * each material. Per axis a voxel has two faces; at most one of them is a domain face. */
+     * each material. Per axis a voxel has two faces; at most one of them is a domain face. With
+     * temperature-dependent k the bound uses each material's largest k (the harmonic mean is
+     * increasing in both arguments, so it bounds every face). */
+    double *gf = s->gface, *gb_tab = s->gbound;
+    double *gf_b = NULL, *gb_b = NULL;
+    if (s->var_props) {
+        gf_b = calloc((size_t)3 * nm * nm, sizeof(double));
+        gb_b = calloc((size_t)6 * nm, sizeof(double));
+        if (!gf_b || !gb_b) {
+            free(gf_b);
+            free(gb_b);
+            return abl_fail(err, ABL_ENOMEM, "out of memory");
+        }
+        face_tables(s, kbound, gf_b, gb_b);
+        gf = gf_b;
+        gb_tab = gb_b;
+    }
     double dt_stable = INFINITY;
     for (int m = 0; m < nm; m++) {
         double sum = s->perf_W[m];
         for (int d = 0; d < 3; d++) {
             double gmax = 0.0;
-            for (int b = 0; b < nm; b++) gmax = fmax(gmax, s->gface[((size_t)d * nm + m) * nm + b]);
-            double gb = fmax(s->gbound[(size_t)(2 * d) * nm + m], s->gbound[(size_t)(2 * d + 1) * nm + m]);
-            sum += (g->h_m[d] == 0 ? 0 : fmax(2.0 * gmax, gmax + gb));
+            for (int b = 0; b < nm; b++) gmax = fmax(gmax, gf[((size_t)d * nm + m) * nm + b]);
+            double gb = fmax(gb_tab[(size_t)(2 * d) * nm + m], gb_tab[(size_t)(2 * d + 1) * nm + m]);
+            sum += fmax(2.0 * gmax, gmax + gb);
         }
         dt_stable = fmin(dt_stable, 1.0 / (s->inv_rhoc[m] * sum));
     }
+    free(gf_b);
+    free(gb_b);
     s->dt_stable_s = dt_stable;
     double dt = sc->dt_s > 0 ? sc->dt_s : sc->dt_safety * dt_stable;
     if (sc->dt_s > dt_stable)
@@ -247,9 +305,14 @@ static abl_status plan_stencil(abl_sim *s, abl_error *err)
         .src_const = s->src_const,
         .gface = s->gface,
         .gbound = s->gbound,
+        .q_met = s->q_met,
         .T_arterial_C = sc->T_arterial_C,
     };
-    for (int f = 0; f < 6; f++) s->st.T_bound_C[f] = sc->bc[f].T_C;
+    for (int f = 0; f < 6; f++) {
+        s->st.T_bound_C[f] = sc->bc[f].T_C;
+        s->st.bc_type[f] = (int)sc->bc[f].type;
+        s->st.bc_h_W_m2K[f] = sc->bc[f].h_W_m2K;
+    }
 
     /* traversal plan; its size is known only now (general voxels cost 64 B each) */
     stencil_plan_count(&s->st, &s->nseg, &s->ngen);
@@ -298,6 +361,7 @@ abl_status sim_create(const abl_scenario *sc, abl_sim **out, abl_error *err)
         }
     }
     s->energy.energy_tracked = sc->energy_balance;
+    if (s->var_props && (st = sim_set_property_hook(s, linear_k_hook, s, err))) goto fail;
     *out = s;
     return ABL_OK;
 nomem:
@@ -328,6 +392,11 @@ void sim_destroy(abl_sim *s)
     free(s->src_const);
     free(s->gface);
     free(s->gbound);
+    free(s->q_met);
+    free(s->k_coeff);
+    free(s->k37);
+    grid_free_field(s->k_field);
+    grid_free_field(s->W_field);
     free(s->seg);
     free(s->row_seg);
     free(s->gen);
@@ -354,6 +423,20 @@ abl_status sim_pin_voxels(abl_sim *s, size_t n, const size_t *idx, const double 
     }
     s->n_extra_pin += n;
     for (size_t q = 0; q < n; q++) s->T[idx[q]] = T_C[q];
+    return ABL_OK;
+}
+
+abl_status sim_set_property_hook(abl_sim *s, abl_property_fn fn, void *ctx, abl_error *err)
+{
+    if (s->step > 0)
+        return abl_fail(err, ABL_EINVAL, "a property hook must be set before the first step");
+    if (!s->k_field) s->k_field = grid_alloc_field(&s->grid, 0.0);
+    if (!s->W_field) s->W_field = grid_alloc_field(&s->grid, 0.0);
+    if (!s->k_field || !s->W_field)
+        return abl_fail(err, ABL_ENOMEM,
+                        "out of memory for per-voxel properties (%zu voxels x 16 B)", s->grid.n);
+    s->prop_fn = fn;
+    s->prop_ctx = ctx;
     return ABL_OK;
 }
 
@@ -422,13 +505,18 @@ abl_status sim_step(abl_sim *s, long nsteps, abl_error *err)
         for (int i = 0; i < nc; i++)
             e_src += apply_pins(s, s->T, contrib[i].n_pin, contrib[i].pin_idx, contrib[i].pin_T_C);
         e_src += apply_pins(s, s->T, s->n_extra_pin, s->extra_pin_idx, s->extra_pin_T);
-        if (track) {
-            double pm, bd;
-            pennes_energy_rates(&s->st, s->T, work, &pm, &bd);
-            s->energy.E_perf_met_J += pm * dt;
-            s->energy.E_boundary_in_J += bd * dt;
+        double pm = 0.0, bd = 0.0;
+        if (s->prop_fn) {
+            view.T_C = s->T; /* after the pins */
+            if ((st = s->prop_fn(s->prop_ctx, &view, s->k_field, s->W_field, err))) goto done;
+            if (track) pennes_energy_rates_var(&s->st, s->k_field, s->W_field, s->T, work, &pm, &bd);
+            pennes_explicit_step_var(&s->st, s->k_field, s->W_field, s->T, s->T_new);
+        } else {
+            if (track) pennes_energy_rates(&s->st, s->T, work, &pm, &bd);
+            pennes_explicit_step(&s->st, s->T, s->T_new);
         }
-        pennes_explicit_step(&s->st, s->T, s->T_new);
+        s->energy.E_perf_met_J += pm * dt;
+        s->energy.E_boundary_in_J += bd * dt;
         for (int i = 0; i < nc; i++) {
             const abl_source_contrib *c = &contrib[i];
             for (size_t q = 0; q < c->n_heat; q++) {

@@ -15,6 +15,7 @@
  *   /fields/time_at_or_above_<thr>C_s, time_at_or_below_<thr>C_s  float32 [nz][ny][nx]
  *   /snapshots/T_C             float32 [nt][nz][ny][nx] (only when snapshots were taken)
  *   /snapshots/time_s          float64 [nt]
+ *   /snapshots/frames/T_C_<t>  float32 [nz][ny][nx], virtual view of T_C[t] (for XDMF readers)
  *   /isotherms/{hot,cold}_threshold_C [n], _volume_total_mL [n], _volume_per_material_mL [n][nmat]
  *   /energy/...                float64 scalars (only when energy accounting was on)
  * Every dataset carries a "units" attribute. Big arrays are chunked and compressed
@@ -51,6 +52,7 @@
 #define SNAP_CHUNK_BYTES ((size_t)256 << 20)
 #define DEFLATE_LEVEL 1
 #define NAME_LEN 128
+#define H5_SNAP_FRAMES H5_SNAPSHOTS "/frames"
 
 struct abl_output {
     char *path;     /* final HDF5 name, as given */
@@ -880,10 +882,56 @@ static abl_status write_root_attrs(abl_output *o, const abl_sim *s, abl_error *e
     return ABL_OK;
 }
 
+static void frame_name(char *buf, size_t len, unsigned long long t);
+
+/* A 3-D view of every snapshot: /snapshots/frames/T_C_<t> is a virtual dataset mapping
+ * /snapshots/T_C[t] (no data is copied). Visualisation readers that cannot select a slab of the
+ * 4-D dataset (ParaView's Xdmf3 readers) read these like any 3-D dataset. */
+static abl_status write_frames(abl_output *o, const abl_grid *g, abl_error *err)
+{
+    abl_status st = ABL_OK;
+    hid_t grp = make_group(o, H5_SNAP_FRAMES, err);
+    if (grp < 0) return ABL_EIO;
+    if (attr_str(grp, "definition", "T_C_<t>: virtual 3-D view of " H5_SNAP_T "[t], at "
+                                    H5_SNAPSHOTS "/time_s[t]") < 0) {
+        close_id(grp);
+        return h5_fail(o, err, "writing attributes of", H5_SNAP_FRAMES);
+    }
+    hsize_t vdims[3] = {(hsize_t)g->nz, (hsize_t)g->ny, (hsize_t)g->nx};
+    hsize_t sdims[4] = {o->nt, vdims[0], vdims[1], vdims[2]};
+    const float nan_fill = NAN;
+    for (hsize_t t = 0; t < o->nt && st == ABL_OK; t++) {
+        char name[NAME_LEN];
+        frame_name(name, sizeof name, (unsigned long long)t);
+        hsize_t start[4] = {t, 0, 0, 0}, count[4] = {1, vdims[0], vdims[1], vdims[2]};
+        hid_t vsp = H5Screate_simple(3, vdims, NULL);
+        hid_t ssp = H5Screate_simple(4, sdims, NULL);
+        hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+        hid_t d = -1;
+        /* "." is the file holding the virtual dataset itself, so the mapping survives the
+         * rename of the temporary file. */
+        if (vsp < 0 || ssp < 0 || dcpl < 0 ||
+            H5Sselect_hyperslab(ssp, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
+            H5Pset_virtual(dcpl, vsp, ".", H5_SNAP_T, ssp) < 0 ||
+            H5Pset_fill_value(dcpl, H5T_NATIVE_FLOAT, &nan_fill) < 0 ||
+            (d = H5Dcreate2(o->file, name, H5T_IEEE_F32LE, vsp, H5P_DEFAULT, dcpl,
+                            H5P_DEFAULT)) < 0 ||
+            attr_str(d, H5A_UNITS, "degC") < 0 || attr_f64(d, H5A_TIME_S, o->snap_times[t]) < 0)
+            st = h5_fail(o, err, "creating virtual dataset", name);
+        close_id(d);
+        close_id(dcpl);
+        close_id(ssp);
+        close_id(vsp);
+    }
+    close_id(grp);
+    return st;
+}
+
 static abl_status finish_h5(abl_output *o, const abl_sim *s, const iso_result *iso,
                             abl_error *err)
 {
     abl_status st = write_fields(o, s, err);
+    if (st == ABL_OK && o->nt > 0) st = write_frames(o, &s->grid, err);
     if (st == ABL_OK) st = write_isotherms(o, s, iso, err);
     if (st == ABL_OK && s->energy.energy_tracked) st = write_energy(o, s, err);
     if (st == ABL_OK) st = write_root_attrs(o, s, err);
@@ -955,22 +1003,21 @@ static void xdmf_attr(FILE *f, const abl_output *o, const abl_grid *g, const cha
     fprintf(f, ":%s</DataItem>\n%s</Attribute>\n", dset, ind);
 }
 
-static void xdmf_body(FILE *f, const abl_output *o, const abl_sim *s)
+/* Name of the 3-D view of snapshot t (a virtual dataset, see write_frames). */
+static void frame_name(char *buf, size_t len, unsigned long long t)
+{
+    snprintf(buf, len, "%s/T_C_%06llu", H5_SNAP_FRAMES, t);
+}
+
+/* The fields every grid carries: labels, final and extreme temperatures, time maps. */
+static void xdmf_static_attrs(FILE *f, const abl_output *o, const abl_sim *s, const char *ind)
 {
     const abl_grid *g = &s->grid;
     const abl_scenario *sc = s->sc;
-    fprintf(f, "<?xml version=\"1.0\" ?>\n<!DOCTYPE Xdmf SYSTEM \"Xdmf.dtd\" []>\n");
-    fprintf(f, "<!-- ablasim %s: lengths in mm; cell-centred data in ", ABLASIM_VERSION);
-    /* "--" is not allowed inside an XML comment; file names rarely have it, but be safe. */
-    for (const char *p = o->h5_base; *p; p++) fputc(p[0] == '-' && p[1] == '-' ? '_' : p[0], f);
-    fprintf(f, " -->\n<Xdmf Version=\"2.0\">\n  <Domain>\n");
-
-    fprintf(f, "    <Grid Name=\"results\" GridType=\"Uniform\">\n");
-    xdmf_mesh(f, g, "      ");
-    xdmf_attr(f, o, g, "labels", H5_LABELS, K_U8, "      ");
-    xdmf_attr(f, o, g, "T_final_C", H5_T_FINAL, K_F64, "      ");
-    xdmf_attr(f, o, g, "T_max_C", H5_T_MAX, K_F64, "      ");
-    xdmf_attr(f, o, g, "T_min_C", H5_T_MIN, K_F64, "      ");
+    xdmf_attr(f, o, g, "labels", H5_LABELS, K_U8, ind);
+    xdmf_attr(f, o, g, "T_final_C", H5_T_FINAL, K_F64, ind);
+    xdmf_attr(f, o, g, "T_max_C", H5_T_MAX, K_F64, ind);
+    xdmf_attr(f, o, g, "T_min_C", H5_T_MIN, K_F64, ind);
     for (int pass = 0; pass < 2; pass++) {
         const int nthr = pass == 0 ? sc->n_hot : sc->n_cold;
         for (int h = 0; h < nthr; h++) {
@@ -978,32 +1025,42 @@ static void xdmf_body(FILE *f, const abl_output *o, const abl_sim *s)
             snprintf(label, sizeof label, "time_at_or_%s_%gC_s", pass == 0 ? "above" : "below",
                      pass == 0 ? sc->hot_C[h] : sc->cold_C[h]);
             snprintf(dset, sizeof dset, "%s/%s", H5_FIELDS, label);
-            xdmf_attr(f, o, g, label, dset, K_F32, "      ");
+            xdmf_attr(f, o, g, label, dset, K_F32, ind);
         }
     }
-    fprintf(f, "    </Grid>\n");
+}
 
-    if (o->nt > 0) {
-        fprintf(f, "    <Grid Name=\"snapshots\" GridType=\"Collection\" "
+/* One grid: without snapshots a single uniform grid; with snapshots a temporal collection whose
+ * every step also carries the static fields. A static grid beside a temporal collection is not
+ * an option: ParaView's Xdmf3 readers then show only the collection. Snapshots are referenced
+ * through their 3-D virtual views rather than XDMF hyperslabs of /snapshots/T_C, which the
+ * Xdmf3 readers cannot read. */
+static void xdmf_body(FILE *f, const abl_output *o, const abl_sim *s)
+{
+    const abl_grid *g = &s->grid;
+    fprintf(f, "<?xml version=\"1.0\" ?>\n<!DOCTYPE Xdmf SYSTEM \"Xdmf.dtd\" []>\n");
+    fprintf(f, "<!-- ablasim %s: lengths in mm; cell-centred data in ", ABLASIM_VERSION);
+    /* "--" is not allowed inside an XML comment; file names rarely have it, but be safe. */
+    for (const char *p = o->h5_base; *p; p++) fputc(p[0] == '-' && p[1] == '-' ? '_' : p[0], f);
+    fprintf(f, " -->\n<Xdmf Version=\"2.0\">\n  <Domain>\n");
+
+    if (o->nt == 0) {
+        fprintf(f, "    <Grid Name=\"ablasim\" GridType=\"Uniform\">\n");
+        xdmf_mesh(f, g, "      ");
+        xdmf_static_attrs(f, o, s, "      ");
+        fprintf(f, "    </Grid>\n");
+    } else {
+        fprintf(f, "    <Grid Name=\"ablasim\" GridType=\"Collection\" "
                    "CollectionType=\"Temporal\">\n");
         for (hsize_t t = 0; t < o->nt; t++) {
-            fprintf(f, "      <Grid Name=\"T_%llu\" GridType=\"Uniform\">\n",
+            char frame[NAME_LEN];
+            frame_name(frame, sizeof frame, (unsigned long long)t);
+            fprintf(f, "      <Grid Name=\"step_%llu\" GridType=\"Uniform\">\n",
                     (unsigned long long)t);
             fprintf(f, "        <Time Value=\"%.17g\"/>\n", o->snap_times[t]);
             xdmf_mesh(f, g, "        ");
-            fprintf(f, "        <Attribute Name=\"T_C\" AttributeType=\"Scalar\" "
-                       "Center=\"Cell\">\n");
-            fprintf(f, "          <DataItem ItemType=\"HyperSlab\" Dimensions=\"1 %d %d %d\" "
-                       "Type=\"HyperSlab\">\n", g->nz, g->ny, g->nx);
-            fprintf(f, "            <DataItem Dimensions=\"3 4\" Format=\"XML\">%llu 0 0 0 "
-                       "1 1 1 1 1 %d %d %d</DataItem>\n", (unsigned long long)t, g->nz, g->ny,
-                    g->nx);
-            fprintf(f, "            <DataItem Dimensions=\"%llu %d %d %d\" NumberType=\"Float\" "
-                       "Precision=\"4\" Format=\"HDF\">", (unsigned long long)o->nt, g->nz,
-                    g->ny, g->nx);
-            xml_escaped(f, o->h5_base);
-            fprintf(f, ":%s</DataItem>\n          </DataItem>\n        </Attribute>\n",
-                    H5_SNAP_T);
+            xdmf_attr(f, o, g, "T_C", frame, K_F32, "        ");
+            xdmf_static_attrs(f, o, s, "        ");
             fprintf(f, "      </Grid>\n");
         }
         fprintf(f, "    </Grid>\n");
@@ -1239,11 +1296,9 @@ done:
     return st;
 }
 
-/* Close and delete the temporary HDF5 file after an error. HDF5 1.10 cannot recover from an
- * H5Fclose that fails (typically: the disk is full and the final metadata flush fails): the
- * file ID stays registered half-destroyed and the library crashes in its exit handler. So the
- * file is emptied first, which gives the space back, and the flush inside H5Fclose then
- * succeeds; the content is thrown away anyway. */
+/* Close and delete the temporary HDF5 file after an error. The file is emptied first: after a
+ * failed write (full disk) HDF5 1.10 may be unable to close it (see quiet_begin) and keep its
+ * descriptor open until exit, and an unlinked but open file would keep holding the space. */
 static void discard_h5(abl_output *o)
 {
     if (o->file >= 0) {

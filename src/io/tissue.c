@@ -24,6 +24,8 @@ static const prop_def props[] = {
     P("thermal_conductivity_W_per_mK", k_W_mK, true, 0.01, 10, false, "W/(m K)"),
     P("perfusion_per_s", perfusion_per_s, true, 0, 1, false, "1/s"),
     P("metabolic_heat_W_per_m3", q_met_W_m3, true, 0, 1e5, false, "W/m^3"),
+    P("thermal_conductivity_temp_coeff_per_K", k_temp_coeff_per_K, false, -0.05, 0.05, false,
+      "1/K"),
     P("electrical_conductivity_480kHz_S_per_m", sigma_480kHz_S_m, false, 0, 100, false, "S/m"),
     P("relative_permittivity_915MHz", eps_r_915MHz, false, 1, 200, false, NULL),
     P("electrical_conductivity_915MHz_S_per_m", sigma_915MHz_S_m, false, 0, 100, false, "S/m"),

@@ -148,6 +148,60 @@ void pennes_explicit_step_general(const abl_stencil *st, const double *restrict 
             for (int i = 0; i < g->nx; i++) general_voxel(st, T, T_new, i, j, k, ABL_IDX(g, i, j, k));
 }
 
+void pennes_explicit_step_var(const abl_stencil *st, const double *restrict k_W_mK,
+                              const double *restrict W_W_m3K, const double *restrict T,
+                              double *restrict T_new)
+{
+    const abl_grid *g = st->g;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int k = 0; k < g->nz; k++)
+        for (int j = 0; j < g->ny; j++)
+            for (int i = 0; i < g->nx; i++) {
+                const size_t c = ABL_IDX(g, i, j, k);
+                T_new[c] = T[c] + st->dt_s * st->inv_rhoc[st->material[c]] *
+                                      pennes_op_var(st, k_W_mK, W_W_m3K, T, i, j, k, c);
+            }
+}
+
+void pennes_energy_rates_var(const abl_stencil *st, const double *restrict k_W_mK,
+                             const double *restrict W_W_m3K, const double *restrict T,
+                             double *work_2nz, double *perf_met_W, double *boundary_in_W)
+{
+    const abl_grid *g = st->g;
+    const double V = g->h_m[0] * g->h_m[1] * g->h_m[2];
+    double *pm = work_2nz, *bd = work_2nz + g->nz;
+#pragma omp parallel for schedule(static)
+    for (int k = 0; k < g->nz; k++) {
+        double sp = 0.0, sb = 0.0;
+        for (int j = 0; j < g->ny; j++)
+            for (int i = 0; i < g->nx; i++) {
+                const size_t c = ABL_IDX(g, i, j, k);
+                const int at[6] = {i == 0, i == g->nx - 1, j == 0, j == g->ny - 1, k == 0,
+                                   k == g->nz - 1};
+                sp += W_W_m3K[c] * (st->T_arterial_C - T[c]) + st->q_met[st->material[c]];
+                for (int f = 0; f < 6; f++)
+                    if (at[f])
+                        sb += boundary_conductance(st->bc_type[f], st->bc_h_W_m2K[f], k_W_mK[c],
+                                                   g->h_m[f / 2]) *
+                              (st->T_bound_C[f] - T[c]);
+            }
+        pm[k] = sp;
+        bd[k] = sb;
+    }
+    double p = 0.0, b = 0.0;
+    for (int k = 0; k < g->nz; k++) {
+        p += pm[k];
+        b += bd[k];
+    }
+    *perf_met_W = p * V;
+    *boundary_in_W = b * V;
+}
+
+double pennes_boundary_conductance(int bc_type, double h_conv_W_m2K, double k_W_mK, double h_m)
+{
+    return boundary_conductance(bc_type, h_conv_W_m2K, k_W_mK, h_m);
+}
+
 void pennes_rhs(const abl_stencil *st, const double *restrict T, double *restrict rhs_W_m3)
 {
     const abl_grid *g = st->g;

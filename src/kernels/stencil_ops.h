@@ -33,4 +33,40 @@ static inline double pennes_op(const abl_stencil *st, const double *T, int i, in
     return flux + st->src_const[m] - st->perf_W[m] * Tc;
 }
 
+/* Conductance of a domain face for a voxel of conductivity k [W/m/K], h the spacing normal to
+ * the face: fixed temperature 2k/h^2 (wall half a voxel away), convective (1/h)/(1/h_c + h/2k),
+ * insulated 0. Same formulas the driver uses to fill st->gbound. */
+static inline double boundary_conductance(int type, double h_conv, double k, double h)
+{
+    if (type == BC_FIXED_TEMPERATURE) return 2.0 * k / (h * h);
+    if (type == BC_CONVECTIVE) return (1.0 / h) / (1.0 / h_conv + h / (2.0 * k));
+    return 0.0;
+}
+
+/* pennes_op with per-voxel k and W (variable-property path). */
+static inline double pennes_op_var(const abl_stencil *st, const double *kv, const double *Wv,
+                                   const double *T, int i, int j, int k, size_t c)
+{
+    const abl_grid *g = st->g;
+    const double Tc = T[c], kc = kv[c];
+    const double ih2[3] = {1.0 / (g->h_m[0] * g->h_m[0]), 1.0 / (g->h_m[1] * g->h_m[1]),
+                           1.0 / (g->h_m[2] * g->h_m[2])};
+    double flux = 0.0;
+#define FACE_V(cond, off, d, face)                                                               \
+    if (cond) {                                                                                  \
+        const double kn = kv[c + (off)];                                                         \
+        flux += 2.0 * kc * kn / (kc + kn) * ih2[d] * (T[c + (off)] - Tc);                        \
+    } else                                                                                       \
+        flux += boundary_conductance(st->bc_type[face], st->bc_h_W_m2K[face], kc,               \
+                                     g->h_m[d]) * (st->T_bound_C[face] - Tc);
+    FACE_V(i > 0, -1, 0, FACE_XMIN)
+    FACE_V(i < g->nx - 1, +1, 0, FACE_XMAX)
+    FACE_V(j > 0, -(ptrdiff_t)g->sy, 1, FACE_YMIN)
+    FACE_V(j < g->ny - 1, (ptrdiff_t)g->sy, 1, FACE_YMAX)
+    FACE_V(k > 0, -(ptrdiff_t)g->sz, 2, FACE_ZMIN)
+    FACE_V(k < g->nz - 1, (ptrdiff_t)g->sz, 2, FACE_ZMAX)
+#undef FACE_V
+    return flux + Wv[c] * (st->T_arterial_C - Tc) + st->q_met[st->material[c]];
+}
+
 #endif

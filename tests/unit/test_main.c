@@ -68,6 +68,7 @@ int main(void)
     register_kernel_tests();
     register_analytic_tests();
     register_energy_tests();
+    register_property_tests();
     register_output_mesh_tests();
     register_cli_tests();
     CU_basic_set_mode(CU_BRM_VERBOSE);

@@ -395,7 +395,8 @@ void register_output_mesh_tests(void)
     CU_pSuite s = CU_add_suite("mesh", suite_init, NULL);
     if (!s) return;
     CU_add_test(s, "mesh write/read round trip", test_roundtrip);
-    CU_add_test(s, "mesh int16 labels, default origin, fixed-length names", test_default_origin_and_conversion);
+    CU_add_test(s, "mesh int16 labels, default origin, fixed-length names",
+                test_default_origin_and_conversion);
     CU_add_test(s, "mesh_read missing file -> EIO", test_missing_file);
     CU_add_test(s, "mesh_read not HDF5 -> EIO", test_not_hdf5);
     CU_add_test(s, "mesh_read truncated file -> EIO", test_truncated);

@@ -21,6 +21,7 @@ void register_config_tests(void);
 void register_kernel_tests(void);
 void register_analytic_tests(void);
 void register_energy_tests(void);
+void register_property_tests(void);
 void register_cli_tests(void);
 void register_output_mesh_tests(void);
 
