@@ -17,8 +17,10 @@ ifeq ($(SANITIZE),1)
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -g
 OPT       := -O1
 BUILD     := build/san
+BIN       := build/san/bin/ablasim
 else
 BUILD     := build/rel
+BIN       := bin/ablasim
 endif
 
 LIB_SRC  := $(wildcard src/io/*.c src/kernels/*.c src/driver/*.c src/sources/*.c)
@@ -29,7 +31,6 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 LIB      := $(BUILD)/libablasim.a
-BIN      := bin/ablasim
 TESTBIN  := $(BUILD)/tests/run_tests
 BENCHBIN := $(BUILD)/bench/bench_stencil
 
@@ -54,7 +55,7 @@ $(LIB): $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
 $(BIN): $(CLI_OBJ) $(LIB)
-	@mkdir -p bin
+	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS_ALL)
 
 $(TESTBIN): $(TEST_OBJ) $(LIB)

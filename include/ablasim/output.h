@@ -1,15 +1,18 @@
 /* output.h - HDF5 result files, XDMF sidecar and JSON summary.
  *
  * A run writes to "<out>.h5.tmp" and renames to "<out>.h5" only after everything is written
- * and the file is closed, so a crash never leaves a truncated file that looks finished and an
- * older result of the same name survives any failure. Layout (all names in h5_schema.h):
+ * and the file is closed (the .xdmf and .json sidecars likewise, renamed first), so a crash
+ * never leaves a truncated file that looks finished and an older result of the same name
+ * survives any failure. Layout (docs/ARCHITECTURE.md has the full table):
  *   /                 attrs: ablasim_version, scenario_yaml, dt_s, steps, wall_time_s, ...
  *   /grid/labels      uint8 [nz][ny][nx], material index; attrs spacing_mm, origin_mm
- *   /grid/materials   table material index -> tissue name
- *   /fields/T_final_C, T_max_C, T_min_C  float64 [nz][ny][nx]
- *   /fields/time_above_<thr>C_s, time_below_<thr>C_s  float32
- *   /snapshots/T_C    float32 [nt][nz][ny][nx], chunked per snapshot, deflate; attr time_s [nt]
- *   /isotherms/...    volumes in mL per threshold, total and per tissue
+ *   /grid/materials, /grid/material_names   material index -> tissue name
+ *   /fields/T_final_C, T_max_C, T_min_C     float64 [nz][ny][nx]
+ *   /fields/time_at_or_above_<thr>C_s, time_at_or_below_<thr>C_s   float32
+ *   /snapshots/T_C    float32 [nt][nz][ny][nx], shuffle+deflate; /snapshots/time_s [nt];
+ *                     /snapshots/frames/T_C_<n>: 3-D virtual views of each snapshot (XDMF)
+ *   /isotherms/...    volumes in mL per threshold, total and per material
+ *   /energy           (when tracked) energy terms in J and the relative residual
  */
 #ifndef ABLASIM_OUTPUT_H
 #define ABLASIM_OUTPUT_H
@@ -23,7 +26,8 @@ abl_status output_open(const char *path, const abl_sim *s, abl_output **out, abl
 /* Append a temperature snapshot at time t_s. */
 abl_status output_snapshot(abl_output *o, const abl_sim *s, abl_error *err);
 /* Write final fields, running maps, isotherm volumes, attributes; close; write the XDMF and JSON
- * sidecars (also via temporary names); rename all into place. */
+ * sidecars (also via temporary names); rename all into place. Always releases o, on success
+ * and on failure (do not call output_abort after it). */
 abl_status output_finish(abl_output *o, const abl_sim *s, abl_error *err);
 /* Close and delete the temporary file (after an error). Safe with NULL. */
 void output_abort(abl_output *o);

@@ -3,6 +3,7 @@
 #include "ablasim/scenario.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -297,6 +298,14 @@ static abl_status parse_thresholds(cfg_node *map, const char *key, const double 
     for (size_t i = 0; i < node->n; i++) {
         abl_status st = cfg_node_double(node->items[i], &temp_range, &out[i], err);
         if (st) return st;
+        /* each threshold names its own output datasets (printed with %g): keep them distinct */
+        for (size_t q = 0; q < i; q++)
+            if (fabs(out[q] - out[i]) < 1e-3)
+                return abl_fail(err, ABL_EINVAL,
+                                "%s: '%s' lists %g and %g: thresholds must differ by at least "
+                                "0.001 C",
+                                cfg_where(node->items[i], where, sizeof where),
+                                cfg_path(node, path, sizeof path), out[q], out[i]);
     }
     *n = (int)node->n;
     return ABL_OK;

@@ -48,7 +48,7 @@ static char *slurp(const char *path)
 /* Run a shell command line, stderr to errfile; returns the exit status (or -1). */
 static int run_cmd(const char *cmdline, const char *errfile)
 {
-    char full[4096];
+    char full[9000];
     snprintf(full, sizeof full, "%s >/dev/null 2>'%s' </dev/null", cmdline, errfile);
     int r = system(full);
     if (r == -1 || !WIFEXITED(r)) return -1;
@@ -113,7 +113,7 @@ static int run_case(const char *dir, const char *name, int *checked)
     replace_all(args, sizeof args, "@TMP@", tu_tmpdir());
     replace_all(args, sizeof args, "@FIX@", fixdir);
 
-    char out[1200], errfile[1200], cmd[4096];
+    char out[1200], errfile[1200], cmd[8192];
     snprintf(out, sizeof out, "%s/out_%s.h5", tu_tmpdir(), name);
     snprintf(errfile, sizeof errfile, "%s/err_%s.txt", tu_tmpdir(), name);
     snprintf(cmd, sizeof cmd, "'%s' run '%s' -o '%s' --quiet %s", bin(), path, out, args);
