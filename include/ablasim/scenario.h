@@ -40,6 +40,7 @@ typedef struct {
     abl_source_type type;
     abl_shape shape;
     abl_schedule schedule; /* power_W (volumetric) or temperature_C (fixed_temperature) */
+    double on_s, off_s;    /* active for on_s <= t < off_s; outside: no heat, no pinned voxels */
     char where[256];       /* file:line of the entry, for messages */
 } abl_source_cfg;
 

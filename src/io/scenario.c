@@ -234,8 +234,9 @@ static abl_status parse_sources(cfg_node *list, abl_scenario *sc, abl_error *err
         abl_source_cfg *src = &sc->sources[i];
         int type;
         const char *name;
-        static const char *const keys[] = {"name", "type", "shape", "power_W", "temperature_C",
-                                           "schedule", NULL};
+        static const char *const keys[] = {"name",     "type",     "shape", "power_W",
+                                           "temperature_C", "schedule", "on_s",  "off_s", NULL};
+        static const cfg_range when = {0, 1e7, false, false, "s"};
         if ((st = cfg_expect(e, CFG_MAP, true, "a mapping {type: ..., shape: ...}", err)) ||
             (st = cfg_check_keys(e, keys, err)) ||
             (st = cfg_get_enum(e, "type", true, 0, types, 2, &type, err)))
@@ -247,6 +248,13 @@ static abl_status parse_sources(cfg_node *list, abl_scenario *sc, abl_error *err
         snprintf(src->name, sizeof src->name, "%s", name);
         src->type = (abl_source_type)type;
         cfg_where(e, src->where, sizeof src->where);
+        if ((st = cfg_get_double(e, "on_s", false, 0.0, &when, &src->on_s, err)) ||
+            (st = cfg_get_double(e, "off_s", false, 1e7, &when, &src->off_s, err)))
+            return st;
+        if (!(src->off_s > src->on_s))
+            return abl_fail(err, ABL_EINVAL, "%s: '%s': off_s = %g must be later than on_s = %g",
+                            cfg_where(e, where, sizeof where), cfg_path(e, path, sizeof path),
+                            src->off_s, src->on_s);
         cfg_node *shape = cfg_get(e, "shape");
         if (!shape)
             return abl_fail(err, ABL_EINVAL, "%s: '%s' needs a 'shape' (sphere, ellipsoid, "

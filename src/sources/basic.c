@@ -11,6 +11,7 @@
 typedef struct {
     abl_source_type type;
     abl_schedule schedule; /* borrowed from the scenario */
+    double on_s, off_s;
     size_t n;
     size_t *idx;
     double *val; /* q [W/m^3] or T [C], refreshed by update */
@@ -22,10 +23,11 @@ static abl_status basic_update(abl_source *s, const abl_field_view *v, abl_sourc
 {
     (void)err;
     basic_state *b = s->state;
+    *out = (abl_source_contrib){0};
+    if (v->t_s < b->on_s || v->t_s >= b->off_s) return ABL_OK; /* off: no heat, nothing held */
     double x = schedule_eval(&b->schedule, v->t_s);
     double val = b->type == SRC_VOLUMETRIC ? x / b->volume_m3 : x;
     for (size_t i = 0; i < b->n; i++) b->val[i] = val;
-    *out = (abl_source_contrib){0};
     if (b->type == SRC_VOLUMETRIC) {
         out->n_heat = b->n;
         out->heat_idx = b->idx;
@@ -68,6 +70,8 @@ abl_status source_create(const abl_source_cfg *cfg, const abl_grid *g, abl_sourc
     snprintf(s->name, sizeof s->name, "%s", cfg->name);
     b->type = cfg->type;
     b->schedule = cfg->schedule;
+    b->on_s = cfg->on_s;
+    b->off_s = cfg->off_s;
     abl_status st = shape_voxels(&cfg->shape, g, &b->idx, &b->n, err);
     if (st) {
         basic_destroy(s);

@@ -183,7 +183,8 @@ static void test_good_run_outputs(void)
     snprintf(errfile, sizeof errfile, "%s/good.err", tu_tmpdir());
     snprintf(cmd, sizeof cmd,
              "'%s' run '%s/configs/liver_demo.yaml' -o '%s' --quiet --set grid.dims=[24,24,24] "
-             "--set grid.spacing_mm=[2,2,2] --set time.duration_s=60 --threads 2",
+             "--set grid.spacing_mm=[2,2,2] --set time.duration_s=60 --threads 2 "
+             "--set sources.0.shape.radius_mm=2.5",
              bin(), tu_root(), out);
     int rc = run_cmd(cmd, errfile);
     CU_ASSERT_EQUAL(rc, 0);
@@ -213,7 +214,8 @@ static void test_failure_keeps_old_output(void)
     snprintf(cmd, sizeof cmd,
              "'%s' run '%s/configs/liver_demo.yaml' -o '%s' --quiet --set grid.dims=[16,16,16] "
              "--set grid.spacing_mm=[2,2,2] --set time.duration_s=30 "
-             "--set 'sources.0.schedule=[{time_s: 0, power_W: 10000}]'",
+             "--set 'sources.0={type: volumetric, power_W: 10000, "
+             "shape: {type: sphere, center_mm: [0, 0, 0], radius_mm: 3}}'",
              bin(), tu_root(), out);
     int rc = run_cmd(cmd, errfile);
     CU_ASSERT_EQUAL(rc, 5);

@@ -197,6 +197,33 @@ static void test_stability_limit(void)
     scenario_free(sc);
 }
 
+/* A fixed-temperature probe holds its voxels only inside [on_s, off_s): before, it is not yet
+ * pinned; after, it is released and cools. */
+static void test_source_window(void)
+{
+    const char *yaml =
+        "grid: {dims: [12, 12, 12], spacing_mm: [1, 1, 1], background: liver}\n"
+        "time: {duration_s: 20, dt_s: 0.5}\n"
+        "sources:\n"
+        "  - {type: fixed_temperature, temperature_C: 80, on_s: 5, off_s: 10,\n"
+        "     shape: {type: sphere, center_mm: [0, 0, 0], radius_mm: 1.5}}\n";
+    abl_scenario *sc = tu_scenario(yaml, NULL, 0);
+    CU_ASSERT_FATAL(sc != NULL);
+    abl_sim *s = NULL;
+    abl_error err = {0};
+    CU_ASSERT_FATAL(sim_create(sc, &s, &err) == ABL_OK);
+    size_t centre = ABL_IDX(&s->grid, 6, 6, 6);
+    CU_ASSERT_FATAL(sim_step(s, 8, &err) == ABL_OK); /* t = 4 s: not yet on */
+    CU_ASSERT(s->T[centre] < 40.0);
+    CU_ASSERT_FATAL(sim_step(s, 10, &err) == ABL_OK); /* t = 9 s: held */
+    CU_ASSERT_DOUBLE_EQUAL(s->T[centre], 80.0, 0.0);
+    CU_ASSERT_FATAL(sim_step(s, 10, &err) == ABL_OK); /* t = 14 s: released, cooling */
+    CU_ASSERT(s->T[centre] < 79.0);
+    CU_ASSERT(s->T_max[centre] == 80.0);
+    sim_destroy(s);
+    scenario_free(sc);
+}
+
 void register_kernel_tests(void)
 {
     CU_pSuite s = CU_add_suite("kernels", NULL, NULL);
@@ -205,4 +232,5 @@ void register_kernel_tests(void)
     CU_add_test(s, "fast path equals general path", test_fast_vs_general);
     CU_add_test(s, "1 and 2 threads bitwise identical", test_thread_determinism);
     CU_add_test(s, "explicit stability limit enforced", test_stability_limit);
+    CU_add_test(s, "source on/off window", test_source_window);
 }
