@@ -21,95 +21,11 @@
 
 #include "ablasim/grid.h"
 #include "ablasim/h5_schema.h"
+#include "h5util.h"
 
 /* Chunks of whole z-planes, at most this many bytes, so a reader of one slice decompresses
  * little and a chunk never approaches HDF5's 4 GiB chunk limit. */
 #define MESH_CHUNK_TARGET ((size_t)4 << 20)
-
-/* ---- HDF5 error handling ---------------------------------------------------------------- */
-
-typedef struct {
-    H5E_auto2_t func;
-    void *data;
-} h5_quiet;
-
-static void quiet_begin(h5_quiet *q)
-{
-    /* HDF5 1.10 cannot recover from a flush that fails (typically on a full disk): the file's
-     * metadata cache is left inconsistent, H5Fclose then fails too and leaves a half-destroyed
-     * file registered, and the library's exit handler crashes on it (fixed only in 1.14).
-     * Without that handler the process exits normally after our error message; every file is
-     * closed explicitly on all paths, so the handler has nothing else to do. It only takes
-     * effect before the library's first use; later calls fail harmlessly. */
-    static int atexit_done;
-    if (!atexit_done) {
-        atexit_done = 1;
-        H5dont_atexit();
-    }
-    q->func = NULL;
-    q->data = NULL;
-    H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-}
-
-static void quiet_end(const h5_quiet *q)
-{
-    H5Eset_auto2(H5E_DEFAULT, q->func, q->data);
-}
-
-typedef struct {
-    char *buf;
-    size_t len;
-    int done;
-} h5_detail_ctx;
-
-static herr_t detail_cb(unsigned n, const H5E_error2_t *e, void *user)
-{
-    (void)n;
-    h5_detail_ctx *c = user;
-    if (c->done || !e->desc || !e->desc[0]) return 0;
-    c->done = 1;
-    /* System errors come as "file write failed: time = ..., errno = 28, error message = 'No
-     * space left on device', buf = ...": keep the operation and the system's reason. */
-    const char *m = strstr(e->desc, "error message = '");
-    const char *colon = strchr(e->desc, ':');
-    if (m && colon) {
-        m += strlen("error message = '");
-        const char *q = strchr(m, '\'');
-        int nm = q ? (int)(q - m) : (int)strlen(m);
-        snprintf(c->buf, c->len, " (HDF5: %.*s: %.*s)", (int)(colon - e->desc), e->desc, nm, m);
-    } else {
-        snprintf(c->buf, c->len, " (HDF5: %s)", e->desc);
-    }
-    for (char *p = c->buf; *p; p++)
-        if (*p == '\n' || *p == '\r' || *p == '\t') *p = ' ';
-    return 0;
-}
-
-/* The innermost description on the current HDF5 error stack, formatted " (HDF5: ...)", or "".
- * Must be called right after the failing call: every HDF5 API call clears the stack. */
-static const char *h5_detail(char *buf, size_t len)
-{
-    h5_detail_ctx c = {buf, len, 0};
-    buf[0] = '\0';
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, detail_cb, &c);
-    return buf;
-}
-
-static void close_id(hid_t id)
-{
-    if (id < 0) return;
-    switch (H5Iget_type(id)) {
-    case H5I_FILE: H5Fclose(id); break;
-    case H5I_GROUP: H5Gclose(id); break;
-    case H5I_DATASET: H5Dclose(id); break;
-    case H5I_DATASPACE: H5Sclose(id); break;
-    case H5I_DATATYPE: H5Tclose(id); break;
-    case H5I_ATTR: H5Aclose(id); break;
-    case H5I_GENPROP_LST: H5Pclose(id); break;
-    default: break;
-    }
-}
 
 /* ---- reading ----------------------------------------------------------------------------- */
 
