@@ -12,6 +12,7 @@
 #include "ablasim/scenario.h"
 #include "ablasim/sim.h"
 #include "ablasim/version.h"
+#include "commands.h"
 
 static const char *usage_main =
     "ablasim " ABLASIM_VERSION " - thermal ablation zone simulator (Pennes bioheat)\n"
@@ -137,7 +138,7 @@ static bool ends_with(const char *s, const char *suffix)
     return a >= b && !strcmp(s + a - b, suffix);
 }
 
-static int cmd_run(int argc, char **argv)
+int cmd_run(int argc, char **argv)
 {
     const char *scenario = NULL, *out = NULL;
     const char **sets = calloc((size_t)argc, sizeof *sets);
@@ -239,5 +240,8 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(cmd, "run")) return cmd_run(argc - 2, argv + 2);
+    if (!strcmp(cmd, "margin")) return cmd_margin(argc - 2, argv + 2);
+    if (!strcmp(cmd, "phantom")) return cmd_phantom(argc - 2, argv + 2);
+    if (!strcmp(cmd, "sweep")) return cmd_sweep(argc - 2, argv + 2);
     return usage_error("unknown command", cmd, usage_main);
 }

@@ -70,6 +70,10 @@ int main(void)
     register_energy_tests();
     register_property_tests();
     register_output_mesh_tests();
+    register_nifti_tests();
+    register_margin_tests();
+    register_phantom_tests();
+    register_sweep_tests();
     register_cli_tests();
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();

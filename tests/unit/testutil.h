@@ -24,5 +24,9 @@ void register_energy_tests(void);
 void register_property_tests(void);
 void register_cli_tests(void);
 void register_output_mesh_tests(void);
+void register_margin_tests(void);
+void register_nifti_tests(void);
+void register_phantom_tests(void);
+void register_sweep_tests(void);
 
 #endif

@@ -1,0 +1,12 @@
+/* commands.h - the subcommands of the ablasim program, one file each in src/cli/.
+ * Each parses its own arguments, calls the library and returns the process exit code
+ * (abl_status_exit_code for library errors, 1 for usage errors). Private to the CLI. */
+#ifndef ABLASIM_COMMANDS_H
+#define ABLASIM_COMMANDS_H
+
+int cmd_run(int argc, char **argv);     /* main.c */
+int cmd_margin(int argc, char **argv);  /* cmd_margin.c */
+int cmd_phantom(int argc, char **argv); /* cmd_phantom.c */
+int cmd_sweep(int argc, char **argv);   /* cmd_sweep.c */
+
+#endif
