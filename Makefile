@@ -23,7 +23,8 @@ BUILD     := build/rel
 BIN       := bin/ablasim
 endif
 
-LIB_SRC  := $(wildcard src/io/*.c src/kernels/*.c src/driver/*.c src/sources/*.c)
+LIB_SRC  := $(wildcard src/io/*.c src/kernels/*.c src/driver/*.c src/sources/*.c src/analysis/*.c \
+              src/anatomy/*.c src/sweep/*.c)
 CLI_SRC  := $(wildcard src/cli/*.c)
 TEST_SRC := $(wildcard tests/unit/*.c)
 BENCH_SRC:= $(wildcard bench/*.c)

@@ -28,6 +28,7 @@ typedef struct {
     abl_progress_fn progress;     /* may be NULL */
     void *progress_user;
     double progress_interval_s;   /* wall-clock seconds between callbacks */
+    bool no_output;               /* run without writing any file (sweeps keep only numbers) */
 } abl_run_opts;
 
 typedef struct {

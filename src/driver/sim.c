@@ -559,14 +559,15 @@ abl_status sim_run(abl_sim *s, const abl_run_opts *opts, abl_error *err)
         path = defpath;
     }
     abl_output *o = NULL;
-    abl_status st = output_open(path, s, &o, err);
+    const bool write = !(opts && opts->no_output);
+    abl_status st = write ? output_open(path, s, &o, err) : ABL_OK;
     if (st) return st;
     double t0 = omp_get_wtime(), last_report = t0;
     long snap_every = 0;
     if (sc->snapshot_interval_s > 0) {
         snap_every = (long)llround(sc->snapshot_interval_s / s->dt_s);
         if (snap_every < 1) snap_every = 1;
-        if ((st = output_snapshot(o, s, err))) goto fail;
+        if (write && (st = output_snapshot(o, s, err))) goto fail;
     }
     while (s->step < nsteps) {
         /* advance to the next snapshot or at most ~1 s of simulated time between checks */
@@ -575,7 +576,7 @@ abl_status sim_run(abl_sim *s, const abl_run_opts *opts, abl_error *err)
             chunk = snap_every - s->step % snap_every;
         if (chunk > 64) chunk = 64;
         if ((st = sim_step(s, chunk, err))) goto fail;
-        if (snap_every && (s->step % snap_every == 0 || s->step == nsteps))
+        if (write && snap_every && (s->step % snap_every == 0 || s->step == nsteps))
             if ((st = output_snapshot(o, s, err))) goto fail;
         double now = omp_get_wtime();
         s->wall_s = now - t0;
@@ -587,9 +588,9 @@ abl_status sim_run(abl_sim *s, const abl_run_opts *opts, abl_error *err)
         }
     }
     s->wall_s = omp_get_wtime() - t0;
-    if ((st = output_finish(o, s, err))) return st; /* output_finish cleans up on failure */
+    if (write && (st = output_finish(o, s, err))) return st; /* finish releases o either way */
     return ABL_OK;
 fail:
-    output_abort(o);
+    if (write) output_abort(o);
     return st;
 }

@@ -1,0 +1,40 @@
+/* nifti.h - NIfTI-1/NIfTI-2 label maps in, masks and maps out (3D Slicer, ITK-SNAP, FSL).
+ *
+ * Segmentations arrive as integer label maps (.nii or .nii.gz) with an affine that places
+ * voxels in the scanner's world frame (mm, RAS+ as in the NIfTI standard). ablasim's grid is
+ * axis-aligned with x fastest; reading keeps the data order of the file and the full affine
+ * (qform preferred, sform otherwise), so masks written back with nifti_write_* carry the same
+ * affine and overlay exactly on the source image.
+ */
+#ifndef ABLASIM_NIFTI_H
+#define ABLASIM_NIFTI_H
+
+#include <stdint.h>
+
+#include "ablasim/mesh.h"
+#include "ablasim/status.h"
+
+typedef struct {
+    int dims[3];               /* nx, ny, nz */
+    double spacing_mm[3];      /* pixdim[1..3] */
+    double affine[4][4];       /* voxel (i,j,k,1) -> world (x,y,z,1) in mm */
+} abl_nifti_geom;
+
+/* Read an integer label map (any integer datatype whose values are 0..255; a float map is
+ * accepted only when every value is an exact integer in 0..255). 4-D files with more than
+ * one volume, non-positive spacing or unreadable/truncated data are errors naming the file.
+ * The result is an abl_mesh (labels x fastest, spacing_mm, origin_mm = world position of voxel
+ * (0,0,0)) plus the geometry. */
+abl_status nifti_read_labels(const char *path, abl_mesh *mesh, abl_nifti_geom *geom,
+                             abl_error *err);
+/* Write a uint8 mask or label map / a float32 map with the given geometry (compressed when the
+ * name ends in .gz). Atomic: temporary name, then rename. */
+abl_status nifti_write_u8(const char *path, const abl_nifti_geom *geom, const uint8_t *data,
+                          abl_error *err);
+abl_status nifti_write_f32(const char *path, const abl_nifti_geom *geom, const float *data,
+                           const char *description, abl_error *err);
+/* Geometry of an axis-aligned ablasim grid (affine = diag(spacing) + origin). */
+void nifti_geom_from_grid(abl_nifti_geom *geom, const int dims[3], const double spacing_mm[3],
+                          const double origin_mm[3]);
+
+#endif
