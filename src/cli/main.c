@@ -210,7 +210,7 @@ int cmd_run(int argc, char **argv)
                 sc->name, sim->grid.nx, sim->grid.ny, sim->grid.nz, sc->duration_s,
                 (long)llround(sc->duration_s / sim->dt_s), sim->dt_s, omp_get_max_threads());
     progress_state ps = {isatty(STDERR_FILENO), quiet, 0.0};
-    abl_run_opts opts = {out, progress, &ps, ps.tty ? 0.2 : 5.0};
+    abl_run_opts opts = {out, progress, &ps, ps.tty ? 0.2 : 5.0, false};
     st = sim_run(sim, &opts, &err);
     if (st) {
         if (ps.tty && !quiet) fputc('\n', stderr);
