@@ -9,8 +9,8 @@ PKGS     := fftw3 hdf5 yaml-0.1
 OPT      ?= -O3 -march=native
 CFLAGS   ?= $(OPT)
 ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -fopenmp -Wall -Wextra -Iinclude \
-             $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(SAN_FLAGS) $(CFLAGS)
-LDLIBS_ALL = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lfftw3_omp -lm
+             -I/usr/include/nifti $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(SAN_FLAGS) $(CFLAGS)
+LDLIBS_ALL = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lfftw3_omp -lnifti2 -lznz -lz -lm
 TEST_LIBS  = $(shell pkg-config --libs cunit 2>/dev/null)
 
 ifeq ($(SANITIZE),1)
@@ -24,7 +24,7 @@ BIN       := bin/ablasim
 endif
 
 LIB_SRC  := $(wildcard src/io/*.c src/kernels/*.c src/driver/*.c src/sources/*.c src/analysis/*.c \
-              src/anatomy/*.c src/sweep/*.c)
+              src/anatomy/*.c src/sweep/*.c src/solvers/*.c)
 CLI_SRC  := $(wildcard src/cli/*.c)
 TEST_SRC := $(wildcard tests/unit/*.c)
 BENCH_SRC:= $(wildcard bench/*.c)

@@ -109,6 +109,22 @@ void pennes_energy_rates_var(const abl_stencil *st, const double *restrict k_W_m
  * (1/h)/(1/h_conv + h/(2k)), insulated 0. */
 double pennes_boundary_conductance(int bc_type, double h_conv_W_m2K, double k_W_mK, double h_m);
 
+/* Implicit schemes (theta = 1 backward Euler, 1/2 Crank-Nicolson) solve
+ *   (C/dt - theta A) T_new = C/dt T + (1 - theta) (A T + f) + theta f + q
+ * with pennes_op = A T + f (A the linear part, f wall temperatures, W T_a, Q_met) and C = rho c.
+ * kv/Wv: per-voxel k and W (variable-property path) or NULL (material tables).
+ * implicit_matvec: y = (C/dt) x - theta A x; returns x.y summed per z-plane in plane order
+ * (deterministic; work_nz holds nz doubles), fused into the sweep like TeaLeaf's p.w. */
+double implicit_matvec(const abl_stencil *st, const double *kv, const double *Wv, double inv_dt,
+                       double theta, const double *restrict x, double *restrict y,
+                       double *work_nz);
+/* rhs = (C/dt) T + (1 - theta) (A T + f) + theta f. */
+void implicit_rhs(const abl_stencil *st, const double *kv, const double *Wv, double inv_dt,
+                  double theta, const double *restrict T, double *restrict rhs);
+/* One voxel's A T + f (for energy bookkeeping at pinned voxels). */
+double pennes_op_at(const abl_stencil *st, const double *kv, const double *Wv, const double *T,
+                    size_t c);
+
 /* Right-hand side of the semi-discrete equation at every voxel [W/m^3] (no sources). */
 void pennes_rhs(const abl_stencil *st, const double *restrict T, double *restrict rhs_W_m3);
 

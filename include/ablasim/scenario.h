@@ -44,7 +44,7 @@ typedef struct {
     char where[256];       /* file:line of the entry, for messages */
 } abl_source_cfg;
 
-typedef enum { SCHEME_EXPLICIT } abl_time_scheme;
+typedef enum { SCHEME_EXPLICIT, SCHEME_IMPLICIT, SCHEME_CRANK_NICOLSON } abl_time_scheme;
 
 typedef struct abl_scenario {
     char *path;       /* scenario file */
@@ -71,6 +71,11 @@ typedef struct abl_scenario {
     double duration_s;
     double dt_s;           /* 0: automatic */
     double dt_safety;      /* fraction of the stability limit used by automatic dt */
+    double solver_tol;     /* implicit schemes: CG relative residual */
+    int max_iterations;    /* implicit schemes: CG iteration cap per solve */
+    bool precondition;     /* implicit schemes: spectral preconditioner */
+    int rannacher_steps;   /* Crank-Nicolson steps replaced by two backward-Euler half steps
+                            * after each source switch (Rannacher 1984) */
 
     abl_source_cfg *sources;
     int nsources;

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "ablasim/grid.h"
+#include "ablasim/implicit.h"
 #include "ablasim/kernels.h"
 #include "ablasim/scenario.h"
 #include "ablasim/source.h"
@@ -78,6 +79,18 @@ typedef struct abl_sim {
     size_t n_extra_pin;
     size_t *extra_pin_idx;
     double *extra_pin_T;
+
+    /* implicit schemes */
+    abl_implicit *im;
+    double *rhs, *qfield;          /* right-hand side; heat of the step (energy bookkeeping) */
+    uint8_t *fixed;                /* 1 where a voxel is held this step */
+    size_t *fixed_list;
+    size_t n_fixed, cap_fixed;
+    double *jump_s;                /* source switch times (Crank-Nicolson start-up) */
+    size_t n_jumps;
+    int *cg_iters;                 /* per solve: iterations, relative residual, end time */
+    double *cg_resid, *cg_time_s;
+    size_t n_cg, cap_cg;
 
     double dt_s, dt_stable_s;
     double t_s;

@@ -268,8 +268,11 @@ static abl_status plan_stencil(abl_sim *s, abl_error *err)
     free(gf_b);
     free(gb_b);
     s->dt_stable_s = dt_stable;
-    double dt = sc->dt_s > 0 ? sc->dt_s : sc->dt_safety * dt_stable;
-    if (sc->dt_s > dt_stable)
+    const bool expl = sc->scheme == SCHEME_EXPLICIT;
+    /* implicit schemes: dt by accuracy (scenario.c), default 2 s or a tenth of the run */
+    double dt = sc->dt_s > 0 ? sc->dt_s
+                             : (expl ? sc->dt_safety * dt_stable : fmin(2.0, sc->duration_s / 10));
+    if (expl && sc->dt_s > dt_stable)
         return abl_fail(err, ABL_EINVAL,
                         "%s: time.dt_s = %g s exceeds the explicit stability limit %.4g s for "
                         "this grid spacing and these tissues; use dt_s: auto or a value <= %.4g",
@@ -330,6 +333,53 @@ static abl_status plan_stencil(abl_sim *s, abl_error *err)
     return ABL_OK;
 }
 
+/* Vectors, preconditioner and source switch times of the implicit schemes. */
+static abl_status plan_implicit(abl_sim *s, abl_error *err)
+{
+    const abl_scenario *sc = s->sc;
+    const abl_grid *g = &s->grid;
+    s->rhs = grid_alloc_field(g, 0.0);
+    s->qfield = grid_alloc_field(g, 0.0);
+    s->fixed = grid_alloc_labels(g, 0);
+    if (!s->rhs || !s->qfield || !s->fixed)
+        return abl_fail(err, ABL_ENOMEM, "out of memory for the implicit solver (%zu voxels)",
+                        g->n);
+    /* volume averages of the coefficients for the mean-coefficient preconditioner */
+    size_t count[ABL_MAX_MATERIALS] = {0};
+    for (size_t c = 0; c < g->n; c++) count[s->material[c]]++;
+    double C = 0, W = 0, k = 0;
+    for (int m = 0; m < s->nmat; m++) {
+        const double f = (double)count[m] / (double)g->n;
+        C += f / s->inv_rhoc[m];
+        W += f * s->perf_W[m];
+        k += f * s->k37[m];
+    }
+    int bct[6];
+    double bch[6];
+    for (int f = 0; f < 6; f++) {
+        bct[f] = (int)sc->bc[f].type;
+        bch[f] = sc->bc[f].h_W_m2K;
+    }
+    abl_cg_opts o = {sc->solver_tol, sc->max_iterations, sc->precondition};
+    abl_status st = implicit_create(&s->st, bct, bch, C, W, k, &o, &s->im, err);
+    if (st) return st;
+    /* times at which a source switches abruptly: on, off, and steps in its schedule */
+    size_t cap = 1;
+    for (int i = 0; i < sc->nsources; i++) cap += 2 + (size_t)sc->sources[i].schedule.n;
+    s->jump_s = malloc(cap * sizeof *s->jump_s);
+    if (!s->jump_s) return abl_fail(err, ABL_ENOMEM, "out of memory");
+    s->jump_s[s->n_jumps++] = 0.0;
+    for (int i = 0; i < sc->nsources; i++) {
+        const abl_source_cfg *src = &sc->sources[i];
+        s->jump_s[s->n_jumps++] = src->on_s;
+        if (src->off_s < sc->duration_s) s->jump_s[s->n_jumps++] = src->off_s;
+        for (int q = 1; q < src->schedule.n; q++)
+            if (src->schedule.t_s[q] == src->schedule.t_s[q - 1])
+                s->jump_s[s->n_jumps++] = src->schedule.t_s[q];
+    }
+    return ABL_OK;
+}
+
 /* ---- create / destroy --------------------------------------------------------------------- */
 
 abl_status sim_create(const abl_scenario *sc, abl_sim **out, abl_error *err)
@@ -362,6 +412,7 @@ abl_status sim_create(const abl_scenario *sc, abl_sim **out, abl_error *err)
     }
     s->energy.energy_tracked = sc->energy_balance;
     if (s->var_props && (st = sim_set_property_hook(s, linear_k_hook, s, err))) goto fail;
+    if (sc->scheme != SCHEME_EXPLICIT && (st = plan_implicit(s, err))) goto fail;
     *out = s;
     return ABL_OK;
 nomem:
@@ -402,6 +453,15 @@ void sim_destroy(abl_sim *s)
     free(s->gen);
     free(s->extra_pin_idx);
     free(s->extra_pin_T);
+    implicit_destroy(s->im);
+    grid_free_field(s->rhs);
+    grid_free_field(s->qfield);
+    grid_free_field(s->fixed);
+    free(s->fixed_list);
+    free(s->jump_s);
+    free(s->cg_iters);
+    free(s->cg_resid);
+    free(s->cg_time_s);
     free(s);
 }
 
@@ -476,61 +536,230 @@ static abl_status monitor(abl_sim *s, double interval_s, abl_error *err)
     return ABL_OK;
 }
 
-abl_status sim_step(abl_sim *s, long nsteps, abl_error *err)
+/* One forward-Euler step T -> T_new (pins before and after the sweep). */
+static abl_status explicit_step(abl_sim *s, double *work, abl_error *err)
 {
-    const abl_scenario *sc = s->sc;
     const double V = grid_voxel_volume_m3(&s->grid);
     const double dt = s->dt_s;
     const bool track = s->energy.energy_tracked;
-    double *work = NULL;
-    abl_status st = ABL_OK;
-    if (track) {
-        work = malloc(2 * (size_t)s->grid.nz * sizeof *work);
-        if (!work) return abl_fail(err, ABL_ENOMEM, "out of memory");
-        if (s->step == 0 && s->energy.E_stored_initial_J == 0)
-            s->energy.E_stored_initial_J = pennes_stored_energy(&s->st, s->T, work);
+    abl_status st;
+    abl_field_view view = {&s->grid, s->material, s->T, s->t_s, dt};
+    abl_source_contrib contrib[64];
+    const int nc = s->nsources;
+    for (int i = 0; i < nc; i++)
+        if ((st = s->sources[i]->ops->update(s->sources[i], &view, &contrib[i], err))) return st;
+    /* pins hold during the step: set before the sweep, and again after it */
+    double e_src = 0.0;
+    for (int i = 0; i < nc; i++)
+        e_src += apply_pins(s, s->T, contrib[i].n_pin, contrib[i].pin_idx, contrib[i].pin_T_C);
+    e_src += apply_pins(s, s->T, s->n_extra_pin, s->extra_pin_idx, s->extra_pin_T);
+    double pm = 0.0, bd = 0.0;
+    if (s->prop_fn) {
+        view.T_C = s->T; /* after the pins */
+        if ((st = s->prop_fn(s->prop_ctx, &view, s->k_field, s->W_field, err))) return st;
+        if (track) pennes_energy_rates_var(&s->st, s->k_field, s->W_field, s->T, work, &pm, &bd);
+        pennes_explicit_step_var(&s->st, s->k_field, s->W_field, s->T, s->T_new);
+    } else {
+        if (track) pennes_energy_rates(&s->st, s->T, work, &pm, &bd);
+        pennes_explicit_step(&s->st, s->T, s->T_new);
     }
+    s->energy.E_perf_met_J += pm * dt;
+    s->energy.E_boundary_in_J += bd * dt;
+    for (int i = 0; i < nc; i++) {
+        const abl_source_contrib *c = &contrib[i];
+        for (size_t q = 0; q < c->n_heat; q++) {
+            size_t v = c->heat_idx[q];
+            s->T_new[v] += dt * s->inv_rhoc[s->material[v]] * c->heat_q_W_m3[q];
+            e_src += c->heat_q_W_m3[q] * V * dt;
+        }
+    }
+    for (int i = 0; i < nc; i++)
+        e_src += apply_pins(s, s->T_new, contrib[i].n_pin, contrib[i].pin_idx, contrib[i].pin_T_C);
+    e_src += apply_pins(s, s->T_new, s->n_extra_pin, s->extra_pin_idx, s->extra_pin_T);
+    s->energy.E_sources_J += e_src;
+    return ABL_OK;
+}
+
+static abl_status fixed_list_push(abl_sim *s, size_t c, abl_error *err)
+{
+    if (s->n_fixed == s->cap_fixed) {
+        size_t cap = s->cap_fixed ? 2 * s->cap_fixed : 1024;
+        size_t *l = realloc(s->fixed_list, cap * sizeof *l);
+        if (!l) return abl_fail(err, ABL_ENOMEM, "out of memory (held voxels)");
+        s->fixed_list = l;
+        s->cap_fixed = cap;
+    }
+    s->fixed_list[s->n_fixed++] = c;
+    return ABL_OK;
+}
+
+static abl_status record_solve(abl_sim *s, double t_end, int iters, double resid, abl_error *err)
+{
+    if (s->n_cg == s->cap_cg) {
+        size_t cap = s->cap_cg ? 2 * s->cap_cg : 256;
+        int *it = realloc(s->cg_iters, cap * sizeof *it);
+        if (!it) return abl_fail(err, ABL_ENOMEM, "out of memory (solver log)");
+        s->cg_iters = it;
+        double *r = realloc(s->cg_resid, cap * sizeof *r);
+        if (!r) return abl_fail(err, ABL_ENOMEM, "out of memory (solver log)");
+        s->cg_resid = r;
+        double *t = realloc(s->cg_time_s, cap * sizeof *t);
+        if (!t) return abl_fail(err, ABL_ENOMEM, "out of memory (solver log)");
+        s->cg_time_s = t;
+        s->cap_cg = cap;
+    }
+    s->cg_iters[s->n_cg] = iters;
+    s->cg_resid[s->n_cg] = resid;
+    s->cg_time_s[s->n_cg] = t_end;
+    s->n_cg++;
+    return ABL_OK;
+}
+
+/* One theta-scheme step of length h from t0 (theta = 1 backward Euler, 1/2 Crank-Nicolson):
+ *   (C/h - theta A) T1 = C/h T0 + (1 - theta)(A T0 + f) + theta f + q(t0 + theta h),
+ * pinned voxels held at their value for t0 + h. Properties are lagged (taken at T0). Energy:
+ * the theta-weighted rates of both ends, and for pinned voxels the heat the pin supplied beyond
+ * what the discrete equation would have done there. */
+static abl_status implicit_substep(abl_sim *s, double t0, double h, double theta, double *work,
+                                   abl_error *err)
+{
+    const abl_grid *g = &s->grid;
+    const double V = grid_voxel_volume_m3(g);
+    const bool track = s->energy.energy_tracked;
+    const int nc = s->nsources;
+    abl_status st;
+    abl_field_view view = {g, s->material, s->T, t0, h};
+    const double *kv = NULL, *Wv = NULL;
+    if (s->prop_fn) {
+        if ((st = s->prop_fn(s->prop_ctx, &view, s->k_field, s->W_field, err))) return st;
+        kv = s->k_field;
+        Wv = s->W_field;
+    }
+    double pm0 = 0.0, bd0 = 0.0;
+    if (track) {
+        if (kv) pennes_energy_rates_var(&s->st, kv, Wv, s->T, work, &pm0, &bd0);
+        else pennes_energy_rates(&s->st, s->T, work, &pm0, &bd0);
+    }
+    implicit_rhs(&s->st, kv, Wv, 1.0 / h, theta, s->T, s->rhs);
+
+    /* heat at t0 + theta h (midpoint for Crank-Nicolson) */
+    abl_source_contrib contrib[64];
+    view.t_s = t0 + theta * h;
+    double e_src = 0.0;
+    for (int i = 0; i < nc; i++) {
+        if ((st = s->sources[i]->ops->update(s->sources[i], &view, &contrib[i], err))) return st;
+        for (size_t q = 0; q < contrib[i].n_heat; q++) {
+            size_t v = contrib[i].heat_idx[q];
+            s->rhs[v] += contrib[i].heat_q_W_m3[q];
+            if (track) s->qfield[v] += contrib[i].heat_q_W_m3[q];
+            e_src += contrib[i].heat_q_W_m3[q] * V * h;
+        }
+    }
+    /* pins at t0 + h; the initial guess is T0 */
+    memcpy(s->T_new, s->T, g->n * sizeof(double));
+    view.t_s = t0 + h;
+    s->n_fixed = 0;
+    for (int i = 0; i <= nc; i++) {
+        size_t np;
+        const size_t *idx;
+        const double *val;
+        if (i < nc) {
+            if ((st = s->sources[i]->ops->update(s->sources[i], &view, &contrib[i], err)))
+                return st;
+            np = contrib[i].n_pin;
+            idx = contrib[i].pin_idx;
+            val = contrib[i].pin_T_C;
+        } else {
+            np = s->n_extra_pin;
+            idx = s->extra_pin_idx;
+            val = s->extra_pin_T;
+        }
+        for (size_t q = 0; q < np; q++) {
+            s->T_new[idx[q]] = val[q];
+            if (!s->fixed[idx[q]]) {
+                s->fixed[idx[q]] = 1;
+                if ((st = fixed_list_push(s, idx[q], err))) return st;
+            }
+        }
+    }
+    int iters;
+    double resid;
+    st = implicit_solve(s->im, kv, Wv, 1.0 / h, theta, s->rhs, s->fixed, s->T_new, &iters, &resid,
+                        err);
+    if (st) {
+        char msg[ABL_ERRMSG_LEN];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        return abl_fail(err, st, "%s: t = %.3f s: %s", s->sc->path, t0 + h, msg);
+    }
+    if ((st = record_solve(s, t0 + h, iters, resid, err))) return st;
+
+    if (track) {
+        double pm1, bd1;
+        if (kv) pennes_energy_rates_var(&s->st, kv, Wv, s->T_new, work, &pm1, &bd1);
+        else pennes_energy_rates(&s->st, s->T_new, work, &pm1, &bd1);
+        s->energy.E_perf_met_J += h * (theta * pm1 + (1.0 - theta) * pm0);
+        s->energy.E_boundary_in_J += h * (theta * bd1 + (1.0 - theta) * bd0);
+        for (size_t q = 0; q < s->n_fixed; q++) {
+            const size_t c = s->fixed_list[q];
+            const double C = 1.0 / s->inv_rhoc[s->material[c]];
+            const double D = h * V *
+                             (theta * pennes_op_at(&s->st, kv, Wv, s->T_new, c) +
+                              (1.0 - theta) * pennes_op_at(&s->st, kv, Wv, s->T, c) +
+                              s->qfield[c]);
+            e_src += C * V * (s->T_new[c] - s->T[c]) - D;
+        }
+        memset(s->qfield, 0, g->n * sizeof(double));
+    }
+    s->energy.E_sources_J += e_src;
+    for (size_t q = 0; q < s->n_fixed; q++) s->fixed[s->fixed_list[q]] = 0;
+    s->n_fixed = 0;
+    /* leave the result in T_new like the explicit step; the caller swaps */
+    return ABL_OK;
+}
+
+/* Does the step starting at t0 follow a source switch closely enough to need Rannacher's
+ * backward-Euler start-up (Crank-Nicolson rings after a jump otherwise)? */
+static bool needs_startup(const abl_sim *s, double t0)
+{
+    const double window = s->sc->rannacher_steps * s->dt_s;
+    for (size_t i = 0; i < s->n_jumps; i++)
+        if (s->jump_s[i] <= t0 + 1e-9 * s->dt_s && t0 < s->jump_s[i] + window - 1e-9 * s->dt_s)
+            return true;
+    return false;
+}
+
+static abl_status implicit_step(abl_sim *s, double *work, abl_error *err)
+{
+    const double t0 = s->t_s, dt = s->dt_s;
+    if (s->sc->scheme == SCHEME_IMPLICIT) return implicit_substep(s, t0, dt, 1.0, work, err);
+    if (!needs_startup(s, t0)) return implicit_substep(s, t0, dt, 0.5, work, err);
+    /* two backward-Euler half steps (Rannacher 1984, Numer. Math. 43:309) */
+    abl_status st = implicit_substep(s, t0, 0.5 * dt, 1.0, work, err);
+    if (st) return st;
+    double *tmp = s->T;
+    s->T = s->T_new;
+    s->T_new = tmp;
+    st = implicit_substep(s, t0 + 0.5 * dt, 0.5 * dt, 1.0, work, err);
+    return st;
+}
+
+abl_status sim_step(abl_sim *s, long nsteps, abl_error *err)
+{
+    const abl_scenario *sc = s->sc;
+    const double dt = s->dt_s;
+    const bool track = s->energy.energy_tracked;
+    double *work = malloc(2 * (size_t)s->grid.nz * sizeof *work);
+    abl_status st = ABL_OK;
+    if (!work) return abl_fail(err, ABL_ENOMEM, "out of memory");
+    if (track && s->step == 0 && s->energy.E_stored_initial_J == 0)
+        s->energy.E_stored_initial_J = pennes_stored_energy(&s->st, s->T, work);
     long monitor_every = (long)floor(sc->monitor_interval_s / dt + 1e-9);
     if (monitor_every < 1) monitor_every = 1;
 
     for (long n = 0; n < nsteps; n++) {
-        abl_field_view view = {&s->grid, s->material, s->T, s->t_s, dt};
-        abl_source_contrib contrib[64];
-        int nc = s->nsources < 64 ? s->nsources : 64;
-        for (int i = 0; i < nc; i++)
-            if ((st = s->sources[i]->ops->update(s->sources[i], &view, &contrib[i], err)))
-                goto done;
-        /* pins hold during the step: set before the sweep, and again after it */
-        double e_src = 0.0;
-        for (int i = 0; i < nc; i++)
-            e_src += apply_pins(s, s->T, contrib[i].n_pin, contrib[i].pin_idx, contrib[i].pin_T_C);
-        e_src += apply_pins(s, s->T, s->n_extra_pin, s->extra_pin_idx, s->extra_pin_T);
-        double pm = 0.0, bd = 0.0;
-        if (s->prop_fn) {
-            view.T_C = s->T; /* after the pins */
-            if ((st = s->prop_fn(s->prop_ctx, &view, s->k_field, s->W_field, err))) goto done;
-            if (track) pennes_energy_rates_var(&s->st, s->k_field, s->W_field, s->T, work, &pm, &bd);
-            pennes_explicit_step_var(&s->st, s->k_field, s->W_field, s->T, s->T_new);
-        } else {
-            if (track) pennes_energy_rates(&s->st, s->T, work, &pm, &bd);
-            pennes_explicit_step(&s->st, s->T, s->T_new);
-        }
-        s->energy.E_perf_met_J += pm * dt;
-        s->energy.E_boundary_in_J += bd * dt;
-        for (int i = 0; i < nc; i++) {
-            const abl_source_contrib *c = &contrib[i];
-            for (size_t q = 0; q < c->n_heat; q++) {
-                size_t v = c->heat_idx[q];
-                s->T_new[v] += dt * s->inv_rhoc[s->material[v]] * c->heat_q_W_m3[q];
-                e_src += c->heat_q_W_m3[q] * V * dt;
-            }
-        }
-        for (int i = 0; i < nc; i++)
-            e_src += apply_pins(s, s->T_new, contrib[i].n_pin, contrib[i].pin_idx,
-                                contrib[i].pin_T_C);
-        e_src += apply_pins(s, s->T_new, s->n_extra_pin, s->extra_pin_idx, s->extra_pin_T);
-        s->energy.E_sources_J += e_src;
-
+        st = sc->scheme == SCHEME_EXPLICIT ? explicit_step(s, work, err)
+                                           : implicit_step(s, work, err);
+        if (st) goto done;
         double *tmp = s->T;
         s->T = s->T_new;
         s->T_new = tmp;

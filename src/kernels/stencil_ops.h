@@ -7,10 +7,9 @@
 #include "ablasim/kernels.h"
 #include "ablasim/scenario.h"
 
-/* Right-hand side [W/m^3] of rho c dT/dt at voxel c = (i,j,k), without sources:
- * sum over faces G (T_nb - T) + W (T_a - T) + Q_met, domain faces per st->gbound. */
-static inline double pennes_op(const abl_stencil *st, const double *T, int i, int j, int k,
-                               size_t c)
+/* pennes_op (below) with the constant part (wall temperatures, W T_a + Q_met) on or off. */
+static inline double pennes_op_ex(const abl_stencil *st, const double *T, int i, int j, int k,
+                                  size_t c, const int affine)
 {
     const abl_grid *g = st->g;
     const int nm = st->nmat;
@@ -22,7 +21,7 @@ static inline double pennes_op(const abl_stencil *st, const double *T, int i, in
     double flux = 0.0;
 #define FACE(cond, off, gtab, face)                                                              \
     if (cond) flux += gtab[st->material[c + (off)]] * (T[c + (off)] - Tc);                       \
-    else flux += st->gbound[(size_t)(face) * nm + m] * (st->T_bound_C[face] - Tc);
+    else flux += st->gbound[(size_t)(face) * nm + m] * ((affine ? st->T_bound_C[face] : 0) - Tc);
     FACE(i > 0, -1, gx, FACE_XMIN)
     FACE(i < g->nx - 1, +1, gx, FACE_XMAX)
     FACE(j > 0, -(ptrdiff_t)g->sy, gy, FACE_YMIN)
@@ -30,7 +29,16 @@ static inline double pennes_op(const abl_stencil *st, const double *T, int i, in
     FACE(k > 0, -(ptrdiff_t)g->sz, gz, FACE_ZMIN)
     FACE(k < g->nz - 1, (ptrdiff_t)g->sz, gz, FACE_ZMAX)
 #undef FACE
-    return flux + st->src_const[m] - st->perf_W[m] * Tc;
+    return flux + (affine ? st->src_const[m] : 0.0) - st->perf_W[m] * Tc;
+}
+
+/* Right-hand side [W/m^3] of rho c dT/dt at voxel c = (i,j,k), without sources:
+ * sum over faces G (T_nb - T) + W (T_a - T) + Q_met, domain faces per st->gbound. Written as
+ * A T + f: pennes_op_ex(.., 0) is the linear part A T alone (what implicit solves invert). */
+static inline double pennes_op(const abl_stencil *st, const double *T, int i, int j, int k,
+                               size_t c)
+{
+    return pennes_op_ex(st, T, i, j, k, c, 1);
 }
 
 /* Conductance of a domain face for a voxel of conductivity k [W/m/K], h the spacing normal to
@@ -44,8 +52,9 @@ static inline double boundary_conductance(int type, double h_conv, double k, dou
 }
 
 /* pennes_op with per-voxel k and W (variable-property path). */
-static inline double pennes_op_var(const abl_stencil *st, const double *kv, const double *Wv,
-                                   const double *T, int i, int j, int k, size_t c)
+static inline double pennes_op_var_ex(const abl_stencil *st, const double *kv, const double *Wv,
+                                      const double *T, int i, int j, int k, size_t c,
+                                      const int affine)
 {
     const abl_grid *g = st->g;
     const double Tc = T[c], kc = kv[c];
@@ -58,7 +67,7 @@ static inline double pennes_op_var(const abl_stencil *st, const double *kv, cons
         flux += 2.0 * kc * kn / (kc + kn) * ih2[d] * (T[c + (off)] - Tc);                        \
     } else                                                                                       \
         flux += boundary_conductance(st->bc_type[face], st->bc_h_W_m2K[face], kc,               \
-                                     g->h_m[d]) * (st->T_bound_C[face] - Tc);
+                                     g->h_m[d]) * ((affine ? st->T_bound_C[face] : 0) - Tc);
     FACE_V(i > 0, -1, 0, FACE_XMIN)
     FACE_V(i < g->nx - 1, +1, 0, FACE_XMAX)
     FACE_V(j > 0, -(ptrdiff_t)g->sy, 1, FACE_YMIN)
@@ -66,7 +75,14 @@ static inline double pennes_op_var(const abl_stencil *st, const double *kv, cons
     FACE_V(k > 0, -(ptrdiff_t)g->sz, 2, FACE_ZMIN)
     FACE_V(k < g->nz - 1, (ptrdiff_t)g->sz, 2, FACE_ZMAX)
 #undef FACE_V
+    if (!affine) return flux - Wv[c] * Tc;
     return flux + Wv[c] * (st->T_arterial_C - Tc) + st->q_met[st->material[c]];
+}
+
+static inline double pennes_op_var(const abl_stencil *st, const double *kv, const double *Wv,
+                                   const double *T, int i, int j, int k, size_t c)
+{
+    return pennes_op_var_ex(st, kv, Wv, T, i, j, k, c, 1);
 }
 
 #endif

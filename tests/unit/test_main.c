@@ -69,6 +69,7 @@ int main(void)
     register_analytic_tests();
     register_energy_tests();
     register_property_tests();
+    register_spectral_tests();
     register_output_mesh_tests();
     register_nifti_tests();
     register_margin_tests();

@@ -22,6 +22,7 @@ void register_kernel_tests(void);
 void register_analytic_tests(void);
 void register_energy_tests(void);
 void register_property_tests(void);
+void register_spectral_tests(void);
 void register_cli_tests(void);
 void register_output_mesh_tests(void);
 void register_margin_tests(void);

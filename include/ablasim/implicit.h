@@ -1,0 +1,44 @@
+/* implicit.h - preconditioned conjugate gradients for the implicit Pennes schemes.
+ *
+ * Backward Euler and Crank-Nicolson lead each step to (C/dt - theta A) x = rhs (kernels.h), a
+ * symmetric positive definite system (C = rho c > 0, -A the SPD conduction-plus-perfusion
+ * operator). Voxels held at a temperature (probes, electrodes) are removed from the unknowns:
+ * their values sit in x, their residual is kept at zero, so CG works on the SPD free block.
+ * The preconditioner is the exact inverse of the mean-coefficient operator
+ * (mean C/dt + theta mean W) I - theta mean k L_h, applied with the FFTW transforms of
+ * spectral.h (convective faces are approximated as fixed or insulated by their Biot number).
+ * All reductions are summed per z-plane in plane order: results do not depend on the thread
+ * count.
+ */
+#ifndef ABLASIM_IMPLICIT_H
+#define ABLASIM_IMPLICIT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ablasim/kernels.h"
+#include "ablasim/spectral.h"
+
+typedef struct {
+    double tol;       /* relative residual ||r|| / ||r0|| to reach */
+    int max_iter;
+    bool precondition; /* spectral preconditioner (else plain CG) */
+} abl_cg_opts;
+
+typedef struct abl_implicit abl_implicit;
+
+/* Plan for a stencil: vectors, and the spectral preconditioner with mean coefficients C_mean
+ * [J/m^3/K], W_mean [W/m^3/K], k_mean [W/m/K] (volume averages over the grid). */
+abl_status implicit_create(const abl_stencil *st, const int bc_type[6], const double bc_h[6],
+                           double C_mean, double W_mean, double k_mean, const abl_cg_opts *opts,
+                           abl_implicit **out, abl_error *err);
+void implicit_destroy(abl_implicit *im);
+
+/* Solve (C/dt - theta A) x = rhs for the free voxels (fixed[c] == 0). x holds the initial
+ * guess on entry, with the held values at fixed voxels (left unchanged). fixed may be NULL.
+ * Reports iterations and the final relative residual; ABL_ENUM if not converged. */
+abl_status implicit_solve(abl_implicit *im, const double *kv, const double *Wv, double inv_dt,
+                          double theta, const double *rhs, const uint8_t *fixed, double *x,
+                          int *iterations, double *rel_residual, abl_error *err);
+
+#endif
