@@ -13,6 +13,7 @@
 #define H5_SNAP_T "/snapshots/T_C"
 #define H5_ISOTHERMS "/isotherms"
 #define H5_ENERGY "/energy"
+#define H5_SOLVER "/solver"
 
 #define H5A_UNITS "units"
 #define H5A_SPACING_MM "spacing_mm"

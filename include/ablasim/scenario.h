@@ -44,7 +44,12 @@ typedef struct {
     char where[256];       /* file:line of the entry, for messages */
 } abl_source_cfg;
 
-typedef enum { SCHEME_EXPLICIT, SCHEME_IMPLICIT, SCHEME_CRANK_NICOLSON } abl_time_scheme;
+typedef enum {
+    SCHEME_EXPLICIT,
+    SCHEME_IMPLICIT,       /* backward Euler */
+    SCHEME_CRANK_NICOLSON,
+    SCHEME_SPECTRAL        /* exact modal evolution: homogeneous tissue, fixed/insulated faces */
+} abl_time_scheme;
 
 typedef struct abl_scenario {
     char *path;       /* scenario file */

@@ -82,6 +82,8 @@ typedef struct abl_sim {
 
     /* implicit schemes */
     abl_implicit *im;
+    abl_spectral *sp;              /* time.scheme: spectral */
+    double *b_const;               /* spectral: constant forcing f / (rho c) [K/s] */
     double *rhs, *qfield;          /* right-hand side; heat of the step (energy bookkeeping) */
     uint8_t *fixed;                /* 1 where a voxel is held this step */
     size_t *fixed_list;

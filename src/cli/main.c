@@ -115,6 +115,19 @@ static void print_summary(const abl_sim *s, const char *out)
                e->E_stored_final_J - e->E_stored_initial_J,
                scale > 0 ? (e->E_stored_final_J - e->E_stored_initial_J - in) / scale : 0.0);
     }
+    if (s->n_cg > 0) {
+        long tot = 0;
+        int mx = 0;
+        double rmax = 0;
+        for (size_t i = 0; i < s->n_cg; i++) {
+            tot += s->cg_iters[i];
+            if (s->cg_iters[i] > mx) mx = s->cg_iters[i];
+            if (s->cg_resid[i] > rmax) rmax = s->cg_resid[i];
+        }
+        printf("solver     %zu CG solves (%s preconditioner): iterations mean %.1f, max %d; "
+               "largest final relative residual %.1e\n",
+               s->n_cg, sc->precondition ? "spectral" : "no", (double)tot / s->n_cg, mx, rmax);
+    }
     printf("output     %s\n", out);
     free(hot_m);
     free(cold_m);

@@ -380,6 +380,63 @@ static abl_status plan_implicit(abl_sim *s, abl_error *err)
     return ABL_OK;
 }
 
+/* time.scheme: spectral - the exact modal evolution of spectral.h; only for what it is exact
+ * for: one tissue with constant properties, fixed or insulated faces, volumetric sources. */
+static abl_status plan_spectral(abl_sim *s, abl_error *err)
+{
+    const abl_scenario *sc = s->sc;
+    const abl_grid *g = &s->grid;
+    const char *why = NULL;
+    if (s->nmat != 1) why = "the grid holds more than one tissue";
+    else if (s->var_props) why = "a tissue has temperature-dependent properties";
+    else if (sc->energy_balance) why = "output.energy_balance is not tracked by this scheme";
+    for (int f = 0; f < 6 && !why; f++)
+        if (sc->bc[f].type == BC_CONVECTIVE) why = "a face is convective";
+    for (int i = 0; i < sc->nsources && !why; i++)
+        if (sc->sources[i].type != SRC_VOLUMETRIC) why = "a source holds voxels at a temperature";
+    if (why)
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: time.scheme: spectral is exact only for one tissue, fixed or "
+                        "insulated faces and volumetric sources, but %s; use crank_nicolson",
+                        sc->path, why);
+    bool fixed[6];
+    for (int f = 0; f < 6; f++) fixed[f] = sc->bc[f].type == BC_FIXED_TEMPERATURE;
+    abl_status st = spectral_create(g, fixed, &s->sp, err);
+    if (st) return st;
+    s->b_const = grid_alloc_field(g, 0.0);
+    s->rhs = grid_alloc_field(g, 0.0);
+    s->qfield = grid_alloc_field(g, 0.0);
+    if (!s->b_const || !s->rhs || !s->qfield)
+        return abl_fail(err, ABL_ENOMEM, "out of memory for the spectral scheme");
+    /* f = A*0 + f: wall temperatures, W T_a, Q_met; in K/s */
+    pennes_rhs(&s->st, s->qfield, s->b_const);
+    for (size_t c = 0; c < g->n; c++) s->b_const[c] *= s->inv_rhoc[0];
+    return ABL_OK;
+}
+
+/* One exact step: sources taken constant over the step at its midpoint (exact for piecewise
+ * constant power, second order for ramps). */
+static abl_status spectral_step(abl_sim *s, abl_error *err)
+{
+    const abl_grid *g = &s->grid;
+    const double dt = s->dt_s, V = grid_voxel_volume_m3(g);
+    abl_field_view view = {g, s->material, s->T, s->t_s + 0.5 * dt, dt};
+    memcpy(s->rhs, s->b_const, g->n * sizeof(double));
+    for (int i = 0; i < s->nsources; i++) {
+        abl_source_contrib c;
+        abl_status st = s->sources[i]->ops->update(s->sources[i], &view, &c, err);
+        if (st) return st;
+        for (size_t q = 0; q < c.n_heat; q++) {
+            s->rhs[c.heat_idx[q]] += c.heat_q_W_m3[q] * s->inv_rhoc[0];
+            s->energy.E_sources_J += c.heat_q_W_m3[q] * V * dt;
+        }
+    }
+    memcpy(s->T_new, s->T, g->n * sizeof(double));
+    spectral_evolve(s->sp, s->k37[0] * s->inv_rhoc[0], s->perf_W[0] * s->inv_rhoc[0], s->rhs, dt,
+                    s->T_new, s->qfield);
+    return ABL_OK;
+}
+
 /* ---- create / destroy --------------------------------------------------------------------- */
 
 abl_status sim_create(const abl_scenario *sc, abl_sim **out, abl_error *err)
@@ -412,7 +469,10 @@ abl_status sim_create(const abl_scenario *sc, abl_sim **out, abl_error *err)
     }
     s->energy.energy_tracked = sc->energy_balance;
     if (s->var_props && (st = sim_set_property_hook(s, linear_k_hook, s, err))) goto fail;
-    if (sc->scheme != SCHEME_EXPLICIT && (st = plan_implicit(s, err))) goto fail;
+    if ((sc->scheme == SCHEME_IMPLICIT || sc->scheme == SCHEME_CRANK_NICOLSON) &&
+        (st = plan_implicit(s, err)))
+        goto fail;
+    if (sc->scheme == SCHEME_SPECTRAL && (st = plan_spectral(s, err))) goto fail;
     *out = s;
     return ABL_OK;
 nomem:
@@ -454,6 +514,8 @@ void sim_destroy(abl_sim *s)
     free(s->extra_pin_idx);
     free(s->extra_pin_T);
     implicit_destroy(s->im);
+    spectral_destroy(s->sp);
+    grid_free_field(s->b_const);
     grid_free_field(s->rhs);
     grid_free_field(s->qfield);
     grid_free_field(s->fixed);
@@ -757,8 +819,9 @@ abl_status sim_step(abl_sim *s, long nsteps, abl_error *err)
     if (monitor_every < 1) monitor_every = 1;
 
     for (long n = 0; n < nsteps; n++) {
-        st = sc->scheme == SCHEME_EXPLICIT ? explicit_step(s, work, err)
-                                           : implicit_step(s, work, err);
+        st = sc->scheme == SCHEME_EXPLICIT   ? explicit_step(s, work, err)
+             : sc->scheme == SCHEME_SPECTRAL ? spectral_step(s, err)
+                                             : implicit_step(s, work, err);
         if (st) goto done;
         double *tmp = s->T;
         s->T = s->T_new;

@@ -780,6 +780,30 @@ static abl_status write_energy(abl_output *o, const abl_sim *s, abl_error *err)
     return st;
 }
 
+/* Per-solve CG log of the implicit schemes: iterations, final relative residual, time. */
+static abl_status write_solver(abl_output *o, const abl_sim *s, abl_error *err)
+{
+    static const char *const names[] = {"explicit", "implicit", "crank_nicolson", "spectral"};
+    hid_t grp = make_group(o, H5_SOLVER, err);
+    if (grp < 0) return ABL_EIO;
+    const hsize_t n = s->n_cg;
+    abl_status st = write_small(o, o->file, H5_SOLVER "/iterations", H5T_STD_I32LE,
+                                H5T_NATIVE_INT, 1, &n, s->cg_iters, "1", err);
+    if (st == ABL_OK)
+        st = write_small(o, o->file, H5_SOLVER "/relative_residual", H5T_IEEE_F64LE,
+                         H5T_NATIVE_DOUBLE, 1, &n, s->cg_resid, "1", err);
+    if (st == ABL_OK)
+        st = write_small(o, o->file, H5_SOLVER "/time_s", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1,
+                         &n, s->cg_time_s, "s", err);
+    if (st == ABL_OK && (attr_str(grp, "scheme", names[s->sc->scheme]) < 0 ||
+                         attr_f64(grp, "solver_tolerance", s->sc->solver_tol) < 0 ||
+                         attr_str(grp, "preconditioner",
+                                  s->sc->precondition ? "spectral" : "none") < 0))
+        st = h5_fail(o, err, "writing attributes of", H5_SOLVER);
+    close_id(grp);
+    return st;
+}
+
 static abl_status write_root_attrs(abl_output *o, const abl_sim *s, abl_error *err)
 {
     const abl_scenario *sc = s->sc;
@@ -793,6 +817,9 @@ static abl_status write_root_attrs(abl_output *o, const abl_sim *s, abl_error *e
         attr_f64(root, "wall_time_s", s->wall_s) < 0 ||
         attr_i64(root, "omp_threads", omp_get_max_threads()) < 0 ||
         attr_str(root, "compiler", __VERSION__) < 0 ||
+        attr_str(root, "time_scheme",
+                 (const char *const[]){"explicit", "implicit", "crank_nicolson",
+                                       "spectral"}[s->sc->scheme]) < 0 ||
         attr_str(root, "units_note", "SI inside; temperatures degC; lengths in attrs in mm") < 0)
         return h5_fail(o, err, "writing attributes of", "/");
     return ABL_OK;
@@ -850,6 +877,7 @@ static abl_status finish_h5(abl_output *o, const abl_sim *s, const iso_result *i
     if (st == ABL_OK && o->nt > 0) st = write_frames(o, &s->grid, err);
     if (st == ABL_OK) st = write_isotherms(o, s, iso, err);
     if (st == ABL_OK && s->energy.energy_tracked) st = write_energy(o, s, err);
+    if (st == ABL_OK && s->n_cg > 0) st = write_solver(o, s, err);
     if (st == ABL_OK) st = write_root_attrs(o, s, err);
     if (st != ABL_OK) return st;
 

@@ -350,7 +350,7 @@ static abl_status parse_time(cfg_node *t, abl_scenario *sc, abl_error *err)
     static const char *const keys[] = {"duration_s",      "dt_s",           "dt_safety",
                                        "scheme",          "solver_tolerance", "max_iterations",
                                        "preconditioner",  "rannacher_steps", NULL};
-    static const char *const schemes[] = {"explicit", "implicit", "crank_nicolson"};
+    static const char *const schemes[] = {"explicit", "implicit", "crank_nicolson", "spectral"};
     static const char *const preconds[] = {"spectral", "none"};
     static const cfg_range tol_range = {1e-14, 1e-2, false, false, NULL};
     static const cfg_range dur = {0, 1e6, true, false, "s"};
@@ -369,7 +369,7 @@ static abl_status parse_time(cfg_node *t, abl_scenario *sc, abl_error *err)
     if ((st = cfg_check_keys(t, keys, err)) ||
         (st = cfg_get_double(t, "duration_s", true, 0, &dur, &sc->duration_s, err)) ||
         (st = cfg_get_double(t, "dt_safety", false, 0.9, &saf, &sc->dt_safety, err)) ||
-        (st = cfg_get_enum(t, "scheme", false, 0, schemes, 3, &scheme, err)))
+        (st = cfg_get_enum(t, "scheme", false, 0, schemes, 4, &scheme, err)))
         return st;
     sc->scheme = (abl_time_scheme)scheme;
     int pre;
@@ -383,7 +383,7 @@ static abl_status parse_time(cfg_node *t, abl_scenario *sc, abl_error *err)
     sc->max_iterations = (int)maxit;
     sc->precondition = pre == 0;
     sc->rannacher_steps = (int)rann;
-    if (scheme == SCHEME_EXPLICIT) {
+    if (scheme == SCHEME_EXPLICIT || scheme == SCHEME_SPECTRAL) {
         const char *implicit_only[] = {"solver_tolerance", "max_iterations", "preconditioner",
                                        "rannacher_steps"};
         for (int i = 0; i < 4; i++)
@@ -391,7 +391,7 @@ static abl_status parse_time(cfg_node *t, abl_scenario *sc, abl_error *err)
                 char path[300];
                 cfg_node *n = cfg_get(t, implicit_only[i]);
                 return abl_fail(err, ABL_EINVAL,
-                                "%s: '%s' applies to the implicit schemes only (time.scheme: "
+                                "%s: '%s' applies to the CG-based schemes only (time.scheme: "
                                 "implicit or crank_nicolson)",
                                 cfg_where(n, where, sizeof where), cfg_path(n, path, sizeof path));
             }

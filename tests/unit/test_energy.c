@@ -72,9 +72,29 @@ static void test_energy_source_only(void)
     scenario_free(sc);
 }
 
+/* The implicit schemes keep the balance too: theta-weighted rates at both ends of each step,
+ * and the heat held voxels supply. The CG residual (1e-12 here) is the only inexactness. */
+static void test_energy_implicit(void)
+{
+    const char *schemes[] = {"time.scheme=implicit", "time.scheme=crank_nicolson"};
+    for (int i = 0; i < 2; i++) {
+        const char *sets[] = {schemes[i], "time.dt_s=2", "time.solver_tolerance=1e-12"};
+        abl_scenario *sc = tu_scenario(hetero_yaml, sets, 3);
+        CU_ASSERT_FATAL(sc != NULL);
+        abl_sim *s = NULL;
+        abl_error err = {0};
+        CU_ASSERT_FATAL(sim_create(sc, &s, &err) == ABL_OK);
+        CU_ASSERT_FATAL(sim_step(s, 30, &err) == ABL_OK);
+        check_balance(s, schemes[i]);
+        sim_destroy(s);
+        scenario_free(sc);
+    }
+}
+
 void register_energy_tests(void)
 {
     CU_pSuite s = CU_add_suite("energy", NULL, NULL);
     CU_add_test(s, "energy balance, heterogeneous scenario", test_energy_hetero);
     CU_add_test(s, "source energy stored exactly, insulated box", test_energy_source_only);
+    CU_add_test(s, "energy balance, backward Euler and Crank-Nicolson", test_energy_implicit);
 }
