@@ -204,9 +204,9 @@ static inline double op_any(const abl_stencil *st, const double *kv, const doubl
               : pennes_op_ex(st, T, i, j, k, c, affine);
 }
 
-double implicit_matvec(const abl_stencil *st, const double *kv, const double *Wv, double inv_dt,
-                       double theta, const double *restrict x, double *restrict y,
-                       double *work_nz)
+static double implicit_matvec_general(const abl_stencil *st, const double *kv, const double *Wv,
+                                      double inv_dt, double theta, const double *restrict x,
+                                      double *restrict y, double *work_nz)
 {
     const abl_grid *g = st->g;
 #pragma omp parallel for schedule(static)
@@ -227,8 +227,9 @@ double implicit_matvec(const abl_stencil *st, const double *kv, const double *Wv
     return d;
 }
 
-void implicit_rhs(const abl_stencil *st, const double *kv, const double *Wv, double inv_dt,
-                  double theta, const double *restrict T, double *restrict rhs)
+static void implicit_rhs_general(const abl_stencil *st, const double *kv, const double *Wv,
+                                 double inv_dt, double theta, const double *restrict T,
+                                 double *restrict rhs)
 {
     const abl_grid *g = st->g;
 #pragma omp parallel for collapse(2) schedule(static)
@@ -241,6 +242,134 @@ void implicit_rhs(const abl_stencil *st, const double *kv, const double *Wv, dou
                 const double lin = op_any(st, kv, Wv, T, i, j, k, c, 0);  /* A T */
                 rhs[c] = C * inv_dt * T[c] + (1.0 - theta) * full + theta * (full - lin);
             }
+}
+
+/* The segment plan (built for the explicit step with the plan's dt) describes A and f exactly:
+ * for a fast run, a (A x + f) = ax (x_w + x_e) + ay (..) + az (..) + (diag - 1) x + s with
+ * a = dt_plan / (rho c); a general run carries the same form in its record. So the implicit
+ * operators stream x and y only (24 B/LUP), as the explicit step does, instead of walking the
+ * material tables voxel by voxel. */
+typedef struct {
+    double cw, ce, cs, cn, cd, cu, dm1, s; /* a-scaled: neighbour weights, diag - 1, constant */
+    double Ca;                             /* rho c / dt_plan = 1/a */
+    double C;                              /* rho c */
+} seg_form;
+
+static inline seg_form segment_form(const abl_stencil *st, const abl_segment *sg, size_t c0)
+{
+    seg_form f;
+    const int m = st->material[c0];
+    f.C = 1.0 / st->inv_rhoc[m];
+    f.Ca = f.C / st->dt_s;
+    if (sg->mat >= 0) {
+        const abl_fast_coef *q = &st->fast[sg->mat];
+        f.cw = f.ce = q->ax;
+        f.cs = f.cn = q->ay;
+        f.cd = f.cu = q->az;
+        f.dm1 = q->diag - 1.0;
+        f.s = q->s;
+    } else {
+        const abl_gen_coef *q = &st->gen[sg->g0];
+        f.cw = q->c[0];
+        f.ce = q->c[1];
+        f.cs = q->c[2];
+        f.cn = q->c[3];
+        f.cd = q->c[4];
+        f.cu = q->c[5];
+        f.dm1 = q->diag - 1.0;
+        f.s = q->s;
+    }
+    return f;
+}
+
+/* Walk the plan: for each segment, offsets of its six neighbours (0 where the neighbour is
+ * outside the grid: the weight is 0 there) and its form. */
+#define PLAN_WALK_BEGIN(st)                                                                      \
+    const abl_grid *g = (st)->g;                                                                 \
+    const int nx = g->nx, ny = g->ny, nz = g->nz;                                                \
+    const size_t sy = g->sy, sz = g->sz;
+
+static double implicit_matvec_planned(const abl_stencil *st, double inv_dt, double theta,
+                                      const double *restrict x, double *restrict y,
+                                      double *work_nz)
+{
+    PLAN_WALK_BEGIN(st)
+#pragma omp parallel for schedule(static)
+    for (int k = 0; k < nz; k++) {
+        double dot = 0.0;
+        for (int j = 0; j < ny; j++) {
+            const size_t r = (size_t)k * ny + (size_t)j, row = r * sy;
+            const size_t os = j > 0 ? sy : 0, on = j < ny - 1 ? sy : 0;
+            const size_t od = k > 0 ? sz : 0, ou = k < nz - 1 ? sz : 0;
+            for (size_t q = st->row_seg[r]; q < st->row_seg[r + 1]; q++) {
+                const abl_segment sg = st->seg[q];
+                const size_t c0 = row + (size_t)sg.i0, c1 = row + (size_t)sg.i1;
+                const size_t ow = sg.i0 > 0 ? 1 : 0, oe = sg.i1 < nx ? 1 : 0;
+                const seg_form f = segment_form(st, &sg, c0);
+                /* y = C/h x - theta A x,  A x = Ca (weights . x + (diag - 1) x) */
+                const double t = theta * f.Ca;
+                const double d0 = f.C * inv_dt - t * f.dm1;
+                const double ww = -t * f.cw, we = -t * f.ce, ws = -t * f.cs, wn = -t * f.cn,
+                             wd = -t * f.cd, wu = -t * f.cu;
+#pragma omp simd reduction(+ : dot)
+                for (size_t c = c0; c < c1; c++) {
+                    const double v = d0 * x[c] + ww * x[c - ow] + we * x[c + oe] +
+                                     ws * x[c - os] + wn * x[c + on] + wd * x[c - od] +
+                                     wu * x[c + ou];
+                    y[c] = v;
+                    dot += x[c] * v;
+                }
+            }
+        }
+        work_nz[k] = dot;
+    }
+    double d = 0.0;
+    for (int k = 0; k < nz; k++) d += work_nz[k];
+    return d;
+}
+
+static void implicit_rhs_planned(const abl_stencil *st, double inv_dt, double theta,
+                                 const double *restrict T, double *restrict rhs)
+{
+    PLAN_WALK_BEGIN(st)
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int k = 0; k < nz; k++)
+        for (int j = 0; j < ny; j++) {
+            const size_t r = (size_t)k * ny + (size_t)j, row = r * sy;
+            const size_t os = j > 0 ? sy : 0, on = j < ny - 1 ? sy : 0;
+            const size_t od = k > 0 ? sz : 0, ou = k < nz - 1 ? sz : 0;
+            for (size_t q = st->row_seg[r]; q < st->row_seg[r + 1]; q++) {
+                const abl_segment sg = st->seg[q];
+                const size_t c0 = row + (size_t)sg.i0, c1 = row + (size_t)sg.i1;
+                const size_t ow = sg.i0 > 0 ? 1 : 0, oe = sg.i1 < nx ? 1 : 0;
+                const seg_form f = segment_form(st, &sg, c0);
+                /* rhs = C/h T + (1 - theta) A T + f,  f = Ca s */
+                const double t = (1.0 - theta) * f.Ca;
+                const double d0 = f.C * inv_dt + t * f.dm1;
+                const double sc = f.Ca * f.s;
+#pragma omp simd
+                for (size_t c = c0; c < c1; c++)
+                    rhs[c] = d0 * T[c] +
+                             t * (f.cw * T[c - ow] + f.ce * T[c + oe] + f.cs * T[c - os] +
+                                  f.cn * T[c + on] + f.cd * T[c - od] + f.cu * T[c + ou]) +
+                             sc;
+            }
+        }
+}
+
+double implicit_matvec(const abl_stencil *st, const double *kv, const double *Wv, double inv_dt,
+                       double theta, const double *restrict x, double *restrict y,
+                       double *work_nz)
+{
+    if (!kv && st->seg) return implicit_matvec_planned(st, inv_dt, theta, x, y, work_nz);
+    return implicit_matvec_general(st, kv, Wv, inv_dt, theta, x, y, work_nz);
+}
+
+void implicit_rhs(const abl_stencil *st, const double *kv, const double *Wv, double inv_dt,
+                  double theta, const double *restrict T, double *restrict rhs)
+{
+    if (!kv && st->seg) implicit_rhs_planned(st, inv_dt, theta, T, rhs);
+    else implicit_rhs_general(st, kv, Wv, inv_dt, theta, T, rhs);
 }
 
 double pennes_op_at(const abl_stencil *st, const double *kv, const double *Wv, const double *T,
