@@ -20,7 +20,7 @@
 #include "ablasim/spectral.h"
 
 typedef struct {
-    double tol;       /* relative residual ||r|| / ||r0|| to reach */
+    double tol;       /* relative residual ||r|| / ||b|| to reach (b: rhs over free voxels) */
     int max_iter;
     bool precondition; /* spectral preconditioner (else plain CG) */
 } abl_cg_opts;
