@@ -8,9 +8,11 @@ PREFIX   ?= /usr/local
 PKGS     := fftw3 hdf5 yaml-0.1
 OPT      ?= -O3 -march=native
 CFLAGS   ?= $(OPT)
+# nifti_clib (libnifti2-dev) ships no .pc file: its include dir and libraries are named here.
 ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -fopenmp -Wall -Wextra -Iinclude \
-             -I/usr/include/nifti $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(SAN_FLAGS) $(CFLAGS)
-LDLIBS_ALL = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lfftw3_omp -lnifti2 -lznz -lz -lm
+             -I/usr/include/nifti $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
+             $(SAN_FLAGS) $(CFLAGS)
+LDLIBS_ALL = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lnifti2 -lznz -lz -lm
 TEST_LIBS  = $(shell pkg-config --libs cunit 2>/dev/null)
 
 ifeq ($(SANITIZE),1)

@@ -2,9 +2,12 @@
  *
  * Segmentations arrive as integer label maps (.nii or .nii.gz) with an affine that places
  * voxels in the scanner's world frame (mm, RAS+ as in the NIfTI standard). ablasim's grid is
- * axis-aligned with x fastest; reading keeps the data order of the file and the full affine
- * (qform preferred, sform otherwise), so masks written back with nifti_write_* carry the same
- * affine and overlay exactly on the source image.
+ * axis-aligned with x fastest and positive spacing: reading accepts affines whose voxel axes are
+ * the world axes up to order and sign (e.g. Slicer's diag(-dx,-dy,dz)), re-indexes the voxels
+ * into RAS+ (origin_mm = world centre of mesh voxel (0,0,0)), rejects oblique affines, and
+ * returns the file's own dims and affine (qform preferred, sform otherwise) in abl_nifti_geom.
+ * nifti_write_* take data in grid order and map it back, so masks written with that geometry
+ * carry the same affine and voxel order and overlay exactly on the source.
  */
 #ifndef ABLASIM_NIFTI_H
 #define ABLASIM_NIFTI_H
@@ -24,7 +27,8 @@ typedef struct {
  * accepted only when every value is an exact integer in 0..255). 4-D files with more than
  * one volume, non-positive spacing or unreadable/truncated data are errors naming the file.
  * The result is an abl_mesh (labels x fastest, spacing_mm, origin_mm = world position of voxel
- * (0,0,0)) plus the geometry. */
+ * (0,0,0)) plus the geometry. geom may be NULL; geom dims/spacing are the file's, so index
+ * labels with mesh->dims. */
 abl_status nifti_read_labels(const char *path, abl_mesh *mesh, abl_nifti_geom *geom,
                              abl_error *err);
 /* Write a uint8 mask or label map / a float32 map with the given geometry (compressed when the

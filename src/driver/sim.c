@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "ablasim/mesh.h"
+#include "ablasim/nifti.h"
 #include "ablasim/output.h"
 
 /* Temperature range over which temperature-dependent properties are bounded (the range the
@@ -57,7 +58,13 @@ static abl_status build_grid(abl_sim *s, abl_error *err)
     int dims[3];
     double h[3], origin[3];
     if (sc->mesh_path) {
-        if ((st = mesh_read(sc->mesh_path, &mesh, err))) return st;
+        /* NIfTI label maps (docs/NIFTI.md) by name; anything else is an HDF5 mesh. */
+        size_t len = strlen(sc->mesh_path);
+        int nii = (len > 4 && strcmp(sc->mesh_path + len - 4, ".nii") == 0) ||
+                  (len > 7 && strcmp(sc->mesh_path + len - 7, ".nii.gz") == 0);
+        st = nii ? nifti_read_labels(sc->mesh_path, &mesh, NULL, err)
+                 : mesh_read(sc->mesh_path, &mesh, err);
+        if (st) return st;
         for (int d = 0; d < 3; d++) {
             dims[d] = mesh.dims[d];
             h[d] = mesh.spacing_mm[d] * 1e-3;

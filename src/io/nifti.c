@@ -1,36 +1,782 @@
-/* nifti.c - placeholder until the NIfTI module lands (see nifti.h). */
+/* nifti.c - NIfTI-1/-2 label maps in, masks and float maps out, through nifti_clib (nifti2_io).
+ *
+ * The library parses and validates headers (NIfTI-1 and -2, either byte order, gzip), turns
+ * the qform quaternion into a matrix, builds the headers we write (quaternion from the affine)
+ * and does the gzip I/O (znzlib). What it does not do the way ablasim needs is handled here:
+ *  - it reports failures by printing to stderr (at debug level > 0, and in its writer even at
+ *    level 0), not to the caller: the debug level is set to 0, every check that can fail on
+ *    bad input is made here first, and files are written here with znz calls whose every
+ *    result is checked (the library's writer ignores a failed data write); it never calls
+ *    exit();
+ *  - while loading it silently replaces NaN/Inf floats by 0, which would turn a broken float
+ *    label map into background: the voxel block is read here with znz and byte-swapped with
+ *    the library's swap routine;
+ *  - it fixes zero or non-finite pixdim to 1 without a word: the raw header is checked first.
+ *
+ * Frames. NIfTI world coordinates are RAS+ in mm (x to the subject's Right, y Anterior, z
+ * Superior; NIfTI-1 standard, nifti1.h, "qform_code/sform_code"), and the affine maps the
+ * centre of voxel (i,j,k) to world (x,y,z). ablasim's grid is axis-aligned with positive
+ * spacing, so a file is accepted when its voxel axes are the world axes up to order and sign
+ * (a signed permutation: the usual case, e.g. diag(-dx,-dy,dz) for a CT exported from 3D
+ * Slicer/ITK, whose DICOM frame is LPS). The voxels are then re-indexed so that grid index
+ * i,j,k grows along world x,y,z; the returned mesh lives in the RAS+ world frame and its
+ * origin_mm is the world position of its voxel (0,0,0). abl_nifti_geom keeps the file's own
+ * dims and affine, and the writers map grid-ordered data back through the same signed
+ * permutation, so a mask written with that geometry has the file's affine and voxel order and
+ * overlays exactly on the source image. Oblique (rotated) affines cannot be represented on the
+ * grid without resampling and are rejected.
+ *
+ * Precision. Files are written as NIfTI-1 (read by every viewer) unless a dimension exceeds
+ * 32767 (then NIfTI-2). NIfTI-1 stores the affine in float32 (srow_*, quatern_*, pixdim), so
+ * the written affine equals the given one to float32 rounding (relative 6e-8, e.g. 6e-6 mm at
+ * 100 mm); an affine read from a NIfTI-1 file is float32 already and comes back to within
+ * one float32 rounding.
+ *
+ * The library keeps global options (debug level), so calls are not thread-safe; ablasim reads
+ * and writes NIfTI from one thread.
+ */
 #include "ablasim/nifti.h"
 
-abl_status nifti_read_labels(const char *path, abl_mesh *mesh, abl_nifti_geom *geom,
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <nifti2_io.h>
+
+#include "ablasim/grid.h"
+#include "ablasim/version.h"
+
+/* An affine counts as axis-aligned when ignoring its off-axis components moves no voxel centre
+ * of the grid by more than this fraction of the smallest voxel size (the error that treating it
+ * as aligned makes). That admits round-off in direction cosines (1e-5 over a 500 mm field of
+ * view, three axes: 0.015 mm, against 0.025 mm for 0.5 mm voxels) and rejects every real tilt
+ * (gantry tilts are whole degrees; even 0.1 degree over 300 mm moves a corner by 0.5 mm). */
+#define TILT_TOL_VOXELS 0.05
+
+/* Voxel data is read and written in chunks (gzread/gzwrite take an int length). */
+#define IO_CHUNK ((size_t)64 << 20)
+
+/* NIfTI-1 stores dims as int16. */
+#define NIFTI1_MAX_DIM 32767
+
+/* File axis a runs along world axis ax[a] (0 = x/R, 1 = y/A, 2 = z/S), forwards (sign +1) or
+ * backwards (sign -1). */
+typedef struct {
+    int ax[3];
+    int sign[3];
+} axis_map;
+
+/* Grid (mesh) index of file voxel (0, i1, i2) is base + i1 step[1] + i2 step[2]; step[0] per i0. */
+typedef struct {
+    ptrdiff_t base, step[3];
+} index_map;
+
+enum { AXES_OK, AXES_NONFINITE, AXES_DEGENERATE, AXES_OBLIQUE };
+
+/* 1 for .nii, 2 for .nii.gz, 0 otherwise (the library picks compression by this suffix). */
+static int nifti_suffix(const char *path)
+{
+    size_t n = strlen(path);
+    if (n > 7 && strcmp(path + n - 7, ".nii.gz") == 0) return 2;
+    if (n > 4 && strcmp(path + n - 4, ".nii") == 0) return 1;
+    return 0;
+}
+
+/* Classify the 3x4 part of A for a grid of file dims n; h[a] = length of column a (mm). */
+static int map_axes(const double A[4][4], const int64_t n[3], axis_map *m, double h[3])
+{
+    for (int r = 0; r < 3; r++)
+        for (int c = 0; c < 4; c++)
+            if (!isfinite(A[r][c])) return AXES_NONFINITE;
+    int used[3] = {0, 0, 0};
+    double tilt_mm = 0, hmin = INFINITY;
+    for (int a = 0; a < 3; a++) {
+        int w = 0;
+        double s2 = 0;
+        for (int r = 0; r < 3; r++) {
+            s2 += A[r][a] * A[r][a];
+            if (fabs(A[r][a]) > fabs(A[w][a])) w = r;
+        }
+        h[a] = sqrt(s2);
+        if (!(h[a] > 0)) return AXES_DEGENERATE;
+        if (used[w]) return AXES_OBLIQUE; /* two voxel axes closest to the same world axis */
+        used[w] = 1;
+        m->ax[a] = w;
+        m->sign[a] = A[w][a] > 0 ? 1 : -1;
+        for (int r = 0; r < 3; r++)
+            if (r != w) tilt_mm += fabs(A[r][a]) * (double)(n[a] - 1);
+        hmin = fmin(hmin, h[a]);
+    }
+    return tilt_mm > TILT_TOL_VOXELS * hmin ? AXES_OBLIQUE : AXES_OK;
+}
+
+static abl_status axes_fail(abl_error *err, int code, const char *path, const double A[4][4])
+{
+    switch (code) {
+    case AXES_NONFINITE:
+        return abl_fail(err, ABL_EINVAL, "%s: the voxel-to-world affine has a non-finite entry",
+                        path);
+    case AXES_DEGENERATE:
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: the voxel-to-world affine is degenerate (a voxel axis has length 0)",
+                        path);
+    default:
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: the voxel axes are rotated against the world (RAS) axes (affine "
+                        "[%.4g %.4g %.4g; %.4g %.4g %.4g; %.4g %.4g %.4g]): ablasim's grid is "
+                        "axis-aligned, so the run would be in voxel space and the scenario's mm "
+                        "coordinates would not match the image. Resample the label map onto an "
+                        "axis-aligned grid (nearest neighbour) first; see docs/NIFTI.md",
+                        path, A[0][0], A[0][1], A[0][2], A[1][0], A[1][1], A[1][2], A[2][0],
+                        A[2][1], A[2][2]);
+    }
+}
+
+static int is_identity(const axis_map *m)
+{
+    for (int a = 0; a < 3; a++)
+        if (m->ax[a] != a || m->sign[a] < 0) return 0;
+    return 1;
+}
+
+static index_map make_index_map(const axis_map *m, const int64_t n[3])
+{
+    ptrdiff_t N[3], S[3];
+    for (int a = 0; a < 3; a++)
+        N[m->ax[a]] = (ptrdiff_t)n[a];
+    S[0] = 1;
+    S[1] = N[0];
+    S[2] = N[0] * N[1];
+    index_map im = {0, {0, 0, 0}};
+    for (int a = 0; a < 3; a++) {
+        im.step[a] = m->sign[a] * S[m->ax[a]];
+        if (m->sign[a] < 0) im.base += S[m->ax[a]] * (ptrdiff_t)(n[a] - 1);
+    }
+    return im;
+}
+
+/* Copy between file order (x fastest along file axes) and grid order, element type T. */
+#define REORDER(T, file, grid, im, n, TO_GRID)                                                     \
+    do {                                                                                           \
+        size_t f_ = 0;                                                                             \
+        for (int64_t i2 = 0; i2 < (n)[2]; i2++)                                                    \
+            for (int64_t i1 = 0; i1 < (n)[1]; i1++) {                                              \
+                ptrdiff_t g_ =                                                                     \
+                    (im).base + (ptrdiff_t)i1 * (im).step[1] + (ptrdiff_t)i2 * (im).step[2];       \
+                for (int64_t i0 = 0; i0 < (n)[0]; i0++, f_++, g_ += (im).step[0]) {                \
+                    if (TO_GRID)                                                                   \
+                        ((T *)(grid))[g_] = ((const T *)(file))[f_];                               \
+                    else                                                                           \
+                        ((T *)(file))[f_] = ((const T *)(grid))[g_];                               \
+                }                                                                                  \
+            }                                                                                      \
+    } while (0)
+
+/* ---- reading ----------------------------------------------------------------------------- */
+
+/* The header fields checked before the library sees them (it silently repairs some). */
+typedef struct {
+    int64_t dim[8];
+    double pixdim[8];
+    int64_t vox_offset;
+    char magic[4];
+} raw_header;
+
+static abl_status read_raw_header(const char *path, raw_header *h, abl_error *err)
+{
+    /* nifti_read_header tells the version but leaves the bytes in file order; the versioned
+     * readers swap to native order. */
+    int nver = 0, swapped = 0;
+    void *p = nifti_read_header(path, &nver, 0);
+    free(p);
+    p = NULL;
+    if (nver == 1)
+        p = nifti_read_n1_hdr(path, &swapped, 0);
+    else if (nver == 2)
+        p = nifti_read_n2_hdr(path, &swapped, 0);
+    if (!p)
+        return abl_fail(err, ABL_EIO,
+                        "%s: cannot read a NIfTI header (not a NIfTI file, or truncated)", path);
+    double off;
+    if (nver == 2) {
+        const nifti_2_header *n2 = p;
+        for (int d = 0; d < 8; d++) {
+            h->dim[d] = n2->dim[d];
+            h->pixdim[d] = n2->pixdim[d];
+        }
+        off = (double)n2->vox_offset;
+        memcpy(h->magic, n2->magic, 4);
+    } else {
+        const nifti_1_header *n1 = p;
+        for (int d = 0; d < 8; d++) {
+            h->dim[d] = n1->dim[d];
+            h->pixdim[d] = n1->pixdim[d];
+        }
+        off = n1->vox_offset;
+        memcpy(h->magic, n1->magic, 4);
+    }
+    free(p);
+    h->magic[3] = '\0';
+    if (strcmp(h->magic, "n+1") != 0 && strcmp(h->magic, "n+2") != 0) {
+        if (strcmp(h->magic, "ni1") == 0 || strcmp(h->magic, "ni2") == 0)
+            return abl_fail(err, ABL_EINVAL,
+                            "%s: header of a two-file (.hdr/.img) NIfTI pair; ablasim reads "
+                            "single-file .nii or .nii.gz",
+                            path);
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: no NIfTI magic in the header (an ANALYZE 7.5 file?); ANALYZE has no "
+                        "reliable orientation: convert it to NIfTI with its orientation checked",
+                        path);
+    }
+    double hsize = nver == 2 ? sizeof(nifti_2_header) : sizeof(nifti_1_header);
+    if (!(off >= hsize && off < 9e18)) /* the data cannot start inside the header */
+        return abl_fail(err, ABL_EINVAL, "%s: corrupt header: vox_offset = %g (at least %g)", path,
+                        off, hsize);
+    h->vox_offset = (int64_t)off;
+    return ABL_OK;
+}
+
+/* Dimensions and voxel size: one 3-D volume, every size >= 1, pixdim finite and > 0. */
+static abl_status check_dims(const char *path, const raw_header *h, int64_t n[3], size_t *nvox,
                              abl_error *err)
 {
-    (void)mesh;
-    (void)geom;
-    return abl_fail(err, ABL_EINVAL, "%s: NIfTI input is not available in this build yet", path);
+    static const char axis[] = "xyz";
+    int64_t nd = h->dim[0];
+    if (nd < 1 || nd > 7)
+        return abl_fail(err, ABL_EINVAL, "%s: corrupt header: dim[0] = %lld (must be 1..7)", path,
+                        (long long)nd);
+    for (int d = 1; d <= 3; d++) {
+        n[d - 1] = d <= nd ? h->dim[d] : 1;
+        if (n[d - 1] < 1)
+            return abl_fail(err, ABL_EINVAL,
+                            "%s: grid size along %c (dim[%d]) = %lld: must be >= 1", path,
+                            axis[d - 1], d, (long long)n[d - 1]);
+    }
+    for (int d = 4; d <= nd; d++) {
+        if (h->dim[d] == 1) continue;
+        if (h->dim[d] < 1)
+            return abl_fail(err, ABL_EINVAL, "%s: corrupt header: dim[%d] = %lld (must be >= 1)",
+                            path, d, (long long)h->dim[d]);
+        if (d == 4)
+            return abl_fail(err, ABL_EINVAL,
+                            "%s: 4-D image with %lld volumes (dim[4]); a label map must be one 3-D "
+                            "volume: extract the one you mean (e.g. fslroi IN OUT INDEX 1)",
+                            path, (long long)h->dim[4]);
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: %lld-D image (dim[%d] = %lld); a label map must be one 3-D volume",
+                        path, (long long)nd, d, (long long)h->dim[d]);
+    }
+    for (int d = 1; d <= 3; d++)
+        if (!isfinite(h->pixdim[d]) || !(h->pixdim[d] > 0))
+            return abl_fail(err, ABL_EINVAL,
+                            "%s: voxel size along %c (pixdim[%d]) = %g: must be a finite number "
+                            "> 0",
+                            path, axis[d - 1], d, h->pixdim[d]);
+    double total = (double)n[0] * (double)n[1] * (double)n[2];
+    for (int a = 0; a < 3; a++)
+        if (n[a] > INT_MAX || total > (double)ABL_GRID_MAX_VOXELS)
+            return abl_fail(err, ABL_EINVAL,
+                            "%s: grid %lld x %lld x %lld is larger than ablasim accepts (%zu "
+                            "voxels at most)",
+                            path, (long long)n[0], (long long)n[1], (long long)n[2],
+                            (size_t)ABL_GRID_MAX_VOXELS);
+    *nvox = (size_t)n[0] * (size_t)n[1] * (size_t)n[2];
+    return ABL_OK;
+}
+
+/* Read nbytes of voxel data at the header's offset with the library's znz I/O. */
+static abl_status read_voxels(const char *path, int64_t offset, void *buf, size_t nbytes,
+                              abl_error *err)
+{
+    znzFile fp = znzopen(path, "rb", nifti_is_gzfile(path));
+    if (znz_isnull(fp)) return abl_fail(err, ABL_EIO, "%s: cannot open for reading", path);
+    abl_status st = ABL_OK;
+    if (znzseek(fp, (znz_off_t)offset, SEEK_SET) < 0) {
+        st = abl_fail(err, ABL_EIO, "%s: truncated: the voxel data should start at byte %lld", path,
+                      (long long)offset);
+    } else {
+        size_t got = 0;
+        while (got < nbytes) {
+            size_t want = nbytes - got < IO_CHUNK ? nbytes - got : IO_CHUNK;
+            size_t r = znzread((char *)buf + got, 1, want, fp);
+            got += r;
+            if (r < want) break;
+        }
+        if (got < nbytes)
+            st = abl_fail(err, ABL_EIO,
+                          "%s: truncated or corrupt: the header promises %zu bytes of voxel data, "
+                          "%zu could be read",
+                          path, nbytes, got);
+    }
+    znzclose(fp);
+    return st;
+}
+
+/* Convert voxel values to labels 0..255 (after scl_slope/scl_inter scaling when the header sets
+ * it). Returns the index of the first value that is not an integer in 0..255 (its value in
+ * *bad), or -1. */
+#define TO_LABELS(T)                                                                               \
+    do {                                                                                           \
+        const T *p_ = buf;                                                                         \
+        for (size_t f = 0; f < n; f++) {                                                           \
+            double v = (double)p_[f];                                                              \
+            if (scaled) v = slope * v + inter;                                                     \
+            if (!(v >= 0 && v <= 255 && v == floor(v))) {                                          \
+                *bad = v;                                                                          \
+                return (ptrdiff_t)f;                                                               \
+            }                                                                                      \
+            out[f] = (uint8_t)v;                                                                   \
+        }                                                                                          \
+    } while (0)
+
+static ptrdiff_t to_labels(const void *buf, int datatype, size_t n, double slope, double inter,
+                           uint8_t *out, double *bad)
+{
+    /* NIfTI-1: scaling applies when scl_slope != 0 (the library maps a non-finite slope to 0). */
+    int scaled = slope != 0 && !(slope == 1 && inter == 0);
+    switch (datatype) {
+    case DT_UINT8:
+        TO_LABELS(uint8_t);
+        break;
+    case DT_INT8:
+        TO_LABELS(int8_t);
+        break;
+    case DT_INT16:
+        TO_LABELS(int16_t);
+        break;
+    case DT_UINT16:
+        TO_LABELS(uint16_t);
+        break;
+    case DT_INT32:
+        TO_LABELS(int32_t);
+        break;
+    case DT_UINT32:
+        TO_LABELS(uint32_t);
+        break;
+    case DT_INT64:
+        TO_LABELS(int64_t);
+        break;
+    case DT_UINT64:
+        TO_LABELS(uint64_t);
+        break;
+    case DT_FLOAT32:
+        TO_LABELS(float);
+        break;
+    case DT_FLOAT64:
+        TO_LABELS(double);
+        break;
+    default:
+        *bad = NAN;
+        return 0;
+    }
+    return -1;
+}
+
+static int label_datatype(int dt)
+{
+    switch (dt) {
+    case DT_UINT8:
+    case DT_INT8:
+    case DT_INT16:
+    case DT_UINT16:
+    case DT_INT32:
+    case DT_UINT32:
+    case DT_INT64:
+    case DT_UINT64:
+    case DT_FLOAT32:
+    case DT_FLOAT64:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Spatial unit of the file -> mm (NIfTI-1 xyzt_units; "unknown" is taken as mm, as every
+ * segmentation tool writes mm). */
+static double mm_per_unit(int xyz_units)
+{
+    switch (xyz_units) {
+    case NIFTI_UNITS_METER:
+        return 1000.0;
+    case NIFTI_UNITS_MICRON:
+        return 1e-3;
+    default:
+        return 1.0;
+    }
+}
+
+abl_status nifti_read_labels(const char *path, abl_mesh *mesh, abl_nifti_geom *geom, abl_error *err)
+{
+    memset(mesh, 0, sizeof *mesh);
+    if (geom) memset(geom, 0, sizeof *geom);
+    if (!path || !path[0]) return abl_fail(err, ABL_EINVAL, "NIfTI: empty file name");
+    if (!nifti_suffix(path))
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: not a NIfTI file name: a label map must end in .nii or .nii.gz", path);
+
+    /* Open it ourselves first: the library would only say "failed to find header file". */
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return abl_fail(err, ABL_EIO, "%s: cannot open (%s)", path, strerror(errno));
+    struct stat sb;
+    int fs = fstat(fd, &sb);
+    close(fd);
+    if (fs != 0 || !S_ISREG(sb.st_mode))
+        return abl_fail(err, ABL_EIO, "%s: cannot open (not a regular file)", path);
+
+    nifti_set_debug_level(0);
+    raw_header h;
+    abl_status st = read_raw_header(path, &h, err);
+    if (st) return st;
+    int64_t n[3] = {1, 1, 1};
+    size_t nvox = 0;
+    if ((st = check_dims(path, &h, n, &nvox, err))) return st;
+
+    nifti_image *nim = nifti_image_read(path, 0);
+    if (!nim)
+        return abl_fail(err, ABL_EIO, "%s: the NIfTI header is inconsistent (corrupt file?)", path);
+    void *raw = NULL;
+    uint8_t *lab = NULL;
+    if (!label_datatype(nim->datatype)) {
+        st = abl_fail(err, ABL_EINVAL,
+                      "%s: datatype %s cannot hold labels; a label map needs an integer type "
+                      "(uint8, int16, ...) or a float type holding whole numbers 0..255",
+                      path, nifti_datatype_to_string(nim->datatype));
+        goto done;
+    }
+    size_t nbytes = nvox * (size_t)nim->nbyper;
+    if (nifti_suffix(path) == 1 && (uintmax_t)sb.st_size < (uintmax_t)h.vox_offset + nbytes) {
+        /* Checked before anything is allocated: a truncated file is the common failure. */
+        st = abl_fail(err, ABL_EIO,
+                      "%s: truncated: the header promises %zu bytes of voxel data from byte "
+                      "%lld, the file has %lld bytes",
+                      path, nbytes, (long long)h.vox_offset, (long long)sb.st_size);
+        goto done;
+    }
+
+    /* Affine: qform when set, else sform, else NIfTI "method 1" (pixdim scaling, no origin). */
+    double A[4][4];
+    if (nim->qform_code > 0 || nim->sform_code > 0) {
+        const nifti_dmat44 *M = nim->qform_code > 0 ? &nim->qto_xyz : &nim->sto_xyz;
+        memcpy(A, M->m, sizeof A);
+    } else {
+        for (int r = 0; r < 4; r++)
+            for (int c = 0; c < 4; c++)
+                A[r][c] = r == c ? (r < 3 ? h.pixdim[r + 1] : 1) : 0;
+    }
+    double unit = mm_per_unit(nim->xyz_units);
+    for (int r = 0; r < 3; r++)
+        for (int c = 0; c < 4; c++)
+            A[r][c] *= unit;
+    axis_map m;
+    double hf[3];
+    int code = map_axes(A, n, &m, hf);
+    if (code != AXES_OK) {
+        st = axes_fail(err, code, path, A);
+        goto done;
+    }
+
+    raw = malloc(nbytes ? nbytes : 1);
+    lab = malloc(nvox);
+    if (!raw || !lab) {
+        st = abl_fail(err, ABL_ENOMEM, "%s: cannot allocate %zu bytes for the voxel data", path,
+                      nbytes + nvox);
+        goto done;
+    }
+    if ((st = read_voxels(path, h.vox_offset, raw, nbytes, err))) goto done;
+    if (nim->swapsize > 1 && nim->byteorder != nifti_short_order())
+        nifti_swap_Nbytes((int64_t)nvox, nim->swapsize, raw);
+
+    double bad = 0;
+    ptrdiff_t b = to_labels(raw, nim->datatype, nvox, nim->scl_slope, nim->scl_inter, lab, &bad);
+    if (b >= 0) {
+        long long bi = b % n[0], bj = b / n[0] % n[1], bk = b / (n[0] * n[1]);
+        char scaling[96] = "";
+        if (nim->scl_slope != 0 && !(nim->scl_slope == 1 && nim->scl_inter == 0))
+            snprintf(scaling, sizeof scaling, " (after scaling by scl_slope %g, scl_inter %g)",
+                     nim->scl_slope, nim->scl_inter);
+        st = abl_fail(err, ABL_EINVAL,
+                      "%s: voxel (%lld, %lld, %lld) holds %g%s; labels must be whole numbers "
+                      "0..255 (datatype %s). Export the segmentation as a label map, not as a "
+                      "scalar or probability image",
+                      path, bi, bj, bk, bad, scaling, nifti_datatype_to_string(nim->datatype));
+        goto done;
+    }
+
+    /* Grid in the world frame: index i,j,k along world x,y,z with positive spacing. */
+    for (int a = 0; a < 3; a++) {
+        mesh->dims[m.ax[a]] = (int)n[a];
+        mesh->spacing_mm[m.ax[a]] = hf[a];
+    }
+    for (int w = 0; w < 3; w++) {
+        /* World position of the file voxel that becomes grid voxel (0,0,0). */
+        double x = A[w][3];
+        for (int a = 0; a < 3; a++)
+            if (m.sign[a] < 0) x += A[w][a] * (double)(n[a] - 1);
+        mesh->origin_mm[w] = x;
+    }
+    if (is_identity(&m)) {
+        mesh->labels = lab;
+        lab = NULL;
+    } else {
+        mesh->labels = malloc(nvox);
+        if (!mesh->labels) {
+            st = abl_fail(err, ABL_ENOMEM, "%s: cannot allocate %zu bytes for the labels", path,
+                          nvox);
+            goto done;
+        }
+        index_map im = make_index_map(&m, n);
+        REORDER(uint8_t, lab, mesh->labels, im, n, 1);
+    }
+    if (geom) {
+        for (int a = 0; a < 3; a++) {
+            geom->dims[a] = (int)n[a];
+            geom->spacing_mm[a] = hf[a];
+        }
+        memcpy(geom->affine, A, sizeof A);
+        geom->affine[3][0] = geom->affine[3][1] = geom->affine[3][2] = 0;
+        geom->affine[3][3] = 1;
+    }
+done:
+    free(raw);
+    free(lab);
+    nifti_image_free(nim);
+    if (st != ABL_OK) mesh_free(mesh);
+    return st;
+}
+
+/* ---- writing ----------------------------------------------------------------------------- */
+
+static char *str_cat(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    char *s = malloc(la + lb + 1);
+    if (!s) return NULL;
+    memcpy(s, a, la);
+    memcpy(s + la, b, lb + 1);
+    return s;
+}
+
+static int fsync_path(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return errno;
+    int r = fsync(fd) != 0 ? errno : 0;
+    close(fd);
+    return r;
+}
+
+/* The file on disk must hold header + data: for .nii its size, for .nii.gz the gzip trailer's
+ * uncompressed length (ISIZE, RFC 1952 section 2.3.1: length mod 2^32, little-endian). */
+static int written_size_ok(const char *tmp, int gz, uint64_t expect)
+{
+    struct stat sb;
+    if (stat(tmp, &sb) != 0) return 0;
+    if (!gz) return (uint64_t)sb.st_size == expect;
+    if (sb.st_size < 18) return 0;
+    FILE *f = fopen(tmp, "rb");
+    if (!f) return 0;
+    unsigned char t[4];
+    int ok = fseek(f, -4, SEEK_END) == 0 && fread(t, 1, 4, f) == 4;
+    fclose(f);
+    uint32_t isize =
+        (uint32_t)t[0] | (uint32_t)t[1] << 8 | (uint32_t)t[2] << 16 | (uint32_t)t[3] << 24;
+    return ok && isize == (uint32_t)expect;
+}
+
+static abl_status write_image(const char *path, const abl_nifti_geom *geom, int datatype,
+                              const void *data, const char *descrip, abl_error *err)
+{
+    if (!path || !path[0]) return abl_fail(err, ABL_EINVAL, "NIfTI: empty output file name");
+    int gz = nifti_suffix(path) == 2;
+    if (!nifti_suffix(path))
+        return abl_fail(err, ABL_EINVAL, "%s: a NIfTI output name must end in .nii or .nii.gz",
+                        path);
+    if (!geom || !data)
+        return abl_fail(err, ABL_EINVAL, "%s: no geometry or no data to write", path);
+    int64_t n[3];
+    double total = 1;
+    for (int a = 0; a < 3; a++) {
+        n[a] = geom->dims[a];
+        total *= (double)n[a];
+        if (n[a] < 1)
+            return abl_fail(err, ABL_EINVAL, "%s: grid size %d x %d x %d: every size must be >= 1",
+                            path, geom->dims[0], geom->dims[1], geom->dims[2]);
+    }
+    if (total > (double)ABL_GRID_MAX_VOXELS)
+        return abl_fail(err, ABL_EINVAL, "%s: grid %d x %d x %d is too large to write", path,
+                        geom->dims[0], geom->dims[1], geom->dims[2]);
+    axis_map m;
+    double h[3];
+    int code = map_axes(geom->affine, n, &m, h);
+    if (code != AXES_OK) return axes_fail(err, code, path, geom->affine);
+    for (int a = 0; a < 3; a++)
+        /* 1e-6 relative: far above the float32 round-off of an affine read from NIfTI-1 (6e-8),
+         * far below any real mismatch between spacing and affine. */
+        if (!(fabs(geom->spacing_mm[a] - h[a]) <= 1e-6 * h[a]))
+            return abl_fail(err, ABL_EINVAL,
+                            "%s: inconsistent geometry: spacing_mm[%d] = %g but the affine's "
+                            "voxel axis %d has length %g mm",
+                            path, a, geom->spacing_mm[a], a, h[a]);
+    if (geom->affine[3][0] != 0 || geom->affine[3][1] != 0 || geom->affine[3][2] != 0 ||
+        geom->affine[3][3] != 1)
+        return abl_fail(err, ABL_EINVAL, "%s: the affine's last row must be [0 0 0 1]", path);
+
+    size_t nvox = (size_t)n[0] * (size_t)n[1] * (size_t)n[2];
+    size_t elsize = datatype == DT_UINT8 ? 1 : 4;
+    abl_status st = ABL_OK;
+    nifti_image *nim = NULL;
+    void *filebuf = NULL;
+    const void *out = data;
+    char *tmp = str_cat(path, gz ? ".tmp.nii.gz" : ".tmp.nii");
+    if (!tmp) return abl_fail(err, ABL_ENOMEM, "out of memory");
+    if (!is_identity(&m)) {
+        /* Back to the file's voxel order (see the top of this file). */
+        filebuf = malloc(nvox * elsize);
+        if (!filebuf) {
+            st = abl_fail(err, ABL_ENOMEM, "%s: cannot allocate %zu bytes", path, nvox * elsize);
+            goto done;
+        }
+        index_map im = make_index_map(&m, n);
+        if (elsize == 1)
+            REORDER(uint8_t, filebuf, data, im, n, 0);
+        else
+            REORDER(float, filebuf, data, im, n, 0);
+        out = filebuf;
+    }
+
+    /* Display range: 0..max label for label maps; min..max of the finite values for maps. */
+    double cmin = INFINITY, cmax = -INFINITY;
+    if (datatype == DT_UINT8) {
+        const uint8_t *u = data;
+        cmin = 0;
+        cmax = 0;
+        for (size_t i = 0; i < nvox; i++)
+            if (u[i] > cmax) cmax = u[i];
+    } else {
+        const float *f = data;
+        for (size_t i = 0; i < nvox; i++)
+            if (isfinite(f[i])) {
+                if (f[i] < cmin) cmin = f[i];
+                if (f[i] > cmax) cmax = f[i];
+            }
+        if (cmin > cmax) cmin = cmax = 0;
+    }
+
+    /* The library builds the header (all fields, quaternion from the affine); the bytes are
+     * written here, because its writer ignores failed data writes and prints on errors. */
+    nifti_set_debug_level(0);
+    const int64_t d[8] = {3, n[0], n[1], n[2], 1, 1, 1, 1};
+    nim = nifti_make_new_nim(d, datatype, 0);
+    if (!nim) {
+        st = abl_fail(err, ABL_ENOMEM, "%s: out of memory", path);
+        goto done;
+    }
+    int v2 = n[0] > NIFTI1_MAX_DIM || n[1] > NIFTI1_MAX_DIM || n[2] > NIFTI1_MAX_DIM;
+    nifti_dmat44 R;
+    memcpy(R.m, geom->affine, sizeof R.m);
+    double qb, qc, qd, qx, qy, qz, dx, dy, dz, qfac;
+    nifti_dmat44_to_quatern(R, &qb, &qc, &qd, &qx, &qy, &qz, &dx, &dy, &dz, &qfac);
+    nim->quatern_b = qb;
+    nim->quatern_c = qc;
+    nim->quatern_d = qd;
+    nim->qoffset_x = qx;
+    nim->qoffset_y = qy;
+    nim->qoffset_z = qz;
+    nim->qfac = qfac;
+    nim->dx = nim->pixdim[1] = dx;
+    nim->dy = nim->pixdim[2] = dy;
+    nim->dz = nim->pixdim[3] = dz;
+    nim->sto_xyz = R;
+    nim->qform_code = NIFTI_XFORM_SCANNER_ANAT;
+    nim->sform_code = NIFTI_XFORM_SCANNER_ANAT;
+    nim->xyz_units = NIFTI_UNITS_MM;
+    if (datatype == DT_UINT8) nim->intent_code = NIFTI_INTENT_LABEL;
+    nim->cal_min = cmin;
+    nim->cal_max = cmax;
+    snprintf(nim->descrip, sizeof nim->descrip, "%s", descrip);
+    /* Single file, no extensions: header, the 4-byte extender (all zero), data at byte 352
+     * (NIfTI-1) or 544 (NIfTI-2), both multiples of 16 as the standards ask. */
+    nim->nifti_type = v2 ? NIFTI_FTYPE_NIFTI2_1 : NIFTI_FTYPE_NIFTI1_1;
+    nifti_1_header h1;
+    nifti_2_header h2;
+    const void *hdr = v2 ? (const void *)&h2 : (const void *)&h1;
+    size_t hsize = v2 ? sizeof h2 : sizeof h1;
+    nim->iname_offset = (int64_t)hsize + 4;
+    if (v2 ? nifti_convert_nim2n2hdr(nim, &h2) : nifti_convert_nim2n1hdr(nim, &h1)) {
+        st = abl_fail(err, ABL_EINTERNAL, "%s: cannot build the NIfTI header", path);
+        goto done;
+    }
+    if (v2) memcpy(h2.magic, "n+2\0\r\n\032\n", 8); /* the full 8-byte NIfTI-2 magic */
+
+    /* Level 1 for gzip: masks and smooth maps compress well at any level, and level 1 is
+     * several times faster. */
+    errno = 0;
+    znzFile fp = znzopen(tmp, gz ? "wb1" : "wb", gz);
+    if (znz_isnull(fp)) {
+        st = abl_fail(err, ABL_EIO, "%s: cannot write (creating %s: %s)", path, tmp,
+                      errno ? strerror(errno) : "unknown error");
+        goto done;
+    }
+    static const char extender[4] = {0, 0, 0, 0};
+    int ok = znzwrite(hdr, 1, hsize, fp) == hsize && znzwrite(extender, 1, 4, fp) == 4;
+    size_t nbytes = nvox * elsize;
+    for (size_t done_b = 0; ok && done_b < nbytes;) {
+        size_t len = nbytes - done_b < IO_CHUNK ? nbytes - done_b : IO_CHUNK;
+        ok = znzwrite((const char *)out + done_b, 1, len, fp) == len;
+        done_b += len;
+    }
+    int write_errno = errno;
+    /* Closing flushes and, for gzip, finishes the stream: its result counts too. */
+    if (znzclose(fp) != 0) ok = 0;
+    if (!ok || !written_size_ok(tmp, gz, (uint64_t)hsize + 4 + nbytes)) {
+        st = abl_fail(err, ABL_EIO, "%s: writing %s failed (%s)", path, tmp,
+                      write_errno ? strerror(write_errno) : "disk full?");
+        goto done;
+    }
+    int e = fsync_path(tmp);
+    if (e) {
+        st = abl_fail(err, ABL_EIO, "%s: syncing %s failed (%s)", path, tmp, strerror(e));
+        goto done;
+    }
+    if (rename(tmp, path) != 0) {
+        st = abl_fail(err, ABL_EIO, "%s: cannot rename %s into place (%s)", path, tmp,
+                      strerror(errno));
+        goto done;
+    }
+done:
+    if (st != ABL_OK) unlink(tmp);
+    free(tmp);
+    free(filebuf);
+    nifti_image_free(nim);
+    return st;
 }
 
 abl_status nifti_write_u8(const char *path, const abl_nifti_geom *geom, const uint8_t *data,
                           abl_error *err)
 {
-    (void)geom;
-    (void)data;
-    return abl_fail(err, ABL_EINVAL, "%s: NIfTI output is not available in this build yet", path);
+    return write_image(path, geom, DT_UINT8, data, "ablasim " ABLASIM_VERSION " label map", err);
 }
 
 abl_status nifti_write_f32(const char *path, const abl_nifti_geom *geom, const float *data,
                            const char *description, abl_error *err)
 {
-    (void)geom;
-    (void)data;
-    (void)description;
-    return abl_fail(err, ABL_EINVAL, "%s: NIfTI output is not available in this build yet", path);
+    return write_image(path, geom, DT_FLOAT32, data,
+                       description ? description : "ablasim " ABLASIM_VERSION " map", err);
 }
 
 void nifti_geom_from_grid(abl_nifti_geom *geom, const int dims[3], const double spacing_mm[3],
                           const double origin_mm[3])
 {
     for (int r = 0; r < 4; r++)
-        for (int c = 0; c < 4; c++) geom->affine[r][c] = r == c ? (r < 3 ? spacing_mm[r] : 1) : 0;
+        for (int c = 0; c < 4; c++)
+            geom->affine[r][c] = r == c ? (r < 3 ? spacing_mm[r] : 1) : 0;
     for (int d = 0; d < 3; d++) {
         geom->dims[d] = dims[d];
         geom->spacing_mm[d] = spacing_mm[d];

@@ -185,6 +185,11 @@ static abl_status parse_grid(cfg_node *g, abl_scenario *sc, const char *base_dir
     }
     double org[3];
     sc->origin_given = cfg_get(g, "origin_mm") != NULL;
+    if (mesh && sc->origin_given)
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: 'grid.origin_mm' cannot be combined with 'grid.mesh' (the mesh file "
+                        "places the grid; moving it would misalign it with the image)",
+                        cfg_where(cfg_get(g, "origin_mm"), where, sizeof where));
     if ((st = cfg_get_vec(g, "origin_mm", false, NULL, 3, &org_range, org, err))) return st;
     for (int i = 0; i < 3; i++) sc->origin_m[i] = org[i] * 1e-3;
 

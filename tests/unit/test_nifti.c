@@ -1,7 +1,780 @@
-/* test_nifti.c - CUnit suite for the nifti module (filled in with the module). */
+/* test_nifti.c - NIfTI label maps in, masks and maps out (src/io/nifti.c).
+ *
+ * Files "from other tools" are written here with nifti_clib directly (sform only, qform only,
+ * flipped and permuted axes, 4-D, float labels, big-endian, ...), so that the reader is tested
+ * against the library's own encoding and not only against our writer. Written files are read
+ * back with the library as well. Every rejected input must give the right status, name the
+ * file, and print nothing: stderr is captured around each failing call.
+ */
+#include <CUnit/CUnit.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <nifti2_io.h>
+
+#include "ablasim/nifti.h"
 #include "testutil.h"
+
+/* NIfTI-1 stores affine, quaternion and pixdim as float32: one rounding to float (relative
+ * 2^-24 = 6e-8) when stored, plus one in the quaternion <-> matrix conversion; 2^-23 relative
+ * covers both. An affine whose entries are exact in float32 comes back exactly. */
+static double f32_tol(double a)
+{
+    return 1.2e-7 * fabs(a) + 1e-12;
+}
+
+static void tmp_path(char *buf, size_t len, const char *name)
+{
+    snprintf(buf, len, "%s/nifti_%s", tu_tmpdir(), name);
+}
+
+static int file_exists(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0;
+}
+
+static long file_size(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 ? (long)sb.st_size : -1;
+}
+
+/* Poorly compressible pattern, so a truncated .gz really lacks data. */
+static void fill_u8(uint8_t *l, size_t n)
+{
+    uint32_t x = 2463534242u;
+    for (size_t i = 0; i < n; i++) {
+        x = x * 1664525u + 1013904223u;
+        l[i] = (uint8_t)(x >> 24);
+    }
+}
+
+/* ---- stderr capture: the library must print nothing ---------------------------------------- */
+
+static int saved_fd = -1;
+static char capture_path[700];
+
+static void stderr_begin(void)
+{
+    fflush(stderr);
+    tmp_path(capture_path, sizeof capture_path, "stderr.txt");
+    int fd = open(capture_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    saved_fd = dup(2);
+    if (fd >= 0) {
+        dup2(fd, 2);
+        close(fd);
+    }
+}
+
+/* Bytes written to stderr since stderr_begin(). */
+static long stderr_end(void)
+{
+    fflush(stderr);
+    if (saved_fd >= 0) {
+        dup2(saved_fd, 2);
+        close(saved_fd);
+        saved_fd = -1;
+    }
+    return file_size(capture_path);
+}
+
+/* ---- files written by the library directly ------------------------------------------------- */
+
+/* Write dims dim[0..7] of datatype dt with affine A: as sform and/or as qform (quaternion, pixdim
+ * from the column lengths). Returns 0 when the file exists afterwards. */
+static int lib_write(const char *path, const int64_t dim[8], int dt, const void *data,
+                     const double A[4][4], int qform, int sform)
+{
+    nifti_set_debug_level(0);
+    nifti_image *nim = nifti_make_new_nim(dim, dt, 1);
+    if (!nim) return -1;
+    memcpy(nim->data, data, (size_t)nim->nvox * (size_t)nim->nbyper);
+    nifti_dmat44 R;
+    memcpy(R.m, A, sizeof R.m);
+    double qb, qc, qd, qx, qy, qz, dx, dy, dz, qfac;
+    nifti_dmat44_to_quatern(R, &qb, &qc, &qd, &qx, &qy, &qz, &dx, &dy, &dz, &qfac);
+    nim->dx = nim->pixdim[1] = dx;
+    nim->dy = nim->pixdim[2] = dy;
+    nim->dz = nim->pixdim[3] = dz;
+    nim->xyz_units = NIFTI_UNITS_MM;
+    if (qform) {
+        nim->qform_code = NIFTI_XFORM_SCANNER_ANAT;
+        nim->quatern_b = qb;
+        nim->quatern_c = qc;
+        nim->quatern_d = qd;
+        nim->qoffset_x = qx;
+        nim->qoffset_y = qy;
+        nim->qoffset_z = qz;
+        nim->qfac = qfac;
+    }
+    if (sform) {
+        nim->sform_code = NIFTI_XFORM_ALIGNED_ANAT;
+        nim->sto_xyz = R;
+    }
+    unlink(path);
+    int ok = nifti_set_filenames(nim, path, 0, 1) == 0;
+    if (ok) nifti_image_write(nim);
+    nifti_image_free(nim);
+    return ok && file_exists(path) ? 0 : -1;
+}
+
+static void diag_affine(double A[4][4], const double h[3], const double o[3])
+{
+    for (int r = 0; r < 4; r++)
+        for (int c = 0; c < 4; c++)
+            A[r][c] = r == c ? (r < 3 ? h[r] : 1) : 0;
+    for (int r = 0; r < 3; r++)
+        A[r][3] = o[r];
+}
+
+static double affine_maxdiff(const double A[4][4], const double B[4][4], double *tol)
+{
+    double m = 0;
+    *tol = 0;
+    for (int r = 0; r < 4; r++)
+        for (int c = 0; c < 4; c++) {
+            double d = fabs(A[r][c] - B[r][c]);
+            if (d > m || d != d) m = d;
+            if (f32_tol(A[r][c]) > *tol) *tol = f32_tol(A[r][c]);
+        }
+    return m;
+}
+
+/* Read path and expect status want, a message naming the file (and needle if given), no
+ * output on stderr and no labels. */
+static void expect_fail(const char *path, abl_status want, const char *needle)
+{
+    abl_mesh m;
+    abl_nifti_geom g;
+    abl_error e = {0};
+    stderr_begin();
+    abl_status st = nifti_read_labels(path, &m, &g, &e);
+    long printed = stderr_end();
+    CU_ASSERT_EQUAL(st, want);
+    CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, path));
+    if (needle) CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, needle));
+    CU_ASSERT_EQUAL(printed, 0); /* exact: not one byte from the library */
+    CU_ASSERT_PTR_NULL(m.labels);
+    if (st != want || (needle && !strstr(e.msg, needle)))
+        fprintf(stderr, "\n  got %d: %s\n", (int)st, e.msg);
+}
+
+/* ---- round trips --------------------------------------------------------------------------- */
+
+static const int RT_DIMS[3] = {7, 5, 4};
+static const double RT_H[3] = {0.8, 0.8, 2.5};
+static const double RT_O[3] = {-123.4, 56.7, -8.9};
+
+static void roundtrip_u8(const char *name)
+{
+    char path[700], tmp[760];
+    tmp_path(path, sizeof path, name);
+    snprintf(tmp, sizeof tmp, "%s%s", path, strstr(name, ".gz") ? ".tmp.nii.gz" : ".tmp.nii");
+    size_t n = (size_t)RT_DIMS[0] * RT_DIMS[1] * RT_DIMS[2];
+    uint8_t *lab = malloc(n);
+    CU_ASSERT_FATAL(lab != NULL);
+    fill_u8(lab, n);
+    abl_nifti_geom g, r;
+    nifti_geom_from_grid(&g, RT_DIMS, RT_H, RT_O);
+    abl_error e = {0};
+    CU_ASSERT_EQUAL_FATAL(nifti_write_u8(path, &g, lab, &e), ABL_OK);
+    CU_ASSERT_FALSE(file_exists(tmp)); /* renamed into place */
+    abl_mesh m;
+    abl_status st = nifti_read_labels(path, &m, &r, &e);
+    CU_ASSERT_EQUAL_FATAL(st, ABL_OK);
+    for (int a = 0; a < 3; a++) {
+        CU_ASSERT_EQUAL(m.dims[a], RT_DIMS[a]);
+        CU_ASSERT_EQUAL(r.dims[a], RT_DIMS[a]);
+        CU_ASSERT_DOUBLE_EQUAL(m.spacing_mm[a], RT_H[a], f32_tol(RT_H[a]));
+        CU_ASSERT_DOUBLE_EQUAL(m.origin_mm[a], RT_O[a], f32_tol(RT_O[a]));
+    }
+    size_t diff = 0; /* labels are integers: exact */
+    for (size_t i = 0; i < n; i++)
+        diff += m.labels[i] != lab[i];
+    CU_ASSERT_EQUAL(diff, 0);
+    double tol, d = affine_maxdiff(g.affine, r.affine, &tol);
+    CU_ASSERT(d <= tol);
+    mesh_free(&m);
+    free(lab);
+}
+
+static void test_roundtrip_u8_nii(void)
+{
+    roundtrip_u8("rt_u8.nii");
+}
+
+static void test_roundtrip_u8_gz(void)
+{
+    roundtrip_u8("rt_u8.nii.gz");
+}
+
+/* Written maps read back with the library: values bit-exact, both transforms, header fields. */
+static void roundtrip_f32(const char *name)
+{
+    char path[700];
+    tmp_path(path, sizeof path, name);
+    size_t n = (size_t)RT_DIMS[0] * RT_DIMS[1] * RT_DIMS[2];
+    float *v = malloc(n * sizeof *v);
+    CU_ASSERT_FATAL(v != NULL);
+    for (size_t i = 0; i < n; i++)
+        v[i] = (float)(37.0 + 0.123456789 * (double)i * (i % 2 ? -1 : 1));
+    v[3] = 1e-30f;
+    v[4] = -3.4e38f;
+    v[5] = 3.4e38f;
+    abl_nifti_geom g;
+    nifti_geom_from_grid(&g, RT_DIMS, RT_H, RT_O);
+    abl_error e = {0};
+    CU_ASSERT_EQUAL_FATAL(nifti_write_f32(path, &g, v, "T_max_C", &e), ABL_OK);
+    nifti_set_debug_level(0);
+    nifti_image *nim = nifti_image_read(path, 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(nim);
+    CU_ASSERT_EQUAL(nim->datatype, DT_FLOAT32);
+    CU_ASSERT_EQUAL(nim->nvox, (int64_t)n);
+    CU_ASSERT_EQUAL(nim->nifti_type, NIFTI_FTYPE_NIFTI1_1);
+    CU_ASSERT_EQUAL(nim->qform_code, NIFTI_XFORM_SCANNER_ANAT);
+    CU_ASSERT_EQUAL(nim->sform_code, NIFTI_XFORM_SCANNER_ANAT);
+    CU_ASSERT_STRING_EQUAL(nim->descrip, "T_max_C");
+    /* float32 values stored as float32: bit-exact */
+    CU_ASSERT_EQUAL(memcmp(nim->data, v, n * sizeof *v), 0);
+    CU_ASSERT_DOUBLE_EQUAL(nim->cal_min, -3.4e38f, 0); /* min/max of the data, exact */
+    CU_ASSERT_DOUBLE_EQUAL(nim->cal_max, 3.4e38f, 0);
+    double tol, dq = affine_maxdiff(g.affine, nim->qto_xyz.m, &tol);
+    CU_ASSERT(dq <= tol);
+    double ds = affine_maxdiff(g.affine, nim->sto_xyz.m, &tol);
+    CU_ASSERT(ds <= tol);
+    nifti_image_free(nim);
+    free(v);
+}
+
+static void test_roundtrip_f32_nii(void)
+{
+    roundtrip_f32("rt_f32.nii");
+}
+
+static void test_roundtrip_f32_gz(void)
+{
+    roundtrip_f32("rt_f32.nii.gz");
+}
+
+/* ---- geometry of files written by other tools --------------------------------------------- */
+
+/* A label map with spacing 0.8/0.8/2.5 and origin offsets, given as sform only and as qform
+ * only: the mesh gets that spacing and origin (float32 storage tolerance). */
+static void check_axis_aligned(int qform, int sform)
+{
+    char path[700];
+    tmp_path(path, sizeof path, qform ? "aff_q.nii.gz" : "aff_s.nii.gz");
+    const double h[3] = {0.8, 0.8, 2.5}, o[3] = {-100.2, 30.4, -55.5};
+    double A[4][4];
+    diag_affine(A, h, o);
+    const int64_t dim[8] = {3, 6, 5, 4, 1, 1, 1, 1};
+    int16_t data[120];
+    for (int i = 0; i < 120; i++)
+        data[i] = (int16_t)(i % 7);
+    CU_ASSERT_EQUAL_FATAL(lib_write(path, dim, DT_INT16, data, A, qform, sform), 0);
+    abl_mesh m;
+    abl_nifti_geom g;
+    abl_error e = {0};
+    CU_ASSERT_EQUAL_FATAL(nifti_read_labels(path, &m, &g, &e), ABL_OK);
+    for (int a = 0; a < 3; a++) {
+        CU_ASSERT_EQUAL(m.dims[a], (int)dim[a + 1]);
+        CU_ASSERT_DOUBLE_EQUAL(m.spacing_mm[a], h[a], f32_tol(h[a]));
+        CU_ASSERT_DOUBLE_EQUAL(m.origin_mm[a], o[a], f32_tol(o[a]));
+        CU_ASSERT_DOUBLE_EQUAL(g.spacing_mm[a], h[a], f32_tol(h[a]));
+    }
+    int diff = 0; /* integers: exact */
+    for (int i = 0; i < 120; i++)
+        diff += m.labels[i] != data[i];
+    CU_ASSERT_EQUAL(diff, 0);
+    mesh_free(&m);
+}
+
+static void test_affine_sform(void)
+{
+    check_axis_aligned(0, 1);
+}
+
+static void test_affine_qform(void)
+{
+    check_axis_aligned(1, 0);
+}
+
+/* Voxel (i,j,k) of the mesh must sit where the file's affine puts the file voxel that holds
+ * the same value: values are unique, so each mesh voxel identifies its file voxel. */
+static void check_world_positions(const abl_mesh *m, const double A[4][4], const int64_t n[3],
+                                  const int16_t *data)
+{
+    double worst = 0;
+    int mism = 0;
+    for (int k = 0; k < m->dims[2]; k++)
+        for (int j = 0; j < m->dims[1]; j++)
+            for (int i = 0; i < m->dims[0]; i++) {
+                int v = m->labels[(size_t)(k * m->dims[1] + j) * (size_t)m->dims[0] + (size_t)i];
+                int f[3] = {v % (int)n[0], v / (int)n[0] % (int)n[1], v / (int)(n[0] * n[1])};
+                mism += data[(f[2] * n[1] + f[1]) * n[0] + f[0]] != v;
+                const int g[3] = {i, j, k};
+                for (int w = 0; w < 3; w++) {
+                    double x = A[w][3] + A[w][0] * f[0] + A[w][1] * f[1] + A[w][2] * f[2];
+                    double y = m->origin_mm[w] + g[w] * m->spacing_mm[w];
+                    if (fabs(x - y) > worst) worst = fabs(x - y);
+                }
+            }
+    CU_ASSERT_EQUAL(mism, 0);
+    /* both sides come from the same double affine: agreement to rounding of a few products */
+    CU_ASSERT(worst <= 1e-9);
+}
+
+/* The usual 3D Slicer/ITK export of an axial CT: qform diag(-0.8, -0.8, 2.5) (LPS storage in a
+ * RAS frame). The mesh must be re-indexed along +x/+y, and a mask written with the returned
+ * geometry must reproduce the file's voxel order and affine. */
+static void test_flipped_axes(void)
+{
+    char path[700], back[700];
+    tmp_path(path, sizeof path, "flip.nii");
+    tmp_path(back, sizeof back, "flip_back.nii.gz");
+    const double h[3] = {-0.8, -0.8, 2.5}, o[3] = {150.4, 120.8, -300.0};
+    double A[4][4];
+    diag_affine(A, h, o);
+    const int64_t n[3] = {4, 3, 5}, dim[8] = {3, 4, 3, 5, 1, 1, 1, 1};
+    int16_t data[60];
+    for (int i = 0; i < 60; i++)
+        data[i] = (int16_t)i;
+    CU_ASSERT_EQUAL_FATAL(lib_write(path, dim, DT_INT16, data, A, 1, 1), 0);
+    abl_mesh m;
+    abl_nifti_geom g;
+    abl_error e = {0};
+    CU_ASSERT_EQUAL_FATAL(nifti_read_labels(path, &m, &g, &e), ABL_OK);
+    for (int a = 0; a < 3; a++) {
+        CU_ASSERT_EQUAL(m.dims[a], (int)n[a]);
+        CU_ASSERT_DOUBLE_EQUAL(m.spacing_mm[a], fabs(h[a]), f32_tol(h[a]));
+    }
+    /* grid voxel (0,0,0) is file voxel (3,2,0): x = 150.4 - 3*0.8, y = 120.8 - 2*0.8 */
+    CU_ASSERT_DOUBLE_EQUAL(m.origin_mm[0], 148.0, f32_tol(150.4));
+    CU_ASSERT_DOUBLE_EQUAL(m.origin_mm[1], 119.2, f32_tol(120.8));
+    CU_ASSERT_DOUBLE_EQUAL(m.origin_mm[2], -300.0, f32_tol(300.0));
+    CU_ASSERT_EQUAL(m.labels[0], 3 + 2 * 4); /* exact */
+    check_world_positions(&m, g.affine, n, data);
+
+    CU_ASSERT_EQUAL_FATAL(nifti_write_u8(back, &g, m.labels, &e), ABL_OK);
+    nifti_image *nim = nifti_image_read(back, 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(nim);
+    int diff = 0; /* file order restored: exact */
+    for (int i = 0; i < 60; i++)
+        diff += ((const uint8_t *)nim->data)[i] != data[i];
+    CU_ASSERT_EQUAL(diff, 0);
+    double tol, d = affine_maxdiff(A, nim->qto_xyz.m, &tol);
+    CU_ASSERT(d <= tol);
+    nifti_image_free(nim);
+    mesh_free(&m);
+}
+
+/* A sagittal-style file: file axis 0 along +z, axis 1 along -x, axis 2 along +y. */
+static void test_permuted_axes(void)
+{
+    char path[700];
+    tmp_path(path, sizeof path, "perm.nii");
+    double A[4][4] = {{0, -0.75, 0, 20.0}, {0, 0, 1.25, -7.5}, {2.0, 0, 0, 3.0}, {0, 0, 0, 1}};
+    const int64_t n[3] = {3, 4, 5}, dim[8] = {3, 3, 4, 5, 1, 1, 1, 1};
+    int16_t data[60];
+    for (int i = 0; i < 60; i++)
+        data[i] = (int16_t)i;
+    CU_ASSERT_EQUAL_FATAL(lib_write(path, dim, DT_INT16, data, A, 0, 1), 0);
+    abl_mesh m;
+    abl_nifti_geom g;
+    abl_error e = {0};
+    CU_ASSERT_EQUAL_FATAL(nifti_read_labels(path, &m, &g, &e), ABL_OK);
+    /* world x <- file axis 1 (4), y <- axis 2 (5), z <- axis 0 (3): exact integers */
+    CU_ASSERT_EQUAL(m.dims[0], 4);
+    CU_ASSERT_EQUAL(m.dims[1], 5);
+    CU_ASSERT_EQUAL(m.dims[2], 3);
+    CU_ASSERT_EQUAL(g.dims[0], 3);
+    /* entries are exact in float32, so the affine comes back exactly */
+    CU_ASSERT_DOUBLE_EQUAL(m.spacing_mm[0], 0.75, 0);
+    CU_ASSERT_DOUBLE_EQUAL(m.spacing_mm[2], 2.0, 0);
+    CU_ASSERT_DOUBLE_EQUAL(m.origin_mm[0], 20.0 - 3 * 0.75, 0);
+    check_world_positions(&m, g.affine, n, data);
+    mesh_free(&m);
+}
+
+/* int16 stored values with scl_slope 2, scl_inter 1 are the labels 2v + 1 (NIfTI-1 scaling);
+ * a big-endian copy of the same file reads the same. */
+static void test_scaling_and_byte_order(void)
+{
+    char path[700], be[700];
+    tmp_path(path, sizeof path, "scaled.nii");
+    tmp_path(be, sizeof be, "scaled_be.nii");
+    const double h[3] = {1, 1, 1}, o[3] = {0, 0, 0};
+    double A[4][4];
+    diag_affine(A, h, o);
+    const int64_t dim[8] = {3, 5, 4, 3, 1, 1, 1, 1};
+    int16_t data[60];
+    for (int i = 0; i < 60; i++)
+        data[i] = (int16_t)(i * 2);
+    /* written by hand-set scaling: the library writes scl_* from the nim */
+    nifti_image *nim = nifti_make_new_nim(dim, DT_INT16, 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(nim);
+    memcpy(nim->data, data, sizeof data);
+    nim->scl_slope = 2;
+    nim->scl_inter = 1;
+    nifti_set_filenames(nim, path, 0, 1);
+    nifti_image_write(nim);
+    nifti_image_free(nim);
+
+    /* Big-endian copy: swap the 348-byte header with the library, then each int16. */
+    FILE *f = fopen(path, "rb");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    unsigned char buf[352 + sizeof data];
+    size_t got = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    CU_ASSERT_EQUAL_FATAL(got, sizeof buf);
+    nifti_1_header hdr;
+    memcpy(&hdr, buf, sizeof hdr);
+    nifti_swap_as_nifti1(&hdr);
+    memcpy(buf, &hdr, sizeof hdr);
+    nifti_swap_2bytes(60, buf + 352);
+    f = fopen(be, "wb");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    CU_ASSERT_EQUAL(fwrite(buf, 1, sizeof buf, f), sizeof buf);
+    fclose(f);
+
+    const char *files[2] = {path, be};
+    for (int t = 0; t < 2; t++) {
+        abl_mesh m;
+        abl_error e = {0};
+        abl_status st = nifti_read_labels(files[t], &m, NULL, &e);
+        if (st) fprintf(stderr, "\n  %s\n", e.msg);
+        CU_ASSERT_EQUAL_FATAL(st, ABL_OK);
+        int diff = 0; /* integers: exact */
+        for (int i = 0; i < 60; i++)
+            diff += m.labels[i] != 2 * data[i] + 1;
+        CU_ASSERT_EQUAL(diff, 0);
+        mesh_free(&m);
+    }
+}
+
+static void write_test_u8(const char *path, const int dims[3])
+{
+    size_t n = (size_t)dims[0] * dims[1] * dims[2];
+    uint8_t *lab = malloc(n);
+    CU_ASSERT_FATAL(lab != NULL);
+    fill_u8(lab, n);
+    abl_nifti_geom g;
+    const double h[3] = {1, 1, 1}, o[3] = {0, 0, 0};
+    nifti_geom_from_grid(&g, dims, h, o);
+    abl_error e = {0};
+    CU_ASSERT_EQUAL(nifti_write_u8(path, &g, lab, &e), ABL_OK);
+    free(lab);
+}
+
+/* A NIfTI-2 file (int64 dims, float64 affine) reads like NIfTI-1. The header is built by the
+ * library (its own writer cannot write a small single-file NIfTI-2), the bytes by hand. */
+static void test_nifti2(void)
+{
+    char path[700];
+    tmp_path(path, sizeof path, "v2.nii");
+    const int64_t dim[8] = {3, 4, 3, 2, 1, 1, 1, 1};
+    nifti_image *nim = nifti_make_new_nim(dim, DT_UINT16, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(nim);
+    uint16_t data[24];
+    for (int i = 0; i < 24; i++)
+        data[i] = (uint16_t)(i * 10);
+    nim->dx = nim->pixdim[1] = 0.3;
+    nim->sform_code = NIFTI_XFORM_SCANNER_ANAT;
+    const double A[4][4] = {{0.3, 0, 0, -12.345678901}, {0, 1, 0, 0}, {0, 0, 1, 0}, {0, 0, 0, 1}};
+    memcpy(nim->sto_xyz.m, A, sizeof A);
+    nim->nifti_type = NIFTI_FTYPE_NIFTI2_1;
+    nim->iname_offset = 544;
+    nifti_2_header h2;
+    CU_ASSERT_EQUAL_FATAL(nifti_convert_nim2n2hdr(nim, &h2), 0);
+    nifti_image_free(nim);
+    FILE *f = fopen(path, "wb");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    const char ext[4] = {0, 0, 0, 0};
+    CU_ASSERT_EQUAL(fwrite(&h2, sizeof h2, 1, f), 1);
+    CU_ASSERT_EQUAL(fwrite(ext, 4, 1, f), 1);
+    CU_ASSERT_EQUAL(fwrite(data, sizeof data, 1, f), 1);
+    fclose(f);
+    abl_mesh m;
+    abl_error e = {0};
+    CU_ASSERT_EQUAL_FATAL(nifti_read_labels(path, &m, NULL, &e), ABL_OK);
+    /* NIfTI-2 stores the affine in float64: exact */
+    CU_ASSERT_DOUBLE_EQUAL(m.origin_mm[0], -12.345678901, 0);
+    CU_ASSERT_DOUBLE_EQUAL(m.spacing_mm[0], 0.3, 0);
+    int diff = 0; /* integers: exact */
+    for (int i = 0; i < 24; i++)
+        diff += m.labels[i] != i * 10;
+    CU_ASSERT_EQUAL(diff, 0);
+    mesh_free(&m);
+
+    /* Our writer switches to NIfTI-2 when a size does not fit NIfTI-1's int16 dims. */
+    char big[700];
+    tmp_path(big, sizeof big, "v2_big.nii.gz");
+    const int dims[3] = {40000, 2, 1};
+    write_test_u8(big, dims);
+    int nver = 0;
+    void *hp = nifti_read_header(big, &nver, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(hp);
+    CU_ASSERT_EQUAL(nver, 2);
+    CU_ASSERT_EQUAL(memcmp(((nifti_2_header *)hp)->magic, "n+2\0\r\n\032\n", 8), 0);
+    CU_ASSERT_EQUAL(((nifti_2_header *)hp)->dim[1], 40000);
+    free(hp);
+    CU_ASSERT_EQUAL_FATAL(nifti_read_labels(big, &m, NULL, &e), ABL_OK);
+    uint8_t *lab = malloc(80000);
+    CU_ASSERT_FATAL(lab != NULL);
+    fill_u8(lab, 80000);
+    CU_ASSERT_EQUAL(memcmp(lab, m.labels, 80000), 0); /* exact */
+    free(lab);
+    mesh_free(&m);
+}
+
+/* ---- rejected input ------------------------------------------------------------------------ */
+
+static void test_missing_file(void)
+{
+    char path[700];
+    tmp_path(path, sizeof path, "does_not_exist.nii.gz");
+    expect_fail(path, ABL_EIO, "cannot open");
+}
+
+static void test_not_nifti(void)
+{
+    char path[700], named[700];
+    tmp_path(path, sizeof path, "junk.nii");
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fputs("this is not a NIfTI file\n", f);
+    fclose(f);
+    expect_fail(path, ABL_EIO, "header");
+    tmp_path(named, sizeof named, "labels.h5");
+    expect_fail(named, ABL_EINVAL, ".nii");
+}
+
+static void test_truncated(void)
+{
+    char nii[700], gz[700], hdr[700];
+    tmp_path(nii, sizeof nii, "trunc.nii");
+    tmp_path(gz, sizeof gz, "trunc.nii.gz");
+    tmp_path(hdr, sizeof hdr, "trunc_hdr.nii");
+    const int dims[3] = {20, 20, 20};
+    write_test_u8(nii, dims);
+    write_test_u8(gz, dims);
+    write_test_u8(hdr, dims);
+    CU_ASSERT_EQUAL(truncate(nii, 352 + 4000), 0);       /* half the voxel data */
+    CU_ASSERT_EQUAL(truncate(gz, file_size(gz) / 2), 0); /* half the compressed stream */
+    CU_ASSERT_EQUAL(truncate(hdr, 100), 0);              /* inside the header */
+    expect_fail(nii, ABL_EIO, "truncated");
+    expect_fail(gz, ABL_EIO, "truncated");
+    expect_fail(hdr, ABL_EIO, "header");
+}
+
+static void test_4d(void)
+{
+    char path[700];
+    tmp_path(path, sizeof path, "four_d.nii.gz");
+    const double h[3] = {1, 1, 1}, o[3] = {0, 0, 0};
+    double A[4][4];
+    diag_affine(A, h, o);
+    const int64_t dim[8] = {4, 3, 3, 3, 2, 1, 1, 1};
+    uint8_t data[54] = {0};
+    CU_ASSERT_EQUAL_FATAL(lib_write(path, dim, DT_UINT8, data, A, 1, 1), 0);
+    expect_fail(path, ABL_EINVAL, "4-D");
+}
+
+static void test_float_half(void)
+{
+    char path[700];
+    tmp_path(path, sizeof path, "float_half.nii");
+    const double h[3] = {1, 1, 1}, o[3] = {0, 0, 0};
+    double A[4][4];
+    diag_affine(A, h, o);
+    const int64_t dim[8] = {3, 3, 3, 3, 1, 1, 1, 1};
+    float data[27];
+    for (int i = 0; i < 27; i++)
+        data[i] = (float)(i % 3);
+    /* whole-number floats are accepted */
+    CU_ASSERT_EQUAL_FATAL(lib_write(path, dim, DT_FLOAT32, data, A, 1, 0), 0);
+    abl_mesh m;
+    abl_error e = {0};
+    CU_ASSERT_EQUAL(nifti_read_labels(path, &m, NULL, &e), ABL_OK);
+    mesh_free(&m);
+    data[13] = 0.5f; /* voxel (1,1,1) */
+    CU_ASSERT_EQUAL_FATAL(lib_write(path, dim, DT_FLOAT32, data, A, 1, 0), 0);
+    expect_fail(path, ABL_EINVAL, "voxel (1, 1, 1) holds 0.5");
+    /* the library would turn NaN into 0 on load; we read the data ourselves and refuse it */
+    data[13] = NAN;
+    CU_ASSERT_EQUAL_FATAL(lib_write(path, dim, DT_FLOAT32, data, A, 1, 0), 0);
+    expect_fail(path, ABL_EINVAL, "voxel (1, 1, 1) holds nan");
+}
+
+static void test_label_300(void)
+{
+    char path[700];
+    tmp_path(path, sizeof path, "label300.nii.gz");
+    const double h[3] = {1, 1, 1}, o[3] = {0, 0, 0};
+    double A[4][4];
+    diag_affine(A, h, o);
+    const int64_t dim[8] = {3, 4, 3, 2, 1, 1, 1, 1};
+    int16_t data[24] = {0};
+    data[23] = 300; /* voxel (3,2,1) */
+    CU_ASSERT_EQUAL_FATAL(lib_write(path, dim, DT_INT16, data, A, 1, 1), 0);
+    expect_fail(path, ABL_EINVAL, "voxel (3, 2, 1) holds 300");
+    data[23] = -1;
+    CU_ASSERT_EQUAL_FATAL(lib_write(path, dim, DT_INT16, data, A, 1, 1), 0);
+    expect_fail(path, ABL_EINVAL, "holds -1");
+}
+
+static void test_bad_pixdim(void)
+{
+    char path[700];
+    tmp_path(path, sizeof path, "pixdim0.nii");
+    const int64_t dim[8] = {3, 2, 2, 2, 1, 1, 1, 1};
+    nifti_image *nim = nifti_make_new_nim(dim, DT_UINT8, 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(nim);
+    nim->dy = nim->pixdim[2] = 0; /* the library itself would quietly read this as 1 */
+    nifti_set_filenames(nim, path, 0, 1);
+    nifti_image_write(nim);
+    nifti_image_free(nim);
+    expect_fail(path, ABL_EINVAL, "(pixdim[2]) = 0");
+
+    /* dim[2] = 0, patched into a valid file (NIfTI-1 header: short dim[8] at byte 40) */
+    char zero[700];
+    tmp_path(zero, sizeof zero, "dim0.nii");
+    const int dims[3] = {3, 3, 3};
+    write_test_u8(zero, dims);
+    FILE *f = fopen(zero, "r+b");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    const int16_t z = 0;
+    CU_ASSERT_EQUAL(fseek(f, 44, SEEK_SET), 0);
+    CU_ASSERT_EQUAL(fwrite(&z, sizeof z, 1, f), 1);
+    fclose(f);
+    expect_fail(zero, ABL_EINVAL, "(dim[2]) = 0");
+}
+
+/* 10 degrees about z (a gantry-tilt-like rotation): rejected on reading and writing. */
+static void test_oblique(void)
+{
+    char path[700], out[700];
+    tmp_path(path, sizeof path, "oblique.nii.gz");
+    tmp_path(out, sizeof out, "oblique_out.nii");
+    const double deg = acos(-1.0) / 180;
+    double c = cos(10 * deg), s = sin(10 * deg);
+    double A[4][4] = {{c, -s, 0, 1}, {s, c, 0, 2}, {0, 0, 1, 3}, {0, 0, 0, 1}};
+    const int64_t dim[8] = {3, 3, 3, 3, 1, 1, 1, 1};
+    uint8_t data[27] = {0};
+    CU_ASSERT_EQUAL_FATAL(lib_write(path, dim, DT_UINT8, data, A, 1, 1), 0);
+    expect_fail(path, ABL_EINVAL, "voxel space");
+
+    /* direction-cosine round-off (1e-6 rad) is not a tilt: accepted, as an aligned grid */
+    const double eps = 1e-6;
+    double B[4][4] = {{1, -eps, 0, 1}, {eps, 1, 0, 2}, {0, 0, 1, 3}, {0, 0, 0, 1}};
+    CU_ASSERT_EQUAL_FATAL(lib_write(path, dim, DT_UINT8, data, B, 0, 1), 0);
+    abl_mesh m;
+    abl_error re = {0};
+    CU_ASSERT_EQUAL(nifti_read_labels(path, &m, NULL, &re), ABL_OK);
+    /* column length sqrt(1 + 1e-12): 1 to float32 storage */
+    CU_ASSERT_DOUBLE_EQUAL(m.spacing_mm[0], 1.0, f32_tol(1.0));
+    mesh_free(&m);
+
+    abl_nifti_geom g;
+    const int dims[3] = {3, 3, 3};
+    const double h[3] = {1, 1, 1}, o[3] = {1, 2, 3};
+    nifti_geom_from_grid(&g, dims, h, o);
+    memcpy(g.affine, A, sizeof A);
+    abl_error e = {0};
+    CU_ASSERT_EQUAL(nifti_write_u8(out, &g, data, &e), ABL_EINVAL);
+    CU_ASSERT_FALSE(file_exists(out));
+}
+
+/* A failed write leaves an older file of the same name untouched and no temporary behind. */
+static void test_write_failure_keeps_old(void)
+{
+    char path[700], tmp[760], dir_out[760];
+    tmp_path(path, sizeof path, "keep.nii");
+    snprintf(tmp, sizeof tmp, "%s.tmp.nii", path);
+    const int dims[3] = {4, 4, 4};
+    write_test_u8(path, dims);
+    long before = file_size(path);
+    CU_ASSERT_EQUAL_FATAL(mkdir(tmp, 0700), 0); /* the temporary name cannot be created */
+    float v[64] = {0};
+    abl_nifti_geom g;
+    const double h[3] = {2, 2, 2}, o[3] = {0, 0, 0};
+    nifti_geom_from_grid(&g, dims, h, o);
+    abl_error e = {0};
+    stderr_begin();
+    abl_status st = nifti_write_f32(path, &g, v, "x", &e);
+    long printed = stderr_end();
+    CU_ASSERT_EQUAL(st, ABL_EIO);
+    CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, path));
+    CU_ASSERT_EQUAL(printed, 0);
+    CU_ASSERT_EQUAL(file_size(path), before); /* old file (u8, 64 B of data) untouched */
+    rmdir(tmp);
+    snprintf(dir_out, sizeof dir_out, "%s/no_such_dir/out.nii.gz", tu_tmpdir());
+    CU_ASSERT_EQUAL(nifti_write_f32(dir_out, &g, v, "x", &e), ABL_EIO);
+    CU_ASSERT_FALSE(file_exists(dir_out));
+}
+
+/* A scenario on a NIfTI label map (grid.mesh: *.nii.gz): the grid takes the file's spacing and
+ * origin, and the labels map to tissues. */
+static void test_scenario_on_nifti(void)
+{
+    char path[700], yaml[1500];
+    snprintf(path, sizeof path, "%s/scenario_labels.nii.gz", tu_tmpdir());
+    abl_nifti_geom geom;
+    const int dims[3] = {12, 10, 8};
+    const double sp[3] = {0.8, 0.8, 2.0}, org[3] = {-10.0, 5.0, 30.0};
+    nifti_geom_from_grid(&geom, dims, sp, org);
+    uint8_t lab[12 * 10 * 8];
+    for (int c = 0; c < 960; c++) lab[c] = (uint8_t)(c % 12 < 6 ? 1 : 2); /* two halves in x */
+    abl_error err = {0};
+    CU_ASSERT_FATAL(nifti_write_u8(path, &geom, lab, &err) == ABL_OK);
+    snprintf(yaml, sizeof yaml,
+             "grid: {mesh: %s, labels: {1: liver, 2: tumour}}\n"
+             "time: {duration_s: 5}\n",
+             path);
+    abl_scenario *sc = tu_scenario(yaml, NULL, 0);
+    CU_ASSERT_FATAL(sc != NULL);
+    abl_sim *s = NULL;
+    CU_ASSERT_FATAL(sim_create(sc, &s, &err) == ABL_OK);
+    CU_ASSERT_EQUAL(s->grid.nx, 12);
+    CU_ASSERT_EQUAL(s->grid.nz, 8);
+    CU_ASSERT_DOUBLE_EQUAL(s->grid.h_m[2], 2e-3, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(s->grid.origin_m[0], -10e-3, 1e-9); /* float32 affine: ~1e-6 mm */
+    CU_ASSERT_EQUAL(s->nmat, 2);
+    CU_ASSERT_STRING_EQUAL(sc->tissues.t[s->mat_tissue[s->material[0]]].name, "liver");
+    CU_ASSERT_STRING_EQUAL(sc->tissues.t[s->mat_tissue[s->material[11]]].name, "tumour");
+    CU_ASSERT(sim_step(s, 3, &err) == ABL_OK);
+    sim_destroy(s);
+    scenario_free(sc);
+}
 
 void register_nifti_tests(void)
 {
-    CU_add_suite("nifti", NULL, NULL);
+    CU_pSuite s = CU_add_suite("nifti", NULL, NULL);
+    CU_add_test(s, "nifti u8 round trip .nii", test_roundtrip_u8_nii);
+    CU_add_test(s, "nifti u8 round trip .nii.gz", test_roundtrip_u8_gz);
+    CU_add_test(s, "nifti f32 round trip .nii (read by the library)", test_roundtrip_f32_nii);
+    CU_add_test(s, "nifti f32 round trip .nii.gz (read by the library)", test_roundtrip_f32_gz);
+    CU_add_test(s, "nifti sform-only label map: spacing and origin", test_affine_sform);
+    CU_add_test(s, "nifti qform-only label map: spacing and origin", test_affine_qform);
+    CU_add_test(s, "nifti flipped axes (Slicer CT): re-indexed, written back", test_flipped_axes);
+    CU_add_test(s, "nifti permuted axes: world positions", test_permuted_axes);
+    CU_add_test(s, "nifti scl_slope scaling and big-endian file", test_scaling_and_byte_order);
+    CU_add_test(s, "nifti NIfTI-2 file", test_nifti2);
+    CU_add_test(s, "nifti missing file -> EIO", test_missing_file);
+    CU_add_test(s, "nifti not NIfTI / wrong suffix", test_not_nifti);
+    CU_add_test(s, "nifti truncated .nii/.nii.gz/header -> EIO", test_truncated);
+    CU_add_test(s, "nifti 4-D -> EINVAL", test_4d);
+    CU_add_test(s, "nifti float labels 0.5 / NaN -> EINVAL", test_float_half);
+    CU_add_test(s, "nifti int16 label 300 / -1 -> EINVAL", test_label_300);
+    CU_add_test(s, "nifti zero pixdim / zero size -> EINVAL", test_bad_pixdim);
+    CU_add_test(s, "nifti oblique affine -> EINVAL (read and write)", test_oblique);
+    CU_add_test(s, "nifti failed write keeps the old file", test_write_failure_keeps_old);
+    CU_add_test(s, "scenario on a NIfTI label map", test_scenario_on_nifti);
 }
