@@ -9,6 +9,8 @@
 #define H5_T_FINAL "/fields/T_final_C"
 #define H5_T_MAX "/fields/T_max_C"
 #define H5_T_MIN "/fields/T_min_C"
+#define H5_OMEGA "/fields/damage_omega"
+#define H5_CEM43 "/fields/cem43_min"
 #define H5_SNAPSHOTS "/snapshots"
 #define H5_SNAP_T "/snapshots/T_C"
 #define H5_ISOTHERMS "/isotherms"

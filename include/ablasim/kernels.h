@@ -144,4 +144,17 @@ size_t monitor_update(double T_lo, double T_hi, size_t n, const double *restrict
                     double *restrict T_min, int n_hot, const double *hot_C, float *const *t_hot_s,
                     int n_cold, const double *cold_C, float *const *t_cold_s, double interval_s);
 
+/* Thermal damage maps, advanced by interval_s at the current temperature (right-point rule):
+ *  Arrhenius  dOmega/dt = A exp(-Ea / (R T)), T in K, R = 8.314 J/(mol K) (Henriques 1947;
+ *             Pearce 2010), per material A [1/s], Ea [J/mol]; materials without parameters
+ *             (A <= 0) accumulate nothing. Integrated only where T >= arrhenius_min_C: the
+ *             published parameter sets, fitted at ablative temperatures, would otherwise
+ *             "damage" tissue at 37 C within about an hour (liver: 1/rate = 57 min).
+ *  CEM43      cumulative equivalent minutes at 43 C, sum R^(43 - T) dt / 60 with R = 0.5 above
+ *             43 C and 0.25 below (Sapareto & Dewey 1984), for T >= 39 C (below, a minute
+ *             adds < 0.004 min). Omega is capped at 1e30 (charred tissue), never inf. */
+void damage_update(size_t n, const double *restrict T, const uint8_t *restrict material,
+                   const double *A_per_s, const double *Ea_J_mol, double arrhenius_min_C,
+                   double interval_s, double *restrict omega, double *restrict cem43_min);
+
 #endif

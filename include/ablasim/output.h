@@ -8,6 +8,7 @@
  *   /grid/labels      uint8 [nz][ny][nx], material index; attrs spacing_mm, origin_mm
  *   /grid/materials, /grid/material_names   material index -> tissue name
  *   /fields/T_final_C, T_max_C, T_min_C     float64 [nz][ny][nx]
+ *   /fields/damage_omega (1), cem43_min (min) float64: Arrhenius integral, thermal dose
  *   /fields/time_at_or_above_<thr>C_s, time_at_or_below_<thr>C_s   float32
  *   /snapshots/T_C    float32 [nt][nz][ny][nx], shuffle+deflate; /snapshots/time_s [nt];
  *                     /snapshots/frames/T_C_<n>: 3-D virtual views of each snapshot (XDMF)
@@ -36,5 +37,9 @@ void output_abort(abl_output *o);
  * material. vol_total[t], vol_mat[t*nmat + m]. */
 void isotherm_volumes(const abl_sim *s, double *hot_total_mL, double *hot_mat_mL,
                       double *cold_total_mL, double *cold_mat_mL);
+
+/* Damage volumes [mL]: [0] Arrhenius Omega >= 1, [1] CEM43 >= 240 min; per material
+ * mat_mL[q*nmat + m]. Either pointer may be NULL. */
+void damage_volumes(const abl_sim *s, double *total_mL, double *mat_mL);
 
 #endif

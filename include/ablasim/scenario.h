@@ -70,6 +70,8 @@ typedef struct abl_scenario {
     int nregions;
 
     double T_arterial_C, T_initial_C;
+    double arrhenius_min_C;     /* Arrhenius damage integrated at and above this temperature */
+    bool perfusion_shutdown;    /* w_b scaled by exp(-Omega) = 1 - damaged fraction */
     abl_bc bc[6];
 
     abl_time_scheme scheme;

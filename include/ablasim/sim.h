@@ -58,6 +58,8 @@ typedef struct abl_sim {
     double *T_max, *T_min;
     float *t_hot[ABL_MAX_THRESHOLDS], *t_cold[ABL_MAX_THRESHOLDS];
     double monitor_accum_s;  /* time since the running maps were last updated */
+    double *omega, *cem43_min; /* Arrhenius damage integral [1], thermal dose [min] */
+    double *arr_A, *arr_Ea;    /* per material Arrhenius A [1/s], Ea [J/mol] (A = 0: none) */
 
     /* stencil tables */
     abl_stencil st;

@@ -105,6 +105,10 @@ static void print_summary(const abl_sim *s, const char *out)
                 printf("  %s %.3f", sc->tissues.t[s->mat_tissue[m]].name, cold_m[h * nm + m]);
         printf("\n");
     }
+    double dmg[2];
+    damage_volumes(s, dmg, NULL);
+    printf("damage     Arrhenius Omega >= 1: %.3f mL; CEM43 >= 240 min: %.3f mL\n", dmg[0],
+           dmg[1]);
     if (s->energy.energy_tracked) {
         const abl_energy *e = &s->energy;
         double in = e->E_sources_J + e->E_perf_met_J + e->E_boundary_in_J;

@@ -23,8 +23,9 @@
 
 size_t sim_memory_estimate(size_t nvox, int n_hot, int n_cold)
 {
-    /* T, T_new, T_max, T_min (8 B each), material + class (1 B each), time maps (4 B each) */
-    return nvox * (4 * 8 + 2 + 4 * (size_t)(n_hot + n_cold));
+    /* T, T_new, T_max, T_min, Omega, CEM43 (8 B each), material + class (1 B each), time maps
+     * (4 B each) */
+    return nvox * (6 * 8 + 2 + 4 * (size_t)(n_hot + n_cold));
 }
 
 static size_t mem_available_bytes(void)
@@ -190,7 +191,7 @@ static void face_tables(const abl_sim *s, const double *kk, double *gface, doubl
                 (int)s->sc->bc[f].type, s->sc->bc[f].h_W_m2K, kk[m], g->h_m[f / 2]);
 }
 
-/* Built-in property hook: linear k(T) per tissue, constant perfusion. */
+/* Built-in property hook: linear k(T) per tissue; perfusion constant or shut down by damage. */
 static abl_status linear_k_hook(void *ctx, const abl_field_view *v, double *k_W_mK,
                                 double *W_W_m3K, abl_error *err)
 {
@@ -201,7 +202,8 @@ static abl_status linear_k_hook(void *ctx, const abl_field_view *v, double *k_W_
     for (size_t c = 0; c < n; c++) {
         const int m = v->material[c];
         k_W_mK[c] = linear_k(s->k37[m], s->k_coeff[m], v->T_C[c]);
-        W_W_m3K[c] = s->perf_W[m];
+        /* perfusion shutdown: w_b (1 - F), damaged fraction F = 1 - exp(-Omega) */
+        W_W_m3K[c] = s->sc->perfusion_shutdown ? s->perf_W[m] * exp(-s->omega[c]) : s->perf_W[m];
     }
     return ABL_OK;
 }
@@ -221,7 +223,9 @@ static abl_status plan_stencil(abl_sim *s, abl_error *err)
     s->q_met = calloc((size_t)nm, sizeof(double));
     s->k_coeff = calloc((size_t)nm, sizeof(double));
     s->k37 = calloc((size_t)nm, sizeof(double));
-    if (!s->k37 ||!s->fast || !s->inv_rhoc || !s->perf_W || !s->src_const || !s->gface || !s->gbound ||
+    s->arr_A = calloc((size_t)nm, sizeof(double));
+    s->arr_Ea = calloc((size_t)nm, sizeof(double));
+    if (!s->k37 || !s->arr_A || !s->arr_Ea ||!s->fast || !s->inv_rhoc || !s->perf_W || !s->src_const || !s->gface || !s->gbound ||
         !s->q_met || !s->k_coeff)
         return abl_fail(err, ABL_ENOMEM, "out of memory");
 
@@ -235,7 +239,12 @@ static abl_status plan_stencil(abl_sim *s, abl_error *err)
         s->q_met[m] = t->q_met_W_m3;
         s->src_const[m] = s->perf_W[m] * sc->T_arterial_C + t->q_met_W_m3;
         s->k_coeff[m] = isnan(t->k_temp_coeff_per_K) ? 0.0 : t->k_temp_coeff_per_K;
-        if (s->k_coeff[m] != 0.0) s->var_props = true;
+        if (s->k_coeff[m] != 0.0 || sc->perfusion_shutdown) s->var_props = true;
+        /* tissues without Arrhenius parameters (saline, air) take no damage */
+        if (!isnan(t->arrhenius_A_per_s) && !isnan(t->arrhenius_Ea_J_mol)) {
+            s->arr_A[m] = t->arrhenius_A_per_s;
+            s->arr_Ea[m] = t->arrhenius_Ea_J_mol;
+        }
         /* largest k this material reaches over the allowed temperature range (stability) */
         kbound[m] = fmax(linear_k(kk[m], s->k_coeff[m], ABL_T_MIN_C),
                          linear_k(kk[m], s->k_coeff[m], ABL_T_MAX_C));
@@ -460,7 +469,9 @@ abl_status sim_create(const abl_scenario *sc, abl_sim **out, abl_error *err)
     s->T_new = grid_alloc_field(g, sc->T_initial_C);
     s->T_max = grid_alloc_field(g, sc->T_initial_C);
     s->T_min = grid_alloc_field(g, sc->T_initial_C);
-    if (!s->T || !s->T_new || !s->T_max || !s->T_min) goto nomem;
+    s->omega = grid_alloc_field(g, 0.0);
+    s->cem43_min = grid_alloc_field(g, 0.0);
+    if (!s->T || !s->T_new || !s->T_max || !s->T_min || !s->omega || !s->cem43_min) goto nomem;
     for (int h = 0; h < sc->n_hot; h++)
         if (!(s->t_hot[h] = grid_alloc_field_f(g, 0.0f))) goto nomem;
     for (int h = 0; h < sc->n_cold; h++)
@@ -500,6 +511,10 @@ void sim_destroy(abl_sim *s)
     grid_free_field(s->T_new);
     grid_free_field(s->T_max);
     grid_free_field(s->T_min);
+    grid_free_field(s->omega);
+    grid_free_field(s->cem43_min);
+    free(s->arr_A);
+    free(s->arr_Ea);
     for (int h = 0; h < ABL_MAX_THRESHOLDS; h++) {
         grid_free_field(s->t_hot[h]);
         grid_free_field(s->t_cold[h]);
@@ -587,6 +602,8 @@ static double apply_pins(abl_sim *s, double *T, size_t n, const size_t *idx, con
 static abl_status monitor(abl_sim *s, double interval_s, abl_error *err)
 {
     const abl_scenario *sc = s->sc;
+    damage_update(s->grid.n, s->T, s->material, s->arr_A, s->arr_Ea, sc->arrhenius_min_C,
+                  interval_s, s->omega, s->cem43_min);
     size_t bad = monitor_update(T_SANE_LO_C, T_SANE_HI_C, s->grid.n, s->T, s->T_max, s->T_min,
                                 sc->n_hot, sc->hot_C, s->t_hot, sc->n_cold, sc->cold_C, s->t_cold,
                                 interval_s);

@@ -669,11 +669,34 @@ void isotherm_volumes(const abl_sim *s, double *hot_total_mL, double *hot_mat_mL
     }
 }
 
+void damage_volumes(const abl_sim *s, double *total_mL, double *mat_mL)
+{
+    const int nm = s->nmat;
+    const double vox_mL = grid_voxel_volume_m3(&s->grid) * 1e6;
+    long long cnt[2][ABL_MAX_MATERIALS];
+    memset(cnt, 0, sizeof cnt);
+    for (size_t c = 0; c < s->grid.n; c++) {
+        const int m = s->material[c];
+        if (s->omega[c] >= 1.0) cnt[0][m]++;
+        if (s->cem43_min[c] >= 240.0) cnt[1][m]++;
+    }
+    for (int q = 0; q < 2; q++) {
+        long long t = 0;
+        for (int m = 0; m < nm; m++) {
+            t += cnt[q][m];
+            if (mat_mL) mat_mL[(size_t)q * nm + m] = (double)cnt[q][m] * vox_mL;
+        }
+        if (total_mL) total_mL[q] = (double)t * vox_mL;
+    }
+}
+
 /* ---- finish: HDF5 ------------------------------------------------------------------------ */
 
 typedef struct {
     double hot_tot[ABL_MAX_THRESHOLDS], cold_tot[ABL_MAX_THRESHOLDS];
     double *hot_mat, *cold_mat; /* [n][nmat] */
+    double dmg_tot[2];          /* Omega >= 1, CEM43 >= 240 min */
+    double *dmg_mat;            /* [2][nmat] */
 } iso_result;
 
 static abl_status write_fields(abl_output *o, const abl_sim *s, abl_error *err)
@@ -687,6 +710,10 @@ static abl_status write_fields(abl_output *o, const abl_sim *s, abl_error *err)
         st = write_field(o, o->file, H5_T_MAX, g, s->T_max, K_F64, K_F64, "degC", NULL, err);
     if (st == ABL_OK)
         st = write_field(o, o->file, H5_T_MIN, g, s->T_min, K_F64, K_F64, "degC", NULL, err);
+    if (st == ABL_OK)
+        st = write_field(o, o->file, H5_OMEGA, g, s->omega, K_F64, K_F64, "1", NULL, err);
+    if (st == ABL_OK)
+        st = write_field(o, o->file, H5_CEM43, g, s->cem43_min, K_F64, K_F64, "min", NULL, err);
     for (int pass = 0; pass < 2 && st == ABL_OK; pass++) {
         const int nthr = pass == 0 ? sc->n_hot : sc->n_cold;
         for (int h = 0; h < nthr && st == ABL_OK; h++) {
@@ -734,6 +761,19 @@ static abl_status write_isotherms(abl_output *o, const abl_sim *s, const iso_res
         snprintf(name, sizeof name, "%s/%s_volume_per_material_mL", H5_ISOTHERMS, kind);
         st = write_small(o, o->file, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, d2,
                          pass == 0 ? iso->hot_mat : iso->cold_mat, "mL", err);
+    }
+    /* thermal damage criteria: Arrhenius Omega >= 1, CEM43 >= 240 min */
+    const hsize_t nm = (hsize_t)s->nmat;
+    const char *dn[2] = {"damage_omega_ge_1", "cem43_ge_240min"};
+    for (int q = 0; q < 2 && st == ABL_OK; q++) {
+        char name[NAME_LEN];
+        snprintf(name, sizeof name, "%s/%s_volume_total_mL", H5_ISOTHERMS, dn[q]);
+        st = write_small(o, o->file, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 0, NULL,
+                         &iso->dmg_tot[q], "mL", err);
+        if (st != ABL_OK) break;
+        snprintf(name, sizeof name, "%s/%s_volume_per_material_mL", H5_ISOTHERMS, dn[q]);
+        st = write_small(o, o->file, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &nm,
+                         iso->dmg_mat + (size_t)q * s->nmat, "mL", err);
     }
     close_id(grp);
     return st;
@@ -1082,6 +1122,19 @@ static void json_iso_block(FILE *f, const abl_sim *s, const iso_result *iso, int
             first = 0;
         }
     }
+    const char *dk[2] = {"Omega_ge_1_mL", "CEM43_ge_240min_mL"};
+    for (int q = 0; q < 2; q++) {
+        double v = 0;
+        if (tissue < 0) v = iso->dmg_tot[q];
+        else
+            for (int m = 0; m < s->nmat; m++)
+                if (s->mat_tissue[m] == tissue) v += iso->dmg_mat[(size_t)q * s->nmat + m];
+        fprintf(f, "%s\n%s", first ? "" : ",", ind);
+        json_str(f, dk[q]);
+        fputs(": ", f);
+        json_num(f, v);
+        first = 0;
+    }
 }
 
 static void json_body(FILE *f, const abl_output *o, const abl_sim *s, const iso_result *iso)
@@ -1197,11 +1250,13 @@ abl_status output_finish(abl_output *o, const abl_sim *s, abl_error *err)
     size_t nmat = s->nmat > 0 ? (size_t)s->nmat : 1;
     iso.hot_mat = calloc((size_t)ABL_MAX_THRESHOLDS * nmat, sizeof(double));
     iso.cold_mat = calloc((size_t)ABL_MAX_THRESHOLDS * nmat, sizeof(double));
-    if (!xdmf_tmp || !json_tmp || !iso.hot_mat || !iso.cold_mat) {
+    iso.dmg_mat = calloc(2 * nmat, sizeof(double));
+    if (!xdmf_tmp || !json_tmp || !iso.hot_mat || !iso.cold_mat || !iso.dmg_mat) {
         st = abl_fail(err, ABL_ENOMEM, "%s: out of memory", o->path);
         goto done;
     }
     isotherm_volumes(s, iso.hot_tot, iso.hot_mat, iso.cold_tot, iso.cold_mat);
+    damage_volumes(s, iso.dmg_tot, iso.dmg_mat);
 
     h5_quiet q;
     quiet_begin(&q);
@@ -1233,6 +1288,7 @@ done:
     free(json_tmp);
     free(iso.hot_mat);
     free(iso.cold_mat);
+    free(iso.dmg_mat);
     /* o is consumed either way: on failure the HDF5 file is closed if still open and its
      * temporary removed; on success the temporary has already been renamed. */
     if (st != ABL_OK) output_abort(o);

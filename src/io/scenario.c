@@ -415,7 +415,9 @@ static abl_status parse_root(cfg_node *root, abl_scenario *sc, const char *base_
     static const char *const keys[] = {"name",     "tissues_file", "tissues", "grid",   "physics",
                                        "boundary", "time",         "sources", "output", NULL};
     static const char *const phys_keys[] = {"arterial_temperature_C", "initial_temperature_C",
-                                            NULL};
+                                            "arrhenius_min_C", "perfusion_shutdown", NULL};
+    static const char *const shutdown[] = {"none", "arrhenius"};
+    static const cfg_range arr_range = {20, 100, false, false, "degC"};
     abl_status st;
     const char *name, *tfile;
     if ((st = cfg_check_keys(root, keys, err)) ||
@@ -434,9 +436,14 @@ static abl_status parse_root(cfg_node *root, abl_scenario *sc, const char *base_
         (st = cfg_get_double(phys, "arterial_temperature_C", false, 37.0, &temp_range,
                              &sc->T_arterial_C, err)))
         return st;
+    int shut;
     if ((st = cfg_get_double(phys, "initial_temperature_C", false, sc->T_arterial_C, &temp_range,
-                             &sc->T_initial_C, err)))
+                             &sc->T_initial_C, err)) ||
+        (st = cfg_get_double(phys, "arrhenius_min_C", false, 43.0, &arr_range,
+                             &sc->arrhenius_min_C, err)) ||
+        (st = cfg_get_enum(phys, "perfusion_shutdown", false, 0, shutdown, 2, &shut, err)))
         return st;
+    sc->perfusion_shutdown = shut == 1;
     if ((st = parse_grid(cfg_get(root, "grid"), sc, base_dir, err)) ||
         (st = parse_boundary(cfg_get(root, "boundary"), sc, err)) ||
         (st = parse_time(cfg_get(root, "time"), sc, err)) ||

@@ -34,3 +34,23 @@ size_t monitor_update(double T_lo, double T_hi, size_t n, const double *restrict
     }
     return bad;
 }
+
+void damage_update(size_t n, const double *restrict T, const uint8_t *restrict material,
+                   const double *A_per_s, const double *Ea_J_mol, double arrhenius_min_C,
+                   double interval_s, double *restrict omega, double *restrict cem43_min)
+{
+    const double R_gas = 8.314462618; /* J/(mol K), CODATA 2018 */
+    const double dt_min = interval_s / 60.0;
+#pragma omp parallel for schedule(static)
+    for (size_t c = 0; c < n; c++) {
+        const double t = T[c];
+        if (!(t >= 39.0)) continue; /* most voxels: nothing to read or write */
+        /* R^(43 - T): R = 0.5 at or above 43 C (2^(T-43)), 0.25 below (2^(-2(43-T))) */
+        cem43_min[c] += dt_min * (t >= 43.0 ? exp2(t - 43.0) : exp2(-2.0 * (43.0 - t)));
+        const int m = material[c];
+        if (t >= arrhenius_min_C && A_per_s[m] > 0) {
+            const double rate = A_per_s[m] * exp(-Ea_J_mol[m] / (R_gas * (t + 273.15)));
+            omega[c] = fmin(omega[c] + rate * interval_s, 1e30);
+        }
+    }
+}

@@ -131,10 +131,91 @@ static void test_energy_with_kT(void)
     scenario_free(sc);
 }
 
+/* Constant temperature: the Arrhenius integral is A t exp(-Ea/(R T)) exactly and CEM43 is
+ * t_min 0.5^(43 - T) (analytic-solutions.md G). 60 C in an insulated box without perfusion
+ * stays 60 C up to rounding of the update (1e-13 K), which moves the rate by Ea/(R T^2) dT
+ * ~ 3e-13 relative; with the summation rounding, 1e-10 relative is a safe bound. */
+static void damage_at(double T_C)
+{
+    char yaml[1200];
+    snprintf(yaml, sizeof yaml,
+             "tissues:\n"
+             "  hot: {density_kg_per_m3: 1079, specific_heat_J_per_kgK: 3540,\n"
+             "        thermal_conductivity_W_per_mK: 0.52, perfusion_per_s: 0,\n"
+             "        metabolic_heat_W_per_m3: 0, arrhenius_A_per_s: 7.39e39,\n"
+             "        arrhenius_Ea_J_per_mol: 2.577e5}\n"
+             "physics: {initial_temperature_C: %g}\n"
+             "grid: {dims: [6, 6, 6], spacing_mm: [1, 1, 1], background: hot}\n"
+             "boundary: {default: {type: insulated}}\n"
+             "time: {duration_s: 30, dt_s: 0.5}\n"
+             "output: {monitor_interval_s: 0}\n",
+             T_C);
+    abl_scenario *sc = tu_scenario(yaml, NULL, 0);
+    CU_ASSERT_FATAL(sc != NULL);
+    abl_sim *s = NULL;
+    abl_error err = {0};
+    CU_ASSERT_FATAL(sim_create(sc, &s, &err) == ABL_OK);
+    CU_ASSERT_FATAL(sim_step(s, 60, &err) == ABL_OK);
+    CU_ASSERT_DOUBLE_EQUAL(s->T[100], T_C, 1e-11);
+    /* Arrhenius only at and above physics.arrhenius_min_C (43 C by default) */
+    const double om = T_C >= 43 ? 7.39e39 * 30.0 * exp(-2.577e5 / (8.314462618 * (T_C + 273.15)))
+                                : 0.0;
+    /* 30 s = 0.5 min at R^(43 - T), R = 0.5 above 43 C and 0.25 below */
+    const double cem = 0.5 * pow(T_C >= 43 ? 0.5 : 0.25, 43.0 - T_C);
+    printf("\n  constant %g C for 30 s: Omega %.6e (exact %.6e), CEM43 %.6f min (exact %.6f)",
+           T_C, s->omega[100], om, s->cem43_min[100], cem);
+    CU_ASSERT(om == 0 ? s->omega[100] == 0 : fabs(s->omega[100] / om - 1) < 1e-10);
+    CU_ASSERT(fabs(s->cem43_min[100] / cem - 1) < 1e-10);
+    sim_destroy(s);
+    scenario_free(sc);
+}
+
+/* Constant temperature: the Arrhenius integral is A t exp(-Ea/(R T)) exactly and CEM43 is
+ * t_min R^(43 - T) (analytic-solutions.md G). A uniform field in an insulated box without
+ * perfusion stays put up to rounding of the update (1e-13 K), which moves the rate by
+ * Ea/(R T^2) dT ~ 3e-13 relative; with summation rounding, 1e-10 relative is a safe bound. */
+static void test_damage_constant_T(void)
+{
+    damage_at(60.0);
+    damage_at(41.0);
+}
+
+/* Perfusion shutdown keeps heat in damaged tissue: the >= 55 C volume must grow (this is why
+ * it is one of the most influential parameters of RFA zone size, Int J Hyperthermia 2015). */
+static double zone55(bool shutdown)
+{
+    const char *sets[] = {shutdown ? "physics.perfusion_shutdown=arrhenius"
+                                   : "physics.perfusion_shutdown=none"};
+    const char *yaml =
+        "grid: {dims: [30, 30, 30], spacing_mm: [1, 1, 1], background: liver}\n"
+        "time: {duration_s: 240}\n"
+        "sources:\n"
+        "  - {type: volumetric, power_W: 3, shape: {type: sphere, center_mm: [0, 0, 0], radius_mm: 3}}\n";
+    abl_scenario *sc = tu_scenario(yaml, sets, 1);
+    abl_sim *s = NULL;
+    abl_error err = {0};
+    if (!sc || sim_create(sc, &s, &err)) return NAN;
+    CU_ASSERT(sim_step(s, (long)llround(sc->duration_s / s->dt_s), &err) == ABL_OK);
+    size_t n = 0;
+    for (size_t c = 0; c < s->grid.n; c++) n += s->T_max[c] >= 55.0;
+    sim_destroy(s);
+    scenario_free(sc);
+    return n * 1e-3; /* mL at 1 mm voxels */
+}
+
+static void test_perfusion_shutdown(void)
+{
+    double off = zone55(false), on = zone55(true);
+    printf("\n  55 C zone: %.3f mL without, %.3f mL with perfusion shutdown", off, on);
+    CU_ASSERT(on > off * 1.05); /* a clear effect, not rounding */
+}
+
 void register_property_tests(void)
 {
     CU_pSuite s = CU_add_suite("properties", NULL, NULL);
     CU_add_test(s, "constant property hook equals fast path", test_hook_matches_constant_path);
     CU_add_test(s, "k(T) steady slab vs Kirchhoff solution, order 2", test_kirchhoff_steady);
     CU_add_test(s, "energy balance with k(T)", test_energy_with_kT);
+    CU_add_test(s, "Arrhenius and CEM43 exact at constant T", test_damage_constant_T);
+    CU_add_test(s, "perfusion shutdown enlarges the 55 C zone", test_perfusion_shutdown);
 }
