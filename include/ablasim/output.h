@@ -30,6 +30,16 @@ abl_status output_snapshot(abl_output *o, const abl_sim *s, abl_error *err);
  * sidecars (also via temporary names); rename all into place. Always releases o, on success
  * and on failure (do not call output_abort after it). */
 abl_status output_finish(abl_output *o, const abl_sim *s, abl_error *err);
+/* Snapshots written so far; flush everything to disk (before a checkpoint). */
+long output_snapshot_count(const abl_output *o);
+abl_status output_flush(abl_output *o, abl_error *err);
+/* Interrupted run: flush and close the temporary file but keep it for output_resume; reports
+ * how many snapshots it holds. Releases o. */
+abl_status output_suspend(abl_output *o, long *snapshots_written, abl_error *err);
+/* Reopen the temporary file of an interrupted run, keeping its first snapshots_written
+ * snapshots. */
+abl_status output_resume(const char *path, const abl_sim *s, long snapshots_written,
+                         abl_output **out, abl_error *err);
 /* Close and delete the temporary file (after an error). Safe with NULL. */
 void output_abort(abl_output *o);
 

@@ -54,6 +54,10 @@ typedef enum {
 typedef struct abl_scenario {
     char *path;       /* scenario file */
     char *text;       /* file text followed by the --set lines, stored in the output */
+    char *file_text;  /* the scenario file as read (checkpoints re-create the run from it) */
+    char *base_dir;   /* directory relative paths resolve against */
+    char **sets;      /* the --set assignments, in order */
+    int nsets;
     char name[128];
     abl_tissue_table tissues;
     char *tissues_path;

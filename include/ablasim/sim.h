@@ -8,6 +8,7 @@
 #ifndef ABLASIM_SIM_H
 #define ABLASIM_SIM_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -30,6 +31,10 @@ typedef struct {
     void *progress_user;
     double progress_interval_s;   /* wall-clock seconds between callbacks */
     bool no_output;               /* run without writing any file (sweeps keep only numbers) */
+    const char *checkpoint_path;  /* NULL: no checkpoints */
+    double checkpoint_every_s;    /* wall-clock seconds between checkpoints; 0: only on stop */
+    volatile sig_atomic_t *stop;  /* set (e.g. by a signal handler) to checkpoint and stop */
+    long resume_snapshots;        /* >= 0: continue an interrupted run's partial output */
 } abl_run_opts;
 
 typedef struct {

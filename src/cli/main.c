@@ -3,11 +3,13 @@
 #include <errno.h>
 #include <math.h>
 #include <omp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "ablasim/checkpoint.h"
 #include "ablasim/output.h"
 #include "ablasim/scenario.h"
 #include "ablasim/sim.h"
@@ -21,15 +23,48 @@ static const char *usage_main =
     "\n"
     "commands:\n"
     "  run SCENARIO.yaml   simulate a scenario and write an HDF5 result\n"
+    "  resume CKPT.h5      continue an interrupted run from its checkpoint\n"
+    "  margin RESULT.h5    ablative margin verdict of a finished run (or of two NIfTI masks)\n"
+    "  phantom NAME        write an anatomical voxel phantom (liver, lung, vertebra, humerus)\n"
+    "  sweep SWEEP.yaml    run a parameter sweep (resumable; MPI with make MPI=1)\n"
     "\n"
     "options:\n"
     "  -h, --help          this text (ablasim run --help for the run options)\n"
     "  --version           print the version\n"
     "\n"
-    "exit codes: 0 ok, 1 usage, 2 invalid input, 3 I/O error, 4 out of memory, 5 numerical fault\n";
+    "exit codes: 0 ok, 1 usage, 2 invalid input, 3 I/O error, 4 out of memory, 5 numerical fault,\n"
+    "            75 stopped by a signal after writing a checkpoint\n";
+
+static const char *usage_resume =
+    "usage: ablasim resume CKPT.h5 [--threads N] [--quiet] [--checkpoint-every SECONDS]\n"
+    "\n"
+    "Continues the run a checkpoint was written from (by --checkpoint-every, SIGINT or SIGTERM)\n"
+    "and finishes its result file, with fields bitwise identical to an uninterrupted run.\n"
+    "The scenario is rebuilt from the text stored in the checkpoint; tissue table and mesh files\n"
+    "are read again from their paths and must not have changed.\n";
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+/* SIGINT/SIGTERM ask the run to checkpoint and stop at the next step boundary. */
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
 
 static const char *usage_run =
     "usage: ablasim run SCENARIO.yaml [-o OUT.h5] [--set KEY=VALUE]... [--threads N] [--quiet]\n"
+    "                   [--checkpoint-every SECONDS] [--checkpoint CKPT.h5]\n"
     "\n"
     "  -o, --output OUT.h5   result file (default: output.file from the scenario, else\n"
     "                        <name>.h5); OUT.xdmf (ParaView) and OUT.json (summary) are\n"
@@ -38,6 +73,9 @@ static const char *usage_run =
     "                        --set sources.0.power_W=25 --set grid.spacing_mm=[0.5,0.5,0.5]\n"
     "                        (repeatable; validated like the file)\n"
     "  --threads N           OpenMP threads (default: OMP_NUM_THREADS or all cores)\n"
+    "  --checkpoint-every S  write a checkpoint every S seconds of wall time (atomically)\n"
+    "  --checkpoint FILE     checkpoint file (default OUT.ckpt.h5); SIGINT/SIGTERM always\n"
+    "                        write one and stop (exit 75); continue with 'ablasim resume FILE'\n"
     "  -q, --quiet           no progress output, only errors\n"
     "  -h, --help            this text\n";
 
@@ -155,12 +193,37 @@ static bool ends_with(const char *s, const char *suffix)
     return a >= b && !strcmp(s + a - b, suffix);
 }
 
+static bool parse_seconds(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end || errno || !(v > 0) || v > 1e7) return false;
+    *out = v;
+    return true;
+}
+
+/* "<out minus .h5>.ckpt.h5" */
+static char *default_checkpoint(const char *out)
+{
+    size_t n = strlen(out);
+    char *p = malloc(n + 16);
+    if (!p) return NULL;
+    snprintf(p, n + 16, "%.*s.ckpt.h5", (int)(n - 3), out);
+    return p;
+}
+
+static int execute(const char *cmd, abl_scenario *sc, abl_sim *sim, const char *out, bool quiet,
+                   const char *ckpt, double ckpt_every, long resume_snapshots);
+
 int cmd_run(int argc, char **argv)
 {
     const char *scenario = NULL, *out = NULL;
     const char **sets = calloc((size_t)argc, sizeof *sets);
     int nsets = 0, threads = 0;
     bool quiet = false;
+    double ckpt_every = 0;
+    const char *ckpt = NULL;
     if (!sets) return 4;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
@@ -188,6 +251,15 @@ int cmd_run(int argc, char **argv)
             threads = (int)v;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             quiet = true;
+        } else if (!strcmp(a, "--checkpoint-every")) {
+            if (++i >= argc || !parse_seconds(argv[i], &ckpt_every))
+                return free(sets), usage_error("--checkpoint-every needs seconds > 0, got",
+                                               i < argc ? argv[i] : "nothing", usage_run);
+        } else if (!strcmp(a, "--checkpoint")) {
+            if (++i >= argc || !ends_with(argv[i], ".h5"))
+                return free(sets), usage_error("--checkpoint needs a file name ending in .h5, got",
+                                               i < argc ? argv[i] : "nothing", usage_run);
+            ckpt = argv[i];
         } else if (a[0] == '-') {
             return free(sets), usage_error("unknown option", a, usage_run);
         } else if (!scenario) {
@@ -222,23 +294,99 @@ int cmd_run(int argc, char **argv)
         scenario_free(sc);
         return fail("run", &err);
     }
+    char *ckpt_default = ckpt ? NULL : default_checkpoint(out);
+    int rc = execute("run", sc, sim, out, quiet, ckpt ? ckpt : ckpt_default, ckpt_every, -1);
+    free(ckpt_default);
+    return rc;
+}
+
+/* Run a created simulation to its end (fresh or resumed); owns sc and sim from here. */
+static int execute(const char *cmd, abl_scenario *sc, abl_sim *sim, const char *out, bool quiet,
+                   const char *ckpt, double ckpt_every, long resume_snapshots)
+{
+    abl_error err = {0};
     if (!quiet)
-        fprintf(stderr, "ablasim: %s: %d x %d x %d voxels, %.1f s in %ld steps of %.4g s, %d threads\n",
+        fprintf(stderr,
+                "ablasim: %s: %d x %d x %d voxels, %.1f s in %ld steps of %.4g s, %d threads%s\n",
                 sc->name, sim->grid.nx, sim->grid.ny, sim->grid.nz, sc->duration_s,
-                (long)llround(sc->duration_s / sim->dt_s), sim->dt_s, omp_get_max_threads());
+                (long)llround(sc->duration_s / sim->dt_s), sim->dt_s, omp_get_max_threads(),
+                resume_snapshots >= 0 ? ", resumed" : "");
     progress_state ps = {isatty(STDERR_FILENO), quiet, 0.0};
-    abl_run_opts opts = {out, progress, &ps, ps.tty ? 0.2 : 5.0, false};
-    st = sim_run(sim, &opts, &err);
+    abl_run_opts opts = {.output_path = out,
+                         .progress = progress,
+                         .progress_user = &ps,
+                         .progress_interval_s = ps.tty ? 0.2 : 5.0,
+                         .checkpoint_path = ckpt,
+                         .checkpoint_every_s = ckpt_every,
+                         .stop = &stop_requested,
+                         .resume_snapshots = resume_snapshots};
+    install_signals();
+    abl_status st = sim_run(sim, &opts, &err);
     if (st) {
         if (ps.tty && !quiet) fputc('\n', stderr);
         sim_destroy(sim);
         scenario_free(sc);
-        return fail("run", &err);
+        return fail(cmd, &err);
     }
     if (!quiet) print_summary(sim, out);
     sim_destroy(sim);
     scenario_free(sc);
+    /* a finished run needs its checkpoint no more */
+    if (ckpt) remove(ckpt);
     return 0;
+}
+
+static int cmd_resume(int argc, char **argv)
+{
+    const char *ckpt = NULL;
+    int threads = 0;
+    bool quiet = false;
+    double every = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(usage_resume, stdout);
+            return 0;
+        } else if (!strcmp(a, "--threads")) {
+            char *end;
+            long v = i + 1 < argc ? strtol(argv[i + 1], &end, 10) : 0;
+            if (i + 1 >= argc || *end || v < 1 || v > 1024)
+                return usage_error("--threads must be an integer 1..1024, got",
+                                   i + 1 < argc ? argv[i + 1] : "nothing", usage_resume);
+            threads = (int)v;
+            i++;
+        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            quiet = true;
+        } else if (!strcmp(a, "--checkpoint-every")) {
+            if (++i >= argc || !parse_seconds(argv[i], &every))
+                return usage_error("--checkpoint-every needs seconds > 0, got",
+                                   i < argc ? argv[i] : "nothing", usage_resume);
+        } else if (a[0] == '-') {
+            return usage_error("unknown option", a, usage_resume);
+        } else if (!ckpt) {
+            ckpt = a;
+        } else {
+            return usage_error("more than one checkpoint given", a, usage_resume);
+        }
+    }
+    if (!ckpt) return usage_error("missing CKPT.h5", NULL, usage_resume);
+    if (threads) omp_set_num_threads(threads);
+    abl_error err = {0};
+    abl_scenario *sc = NULL;
+    abl_sim *sim = NULL;
+    abl_checkpoint_info info;
+    abl_status st = checkpoint_load_scenario(ckpt, &sc, &info, &err);
+    if (st) return fail("resume", &err);
+    if ((st = sim_create(sc, &sim, &err)) || (st = checkpoint_restore(ckpt, sim, &err))) {
+        sim_destroy(sim);
+        scenario_free(sc);
+        checkpoint_info_free(&info);
+        return fail("resume", &err);
+    }
+    char *out = info.output_path; /* owned by info until the end */
+    int rc = execute("resume", sc, sim, out, quiet, ckpt, every, info.snapshots_written);
+    checkpoint_info_free(&info);
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -257,6 +405,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(cmd, "run")) return cmd_run(argc - 2, argv + 2);
+    if (!strcmp(cmd, "resume")) return cmd_resume(argc - 2, argv + 2);
     if (!strcmp(cmd, "margin")) return cmd_margin(argc - 2, argv + 2);
     if (!strcmp(cmd, "phantom")) return cmd_phantom(argc - 2, argv + 2);
     if (!strcmp(cmd, "sweep")) return cmd_sweep(argc - 2, argv + 2);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ablasim/checkpoint.h"
 #include "ablasim/mesh.h"
 #include "ablasim/nifti.h"
 #include "ablasim/output.h"
@@ -864,40 +865,78 @@ done:
     return st;
 }
 
+/* Flush the partial result and write a checkpoint that refers to it. */
+static abl_status take_checkpoint(abl_sim *s, abl_output *o, const abl_run_opts *opts,
+                                  const char *path, abl_error *err)
+{
+    abl_status st = output_flush(o, err);
+    if (st) return st;
+    return checkpoint_write(opts->checkpoint_path, s, path, output_snapshot_count(o), err);
+}
+
 abl_status sim_run(abl_sim *s, const abl_run_opts *opts, abl_error *err)
 {
     const abl_scenario *sc = s->sc;
+    const abl_run_opts none = {0};
+    if (!opts) opts = &none;
     long nsteps = (long)llround(sc->duration_s / s->dt_s);
-    const char *path = opts && opts->output_path ? opts->output_path : sc->output_path;
+    const char *path = opts->output_path ? opts->output_path : sc->output_path;
     char defpath[300];
     if (!path) {
         snprintf(defpath, sizeof defpath, "%s.h5", sc->name);
         path = defpath;
     }
     abl_output *o = NULL;
-    const bool write = !(opts && opts->no_output);
-    abl_status st = write ? output_open(path, s, &o, err) : ABL_OK;
+    const bool write = !opts->no_output;
+    const bool resumed = opts->resume_snapshots >= 0 && s->step > 0;
+    abl_status st = ABL_OK;
+    if (write)
+        st = resumed ? output_resume(path, s, opts->resume_snapshots, &o, err)
+                     : output_open(path, s, &o, err);
     if (st) return st;
-    double t0 = omp_get_wtime(), last_report = t0;
+    const double t0 = omp_get_wtime() - s->wall_s; /* a resumed run keeps counting */
+    double last_report = omp_get_wtime(), last_ckpt = last_report;
     long snap_every = 0;
     if (sc->snapshot_interval_s > 0) {
         snap_every = (long)llround(sc->snapshot_interval_s / s->dt_s);
         if (snap_every < 1) snap_every = 1;
-        if (write && (st = output_snapshot(o, s, err))) goto fail;
+        if (write && !resumed && (st = output_snapshot(o, s, err))) goto fail;
     }
+    /* implicit steps are long: look at stop requests and checkpoints after every step */
+    const long max_chunk = sc->scheme == SCHEME_EXPLICIT ? 64 : 1;
     while (s->step < nsteps) {
-        /* advance to the next snapshot or at most ~1 s of simulated time between checks */
+        if (opts->stop && *opts->stop) {
+            if (!opts->checkpoint_path) {
+                st = abl_fail(err, ABL_ESTOPPED,
+                              "stopped at t = %.1f s on request; no checkpoint was asked for "
+                              "(--checkpoint-every), so the run is lost",
+                              s->t_s);
+                goto fail;
+            }
+            if ((st = take_checkpoint(s, o, opts, path, err))) goto fail;
+            long nsnap;
+            if (write && (st = output_suspend(o, &nsnap, err))) return st;
+            return abl_fail(err, ABL_ESTOPPED,
+                            "stopped at t = %.1f s on request; checkpoint written: continue with "
+                            "'ablasim resume %s'",
+                            s->t_s, opts->checkpoint_path);
+        }
         long chunk = nsteps - s->step;
         if (snap_every && snap_every - s->step % snap_every < chunk)
             chunk = snap_every - s->step % snap_every;
-        if (chunk > 64) chunk = 64;
+        if (chunk > max_chunk) chunk = max_chunk;
         if ((st = sim_step(s, chunk, err))) goto fail;
         if (write && snap_every && (s->step % snap_every == 0 || s->step == nsteps))
             if ((st = output_snapshot(o, s, err))) goto fail;
         double now = omp_get_wtime();
         s->wall_s = now - t0;
-        if (opts && opts->progress && (now - last_report >= opts->progress_interval_s ||
-                                       s->step == nsteps)) {
+        if (opts->checkpoint_path && opts->checkpoint_every_s > 0 &&
+            now - last_ckpt >= opts->checkpoint_every_s && s->step < nsteps) {
+            if ((st = take_checkpoint(s, o, opts, path, err))) goto fail;
+            last_ckpt = now;
+        }
+        if (opts->progress &&
+            (now - last_report >= opts->progress_interval_s || s->step == nsteps)) {
             abl_progress p = {s->t_s, sc->duration_s, s->wall_s, s->step, nsteps};
             opts->progress(&p, opts->progress_user);
             last_report = now;

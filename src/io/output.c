@@ -1316,6 +1316,103 @@ static void discard_h5(abl_output *o)
     if (o->h5_tmp) remove(o->h5_tmp);
 }
 
+long output_snapshot_count(const abl_output *o)
+{
+    return o ? (long)o->nt : 0;
+}
+
+abl_status output_flush(abl_output *o, abl_error *err)
+{
+    if (!o) return ABL_OK;
+    h5_quiet q;
+    quiet_begin(&q);
+    abl_status st = H5Fflush(o->file, H5F_SCOPE_GLOBAL) < 0 ? h5_fail(o, err, "writing", o->h5_tmp)
+                                                             : ABL_OK;
+    quiet_end(&q);
+    return st;
+}
+
+abl_status output_suspend(abl_output *o, long *snapshots_written, abl_error *err)
+{
+    *snapshots_written = 0;
+    if (!o) return ABL_OK;
+    h5_quiet q;
+    quiet_begin(&q);
+    abl_status st = ABL_OK;
+    *snapshots_written = (long)o->nt;
+    if (H5Fflush(o->file, H5F_SCOPE_GLOBAL) < 0) st = h5_fail(o, err, "writing", o->h5_tmp);
+    close_id(o->snap_T);
+    close_id(o->snap_time);
+    o->snap_T = o->snap_time = -1;
+    if (st == ABL_OK && H5Fclose(o->file) < 0) st = h5_fail(o, err, "closing", o->h5_tmp);
+    o->file = -1;
+    quiet_end(&q);
+    if (st != ABL_OK) {
+        output_abort(o);
+        return st;
+    }
+    output_free(o);
+    return ABL_OK;
+}
+
+abl_status output_resume(const char *path, const abl_sim *s, long snapshots_written,
+                         abl_output **out, abl_error *err)
+{
+    *out = NULL;
+    abl_output *o = calloc(1, sizeof *o);
+    if (!o) return abl_fail(err, ABL_ENOMEM, "%s: out of memory", path);
+    o->file = o->snap_T = o->snap_time = -1;
+    abl_status st = make_names(o, path, err);
+    if (st != ABL_OK) {
+        output_free(o);
+        return st;
+    }
+    h5_quiet q;
+    quiet_begin(&q);
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl >= 0 && H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) >= 0)
+        o->file = H5Fopen(o->h5_tmp, H5F_ACC_RDWR, fapl);
+    close_id(fapl);
+    if (o->file < 0) {
+        st = abl_fail(err, ABL_EIO,
+                      "%s: the partial result %s cannot be reopened (deleted, or damaged by the "
+                      "interruption); the run cannot continue its snapshot history",
+                      path, o->h5_tmp);
+        goto fail;
+    }
+    if (snapshots_written > 0) {
+        /* keep exactly the snapshots the checkpoint knew of: a run killed after its last
+         * checkpoint may have appended more, which the resumed run will write again */
+        const abl_grid *g = &s->grid;
+        choose_chunk(g, 4, (hsize_t)g->nz, SNAP_CHUNK_BYTES, o->snap_chunk);
+        o->snap_T = H5Dopen2(o->file, H5_SNAP_T, H5P_DEFAULT);
+        o->snap_time = H5Dopen2(o->file, H5_SNAPSHOTS "/time_s", H5P_DEFAULT);
+        hsize_t ext[4] = {(hsize_t)snapshots_written, (hsize_t)g->nz, (hsize_t)g->ny,
+                          (hsize_t)g->nx};
+        hsize_t n1 = (hsize_t)snapshots_written;
+        o->snap_cap = (size_t)snapshots_written + 64;
+        o->snap_times = malloc(o->snap_cap * sizeof *o->snap_times);
+        if (o->snap_T < 0 || o->snap_time < 0 || !o->snap_times ||
+            H5Dset_extent(o->snap_T, ext) < 0 || H5Dset_extent(o->snap_time, &n1) < 0 ||
+            H5Dread(o->snap_time, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                    o->snap_times) < 0) {
+            st = h5_fail(o, err, "reopening the snapshots of", o->h5_tmp);
+            goto fail;
+        }
+        o->nt = (hsize_t)snapshots_written;
+    }
+    quiet_end(&q);
+    *out = o;
+    return ABL_OK;
+fail:
+    quiet_end(&q);
+    close_id(o->snap_T);
+    close_id(o->snap_time);
+    close_id(o->file);
+    output_free(o);
+    return st;
+}
+
 void output_abort(abl_output *o)
 {
     if (!o) return;

@@ -472,6 +472,14 @@ static abl_status load_common(cfg_node *root, const char *file_text, const char 
                               abl_error *err)
 {
     abl_status st;
+    sc->file_text = xstrdup(file_text);
+    sc->base_dir = xstrdup(base_dir ? base_dir : ".");
+    sc->sets = calloc((size_t)nsets + 1, sizeof *sc->sets);
+    if (!sc->file_text || !sc->base_dir || !sc->sets)
+        return abl_fail(err, ABL_ENOMEM, "out of memory");
+    for (int i = 0; i < nsets; i++)
+        if (!(sc->sets[sc->nsets++] = xstrdup(sets[i])))
+            return abl_fail(err, ABL_ENOMEM, "out of memory");
     for (int i = 0; i < nsets; i++)
         if ((st = cfg_set(root, sets[i], err))) return st;
     if ((st = build_text(sc, file_text, sets, nsets, err))) return st;
@@ -568,6 +576,10 @@ void scenario_free(abl_scenario *sc)
     free(sc->mesh_path);
     free(sc->output_path);
     free(sc->text);
+    free(sc->file_text);
+    free(sc->base_dir);
+    for (int i = 0; i < sc->nsets; i++) free(sc->sets[i]);
+    free(sc->sets);
     free(sc->path);
     free(sc);
 }

@@ -24,6 +24,7 @@ int abl_status_exit_code(abl_status s)
     case ABL_EIO: return 3;
     case ABL_ENOMEM: return 4;
     case ABL_ENUM: return 5;
+    case ABL_ESTOPPED: return 75;
     default: return 1;
     }
 }
@@ -36,6 +37,7 @@ const char *abl_status_name(abl_status s)
     case ABL_EIO: return "I/O error";
     case ABL_ENOMEM: return "out of memory";
     case ABL_ENUM: return "numerical fault";
+    case ABL_ESTOPPED: return "stopped";
     default: return "internal error";
     }
 }
