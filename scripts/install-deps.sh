@@ -4,7 +4,7 @@
 #   scripts/install-deps.sh --if-missing same, but silent when everything is present
 #   scripts/install-deps.sh --check      exit 1 if something is missing, install nothing
 set -u
-PKGS="build-essential pkg-config libfftw3-dev libhdf5-dev hdf5-tools libcunit1-dev libyaml-dev libnifti2-dev"
+PKGS="build-essential pkg-config libfftw3-dev libhdf5-dev hdf5-tools libcunit1-dev libyaml-dev libnifti2-dev libopenmpi-dev openmpi-bin python3-matplotlib python3-h5py python3-numpy"
 mode=${1:-install}
 
 missing=()
