@@ -21,6 +21,8 @@
 typedef struct {
     double t_s, duration_s, wall_s;
     long step, nsteps;
+    int cg_last_iterations;      /* implicit schemes: last solve (0 otherwise) */
+    double cg_last_residual;
 } abl_progress;
 
 typedef void (*abl_progress_fn)(const abl_progress *p, void *user);

@@ -100,8 +100,12 @@ static void progress(const abl_progress *p, void *user)
                 100 * frac, p->t_s, p->duration_s, p->step, p->nsteps, eta);
         if (p->step == p->nsteps) fputc('\n', stderr);
     } else if (frac - ps->last_pct >= 0.1 || p->step == p->nsteps) {
-        fprintf(stderr, "progress: %5.1f%%  t = %.1f / %.1f s  wall %.1f s  ETA %.1f s\n",
-                100 * frac, p->t_s, p->duration_s, p->wall_s, eta);
+        fprintf(stderr, "progress: %5.1f%%  t = %.1f / %.1f s  wall %.1f s  ETA %.1f s", 100 * frac,
+                p->t_s, p->duration_s, p->wall_s, eta);
+        if (p->cg_last_iterations)
+            fprintf(stderr, "  CG %d iterations, residual %.1e", p->cg_last_iterations,
+                    p->cg_last_residual);
+        fputc('\n', stderr);
         ps->last_pct = frac;
     }
     fflush(stderr);

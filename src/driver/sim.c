@@ -937,7 +937,13 @@ abl_status sim_run(abl_sim *s, const abl_run_opts *opts, abl_error *err)
         }
         if (opts->progress &&
             (now - last_report >= opts->progress_interval_s || s->step == nsteps)) {
-            abl_progress p = {s->t_s, sc->duration_s, s->wall_s, s->step, nsteps};
+            abl_progress p = {s->t_s,
+                              sc->duration_s,
+                              s->wall_s,
+                              s->step,
+                              nsteps,
+                              s->n_cg ? s->cg_iters[s->n_cg - 1] : 0,
+                              s->n_cg ? s->cg_resid[s->n_cg - 1] : 0.0};
             opts->progress(&p, opts->progress_user);
             last_report = now;
         }
