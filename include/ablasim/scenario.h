@@ -33,7 +33,10 @@ typedef struct {
     char where[256]; /* file:line and key path, for messages */
 } abl_region;
 
-typedef enum { SRC_VOLUMETRIC, SRC_FIXED_TEMPERATURE } abl_source_type;
+/* SRC_MODALITY: a source type registered in src/sources/registry.c (RFA, MWA, cryo, ...) that
+ * parses its own keys; see source.h. */
+typedef enum { SRC_VOLUMETRIC, SRC_FIXED_TEMPERATURE, SRC_MODALITY } abl_source_type;
+struct abl_source_type_info;
 
 typedef struct {
     char name[64];
@@ -41,6 +44,8 @@ typedef struct {
     abl_shape shape;
     abl_schedule schedule; /* power_W (volumetric) or temperature_C (fixed_temperature) */
     double on_s, off_s;    /* active for on_s <= t < off_s; outside: no heat, no pinned voxels */
+    const struct abl_source_type_info *modality; /* SRC_MODALITY: parser and constructor */
+    void *params;                                /* SRC_MODALITY: its parsed parameters */
     char where[256];       /* file:line of the entry, for messages */
 } abl_source_cfg;
 

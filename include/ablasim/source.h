@@ -50,10 +50,32 @@ struct abl_source {
     void *state;
 };
 
-/* Build the source described by cfg on grid g (voxel sets computed once here). Fails when the
- * source volume contains no voxel centre (outside the grid or smaller than a voxel). */
-abl_status source_create(const abl_source_cfg *cfg, const abl_grid *g, abl_source **out,
+struct abl_sim;
+
+/* A source type beyond the two built-in ones: one file in src/sources/ defines an
+ * abl_source_type_info and src/sources/registry.c lists it. The scenario reader handles the
+ * common keys (name, type, on_s, off_s) and calls parse for the rest; keys lists the type's own
+ * keys so that any other key is reported as unknown with file:line. */
+typedef struct abl_source_type_info {
+    const char *type;         /* value of 'type:' in scenarios */
+    const char *const *keys;  /* the type's own keys, NULL-terminated */
+    abl_status (*parse)(cfg_node *entry, const abl_scenario *sc, void **params, abl_error *err);
+    abl_status (*create)(const abl_source_cfg *cfg, const struct abl_sim *sim, abl_source **out,
                          abl_error *err);
+    void (*free_params)(void *params);
+} abl_source_type_info;
+
+/* Registered type by name (NULL if none); all type names, comma-separated, for messages. */
+const abl_source_type_info *source_type_find(const char *type);
+void source_type_names(char *buf, size_t len);
+
+/* Build the source described by cfg for simulation sim (voxel sets computed once here). Fails
+ * when the source volume contains no voxel centre (outside the grid or smaller than a voxel). */
+abl_status source_create(const abl_source_cfg *cfg, const struct abl_sim *sim, abl_source **out,
+                         abl_error *err);
+/* The built-in volumetric and fixed_temperature sources on grid g. */
+abl_status basic_source_create(const abl_source_cfg *cfg, const abl_grid *g, abl_source **out,
+                               abl_error *err);
 void source_destroy(abl_source *s);
 
 #endif

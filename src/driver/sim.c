@@ -482,7 +482,7 @@ abl_status sim_create(const abl_scenario *sc, abl_sim **out, abl_error *err)
         s->sources = calloc((size_t)sc->nsources, sizeof *s->sources);
         if (!s->sources) goto nomem;
         for (int i = 0; i < sc->nsources; i++) {
-            if ((st = source_create(&sc->sources[i], g, &s->sources[i], err))) goto fail;
+            if ((st = source_create(&sc->sources[i], s, &s->sources[i], err))) goto fail;
             s->nsources++;
         }
     }

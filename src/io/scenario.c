@@ -2,6 +2,8 @@
  * README "Scenario reference" documents the same table; keep them together. */
 #include "ablasim/scenario.h"
 
+#include "ablasim/source.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -219,6 +221,23 @@ static abl_status parse_grid(cfg_node *g, abl_scenario *sc, const char *base_dir
     return ABL_OK;
 }
 
+/* A registered modality: common keys here, its own through its parser. */
+static abl_status parse_modality(cfg_node *e, const abl_source_type_info *info, abl_scenario *sc,
+                                 abl_source_cfg *src, abl_error *err)
+{
+    const char *allowed[64];
+    int na = 0;
+    const char *common[] = {"name", "type", "on_s", "off_s"};
+    for (int i = 0; i < 4; i++) allowed[na++] = common[i];
+    for (int i = 0; info->keys && info->keys[i] && na < 63; i++) allowed[na++] = info->keys[i];
+    allowed[na] = NULL;
+    abl_status st = cfg_check_keys(e, allowed, err);
+    if (st) return st;
+    src->type = SRC_MODALITY;
+    src->modality = info;
+    return info->parse(e, sc, &src->params, err);
+}
+
 static abl_status parse_sources(cfg_node *list, abl_scenario *sc, abl_error *err)
 {
     static const char *const types[] = {"volumetric", "fixed_temperature"};
@@ -242,8 +261,34 @@ static abl_status parse_sources(cfg_node *list, abl_scenario *sc, abl_error *err
         static const char *const keys[] = {"name",     "type",     "shape", "power_W",
                                            "temperature_C", "schedule", "on_s",  "off_s", NULL};
         static const cfg_range when = {0, 1e7, false, false, "s"};
-        if ((st = cfg_expect(e, CFG_MAP, true, "a mapping {type: ..., shape: ...}", err)) ||
-            (st = cfg_check_keys(e, keys, err)) ||
+        if ((st = cfg_expect(e, CFG_MAP, true, "a mapping {type: ..., shape: ...}", err)))
+            return st;
+        const char *tname = NULL;
+        cfg_node *tn = cfg_get(e, "type");
+        if (tn && tn->kind == CFG_SCALAR) tname = tn->value;
+        const abl_source_type_info *info = tname ? source_type_find(tname) : NULL;
+        if (info) {
+            const char *nm;
+            char defn[32];
+            snprintf(defn, sizeof defn, "source%zu", i);
+            if ((st = cfg_get_string(e, "name", false, defn, &nm, err))) return st;
+            snprintf(src->name, sizeof src->name, "%s", nm);
+            cfg_where(e, src->where, sizeof src->where);
+            if ((st = cfg_get_double(e, "on_s", false, 0.0, &when, &src->on_s, err)) ||
+                (st = cfg_get_double(e, "off_s", false, 1e7, &when, &src->off_s, err)) ||
+                (st = parse_modality(e, info, sc, src, err)))
+                return st;
+            sc->nsources++;
+            continue;
+        }
+        if (tn && tn->kind == CFG_SCALAR && strcmp(tname, types[0]) && strcmp(tname, types[1])) {
+            char names[400];
+            source_type_names(names, sizeof names);
+            return abl_fail(err, ABL_EINVAL, "%s: '%s' = %s is not allowed; use one of: %s",
+                            cfg_where(tn, where, sizeof where), cfg_path(tn, path, sizeof path),
+                            tname, names);
+        }
+        if ((st = cfg_check_keys(e, keys, err)) ||
             (st = cfg_get_enum(e, "type", true, 0, types, 2, &type, err)))
             return st;
         (void)extra_vol;
@@ -568,7 +613,11 @@ abl_status scenario_load(const char *path, const char *const *sets, int nsets,
 void scenario_free(abl_scenario *sc)
 {
     if (!sc) return;
-    for (int i = 0; i < sc->nsources; i++) schedule_free(&sc->sources[i].schedule);
+    for (int i = 0; i < sc->nsources; i++) {
+        schedule_free(&sc->sources[i].schedule);
+        if (sc->sources[i].modality && sc->sources[i].modality->free_params)
+            sc->sources[i].modality->free_params(sc->sources[i].params);
+    }
     free(sc->sources);
     free(sc->regions);
     tissue_table_free(&sc->tissues);

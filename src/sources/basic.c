@@ -54,8 +54,8 @@ static void basic_destroy(abl_source *s)
 static const abl_source_ops volumetric_ops = {"volumetric", basic_update, basic_destroy};
 static const abl_source_ops fixed_ops = {"fixed_temperature", basic_update, basic_destroy};
 
-abl_status source_create(const abl_source_cfg *cfg, const abl_grid *g, abl_source **out,
-                         abl_error *err)
+abl_status basic_source_create(const abl_source_cfg *cfg, const abl_grid *g, abl_source **out,
+                               abl_error *err)
 {
     *out = NULL;
     abl_source *s = calloc(1, sizeof *s);
@@ -101,7 +101,3 @@ abl_status source_create(const abl_source_cfg *cfg, const abl_grid *g, abl_sourc
     return ABL_OK;
 }
 
-void source_destroy(abl_source *s)
-{
-    if (s) s->ops->destroy(s);
-}
