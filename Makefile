@@ -113,6 +113,8 @@ demo:
 demo-run: $(BIN)
 	@mkdir -p out
 	$(BIN) run configs/liver_demo.yaml -o out/liver_demo.h5
+	$(BIN) margin out/liver_demo.h5
+	scripts/ablasim_report.py out/liver_demo.h5
 
 bench:
 	@scripts/install-deps.sh --if-missing

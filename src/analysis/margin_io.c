@@ -1,0 +1,1207 @@
+/* margin_io.c - margin analysis of files: an ablasim result or two NIfTI segmentations in, a
+ * margin file (HDF5) and its JSON summary out. Layout of the margin file: docs/MARGIN.md.
+ *
+ * Inputs are checked before use and every problem is one sentence naming the file: a missing
+ * file or one HDF5 cannot read is ABL_EIO, a readable file that is not what we need (no
+ * /grid/labels, a tissue it does not contain, a criterion whose field it lacks) is ABL_EINVAL.
+ * Outputs go to "<name>.tmp" first and are renamed only when both files are complete, so an
+ * existing margin file survives any failure. HDF5's own error printing is off meanwhile.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <hdf5.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../io/h5util.h"
+#include "ablasim/grid.h"
+#include "ablasim/h5_schema.h"
+#include "ablasim/margin.h"
+#include "ablasim/mesh.h"
+#include "ablasim/nifti.h"
+#include "ablasim/version.h"
+
+#define FIELD_CHUNK_BYTES ((size_t)4 << 20)
+#define MAX_MATERIALS 256
+#define MAX_TIME_MAPS 64
+
+static const char *pass_rule = "PASS iff minimal_margin_mm > criterion_mm (a margin equal to the "
+                               "criterion fails; distances within 1e-6 mm of it count as equal)";
+
+/* ---- small helpers ----------------------------------------------------------------------- */
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && !strcmp(s + a - b, suffix);
+}
+
+/* dst = src without suffix (if present) + add. */
+static int swap_suffix(char *dst, size_t len, const char *src, const char *suffix, const char *add)
+{
+    size_t stem = strlen(src);
+    if (ends_with(src, suffix)) stem -= strlen(suffix);
+    int w = snprintf(dst, len, "%.*s%s", (int)stem, src, add);
+    return w < 0 || (size_t)w >= len ? -1 : 0;
+}
+
+/* Open-check a file ourselves: HDF5 reports a missing file, a directory and a file without
+ * permission all as "unable to open file". */
+static abl_status check_readable(const char *path, abl_error *err)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return abl_fail(err, ABL_EIO, "%s: cannot open (%s)", path, strerror(errno));
+    struct stat sb;
+    int is_dir = fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode);
+    close(fd);
+    if (is_dir) return abl_fail(err, ABL_EIO, "%s: cannot open (is a directory)", path);
+    return ABL_OK;
+}
+
+static bool same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    if (stat(a, &sa) != 0 || stat(b, &sb) != 0) return false;
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* ---- reading a result file --------------------------------------------------------------- */
+
+typedef struct {
+    const char *path;
+    hid_t file;
+    int dims[3];
+    size_t n;
+    double spacing_mm[3], origin_mm[3];
+    uint8_t *labels;
+    int nmat;
+    char *names[MAX_MATERIALS];
+    int ntime;
+    struct {
+        bool above;
+        double thr_C;
+        char name[160];
+    } time[MAX_TIME_MAPS];
+} result_file;
+
+static void result_close(result_file *rf)
+{
+    close_id(rf->file);
+    rf->file = -1;
+    free(rf->labels);
+    rf->labels = NULL;
+    for (int m = 0; m < rf->nmat; m++)
+        free(rf->names[m]);
+    rf->nmat = 0;
+}
+
+static abl_status read_vec3_attr(const result_file *rf, hid_t dset, const char *name, double v[3],
+                                 abl_error *err)
+{
+    char d[512];
+    if (H5Aexists(dset, name) <= 0)
+        return abl_fail(err, ABL_EINVAL, "%s: %s has no attribute %s (not an ablasim result?)",
+                        rf->path, H5_LABELS, name);
+    hid_t a = H5Aopen(dset, name, H5P_DEFAULT);
+    hid_t sp = a >= 0 ? H5Aget_space(a) : -1;
+    abl_status st = ABL_OK;
+    if (sp < 0 || H5Sget_simple_extent_npoints(sp) != 3)
+        st = abl_fail(err, ABL_EINVAL, "%s: attribute %s of %s must hold 3 values (x y z)",
+                      rf->path, name, H5_LABELS);
+    else if (H5Aread(a, H5T_NATIVE_DOUBLE, v) < 0)
+        st = abl_fail(err, ABL_EIO, "%s: cannot read attribute %s of %s%s", rf->path, name,
+                      H5_LABELS, h5_detail(d, sizeof d));
+    close_id(sp);
+    close_id(a);
+    return st;
+}
+
+/* A 3-D dataset of the grid's shape, read (converted) into buf of the given memory type.
+ * ABL_EINVAL when it is missing (with `missing` as the reason) or has the wrong shape. */
+static abl_status read_grid_dataset(const result_file *rf, const char *name, hid_t mtype, void *buf,
+                                    const char *missing, abl_error *err)
+{
+    char d[512];
+    if (H5Lexists(rf->file, name, H5P_DEFAULT) <= 0)
+        return abl_fail(err, ABL_EINVAL, "%s: no dataset %s%s%s", rf->path, name,
+                        missing ? ": " : "", missing ? missing : "");
+    abl_status st = ABL_OK;
+    hid_t ds = H5Dopen2(rf->file, name, H5P_DEFAULT);
+    hid_t sp = ds >= 0 ? H5Dget_space(ds) : -1;
+    hsize_t dims[3] = {0, 0, 0};
+    if (sp < 0) {
+        st = abl_fail(err, ABL_EIO, "%s: cannot open dataset %s%s", rf->path, name,
+                      h5_detail(d, sizeof d));
+    } else if (H5Sget_simple_extent_ndims(sp) != 3 ||
+               H5Sget_simple_extent_dims(sp, dims, NULL) < 0 || dims[0] != (hsize_t)rf->dims[2] ||
+               dims[1] != (hsize_t)rf->dims[1] || dims[2] != (hsize_t)rf->dims[0]) {
+        st = abl_fail(err, ABL_EINVAL, "%s: dataset %s must be [%d][%d][%d] like %s", rf->path,
+                      name, rf->dims[2], rf->dims[1], rf->dims[0], H5_LABELS);
+    } else if (H5Dread(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
+        st = abl_fail(err, ABL_EIO, "%s: reading %s failed (truncated or corrupt?)%s", rf->path,
+                      name, h5_detail(d, sizeof d));
+    }
+    close_id(sp);
+    close_id(ds);
+    return st;
+}
+
+static abl_status read_labels(result_file *rf, abl_error *err)
+{
+    char d[512];
+    if (H5Lexists(rf->file, H5_GRID, H5P_DEFAULT) <= 0 ||
+        H5Lexists(rf->file, H5_LABELS, H5P_DEFAULT) <= 0)
+        return abl_fail(err, ABL_EINVAL, "%s: no dataset %s: not an ablasim result file", rf->path,
+                        H5_LABELS);
+    hid_t ds = H5Dopen2(rf->file, H5_LABELS, H5P_DEFAULT);
+    hid_t sp = ds >= 0 ? H5Dget_space(ds) : -1;
+    abl_status st = ABL_OK;
+    hsize_t dims[3];
+    if (sp < 0) {
+        st = abl_fail(err, ABL_EIO, "%s: cannot open %s%s", rf->path, H5_LABELS,
+                      h5_detail(d, sizeof d));
+        goto done;
+    }
+    if (H5Sget_simple_extent_ndims(sp) != 3 || H5Sget_simple_extent_dims(sp, dims, NULL) < 0) {
+        st = abl_fail(err, ABL_EINVAL, "%s: %s must be 3-D [nz][ny][nx]", rf->path, H5_LABELS);
+        goto done;
+    }
+    rf->n = 1;
+    for (int a = 0; a < 3; a++) {
+        if (dims[a] < 1 || dims[a] > (1u << 24)) {
+            st = abl_fail(err, ABL_EINVAL, "%s: %s has an impossible shape", rf->path, H5_LABELS);
+            goto done;
+        }
+        rf->dims[2 - a] = (int)dims[a];
+        rf->n *= (size_t)dims[a];
+    }
+    if (rf->n > ABL_GRID_MAX_VOXELS) {
+        st = abl_fail(err, ABL_EINVAL, "%s: %s has more than %zu voxels", rf->path, H5_LABELS,
+                      (size_t)ABL_GRID_MAX_VOXELS);
+        goto done;
+    }
+    if ((st = read_vec3_attr(rf, ds, H5A_SPACING_MM, rf->spacing_mm, err)) ||
+        (st = read_vec3_attr(rf, ds, H5A_ORIGIN_MM, rf->origin_mm, err)))
+        goto done;
+    for (int a = 0; a < 3; a++)
+        if (!isfinite(rf->spacing_mm[a]) || !(rf->spacing_mm[a] > 0) ||
+            !isfinite(rf->origin_mm[a])) {
+            st = abl_fail(err, ABL_EINVAL,
+                          "%s: %s spacing_mm/origin_mm are not finite positive "
+                          "values",
+                          rf->path, H5_LABELS);
+            goto done;
+        }
+    rf->labels = malloc(rf->n);
+    if (!rf->labels) {
+        st = abl_fail(err, ABL_ENOMEM, "%s: no memory for %zu labels", rf->path, rf->n);
+        goto done;
+    }
+    if (H5Dread(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, rf->labels) < 0)
+        st = abl_fail(err, ABL_EIO, "%s: reading %s failed (truncated or corrupt?)%s", rf->path,
+                      H5_LABELS, h5_detail(d, sizeof d));
+done:
+    close_id(sp);
+    close_id(ds);
+    return st;
+}
+
+static abl_status read_material_names(result_file *rf, abl_error *err)
+{
+    static const char *name = H5_GRID "/material_names";
+    char d[512];
+    if (H5Lexists(rf->file, name, H5P_DEFAULT) <= 0)
+        return abl_fail(err, ABL_EINVAL, "%s: no dataset %s: not an ablasim result file", rf->path,
+                        name);
+    abl_status st = ABL_OK;
+    char **v = NULL;
+    hssize_t np = 0;
+    hid_t ds = H5Dopen2(rf->file, name, H5P_DEFAULT);
+    hid_t ft = ds >= 0 ? H5Dget_type(ds) : -1;
+    hid_t sp = ds >= 0 ? H5Dget_space(ds) : -1;
+    hid_t mt = H5Tcopy(H5T_C_S1);
+    if (ft < 0 || sp < 0 || mt < 0) {
+        st = abl_fail(err, ABL_EIO, "%s: cannot open %s%s", rf->path, name, h5_detail(d, sizeof d));
+        goto done;
+    }
+    np = H5Sget_simple_extent_npoints(sp);
+    if (H5Tget_class(ft) != H5T_STRING || H5Tis_variable_str(ft) <= 0 || np < 1 ||
+        np > MAX_MATERIALS) {
+        st = abl_fail(err, ABL_EINVAL, "%s: %s must be 1..%d variable-length strings", rf->path,
+                      name, MAX_MATERIALS);
+        np = 0;
+        goto done;
+    }
+    v = calloc((size_t)np, sizeof *v);
+    if (!v || H5Tset_size(mt, H5T_VARIABLE) < 0 || H5Tset_cset(mt, H5Tget_cset(ft)) < 0) {
+        st = abl_fail(err, ABL_ENOMEM, "%s: out of memory reading %s", rf->path, name);
+        np = 0;
+        goto done;
+    }
+    if (H5Dread(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0) {
+        st = abl_fail(err, ABL_EIO, "%s: reading %s failed%s", rf->path, name,
+                      h5_detail(d, sizeof d));
+        np = 0;
+        goto done;
+    }
+    for (hssize_t m = 0; m < np; m++) {
+        const char *s = v[m] ? v[m] : "";
+        rf->names[m] = malloc(strlen(s) + 1);
+        if (!rf->names[m]) {
+            st = abl_fail(err, ABL_ENOMEM, "%s: out of memory reading %s", rf->path, name);
+            break;
+        }
+        strcpy(rf->names[m], s);
+        rf->nmat = (int)m + 1;
+    }
+done:
+    for (hssize_t m = 0; v && m < np; m++)
+        H5free_memory(v[m]);
+    free(v);
+    close_id(mt);
+    close_id(sp);
+    close_id(ft);
+    close_id(ds);
+    return st;
+}
+
+/* The running time maps /fields/time_at_or_{above,below}_<thr>C_s and their thresholds (the
+ * threshold_C attribute, or the number in the name). */
+static void list_time_maps(result_file *rf)
+{
+    rf->ntime = 0;
+    hid_t g = H5Gopen2(rf->file, H5_FIELDS, H5P_DEFAULT);
+    if (g < 0) return;
+    H5G_info_t info;
+    if (H5Gget_info(g, &info) < 0) info.nlinks = 0;
+    for (hsize_t i = 0; i < info.nlinks && rf->ntime < MAX_TIME_MAPS; i++) {
+        char nm[128];
+        ssize_t len =
+            H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, nm, sizeof nm, H5P_DEFAULT);
+        if (len <= 0 || (size_t)len >= sizeof nm) continue;
+        bool above = !strncmp(nm, "time_at_or_above_", 17);
+        bool below = !strncmp(nm, "time_at_or_below_", 17);
+        if (!above && !below) continue;
+        double thr = strtod(nm + 17, NULL);
+        hid_t ds = H5Dopen2(g, nm, H5P_DEFAULT);
+        if (ds >= 0 && H5Aexists(ds, "threshold_C") > 0) {
+            hid_t a = H5Aopen(ds, "threshold_C", H5P_DEFAULT);
+            double t;
+            if (a >= 0 && H5Aread(a, H5T_NATIVE_DOUBLE, &t) >= 0) thr = t;
+            close_id(a);
+        }
+        close_id(ds);
+        rf->time[rf->ntime].above = above;
+        rf->time[rf->ntime].thr_C = thr;
+        snprintf(rf->time[rf->ntime].name, sizeof rf->time[0].name, "%s/%s", H5_FIELDS, nm);
+        rf->ntime++;
+    }
+    close_id(g);
+}
+
+static const char *find_time_map(const result_file *rf, bool above, double thr)
+{
+    for (int t = 0; t < rf->ntime; t++)
+        if (rf->time[t].above == above && fabs(rf->time[t].thr_C - thr) <= 1e-9)
+            return rf->time[t].name;
+    return NULL;
+}
+
+static abl_status open_result(result_file *rf, const char *path, abl_error *err)
+{
+    memset(rf, 0, sizeof *rf);
+    rf->path = path;
+    rf->file = -1;
+    abl_status st = check_readable(path, err);
+    if (st) return st;
+    if (H5Fis_hdf5(path) <= 0)
+        return abl_fail(err, ABL_EIO, "%s: not a readable HDF5 file (truncated or corrupt?)", path);
+    rf->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (rf->file < 0) {
+        char d[512];
+        return abl_fail(err, ABL_EIO, "%s: not a readable HDF5 file%s", path,
+                        h5_detail(d, sizeof d));
+    }
+    if ((st = read_labels(rf, err)) || (st = read_material_names(rf, err))) return st;
+    list_time_maps(rf);
+    return ABL_OK;
+}
+
+/* member[m] = 1 for the materials whose tissue is `tissue`; ABL_EINVAL naming the tissues
+ * present when there is none. */
+static abl_status tissue_members(const result_file *rf, const char *tissue, const char *what,
+                                 uint8_t member[256], abl_error *err)
+{
+    memset(member, 0, 256);
+    int found = 0;
+    for (int m = 0; m < rf->nmat; m++)
+        if (!strcmp(rf->names[m], tissue)) member[m] = 1, found = 1;
+    if (found) return ABL_OK;
+    char list[600] = "";
+    size_t at = 0;
+    for (int m = 0; m < rf->nmat && at < sizeof list - 80; m++) {
+        bool dup = false;
+        for (int p = 0; p < m; p++)
+            dup |= !strcmp(rf->names[p], rf->names[m]);
+        if (!dup)
+            at +=
+                (size_t)snprintf(list + at, sizeof list - at, "%s%s", at ? ", " : "", rf->names[m]);
+    }
+    return abl_fail(err, ABL_EINVAL, "%s: %s tissue '%s' is not in this result (its tissues: %s)",
+                    rf->path, what, tissue, list);
+}
+
+/* ---- writing ----------------------------------------------------------------------------- */
+
+/* Sticky-error writer: every helper does nothing once st is set. */
+typedef struct {
+    const char *path; /* final name, for messages */
+    hid_t file;
+    abl_status st;
+    abl_error *err;
+} writer;
+
+static void w_fail(writer *w, const char *what, const char *name)
+{
+    if (w->st) return;
+    char d[512];
+    h5_detail(d, sizeof d);
+    w->st = abl_fail(w->err, ABL_EIO, "%s: %s %s failed%s", w->path, what, name, d);
+}
+
+static void w_attr(writer *w, hid_t obj, const char *name, hid_t ftype, hid_t mtype, const void *v,
+                   int rank, const hsize_t *dims)
+{
+    if (w->st) return;
+    hid_t sp = rank == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(rank, dims, NULL);
+    hid_t a = sp >= 0 ? H5Acreate2(obj, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    if (a < 0 || H5Awrite(a, mtype, v) < 0) w_fail(w, "writing attribute", name);
+    close_id(a);
+    close_id(sp);
+}
+
+static hid_t str_type(void)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    if (t >= 0 && (H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0)) {
+        H5Tclose(t);
+        return -1;
+    }
+    return t;
+}
+
+static void w_attr_str(writer *w, hid_t obj, const char *name, const char *value)
+{
+    if (w->st) return;
+    hid_t t = str_type();
+    if (t < 0) return w_fail(w, "writing attribute", name);
+    w_attr(w, obj, name, t, t, &value, 0, NULL);
+    close_id(t);
+}
+
+static void w_attr_f64(writer *w, hid_t obj, const char *name, double v)
+{
+    w_attr(w, obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v, 0, NULL);
+}
+
+static void w_attr_vec3(writer *w, hid_t obj, const char *name, const double v[3])
+{
+    hsize_t three = 3;
+    w_attr(w, obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, v, 1, &three);
+}
+
+static hid_t w_group(writer *w, const char *name)
+{
+    if (w->st) return -1;
+    hid_t g = H5Gcreate2(w->file, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0) w_fail(w, "creating group", name);
+    return g;
+}
+
+/* A dataset (rank 0..3, creation properties dcpl) with a units attribute and an optional
+ * definition. */
+static void w_dataset(writer *w, hid_t loc, const char *name, hid_t ftype, hid_t mtype, int rank,
+                      const hsize_t *dims, hid_t dcpl, const void *data, const char *units,
+                      const char *def)
+{
+    if (w->st) return;
+    hid_t sp = rank == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(rank, dims, NULL);
+    hid_t d = sp >= 0 ? H5Dcreate2(loc, name, ftype, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT) : -1;
+    if (d < 0) {
+        w_fail(w, "creating dataset", name);
+    } else if (H5Sget_simple_extent_npoints(sp) > 0 &&
+               H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) {
+        w_fail(w, "writing dataset", name);
+    } else {
+        w_attr_str(w, d, H5A_UNITS, units);
+        if (def) w_attr_str(w, d, "definition", def);
+    }
+    close_id(d);
+    close_id(sp);
+}
+
+/* A small contiguous dataset. */
+static void w_small(writer *w, hid_t loc, const char *name, hid_t ftype, hid_t mtype, int rank,
+                    const hsize_t *dims, const void *data, const char *units, const char *def)
+{
+    w_dataset(w, loc, name, ftype, mtype, rank, dims, H5P_DEFAULT, data, units, def);
+}
+
+static void w_scalar(writer *w, hid_t loc, const char *name, double v, const char *units,
+                     const char *def)
+{
+    w_small(w, loc, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 0, NULL, &v, units, def);
+}
+
+static void w_string(writer *w, hid_t loc, const char *name, const char *value)
+{
+    if (w->st) return;
+    hid_t t = str_type();
+    if (t < 0) return w_fail(w, "writing dataset", name);
+    w_small(w, loc, name, t, t, 0, NULL, &value, "none", NULL);
+    close_id(t);
+}
+
+/* A compressed [nz][ny][nx] grid field: chunks of whole planes up to FIELD_CHUNK_BYTES
+ * (rows or parts of rows only for absurdly wide planes), shuffle + deflate when available. */
+static void w_field(writer *w, hid_t loc, const char *name, const int dims[3], hid_t ftype,
+                    hid_t mtype, size_t el, const void *data, const char *units, const char *def)
+{
+    if (w->st) return;
+    hsize_t d3[3] = {(hsize_t)dims[2], (hsize_t)dims[1], (hsize_t)dims[0]};
+    hsize_t c[3] = {1, 1, d3[2]};
+    size_t row = (size_t)dims[0] * el, plane = row * (size_t)dims[1];
+    if (row > FIELD_CHUNK_BYTES) {
+        c[2] = FIELD_CHUNK_BYTES / el;
+    } else if (plane > FIELD_CHUNK_BYTES) {
+        c[1] = FIELD_CHUNK_BYTES / row;
+    } else {
+        c[1] = d3[1];
+        c[0] = FIELD_CHUNK_BYTES / plane;
+        if (c[0] > d3[0]) c[0] = d3[0];
+    }
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    if (dcpl < 0 || H5Pset_chunk(dcpl, 3, c) < 0 ||
+        (H5Zfilter_avail(H5Z_FILTER_DEFLATE) > 0 &&
+         (H5Pset_shuffle(dcpl) < 0 || H5Pset_deflate(dcpl, 1) < 0)))
+        w_fail(w, "setting up dataset", name);
+    w_dataset(w, loc, name, ftype, mtype, 3, d3, dcpl, data, units, def);
+    close_id(dcpl);
+}
+
+/* What the writer needs besides the report. */
+typedef struct {
+    const abl_margin_report *rep;
+    const abl_margin_result *m; /* with its maps */
+    double affine[3][4];
+    double origin_mm[3];
+    const uint8_t *tumour;
+    const uint8_t *zone_mask[ABL_ZONE_NCRIT]; /* result mode: every available criterion */
+    const uint8_t *seg_zone;                  /* segmentation mode */
+    const double (*nifti_affine)[4];          /* segmentation mode: the tumour file's affine */
+} out_data;
+
+static void zone_definition(char *buf, size_t len, abl_zone_criterion c, double thr)
+{
+    const abl_zone_criterion_info *ci = zone_criterion_info(c);
+    /* "1 where T_max_C >= 55 degC": the field name without "/fields/" */
+    snprintf(buf, len, "1 where %s %s %g%s%s", ci->field + 8, ci->at_or_above ? ">=" : "<=", thr,
+             strcmp(ci->units, "1") ? " " : "", strcmp(ci->units, "1") ? ci->units : "");
+}
+
+static void write_margin_group(writer *w, const out_data *od)
+{
+    const abl_margin_result *m = od->m;
+    const int *dims = od->rep->dims;
+    hid_t g = w_group(w, "/margin");
+    w_attr_str(w, g, "pass_rule", pass_rule);
+    w_attr_str(w, g, "verdict", m->pass ? "PASS" : "FAIL");
+    w_field(w, g, "margin_mm", dims, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 4, m->margin_mm, "mm",
+            "signed minimal ablative margin of each tumour voxel: +distance from its centre to "
+            "the nearest non-ablated voxel centre if ablated, -distance to the nearest ablated "
+            "voxel centre if not (-inf: nothing ablated); NaN outside the tumour");
+    w_field(w, g, "shell_mask", dims, H5T_STD_U8LE, H5T_NATIVE_UINT8, 1, m->shell, "none",
+            "non-tumour voxels within criterion_mm of a tumour voxel centre: 1 ablated, "
+            "2 not ablated; 0 elsewhere");
+    hsize_t ns[2] = {(hsize_t)m->n_surface, 3};
+    w_small(w, g, "surface_margin_mm", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, ns,
+            m->surface_margin_mm, "mm",
+            "margin of every tumour surface voxel (a 6-neighbour outside the tumour or the "
+            "grid), in the order of surface_voxel_ijk");
+    w_small(w, g, "surface_voxel_ijk", H5T_STD_I32LE, H5T_NATIVE_INT32, 2, ns, m->surface_ijk,
+            "voxel index", "i j k (x y z) of each surface voxel, increasing linear index");
+    const double crit = m->criterion_mm;
+    w_scalar(w, g, "criterion_mm", crit, "mm", "required minimal margin");
+    w_scalar(w, g, "minimal_margin_mm", m->min_margin_mm, "mm",
+             "smallest signed margin over the tumour voxels (ties: lowest voxel index)");
+    hsize_t three = 3;
+    w_small(w, g, "minimal_margin_location_mm", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &three,
+            m->min_location_mm, "mm",
+            "world position (x y z) of the voxel centre where the "
+            "minimal margin occurs");
+    w_small(w, g, "minimal_margin_voxel_ijk", H5T_STD_I32LE, H5T_NATIVE_INT, 1, &three, m->min_ijk,
+            "voxel index", "i j k (x y z) of that voxel");
+    w_string(w, g, "verdict", m->pass ? "PASS" : "FAIL");
+    w_scalar(w, g, "resolution_mm", m->resolution_mm, "mm",
+             "one voxel diagonal: distances between voxel centres quantise the margin");
+    w_scalar(w, g, "surface_fraction_meeting_criterion", m->surface_fraction_ok, "1",
+             "fraction of the tumour surface voxels whose margin > criterion_mm");
+    w_scalar(w, g, "surface_voxels", (double)m->n_surface, "voxels", NULL);
+    w_scalar(w, g, "tumour_volume_mL", m->tumour_mL, "mL", NULL);
+    w_scalar(w, g, "zone_volume_mL", m->zone_mL, "mL", "ablation zone used for the verdict");
+    w_scalar(w, g, "residual_unablated_tumour_volume_mL", m->residual_mL, "mL",
+             "tumour voxels outside the ablation zone");
+    w_scalar(w, g, "shell_volume_mL", m->shell_mL, "mL",
+             "non-tumour voxels within criterion_mm of the tumour");
+    w_scalar(w, g, "shell_unablated_volume_mL", m->shell_unablated_mL, "mL",
+             "shell voxels outside the ablation zone");
+    w_scalar(w, g, "zone_touches_grid_boundary", m->zone_touches_border ? 1 : 0, "1",
+             "1: an ablated voxel lies on a grid face; voxels beyond the grid count as not "
+             "ablated, so margins toward that face are lower bounds");
+    close_id(g);
+}
+
+static void write_zones(writer *w, const out_data *od)
+{
+    const abl_margin_report *rep = od->rep;
+    hid_t g = w_group(w, "/zones");
+    char def[256];
+    if (rep->from_result) {
+        w_attr_str(w, g, "selected", zone_criterion_info(rep->criterion)->key);
+        for (int c = 0; c < ABL_ZONE_NCRIT; c++) {
+            if (!rep->zone_available[c]) continue;
+            const abl_zone_criterion_info *ci = zone_criterion_info((abl_zone_criterion)c);
+            zone_definition(def, sizeof def, (abl_zone_criterion)c, rep->zone_threshold[c]);
+            w_field(w, g, ci->key, rep->dims, H5T_STD_U8LE, H5T_NATIVE_UINT8, 1, od->zone_mask[c],
+                    "none", def);
+            if (w->st) break;
+            hid_t d = H5Dopen2(g, ci->key, H5P_DEFAULT);
+            w_attr_f64(w, d, "threshold", rep->zone_threshold[c]);
+            w_attr_str(w, d, "threshold_units", ci->units);
+            w_attr_str(w, d, "field", ci->field);
+            w_attr_f64(w, d, "volume_mL", rep->zone_mL[c]);
+            close_id(d);
+        }
+    } else {
+        w_attr_str(w, g, "selected", "segmentation");
+        w_field(w, g, "segmentation", rep->dims, H5T_STD_U8LE, H5T_NATIVE_UINT8, 1, od->seg_zone,
+                "none", "ablation-zone segmentation as read (label != 0 = ablated)");
+    }
+    close_id(g);
+}
+
+static void write_h5(writer *w, const out_data *od)
+{
+    const abl_margin_report *rep = od->rep;
+    hid_t root = w->file;
+    w_attr_str(w, root, H5A_VERSION, ABLASIM_VERSION);
+    w_attr_str(w, root, "source", rep->source);
+    w_attr_str(w, root, "mode", rep->from_result ? "result" : "segmentations");
+    w_attr_str(w, root, "tumour", rep->tumour_desc);
+    w_attr_str(w, root, "verdict", rep->m.pass ? "PASS" : "FAIL");
+    w_attr_f64(w, root, "minimal_margin_mm", rep->m.min_margin_mm);
+    w_attr_f64(w, root, "criterion_mm", rep->m.criterion_mm);
+    w_attr_str(w, root, "pass_rule", pass_rule);
+    w_attr_str(w, root, "compiler", __VERSION__);
+    w_attr_str(w, root, "definitions", "see docs/MARGIN.md of ablasim");
+
+    hid_t g = w_group(w, H5_GRID);
+    w_attr_vec3(w, g, H5A_SPACING_MM, rep->spacing_mm);
+    w_attr_vec3(w, g, H5A_ORIGIN_MM, od->origin_mm);
+    hsize_t a34[2] = {3, 4};
+    w_attr(w, g, "affine_mm", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, od->affine, 2, a34);
+    w_attr_str(w, g, "axes",
+               "arrays [z][y][x], x fastest; spacing_mm, origin_mm are x y z; "
+               "affine_mm maps voxel (i,j,k,1) to world mm");
+    if (od->nifti_affine) {
+        hsize_t a44[2] = {4, 4};
+        w_attr(w, g, "nifti_affine_mm", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, od->nifti_affine, 2,
+               a44);
+        w_attr_str(w, g, "nifti_note",
+                   "the arrays are in grid order (i, j, k along world x, y, "
+                   "z, RAS+); nifti_affine_mm is the tumour file's own "
+                   "affine, whose voxel order may differ");
+    }
+    w_field(w, g, "tumour_mask", rep->dims, H5T_STD_U8LE, H5T_NATIVE_UINT8, 1, od->tumour, "none",
+            "1 = tumour voxel");
+    close_id(g);
+
+    write_zones(w, od);
+    write_margin_group(w, od);
+    if (rep->n_critical > 0) {
+        g = w_group(w, "/critical");
+        for (int s = 0; s < rep->n_critical && !w->st; s++) {
+            const abl_critical_report *c = &rep->critical[s];
+            hid_t sg = -1;
+            if (!w->st &&
+                (sg = H5Gcreate2(g, c->spec.tissue, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0)
+                w_fail(w, "creating group /critical/", c->spec.tissue);
+            w_scalar(w, sg, "limit_T_max_below_C", c->spec.tmax_below_C, "degC",
+                     "crossed when T_max >= this (NaN: no limit)");
+            w_scalar(w, sg, "limit_T_min_above_C", c->spec.tmin_above_C, "degC",
+                     "crossed when T_min <= this (NaN: no limit)");
+            w_scalar(w, sg, "volume_mL", c->volume_mL, "mL", NULL);
+            w_scalar(w, sg, "T_max_C", c->tmax_C, "degC", "highest T_max in the structure");
+            w_scalar(w, sg, "T_min_C", c->tmin_C, "degC", "lowest T_min in the structure");
+            w_scalar(w, sg, "hot_limit_crossed_volume_mL", c->hot_mL, "mL", NULL);
+            w_scalar(w, sg, "cold_limit_crossed_volume_mL", c->cold_mL, "mL", NULL);
+            w_scalar(w, sg, "time_at_or_above_limit_max_s", c->time_above_max_s, "s",
+                     "longest time a voxel spent at or above the T_max limit (NaN: not "
+                     "recorded in the result)");
+            w_scalar(w, sg, "time_at_or_below_limit_max_s", c->time_below_max_s, "s",
+                     "longest time a voxel spent at or below the T_min limit (NaN: not "
+                     "recorded in the result)");
+            w_scalar(w, sg, "damaged_volume_mL", c->damaged_mL, "mL",
+                     "structure voxels inside the ablation zone");
+            w_scalar(w, sg, "limit_crossed", c->crossed ? 1 : 0, "1", NULL);
+            close_id(sg);
+        }
+        close_id(g);
+    }
+}
+
+/* ---- JSON -------------------------------------------------------------------------------- */
+
+static void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+/* JSON has no NaN or Infinity: null. */
+static void json_num(FILE *f, double v)
+{
+    if (isfinite(v))
+        fprintf(f, "%.17g", v);
+    else
+        fputs("null", f);
+}
+
+static void json_kv(FILE *f, const char *ind, const char *key, double v, bool comma)
+{
+    fprintf(f, "%s\"%s\": ", ind, key);
+    json_num(f, v);
+    fputs(comma ? ",\n" : "\n", f);
+}
+
+static void json_vec(FILE *f, const double *v, int n)
+{
+    fputc('[', f);
+    for (int a = 0; a < n; a++) {
+        if (a) fputs(", ", f);
+        json_num(f, v[a]);
+    }
+    fputc(']', f);
+}
+
+static void json_body(FILE *f, const abl_margin_report *rep, const char *out_h5)
+{
+    const abl_margin_result *m = &rep->m;
+    fputs("{\n  \"ablasim_version\": ", f);
+    json_str(f, ABLASIM_VERSION);
+    fputs(",\n  \"source\": ", f);
+    json_str(f, rep->source);
+    fprintf(
+        f, ",\n  \"mode\": \"%s\",\n  \"output\": ", rep->from_result ? "result" : "segmentations");
+    json_str(f, out_h5);
+    fprintf(f, ",\n  \"grid\": {\"dims\": [%d, %d, %d], \"spacing_mm\": ", rep->dims[0],
+            rep->dims[1], rep->dims[2]);
+    json_vec(f, rep->spacing_mm, 3);
+    fputs(", \"voxel_mL\": ", f);
+    json_num(f, m->voxel_mL);
+    fputs("},\n  \"tumour\": ", f);
+    json_str(f, rep->tumour_desc);
+    fputs(",\n  \"zones\": {", f);
+    bool first = true;
+    if (rep->from_result) {
+        for (int c = 0; c < ABL_ZONE_NCRIT; c++) {
+            if (!rep->zone_available[c]) continue;
+            const abl_zone_criterion_info *ci = zone_criterion_info((abl_zone_criterion)c);
+            fprintf(f, "%s\n    \"%s\": {\"field\": \"%s\", \"rule\": \"%s\", \"threshold\": ",
+                    first ? "" : ",", ci->key, ci->field, ci->at_or_above ? ">=" : "<=");
+            json_num(f, rep->zone_threshold[c]);
+            fprintf(f, ", \"units\": \"%s\", \"voxels\": %zu, \"volume_mL\": ", ci->units,
+                    rep->zone_voxels[c]);
+            json_num(f, rep->zone_mL[c]);
+            fputc('}', f);
+            first = false;
+        }
+    } else {
+        fputs("\n    \"segmentation\": {\"volume_mL\": ", f);
+        json_num(f, m->zone_mL);
+        fputc('}', f);
+    }
+    fputs("\n  },\n  \"criterion\": ", f);
+    if (rep->from_result) {
+        fprintf(f, "{\"zone\": \"%s\", \"automatic\": %s, \"threshold\": ",
+                zone_criterion_info(rep->criterion)->key, rep->criterion_auto ? "true" : "false");
+        json_num(f, rep->threshold);
+        fprintf(f, ", \"units\": \"%s\"}", zone_criterion_info(rep->criterion)->units);
+    } else {
+        fputs("{\"zone\": \"segmentation\"}", f);
+    }
+    fputs(",\n  \"margin\": {\n", f);
+    const char *ind = "    ";
+    fprintf(f, "%s\"verdict\": \"%s\",\n%s\"pass_rule\": ", ind, m->pass ? "PASS" : "FAIL", ind);
+    json_str(f, pass_rule);
+    fputs(",\n", f);
+    json_kv(f, ind, "criterion_mm", m->criterion_mm, true);
+    json_kv(f, ind, "minimal_margin_mm", m->min_margin_mm, true);
+    fprintf(f, "%s\"minimal_margin_location_mm\": ", ind);
+    json_vec(f, m->min_location_mm, 3);
+    fprintf(f, ",\n%s\"minimal_margin_voxel_ijk\": [%d, %d, %d],\n", ind, m->min_ijk[0],
+            m->min_ijk[1], m->min_ijk[2]);
+    json_kv(f, ind, "resolution_mm", m->resolution_mm, true);
+    fprintf(f, "%s\"surface_voxels\": %zu,\n%s\"surface_voxels_meeting_criterion\": %zu,\n", ind,
+            m->n_surface, ind, m->n_surface_ok);
+    json_kv(f, ind, "surface_fraction_meeting_criterion", m->surface_fraction_ok, true);
+    json_kv(f, ind, "tumour_volume_mL", m->tumour_mL, true);
+    json_kv(f, ind, "zone_volume_mL", m->zone_mL, true);
+    json_kv(f, ind, "residual_unablated_tumour_volume_mL", m->residual_mL, true);
+    json_kv(f, ind, "shell_volume_mL", m->shell_mL, true);
+    json_kv(f, ind, "shell_unablated_volume_mL", m->shell_unablated_mL, true);
+    fprintf(f, "%s\"zone_touches_grid_boundary\": %s,\n%s\"tumour_touches_grid_boundary\": %s\n",
+            ind, m->zone_touches_border ? "true" : "false", ind,
+            m->tumour_touches_border ? "true" : "false");
+    fputs("  },\n  \"critical\": [", f);
+    for (int s = 0; s < rep->n_critical; s++) {
+        const abl_critical_report *c = &rep->critical[s];
+        const char *i2 = "      ";
+        fprintf(f, "%s\n    {\n%s\"tissue\": ", s ? "," : "", i2);
+        json_str(f, c->spec.tissue);
+        fputs(",\n", f);
+        json_kv(f, i2, "limit_T_max_below_C", c->spec.tmax_below_C, true);
+        json_kv(f, i2, "limit_T_min_above_C", c->spec.tmin_above_C, true);
+        fprintf(f, "%s\"voxels\": %zu,\n", i2, c->n_voxels);
+        json_kv(f, i2, "volume_mL", c->volume_mL, true);
+        json_kv(f, i2, "T_max_C", c->tmax_C, true);
+        json_kv(f, i2, "T_min_C", c->tmin_C, true);
+        json_kv(f, i2, "hot_limit_crossed_volume_mL", c->hot_mL, true);
+        json_kv(f, i2, "cold_limit_crossed_volume_mL", c->cold_mL, true);
+        json_kv(f, i2, "time_at_or_above_limit_max_s", c->time_above_max_s, true);
+        json_kv(f, i2, "time_at_or_below_limit_max_s", c->time_below_max_s, true);
+        json_kv(f, i2, "damaged_volume_mL", c->damaged_mL, true);
+        fprintf(f, "%s\"limit_crossed\": %s\n    }", i2, c->crossed ? "true" : "false");
+    }
+    fputs(rep->n_critical ? "\n  ],\n" : "],\n", f);
+    json_kv(f, "  ", "read_time_s", rep->read_s, true);
+    json_kv(f, "  ", "compute_time_s", rep->compute_s, true);
+    json_kv(f, "  ", "analysis_time_s", rep->wall_s, false); /* before writing */
+    fputs("}\n", f);
+}
+
+static int fsync_path(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return errno;
+    int r = fsync(fd) != 0 ? errno : 0;
+    close(fd);
+    return r;
+}
+
+/* Write "<h5>.tmp" and "<json>.tmp", then rename both into place. */
+static abl_status write_outputs(const out_data *od, abl_error *err)
+{
+    const abl_margin_report *rep = od->rep;
+    char tmp_h5[1100], tmp_json[1100];
+    snprintf(tmp_h5, sizeof tmp_h5, "%s.tmp", rep->out_h5);
+    snprintf(tmp_json, sizeof tmp_json, "%s.tmp", rep->out_json);
+    struct stat sb;
+    if (stat(rep->out_h5, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return abl_fail(err, ABL_EIO, "%s: cannot write output: is a directory", rep->out_h5);
+
+    writer w = {rep->out_h5, -1, ABL_OK, err};
+    int fd = open(tmp_h5, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+    if (fd < 0)
+        return abl_fail(err, ABL_EIO, "%s: cannot write output (creating %s: %s)", rep->out_h5,
+                        tmp_h5, strerror(errno));
+    close(fd);
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0 ||
+        (w.file = H5Fcreate(tmp_h5, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)) < 0)
+        w_fail(&w, "creating", tmp_h5);
+    close_id(fapl);
+    write_h5(&w, od);
+    if (!w.st && H5Fflush(w.file, H5F_SCOPE_GLOBAL) < 0) w_fail(&w, "writing", tmp_h5);
+    if (w.file >= 0 && H5Fclose(w.file) < 0) w_fail(&w, "closing", tmp_h5);
+    if (!w.st) {
+        int e = fsync_path(tmp_h5);
+        if (e)
+            w.st = abl_fail(err, ABL_EIO, "%s: syncing %s failed (%s)", rep->out_h5, tmp_h5,
+                            strerror(e));
+    }
+    if (!w.st) {
+        FILE *f = fopen(tmp_json, "w");
+        if (!f) {
+            w.st = abl_fail(err, ABL_EIO, "%s: cannot write (%s)", tmp_json, strerror(errno));
+        } else {
+            json_body(f, rep, rep->out_h5);
+            int bad = ferror(f);
+            if (fflush(f) != 0 || fsync(fileno(f)) != 0) bad = 1;
+            if (fclose(f) != 0) bad = 1;
+            if (bad)
+                w.st = abl_fail(err, ABL_EIO, "%s: writing failed (%s)", tmp_json, strerror(errno));
+        }
+    }
+    if (!w.st && rename(tmp_json, rep->out_json) != 0)
+        w.st = abl_fail(err, ABL_EIO, "%s: cannot rename into place (%s)", rep->out_json,
+                        strerror(errno));
+    if (!w.st && rename(tmp_h5, rep->out_h5) != 0)
+        w.st = abl_fail(err, ABL_EIO, "%s: cannot rename into place (%s)", rep->out_h5,
+                        strerror(errno));
+    if (w.st) {
+        unlink(tmp_h5);
+        unlink(tmp_json);
+    }
+    return w.st;
+}
+
+/* Output names: the given .h5 (or <input stem>.margin.h5) and <that stem>.json. */
+static abl_status output_names(const abl_margin_opts *o, const char *input, abl_margin_report *rep,
+                               abl_error *err)
+{
+    int bad = 0;
+    if (o->out_path) {
+        if (!ends_with(o->out_path, ".h5"))
+            return abl_fail(err, ABL_EINVAL, "%s: the margin file name must end in .h5",
+                            o->out_path);
+        bad |=
+            snprintf(rep->out_h5, sizeof rep->out_h5, "%s", o->out_path) >= (int)sizeof rep->out_h5;
+    } else {
+        const char *suffix = ends_with(input, ".nii.gz") ? ".nii.gz"
+                             : ends_with(input, ".nii")  ? ".nii"
+                                                         : ".h5";
+        bad |= swap_suffix(rep->out_h5, sizeof rep->out_h5, input, suffix, ".margin.h5");
+    }
+    bad |= swap_suffix(rep->out_json, sizeof rep->out_json, rep->out_h5, ".h5", ".json");
+    if (bad) return abl_fail(err, ABL_EINVAL, "%s: file name too long", input);
+    return ABL_OK;
+}
+
+/* ---- result mode ------------------------------------------------------------------------- */
+
+static abl_status field_f64(const result_file *rf, const char *name, double **out,
+                            const char *missing, abl_error *err)
+{
+    *out = malloc(rf->n * sizeof **out);
+    if (!*out) return abl_fail(err, ABL_ENOMEM, "%s: no memory for %s", rf->path, name);
+    abl_status st = read_grid_dataset(rf, name, H5T_NATIVE_DOUBLE, *out, missing, err);
+    if (st) {
+        free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
+static abl_status time_map(const result_file *rf, bool above, double thr, float **out,
+                           abl_error *err)
+{
+    *out = NULL;
+    if (isnan(thr)) return ABL_OK;
+    const char *name = find_time_map(rf, above, thr);
+    if (!name) return ABL_OK;
+    *out = malloc(rf->n * sizeof **out);
+    if (!*out) return abl_fail(err, ABL_ENOMEM, "%s: no memory for %s", rf->path, name);
+    abl_status st = read_grid_dataset(rf, name, H5T_NATIVE_FLOAT, *out, NULL, err);
+    if (st) {
+        free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
+static abl_status analyse_result(const abl_margin_opts *o, abl_margin_report *rep, result_file *rf,
+                                 uint8_t *zones[ABL_ZONE_NCRIT], uint8_t **tumour, double t0,
+                                 abl_error *err)
+{
+    const char *path = o->result_path;
+    abl_status st = open_result(rf, path, err);
+    if (st) return st;
+    const size_t n = rf->n;
+    const double voxel_mL = rf->spacing_mm[0] * rf->spacing_mm[1] * rf->spacing_mm[2] * 1e-3;
+    memcpy(rep->dims, rf->dims, sizeof rep->dims);
+    memcpy(rep->spacing_mm, rf->spacing_mm, sizeof rep->spacing_mm);
+
+    /* Tissues first: a typo should cost nothing. */
+    const char *tissue = o->tumour_tissue ? o->tumour_tissue : "tumour";
+    uint8_t tmember[256];
+    if ((st = tissue_members(rf, tissue, "tumour", tmember, err))) return st;
+    uint8_t cmember[ABL_MARGIN_MAX_CRITICAL][256];
+    for (int s = 0; s < o->n_critical; s++)
+        if ((st = tissue_members(rf, o->critical[s].tissue, "critical", cmember[s], err)))
+            return st;
+    snprintf(rep->tumour_desc, sizeof rep->tumour_desc, "tissue %s", tissue);
+
+    *tumour = malloc(n);
+    if (!*tumour) return abl_fail(err, ABL_ENOMEM, "%s: out of memory", path);
+    size_t nt = 0;
+    const uint8_t *lab = rf->labels;
+    uint8_t *tm = *tumour;
+#pragma omp parallel for schedule(static) reduction(+ : nt)
+    for (size_t c = 0; c < n; c++) {
+        tm[c] = tmember[lab[c]];
+        nt += tm[c];
+    }
+    if (nt == 0)
+        return abl_fail(err, ABL_EINVAL, "%s: tumour tissue '%s' has no voxel in this result", path,
+                        tissue);
+
+    /* Zones: every criterion whose field the file holds. */
+    if (o->criterion >= 0) {
+        const abl_zone_criterion_info *ci = zone_criterion_info(o->criterion);
+        if (H5Lexists(rf->file, ci->field, H5P_DEFAULT) <= 0)
+            return abl_fail(err, ABL_EINVAL,
+                            "%s: criterion %s needs the dataset %s, which this result does "
+                            "not hold (written by an ablasim without %s maps?); rerun the "
+                            "scenario with this version, or use --criterion tmax or tmin",
+                            path, ci->key, ci->field, ci->quantity);
+    }
+    double *tmax = NULL, *tmin = NULL;
+    for (int c = 0; c < ABL_ZONE_NCRIT && !st; c++) {
+        const abl_zone_criterion_info *ci = zone_criterion_info((abl_zone_criterion)c);
+        if (c > ABL_ZONE_TMIN && H5Lexists(rf->file, ci->field, H5P_DEFAULT) <= 0) continue;
+        double *f = NULL;
+        st = field_f64(rf, ci->field, &f, "not an ablasim result file", err);
+        if (st) break;
+        double thr =
+            c == o->criterion && !isnan(o->threshold) ? o->threshold : ci->default_threshold;
+        zones[c] = malloc(n);
+        if (!zones[c]) {
+            free(f);
+            st = abl_fail(err, ABL_ENOMEM, "%s: out of memory", path);
+            break;
+        }
+        rep->zone_available[c] = true;
+        rep->zone_threshold[c] = thr;
+        rep->zone_voxels[c] = zone_mask_compute((abl_zone_criterion)c, f, n, thr, zones[c]);
+        rep->zone_mL[c] = (double)rep->zone_voxels[c] * voxel_mL;
+        if (c == ABL_ZONE_TMAX)
+            tmax = f;
+        else if (c == ABL_ZONE_TMIN)
+            tmin = f;
+        else
+            free(f);
+    }
+    if (st) goto done;
+
+    /* The verdict's criterion: as asked, or heat/cold by which default zone is larger. */
+    if (o->criterion >= 0) {
+        rep->criterion = (abl_zone_criterion)o->criterion;
+    } else {
+        rep->criterion_auto = true;
+        rep->criterion = rep->zone_voxels[ABL_ZONE_TMIN] > rep->zone_voxels[ABL_ZONE_TMAX]
+                             ? ABL_ZONE_TMIN
+                             : ABL_ZONE_TMAX;
+        if (!isnan(o->threshold)) {
+            /* The threshold belongs to the criterion chosen: recompute its mask. */
+            double *f = rep->criterion == ABL_ZONE_TMAX ? tmax : tmin;
+            rep->zone_threshold[rep->criterion] = o->threshold;
+            rep->zone_voxels[rep->criterion] =
+                zone_mask_compute(rep->criterion, f, n, o->threshold, zones[rep->criterion]);
+            rep->zone_mL[rep->criterion] = (double)rep->zone_voxels[rep->criterion] * voxel_mL;
+        }
+    }
+    rep->threshold = rep->zone_threshold[rep->criterion];
+    const uint8_t *zone = zones[rep->criterion];
+
+    /* Critical structures (before the margin, so the temperature fields can go first). */
+    rep->n_critical = o->n_critical;
+    for (int s = 0; s < o->n_critical && !st; s++) {
+        const abl_critical_spec *sp = &o->critical[s];
+        float *ta = NULL, *tb = NULL;
+        st = time_map(rf, true, sp->tmax_below_C, &ta, err);
+        if (!st) st = time_map(rf, false, sp->tmin_above_C, &tb, err);
+        if (!st)
+            critical_evaluate(sp, n, rf->labels, cmember[s], tmax, tmin, ta, tb, zone, voxel_mL,
+                              &rep->critical[s]);
+        free(ta);
+        free(tb);
+    }
+    free(tmax);
+    free(tmin);
+    tmax = tmin = NULL;
+    if (st) goto done;
+
+    abl_margin_input in = {.tumour = *tumour, .zone = zone, .criterion_mm = o->criterion_mm};
+    memcpy(in.dims, rf->dims, sizeof in.dims);
+    memcpy(in.spacing_mm, rf->spacing_mm, sizeof in.spacing_mm);
+    margin_affine_from_grid(rf->spacing_mm, rf->origin_mm, in.affine);
+    const double t1 = omp_get_wtime();
+    rep->read_s = t1 - t0;
+    st = margin_compute(&in, &rep->m, err);
+    if (st) goto done;
+    rep->compute_s = omp_get_wtime() - t1;
+    rep->wall_s = omp_get_wtime() - t0;
+
+    out_data od = {.rep = rep, .m = &rep->m, .tumour = *tumour};
+    memcpy(od.affine, in.affine, sizeof od.affine);
+    memcpy(od.origin_mm, rf->origin_mm, sizeof od.origin_mm);
+    for (int c = 0; c < ABL_ZONE_NCRIT; c++)
+        od.zone_mask[c] = zones[c];
+    st = write_outputs(&od, err);
+    rep->wall_s = omp_get_wtime() - t0;
+    rep->write_s = rep->wall_s - rep->read_s - rep->compute_s;
+done:
+    free(tmax);
+    free(tmin);
+    return st;
+}
+
+abl_status margin_analyse_result(const abl_margin_opts *o, abl_margin_report *rep, abl_error *err)
+{
+    const double t0 = omp_get_wtime();
+    memset(rep, 0, sizeof *rep);
+    rep->from_result = true;
+    if (!o->result_path || !o->result_path[0])
+        return abl_fail(err, ABL_EINVAL, "margin: no result file given");
+    if (!isfinite(o->criterion_mm) || o->criterion_mm < 0)
+        return abl_fail(err, ABL_EINVAL, "margin: criterion %g mm must be finite and >= 0",
+                        o->criterion_mm);
+    if (o->criterion >= ABL_ZONE_NCRIT || o->n_critical < 0 ||
+        o->n_critical > ABL_MARGIN_MAX_CRITICAL)
+        return abl_fail(err, ABL_EINVAL, "margin: invalid options");
+    for (int s = 0; s < o->n_critical; s++)
+        for (int p = 0; p < s; p++)
+            if (!strcmp(o->critical[p].tissue, o->critical[s].tissue))
+                return abl_fail(err, ABL_EINVAL, "margin: critical structure %s given twice",
+                                o->critical[s].tissue);
+    snprintf(rep->source, sizeof rep->source, "%s", o->result_path);
+    abl_status st = output_names(o, o->result_path, rep, err);
+    if (st) return st;
+    if (same_file(rep->out_h5, o->result_path))
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: the margin file would overwrite the result; "
+                        "choose another name with -o",
+                        rep->out_h5);
+
+    h5_quiet q;
+    quiet_begin(&q);
+    result_file rf;
+    uint8_t *zones[ABL_ZONE_NCRIT] = {0}, *tumour = NULL;
+    st = analyse_result(o, rep, &rf, zones, &tumour, t0, err);
+    result_close(&rf);
+    quiet_end(&q);
+    for (int c = 0; c < ABL_ZONE_NCRIT; c++)
+        free(zones[c]);
+    free(tumour);
+    margin_result_free(&rep->m);
+    return st;
+}
+
+/* ---- segmentation mode ------------------------------------------------------------------- */
+
+/* nifti_read_labels re-indexes every file into an axis-aligned grid in the RAS+ world frame
+ * (positive spacing, origin = world centre of grid voxel (0,0,0)), so two segmentations of
+ * the same image agree on that grid even when their files store the voxels in different
+ * orders. They must: same dims, spacing and origin up to NIfTI-1's float32 storage. */
+static abl_status same_grid(const abl_margin_opts *o, const abl_mesh *a, const abl_mesh *b,
+                            abl_error *err)
+{
+    for (int d = 0; d < 3; d++)
+        if (a->dims[d] != b->dims[d])
+            return abl_fail(err, ABL_EINVAL,
+                            "%s (%d x %d x %d voxels) and %s (%d x %d x %d) are "
+                            "not on the same voxel grid: resample the zone onto the tumour "
+                            "image (nearest neighbour) first",
+                            o->tumour_nifti, a->dims[0], a->dims[1], a->dims[2], o->zone_nifti,
+                            b->dims[0], b->dims[1], b->dims[2]);
+    for (int d = 0; d < 3; d++) {
+        const double h = a->spacing_mm[d];
+        if (!(fabs(a->spacing_mm[d] - b->spacing_mm[d]) <= 1e-5 * h) ||
+            !(fabs(a->origin_mm[d] - b->origin_mm[d]) <= 1e-3 * h))
+            return abl_fail(err, ABL_EINVAL,
+                            "%s and %s are not on the same grid (axis %c: "
+                            "spacing %g vs %g mm, first voxel at %g vs %g mm): the "
+                            "segmentations must be registered and sampled on one grid",
+                            o->tumour_nifti, o->zone_nifti, "xyz"[d], a -> spacing_mm[d],
+                            b -> spacing_mm[d], a -> origin_mm[d], b -> origin_mm[d]);
+    }
+    return ABL_OK;
+}
+
+abl_status margin_analyse_nifti(const abl_margin_opts *o, abl_margin_report *rep, abl_error *err)
+{
+    const double t0 = omp_get_wtime();
+    memset(rep, 0, sizeof *rep);
+    if (!o->tumour_nifti || !o->zone_nifti)
+        return abl_fail(err, ABL_EINVAL, "margin: both --tumor and --zone are needed");
+    if (o->n_critical > 0)
+        return abl_fail(err, ABL_EINVAL,
+                        "margin: critical structures need a simulation result "
+                        "(temperatures), not segmentations");
+    if (!isfinite(o->criterion_mm) || o->criterion_mm < 0)
+        return abl_fail(err, ABL_EINVAL, "margin: criterion %g mm must be finite and >= 0",
+                        o->criterion_mm);
+    snprintf(rep->source, sizeof rep->source, "tumour %s, zone %s", o->tumour_nifti, o->zone_nifti);
+    snprintf(rep->tumour_desc, sizeof rep->tumour_desc, "label != 0 in %s", o->tumour_nifti);
+    abl_status st = output_names(o, o->zone_nifti, rep, err);
+    if (st) return st;
+    if (same_file(rep->out_h5, o->tumour_nifti) || same_file(rep->out_h5, o->zone_nifti))
+        return abl_fail(err, ABL_EINVAL, "%s: the margin file would overwrite an input",
+                        rep->out_h5);
+
+    abl_mesh mt = {0}, mz = {0};
+    abl_nifti_geom gt, gz;
+    abl_margin_input in = {.criterion_mm = o->criterion_mm};
+    out_data od = {.rep = rep, .m = &rep->m};
+    if ((st = nifti_read_labels(o->tumour_nifti, &mt, &gt, err)) ||
+        (st = nifti_read_labels(o->zone_nifti, &mz, &gz, err)) ||
+        (st = same_grid(o, &mt, &mz, err)))
+        goto done;
+    /* Masks as 0/1 (they are written back as such). */
+    const size_t n = (size_t)mt.dims[0] * (size_t)mt.dims[1] * (size_t)mt.dims[2];
+    size_t nt = 0;
+#pragma omp parallel for schedule(static) reduction(+ : nt)
+    for (size_t c = 0; c < n; c++) {
+        mt.labels[c] = mt.labels[c] != 0;
+        mz.labels[c] = mz.labels[c] != 0;
+        nt += mt.labels[c];
+    }
+    if (nt == 0) {
+        st = abl_fail(err, ABL_EINVAL, "%s: no voxel with a non-zero label (empty tumour mask)",
+                      o->tumour_nifti);
+        goto done;
+    }
+    in.tumour = mt.labels;
+    in.zone = mz.labels;
+    memcpy(in.dims, mt.dims, sizeof in.dims);
+    memcpy(in.spacing_mm, mt.spacing_mm, sizeof in.spacing_mm);
+    margin_affine_from_grid(mt.spacing_mm, mt.origin_mm, in.affine);
+    memcpy(rep->dims, in.dims, sizeof rep->dims);
+    memcpy(rep->spacing_mm, in.spacing_mm, sizeof rep->spacing_mm);
+    const double t1 = omp_get_wtime();
+    rep->read_s = t1 - t0;
+    st = margin_compute(&in, &rep->m, err);
+    if (st) goto done;
+    rep->compute_s = omp_get_wtime() - t1;
+    rep->wall_s = omp_get_wtime() - t0;
+    od.tumour = mt.labels;
+    od.seg_zone = mz.labels;
+    od.nifti_affine = (const double(*)[4])gt.affine;
+    memcpy(od.affine, in.affine, sizeof od.affine);
+    memcpy(od.origin_mm, mt.origin_mm, sizeof od.origin_mm);
+    h5_quiet q;
+    quiet_begin(&q);
+    st = write_outputs(&od, err);
+    quiet_end(&q);
+    rep->wall_s = omp_get_wtime() - t0;
+    rep->write_s = rep->wall_s - rep->read_s - rep->compute_s;
+done:
+    mesh_free(&mt);
+    mesh_free(&mz);
+    margin_result_free(&rep->m);
+    return st;
+}
