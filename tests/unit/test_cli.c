@@ -297,6 +297,28 @@ static void resume_case(const char *scheme_set, const char *tag)
     }
 }
 
+/* make demo's chain on a small grid: run, margin, report (PNG and Markdown with the verdict). */
+static void test_margin_and_report(void)
+{
+    char out[700], cmd[2400], errf[700], p[800];
+    snprintf(out, sizeof out, "%s/rep.h5", tu_tmpdir());
+    snprintf(errf, sizeof errf, "%s/rep.err", tu_tmpdir());
+    snprintf(cmd, sizeof cmd,
+             "'%s' run '%s/configs/liver_demo.yaml' -o '%s' -q --set grid.dims=[40,40,40] "
+             "--set time.duration_s=120 && '%s' margin '%s' -q && '%s/scripts/ablasim_report.py' "
+             "'%s'",
+             bin(), tu_root(), out, bin(), out, tu_root(), out);
+    CU_ASSERT_EQUAL(run_cmd(cmd, errf), 0);
+    snprintf(p, sizeof p, "%s/rep_slices.png", tu_tmpdir());
+    char *png = slurp(p);
+    CU_ASSERT(png && !memcmp(png, "\x89PNG", 4)); /* a PNG file, not an error text */
+    free(png);
+    snprintf(p, sizeof p, "%s/rep_report.md", tu_tmpdir());
+    char *md = slurp(p);
+    CU_ASSERT(md && strstr(md, "## Verdict: **FAIL**") && strstr(md, "minimal margin"));
+    free(md);
+}
+
 static void test_checkpoint_resume(void)
 {
     resume_case("", "explicit");
@@ -310,4 +332,5 @@ void register_cli_tests(void)
     CU_add_test(s, "failed run keeps an existing result", test_failure_keeps_old_output);
     CU_add_test(s, "bad-input catalogue", test_bad_input_catalogue);
     CU_add_test(s, "SIGTERM checkpoint + resume is bitwise identical", test_checkpoint_resume);
+    CU_add_test(s, "run + margin + report chain", test_margin_and_report);
 }
