@@ -181,6 +181,7 @@ typedef struct {
     const char *tumour_nifti; /* ... or a pair of NIfTI masks (label != 0 = inside) */
     const char *zone_nifti;
     const char *out_path;      /* margin file; NULL: <input minus .h5>.margin.h5 */
+    const char *nifti_prefix;  /* also write PREFIX_{margin_mm,zone,tumour}.nii.gz; NULL: no */
     const char *tumour_tissue; /* NULL: "tumour" */
     int criterion;             /* abl_zone_criterion, or -1: automatic (see MARGIN.md) */
     double threshold;          /* NAN: the criterion's default */

@@ -813,8 +813,30 @@ static int fsync_path(const char *path)
 }
 
 /* Write "<h5>.tmp" and "<json>.tmp", then rename both into place. */
-static abl_status write_outputs(const out_data *od, abl_error *err)
+/* NIfTI copies of the maps for 3D Slicer: affine of the (RAS+, axis-aligned) grid, so they
+ * overlay by world coordinates on the image the grid came from. */
+static abl_status write_nifti_maps(const out_data *od, const char *prefix, abl_error *err)
 {
+    const abl_margin_report *rep = od->rep;
+    abl_nifti_geom geom;
+    nifti_geom_from_grid(&geom, rep->dims, rep->spacing_mm, od->origin_mm);
+    char path[1200];
+    abl_status st;
+    snprintf(path, sizeof path, "%s_margin_mm.nii.gz", prefix);
+    if ((st = nifti_write_f32(path, &geom, od->m->margin_mm,
+                              "ablasim signed margin mm (NaN outside tumour)", err)))
+        return st;
+    const uint8_t *zone = rep->from_result ? od->zone_mask[rep->criterion] : od->seg_zone;
+    snprintf(path, sizeof path, "%s_zone.nii.gz", prefix);
+    if (zone && (st = nifti_write_u8(path, &geom, zone, err))) return st;
+    snprintf(path, sizeof path, "%s_tumour.nii.gz", prefix);
+    return nifti_write_u8(path, &geom, od->tumour, err);
+}
+
+static abl_status write_outputs(const out_data *od, const char *nifti_prefix, abl_error *err)
+{
+    abl_status nst = nifti_prefix ? write_nifti_maps(od, nifti_prefix, err) : ABL_OK;
+    if (nst) return nst;
     const abl_margin_report *rep = od->rep;
     char tmp_h5[1100], tmp_json[1100];
     snprintf(tmp_h5, sizeof tmp_h5, "%s.tmp", rep->out_h5);
@@ -1051,7 +1073,7 @@ static abl_status analyse_result(const abl_margin_opts *o, abl_margin_report *re
     memcpy(od.origin_mm, rf->origin_mm, sizeof od.origin_mm);
     for (int c = 0; c < ABL_ZONE_NCRIT; c++)
         od.zone_mask[c] = zones[c];
-    st = write_outputs(&od, err);
+    st = write_outputs(&od, o->nifti_prefix, err);
     rep->wall_s = omp_get_wtime() - t0;
     rep->write_s = rep->wall_s - rep->read_s - rep->compute_s;
 done:
@@ -1195,7 +1217,7 @@ abl_status margin_analyse_nifti(const abl_margin_opts *o, abl_margin_report *rep
     memcpy(od.origin_mm, mt.origin_mm, sizeof od.origin_mm);
     h5_quiet q;
     quiet_begin(&q);
-    st = write_outputs(&od, err);
+    st = write_outputs(&od, o->nifti_prefix, err);
     quiet_end(&q);
     rep->wall_s = omp_get_wtime() - t0;
     rep->write_s = rep->wall_s - rep->read_s - rep->compute_s;

@@ -38,6 +38,8 @@ static const char *usage_margin =
     "  --zone Z.nii             ablation-zone segmentation (label != 0 = ablated), registered\n"
     "                           to the same grid as the tumour\n"
     "  --threads N              OpenMP threads (default: OMP_NUM_THREADS or all cores)\n"
+    "  --nifti PREFIX           also write PREFIX_margin_mm.nii.gz, PREFIX_zone.nii.gz and\n"
+    "                           PREFIX_tumour.nii.gz (overlay on the source image in Slicer)\n"
     "  -q, --quiet              print only the verdict line\n"
     "  -h, --help               this text\n"
     "\n"
@@ -197,6 +199,9 @@ int cmd_margin(int argc, char **argv)
         } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
             VALUE();
             o.out_path = argv[i];
+        } else if (!strcmp(a, "--nifti")) {
+            VALUE();
+            o.nifti_prefix = argv[i];
         } else if (!strcmp(a, "--criterion")) {
             VALUE();
             abl_zone_criterion c;

@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 
 #include "ablasim/mesh.h"
+#include "ablasim/nifti.h"
 #include "testutil.h"
 
 static const char *bin(void)
@@ -305,10 +306,20 @@ static void test_margin_and_report(void)
     snprintf(errf, sizeof errf, "%s/rep.err", tu_tmpdir());
     snprintf(cmd, sizeof cmd,
              "'%s' run '%s/configs/liver_demo.yaml' -o '%s' -q --set grid.dims=[40,40,40] "
-             "--set time.duration_s=120 && '%s' margin '%s' -q && '%s/scripts/ablasim_report.py' "
-             "'%s'",
-             bin(), tu_root(), out, bin(), out, tu_root(), out);
+             "--set time.duration_s=120 && '%s' margin '%s' -q --nifti '%s/rep' && "
+             "'%s/scripts/ablasim_report.py' '%s'",
+             bin(), tu_root(), out, bin(), out, tu_tmpdir(), tu_root(), out);
     CU_ASSERT_EQUAL(run_cmd(cmd, errf), 0);
+    /* the NIfTI copies overlay on the grid: same size and origin (world = RAS+ mm) */
+    abl_mesh zm = {0};
+    abl_error nerr = {0};
+    snprintf(p, sizeof p, "%s/rep_zone.nii.gz", tu_tmpdir());
+    CU_ASSERT(nifti_read_labels(p, &zm, NULL, &nerr) == ABL_OK);
+    CU_ASSERT(zm.dims[0] == 40 && zm.dims[2] == 40);
+    CU_ASSERT_DOUBLE_EQUAL(zm.origin_mm[0], -19.5, 1e-4); /* float32 affine */
+    mesh_free(&zm);
+    snprintf(p, sizeof p, "%s/rep_margin_mm.nii.gz", tu_tmpdir());
+    CU_ASSERT(exists(p));
     snprintf(p, sizeof p, "%s/rep_slices.png", tu_tmpdir());
     char *png = slurp(p);
     CU_ASSERT(png && !memcmp(png, "\x89PNG", 4)); /* a PNG file, not an error text */
