@@ -144,6 +144,16 @@ size_t monitor_update(double T_lo, double T_hi, size_t n, const double *restrict
                     double *restrict T_min, int n_hot, const double *hot_C, float *const *t_hot_s,
                     int n_cold, const double *cold_C, float *const *t_cold_s, double interval_s);
 
+/* Perfusion shutdown on top of the constant-property step (explicit scheme): where Omega > 0,
+ * the Pennes sink W (T_a - T) loses the damaged fraction F = 1 - exp(-Omega), so
+ *   T_new += dt/(rho c) W F (T - T_a)
+ * with T the state the step started from. Touches only the damage map for undamaged voxels,
+ * so it costs a fraction of a full property-field sweep. Returns the extra heat rate this puts
+ * back into the tissue [W] (sum of V W F (T - T_a), per z-plane in order: deterministic). */
+double perfusion_shutdown_correct(const abl_stencil *st, const double *restrict omega,
+                                  const double *restrict T, double *restrict T_new,
+                                  double *work_nz);
+
 /* Thermal damage maps, advanced by interval_s at the current temperature (right-point rule):
  *  Arrhenius  dOmega/dt = A exp(-Ea / (R T)), T in K, R = 8.314 J/(mol K) (Henriques 1947;
  *             Pearce 2010), per material A [1/s], Ea [J/mol]; materials without parameters

@@ -240,7 +240,12 @@ static abl_status plan_stencil(abl_sim *s, abl_error *err)
         s->q_met[m] = t->q_met_W_m3;
         s->src_const[m] = s->perf_W[m] * sc->T_arterial_C + t->q_met_W_m3;
         s->k_coeff[m] = isnan(t->k_temp_coeff_per_K) ? 0.0 : t->k_temp_coeff_per_K;
-        if (s->k_coeff[m] != 0.0 || sc->perfusion_shutdown) s->var_props = true;
+        /* perfusion shutdown alone keeps the explicit fast path plus a sparse correction
+         * (perfusion_shutdown_correct); with k(T) or an implicit scheme it goes through the
+         * per-voxel property hook */
+        if (s->k_coeff[m] != 0.0 ||
+            (sc->perfusion_shutdown && sc->scheme != SCHEME_EXPLICIT))
+            s->var_props = true;
         /* tissues without Arrhenius parameters (saline, air) take no damage */
         if (!isnan(t->arrhenius_A_per_s) && !isnan(t->arrhenius_Ea_J_mol)) {
             s->arr_A[m] = t->arrhenius_A_per_s;
@@ -649,6 +654,8 @@ static abl_status explicit_step(abl_sim *s, double *work, abl_error *err)
     } else {
         if (track) pennes_energy_rates(&s->st, s->T, work, &pm, &bd);
         pennes_explicit_step(&s->st, s->T, s->T_new);
+        if (s->sc->perfusion_shutdown)
+            pm += perfusion_shutdown_correct(&s->st, s->omega, s->T, s->T_new, work);
     }
     s->energy.E_perf_met_J += pm * dt;
     s->energy.E_boundary_in_J += bd * dt;

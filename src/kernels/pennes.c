@@ -1,5 +1,6 @@
 /* pennes.c - explicit Pennes step (fast same-tissue path + general path), RHS, energy sums.
  * Traffic budget and discretisation: see kernels.h. */
+#include <math.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -378,6 +379,30 @@ double pennes_op_at(const abl_stencil *st, const double *kv, const double *Wv, c
     const abl_grid *g = st->g;
     const int i = (int)(c % g->sy), j = (int)(c / g->sy % (size_t)g->ny), k = (int)(c / g->sz);
     return op_any(st, kv, Wv, T, i, j, k, c, 1);
+}
+
+double perfusion_shutdown_correct(const abl_stencil *st, const double *restrict omega,
+                                  const double *restrict T, double *restrict T_new,
+                                  double *work_nz)
+{
+    const abl_grid *g = st->g;
+    const double V = g->h_m[0] * g->h_m[1] * g->h_m[2];
+#pragma omp parallel for schedule(static)
+    for (int k = 0; k < g->nz; k++) {
+        double e = 0.0;
+        for (size_t c = (size_t)k * g->sz; c < (size_t)(k + 1) * g->sz; c++) {
+            if (!(omega[c] > 0.0)) continue;
+            const int m = st->material[c];
+            const double dW = st->perf_W[m] * -expm1(-omega[c]); /* W (1 - exp(-Omega)) */
+            const double r = dW * (T[c] - st->T_arterial_C);
+            T_new[c] += st->dt_s * st->inv_rhoc[m] * r;
+            e += r;
+        }
+        work_nz[k] = e;
+    }
+    double sum = 0.0;
+    for (int k = 0; k < g->nz; k++) sum += work_nz[k];
+    return sum * V;
 }
 
 double pennes_boundary_conductance(int bc_type, double h_conv_W_m2K, double k_W_mK, double h_m)
