@@ -54,7 +54,12 @@ LIB      := $(BUILD)/libablasim.a
 TESTBIN  := $(BUILD)/tests/run_tests
 BENCHBINS:= $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all check test-run bench bench-run demo demo-run deps install clean help format validate
+.PHONY: all check test-run bench bench-run demo demo-run deps install clean help format validate \
+        scenarios
+
+# run every clinical scenario and regenerate the README table (minutes; by hand, not in CI)
+scenarios: $(BIN)
+	scripts/scenario_table.py --bin $(BIN)
 
 all: $(BIN)
 
@@ -98,12 +103,13 @@ check:
 test-run: $(BIN) $(TESTBIN)
 	ABLASIM_BIN=$(abspath $(BIN)) ABLASIM_ROOT=$(CURDIR) $(TESTBIN)
 
-# the MPI binary for the sweep tests (see MPI_BIN above); a separate make, own objects
+# the MPI binary for the sweep tests (see MPI_BIN above): a separate make with its own
+# objects, never sanitized (its objects must not mix with a SANITIZE=1 build)
 .PHONY: mpi-bin
 test-run: mpi-bin
 mpi-bin:
 ifneq ($(HAVE_MPICC),)
-	@$(MAKE) --no-print-directory MPI=1 BUILD=$(MPI_BUILD) BIN=$(MPI_BIN) $(MPI_BIN)
+	@$(MAKE) --no-print-directory MPI=1 SANITIZE= BUILD=$(MPI_BUILD) BIN=$(MPI_BIN) $(MPI_BIN)
 endif
 
 demo:

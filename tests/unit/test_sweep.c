@@ -1,7 +1,830 @@
-/* test_sweep.c - CUnit suite for the sweep module (filled in with the module). */
+/* test_sweep.c - parameter sweeps: expansion (grid, zip, linspace, logspace: exact texts),
+ * sampling (Latin hypercube strata, seeds, inverse normal CDF), validation messages, a small
+ * serial sweep checked against a direct run, the probability map against the table, the
+ * journal refusing a changed sweep, kill -9 and resume, and MPI (2 ranks) equal to serial.
+ *
+ * Points use the demo scenario on tiny grids (16^3 at 2 mm for the in-process sweeps; 40^3 at
+ * 1 mm, 240 s for the sweep that is killed, so that each point lasts long enough to be
+ * interrupted between journal lines). */
+#include <errno.h>
+#include <fcntl.h>
+#include <hdf5.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ablasim/output.h"
+#include "ablasim/scenario.h"
+#include "ablasim/sim.h"
+#include "ablasim/sweep.h"
 #include "testutil.h"
+
+/* ---- helpers ------------------------------------------------------------------------------ */
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) n = 0;
+    if (s) s[n] = '\0';
+    fclose(f);
+    return s;
+}
+
+static void spit(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    fputs(text, f);
+    fclose(f);
+}
+
+static bool exists(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0;
+}
+
+static abl_sweep *load_text(const char *text)
+{
+    abl_sweep *sw = NULL;
+    abl_error err = {0};
+    if (sweep_load_string(text, "test.yaml", tu_tmpdir(), &sw, &err)) {
+        fprintf(stderr, "\nsweep error: %s\n", err.msg);
+        CU_FAIL("sweep did not load");
+        return NULL;
+    }
+    return sw;
+}
+
+/* Error message of a sweep text that must be rejected (at load or at validation). */
+static const char *rejected(const char *text, abl_error *err)
+{
+    abl_sweep *sw = NULL;
+    memset(err, 0, sizeof *err);
+    abl_status st = sweep_load_string(text, "sweep.yaml", tu_tmpdir(), &sw, err);
+    if (!st) st = sweep_validate(sw, err);
+    sweep_free(sw);
+    CU_ASSERT(st == ABL_EINVAL);
+    return err->msg;
+}
+
+static int count_lines(const char *s)
+{
+    int n = 0;
+    for (; s && *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+/* Split one CSV line (RFC 4180 quoting) into fields; returns the count. */
+static int csv_split(const char *line, char fields[][256], int max)
+{
+    int n = 0;
+    const char *p = line;
+    while (n < max) {
+        size_t o = 0;
+        if (*p == '"') {
+            for (p++; *p && !(*p == '"' && p[1] != '"'); p++) {
+                if (*p == '"') p++;
+                if (o < 255) fields[n][o++] = *p;
+            }
+            if (*p == '"') p++;
+        } else {
+            while (*p && *p != ',' && *p != '\n') {
+                if (o < 255) fields[n][o++] = *p;
+                p++;
+            }
+        }
+        fields[n++][o] = '\0';
+        if (*p != ',') break;
+        p++;
+    }
+    return n;
+}
+
+/* The table text without its wall-time column (the only column allowed to differ). */
+static char *table_without_wall(const char *csv)
+{
+    static char f[256][256];
+    size_t cap = strlen(csv) + 1, o = 0;
+    char *out = malloc(cap);
+    int skip = -1;
+    for (const char *line = csv; line && *line;) {
+        const char *nl = strchr(line, '\n');
+        int n = csv_split(line, f, 256);
+        for (int i = 0; i < n; i++) {
+            if (skip < 0 && !strcmp(f[i], "wall_time_s")) skip = i;
+            if (i == skip) continue;
+            o += (size_t)snprintf(out + o, cap - o, "%s%s", f[i], i + 1 < n ? "|" : "\n");
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* Value of column `col` in data row `row` (0-based) of a CSV text. */
+static double csv_value(const char *csv, const char *col, int row)
+{
+    static char f[256][256];
+    int c = -1;
+    const char *line = csv;
+    for (int r = -1; line && *line; r++) {
+        int n = csv_split(line, f, 256);
+        if (r < 0) {
+            for (int i = 0; i < n; i++)
+                if (!strcmp(f[i], col)) c = i;
+            if (c < 0) return NAN;
+        } else if (r == row) {
+            return c < n && f[c][0] ? strtod(f[c], NULL) : NAN;
+        }
+        const char *nl = strchr(line, '\n');
+        line = nl ? nl + 1 : NULL;
+    }
+    return NAN;
+}
+
+static const char *demo(void)
+{
+    static char path[700];
+    snprintf(path, sizeof path, "%s/configs/liver_demo.yaml", tu_root());
+    return path;
+}
+
+/* Complete journal entries (lines after the header). */
+static int journal_entries(const char *dir)
+{
+    char p[1000];
+    snprintf(p, sizeof p, "%s/journal.txt", dir);
+    char *s = slurp(p);
+    int n = s ? count_lines(s) - 1 : -1;
+    free(s);
+    return n;
+}
+
+/* ---- expansion ---------------------------------------------------------------------------- */
+
+static void test_expand_grid(void)
+{
+    abl_sweep *sw = load_text("base: b.yaml\n"
+                              "output_dir: o\n"
+                              "axes:\n"
+                              "  - {key: sources.0.power_W, values: [20, 30]}\n"
+                              "  - {key: time.duration_s, linspace: {from: 60, to: 90, count: 4}}\n"
+                              "  - {key: grid.dims, values: [[16, 16, 16]]}\n");
+    CU_ASSERT_FATAL(sw != NULL);
+    /* full grid, last axis fastest: 2 x 4 x 1 */
+    CU_ASSERT_EQUAL(sw->npoints, 8);
+    CU_ASSERT_EQUAL(sw->nkeys, 3);
+    const char *const *p0 = sweep_point_sets(sw, 0), *const *p5 = sweep_point_sets(sw, 5);
+    CU_ASSERT_STRING_EQUAL(p0[0], "sources.0.power_W=20");
+    CU_ASSERT_STRING_EQUAL(p0[1], "time.duration_s=60");
+    CU_ASSERT_STRING_EQUAL(p0[2], "grid.dims=[16, 16, 16]");
+    CU_ASSERT_STRING_EQUAL(p5[0], "sources.0.power_W=30");
+    CU_ASSERT_STRING_EQUAL(p5[1], "time.duration_s=70");
+    /* 60 + 30 * 2/3 = 80 exactly as text (15 significant digits, no 79.999999999999986) */
+    CU_ASSERT_STRING_EQUAL(sweep_point_sets(sw, 2)[1], "time.duration_s=80");
+    CU_ASSERT_STRING_EQUAL(sweep_point_sets(sw, 7)[1], "time.duration_s=90");
+    CU_ASSERT(sweep_point_hash(sw, 0) != sweep_point_hash(sw, 1));
+    sweep_free(sw);
+}
+
+static void test_expand_zip_ranges(void)
+{
+    abl_sweep *sw = load_text("base: b.yaml\n"
+                              "output_dir: o\n"
+                              "combine: zip\n"
+                              "axes:\n"
+                              "  - {key: a.lin_s, linspace: {from: 0.1, to: 0.3, count: 3}}\n"
+                              "  - {key: a.log_per_s, logspace: {from: 0.001, to: 0.1, count: 3}}\n"
+                              "  - {key: a.name, name: label, values: [\"fat\", liver, '30']}\n");
+    CU_ASSERT_FATAL(sw != NULL);
+    CU_ASSERT_EQUAL(sw->npoints, 3); /* zipped, not 27 */
+    static const char *const expect[3][3] = {
+        {"a.lin_s=0.1", "a.log_per_s=0.001", "a.name=\"fat\""},
+        {"a.lin_s=0.2", "a.log_per_s=0.01", "a.name=liver"},
+        {"a.lin_s=0.3", "a.log_per_s=0.1", "a.name=\"30\""}, /* quoted stays text */
+    };
+    for (size_t p = 0; p < 3; p++)
+        for (int k = 0; k < 3; k++)
+            CU_ASSERT_STRING_EQUAL(sweep_point_sets(sw, p)[k], expect[p][k]);
+    CU_ASSERT_STRING_EQUAL(sw->keys[2].column, "label");
+    sweep_free(sw);
+
+    /* a single-value linspace is its start; a 1-point logspace likewise */
+    sw = load_text("base: b.yaml\noutput_dir: o\naxes:\n"
+                   "  - {key: x_s, linspace: {from: 0, to: 1, count: 5}}\n");
+    CU_ASSERT_FATAL(sw != NULL);
+    static const char *const quarters[] = {"x_s=0", "x_s=0.25", "x_s=0.5", "x_s=0.75", "x_s=1"};
+    for (size_t p = 0; p < 5; p++)
+        CU_ASSERT_STRING_EQUAL(sweep_point_sets(sw, p)[0], quarters[p]);
+    sweep_free(sw);
+}
+
+static void test_bad_sweep_files(void)
+{
+    abl_error err;
+    CU_ASSERT(strstr(rejected("base: b.yaml\noutput_dir: o\naxes:\n  - {key: a_s, values: [1]}\n"
+                              "colour: red\n",
+                              &err),
+                     "sweep.yaml:5: unknown key 'colour'") != NULL);
+    CU_ASSERT(strstr(rejected("base: b.yaml\noutput_dir: o\ncombine: zip\naxes:\n"
+                              "  - {key: a_s, values: [1, 2]}\n"
+                              "  - {key: b_s, values: [1, 2, 3]}\n",
+                              &err),
+                     "sweep.yaml:6: combine: zip needs axes of equal length") != NULL);
+    CU_ASSERT(strstr(rejected("base: b.yaml\noutput_dir: o\naxes:\n"
+                              "  - {key: a_s, values: [1], linspace: {from: 0, to: 1, count: 2}}\n",
+                              &err),
+                     "needs exactly one of values, linspace or logspace") != NULL);
+    CU_ASSERT(strstr(rejected("base: b.yaml\noutput_dir: o\naxes:\n"
+                              "  - {key: a_s, logspace: {from: 0, to: 1, count: 2}}\n",
+                              &err),
+                     "sweep.yaml:4: 'axes[0].logspace.from' = 0 is out of range") != NULL);
+    CU_ASSERT(strstr(rejected("base: b.yaml\noutput_dir: o\naxes:\n"
+                              "  - {key: a_s, values: [1]}\n  - {key: a_s, values: [2]}\n",
+                              &err),
+                     "sweep.yaml:5: key 'a_s' is swept twice (also at line 4)") != NULL);
+    CU_ASSERT(strstr(rejected("base: b.yaml\noutput_dir: o\nsampling:\n  method: random\n"
+                              "  count: 4\n  parameters:\n"
+                              "    - {key: a_s, distribution: normal, mean: 1, sigma: 2}\n",
+                              &err),
+                     "'sigma' belongs to the lognormal distribution") != NULL);
+    CU_ASSERT(strstr(rejected("base: b.yaml\noutput_dir: o\n", &err), "nothing to sweep") != NULL);
+
+    /* a typo in a key is found against the base scenario, at the axis' line */
+    char text[2400];
+    char out[800];
+    snprintf(out, sizeof out, "%s/bad_key_out", tu_tmpdir());
+    snprintf(text, sizeof text,
+             "base: %s\noutput_dir: %s\naxes:\n"
+             "  - {key: time.duration_s, values: [20, 30]}\n"
+             "  - {key: sources.0.powr_W, values: [10]}\n",
+             demo(), out);
+    const char *m = rejected(text, &err);
+    CU_ASSERT(strstr(m, "sweep.yaml:5: axis 'sources.0.powr_W' = 10") != NULL);
+    CU_ASSERT(strstr(m, "unknown key") != NULL);
+    /* and a value out of range at its last value */
+    snprintf(text, sizeof text,
+             "base: %s\noutput_dir: %s\naxes:\n"
+             "  - {key: time.duration_s, values: [20, -5]}\n",
+             demo(), out);
+    m = rejected(text, &err);
+    CU_ASSERT(strstr(m, "sweep.yaml:4: axis 'time.duration_s' = -5 (last value)") != NULL);
+    /* a probe or shape that misses the grid is found by planning the first point */
+    snprintf(text, sizeof text,
+             "base: %s\noutput_dir: %s\naxes:\n"
+             "  - {key: grid.dims, values: [[8, 8, 8]]}\n"
+             "  - {key: grid.spacing_mm, values: [[2, 2, 2]]}\n",
+             demo(), out);
+    m = rejected(text, &err);
+    CU_ASSERT(strstr(m, "point 0 (first combination of the axes) cannot be planned") != NULL);
+    CU_ASSERT(strstr(m, "contains no voxel centre") != NULL);
+    /* sweep_run validates before it creates anything */
+    snprintf(text, sizeof text,
+             "base: %s\noutput_dir: %s\naxes:\n"
+             "  - {key: time.duration_s, values: [20, -5]}\n",
+             demo(), out);
+    abl_sweep *sw = NULL;
+    CU_ASSERT_FATAL(sweep_load_string(text, "sweep.yaml", tu_tmpdir(), &sw, &err) == ABL_OK);
+    sweep_run_opts opts = {1, 1, NULL, NULL};
+    sweep_summary sum;
+    CU_ASSERT_EQUAL(sweep_run(sw, &opts, &sum, &err), ABL_EINVAL);
+    sweep_free(sw);
+    CU_ASSERT(!exists(out)); /* nothing written for an invalid sweep */
+}
+
+/* ---- sampling ----------------------------------------------------------------------------- */
+
+static void test_norm_inv(void)
+{
+    /* reference quantiles from Python's statistics.NormalDist (Wichura AS241, ~1e-16);
+     * tolerance: the conditioning dx = dp / phi(x) times the double spacing of p */
+    CU_ASSERT_DOUBLE_EQUAL(sweep_norm_inv(0.975), 1.9599639845400536, 1e-14);
+    CU_ASSERT_DOUBLE_EQUAL(sweep_norm_inv(0.5), 0.0, 1e-16);
+    CU_ASSERT_DOUBLE_EQUAL(sweep_norm_inv(1e-10), -6.361340902404056, 1e-13);
+    CU_ASSERT_DOUBLE_EQUAL(sweep_norm_inv(0.99999), 4.26489079392384, 1e-11);
+    /* round trip through the CDF: lower tail to 1e-13 relative (erfc is accurate there), upper
+     * tail to a few ulp of p (p itself carries only absolute precision near 1) */
+    double worst_lo = 0, worst_hi = 0;
+    for (double q = 1e-12; q < 0.5; q *= 3) {
+        double x = sweep_norm_inv(q), lo = 0.5 * erfc(-x / sqrt(2.0));
+        worst_lo = fmax(worst_lo, fabs(lo - q) / q);
+        double p = 1 - q, y = sweep_norm_inv(p), hi = 0.5 * erfc(-y / sqrt(2.0));
+        worst_hi = fmax(worst_hi, fabs(hi - p));
+    }
+    CU_ASSERT(worst_lo < 1e-13);
+    CU_ASSERT(worst_hi < 5e-16);
+}
+
+static void test_lhs(void)
+{
+    const long n = 20;
+    const int np = 3;
+    double *u = NULL, *u2 = NULL, *u3 = NULL;
+    abl_error err = {0};
+    CU_ASSERT_FATAL(sweep_unit_samples(SWEEP_SAMPLE_LHS, n, np, 42, &u, &err) == ABL_OK);
+    CU_ASSERT_FATAL(sweep_unit_samples(SWEEP_SAMPLE_LHS, n, np, 42, &u2, &err) == ABL_OK);
+    CU_ASSERT_FATAL(sweep_unit_samples(SWEEP_SAMPLE_LHS, n, np, 43, &u3, &err) == ABL_OK);
+    for (int q = 0; q < np; q++) {
+        int hits[20] = {0};
+        for (long i = 0; i < n; i++) {
+            double v = u[i * np + q];
+            CU_ASSERT(v > 0 && v < 1);
+            hits[(int)(v * n)]++;
+        }
+        for (int s = 0; s < n; s++)
+            CU_ASSERT_EQUAL(hits[s], 1); /* each stratum exactly once */
+    }
+    CU_ASSERT(memcmp(u, u2, (size_t)n * np * sizeof *u) == 0); /* same seed, same samples */
+    CU_ASSERT(memcmp(u, u3, (size_t)n * np * sizeof *u) != 0);
+    free(u);
+    free(u2);
+    free(u3);
+
+    /* through a sweep file: strata of the actual values, via each distribution's CDF */
+    abl_sweep *sw = load_text("base: b.yaml\noutput_dir: o\n"
+                              "sampling:\n  method: latin_hypercube\n  count: 10\n  seed: 7\n"
+                              "  parameters:\n"
+                              "    - {key: p.uni_C, distribution: uniform, low: 60, high: 90}\n"
+                              "    - {key: p.norm_s, distribution: normal, mean: 5, sd: 2}\n"
+                              "    - {key: p.logn_per_s, distribution: lognormal, mu: -4.6, "
+                              "sigma: 0.3}\n");
+    CU_ASSERT_FATAL(sw != NULL);
+    CU_ASSERT_EQUAL(sw->npoints, 10);
+    int hits[3][10] = {{0}};
+    for (size_t p = 0; p < sw->npoints; p++) {
+        for (int k = 0; k < 3; k++) {
+            const char *set = sweep_point_sets(sw, p)[k];
+            double v = strtod(strchr(set, '=') + 1, NULL), F;
+            if (k == 0)
+                F = (v - 60) / 30;
+            else if (k == 1)
+                F = 0.5 * erfc(-(v - 5) / (2 * sqrt(2.0)));
+            else
+                F = 0.5 * erfc(-(log(v) + 4.6) / (0.3 * sqrt(2.0)));
+            hits[k][(int)(F * 10)]++;
+        }
+    }
+    for (int k = 0; k < 3; k++)
+        for (int s = 0; s < 10; s++)
+            CU_ASSERT_EQUAL(hits[k][s], 1);
+    sweep_free(sw);
+}
+
+/* ---- a small serial sweep ----------------------------------------------------------------- */
+
+static const char *tiny_axes = "  - {key: grid.dims, values: [[16, 16, 16]]}\n"
+                               "  - {key: grid.spacing_mm, values: [[2, 2, 2]]}\n"
+                               "  - {key: time.duration_s, values: [20]}\n"
+                               "  - {key: sources.0.shape.radius_mm, values: [2.5]}\n";
+
+static void test_serial_sweep(void)
+{
+    char text[2000], path[800], out[800];
+    snprintf(out, sizeof out, "%s/serial_out", tu_tmpdir());
+    snprintf(text, sizeof text,
+             "base: %s\noutput_dir: %s\n"
+             "axes:\n"
+             "  - {key: sources.0.schedule.1.temperature_C, values: [70, 90]}\n"
+             "  - {key: tissues.tumour.perfusion_per_s, values: [0.005, 0.015]}\n%s"
+             "outputs: {probability_map: true}\n",
+             demo(), out, tiny_axes);
+    snprintf(path, sizeof path, "%s/serial.yaml", tu_tmpdir());
+    spit(path, text);
+    abl_sweep *sw = NULL;
+    abl_error err = {0};
+    CU_ASSERT_FATAL(sweep_load(path, &sw, &err) == ABL_OK);
+    sweep_run_opts opts = {1, 1, NULL, NULL};
+    sweep_summary sum;
+    abl_status st = sweep_run(sw, &opts, &sum, &err);
+    if (st) fprintf(stderr, "\nsweep error: %s\n", err.msg);
+    CU_ASSERT_FATAL(st == ABL_OK);
+    CU_ASSERT_EQUAL(sum.npoints, 4);
+    CU_ASSERT_EQUAL(sum.nok, 4);
+    CU_ASSERT_EQUAL(sum.nrun, 4);
+    CU_ASSERT(sum.prob_map_written);
+    char *csv = slurp(sum.csv_path);
+    CU_ASSERT_FATAL(csv != NULL);
+    CU_ASSERT_EQUAL(count_lines(csv), 5);
+    CU_ASSERT(strncmp(csv,
+                      "point,sources.0.schedule.1.temperature_C,tissues.tumour.perfusion_per_s",
+                      70) == 0);
+
+    /* point 3 by hand, exactly as `ablasim run --set ...` would: the row must match to the
+     * last bit (same code, and threads never change results) */
+    abl_scenario *sc = NULL;
+    abl_sim *sim = NULL;
+    CU_ASSERT_FATAL(scenario_load(demo(), sweep_point_sets(sw, 3), sw->nkeys, &sc, &err) == 0);
+    CU_ASSERT_FATAL(sim_create(sc, &sim, &err) == ABL_OK);
+    abl_run_opts ro = {0};
+    ro.no_output = true;
+    CU_ASSERT_FATAL(sim_run(sim, &ro, &err) == ABL_OK);
+    double hot[ABL_MAX_THRESHOLDS], cold[ABL_MAX_THRESHOLDS];
+    isotherm_volumes(sim, hot, NULL, cold, NULL);
+    double tmax_tumour = -INFINITY;
+    int tum = tissue_table_find(&sc->tissues, "tumour");
+    for (size_t v = 0; v < sim->grid.n; v++)
+        if (sim->mat_tissue[sim->material[v]] == tum && sim->T_max[v] > tmax_tumour)
+            tmax_tumour = sim->T_max[v];
+    CU_ASSERT_EQUAL(csv_value(csv, "V_Tmax_ge_55C_mL", 3), hot[1]);
+    CU_ASSERT_EQUAL(csv_value(csv, "V_Tmax_ge_50C_mL", 3), hot[0]);
+    CU_ASSERT_EQUAL(csv_value(csv, "T_max_tumour_C", 3), tmax_tumour);
+    CU_ASSERT_EQUAL(csv_value(csv, "dt_s", 3), sim->dt_s);
+    CU_ASSERT_EQUAL(csv_value(csv, "steps", 3), (double)sim->step);
+    /* a hotter electrode never shrinks the 50 C zone (same perfusion) */
+    CU_ASSERT(csv_value(csv, "V_Tmax_ge_50C_mL", 2) >= csv_value(csv, "V_Tmax_ge_50C_mL", 0));
+    CU_ASSERT(csv_value(csv, "T_max_tumour_C", 2) > csv_value(csv, "T_max_tumour_C", 0));
+
+    /* the HDF5 table holds the same numbers */
+    hid_t f = H5Fopen(sum.h5_path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    CU_ASSERT_FATAL(f >= 0);
+    double col[4];
+    hid_t d = H5Dopen2(f, "/table/V_Tmax_ge_55C_mL", H5P_DEFAULT);
+    CU_ASSERT_FATAL(d >= 0);
+    CU_ASSERT(H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, col) >= 0);
+    H5Dclose(d);
+    for (int p = 0; p < 4; p++)
+        CU_ASSERT_EQUAL(col[p], csv_value(csv, "V_Tmax_ge_55C_mL", p));
+
+    /* probability map: sum_v P_v dV = mean over points of V(T_max >= 55 C), since both count
+     * the same voxels (relative 1e-12 covers the float sum of 4096 fractions) */
+    const size_t nvox = 16 * 16 * 16;
+    double *P = malloc(nvox * sizeof *P);
+    d = H5Dopen2(f, "/uncertainty/probability_ablation", H5P_DEFAULT);
+    CU_ASSERT_FATAL(d >= 0 && P != NULL);
+    CU_ASSERT(H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, P) >= 0);
+    H5Dclose(d);
+    H5Fclose(f);
+    double sumP = 0, meanV = 0;
+    for (size_t v = 0; v < nvox; v++)
+        sumP += P[v];
+    for (int p = 0; p < 4; p++)
+        meanV += csv_value(csv, "V_Tmax_ge_55C_mL", p) / 4;
+    const double dV_mL = 8e-3; /* 2 mm voxels */
+    CU_ASSERT(meanV > 0);
+    CU_ASSERT_DOUBLE_EQUAL(sumP * dV_mL, meanV, 1e-12 * meanV);
+    /* electrode voxel: ablated in every point; a corner: never */
+    CU_ASSERT_EQUAL(P[ABL_IDX(&sim->grid, 8, 8, 8)], 1.0);
+    CU_ASSERT_EQUAL(P[0], 0.0);
+    free(P);
+    sim_destroy(sim);
+    scenario_free(sc);
+
+    /* running it again finds every point in the journal and writes the same table */
+    CU_ASSERT_FATAL(sweep_run(sw, &opts, &sum, &err) == ABL_OK);
+    CU_ASSERT_EQUAL(sum.nresumed, 4);
+    CU_ASSERT_EQUAL(sum.nrun, 0);
+    char *csv2 = slurp(sum.csv_path), *a = table_without_wall(csv), *b = table_without_wall(csv2);
+    CU_ASSERT_STRING_EQUAL(a, b);
+    free(a);
+    free(b);
+    free(csv2);
+    free(csv);
+    sweep_free(sw);
+}
+
+/* A point that fails is a row with its status, not the end of the sweep; it is not retried
+ * (bad input stays bad), and the exit status reports it. */
+static void test_failed_point_is_a_row(void)
+{
+    char text[2000], path[800], out[800];
+    snprintf(out, sizeof out, "%s/fail_out", tu_tmpdir());
+    snprintf(text, sizeof text,
+             "base: %s\noutput_dir: %s\n"
+             "axes:\n"
+             "  - {key: sources.0.on_s, values: [0, 500, 5]}\n%s",
+             demo(), out, tiny_axes);
+    snprintf(path, sizeof path, "%s/fail.yaml", tu_tmpdir());
+    spit(path, text);
+    abl_sweep *sw = NULL;
+    abl_error err = {0};
+    sweep_run_opts opts = {1, 1, NULL, NULL};
+    sweep_summary sum;
+    CU_ASSERT_FATAL(sweep_load(path, &sw, &err) == ABL_OK);
+    /* on_s = 500 is after off_s = 360: only the middle point is invalid, so validation (first
+     * and last values) passes and the point fails when it runs */
+    CU_ASSERT_FATAL(sweep_run(sw, &opts, &sum, &err) == ABL_OK);
+    CU_ASSERT_EQUAL(sum.nok, 2);
+    CU_ASSERT_EQUAL(sum.nfailed, 1);
+    CU_ASSERT_EQUAL(sum.first_failure, ABL_EINVAL);
+    CU_ASSERT_EQUAL(sum.first_failure_index, 1);
+    char *csv = slurp(sum.csv_path);
+    CU_ASSERT_FATAL(csv != NULL);
+    CU_ASSERT(strstr(csv, "\n1,500,") != NULL && strstr(csv, ",invalid_input,") != NULL);
+    CU_ASSERT(isnan(csv_value(csv, "V_Tmax_ge_55C_mL", 1))); /* empty: not computed */
+    CU_ASSERT(csv_value(csv, "V_Tmax_ge_55C_mL", 2) > 0);
+    CU_ASSERT(csv_value(csv, "wall_time_s", 1) >= 0); /* still timed */
+    free(csv);
+    CU_ASSERT_FATAL(sweep_run(sw, &opts, &sum, &err) == ABL_OK);
+    CU_ASSERT_EQUAL(sum.nrun, 0);
+    CU_ASSERT_EQUAL(sum.nfailed, 1);
+    sweep_free(sw);
+}
+
+static void test_journal_refuses_other_sweep(void)
+{
+    char base[800], text[2000], path[800], out[800], jpath[900];
+    snprintf(base, sizeof base, "%s/fp_base.yaml", tu_tmpdir());
+    char *demo_text = slurp(demo());
+    CU_ASSERT_FATAL(demo_text != NULL);
+    char *abs_tissues = malloc(strlen(demo_text) + 1000);
+    /* a copy of the demo whose tissue table path still resolves */
+    char tissues[800];
+    snprintf(tissues, sizeof tissues, "tissues_file: %s/configs/tissues.yaml", tu_root());
+    char *t = strstr(demo_text, "tissues_file: tissues.yaml");
+    CU_ASSERT_FATAL(t != NULL);
+    snprintf(abs_tissues, strlen(demo_text) + 1000, "%.*s%s%s", (int)(t - demo_text), demo_text,
+             tissues, t + strlen("tissues_file: tissues.yaml"));
+    spit(base, abs_tissues);
+    snprintf(out, sizeof out, "%s/fp_out", tu_tmpdir());
+    snprintf(text, sizeof text,
+             "base: %s\noutput_dir: %s\naxes:\n"
+             "  - {key: sources.0.schedule.1.temperature_C, values: [80]}\n%s",
+             base, out, tiny_axes);
+    snprintf(path, sizeof path, "%s/fp.yaml", tu_tmpdir());
+    spit(path, text);
+    abl_sweep *sw = NULL;
+    abl_error err = {0};
+    sweep_run_opts opts = {1, 1, NULL, NULL};
+    sweep_summary sum;
+    CU_ASSERT_FATAL(sweep_load(path, &sw, &err) == ABL_OK);
+    CU_ASSERT_FATAL(sweep_run(sw, &opts, &sum, &err) == ABL_OK);
+    sweep_free(sw);
+    snprintf(jpath, sizeof jpath, "%s/journal.txt", out);
+    char *before = slurp(jpath);
+
+    /* the base scenario changes: the recorded results no longer apply */
+    FILE *f = fopen(base, "a");
+    CU_ASSERT_FATAL(f != NULL);
+    fputs("# edited\n", f);
+    fclose(f);
+    CU_ASSERT_FATAL(sweep_load(path, &sw, &err) == ABL_OK);
+    CU_ASSERT_EQUAL(sweep_run(sw, &opts, &sum, &err), ABL_EINVAL);
+    CU_ASSERT(strstr(err.msg, "was written for a different sweep") != NULL);
+    char *after = slurp(jpath);
+    CU_ASSERT(before && after && !strcmp(before, after)); /* untouched */
+    sweep_free(sw);
+    free(before);
+    free(after);
+    free(abs_tissues);
+    free(demo_text);
+}
+
+/* ---- kill -9, resume, MPI ----------------------------------------------------------------- */
+
+static const char *ablasim_bin(void)
+{
+    const char *b = getenv("ABLASIM_BIN");
+    return b && *b ? b : "bin/ablasim";
+}
+
+/* 12 Latin-hypercube points of ~0.1 s each on one thread. */
+static void write_uq_sweep(const char *path, const char *out)
+{
+    char text[2000];
+    snprintf(text, sizeof text,
+             "base: %s\noutput_dir: %s\n"
+             "axes:\n"
+             "  - {key: grid.dims, values: [[40, 40, 40]]}\n"
+             "  - {key: time.duration_s, values: [240]}\n"
+             "  - {key: output.snapshot_interval_s, values: [0]}\n"
+             "sampling:\n"
+             "  method: latin_hypercube\n  count: 12\n  seed: 2024\n"
+             "  parameters:\n"
+             "    - {key: sources.0.schedule.1.temperature_C, distribution: uniform, low: 60, "
+             "high: 95}\n"
+             "    - {key: tissues.tumour.perfusion_per_s, distribution: lognormal, mu: -4.6, "
+             "sigma: 0.3}\n",
+             demo(), out);
+    spit(path, text);
+}
+
+static char *ref_table; /* the uninterrupted serial table, shared by the resume and MPI tests */
+static char ref_dir[800];
+
+static void make_reference(void)
+{
+    if (ref_table) return;
+    char path[800];
+    snprintf(ref_dir, sizeof ref_dir, "%s/uq_ref", tu_tmpdir());
+    snprintf(path, sizeof path, "%s/uq_ref.yaml", tu_tmpdir());
+    write_uq_sweep(path, ref_dir);
+    abl_sweep *sw = NULL;
+    abl_error err = {0};
+    sweep_run_opts opts = {1, 1, NULL, NULL};
+    sweep_summary sum;
+    CU_ASSERT_FATAL(sweep_load(path, &sw, &err) == ABL_OK);
+    abl_status st = sweep_run(sw, &opts, &sum, &err);
+    if (st) fprintf(stderr, "\nsweep error: %s\n", err.msg);
+    CU_ASSERT_FATAL(st == ABL_OK);
+    CU_ASSERT_EQUAL(sum.nok, 12);
+    CU_ASSERT(sum.prob_map_written);
+    ref_table = slurp(sum.csv_path);
+    sweep_free(sw);
+}
+
+/* Same ablation counts in two results files (integer map: must be identical). */
+static void assert_same_counts(const char *dir_a, const char *dir_b)
+{
+    const size_t n = 40 * 40 * 40;
+    unsigned *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+    const char *dirs[2] = {dir_a, dir_b};
+    unsigned *bufs[2] = {a, b};
+    for (int i = 0; i < 2; i++) {
+        char p[900];
+        snprintf(p, sizeof p, "%s/results.h5", dirs[i]);
+        hid_t f = H5Fopen(p, H5F_ACC_RDONLY, H5P_DEFAULT);
+        CU_ASSERT_FATAL(f >= 0);
+        hid_t d = H5Dopen2(f, "/uncertainty/ablation_count", H5P_DEFAULT);
+        CU_ASSERT_FATAL(d >= 0);
+        CU_ASSERT(H5Dread(d, H5T_NATIVE_UINT, H5S_ALL, H5S_ALL, H5P_DEFAULT, bufs[i]) >= 0);
+        H5Dclose(d);
+        H5Fclose(f);
+    }
+    unsigned maxc = 0;
+    for (size_t v = 0; v < n; v++)
+        maxc = a[v] > maxc ? a[v] : maxc;
+    CU_ASSERT_EQUAL(maxc, 12); /* the electrode is ablated in every point */
+    CU_ASSERT(memcmp(a, b, n * sizeof *a) == 0);
+    free(a);
+    free(b);
+}
+
+static void test_kill_and_resume(void)
+{
+    make_reference();
+    char path[800], out[800], jpath[900];
+    snprintf(out, sizeof out, "%s/uq_kill", tu_tmpdir());
+    snprintf(path, sizeof path, "%s/uq_kill.yaml", tu_tmpdir());
+    snprintf(jpath, sizeof jpath, "%s/journal.txt", out);
+    write_uq_sweep(path, out);
+
+    /* run with 2 jobs and kill -9 as soon as the first point is in the journal */
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        int fd = open("/dev/null", O_WRONLY);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execl(ablasim_bin(), "ablasim", "sweep", path, "--jobs", "2", "--threads", "2",
+              (char *)NULL);
+        _exit(127);
+    }
+    int entries = 0;
+    for (int i = 0; i < 20000 && entries < 1; i++) {     /* at most ~20 s */
+        nanosleep(&(struct timespec){0, 1000000}, NULL); /* 1 ms */
+        entries = journal_entries(out);
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            pid = -1;
+            break;
+        }
+    }
+    if (pid > 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    int at_kill = journal_entries(out);
+    if (!(at_kill >= 1 && at_kill < 12))
+        fprintf(stderr,
+                "\n  kill test: %d of 12 points in the journal when killed (need 1..11); "
+                "the sweep finished before it could be interrupted\n",
+                at_kill);
+    CU_ASSERT_FATAL(at_kill >= 1 && at_kill < 12);
+
+    /* a torn last line, as a crash in the middle of an append would leave */
+    FILE *f = fopen(jpath, "a");
+    CU_ASSERT_FATAL(f != NULL);
+    fputs("7 00c0ffee 0 1.5 2", f);
+    fclose(f);
+
+    char cmd[2000];
+    snprintf(cmd, sizeof cmd, "'%s' sweep '%s' --quiet --threads 1 >/dev/null 2>&1", ablasim_bin(),
+             path);
+    CU_ASSERT_EQUAL(system(cmd), 0);
+    /* only the missing points ran: one line per point, the torn one cut off */
+    CU_ASSERT_EQUAL(journal_entries(out), 12);
+    char *j = slurp(jpath);
+    CU_ASSERT(j && j[strlen(j) - 1] == '\n' && !strstr(j, "00c0ffee"));
+    free(j);
+
+    char csvp[900];
+    snprintf(csvp, sizeof csvp, "%s/results.csv", out);
+    char *csv = slurp(csvp);
+    CU_ASSERT_FATAL(csv != NULL && ref_table != NULL);
+    char *a = table_without_wall(ref_table), *b = table_without_wall(csv);
+    CU_ASSERT_STRING_EQUAL(a, b);
+    CU_ASSERT_EQUAL(count_lines(b), 13);
+    assert_same_counts(ref_dir, out);
+    free(a);
+    free(b);
+    free(csv);
+}
+
+static void test_mpi_equals_serial(void)
+{
+    const char *mpi_bin = getenv("ABLASIM_MPI_BIN");
+    if (!mpi_bin || !*mpi_bin || access(mpi_bin, X_OK) != 0) {
+        fprintf(stderr,
+                "\n  MPI test: no MPI build of ablasim (ABLASIM_MPI_BIN = %s). Install "
+                "Open MPI (scripts/install-deps.sh: libopenmpi-dev openmpi-bin) and run "
+                "make check, which builds build/mpi/bin/ablasim with mpicc\n",
+                mpi_bin ? mpi_bin : "(unset)");
+        CU_FAIL("MPI build of ablasim missing: the sweep's MPI path is untested");
+        return;
+    }
+    make_reference();
+    char path[800], out[800], cmd[2400];
+    snprintf(out, sizeof out, "%s/uq_mpi", tu_tmpdir());
+    snprintf(path, sizeof path, "%s/uq_mpi.yaml", tu_tmpdir());
+    write_uq_sweep(path, out);
+    snprintf(cmd, sizeof cmd,
+             "OMP_NUM_THREADS=1 mpirun --allow-run-as-root --oversubscribe -np 2 '%s' sweep '%s' "
+             "--quiet > '%s/mpi_log.txt' 2>&1",
+             mpi_bin, path, tu_tmpdir());
+    int rc = system(cmd);
+    if (rc != 0) {
+        char log[900];
+        snprintf(log, sizeof log, "%s/mpi_log.txt", tu_tmpdir());
+        char *l = slurp(log);
+        fprintf(stderr, "\n  mpirun failed (%d):\n%s\n", rc, l ? l : "");
+        free(l);
+    }
+    CU_ASSERT_FATAL(rc == 0);
+    char csvp[900];
+    snprintf(csvp, sizeof csvp, "%s/results.csv", out);
+    char *csv = slurp(csvp);
+    CU_ASSERT_FATAL(csv != NULL && ref_table != NULL);
+    char *a = table_without_wall(ref_table), *b = table_without_wall(csv);
+    CU_ASSERT_STRING_EQUAL(a, b); /* every point, every column but wall time */
+    CU_ASSERT_EQUAL(count_lines(b), 13);
+    assert_same_counts(ref_dir, out);
+    free(a);
+    free(b);
+    free(csv);
+}
+
+static void test_cli_dry_run(void)
+{
+    char path[800], out[800], text[2000], cmd[2400], res[900];
+    snprintf(out, sizeof out, "%s/dry_out", tu_tmpdir());
+    snprintf(path, sizeof path, "%s/dry.yaml", tu_tmpdir());
+    snprintf(text, sizeof text,
+             "base: %s\noutput_dir: %s\naxes:\n"
+             "  - {key: sources.0.schedule.1.temperature_C, values: [70, 80, 90]}\n%s",
+             demo(), out, tiny_axes);
+    spit(path, text);
+    snprintf(res, sizeof res, "%s/dry_stdout.txt", tu_tmpdir());
+    snprintf(cmd, sizeof cmd, "'%s' sweep '%s' --dry-run > '%s' 2>&1", ablasim_bin(), path, res);
+    CU_ASSERT_EQUAL(system(cmd), 0);
+    char *s = slurp(res);
+    CU_ASSERT(s && strstr(s, "point 2: --set sources.0.schedule.1.temperature_C=90 --set "
+                             "'grid.dims=[16, 16, 16]' --set 'grid.spacing_mm=[2, 2, 2]' --set "
+                             "time.duration_s=20 --set sources.0.shape.radius_mm=2.5\n"));
+    CU_ASSERT(!exists(out)); /* a dry run writes nothing */
+    free(s);
+    /* usage errors exit 1; an invalid sweep exits 2 */
+    snprintf(cmd, sizeof cmd, "'%s' sweep '%s' --jobs 0 >/dev/null 2>&1", ablasim_bin(), path);
+    int rc = system(cmd);
+    CU_ASSERT(WIFEXITED(rc) && WEXITSTATUS(rc) == 1);
+    spit(path, "base: nowhere.yaml\noutput_dir: x\naxes:\n  - {key: a_s, values: [1]}\n");
+    snprintf(cmd, sizeof cmd, "'%s' sweep '%s' >/dev/null 2>&1", ablasim_bin(), path);
+    rc = system(cmd);
+    CU_ASSERT(WIFEXITED(rc) && WEXITSTATUS(rc) == 3); /* base scenario missing: I/O */
+}
+
+static int cleanup(void)
+{
+    free(ref_table);
+    ref_table = NULL;
+    return 0;
+}
 
 void register_sweep_tests(void)
 {
-    CU_add_suite("sweep", NULL, NULL);
+    CU_pSuite s = CU_add_suite("sweep", NULL, cleanup);
+    CU_add_test(s, "grid expansion, last axis fastest, exact texts", test_expand_grid);
+    CU_add_test(s, "zip, linspace, logspace, quoted values", test_expand_zip_ranges);
+    CU_add_test(s, "bad sweep files name file:line", test_bad_sweep_files);
+    CU_add_test(s, "inverse normal CDF", test_norm_inv);
+    CU_add_test(s, "Latin hypercube: one sample per stratum, seeded", test_lhs);
+    CU_add_test(s, "serial sweep equals direct runs; table, HDF5, map", test_serial_sweep);
+    CU_add_test(s, "a failed point is a row, not retried", test_failed_point_is_a_row);
+    CU_add_test(s, "journal of another sweep is refused, untouched",
+                test_journal_refuses_other_sweep);
+    CU_add_test(s, "kill -9 and resume: same table", test_kill_and_resume);
+    CU_add_test(s, "MPI, 2 ranks: same table as serial", test_mpi_equals_serial);
+    CU_add_test(s, "CLI: dry run, exit codes", test_cli_dry_run);
 }

@@ -1,0 +1,415 @@
+/* sweep_table.c - the results table (CSV and HDF5) and the probability-of-ablation map, always
+ * regenerated from the journal's rows so that a resumed, parallel or MPI sweep writes the same
+ * table as a serial one. Both files are written under temporary names and renamed into place.
+ *
+ * results.h5 layout:
+ *   /                       attrs ablasim_version, sweep_yaml, sweep_path, base_scenario,
+ *                           npoints, fingerprint, ablation_threshold_C
+ *   /table/column_names     strings [ncols]: the CSV header, in order
+ *   /table/point            int64 [npoints]
+ *   /table/<input column>   float64 [npoints] when every value is a number, else strings
+ *   /table/status, message, set_args   strings [npoints]
+ *   /table/<output column>  float64 [npoints], attr units
+ *   /uncertainty/probability_ablation  float64 [nz][ny][nx], fraction of ok points with
+ *                           T_max >= ablation_threshold_C; attrs units, threshold_C, npoints,
+ *                           spacing_mm, origin_mm
+ *   /uncertainty/ablation_count        uint32 [nz][ny][nx], the counts behind it
+ *   (EXTENSION POINT, margin: /uncertainty/probability_verdict_pass, see table_write) */
+#include <errno.h>
+#include <fcntl.h>
+#include <hdf5.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../io/h5util.h" /* the project's HDF5 error helpers (quiet printing, messages) */
+#include "ablasim/version.h"
+#include "sweep_internal.h"
+
+static bool is_number(const char *s)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    return end != s && *end == '\0' && errno == 0 && isfinite(v);
+}
+
+static void csv_field(FILE *f, const char *s)
+{
+    if (!strpbrk(s, ",\"\n\r")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static abl_status write_csv(const abl_sweep *sw, const sweep_row *rows, const char *path,
+                            abl_error *err)
+{
+    const sweep_layout *L = sw->layout;
+    char tmp[1100];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return abl_fail(err, ABL_EIO, "%s: cannot create: %s", tmp, strerror(errno));
+    for (int c = 0; c < L->ncols; c++) {
+        if (c) fputc(',', f);
+        csv_field(f, L->cols[c]);
+    }
+    fputc('\n', f);
+    for (size_t p = 0; p < sw->npoints; p++) {
+        const sweep_row *r = &rows[p];
+        fprintf(f, "%zu", p);
+        for (int k = 0; k < sw->nkeys; k++) {
+            fputc(',', f);
+            csv_field(f, sw->value[p * (size_t)sw->nkeys + k]);
+        }
+        fprintf(f, ",%s", sweep_status_word(r->status));
+        for (int v = 0; v < L->nvals; v++) {
+            char num[40] = "";
+            /* shortest text that reads back exactly; NaN (not computed) is an empty field */
+            if (!isnan(r->val[v])) sweep_fmt_double(num, sizeof num, r->val[v]);
+            fprintf(f, ",%s", num);
+        }
+        fputc(',', f);
+        csv_field(f, r->msg ? r->msg : "");
+        fputc('\n', f);
+    }
+    int e = 0;
+    if (fflush(f) != 0 || ferror(f)) e = errno ? errno : EIO;
+    if (!e && fsync(fileno(f)) != 0) e = errno;
+    if (fclose(f) != 0 && !e) e = errno;
+    if (!e && rename(tmp, path) != 0) e = errno;
+    if (e) {
+        unlink(tmp);
+        return abl_fail(err, ABL_EIO, "%s: cannot write: %s", path, strerror(e));
+    }
+    return ABL_OK;
+}
+
+/* ---- HDF5 --------------------------------------------------------------------------------- */
+
+typedef struct {
+    hid_t file;
+    const char *what; /* the object being written when something failed */
+    char detail[512];
+} h5w;
+
+static int failed(h5w *w, const char *what)
+{
+    if (!w->detail[0]) {
+        h5_detail(w->detail, sizeof w->detail);
+        w->what = what;
+    }
+    return -1;
+}
+
+static hid_t vstr_type(void)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    if (t >= 0 && (H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0)) {
+        H5Tclose(t);
+        return -1;
+    }
+    return t;
+}
+
+static int attr_str(h5w *w, hid_t obj, const char *name, const char *value)
+{
+    const char *v = value ? value : "";
+    hid_t t = vstr_type(), sp = H5Screate(H5S_SCALAR);
+    hid_t a = t >= 0 && sp >= 0 ? H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    herr_t r = a >= 0 ? H5Awrite(a, t, &v) : -1;
+    close_id(a);
+    close_id(sp);
+    close_id(t);
+    return r < 0 ? failed(w, name) : 0;
+}
+
+static int attr_f64(h5w *w, hid_t obj, const char *name, const double *v, hsize_t n)
+{
+    hid_t sp = n == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &n, NULL);
+    hid_t a = sp >= 0 ? H5Acreate2(obj, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    herr_t r = a >= 0 ? H5Awrite(a, H5T_NATIVE_DOUBLE, v) : -1;
+    close_id(a);
+    close_id(sp);
+    return r < 0 ? failed(w, name) : 0;
+}
+
+static int attr_i64(h5w *w, hid_t obj, const char *name, long long v)
+{
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = sp >= 0 ? H5Acreate2(obj, name, H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    herr_t r = a >= 0 ? H5Awrite(a, H5T_NATIVE_LLONG, &v) : -1;
+    close_id(a);
+    close_id(sp);
+    return r < 0 ? failed(w, name) : 0;
+}
+
+/* Dataset of rank nd with the given types; units attribute when units != NULL. */
+static int dset(h5w *w, hid_t grp, const char *name, hid_t ftype, hid_t mtype, int nd,
+                const hsize_t *dims, const void *data, const char *units)
+{
+    hid_t sp = H5Screate_simple(nd, dims, NULL);
+    hid_t d =
+        sp >= 0 ? H5Dcreate2(grp, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    herr_t r = d >= 0 ? H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) : -1;
+    if (r < 0) failed(w, name);
+    if (r >= 0 && units && attr_str(w, d, "units", units) < 0) r = -1;
+    close_id(d);
+    close_id(sp);
+    return r < 0 ? -1 : 0;
+}
+
+static int dset_str(h5w *w, hid_t grp, const char *name, const char *const *s, hsize_t n)
+{
+    hid_t t = vstr_type();
+    int r = t >= 0 ? dset(w, grp, name, t, t, 1, &n, s, NULL) : failed(w, name);
+    close_id(t);
+    return r;
+}
+
+static int write_table(h5w *w, const abl_sweep *sw, const sweep_row *rows)
+{
+    const sweep_layout *L = sw->layout;
+    const size_t n = sw->npoints;
+    const hsize_t hn = n, hc = (hsize_t)L->ncols;
+    /* creation order tracked: readers (h5py) list the columns in table order */
+    hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);
+    if (gcpl >= 0) H5Pset_link_creation_order(gcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
+    hid_t g =
+        H5Gcreate2(w->file, "table", H5P_DEFAULT, gcpl >= 0 ? gcpl : H5P_DEFAULT, H5P_DEFAULT);
+    close_id(gcpl);
+    if (g < 0) return failed(w, "/table");
+    int r = 0;
+    double *col = malloc((n ? n : 1) * sizeof *col);
+    const char **str = malloc((n ? n : 1) * sizeof *str);
+    int64_t *ix = malloc((n ? n : 1) * sizeof *ix);
+    char **own = calloc(n ? n : 1, sizeof *own);
+    if (!col || !str || !ix || !own) r = failed(w, "memory");
+    if (!r) r = dset_str(w, g, "column_names", L->cols, hc);
+    for (size_t p = 0; p < n && !r; p++)
+        ix[p] = (int64_t)p;
+    if (!r) r = dset(w, g, "point", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &hn, ix, "1");
+    for (int k = 0; k < sw->nkeys && !r; k++) {
+        bool numeric = true;
+        for (size_t p = 0; p < n; p++) {
+            str[p] = sw->value[p * (size_t)sw->nkeys + k];
+            numeric = numeric && is_number(str[p]);
+        }
+        if (numeric) {
+            for (size_t p = 0; p < n; p++)
+                col[p] = strtod(str[p], NULL);
+            /* the unit is in the scenario key's name (README: names carry units) */
+            r = dset(w, g, sw->keys[k].column, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &hn, col,
+                     sweep_unit_of(sw->keys[k].key));
+        } else {
+            r = dset_str(w, g, sw->keys[k].column, str, hn);
+        }
+    }
+    for (size_t p = 0; p < n && !r; p++)
+        str[p] = sweep_status_word(rows[p].status);
+    if (!r) r = dset_str(w, g, "status", str, hn);
+    for (size_t p = 0; p < n && !r; p++)
+        str[p] = rows[p].msg ? rows[p].msg : "";
+    if (!r) r = dset_str(w, g, "message", str, hn);
+    for (size_t p = 0; p < n && !r; p++) {
+        size_t len = 1;
+        for (int k = 0; k < sw->nkeys; k++)
+            len += strlen(sw->set[p * sw->nkeys + k]) + 8;
+        own[p] = malloc(len);
+        if (!own[p]) {
+            r = failed(w, "memory");
+            break;
+        }
+        size_t o = 0;
+        own[p][0] = '\0';
+        for (int k = 0; k < sw->nkeys; k++)
+            o += (size_t)snprintf(own[p] + o, len - o, "%s--set %s", k ? " " : "",
+                                  sw->set[p * sw->nkeys + k]);
+        str[p] = own[p];
+    }
+    if (!r) r = dset_str(w, g, "set_args", str, hn);
+    for (int v = 0; v < L->nvals && !r; v++) {
+        for (size_t p = 0; p < n; p++)
+            col[p] = rows[p].val[v];
+        r = dset(w, g, L->vname[v], H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &hn, col, L->vunit[v]);
+    }
+    for (size_t p = 0; p < n; p++)
+        if (own) free(own[p]);
+    free(own);
+    free(col);
+    free(str);
+    free(ix);
+    close_id(g);
+    return r;
+}
+
+typedef struct {
+    bool on;
+    int dims[3];
+    double spacing_mm[3], origin_mm[3];
+    uint32_t *count;
+    size_t npoints; /* ok points summed */
+} prob_map;
+
+/* Sum the masks of every ok point in index order (integer counts: any order gives the same). */
+static abl_status prob_build(const abl_sweep *sw, const sweep_row *rows, prob_map *pm,
+                             sweep_summary *sum, abl_error *err)
+{
+    sweep_mask m = {0};
+    abl_status st = ABL_OK;
+    size_t nvox = 0;
+    for (size_t p = 0; p < sw->npoints; p++) {
+        if (!rows[p].done || rows[p].status != ABL_OK) continue;
+        if ((st = mask_read(sw, p, &m, err))) break;
+        if (!pm->count) {
+            memcpy(pm->dims, m.dims, sizeof pm->dims);
+            memcpy(pm->spacing_mm, m.spacing_mm, sizeof pm->spacing_mm);
+            memcpy(pm->origin_mm, m.origin_mm, sizeof pm->origin_mm);
+            nvox = (size_t)m.dims[0] * (size_t)m.dims[1] * (size_t)m.dims[2];
+            pm->count = calloc(nvox ? nvox : 1, sizeof *pm->count);
+            if (!pm->count) {
+                st = abl_fail(err, ABL_ENOMEM, "out of memory for the probability map");
+                break;
+            }
+        } else if (memcmp(pm->dims, m.dims, sizeof m.dims) ||
+                   memcmp(pm->spacing_mm, m.spacing_mm, sizeof m.spacing_mm) ||
+                   memcmp(pm->origin_mm, m.origin_mm, sizeof m.origin_mm)) {
+            snprintf(sum->note + strlen(sum->note), sizeof sum->note - strlen(sum->note),
+                     "%sno probability map: point %zu has another grid than the first ok "
+                     "point",
+                     sum->note[0] ? "; " : "", p);
+            free(pm->count);
+            pm->count = NULL;
+            mask_free(&m);
+            return ABL_OK;
+        }
+        for (size_t r = 0; r < m.nruns; r++) {
+            size_t a = m.runs[2 * r], b = a + m.runs[2 * r + 1];
+            if (b > nvox) {
+                st = abl_fail(err, ABL_EIO, "mask of point %zu runs past its grid", p);
+                break;
+            }
+            for (size_t v = a; v < b; v++)
+                pm->count[v]++;
+        }
+        if (st) break;
+        pm->npoints++;
+    }
+    mask_free(&m);
+    if (st) {
+        free(pm->count);
+        pm->count = NULL;
+        return st;
+    }
+    if (pm->npoints == 0) {
+        snprintf(sum->note + strlen(sum->note), sizeof sum->note - strlen(sum->note),
+                 "%sno probability map: no point succeeded", sum->note[0] ? "; " : "");
+        return ABL_OK;
+    }
+    pm->on = true;
+    return ABL_OK;
+}
+
+static int write_prob(h5w *w, const abl_sweep *sw, const prob_map *pm)
+{
+    const size_t nvox = (size_t)pm->dims[0] * pm->dims[1] * pm->dims[2];
+    hsize_t dims[3] = {(hsize_t)pm->dims[2], (hsize_t)pm->dims[1], (hsize_t)pm->dims[0]};
+    hid_t g = H5Gcreate2(w->file, "uncertainty", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0) return failed(w, "/uncertainty");
+    double *p = malloc(nvox * sizeof *p);
+    int r = p ? 0 : failed(w, "memory");
+    for (size_t v = 0; v < nvox && !r; v++)
+        p[v] = (double)pm->count[v] / (double)pm->npoints;
+    if (!r)
+        r = dset(w, g, "probability_ablation", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 3, dims, p,
+                 "1 (fraction of points)");
+    if (!r)
+        r = dset(w, g, "ablation_count", H5T_STD_U32LE, H5T_NATIVE_UINT32, 3, dims, pm->count,
+                 "points");
+    hid_t d = r ? -1 : H5Dopen2(g, "probability_ablation", H5P_DEFAULT);
+    if (!r && d < 0) r = failed(w, "probability_ablation");
+    if (!r) r = attr_f64(w, d, "threshold_C", &sw->ablation_threshold_C, 0);
+    if (!r) r = attr_i64(w, d, "npoints", (long long)pm->npoints);
+    if (!r) r = attr_f64(w, d, "spacing_mm", pm->spacing_mm, 3);
+    if (!r) r = attr_f64(w, d, "origin_mm", pm->origin_mm, 3);
+    if (!r)
+        r = attr_str(w, d, "meaning",
+                     "per voxel [nz][ny][nx]: fraction of the sweep's successful points whose "
+                     "T_max reached threshold_C");
+    close_id(d);
+    /* EXTENSION POINT (margin analysis, issue 7): once the rows carry verdict_pass (1/0),
+     * write the fraction of ok points with verdict_pass == 1 here as the scalar
+     * /uncertainty/probability_verdict_pass (units "1"). */
+    free(p);
+    close_id(g);
+    return r;
+}
+
+static abl_status write_h5(const abl_sweep *sw, const sweep_row *rows, const prob_map *pm,
+                           const char *path, abl_error *err)
+{
+    char tmp[1100];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    h5_quiet q;
+    quiet_begin(&q);
+    h5w w = {0};
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl >= 0) H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
+    w.file = fapl >= 0 ? H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl) : -1;
+    close_id(fapl);
+    int r = w.file < 0 ? failed(&w, "the file") : 0;
+    char fp[32];
+    snprintf(fp, sizeof fp, "%016" PRIx64, sw->layout->fingerprint);
+    if (!r) r = attr_str(&w, w.file, "ablasim_version", ABLASIM_VERSION);
+    if (!r) r = attr_str(&w, w.file, "sweep_yaml", sw->text);
+    if (!r) r = attr_str(&w, w.file, "sweep_path", sw->path);
+    if (!r) r = attr_str(&w, w.file, "base_scenario", sw->base_path);
+    if (!r) r = attr_i64(&w, w.file, "npoints", (long long)sw->npoints);
+    if (!r) r = attr_str(&w, w.file, "fingerprint", fp);
+    if (!r) r = attr_f64(&w, w.file, "ablation_threshold_C", &sw->ablation_threshold_C, 0);
+    if (!r) r = write_table(&w, sw, rows);
+    if (!r && pm->on) r = write_prob(&w, sw, pm);
+    if (w.file >= 0 && H5Fclose(w.file) < 0 && !r) r = failed(&w, "closing the file");
+    quiet_end(&q);
+    int e = 0;
+    if (!r) {
+        int fd = open(tmp, O_RDONLY);
+        if (fd < 0 || fsync(fd) != 0) e = errno;
+        if (fd >= 0) close(fd);
+        if (!e && rename(tmp, path) != 0) e = errno;
+    }
+    if (r || e) {
+        unlink(tmp);
+        if (r)
+            return abl_fail(err, ABL_EIO, "%s: cannot write %s%s", path, w.what ? w.what : "",
+                            w.detail);
+        return abl_fail(err, ABL_EIO, "%s: cannot write: %s", path, strerror(e));
+    }
+    return ABL_OK;
+}
+
+abl_status table_write(const abl_sweep *sw, const sweep_row *rows, sweep_summary *sum,
+                       abl_error *err)
+{
+    prob_map pm = {0};
+    abl_status st = ABL_OK;
+    /* the map first: a mask that cannot be read stops before any table is replaced */
+    if (sw->prob_map_on && (st = prob_build(sw, rows, &pm, sum, err))) return st;
+    snprintf(sum->csv_path, sizeof sum->csv_path, "%s/%s", sw->output_dir, SWEEP_CSV);
+    snprintf(sum->h5_path, sizeof sum->h5_path, "%s/%s", sw->output_dir, SWEEP_H5);
+    st = write_csv(sw, rows, sum->csv_path, err);
+    if (!st) st = write_h5(sw, rows, &pm, sum->h5_path, err);
+    if (!st) (void)sweep_fsync_dir(sw->output_dir);
+    sum->prob_map_written = !st && pm.on;
+    free(pm.count);
+    return st;
+}
