@@ -6,7 +6,9 @@
 #include "ablasim/sim.h"
 #include "ablasim/source.h"
 
+extern const abl_source_type_info mwa_source_type;
 static const abl_source_type_info *const registry[] = {
+    &mwa_source_type,
     NULL /* modalities: &rfa_source_type, &mwa_source_type, &cryo_source_type, ... */
 };
 

@@ -37,8 +37,7 @@ struct sweep_layout {
     int i_tmax_t, i_tmin_t; /* per tissue extremes [tissue]; -1 without per_tissue */
     int i_zone;             /* 3 extents of T_max >= ablation threshold [mm] */
     int i_vabl;             /* hot column at the ablation threshold, -1 if none */
-    /* EXTENSION POINT (margin analysis, issue 7): add i_margin_mm and i_verdict_pass here,
-     * appended in layout_build() and filled in point_collect_margin() (sweep_point.c). */
+    int i_margin; /* margin_min_mm, verdict_pass (5 mm, heat or cold zone as ablasim margin) */
 
     int ncols; /* every table column: point, inputs, status, numeric outputs, message */
     const char **cols;

@@ -12,6 +12,7 @@
 #include "ablasim/output.h"
 #include "ablasim/scenario.h"
 #include "ablasim/sim.h"
+#include "ablasim/margin.h"
 #include "sweep_internal.h"
 
 void mask_free(sweep_mask *m)
@@ -37,18 +38,56 @@ static int mask_push(sweep_mask *m, uint32_t start, uint32_t len)
     return 0;
 }
 
-/* EXTENSION POINT (margin analysis, issue 7): compute the margin columns of this point here
- * (minimal margin [mm], verdict PASS = 1 / FAIL = 0) with the margin module's one call on the
- * finished simulation, and store them at L->i_margin... in val. Kept as a no-op until that
- * module exists so that this file does not depend on it. */
+/* The margin verdict of this point, as `ablasim margin` would give it with its defaults: the
+ * tumour is every voxel of tissue "tumour", the zone T_max >= 55 C, or T_min <= -40 C when that
+ * zone is larger (cryoablation), and PASS iff the minimal margin exceeds 5 mm. */
 static abl_status point_collect_margin(const abl_sweep *sw, const abl_sim *s, double *val,
                                        abl_error *err)
 {
-    (void)sw;
-    (void)s;
-    (void)val;
-    (void)err;
-    return ABL_OK;
+    const sweep_layout *L = sw->layout;
+    const abl_grid *g = &s->grid;
+    val[L->i_margin] = val[L->i_margin + 1] = NAN;
+    int tum[ABL_MAX_MATERIALS], ntum = 0;
+    for (int m = 0; m < s->nmat; m++) {
+        tum[m] = !strcmp(s->sc->tissues.t[s->mat_tissue[m]].name, "tumour");
+        ntum += tum[m];
+    }
+    if (!ntum) return ABL_OK;
+    uint8_t *tumour = malloc(g->n), *zone = malloc(g->n);
+    if (!tumour || !zone) {
+        free(tumour);
+        free(zone);
+        return abl_fail(err, ABL_ENOMEM, "out of memory (margin of a sweep point)");
+    }
+    size_t hot = 0, cold = 0;
+    for (size_t c = 0; c < g->n; c++) {
+        tumour[c] = (uint8_t)tum[s->material[c]];
+        hot += s->T_max[c] >= 55.0;
+        cold += s->T_min[c] <= -40.0;
+    }
+    for (size_t c = 0; c < g->n; c++)
+        zone[c] = (uint8_t)(cold > hot ? s->T_min[c] <= -40.0 : s->T_max[c] >= 55.0);
+    abl_margin_input in = {.dims = {g->nx, g->ny, g->nz},
+                           .tumour = tumour,
+                           .zone = zone,
+                           .criterion_mm = 5.0};
+    double org_mm[3];
+    for (int d = 0; d < 3; d++) {
+        in.spacing_mm[d] = g->h_m[d] * 1e3;
+        org_mm[d] = g->origin_m[d] * 1e3;
+    }
+    margin_affine_from_grid(in.spacing_mm, org_mm, in.affine);
+    abl_margin_result r;
+    memset(&r, 0, sizeof r);
+    abl_status st = margin_compute(&in, &r, err);
+    if (st == ABL_OK) {
+        val[L->i_margin] = r.min_margin_mm;
+        val[L->i_margin + 1] = r.pass ? 1.0 : 0.0;
+    }
+    margin_result_free(&r);
+    free(tumour);
+    free(zone);
+    return st;
 }
 
 static abl_status collect(const abl_sweep *sw, const abl_sim *s, double *val, sweep_mask *mask,

@@ -14,7 +14,7 @@
  *                           T_max >= ablation_threshold_C; attrs units, threshold_C, npoints,
  *                           spacing_mm, origin_mm
  *   /uncertainty/ablation_count        uint32 [nz][ny][nx], the counts behind it
- *   (EXTENSION POINT, margin: /uncertainty/probability_verdict_pass, see table_write) */
+ *   /uncertainty/probability_verdict_pass  fraction of successful points with a PASS verdict */
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
@@ -319,7 +319,7 @@ static abl_status prob_build(const abl_sweep *sw, const sweep_row *rows, prob_ma
     return ABL_OK;
 }
 
-static int write_prob(h5w *w, const abl_sweep *sw, const prob_map *pm)
+static int write_prob(h5w *w, const abl_sweep *sw, const prob_map *pm, const sweep_row *rows)
 {
     const size_t nvox = (size_t)pm->dims[0] * pm->dims[1] * pm->dims[2];
     hsize_t dims[3] = {(hsize_t)pm->dims[2], (hsize_t)pm->dims[1], (hsize_t)pm->dims[0]};
@@ -346,9 +346,20 @@ static int write_prob(h5w *w, const abl_sweep *sw, const prob_map *pm)
                      "per voxel [nz][ny][nx]: fraction of the sweep's successful points whose "
                      "T_max reached threshold_C");
     close_id(d);
-    /* EXTENSION POINT (margin analysis, issue 7): once the rows carry verdict_pass (1/0),
-     * write the fraction of ok points with verdict_pass == 1 here as the scalar
-     * /uncertainty/probability_verdict_pass (units "1"). */
+    /* probability of a PASS verdict over the successful points that have one */
+    size_t npass = 0, nverd = 0;
+    for (size_t q = 0; q < sw->npoints; q++) {
+        if (!rows[q].done || rows[q].status != ABL_OK) continue;
+        const double v = rows[q].val[sw->layout->i_margin + 1];
+        if (isnan(v)) continue;
+        nverd++;
+        npass += v == 1.0;
+    }
+    if (!r && nverd) {
+        double pp = (double)npass / (double)nverd;
+        r = dset(w, g, "probability_verdict_pass", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 0, NULL,
+                 &pp, "1 (fraction of points with a verdict)");
+    }
     free(p);
     close_id(g);
     return r;
@@ -377,7 +388,7 @@ static abl_status write_h5(const abl_sweep *sw, const sweep_row *rows, const pro
     if (!r) r = attr_str(&w, w.file, "fingerprint", fp);
     if (!r) r = attr_f64(&w, w.file, "ablation_threshold_C", &sw->ablation_threshold_C, 0);
     if (!r) r = write_table(&w, sw, rows);
-    if (!r && pm->on) r = write_prob(&w, sw, pm);
+    if (!r && pm->on) r = write_prob(&w, sw, pm, rows);
     if (w.file >= 0 && H5Fclose(w.file) < 0 && !r) r = failed(&w, "closing the file");
     quiet_end(&q);
     int e = 0;

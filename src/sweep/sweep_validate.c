@@ -231,12 +231,12 @@ static abl_status layout_build(abl_sweep *sw, const abl_scenario *first, const a
                 if ((st = add_val(L, "mL", err, "V_Tmin_le_%gC_%s_mL", L->cold_C[c], L->tis[t])))
                     return st;
     }
-    /* EXTENSION POINT (margin analysis, issue 7): append the margin columns here, e.g.
-     *     L->i_margin = L->nvals;
-     *     add_val(L, "mm", err, "margin_min_mm"); add_val(L, "1", err, "verdict_pass");
-     * and fill them in point_collect_margin() in sweep_point.c. The table writers, journal,
-     * MPI transfer and resume handle any number of numeric columns unchanged; the fingerprint
-     * below changes with the columns, so an older journal is refused, not misread. */
+    /* margin columns (issue 7), filled by point_collect_margin() in sweep_point.c; NaN for
+     * a point without tumour voxels. The fingerprint below changes with the columns, so an
+     * older journal is refused, not misread. */
+    L->i_margin = L->nvals;
+    if ((st = add_val(L, "mm", err, "margin_min_mm")) || (st = add_val(L, "1", err, "verdict_pass")))
+        return st;
 
     /* all columns, in table order */
     L->ncols = 1 + sw->nkeys + 1 + L->nvals + 1;

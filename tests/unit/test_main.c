@@ -75,6 +75,7 @@ int main(void)
     register_margin_tests();
     register_phantom_tests();
     register_sweep_tests();
+    register_mwa_tests();
     register_cli_tests();
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();

@@ -29,5 +29,6 @@ void register_margin_tests(void);
 void register_nifti_tests(void);
 void register_phantom_tests(void);
 void register_sweep_tests(void);
+void register_mwa_tests(void);
 
 #endif

@@ -1,0 +1,57 @@
+#!/usr/bin/python3
+"""Zone length and diameter along an antenna axis from an ablasim result file.
+
+Usage: zone_dims.py RESULT.h5 --tip X Y Z --dir DX DY DZ [--threshold 55] [--field T_max_C]
+  --tip   antenna tip [mm] (as in the scenario's tip_mm)
+  --dir   antenna direction (any length; as in the scenario's direction)
+  --field T_max_C (zone = T_max >= threshold, default) or damage_omega (zone = Omega >= 1 when
+          --threshold 1)
+Prints the zone length along the axis and its diameter across it as voxel-region extents
+(extent of the voxel centres plus one voxel, same definition as mwa_zone_dims in
+include/ablasim/mwa.h) and its volume.
+"""
+import argparse
+import sys
+
+import h5py
+import numpy as np
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("result")
+    ap.add_argument("--tip", nargs=3, type=float, required=True, metavar=("X", "Y", "Z"))
+    ap.add_argument("--dir", nargs=3, type=float, required=True, metavar=("DX", "DY", "DZ"))
+    ap.add_argument("--threshold", type=float, default=55.0)
+    ap.add_argument("--field", default="T_max_C")
+    a = ap.parse_args()
+    with h5py.File(a.result, "r") as f:
+        field = f["fields/" + a.field][...]  # [nz][ny][nx]
+        lab = f["grid/labels"]
+        h = np.array(lab.attrs["spacing_mm"], dtype=float)  # x, y, z
+        o = np.array(lab.attrs["origin_mm"], dtype=float)
+    d = np.array(a.dir, dtype=float)
+    nd = np.linalg.norm(d)
+    if nd == 0:
+        sys.exit("zone_dims.py: --dir must be non-zero")
+    d /= nd
+    tip = np.array(a.tip, dtype=float)
+    kk, jj, ii = np.nonzero(field >= a.threshold)
+    if ii.size == 0:
+        print(f"no voxel with {a.field} >= {a.threshold}")
+        return
+    x = np.stack([o[0] + ii * h[0], o[1] + jj * h[1], o[2] + kk * h[2]], axis=1) - tip
+    s = x @ d
+    r = np.linalg.norm(x - np.outer(s, d), axis=1)
+    hpar = float(np.sum(h * np.abs(d)))
+    hperp = float(np.max(h * np.sqrt(np.maximum(0.0, 1.0 - d * d))))
+    length = s.max() - s.min() + hpar
+    diam = 2.0 * r.max() + hperp
+    vol = ii.size * np.prod(h) * 1e-3
+    print(f"zone {a.field} >= {a.threshold:g}: length {length:.1f} mm "
+          f"(s {s.min():.1f}..{s.max():.1f} mm from the tip towards the handle), "
+          f"diameter {diam:.1f} mm, volume {vol:.2f} mL")
+
+
+if __name__ == "__main__":
+    main()

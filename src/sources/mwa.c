@@ -1,0 +1,473 @@
+/* mwa.c - microwave ablation antenna (type 'mwa'): dielectric heating around a straight
+ * interstitial antenna at 915 MHz or 2.45 GHz. Model and sources: docs/MWA.md.
+ *
+ * SAR model (a line source with cylindrical spreading and lossy-medium attenuation, the form of
+ * the analytic SAR fits to interstitial antennas used before full-wave models, e.g. the
+ * exponential radial decay of the insulated-antenna field of King, Trembly & Strohbehn 1983,
+ * IEEE MTT 31:574, and the teardrop patterns of Yang, Converse, Mahvi & Webster 2007, IEEE TBME
+ * 54:150). For a voxel centre x, with s = (x - tip).d the distance from the tip along the shaft
+ * (d points from the tip to the handle) and r the distance from the axis (from the tip itself
+ * where s < 0, which closes the pattern with a cap beyond the tip):
+ *
+ *   u(x) = 2 alpha(x) exp(-2 alpha(x) r_e) / r_e * f(s),   r_e = sqrt(r^2 + a^2)
+ *   f(s) = exp(-((s - s_g)/w_f)^2)  for s < s_g   (towards the tip)
+ *          exp(-(s - s_g)/L_b)       for s >= s_g  (backward tail along the shaft)
+ *   q(x) = P(t) eff u(x) / (V sum_y u(y))
+ *
+ * 1/r_e is the cylindrical spreading of the radiated flux, exp(-2 alpha r_e) its attenuation,
+ * and 2 alpha the fraction of the local flux absorbed per metre (so a lossless voxel, air,
+ * absorbs nothing). alpha is the voxel's own attenuation constant (homogeneous-path
+ * approximation: the path to the axis is assumed to have the voxel's properties). a (antenna
+ * radius) keeps the axis finite; s_g is the feed gap (slot) position, w_f, L_b the widths of the
+ * pattern ahead of and behind it. The normalisation uses the same voxel set and values the step
+ * returns, so sum q V = P eff to rounding.
+ *
+ * Temperature: eps_r(T), sigma(T) from the Ji & Brace 2011 sigmoid (mwa_dielectric_at). A voxel's
+ * u is re-evaluated when its temperature differs by more than recompute_dT_C from the value it
+ * was last evaluated at; then the normalisation sum is recomputed (sequential, index order:
+ * deterministic and independent of the thread count). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ablasim/mwa.h"
+#include "ablasim/schedule.h"
+#include "ablasim/sim.h"
+#include "ablasim/source.h"
+
+#define PI 3.14159265358979323846
+#define MU0_H_M (4e-7 * PI)       /* vacuum permeability (pre-2019 SI value; 1e-9 rel.) */
+#define EPS0_F_M 8.8541878128e-12 /* vacuum permittivity */
+
+/* ---- dielectric model ---------------------------------------------------------------------- */
+
+double mwa_attenuation_Np_m(double eps_r, double sigma_S_m, double f_Hz)
+{
+    double omega = 2.0 * PI * f_Hz;
+    double eps = EPS0_F_M * eps_r;
+    double x = sigma_S_m / (omega * eps); /* loss tangent */
+    /* sqrt(1 + x^2) - 1 = x^2 / (sqrt(1 + x^2) + 1): no cancellation at small loss tangents */
+    double inner = x * x / (sqrt(1.0 + x * x) + 1.0);
+    return omega * sqrt(MU0_H_M * eps / 2.0) * sqrt(inner);
+}
+
+/* Ji Z, Brace CL. Expanded modeling of temperature-dependent dielectric properties for
+ * microwave thermal ablation. Phys Med Biol 2011;56:5249-5264 (bovine liver, 2.45 GHz),
+ * sigmoid fits (T in C):
+ *   eps_r(T) = 48.391 [1 - 1/(1 + exp(6.286 - 0.0764 T))] + 1
+ *   sigma(T) = 2.173  [1 - 1/(1 + exp(5.951 - 0.0697 T))]  S/m
+ * 1 - 1/(1 + e^z) = 1/(1 + e^-z). Used in relative form (x37 F(T)/F(37)) so that each tissue
+ * keeps its table value at 37 C; the same relative drop is applied at 915 MHz (ASSUMED: no
+ * 915 MHz sigmoid in the paper used here). */
+static double ji_brace_eps(double T_C)
+{
+    return 48.391 / (1.0 + exp(-(6.286 - 0.0764 * T_C))) + 1.0;
+}
+
+static double ji_brace_sigma(double T_C)
+{
+    return 2.173 / (1.0 + exp(-(5.951 - 0.0697 * T_C)));
+}
+
+void mwa_dielectric_at(double eps_r37, double sigma37_S_m, bool temp_dependent, double T_C,
+                       double *eps_r, double *sigma_S_m)
+{
+    if (!temp_dependent) {
+        *eps_r = eps_r37;
+        *sigma_S_m = sigma37_S_m;
+        return;
+    }
+    *eps_r = eps_r37 * ji_brace_eps(T_C) / ji_brace_eps(37.0);
+    *sigma_S_m = sigma37_S_m * ji_brace_sigma(T_C) / ji_brace_sigma(37.0);
+}
+
+/* ---- zone measurement ------------------------------------------------------------------------ */
+
+void mwa_zone_dims(const abl_grid *g, const double *T_max_C, double thr_C, const double tip_m[3],
+                   const double dir[3], mwa_zone *out)
+{
+    double nd = sqrt(dir[0] * dir[0] + dir[1] * dir[1] + dir[2] * dir[2]);
+    double d[3] = {dir[0] / nd, dir[1] / nd, dir[2] / nd};
+    double smin = INFINITY, smax = -INFINITY, rmax = 0.0;
+    long n = 0;
+    for (int k = 0; k < g->nz; k++)
+        for (int j = 0; j < g->ny; j++)
+            for (int i = 0; i < g->nx; i++) {
+                if (!(T_max_C[ABL_IDX(g, i, j, k)] >= thr_C)) continue;
+                double x[3], v[3];
+                grid_voxel_centre_m(g, i, j, k, x);
+                for (int a = 0; a < 3; a++)
+                    v[a] = x[a] - tip_m[a];
+                double s = v[0] * d[0] + v[1] * d[1] + v[2] * d[2];
+                double r2 = 0.0;
+                for (int a = 0; a < 3; a++)
+                    r2 += (v[a] - s * d[a]) * (v[a] - s * d[a]);
+                smin = fmin(smin, s);
+                smax = fmax(smax, s);
+                rmax = fmax(rmax, sqrt(r2));
+                n++;
+            }
+    *out = (mwa_zone){0};
+    if (n == 0) return;
+    /* one voxel's width along and across the axis (exact for grid-aligned axes) */
+    double hpar = 0.0, hperp = 0.0;
+    for (int a = 0; a < 3; a++) {
+        hpar += g->h_m[a] * fabs(d[a]);
+        hperp = fmax(hperp, g->h_m[a] * sqrt(fmax(0.0, 1.0 - d[a] * d[a])));
+    }
+    out->length_m = smax - smin + hpar;
+    out->diameter_m = 2.0 * rmax + hperp;
+    out->nvox = n;
+    out->volume_m3 = (double)n * grid_voxel_volume_m3(g);
+}
+
+/* ---- parameters ------------------------------------------------------------------------------ */
+
+typedef enum { ANT_MONOPOLE, ANT_DIPOLE, ANT_SLOT } mwa_antenna;
+static const char *const antenna_names[] = {"monopole", "dipole", "slot"};
+static const char *const dielectric_names[] = {"ji_brace", "constant"};
+
+/* Axial-pattern defaults per antenna type [mm]: feed gap (slot) from the tip, Gaussian width
+ * ahead of it, exponential tail length behind it. ASSUMED readings of published SAR patterns
+ * (not fits; docs/MWA.md): monopole - radiating arm about a quarter of the catheter-loaded
+ * wavelength (~12-15 mm at 2.45 GHz) with SAR along the whole arm and an unchoked current on the
+ * shaft; its 20 mm tail is CALIBRATED so that 100 W, 2 min in ex vivo liver gives the cooled
+ * monopole's aspect ratio of Chiang et al. 2013 (Radiology 268:382, diameter/length 0.42; our
+ * 0.45-0.57 for 25-15 mm), the other settings of that paper are the check (docs/MWA.md);
+ * sleeve/triaxial dipole - feed ~10 mm from the tip, choked tail (Brace et al. 2005 IEEE TBME
+ * 52:1600 triaxial antenna); coaxial slot - slot ~5-6 mm from the tip with a backward tail
+ * (Saito et al. 2000 IEEE MTT 48:1800). Dipole and slot values are not calibrated. */
+static const double default_feed_mm[] = {12.0, 10.0, 6.0};
+static const double default_fwd_mm[] = {10.0, 7.0, 5.0};
+static const double default_back_mm[] = {20.0, 5.0, 9.0};
+
+typedef struct {
+    double f_Hz;
+    abl_schedule schedule; /* generator power [W] */
+    double efficiency;
+    double tip_m[3], dir[3];
+    int antenna, dielectric;
+    double feed_m, fwd_m, back_m, radius_m, cutoff_m, recompute_dT_C;
+} mwa_params;
+
+static const char *const mwa_keys[] = {"frequency_MHz",
+                                       "power_W",
+                                       "schedule",
+                                       "efficiency",
+                                       "tip_mm",
+                                       "direction",
+                                       "antenna",
+                                       "feed_gap_from_tip_mm",
+                                       "forward_width_mm",
+                                       "backward_decay_mm",
+                                       "antenna_radius_mm",
+                                       "cutoff_mm",
+                                       "recompute_dT_C",
+                                       "dielectric_model",
+                                       NULL};
+
+static void mwa_free_params(void *p)
+{
+    mwa_params *m = p;
+    if (!m) return;
+    schedule_free(&m->schedule);
+    free(m);
+}
+
+static abl_status mwa_parse(cfg_node *e, const abl_scenario *sc, void **params, abl_error *err)
+{
+    (void)sc;
+    static const cfg_range freq_r = {100, 10000, false, false, "MHz"};
+    static const cfg_range power_r = {0, 1000, false, false, "W"};
+    static const cfg_range eff_r = {0, 1, true, false, NULL};
+    static const cfg_range pos_r = {-1e4, 1e4, false, false, "mm"};
+    static const cfg_range dir_r = {-1e6, 1e6, false, false, NULL};
+    static const cfg_range len_r = {0, 200, false, false, "mm"};
+    static const cfg_range width_r = {0.1, 200, false, false, "mm"};
+    static const cfg_range rad_r = {0.05, 10, false, false, "mm"};
+    static const cfg_range cut_r = {5, 1000, false, false, "mm"};
+    static const cfg_range dT_r = {0, 50, false, false, "C"};
+    char where[600], path[300];
+    abl_status st;
+    *params = NULL;
+    mwa_params *m = calloc(1, sizeof *m);
+    if (!m) return abl_fail(err, ABL_ENOMEM, "out of memory");
+    double f_MHz, tip[3], dir[3], v;
+    if ((st = cfg_get_double(e, "frequency_MHz", true, 0, &freq_r, &f_MHz, err))) goto fail;
+    if (f_MHz != 915.0 && f_MHz != 2450.0) {
+        cfg_node *n = cfg_get(e, "frequency_MHz");
+        st = abl_fail(err, ABL_EINVAL,
+                      "%s: '%s' = %g: allowed 915 or 2450 MHz (the tissue table has dielectric "
+                      "values at these two ISM frequencies only)",
+                      cfg_where(n, where, sizeof where), cfg_path(n, path, sizeof path), f_MHz);
+        goto fail;
+    }
+    m->f_Hz = f_MHz * 1e6;
+
+    cfg_node *pw = cfg_get(e, "power_W"), *sch = cfg_get(e, "schedule");
+    if ((pw != NULL) == (sch != NULL)) {
+        st = abl_fail(err, ABL_EINVAL,
+                      "%s: '%s' needs exactly one of 'power_W' (constant) or 'schedule' "
+                      "(list of {time_s, power_W})",
+                      cfg_where(e, where, sizeof where), cfg_path(e, path, sizeof path));
+        goto fail;
+    }
+    if (pw) {
+        if ((st = cfg_get_double(e, "power_W", true, 0, &power_r, &v, err)) ||
+            (st = schedule_constant(v, &m->schedule, err)))
+            goto fail;
+    } else if ((st = schedule_parse(sch, "power_W", &power_r, &m->schedule, err))) {
+        goto fail;
+    }
+    /* 0.75: ASSUMED generator-to-tissue fraction - ~0.5-1 dB coaxial cable loss at 2.45 GHz
+     * (11-21 %) plus |S11|^2 of a matched antenna (S11 -10..-15 dB: 3-10 %), docs/MWA.md */
+    if ((st = cfg_get_double(e, "efficiency", false, 0.75, &eff_r, &m->efficiency, err))) goto fail;
+    if ((st = cfg_get_vec(e, "tip_mm", true, NULL, 3, &pos_r, tip, err)) ||
+        (st = cfg_get_vec(e, "direction", true, NULL, 3, &dir_r, dir, err)))
+        goto fail;
+    double nd = sqrt(dir[0] * dir[0] + dir[1] * dir[1] + dir[2] * dir[2]);
+    if (!(nd > 1e-12)) {
+        cfg_node *n = cfg_get(e, "direction");
+        st = abl_fail(err, ABL_EINVAL,
+                      "%s: '%s' = [%g, %g, %g]: the antenna direction (tip towards the handle) "
+                      "must be a non-zero vector",
+                      cfg_where(n, where, sizeof where), cfg_path(n, path, sizeof path), dir[0],
+                      dir[1], dir[2]);
+        goto fail;
+    }
+    for (int a = 0; a < 3; a++) {
+        m->tip_m[a] = tip[a] * 1e-3;
+        m->dir[a] = dir[a] / nd;
+    }
+    if ((st =
+             cfg_get_enum(e, "antenna", false, ANT_MONOPOLE, antenna_names, 3, &m->antenna, err)) ||
+        (st = cfg_get_enum(e, "dielectric_model", false, 0, dielectric_names, 2, &m->dielectric,
+                           err)))
+        goto fail;
+    double feed, fwd, back, rad, cut;
+    if ((st = cfg_get_double(e, "feed_gap_from_tip_mm", false, default_feed_mm[m->antenna], &len_r,
+                             &feed, err)) ||
+        (st = cfg_get_double(e, "forward_width_mm", false, default_fwd_mm[m->antenna], &width_r,
+                             &fwd, err)) ||
+        (st = cfg_get_double(e, "backward_decay_mm", false, default_back_mm[m->antenna], &width_r,
+                             &back, err)) ||
+        (st = cfg_get_double(e, "antenna_radius_mm", false, 1.0, &rad_r, &rad, err)) ||
+        (st = cfg_get_double(e, "cutoff_mm", false, 60.0, &cut_r, &cut, err)) ||
+        (st = cfg_get_double(e, "recompute_dT_C", false, 2.0, &dT_r, &m->recompute_dT_C, err)))
+        goto fail;
+    m->feed_m = feed * 1e-3;
+    m->fwd_m = fwd * 1e-3;
+    m->back_m = back * 1e-3;
+    m->radius_m = rad * 1e-3;
+    m->cutoff_m = cut * 1e-3;
+    *params = m;
+    return ABL_OK;
+fail:
+    mwa_free_params(m);
+    return st;
+}
+
+/* ---- source ---------------------------------------------------------------------------------- */
+
+typedef struct {
+    const mwa_params *p; /* borrowed from the scenario */
+    double on_s, off_s, V_m3;
+    size_t n;
+    size_t *idx;
+    double *geom;   /* f(s) / r_e [1/m] */
+    double *re_m;   /* r_e */
+    double *u;      /* unnormalised deposition */
+    double *T_eval; /* temperature u was last evaluated at (NaN: never) */
+    double *q;      /* returned q [W/m^3] */
+    double sum_u;
+    double eps37[ABL_MAX_MATERIALS], sig37[ABL_MAX_MATERIALS];
+    bool tdep[ABL_MAX_MATERIALS];
+} mwa_state;
+
+static void mwa_destroy(abl_source *s)
+{
+    mwa_state *m = s->state;
+    if (m) {
+        free(m->idx);
+        free(m->geom);
+        free(m->re_m);
+        free(m->u);
+        free(m->T_eval);
+        free(m->q);
+        free(m);
+    }
+    free(s);
+}
+
+static abl_status mwa_update(abl_source *s, const abl_field_view *v, abl_source_contrib *out,
+                             abl_error *err)
+{
+    mwa_state *m = s->state;
+    const mwa_params *p = m->p;
+    *out = (abl_source_contrib){0};
+    if (v->t_s < m->on_s || v->t_s >= m->off_s) return ABL_OK;
+    bool changed = false;
+    for (size_t i = 0; i < m->n; i++) {
+        double T = v->T_C[m->idx[i]];
+        if (fabs(T - m->T_eval[i]) <= p->recompute_dT_C) continue; /* NaN T_eval: evaluate */
+        uint8_t mat = v->material[m->idx[i]];
+        double eps, sig;
+        mwa_dielectric_at(m->eps37[mat], m->sig37[mat], m->tdep[mat], T, &eps, &sig);
+        double alpha = mwa_attenuation_Np_m(eps, sig, p->f_Hz);
+        m->u[i] = 2.0 * alpha * exp(-2.0 * alpha * m->re_m[i]) * m->geom[i];
+        m->T_eval[i] = T;
+        changed = true;
+    }
+    if (changed) {
+        double sum = 0.0;
+        for (size_t i = 0; i < m->n; i++)
+            sum += m->u[i]; /* index order: deterministic */
+        m->sum_u = sum;
+    }
+    if (!(m->sum_u > 0.0) || !isfinite(m->sum_u))
+        return abl_fail(err, ABL_ENUM,
+                        "source '%s' (mwa): no absorbing tissue around the antenna at t = %g s "
+                        "(all voxels within cutoff_mm have zero conductivity)",
+                        s->name, v->t_s);
+    double P_W = schedule_eval(&p->schedule, v->t_s) * p->efficiency;
+    double scale = P_W / (m->sum_u * m->V_m3);
+    for (size_t i = 0; i < m->n; i++)
+        m->q[i] = scale * m->u[i];
+    out->n_heat = m->n;
+    out->heat_idx = m->idx;
+    out->heat_q_W_m3 = m->q;
+    return ABL_OK;
+}
+
+static const abl_source_ops mwa_ops = {"mwa", mwa_update, mwa_destroy};
+
+static abl_status mwa_create(const abl_source_cfg *cfg, const abl_sim *sim, abl_source **out,
+                             abl_error *err)
+{
+    *out = NULL;
+    const mwa_params *p = cfg->params;
+    const abl_grid *g = &sim->grid;
+    const abl_tissue_table *tt = &sim->sc->tissues;
+    abl_source *s = calloc(1, sizeof *s);
+    mwa_state *m = calloc(1, sizeof *m);
+    if (!s || !m) {
+        free(s);
+        free(m);
+        return abl_fail(err, ABL_ENOMEM, "out of memory creating source '%s'", cfg->name);
+    }
+    s->state = m;
+    s->ops = &mwa_ops;
+    snprintf(s->name, sizeof s->name, "%s", cfg->name);
+    m->p = p;
+    m->on_s = cfg->on_s;
+    m->off_s = cfg->off_s;
+    m->V_m3 = grid_voxel_volume_m3(g);
+    bool f915 = p->f_Hz < 1e9;
+    for (int k = 0; k < sim->nmat; k++) {
+        const abl_tissue *t = &tt->t[sim->mat_tissue[k]];
+        m->eps37[k] = f915 ? t->eps_r_915MHz : t->eps_r_2450MHz;
+        m->sig37[k] = f915 ? t->sigma_915MHz_S_m : t->sigma_2450MHz_S_m;
+        /* the Ji & Brace drop is dehydration: applied to water-rich tissue only (water mass
+         * fraction >= 0.5); drier tissue (fat, bone, yellow marrow, air) kept constant - no
+         * high-temperature microwave data for them here */
+        m->tdep[k] = p->dielectric == 0 && t->water_fraction >= 0.5;
+    }
+    abl_status st = ABL_OK;
+    /* the tip must lie inside the grid: otherwise the pattern is a guess about tissue we have
+     * not modelled */
+    for (int a = 0; a < 3; a++) {
+        int na = a == 0 ? g->nx : a == 1 ? g->ny : g->nz;
+        double lo = g->origin_m[a] - 0.5 * g->h_m[a];
+        double hi = g->origin_m[a] + (na - 0.5) * g->h_m[a];
+        if (!(p->tip_m[a] >= lo && p->tip_m[a] <= hi)) {
+            st = abl_fail(err, ABL_EINVAL,
+                          "%s: source '%s': tip_mm = [%g, %g, %g] lies outside the grid "
+                          "(x %.1f..%.1f, y %.1f..%.1f, z %.1f..%.1f mm)",
+                          cfg->where, cfg->name, p->tip_m[0] * 1e3, p->tip_m[1] * 1e3,
+                          p->tip_m[2] * 1e3, (g->origin_m[0] - 0.5 * g->h_m[0]) * 1e3,
+                          (g->origin_m[0] + (g->nx - 0.5) * g->h_m[0]) * 1e3,
+                          (g->origin_m[1] - 0.5 * g->h_m[1]) * 1e3,
+                          (g->origin_m[1] + (g->ny - 0.5) * g->h_m[1]) * 1e3,
+                          (g->origin_m[2] - 0.5 * g->h_m[2]) * 1e3,
+                          (g->origin_m[2] + (g->nz - 0.5) * g->h_m[2]) * 1e3);
+            goto fail;
+        }
+    }
+    /* voxel set: within cutoff of the antenna, behind at most cutoff past the feed gap, in
+     * tissue that can absorb (sigma > 0); two passes (count, fill) in index order */
+    for (int pass = 0; pass < 2; pass++) {
+        size_t n = 0;
+        for (int k = 0; k < g->nz; k++)
+            for (int j = 0; j < g->ny; j++)
+                for (int i = 0; i < g->nx; i++) {
+                    size_t c = ABL_IDX(g, i, j, k);
+                    uint8_t mat = sim->material[c];
+                    double x[3], w[3];
+                    grid_voxel_centre_m(g, i, j, k, x);
+                    for (int a = 0; a < 3; a++)
+                        w[a] = x[a] - p->tip_m[a];
+                    double sx = w[0] * p->dir[0] + w[1] * p->dir[1] + w[2] * p->dir[2];
+                    double r2 = 0.0;
+                    for (int a = 0; a < 3; a++) {
+                        double ra = sx >= 0.0 ? w[a] - sx * p->dir[a] : w[a];
+                        r2 += ra * ra;
+                    }
+                    if (r2 > p->cutoff_m * p->cutoff_m || sx > p->feed_m + p->cutoff_m) continue;
+                    if (pass == 0) {
+                        if (isnan(m->eps37[mat]) || isnan(m->sig37[mat])) {
+                            const abl_tissue *t = &tt->t[sim->mat_tissue[mat]];
+                            st = abl_fail(err, ABL_EINVAL,
+                                          "%s: source '%s': tissue '%s' around the antenna has "
+                                          "no relative_permittivity_%s / "
+                                          "electrical_conductivity_%s_S_per_m in the tissue "
+                                          "table; add them (tissues: section)",
+                                          cfg->where, cfg->name, t->name,
+                                          f915 ? "915MHz" : "2450MHz", f915 ? "915MHz" : "2450MHz");
+                            goto fail;
+                        }
+                        if (m->sig37[mat] > 0.0) n++;
+                        continue;
+                    }
+                    if (!(m->sig37[mat] > 0.0)) continue;
+                    double re = sqrt(r2 + p->radius_m * p->radius_m);
+                    double ds = sx - p->feed_m;
+                    double f =
+                        ds < 0.0 ? exp(-(ds / p->fwd_m) * (ds / p->fwd_m)) : exp(-ds / p->back_m);
+                    m->idx[n] = c;
+                    m->re_m[n] = re;
+                    m->geom[n] = f / re;
+                    m->T_eval[n] = NAN;
+                    m->u[n] = 0.0;
+                    n++;
+                }
+        if (pass == 0) {
+            if (n == 0) {
+                st = abl_fail(err, ABL_EINVAL,
+                              "%s: source '%s': no absorbing tissue voxel within cutoff_mm = %g "
+                              "of the antenna",
+                              cfg->where, cfg->name, p->cutoff_m * 1e3);
+                goto fail;
+            }
+            m->n = n;
+            m->idx = malloc(n * sizeof *m->idx);
+            m->geom = malloc(n * sizeof *m->geom);
+            m->re_m = malloc(n * sizeof *m->re_m);
+            m->u = malloc(n * sizeof *m->u);
+            m->T_eval = malloc(n * sizeof *m->T_eval);
+            m->q = malloc(n * sizeof *m->q);
+            if (!m->idx || !m->geom || !m->re_m || !m->u || !m->T_eval || !m->q) {
+                st = abl_fail(err, ABL_ENOMEM, "out of memory creating source '%s'", cfg->name);
+                goto fail;
+            }
+        }
+    }
+    *out = s;
+    return ABL_OK;
+fail:
+    mwa_destroy(s);
+    return st;
+}
+
+const abl_source_type_info mwa_source_type = {"mwa", mwa_keys, mwa_parse, mwa_create,
+                                              mwa_free_params};

@@ -1,0 +1,381 @@
+/* test_mwa.c - the microwave antenna source (src/sources/mwa.c): power normalisation (constant,
+ * scheduled, in a step's energy bookkeeping), axial symmetry (grid-aligned and oblique), the
+ * attenuation constant against the closed form and its limits, the Ji & Brace temperature
+ * dependence, the re-evaluation threshold, superposition of several antennas, and a bad key. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ablasim/mwa.h"
+#include "testutil.h"
+
+#define PI_ 3.14159265358979323846
+
+/* A homogeneous liver cube, N^3 voxels of 1 mm centred on 0, one antenna; %s: extra keys. */
+static abl_scenario *mwa_scenario(int N, const char *antenna_keys, const char *extra)
+{
+    char yaml[4096];
+    snprintf(yaml, sizeof yaml,
+             "name: mwa_test\n"
+             "tissues_file: tissues.yaml\n"
+             "grid: {dims: [%d, %d, %d], spacing_mm: [1, 1, 1], background: liver}\n"
+             "boundary: {default: {type: fixed_temperature, temperature_C: 37}}\n"
+             "time: {duration_s: 600, dt_s: auto}\n"
+             "%s"
+             "sources:\n"
+             "%s",
+             N, N, N, extra ? extra : "", antenna_keys);
+    return tu_scenario(yaml, NULL, 0);
+}
+
+/* q of source i at the view's state, scattered into a dense field (0 elsewhere). */
+static double *dense_q(abl_sim *s, int i, double t_s, double *absorbed_W)
+{
+    abl_field_view v = {&s->grid, s->material, s->T, t_s, s->dt_s};
+    abl_source_contrib c;
+    abl_error err = {0};
+    CU_ASSERT_FATAL(s->sources[i]->ops->update(s->sources[i], &v, &c, &err) == ABL_OK);
+    double *q = calloc(s->grid.n, sizeof *q);
+    double P = 0.0, V = grid_voxel_volume_m3(&s->grid);
+    for (size_t k = 0; k < c.n_heat; k++) {
+        q[c.heat_idx[k]] += c.heat_q_W_m3[k];
+        P += c.heat_q_W_m3[k] * V;
+    }
+    if (absorbed_W) *absorbed_W = P;
+    return q;
+}
+
+static abl_sim *make_sim(abl_scenario *sc)
+{
+    abl_sim *s = NULL;
+    abl_error err = {0};
+    abl_status st = sim_create(sc, &s, &err);
+    if (st) printf("\n  sim_create: %s", err.msg);
+    CU_ASSERT_FATAL(st == ABL_OK);
+    return s;
+}
+
+/* Absorbed power = P eff: the normalisation sums the very values returned, so the only error is
+ * rounding of ~1e4 terms (< 1e-12 relative); 1e-9 is far below the required 1e-6. Checked for a
+ * constant power, along a schedule (before, on and after its ramps) and on a non-uniform
+ * temperature field (dielectric properties vary voxel by voxel). */
+static void test_absorbed_power(void)
+{
+    abl_scenario *sc = mwa_scenario(
+        25,
+        "  - {name: a, type: mwa, frequency_MHz: 2450, efficiency: 0.6, tip_mm: [0, 0, -8],\n"
+        "     direction: [0, 0, 1], schedule: [{time_s: 0, power_W: 10}, {time_s: 100, "
+        "power_W: 50}, {time_s: 300, power_W: 50}, {time_s: 300, power_W: 20}]}\n",
+        NULL);
+    CU_ASSERT_FATAL(sc != NULL);
+    abl_sim *s = make_sim(sc);
+    const double t[] = {0.0, 50.0, 100.0, 299.0, 300.0, 1000.0};
+    const double P[] = {10.0, 30.0, 50.0, 50.0, 20.0, 20.0};
+    double worst = 0.0;
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) /* non-uniform T: 37..157 C, dielectric drop varies per voxel */
+            for (size_t c = 0; c < s->grid.n; c++)
+                s->T[c] = 37.0 + (double)(c * 7919 % 121);
+        for (int i = 0; i < 6; i++) {
+            double got;
+            free(dense_q(s, 0, t[i], &got));
+            double rel = fabs(got - 0.6 * P[i]) / (0.6 * P[i]);
+            worst = fmax(worst, rel);
+        }
+    }
+    printf("\n  mwa absorbed power vs P eff: worst relative error %.2e", worst);
+    CU_ASSERT(worst < 1e-9);
+    sim_destroy(s);
+    scenario_free(sc);
+}
+
+/* The step's energy bookkeeping (E_sources_J) sees exactly P eff dt per step: the values the
+ * normalisation used are the ones the kernel adds. Sums of 10 steps: rounding < 1e-12. */
+static void test_absorbed_energy_in_steps(void)
+{
+    abl_scenario *sc =
+        mwa_scenario(21,
+                     "  - {name: a, type: mwa, frequency_MHz: 915, power_W: 40, antenna: dipole,\n"
+                     "     tip_mm: [0, 0, -5], direction: [0, 0, 1]}\n",
+                     "output: {energy_balance: true}\n");
+    CU_ASSERT_FATAL(sc != NULL);
+    abl_sim *s = make_sim(sc);
+    abl_error err = {0};
+    CU_ASSERT_FATAL(sim_step(s, 10, &err) == ABL_OK);
+    double expect = 40.0 * 0.75 * 10 * s->dt_s;
+    double rel = fabs(s->energy.E_sources_J - expect) / expect;
+    printf("\n  mwa energy delivered in 10 steps vs P eff t: %.2e relative", rel);
+    CU_ASSERT(rel < 1e-9);
+    sim_destroy(s);
+    scenario_free(sc);
+}
+
+/* Axial symmetry in a homogeneous medium. (a) antenna along z through a voxel centre: the
+ * rotation by 90 degrees about the axis, (i,j) -> (-j,i), maps voxel centres onto voxel centres;
+ * (b) oblique antenna along (1,1,1): the rotation by 120 degrees about it is the cyclic
+ * permutation (i,j,k) -> (k,i,j). q of related voxels is computed from the same r and s up to
+ * the order of floating-point operations: relative differences ~1e-15; tolerance 1e-12 of the
+ * peak. The cutoff is beyond the grid so that no voxel sits on the rounding edge of the set. */
+static double symmetry_error(const char *dir, int oblique)
+{
+    char keys[512];
+    snprintf(keys, sizeof keys,
+             "  - {name: a, type: mwa, frequency_MHz: 2450, power_W: 60, tip_mm: [0, 0, 0],\n"
+             "     direction: %s, antenna: slot, cutoff_mm: 100}\n",
+             dir);
+    abl_scenario *sc = mwa_scenario(21, keys, NULL);
+    CU_ASSERT_FATAL(sc != NULL);
+    abl_sim *s = make_sim(sc);
+    double *q = dense_q(s, 0, 0.0, NULL);
+    const abl_grid *g = &s->grid;
+    int N = g->nx, c0 = N / 2;
+    double qmax = 0.0, dmax = 0.0;
+    for (size_t c = 0; c < g->n; c++)
+        qmax = fmax(qmax, q[c]);
+    for (int k = 0; k < N; k++)
+        for (int j = 0; j < N; j++)
+            for (int i = 0; i < N; i++) {
+                size_t a = ABL_IDX(g, i, j, k), b;
+                if (!oblique)
+                    b = ABL_IDX(g, c0 - (j - c0), i, k);
+                else
+                    b = ABL_IDX(g, k, i, j);
+                dmax = fmax(dmax, fabs(q[a] - q[b]));
+            }
+    free(q);
+    sim_destroy(s);
+    scenario_free(sc);
+    return qmax > 0.0 ? dmax / qmax : INFINITY;
+}
+
+static void test_axial_symmetry(void)
+{
+    double e4 = symmetry_error("[0, 0, 1]", 0);
+    double e3 = symmetry_error("[1, 1, 1]", 1);
+    printf("\n  mwa symmetry: 4-fold (grid-aligned) %.2e, 3-fold (oblique 1,1,1) %.2e of peak", e4,
+           e3);
+    CU_ASSERT(e4 < 1e-12);
+    CU_ASSERT(e3 < 1e-12);
+}
+
+/* alpha against the closed form written out (long double, no rearrangement): the library's
+ * cancellation-free form agrees to rounding (<1e-14 at these loss tangents 0.1..10); plus the
+ * two textbook limits, whose relative error is the next term of the expansion: good conductor
+ * (x = sigma/(omega eps) = 1e6): 1/(2x) = 5e-7; low loss (x = 1e-3): x^2/8 = 1.25e-7. */
+static long double alpha_closed(long double er, long double sg, long double f)
+{
+    const long double mu0 = 4e-7L * 3.14159265358979323846264L, e0 = 8.8541878128e-12L;
+    long double w = 2.0L * 3.14159265358979323846264L * f, e = e0 * er;
+    long double x = sg / (w * e);
+    return w * sqrtl(mu0 * e / 2.0L) * sqrtl(sqrtl(1.0L + x * x) - 1.0L);
+}
+
+static void test_attenuation_constant(void)
+{
+    const double cases[][3] = {{43.03, 1.686, 2.45e9}, {46.76, 0.861, 915e6},
+                               {20.48, 0.804, 2.45e9}, {11.38, 0.394, 2.45e9},
+                               {10.0, 15.0, 915e6},    {60.0, 0.9, 2.45e9}};
+    double worst = 0.0;
+    for (int i = 0; i < 6; i++) {
+        double a = mwa_attenuation_Np_m(cases[i][0], cases[i][1], cases[i][2]);
+        long double r = alpha_closed(cases[i][0], cases[i][1], cases[i][2]);
+        worst = fmax(worst, (double)fabsl((a - r) / r));
+    }
+    printf("\n  mwa alpha vs closed form: worst relative %.2e; liver 2.45 GHz alpha = %.3f Np/m",
+           worst, mwa_attenuation_Np_m(43.03, 1.686, 2.45e9));
+    CU_ASSERT(worst < 1e-12);
+    const double mu0 = 4e-7 * PI_, e0 = 8.8541878128e-12, f = 2.45e9, w = 2 * PI_ * f;
+    double sg = 1e6 * w * e0 * 10.0; /* x = 1e6 at eps_r = 10 */
+    double good = sqrt(PI_ * f * mu0 * sg);
+    CU_ASSERT(fabs(mwa_attenuation_Np_m(10.0, sg, f) / good - 1.0) < 1e-6);
+    double sl = 1e-3 * w * e0 * 10.0; /* x = 1e-3 */
+    double low = sl / 2.0 * sqrt(mu0 / (e0 * 10.0));
+    CU_ASSERT(fabs(mwa_attenuation_Np_m(10.0, sl, f) / low - 1.0) < 1e-6);
+}
+
+/* Hotter tissue: by Ji & Brace 2011 eps_r and sigma drop (sigmoid around ~80-85 C); at 2.45 GHz
+ * the loss tangent stays similar, alpha falls and the 1/(2 alpha) power penetration depth
+ * grows, so the radial SAR decays more slowly. Checked: (1) the property drop at 90 C and the
+ * depth growth; (2) the ratio q(r = 10 mm)/q(r = 3 mm) in the feed plane equals the model's
+ * r_e1/r_e2 exp(-2 alpha (r_e2 - r_e1)) at each temperature (1e-12: same formula, rounding
+ * only) and is larger when hot. */
+static void test_hot_tissue_pattern(void)
+{
+    double e37, s37, e90, s90;
+    mwa_dielectric_at(43.03, 1.686, true, 37.0, &e37, &s37);
+    mwa_dielectric_at(43.03, 1.686, true, 90.0, &e90, &s90);
+    CU_ASSERT(fabs(e37 - 43.03) < 1e-12 && fabs(s37 - 1.686) < 1e-12);
+    double a37 = mwa_attenuation_Np_m(e37, s37, 2.45e9),
+           a90 = mwa_attenuation_Np_m(e90, s90, 2.45e9);
+    printf("\n  mwa liver 2.45 GHz: 37 C eps %.2f sigma %.3f depth %.2f mm; 90 C eps %.2f sigma "
+           "%.3f depth %.2f mm",
+           e37, s37, 1e3 / (2 * a37), e90, s90, 1e3 / (2 * a90));
+    CU_ASSERT(e90 < 0.8 * e37 && s90 < 0.8 * s37);
+    CU_ASSERT(a90 < a37);
+
+    abl_scenario *sc = mwa_scenario(
+        29,
+        "  - {name: a, type: mwa, frequency_MHz: 2450, power_W: 50, tip_mm: [0, 0, -10],\n"
+        "     direction: [0, 0, 1], antenna: dipole, feed_gap_from_tip_mm: 10}\n",
+        NULL);
+    CU_ASSERT_FATAL(sc != NULL);
+    abl_sim *s = make_sim(sc);
+    const abl_grid *g = &s->grid;
+    int c0 = g->nx / 2;
+    size_t i1 = ABL_IDX(g, c0 + 3, c0, c0), i2 = ABL_IDX(g, c0 + 10, c0, c0); /* z = 0: feed */
+    double re1 = sqrt(9.0 + 1.0) * 1e-3, re2 = sqrt(100.0 + 1.0) * 1e-3;      /* a = 1 mm */
+    double ratio[2];
+    const double TT[2] = {37.0, 90.0}, al[2] = {a37, a90};
+    for (int h = 0; h < 2; h++) {
+        for (size_t c = 0; c < g->n; c++)
+            s->T[c] = TT[h];
+        double *q = dense_q(s, 0, 0.0, NULL);
+        ratio[h] = q[i2] / q[i1];
+        double model = re1 / re2 * exp(-2.0 * al[h] * (re2 - re1));
+        CU_ASSERT(fabs(ratio[h] / model - 1.0) < 1e-12);
+        free(q);
+    }
+    printf("\n  mwa q(10 mm)/q(3 mm): 37 C %.4f, 90 C %.4f", ratio[0], ratio[1]);
+    CU_ASSERT(ratio[1] > 1.2 * ratio[0]);
+    sim_destroy(s);
+    scenario_free(sc);
+}
+
+/* Re-evaluation criterion: a voxel's deposition changes only when its temperature moved more
+ * than recompute_dT_C (2 C) since it was last evaluated. 1.5 C: bitwise identical q; 2.5 C: q
+ * of that voxel changes by the Ji & Brace factor (the rest only through the normalisation). */
+static void test_recompute_threshold(void)
+{
+    abl_scenario *sc = mwa_scenario(
+        17,
+        "  - {name: a, type: mwa, frequency_MHz: 2450, power_W: 30, tip_mm: [0, 0, -6],\n"
+        "     direction: [0, 0, 1]}\n",
+        NULL);
+    CU_ASSERT_FATAL(sc != NULL);
+    abl_sim *s = make_sim(sc);
+    const abl_grid *g = &s->grid;
+    size_t c = ABL_IDX(g, 10, 8, 8);
+    for (size_t i = 0; i < g->n; i++)
+        s->T[i] = 80.0; /* steep part of the sigmoid */
+    double *q0 = dense_q(s, 0, 0.0, NULL);
+    s->T[c] = 81.5;
+    double *q1 = dense_q(s, 0, 0.0, NULL);
+    CU_ASSERT(memcmp(q0, q1, g->n * sizeof *q0) == 0);
+    s->T[c] = 82.5;
+    double *q2 = dense_q(s, 0, 0.0, NULL);
+    CU_ASSERT(fabs(q2[c] / q0[c] - 1.0) > 1e-3);
+    free(q0);
+    free(q1);
+    free(q2);
+    sim_destroy(s);
+    scenario_free(sc);
+}
+
+/* Several antennas are several sources: with constant properties (dielectric_model: constant,
+ * no perfusion shutdown, constant k) the heat equation is linear and the temperature rise of
+ * two antennas together equals the sum of each alone, rises measured from a run without power
+ * (metabolic heat moves T too): superposition up to rounding (~1e-13 K after 20 steps;
+ * tolerance 1e-9 K). The midpoint between them is hotter than with either alone. */
+static void test_two_antennas_superpose(void)
+{
+    const char *A = "  - {name: a, type: mwa, frequency_MHz: 2450, power_W: 40, tip_mm: [-6, 0, "
+                    "-8], direction: [0, 0, 1], dielectric_model: constant}\n";
+    const char *B = "  - {name: b, type: mwa, frequency_MHz: 2450, power_W: 25, tip_mm: [6, 0, "
+                    "-8], direction: [0, 0.2, 1], dielectric_model: constant}\n";
+    const char *O = "  - {name: o, type: mwa, frequency_MHz: 2450, power_W: 25, tip_mm: [6, 0, "
+                    "-8], direction: [0, 0, 1], on_s: 1000000}\n"; /* never on */
+    char both[1024];
+    snprintf(both, sizeof both, "%s%s", A, B);
+    const char *src[4] = {A, B, both, O};
+    double *T[4];
+    size_t n = 0, mid = 0;
+    for (int r = 0; r < 4; r++) {
+        abl_scenario *sc = mwa_scenario(23, src[r], NULL);
+        CU_ASSERT_FATAL(sc != NULL);
+        abl_sim *s = make_sim(sc);
+        abl_error err = {0};
+        CU_ASSERT_FATAL(sim_step(s, 20, &err) == ABL_OK);
+        n = s->grid.n;
+        mid = ABL_IDX(&s->grid, 11, 11, 11);
+        T[r] = malloc(n * sizeof(double));
+        memcpy(T[r], s->T, n * sizeof(double));
+        sim_destroy(s);
+        scenario_free(sc);
+    }
+    double d = 0.0;
+    for (size_t c = 0; c < n; c++)
+        d = fmax(d, fabs((T[2][c] - T[3][c]) - (T[0][c] - T[3][c]) - (T[1][c] - T[3][c])));
+    double rA = T[0][mid] - T[3][mid], rB = T[1][mid] - T[3][mid], rAB = T[2][mid] - T[3][mid];
+    printf("\n  mwa two antennas: |dT_AB - dT_A - dT_B| <= %.2e K; midpoint rise %.2f K "
+           "(A %.2f, B %.2f)",
+           d, rAB, rA, rB);
+    CU_ASSERT(d < 1e-9);
+    CU_ASSERT(rAB > rA + 0.1 && rAB > rB + 0.1);
+    for (int r = 0; r < 4; r++)
+        free(T[r]);
+}
+
+/* A misspelt key is rejected with origin:line (the catalogue in tests/bad_input covers more). */
+static void test_bad_key(void)
+{
+    const char *yaml = "name: t\n"
+                       "tissues_file: tissues.yaml\n"
+                       "grid: {dims: [9, 9, 9], spacing_mm: [1, 1, 1], background: liver}\n"
+                       "time: {duration_s: 10}\n"
+                       "sources:\n"
+                       "  - type: mwa\n"
+                       "    frequency_MHz: 2450\n"
+                       "    power_W: 10\n"
+                       "    tip_mm: [0, 0, 0]\n"
+                       "    direction: [0, 0, 1]\n"
+                       "    feed_gap_mm: 5\n";
+    char base[800];
+    snprintf(base, sizeof base, "%s/configs", tu_root());
+    abl_scenario *sc = NULL;
+    abl_error err = {0};
+    abl_status st = scenario_load_string(yaml, "mwa_bad.yaml", base, NULL, 0, &sc, &err);
+    CU_ASSERT(st == ABL_EINVAL);
+    CU_ASSERT(strstr(err.msg, "mwa_bad.yaml:11") != NULL);
+    CU_ASSERT(strstr(err.msg, "feed_gap_mm") != NULL);
+    if (sc) scenario_free(sc);
+}
+
+/* Zone measurement on a hand-made field: a 7 x 5 x 5 voxel box (1 mm) above the threshold,
+ * axis along x: length 7 mm, diameter 2 * sqrt(2^2 + 2^2) + 1 mm, volume 175 mm^3. */
+static void test_zone_dims(void)
+{
+    abl_grid g;
+    abl_error err = {0};
+    int dims[3] = {15, 11, 11};
+    double h[3] = {1e-3, 1e-3, 1e-3}, o[3] = {-7e-3, -5e-3, -5e-3};
+    CU_ASSERT_FATAL(grid_init(&g, dims, h, o, &err) == ABL_OK);
+    double *T = calloc(g.n, sizeof *T);
+    for (int k = 3; k <= 7; k++)
+        for (int j = 3; j <= 7; j++)
+            for (int i = 4; i <= 10; i++)
+                T[ABL_IDX(&g, i, j, k)] = 60.0;
+    const double tip[3] = {0, 0, 0}, dir[3] = {-2, 0, 0};
+    mwa_zone z;
+    mwa_zone_dims(&g, T, 55.0, tip, dir, &z);
+    CU_ASSERT(fabs(z.length_m - 7e-3) < 1e-12);
+    CU_ASSERT(fabs(z.diameter_m - (2 * sqrt(8.0) + 1) * 1e-3) < 1e-12);
+    CU_ASSERT(fabs(z.volume_m3 - 175e-9) < 1e-18);
+    CU_ASSERT_EQUAL(z.nvox, 175);
+    free(T);
+}
+
+void register_mwa_tests(void)
+{
+    CU_pSuite s = CU_add_suite("mwa", NULL, NULL);
+    CU_add_test(s, "absorbed power = P x efficiency (constant, schedule, hot)",
+                test_absorbed_power);
+    CU_add_test(s, "step energy bookkeeping = P eff t", test_absorbed_energy_in_steps);
+    CU_add_test(s, "axial symmetry: 4-fold aligned, 3-fold oblique", test_axial_symmetry);
+    CU_add_test(s, "attenuation constant vs closed form and limits", test_attenuation_constant);
+    CU_add_test(s, "hotter tissue: slower radial decay (Ji & Brace)", test_hot_tissue_pattern);
+    CU_add_test(s, "re-evaluation threshold recompute_dT_C", test_recompute_threshold);
+    CU_add_test(s, "two antennas superpose", test_two_antennas_superpose);
+    CU_add_test(s, "misspelt key rejected with file:line", test_bad_key);
+    CU_add_test(s, "zone length/diameter/volume on a known box", test_zone_dims);
+}
