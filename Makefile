@@ -126,9 +126,10 @@ bench:
 	@scripts/install-deps.sh --if-missing
 	@$(MAKE) --no-print-directory bench-run
 
-bench-run: $(BENCHBINS)
+bench-run: $(BENCHBINS) $(BIN) mpi-bin
 	@mkdir -p bench/results
 	@for b in $(BENCHBINS); do ABLASIM_ROOT=$(CURDIR) $$b || exit 1; done
+	@ABLASIM_BIN=$(abspath $(BIN)) ABLASIM_MPI_BIN=$(abspath $(MPI_BIN)) bench/bench_sweep.sh
 
 install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/ablasim/configs
