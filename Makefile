@@ -70,6 +70,7 @@ help:
 	@echo "make bench      memory bandwidth + solver MLUPS, CSV under bench/results/"
 	@echo "make deps       install (root) or print (non-root) the Debian packages"
 	@echo "make install PREFIX=/usr/local ; make clean ; make SANITIZE=1 check"
+	@echo "make fuzz       libFuzzer harnesses (clang), FUZZ_SECONDS=60 each; docs/RELIABILITY.md"
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -144,5 +145,10 @@ format:
 
 clean:
 	rm -rf build bin
+
+# libFuzzer harnesses (make fuzz, clang) and their corpus replay, part of make check (built
+# with $(CC), so no clang is needed there); see tests/fuzz/fuzz.mk and docs/RELIABILITY.md
+include tests/fuzz/fuzz.mk
+test-run: fuzz-replay
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
