@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # valgrind_check.sh - valgrind memcheck on two small runs of configs/liver_demo.yaml: the explicit
 # scheme and Crank-Nicolson (conjugate gradients with the FFT preconditioner). Not part of
-# make check (about a minute on 2 cores); see docs/RELIABILITY.md.
+# make check (seconds, once built); see docs/RELIABILITY.md.
 #
 #   scripts/valgrind_check.sh            build $VG_BUILD/bin/ablasim (default build/vg), run both
 #   VG_BUILD=build/myvg scripts/valgrind_check.sh

@@ -221,6 +221,48 @@ static const char *class_name(H5T_class_t c)
     }
 }
 
+/* Voxels that were never written read back as the fill value 0, a real label, without any
+ * error: a dataset created but not filled, or a chunked one whose writer stopped early. Every
+ * chunk (chunked layout) or the whole block (contiguous) must be stored; compact data lives in
+ * the header. Checked before allocating what the header declares: a tiny file may declare
+ * 2^31 voxels. (H5Dget_space_status cannot tell: it calls any compressed dataset "partly
+ * allocated".) */
+static abl_status check_stored(const char *path, hid_t dset, const hsize_t dims[3],
+                               abl_error *err)
+{
+    abl_status st = ABL_OK;
+    hid_t dcpl = H5Dget_create_plist(dset);
+    H5D_layout_t layout = dcpl >= 0 ? H5Pget_layout(dcpl) : H5D_LAYOUT_ERROR;
+    hsize_t expect = 1, stored = 0;
+    int ok = 0;
+    if (layout == H5D_COMPACT) {
+        ok = 1;
+    } else if (layout == H5D_CONTIGUOUS) {
+        H5D_space_status_t s;
+        ok = H5Dget_space_status(dset, &s) >= 0 && s == H5D_SPACE_STATUS_ALLOCATED;
+    } else if (layout == H5D_CHUNKED) {
+        hsize_t cd[3];
+        hid_t space = H5Dget_space(dset);
+        if (space >= 0 && H5Pget_chunk(dcpl, 3, cd) == 3 && cd[0] && cd[1] && cd[2] &&
+            H5Dget_num_chunks(dset, space, &stored) >= 0) {
+            for (int a = 0; a < 3; a++) expect *= (dims[a] + cd[a] - 1) / cd[a];
+            ok = stored >= expect;
+        }
+        close_id(space);
+    }
+    if (!ok)
+        st = abl_fail(err, ABL_EINVAL,
+                      "%s: %s does not store all of its %llu x %llu x %llu voxels (never "
+                      "written, or written incompletely: %llu of %llu chunks); unwritten voxels "
+                      "would read as label 0",
+                      path, H5_MESH_LABELS, (unsigned long long)dims[0],
+                      (unsigned long long)dims[1], (unsigned long long)dims[2],
+                      (unsigned long long)stored,
+                      (unsigned long long)(layout == H5D_CHUNKED ? expect : 1));
+    close_id(dcpl);
+    return st;
+}
+
 static abl_status read_labels(const char *path, hid_t file, abl_mesh *m, abl_error *err)
 {
     char d[512];
@@ -316,6 +358,8 @@ static abl_status read_labels(const char *path, hid_t file, abl_mesh *m, abl_err
     }
 
     st = read_label_names(path, dset, &m->label_names, err);
+    if (st != ABL_OK) goto done;
+    st = check_stored(path, dset, dims, err);
     if (st != ABL_OK) goto done;
 
     m->labels = malloc(n);

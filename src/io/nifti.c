@@ -49,6 +49,7 @@
 #include <unistd.h>
 
 #include <nifti2_io.h>
+#include <zlib.h>
 
 #include "ablasim/grid.h"
 #include "ablasim/version.h"
@@ -78,7 +79,15 @@ typedef struct {
     ptrdiff_t base, step[3];
 } index_map;
 
-enum { AXES_OK, AXES_NONFINITE, AXES_DEGENERATE, AXES_OBLIQUE };
+enum { AXES_OK, AXES_NONFINITE, AXES_DEGENERATE, AXES_VOXEL_SIZE, AXES_OBLIQUE };
+
+/* Voxel sizes and world positions a label map may have. Far beyond any image (a nanometre to a
+ * kilometre; a million kilometres), and inside what NIfTI-1 stores: its float32 affine turns a
+ * value below ~1e-38 into 0 and one above ~3e38 into infinity, so a file written back in the
+ * same geometry (nifti_write_*) would be unreadable. */
+#define NIFTI_MIN_VOXEL_MM 1e-6
+#define NIFTI_MAX_VOXEL_MM 1e6
+#define NIFTI_MAX_ORIGIN_MM 1e9
 
 /* 1 for .nii, 2 for .nii.gz, 0 otherwise (the library picks compression by this suffix). */
 static int nifti_suffix(const char *path)
@@ -106,6 +115,7 @@ static int map_axes(const double A[4][4], const int64_t n[3], axis_map *m, doubl
         }
         h[a] = sqrt(s2);
         if (!(h[a] > 0)) return AXES_DEGENERATE;
+        if (!(h[a] >= NIFTI_MIN_VOXEL_MM && h[a] <= NIFTI_MAX_VOXEL_MM)) return AXES_VOXEL_SIZE;
         if (used[w]) return AXES_OBLIQUE; /* two voxel axes closest to the same world axis */
         used[w] = 1;
         m->ax[a] = w;
@@ -123,6 +133,14 @@ static abl_status axes_fail(abl_error *err, int code, const char *path, const do
     case AXES_NONFINITE:
         return abl_fail(err, ABL_EINVAL, "%s: the voxel-to-world affine has a non-finite entry",
                         path);
+    case AXES_VOXEL_SIZE:
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: a voxel size of the affine (column lengths %g, %g, %g mm) lies "
+                        "outside [%g, %g] mm; the file's spacing or units are wrong",
+                        path, hypot(hypot(A[0][0], A[1][0]), A[2][0]),
+                        hypot(hypot(A[0][1], A[1][1]), A[2][1]),
+                        hypot(hypot(A[0][2], A[1][2]), A[2][2]), NIFTI_MIN_VOXEL_MM,
+                        NIFTI_MAX_VOXEL_MM);
     case AXES_DEGENERATE:
         return abl_fail(err, ABL_EINVAL,
                         "%s: the voxel-to-world affine is degenerate (a voxel axis has length 0)",
@@ -187,14 +205,50 @@ typedef struct {
     double pixdim[8];
     int64_t vox_offset;
     char magic[4];
+    int datatype;
+    int version; /* 1 or 2 */
+    union {
+        nifti_1_header n1;
+        nifti_2_header n2;
+    } file; /* as stored, in the file's byte order */
 } raw_header;
+
+/* nifti_clib prints to stderr, whatever its debug level, when a header is shorter than its
+ * sizeof_hdr says ("short NIFTI-2 header read", "znzread: read short by N bytes"): the length
+ * is checked here first, reading with zlib, which passes uncompressed files through. */
+static abl_status check_header_length(const char *path, abl_error *err)
+{
+    unsigned char b[sizeof(nifti_2_header)];
+    gzFile gz = gzopen(path, "rb");
+    if (!gz) return abl_fail(err, ABL_EIO, "%s: cannot open for reading", path);
+    int got = gzread(gz, b, (unsigned)sizeof b);
+    gzclose(gz);
+    int32_t sz = 0;
+    if (got >= 4) memcpy(&sz, b, 4);
+    uint32_t u = (uint32_t)sz;
+    int32_t sw = (int32_t)((u >> 24) | ((u >> 8) & 0xff00u) | ((u << 8) & 0xff0000u) | (u << 24));
+    int need = sz == 348 || sw == 348 ? 348 : sz == 540 || sw == 540 ? 540 : 0;
+    if (!need)
+        return abl_fail(err, ABL_EIO,
+                        "%s: cannot read a NIfTI header (not a NIfTI file, or truncated)", path);
+    if (got < need)
+        return abl_fail(err, ABL_EIO,
+                        "%s: truncated: the NIfTI-%d header is %d bytes, the file holds %d", path,
+                        need == 348 ? 1 : 2, need, got < 0 ? 0 : got);
+    return ABL_OK;
+}
 
 static abl_status read_raw_header(const char *path, raw_header *h, abl_error *err)
 {
     /* nifti_read_header tells the version but leaves the bytes in file order; the versioned
      * readers swap to native order. */
     int nver = 0, swapped = 0;
+    abl_status st = check_header_length(path, err);
+    if (st) return st;
     void *p = nifti_read_header(path, &nver, 0);
+    if (p && (nver == 1 || nver == 2))
+        memcpy(&h->file, p, nver == 2 ? sizeof(nifti_2_header) : sizeof(nifti_1_header));
+    h->version = nver;
     free(p);
     p = NULL;
     if (nver == 1)
@@ -213,6 +267,7 @@ static abl_status read_raw_header(const char *path, raw_header *h, abl_error *er
         }
         off = (double)n2->vox_offset;
         memcpy(h->magic, n2->magic, 4);
+        h->datatype = n2->datatype;
     } else {
         const nifti_1_header *n1 = p;
         for (int d = 0; d < 8; d++) {
@@ -221,6 +276,7 @@ static abl_status read_raw_header(const char *path, raw_header *h, abl_error *er
         }
         off = n1->vox_offset;
         memcpy(h->magic, n1->magic, 4);
+        h->datatype = n1->datatype;
     }
     free(p);
     h->magic[3] = '\0';
@@ -291,31 +347,54 @@ static abl_status check_dims(const char *path, const raw_header *h, int64_t n[3]
     return ABL_OK;
 }
 
-/* Read nbytes of voxel data at the header's offset with the library's znz I/O. */
-static abl_status read_voxels(const char *path, int64_t offset, void *buf, size_t nbytes,
+/* Read nbytes of voxel data at the header's offset with the library's znz I/O into a new
+ * buffer (*out, the caller frees). The buffer grows with the data actually read, doubling from
+ * IO_CHUNK: a .nii is size-checked before this, but the length of a .nii.gz is known only by
+ * reading it, and a few hundred bytes of corrupt .nii.gz can declare 2^31 float64 voxels
+ * (16 GiB) that would otherwise be allocated before the first byte is read. */
+static abl_status read_voxels(const char *path, int64_t offset, size_t nbytes, void **out,
                               abl_error *err)
 {
+    *out = NULL;
     znzFile fp = znzopen(path, "rb", nifti_is_gzfile(path));
     if (znz_isnull(fp)) return abl_fail(err, ABL_EIO, "%s: cannot open for reading", path);
     abl_status st = ABL_OK;
-    if (znzseek(fp, (znz_off_t)offset, SEEK_SET) < 0) {
+    size_t cap = nbytes < IO_CHUNK ? nbytes : IO_CHUNK, got = 0;
+    char *buf = malloc(cap ? cap : 1);
+    if (!buf) {
+        st = abl_fail(err, ABL_ENOMEM, "%s: cannot allocate %zu bytes for the voxel data", path,
+                      cap);
+    } else if (znzseek(fp, (znz_off_t)offset, SEEK_SET) < 0) {
         st = abl_fail(err, ABL_EIO, "%s: truncated: the voxel data should start at byte %lld", path,
                       (long long)offset);
     } else {
-        size_t got = 0;
         while (got < nbytes) {
-            size_t want = nbytes - got < IO_CHUNK ? nbytes - got : IO_CHUNK;
-            size_t r = znzread((char *)buf + got, 1, want, fp);
+            if (got == cap) {
+                size_t grown = cap > nbytes / 2 ? nbytes : 2 * cap;
+                char *nb = realloc(buf, grown);
+                if (!nb) {
+                    st = abl_fail(err, ABL_ENOMEM,
+                                  "%s: cannot allocate %zu bytes for the voxel data", path,
+                                  grown);
+                    break;
+                }
+                buf = nb;
+                cap = grown;
+            }
+            size_t want = cap - got < IO_CHUNK ? cap - got : IO_CHUNK;
+            size_t r = znzread(buf + got, 1, want, fp);
             got += r;
             if (r < want) break;
         }
-        if (got < nbytes)
+        if (!st && got < nbytes)
             st = abl_fail(err, ABL_EIO,
                           "%s: truncated or corrupt: the header promises %zu bytes of voxel data, "
                           "%zu could be read",
                           path, nbytes, got);
     }
     znzclose(fp);
+    if (st) free(buf);
+    else *out = buf;
     return st;
 }
 
@@ -437,8 +516,17 @@ abl_status nifti_read_labels(const char *path, abl_mesh *mesh, abl_nifti_geom *g
     int64_t n[3] = {1, 1, 1};
     size_t nvox = 0;
     if ((st = check_dims(path, &h, n, &nvox, err))) return st;
+    /* before nifti_image_read, which prints "bad datatype" for a code it does not know */
+    if (!label_datatype(h.datatype))
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: datatype %s cannot hold labels; a label map needs an integer type "
+                        "(uint8, int16, ...) or a float type holding whole numbers 0..255",
+                        path, nifti_datatype_to_string(h.datatype));
 
-    nifti_image *nim = nifti_image_read(path, 0);
+    /* The image fields from the header alone: nifti_image_read would also read the extensions
+     * (unused here), and prints when they are cut short in a .nii.gz. */
+    nifti_image *nim = h.version == 2 ? nifti_convert_n2hdr2nim(h.file.n2, path)
+                                      : nifti_convert_n1hdr2nim(h.file.n1, path);
     if (!nim)
         return abl_fail(err, ABL_EIO, "%s: the NIfTI header is inconsistent (corrupt file?)", path);
     void *raw = NULL;
@@ -482,14 +570,13 @@ abl_status nifti_read_labels(const char *path, abl_mesh *mesh, abl_nifti_geom *g
         goto done;
     }
 
-    raw = malloc(nbytes ? nbytes : 1);
+    if ((st = read_voxels(path, h.vox_offset, nbytes, &raw, err))) goto done;
     lab = malloc(nvox);
-    if (!raw || !lab) {
-        st = abl_fail(err, ABL_ENOMEM, "%s: cannot allocate %zu bytes for the voxel data", path,
-                      nbytes + nvox);
+    if (!lab) {
+        st = abl_fail(err, ABL_ENOMEM, "%s: cannot allocate %zu bytes for the labels", path,
+                      nvox);
         goto done;
     }
-    if ((st = read_voxels(path, h.vox_offset, raw, nbytes, err))) goto done;
     if (nim->swapsize > 1 && nim->byteorder != nifti_short_order())
         nifti_swap_Nbytes((int64_t)nvox, nim->swapsize, raw);
 
@@ -520,6 +607,13 @@ abl_status nifti_read_labels(const char *path, abl_mesh *mesh, abl_nifti_geom *g
         for (int a = 0; a < 3; a++)
             if (m.sign[a] < 0) x += A[w][a] * (double)(n[a] - 1);
         mesh->origin_mm[w] = x;
+        if (!(fabs(x) <= NIFTI_MAX_ORIGIN_MM && fabs(A[w][3]) <= NIFTI_MAX_ORIGIN_MM)) {
+            st = abl_fail(err, ABL_EINVAL,
+                          "%s: the world position of the grid along %c (%g mm, affine offset "
+                          "%g mm) lies beyond %g mm; the file's affine or units are wrong",
+                          path, "xyz"[w], x, A[w][3], NIFTI_MAX_ORIGIN_MM);
+            goto done;
+        }
     }
     if (is_identity(&m)) {
         mesh->labels = lab;

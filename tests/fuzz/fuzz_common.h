@@ -8,14 +8,18 @@
 #ifndef ABLASIM_FUZZ_COMMON_H
 #define ABLASIM_FUZZ_COMMON_H
 
+#include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -59,26 +63,48 @@ static inline const char *fz_root(void)
     return root;
 }
 
-/* Private scratch directory of this process ($TMPDIR or /tmp), made once. The harnesses reuse
- * fixed names inside it, so a run leaves at most a few small files if it is killed. */
+/* Private scratch directory of this process, $TMPDIR/ablasim-fuzz-<pid>-XXXXXX (or /tmp). The
+ * harnesses reuse fixed names inside it. A process that crashes (the point of fuzzing) or that
+ * libFuzzer ends with _exit leaves its directory behind, so each new one first removes those
+ * of processes that no longer exist. */
 static inline char *fz_dirbuf(void)
 {
     static char dir[PATH_MAX];
     return dir;
 }
 
-static inline void fz_cleanup(void)
+static inline void fz_remove_dir(const char *dir)
 {
     static const char *const names[] = {"in.h5",      "in.nii",          "in.nii.gz",
                                         "out.h5",     "out.h5.tmp",      "out.nii",
                                         "out.nii.gz", "out.nii.tmp.nii", "out.nii.gz.tmp.nii.gz",
                                         NULL};
-    char p[PATH_MAX + 32];
+    char p[PATH_MAX + 340]; /* a directory from fz_remove_stale, a name */
     for (int i = 0; names[i]; i++) {
-        snprintf(p, sizeof p, "%s/%s", fz_dirbuf(), names[i]);
+        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
         unlink(p);
     }
-    rmdir(fz_dirbuf());
+    rmdir(dir);
+}
+
+static inline void fz_cleanup(void)
+{
+    fz_remove_dir(fz_dirbuf());
+}
+
+static inline void fz_remove_stale(const char *base)
+{
+    DIR *d = opendir(base);
+    if (!d) return;
+    char p[PATH_MAX + 300];
+    for (struct dirent *e; (e = readdir(d));) {
+        long pid;
+        if (sscanf(e->d_name, "ablasim-fuzz-%ld-", &pid) != 1 || pid <= 0) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* alive, or not ours */
+        snprintf(p, sizeof p, "%s/%s", base, e->d_name);
+        fz_remove_dir(p);
+    }
+    closedir(d);
 }
 
 static inline const char *fz_tmpdir(void)
@@ -87,7 +113,8 @@ static inline const char *fz_tmpdir(void)
     if (dir[0]) return dir;
     const char *base = getenv("TMPDIR");
     if (!base || !*base || strlen(base) > PATH_MAX - 64) base = "/tmp";
-    snprintf(dir, PATH_MAX, "%s/ablasim-fuzz-XXXXXX", base);
+    fz_remove_stale(base);
+    snprintf(dir, PATH_MAX, "%s/ablasim-fuzz-%ld-XXXXXX", base, (long)getpid());
     if (!mkdtemp(dir)) abort(); /* no scratch space: nothing can be tested */
     atexit(fz_cleanup);
     return dir;

@@ -5,11 +5,14 @@
  * ASan/UBSan. Usage: replay_<harness> [-v] DIR_OR_FILE...; directories are read in name order,
  * hidden files skipped.
  *
- * Each input runs in a forked child, so one crash cannot hide the others and every failure
- * names its file. A child fails when it dies by a signal, exits non-zero (ASan, LSan), runs past
- * the time limit (a hang) or writes anything to stdout or stderr: harnesses never print, so
- * output means a library printed (or a sanitizer reported, e.g. UBSan in recover mode). The
- * child's output is shown after the file name.
+ * Inputs run in forked children, in batches of REPLAY_BATCH (one process per input would cost
+ * a sanitizer start-up and leak check each, tens of seconds over the corpus). A child fails when
+ * it dies by a signal, exits non-zero (ASan, LSan at its exit), runs past the time limit on an
+ * input (a hang) or writes anything to stdout or stderr: harnesses never print, so output means
+ * a library printed or a sanitizer reported (UBSan in recover mode). A failed batch is run
+ * again one input per child, so every failure names its file and shows its output; a batch
+ * that fails while each of its inputs passes alone is a failure too (state carried from one
+ * input to the next, which libFuzzer would also meet).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -24,6 +27,9 @@
 #include <unistd.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Inputs per child process. */
+#define REPLAY_BATCH 32
 
 /* Seconds one input may take. Generous: inputs take milliseconds; this only turns a hang into
  * a failure instead of a stuck make check. */
@@ -117,15 +123,10 @@ static unsigned char *read_all(const char *path, size_t *size)
     return exact;
 }
 
-/* Run one input in a child; 0 when it passed. out_fd receives the child's stdout and stderr. */
-static int run_one(const char *path, int out_fd)
+/* Run files[0..n-1] in one child. Returns 0 when it passed; otherwise 1, and *why and the
+ * child's output (in out_fd) say what happened. */
+static int run_child(char **files, size_t n, int out_fd, char *why, size_t whylen)
 {
-    size_t size = 0;
-    unsigned char *data = read_all(path, &size);
-    if (!data) {
-        fprintf(stderr, "replay: %s: cannot read: %s\n", path, strerror(errno));
-        return -1;
-    }
     if (ftruncate(out_fd, 0) != 0 || lseek(out_fd, 0, SEEK_SET) != 0) {
         perror("replay: scratch file");
         exit(2);
@@ -139,13 +140,20 @@ static int run_one(const char *path, int out_fd)
     if (pid == 0) {
         dup2(out_fd, STDOUT_FILENO);
         dup2(out_fd, STDERR_FILENO);
-        alarm(REPLAY_TIMEOUT_S); /* SIGALRM ends a hung input */
-        LLVMFuzzerTestOneInput(data, size);
-        free(data);
+        for (size_t i = 0; i < n; i++) {
+            size_t size = 0;
+            unsigned char *data = read_all(files[i], &size);
+            if (!data) {
+                fprintf(stderr, "replay: %s: cannot read: %s\n", files[i], strerror(errno));
+                exit(3);
+            }
+            alarm(REPLAY_TIMEOUT_S); /* SIGALRM ends a hung input */
+            LLVMFuzzerTestOneInput(data, size);
+            free(data);
+        }
         fflush(NULL);
         exit(0); /* atexit handlers and LeakSanitizer run here */
     }
-    free(data);
     int status;
     while (waitpid(pid, &status, 0) < 0)
         if (errno != EINTR) {
@@ -153,25 +161,48 @@ static int run_one(const char *path, int out_fd)
             exit(2);
         }
     off_t printed = lseek(out_fd, 0, SEEK_END);
-    int ok = WIFEXITED(status) && WEXITSTATUS(status) == 0 && printed == 0;
-    if (ok) return 0;
-
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && printed == 0) return 0;
     if (WIFSIGNALED(status))
-        fprintf(stderr, "FAIL %s: %s\n", path,
-                WTERMSIG(status) == SIGALRM ? "hang (time limit)" : strsignal(WTERMSIG(status)));
+        snprintf(why, whylen, "%s",
+                 WTERMSIG(status) == SIGALRM ? "hang (time limit)" : strsignal(WTERMSIG(status)));
     else if (WEXITSTATUS(status) != 0)
-        fprintf(stderr, "FAIL %s: exit status %d\n", path, WEXITSTATUS(status));
+        snprintf(why, whylen, "exit status %d", WEXITSTATUS(status));
     else
-        fprintf(stderr, "FAIL %s: printed %lld bytes (harnesses and libraries must be silent)\n",
-                path, (long long)printed);
-    if (printed > 0) {
-        char buf[SHOW_BYTES];
-        lseek(out_fd, 0, SEEK_SET);
-        ssize_t r = read(out_fd, buf, sizeof buf);
-        if (r > 0) fwrite(buf, 1, (size_t)r, stderr);
-        if (printed > (off_t)sizeof buf)
-            fprintf(stderr, "... (%lld bytes in all)\n", (long long)printed);
+        snprintf(why, whylen, "printed %lld bytes (harnesses and libraries must be silent)",
+                 (long long)printed);
+    return 1;
+}
+
+static void show_output(int out_fd)
+{
+    off_t printed = lseek(out_fd, 0, SEEK_END);
+    if (printed <= 0) return;
+    char buf[SHOW_BYTES];
+    lseek(out_fd, 0, SEEK_SET);
+    ssize_t r = read(out_fd, buf, sizeof buf);
+    if (r > 0) fwrite(buf, 1, (size_t)r, stderr);
+    if (printed > (off_t)sizeof buf)
+        fprintf(stderr, "... (%lld bytes in all)\n", (long long)printed);
+}
+
+/* A batch; on failure each input alone. Returns the number of failures. */
+static size_t run_batch(char **files, size_t n, int out_fd)
+{
+    char why[256];
+    if (run_child(files, n, out_fd, why, sizeof why) == 0) return 0;
+    if (n == 1) {
+        fprintf(stderr, "FAIL %s: %s\n", files[0], why);
+        show_output(out_fd);
+        return 1;
     }
+    size_t failures = 0;
+    for (size_t i = 0; i < n; i++)
+        failures += run_batch(files + i, 1, out_fd);
+    if (failures) return failures;
+    fprintf(stderr, "FAIL %s .. %s: %s when run together in one process, but each passes alone\n",
+            files[0], files[n - 1], why);
+    run_child(files, n, out_fd, why, sizeof why);
+    show_output(out_fd);
     return 1;
 }
 
@@ -205,11 +236,15 @@ int main(int argc, char **argv)
     name = name ? name + 1 : argv[0];
     if (!strncmp(name, "replay_", 7)) name += 7;
     size_t failures = 0;
-    for (size_t i = 0; i < files.n; i++) {
-        if (verbose) fprintf(stderr, "%s\n", files.v[i]);
-        if (run_one(files.v[i], out_fd) != 0) failures++;
-        free(files.v[i]);
+    for (size_t i = 0; i < files.n; i += REPLAY_BATCH) {
+        size_t n = files.n - i < REPLAY_BATCH ? files.n - i : REPLAY_BATCH;
+        if (verbose)
+            for (size_t k = 0; k < n; k++)
+                fprintf(stderr, "%s\n", files.v[i + k]);
+        failures += run_batch(files.v + i, n, out_fd);
     }
+    for (size_t i = 0; i < files.n; i++)
+        free(files.v[i]);
     free(files.v);
     close(out_fd);
     printf("fuzz replay %s: %zu inputs, %zu failures\n", name, files.n, failures);

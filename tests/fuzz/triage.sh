@@ -14,9 +14,12 @@ shift
 export ABLASIM_ROOT=$PWD TMPDIR=${TMPDIR:-/tmp}
 export ASAN_OPTIONS=fast_unwind_on_malloc=0:symbolize=1
 export LSAN_OPTIONS=suppressions=$PWD/tests/fuzz/lsan.supp:print_suppressions=0
+# libFuzzer saves what fails again (crash-*, timeout-*): into a scratch directory, not here
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/ablasim-triage-XXXXXX")
+trap 'rm -rf "$scratch"' EXIT
 for a in "$@"; do
     [ -f "$a" ] || continue
-    log=$("$bin" -runs=1 "$a" 2>&1)
+    log=$("$bin" -runs=1 -timeout=60 -artifact_prefix="$scratch/" "$a" 2>&1)
     pat='SUMMARY: [A-Za-z]+: [A-Za-z-]+|LeakSanitizer: detected|the code under test printed'
     kind=$(printf '%s\n' "$log" | grep -m1 -oE "$pat|runtime error: [^:]*" ||
         echo "no failure (fixed, or needs the fuzzing process state)")
