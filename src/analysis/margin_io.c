@@ -803,14 +803,6 @@ static void json_body(FILE *f, const abl_margin_report *rep, const char *out_h5)
     fputs("}\n", f);
 }
 
-static int fsync_path(const char *path)
-{
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return errno;
-    int r = fsync(fd) != 0 ? errno : 0;
-    close(fd);
-    return r;
-}
 
 /* Write "<h5>.tmp" and "<json>.tmp", then rename both into place. */
 /* NIfTI copies of the maps for 3D Slicer: affine of the (RAS+, axis-aligned) grid, so they

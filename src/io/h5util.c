@@ -1,8 +1,12 @@
-/* h5util.c - HDF5 helpers shared by mesh.c and output.c (see h5util.h). */
+/* h5util.c - private I/O helpers shared by the writers and readers of src/io and src/analysis
+ * (see h5util.h). */
 #include "h5util.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- HDF5 error handling ---------------------------------------------------------------- */
 
@@ -84,3 +88,12 @@ void close_id(hid_t id)
     }
 }
 
+
+int fsync_path(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return errno;
+    int r = fsync(fd) != 0 ? errno : 0;
+    close(fd);
+    return r;
+}

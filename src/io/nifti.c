@@ -52,6 +52,7 @@
 #include <zlib.h>
 
 #include "ablasim/grid.h"
+#include "h5util.h"
 #include "ablasim/version.h"
 
 /* An affine counts as axis-aligned when ignoring its off-axis components moves no voxel centre
@@ -657,14 +658,6 @@ static char *str_cat(const char *a, const char *b)
     return s;
 }
 
-static int fsync_path(const char *path)
-{
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return errno;
-    int r = fsync(fd) != 0 ? errno : 0;
-    close(fd);
-    return r;
-}
 
 /* The file on disk must hold header + data: for .nii its size, for .nii.gz the gzip trailer's
  * uncompressed length (ISIZE, RFC 1952 section 2.3.1: length mod 2^32, little-endian). */

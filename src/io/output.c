@@ -91,14 +91,6 @@ static char *str_cat(const char *a, const char *b)
 
 /* Flush a closed file's data to disk so that the rename that follows cannot expose an empty
  * or partial file after a crash. Returns 0 or an errno value. */
-static int fsync_path(const char *path)
-{
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return errno;
-    int r = fsync(fd) != 0 ? errno : 0;
-    close(fd);
-    return r;
-}
 
 /* Make the renames themselves durable; best effort (not every file system supports it). */
 static void fsync_dir_of(const char *path)
