@@ -35,6 +35,24 @@ typedef struct {
     const double *pin_T_C;
 } abl_source_contrib;
 
+/* A source's recorded time series (generator readings), written to the result file as
+ * /sources/<name>/<column> and summarised in the JSON summary. Column names carry their unit
+ * ("voltage_V", "power_W", "impedance_Ohm"); column 0 is "time_s". Row-major, nrow x ncol. */
+typedef struct {
+    int ncol;
+    const char *const *columns;
+    size_t nrow;
+    const double *rows;
+} abl_source_series;
+
+/* The axis of a needle-like applicator (electrode, antenna, probe): the tip position [m] and
+ * the unit direction from the tip towards the handle. Zone length and diameter along this axis
+ * are reported for the isotherms of the output (output.h). */
+typedef struct {
+    double tip_m[3];
+    double dir[3];
+} abl_source_axis;
+
 typedef struct abl_source abl_source;
 typedef struct {
     const char *type;
@@ -42,6 +60,11 @@ typedef struct {
     abl_status (*update)(abl_source *s, const abl_field_view *v, abl_source_contrib *out,
                          abl_error *err);
     void (*destroy)(abl_source *s);
+    /* Optional (NULL: none): the series recorded so far; valid until the next update. */
+    void (*series)(const abl_source *s, abl_source_series *out);
+    /* Optional (NULL: none): fill *out and return the number of axes (several probes or
+     * electrodes); at most max. */
+    int (*axes)(const abl_source *s, abl_source_axis *out, int max);
 } abl_source_ops;
 
 struct abl_source {

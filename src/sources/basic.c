@@ -51,8 +51,10 @@ static void basic_destroy(abl_source *s)
     free(s);
 }
 
-static const abl_source_ops volumetric_ops = {"volumetric", basic_update, basic_destroy};
-static const abl_source_ops fixed_ops = {"fixed_temperature", basic_update, basic_destroy};
+static const abl_source_ops volumetric_ops = {
+    .type = "volumetric", .update = basic_update, .destroy = basic_destroy};
+static const abl_source_ops fixed_ops = {
+    .type = "fixed_temperature", .update = basic_update, .destroy = basic_destroy};
 
 abl_status basic_source_create(const abl_source_cfg *cfg, const abl_grid *g, abl_source **out,
                                abl_error *err)

@@ -340,7 +340,19 @@ static abl_status mwa_update(abl_source *s, const abl_field_view *v, abl_source_
     return ABL_OK;
 }
 
-static const abl_source_ops mwa_ops = {"mwa", mwa_update, mwa_destroy};
+static int mwa_axes(const abl_source *s, abl_source_axis *out, int max)
+{
+    const mwa_state *m = s->state;
+    if (max < 1) return 0;
+    for (int a = 0; a < 3; a++) {
+        out->tip_m[a] = m->p->tip_m[a];
+        out->dir[a] = m->p->dir[a];
+    }
+    return 1;
+}
+
+static const abl_source_ops mwa_ops = {
+    .type = "mwa", .update = mwa_update, .destroy = mwa_destroy, .axes = mwa_axes};
 
 static abl_status mwa_create(const abl_source_cfg *cfg, const abl_sim *sim, abl_source **out,
                              abl_error *err)
