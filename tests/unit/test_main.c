@@ -61,7 +61,15 @@ double tu_maxdiff(const double *a, const double *b, size_t n)
     return m;
 }
 
-int main(void)
+/* Optional argument: run only the suites whose name contains it (make check runs all). */
+static void select_suites(const char *pattern)
+{
+    CU_pTestRegistry reg = CU_get_registry();
+    for (CU_pSuite su = reg->pSuite; su; su = su->pNext)
+        if (!strstr(su->pName, pattern)) CU_set_suite_active(su, CU_FALSE);
+}
+
+int main(int argc, char **argv)
 {
     if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
     register_config_tests();
@@ -76,7 +84,11 @@ int main(void)
     register_phantom_tests();
     register_sweep_tests();
     register_mwa_tests();
+    register_rfa_tests();
+    register_cryo_tests();
+    register_phase_tests();
     register_cli_tests();
+    if (argc > 1) select_suites(argv[1]);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();

@@ -30,5 +30,8 @@ void register_nifti_tests(void);
 void register_phantom_tests(void);
 void register_sweep_tests(void);
 void register_mwa_tests(void);
+void register_rfa_tests(void);
+void register_cryo_tests(void);
+void register_phase_tests(void);
 
 #endif
