@@ -66,6 +66,9 @@ typedef struct abl_sim {
     float *t_hot[ABL_MAX_THRESHOLDS], *t_cold[ABL_MAX_THRESHOLDS];
     double monitor_accum_s;  /* time since the running maps were last updated */
     double *omega, *cem43_min; /* Arrhenius damage integral [1], thermal dose [min] */
+    float *freeze_cycles;      /* times each voxel froze (fell below the freezing range)
+                                * and thawed again, counted per freeze; NULL unless freezing
+                                * is modelled (physics.freezing) */
     double *arr_A, *arr_Ea;    /* per material Arrhenius A [1/s], Ea [J/mol] (A = 0: none) */
 
     /* stencil tables */
