@@ -81,6 +81,16 @@ typedef struct abl_scenario {
     double T_arterial_C, T_initial_C;
     double arrhenius_min_C;     /* Arrhenius damage integrated at and above this temperature */
     bool perfusion_shutdown;    /* w_b scaled by exp(-Omega) = 1 - damaged fraction */
+    /* Phase change of tissue water (enthalpy formulation, docs/PHASE_CHANGE.md): freezing over
+     * [freeze_solidus_C, freeze_liquidus_C], vaporisation over [vap_lo_C, vap_hi_C]; both
+     * resolved from auto/on/off at load time. Perfusion stops for good where T_min has reached
+     * stasis_C (vascular stasis after freezing). */
+    bool freezing, vaporisation;
+    double freeze_solidus_C, freeze_liquidus_C;
+    double vap_lo_C, vap_hi_C;
+    double stasis_C;
+    double phase_tol_C;      /* implicit schemes: fixed-point tolerance of the phase step */
+    int phase_max_iterations;
     abl_bc bc[6];
 
     abl_time_scheme scheme;

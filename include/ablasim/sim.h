@@ -15,6 +15,7 @@
 #include "ablasim/grid.h"
 #include "ablasim/implicit.h"
 #include "ablasim/kernels.h"
+#include "ablasim/phase.h"
 #include "ablasim/scenario.h"
 #include "ablasim/source.h"
 
@@ -77,6 +78,9 @@ typedef struct abl_sim {
     double *inv_rhoc, *perf_W, *src_const, *gface, *gbound;
     double *q_met, *k_coeff, *k37; /* per material: metabolic heat, dk/dT / k37, k at 37 C */
     bool var_props;                /* some tissue has temperature-dependent properties */
+    abl_phase_curve *phase;        /* [nmat] enthalpy curves; NULL: no phase change */
+    double *k_frozen;              /* [nmat] conductivity of the frozen tissue (NaN: none) */
+    uint8_t *frozen_now;           /* freeze-cycle counting state (frozen since last thaw) */
     abl_property_fn prop_fn;       /* NULL: constant per-material properties (fast path) */
     void *prop_ctx;
     double *k_field, *W_field;     /* per-voxel properties filled by prop_fn */
@@ -97,6 +101,7 @@ typedef struct abl_sim {
     abl_spectral *sp;              /* time.scheme: spectral */
     double *b_const;               /* spectral: constant forcing f / (rho c) [K/s] */
     double *rhs, *qfield;          /* right-hand side; heat of the step (energy bookkeeping) */
+    double *rhs0, *T_iter;         /* phase change: rhs of the step, fixed-point iterate */
     uint8_t *fixed;                /* 1 where a voxel is held this step */
     size_t *fixed_list;
     size_t n_fixed, cap_fixed;

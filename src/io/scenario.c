@@ -399,7 +399,8 @@ static abl_status parse_time(cfg_node *t, abl_scenario *sc, abl_error *err)
 {
     static const char *const keys[] = {"duration_s",      "dt_s",           "dt_safety",
                                        "scheme",          "solver_tolerance", "max_iterations",
-                                       "preconditioner",  "rannacher_steps", NULL};
+                                       "preconditioner",  "rannacher_steps", "phase_tolerance_C",
+                                       "phase_max_iterations", NULL};
     static const char *const schemes[] = {"explicit", "implicit", "crank_nicolson", "spectral"};
     static const char *const preconds[] = {"spectral", "none"};
     static const cfg_range tol_range = {1e-14, 1e-2, false, false, NULL};
@@ -430,13 +431,23 @@ static abl_status parse_time(cfg_node *t, abl_scenario *sc, abl_error *err)
         (st = cfg_get_enum(t, "preconditioner", false, 0, preconds, 2, &pre, err)) ||
         (st = cfg_get_long(t, "rannacher_steps", false, 1, 0, 100, &rann, err)))
         return st;
+    /* phase change under the CG schemes: fixed-point iteration per step (sim.c); 0.01 K moves
+     * the Neumann front by 0.01 % against 1e-3 K (tests/unit/test_phase.c) at ~35 % fewer
+     * solves */
+    static const cfg_range ptol = {1e-9, 10, false, false, "K"};
+    long pit;
+    if ((st = cfg_get_double(t, "phase_tolerance_C", false, 0.01, &ptol, &sc->phase_tol_C, err)) ||
+        (st = cfg_get_long(t, "phase_max_iterations", false, 50, 1, 1000, &pit, err)))
+        return st;
+    sc->phase_max_iterations = (int)pit;
     sc->max_iterations = (int)maxit;
     sc->precondition = pre == 0;
     sc->rannacher_steps = (int)rann;
     if (scheme == SCHEME_EXPLICIT || scheme == SCHEME_SPECTRAL) {
         const char *implicit_only[] = {"solver_tolerance", "max_iterations", "preconditioner",
-                                       "rannacher_steps"};
-        for (int i = 0; i < 4; i++)
+                                       "rannacher_steps", "phase_tolerance_C",
+                                       "phase_max_iterations"};
+        for (int i = 0; i < 6; i++)
             if (cfg_get(t, implicit_only[i])) {
                 char path[300];
                 cfg_node *n = cfg_get(t, implicit_only[i]);
@@ -454,13 +465,98 @@ static abl_status parse_time(cfg_node *t, abl_scenario *sc, abl_error *err)
     return ABL_OK;
 }
 
+/* Lowest temperature any input of the scenario can impose [C] (initial, faces, held sources);
+ * a cryoprobe counts as -inf. Decides physics.freezing: auto. */
+static double lowest_imposed_C(const abl_scenario *sc)
+{
+    double lo = sc->T_initial_C;
+    for (int f = 0; f < 6; f++)
+        if (sc->bc[f].type != BC_INSULATED) lo = fmin(lo, sc->bc[f].T_C);
+    for (int i = 0; i < sc->nsources; i++) {
+        const abl_source_cfg *src = &sc->sources[i];
+        if (src->type == SRC_FIXED_TEMPERATURE)
+            for (int q = 0; q < src->schedule.n; q++) lo = fmin(lo, src->schedule.v[q]);
+        if (src->type == SRC_MODALITY && !strcmp(src->modality->type, "cryo")) lo = -INFINITY;
+    }
+    return lo;
+}
+
+/* A [lo, hi] temperature range under map[key] (lo < hi, both within the schema's range). */
+static abl_status get_range_C(cfg_node *map, const char *key, const double def[2], double out[2],
+                              abl_error *err)
+{
+    abl_status st = cfg_get_vec(map, key, false, def, 2, &temp_range, out, err);
+    if (st) return st;
+    if (!(out[0] < out[1])) {
+        cfg_node *n = cfg_get(map, key);
+        char where[256], path[256];
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: '%s' = [%g, %g]: allowed a range [low_C, high_C] with low_C < high_C",
+                        cfg_where(n, where, sizeof where), cfg_path(n, path, sizeof path), out[0],
+                        out[1]);
+    }
+    return ABL_OK;
+}
+
+/* physics.freezing / vaporisation (auto | on | off), their ranges and the stasis temperature.
+ * Defaults: freezing over -8..-1 C (tissue freezes over a range, binary-solution behaviour:
+ * ../shared/reference/tissue-properties.md sec. 4; Rabin & Shitzer 1998), vaporisation over
+ * 99..100 C (the window of the apparent-heat-capacity RFA models, Abraham & Sparrow 2007,
+ * Int J Heat Mass Transf 50:2537; Pearce 2013). auto: freezing when some input can go below the
+ * freezing range; vaporisation always, except under the spectral scheme (exact only for linear
+ * problems). */
+static abl_status parse_phase_change(cfg_node *phys, abl_scenario *sc, abl_error *err)
+{
+    static const char *const modes[] = {"auto", "on", "off"};
+    static const cfg_range stasis_range = {-200, 0, false, false, "degC"};
+    static const double freeze_def[2] = {-8.0, -1.0}, vap_def[2] = {99.0, 100.0};
+    int fz, vp;
+    double fr[2], vr[2];
+    abl_status st;
+    if ((st = cfg_get_enum(phys, "freezing", false, 0, modes, 3, &fz, err)) ||
+        (st = cfg_get_enum(phys, "vaporisation", false, 0, modes, 3, &vp, err)) ||
+        (st = get_range_C(phys, "freezing_range_C", freeze_def, fr, err)) ||
+        (st = get_range_C(phys, "vaporisation_range_C", vap_def, vr, err)) ||
+        (st = cfg_get_double(phys, "perfusion_stasis_C", false, -40.0, &stasis_range,
+                             &sc->stasis_C, err)))
+        return st;
+    if (!(fr[1] < vr[0])) {
+        cfg_node *n = cfg_get(phys, "freezing_range_C");
+        if (!n) n = cfg_get(phys, "vaporisation_range_C");
+        char where[256];
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: physics.freezing_range_C [%g, %g] must lie below "
+                        "physics.vaporisation_range_C [%g, %g]",
+                        cfg_where(n, where, sizeof where), fr[0], fr[1], vr[0], vr[1]);
+    }
+    sc->freeze_solidus_C = fr[0];
+    sc->freeze_liquidus_C = fr[1];
+    sc->vap_lo_C = vr[0];
+    sc->vap_hi_C = vr[1];
+    sc->freezing = fz == 1 || (fz == 0 && lowest_imposed_C(sc) < sc->freeze_liquidus_C);
+    sc->vaporisation = vp == 1 || (vp == 0 && sc->scheme != SCHEME_SPECTRAL);
+    if (sc->scheme == SCHEME_SPECTRAL && (sc->freezing || sc->vaporisation)) {
+        char where[256];
+        if (phys) cfg_where(phys, where, sizeof where);
+        else snprintf(where, sizeof where, "%s", sc->path);
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: time.scheme: spectral is exact only for linear problems, but "
+                        "physics.%s is on; use crank_nicolson or implicit, or set it off",
+                        where, sc->freezing ? "freezing" : "vaporisation");
+    }
+    return ABL_OK;
+}
+
 static abl_status parse_root(cfg_node *root, abl_scenario *sc, const char *base_dir,
                              abl_error *err)
 {
     static const char *const keys[] = {"name",     "tissues_file", "tissues", "grid",   "physics",
                                        "boundary", "time",         "sources", "output", NULL};
     static const char *const phys_keys[] = {"arterial_temperature_C", "initial_temperature_C",
-                                            "arrhenius_min_C", "perfusion_shutdown", NULL};
+                                            "arrhenius_min_C",        "perfusion_shutdown",
+                                            "freezing",               "freezing_range_C",
+                                            "vaporisation",           "vaporisation_range_C",
+                                            "perfusion_stasis_C",     NULL};
     static const char *const shutdown[] = {"none", "arrhenius"};
     static const cfg_range arr_range = {20, 100, false, false, "degC"};
     abl_status st;
@@ -493,7 +589,8 @@ static abl_status parse_root(cfg_node *root, abl_scenario *sc, const char *base_
         (st = parse_boundary(cfg_get(root, "boundary"), sc, err)) ||
         (st = parse_time(cfg_get(root, "time"), sc, err)) ||
         (st = parse_sources(cfg_get(root, "sources"), sc, err)) ||
-        (st = parse_output(cfg_get(root, "output"), sc, err)))
+        (st = parse_output(cfg_get(root, "output"), sc, err)) ||
+        (st = parse_phase_change(phys, sc, err)))
         return st;
     return ABL_OK;
 }
