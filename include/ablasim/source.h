@@ -11,6 +11,7 @@
 #ifndef ABLASIM_SOURCE_H
 #define ABLASIM_SOURCE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,6 +25,10 @@ typedef struct {
     const double *T_C;       /* current temperature */
     double t_s;              /* time at the start of the step */
     double dt_s;
+    /* true on the implicit schemes' second call within a step, which asks only for the voxels
+     * held at t_s (the end of the step): sources with state (generator controllers, series)
+     * must not advance it then; heat returned is ignored */
+    bool pins_only;
 } abl_field_view;
 
 typedef struct {

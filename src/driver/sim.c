@@ -501,7 +501,7 @@ static abl_status spectral_step(abl_sim *s, abl_error *err)
 {
     const abl_grid *g = &s->grid;
     const double dt = s->dt_s, V = grid_voxel_volume_m3(g);
-    abl_field_view view = {g, s->material, s->T, s->t_s + 0.5 * dt, dt};
+    abl_field_view view = {g, s->material, s->T, s->t_s + 0.5 * dt, dt, false};
     memcpy(s->rhs, s->b_const, g->n * sizeof(double));
     for (int i = 0; i < s->nsources; i++) {
         abl_source_contrib c;
@@ -742,7 +742,7 @@ static abl_status explicit_step(abl_sim *s, double *work, abl_error *err)
     const double dt = s->dt_s;
     const bool track = s->energy.energy_tracked;
     abl_status st;
-    abl_field_view view = {&s->grid, s->material, s->T, s->t_s, dt};
+    abl_field_view view = {&s->grid, s->material, s->T, s->t_s, dt, false};
     abl_source_contrib contrib[64];
     const int nc = s->nsources;
     for (int i = 0; i < nc; i++)
@@ -831,7 +831,7 @@ static abl_status implicit_substep(abl_sim *s, double t0, double h, double theta
     const bool track = s->energy.energy_tracked;
     const int nc = s->nsources;
     abl_status st;
-    abl_field_view view = {g, s->material, s->T, t0, h};
+    abl_field_view view = {g, s->material, s->T, t0, h, false};
     const double *kv = NULL, *Wv = NULL;
     if (s->prop_fn) {
         if ((st = s->prop_fn(s->prop_ctx, &view, s->k_field, s->W_field, err))) return st;
@@ -861,6 +861,7 @@ static abl_status implicit_substep(abl_sim *s, double t0, double h, double theta
     /* pins at t0 + h; the initial guess is T0 */
     memcpy(s->T_new, s->T, g->n * sizeof(double));
     view.t_s = t0 + h;
+    view.pins_only = true;
     s->n_fixed = 0;
     for (int i = 0; i <= nc; i++) {
         size_t np;

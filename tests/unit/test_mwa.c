@@ -32,7 +32,7 @@ static abl_scenario *mwa_scenario(int N, const char *antenna_keys, const char *e
 /* q of source i at the view's state, scattered into a dense field (0 elsewhere). */
 static double *dense_q(abl_sim *s, int i, double t_s, double *absorbed_W)
 {
-    abl_field_view v = {&s->grid, s->material, s->T, t_s, s->dt_s};
+    abl_field_view v = {&s->grid, s->material, s->T, t_s, s->dt_s, false};
     abl_source_contrib c;
     abl_error err = {0};
     CU_ASSERT_FATAL(s->sources[i]->ops->update(s->sources[i], &v, &c, &err) == ABL_OK);

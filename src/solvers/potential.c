@@ -1,0 +1,402 @@
+/* potential.c - quasi-static potential div(sigma grad V) = 0 by preconditioned CG
+ * (see potential.h for the discretisation, the Joule-heat identity and the preconditioner). */
+#include "ablasim/potential.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ablasim/scenario.h"
+#include "ablasim/spectral.h"
+
+struct abl_potential {
+    const abl_grid *g;
+    bool grounded[6];
+    abl_potential_opts opts;
+    abl_spectral *sp;     /* NULL: Jacobi */
+    const uint8_t *held;  /* NULL: nothing held */
+    /* conductance of the face between c and c+1 (gx), c+sy (gy), c+sz (gz) [S/m^3] (0 at the
+     * last layer), and of c's grounded domain faces together (gb) */
+    double *gx, *gy, *gz, *gb;
+    double *pre;          /* preconditioner scale: S^-1/2 (spectral) or 1/diag (Jacobi) */
+    double *r, *z, *p, *q;
+    double *work;         /* nz */
+    double *zrow;         /* nx zeros: the conductances of missing neighbour rows */
+};
+
+void potential_destroy(abl_potential *p)
+{
+    if (!p) return;
+    spectral_destroy(p->sp);
+    grid_free_field(p->gx);
+    grid_free_field(p->gy);
+    grid_free_field(p->gz);
+    grid_free_field(p->gb);
+    grid_free_field(p->pre);
+    grid_free_field(p->r);
+    grid_free_field(p->z);
+    grid_free_field(p->p);
+    grid_free_field(p->q);
+    free(p->work);
+    free(p->zrow);
+    free(p);
+}
+
+abl_status potential_create(const abl_grid *g, const bool grounded[6],
+                            const abl_potential_opts *opts, abl_potential **out, abl_error *err)
+{
+    *out = NULL;
+    bool any = false;
+    for (int f = 0; f < 6; f++) any = any || grounded[f];
+    if (!any)
+        return abl_fail(err, ABL_EINVAL,
+                        "electric potential: no grounded face; at least one domain face must be "
+                        "grounded (dispersive pad or far ground), otherwise the potential is "
+                        "undetermined");
+    abl_potential *p = calloc(1, sizeof *p);
+    if (!p) return abl_fail(err, ABL_ENOMEM, "out of memory (potential solver)");
+    p->g = g;
+    memcpy(p->grounded, grounded, sizeof p->grounded);
+    p->opts = *opts;
+    p->gx = grid_alloc_field(g, 0.0);
+    p->gy = grid_alloc_field(g, 0.0);
+    p->gz = grid_alloc_field(g, 0.0);
+    p->gb = grid_alloc_field(g, 0.0);
+    p->pre = grid_alloc_field(g, 0.0);
+    p->r = grid_alloc_field(g, 0.0);
+    p->z = grid_alloc_field(g, 0.0);
+    p->p = grid_alloc_field(g, 0.0);
+    p->q = grid_alloc_field(g, 0.0);
+    p->work = malloc((size_t)g->nz * sizeof(double));
+    p->zrow = calloc((size_t)g->nx, sizeof(double));
+    if (!p->zrow || !p->gx || !p->gy || !p->gz || !p->gb || !p->pre || !p->r || !p->z || !p->p || !p->q ||
+        !p->work) {
+        potential_destroy(p);
+        return abl_fail(err, ABL_ENOMEM,
+                        "out of memory for the potential solver (%zu voxels x 72 B)", g->n);
+    }
+    if (opts->precondition) {
+        abl_status st = spectral_create(g, grounded, &p->sp, err);
+        if (st) {
+            potential_destroy(p);
+            return st;
+        }
+    }
+    *out = p;
+    return ABL_OK;
+}
+
+static inline bool is_held(const abl_potential *p, size_t c)
+{
+    return p->held && p->held[c];
+}
+
+/* Conductance [S/m^3] of the face between voxels a and b (spacing h along the face normal). */
+static inline double face_g(const abl_potential *p, const double *s, size_t a, size_t b,
+                            bool metal, double ih2)
+{
+    const bool ha = is_held(p, a), hb = is_held(p, b);
+    if (metal && (ha || hb)) {
+        if (ha && hb) return 0.0; /* inside the metal: no field */
+        return 2.0 * (ha ? s[b] : s[a]) * ih2;
+    }
+    const double sum = s[a] + s[b];
+    return sum > 0.0 ? 2.0 * s[a] * s[b] / sum * ih2 : 0.0;
+}
+
+abl_status potential_set_conductivity(abl_potential *p, const double *s, const uint8_t *held,
+                                      bool metal, abl_error *err)
+{
+    const abl_grid *g = p->g;
+    p->held = held;
+    const double ih2[3] = {1.0 / (g->h_m[0] * g->h_m[0]), 1.0 / (g->h_m[1] * g->h_m[1]),
+                           1.0 / (g->h_m[2] * g->h_m[2])};
+    size_t bad = (size_t)-1;
+#pragma omp parallel for schedule(static) reduction(min : bad)
+    for (int k = 0; k < g->nz; k++)
+        for (int j = 0; j < g->ny; j++)
+            for (int i = 0; i < g->nx; i++) {
+                const size_t c = ABL_IDX(g, i, j, k);
+                if (!(s[c] > 0.0) || !isfinite(s[c])) {
+                    if (c < bad) bad = c;
+                    continue;
+                }
+                p->gx[c] = i < g->nx - 1 ? face_g(p, s, c, c + 1, metal, ih2[0]) : 0.0;
+                p->gy[c] = j < g->ny - 1 ? face_g(p, s, c, c + g->sy, metal, ih2[1]) : 0.0;
+                p->gz[c] = k < g->nz - 1 ? face_g(p, s, c, c + g->sz, metal, ih2[2]) : 0.0;
+                /* grounded domain faces: the wall half a voxel away */
+                double gb = 0.0;
+                const int at[6] = {i == 0, i == g->nx - 1, j == 0, j == g->ny - 1, k == 0,
+                                   k == g->nz - 1};
+                for (int f = 0; f < 6; f++)
+                    if (at[f] && p->grounded[f])
+                        gb += 2.0 * s[c] * ih2[f / 2];
+                p->gb[c] = gb;
+            }
+    if (bad != (size_t)-1)
+        return abl_fail(err, ABL_EINVAL,
+                        "electric potential: conductivity %g S/m at voxel %zu; it must be positive "
+                        "and finite",
+                        s[bad], bad);
+    /* preconditioner scales from the diagonal of K (needs the neighbours' faces: second pass) */
+#pragma omp parallel for schedule(static)
+    for (int k = 0; k < g->nz; k++)
+        for (int j = 0; j < g->ny; j++)
+            for (int i = 0; i < g->nx; i++) {
+                const size_t c = ABL_IDX(g, i, j, k);
+                double dk = p->gb[c] + p->gx[c] + p->gy[c] + p->gz[c];
+                double dl = 0.0; /* diagonal of -L_h with the same face types, unit coefficient */
+                if (i > 0) dk += p->gx[c - 1], dl += ih2[0];
+                else if (p->grounded[FACE_XMIN]) dl += 2.0 * ih2[0];
+                if (i < g->nx - 1) dl += ih2[0];
+                else if (p->grounded[FACE_XMAX]) dl += 2.0 * ih2[0];
+                if (j > 0) dk += p->gy[c - g->sy], dl += ih2[1];
+                else if (p->grounded[FACE_YMIN]) dl += 2.0 * ih2[1];
+                if (j < g->ny - 1) dl += ih2[1];
+                else if (p->grounded[FACE_YMAX]) dl += 2.0 * ih2[1];
+                if (k > 0) dk += p->gz[c - g->sz], dl += ih2[2];
+                else if (p->grounded[FACE_ZMIN]) dl += 2.0 * ih2[2];
+                if (k < g->nz - 1) dl += ih2[2];
+                else if (p->grounded[FACE_ZMAX]) dl += 2.0 * ih2[2];
+                /* a free voxel cut off from everything (dk = 0) cannot occur with sigma > 0,
+                 * except inside the metal; held voxels are masked anyway */
+                if (!(dk > 0.0)) dk = dl > 0.0 ? dl : 1.0;
+                p->pre[c] = p->sp ? 1.0 / sqrt(dk / dl) : 1.0 / dk;
+            }
+    return ABL_OK;
+}
+
+/* y = K x at every voxel (held rows too); returns x.y summed per plane in plane order (in CG
+ * x is zero at held voxels, so that is the free voxels' p.Kp). Rows are streamed with their
+ * neighbour rows and face arrays as unit-stride, branch-free loops; missing neighbours at the
+ * domain faces get a zero conductance row (zrow) and any valid row as value. */
+static double matvec(abl_potential *p, const double *restrict x, double *restrict y)
+{
+    const abl_grid *g = p->g;
+    const size_t sy = g->sy, sz = g->sz;
+    const int nx = g->nx;
+    const double *gx = p->gx, *gy = p->gy, *gz = p->gz, *gb = p->gb, *zrow = p->zrow;
+#pragma omp parallel for schedule(static)
+    for (int k = 0; k < g->nz; k++) {
+        double dot = 0.0;
+        for (int j = 0; j < g->ny; j++) {
+            const size_t row = (size_t)k * sz + (size_t)j * sy;
+            const double *xc = x + row, *ge = gx + row, *gbr = gb + row;
+            const double *gs = j > 0 ? gy + row - sy : zrow, *xs = j > 0 ? xc - sy : xc;
+            const double *gn = gy + row, *xn = j < g->ny - 1 ? xc + sy : xc;
+            const double *gd = k > 0 ? gz + row - sz : zrow, *xd = k > 0 ? xc - sz : xc;
+            const double *gu = gz + row, *xu = k < g->nz - 1 ? xc + sz : xc;
+            double *yr = y + row;
+#define KX(i, west, east)                                                                            (gbr[i] * xc[i] + (west) + (east) + gs[i] * (xc[i] - xs[i]) + gn[i] * (xc[i] - xn[i]) +            gd[i] * (xc[i] - xd[i]) + gu[i] * (xc[i] - xu[i]))
+            if (nx == 1) {
+                yr[0] = KX(0, 0.0, 0.0);
+            } else {
+                yr[0] = KX(0, 0.0, ge[0] * (xc[0] - xc[1]));
+#pragma omp simd
+                for (int i = 1; i < nx - 1; i++)
+                    yr[i] = KX(i, ge[i - 1] * (xc[i] - xc[i - 1]), ge[i] * (xc[i] - xc[i + 1]));
+                yr[nx - 1] = KX(nx - 1, ge[nx - 2] * (xc[nx - 1] - xc[nx - 2]), 0.0);
+            }
+#undef KX
+#pragma omp simd reduction(+ : dot)
+            for (int i = 0; i < nx; i++) dot += xc[i] * yr[i];
+        }
+        p->work[k] = dot;
+    }
+    double d = 0.0;
+    for (int k = 0; k < g->nz; k++) d += p->work[k];
+    return d;
+}
+
+static double dot(abl_potential *p, const double *a, const double *b)
+{
+    const abl_grid *g = p->g;
+#pragma omp parallel for schedule(static)
+    for (int k = 0; k < g->nz; k++) {
+        double s = 0.0;
+        for (size_t c = (size_t)k * g->sz; c < (size_t)(k + 1) * g->sz; c++) s += a[c] * b[c];
+        p->work[k] = s;
+    }
+    double s = 0.0;
+    for (int k = 0; k < g->nz; k++) s += p->work[k];
+    return s;
+}
+
+static void mask(abl_potential *p, double *v)
+{
+    if (!p->held) return;
+    const size_t n = p->g->n;
+#pragma omp parallel for schedule(static)
+    for (size_t c = 0; c < n; c++)
+        if (p->held[c]) v[c] = 0.0;
+}
+
+/* z = M^-1 r (r zero at held voxels; z made zero there) */
+static abl_status precondition(abl_potential *p, abl_error *err)
+{
+    const size_t n = p->g->n;
+    double *z = p->z;
+    const double *r = p->r, *s = p->pre;
+#pragma omp parallel for schedule(static)
+    for (size_t c = 0; c < n; c++) z[c] = s[c] * r[c];
+    if (p->sp) {
+        abl_status st = spectral_solve(p->sp, 0.0, 1.0, z, z, err);
+        if (st) return st;
+#pragma omp parallel for schedule(static)
+        for (size_t c = 0; c < n; c++) z[c] *= s[c];
+    }
+    mask(p, z);
+    return ABL_OK;
+}
+
+/* ||b||: the right side of the lifted problem, -K V_held on the free voxels (the current the
+ * held values drive into their free neighbours); independent of the guess */
+static double rhs_norm(abl_potential *p, const double *V)
+{
+    const size_t n = p->g->n;
+    double *pp = p->p, *q = p->q;
+#pragma omp parallel for schedule(static)
+    for (size_t c = 0; c < n; c++) pp[c] = is_held(p, c) ? V[c] : 0.0;
+    matvec(p, pp, q);
+    mask(p, q);
+    return sqrt(dot(p, q, q));
+}
+
+abl_status potential_solve(abl_potential *p, double *V, int *iterations, double *rel_residual,
+                           abl_error *err)
+{
+    const abl_grid *g = p->g;
+    const size_t n = g->n;
+    double *r = p->r, *z = p->z, *pp = p->p, *q = p->q;
+    abl_status st;
+    *iterations = 0;
+    *rel_residual = 0.0;
+    const double bnorm = rhs_norm(p, V);
+    if (bnorm == 0.0) {
+        /* every held value is 0 (or nothing is held): V = 0 */
+#pragma omp parallel for schedule(static)
+        for (size_t c = 0; c < n; c++)
+            if (!is_held(p, c)) V[c] = 0.0;
+        return ABL_OK;
+    }
+    /* r = -K V on the free voxels */
+    matvec(p, V, r);
+#pragma omp parallel for schedule(static)
+    for (size_t c = 0; c < n; c++) r[c] = -r[c];
+    mask(p, r);
+    double rn = sqrt(dot(p, r, r));
+    int it = 0;
+    if (rn > p->opts.tol * bnorm) {
+        if ((st = precondition(p, err))) return st;
+        memcpy(pp, z, n * sizeof(double));
+        double rz = dot(p, r, z);
+        for (;;) {
+            if (it >= p->opts.max_iter) {
+                *iterations = it;
+                *rel_residual = rn / bnorm;
+                return abl_fail(err, ABL_ENUM,
+                                "electric potential: conjugate gradients did not reach the "
+                                "relative residual %.1e in %d iterations (reached %.2e); raise "
+                                "max_iterations or loosen solver_tolerance",
+                                p->opts.tol, it, rn / bnorm);
+            }
+            /* pp is zero at held voxels, so x.y over free voxels is pp.K pp */
+            const double pq = matvec(p, pp, q);
+            mask(p, q);
+            if (!(pq > 0.0))
+                return abl_fail(err, ABL_ENUM,
+                                "electric potential: conjugate gradients broke down (p.Kp = %g); "
+                                "check that every tissue has a positive conductivity",
+                                pq);
+            const double alpha = rz / pq;
+#pragma omp parallel for schedule(static)
+            for (size_t c = 0; c < n; c++) {
+                V[c] += alpha * pp[c];
+                r[c] -= alpha * q[c];
+            }
+            rn = sqrt(dot(p, r, r));
+            it++;
+            if (rn <= p->opts.tol * bnorm) break;
+            if ((st = precondition(p, err))) return st;
+            const double rz_new = dot(p, r, z);
+            const double beta = rz_new / rz;
+            rz = rz_new;
+#pragma omp parallel for schedule(static)
+            for (size_t c = 0; c < n; c++) pp[c] = z[c] + beta * pp[c];
+        }
+    }
+    *iterations = it;
+    *rel_residual = rn / bnorm;
+    return ABL_OK;
+}
+
+double potential_residual(abl_potential *p, const double *V)
+{
+    const double b = rhs_norm(p, V);
+    if (b == 0.0) return 0.0;
+    matvec(p, V, p->r);
+    mask(p, p->r);
+    return sqrt(dot(p, p->r, p->r)) / b;
+}
+
+double potential_current_A(abl_potential *p, const double *V)
+{
+    const abl_grid *g = p->g;
+    if (!p->held) return 0.0;
+    matvec(p, V, p->q);
+    const double *q = p->q;
+#pragma omp parallel for schedule(static)
+    for (int k = 0; k < g->nz; k++) {
+        double s = 0.0;
+        for (size_t c = (size_t)k * g->sz; c < (size_t)(k + 1) * g->sz; c++)
+            if (p->held[c]) s += q[c];
+        p->work[k] = s;
+    }
+    double s = 0.0;
+    for (int k = 0; k < g->nz; k++) s += p->work[k];
+    return s * grid_voxel_volume_m3(g);
+}
+
+/* Share of the dissipation of the face (c, nb) that voxel c receives: half when both are free
+ * (or both held), all of it when c is free and nb held, none when c is held and nb free. */
+static inline double share(const abl_potential *p, size_t c, size_t nb)
+{
+    const bool hc = is_held(p, c), hn = is_held(p, nb);
+    if (hc == hn) return 0.5;
+    return hc ? 0.0 : 1.0;
+}
+
+double potential_dissipation(abl_potential *p, const double *V, double *q)
+{
+    const abl_grid *g = p->g;
+    const size_t sy = g->sy, sz = g->sz;
+    const double *gx = p->gx, *gy = p->gy, *gz = p->gz, *gb = p->gb;
+#pragma omp parallel for schedule(static)
+    for (int k = 0; k < g->nz; k++) {
+        double tot = 0.0;
+        for (int j = 0; j < g->ny; j++)
+            for (int i = 0; i < g->nx; i++) {
+                const size_t c = ABL_IDX(g, i, j, k);
+                const double vc = V[c];
+                double d, e = gb[c] * vc * vc;
+#define FACE(cond, gface, nb)                                                                    \
+    if (cond) {                                                                                  \
+        d = vc - V[nb];                                                                          \
+        e += share(p, c, nb) * gface * d * d;                                                    \
+    }
+                FACE(i < g->nx - 1, gx[c], c + 1)
+                FACE(i > 0, gx[c - 1], c - 1)
+                FACE(j < g->ny - 1, gy[c], c + sy)
+                FACE(j > 0, gy[c - sy], c - sy)
+                FACE(k < g->nz - 1, gz[c], c + sz)
+                FACE(k > 0, gz[c - sz], c - sz)
+#undef FACE
+                q[c] = e;
+                tot += e;
+            }
+        p->work[k] = tot;
+    }
+    double s = 0.0;
+    for (int k = 0; k < g->nz; k++) s += p->work[k];
+    return s * grid_voxel_volume_m3(g);
+}

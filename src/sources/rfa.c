@@ -1,0 +1,1083 @@
+/* rfa.c - radiofrequency ablation (type 'rfa'): Joule heating q = sigma |grad V|^2 around
+ * electrodes driven by a generator, from the quasi-static potential div(sigma(T) grad V) = 0
+ * (potential.h). Model, keys and sources: docs/RFA.md.
+ *
+ * Per step (update at t):
+ *  1. sigma(T) per voxel from the current temperatures (rfa_sigma_at).
+ *  2. Re-solve the unit-voltage potential u (electrodes at 1 V, grounded faces at 0) when the
+ *     active electrodes changed or when sigma has moved enough since the last solve: the
+ *     heating-weighted relative change
+ *         c = sum_v q1_v |sigma_v - sigma_v^s| / sigma_v^s  /  sum_v q1_v
+ *     exceeds resolve_tolerance (default 1 %). q1 is the unit-voltage Joule heat, sigma^s the
+ *     conductivity of the last solve. Why this measure: for Dirichlet data the dissipation is
+ *     stationary in the field (Thomson's principle), so to first order a conductivity change
+ *     d sigma changes the electrode conductance by sum d sigma |grad u|^2 V = sum q1 (d sigma /
+ *     sigma) V; c bounds that relative change, i.e. the error of the impedance and power the
+ *     stored solution implies. A voxel far from the electrode (q1 ~ 0) may change its sigma
+ *     freely; one next to the electrode that vaporises (d sigma / sigma = -1) weighs with its
+ *     share of the heat.
+ *  3. Between solves the field is linear in the voltage: V = V0 u, q = V0^2 q1, P = V0^2 P1,
+ *     I = V0 I1. The generator picks V0 from its mode (constant voltage, constant power,
+ *     PI temperature control, impedance pulsing), capped at max_voltage_V and max_current_A.
+ *  4. Heat: q on the tissue voxels; pins: cooled electrodes held at the coolant temperature
+ *     while the source is on (the pump runs through generator pauses).
+ * sum q V = V0^2 P1 is exactly the power reported, and P1 = I1 to the CG tolerance (discrete
+ * identity in potential.h), so the series satisfies P = V I.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ablasim/potential.h"
+#include "ablasim/rfa.h"
+#include "ablasim/sim.h"
+#include "ablasim/source.h"
+
+#define PI 3.14159265358979323846
+#define RFA_MAX_ELECTRODES 16
+
+/* ---- conductivity model ------------------------------------------------------------------ */
+
+double rfa_sigma_at(const rfa_sigma_model *m, double s37, double T_C)
+{
+    double s1 = s37 * (1.0 + m->coeff_per_K * (m->drop_start_C - 37.0));
+    double s;
+    if (T_C <= m->drop_start_C)
+        s = s37 * (1.0 + m->coeff_per_K * (T_C - 37.0));
+    else if (T_C >= m->drop_end_C)
+        s = m->drop_factor * s1;
+    else {
+        /* linear in T: the conducting fraction follows the liquid water left while it boils */
+        double f = (T_C - m->drop_start_C) / (m->drop_end_C - m->drop_start_C);
+        s = s1 * (1.0 - f * (1.0 - m->drop_factor));
+    }
+    return fmax(s, m->floor_S_m);
+}
+
+/* ---- parameters -------------------------------------------------------------------------- */
+
+typedef enum { GEN_VOLTAGE, GEN_POWER, GEN_TEMPERATURE, GEN_IMPEDANCE } rfa_mode;
+static const char *const mode_names[] = {"constant_voltage", "constant_power", "temperature",
+                                         "impedance"};
+typedef enum { EL_STRAIGHT, EL_EXPANDABLE } rfa_el_type;
+static const char *const el_names[] = {"straight", "expandable"};
+static const char *const switching_names[] = {"together", "sequential"};
+static const char *const face_names[] = {"x_min", "x_max", "y_min", "y_max", "z_min", "z_max"};
+
+typedef struct {
+    int type;
+    double tip_m[3], dir[3];
+    double length_m, radius_m;       /* straight: active length, electrode radius */
+    bool cooled;
+    double coolant_C;
+    int n_tines;                     /* expandable */
+    double deployed_diameter_m, tine_arc_deg, tine_radius_m;
+} rfa_electrode;
+
+typedef struct {
+    int mode;
+    double voltage_V, power_W, max_voltage_V, max_current_A, max_power_W;
+    double setpoint_C, kp_W_K, ki_W_Ks;
+    double delta_Ohm, pause_s, baseline_s;
+    rfa_electrode el[RFA_MAX_ELECTRODES];
+    int nel;
+    int sequential;
+    double switch_interval_s;
+    bool grounded[6];
+    rfa_sigma_model sigma;
+    double resolve_tol, solver_tol, sensor_radius_m;
+    double margin_m; /* electrical box: electrodes' extent + margin (< 0: the whole grid) */
+    int max_iter;
+} rfa_params;
+
+static const char *const rfa_keys[] = {"generator",         "electrodes",
+                                       "switching",         "switch_interval_s",
+                                       "ground_faces",      "sigma_temp_coeff_per_K",
+                                       "sigma_drop_start_C", "sigma_drop_end_C",
+                                       "sigma_drop_factor", "sigma_floor_S_per_m",
+                                       "resolve_tolerance", "solver_tolerance",
+                                       "max_iterations",    "sensor_radius_mm",
+                                       "electrical_margin_mm", NULL};
+
+/* generator keys allowed per mode (anything else is reported as unknown) */
+static const char *const gen_keys[4][12] = {
+    {"mode", "voltage_V", "max_current_A", NULL},
+    {"mode", "power_W", "max_voltage_V", "max_current_A", NULL},
+    {"mode", "setpoint_C", "max_power_W", "max_voltage_V", "max_current_A", "kp_W_per_K",
+     "ki_W_per_K_s", NULL},
+    {"mode", "power_W", "max_voltage_V", "max_current_A", "delta_Ohm", "pause_s", "baseline_s",
+     NULL},
+};
+static const char *const el_keys[2][10] = {
+    {"type", "tip_mm", "direction", "active_length_mm", "diameter_mm", "coolant_temperature_C",
+     NULL},
+    {"type", "tip_mm", "direction", "n_tines", "deployed_diameter_mm", "tine_arc_deg",
+     "tine_diameter_mm", NULL},
+};
+
+static void rfa_free_params(void *p)
+{
+    free(p);
+}
+
+static abl_status parse_generator(cfg_node *gen, rfa_params *m, abl_error *err)
+{
+    static const cfg_range volt_r = {0, 1000, true, false, "V"};
+    static const cfg_range power_r = {0, 1000, true, false, "W"};
+    static const cfg_range cur_r = {0, 10, false, false, "A"};
+    static const cfg_range temp_r = {40, 200, false, false, "C"};
+    static const cfg_range gain_r = {0, 1e4, false, false, NULL};
+    static const cfg_range ohm_r = {0, 1e4, true, false, "Ohm"};
+    static const cfg_range time_r = {0, 3600, true, false, "s"};
+    static const cfg_range base_r = {0, 600, false, false, "s"};
+    abl_status st;
+    if ((st = cfg_expect(gen, CFG_MAP, true, "a mapping (mode: ...)", err)) ||
+        (st = cfg_get_enum(gen, "mode", true, 0, mode_names, 4, &m->mode, err)) ||
+        (st = cfg_check_keys(gen, gen_keys[m->mode], err)))
+        return st;
+    /* 0 (absent) = no current limit; 200 V: ASSUMED voltage ceiling of clinical RF generators
+     * (200 W into 50-200 Ohm needs 100-200 V) */
+    if ((st = cfg_get_double(gen, "max_current_A", false, 0.0, &cur_r, &m->max_current_A, err)) ||
+        (st = cfg_get_double(gen, "max_voltage_V", false, 200.0, &volt_r, &m->max_voltage_V,
+                             err)))
+        return st;
+    switch (m->mode) {
+    case GEN_VOLTAGE:
+        st = cfg_get_double(gen, "voltage_V", true, 0, &volt_r, &m->voltage_V, err);
+        m->max_voltage_V = m->voltage_V;
+        break;
+    case GEN_POWER:
+        st = cfg_get_double(gen, "power_W", true, 0, &power_r, &m->power_W, err);
+        break;
+    case GEN_TEMPERATURE:
+        /* PI gains: CALIBRATED on the 1 mm test problems of tests/unit/test_rfa.c and the
+         * scenarios (settles a 90-105 C setpoint without sustained oscillation); docs/RFA.md */
+        if ((st = cfg_get_double(gen, "setpoint_C", true, 0, &temp_r, &m->setpoint_C, err)) ||
+            (st = cfg_get_double(gen, "max_power_W", false, 200.0, &power_r, &m->max_power_W,
+                                 err)) ||
+            (st = cfg_get_double(gen, "kp_W_per_K", false, 0.5, &gain_r, &m->kp_W_K, err)) ||
+            (st = cfg_get_double(gen, "ki_W_per_K_s", false, 0.05, &gain_r, &m->ki_W_Ks, err)))
+            return st;
+        break;
+    case GEN_IMPEDANCE:
+        /* Cool-tip-like pulsing: power cut for 15 s when the impedance rises 10 Ohm above the
+         * baseline of the first 10 s (ASSUMED reading of the impedance-controlled algorithm,
+         * Goldberg et al. 1999 JVIR 10:907; docs/RFA.md) */
+        if ((st = cfg_get_double(gen, "power_W", true, 0, &power_r, &m->power_W, err)) ||
+            (st = cfg_get_double(gen, "delta_Ohm", false, 10.0, &ohm_r, &m->delta_Ohm, err)) ||
+            (st = cfg_get_double(gen, "pause_s", false, 15.0, &time_r, &m->pause_s, err)) ||
+            (st = cfg_get_double(gen, "baseline_s", false, 10.0, &base_r, &m->baseline_s, err)))
+            return st;
+        break;
+    }
+    return st;
+}
+
+static abl_status parse_electrode(cfg_node *e, rfa_electrode *el, abl_error *err)
+{
+    static const cfg_range pos_r = {-1e4, 1e4, false, false, "mm"};
+    static const cfg_range dir_r = {-1e6, 1e6, false, false, NULL};
+    static const cfg_range len_r = {0, 300, true, false, "mm"};
+    static const cfg_range dia_r = {0, 20, true, false, "mm"};
+    static const cfg_range cool_r = {-50, 60, false, false, "C"};
+    static const cfg_range dep_r = {0, 100, true, false, "mm"};
+    static const cfg_range arc_r = {10, 180, false, false, "deg"};
+    char where[600], path[300];
+    abl_status st;
+    double tip[3], dir[3], v;
+    if ((st = cfg_expect(e, CFG_MAP, true, "electrode", err)) ||
+        (st = cfg_get_enum(e, "type", false, EL_STRAIGHT, el_names, 2, &el->type, err)) ||
+        (st = cfg_check_keys(e, el_keys[el->type], err)) ||
+        (st = cfg_get_vec(e, "tip_mm", true, NULL, 3, &pos_r, tip, err)) ||
+        (st = cfg_get_vec(e, "direction", true, NULL, 3, &dir_r, dir, err)))
+        return st;
+    double nd = sqrt(dir[0] * dir[0] + dir[1] * dir[1] + dir[2] * dir[2]);
+    if (!(nd > 1e-12)) {
+        cfg_node *n = cfg_get(e, "direction");
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: '%s' = [%g, %g, %g]: the electrode direction (tip towards the "
+                        "handle) must be a non-zero vector",
+                        cfg_where(n, where, sizeof where), cfg_path(n, path, sizeof path), dir[0],
+                        dir[1], dir[2]);
+    }
+    for (int a = 0; a < 3; a++) {
+        el->tip_m[a] = tip[a] * 1e-3;
+        el->dir[a] = dir[a] / nd;
+    }
+    if (el->type == EL_STRAIGHT) {
+        /* 1.5 mm: 17 gauge, the Cool-tip / most single needle electrodes */
+        if ((st = cfg_get_double(e, "active_length_mm", true, 0, &len_r, &v, err))) return st;
+        el->length_m = v * 1e-3;
+        if ((st = cfg_get_double(e, "diameter_mm", false, 1.5, &dia_r, &v, err))) return st;
+        el->radius_m = 0.5e-3 * v;
+        el->cooled = cfg_get(e, "coolant_temperature_C") != NULL;
+        if ((st = cfg_get_double(e, "coolant_temperature_C", false, 20.0, &cool_r, &el->coolant_C,
+                                 err)))
+            return st;
+    } else {
+        long nt;
+        /* defaults: LeVeen-like umbrella of 10 tines everting over 180 degrees */
+        if ((st = cfg_get_long(e, "n_tines", false, 10, 2, 24, &nt, err)) ||
+            (st = cfg_get_double(e, "deployed_diameter_mm", true, 0, &dep_r, &v, err)))
+            return st;
+        el->n_tines = (int)nt;
+        el->deployed_diameter_m = v * 1e-3;
+        if ((st = cfg_get_double(e, "tine_arc_deg", false, 180.0, &arc_r, &el->tine_arc_deg,
+                                 err)) ||
+            (st = cfg_get_double(e, "tine_diameter_mm", false, 0.5, &dia_r, &v, err)))
+            return st;
+        el->tine_radius_m = 0.5e-3 * v;
+    }
+    return ABL_OK;
+}
+
+static abl_status rfa_parse(cfg_node *e, const abl_scenario *sc, void **params, abl_error *err)
+{
+    (void)sc;
+    static const cfg_range coeff_r = {0, 0.05, false, false, "1/K"};
+    static const cfg_range drop_r = {50, 200, false, false, "C"};
+    static const cfg_range factor_r = {0, 1, true, false, NULL};
+    static const cfg_range floor_r = {0, 1, true, false, "S/m"};
+    static const cfg_range rtol_r = {0, 1, true, false, NULL};
+    static const cfg_range stol_r = {1e-14, 1e-2, false, false, NULL};
+    static const cfg_range interval_r = {0, 1e5, true, false, "s"};
+    static const cfg_range sensor_r = {0, 20, true, false, "mm"};
+    static const cfg_range margin_r = {5, 1000, false, false, "mm"};
+    char where[600], path[300];
+    abl_status st;
+    *params = NULL;
+    rfa_params *m = calloc(1, sizeof *m);
+    if (!m) return abl_fail(err, ABL_ENOMEM, "out of memory");
+
+    if (!cfg_get(e, "generator")) {
+        st = abl_fail(err, ABL_EINVAL,
+                      "%s: '%s' needs 'generator': a mapping with 'mode' (constant_voltage, "
+                      "constant_power, temperature or impedance) and its settings",
+                      cfg_where(e, where, sizeof where), cfg_path(e, path, sizeof path));
+        goto fail;
+    }
+    if ((st = parse_generator(cfg_get(e, "generator"), m, err))) goto fail;
+
+    cfg_node *els = cfg_get(e, "electrodes");
+    if (!els || els->kind != CFG_SEQ || els->n == 0 || els->n > RFA_MAX_ELECTRODES) {
+        cfg_node *n = els ? els : e;
+        st = abl_fail(err, ABL_EINVAL,
+                      "%s: '%s' needs 'electrodes': a list of 1 to %d electrodes "
+                      "({type: straight|expandable, tip_mm, direction, ...})",
+                      cfg_where(n, where, sizeof where), cfg_path(n, path, sizeof path),
+                      RFA_MAX_ELECTRODES);
+        goto fail;
+    }
+    m->nel = (int)els->n;
+    for (int i = 0; i < m->nel; i++)
+        if ((st = parse_electrode(els->items[i], &m->el[i], err))) goto fail;
+
+    if ((st = cfg_get_enum(e, "switching", false, 0, switching_names, 2, &m->sequential, err)))
+        goto fail;
+    {
+        cfg_node *n = cfg_get(e, "switch_interval_s");
+        if (m->sequential && !n) {
+            st = abl_fail(err, ABL_EINVAL,
+                          "%s: '%s': switching: sequential needs 'switch_interval_s' (s each "
+                          "electrode conducts before the next takes over)",
+                          cfg_where(e, where, sizeof where), cfg_path(e, path, sizeof path));
+            goto fail;
+        }
+        if (!m->sequential && n) {
+            st = abl_fail(err, ABL_EINVAL,
+                          "%s: '%s': switch_interval_s is only allowed with switching: "
+                          "sequential",
+                          cfg_where(n, where, sizeof where), cfg_path(n, path, sizeof path));
+            goto fail;
+        }
+        if ((st = cfg_get_double(e, "switch_interval_s", false, 0, &interval_r,
+                                 &m->switch_interval_s, err)))
+            goto fail;
+    }
+
+    /* ground: default all six faces (a far ground around the treated region) */
+    cfg_node *gf = cfg_get(e, "ground_faces");
+    if (!gf) {
+        for (int f = 0; f < 6; f++) m->grounded[f] = true;
+    } else {
+        if (gf->kind != CFG_SEQ || gf->n == 0) {
+            st = abl_fail(err, ABL_EINVAL,
+                          "%s: '%s' must be a non-empty list of faces (x_min, x_max, y_min, "
+                          "y_max, z_min, z_max); the others are insulated",
+                          cfg_where(gf, where, sizeof where), cfg_path(gf, path, sizeof path));
+            goto fail;
+        }
+        for (size_t i = 0; i < gf->n; i++) {
+            cfg_node *n = gf->items[i];
+            int f = -1;
+            for (int q = 0; q < 6 && n->kind == CFG_SCALAR; q++)
+                if (!strcmp(n->value, face_names[q])) f = q;
+            if (f < 0) {
+                st = abl_fail(err, ABL_EINVAL,
+                              "%s: '%s' = %s is not a face; use x_min, x_max, y_min, y_max, "
+                              "z_min or z_max",
+                              cfg_where(n, where, sizeof where), cfg_path(n, path, sizeof path),
+                              n->kind == CFG_SCALAR ? n->value : "(a list or mapping)");
+                goto fail;
+            }
+            m->grounded[f] = true;
+        }
+    }
+
+    /* sigma(T): +1.5 %/K to 99 C, down by 1e-4 over 99-100 C (docs/RFA.md for the sources) */
+    rfa_sigma_model *sg = &m->sigma;
+    if ((st = cfg_get_double(e, "sigma_temp_coeff_per_K", false, 0.015, &coeff_r,
+                             &sg->coeff_per_K, err)) ||
+        (st = cfg_get_double(e, "sigma_drop_start_C", false, 99.0, &drop_r, &sg->drop_start_C,
+                             err)) ||
+        (st = cfg_get_double(e, "sigma_drop_end_C", false, 100.0, &drop_r, &sg->drop_end_C,
+                             err)) ||
+        (st = cfg_get_double(e, "sigma_drop_factor", false, 1e-4, &factor_r, &sg->drop_factor,
+                             err)) ||
+        (st = cfg_get_double(e, "sigma_floor_S_per_m", false, 1e-5, &floor_r, &sg->floor_S_m,
+                             err)))
+        goto fail;
+    if (!(sg->drop_end_C > sg->drop_start_C)) {
+        cfg_node *n = cfg_get(e, "sigma_drop_end_C");
+        if (!n) n = cfg_get(e, "sigma_drop_start_C");
+        st = abl_fail(err, ABL_EINVAL,
+                      "%s: '%s' = %g: the end of the conductivity drop must be above "
+                      "sigma_drop_start_C = %g C",
+                      cfg_where(n, where, sizeof where), cfg_path(n, path, sizeof path),
+                      sg->drop_end_C, sg->drop_start_C);
+        goto fail;
+    }
+    long mi;
+    double sr;
+    if ((st = cfg_get_double(e, "resolve_tolerance", false, 0.01, &rtol_r, &m->resolve_tol,
+                             err)) ||
+        (st = cfg_get_double(e, "solver_tolerance", false, 1e-6, &stol_r, &m->solver_tol, err)) ||
+        (st = cfg_get_long(e, "max_iterations", false, 2000, 1, 100000, &mi, err)) ||
+        (st = cfg_get_double(e, "sensor_radius_mm", false, 1.5, &sensor_r, &sr, err)) ||
+        (st = cfg_get_double(e, "electrical_margin_mm", false, -1.0, &margin_r, &m->margin_m,
+                             err)))
+        goto fail;
+    if (m->margin_m > 0) m->margin_m *= 1e-3;
+    m->max_iter = (int)mi;
+    m->sensor_radius_m = sr * 1e-3;
+    *params = m;
+    return ABL_OK;
+fail:
+    rfa_free_params(m);
+    return st;
+}
+
+/* ---- electrode geometry ------------------------------------------------------------------ */
+
+/* Unit vectors u, w completing the unit d to a right-handed frame (d x u = w). */
+static void frame(const double d[3], double u[3], double w[3])
+{
+    int a = 0; /* the axis least aligned with d */
+    for (int q = 1; q < 3; q++)
+        if (fabs(d[q]) < fabs(d[a])) a = q;
+    double e[3] = {0, 0, 0};
+    e[a] = 1.0;
+    /* u = normalise(e - (e.d) d) */
+    for (int q = 0; q < 3; q++) u[q] = e[q] - d[a] * d[q];
+    double nu = sqrt(u[0] * u[0] + u[1] * u[1] + u[2] * u[2]);
+    for (int q = 0; q < 3; q++) u[q] /= nu;
+    w[0] = d[1] * u[2] - d[2] * u[1];
+    w[1] = d[2] * u[0] - d[0] * u[2];
+    w[2] = d[0] * u[1] - d[1] * u[0];
+}
+
+/* Index along axis a of the voxel containing coordinate x (may be outside 0..n-1). */
+static long voxel_of(const abl_grid *g, int a, double x)
+{
+    return (long)floor((x - g->origin_m[a]) / g->h_m[a] + 0.5);
+}
+
+static int dim(const abl_grid *g, int a)
+{
+    return a == 0 ? g->nx : a == 1 ? g->ny : g->nz;
+}
+
+/* Mark every voxel the segment p0-p1 passes through (Amanatides & Woo 1987, "A fast voxel
+ * traversal algorithm for ray tracing", Eurographics '87), and every voxel whose centre lies
+ * within r of the segment. Returns false when a point of the segment lies outside the grid. */
+static bool mark_segment(const abl_grid *g, const double p0[3], const double p1[3], double r,
+                         uint8_t *mask)
+{
+    long v[3], last[3];
+    for (int a = 0; a < 3; a++) {
+        v[a] = voxel_of(g, a, p0[a]);
+        last[a] = voxel_of(g, a, p1[a]);
+        if (v[a] < 0 || v[a] >= dim(g, a) || last[a] < 0 || last[a] >= dim(g, a)) return false;
+    }
+    double dvec[3], tmax[3], tdelta[3];
+    int step[3];
+    for (int a = 0; a < 3; a++) {
+        dvec[a] = p1[a] - p0[a];
+        step[a] = dvec[a] > 0 ? 1 : dvec[a] < 0 ? -1 : 0;
+        double lo = g->origin_m[a] + (v[a] - 0.5) * g->h_m[a]; /* voxel's lower face */
+        if (step[a] == 0) {
+            tmax[a] = tdelta[a] = INFINITY;
+        } else {
+            double next = step[a] > 0 ? lo + g->h_m[a] : lo;
+            tmax[a] = (next - p0[a]) / dvec[a];
+            tdelta[a] = g->h_m[a] / fabs(dvec[a]);
+        }
+    }
+    for (int guard = 0; guard < 1 << 24; guard++) {
+        mask[ABL_IDX(g, v[0], v[1], v[2])] = 1;
+        if (v[0] == last[0] && v[1] == last[1] && v[2] == last[2]) break;
+        int a = tmax[0] < tmax[1] ? (tmax[0] < tmax[2] ? 0 : 2) : (tmax[1] < tmax[2] ? 1 : 2);
+        if (tmax[a] > 1.0) break; /* rounding at the end point */
+        v[a] += step[a];
+        if (v[a] < 0 || v[a] >= dim(g, a)) return false;
+        tmax[a] += tdelta[a];
+    }
+    /* voxel centres within r of the segment */
+    long lo[3], hi[3];
+    for (int a = 0; a < 3; a++) {
+        lo[a] = voxel_of(g, a, fmin(p0[a], p1[a]) - r);
+        hi[a] = voxel_of(g, a, fmax(p0[a], p1[a]) + r);
+        if (lo[a] < 0) lo[a] = 0;
+        if (hi[a] > dim(g, a) - 1) hi[a] = dim(g, a) - 1;
+    }
+    const double L2 = dvec[0] * dvec[0] + dvec[1] * dvec[1] + dvec[2] * dvec[2];
+    for (long k = lo[2]; k <= hi[2]; k++)
+        for (long j = lo[1]; j <= hi[1]; j++)
+            for (long i = lo[0]; i <= hi[0]; i++) {
+                double x[3];
+                grid_voxel_centre_m(g, (int)i, (int)j, (int)k, x);
+                double t = 0.0;
+                if (L2 > 0.0)
+                    t = ((x[0] - p0[0]) * dvec[0] + (x[1] - p0[1]) * dvec[1] +
+                         (x[2] - p0[2]) * dvec[2]) /
+                        L2;
+                t = fmin(fmax(t, 0.0), 1.0);
+                double d2 = 0.0;
+                for (int a = 0; a < 3; a++) {
+                    double e = x[a] - (p0[a] + t * dvec[a]);
+                    d2 += e * e;
+                }
+                if (d2 <= r * r) mask[ABL_IDX(g, i, j, k)] = 1;
+            }
+    return true;
+}
+
+/* Point at arc angle th of tine t of an expandable electrode: a circular arc of radius R in
+ * the plane of the shaft and the tine's radial direction, leaving the trocar tip along the
+ * shaft (away from the handle) and bending outwards, p = tip + R (1 - cos th) e_t - R sin th d. */
+static void tine_point(const rfa_electrode *el, int t, double th, double p[3])
+{
+    double u[3], w[3];
+    frame(el->dir, u, w);
+    double phi = 2.0 * PI * t / el->n_tines;
+    double arc = el->tine_arc_deg * PI / 180.0;
+    /* the distance from the axis, R (1 - cos th), grows along the whole arc (th <= 180 deg):
+     * the array's lateral span is 2 R (1 - cos arc) = the deployed diameter */
+    double R = 0.5 * el->deployed_diameter_m / (1.0 - cos(arc));
+    for (int a = 0; a < 3; a++) {
+        double e = cos(phi) * u[a] + sin(phi) * w[a];
+        p[a] = el->tip_m[a] + R * (1.0 - cos(th)) * e - R * sin(th) * el->dir[a];
+    }
+}
+
+/* Sensor points: where the generator's thermocouples sit (needle tip; tine ends). */
+static int sensor_points(const rfa_electrode *el, double pts[][3])
+{
+    if (el->type == EL_STRAIGHT) {
+        memcpy(pts[0], el->tip_m, sizeof pts[0]);
+        return 1;
+    }
+    for (int t = 0; t < el->n_tines; t++)
+        tine_point(el, t, el->tine_arc_deg * PI / 180.0, pts[t]);
+    return el->n_tines;
+}
+
+/* ---- source ------------------------------------------------------------------------------ */
+
+typedef struct {
+    size_t n;
+    size_t *idx;     /* held voxels (sorted) */
+    size_t nsens;
+    size_t *sens;    /* sensor voxels: electrode voxels near a sensor point + their neighbours */
+} rfa_el_vox;
+
+typedef struct {
+    const rfa_params *p; /* borrowed from the scenario */
+    const abl_sim *sim;
+    /* the electrical box: the sub-grid the potential is solved on, voxel (i,j,k) of it is
+     * voxel (i,j,k) + off of the simulation grid; fields below marked [box] live on it */
+    abl_grid eg;
+    int off[3];
+    double on_s, off_s, V_m3;
+    double s37[ABL_MAX_MATERIALS];
+    rfa_el_vox ev[RFA_MAX_ELECTRODES];
+    int nconf;             /* 1 (together) or nel (sequential) */
+    uint8_t *held[RFA_MAX_ELECTRODES]; /* per configuration: held mask [box] */
+    double *V[RFA_MAX_ELECTRODES];     /* per configuration: last unit-voltage solution */
+    double *Vp[RFA_MAX_ELECTRODES];    /* and the one before it (extrapolated initial guess) */
+    double ts[RFA_MAX_ELECTRODES], tp[RFA_MAX_ELECTRODES]; /* their times (tp < 0: none) */
+    abl_potential *pot;
+    double *sigma, *sigma_s, *q1, *work; /* current sigma, sigma of the last solve, unit heat
+                                          * [box] */
+    size_t nheat;
+    size_t *heat_idx;      /* simulation-grid indices of the heated voxels */
+    size_t *heat_box;      /* the same voxels in the box */
+    double *heat_q;
+    size_t npin;
+    size_t *pin_idx;
+    double *pin_T;
+    int conf;              /* configuration of the last solve (-1: none) */
+    double P1, I1;         /* unit-voltage power [W/V^2] and current [A/V] of the last solve */
+    long nsolves;
+    int last_iters;
+    /* generator state */
+    bool started;
+    double t_last, integ_W, baseline_Ohm, pause_end_s;
+    bool paused;
+    long npauses;
+    /* series */
+    size_t nrow, caprow;
+    double *rows;
+} rfa_state;
+
+#define NCOL 10
+static const char *const series_cols[NCOL] = {
+    "time_s",           "voltage_V",        "current_A",        "power_W",
+    "impedance_Ohm",    "tip_temperature_C", "active_electrode", "paused",
+    "potential_solves", "cg_iterations"};
+
+static void rfa_destroy(abl_source *s)
+{
+    rfa_state *m = s->state;
+    if (m) {
+        for (int e = 0; e < RFA_MAX_ELECTRODES; e++) {
+            free(m->ev[e].idx);
+            free(m->ev[e].sens);
+            grid_free_field(m->held[e]);
+            grid_free_field(m->V[e]);
+            grid_free_field(m->Vp[e]);
+        }
+        potential_destroy(m->pot);
+        grid_free_field(m->sigma);
+        grid_free_field(m->sigma_s);
+        grid_free_field(m->q1);
+        free(m->work);
+        free(m->heat_idx);
+        free(m->heat_box);
+        free(m->heat_q);
+        free(m->pin_idx);
+        free(m->pin_T);
+        free(m->rows);
+        free(m);
+    }
+    free(s);
+}
+
+size_t rfa_electrode_voxels(const abl_source *s, int e, const size_t **idx)
+{
+    *idx = NULL;
+    if (!s || !s->ops || strcmp(s->ops->type, "rfa") != 0) return 0;
+    const rfa_state *m = s->state;
+    if (e < 0 || e >= m->p->nel) return 0;
+    *idx = m->ev[e].idx;
+    return m->ev[e].n;
+}
+
+/* Simulation-grid index of box voxel (i,j,k). */
+static inline size_t full_index(const rfa_state *m, int i, int j, int k)
+{
+    return ABL_IDX(&m->sim->grid, i + m->off[0], j + m->off[1], k + m->off[2]);
+}
+
+/* sigma of every box voxel at the current temperatures */
+static void update_sigma(rfa_state *m, const abl_field_view *v)
+{
+    const abl_grid *eg = &m->eg;
+    const rfa_sigma_model *sm = &m->p->sigma;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int k = 0; k < eg->nz; k++)
+        for (int j = 0; j < eg->ny; j++)
+            for (int i = 0; i < eg->nx; i++) {
+                const size_t c = full_index(m, i, j, k);
+                m->sigma[ABL_IDX(eg, i, j, k)] =
+                    rfa_sigma_at(sm, m->s37[v->material[c]], v->T_C[c]);
+            }
+}
+
+/* Heating-weighted relative change of sigma since the last solve (see the file comment). */
+static double sigma_change(rfa_state *m, const abl_grid *g)
+{
+    const double *q1 = m->q1, *s = m->sigma, *s0 = m->sigma_s;
+#pragma omp parallel for schedule(static)
+    for (int k = 0; k < g->nz; k++) {
+        double a = 0.0, b = 0.0;
+        for (size_t c = (size_t)k * g->sz; c < (size_t)(k + 1) * g->sz; c++) {
+            a += q1[c] * fabs(s[c] - s0[c]) / s0[c];
+            b += q1[c];
+        }
+        m->work[2 * k] = a;
+        m->work[2 * k + 1] = b;
+    }
+    double a = 0.0, b = 0.0;
+    for (int k = 0; k < g->nz; k++) {
+        a += m->work[2 * k];
+        b += m->work[2 * k + 1];
+    }
+    return b > 0.0 ? a / b : INFINITY;
+}
+
+static abl_status solve(abl_source *s, int conf, double t_s, abl_error *err)
+{
+    rfa_state *m = s->state;
+    const abl_grid *g = &m->eg;
+    abl_status st = potential_set_conductivity(m->pot, m->sigma, m->held[conf], true, err);
+    if (st) return st;
+    /* initial guess: the last solution, or its linear extrapolation in time from the two last
+     * ones when that starts closer (smooth heating: fewer CG iterations; after a jump such as
+     * a generator pause the plain last solution wins) */
+    double *V = m->V[conf], *Vp = m->Vp[conf], *old = m->heat_q; /* heat_q: scratch here */
+    const size_t n = g->n;
+    memcpy(old, V, n * sizeof(double));
+    if (m->tp[conf] >= 0.0 && m->ts[conf] > m->tp[conf]) {
+        const double f = fmin((t_s - m->ts[conf]) / (m->ts[conf] - m->tp[conf]), 1.0);
+#pragma omp parallel for schedule(static)
+        for (size_t c = 0; c < n; c++) V[c] = old[c] + f * (old[c] - Vp[c]);
+        if (potential_residual(m->pot, V) > potential_residual(m->pot, old))
+            memcpy(V, old, n * sizeof(double));
+    }
+    int it;
+    double res;
+    st = potential_solve(m->pot, V, &it, &res, err);
+    if (st) {
+        char msg[ABL_ERRMSG_LEN];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        return abl_fail(err, st, "source '%s' (rfa) at t = %.3f s: %s", s->name, t_s, msg);
+    }
+    if (m->ts[conf] >= 0.0) memcpy(Vp, old, n * sizeof(double));
+    m->tp[conf] = m->ts[conf];
+    m->ts[conf] = t_s;
+    m->P1 = potential_dissipation(m->pot, V, m->q1);
+    m->I1 = potential_current_A(m->pot, V);
+    memcpy(m->sigma_s, m->sigma, g->n * sizeof(double));
+    m->conf = conf;
+    m->nsolves++;
+    m->last_iters = it;
+    if (!(m->P1 > 0.0) || !(m->I1 > 0.0))
+        return abl_fail(err, ABL_ENUM,
+                        "source '%s' (rfa) at t = %.3f s: no current flows from the electrodes "
+                        "(unit-voltage power %g W); check the ground faces and tissues",
+                        s->name, t_s, m->P1);
+    /* heat list: tissue voxels that receive Joule heat, in index order */
+    size_t nh = 0;
+    for (int k = 0; k < g->nz; k++)
+        for (int j = 0; j < g->ny; j++)
+            for (int i = 0; i < g->nx; i++) {
+                const size_t c = ABL_IDX(g, i, j, k);
+                if (!(m->q1[c] > 0.0)) continue;
+                m->heat_box[nh] = c;
+                m->heat_idx[nh++] = full_index(m, i, j, k);
+            }
+    m->nheat = nh;
+    return ABL_OK;
+}
+
+/* Hottest sensor voxel of the conducting electrodes. */
+static double tip_temperature(const rfa_state *m, int conf, const double *T)
+{
+    double tmax = -INFINITY;
+    for (int e = 0; e < m->p->nel; e++) {
+        if (m->p->sequential && e != conf) continue;
+        for (size_t q = 0; q < m->ev[e].nsens; q++) tmax = fmax(tmax, T[m->ev[e].sens[q]]);
+    }
+    return tmax;
+}
+
+/* The generator: driving voltage for this step from its mode and the stored solution. */
+static double generator_voltage(rfa_state *m, double t, double dt, double T_tip)
+{
+    const rfa_params *p = m->p;
+    const double Z = 1.0 / m->I1;
+    double V0 = 0.0;
+    switch (p->mode) {
+    case GEN_VOLTAGE:
+        V0 = p->voltage_V;
+        break;
+    case GEN_POWER:
+        V0 = sqrt(p->power_W / m->P1);
+        break;
+    case GEN_TEMPERATURE: {
+        /* PI on the power, integral frozen while the output saturates (anti-windup) */
+        double e = p->setpoint_C - T_tip;
+        double P = p->kp_W_K * e + m->integ_W;
+        bool sat_hi = P >= p->max_power_W, sat_lo = P <= 0.0;
+        if (!(sat_hi && e > 0) && !(sat_lo && e < 0)) m->integ_W += p->ki_W_Ks * e * dt;
+        P = fmin(fmax(p->kp_W_K * e + m->integ_W, 0.0), p->max_power_W);
+        V0 = sqrt(P / m->P1);
+        break;
+    }
+    case GEN_IMPEDANCE:
+        if (t - m->on_s <= p->baseline_s) m->baseline_Ohm = fmin(m->baseline_Ohm, Z);
+        /* after a pause the generator conducts for at least one step before it judges the
+         * impedance again (it needs current to measure it) */
+        bool resumed = false;
+        if (m->paused && t >= m->pause_end_s - 1e-9) m->paused = false, resumed = true;
+        if (!m->paused && !resumed && t - m->on_s > p->baseline_s &&
+            Z > m->baseline_Ohm + p->delta_Ohm) {
+            m->paused = true;
+            m->pause_end_s = t + p->pause_s;
+            m->npauses++;
+        }
+        V0 = m->paused ? 0.0 : sqrt(p->power_W / m->P1);
+        break;
+    }
+    V0 = fmin(V0, p->max_voltage_V);
+    if (p->max_current_A > 0.0) V0 = fmin(V0, p->max_current_A / m->I1);
+    return V0;
+}
+
+static abl_status record(abl_source *s, const double *row, abl_error *err)
+{
+    rfa_state *m = s->state;
+    if (m->nrow == m->caprow) {
+        size_t cap = m->caprow ? 2 * m->caprow : 256;
+        double *r = realloc(m->rows, cap * NCOL * sizeof *r);
+        if (!r) return abl_fail(err, ABL_ENOMEM, "out of memory (source '%s' series)", s->name);
+        m->rows = r;
+        m->caprow = cap;
+    }
+    memcpy(m->rows + m->nrow * NCOL, row, NCOL * sizeof *row);
+    m->nrow++;
+    return ABL_OK;
+}
+
+static abl_status rfa_update(abl_source *s, const abl_field_view *v, abl_source_contrib *out,
+                             abl_error *err)
+{
+    rfa_state *m = s->state;
+    const rfa_params *p = m->p;
+    abl_status st;
+    *out = (abl_source_contrib){0};
+    const double t = v->t_s;
+    if (t < m->on_s || t >= m->off_s) return ABL_OK;
+    if (v->pins_only) { /* implicit schemes' end-of-step call: the (static) cooled voxels only */
+        out->n_pin = m->npin;
+        out->pin_idx = m->pin_idx;
+        out->pin_T_C = m->pin_T;
+        return ABL_OK;
+    }
+    const double dt = m->started && t > m->t_last ? t - m->t_last : 0.0;
+    const bool new_row = !m->started || t > m->t_last;
+
+    int conf = 0;
+    if (p->sequential) {
+        long k = (long)floor((t - m->on_s) / p->switch_interval_s + 1e-9);
+        conf = (int)(k % p->nel);
+    }
+    update_sigma(m, v);
+    if (conf != m->conf || sigma_change(m, &m->eg) > p->resolve_tol)
+        if ((st = solve(s, conf, t, err))) return st;
+
+    const double T_tip = tip_temperature(m, conf, v->T_C);
+    const double V0 = generator_voltage(m, t, dt, T_tip);
+    const double V2 = V0 * V0;
+    for (size_t q = 0; q < m->nheat; q++) m->heat_q[q] = V2 * m->q1[m->heat_box[q]];
+    out->n_heat = V2 > 0.0 ? m->nheat : 0;
+    out->heat_idx = m->heat_idx;
+    out->heat_q_W_m3 = m->heat_q;
+    out->n_pin = m->npin;
+    out->pin_idx = m->pin_idx;
+    out->pin_T_C = m->pin_T;
+
+    if (new_row) {
+        const double row[NCOL] = {t,
+                                  V0,
+                                  V0 * m->I1,
+                                  V2 * m->P1,
+                                  1.0 / m->I1,
+                                  T_tip,
+                                  p->sequential ? conf : -1,
+                                  m->paused ? 1.0 : 0.0,
+                                  (double)m->nsolves,
+                                  m->last_iters};
+        if ((st = record(s, row, err))) return st;
+    }
+    m->started = true;
+    m->t_last = t;
+    return ABL_OK;
+}
+
+static void rfa_series(const abl_source *s, abl_source_series *out)
+{
+    const rfa_state *m = s->state;
+    out->ncol = NCOL;
+    out->columns = series_cols;
+    out->nrow = m->nrow;
+    out->rows = m->rows;
+}
+
+static int rfa_axes(const abl_source *s, abl_source_axis *out, int max)
+{
+    const rfa_state *m = s->state;
+    int n = 0;
+    for (int e = 0; e < m->p->nel && n < max; e++, n++) {
+        memcpy(out[n].tip_m, m->p->el[e].tip_m, sizeof out[n].tip_m);
+        memcpy(out[n].dir, m->p->el[e].dir, sizeof out[n].dir);
+    }
+    return n;
+}
+
+static const abl_source_ops rfa_ops = {.type = "rfa",
+                                       .update = rfa_update,
+                                       .destroy = rfa_destroy,
+                                       .series = rfa_series,
+                                       .axes = rfa_axes};
+
+/* Rasterise electrode e into mask (cleared first); false if it leaves the grid. */
+static bool rasterise(const abl_grid *g, const rfa_electrode *el, uint8_t *mask)
+{
+    memset(mask, 0, g->n);
+    if (el->type == EL_STRAIGHT) {
+        double p1[3];
+        for (int a = 0; a < 3; a++) p1[a] = el->tip_m[a] + el->length_m * el->dir[a];
+        return mark_segment(g, el->tip_m, p1, el->radius_m, mask);
+    }
+    /* tines as polylines with chords of at most a quarter voxel */
+    const double hmin = fmin(g->h_m[0], fmin(g->h_m[1], g->h_m[2]));
+    const double arc = el->tine_arc_deg * PI / 180.0;
+    const double R = 0.5 * el->deployed_diameter_m / (1.0 - cos(arc));
+    const int nseg = (int)ceil(R * arc / (0.25 * hmin)) + 1;
+    for (int t = 0; t < el->n_tines; t++) {
+        double a[3], b[3];
+        tine_point(el, t, 0.0, a);
+        for (int q = 1; q <= nseg; q++) {
+            tine_point(el, t, arc * q / nseg, b);
+            if (!mark_segment(g, a, b, el->tine_radius_m, mask)) return false;
+            memcpy(a, b, sizeof a);
+        }
+    }
+    return true;
+}
+
+/* Electrode voxel list (sorted) and sensor voxels of electrode el, from its rasterised mask
+ * (bit 1); mask gets bit 2 for the sensor voxels. */
+static abl_status electrode_sets(const abl_grid *g, const rfa_params *p, const rfa_electrode *el,
+                                 uint8_t *mask, rfa_el_vox *ev)
+{
+    size_t n = 0;
+    for (size_t c = 0; c < g->n; c++) n += mask[c] != 0;
+    ev->n = n;
+    if (!(ev->idx = malloc((n ? n : 1) * sizeof *ev->idx))) return ABL_ENOMEM;
+    n = 0;
+    for (size_t c = 0; c < g->n; c++)
+        if (mask[c]) ev->idx[n++] = c;
+    /* sensor voxels: electrode voxels within sensor_radius of a sensor point, and their face
+     * neighbours (the tissue the thermocouple touches) */
+    double pts[24][3];
+    const int np = sensor_points(el, pts);
+    const double r2 = p->sensor_radius_m * p->sensor_radius_m;
+    for (size_t q = 0; q < ev->n; q++) {
+        const size_t c = ev->idx[q];
+        const int i = (int)(c % g->sy), j = (int)(c / g->sy % (size_t)g->ny),
+                  k = (int)(c / g->sz);
+        double x[3];
+        grid_voxel_centre_m(g, i, j, k, x);
+        bool near = false;
+        for (int t = 0; t < np && !near; t++) {
+            double d2 = 0.0;
+            for (int a = 0; a < 3; a++) d2 += (x[a] - pts[t][a]) * (x[a] - pts[t][a]);
+            near = d2 <= r2;
+        }
+        if (!near) continue;
+        mask[c] |= 2;
+        const long off[6] = {-1, 1, -(long)g->sy, (long)g->sy, -(long)g->sz, (long)g->sz};
+        const int ok[6] = {i > 0, i < g->nx - 1, j > 0, j < g->ny - 1, k > 0, k < g->nz - 1};
+        for (int f = 0; f < 6; f++)
+            if (ok[f]) mask[(size_t)((long)c + off[f])] |= 2;
+    }
+    /* the voxel containing each sensor point, in case no electrode voxel was near it */
+    for (int t = 0; t < np; t++) {
+        long v[3];
+        for (int a = 0; a < 3; a++) v[a] = voxel_of(g, a, pts[t][a]);
+        mask[ABL_IDX(g, v[0], v[1], v[2])] |= 2;
+    }
+    size_t ns = 0;
+    for (size_t c = 0; c < g->n; c++) ns += (mask[c] & 2) != 0;
+    ev->nsens = ns;
+    if (!(ev->sens = malloc(ns * sizeof *ev->sens))) return ABL_ENOMEM;
+    ns = 0;
+    for (size_t c = 0; c < g->n; c++)
+        if (mask[c] & 2) ev->sens[ns++] = c;
+    return ABL_OK;
+}
+
+static abl_status rfa_create(const abl_source_cfg *cfg, const abl_sim *sim, abl_source **out,
+                             abl_error *err)
+{
+    *out = NULL;
+    const rfa_params *p = cfg->params;
+    const abl_grid *g = &sim->grid;
+    const abl_tissue_table *tt = &sim->sc->tissues;
+    abl_source *s = calloc(1, sizeof *s);
+    rfa_state *m = calloc(1, sizeof *m);
+    uint8_t *mask = NULL;
+    abl_status st = ABL_OK;
+    if (!s || !m) {
+        free(s);
+        free(m);
+        return abl_fail(err, ABL_ENOMEM, "out of memory creating source '%s'", cfg->name);
+    }
+    s->state = m;
+    s->ops = &rfa_ops;
+    snprintf(s->name, sizeof s->name, "%s", cfg->name);
+    m->p = p;
+    m->sim = sim;
+    m->on_s = cfg->on_s;
+    m->off_s = cfg->off_s;
+    m->V_m3 = grid_voxel_volume_m3(g);
+    m->conf = -1;
+    m->baseline_Ohm = INFINITY;
+    m->nconf = p->sequential ? p->nel : 1;
+    for (int k = 0; k < sim->nmat; k++) {
+        const abl_tissue *t = &tt->t[sim->mat_tissue[k]];
+        if (isnan(t->sigma_480kHz_S_m)) {
+            st = abl_fail(err, ABL_EINVAL,
+                          "%s: source '%s': tissue '%s' has no "
+                          "electrical_conductivity_480kHz_S_per_m in the tissue table; add it "
+                          "(tissues: section)",
+                          cfg->where, cfg->name, t->name);
+            goto fail;
+        }
+        m->s37[k] = t->sigma_480kHz_S_m;
+    }
+
+    /* electrodes on the simulation grid: voxels, sensors, their bounding box */
+    if (!(mask = grid_alloc_labels(g, 0))) goto nomem;
+    long lo[3] = {g->nx, g->ny, g->nz}, hi[3] = {-1, -1, -1};
+    size_t npin = 0;
+    for (int e = 0; e < p->nel; e++) {
+        const rfa_electrode *el = &p->el[e];
+        if (!rasterise(g, el, mask)) {
+            st = abl_fail(err, ABL_EINVAL,
+                          "%s: source '%s': electrode %d (tip_mm = [%g, %g, %g]) reaches outside "
+                          "the grid (x %.1f..%.1f, y %.1f..%.1f, z %.1f..%.1f mm); its active "
+                          "part must lie inside",
+                          cfg->where, cfg->name, e, el->tip_m[0] * 1e3, el->tip_m[1] * 1e3,
+                          el->tip_m[2] * 1e3, (g->origin_m[0] - 0.5 * g->h_m[0]) * 1e3,
+                          (g->origin_m[0] + (g->nx - 0.5) * g->h_m[0]) * 1e3,
+                          (g->origin_m[1] - 0.5 * g->h_m[1]) * 1e3,
+                          (g->origin_m[1] + (g->ny - 0.5) * g->h_m[1]) * 1e3,
+                          (g->origin_m[2] - 0.5 * g->h_m[2]) * 1e3,
+                          (g->origin_m[2] + (g->nz - 0.5) * g->h_m[2]) * 1e3);
+            goto fail;
+        }
+        if ((st = electrode_sets(g, p, el, mask, &m->ev[e]))) goto nomem;
+        for (size_t q = 0; q < m->ev[e].n; q++) {
+            const size_t c = m->ev[e].idx[q];
+            const long v[3] = {(long)(c % g->sy), (long)(c / g->sy % (size_t)g->ny),
+                               (long)(c / g->sz)};
+            for (int a = 0; a < 3; a++) {
+                lo[a] = v[a] < lo[a] ? v[a] : lo[a];
+                hi[a] = v[a] > hi[a] ? v[a] : hi[a];
+            }
+        }
+        if (el->cooled) npin += m->ev[e].n;
+    }
+    /* the electrical box: electrodes +- margin, within the grid (or the grid itself) */
+    {
+        int dims[3];
+        double org[3];
+        for (int a = 0; a < 3; a++) {
+            long l = 0, h = dim(g, a) - 1;
+            if (p->margin_m > 0) {
+                long mv = (long)ceil(p->margin_m / g->h_m[a] - 1e-9);
+                l = lo[a] - mv > 0 ? lo[a] - mv : 0;
+                h = hi[a] + mv < dim(g, a) - 1 ? hi[a] + mv : dim(g, a) - 1;
+            }
+            m->off[a] = (int)l;
+            dims[a] = (int)(h - l + 1);
+            org[a] = g->origin_m[a] + (double)l * g->h_m[a];
+        }
+        if ((st = grid_init(&m->eg, dims, g->h_m, org, err))) goto fail;
+    }
+    const abl_grid *eg = &m->eg;
+    m->sigma = grid_alloc_field(eg, 0.0);
+    m->sigma_s = grid_alloc_field(eg, 0.0);
+    m->q1 = grid_alloc_field(eg, 0.0);
+    m->work = malloc(2 * (size_t)eg->nz * sizeof(double));
+    m->heat_idx = malloc(eg->n * sizeof *m->heat_idx);
+    m->heat_box = malloc(eg->n * sizeof *m->heat_box);
+    m->heat_q = malloc(eg->n * sizeof *m->heat_q);
+    if (!m->sigma || !m->sigma_s || !m->q1 || !m->work || !m->heat_idx || !m->heat_box ||
+        !m->heat_q)
+        goto nomem;
+    for (int c = 0; c < m->nconf; c++) {
+        m->held[c] = grid_alloc_labels(eg, 0);
+        m->V[c] = grid_alloc_field(eg, 0.0);
+        m->Vp[c] = grid_alloc_field(eg, 0.0);
+        m->ts[c] = m->tp[c] = -1.0;
+        if (!m->held[c] || !m->V[c] || !m->Vp[c]) goto nomem;
+    }
+    for (int e = 0; e < p->nel; e++) {
+        const rfa_el_vox *ev = &m->ev[e];
+        for (size_t q = 0; q < ev->n; q++) {
+            const size_t c = ev->idx[q];
+            const int i = (int)(c % g->sy) - m->off[0],
+                      j = (int)(c / g->sy % (size_t)g->ny) - m->off[1],
+                      k = (int)(c / g->sz) - m->off[2];
+            /* an electrode on a grounded face would short the generator */
+            const int at[6] = {i == 0, i == eg->nx - 1, j == 0, j == eg->ny - 1, k == 0,
+                               k == eg->nz - 1};
+            for (int f = 0; f < 6; f++)
+                if (at[f] && p->grounded[f]) {
+                    st = abl_fail(err, ABL_EINVAL,
+                                  "%s: source '%s': electrode %d touches the grounded face %s "
+                                  "of the %s (a short circuit); move it inside%s or make that "
+                                  "face insulated (ground_faces)",
+                                  cfg->where, cfg->name, e, face_names[f],
+                                  p->margin_m > 0 ? "electrical box" : "grid",
+                                  p->margin_m > 0 ? ", raise electrical_margin_mm" : "");
+                    goto fail;
+                }
+            /* held masks of the configurations it belongs to */
+            for (int cf = 0; cf < m->nconf; cf++)
+                if (!p->sequential || cf == e) m->held[cf][ABL_IDX(eg, i, j, k)] = 1;
+        }
+    }
+    /* pins: cooled electrodes at their coolant temperature */
+    if (npin) {
+        m->pin_idx = malloc(npin * sizeof *m->pin_idx);
+        m->pin_T = malloc(npin * sizeof *m->pin_T);
+        if (!m->pin_idx || !m->pin_T) goto nomem;
+        for (int e = 0; e < p->nel; e++)
+            if (p->el[e].cooled)
+                for (size_t q = 0; q < m->ev[e].n; q++) {
+                    m->pin_idx[m->npin] = m->ev[e].idx[q];
+                    m->pin_T[m->npin++] = p->el[e].coolant_C;
+                }
+    }
+    /* initial guess and held values: 1 V on the electrodes */
+    for (int c = 0; c < m->nconf; c++)
+        for (size_t q = 0; q < eg->n; q++) m->V[c][q] = m->held[c][q] ? 1.0 : 0.0;
+
+    abl_potential_opts po = {p->solver_tol, p->max_iter, true};
+    if ((st = potential_create(eg, p->grounded, &po, &m->pot, err))) {
+        char msg[ABL_ERRMSG_LEN];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        st = abl_fail(err, st, "%s: source '%s': %s", cfg->where, cfg->name, msg);
+        goto fail;
+    }
+    grid_free_field(mask);
+    *out = s;
+    return ABL_OK;
+nomem:
+    st = abl_fail(err, ABL_ENOMEM, "out of memory creating source '%s' (%zu voxels)", cfg->name,
+                  g->n);
+fail:
+    grid_free_field(mask);
+    rfa_destroy(s);
+    return st;
+}
+
+const abl_source_type_info rfa_source_type = {"rfa", rfa_keys, rfa_parse, rfa_create,
+                                              rfa_free_params};
