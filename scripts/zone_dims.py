@@ -8,7 +8,9 @@ Usage: zone_dims.py RESULT.h5 --tip X Y Z --dir DX DY DZ [--threshold 55] [--fie
           --threshold 1)
 Prints the zone length along the axis and its diameter across it as voxel-region extents
 (extent of the voxel centres plus one voxel, same definition as mwa_zone_dims in
-include/ablasim/mwa.h) and its volume.
+include/ablasim/mwa.h) and its volume. Result files also hold these numbers for each source axis
+in /zones/<source> (hot thresholds and Omega >= 1); this script measures any field and threshold,
+and older files without /zones.
 """
 import argparse
 import sys
