@@ -1,12 +1,15 @@
 /* checkpoint.h - consistent snapshots of a running simulation, and resuming from them.
  *
  * A checkpoint holds everything the time loop reads: the scenario as it was loaded (file text,
- * path, --set list), the step count, every evolving field (T, running maps, damage maps), the
- * energy and solver bookkeeping, and how many snapshots the result file had received. Resuming
+ * path, --set list), the step count, every evolving field (T, running maps, damage maps,
+ * freeze-thaw counts), the energy and solver bookkeeping, the state of every source that has
+ * one (source.h state_io: controllers, recorded series), and how many snapshots the result file
+ * had received. Resuming
  * rebuilds the simulation from the stored scenario text (tissues and meshes are read again from
  * their paths), restores the state and continues; the same kernels on the same state give
  * bitwise the same fields as an uninterrupted run. Written atomically (temporary + rename).
- * Layout: /checkpoint (attributes), /state/<field> datasets (fields, CG log of implicit runs).
+ * Layout: /checkpoint (attributes), /state/<field> datasets (fields, CG log of implicit runs),
+ * /state/source_<i> uint8 blobs (attr source_name) of the sources with state_io.
  */
 #ifndef ABLASIM_CHECKPOINT_H
 #define ABLASIM_CHECKPOINT_H

@@ -2,16 +2,19 @@
  *
  * Layout (documented in docs/ARCHITECTURE.md):
  *   /labels  uint8 [nz][ny][nx] (C order: x fastest), the tissue label of each voxel
- *            attrs: spacing_mm  float64[3] (x, y, z), > 0
- *                   origin_mm   float64[3], centre of voxel (0,0,0)
+ *            attrs: spacing_mm  float64[3] (x, y, z), each in [1e-6, 1e6] mm
+ *                   origin_mm   float64[3], centre of voxel (0,0,0), within +-1e9 mm
+ *                   (IEEE float64/float32 or integer attributes are accepted)
  *   /label_names (optional) attr on /labels: "0:fat,1:liver,2:tumour" - a hint the scenario's
  *            grid.labels mapping may use; the scenario mapping wins.
  * Every failure (missing file, not HDF5, missing dataset, wrong type or rank, missing or
- * non-positive spacing, truncated data) is a clear ABL_EIO/ABL_EINVAL naming the file.
+ * non-positive spacing, truncated data, a file that crashes or hangs libhdf5) is a clear
+ * ABL_EIO/ABL_EINVAL naming the file.
  */
 #ifndef ABLASIM_MESH_H
 #define ABLASIM_MESH_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "ablasim/status.h"
@@ -24,6 +27,25 @@ typedef struct {
     char *label_names;    /* NULL if absent */
 } abl_mesh;
 
+/* How mesh_read_ex reads. */
+typedef struct {
+    bool in_process;  /* read in this process: files ablasim wrote itself, and fuzzing (where a
+                       * crash must stay visible); default: guarded */
+    bool skip_names;  /* leave label_names NULL without reading it (the run path: an unused
+                       * hint, and the way in of several libhdf5 faults on corrupt files) */
+    double timeout_s; /* guarded read: time limit; <= 0: ABL_MESH_READ_TIMEOUT_S */
+} abl_mesh_read_opts;
+
+#define ABL_MESH_READ_TIMEOUT_S 60.0
+
+/* Read a mesh. Guarded (the default): libhdf5 1.10 crashes or hangs on some corrupt files
+ * (docs/RELIABILITY.md), so a child process (fork) reads the file and sends the result back
+ * through a pipe; a crash or a read that takes longer than the time limit (the child is then
+ * killed) becomes ABL_EIO naming the file. Results and errors are otherwise exactly those of
+ * the in-process read. opts NULL: guarded, with label_names, 60 s. On failure *out is empty. */
+abl_status mesh_read_ex(const char *path, const abl_mesh_read_opts *opts, abl_mesh *out,
+                        abl_error *err);
+/* mesh_read_ex(path, NULL, out, err). */
 abl_status mesh_read(const char *path, abl_mesh *out, abl_error *err);
 /* Write atomically (temporary name, then rename). */
 abl_status mesh_write(const char *path, const abl_mesh *m, abl_error *err);

@@ -12,8 +12,16 @@
  *   /fields/time_at_or_above_<thr>C_s, time_at_or_below_<thr>C_s   float32
  *   /snapshots/T_C    float32 [nt][nz][ny][nx], shuffle+deflate; /snapshots/time_s [nt];
  *                     /snapshots/frames/T_C_<n>: 3-D virtual views of each snapshot (XDMF)
+ *   /fields/freeze_cycles   float32, freeze-thaw cycles per voxel (when freezing is modelled)
  *   /isotherms/...    volumes in mL per threshold, total and per material
+ *   /sources/<name>   attr type; with a recorded series (source.h) one float64 [nrow] dataset
+ *                     per column, units from the column suffix; attr delivered_energy_J
+ *   /zones/<name>[_<axis>]  per applicator axis (source.h axes): hot_/cold_threshold_C,
+ *                     {hot,cold}_{length_mm,diameter_mm,volume_mL} [n], omega_ge_1_* scalars
  *   /energy           (when tracked) energy terms in J and the relative residual
+ * Root attribute complete = 1 on a finished result. After a numerical fault the partial file
+ * is kept as "<stem>.incomplete.h5" with complete = 0 and failure = the message
+ * (output_keep_incomplete).
  */
 #ifndef ABLASIM_OUTPUT_H
 #define ABLASIM_OUTPUT_H
@@ -42,6 +50,13 @@ abl_status output_resume(const char *path, const abl_sim *s, long snapshots_writ
                          abl_output **out, abl_error *err);
 /* Close and delete the temporary file (after an error). Safe with NULL. */
 void output_abort(abl_output *o);
+/* After a numerical fault (err holds its message): add the fields at the time of the fault
+ * and the root attributes, mark the file complete = 0, failure = the message, close it and
+ * rename it to "<path minus .h5>.incomplete.h5" (never to path: an earlier result of that name
+ * is untouched). err keeps its status; its message gains where the partial file is (or why it
+ * could not be kept, in which case the temporary is deleted as by output_abort). Releases o.
+ * Safe with NULL. */
+void output_keep_incomplete(abl_output *o, const abl_sim *s, abl_error *err);
 
 /* Isotherm volumes [mL]: voxels with T_max >= thr (hot) or T_min <= thr (cold), total and per
  * material. vol_total[t], vol_mat[t*nmat + m]. */

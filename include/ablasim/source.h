@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "ablasim/grid.h"
 #include "ablasim/scenario.h"
@@ -58,6 +59,31 @@ typedef struct {
     double dir[3];
 } abl_source_axis;
 
+/* A source's evolving state as bytes, for checkpoints: one function walks the state in a fixed
+ * order and abl_blob_io copies each piece out (ABL_BLOB_SAVE), in (ABL_BLOB_LOAD) or only counts
+ * its size (ABL_BLOB_COUNT). A load reading past the end sets bad. */
+typedef enum { ABL_BLOB_COUNT, ABL_BLOB_SAVE, ABL_BLOB_LOAD } abl_blob_mode;
+typedef struct {
+    abl_blob_mode mode;
+    unsigned char *buf;
+    size_t len, pos;
+    bool bad;
+} abl_blob;
+
+static inline void abl_blob_io(abl_blob *b, void *p, size_t n)
+{
+    if (n == 0) return;
+    if (b->mode == ABL_BLOB_SAVE) memcpy(b->buf + b->pos, p, n);
+    if (b->mode == ABL_BLOB_LOAD) {
+        if (b->bad || b->pos + n > b->len) {
+            b->bad = true;
+            return;
+        }
+        memcpy(p, b->buf + b->pos, n);
+    }
+    b->pos += n;
+}
+
 typedef struct abl_source abl_source;
 typedef struct {
     const char *type;
@@ -70,6 +96,12 @@ typedef struct {
     /* Optional (NULL: none): fill *out and return the number of axes (several probes or
      * electrodes); at most max. */
     int (*axes)(const abl_source *s, abl_source_axis *out, int max);
+    /* Optional (NULL: stateless beyond what the fields and t determine): walk the evolving
+     * state (controllers, cached solutions, recorded series) through abl_blob_io so that a run
+     * resumed from a checkpoint continues bitwise identically. Loading happens into a source
+     * freshly created from the same scenario; it may reallocate (series) and fails with a
+     * message on a size mismatch. */
+    abl_status (*state_io)(abl_source *s, abl_blob *b, abl_error *err);
 } abl_source_ops;
 
 struct abl_source {

@@ -1110,6 +1110,9 @@ abl_status sim_run(abl_sim *s, const abl_run_opts *opts, abl_error *err)
     if (write && (st = output_finish(o, s, err))) return st; /* finish releases o either way */
     return ABL_OK;
 fail:
-    if (write) output_abort(o);
+    /* a numerical fault keeps what was written, marked incomplete (issue 10); any other
+     * failure deletes the temporary file */
+    if (write && st == ABL_ENUM) output_keep_incomplete(o, s, err);
+    else if (write) output_abort(o);
     return st;
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ablasim/source.h"
 #include "ablasim/version.h"
 #include "h5util.h"
 
@@ -96,6 +97,86 @@ static int get_array(hid_t loc, const char *name, hid_t mtype, hsize_t n, void *
     return r < 0 ? -1 : 0;
 }
 
+/* Dataset of source i's state blob (source.h state_io) in /state. */
+static void source_blob_name(char *buf, size_t len, int i)
+{
+    snprintf(buf, len, "/state/source_%d", i);
+}
+
+/* Save every stateful source (state_io) as a uint8 dataset with its name as an attribute. */
+static abl_status write_source_states(hid_t f, const abl_sim *s, const char *tmp,
+                                      abl_error *err)
+{
+    for (int i = 0; i < s->nsources; i++) {
+        abl_source *src = s->sources[i];
+        if (!src->ops->state_io) continue;
+        abl_blob b = {ABL_BLOB_COUNT, NULL, 0, 0, false};
+        abl_status st = src->ops->state_io(src, &b, err);
+        if (st) return st;
+        const size_t len = b.pos;
+        unsigned char *buf = malloc(len ? len : 1);
+        if (!buf) return abl_fail(err, ABL_ENOMEM, "out of memory saving source '%s'", src->name);
+        b = (abl_blob){ABL_BLOB_SAVE, buf, len, 0, false};
+        st = src->ops->state_io(src, &b, err);
+        if (st == ABL_OK && b.pos != len)
+            st = abl_fail(err, ABL_EINTERNAL,
+                          "source '%s': its state took %zu bytes to count but %zu to save",
+                          src->name, len, b.pos);
+        char name[64];
+        source_blob_name(name, sizeof name, i);
+        hid_t d = -1;
+        if (st == ABL_OK &&
+            (put_array(f, name, H5T_STD_U8LE, H5T_NATIVE_UINT8, (hsize_t)len, buf) ||
+             (d = H5Dopen2(f, name, H5P_DEFAULT)) < 0 || put_str(d, "source_name", src->name)))
+            st = h5err(err, tmp, "writing the state of a source to the checkpoint");
+        close_id(d);
+        free(buf);
+        if (st) return st;
+    }
+    return ABL_OK;
+}
+
+/* Load the state of every stateful source of s (created from the same scenario). */
+static abl_status read_source_states(hid_t f, abl_sim *s, const char *path, abl_error *err)
+{
+    for (int i = 0; i < s->nsources; i++) {
+        abl_source *src = s->sources[i];
+        if (!src->ops->state_io) continue;
+        char name[64];
+        source_blob_name(name, sizeof name, i);
+        hid_t d = H5Lexists(f, name, H5P_DEFAULT) > 0 ? H5Dopen2(f, name, H5P_DEFAULT) : -1;
+        hid_t sp = d >= 0 ? H5Dget_space(d) : -1;
+        hssize_t n = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+        close_id(sp);
+        if (d < 0 || n < 0) {
+            close_id(d);
+            return abl_fail(err, ABL_EINVAL,
+                            "%s: the checkpoint holds no state for source '%s' (written by an "
+                            "ablasim without it, or for another scenario)",
+                            path, src->name);
+        }
+        unsigned char *buf = malloc(n ? (size_t)n : 1);
+        abl_status st = ABL_OK;
+        if (!buf) st = abl_fail(err, ABL_ENOMEM, "out of memory restoring source '%s'", src->name);
+        else if (n && H5Dread(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
+            st = h5err(err, path, "reading the state of a source");
+        close_id(d);
+        if (st == ABL_OK) {
+            abl_blob b = {ABL_BLOB_LOAD, buf, (size_t)n, 0, false};
+            st = src->ops->state_io(src, &b, err);
+            if (st == ABL_OK && (b.bad || b.pos != b.len))
+                st = abl_fail(err, ABL_EINVAL,
+                              "%s: the checkpointed state of source '%s' (%lld bytes) does not "
+                              "fit the source as created now (%zu bytes read): the scenario "
+                              "changed since",
+                              path, src->name, (long long)n, b.pos);
+        }
+        free(buf);
+        if (st) return st;
+    }
+    return ABL_OK;
+}
+
 typedef struct {
     const char *name;
     int is_float;
@@ -120,8 +201,13 @@ static int state_fields(const abl_sim *s, field_ref *f)
         snprintf(names[ABL_MAX_THRESHOLDS + h], sizeof names[0], "t_cold_%d_s", h);
         f[n++] = (field_ref){names[ABL_MAX_THRESHOLDS + h], 1, s->t_cold[h]};
     }
+    /* freeze-thaw counts exist when freezing is modelled (same scenario on resume: same set) */
+    if (s->freeze_cycles) f[n++] = (field_ref){"freeze_cycles", 1, s->freeze_cycles};
     return n;
 }
+
+/* Most fields state_fields can return. */
+#define MAX_STATE_FIELDS (5 + 2 * ABL_MAX_THRESHOLDS + 1)
 
 abl_status checkpoint_write(const char *path, const abl_sim *s, const char *output_path,
                             long snapshots_written, abl_error *err)
@@ -180,7 +266,7 @@ abl_status checkpoint_write(const char *path, const abl_sim *s, const char *outp
         goto done;
     }
     grp = H5Gcreate2(f, "/state", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    field_ref fr[5 + 2 * ABL_MAX_THRESHOLDS];
+    field_ref fr[MAX_STATE_FIELDS];
     int nf = state_fields(s, fr);
     for (int i = 0; i < nf && !bad; i++)
         bad = grp < 0 ||
@@ -198,6 +284,7 @@ abl_status checkpoint_write(const char *path, const abl_sim *s, const char *outp
         st = h5err(err, tmp, "writing the checkpoint fields");
         goto done;
     }
+    if ((st = write_source_states(f, s, tmp, err))) goto done;
     close_id(grp);
     close_id(root);
     grp = root = -1;
@@ -323,7 +410,7 @@ abl_status checkpoint_restore(const char *path, abl_sim *s, abl_error *err)
                       path, nvox, dt, s->grid.n, s->dt_s);
         goto done;
     }
-    field_ref fr[5 + 2 * ABL_MAX_THRESHOLDS];
+    field_ref fr[MAX_STATE_FIELDS];
     int nf = state_fields(s, fr);
     for (int i = 0; i < nf; i++)
         if (get_array(grp, fr[i].name, fr[i].is_float ? H5T_NATIVE_FLOAT : H5T_NATIVE_DOUBLE,
@@ -349,6 +436,7 @@ abl_status checkpoint_restore(const char *path, abl_sim *s, abl_error *err)
         }
         s->n_cg = (size_t)ncg;
     }
+    if ((st = read_source_states(f, s, path, err))) goto done;
     s->step = (long)step;
     s->t_s = s->step * s->dt_s;
 done:

@@ -13,10 +13,16 @@
 #include <hdf5.h>
 #include <limits.h>
 #include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ablasim/grid.h"
@@ -26,6 +32,13 @@
 /* Chunks of whole z-planes, at most this many bytes, so a reader of one slice decompresses
  * little and a chunk never approaches HDF5's 4 GiB chunk limit. */
 #define MESH_CHUNK_TARGET ((size_t)4 << 20)
+
+/* Geometry a mesh may declare, as for NIfTI label maps (nifti.c): voxels from 1 nm to 1 km,
+ * positions within 1000 km. Anything outside is a corrupt or mis-scaled file, and values like
+ * 1e-270 mm would underflow the stencil coefficients (k / h^2). */
+#define MESH_MIN_VOXEL_MM 1e-6
+#define MESH_MAX_VOXEL_MM 1e6
+#define MESH_MAX_ORIGIN_MM 1e9
 
 /* ---- reading ----------------------------------------------------------------------------- */
 
@@ -57,6 +70,19 @@ static abl_status read_vec3_attr(const char *path, hid_t dset, const char *name,
     int rank = H5Sget_simple_extent_ndims(space);
     if (cls != H5T_FLOAT && cls != H5T_INTEGER) {
         st = abl_fail(err, ABL_EINVAL, "%s: attribute %s of %s must be numeric (3 values x y z)",
+                      path, name, H5_MESH_LABELS);
+        goto done;
+    }
+    /* Only the IEEE layouts: libhdf5 1.10.8 converts a float type of any other layout (bit
+     * positions, bias read from the file) with its soft converter, whose result then depends
+     * on uninitialised memory (found by fuzz_mesh: the same file read twice gave spacings
+     * 1.9e-270 and 4.6e+192 mm). */
+    if (cls == H5T_FLOAT && H5Tequal(type, H5T_IEEE_F64LE) <= 0 &&
+        H5Tequal(type, H5T_IEEE_F64BE) <= 0 && H5Tequal(type, H5T_IEEE_F32LE) <= 0 &&
+        H5Tequal(type, H5T_IEEE_F32BE) <= 0) {
+        st = abl_fail(err, ABL_EINVAL,
+                      "%s: attribute %s of %s has a non-standard floating-point type; store "
+                      "IEEE float64 or float32 values (or integers)",
                       path, name, H5_MESH_LABELS);
         goto done;
     }
@@ -241,12 +267,31 @@ static abl_status check_stored(const char *path, hid_t dset, const hsize_t dims[
         H5D_space_status_t s;
         ok = H5Dget_space_status(dset, &s) >= 0 && s == H5D_SPACE_STATUS_ALLOCATED;
     } else if (layout == H5D_CHUNKED) {
-        hsize_t cd[3];
+        hsize_t cd[3], maxd[3];
         hid_t space = H5Dget_space(dset);
         if (space >= 0 && H5Pget_chunk(dcpl, 3, cd) == 3 && cd[0] && cd[1] && cd[2] &&
-            H5Dget_num_chunks(dset, space, &stored) >= 0) {
-            for (int a = 0; a < 3; a++) expect *= (dims[a] + cd[a] - 1) / cd[a];
-            ok = stored >= expect;
+            H5Sget_simple_extent_dims(space, NULL, maxd) == 3) {
+            /* A chunk wider than a fixed dimension cannot be written by HDF5 (H5Pset_chunk
+             * refuses it); a file that declares one is corrupt, and libhdf5 1.10.8 then copies
+             * a whole declared chunk out of the smaller decompressed one (heap overflow in
+             * H5VM_memcpyvv under H5Dread, found by fuzz_mesh). */
+            for (int a = 0; a < 3; a++)
+                if (maxd[a] != H5S_UNLIMITED && cd[a] > maxd[a]) {
+                    st = abl_fail(err, ABL_EINVAL,
+                                  "%s: %s is corrupt: its chunks (%llu x %llu x %llu) are larger "
+                                  "than the dataset (%llu x %llu x %llu)",
+                                  path, H5_MESH_LABELS, (unsigned long long)cd[0],
+                                  (unsigned long long)cd[1], (unsigned long long)cd[2],
+                                  (unsigned long long)dims[0], (unsigned long long)dims[1],
+                                  (unsigned long long)dims[2]);
+                    close_id(space);
+                    close_id(dcpl);
+                    return st;
+                }
+            if (H5Dget_num_chunks(dset, space, &stored) >= 0) {
+                for (int a = 0; a < 3; a++) expect *= (dims[a] + cd[a] - 1) / cd[a];
+                ok = stored >= expect;
+            }
         }
         close_id(space);
     }
@@ -263,7 +308,8 @@ static abl_status check_stored(const char *path, hid_t dset, const hsize_t dims[
     return st;
 }
 
-static abl_status read_labels(const char *path, hid_t file, abl_mesh *m, abl_error *err)
+static abl_status read_labels(const char *path, hid_t file, bool names, abl_mesh *m,
+                              abl_error *err)
 {
     char d[512];
     abl_status st = ABL_OK;
@@ -332,11 +378,13 @@ static abl_status read_labels(const char *path, hid_t file, abl_mesh *m, abl_err
         goto done;
     }
     for (int a = 0; a < 3; a++) {
-        if (!isfinite(m->spacing_mm[a]) || !(m->spacing_mm[a] > 0)) {
+        if (!(m->spacing_mm[a] >= MESH_MIN_VOXEL_MM && m->spacing_mm[a] <= MESH_MAX_VOXEL_MM)) {
             st = abl_fail(err, ABL_EINVAL,
-                          "%s: attribute %s of %s = [%g, %g, %g]: each must be a finite value > 0",
+                          "%s: attribute %s of %s = [%g, %g, %g]: each must be between %g and "
+                          "%g mm",
                           path, H5A_SPACING_MM, H5_MESH_LABELS, m->spacing_mm[0],
-                          m->spacing_mm[1], m->spacing_mm[2]);
+                          m->spacing_mm[1], m->spacing_mm[2], MESH_MIN_VOXEL_MM,
+                          MESH_MAX_VOXEL_MM);
             goto done;
         }
     }
@@ -344,21 +392,36 @@ static abl_status read_labels(const char *path, hid_t file, abl_mesh *m, abl_err
     if (st != ABL_OK) goto done;
     if (present) {
         for (int a = 0; a < 3; a++) {
-            if (!isfinite(m->origin_mm[a])) {
+            if (!(fabs(m->origin_mm[a]) <= MESH_MAX_ORIGIN_MM)) {
                 st = abl_fail(err, ABL_EINVAL,
-                              "%s: attribute %s of %s = [%g, %g, %g]: values must be finite",
+                              "%s: attribute %s of %s = [%g, %g, %g]: values must be finite and "
+                              "within +-%g mm",
                               path, H5A_ORIGIN_MM, H5_MESH_LABELS, m->origin_mm[0],
-                              m->origin_mm[1], m->origin_mm[2]);
+                              m->origin_mm[1], m->origin_mm[2], MESH_MAX_ORIGIN_MM);
                 goto done;
             }
         }
     } else {
         /* Default: the grid centred on 0, so shapes given around the origin land in it. */
         for (int a = 0; a < 3; a++) m->origin_mm[a] = -0.5 * (m->dims[a] - 1) * m->spacing_mm[a];
+        for (int a = 0; a < 3; a++) {
+            if (!(fabs(m->origin_mm[a]) <= MESH_MAX_ORIGIN_MM)) {
+                st = abl_fail(err, ABL_EINVAL,
+                              "%s: %s: %d voxels of %g mm along %c centred on 0 reach beyond "
+                              "+-%g mm",
+                              path, H5_MESH_LABELS, m->dims[a], m->spacing_mm[a], "xyz"[a],
+                              MESH_MAX_ORIGIN_MM);
+                goto done;
+            }
+        }
     }
 
-    st = read_label_names(path, dset, &m->label_names, err);
-    if (st != ABL_OK) goto done;
+    /* an optional hint: the run path skips it (three classes of libhdf5 faults on corrupt
+     * files come in through it, docs/RELIABILITY.md) */
+    if (names) {
+        st = read_label_names(path, dset, &m->label_names, err);
+        if (st != ABL_OK) goto done;
+    }
     st = check_stored(path, dset, dims, err);
     if (st != ABL_OK) goto done;
 
@@ -391,7 +454,8 @@ done:
     return st;
 }
 
-abl_status mesh_read(const char *path, abl_mesh *out, abl_error *err)
+/* The reader itself, in the calling process. */
+static abl_status read_local(const char *path, bool names, abl_mesh *out, abl_error *err)
 {
     memset(out, 0, sizeof *out);
     if (!path || !path[0]) return abl_fail(err, ABL_EINVAL, "mesh: empty file name");
@@ -420,12 +484,233 @@ abl_status mesh_read(const char *path, abl_mesh *out, abl_error *err)
                       path, h5_detail(d, sizeof d));
         goto done;
     }
-    st = read_labels(path, file, out, err);
+    st = read_labels(path, file, names, out, err);
 done:
     close_id(file);
     quiet_end(&q);
     if (st != ABL_OK) mesh_free(out);
     return st;
+}
+
+/* ---- guarded reading: a child process reads, the parent waits with a time limit ---------- */
+
+/* libhdf5 1.10 can crash (NULL reads, heap overflows) or loop forever on a corrupt file, and no
+ * check of ours can come first: the faults are inside the calls that look at the file. So the
+ * child runs read_local and streams the result through a pipe: a header (status, geometry,
+ * sizes, message), the labels, the names, a trailer. Anything short of the trailer followed by
+ * a clean exit is a failed read; a child still busy at the deadline is killed. */
+#define GUARD_MAGIC 0x6d657368u   /* "mesh" */
+#define GUARD_TRAILER 0x656e6421u /* "end!" */
+#define GUARD_MAX_NAMES ((uint64_t)1 << 26)
+
+typedef struct {
+    uint32_t magic;
+    int32_t status;
+    int32_t dims[3];
+    double spacing_mm[3], origin_mm[3];
+    uint64_t nlabels;   /* bytes of labels that follow */
+    uint64_t names_len; /* bytes of label_names that follow, with the NUL; 0: none */
+    char msg[ABL_ERRMSG_LEN];
+} guard_header;
+
+static int write_all(int fd, const void *buf, size_t n)
+{
+    const char *p = buf;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n > ((size_t)1 << 20) ? ((size_t)1 << 20) : n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* In the child: read, send, _exit (no atexit handlers: the parent's HDF5 state, stdio buffers
+ * and sanitizer leak checks are the parent's business). */
+static void guard_child(int fd, const char *path, bool names)
+{
+    /* Library code is silent; whatever a crashing libhdf5 or a sanitizer would print in here
+     * is replaced by the parent's one-sentence message. */
+    int nul = open("/dev/null", O_WRONLY);
+    if (nul >= 0) {
+        dup2(nul, STDOUT_FILENO);
+        dup2(nul, STDERR_FILENO);
+        if (nul > STDERR_FILENO) close(nul);
+    }
+    abl_mesh m;
+    abl_error e = {0};
+    abl_status st = read_local(path, names, &m, &e);
+    guard_header h;
+    memset(&h, 0, sizeof h);
+    h.magic = GUARD_MAGIC;
+    h.status = (int32_t)st;
+    if (st == ABL_OK) {
+        for (int a = 0; a < 3; a++) {
+            h.dims[a] = m.dims[a];
+            h.spacing_mm[a] = m.spacing_mm[a];
+            h.origin_mm[a] = m.origin_mm[a];
+        }
+        h.nlabels = (uint64_t)m.dims[0] * (uint64_t)m.dims[1] * (uint64_t)m.dims[2];
+        h.names_len = m.label_names ? (uint64_t)strlen(m.label_names) + 1 : 0;
+    } else {
+        snprintf(h.msg, sizeof h.msg, "%s", e.msg);
+    }
+    const uint32_t trailer = GUARD_TRAILER;
+    int ok = write_all(fd, &h, sizeof h) == 0 &&
+             (h.nlabels == 0 || write_all(fd, m.labels, (size_t)h.nlabels) == 0) &&
+             (h.names_len == 0 || write_all(fd, m.label_names, (size_t)h.names_len) == 0) &&
+             write_all(fd, &trailer, sizeof trailer) == 0;
+    _exit(ok ? 0 : 1);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Read exactly n bytes before the deadline: 0 done, 1 end of data first (the child died or
+ * closed early), 2 deadline passed, 3 read error. */
+static int read_until(int fd, void *buf, size_t n, double deadline)
+{
+    char *p = buf;
+    while (n > 0) {
+        double left = deadline - now_s();
+        if (left <= 0) return 2;
+        struct pollfd pfd = {fd, POLLIN, 0};
+        int ms = left > 3600.0 ? 3600000 : (int)(left * 1000.0) + 1;
+        int r = poll(&pfd, 1, ms);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return 3;
+        if (r == 0) continue; /* re-check the deadline */
+        ssize_t got = read(fd, p, n > ((size_t)1 << 20) ? ((size_t)1 << 20) : n);
+        if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        if (got < 0) return 3;
+        if (got == 0) return 1;
+        p += got;
+        n -= (size_t)got;
+    }
+    return 0;
+}
+
+static abl_status read_guarded(const char *path, bool names, double timeout_s, abl_mesh *out,
+                               abl_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!path || !path[0]) return abl_fail(err, ABL_EINVAL, "mesh: empty file name");
+    int p[2];
+    if (pipe(p) != 0)
+        return abl_fail(err, ABL_EIO, "%s: cannot read the mesh: no pipe for the reader process "
+                        "(%s)", path, strerror(errno));
+    /* nothing else the process starts (a sweep's workers) should inherit the pipe */
+    fcntl(p[0], F_SETFD, FD_CLOEXEC);
+    fcntl(p[1], F_SETFD, FD_CLOEXEC);
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        close(p[0]);
+        close(p[1]);
+        return abl_fail(err, ABL_EIO, "%s: cannot read the mesh: cannot start the reader "
+                        "process (%s)", path, strerror(e));
+    }
+    if (pid == 0) {
+        close(p[0]);
+        guard_child(p[1], path, names); /* does not return */
+    }
+    close(p[1]);
+
+    abl_status st = ABL_OK;
+    const double deadline = now_s() + timeout_s;
+    guard_header h;
+    uint32_t trailer = 0;
+    int r = read_until(p[0], &h, sizeof h, deadline);
+    if (r == 0 && (h.magic != GUARD_MAGIC || (h.status == ABL_OK &&
+                   (h.nlabels == 0 || h.nlabels > ABL_GRID_MAX_VOXELS ||
+                    h.names_len > GUARD_MAX_NAMES))))
+        r = 3;
+    if (r == 0 && h.status == ABL_OK) {
+        uint64_t n = 1;
+        for (int a = 0; a < 3; a++) {
+            if (h.dims[a] < 1) r = 3;
+            else n *= (uint64_t)h.dims[a];
+        }
+        if (r == 0 && n != h.nlabels) r = 3;
+        if (r == 0) {
+            for (int a = 0; a < 3; a++) {
+                out->dims[a] = h.dims[a];
+                out->spacing_mm[a] = h.spacing_mm[a];
+                out->origin_mm[a] = h.origin_mm[a];
+            }
+            out->labels = malloc((size_t)h.nlabels);
+            out->label_names = h.names_len ? malloc((size_t)h.names_len) : NULL;
+            if (!out->labels || (h.names_len && !out->label_names)) {
+                st = abl_fail(err, ABL_ENOMEM, "%s: cannot allocate %llu bytes for %s", path,
+                              (unsigned long long)h.nlabels, H5_MESH_LABELS);
+                r = -1;
+            }
+        }
+        if (r == 0) r = read_until(p[0], out->labels, (size_t)h.nlabels, deadline);
+        if (r == 0 && h.names_len) {
+            r = read_until(p[0], out->label_names, (size_t)h.names_len, deadline);
+            if (r == 0 && out->label_names[h.names_len - 1] != '\0') r = 3;
+        }
+    }
+    if (r == 0) r = read_until(p[0], &trailer, sizeof trailer, deadline);
+    if (r == 0 && trailer != GUARD_TRAILER) r = 3;
+    close(p[0]);
+
+    if (r == 2) kill(pid, SIGKILL); /* a hang inside libhdf5: stop it */
+    int wstatus = 0;
+    pid_t w;
+    do {
+        w = waitpid(pid, &wstatus, 0);
+    } while (w < 0 && errno == EINTR);
+    if (r == 0 && (w != pid || !WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0)) r = 3;
+
+    if (r == 0 && h.status != ABL_OK) {
+        h.msg[sizeof h.msg - 1] = '\0';
+        st = abl_fail(err, (abl_status)h.status, "%s", h.msg);
+    } else if (r == 2) {
+        st = abl_fail(err, ABL_EIO,
+                      "%s: reading this HDF5 mesh did not finish within %g s and was stopped: "
+                      "the file is corrupt (libhdf5 loops forever on some damaged files)",
+                      path, timeout_s);
+    } else if (r != 0 && r != -1) {
+        char how[160];
+        if (w == pid && WIFSIGNALED(wstatus))
+            snprintf(how, sizeof how, "crashed the HDF5 library (signal %d, %s)",
+                     WTERMSIG(wstatus), strsignal(WTERMSIG(wstatus)));
+        else if (w == pid && WIFEXITED(wstatus) && WEXITSTATUS(wstatus) != 0)
+            /* a crash caught by a handler that exits instead (AddressSanitizer: status 1) */
+            snprintf(how, sizeof how, "crashed the HDF5 library (the reader process stopped "
+                     "with status %d)", WEXITSTATUS(wstatus));
+        else
+            snprintf(how, sizeof how, "failed: the reader process sent an incomplete answer");
+        st = abl_fail(err, ABL_EIO,
+                      "%s: reading this HDF5 mesh %s: the file is corrupt or damaged (libhdf5 "
+                      "is not robust against malformed files; docs/RELIABILITY.md)",
+                      path, how);
+    }
+    if (st != ABL_OK) mesh_free(out);
+    return st;
+}
+
+abl_status mesh_read_ex(const char *path, const abl_mesh_read_opts *opts, abl_mesh *out,
+                        abl_error *err)
+{
+    const abl_mesh_read_opts def = {false, false, 0.0};
+    if (!opts) opts = &def;
+    if (opts->in_process) return read_local(path, !opts->skip_names, out, err);
+    double t = opts->timeout_s > 0 && isfinite(opts->timeout_s) ? opts->timeout_s
+                                                                  : ABL_MESH_READ_TIMEOUT_S;
+    return read_guarded(path, !opts->skip_names, t, out, err);
+}
+
+abl_status mesh_read(const char *path, abl_mesh *out, abl_error *err)
+{
+    return mesh_read_ex(path, NULL, out, err);
 }
 
 /* ---- writing ----------------------------------------------------------------------------- */
@@ -467,12 +752,14 @@ static abl_status check_mesh(const char *path, const abl_mesh *m, abl_error *err
         if (n > ABL_GRID_MAX_VOXELS)
             return abl_fail(err, ABL_EINVAL, "%s: mesh of %d x %d x %d voxels exceeds %zu", path,
                             m->dims[0], m->dims[1], m->dims[2], (size_t)ABL_GRID_MAX_VOXELS);
-        if (!isfinite(m->spacing_mm[a]) || !(m->spacing_mm[a] > 0))
-            return abl_fail(err, ABL_EINVAL, "%s: mesh spacing [%g, %g, %g] mm must be finite "
-                            "and > 0", path, m->spacing_mm[0], m->spacing_mm[1], m->spacing_mm[2]);
-        if (!isfinite(m->origin_mm[a]))
-            return abl_fail(err, ABL_EINVAL, "%s: mesh origin [%g, %g, %g] mm must be finite",
-                            path, m->origin_mm[0], m->origin_mm[1], m->origin_mm[2]);
+        if (!(m->spacing_mm[a] >= MESH_MIN_VOXEL_MM && m->spacing_mm[a] <= MESH_MAX_VOXEL_MM))
+            return abl_fail(err, ABL_EINVAL, "%s: mesh spacing [%g, %g, %g] mm must be between "
+                            "%g and %g mm", path, m->spacing_mm[0], m->spacing_mm[1],
+                            m->spacing_mm[2], MESH_MIN_VOXEL_MM, MESH_MAX_VOXEL_MM);
+        if (!(fabs(m->origin_mm[a]) <= MESH_MAX_ORIGIN_MM))
+            return abl_fail(err, ABL_EINVAL, "%s: mesh origin [%g, %g, %g] mm must be finite and "
+                            "within +-%g mm", path, m->origin_mm[0], m->origin_mm[1],
+                            m->origin_mm[2], MESH_MAX_ORIGIN_MM);
     }
     if (!m->labels) return abl_fail(err, ABL_EINVAL, "%s: mesh has no labels", path);
     return ABL_OK;

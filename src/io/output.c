@@ -43,6 +43,7 @@
 #include "ablasim/h5_schema.h"
 #include "h5util.h"
 #include "ablasim/version.h"
+#include "ablasim/zone.h"
 
 /* Chunk size limits. Field chunks: up to 16 z-planes and 32 MiB, small enough that a reader
  * of a slice decompresses little. Snapshot chunks: one whole snapshot unless that exceeds
@@ -54,6 +55,12 @@
 #define DEFLATE_LEVEL 1
 #define NAME_LEN 128
 #define H5_SNAP_FRAMES H5_SNAPSHOTS "/frames"
+/* Names new in this module's layout (candidates for h5_schema.h). */
+#define H5_SOURCES "/sources"
+#define H5_ZONES "/zones"
+#define H5_FREEZE_CYCLES H5_FIELDS "/freeze_cycles"
+#define H5A_COMPLETE "complete"
+#define H5A_FAILURE "failure"
 
 struct abl_output {
     char *path;     /* final HDF5 name, as given */
@@ -61,6 +68,7 @@ struct abl_output {
     char *xdmf;     /* <path minus .h5>.xdmf */
     char *json;     /* <path minus .h5>.json */
     char *h5_base;  /* file name of path without directories, referenced from the XDMF */
+    char *incomplete; /* <path minus .h5>.incomplete.h5: a run's partial result after a fault */
     hid_t file;
     hid_t snap_T, snap_time; /* -1 until the first snapshot */
     hsize_t snap_chunk[3];   /* z, y, x extent of a snapshot chunk */
@@ -360,6 +368,7 @@ static void output_free(abl_output *o)
     free(o->xdmf);
     free(o->json);
     free(o->h5_base);
+    free(o->incomplete);
     free(o->snap_times);
     free(o);
 }
@@ -380,9 +389,10 @@ static abl_status make_names(abl_output *o, const char *path, abl_error *err)
     o->h5_tmp = str_cat(path, ".tmp");
     o->xdmf = base ? str_cat(base, ".xdmf") : NULL;
     o->json = base ? str_cat(base, ".json") : NULL;
+    o->incomplete = base ? str_cat(base, ".incomplete.h5") : NULL;
     o->h5_base = str_cat(slash ? slash + 1 : path, "");
     free(base);
-    if (!o->path || !o->h5_tmp || !o->xdmf || !o->json || !o->h5_base)
+    if (!o->path || !o->h5_tmp || !o->xdmf || !o->json || !o->h5_base || !o->incomplete)
         return abl_fail(err, ABL_ENOMEM, "%s: out of memory", path);
     return ABL_OK;
 }
@@ -684,12 +694,174 @@ void damage_volumes(const abl_sim *s, double *total_mL, double *mat_mL)
 
 /* ---- finish: HDF5 ------------------------------------------------------------------------ */
 
+/* Zones along one applicator axis (zone.h): every hot and cold isotherm and Omega >= 1. */
+typedef struct {
+    char name[NAME_LEN];     /* group under /zones: source name, "_<axis>" with several axes */
+    int source;              /* index in s->sources */
+    abl_source_axis axis;
+    abl_axis_zone hot[ABL_MAX_THRESHOLDS], cold[ABL_MAX_THRESHOLDS], omega;
+} zone_set;
+
 typedef struct {
     double hot_tot[ABL_MAX_THRESHOLDS], cold_tot[ABL_MAX_THRESHOLDS];
     double *hot_mat, *cold_mat; /* [n][nmat] */
     double dmg_tot[2];          /* Omega >= 1, CEM43 >= 240 min */
     double *dmg_mat;            /* [2][nmat] */
+    char (*src_name)[NAME_LEN]; /* [nsources] group name under /sources (unique, HDF5-safe) */
+    zone_set *zones;
+    int nzones;
 } iso_result;
+
+/* ---- sources: names, series summaries, zones along their axes --------------------------- */
+
+#define MAX_AXES_PER_SOURCE 16
+
+/* A name usable as one HDF5 link name and JSON key: anything but letters, digits and "-+.=" is
+ * replaced by '_' ('/' would make a path); empty, "." and ".." become fallback. */
+static void safe_name(char *out, size_t len, const char *in, const char *fallback)
+{
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)in; *p && n + 1 < len; p++) {
+        const int ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                       (*p >= '0' && *p <= '9') || strchr("-+.=_", *p);
+        out[n++] = ok ? (char)*p : '_';
+    }
+    out[n] = '\0';
+    if (n == 0 || !strcmp(out, ".") || !strcmp(out, "..")) snprintf(out, len, "%s", fallback);
+}
+
+/* Make name unique among used[0..nused-1] by appending "_2", "_3", ... (two sources may share
+ * a name, or "a_0" may meet antenna 0 of a source "a"). */
+static void unique_name(char *name, size_t len, char (*used)[NAME_LEN], int nused)
+{
+    char base[NAME_LEN];
+    snprintf(base, sizeof base, "%s", name);
+    for (int k = 2;; k++) {
+        int clash = 0;
+        for (int u = 0; u < nused && !clash; u++) clash = !strcmp(used[u], name);
+        if (!clash) return;
+        snprintf(name, len, "%.*s_%d", NAME_LEN - 16, base, k);
+    }
+}
+
+/* Unit of a series column from its name's suffix: "power_W" -> "W", "temperature_C" -> "degC"
+ * (as every temperature in the file), no suffix -> "1". */
+static void column_units(const char *col, char *buf, size_t len)
+{
+    const char *u = strrchr(col, '_');
+    u = u && u[1] ? u + 1 : NULL;
+    snprintf(buf, len, "%s", !u ? "1" : !strcmp(u, "C") ? "degC" : u);
+}
+
+typedef struct {
+    double final, min, max; /* NaN when the column is empty or all NaN */
+} col_stats;
+
+static col_stats column_stats(const abl_source_series *ser, int c)
+{
+    col_stats r = {NAN, NAN, NAN};
+    for (size_t i = 0; i < ser->nrow; i++) {
+        const double v = ser->rows[i * (size_t)ser->ncol + (size_t)c];
+        r.min = fmin(r.min, v); /* fmin/fmax ignore a NaN operand */
+        r.max = fmax(r.max, v);
+    }
+    if (ser->nrow > 0) r.final = ser->rows[(ser->nrow - 1) * (size_t)ser->ncol + (size_t)c];
+    return r;
+}
+
+/* Energy key of a power column: "power_W" -> "energy_J", "probe1_power_W" ->
+ * "probe1_energy_J" (one per probe of a multi-probe source); 0 when c is no power column. */
+static int energy_key(const abl_source_series *ser, int c, char *key, size_t len)
+{
+    const char *n = c > 0 ? ser->columns[c] : NULL;
+    const size_t ln = n ? strlen(n) : 0, lp = strlen("power_W");
+    if (ln < lp || strcmp(n + ln - lp, "power_W") != 0 || (ln > lp && n[ln - lp - 1] != '_'))
+        return 0;
+    snprintf(key, len, "%.*senergy_J", (int)(ln - lp), n);
+    return 1;
+}
+
+/* Delivered energy [J] of power column c = integral over time_s (column 0), trapezoidal rule
+ * between consecutive rows (the generator's readings are point samples; between them the rule
+ * assumes linear change). Negative for a cryoprobe's extracted power. */
+static double series_energy_J(const abl_source_series *ser, int c)
+{
+    double e = 0.0;
+    const size_t w = (size_t)ser->ncol;
+    for (size_t i = 1; i < ser->nrow; i++) {
+        const double dt = ser->rows[i * w] - ser->rows[(i - 1) * w];
+        e += 0.5 * (ser->rows[i * w + (size_t)c] + ser->rows[(i - 1) * w + (size_t)c]) * dt;
+    }
+    return e;
+}
+
+static int has_series(const abl_source *src, abl_source_series *ser)
+{
+    memset(ser, 0, sizeof *ser);
+    if (!src->ops->series) return 0;
+    src->ops->series(src, ser);
+    return ser->ncol > 0 && ser->columns && (ser->rows || ser->nrow == 0);
+}
+
+/* Group names of every source and the zones along every applicator axis. */
+static abl_status measure_sources(const abl_sim *s, const char *path, iso_result *iso,
+                                  abl_error *err)
+{
+    const abl_scenario *sc = s->sc;
+    const int ns = s->nsources;
+    if (ns <= 0) return ABL_OK;
+    iso->src_name = calloc((size_t)ns, sizeof *iso->src_name);
+    int cap = 0;
+    abl_source_axis ax[MAX_AXES_PER_SOURCE];
+    for (int i = 0; i < ns; i++) {
+        const int na = s->sources[i]->ops->axes
+                           ? s->sources[i]->ops->axes(s->sources[i], ax, MAX_AXES_PER_SOURCE)
+                           : 0;
+        cap += na < 0 ? 0 : na > MAX_AXES_PER_SOURCE ? MAX_AXES_PER_SOURCE : na;
+    }
+    iso->zones = cap > 0 ? calloc((size_t)cap, sizeof *iso->zones) : NULL;
+    char (*used)[NAME_LEN] = calloc((size_t)(ns + cap), sizeof *used);
+    if (!iso->src_name || (cap > 0 && !iso->zones) || !used) {
+        free(used);
+        return abl_fail(err, ABL_ENOMEM, "%s: out of memory", path);
+    }
+    for (int i = 0; i < ns; i++) {
+        char fb[32];
+        snprintf(fb, sizeof fb, "source%d", i);
+        safe_name(iso->src_name[i], NAME_LEN, s->sources[i]->name, fb);
+        unique_name(iso->src_name[i], NAME_LEN, used, i);
+        snprintf(used[i], NAME_LEN, "%s", iso->src_name[i]);
+    }
+    int nz = 0;
+    for (int i = 0; i < ns && nz < cap; i++) {
+        const abl_source *src = s->sources[i];
+        if (!src->ops->axes) continue;
+        int na = src->ops->axes(src, ax, MAX_AXES_PER_SOURCE);
+        if (na > MAX_AXES_PER_SOURCE) na = MAX_AXES_PER_SOURCE;
+        for (int a = 0; a < na && nz < cap; a++) {
+            zone_set *z = &iso->zones[nz];
+            z->source = i;
+            z->axis = ax[a];
+            if (na > 1) snprintf(z->name, sizeof z->name, "%.*s_%d", NAME_LEN - 16,
+                                 iso->src_name[i], a);
+            else snprintf(z->name, sizeof z->name, "%s", iso->src_name[i]);
+            unique_name(z->name, sizeof z->name, used + ns, nz);
+            snprintf(used[ns + nz], NAME_LEN, "%s", z->name);
+            for (int h = 0; h < sc->n_hot; h++)
+                zone_axis_measure(&s->grid, s->T_max, sc->hot_C[h], true, z->axis.tip_m,
+                                  z->axis.dir, &z->hot[h]);
+            for (int c = 0; c < sc->n_cold; c++)
+                zone_axis_measure(&s->grid, s->T_min, sc->cold_C[c], false, z->axis.tip_m,
+                                  z->axis.dir, &z->cold[c]);
+            zone_axis_measure(&s->grid, s->omega, 1.0, true, z->axis.tip_m, z->axis.dir,
+                              &z->omega);
+            nz++;
+        }
+    }
+    iso->nzones = nz;
+    free(used);
+    return ABL_OK;
+}
 
 static abl_status write_fields(abl_output *o, const abl_sim *s, abl_error *err)
 {
@@ -706,6 +878,9 @@ static abl_status write_fields(abl_output *o, const abl_sim *s, abl_error *err)
         st = write_field(o, o->file, H5_OMEGA, g, s->omega, K_F64, K_F64, "1", NULL, err);
     if (st == ABL_OK)
         st = write_field(o, o->file, H5_CEM43, g, s->cem43_min, K_F64, K_F64, "min", NULL, err);
+    if (st == ABL_OK && s->freeze_cycles)
+        st = write_field(o, o->file, H5_FREEZE_CYCLES, g, s->freeze_cycles, K_F32, K_F32, "1",
+                         NULL, err);
     for (int pass = 0; pass < 2 && st == ABL_OK; pass++) {
         const int nthr = pass == 0 ? sc->n_hot : sc->n_cold;
         for (int h = 0; h < nthr && st == ABL_OK; h++) {
@@ -768,6 +943,136 @@ static abl_status write_isotherms(abl_output *o, const abl_sim *s, const iso_res
                          iso->dmg_mat + (size_t)q * s->nmat, "mL", err);
     }
     close_id(grp);
+    return st;
+}
+
+/* /sources/<name>: attr "type"; with a series, one 1-D float64 dataset per column (units from
+ * the column name's suffix) and attrs rows, delivered_<p>energy_J for every <p>power_W column. */
+static abl_status write_sources(abl_output *o, const abl_sim *s, const iso_result *iso,
+                                abl_error *err)
+{
+    if (s->nsources <= 0) return ABL_OK;
+    hid_t top = make_group(o, H5_SOURCES, err);
+    if (top < 0) return ABL_EIO;
+    abl_status st = ABL_OK;
+    double *col = NULL;
+    for (int i = 0; i < s->nsources && st == ABL_OK; i++) {
+        const abl_source *src = s->sources[i];
+        char gname[2 * NAME_LEN];
+        snprintf(gname, sizeof gname, "%s/%s", H5_SOURCES, iso->src_name[i]);
+        hid_t grp = make_group(o, gname, err);
+        if (grp < 0) {
+            st = ABL_EIO;
+            break;
+        }
+        abl_source_series ser;
+        if (attr_str(grp, "type", src->ops->type) < 0 ||
+            attr_str(grp, "source_name", src->name) < 0)
+            st = h5_fail(o, err, "writing attributes of", gname);
+        if (st == ABL_OK && has_series(src, &ser)) {
+            if (attr_i64(grp, "rows", (long long)ser.nrow) < 0)
+                st = h5_fail(o, err, "writing attributes of", gname);
+            for (int c = 1; c < ser.ncol && st == ABL_OK; c++) {
+                char key[NAME_LEN], aname[NAME_LEN + 16];
+                if (!energy_key(&ser, c, key, sizeof key)) continue;
+                snprintf(aname, sizeof aname, "delivered_%s", key);
+                if (attr_f64(grp, aname, series_energy_J(&ser, c)) < 0)
+                    st = h5_fail(o, err, "writing attributes of", gname);
+            }
+            free(col);
+            col = malloc((ser.nrow ? ser.nrow : 1) * sizeof *col);
+            if (!col && st == ABL_OK)
+                st = abl_fail(err, ABL_ENOMEM, "%s: out of memory for the series of %s",
+                              o->path, gname);
+            char (*cn)[NAME_LEN] = st == ABL_OK ? calloc((size_t)ser.ncol, sizeof *cn) : NULL;
+            if (st == ABL_OK && !cn)
+                st = abl_fail(err, ABL_ENOMEM, "%s: out of memory", o->path);
+            for (int c = 0; c < ser.ncol && st == ABL_OK; c++) {
+                char fb[32], dname[3 * NAME_LEN], units[NAME_LEN];
+                snprintf(fb, sizeof fb, "column%d", c);
+                safe_name(cn[c], NAME_LEN, ser.columns[c] ? ser.columns[c] : "", fb);
+                unique_name(cn[c], NAME_LEN, cn, c);
+                snprintf(dname, sizeof dname, "%s/%s", gname, cn[c]);
+                column_units(cn[c], units, sizeof units);
+                for (size_t r = 0; r < ser.nrow; r++)
+                    col[r] = ser.rows[r * (size_t)ser.ncol + (size_t)c];
+                hsize_t n = (hsize_t)ser.nrow;
+                st = write_small(o, o->file, dname, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &n,
+                                 col, units, err);
+            }
+            free(cn);
+        }
+        close_id(grp);
+    }
+    free(col);
+    close_id(top);
+    return st;
+}
+
+/* /zones/<name>: one group per applicator axis (attrs tip_mm, direction, source), holding for
+ * the hot isotherms (T_max_C >= thr), the cold ones (T_min_C <= thr) and Omega >= 1 the zone's
+ * length along the axis, diameter across it [mm] and volume [mL] (zone.h). */
+static abl_status write_zones(abl_output *o, const abl_sim *s, const iso_result *iso,
+                              abl_error *err)
+{
+    if (iso->nzones <= 0) return ABL_OK;
+    const abl_scenario *sc = s->sc;
+    hid_t top = make_group(o, H5_ZONES, err);
+    if (top < 0) return ABL_EIO;
+    abl_status st = ABL_OK;
+    if (attr_str(top, "definition",
+                 "per applicator axis: length_mm = extent of the zone's voxel centres along the "
+                 "axis + one voxel; diameter_mm = 2 x largest distance of a voxel centre from "
+                 "the axis + one voxel; volume_mL = all voxels of the zone (hot: T_max_C >= "
+                 "threshold, cold: T_min_C <= threshold, omega_ge_1: damage_omega >= 1)") < 0)
+        st = h5_fail(o, err, "writing attributes of", H5_ZONES);
+    for (int zi = 0; zi < iso->nzones && st == ABL_OK; zi++) {
+        const zone_set *z = &iso->zones[zi];
+        char gname[2 * NAME_LEN];
+        snprintf(gname, sizeof gname, "%s/%s", H5_ZONES, z->name);
+        hid_t grp = make_group(o, gname, err);
+        if (grp < 0) {
+            st = ABL_EIO;
+            break;
+        }
+        double tip_mm[3];
+        for (int a = 0; a < 3; a++) tip_mm[a] = z->axis.tip_m[a] * 1e3;
+        if (attr_f64v(grp, "tip_mm", tip_mm, 3) < 0 ||
+            attr_f64v(grp, "direction", z->axis.dir, 3) < 0 ||
+            attr_str(grp, "source", s->sources[z->source]->name) < 0)
+            st = h5_fail(o, err, "writing attributes of", gname);
+        for (int pass = 0; pass < 3 && st == ABL_OK; pass++) {
+            const char *kind = pass == 0 ? "hot" : pass == 1 ? "cold" : "omega_ge_1";
+            const int n = pass == 0 ? sc->n_hot : pass == 1 ? sc->n_cold : 1;
+            const abl_axis_zone *zz = pass == 0 ? z->hot : pass == 1 ? z->cold : &z->omega;
+            double len[ABL_MAX_THRESHOLDS], dia[ABL_MAX_THRESHOLDS], vol[ABL_MAX_THRESHOLDS];
+            for (int h = 0; h < n; h++) {
+                len[h] = zz[h].length_m * 1e3;
+                dia[h] = zz[h].diameter_m * 1e3;
+                vol[h] = zz[h].volume_m3 * 1e6;
+            }
+            const hsize_t d1 = (hsize_t)n;
+            const int rank = pass == 2 ? 0 : 1; /* Omega >= 1: scalars */
+            char name[3 * NAME_LEN];
+            if (pass < 2) {
+                snprintf(name, sizeof name, "%s/%s_threshold_C", gname, kind);
+                st = write_small(o, o->file, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &d1,
+                                 pass == 0 ? sc->hot_C : sc->cold_C, "degC", err);
+            }
+            const struct {
+                const char *what, *units;
+                const double *v;
+            } it[3] = {{"length_mm", "mm", len}, {"diameter_mm", "mm", dia},
+                       {"volume_mL", "mL", vol}};
+            for (int q = 0; q < 3 && st == ABL_OK; q++) {
+                snprintf(name, sizeof name, "%s/%s_%s", gname, kind, it[q].what);
+                st = write_small(o, o->file, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, rank, &d1,
+                                 it[q].v, it[q].units, err);
+            }
+        }
+        close_id(grp);
+    }
+    close_id(top);
     return st;
 }
 
@@ -908,9 +1213,13 @@ static abl_status finish_h5(abl_output *o, const abl_sim *s, const iso_result *i
     abl_status st = write_fields(o, s, err);
     if (st == ABL_OK && o->nt > 0) st = write_frames(o, &s->grid, err);
     if (st == ABL_OK) st = write_isotherms(o, s, iso, err);
+    if (st == ABL_OK) st = write_sources(o, s, iso, err);
+    if (st == ABL_OK) st = write_zones(o, s, iso, err);
     if (st == ABL_OK && s->energy.energy_tracked) st = write_energy(o, s, err);
     if (st == ABL_OK && s->n_cg > 0) st = write_solver(o, s, err);
     if (st == ABL_OK) st = write_root_attrs(o, s, err);
+    if (st == ABL_OK && attr_i64(o->file, H5A_COMPLETE, 1) < 0)
+        st = h5_fail(o, err, "writing attributes of", "/");
     if (st != ABL_OK) return st;
 
     /* Flush explicitly while everything is still open: a full disk is reported here, and the
@@ -994,6 +1303,7 @@ static void xdmf_static_attrs(FILE *f, const abl_output *o, const abl_sim *s, co
     xdmf_attr(f, o, g, "T_final_C", H5_T_FINAL, K_F64, ind);
     xdmf_attr(f, o, g, "T_max_C", H5_T_MAX, K_F64, ind);
     xdmf_attr(f, o, g, "T_min_C", H5_T_MIN, K_F64, ind);
+    if (s->freeze_cycles) xdmf_attr(f, o, g, "freeze_cycles", H5_FREEZE_CYCLES, K_F32, ind);
     for (int pass = 0; pass < 2; pass++) {
         const int nthr = pass == 0 ? sc->n_hot : sc->n_cold;
         for (int h = 0; h < nthr; h++) {
@@ -1129,6 +1439,87 @@ static void json_iso_block(FILE *f, const abl_sim *s, const iso_result *iso, int
     }
 }
 
+static void json_zone(FILE *f, const char *key, const abl_axis_zone *z, const char *ind)
+{
+    fprintf(f, ",\n%s", ind);
+    json_str(f, key);
+    fputs(": {\"length_mm\": ", f);
+    json_num(f, z->length_m * 1e3);
+    fputs(", \"diameter_mm\": ", f);
+    json_num(f, z->diameter_m * 1e3);
+    fputs(", \"volume_mL\": ", f);
+    json_num(f, z->volume_m3 * 1e6);
+    fputc('}', f);
+}
+
+/* "sources": {name: {type, zones: {axis name: {tip_mm, direction, per zone: length, diameter,
+ * volume}}, series: {column: {final, min, max}}, <p>energy_J per <p>power_W column}} (same
+ * names as in the HDF5 file) */
+static void json_sources(FILE *f, const abl_sim *s, const iso_result *iso)
+{
+    const abl_scenario *sc = s->sc;
+    if (s->nsources <= 0) return;
+    fputs(",\n  \"sources\": {", f);
+    for (int i = 0; i < s->nsources; i++) {
+        const abl_source *src = s->sources[i];
+        fprintf(f, "%s\n    ", i ? "," : "");
+        json_str(f, iso->src_name[i]);
+        fputs(": {\n      \"type\": ", f);
+        json_str(f, src->ops->type);
+        int first = 1;
+        for (int zi = 0; zi < iso->nzones; zi++) {
+            const zone_set *z = &iso->zones[zi];
+            if (z->source != i) continue;
+            fputs(first ? ",\n      \"zones\": {\n        " : ",\n        ", f);
+            first = 0;
+            json_str(f, z->name);
+            fputs(": {\n          \"tip_mm\": ", f);
+            json_vec3(f, z->axis.tip_m, 1e3);
+            fputs(",\n          \"direction\": ", f);
+            json_vec3(f, z->axis.dir, 1.0);
+            char key[NAME_LEN];
+            for (int h = 0; h < sc->n_hot; h++) {
+                snprintf(key, sizeof key, "T_max_ge_%gC", sc->hot_C[h]);
+                json_zone(f, key, &z->hot[h], "          ");
+            }
+            for (int c = 0; c < sc->n_cold; c++) {
+                snprintf(key, sizeof key, "T_min_le_%gC", sc->cold_C[c]);
+                json_zone(f, key, &z->cold[c], "          ");
+            }
+            json_zone(f, "Omega_ge_1", &z->omega, "          ");
+            fputs("\n        }", f);
+        }
+        if (!first) fputs("\n      }", f);
+        abl_source_series ser;
+        if (has_series(src, &ser)) {
+            fprintf(f, ",\n      \"series_rows\": %zu,\n      \"series\": {", ser.nrow);
+            for (int c = 0; c < ser.ncol; c++) {
+                const col_stats cs = column_stats(&ser, c);
+                fprintf(f, "%s\n        ", c ? "," : "");
+                json_str(f, ser.columns[c] ? ser.columns[c] : "");
+                fputs(": {\"final\": ", f);
+                json_num(f, cs.final);
+                fputs(", \"min\": ", f);
+                json_num(f, cs.min);
+                fputs(", \"max\": ", f);
+                json_num(f, cs.max);
+                fputc('}', f);
+            }
+            fputs(ser.ncol ? "\n      }" : "}", f);
+            for (int c = 1; c < ser.ncol; c++) {
+                char key[NAME_LEN];
+                if (!energy_key(&ser, c, key, sizeof key)) continue;
+                fputs(",\n      ", f);
+                json_str(f, key);
+                fputs(": ", f);
+                json_num(f, series_energy_J(&ser, c));
+            }
+        }
+        fputs("\n    }", f);
+    }
+    fputs("\n  }", f);
+}
+
 static void json_body(FILE *f, const abl_output *o, const abl_sim *s, const iso_result *iso)
 {
     const abl_scenario *sc = s->sc;
@@ -1177,6 +1568,8 @@ static void json_body(FILE *f, const abl_output *o, const abl_sim *s, const iso_
         first = 0;
     }
     fputs(first ? "}\n  }" : "\n    }\n  }", f);
+
+    json_sources(f, s, iso);
 
     if (s->energy.energy_tracked) {
         const abl_energy *e = &s->energy;
@@ -1249,6 +1642,8 @@ abl_status output_finish(abl_output *o, const abl_sim *s, abl_error *err)
     }
     isotherm_volumes(s, iso.hot_tot, iso.hot_mat, iso.cold_tot, iso.cold_mat);
     damage_volumes(s, iso.dmg_tot, iso.dmg_mat);
+    st = measure_sources(s, o->path, &iso, err);
+    if (st != ABL_OK) goto done;
 
     h5_quiet q;
     quiet_begin(&q);
@@ -1281,6 +1676,8 @@ done:
     free(iso.hot_mat);
     free(iso.cold_mat);
     free(iso.dmg_mat);
+    free(iso.src_name);
+    free(iso.zones);
     /* o is consumed either way: on failure the HDF5 file is closed if still open and its
      * temporary removed; on success the temporary has already been renamed. */
     if (st != ABL_OK) output_abort(o);
@@ -1410,4 +1807,55 @@ void output_abort(abl_output *o)
     if (!o) return;
     discard_h5(o);
     output_free(o);
+}
+
+/* After a numerical fault (sim_run): what was written (grid, snapshots) stays useful to find
+ * where and when the run went wrong, so it is kept rather than deleted. The fields at the time
+ * of the fault and the root attributes are added (best effort: the fault is the error to
+ * report, not a failure to write extras), the file is marked complete = 0 with the message as
+ * "failure", and it is renamed to the incomplete name, never to the result's own name, so an
+ * earlier complete result stays as it was. */
+void output_keep_incomplete(abl_output *o, const abl_sim *s, abl_error *err)
+{
+    if (!o) return;
+    char reason[ABL_ERRMSG_LEN];
+    snprintf(reason, sizeof reason, "%s", err && err->msg[0] ? err->msg : "numerical fault");
+    const abl_status fault = err ? err->status : ABL_ENUM;
+    abl_error scratch = {0};
+    h5_quiet q;
+    quiet_begin(&q);
+    int ok = o->file >= 0;
+    if (ok) {
+        (void)write_fields(o, s, &scratch);
+        (void)write_root_attrs(o, s, &scratch);
+        ok = attr_i64(o->file, H5A_COMPLETE, 0) >= 0 && attr_str(o->file, H5A_FAILURE, reason) >= 0 &&
+             H5Fflush(o->file, H5F_SCOPE_GLOBAL) >= 0;
+    }
+    if (ok) {
+        close_id(o->snap_T);
+        close_id(o->snap_time);
+        o->snap_T = o->snap_time = -1;
+        ok = H5Fclose(o->file) >= 0;
+        o->file = -1;
+    }
+    quiet_end(&q);
+    int e = 0;
+    if (ok && (e = fsync_path(o->h5_tmp)) != 0) ok = 0;
+    if (ok && rename(o->h5_tmp, o->incomplete) != 0) {
+        e = errno;
+        ok = 0;
+    }
+    if (ok) {
+        fsync_dir_of(o->incomplete);
+        abl_fail(err, fault,
+                 "%s. The partial result (%llu snapshot%s, fields at t = %g s) is kept in %s, "
+                 "marked incomplete (root attributes complete = 0, failure); %s was not written",
+                 reason, (unsigned long long)o->nt, o->nt == 1 ? "" : "s", s->t_s, o->incomplete,
+                 o->path);
+        output_free(o);
+    } else {
+        abl_fail(err, fault, "%s. The partial result could not be kept (%s)", reason,
+                 e ? strerror(e) : "writing it failed");
+        output_abort(o);
+    }
 }

@@ -35,6 +35,7 @@
 #include "ablasim/schedule.h"
 #include "ablasim/sim.h"
 #include "ablasim/source.h"
+#include "ablasim/zone.h"
 
 #define PI 3.14159265358979323846
 #define MU0_H_M (4e-7 * PI)       /* vacuum permeability (pre-2019 SI value; 1e-9 rel.) */
@@ -87,39 +88,10 @@ void mwa_dielectric_at(double eps_r37, double sigma37_S_m, bool temp_dependent, 
 void mwa_zone_dims(const abl_grid *g, const double *T_max_C, double thr_C, const double tip_m[3],
                    const double dir[3], mwa_zone *out)
 {
-    double nd = sqrt(dir[0] * dir[0] + dir[1] * dir[1] + dir[2] * dir[2]);
-    double d[3] = {dir[0] / nd, dir[1] / nd, dir[2] / nd};
-    double smin = INFINITY, smax = -INFINITY, rmax = 0.0;
-    long n = 0;
-    for (int k = 0; k < g->nz; k++)
-        for (int j = 0; j < g->ny; j++)
-            for (int i = 0; i < g->nx; i++) {
-                if (!(T_max_C[ABL_IDX(g, i, j, k)] >= thr_C)) continue;
-                double x[3], v[3];
-                grid_voxel_centre_m(g, i, j, k, x);
-                for (int a = 0; a < 3; a++)
-                    v[a] = x[a] - tip_m[a];
-                double s = v[0] * d[0] + v[1] * d[1] + v[2] * d[2];
-                double r2 = 0.0;
-                for (int a = 0; a < 3; a++)
-                    r2 += (v[a] - s * d[a]) * (v[a] - s * d[a]);
-                smin = fmin(smin, s);
-                smax = fmax(smax, s);
-                rmax = fmax(rmax, sqrt(r2));
-                n++;
-            }
-    *out = (mwa_zone){0};
-    if (n == 0) return;
-    /* one voxel's width along and across the axis (exact for grid-aligned axes) */
-    double hpar = 0.0, hperp = 0.0;
-    for (int a = 0; a < 3; a++) {
-        hpar += g->h_m[a] * fabs(d[a]);
-        hperp = fmax(hperp, g->h_m[a] * sqrt(fmax(0.0, 1.0 - d[a] * d[a])));
-    }
-    out->length_m = smax - smin + hpar;
-    out->diameter_m = 2.0 * rmax + hperp;
-    out->nvox = n;
-    out->volume_m3 = (double)n * grid_voxel_volume_m3(g);
+    /* the general measurement (src/analysis/zone.c) on {T_max_C >= thr_C} */
+    abl_axis_zone z;
+    zone_axis_measure(g, T_max_C, thr_C, true, tip_m, dir, &z);
+    *out = (mwa_zone){z.length_m, z.diameter_m, z.volume_m3, z.nvox};
 }
 
 /* ---- parameters ------------------------------------------------------------------------------ */
@@ -351,8 +323,29 @@ static int mwa_axes(const abl_source *s, abl_source_axis *out, int max)
     return 1;
 }
 
-static const abl_source_ops mwa_ops = {
-    .type = "mwa", .update = mwa_update, .destroy = mwa_destroy, .axes = mwa_axes};
+/* Checkpoint state: the cached deposition and the temperatures it was evaluated at (a resumed
+ * run must re-evaluate exactly the voxels the uninterrupted run would). */
+static abl_status mwa_state_io(abl_source *s, abl_blob *b, abl_error *err)
+{
+    mwa_state *m = s->state;
+    size_t n = m->n;
+    abl_blob_io(b, &n, sizeof n);
+    if (b->mode == ABL_BLOB_LOAD && !b->bad && n != m->n)
+        return abl_fail(err, ABL_EINVAL,
+                        "source '%s' (mwa): checkpoint holds %zu deposition voxels, the scenario "
+                        "%zu", s->name, n, m->n);
+    abl_blob_io(b, m->u, m->n * sizeof *m->u);
+    abl_blob_io(b, m->T_eval, m->n * sizeof *m->T_eval);
+    abl_blob_io(b, &m->sum_u, sizeof m->sum_u);
+    if (b->bad) return abl_fail(err, ABL_EINVAL, "source '%s' (mwa): checkpoint state truncated", s->name);
+    return ABL_OK;
+}
+
+static const abl_source_ops mwa_ops = {.type = "mwa",
+                                       .update = mwa_update,
+                                       .destroy = mwa_destroy,
+                                       .axes = mwa_axes,
+                                       .state_io = mwa_state_io};
 
 static abl_status mwa_create(const abl_source_cfg *cfg, const abl_sim *sim, abl_source **out,
                              abl_error *err)

@@ -827,11 +827,62 @@ static int rfa_axes(const abl_source *s, abl_source_axis *out, int max)
     return n;
 }
 
+/* Checkpoint state: the stored unit-voltage solutions (and the conductivity they were solved
+ * with: the re-solve criterion compares against it), the generator controller and the series. */
+static abl_status rfa_state_io(abl_source *s, abl_blob *b, abl_error *err)
+{
+    rfa_state *m = s->state;
+    size_t nbox = m->eg.n, nheat = m->nheat;
+    int nconf = m->nconf;
+    abl_blob_io(b, &nbox, sizeof nbox);
+    abl_blob_io(b, &nheat, sizeof nheat);
+    abl_blob_io(b, &nconf, sizeof nconf);
+    if (b->mode == ABL_BLOB_LOAD && !b->bad &&
+        (nbox != m->eg.n || nheat != m->nheat || nconf != m->nconf))
+        return abl_fail(err, ABL_EINVAL,
+                        "source '%s' (rfa): the checkpoint's electrical box or electrodes differ "
+                        "from the scenario's", s->name);
+    for (int c = 0; c < m->nconf; c++) {
+        abl_blob_io(b, m->V[c], nbox * sizeof(double));
+        abl_blob_io(b, m->Vp[c], nbox * sizeof(double));
+        abl_blob_io(b, &m->ts[c], sizeof m->ts[c]);
+        abl_blob_io(b, &m->tp[c], sizeof m->tp[c]);
+    }
+    abl_blob_io(b, m->sigma_s, nbox * sizeof(double));
+    abl_blob_io(b, m->q1, nbox * sizeof(double));
+    abl_blob_io(b, &m->conf, sizeof m->conf);
+    abl_blob_io(b, &m->P1, sizeof m->P1);
+    abl_blob_io(b, &m->I1, sizeof m->I1);
+    abl_blob_io(b, &m->nsolves, sizeof m->nsolves);
+    abl_blob_io(b, &m->last_iters, sizeof m->last_iters);
+    abl_blob_io(b, &m->started, sizeof m->started);
+    abl_blob_io(b, &m->t_last, sizeof m->t_last);
+    abl_blob_io(b, &m->integ_W, sizeof m->integ_W);
+    abl_blob_io(b, &m->baseline_Ohm, sizeof m->baseline_Ohm);
+    abl_blob_io(b, &m->pause_end_s, sizeof m->pause_end_s);
+    abl_blob_io(b, &m->paused, sizeof m->paused);
+    abl_blob_io(b, &m->npauses, sizeof m->npauses);
+    size_t nrow = m->nrow;
+    abl_blob_io(b, &nrow, sizeof nrow);
+    if (b->mode == ABL_BLOB_LOAD && !b->bad && nrow > m->caprow) {
+        double *r = realloc(m->rows, nrow * NCOL * sizeof *r);
+        if (!r) return abl_fail(err, ABL_ENOMEM, "out of memory (source '%s' series)", s->name);
+        m->rows = r;
+        m->caprow = nrow;
+    }
+    if (!b->bad) abl_blob_io(b, m->rows, nrow * NCOL * sizeof(double));
+    if (b->mode == ABL_BLOB_LOAD && !b->bad) m->nrow = nrow;
+    if (b->bad)
+        return abl_fail(err, ABL_EINVAL, "source '%s' (rfa): checkpoint state truncated", s->name);
+    return ABL_OK;
+}
+
 static const abl_source_ops rfa_ops = {.type = "rfa",
                                        .update = rfa_update,
                                        .destroy = rfa_destroy,
                                        .series = rfa_series,
-                                       .axes = rfa_axes};
+                                       .axes = rfa_axes,
+                                       .state_io = rfa_state_io};
 
 /* Rasterise electrode e into mask (cleared first); false if it leaves the grid. */
 static bool rasterise(const abl_grid *g, const rfa_electrode *el, uint8_t *mask)
