@@ -1,4 +1,714 @@
-/* test_cryo.c - cryo tests (being written). */
+/* test_cryo.c - the cryoprobe source (src/sources/cryo.c): the gauge table, the probe voxel rule
+ * (axis-aligned sets counted by hand, oblique and anisotropic probes covered and connected), the
+ * protocol timeline (ramps, phase switches, on_s/off_s, per-probe protocols), passive thaw
+ * pinning nothing, the extraction estimate against a hand computation, max_extraction_W held
+ * exactly in the source and in a step's energy bookkeeping, several probes, the series, and
+ * parse / placement errors naming file:line and the key. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ablasim/cryo.h"
 #include "testutil.h"
 
-void register_cryo_tests(void) {}
+/* Homogeneous liver cube, N^3 voxels of 1 mm centred on 0 (voxel i at x = i - (N-1)/2 mm). */
+static abl_scenario *cryo_scenario(int N, const char *sources, const char *extra)
+{
+    char yaml[8192];
+    snprintf(yaml, sizeof yaml,
+             "name: cryo_test\n"
+             "tissues_file: tissues.yaml\n"
+             "grid: {dims: [%d, %d, %d], spacing_mm: [1, 1, 1], background: liver}\n"
+             "boundary: {default: {type: fixed_temperature, temperature_C: 37}}\n"
+             "time: {duration_s: 600, dt_s: auto}\n"
+             "%s"
+             "sources:\n"
+             "%s",
+             N, N, N, extra ? extra : "", sources);
+    return tu_scenario(yaml, NULL, 0);
+}
+
+static abl_sim *make_sim(abl_scenario *sc)
+{
+    abl_sim *s = NULL;
+    abl_error err = {0};
+    abl_status st = sim_create(sc, &s, &err);
+    if (st) printf("\n  sim_create: %s", err.msg);
+    CU_ASSERT_FATAL(st == ABL_OK);
+    return s;
+}
+
+static abl_source_contrib update_at(abl_sim *s, int i, double t_s)
+{
+    abl_field_view v = {&s->grid, s->material, s->T, t_s, s->dt_s, false};
+    abl_source_contrib c;
+    abl_error err = {0};
+    abl_status st = s->sources[i]->ops->update(s->sources[i], &v, &c, &err);
+    if (st) printf("\n  update: %s", err.msg);
+    CU_ASSERT_FATAL(st == ABL_OK);
+    return c;
+}
+
+static cryo_probe_state probe_state(abl_sim *s, int i, int p)
+{
+    cryo_probe_state ps;
+    abl_error err = {0};
+    CU_ASSERT_FATAL(cryo_probe_get_state(s->sources[i], p, &ps, &err) == ABL_OK);
+    return ps;
+}
+
+static void fill_T(abl_sim *s, double T)
+{
+    for (size_t c = 0; c < s->grid.n; c++)
+        s->T[c] = T;
+}
+
+/* ---- gauge and voxel rule ------------------------------------------------------------------ */
+
+/* Stubs gauge = inches x 25.4: 17 G 0.058 in, 13 G 0.095 in (exact decimal products; 1e-12 is
+ * rounding). Gauges outside 10..18 are not in the table. */
+static void test_gauge(void)
+{
+    CU_ASSERT_DOUBLE_EQUAL(cryo_gauge_diameter_mm(17), 1.4732, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(cryo_gauge_diameter_mm(13), 2.4130, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(cryo_gauge_diameter_mm(10), 3.4036, 1e-12);
+    CU_ASSERT(isnan(cryo_gauge_diameter_mm(9)));
+    CU_ASSERT(isnan(cryo_gauge_diameter_mm(19)));
+}
+
+/* Pinned voxel set of one probe along z on a 21^3 grid against the set counted by hand.
+ * x0: axis offset from the grid centre in mm; ring: the (di, dj) offsets of each layer
+ * k0..k1; cap: those of the layers k0 - 1 and k1 + 1 beyond the ends (rounded ends). */
+static void check_axis_set(const char *size_key, double x0, int nring, const int ring[][2],
+                           int ncap, const int cap[][2], int k0, int k1)
+{
+    char src[512];
+    snprintf(src, sizeof src,
+             "  - {name: c, type: cryo, protocol: [{phase: freeze, duration_s: 100}],\n"
+             "     probes: [{tip_mm: [%g, 0, -5], direction: [0, 0, 1], active_length_mm: 10,"
+             " %s}]}\n",
+             x0, size_key);
+    abl_scenario *sc = cryo_scenario(21, src, NULL);
+    CU_ASSERT_FATAL(sc != NULL);
+    abl_sim *s = make_sim(sc);
+    abl_source_contrib c = update_at(s, 0, 50.0);
+    size_t expect = (size_t)nring * (size_t)(k1 - k0 + 1) + 2 * (size_t)ncap;
+    CU_ASSERT_EQUAL(c.n_pin, expect);
+    CU_ASSERT_EQUAL(c.n_heat, 0);
+    CU_ASSERT_EQUAL(probe_state(s, 0, 0).nvox, expect);
+    uint8_t *in = calloc(s->grid.n, 1);
+    for (size_t q = 0; q < c.n_pin; q++)
+        in[c.pin_idx[q]] = 1;
+    size_t found = 0;
+    for (int k = k0; k <= k1; k++)
+        for (int r = 0; r < nring; r++)
+            found += in[ABL_IDX(&s->grid, 10 + ring[r][0], 10 + ring[r][1], k)];
+    for (int r = 0; r < ncap; r++)
+        found += in[ABL_IDX(&s->grid, 10 + cap[r][0], 10 + cap[r][1], k0 - 1)] +
+                 in[ABL_IDX(&s->grid, 10 + cap[r][0], 10 + cap[r][1], k1 + 1)];
+    CU_ASSERT_EQUAL(found, expect);
+    free(in);
+    sim_destroy(s);
+    scenario_free(sc);
+}
+
+/* Tip at voxel centre z = -5 mm, 10 mm active: centres z = -5..5 (k = 5..15), 11 layers. Per
+ * layer, with half the voxel diagonal 0.866 mm: 17 G (r 0.737 -> 0.866) the axis voxel only;
+ * 13 G (r 1.21) also the 4 face neighbours at 1 mm; 3 mm (r 1.5) also the 4 edge neighbours at
+ * 1.414 mm; a 17 G axis through a voxel face (x = 0.5 mm) the two voxels at 0.5 mm. Rounded
+ * ends: beyond each end the next layer is 1 mm away, so 13 G adds its axis voxel there and 3 mm
+ * the axis and the 4 face neighbours (sqrt(2) = 1.414 < 1.5); 17 G adds nothing. */
+static void test_voxels_axis_aligned(void)
+{
+    static const int one[][2] = {{0, 0}};
+    static const int five[][2] = {{0, 0}, {1, 0}, {-1, 0}, {0, 1}, {0, -1}};
+    static const int nine[][2] = {{0, 0}, {1, 0},  {-1, 0}, {0, 1},  {0, -1},
+                                  {1, 1}, {1, -1}, {-1, 1}, {-1, -1}};
+    static const int two[][2] = {{0, 0}, {1, 0}};
+    check_axis_set("gauge: 17", 0.0, 1, one, 0, one, 5, 15);        /* 11 voxels */
+    check_axis_set("gauge: 13", 0.0, 5, five, 1, one, 5, 15);       /* 57 */
+    check_axis_set("diameter_mm: 3", 0.0, 9, nine, 5, five, 5, 15); /* 109 */
+    check_axis_set("gauge: 17", 0.5, 2, two, 0, one, 5, 15);        /* 22 */
+}
+
+/* Voxel (i,j,k) containing point x, or -1 outside. */
+static long voxel_of(const abl_grid *g, const double x[3])
+{
+    int ijk[3], na[3] = {g->nx, g->ny, g->nz};
+    for (int a = 0; a < 3; a++) {
+        ijk[a] = (int)lround((x[a] - g->origin_m[a]) / g->h_m[a]);
+        if (ijk[a] < 0 || ijk[a] >= na[a]) return -1;
+    }
+    return (long)ABL_IDX(g, ijk[0], ijk[1], ijk[2]);
+}
+
+/* Voxels reached from set[0] through 26-neighbours inside the set. */
+static size_t connected_count(const abl_grid *g, const size_t *set, size_t n)
+{
+    uint8_t *in = calloc(g->n, 1);
+    size_t *stack = malloc(n * sizeof *stack);
+    for (size_t q = 0; q < n; q++)
+        in[set[q]] = 1;
+    size_t top = 0, seen = 0;
+    stack[top++] = set[0];
+    in[set[0]] = 2;
+    while (top) {
+        size_t c = stack[--top];
+        seen++;
+        int i = (int)(c % g->sy), j = (int)(c / g->sy % (size_t)g->ny), k = (int)(c / g->sz);
+        for (int dk = -1; dk <= 1; dk++)
+            for (int dj = -1; dj <= 1; dj++)
+                for (int di = -1; di <= 1; di++) {
+                    int a = i + di, b = j + dj, e = k + dk;
+                    if (a < 0 || b < 0 || e < 0 || a >= g->nx || b >= g->ny || e >= g->nz) continue;
+                    size_t d = ABL_IDX(g, a, b, e);
+                    if (in[d] == 1) {
+                        in[d] = 2;
+                        stack[top++] = d;
+                    }
+                }
+    }
+    free(in);
+    free(stack);
+    return seen;
+}
+
+/* Oblique probes: (a) along (1,1,1) from a voxel centre on an isotropic grid the set is
+ * invariant under the cyclic permutation (i,j,k) -> (k,i,j) (a rotation about the axis mapping
+ * centres to centres); (b) for that probe and an arbitrary direction on an anisotropic grid
+ * (1 x 1 x 2 mm), every one of 4001 points along the active segment lies in a voxel of the set
+ * (the coverage the half-diagonal radius guarantees) and the set is one 26-connected piece;
+ * (c) every voxel of the set is within r of the segment and r is the half diagonal. */
+static void oblique_case(const int dims[3], const double h_mm[3], const double tip_mm[3],
+                         const double dir_in[3], double L_mm, bool check_cyclic)
+{
+    abl_grid g;
+    memset(&g, 0, sizeof g);
+    g.nx = dims[0];
+    g.ny = dims[1];
+    g.nz = dims[2];
+    g.sy = (size_t)g.nx;
+    g.sz = (size_t)g.nx * (size_t)g.ny;
+    g.n = g.sz * (size_t)g.nz;
+    int na[3] = {g.nx, g.ny, g.nz};
+    double nd = sqrt(dir_in[0] * dir_in[0] + dir_in[1] * dir_in[1] + dir_in[2] * dir_in[2]);
+    double dir[3], tip[3];
+    for (int a = 0; a < 3; a++) {
+        g.h_m[a] = h_mm[a] * 1e-3;
+        g.origin_m[a] = -0.5 * (na[a] - 1) * g.h_m[a];
+        dir[a] = dir_in[a] / nd;
+        tip[a] = tip_mm[a] * 1e-3;
+    }
+    double r = cryo_voxel_radius_m(&g, 0.7366e-3);
+    CU_ASSERT_DOUBLE_EQUAL(
+        r, 0.5 * sqrt(h_mm[0] * h_mm[0] + h_mm[1] * h_mm[1] + h_mm[2] * h_mm[2]) * 1e-3, 1e-15);
+    double L = L_mm * 1e-3;
+    size_t n = cryo_segment_voxels(&g, tip, dir, L, r, NULL, 0);
+    CU_ASSERT_FATAL(n > 0);
+    size_t *set = malloc(n * sizeof *set);
+    CU_ASSERT_EQUAL(cryo_segment_voxels(&g, tip, dir, L, r, set, n), n);
+    uint8_t *in = calloc(g.n, 1);
+    for (size_t q = 0; q < n; q++)
+        in[set[q]] = 1;
+    long missed = 0;
+    for (int s = 0; s <= 4000; s++) {
+        double x[3];
+        for (int a = 0; a < 3; a++)
+            x[a] = tip[a] + L * s / 4000.0 * dir[a];
+        long v = voxel_of(&g, x);
+        if (v < 0 || !in[v]) missed++;
+    }
+    CU_ASSERT_EQUAL(missed, 0);
+    CU_ASSERT_EQUAL(connected_count(&g, set, n), n);
+    /* (c): distance of each centre to the segment by sampling (4001 points: step L/4000, so the
+     * sampled minimum exceeds the true one by at most L/8000 = 1.5 um) */
+    double worst = 0.0;
+    for (size_t q = 0; q < n; q++) {
+        size_t c = set[q];
+        double x[3];
+        grid_voxel_centre_m(&g, (int)(c % g.sy), (int)(c / g.sy % (size_t)g.ny), (int)(c / g.sz),
+                            x);
+        double dmin = INFINITY;
+        for (int s = 0; s <= 4000; s++) {
+            double d2 = 0.0;
+            for (int a = 0; a < 3; a++) {
+                double e = x[a] - (tip[a] + L * s / 4000.0 * dir[a]);
+                d2 += e * e;
+            }
+            dmin = fmin(dmin, sqrt(d2));
+        }
+        worst = fmax(worst, dmin - r);
+    }
+    CU_ASSERT(worst <= L / 8000.0 + 1e-12);
+    if (check_cyclic) {
+        long asym = 0;
+        for (int k = 0; k < g.nz; k++)
+            for (int j = 0; j < g.ny; j++)
+                for (int i = 0; i < g.nx; i++)
+                    asym += in[ABL_IDX(&g, i, j, k)] != in[ABL_IDX(&g, k, i, j)];
+        CU_ASSERT_EQUAL(asym, 0);
+    }
+    printf("\n  oblique probe (%g,%g,%g), h (%g,%g,%g) mm: %zu voxels, %ld sample points "
+           "outside the set",
+           dir_in[0], dir_in[1], dir_in[2], h_mm[0], h_mm[1], h_mm[2], n, missed);
+    free(in);
+    free(set);
+}
+
+static void test_voxels_oblique(void)
+{
+    const int d1[3] = {21, 21, 21}, d2[3] = {25, 25, 13};
+    const double h1[3] = {1, 1, 1}, h2[3] = {1, 1, 2};
+    const double tip1[3] = {-5, -5, -5}, dir1[3] = {1, 1, 1};
+    const double tip2[3] = {-3.3, 4.1, -7.7}, dir2[3] = {0.3, -0.5, 0.8};
+    oblique_case(d1, h1, tip1, dir1, 14.0, true);
+    oblique_case(d2, h2, tip2, dir2, 15.0, false);
+}
+
+/* ---- protocol ------------------------------------------------------------------------------ */
+
+/* Timeline with on_s = 20, ramp 10 s: freeze -150 for 100 s, passive thaw 50 s, active thaw
+ * +20 for 30 s, freeze -120 for 100 s, then off; off_s = 290 cuts the last freeze. The pinned
+ * value follows the linear ramp from the probe mean temperature at the phase start (field set
+ * uniform, so the mean is exact): values are sums of a few exact terms, tolerance 1e-12 C. */
+static void test_protocol_timing(void)
+{
+    abl_scenario *sc = cryo_scenario(
+        11,
+        "  - name: c\n"
+        "    type: cryo\n"
+        "    on_s: 20\n"
+        "    off_s: 290\n"
+        "    ramp_s: 10\n"
+        "    protocol:\n"
+        "      - {phase: freeze, duration_s: 100}\n"
+        "      - {phase: passive_thaw, duration_s: 50}\n"
+        "      - {phase: active_thaw, duration_s: 30}\n"
+        "      - {phase: freeze, duration_s: 100, temperature_C: -120}\n"
+        "    probes: [{tip_mm: [0, 0, -2], direction: [0, 0, 1], active_length_mm: 4, "
+        "gauge: 17}]\n",
+        NULL);
+    CU_ASSERT_FATAL(sc != NULL);
+    abl_sim *s = make_sim(sc);
+    struct {
+        double t, T_field;
+        int pinned, phase;
+        double T_pin;
+    } cases[] = {
+        {0.0, 37, 0, -1, 0}, /* before on_s */
+        {19.999, 37, 0, -1, 0},
+        {20.0, 37, 1, 0, 37.0}, /* freeze starts: ramp from 37 */
+        {25.0, 37, 1, 0, 37.0 - 0.5 * 187.0},
+        {30.0, 37, 1, 0, -150.0}, /* ramp done */
+        {119.9, -150, 1, 0, -150.0},
+        {120.0, -150, 0, 1, 0}, /* passive thaw: nothing pinned */
+        {169.9, -60, 0, 1, 0},
+        {170.0, -100, 1, 2, -100.0}, /* active thaw: ramp from the probe's -100 */
+        {175.0, -100, 1, 2, -100.0 + 0.5 * 120.0},
+        {185.0, 10, 1, 2, 20.0},
+        {200.0, 20, 1, 3, 20.0}, /* second freeze, ramp from +20 */
+        {202.5, 20, 1, 3, 20.0 - 0.25 * 140.0},
+        {289.9, -120, 1, 3, -120.0},
+        {290.0, -120, 0, -1, 0}, /* off_s */
+    };
+    double worst = 0.0;
+    for (size_t q = 0; q < sizeof cases / sizeof cases[0]; q++) {
+        fill_T(s, cases[q].T_field);
+        abl_source_contrib c = update_at(s, 0, cases[q].t);
+        cryo_probe_state ps = probe_state(s, 0, 0);
+        CU_ASSERT_EQUAL(ps.phase, cases[q].phase);
+        CU_ASSERT_EQUAL(c.n_heat, 0);
+        if (cases[q].pinned) {
+            CU_ASSERT_EQUAL(c.n_pin, ps.nvox);
+            CU_ASSERT_EQUAL(ps.mode, CRYO_PINNED);
+            for (size_t k = 0; k < c.n_pin; k++)
+                worst = fmax(worst, fabs(c.pin_T_C[k] - cases[q].T_pin));
+        } else {
+            CU_ASSERT_EQUAL(c.n_pin, 0);
+            CU_ASSERT_EQUAL(ps.mode, CRYO_OFF);
+            CU_ASSERT_DOUBLE_EQUAL(ps.power_W, 0.0, 0.0);
+            CU_ASSERT_DOUBLE_EQUAL(ps.T_C, cases[q].T_field, 1e-12);
+        }
+    }
+    printf("\n  protocol timeline: worst pinned temperature error %.1e C", worst);
+    CU_ASSERT(worst < 1e-12);
+    /* series: one row per update time (all increasing), columns named with units */
+    abl_source_series ser;
+    s->sources[0]->ops->series(s->sources[0], &ser);
+    CU_ASSERT_EQUAL(ser.ncol, 3);
+    CU_ASSERT_STRING_EQUAL(ser.columns[0], "time_s");
+    CU_ASSERT_STRING_EQUAL(ser.columns[1], "probe1_T_C");
+    CU_ASSERT_STRING_EQUAL(ser.columns[2], "probe1_power_W");
+    CU_ASSERT_EQUAL(ser.nrow, sizeof cases / sizeof cases[0]);
+    CU_ASSERT_DOUBLE_EQUAL(ser.rows[4 * 3 + 0], 30.0, 0.0);
+    CU_ASSERT_DOUBLE_EQUAL(ser.rows[4 * 3 + 1], -150.0, 1e-12);
+    sim_destroy(s);
+    scenario_free(sc);
+}
+
+/* Passive thaw in a run: after 20 s of freezing the probe is released; during the thaw nothing
+ * is pinned and the probe voxels warm from -150 C by conduction from the tissue (each explicit
+ * step moves them; after 10 s the axis voxel must be well above -150 C: its neighbours at
+ * -20..37 C and the time constant rho c h^2 / (6 k) ~ 1.2 s make it rise by tens of degrees). */
+static void test_passive_thaw_releases(void)
+{
+    abl_scenario *sc =
+        cryo_scenario(11,
+                      "  - {name: c, type: cryo, ramp_s: 0,\n"
+                      "     protocol: [{phase: freeze, duration_s: 20}, {phase: passive_thaw,"
+                      " duration_s: 100}],\n"
+                      "     probes: [{tip_mm: [0, 0, -2], direction: [0, 0, 1],"
+                      " active_length_mm: 4, gauge: 17}]}\n",
+                      NULL);
+    CU_ASSERT_FATAL(sc != NULL);
+    abl_sim *s = make_sim(sc);
+    abl_error err = {0};
+    size_t ctr = ABL_IDX(&s->grid, 5, 5, 5);
+    long n20 = (long)ceil(20.0 / s->dt_s - 1e-9);
+    abl_status st = sim_step(s, n20, &err);
+    if (st) printf("\n  sim_step: %s", err.msg);
+    CU_ASSERT_FATAL(st == ABL_OK);
+    CU_ASSERT_DOUBLE_EQUAL(s->T[ctr], -150.0, 1e-9);
+    long n10 = (long)ceil(10.0 / s->dt_s);
+    CU_ASSERT_FATAL(sim_step(s, n10, &err) == ABL_OK);
+    abl_source_contrib c = update_at(s, 0, s->t_s);
+    CU_ASSERT_EQUAL(c.n_pin, 0);
+    CU_ASSERT_EQUAL(c.n_heat, 0);
+    CU_ASSERT_EQUAL(probe_state(s, 0, 0).mode, CRYO_OFF);
+    printf("\n  passive thaw: probe axis voxel %.2f C after 10 s (was -150)", s->T[ctr]);
+    CU_ASSERT(s->T[ctr] > -140.0);
+    sim_destroy(s);
+    scenario_free(sc);
+}
+
+/* ---- extraction limit ---------------------------------------------------------------------- */
+
+/* One 17 G probe along z, 8 mm: 9 voxels in a line, 4*9 + 2 = 38 outer faces, each of
+ * conductance V k_ab / h^2 = h k_ab with k_ab the harmonic mean of the probe voxel's frozen k
+ * (at -150 C, below the freezing range) and the 37 C neighbour's k. Sum of 38 equal terms:
+ * rounding ~1e-15 relative; tolerance 1e-12. */
+static double hand_extraction_W(const abl_sim *s, double T_pin)
+{
+    const abl_tissue *t = &s->sc->tissues.t[s->mat_tissue[0]];
+    double kf = s->sc->freezing ? t->frozen_k_W_mK : t->k_W_mK, ku = t->k_W_mK;
+    double kab = 2.0 * kf * ku / (kf + ku);
+    return 38.0 * 1e-3 * kab * (37.0 - T_pin);
+}
+
+static abl_sim *limit_sim(abl_scenario **sc_out, const char *max_key, const char *extra)
+{
+    char src[600];
+    snprintf(src, sizeof src,
+             "  - {name: c, type: cryo, ramp_s: 0, protocol: [{phase: freeze, duration_s: 600}],\n"
+             "     probes: [{tip_mm: [0, 0, -4], direction: [0, 0, 1], active_length_mm: 8,"
+             " gauge: 17 %s}]}\n",
+             max_key);
+    abl_scenario *sc = cryo_scenario(15, src, extra);
+    CU_ASSERT_FATAL(sc != NULL);
+    *sc_out = sc;
+    return make_sim(sc);
+}
+
+static void test_extraction_estimate(void)
+{
+    abl_scenario *sc;
+    abl_sim *s = limit_sim(&sc, "", NULL);
+    CU_ASSERT(sc->freezing); /* physics.freezing: auto turns on with a cryo source */
+    abl_source_contrib c = update_at(s, 0, 1.0);
+    cryo_probe_state ps = probe_state(s, 0, 0);
+    CU_ASSERT_EQUAL(ps.nvox, 9);
+    CU_ASSERT_EQUAL(c.n_pin, 9);
+    CU_ASSERT_EQUAL(ps.mode, CRYO_PINNED);
+    double P = hand_extraction_W(s, -150.0);
+    printf("\n  extraction estimate %.6f W vs hand %.6f W", ps.power_W, P);
+    CU_ASSERT(fabs(ps.power_W - P) <= 1e-12 * P);
+    sim_destroy(s);
+    scenario_free(sc);
+}
+
+/* Limit below the estimate: no pins, a uniform sink on the 9 voxels with sum q V = -limit
+ * (9 equal terms: rounding ~1e-16; required 1e-9). In 5 explicit steps the driver's energy
+ * bookkeeping E_sources_J must be -limit * 5 dt to the same tolerance (the estimate stays above
+ * the limit: it only falls by conduction into the still-cold probe, a few percent in 5 steps,
+ * checked by the mode). Limit above the estimate: pinned as without a limit. */
+static void test_extraction_limit(void)
+{
+    abl_scenario *sc;
+    abl_sim *s = limit_sim(&sc, ", max_extraction_W: 1.5", "output: {energy_balance: true}\n");
+    double P = hand_extraction_W(s, -150.0);
+    CU_ASSERT_FATAL(P > 2.0 * 1.5);
+    abl_source_contrib c = update_at(s, 0, 1.0);
+    CU_ASSERT_EQUAL(c.n_pin, 0);
+    CU_ASSERT_EQUAL(c.n_heat, 9);
+    double V = grid_voxel_volume_m3(&s->grid), sum = 0.0;
+    for (size_t k = 0; k < c.n_heat; k++)
+        sum += c.heat_q_W_m3[k] * V;
+    cryo_probe_state ps = probe_state(s, 0, 0);
+    CU_ASSERT_EQUAL(ps.mode, CRYO_LIMITED);
+    CU_ASSERT_DOUBLE_EQUAL(ps.power_W, 1.5, 0.0);
+    printf("\n  limited probe: sum q V = %.12f W (limit -1.5)", sum);
+    CU_ASSERT(fabs(sum + 1.5) <= 1e-9 * 1.5);
+    sim_destroy(s);
+
+    abl_scenario *sc2;
+    s = limit_sim(&sc2, ", max_extraction_W: 1.5", "output: {energy_balance: true}\n");
+    abl_error err = {0};
+    abl_status st = sim_step(s, 5, &err);
+    if (st) printf("\n  sim_step: %s", err.msg);
+    CU_ASSERT_FATAL(st == ABL_OK);
+    CU_ASSERT_EQUAL(probe_state(s, 0, 0).mode, CRYO_LIMITED);
+    double expect = -1.5 * 5 * s->dt_s;
+    printf("\n  limited probe: E_sources over 5 steps %.9e J vs %.9e J", s->energy.E_sources_J,
+           expect);
+    CU_ASSERT(fabs(s->energy.E_sources_J - expect) <= 1e-9 * fabs(expect));
+    sim_destroy(s);
+    scenario_free(sc2);
+
+    s = limit_sim(&sc2, ", max_extraction_W: 50", NULL);
+    c = update_at(s, 0, 1.0);
+    CU_ASSERT_EQUAL(c.n_pin, 9);
+    CU_ASSERT_EQUAL(c.n_heat, 0);
+    CU_ASSERT_EQUAL(probe_state(s, 0, 0).mode, CRYO_PINNED);
+    sim_destroy(s);
+    scenario_free(sc2);
+    scenario_free(sc);
+}
+
+/* ---- several probes ------------------------------------------------------------------------ */
+
+/* Three probes 6 mm apart, the third with its own protocol (passive first, then freeze at
+ * -100): the pins are the union of the probes that are on, the counts add, each probe's state
+ * follows its own protocol, and axes returns the three tips and unit directions. */
+static void test_multi_probe(void)
+{
+    abl_scenario *sc = cryo_scenario(
+        21,
+        "  - name: c\n"
+        "    type: cryo\n"
+        "    ramp_s: 0\n"
+        "    protocol: [{phase: freeze, duration_s: 60}, {phase: passive_thaw, duration_s: 60}]\n"
+        "    probes:\n"
+        "      - {tip_mm: [-6, 0, -5], direction: [0, 0, 2], active_length_mm: 10, gauge: 17}\n"
+        "      - {tip_mm: [6, 0, -5], direction: [0, 0, 1], active_length_mm: 10, gauge: 13}\n"
+        "      - tip_mm: [0, 6, -5]\n"
+        "        direction: [0, 0, 1]\n"
+        "        active_length_mm: 6\n"
+        "        diameter_mm: 1.5\n"
+        "        protocol: [{phase: passive_thaw, duration_s: 30}, {phase: freeze, duration_s: "
+        "60, temperature_C: -100}]\n",
+        NULL);
+    CU_ASSERT_FATAL(sc != NULL);
+    abl_sim *s = make_sim(sc);
+    abl_source_contrib c = update_at(s, 0, 10.0);
+    size_t n1 = probe_state(s, 0, 0).nvox, n2 = probe_state(s, 0, 1).nvox,
+           n3 = probe_state(s, 0, 2).nvox;
+    CU_ASSERT_EQUAL(n1, 11);
+    CU_ASSERT_EQUAL(n2, 57);
+    CU_ASSERT_EQUAL(n3, 7);
+    CU_ASSERT_EQUAL(c.n_pin, n1 + n2); /* probe 3 still in its passive phase */
+    CU_ASSERT_EQUAL(probe_state(s, 0, 2).mode, CRYO_OFF);
+    c = update_at(s, 0, 40.0);
+    CU_ASSERT_EQUAL(c.n_pin, n1 + n2 + n3);
+    size_t n100 = 0;
+    for (size_t k = 0; k < c.n_pin; k++)
+        n100 += c.pin_T_C[k] == -100.0;
+    CU_ASSERT_EQUAL(n100, n3);
+    c = update_at(s, 0, 70.0);
+    CU_ASSERT_EQUAL(c.n_pin, n3);
+    abl_source_axis ax[8];
+    int na = s->sources[0]->ops->axes(s->sources[0], ax, 8);
+    CU_ASSERT_EQUAL(na, 3);
+    CU_ASSERT_DOUBLE_EQUAL(ax[0].tip_m[0], -6e-3, 1e-15);
+    CU_ASSERT_DOUBLE_EQUAL(ax[0].dir[2], 1.0, 1e-15);
+    CU_ASSERT_DOUBLE_EQUAL(ax[2].tip_m[1], 6e-3, 1e-15);
+    CU_ASSERT_EQUAL(s->sources[0]->ops->axes(s->sources[0], ax, 2), 2);
+    abl_source_series ser;
+    s->sources[0]->ops->series(s->sources[0], &ser);
+    CU_ASSERT_EQUAL(ser.ncol, 7);
+    CU_ASSERT_STRING_EQUAL(ser.columns[6], "probe3_power_W");
+    sim_destroy(s);
+    scenario_free(sc);
+}
+
+/* ---- checkpoint state ---------------------------------------------------------------------- */
+
+/* state_io round trip: a source saved inside a ramp and loaded into a fresh source of the same
+ * scenario (whose field is different) must ramp from the saved start temperature and hold the
+ * same series. The pinned value is a two-term expression in both: equal to 1e-12 C. */
+static void test_state_roundtrip(void)
+{
+    const char *src = "  - {name: c, type: cryo, ramp_s: 10, protocol: [{phase: freeze, "
+                      "duration_s: 100}],\n"
+                      "     probes: [{tip_mm: [0, 0, -2], direction: [0, 0, 1], "
+                      "active_length_mm: 4, gauge: 17}]}\n";
+    abl_scenario *sc = cryo_scenario(11, src, NULL);
+    CU_ASSERT_FATAL(sc != NULL);
+    abl_sim *a = make_sim(sc), *b = make_sim(sc);
+    CU_ASSERT_FATAL(a->sources[0]->ops->state_io != NULL);
+    fill_T(a, 37.0);
+    update_at(a, 0, 0.0); /* ramp starts from 37 */
+    update_at(a, 0, 2.0);
+    abl_blob blob = {ABL_BLOB_COUNT, NULL, 0, 0, false};
+    abl_error err = {0};
+    CU_ASSERT_FATAL(a->sources[0]->ops->state_io(a->sources[0], &blob, &err) == ABL_OK);
+    size_t len = blob.pos;
+    blob = (abl_blob){ABL_BLOB_SAVE, malloc(len), len, 0, false};
+    CU_ASSERT_FATAL(a->sources[0]->ops->state_io(a->sources[0], &blob, &err) == ABL_OK);
+    blob.mode = ABL_BLOB_LOAD;
+    blob.pos = 0;
+    CU_ASSERT_FATAL(b->sources[0]->ops->state_io(b->sources[0], &blob, &err) == ABL_OK);
+    fill_T(b, -50.0); /* a probe mean of -50 must not restart the ramp */
+    abl_source_contrib c = update_at(b, 0, 4.0);
+    CU_ASSERT_FATAL(c.n_pin > 0);
+    CU_ASSERT_DOUBLE_EQUAL(c.pin_T_C[0], 37.0 + 0.4 * (-187.0), 1e-12);
+    abl_source_series sa, sb;
+    a->sources[0]->ops->series(a->sources[0], &sa);
+    b->sources[0]->ops->series(b->sources[0], &sb);
+    CU_ASSERT_EQUAL(sb.nrow, sa.nrow + 1);
+    CU_ASSERT(memcmp(sa.rows, sb.rows, sa.nrow * (size_t)sa.ncol * sizeof(double)) == 0);
+    /* a truncated blob is refused */
+    blob.pos = 0;
+    blob.len = len - 8;
+    CU_ASSERT(b->sources[0]->ops->state_io(b->sources[0], &blob, &err) != ABL_OK);
+    free(blob.buf);
+    sim_destroy(a);
+    sim_destroy(b);
+    scenario_free(sc);
+}
+
+/* ---- errors -------------------------------------------------------------------------------- */
+
+/* A scenario that must fail (load, or sim_create when create is set) with a message holding
+ * every fragment. */
+static void expect_error(const char *sources, bool create, const char *const *frag, int nfrag)
+{
+    char yaml[4096], dir[600];
+    snprintf(yaml, sizeof yaml,
+             "name: cryo_bad\n"                                                       /* 1 */
+             "tissues_file: tissues.yaml\n"                                           /* 2 */
+             "grid: {dims: [21, 21, 21], spacing_mm: [1, 1, 1], background: liver}\n" /* 3 */
+             "time: {duration_s: 60}\n"                                               /* 4 */
+             "sources:\n"                                                             /* 5 */
+             "%s",
+             sources);
+    snprintf(dir, sizeof dir, "%s/configs", tu_root());
+    abl_scenario *sc = NULL;
+    abl_error err = {0};
+    abl_status st = scenario_load_string(yaml, "cryo.yaml", dir, NULL, 0, &sc, &err);
+    if (create) {
+        CU_ASSERT_FATAL(st == ABL_OK);
+        abl_sim *s = NULL;
+        st = sim_create(sc, &s, &err);
+        sim_destroy(s);
+    }
+    CU_ASSERT(st == ABL_EINVAL);
+    for (int i = 0; i < nfrag; i++) {
+        if (!strstr(err.msg, frag[i])) printf("\n  missing '%s' in: %s", frag[i], err.msg);
+        CU_ASSERT(strstr(err.msg, frag[i]) != NULL);
+    }
+    scenario_free(sc);
+}
+
+static void test_errors(void)
+{
+    /* line 6 = first line of the source entry; each fragment list starts with the line of
+     * the offending node */
+    const char *gauge[] = {"cryo.yaml:10", "sources[0].probes[0].gauge", "19"};
+    expect_error("  - type: cryo\n"
+                 "    protocol: [{phase: freeze, duration_s: 60}]\n"
+                 "    probes:\n"
+                 "      - {tip_mm: [0, 0, 0], direction: [0, 0, 1], active_length_mm: 5,\n"
+                 "         gauge: 19}\n",
+                 false, gauge, 3);
+    const char *passive[] = {"cryo.yaml:8", "sources[0].protocol[1].temperature_C",
+                             "holds no temperature"};
+    expect_error("  - type: cryo\n"
+                 "    protocol: [{phase: freeze, duration_s: 60},\n"
+                 "               {phase: passive_thaw, duration_s: 60, temperature_C: 10}]\n"
+                 "    probes: [{tip_mm: [0, 0, 0], direction: [0, 0, 1], active_length_mm: 5, "
+                 "gauge: 17}]\n",
+                 false, passive, 3);
+    const char *noproto[] = {"cryo.yaml:9", "sources[0].probes[1]", "has no protocol"};
+    expect_error("  - type: cryo\n"
+                 "    probes:\n"
+                 "      - {tip_mm: [0, 0, 0], direction: [0, 0, 1], active_length_mm: 5, "
+                 "gauge: 17, protocol: [{phase: freeze, duration_s: 9}]}\n"
+                 "      - {tip_mm: [5, 0, 0], direction: [0, 0, 1], active_length_mm: 5, "
+                 "gauge: 17}\n",
+                 false, noproto, 3);
+    const char *both[] = {"cryo.yaml:9", "sources[0].probes[0]", "exactly one of 'gauge'"};
+    expect_error("  - type: cryo\n"
+                 "    protocol: [{phase: freeze, duration_s: 60}]\n"
+                 "    probes:\n"
+                 "      - {tip_mm: [0, 0, 0], direction: [0, 0, 1], active_length_mm: 5, "
+                 "gauge: 17, diameter_mm: 2}\n",
+                 false, both, 3);
+    const char *warm[] = {"cryo.yaml:8", "sources[0].protocol[0].temperature_C", "10"};
+    expect_error("  - type: cryo\n"
+                 "    protocol:\n"
+                 "      - {phase: freeze, duration_s: 60, temperature_C: 10}\n"
+                 "    probes: [{tip_mm: [0, 0, 0], direction: [0, 0, 1], active_length_mm: 5, "
+                 "gauge: 17}]\n",
+                 false, warm, 3);
+    const char *phase[] = {"cryo.yaml:8", "sources[0].protocol[0].phase", "refreeze"};
+    expect_error("  - type: cryo\n"
+                 "    protocol:\n"
+                 "      - {phase: refreeze, duration_s: 60}\n"
+                 "    probes: [{tip_mm: [0, 0, 0], direction: [0, 0, 1], active_length_mm: 5, "
+                 "gauge: 17}]\n",
+                 false, phase, 3);
+    const char *unk[] = {"cryo.yaml:9", "length_mm"};
+    expect_error("  - type: cryo\n"
+                 "    protocol: [{phase: freeze, duration_s: 60}]\n"
+                 "    probes:\n"
+                 "      - {tip_mm: [0, 0, 0], direction: [0, 0, 1], length_mm: 5, gauge: 17}\n",
+                 false, unk, 2);
+    char many[4096] = "  - type: cryo\n"
+                      "    protocol: [{phase: freeze, duration_s: 60}]\n"
+                      "    probes:\n";
+    for (int i = 0; i < 9; i++) {
+        char line[200];
+        snprintf(line, sizeof line,
+                 "      - {tip_mm: [%d, 0, 0], direction: [0, 0, 1], active_length_mm: 5, "
+                 "gauge: 17}\n",
+                 2 * i - 8);
+        strcat(many, line);
+    }
+    const char *nine[] = {"cryo.yaml:8", "sources[0].probes", "9 probes", "1 to 8"};
+    expect_error(many, false, nine, 4);
+    /* placement errors come from create, at the probe's line */
+    const char *overlap[] = {"cryo.yaml:10", "probes 1 and 2 share voxels"};
+    expect_error("  - type: cryo\n"
+                 "    protocol: [{phase: freeze, duration_s: 60}]\n"
+                 "    probes:\n"
+                 "      - {tip_mm: [0, 0, 0], direction: [0, 0, 1], active_length_mm: 5, "
+                 "gauge: 17}\n"
+                 "      - {tip_mm: [1, 0, 0], direction: [0, 0, 1], active_length_mm: 5, "
+                 "gauge: 13}\n",
+                 true, overlap, 2);
+    const char *outside[] = {"cryo.yaml:9", "probe 1", "leaves the grid"};
+    expect_error("  - type: cryo\n"
+                 "    protocol: [{phase: freeze, duration_s: 60}]\n"
+                 "    probes:\n"
+                 "      - {tip_mm: [0, 0, 0], direction: [0, 0, 1], active_length_mm: 30, "
+                 "gauge: 17}\n",
+                 true, outside, 3);
+}
+
+void register_cryo_tests(void)
+{
+    CU_pSuite s = CU_add_suite("cryo", NULL, NULL);
+    CU_add_test(s, "needle gauge table", test_gauge);
+    CU_add_test(s, "probe voxels: axis-aligned sets counted by hand", test_voxels_axis_aligned);
+    CU_add_test(s, "probe voxels: oblique and anisotropic, covered and connected",
+                test_voxels_oblique);
+    CU_add_test(s, "protocol timeline: ramps, phases, on/off, series", test_protocol_timing);
+    CU_add_test(s, "passive thaw pins nothing and the probe warms", test_passive_thaw_releases);
+    CU_add_test(s, "extraction estimate vs hand computation", test_extraction_estimate);
+    CU_add_test(s, "max_extraction_W held exactly (source and energy bookkeeping)",
+                test_extraction_limit);
+    CU_add_test(s, "several probes, per-probe protocol, axes", test_multi_probe);
+    CU_add_test(s, "checkpoint state round trip inside a ramp", test_state_roundtrip);
+    CU_add_test(s, "errors name file:line and key", test_errors);
+}

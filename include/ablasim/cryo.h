@@ -1,0 +1,52 @@
+/* cryo.h - cryoablation probe source: the pieces tests and tools use directly.
+ *
+ * The source itself registers as type 'cryo' (src/sources/cryo.c, docs/CRYO.md): 1 to 8 probes,
+ * each a line segment (tip, direction, active length, gauge) whose voxels are held at the
+ * temperature a freeze / passive thaw / active thaw protocol prescribes, optionally limited in
+ * the heat each probe can extract. Exported here: the needle gauge table, the rule that turns a
+ * probe into voxels, the probe heat-extraction estimate and a probe's state for tests.
+ */
+#ifndef ABLASIM_CRYO_H
+#define ABLASIM_CRYO_H
+
+#include <stddef.h>
+
+#include "ablasim/grid.h"
+#include "ablasim/source.h"
+
+#define CRYO_MAX_PROBES 8
+
+/* Nominal outer diameter [mm] of a needle of Stubs (Birmingham) wire gauge 10..18, the sizing
+ * of cryoablation needles (17 G = 1.473 mm, 13 G = 2.413 mm); NaN for other gauges. */
+double cryo_gauge_diameter_mm(int gauge);
+
+/* Radius [m] within which a voxel centre belongs to a probe of radius radius_m on grid g:
+ * max(radius_m, half the voxel diagonal). Every point of the active segment then lies in a voxel
+ * of the set (the voxel containing a point has its centre within half a diagonal of it), so a
+ * thin probe is a connected line of voxels at any orientation. */
+double cryo_voxel_radius_m(const abl_grid *g, double radius_m);
+
+/* Voxels of a probe: centres within r_m (cryo_voxel_radius_m) of the closed segment from tip_m
+ * along the unit vector dir for length_m (distance to the nearest point of the segment, so the
+ * ends are rounded). Writes up to cap indices in index order into idx (may be NULL) and returns
+ * the total count. */
+size_t cryo_segment_voxels(const abl_grid *g, const double tip_m[3], const double dir[3],
+                           double length_m, double r_m, size_t *idx, size_t cap);
+
+/* What a probe does during the step of the last update. */
+typedef enum { CRYO_OFF, CRYO_PINNED, CRYO_LIMITED } cryo_mode;
+
+typedef struct {
+    size_t nvox; /* probe voxels */
+    int phase;   /* index in the probe's protocol; -1: before on_s or after the protocol */
+    cryo_mode mode;
+    double T_C;     /* pinned temperature, or the mean probe-voxel temperature if not pinned */
+    double power_W; /* heat extracted: conduction estimate when pinned, the limit when
+                     * limited, 0 when off (negative: the probe heats, active thaw) */
+} cryo_probe_state;
+
+/* State of probe p (0-based) of a 'cryo' source after its last update; ABL_EINVAL if s is not a
+ * cryo source or p is out of range. */
+abl_status cryo_probe_get_state(const abl_source *s, int p, cryo_probe_state *out, abl_error *err);
+
+#endif

@@ -1,0 +1,779 @@
+/* cryo.c - cryoablation probes (type 'cryo'): 1 to 8 needles whose active length is held at the
+ * temperature of a freeze / passive thaw / active thaw protocol. Model and sources: docs/CRYO.md.
+ *
+ * Probe model. Argon (Joule-Thomson) and nitrogen cryoprobes bring their surface to -140..-185 C
+ * within seconds and hold it while the ice ball grows (Rossi, Tanaka, Shimada & Rabin 2007,
+ * Cryobiology 55:1; Young, Khodakov et al. 2012 for probe surface histories). The usual way to
+ * model them, and the one used here, is a prescribed surface temperature on the freezing part
+ * of the needle: every voxel whose centre lies within r of the active segment [tip, tip + L d]
+ * (d: unit vector from the tip towards the handle, L: active_length_mm) is pinned, with
+ *   r = max(needle radius, half the voxel diagonal)                         (cryo_voxel_radius_m)
+ * so that a 17 G needle (1.47 mm) on a 1 mm grid is still a connected line of voxels at any
+ * angle. The needle shaft behind the active length is insulated in real probes (vacuum jacket)
+ * and is not modelled.
+ *
+ * Protocol. A list of phases {freeze | passive_thaw | active_thaw, duration_s, temperature_C}
+ * starting at the source's on_s, shared by all probes or given per probe. Freeze and active
+ * thaw pin the probe voxels at a temperature that moves linearly from the probe's mean
+ * temperature at the start of the phase to the set value within ramp_s (the probe cool-down /
+ * warm-up time). Passive thaw and the time after the last phase pin nothing: the probe voxels
+ * are ordinary tissue again (the probe is off; gas flow stopped, the needle sits in its own ice
+ * and thaws with it). Clinical freeze-thaw-freeze protocols: e.g. 10 min freeze, 5-8 min
+ * passive thaw, 10 min freeze (Galil/Boston Scientific IceRod instructions; Littrup et al. 2009).
+ *
+ * Extraction limit. A real probe removes heat at a finite rate (gas flow x enthalpy
+ * difference), so it cannot hold its set temperature against any load. With max_extraction_W,
+ * each step first estimates the heat the pinned probe would draw from the current field,
+ *   P = sum over faces (probe voxel a, non-probe neighbour b) of V G_ab (T_b - T_pin)
+ *     + sum over domain faces of probe voxels of V G_bound (T_wall - T_pin),
+ * G_ab = k_ab / h^2 with k_ab the harmonic mean of k_a(T_pin) and k_b(T_b) (the stencil's own
+ * face conductance, kernels.h), k(T) the tissue's conductivity, its frozen conductivity below
+ * the freezing range and linear across it (when physics.freezing is on). When P exceeds the
+ * limit the probe is not pinned; instead a uniform heat sink q = -max_extraction_W / (n V)
+ * acts on its n voxels, so it extracts exactly the limit and its temperature floats. P is also
+ * the probe's reported power when pinned (series column probe<k>_power_W). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ablasim/cryo.h"
+#include "ablasim/kernels.h"
+#include "ablasim/sim.h"
+#include "ablasim/source.h"
+
+/* ---- geometry -------------------------------------------------------------------------------- */
+
+/* Stubs (Birmingham) iron wire gauge, nominal outer diameter [mm] = inches x 25.4: the sizing
+ * of hypodermic and cryoablation needles (ISO 9626 lists the same gauges with metric
+ * tolerances). 17 G: 0.058 in = 1.473 mm (Galil IceRod/IceSphere/IceSeed), 13 G: 0.095 in =
+ * 2.413 mm (Endocare 2.4 mm probes). */
+static const double gauge_in[] = {0.134, 0.120, 0.109, 0.095, 0.083, 0.072, 0.065, 0.058, 0.050};
+#define GAUGE_MIN 10
+#define GAUGE_MAX 18
+
+double cryo_gauge_diameter_mm(int gauge)
+{
+    if (gauge < GAUGE_MIN || gauge > GAUGE_MAX) return NAN;
+    return gauge_in[gauge - GAUGE_MIN] * 25.4;
+}
+
+double cryo_voxel_radius_m(const abl_grid *g, double radius_m)
+{
+    double half_diag =
+        0.5 * sqrt(g->h_m[0] * g->h_m[0] + g->h_m[1] * g->h_m[1] + g->h_m[2] * g->h_m[2]);
+    return fmax(radius_m, half_diag);
+}
+
+/* Squared distance from x to the segment [tip, tip + L d] (d unit). */
+static double seg_dist2(const double x[3], const double tip[3], const double d[3], double L)
+{
+    double w[3] = {x[0] - tip[0], x[1] - tip[1], x[2] - tip[2]};
+    double s = fmin(fmax(w[0] * d[0] + w[1] * d[1] + w[2] * d[2], 0.0), L);
+    double r2 = 0.0;
+    for (int a = 0; a < 3; a++) {
+        double e = w[a] - s * d[a];
+        r2 += e * e;
+    }
+    return r2;
+}
+
+size_t cryo_segment_voxels(const abl_grid *g, const double tip_m[3], const double dir[3],
+                           double length_m, double r_m, size_t *idx, size_t cap)
+{
+    /* bounding box of the capsule, in voxel indices */
+    int lo[3], hi[3], na[3] = {g->nx, g->ny, g->nz};
+    for (int a = 0; a < 3; a++) {
+        double e = tip_m[a] + length_m * dir[a];
+        double mn = fmin(tip_m[a], e) - r_m, mx = fmax(tip_m[a], e) + r_m;
+        lo[a] = (int)fmax(0.0, floor((mn - g->origin_m[a]) / g->h_m[a]));
+        hi[a] = (int)fmin((double)na[a] - 1, ceil((mx - g->origin_m[a]) / g->h_m[a]));
+    }
+    size_t n = 0;
+    const double r2 = r_m * r_m * (1.0 + 1e-12); /* centres exactly on the radius belong */
+    for (int k = lo[2]; k <= hi[2]; k++)
+        for (int j = lo[1]; j <= hi[1]; j++)
+            for (int i = lo[0]; i <= hi[0]; i++) {
+                double x[3];
+                grid_voxel_centre_m(g, i, j, k, x);
+                if (seg_dist2(x, tip_m, dir, length_m) > r2) continue;
+                if (idx && n < cap) idx[n] = ABL_IDX(g, i, j, k);
+                n++;
+            }
+    return n;
+}
+
+/* ---- parameters ------------------------------------------------------------------------------ */
+
+typedef enum { PH_FREEZE, PH_PASSIVE_THAW, PH_ACTIVE_THAW } cryo_phase_kind;
+static const char *const phase_names[] = {"freeze", "passive_thaw", "active_thaw"};
+
+/* Defaults: -150 C, the surface temperature argon Joule-Thomson needles settle at in gel and
+ * tissue (-140..-150 C in the 2025 Cryobiology phantom study, docs/CRYO.md; Rossi et al. 2007
+ * report -145..-185 C for argon/nitrogen probes); +20 C active thaw (helium / electrical thaw
+ * heats the needle to about +20..+40 C, issue 6). */
+#define FREEZE_DEFAULT_C (-150.0)
+#define THAW_DEFAULT_C 20.0
+#define RAMP_DEFAULT_S 5.0
+#define MAX_PHASES 32
+
+typedef struct {
+    int kind;
+    double duration_s, T_C;
+} cryo_phase;
+
+typedef struct {
+    int n;
+    cryo_phase ph[MAX_PHASES];
+} cryo_protocol;
+
+typedef struct {
+    double tip_m[3], dir[3], length_m, radius_m;
+    double max_W; /* INFINITY: no limit */
+    bool own_protocol;
+    cryo_protocol protocol;
+    char where[256]; /* file:line of the probe entry */
+} cryo_probe_params;
+
+typedef struct {
+    int nprobes;
+    double ramp_s;
+    cryo_probe_params probe[CRYO_MAX_PROBES];
+} cryo_params;
+
+static const char *const cryo_keys[] = {"probes", "protocol", "ramp_s", NULL};
+static const char *const probe_keys[] = {"tip_mm",   "direction",   "active_length_mm",
+                                         "gauge",    "diameter_mm", "max_extraction_W",
+                                         "protocol", NULL};
+static const char *const phase_keys[] = {"phase", "duration_s", "temperature_C", NULL};
+
+static void cryo_free_params(void *p)
+{
+    free(p);
+}
+
+static abl_status parse_protocol(cfg_node *list, cryo_protocol *out, abl_error *err)
+{
+    static const cfg_range dur_r = {0, 1e5, true, false, "s"};
+    static const cfg_range freeze_r = {-196, 0, false, true, "C"};
+    static const cfg_range thaw_r = {0, 60, true, false, "C"};
+    char where[600], path[300];
+    abl_status st;
+    if ((st = cfg_expect(list, CFG_SEQ, true,
+                         "a list of phases {phase: freeze | passive_thaw | active_thaw, "
+                         "duration_s: ..., temperature_C: ...}",
+                         err)))
+        return st;
+    if (list->n < 1 || list->n > MAX_PHASES)
+        return abl_fail(err, ABL_EINVAL, "%s: '%s' has %zu phases: allowed 1 to %d",
+                        cfg_where(list, where, sizeof where), cfg_path(list, path, sizeof path),
+                        list->n, MAX_PHASES);
+    out->n = (int)list->n;
+    for (size_t i = 0; i < list->n; i++) {
+        cfg_node *e = list->items[i];
+        cryo_phase *ph = &out->ph[i];
+        if ((st = cfg_expect(e, CFG_MAP, true,
+                             "a mapping {phase: freeze | passive_thaw | active_thaw, "
+                             "duration_s: ..., temperature_C: ...}",
+                             err)) ||
+            (st = cfg_check_keys(e, phase_keys, err)) ||
+            (st = cfg_get_enum(e, "phase", true, 0, phase_names, 3, &ph->kind, err)) ||
+            (st = cfg_get_double(e, "duration_s", true, 0, &dur_r, &ph->duration_s, err)))
+            return st;
+        if (ph->kind == PH_PASSIVE_THAW) {
+            cfg_node *t = cfg_get(e, "temperature_C");
+            if (t)
+                return abl_fail(err, ABL_EINVAL,
+                                "%s: '%s': a passive_thaw phase holds no temperature (the probe "
+                                "is off); remove temperature_C or use active_thaw",
+                                cfg_where(t, where, sizeof where), cfg_path(t, path, sizeof path));
+            ph->T_C = NAN;
+        } else if (ph->kind == PH_FREEZE) {
+            if ((st = cfg_get_double(e, "temperature_C", false, FREEZE_DEFAULT_C, &freeze_r,
+                                     &ph->T_C, err)))
+                return st;
+        } else if ((st = cfg_get_double(e, "temperature_C", false, THAW_DEFAULT_C, &thaw_r,
+                                        &ph->T_C, err))) {
+            return st;
+        }
+    }
+    return ABL_OK;
+}
+
+static abl_status parse_probe(cfg_node *e, cryo_probe_params *p, bool have_shared, abl_error *err)
+{
+    static const cfg_range pos_r = {-1e4, 1e4, false, false, "mm"};
+    static const cfg_range dir_r = {-1e6, 1e6, false, false, NULL};
+    static const cfg_range len_r = {0.5, 300, false, false, "mm"};
+    static const cfg_range diam_r = {0.3, 10, false, false, "mm"};
+    static const cfg_range maxw_r = {0, 1000, true, false, "W"};
+    char where[600], path[300];
+    abl_status st;
+    double tip[3], dir[3], L;
+    if ((st = cfg_expect(e, CFG_MAP, true,
+                         "a mapping {tip_mm: [x, y, z], direction: [dx, dy, dz], "
+                         "active_length_mm: ..., gauge: ...}",
+                         err)) ||
+        (st = cfg_check_keys(e, probe_keys, err)))
+        return st;
+    cfg_where(e, p->where, sizeof p->where);
+    if ((st = cfg_get_vec(e, "tip_mm", true, NULL, 3, &pos_r, tip, err)) ||
+        (st = cfg_get_vec(e, "direction", true, NULL, 3, &dir_r, dir, err)) ||
+        (st = cfg_get_double(e, "active_length_mm", true, 0, &len_r, &L, err)))
+        return st;
+    double nd = sqrt(dir[0] * dir[0] + dir[1] * dir[1] + dir[2] * dir[2]);
+    if (!(nd > 1e-12)) {
+        cfg_node *n = cfg_get(e, "direction");
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: '%s' = [%g, %g, %g]: the probe direction (tip towards the handle) "
+                        "must be a non-zero vector",
+                        cfg_where(n, where, sizeof where), cfg_path(n, path, sizeof path), dir[0],
+                        dir[1], dir[2]);
+    }
+    for (int a = 0; a < 3; a++) {
+        p->tip_m[a] = tip[a] * 1e-3;
+        p->dir[a] = dir[a] / nd;
+    }
+    p->length_m = L * 1e-3;
+
+    cfg_node *gn = cfg_get(e, "gauge"), *dn = cfg_get(e, "diameter_mm");
+    if ((gn != NULL) == (dn != NULL))
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: '%s' needs exactly one of 'gauge' (needle gauge %d..%d, e.g. 17 "
+                        "for 1.47 mm) or 'diameter_mm'",
+                        cfg_where(e, where, sizeof where), cfg_path(e, path, sizeof path),
+                        GAUGE_MIN, GAUGE_MAX);
+    double diam_mm;
+    if (gn) {
+        long gauge;
+        if ((st = cfg_get_long(e, "gauge", true, 0, GAUGE_MIN, GAUGE_MAX, &gauge, err))) return st;
+        diam_mm = cryo_gauge_diameter_mm((int)gauge);
+    } else if ((st = cfg_get_double(e, "diameter_mm", true, 0, &diam_r, &diam_mm, err))) {
+        return st;
+    }
+    p->radius_m = 0.5 * diam_mm * 1e-3;
+
+    if (cfg_get(e, "max_extraction_W")) {
+        if ((st = cfg_get_double(e, "max_extraction_W", true, 0, &maxw_r, &p->max_W, err)))
+            return st;
+    } else {
+        p->max_W = INFINITY;
+    }
+    cfg_node *pr = cfg_get(e, "protocol");
+    if (pr) {
+        p->own_protocol = true;
+        if ((st = parse_protocol(pr, &p->protocol, err))) return st;
+    } else if (!have_shared) {
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: '%s' has no protocol: give 'protocol' (a list of phases) at the "
+                        "source, shared by all probes, or in this probe",
+                        cfg_where(e, where, sizeof where), cfg_path(e, path, sizeof path));
+    }
+    return ABL_OK;
+}
+
+static abl_status cryo_parse(cfg_node *e, const abl_scenario *sc, void **params, abl_error *err)
+{
+    (void)sc;
+    static const cfg_range ramp_r = {0, 600, false, false, "s"};
+    char where[600], path[300];
+    abl_status st;
+    *params = NULL;
+    cryo_params *m = calloc(1, sizeof *m);
+    if (!m) return abl_fail(err, ABL_ENOMEM, "out of memory");
+    cryo_protocol shared = {0};
+    cfg_node *pr = cfg_get(e, "protocol");
+    if ((st = cfg_get_double(e, "ramp_s", false, RAMP_DEFAULT_S, &ramp_r, &m->ramp_s, err)))
+        goto fail;
+    if (pr && (st = parse_protocol(pr, &shared, err))) goto fail;
+    cfg_node *list = cfg_get(e, "probes");
+    if (!list) {
+        st = abl_fail(err, ABL_EINVAL,
+                      "%s: '%s' needs 'probes': a list of 1 to %d probes {tip_mm, direction, "
+                      "active_length_mm, gauge}",
+                      cfg_where(e, where, sizeof where), cfg_path(e, path, sizeof path),
+                      CRYO_MAX_PROBES);
+        goto fail;
+    }
+    if ((st = cfg_expect(list, CFG_SEQ, true, "a list of probes", err))) goto fail;
+    if (list->n < 1 || list->n > CRYO_MAX_PROBES) {
+        st = abl_fail(err, ABL_EINVAL, "%s: '%s' has %zu probes: allowed 1 to %d per source",
+                      cfg_where(list, where, sizeof where), cfg_path(list, path, sizeof path),
+                      list->n, CRYO_MAX_PROBES);
+        goto fail;
+    }
+    m->nprobes = (int)list->n;
+    for (int i = 0; i < m->nprobes; i++) {
+        cryo_probe_params *p = &m->probe[i];
+        if ((st = parse_probe(list->items[i], p, pr != NULL, err))) goto fail;
+        if (!p->own_protocol) p->protocol = shared;
+    }
+    *params = m;
+    return ABL_OK;
+fail:
+    cryo_free_params(m);
+    return st;
+}
+
+/* ---- source ---------------------------------------------------------------------------------- */
+
+typedef struct {
+    size_t a, b; /* probe voxel, outside neighbour */
+    int axis;
+} cryo_face;
+
+typedef struct {
+    size_t a; /* probe voxel on a domain face */
+    int face;
+} cryo_bface;
+
+typedef struct {
+    const cryo_probe_params *p;
+    size_t n;
+    size_t *idx;
+    cryo_face *face;
+    size_t nface;
+    cryo_bface *bface;
+    size_t nbface;
+    int phase;        /* current phase index (-1: none), for the ramp start */
+    double T_ramp0_C; /* probe mean temperature when the phase began */
+    cryo_probe_state state;
+} cryo_probe;
+
+typedef struct {
+    const cryo_params *p; /* borrowed from the scenario */
+    double on_s, off_s, V_m3, h_m[3];
+    int nprobes;
+    cryo_probe pr[CRYO_MAX_PROBES];
+    /* concatenated contributions of all probes */
+    size_t *pin_idx, *heat_idx;
+    double *pin_T, *heat_q;
+    /* per material: unfrozen / frozen conductivity for the extraction estimate */
+    double k_u[ABL_MAX_MATERIALS], k_f[ABL_MAX_MATERIALS];
+    bool freezing;
+    double T_sol_C, T_liq_C;
+    abl_bc bc[6];
+    /* series: time_s, then per probe T_C and power_W */
+    int ncol;
+    char colname[1 + 2 * CRYO_MAX_PROBES][32];
+    const char *colptr[1 + 2 * CRYO_MAX_PROBES];
+    double *rows;
+    size_t nrow, caprow;
+} cryo_state;
+
+static const abl_source_ops cryo_ops;
+
+static void cryo_destroy(abl_source *s)
+{
+    cryo_state *m = s->state;
+    if (m) {
+        for (int i = 0; i < m->nprobes; i++) {
+            free(m->pr[i].idx);
+            free(m->pr[i].face);
+            free(m->pr[i].bface);
+        }
+        free(m->pin_idx);
+        free(m->heat_idx);
+        free(m->pin_T);
+        free(m->heat_q);
+        free(m->rows);
+        free(m);
+    }
+    free(s);
+}
+
+/* Conductivity of material mat at T for the estimate: unfrozen above the freezing range, frozen
+ * below it, linear across it (the liquid fraction of phase.h's lever rule). */
+static double k_at(const cryo_state *m, int mat, double T_C)
+{
+    if (!m->freezing || T_C >= m->T_liq_C) return m->k_u[mat];
+    if (T_C <= m->T_sol_C) return m->k_f[mat];
+    double f = (T_C - m->T_sol_C) / (m->T_liq_C - m->T_sol_C);
+    return m->k_f[mat] + f * (m->k_u[mat] - m->k_f[mat]);
+}
+
+/* Heat [W] a probe pinned at T_pin would draw from the field T (positive: extraction). Faces in
+ * the order built at create (index order): deterministic. */
+static double extraction_W(const cryo_state *m, const cryo_probe *pr, const uint8_t *material,
+                           const double *T, double T_pin)
+{
+    double P = 0.0;
+    for (size_t f = 0; f < pr->nface; f++) {
+        const cryo_face *fc = &pr->face[f];
+        double ka = k_at(m, material[fc->a], T_pin);
+        double kb = k_at(m, material[fc->b], T[fc->b]);
+        double h = m->h_m[fc->axis];
+        double G = ka + kb > 0.0 ? 2.0 * ka * kb / (ka + kb) / (h * h) : 0.0;
+        P += G * m->V_m3 * (T[fc->b] - T_pin);
+    }
+    for (size_t f = 0; f < pr->nbface; f++) {
+        const cryo_bface *bf = &pr->bface[f];
+        const abl_bc *bc = &m->bc[bf->face];
+        double G = pennes_boundary_conductance(
+            (int)bc->type, bc->h_W_m2K, k_at(m, material[bf->a], T_pin), m->h_m[bf->face / 2]);
+        P += G * m->V_m3 * (bc->T_C - T_pin);
+    }
+    return P;
+}
+
+static double probe_mean_T(const cryo_probe *pr, const double *T)
+{
+    double s = 0.0;
+    for (size_t i = 0; i < pr->n; i++)
+        s += T[pr->idx[i]]; /* index order: deterministic */
+    return s / (double)pr->n;
+}
+
+/* Phase of protocol at time tr since on_s: index, and its start time; -1 after the last. */
+static int phase_at(const cryo_protocol *pc, double tr, double *start_s)
+{
+    double t0 = 0.0;
+    for (int k = 0; k < pc->n; k++) {
+        if (tr < t0 + pc->ph[k].duration_s) {
+            *start_s = t0;
+            return k;
+        }
+        t0 += pc->ph[k].duration_s;
+    }
+    *start_s = t0;
+    return -1;
+}
+
+static abl_status record_row(cryo_state *m, double t_s)
+{
+    /* one row per distinct time: the implicit schemes ask twice per step (heat at t0 + theta h,
+     * pins at t0 + h); a repeated or earlier time (tests probing the protocol) is not recorded */
+    if (m->nrow > 0 && !(t_s > m->rows[(m->nrow - 1) * (size_t)m->ncol])) return ABL_OK;
+    if (m->nrow == m->caprow) {
+        size_t cap = m->caprow ? 2 * m->caprow : 1024;
+        double *r = realloc(m->rows, cap * (size_t)m->ncol * sizeof *r);
+        if (!r) return ABL_ENOMEM;
+        m->rows = r;
+        m->caprow = cap;
+    }
+    double *row = m->rows + m->nrow * (size_t)m->ncol;
+    row[0] = t_s;
+    for (int i = 0; i < m->nprobes; i++) {
+        row[1 + 2 * i] = m->pr[i].state.T_C;
+        row[2 + 2 * i] = m->pr[i].state.power_W;
+    }
+    m->nrow++;
+    return ABL_OK;
+}
+
+static abl_status cryo_update(abl_source *s, const abl_field_view *v, abl_source_contrib *out,
+                              abl_error *err)
+{
+    cryo_state *m = s->state;
+    const double t = v->t_s;
+    const bool on = t >= m->on_s && t < m->off_s;
+    size_t np = 0, nh = 0;
+    if (v->pins_only) {
+        /* implicit schemes' end-of-step call: the held voxels at t, with the hold/limit decision
+         * of this step's full update (no new decision, no series row, phase state unchanged) */
+        for (int i = 0; i < m->nprobes; i++) {
+            cryo_probe *pr = &m->pr[i];
+            const cryo_protocol *pc = &pr->p->protocol;
+            double start = 0.0;
+            int k = on ? phase_at(pc, t - m->on_s, &start) : -1;
+            if (k < 0 || pc->ph[k].kind == PH_PASSIVE_THAW) continue;
+            if (k == pr->phase && pr->state.mode == CRYO_LIMITED) continue;
+            const double T0 = k == pr->phase ? pr->T_ramp0_C : probe_mean_T(pr, v->T_C);
+            double frac = m->p->ramp_s > 0.0 ? fmin(1.0, (t - m->on_s - start) / m->p->ramp_s) : 1.0;
+            double T_pin = T0 + frac * (pc->ph[k].T_C - T0);
+            for (size_t j = 0; j < pr->n; j++) {
+                m->pin_idx[np] = pr->idx[j];
+                m->pin_T[np++] = T_pin;
+            }
+        }
+        *out = (abl_source_contrib){.n_pin = np, .pin_idx = m->pin_idx, .pin_T_C = m->pin_T};
+        return ABL_OK;
+    }
+    for (int i = 0; i < m->nprobes; i++) {
+        cryo_probe *pr = &m->pr[i];
+        const cryo_protocol *pc = &pr->p->protocol;
+        double start = 0.0;
+        int k = on ? phase_at(pc, t - m->on_s, &start) : -1;
+        if (k != pr->phase) {
+            pr->phase = k;
+            pr->T_ramp0_C = probe_mean_T(pr, v->T_C);
+        }
+        cryo_probe_state *ps = &pr->state;
+        ps->phase = k;
+        if (k < 0 || pc->ph[k].kind == PH_PASSIVE_THAW) {
+            ps->mode = CRYO_OFF;
+            ps->T_C = probe_mean_T(pr, v->T_C);
+            ps->power_W = 0.0;
+            continue;
+        }
+        const cryo_phase *ph = &pc->ph[k];
+        double frac = m->p->ramp_s > 0.0 ? fmin(1.0, (t - m->on_s - start) / m->p->ramp_s) : 1.0;
+        double T_pin = pr->T_ramp0_C + frac * (ph->T_C - pr->T_ramp0_C);
+        double P = extraction_W(m, pr, v->material, v->T_C, T_pin);
+        if (ph->kind == PH_FREEZE && P > pr->p->max_W) {
+            /* limited: a uniform sink that removes exactly max_W, probe temperature floats */
+            double q = -pr->p->max_W / ((double)pr->n * m->V_m3);
+            for (size_t j = 0; j < pr->n; j++) {
+                m->heat_idx[nh] = pr->idx[j];
+                m->heat_q[nh++] = q;
+            }
+            ps->mode = CRYO_LIMITED;
+            ps->T_C = probe_mean_T(pr, v->T_C);
+            ps->power_W = pr->p->max_W;
+        } else {
+            for (size_t j = 0; j < pr->n; j++) {
+                m->pin_idx[np] = pr->idx[j];
+                m->pin_T[np++] = T_pin;
+            }
+            ps->mode = CRYO_PINNED;
+            ps->T_C = T_pin;
+            ps->power_W = P;
+        }
+    }
+    if (record_row(m, t))
+        return abl_fail(err, ABL_ENOMEM, "out of memory recording the series of source '%s'",
+                        s->name);
+    *out = (abl_source_contrib){.n_heat = nh,
+                                .heat_idx = m->heat_idx,
+                                .heat_q_W_m3 = m->heat_q,
+                                .n_pin = np,
+                                .pin_idx = m->pin_idx,
+                                .pin_T_C = m->pin_T};
+    return ABL_OK;
+}
+
+static void cryo_series(const abl_source *s, abl_source_series *out)
+{
+    const cryo_state *m = s->state;
+    out->ncol = m->ncol;
+    out->columns = m->colptr;
+    out->nrow = m->nrow;
+    out->rows = m->rows;
+}
+
+static int cryo_axes(const abl_source *s, abl_source_axis *out, int max)
+{
+    const cryo_state *m = s->state;
+    int n = 0;
+    for (int i = 0; i < m->nprobes && n < max; i++, n++)
+        for (int a = 0; a < 3; a++) {
+            out[n].tip_m[a] = m->p->probe[i].tip_m[a];
+            out[n].dir[a] = m->p->probe[i].dir[a];
+        }
+    return n;
+}
+
+/* Checkpoint state: per probe the phase and the ramp start temperature (a run resumed inside a
+ * ramp must ramp from the same value), the last state, and the recorded series. */
+static abl_status cryo_state_io(abl_source *s, abl_blob *b, abl_error *err)
+{
+    cryo_state *m = s->state;
+    int np = m->nprobes, ncol = m->ncol;
+    abl_blob_io(b, &np, sizeof np);
+    abl_blob_io(b, &ncol, sizeof ncol);
+    if (b->mode == ABL_BLOB_LOAD && !b->bad && (np != m->nprobes || ncol != m->ncol))
+        return abl_fail(err, ABL_EINVAL,
+                        "checkpoint of source '%s' (cryo) holds %d probes, the scenario %d",
+                        s->name, np, m->nprobes);
+    for (int i = 0; i < m->nprobes; i++) {
+        abl_blob_io(b, &m->pr[i].phase, sizeof m->pr[i].phase);
+        abl_blob_io(b, &m->pr[i].T_ramp0_C, sizeof m->pr[i].T_ramp0_C);
+        abl_blob_io(b, &m->pr[i].state, sizeof m->pr[i].state);
+    }
+    size_t nrow = m->nrow;
+    abl_blob_io(b, &nrow, sizeof nrow);
+    if (b->mode == ABL_BLOB_LOAD && !b->bad) {
+        if (nrow > (b->len - b->pos) / sizeof(double) / (size_t)m->ncol)
+            b->bad = true;
+        else if (nrow > m->caprow) {
+            double *r = realloc(m->rows, nrow * (size_t)m->ncol * sizeof *r);
+            if (!r)
+                return abl_fail(err, ABL_ENOMEM, "out of memory restoring source '%s'", s->name);
+            m->rows = r;
+            m->caprow = nrow;
+        }
+        if (!b->bad) m->nrow = nrow;
+    }
+    if (!b->bad) abl_blob_io(b, m->rows, nrow * (size_t)m->ncol * sizeof(double));
+    if (b->bad)
+        return abl_fail(err, ABL_EIO, "checkpoint state of source '%s' (cryo) is truncated",
+                        s->name);
+    return ABL_OK;
+}
+
+static const abl_source_ops cryo_ops = {.type = "cryo",
+                                        .update = cryo_update,
+                                        .destroy = cryo_destroy,
+                                        .series = cryo_series,
+                                        .axes = cryo_axes,
+                                        .state_io = cryo_state_io};
+
+abl_status cryo_probe_get_state(const abl_source *s, int p, cryo_probe_state *out, abl_error *err)
+{
+    if (!s || s->ops != &cryo_ops)
+        return abl_fail(err, ABL_EINVAL, "source '%s' is not a cryo source", s ? s->name : "?");
+    const cryo_state *m = s->state;
+    if (p < 0 || p >= m->nprobes)
+        return abl_fail(err, ABL_EINVAL, "source '%s' has %d probes; asked for probe %d", s->name,
+                        m->nprobes, p + 1);
+    *out = m->pr[p].state;
+    return ABL_OK;
+}
+
+static bool point_in_grid(const abl_grid *g, const double x[3])
+{
+    int na[3] = {g->nx, g->ny, g->nz};
+    for (int a = 0; a < 3; a++) {
+        double lo = g->origin_m[a] - 0.5 * g->h_m[a];
+        double hi = g->origin_m[a] + (na[a] - 0.5) * g->h_m[a];
+        if (!(x[a] >= lo && x[a] <= hi)) return false;
+    }
+    return true;
+}
+
+/* Voxels, outer faces and domain faces of probe i; fails on a probe outside the grid or one
+ * that shares voxels with an earlier probe (mark: 1 + probe index per voxel, sparse use). */
+static abl_status build_probe(cryo_state *m, const abl_source_cfg *cfg, const abl_sim *sim, int i,
+                              int *mark, abl_error *err)
+{
+    const abl_grid *g = &sim->grid;
+    const cryo_probe_params *p = &m->p->probe[i];
+    cryo_probe *pr = &m->pr[i];
+    pr->p = p;
+    pr->phase = -2; /* forces a ramp start at the first update */
+    double end[3];
+    for (int a = 0; a < 3; a++)
+        end[a] = p->tip_m[a] + p->length_m * p->dir[a];
+    if (!point_in_grid(g, p->tip_m) || !point_in_grid(g, end))
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: source '%s', probe %d: its active length from tip_mm = "
+                        "[%g, %g, %g] to [%g, %g, %g] mm leaves the grid (x %.1f..%.1f, "
+                        "y %.1f..%.1f, z %.1f..%.1f mm); the ice ball would grow in tissue "
+                        "that is not modelled",
+                        p->where, cfg->name, i + 1, p->tip_m[0] * 1e3, p->tip_m[1] * 1e3,
+                        p->tip_m[2] * 1e3, end[0] * 1e3, end[1] * 1e3, end[2] * 1e3,
+                        (g->origin_m[0] - 0.5 * g->h_m[0]) * 1e3,
+                        (g->origin_m[0] + (g->nx - 0.5) * g->h_m[0]) * 1e3,
+                        (g->origin_m[1] - 0.5 * g->h_m[1]) * 1e3,
+                        (g->origin_m[1] + (g->ny - 0.5) * g->h_m[1]) * 1e3,
+                        (g->origin_m[2] - 0.5 * g->h_m[2]) * 1e3,
+                        (g->origin_m[2] + (g->nz - 0.5) * g->h_m[2]) * 1e3);
+    double r = cryo_voxel_radius_m(g, p->radius_m);
+    size_t n = cryo_segment_voxels(g, p->tip_m, p->dir, p->length_m, r, NULL, 0);
+    pr->idx = malloc((n ? n : 1) * sizeof *pr->idx);
+    if (!pr->idx) return abl_fail(err, ABL_ENOMEM, "out of memory creating source '%s'", cfg->name);
+    pr->n = cryo_segment_voxels(g, p->tip_m, p->dir, p->length_m, r, pr->idx, n);
+    pr->state.nvox = pr->n;
+    for (size_t j = 0; j < pr->n; j++) {
+        int other = mark[pr->idx[j]];
+        if (other)
+            return abl_fail(err, ABL_EINVAL,
+                            "%s: source '%s': probes %d and %d share voxels (probe %d takes "
+                            "the voxels within %.2f mm of its axis on this grid); place them "
+                            "further apart",
+                            p->where, cfg->name, other, i + 1, i + 1, 1e3 * r);
+        mark[pr->idx[j]] = i + 1;
+    }
+    /* outer faces (neighbour not in this probe) and domain faces, in index order */
+    for (int pass = 0; pass < 2; pass++) {
+        size_t nf = 0, nb = 0;
+        for (size_t j = 0; j < pr->n; j++) {
+            size_t c = pr->idx[j];
+            int ijk[3] = {(int)(c % g->sy), (int)(c / g->sy % (size_t)g->ny), (int)(c / g->sz)};
+            int na[3] = {g->nx, g->ny, g->nz};
+            size_t stride[3] = {1, g->sy, g->sz};
+            for (int f = 0; f < 6; f++) {
+                int a = f / 2, dirn = f % 2 ? 1 : -1;
+                int q = ijk[a] + dirn;
+                if (q < 0 || q >= na[a]) {
+                    if (pass) pr->bface[nb] = (cryo_bface){c, f};
+                    nb++;
+                    continue;
+                }
+                size_t b = dirn > 0 ? c + stride[a] : c - stride[a];
+                if (mark[b] == i + 1) continue;
+                if (pass) pr->face[nf] = (cryo_face){c, b, a};
+                nf++;
+            }
+        }
+        if (!pass) {
+            pr->face = malloc((nf ? nf : 1) * sizeof *pr->face);
+            pr->bface = malloc((nb ? nb : 1) * sizeof *pr->bface);
+            if (!pr->face || !pr->bface)
+                return abl_fail(err, ABL_ENOMEM, "out of memory creating source '%s'", cfg->name);
+            pr->nface = nf;
+            pr->nbface = nb;
+        }
+    }
+    return ABL_OK;
+}
+
+static abl_status cryo_create(const abl_source_cfg *cfg, const abl_sim *sim, abl_source **out,
+                              abl_error *err)
+{
+    *out = NULL;
+    const cryo_params *p = cfg->params;
+    const abl_grid *g = &sim->grid;
+    const abl_scenario *sc = sim->sc;
+    abl_source *s = calloc(1, sizeof *s);
+    cryo_state *m = calloc(1, sizeof *m);
+    int *mark = calloc(g->n, sizeof *mark);
+    abl_status st = ABL_OK;
+    if (!s || !m || !mark) {
+        free(s);
+        free(m);
+        free(mark);
+        return abl_fail(err, ABL_ENOMEM, "out of memory creating source '%s'", cfg->name);
+    }
+    s->state = m;
+    s->ops = &cryo_ops;
+    snprintf(s->name, sizeof s->name, "%s", cfg->name);
+    m->p = p;
+    m->on_s = cfg->on_s;
+    m->off_s = cfg->off_s;
+    m->V_m3 = grid_voxel_volume_m3(g);
+    for (int a = 0; a < 3; a++)
+        m->h_m[a] = g->h_m[a];
+    for (int f = 0; f < 6; f++)
+        m->bc[f] = sc->bc[f];
+    m->freezing = sc->freezing;
+    m->T_sol_C = sc->freeze_solidus_C;
+    m->T_liq_C = sc->freeze_liquidus_C;
+    for (int k = 0; k < sim->nmat; k++) {
+        const abl_tissue *t = &sc->tissues.t[sim->mat_tissue[k]];
+        m->k_u[k] = t->k_W_mK;
+        m->k_f[k] = isnan(t->frozen_k_W_mK) ? t->k_W_mK : t->frozen_k_W_mK;
+    }
+    m->nprobes = p->nprobes;
+    size_t ntot = 0;
+    for (int i = 0; i < p->nprobes; i++) {
+        if ((st = build_probe(m, cfg, sim, i, mark, err))) goto fail;
+        ntot += m->pr[i].n;
+    }
+    m->pin_idx = malloc(ntot * sizeof *m->pin_idx);
+    m->heat_idx = malloc(ntot * sizeof *m->heat_idx);
+    m->pin_T = malloc(ntot * sizeof *m->pin_T);
+    m->heat_q = malloc(ntot * sizeof *m->heat_q);
+    if (!m->pin_idx || !m->heat_idx || !m->pin_T || !m->heat_q) {
+        st = abl_fail(err, ABL_ENOMEM, "out of memory creating source '%s'", cfg->name);
+        goto fail;
+    }
+    m->ncol = 1 + 2 * p->nprobes;
+    snprintf(m->colname[0], sizeof m->colname[0], "time_s");
+    for (int i = 0; i < p->nprobes; i++) {
+        snprintf(m->colname[1 + 2 * i], sizeof m->colname[0], "probe%d_T_C", i + 1);
+        snprintf(m->colname[2 + 2 * i], sizeof m->colname[0], "probe%d_power_W", i + 1);
+    }
+    for (int c = 0; c < m->ncol; c++)
+        m->colptr[c] = m->colname[c];
+    free(mark);
+    *out = s;
+    return ABL_OK;
+fail:
+    free(mark);
+    cryo_destroy(s);
+    return st;
+}
+
+const abl_source_type_info cryo_source_type = {"cryo", cryo_keys, cryo_parse, cryo_create,
+                                               cryo_free_params};
