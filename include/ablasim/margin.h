@@ -204,6 +204,7 @@ typedef struct {
     double zone_threshold[ABL_ZONE_NCRIT];
     size_t zone_voxels[ABL_ZONE_NCRIT];
     double zone_mL[ABL_ZONE_NCRIT];
+    double applicator_mL; /* electrode/probe voxels counted as ablated (result mode) */
     abl_margin_result m; /* maps released after writing; the scalars stay */
     int n_critical;
     abl_critical_report critical[ABL_MARGIN_MAX_CRITICAL];

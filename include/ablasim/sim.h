@@ -81,6 +81,9 @@ typedef struct abl_sim {
     abl_phase_curve *phase;        /* [nmat] enthalpy curves; NULL: no phase change */
     double *k_frozen;              /* [nmat] conductivity of the frozen tissue (NaN: none) */
     uint8_t *frozen_now;           /* freeze-cycle counting state (frozen since last thaw) */
+    uint8_t *applicator;           /* 1 where a modality source (electrode, probe) has held the
+                                    * voxel at a temperature: the needle track, counted as
+                                    * ablated by the margin analysis; NULL without such sources */
     abl_property_fn prop_fn;       /* NULL: constant per-material properties (fast path) */
     void *prop_ctx;
     double *k_field, *W_field;     /* per-voxel properties filled by prop_fn */

@@ -739,6 +739,9 @@ static void json_body(FILE *f, const abl_margin_report *rep, const char *out_h5)
             fputc('}', f);
             first = false;
         }
+        /* needle-track voxels included in every zone above */
+        fputs(",\n    \"applicator_included_mL\": ", f);
+        json_num(f, rep->applicator_mL);
     } else {
         fputs("\n    \"segmentation\": {\"volume_mL\": ", f);
         json_num(f, m->zone_mL);
@@ -1027,6 +1030,29 @@ static abl_status analyse_result(const abl_margin_opts *o, abl_margin_report *re
                 zone_mask_compute(rep->criterion, f, n, o->threshold, zones[rep->criterion]);
             rep->zone_mL[rep->criterion] = (double)rep->zone_voxels[rep->criterion] * voxel_mL;
         }
+    }
+    /* Applicator voxels (electrode or probe surfaces a source held at a temperature, e.g. a
+     * cooled RFA needle at 10 C) are the needle track, destroyed by the insertion: counted as
+     * ablated in every zone, never as residual tumour. */
+    if (H5Lexists(rf->file, "/fields/applicator_mask", H5P_DEFAULT) > 0) {
+        double *am = NULL;
+        if ((st = field_f64(rf, "/fields/applicator_mask", &am, "not an ablasim result file",
+                            err)))
+            goto done;
+        size_t na = 0;
+        for (size_t c = 0; c < n; c++) na += am[c] > 0.5;
+        rep->applicator_mL = (double)na * voxel_mL;
+        for (int z = 0; z < ABL_ZONE_NCRIT; z++) {
+            if (!rep->zone_available[z]) continue;
+            size_t nz = 0;
+            for (size_t c = 0; c < n; c++) {
+                if (am[c] > 0.5) zones[z][c] = 1;
+                nz += zones[z][c];
+            }
+            rep->zone_voxels[z] = nz;
+            rep->zone_mL[z] = (double)nz * voxel_mL;
+        }
+        free(am);
     }
     rep->threshold = rep->zone_threshold[rep->criterion];
     const uint8_t *zone = zones[rep->criterion];

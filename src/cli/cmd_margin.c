@@ -149,6 +149,10 @@ static void print_report(const abl_margin_report *r, bool quiet)
             else
                 printf("  other zone     %s: not in this result (%s)\n", o->quantity, o->field);
         }
+        if (r->applicator_mL > 0)
+            printf("  applicator     %.3f mL of electrode/probe voxels counted as ablated "
+                   "(needle track)\n",
+                   r->applicator_mL);
     } else {
         printf("ablation zone    segmentation: %.3f mL\n", m->zone_mL);
     }

@@ -65,7 +65,8 @@ static abl_status build_grid(abl_sim *s, abl_error *err)
         int nii = (len > 4 && strcmp(sc->mesh_path + len - 4, ".nii") == 0) ||
                   (len > 7 && strcmp(sc->mesh_path + len - 7, ".nii.gz") == 0);
         st = nii ? nifti_read_labels(sc->mesh_path, &mesh, NULL, err)
-                 : mesh_read(sc->mesh_path, &mesh, err);
+                 : mesh_read_ex(sc->mesh_path, &(abl_mesh_read_opts){.skip_names = true}, &mesh,
+                                err); /* guarded child process; names are not needed here */
         if (st) return st;
         for (int d = 0; d < 3; d++) {
             dims[d] = mesh.dims[d];
@@ -547,6 +548,9 @@ abl_status sim_create(const abl_scenario *sc, abl_sim **out, abl_error *err)
     for (int h = 0; h < sc->n_cold; h++)
         if (!(s->t_cold[h] = grid_alloc_field_f(g, 0.0f))) goto nomem;
 
+    for (int i = 0; i < sc->nsources && !s->applicator; i++)
+        if (sc->sources[i].type == SRC_MODALITY && !(s->applicator = grid_alloc_labels(g, 0)))
+            goto nomem;
     if (sc->nsources) {
         s->sources = calloc((size_t)sc->nsources, sizeof *s->sources);
         if (!s->sources) goto nomem;
@@ -585,6 +589,7 @@ void sim_destroy(abl_sim *s)
     grid_free_field(s->cem43_min);
     grid_free_field(s->freeze_cycles);
     grid_free_field(s->frozen_now);
+    grid_free_field(s->applicator);
     free(s->phase);
     free(s->k_frozen);
     free(s->arr_A);
@@ -663,6 +668,13 @@ abl_status sim_set_property_hook(abl_sim *s, abl_property_fn fn, void *ctx, abl_
 /* ---- time stepping ------------------------------------------------------------------------ */
 
 /* Hold pinned voxels; returns the heat that took [J]. */
+/* Remember the voxels modality source i holds (applicator surfaces, see sim.h). */
+static void mark_applicator(abl_sim *s, int i, const abl_source_contrib *c)
+{
+    if (!s->applicator || s->sc->sources[i].type != SRC_MODALITY) return;
+    for (size_t q = 0; q < c->n_pin; q++) s->applicator[c->pin_idx[q]] = 1;
+}
+
 /* Volumetric enthalpy of voxel c at temperature T_C [J/m^3] (rho c T without phase change). */
 static double voxel_H(const abl_sim *s, size_t c, double T_C)
 {
@@ -776,8 +788,10 @@ static abl_status explicit_step(abl_sim *s, double *work, abl_error *err)
     }
     /* phase change: the step advanced H by C_ref (T_new - T); read T back from H */
     if (s->phase) phase_map(s->grid.n, s->material, s->phase, s->T, s->T_new, NULL);
-    for (int i = 0; i < nc; i++)
+    for (int i = 0; i < nc; i++) {
         e_src += apply_pins(s, s->T_new, contrib[i].n_pin, contrib[i].pin_idx, contrib[i].pin_T_C);
+        mark_applicator(s, i, &contrib[i]);
+    }
     e_src += apply_pins(s, s->T_new, s->n_extra_pin, s->extra_pin_idx, s->extra_pin_T);
     s->energy.E_sources_J += e_src;
     return ABL_OK;
@@ -870,6 +884,7 @@ static abl_status implicit_substep(abl_sim *s, double t0, double h, double theta
         if (i < nc) {
             if ((st = s->sources[i]->ops->update(s->sources[i], &view, &contrib[i], err)))
                 return st;
+            mark_applicator(s, i, &contrib[i]);
             np = contrib[i].n_pin;
             idx = contrib[i].pin_idx;
             val = contrib[i].pin_T_C;

@@ -179,9 +179,19 @@ static abl_status read_source_states(hid_t f, abl_sim *s, const char *path, abl_
 
 typedef struct {
     const char *name;
-    int is_float;
+    int is_float; /* 0 double, 1 float, 2 uint8 */
     void *data;
 } field_ref;
+
+static hid_t file_type(int kind)
+{
+    return kind == 0 ? H5T_IEEE_F64LE : kind == 1 ? H5T_IEEE_F32LE : H5T_STD_U8LE;
+}
+
+static hid_t mem_type(int kind)
+{
+    return kind == 0 ? H5T_NATIVE_DOUBLE : kind == 1 ? H5T_NATIVE_FLOAT : H5T_NATIVE_UINT8;
+}
 
 /* Every evolving per-voxel field, in a fixed order. Returns the count. */
 static int state_fields(const abl_sim *s, field_ref *f)
@@ -203,11 +213,14 @@ static int state_fields(const abl_sim *s, field_ref *f)
     }
     /* freeze-thaw counts exist when freezing is modelled (same scenario on resume: same set) */
     if (s->freeze_cycles) f[n++] = (field_ref){"freeze_cycles", 1, s->freeze_cycles};
+    /* the hysteresis state of the freeze counting, and the needle-track mask */
+    if (s->frozen_now) f[n++] = (field_ref){"frozen_now", 2, s->frozen_now};
+    if (s->applicator) f[n++] = (field_ref){"applicator_mask", 2, s->applicator};
     return n;
 }
 
 /* Most fields state_fields can return. */
-#define MAX_STATE_FIELDS (5 + 2 * ABL_MAX_THRESHOLDS + 1)
+#define MAX_STATE_FIELDS (5 + 2 * ABL_MAX_THRESHOLDS + 3)
 
 abl_status checkpoint_write(const char *path, const abl_sim *s, const char *output_path,
                             long snapshots_written, abl_error *err)
@@ -269,10 +282,8 @@ abl_status checkpoint_write(const char *path, const abl_sim *s, const char *outp
     field_ref fr[MAX_STATE_FIELDS];
     int nf = state_fields(s, fr);
     for (int i = 0; i < nf && !bad; i++)
-        bad = grp < 0 ||
-              put_array(grp, fr[i].name, fr[i].is_float ? H5T_IEEE_F32LE : H5T_IEEE_F64LE,
-                        fr[i].is_float ? H5T_NATIVE_FLOAT : H5T_NATIVE_DOUBLE, s->grid.n,
-                        fr[i].data);
+        bad = grp < 0 || put_array(grp, fr[i].name, file_type(fr[i].is_float),
+                                   mem_type(fr[i].is_float), s->grid.n, fr[i].data);
     if (!bad && s->n_cg)
         bad = put_array(f, "/state/cg_iterations", H5T_STD_I32LE, H5T_NATIVE_INT, s->n_cg,
                         s->cg_iters) ||
@@ -413,8 +424,7 @@ abl_status checkpoint_restore(const char *path, abl_sim *s, abl_error *err)
     field_ref fr[MAX_STATE_FIELDS];
     int nf = state_fields(s, fr);
     for (int i = 0; i < nf; i++)
-        if (get_array(grp, fr[i].name, fr[i].is_float ? H5T_NATIVE_FLOAT : H5T_NATIVE_DOUBLE,
-                      s->grid.n, fr[i].data)) {
+        if (get_array(grp, fr[i].name, mem_type(fr[i].is_float), s->grid.n, fr[i].data)) {
             st = h5err(err, path, "reading checkpoint field");
             goto done;
         }

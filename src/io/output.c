@@ -59,6 +59,7 @@
 #define H5_SOURCES "/sources"
 #define H5_ZONES "/zones"
 #define H5_FREEZE_CYCLES H5_FIELDS "/freeze_cycles"
+#define H5_APPLICATOR H5_FIELDS "/applicator_mask"
 #define H5A_COMPLETE "complete"
 #define H5A_FAILURE "failure"
 
@@ -881,6 +882,10 @@ static abl_status write_fields(abl_output *o, const abl_sim *s, abl_error *err)
     if (st == ABL_OK && s->freeze_cycles)
         st = write_field(o, o->file, H5_FREEZE_CYCLES, g, s->freeze_cycles, K_F32, K_F32, "1",
                          NULL, err);
+    if (st == ABL_OK && s->applicator)
+        st = write_field(o, o->file, H5_APPLICATOR, g, s->applicator, K_U8, K_U8,
+                         "1 where an electrode or probe held the voxel at a temperature", NULL,
+                         err);
     for (int pass = 0; pass < 2 && st == ABL_OK; pass++) {
         const int nthr = pass == 0 ? sc->n_hot : sc->n_cold;
         for (int h = 0; h < nthr && st == ABL_OK; h++) {

@@ -696,7 +696,9 @@ static void h5_field(hid_t f, const char *name, hid_t mtype, const int d[3], con
 
 /* A result file written by hand, with or without the damage fields (results of ablasim
  * before the Arrhenius/CEM43 maps lack them). */
-static void write_synthetic_result(const char *path, bool damage_fields)
+/* needle: 0 none; 1 a cooled needle along z (a 2x2-voxel column held at 20 C, so never >= 55 C)
+ * without, 2 with the /fields/applicator_mask the driver writes for it. */
+static void write_synthetic_result_n(const char *path, bool damage_fields, int needle)
 {
     const int d[3] = {24, 24, 24};
     const double h[3] = {1, 1, 1}, o[3] = {-11.5, -11.5, -11.5};
@@ -714,6 +716,7 @@ static void write_synthetic_result(const char *path, bool damage_fields)
                 centre(d, h, i, j, k, x);
                 double rr = sqrt(x[0] * x[0] + x[1] * x[1] + x[2] * x[2]);
                 tmax[v] = 37 + 60 * exp(-rr / 10.0); /* 55 C at r = 10 ln(60/18) = 12.0 mm */
+                if (needle && fabs(x[0]) < 1 && fabs(x[1]) < 1) tmax[v] = 20.0;
                 tmin[v] = 37;
                 om[v] = rr <= 6.0 ? 2.0 : 0.1;  /* Omega zone: r <= 6 */
                 cem[v] = rr <= 10.0 ? 1000 : 1; /* CEM43 zone: r <= 10 */
@@ -750,12 +753,55 @@ static void write_synthetic_result(const char *path, bool damage_fields)
         h5_field(f, "/fields/damage_omega", H5T_NATIVE_DOUBLE, d, om);
         h5_field(f, "/fields/cem43_min", H5T_NATIVE_DOUBLE, d, cem);
     }
+    if (needle == 2) {
+        uint8_t *am = calloc(n, 1);
+        for (int k = 0; k < 24; k++)
+            for (int j = 0; j < 24; j++)
+                for (int i = 0; i < 24; i++) {
+                    double x[3];
+                    centre(d, h, i, j, k, x);
+                    am[((size_t)k * 24 + j) * 24 + i] = fabs(x[0]) < 1 && fabs(x[1]) < 1;
+                }
+        h5_field(f, "/fields/applicator_mask", H5T_NATIVE_UINT8, d, am);
+        free(am);
+    }
     H5Fclose(f);
     free(lab);
     free(tmax);
     free(tmin);
     free(om);
     free(cem);
+}
+
+static void write_synthetic_result(const char *path, bool damage_fields)
+{
+    write_synthetic_result_n(path, damage_fields, 0);
+}
+
+/* A cooled electrode through the tumour stays below 55 C: without the applicator mask its
+ * voxels are "residual tumour" and the margin is negative; with the mask (as ablasim writes it)
+ * they count as ablated (needle track) and the verdict is that of the surrounding zone
+ * (margin ~8 mm as without a needle, within one voxel diagonal). */
+static void test_applicator_mask(void)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/needle_result.h5", tu_tmpdir());
+    abl_margin_opts o = {
+        .result_path = path, .criterion = -1, .threshold = NAN, .criterion_mm = 5.0};
+    abl_margin_report *rep = calloc(1, sizeof *rep);
+    abl_error err = {0};
+    write_synthetic_result_n(path, false, 1);
+    CU_ASSERT_EQUAL_FATAL(margin_analyse_result(&o, rep, &err), ABL_OK);
+    CU_ASSERT(!rep->m.pass);
+    CU_ASSERT(rep->m.n_residual > 0);
+    CU_ASSERT_DOUBLE_EQUAL(rep->applicator_mL, 0.0, 0.0);
+    write_synthetic_result_n(path, false, 2);
+    CU_ASSERT_EQUAL_FATAL(margin_analyse_result(&o, rep, &err), ABL_OK);
+    CU_ASSERT(rep->m.pass);
+    CU_ASSERT_EQUAL(rep->m.n_residual, 0);
+    CU_ASSERT(fabs(rep->m.min_margin_mm - 8.04) <= sqrt(3.0));
+    CU_ASSERT_DOUBLE_EQUAL(rep->applicator_mL, 4 * 24 * 1e-3, 1e-12); /* 2x2 column, 24 high */
+    free(rep);
 }
 
 /* Criteria from a result file: all four zones when the fields exist, the verdict's zone as
@@ -1049,6 +1095,7 @@ static void test_cli_bad_input(void)
 void register_margin_tests(void)
 {
     CU_pSuite s = CU_add_suite("margin", NULL, NULL);
+    CU_add_test(s, "applicator (needle track) counts as ablated", test_applicator_mask);
     CU_add_test(s, "EDT equals brute force (anisotropic, random masks)", test_edt_brute_force);
     CU_add_test(s, "EDT 1-D lower envelope on arbitrary heights", test_edt_line);
     CU_add_test(s, "EDT bitwise identical for any thread count", test_edt_threads);

@@ -12,6 +12,7 @@
 
 #include <omp.h>
 
+#include "ablasim/checkpoint.h"
 #include "ablasim/phase.h"
 #include "testutil.h"
 
@@ -353,6 +354,66 @@ static void test_vaporisation_plateau(void)
     CU_ASSERT(t_off < 0.05 * t_on);
 }
 
+/* Checkpoint/restore in the middle of a freeze-thaw protocol (cryo source inside a ramp and
+ * between phases, freezing with its hysteresis state, needle-track mask; explicit and implicit):
+ * the resumed run ends bitwise identical to the uninterrupted one. */
+static void test_checkpoint_freeze_bitwise(void)
+{
+    const char *schemes[] = {"explicit", "implicit"};
+    for (int sch = 0; sch < 2; sch++) {
+        char yaml[2048];
+        snprintf(yaml, sizeof yaml,
+                 "grid: {dims: [14, 14, 18], spacing_mm: [1, 1, 1], background: liver}\n"
+                 "boundary: {default: {type: fixed_temperature, temperature_C: 37}}\n"
+                 "time: {duration_s: 150, scheme: %s%s}\n"
+                 "sources:\n"
+                 "  - name: cryo\n"
+                 "    type: cryo\n"
+                 "    ramp_s: 5\n"
+                 "    protocol:\n"
+                 "      - {phase: freeze, duration_s: 60, temperature_C: -150}\n"
+                 "      - {phase: passive_thaw, duration_s: 30}\n"
+                 "      - {phase: freeze, duration_s: 60, temperature_C: -150}\n"
+                 "    probes:\n"
+                 "      - {tip_mm: [0.5, 0.5, -5], direction: [0, 0, 1], active_length_mm: 8, "
+                 "gauge: 13}\n"
+                 "output: {cold_thresholds_C: [0, -20, -40], monitor_interval_s: 1}\n",
+                 schemes[sch], sch ? ", dt_s: 1" : "");
+        abl_scenario *sc = tu_scenario(yaml, NULL, 0);
+        CU_ASSERT_FATAL(sc != NULL);
+        abl_sim *a = NULL, *b = NULL;
+        abl_error err = {0};
+        CU_ASSERT_FATAL(sim_create(sc, &a, &err) == ABL_OK);
+        long n = (long)llround(sc->duration_s / a->dt_s);
+        long cut = (long)llround(62.0 / a->dt_s); /* inside the passive thaw, 2 s in */
+        CU_ASSERT_FATAL(sim_step(a, n, &err) == ABL_OK);
+        CU_ASSERT_FATAL(sim_create(sc, &b, &err) == ABL_OK);
+        CU_ASSERT_FATAL(sim_step(b, cut, &err) == ABL_OK);
+        char path[700];
+        snprintf(path, sizeof path, "%s/freeze_%s.ckpt.h5", tu_tmpdir(), schemes[sch]);
+        CU_ASSERT_FATAL(checkpoint_write(path, b, "", 0, &err) == ABL_OK);
+        sim_destroy(b);
+        b = NULL;
+        CU_ASSERT_FATAL(sim_create(sc, &b, &err) == ABL_OK);
+        if (checkpoint_restore(path, b, &err)) printf("\n  %s", err.msg);
+        CU_ASSERT_FATAL(b->step == cut);
+        CU_ASSERT_FATAL(sim_step(b, n - cut, &err) == ABL_OK);
+        const size_t N = a->grid.n;
+        CU_ASSERT(memcmp(a->T, b->T, N * sizeof *a->T) == 0);
+        CU_ASSERT(memcmp(a->T_min, b->T_min, N * sizeof *a->T_min) == 0);
+        CU_ASSERT(memcmp(a->freeze_cycles, b->freeze_cycles, N * sizeof(float)) == 0);
+        CU_ASSERT(memcmp(a->applicator, b->applicator, N) == 0);
+        float cyc = 0;
+        for (size_t c = 0; c < N; c++) cyc = fmaxf(cyc, a->freeze_cycles[c]);
+        printf("\n  %s: resumed at step %ld of %ld, bitwise %s; most freeze cycles per voxel %g",
+               schemes[sch], cut, n, memcmp(a->T, b->T, N * sizeof *a->T) ? "NO" : "yes", cyc);
+        CU_ASSERT(cyc == 2.0f); /* the probe voxels froze, thawed and froze again */
+        sim_destroy(a);
+        sim_destroy(b);
+        scenario_free(sc);
+    }
+}
+
 void register_phase_tests(void)
 {
     CU_pSuite s = CU_add_suite("phase", NULL, NULL);
@@ -362,4 +423,6 @@ void register_phase_tests(void)
     CU_add_test(s, "mushy-zone width sensitivity", test_mushy_width);
     CU_add_test(s, "energy balance through freeze, passive and active thaw", test_energy_freeze_thaw);
     CU_add_test(s, "boiling: energy balance and the 100 C plateau", test_vaporisation_plateau);
+    CU_add_test(s, "checkpoint mid-protocol: bitwise resume (cryo, freezing)",
+                test_checkpoint_freeze_bitwise);
 }
