@@ -65,7 +65,7 @@ all: $(BIN)
 
 help:
 	@echo "make            build bin/ablasim"
-	@echo "make demo       install missing dependencies, build, run configs/liver_demo.yaml"
+	@echo "make demo       install missing dependencies, build, run the liver case (configs/liver_mwa_vein.yaml)"
 	@echo "make check      install missing dependencies, build, run the CUnit suite"
 	@echo "make bench      memory bandwidth + solver MLUPS, CSV under bench/results/"
 	@echo "make deps       install (root) or print (non-root) the Debian packages"
