@@ -54,7 +54,9 @@ static char *slurp(const char *path)
 static int run_cmd(const char *cmdline, const char *errfile)
 {
     char full[9000];
-    snprintf(full, sizeof full, "%s >/dev/null 2>'%s' </dev/null", cmdline, errfile);
+    if (snprintf(full, sizeof full, "%s >/dev/null 2>'%s' </dev/null", cmdline, errfile) >=
+        (int)sizeof full)
+        return -1; /* command line too long for the buffer: fail the check, never truncate */
     int r = system(full);
     if (r == -1 || !WIFEXITED(r)) return -1;
     return WEXITSTATUS(r);
@@ -65,8 +67,12 @@ static void replace_all(char *s, size_t cap, const char *from, const char *to)
     char buf[4096];
     char *p;
     while ((p = strstr(s, from))) {
-        snprintf(buf, sizeof buf, "%.*s%s%s", (int)(p - s), s, to, p + strlen(from));
-        snprintf(s, cap, "%s", buf);
+        if (snprintf(buf, sizeof buf, "%.*s%s%s", (int)(p - s), s, to, p + strlen(from)) >=
+                (int)sizeof buf ||
+            snprintf(s, cap, "%s", buf) >= (int)cap) {
+            CU_FAIL("catalogue line too long after substitution");
+            return;
+        }
     }
 }
 
