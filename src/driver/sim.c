@@ -1075,8 +1075,10 @@ abl_status sim_run(abl_sim *s, const abl_run_opts *opts, abl_error *err)
         if (snap_every < 1) snap_every = 1;
         if (write && !resumed && (st = output_snapshot(o, s, err))) goto fail;
     }
-    /* implicit steps are long: look at stop requests and checkpoints after every step */
-    const long max_chunk = sc->scheme == SCHEME_EXPLICIT ? 64 : 1;
+    /* look at stop requests and checkpoints every few explicit steps (a step with an RFA
+     * potential solve can take a good fraction of a second: 64 steps made SIGTERM wait 25 s),
+     * after every implicit step */
+    const long max_chunk = sc->scheme == SCHEME_EXPLICIT ? 8 : 1;
     while (s->step < nsteps) {
         if (opts->stop && *opts->stop) {
             if (!opts->checkpoint_path) {
