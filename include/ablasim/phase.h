@@ -65,6 +65,13 @@ static inline double phase_T(const abl_phase_curve *p, double H)
                      : p->T_C[p->nk - 1] + (H - p->H[p->nk - 1]) / p->C[p->nk];
 }
 
+/* The temperature after a step that computed T* with capacity C_ref from T0:
+ * T(H(T0) + C_ref (T* - T0)) (the identity where H = C_ref T). */
+static inline double phase_step(const abl_phase_curve *p, double T0_C, double Tstar_C)
+{
+    return phase_T(p, phase_H(p, T0_C) + p->C_ref * (Tstar_C - T0_C));
+}
+
 /* Liquid (unfrozen) fraction of a curve's water at T: 0 below T_s, 1 above T_l, linear between
  * (the lever rule of the linear mushy zone). freeze_lo/hi: the freezing range. */
 static inline double phase_liquid_fraction(double T_C, double T_s, double T_l)

@@ -934,7 +934,7 @@ static abl_status implicit_substep(abl_sim *s, double t0, double h, double theta
             if (fx[c]) continue;
             const abl_phase_curve *p = &ph[mat[c]];
             const double Tprev = it == 0 ? T0[c] : Tk[c];
-            const double Tnext = phase_T(p, phase_H(p, Tprev) + p->C_ref * (Tt[c] - Tprev));
+            const double Tnext = phase_step(p, Tprev, Tt[c]);
             change = fmax(change, fabs(Tnext - Tprev));
             Tk[c] = Tnext;
             rhs[c] = rhs0[c] + invh * (p->C_ref * (Tnext - T0[c]) -

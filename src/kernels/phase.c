@@ -59,7 +59,7 @@ void phase_map(size_t n, const uint8_t *restrict material, const abl_phase_curve
         const double a = T0[c], b = T1[c];
         if (a >= p->win_lo_C && a <= p->win_hi_C && b >= p->win_lo_C && b <= p->win_hi_C)
             continue; /* both ends on the liquid window: H = C_u T, nothing to correct */
-        T1[c] = phase_T(p, phase_H(p, a) + p->C_ref * (b - a));
+        T1[c] = phase_step(p, a, b);
     }
 }
 

@@ -29,27 +29,6 @@ static abl_scenario *cryo_scenario(int N, const char *sources, const char *extra
     return tu_scenario(yaml, NULL, 0);
 }
 
-static abl_sim *make_sim(abl_scenario *sc)
-{
-    abl_sim *s = NULL;
-    abl_error err = {0};
-    abl_status st = sim_create(sc, &s, &err);
-    if (st) printf("\n  sim_create: %s", err.msg);
-    CU_ASSERT_FATAL(st == ABL_OK);
-    return s;
-}
-
-static abl_source_contrib update_at(abl_sim *s, int i, double t_s)
-{
-    abl_field_view v = {&s->grid, s->material, s->T, t_s, s->dt_s, false};
-    abl_source_contrib c;
-    abl_error err = {0};
-    abl_status st = s->sources[i]->ops->update(s->sources[i], &v, &c, &err);
-    if (st) printf("\n  update: %s", err.msg);
-    CU_ASSERT_FATAL(st == ABL_OK);
-    return c;
-}
-
 static cryo_probe_state probe_state(abl_sim *s, int i, int p)
 {
     cryo_probe_state ps;
@@ -91,8 +70,8 @@ static void check_axis_set(const char *size_key, double x0, int nring, const int
              x0, size_key);
     abl_scenario *sc = cryo_scenario(21, src, NULL);
     CU_ASSERT_FATAL(sc != NULL);
-    abl_sim *s = make_sim(sc);
-    abl_source_contrib c = update_at(s, 0, 50.0);
+    abl_sim *s = tu_sim(sc);
+    abl_source_contrib c = tu_source_update(s, 0, 50.0);
     size_t expect = (size_t)nring * (size_t)(k1 - k0 + 1) + 2 * (size_t)ncap;
     CU_ASSERT_EQUAL(c.n_pin, expect);
     CU_ASSERT_EQUAL(c.n_heat, 0);
@@ -290,7 +269,7 @@ static void test_protocol_timing(void)
         "gauge: 17}]\n",
         NULL);
     CU_ASSERT_FATAL(sc != NULL);
-    abl_sim *s = make_sim(sc);
+    abl_sim *s = tu_sim(sc);
     struct {
         double t, T_field;
         int pinned, phase;
@@ -315,7 +294,7 @@ static void test_protocol_timing(void)
     double worst = 0.0;
     for (size_t q = 0; q < sizeof cases / sizeof cases[0]; q++) {
         fill_T(s, cases[q].T_field);
-        abl_source_contrib c = update_at(s, 0, cases[q].t);
+        abl_source_contrib c = tu_source_update(s, 0, cases[q].t);
         cryo_probe_state ps = probe_state(s, 0, 0);
         CU_ASSERT_EQUAL(ps.phase, cases[q].phase);
         CU_ASSERT_EQUAL(c.n_heat, 0);
@@ -362,7 +341,7 @@ static void test_passive_thaw_releases(void)
                       " active_length_mm: 4, gauge: 17}]}\n",
                       NULL);
     CU_ASSERT_FATAL(sc != NULL);
-    abl_sim *s = make_sim(sc);
+    abl_sim *s = tu_sim(sc);
     abl_error err = {0};
     size_t ctr = ABL_IDX(&s->grid, 5, 5, 5);
     long n20 = (long)ceil(20.0 / s->dt_s - 1e-9);
@@ -372,7 +351,7 @@ static void test_passive_thaw_releases(void)
     CU_ASSERT_DOUBLE_EQUAL(s->T[ctr], -150.0, 1e-9);
     long n10 = (long)ceil(10.0 / s->dt_s);
     CU_ASSERT_FATAL(sim_step(s, n10, &err) == ABL_OK);
-    abl_source_contrib c = update_at(s, 0, s->t_s);
+    abl_source_contrib c = tu_source_update(s, 0, s->t_s);
     CU_ASSERT_EQUAL(c.n_pin, 0);
     CU_ASSERT_EQUAL(c.n_heat, 0);
     CU_ASSERT_EQUAL(probe_state(s, 0, 0).mode, CRYO_OFF);
@@ -407,7 +386,7 @@ static abl_sim *limit_sim(abl_scenario **sc_out, const char *max_key, const char
     abl_scenario *sc = cryo_scenario(15, src, extra);
     CU_ASSERT_FATAL(sc != NULL);
     *sc_out = sc;
-    return make_sim(sc);
+    return tu_sim(sc);
 }
 
 static void test_extraction_estimate(void)
@@ -415,7 +394,7 @@ static void test_extraction_estimate(void)
     abl_scenario *sc;
     abl_sim *s = limit_sim(&sc, "", NULL);
     CU_ASSERT(sc->freezing); /* physics.freezing: auto turns on with a cryo source */
-    abl_source_contrib c = update_at(s, 0, 1.0);
+    abl_source_contrib c = tu_source_update(s, 0, 1.0);
     cryo_probe_state ps = probe_state(s, 0, 0);
     CU_ASSERT_EQUAL(ps.nvox, 9);
     CU_ASSERT_EQUAL(c.n_pin, 9);
@@ -438,7 +417,7 @@ static void test_extraction_limit(void)
     abl_sim *s = limit_sim(&sc, ", max_extraction_W: 1.5", "output: {energy_balance: true}\n");
     double P = hand_extraction_W(s, -150.0);
     CU_ASSERT_FATAL(P > 2.0 * 1.5);
-    abl_source_contrib c = update_at(s, 0, 1.0);
+    abl_source_contrib c = tu_source_update(s, 0, 1.0);
     CU_ASSERT_EQUAL(c.n_pin, 0);
     CU_ASSERT_EQUAL(c.n_heat, 9);
     double V = grid_voxel_volume_m3(&s->grid), sum = 0.0;
@@ -466,7 +445,7 @@ static void test_extraction_limit(void)
     scenario_free(sc2);
 
     s = limit_sim(&sc2, ", max_extraction_W: 50", NULL);
-    c = update_at(s, 0, 1.0);
+    c = tu_source_update(s, 0, 1.0);
     CU_ASSERT_EQUAL(c.n_pin, 9);
     CU_ASSERT_EQUAL(c.n_heat, 0);
     CU_ASSERT_EQUAL(probe_state(s, 0, 0).mode, CRYO_PINNED);
@@ -499,8 +478,8 @@ static void test_multi_probe(void)
         "60, temperature_C: -100}]\n",
         NULL);
     CU_ASSERT_FATAL(sc != NULL);
-    abl_sim *s = make_sim(sc);
-    abl_source_contrib c = update_at(s, 0, 10.0);
+    abl_sim *s = tu_sim(sc);
+    abl_source_contrib c = tu_source_update(s, 0, 10.0);
     size_t n1 = probe_state(s, 0, 0).nvox, n2 = probe_state(s, 0, 1).nvox,
            n3 = probe_state(s, 0, 2).nvox;
     CU_ASSERT_EQUAL(n1, 11);
@@ -508,13 +487,13 @@ static void test_multi_probe(void)
     CU_ASSERT_EQUAL(n3, 7);
     CU_ASSERT_EQUAL(c.n_pin, n1 + n2); /* probe 3 still in its passive phase */
     CU_ASSERT_EQUAL(probe_state(s, 0, 2).mode, CRYO_OFF);
-    c = update_at(s, 0, 40.0);
+    c = tu_source_update(s, 0, 40.0);
     CU_ASSERT_EQUAL(c.n_pin, n1 + n2 + n3);
     size_t n100 = 0;
     for (size_t k = 0; k < c.n_pin; k++)
         n100 += c.pin_T_C[k] == -100.0;
     CU_ASSERT_EQUAL(n100, n3);
-    c = update_at(s, 0, 70.0);
+    c = tu_source_update(s, 0, 70.0);
     CU_ASSERT_EQUAL(c.n_pin, n3);
     abl_source_axis ax[8];
     int na = s->sources[0]->ops->axes(s->sources[0], ax, 8);
@@ -544,11 +523,11 @@ static void test_state_roundtrip(void)
                       "active_length_mm: 4, gauge: 17}]}\n";
     abl_scenario *sc = cryo_scenario(11, src, NULL);
     CU_ASSERT_FATAL(sc != NULL);
-    abl_sim *a = make_sim(sc), *b = make_sim(sc);
+    abl_sim *a = tu_sim(sc), *b = tu_sim(sc);
     CU_ASSERT_FATAL(a->sources[0]->ops->state_io != NULL);
     fill_T(a, 37.0);
-    update_at(a, 0, 0.0); /* ramp starts from 37 */
-    update_at(a, 0, 2.0);
+    tu_source_update(a, 0, 0.0); /* ramp starts from 37 */
+    tu_source_update(a, 0, 2.0);
     abl_blob blob = {ABL_BLOB_COUNT, NULL, 0, 0, false};
     abl_error err = {0};
     CU_ASSERT_FATAL(a->sources[0]->ops->state_io(a->sources[0], &blob, &err) == ABL_OK);
@@ -559,7 +538,7 @@ static void test_state_roundtrip(void)
     blob.pos = 0;
     CU_ASSERT_FATAL(b->sources[0]->ops->state_io(b->sources[0], &blob, &err) == ABL_OK);
     fill_T(b, -50.0); /* a probe mean of -50 must not restart the ramp */
-    abl_source_contrib c = update_at(b, 0, 4.0);
+    abl_source_contrib c = tu_source_update(b, 0, 4.0);
     CU_ASSERT_FATAL(c.n_pin > 0);
     CU_ASSERT_DOUBLE_EQUAL(c.pin_T_C[0], 37.0 + 0.4 * (-187.0), 1e-12);
     abl_source_series sa, sb;

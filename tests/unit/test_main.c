@@ -51,6 +51,27 @@ abl_scenario *tu_scenario(const char *yaml, const char *const *sets, int nsets)
     return sc;
 }
 
+abl_sim *tu_sim(abl_scenario *sc)
+{
+    abl_sim *s = NULL;
+    abl_error err = {0};
+    abl_status st = sim_create(sc, &s, &err);
+    if (st) printf("\n  sim_create: %s", err.msg);
+    CU_ASSERT_FATAL(st == ABL_OK);
+    return s;
+}
+
+abl_source_contrib tu_source_update(abl_sim *s, int i, double t_s)
+{
+    abl_field_view v = {&s->grid, s->material, s->T, t_s, s->dt_s, false};
+    abl_source_contrib c;
+    abl_error err = {0};
+    abl_status st = s->sources[i]->ops->update(s->sources[i], &v, &c, &err);
+    if (st) printf("\n  update: %s", err.msg);
+    CU_ASSERT_FATAL(st == ABL_OK);
+    return c;
+}
+
 double tu_maxdiff(const double *a, const double *b, size_t n)
 {
     double m = 0;

@@ -32,10 +32,7 @@ static abl_scenario *mwa_scenario(int N, const char *antenna_keys, const char *e
 /* q of source i at the view's state, scattered into a dense field (0 elsewhere). */
 static double *dense_q(abl_sim *s, int i, double t_s, double *absorbed_W)
 {
-    abl_field_view v = {&s->grid, s->material, s->T, t_s, s->dt_s, false};
-    abl_source_contrib c;
-    abl_error err = {0};
-    CU_ASSERT_FATAL(s->sources[i]->ops->update(s->sources[i], &v, &c, &err) == ABL_OK);
+    abl_source_contrib c = tu_source_update(s, i, t_s);
     double *q = calloc(s->grid.n, sizeof *q);
     double P = 0.0, V = grid_voxel_volume_m3(&s->grid);
     for (size_t k = 0; k < c.n_heat; k++) {
@@ -44,16 +41,6 @@ static double *dense_q(abl_sim *s, int i, double t_s, double *absorbed_W)
     }
     if (absorbed_W) *absorbed_W = P;
     return q;
-}
-
-static abl_sim *make_sim(abl_scenario *sc)
-{
-    abl_sim *s = NULL;
-    abl_error err = {0};
-    abl_status st = sim_create(sc, &s, &err);
-    if (st) printf("\n  sim_create: %s", err.msg);
-    CU_ASSERT_FATAL(st == ABL_OK);
-    return s;
 }
 
 /* Absorbed power = P eff: the normalisation sums the very values returned, so the only error is
@@ -69,7 +56,7 @@ static void test_absorbed_power(void)
         "power_W: 50}, {time_s: 300, power_W: 50}, {time_s: 300, power_W: 20}]}\n",
         NULL);
     CU_ASSERT_FATAL(sc != NULL);
-    abl_sim *s = make_sim(sc);
+    abl_sim *s = tu_sim(sc);
     const double t[] = {0.0, 50.0, 100.0, 299.0, 300.0, 1000.0};
     const double P[] = {10.0, 30.0, 50.0, 50.0, 20.0, 20.0};
     double worst = 0.0;
@@ -100,7 +87,7 @@ static void test_absorbed_energy_in_steps(void)
                      "     tip_mm: [0, 0, -5], direction: [0, 0, 1]}\n",
                      "output: {energy_balance: true}\n");
     CU_ASSERT_FATAL(sc != NULL);
-    abl_sim *s = make_sim(sc);
+    abl_sim *s = tu_sim(sc);
     abl_error err = {0};
     CU_ASSERT_FATAL(sim_step(s, 10, &err) == ABL_OK);
     double expect = 40.0 * 0.75 * 10 * s->dt_s;
@@ -126,7 +113,7 @@ static double symmetry_error(const char *dir, int oblique)
              dir);
     abl_scenario *sc = mwa_scenario(21, keys, NULL);
     CU_ASSERT_FATAL(sc != NULL);
-    abl_sim *s = make_sim(sc);
+    abl_sim *s = tu_sim(sc);
     double *q = dense_q(s, 0, 0.0, NULL);
     const abl_grid *g = &s->grid;
     int N = g->nx, c0 = N / 2;
@@ -220,7 +207,7 @@ static void test_hot_tissue_pattern(void)
         "     direction: [0, 0, 1], antenna: dipole, feed_gap_from_tip_mm: 10}\n",
         NULL);
     CU_ASSERT_FATAL(sc != NULL);
-    abl_sim *s = make_sim(sc);
+    abl_sim *s = tu_sim(sc);
     const abl_grid *g = &s->grid;
     int c0 = g->nx / 2;
     size_t i1 = ABL_IDX(g, c0 + 3, c0, c0), i2 = ABL_IDX(g, c0 + 10, c0, c0); /* z = 0: feed */
@@ -253,7 +240,7 @@ static void test_recompute_threshold(void)
         "     direction: [0, 0, 1]}\n",
         NULL);
     CU_ASSERT_FATAL(sc != NULL);
-    abl_sim *s = make_sim(sc);
+    abl_sim *s = tu_sim(sc);
     const abl_grid *g = &s->grid;
     size_t c = ABL_IDX(g, 10, 8, 8);
     for (size_t i = 0; i < g->n; i++)
@@ -294,7 +281,7 @@ static void test_two_antennas_superpose(void)
     for (int r = 0; r < 4; r++) {
         abl_scenario *sc = mwa_scenario(23, src[r], "physics: {vaporisation: off}\n");
         CU_ASSERT_FATAL(sc != NULL);
-        abl_sim *s = make_sim(sc);
+        abl_sim *s = tu_sim(sc);
         abl_error err = {0};
         CU_ASSERT_FATAL(sim_step(s, 20, &err) == ABL_OK);
         n = s->grid.n;

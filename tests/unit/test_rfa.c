@@ -42,24 +42,10 @@ static abl_scenario *rfa_scenario(int N, double h_mm, double duration_s, const c
     return rfa_scenario_dt(N, h_mm, duration_s, "auto", src, extra);
 }
 
-static abl_sim *make_sim(abl_scenario *sc)
-{
-    abl_sim *s = NULL;
-    abl_error err = {0};
-    abl_status st = sim_create(sc, &s, &err);
-    if (st) printf("\n  sim_create: %s", err.msg);
-    CU_ASSERT_FATAL(st == ABL_OK);
-    return s;
-}
-
 /* One update of source 0 at time t on the sim's current temperatures: absorbed power [W]. */
 static double update_power(abl_sim *s, double t_s, abl_source_contrib *c)
 {
-    abl_field_view v = {&s->grid, s->material, s->T, t_s, s->dt_s, false};
-    abl_error err = {0};
-    abl_status st = s->sources[0]->ops->update(s->sources[0], &v, c, &err);
-    if (st) printf("\n  update: %s", err.msg);
-    CU_ASSERT_FATAL(st == ABL_OK);
+    *c = tu_source_update(s, 0, t_s);
     double P = 0.0, V = grid_voxel_volume_m3(&s->grid);
     for (size_t q = 0; q < c->n_heat; q++) P += c->heat_q_W_m3[q] * V;
     return P;
@@ -234,7 +220,7 @@ static void check_identity(const char *electrodes, double *worst)
              electrodes);
     abl_scenario *sc = rfa_scenario(31, 1.0, 10, src, NULL);
     CU_ASSERT_FATAL(sc != NULL);
-    abl_sim *s = make_sim(sc);
+    abl_sim *s = tu_sim(sc);
     for (int pass = 0; pass < 2; pass++) {
         if (pass == 1) /* 37..136 C: many voxels past the 99-100 C drop */
             for (size_t c = 0; c < s->grid.n; c++) s->T[c] = 37.0 + (double)(c * 7919 % 100);
@@ -298,7 +284,7 @@ static void test_rasterise(void)
         " n_tines: 7, deployed_diameter_mm: 20, tine_diameter_mm: 0.3}\n",
         NULL);
     CU_ASSERT_FATAL(sc != NULL);
-    abl_sim *s = make_sim(sc);
+    abl_sim *s = tu_sim(sc);
     const abl_grid *g = &s->grid;
     const size_t *idx;
     size_t n0 = rfa_electrode_voxels(s->sources[0], 0, &idx);
@@ -346,7 +332,7 @@ static void test_constant_power(void)
                      "         coolant_temperature_C: 20}\n",
                      NULL);
     CU_ASSERT_FATAL(sc != NULL);
-    abl_sim *s = make_sim(sc);
+    abl_sim *s = tu_sim(sc);
     abl_error err = {0};
     long nsteps = (long)llround(40.0 / s->dt_s);
     CU_ASSERT_FATAL(sim_step(s, nsteps, &err) == ABL_OK);
@@ -383,7 +369,7 @@ static void test_temperature_control(void)
         "      - {tip_mm: [0, 0, -5], direction: [0, 0, 1], active_length_mm: 10}\n",
         NULL);
     CU_ASSERT_FATAL(sc != NULL);
-    abl_sim *s = make_sim(sc);
+    abl_sim *s = tu_sim(sc);
     abl_error err = {0};
     CU_ASSERT_FATAL(sim_step(s, (long)llround(120.0 / s->dt_s), &err) == ABL_OK);
     abl_source_series ser;
@@ -422,7 +408,7 @@ static void test_rolloff(void)
         "      - {tip_mm: [0, 0, -2], direction: [0, 0, 1], active_length_mm: 4}\n",
         NULL);
     CU_ASSERT_FATAL(sc != NULL);
-    abl_sim *s = make_sim(sc);
+    abl_sim *s = tu_sim(sc);
     const abl_grid *g = &s->grid;
     const size_t *idx;
     size_t ne = rfa_electrode_voxels(s->sources[0], 0, &idx);
@@ -466,7 +452,7 @@ static void test_impedance_pulsing(void)
         "      - {tip_mm: [0, 0, -3], direction: [0, 0, 1], active_length_mm: 6}\n",
         NULL);
     CU_ASSERT_FATAL(sc != NULL);
-    abl_sim *s = make_sim(sc);
+    abl_sim *s = tu_sim(sc);
     abl_error err = {0};
     CU_ASSERT_FATAL(sim_step(s, (long)llround(60.0 / s->dt_s), &err) == ABL_OK);
     abl_source_series ser;
@@ -506,7 +492,7 @@ static void test_sequential(void)
         "      - {tip_mm: [6, 0, -4], direction: [0, 0, 1], active_length_mm: 8}\n",
         NULL);
     CU_ASSERT_FATAL(sc != NULL);
-    abl_sim *s = make_sim(sc);
+    abl_sim *s = tu_sim(sc);
     const double t[4] = {0.0, 3.5, 6.2, 9.9};
     for (int q = 0; q < 4; q++) {
         abl_source_contrib c;
@@ -559,7 +545,7 @@ static void test_perfusion_shutdown(void)
             "         coolant_temperature_C: 20}\n",
             extra);
         CU_ASSERT_FATAL(sc != NULL);
-        abl_sim *s = make_sim(sc);
+        abl_sim *s = tu_sim(sc);
         abl_error err = {0};
         abl_status st = sim_step(s, (long)llround(150.0 / s->dt_s), &err);
         if (st) printf("\n  %s", err.msg);
@@ -590,7 +576,7 @@ static void test_thread_determinism(void)
             "      - {tip_mm: [0.3, -0.2, -4], direction: [0.1, 0, 1], active_length_mm: 8}\n",
             NULL);
         CU_ASSERT_FATAL(sc != NULL);
-        abl_sim *s = make_sim(sc);
+        abl_sim *s = tu_sim(sc);
         for (size_t c = 0; c < s->grid.n; c++) s->T[c] = 37.0 + (double)(c * 7919 % 70);
         abl_source_contrib c;
         update_power(s, 0.0, &c);

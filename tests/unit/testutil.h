@@ -14,6 +14,11 @@ const char *tu_tmpdir(void);
 /* Scenario from YAML text; tissues_file resolves against <root>/configs. Fails the test and
  * returns NULL on error (printing the message). */
 abl_scenario *tu_scenario(const char *yaml, const char *const *sets, int nsets);
+/* Planned simulation of sc; fails the test (fatally) with sim_create's message. */
+abl_sim *tu_sim(abl_scenario *sc);
+/* Source i's contribution for a step starting at t_s on the sim's current temperatures
+ * (a full update, not pins_only); fails the test fatally on an error. */
+abl_source_contrib tu_source_update(abl_sim *s, int i, double t_s);
 /* Max-norm of a - b over n values. */
 double tu_maxdiff(const double *a, const double *b, size_t n);
 
