@@ -627,6 +627,24 @@ static double sigma_change(rfa_state *m, const abl_grid *g)
     return b > 0.0 ? a / b : INFINITY;
 }
 
+/* Heat list: the tissue voxels that receive Joule heat from the unit-voltage solution q1, in
+ * index order. Derived from q1 alone, so a checkpoint stores q1 and a resumed run rebuilds the
+ * list here (the same function a solve uses: same order, same voxels). */
+static void build_heat_list(rfa_state *m)
+{
+    const abl_grid *g = &m->eg;
+    size_t nh = 0;
+    for (int k = 0; k < g->nz; k++)
+        for (int j = 0; j < g->ny; j++)
+            for (int i = 0; i < g->nx; i++) {
+                const size_t c = ABL_IDX(g, i, j, k);
+                if (!(m->q1[c] > 0.0)) continue;
+                m->heat_box[nh] = c;
+                m->heat_idx[nh++] = full_index(m, i, j, k);
+            }
+    m->nheat = nh;
+}
+
 static abl_status solve(abl_source *s, int conf, double t_s, abl_error *err)
 {
     rfa_state *m = s->state;
@@ -668,17 +686,7 @@ static abl_status solve(abl_source *s, int conf, double t_s, abl_error *err)
                         "source '%s' (rfa) at t = %.3f s: no current flows from the electrodes "
                         "(unit-voltage power %g W); check the ground faces and tissues",
                         s->name, t_s, m->P1);
-    /* heat list: tissue voxels that receive Joule heat, in index order */
-    size_t nh = 0;
-    for (int k = 0; k < g->nz; k++)
-        for (int j = 0; j < g->ny; j++)
-            for (int i = 0; i < g->nx; i++) {
-                const size_t c = ABL_IDX(g, i, j, k);
-                if (!(m->q1[c] > 0.0)) continue;
-                m->heat_box[nh] = c;
-                m->heat_idx[nh++] = full_index(m, i, j, k);
-            }
-    m->nheat = nh;
+    build_heat_list(m);
     return ABL_OK;
 }
 
@@ -828,7 +836,10 @@ static int rfa_axes(const abl_source *s, abl_source_axis *out, int max)
 }
 
 /* Checkpoint state: the stored unit-voltage solutions (and the conductivity they were solved
- * with: the re-solve criterion compares against it), the generator controller and the series. */
+ * with: the re-solve criterion compares against it), the generator controller and the series.
+ * The heat list is not stored: it follows from q1 (build_heat_list). Its length is, as a check
+ * that the loaded q1 is the one saved: a freshly created source has solved nothing yet, so
+ * its own nheat (0) says nothing about the checkpoint. */
 static abl_status rfa_state_io(abl_source *s, abl_blob *b, abl_error *err)
 {
     rfa_state *m = s->state;
@@ -838,10 +849,12 @@ static abl_status rfa_state_io(abl_source *s, abl_blob *b, abl_error *err)
     abl_blob_io(b, &nheat, sizeof nheat);
     abl_blob_io(b, &nconf, sizeof nconf);
     if (b->mode == ABL_BLOB_LOAD && !b->bad &&
-        (nbox != m->eg.n || nheat != m->nheat || nconf != m->nconf))
+        (nbox != m->eg.n || nheat > nbox || nconf != m->nconf))
         return abl_fail(err, ABL_EINVAL,
                         "source '%s' (rfa): the checkpoint's electrical box or electrodes differ "
-                        "from the scenario's", s->name);
+                        "from the scenario's (box %zu voxels, %d configurations; the scenario "
+                        "has %zu and %d)",
+                        s->name, nbox, nconf, m->eg.n, m->nconf);
     for (int c = 0; c < m->nconf; c++) {
         abl_blob_io(b, m->V[c], nbox * sizeof(double));
         abl_blob_io(b, m->Vp[c], nbox * sizeof(double));
@@ -864,6 +877,9 @@ static abl_status rfa_state_io(abl_source *s, abl_blob *b, abl_error *err)
     abl_blob_io(b, &m->npauses, sizeof m->npauses);
     size_t nrow = m->nrow;
     abl_blob_io(b, &nrow, sizeof nrow);
+    /* a row count beyond what the blob holds is damage, not a size to allocate */
+    if (b->mode == ABL_BLOB_LOAD && !b->bad && nrow > (b->len - b->pos) / (NCOL * sizeof(double)))
+        b->bad = true;
     if (b->mode == ABL_BLOB_LOAD && !b->bad && nrow > m->caprow) {
         double *r = realloc(m->rows, nrow * NCOL * sizeof *r);
         if (!r) return abl_fail(err, ABL_ENOMEM, "out of memory (source '%s' series)", s->name);
@@ -874,6 +890,14 @@ static abl_status rfa_state_io(abl_source *s, abl_blob *b, abl_error *err)
     if (b->mode == ABL_BLOB_LOAD && !b->bad) m->nrow = nrow;
     if (b->bad)
         return abl_fail(err, ABL_EINVAL, "source '%s' (rfa): checkpoint state truncated", s->name);
+    if (b->mode == ABL_BLOB_LOAD) {
+        build_heat_list(m);
+        if (m->nheat != nheat)
+            return abl_fail(err, ABL_EINVAL,
+                            "source '%s' (rfa): the checkpoint's unit heat has %zu heated voxels, "
+                            "its record says %zu: the state is inconsistent",
+                            s->name, m->nheat, nheat);
+    }
     return ABL_OK;
 }
 

@@ -90,6 +90,8 @@ static void select_suites(const char *pattern)
         if (!strstr(su->pName, pattern)) CU_set_suite_active(su, CU_FALSE);
 }
 
+void register_resume_tests(void); /* test_resume.c */
+
 int main(int argc, char **argv)
 {
     if (CU_initialize_registry() != CUE_SUCCESS) return CU_get_error();
@@ -108,6 +110,7 @@ int main(int argc, char **argv)
     register_rfa_tests();
     register_cryo_tests();
     register_phase_tests();
+    register_resume_tests();
     register_cli_tests();
     if (argc > 1) select_suites(argv[1]);
     CU_basic_set_mode(CU_BRM_VERBOSE);
