@@ -57,11 +57,13 @@ BENCHBINS:= $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 .PHONY: all check test-run bench bench-run demo demo-run deps install clean help format validate \
         scenarios
 
+# A bare `make` only builds: `all` is the first rule and the declared default goal.
+.DEFAULT_GOAL := all
+all: $(BIN)
+
 # run every clinical scenario and regenerate the README table (minutes; by hand, not in CI)
 scenarios: $(BIN)
 	scripts/scenario_table.py --bin $(BIN)
-
-all: $(BIN)
 
 help:
 	@echo "make            build bin/ablasim"

@@ -1,9 +1,10 @@
 /* output.h - HDF5 result files, XDMF sidecar and JSON summary.
  *
- * A run writes to "<out>.h5.tmp" and renames to "<out>.h5" only after everything is written
- * and the file is closed (the .xdmf and .json sidecars likewise, renamed first), so a crash
- * never leaves a truncated file that looks finished and an older result of the same name
- * survives any failure. Layout (docs/ARCHITECTURE.md has the full table):
+ * A run writes to "<out>.h5.tmp" (renamed "<out>.h5.part" once a checkpoint refers to it) and
+ * renames to "<out>.h5" only after everything is written and the file is closed; the .json and
+ * .xdmf sidecars likewise. The three renames are bracketed by a commit marker
+ * ("<out>.h5.commit") that output_recover completes after a crash, so the user has the old set
+ * or the new set, never a mix; every set shares one run_id (root attribute, JSON, XDMF). Layout (docs/ARCHITECTURE.md has the full table):
  *   /                 attrs: ablasim_version, scenario_yaml, dt_s, steps, wall_time_s, ...
  *   /grid/labels      uint8 [nz][ny][nx], material index; attrs spacing_mm, origin_mm
  *   /grid/materials, /grid/material_names   material index -> tissue name
@@ -58,6 +59,19 @@ void output_abort(abl_output *o);
  * Safe with NULL. */
 void output_keep_incomplete(abl_output *o, const abl_sim *s, abl_error *err);
 
+/* Every name a run writing path may create, replace or remove (result, temporaries,
+ * partial result, commit marker, lock, sidecars, incomplete result), with a role for messages.
+ * Fills names (paths malloc'ed; free with output_file_names_free); returns the count or -1. */
+#define ABL_OUTPUT_NAMES 11
+typedef struct {
+    const char *role;
+    char *path;
+} abl_output_name;
+int output_file_names(const char *path, abl_output_name names[ABL_OUTPUT_NAMES]);
+void output_file_names_free(abl_output_name *names, int n);
+/* A commit interrupted by a crash (the marker "<path>.commit" is present): finish its renames
+ * so the result set is the new one, and remove the marker. No marker: nothing to do. */
+abl_status output_recover(const char *path, bool *recovered, abl_error *err);
 /* Isotherm volumes [mL]: voxels with T_max >= thr (hot) or T_min <= thr (cold), total and per
  * material. vol_total[t], vol_mat[t*nmat + m]. */
 void isotherm_volumes(const abl_sim *s, double *hot_total_mL, double *hot_mat_mL,

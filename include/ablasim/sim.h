@@ -19,6 +19,11 @@
 #include "ablasim/scenario.h"
 #include "ablasim/source.h"
 
+/* Limits on computed counts, checked before use (issue 14: a count that overflows must be
+ * refused, never wrapped): time steps of one run, and snapshots of one result file. */
+#define ABL_MAX_STEPS 100000000L
+#define ABL_MAX_SNAPSHOTS 100000L
+
 typedef struct {
     double t_s, duration_s, wall_s;
     long step, nsteps;
@@ -117,6 +122,8 @@ typedef struct abl_sim {
     double dt_s, dt_stable_s;
     double t_s;
     long step;
+    long checkpoints_written;      /* by this process's sim_run (a run removes only checkpoints
+                                    * it wrote itself) */
     double wall_s;
     abl_energy energy;
 } abl_sim;

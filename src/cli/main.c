@@ -1,15 +1,20 @@
 /* main.c - the ablasim command line: parses arguments, calls the library, reports.
  * The only place that prints errors and chooses exit codes (see status.h). */
+#include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <omp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ablasim/checkpoint.h"
+#include "ablasim/fileguard.h"
 #include "ablasim/output.h"
 #include "ablasim/scenario.h"
 #include "ablasim/sim.h"
@@ -65,6 +70,7 @@ static void install_signals(void)
 static const char *usage_run =
     "usage: ablasim run SCENARIO.yaml [-o OUT.h5] [--set KEY=VALUE]... [--threads N] [--quiet]\n"
     "                   [--checkpoint-every SECONDS] [--checkpoint CKPT.h5]\n"
+    "                   [--overwrite-checkpoint]\n"
     "\n"
     "  -o, --output OUT.h5   result file (default: output.file from the scenario, else\n"
     "                        <name>.h5); OUT.xdmf (ParaView) and OUT.json (summary) are\n"
@@ -76,6 +82,9 @@ static const char *usage_run =
     "  --checkpoint-every S  write a checkpoint every S seconds of wall time (atomically)\n"
     "  --checkpoint FILE     checkpoint file (default OUT.ckpt.h5); SIGINT/SIGTERM always\n"
     "                        write one and stop (exit 75); continue with 'ablasim resume FILE'\n"
+    "  --overwrite-checkpoint  start over although an interrupted run to this output left a\n"
+    "                        checkpoint (or OUT.h5.part): they are replaced, and removed when\n"
+    "                        this run finishes. Without it such a run is refused.\n"
     "  -q, --quiet           no progress output, only errors\n"
     "  -h, --help            this text\n";
 
@@ -217,8 +226,96 @@ static char *default_checkpoint(const char *out)
     return p;
 }
 
+/* What a run or resume holds while it writes: the locks on its output and checkpoint, and
+ * which old files it may remove once it has finished (only ever files it was told to replace
+ * or that it created itself). */
+typedef struct {
+    abl_lock *lock_out, *lock_ckpt;
+    bool discard_ckpt;    /* the checkpoint and OUT.h5.part are ours to remove at the end */
+    char *part;           /* OUT.h5.part */
+} run_guard;
+
+static void guard_release(run_guard *g)
+{
+    fg_unlock(g->lock_out);
+    fg_unlock(g->lock_ckpt);
+    free(g->part);
+    memset(g, 0, sizeof *g);
+}
+
+static bool exists(const char *path)
+{
+    struct stat sb;
+    return lstat(path, &sb) == 0;
+}
+
+/* Before any work (docs/RELIABILITY.md): declare every file the command reads and every name
+ * it may write; refuse an output that is an input or another output; lock the output and the
+ * checkpoint against a second process; complete a commit a crash interrupted; refuse to start
+ * over an interrupted run's checkpoint unless asked (fresh runs only). */
+static abl_status guard_run(run_guard *g, const abl_scenario *sc, bool fresh,
+                            const char *ckpt_in, const char *out, const char *ckpt,
+                            bool overwrite_ckpt, abl_error *err)
+{
+    memset(g, 0, sizeof *g);
+    abl_fileset *fs = fileset_new();
+    abl_output_name names[ABL_OUTPUT_NAMES];
+    int nn = output_file_names(out, names);
+    char ck_tmp[PATH_MAX + 8], ck_lock[PATH_MAX + 8];
+    abl_status st = ABL_OK;
+    if (!fs || nn < 0) {
+        st = abl_fail(err, ABL_ENOMEM, "out of memory");
+        goto done;
+    }
+    if (strlen(ckpt) >= PATH_MAX) {
+        st = abl_fail(err, ABL_EINVAL, "checkpoint file name too long: %.64s...", ckpt);
+        goto done;
+    }
+    snprintf(ck_tmp, sizeof ck_tmp, "%s.tmp", ckpt);
+    snprintf(ck_lock, sizeof ck_lock, "%s.lock", ckpt);
+    if (fresh) st = fileset_input(fs, "scenario", sc->path, err);
+    if (!st && ckpt_in) st = fileset_input(fs, "checkpoint being resumed", ckpt_in, err);
+    if (!st && sc->tissues_path) st = fileset_input(fs, "tissues file", sc->tissues_path, err);
+    if (!st && sc->mesh_path) st = fileset_input(fs, "mesh (grid.mesh)", sc->mesh_path, err);
+    for (int i = 0; i < nn && !st; i++) st = fileset_output(fs, names[i].role, names[i].path, err);
+    /* resuming rewrites the checkpoint it reads (later checkpoints) and removes it at the end */
+    if (!st && !ckpt_in) st = fileset_output(fs, "checkpoint", ckpt, err);
+    if (!st) st = fileset_output(fs, "checkpoint temporary", ck_tmp, err);
+    if (!st) st = fileset_output(fs, "checkpoint lock", ck_lock, err);
+    if (!st) st = fileset_check(fs, err);
+    if (!st) st = fg_lock(out, &g->lock_out, err);
+    if (!st) st = fg_lock(ckpt, &g->lock_ckpt, err);
+    bool recovered = false;
+    if (!st) st = output_recover(out, &recovered, err);
+    if (!st && recovered)
+        fprintf(stderr, "ablasim: %s: completed the commit of a run that was killed while "
+                        "renaming its files\n", out);
+    if (!st && !(g->part = malloc(strlen(out) + 6))) st = abl_fail(err, ABL_ENOMEM, "out of memory");
+    if (!st) snprintf(g->part, strlen(out) + 6, "%s.part", out);
+    if (!st && fresh && (exists(ckpt) || exists(g->part))) {
+        if (!overwrite_ckpt)
+            st = abl_fail(err, ABL_EINVAL,
+                          "%s: %s%s%s already exist%s (left by an interrupted run to this output, "
+                          "or another file of that name); a run never replaces them unless "
+                          "asked: continue the interrupted run with 'ablasim resume %s', choose "
+                          "another --checkpoint name, or start over with --overwrite-checkpoint",
+                          out, exists(ckpt) ? ckpt : g->part,
+                          exists(ckpt) && exists(g->part) ? " and " : "",
+                          exists(ckpt) && exists(g->part) ? g->part : "",
+                          exists(ckpt) && exists(g->part) ? "" : "s", ckpt);
+        else
+            g->discard_ckpt = true;
+    }
+    if (!st && ckpt_in) g->discard_ckpt = true; /* resuming consumes the checkpoint */
+done:
+    if (nn > 0) output_file_names_free(names, nn);
+    fileset_free(fs);
+    if (st) guard_release(g);
+    return st;
+}
+
 static int execute(const char *cmd, abl_scenario *sc, abl_sim *sim, const char *out, bool quiet,
-                   const char *ckpt, double ckpt_every, long resume_snapshots);
+                   const char *ckpt, double ckpt_every, long resume_snapshots, run_guard *g);
 
 int cmd_run(int argc, char **argv)
 {
@@ -228,6 +325,7 @@ int cmd_run(int argc, char **argv)
     bool quiet = false;
     double ckpt_every = 0;
     const char *ckpt = NULL;
+    bool overwrite_ckpt = false;
     if (!sets) return 4;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
@@ -264,6 +362,8 @@ int cmd_run(int argc, char **argv)
                 return free(sets), usage_error("--checkpoint needs a file name ending in .h5, got",
                                                i < argc ? argv[i] : "nothing", usage_run);
             ckpt = argv[i];
+        } else if (!strcmp(a, "--overwrite-checkpoint")) {
+            overwrite_ckpt = true;
         } else if (a[0] == '-') {
             return free(sets), usage_error("unknown option", a, usage_run);
         } else if (!scenario) {
@@ -294,19 +394,24 @@ int cmd_run(int argc, char **argv)
         scenario_free(sc);
         return fail("run", &err);
     }
-    if ((st = sim_create(sc, &sim, &err))) {
+    char *ckpt_default = ckpt ? NULL : default_checkpoint(out);
+    if (!ckpt) ckpt = ckpt_default;
+    run_guard g = {0};
+    if ((st = guard_run(&g, sc, true, NULL, out, ckpt, overwrite_ckpt, &err)) ||
+        (st = sim_create(sc, &sim, &err))) {
+        guard_release(&g);
         scenario_free(sc);
+        free(ckpt_default);
         return fail("run", &err);
     }
-    char *ckpt_default = ckpt ? NULL : default_checkpoint(out);
-    int rc = execute("run", sc, sim, out, quiet, ckpt ? ckpt : ckpt_default, ckpt_every, -1);
+    int rc = execute("run", sc, sim, out, quiet, ckpt, ckpt_every, -1, &g);
     free(ckpt_default);
     return rc;
 }
 
 /* Run a created simulation to its end (fresh or resumed); owns sc and sim from here. */
 static int execute(const char *cmd, abl_scenario *sc, abl_sim *sim, const char *out, bool quiet,
-                   const char *ckpt, double ckpt_every, long resume_snapshots)
+                   const char *ckpt, double ckpt_every, long resume_snapshots, run_guard *g)
 {
     abl_error err = {0};
     if (!quiet)
@@ -330,13 +435,20 @@ static int execute(const char *cmd, abl_scenario *sc, abl_sim *sim, const char *
         if (ps.tty && !quiet) fputc('\n', stderr);
         sim_destroy(sim);
         scenario_free(sc);
+        guard_release(g);
         return fail(cmd, &err);
     }
     if (!quiet) print_summary(sim, out);
+    /* A finished run needs its checkpoint no more; it removes only a checkpoint it wrote
+     * itself, the one it resumed from, or one it was told to replace (--overwrite-checkpoint):
+     * never a file that merely has the checkpoint's name. */
+    if (ckpt && (sim->checkpoints_written > 0 || g->discard_ckpt)) {
+        remove(ckpt);
+        if (g->discard_ckpt && g->part) remove(g->part);
+    }
     sim_destroy(sim);
     scenario_free(sc);
-    /* a finished run needs its checkpoint no more */
-    if (ckpt) remove(ckpt);
+    guard_release(g);
     return 0;
 }
 
@@ -379,18 +491,75 @@ static int cmd_resume(int argc, char **argv)
     abl_scenario *sc = NULL;
     abl_sim *sim = NULL;
     abl_checkpoint_info info;
-    abl_status st = checkpoint_load_scenario(ckpt, &sc, &info, &err);
+    abl_status st = fg_require_regular("checkpoint", ckpt, &err);
     if (st) return fail("resume", &err);
-    if ((st = sim_create(sc, &sim, &err)) || (st = checkpoint_restore(ckpt, sim, &err))) {
+    st = checkpoint_load_scenario(ckpt, &sc, &info, &err);
+    if (st) return fail("resume", &err);
+    run_guard g = {0};
+    if ((st = guard_run(&g, sc, false, ckpt, info.output_path, ckpt, false, &err)) ||
+        (st = sim_create(sc, &sim, &err)) || (st = checkpoint_restore(ckpt, sim, &err))) {
+        guard_release(&g);
         sim_destroy(sim);
         scenario_free(sc);
         checkpoint_info_free(&info);
         return fail("resume", &err);
     }
     char *out = info.output_path; /* owned by info until the end */
-    int rc = execute("resume", sc, sim, out, quiet, ckpt, every, info.snapshots_written);
+    int rc = execute("resume", sc, sim, out, quiet, ckpt, every, info.snapshots_written, &g);
     checkpoint_info_free(&info);
     return rc;
+}
+
+/* The OpenMP variables ablasim's behaviour depends on, held to the rules of --threads before
+ * the first parallel region (libgomp crashed on OMP_NUM_THREADS=100000, and silently ignored
+ * "abc"). A list "N,M" (nested levels) is checked element by element. */
+static abl_status check_environment(abl_error *err)
+{
+    static const char *const thread_vars[] = {"OMP_NUM_THREADS", "OMP_THREAD_LIMIT"};
+    for (size_t v = 0; v < sizeof thread_vars / sizeof *thread_vars; v++) {
+        const char *val = getenv(thread_vars[v]);
+        if (!val) continue;
+        const char *p = val;
+        bool ok = *p != '\0';
+        while (ok && *p) {
+            char *end;
+            errno = 0;
+            long n = strtol(p, &end, 10);
+            ok = end != p && !errno && n >= 1 && n <= 1024 && (*end == ',' || *end == '\0');
+            p = *end == ',' ? end + 1 : end;
+            if (ok && *end == ',' && *p == '\0') ok = false;
+        }
+        if (!ok)
+            return abl_fail(err, ABL_EINVAL,
+                            "environment variable %s = '%s': allowed an integer 1..1024 (or a "
+                            "comma-separated list of them), like --threads",
+                            thread_vars[v], val);
+    }
+    const char *dyn = getenv("OMP_DYNAMIC");
+    if (dyn && strcasecmp(dyn, "true") && strcasecmp(dyn, "false"))
+        return abl_fail(err, ABL_EINVAL,
+                        "environment variable OMP_DYNAMIC = '%s': allowed true or false", dyn);
+    const char *stack = getenv("OMP_STACKSIZE");
+    if (stack) {
+        /* a size with an optional unit B, K, M, G (libgomp's syntax); at most 1 GiB per thread */
+        char *end;
+        errno = 0;
+        double n = strtod(stack, &end);
+        while (*end == ' ') end++;
+        double unit = 1024;
+        if (*end) {
+            const char u = (char)toupper((unsigned char)*end++);
+            unit = u == 'B' ? 1 : u == 'K' ? 1024 : u == 'M' ? 1048576.0 : u == 'G' ? 1073741824.0 : -1;
+        }
+        while (*end == ' ') end++;
+        if (end == stack || errno || *end || unit < 0 || !(n >= 0) || n * unit > 1073741824.0 ||
+            n != floor(n))
+            return abl_fail(err, ABL_EINVAL,
+                            "environment variable OMP_STACKSIZE = '%s': allowed a whole size with "
+                            "an optional unit B, K, M or G, at most 1G",
+                            stack);
+    }
+    return ABL_OK;
 }
 
 int main(int argc, char **argv)
@@ -400,6 +569,11 @@ int main(int argc, char **argv)
         return 1;
     }
     const char *cmd = argv[1];
+    abl_error env_err = {0};
+    if (check_environment(&env_err)) {
+        fprintf(stderr, "ablasim: %s\n", env_err.msg);
+        return 1;
+    }
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
         fputs(usage_main, stdout);
         return 0;

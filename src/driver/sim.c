@@ -354,13 +354,27 @@ static abl_status plan_stencil(abl_sim *s, abl_error *err)
                         "this grid spacing and these tissues; use dt_s: auto or a value <= %.4g",
                         sc->path, sc->dt_s, dt_stable, dt_stable);
     /* land exactly on the end time */
-    long nsteps = (long)ceil(sc->duration_s / dt - 1e-9);
-    if (nsteps < 1) nsteps = 1;
-    if (nsteps > 100000000L)
+    /* The count is formed and checked in double before any conversion: a dt of 1e-18 s gives
+     * 1e20 steps, and converting that to long is undefined (it came out as 1 step of the whole
+     * duration: one huge unstable step). */
+    const double nsteps_d = ceil(sc->duration_s / dt - 1e-9);
+    if (!(nsteps_d <= ABL_MAX_STEPS))
         return abl_fail(err, ABL_EINVAL,
-                        "%s: %.3g s at dt = %.3g s would take %ld steps (limit 1e8); shorten "
-                        "time.duration_s or coarsen grid.spacing_mm",
-                        sc->path, sc->duration_s, dt, nsteps);
+                        "%s: %.3g s at dt = %.3g s would take %.3g steps (limit %.0e); shorten "
+                        "time.duration_s, raise time.dt_s or coarsen grid.spacing_mm",
+                        sc->path, sc->duration_s, dt, nsteps_d, (double)ABL_MAX_STEPS);
+    long nsteps = nsteps_d < 1 ? 1 : (long)nsteps_d;
+    if (sc->snapshot_interval_s > 0) {
+        /* snapshots: one per interval plus the initial one, each a float32 copy of the grid */
+        const double nsnap = fmin((double)nsteps, ceil(sc->duration_s / sc->snapshot_interval_s)) + 1;
+        if (nsnap > ABL_MAX_SNAPSHOTS)
+            return abl_fail(err, ABL_EINVAL,
+                            "%s: output.snapshot_interval_s = %g s over %g s would write %.3g "
+                            "snapshots (limit %ld); raise output.snapshot_interval_s or set it "
+                            "to 0 (no snapshots)",
+                            sc->path, sc->snapshot_interval_s, sc->duration_s, nsnap,
+                            ABL_MAX_SNAPSHOTS);
+    }
     s->dt_s = sc->duration_s / (double)nsteps;
 
     for (int m = 0; m < nm; m++) {
@@ -1044,7 +1058,9 @@ static abl_status take_checkpoint(abl_sim *s, abl_output *o, const abl_run_opts 
 {
     abl_status st = output_flush(o, err);
     if (st) return st;
-    return checkpoint_write(opts->checkpoint_path, s, path, output_snapshot_count(o), err);
+    st = checkpoint_write(opts->checkpoint_path, s, path, output_snapshot_count(o), err);
+    if (st == ABL_OK) s->checkpoints_written++;
+    return st;
 }
 
 abl_status sim_run(abl_sim *s, const abl_run_opts *opts, abl_error *err)
@@ -1071,7 +1087,8 @@ abl_status sim_run(abl_sim *s, const abl_run_opts *opts, abl_error *err)
     double last_report = omp_get_wtime(), last_ckpt = last_report;
     long snap_every = 0;
     if (sc->snapshot_interval_s > 0) {
-        snap_every = (long)llround(sc->snapshot_interval_s / s->dt_s);
+        const double every = sc->snapshot_interval_s / s->dt_s;
+        snap_every = every >= (double)nsteps ? nsteps : (long)llround(every);
         if (snap_every < 1) snap_every = 1;
         if (write && !resumed && (st = output_snapshot(o, s, err))) goto fail;
     }

@@ -286,6 +286,14 @@ abl_status cfg_load_file(const char *path, cfg_node **root, abl_error *err)
     struct stat sb;
     if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
         return abl_fail(err, ABL_EIO, "%s: is a directory, not a YAML file", path);
+    /* stat never blocks; fopen on a FIFO with no writer would wait forever */
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: is %s, not a regular file; only regular files are read", path,
+                        S_ISFIFO(sb.st_mode)   ? "a FIFO (named pipe)"
+                        : S_ISCHR(sb.st_mode)  ? "a character device"
+                        : S_ISSOCK(sb.st_mode) ? "a socket"
+                                               : "a special file");
     FILE *f = fopen(path, "rb");
     if (!f) return abl_fail(err, ABL_EIO, "%s: cannot open: %s", path, strerror(errno));
     parse_ctx c = {.origin = path, .err = err};

@@ -462,12 +462,19 @@ static abl_status read_local(const char *path, bool names, abl_mesh *out, abl_er
 
     /* Open it ourselves first: HDF5 would report a missing file, a directory and a file
      * without read permission all as "unable to open file". */
-    int fd = open(path, O_RDONLY);
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused just below) */
+    int fd = open(path, O_RDONLY | O_NONBLOCK);
     if (fd < 0) return abl_fail(err, ABL_EIO, "%s: cannot open (%s)", path, strerror(errno));
     struct stat sb;
-    int is_dir = fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode);
+    int fs = fstat(fd, &sb);
     close(fd);
-    if (is_dir) return abl_fail(err, ABL_EIO, "%s: cannot open (is a directory)", path);
+    if (fs == 0 && S_ISDIR(sb.st_mode))
+        return abl_fail(err, ABL_EIO, "%s: cannot open (is a directory)", path);
+    if (fs != 0 || !S_ISREG(sb.st_mode))
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: not a regular file (a FIFO, device or socket); only regular files "
+                        "are read as meshes",
+                        path);
 
     h5_quiet q;
     quiet_begin(&q);

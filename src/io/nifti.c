@@ -501,8 +501,9 @@ abl_status nifti_read_labels(const char *path, abl_mesh *mesh, abl_nifti_geom *g
         return abl_fail(err, ABL_EINVAL,
                         "%s: not a NIfTI file name: a label map must end in .nii or .nii.gz", path);
 
-    /* Open it ourselves first: the library would only say "failed to find header file". */
-    int fd = open(path, O_RDONLY);
+    /* Open it ourselves first: the library would only say "failed to find header file".
+     * O_NONBLOCK: a FIFO must not block the open (it is refused below as not regular). */
+    int fd = open(path, O_RDONLY | O_NONBLOCK);
     if (fd < 0) return abl_fail(err, ABL_EIO, "%s: cannot open (%s)", path, strerror(errno));
     struct stat sb;
     int fs = fstat(fd, &sb);

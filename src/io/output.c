@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ablasim/h5_schema.h"
@@ -70,6 +71,10 @@ struct abl_output {
     char *json;     /* <path minus .h5>.json */
     char *h5_base;  /* file name of path without directories, referenced from the XDMF */
     char *incomplete; /* <path minus .h5>.incomplete.h5: a run's partial result after a fault */
+    char *part;     /* path + ".part": the partial result once a checkpoint refers to it */
+    char *commit;   /* path + ".commit": present while the set is being renamed into place */
+    char *scratch;  /* path + ".tmp" (h5_tmp starts as this; becomes part at a checkpoint) */
+    char run_id[17]; /* 64-bit random id shared by the .h5, .json and .xdmf of one commit */
     hid_t file;
     hid_t snap_T, snap_time; /* -1 until the first snapshot */
     hsize_t snap_chunk[3];   /* z, y, x extent of a snapshot chunk */
@@ -98,8 +103,24 @@ static char *str_cat(const char *a, const char *b)
     return s;
 }
 
-/* Flush a closed file's data to disk so that the rename that follows cannot expose an empty
- * or partial file after a crash. Returns 0 or an errno value. */
+/* Create path as a new, empty file of our own: whatever had the name before (a leftover
+ * temporary of a killed run, or a symlink someone put there) is unlinked first, never
+ * truncated or followed, so no other file's contents can be replaced through it. Returns an
+ * open descriptor or -1 with errno set. */
+static int create_fresh(const char *path)
+{
+    if (unlink(path) != 0 && errno != ENOENT) return -1;
+    return open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+}
+
+static FILE *fopen_fresh(const char *path)
+{
+    int fd = create_fresh(path);
+    if (fd < 0) return NULL;
+    FILE *f = fdopen(fd, "w");
+    if (!f) close(fd);
+    return f;
+}
 
 /* Make the renames themselves durable; best effort (not every file system supports it). */
 static void fsync_dir_of(const char *path)
@@ -370,6 +391,9 @@ static void output_free(abl_output *o)
     free(o->json);
     free(o->h5_base);
     free(o->incomplete);
+    free(o->part);
+    free(o->commit);
+    free(o->scratch);
     free(o->snap_times);
     free(o);
 }
@@ -391,9 +415,13 @@ static abl_status make_names(abl_output *o, const char *path, abl_error *err)
     o->xdmf = base ? str_cat(base, ".xdmf") : NULL;
     o->json = base ? str_cat(base, ".json") : NULL;
     o->incomplete = base ? str_cat(base, ".incomplete.h5") : NULL;
+    o->part = str_cat(path, ".part");
+    o->commit = str_cat(path, ".commit");
+    o->scratch = str_cat(path, ".tmp");
     o->h5_base = str_cat(slash ? slash + 1 : path, "");
     free(base);
-    if (!o->path || !o->h5_tmp || !o->xdmf || !o->json || !o->h5_base || !o->incomplete)
+    if (!o->path || !o->h5_tmp || !o->xdmf || !o->json || !o->h5_base || !o->incomplete ||
+        !o->part || !o->commit || !o->scratch)
         return abl_fail(err, ABL_ENOMEM, "%s: out of memory", path);
     return ABL_OK;
 }
@@ -504,7 +532,7 @@ abl_status output_open(const char *path, const abl_sim *s, abl_output **out, abl
         output_free(o);
         return abl_fail(err, ABL_EIO, "%s: cannot write output: is a directory", path);
     }
-    int fd = open(o->h5_tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+    int fd = create_fresh(o->h5_tmp);
     if (fd < 0) {
         st = abl_fail(err, ABL_EIO, "%s: cannot write output (creating %s: %s)", path, o->h5_tmp,
                       strerror(errno));
@@ -1150,7 +1178,8 @@ static abl_status write_root_attrs(abl_output *o, const abl_sim *s, abl_error *e
 {
     const abl_scenario *sc = s->sc;
     hid_t root = o->file;
-    if (attr_str(root, H5A_VERSION, ABLASIM_VERSION) < 0 ||
+    if ((o->run_id[0] && attr_str(root, "run_id", o->run_id) < 0) ||
+        attr_str(root, H5A_VERSION, ABLASIM_VERSION) < 0 ||
         attr_str(root, "scenario_name", sc->name) < 0 ||
         attr_str(root, H5A_SCENARIO, sc->text) < 0 ||
         attr_str(root, "scenario_path", sc->path) < 0 || attr_f64(root, H5A_DT_S, s->dt_s) < 0 ||
@@ -1334,6 +1363,7 @@ static void xdmf_body(FILE *f, const abl_output *o, const abl_sim *s)
     /* "--" is not allowed inside an XML comment; file names rarely have it, but be safe. */
     for (const char *p = o->h5_base; *p; p++) fputc(p[0] == '-' && p[1] == '-' ? '_' : p[0], f);
     fprintf(f, " -->\n<Xdmf Version=\"2.0\">\n  <Domain>\n");
+    fprintf(f, "    <Information Name=\"run_id\" Value=\"%s\"/>\n", o->run_id);
 
     if (o->nt == 0) {
         fprintf(f, "    <Grid Name=\"ablasim\" GridType=\"Uniform\">\n");
@@ -1529,7 +1559,9 @@ static void json_body(FILE *f, const abl_output *o, const abl_sim *s, const iso_
 {
     const abl_scenario *sc = s->sc;
     const abl_grid *g = &s->grid;
-    fputs("{\n  \"ablasim_version\": ", f);
+    fputs("{\n  \"run_id\": ", f);
+    json_str(f, o->run_id);
+    fputs(",\n  \"ablasim_version\": ", f);
     json_str(f, ABLASIM_VERSION);
     fputs(",\n  \"scenario\": ", f);
     json_str(f, sc->name);
@@ -1618,7 +1650,7 @@ static abl_status write_text(const abl_output *o, const char *final, const char 
                              body_fn body, const abl_sim *s, const iso_result *iso,
                              abl_error *err)
 {
-    FILE *f = fopen(tmp, "w");
+    FILE *f = fopen_fresh(tmp);
     if (!f)
         return abl_fail(err, ABL_EIO, "%s: cannot create %s (%s)", final, tmp, strerror(errno));
     body(f, o, s, iso);
@@ -1628,6 +1660,148 @@ static abl_status write_text(const abl_output *o, const char *final, const char 
     if (fclose(f) != 0 && !e) e = errno ? errno : EIO;
     if (e) return abl_fail(err, ABL_EIO, "%s: writing %s failed (%s)", final, tmp, strerror(e));
     return ABL_OK;
+}
+
+/* 16 hex digits from the kernel's random source (time and pid if it cannot be read): tells
+ * whether a .json or .xdmf belongs to the .h5 beside it. */
+static void new_run_id(char id[17])
+{
+    uint64_t r = 0;
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || read(fd, &r, sizeof r) != (ssize_t)sizeof r)
+        r = (uint64_t)time(NULL) * 0x9E3779B97F4A7C15ull ^ (uint64_t)getpid();
+    if (fd >= 0) close(fd);
+    snprintf(id, 17, "%016llx", (unsigned long long)r);
+}
+
+/* "<path>.commit": one line naming which temporary holds the new .h5 ("tmp" or "part"),
+ * written under its own temporary name and renamed, so it is whole or absent. */
+static abl_status write_commit_marker(const abl_output *o, abl_error *err)
+{
+    char *tmp = str_cat(o->commit, ".tmp");
+    if (!tmp) return abl_fail(err, ABL_ENOMEM, "%s: out of memory", o->path);
+    FILE *f = fopen_fresh(tmp);
+    int e = f ? 0 : errno;
+    if (f) {
+        fprintf(f, "ablasim-commit 1 %s %s\n", strcmp(o->h5_tmp, o->part) ? "tmp" : "part",
+                o->run_id);
+        if (fflush(f) != 0 || fsync(fileno(f)) != 0) e = errno ? errno : EIO;
+        if (fclose(f) != 0 && !e) e = errno ? errno : EIO;
+    }
+    if (!e && rename(tmp, o->commit) != 0) e = errno;
+    if (e) unlink(tmp);
+    free(tmp);
+    if (e)
+        return abl_fail(err, ABL_EIO, "%s: cannot write the commit marker %s (%s)", o->path,
+                        o->commit, strerror(e));
+    fsync_dir_of(o->commit);
+    return ABL_OK;
+}
+
+abl_status output_recover(const char *path, bool *recovered, abl_error *err)
+{
+    if (recovered) *recovered = false;
+    abl_output tmp_o;
+    memset(&tmp_o, 0, sizeof tmp_o);
+    abl_output *o = &tmp_o;
+    abl_status st = make_names(o, path, err);
+    char *xdmf_tmp = NULL, *json_tmp = NULL;
+    if (st) goto done;
+    FILE *f = fopen(o->commit, "r");
+    if (!f) {
+        if (errno != ENOENT)
+            st = abl_fail(err, ABL_EIO, "%s: cannot read the commit marker %s (%s)", path,
+                          o->commit, strerror(errno));
+        goto done;
+    }
+    char which[8] = "", id[32] = "";
+    int n = fscanf(f, "ablasim-commit 1 %7s %31s", which, id);
+    fclose(f);
+    if (n != 2 || (strcmp(which, "tmp") && strcmp(which, "part"))) {
+        st = abl_fail(err, ABL_EIO,
+                      "%s: the commit marker %s is not ablasim's; remove it by hand after "
+                      "checking the result files",
+                      path, o->commit);
+        goto done;
+    }
+    xdmf_tmp = str_cat(o->xdmf, ".tmp");
+    json_tmp = str_cat(o->json, ".tmp");
+    if (!xdmf_tmp || !json_tmp) {
+        st = abl_fail(err, ABL_ENOMEM, "%s: out of memory", path);
+        goto done;
+    }
+    /* the marker was written after every new file was complete on disk: finish the renames
+     * that had not happened (a missing source means that rename was done) */
+    const char *from[3] = {strcmp(which, "part") ? o->scratch : o->part, json_tmp, xdmf_tmp};
+    const char *to[3] = {o->path, o->json, o->xdmf};
+    for (int i = 0; i < 3; i++) {
+        struct stat sb;
+        if (lstat(from[i], &sb) != 0) continue;
+        if (rename(from[i], to[i]) != 0) {
+            st = abl_fail(err, ABL_EIO, "%s: completing an interrupted commit: cannot rename %s (%s)",
+                          path, from[i], strerror(errno));
+            goto done;
+        }
+    }
+    fsync_dir_of(o->path);
+    unlink(o->commit);
+    fsync_dir_of(o->path);
+    if (recovered) *recovered = true;
+done:
+    free(xdmf_tmp);
+    free(json_tmp);
+    free(o->path);
+    free(o->h5_tmp);
+    free(o->xdmf);
+    free(o->json);
+    free(o->h5_base);
+    free(o->incomplete);
+    free(o->part);
+    free(o->commit);
+    free(o->scratch);
+    return st;
+}
+
+int output_file_names(const char *path, abl_output_name names[ABL_OUTPUT_NAMES])
+{
+    static const struct {
+        const char *role, *suffix;
+        bool stem;
+    } t[ABL_OUTPUT_NAMES] = {
+        {"output", "", false},
+        {"output temporary", ".tmp", false},
+        {"partial result", ".part", false},
+        {"commit marker", ".commit", false},
+        {"commit marker temporary", ".commit.tmp", false},
+        {"lock file", ".lock", false},
+        {"XDMF sidecar", ".xdmf", true},
+        {"XDMF temporary", ".xdmf.tmp", true},
+        {"JSON summary", ".json", true},
+        {"JSON temporary", ".json.tmp", true},
+        {"incomplete result", ".incomplete.h5", true},
+    };
+    size_t len = strlen(path), stem = len;
+    if (len > 3 && strcmp(path + len - 3, ".h5") == 0) stem = len - 3;
+    else if (len > 5 && strcmp(path + len - 5, ".hdf5") == 0) stem = len - 5;
+    for (int i = 0; i < ABL_OUTPUT_NAMES; i++) {
+        size_t base = t[i].stem ? stem : len, n = base + strlen(t[i].suffix) + 1;
+        names[i].role = t[i].role;
+        names[i].path = malloc(n);
+        if (!names[i].path) {
+            output_file_names_free(names, i);
+            return -1;
+        }
+        snprintf(names[i].path, n, "%.*s%s", (int)base, path, t[i].suffix);
+    }
+    return ABL_OUTPUT_NAMES;
+}
+
+void output_file_names_free(abl_output_name *names, int n)
+{
+    for (int i = 0; i < n; i++) {
+        free(names[i].path);
+        names[i].path = NULL;
+    }
 }
 
 abl_status output_finish(abl_output *o, const abl_sim *s, abl_error *err)
@@ -1645,6 +1819,7 @@ abl_status output_finish(abl_output *o, const abl_sim *s, abl_error *err)
         st = abl_fail(err, ABL_ENOMEM, "%s: out of memory", o->path);
         goto done;
     }
+    new_run_id(o->run_id);
     isotherm_volumes(s, iso.hot_tot, iso.hot_mat, iso.cold_tot, iso.cold_mat);
     damage_volumes(s, iso.dmg_tot, iso.dmg_mat);
     st = measure_sources(s, o->path, &iso, err);
@@ -1660,9 +1835,13 @@ abl_status output_finish(abl_output *o, const abl_sim *s, abl_error *err)
     if (st == ABL_OK) st = write_text(o, o->json, json_tmp, json_body, s, &iso, err);
     if (st != ABL_OK) goto done;
 
-    /* Commit: sidecars first, the result file last, so a result file under its final name
-     * always comes with its sidecars. */
-    const char *from[3] = {xdmf_tmp, json_tmp, o->h5_tmp}, *to[3] = {o->xdmf, o->json, o->path};
+    /* Commit (docs/RELIABILITY.md): every new file is complete and on disk; the marker
+     * "<path>.commit" is made durable, the three renames follow, the marker goes. A crash
+     * between them leaves the marker, and the next command that names this result
+     * (output_recover) completes the renames, so the set is the old one or the new one. The
+     * result file goes first: a sidecar never stands without its .h5. */
+    const char *from[3] = {o->h5_tmp, json_tmp, xdmf_tmp}, *to[3] = {o->path, o->json, o->xdmf};
+    if ((st = write_commit_marker(o, err))) goto done;
     for (int i = 0; i < 3; i++) {
         if (rename(from[i], to[i]) != 0) {
             st = abl_fail(err, ABL_EIO, "%s: cannot rename %s into place (%s)", to[i], from[i],
@@ -1670,6 +1849,8 @@ abl_status output_finish(abl_output *o, const abl_sim *s, abl_error *err)
             goto done;
         }
     }
+    fsync_dir_of(o->path);
+    unlink(o->commit);
     fsync_dir_of(o->path);
 done:
     if (st != ABL_OK) {
@@ -1723,6 +1904,20 @@ abl_status output_flush(abl_output *o, abl_error *err)
     abl_status st = H5Fflush(o->file, H5F_SCOPE_GLOBAL) < 0 ? h5_fail(o, err, "writing", o->h5_tmp)
                                                              : ABL_OK;
     quiet_end(&q);
+    /* A checkpoint is about to refer to this partial result: give it the name ".part", which
+     * a fresh run to the same output never creates or truncates (it writes ".tmp"), so a new
+     * run cannot destroy what an interrupted run's checkpoint needs. The open file moves with
+     * its name (POSIX rename keeps the inode). */
+    if (st == ABL_OK && strcmp(o->h5_tmp, o->part) != 0) {
+        if (rename(o->h5_tmp, o->part) != 0)
+            return abl_fail(err, ABL_EIO, "%s: cannot rename the partial result %s to %s (%s)",
+                            o->path, o->h5_tmp, o->part, strerror(errno));
+        fsync_dir_of(o->part);
+        char *p = str_cat(o->part, "");
+        if (!p) return abl_fail(err, ABL_ENOMEM, "%s: out of memory", o->path);
+        free(o->h5_tmp);
+        o->h5_tmp = p;
+    }
     return st;
 }
 
@@ -1765,14 +1960,23 @@ abl_status output_resume(const char *path, const abl_sim *s, long snapshots_writ
     quiet_begin(&q);
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fapl >= 0 && H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) >= 0)
-        o->file = H5Fopen(o->h5_tmp, H5F_ACC_RDWR, fapl);
+        o->file = H5Fopen(o->part, H5F_ACC_RDWR, fapl);
     close_id(fapl);
     if (o->file < 0) {
         st = abl_fail(err, ABL_EIO,
                       "%s: the partial result %s cannot be reopened (deleted, or damaged by the "
                       "interruption); the run cannot continue its snapshot history",
-                      path, o->h5_tmp);
+                      path, o->part);
         goto fail;
+    }
+    {
+        char *p = str_cat(o->part, "");
+        if (!p) {
+            st = abl_fail(err, ABL_ENOMEM, "%s: out of memory", path);
+            goto fail;
+        }
+        free(o->h5_tmp);
+        o->h5_tmp = p;
     }
     if (snapshots_written > 0) {
         /* keep exactly the snapshots the checkpoint knew of: a run killed after its last

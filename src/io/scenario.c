@@ -1,6 +1,7 @@
 /* scenario.c - the scenario schema: every key, its unit, default and allowed range.
  * README "Scenario reference" documents the same table; keep them together. */
 #include "ablasim/scenario.h"
+#include "ablasim/fileguard.h"
 
 #include "ablasim/source.h"
 
@@ -658,6 +659,9 @@ abl_status scenario_load(const char *path, const char *const *sets, int nsets,
     struct stat sb;
     if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
         return abl_fail(err, ABL_EIO, "%s: is a directory, not a scenario file", path);
+    /* a FIFO, device or socket would block fopen or feed endless bytes: refuse up front */
+    abl_status rst = fg_require_regular("scenario", path, err);
+    if (rst) return rst;
     FILE *f = fopen(path, "rb");
     if (!f) return abl_fail(err, ABL_EIO, "%s: cannot open scenario: %s", path, strerror(errno));
     char *text = NULL;

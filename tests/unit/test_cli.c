@@ -98,43 +98,109 @@ static void make_fixtures(void)
     CU_ASSERT_FATAL(system(cmd) == 0);
 }
 
+/* FNV-1a 64 of a file's bytes (0 if it cannot be read): "unchanged" checks for # keep. */
+static unsigned long long file_sum(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    unsigned long long h = 1469598103934665603ull;
+    int c;
+    while ((c = getc(f)) != EOF) h = (h ^ (unsigned char)c) * 1099511628211ull;
+    fclose(f);
+    return h;
+}
+
+/* One catalogue case. Besides expect-exit, expect-message and args, a case may say
+ *   # command: WORDS     the whole command line after the binary (default: run CASE -o OUT
+ *                        --quiet ARGS); @CASE@ is the case file, @OUT@ the default output
+ *   # env: VAR=VALUE     environment for the command (repeatable)
+ *   # setup: SHELL       run in the case's scratch directory @DIR@ first (repeatable)
+ *   # keep: PATH         a file that must be byte for byte unchanged afterwards (repeatable)
+ *   # absent: PATH       a file that must not exist afterwards (repeatable)
+ * Substitutions everywhere: @TMP@ scratch dir, @DIR@ the case's own empty directory, @FIX@
+ * fixtures, @ROOT@ the repository, @CASE@, @OUT@. Every command runs under a 60 s timeout, so a
+ * command that blocks (a FIFO as input) fails the case instead of hanging the suite. */
 static int run_case(const char *dir, const char *name, int *checked)
 {
-    char path[1200], text_hdr[8192];
+    char path[1200];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     char *text = slurp(path);
     if (!text) return 0;
     int expect_exit = -1;
-    char args[2048] = "";
+    enum { MAXL = 16, LEN = 2048 };
+    static char args[LEN], command[LEN], env[MAXL][LEN], setup[MAXL][LEN], keep[MAXL][LEN],
+        absent[MAXL][LEN];
+    int nenv = 0, nsetup = 0, nkeep = 0, nabsent = 0;
+    args[0] = command[0] = '\0';
     const char *msgs[16];
     int nmsg = 0;
-    snprintf(text_hdr, sizeof text_hdr, "%s", text);
-    for (char *line = strtok(text_hdr, "\n"); line; line = strtok(NULL, "\n")) {
+    char *hdr = strdup(text);
+    for (char *line = strtok(hdr, "\n"); line; line = strtok(NULL, "\n")) {
         if (line[0] != '#') break;
-        if (!strncmp(line, "# expect-exit:", 14)) expect_exit = atoi(line + 14);
-        else if (!strncmp(line, "# expect-message:", 17) && nmsg < 16) {
-            char *m = line + 17;
-            while (*m == ' ') m++;
-            msgs[nmsg++] = m;
-        } else if (!strncmp(line, "# args:", 7))
-            snprintf(args, sizeof args, "%s", line + 7);
+        char *v = strchr(line, ':');
+        v = v ? v + 1 : line;
+        while (*v == ' ') v++;
+        if (!strncmp(line, "# expect-exit:", 14)) expect_exit = atoi(v);
+        else if (!strncmp(line, "# expect-message:", 17) && nmsg < 16) msgs[nmsg++] = v;
+        else if (!strncmp(line, "# args:", 7)) snprintf(args, LEN, "%s", v);
+        else if (!strncmp(line, "# command:", 10)) snprintf(command, LEN, "%s", v);
+        else if (!strncmp(line, "# env:", 6) && nenv < MAXL) snprintf(env[nenv++], LEN, "%s", v);
+        else if (!strncmp(line, "# setup:", 8) && nsetup < MAXL)
+            snprintf(setup[nsetup++], LEN, "%s", v);
+        else if (!strncmp(line, "# keep:", 7) && nkeep < MAXL) snprintf(keep[nkeep++], LEN, "%s", v);
+        else if (!strncmp(line, "# absent:", 9) && nabsent < MAXL)
+            snprintf(absent[nabsent++], LEN, "%s", v);
     }
-    char fixdir[1100];
+    char fixdir[1100], casedir[1300], out[1200], errfile[1200], cmd[8192];
     snprintf(fixdir, sizeof fixdir, "%s/fixtures", dir);
-    replace_all(args, sizeof args, "@TMP@", tu_tmpdir());
-    replace_all(args, sizeof args, "@FIX@", fixdir);
-
-    char out[1200], errfile[1200], cmd[8192];
+    snprintf(casedir, sizeof casedir, "%s/case_%s", tu_tmpdir(), name);
+    mkdir(casedir, 0700);
     snprintf(out, sizeof out, "%s/out_%s.h5", tu_tmpdir(), name);
     snprintf(errfile, sizeof errfile, "%s/err_%s.txt", tu_tmpdir(), name);
-    snprintf(cmd, sizeof cmd, "'%s' run '%s' -o '%s' --quiet %s", bin(), path, out, args);
+    char *all[4 + 4 * MAXL];
+    int nall = 0;
+    all[nall++] = args;
+    all[nall++] = command;
+    for (int i = 0; i < nenv; i++) all[nall++] = env[i];
+    for (int i = 0; i < nsetup; i++) all[nall++] = setup[i];
+    for (int i = 0; i < nkeep; i++) all[nall++] = keep[i];
+    for (int i = 0; i < nabsent; i++) all[nall++] = absent[i];
+    for (int i = 0; i < nall; i++) {
+        replace_all(all[i], LEN, "@TMP@", tu_tmpdir());
+        replace_all(all[i], LEN, "@DIR@", casedir);
+        replace_all(all[i], LEN, "@FIX@", fixdir);
+        replace_all(all[i], LEN, "@ROOT@", tu_root());
+        replace_all(all[i], LEN, "@CASE@", path);
+        replace_all(all[i], LEN, "@OUT@", out);
+    }
+    int ok = expect_exit > 0 && nmsg > 0;
+    for (int i = 0; i < nsetup && ok; i++) {
+        snprintf(cmd, sizeof cmd, "cd '%s' && %s", casedir, setup[i]);
+        if (system(cmd) != 0) {
+            fprintf(stderr, "\n  %s: setup failed: %s", name, setup[i]);
+            ok = 0;
+        }
+    }
+    unsigned long long sums[MAXL];
+    for (int i = 0; i < nkeep; i++) sums[i] = file_sum(keep[i]);
+    char envs[4096] = "";
+    for (int i = 0; i < nenv; i++) {
+        size_t l = strlen(envs);
+        snprintf(envs + l, sizeof envs - l, "%s ", env[i]);
+    }
+    if (command[0])
+        snprintf(cmd, sizeof cmd, "cd '%s' && env %s timeout 60 '%s' %s", casedir, envs, bin(),
+                 command);
+    else
+        snprintf(cmd, sizeof cmd, "env %s timeout 60 '%s' run '%s' -o '%s' --quiet %s", envs,
+                 bin(), path, out, args);
     int rc = run_cmd(cmd, errfile);
     char *errtext = slurp(errfile);
-    int ok = expect_exit > 0 && nmsg > 0 && rc == expect_exit;
+    ok = ok && rc == expect_exit;
     for (int i = 0; ok && i < nmsg; i++) ok = errtext && strstr(errtext, msgs[i]) != NULL;
     /* no half-written output: neither the result nor its temporaries or sidecars */
-    const char *suffixes[] = {"", ".tmp"};
-    for (int i = 0; i < 2; i++) {
+    const char *suffixes[] = {"", ".tmp", ".part", ".commit"};
+    for (int i = 0; i < 4; i++) {
         char p[1300];
         snprintf(p, sizeof p, "%s%s", out, suffixes[i]);
         if (exists(p)) ok = 0;
@@ -142,6 +208,16 @@ static int run_case(const char *dir, const char *name, int *checked)
     char side[1300];
     snprintf(side, sizeof side, "%s/out_%s.json", tu_tmpdir(), name);
     if (exists(side)) ok = 0;
+    for (int i = 0; i < nkeep; i++)
+        if (!sums[i] || file_sum(keep[i]) != sums[i]) {
+            fprintf(stderr, "\n  %s: %s changed or vanished", name, keep[i]);
+            ok = 0;
+        }
+    for (int i = 0; i < nabsent; i++)
+        if (exists(absent[i])) {
+            fprintf(stderr, "\n  %s: %s exists", name, absent[i]);
+            ok = 0;
+        }
     if (!ok) {
         fprintf(stderr, "\n  FAIL %s: exit %d (expected %d), stderr:\n%s\n  expected fragments:",
                 name, rc, expect_exit, errtext ? errtext : "(none)");
@@ -150,6 +226,7 @@ static int run_case(const char *dir, const char *name, int *checked)
     }
     (*checked)++;
     free(errtext);
+    free(hdr);
     free(text);
     return ok;
 }
