@@ -111,6 +111,9 @@ typedef struct abl_sim {
     double *rhs, *qfield;          /* right-hand side; heat of the step (energy bookkeeping) */
     double *rhs0, *T_iter;         /* phase change: rhs of the step, fixed-point iterate */
     uint8_t *fixed;                /* 1 where a voxel is held this step */
+    uint8_t *owner;                /* scratch: which source holds a voxel (overlap check) */
+    size_t *heat_seen;             /* scratch: heated voxels of the step (implicit overlap check) */
+    size_t cap_heat_seen;
     size_t *fixed_list;
     size_t n_fixed, cap_fixed;
     double *jump_s;                /* source switch times (Crank-Nicolson start-up) */

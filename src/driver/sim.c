@@ -634,6 +634,8 @@ void sim_destroy(abl_sim *s)
     grid_free_field(s->rhs);
     grid_free_field(s->qfield);
     grid_free_field(s->fixed);
+    grid_free_field(s->owner);
+    free(s->heat_seen);
     grid_free_field(s->rhs0);
     grid_free_field(s->T_iter);
     free(s->fixed_list);
@@ -761,6 +763,63 @@ static abl_status monitor(abl_sim *s, double interval_s, abl_error *err)
     return ABL_OK;
 }
 
+/* Contradictory sources (docs/RELIABILITY.md): two sources may not hold the same voxel (two
+ * fixed temperatures, two electrodes or probes overlapping), and a source may not deposit heat
+ * in a voxel another source holds (an antenna inside an electrode). Such a scenario is refused
+ * at the first step where it happens, naming both sources and the voxel, rather than resolved
+ * silently by whichever source is applied last. pins[i] / heat[i]: source i's lists this step.
+ * Cost: O(pinned + heated voxels) per step, and nothing with fewer than two sources. */
+static abl_status check_overlaps(abl_sim *s, const abl_source_contrib *pins,
+                                 const abl_source_contrib *heat, int nc, abl_error *err)
+{
+    if (nc < 2) return ABL_OK;
+    size_t total = 0;
+    for (int i = 0; i < nc; i++) total += pins[i].n_pin;
+    if (total == 0) return ABL_OK;
+    if (!s->owner && !(s->owner = grid_alloc_labels(&s->grid, 0)))
+        return abl_fail(err, ABL_ENOMEM, "out of memory (%zu voxels x 1 B)", s->grid.n);
+    uint8_t *own = s->owner;
+    abl_status st = ABL_OK;
+    size_t bad = 0;
+    int a = -1, b = -1;
+    bool heat_clash = false;
+    for (int i = 0; i < nc && !st; i++)
+        for (size_t q = 0; q < pins[i].n_pin; q++) {
+            const size_t v = pins[i].pin_idx[q];
+            if (own[v] && own[v] != i + 1) {
+                bad = v, a = own[v] - 1, b = i;
+                st = ABL_EINVAL;
+                break;
+            }
+            own[v] = (uint8_t)(i + 1);
+        }
+    for (int i = 0; i < nc && !st && heat; i++)
+        for (size_t q = 0; q < heat[i].n_heat; q++) {
+            const size_t v = heat[i].heat_idx[q];
+            if (own[v] && own[v] != i + 1) {
+                bad = v, a = own[v] - 1, b = i, heat_clash = true;
+                st = ABL_EINVAL;
+                break;
+            }
+        }
+    for (int i = 0; i < nc; i++)
+        for (size_t q = 0; q < pins[i].n_pin; q++) own[pins[i].pin_idx[q]] = 0;
+    if (!st) return ABL_OK;
+    const abl_grid *g = &s->grid;
+    const int vi = (int)(bad % g->sy), vj = (int)(bad / g->sy % (size_t)g->ny),
+              vk = (int)(bad / g->sz);
+    double x[3];
+    grid_voxel_centre_m(g, vi, vj, vk, x);
+    return abl_fail(err, ABL_EINVAL,
+                    "%s: sources '%s' and '%s' contradict each other at t = %.3f s: %s voxel "
+                    "(%d,%d,%d) = (%.1f, %.1f, %.1f) mm, which '%s' holds at a temperature. "
+                    "Move or shorten one of them (%s; %s)",
+                    s->sc->path, s->sc->sources[a].name, s->sc->sources[b].name, s->t_s,
+                    heat_clash ? "the second heats" : "both hold", vi, vj, vk, x[0] * 1e3,
+                    x[1] * 1e3, x[2] * 1e3, s->sc->sources[a].name, s->sc->sources[a].where,
+                    s->sc->sources[b].where);
+}
+
 /* One forward-Euler step T -> T_new (pins before and after the sweep). */
 static abl_status explicit_step(abl_sim *s, double *work, abl_error *err)
 {
@@ -773,6 +832,7 @@ static abl_status explicit_step(abl_sim *s, double *work, abl_error *err)
     const int nc = s->nsources;
     for (int i = 0; i < nc; i++)
         if ((st = s->sources[i]->ops->update(s->sources[i], &view, &contrib[i], err))) return st;
+    if ((st = check_overlaps(s, contrib, contrib, nc, err))) return st;
     /* pins hold during the step: set before the sweep, and again after it */
     double e_src = 0.0;
     for (int i = 0; i < nc; i++)
@@ -874,11 +934,26 @@ static abl_status implicit_substep(abl_sim *s, double t0, double h, double theta
     implicit_rhs(&s->st, kv, Wv, 1.0 / h, theta, s->T, s->rhs);
 
     /* heat at t0 + theta h (midpoint for Crank-Nicolson) */
-    abl_source_contrib contrib[64];
+    abl_source_contrib contrib[64], heat[64];
     view.t_s = t0 + theta * h;
     double e_src = 0.0;
+    size_t nheat_all = 0;
     for (int i = 0; i < nc; i++) {
         if ((st = s->sources[i]->ops->update(s->sources[i], &view, &contrib[i], err))) return st;
+        /* the heat lists, copied: the pins-only update below may reuse the sources' buffers */
+        if (nc > 1 && contrib[i].n_heat) {
+            if (nheat_all + contrib[i].n_heat > s->cap_heat_seen) {
+                size_t cap = 2 * (nheat_all + contrib[i].n_heat);
+                size_t *p = realloc(s->heat_seen, cap * sizeof *p);
+                if (!p) return abl_fail(err, ABL_ENOMEM, "out of memory");
+                s->heat_seen = p;
+                s->cap_heat_seen = cap;
+            }
+            memcpy(s->heat_seen + nheat_all, contrib[i].heat_idx,
+                   contrib[i].n_heat * sizeof(size_t));
+        }
+        heat[i] = (abl_source_contrib){.n_heat = nc > 1 ? contrib[i].n_heat : 0};
+        nheat_all += heat[i].n_heat;
         for (size_t q = 0; q < contrib[i].n_heat; q++) {
             size_t v = contrib[i].heat_idx[q];
             s->rhs[v] += contrib[i].heat_q_W_m3[q];
@@ -914,6 +989,14 @@ static abl_status implicit_substep(abl_sim *s, double t0, double h, double theta
                 if ((st = fixed_list_push(s, idx[q], err))) return st;
             }
         }
+    }
+    if (nc > 1) {
+        size_t off = 0;
+        for (int i = 0; i < nc; i++) {
+            heat[i].heat_idx = s->heat_seen ? s->heat_seen + off : NULL;
+            off += heat[i].n_heat;
+        }
+        if ((st = check_overlaps(s, contrib, heat, nc, err))) return st;
     }
     int iters;
     double resid;
