@@ -70,8 +70,10 @@ typedef struct {
 const abl_zone_criterion_info *zone_criterion_info(abl_zone_criterion c);
 /* "tmax" -> ABL_ZONE_TMAX ...; ABL_EINVAL naming the allowed keys otherwise. */
 abl_status zone_criterion_parse(const char *key, abl_zone_criterion *c, abl_error *err);
-/* mask[i] = 1 where field[i] meets the criterion at threshold, else 0 (NaN never does).
- * Returns the number of voxels in the zone. */
+/* mask[i] = 1 where field[i] meets the criterion at threshold, else 0. A non-finite value
+ * (NaN, +-Inf: a run that failed numerically) is never in a zone, whichever the direction of
+ * the criterion: an unknown temperature is not evidence of ablation. Returns the number of
+ * voxels in the zone. */
 size_t zone_mask_compute(abl_zone_criterion c, const double *field, size_t n, double threshold,
                          uint8_t *mask);
 
@@ -163,7 +165,11 @@ typedef struct {
     double time_below_max_s;
     size_t n_damaged; /* structure voxels inside the ablation zone */
     double damaged_mL;
-    bool crossed; /* any limit crossed */
+    /* structure voxels whose T_max (or, with a cold limit, T_min) is not finite: their
+     * temperature is unknown, so they count as crossing the limit (see crossed) and are left
+     * out of tmax_C / tmin_C */
+    size_t n_nonfinite;
+    bool crossed; /* any limit crossed, or a temperature unknown (n_nonfinite > 0) */
 } abl_critical_report;
 
 /* Evaluate one structure: its voxels are those whose label has member[label] != 0.
@@ -188,6 +194,13 @@ typedef struct {
     double criterion_mm;       /* required margin [mm] */
     int n_critical;
     abl_critical_spec critical[ABL_MARGIN_MAX_CRITICAL];
+    /* Analyse a result that is incomplete (root attribute complete missing or 0: a run that
+     * stopped on a fault) or holds non-finite values in a field the analysis reads. Off: such a
+     * result is refused (ABL_EINVAL naming the file, the field, the first bad voxel and its
+     * value). On: non-finite voxels are in no zone (not ablated) and critical-structure voxels
+     * with an unknown temperature count as crossing; the report and both output files say
+     * input_complete = false. */
+    bool allow_incomplete;
 } abl_margin_opts;
 
 typedef struct {
@@ -208,17 +221,33 @@ typedef struct {
     abl_margin_result m; /* maps released after writing; the scalars stay */
     int n_critical;
     abl_critical_report critical[ABL_MARGIN_MAX_CRITICAL];
-    double wall_s;                     /* analysis + writing */
+    /* The overall verdict: PASS iff the margin passes (m.pass) and no critical structure
+     * crossed a limit. m.pass alone is the margin verdict. */
+    bool pass;
+    int n_critical_crossed;
+    /* Input state (result mode; segmentations are always complete). input_complete is false
+     * when the result's root attribute complete is missing or 0, or a field read holds a
+     * non-finite value; only possible with opts.allow_incomplete. */
+    bool input_complete;
+    char input_note[512];    /* why it is incomplete, one sentence; "" when complete */
+    size_t nonfinite_values; /* non-finite values over the fields read */
+    double wall_s;           /* analysis + writing */
     double read_s, compute_s, write_s; /* its parts: input and masks, EDTs, output files */
 } abl_margin_report;
 
 /* Read an ablasim result, build every available zone mask, compute the margin with the
  * selected criterion, evaluate the critical structures and write the margin file and its
- * JSON summary (atomically). Errors: ABL_EIO (missing/unreadable file, cannot write),
- * ABL_EINVAL (not a result, unknown tissue, criterion field absent, ...), ABL_ENOMEM.
- * The report's maps are released before returning. */
+ * JSON summary (atomically). Before anything is opened, the input and every name the
+ * analysis may write (margin file, summary, NIfTI maps, their temporaries, the lock) are
+ * declared to fileguard: an output that is an input or another output, or an input that is
+ * not a regular file (FIFO, device, directory), is refused; the margin file is locked while
+ * it is written. Errors: ABL_EIO (missing/unreadable file, cannot write, locked by another
+ * process), ABL_EINVAL (not a regular file, an output that is an input, not a result,
+ * incomplete or non-finite input without allow_incomplete, unknown tissue, criterion field
+ * absent, ...), ABL_ENOMEM. The report's maps are released before returning. */
 abl_status margin_analyse_result(const abl_margin_opts *o, abl_margin_report *rep, abl_error *err);
-/* The same for two registered segmentations (same dims and affine). */
+/* The same for two registered segmentations (same dims and affine), with the same file
+ * checks (inputs: the two NIfTI files). */
 abl_status margin_analyse_nifti(const abl_margin_opts *o, abl_margin_report *rep, abl_error *err);
 
 #endif

@@ -52,8 +52,10 @@ size_t zone_mask_compute(abl_zone_criterion c, const double *field, size_t n, do
     size_t count = 0;
 #pragma omp parallel for schedule(static) reduction(+ : count)
     for (size_t i = 0; i < n; i++) {
-        /* NaN compares false both ways: never in the zone. */
-        const uint8_t in = ge ? field[i] >= threshold : field[i] <= threshold;
+        /* Non-finite values (a run that faulted) are never in the zone: NaN compares false
+         * both ways, and +Inf (-Inf) would otherwise count as ablated by heat (cold). */
+        const double v = field[i];
+        const uint8_t in = isfinite(v) && (ge ? v >= threshold : v <= threshold);
         mask[i] = in;
         count += in;
     }
@@ -419,29 +421,36 @@ void critical_evaluate(const abl_critical_spec *spec, size_t n, const uint8_t *l
     r->spec = *spec;
     const bool hot = !isnan(spec->tmax_below_C), cold = !isnan(spec->tmin_above_C);
     const double lim_hi = spec->tmax_below_C, lim_lo = spec->tmin_above_C;
-    size_t nv = 0, nhot = 0, ncold = 0, ndam = 0;
+    size_t nv = 0, nhot = 0, ncold = 0, ndam = 0, nbad = 0;
     double hi = -INFINITY, lo = INFINITY, ta = 0, tb = 0;
-#pragma omp parallel for schedule(static) reduction(+ : nv, nhot, ncold, ndam) \
+#pragma omp parallel for schedule(static) reduction(+ : nv, nhot, ncold, ndam, nbad) \
     reduction(max : hi, ta, tb) reduction(min : lo)
     for (size_t c = 0; c < n; c++) {
         if (!member[labels[c]]) continue;
         nv++;
+        /* A non-finite temperature is unknown: it cannot show the limit was kept, so it is
+         * counted apart (and makes the structure "crossed"), not in the extremes. */
         const double a = tmax[c];
-        if (a > hi) hi = a;
-        if (hot && a >= lim_hi) nhot++;
+        const bool abad = !isfinite(a);
+        bool bad = hot && abad;
+        if (!abad && a > hi) hi = a;
+        if (hot && !abad && a >= lim_hi) nhot++;
         if (tmin) {
             const double b = tmin[c];
-            if (b < lo) lo = b;
-            if (cold && b <= lim_lo) ncold++;
+            const bool bbad = !isfinite(b);
+            if (!bbad && b < lo) lo = b;
+            if (cold && !bbad && b <= lim_lo) ncold++;
+            if (cold) bad |= bbad;
         }
+        nbad += bad;
         if (zone && zone[c]) ndam++;
         if (time_above && time_above[c] > ta) ta = time_above[c];
         if (time_below && time_below[c] > tb) tb = time_below[c];
     }
     r->n_voxels = nv;
     r->volume_mL = (double)nv * voxel_mL;
-    r->tmax_C = nv ? hi : NAN;
-    r->tmin_C = nv && tmin ? lo : NAN;
+    r->tmax_C = isfinite(hi) ? hi : NAN; /* NaN: no voxel, or none with a known T */
+    r->tmin_C = tmin && isfinite(lo) ? lo : NAN;
     r->n_hot = nhot;
     r->n_cold = ncold;
     r->hot_mL = (double)nhot * voxel_mL;
@@ -452,5 +461,6 @@ void critical_evaluate(const abl_critical_spec *spec, size_t n, const uint8_t *l
     r->time_below_max_s = r->time_below_recorded ? tb : NAN;
     r->n_damaged = ndam;
     r->damaged_mL = (double)ndam * voxel_mL;
-    r->crossed = nhot > 0 || ncold > 0;
+    r->n_nonfinite = nbad;
+    r->crossed = nhot > 0 || ncold > 0 || nbad > 0;
 }

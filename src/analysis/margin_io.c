@@ -6,6 +6,13 @@
  * /grid/labels, a tissue it does not contain, a criterion whose field it lacks) is ABL_EINVAL.
  * Outputs go to "<name>.tmp" first and are renamed only when both files are complete, so an
  * existing margin file survives any failure. HDF5's own error printing is off meanwhile.
+ *
+ * Data safety (fileguard.h): before any file is opened, the inputs and every name the command
+ * may write are declared; an output that is an input (or another output) and an input that
+ * is not a regular file are refused, and the margin file is locked while it is written. A
+ * result that is incomplete (root attribute complete missing or 0) or holds non-finite values
+ * in a field the analysis reads is refused unless the caller allows it; the outputs then say
+ * input_complete = false.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +26,7 @@
 #include <unistd.h>
 
 #include "../io/h5util.h"
+#include "ablasim/fileguard.h"
 #include "ablasim/grid.h"
 #include "ablasim/h5_schema.h"
 #include "ablasim/margin.h"
@@ -32,6 +40,9 @@
 
 static const char *pass_rule = "PASS iff minimal_margin_mm > criterion_mm (a margin equal to the "
                                "criterion fails; distances within 1e-6 mm of it count as equal)";
+static const char *verdict_rule = "PASS iff the margin verdict is PASS and no critical structure "
+                                  "crossed a limit (a voxel of unknown, non-finite temperature "
+                                  "counts as crossing)";
 
 /* ---- small helpers ----------------------------------------------------------------------- */
 
@@ -63,11 +74,12 @@ static abl_status check_readable(const char *path, abl_error *err)
     return ABL_OK;
 }
 
-static bool same_file(const char *a, const char *b)
+/* The voxel (i, j, k) of linear index c (x fastest). */
+static void voxel_ijk(const int dims[3], size_t c, int ijk[3])
 {
-    struct stat sa, sb;
-    if (stat(a, &sa) != 0 || stat(b, &sb) != 0) return false;
-    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    ijk[0] = (int)(c % (size_t)dims[0]);
+    ijk[1] = (int)(c / (size_t)dims[0] % (size_t)dims[1]);
+    ijk[2] = (int)(c / ((size_t)dims[0] * (size_t)dims[1]));
 }
 
 /* ---- reading a result file --------------------------------------------------------------- */
@@ -310,6 +322,50 @@ static const char *find_time_map(const result_file *rf, bool above, double thr)
         if (rf->time[t].above == above && fabs(rf->time[t].thr_C - thr) <= 1e-9)
             return rf->time[t].name;
     return NULL;
+}
+
+/* Is the result finished? ablasim writes the root attribute complete = 1 last, after every
+ * field; a run that stopped on a fault leaves complete = 0 and its message in failure
+ * (output_keep_incomplete, NAME.incomplete.h5). A file without the attribute was not written
+ * to the end by this version: it cannot be told apart from a partial one, so it counts as
+ * incomplete too. why: one clause saying what is wrong ("" when complete). */
+static bool result_complete(const result_file *rf, char *why, size_t len)
+{
+    why[0] = '\0';
+    if (H5Aexists(rf->file, "complete") <= 0) {
+        snprintf(why, len,
+                 "no root attribute 'complete': not a finished ablasim result (a partial file, "
+                 "or written before results carried the flag)");
+        return false;
+    }
+    long long c = -1;
+    hid_t a = H5Aopen(rf->file, "complete", H5P_DEFAULT);
+    if (a < 0 || H5Aread(a, H5T_NATIVE_LLONG, &c) < 0) c = -1;
+    close_id(a);
+    if (c == 1) return true;
+    char failure[300] = "";
+    if (H5Aexists(rf->file, "failure") > 0) {
+        hid_t fa = H5Aopen(rf->file, "failure", H5P_DEFAULT);
+        hid_t ft = fa >= 0 ? H5Aget_type(fa) : -1;
+        if (ft >= 0 && H5Tget_class(ft) == H5T_STRING && H5Tis_variable_str(ft) > 0) {
+            char *v = NULL;
+            hid_t mt = H5Tcopy(ft);
+            if (mt >= 0 && H5Aread(fa, mt, &v) >= 0 && v) {
+                snprintf(failure, sizeof failure, "%s", v);
+                H5free_memory(v);
+            }
+            close_id(mt);
+        }
+        close_id(ft);
+        close_id(fa);
+    }
+    if (c == 0)
+        snprintf(why, len, "incomplete result (root attribute complete = 0%s%s%s)",
+                 failure[0] ? ": the run stopped with \"" : "", failure,
+                 failure[0] ? "\"" : "");
+    else
+        snprintf(why, len, "root attribute 'complete' is not 1 (unreadable or %lld)", c);
+    return false;
 }
 
 static abl_status open_result(result_file *rf, const char *path, abl_error *err)
@@ -603,7 +659,15 @@ static void write_h5(writer *w, const out_data *od)
     w_attr_str(w, root, "source", rep->source);
     w_attr_str(w, root, "mode", rep->from_result ? "result" : "segmentations");
     w_attr_str(w, root, "tumour", rep->tumour_desc);
-    w_attr_str(w, root, "verdict", rep->m.pass ? "PASS" : "FAIL");
+    w_attr_str(w, root, "verdict", rep->pass ? "PASS" : "FAIL");
+    w_attr_str(w, root, "verdict_rule", verdict_rule);
+    w_attr_str(w, root, "margin_verdict", rep->m.pass ? "PASS" : "FAIL");
+    w_attr_f64(w, root, "critical_limits_crossed", rep->n_critical_crossed);
+    w_attr_f64(w, root, "input_complete", rep->input_complete ? 1 : 0);
+    if (!rep->input_complete) {
+        w_attr_str(w, root, "input_note", rep->input_note);
+        w_attr_f64(w, root, "nonfinite_values", (double)rep->nonfinite_values);
+    }
     w_attr_f64(w, root, "minimal_margin_mm", rep->m.min_margin_mm);
     w_attr_f64(w, root, "criterion_mm", rep->m.criterion_mm);
     w_attr_str(w, root, "pass_rule", pass_rule);
@@ -658,6 +722,9 @@ static void write_h5(writer *w, const out_data *od)
                      "recorded in the result)");
             w_scalar(w, sg, "damaged_volume_mL", c->damaged_mL, "mL",
                      "structure voxels inside the ablation zone");
+            w_scalar(w, sg, "nonfinite_voxels", (double)c->n_nonfinite, "voxels",
+                     "structure voxels whose temperature is not finite (incomplete input); "
+                     "they count as crossing the limit");
             w_scalar(w, sg, "limit_crossed", c->crossed ? 1 : 0, "1", NULL);
             close_id(sg);
         }
@@ -717,6 +784,17 @@ static void json_body(FILE *f, const abl_margin_report *rep, const char *out_h5)
     fprintf(
         f, ",\n  \"mode\": \"%s\",\n  \"output\": ", rep->from_result ? "result" : "segmentations");
     json_str(f, out_h5);
+    fprintf(f, ",\n  \"verdict\": \"%s\",\n  \"verdict_rule\": ", rep->pass ? "PASS" : "FAIL");
+    json_str(f, verdict_rule);
+    fprintf(f, ",\n  \"margin_verdict\": \"%s\",\n  \"critical_limits_crossed\": %d",
+            rep->m.pass ? "PASS" : "FAIL", rep->n_critical_crossed);
+    fprintf(f, ",\n  \"input_complete\": %s,\n  \"input_note\": ",
+            rep->input_complete ? "true" : "false");
+    if (rep->input_complete)
+        fputs("null", f);
+    else
+        json_str(f, rep->input_note);
+    fprintf(f, ",\n  \"nonfinite_values\": %zu", rep->nonfinite_values);
     fprintf(f, ",\n  \"grid\": {\"dims\": [%d, %d, %d], \"spacing_mm\": ", rep->dims[0],
             rep->dims[1], rep->dims[2]);
     json_vec(f, rep->spacing_mm, 3);
@@ -797,6 +875,7 @@ static void json_body(FILE *f, const abl_margin_report *rep, const char *out_h5)
         json_kv(f, i2, "time_at_or_above_limit_max_s", c->time_above_max_s, true);
         json_kv(f, i2, "time_at_or_below_limit_max_s", c->time_below_max_s, true);
         json_kv(f, i2, "damaged_volume_mL", c->damaged_mL, true);
+        fprintf(f, "%s\"nonfinite_voxels\": %zu,\n", i2, c->n_nonfinite);
         fprintf(f, "%s\"limit_crossed\": %s\n    }", i2, c->crossed ? "true" : "false");
     }
     fputs(rep->n_critical ? "\n  ],\n" : "],\n", f);
@@ -810,6 +889,12 @@ static void json_body(FILE *f, const abl_margin_report *rep, const char *out_h5)
 /* Write "<h5>.tmp" and "<json>.tmp", then rename both into place. */
 /* NIfTI copies of the maps for 3D Slicer: affine of the (RAS+, axis-aligned) grid, so they
  * overlay by world coordinates on the image the grid came from. */
+/* The NIfTI maps of --nifti PREFIX, and the temporary name nifti.c writes each to first
+ * (write_image: path + ".tmp.nii.gz"); declared to fileguard before any work. */
+static const char *const nifti_map_suffix[3] = {"_margin_mm.nii.gz", "_zone.nii.gz",
+                                                "_tumour.nii.gz"};
+#define NIFTI_TMP_SUFFIX ".tmp.nii.gz"
+
 static abl_status write_nifti_maps(const out_data *od, const char *prefix, abl_error *err)
 {
     const abl_margin_report *rep = od->rep;
@@ -817,14 +902,17 @@ static abl_status write_nifti_maps(const out_data *od, const char *prefix, abl_e
     nifti_geom_from_grid(&geom, rep->dims, rep->spacing_mm, od->origin_mm);
     char path[1200];
     abl_status st;
-    snprintf(path, sizeof path, "%s_margin_mm.nii.gz", prefix);
+    snprintf(path, sizeof path, "%s%s", prefix, nifti_map_suffix[0]);
     if ((st = nifti_write_f32(path, &geom, od->m->margin_mm,
-                              "ablasim signed margin mm (NaN outside tumour)", err)))
+                              rep->input_complete
+                                  ? "ablasim signed margin mm (NaN outside tumour)"
+                                  : "ablasim signed margin mm, INCOMPLETE input",
+                              err)))
         return st;
     const uint8_t *zone = rep->from_result ? od->zone_mask[rep->criterion] : od->seg_zone;
-    snprintf(path, sizeof path, "%s_zone.nii.gz", prefix);
+    snprintf(path, sizeof path, "%s%s", prefix, nifti_map_suffix[1]);
     if (zone && (st = nifti_write_u8(path, &geom, zone, err))) return st;
-    snprintf(path, sizeof path, "%s_tumour.nii.gz", prefix);
+    snprintf(path, sizeof path, "%s%s", prefix, nifti_map_suffix[2]);
     return nifti_write_u8(path, &geom, od->tumour, err);
 }
 
@@ -908,6 +996,50 @@ static abl_status output_names(const abl_margin_opts *o, const char *input, abl_
     return ABL_OK;
 }
 
+/* Declare what the analysis reads and may write, refuse collisions and non-regular inputs
+ * (before anything is opened: opening a FIFO would block), then lock the margin file so that a
+ * second process writing it fails at once. inputs: role/path pairs. On success *lock is held
+ * (fg_unlock it when done). */
+static abl_status guard_files(const abl_margin_opts *o, const char *const roles[],
+                              const char *const paths[], int ninputs,
+                              const abl_margin_report *rep, abl_lock **lock, abl_error *err)
+{
+    *lock = NULL;
+    abl_fileset *fs = fileset_new();
+    char tmp_h5[1100], tmp_json[1100], lock_name[1100];
+    char nii[3][1200], nii_tmp[3][1300];
+    snprintf(tmp_h5, sizeof tmp_h5, "%s.tmp", rep->out_h5);
+    snprintf(tmp_json, sizeof tmp_json, "%s.tmp", rep->out_json);
+    snprintf(lock_name, sizeof lock_name, "%s.lock", rep->out_h5); /* fg_lock's file */
+    abl_status st = fs ? ABL_OK : abl_fail(err, ABL_ENOMEM, "out of memory");
+    if (!st && o->nifti_prefix && strlen(o->nifti_prefix) > 1000)
+        st = abl_fail(err, ABL_EINVAL, "--nifti %.60s...: file name prefix too long",
+                      o->nifti_prefix);
+    for (int i = 0; i < ninputs && !st; i++)
+        st = fileset_input(fs, roles[i], paths[i], err);
+    if (!st) st = fileset_output(fs, "margin file", rep->out_h5, err);
+    if (!st) st = fileset_output(fs, "margin summary", rep->out_json, err);
+    if (!st) st = fileset_output(fs, "margin file temporary", tmp_h5, err);
+    if (!st) st = fileset_output(fs, "margin summary temporary", tmp_json, err);
+    if (!st) st = fileset_output(fs, "margin file lock", lock_name, err);
+    static const char *const nii_role[3] = {"NIfTI margin map", "NIfTI zone mask",
+                                            "NIfTI tumour mask"};
+    static const char *const nii_tmp_role[3] = {"NIfTI margin map temporary",
+                                                "NIfTI zone mask temporary",
+                                                "NIfTI tumour mask temporary"};
+    for (int k = 0; k < 3 && o->nifti_prefix && !st; k++) {
+        snprintf(nii[k], sizeof nii[k], "%s%s", o->nifti_prefix, nifti_map_suffix[k]);
+        snprintf(nii_tmp[k], sizeof nii_tmp[k], "%s%s%s", o->nifti_prefix, nifti_map_suffix[k],
+                 NIFTI_TMP_SUFFIX);
+        st = fileset_output(fs, nii_role[k], nii[k], err);
+        if (!st) st = fileset_output(fs, nii_tmp_role[k], nii_tmp[k], err);
+    }
+    if (!st) st = fileset_check(fs, err);
+    fileset_free(fs);
+    if (!st) st = fg_lock(rep->out_h5, lock, err);
+    return st;
+}
+
 /* ---- result mode ------------------------------------------------------------------------- */
 
 static abl_status field_f64(const result_file *rf, const char *name, double **out,
@@ -940,6 +1072,82 @@ static abl_status time_map(const result_file *rf, bool above, double thr, float 
     return st;
 }
 
+/* The overall verdict: the margin's, turned to FAIL by any critical structure that crossed a
+ * limit (a PASS must not hide a cooked nerve). */
+static void overall_verdict(abl_margin_report *rep)
+{
+    rep->n_critical_crossed = 0;
+    for (int s = 0; s < rep->n_critical; s++)
+        rep->n_critical_crossed += rep->critical[s].crossed;
+    rep->pass = rep->m.pass && rep->n_critical_crossed == 0;
+}
+
+/* Non-finite values in a field the analysis reads (doubles d or floats f): their count, and
+ * desc = "FIELD holds N non-finite value(s), the first VALUE at voxel (i, j, k)". */
+static size_t find_nonfinite(const result_file *rf, const char *name, const double *d,
+                             const float *f, char *desc, size_t len)
+{
+    const size_t n = rf->n;
+    size_t cnt = 0, first = SIZE_MAX;
+#pragma omp parallel for schedule(static) reduction(+ : cnt) reduction(min : first)
+    for (size_t c = 0; c < n; c++) {
+        const double v = d ? d[c] : (double)f[c];
+        if (!isfinite(v)) {
+            cnt++;
+            if (c < first) first = c;
+        }
+    }
+    if (cnt == 0) return 0;
+    int ijk[3];
+    voxel_ijk(rf->dims, first, ijk);
+    snprintf(desc, len, "%s holds %zu non-finite value%s, the first %g at voxel (%d, %d, %d)",
+             name, cnt, cnt == 1 ? "" : "s", d ? d[first] : (double)f[first], ijk[0], ijk[1],
+             ijk[2]);
+    return cnt;
+}
+
+static const char *rerun_hint = "rerun the scenario, or pass --allow-incomplete to analyse it "
+                                "anyway (non-finite voxels then count as not ablated; the "
+                                "outputs are marked input_complete = false)";
+
+/* A field read for the analysis: refuse non-finite values, or (allowed) count them and mark
+ * the report. */
+static abl_status field_finite(const abl_margin_opts *o, const result_file *rf, const char *name,
+                               const double *d, const float *f, abl_margin_report *rep,
+                               abl_error *err)
+{
+    char desc[400];
+    size_t cnt = find_nonfinite(rf, name, d, f, desc, sizeof desc);
+    if (cnt == 0) return ABL_OK;
+    if (!o->allow_incomplete)
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: %s: the run that wrote it did not end cleanly; %s", rf->path, desc,
+                        rerun_hint);
+    rep->input_complete = false;
+    rep->nonfinite_values += cnt;
+    size_t at = strlen(rep->input_note);
+    snprintf(rep->input_note + at, sizeof rep->input_note - at, "%s%s", at ? "; " : "", desc);
+    return ABL_OK;
+}
+
+/* Refusal of an incomplete result: the reason, and where its fields first go non-finite (the
+ * usual trace of a numerical fault), read one field at a time. */
+static abl_status refuse_incomplete(const result_file *rf, const char *why, abl_error *err)
+{
+    char desc[400] = "";
+    for (int c = 0; c < ABL_ZONE_NCRIT && !desc[0]; c++) {
+        const char *name = zone_criterion_info((abl_zone_criterion)c)->field;
+        if (H5Lexists(rf->file, name, H5P_DEFAULT) <= 0) continue;
+        double *f = malloc(rf->n * sizeof *f);
+        abl_error scratch = {0};
+        if (f && read_grid_dataset(rf, name, H5T_NATIVE_DOUBLE, f, NULL, &scratch) == ABL_OK)
+            find_nonfinite(rf, name, f, NULL, desc, sizeof desc);
+        free(f);
+    }
+    return abl_fail(err, ABL_EINVAL, "%s: %s%s%s; %s", rf->path, why, desc[0] ? "; " : "", desc,
+                    rerun_hint);
+}
+
 static abl_status analyse_result(const abl_margin_opts *o, abl_margin_report *rep, result_file *rf,
                                  uint8_t *zones[ABL_ZONE_NCRIT], uint8_t **tumour, double t0,
                                  abl_error *err)
@@ -947,6 +1155,12 @@ static abl_status analyse_result(const abl_margin_opts *o, abl_margin_report *re
     const char *path = o->result_path;
     abl_status st = open_result(rf, path, err);
     if (st) return st;
+    char why[400];
+    if (!result_complete(rf, why, sizeof why)) {
+        if (!o->allow_incomplete) return refuse_incomplete(rf, why, err);
+        rep->input_complete = false;
+        snprintf(rep->input_note, sizeof rep->input_note, "%s", why);
+    }
     const size_t n = rf->n;
     const double voxel_mL = rf->spacing_mm[0] * rf->spacing_mm[1] * rf->spacing_mm[2] * 1e-3;
     memcpy(rep->dims, rf->dims, sizeof rep->dims);
@@ -992,6 +1206,7 @@ static abl_status analyse_result(const abl_margin_opts *o, abl_margin_report *re
         if (c > ABL_ZONE_TMIN && H5Lexists(rf->file, ci->field, H5P_DEFAULT) <= 0) continue;
         double *f = NULL;
         st = field_f64(rf, ci->field, &f, "not an ablasim result file", err);
+        if (!st && (st = field_finite(o, rf, ci->field, f, NULL, rep, err))) free(f);
         if (st) break;
         double thr =
             c == o->criterion && !isnan(o->threshold) ? o->threshold : ci->default_threshold;
@@ -1064,6 +1279,12 @@ static abl_status analyse_result(const abl_margin_opts *o, abl_margin_report *re
         float *ta = NULL, *tb = NULL;
         st = time_map(rf, true, sp->tmax_below_C, &ta, err);
         if (!st) st = time_map(rf, false, sp->tmin_above_C, &tb, err);
+        if (!st && ta)
+            st = field_finite(o, rf, find_time_map(rf, true, sp->tmax_below_C), NULL, ta, rep,
+                              err);
+        if (!st && tb)
+            st = field_finite(o, rf, find_time_map(rf, false, sp->tmin_above_C), NULL, tb, rep,
+                              err);
         if (!st)
             critical_evaluate(sp, n, rf->labels, cmember[s], tmax, tmin, ta, tb, zone, voxel_mL,
                               &rep->critical[s]);
@@ -1085,6 +1306,7 @@ static abl_status analyse_result(const abl_margin_opts *o, abl_margin_report *re
     if (st) goto done;
     rep->compute_s = omp_get_wtime() - t1;
     rep->wall_s = omp_get_wtime() - t0;
+    overall_verdict(rep);
 
     out_data od = {.rep = rep, .m = &rep->m, .tumour = *tumour};
     memcpy(od.affine, in.affine, sizeof od.affine);
@@ -1105,6 +1327,7 @@ abl_status margin_analyse_result(const abl_margin_opts *o, abl_margin_report *re
     const double t0 = omp_get_wtime();
     memset(rep, 0, sizeof *rep);
     rep->from_result = true;
+    rep->input_complete = true;
     if (!o->result_path || !o->result_path[0])
         return abl_fail(err, ABL_EINVAL, "margin: no result file given");
     if (!isfinite(o->criterion_mm) || o->criterion_mm < 0)
@@ -1121,11 +1344,9 @@ abl_status margin_analyse_result(const abl_margin_opts *o, abl_margin_report *re
     snprintf(rep->source, sizeof rep->source, "%s", o->result_path);
     abl_status st = output_names(o, o->result_path, rep, err);
     if (st) return st;
-    if (same_file(rep->out_h5, o->result_path))
-        return abl_fail(err, ABL_EINVAL,
-                        "%s: the margin file would overwrite the result; "
-                        "choose another name with -o",
-                        rep->out_h5);
+    const char *roles[1] = {"result"}, *paths[1] = {o->result_path};
+    abl_lock *lock = NULL;
+    if ((st = guard_files(o, roles, paths, 1, rep, &lock, err))) return st;
 
     h5_quiet q;
     quiet_begin(&q);
@@ -1138,6 +1359,7 @@ abl_status margin_analyse_result(const abl_margin_opts *o, abl_margin_report *re
         free(zones[c]);
     free(tumour);
     margin_result_free(&rep->m);
+    fg_unlock(lock);
     return st;
 }
 
@@ -1176,6 +1398,7 @@ abl_status margin_analyse_nifti(const abl_margin_opts *o, abl_margin_report *rep
 {
     const double t0 = omp_get_wtime();
     memset(rep, 0, sizeof *rep);
+    rep->input_complete = true; /* segmentations carry no completeness flag */
     if (!o->tumour_nifti || !o->zone_nifti)
         return abl_fail(err, ABL_EINVAL, "margin: both --tumor and --zone are needed");
     if (o->n_critical > 0)
@@ -1189,9 +1412,10 @@ abl_status margin_analyse_nifti(const abl_margin_opts *o, abl_margin_report *rep
     snprintf(rep->tumour_desc, sizeof rep->tumour_desc, "label != 0 in %s", o->tumour_nifti);
     abl_status st = output_names(o, o->zone_nifti, rep, err);
     if (st) return st;
-    if (same_file(rep->out_h5, o->tumour_nifti) || same_file(rep->out_h5, o->zone_nifti))
-        return abl_fail(err, ABL_EINVAL, "%s: the margin file would overwrite an input",
-                        rep->out_h5);
+    const char *roles[2] = {"tumour segmentation", "zone segmentation"},
+               *paths[2] = {o->tumour_nifti, o->zone_nifti};
+    abl_lock *lock = NULL;
+    if ((st = guard_files(o, roles, paths, 2, rep, &lock, err))) return st;
 
     abl_mesh mt = {0}, mz = {0};
     abl_nifti_geom gt, gz;
@@ -1228,6 +1452,7 @@ abl_status margin_analyse_nifti(const abl_margin_opts *o, abl_margin_report *rep
     if (st) goto done;
     rep->compute_s = omp_get_wtime() - t1;
     rep->wall_s = omp_get_wtime() - t0;
+    overall_verdict(rep);
     od.tumour = mt.labels;
     od.seg_zone = mz.labels;
     od.nifti_affine = (const double(*)[4])gt.affine;
@@ -1243,5 +1468,6 @@ done:
     mesh_free(&mt);
     mesh_free(&mz);
     margin_result_free(&rep->m);
+    fg_unlock(lock);
     return st;
 }

@@ -1,7 +1,8 @@
 /* cmd_margin.c - 'ablasim margin': the ablative-margin verdict of a finished run or of two
  * registered segmentations (method and definitions: docs/MARGIN.md).
- * Exit 0 whether the verdict is PASS or FAIL (the verdict is data); 1 usage, 2 invalid input,
- * 3 I/O, 4 memory. */
+ * Exit 0 whether the verdict is PASS or FAIL (the verdict is data) unless --fail-exit-code N
+ * asks for N on FAIL; 1 usage, 2 invalid input (also: an incomplete result, an output that
+ * is an input), 3 I/O, 4 memory. */
 #include <errno.h>
 #include <math.h>
 #include <omp.h>
@@ -40,11 +41,23 @@ static const char *usage_margin =
     "  --threads N              OpenMP threads (default: OMP_NUM_THREADS or all cores)\n"
     "  --nifti PREFIX           also write PREFIX_margin_mm.nii.gz, PREFIX_zone.nii.gz and\n"
     "                           PREFIX_tumour.nii.gz (overlay on the source image in Slicer)\n"
+    "  --allow-incomplete       analyse a result that did not finish (root attribute\n"
+    "                           complete = 0 or missing, e.g. NAME.incomplete.h5) or holds\n"
+    "                           NaN/Inf values: those voxels count as not ablated (and as\n"
+    "                           crossing a critical limit); the outputs are marked\n"
+    "                           input_complete = false. Without it such a result is refused\n"
+    "  --fail-exit-code N       exit with N (6..125) when the verdict is FAIL, so scripts can\n"
+    "                           branch on it (default: 0 for PASS and FAIL alike)\n"
     "  -q, --quiet              print only the verdict line\n"
     "  -h, --help               this text\n"
     "\n"
-    "exit codes: 0 verdict given (PASS or FAIL), 1 usage, 2 invalid input, 3 I/O error,\n"
-    "4 out of memory\n";
+    "The verdict is FAIL when the minimal margin is not > MM or when a --critical structure\n"
+    "crossed a limit; the margin-only verdict is reported beside it.\n"
+    "\n"
+    "exit codes: 0 verdict given (PASS or FAIL; FAIL gives N with --fail-exit-code N),\n"
+    "1 usage, 2 invalid input (incomplete or non-finite result, an output that is an input,\n"
+    "an input that is not a regular file), 3 I/O error (also: another ablasim process is\n"
+    "writing the margin file), 4 out of memory\n";
 
 static int usage_error(const char *msg, const char *arg)
 {
@@ -120,9 +133,17 @@ static void print_report(const abl_margin_report *r, bool quiet)
     char mm[64], crit[64];
     fmt_mm(mm, sizeof mm, m->min_margin_mm);
     snprintf(crit, sizeof crit, "%g mm", m->criterion_mm);
+    char crossed[400] = "";
+    for (int s = 0, at = 0; s < r->n_critical; s++)
+        if (r->critical[s].crossed && at < (int)sizeof crossed - 80)
+            at += snprintf(crossed + at, sizeof crossed - (size_t)at, "%s%s", at ? ", " : "",
+                           r->critical[s].spec.tissue);
     if (quiet) {
-        printf("verdict: %s (minimal margin %s, required > %s)\n", m->pass ? "PASS" : "FAIL", mm,
+        printf("verdict: %s (minimal margin %s, required > %s", r->pass ? "PASS" : "FAIL", mm,
                crit);
+        if (r->n_critical_crossed) printf("; critical limit crossed: %s", crossed);
+        if (!r->input_complete) printf("; INCOMPLETE input");
+        printf(")\n");
         return;
     }
     printf("margin analysis  %s\n", r->source);
@@ -175,8 +196,20 @@ static void print_report(const abl_margin_report *r, bool quiet)
         for (int s = 0; s < r->n_critical; s++)
             print_critical(&r->critical[s]);
     }
-    printf("verdict          %s: minimal margin %s %s %s\n", m->pass ? "PASS" : "FAIL", mm,
-           m->pass ? ">" : "<=", crit);
+    if (!r->input_complete)
+        printf("input            INCOMPLETE (--allow-incomplete): %s; %zu non-finite values "
+               "counted as not ablated\n",
+               r->input_note, r->nonfinite_values);
+    if (r->n_critical_crossed)
+        printf("verdict          FAIL: critical limit crossed (%s); margin %s: minimal margin "
+               "%s %s %s\n",
+               crossed, m->pass ? "PASS" : "FAIL", mm, m->pass ? ">" : "<=", crit);
+    else
+        printf("verdict          %s: minimal margin %s %s %s%s\n", m->pass ? "PASS" : "FAIL", mm,
+               m->pass ? ">" : "<=", crit,
+               r->n_critical ? ", critical structures within limits" : "");
+    if (!r->input_complete)
+        printf("                 (of an INCOMPLETE result: the run did not finish)\n");
     printf("output           %s, %s\n", r->out_h5, r->out_json);
     printf("time             %.2f s (read %.2f, distance transforms %.2f, write %.2f) on %d "
            "threads\n",
@@ -187,6 +220,7 @@ int cmd_margin(int argc, char **argv)
 {
     abl_margin_opts o = {.criterion = -1, .threshold = NAN, .criterion_mm = 5.0};
     bool quiet = false;
+    int fail_code = 0; /* 0: FAIL exits 0 like PASS */
     abl_error err = {0};
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
@@ -203,6 +237,18 @@ int cmd_margin(int argc, char **argv)
         } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
             VALUE();
             o.out_path = argv[i];
+        } else if (!strcmp(a, "--allow-incomplete")) {
+            o.allow_incomplete = true;
+        } else if (!strcmp(a, "--fail-exit-code")) {
+            VALUE();
+            double v;
+            /* 1..5 are the error codes and 126+ belong to the shell (not executable, signals):
+             * a FAIL must stay distinguishable from both */
+            if (parse_number(argv[i], 6, 125, &v) < 0 || v != floor(v))
+                return usage_error("--fail-exit-code must be an integer 6..125 (1..5 are the "
+                                   "error exit codes), got",
+                                   argv[i]);
+            fail_code = (int)v;
         } else if (!strcmp(a, "--nifti")) {
             VALUE();
             o.nifti_prefix = argv[i];
@@ -262,9 +308,11 @@ int cmd_margin(int argc, char **argv)
         if (!o.tumour_nifti || !o.zone_nifti)
             return usage_error("segmentations need both --tumor T.nii.gz and --zone Z.nii.gz",
                                NULL);
-        if (o.criterion >= 0 || !isnan(o.threshold) || o.tumour_tissue || o.n_critical)
-            return usage_error("--criterion, --threshold-C, --tumour-tissue and --critical "
-                               "apply to a simulation result, not to segmentations",
+        if (o.criterion >= 0 || !isnan(o.threshold) || o.tumour_tissue || o.n_critical ||
+            o.allow_incomplete)
+            return usage_error("--criterion, --threshold-C, --tumour-tissue, --critical and "
+                               "--allow-incomplete apply to a simulation result, not to "
+                               "segmentations",
                                NULL);
     } else if (!o.result_path) {
         return usage_error("missing RESULT.h5 (or --tumor T.nii.gz --zone Z.nii.gz)", NULL);
@@ -288,6 +336,7 @@ int cmd_margin(int argc, char **argv)
         return abl_status_exit_code(st);
     }
     print_report(rep, quiet);
+    const int rc = rep->pass ? 0 : fail_code;
     free(rep);
-    return 0;
+    return rc;
 }

@@ -10,7 +10,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include "ablasim/fileguard.h"
 #include "ablasim/margin.h"
 #include "ablasim/mesh.h"
 #include "ablasim/nifti.h"
@@ -594,6 +596,11 @@ static void test_zone_criteria(void)
                                       zone_criterion_info(ABL_ZONE_CEM43)->default_threshold, m),
                     2);
     CU_ASSERT(!m[0] && m[1] && m[2] && !m[3]);
+    /* +Inf and -Inf (a run that blew up) are in no zone, whichever the direction */
+    const double inf[2] = {INFINITY, -INFINITY};
+    CU_ASSERT_EQUAL(zone_mask_compute(ABL_ZONE_TMAX, inf, 2, 55.0, m), 0);
+    CU_ASSERT_EQUAL(zone_mask_compute(ABL_ZONE_TMIN, inf, 2, -40.0, m), 0);
+    CU_ASSERT_EQUAL(zone_mask_compute(ABL_ZONE_OMEGA, inf, 2, 1.0, m), 0);
     abl_zone_criterion c;
     abl_error err = {0};
     CU_ASSERT_EQUAL(zone_criterion_parse("cem43", &c, &err), ABL_OK);
@@ -679,6 +686,26 @@ static void test_critical_report(void)
     critical_evaluate(&spec, N, lab, member, tmax, tmin, NULL, NULL, zone, 0.001, &r);
     CU_ASSERT_EQUAL(r.n_voxels, 0);
     CU_ASSERT(isnan(r.tmax_C) && !r.crossed);
+    /* unknown temperatures (incomplete input): a NaN T_max in the nerve cannot show the hot
+     * limit was kept, so the structure counts as crossed, and the extremes skip it */
+    memset(member, 0, sizeof member);
+    member[2] = 1;
+    tmax[6] = NAN;
+    tmin[8] = -INFINITY;
+    critical_evaluate(&spec, N, lab, member, tmax, tmin, NULL, NULL, zone, 0.001, &r);
+    CU_ASSERT_EQUAL(r.n_nonfinite, 2);
+    CU_ASSERT_EQUAL(r.n_hot, 0);
+    CU_ASSERT_EQUAL(r.n_cold, 0);
+    CU_ASSERT(r.crossed);
+    CU_ASSERT_DOUBLE_EQUAL(r.tmax_C, 44.9, 0); /* the finite maximum */
+    CU_ASSERT_DOUBLE_EQUAL(r.tmin_C, 10.1, 0);
+    /* a hot-only limit ignores an unknown T_min (it is not a limit of that structure) */
+    abl_critical_spec hot_only;
+    CU_ASSERT_EQUAL_FATAL(critical_spec_parse("nerve:45", &hot_only, &err), ABL_OK);
+    tmax[6] = 41;
+    critical_evaluate(&hot_only, N, lab, member, tmax, tmin, NULL, NULL, zone, 0.001, &r);
+    CU_ASSERT_EQUAL(r.n_nonfinite, 0);
+    CU_ASSERT(!r.crossed);
 }
 
 /* ---- result files ------------------------------------------------------------------------ */
@@ -753,6 +780,13 @@ static void write_synthetic_result_n(const char *path, bool damage_fields, int n
         h5_field(f, "/fields/damage_omega", H5T_NATIVE_DOUBLE, d, om);
         h5_field(f, "/fields/cem43_min", H5T_NATIVE_DOUBLE, d, cem);
     }
+    /* a finished result, as output.c marks it last */
+    long long one = 1;
+    hid_t asp = H5Screate(H5S_SCALAR);
+    hid_t ca = H5Acreate2(f, "complete", H5T_STD_I64LE, asp, H5P_DEFAULT, H5P_DEFAULT);
+    CU_ASSERT(ca >= 0 && H5Awrite(ca, H5T_NATIVE_LLONG, &one) >= 0);
+    H5Aclose(ca);
+    H5Sclose(asp);
     if (needle == 2) {
         uint8_t *am = calloc(n, 1);
         for (int k = 0; k < 24; k++)
@@ -1092,6 +1126,474 @@ static void test_cli_bad_input(void)
     }
 }
 
+
+/* ---- data safety: incomplete input, overall verdict, files (issue 14) -------------------- */
+
+/* Change a hand-written result: complete = 1/0 (-1: remove the attribute), an optional failure
+ * text, and one value of a field at voxel (i, j, k); a field that does not exist is created
+ * as zeros first with a threshold_C attribute (a time map). */
+static void synth_edit(const char *path, int complete, const char *failure, const char *field,
+                       const int ijk[3], double value, double threshold_C)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    CU_ASSERT_FATAL(f >= 0);
+    if (H5Aexists(f, "complete") > 0) H5Adelete(f, "complete");
+    hid_t sp = H5Screate(H5S_SCALAR);
+    if (complete >= 0) {
+        long long c = complete;
+        hid_t a = H5Acreate2(f, "complete", H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+        CU_ASSERT(a >= 0 && H5Awrite(a, H5T_NATIVE_LLONG, &c) >= 0);
+        H5Aclose(a);
+    }
+    if (failure) {
+        hid_t t = H5Tcopy(H5T_C_S1);
+        H5Tset_size(t, H5T_VARIABLE);
+        hid_t a = H5Acreate2(f, "failure", t, sp, H5P_DEFAULT, H5P_DEFAULT);
+        CU_ASSERT(a >= 0 && H5Awrite(a, t, &failure) >= 0);
+        H5Aclose(a);
+        H5Tclose(t);
+    }
+    H5Sclose(sp);
+    if (field) {
+        const int d[3] = {24, 24, 24};
+        if (H5Lexists(f, field, H5P_DEFAULT) <= 0) {
+            double *z = calloc(24 * 24 * 24, sizeof *z);
+            h5_field(f, field, H5T_NATIVE_DOUBLE, d, z);
+            free(z);
+            hid_t ds = H5Dopen2(f, field, H5P_DEFAULT);
+            hid_t asp = H5Screate(H5S_SCALAR);
+            hid_t a = H5Acreate2(ds, "threshold_C", H5T_IEEE_F64LE, asp, H5P_DEFAULT, H5P_DEFAULT);
+            H5Awrite(a, H5T_NATIVE_DOUBLE, &threshold_C);
+            H5Aclose(a);
+            H5Sclose(asp);
+            H5Dclose(ds);
+        }
+        hid_t ds = H5Dopen2(f, field, H5P_DEFAULT);
+        hid_t fsp = H5Dget_space(ds);
+        hsize_t start[3] = {(hsize_t)ijk[2], (hsize_t)ijk[1], (hsize_t)ijk[0]},
+                count[3] = {1, 1, 1};
+        H5Sselect_hyperslab(fsp, H5S_SELECT_SET, start, NULL, count, NULL);
+        hsize_t one = 1;
+        hid_t msp = H5Screate_simple(1, &one, NULL);
+        CU_ASSERT(H5Dwrite(ds, H5T_NATIVE_DOUBLE, msp, fsp, H5P_DEFAULT, &value) >= 0);
+        H5Sclose(msp);
+        H5Sclose(fsp);
+        H5Dclose(ds);
+    }
+    H5Fclose(f);
+}
+
+/* Whole file as bytes (NULL if unreadable); *n its length. */
+static unsigned char *file_bytes(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    *n = 0;
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = malloc(len > 0 ? (size_t)len : 1);
+    if (b && fread(b, 1, (size_t)len, f) != (size_t)len) len = -1;
+    fclose(f);
+    if (len < 0) {
+        free(b);
+        return NULL;
+    }
+    *n = (size_t)len;
+    return b;
+}
+
+/* The file still holds exactly these bytes (an input the command must not touch). */
+static bool bytes_unchanged(const char *path, const unsigned char *before, size_t n)
+{
+    size_t m;
+    unsigned char *now = file_bytes(path, &m);
+    bool same = now && before && m == n && memcmp(now, before, n) == 0;
+    free(now);
+    return same;
+}
+
+static bool exists_path(const char *path)
+{
+    struct stat sb;
+    return lstat(path, &sb) == 0;
+}
+
+static double root_attr_f64(const char *path, const char *name)
+{
+    double v = NAN;
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return v;
+    hid_t a = H5Aopen(f, name, H5P_DEFAULT);
+    if (a >= 0) H5Aread(a, H5T_NATIVE_DOUBLE, &v);
+    H5Aclose(a);
+    H5Fclose(f);
+    return v;
+}
+
+/* Root string attribute compared with want. */
+static bool root_attr_is(const char *path, const char *name, const char *want)
+{
+    bool ok = false;
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return false;
+    hid_t a = H5Aopen(f, name, H5P_DEFAULT);
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    char *v = NULL;
+    if (a >= 0 && H5Aread(a, t, &v) >= 0 && v) {
+        ok = !strcmp(v, want);
+        H5free_memory(v);
+    }
+    H5Tclose(t);
+    H5Aclose(a);
+    H5Fclose(f);
+    return ok;
+}
+
+/* Refusals of an incomplete or non-finite result (library): each names the file, the reason,
+ * the field, the first bad voxel and its value; nothing is written and the input keeps its
+ * bytes. Only fields the analysis reads count: a bad time map matters with --critical only. */
+static void test_incomplete_refused(void)
+{
+    char res[700], mar[700], json[700];
+    snprintf(res, sizeof res, "%s/inc.h5", tu_tmpdir());
+    snprintf(mar, sizeof mar, "%s/inc.margin.h5", tu_tmpdir());
+    snprintf(json, sizeof json, "%s/inc.margin.json", tu_tmpdir());
+    abl_margin_opts o = {.result_path = res, .criterion = -1, .threshold = NAN, .criterion_mm = 5};
+    abl_margin_report *rep = calloc(1, sizeof *rep);
+    abl_error err = {0};
+    size_t n;
+    unsigned char *before;
+
+    /* complete = 0 with the run's failure message, and a NaN where it blew up */
+    write_synthetic_result(res, true);
+    synth_edit(res, 0, "numerical fault at t = 3 s", "/fields/T_max_C", (int[3]){14, 12, 12},
+               NAN, 0);
+    before = file_bytes(res, &n);
+    CU_ASSERT_EQUAL(margin_analyse_result(&o, rep, &err), ABL_EINVAL);
+    CU_ASSERT(strstr(err.msg, res) && strstr(err.msg, "complete = 0") &&
+              strstr(err.msg, "numerical fault at t = 3 s"));
+    CU_ASSERT(strstr(err.msg, "/fields/T_max_C holds 1 non-finite value, the first nan at voxel "
+                              "(14, 12, 12)") != NULL);
+    CU_ASSERT(strstr(err.msg, "--allow-incomplete") != NULL);
+    CU_ASSERT(!exists_path(mar) && !exists_path(json));
+    CU_ASSERT(bytes_unchanged(res, before, n));
+    free(before);
+
+    /* no complete attribute at all: cannot be told from a partial file */
+    write_synthetic_result(res, true);
+    synth_edit(res, -1, NULL, NULL, NULL, 0, 0);
+    CU_ASSERT_EQUAL(margin_analyse_result(&o, rep, &err), ABL_EINVAL);
+    CU_ASSERT(strstr(err.msg, "no root attribute 'complete'") != NULL);
+
+    /* complete = 1 but +Inf in T_min */
+    write_synthetic_result(res, true);
+    synth_edit(res, 1, NULL, "/fields/T_min_C", (int[3]){1, 2, 3}, INFINITY, 0);
+    before = file_bytes(res, &n);
+    CU_ASSERT_EQUAL(margin_analyse_result(&o, rep, &err), ABL_EINVAL);
+    CU_ASSERT(strstr(err.msg, "/fields/T_min_C holds 1 non-finite value, the first inf at voxel "
+                              "(1, 2, 3)") != NULL);
+    CU_ASSERT(!exists_path(mar) && bytes_unchanged(res, before, n));
+    free(before);
+
+    /* a time map at 45 C with -Inf in a liver voxel: read (and refused) only for a critical
+     * structure with that limit */
+    write_synthetic_result(res, true);
+    synth_edit(res, 1, NULL, "/fields/time_at_or_above_45C_s", (int[3]){0, 0, 0}, -INFINITY, 45);
+    CU_ASSERT_EQUAL(margin_analyse_result(&o, rep, &err), ABL_OK);
+    o.n_critical = 1;
+    CU_ASSERT_EQUAL_FATAL(critical_spec_parse("liver:45", &o.critical[0], &err), ABL_OK);
+    CU_ASSERT_EQUAL(margin_analyse_result(&o, rep, &err), ABL_EINVAL);
+    CU_ASSERT(strstr(err.msg, "/fields/time_at_or_above_45C_s holds 1 non-finite value, the "
+                              "first -inf at voxel (0, 0, 0)") != NULL);
+
+    /* the command: exit 2 and the same sentence */
+    write_synthetic_result(res, true);
+    synth_edit(res, 0, "numerical fault at t = 3 s", "/fields/T_max_C", (int[3]){14, 12, 12},
+               NAN, 0);
+    unlink(mar);
+    unlink(json);
+    char cmd[2000], so[700], se[700];
+    snprintf(so, sizeof so, "%s/inc.out", tu_tmpdir());
+    snprintf(se, sizeof se, "%s/inc.err", tu_tmpdir());
+    snprintf(cmd, sizeof cmd, "'%s' margin '%s'", bin(), res);
+    CU_ASSERT_EQUAL(run(cmd, so, se), 2);
+    char *e = slurp(se);
+    CU_ASSERT(e && strstr(e, "voxel (14, 12, 12)") && strstr(e, "complete = 0"));
+    free(e);
+    CU_ASSERT(!exists_path(mar));
+    free(rep);
+}
+
+/* --allow-incomplete: the analysis runs, non-finite voxels are not ablated, and the report,
+ * the margin file and the JSON say the input was incomplete. The tumour's centre voxel holds
+ * +Inf in T_max: without the rule it would be "ablated" (Inf >= 55); with it, it is the one
+ * residual tumour voxel and the minimal margin is minus the distance to its ablated
+ * neighbour, -1 mm (1 mm grid, exact). */
+static void test_allow_incomplete(void)
+{
+    char res[700], mar[700], json[700];
+    snprintf(res, sizeof res, "%s/allow.h5", tu_tmpdir());
+    snprintf(mar, sizeof mar, "%s/allow.margin.h5", tu_tmpdir());
+    snprintf(json, sizeof json, "%s/allow.margin.json", tu_tmpdir());
+    abl_margin_opts o = {.result_path = res, .criterion = -1, .threshold = NAN, .criterion_mm = 5};
+    abl_margin_report *rep = calloc(1, sizeof *rep);
+    abl_error err = {0};
+    write_synthetic_result(res, true);
+    CU_ASSERT_EQUAL_FATAL(margin_analyse_result(&o, rep, &err), ABL_OK);
+    const size_t zone_full = rep->zone_voxels[ABL_ZONE_TMAX];
+    CU_ASSERT(rep->input_complete && rep->m.pass && rep->pass);
+    CU_ASSERT(root_attr_f64(mar, "input_complete") == 1);
+
+    synth_edit(res, 0, "numerical fault", "/fields/T_max_C", (int[3]){12, 12, 12}, INFINITY, 0);
+    size_t n;
+    unsigned char *before = file_bytes(res, &n);
+    o.allow_incomplete = true;
+    CU_ASSERT_EQUAL_FATAL(margin_analyse_result(&o, rep, &err), ABL_OK);
+    CU_ASSERT(!rep->input_complete);
+    CU_ASSERT_EQUAL(rep->nonfinite_values, 1);
+    CU_ASSERT(strstr(rep->input_note, "complete = 0") && strstr(rep->input_note, "inf at voxel "
+                                                                                 "(12, 12, 12)"));
+    CU_ASSERT_EQUAL(rep->zone_voxels[ABL_ZONE_TMAX], zone_full - 1);
+    CU_ASSERT_EQUAL(rep->m.n_residual, 1);
+    CU_ASSERT_DOUBLE_EQUAL(rep->m.min_margin_mm, -1.0, 1e-12);
+    CU_ASSERT_EQUAL(rep->m.min_ijk[0], 12);
+    CU_ASSERT(!rep->m.pass && !rep->pass);
+    CU_ASSERT(bytes_unchanged(res, before, n));
+    free(before);
+    /* the outputs are marked */
+    CU_ASSERT(root_attr_f64(mar, "input_complete") == 0);
+    CU_ASSERT(root_attr_f64(mar, "nonfinite_values") == 1);
+    char *js = slurp(json);
+    CU_ASSERT(js && strstr(js, "\"input_complete\": false") &&
+              strstr(js, "\"nonfinite_values\": 1") && strstr(js, "complete = 0"));
+    free(js);
+
+    /* the command: exit 0, the INCOMPLETE line in the report and in the quiet verdict */
+    char cmd[2000], so[700], se[700];
+    snprintf(so, sizeof so, "%s/allow.out", tu_tmpdir());
+    snprintf(se, sizeof se, "%s/allow.err", tu_tmpdir());
+    snprintf(cmd, sizeof cmd, "'%s' margin '%s' --allow-incomplete", bin(), res);
+    CU_ASSERT_EQUAL(run(cmd, so, se), 0);
+    char *out = slurp(so);
+    CU_ASSERT(out && strstr(out, "input            INCOMPLETE (--allow-incomplete)") &&
+              strstr(out, "(of an INCOMPLETE result"));
+    free(out);
+    snprintf(cmd, sizeof cmd, "'%s' margin '%s' --allow-incomplete -q", bin(), res);
+    CU_ASSERT_EQUAL(run(cmd, so, se), 0);
+    out = slurp(so);
+    CU_ASSERT(out && strstr(out, "verdict: FAIL (") && strstr(out, "; INCOMPLETE input)\n"));
+    free(out);
+    free(rep);
+}
+
+/* A real incomplete result: a scenario that faults numerically (10 kW in a 3 mm sphere on a
+ * 16^3 grid of 2 mm: exit 5 and NAME.incomplete.h5 with complete = 0, in ~0.2 s). margin
+ * refuses it with exit 2 naming the fault, and analyses it with --allow-incomplete. */
+static void test_real_incomplete_run(void)
+{
+    char out[700], inc[700], cmd[3000], so[700], se[700], json[700];
+    snprintf(out, sizeof out, "%s/fault.h5", tu_tmpdir());
+    snprintf(inc, sizeof inc, "%s/fault.incomplete.h5", tu_tmpdir());
+    snprintf(json, sizeof json, "%s/fault.incomplete.margin.json", tu_tmpdir());
+    snprintf(so, sizeof so, "%s/fault.out", tu_tmpdir());
+    snprintf(se, sizeof se, "%s/fault.err", tu_tmpdir());
+    snprintf(cmd, sizeof cmd,
+             "'%s' run '%s/configs/liver_demo.yaml' -o '%s' --quiet --set grid.dims=[16,16,16] "
+             "--set grid.spacing_mm=[2,2,2] --set time.duration_s=30 "
+             "--set 'sources.0={type: volumetric, power_W: 10000, "
+             "shape: {type: sphere, center_mm: [0, 0, 0], radius_mm: 3}}'",
+             bin(), tu_root(), out);
+    CU_ASSERT_EQUAL_FATAL(run(cmd, so, se), 5);
+    size_t n;
+    unsigned char *before = file_bytes(inc, &n);
+    CU_ASSERT_FATAL(before != NULL);
+    snprintf(cmd, sizeof cmd, "'%s' margin '%s'", bin(), inc);
+    CU_ASSERT_EQUAL(run(cmd, so, se), 2);
+    char *e = slurp(se);
+    CU_ASSERT(e && strstr(e, inc) && strstr(e, "complete = 0") && strstr(e, "numerical fault"));
+    free(e);
+    CU_ASSERT(!exists_path(json));
+    snprintf(cmd, sizeof cmd, "'%s' margin '%s' --allow-incomplete -q", bin(), inc);
+    CU_ASSERT_EQUAL(run(cmd, so, se), 0);
+    char *js = slurp(json);
+    CU_ASSERT(js && strstr(js, "\"input_complete\": false"));
+    free(js);
+    CU_ASSERT(bytes_unchanged(inc, before, n));
+    free(before);
+}
+
+/* The overall verdict counts critical structures: the synthetic result passes the margin
+ * (~8 mm > 5 mm), but the liver next to the tumour reaches ~77 C, so "liver:45" is crossed and
+ * the verdict is FAIL while the margin verdict stays PASS; "liver:99" is kept (PASS).
+ * --fail-exit-code N gives N for FAIL only. */
+static void test_verdict_and_fail_exit_code(void)
+{
+    char res[700], mar[700], json[700], cmd[2000], so[700], se[700];
+    snprintf(res, sizeof res, "%s/verdict.h5", tu_tmpdir());
+    snprintf(mar, sizeof mar, "%s/verdict.margin.h5", tu_tmpdir());
+    snprintf(json, sizeof json, "%s/verdict.margin.json", tu_tmpdir());
+    snprintf(so, sizeof so, "%s/verdict.out", tu_tmpdir());
+    snprintf(se, sizeof se, "%s/verdict.err", tu_tmpdir());
+    write_synthetic_result(res, true);
+    abl_margin_opts o = {.result_path = res, .criterion = -1, .threshold = NAN, .criterion_mm = 5};
+    abl_error err = {0};
+    o.n_critical = 1;
+    CU_ASSERT_EQUAL_FATAL(critical_spec_parse("liver:45", &o.critical[0], &err), ABL_OK);
+    abl_margin_report *rep = calloc(1, sizeof *rep);
+    CU_ASSERT_EQUAL_FATAL(margin_analyse_result(&o, rep, &err), ABL_OK);
+    CU_ASSERT(rep->m.pass && rep->critical[0].crossed);
+    CU_ASSERT(!rep->pass && rep->n_critical_crossed == 1);
+    CU_ASSERT(root_attr_is(mar, "verdict", "FAIL") && root_attr_is(mar, "margin_verdict", "PASS"));
+    char *js = slurp(json);
+    CU_ASSERT(js && strstr(js, "\"verdict\": \"FAIL\"") && strstr(js, "\"margin_verdict\": \"PASS\"") &&
+              strstr(js, "\"critical_limits_crossed\": 1"));
+    free(js);
+    CU_ASSERT_EQUAL_FATAL(critical_spec_parse("liver:99", &o.critical[0], &err), ABL_OK);
+    CU_ASSERT_EQUAL_FATAL(margin_analyse_result(&o, rep, &err), ABL_OK);
+    CU_ASSERT(rep->pass && rep->m.pass && !rep->critical[0].crossed);
+    CU_ASSERT(root_attr_is(mar, "verdict", "PASS"));
+    free(rep);
+
+    struct {
+        const char *args;
+        int rc;
+        const char *out;
+    } cases[] = {
+        {"--critical liver:45 --fail-exit-code 7", 7,
+         "verdict          FAIL: critical limit crossed (liver); margin PASS: minimal margin"},
+        {"--critical liver:45", 0, "verdict          FAIL: critical limit crossed (liver)"},
+        {"--critical liver:45 -q", 0, "; critical limit crossed: liver)"},
+        {"--critical liver:99 --fail-exit-code 7", 0,
+         "mm > 5 mm, critical structures within limits"},
+        {"--margin-mm 20 --fail-exit-code 125", 125, "verdict          FAIL: minimal margin"},
+        {"--margin-mm 20", 0, "verdict          FAIL: minimal margin"},
+        {"--fail-exit-code 3", 1, NULL}, /* error codes are not available for FAIL */
+        {"--fail-exit-code 126", 1, NULL},
+        {"--fail-exit-code x", 1, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(cmd, sizeof cmd, "'%s' margin '%s' %s", bin(), res, cases[i].args);
+        int rc = run(cmd, so, se);
+        char *out = slurp(cases[i].out ? so : se);
+        bool ok = rc == cases[i].rc && out &&
+                  strstr(out, cases[i].out ? cases[i].out : "--fail-exit-code must be");
+        if (!ok)
+            fprintf(stderr, "\n  FAIL margin %s: exit %d (expected %d), output: %s",
+                    cases[i].args, rc, cases[i].rc, out ? out : "");
+        CU_ASSERT(ok);
+        free(out);
+    }
+}
+
+/* One refused command line: exit code, a message fragment (or two), no margin file written,
+ * every input byte for byte as before. */
+static void expect_refused(const char *args, int rc_want, const char *frag1, const char *frag2,
+                           const char *const *inputs, int ninputs, const char *no_output)
+{
+    char cmd[4000], so[700], se[700];
+    snprintf(so, sizeof so, "%s/guard.out", tu_tmpdir());
+    snprintf(se, sizeof se, "%s/guard.err", tu_tmpdir());
+    unsigned char *before[4];
+    size_t n[4];
+    for (int i = 0; i < ninputs; i++)
+        before[i] = file_bytes(inputs[i], &n[i]);
+    /* timeout: a FIFO opened for reading would block forever; the refusal must not */
+    snprintf(cmd, sizeof cmd, "timeout 60 '%s' margin %s", bin(), args);
+    int rc = run(cmd, so, se);
+    char *e = slurp(se);
+    bool ok = rc == rc_want && e && strstr(e, frag1) && (!frag2 || strstr(e, frag2));
+    if (!ok)
+        fprintf(stderr, "\n  FAIL margin %s: exit %d (expected %d), stderr: %s", args, rc,
+                rc_want, e ? e : "");
+    CU_ASSERT(ok);
+    free(e);
+    for (int i = 0; i < ninputs; i++) {
+        CU_ASSERT(bytes_unchanged(inputs[i], before[i], n[i]));
+        free(before[i]);
+    }
+    if (no_output) CU_ASSERT(!exists_path(no_output));
+}
+
+/* fileguard: an output that is an input (directly, through a symlink, or as a --nifti map), a
+ * FIFO as input, a directory as output, and a margin file another process is writing are all
+ * refused before any work, naming both roles; inputs keep their bytes. */
+static void test_file_guard(void)
+{
+    const char *tmp = tu_tmpdir();
+    char res[700], mar[700], link[700], pfx[700], nlink[700], fifo[700], dir[700], args[3000];
+    snprintf(res, sizeof res, "%s/guard.h5", tmp);
+    snprintf(mar, sizeof mar, "%s/guard.margin.h5", tmp);
+    snprintf(link, sizeof link, "%s/guard_link.h5", tmp);
+    snprintf(pfx, sizeof pfx, "%s/gp", tmp);
+    snprintf(nlink, sizeof nlink, "%s/gp_margin_mm.nii.gz", tmp);
+    snprintf(fifo, sizeof fifo, "%s/guard_fifo.h5", tmp);
+    snprintf(dir, sizeof dir, "%s/guard_dir.h5", tmp);
+    write_synthetic_result(res, false);
+    const char *in1[1] = {res};
+
+    snprintf(args, sizeof args, "'%s' -o '%s'", res, res);
+    expect_refused(args, 2, "margin file", "is the result", in1, 1, mar);
+    CU_ASSERT(symlink(res, link) == 0);
+    snprintf(args, sizeof args, "'%s' -o '%s'", res, link);
+    expect_refused(args, 2, "is the result", "refusing to overwrite an input", in1, 1, mar);
+    struct stat sb;
+    CU_ASSERT(lstat(link, &sb) == 0 && S_ISLNK(sb.st_mode)); /* still the link, not a file */
+    CU_ASSERT(symlink(res, nlink) == 0);
+    snprintf(args, sizeof args, "'%s' --nifti '%s'", res, pfx);
+    expect_refused(args, 2, "NIfTI margin map", "is the result", in1, 1, mar);
+    CU_ASSERT(lstat(nlink, &sb) == 0 && S_ISLNK(sb.st_mode));
+
+    CU_ASSERT_FATAL(mkfifo(fifo, 0600) == 0);
+    snprintf(args, sizeof args, "'%s' -o '%s'", fifo, mar);
+    expect_refused(args, 2, "result", "is a FIFO", NULL, 0, mar);
+    snprintf(args, sizeof args, "--tumor '%s' --zone '%s' -o '%s'", fifo, fifo, mar);
+    expect_refused(args, 2, "tumour segmentation", "is a FIFO", NULL, 0, mar);
+
+    CU_ASSERT_FATAL(mkdir(dir, 0700) == 0);
+    snprintf(args, sizeof args, "'%s' -o '%s'", res, dir);
+    expect_refused(args, 3, "margin file", "is a directory", in1, 1, NULL);
+
+    /* segmentations: the --nifti zone map would replace the --zone input */
+    const int d[3] = {12, 12, 12};
+    const double h[3] = {1, 1, 1}, org[3] = {0, 0, 0}, c[3] = {6, 6, 6};
+    uint8_t *t = calloc(12 * 12 * 12, 1), *z = calloc(12 * 12 * 12, 1);
+    add_sphere(t, d, h, c, 2.0, 1);
+    add_sphere(z, d, h, c, 4.0, 1);
+    abl_nifti_geom g;
+    nifti_geom_from_grid(&g, d, h, org);
+    char tn[700], zn[700], sm[700];
+    snprintf(tn, sizeof tn, "%s/gs_tumour_in.nii.gz", tmp);
+    snprintf(zn, sizeof zn, "%s/gs_zone.nii.gz", tmp);
+    snprintf(sm, sizeof sm, "%s/gs.margin.h5", tmp);
+    abl_error err = {0};
+    CU_ASSERT_FATAL(nifti_write_u8(tn, &g, t, &err) == ABL_OK);
+    CU_ASSERT_FATAL(nifti_write_u8(zn, &g, z, &err) == ABL_OK);
+    free(t);
+    free(z);
+    const char *in2[2] = {tn, zn};
+    snprintf(args, sizeof args, "--tumor '%s' --zone '%s' -o '%s' --nifti '%s/gs'", tn, zn, sm,
+             tmp);
+    expect_refused(args, 2, "NIfTI zone mask", "is the zone segmentation", in2, 2, sm);
+
+    /* another process (here: this one) is writing the margin file */
+    abl_lock *lk = NULL;
+    CU_ASSERT_FATAL(fg_lock(mar, &lk, &err) == ABL_OK);
+    char pid[64];
+    snprintf(pid, sizeof pid, "(pid %ld)", (long)getpid());
+    snprintf(args, sizeof args, "'%s' -o '%s'", res, mar);
+    expect_refused(args, 3, "another ablasim process is writing", pid, in1, 1, mar);
+    fg_unlock(lk);
+    /* and once it is done, the same command works */
+    char cmd[4000], so[700], se[700];
+    snprintf(so, sizeof so, "%s/guard.out", tmp);
+    snprintf(se, sizeof se, "%s/guard.err", tmp);
+    snprintf(cmd, sizeof cmd, "'%s' margin %s", bin(), args);
+    CU_ASSERT_EQUAL(run(cmd, so, se), 0);
+    CU_ASSERT(exists_path(mar));
+}
+
 void register_margin_tests(void)
 {
     CU_pSuite s = CU_add_suite("margin", NULL, NULL);
@@ -1114,4 +1616,10 @@ void register_margin_tests(void)
     CU_add_test(s, "segmentations (NIfTI)", test_nifti_segmentations);
     CU_add_test(s, "cli: margin of a real run", test_cli_margin);
     CU_add_test(s, "cli: bad input exit codes", test_cli_bad_input);
+    CU_add_test(s, "incomplete or non-finite result refused", test_incomplete_refused);
+    CU_add_test(s, "--allow-incomplete marks the outputs", test_allow_incomplete);
+    CU_add_test(s, "a real faulted run: refused, then allowed", test_real_incomplete_run);
+    CU_add_test(s, "verdict counts critical limits; --fail-exit-code",
+                test_verdict_and_fail_exit_code);
+    CU_add_test(s, "files: outputs never an input, FIFO, lock", test_file_guard);
 }
