@@ -91,6 +91,7 @@ static void select_suites(const char *pattern)
 }
 
 void register_resume_tests(void); /* test_resume.c */
+void register_safety_tests(void); /* test_safety.c */
 
 int main(int argc, char **argv)
 {
@@ -111,6 +112,7 @@ int main(int argc, char **argv)
     register_cryo_tests();
     register_phase_tests();
     register_resume_tests();
+    register_safety_tests();
     register_cli_tests();
     if (argc > 1) select_suites(argv[1]);
     CU_basic_set_mode(CU_BRM_VERBOSE);
