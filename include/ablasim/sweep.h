@@ -40,6 +40,13 @@ typedef struct {
 
 typedef struct sweep_layout sweep_layout; /* table columns; private to src/sweep */
 
+/* Most points a sweep may have: points = product of the axis lengths (grid) or their common
+ * length (zip), times the samples; beyond it the sweep file is refused (a count that large
+ * would take years to run and its expansion alone gigabytes). Checked before every
+ * multiplication, so no product can wrap around. */
+#define SWEEP_MAX_POINTS 1000000L
+#define SWEEP_MAX_EXTRA_INPUTS 6
+
 typedef struct abl_sweep {
     char *path;       /* sweep file */
     char *text;       /* its text (stored in the results file) */
@@ -67,6 +74,12 @@ typedef struct abl_sweep {
     sweep_layout *layout;
     bool prob_map_on;        /* probability map will be written */
     char prob_map_note[512]; /* why it is off (auto mode), empty otherwise */
+    /* files the points read besides the sweep file and the base scenario: the tissue tables
+     * and meshes of the base scenario and of the first and last points (distinct names), so
+     * that sweep_run can refuse an output_dir whose files would replace one of them */
+    int nextra;
+    char *extra_path[SWEEP_MAX_EXTRA_INPUTS];
+    const char *extra_role[SWEEP_MAX_EXTRA_INPUTS];
 } abl_sweep;
 
 /* Parse and expand a sweep file; unknown keys and bad values are errors naming file:line. */
@@ -84,6 +97,13 @@ uint64_t sweep_point_hash(const abl_sweep *sw, size_t i);
 /* Check every swept key against the base scenario (loaded with each key's first and last value,
  * then with the first and last point) and build the table columns. Idempotent. */
 abl_status sweep_validate(abl_sweep *sw, abl_error *err);
+
+/* After sweep_validate: refuse (ABL_EINVAL, naming both roles and paths) a sweep whose
+ * output_dir files (journal, its lock, results.csv/.h5 and their temporaries, the per-point
+ * masks and result files with their temporaries and sidecars) would replace one of its inputs
+ * (sweep file, base scenario, tissue tables, meshes), compared as resolved paths and inodes.
+ * Reads nothing but file metadata and creates nothing; sweep_run calls it too. */
+abl_status sweep_check_files(const abl_sweep *sw, abl_error *err);
 
 /* Table column names in order (after sweep_validate); ncols receives the count. */
 const char *const *sweep_columns(const abl_sweep *sw, int *ncols);
@@ -125,7 +145,13 @@ typedef struct {
 /* Run every point not yet in the journal, then write the table and probability map.
  * With MPI (built with ABLASIM_MPI, MPI initialised by the caller, more than one rank) rank 0
  * hands out points and alone writes files; every rank must call this. Returns ABL_OK when the
- * table was written (failed points are rows with their status; see sum->nfailed). */
+ * table was written (failed points are rows with their status; see sum->nfailed).
+ * Before creating anything, rank 0 declares the inputs (sweep file, base scenario, tissue
+ * tables, meshes) and the files of output_dir (journal, its lock, results.csv/.h5 and their
+ * temporaries, per-point masks and results) to fileguard and refuses any output that is an
+ * input (ABL_EINVAL); then it holds an exclusive lock on output_dir/journal.txt (the file
+ * journal.txt.lock) until the table is written, so a second sweep on the same output_dir
+ * fails at once with ABL_EIO "another ablasim process is writing ... (pid N)". */
 abl_status sweep_run(abl_sweep *sw, const sweep_run_opts *opts, sweep_summary *sum, abl_error *err);
 
 /* ---- building blocks exposed for tests and benchmarks ------------------------------------ */

@@ -34,8 +34,14 @@ static const char *usage_sweep =
     "  MPI build (make MPI=1): mpirun -np R ablasim sweep SWEEP.yaml spreads the points over\n"
     "  R ranks (rank 0 hands them out and writes the files).\n"
     "\n"
-    "exit codes: 0 every point ok, 1 usage, 2 invalid input, 3 I/O error, 4 out of memory,\n"
-    "5 numerical fault; when the sweep ran but points failed, the code of the first failed one\n";
+    "  Files: the sweep file must be a regular file; a file of OUTPUT_DIR that is one of the\n"
+    "  inputs (sweep file, base scenario, tissue table, mesh) is refused before anything is\n"
+    "  created; one sweep at a time per OUTPUT_DIR (lock: OUTPUT_DIR/journal.txt.lock).\n"
+    "\n"
+    "exit codes: 0 every point ok, 1 usage, 2 invalid input (also: an output that is an input,\n"
+    "a special file as sweep file, more than 1000000 points), 3 I/O error (also: another\n"
+    "ablasim process is writing OUTPUT_DIR), 4 out of memory, 5 numerical fault; when the\n"
+    "sweep ran but points failed, the code of the first failed one\n";
 
 typedef struct {
     bool quiet;
@@ -183,6 +189,9 @@ static int sweep_main(int argc, char **argv, int rank)
     abl_sweep *sw = NULL;
     abl_status st = sweep_load(path, &sw, &err);
     if (!st) st = sweep_validate(sw, &err); /* before anything is printed or created */
+    /* outputs that would replace an input: refused here already, also for a dry run (only
+     * rank 0 writes, and output_dir need only be visible to it) */
+    if (!st && rank == 0) st = sweep_check_files(sw, &err);
 #ifdef ABLASIM_MPI
     /* all ranks must take the same branch (sweep_run is collective) */
     int mine = (int)st, worst = 0;

@@ -17,6 +17,7 @@
  * earlier, interrupted run, which an end-of-run reduction of in-memory counts could not. Waits
  * poll with short sleeps: Open MPI's blocking receives spin, which would steal a core from the
  * OpenMP threads of a rank on the same node. */
+#define _DEFAULT_SOURCE /* realpath */
 #include <errno.h>
 #include <hdf5.h>
 #include <math.h>
@@ -32,6 +33,8 @@
 #include <mpi.h>
 #endif
 
+#include "ablasim/fileguard.h"
+#include "ablasim/output.h"
 #include "sweep_internal.h"
 
 typedef struct {
@@ -46,6 +49,7 @@ typedef struct {
     abl_error fatal_err;
     int rank, nranks;
     int active_workers; /* MPI: workers not yet told to stop */
+    abl_lock *lock;     /* rank 0: output_dir/journal.txt.lock, held until the table is written */
 } run_ctx;
 
 static bool retryable(abl_status s)
@@ -373,6 +377,98 @@ static abl_status plan(run_ctx *c, abl_error *err)
     return ABL_OK;
 }
 
+/* An input that lies in output_dir/points (resolved: through symlinks) under the name of a
+ * per-point file of this sweep would be replaced when that point runs. Per-point names are
+ * not all declared (a sweep may have a million points): the input's name gives the only
+ * point it could belong to, and that point's names are compared as files. */
+static abl_status guard_point_files(const abl_sweep *sw, const char *role, const char *path,
+                                    abl_error *err)
+{
+    char *real = realpath(path, NULL);
+    if (!real) return ABL_OK; /* vanished: the loaders report it */
+    char *points = sweep_join(sw->output_dir, SWEEP_POINTS_DIR);
+    char *slash = strrchr(real, '/');
+    abl_status st = points ? ABL_OK : abl_fail(err, ABL_ENOMEM, "out of memory");
+    if (!st && slash && slash != real) {
+        *slash = '\0';
+        const char *base = slash + 1;
+        const bool in_points = fg_same_file(real, points);
+        *slash = '/';
+        const char *digits = !strncmp(base, "mask_", 5) ? base + 5
+                             : !strncmp(base, "point_", 6) ? base + 6
+                                                           : NULL;
+        char *end = NULL;
+        unsigned long long i = digits ? strtoull(digits, &end, 10) : 0;
+        if (in_points && digits && end != digits && i < sw->npoints) {
+            abl_output_name names[ABL_OUTPUT_NAMES + 2];
+            int n = 0;
+            /* masks exist only for the probability map, result files only with fields */
+            char *mp = sw->prob_map_on ? mask_path(sw, (size_t)i) : NULL;
+            char *fp = sw->fields ? field_path(sw, (size_t)i) : NULL;
+            if (mp) {
+                names[n++] = (abl_output_name){"ablation mask", mp};
+                size_t len = strlen(mp) + 5;
+                char *t = malloc(len);
+                if (t) snprintf(t, len, "%s.tmp", mp);
+                if (t) names[n++] = (abl_output_name){"ablation mask temporary", t};
+            }
+            if (fp) {
+                int k = output_file_names(fp, names + n);
+                n += k > 0 ? k : 0;
+                free(fp);
+            }
+            for (int k = 0; k < n && !st; k++)
+                if (fg_same_file(names[k].path, path))
+                    st = abl_fail(err, ABL_EINVAL,
+                                  "%s of point %llu %s is the %s %s (same file): the sweep "
+                                  "would replace an input; choose another output_dir",
+                                  names[k].role, i, names[k].path, role, path);
+            output_file_names_free(names, n);
+        }
+    }
+    free(points);
+    free(real);
+    return st;
+}
+
+/* Before anything is created: the sweep's inputs against every file it writes under
+ * output_dir (issue 14: no command destroys a file it was not asked to write). */
+abl_status sweep_check_files(const abl_sweep *sw, abl_error *err)
+{
+    if (!sw->validated)
+        return abl_fail(err, ABL_EINTERNAL, "sweep_check_files before sweep_validate");
+    static const char *const fixed[][2] = {
+        {"journal", SWEEP_JOURNAL},
+        {"journal lock", SWEEP_JOURNAL ".lock"},
+        {"results table", SWEEP_CSV},
+        {"results table temporary", SWEEP_CSV ".tmp"},
+        {"results file", SWEEP_H5},
+        {"results file temporary", SWEEP_H5 ".tmp"},
+    };
+    const char *in_role[2 + SWEEP_MAX_EXTRA_INPUTS] = {"sweep file", "base scenario"};
+    const char *in_path[2 + SWEEP_MAX_EXTRA_INPUTS] = {sw->path, sw->base_path};
+    int nin = 2;
+    for (int i = 0; i < sw->nextra; i++) {
+        in_role[nin] = sw->extra_role[i];
+        in_path[nin++] = sw->extra_path[i];
+    }
+    abl_fileset *fs = fileset_new();
+    abl_status st = fs ? ABL_OK : abl_fail(err, ABL_ENOMEM, "out of memory");
+    for (int i = 0; i < nin && !st; i++)
+        st = fileset_input(fs, in_role[i], in_path[i], err);
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0] && !st; i++) {
+        char *p = sweep_join(sw->output_dir, fixed[i][1]);
+        st = p ? fileset_output(fs, fixed[i][0], p, err)
+               : abl_fail(err, ABL_ENOMEM, "out of memory");
+        free(p);
+    }
+    if (!st) st = fileset_check(fs, err);
+    fileset_free(fs);
+    for (int i = 0; i < nin && !st; i++)
+        st = guard_point_files(sw, in_role[i], in_path[i], err);
+    return st;
+}
+
 static void note(sweep_summary *sum, const char *text)
 {
     size_t n = strlen(sum->note);
@@ -436,6 +532,12 @@ abl_status sweep_run(abl_sweep *sw, const sweep_run_opts *opts, sweep_summary *s
     if (!st && c.rank == 0) {
         snprintf(sum->journal_path, sizeof sum->journal_path, "%s/%s", sw->output_dir,
                  SWEEP_JOURNAL);
+        /* nothing is created before the file check; the lock needs output_dir to exist */
+        st = sweep_check_files(sw, err);
+        if (!st) st = sweep_mkdirs(sw->output_dir, err);
+        if (!st) st = fg_lock(sum->journal_path, &c.lock, err);
+    }
+    if (!st && c.rank == 0) {
         c.rows = rows_alloc(sw->npoints, sw->layout->nvals);
         if (!c.rows) st = abl_fail(err, ABL_ENOMEM, "out of memory for %zu rows", sw->npoints);
         if (!st && (sw->prob_map_on || sw->fields)) {
@@ -495,6 +597,7 @@ abl_status sweep_run(abl_sweep *sw, const sweep_run_opts *opts, sweep_summary *s
 #endif
 out:
     journal_close(&c.jr);
+    fg_unlock(c.lock); /* after the table: a second sweep must not start in between */
     if (c.rows) rows_free(c.rows, sw->npoints);
     free(c.todo);
     sum->wall_s = omp_get_wtime() - t0;

@@ -11,10 +11,9 @@
 #include <string.h>
 
 #include "ablasim/config.h"
+#include "ablasim/fileguard.h"
 #include "sweep_internal.h"
 
-/* Far more points than a sweep of hours of compute could hold; bounds the expansion memory. */
-#define SWEEP_MAX_POINTS 1000000L
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
@@ -453,6 +452,10 @@ static abl_status parse_axis(cfg_node *item, abl_sweep *sw, abl_error *err)
     if (vals->n == 0)
         return abl_fail(err, ABL_EINVAL, "%s: axis '%s': 'values' is empty; give at least one",
                         cfg_where(vals, where, sizeof where), k->key);
+    if (vals->n > (size_t)SWEEP_MAX_POINTS)
+        return abl_fail(err, ABL_EINVAL, "%s: axis '%s': %zu values, more than the %ld points a "
+                        "sweep may have; split the sweep",
+                        cfg_where(vals, where, sizeof where), k->key, vals->n, SWEEP_MAX_POINTS);
     k->values = calloc(vals->n, sizeof *k->values);
     if (!k->values) return abl_fail(err, ABL_ENOMEM, "out of memory");
     k->nvalues = vals->n;
@@ -602,16 +605,21 @@ static abl_status expand(abl_sweep *sw, abl_error *err)
                                 sw->path, sw->keys[a].line, sw->keys[a].key, sw->keys[a].nvalues,
                                 sw->keys[0].key, sw->keys[0].line, axis_points);
     } else {
+        /* The product is checked before each multiplication (n > MAX / points), never after:
+         * a product that wrapped around size_t would pass an after-the-fact test. */
         for (int a = 0; a < na; a++) {
-            axis_points *= sw->keys[a].nvalues;
-            if (axis_points > (size_t)SWEEP_MAX_POINTS)
+            const size_t nv = sw->keys[a].nvalues;
+            if (nv > (size_t)SWEEP_MAX_POINTS / axis_points)
                 return abl_fail(err, ABL_EINVAL,
-                                "%s: the grid of axes has more than %ld points; split the sweep",
-                                sw->path, SWEEP_MAX_POINTS);
+                                "%s:%d: the grid of axes has more than %ld points (%zu so far "
+                                "times %zu values of '%s'); split the sweep or use combine: zip",
+                                sw->path, sw->keys[a].line, SWEEP_MAX_POINTS, axis_points, nv,
+                                sw->keys[a].key);
+            axis_points *= nv;
         }
     }
     size_t S = np > 0 ? (size_t)sw->nsamples : 1;
-    if (axis_points * S > (size_t)SWEEP_MAX_POINTS)
+    if (axis_points > (size_t)SWEEP_MAX_POINTS || S > (size_t)SWEEP_MAX_POINTS / axis_points)
         return abl_fail(err, ABL_EINVAL,
                         "%s: %zu axis points x %zu samples is more than %ld points; split the "
                         "sweep",
@@ -770,6 +778,10 @@ abl_status sweep_load_string(const char *text, const char *origin, const char *d
 abl_status sweep_load(const char *path, abl_sweep **out, abl_error *err)
 {
     *out = NULL;
+    /* A FIFO, device or socket would block the read or feed it endless bytes: refused before
+     * it is opened. */
+    abl_status rst = fg_require_regular("sweep file", path, err);
+    if (rst) return rst;
     /* The config tree checks the file (directory, syntax, mapping) with its usual messages;
      * the text is read separately because the results file keeps it. */
     cfg_node *probe = NULL;
@@ -845,6 +857,8 @@ void sweep_free(abl_sweep *sw)
     free(sw->text);
     free(sw->base_path);
     free(sw->output_dir);
+    for (int i = 0; i < sw->nextra; i++)
+        free(sw->extra_path[i]);
     free(sw);
 }
 

@@ -295,6 +295,21 @@ static bool same_grid(const abl_scenario *a, const abl_scenario *b, char *what, 
     return true;
 }
 
+/* Remember a file the points read (tissue table, mesh) for the collision check of sweep_run;
+ * each name once. */
+static abl_status add_extra(abl_sweep *sw, const char *role, const char *path, abl_error *err)
+{
+    if (!path) return ABL_OK;
+    for (int i = 0; i < sw->nextra; i++)
+        if (!strcmp(sw->extra_path[i], path)) return ABL_OK;
+    if (sw->nextra >= SWEEP_MAX_EXTRA_INPUTS) return ABL_OK; /* 3 scenarios x 2: never */
+    char *p = sweep_strdup(path);
+    if (!p) return abl_fail(err, ABL_ENOMEM, "out of memory");
+    sw->extra_path[sw->nextra] = p;
+    sw->extra_role[sw->nextra++] = role;
+    return ABL_OK;
+}
+
 static abl_status load_with(const abl_sweep *sw, const char *const *sets, int nsets,
                             abl_scenario **sc, abl_error *err)
 {
@@ -394,6 +409,14 @@ abl_status sweep_validate(abl_sweep *sw, abl_error *err)
         sim_destroy(sim);
     }
     if (!st) st = layout_build(sw, first, last, base, err);
+    for (int i = 0; i < sw->nextra; i++)
+        free(sw->extra_path[i]);
+    sw->nextra = 0;
+    const abl_scenario *const scs[3] = {base, first, last};
+    for (int i = 0; i < 3 && !st; i++) {
+        st = add_extra(sw, "tissues file", scs[i]->tissues_path, err);
+        if (!st) st = add_extra(sw, "mesh (grid.mesh)", scs[i]->mesh_path, err);
+    }
     if (!st) {
         bool sampling = sw->nkeys > sw->naxes;
         bool want = sw->probability_map == 1 || (sw->probability_map == -1 && sampling);

@@ -6,6 +6,7 @@
  * Points use the demo scenario on tiny grids (16^3 at 2 mm for the in-process sweeps; 40^3 at
  * 1 mm, 240 s for the sweep that is killed, so that each point lasts long enough to be
  * interrupted between journal lines). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
@@ -805,6 +806,345 @@ static void test_cli_dry_run(void)
     CU_ASSERT(WIFEXITED(rc) && WEXITSTATUS(rc) == 3); /* base scenario missing: I/O */
 }
 
+
+/* ---- data safety (issue 14) ---------------------------------------------------------------- */
+
+/* Whole file as bytes (NULL if unreadable); *n its length. */
+static unsigned char *file_bytes(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    *n = 0;
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = malloc(len > 0 ? (size_t)len : 1);
+    if (b && fread(b, 1, (size_t)len, f) != (size_t)len) len = -1;
+    fclose(f);
+    if (len < 0) {
+        free(b);
+        return NULL;
+    }
+    *n = (size_t)len;
+    return b;
+}
+
+static bool bytes_unchanged(const char *path, const unsigned char *before, size_t n)
+{
+    size_t m;
+    unsigned char *now = file_bytes(path, &m);
+    bool same = now && before && m == n && memcmp(now, before, n) == 0;
+    free(now);
+    return same;
+}
+
+/* The demo scenario with its tissue table named by an absolute path (so that a copy of it
+ * anywhere still finds it), or by tissues when given. */
+static void demo_copy(const char *dest, const char *tissues)
+{
+    char *text = slurp(demo());
+    CU_ASSERT_FATAL(text != NULL);
+    char *t = strstr(text, "tissues_file: tissues.yaml");
+    CU_ASSERT_FATAL(t != NULL);
+    char tline[900];
+    if (tissues)
+        snprintf(tline, sizeof tline, "tissues_file: %s", tissues);
+    else
+        snprintf(tline, sizeof tline, "tissues_file: %s/configs/tissues.yaml", tu_root());
+    size_t n = strlen(text) + strlen(tline) + 1;
+    char *out = malloc(n);
+    snprintf(out, n, "%.*s%s%s", (int)(t - text), text, tline,
+             t + strlen("tissues_file: tissues.yaml"));
+    spit(dest, out);
+    free(out);
+    free(text);
+}
+
+/* Every file of a directory (not recursive), sorted by name, as one text: name, size and a
+ * hash of the bytes per line; two snapshots are equal iff no file was added, removed or
+ * changed (FNV-1a 64 of the bytes: a change that keeps it is a 2^-64 event). */
+static char *dir_snapshot(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return NULL;
+    char *names[256];
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) && n < 256)
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) names[n++] = strdup(de->d_name);
+    closedir(d);
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
+            char *t = names[j];
+            names[j] = names[j - 1];
+            names[j - 1] = t;
+        }
+    size_t cap = 64 + (size_t)n * 400, at = 0;
+    char *snap = malloc(cap);
+    snap[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        char p[1200];
+        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+        size_t len = 0;
+        unsigned char *b = file_bytes(p, &len);
+        unsigned long long h = 0xcbf29ce484222325ULL;
+        for (size_t k = 0; b && k < len; k++)
+            h = (h ^ b[k]) * 0x100000001b3ULL;
+        free(b);
+        at += (size_t)snprintf(snap + at, cap - at, "%.300s %zu %016llx\n", names[i], len, h);
+        free(names[i]);
+    }
+    return snap;
+}
+
+/* `ablasim sweep` on a sweep file: exit status, stderr to errfile. */
+static int sweep_cli(const char *path, const char *errfile)
+{
+    char cmd[3000];
+    snprintf(cmd, sizeof cmd, "timeout 60 '%s' sweep '%s' --threads 1 -q >/dev/null 2>'%s'",
+             ablasim_bin(), path, errfile);
+    int rc = system(cmd);
+    return rc != -1 && WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+/* One refused sweep: exit code, message fragments, every input byte for byte as before and
+ * no journal created. */
+static void expect_sweep_refused(const char *sweep_path, int rc_want, const char *frag1,
+                                 const char *frag2, const char *const *inputs, int ninputs,
+                                 const char *out_dir)
+{
+    char errf[800], jpath[900];
+    snprintf(errf, sizeof errf, "%s/guard_sweep.err", tu_tmpdir());
+    snprintf(jpath, sizeof jpath, "%s/journal.txt", out_dir);
+    unsigned char *before[4];
+    size_t n[4];
+    for (int i = 0; i < ninputs; i++)
+        before[i] = file_bytes(inputs[i], &n[i]);
+    int rc = sweep_cli(sweep_path, errf);
+    char *e = slurp(errf);
+    bool ok = rc == rc_want && e && strstr(e, frag1) && (!frag2 || strstr(e, frag2));
+    if (!ok)
+        fprintf(stderr, "\n  FAIL sweep %s: exit %d (expected %d), stderr: %s", sweep_path, rc,
+                rc_want, e ? e : "");
+    CU_ASSERT(ok);
+    free(e);
+    for (int i = 0; i < ninputs; i++) {
+        CU_ASSERT(bytes_unchanged(inputs[i], before[i], n[i]));
+        free(before[i]);
+    }
+    CU_ASSERT(!exists(jpath));
+}
+
+/* Inputs that are files of output_dir: the sweep file as results.csv, the base scenario as
+ * journal.txt, the tissue table as results.h5, the base scenario as a per-point JSON summary
+ * (fields: true); a FIFO as sweep file. Each refused before anything is created, inputs
+ * untouched. */
+static void test_outputs_never_inputs(void)
+{
+    const char *tmp = tu_tmpdir();
+    char out[800], sweep[900], base[1000], tis[900], text[2400], pts[900];
+    snprintf(out, sizeof out, "%s/guard_out", tmp);
+    CU_ASSERT_FATAL(mkdir(out, 0700) == 0);
+    snprintf(pts, sizeof pts, "%s/points", out);
+    CU_ASSERT_FATAL(mkdir(pts, 0700) == 0);
+    char clean_base[900];
+    snprintf(clean_base, sizeof clean_base, "%s/guard_base.yaml", tmp);
+    demo_copy(clean_base, NULL);
+
+    /* the sweep file is output_dir/results.csv */
+    snprintf(sweep, sizeof sweep, "%s/results.csv", out);
+    snprintf(text, sizeof text, "base: %s\noutput_dir: %s\naxes:\n%s", clean_base, out, tiny_axes);
+    spit(sweep, text);
+    const char *in1[2] = {sweep, clean_base};
+    expect_sweep_refused(sweep, 2, "results table", "is the sweep file", in1, 2, out);
+    unlink(sweep);
+
+    /* the base scenario is output_dir/journal.txt */
+    snprintf(base, sizeof base, "%s/journal.txt", out);
+    demo_copy(base, NULL);
+    snprintf(sweep, sizeof sweep, "%s/guard1.yaml", tmp);
+    snprintf(text, sizeof text, "base: %s\noutput_dir: %s\naxes:\n%s", base, out, tiny_axes);
+    spit(sweep, text);
+    char jlock[1100], errf[900];
+    snprintf(jlock, sizeof jlock, "%s.lock", base);
+    snprintf(errf, sizeof errf, "%s/guard1.err", tmp);
+    size_t n;
+    unsigned char *before = file_bytes(base, &n), *sbefore;
+    size_t sn;
+    sbefore = file_bytes(sweep, &sn);
+    CU_ASSERT_EQUAL(sweep_cli(sweep, errf), 2);
+    char *e = slurp(errf);
+    CU_ASSERT(e && strstr(e, "journal") && strstr(e, "is the base scenario"));
+    free(e);
+    CU_ASSERT(bytes_unchanged(base, before, n) && bytes_unchanged(sweep, sbefore, sn));
+    CU_ASSERT(!exists(jlock)); /* refused before the lock was taken */
+    free(before);
+    free(sbefore);
+    unlink(base);
+
+    /* the tissue table is output_dir/results.h5 */
+    snprintf(tis, sizeof tis, "%s/results.h5", out);
+    char *tt = NULL;
+    {
+        char src[900];
+        snprintf(src, sizeof src, "%s/configs/tissues.yaml", tu_root());
+        tt = slurp(src);
+        CU_ASSERT_FATAL(tt != NULL);
+        spit(tis, tt);
+        free(tt);
+    }
+    snprintf(base, sizeof base, "%s/guard_base_tis.yaml", tmp);
+    demo_copy(base, tis);
+    snprintf(text, sizeof text, "base: %s\noutput_dir: %s\naxes:\n%s", base, out, tiny_axes);
+    spit(sweep, text);
+    const char *in3[3] = {sweep, base, tis};
+    expect_sweep_refused(sweep, 2, "results file", "is the tissues file", in3, 3, out);
+    unlink(tis);
+
+    /* fields: true writes points/point_<i>.json: a base scenario of that name is refused */
+    snprintf(base, sizeof base, "%s/point_0000000.json", pts);
+    demo_copy(base, NULL);
+    snprintf(text, sizeof text, "base: %s\noutput_dir: %s\nfields: true\naxes:\n%s", base, out,
+             tiny_axes);
+    spit(sweep, text);
+    const char *in4[2] = {sweep, base};
+    expect_sweep_refused(sweep, 2, "JSON summary of point 0", "is the base scenario", in4, 2, out);
+    /* without fields: true no point file is written, so the same base is fine (dry run) */
+    snprintf(text, sizeof text, "base: %s\noutput_dir: %s\naxes:\n%s", base, out, tiny_axes);
+    spit(sweep, text);
+    char cmd[2400];
+    snprintf(cmd, sizeof cmd, "'%s' sweep '%s' --dry-run >/dev/null 2>&1", ablasim_bin(), sweep);
+    int rc = system(cmd);
+    CU_ASSERT(WIFEXITED(rc) && WEXITSTATUS(rc) == 0);
+
+    /* a FIFO as the sweep file: refused without being opened (that would block) */
+    char fifo[900];
+    snprintf(fifo, sizeof fifo, "%s/guard_fifo.yaml", tmp);
+    CU_ASSERT_FATAL(mkfifo(fifo, 0600) == 0);
+    expect_sweep_refused(fifo, 2, "sweep file", "is a FIFO", NULL, 0, out);
+}
+
+/* Two sweeps on one output_dir: the first is stopped (SIGSTOP) while it holds the journal
+ * lock; the second fails at once (exit 3) naming the first one's pid and leaves every file of
+ * the first as it was (names, sizes, bytes); the first, continued, finishes normally. 2 points
+ * of 40^3 at 1 mm, 240 s (~0.3 s each on one thread), so the first is still running when it
+ * is stopped right after its journal appears. */
+static void test_concurrent_sweeps(void)
+{
+    const char *tmp = tu_tmpdir();
+    char path[800], out[800], text[2000], lockp[900], jpath[900], errf[900];
+    snprintf(out, sizeof out, "%s/conc_out", tmp);
+    snprintf(path, sizeof path, "%s/conc.yaml", tmp);
+    snprintf(lockp, sizeof lockp, "%s/journal.txt.lock", out);
+    snprintf(jpath, sizeof jpath, "%s/journal.txt", out);
+    snprintf(errf, sizeof errf, "%s/conc2.err", tmp);
+    snprintf(text, sizeof text,
+             "base: %s\noutput_dir: %s\naxes:\n"
+             "  - {key: grid.dims, values: [[40, 40, 40]]}\n"
+             "  - {key: time.duration_s, values: [240]}\n"
+             "  - {key: output.snapshot_interval_s, values: [0]}\n"
+             "  - {key: sources.0.schedule.1.temperature_C, values: [70, 90]}\n",
+             demo(), out);
+    spit(path, text);
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        int fd = open("/dev/null", O_WRONLY);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execl(ablasim_bin(), "ablasim", "sweep", path, "--threads", "1", "-q", (char *)NULL);
+        _exit(127);
+    }
+    /* wait until it holds the lock (its pid in the lock file) and has started its journal,
+     * then freeze it there */
+    char want[32];
+    snprintf(want, sizeof want, "%ld\n", (long)pid);
+    bool locked = false;
+    for (int i = 0; i < 20000 && !locked; i++) { /* at most ~20 s */
+        char *l = slurp(lockp);
+        locked = l && !strcmp(l, want) && journal_entries(out) >= 0;
+        free(l);
+        if (!locked) nanosleep(&(struct timespec){0, 1000000}, NULL);
+    }
+    int status = 0;
+    CU_ASSERT_FATAL(locked);
+    kill(pid, SIGSTOP);
+    pid_t w = waitpid(pid, &status, WUNTRACED);
+    if (!(w == pid && WIFSTOPPED(status))) {
+        fprintf(stderr, "\n  concurrent sweeps: the first sweep ended before it could be stopped\n");
+        CU_FAIL_FATAL("first sweep not stopped while holding its lock");
+    }
+    char *snap = dir_snapshot(out);
+    int entries = journal_entries(out);
+    CU_ASSERT(snap && strstr(snap, "journal.txt ") && strstr(snap, "journal.txt.lock "));
+
+    int rc = sweep_cli(path, errf);
+    char *e = slurp(errf);
+    char pidtxt[64];
+    snprintf(pidtxt, sizeof pidtxt, "(pid %ld)", (long)pid);
+    CU_ASSERT_EQUAL(rc, 3);
+    CU_ASSERT(e && strstr(e, "another ablasim process is writing") && strstr(e, jpath) &&
+              strstr(e, pidtxt));
+    free(e);
+    char *snap2 = dir_snapshot(out); /* nothing added, removed or changed */
+    CU_ASSERT(snap && snap2 && !strcmp(snap, snap2));
+    CU_ASSERT_EQUAL(journal_entries(out), entries);
+    free(snap);
+    free(snap2);
+
+    kill(pid, SIGCONT);
+    CU_ASSERT(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CU_ASSERT_EQUAL(journal_entries(out), 2);
+    CU_ASSERT(!exists(lockp)); /* released (and removed) by its holder */
+    /* now the second one may run: everything is in the journal */
+    CU_ASSERT_EQUAL(sweep_cli(path, errf), 0);
+}
+
+/* Point counts are checked before they are multiplied: beyond SWEEP_MAX_POINTS (10^6) the
+ * sweep file is refused with a message, never expanded or wrapped. */
+static void test_point_count_limit(void)
+{
+    abl_error err;
+    char text[1200];
+    /* 1001 x 1000: refused at the second axis, naming it */
+    snprintf(text, sizeof text,
+             "base: b.yaml\noutput_dir: o\naxes:\n"
+             "  - {key: a_s, linspace: {from: 0, to: 1, count: 1001}}\n"
+             "  - {key: b_s, linspace: {from: 0, to: 1, count: 1000}}\n");
+    const char *m = rejected(text, &err);
+    CU_ASSERT(strstr(m, "sweep.yaml:5: the grid of axes has more than 1000000 points (1001 so "
+                        "far times 1000 values of 'b_s')") != NULL);
+    /* 100 x 100 x 101 */
+    snprintf(text, sizeof text,
+             "base: b.yaml\noutput_dir: o\naxes:\n"
+             "  - {key: a_s, linspace: {from: 0, to: 1, count: 100}}\n"
+             "  - {key: b_s, linspace: {from: 0, to: 1, count: 100}}\n"
+             "  - {key: c_s, linspace: {from: 0, to: 1, count: 101}}\n");
+    m = rejected(text, &err);
+    CU_ASSERT(strstr(m, "sweep.yaml:6: the grid of axes has more than 1000000 points") != NULL);
+    /* 1000 zipped axis points x 1001 samples */
+    snprintf(text, sizeof text,
+             "base: b.yaml\noutput_dir: o\ncombine: zip\naxes:\n"
+             "  - {key: a_s, linspace: {from: 0, to: 1, count: 1000}}\n"
+             "  - {key: b_s, linspace: {from: 0, to: 1, count: 1000}}\n"
+             "sampling:\n  method: random\n  count: 1001\n  parameters:\n"
+             "    - {key: c_s, distribution: uniform, low: 0, high: 1}\n");
+    m = rejected(text, &err);
+    CU_ASSERT(strstr(m, "1000 axis points x 1001 samples is more than 1000000 points") != NULL);
+    /* a single count beyond the limit is out of range */
+    snprintf(text, sizeof text,
+             "base: b.yaml\noutput_dir: o\naxes:\n"
+             "  - {key: a_s, linspace: {from: 0, to: 1, count: 1000001}}\n");
+    m = rejected(text, &err);
+    CU_ASSERT(strstr(m, "count") != NULL && strstr(m, "out of range") != NULL);
+    /* the same counts zipped stay small: 1000 points */
+    abl_sweep *sw = load_text("base: b.yaml\noutput_dir: o\ncombine: zip\naxes:\n"
+                              "  - {key: a_s, linspace: {from: 0, to: 1, count: 1000}}\n"
+                              "  - {key: b_s, linspace: {from: 0, to: 1, count: 1000}}\n");
+    CU_ASSERT(sw && sw->npoints == 1000);
+    sweep_free(sw);
+}
+
 static int cleanup(void)
 {
     free(ref_table);
@@ -827,4 +1167,8 @@ void register_sweep_tests(void)
     CU_add_test(s, "kill -9 and resume: same table", test_kill_and_resume);
     CU_add_test(s, "MPI, 2 ranks: same table as serial", test_mpi_equals_serial);
     CU_add_test(s, "CLI: dry run, exit codes", test_cli_dry_run);
+    CU_add_test(s, "outputs that are inputs refused, inputs untouched", test_outputs_never_inputs);
+    CU_add_test(s, "two sweeps on one output_dir: the second fails with the pid",
+                test_concurrent_sweeps);
+    CU_add_test(s, "point counts beyond 10^6 refused before expansion", test_point_count_limit);
 }
