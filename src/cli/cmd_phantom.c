@@ -1,11 +1,15 @@
 /* cmd_phantom.c - 'ablasim phantom': write an anatomical phantom (label grid) to an HDF5 mesh,
- * or list the phantoms with their parameters, labels and designed volumes. */
+ * or list the phantoms with their parameters, labels and designed volumes.
+ * Data safety (issue 14): the output name, its temporary and its lock are declared before any
+ * work (a directory, FIFO or device under the output name is refused, not opened), and the
+ * output is locked while it is written, so two processes never write one mesh file. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ablasim/fileguard.h"
 #include "ablasim/mesh.h"
 #include "ablasim/phantom.h"
 #include "commands.h"
@@ -22,7 +26,10 @@ static const char *usage_phantom =
     "                        (repeatable; --list shows every key with its default and range)\n"
     "  --list                phantoms, parameters, label tables and designed volumes\n"
     "  -q, --quiet           print only errors\n"
-    "  -h, --help            this text\n";
+    "  -h, --help            this text\n"
+    "\n"
+    "exit codes: 0 written, 1 usage, 2 invalid parameter or phantom, 3 I/O error (also: OUT.h5\n"
+    "is a directory, FIFO or device, or another ablasim process is writing it), 4 out of memory\n";
 
 static int usage_error(const char *msg, const char *arg)
 {
@@ -159,6 +166,27 @@ int cmd_phantom(int argc, char **argv)
     abl_phantom_params p;
     abl_phantom_kind kind;
     if (phantom_kind_from_name(name, &kind, &err)) return free(sets), fail(NULL, &err);
+    /* Every name this command writes (mesh_write: OUT.tmp, renamed to OUT; fg_lock: OUT.lock),
+     * checked before the phantom is built; the lock is taken only after the parameters are
+     * known to be good (below). */
+    {
+        const size_t len = strlen(out) + 6;
+        char *tmp = malloc(len), *lk = malloc(len);
+        abl_fileset *fs = fileset_new();
+        abl_status st = tmp && lk && fs ? ABL_OK : abl_fail(&err, ABL_ENOMEM, "out of memory");
+        if (!st) {
+            snprintf(tmp, len, "%s.tmp", out);
+            snprintf(lk, len, "%s.lock", out);
+            st = fileset_output(fs, "phantom mesh", out, &err);
+        }
+        if (!st) st = fileset_output(fs, "phantom mesh temporary", tmp, &err);
+        if (!st) st = fileset_output(fs, "phantom mesh lock", lk, &err);
+        if (!st) st = fileset_check(fs, &err);
+        fileset_free(fs);
+        free(tmp);
+        free(lk);
+        if (st) return free(sets), fail(NULL, &err);
+    }
     phantom_defaults(kind, &p);
 
     double spacing = 1.0;
@@ -196,9 +224,18 @@ int cmd_phantom(int argc, char **argv)
      * parameters to change. */
     if (phantom_design(&p, spacing, &d, &err))
         return fail(!strncmp(err.msg, "spacing", 7) ? "--spacing-mm" : NULL, &err);
+    /* Held from before the phantom is built until the file is renamed into place: a second
+     * process writing the same name fails at once with this one's pid. */
+    abl_lock *lock = NULL;
+    if (fg_lock(out, &lock, &err)) return fail(NULL, &err);
     abl_mesh m;
-    if (phantom_generate(&p, spacing, &m, &err)) return fail(NULL, &err);
-    if (mesh_write(out, &m, &err)) {
+    if (phantom_generate(&p, spacing, &m, &err)) {
+        fg_unlock(lock);
+        return fail(NULL, &err);
+    }
+    abl_status wst = mesh_write(out, &m, &err);
+    fg_unlock(lock);
+    if (wst) {
         mesh_free(&m);
         return fail(NULL, &err);
     }

@@ -14,7 +14,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include "ablasim/fileguard.h"
 #include "ablasim/mesh.h"
 #include "ablasim/phantom.h"
 #include "ablasim/tissue.h"
@@ -600,6 +602,69 @@ static void test_cli(void)
     CU_ASSERT_EQUAL(run_cli("--list", errf), 0);
 }
 
+
+/* Data safety (issue 14): an output name that is a directory, a FIFO or (through a symlink) a
+ * character device is refused with exit 3 before anything is built or written, and is left
+ * as it was; a mesh another process is writing (this test holds its lock) is refused with
+ * that process's pid and keeps its bytes; once the lock is gone the same command works and
+ * leaves no lock file behind. --spacing-mm 2 keeps each run at a few milliseconds. */
+static void test_cli_output_safety(void)
+{
+    const char *tmp = tu_tmpdir();
+    char dir[700], fifo[700], dev[700], out[700], errf[700], args[1600], side[800];
+    snprintf(dir, sizeof dir, "%s/ph_dir.h5", tmp);
+    snprintf(fifo, sizeof fifo, "%s/ph_fifo.h5", tmp);
+    snprintf(dev, sizeof dev, "%s/ph_dev.h5", tmp);
+    snprintf(out, sizeof out, "%s/ph_locked.h5", tmp);
+    snprintf(errf, sizeof errf, "%s/ph_safety.err", tmp);
+    CU_ASSERT_FATAL(mkdir(dir, 0700) == 0);
+    CU_ASSERT_FATAL(mkfifo(fifo, 0600) == 0);
+    CU_ASSERT_FATAL(symlink("/dev/null", dev) == 0);
+    struct {
+        const char *path;
+        const char *what;
+    } bad[] = {{dir, "is a directory"}, {fifo, "is a FIFO"}, {dev, "is a character device"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(args, sizeof args, "liver --spacing-mm 2 -o '%s'", bad[i].path);
+        CU_ASSERT_EQUAL(run_cli(args, errf), 3);
+        CU_ASSERT(file_contains(errf, "phantom mesh") && file_contains(errf, bad[i].what));
+        snprintf(side, sizeof side, "%s.tmp", bad[i].path);
+        struct stat sb;
+        CU_ASSERT(stat(side, &sb) != 0);
+        snprintf(side, sizeof side, "%s.lock", bad[i].path);
+        CU_ASSERT(stat(side, &sb) != 0);
+    }
+    struct stat sb;
+    CU_ASSERT(stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode));
+    CU_ASSERT(stat(fifo, &sb) == 0 && S_ISFIFO(sb.st_mode));
+    CU_ASSERT(lstat(dev, &sb) == 0 && S_ISLNK(sb.st_mode));
+
+    /* locked by another process (this one): refused, the existing file untouched */
+    FILE *f = fopen(out, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    fputs("an earlier mesh\n", f);
+    fclose(f);
+    abl_lock *lk = NULL;
+    abl_error err = {0};
+    CU_ASSERT_FATAL(fg_lock(out, &lk, &err) == ABL_OK);
+    char pid[64];
+    snprintf(pid, sizeof pid, "(pid %ld)", (long)getpid());
+    snprintf(args, sizeof args, "liver --spacing-mm 2 -o '%s'", out);
+    CU_ASSERT_EQUAL(run_cli(args, errf), 3);
+    CU_ASSERT(file_contains(errf, "another ablasim process is writing") &&
+              file_contains(errf, pid));
+    CU_ASSERT(file_contains(out, "an earlier mesh\n"));
+    snprintf(side, sizeof side, "%s.tmp", out);
+    CU_ASSERT(stat(side, &sb) != 0);
+    fg_unlock(lk);
+    CU_ASSERT_EQUAL(run_cli(args, errf), 0);
+    abl_mesh m;
+    CU_ASSERT(mesh_read(out, &m, &err) == ABL_OK);
+    mesh_free(&m);
+    snprintf(side, sizeof side, "%s.lock", out);
+    CU_ASSERT(stat(side, &sb) != 0);
+}
+
 void register_phantom_tests(void)
 {
     CU_pSuite s = CU_add_suite("phantom", NULL, suite_cleanup);
@@ -619,4 +684,6 @@ void register_phantom_tests(void)
     CU_add_test(s, "meshes/*.h5 match the generator, <= 5 MB", test_committed_meshes);
     CU_add_test(s, "bad parameters and spacings rejected", test_bad_input);
     CU_add_test(s, "ablasim phantom: good run, bad input, exit codes", test_cli);
+    CU_add_test(s, "ablasim phantom: special files and a locked output refused",
+                test_cli_output_safety);
 }
