@@ -4,12 +4,28 @@
  * path, --set list), the step count, every evolving field (T, running maps, damage maps,
  * freeze-thaw counts), the energy and solver bookkeeping, the state of every source that has
  * one (source.h state_io: controllers, recorded series), and how many snapshots the result file
- * had received. Resuming
- * rebuilds the simulation from the stored scenario text (tissues and meshes are read again from
- * their paths), restores the state and continues; the same kernels on the same state give
- * bitwise the same fields as an uninterrupted run. Written atomically (temporary + rename).
- * Layout: /checkpoint (attributes), /state/<field> datasets (fields, CG log of implicit runs),
- * /state/source_<i> uint8 blobs (attr source_name) of the sources with state_io.
+ * had received. Resuming rebuilds the simulation from the stored scenario text (tissues and
+ * meshes are read again from their stored absolute paths, so a resume may start in any
+ * directory), restores the state and continues; the same kernels on the same state give
+ * bitwise the same fields as an uninterrupted run. Written atomically (temporary, fsync,
+ * rename).
+ *
+ * Layout (format 2): /checkpoint (attributes; dataset tissue_properties), /state/<field>
+ * datasets (fields, CG log of implicit runs), /state/source_<i> uint8 blobs (attr source_name)
+ * of the sources with state_io.
+ *
+ * Integrity: every dataset carries checksum_u64 (64-bit word-wise hash of its bytes, see
+ * checkpoint.c), and /checkpoint carries attributes_checksum_u64 over every other attribute
+ * of the file (objects and attributes in name order). Reading refuses, before anything is
+ * used, a damaged file (naming the dataset), an older or newer format, another ablasim
+ * version, and then a state no run can reach (non-finite or out-of-range fields, naming the
+ * field and the first bad voxel).
+ *
+ * Provenance: the absolute scenario base directory, tissue table, mesh and output paths; the
+ * properties of every tissue in use after overrides (tissue_properties, tissue_digest_u64);
+ * a digest of the voxel materials sim_create built (material_digest_u64). Resuming refuses a
+ * missing input (naming the stored path), a changed tissue value (naming tissue and
+ * property) and a changed mesh.
  */
 #ifndef ABLASIM_CHECKPOINT_H
 #define ABLASIM_CHECKPOINT_H
@@ -22,13 +38,17 @@ typedef struct {
     long snapshots_written;  /* snapshots already in the partial result */
 } abl_checkpoint_info;
 
-/* Write s's state to path (atomically). */
+/* Write s's state to path (atomically). output_path (may be relative or "") is stored as an
+ * absolute path. */
 abl_status checkpoint_write(const char *path, const abl_sim *s, const char *output_path,
                             long snapshots_written, abl_error *err);
-/* Read the scenario stored in a checkpoint and load it (as scenario_load would). */
+/* Verify a checkpoint (format, version, checksums), check that its input files still exist,
+ * and load the scenario stored in it (as scenario_load would). */
 abl_status checkpoint_load_scenario(const char *path, abl_scenario **sc, abl_checkpoint_info *info,
                                     abl_error *err);
-/* Restore the state into a simulation created from that scenario (grid must match). */
+/* Verify the checkpoint again, check that s was built from the same tissue properties and
+ * voxel materials, restore the state into s (created from that scenario) and check it. On
+ * failure s is partly overwritten: destroy it. */
 abl_status checkpoint_restore(const char *path, abl_sim *s, abl_error *err);
 void checkpoint_info_free(abl_checkpoint_info *info);
 

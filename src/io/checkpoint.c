@@ -1,17 +1,97 @@
 /* checkpoint.c - write and restore simulation state (see checkpoint.h). */
+#define _DEFAULT_SOURCE /* realpath (XSI) */
 #include "ablasim/checkpoint.h"
 
 #include <errno.h>
+#include <float.h>
 #include <hdf5.h>
+#include <limits.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "ablasim/source.h"
 #include "ablasim/version.h"
 #include "h5util.h"
 
-#define CKPT_FORMAT 1
+/* Format history: 1 - ablasim 0.1 before issue 14 (no checksums, no provenance); 2 - checksums
+ * of every dataset and attribute, build version, tissue properties and voxel materials the run
+ * was made from, absolute paths. */
+#define CKPT_FORMAT 2
+
+#define ATTR_CHECKSUM "checksum_u64"
+#define ATTR_ALL_ATTRS "attributes_checksum_u64"
+
+#if H5_VERSION_GE(1, 12, 0)
+typedef H5L_info2_t link_info;
+#define link_visit H5Lvisit2
+#else
+typedef H5L_info_t link_info;
+#define link_visit H5Lvisit
+#endif
+
+/* ---- checksums ------------------------------------------------------------------------------
+ * A 64-bit checksum against damage (bit rot, a truncated or partly overwritten copy, a hand
+ * edit), not against forgery. The bytes are read as little-endian 8-byte words (the last one
+ * zero-padded); each word w updates the state h <- rotl(h ^ w K1, 31) K2 with odd K1, K2, so
+ * every update is a bijection of h for a fixed w and of w for a fixed h; then the byte count is
+ * folded in the same way (trailing zero bytes count) and splitmix64's finaliser spreads the
+ * bits. A change confined to one 8-byte word therefore always changes the checksum; any other
+ * damage goes unnoticed with probability ~2^-64. One multiply-rotate-multiply per 8 bytes:
+ * GB/s, far below the cost of reading the file. Pieces (names, values) are chained through
+ * hash_piece, each with its own length, so "ab"+"c" and "a"+"bc" differ. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "checkpoint checksums read memory as little-endian words (the file's byte order)"
+#endif
+
+#define HASH_SEED 0x243f6a8885a308d3ULL /* pi: any fixed value */
+#define HASH_K1 0x9e3779b97f4a7c15ULL
+#define HASH_K2 0xbf58476d1ce4e5b9ULL
+
+static inline uint64_t hash_word(uint64_t h, uint64_t w)
+{
+    h ^= w * HASH_K1;
+    h = h << 31 | h >> 33;
+    return h * HASH_K2;
+}
+
+static uint64_t hash_piece(uint64_t h, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        h = hash_word(h, w);
+    }
+    if (i < n) {
+        uint64_t w = 0;
+        memcpy(&w, p + i, n - i);
+        h = hash_word(h, w);
+    }
+    return hash_word(h, (uint64_t)n);
+}
+
+static uint64_t hash_finish(uint64_t h)
+{
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 27;
+    h *= 0x94d049bb133111ebULL;
+    return h ^ h >> 31;
+}
+
+static uint64_t checksum(const void *data, size_t n)
+{
+    return hash_finish(hash_piece(HASH_SEED, data, n));
+}
+
+/* ---- small HDF5 helpers --------------------------------------------------------------------- */
 
 static abl_status h5err(abl_error *err, const char *path, const char *what)
 {
@@ -44,8 +124,19 @@ static int put_num(hid_t obj, const char *name, hid_t type, const void *v)
     return r < 0 ? -1 : 0;
 }
 
+static int put_u64(hid_t obj, const char *name, uint64_t v)
+{
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = sp >= 0 ? H5Acreate2(obj, name, H5T_STD_U64LE, sp, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    herr_t r = a >= 0 ? H5Awrite(a, H5T_NATIVE_UINT64, &v) : -1;
+    close_id(a);
+    close_id(sp);
+    return r < 0 ? -1 : 0;
+}
+
 static int get_num(hid_t obj, const char *name, hid_t type, void *v)
 {
+    if (H5Aexists(obj, name) <= 0) return -1;
     hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
     herr_t r = a >= 0 ? H5Aread(a, type, v) : -1;
     close_id(a);
@@ -55,6 +146,7 @@ static int get_num(hid_t obj, const char *name, hid_t type, void *v)
 /* Variable-length string attribute into a malloc'ed copy. */
 static char *get_str(hid_t obj, const char *name)
 {
+    if (H5Aexists(obj, name) <= 0) return NULL;
     hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
     if (a < 0) return NULL;
     hid_t t = H5Tcopy(H5T_C_S1);
@@ -70,13 +162,15 @@ static char *get_str(hid_t obj, const char *name)
     return copy;
 }
 
+/* 1-D dataset of n values with the checksum of their bytes (attribute checksum_u64). */
 static int put_array(hid_t loc, const char *name, hid_t ftype, hid_t mtype, hsize_t n,
                      const void *data)
 {
     hid_t sp = H5Screate_simple(1, &n, NULL);
-    hid_t d = sp >= 0 ? H5Dcreate2(loc, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)
-                      : -1;
+    hid_t d =
+        sp >= 0 ? H5Dcreate2(loc, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
     herr_t r = d >= 0 ? (n ? H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) : 0) : -1;
+    if (r >= 0) r = put_u64(d, ATTR_CHECKSUM, checksum(data, (size_t)n * H5Tget_size(mtype)));
     close_id(d);
     close_id(sp);
     return r < 0 ? -1 : 0;
@@ -85,6 +179,7 @@ static int put_array(hid_t loc, const char *name, hid_t ftype, hid_t mtype, hsiz
 /* Read a 1-D dataset of exactly n values. */
 static int get_array(hid_t loc, const char *name, hid_t mtype, hsize_t n, void *data)
 {
+    if (H5Lexists(loc, name, H5P_DEFAULT) <= 0) return -1;
     hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
     if (d < 0) return -1;
     hid_t sp = H5Dget_space(d);
@@ -97,6 +192,503 @@ static int get_array(hid_t loc, const char *name, hid_t mtype, hsize_t n, void *
     return r < 0 ? -1 : 0;
 }
 
+/* Length of a 1-D dataset (-1: absent or not 1-D). */
+static long long array_length(hid_t loc, const char *name)
+{
+    if (H5Lexists(loc, name, H5P_DEFAULT) <= 0) return -1;
+    hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
+    hid_t sp = d >= 0 ? H5Dget_space(d) : -1;
+    hsize_t have = 0;
+    long long n = sp >= 0 && H5Sget_simple_extent_ndims(sp) == 1 &&
+                          H5Sget_simple_extent_dims(sp, &have, NULL) == 1
+                      ? (long long)have
+                      : -1;
+    close_id(sp);
+    close_id(d);
+    return n;
+}
+
+/* ---- digest of every attribute ----------------------------------------------------------------
+ * Over the root group's attributes and then every object of the file in name order (H5Lvisit):
+ * its path, then its attributes in name order (H5Aiterate2, H5_INDEX_NAME), each as its name
+ * and its value (variable-length strings: the string bytes; numbers: the native bytes), the
+ * checksum attributes themselves left out. The writer computes it on the finished file, the
+ * reader on the file as found, with the same code. */
+typedef struct {
+    uint64_t h;
+    int bad;
+} attr_digest;
+
+static herr_t digest_attr(hid_t loc, const char *name, const H5A_info_t *info, void *op)
+{
+    (void)info;
+    attr_digest *d = op;
+    if (!strcmp(name, ATTR_CHECKSUM) || !strcmp(name, ATTR_ALL_ATTRS)) return 0;
+    d->h = hash_piece(d->h, name, strlen(name));
+    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+    hid_t t = a >= 0 ? H5Aget_type(a) : -1;
+    hid_t sp = a >= 0 ? H5Aget_space(a) : -1;
+    hssize_t np = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+    int bad = t < 0 || np < 0;
+    if (!bad && H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) > 0) {
+        hid_t mt = H5Tcopy(H5T_C_S1);
+        char *v = NULL;
+        bad = np != 1 || mt < 0 || H5Tset_size(mt, H5T_VARIABLE) < 0 || H5Aread(a, mt, &v) < 0;
+        if (!bad) d->h = hash_piece(d->h, v ? v : "", v ? strlen(v) : 0);
+        if (v) H5free_memory(v);
+        close_id(mt);
+    } else if (!bad) {
+        hid_t mt = H5Tget_native_type(t, H5T_DIR_ASCEND);
+        size_t len = mt >= 0 ? H5Tget_size(mt) * (size_t)np : 0;
+        unsigned char *buf = mt >= 0 ? malloc(len ? len : 1) : NULL;
+        bad = !buf || (len && H5Aread(a, mt, buf) < 0);
+        if (!bad) d->h = hash_piece(d->h, buf, len);
+        free(buf);
+        close_id(mt);
+    }
+    close_id(sp);
+    close_id(t);
+    close_id(a);
+    d->bad |= bad;
+    return bad ? -1 : 0;
+}
+
+static herr_t digest_link(hid_t g, const char *name, const link_info *info, void *op)
+{
+    (void)info;
+    attr_digest *d = op;
+    d->h = hash_piece(d->h, name, strlen(name));
+    hid_t o = H5Oopen(g, name, H5P_DEFAULT);
+    hsize_t idx = 0;
+    herr_t r = o >= 0 ? H5Aiterate2(o, H5_INDEX_NAME, H5_ITER_INC, &idx, digest_attr, d) : -1;
+    close_id(o);
+    if (r < 0) d->bad = 1;
+    return r < 0 ? -1 : 0;
+}
+
+static int attributes_digest(hid_t f, uint64_t *out)
+{
+    attr_digest d = {HASH_SEED, 0};
+    hid_t g = H5Gopen2(f, "/", H5P_DEFAULT);
+    hsize_t idx = 0;
+    herr_t r = g >= 0 ? H5Aiterate2(g, H5_INDEX_NAME, H5_ITER_INC, &idx, digest_attr, &d) : -1;
+    if (r >= 0) r = link_visit(g, H5_INDEX_NAME, H5_ITER_INC, digest_link, &d);
+    close_id(g);
+    *out = hash_finish(d.h);
+    return r < 0 || d.bad ? -1 : 0;
+}
+
+/* ---- verification on resume ----------------------------------------------------------------- */
+
+typedef struct {
+    const char *path;
+    abl_error *err;
+    abl_status st;
+} verify_walk;
+
+static herr_t verify_link(hid_t g, const char *name, const link_info *info, void *op)
+{
+    verify_walk *w = op;
+    if (info->type != H5L_TYPE_HARD) {
+        w->st = abl_fail(w->err, ABL_EINVAL,
+                         "%s: checkpoint damaged: /%s is a link an ablasim checkpoint does not "
+                         "have; it cannot be resumed",
+                         w->path, name);
+        return -1;
+    }
+    hid_t o = H5Oopen(g, name, H5P_DEFAULT);
+    if (o < 0) {
+        w->st = abl_fail(w->err, ABL_EINVAL,
+                         "%s: checkpoint damaged: /%s cannot be opened; it cannot be resumed",
+                         w->path, name);
+        return -1;
+    }
+    if (H5Iget_type(o) != H5I_DATASET) {
+        close_id(o);
+        return 0;
+    }
+    uint64_t want = 0;
+    if (get_num(o, ATTR_CHECKSUM, H5T_NATIVE_UINT64, &want)) {
+        close_id(o);
+        w->st = abl_fail(w->err, ABL_EINVAL,
+                         "%s: checkpoint damaged: /%s has no checksum (" ATTR_CHECKSUM
+                         "); it cannot be resumed",
+                         w->path, name);
+        return -1;
+    }
+    hid_t t = H5Dget_type(o), sp = H5Dget_space(o);
+    hid_t mt = t >= 0 ? H5Tget_native_type(t, H5T_DIR_ASCEND) : -1;
+    hssize_t np = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+    size_t len = mt >= 0 && np >= 0 ? H5Tget_size(mt) * (size_t)np : 0;
+    unsigned char *buf = mt >= 0 && np >= 0 ? malloc(len ? len : 1) : NULL;
+    int readable = buf && (len == 0 || H5Dread(o, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0);
+    uint64_t have = readable ? checksum(buf, len) : 0;
+    free(buf);
+    close_id(mt);
+    close_id(sp);
+    close_id(t);
+    close_id(o);
+    if (!readable || have != want) {
+        w->st = abl_fail(w->err, ABL_EINVAL, "%s: checkpoint damaged: /%s %s; it cannot be resumed",
+                         w->path, name, readable ? "checksum mismatch" : "cannot be read");
+        return -1;
+    }
+    return 0;
+}
+
+/* Every dataset's checksum and the digest of all attributes; first damage found -> EINVAL. */
+static abl_status verify_checksums(hid_t f, hid_t root, const char *path, abl_error *err)
+{
+    uint64_t want = 0, have = 0;
+    if (get_num(root, ATTR_ALL_ATTRS, H5T_NATIVE_UINT64, &want))
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: checkpoint damaged: /checkpoint has no " ATTR_ALL_ATTRS
+                        " attribute; it cannot be resumed",
+                        path);
+    verify_walk w = {path, err, ABL_OK};
+    hid_t g = H5Gopen2(f, "/", H5P_DEFAULT);
+    herr_t r = g >= 0 ? link_visit(g, H5_INDEX_NAME, H5_ITER_INC, verify_link, &w) : -1;
+    close_id(g);
+    if (w.st) return w.st;
+    if (r < 0)
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: checkpoint damaged: its object tree cannot be walked; it cannot be "
+                        "resumed",
+                        path);
+    if (attributes_digest(f, &have) || have != want)
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: checkpoint damaged: the attributes of /checkpoint or of its "
+                        "datasets do not match " ATTR_ALL_ATTRS " (an attribute was changed or "
+                        "cannot be read); it cannot be resumed",
+                        path);
+    return ABL_OK;
+}
+
+/* Open a checkpoint for reading: it exists, is HDF5, is an ablasim checkpoint of this format,
+ * this build wrote it, and its checksums hold. On success *f and *root are open. */
+static abl_status open_checked(const char *path, hid_t *f, hid_t *root, abl_error *err)
+{
+    *f = *root = -1;
+    FILE *probe = fopen(path, "rb");
+    if (!probe)
+        return abl_fail(err, ABL_EIO, "%s: cannot open checkpoint: %s", path, strerror(errno));
+    fclose(probe);
+    *f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (*f < 0) return h5err(err, path, "reading the checkpoint (not an HDF5 file, or truncated?)");
+    int format = 0;
+    *root = H5Lexists(*f, "/checkpoint", H5P_DEFAULT) > 0 ? H5Gopen2(*f, "/checkpoint", H5P_DEFAULT)
+                                                          : -1;
+    if (*root < 0 || get_num(*root, "format", H5T_NATIVE_INT, &format))
+        return abl_fail(err, ABL_EINVAL, "%s: not an ablasim checkpoint (no /checkpoint format)",
+                        path);
+    if (format < CKPT_FORMAT)
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: written by an older ablasim (checkpoint format %d; this one reads "
+                        "format %d, which carries checksums and provenance); it cannot be "
+                        "resumed: re-run the scenario",
+                        path, format, CKPT_FORMAT);
+    if (format > CKPT_FORMAT)
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: written by a newer ablasim (checkpoint format %d; this one reads "
+                        "format %d); resume it with the ablasim that wrote it",
+                        path, format, CKPT_FORMAT);
+    /* another build may step differently (kernels, defaults, source models): the resumed run
+     * would not be the run it claims to continue. Checked before the checksums: a future build
+     * may checksum differently, and "written by ablasim X" is then the useful message (a
+     * damaged version string is refused here all the same). */
+    abl_status st = ABL_OK;
+    char *ver = get_str(*root, "ablasim_version");
+    if (!ver || strcmp(ver, ABLASIM_VERSION))
+        st = abl_fail(err, ABL_EINVAL,
+                      "%s: written by ablasim %s, this is ablasim %s: a resumed run would not "
+                      "continue the same computation; resume it with ablasim %s or re-run the "
+                      "scenario",
+                      path, ver ? ver : "(unknown)", ABLASIM_VERSION, ver ? ver : "(unknown)");
+    free(ver);
+    return st ? st : verify_checksums(*f, *root, path, err);
+}
+
+/* ---- provenance -------------------------------------------------------------------------- */
+
+/* Absolute spelling of path: realpath() when it exists, else realpath() of its directory + "/" +
+ * the last component (an output not written yet), else the current directory + "/" + path.
+ * "" stays "". malloc'ed; NULL when out of memory. */
+static char *absolute_path(const char *path)
+{
+    char buf[PATH_MAX], dir[PATH_MAX];
+    const char *out = path;
+    char *res = NULL;
+    if (!path[0])
+        out = "";
+    else if (realpath(path, buf))
+        out = buf;
+    else {
+        const char *slash = strrchr(path, '/');
+        const char *base = slash ? slash + 1 : path;
+        if (!slash)
+            snprintf(dir, sizeof dir, ".");
+        else if (slash == path)
+            snprintf(dir, sizeof dir, "/");
+        else
+            snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+        if (realpath(dir, buf)) {
+            size_t n = strlen(buf) + strlen(base) + 2;
+            if ((res = malloc(n))) snprintf(res, n, "%s/%s", strcmp(buf, "/") ? buf : "", base);
+            return res;
+        }
+        if (path[0] != '/' && getcwd(dir, sizeof dir)) {
+            size_t n = strlen(dir) + strlen(path) + 2;
+            if ((res = malloc(n))) snprintf(res, n, "%s/%s", dir, path);
+            return res;
+        }
+    }
+    if ((res = malloc(strlen(out) + 1))) strcpy(res, out);
+    return res;
+}
+
+/* Every numeric property of abl_tissue: the digest covers all of them for each tissue in use
+ * (a property the run does not read today may be read by a source tomorrow; listing all keeps
+ * this table from silently falling behind the struct). */
+static const struct {
+    const char *name;
+    size_t off;
+} tissue_props[] = {
+    {"rho_kg_m3", offsetof(abl_tissue, rho_kg_m3)},
+    {"c_J_kgK", offsetof(abl_tissue, c_J_kgK)},
+    {"k_W_mK", offsetof(abl_tissue, k_W_mK)},
+    {"perfusion_per_s", offsetof(abl_tissue, perfusion_per_s)},
+    {"q_met_W_m3", offsetof(abl_tissue, q_met_W_m3)},
+    {"k_temp_coeff_per_K", offsetof(abl_tissue, k_temp_coeff_per_K)},
+    {"sigma_480kHz_S_m", offsetof(abl_tissue, sigma_480kHz_S_m)},
+    {"eps_r_915MHz", offsetof(abl_tissue, eps_r_915MHz)},
+    {"sigma_915MHz_S_m", offsetof(abl_tissue, sigma_915MHz_S_m)},
+    {"eps_r_2450MHz", offsetof(abl_tissue, eps_r_2450MHz)},
+    {"sigma_2450MHz_S_m", offsetof(abl_tissue, sigma_2450MHz_S_m)},
+    {"frozen_rho_kg_m3", offsetof(abl_tissue, frozen_rho_kg_m3)},
+    {"frozen_c_J_kgK", offsetof(abl_tissue, frozen_c_J_kgK)},
+    {"frozen_k_W_mK", offsetof(abl_tissue, frozen_k_W_mK)},
+    {"water_fraction", offsetof(abl_tissue, water_fraction)},
+    {"latent_fusion_J_kg", offsetof(abl_tissue, latent_fusion_J_kg)},
+    {"arrhenius_A_per_s", offsetof(abl_tissue, arrhenius_A_per_s)},
+    {"arrhenius_Ea_J_mol", offsetof(abl_tissue, arrhenius_Ea_J_mol)},
+};
+#define NPROP ((int)(sizeof tissue_props / sizeof tissue_props[0]))
+/* every field of abl_tissue after the name is one of the doubles above */
+_Static_assert(sizeof(abl_tissue) == offsetof(abl_tissue, rho_kg_m3) + NPROP * sizeof(double),
+               "abl_tissue gained a field: add it to tissue_props");
+
+/* The properties the run uses: one row per material (its tissue after the scenario's
+ * overrides), then a row "blood" (rho, c of the perfusing blood; the rest NaN). names: the
+ * row names, each followed by '\n'. */
+typedef struct {
+    int nrow;
+    double *v; /* [nrow][NPROP] */
+    char *names;
+    uint64_t digest;
+} tissue_rows;
+
+static void tissue_rows_free(tissue_rows *r)
+{
+    free(r->v);
+    free(r->names);
+}
+
+static int tissue_rows_build(const abl_sim *s, tissue_rows *r)
+{
+    const abl_tissue_table *tab = &s->sc->tissues;
+    r->nrow = s->nmat + 1;
+    r->v = malloc((size_t)r->nrow * NPROP * sizeof *r->v);
+    r->names = malloc((size_t)r->nrow * (ABL_TISSUE_NAME_LEN + 1) + 1);
+    if (!r->v || !r->names) return -1;
+    r->names[0] = 0;
+    size_t pos = 0;
+    for (int m = 0; m < s->nmat; m++) {
+        const abl_tissue *t = &tab->t[s->mat_tissue[m]];
+        for (int q = 0; q < NPROP; q++)
+            memcpy(&r->v[m * NPROP + q], (const char *)t + tissue_props[q].off, sizeof(double));
+        pos += (size_t)sprintf(r->names + pos, "%s\n", t->name);
+    }
+    double *b = &r->v[s->nmat * NPROP];
+    for (int q = 0; q < NPROP; q++)
+        b[q] = NAN;
+    b[0] = tab->blood_rho_kg_m3;
+    b[1] = tab->blood_c_J_kgK;
+    sprintf(r->names + pos, "blood\n");
+    uint64_t h = hash_piece(HASH_SEED, r->names, strlen(r->names));
+    r->digest = hash_finish(hash_piece(h, r->v, (size_t)r->nrow * NPROP * sizeof *r->v));
+    return 0;
+}
+
+/* Digest of the voxel materials as built by sim_create (mesh labels, NIfTI, shapes) and of the
+ * grid's dimensions. */
+static uint64_t material_digest(const abl_sim *s)
+{
+    const int dims[3] = {s->grid.nx, s->grid.ny, s->grid.nz};
+    uint64_t h = hash_piece(HASH_SEED, dims, sizeof dims);
+    return hash_finish(hash_piece(h, s->material, s->grid.n));
+}
+
+/* Row r of a '\n'-separated name list into buf. */
+static void row_name(const char *names, int r, char *buf, size_t len)
+{
+    const char *p = names;
+    for (int i = 0; i < r && p; i++) {
+        p = strchr(p, '\n');
+        if (p) p++;
+    }
+    size_t n = p ? strcspn(p, "\n") : 0;
+    snprintf(buf, len, "%.*s", (int)n, p ? p : "");
+}
+
+/* The tissue properties now against the checkpoint's: name the first that changed. */
+static abl_status check_tissues(hid_t f, hid_t root, const abl_sim *s, const char *path,
+                                abl_error *err)
+{
+    tissue_rows now = {0};
+    if (tissue_rows_build(s, &now)) {
+        tissue_rows_free(&now);
+        return abl_fail(err, ABL_ENOMEM, "out of memory");
+    }
+    uint64_t was = 0;
+    abl_status st = ABL_OK;
+    if (get_num(root, "tissue_digest_u64", H5T_NATIVE_UINT64, &was)) {
+        st = abl_fail(err, ABL_EINVAL, "%s: checkpoint incomplete (no tissue_digest_u64)", path);
+    } else if (was != now.digest) {
+        /* find what changed: the stored rows (checksummed) against the current ones */
+        long long n = array_length(f, "/checkpoint/tissue_properties");
+        double *v = n > 0 ? malloc((size_t)n * sizeof *v) : NULL;
+        hid_t d = H5Lexists(f, "/checkpoint/tissue_properties", H5P_DEFAULT) > 0
+                      ? H5Dopen2(f, "/checkpoint/tissue_properties", H5P_DEFAULT)
+                      : -1;
+        char *names = d >= 0 ? get_str(d, "tissues") : NULL;
+        close_id(d);
+        const char *tpath = s->sc->tissues_path ? s->sc->tissues_path : "(none)";
+        if (!v || !names ||
+            get_array(f, "/checkpoint/tissue_properties", H5T_NATIVE_DOUBLE, (hsize_t)n, v)) {
+            st = abl_fail(err, ABL_EINVAL,
+                          "%s: the tissue properties differ from the checkpoint's: the tissue "
+                          "table %s changed since the checkpoint; it cannot be resumed",
+                          path, tpath);
+        } else if (strcmp(names, now.names) || n != (long long)now.nrow * NPROP) {
+            st = abl_fail(err, ABL_EINVAL,
+                          "%s: the tissues in use differ from the checkpoint's (the tissue table "
+                          "%s or the grid changed since the checkpoint); it cannot be resumed",
+                          path, tpath);
+        } else {
+            st = abl_fail(err, ABL_EINVAL,
+                          "%s: the tissue properties differ from the checkpoint's: the tissue "
+                          "table %s changed since the checkpoint; it cannot be resumed",
+                          path, tpath);
+            for (int i = 0; i < now.nrow * NPROP; i++)
+                if (memcmp(&v[i], &now.v[i], sizeof(double))) {
+                    char tn[ABL_TISSUE_NAME_LEN + 1], a[32], b[32];
+                    row_name(names, i / NPROP, tn, sizeof tn);
+                    /* as the table would write them; all digits only if that hides the change */
+                    snprintf(a, sizeof a, "%.15g", now.v[i]);
+                    snprintf(b, sizeof b, "%.15g", v[i]);
+                    if (!strcmp(a, b)) {
+                        snprintf(a, sizeof a, "%.17g", now.v[i]);
+                        snprintf(b, sizeof b, "%.17g", v[i]);
+                    }
+                    st = abl_fail(err, ABL_EINVAL,
+                                  "%s: tissue '%s': %s is %s now, %s when the checkpoint was "
+                                  "written: the tissue table %s changed since the checkpoint; "
+                                  "it cannot be resumed (re-run, or restore the table)",
+                                  path, tn, tissue_props[i % NPROP].name, a, b, tpath);
+                    break;
+                }
+        }
+        free(v);
+        free(names);
+    }
+    tissue_rows_free(&now);
+    return st;
+}
+
+/* ---- state checks ------------------------------------------------------------------------- */
+
+/* First value of v (n of them) outside [lo, hi] or NaN; n when none. */
+static size_t first_bad_d(const double *v, size_t n, double lo, double hi)
+{
+    for (size_t c = 0; c < n; c++)
+        if (!(v[c] >= lo && v[c] <= hi)) return c;
+    return n;
+}
+
+static size_t first_bad_f(const float *v, size_t n, double lo, double hi)
+{
+    for (size_t c = 0; c < n; c++)
+        if (!(v[c] >= lo && v[c] <= hi)) return c;
+    return n;
+}
+
+static abl_status bad_voxel(const char *path, const abl_grid *g, const char *field, size_t c,
+                            double value, const char *allowed, abl_error *err)
+{
+    const size_t k = c / g->sz, j = (c % g->sz) / g->sy, i = c % g->sy;
+    return abl_fail(err, ABL_EINVAL,
+                    "%s: checkpoint state invalid: %s at voxel %zu (i %zu, j %zu, k %zu) is %.17g "
+                    "(allowed: %s); it cannot be resumed",
+                    path, field, c, i, j, k, value, allowed);
+}
+
+/* Finiteness and range of the loaded state, before the run uses any of it. The bounds are
+ * what the time loop itself guarantees: temperatures inside the monitor's runaway limits,
+ * T_min <= T <= T_max (the running maps are updated at the end of every sim_step call, and
+ * checkpoints are taken between calls), non-negative finite damage and dose, time maps within
+ * the elapsed time (float sums of the monitor intervals: each addition rounds by at most half
+ * an ulp of a sum <= t, so (1 + 2 (step + 1) 2^-24) t bounds the accumulated error), finite
+ * non-negative freeze counts, masks 0 or 1. */
+static abl_status check_state(const abl_sim *s, const char *path, abl_error *err)
+{
+    const abl_grid *g = &s->grid;
+    const size_t n = g->n;
+    size_t c;
+    const char *tr = "finite, -273.15..10000 C";
+    if ((c = first_bad_d(s->T, n, -273.15, 1e4)) < n)
+        return bad_voxel(path, g, "T_C", c, s->T[c], tr, err);
+    if ((c = first_bad_d(s->T_max, n, -273.15, 1e4)) < n)
+        return bad_voxel(path, g, "T_max_C", c, s->T_max[c], tr, err);
+    if ((c = first_bad_d(s->T_min, n, -273.15, 1e4)) < n)
+        return bad_voxel(path, g, "T_min_C", c, s->T_min[c], tr, err);
+    for (c = 0; c < n; c++)
+        if (!(s->T_min[c] <= s->T[c] && s->T[c] <= s->T_max[c])) {
+            char allowed[160];
+            snprintf(allowed, sizeof allowed, "T_min_C %.17g <= T_C <= T_max_C %.17g", s->T_min[c],
+                     s->T_max[c]);
+            return bad_voxel(path, g, "T_C", c, s->T[c], allowed, err);
+        }
+    if ((c = first_bad_d(s->omega, n, 0.0, DBL_MAX)) < n)
+        return bad_voxel(path, g, "damage_omega", c, s->omega[c], "finite, >= 0", err);
+    if ((c = first_bad_d(s->cem43_min, n, 0.0, DBL_MAX)) < n)
+        return bad_voxel(path, g, "cem43_min", c, s->cem43_min[c], "finite, >= 0", err);
+    const double t = (double)s->step * s->dt_s;
+    const double tmax = t * (1.0 + 2.0 * ((double)s->step + 1.0) * 0x1p-24);
+    char allowed[96];
+    snprintf(allowed, sizeof allowed, "finite, 0..%.17g s (the time elapsed)", tmax);
+    for (int h = 0; h < s->sc->n_hot; h++)
+        if ((c = first_bad_f(s->t_hot[h], n, 0.0, tmax)) < n) {
+            char name[32];
+            snprintf(name, sizeof name, "t_hot_%d_s", h);
+            return bad_voxel(path, g, name, c, s->t_hot[h][c], allowed, err);
+        }
+    for (int h = 0; h < s->sc->n_cold; h++)
+        if ((c = first_bad_f(s->t_cold[h], n, 0.0, tmax)) < n) {
+            char name[32];
+            snprintf(name, sizeof name, "t_cold_%d_s", h);
+            return bad_voxel(path, g, name, c, s->t_cold[h][c], allowed, err);
+        }
+    if (s->freeze_cycles && (c = first_bad_f(s->freeze_cycles, n, 0.0, FLT_MAX)) < n)
+        return bad_voxel(path, g, "freeze_cycles", c, s->freeze_cycles[c], "finite, >= 0", err);
+    for (c = 0; c < n; c++) {
+        if (s->frozen_now && s->frozen_now[c] > 1)
+            return bad_voxel(path, g, "frozen_now", c, s->frozen_now[c], "0 or 1", err);
+        if (s->applicator && s->applicator[c] > 1)
+            return bad_voxel(path, g, "applicator_mask", c, s->applicator[c], "0 or 1", err);
+    }
+    return ABL_OK;
+}
+
 /* Dataset of source i's state blob (source.h state_io) in /state. */
 static void source_blob_name(char *buf, size_t len, int i)
 {
@@ -104,8 +696,7 @@ static void source_blob_name(char *buf, size_t len, int i)
 }
 
 /* Save every stateful source (state_io) as a uint8 dataset with its name as an attribute. */
-static abl_status write_source_states(hid_t f, const abl_sim *s, const char *tmp,
-                                      abl_error *err)
+static abl_status write_source_states(hid_t f, const abl_sim *s, const char *tmp, abl_error *err)
 {
     for (int i = 0; i < s->nsources; i++) {
         abl_source *src = s->sources[i];
@@ -157,7 +748,8 @@ static abl_status read_source_states(hid_t f, abl_sim *s, const char *path, abl_
         }
         unsigned char *buf = malloc(n ? (size_t)n : 1);
         abl_status st = ABL_OK;
-        if (!buf) st = abl_fail(err, ABL_ENOMEM, "out of memory restoring source '%s'", src->name);
+        if (!buf)
+            st = abl_fail(err, ABL_ENOMEM, "out of memory restoring source '%s'", src->name);
         else if (n && H5Dread(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
             st = h5err(err, path, "reading the state of a source");
         close_id(d);
@@ -222,6 +814,16 @@ static int state_fields(const abl_sim *s, field_ref *f)
 /* Most fields state_fields can return. */
 #define MAX_STATE_FIELDS (5 + 2 * ABL_MAX_THRESHOLDS + 3)
 
+/* realpath() of an existing path, else the path as given (malloc'ed). */
+static char *real_or_given(const char *path)
+{
+    char buf[PATH_MAX];
+    const char *p = realpath(path, buf) ? buf : path;
+    char *r = malloc(strlen(p) + 1);
+    if (r) strcpy(r, p);
+    return r;
+}
+
 abl_status checkpoint_write(const char *path, const abl_sim *s, const char *output_path,
                             long snapshots_written, abl_error *err)
 {
@@ -233,7 +835,19 @@ abl_status checkpoint_write(const char *path, const abl_sim *s, const char *outp
     h5_quiet q;
     quiet_begin(&q);
     abl_status st = ABL_OK;
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), f = -1, root = -1, grp = -1;
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), f = -1, root = -1, grp = -1, td = -1;
+    /* provenance: absolute paths (a resume may start in another directory), what the run was
+     * built from (tissue properties in use, voxel materials) */
+    char *spath = real_or_given(sc->path), *bdir = absolute_path(sc->base_dir);
+    char *tpath = absolute_path(sc->tissues_path ? sc->tissues_path : "");
+    char *mpath = absolute_path(sc->mesh_path ? sc->mesh_path : "");
+    char *opath = absolute_path(output_path ? output_path : "");
+    char *sets = NULL;
+    tissue_rows tr = {0};
+    if (!spath || !bdir || !tpath || !mpath || !opath || tissue_rows_build(s, &tr)) {
+        st = abl_fail(err, ABL_ENOMEM, "out of memory");
+        goto done;
+    }
     if (fapl < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0 ||
         (f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)) < 0) {
         st = h5err(err, tmp, "creating the checkpoint");
@@ -241,9 +855,9 @@ abl_status checkpoint_write(const char *path, const abl_sim *s, const char *outp
     }
     /* the scenario as loaded, the loop counters, the bookkeeping */
     size_t setlen = 1;
-    for (int i = 0; i < sc->nsets; i++) setlen += strlen(sc->sets[i]) + 1;
-    char *sets = calloc(setlen, 1);
-    if (!sets) {
+    for (int i = 0; i < sc->nsets; i++)
+        setlen += strlen(sc->sets[i]) + 1;
+    if (!(sets = calloc(setlen, 1))) {
         st = abl_fail(err, ABL_ENOMEM, "out of memory");
         goto done;
     }
@@ -254,26 +868,39 @@ abl_status checkpoint_write(const char *path, const abl_sim *s, const char *outp
     const int format = CKPT_FORMAT;
     const long long step = s->step, nsnap = snapshots_written, ncg = (long long)s->n_cg;
     const long long nvox = (long long)s->grid.n;
+    const uint64_t mdig = material_digest(s);
     root = H5Gcreate2(f, "/checkpoint", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    int bad = root < 0 || put_num(root, "format", H5T_NATIVE_INT, &format) ||
-              put_str(root, "ablasim_version", ABLASIM_VERSION) ||
-              put_str(root, "scenario_path", sc->path) ||
-              put_str(root, "scenario_base_dir", sc->base_dir) ||
-              put_str(root, "scenario_file_text", sc->file_text) || put_str(root, "sets", sets) ||
-              put_str(root, "output_path", output_path ? output_path : "") ||
-              put_num(root, "step", H5T_NATIVE_LLONG, &step) ||
-              put_num(root, "voxels", H5T_NATIVE_LLONG, &nvox) ||
-              put_num(root, "snapshots_written", H5T_NATIVE_LLONG, &nsnap) ||
-              put_num(root, "solves", H5T_NATIVE_LLONG, &ncg) ||
-              put_num(root, "dt_s", H5T_NATIVE_DOUBLE, &s->dt_s) ||
-              put_num(root, "monitor_accum_s", H5T_NATIVE_DOUBLE, &s->monitor_accum_s) ||
-              put_num(root, "wall_s", H5T_NATIVE_DOUBLE, &s->wall_s) ||
-              put_num(root, "E_stored_initial_J", H5T_NATIVE_DOUBLE,
-                      &s->energy.E_stored_initial_J) ||
-              put_num(root, "E_sources_J", H5T_NATIVE_DOUBLE, &s->energy.E_sources_J) ||
-              put_num(root, "E_perf_met_J", H5T_NATIVE_DOUBLE, &s->energy.E_perf_met_J) ||
-              put_num(root, "E_boundary_in_J", H5T_NATIVE_DOUBLE, &s->energy.E_boundary_in_J);
-    free(sets);
+    int bad =
+        root < 0 || put_num(root, "format", H5T_NATIVE_INT, &format) ||
+        put_str(root, "ablasim_version", ABLASIM_VERSION) ||
+        put_str(root, "scenario_path", spath) || put_str(root, "scenario_base_dir", bdir) ||
+        put_str(root, "scenario_file_text", sc->file_text) || put_str(root, "sets", sets) ||
+        put_str(root, "output_path", opath) || put_str(root, "tissues_path", tpath) ||
+        put_str(root, "mesh_path", mpath) || put_u64(root, "tissue_digest_u64", tr.digest) ||
+        put_u64(root, "material_digest_u64", mdig) ||
+        put_num(root, "step", H5T_NATIVE_LLONG, &step) ||
+        put_num(root, "voxels", H5T_NATIVE_LLONG, &nvox) ||
+        put_num(root, "snapshots_written", H5T_NATIVE_LLONG, &nsnap) ||
+        put_num(root, "solves", H5T_NATIVE_LLONG, &ncg) ||
+        put_num(root, "dt_s", H5T_NATIVE_DOUBLE, &s->dt_s) ||
+        put_num(root, "monitor_accum_s", H5T_NATIVE_DOUBLE, &s->monitor_accum_s) ||
+        put_num(root, "wall_s", H5T_NATIVE_DOUBLE, &s->wall_s) ||
+        put_num(root, "E_stored_initial_J", H5T_NATIVE_DOUBLE, &s->energy.E_stored_initial_J) ||
+        put_num(root, "E_sources_J", H5T_NATIVE_DOUBLE, &s->energy.E_sources_J) ||
+        put_num(root, "E_perf_met_J", H5T_NATIVE_DOUBLE, &s->energy.E_perf_met_J) ||
+        put_num(root, "E_boundary_in_J", H5T_NATIVE_DOUBLE, &s->energy.E_boundary_in_J);
+    /* the tissue properties themselves, so that a refusal can name the one that changed */
+    if (!bad) {
+        char props[NPROP * 24] = "";
+        for (int q = 0; q < NPROP; q++) {
+            strcat(props, tissue_props[q].name);
+            strcat(props, "\n");
+        }
+        bad = put_array(root, "tissue_properties", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE,
+                        (hsize_t)tr.nrow * NPROP, tr.v) ||
+              (td = H5Dopen2(root, "tissue_properties", H5P_DEFAULT)) < 0 ||
+              put_str(td, "tissues", tr.names) || put_str(td, "properties", props);
+    }
     if (bad) {
         st = h5err(err, tmp, "writing the checkpoint attributes");
         goto done;
@@ -296,19 +923,33 @@ abl_status checkpoint_write(const char *path, const abl_sim *s, const char *outp
         goto done;
     }
     if ((st = write_source_states(f, s, tmp, err))) goto done;
+    /* last: the digest of every attribute written above */
+    uint64_t adig = 0;
+    if (attributes_digest(f, &adig) || put_u64(root, ATTR_ALL_ATTRS, adig)) {
+        st = h5err(err, tmp, "writing the checkpoint's attribute checksum");
+        goto done;
+    }
+    close_id(td);
     close_id(grp);
     close_id(root);
-    grp = root = -1;
+    td = grp = root = -1;
     if (H5Fclose(f) < 0) {
         f = -1;
         st = h5err(err, tmp, "closing the checkpoint");
         goto done;
     }
     f = -1;
-    if (rename(tmp, path) != 0)
+    /* on disk before it replaces the previous checkpoint: a crash right after the rename must
+     * not leave a checkpoint whose blocks were never written */
+    int e = fsync_path(tmp);
+    if (e)
+        st = abl_fail(err, ABL_EIO, "%s: cannot flush the checkpoint to disk (%s)", tmp,
+                      strerror(e));
+    else if (rename(tmp, path) != 0)
         st = abl_fail(err, ABL_EIO, "%s: cannot rename the checkpoint into place (%s)", path,
                       strerror(errno));
 done:
+    close_id(td);
     close_id(grp);
     close_id(root);
     close_id(f);
@@ -316,6 +957,13 @@ done:
     quiet_end(&q);
     if (st) remove(tmp);
     free(tmp);
+    free(sets);
+    free(spath);
+    free(bdir);
+    free(tpath);
+    free(mpath);
+    free(opath);
+    tissue_rows_free(&tr);
     return st;
 }
 
@@ -325,6 +973,19 @@ void checkpoint_info_free(abl_checkpoint_info *info)
     info->output_path = NULL;
 }
 
+/* An input the checkpoint was made from must still be where it was (the scenario is rebuilt
+ * from it); say which one is gone rather than letting the scenario reader fail on a path the
+ * user never typed. */
+static abl_status check_input(const char *ckpt, const char *what, const char *p, abl_error *err)
+{
+    struct stat sb;
+    if (!p || !p[0] || stat(p, &sb) == 0) return ABL_OK;
+    return abl_fail(err, ABL_EIO,
+                    "%s: the %s the checkpoint was made from, %s, does not exist any more (%s); "
+                    "put it back there to resume, or re-run the scenario",
+                    ckpt, what, p, strerror(errno));
+}
+
 abl_status checkpoint_load_scenario(const char *path, abl_scenario **sc, abl_checkpoint_info *info,
                                     abl_error *err)
 {
@@ -332,48 +993,47 @@ abl_status checkpoint_load_scenario(const char *path, abl_scenario **sc, abl_che
     memset(info, 0, sizeof *info);
     h5_quiet q;
     quiet_begin(&q);
-    abl_status st = ABL_OK;
     char *spath = NULL, *text = NULL, *sets = NULL, *dir = NULL, **list = NULL;
-    FILE *probe = fopen(path, "rb");
-    if (!probe) {
-        quiet_end(&q);
-        return abl_fail(err, ABL_EIO, "%s: cannot open checkpoint: %s", path, strerror(errno));
-    }
-    fclose(probe);
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    hid_t root = f >= 0 ? H5Gopen2(f, "/checkpoint", H5P_DEFAULT) : -1;
-    int format = 0;
+    char *tpath = NULL, *mpath = NULL;
+    hid_t f = -1, root = -1;
     long long nsnap = 0;
-    if (f < 0) {
-        st = h5err(err, path, "reading the checkpoint (not an HDF5 file, or truncated?)");
-        goto done;
-    }
-    if (root < 0 || get_num(root, "format", H5T_NATIVE_INT, &format) || format != CKPT_FORMAT) {
-        st = abl_fail(err, ABL_EINVAL, "%s: not an ablasim checkpoint (format %d expected)", path,
-                      CKPT_FORMAT);
-        goto done;
-    }
+    abl_status st = open_checked(path, &f, &root, err);
+    if (st) goto done;
     spath = get_str(root, "scenario_path");
     text = get_str(root, "scenario_file_text");
     sets = get_str(root, "sets");
     dir = get_str(root, "scenario_base_dir");
+    tpath = get_str(root, "tissues_path");
+    mpath = get_str(root, "mesh_path");
     info->output_path = get_str(root, "output_path");
-    if (!spath || !text || !sets || !dir || !info->output_path ||
+    if (!spath || !text || !sets || !dir || !tpath || !mpath || !info->output_path ||
         get_num(root, "snapshots_written", H5T_NATIVE_LLONG, &nsnap)) {
-        st = abl_fail(err, ABL_EIO, "%s: checkpoint incomplete (scenario attributes missing)",
-                      path);
+        st =
+            abl_fail(err, ABL_EIO, "%s: checkpoint incomplete (scenario attributes missing)", path);
+        goto done;
+    }
+    if (nsnap < 0 || nsnap > LONG_MAX) {
+        st = abl_fail(err, ABL_EINVAL,
+                      "%s: checkpoint state invalid: snapshots_written is %lld; it cannot be "
+                      "resumed",
+                      path, nsnap);
         goto done;
     }
     info->snapshots_written = (long)nsnap;
+    if ((st = check_input(path, "tissue table", tpath, err)) ||
+        (st = check_input(path, "mesh file", mpath, err)))
+        goto done;
     int nsets = 0;
-    for (char *p = sets; *p; p++) nsets += *p == '\n';
+    for (char *p = sets; *p; p++)
+        nsets += *p == '\n';
     list = calloc((size_t)nsets + 1, sizeof *list);
     if (!list) {
         st = abl_fail(err, ABL_ENOMEM, "out of memory");
         goto done;
     }
     nsets = 0;
-    for (char *p = strtok(sets, "\n"); p; p = strtok(NULL, "\n")) list[nsets++] = p;
+    for (char *p = strtok(sets, "\n"); p; p = strtok(NULL, "\n"))
+        list[nsets++] = p;
     quiet_end(&q);
     st = scenario_load_string(text, spath, dir, (const char *const *)list, nsets, sc, err);
     quiet_begin(&q);
@@ -386,6 +1046,8 @@ done:
     free(text);
     free(sets);
     free(dir);
+    free(tpath);
+    free(mpath);
     if (st) checkpoint_info_free(info);
     return st;
 }
@@ -394,50 +1056,108 @@ abl_status checkpoint_restore(const char *path, abl_sim *s, abl_error *err)
 {
     h5_quiet q;
     quiet_begin(&q);
-    abl_status st = ABL_OK;
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    hid_t root = f >= 0 ? H5Gopen2(f, "/checkpoint", H5P_DEFAULT) : -1;
-    hid_t grp = f >= 0 ? H5Gopen2(f, "/state", H5P_DEFAULT) : -1;
+    hid_t f = -1, root = -1, grp = -1;
     long long step = 0, nvox = 0, ncg = 0;
-    double dt = 0;
-    if (root < 0 || grp < 0 || get_num(root, "step", H5T_NATIVE_LLONG, &step) ||
+    double dt = 0, accum = 0, wall = 0;
+    uint64_t mdig = 0;
+    abl_energy e = s->energy;
+    abl_status st = open_checked(path, &f, &root, err);
+    if (st) goto done;
+    grp = H5Lexists(f, "/state", H5P_DEFAULT) > 0 ? H5Gopen2(f, "/state", H5P_DEFAULT) : -1;
+    if (grp < 0 || get_num(root, "step", H5T_NATIVE_LLONG, &step) ||
         get_num(root, "voxels", H5T_NATIVE_LLONG, &nvox) ||
         get_num(root, "solves", H5T_NATIVE_LLONG, &ncg) ||
         get_num(root, "dt_s", H5T_NATIVE_DOUBLE, &dt) ||
-        get_num(root, "monitor_accum_s", H5T_NATIVE_DOUBLE, &s->monitor_accum_s) ||
-        get_num(root, "wall_s", H5T_NATIVE_DOUBLE, &s->wall_s) ||
-        get_num(root, "E_stored_initial_J", H5T_NATIVE_DOUBLE, &s->energy.E_stored_initial_J) ||
-        get_num(root, "E_sources_J", H5T_NATIVE_DOUBLE, &s->energy.E_sources_J) ||
-        get_num(root, "E_perf_met_J", H5T_NATIVE_DOUBLE, &s->energy.E_perf_met_J) ||
-        get_num(root, "E_boundary_in_J", H5T_NATIVE_DOUBLE, &s->energy.E_boundary_in_J)) {
+        get_num(root, "material_digest_u64", H5T_NATIVE_UINT64, &mdig) ||
+        get_num(root, "monitor_accum_s", H5T_NATIVE_DOUBLE, &accum) ||
+        get_num(root, "wall_s", H5T_NATIVE_DOUBLE, &wall) ||
+        get_num(root, "E_stored_initial_J", H5T_NATIVE_DOUBLE, &e.E_stored_initial_J) ||
+        get_num(root, "E_sources_J", H5T_NATIVE_DOUBLE, &e.E_sources_J) ||
+        get_num(root, "E_perf_met_J", H5T_NATIVE_DOUBLE, &e.E_perf_met_J) ||
+        get_num(root, "E_boundary_in_J", H5T_NATIVE_DOUBLE, &e.E_boundary_in_J)) {
         st = h5err(err, path, "reading the checkpoint state");
         goto done;
     }
-    if ((size_t)nvox != s->grid.n || dt != s->dt_s) {
+    /* provenance first: a changed tissue table or mesh also changes dt or the voxel count,
+     * and the specific cause is the useful message */
+    if ((st = check_tissues(f, root, s, path, err))) goto done;
+    if ((size_t)nvox != s->grid.n || mdig != material_digest(s)) {
+        char what[96] = "its voxel materials differ";
+        if ((size_t)nvox != s->grid.n)
+            snprintf(what, sizeof what, "%lld voxels then, %zu now", nvox, s->grid.n);
+        if (s->sc->mesh_path)
+            st = abl_fail(err, ABL_EINVAL,
+                          "%s: the mesh file %s changed since the checkpoint (%s); it cannot be "
+                          "resumed: re-run the scenario",
+                          path, s->sc->mesh_path, what);
+        else
+            st = abl_fail(err, ABL_EINVAL,
+                          "%s: the voxel materials differ from the checkpoint's (%lld voxels "
+                          "then, %zu now): the grid is built differently; it cannot be resumed",
+                          path, nvox, s->grid.n);
+        goto done;
+    }
+    if (dt != s->dt_s) {
         st = abl_fail(err, ABL_EINVAL,
-                      "%s: the checkpoint (%lld voxels, dt %g s) does not match the scenario as "
-                      "loaded now (%zu voxels, dt %g s): the scenario, tissue table or mesh "
-                      "changed since",
-                      path, nvox, dt, s->grid.n, s->dt_s);
+                      "%s: the checkpoint's time step (%.17g s) differs from the scenario's as "
+                      "loaded now (%.17g s): the scenario or the tissue table changed since",
+                      path, dt, s->dt_s);
+        goto done;
+    }
+    const long long nsteps = llround(s->sc->duration_s / s->dt_s);
+    const double t_ck = (double)step * dt;
+    if (step < 0 || step > nsteps || ncg < 0 || !(wall >= 0 && wall <= DBL_MAX) ||
+        !(accum >= 0 && accum <= t_ck) || !isfinite(e.E_stored_initial_J) ||
+        !isfinite(e.E_sources_J) || !isfinite(e.E_perf_met_J) || !isfinite(e.E_boundary_in_J)) {
+        st = abl_fail(err, ABL_EINVAL,
+                      "%s: checkpoint state invalid: step %lld of %lld, %lld solves, wall time "
+                      "%g s, monitor interval %g s, energies %g %g %g %g J (allowed: step "
+                      "0..%lld, solves >= 0, finite non-negative times, finite energies); it "
+                      "cannot be resumed",
+                      path, step, nsteps, ncg, wall, accum, e.E_stored_initial_J, e.E_sources_J,
+                      e.E_perf_met_J, e.E_boundary_in_J, nsteps);
         goto done;
     }
     field_ref fr[MAX_STATE_FIELDS];
     int nf = state_fields(s, fr);
     for (int i = 0; i < nf; i++)
         if (get_array(grp, fr[i].name, mem_type(fr[i].is_float), s->grid.n, fr[i].data)) {
-            st = h5err(err, path, "reading checkpoint field");
+            st = abl_fail(err, ABL_EINVAL,
+                          "%s: the checkpoint has no field /state/%s of %zu voxels (written for "
+                          "another scenario?); it cannot be resumed",
+                          path, fr[i].name, s->grid.n);
             goto done;
         }
+    s->step = (long)step;
+    s->t_s = s->step * s->dt_s;
+    if ((st = check_state(s, path, err))) goto done;
+    s->monitor_accum_s = accum;
+    s->wall_s = wall;
+    s->energy.E_stored_initial_J = e.E_stored_initial_J;
+    s->energy.E_sources_J = e.E_sources_J;
+    s->energy.E_perf_met_J = e.E_perf_met_J;
+    s->energy.E_boundary_in_J = e.E_boundary_in_J;
     if (ncg > 0) {
+        if (array_length(grp, "cg_iterations") != ncg || array_length(grp, "cg_residual") != ncg ||
+            array_length(grp, "cg_time_s") != ncg) {
+            st = abl_fail(err, ABL_EINVAL,
+                          "%s: the checkpoint's solver log does not hold %lld solves; it cannot "
+                          "be resumed",
+                          path, ncg);
+            goto done;
+        }
         s->n_cg = 0;
-        s->cap_cg = (size_t)ncg;
-        s->cg_iters = realloc(s->cg_iters, (size_t)ncg * sizeof *s->cg_iters);
-        s->cg_resid = realloc(s->cg_resid, (size_t)ncg * sizeof *s->cg_resid);
-        s->cg_time_s = realloc(s->cg_time_s, (size_t)ncg * sizeof *s->cg_time_s);
-        if (!s->cg_iters || !s->cg_resid || !s->cg_time_s) {
+        int *it = realloc(s->cg_iters, (size_t)ncg * sizeof *s->cg_iters);
+        if (it) s->cg_iters = it;
+        double *res = realloc(s->cg_resid, (size_t)ncg * sizeof *s->cg_resid);
+        if (res) s->cg_resid = res;
+        double *tm = realloc(s->cg_time_s, (size_t)ncg * sizeof *s->cg_time_s);
+        if (tm) s->cg_time_s = tm;
+        if (!it || !res || !tm) {
             st = abl_fail(err, ABL_ENOMEM, "out of memory");
             goto done;
         }
+        s->cap_cg = (size_t)ncg;
         if (get_array(grp, "cg_iterations", H5T_NATIVE_INT, (hsize_t)ncg, s->cg_iters) ||
             get_array(grp, "cg_residual", H5T_NATIVE_DOUBLE, (hsize_t)ncg, s->cg_resid) ||
             get_array(grp, "cg_time_s", H5T_NATIVE_DOUBLE, (hsize_t)ncg, s->cg_time_s)) {
@@ -447,8 +1167,6 @@ abl_status checkpoint_restore(const char *path, abl_sim *s, abl_error *err)
         s->n_cg = (size_t)ncg;
     }
     if ((st = read_source_states(f, s, path, err))) goto done;
-    s->step = (long)step;
-    s->t_s = s->step * s->dt_s;
 done:
     close_id(grp);
     close_id(root);

@@ -5,19 +5,34 @@
  * and late. A run is stopped through abl_run_opts.stop (set from the progress callback, as the
  * CLI's signal handler does), rebuilt from the checkpoint alone (checkpoint_load_scenario,
  * sim_create, checkpoint_restore) and run to the end; every evolving result must equal the
- * uninterrupted run's bit for bit (memcmp, no tolerance: the same kernels on the same state). */
+ * uninterrupted run's bit for bit (memcmp, no tolerance: the same kernels on the same state).
+ *
+ * Integrity: a flipped byte inside a field, a value overwritten through the HDF5 API, a changed
+ * attribute, a missing checksum, an older format or another build version are refused with a
+ * message naming the checkpoint and what is wrong; so is a checkpoint whose checksums hold but
+ * whose state is impossible (NaN, T outside [T_min, T_max], negative dose, time maps beyond
+ * the elapsed time). Provenance: a changed tissue value (of a tissue in use), a changed or
+ * missing mesh, a missing tissue table are refused naming the file and, for tissues, the
+ * property; a checkpoint made in one directory resumes from another. */
+#define _DEFAULT_SOURCE /* realpath */
+#include <hdf5.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "ablasim/checkpoint.h"
+#include "ablasim/mesh.h"
+#include "ablasim/version.h"
 #include "testutil.h"
 
 /* ---- helpers ------------------------------------------------------------------------------- */
 
 typedef struct {
-    long stop_at;                 /* set the flag once the run has reached this step */
+    long stop_at; /* set the flag once the run has reached this step */
     volatile sig_atomic_t flag;
 } stopper;
 
@@ -219,9 +234,8 @@ static void test_matrix(void)
     int ncase = 0, nequal = 0;
     for (size_t c = 0; c < NCASES; c++)
         for (int sch = 0; sch < 2; sch++) {
-            abl_scenario *sc =
-                resume_scenario(cases[c].N, cases[c].duration_s, schemes[sch], cases[c].physics,
-                                cases[c].source);
+            abl_scenario *sc = resume_scenario(cases[c].N, cases[c].duration_s, schemes[sch],
+                                               cases[c].physics, cases[c].source);
             CU_ASSERT_FATAL(sc != NULL);
             abl_sim *a = tu_sim(sc);
             const long n = (long)llround(sc->duration_s / a->dt_s);
@@ -229,8 +243,8 @@ static void test_matrix(void)
             char stops[64] = "";
             for (int q = 0; q < 3; q++) {
                 char ckpt[700];
-                snprintf(ckpt, sizeof ckpt, "%s/matrix_%s_%s_%d.ckpt.h5", tu_tmpdir(),
-                         cases[c].tag, schemes[sch], q);
+                snprintf(ckpt, sizeof ckpt, "%s/matrix_%s_%s_%d.ckpt.h5", tu_tmpdir(), cases[c].tag,
+                         schemes[sch], q);
                 const long at = stop_run(sc, (long)llround(fracs[q] * (double)n), ckpt);
                 ncase++;
                 CU_ASSERT(at > 0 && at < n);
@@ -244,12 +258,12 @@ static void test_matrix(void)
                 CU_ASSERT(b->step == at);
                 const char *diff = run_to_end(b, 0) ? first_difference(a, b) : "run failed";
                 if (diff)
-                    printf("\n  %s %s stopped at %ld/%ld: %s differs", cases[c].tag,
-                           schemes[sch], at, n, diff);
+                    printf("\n  %s %s stopped at %ld/%ld: %s differs", cases[c].tag, schemes[sch],
+                           at, n, diff);
                 CU_ASSERT(diff == NULL);
                 nequal += diff == NULL;
-                snprintf(stops + strlen(stops), sizeof stops - strlen(stops), "%s%ld",
-                         q ? "," : "", at);
+                snprintf(stops + strlen(stops), sizeof stops - strlen(stops), "%s%ld", q ? "," : "",
+                         at);
                 sim_destroy(b);
                 scenario_free(sc2);
                 remove(ckpt);
@@ -259,13 +273,430 @@ static void test_matrix(void)
             sim_destroy(a);
             scenario_free(sc);
         }
-    printf("\n  %d of %d stopped-and-resumed runs bitwise equal to the uninterrupted run",
-           nequal, ncase);
+    printf("\n  %d of %d stopped-and-resumed runs bitwise equal to the uninterrupted run", nequal,
+           ncase);
     CU_ASSERT(ncase == (int)(NCASES * 2 * 3));
+}
+
+/* ---- integrity ------------------------------------------------------------------------------ */
+
+/* A small run checkpointed at step 10 of 20 (explicit, volumetric heat). */
+static const char *small_yaml =
+    "name: small\n"
+    "tissues_file: tissues.yaml\n"
+    "grid: {dims: [12, 12, 12], spacing_mm: [1.5, 1.5, 1.5], background: liver}\n"
+    "boundary: {default: {type: fixed_temperature, temperature_C: 37}}\n"
+    "time: {duration_s: 30}\n"
+    "sources:\n"
+    "  - {name: heat, type: volumetric, power_W: 2,\n"
+    "     shape: {type: sphere, center_mm: [0, 0, 0], radius_mm: 3}}\n"
+    "output: {hot_thresholds_C: [45]}\n";
+
+/* sc stepped `steps` steps (after `tweak`, if any, has edited the state), checkpointed to path. */
+static void write_checkpoint(const abl_scenario *sc, long steps, const char *path,
+                             void (*tweak)(abl_sim *))
+{
+    abl_sim *s = NULL;
+    abl_error err = {0};
+    CU_ASSERT_FATAL(sim_create(sc, &s, &err) == ABL_OK);
+    CU_ASSERT_FATAL(sim_step(s, steps, &err) == ABL_OK);
+    if (tweak) tweak(s);
+    abl_status st = checkpoint_write(path, s, "small.h5", 0, &err);
+    if (st) printf("\n  checkpoint_write: %s", err.msg);
+    CU_ASSERT_FATAL(st == ABL_OK);
+    sim_destroy(s);
+}
+
+static void copy_file(const char *from, const char *to)
+{
+    FILE *a = fopen(from, "rb"), *b = fopen(to, "wb");
+    CU_ASSERT_FATAL(a && b);
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, a)) > 0)
+        CU_ASSERT_FATAL(fwrite(buf, 1, n, b) == n);
+    fclose(a);
+    CU_ASSERT_FATAL(fclose(b) == 0);
+}
+
+/* Resume ckpt the way 'ablasim resume' does; it must fail with status want and a message
+ * holding every fragment (NULL-terminated list). Prints the message. */
+static void expect_refused(const char *ckpt, abl_status want, const char *const *frag)
+{
+    abl_scenario *sc = NULL;
+    abl_error err = {0};
+    abl_sim *s = resume_from(ckpt, &sc, &err);
+    CU_ASSERT(s == NULL);
+    if (s) {
+        sim_destroy(s);
+        scenario_free(sc);
+        return;
+    }
+    printf("\n  refused: %s", err.msg);
+    CU_ASSERT(err.status == want);
+    for (const char *const *f = frag; *f; f++) {
+        if (!strstr(err.msg, *f)) printf("\n  missing '%s'", *f);
+        CU_ASSERT(strstr(err.msg, *f) != NULL);
+    }
+}
+
+/* Resume ckpt and run it to the end: must succeed. */
+static void expect_resumes(const char *ckpt)
+{
+    abl_scenario *sc = NULL;
+    abl_error err = {0};
+    abl_sim *s = resume_from(ckpt, &sc, &err);
+    if (!s) printf("\n  resume: %s", err.msg);
+    CU_ASSERT_FATAL(s != NULL);
+    CU_ASSERT(run_to_end(s, 0));
+    sim_destroy(s);
+    scenario_free(sc);
+}
+
+/* Edit a checkpoint through the HDF5 API (checksums untouched): one double of a dataset. */
+static void poke_double(const char *path, const char *dset, hsize_t at, double v)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t d = H5Dopen2(f, dset, H5P_DEFAULT);
+    hid_t fs = H5Dget_space(d);
+    hsize_t one = 1;
+    hid_t ms = H5Screate_simple(1, &one, NULL);
+    CU_ASSERT_FATAL(H5Sselect_hyperslab(fs, H5S_SELECT_SET, &at, NULL, &one, NULL) >= 0);
+    CU_ASSERT_FATAL(H5Dwrite(d, H5T_NATIVE_DOUBLE, ms, fs, H5P_DEFAULT, &v) >= 0);
+    H5Sclose(ms);
+    H5Sclose(fs);
+    H5Dclose(d);
+    CU_ASSERT_FATAL(H5Fclose(f) >= 0);
+}
+
+static void poke_attr(const char *path, const char *obj, const char *name, hid_t type,
+                      const void *v)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t o = H5Oopen(f, obj, H5P_DEFAULT);
+    hid_t a = H5Aopen(o, name, H5P_DEFAULT);
+    CU_ASSERT_FATAL(a >= 0 && H5Awrite(a, type, v) >= 0);
+    H5Aclose(a);
+    H5Oclose(o);
+    CU_ASSERT_FATAL(H5Fclose(f) >= 0);
+}
+
+static void test_damage(void)
+{
+    abl_scenario *sc = tu_scenario(small_yaml, NULL, 0);
+    CU_ASSERT_FATAL(sc != NULL);
+    char good[700], bad[720];
+    snprintf(good, sizeof good, "%s/small.ckpt.h5", tu_tmpdir());
+    snprintf(bad, sizeof bad, "%s/small_bad.ckpt.h5", tu_tmpdir());
+    write_checkpoint(sc, 10, good, NULL);
+    expect_resumes(good);
+
+    /* one byte flipped inside the raw data of /state/T_C (contiguous: H5Dget_offset is the
+     * file position of its first byte); voxel 100, byte 3 of its double */
+    copy_file(good, bad);
+    hid_t f = H5Fopen(bad, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t d = H5Dopen2(f, "/state/T_C", H5P_DEFAULT);
+    haddr_t off = H5Dget_offset(d);
+    H5Dclose(d);
+    H5Fclose(f);
+    CU_ASSERT_FATAL(off != HADDR_UNDEF);
+    FILE *fp = fopen(bad, "r+b");
+    CU_ASSERT_FATAL(fp != NULL);
+    CU_ASSERT_FATAL(fseek(fp, (long)off + 100 * 8 + 3, SEEK_SET) == 0);
+    int byte = fgetc(fp);
+    CU_ASSERT_FATAL(fseek(fp, (long)off + 100 * 8 + 3, SEEK_SET) == 0);
+    fputc(byte ^ 0x04, fp);
+    fclose(fp);
+    const char *flip[] = {bad, "checkpoint damaged: /state/T_C checksum mismatch",
+                          "cannot be resumed", NULL};
+    expect_refused(bad, ABL_EINVAL, flip);
+
+    /* values overwritten through the HDF5 API, checksum left alone */
+    copy_file(good, bad);
+    poke_double(bad, "/state/damage_omega", 7, 1.7e308);
+    const char *big[] = {"checkpoint damaged: /state/damage_omega checksum mismatch", NULL};
+    expect_refused(bad, ABL_EINVAL, big);
+    copy_file(good, bad);
+    poke_double(bad, "/state/T_max_C", 0, NAN);
+    const char *nan[] = {"checkpoint damaged: /state/T_max_C checksum mismatch", NULL};
+    expect_refused(bad, ABL_EINVAL, nan);
+
+    /* an attribute changed (the step count) */
+    copy_file(good, bad);
+    long long step = 3;
+    poke_attr(bad, "/checkpoint", "step", H5T_NATIVE_LLONG, &step);
+    const char *attr[] = {"checkpoint damaged: the attributes of /checkpoint", NULL};
+    expect_refused(bad, ABL_EINVAL, attr);
+
+    /* a dataset without its checksum */
+    copy_file(good, bad);
+    f = H5Fopen(bad, H5F_ACC_RDWR, H5P_DEFAULT);
+    d = H5Dopen2(f, "/state/T_min_C", H5P_DEFAULT);
+    CU_ASSERT(H5Adelete(d, "checksum_u64") >= 0);
+    H5Dclose(d);
+    H5Fclose(f);
+    const char *nosum[] = {"checkpoint damaged: /state/T_min_C has no checksum", NULL};
+    expect_refused(bad, ABL_EINVAL, nosum);
+
+    /* an older format, another build */
+    copy_file(good, bad);
+    int one = 1;
+    poke_attr(bad, "/checkpoint", "format", H5T_NATIVE_INT, &one);
+    const char *old[] = {"written by an older ablasim (checkpoint format 1", "re-run", NULL};
+    expect_refused(bad, ABL_EINVAL, old);
+    copy_file(good, bad);
+    hid_t vs = H5Tcopy(H5T_C_S1);
+    H5Tset_size(vs, H5T_VARIABLE);
+    const char *ver = "0.0.1-other";
+    poke_attr(bad, "/checkpoint", "ablasim_version", vs, &ver);
+    H5Tclose(vs);
+    const char *other[] = {"written by ablasim 0.0.1-other, this is ablasim " ABLASIM_VERSION,
+                           NULL};
+    expect_refused(bad, ABL_EINVAL, other);
+    remove(bad);
+    remove(good);
+    scenario_free(sc);
+}
+
+/* State edits made before checkpoint_write: the writer checksums them, the range check must
+ * refuse them. Voxel 5 of the 12^3 grid is (i 5, j 0, k 0). */
+static void tweak_nan(abl_sim *s)
+{
+    s->T[5] = NAN;
+}
+static void tweak_above_max(abl_sim *s)
+{
+    s->T[5] = s->T_max[5] + 1.0;
+}
+static void tweak_dose(abl_sim *s)
+{
+    s->cem43_min[5] = -1.0;
+}
+static void tweak_time_map(abl_sim *s)
+{
+    s->t_hot[0][5] = (float)(s->t_s + 10.0);
+}
+
+static void test_invalid_state(void)
+{
+    abl_scenario *sc = tu_scenario(small_yaml, NULL, 0);
+    CU_ASSERT_FATAL(sc != NULL);
+    char path[700];
+    snprintf(path, sizeof path, "%s/state.ckpt.h5", tu_tmpdir());
+    void (*tweak[4])(abl_sim *) = {tweak_nan, tweak_above_max, tweak_dose, tweak_time_map};
+    const char *field[4] = {"T_C at voxel 5 (i 5, j 0, k 0) is nan",
+                            "T_C at voxel 5 (i 5, j 0, k 0)", "cem43_min at voxel 5",
+                            "t_hot_0_s at voxel 5"};
+    const char *allowed[4] = {"finite, -273.15..10000 C", "<= T_C <= T_max_C", "finite, >= 0",
+                              "(the time elapsed)"};
+    for (int i = 0; i < 4; i++) {
+        write_checkpoint(sc, 10, path, tweak[i]);
+        const char *frag[] = {path, "checkpoint state invalid", field[i], allowed[i], NULL};
+        expect_refused(path, ABL_EINVAL, frag);
+    }
+    remove(path);
+    scenario_free(sc);
+}
+
+/* ---- provenance ----------------------------------------------------------------------------- */
+
+/* Text of a file (malloc'ed). */
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    CU_ASSERT_FATAL(f != NULL);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *t = malloc((size_t)n + 1);
+    CU_ASSERT_FATAL(t && fread(t, 1, (size_t)n, f) == (size_t)n);
+    t[n] = 0;
+    fclose(f);
+    return t;
+}
+
+static void spit(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    CU_ASSERT_FATAL(f && fputs(text, f) >= 0);
+    CU_ASSERT_FATAL(fclose(f) == 0);
+}
+
+/* In text, the first `key` after the line `block`: replace its value (up to the blank or
+ * comment after it) with `value`. */
+static void set_tissue_value(char *text, size_t cap, const char *block, const char *key,
+                             const char *value)
+{
+    char *b = strstr(text, block);
+    CU_ASSERT_FATAL(b != NULL);
+    char *k = strstr(b, key);
+    CU_ASSERT_FATAL(k != NULL);
+    char *v = k + strlen(key);
+    char *end = v + strcspn(v, " #\n");
+    size_t tail = strlen(end) + 1;
+    CU_ASSERT_FATAL(strlen(text) + strlen(value) < cap);
+    memmove(v + strlen(value), end, tail);
+    memcpy(v, value, strlen(value));
+}
+
+/* A directory under the scratch one holding a copy of the tissue table and a 12^3 mesh (liver
+ * with a tumour cube). */
+static void make_inputs(const char *dir)
+{
+    mkdir(dir, 0700);
+    char src[700], dst[700];
+    snprintf(src, sizeof src, "%s/configs/tissues.yaml", tu_root());
+    snprintf(dst, sizeof dst, "%s/tissues.yaml", dir);
+    copy_file(src, dst);
+    abl_mesh m = {{12, 12, 12}, {1.5, 1.5, 1.5}, {0, 0, 0}, calloc(12 * 12 * 12, 1), NULL};
+    CU_ASSERT_FATAL(m.labels != NULL);
+    for (int k = 4; k < 8; k++)
+        for (int j = 4; j < 8; j++)
+            for (int i = 4; i < 8; i++)
+                m.labels[(k * 12 + j) * 12 + i] = 1;
+    snprintf(dst, sizeof dst, "%s/m.h5", dir);
+    abl_error err = {0};
+    CU_ASSERT_FATAL(mesh_write(dst, &m, &err) == ABL_OK);
+    free(m.labels);
+}
+
+static const char *mesh_yaml = "name: prov\n"
+                               "tissues_file: tissues.yaml\n"
+                               "grid: {mesh: m.h5, labels: {0: liver, 1: tumour}}\n"
+                               "boundary: {default: {type: fixed_temperature, temperature_C: 37}}\n"
+                               "time: {duration_s: 30}\n"
+                               "sources:\n"
+                               "  - {name: heat, type: volumetric, power_W: 2,\n"
+                               "     shape: {type: sphere, center_mm: [8, 8, 8], radius_mm: 3}}\n";
+
+/* The mesh scenario with its inputs in dir, checkpointed at step 10 to ckpt. */
+static void mesh_checkpoint(const char *dir, const char *ckpt)
+{
+    abl_scenario *sc = NULL;
+    abl_error err = {0};
+    abl_status st = scenario_load_string(mesh_yaml, "prov.yaml", dir, NULL, 0, &sc, &err);
+    if (st) printf("\n  %s", err.msg);
+    CU_ASSERT_FATAL(st == ABL_OK);
+    write_checkpoint(sc, 10, ckpt, NULL);
+    scenario_free(sc);
+}
+
+static void test_provenance(void)
+{
+    char dir[700], ckpt[720], tissues[PATH_MAX + 32], mesh[PATH_MAX + 32], moved[PATH_MAX + 32];
+    snprintf(dir, sizeof dir, "%s/prov", tu_tmpdir());
+    make_inputs(dir);
+    char rdir[PATH_MAX];
+    CU_ASSERT_FATAL(realpath(dir, rdir) != NULL);
+    snprintf(ckpt, sizeof ckpt, "%s/prov.ckpt.h5", dir);
+    snprintf(tissues, sizeof tissues, "%s/tissues.yaml", rdir);
+    snprintf(mesh, sizeof mesh, "%s/m.h5", rdir);
+    snprintf(moved, sizeof moved, "%s/moved", rdir);
+    char *orig = slurp(tissues);
+    const size_t cap = strlen(orig) + 64;
+    char *text = malloc(cap);
+    CU_ASSERT_FATAL(text != NULL);
+
+    /* a tissue the run does not use may change; one it uses may not */
+    mesh_checkpoint(dir, ckpt);
+    strcpy(text, orig);
+    set_tissue_value(text, cap, "\n  fat:\n", "thermal_conductivity_W_per_mK: ", "0.25");
+    spit(tissues, text);
+    expect_resumes(ckpt);
+    strcpy(text, orig);
+    set_tissue_value(text, cap, "\n  liver:\n", "thermal_conductivity_W_per_mK: ", "0.6");
+    spit(tissues, text);
+    const char *tis[] = {ckpt, "tissue 'liver': k_W_mK is 0.6 now, 0.5191 when", tissues,
+                         "changed since the checkpoint", NULL};
+    expect_refused(ckpt, ABL_EINVAL, tis);
+    spit(tissues, orig);
+    expect_resumes(ckpt);
+
+    /* the mesh: one voxel relabelled (same size, same tissues in use) */
+    abl_mesh m;
+    abl_error err = {0};
+    CU_ASSERT_FATAL(mesh_read(mesh, &m, &err) == ABL_OK);
+    m.labels[(5 * 12 + 5) * 12 + 3] = 1;
+    CU_ASSERT_FATAL(mesh_write(mesh, &m, &err) == ABL_OK);
+    const char *msh[] = {ckpt, "the mesh file", "m.h5 changed since the checkpoint", NULL};
+    expect_refused(ckpt, ABL_EINVAL, msh);
+    m.labels[(5 * 12 + 5) * 12 + 3] = 0;
+    CU_ASSERT_FATAL(mesh_write(mesh, &m, &err) == ABL_OK);
+    mesh_free(&m);
+    expect_resumes(ckpt);
+
+    /* inputs gone: the stored absolute path is named */
+    CU_ASSERT_FATAL(rename(mesh, moved) == 0);
+    const char *nomesh[] = {"the mesh file the checkpoint was made from", mesh,
+                            "does not exist any more", NULL};
+    expect_refused(ckpt, ABL_EIO, nomesh);
+    CU_ASSERT_FATAL(rename(moved, mesh) == 0);
+    CU_ASSERT_FATAL(rename(tissues, moved) == 0);
+    const char *notis[] = {"the tissue table the checkpoint was made from", tissues,
+                           "does not exist any more", NULL};
+    expect_refused(ckpt, ABL_EIO, notis);
+    CU_ASSERT_FATAL(rename(moved, tissues) == 0);
+    expect_resumes(ckpt);
+    free(orig);
+    free(text);
+}
+
+/* A checkpoint made with relative paths (scenario base directory ".", output "out_rel.h5")
+ * in one working directory resumes from another: the stored paths are absolute, and the
+ * resumed run ends bitwise equal to an uninterrupted one. */
+static void test_other_cwd(void)
+{
+    char dir[700], ckpt[PATH_MAX + 32], here[PATH_MAX], rdir[PATH_MAX], want[PATH_MAX + 16];
+    snprintf(dir, sizeof dir, "%s/cwd", tu_tmpdir());
+    make_inputs(dir);
+    CU_ASSERT_FATAL(realpath(dir, rdir) != NULL);
+    snprintf(ckpt, sizeof ckpt, "%s/rel.ckpt.h5", rdir);
+    snprintf(want, sizeof want, "%s/out_rel.h5", rdir);
+    CU_ASSERT_FATAL(getcwd(here, sizeof here) != NULL);
+    CU_ASSERT_FATAL(chdir(dir) == 0);
+    abl_scenario *sc = NULL;
+    abl_sim *a = NULL, *b = NULL;
+    abl_error err = {0};
+    abl_status st = scenario_load_string(mesh_yaml, "prov.yaml", ".", NULL, 0, &sc, &err);
+    if (st == ABL_OK) st = sim_create(sc, &a, &err);
+    if (st == ABL_OK) st = sim_create(sc, &b, &err);
+    if (st == ABL_OK) st = sim_step(b, 10, &err);
+    if (st == ABL_OK) st = checkpoint_write(ckpt, b, "out_rel.h5", 0, &err);
+    sim_destroy(b);
+    b = NULL;
+    /* elsewhere: the filesystem root */
+    CU_ASSERT_FATAL(chdir("/") == 0);
+    abl_scenario *sc2 = NULL;
+    abl_checkpoint_info info = {0};
+    if (st == ABL_OK) st = checkpoint_load_scenario(ckpt, &sc2, &info, &err);
+    if (st == ABL_OK) st = sim_create(sc2, &b, &err);
+    if (st == ABL_OK) st = checkpoint_restore(ckpt, b, &err);
+    CU_ASSERT_FATAL(chdir(here) == 0);
+    if (st) printf("\n  %s", err.msg);
+    CU_ASSERT_FATAL(st == ABL_OK);
+    printf("\n  resumed from /: output %s", info.output_path);
+    CU_ASSERT_STRING_EQUAL(info.output_path, want);
+    CU_ASSERT(run_to_end(a, -1));
+    CU_ASSERT(run_to_end(b, 0));
+    const char *diff = first_difference(a, b);
+    if (diff) printf("\n  %s differs", diff);
+    CU_ASSERT(diff == NULL);
+    checkpoint_info_free(&info);
+    sim_destroy(a);
+    sim_destroy(b);
+    scenario_free(sc);
+    scenario_free(sc2);
 }
 
 void register_resume_tests(void)
 {
     CU_pSuite s = CU_add_suite("resume", NULL, NULL);
     CU_add_test(s, "stop/resume matrix: 9 sources x 2 schemes x 3 stops, bitwise", test_matrix);
+    CU_add_test(s, "damaged checkpoints refused (byte flip, HDF5 edits, format, version)",
+                test_damage);
+    CU_add_test(s, "impossible state refused (NaN, T > T_max, dose < 0, time map)",
+                test_invalid_state);
+    CU_add_test(s, "changed or missing tissue table / mesh refused, naming them", test_provenance);
+    CU_add_test(s, "resume from another working directory (absolute paths), bitwise",
+                test_other_cwd);
 }
