@@ -1097,7 +1097,13 @@ static void test_concurrent_sweeps(void)
     CU_ASSERT_EQUAL(journal_entries(out), 2);
     CU_ASSERT(!exists(lockp)); /* released (and removed) by its holder */
     /* now the second one may run: everything is in the journal */
-    CU_ASSERT_EQUAL(sweep_cli(path, errf), 0);
+    rc = sweep_cli(path, errf);
+    if (rc != 0) {
+        e = slurp(errf);
+        fprintf(stderr, "\n  second sweep after the first: exit %d, stderr: %s\n", rc, e ? e : "");
+        free(e);
+    }
+    CU_ASSERT_EQUAL(rc, 0);
 }
 
 /* Point counts are checked before they are multiplied: beyond SWEEP_MAX_POINTS (10^6) the
