@@ -402,9 +402,12 @@ static void test_two_writers(void)
     snprintf(errf, sizeof errf, "%s/err1.txt", dir);
     snprintf(errf2, sizeof errf2, "%s/err2.txt", dir);
     pid_t first = spawn_run(out, errf, "--set time.duration_s=900");
-    for (int i = 0; i < 500 && !exists(lock); i++) usleep(10000);
-    CU_ASSERT_FATAL(exists(lock));
-    usleep(100000); /* the pid is written right after the lock is taken */
+    /* wait until it holds the lock and has written its pid into it, then stop it there (SIGSTOP
+     * keeps the lock held), so the race does not depend on how fast this machine is */
+    struct stat sb;
+    for (int i = 0; i < 1000 && !(stat(lock, &sb) == 0 && sb.st_size > 0); i++) usleep(5000);
+    kill(first, SIGSTOP);
+    CU_ASSERT_FATAL(stat(lock, &sb) == 0 && sb.st_size > 0);
     int status;
     pid_t second = spawn_run(out, errf2, "--set time.duration_s=60");
     pid_t w = waitpid(second, &status, 0);
@@ -417,6 +420,7 @@ static void test_two_writers(void)
     CU_ASSERT(e && strstr(e, want));
     if (!(e && strstr(e, want))) printf("\n  second writer said: %s", e ? e : "(nothing)");
     free(e);
+    kill(first, SIGCONT);
     waitpid(first, &status, 0);
     CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     CU_ASSERT(set_consistent(out, json, xdmf, NULL));
