@@ -94,6 +94,11 @@ def read_margin(path):
             m["location"] = list(g["minimal_margin_location_mm"][:])
         if "shell_mask" in g:
             m["shell"] = g["shell_mask"][:]
+    # the overall verdict (margin and every critical limit) is the root attribute; /margin/verdict
+    # is the margin alone
+    if "verdict" in f.attrs:
+        v = f.attrs["verdict"]
+        m["verdict"] = v.decode() if isinstance(v, bytes) else str(v)
     if "zones" in f:
         sel = f["zones"].attrs.get("selected", b"tmax")
         m["criterion"] = sel.decode() if isinstance(sel, bytes) else str(sel)

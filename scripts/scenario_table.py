@@ -309,7 +309,8 @@ def run_one(a, row, outdir):
     vol = max(iso.get("T_max_ge_55C_mL", 0) or 0, iso.get("T_min_le_-40C_mL", 0) or 0)
     margin = mj.get("margin", {}) if isinstance(mj.get("margin"), dict) else {}
     mm = margin.get("minimal_margin_mm", mj.get("minimal_margin_mm"))
-    verdict = margin.get("verdict", mj.get("verdict", "n/a"))
+    # overall verdict (margin and critical limits) first; the margin-only one as a fallback
+    verdict = mj.get("verdict", margin.get("verdict", "n/a"))
     mtxt = "n/a" if mm is None else "%.1f" % mm
     if row.get("sides") and mm is not None and m.returncode == 0:
         mtxt += " " + sides_text(out, row["sides"])

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ablasim/margin.h"
+#include "ablasim/output.h"
 #include "commands.h"
 
 static const char *usage_margin =
@@ -326,6 +327,16 @@ int cmd_margin(int argc, char **argv)
         !(o.threshold > 0))
         return usage_error("an omega or cem43 threshold must be > 0", NULL);
 
+    /* a run killed between the renames of its result set left a commit marker: complete the
+     * set first, so the verdict is about the new result, never a mix (docs/RELIABILITY.md) */
+    bool recovered = false;
+    if (!seg && o.result_path && output_recover(o.result_path, &recovered, &err) != ABL_OK) {
+        fprintf(stderr, "ablasim margin: error: %s\n", err.msg);
+        return abl_status_exit_code(err.status);
+    }
+    if (recovered && !quiet)
+        fprintf(stderr, "ablasim margin: %s: completed the commit of a run that was killed while "
+                        "renaming its files\n", o.result_path);
     abl_margin_report *rep = calloc(1, sizeof *rep);
     if (!rep) return 4;
     abl_status st =
