@@ -95,8 +95,10 @@ static const char *first_difference(const abl_sim *a, const abl_sim *b)
         (a->applicator && memcmp(a->applicator, b->applicator, n)))
         return "applicator mask";
     if (memcmp(&a->energy, &b->energy, sizeof a->energy)) return "energy bookkeeping";
-    if (a->n_cg != b->n_cg || memcmp(a->cg_iters, b->cg_iters, a->n_cg * sizeof(int)) ||
-        memcmp(a->cg_resid, b->cg_resid, a->n_cg * sizeof(double)))
+    /* explicit runs have no CG log (NULL arrays): memcmp must not see NULL even for 0 bytes */
+    if (a->n_cg != b->n_cg ||
+        (a->n_cg && (memcmp(a->cg_iters, b->cg_iters, a->n_cg * sizeof(int)) ||
+                     memcmp(a->cg_resid, b->cg_resid, a->n_cg * sizeof(double)))))
         return "CG log";
     for (int i = 0; i < a->nsources; i++) {
         if (!a->sources[i]->ops->series) continue;
@@ -104,7 +106,7 @@ static const char *first_difference(const abl_sim *a, const abl_sim *b)
         a->sources[i]->ops->series(a->sources[i], &sa);
         b->sources[i]->ops->series(b->sources[i], &sb);
         if (sa.nrow != sb.nrow || sa.ncol != sb.ncol ||
-            memcmp(sa.rows, sb.rows, sa.nrow * (size_t)sa.ncol * sizeof(double)))
+            (sa.nrow && memcmp(sa.rows, sb.rows, sa.nrow * (size_t)sa.ncol * sizeof(double))))
             return "source series";
     }
     return NULL;
