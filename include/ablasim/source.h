@@ -39,6 +39,8 @@ typedef struct {
     size_t n_pin;
     const size_t *pin_idx;
     const double *pin_T_C;
+    const double *pin_frac; /* NULL: every listed voxel is held fully; else its held volume
+                             * fraction in (0, 1] */
 } abl_source_contrib;
 
 /* A source's recorded time series (generator readings), written to the result file as
