@@ -92,6 +92,7 @@ static void select_suites(const char *pattern)
 
 void register_resume_tests(void); /* test_resume.c */
 void register_safety_tests(void); /* test_safety.c */
+void register_subvoxel_tests(void); /* test_subvoxel.c */
 
 int main(int argc, char **argv)
 {
@@ -111,6 +112,7 @@ int main(int argc, char **argv)
     register_rfa_tests();
     register_cryo_tests();
     register_phase_tests();
+    register_subvoxel_tests();
     register_resume_tests();
     register_safety_tests();
     register_cli_tests();
