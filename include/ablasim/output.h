@@ -4,21 +4,25 @@
  * renames to "<out>.h5" only after everything is written and the file is closed; the .json and
  * .xdmf sidecars likewise. The three renames are bracketed by a commit marker
  * ("<out>.h5.commit") that output_recover completes after a crash, so the user has the old set
- * or the new set, never a mix; every set shares one run_id (root attribute, JSON, XDMF). Layout (docs/ARCHITECTURE.md has the full table):
- *   /                 attrs: ablasim_version, scenario_yaml, dt_s, steps, wall_time_s, ...
- *   /grid/labels      uint8 [nz][ny][nx], material index; attrs spacing_mm, origin_mm
- *   /grid/materials, /grid/material_names   material index -> tissue name
- *   /fields/T_final_C, T_max_C, T_min_C     float64 [nz][ny][nx]
- *   /fields/damage_omega (1), cem43_min (min) float64: Arrhenius integral, thermal dose
- *   /fields/time_at_or_above_<thr>C_s, time_at_or_below_<thr>C_s   float32
- *   /snapshots/T_C    float32 [nt][nz][ny][nx], shuffle+deflate; /snapshots/time_s [nt];
- *                     /snapshots/frames/T_C_<n>: 3-D virtual views of each snapshot (XDMF)
+ * or the new set, never a mix; every set shares one run_id (root attribute, JSON, XDMF). Layout
+ * (docs/ARCHITECTURE.md has the full table): /                 attrs: ablasim_version,
+ * scenario_yaml, dt_s, steps, wall_time_s, ... /grid/labels      uint8 [nz][ny][nx], material
+ * index; attrs spacing_mm, origin_mm /grid/materials, /grid/material_names   material index ->
+ * tissue name /fields/T_final_C, T_max_C, T_min_C     float64 [nz][ny][nx] /fields/damage_omega
+ * (1), cem43_min (min) float64: Arrhenius integral, thermal dose /fields/time_at_or_above_<thr>C_s,
+ * time_at_or_below_<thr>C_s   float32 /snapshots/T_C    float32 [nt][nz][ny][nx], shuffle+deflate;
+ * /snapshots/time_s [nt]; /snapshots/frames/T_C_<n>: 3-D virtual views of each snapshot (XDMF)
  *   /fields/freeze_cycles   float32, freeze-thaw cycles per voxel (when freezing is modelled)
- *   /isotherms/...    volumes in mL per threshold, total and per material
+ *   /isotherms/...    volumes in mL per threshold, total and per material, largest connected
+ *                     component; /isotherms/growth/ their growth curves (runlog.h)
  *   /sources/<name>   attr type; with a recorded series (source.h) one float64 [nrow] dataset
- *                     per column, units from the column suffix; attr delivered_energy_J
- *   /zones/<name>[_<axis>]  per applicator axis (source.h axes): hot_/cold_threshold_C,
- *                     {hot,cold}_{length_mm,diameter_mm,volume_mL} [n], omega_ge_1_* scalars
+ *                     per column, units from the column suffix; attr delivered_energy_J; without
+ *                     a power column, time_s and power_W from the run log (runlog.h)
+ *   /zones/<name>[_<axis>|_cluster]  per applicator axis (source.h axes) and cluster axis:
+ *                     hot_/cold_threshold_C, {hot,cold}_{length_mm,diameter_mm,diameter_min_mm,
+ *                     diameter_equivalent_mm,volume_mL,largest_component_volume_mL} [n],
+ *                     omega_ge_1_* scalars; growth/ the same as curves [ng][n]
+ *   /probes           time_s [nt] and <name> [nt] degC (attr position_mm) per probe
  *   /energy           (when tracked) energy terms in J and the relative residual
  * Root attribute complete = 1 on a finished result. After a numerical fault the partial file
  * is kept as "<stem>.incomplete.h5" with complete = 0 and failure = the message

@@ -49,6 +49,21 @@ typedef struct {
     char where[256];       /* file:line of the entry, for messages */
 } abl_source_cfg;
 
+/* A temperature probe of output.probes: a point, or a line of npoints equally spaced points
+ * from a_m to b_m (both ends included, named <name>_0 .. <name>_<npoints-1>). Positions are
+ * checked against the grid when the simulation is planned (runlog.h), so the entry keeps where
+ * each position came from for that message. */
+#define ABL_MAX_PROBES 256    /* probe points in all (a line counts each of its points) */
+#define ABL_PROBE_NAME_LEN 41 /* 40 characters: room for "_<index>" within 48 */
+typedef struct {
+    char name[ABL_PROBE_NAME_LEN];
+    bool line;
+    double a_m[3], b_m[3];           /* point: a_m; line: from a_m to b_m */
+    int npoints;                     /* 1 for a point */
+    char where_a[320], where_b[320]; /* "file:line: 'output.probes[i].position_mm'" (from_mm),
+                                      * and of to_mm for a line */
+} abl_probe_cfg;
+
 typedef enum {
     SCHEME_EXPLICIT,
     SCHEME_IMPLICIT,       /* backward Euler */
@@ -113,6 +128,12 @@ typedef struct abl_scenario {
     int n_hot, n_cold;
     double hot_C[ABL_MAX_THRESHOLDS], cold_C[ABL_MAX_THRESHOLDS];
     bool energy_balance;   /* exact per-step energy accounting (one extra pass per step) */
+    abl_probe_cfg *probes; /* output.probes, in the order given */
+    int nprobes;
+    int nprobe_points;        /* points of all probes (lines expanded), <= ABL_MAX_PROBES */
+    bool tip_probes;          /* output.tip_probes: a probe at every applicator tip (source axes) */
+    double growth_interval_s; /* output.growth_interval_s: zones measured at least this far
+                               * apart (and at the end) for the growth curves */
 } abl_scenario;
 
 /* Load and validate. sets: "a.b=value" strings applied in order before validation. */

@@ -19,6 +19,10 @@ abl_status schedule_parse(cfg_node *seq, const char *value_key, const cfg_range 
 /* A constant schedule. */
 abl_status schedule_constant(double v, abl_schedule *out, abl_error *err);
 double schedule_eval(const abl_schedule *s, double t_s);
+/* Mean over [a, b] (exact: the integral of the piecewise-linear function / (b - a)); the value
+ * at a when b <= a. Sources return this for a step so that every scheme delivers exactly the
+ * energy the schedule asks for (source.h step_t0_s, step_h_s). */
+double schedule_average(const abl_schedule *s, double a, double b);
 void schedule_free(abl_schedule *s);
 
 #endif

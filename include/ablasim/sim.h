@@ -16,6 +16,7 @@
 #include "ablasim/implicit.h"
 #include "ablasim/kernels.h"
 #include "ablasim/phase.h"
+#include "ablasim/runlog.h"
 #include "ablasim/scenario.h"
 #include "ablasim/source.h"
 
@@ -125,10 +126,21 @@ typedef struct abl_sim {
     double dt_s, dt_stable_s;
     double t_s;
     long step;
+    /* Step-aligned time: every breakpoint (source on/off, schedule points, protocol phases,
+     * snapshot times; sorted, in (0, duration]) is a step boundary; the step before one is
+     * shortened. t = seg_t0_s + seg_steps * dt_s since the last breakpoint landed on (so a
+     * run without interior breakpoints has t = step * dt_s exactly, as before). */
+    double *bp_s;
+    size_t n_bp;
+    double seg_t0_s;
+    long seg_steps;
+    long nsteps_total;             /* steps from 0 to the end, breakpoints included */
     long checkpoints_written;      /* by this process's sim_run (a run removes only checkpoints
                                     * it wrote itself) */
     double wall_s;
     abl_energy energy;
+    struct abl_runlog *runlog;     /* probes, zone growth, source power (runlog.h); sampled
+                                    * by the monitor pass */
 } abl_sim;
 
 abl_status sim_create(const abl_scenario *sc, abl_sim **out, abl_error *err);

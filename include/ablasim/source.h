@@ -30,6 +30,11 @@ typedef struct {
      * held at t_s (the end of the step): sources with state (generator controllers, series)
      * must not advance it then; heat returned is ignored */
     bool pins_only;
+    /* The interval [step_t0_s, step_t0_s + step_h_s] the returned heat is applied over, in
+     * every scheme. Steps never straddle a breakpoint (on/off times, schedule points, protocol
+     * phases, snapshot times: sim.c), so a source that returns its power averaged over this
+     * interval delivers exactly the energy its schedule asks for. */
+    double step_t0_s, step_h_s;
 } abl_field_view;
 
 typedef struct {
@@ -40,7 +45,8 @@ typedef struct {
     const size_t *pin_idx;
     const double *pin_T_C;
     const double *pin_frac; /* NULL: every listed voxel is held fully; else its held volume
-                             * fraction in (0, 1] */
+                             * fraction in (0, 1]: after each step T = f T_pin + (1 - f) T
+                             * (sim.c apply_pins), the heat that takes counted as source heat */
 } abl_source_contrib;
 
 /* A source's recorded time series (generator readings), written to the result file as
@@ -104,6 +110,10 @@ typedef struct {
      * freshly created from the same scenario; it may reallocate (series) and fails with a
      * message on a size mismatch. */
     abl_status (*state_io)(abl_source *s, abl_blob *b, abl_error *err);
+    /* Optional (NULL: none beyond the common on_s/off_s): times [s] at which the source switches
+     * or changes slope (protocol phases, ramps); every one becomes a step boundary. Fills at
+     * most max, returns how many it has in all (call again with more room if larger). */
+    int (*breakpoints)(const abl_source *s, double *t_s, int max);
 } abl_source_ops;
 
 struct abl_source {

@@ -418,7 +418,7 @@ static int execute(const char *cmd, abl_scenario *sc, abl_sim *sim, const char *
         fprintf(stderr,
                 "ablasim: %s: %d x %d x %d voxels, %.1f s in %ld steps of %.4g s, %d threads%s\n",
                 sc->name, sim->grid.nx, sim->grid.ny, sim->grid.nz, sc->duration_s,
-                (long)llround(sc->duration_s / sim->dt_s), sim->dt_s, omp_get_max_threads(),
+                sim->nsteps_total, sim->dt_s, omp_get_max_threads(),
                 resume_snapshots >= 0 ? ", resumed" : "");
     progress_state ps = {isatty(STDERR_FILENO), quiet, 0.0};
     abl_run_opts opts = {.output_path = out,

@@ -512,11 +512,11 @@ static abl_status plan_spectral(abl_sim *s, abl_error *err)
 
 /* One exact step: sources taken constant over the step at its midpoint (exact for piecewise
  * constant power, second order for ramps). */
-static abl_status spectral_step(abl_sim *s, abl_error *err)
+static abl_status spectral_step(abl_sim *s, double h, abl_error *err)
 {
     const abl_grid *g = &s->grid;
-    const double dt = s->dt_s, V = grid_voxel_volume_m3(g);
-    abl_field_view view = {g, s->material, s->T, s->t_s + 0.5 * dt, dt, false};
+    const double dt = h, V = grid_voxel_volume_m3(g);
+    abl_field_view view = {g, s->material, s->T, s->t_s + 0.5 * dt, dt, false, s->t_s, dt};
     memcpy(s->rhs, s->b_const, g->n * sizeof(double));
     for (int i = 0; i < s->nsources; i++) {
         abl_source_contrib c;
@@ -534,6 +534,9 @@ static abl_status spectral_step(abl_sim *s, abl_error *err)
 }
 
 /* ---- create / destroy --------------------------------------------------------------------- */
+
+static abl_status plan_time(abl_sim *s, abl_error *err);
+
 
 abl_status sim_create(const abl_scenario *sc, abl_sim **out, abl_error *err)
 {
@@ -573,12 +576,15 @@ abl_status sim_create(const abl_scenario *sc, abl_sim **out, abl_error *err)
             s->nsources++;
         }
     }
+    if ((st = plan_time(s, err))) goto fail;
     s->energy.energy_tracked = sc->energy_balance;
     if (s->var_props && (st = sim_set_property_hook(s, linear_k_hook, s, err))) goto fail;
     if ((sc->scheme == SCHEME_IMPLICIT || sc->scheme == SCHEME_CRANK_NICOLSON) &&
         (st = plan_implicit(s, err)))
         goto fail;
     if (sc->scheme == SCHEME_SPECTRAL && (st = plan_spectral(s, err))) goto fail;
+    /* probes (positions checked against the grid here), zone axes, first records at t = 0 */
+    if ((st = runlog_create(s, &s->runlog, err))) goto fail;
     *out = s;
     return ABL_OK;
 nomem:
@@ -591,6 +597,7 @@ fail:
 void sim_destroy(abl_sim *s)
 {
     if (!s) return;
+    runlog_free(s->runlog);
     for (int i = 0; i < s->nsources; i++) source_destroy(s->sources[i]);
     free(s->sources);
     grid_free_field(s->material);
@@ -640,6 +647,7 @@ void sim_destroy(abl_sim *s)
     grid_free_field(s->T_iter);
     free(s->fixed_list);
     free(s->jump_s);
+    free(s->bp_s);
     free(s->cg_iters);
     free(s->cg_resid);
     free(s->cg_time_s);
@@ -684,11 +692,24 @@ abl_status sim_set_property_hook(abl_sim *s, abl_property_fn fn, void *ctx, abl_
 /* ---- time stepping ------------------------------------------------------------------------ */
 
 /* Hold pinned voxels; returns the heat that took [J]. */
+/* Is pinned entry q held? frac (may be NULL): held volume fraction per voxel (source.h
+ * pin_frac). The half-volume
+ * rule: a voxel at least half inside the applicator is held, one less than half is tissue.
+ * Unlike the centre rule it does not depend on where the voxel centre falls, only on how much
+ * of the voxel the applicator fills; unlike blending T towards the held value by f (tried: the
+ * hold then depended on dt, tending to a full pin as dt -> 0) it converges in h at any dt.
+ * A sub-voxel coupling (conductance from the wetted fraction) is left for later (issue 15). */
+static bool pin_held(const double *frac, size_t q)
+{
+    return !frac || frac[q] >= 0.5;
+}
+
 /* Remember the voxels modality source i holds (applicator surfaces, see sim.h). */
 static void mark_applicator(abl_sim *s, int i, const abl_source_contrib *c)
 {
     if (!s->applicator || s->sc->sources[i].type != SRC_MODALITY) return;
-    for (size_t q = 0; q < c->n_pin; q++) s->applicator[c->pin_idx[q]] = 1;
+    for (size_t q = 0; q < c->n_pin; q++)
+        if (pin_held(c->pin_frac, q)) s->applicator[c->pin_idx[q]] = 1;
 }
 
 /* Volumetric enthalpy of voxel c at temperature T_C [J/m^3] (rho c T without phase change). */
@@ -706,14 +727,18 @@ static double stored_energy(const abl_sim *s, double *work)
                                grid_voxel_volume_m3(&s->grid), work);
 }
 
-static double apply_pins(abl_sim *s, double *T, size_t n, const size_t *idx, const double *val)
+
+static double apply_pins(abl_sim *s, double *T, size_t n, const size_t *idx, const double *val,
+                         const double *frac)
 {
     const double V = grid_voxel_volume_m3(&s->grid);
     double e = 0.0;
     for (size_t q = 0; q < n; q++) {
         size_t c = idx[q];
-        e += (voxel_H(s, c, val[q]) - voxel_H(s, c, T[c])) * V;
-        T[c] = val[q];
+        if (!pin_held(frac, q)) continue;
+        const double Tn = val[q];
+        e += (voxel_H(s, c, Tn) - voxel_H(s, c, T[c])) * V;
+        T[c] = Tn;
     }
     return e;
 }
@@ -760,7 +785,8 @@ static abl_status monitor(abl_sim *s, double interval_s, abl_error *err)
                         sc->path, s->t_s, s->step, s->T[bad], i, j, k, x[0] * 1e3, x[1] * 1e3, x[2] * 1e3,
                         sc->tissues.t[s->mat_tissue[s->material[bad]]].name);
     }
-    return ABL_OK;
+    /* probes, zone growth and source power when due (runlog.h), on the maps just updated */
+    return runlog_sample(s->runlog, s, err);
 }
 
 /* Contradictory sources (docs/RELIABILITY.md): two sources may not hold the same voxel (two
@@ -785,6 +811,7 @@ static abl_status check_overlaps(abl_sim *s, const abl_source_contrib *pins,
     bool heat_clash = false;
     for (int i = 0; i < nc && !st; i++)
         for (size_t q = 0; q < pins[i].n_pin; q++) {
+            if (!pin_held(pins[i].pin_frac, q)) continue;
             const size_t v = pins[i].pin_idx[q];
             if (own[v] && own[v] != i + 1) {
                 bad = v, a = own[v] - 1, b = i;
@@ -820,14 +847,18 @@ static abl_status check_overlaps(abl_sim *s, const abl_source_contrib *pins,
                     s->sc->sources[b].where);
 }
 
-/* One forward-Euler step T -> T_new (pins before and after the sweep). */
-static abl_status explicit_step(abl_sim *s, double *work, abl_error *err)
+/* One forward-Euler step T -> T_new of length h <= dt (pins before and after the sweep). The
+ * kernels' coefficients are planned for dt; forward Euler is linear in the step, so a shorter
+ * step before a breakpoint is T + (h/dt)(T_dt - T), taken before the phase map and the pins. */
+static abl_status explicit_step(abl_sim *s, double h, double *work, abl_error *err)
 {
     const double V = grid_voxel_volume_m3(&s->grid);
-    const double dt = s->dt_s;
+    const double dt_plan = s->dt_s;
+    const double r = h == dt_plan ? 1.0 : h / dt_plan;
+    const double dt = h;
     const bool track = s->energy.energy_tracked;
     abl_status st;
-    abl_field_view view = {&s->grid, s->material, s->T, s->t_s, dt, false};
+    abl_field_view view = {&s->grid, s->material, s->T, s->t_s, h, false, s->t_s, h};
     abl_source_contrib contrib[64];
     const int nc = s->nsources;
     for (int i = 0; i < nc; i++)
@@ -836,8 +867,9 @@ static abl_status explicit_step(abl_sim *s, double *work, abl_error *err)
     /* pins hold during the step: set before the sweep, and again after it */
     double e_src = 0.0;
     for (int i = 0; i < nc; i++)
-        e_src += apply_pins(s, s->T, contrib[i].n_pin, contrib[i].pin_idx, contrib[i].pin_T_C);
-    e_src += apply_pins(s, s->T, s->n_extra_pin, s->extra_pin_idx, s->extra_pin_T);
+        e_src += apply_pins(s, s->T, contrib[i].n_pin, contrib[i].pin_idx, contrib[i].pin_T_C,
+                            contrib[i].pin_frac);
+    e_src += apply_pins(s, s->T, s->n_extra_pin, s->extra_pin_idx, s->extra_pin_T, NULL);
     double pm = 0.0, bd = 0.0;
     if (s->prop_fn) {
         view.T_C = s->T; /* after the pins */
@@ -856,17 +888,24 @@ static abl_status explicit_step(abl_sim *s, double *work, abl_error *err)
         const abl_source_contrib *c = &contrib[i];
         for (size_t q = 0; q < c->n_heat; q++) {
             size_t v = c->heat_idx[q];
-            s->T_new[v] += dt * s->inv_rhoc[s->material[v]] * c->heat_q_W_m3[q];
+            s->T_new[v] += dt_plan * s->inv_rhoc[s->material[v]] * c->heat_q_W_m3[q];
             e_src += c->heat_q_W_m3[q] * V * dt;
         }
+    }
+    if (r != 1.0) {
+        double *Tn = s->T_new;
+        const double *T0 = s->T;
+#pragma omp parallel for schedule(static)
+        for (size_t c = 0; c < s->grid.n; c++) Tn[c] = T0[c] + r * (Tn[c] - T0[c]);
     }
     /* phase change: the step advanced H by C_ref (T_new - T); read T back from H */
     if (s->phase) phase_map(s->grid.n, s->material, s->phase, s->T, s->T_new, NULL);
     for (int i = 0; i < nc; i++) {
-        e_src += apply_pins(s, s->T_new, contrib[i].n_pin, contrib[i].pin_idx, contrib[i].pin_T_C);
+        e_src += apply_pins(s, s->T_new, contrib[i].n_pin, contrib[i].pin_idx,
+                            contrib[i].pin_T_C, contrib[i].pin_frac);
         mark_applicator(s, i, &contrib[i]);
     }
-    e_src += apply_pins(s, s->T_new, s->n_extra_pin, s->extra_pin_idx, s->extra_pin_T);
+    e_src += apply_pins(s, s->T_new, s->n_extra_pin, s->extra_pin_idx, s->extra_pin_T, NULL);
     s->energy.E_sources_J += e_src;
     return ABL_OK;
 }
@@ -919,7 +958,7 @@ static abl_status implicit_substep(abl_sim *s, double t0, double h, double theta
     const bool track = s->energy.energy_tracked;
     const int nc = s->nsources;
     abl_status st;
-    abl_field_view view = {g, s->material, s->T, t0, h, false};
+    abl_field_view view = {g, s->material, s->T, t0, h, false, t0, h};
     const double *kv = NULL, *Wv = NULL;
     if (s->prop_fn) {
         if ((st = s->prop_fn(s->prop_ctx, &view, s->k_field, s->W_field, err))) return st;
@@ -969,7 +1008,7 @@ static abl_status implicit_substep(abl_sim *s, double t0, double h, double theta
     for (int i = 0; i <= nc; i++) {
         size_t np;
         const size_t *idx;
-        const double *val;
+        const double *val, *frac = NULL;
         if (i < nc) {
             if ((st = s->sources[i]->ops->update(s->sources[i], &view, &contrib[i], err)))
                 return st;
@@ -977,12 +1016,14 @@ static abl_status implicit_substep(abl_sim *s, double t0, double h, double theta
             np = contrib[i].n_pin;
             idx = contrib[i].pin_idx;
             val = contrib[i].pin_T_C;
+            frac = contrib[i].pin_frac;
         } else {
             np = s->n_extra_pin;
             idx = s->extra_pin_idx;
             val = s->extra_pin_T;
         }
         for (size_t q = 0; q < np; q++) {
+            if (!pin_held(frac, q)) continue; /* less than half held: tissue */
             s->T_new[idx[q]] = val[q];
             if (!s->fixed[idx[q]]) {
                 s->fixed[idx[q]] = 1;
@@ -1085,9 +1126,9 @@ static bool needs_startup(const abl_sim *s, double t0)
     return false;
 }
 
-static abl_status implicit_step(abl_sim *s, double *work, abl_error *err)
+static abl_status implicit_step(abl_sim *s, double dt, double *work, abl_error *err)
 {
-    const double t0 = s->t_s, dt = s->dt_s;
+    const double t0 = s->t_s;
     if (s->sc->scheme == SCHEME_IMPLICIT) return implicit_substep(s, t0, dt, 1.0, work, err);
     if (!needs_startup(s, t0)) return implicit_substep(s, t0, dt, 0.5, work, err);
     /* two backward-Euler half steps (Rannacher 1984, Numer. Math. 43:309) */
@@ -1100,7 +1141,114 @@ static abl_status implicit_step(abl_sim *s, double *work, abl_error *err)
     return st;
 }
 
-abl_status sim_step(abl_sim *s, long nsteps, abl_error *err)
+/* Does the step that starts after n - 1 steps of dt from t0 land on the breakpoint b? (The
+ * step before a breakpoint is shortened; one within 1e-9 dt of a whole step counts as whole.) */
+static bool lands(double t0, double b, double dt, long n)
+{
+    return b - (t0 + (double)(n - 1) * dt) <= dt * (1.0 + 1e-9);
+}
+
+/* Steps from t0 to the breakpoint b: the smallest n >= 1 that lands. */
+static long segment_steps(double t0, double b, double dt)
+{
+    const double est = ceil((b - t0) / dt - 1e-9);
+    long n = est < 1 ? 1 : (long)est;
+    while (n > 1 && lands(t0, b, dt, n - 1)) n--;
+    while (!lands(t0, b, dt, n)) n++;
+    return n;
+}
+
+/* The next breakpoint after the current segment's start. */
+static size_t next_breakpoint(const abl_sim *s)
+{
+    size_t lo = 0, hi = s->n_bp; /* first bp_s[i] > seg_t0_s */
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (s->bp_s[mid] > s->seg_t0_s) hi = mid;
+        else lo = mid + 1;
+    }
+    return lo < s->n_bp ? lo : s->n_bp - 1;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Breakpoints of the run (sim.h) and the number of steps they imply. Every source's on/off
+ * times and schedule points, each modality source's own breakpoints (source.h), every
+ * snapshot time and the end time; points closer than 1e-6 dt are merged (no sliver steps). */
+static abl_status plan_time(abl_sim *s, abl_error *err)
+{
+    const abl_scenario *sc = s->sc;
+    const double T = sc->duration_s, dt = s->dt_s;
+    size_t cap = 1;
+    for (int i = 0; i < sc->nsources; i++) {
+        cap += 2 + (size_t)(sc->sources[i].schedule.n > 0 ? sc->sources[i].schedule.n : 0);
+        const abl_source *src = s->sources ? s->sources[i] : NULL;
+        if (src && src->ops->breakpoints) {
+            int nb = src->ops->breakpoints(src, NULL, 0);
+            if (nb > 0) cap += (size_t)nb;
+        }
+    }
+    const double iv = sc->snapshot_interval_s;
+    if (iv > 0) cap += (size_t)fmin(floor(T / iv), (double)ABL_MAX_SNAPSHOTS) + 1;
+    double *bp = malloc(cap * sizeof *bp);
+    if (!bp) return abl_fail(err, ABL_ENOMEM, "out of memory");
+    size_t n = 0;
+#define ADD_BP(t)                                                                              \
+    do {                                                                                       \
+        const double t_ = (t);                                                                 \
+        if (t_ > 0 && t_ < T && n < cap) bp[n++] = t_;                                         \
+    } while (0)
+    for (int i = 0; i < sc->nsources; i++) {
+        const abl_source_cfg *c = &sc->sources[i];
+        ADD_BP(c->on_s);
+        ADD_BP(c->off_s);
+        for (int q = 0; q < c->schedule.n; q++) ADD_BP(c->schedule.t_s[q]);
+        const abl_source *src = s->sources ? s->sources[i] : NULL;
+        if (src && src->ops->breakpoints) {
+            int nb = src->ops->breakpoints(src, NULL, 0);
+            if (nb > 0) {
+                double *tmp = malloc((size_t)nb * sizeof *tmp);
+                if (!tmp) {
+                    free(bp);
+                    return abl_fail(err, ABL_ENOMEM, "out of memory");
+                }
+                nb = src->ops->breakpoints(src, tmp, nb);
+                for (int q = 0; q < nb; q++) ADD_BP(tmp[q]);
+                free(tmp);
+            }
+        }
+    }
+    if (iv > 0)
+        for (long k = 1; (double)k * iv < T && k <= ABL_MAX_SNAPSHOTS; k++) ADD_BP((double)k * iv);
+#undef ADD_BP
+    qsort(bp, n, sizeof *bp, cmp_double);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (m == 0 || bp[i] - bp[m - 1] > 1e-6 * dt) bp[m++] = bp[i];
+    if (m > 0 && T - bp[m - 1] <= 1e-6 * dt) m--; /* merged into the end */
+    bp[m++] = T;
+    s->bp_s = bp;
+    s->n_bp = m;
+    double steps = 0, t0 = 0;
+    for (size_t i = 0; i < m; i++) {
+        steps += (double)segment_steps(t0, bp[i], dt);
+        t0 = bp[i];
+    }
+    if (!(steps <= ABL_MAX_STEPS))
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: %zu switch and snapshot times make %.3g steps (limit %.0e); raise "
+                        "output.snapshot_interval_s or coarsen the schedules",
+                        sc->path, m, steps, (double)ABL_MAX_STEPS);
+    s->nsteps_total = (long)steps;
+    return ABL_OK;
+}
+
+/* Advance up to nmax steps, stopping early once t reaches t_stop (a snapshot time). */
+static abl_status advance(abl_sim *s, long nmax, double t_stop, abl_error *err)
 {
     const abl_scenario *sc = s->sc;
     const double dt = s->dt_s;
@@ -1113,26 +1261,46 @@ abl_status sim_step(abl_sim *s, long nsteps, abl_error *err)
     long monitor_every = (long)floor(sc->monitor_interval_s / dt + 1e-9);
     if (monitor_every < 1) monitor_every = 1;
 
-    for (long n = 0; n < nsteps; n++) {
-        st = sc->scheme == SCHEME_EXPLICIT   ? explicit_step(s, work, err)
-             : sc->scheme == SCHEME_SPECTRAL ? spectral_step(s, err)
-                                             : implicit_step(s, work, err);
+    for (long n = 0; n < nmax && s->step < s->nsteps_total; n++) {
+        const size_t ib = next_breakpoint(s);
+        const double b = s->bp_s[ib];
+        const bool land = lands(s->seg_t0_s, b, dt, s->seg_steps + 1);
+        double h = land ? b - s->t_s : dt;
+        if (fabs(h - dt) <= 1e-9 * dt) h = dt; /* a whole step: the planned coefficients */
+        st = sc->scheme == SCHEME_EXPLICIT   ? explicit_step(s, h, work, err)
+             : sc->scheme == SCHEME_SPECTRAL ? spectral_step(s, h, err)
+                                             : implicit_step(s, h, work, err);
         if (st) goto done;
         double *tmp = s->T;
         s->T = s->T_new;
         s->T_new = tmp;
         s->step++;
-        s->t_s = s->step * dt;
-        s->monitor_accum_s += dt;
-        if (s->step % monitor_every == 0 || n == nsteps - 1) {
+        if (land) {
+            s->seg_t0_s = b;
+            s->seg_steps = 0;
+            s->t_s = b;
+        } else {
+            s->seg_steps++;
+            s->t_s = s->seg_t0_s + (double)s->seg_steps * dt;
+        }
+        s->monitor_accum_s += h;
+        const bool last = n == nmax - 1 || s->step == s->nsteps_total ||
+                          s->t_s >= t_stop - 1e-9 * dt;
+        if (s->step % monitor_every == 0 || last) {
             if ((st = monitor(s, s->monitor_accum_s, err))) goto done;
             s->monitor_accum_s = 0.0;
         }
+        if (s->t_s >= t_stop - 1e-9 * dt) break;
     }
     if (track) s->energy.E_stored_final_J = stored_energy(s, work);
 done:
     free(work);
     return st;
+}
+
+abl_status sim_step(abl_sim *s, long nsteps, abl_error *err)
+{
+    return advance(s, nsteps, INFINITY, err);
 }
 
 /* Flush the partial result and write a checkpoint that refers to it. */
@@ -1151,7 +1319,7 @@ abl_status sim_run(abl_sim *s, const abl_run_opts *opts, abl_error *err)
     const abl_scenario *sc = s->sc;
     const abl_run_opts none = {0};
     if (!opts) opts = &none;
-    long nsteps = (long)llround(sc->duration_s / s->dt_s);
+    const long nsteps = s->nsteps_total;
     const char *path = opts->output_path ? opts->output_path : sc->output_path;
     char defpath[300];
     if (!path) {
@@ -1168,13 +1336,9 @@ abl_status sim_run(abl_sim *s, const abl_run_opts *opts, abl_error *err)
     if (st) return st;
     const double t0 = omp_get_wtime() - s->wall_s; /* a resumed run keeps counting */
     double last_report = omp_get_wtime(), last_ckpt = last_report;
-    long snap_every = 0;
-    if (sc->snapshot_interval_s > 0) {
-        const double every = sc->snapshot_interval_s / s->dt_s;
-        snap_every = every >= (double)nsteps ? nsteps : (long)llround(every);
-        if (snap_every < 1) snap_every = 1;
-        if (write && !resumed && (st = output_snapshot(o, s, err))) goto fail;
-    }
+    /* snapshots at k * interval (each a step boundary, see plan_time) and at the end */
+    const double iv = sc->snapshot_interval_s;
+    if (iv > 0 && write && !resumed && (st = output_snapshot(o, s, err))) goto fail;
     /* look at stop requests and checkpoints every few explicit steps (a step with an RFA
      * potential solve can take a good fraction of a second: 64 steps made SIGTERM wait 25 s),
      * after every implicit step */
@@ -1196,12 +1360,10 @@ abl_status sim_run(abl_sim *s, const abl_run_opts *opts, abl_error *err)
                             "'ablasim resume %s'",
                             s->t_s, opts->checkpoint_path);
         }
-        long chunk = nsteps - s->step;
-        if (snap_every && snap_every - s->step % snap_every < chunk)
-            chunk = snap_every - s->step % snap_every;
-        if (chunk > max_chunk) chunk = max_chunk;
-        if ((st = sim_step(s, chunk, err))) goto fail;
-        if (write && snap_every && (s->step % snap_every == 0 || s->step == nsteps))
+        const double t_snap =
+            iv > 0 ? fmin(sc->duration_s, (floor(s->t_s / iv + 1e-9) + 1.0) * iv) : INFINITY;
+        if ((st = advance(s, max_chunk, t_snap, err))) goto fail;
+        if (write && iv > 0 && (s->t_s >= t_snap - 1e-9 * s->dt_s || s->step == nsteps))
             if ((st = output_snapshot(o, s, err))) goto fail;
         double now = omp_get_wtime();
         s->wall_s = now - t0;

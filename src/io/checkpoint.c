@@ -662,7 +662,7 @@ static abl_status check_state(const abl_sim *s, const char *path, abl_error *err
         return bad_voxel(path, g, "damage_omega", c, s->omega[c], "finite, >= 0", err);
     if ((c = first_bad_d(s->cem43_min, n, 0.0, DBL_MAX)) < n)
         return bad_voxel(path, g, "cem43_min", c, s->cem43_min[c], "finite, >= 0", err);
-    const double t = (double)s->step * s->dt_s;
+    const double t = s->t_s; /* restored before this check */
     const double tmax = t * (1.0 + 2.0 * ((double)s->step + 1.0) * 0x1p-24);
     char allowed[96];
     snprintf(allowed, sizeof allowed, "finite, 0..%.17g s (the time elapsed)", tmax);
@@ -867,6 +867,7 @@ abl_status checkpoint_write(const char *path, const abl_sim *s, const char *outp
     }
     const int format = CKPT_FORMAT;
     const long long step = s->step, nsnap = snapshots_written, ncg = (long long)s->n_cg;
+    const long long seg_steps = s->seg_steps;
     const long long nvox = (long long)s->grid.n;
     const uint64_t mdig = material_digest(s);
     root = H5Gcreate2(f, "/checkpoint", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -879,6 +880,8 @@ abl_status checkpoint_write(const char *path, const abl_sim *s, const char *outp
         put_str(root, "mesh_path", mpath) || put_u64(root, "tissue_digest_u64", tr.digest) ||
         put_u64(root, "material_digest_u64", mdig) ||
         put_num(root, "step", H5T_NATIVE_LLONG, &step) ||
+        put_num(root, "segment_start_s", H5T_NATIVE_DOUBLE, &s->seg_t0_s) ||
+        put_num(root, "segment_steps", H5T_NATIVE_LLONG, &seg_steps) ||
         put_num(root, "voxels", H5T_NATIVE_LLONG, &nvox) ||
         put_num(root, "snapshots_written", H5T_NATIVE_LLONG, &nsnap) ||
         put_num(root, "solves", H5T_NATIVE_LLONG, &ncg) ||
@@ -986,6 +989,41 @@ static abl_status check_input(const char *ckpt, const char *what, const char *p,
                     ckpt, what, p, strerror(errno));
 }
 
+/* The run is rebuilt from the scenario text stored in the checkpoint. If the scenario file is
+ * still where it was and now says something else, resuming would silently finish the old
+ * scenario under a file that describes another one: refuse, and say so. (A scenario file that
+ * was moved or deleted is fine: the stored text is the whole scenario.) */
+static abl_status check_scenario_text(const char *path, const char *spath, const char *text,
+                                      abl_error *err)
+{
+    FILE *f = fopen(spath, "rb");
+    if (!f) return ABL_OK;
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        fclose(f);
+        return ABL_OK;
+    }
+    const size_t n = strlen(text);
+    bool same = (size_t)sb.st_size == n;
+    char buf[65536];
+    size_t off = 0;
+    while (same) {
+        size_t r = fread(buf, 1, sizeof buf, f);
+        if (r == 0) break;
+        same = off + r <= n && memcmp(buf, text + off, r) == 0;
+        off += r;
+    }
+    same = same && off == n;
+    fclose(f);
+    if (same) return ABL_OK;
+    return abl_fail(err, ABL_EINVAL,
+                    "%s: the scenario file %s changed since the checkpoint was written; the "
+                    "checkpoint continues the scenario as it was then. Restore the file (the "
+                    "checkpoint holds its text: attribute /checkpoint/scenario_file_text), or "
+                    "start a new run of the changed scenario",
+                    path, spath);
+}
+
 abl_status checkpoint_load_scenario(const char *path, abl_scenario **sc, abl_checkpoint_info *info,
                                     abl_error *err)
 {
@@ -1021,7 +1059,8 @@ abl_status checkpoint_load_scenario(const char *path, abl_scenario **sc, abl_che
     }
     info->snapshots_written = (long)nsnap;
     if ((st = check_input(path, "tissue table", tpath, err)) ||
-        (st = check_input(path, "mesh file", mpath, err)))
+        (st = check_input(path, "mesh file", mpath, err)) ||
+        (st = check_scenario_text(path, spath, text, err)))
         goto done;
     int nsets = 0;
     for (char *p = sets; *p; p++)
@@ -1057,14 +1096,16 @@ abl_status checkpoint_restore(const char *path, abl_sim *s, abl_error *err)
     h5_quiet q;
     quiet_begin(&q);
     hid_t f = -1, root = -1, grp = -1;
-    long long step = 0, nvox = 0, ncg = 0;
-    double dt = 0, accum = 0, wall = 0;
+    long long step = 0, nvox = 0, ncg = 0, seg_steps = 0;
+    double dt = 0, accum = 0, wall = 0, seg_t0 = 0;
     uint64_t mdig = 0;
     abl_energy e = s->energy;
     abl_status st = open_checked(path, &f, &root, err);
     if (st) goto done;
     grp = H5Lexists(f, "/state", H5P_DEFAULT) > 0 ? H5Gopen2(f, "/state", H5P_DEFAULT) : -1;
     if (grp < 0 || get_num(root, "step", H5T_NATIVE_LLONG, &step) ||
+        get_num(root, "segment_start_s", H5T_NATIVE_DOUBLE, &seg_t0) ||
+        get_num(root, "segment_steps", H5T_NATIVE_LLONG, &seg_steps) ||
         get_num(root, "voxels", H5T_NATIVE_LLONG, &nvox) ||
         get_num(root, "solves", H5T_NATIVE_LLONG, &ncg) ||
         get_num(root, "dt_s", H5T_NATIVE_DOUBLE, &dt) ||
@@ -1104,8 +1145,20 @@ abl_status checkpoint_restore(const char *path, abl_sim *s, abl_error *err)
                       path, dt, s->dt_s);
         goto done;
     }
-    const long long nsteps = llround(s->sc->duration_s / s->dt_s);
-    const double t_ck = (double)step * dt;
+    /* time: the last breakpoint landed on (0 or one of the run's breakpoints, exactly) plus
+     * whole steps since (sim.h step-aligned time) */
+    const long long nsteps = s->nsteps_total;
+    bool seg_ok = seg_t0 == 0.0;
+    for (size_t i = 0; i < s->n_bp && !seg_ok; i++) seg_ok = s->bp_s[i] == seg_t0;
+    const double t_ck = seg_t0 + (double)seg_steps * dt;
+    if (!seg_ok || seg_steps < 0 || seg_steps > step || !(t_ck <= s->sc->duration_s)) {
+        st = abl_fail(err, ABL_EINVAL,
+                      "%s: checkpoint state invalid: time %.17g s + %lld steps is not a time this "
+                      "run reaches (breakpoints of the scenario, within %g s); it cannot be "
+                      "resumed",
+                      path, seg_t0, seg_steps, s->sc->duration_s);
+        goto done;
+    }
     if (step < 0 || step > nsteps || ncg < 0 || !(wall >= 0 && wall <= DBL_MAX) ||
         !(accum >= 0 && accum <= t_ck) || !isfinite(e.E_stored_initial_J) ||
         !isfinite(e.E_sources_J) || !isfinite(e.E_perf_met_J) || !isfinite(e.E_boundary_in_J)) {
@@ -1129,7 +1182,9 @@ abl_status checkpoint_restore(const char *path, abl_sim *s, abl_error *err)
             goto done;
         }
     s->step = (long)step;
-    s->t_s = s->step * s->dt_s;
+    s->seg_t0_s = seg_t0;
+    s->seg_steps = (long)seg_steps;
+    s->t_s = seg_steps == 0 ? seg_t0 : seg_t0 + (double)seg_steps * s->dt_s;
     if ((st = check_state(s, path, err))) goto done;
     s->monitor_accum_s = accum;
     s->wall_s = wall;

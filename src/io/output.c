@@ -17,6 +17,10 @@
  *   /snapshots/time_s          float64 [nt]
  *   /snapshots/frames/T_C_<t>  float32 [nz][ny][nx], virtual view of T_C[t] (for XDMF readers)
  *   /isotherms/{hot,cold}_threshold_C [n], _volume_total_mL [n], _volume_per_material_mL [n][nmat]
+ *                              _largest_component_volume_mL [n]; growth/ curves (runlog.h)
+ *   /sources/<name>/...        generator series, or power_W from the run log
+ *   /zones/<axis>/...          zone sizes along each applicator axis; growth/ curves
+ *   /probes/time_s, /probes/<name>   probe temperatures (runlog.h)
  *   /energy/...                float64 scalars (only when energy accounting was on)
  * Every dataset carries a "units" attribute. Big arrays are chunked and compressed
  * (shuffle + deflate level 1: temperature fields are smooth, so this is cheap and effective).
@@ -42,9 +46,10 @@
 #include <unistd.h>
 
 #include "ablasim/h5_schema.h"
-#include "h5util.h"
+#include "ablasim/runlog.h"
 #include "ablasim/version.h"
 #include "ablasim/zone.h"
+#include "h5util.h"
 
 /* Chunk size limits. Field chunks: up to 16 z-planes and 32 MiB, small enough that a reader
  * of a slice decompresses little. Snapshot chunks: one whole snapshot unless that exceeds
@@ -59,6 +64,7 @@
 /* Names new in this module's layout (candidates for h5_schema.h). */
 #define H5_SOURCES "/sources"
 #define H5_ZONES "/zones"
+#define H5_PROBES "/probes"
 #define H5_FREEZE_CYCLES H5_FIELDS "/freeze_cycles"
 #define H5_APPLICATOR H5_FIELDS "/applicator_mask"
 #define H5A_COMPLETE "complete"
@@ -725,25 +731,30 @@ void damage_volumes(const abl_sim *s, double *total_mL, double *mat_mL)
 
 /* Zones along one applicator axis (zone.h): every hot and cold isotherm and Omega >= 1. */
 typedef struct {
-    char name[NAME_LEN];     /* group under /zones: source name, "_<axis>" with several axes */
+    char name[NAME_LEN];     /* group under /zones: source name, "_<axis>" with several axes,
+                              * "_cluster" for the cluster axis */
     int source;              /* index in s->sources */
+    int log_axis;            /* index in s->runlog->axes (its growth curves); -1: none */
+    int axis_index;          /* among the source's axes; -1: cluster axis */
     abl_source_axis axis;
     abl_axis_zone hot[ABL_MAX_THRESHOLDS], cold[ABL_MAX_THRESHOLDS], omega;
 } zone_set;
+
+#define MAX_CRIT (2 * ABL_MAX_THRESHOLDS + 1)
 
 typedef struct {
     double hot_tot[ABL_MAX_THRESHOLDS], cold_tot[ABL_MAX_THRESHOLDS];
     double *hot_mat, *cold_mat; /* [n][nmat] */
     double dmg_tot[2];          /* Omega >= 1, CEM43 >= 240 min */
     double *dmg_mat;            /* [2][nmat] */
+    long nvox[MAX_CRIT], largest[MAX_CRIT]; /* per zone criterion (runlog.h order): voxels of
+                                             * the zone and of its largest component */
     char (*src_name)[NAME_LEN]; /* [nsources] group name under /sources (unique, HDF5-safe) */
     zone_set *zones;
     int nzones;
 } iso_result;
 
 /* ---- sources: names, series summaries, zones along their axes --------------------------- */
-
-#define MAX_AXES_PER_SOURCE 16
 
 /* A name usable as one HDF5 link name and JSON key: anything but letters, digits and "-+.=" is
  * replaced by '_' ('/' would make a path); empty, "." and ".." become fallback. */
@@ -832,27 +843,41 @@ static int has_series(const abl_source *src, abl_source_series *ser)
     return ser->ncol > 0 && ser->columns && (ser->rows || ser->nrow == 0);
 }
 
+/* Whether source i's power comes from the run log (runlog.h): it records no power column of
+ * its own (volumetric, fixed_temperature, a modality without a generator log). */
+static bool log_power(const abl_sim *s, int i)
+{
+    abl_source_series ser;
+    if (!s->runlog || i >= s->runlog->nsrc) return false;
+    if (!has_series(s->sources[i], &ser)) return true;
+    char key[NAME_LEN];
+    for (int c = 1; c < ser.ncol; c++)
+        if (energy_key(&ser, c, key, sizeof key)) return false;
+    return true;
+}
+
 /* Group names of every source and the zones along every applicator axis. */
 static abl_status measure_sources(const abl_sim *s, const char *path, iso_result *iso,
                                   abl_error *err)
 {
-    const abl_scenario *sc = s->sc;
+    const abl_runlog *log = s->runlog;
     const int ns = s->nsources;
-    if (ns <= 0) return ABL_OK;
-    iso->src_name = calloc((size_t)ns, sizeof *iso->src_name);
+    const int ncrit = s->sc->n_hot + s->sc->n_cold + 1;
+    abl_log_axis *axes = NULL;
     int cap = 0;
-    abl_source_axis ax[MAX_AXES_PER_SOURCE];
-    for (int i = 0; i < ns; i++) {
-        const int na = s->sources[i]->ops->axes
-                           ? s->sources[i]->ops->axes(s->sources[i], ax, MAX_AXES_PER_SOURCE)
-                           : 0;
-        cap += na < 0 ? 0 : na > MAX_AXES_PER_SOURCE ? MAX_AXES_PER_SOURCE : na;
-    }
+    abl_status st = runlog_axes(s, &axes, &cap, err);
+    if (st) return st;
+    /* the run log's growth curves belong to these axes when it planned the same ones (a
+     * source added after sim_create, as tests do, has zones but no curves) */
+    const bool curves = log && log->naxes == cap &&
+                        (cap == 0 || !memcmp(log->axes, axes, (size_t)cap * sizeof *axes));
+    abl_axis_zone *zall = calloc((size_t)(cap ? cap : 1) * (size_t)ncrit, sizeof *zall);
+    iso->src_name = calloc((size_t)(ns ? ns : 1), sizeof *iso->src_name);
     iso->zones = cap > 0 ? calloc((size_t)cap, sizeof *iso->zones) : NULL;
-    char (*used)[NAME_LEN] = calloc((size_t)(ns + cap), sizeof *used);
-    if (!iso->src_name || (cap > 0 && !iso->zones) || !used) {
-        free(used);
-        return abl_fail(err, ABL_ENOMEM, "%s: out of memory", path);
+    char(*used)[NAME_LEN] = calloc((size_t)(ns + cap + 1), sizeof *used);
+    if (!zall || !iso->src_name || (cap > 0 && !iso->zones) || !used) {
+        st = abl_fail(err, ABL_ENOMEM, "%s: out of memory", path);
+        goto done;
     }
     for (int i = 0; i < ns; i++) {
         char fb[32];
@@ -861,35 +886,40 @@ static abl_status measure_sources(const abl_sim *s, const char *path, iso_result
         unique_name(iso->src_name[i], NAME_LEN, used, i);
         snprintf(used[i], NAME_LEN, "%s", iso->src_name[i]);
     }
-    int nz = 0;
-    for (int i = 0; i < ns && nz < cap; i++) {
-        const abl_source *src = s->sources[i];
-        if (!src->ops->axes) continue;
-        int na = src->ops->axes(src, ax, MAX_AXES_PER_SOURCE);
-        if (na > MAX_AXES_PER_SOURCE) na = MAX_AXES_PER_SOURCE;
-        for (int a = 0; a < na && nz < cap; a++) {
-            zone_set *z = &iso->zones[nz];
-            z->source = i;
-            z->axis = ax[a];
-            if (na > 1) snprintf(z->name, sizeof z->name, "%.*s_%d", NAME_LEN - 16,
-                                 iso->src_name[i], a);
-            else snprintf(z->name, sizeof z->name, "%s", iso->src_name[i]);
-            unique_name(z->name, sizeof z->name, used + ns, nz);
-            snprintf(used[ns + nz], NAME_LEN, "%s", z->name);
-            for (int h = 0; h < sc->n_hot; h++)
-                zone_axis_measure(&s->grid, s->T_max, sc->hot_C[h], true, z->axis.tip_m,
-                                  z->axis.dir, &z->hot[h]);
-            for (int c = 0; c < sc->n_cold; c++)
-                zone_axis_measure(&s->grid, s->T_min, sc->cold_C[c], false, z->axis.tip_m,
-                                  z->axis.dir, &z->cold[c]);
-            zone_axis_measure(&s->grid, s->omega, 1.0, true, z->axis.tip_m, z->axis.dir,
-                              &z->omega);
-            nz++;
-        }
+    /* the final zones, inside the zones' bounding boxes like the growth samples (memory and
+     * time follow the zone, not the grid; tests/unit/test_probes.c checks them against the
+     * whole grid and against the growth curves' last points) */
+    st = runlog_measure(s, axes, cap, true, zall, iso->nvox, iso->largest, NULL, err);
+    if (st) goto done;
+    for (int a = 0; a < cap; a++) {
+        const abl_log_axis *la = &axes[a];
+        zone_set *z = &iso->zones[a];
+        z->source = la->source;
+        z->log_axis = curves ? a : -1;
+        z->axis_index = la->axis;
+        z->axis = la->ax;
+        const char *sn = iso->src_name[la->source];
+        if (la->axis < 0)
+            snprintf(z->name, sizeof z->name, "%.*s_cluster", NAME_LEN - 16, sn);
+        else if (la->source_axes > 1)
+            snprintf(z->name, sizeof z->name, "%.*s_%d", NAME_LEN - 16, sn, la->axis);
+        else
+            snprintf(z->name, sizeof z->name, "%s", sn);
+        unique_name(z->name, sizeof z->name, used + ns, a);
+        snprintf(used[ns + a], NAME_LEN, "%s", z->name);
+        const abl_axis_zone *zz = zall + (size_t)a * (size_t)ncrit;
+        for (int h = 0; h < s->sc->n_hot; h++)
+            z->hot[h] = zz[h];
+        for (int c = 0; c < s->sc->n_cold; c++)
+            z->cold[c] = zz[s->sc->n_hot + c];
+        z->omega = zz[ncrit - 1];
     }
-    iso->nzones = nz;
+    iso->nzones = cap;
+done:
     free(used);
-    return ABL_OK;
+    free(zall);
+    free(axes);
+    return st;
 }
 
 static abl_status write_fields(abl_output *o, const abl_sim *s, abl_error *err)
@@ -930,6 +960,98 @@ static abl_status write_fields(abl_output *o, const abl_sim *s, abl_error *err)
         }
     }
     close_id(grp);
+    return st;
+}
+
+/* Criterion kind names as in the datasets: "hot", "cold", "omega_ge_1". */
+static const char *const crit_kind[3] = {"hot", "cold", "omega_ge_1"};
+
+/* A float64 dataset [n] (rank 1) or [n][m] (rank 2) with units. */
+static abl_status write_table(abl_output *o, const char *name, int rank, hsize_t n, hsize_t m,
+                              const double *v, const char *units, abl_error *err)
+{
+    const hsize_t d[2] = {n, m};
+    return write_small(o, o->file, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, rank, d, v, units, err);
+}
+
+/* Volume [mL] of n voxels multiplied as abl_axis_zone.volume_m3 * 1e6 is, so that a zone of
+ * one component shows the same number in /zones for both (the /isotherms volumes multiply by
+ * the voxel volume in mL, and their largest components do the same). */
+static double zone_mL(long n, const abl_grid *g)
+{
+    return (double)n * grid_voxel_volume_m3(g) * 1e6;
+}
+
+/* Growth curves of one axis (or, a < 0, of the volumes only) under gname/growth:
+ * time_s [ng]; per kind <kind>_<what> [ng][n] (hot, cold) or [ng] (omega_ge_1). */
+static abl_status write_growth(abl_output *o, const abl_sim *s, const char *gname, int a,
+                               abl_error *err)
+{
+    const abl_runlog *log = s->runlog;
+    const abl_scenario *sc = s->sc;
+    const size_t ng = log->ng, nc = (size_t)log->ncrit;
+    char name[3 * NAME_LEN];
+    snprintf(name, sizeof name, "%s/growth", gname);
+    hid_t grp = make_group(o, name, err);
+    if (grp < 0) return ABL_EIO;
+    abl_status st = ABL_OK;
+    if (attr_str(grp, "definition",
+                 a < 0
+                     ? "zone volumes during the run (runlog.h): <kind>_volume_total_mL = all "
+                       "voxels of the zone, <kind>_largest_component_volume_mL = its largest "
+                       "6-connected component (voxels sharing a face); rows = time_s, columns "
+                       "= the thresholds of /isotherms"
+                     : "zone size along this axis during the run (runlog.h), definitions as "
+                       "in /zones; rows = time_s, columns = <kind>_threshold_C of the group") < 0 ||
+        attr_f64(grp, "interval_s", fmax(sc->growth_interval_s, sc->monitor_interval_s)) < 0 ||
+        (log->history_from_s > 0 && attr_f64(grp, "history_from_s", log->history_from_s) < 0))
+        st = h5_fail(o, err, "writing attributes of", name);
+    close_id(grp);
+    snprintf(name, sizeof name, "%s/growth/time_s", gname);
+    if (st == ABL_OK) st = write_table(o, name, 1, ng, 1, log->g_t_s, "s", err);
+    double *buf = malloc((ng ? ng : 1) * (nc ? nc : 1) * sizeof *buf);
+    if (!buf && st == ABL_OK) st = abl_fail(err, ABL_ENOMEM, "%s: out of memory", o->path);
+    for (int kind = 0; kind < 3 && st == ABL_OK; kind++) {
+        const int c0 = kind == 0 ? 0 : kind == 1 ? sc->n_hot : sc->n_hot + sc->n_cold;
+        const int n = kind == 0 ? sc->n_hot : kind == 1 ? sc->n_cold : 1;
+        const int nq = a < 0 ? 2 : 6;
+        for (int q = 0; q < nq && st == ABL_OK; q++) {
+            static const char *const what_vol[2] = {"volume_total_mL",
+                                                    "largest_component_volume_mL"};
+            static const char *const what_ax[6] = {
+                "length_mm",       "diameter_mm",
+                "diameter_min_mm", "diameter_equivalent_mm",
+                "volume_mL",       "largest_component_volume_mL"};
+            const char *what = a < 0 ? what_vol[q] : what_ax[q];
+            const double vox_mL = grid_voxel_volume_m3(&s->grid) * 1e6;
+            for (size_t k = 0; k < ng; k++)
+                for (int h = 0; h < n; h++) {
+                    const size_t c = (size_t)(c0 + h);
+                    double v;
+                    if (a < 0 && q == 0)
+                        v = (double)log->g_nvox[k * nc + c] * vox_mL;
+                    else if (a < 0 && q == 1)
+                        v = (double)log->g_largest[k * nc + c] * vox_mL;
+                    else if (q == 5)
+                        v = zone_mL(log->g_largest[k * nc + c], &s->grid);
+                    else {
+                        const abl_axis_zone *z =
+                            &log->g_zone[(k * (size_t)log->naxes + (size_t)a) * nc + c];
+                        v = q == 0   ? z->length_m * 1e3
+                            : q == 1 ? z->diameter_m * 1e3
+                            : q == 2 ? z->diameter_min_m * 1e3
+                            : q == 3 ? z->diameter_eq_m * 1e3
+                                     : z->volume_m3 * 1e6;
+                    }
+                    buf[k * (size_t)n + (size_t)h] = v;
+                }
+            snprintf(name, sizeof name, "%s/growth/%s_%s", gname,
+                     kind == 2 && a < 0 ? "damage_omega_ge_1" : crit_kind[kind], what);
+            st = write_table(o, name, kind == 2 ? 1 : 2, ng, (hsize_t)n, buf,
+                             strstr(what, "_mL") ? "mL" : "mm", err);
+        }
+    }
+    free(buf);
     return st;
 }
 
@@ -975,7 +1097,21 @@ static abl_status write_isotherms(abl_output *o, const abl_sim *s, const iso_res
         st = write_small(o, o->file, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &nm,
                          iso->dmg_mat + (size_t)q * s->nmat, "mL", err);
     }
+    /* the largest 6-connected component of each zone: the zone apart from stray voxels */
+    const double vox_mL = grid_voxel_volume_m3(&s->grid) * 1e6;
+    for (int kind = 0; kind < 3 && st == ABL_OK; kind++) {
+        const int c0 = kind == 0 ? 0 : kind == 1 ? sc->n_hot : sc->n_hot + sc->n_cold;
+        const int n = kind == 0 ? sc->n_hot : kind == 1 ? sc->n_cold : 1;
+        double v[ABL_MAX_THRESHOLDS];
+        for (int h = 0; h < n; h++)
+            v[h] = (double)iso->largest[c0 + h] * vox_mL;
+        char name[NAME_LEN];
+        snprintf(name, sizeof name, "%s/%s_largest_component_volume_mL", H5_ISOTHERMS,
+                 kind == 2 ? "damage_omega_ge_1" : crit_kind[kind]);
+        st = write_table(o, name, kind == 2 ? 0 : 1, (hsize_t)n, 1, v, "mL", err);
+    }
     close_id(grp);
+    if (st == ABL_OK && s->runlog) st = write_growth(o, s, H5_ISOTHERMS, -1, err);
     return st;
 }
 
@@ -1002,6 +1138,32 @@ static abl_status write_sources(abl_output *o, const abl_sim *s, const iso_resul
         if (attr_str(grp, "type", src->ops->type) < 0 ||
             attr_str(grp, "source_name", src->name) < 0)
             st = h5_fail(o, err, "writing attributes of", gname);
+        if (st == ABL_OK && log_power(s, i)) {
+            /* power from the run log: rows 1.. of its samples (row 0, t = 0, ends no interval) */
+            const abl_runlog *log = s->runlog;
+            const size_t nr = log->nt > 0 ? log->nt - 1 : 0;
+            if (attr_f64(grp, "delivered_energy_J", log->src_E_J[i]) < 0 ||
+                attr_str(grp, "power_definition",
+                         "power_W = mean power over the interval ending at time_s: the source "
+                         "heat the driver counted in it (E_sources_J) attributed to this "
+                         "source (runlog.h; NaN where it cannot be attributed); "
+                         "delivered_energy_J = the sum over the intervals") < 0)
+                st = h5_fail(o, err, "writing attributes of", gname);
+            if (st == ABL_OK && !has_series(src, &ser)) {
+                free(col);
+                col = malloc((nr ? nr : 1) * sizeof *col);
+                if (!col) st = abl_fail(err, ABL_ENOMEM, "%s: out of memory", o->path);
+                char dname[3 * NAME_LEN];
+                snprintf(dname, sizeof dname, "%s/time_s", gname);
+                if (st == ABL_OK) st = write_table(o, dname, 1, nr, 1, log->t_s + 1, "s", err);
+                for (size_t r = 0; r < nr && st == ABL_OK; r++)
+                    col[r] = log->src_P_W[(r + 1) * (size_t)log->nsrc + (size_t)i];
+                snprintf(dname, sizeof dname, "%s/power_W", gname);
+                if (st == ABL_OK) st = write_table(o, dname, 1, nr, 1, col, "W", err);
+                if (st == ABL_OK && attr_i64(grp, "rows", (long long)nr) < 0)
+                    st = h5_fail(o, err, "writing attributes of", gname);
+            }
+        }
         if (st == ABL_OK && has_series(src, &ser)) {
             if (attr_i64(grp, "rows", (long long)ser.nrow) < 0)
                 st = h5_fail(o, err, "writing attributes of", gname);
@@ -1044,7 +1206,8 @@ static abl_status write_sources(abl_output *o, const abl_sim *s, const iso_resul
 
 /* /zones/<name>: one group per applicator axis (attrs tip_mm, direction, source), holding for
  * the hot isotherms (T_max_C >= thr), the cold ones (T_min_C <= thr) and Omega >= 1 the zone's
- * length along the axis, diameter across it [mm] and volume [mL] (zone.h). */
+ * length along the axis, diameters across it [mm], volume and largest component [mL] (zone.h),
+ * and their growth curves. */
 static abl_status write_zones(abl_output *o, const abl_sim *s, const iso_result *iso,
                               abl_error *err)
 {
@@ -1054,10 +1217,16 @@ static abl_status write_zones(abl_output *o, const abl_sim *s, const iso_result 
     if (top < 0) return ABL_EIO;
     abl_status st = ABL_OK;
     if (attr_str(top, "definition",
-                 "per applicator axis: length_mm = extent of the zone's voxel centres along the "
-                 "axis + one voxel; diameter_mm = 2 x largest distance of a voxel centre from "
-                 "the axis + one voxel; volume_mL = all voxels of the zone (hot: T_max_C >= "
-                 "threshold, cold: T_min_C <= threshold, omega_ge_1: damage_omega >= 1)") < 0)
+                 "per applicator axis (and a cluster axis through the mean tip along the mean "
+                 "direction for a source with several): length_mm = extent of the zone's voxel "
+                 "centres along the axis + one voxel; diameter_mm = 2 x largest distance of a "
+                 "voxel centre from the axis + one voxel; diameter_min_mm = smallest caliper "
+                 "width across the axis (18 directions, 10 degrees apart) + one voxel; "
+                 "diameter_equivalent_mm = sqrt(6 volume / (pi length)), the diameter of the "
+                 "ellipsoid of revolution with the zone's length and volume; volume_mL = all "
+                 "voxels of the zone; largest_component_volume_mL = its largest 6-connected "
+                 "component (hot: T_max_C >= threshold, cold: T_min_C <= threshold, "
+                 "omega_ge_1: damage_omega >= 1); growth/: the same during the run") < 0)
         st = h5_fail(o, err, "writing attributes of", H5_ZONES);
     for (int zi = 0; zi < iso->nzones && st == ABL_OK; zi++) {
         const zone_set *z = &iso->zones[zi];
@@ -1072,40 +1241,91 @@ static abl_status write_zones(abl_output *o, const abl_sim *s, const iso_result 
         for (int a = 0; a < 3; a++) tip_mm[a] = z->axis.tip_m[a] * 1e3;
         if (attr_f64v(grp, "tip_mm", tip_mm, 3) < 0 ||
             attr_f64v(grp, "direction", z->axis.dir, 3) < 0 ||
-            attr_str(grp, "source", s->sources[z->source]->name) < 0)
+            attr_str(grp, "source", s->sources[z->source]->name) < 0 ||
+            attr_str(grp, "axis",
+                     z->axis_index < 0 ? "cluster: mean tip, mean direction of "
+                                         "the source's applicators"
+                                       : "applicator") < 0)
             st = h5_fail(o, err, "writing attributes of", gname);
         for (int pass = 0; pass < 3 && st == ABL_OK; pass++) {
-            const char *kind = pass == 0 ? "hot" : pass == 1 ? "cold" : "omega_ge_1";
+            const char *kind = crit_kind[pass];
             const int n = pass == 0 ? sc->n_hot : pass == 1 ? sc->n_cold : 1;
+            const int c0 = pass == 0 ? 0 : pass == 1 ? sc->n_hot : sc->n_hot + sc->n_cold;
             const abl_axis_zone *zz = pass == 0 ? z->hot : pass == 1 ? z->cold : &z->omega;
-            double len[ABL_MAX_THRESHOLDS], dia[ABL_MAX_THRESHOLDS], vol[ABL_MAX_THRESHOLDS];
+            double v[6][ABL_MAX_THRESHOLDS];
             for (int h = 0; h < n; h++) {
-                len[h] = zz[h].length_m * 1e3;
-                dia[h] = zz[h].diameter_m * 1e3;
-                vol[h] = zz[h].volume_m3 * 1e6;
+                v[0][h] = zz[h].length_m * 1e3;
+                v[1][h] = zz[h].diameter_m * 1e3;
+                v[2][h] = zz[h].diameter_min_m * 1e3;
+                v[3][h] = zz[h].diameter_eq_m * 1e3;
+                v[4][h] = zz[h].volume_m3 * 1e6;
+                v[5][h] = zone_mL(iso->largest[c0 + h], &s->grid);
             }
-            const hsize_t d1 = (hsize_t)n;
             const int rank = pass == 2 ? 0 : 1; /* Omega >= 1: scalars */
             char name[3 * NAME_LEN];
             if (pass < 2) {
                 snprintf(name, sizeof name, "%s/%s_threshold_C", gname, kind);
-                st = write_small(o, o->file, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &d1,
-                                 pass == 0 ? sc->hot_C : sc->cold_C, "degC", err);
+                st = write_table(o, name, 1, (hsize_t)n, 1, pass == 0 ? sc->hot_C : sc->cold_C,
+                                 "degC", err);
             }
-            const struct {
-                const char *what, *units;
-                const double *v;
-            } it[3] = {{"length_mm", "mm", len}, {"diameter_mm", "mm", dia},
-                       {"volume_mL", "mL", vol}};
-            for (int q = 0; q < 3 && st == ABL_OK; q++) {
-                snprintf(name, sizeof name, "%s/%s_%s", gname, kind, it[q].what);
-                st = write_small(o, o->file, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, rank, &d1,
-                                 it[q].v, it[q].units, err);
+            static const char *const what[6] = {"length_mm",       "diameter_mm",
+                                                "diameter_min_mm", "diameter_equivalent_mm",
+                                                "volume_mL",       "largest_component_volume_mL"};
+            for (int q = 0; q < 6 && st == ABL_OK; q++) {
+                snprintf(name, sizeof name, "%s/%s_%s", gname, kind, what[q]);
+                st = write_table(o, name, rank, (hsize_t)n, 1, v[q], q >= 4 ? "mL" : "mm", err);
             }
         }
         close_id(grp);
+        if (st == ABL_OK && z->log_axis >= 0) st = write_growth(o, s, gname, z->log_axis, err);
     }
     close_id(top);
+    return st;
+}
+
+/* /probes: time_s [nt] and one float64 series [nt] per probe (degC, attrs position_mm, kind). */
+static abl_status write_probes(abl_output *o, const abl_sim *s, abl_error *err)
+{
+    const abl_runlog *log = s->runlog;
+    if (!log || log->nprobes == 0) return ABL_OK;
+    hid_t grp = make_group(o, H5_PROBES, err);
+    if (grp < 0) return ABL_EIO;
+    abl_status st = ABL_OK;
+    if (attr_str(grp, "definition",
+                 "temperature at each probe by trilinear interpolation between the 8 voxel "
+                 "centres around it, sampled with the running maps (at least "
+                 "monitor_interval_s apart, at t = 0 and at the end); <source>_tip: at an "
+                 "applicator tip (output.tip_probes)") < 0 ||
+        attr_f64(grp, "monitor_interval_s", s->sc->monitor_interval_s) < 0 ||
+        (log->history_from_s > 0 && attr_f64(grp, "history_from_s", log->history_from_s) < 0))
+        st = h5_fail(o, err, "writing attributes of", H5_PROBES);
+    close_id(grp);
+    const size_t nt = log->nt, np = (size_t)log->nprobes;
+    if (st == ABL_OK) st = write_table(o, H5_PROBES "/time_s", 1, nt, 1, log->t_s, "s", err);
+    double *col = malloc((nt ? nt : 1) * sizeof *col);
+    if (!col && st == ABL_OK) st = abl_fail(err, ABL_ENOMEM, "%s: out of memory", o->path);
+    for (size_t p = 0; p < np && st == ABL_OK; p++) {
+        const abl_probe *pr = &log->probes[p];
+        char name[2 * NAME_LEN], kind[NAME_LEN + 40];
+        snprintf(name, sizeof name, "%s/%s", H5_PROBES, pr->name);
+        for (size_t k = 0; k < nt; k++)
+            col[k] = log->T_C[k * np + p];
+        st = write_table(o, name, 1, nt, 1, col, "degC", err);
+        if (st) break;
+        double pos_mm[3];
+        for (int a = 0; a < 3; a++)
+            pos_mm[a] = pr->pos_m[a] * 1e3;
+        if (pr->source < 0)
+            snprintf(kind, sizeof kind, "output.probes");
+        else
+            snprintf(kind, sizeof kind, "applicator tip of source %.*s", NAME_LEN,
+                     s->sources[pr->source]->name);
+        hid_t d = H5Dopen2(o->file, name, H5P_DEFAULT);
+        if (d < 0 || attr_f64v(d, "position_mm", pos_mm, 3) < 0 || attr_str(d, "kind", kind) < 0)
+            st = h5_fail(o, err, "writing attributes of", name);
+        close_id(d);
+    }
+    free(col);
     return st;
 }
 
@@ -1249,6 +1469,7 @@ static abl_status finish_h5(abl_output *o, const abl_sim *s, const iso_result *i
     if (st == ABL_OK) st = write_isotherms(o, s, iso, err);
     if (st == ABL_OK) st = write_sources(o, s, iso, err);
     if (st == ABL_OK) st = write_zones(o, s, iso, err);
+    if (st == ABL_OK) st = write_probes(o, s, err);
     if (st == ABL_OK && s->energy.energy_tracked) st = write_energy(o, s, err);
     if (st == ABL_OK && s->n_cg > 0) st = write_solver(o, s, err);
     if (st == ABL_OK) st = write_root_attrs(o, s, err);
@@ -1474,7 +1695,8 @@ static void json_iso_block(FILE *f, const abl_sim *s, const iso_result *iso, int
     }
 }
 
-static void json_zone(FILE *f, const char *key, const abl_axis_zone *z, const char *ind)
+static void json_zone(FILE *f, const char *key, const abl_axis_zone *z, double largest_mL,
+                      const char *ind)
 {
     fprintf(f, ",\n%s", ind);
     json_str(f, key);
@@ -1482,9 +1704,57 @@ static void json_zone(FILE *f, const char *key, const abl_axis_zone *z, const ch
     json_num(f, z->length_m * 1e3);
     fputs(", \"diameter_mm\": ", f);
     json_num(f, z->diameter_m * 1e3);
+    fputs(", \"diameter_min_mm\": ", f);
+    json_num(f, z->diameter_min_m * 1e3);
+    fputs(", \"diameter_equivalent_mm\": ", f);
+    json_num(f, z->diameter_eq_m * 1e3);
     fputs(", \"volume_mL\": ", f);
     json_num(f, z->volume_m3 * 1e6);
+    fputs(", \"largest_component_volume_mL\": ", f);
+    json_num(f, largest_mL);
     fputc('}', f);
+}
+
+/* "probes": {name: {position_mm, kind, final_C, max_C, min_C}} over the recorded samples. */
+static void json_probes(FILE *f, const abl_sim *s)
+{
+    const abl_runlog *log = s->runlog;
+    if (!log || log->nprobes == 0) return;
+    fputs(",\n  \"probes\": {", f);
+    const size_t np = (size_t)log->nprobes;
+    for (size_t p = 0; p < np; p++) {
+        const abl_probe *pr = &log->probes[p];
+        double lo = NAN, hi = NAN, fin = NAN;
+        for (size_t k = 0; k < log->nt; k++) {
+            const double v = log->T_C[k * np + p];
+            lo = fmin(lo, v);
+            hi = fmax(hi, v);
+            fin = v;
+        }
+        fprintf(f, "%s\n    ", p ? "," : "");
+        json_str(f, pr->name);
+        fputs(": {\"position_mm\": ", f);
+        json_vec3(f, pr->pos_m, 1e3);
+        fputs(", \"kind\": ", f);
+        json_str(f, pr->source < 0 ? "output.probes" : "applicator tip");
+        if (pr->source >= 0) {
+            fputs(", \"source\": ", f);
+            json_str(f, s->sources[pr->source]->name);
+        }
+        fputs(", \"final_C\": ", f);
+        json_num(f, fin);
+        fputs(", \"max_C\": ", f);
+        json_num(f, hi);
+        fputs(", \"min_C\": ", f);
+        json_num(f, lo);
+        fputc('}', f);
+    }
+    fputs("\n  }", f);
+    if (log->history_from_s > 0) {
+        /* a resumed run whose checkpoint did not carry the records (output_resume) */
+        fputs(",\n  \"probes_and_growth_from_s\": ", f);
+        json_num(f, log->history_from_s);
+    }
 }
 
 /* "sources": {name: {type, zones: {axis name: {tip_mm, direction, per zone: length, diameter,
@@ -1515,18 +1785,46 @@ static void json_sources(FILE *f, const abl_sim *s, const iso_result *iso)
             char key[NAME_LEN];
             for (int h = 0; h < sc->n_hot; h++) {
                 snprintf(key, sizeof key, "T_max_ge_%gC", sc->hot_C[h]);
-                json_zone(f, key, &z->hot[h], "          ");
+                json_zone(f, key, &z->hot[h], zone_mL(iso->largest[h], &s->grid), "          ");
             }
             for (int c = 0; c < sc->n_cold; c++) {
                 snprintf(key, sizeof key, "T_min_le_%gC", sc->cold_C[c]);
-                json_zone(f, key, &z->cold[c], "          ");
+                json_zone(f, key, &z->cold[c], zone_mL(iso->largest[sc->n_hot + c], &s->grid),
+                          "          ");
             }
-            json_zone(f, "Omega_ge_1", &z->omega, "          ");
+            json_zone(f, "Omega_ge_1", &z->omega,
+                      zone_mL(iso->largest[sc->n_hot + sc->n_cold], &s->grid), "          ");
             fputs("\n        }", f);
         }
         if (!first) fputs("\n      }", f);
         abl_source_series ser;
-        if (has_series(src, &ser)) {
+        const bool has = has_series(src, &ser);
+        if (log_power(s, i)) {
+            /* power from the run log (runlog.h): mean power per interval, exact energy sum */
+            const abl_runlog *log = s->runlog;
+            if (!has) {
+                col_stats cs = {NAN, NAN, NAN};
+                for (size_t k = 1; k < log->nt; k++) {
+                    const double v = log->src_P_W[k * (size_t)log->nsrc + (size_t)i];
+                    cs.min = fmin(cs.min, v);
+                    cs.max = fmax(cs.max, v);
+                    cs.final = v;
+                }
+                fprintf(f,
+                        ",\n      \"series_rows\": %zu,\n      \"series\": {\n        "
+                        "\"power_W\": {\"final\": ",
+                        log->nt ? log->nt - 1 : 0);
+                json_num(f, cs.final);
+                fputs(", \"min\": ", f);
+                json_num(f, cs.min);
+                fputs(", \"max\": ", f);
+                json_num(f, cs.max);
+                fputs("}\n      }", f);
+            }
+            fputs(",\n      \"energy_J\": ", f);
+            json_num(f, log->src_E_J[i]);
+        }
+        if (has) {
             fprintf(f, ",\n      \"series_rows\": %zu,\n      \"series\": {", ser.nrow);
             for (int c = 0; c < ser.ncol; c++) {
                 const col_stats cs = column_stats(&ser, c);
@@ -1604,9 +1902,30 @@ static void json_body(FILE *f, const abl_output *o, const abl_sim *s, const iso_
         fputs(sc->n_hot + sc->n_cold > 0 ? "\n      }" : "}", f);
         first = 0;
     }
-    fputs(first ? "}\n  }" : "\n    }\n  }", f);
+    fputs(first ? "}" : "\n    }", f);
+    /* the zones apart from stray voxels: their largest 6-connected components */
+    fputs(",\n    \"largest_component\": {", f);
+    {
+        const double vox_mL = grid_voxel_volume_m3(&s->grid) * 1e6;
+        const int nc = sc->n_hot + sc->n_cold + 1;
+        for (int c = 0; c < nc; c++) {
+            char key[NAME_LEN];
+            if (c < sc->n_hot)
+                iso_key(key, sizeof key, 1, sc->hot_C[c]);
+            else if (c < nc - 1)
+                iso_key(key, sizeof key, 0, sc->cold_C[c - sc->n_hot]);
+            else
+                snprintf(key, sizeof key, "Omega_ge_1_mL");
+            fprintf(f, "%s\n      ", c ? "," : "");
+            json_str(f, key);
+            fputs(": ", f);
+            json_num(f, (double)iso->largest[c] * vox_mL);
+        }
+    }
+    fputs("\n    }\n  }", f);
 
     json_sources(f, s, iso);
+    json_probes(f, s);
 
     if (s->energy.energy_tracked) {
         const abl_energy *e = &s->energy;
@@ -2000,6 +2319,16 @@ abl_status output_resume(const char *path, const abl_sim *s, long snapshots_writ
         o->nt = (hsize_t)snapshots_written;
     }
     quiet_end(&q);
+    /* A checkpoint that did not carry the run log (runlog_state_io) leaves the fresh log of
+     * the resumed simulation, whose t = 0 records would be joined to samples after the resume
+     * as if nothing happened in between: start the records again here, marked history_from_s. */
+    if (s->runlog && !s->runlog->restored && (st = runlog_restart(s->runlog, s, err))) {
+        close_id(o->snap_T);
+        close_id(o->snap_time);
+        close_id(o->file);
+        output_free(o);
+        return st;
+    }
     *out = o;
     return ABL_OK;
 fail:

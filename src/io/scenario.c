@@ -370,11 +370,147 @@ static abl_status parse_thresholds(cfg_node *map, const char *key, const double 
     return ABL_OK;
 }
 
+/* A probe name becomes an HDF5 dataset name (/probes/<name>) and a JSON key: letters, digits
+ * and "_.-", not "time_s" (the probes' time axis). */
+static bool probe_name_ok(const char *n)
+{
+    size_t len = strlen(n);
+    if (len == 0 || len >= ABL_PROBE_NAME_LEN || !strcmp(n, "time_s") || !strcmp(n, ".") ||
+        !strcmp(n, ".."))
+        return false;
+    for (const char *p = n; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              strchr("_.-", *p)))
+            return false;
+    return true;
+}
+
+/* Name of point q of probe p (a line's points are <name>_<q>). */
+static void probe_point_name(const abl_probe_cfg *p, int q, char *buf, size_t len)
+{
+    if (p->line)
+        snprintf(buf, len, "%s_%d", p->name, q);
+    else
+        snprintf(buf, len, "%s", p->name);
+}
+
+/* output.probes: a list of {name, position_mm} points and {name, from_mm, to_mm, points} lines.
+ * Whether a position lies inside the grid is checked when the grid is known (runlog.c: a mesh
+ * brings its own extent), so each entry keeps where its positions came from. */
+static abl_status parse_probes(cfg_node *list, abl_scenario *sc, abl_error *err)
+{
+    static const char *const keys[] = {"name", "position_mm", "from_mm", "to_mm", "points", NULL};
+    static const cfg_range pos_range = {-1e4, 1e4, false, false, "mm"};
+    char where[600], path[300];
+    abl_status st;
+    if (!list) return ABL_OK;
+    if ((st = cfg_expect(list, CFG_SEQ, true,
+                         "a list of probes {name, position_mm} or {name, from_mm, to_mm, points}",
+                         err)))
+        return st;
+    if (list->n == 0) return ABL_OK;
+    if (list->n > ABL_MAX_PROBES)
+        return abl_fail(err, ABL_EINVAL, "%s: '%s' has %zu probes: allowed at most %d probe points",
+                        cfg_where(list, where, sizeof where), cfg_path(list, path, sizeof path),
+                        list->n, ABL_MAX_PROBES);
+    sc->probes = calloc(list->n, sizeof *sc->probes);
+    if (!sc->probes) return abl_fail(err, ABL_ENOMEM, "out of memory");
+    for (size_t i = 0; i < list->n; i++) {
+        cfg_node *e = list->items[i];
+        abl_probe_cfg *p = &sc->probes[i];
+        const char *name;
+        if ((st = cfg_expect(e, CFG_MAP, true,
+                             "a mapping {name, position_mm} or {name, from_mm, to_mm, points}",
+                             err)) ||
+            (st = cfg_check_keys(e, keys, err)) ||
+            (st = cfg_get_string(e, "name", true, NULL, &name, err)))
+            return st;
+        if (!probe_name_ok(name)) {
+            cfg_node *n = cfg_get(e, "name");
+            return abl_fail(err, ABL_EINVAL,
+                            "%s: '%s' = %s: allowed 1 to %d letters, digits, '_', '.' or '-', "
+                            "not 'time_s' (the name of the dataset /probes/<name>)",
+                            cfg_where(n, where, sizeof where), cfg_path(n, path, sizeof path), name,
+                            ABL_PROBE_NAME_LEN - 1);
+        }
+        snprintf(p->name, sizeof p->name, "%s", name);
+        cfg_node *pos = cfg_get(e, "position_mm"), *from = cfg_get(e, "from_mm"),
+                 *to = cfg_get(e, "to_mm"), *pts = cfg_get(e, "points");
+        if (!pos && !(from || to || pts))
+            return abl_fail(err, ABL_EINVAL,
+                            "%s: '%s' needs 'position_mm' (a point) or 'from_mm', 'to_mm' and "
+                            "'points' (a line)",
+                            cfg_where(e, where, sizeof where), cfg_path(e, path, sizeof path));
+        if (pos && (from || to || pts))
+            return abl_fail(err, ABL_EINVAL,
+                            "%s: '%s' has 'position_mm' (a point) and %s (a line): give one",
+                            cfg_where(e, where, sizeof where), cfg_path(e, path, sizeof path),
+                            from ? "'from_mm'"
+                            : to ? "'to_mm'"
+                                 : "'points'");
+        double a[3], b[3];
+        if (pos) {
+            if ((st = cfg_get_vec(e, "position_mm", true, NULL, 3, &pos_range, a, err))) return st;
+            memcpy(b, a, sizeof b);
+            p->npoints = 1;
+            snprintf(p->where_a, sizeof p->where_a, "%s: '%s'", cfg_where(pos, where, sizeof where),
+                     cfg_path(pos, path, sizeof path));
+        } else {
+            long np;
+            if ((st = cfg_get_vec(e, "from_mm", true, NULL, 3, &pos_range, a, err)) ||
+                (st = cfg_get_vec(e, "to_mm", true, NULL, 3, &pos_range, b, err)) ||
+                (st = cfg_get_long(e, "points", true, 0, 2, ABL_MAX_PROBES, &np, err)))
+                return st;
+            p->line = true;
+            p->npoints = (int)np;
+            snprintf(p->where_a, sizeof p->where_a, "%s: '%s'",
+                     cfg_where(from, where, sizeof where), cfg_path(from, path, sizeof path));
+            snprintf(p->where_b, sizeof p->where_b, "%s: '%s'", cfg_where(to, where, sizeof where),
+                     cfg_path(to, path, sizeof path));
+        }
+        for (int k = 0; k < 3; k++) {
+            p->a_m[k] = a[k] * 1e-3;
+            p->b_m[k] = b[k] * 1e-3;
+        }
+        if (sc->nprobe_points + p->npoints > ABL_MAX_PROBES)
+            return abl_fail(err, ABL_EINVAL,
+                            "%s: '%s' brings the probe points to %d: allowed at most %d in all "
+                            "(a line counts each of its points)",
+                            cfg_where(e, where, sizeof where), cfg_path(e, path, sizeof path),
+                            sc->nprobe_points + p->npoints, ABL_MAX_PROBES);
+        sc->nprobe_points += p->npoints;
+        sc->nprobes++;
+        /* every point name must be new: "a_1" of a line "a" may meet a point called "a_1" */
+        for (int q = 0; q < p->npoints; q++) {
+            char nq[64];
+            probe_point_name(p, q, nq, sizeof nq);
+            for (int r = 0; r <= (int)i; r++) {
+                const abl_probe_cfg *o = &sc->probes[r];
+                for (int u = 0; u < (r == (int)i ? q : o->npoints); u++) {
+                    char nu[64];
+                    probe_point_name(o, u, nu, sizeof nu);
+                    if (strcmp(nq, nu)) continue;
+                    cfg_node *n = cfg_get(e, "name");
+                    return abl_fail(err, ABL_EINVAL,
+                                    "%s: '%s' = %s: the probe name %s is already taken by "
+                                    "output.probes[%d]; every probe (and every point of a line, "
+                                    "<name>_<index>) needs its own name",
+                                    cfg_where(n, where, sizeof where),
+                                    cfg_path(n, path, sizeof path), p->name, nq, r);
+                }
+            }
+        }
+    }
+    return ABL_OK;
+}
+
 static abl_status parse_output(cfg_node *o, abl_scenario *sc, abl_error *err)
 {
     static const char *const keys[] = {"file",           "snapshot_interval_s", "monitor_interval_s",
                                        "hot_thresholds_C", "cold_thresholds_C", "energy_balance",
+                                       "probes",         "tip_probes",        "growth_interval_s",
                                        NULL};
+    static const cfg_range growth = {0, 1e7, true, false, "s"};
     static const double hot_def[] = {50, 55, 60};
     static const double cold_def[] = {0, -20, -40};
     static const cfg_range interval = {0, 1e7, false, false, "s"};
@@ -390,7 +526,11 @@ static abl_status parse_output(cfg_node *o, abl_scenario *sc, abl_error *err)
         (st = parse_thresholds(o, "hot_thresholds_C", hot_def, 3, sc->hot_C, &sc->n_hot, err)) ||
         (st = parse_thresholds(o, "cold_thresholds_C", cold_def, 3, sc->cold_C, &sc->n_cold,
                                err)) ||
-        (st = cfg_get_bool(o, "energy_balance", false, &sc->energy_balance, err)))
+        (st = cfg_get_bool(o, "energy_balance", false, &sc->energy_balance, err)) ||
+        (st = parse_probes(cfg_get(o, "probes"), sc, err)) ||
+        (st = cfg_get_bool(o, "tip_probes", true, &sc->tip_probes, err)) ||
+        (st = cfg_get_double(o, "growth_interval_s", false, 10.0, &growth, &sc->growth_interval_s,
+                             err)))
         return st;
     if (file && !(sc->output_path = xstrdup(file))) return abl_fail(err, ABL_ENOMEM, "out of memory");
     return ABL_OK;
@@ -721,6 +861,7 @@ void scenario_free(abl_scenario *sc)
     }
     free(sc->sources);
     free(sc->regions);
+    free(sc->probes);
     tissue_table_free(&sc->tissues);
     free(sc->tissues_path);
     free(sc->mesh_path);

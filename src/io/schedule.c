@@ -2,6 +2,7 @@
 #include "ablasim/schedule.h"
 
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 
 abl_status schedule_constant(double v, abl_schedule *out, abl_error *err)
@@ -60,6 +61,22 @@ abl_status schedule_parse(cfg_node *seq, const char *value_key, const cfg_range 
     return ABL_OK;
 }
 
+/* The value approached from the left at t_s (differs from schedule_eval only at a step, two
+ * points at the same time), so an integral up to a step uses the value before it. */
+static double schedule_eval_left(const abl_schedule *s, double t_s)
+{
+    if (t_s <= s->t_s[0]) return s->v[0];
+    for (int i = 1; i < s->n; i++) {
+        if (t_s <= s->t_s[i]) {
+            double t0 = s->t_s[i - 1], t1 = s->t_s[i];
+            if (t1 == t0) continue; /* a step: the segment before it decides */
+            double w = (t_s - t0) / (t1 - t0);
+            return s->v[i - 1] + w * (s->v[i] - s->v[i - 1]);
+        }
+    }
+    return s->v[s->n - 1];
+}
+
 double schedule_eval(const abl_schedule *s, double t_s)
 {
     if (t_s <= s->t_s[0]) return s->v[0];
@@ -71,6 +88,27 @@ double schedule_eval(const abl_schedule *s, double t_s)
         }
     }
     return s->v[s->n - 1];
+}
+
+/* Integral of the piecewise-linear function over [a, b]: trapezoids between the knots inside
+ * (exact for a piecewise-linear function), the constant ends outside the first and last knot. */
+static double integral(const abl_schedule *s, double a, double b)
+{
+    double sum = 0.0, x = a;
+    for (int i = 0; i <= s->n && x < b; i++) {
+        const double knot = i < s->n ? s->t_s[i] : INFINITY; /* next knot after x */
+        if (knot <= x) continue;
+        const double y = fmin(knot, b);
+        sum += 0.5 * (schedule_eval(s, x) + schedule_eval_left(s, y)) * (y - x);
+        x = y;
+    }
+    return sum;
+}
+
+double schedule_average(const abl_schedule *s, double a, double b)
+{
+    if (!(b > a)) return schedule_eval(s, a);
+    return integral(s, a, b) / (b - a);
 }
 
 void schedule_free(abl_schedule *s)

@@ -601,12 +601,35 @@ static abl_status cryo_state_io(abl_source *s, abl_blob *b, abl_error *err)
     return ABL_OK;
 }
 
+/* Every protocol phase change and the end of every set-point ramp of every probe is a step
+ * boundary (source.h breakpoints): a phase then never starts inside a step. */
+static int cryo_breakpoints(const abl_source *s, double *t_s, int max)
+{
+    const cryo_state *m = s->state;
+    int n = 0;
+    for (int i = 0; i < m->nprobes; i++) {
+        const cryo_protocol *pc = &m->pr[i].p->protocol;
+        double t0 = 0.0;
+        for (int k = 0; k < pc->n; k++) {
+            if (m->p->ramp_s > 0.0 && m->p->ramp_s < pc->ph[k].duration_s) {
+                if (n < max) t_s[n] = m->on_s + t0 + m->p->ramp_s;
+                n++;
+            }
+            t0 += pc->ph[k].duration_s;
+            if (n < max) t_s[n] = m->on_s + t0;
+            n++;
+        }
+    }
+    return n;
+}
+
 static const abl_source_ops cryo_ops = {.type = "cryo",
                                         .update = cryo_update,
                                         .destroy = cryo_destroy,
                                         .series = cryo_series,
                                         .axes = cryo_axes,
-                                        .state_io = cryo_state_io};
+                                        .state_io = cryo_state_io,
+                                        .breakpoints = cryo_breakpoints};
 
 abl_status cryo_probe_get_state(const abl_source *s, int p, cryo_probe_state *out, abl_error *err)
 {

@@ -278,7 +278,10 @@ static abl_status mwa_update(abl_source *s, const abl_field_view *v, abl_source_
     mwa_state *m = s->state;
     const mwa_params *p = m->p;
     *out = (abl_source_contrib){0};
-    if (v->t_s < m->on_s || v->t_s >= m->off_s) return ABL_OK;
+    /* on for this step's interval (aligned to on_s/off_s): decided at its midpoint, so the step
+     * ending at off_s heats in every scheme */
+    const double tw = v->step_h_s > 0.0 ? v->step_t0_s + 0.5 * v->step_h_s : v->t_s;
+    if (tw < m->on_s || tw >= m->off_s) return ABL_OK;
     bool changed = false;
     for (size_t i = 0; i < m->n; i++) {
         double T = v->T_C[m->idx[i]];
@@ -302,7 +305,11 @@ static abl_status mwa_update(abl_source *s, const abl_field_view *v, abl_source_
                         "source '%s' (mwa): no absorbing tissue around the antenna at t = %g s "
                         "(all voxels within cutoff_mm have zero conductivity)",
                         s->name, v->t_s);
-    double P_W = schedule_eval(&p->schedule, v->t_s) * p->efficiency;
+    /* the generator power averaged over the step (exact energy for any schedule, source.h) */
+    double P_W = (v->step_h_s > 0.0 ? schedule_average(&p->schedule, v->step_t0_s,
+                                                       v->step_t0_s + v->step_h_s)
+                                    : schedule_eval(&p->schedule, v->t_s)) *
+                 p->efficiency;
     double scale = P_W / (m->sum_u * m->V_m3);
     for (size_t i = 0; i < m->n; i++)
         m->q[i] = scale * m->u[i];
@@ -341,11 +348,21 @@ static abl_status mwa_state_io(abl_source *s, abl_blob *b, abl_error *err)
     return ABL_OK;
 }
 
+/* The generator schedule's points are step boundaries (source.h breakpoints). */
+static int mwa_breakpoints(const abl_source *s, double *t_s, int max)
+{
+    const mwa_state *m = s->state;
+    const abl_schedule *sch = &m->p->schedule;
+    for (int i = 0; i < sch->n && i < max; i++) t_s[i] = sch->t_s[i];
+    return sch->n;
+}
+
 static const abl_source_ops mwa_ops = {.type = "mwa",
                                        .update = mwa_update,
                                        .destroy = mwa_destroy,
                                        .axes = mwa_axes,
-                                       .state_io = mwa_state_io};
+                                       .state_io = mwa_state_io,
+                                       .breakpoints = mwa_breakpoints};
 
 static abl_status mwa_create(const abl_source_cfg *cfg, const abl_sim *sim, abl_source **out,
                              abl_error *err)

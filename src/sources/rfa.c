@@ -767,7 +767,10 @@ static abl_status rfa_update(abl_source *s, const abl_field_view *v, abl_source_
     abl_status st;
     *out = (abl_source_contrib){0};
     const double t = v->t_s;
-    if (t < m->on_s || t >= m->off_s) return ABL_OK;
+    /* on for this step's interval (steps are aligned to on_s/off_s and the switching times):
+     * decided at its midpoint, the same for both calls of an implicit step */
+    const double tw = v->step_h_s > 0.0 ? v->step_t0_s + 0.5 * v->step_h_s : t;
+    if (tw < m->on_s || tw >= m->off_s) return ABL_OK;
     if (v->pins_only) { /* implicit schemes' end-of-step call: the (static) cooled voxels only */
         out->n_pin = m->npin;
         out->pin_idx = m->pin_idx;
@@ -779,7 +782,7 @@ static abl_status rfa_update(abl_source *s, const abl_field_view *v, abl_source_
 
     int conf = 0;
     if (p->sequential) {
-        long k = (long)floor((t - m->on_s) / p->switch_interval_s + 1e-9);
+        long k = (long)floor((tw - m->on_s) / p->switch_interval_s + 1e-9);
         conf = (int)(k % p->nel);
     }
     update_sigma(m, v);
@@ -901,7 +904,27 @@ static abl_status rfa_state_io(abl_source *s, abl_blob *b, abl_error *err)
     return ABL_OK;
 }
 
+/* Sequential switching times are step boundaries (source.h breakpoints): an electrode never
+ * takes over inside a step. At most 1e5 of them (beyond that the switching is faster than any
+ * step could resolve, and the step count limit refuses the run anyway). */
+static int rfa_breakpoints(const abl_source *s, double *t_s, int max)
+{
+    const rfa_state *m = s->state;
+    const rfa_params *p = m->p;
+    if (!p->sequential || !(p->switch_interval_s > 0)) return 0;
+    const double end = fmin(m->off_s, m->sim->sc->duration_s);
+    int n = 0;
+    for (long k = 1; n < 100000; k++) {
+        const double t = m->on_s + (double)k * p->switch_interval_s;
+        if (!(t < end)) break;
+        if (n < max) t_s[n] = t;
+        n++;
+    }
+    return n;
+}
+
 static const abl_source_ops rfa_ops = {.type = "rfa",
+                                       .breakpoints = rfa_breakpoints,
                                        .update = rfa_update,
                                        .destroy = rfa_destroy,
                                        .series = rfa_series,

@@ -118,7 +118,7 @@ static unsigned long long file_sum(const char *path)
  *   # keep: PATH         a file that must be byte for byte unchanged afterwards (repeatable)
  *   # absent: PATH       a file that must not exist afterwards (repeatable)
  * Substitutions everywhere: @TMP@ scratch dir, @DIR@ the case's own empty directory, @FIX@
- * fixtures, @ROOT@ the repository, @CASE@, @OUT@. Every command runs under a 60 s timeout, so a
+ * fixtures, @ROOT@ the repository, @CASE@, @OUT@, @BIN@ the ablasim binary under test. Every command runs under a 60 s timeout, so a
  * command that blocks (a FIFO as input) fails the case instead of hanging the suite. */
 static int run_case(const char *dir, const char *name, int *checked)
 {
@@ -172,6 +172,7 @@ static int run_case(const char *dir, const char *name, int *checked)
         replace_all(all[i], LEN, "@ROOT@", tu_root());
         replace_all(all[i], LEN, "@CASE@", path);
         replace_all(all[i], LEN, "@OUT@", out);
+        replace_all(all[i], LEN, "@BIN@", bin());
     }
     int ok = expect_exit > 0 && nmsg > 0;
     for (int i = 0; i < nsetup && ok; i++) {
@@ -186,7 +187,10 @@ static int run_case(const char *dir, const char *name, int *checked)
     char envs[4096] = "";
     for (int i = 0; i < nenv; i++) {
         size_t l = strlen(envs);
-        snprintf(envs + l, sizeof envs - l, "%s ", env[i]);
+        if (l + strlen(env[i]) + 2 > sizeof envs) break; /* 16 short assignments fit */
+        memcpy(envs + l, env[i], strlen(env[i]));
+        envs[l + strlen(env[i])] = ' ';
+        envs[l + strlen(env[i]) + 1] = '\0';
     }
     if (command[0])
         snprintf(cmd, sizeof cmd, "cd '%s' && env %s timeout 60 '%s' %s", casedir, envs, bin(),

@@ -63,7 +63,8 @@ abl_sim *tu_sim(abl_scenario *sc)
 
 abl_source_contrib tu_source_update(abl_sim *s, int i, double t_s)
 {
-    abl_field_view v = {&s->grid, s->material, s->T, t_s, s->dt_s, false};
+    /* step_h_s 0: the source's value at the instant t_s (not a mean over a step) */
+    abl_field_view v = {&s->grid, s->material, s->T, t_s, s->dt_s, false, t_s, 0.0};
     abl_source_contrib c;
     abl_error err = {0};
     abl_status st = s->sources[i]->ops->update(s->sources[i], &v, &c, &err);
@@ -93,6 +94,8 @@ static void select_suites(const char *pattern)
 void register_resume_tests(void); /* test_resume.c */
 void register_safety_tests(void); /* test_safety.c */
 void register_subvoxel_tests(void); /* test_subvoxel.c */
+void register_probe_tests(void);  /* test_probes.c */
+void register_timealign_tests(void); /* test_timealign.c */
 
 int main(int argc, char **argv)
 {
@@ -113,8 +116,10 @@ int main(int argc, char **argv)
     register_cryo_tests();
     register_phase_tests();
     register_subvoxel_tests();
+    register_probe_tests();
     register_resume_tests();
     register_safety_tests();
+    register_timealign_tests();
     register_cli_tests();
     if (argc > 1) select_suites(argv[1]);
     CU_basic_set_mode(CU_BRM_VERBOSE);
