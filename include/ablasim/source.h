@@ -142,7 +142,8 @@ const abl_source_type_info *source_type_find(const char *type);
 void source_type_names(char *buf, size_t len);
 
 /* Build the source described by cfg for simulation sim (voxel sets computed once here). Fails
- * when the source volume contains no voxel centre (outside the grid or smaller than a voxel). */
+ * when the source covers no voxel (outside the grid; basic sources: no voxel overlapped by more
+ * than 1e-9 of it; modalities: their own voxel rules). */
 abl_status source_create(const abl_source_cfg *cfg, const struct abl_sim *sim, abl_source **out,
                          abl_error *err);
 /* The built-in volumetric and fixed_temperature sources on grid g. */
