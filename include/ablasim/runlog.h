@@ -26,7 +26,11 @@
  * several a cluster axis through the mean tip along the mean direction (left out when the
  * directions cancel). A growth sample visits only the bounding box of the loosest threshold's
  * zone (the hot zones are nested, as are the cold ones), so its cost follows the zone, not the
- * grid: three passes over the grid for the boxes, then work inside the boxes.
+ * grid: three passes over the grid for the boxes, then work inside the boxes. Measured on
+ * configs/liver_mwa_vein.yaml (10^6 voxels, 468 steps, 2-core VM): 3-6 ms per sample on the
+ * final zones against 12-18 ms per step; run wall time 6.33 s with the default 10 s cadence
+ * against 6.14 s with zones only at t = 0 and the end (medians of 5, within the run-to-run
+ * noise), 6.9 s against 5.4 s with a sample every second.
  *
  * Source power (sources without a power column of their own, source.h series): the energy the
  * driver counts as source heat (abl_energy.E_sources_J, kept for every run) since the previous
