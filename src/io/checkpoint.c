@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ablasim/runlog.h"
 #include "ablasim/source.h"
 #include "ablasim/version.h"
 #include "h5util.h"
@@ -769,6 +770,61 @@ static abl_status read_source_states(hid_t f, abl_sim *s, const char *path, abl_
     return ABL_OK;
 }
 
+/* The run log (probes, zone growth, source power; runlog.h) as the blob /state/runlog, so a
+ * resumed run keeps its whole history. */
+static abl_status write_runlog(hid_t f, const abl_sim *s, const char *tmp, abl_error *err)
+{
+    if (!s->runlog) return ABL_OK;
+    abl_blob b = {ABL_BLOB_COUNT, NULL, 0, 0, false};
+    abl_status st = runlog_state_io(s->runlog, &b, err);
+    if (st) return st;
+    const size_t len = b.pos;
+    unsigned char *buf = malloc(len ? len : 1);
+    if (!buf) return abl_fail(err, ABL_ENOMEM, "out of memory saving the run log");
+    b = (abl_blob){ABL_BLOB_SAVE, buf, len, 0, false};
+    st = runlog_state_io(s->runlog, &b, err);
+    if (st == ABL_OK && b.pos != len)
+        st = abl_fail(err, ABL_EINTERNAL, "the run log took %zu bytes to count but %zu to save",
+                      len, b.pos);
+    if (st == ABL_OK &&
+        put_array(f, "/state/runlog", H5T_STD_U8LE, H5T_NATIVE_UINT8, (hsize_t)len, buf))
+        st = h5err(err, tmp, "writing the run log to the checkpoint");
+    free(buf);
+    return st;
+}
+
+static abl_status read_runlog(hid_t f, abl_sim *s, const char *path, abl_error *err)
+{
+    if (!s->runlog) return ABL_OK;
+    if (H5Lexists(f, "/state/runlog", H5P_DEFAULT) <= 0)
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: the checkpoint holds no run log (probes, zone growth); it was "
+                        "written for another scenario",
+                        path);
+    hid_t d = H5Dopen2(f, "/state/runlog", H5P_DEFAULT);
+    hid_t sp = d >= 0 ? H5Dget_space(d) : -1;
+    hssize_t n = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+    close_id(sp);
+    unsigned char *buf = n >= 0 ? malloc(n ? (size_t)n : 1) : NULL;
+    abl_status st = ABL_OK;
+    if (d < 0 || n < 0) st = h5err(err, path, "opening the run log");
+    else if (!buf) st = abl_fail(err, ABL_ENOMEM, "out of memory restoring the run log");
+    else if (n && H5Dread(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
+        st = h5err(err, path, "reading the run log");
+    close_id(d);
+    if (st == ABL_OK) {
+        abl_blob b = {ABL_BLOB_LOAD, buf, (size_t)n, 0, false};
+        st = runlog_state_io(s->runlog, &b, err);
+        if (st == ABL_OK && (b.bad || b.pos != b.len))
+            st = abl_fail(err, ABL_EINVAL,
+                          "%s: the checkpointed run log (%lld bytes) does not fit the run as "
+                          "created now: the scenario changed since",
+                          path, (long long)n);
+    }
+    free(buf);
+    return st;
+}
+
 typedef struct {
     const char *name;
     int is_float; /* 0 double, 1 float, 2 uint8 */
@@ -926,6 +982,7 @@ abl_status checkpoint_write(const char *path, const abl_sim *s, const char *outp
         goto done;
     }
     if ((st = write_source_states(f, s, tmp, err))) goto done;
+    if ((st = write_runlog(f, s, tmp, err))) goto done;
     /* last: the digest of every attribute written above */
     uint64_t adig = 0;
     if (attributes_digest(f, &adig) || put_u64(root, ATTR_ALL_ATTRS, adig)) {
@@ -1222,6 +1279,7 @@ abl_status checkpoint_restore(const char *path, abl_sim *s, abl_error *err)
         s->n_cg = (size_t)ncg;
     }
     if ((st = read_source_states(f, s, path, err))) goto done;
+    if ((st = read_runlog(f, s, path, err))) goto done;
 done:
     close_id(grp);
     close_id(root);

@@ -376,7 +376,7 @@ static void resume_case(const char *scheme_set, const char *tag)
     CU_ASSERT(!exists(ckpt)); /* a finished run removes its checkpoint */
     const char *ds[] = {"/fields/T_final_C", "/fields/T_max_C",     "/fields/T_min_C",
                         "/fields/damage_omega", "/fields/cem43_min", "/snapshots/T_C",
-                        "/snapshots/time_s"};
+                        "/snapshots/time_s", "/isotherms/growth"};
     for (size_t i = 0; i < sizeof ds / sizeof ds[0]; i++) {
         snprintf(cmd, sizeof cmd, "h5diff '%s' '%s' %s", full, part, ds[i]);
         int d = run_cmd(cmd, errf);
