@@ -53,7 +53,7 @@ static char *slurp(const char *path)
 /* Run a shell command line, stderr to errfile; returns the exit status (or -1). */
 static int run_cmd(const char *cmdline, const char *errfile)
 {
-    char full[9000];
+    char full[17000];
     if (snprintf(full, sizeof full, "%s >/dev/null 2>'%s' </dev/null", cmdline, errfile) >=
         (int)sizeof full)
         return -1; /* command line too long for the buffer: fail the check, never truncate */
@@ -151,7 +151,7 @@ static int run_case(const char *dir, const char *name, int *checked)
         else if (!strncmp(line, "# absent:", 9) && nabsent < MAXL)
             snprintf(absent[nabsent++], LEN, "%s", v);
     }
-    char fixdir[1100], casedir[1300], out[1200], errfile[1200], cmd[8192];
+    char fixdir[1100], casedir[1300], out[1200], errfile[1200], cmd[16384];
     snprintf(fixdir, sizeof fixdir, "%s/fixtures", dir);
     snprintf(casedir, sizeof casedir, "%s/case_%s", tu_tmpdir(), name);
     mkdir(casedir, 0700);
@@ -176,8 +176,8 @@ static int run_case(const char *dir, const char *name, int *checked)
     }
     int ok = expect_exit > 0 && nmsg > 0;
     for (int i = 0; i < nsetup && ok; i++) {
-        snprintf(cmd, sizeof cmd, "cd '%s' && %s", casedir, setup[i]);
-        if (system(cmd) != 0) {
+        if (snprintf(cmd, sizeof cmd, "cd '%s' && %s", casedir, setup[i]) >= (int)sizeof cmd ||
+            system(cmd) != 0) {
             fprintf(stderr, "\n  %s: setup failed: %s", name, setup[i]);
             ok = 0;
         }
@@ -192,13 +192,13 @@ static int run_case(const char *dir, const char *name, int *checked)
         envs[l + strlen(env[i])] = ' ';
         envs[l + strlen(env[i]) + 1] = '\0';
     }
-    if (command[0])
-        snprintf(cmd, sizeof cmd, "cd '%s' && env %s timeout 60 '%s' %s", casedir, envs, bin(),
-                 command);
-    else
-        snprintf(cmd, sizeof cmd, "env %s timeout 60 '%s' run '%s' -o '%s' --quiet %s", envs,
-                 bin(), path, out, args);
-    int rc = run_cmd(cmd, errfile);
+    int len = command[0] ? snprintf(cmd, sizeof cmd, "cd '%s' && env %s timeout 60 '%s' %s",
+                                    casedir, envs, bin(), command)
+                         : snprintf(cmd, sizeof cmd,
+                                    "env %s timeout 60 '%s' run '%s' -o '%s' --quiet %s", envs,
+                                    bin(), path, out, args);
+    /* a command line that does not fit fails the case, never runs truncated */
+    int rc = len < (int)sizeof cmd ? run_cmd(cmd, errfile) : -1;
     char *errtext = slurp(errfile);
     ok = ok && rc == expect_exit;
     for (int i = 0; ok && i < nmsg; i++) ok = errtext && strstr(errtext, msgs[i]) != NULL;
