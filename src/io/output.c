@@ -2020,9 +2020,9 @@ static abl_status write_commit_marker(const abl_output *o, abl_error *err)
 abl_status output_recover(const char *path, bool *recovered, abl_error *err)
 {
     if (recovered) *recovered = false;
-    abl_output tmp_o;
-    memset(&tmp_o, 0, sizeof tmp_o);
-    abl_output *o = &tmp_o;
+    /* the names only (no file is opened): output_free releases them */
+    abl_output *o = calloc(1, sizeof *o);
+    if (!o) return abl_fail(err, ABL_ENOMEM, "%s: out of memory", path);
     abl_status st = make_names(o, path, err);
     char *xdmf_tmp = NULL, *json_tmp = NULL;
     if (st) goto done;
@@ -2069,15 +2069,7 @@ abl_status output_recover(const char *path, bool *recovered, abl_error *err)
 done:
     free(xdmf_tmp);
     free(json_tmp);
-    free(o->path);
-    free(o->h5_tmp);
-    free(o->xdmf);
-    free(o->json);
-    free(o->h5_base);
-    free(o->incomplete);
-    free(o->part);
-    free(o->commit);
-    free(o->scratch);
+    output_free(o);
     return st;
 }
 
