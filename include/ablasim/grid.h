@@ -39,4 +39,16 @@ float *grid_alloc_field_f(const abl_grid *g, float fill);
 uint8_t *grid_alloc_labels(const abl_grid *g, uint8_t fill);
 void grid_free_field(void *p);
 
+/* Domain-face boundary conditions (the scenario's `boundary:` section; used by the kernels,
+ * the solvers and the output). */
+typedef enum { BC_FIXED_TEMPERATURE, BC_INSULATED, BC_CONVECTIVE } abl_bc_type;
+typedef struct {
+    abl_bc_type type;
+    double T_C;          /* fixed: wall temperature; convective: T_inf */
+    double h_W_m2K;      /* convective heat transfer coefficient */
+} abl_bc;
+
+/* Faces in this order everywhere (boundary config, kernels, output). */
+enum { FACE_XMIN, FACE_XMAX, FACE_YMIN, FACE_YMAX, FACE_ZMIN, FACE_ZMAX };
+
 #endif

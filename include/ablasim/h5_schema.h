@@ -6,11 +6,23 @@
 #define H5_LABELS "/grid/labels"
 #define H5_MATERIALS "/grid/materials"
 #define H5_FIELDS "/fields"
-#define H5_T_FINAL "/fields/T_final_C"
-#define H5_T_MAX "/fields/T_max_C"
-#define H5_T_MIN "/fields/T_min_C"
-#define H5_OMEGA "/fields/damage_omega"
-#define H5_CEM43 "/fields/cem43_min"
+/* dataset names in /fields (the field table, fields.c, uses these; readers the full paths) */
+#define H5_FIELD_T_FINAL "T_final_C"
+#define H5_FIELD_T_MAX "T_max_C"
+#define H5_FIELD_T_MIN "T_min_C"
+#define H5_FIELD_OMEGA "damage_omega"
+#define H5_FIELD_CEM43 "cem43_min"
+#define H5_FIELD_FREEZE_CYCLES "freeze_cycles"
+#define H5_FIELD_APPLICATOR "applicator_mask"
+#define H5_FIELD_TIME_ABOVE_FMT "time_at_or_above_%gC_s" /* %g: threshold [C] */
+#define H5_FIELD_TIME_BELOW_FMT "time_at_or_below_%gC_s"
+#define H5_T_FINAL H5_FIELDS "/" H5_FIELD_T_FINAL
+#define H5_T_MAX H5_FIELDS "/" H5_FIELD_T_MAX
+#define H5_T_MIN H5_FIELDS "/" H5_FIELD_T_MIN
+#define H5_OMEGA H5_FIELDS "/" H5_FIELD_OMEGA
+#define H5_CEM43 H5_FIELDS "/" H5_FIELD_CEM43
+#define H5_FREEZE_CYCLES H5_FIELDS "/" H5_FIELD_FREEZE_CYCLES
+#define H5_APPLICATOR H5_FIELDS "/" H5_FIELD_APPLICATOR
 #define H5_SNAPSHOTS "/snapshots"
 #define H5_SNAP_T "/snapshots/T_C"
 #define H5_ISOTHERMS "/isotherms"

@@ -11,22 +11,15 @@
 
 #include "ablasim/config.h"
 #include "ablasim/schedule.h"
+#include "ablasim/grid.h"
 #include "ablasim/shape.h"
 #include "ablasim/tissue.h"
 
 #define ABL_MAX_MATERIALS 250
 #define ABL_MAX_THRESHOLDS 16
 
-typedef enum { BC_FIXED_TEMPERATURE, BC_INSULATED, BC_CONVECTIVE } abl_bc_type;
-typedef struct {
-    abl_bc_type type;
-    double T_C;          /* fixed: wall temperature; convective: T_inf */
-    double h_W_m2K;      /* convective heat transfer coefficient */
-} abl_bc;
-
-/* Faces in this order everywhere (boundary config, kernels, output). */
-enum { FACE_XMIN, FACE_XMAX, FACE_YMIN, FACE_YMAX, FACE_ZMIN, FACE_ZMAX };
-
+/* abl_bc, abl_bc_type and the FACE_* order belong to the grid (grid.h): kernels and solvers
+ * use them without the scenario. */
 typedef struct {
     abl_shape shape;
     int tissue; /* index in the tissue table */

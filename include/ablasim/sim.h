@@ -1,9 +1,10 @@
 /* sim.h - the simulation driver: plan once, run, destroy (FFTW style).
  *
  * sim_create() does the expensive set-up: builds the grid and tissue labels (mesh file and/or
- * shapes), picks the time step, plans the stencil tables and creates the sources. sim_run()
- * steps to the end time, updates running maps, and streams snapshots and results to the output
- * (see output.h). sim_step() advances a planned simulation without output (tests, benchmarks).
+ * shapes), picks the time step, plans the stencil tables, allocates the maps of the field table
+ * (fields.h) and creates the sources. sim_step() / sim_advance() advance a planned simulation
+ * and update its running maps, without output (tests, benchmarks, the run loop). The run loop
+ * that owns output, snapshots, checkpoints and progress is sim_run() in run.h.
  */
 #ifndef ABLASIM_SIM_H
 #define ABLASIM_SIM_H
@@ -12,10 +13,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "ablasim/fields.h"
 #include "ablasim/grid.h"
 #include "ablasim/implicit.h"
 #include "ablasim/kernels.h"
 #include "ablasim/phase.h"
+#include "ablasim/run.h"
 #include "ablasim/runlog.h"
 #include "ablasim/scenario.h"
 #include "ablasim/source.h"
@@ -24,27 +27,6 @@
  * refused, never wrapped): time steps of one run, and snapshots of one result file. */
 #define ABL_MAX_STEPS 100000000L
 #define ABL_MAX_SNAPSHOTS 100000L
-
-typedef struct {
-    double t_s, duration_s, wall_s;
-    long step, nsteps;
-    int cg_last_iterations;      /* implicit schemes: last solve (0 otherwise) */
-    double cg_last_residual;
-} abl_progress;
-
-typedef void (*abl_progress_fn)(const abl_progress *p, void *user);
-
-typedef struct {
-    const char *output_path;      /* overrides the scenario's; NULL: scenario or default */
-    abl_progress_fn progress;     /* may be NULL */
-    void *progress_user;
-    double progress_interval_s;   /* wall-clock seconds between callbacks */
-    bool no_output;               /* run without writing any file (sweeps keep only numbers) */
-    const char *checkpoint_path;  /* NULL: no checkpoints */
-    double checkpoint_every_s;    /* wall-clock seconds between checkpoints; 0: only on stop */
-    volatile sig_atomic_t *stop;  /* set (e.g. by a signal handler) to checkpoint and stop */
-    long resume_snapshots;        /* >= 0: continue an interrupted run's partial output */
-} abl_run_opts;
 
 typedef struct {
     /* energy accounting over the run [J] (only when scenario energy_balance is on) */
@@ -68,6 +50,11 @@ typedef struct abl_sim {
     int nmat;
     int mat_tissue[ABL_MAX_MATERIALS]; /* material index -> tissue index */
     uint8_t *material, *cls;
+    /* Every per-voxel map below that evolves (T ... applicator) is a row of the field table
+     * (fields.h): allocated, freed, checkpointed, range-checked on resume, written to the
+     * result and the XDMF by iterating fields[]; the named pointers serve the hot loops. */
+    abl_field *fields;
+    int nfields;
     double *T, *T_new;
     double *T_max, *T_min;
     float *t_hot[ABL_MAX_THRESHOLDS], *t_cold[ABL_MAX_THRESHOLDS];
@@ -151,8 +138,10 @@ abl_status sim_pin_voxels(abl_sim *s, size_t n, const size_t *idx, const double 
 abl_status sim_set_property_hook(abl_sim *s, abl_property_fn fn, void *ctx, abl_error *err);
 /* Advance nsteps explicit steps (sources, pins, running maps, energy accounting). */
 abl_status sim_step(abl_sim *s, long nsteps, abl_error *err);
-/* Run to the scenario's end time writing the output file. */
-abl_status sim_run(abl_sim *s, const abl_run_opts *opts, abl_error *err);
+/* Advance up to nmax steps, stopping early once t reaches t_stop (a snapshot time; INFINITY:
+ * none). Running maps, probes and the energy bookkeeping are updated as in sim_step. The run
+ * loop (run.h) drives a whole run with it. */
+abl_status sim_advance(abl_sim *s, long nmax, double t_stop, abl_error *err);
 void sim_destroy(abl_sim *s);
 
 /* Memory a run of this scenario needs [bytes], estimated before allocation. */

@@ -1249,9 +1249,9 @@ static abl_status analyse_result(const abl_margin_opts *o, abl_margin_report *re
     /* Applicator voxels (electrode or probe surfaces a source held at a temperature, e.g. a
      * cooled RFA needle at 10 C) are the needle track, destroyed by the insertion: counted as
      * ablated in every zone, never as residual tumour. */
-    if (H5Lexists(rf->file, "/fields/applicator_mask", H5P_DEFAULT) > 0) {
+    if (H5Lexists(rf->file, H5_APPLICATOR, H5P_DEFAULT) > 0) {
         double *am = NULL;
-        if ((st = field_f64(rf, "/fields/applicator_mask", &am, "not an ablasim result file",
+        if ((st = field_f64(rf, H5_APPLICATOR, &am, "not an ablasim result file",
                             err)))
             goto done;
         size_t na = 0;

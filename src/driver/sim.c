@@ -8,10 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ablasim/checkpoint.h"
 #include "ablasim/mesh.h"
 #include "ablasim/nifti.h"
-#include "ablasim/output.h"
 
 /* Temperature range over which temperature-dependent properties are bounded (the range the
  * scenario schema allows for any temperature input). */
@@ -24,9 +22,8 @@
 
 size_t sim_memory_estimate(size_t nvox, int n_hot, int n_cold)
 {
-    /* T, T_new, T_max, T_min, Omega, CEM43 (8 B each), material + class (1 B each), time maps
-     * (4 B each) */
-    return nvox * (6 * 8 + 2 + 4 * (size_t)(n_hot + n_cold));
+    /* the maps of the field table (without freezing or applicators), material + class */
+    return nvox * (fields_bytes_per_voxel(0, 0, n_hot, n_cold) + 2);
 }
 
 static size_t mem_available_bytes(void)
@@ -547,27 +544,7 @@ abl_status sim_create(const abl_scenario *sc, abl_sim **out, abl_error *err)
     abl_status st;
     if ((st = build_grid(s, err)) || (st = plan_stencil(s, err))) goto fail;
 
-    const abl_grid *g = &s->grid;
-    s->T = grid_alloc_field(g, sc->T_initial_C);
-    s->T_new = grid_alloc_field(g, sc->T_initial_C);
-    s->T_max = grid_alloc_field(g, sc->T_initial_C);
-    s->T_min = grid_alloc_field(g, sc->T_initial_C);
-    s->omega = grid_alloc_field(g, 0.0);
-    s->cem43_min = grid_alloc_field(g, 0.0);
-    if (!s->T || !s->T_new || !s->T_max || !s->T_min || !s->omega || !s->cem43_min) goto nomem;
-    if (sc->freezing) {
-        s->freeze_cycles = grid_alloc_field_f(g, 0.0f);
-        s->frozen_now = grid_alloc_labels(g, 0);
-        if (!s->freeze_cycles || !s->frozen_now) goto nomem;
-    }
-    for (int h = 0; h < sc->n_hot; h++)
-        if (!(s->t_hot[h] = grid_alloc_field_f(g, 0.0f))) goto nomem;
-    for (int h = 0; h < sc->n_cold; h++)
-        if (!(s->t_cold[h] = grid_alloc_field_f(g, 0.0f))) goto nomem;
-
-    for (int i = 0; i < sc->nsources && !s->applicator; i++)
-        if (sc->sources[i].type == SRC_MODALITY && !(s->applicator = grid_alloc_labels(g, 0)))
-            goto nomem;
+    if ((st = fields_create(s, err))) goto fail;
     if (sc->nsources) {
         s->sources = calloc((size_t)sc->nsources, sizeof *s->sources);
         if (!s->sources) goto nomem;
@@ -602,23 +579,11 @@ void sim_destroy(abl_sim *s)
     free(s->sources);
     grid_free_field(s->material);
     grid_free_field(s->cls);
-    grid_free_field(s->T);
-    grid_free_field(s->T_new);
-    grid_free_field(s->T_max);
-    grid_free_field(s->T_min);
-    grid_free_field(s->omega);
-    grid_free_field(s->cem43_min);
-    grid_free_field(s->freeze_cycles);
-    grid_free_field(s->frozen_now);
-    grid_free_field(s->applicator);
+    fields_destroy(s);
     free(s->phase);
     free(s->k_frozen);
     free(s->arr_A);
     free(s->arr_Ea);
-    for (int h = 0; h < ABL_MAX_THRESHOLDS; h++) {
-        grid_free_field(s->t_hot[h]);
-        grid_free_field(s->t_cold[h]);
-    }
     free(s->fast);
     free(s->inv_rhoc);
     free(s->perf_W);
@@ -1247,8 +1212,7 @@ static abl_status plan_time(abl_sim *s, abl_error *err)
     return ABL_OK;
 }
 
-/* Advance up to nmax steps, stopping early once t reaches t_stop (a snapshot time). */
-static abl_status advance(abl_sim *s, long nmax, double t_stop, abl_error *err)
+abl_status sim_advance(abl_sim *s, long nmax, double t_stop, abl_error *err)
 {
     const abl_scenario *sc = s->sc;
     const double dt = s->dt_s;
@@ -1300,98 +1264,5 @@ done:
 
 abl_status sim_step(abl_sim *s, long nsteps, abl_error *err)
 {
-    return advance(s, nsteps, INFINITY, err);
-}
-
-/* Flush the partial result and write a checkpoint that refers to it. */
-static abl_status take_checkpoint(abl_sim *s, abl_output *o, const abl_run_opts *opts,
-                                  const char *path, abl_error *err)
-{
-    abl_status st = output_flush(o, err);
-    if (st) return st;
-    st = checkpoint_write(opts->checkpoint_path, s, path, output_snapshot_count(o), err);
-    if (st == ABL_OK) s->checkpoints_written++;
-    return st;
-}
-
-abl_status sim_run(abl_sim *s, const abl_run_opts *opts, abl_error *err)
-{
-    const abl_scenario *sc = s->sc;
-    const abl_run_opts none = {0};
-    if (!opts) opts = &none;
-    const long nsteps = s->nsteps_total;
-    const char *path = opts->output_path ? opts->output_path : sc->output_path;
-    char defpath[300];
-    if (!path) {
-        snprintf(defpath, sizeof defpath, "%s.h5", sc->name);
-        path = defpath;
-    }
-    abl_output *o = NULL;
-    const bool write = !opts->no_output;
-    const bool resumed = opts->resume_snapshots >= 0 && s->step > 0;
-    abl_status st = ABL_OK;
-    if (write)
-        st = resumed ? output_resume(path, s, opts->resume_snapshots, &o, err)
-                     : output_open(path, s, &o, err);
-    if (st) return st;
-    const double t0 = omp_get_wtime() - s->wall_s; /* a resumed run keeps counting */
-    double last_report = omp_get_wtime(), last_ckpt = last_report;
-    /* snapshots at k * interval (each a step boundary, see plan_time) and at the end */
-    const double iv = sc->snapshot_interval_s;
-    if (iv > 0 && write && !resumed && (st = output_snapshot(o, s, err))) goto fail;
-    /* look at stop requests and checkpoints every few explicit steps (a step with an RFA
-     * potential solve can take a good fraction of a second: 64 steps made SIGTERM wait 25 s),
-     * after every implicit step */
-    const long max_chunk = sc->scheme == SCHEME_EXPLICIT ? 8 : 1;
-    while (s->step < nsteps) {
-        if (opts->stop && *opts->stop) {
-            if (!opts->checkpoint_path) {
-                st = abl_fail(err, ABL_ESTOPPED,
-                              "stopped at t = %.1f s on request; no checkpoint was asked for "
-                              "(--checkpoint-every), so the run is lost",
-                              s->t_s);
-                goto fail;
-            }
-            if ((st = take_checkpoint(s, o, opts, path, err))) goto fail;
-            long nsnap;
-            if (write && (st = output_suspend(o, &nsnap, err))) return st;
-            return abl_fail(err, ABL_ESTOPPED,
-                            "stopped at t = %.1f s on request; checkpoint written: continue with "
-                            "'ablasim resume %s'",
-                            s->t_s, opts->checkpoint_path);
-        }
-        const double t_snap =
-            iv > 0 ? fmin(sc->duration_s, (floor(s->t_s / iv + 1e-9) + 1.0) * iv) : INFINITY;
-        if ((st = advance(s, max_chunk, t_snap, err))) goto fail;
-        if (write && iv > 0 && (s->t_s >= t_snap - 1e-9 * s->dt_s || s->step == nsteps))
-            if ((st = output_snapshot(o, s, err))) goto fail;
-        double now = omp_get_wtime();
-        s->wall_s = now - t0;
-        if (opts->checkpoint_path && opts->checkpoint_every_s > 0 &&
-            now - last_ckpt >= opts->checkpoint_every_s && s->step < nsteps) {
-            if ((st = take_checkpoint(s, o, opts, path, err))) goto fail;
-            last_ckpt = now;
-        }
-        if (opts->progress &&
-            (now - last_report >= opts->progress_interval_s || s->step == nsteps)) {
-            abl_progress p = {s->t_s,
-                              sc->duration_s,
-                              s->wall_s,
-                              s->step,
-                              nsteps,
-                              s->n_cg ? s->cg_iters[s->n_cg - 1] : 0,
-                              s->n_cg ? s->cg_resid[s->n_cg - 1] : 0.0};
-            opts->progress(&p, opts->progress_user);
-            last_report = now;
-        }
-    }
-    s->wall_s = omp_get_wtime() - t0;
-    if (write && (st = output_finish(o, s, err))) return st; /* finish releases o either way */
-    return ABL_OK;
-fail:
-    /* a numerical fault keeps what was written, marked incomplete (issue 10); any other
-     * failure deletes the temporary file */
-    if (write && st == ABL_ENUM) output_keep_incomplete(o, s, err);
-    else if (write) output_abort(o);
-    return st;
+    return sim_advance(s, nsteps, INFINITY, err);
 }

@@ -645,13 +645,39 @@ static abl_status check_state(const abl_sim *s, const char *path, abl_error *err
     const abl_grid *g = &s->grid;
     const size_t n = g->n;
     size_t c;
-    const char *tr = "finite, -273.15..10000 C";
-    if ((c = first_bad_d(s->T, n, -273.15, 1e4)) < n)
-        return bad_voxel(path, g, "T_C", c, s->T[c], tr, err);
-    if ((c = first_bad_d(s->T_max, n, -273.15, 1e4)) < n)
-        return bad_voxel(path, g, "T_max_C", c, s->T_max[c], tr, err);
-    if ((c = first_bad_d(s->T_min, n, -273.15, 1e4)) < n)
-        return bad_voxel(path, g, "T_min_C", c, s->T_min[c], tr, err);
+    const double t = s->t_s; /* restored before this check */
+    const double tmax = t * (1.0 + 2.0 * ((double)s->step + 1.0) * 0x1p-24);
+    char elapsed[96];
+    snprintf(elapsed, sizeof elapsed, "finite, 0..%.17g s (the time elapsed)", tmax);
+    for (int i = 0; i < s->nfields; i++) {
+        const abl_field *f = &s->fields[i];
+        if (!(f->def->flags & ABL_FIELD_CHECKPOINT)) continue;
+        const void *v = field_data(f);
+        double lo = 0, hi = DBL_MAX;
+        const char *allowed = "finite, >= 0";
+        switch (f->def->range) {
+        case ABL_RANGE_TEMPERATURE:
+            lo = -273.15, hi = 1e4, allowed = "finite, -273.15..10000 C";
+            break;
+        case ABL_RANGE_NONNEG: hi = f->def->dtype == ABL_DT_F32 ? FLT_MAX : DBL_MAX; break;
+        case ABL_RANGE_ELAPSED: hi = tmax, allowed = elapsed; break;
+        case ABL_RANGE_FLAG: hi = 1, allowed = "0 or 1"; break;
+        }
+        double bad = 0;
+        switch (f->def->dtype) {
+        case ABL_DT_F64:
+            if ((c = first_bad_d(v, n, lo, hi)) < n) bad = ((const double *)v)[c];
+            break;
+        case ABL_DT_F32:
+            if ((c = first_bad_f(v, n, lo, hi)) < n) bad = ((const float *)v)[c];
+            break;
+        default:
+            for (c = 0; c < n && ((const uint8_t *)v)[c] <= hi; c++) {}
+            if (c < n) bad = ((const uint8_t *)v)[c];
+            break;
+        }
+        if (c < n) return bad_voxel(path, g, f->state_name, c, bad, allowed, err);
+    }
     for (c = 0; c < n; c++)
         if (!(s->T_min[c] <= s->T[c] && s->T[c] <= s->T_max[c])) {
             char allowed[160];
@@ -659,34 +685,6 @@ static abl_status check_state(const abl_sim *s, const char *path, abl_error *err
                      s->T_max[c]);
             return bad_voxel(path, g, "T_C", c, s->T[c], allowed, err);
         }
-    if ((c = first_bad_d(s->omega, n, 0.0, DBL_MAX)) < n)
-        return bad_voxel(path, g, "damage_omega", c, s->omega[c], "finite, >= 0", err);
-    if ((c = first_bad_d(s->cem43_min, n, 0.0, DBL_MAX)) < n)
-        return bad_voxel(path, g, "cem43_min", c, s->cem43_min[c], "finite, >= 0", err);
-    const double t = s->t_s; /* restored before this check */
-    const double tmax = t * (1.0 + 2.0 * ((double)s->step + 1.0) * 0x1p-24);
-    char allowed[96];
-    snprintf(allowed, sizeof allowed, "finite, 0..%.17g s (the time elapsed)", tmax);
-    for (int h = 0; h < s->sc->n_hot; h++)
-        if ((c = first_bad_f(s->t_hot[h], n, 0.0, tmax)) < n) {
-            char name[32];
-            snprintf(name, sizeof name, "t_hot_%d_s", h);
-            return bad_voxel(path, g, name, c, s->t_hot[h][c], allowed, err);
-        }
-    for (int h = 0; h < s->sc->n_cold; h++)
-        if ((c = first_bad_f(s->t_cold[h], n, 0.0, tmax)) < n) {
-            char name[32];
-            snprintf(name, sizeof name, "t_cold_%d_s", h);
-            return bad_voxel(path, g, name, c, s->t_cold[h][c], allowed, err);
-        }
-    if (s->freeze_cycles && (c = first_bad_f(s->freeze_cycles, n, 0.0, FLT_MAX)) < n)
-        return bad_voxel(path, g, "freeze_cycles", c, s->freeze_cycles[c], "finite, >= 0", err);
-    for (c = 0; c < n; c++) {
-        if (s->frozen_now && s->frozen_now[c] > 1)
-            return bad_voxel(path, g, "frozen_now", c, s->frozen_now[c], "0 or 1", err);
-        if (s->applicator && s->applicator[c] > 1)
-            return bad_voxel(path, g, "applicator_mask", c, s->applicator[c], "0 or 1", err);
-    }
     return ABL_OK;
 }
 
@@ -825,50 +823,15 @@ static abl_status read_runlog(hid_t f, abl_sim *s, const char *path, abl_error *
     return st;
 }
 
-typedef struct {
-    const char *name;
-    int is_float; /* 0 double, 1 float, 2 uint8 */
-    void *data;
-} field_ref;
-
-static hid_t file_type(int kind)
+static hid_t file_type(abl_dtype t)
 {
-    return kind == 0 ? H5T_IEEE_F64LE : kind == 1 ? H5T_IEEE_F32LE : H5T_STD_U8LE;
+    return t == ABL_DT_F64 ? H5T_IEEE_F64LE : t == ABL_DT_F32 ? H5T_IEEE_F32LE : H5T_STD_U8LE;
 }
 
-static hid_t mem_type(int kind)
+static hid_t mem_type(abl_dtype t)
 {
-    return kind == 0 ? H5T_NATIVE_DOUBLE : kind == 1 ? H5T_NATIVE_FLOAT : H5T_NATIVE_UINT8;
+    return t == ABL_DT_F64 ? H5T_NATIVE_DOUBLE : t == ABL_DT_F32 ? H5T_NATIVE_FLOAT : H5T_NATIVE_UINT8;
 }
-
-/* Every evolving per-voxel field, in a fixed order. Returns the count. */
-static int state_fields(const abl_sim *s, field_ref *f)
-{
-    int n = 0;
-    f[n++] = (field_ref){"T_C", 0, s->T};
-    f[n++] = (field_ref){"T_max_C", 0, s->T_max};
-    f[n++] = (field_ref){"T_min_C", 0, s->T_min};
-    f[n++] = (field_ref){"damage_omega", 0, s->omega};
-    f[n++] = (field_ref){"cem43_min", 0, s->cem43_min};
-    static char names[2 * ABL_MAX_THRESHOLDS][32];
-    for (int h = 0; h < s->sc->n_hot; h++) {
-        snprintf(names[h], sizeof names[h], "t_hot_%d_s", h);
-        f[n++] = (field_ref){names[h], 1, s->t_hot[h]};
-    }
-    for (int h = 0; h < s->sc->n_cold; h++) {
-        snprintf(names[ABL_MAX_THRESHOLDS + h], sizeof names[0], "t_cold_%d_s", h);
-        f[n++] = (field_ref){names[ABL_MAX_THRESHOLDS + h], 1, s->t_cold[h]};
-    }
-    /* freeze-thaw counts exist when freezing is modelled (same scenario on resume: same set) */
-    if (s->freeze_cycles) f[n++] = (field_ref){"freeze_cycles", 1, s->freeze_cycles};
-    /* the hysteresis state of the freeze counting, and the needle-track mask */
-    if (s->frozen_now) f[n++] = (field_ref){"frozen_now", 2, s->frozen_now};
-    if (s->applicator) f[n++] = (field_ref){"applicator_mask", 2, s->applicator};
-    return n;
-}
-
-/* Most fields state_fields can return. */
-#define MAX_STATE_FIELDS (5 + 2 * ABL_MAX_THRESHOLDS + 3)
 
 /* realpath() of an existing path, else the path as given (malloc'ed). */
 static char *real_or_given(const char *path)
@@ -965,11 +928,13 @@ abl_status checkpoint_write(const char *path, const abl_sim *s, const char *outp
         goto done;
     }
     grp = H5Gcreate2(f, "/state", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    field_ref fr[MAX_STATE_FIELDS];
-    int nf = state_fields(s, fr);
-    for (int i = 0; i < nf && !bad; i++)
-        bad = grp < 0 || put_array(grp, fr[i].name, file_type(fr[i].is_float),
-                                   mem_type(fr[i].is_float), s->grid.n, fr[i].data);
+    /* every map of the field table marked for checkpoints (fields.h) */
+    for (int i = 0; i < s->nfields && !bad; i++) {
+        const abl_field *fd = &s->fields[i];
+        if (fd->def->flags & ABL_FIELD_CHECKPOINT)
+            bad = grp < 0 || put_array(grp, fd->state_name, file_type(fd->def->dtype),
+                                       mem_type(fd->def->dtype), s->grid.n, field_data(fd));
+    }
     if (!bad && s->n_cg)
         bad = put_array(f, "/state/cg_iterations", H5T_STD_I32LE, H5T_NATIVE_INT, s->n_cg,
                         s->cg_iters) ||
@@ -1228,16 +1193,17 @@ abl_status checkpoint_restore(const char *path, abl_sim *s, abl_error *err)
                       e.E_perf_met_J, e.E_boundary_in_J, nsteps);
         goto done;
     }
-    field_ref fr[MAX_STATE_FIELDS];
-    int nf = state_fields(s, fr);
-    for (int i = 0; i < nf; i++)
-        if (get_array(grp, fr[i].name, mem_type(fr[i].is_float), s->grid.n, fr[i].data)) {
+    for (int i = 0; i < s->nfields; i++) {
+        const abl_field *fd = &s->fields[i];
+        if (!(fd->def->flags & ABL_FIELD_CHECKPOINT)) continue;
+        if (get_array(grp, fd->state_name, mem_type(fd->def->dtype), s->grid.n, field_data(fd))) {
             st = abl_fail(err, ABL_EINVAL,
                           "%s: the checkpoint has no field /state/%s of %zu voxels (written for "
                           "another scenario?); it cannot be resumed",
-                          path, fr[i].name, s->grid.n);
+                          path, fd->state_name, s->grid.n);
             goto done;
         }
+    }
     s->step = (long)step;
     s->seg_t0_s = seg_t0;
     s->seg_steps = (long)seg_steps;

@@ -65,8 +65,6 @@
 #define H5_SOURCES "/sources"
 #define H5_ZONES "/zones"
 #define H5_PROBES "/probes"
-#define H5_FREEZE_CYCLES H5_FIELDS "/freeze_cycles"
-#define H5_APPLICATOR H5_FIELDS "/applicator_mask"
 #define H5A_COMPLETE "complete"
 #define H5A_FAILURE "failure"
 
@@ -922,42 +920,28 @@ done:
     return st;
 }
 
+static elem_kind field_kind(abl_dtype t)
+{
+    return t == ABL_DT_F64 ? K_F64 : t == ABL_DT_F32 ? K_F32 : K_U8;
+}
+
+/* /fields: every map of the field table marked for the result (fields.h), in table order;
+ * per-threshold maps carry their threshold_C. */
 static abl_status write_fields(abl_output *o, const abl_sim *s, abl_error *err)
 {
-    const abl_grid *g = &s->grid;
-    const abl_scenario *sc = s->sc;
     hid_t grp = make_group(o, H5_FIELDS, err);
     if (grp < 0) return ABL_EIO;
-    abl_status st = write_field(o, o->file, H5_T_FINAL, g, s->T, K_F64, K_F64, "degC", NULL, err);
-    if (st == ABL_OK)
-        st = write_field(o, o->file, H5_T_MAX, g, s->T_max, K_F64, K_F64, "degC", NULL, err);
-    if (st == ABL_OK)
-        st = write_field(o, o->file, H5_T_MIN, g, s->T_min, K_F64, K_F64, "degC", NULL, err);
-    if (st == ABL_OK)
-        st = write_field(o, o->file, H5_OMEGA, g, s->omega, K_F64, K_F64, "1", NULL, err);
-    if (st == ABL_OK)
-        st = write_field(o, o->file, H5_CEM43, g, s->cem43_min, K_F64, K_F64, "min", NULL, err);
-    if (st == ABL_OK && s->freeze_cycles)
-        st = write_field(o, o->file, H5_FREEZE_CYCLES, g, s->freeze_cycles, K_F32, K_F32, "1",
-                         NULL, err);
-    if (st == ABL_OK && s->applicator)
-        st = write_field(o, o->file, H5_APPLICATOR, g, s->applicator, K_U8, K_U8,
-                         "1 where an electrode or probe held the voxel at a temperature", NULL,
-                         err);
-    for (int pass = 0; pass < 2 && st == ABL_OK; pass++) {
-        const int nthr = pass == 0 ? sc->n_hot : sc->n_cold;
-        for (int h = 0; h < nthr && st == ABL_OK; h++) {
-            const double thr = pass == 0 ? sc->hot_C[h] : sc->cold_C[h];
-            char name[NAME_LEN];
-            snprintf(name, sizeof name, "%s/time_at_or_%s_%gC_s", H5_FIELDS,
-                     pass == 0 ? "above" : "below", thr);
-            hid_t d = -1;
-            st = write_field(o, o->file, name, g, pass == 0 ? s->t_hot[h] : s->t_cold[h], K_F32,
-                             K_F32, "s", &d, err);
-            if (st == ABL_OK && attr_f64(d, "threshold_C", thr) < 0)
-                st = h5_fail(o, err, "writing attributes of", name);
-            close_id(d);
-        }
+    abl_status st = ABL_OK;
+    for (int i = 0; i < s->nfields && st == ABL_OK; i++) {
+        const abl_field *f = &s->fields[i];
+        if (!(f->def->flags & ABL_FIELD_RESULT)) continue;
+        const elem_kind k = field_kind(f->def->dtype);
+        hid_t d = -1;
+        st = write_field(o, o->file, f->result_path, &s->grid, field_data(f), k, k, f->def->units,
+                         &d, err);
+        if (st == ABL_OK && isfinite(f->threshold_C) && attr_f64(d, "threshold_C", f->threshold_C) < 0)
+            st = h5_fail(o, err, "writing attributes of", f->result_path);
+        close_id(d);
     }
     close_id(grp);
     return st;
@@ -1552,22 +1536,11 @@ static void frame_name(char *buf, size_t len, unsigned long long t)
 /* The fields every grid carries: labels, final and extreme temperatures, time maps. */
 static void xdmf_static_attrs(FILE *f, const abl_output *o, const abl_sim *s, const char *ind)
 {
-    const abl_grid *g = &s->grid;
-    const abl_scenario *sc = s->sc;
-    xdmf_attr(f, o, g, "labels", H5_LABELS, K_U8, ind);
-    xdmf_attr(f, o, g, "T_final_C", H5_T_FINAL, K_F64, ind);
-    xdmf_attr(f, o, g, "T_max_C", H5_T_MAX, K_F64, ind);
-    xdmf_attr(f, o, g, "T_min_C", H5_T_MIN, K_F64, ind);
-    if (s->freeze_cycles) xdmf_attr(f, o, g, "freeze_cycles", H5_FREEZE_CYCLES, K_F32, ind);
-    for (int pass = 0; pass < 2; pass++) {
-        const int nthr = pass == 0 ? sc->n_hot : sc->n_cold;
-        for (int h = 0; h < nthr; h++) {
-            char label[NAME_LEN], dset[NAME_LEN + sizeof H5_FIELDS];
-            snprintf(label, sizeof label, "time_at_or_%s_%gC_s", pass == 0 ? "above" : "below",
-                     pass == 0 ? sc->hot_C[h] : sc->cold_C[h]);
-            snprintf(dset, sizeof dset, "%s/%s", H5_FIELDS, label);
-            xdmf_attr(f, o, g, label, dset, K_F32, ind);
-        }
+    xdmf_attr(f, o, &s->grid, "labels", H5_LABELS, K_U8, ind);
+    for (int i = 0; i < s->nfields; i++) {
+        const abl_field *fd = &s->fields[i];
+        if ((fd->def->flags & ABL_FIELD_XDMF) && (fd->def->flags & ABL_FIELD_RESULT))
+            xdmf_attr(f, o, &s->grid, fd->label, fd->result_path, field_kind(fd->def->dtype), ind);
     }
 }
 

@@ -794,6 +794,7 @@ static const char *zones_yaml =
     "tissues_file: tissues.yaml\n"
     "grid: {dims: [16, 12, 10], spacing_mm: [1, 1, 2], background: liver}\n"
     "time: {duration_s: 1}\n"
+    "physics: {freezing: on}\n" /* the freeze-cycle map exists (field table, fields.h) */
     "sources:\n"
     "  - {name: heater, type: volumetric, power_W: 1,\n"
     "     shape: {type: sphere, center_mm: [0, 0, 0], radius_mm: 2}}\n"
@@ -820,7 +821,6 @@ static void test_sources_and_zones_written(void)
                 s->T_min[c] = i <= 2 ? -50.0 : 30.0;
             }
     s->omega[ABL_IDX(g, 8, 6, 5)] = 2.0;
-    s->freeze_cycles = grid_alloc_field_f(g, 0.0f);
     CU_ASSERT_FATAL(s->freeze_cycles != NULL);
     s->freeze_cycles[ABL_IDX(g, 1, 2, 3)] = 2.0f;
     abl_source *fake = calloc(1, sizeof *fake);
@@ -914,8 +914,6 @@ static void test_sources_and_zones_written(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(js, "\"T_min_le_0C\": {\"length_mm\": 3, "));
     free(js);
 
-    grid_free_field(s->freeze_cycles);
-    s->freeze_cycles = NULL;
     sim_destroy(s);
     scenario_free(sc);
     remove(path);
@@ -933,18 +931,13 @@ static void test_checkpoint_freeze_cycles(void)
     abl_sim *a = NULL, *b = NULL;
     abl_error err = {0};
     CU_ASSERT_FATAL(sim_create(sc, &a, &err) == ABL_OK && sim_create(sc, &b, &err) == ABL_OK);
-    a->freeze_cycles = grid_alloc_field_f(&a->grid, 0.0f);
-    b->freeze_cycles = grid_alloc_field_f(&b->grid, 0.0f);
-    CU_ASSERT_FATAL(a->freeze_cycles && b->freeze_cycles);
+    CU_ASSERT_FATAL(a->freeze_cycles && b->freeze_cycles); /* physics.freezing: on */
     for (size_t c = 0; c < a->grid.n; c++) a->freeze_cycles[c] = (float)(c % 5);
     char ck[600];
     tmp_path(ck, sizeof ck, "freeze.ckpt.h5");
     CU_ASSERT_EQUAL(checkpoint_write(ck, a, "x.h5", 0, &err), ABL_OK);
     CU_ASSERT_EQUAL(checkpoint_restore(ck, b, &err), ABL_OK);
     CU_ASSERT_EQUAL(memcmp(a->freeze_cycles, b->freeze_cycles, a->grid.n * sizeof(float)), 0);
-    grid_free_field(a->freeze_cycles);
-    grid_free_field(b->freeze_cycles);
-    a->freeze_cycles = b->freeze_cycles = NULL;
     sim_destroy(a);
     sim_destroy(b);
     scenario_free(sc);

@@ -1,0 +1,106 @@
+/* run.c - the run loop (run.h): output, snapshots, checkpoints, stop requests and progress
+ * around sim_advance. The physics and the running maps are sim.c's; the file formats are
+ * output.c's and checkpoint.c's.
+ */
+#include "ablasim/run.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+
+#include "ablasim/checkpoint.h"
+#include "ablasim/output.h"
+#include "ablasim/sim.h"
+
+/* Flush the partial result and write a checkpoint that refers to it. */
+static abl_status take_checkpoint(abl_sim *s, abl_output *o, const abl_run_opts *opts,
+                                  const char *path, abl_error *err)
+{
+    abl_status st = output_flush(o, err);
+    if (st) return st;
+    st = checkpoint_write(opts->checkpoint_path, s, path, output_snapshot_count(o), err);
+    if (st == ABL_OK) s->checkpoints_written++;
+    return st;
+}
+
+abl_status sim_run(abl_sim *s, const abl_run_opts *opts, abl_error *err)
+{
+    const abl_scenario *sc = s->sc;
+    const abl_run_opts none = {0};
+    if (!opts) opts = &none;
+    const long nsteps = s->nsteps_total;
+    const char *path = opts->output_path ? opts->output_path : sc->output_path;
+    char defpath[300];
+    if (!path) {
+        snprintf(defpath, sizeof defpath, "%s.h5", sc->name);
+        path = defpath;
+    }
+    abl_output *o = NULL;
+    const bool write = !opts->no_output;
+    const bool resumed = opts->resume_snapshots >= 0 && s->step > 0;
+    abl_status st = ABL_OK;
+    if (write)
+        st = resumed ? output_resume(path, s, opts->resume_snapshots, &o, err)
+                     : output_open(path, s, &o, err);
+    if (st) return st;
+    const double t0 = omp_get_wtime() - s->wall_s; /* a resumed run keeps counting */
+    double last_report = omp_get_wtime(), last_ckpt = last_report;
+    /* snapshots at k * interval (each a step boundary, see plan_time) and at the end */
+    const double iv = sc->snapshot_interval_s;
+    if (iv > 0 && write && !resumed && (st = output_snapshot(o, s, err))) goto fail;
+    /* look at stop requests and checkpoints every few explicit steps (a step with an RFA
+     * potential solve can take a good fraction of a second: 64 steps made SIGTERM wait 25 s),
+     * after every implicit step */
+    const long max_chunk = sc->scheme == SCHEME_EXPLICIT ? 8 : 1;
+    while (s->step < nsteps) {
+        if (opts->stop && *opts->stop) {
+            if (!opts->checkpoint_path) {
+                st = abl_fail(err, ABL_ESTOPPED,
+                              "stopped at t = %.1f s on request; no checkpoint was asked for "
+                              "(--checkpoint-every), so the run is lost",
+                              s->t_s);
+                goto fail;
+            }
+            if ((st = take_checkpoint(s, o, opts, path, err))) goto fail;
+            long nsnap;
+            if (write && (st = output_suspend(o, &nsnap, err))) return st;
+            return abl_fail(err, ABL_ESTOPPED,
+                            "stopped at t = %.1f s on request; checkpoint written: continue with "
+                            "'ablasim resume %s'",
+                            s->t_s, opts->checkpoint_path);
+        }
+        const double t_snap =
+            iv > 0 ? fmin(sc->duration_s, (floor(s->t_s / iv + 1e-9) + 1.0) * iv) : INFINITY;
+        if ((st = sim_advance(s, max_chunk, t_snap, err))) goto fail;
+        if (write && iv > 0 && (s->t_s >= t_snap - 1e-9 * s->dt_s || s->step == nsteps))
+            if ((st = output_snapshot(o, s, err))) goto fail;
+        double now = omp_get_wtime();
+        s->wall_s = now - t0;
+        if (opts->checkpoint_path && opts->checkpoint_every_s > 0 &&
+            now - last_ckpt >= opts->checkpoint_every_s && s->step < nsteps) {
+            if ((st = take_checkpoint(s, o, opts, path, err))) goto fail;
+            last_ckpt = now;
+        }
+        if (opts->progress &&
+            (now - last_report >= opts->progress_interval_s || s->step == nsteps)) {
+            abl_progress p = {s->t_s,
+                              sc->duration_s,
+                              s->wall_s,
+                              s->step,
+                              nsteps,
+                              s->n_cg ? s->cg_iters[s->n_cg - 1] : 0,
+                              s->n_cg ? s->cg_resid[s->n_cg - 1] : 0.0};
+            opts->progress(&p, opts->progress_user);
+            last_report = now;
+        }
+    }
+    s->wall_s = omp_get_wtime() - t0;
+    if (write && (st = output_finish(o, s, err))) return st; /* finish releases o either way */
+    return ABL_OK;
+fail:
+    /* a numerical fault keeps what was written, marked incomplete (issue 10); any other
+     * failure deletes the temporary file */
+    if (write && st == ABL_ENUM) output_keep_incomplete(o, s, err);
+    else if (write) output_abort(o);
+    return st;
+}
