@@ -1,6 +1,9 @@
 # ablasim - thermal ablation zone simulator.  `make help` lists the targets.
 #
-# Library code lives in src/{io,kernels,driver,sources}; the command-line program in src/cli.
+# Library code lives in src/: model/ (schema: config, grid, tissue, shape, schedule, scenario),
+# formats/ (mesh, NIfTI, checkpoint, HDF5 helpers, file guard), results/ (HDF5/XDMF/JSON result),
+# kernels/, solvers/, driver/, sources/, analysis/, anatomy/, sweep/; the command-line program in
+# src/cli.
 # Flags come from pkg-config for every dependency that ships a .pc file.
 
 CC       ?= gcc
@@ -42,7 +45,7 @@ ifneq ($(HAVE_MPICC),)
 export ABLASIM_MPI_BIN := $(abspath $(MPI_BIN))
 endif
 
-LIB_SRC  := $(wildcard src/io/*.c src/kernels/*.c src/driver/*.c src/sources/*.c src/analysis/*.c \
+LIB_SRC  := $(wildcard src/model/*.c src/formats/*.c src/results/*.c src/kernels/*.c src/driver/*.c src/sources/*.c src/analysis/*.c \
               src/anatomy/*.c src/sweep/*.c src/solvers/*.c)
 CLI_SRC  := $(wildcard src/cli/*.c)
 TEST_SRC := $(wildcard tests/unit/*.c)

@@ -25,7 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../io/h5util.h"
+#include "../formats/h5util.h"
 #include "ablasim/fileguard.h"
 #include "ablasim/grid.h"
 #include "ablasim/h5_schema.h"

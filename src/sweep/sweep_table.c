@@ -25,7 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../io/h5util.h" /* the project's HDF5 error helpers (quiet printing, messages) */
+#include "../formats/h5util.h" /* the project's HDF5 error helpers (quiet printing, messages) */
 #include "ablasim/version.h"
 #include "sweep_internal.h"
 

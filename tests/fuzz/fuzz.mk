@@ -152,10 +152,10 @@ fuzz-coverage: fuzz-need-clang $(FUZZ_COV_BINS)
 	        $(FUZZ_COV_BUILD)/replay_$$h $$dirs 2>&1 | grep -v '^\*\*\|^fuzz harness'; \
 	    $(LLVM_PROFDATA) merge -sparse -o $(FUZZ_COV_BUILD)/$$h.profdata \
 	        $(FUZZ_COV_BUILD)/prof/$$h/*.profraw || exit 1; \
-	    case $$h in fuzz_scenario) src="src/io/scenario.c src/io/tissue.c src/io/shape.c \
-	            src/io/schedule.c src/driver/sim.c";; \
-	        fuzz_config) src=src/io/config.c;; fuzz_mesh) src=src/io/mesh.c;; \
-	        fuzz_nifti) src=src/io/nifti.c;; esac; \
+	    case $$h in fuzz_scenario) src="src/model/scenario.c src/model/tissue.c src/model/shape.c \
+	            src/model/schedule.c src/driver/sim.c";; \
+	        fuzz_config) src=src/model/config.c;; fuzz_mesh) src=src/formats/mesh.c;; \
+	        fuzz_nifti) src=src/formats/nifti.c;; esac; \
 	    $(LLVM_COV) report $(FUZZ_COV_BUILD)/replay_$$h \
 	        -instr-profile=$(FUZZ_COV_BUILD)/$$h.profdata $$src | sed 's/^/  /'; \
 	done

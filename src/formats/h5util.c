@@ -1,4 +1,4 @@
-/* h5util.c - private I/O helpers shared by the writers and readers of src/io and src/analysis
+/* h5util.c - private I/O helpers shared by the writers and readers of src/formats, src/results, src/analysis and src/sweep
  * (see h5util.h). */
 #include "h5util.h"
 

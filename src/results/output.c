@@ -49,7 +49,7 @@
 #include "ablasim/runlog.h"
 #include "ablasim/version.h"
 #include "ablasim/zone.h"
-#include "h5util.h"
+#include "../formats/h5util.h"
 
 /* Chunk size limits. Field chunks: up to 16 z-planes and 32 MiB, small enough that a reader
  * of a slice decompresses little. Snapshot chunks: one whole snapshot unless that exceeds

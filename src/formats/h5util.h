@@ -1,6 +1,7 @@
-/* h5util.h - private helpers shared by the HDF5 readers and writers of src/io (mesh.c,
- * output.c, nifti.c, margin_io.c): silence HDF5's own error printing around our calls, fetch the innermost HDF5 error
- * description for our messages, close any HDF5 id. Not a public module. */
+/* h5util.h - private helpers shared by the HDF5 readers and writers (src/formats mesh.c,
+ * nifti.c, checkpoint.c; src/results output.c; src/analysis margin_io.c; src/sweep): silence
+ * HDF5's own error printing around our calls, fetch the innermost HDF5 error description for
+ * our messages, close any HDF5 id. Not a public module. */
 #ifndef ABLASIM_H5UTIL_H
 #define ABLASIM_H5UTIL_H
 
