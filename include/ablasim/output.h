@@ -31,6 +31,7 @@
 #ifndef ABLASIM_OUTPUT_H
 #define ABLASIM_OUTPUT_H
 
+#include "ablasim/isotherms.h"
 #include "ablasim/sim.h"
 
 typedef struct abl_output abl_output;
@@ -76,13 +77,4 @@ void output_file_names_free(abl_output_name *names, int n);
 /* A commit interrupted by a crash (the marker "<path>.commit" is present): finish its renames
  * so the result set is the new one, and remove the marker. No marker: nothing to do. */
 abl_status output_recover(const char *path, bool *recovered, abl_error *err);
-/* Isotherm volumes [mL]: voxels with T_max >= thr (hot) or T_min <= thr (cold), total and per
- * material. vol_total[t], vol_mat[t*nmat + m]. */
-void isotherm_volumes(const abl_sim *s, double *hot_total_mL, double *hot_mat_mL,
-                      double *cold_total_mL, double *cold_mat_mL);
-
-/* Damage volumes [mL]: [0] Arrhenius Omega >= 1, [1] CEM43 >= 240 min; per material
- * mat_mL[q*nmat + m]. Either pointer may be NULL. */
-void damage_volumes(const abl_sim *s, double *total_mL, double *mat_mL);
-
 #endif

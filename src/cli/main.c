@@ -15,6 +15,7 @@
 
 #include "ablasim/checkpoint.h"
 #include "ablasim/fileguard.h"
+#include "ablasim/isotherms.h"
 #include "ablasim/output.h"
 #include "ablasim/scenario.h"
 #include "ablasim/sim.h"

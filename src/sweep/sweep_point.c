@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ablasim/isotherms.h"
 #include "ablasim/output.h"
 #include "ablasim/scenario.h"
 #include "ablasim/sim.h"
