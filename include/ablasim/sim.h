@@ -18,6 +18,7 @@
 #include "ablasim/implicit.h"
 #include "ablasim/kernels.h"
 #include "ablasim/phase.h"
+#include "ablasim/profile.h"
 #include "ablasim/run.h"
 #include "ablasim/runlog.h"
 #include "ablasim/scenario.h"
@@ -125,6 +126,7 @@ typedef struct abl_sim {
     long checkpoints_written;      /* by this process's sim_run (a run removes only checkpoints
                                     * it wrote itself) */
     double wall_s;
+    abl_profile prof;              /* per-phase wall time of this process (profile.h) */
     abl_energy energy;
     struct abl_runlog *runlog;     /* probes, zone growth, source power (runlog.h); sampled
                                     * by the monitor pass */

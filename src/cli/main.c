@@ -42,7 +42,7 @@ static const char *usage_main =
     "            75 stopped by a signal after writing a checkpoint\n";
 
 static const char *usage_resume =
-    "usage: ablasim resume CKPT.h5 [--threads N] [--quiet] [--checkpoint-every SECONDS]\n"
+    "usage: ablasim resume CKPT.h5 [--threads N] [--quiet] [--profile] [--checkpoint-every SECONDS]\n"
     "\n"
     "Continues the run a checkpoint was written from (by --checkpoint-every, SIGINT or SIGTERM)\n"
     "and finishes its result file, with fields bitwise identical to an uninterrupted run.\n"
@@ -87,6 +87,8 @@ static const char *usage_run =
     "                        checkpoint (or OUT.h5.part): they are replaced, and removed when\n"
     "                        this run finishes. Without it such a run is refused.\n"
     "  -q, --quiet           no progress output, only errors\n"
+    "  --profile             after the run, print where its wall time went (per phase: sources,\n"
+    "                        kernel, solver, running maps, output, ...) and each kernel's GB/s\n"
     "  -h, --help            this text\n";
 
 typedef struct {
@@ -318,6 +320,9 @@ done:
 static int execute(const char *cmd, abl_scenario *sc, abl_sim *sim, const char *out, bool quiet,
                    const char *ckpt, double ckpt_every, long resume_snapshots, run_guard *g);
 
+/* --profile (run, resume): print the per-phase timers (profile.h) after the summary. */
+static bool show_profile;
+
 int cmd_run(int argc, char **argv)
 {
     const char *scenario = NULL, *out = NULL;
@@ -352,6 +357,8 @@ int cmd_run(int argc, char **argv)
                 return free(sets), usage_error("--threads must be an integer 1..1024, got", argv[i],
                                                usage_run);
             threads = (int)v;
+        } else if (!strcmp(a, "--profile")) {
+            show_profile = true;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             quiet = true;
         } else if (!strcmp(a, "--checkpoint-every")) {
@@ -431,7 +438,9 @@ static int execute(const char *cmd, abl_scenario *sc, abl_sim *sim, const char *
                          .stop = &stop_requested,
                          .resume_snapshots = resume_snapshots};
     install_signals();
+    const double t_run = omp_get_wtime();
     abl_status st = sim_run(sim, &opts, &err);
+    const double run_s = omp_get_wtime() - t_run;
     if (st) {
         if (ps.tty && !quiet) fputc('\n', stderr);
         sim_destroy(sim);
@@ -440,6 +449,7 @@ static int execute(const char *cmd, abl_scenario *sc, abl_sim *sim, const char *
         return fail(cmd, &err);
     }
     if (!quiet) print_summary(sim, out);
+    if (show_profile) prof_print(stdout, &sim->prof, run_s);
     /* A finished run needs its checkpoint no more; it removes only a checkpoint it wrote
      * itself, the one it resumed from, or one it was told to replace (--overwrite-checkpoint):
      * never a file that merely has the checkpoint's name. */
@@ -472,6 +482,8 @@ static int cmd_resume(int argc, char **argv)
                                    i + 1 < argc ? argv[i + 1] : "nothing", usage_resume);
             threads = (int)v;
             i++;
+        } else if (!strcmp(a, "--profile")) {
+            show_profile = true;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             quiet = true;
         } else if (!strcmp(a, "--checkpoint-every")) {

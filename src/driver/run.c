@@ -16,10 +16,12 @@
 static abl_status take_checkpoint(abl_sim *s, abl_output *o, const abl_run_opts *opts,
                                   const char *path, abl_error *err)
 {
+    prof_start(&s->prof);
     abl_status st = output_flush(o, err);
     if (st) return st;
     st = checkpoint_write(opts->checkpoint_path, s, path, output_snapshot_count(o), err);
     if (st == ABL_OK) s->checkpoints_written++;
+    prof_mark(&s->prof, ABL_PROF_CHECKPOINT, 0);
     return st;
 }
 
@@ -39,15 +41,19 @@ abl_status sim_run(abl_sim *s, const abl_run_opts *opts, abl_error *err)
     const bool write = !opts->no_output;
     const bool resumed = opts->resume_snapshots >= 0 && s->step > 0;
     abl_status st = ABL_OK;
+    prof_start(&s->prof);
     if (write)
         st = resumed ? output_resume(path, s, opts->resume_snapshots, &o, err)
                      : output_open(path, s, &o, err);
     if (st) return st;
+    if (write) prof_mark(&s->prof, ABL_PROF_OUTPUT, 0);
     const double t0 = omp_get_wtime() - s->wall_s; /* a resumed run keeps counting */
     double last_report = omp_get_wtime(), last_ckpt = last_report;
     /* snapshots at k * interval (each a step boundary, see plan_time) and at the end */
     const double iv = sc->snapshot_interval_s;
+    prof_start(&s->prof);
     if (iv > 0 && write && !resumed && (st = output_snapshot(o, s, err))) goto fail;
+    if (iv > 0 && write && !resumed) prof_mark(&s->prof, ABL_PROF_OUTPUT, 0);
     /* look at stop requests and checkpoints every few explicit steps (a step with an RFA
      * potential solve can take a good fraction of a second: 64 steps made SIGTERM wait 25 s),
      * after every implicit step */
@@ -72,8 +78,11 @@ abl_status sim_run(abl_sim *s, const abl_run_opts *opts, abl_error *err)
         const double t_snap =
             iv > 0 ? fmin(sc->duration_s, (floor(s->t_s / iv + 1e-9) + 1.0) * iv) : INFINITY;
         if ((st = sim_advance(s, max_chunk, t_snap, err))) goto fail;
-        if (write && iv > 0 && (s->t_s >= t_snap - 1e-9 * s->dt_s || s->step == nsteps))
+        if (write && iv > 0 && (s->t_s >= t_snap - 1e-9 * s->dt_s || s->step == nsteps)) {
+            prof_start(&s->prof);
             if ((st = output_snapshot(o, s, err))) goto fail;
+            prof_mark(&s->prof, ABL_PROF_OUTPUT, 0);
+        }
         double now = omp_get_wtime();
         s->wall_s = now - t0;
         if (opts->checkpoint_path && opts->checkpoint_every_s > 0 &&
@@ -95,7 +104,9 @@ abl_status sim_run(abl_sim *s, const abl_run_opts *opts, abl_error *err)
         }
     }
     s->wall_s = omp_get_wtime() - t0;
+    prof_start(&s->prof);
     if (write && (st = output_finish(o, s, err))) return st; /* finish releases o either way */
+    if (write) prof_mark(&s->prof, ABL_PROF_OUTPUT, 0);
     return ABL_OK;
 fail:
     /* a numerical fault keeps what was written, marked incomplete (issue 10); any other

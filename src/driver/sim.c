@@ -524,6 +524,7 @@ static abl_status spectral_step(abl_sim *s, double h, abl_error *err)
             s->energy.E_sources_J += c.heat_q_W_m3[q] * V * dt;
         }
     }
+    prof_mark(&s->prof, ABL_PROF_SOURCES, 0);
     memcpy(s->T_new, s->T, g->n * sizeof(double));
     spectral_evolve(s->sp, s->k37[0] * s->inv_rhoc[0], s->perf_W[0] * s->inv_rhoc[0], s->rhs, dt,
                     s->T_new, s->qfield);
@@ -732,6 +733,7 @@ static void count_freezes(abl_sim *s)
 static abl_status monitor(abl_sim *s, double interval_s, abl_error *err)
 {
     const abl_scenario *sc = s->sc;
+    prof_start(&s->prof);
     if (s->freeze_cycles) count_freezes(s);
     damage_update(s->grid.n, s->T, s->material, s->arr_A, s->arr_Ea, sc->arrhenius_min_C,
                   interval_s, s->omega, s->cem43_min);
@@ -750,8 +752,11 @@ static abl_status monitor(abl_sim *s, double interval_s, abl_error *err)
                         sc->path, s->t_s, s->step, s->T[bad], i, j, k, x[0] * 1e3, x[1] * 1e3, x[2] * 1e3,
                         sc->tissues.t[s->mat_tissue[s->material[bad]]].name);
     }
+    prof_mark(&s->prof, ABL_PROF_MONITOR, 0);
     /* probes, zone growth and source power when due (runlog.h), on the maps just updated */
-    return runlog_sample(s->runlog, s, err);
+    abl_status st = runlog_sample(s->runlog, s, err);
+    prof_mark(&s->prof, ABL_PROF_RUNLOG, 0);
+    return st;
 }
 
 /* Contradictory sources (docs/RELIABILITY.md): two sources may not hold the same voxel (two
@@ -829,23 +834,39 @@ static abl_status explicit_step(abl_sim *s, double h, double *work, abl_error *e
     for (int i = 0; i < nc; i++)
         if ((st = s->sources[i]->ops->update(s->sources[i], &view, &contrib[i], err))) return st;
     if ((st = check_overlaps(s, contrib, contrib, nc, err))) return st;
+    abl_profile *pf = &s->prof;
+    const double nv = (double)s->grid.n;
+    prof_mark(pf, ABL_PROF_SOURCES, 0);
     /* pins hold during the step: set before the sweep, and again after it */
     double e_src = 0.0;
     for (int i = 0; i < nc; i++)
         e_src += apply_pins(s, s->T, contrib[i].n_pin, contrib[i].pin_idx, contrib[i].pin_T_C,
                             contrib[i].pin_frac);
     e_src += apply_pins(s, s->T, s->n_extra_pin, s->extra_pin_idx, s->extra_pin_T, NULL);
+    prof_mark(pf, ABL_PROF_PINS, 0);
     double pm = 0.0, bd = 0.0;
     if (s->prop_fn) {
         view.T_C = s->T; /* after the pins */
         if ((st = s->prop_fn(s->prop_ctx, &view, s->k_field, s->W_field, err))) return st;
-        if (track) pennes_energy_rates_var(&s->st, s->k_field, s->W_field, s->T, work, &pm, &bd);
+        prof_mark(pf, ABL_PROF_PROPERTIES, 0);
+        if (track) {
+            pennes_energy_rates_var(&s->st, s->k_field, s->W_field, s->T, work, &pm, &bd);
+            prof_mark(pf, ABL_PROF_ENERGY, 24 * nv); /* T, k, W read */
+        }
         pennes_explicit_step_var(&s->st, s->k_field, s->W_field, s->T, s->T_new);
+        /* T, k, W read; T_new written (+ write-allocate) */
+        prof_mark(pf, ABL_PROF_KERNEL, 40 * nv);
     } else {
-        if (track) pennes_energy_rates(&s->st, s->T, work, &pm, &bd);
+        if (track) {
+            pennes_energy_rates(&s->st, s->T, work, &pm, &bd);
+            prof_mark(pf, ABL_PROF_ENERGY, 8 * nv);
+        }
         pennes_explicit_step(&s->st, s->T, s->T_new);
-        if (s->sc->perfusion_shutdown)
+        prof_mark(pf, ABL_PROF_KERNEL, 24 * nv); /* T read, T_new written + write-allocate */
+        if (s->sc->perfusion_shutdown) {
             pm += perfusion_shutdown_correct(&s->st, s->omega, s->T, s->T_new, work);
+            prof_mark(pf, ABL_PROF_PROPERTIES, 0);
+        }
     }
     s->energy.E_perf_met_J += pm * dt;
     s->energy.E_boundary_in_J += bd * dt;
@@ -863,8 +884,12 @@ static abl_status explicit_step(abl_sim *s, double h, double *work, abl_error *e
 #pragma omp parallel for schedule(static)
         for (size_t c = 0; c < s->grid.n; c++) Tn[c] = T0[c] + r * (Tn[c] - T0[c]);
     }
+    prof_mark(pf, ABL_PROF_PINS, 0);
     /* phase change: the step advanced H by C_ref (T_new - T); read T back from H */
-    if (s->phase) phase_map(s->grid.n, s->material, s->phase, s->T, s->T_new, NULL);
+    if (s->phase) {
+        phase_map(s->grid.n, s->material, s->phase, s->T, s->T_new, NULL);
+        prof_mark(pf, ABL_PROF_PHASE, 25 * nv); /* material, T read; T_new read and written */
+    }
     for (int i = 0; i < nc; i++) {
         e_src += apply_pins(s, s->T_new, contrib[i].n_pin, contrib[i].pin_idx,
                             contrib[i].pin_T_C, contrib[i].pin_frac);
@@ -872,6 +897,7 @@ static abl_status explicit_step(abl_sim *s, double h, double *work, abl_error *e
     }
     e_src += apply_pins(s, s->T_new, s->n_extra_pin, s->extra_pin_idx, s->extra_pin_T, NULL);
     s->energy.E_sources_J += e_src;
+    prof_mark(pf, ABL_PROF_PINS, 0);
     return ABL_OK;
 }
 
@@ -927,6 +953,7 @@ static abl_status implicit_substep(abl_sim *s, double t0, double h, double theta
     const double *kv = NULL, *Wv = NULL;
     if (s->prop_fn) {
         if ((st = s->prop_fn(s->prop_ctx, &view, s->k_field, s->W_field, err))) return st;
+        prof_mark(&s->prof, ABL_PROF_PROPERTIES, 0);
         kv = s->k_field;
         Wv = s->W_field;
     }
@@ -934,8 +961,10 @@ static abl_status implicit_substep(abl_sim *s, double t0, double h, double theta
     if (track) {
         if (kv) pennes_energy_rates_var(&s->st, kv, Wv, s->T, work, &pm0, &bd0);
         else pennes_energy_rates(&s->st, s->T, work, &pm0, &bd0);
+        prof_mark(&s->prof, ABL_PROF_ENERGY, 0);
     }
     implicit_rhs(&s->st, kv, Wv, 1.0 / h, theta, s->T, s->rhs);
+    prof_mark(&s->prof, ABL_PROF_SOLVER, 0);
 
     /* heat at t0 + theta h (midpoint for Crank-Nicolson) */
     abl_source_contrib contrib[64], heat[64];
@@ -1004,6 +1033,7 @@ static abl_status implicit_substep(abl_sim *s, double t0, double h, double theta
         }
         if ((st = check_overlaps(s, contrib, heat, nc, err))) return st;
     }
+    prof_mark(&s->prof, ABL_PROF_SOURCES, 0); /* both source updates, pins, overlap check */
     int iters;
     double resid;
     if (s->phase) memcpy(s->rhs0, s->rhs, g->n * sizeof(double));
@@ -1231,10 +1261,13 @@ abl_status sim_advance(abl_sim *s, long nmax, double t_stop, abl_error *err)
         const bool land = lands(s->seg_t0_s, b, dt, s->seg_steps + 1);
         double h = land ? b - s->t_s : dt;
         if (fabs(h - dt) <= 1e-9 * dt) h = dt; /* a whole step: the planned coefficients */
+        prof_start(&s->prof);
         st = sc->scheme == SCHEME_EXPLICIT   ? explicit_step(s, h, work, err)
              : sc->scheme == SCHEME_SPECTRAL ? spectral_step(s, h, err)
                                              : implicit_step(s, h, work, err);
         if (st) goto done;
+        /* the explicit step marks its own phases; the rest of a step is the solver's */
+        if (sc->scheme != SCHEME_EXPLICIT) prof_mark(&s->prof, ABL_PROF_SOLVER, 0);
         double *tmp = s->T;
         s->T = s->T_new;
         s->T_new = tmp;

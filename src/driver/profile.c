@@ -1,0 +1,24 @@
+/* profile.c - names and the printed table of the per-phase timers (profile.h). */
+#include "ablasim/profile.h"
+
+const char *const abl_prof_names[ABL_PROF_N] = {
+    "sources", "properties", "kernel", "solver", "energy", "phase", "pins+heat",
+    "monitor", "runlog", "output", "checkpoint"};
+
+void prof_print(FILE *f, const abl_profile *p, double total_s)
+{
+    double sum = 0;
+    for (int i = 0; i < ABL_PROF_N; i++) sum += p->s[i];
+    fprintf(f, "profile (wall seconds per phase; GB/s = minimum memory traffic / time):\n");
+    fprintf(f, "  %-12s %10s %7s %10s %8s\n", "phase", "time_s", "share", "calls", "GB/s");
+    for (int i = 0; i < ABL_PROF_N; i++) {
+        if (p->calls[i] == 0) continue;
+        fprintf(f, "  %-12s %10.3f %6.1f%% %10ld", abl_prof_names[i], p->s[i],
+                total_s > 0 ? 100.0 * p->s[i] / total_s : 0.0, p->calls[i]);
+        if (p->bytes[i] > 0 && p->s[i] > 0) fprintf(f, " %8.2f", p->bytes[i] / p->s[i] * 1e-9);
+        fputc('\n', f);
+    }
+    fprintf(f, "  %-12s %10.3f %6.1f%%   (the rest of the run loop: progress, stop checks)\n", "other",
+            total_s - sum, total_s > 0 ? 100.0 * (total_s - sum) / total_s : 0.0);
+    fprintf(f, "  %-12s %10.3f\n", "total", total_s);
+}
