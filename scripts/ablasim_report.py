@@ -337,15 +337,13 @@ def draw(r, m, tumour, field, cold, zone, zone_label, c, through, png, crit):
                 for coll in cs.collections:
                     coll.set_path_effects(HALO)
 
-        outline(s(zone), zcol, 1.8)
-        outline(s(tumour), TUMOUR_COLOUR, 1.8)
-        if shell is not None:
-            outline((s(shell) > 0) | s(tumour), TUMOUR_COLOUR, 1.3, "dashed")
-        for n, cr in enumerate(crit):
+        # larger structures first, so that a small one bordering a large one stays visible
+        for n in sorted(range(len(crit)), key=lambda n: -crit[n]["size"]):
+            cr = crit[n]
             cm = s(cr["mask"])
             if cm.any():
                 crit_in_view[n] = True
-                outline(cm, cr["colour"], 1.8)
+                outline(cm, cr["colour"], 3.4)
                 # the name beside the structure: at its voxel nearest its centroid in this
                 # slice, among those >= 12 mm from the minimal-margin star and 8 mm inside the
                 # panel when there are such
@@ -362,13 +360,20 @@ def draw(r, m, tumour, field, cold, zone, zone_label, c, through, png, crit):
                 left = (m and "location" in m and through == "margin"
                         and qh < m["location"][hx])  # write away from the star
                 ax.annotate(cr["c"]["tissue"], (qh, qv), xytext=(-7 if left else 7, 7),
-                            textcoords="offset points", ha="right" if left else "left", color=cr["colour"], fontsize=10,
-                            fontweight="bold", path_effects=HALO, zorder=8)
+                            textcoords="offset points", ha="right" if left else "left",
+                            color=cr["colour"], fontsize=10, fontweight="bold",
+                            path_effects=HALO, zorder=8)
             for _, _, where in cr["extremes"]:
                 if where is not None and where[fixed] == c[fixed]:
                     p = world(r, where)
                     ax.plot(p[hx], p[vy], marker="X", ms=9, mfc=cr["colour"], mec="black",
                             mew=1.2, ls="none", zorder=6)
+        # zone, shell and tumour over the (wider) critical outlines: where a structure borders
+        # the tumour both lines show
+        outline(s(zone), zcol, 1.8)
+        if shell is not None:
+            outline((s(shell) > 0) | s(tumour), TUMOUR_COLOUR, 1.3, "dashed")
+        outline(s(tumour), TUMOUR_COLOUR, 1.8)
         if m and "location" in m and mvox is not None and mvox[fixed] == c[fixed]:
             star_in_view = True
             p = m["location"]
@@ -422,7 +427,7 @@ def draw(r, m, tumour, field, cold, zone, zone_label, c, through, png, crit):
         cc = cr["c"]
         res = "FAIL: limit crossed" if cc["limit_crossed"] > 0 else "kept"
         reached = ", ".join("%s %s" % (lbl, fmt_T(val)) for lbl, val, _ in cr["extremes"])
-        handles.append(Line2D([], [], color=cr["colour"], lw=2.2, path_effects=HALO,
+        handles.append(Line2D([], [], color=cr["colour"], lw=3.4, path_effects=HALO,
                               marker="X", ms=9, mfc=cr["colour"], mec="black",
                               label="critical structure %s: limit %s; reached %s (X where in a slice): %s%s"
                               % (cc["tissue"], limits_text(cc), reached, res,
@@ -535,7 +540,8 @@ def main():
     crit = []
     for n, cc in enumerate(m["critical"] if m else []):
         ids = [i for i, nm in enumerate(names) if nm == cc["tissue"]]
-        crit.append({"c": cc, "mask": np.isin(labels, ids),
+        mask = np.isin(labels, ids)
+        crit.append({"c": cc, "mask": mask, "size": int(np.count_nonzero(mask)),
                      "colour": CRITICAL_COLOURS[n % len(CRITICAL_COLOURS)],
                      "extremes": critical_extremes(cc, r)})
 

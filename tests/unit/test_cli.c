@@ -385,15 +385,44 @@ static void resume_case(const char *scheme_set, const char *tag)
     }
 }
 
-/* make demo's chain on a small grid: run, margin, report (PNG and Markdown with the verdict). */
+/* The row of a Markdown table in md whose first cell is `first` (after `section`), or NULL;
+ * its cells are copied into cells[0..n) with the surrounding blanks removed. */
+static int md_row(const char *md, const char *section, const char *first, char cells[][96], int n)
+{
+    const char *s = md ? strstr(md, section) : NULL;
+    char want[128];
+    snprintf(want, sizeof want, "\n| %s |", first);
+    const char *r = s ? strstr(s, want) : NULL;
+    if (!r) return 0;
+    r += 2; /* past "\n|" */
+    int k = 0;
+    while (k < n && *r && *r != '\n') {
+        const char *e = strchr(r, '|');
+        const char *nl = strchr(r, '\n');
+        if (!e || (nl && e > nl)) break;
+        while (r < e && *r == ' ') r++;
+        const char *t = e;
+        while (t > r && t[-1] == ' ') t--;
+        snprintf(cells[k], 96, "%.*s", (int)(t - r), r);
+        k++;
+        r = e + 1;
+    }
+    return k;
+}
+
+/* make demo's chain on a small grid: run, margin with critical structures, report (PNG and
+ * Markdown with the verdict and the critical-structure table). */
 static void test_margin_and_report(void)
 {
     char out[700], cmd[2400], errf[700], p[800];
     snprintf(out, sizeof out, "%s/rep.h5", tu_tmpdir());
     snprintf(errf, sizeof errf, "%s/rep.err", tu_tmpdir());
+    /* liver:45 is crossed next to the 90 C electrode; blood:99 cannot be (nothing exceeds the
+     * electrode's 90 C) */
     snprintf(cmd, sizeof cmd,
              "'%s' run '%s/configs/liver_demo.yaml' -o '%s' -q --set grid.dims=[40,40,40] "
-             "--set time.duration_s=120 && '%s' margin '%s' -q --nifti '%s/rep' && "
+             "--set time.duration_s=120 && '%s' margin '%s' -q --nifti '%s/rep' "
+             "--critical liver:45: --critical blood:99: && "
              "'%s/scripts/ablasim_report.py' '%s'",
              bin(), tu_root(), out, bin(), out, tu_tmpdir(), tu_root(), out);
     CU_ASSERT_EQUAL(run_cmd(cmd, errf), 0);
@@ -414,7 +443,28 @@ static void test_margin_and_report(void)
     snprintf(p, sizeof p, "%s/rep_report.md", tu_tmpdir());
     char *md = slurp(p);
     CU_ASSERT(md && strstr(md, "## Verdict: **FAIL**") && strstr(md, "minimal margin"));
+    /* the critical-structure table: name, limit, reached, where, volume beyond, time beyond,
+     * damaged, result; the overall verdict counts the crossed limit */
+    char c[8][96];
+    CU_ASSERT(md && strstr(md, "| critical limits crossed | 1 of 2 structures |"));
+    CU_ASSERT_EQUAL(md_row(md, "## Critical structures", "liver", c, 8), 8);
+    CU_ASSERT_STRING_EQUAL(c[1], "T_max < 45 °C");
+    CU_ASSERT(!strncmp(c[2], "T_max ", 6) && atof(c[2] + 6) >= 45.0 && atof(c[2] + 6) <= 90.5);
+    CU_ASSERT(c[3][0] == '(');              /* where: (x, y, z) in mm */
+    CU_ASSERT(atof(c[4]) > 0.0);            /* mL beyond the limit */
+    CU_ASSERT_STRING_EQUAL(c[5], "not recorded"); /* the run records 50, 55, 60 C only */
+    CU_ASSERT_STRING_EQUAL(c[7], "FAIL");
+    CU_ASSERT_EQUAL(md_row(md, "## Critical structures", "blood", c, 8), 8);
+    CU_ASSERT_STRING_EQUAL(c[1], "T_max < 99 °C");
+    CU_ASSERT(atof(c[2] + 6) < 99.0);
+    CU_ASSERT_STRING_EQUAL(c[7], "PASS");
     free(md);
+    /* usage errors exit 1, a margin file that does not exist 3 */
+    snprintf(cmd, sizeof cmd, "'%s/scripts/ablasim_report.py'", tu_root());
+    CU_ASSERT_EQUAL(run_cmd(cmd, errf), 1);
+    snprintf(cmd, sizeof cmd, "'%s/scripts/ablasim_report.py' '%s' --margin '%s/none.margin.h5'",
+             tu_root(), out, tu_tmpdir());
+    CU_ASSERT_EQUAL(run_cmd(cmd, errf), 3);
 }
 
 static void test_checkpoint_resume(void)
