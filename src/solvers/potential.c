@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ablasim/kernels.h"
 #include "ablasim/pcg.h"
 #include "ablasim/scenario.h"
 #include "ablasim/spectral.h"
@@ -94,10 +95,9 @@ static inline double face_g(const abl_potential *p, const double *s, size_t a, s
     const bool ha = is_held(p, a), hb = is_held(p, b);
     if (metal && (ha || hb)) {
         if (ha && hb) return 0.0; /* inside the metal: no field */
-        return 2.0 * (ha ? s[b] : s[a]) * ih2;
+        return abl_wall_conductance(ha ? s[b] : s[a], ih2);
     }
-    const double sum = s[a] + s[b];
-    return sum > 0.0 ? 2.0 * s[a] * s[b] / sum * ih2 : 0.0;
+    return abl_face_conductance(s[a], s[b], ih2);
 }
 
 abl_status potential_set_conductivity(abl_potential *p, const double *s, const uint8_t *held,
@@ -126,7 +126,7 @@ abl_status potential_set_conductivity(abl_potential *p, const double *s, const u
                                    k == g->nz - 1};
                 for (int f = 0; f < 6; f++)
                     if (at[f] && p->grounded[f])
-                        gb += 2.0 * s[c] * ih2[f / 2];
+                        gb += abl_wall_conductance(s[c], ih2[f / 2]);
                 p->gb[c] = gb;
             }
     if (bad != (size_t)-1)
