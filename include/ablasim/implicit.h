@@ -3,7 +3,9 @@
  * Backward Euler and Crank-Nicolson lead each step to (C/dt - theta A) x = rhs (kernels.h), a
  * symmetric positive definite system (C = rho c > 0, -A the SPD conduction-plus-perfusion
  * operator). Voxels held at a temperature (probes, electrodes) are removed from the unknowns:
- * their values sit in x, their residual is kept at zero, so CG works on the SPD free block.
+ * their values sit in x, their residual is kept at zero, so CG (the masked PCG of pcg.h) works
+ * on the SPD free block; this module supplies the operator (implicit_matvec) and the
+ * preconditioner.
  * The preconditioner is the exact inverse of the mean-coefficient operator
  * (mean C/dt + theta mean W) I - theta mean k L_h, applied with the FFTW transforms of
  * spectral.h (convective faces are approximated as fixed or insulated by their Biot number).

@@ -104,6 +104,28 @@ void pennes_energy_rates_var(const abl_stencil *st, const double *restrict k_W_m
                              const double *restrict W_W_m3K, const double *restrict T,
                              double *work_2nz, double *perf_met_W, double *boundary_in_W);
 
+/* Face conductances, defined once for every path that builds them per voxel (the
+ * variable-property operator in src/kernels/stencil_ops.h, the electric potential in
+ * src/solvers/potential.c); ih2 = 1/h^2, h the spacing normal to the face. Works for thermal
+ * k [W/m/K] -> G [W/m^3/K] and electrical sigma [S/m] -> G [S/m^3] alike.
+ * abl_face_conductance: between two voxels, the harmonic mean (series resistance of two half
+ * voxels) 2 ka kb / (ka + kb) / h^2, 0 when both are 0 (NaN stays NaN: a fault is not hidden).
+ * abl_wall_conductance: through the half voxel to a wall held at a value on the voxel's face
+ * (grounded domain face, electrode metal), 2 k / h^2.
+ * The per-material tables of the constant-property path (sim.c face_tables) and the domain
+ * faces of pennes_boundary_conductance divide by h^2 instead of multiplying by 1/h^2, which can
+ * differ in the last bit; they are kept as they are so that results do not change. */
+static inline double abl_face_conductance(double ka, double kb, double ih2)
+{
+    const double sum = ka + kb;
+    return sum == 0.0 ? 0.0 : 2.0 * ka * kb / sum * ih2;
+}
+
+static inline double abl_wall_conductance(double k, double ih2)
+{
+    return 2.0 * k * ih2;
+}
+
 /* Conductance [W/m^3/K] of a domain face of type bc_type (abl_bc_type) for a voxel of
  * conductivity k, spacing h normal to the face: fixed temperature 2k/h^2, convective
  * (1/h)/(1/h_conv + h/(2k)), insulated 0. */

@@ -25,7 +25,7 @@
  * tolerance). A face's dissipation goes half to each free voxel; the share of a held voxel goes
  * to its free neighbour (the heat is produced in the tissue, not in the metal).
  *
- * Solver: preconditioned conjugate gradients on the free voxels. Preconditioner: the grid's
+ * Solver: preconditioned conjugate gradients on the free voxels (pcg.h). Preconditioner: the grid's
  * constant-coefficient Laplacian inverted exactly with the FFTW transforms of spectral.h,
  * scaled symmetrically by the local coefficient, M^-1 = S^-1/2 L^-1 S^-1/2 with
  * S = diag(K) / diag(L) (exact for homogeneous sigma; much better than a mean coefficient at

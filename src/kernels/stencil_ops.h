@@ -64,7 +64,7 @@ static inline double pennes_op_var_ex(const abl_stencil *st, const double *kv, c
 #define FACE_V(cond, off, d, face)                                                               \
     if (cond) {                                                                                  \
         const double kn = kv[c + (off)];                                                         \
-        flux += 2.0 * kc * kn / (kc + kn) * ih2[d] * (T[c + (off)] - Tc);                        \
+        flux += abl_face_conductance(kc, kn, ih2[d]) * (T[c + (off)] - Tc);                     \
     } else                                                                                       \
         flux += boundary_conductance(st->bc_type[face], st->bc_h_W_m2K[face], kc,               \
                                      g->h_m[d]) * ((affine ? st->T_bound_C[face] : 0) - Tc);

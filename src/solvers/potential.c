@@ -1,26 +1,28 @@
-/* potential.c - quasi-static potential div(sigma grad V) = 0 by preconditioned CG
- * (see potential.h for the discretisation, the Joule-heat identity and the preconditioner). */
+/* potential.c - quasi-static potential div(sigma grad V) = 0: face conductances, operator and
+ * scaled spectral preconditioner for the masked PCG of pcg.h (see potential.h for the
+ * discretisation, the Joule-heat identity and the preconditioner). */
 #include "ablasim/potential.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ablasim/kernels.h"
+#include "ablasim/pcg.h"
 #include "ablasim/scenario.h"
 #include "ablasim/spectral.h"
 
 struct abl_potential {
     const abl_grid *g;
     bool grounded[6];
-    abl_potential_opts opts;
     abl_spectral *sp;     /* NULL: Jacobi */
     const uint8_t *held;  /* NULL: nothing held */
     /* conductance of the face between c and c+1 (gx), c+sy (gy), c+sz (gz) [S/m^3] (0 at the
      * last layer), and of c's grounded domain faces together (gb) */
     double *gx, *gy, *gz, *gb;
     double *pre;          /* preconditioner scale: S^-1/2 (spectral) or 1/diag (Jacobi) */
-    double *r, *z, *p, *q;
-    double *work;         /* nz */
+    abl_pcg *cg;          /* CG vectors; its two scratch vectors serve the helpers below */
+    double *work;         /* nz: per-plane sums of matvec, current and dissipation */
     double *zrow;         /* nx zeros: the conductances of missing neighbour rows */
 };
 
@@ -33,10 +35,7 @@ void potential_destroy(abl_potential *p)
     grid_free_field(p->gz);
     grid_free_field(p->gb);
     grid_free_field(p->pre);
-    grid_free_field(p->r);
-    grid_free_field(p->z);
-    grid_free_field(p->p);
-    grid_free_field(p->q);
+    pcg_destroy(p->cg);
     free(p->work);
     free(p->zrow);
     free(p);
@@ -57,30 +56,28 @@ abl_status potential_create(const abl_grid *g, const bool grounded[6],
     if (!p) return abl_fail(err, ABL_ENOMEM, "out of memory (potential solver)");
     p->g = g;
     memcpy(p->grounded, grounded, sizeof p->grounded);
-    p->opts = *opts;
     p->gx = grid_alloc_field(g, 0.0);
     p->gy = grid_alloc_field(g, 0.0);
     p->gz = grid_alloc_field(g, 0.0);
     p->gb = grid_alloc_field(g, 0.0);
     p->pre = grid_alloc_field(g, 0.0);
-    p->r = grid_alloc_field(g, 0.0);
-    p->z = grid_alloc_field(g, 0.0);
-    p->p = grid_alloc_field(g, 0.0);
-    p->q = grid_alloc_field(g, 0.0);
     p->work = malloc((size_t)g->nz * sizeof(double));
     p->zrow = calloc((size_t)g->nx, sizeof(double));
-    if (!p->zrow || !p->gx || !p->gy || !p->gz || !p->gb || !p->pre || !p->r || !p->z || !p->p || !p->q ||
-        !p->work) {
+    if (!p->zrow || !p->gx || !p->gy || !p->gz || !p->gb || !p->pre || !p->work) {
         potential_destroy(p);
         return abl_fail(err, ABL_ENOMEM,
-                        "out of memory for the potential solver (%zu voxels x 72 B)", g->n);
+                        "out of memory for the potential solver (%zu voxels x 40 B)", g->n);
     }
-    if (opts->precondition) {
-        abl_status st = spectral_create(g, grounded, &p->sp, err);
-        if (st) {
-            potential_destroy(p);
-            return st;
-        }
+    abl_status st = pcg_create(g,
+                               &(abl_pcg_opts){opts->tol, opts->max_iter, "electric potential: ",
+                                               "raise max_iterations or loosen solver_tolerance",
+                                               "check that every tissue has a positive "
+                                               "conductivity"},
+                               &p->cg, err);
+    if (!st && opts->precondition) st = spectral_create(g, grounded, &p->sp, err);
+    if (st) {
+        potential_destroy(p);
+        return st;
     }
     *out = p;
     return ABL_OK;
@@ -98,10 +95,9 @@ static inline double face_g(const abl_potential *p, const double *s, size_t a, s
     const bool ha = is_held(p, a), hb = is_held(p, b);
     if (metal && (ha || hb)) {
         if (ha && hb) return 0.0; /* inside the metal: no field */
-        return 2.0 * (ha ? s[b] : s[a]) * ih2;
+        return abl_wall_conductance(ha ? s[b] : s[a], ih2);
     }
-    const double sum = s[a] + s[b];
-    return sum > 0.0 ? 2.0 * s[a] * s[b] / sum * ih2 : 0.0;
+    return abl_face_conductance(s[a], s[b], ih2);
 }
 
 abl_status potential_set_conductivity(abl_potential *p, const double *s, const uint8_t *held,
@@ -130,7 +126,7 @@ abl_status potential_set_conductivity(abl_potential *p, const double *s, const u
                                    k == g->nz - 1};
                 for (int f = 0; f < 6; f++)
                     if (at[f] && p->grounded[f])
-                        gb += 2.0 * s[c] * ih2[f / 2];
+                        gb += abl_wall_conductance(s[c], ih2[f / 2]);
                 p->gb[c] = gb;
             }
     if (bad != (size_t)-1)
@@ -208,35 +204,17 @@ static double matvec(abl_potential *p, const double *restrict x, double *restric
     return d;
 }
 
-static double dot(abl_potential *p, const double *a, const double *b)
+static double apply(void *ctx, const double *restrict x, double *restrict y)
 {
-    const abl_grid *g = p->g;
-#pragma omp parallel for schedule(static)
-    for (int k = 0; k < g->nz; k++) {
-        double s = 0.0;
-        for (size_t c = (size_t)k * g->sz; c < (size_t)(k + 1) * g->sz; c++) s += a[c] * b[c];
-        p->work[k] = s;
-    }
-    double s = 0.0;
-    for (int k = 0; k < g->nz; k++) s += p->work[k];
-    return s;
+    return matvec(ctx, x, y);
 }
 
-static void mask(abl_potential *p, double *v)
+/* z = M^-1 r (r zero at held voxels; pcg_solve makes z zero there) */
+static abl_status precondition(void *ctx, const double *r, double *z, abl_error *err)
 {
-    if (!p->held) return;
+    abl_potential *p = ctx;
     const size_t n = p->g->n;
-#pragma omp parallel for schedule(static)
-    for (size_t c = 0; c < n; c++)
-        if (p->held[c]) v[c] = 0.0;
-}
-
-/* z = M^-1 r (r zero at held voxels; z made zero there) */
-static abl_status precondition(abl_potential *p, abl_error *err)
-{
-    const size_t n = p->g->n;
-    double *z = p->z;
-    const double *r = p->r, *s = p->pre;
+    const double *s = p->pre;
 #pragma omp parallel for schedule(static)
     for (size_t c = 0; c < n; c++) z[c] = s[c] * r[c];
     if (p->sp) {
@@ -245,7 +223,6 @@ static abl_status precondition(abl_potential *p, abl_error *err)
 #pragma omp parallel for schedule(static)
         for (size_t c = 0; c < n; c++) z[c] *= s[c];
     }
-    mask(p, z);
     return ABL_OK;
 }
 
@@ -254,97 +231,48 @@ static abl_status precondition(abl_potential *p, abl_error *err)
 static double rhs_norm(abl_potential *p, const double *V)
 {
     const size_t n = p->g->n;
-    double *pp = p->p, *q = p->q;
+    double *pp = pcg_scratch(p->cg, 0), *q = pcg_scratch(p->cg, 1);
 #pragma omp parallel for schedule(static)
     for (size_t c = 0; c < n; c++) pp[c] = is_held(p, c) ? V[c] : 0.0;
     matvec(p, pp, q);
-    mask(p, q);
-    return sqrt(dot(p, q, q));
+    return pcg_norm_free(p->cg, p->held, q);
 }
 
 abl_status potential_solve(abl_potential *p, double *V, int *iterations, double *rel_residual,
                            abl_error *err)
 {
-    const abl_grid *g = p->g;
-    const size_t n = g->n;
-    double *r = p->r, *z = p->z, *pp = p->p, *q = p->q;
-    abl_status st;
-    *iterations = 0;
-    *rel_residual = 0.0;
+    const size_t n = p->g->n;
     const double bnorm = rhs_norm(p, V);
     if (bnorm == 0.0) {
         /* every held value is 0 (or nothing is held): V = 0 */
+        *iterations = 0;
+        *rel_residual = 0.0;
 #pragma omp parallel for schedule(static)
         for (size_t c = 0; c < n; c++)
             if (!is_held(p, c)) V[c] = 0.0;
         return ABL_OK;
     }
-    /* r = -K V on the free voxels */
-    matvec(p, V, r);
-#pragma omp parallel for schedule(static)
-    for (size_t c = 0; c < n; c++) r[c] = -r[c];
-    mask(p, r);
-    double rn = sqrt(dot(p, r, r));
-    int it = 0;
-    if (rn > p->opts.tol * bnorm) {
-        if ((st = precondition(p, err))) return st;
-        memcpy(pp, z, n * sizeof(double));
-        double rz = dot(p, r, z);
-        for (;;) {
-            if (it >= p->opts.max_iter) {
-                *iterations = it;
-                *rel_residual = rn / bnorm;
-                return abl_fail(err, ABL_ENUM,
-                                "electric potential: conjugate gradients did not reach the "
-                                "relative residual %.1e in %d iterations (reached %.2e); raise "
-                                "max_iterations or loosen solver_tolerance",
-                                p->opts.tol, it, rn / bnorm);
-            }
-            /* pp is zero at held voxels, so x.y over free voxels is pp.K pp */
-            const double pq = matvec(p, pp, q);
-            mask(p, q);
-            if (!(pq > 0.0))
-                return abl_fail(err, ABL_ENUM,
-                                "electric potential: conjugate gradients broke down (p.Kp = %g); "
-                                "check that every tissue has a positive conductivity",
-                                pq);
-            const double alpha = rz / pq;
-#pragma omp parallel for schedule(static)
-            for (size_t c = 0; c < n; c++) {
-                V[c] += alpha * pp[c];
-                r[c] -= alpha * q[c];
-            }
-            rn = sqrt(dot(p, r, r));
-            it++;
-            if (rn <= p->opts.tol * bnorm) break;
-            if ((st = precondition(p, err))) return st;
-            const double rz_new = dot(p, r, z);
-            const double beta = rz_new / rz;
-            rz = rz_new;
-#pragma omp parallel for schedule(static)
-            for (size_t c = 0; c < n; c++) pp[c] = z[c] + beta * pp[c];
-        }
-    }
-    *iterations = it;
-    *rel_residual = rn / bnorm;
-    return ABL_OK;
+    /* r = -K V (the right side is zero: the held values drive the solution); the
+     * preconditioner is always applied (Jacobi scaling without the spectral solve) */
+    const abl_pcg_system sys = {apply, precondition, p, p->held};
+    return pcg_solve(p->cg, &sys, NULL, bnorm, V, iterations, rel_residual, err);
 }
 
 double potential_residual(abl_potential *p, const double *V)
 {
     const double b = rhs_norm(p, V);
     if (b == 0.0) return 0.0;
-    matvec(p, V, p->r);
-    mask(p, p->r);
-    return sqrt(dot(p, p->r, p->r)) / b;
+    double *r = pcg_scratch(p->cg, 0);
+    matvec(p, V, r);
+    return pcg_norm_free(p->cg, p->held, r) / b;
 }
 
 double potential_current_A(abl_potential *p, const double *V)
 {
     const abl_grid *g = p->g;
     if (!p->held) return 0.0;
-    matvec(p, V, p->q);
-    const double *q = p->q;
+    double *q = pcg_scratch(p->cg, 1);
+    matvec(p, V, q);
 #pragma omp parallel for schedule(static)
     for (int k = 0; k < g->nz; k++) {
         double s = 0.0;

@@ -96,6 +96,7 @@ void register_safety_tests(void); /* test_safety.c */
 void register_subvoxel_tests(void); /* test_subvoxel.c */
 void register_probe_tests(void);  /* test_probes.c */
 void register_timealign_tests(void); /* test_timealign.c */
+void register_pcg_tests(void);   /* test_pcg.c */
 
 int main(int argc, char **argv)
 {
@@ -106,6 +107,7 @@ int main(int argc, char **argv)
     register_energy_tests();
     register_property_tests();
     register_spectral_tests();
+    register_pcg_tests();
     register_output_mesh_tests();
     register_nifti_tests();
     register_margin_tests();
