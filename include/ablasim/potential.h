@@ -50,7 +50,7 @@ typedef struct {
 
 typedef struct abl_potential abl_potential;
 
-/* Plan for grid g: grounded[f] (f = FACE_XMIN..FACE_ZMAX of scenario.h) true for a grounded
+/* Plan for grid g: grounded[f] (f = FACE_XMIN..FACE_ZMAX of grid.h) true for a grounded
  * face, false for an insulated one; at least one must be grounded (ABL_EINVAL otherwise). */
 abl_status potential_create(const abl_grid *g, const bool grounded[6],
                             const abl_potential_opts *opts, abl_potential **out, abl_error *err);

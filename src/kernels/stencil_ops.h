@@ -5,7 +5,7 @@
 #define ABLASIM_STENCIL_OPS_H
 
 #include "ablasim/kernels.h"
-#include "ablasim/scenario.h"
+#include "ablasim/grid.h" /* abl_bc, FACE_*: the grid's, not the scenario's */
 
 /* pennes_op (below) with the constant part (wall temperatures, W T_a + Q_met) on or off. */
 static inline double pennes_op_ex(const abl_stencil *st, const double *T, int i, int j, int k,

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 
 #include "ablasim/pcg.h"
-#include "ablasim/scenario.h"
+#include "ablasim/grid.h" /* abl_bc, FACE_*: the grid's, not the scenario's */
 
 struct abl_implicit {
     const abl_stencil *st;

@@ -9,7 +9,7 @@
 
 #include "ablasim/kernels.h"
 #include "ablasim/pcg.h"
-#include "ablasim/scenario.h"
+#include "ablasim/grid.h" /* abl_bc, FACE_*: the grid's, not the scenario's */
 #include "ablasim/spectral.h"
 
 struct abl_potential {

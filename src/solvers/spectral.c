@@ -5,7 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "ablasim/scenario.h"
+#include "ablasim/grid.h" /* abl_bc, FACE_*: the grid's, not the scenario's */
 
 static const double PI = 3.14159265358979323846;
 
