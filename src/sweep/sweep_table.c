@@ -25,6 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../formats/atomic_file.h"
 #include "../formats/h5util.h" /* the project's HDF5 error helpers (quiet printing, messages) */
 #include "ablasim/version.h"
 #include "sweep_internal.h"
@@ -55,10 +56,16 @@ static abl_status write_csv(const abl_sweep *sw, const sweep_row *rows, const ch
                             abl_error *err)
 {
     const sweep_layout *L = sw->layout;
-    char tmp[1100];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) return abl_fail(err, ABL_EIO, "%s: cannot create: %s", tmp, strerror(errno));
+    /* a fresh "<path>.tmp" (atomic_file.h), durable, renamed; table_write syncs the directory */
+    abl_atomic at;
+    int e = atomic_open(&at, path, ".tmp");
+    FILE *f = e ? NULL : atomic_stream(&at);
+    if (!f) {
+        abl_status st = abl_fail(err, ABL_EIO, "%s.tmp: cannot create: %s", path,
+                                 strerror(e ? e : errno));
+        atomic_abort(&at);
+        return st;
+    }
     for (int c = 0; c < L->ncols; c++) {
         if (c) fputc(',', f);
         csv_field(f, L->cols[c]);
@@ -82,15 +89,10 @@ static abl_status write_csv(const abl_sweep *sw, const sweep_row *rows, const ch
         csv_field(f, r->msg ? r->msg : "");
         fputc('\n', f);
     }
-    int e = 0;
-    if (fflush(f) != 0 || ferror(f)) e = errno ? errno : EIO;
-    if (!e && fsync(fileno(f)) != 0) e = errno;
-    if (fclose(f) != 0 && !e) e = errno;
-    if (!e && rename(tmp, path) != 0) e = errno;
-    if (e) {
-        unlink(tmp);
-        return abl_fail(err, ABL_EIO, "%s: cannot write: %s", path, strerror(e));
-    }
+    e = atomic_sync(&at);
+    if (!e) e = atomic_rename(&at);
+    atomic_abort(&at); /* removes the temporary unless it was renamed */
+    if (e) return abl_fail(err, ABL_EIO, "%s: cannot write: %s", path, strerror(e));
     return ABL_OK;
 }
 
@@ -368,8 +370,14 @@ static int write_prob(h5w *w, const abl_sweep *sw, const prob_map *pm, const swe
 static abl_status write_h5(const abl_sweep *sw, const sweep_row *rows, const prob_map *pm,
                            const char *path, abl_error *err)
 {
-    char tmp[1100];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    /* a fresh "<path>.tmp" (atomic_file.h) that HDF5 then writes by name */
+    abl_atomic at;
+    int e = atomic_reserve(&at, path, ".tmp");
+    if (e) {
+        atomic_abort(&at);
+        return abl_fail(err, ABL_EIO, "%s.tmp: cannot create: %s", path, strerror(e));
+    }
+    const char *tmp = at.tmp;
     h5_quiet q;
     quiet_begin(&q);
     h5w w = {0};
@@ -391,15 +399,10 @@ static abl_status write_h5(const abl_sweep *sw, const sweep_row *rows, const pro
     if (!r && pm->on) r = write_prob(&w, sw, pm, rows);
     if (w.file >= 0 && H5Fclose(w.file) < 0 && !r) r = failed(&w, "closing the file");
     quiet_end(&q);
-    int e = 0;
-    if (!r) {
-        int fd = open(tmp, O_RDONLY);
-        if (fd < 0 || fsync(fd) != 0) e = errno;
-        if (fd >= 0) close(fd);
-        if (!e && rename(tmp, path) != 0) e = errno;
-    }
+    if (!r) e = atomic_sync(&at);
+    if (!r && !e) e = atomic_rename(&at);
+    atomic_abort(&at); /* removes the temporary unless it was renamed */
     if (r || e) {
-        unlink(tmp);
         if (r)
             return abl_fail(err, ABL_EIO, "%s: cannot write %s%s", path, w.what ? w.what : "",
                             w.detail);
