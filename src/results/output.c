@@ -46,9 +46,11 @@
 #include <unistd.h>
 
 #include "ablasim/h5_schema.h"
+#include "ablasim/json_writer.h"
 #include "ablasim/runlog.h"
 #include "ablasim/version.h"
 #include "ablasim/zone.h"
+#include "../formats/atomic_file.h"
 #include "../formats/h5util.h"
 
 /* Chunk size limits. Field chunks: up to 16 z-planes and 32 MiB, small enough that a reader
@@ -105,48 +107,6 @@ static char *str_cat(const char *a, const char *b)
     memcpy(s, a, la);
     memcpy(s + la, b, lb + 1);
     return s;
-}
-
-/* Create path as a new, empty file of our own: whatever had the name before (a leftover
- * temporary of a killed run, or a symlink someone put there) is unlinked first, never
- * truncated or followed, so no other file's contents can be replaced through it. Returns an
- * open descriptor or -1 with errno set. */
-static int create_fresh(const char *path)
-{
-    if (unlink(path) != 0 && errno != ENOENT) return -1;
-    return open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
-}
-
-static FILE *fopen_fresh(const char *path)
-{
-    int fd = create_fresh(path);
-    if (fd < 0) return NULL;
-    FILE *f = fdopen(fd, "w");
-    if (!f) close(fd);
-    return f;
-}
-
-/* Make the renames themselves durable; best effort (not every file system supports it). */
-static void fsync_dir_of(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir;
-    if (!slash) dir = str_cat(".", "");
-    else if (slash == path) dir = str_cat("/", "");
-    else {
-        dir = malloc((size_t)(slash - path) + 1);
-        if (dir) {
-            memcpy(dir, path, (size_t)(slash - path));
-            dir[slash - path] = '\0';
-        }
-    }
-    if (!dir) return;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-    free(dir);
 }
 
 /* double -> float without undefined behaviour for values outside the float range. */
@@ -1512,41 +1472,6 @@ static void xdmf_body(FILE *f, const abl_output *o, const abl_sim *s)
 
 /* ---- finish: JSON ------------------------------------------------------------------------ */
 
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-        switch (*p) {
-        case '"': fputs("\\\"", f); break;
-        case '\\': fputs("\\\\", f); break;
-        case '\n': fputs("\\n", f); break;
-        case '\r': fputs("\\r", f); break;
-        case '\t': fputs("\\t", f); break;
-        default:
-            if (*p < 0x20) fprintf(f, "\\u%04x", *p);
-            else fputc(*p, f);
-        }
-    }
-    fputc('"', f);
-}
-
-/* JSON has no NaN or Infinity. */
-static void json_num(FILE *f, double v)
-{
-    if (isfinite(v)) fprintf(f, "%.17g", v);
-    else fputs("null", f);
-}
-
-static void json_vec3(FILE *f, const double v[3], double scale)
-{
-    fputc('[', f);
-    for (int a = 0; a < 3; a++) {
-        if (a) fputs(", ", f);
-        json_num(f, v[a] * scale);
-    }
-    fputc(']', f);
-}
-
 /* "T_max_ge_55C_mL" / "T_min_le_-40C_mL" */
 static void iso_key(char *buf, size_t len, int hot, double thr)
 {
@@ -1554,11 +1479,9 @@ static void iso_key(char *buf, size_t len, int hot, double thr)
 }
 
 /* Isotherm volumes of one tissue: the sum over the materials that map to it. */
-static void json_iso_block(FILE *f, const abl_sim *s, const iso_result *iso, int tissue,
-                           const char *ind)
+static void json_iso_block(abl_json *j, const abl_sim *s, const iso_result *iso, int tissue)
 {
     const abl_scenario *sc = s->sc;
-    int first = 1;
     for (int pass = 0; pass < 2; pass++) {
         const int nthr = pass == 0 ? sc->n_hot : sc->n_cold;
         for (int h = 0; h < nthr; h++) {
@@ -1573,11 +1496,7 @@ static void json_iso_block(FILE *f, const abl_sim *s, const iso_result *iso, int
             }
             char key[NAME_LEN];
             iso_key(key, sizeof key, pass == 0, pass == 0 ? sc->hot_C[h] : sc->cold_C[h]);
-            fprintf(f, "%s\n%s", first ? "" : ",", ind);
-            json_str(f, key);
-            fputs(": ", f);
-            json_num(f, v);
-            first = 0;
+            json_num(j, key, v);
         }
     }
     const char *dk[2] = {"Omega_ge_1_mL", "CEM43_ge_240min_mL"};
@@ -1587,40 +1506,37 @@ static void json_iso_block(FILE *f, const abl_sim *s, const iso_result *iso, int
         else
             for (int m = 0; m < s->nmat; m++)
                 if (s->mat_tissue[m] == tissue) v += iso->dmg_mat[(size_t)q * s->nmat + m];
-        fprintf(f, "%s\n%s", first ? "" : ",", ind);
-        json_str(f, dk[q]);
-        fputs(": ", f);
-        json_num(f, v);
-        first = 0;
+        json_num(j, dk[q], v);
     }
 }
 
-static void json_zone(FILE *f, const char *key, const abl_axis_zone *z, double largest_mL,
-                      const char *ind)
+static void json_zone(abl_json *j, const char *key, const abl_axis_zone *z, double largest_mL)
 {
-    fprintf(f, ",\n%s", ind);
-    json_str(f, key);
-    fputs(": {\"length_mm\": ", f);
-    json_num(f, z->length_m * 1e3);
-    fputs(", \"diameter_mm\": ", f);
-    json_num(f, z->diameter_m * 1e3);
-    fputs(", \"diameter_min_mm\": ", f);
-    json_num(f, z->diameter_min_m * 1e3);
-    fputs(", \"diameter_equivalent_mm\": ", f);
-    json_num(f, z->diameter_eq_m * 1e3);
-    fputs(", \"volume_mL\": ", f);
-    json_num(f, z->volume_m3 * 1e6);
-    fputs(", \"largest_component_volume_mL\": ", f);
-    json_num(f, largest_mL);
-    fputc('}', f);
+    json_begin_object(j, key, true);
+    json_num(j, "length_mm", z->length_m * 1e3);
+    json_num(j, "diameter_mm", z->diameter_m * 1e3);
+    json_num(j, "diameter_min_mm", z->diameter_min_m * 1e3);
+    json_num(j, "diameter_equivalent_mm", z->diameter_eq_m * 1e3);
+    json_num(j, "volume_mL", z->volume_m3 * 1e6);
+    json_num(j, "largest_component_volume_mL", largest_mL);
+    json_end_object(j);
+}
+
+static void json_stats(abl_json *j, const char *key, col_stats cs)
+{
+    json_begin_object(j, key, true);
+    json_num(j, "final", cs.final);
+    json_num(j, "min", cs.min);
+    json_num(j, "max", cs.max);
+    json_end_object(j);
 }
 
 /* "probes": {name: {position_mm, kind, final_C, max_C, min_C}} over the recorded samples. */
-static void json_probes(FILE *f, const abl_sim *s)
+static void json_probes(abl_json *j, const abl_sim *s)
 {
     const abl_runlog *log = s->runlog;
     if (!log || log->nprobes == 0) return;
-    fputs(",\n  \"probes\": {", f);
+    json_begin_object(j, "probes", false);
     const size_t np = (size_t)log->nprobes;
     for (size_t p = 0; p < np; p++) {
         const abl_probe *pr = &log->probes[p];
@@ -1631,72 +1547,55 @@ static void json_probes(FILE *f, const abl_sim *s)
             hi = fmax(hi, v);
             fin = v;
         }
-        fprintf(f, "%s\n    ", p ? "," : "");
-        json_str(f, pr->name);
-        fputs(": {\"position_mm\": ", f);
-        json_vec3(f, pr->pos_m, 1e3);
-        fputs(", \"kind\": ", f);
-        json_str(f, pr->source < 0 ? "output.probes" : "applicator tip");
-        if (pr->source >= 0) {
-            fputs(", \"source\": ", f);
-            json_str(f, s->sources[pr->source]->name);
-        }
-        fputs(", \"final_C\": ", f);
-        json_num(f, fin);
-        fputs(", \"max_C\": ", f);
-        json_num(f, hi);
-        fputs(", \"min_C\": ", f);
-        json_num(f, lo);
-        fputc('}', f);
+        json_begin_object(j, pr->name, true);
+        json_num_array(j, "position_mm", pr->pos_m, 3, 1e3);
+        json_str(j, "kind", pr->source < 0 ? "output.probes" : "applicator tip");
+        if (pr->source >= 0) json_str(j, "source", s->sources[pr->source]->name);
+        json_num(j, "final_C", fin);
+        json_num(j, "max_C", hi);
+        json_num(j, "min_C", lo);
+        json_end_object(j);
     }
-    fputs("\n  }", f);
-    if (log->history_from_s > 0) {
-        /* a resumed run whose checkpoint did not carry the records (output_resume) */
-        fputs(",\n  \"probes_and_growth_from_s\": ", f);
-        json_num(f, log->history_from_s);
-    }
+    json_end_object(j);
+    /* a resumed run whose checkpoint did not carry the records (output_resume) */
+    if (log->history_from_s > 0) json_num(j, "probes_and_growth_from_s", log->history_from_s);
 }
 
 /* "sources": {name: {type, zones: {axis name: {tip_mm, direction, per zone: length, diameter,
  * volume}}, series: {column: {final, min, max}}, <p>energy_J per <p>power_W column}} (same
  * names as in the HDF5 file) */
-static void json_sources(FILE *f, const abl_sim *s, const iso_result *iso)
+static void json_sources(abl_json *j, const abl_sim *s, const iso_result *iso)
 {
     const abl_scenario *sc = s->sc;
     if (s->nsources <= 0) return;
-    fputs(",\n  \"sources\": {", f);
+    json_begin_object(j, "sources", false);
     for (int i = 0; i < s->nsources; i++) {
         const abl_source *src = s->sources[i];
-        fprintf(f, "%s\n    ", i ? "," : "");
-        json_str(f, iso->src_name[i]);
-        fputs(": {\n      \"type\": ", f);
-        json_str(f, src->ops->type);
+        json_begin_object(j, iso->src_name[i], false);
+        json_str(j, "type", src->ops->type);
         int first = 1;
         for (int zi = 0; zi < iso->nzones; zi++) {
             const zone_set *z = &iso->zones[zi];
             if (z->source != i) continue;
-            fputs(first ? ",\n      \"zones\": {\n        " : ",\n        ", f);
+            if (first) json_begin_object(j, "zones", false);
             first = 0;
-            json_str(f, z->name);
-            fputs(": {\n          \"tip_mm\": ", f);
-            json_vec3(f, z->axis.tip_m, 1e3);
-            fputs(",\n          \"direction\": ", f);
-            json_vec3(f, z->axis.dir, 1.0);
+            json_begin_object(j, z->name, false);
+            json_num_array(j, "tip_mm", z->axis.tip_m, 3, 1e3);
+            json_num_array(j, "direction", z->axis.dir, 3, 1.0);
             char key[NAME_LEN];
             for (int h = 0; h < sc->n_hot; h++) {
                 snprintf(key, sizeof key, "T_max_ge_%gC", sc->hot_C[h]);
-                json_zone(f, key, &z->hot[h], zone_mL(iso->largest[h], &s->grid), "          ");
+                json_zone(j, key, &z->hot[h], zone_mL(iso->largest[h], &s->grid));
             }
             for (int c = 0; c < sc->n_cold; c++) {
                 snprintf(key, sizeof key, "T_min_le_%gC", sc->cold_C[c]);
-                json_zone(f, key, &z->cold[c], zone_mL(iso->largest[sc->n_hot + c], &s->grid),
-                          "          ");
+                json_zone(j, key, &z->cold[c], zone_mL(iso->largest[sc->n_hot + c], &s->grid));
             }
-            json_zone(f, "Omega_ge_1", &z->omega,
-                      zone_mL(iso->largest[sc->n_hot + sc->n_cold], &s->grid), "          ");
-            fputs("\n        }", f);
+            json_zone(j, "Omega_ge_1", &z->omega,
+                      zone_mL(iso->largest[sc->n_hot + sc->n_cold], &s->grid));
+            json_end_object(j);
         }
-        if (!first) fputs("\n      }", f);
+        if (!first) json_end_object(j);
         abl_source_series ser;
         const bool has = has_series(src, &ser);
         if (log_power(s, i)) {
@@ -1710,147 +1609,104 @@ static void json_sources(FILE *f, const abl_sim *s, const iso_result *iso)
                     cs.max = fmax(cs.max, v);
                     cs.final = v;
                 }
-                fprintf(f,
-                        ",\n      \"series_rows\": %zu,\n      \"series\": {\n        "
-                        "\"power_W\": {\"final\": ",
-                        log->nt ? log->nt - 1 : 0);
-                json_num(f, cs.final);
-                fputs(", \"min\": ", f);
-                json_num(f, cs.min);
-                fputs(", \"max\": ", f);
-                json_num(f, cs.max);
-                fputs("}\n      }", f);
+                json_uint(j, "series_rows", log->nt ? log->nt - 1 : 0);
+                json_begin_object(j, "series", false);
+                json_stats(j, "power_W", cs);
+                json_end_object(j);
             }
-            fputs(",\n      \"energy_J\": ", f);
-            json_num(f, log->src_E_J[i]);
+            json_num(j, "energy_J", log->src_E_J[i]);
         }
         if (has) {
-            fprintf(f, ",\n      \"series_rows\": %zu,\n      \"series\": {", ser.nrow);
-            for (int c = 0; c < ser.ncol; c++) {
-                const col_stats cs = column_stats(&ser, c);
-                fprintf(f, "%s\n        ", c ? "," : "");
-                json_str(f, ser.columns[c] ? ser.columns[c] : "");
-                fputs(": {\"final\": ", f);
-                json_num(f, cs.final);
-                fputs(", \"min\": ", f);
-                json_num(f, cs.min);
-                fputs(", \"max\": ", f);
-                json_num(f, cs.max);
-                fputc('}', f);
-            }
-            fputs(ser.ncol ? "\n      }" : "}", f);
+            json_uint(j, "series_rows", ser.nrow);
+            json_begin_object(j, "series", false);
+            for (int c = 0; c < ser.ncol; c++)
+                json_stats(j, ser.columns[c] ? ser.columns[c] : "", column_stats(&ser, c));
+            json_end_object(j);
             for (int c = 1; c < ser.ncol; c++) {
                 char key[NAME_LEN];
-                if (!energy_key(&ser, c, key, sizeof key)) continue;
-                fputs(",\n      ", f);
-                json_str(f, key);
-                fputs(": ", f);
-                json_num(f, series_energy_J(&ser, c));
+                if (energy_key(&ser, c, key, sizeof key))
+                    json_num(j, key, series_energy_J(&ser, c));
             }
         }
-        fputs("\n    }", f);
+        json_end_object(j);
     }
-    fputs("\n  }", f);
+    json_end_object(j);
 }
 
 static void json_body(FILE *f, const abl_output *o, const abl_sim *s, const iso_result *iso)
 {
     const abl_scenario *sc = s->sc;
     const abl_grid *g = &s->grid;
-    fputs("{\n  \"run_id\": ", f);
-    json_str(f, o->run_id);
-    fputs(",\n  \"ablasim_version\": ", f);
-    json_str(f, ABLASIM_VERSION);
-    fputs(",\n  \"scenario\": ", f);
-    json_str(f, sc->name);
-    fputs(",\n  \"scenario_path\": ", f);
-    json_str(f, sc->path);
-    fputs(",\n  \"output\": ", f);
-    json_str(f, o->path);
-    fputs(",\n  \"xdmf\": ", f);
-    json_str(f, o->xdmf);
-    fprintf(f, ",\n  \"grid\": {\"dims\": [%d, %d, %d], \"spacing_mm\": ", g->nx, g->ny, g->nz);
-    json_vec3(f, g->h_m, 1e3);
-    fputs(", \"origin_mm\": ", f);
-    json_vec3(f, g->origin_m, 1e3);
-    fprintf(f, ", \"voxels\": %zu}", g->n);
-    fputs(",\n  \"dt_s\": ", f);
-    json_num(f, s->dt_s);
-    fputs(",\n  \"dt_stable_s\": ", f);
-    json_num(f, s->dt_stable_s);
-    fprintf(f, ",\n  \"steps\": %ld", s->step);
-    fputs(",\n  \"time_s\": ", f);
-    json_num(f, s->t_s);
-    fputs(",\n  \"wall_time_s\": ", f);
-    json_num(f, s->wall_s);
-    fprintf(f, ",\n  \"threads\": %d", omp_get_max_threads());
-    fprintf(f, ",\n  \"snapshots\": %llu", (unsigned long long)o->nt);
+    abl_json j;
+    json_init(&j, f);
+    json_begin_object(&j, NULL, false);
+    json_str(&j, "run_id", o->run_id);
+    json_str(&j, "ablasim_version", ABLASIM_VERSION);
+    json_str(&j, "scenario", sc->name);
+    json_str(&j, "scenario_path", sc->path);
+    json_str(&j, "output", o->path);
+    json_str(&j, "xdmf", o->xdmf);
+    json_begin_object(&j, "grid", true);
+    json_int_array(&j, "dims", (const int[3]){g->nx, g->ny, g->nz}, 3);
+    json_num_array(&j, "spacing_mm", g->h_m, 3, 1e3);
+    json_num_array(&j, "origin_mm", g->origin_m, 3, 1e3);
+    json_uint(&j, "voxels", g->n);
+    json_end_object(&j);
+    json_num(&j, "dt_s", s->dt_s);
+    json_num(&j, "dt_stable_s", s->dt_stable_s);
+    json_int(&j, "steps", s->step);
+    json_num(&j, "time_s", s->t_s);
+    json_num(&j, "wall_time_s", s->wall_s);
+    json_int(&j, "threads", omp_get_max_threads());
+    json_uint(&j, "snapshots", (unsigned long long)o->nt);
 
-    fputs(",\n  \"isotherms\": {", f);
-    json_iso_block(f, s, iso, -1, "    ");
-    fprintf(f, "%s\n    \"per_tissue\": {", sc->n_hot + sc->n_cold > 0 ? "," : "");
+    json_begin_object(&j, "isotherms", false);
+    json_iso_block(&j, s, iso, -1);
+    json_begin_object(&j, "per_tissue", false);
     /* One entry per tissue present, in material order; materials of one tissue are summed. */
-    int first = 1;
     for (int m = 0; m < s->nmat; m++) {
         int t = s->mat_tissue[m], seen = 0;
         for (int p = 0; p < m; p++) seen |= s->mat_tissue[p] == t;
         if (seen) continue;
-        fprintf(f, "%s\n      ", first ? "" : ",");
-        json_str(f, sc->tissues.t[t].name);
-        fputs(": {", f);
-        json_iso_block(f, s, iso, t, "        ");
-        fputs(sc->n_hot + sc->n_cold > 0 ? "\n      }" : "}", f);
-        first = 0;
+        json_begin_object(&j, sc->tissues.t[t].name, false);
+        json_iso_block(&j, s, iso, t);
+        json_end_object(&j);
     }
-    fputs(first ? "}" : "\n    }", f);
+    json_end_object(&j);
     /* the zones apart from stray voxels: their largest 6-connected components */
-    fputs(",\n    \"largest_component\": {", f);
-    {
-        const double vox_mL = grid_voxel_volume_m3(&s->grid) * 1e6;
-        const int nc = sc->n_hot + sc->n_cold + 1;
-        for (int c = 0; c < nc; c++) {
-            char key[NAME_LEN];
-            if (c < sc->n_hot)
-                iso_key(key, sizeof key, 1, sc->hot_C[c]);
-            else if (c < nc - 1)
-                iso_key(key, sizeof key, 0, sc->cold_C[c - sc->n_hot]);
-            else
-                snprintf(key, sizeof key, "Omega_ge_1_mL");
-            fprintf(f, "%s\n      ", c ? "," : "");
-            json_str(f, key);
-            fputs(": ", f);
-            json_num(f, (double)iso->largest[c] * vox_mL);
-        }
+    json_begin_object(&j, "largest_component", false);
+    const double vox_mL = grid_voxel_volume_m3(&s->grid) * 1e6;
+    const int nc = sc->n_hot + sc->n_cold + 1;
+    for (int c = 0; c < nc; c++) {
+        char key[NAME_LEN];
+        if (c < sc->n_hot)
+            iso_key(key, sizeof key, 1, sc->hot_C[c]);
+        else if (c < nc - 1)
+            iso_key(key, sizeof key, 0, sc->cold_C[c - sc->n_hot]);
+        else
+            snprintf(key, sizeof key, "Omega_ge_1_mL");
+        json_num(&j, key, (double)iso->largest[c] * vox_mL);
     }
-    fputs("\n    }\n  }", f);
+    json_end_object(&j);
+    json_end_object(&j);
 
-    json_sources(f, s, iso);
-    json_probes(f, s);
+    json_sources(&j, s, iso);
+    json_probes(&j, s);
 
     if (s->energy.energy_tracked) {
         const abl_energy *e = &s->energy;
-        const struct {
-            const char *k;
-            double v;
-        } it[] = {
-            {"E_stored_initial_J", e->E_stored_initial_J},
-            {"E_stored_final_J", e->E_stored_final_J},
-            {"E_stored_change_J", e->E_stored_final_J - e->E_stored_initial_J},
-            {"E_sources_J", e->E_sources_J},
-            {"E_perf_met_J", e->E_perf_met_J},
-            {"E_boundary_in_J", e->E_boundary_in_J},
-            {"relative_residual", energy_residual(e)},
-        };
-        fputs(",\n  \"energy\": {", f);
-        for (size_t i = 0; i < sizeof it / sizeof it[0]; i++) {
-            fprintf(f, "%s\n    ", i ? "," : "");
-            json_str(f, it[i].k);
-            fputs(": ", f);
-            json_num(f, it[i].v);
-        }
-        fputs("\n  }", f);
+        json_begin_object(&j, "energy", false);
+        json_num(&j, "E_stored_initial_J", e->E_stored_initial_J);
+        json_num(&j, "E_stored_final_J", e->E_stored_final_J);
+        json_num(&j, "E_stored_change_J", e->E_stored_final_J - e->E_stored_initial_J);
+        json_num(&j, "E_sources_J", e->E_sources_J);
+        json_num(&j, "E_perf_met_J", e->E_perf_met_J);
+        json_num(&j, "E_boundary_in_J", e->E_boundary_in_J);
+        json_num(&j, "relative_residual", energy_residual(e));
+        json_end_object(&j);
     }
-    fputs("\n}\n", f);
+    json_end_object(&j);
+    json_finish(&j);
 }
 
 /* ---- finish: sidecars and commit --------------------------------------------------------- */
@@ -1863,21 +1719,19 @@ static void xdmf_body_fn(FILE *f, const abl_output *o, const abl_sim *s, const i
     xdmf_body(f, o, s);
 }
 
-/* Write a text sidecar to tmp, checking every step that can fail (a full disk shows up at
- * fflush, fsync or fclose, not at fprintf). */
-static abl_status write_text(const abl_output *o, const char *final, const char *tmp,
-                             body_fn body, const abl_sim *s, const iso_result *iso,
-                             abl_error *err)
+/* Write a text sidecar to its fresh temporary and make it durable (atomic_file.h: a full disk
+ * shows up at the flush or fsync, not at fprintf); the commit renames it. */
+static abl_status write_text(const abl_output *o, abl_atomic *a, const char *final, body_fn body,
+                             const abl_sim *s, const iso_result *iso, abl_error *err)
 {
-    FILE *f = fopen_fresh(tmp);
+    int e = atomic_open(a, final, ".tmp");
+    FILE *f = e ? NULL : atomic_stream(a);
     if (!f)
-        return abl_fail(err, ABL_EIO, "%s: cannot create %s (%s)", final, tmp, strerror(errno));
+        return abl_fail(err, ABL_EIO, "%s: cannot create %s.tmp (%s)", final, final,
+                        strerror(e ? e : errno));
     body(f, o, s, iso);
-    int e = 0;
-    if (fflush(f) != 0 || ferror(f)) e = errno ? errno : EIO;
-    if (!e && fsync(fileno(f)) != 0) e = errno;
-    if (fclose(f) != 0 && !e) e = errno ? errno : EIO;
-    if (e) return abl_fail(err, ABL_EIO, "%s: writing %s failed (%s)", final, tmp, strerror(e));
+    if ((e = atomic_sync(a)))
+        return abl_fail(err, ABL_EIO, "%s: writing %s failed (%s)", final, a->tmp, strerror(e));
     return ABL_OK;
 }
 
@@ -1897,23 +1751,18 @@ static void new_run_id(char id[17])
  * written under its own temporary name and renamed, so it is whole or absent. */
 static abl_status write_commit_marker(const abl_output *o, abl_error *err)
 {
-    char *tmp = str_cat(o->commit, ".tmp");
-    if (!tmp) return abl_fail(err, ABL_ENOMEM, "%s: out of memory", o->path);
-    FILE *f = fopen_fresh(tmp);
-    int e = f ? 0 : errno;
-    if (f) {
+    abl_atomic a;
+    int e = atomic_open(&a, o->commit, ".tmp");
+    FILE *f = e ? NULL : atomic_stream(&a);
+    if (!f && !e) e = errno ? errno : EIO;
+    if (f)
         fprintf(f, "ablasim-commit 1 %s %s\n", strcmp(o->h5_tmp, o->part) ? "tmp" : "part",
                 o->run_id);
-        if (fflush(f) != 0 || fsync(fileno(f)) != 0) e = errno ? errno : EIO;
-        if (fclose(f) != 0 && !e) e = errno ? errno : EIO;
-    }
-    if (!e && rename(tmp, o->commit) != 0) e = errno;
-    if (e) unlink(tmp);
-    free(tmp);
+    if (!e) e = atomic_commit(&a);
+    atomic_abort(&a);
     if (e)
         return abl_fail(err, ABL_EIO, "%s: cannot write the commit marker %s (%s)", o->path,
                         o->commit, strerror(e));
-    fsync_dir_of(o->commit);
     return ABL_OK;
 }
 
@@ -2021,12 +1870,12 @@ abl_status output_finish(abl_output *o, const abl_sim *s, abl_error *err)
     abl_status st = ABL_OK;
     iso_result iso;
     memset(&iso, 0, sizeof iso);
-    char *xdmf_tmp = str_cat(o->xdmf, ".tmp"), *json_tmp = str_cat(o->json, ".tmp");
+    abl_atomic side[2] = {{.fd = -1}, {.fd = -1}}; /* .json, .xdmf temporaries */
     size_t nmat = s->nmat > 0 ? (size_t)s->nmat : 1;
     iso.hot_mat = calloc((size_t)ABL_MAX_THRESHOLDS * nmat, sizeof(double));
     iso.cold_mat = calloc((size_t)ABL_MAX_THRESHOLDS * nmat, sizeof(double));
     iso.dmg_mat = calloc(2 * nmat, sizeof(double));
-    if (!xdmf_tmp || !json_tmp || !iso.hot_mat || !iso.cold_mat || !iso.dmg_mat) {
+    if (!iso.hot_mat || !iso.cold_mat || !iso.dmg_mat) {
         st = abl_fail(err, ABL_ENOMEM, "%s: out of memory", o->path);
         goto done;
     }
@@ -2042,8 +1891,8 @@ abl_status output_finish(abl_output *o, const abl_sim *s, abl_error *err)
     quiet_end(&q);
     if (st != ABL_OK) goto done;
 
-    st = write_text(o, o->xdmf, xdmf_tmp, xdmf_body_fn, s, &iso, err);
-    if (st == ABL_OK) st = write_text(o, o->json, json_tmp, json_body, s, &iso, err);
+    st = write_text(o, &side[1], o->xdmf, xdmf_body_fn, s, &iso, err);
+    if (st == ABL_OK) st = write_text(o, &side[0], o->json, json_body, s, &iso, err);
     if (st != ABL_OK) goto done;
 
     /* Commit (docs/RELIABILITY.md): every new file is complete and on disk; the marker
@@ -2051,12 +1900,17 @@ abl_status output_finish(abl_output *o, const abl_sim *s, abl_error *err)
      * between them leaves the marker, and the next command that names this result
      * (output_recover) completes the renames, so the set is the old one or the new one. The
      * result file goes first: a sidecar never stands without its .h5. */
-    const char *from[3] = {o->h5_tmp, json_tmp, xdmf_tmp}, *to[3] = {o->path, o->json, o->xdmf};
     if ((st = write_commit_marker(o, err))) goto done;
-    for (int i = 0; i < 3; i++) {
-        if (rename(from[i], to[i]) != 0) {
-            st = abl_fail(err, ABL_EIO, "%s: cannot rename %s into place (%s)", to[i], from[i],
-                          strerror(errno));
+    if (rename(o->h5_tmp, o->path) != 0) {
+        st = abl_fail(err, ABL_EIO, "%s: cannot rename %s into place (%s)", o->path, o->h5_tmp,
+                      strerror(errno));
+        goto done;
+    }
+    for (int i = 0; i < 2; i++) {
+        int e = atomic_rename(&side[i]);
+        if (e) {
+            st = abl_fail(err, ABL_EIO, "%s: cannot rename %s into place (%s)", side[i].path,
+                          side[i].tmp, strerror(e));
             goto done;
         }
     }
@@ -2064,12 +1918,8 @@ abl_status output_finish(abl_output *o, const abl_sim *s, abl_error *err)
     unlink(o->commit);
     fsync_dir_of(o->path);
 done:
-    if (st != ABL_OK) {
-        if (xdmf_tmp) remove(xdmf_tmp);
-        if (json_tmp) remove(json_tmp);
-    }
-    free(xdmf_tmp);
-    free(json_tmp);
+    atomic_abort(&side[0]); /* removes a temporary not renamed; frees the names */
+    atomic_abort(&side[1]);
     free(iso.hot_mat);
     free(iso.cold_mat);
     free(iso.dmg_mat);
