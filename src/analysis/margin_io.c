@@ -227,7 +227,7 @@ done:
 
 static abl_status read_material_names(result_file *rf, abl_error *err)
 {
-    static const char *name = H5_GRID "/material_names";
+    static const char *name = H5_MATERIAL_NAMES;
     char d[512];
     if (H5Lexists(rf->file, name, H5P_DEFAULT) <= 0)
         return abl_fail(err, ABL_EINVAL, "%s: no dataset %s: not an ablasim result file", rf->path,
@@ -298,13 +298,13 @@ static void list_time_maps(result_file *rf)
         ssize_t len =
             H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, nm, sizeof nm, H5P_DEFAULT);
         if (len <= 0 || (size_t)len >= sizeof nm) continue;
-        bool above = !strncmp(nm, "time_at_or_above_", 17);
-        bool below = !strncmp(nm, "time_at_or_below_", 17);
+        bool above = !strncmp(nm, H5_FIELD_TIME_ABOVE_PREFIX, strlen(H5_FIELD_TIME_ABOVE_PREFIX));
+        bool below = !strncmp(nm, H5_FIELD_TIME_BELOW_PREFIX, strlen(H5_FIELD_TIME_BELOW_PREFIX));
         if (!above && !below) continue;
         double thr = strtod(nm + 17, NULL);
         hid_t ds = H5Dopen2(g, nm, H5P_DEFAULT);
-        if (ds >= 0 && H5Aexists(ds, "threshold_C") > 0) {
-            hid_t a = H5Aopen(ds, "threshold_C", H5P_DEFAULT);
+        if (ds >= 0 && H5Aexists(ds, H5A_THRESHOLD_C) > 0) {
+            hid_t a = H5Aopen(ds, H5A_THRESHOLD_C, H5P_DEFAULT);
             double t;
             if (a >= 0 && H5Aread(a, H5T_NATIVE_DOUBLE, &t) >= 0) thr = t;
             close_id(a);
@@ -334,20 +334,20 @@ static const char *find_time_map(const result_file *rf, bool above, double thr)
 static bool result_complete(const result_file *rf, char *why, size_t len)
 {
     why[0] = '\0';
-    if (H5Aexists(rf->file, "complete") <= 0) {
+    if (H5Aexists(rf->file, H5A_COMPLETE) <= 0) {
         snprintf(why, len,
                  "no root attribute 'complete': not a finished ablasim result (a partial file, "
                  "or written before results carried the flag)");
         return false;
     }
     long long c = -1;
-    hid_t a = H5Aopen(rf->file, "complete", H5P_DEFAULT);
+    hid_t a = H5Aopen(rf->file, H5A_COMPLETE, H5P_DEFAULT);
     if (a < 0 || H5Aread(a, H5T_NATIVE_LLONG, &c) < 0) c = -1;
     close_id(a);
     if (c == 1) return true;
     char failure[300] = "";
-    if (H5Aexists(rf->file, "failure") > 0) {
-        hid_t fa = H5Aopen(rf->file, "failure", H5P_DEFAULT);
+    if (H5Aexists(rf->file, H5A_FAILURE) > 0) {
+        hid_t fa = H5Aopen(rf->file, H5A_FAILURE, H5P_DEFAULT);
         hid_t ft = fa >= 0 ? H5Aget_type(fa) : -1;
         if (ft >= 0 && H5Tget_class(ft) == H5T_STRING && H5Tis_variable_str(ft) > 0) {
             char *v = NULL;
@@ -497,7 +497,7 @@ static void w_dataset(writer *w, hid_t loc, const char *name, hid_t ftype, hid_t
         w_fail(w, "writing dataset", name);
     } else {
         w_attr_str(w, d, H5A_UNITS, units);
-        if (def) w_attr_str(w, d, "definition", def);
+        if (def) w_attr_str(w, d, H5A_DEFINITION, def);
     }
     close_id(d);
     close_id(sp);
@@ -576,49 +576,49 @@ static void write_margin_group(writer *w, const out_data *od)
 {
     const abl_margin_result *m = od->m;
     const int *dims = od->rep->dims;
-    hid_t g = w_group(w, "/margin");
+    hid_t g = w_group(w, H5M_MARGIN);
     w_attr_str(w, g, "pass_rule", pass_rule);
-    w_attr_str(w, g, "verdict", m->pass ? "PASS" : "FAIL");
-    w_field(w, g, "margin_mm", dims, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 4, m->margin_mm, "mm",
+    w_attr_str(w, g, H5M_VERDICT, m->pass ? "PASS" : "FAIL");
+    w_field(w, g, H5M_MARGIN_MM, dims, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 4, m->margin_mm, "mm",
             "signed minimal ablative margin of each tumour voxel: +distance from its centre to "
             "the nearest non-ablated voxel centre if ablated, -distance to the nearest ablated "
             "voxel centre if not (-inf: nothing ablated); NaN outside the tumour");
-    w_field(w, g, "shell_mask", dims, H5T_STD_U8LE, H5T_NATIVE_UINT8, 1, m->shell, "none",
+    w_field(w, g, H5M_SHELL_MASK, dims, H5T_STD_U8LE, H5T_NATIVE_UINT8, 1, m->shell, "none",
             "non-tumour voxels within criterion_mm of a tumour voxel centre: 1 ablated, "
             "2 not ablated; 0 elsewhere");
     hsize_t ns[2] = {(hsize_t)m->n_surface, 3};
-    w_small(w, g, "surface_margin_mm", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, ns,
+    w_small(w, g, H5M_SURFACE_MARGIN_MM, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, ns,
             m->surface_margin_mm, "mm",
             "margin of every tumour surface voxel (a 6-neighbour outside the tumour or the "
             "grid), in the order of surface_voxel_ijk");
-    w_small(w, g, "surface_voxel_ijk", H5T_STD_I32LE, H5T_NATIVE_INT32, 2, ns, m->surface_ijk,
+    w_small(w, g, H5M_SURFACE_VOXEL_IJK, H5T_STD_I32LE, H5T_NATIVE_INT32, 2, ns, m->surface_ijk,
             "voxel index", "i j k (x y z) of each surface voxel, increasing linear index");
     const double crit = m->criterion_mm;
-    w_scalar(w, g, "criterion_mm", crit, "mm", "required minimal margin");
-    w_scalar(w, g, "minimal_margin_mm", m->min_margin_mm, "mm",
+    w_scalar(w, g, H5M_CRITERION_MM, crit, "mm", "required minimal margin");
+    w_scalar(w, g, H5M_MINIMAL_MARGIN_MM, m->min_margin_mm, "mm",
              "smallest signed margin over the tumour voxels (ties: lowest voxel index)");
     hsize_t three = 3;
-    w_small(w, g, "minimal_margin_location_mm", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &three,
+    w_small(w, g, H5M_MINIMAL_MARGIN_LOCATION_MM, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &three,
             m->min_location_mm, "mm",
             "world position (x y z) of the voxel centre where the "
             "minimal margin occurs");
-    w_small(w, g, "minimal_margin_voxel_ijk", H5T_STD_I32LE, H5T_NATIVE_INT, 1, &three, m->min_ijk,
+    w_small(w, g, H5M_MINIMAL_MARGIN_VOXEL_IJK, H5T_STD_I32LE, H5T_NATIVE_INT, 1, &three, m->min_ijk,
             "voxel index", "i j k (x y z) of that voxel");
-    w_string(w, g, "verdict", m->pass ? "PASS" : "FAIL");
-    w_scalar(w, g, "resolution_mm", m->resolution_mm, "mm",
+    w_string(w, g, H5M_VERDICT, m->pass ? "PASS" : "FAIL");
+    w_scalar(w, g, H5M_RESOLUTION_MM, m->resolution_mm, "mm",
              "one voxel diagonal: distances between voxel centres quantise the margin");
-    w_scalar(w, g, "surface_fraction_meeting_criterion", m->surface_fraction_ok, "1",
+    w_scalar(w, g, H5M_SURFACE_FRACTION, m->surface_fraction_ok, "1",
              "fraction of the tumour surface voxels whose margin > criterion_mm");
     w_scalar(w, g, "surface_voxels", (double)m->n_surface, "voxels", NULL);
-    w_scalar(w, g, "tumour_volume_mL", m->tumour_mL, "mL", NULL);
-    w_scalar(w, g, "zone_volume_mL", m->zone_mL, "mL", "ablation zone used for the verdict");
-    w_scalar(w, g, "residual_unablated_tumour_volume_mL", m->residual_mL, "mL",
+    w_scalar(w, g, H5M_TUMOUR_VOLUME_ML, m->tumour_mL, "mL", NULL);
+    w_scalar(w, g, H5M_ZONE_VOLUME_ML, m->zone_mL, "mL", "ablation zone used for the verdict");
+    w_scalar(w, g, H5M_RESIDUAL_ML, m->residual_mL, "mL",
              "tumour voxels outside the ablation zone");
-    w_scalar(w, g, "shell_volume_mL", m->shell_mL, "mL",
+    w_scalar(w, g, H5M_SHELL_VOLUME_ML, m->shell_mL, "mL",
              "non-tumour voxels within criterion_mm of the tumour");
-    w_scalar(w, g, "shell_unablated_volume_mL", m->shell_unablated_mL, "mL",
+    w_scalar(w, g, H5M_SHELL_UNABLATED_ML, m->shell_unablated_mL, "mL",
              "shell voxels outside the ablation zone");
-    w_scalar(w, g, "zone_touches_grid_boundary", m->zone_touches_border ? 1 : 0, "1",
+    w_scalar(w, g, H5M_ZONE_TOUCHES_BOUNDARY, m->zone_touches_border ? 1 : 0, "1",
              "1: an ablated voxel lies on a grid face; voxels beyond the grid count as not "
              "ablated, so margins toward that face are lower bounds");
     close_id(g);
@@ -627,10 +627,10 @@ static void write_margin_group(writer *w, const out_data *od)
 static void write_zones(writer *w, const out_data *od)
 {
     const abl_margin_report *rep = od->rep;
-    hid_t g = w_group(w, "/zones");
+    hid_t g = w_group(w, H5M_ZONES);
     char def[256];
     if (rep->from_result) {
-        w_attr_str(w, g, "selected", zone_criterion_info(rep->criterion)->key);
+        w_attr_str(w, g, H5MA_SELECTED, zone_criterion_info(rep->criterion)->key);
         for (int c = 0; c < ABL_ZONE_NCRIT; c++) {
             if (!rep->zone_available[c]) continue;
             const abl_zone_criterion_info *ci = zone_criterion_info((abl_zone_criterion)c);
@@ -646,8 +646,8 @@ static void write_zones(writer *w, const out_data *od)
             close_id(d);
         }
     } else {
-        w_attr_str(w, g, "selected", "segmentation");
-        w_field(w, g, "segmentation", rep->dims, H5T_STD_U8LE, H5T_NATIVE_UINT8, 1, od->seg_zone,
+        w_attr_str(w, g, H5MA_SELECTED, H5M_SEGMENTATION);
+        w_field(w, g, H5M_SEGMENTATION, rep->dims, H5T_STD_U8LE, H5T_NATIVE_UINT8, 1, od->seg_zone,
                 "none", "ablation-zone segmentation as read (label != 0 = ablated)");
     }
     close_id(g);
@@ -661,7 +661,7 @@ static void write_h5(writer *w, const out_data *od)
     w_attr_str(w, root, "source", rep->source);
     w_attr_str(w, root, "mode", rep->from_result ? "result" : "segmentations");
     w_attr_str(w, root, "tumour", rep->tumour_desc);
-    w_attr_str(w, root, "verdict", rep->pass ? "PASS" : "FAIL");
+    w_attr_str(w, root, H5M_VERDICT, rep->pass ? "PASS" : "FAIL");
     w_attr_str(w, root, "verdict_rule", verdict_rule);
     w_attr_str(w, root, "margin_verdict", rep->m.pass ? "PASS" : "FAIL");
     w_attr_f64(w, root, "critical_limits_crossed", rep->n_critical_crossed);
@@ -670,8 +670,8 @@ static void write_h5(writer *w, const out_data *od)
         w_attr_str(w, root, "input_note", rep->input_note);
         w_attr_f64(w, root, "nonfinite_values", (double)rep->nonfinite_values);
     }
-    w_attr_f64(w, root, "minimal_margin_mm", rep->m.min_margin_mm);
-    w_attr_f64(w, root, "criterion_mm", rep->m.criterion_mm);
+    w_attr_f64(w, root, H5M_MINIMAL_MARGIN_MM, rep->m.min_margin_mm);
+    w_attr_f64(w, root, H5M_CRITERION_MM, rep->m.criterion_mm);
     w_attr_str(w, root, "pass_rule", pass_rule);
     w_attr_str(w, root, "compiler", __VERSION__);
     w_attr_str(w, root, "definitions", "see docs/MARGIN.md of ablasim");
@@ -693,14 +693,14 @@ static void write_h5(writer *w, const out_data *od)
                    "z, RAS+); nifti_affine_mm is the tumour file's own "
                    "affine, whose voxel order may differ");
     }
-    w_field(w, g, "tumour_mask", rep->dims, H5T_STD_U8LE, H5T_NATIVE_UINT8, 1, od->tumour, "none",
+    w_field(w, g, H5M_TUMOUR_MASK_NAME, rep->dims, H5T_STD_U8LE, H5T_NATIVE_UINT8, 1, od->tumour, "none",
             "1 = tumour voxel");
     close_id(g);
 
     write_zones(w, od);
     write_margin_group(w, od);
     if (rep->n_critical > 0) {
-        g = w_group(w, "/critical");
+        g = w_group(w, H5M_CRITICAL);
         for (int s = 0; s < rep->n_critical && !w->st; s++) {
             const abl_critical_report *c = &rep->critical[s];
             hid_t sg = -1;

@@ -62,13 +62,6 @@
 #define SNAP_CHUNK_BYTES ((size_t)256 << 20)
 #define DEFLATE_LEVEL 1
 #define NAME_LEN 128
-#define H5_SNAP_FRAMES H5_SNAPSHOTS "/frames"
-/* Names new in this module's layout (candidates for h5_schema.h). */
-#define H5_SOURCES "/sources"
-#define H5_ZONES "/zones"
-#define H5_PROBES "/probes"
-#define H5A_COMPLETE "complete"
-#define H5A_FAILURE "failure"
 
 struct abl_output {
     char *path;     /* final HDF5 name, as given */
@@ -460,7 +453,7 @@ static abl_status write_grid(abl_output *o, const abl_sim *s, abl_error *err)
     hsize_t dn = (hsize_t)nmat;
     st = write_small(o, o->file, H5_MATERIALS, ctype, mtype, 1, &dn, rec, "none", err);
     if (st != ABL_OK) goto done;
-    st = write_small(o, o->file, H5_GRID "/material_names", vstr, vstr, 1, &dn, names, "none",
+    st = write_small(o, o->file, H5_MATERIAL_NAMES, vstr, vstr, 1, &dn, names, "none",
                      err);
 done:
     free(rec);
@@ -556,10 +549,10 @@ static abl_status create_snapshots(abl_output *o, const abl_grid *g, abl_error *
     sp = H5Screate_simple(1, &d1, &m1);
     dcpl = H5Pcreate(H5P_DATASET_CREATE);
     if (sp < 0 || dcpl < 0 || H5Pset_chunk(dcpl, 1, &c1) < 0 ||
-        (o->snap_time = H5Dcreate2(o->file, H5_SNAPSHOTS "/time_s", H5T_IEEE_F64LE, sp,
+        (o->snap_time = H5Dcreate2(o->file, H5_SNAP_TIME, H5T_IEEE_F64LE, sp,
                                    H5P_DEFAULT, dcpl, H5P_DEFAULT)) < 0 ||
         attr_str(o->snap_time, H5A_UNITS, "s") < 0)
-        st = h5_fail(o, err, "creating dataset", H5_SNAPSHOTS "/time_s");
+        st = h5_fail(o, err, "creating dataset", H5_SNAP_TIME);
 done:
     close_id(dcpl);
     close_id(sp);
@@ -595,7 +588,7 @@ static abl_status append_snapshot(abl_output *o, const abl_sim *s, abl_error *er
         H5Sselect_hyperslab(fsp, H5S_SELECT_SET, &at, NULL, &one, NULL) < 0 ||
         (msp = H5Screate_simple(1, &one, NULL)) < 0 ||
         H5Dwrite(o->snap_time, H5T_NATIVE_DOUBLE, msp, fsp, H5P_DEFAULT, &t) < 0)
-        st = h5_fail(o, err, "writing dataset", H5_SNAPSHOTS "/time_s");
+        st = h5_fail(o, err, "writing dataset", H5_SNAP_TIME);
     close_id(msp);
     close_id(fsp);
     if (st != ABL_OK) return st;
@@ -826,7 +819,7 @@ static abl_status write_fields(abl_output *o, const abl_sim *s, abl_error *err)
         hid_t d = -1;
         st = write_field(o, o->file, f->result_path, &s->grid, field_data(f), k, k, f->def->units,
                          &d, err);
-        if (st == ABL_OK && isfinite(f->threshold_C) && attr_f64(d, "threshold_C", f->threshold_C) < 0)
+        if (st == ABL_OK && isfinite(f->threshold_C) && attr_f64(d, H5A_THRESHOLD_C, f->threshold_C) < 0)
             st = h5_fail(o, err, "writing attributes of", f->result_path);
         close_id(d);
     }
@@ -862,11 +855,11 @@ static abl_status write_growth(abl_output *o, const abl_sim *s, const char *gnam
     const abl_scenario *sc = s->sc;
     const size_t ng = log->ng, nc = (size_t)log->ncrit;
     char name[3 * NAME_LEN];
-    snprintf(name, sizeof name, "%s/growth", gname);
+    snprintf(name, sizeof name, H5_GROWTH_FMT, gname);
     hid_t grp = make_group(o, name, err);
     if (grp < 0) return ABL_EIO;
     abl_status st = ABL_OK;
-    if (attr_str(grp, "definition",
+    if (attr_str(grp, H5A_DEFINITION,
                  a < 0
                      ? "zone volumes during the run (runlog.h): <kind>_volume_total_mL = all "
                        "voxels of the zone, <kind>_largest_component_volume_mL = its largest "
@@ -934,7 +927,7 @@ static abl_status write_isotherms(abl_output *o, const abl_sim *s, const iso_res
     if (grp < 0) return ABL_EIO;
     abl_status st = ABL_OK;
     if (attr_f64(grp, "voxel_volume_mL", grid_voxel_volume_m3(&s->grid) * 1e6) < 0 ||
-        attr_str(grp, "definition", "hot: voxels whose T_max_C >= threshold; cold: voxels whose "
+        attr_str(grp, H5A_DEFINITION, "hot: voxels whose T_max_C >= threshold; cold: voxels whose "
                                     "T_min_C <= threshold; per-material columns are material "
                                     "indices, see /grid/materials") < 0)
         st = h5_fail(o, err, "writing attributes of", H5_ISOTHERMS);
@@ -999,7 +992,7 @@ static abl_status write_sources(abl_output *o, const abl_sim *s, const iso_resul
     for (int i = 0; i < s->nsources && st == ABL_OK; i++) {
         const abl_source *src = s->sources[i];
         char gname[2 * NAME_LEN];
-        snprintf(gname, sizeof gname, "%s/%s", H5_SOURCES, iso->src_name[i]);
+        snprintf(gname, sizeof gname, H5_SOURCE_FMT, iso->src_name[i]);
         hid_t grp = make_group(o, gname, err);
         if (grp < 0) {
             st = ABL_EIO;
@@ -1087,7 +1080,7 @@ static abl_status write_zones(abl_output *o, const abl_sim *s, const iso_result 
     hid_t top = make_group(o, H5_ZONES, err);
     if (top < 0) return ABL_EIO;
     abl_status st = ABL_OK;
-    if (attr_str(top, "definition",
+    if (attr_str(top, H5A_DEFINITION,
                  "per applicator axis (and a cluster axis through the mean tip along the mean "
                  "direction for a source with several): length_mm = extent of the zone's voxel "
                  "centres along the axis + one voxel; diameter_mm = 2 x largest distance of a "
@@ -1102,7 +1095,7 @@ static abl_status write_zones(abl_output *o, const abl_sim *s, const iso_result 
     for (int zi = 0; zi < iso->nzones && st == ABL_OK; zi++) {
         const zone_set *z = &iso->zones[zi];
         char gname[2 * NAME_LEN];
-        snprintf(gname, sizeof gname, "%s/%s", H5_ZONES, z->name);
+        snprintf(gname, sizeof gname, H5_ZONE_FMT, z->name);
         hid_t grp = make_group(o, gname, err);
         if (grp < 0) {
             st = ABL_EIO;
@@ -1162,7 +1155,7 @@ static abl_status write_probes(abl_output *o, const abl_sim *s, abl_error *err)
     hid_t grp = make_group(o, H5_PROBES, err);
     if (grp < 0) return ABL_EIO;
     abl_status st = ABL_OK;
-    if (attr_str(grp, "definition",
+    if (attr_str(grp, H5A_DEFINITION,
                  "temperature at each probe by trilinear interpolation between the 8 voxel "
                  "centres around it, sampled with the running maps (at least "
                  "monitor_interval_s apart, at t = 0 and at the end); <source>_tip: at an "
@@ -1172,13 +1165,13 @@ static abl_status write_probes(abl_output *o, const abl_sim *s, abl_error *err)
         st = h5_fail(o, err, "writing attributes of", H5_PROBES);
     close_id(grp);
     const size_t nt = log->nt, np = (size_t)log->nprobes;
-    if (st == ABL_OK) st = write_table(o, H5_PROBES "/time_s", 1, nt, 1, log->t_s, "s", err);
+    if (st == ABL_OK) st = write_table(o, H5_PROBES_TIME, 1, nt, 1, log->t_s, "s", err);
     double *col = malloc((nt ? nt : 1) * sizeof *col);
     if (!col && st == ABL_OK) st = abl_fail(err, ABL_ENOMEM, "%s: out of memory", o->path);
     for (size_t p = 0; p < np && st == ABL_OK; p++) {
         const abl_probe *pr = &log->probes[p];
         char name[2 * NAME_LEN], kind[NAME_LEN + 40];
-        snprintf(name, sizeof name, "%s/%s", H5_PROBES, pr->name);
+        snprintf(name, sizeof name, H5_PROBE_FMT, pr->name);
         for (size_t k = 0; k < nt; k++)
             col[k] = log->T_C[k * np + p];
         st = write_table(o, name, 1, nt, 1, col, "degC", err);
@@ -1233,7 +1226,7 @@ static abl_status write_energy(abl_output *o, const abl_sim *s, abl_error *err)
                          &items[i].v, items[i].units, err);
     }
     if (st == ABL_OK &&
-        attr_str(grp, "definition", "relative_residual = (E_stored_change_J - (E_sources_J + "
+        attr_str(grp, H5A_DEFINITION, "relative_residual = (E_stored_change_J - (E_sources_J + "
                                     "E_perf_met_J + E_boundary_in_J)) / (|E_sources_J| + "
                                     "|E_perf_met_J| + |E_boundary_in_J|)") < 0)
         st = h5_fail(o, err, "writing attributes of", H5_ENERGY);
@@ -1269,9 +1262,9 @@ static abl_status write_root_attrs(abl_output *o, const abl_sim *s, abl_error *e
 {
     const abl_scenario *sc = s->sc;
     hid_t root = o->file;
-    if ((o->run_id[0] && attr_str(root, "run_id", o->run_id) < 0) ||
+    if ((o->run_id[0] && attr_str(root, H5A_RUN_ID, o->run_id) < 0) ||
         attr_str(root, H5A_VERSION, ABLASIM_VERSION) < 0 ||
-        attr_str(root, "scenario_name", sc->name) < 0 ||
+        attr_str(root, H5A_SCENARIO_NAME, sc->name) < 0 ||
         attr_str(root, H5A_SCENARIO, sc->text) < 0 ||
         attr_str(root, "scenario_path", sc->path) < 0 || attr_f64(root, H5A_DT_S, s->dt_s) < 0 ||
         attr_f64(root, "dt_stable_s", s->dt_stable_s) < 0 ||
@@ -1297,7 +1290,7 @@ static abl_status write_frames(abl_output *o, const abl_grid *g, abl_error *err)
     abl_status st = ABL_OK;
     hid_t grp = make_group(o, H5_SNAP_FRAMES, err);
     if (grp < 0) return ABL_EIO;
-    if (attr_str(grp, "definition", "T_C_<t>: virtual 3-D view of " H5_SNAP_T "[t], at "
+    if (attr_str(grp, H5A_DEFINITION, "T_C_<t>: virtual 3-D view of " H5_SNAP_T "[t], at "
                                     H5_SNAPSHOTS "/time_s[t]") < 0) {
         close_id(grp);
         return h5_fail(o, err, "writing attributes of", H5_SNAP_FRAMES);
@@ -1417,7 +1410,7 @@ static void xdmf_attr(FILE *f, const abl_output *o, const abl_grid *g, const cha
 /* Name of the 3-D view of snapshot t (a virtual dataset, see write_frames). */
 static void frame_name(char *buf, size_t len, unsigned long long t)
 {
-    snprintf(buf, len, "%s/T_C_%06llu", H5_SNAP_FRAMES, t);
+    snprintf(buf, len, H5_SNAP_FRAME_FMT, (unsigned long)t);
 }
 
 /* The fields every grid carries: labels, final and extreme temperatures, time maps. */
@@ -2045,7 +2038,7 @@ abl_status output_resume(const char *path, const abl_sim *s, long snapshots_writ
         const abl_grid *g = &s->grid;
         choose_chunk(g, 4, (hsize_t)g->nz, SNAP_CHUNK_BYTES, o->snap_chunk);
         o->snap_T = H5Dopen2(o->file, H5_SNAP_T, H5P_DEFAULT);
-        o->snap_time = H5Dopen2(o->file, H5_SNAPSHOTS "/time_s", H5P_DEFAULT);
+        o->snap_time = H5Dopen2(o->file, H5_SNAP_TIME, H5P_DEFAULT);
         hsize_t ext[4] = {(hsize_t)snapshots_written, (hsize_t)g->nz, (hsize_t)g->ny,
                           (hsize_t)g->nx};
         hsize_t n1 = (hsize_t)snapshots_written;
