@@ -52,6 +52,8 @@ except ImportError as e:  # pragma: no cover - environment problem
     sys.stderr.write("ablasim_report: missing Python package (%s); run scripts/install-deps.sh\n" % e)
     sys.exit(3)
 
+import ablasim_h5 as S  # HDF5 names, as in include/ablasim/h5_schema.h (beside this script)
+
 # Grey level of a tissue: tissues are ranked roughly by CT density (dark = air, lung, fat;
 # light = bone) and the tissues present in the picture get evenly spaced greys in that order,
 # so that neighbours in the legend are always distinguishable. Unknown tissues go in the middle.
@@ -91,20 +93,20 @@ def read_result(path):
         f = h5py.File(path, "r")
     except OSError as e:
         fail(3, "%s: cannot open (%s)" % (path, e))
-    need = ["grid/labels", "grid/material_names", "fields/T_max_C", "fields/T_min_C"]
+    need = [S.H5_LABELS, S.H5_MATERIAL_NAMES, S.H5_T_MAX, S.H5_T_MIN]
     for n in need:
         if n not in f:
-            fail(2, "%s: /%s missing: not an ablasim result file" % (path, n))
+            fail(2, "%s: %s missing: not an ablasim result file" % (path, n))
     r = {
-        "labels": f["grid/labels"][:],
-        "names": [x.decode() if isinstance(x, bytes) else str(x) for x in f["grid/material_names"][:]],
-        "spacing": np.array(f["grid/labels"].attrs["spacing_mm"], dtype=float),
-        "origin": np.array(f["grid/labels"].attrs["origin_mm"], dtype=float),
-        "tmax": f["fields/T_max_C"][:],
-        "tmin": f["fields/T_min_C"][:],
-        "name": f.attrs.get("scenario_name", os.path.basename(path)),
-        "time_s": float(f.attrs.get("time_s", 0.0)),
-        "applicator": f["fields/applicator_mask"][:] > 0 if "fields/applicator_mask" in f else None,
+        "labels": f[S.H5_LABELS][:],
+        "names": [x.decode() if isinstance(x, bytes) else str(x) for x in f[S.H5_MATERIAL_NAMES][:]],
+        "spacing": np.array(f[S.H5_LABELS].attrs[S.H5A_SPACING_MM], dtype=float),
+        "origin": np.array(f[S.H5_LABELS].attrs[S.H5A_ORIGIN_MM], dtype=float),
+        "tmax": f[S.H5_T_MAX][:],
+        "tmin": f[S.H5_T_MIN][:],
+        "name": f.attrs.get(S.H5A_SCENARIO_NAME, os.path.basename(path)),
+        "time_s": float(f.attrs.get(S.H5A_TIME_S, 0.0)),
+        "applicator": f[S.H5_APPLICATOR][:] > 0 if S.H5_APPLICATOR in f else None,
     }
     r["name"] = _str(r["name"])
     f.close()
@@ -123,23 +125,23 @@ def read_margin(path):
     except OSError as e:
         fail(3, "%s: cannot open (%s)" % (path, e))
     m = {"path": path, "critical": []}
-    g = f.get("margin")
+    g = f.get(S.H5M_MARGIN)
     if g is not None:
-        for k in ("minimal_margin_mm", "criterion_mm", "residual_unablated_tumour_volume_mL",
-                  "shell_unablated_volume_mL", "shell_volume_mL",
-                  "surface_fraction_meeting_criterion", "tumour_volume_mL", "zone_volume_mL",
-                  "resolution_mm", "zone_touches_grid_boundary"):
+        for k in (S.H5M_MINIMAL_MARGIN_MM, S.H5M_CRITERION_MM, S.H5M_RESIDUAL_ML,
+                  S.H5M_SHELL_UNABLATED_ML, S.H5M_SHELL_VOLUME_ML, S.H5M_SURFACE_FRACTION,
+                  S.H5M_TUMOUR_VOLUME_ML, S.H5M_ZONE_VOLUME_ML, S.H5M_RESOLUTION_MM,
+                  S.H5M_ZONE_TOUCHES_BOUNDARY):
             if k in g:
                 m[k] = float(g[k][()])
-        if "verdict" in g:
-            m["verdict"] = _str(g["verdict"][()])
+        if S.H5M_VERDICT in g:
+            m["verdict"] = _str(g[S.H5M_VERDICT][()])
             m["margin_verdict"] = m["verdict"]
-        if "minimal_margin_location_mm" in g:
-            m["location"] = [float(v) for v in g["minimal_margin_location_mm"][:]]
-        if "minimal_margin_voxel_ijk" in g:
-            m["voxel_ijk"] = [int(v) for v in g["minimal_margin_voxel_ijk"][:]]
-        if "shell_mask" in g:
-            m["shell"] = g["shell_mask"][:]
+        if S.H5M_MINIMAL_MARGIN_LOCATION_MM in g:
+            m["location"] = [float(v) for v in g[S.H5M_MINIMAL_MARGIN_LOCATION_MM][:]]
+        if S.H5M_MINIMAL_MARGIN_VOXEL_IJK in g:
+            m["voxel_ijk"] = [int(v) for v in g[S.H5M_MINIMAL_MARGIN_VOXEL_IJK][:]]
+        if S.H5M_SHELL_MASK in g:
+            m["shell"] = g[S.H5M_SHELL_MASK][:]
     # the overall verdict (margin and every critical limit) is the root attribute; /margin/verdict
     # is the margin alone
     for k in ("verdict", "margin_verdict", "mode", "input_note"):
@@ -148,21 +150,21 @@ def read_margin(path):
     for k in ("critical_limits_crossed", "input_complete"):
         if k in f.attrs:
             m[k] = float(f.attrs[k])
-    if "grid" in f:
-        m["grid_spacing"] = np.array(f["grid"].attrs.get("spacing_mm", []), dtype=float)
-        m["grid_origin"] = np.array(f["grid"].attrs.get("origin_mm", []), dtype=float)
-        if "tumour_mask" in f["grid"]:
-            m["tumour_mask"] = f["grid/tumour_mask"][:] > 0
-    if "zones" in f:
-        m["criterion"] = _str(f["zones"].attrs.get("selected", b"tmax"))
-        z = f["zones"].get(m["criterion"])
+    if S.H5_GRID in f:
+        m["grid_spacing"] = np.array(f[S.H5_GRID].attrs.get(S.H5A_SPACING_MM, []), dtype=float)
+        m["grid_origin"] = np.array(f[S.H5_GRID].attrs.get(S.H5A_ORIGIN_MM, []), dtype=float)
+        if S.H5M_TUMOUR_MASK in f:
+            m["tumour_mask"] = f[S.H5M_TUMOUR_MASK][:] > 0
+    if S.H5M_ZONES in f:
+        m["criterion"] = _str(f[S.H5M_ZONES].attrs.get(S.H5MA_SELECTED, b"tmax"))
+        z = f[S.H5M_ZONES].get(m["criterion"])
         if z is not None:
             m["zone"] = z[:] > 0
             m["zone_threshold"] = float(z.attrs["threshold"]) if "threshold" in z.attrs else None
             m["zone_units"] = _str(z.attrs.get("threshold_units", ""))
-            m["zone_definition"] = _str(z.attrs.get("definition", ""))
-    if "critical" in f:
-        for name, c in f["critical"].items():
+            m["zone_definition"] = _str(z.attrs.get(S.H5A_DEFINITION, ""))
+    if S.H5M_CRITICAL in f:
+        for name, c in f[S.H5M_CRITICAL].items():
             d = {"tissue": name}
             for k in ("limit_T_max_below_C", "limit_T_min_above_C", "volume_mL", "T_max_C",
                       "T_min_C", "hot_limit_crossed_volume_mL", "cold_limit_crossed_volume_mL",

@@ -45,6 +45,8 @@ except ImportError as e:  # the report script has the same dependencies (README)
     sys.stderr.write("side_margin.py: %s (install python3-h5py python3-numpy)\n" % e)
     sys.exit(3)
 
+import ablasim_h5 as S  # HDF5 names, as in include/ablasim/h5_schema.h (beside this script)
+
 
 def fail(code, msg):
     sys.stderr.write("side_margin.py: %s\n" % msg)
@@ -60,27 +62,30 @@ def read_margin_file(path):
     except OSError as e:
         fail(3, "%s: cannot read: %s" % (path, e))
     with f:
-        need = ["grid/tumour_mask", "margin/margin_mm", "margin/criterion_mm", "zones"]
+        mg = S.H5M_MARGIN + "/"
+        need = [S.H5M_TUMOUR_MASK, mg + S.H5M_MARGIN_MM, mg + S.H5M_CRITERION_MM, S.H5M_ZONES]
         for n in need:
             if n not in f:
-                fail(2, "%s: no /%s (not an ablasim margin file?)" % (path, n))
-        sel = f["zones"].attrs.get("selected")
+                fail(2, "%s: no %s (not an ablasim margin file?)" % (path, n))
+        zones = f[S.H5M_ZONES]
+        sel = zones.attrs.get(S.H5MA_SELECTED)
         if isinstance(sel, bytes):
             sel = sel.decode()
-        if sel is None or sel not in f["zones"]:
-            fail(2, "%s: /zones has no selected zone (attribute 'selected')" % path)
+        if sel is None or sel not in zones:
+            fail(2, "%s: %s has no selected zone (attribute '%s')"
+                 % (path, S.H5M_ZONES, S.H5MA_SELECTED))
         d = {
-            "tumour": f["grid/tumour_mask"][()] != 0,
-            "margin": f["margin/margin_mm"][()].astype(np.float64),
-            "zone": f["zones"][sel][()] != 0,
+            "tumour": f[S.H5M_TUMOUR_MASK][()] != 0,
+            "margin": f[mg + S.H5M_MARGIN_MM][()].astype(np.float64),
+            "zone": zones[sel][()] != 0,
             "zone_name": sel,
-            "criterion_mm": float(f["margin/criterion_mm"][()]),
-            "spacing": np.array(f["grid"].attrs["spacing_mm"], dtype=np.float64),
-            "origin": np.array(f["grid"].attrs["origin_mm"], dtype=np.float64),
+            "criterion_mm": float(f[mg + S.H5M_CRITERION_MM][()]),
+            "spacing": np.array(f[S.H5_GRID].attrs[S.H5A_SPACING_MM], dtype=np.float64),
+            "origin": np.array(f[S.H5_GRID].attrs[S.H5A_ORIGIN_MM], dtype=np.float64),
         }
-        if "margin/surface_voxel_ijk" in f:
-            d["surf_ijk"] = f["margin/surface_voxel_ijk"][()]
-            d["surf_margin"] = f["margin/surface_margin_mm"][()].astype(np.float64)
+        if mg + S.H5M_SURFACE_VOXEL_IJK in f:
+            d["surf_ijk"] = f[mg + S.H5M_SURFACE_VOXEL_IJK][()]
+            d["surf_margin"] = f[mg + S.H5M_SURFACE_MARGIN_MM][()].astype(np.float64)
         else:
             d["surf_ijk"] = np.zeros((0, 3), dtype=np.int32)
             d["surf_margin"] = np.zeros(0)

@@ -18,6 +18,8 @@ import sys
 import h5py
 import numpy as np
 
+import ablasim_h5 as S  # HDF5 names, as in include/ablasim/h5_schema.h (beside this script)
+
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -25,13 +27,13 @@ def main():
     ap.add_argument("--tip", nargs=3, type=float, required=True, metavar=("X", "Y", "Z"))
     ap.add_argument("--dir", nargs=3, type=float, required=True, metavar=("DX", "DY", "DZ"))
     ap.add_argument("--threshold", type=float, default=55.0)
-    ap.add_argument("--field", default="T_max_C")
+    ap.add_argument("--field", default=S.H5_FIELD_T_MAX)
     a = ap.parse_args()
     with h5py.File(a.result, "r") as f:
-        field = f["fields/" + a.field][...]  # [nz][ny][nx]
-        lab = f["grid/labels"]
-        h = np.array(lab.attrs["spacing_mm"], dtype=float)  # x, y, z
-        o = np.array(lab.attrs["origin_mm"], dtype=float)
+        field = f[S.H5_FIELDS + "/" + a.field][...]  # [nz][ny][nx]
+        lab = f[S.H5_LABELS]
+        h = np.array(lab.attrs[S.H5A_SPACING_MM], dtype=float)  # x, y, z
+        o = np.array(lab.attrs[S.H5A_ORIGIN_MM], dtype=float)
     d = np.array(a.dir, dtype=float)
     nd = np.linalg.norm(d)
     if nd == 0:

@@ -1,10 +1,20 @@
-/* h5_schema.h - every HDF5 dataset and attribute name, defined once (k-Wave MatrixNames.h). */
+/* h5_schema.h - every HDF5 dataset, group and attribute name that one part of ablasim writes
+ * and another (C, or the Python scripts in scripts/) reads, defined once (k-Wave MatrixNames.h). Writers and
+ * readers use these constants; names built from a pattern are printf formats (*_FMT, with
+ * what to substitute in a comment). The scripts read the same names from scripts/ablasim_h5.py,
+ * which the schema test (tests/unit/test_schema.c, suite "schema") compares constant by
+ * constant with this file: a change here must be made there too.
+ *
+ * Format of this file (the test parses it): one `#define NAME value` per line, value a
+ * sequence of string literals and earlier names, optionally followed by a comment. */
 #ifndef ABLASIM_H5_SCHEMA_H
 #define ABLASIM_H5_SCHEMA_H
 
+/* ---- result file (OUT.h5: src/results/output.c; read by src/analysis/margin_io.c, scripts) */
 #define H5_GRID "/grid"
-#define H5_LABELS "/grid/labels"
-#define H5_MATERIALS "/grid/materials"
+#define H5_LABELS H5_GRID "/labels"
+#define H5_MATERIALS H5_GRID "/materials"
+#define H5_MATERIAL_NAMES H5_GRID "/material_names"
 #define H5_FIELDS "/fields"
 /* dataset names in /fields (the field table, fields.c, uses these; readers the full paths) */
 #define H5_FIELD_T_FINAL "T_final_C"
@@ -14,8 +24,10 @@
 #define H5_FIELD_CEM43 "cem43_min"
 #define H5_FIELD_FREEZE_CYCLES "freeze_cycles"
 #define H5_FIELD_APPLICATOR "applicator_mask"
-#define H5_FIELD_TIME_ABOVE_FMT "time_at_or_above_%gC_s" /* %g: threshold [C] */
-#define H5_FIELD_TIME_BELOW_FMT "time_at_or_below_%gC_s"
+#define H5_FIELD_TIME_ABOVE_PREFIX "time_at_or_above_"
+#define H5_FIELD_TIME_BELOW_PREFIX "time_at_or_below_"
+#define H5_FIELD_TIME_ABOVE_FMT H5_FIELD_TIME_ABOVE_PREFIX "%gC_s" /* %g: threshold [C] */
+#define H5_FIELD_TIME_BELOW_FMT H5_FIELD_TIME_BELOW_PREFIX "%gC_s" /* %g: threshold [C] */
 #define H5_T_FINAL H5_FIELDS "/" H5_FIELD_T_FINAL
 #define H5_T_MAX H5_FIELDS "/" H5_FIELD_T_MAX
 #define H5_T_MIN H5_FIELDS "/" H5_FIELD_T_MIN
@@ -24,19 +36,70 @@
 #define H5_FREEZE_CYCLES H5_FIELDS "/" H5_FIELD_FREEZE_CYCLES
 #define H5_APPLICATOR H5_FIELDS "/" H5_FIELD_APPLICATOR
 #define H5_SNAPSHOTS "/snapshots"
-#define H5_SNAP_T "/snapshots/T_C"
+#define H5_SNAP_T H5_SNAPSHOTS "/T_C"
+#define H5_SNAP_TIME H5_SNAPSHOTS "/time_s"
+#define H5_SNAP_FRAMES H5_SNAPSHOTS "/frames"
+#define H5_SNAP_FRAME_FMT H5_SNAP_FRAMES "/T_C_%06lu" /* %06lu: snapshot index */
 #define H5_ISOTHERMS "/isotherms"
+#define H5_GROWTH_FMT "%s/growth" /* %s: /isotherms or a /zones group */
 #define H5_ENERGY "/energy"
 #define H5_SOLVER "/solver"
+#define H5_SOURCES "/sources"
+#define H5_SOURCE_FMT H5_SOURCES "/%s" /* %s: source name made HDF5-safe and unique */
+#define H5_ZONES "/zones"
+#define H5_ZONE_FMT H5_ZONES "/%s" /* %s: source name [+ _<axis> | _cluster] */
+#define H5_PROBES "/probes"
+#define H5_PROBES_TIME H5_PROBES "/time_s"
+#define H5_PROBE_FMT H5_PROBES "/%s" /* %s: probe name */
 
 #define H5A_UNITS "units"
+#define H5A_DEFINITION "definition"
 #define H5A_SPACING_MM "spacing_mm"
 #define H5A_ORIGIN_MM "origin_mm"
 #define H5A_TIME_S "time_s"
 #define H5A_DT_S "dt_s"
 #define H5A_VERSION "ablasim_version"
 #define H5A_SCENARIO "scenario_yaml"
+#define H5A_SCENARIO_NAME "scenario_name"
+#define H5A_RUN_ID "run_id"
+#define H5A_COMPLETE "complete" /* int64 on /: 1 finished, 0 partial result */
+#define H5A_FAILURE "failure"   /* string on / of a partial result */
+#define H5A_THRESHOLD_C "threshold_C" /* float64 on a per-threshold /fields map */
 
+/* ---- margin file (OUT.margin.h5: src/analysis/margin_io.c; read by scripts/ablasim_report.py,
+ * scripts/side_margin.py) */
+#define H5M_MARGIN "/margin"
+#define H5M_ZONES "/zones"
+#define H5M_CRITICAL "/critical"
+#define H5M_TUMOUR_MASK_NAME "tumour_mask"
+#define H5M_TUMOUR_MASK H5_GRID "/" H5M_TUMOUR_MASK_NAME
+#define H5M_SEGMENTATION "segmentation" /* in /zones, margin from segmentations */
+/* datasets in /margin */
+#define H5M_MARGIN_MM "margin_mm"
+#define H5M_SHELL_MASK "shell_mask"
+#define H5M_SURFACE_MARGIN_MM "surface_margin_mm"
+#define H5M_SURFACE_VOXEL_IJK "surface_voxel_ijk"
+#define H5M_CRITERION_MM "criterion_mm"
+#define H5M_MINIMAL_MARGIN_MM "minimal_margin_mm"
+#define H5M_MINIMAL_MARGIN_LOCATION_MM "minimal_margin_location_mm"
+#define H5M_RESOLUTION_MM "resolution_mm"
+#define H5M_SURFACE_FRACTION "surface_fraction_meeting_criterion"
+#define H5M_TUMOUR_VOLUME_ML "tumour_volume_mL"
+#define H5M_ZONE_VOLUME_ML "zone_volume_mL"
+#define H5M_RESIDUAL_ML "residual_unablated_tumour_volume_mL"
+#define H5M_SHELL_UNABLATED_ML "shell_unablated_volume_mL"
+#define H5M_SHELL_VOLUME_ML "shell_volume_mL"
+#define H5M_MINIMAL_MARGIN_VOXEL_IJK "minimal_margin_voxel_ijk"
+#define H5M_ZONE_TOUCHES_BOUNDARY "zone_touches_grid_boundary"
+#define H5M_VERDICT "verdict" /* string dataset in /margin; string attribute on / */
+#define H5MA_SELECTED "selected" /* on /zones: name of the zone dataset the verdict used */
+
+/* ---- sweep table (DIR/results.h5: src/sweep/sweep_table.c) */
+#define H5S_TABLE "/table"
+#define H5S_UNCERTAINTY "/uncertainty"
+#define H5SA_FINGERPRINT "fingerprint" /* uint64 on /: the sweep's fingerprint */
+
+/* ---- mesh file (meshes/: src/formats/mesh.c) */
 #define H5_MESH_LABELS "/labels"
 #define H5A_LABEL_NAMES "label_names"
 

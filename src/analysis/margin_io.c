@@ -25,10 +25,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../formats/atomic_file.h"
 #include "../formats/h5util.h"
 #include "ablasim/fileguard.h"
 #include "ablasim/grid.h"
 #include "ablasim/h5_schema.h"
+#include "ablasim/json_writer.h"
 #include "ablasim/margin.h"
 #include "ablasim/mesh.h"
 #include "ablasim/nifti.h"
@@ -225,7 +227,7 @@ done:
 
 static abl_status read_material_names(result_file *rf, abl_error *err)
 {
-    static const char *name = H5_GRID "/material_names";
+    static const char *name = H5_MATERIAL_NAMES;
     char d[512];
     if (H5Lexists(rf->file, name, H5P_DEFAULT) <= 0)
         return abl_fail(err, ABL_EINVAL, "%s: no dataset %s: not an ablasim result file", rf->path,
@@ -296,13 +298,13 @@ static void list_time_maps(result_file *rf)
         ssize_t len =
             H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, nm, sizeof nm, H5P_DEFAULT);
         if (len <= 0 || (size_t)len >= sizeof nm) continue;
-        bool above = !strncmp(nm, "time_at_or_above_", 17);
-        bool below = !strncmp(nm, "time_at_or_below_", 17);
+        bool above = !strncmp(nm, H5_FIELD_TIME_ABOVE_PREFIX, strlen(H5_FIELD_TIME_ABOVE_PREFIX));
+        bool below = !strncmp(nm, H5_FIELD_TIME_BELOW_PREFIX, strlen(H5_FIELD_TIME_BELOW_PREFIX));
         if (!above && !below) continue;
         double thr = strtod(nm + 17, NULL);
         hid_t ds = H5Dopen2(g, nm, H5P_DEFAULT);
-        if (ds >= 0 && H5Aexists(ds, "threshold_C") > 0) {
-            hid_t a = H5Aopen(ds, "threshold_C", H5P_DEFAULT);
+        if (ds >= 0 && H5Aexists(ds, H5A_THRESHOLD_C) > 0) {
+            hid_t a = H5Aopen(ds, H5A_THRESHOLD_C, H5P_DEFAULT);
             double t;
             if (a >= 0 && H5Aread(a, H5T_NATIVE_DOUBLE, &t) >= 0) thr = t;
             close_id(a);
@@ -332,20 +334,20 @@ static const char *find_time_map(const result_file *rf, bool above, double thr)
 static bool result_complete(const result_file *rf, char *why, size_t len)
 {
     why[0] = '\0';
-    if (H5Aexists(rf->file, "complete") <= 0) {
+    if (H5Aexists(rf->file, H5A_COMPLETE) <= 0) {
         snprintf(why, len,
                  "no root attribute 'complete': not a finished ablasim result (a partial file, "
                  "or written before results carried the flag)");
         return false;
     }
     long long c = -1;
-    hid_t a = H5Aopen(rf->file, "complete", H5P_DEFAULT);
+    hid_t a = H5Aopen(rf->file, H5A_COMPLETE, H5P_DEFAULT);
     if (a < 0 || H5Aread(a, H5T_NATIVE_LLONG, &c) < 0) c = -1;
     close_id(a);
     if (c == 1) return true;
     char failure[300] = "";
-    if (H5Aexists(rf->file, "failure") > 0) {
-        hid_t fa = H5Aopen(rf->file, "failure", H5P_DEFAULT);
+    if (H5Aexists(rf->file, H5A_FAILURE) > 0) {
+        hid_t fa = H5Aopen(rf->file, H5A_FAILURE, H5P_DEFAULT);
         hid_t ft = fa >= 0 ? H5Aget_type(fa) : -1;
         if (ft >= 0 && H5Tget_class(ft) == H5T_STRING && H5Tis_variable_str(ft) > 0) {
             char *v = NULL;
@@ -495,7 +497,7 @@ static void w_dataset(writer *w, hid_t loc, const char *name, hid_t ftype, hid_t
         w_fail(w, "writing dataset", name);
     } else {
         w_attr_str(w, d, H5A_UNITS, units);
-        if (def) w_attr_str(w, d, "definition", def);
+        if (def) w_attr_str(w, d, H5A_DEFINITION, def);
     }
     close_id(d);
     close_id(sp);
@@ -574,49 +576,49 @@ static void write_margin_group(writer *w, const out_data *od)
 {
     const abl_margin_result *m = od->m;
     const int *dims = od->rep->dims;
-    hid_t g = w_group(w, "/margin");
+    hid_t g = w_group(w, H5M_MARGIN);
     w_attr_str(w, g, "pass_rule", pass_rule);
-    w_attr_str(w, g, "verdict", m->pass ? "PASS" : "FAIL");
-    w_field(w, g, "margin_mm", dims, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 4, m->margin_mm, "mm",
+    w_attr_str(w, g, H5M_VERDICT, m->pass ? "PASS" : "FAIL");
+    w_field(w, g, H5M_MARGIN_MM, dims, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 4, m->margin_mm, "mm",
             "signed minimal ablative margin of each tumour voxel: +distance from its centre to "
             "the nearest non-ablated voxel centre if ablated, -distance to the nearest ablated "
             "voxel centre if not (-inf: nothing ablated); NaN outside the tumour");
-    w_field(w, g, "shell_mask", dims, H5T_STD_U8LE, H5T_NATIVE_UINT8, 1, m->shell, "none",
+    w_field(w, g, H5M_SHELL_MASK, dims, H5T_STD_U8LE, H5T_NATIVE_UINT8, 1, m->shell, "none",
             "non-tumour voxels within criterion_mm of a tumour voxel centre: 1 ablated, "
             "2 not ablated; 0 elsewhere");
     hsize_t ns[2] = {(hsize_t)m->n_surface, 3};
-    w_small(w, g, "surface_margin_mm", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, ns,
+    w_small(w, g, H5M_SURFACE_MARGIN_MM, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, ns,
             m->surface_margin_mm, "mm",
             "margin of every tumour surface voxel (a 6-neighbour outside the tumour or the "
             "grid), in the order of surface_voxel_ijk");
-    w_small(w, g, "surface_voxel_ijk", H5T_STD_I32LE, H5T_NATIVE_INT32, 2, ns, m->surface_ijk,
+    w_small(w, g, H5M_SURFACE_VOXEL_IJK, H5T_STD_I32LE, H5T_NATIVE_INT32, 2, ns, m->surface_ijk,
             "voxel index", "i j k (x y z) of each surface voxel, increasing linear index");
     const double crit = m->criterion_mm;
-    w_scalar(w, g, "criterion_mm", crit, "mm", "required minimal margin");
-    w_scalar(w, g, "minimal_margin_mm", m->min_margin_mm, "mm",
+    w_scalar(w, g, H5M_CRITERION_MM, crit, "mm", "required minimal margin");
+    w_scalar(w, g, H5M_MINIMAL_MARGIN_MM, m->min_margin_mm, "mm",
              "smallest signed margin over the tumour voxels (ties: lowest voxel index)");
     hsize_t three = 3;
-    w_small(w, g, "minimal_margin_location_mm", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &three,
+    w_small(w, g, H5M_MINIMAL_MARGIN_LOCATION_MM, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &three,
             m->min_location_mm, "mm",
             "world position (x y z) of the voxel centre where the "
             "minimal margin occurs");
-    w_small(w, g, "minimal_margin_voxel_ijk", H5T_STD_I32LE, H5T_NATIVE_INT, 1, &three, m->min_ijk,
+    w_small(w, g, H5M_MINIMAL_MARGIN_VOXEL_IJK, H5T_STD_I32LE, H5T_NATIVE_INT, 1, &three, m->min_ijk,
             "voxel index", "i j k (x y z) of that voxel");
-    w_string(w, g, "verdict", m->pass ? "PASS" : "FAIL");
-    w_scalar(w, g, "resolution_mm", m->resolution_mm, "mm",
+    w_string(w, g, H5M_VERDICT, m->pass ? "PASS" : "FAIL");
+    w_scalar(w, g, H5M_RESOLUTION_MM, m->resolution_mm, "mm",
              "one voxel diagonal: distances between voxel centres quantise the margin");
-    w_scalar(w, g, "surface_fraction_meeting_criterion", m->surface_fraction_ok, "1",
+    w_scalar(w, g, H5M_SURFACE_FRACTION, m->surface_fraction_ok, "1",
              "fraction of the tumour surface voxels whose margin > criterion_mm");
     w_scalar(w, g, "surface_voxels", (double)m->n_surface, "voxels", NULL);
-    w_scalar(w, g, "tumour_volume_mL", m->tumour_mL, "mL", NULL);
-    w_scalar(w, g, "zone_volume_mL", m->zone_mL, "mL", "ablation zone used for the verdict");
-    w_scalar(w, g, "residual_unablated_tumour_volume_mL", m->residual_mL, "mL",
+    w_scalar(w, g, H5M_TUMOUR_VOLUME_ML, m->tumour_mL, "mL", NULL);
+    w_scalar(w, g, H5M_ZONE_VOLUME_ML, m->zone_mL, "mL", "ablation zone used for the verdict");
+    w_scalar(w, g, H5M_RESIDUAL_ML, m->residual_mL, "mL",
              "tumour voxels outside the ablation zone");
-    w_scalar(w, g, "shell_volume_mL", m->shell_mL, "mL",
+    w_scalar(w, g, H5M_SHELL_VOLUME_ML, m->shell_mL, "mL",
              "non-tumour voxels within criterion_mm of the tumour");
-    w_scalar(w, g, "shell_unablated_volume_mL", m->shell_unablated_mL, "mL",
+    w_scalar(w, g, H5M_SHELL_UNABLATED_ML, m->shell_unablated_mL, "mL",
              "shell voxels outside the ablation zone");
-    w_scalar(w, g, "zone_touches_grid_boundary", m->zone_touches_border ? 1 : 0, "1",
+    w_scalar(w, g, H5M_ZONE_TOUCHES_BOUNDARY, m->zone_touches_border ? 1 : 0, "1",
              "1: an ablated voxel lies on a grid face; voxels beyond the grid count as not "
              "ablated, so margins toward that face are lower bounds");
     close_id(g);
@@ -625,10 +627,10 @@ static void write_margin_group(writer *w, const out_data *od)
 static void write_zones(writer *w, const out_data *od)
 {
     const abl_margin_report *rep = od->rep;
-    hid_t g = w_group(w, "/zones");
+    hid_t g = w_group(w, H5M_ZONES);
     char def[256];
     if (rep->from_result) {
-        w_attr_str(w, g, "selected", zone_criterion_info(rep->criterion)->key);
+        w_attr_str(w, g, H5MA_SELECTED, zone_criterion_info(rep->criterion)->key);
         for (int c = 0; c < ABL_ZONE_NCRIT; c++) {
             if (!rep->zone_available[c]) continue;
             const abl_zone_criterion_info *ci = zone_criterion_info((abl_zone_criterion)c);
@@ -644,8 +646,8 @@ static void write_zones(writer *w, const out_data *od)
             close_id(d);
         }
     } else {
-        w_attr_str(w, g, "selected", "segmentation");
-        w_field(w, g, "segmentation", rep->dims, H5T_STD_U8LE, H5T_NATIVE_UINT8, 1, od->seg_zone,
+        w_attr_str(w, g, H5MA_SELECTED, H5M_SEGMENTATION);
+        w_field(w, g, H5M_SEGMENTATION, rep->dims, H5T_STD_U8LE, H5T_NATIVE_UINT8, 1, od->seg_zone,
                 "none", "ablation-zone segmentation as read (label != 0 = ablated)");
     }
     close_id(g);
@@ -659,7 +661,7 @@ static void write_h5(writer *w, const out_data *od)
     w_attr_str(w, root, "source", rep->source);
     w_attr_str(w, root, "mode", rep->from_result ? "result" : "segmentations");
     w_attr_str(w, root, "tumour", rep->tumour_desc);
-    w_attr_str(w, root, "verdict", rep->pass ? "PASS" : "FAIL");
+    w_attr_str(w, root, H5M_VERDICT, rep->pass ? "PASS" : "FAIL");
     w_attr_str(w, root, "verdict_rule", verdict_rule);
     w_attr_str(w, root, "margin_verdict", rep->m.pass ? "PASS" : "FAIL");
     w_attr_f64(w, root, "critical_limits_crossed", rep->n_critical_crossed);
@@ -668,8 +670,8 @@ static void write_h5(writer *w, const out_data *od)
         w_attr_str(w, root, "input_note", rep->input_note);
         w_attr_f64(w, root, "nonfinite_values", (double)rep->nonfinite_values);
     }
-    w_attr_f64(w, root, "minimal_margin_mm", rep->m.min_margin_mm);
-    w_attr_f64(w, root, "criterion_mm", rep->m.criterion_mm);
+    w_attr_f64(w, root, H5M_MINIMAL_MARGIN_MM, rep->m.min_margin_mm);
+    w_attr_f64(w, root, H5M_CRITERION_MM, rep->m.criterion_mm);
     w_attr_str(w, root, "pass_rule", pass_rule);
     w_attr_str(w, root, "compiler", __VERSION__);
     w_attr_str(w, root, "definitions", "see docs/MARGIN.md of ablasim");
@@ -691,14 +693,14 @@ static void write_h5(writer *w, const out_data *od)
                    "z, RAS+); nifti_affine_mm is the tumour file's own "
                    "affine, whose voxel order may differ");
     }
-    w_field(w, g, "tumour_mask", rep->dims, H5T_STD_U8LE, H5T_NATIVE_UINT8, 1, od->tumour, "none",
+    w_field(w, g, H5M_TUMOUR_MASK_NAME, rep->dims, H5T_STD_U8LE, H5T_NATIVE_UINT8, 1, od->tumour, "none",
             "1 = tumour voxel");
     close_id(g);
 
     write_zones(w, od);
     write_margin_group(w, od);
     if (rep->n_critical > 0) {
-        g = w_group(w, "/critical");
+        g = w_group(w, H5M_CRITICAL);
         for (int s = 0; s < rep->n_critical && !w->st; s++) {
             const abl_critical_report *c = &rep->critical[s];
             hid_t sg = -1;
@@ -734,155 +736,109 @@ static void write_h5(writer *w, const out_data *od)
 
 /* ---- JSON -------------------------------------------------------------------------------- */
 
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if (*p < 0x20)
-            fprintf(f, "\\u%04x", *p);
-        else
-            fputc(*p, f);
-    }
-    fputc('"', f);
-}
-
-/* JSON has no NaN or Infinity: null. */
-static void json_num(FILE *f, double v)
-{
-    if (isfinite(v))
-        fprintf(f, "%.17g", v);
-    else
-        fputs("null", f);
-}
-
-static void json_kv(FILE *f, const char *ind, const char *key, double v, bool comma)
-{
-    fprintf(f, "%s\"%s\": ", ind, key);
-    json_num(f, v);
-    fputs(comma ? ",\n" : "\n", f);
-}
-
-static void json_vec(FILE *f, const double *v, int n)
-{
-    fputc('[', f);
-    for (int a = 0; a < n; a++) {
-        if (a) fputs(", ", f);
-        json_num(f, v[a]);
-    }
-    fputc(']', f);
-}
-
 static void json_body(FILE *f, const abl_margin_report *rep, const char *out_h5)
 {
     const abl_margin_result *m = &rep->m;
-    fputs("{\n  \"ablasim_version\": ", f);
-    json_str(f, ABLASIM_VERSION);
-    fputs(",\n  \"source\": ", f);
-    json_str(f, rep->source);
-    fprintf(
-        f, ",\n  \"mode\": \"%s\",\n  \"output\": ", rep->from_result ? "result" : "segmentations");
-    json_str(f, out_h5);
-    fprintf(f, ",\n  \"verdict\": \"%s\",\n  \"verdict_rule\": ", rep->pass ? "PASS" : "FAIL");
-    json_str(f, verdict_rule);
-    fprintf(f, ",\n  \"margin_verdict\": \"%s\",\n  \"critical_limits_crossed\": %d",
-            rep->m.pass ? "PASS" : "FAIL", rep->n_critical_crossed);
-    fprintf(f, ",\n  \"input_complete\": %s,\n  \"input_note\": ",
-            rep->input_complete ? "true" : "false");
+    abl_json j;
+    json_init(&j, f);
+    json_begin_object(&j, NULL, false);
+    json_str(&j, "ablasim_version", ABLASIM_VERSION);
+    json_str(&j, "source", rep->source);
+    json_str(&j, "mode", rep->from_result ? "result" : "segmentations");
+    json_str(&j, "output", out_h5);
+    json_str(&j, "verdict", rep->pass ? "PASS" : "FAIL");
+    json_str(&j, "verdict_rule", verdict_rule);
+    json_str(&j, "margin_verdict", rep->m.pass ? "PASS" : "FAIL");
+    json_int(&j, "critical_limits_crossed", rep->n_critical_crossed);
+    json_bool(&j, "input_complete", rep->input_complete);
     if (rep->input_complete)
-        fputs("null", f);
+        json_null(&j, "input_note");
     else
-        json_str(f, rep->input_note);
-    fprintf(f, ",\n  \"nonfinite_values\": %zu", rep->nonfinite_values);
-    fprintf(f, ",\n  \"grid\": {\"dims\": [%d, %d, %d], \"spacing_mm\": ", rep->dims[0],
-            rep->dims[1], rep->dims[2]);
-    json_vec(f, rep->spacing_mm, 3);
-    fputs(", \"voxel_mL\": ", f);
-    json_num(f, m->voxel_mL);
-    fputs("},\n  \"tumour\": ", f);
-    json_str(f, rep->tumour_desc);
-    fputs(",\n  \"zones\": {", f);
-    bool first = true;
+        json_str(&j, "input_note", rep->input_note);
+    json_uint(&j, "nonfinite_values", rep->nonfinite_values);
+    json_begin_object(&j, "grid", true);
+    json_int_array(&j, "dims", rep->dims, 3);
+    json_num_array(&j, "spacing_mm", rep->spacing_mm, 3, 1.0);
+    json_num(&j, "voxel_mL", m->voxel_mL);
+    json_end_object(&j);
+    json_str(&j, "tumour", rep->tumour_desc);
+    json_begin_object(&j, "zones", false);
     if (rep->from_result) {
         for (int c = 0; c < ABL_ZONE_NCRIT; c++) {
             if (!rep->zone_available[c]) continue;
             const abl_zone_criterion_info *ci = zone_criterion_info((abl_zone_criterion)c);
-            fprintf(f, "%s\n    \"%s\": {\"field\": \"%s\", \"rule\": \"%s\", \"threshold\": ",
-                    first ? "" : ",", ci->key, ci->field, ci->at_or_above ? ">=" : "<=");
-            json_num(f, rep->zone_threshold[c]);
-            fprintf(f, ", \"units\": \"%s\", \"voxels\": %zu, \"volume_mL\": ", ci->units,
-                    rep->zone_voxels[c]);
-            json_num(f, rep->zone_mL[c]);
-            fputc('}', f);
-            first = false;
+            json_begin_object(&j, ci->key, true);
+            json_str(&j, "field", ci->field);
+            json_str(&j, "rule", ci->at_or_above ? ">=" : "<=");
+            json_num(&j, "threshold", rep->zone_threshold[c]);
+            json_str(&j, "units", ci->units);
+            json_uint(&j, "voxels", rep->zone_voxels[c]);
+            json_num(&j, "volume_mL", rep->zone_mL[c]);
+            json_end_object(&j);
         }
         /* needle-track voxels included in every zone above */
-        fputs(",\n    \"applicator_included_mL\": ", f);
-        json_num(f, rep->applicator_mL);
+        json_num(&j, "applicator_included_mL", rep->applicator_mL);
     } else {
-        fputs("\n    \"segmentation\": {\"volume_mL\": ", f);
-        json_num(f, m->zone_mL);
-        fputc('}', f);
+        json_begin_object(&j, "segmentation", true);
+        json_num(&j, "volume_mL", m->zone_mL);
+        json_end_object(&j);
     }
-    fputs("\n  },\n  \"criterion\": ", f);
+    json_end_object(&j);
+    json_begin_object(&j, "criterion", true);
     if (rep->from_result) {
-        fprintf(f, "{\"zone\": \"%s\", \"automatic\": %s, \"threshold\": ",
-                zone_criterion_info(rep->criterion)->key, rep->criterion_auto ? "true" : "false");
-        json_num(f, rep->threshold);
-        fprintf(f, ", \"units\": \"%s\"}", zone_criterion_info(rep->criterion)->units);
+        json_str(&j, "zone", zone_criterion_info(rep->criterion)->key);
+        json_bool(&j, "automatic", rep->criterion_auto);
+        json_num(&j, "threshold", rep->threshold);
+        json_str(&j, "units", zone_criterion_info(rep->criterion)->units);
     } else {
-        fputs("{\"zone\": \"segmentation\"}", f);
+        json_str(&j, "zone", "segmentation");
     }
-    fputs(",\n  \"margin\": {\n", f);
-    const char *ind = "    ";
-    fprintf(f, "%s\"verdict\": \"%s\",\n%s\"pass_rule\": ", ind, m->pass ? "PASS" : "FAIL", ind);
-    json_str(f, pass_rule);
-    fputs(",\n", f);
-    json_kv(f, ind, "criterion_mm", m->criterion_mm, true);
-    json_kv(f, ind, "minimal_margin_mm", m->min_margin_mm, true);
-    fprintf(f, "%s\"minimal_margin_location_mm\": ", ind);
-    json_vec(f, m->min_location_mm, 3);
-    fprintf(f, ",\n%s\"minimal_margin_voxel_ijk\": [%d, %d, %d],\n", ind, m->min_ijk[0],
-            m->min_ijk[1], m->min_ijk[2]);
-    json_kv(f, ind, "resolution_mm", m->resolution_mm, true);
-    fprintf(f, "%s\"surface_voxels\": %zu,\n%s\"surface_voxels_meeting_criterion\": %zu,\n", ind,
-            m->n_surface, ind, m->n_surface_ok);
-    json_kv(f, ind, "surface_fraction_meeting_criterion", m->surface_fraction_ok, true);
-    json_kv(f, ind, "tumour_volume_mL", m->tumour_mL, true);
-    json_kv(f, ind, "zone_volume_mL", m->zone_mL, true);
-    json_kv(f, ind, "residual_unablated_tumour_volume_mL", m->residual_mL, true);
-    json_kv(f, ind, "shell_volume_mL", m->shell_mL, true);
-    json_kv(f, ind, "shell_unablated_volume_mL", m->shell_unablated_mL, true);
-    fprintf(f, "%s\"zone_touches_grid_boundary\": %s,\n%s\"tumour_touches_grid_boundary\": %s\n",
-            ind, m->zone_touches_border ? "true" : "false", ind,
-            m->tumour_touches_border ? "true" : "false");
-    fputs("  },\n  \"critical\": [", f);
+    json_end_object(&j);
+    json_begin_object(&j, "margin", false);
+    json_str(&j, "verdict", m->pass ? "PASS" : "FAIL");
+    json_str(&j, "pass_rule", pass_rule);
+    json_num(&j, "criterion_mm", m->criterion_mm);
+    json_num(&j, "minimal_margin_mm", m->min_margin_mm);
+    json_num_array(&j, "minimal_margin_location_mm", m->min_location_mm, 3, 1.0);
+    json_int_array(&j, "minimal_margin_voxel_ijk", m->min_ijk, 3);
+    json_num(&j, "resolution_mm", m->resolution_mm);
+    json_uint(&j, "surface_voxels", m->n_surface);
+    json_uint(&j, "surface_voxels_meeting_criterion", m->n_surface_ok);
+    json_num(&j, "surface_fraction_meeting_criterion", m->surface_fraction_ok);
+    json_num(&j, "tumour_volume_mL", m->tumour_mL);
+    json_num(&j, "zone_volume_mL", m->zone_mL);
+    json_num(&j, "residual_unablated_tumour_volume_mL", m->residual_mL);
+    json_num(&j, "shell_volume_mL", m->shell_mL);
+    json_num(&j, "shell_unablated_volume_mL", m->shell_unablated_mL);
+    json_bool(&j, "zone_touches_grid_boundary", m->zone_touches_border);
+    json_bool(&j, "tumour_touches_grid_boundary", m->tumour_touches_border);
+    json_end_object(&j);
+    json_begin_array(&j, "critical", false);
     for (int s = 0; s < rep->n_critical; s++) {
         const abl_critical_report *c = &rep->critical[s];
-        const char *i2 = "      ";
-        fprintf(f, "%s\n    {\n%s\"tissue\": ", s ? "," : "", i2);
-        json_str(f, c->spec.tissue);
-        fputs(",\n", f);
-        json_kv(f, i2, "limit_T_max_below_C", c->spec.tmax_below_C, true);
-        json_kv(f, i2, "limit_T_min_above_C", c->spec.tmin_above_C, true);
-        fprintf(f, "%s\"voxels\": %zu,\n", i2, c->n_voxels);
-        json_kv(f, i2, "volume_mL", c->volume_mL, true);
-        json_kv(f, i2, "T_max_C", c->tmax_C, true);
-        json_kv(f, i2, "T_min_C", c->tmin_C, true);
-        json_kv(f, i2, "hot_limit_crossed_volume_mL", c->hot_mL, true);
-        json_kv(f, i2, "cold_limit_crossed_volume_mL", c->cold_mL, true);
-        json_kv(f, i2, "time_at_or_above_limit_max_s", c->time_above_max_s, true);
-        json_kv(f, i2, "time_at_or_below_limit_max_s", c->time_below_max_s, true);
-        json_kv(f, i2, "damaged_volume_mL", c->damaged_mL, true);
-        fprintf(f, "%s\"nonfinite_voxels\": %zu,\n", i2, c->n_nonfinite);
-        fprintf(f, "%s\"limit_crossed\": %s\n    }", i2, c->crossed ? "true" : "false");
+        json_begin_object(&j, NULL, false);
+        json_str(&j, "tissue", c->spec.tissue);
+        json_num(&j, "limit_T_max_below_C", c->spec.tmax_below_C);
+        json_num(&j, "limit_T_min_above_C", c->spec.tmin_above_C);
+        json_uint(&j, "voxels", c->n_voxels);
+        json_num(&j, "volume_mL", c->volume_mL);
+        json_num(&j, "T_max_C", c->tmax_C);
+        json_num(&j, "T_min_C", c->tmin_C);
+        json_num(&j, "hot_limit_crossed_volume_mL", c->hot_mL);
+        json_num(&j, "cold_limit_crossed_volume_mL", c->cold_mL);
+        json_num(&j, "time_at_or_above_limit_max_s", c->time_above_max_s);
+        json_num(&j, "time_at_or_below_limit_max_s", c->time_below_max_s);
+        json_num(&j, "damaged_volume_mL", c->damaged_mL);
+        json_uint(&j, "nonfinite_voxels", c->n_nonfinite);
+        json_bool(&j, "limit_crossed", c->crossed);
+        json_end_object(&j);
     }
-    fputs(rep->n_critical ? "\n  ],\n" : "],\n", f);
-    json_kv(f, "  ", "read_time_s", rep->read_s, true);
-    json_kv(f, "  ", "compute_time_s", rep->compute_s, true);
-    json_kv(f, "  ", "analysis_time_s", rep->wall_s, false); /* before writing */
-    fputs("}\n", f);
+    json_end_array(&j);
+    json_num(&j, "read_time_s", rep->read_s);
+    json_num(&j, "compute_time_s", rep->compute_s);
+    json_num(&j, "analysis_time_s", rep->wall_s); /* before writing */
+    json_end_object(&j);
+    json_finish(&j);
 }
 
 
@@ -921,19 +877,20 @@ static abl_status write_outputs(const out_data *od, const char *nifti_prefix, ab
     abl_status nst = nifti_prefix ? write_nifti_maps(od, nifti_prefix, err) : ABL_OK;
     if (nst) return nst;
     const abl_margin_report *rep = od->rep;
-    char tmp_h5[1100], tmp_json[1100];
-    snprintf(tmp_h5, sizeof tmp_h5, "%s.tmp", rep->out_h5);
-    snprintf(tmp_json, sizeof tmp_json, "%s.tmp", rep->out_json);
     struct stat sb;
     if (stat(rep->out_h5, &sb) == 0 && S_ISDIR(sb.st_mode))
         return abl_fail(err, ABL_EIO, "%s: cannot write output: is a directory", rep->out_h5);
 
+    /* both files to fresh temporaries (atomic_file.h), made durable, then renamed */
     writer w = {rep->out_h5, -1, ABL_OK, err};
-    int fd = open(tmp_h5, O_WRONLY | O_CREAT | O_TRUNC, 0666);
-    if (fd < 0)
-        return abl_fail(err, ABL_EIO, "%s: cannot write output (creating %s: %s)", rep->out_h5,
-                        tmp_h5, strerror(errno));
-    close(fd);
+    abl_atomic h5 = {.fd = -1}, js = {.fd = -1};
+    int e = atomic_reserve(&h5, rep->out_h5, ".tmp");
+    if (e) {
+        atomic_abort(&h5);
+        return abl_fail(err, ABL_EIO, "%s: cannot write output (creating %s.tmp: %s)", rep->out_h5,
+                        rep->out_h5, strerror(e));
+    }
+    const char *tmp_h5 = h5.tmp;
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fapl < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0 ||
         (w.file = H5Fcreate(tmp_h5, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)) < 0)
@@ -942,35 +899,28 @@ static abl_status write_outputs(const out_data *od, const char *nifti_prefix, ab
     write_h5(&w, od);
     if (!w.st && H5Fflush(w.file, H5F_SCOPE_GLOBAL) < 0) w_fail(&w, "writing", tmp_h5);
     if (w.file >= 0 && H5Fclose(w.file) < 0) w_fail(&w, "closing", tmp_h5);
+    if (!w.st && (e = atomic_sync(&h5)))
+        w.st = abl_fail(err, ABL_EIO, "%s: syncing %s failed (%s)", rep->out_h5, tmp_h5,
+                        strerror(e));
     if (!w.st) {
-        int e = fsync_path(tmp_h5);
-        if (e)
-            w.st = abl_fail(err, ABL_EIO, "%s: syncing %s failed (%s)", rep->out_h5, tmp_h5,
-                            strerror(e));
-    }
-    if (!w.st) {
-        FILE *f = fopen(tmp_json, "w");
+        FILE *f = (e = atomic_open(&js, rep->out_json, ".tmp")) ? NULL : atomic_stream(&js);
         if (!f) {
-            w.st = abl_fail(err, ABL_EIO, "%s: cannot write (%s)", tmp_json, strerror(errno));
+            w.st = abl_fail(err, ABL_EIO, "%s.tmp: cannot write (%s)", rep->out_json,
+                            strerror(e ? e : errno));
         } else {
             json_body(f, rep, rep->out_h5);
-            int bad = ferror(f);
-            if (fflush(f) != 0 || fsync(fileno(f)) != 0) bad = 1;
-            if (fclose(f) != 0) bad = 1;
-            if (bad)
-                w.st = abl_fail(err, ABL_EIO, "%s: writing failed (%s)", tmp_json, strerror(errno));
+            if ((e = atomic_sync(&js)))
+                w.st = abl_fail(err, ABL_EIO, "%s: writing failed (%s)", js.tmp, strerror(e));
         }
     }
-    if (!w.st && rename(tmp_json, rep->out_json) != 0)
+    if (!w.st && (e = atomic_commit(&js)))
         w.st = abl_fail(err, ABL_EIO, "%s: cannot rename into place (%s)", rep->out_json,
-                        strerror(errno));
-    if (!w.st && rename(tmp_h5, rep->out_h5) != 0)
+                        strerror(e));
+    if (!w.st && (e = atomic_commit(&h5)))
         w.st = abl_fail(err, ABL_EIO, "%s: cannot rename into place (%s)", rep->out_h5,
-                        strerror(errno));
-    if (w.st) {
-        unlink(tmp_h5);
-        unlink(tmp_json);
-    }
+                        strerror(e));
+    atomic_abort(&h5); /* each removes its temporary unless it was renamed */
+    atomic_abort(&js);
     return w.st;
 }
 

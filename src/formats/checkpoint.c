@@ -18,6 +18,7 @@
 #include "ablasim/runlog.h"
 #include "ablasim/source.h"
 #include "ablasim/version.h"
+#include "atomic_file.h"
 #include "h5util.h"
 
 /* Format history: 1 - ablasim 0.1 before issue 14 (no checksums, no provenance); 2 - checksums
@@ -847,10 +848,16 @@ abl_status checkpoint_write(const char *path, const abl_sim *s, const char *outp
                             long snapshots_written, abl_error *err)
 {
     const abl_scenario *sc = s->sc;
-    size_t len = strlen(path) + 8;
-    char *tmp = malloc(len);
-    if (!tmp) return abl_fail(err, ABL_ENOMEM, "out of memory");
-    snprintf(tmp, len, "%s.tmp", path);
+    /* a fresh "<path>.tmp" (atomic_file.h), renamed over the previous checkpoint when whole */
+    abl_atomic at;
+    int e = atomic_reserve(&at, path, ".tmp");
+    if (e) {
+        abl_status st = abl_fail(err, ABL_EIO, "%s.tmp: cannot create the checkpoint (%s)", path,
+                                 strerror(e));
+        atomic_abort(&at);
+        return st;
+    }
+    const char *tmp = at.tmp;
     h5_quiet q;
     quiet_begin(&q);
     abl_status st = ABL_OK;
@@ -966,13 +973,12 @@ abl_status checkpoint_write(const char *path, const abl_sim *s, const char *outp
     f = -1;
     /* on disk before it replaces the previous checkpoint: a crash right after the rename must
      * not leave a checkpoint whose blocks were never written */
-    int e = fsync_path(tmp);
-    if (e)
+    if ((e = atomic_sync(&at)))
         st = abl_fail(err, ABL_EIO, "%s: cannot flush the checkpoint to disk (%s)", tmp,
                       strerror(e));
-    else if (rename(tmp, path) != 0)
+    else if ((e = atomic_commit(&at)))
         st = abl_fail(err, ABL_EIO, "%s: cannot rename the checkpoint into place (%s)", path,
-                      strerror(errno));
+                      strerror(e));
 done:
     close_id(td);
     close_id(grp);
@@ -980,8 +986,7 @@ done:
     close_id(f);
     close_id(fapl);
     quiet_end(&q);
-    if (st) remove(tmp);
-    free(tmp);
+    atomic_abort(&at); /* removes the temporary unless it was renamed */
     free(sets);
     free(spath);
     free(bdir);

@@ -88,12 +88,3 @@ void close_id(hid_t id)
     }
 }
 
-
-int fsync_path(const char *path)
-{
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return errno;
-    int r = fsync(fd) != 0 ? errno : 0;
-    close(fd);
-    return r;
-}

@@ -1,7 +1,7 @@
 /* h5util.h - private helpers shared by the HDF5 readers and writers (src/formats mesh.c,
  * nifti.c, checkpoint.c; src/results output.c; src/analysis margin_io.c; src/sweep): silence
  * HDF5's own error printing around our calls, fetch the innermost HDF5 error description for
- * our messages, close any HDF5 id. Not a public module. */
+ * our messages, close any HDF5 id. Not a public module (file commits: atomic_file.h). */
 #ifndef ABLASIM_H5UTIL_H
 #define ABLASIM_H5UTIL_H
 
@@ -22,8 +22,4 @@ void quiet_end(const h5_quiet *q);
 const char *h5_detail(char *buf, size_t len);
 /* Close an HDF5 id of any kind; ignores negative ids. */
 void close_id(hid_t id);
-/* fsync a file by name (before renaming it into place): 0 or the errno. Shared by every
- * writer that commits by rename (output.c, nifti.c, margin_io.c). */
-int fsync_path(const char *path);
-
 #endif

@@ -27,6 +27,7 @@
 
 #include "ablasim/grid.h"
 #include "ablasim/h5_schema.h"
+#include "atomic_file.h"
 #include "h5util.h"
 
 /* Chunks of whole z-planes, at most this many bytes, so a reader of one slice decompresses
@@ -830,43 +831,29 @@ abl_status mesh_write(const char *path, const abl_mesh *m, abl_error *err)
     abl_status st = check_mesh(path, m, err);
     if (st != ABL_OK) return st;
 
-    size_t len = strlen(path);
-    char *tmp = malloc(len + 5);
-    if (!tmp) return abl_fail(err, ABL_ENOMEM, "%s: out of memory", path);
-    memcpy(tmp, path, len);
-    memcpy(tmp + len, ".tmp", 5);
-
-    /* Create the temporary with open() so that an unwritable or missing directory is reported
-     * with the system's reason rather than HDF5's generic one. */
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
-    if (fd < 0) {
-        st = abl_fail(err, ABL_EIO, "%s: cannot create %s (%s)", path, tmp, strerror(errno));
-        free(tmp);
+    /* A fresh temporary created with open() (atomic_file.h), so that an unwritable or missing
+     * directory is reported with the system's reason rather than HDF5's generic one. */
+    abl_atomic at;
+    int e = atomic_reserve(&at, path, ".tmp");
+    if (e) {
+        st = abl_fail(err, ABL_EIO, "%s: cannot create %s.tmp (%s)", path, path, strerror(e));
+        atomic_abort(&at);
         return st;
     }
-    close(fd);
 
     h5_quiet q;
     quiet_begin(&q);
-    st = write_file(path, tmp, m, err);
+    st = write_file(path, at.tmp, m, err);
     quiet_end(&q);
 
-    if (st == ABL_OK) {
-        /* Data on disk before the name points at it, so a crash leaves the old file or the
-         * complete new one. */
-        fd = open(tmp, O_RDONLY);
-        if (fd >= 0) {
-            if (fsync(fd) != 0)
-                st = abl_fail(err, ABL_EIO, "%s: syncing %s failed (%s)", path, tmp,
-                              strerror(errno));
-            close(fd);
-        }
-    }
-    if (st == ABL_OK && rename(tmp, path) != 0)
-        st = abl_fail(err, ABL_EIO, "%s: cannot rename %s into place (%s)", path, tmp,
-                      strerror(errno));
-    if (st != ABL_OK) remove(tmp);
-    free(tmp);
+    /* Data on disk before the name points at it, so a crash leaves the old file or the
+     * complete new one. */
+    if (st == ABL_OK && (e = atomic_sync(&at)))
+        st = abl_fail(err, ABL_EIO, "%s: syncing %s failed (%s)", path, at.tmp, strerror(e));
+    if (st == ABL_OK && (e = atomic_commit(&at)))
+        st = abl_fail(err, ABL_EIO, "%s: cannot rename %s into place (%s)", path, at.tmp,
+                      strerror(e));
+    atomic_abort(&at);
     return st;
 }
 

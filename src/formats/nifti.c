@@ -52,6 +52,7 @@
 #include <zlib.h>
 
 #include "ablasim/grid.h"
+#include "atomic_file.h"
 #include "h5util.h"
 #include "ablasim/version.h"
 
@@ -649,16 +650,6 @@ done:
 
 /* ---- writing ----------------------------------------------------------------------------- */
 
-static char *str_cat(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    char *s = malloc(la + lb + 1);
-    if (!s) return NULL;
-    memcpy(s, a, la);
-    memcpy(s + la, b, lb + 1);
-    return s;
-}
-
 
 /* The file on disk must hold header + data: for .nii its size, for .nii.gz the gzip trailer's
  * uncompressed length (ISIZE, RFC 1952 section 2.3.1: length mod 2^32, little-endian). */
@@ -722,8 +713,17 @@ static abl_status write_image(const char *path, const abl_nifti_geom *geom, int 
     nifti_image *nim = NULL;
     void *filebuf = NULL;
     const void *out = data;
-    char *tmp = str_cat(path, gz ? ".tmp.nii.gz" : ".tmp.nii");
-    if (!tmp) return abl_fail(err, ABL_ENOMEM, "out of memory");
+    /* the fresh temporary (atomic_file.h) that znzopen then writes by name */
+    abl_atomic at;
+    int e = atomic_reserve(&at, path, gz ? ".tmp.nii.gz" : ".tmp.nii");
+    if (e) {
+        st = e == ENOMEM ? abl_fail(err, ABL_ENOMEM, "out of memory")
+                         : abl_fail(err, ABL_EIO, "%s: cannot write (creating %s%s: %s)", path,
+                                    path, gz ? ".tmp.nii.gz" : ".tmp.nii", strerror(e));
+        atomic_abort(&at);
+        return st;
+    }
+    const char *tmp = at.tmp;
     if (!is_identity(&m)) {
         /* Back to the file's voxel order (see the top of this file). */
         filebuf = malloc(nvox * elsize);
@@ -828,19 +828,17 @@ static abl_status write_image(const char *path, const abl_nifti_geom *geom, int 
                       write_errno ? strerror(write_errno) : "disk full?");
         goto done;
     }
-    int e = fsync_path(tmp);
-    if (e) {
+    if ((e = atomic_sync(&at))) {
         st = abl_fail(err, ABL_EIO, "%s: syncing %s failed (%s)", path, tmp, strerror(e));
         goto done;
     }
-    if (rename(tmp, path) != 0) {
+    if ((e = atomic_commit(&at))) {
         st = abl_fail(err, ABL_EIO, "%s: cannot rename %s into place (%s)", path, tmp,
-                      strerror(errno));
+                      strerror(e));
         goto done;
     }
 done:
-    if (st != ABL_OK) unlink(tmp);
-    free(tmp);
+    atomic_abort(&at); /* removes the temporary unless it was renamed */
     free(filebuf);
     nifti_image_free(nim);
     return st;

@@ -46,9 +46,11 @@
 #include <unistd.h>
 
 #include "ablasim/h5_schema.h"
+#include "ablasim/json_writer.h"
 #include "ablasim/runlog.h"
 #include "ablasim/version.h"
 #include "ablasim/zone.h"
+#include "../formats/atomic_file.h"
 #include "../formats/h5util.h"
 
 /* Chunk size limits. Field chunks: up to 16 z-planes and 32 MiB, small enough that a reader
@@ -60,13 +62,6 @@
 #define SNAP_CHUNK_BYTES ((size_t)256 << 20)
 #define DEFLATE_LEVEL 1
 #define NAME_LEN 128
-#define H5_SNAP_FRAMES H5_SNAPSHOTS "/frames"
-/* Names new in this module's layout (candidates for h5_schema.h). */
-#define H5_SOURCES "/sources"
-#define H5_ZONES "/zones"
-#define H5_PROBES "/probes"
-#define H5A_COMPLETE "complete"
-#define H5A_FAILURE "failure"
 
 struct abl_output {
     char *path;     /* final HDF5 name, as given */
@@ -105,48 +100,6 @@ static char *str_cat(const char *a, const char *b)
     memcpy(s, a, la);
     memcpy(s + la, b, lb + 1);
     return s;
-}
-
-/* Create path as a new, empty file of our own: whatever had the name before (a leftover
- * temporary of a killed run, or a symlink someone put there) is unlinked first, never
- * truncated or followed, so no other file's contents can be replaced through it. Returns an
- * open descriptor or -1 with errno set. */
-static int create_fresh(const char *path)
-{
-    if (unlink(path) != 0 && errno != ENOENT) return -1;
-    return open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
-}
-
-static FILE *fopen_fresh(const char *path)
-{
-    int fd = create_fresh(path);
-    if (fd < 0) return NULL;
-    FILE *f = fdopen(fd, "w");
-    if (!f) close(fd);
-    return f;
-}
-
-/* Make the renames themselves durable; best effort (not every file system supports it). */
-static void fsync_dir_of(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir;
-    if (!slash) dir = str_cat(".", "");
-    else if (slash == path) dir = str_cat("/", "");
-    else {
-        dir = malloc((size_t)(slash - path) + 1);
-        if (dir) {
-            memcpy(dir, path, (size_t)(slash - path));
-            dir[slash - path] = '\0';
-        }
-    }
-    if (!dir) return;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-    free(dir);
 }
 
 /* double -> float without undefined behaviour for values outside the float range. */
@@ -500,7 +453,7 @@ static abl_status write_grid(abl_output *o, const abl_sim *s, abl_error *err)
     hsize_t dn = (hsize_t)nmat;
     st = write_small(o, o->file, H5_MATERIALS, ctype, mtype, 1, &dn, rec, "none", err);
     if (st != ABL_OK) goto done;
-    st = write_small(o, o->file, H5_GRID "/material_names", vstr, vstr, 1, &dn, names, "none",
+    st = write_small(o, o->file, H5_MATERIAL_NAMES, vstr, vstr, 1, &dn, names, "none",
                      err);
 done:
     free(rec);
@@ -596,10 +549,10 @@ static abl_status create_snapshots(abl_output *o, const abl_grid *g, abl_error *
     sp = H5Screate_simple(1, &d1, &m1);
     dcpl = H5Pcreate(H5P_DATASET_CREATE);
     if (sp < 0 || dcpl < 0 || H5Pset_chunk(dcpl, 1, &c1) < 0 ||
-        (o->snap_time = H5Dcreate2(o->file, H5_SNAPSHOTS "/time_s", H5T_IEEE_F64LE, sp,
+        (o->snap_time = H5Dcreate2(o->file, H5_SNAP_TIME, H5T_IEEE_F64LE, sp,
                                    H5P_DEFAULT, dcpl, H5P_DEFAULT)) < 0 ||
         attr_str(o->snap_time, H5A_UNITS, "s") < 0)
-        st = h5_fail(o, err, "creating dataset", H5_SNAPSHOTS "/time_s");
+        st = h5_fail(o, err, "creating dataset", H5_SNAP_TIME);
 done:
     close_id(dcpl);
     close_id(sp);
@@ -635,7 +588,7 @@ static abl_status append_snapshot(abl_output *o, const abl_sim *s, abl_error *er
         H5Sselect_hyperslab(fsp, H5S_SELECT_SET, &at, NULL, &one, NULL) < 0 ||
         (msp = H5Screate_simple(1, &one, NULL)) < 0 ||
         H5Dwrite(o->snap_time, H5T_NATIVE_DOUBLE, msp, fsp, H5P_DEFAULT, &t) < 0)
-        st = h5_fail(o, err, "writing dataset", H5_SNAPSHOTS "/time_s");
+        st = h5_fail(o, err, "writing dataset", H5_SNAP_TIME);
     close_id(msp);
     close_id(fsp);
     if (st != ABL_OK) return st;
@@ -866,7 +819,7 @@ static abl_status write_fields(abl_output *o, const abl_sim *s, abl_error *err)
         hid_t d = -1;
         st = write_field(o, o->file, f->result_path, &s->grid, field_data(f), k, k, f->def->units,
                          &d, err);
-        if (st == ABL_OK && isfinite(f->threshold_C) && attr_f64(d, "threshold_C", f->threshold_C) < 0)
+        if (st == ABL_OK && isfinite(f->threshold_C) && attr_f64(d, H5A_THRESHOLD_C, f->threshold_C) < 0)
             st = h5_fail(o, err, "writing attributes of", f->result_path);
         close_id(d);
     }
@@ -902,11 +855,11 @@ static abl_status write_growth(abl_output *o, const abl_sim *s, const char *gnam
     const abl_scenario *sc = s->sc;
     const size_t ng = log->ng, nc = (size_t)log->ncrit;
     char name[3 * NAME_LEN];
-    snprintf(name, sizeof name, "%s/growth", gname);
+    snprintf(name, sizeof name, H5_GROWTH_FMT, gname);
     hid_t grp = make_group(o, name, err);
     if (grp < 0) return ABL_EIO;
     abl_status st = ABL_OK;
-    if (attr_str(grp, "definition",
+    if (attr_str(grp, H5A_DEFINITION,
                  a < 0
                      ? "zone volumes during the run (runlog.h): <kind>_volume_total_mL = all "
                        "voxels of the zone, <kind>_largest_component_volume_mL = its largest "
@@ -974,7 +927,7 @@ static abl_status write_isotherms(abl_output *o, const abl_sim *s, const iso_res
     if (grp < 0) return ABL_EIO;
     abl_status st = ABL_OK;
     if (attr_f64(grp, "voxel_volume_mL", grid_voxel_volume_m3(&s->grid) * 1e6) < 0 ||
-        attr_str(grp, "definition", "hot: voxels whose T_max_C >= threshold; cold: voxels whose "
+        attr_str(grp, H5A_DEFINITION, "hot: voxels whose T_max_C >= threshold; cold: voxels whose "
                                     "T_min_C <= threshold; per-material columns are material "
                                     "indices, see /grid/materials") < 0)
         st = h5_fail(o, err, "writing attributes of", H5_ISOTHERMS);
@@ -1039,7 +992,7 @@ static abl_status write_sources(abl_output *o, const abl_sim *s, const iso_resul
     for (int i = 0; i < s->nsources && st == ABL_OK; i++) {
         const abl_source *src = s->sources[i];
         char gname[2 * NAME_LEN];
-        snprintf(gname, sizeof gname, "%s/%s", H5_SOURCES, iso->src_name[i]);
+        snprintf(gname, sizeof gname, H5_SOURCE_FMT, iso->src_name[i]);
         hid_t grp = make_group(o, gname, err);
         if (grp < 0) {
             st = ABL_EIO;
@@ -1127,7 +1080,7 @@ static abl_status write_zones(abl_output *o, const abl_sim *s, const iso_result 
     hid_t top = make_group(o, H5_ZONES, err);
     if (top < 0) return ABL_EIO;
     abl_status st = ABL_OK;
-    if (attr_str(top, "definition",
+    if (attr_str(top, H5A_DEFINITION,
                  "per applicator axis (and a cluster axis through the mean tip along the mean "
                  "direction for a source with several): length_mm = extent of the zone's voxel "
                  "centres along the axis + one voxel; diameter_mm = 2 x largest distance of a "
@@ -1142,7 +1095,7 @@ static abl_status write_zones(abl_output *o, const abl_sim *s, const iso_result 
     for (int zi = 0; zi < iso->nzones && st == ABL_OK; zi++) {
         const zone_set *z = &iso->zones[zi];
         char gname[2 * NAME_LEN];
-        snprintf(gname, sizeof gname, "%s/%s", H5_ZONES, z->name);
+        snprintf(gname, sizeof gname, H5_ZONE_FMT, z->name);
         hid_t grp = make_group(o, gname, err);
         if (grp < 0) {
             st = ABL_EIO;
@@ -1202,7 +1155,7 @@ static abl_status write_probes(abl_output *o, const abl_sim *s, abl_error *err)
     hid_t grp = make_group(o, H5_PROBES, err);
     if (grp < 0) return ABL_EIO;
     abl_status st = ABL_OK;
-    if (attr_str(grp, "definition",
+    if (attr_str(grp, H5A_DEFINITION,
                  "temperature at each probe by trilinear interpolation between the 8 voxel "
                  "centres around it, sampled with the running maps (at least "
                  "monitor_interval_s apart, at t = 0 and at the end); <source>_tip: at an "
@@ -1212,13 +1165,13 @@ static abl_status write_probes(abl_output *o, const abl_sim *s, abl_error *err)
         st = h5_fail(o, err, "writing attributes of", H5_PROBES);
     close_id(grp);
     const size_t nt = log->nt, np = (size_t)log->nprobes;
-    if (st == ABL_OK) st = write_table(o, H5_PROBES "/time_s", 1, nt, 1, log->t_s, "s", err);
+    if (st == ABL_OK) st = write_table(o, H5_PROBES_TIME, 1, nt, 1, log->t_s, "s", err);
     double *col = malloc((nt ? nt : 1) * sizeof *col);
     if (!col && st == ABL_OK) st = abl_fail(err, ABL_ENOMEM, "%s: out of memory", o->path);
     for (size_t p = 0; p < np && st == ABL_OK; p++) {
         const abl_probe *pr = &log->probes[p];
         char name[2 * NAME_LEN], kind[NAME_LEN + 40];
-        snprintf(name, sizeof name, "%s/%s", H5_PROBES, pr->name);
+        snprintf(name, sizeof name, H5_PROBE_FMT, pr->name);
         for (size_t k = 0; k < nt; k++)
             col[k] = log->T_C[k * np + p];
         st = write_table(o, name, 1, nt, 1, col, "degC", err);
@@ -1273,7 +1226,7 @@ static abl_status write_energy(abl_output *o, const abl_sim *s, abl_error *err)
                          &items[i].v, items[i].units, err);
     }
     if (st == ABL_OK &&
-        attr_str(grp, "definition", "relative_residual = (E_stored_change_J - (E_sources_J + "
+        attr_str(grp, H5A_DEFINITION, "relative_residual = (E_stored_change_J - (E_sources_J + "
                                     "E_perf_met_J + E_boundary_in_J)) / (|E_sources_J| + "
                                     "|E_perf_met_J| + |E_boundary_in_J|)") < 0)
         st = h5_fail(o, err, "writing attributes of", H5_ENERGY);
@@ -1309,9 +1262,9 @@ static abl_status write_root_attrs(abl_output *o, const abl_sim *s, abl_error *e
 {
     const abl_scenario *sc = s->sc;
     hid_t root = o->file;
-    if ((o->run_id[0] && attr_str(root, "run_id", o->run_id) < 0) ||
+    if ((o->run_id[0] && attr_str(root, H5A_RUN_ID, o->run_id) < 0) ||
         attr_str(root, H5A_VERSION, ABLASIM_VERSION) < 0 ||
-        attr_str(root, "scenario_name", sc->name) < 0 ||
+        attr_str(root, H5A_SCENARIO_NAME, sc->name) < 0 ||
         attr_str(root, H5A_SCENARIO, sc->text) < 0 ||
         attr_str(root, "scenario_path", sc->path) < 0 || attr_f64(root, H5A_DT_S, s->dt_s) < 0 ||
         attr_f64(root, "dt_stable_s", s->dt_stable_s) < 0 ||
@@ -1337,7 +1290,7 @@ static abl_status write_frames(abl_output *o, const abl_grid *g, abl_error *err)
     abl_status st = ABL_OK;
     hid_t grp = make_group(o, H5_SNAP_FRAMES, err);
     if (grp < 0) return ABL_EIO;
-    if (attr_str(grp, "definition", "T_C_<t>: virtual 3-D view of " H5_SNAP_T "[t], at "
+    if (attr_str(grp, H5A_DEFINITION, "T_C_<t>: virtual 3-D view of " H5_SNAP_T "[t], at "
                                     H5_SNAPSHOTS "/time_s[t]") < 0) {
         close_id(grp);
         return h5_fail(o, err, "writing attributes of", H5_SNAP_FRAMES);
@@ -1457,7 +1410,7 @@ static void xdmf_attr(FILE *f, const abl_output *o, const abl_grid *g, const cha
 /* Name of the 3-D view of snapshot t (a virtual dataset, see write_frames). */
 static void frame_name(char *buf, size_t len, unsigned long long t)
 {
-    snprintf(buf, len, "%s/T_C_%06llu", H5_SNAP_FRAMES, t);
+    snprintf(buf, len, H5_SNAP_FRAME_FMT, (unsigned long)t);
 }
 
 /* The fields every grid carries: labels, final and extreme temperatures, time maps. */
@@ -1512,41 +1465,6 @@ static void xdmf_body(FILE *f, const abl_output *o, const abl_sim *s)
 
 /* ---- finish: JSON ------------------------------------------------------------------------ */
 
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-        switch (*p) {
-        case '"': fputs("\\\"", f); break;
-        case '\\': fputs("\\\\", f); break;
-        case '\n': fputs("\\n", f); break;
-        case '\r': fputs("\\r", f); break;
-        case '\t': fputs("\\t", f); break;
-        default:
-            if (*p < 0x20) fprintf(f, "\\u%04x", *p);
-            else fputc(*p, f);
-        }
-    }
-    fputc('"', f);
-}
-
-/* JSON has no NaN or Infinity. */
-static void json_num(FILE *f, double v)
-{
-    if (isfinite(v)) fprintf(f, "%.17g", v);
-    else fputs("null", f);
-}
-
-static void json_vec3(FILE *f, const double v[3], double scale)
-{
-    fputc('[', f);
-    for (int a = 0; a < 3; a++) {
-        if (a) fputs(", ", f);
-        json_num(f, v[a] * scale);
-    }
-    fputc(']', f);
-}
-
 /* "T_max_ge_55C_mL" / "T_min_le_-40C_mL" */
 static void iso_key(char *buf, size_t len, int hot, double thr)
 {
@@ -1554,11 +1472,9 @@ static void iso_key(char *buf, size_t len, int hot, double thr)
 }
 
 /* Isotherm volumes of one tissue: the sum over the materials that map to it. */
-static void json_iso_block(FILE *f, const abl_sim *s, const iso_result *iso, int tissue,
-                           const char *ind)
+static void json_iso_block(abl_json *j, const abl_sim *s, const iso_result *iso, int tissue)
 {
     const abl_scenario *sc = s->sc;
-    int first = 1;
     for (int pass = 0; pass < 2; pass++) {
         const int nthr = pass == 0 ? sc->n_hot : sc->n_cold;
         for (int h = 0; h < nthr; h++) {
@@ -1573,11 +1489,7 @@ static void json_iso_block(FILE *f, const abl_sim *s, const iso_result *iso, int
             }
             char key[NAME_LEN];
             iso_key(key, sizeof key, pass == 0, pass == 0 ? sc->hot_C[h] : sc->cold_C[h]);
-            fprintf(f, "%s\n%s", first ? "" : ",", ind);
-            json_str(f, key);
-            fputs(": ", f);
-            json_num(f, v);
-            first = 0;
+            json_num(j, key, v);
         }
     }
     const char *dk[2] = {"Omega_ge_1_mL", "CEM43_ge_240min_mL"};
@@ -1587,40 +1499,37 @@ static void json_iso_block(FILE *f, const abl_sim *s, const iso_result *iso, int
         else
             for (int m = 0; m < s->nmat; m++)
                 if (s->mat_tissue[m] == tissue) v += iso->dmg_mat[(size_t)q * s->nmat + m];
-        fprintf(f, "%s\n%s", first ? "" : ",", ind);
-        json_str(f, dk[q]);
-        fputs(": ", f);
-        json_num(f, v);
-        first = 0;
+        json_num(j, dk[q], v);
     }
 }
 
-static void json_zone(FILE *f, const char *key, const abl_axis_zone *z, double largest_mL,
-                      const char *ind)
+static void json_zone(abl_json *j, const char *key, const abl_axis_zone *z, double largest_mL)
 {
-    fprintf(f, ",\n%s", ind);
-    json_str(f, key);
-    fputs(": {\"length_mm\": ", f);
-    json_num(f, z->length_m * 1e3);
-    fputs(", \"diameter_mm\": ", f);
-    json_num(f, z->diameter_m * 1e3);
-    fputs(", \"diameter_min_mm\": ", f);
-    json_num(f, z->diameter_min_m * 1e3);
-    fputs(", \"diameter_equivalent_mm\": ", f);
-    json_num(f, z->diameter_eq_m * 1e3);
-    fputs(", \"volume_mL\": ", f);
-    json_num(f, z->volume_m3 * 1e6);
-    fputs(", \"largest_component_volume_mL\": ", f);
-    json_num(f, largest_mL);
-    fputc('}', f);
+    json_begin_object(j, key, true);
+    json_num(j, "length_mm", z->length_m * 1e3);
+    json_num(j, "diameter_mm", z->diameter_m * 1e3);
+    json_num(j, "diameter_min_mm", z->diameter_min_m * 1e3);
+    json_num(j, "diameter_equivalent_mm", z->diameter_eq_m * 1e3);
+    json_num(j, "volume_mL", z->volume_m3 * 1e6);
+    json_num(j, "largest_component_volume_mL", largest_mL);
+    json_end_object(j);
+}
+
+static void json_stats(abl_json *j, const char *key, col_stats cs)
+{
+    json_begin_object(j, key, true);
+    json_num(j, "final", cs.final);
+    json_num(j, "min", cs.min);
+    json_num(j, "max", cs.max);
+    json_end_object(j);
 }
 
 /* "probes": {name: {position_mm, kind, final_C, max_C, min_C}} over the recorded samples. */
-static void json_probes(FILE *f, const abl_sim *s)
+static void json_probes(abl_json *j, const abl_sim *s)
 {
     const abl_runlog *log = s->runlog;
     if (!log || log->nprobes == 0) return;
-    fputs(",\n  \"probes\": {", f);
+    json_begin_object(j, "probes", false);
     const size_t np = (size_t)log->nprobes;
     for (size_t p = 0; p < np; p++) {
         const abl_probe *pr = &log->probes[p];
@@ -1631,72 +1540,55 @@ static void json_probes(FILE *f, const abl_sim *s)
             hi = fmax(hi, v);
             fin = v;
         }
-        fprintf(f, "%s\n    ", p ? "," : "");
-        json_str(f, pr->name);
-        fputs(": {\"position_mm\": ", f);
-        json_vec3(f, pr->pos_m, 1e3);
-        fputs(", \"kind\": ", f);
-        json_str(f, pr->source < 0 ? "output.probes" : "applicator tip");
-        if (pr->source >= 0) {
-            fputs(", \"source\": ", f);
-            json_str(f, s->sources[pr->source]->name);
-        }
-        fputs(", \"final_C\": ", f);
-        json_num(f, fin);
-        fputs(", \"max_C\": ", f);
-        json_num(f, hi);
-        fputs(", \"min_C\": ", f);
-        json_num(f, lo);
-        fputc('}', f);
+        json_begin_object(j, pr->name, true);
+        json_num_array(j, "position_mm", pr->pos_m, 3, 1e3);
+        json_str(j, "kind", pr->source < 0 ? "output.probes" : "applicator tip");
+        if (pr->source >= 0) json_str(j, "source", s->sources[pr->source]->name);
+        json_num(j, "final_C", fin);
+        json_num(j, "max_C", hi);
+        json_num(j, "min_C", lo);
+        json_end_object(j);
     }
-    fputs("\n  }", f);
-    if (log->history_from_s > 0) {
-        /* a resumed run whose checkpoint did not carry the records (output_resume) */
-        fputs(",\n  \"probes_and_growth_from_s\": ", f);
-        json_num(f, log->history_from_s);
-    }
+    json_end_object(j);
+    /* a resumed run whose checkpoint did not carry the records (output_resume) */
+    if (log->history_from_s > 0) json_num(j, "probes_and_growth_from_s", log->history_from_s);
 }
 
 /* "sources": {name: {type, zones: {axis name: {tip_mm, direction, per zone: length, diameter,
  * volume}}, series: {column: {final, min, max}}, <p>energy_J per <p>power_W column}} (same
  * names as in the HDF5 file) */
-static void json_sources(FILE *f, const abl_sim *s, const iso_result *iso)
+static void json_sources(abl_json *j, const abl_sim *s, const iso_result *iso)
 {
     const abl_scenario *sc = s->sc;
     if (s->nsources <= 0) return;
-    fputs(",\n  \"sources\": {", f);
+    json_begin_object(j, "sources", false);
     for (int i = 0; i < s->nsources; i++) {
         const abl_source *src = s->sources[i];
-        fprintf(f, "%s\n    ", i ? "," : "");
-        json_str(f, iso->src_name[i]);
-        fputs(": {\n      \"type\": ", f);
-        json_str(f, src->ops->type);
+        json_begin_object(j, iso->src_name[i], false);
+        json_str(j, "type", src->ops->type);
         int first = 1;
         for (int zi = 0; zi < iso->nzones; zi++) {
             const zone_set *z = &iso->zones[zi];
             if (z->source != i) continue;
-            fputs(first ? ",\n      \"zones\": {\n        " : ",\n        ", f);
+            if (first) json_begin_object(j, "zones", false);
             first = 0;
-            json_str(f, z->name);
-            fputs(": {\n          \"tip_mm\": ", f);
-            json_vec3(f, z->axis.tip_m, 1e3);
-            fputs(",\n          \"direction\": ", f);
-            json_vec3(f, z->axis.dir, 1.0);
+            json_begin_object(j, z->name, false);
+            json_num_array(j, "tip_mm", z->axis.tip_m, 3, 1e3);
+            json_num_array(j, "direction", z->axis.dir, 3, 1.0);
             char key[NAME_LEN];
             for (int h = 0; h < sc->n_hot; h++) {
                 snprintf(key, sizeof key, "T_max_ge_%gC", sc->hot_C[h]);
-                json_zone(f, key, &z->hot[h], zone_mL(iso->largest[h], &s->grid), "          ");
+                json_zone(j, key, &z->hot[h], zone_mL(iso->largest[h], &s->grid));
             }
             for (int c = 0; c < sc->n_cold; c++) {
                 snprintf(key, sizeof key, "T_min_le_%gC", sc->cold_C[c]);
-                json_zone(f, key, &z->cold[c], zone_mL(iso->largest[sc->n_hot + c], &s->grid),
-                          "          ");
+                json_zone(j, key, &z->cold[c], zone_mL(iso->largest[sc->n_hot + c], &s->grid));
             }
-            json_zone(f, "Omega_ge_1", &z->omega,
-                      zone_mL(iso->largest[sc->n_hot + sc->n_cold], &s->grid), "          ");
-            fputs("\n        }", f);
+            json_zone(j, "Omega_ge_1", &z->omega,
+                      zone_mL(iso->largest[sc->n_hot + sc->n_cold], &s->grid));
+            json_end_object(j);
         }
-        if (!first) fputs("\n      }", f);
+        if (!first) json_end_object(j);
         abl_source_series ser;
         const bool has = has_series(src, &ser);
         if (log_power(s, i)) {
@@ -1710,147 +1602,104 @@ static void json_sources(FILE *f, const abl_sim *s, const iso_result *iso)
                     cs.max = fmax(cs.max, v);
                     cs.final = v;
                 }
-                fprintf(f,
-                        ",\n      \"series_rows\": %zu,\n      \"series\": {\n        "
-                        "\"power_W\": {\"final\": ",
-                        log->nt ? log->nt - 1 : 0);
-                json_num(f, cs.final);
-                fputs(", \"min\": ", f);
-                json_num(f, cs.min);
-                fputs(", \"max\": ", f);
-                json_num(f, cs.max);
-                fputs("}\n      }", f);
+                json_uint(j, "series_rows", log->nt ? log->nt - 1 : 0);
+                json_begin_object(j, "series", false);
+                json_stats(j, "power_W", cs);
+                json_end_object(j);
             }
-            fputs(",\n      \"energy_J\": ", f);
-            json_num(f, log->src_E_J[i]);
+            json_num(j, "energy_J", log->src_E_J[i]);
         }
         if (has) {
-            fprintf(f, ",\n      \"series_rows\": %zu,\n      \"series\": {", ser.nrow);
-            for (int c = 0; c < ser.ncol; c++) {
-                const col_stats cs = column_stats(&ser, c);
-                fprintf(f, "%s\n        ", c ? "," : "");
-                json_str(f, ser.columns[c] ? ser.columns[c] : "");
-                fputs(": {\"final\": ", f);
-                json_num(f, cs.final);
-                fputs(", \"min\": ", f);
-                json_num(f, cs.min);
-                fputs(", \"max\": ", f);
-                json_num(f, cs.max);
-                fputc('}', f);
-            }
-            fputs(ser.ncol ? "\n      }" : "}", f);
+            json_uint(j, "series_rows", ser.nrow);
+            json_begin_object(j, "series", false);
+            for (int c = 0; c < ser.ncol; c++)
+                json_stats(j, ser.columns[c] ? ser.columns[c] : "", column_stats(&ser, c));
+            json_end_object(j);
             for (int c = 1; c < ser.ncol; c++) {
                 char key[NAME_LEN];
-                if (!energy_key(&ser, c, key, sizeof key)) continue;
-                fputs(",\n      ", f);
-                json_str(f, key);
-                fputs(": ", f);
-                json_num(f, series_energy_J(&ser, c));
+                if (energy_key(&ser, c, key, sizeof key))
+                    json_num(j, key, series_energy_J(&ser, c));
             }
         }
-        fputs("\n    }", f);
+        json_end_object(j);
     }
-    fputs("\n  }", f);
+    json_end_object(j);
 }
 
 static void json_body(FILE *f, const abl_output *o, const abl_sim *s, const iso_result *iso)
 {
     const abl_scenario *sc = s->sc;
     const abl_grid *g = &s->grid;
-    fputs("{\n  \"run_id\": ", f);
-    json_str(f, o->run_id);
-    fputs(",\n  \"ablasim_version\": ", f);
-    json_str(f, ABLASIM_VERSION);
-    fputs(",\n  \"scenario\": ", f);
-    json_str(f, sc->name);
-    fputs(",\n  \"scenario_path\": ", f);
-    json_str(f, sc->path);
-    fputs(",\n  \"output\": ", f);
-    json_str(f, o->path);
-    fputs(",\n  \"xdmf\": ", f);
-    json_str(f, o->xdmf);
-    fprintf(f, ",\n  \"grid\": {\"dims\": [%d, %d, %d], \"spacing_mm\": ", g->nx, g->ny, g->nz);
-    json_vec3(f, g->h_m, 1e3);
-    fputs(", \"origin_mm\": ", f);
-    json_vec3(f, g->origin_m, 1e3);
-    fprintf(f, ", \"voxels\": %zu}", g->n);
-    fputs(",\n  \"dt_s\": ", f);
-    json_num(f, s->dt_s);
-    fputs(",\n  \"dt_stable_s\": ", f);
-    json_num(f, s->dt_stable_s);
-    fprintf(f, ",\n  \"steps\": %ld", s->step);
-    fputs(",\n  \"time_s\": ", f);
-    json_num(f, s->t_s);
-    fputs(",\n  \"wall_time_s\": ", f);
-    json_num(f, s->wall_s);
-    fprintf(f, ",\n  \"threads\": %d", omp_get_max_threads());
-    fprintf(f, ",\n  \"snapshots\": %llu", (unsigned long long)o->nt);
+    abl_json j;
+    json_init(&j, f);
+    json_begin_object(&j, NULL, false);
+    json_str(&j, "run_id", o->run_id);
+    json_str(&j, "ablasim_version", ABLASIM_VERSION);
+    json_str(&j, "scenario", sc->name);
+    json_str(&j, "scenario_path", sc->path);
+    json_str(&j, "output", o->path);
+    json_str(&j, "xdmf", o->xdmf);
+    json_begin_object(&j, "grid", true);
+    json_int_array(&j, "dims", (const int[3]){g->nx, g->ny, g->nz}, 3);
+    json_num_array(&j, "spacing_mm", g->h_m, 3, 1e3);
+    json_num_array(&j, "origin_mm", g->origin_m, 3, 1e3);
+    json_uint(&j, "voxels", g->n);
+    json_end_object(&j);
+    json_num(&j, "dt_s", s->dt_s);
+    json_num(&j, "dt_stable_s", s->dt_stable_s);
+    json_int(&j, "steps", s->step);
+    json_num(&j, "time_s", s->t_s);
+    json_num(&j, "wall_time_s", s->wall_s);
+    json_int(&j, "threads", omp_get_max_threads());
+    json_uint(&j, "snapshots", (unsigned long long)o->nt);
 
-    fputs(",\n  \"isotherms\": {", f);
-    json_iso_block(f, s, iso, -1, "    ");
-    fprintf(f, "%s\n    \"per_tissue\": {", sc->n_hot + sc->n_cold > 0 ? "," : "");
+    json_begin_object(&j, "isotherms", false);
+    json_iso_block(&j, s, iso, -1);
+    json_begin_object(&j, "per_tissue", false);
     /* One entry per tissue present, in material order; materials of one tissue are summed. */
-    int first = 1;
     for (int m = 0; m < s->nmat; m++) {
         int t = s->mat_tissue[m], seen = 0;
         for (int p = 0; p < m; p++) seen |= s->mat_tissue[p] == t;
         if (seen) continue;
-        fprintf(f, "%s\n      ", first ? "" : ",");
-        json_str(f, sc->tissues.t[t].name);
-        fputs(": {", f);
-        json_iso_block(f, s, iso, t, "        ");
-        fputs(sc->n_hot + sc->n_cold > 0 ? "\n      }" : "}", f);
-        first = 0;
+        json_begin_object(&j, sc->tissues.t[t].name, false);
+        json_iso_block(&j, s, iso, t);
+        json_end_object(&j);
     }
-    fputs(first ? "}" : "\n    }", f);
+    json_end_object(&j);
     /* the zones apart from stray voxels: their largest 6-connected components */
-    fputs(",\n    \"largest_component\": {", f);
-    {
-        const double vox_mL = grid_voxel_volume_m3(&s->grid) * 1e6;
-        const int nc = sc->n_hot + sc->n_cold + 1;
-        for (int c = 0; c < nc; c++) {
-            char key[NAME_LEN];
-            if (c < sc->n_hot)
-                iso_key(key, sizeof key, 1, sc->hot_C[c]);
-            else if (c < nc - 1)
-                iso_key(key, sizeof key, 0, sc->cold_C[c - sc->n_hot]);
-            else
-                snprintf(key, sizeof key, "Omega_ge_1_mL");
-            fprintf(f, "%s\n      ", c ? "," : "");
-            json_str(f, key);
-            fputs(": ", f);
-            json_num(f, (double)iso->largest[c] * vox_mL);
-        }
+    json_begin_object(&j, "largest_component", false);
+    const double vox_mL = grid_voxel_volume_m3(&s->grid) * 1e6;
+    const int nc = sc->n_hot + sc->n_cold + 1;
+    for (int c = 0; c < nc; c++) {
+        char key[NAME_LEN];
+        if (c < sc->n_hot)
+            iso_key(key, sizeof key, 1, sc->hot_C[c]);
+        else if (c < nc - 1)
+            iso_key(key, sizeof key, 0, sc->cold_C[c - sc->n_hot]);
+        else
+            snprintf(key, sizeof key, "Omega_ge_1_mL");
+        json_num(&j, key, (double)iso->largest[c] * vox_mL);
     }
-    fputs("\n    }\n  }", f);
+    json_end_object(&j);
+    json_end_object(&j);
 
-    json_sources(f, s, iso);
-    json_probes(f, s);
+    json_sources(&j, s, iso);
+    json_probes(&j, s);
 
     if (s->energy.energy_tracked) {
         const abl_energy *e = &s->energy;
-        const struct {
-            const char *k;
-            double v;
-        } it[] = {
-            {"E_stored_initial_J", e->E_stored_initial_J},
-            {"E_stored_final_J", e->E_stored_final_J},
-            {"E_stored_change_J", e->E_stored_final_J - e->E_stored_initial_J},
-            {"E_sources_J", e->E_sources_J},
-            {"E_perf_met_J", e->E_perf_met_J},
-            {"E_boundary_in_J", e->E_boundary_in_J},
-            {"relative_residual", energy_residual(e)},
-        };
-        fputs(",\n  \"energy\": {", f);
-        for (size_t i = 0; i < sizeof it / sizeof it[0]; i++) {
-            fprintf(f, "%s\n    ", i ? "," : "");
-            json_str(f, it[i].k);
-            fputs(": ", f);
-            json_num(f, it[i].v);
-        }
-        fputs("\n  }", f);
+        json_begin_object(&j, "energy", false);
+        json_num(&j, "E_stored_initial_J", e->E_stored_initial_J);
+        json_num(&j, "E_stored_final_J", e->E_stored_final_J);
+        json_num(&j, "E_stored_change_J", e->E_stored_final_J - e->E_stored_initial_J);
+        json_num(&j, "E_sources_J", e->E_sources_J);
+        json_num(&j, "E_perf_met_J", e->E_perf_met_J);
+        json_num(&j, "E_boundary_in_J", e->E_boundary_in_J);
+        json_num(&j, "relative_residual", energy_residual(e));
+        json_end_object(&j);
     }
-    fputs("\n}\n", f);
+    json_end_object(&j);
+    json_finish(&j);
 }
 
 /* ---- finish: sidecars and commit --------------------------------------------------------- */
@@ -1863,21 +1712,19 @@ static void xdmf_body_fn(FILE *f, const abl_output *o, const abl_sim *s, const i
     xdmf_body(f, o, s);
 }
 
-/* Write a text sidecar to tmp, checking every step that can fail (a full disk shows up at
- * fflush, fsync or fclose, not at fprintf). */
-static abl_status write_text(const abl_output *o, const char *final, const char *tmp,
-                             body_fn body, const abl_sim *s, const iso_result *iso,
-                             abl_error *err)
+/* Write a text sidecar to its fresh temporary and make it durable (atomic_file.h: a full disk
+ * shows up at the flush or fsync, not at fprintf); the commit renames it. */
+static abl_status write_text(const abl_output *o, abl_atomic *a, const char *final, body_fn body,
+                             const abl_sim *s, const iso_result *iso, abl_error *err)
 {
-    FILE *f = fopen_fresh(tmp);
+    int e = atomic_open(a, final, ".tmp");
+    FILE *f = e ? NULL : atomic_stream(a);
     if (!f)
-        return abl_fail(err, ABL_EIO, "%s: cannot create %s (%s)", final, tmp, strerror(errno));
+        return abl_fail(err, ABL_EIO, "%s: cannot create %s.tmp (%s)", final, final,
+                        strerror(e ? e : errno));
     body(f, o, s, iso);
-    int e = 0;
-    if (fflush(f) != 0 || ferror(f)) e = errno ? errno : EIO;
-    if (!e && fsync(fileno(f)) != 0) e = errno;
-    if (fclose(f) != 0 && !e) e = errno ? errno : EIO;
-    if (e) return abl_fail(err, ABL_EIO, "%s: writing %s failed (%s)", final, tmp, strerror(e));
+    if ((e = atomic_sync(a)))
+        return abl_fail(err, ABL_EIO, "%s: writing %s failed (%s)", final, a->tmp, strerror(e));
     return ABL_OK;
 }
 
@@ -1897,23 +1744,18 @@ static void new_run_id(char id[17])
  * written under its own temporary name and renamed, so it is whole or absent. */
 static abl_status write_commit_marker(const abl_output *o, abl_error *err)
 {
-    char *tmp = str_cat(o->commit, ".tmp");
-    if (!tmp) return abl_fail(err, ABL_ENOMEM, "%s: out of memory", o->path);
-    FILE *f = fopen_fresh(tmp);
-    int e = f ? 0 : errno;
-    if (f) {
+    abl_atomic a;
+    int e = atomic_open(&a, o->commit, ".tmp");
+    FILE *f = e ? NULL : atomic_stream(&a);
+    if (!f && !e) e = errno ? errno : EIO;
+    if (f)
         fprintf(f, "ablasim-commit 1 %s %s\n", strcmp(o->h5_tmp, o->part) ? "tmp" : "part",
                 o->run_id);
-        if (fflush(f) != 0 || fsync(fileno(f)) != 0) e = errno ? errno : EIO;
-        if (fclose(f) != 0 && !e) e = errno ? errno : EIO;
-    }
-    if (!e && rename(tmp, o->commit) != 0) e = errno;
-    if (e) unlink(tmp);
-    free(tmp);
+    if (!e) e = atomic_commit(&a);
+    atomic_abort(&a);
     if (e)
         return abl_fail(err, ABL_EIO, "%s: cannot write the commit marker %s (%s)", o->path,
                         o->commit, strerror(e));
-    fsync_dir_of(o->commit);
     return ABL_OK;
 }
 
@@ -2021,12 +1863,12 @@ abl_status output_finish(abl_output *o, const abl_sim *s, abl_error *err)
     abl_status st = ABL_OK;
     iso_result iso;
     memset(&iso, 0, sizeof iso);
-    char *xdmf_tmp = str_cat(o->xdmf, ".tmp"), *json_tmp = str_cat(o->json, ".tmp");
+    abl_atomic side[2] = {{.fd = -1}, {.fd = -1}}; /* .json, .xdmf temporaries */
     size_t nmat = s->nmat > 0 ? (size_t)s->nmat : 1;
     iso.hot_mat = calloc((size_t)ABL_MAX_THRESHOLDS * nmat, sizeof(double));
     iso.cold_mat = calloc((size_t)ABL_MAX_THRESHOLDS * nmat, sizeof(double));
     iso.dmg_mat = calloc(2 * nmat, sizeof(double));
-    if (!xdmf_tmp || !json_tmp || !iso.hot_mat || !iso.cold_mat || !iso.dmg_mat) {
+    if (!iso.hot_mat || !iso.cold_mat || !iso.dmg_mat) {
         st = abl_fail(err, ABL_ENOMEM, "%s: out of memory", o->path);
         goto done;
     }
@@ -2042,8 +1884,8 @@ abl_status output_finish(abl_output *o, const abl_sim *s, abl_error *err)
     quiet_end(&q);
     if (st != ABL_OK) goto done;
 
-    st = write_text(o, o->xdmf, xdmf_tmp, xdmf_body_fn, s, &iso, err);
-    if (st == ABL_OK) st = write_text(o, o->json, json_tmp, json_body, s, &iso, err);
+    st = write_text(o, &side[1], o->xdmf, xdmf_body_fn, s, &iso, err);
+    if (st == ABL_OK) st = write_text(o, &side[0], o->json, json_body, s, &iso, err);
     if (st != ABL_OK) goto done;
 
     /* Commit (docs/RELIABILITY.md): every new file is complete and on disk; the marker
@@ -2051,12 +1893,17 @@ abl_status output_finish(abl_output *o, const abl_sim *s, abl_error *err)
      * between them leaves the marker, and the next command that names this result
      * (output_recover) completes the renames, so the set is the old one or the new one. The
      * result file goes first: a sidecar never stands without its .h5. */
-    const char *from[3] = {o->h5_tmp, json_tmp, xdmf_tmp}, *to[3] = {o->path, o->json, o->xdmf};
     if ((st = write_commit_marker(o, err))) goto done;
-    for (int i = 0; i < 3; i++) {
-        if (rename(from[i], to[i]) != 0) {
-            st = abl_fail(err, ABL_EIO, "%s: cannot rename %s into place (%s)", to[i], from[i],
-                          strerror(errno));
+    if (rename(o->h5_tmp, o->path) != 0) {
+        st = abl_fail(err, ABL_EIO, "%s: cannot rename %s into place (%s)", o->path, o->h5_tmp,
+                      strerror(errno));
+        goto done;
+    }
+    for (int i = 0; i < 2; i++) {
+        int e = atomic_rename(&side[i]);
+        if (e) {
+            st = abl_fail(err, ABL_EIO, "%s: cannot rename %s into place (%s)", side[i].path,
+                          side[i].tmp, strerror(e));
             goto done;
         }
     }
@@ -2064,12 +1911,8 @@ abl_status output_finish(abl_output *o, const abl_sim *s, abl_error *err)
     unlink(o->commit);
     fsync_dir_of(o->path);
 done:
-    if (st != ABL_OK) {
-        if (xdmf_tmp) remove(xdmf_tmp);
-        if (json_tmp) remove(json_tmp);
-    }
-    free(xdmf_tmp);
-    free(json_tmp);
+    atomic_abort(&side[0]); /* removes a temporary not renamed; frees the names */
+    atomic_abort(&side[1]);
     free(iso.hot_mat);
     free(iso.cold_mat);
     free(iso.dmg_mat);
@@ -2195,7 +2038,7 @@ abl_status output_resume(const char *path, const abl_sim *s, long snapshots_writ
         const abl_grid *g = &s->grid;
         choose_chunk(g, 4, (hsize_t)g->nz, SNAP_CHUNK_BYTES, o->snap_chunk);
         o->snap_T = H5Dopen2(o->file, H5_SNAP_T, H5P_DEFAULT);
-        o->snap_time = H5Dopen2(o->file, H5_SNAPSHOTS "/time_s", H5P_DEFAULT);
+        o->snap_time = H5Dopen2(o->file, H5_SNAP_TIME, H5P_DEFAULT);
         hsize_t ext[4] = {(hsize_t)snapshots_written, (hsize_t)g->nz, (hsize_t)g->ny,
                           (hsize_t)g->nx};
         hsize_t n1 = (hsize_t)snapshots_written;

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../formats/atomic_file.h"
 #include "sweep_internal.h"
 
 /* ---- file system -------------------------------------------------------------------------- */
@@ -429,30 +430,20 @@ abl_status mask_write(const abl_sweep *sw, size_t i, const sweep_mask *m, abl_er
     if (m->nruns) memcpy(b + MASK_HEAD, m->runs, m->nruns * 8);
     uint32_t crc = sweep_crc32(b, n - 4);
     memcpy(b + n - 4, &crc, 4);
-    size_t tl = strlen(path) + 5;
-    char *tmp = malloc(tl);
-    if (!tmp) {
-        free(b);
-        free(path);
-        return abl_fail(err, ABL_ENOMEM, "out of memory");
-    }
+    /* a fresh "<mask>.tmp" (atomic_file.h), durable, renamed; the journal line that follows
+     * syncs the directory */
     abl_status st = ABL_OK;
-    snprintf(tmp, tl, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        st = abl_fail(err, ABL_EIO, "%s: cannot create: %s", tmp, strerror(errno));
+    abl_atomic at;
+    int e = atomic_open(&at, path, ".tmp");
+    if (e) {
+        st = abl_fail(err, ABL_EIO, "%s.tmp: cannot create: %s", path, strerror(e));
     } else {
-        ssize_t w = write(fd, b, n);
-        int e = w == (ssize_t)n ? 0 : w < 0 ? errno : ENOSPC;
-        if (!e && fsync(fd) != 0) e = errno;
-        if (close(fd) != 0 && !e) e = errno;
-        if (!e && rename(tmp, path) != 0) e = errno;
-        if (e) {
-            unlink(tmp);
-            st = abl_fail(err, ABL_EIO, "%s: cannot write: %s", path, strerror(e));
-        }
+        e = atomic_write(&at, b, n);
+        if (!e) e = atomic_sync(&at);
+        if (!e) e = atomic_rename(&at);
+        if (e) st = abl_fail(err, ABL_EIO, "%s: cannot write: %s", path, strerror(e));
     }
-    free(tmp);
+    atomic_abort(&at); /* removes the temporary unless it was renamed */
     free(b);
     free(path);
     return st;

@@ -4,7 +4,7 @@
  *
  * results.h5 layout:
  *   /                       attrs ablasim_version, sweep_yaml, sweep_path, base_scenario,
- *                           npoints, fingerprint, ablation_threshold_C
+ *                           npoints, fingerprint (uint64), ablation_threshold_C
  *   /table/column_names     strings [ncols]: the CSV header, in order
  *   /table/point            int64 [npoints]
  *   /table/<input column>   float64 [npoints] when every value is a number, else strings
@@ -25,7 +25,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../formats/atomic_file.h"
 #include "../formats/h5util.h" /* the project's HDF5 error helpers (quiet printing, messages) */
+#include "ablasim/h5_schema.h"
 #include "ablasim/version.h"
 #include "sweep_internal.h"
 
@@ -55,10 +57,16 @@ static abl_status write_csv(const abl_sweep *sw, const sweep_row *rows, const ch
                             abl_error *err)
 {
     const sweep_layout *L = sw->layout;
-    char tmp[1100];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) return abl_fail(err, ABL_EIO, "%s: cannot create: %s", tmp, strerror(errno));
+    /* a fresh "<path>.tmp" (atomic_file.h), durable, renamed; table_write syncs the directory */
+    abl_atomic at;
+    int e = atomic_open(&at, path, ".tmp");
+    FILE *f = e ? NULL : atomic_stream(&at);
+    if (!f) {
+        abl_status st = abl_fail(err, ABL_EIO, "%s.tmp: cannot create: %s", path,
+                                 strerror(e ? e : errno));
+        atomic_abort(&at);
+        return st;
+    }
     for (int c = 0; c < L->ncols; c++) {
         if (c) fputc(',', f);
         csv_field(f, L->cols[c]);
@@ -82,15 +90,10 @@ static abl_status write_csv(const abl_sweep *sw, const sweep_row *rows, const ch
         csv_field(f, r->msg ? r->msg : "");
         fputc('\n', f);
     }
-    int e = 0;
-    if (fflush(f) != 0 || ferror(f)) e = errno ? errno : EIO;
-    if (!e && fsync(fileno(f)) != 0) e = errno;
-    if (fclose(f) != 0 && !e) e = errno;
-    if (!e && rename(tmp, path) != 0) e = errno;
-    if (e) {
-        unlink(tmp);
-        return abl_fail(err, ABL_EIO, "%s: cannot write: %s", path, strerror(e));
-    }
+    e = atomic_sync(&at);
+    if (!e) e = atomic_rename(&at);
+    atomic_abort(&at); /* removes the temporary unless it was renamed */
+    if (e) return abl_fail(err, ABL_EIO, "%s: cannot write: %s", path, strerror(e));
     return ABL_OK;
 }
 
@@ -143,14 +146,25 @@ static int attr_f64(h5w *w, hid_t obj, const char *name, const double *v, hsize_
     return r < 0 ? failed(w, name) : 0;
 }
 
-static int attr_i64(h5w *w, hid_t obj, const char *name, long long v)
+/* A scalar attribute of file type ftype from *v of memory type mtype. */
+static int attr_scalar(h5w *w, hid_t obj, const char *name, hid_t ftype, hid_t mtype, const void *v)
 {
     hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = sp >= 0 ? H5Acreate2(obj, name, H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT) : -1;
-    herr_t r = a >= 0 ? H5Awrite(a, H5T_NATIVE_LLONG, &v) : -1;
+    hid_t a = sp >= 0 ? H5Acreate2(obj, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    herr_t r = a >= 0 ? H5Awrite(a, mtype, v) : -1;
     close_id(a);
     close_id(sp);
     return r < 0 ? failed(w, name) : 0;
+}
+
+static int attr_i64(h5w *w, hid_t obj, const char *name, long long v)
+{
+    return attr_scalar(w, obj, name, H5T_STD_I64LE, H5T_NATIVE_LLONG, &v);
+}
+
+static int attr_u64(h5w *w, hid_t obj, const char *name, uint64_t v)
+{
+    return attr_scalar(w, obj, name, H5T_STD_U64LE, H5T_NATIVE_UINT64, &v);
 }
 
 /* Dataset of rank nd with the given types; units attribute when units != NULL. */
@@ -185,9 +199,9 @@ static int write_table(h5w *w, const abl_sweep *sw, const sweep_row *rows)
     hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);
     if (gcpl >= 0) H5Pset_link_creation_order(gcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
     hid_t g =
-        H5Gcreate2(w->file, "table", H5P_DEFAULT, gcpl >= 0 ? gcpl : H5P_DEFAULT, H5P_DEFAULT);
+        H5Gcreate2(w->file, H5S_TABLE, H5P_DEFAULT, gcpl >= 0 ? gcpl : H5P_DEFAULT, H5P_DEFAULT);
     close_id(gcpl);
-    if (g < 0) return failed(w, "/table");
+    if (g < 0) return failed(w, H5S_TABLE);
     int r = 0;
     double *col = malloc((n ? n : 1) * sizeof *col);
     const char **str = malloc((n ? n : 1) * sizeof *str);
@@ -323,8 +337,8 @@ static int write_prob(h5w *w, const abl_sweep *sw, const prob_map *pm, const swe
 {
     const size_t nvox = (size_t)pm->dims[0] * pm->dims[1] * pm->dims[2];
     hsize_t dims[3] = {(hsize_t)pm->dims[2], (hsize_t)pm->dims[1], (hsize_t)pm->dims[0]};
-    hid_t g = H5Gcreate2(w->file, "uncertainty", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    if (g < 0) return failed(w, "/uncertainty");
+    hid_t g = H5Gcreate2(w->file, H5S_UNCERTAINTY, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0) return failed(w, H5S_UNCERTAINTY);
     double *p = malloc(nvox * sizeof *p);
     int r = p ? 0 : failed(w, "memory");
     for (size_t v = 0; v < nvox && !r; v++)
@@ -368,8 +382,14 @@ static int write_prob(h5w *w, const abl_sweep *sw, const prob_map *pm, const swe
 static abl_status write_h5(const abl_sweep *sw, const sweep_row *rows, const prob_map *pm,
                            const char *path, abl_error *err)
 {
-    char tmp[1100];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    /* a fresh "<path>.tmp" (atomic_file.h) that HDF5 then writes by name */
+    abl_atomic at;
+    int e = atomic_reserve(&at, path, ".tmp");
+    if (e) {
+        atomic_abort(&at);
+        return abl_fail(err, ABL_EIO, "%s.tmp: cannot create: %s", path, strerror(e));
+    }
+    const char *tmp = at.tmp;
     h5_quiet q;
     quiet_begin(&q);
     h5w w = {0};
@@ -378,28 +398,21 @@ static abl_status write_h5(const abl_sweep *sw, const sweep_row *rows, const pro
     w.file = fapl >= 0 ? H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl) : -1;
     close_id(fapl);
     int r = w.file < 0 ? failed(&w, "the file") : 0;
-    char fp[32];
-    snprintf(fp, sizeof fp, "%016" PRIx64, sw->layout->fingerprint);
     if (!r) r = attr_str(&w, w.file, "ablasim_version", ABLASIM_VERSION);
     if (!r) r = attr_str(&w, w.file, "sweep_yaml", sw->text);
     if (!r) r = attr_str(&w, w.file, "sweep_path", sw->path);
     if (!r) r = attr_str(&w, w.file, "base_scenario", sw->base_path);
     if (!r) r = attr_i64(&w, w.file, "npoints", (long long)sw->npoints);
-    if (!r) r = attr_str(&w, w.file, "fingerprint", fp);
+    if (!r) r = attr_u64(&w, w.file, H5SA_FINGERPRINT, sw->layout->fingerprint);
     if (!r) r = attr_f64(&w, w.file, "ablation_threshold_C", &sw->ablation_threshold_C, 0);
     if (!r) r = write_table(&w, sw, rows);
     if (!r && pm->on) r = write_prob(&w, sw, pm, rows);
     if (w.file >= 0 && H5Fclose(w.file) < 0 && !r) r = failed(&w, "closing the file");
     quiet_end(&q);
-    int e = 0;
-    if (!r) {
-        int fd = open(tmp, O_RDONLY);
-        if (fd < 0 || fsync(fd) != 0) e = errno;
-        if (fd >= 0) close(fd);
-        if (!e && rename(tmp, path) != 0) e = errno;
-    }
+    if (!r) e = atomic_sync(&at);
+    if (!r && !e) e = atomic_rename(&at);
+    atomic_abort(&at); /* removes the temporary unless it was renamed */
     if (r || e) {
-        unlink(tmp);
         if (r)
             return abl_fail(err, ABL_EIO, "%s: cannot write %s%s", path, w.what ? w.what : "",
                             w.detail);

@@ -97,6 +97,7 @@ void register_subvoxel_tests(void); /* test_subvoxel.c */
 void register_probe_tests(void);  /* test_probes.c */
 void register_timealign_tests(void); /* test_timealign.c */
 void register_pcg_tests(void);   /* test_pcg.c */
+void register_schema_tests(void);    /* test_schema.c */
 
 int main(int argc, char **argv)
 {
@@ -122,6 +123,7 @@ int main(int argc, char **argv)
     register_resume_tests();
     register_safety_tests();
     register_timealign_tests();
+    register_schema_tests();
     register_cli_tests();
     if (argc > 1) select_suites(argv[1]);
     CU_basic_set_mode(CU_BRM_VERBOSE);

@@ -1,0 +1,97 @@
+"""ablasim_h5 - HDF5 names of ablasim's files for the scripts (results, margin files, sweep
+tables, meshes): the constants of include/ablasim/h5_schema.h, same names, same values.
+
+The schema test (tests/unit/test_schema.c, `make check`, suite "schema") parses both files and
+fails on any constant that is missing here, extra here, or different: change the header and
+this module together. *_FMT names are %-formats (the same in C printf and Python %).
+Paths start with "/"; h5py accepts them on a file: f[H5_T_MAX], f[H5M_MARGIN][H5M_MARGIN_MM].
+"""
+
+# result file (OUT.h5: src/results/output.c; read by src/analysis/margin_io.c, scripts)
+H5_GRID = "/grid"
+H5_LABELS = "/grid/labels"
+H5_MATERIALS = "/grid/materials"
+H5_MATERIAL_NAMES = "/grid/material_names"
+H5_FIELDS = "/fields"
+H5_FIELD_T_FINAL = "T_final_C"
+H5_FIELD_T_MAX = "T_max_C"
+H5_FIELD_T_MIN = "T_min_C"
+H5_FIELD_OMEGA = "damage_omega"
+H5_FIELD_CEM43 = "cem43_min"
+H5_FIELD_FREEZE_CYCLES = "freeze_cycles"
+H5_FIELD_APPLICATOR = "applicator_mask"
+H5_FIELD_TIME_ABOVE_PREFIX = "time_at_or_above_"
+H5_FIELD_TIME_BELOW_PREFIX = "time_at_or_below_"
+H5_FIELD_TIME_ABOVE_FMT = "time_at_or_above_%gC_s"  # %g: threshold [C]
+H5_FIELD_TIME_BELOW_FMT = "time_at_or_below_%gC_s"  # %g: threshold [C]
+H5_T_FINAL = "/fields/T_final_C"
+H5_T_MAX = "/fields/T_max_C"
+H5_T_MIN = "/fields/T_min_C"
+H5_OMEGA = "/fields/damage_omega"
+H5_CEM43 = "/fields/cem43_min"
+H5_FREEZE_CYCLES = "/fields/freeze_cycles"
+H5_APPLICATOR = "/fields/applicator_mask"
+H5_SNAPSHOTS = "/snapshots"
+H5_SNAP_T = "/snapshots/T_C"
+H5_SNAP_TIME = "/snapshots/time_s"
+H5_SNAP_FRAMES = "/snapshots/frames"
+H5_SNAP_FRAME_FMT = "/snapshots/frames/T_C_%06lu"  # %06lu: snapshot index
+H5_ISOTHERMS = "/isotherms"
+H5_GROWTH_FMT = "%s/growth"  # %s: /isotherms or a /zones group
+H5_ENERGY = "/energy"
+H5_SOLVER = "/solver"
+H5_SOURCES = "/sources"
+H5_SOURCE_FMT = "/sources/%s"  # %s: source name made HDF5-safe and unique
+H5_ZONES = "/zones"
+H5_ZONE_FMT = "/zones/%s"  # %s: source name [+ _<axis> | _cluster]
+H5_PROBES = "/probes"
+H5_PROBES_TIME = "/probes/time_s"
+H5_PROBE_FMT = "/probes/%s"  # %s: probe name
+H5A_UNITS = "units"
+H5A_DEFINITION = "definition"
+H5A_SPACING_MM = "spacing_mm"
+H5A_ORIGIN_MM = "origin_mm"
+H5A_TIME_S = "time_s"
+H5A_DT_S = "dt_s"
+H5A_VERSION = "ablasim_version"
+H5A_SCENARIO = "scenario_yaml"
+H5A_SCENARIO_NAME = "scenario_name"
+H5A_RUN_ID = "run_id"
+H5A_COMPLETE = "complete"  # int64 on /: 1 finished, 0 partial result
+H5A_FAILURE = "failure"  # string on / of a partial result
+H5A_THRESHOLD_C = "threshold_C"  # float64 on a per-threshold /fields map
+
+# margin file (OUT.margin.h5: src/analysis/margin_io.c; read by scripts/ablasim_report.py,
+H5M_MARGIN = "/margin"
+H5M_ZONES = "/zones"
+H5M_CRITICAL = "/critical"
+H5M_TUMOUR_MASK_NAME = "tumour_mask"
+H5M_TUMOUR_MASK = "/grid/tumour_mask"
+H5M_SEGMENTATION = "segmentation"  # in /zones, margin from segmentations
+H5M_MARGIN_MM = "margin_mm"
+H5M_SHELL_MASK = "shell_mask"
+H5M_SURFACE_MARGIN_MM = "surface_margin_mm"
+H5M_SURFACE_VOXEL_IJK = "surface_voxel_ijk"
+H5M_CRITERION_MM = "criterion_mm"
+H5M_MINIMAL_MARGIN_MM = "minimal_margin_mm"
+H5M_MINIMAL_MARGIN_LOCATION_MM = "minimal_margin_location_mm"
+H5M_RESOLUTION_MM = "resolution_mm"
+H5M_SURFACE_FRACTION = "surface_fraction_meeting_criterion"
+H5M_TUMOUR_VOLUME_ML = "tumour_volume_mL"
+H5M_ZONE_VOLUME_ML = "zone_volume_mL"
+H5M_RESIDUAL_ML = "residual_unablated_tumour_volume_mL"
+H5M_SHELL_UNABLATED_ML = "shell_unablated_volume_mL"
+H5M_SHELL_VOLUME_ML = "shell_volume_mL"
+H5M_MINIMAL_MARGIN_VOXEL_IJK = "minimal_margin_voxel_ijk"
+H5M_ZONE_TOUCHES_BOUNDARY = "zone_touches_grid_boundary"
+H5M_VERDICT = "verdict"  # string dataset in /margin; string attribute on /
+H5MA_SELECTED = "selected"  # on /zones: name of the zone dataset the verdict used
+
+# sweep table (DIR/results.h5: src/sweep/sweep_table.c)
+H5S_TABLE = "/table"
+H5S_UNCERTAINTY = "/uncertainty"
+H5SA_FINGERPRINT = "fingerprint"  # uint64 on /: the sweep's fingerprint
+
+# mesh file (meshes/: src/formats/mesh.c)
+H5_MESH_LABELS = "/labels"
+H5A_LABEL_NAMES = "label_names"
