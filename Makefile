@@ -140,6 +140,7 @@ bench-run: $(BENCHBINS) $(BIN) mpi-bin
 	@mkdir -p bench/results
 	@for b in $(BENCHBINS); do ABLASIM_ROOT=$(CURDIR) $$b || exit 1; done
 	@ABLASIM_BIN=$(abspath $(BIN)) ABLASIM_MPI_BIN=$(abspath $(MPI_BIN)) bench/bench_sweep.sh
+	@ABLASIM_BIN=$(abspath $(BIN)) bench/bench_wholerun.sh
 
 install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/ablasim/configs
@@ -148,6 +149,7 @@ install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/share/ablasim/meshes $(DESTDIR)$(PREFIX)/share/ablasim/scripts
 	install -m 644 meshes/*.h5 $(DESTDIR)$(PREFIX)/share/ablasim/meshes/
 	install -m 755 scripts/ablasim_report.py $(DESTDIR)$(PREFIX)/share/ablasim/scripts/
+	install -m 644 scripts/ablasim_h5.py $(DESTDIR)$(PREFIX)/share/ablasim/scripts/
 
 format:
 	clang-format -i $(LIB_SRC) $(CLI_SRC) $(TEST_SRC) $(BENCH_SRC) include/ablasim/*.h src/*/*.h
