@@ -1,0 +1,44 @@
+#!/bin/bash
+# bench_wholerun.sh - whole-run speed of one RFA and one cryo scenario as a fraction of the
+# stencil kernel's own rate measured in the same run (issue 17: ">= 50 %").
+#
+# Each scenario runs shortened (the first minutes of the clinical case: every phase of the run
+# loop is exercised: sources, potential solves, property hook, phase change, running maps,
+# output) with --profile. From the profile: whole-run rate = voxels x steps / run wall time;
+# kernel rate = voxels x steps / time in the stencil sweep; their ratio is the share of the run
+# spent in the kernel. Appends to bench/results/wholerun.csv and prints a table.
+# Usage: bench/bench_wholerun.sh   (ABLASIM_BIN: the binary, default bin/ablasim;
+#                                   OMP_NUM_THREADS as given by the caller)
+set -u
+BIN=${ABLASIM_BIN:-bin/ablasim}
+OUT=$(mktemp -d /tmp/ablasim_wholerun.XXXXXX)
+trap 'rm -rf "$OUT"' EXIT
+CSV=bench/results/wholerun.csv
+mkdir -p bench/results
+[ -f "$CSV" ] || echo "date,host,threads,scenario,duration_s,voxels,steps,run_s,kernel_s,run_MLUPS,kernel_MLUPS,fraction" > "$CSV"
+printf '%-22s %9s %8s %8s %8s %12s %12s %9s\n' scenario voxels steps run_s kernel_s \
+    "run MLUPS" "kernel MLUPS" fraction
+for spec in "liver_rfa_vein:120" "cryo_liver_single:300"; do
+    name=${spec%%:*}; dur=${spec##*:}
+    if ! "$BIN" run "configs/$name.yaml" -o "$OUT/$name.h5" -q --profile \
+        --set time.duration_s="$dur" --set output.snapshot_interval_s=0 > "$OUT/$name.prof" 2> "$OUT/$name.err"; then
+        echo "bench_wholerun: $name failed:"; cat "$OUT/$name.err"; exit 1
+    fi
+    /usr/bin/python3 - "$OUT/$name" "$name" "$dur" "$CSV" <<'PY'
+import json, sys, time, socket, os
+base, name, dur, csv = sys.argv[1:5]
+j = json.load(open(base + ".json"))
+prof = {}
+for line in open(base + ".prof"):
+    w = line.split()
+    if len(w) >= 2 and w[0] in ("kernel", "total"):
+        prof[w[0]] = float(w[1])
+vox, steps = j["grid"]["voxels"], j["steps"]
+run_s, ker_s = prof["total"], prof.get("kernel", float("nan"))
+r_run, r_ker = vox * steps / run_s / 1e6, vox * steps / ker_s / 1e6
+print("%-22s %9d %8d %8.2f %8.2f %12.1f %12.1f %8.1f%%" % (name, vox, steps, run_s, ker_s, r_run, r_ker, 100 * ker_s / run_s))
+with open(csv, "a") as f:
+    f.write("%s,%s,%s,%s,%s,%d,%d,%.3f,%.3f,%.2f,%.2f,%.4f\n" % (time.strftime("%Y-%m-%dT%H:%M:%S"), socket.gethostname(),
+            os.environ.get("OMP_NUM_THREADS", ""), name, dur, vox, steps, run_s, ker_s, r_run, r_ker, ker_s / run_s))
+PY
+done
