@@ -40,6 +40,7 @@ H5_ISOTHERMS = "/isotherms"
 H5_GROWTH_FMT = "%s/growth"  # %s: /isotherms or a /zones group
 H5_ENERGY = "/energy"
 H5_SOLVER = "/solver"
+H5_PROFILE = "/profile"
 H5_SOURCES = "/sources"
 H5_SOURCE_FMT = "/sources/%s"  # %s: source name made HDF5-safe and unique
 H5_ZONES = "/zones"

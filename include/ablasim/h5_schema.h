@@ -44,6 +44,7 @@
 #define H5_GROWTH_FMT "%s/growth" /* %s: /isotherms or a /zones group */
 #define H5_ENERGY "/energy"
 #define H5_SOLVER "/solver"
+#define H5_PROFILE "/profile" /* ablasim run --profile: per-phase timers (profile.h) */
 #define H5_SOURCES "/sources"
 #define H5_SOURCE_FMT H5_SOURCES "/%s" /* %s: source name made HDF5-safe and unique */
 #define H5_ZONES "/zones"

@@ -34,6 +34,7 @@ typedef struct {
     double checkpoint_every_s;    /* wall-clock seconds between checkpoints; 0: only on stop */
     volatile sig_atomic_t *stop;  /* set (e.g. by a signal handler) to checkpoint and stop */
     long resume_snapshots;        /* >= 0: continue an interrupted run's partial output */
+    bool profile;                 /* write the per-phase timers into the result (--profile) */
 } abl_run_opts;
 
 /* Run s to the scenario's end time, writing the output file (unless opts->no_output). */

@@ -127,6 +127,7 @@ typedef struct abl_sim {
                                     * it wrote itself) */
     double wall_s;
     abl_profile prof;              /* per-phase wall time of this process (profile.h) */
+    bool profile_output;           /* write prof to the result (/profile, JSON "profile") */
     abl_energy energy;
     struct abl_runlog *runlog;     /* probes, zone growth, source power (runlog.h); sampled
                                     * by the monitor pass */

@@ -436,7 +436,8 @@ static int execute(const char *cmd, abl_scenario *sc, abl_sim *sim, const char *
                          .checkpoint_path = ckpt,
                          .checkpoint_every_s = ckpt_every,
                          .stop = &stop_requested,
-                         .resume_snapshots = resume_snapshots};
+                         .resume_snapshots = resume_snapshots,
+                         .profile = show_profile};
     install_signals();
     const double t_run = omp_get_wtime();
     abl_status st = sim_run(sim, &opts, &err);

@@ -41,6 +41,7 @@ abl_status sim_run(abl_sim *s, const abl_run_opts *opts, abl_error *err)
     const bool write = !opts->no_output;
     const bool resumed = opts->resume_snapshots >= 0 && s->step > 0;
     abl_status st = ABL_OK;
+    s->profile_output = opts->profile;
     prof_start(&s->prof);
     if (write)
         st = resumed ? output_resume(path, s, opts->resume_snapshots, &o, err)

@@ -1258,6 +1258,36 @@ static abl_status write_solver(abl_output *o, const abl_sim *s, abl_error *err)
     return st;
 }
 
+/* /profile (ablasim run --profile): wall seconds, marks and minimum bytes per phase of the run
+ * loop (profile.h), up to the start of this finish. */
+static abl_status write_profile(abl_output *o, const abl_sim *s, abl_error *err)
+{
+    hid_t grp = make_group(o, H5_PROFILE, err);
+    if (grp < 0) return ABL_EIO;
+    const abl_profile *p = &s->prof;
+    double calls[ABL_PROF_N];
+    for (int i = 0; i < ABL_PROF_N; i++) calls[i] = (double)p->calls[i];
+    const hsize_t n = ABL_PROF_N;
+    abl_status st = write_small(o, o->file, H5_PROFILE "/time_s", H5T_IEEE_F64LE,
+                                H5T_NATIVE_DOUBLE, 1, &n, p->s, "s", err);
+    if (st == ABL_OK)
+        st = write_small(o, o->file, H5_PROFILE "/calls", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1,
+                         &n, calls, "1", err);
+    if (st == ABL_OK)
+        st = write_small(o, o->file, H5_PROFILE "/bytes", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1,
+                         &n, p->bytes, "B", err);
+    char names[ABL_PROF_N * 16] = "";
+    for (int i = 0; i < ABL_PROF_N; i++) {
+        strcat(names, abl_prof_names[i]);
+        if (i + 1 < ABL_PROF_N) strcat(names, ",");
+    }
+    if (st == ABL_OK && (attr_str(grp, "phases", names) < 0 ||
+                         attr_f64(grp, "wall_time_s", s->wall_s) < 0))
+        st = h5_fail(o, err, "writing attributes of", H5_PROFILE);
+    close_id(grp);
+    return st;
+}
+
 static abl_status write_root_attrs(abl_output *o, const abl_sim *s, abl_error *err)
 {
     const abl_scenario *sc = s->sc;
@@ -1336,6 +1366,7 @@ static abl_status finish_h5(abl_output *o, const abl_sim *s, const iso_result *i
     if (st == ABL_OK) st = write_probes(o, s, err);
     if (st == ABL_OK && s->energy.energy_tracked) st = write_energy(o, s, err);
     if (st == ABL_OK && s->n_cg > 0) st = write_solver(o, s, err);
+    if (st == ABL_OK && s->profile_output) st = write_profile(o, s, err);
     if (st == ABL_OK) st = write_root_attrs(o, s, err);
     if (st == ABL_OK && attr_i64(o->file, H5A_COMPLETE, 1) < 0)
         st = h5_fail(o, err, "writing attributes of", "/");
@@ -1696,6 +1727,17 @@ static void json_body(FILE *f, const abl_output *o, const abl_sim *s, const iso_
         json_num(&j, "E_perf_met_J", e->E_perf_met_J);
         json_num(&j, "E_boundary_in_J", e->E_boundary_in_J);
         json_num(&j, "relative_residual", energy_residual(e));
+        json_end_object(&j);
+    }
+    if (s->profile_output) {
+        json_begin_object(&j, "profile", false);
+        for (int i = 0; i < ABL_PROF_N; i++) {
+            json_begin_object(&j, abl_prof_names[i], true);
+            json_num(&j, "time_s", s->prof.s[i]);
+            json_int(&j, "calls", s->prof.calls[i]);
+            json_num(&j, "bytes", s->prof.bytes[i]);
+            json_end_object(&j);
+        }
         json_end_object(&j);
     }
     json_end_object(&j);
