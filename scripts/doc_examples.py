@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """doc_examples.py - run every shell example in README.md and docs/*.md (make check-docs).
 
     scripts/doc_examples.py                 run them all (what `make check` does)
