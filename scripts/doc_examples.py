@@ -16,8 +16,8 @@ Which blocks are examples
     scripts/..., ./..., make, ablasim, python3, mpirun, sbatch, h5dump, h5diff, h5ls, cd,
     mkdir, export, NAME=value or "$ ") is an error: label it ```sh to run it, or ```text if it
     is not a command. So no example is silently left out.
-  - The line right before the fence may be <!-- doc-examples: skip (REASON) -->: the block is
-    then only syntax-checked (bash -n) and reported as skipped with its reason. Any other
+  - The last non-blank line before the fence may be <!-- doc-examples: skip (REASON) -->: the
+    block is then only syntax-checked (bash -n) and reported as skipped with its reason. Any other
     <!-- doc-examples: ... --> comment, or a skip without a reason or without a block under
     it, is an error.
 
@@ -25,7 +25,8 @@ How they run
   - Each Markdown file gets a fresh scratch copy of the working tree (the files git tracks plus
     untracked, not ignored ones, and the built bin/ and build/rel/ with their time stamps, so
     `make` in the copy is up to date) under $TMPDIR; nothing is written into the tree itself.
-    The copy is removed afterwards unless the file failed or --keep is given.
+    The copy is removed afterwards unless the file failed or --keep is given. (Without git,
+    e.g. in an unpacked tarball, every file but .git/, out/, build/ and bin/ is copied.)
   - The blocks of one file run in order in that copy, each as its own `bash` (set -e,
     pipefail) started in the copy's root: a block sees the files earlier blocks of the same
     file wrote, not their shell variables or `cd`.
