@@ -57,8 +57,8 @@ LIB      := $(BUILD)/libablasim.a
 TESTBIN  := $(BUILD)/tests/run_tests
 BENCHBINS:= $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all check test-run bench bench-run demo demo-run deps install clean help format validate \
-        scenarios
+.PHONY: all check test-run check-docs bench bench-run demo demo-run deps install clean help format \
+        validate scenarios
 
 # A bare `make` only builds: `all` is the first rule and the declared default goal.
 .DEFAULT_GOAL := all
@@ -71,7 +71,8 @@ scenarios: $(BIN)
 help:
 	@echo "make            build bin/ablasim"
 	@echo "make demo       install missing dependencies, build, run the liver case (configs/liver_mwa_vein.yaml)"
-	@echo "make check      install missing dependencies, build, run the CUnit suite"
+	@echo "make check      install missing dependencies, build, run the CUnit suite and the docs' examples"
+	@echo "make check-docs run every shell example of README.md and docs/*.md (scripts/doc_examples.py)"
 	@echo "make bench      memory bandwidth + solver MLUPS, CSV under bench/results/"
 	@echo "make deps       install (root) or print (non-root) the Debian packages"
 	@echo "make install PREFIX=/usr/local ; make clean ; make SANITIZE=1 check"
@@ -105,6 +106,16 @@ deps:
 check:
 	@scripts/install-deps.sh --if-missing
 	@$(MAKE) --no-print-directory test-run
+ifneq ($(SANITIZE),1)
+	@$(MAKE) --no-print-directory check-docs
+endif
+
+# every shell example of README.md and docs/*.md, each file in a scratch copy of the tree
+# (rules and skip markers: scripts/doc_examples.py; 1-2 minutes on 2 cores). The examples use the
+# release build (bin/ablasim, build/rel), so SANITIZE=1 check does not repeat them.
+check-docs:
+	@$(MAKE) --no-print-directory SANITIZE= MPI= bin/ablasim build/rel/tests/run_tests
+	/usr/bin/python3 scripts/doc_examples.py
 
 test-run: $(BIN) $(TESTBIN)
 	ABLASIM_BIN=$(abspath $(BIN)) ABLASIM_ROOT=$(CURDIR) $(TESTBIN)
@@ -124,7 +135,7 @@ demo:
 
 # the liver case end to end (docs/SCENARIOS.md): microwave ablation of the metastasis next to
 # the hepatic vein on the liver phantom, margin verdict with the vein as critical structure,
-# margin on the vessel side vs the far side, report images. ~30 s wall / 17 s CPU on 2 cores.
+# margin on the vessel side vs the far side, report images. About 10 s CPU on 2 cores.
 demo-run: $(BIN)
 	@mkdir -p out
 	$(BIN) run configs/liver_mwa_vein.yaml -o out/liver_mwa_vein.h5
