@@ -34,12 +34,6 @@ static void tmp_path(char *buf, size_t len, const char *name)
     snprintf(buf, len, "%s/nifti_%s", tu_tmpdir(), name);
 }
 
-static int file_exists(const char *path)
-{
-    struct stat sb;
-    return stat(path, &sb) == 0;
-}
-
 static long file_size(const char *path)
 {
     struct stat sb;
@@ -122,7 +116,7 @@ static int lib_write(const char *path, const int64_t dim[8], int dt, const void 
     int ok = nifti_set_filenames(nim, path, 0, 1) == 0;
     if (ok) nifti_image_write(nim);
     nifti_image_free(nim);
-    return ok && file_exists(path) ? 0 : -1;
+    return ok && tu_exists(path) ? 0 : -1;
 }
 
 static void diag_affine(double A[4][4], const double h[3], const double o[3])
@@ -185,7 +179,7 @@ static void roundtrip_u8(const char *name)
     nifti_geom_from_grid(&g, RT_DIMS, RT_H, RT_O);
     abl_error e = {0};
     CU_ASSERT_EQUAL_FATAL(nifti_write_u8(path, &g, lab, &e), ABL_OK);
-    CU_ASSERT_FALSE(file_exists(tmp)); /* renamed into place */
+    CU_ASSERT_FALSE(tu_exists(tmp)); /* renamed into place */
     abl_mesh m;
     abl_status st = nifti_read_labels(path, &m, &r, &e);
     CU_ASSERT_EQUAL_FATAL(st, ABL_OK);
@@ -689,7 +683,7 @@ static void test_oblique(void)
     memcpy(g.affine, A, sizeof A);
     abl_error e = {0};
     CU_ASSERT_EQUAL(nifti_write_u8(out, &g, data, &e), ABL_EINVAL);
-    CU_ASSERT_FALSE(file_exists(out));
+    CU_ASSERT_FALSE(tu_exists(out));
 }
 
 /* A failed write leaves an older file of the same name untouched and no temporary behind. */
@@ -717,7 +711,7 @@ static void test_write_failure_keeps_old(void)
     rmdir(tmp);
     snprintf(dir_out, sizeof dir_out, "%s/no_such_dir/out.nii.gz", tu_tmpdir());
     CU_ASSERT_EQUAL(nifti_write_f32(dir_out, &g, v, "x", &e), ABL_EIO);
-    CU_ASSERT_FALSE(file_exists(dir_out));
+    CU_ASSERT_FALSE(tu_exists(dir_out));
 }
 
 /* A scenario on a NIfTI label map (grid.mesh: *.nii.gz): the grid takes the file's spacing and

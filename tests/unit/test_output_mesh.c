@@ -48,12 +48,6 @@ static void tmp_path(char *buf, size_t len, const char *name)
     snprintf(buf, len, "%s/mesh_%d_%s", dir, (int)getpid(), name);
 }
 
-static int file_exists(const char *path)
-{
-    struct stat sb;
-    return stat(path, &sb) == 0;
-}
-
 /* A deterministic, poorly compressible label pattern (so that half a file is half the data). */
 static void fill_labels(uint8_t *l, size_t n)
 {
@@ -140,7 +134,7 @@ static void test_roundtrip(void)
     m.label_names = "0:fat,1:liver,2:tumour";
     abl_error err = {0};
     CU_ASSERT_EQUAL_FATAL(mesh_write(path, &m, &err), ABL_OK);
-    CU_ASSERT_FALSE(file_exists(tmp));
+    CU_ASSERT_FALSE(tu_exists(tmp));
 
     abl_mesh r;
     abl_status st = mesh_read(path, &r, &err);
@@ -775,20 +769,6 @@ static double h5_attr_num(hid_t f, const char *obj, const char *name)
     return v;
 }
 
-static char *slurp_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) n = 0;
-    if (s) s[n] = '\0';
-    fclose(f);
-    return s;
-}
-
 static const char *zones_yaml =
     "name: zones\n"
     "tissues_file: tissues.yaml\n"
@@ -903,7 +883,7 @@ static void test_sources_and_zones_written(void)
     CU_ASSERT_EQUAL(h5_attr_num(f, "/", "complete"), 1.0);
     H5Fclose(f);
 
-    char *js = slurp_file(json);
+    char *js = tu_slurp(json);
     CU_ASSERT_PTR_NOT_NULL_FATAL(js);
     CU_ASSERT_PTR_NOT_NULL(strstr(js, "\"energy_J\": 45"));
     CU_ASSERT_PTR_NOT_NULL(strstr(js, "\"probe2_energy_J\": 5"));
@@ -1053,10 +1033,10 @@ static void test_numerical_fault_keeps_incomplete(void)
     abl_status st = sim_run(s, &opts, &err);
     CU_ASSERT_EQUAL(st, ABL_ENUM);
     CU_ASSERT(strstr(err.msg, "numerical fault") && strstr(err.msg, inc));
-    char *old = slurp_file(path);
+    char *old = tu_slurp(path);
     CU_ASSERT(old && !strcmp(old, "earlier result\n"));
     free(old);
-    CU_ASSERT(!file_exists(tmp) && !file_exists(json));
+    CU_ASSERT(!tu_exists(tmp) && !tu_exists(json));
     hid_t f = H5Fopen(inc, H5F_ACC_RDONLY, H5P_DEFAULT);
     CU_ASSERT(f >= 0);
     if (f >= 0) {
@@ -1079,7 +1059,7 @@ static void test_numerical_fault_keeps_incomplete(void)
     volatile sig_atomic_t stop = 1;
     opts.stop = &stop;
     CU_ASSERT_EQUAL(sim_run(s, &opts, &err), ABL_ESTOPPED);
-    CU_ASSERT(!file_exists(inc) && !file_exists(tmp));
+    CU_ASSERT(!tu_exists(inc) && !tu_exists(tmp));
     sim_destroy(s);
     scenario_free(sc);
     remove(path);

@@ -3,6 +3,8 @@
 #define ABLASIM_TESTUTIL_H
 
 #include <CUnit/CUnit.h>
+#include <stdbool.h>
+#include <stddef.h>
 
 #include "ablasim/scenario.h"
 #include "ablasim/sim.h"
@@ -21,6 +23,34 @@ abl_sim *tu_sim(abl_scenario *sc);
 abl_source_contrib tu_source_update(abl_sim *s, int i, double t_s);
 /* Max-norm of a - b over n values. */
 double tu_maxdiff(const double *a, const double *b, size_t n);
+
+/* ---- files and commands (the command-line and data-safety suites) ---- */
+/* The ablasim binary under test (ABLASIM_BIN, set by make check; "bin/ablasim" otherwise). */
+const char *tu_bin(void);
+/* buf = <tu_tmpdir()>/<name formatted from fmt>, created as a directory (an existing one is
+ * kept as it is). */
+void tu_subdir(char *buf, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Whole file as a NUL-terminated string (malloc'ed; empty if a read falls short); NULL when
+ * it cannot be opened. */
+char *tu_slurp(const char *path);
+/* Whole file as bytes (malloc'ed; NULL if unreadable); *n its length. */
+unsigned char *tu_file_bytes(const char *path, size_t *n);
+/* The file still holds exactly these n bytes (an input a command must not touch). */
+bool tu_bytes_unchanged(const char *path, const unsigned char *before, size_t n);
+/* FNV-1a 64 of a file's bytes; 0 when it cannot be read. */
+unsigned long long tu_file_sum(const char *path);
+/* Something is at path, following links (stat). */
+bool tu_exists(const char *path);
+/* Something is at path, a link itself counting, dangling or not (lstat). */
+bool tu_lexists(const char *path);
+/* Write text to path, replacing it; fails the test fatally when it cannot be opened. */
+void tu_spit(const char *path, const char *text);
+/* Exit status of a shell command line; -1 when it did not exit normally. */
+int tu_sh(const char *cmdline);
+/* tu_sh of cmdline with stdin from /dev/null, stdout to outfile (NULL: /dev/null) and stderr
+ * to errfile. The full line is allocated to fit, so a long command is never truncated. */
+int tu_run(const char *cmdline, const char *outfile, const char *errfile);
 
 void register_config_tests(void);
 void register_kernel_tests(void);

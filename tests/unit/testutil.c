@@ -1,0 +1,196 @@
+/* testutil.c - the shared helpers of testutil.h: scratch directory, scenarios and sims, and the
+ * file and process helpers the suites use to check files and run the command line. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+static char tmpdir[512];
+
+const char *tu_root(void)
+{
+    const char *r = getenv("ABLASIM_ROOT");
+    return r && *r ? r : ".";
+}
+
+static void cleanup_tmp(void)
+{
+    if (tmpdir[0] && !getenv("ABLASIM_KEEP_TMP")) {
+        char cmd[600];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+        if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", tmpdir);
+    }
+}
+
+const char *tu_tmpdir(void)
+{
+    if (!tmpdir[0]) {
+        const char *base = getenv("TMPDIR");
+        snprintf(tmpdir, sizeof tmpdir, "%s/ablasim-tests-%d", base && *base ? base : "/tmp",
+                 (int)getpid());
+        mkdir(tmpdir, 0700);
+        atexit(cleanup_tmp);
+    }
+    return tmpdir;
+}
+
+abl_scenario *tu_scenario(const char *yaml, const char *const *sets, int nsets)
+{
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/configs", tu_root());
+    abl_scenario *sc = NULL;
+    abl_error err = {0};
+    if (scenario_load_string(yaml, "test.yaml", dir, sets, nsets, &sc, &err)) {
+        fprintf(stderr, "\nscenario error: %s\n", err.msg);
+        CU_FAIL("scenario did not load");
+        return NULL;
+    }
+    return sc;
+}
+
+abl_sim *tu_sim(abl_scenario *sc)
+{
+    abl_sim *s = NULL;
+    abl_error err = {0};
+    abl_status st = sim_create(sc, &s, &err);
+    if (st) printf("\n  sim_create: %s", err.msg);
+    CU_ASSERT_FATAL(st == ABL_OK);
+    return s;
+}
+
+abl_source_contrib tu_source_update(abl_sim *s, int i, double t_s)
+{
+    /* step_h_s 0: the source's value at the instant t_s (not a mean over a step) */
+    abl_field_view v = {&s->grid, s->material, s->T, t_s, s->dt_s, false, t_s, 0.0};
+    abl_source_contrib c;
+    abl_error err = {0};
+    abl_status st = s->sources[i]->ops->update(s->sources[i], &v, &c, &err);
+    if (st) printf("\n  update: %s", err.msg);
+    CU_ASSERT_FATAL(st == ABL_OK);
+    return c;
+}
+
+double tu_maxdiff(const double *a, const double *b, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = a[i] > b[i] ? a[i] - b[i] : b[i] - a[i];
+        if (d > m || d != d) m = d;
+    }
+    return m;
+}
+
+/* ---- files and commands -------------------------------------------------------------------- */
+
+const char *tu_bin(void)
+{
+    const char *b = getenv("ABLASIM_BIN");
+    return b && *b ? b : "bin/ablasim";
+}
+
+void tu_subdir(char *buf, size_t len, const char *fmt, ...)
+{
+    char name[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    snprintf(buf, len, "%s/%s", tu_tmpdir(), name);
+    mkdir(buf, 0700);
+}
+
+char *tu_slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) n = 0;
+    if (s) s[n] = '\0';
+    fclose(f);
+    return s;
+}
+
+unsigned char *tu_file_bytes(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    *n = 0;
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = malloc(len > 0 ? (size_t)len : 1);
+    if (b && fread(b, 1, (size_t)len, f) != (size_t)len) len = -1;
+    fclose(f);
+    if (len < 0) {
+        free(b);
+        return NULL;
+    }
+    *n = (size_t)len;
+    return b;
+}
+
+bool tu_bytes_unchanged(const char *path, const unsigned char *before, size_t n)
+{
+    size_t m;
+    unsigned char *now = tu_file_bytes(path, &m);
+    bool same = now && before && m == n && memcmp(now, before, n) == 0;
+    free(now);
+    return same;
+}
+
+unsigned long long tu_file_sum(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    unsigned long long h = 1469598103934665603ull;
+    int c;
+    while ((c = getc(f)) != EOF) h = (h ^ (unsigned char)c) * 1099511628211ull;
+    fclose(f);
+    return h;
+}
+
+bool tu_exists(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0;
+}
+
+bool tu_lexists(const char *path)
+{
+    struct stat sb;
+    return lstat(path, &sb) == 0;
+}
+
+void tu_spit(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    fputs(text, f);
+    fclose(f);
+}
+
+int tu_sh(const char *cmdline)
+{
+    int r = system(cmdline);
+    return r == -1 || !WIFEXITED(r) ? -1 : WEXITSTATUS(r);
+}
+
+int tu_run(const char *cmdline, const char *outfile, const char *errfile)
+{
+    const char *out = outfile ? outfile : "/dev/null";
+    size_t len = strlen(cmdline) + strlen(out) + strlen(errfile) + 32;
+    char *full = malloc(len);
+    if (!full) return -1;
+    snprintf(full, len, "%s >'%s' 2>'%s' </dev/null", cmdline, out, errfile);
+    int rc = tu_sh(full);
+    free(full);
+    return rc;
+}
