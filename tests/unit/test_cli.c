@@ -11,7 +11,6 @@
  * make_fixtures() below: a valid mesh, a truncated copy, and a text file named .h5. */
 #define _DEFAULT_SOURCE /* usleep */
 #include <dirent.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 #include <stdio.h>
@@ -282,32 +281,25 @@ static void resume_case(const char *scheme_set, const char *tag)
     snprintf(cmd, sizeof cmd, "'%s' run '%s/configs/liver_demo.yaml' -o '%s' %s %s", tu_bin(),
              tu_root(), full, common, scheme_set);
     CU_ASSERT_FATAL(tu_run(cmd, NULL, errf) == 0);
-    pid_t pid = fork();
-    CU_ASSERT_FATAL(pid >= 0);
-    if (pid == 0) {
-        char confs[800];
-        snprintf(confs, sizeof confs, "%s/configs/liver_demo.yaml", tu_root());
-        int fd = open("/dev/null", O_WRONLY);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        const char *args[32] = {tu_bin(), "run", confs, "-o", part, "--checkpoint-every", "0.05",
-                                "--set", "grid.dims=[48,48,48]", "--set",
-                                "time.duration_s=900", "-q"};
-        int na = 12;
-        char s1[200] = "", s2[200] = "";
-        if (*scheme_set) { /* "--set a=b --set c=d" split into words */
-            sscanf(scheme_set, "--set %199s --set %199s", s1, s2);
+    char confs[800];
+    snprintf(confs, sizeof confs, "%s/configs/liver_demo.yaml", tu_root());
+    const char *args[32] = {tu_bin(), "run", confs, "-o", part, "--checkpoint-every", "0.05",
+                            "--set", "grid.dims=[48,48,48]", "--set",
+                            "time.duration_s=900", "-q"};
+    int na = 12;
+    char s1[200] = "", s2[200] = "";
+    if (*scheme_set) { /* "--set a=b --set c=d" split into words */
+        sscanf(scheme_set, "--set %199s --set %199s", s1, s2);
+        args[na++] = "--set";
+        args[na++] = s1;
+        if (*s2) {
             args[na++] = "--set";
-            args[na++] = s1;
-            if (*s2) {
-                args[na++] = "--set";
-                args[na++] = s2;
-            }
+            args[na++] = s2;
         }
-        args[na] = NULL;
-        execv(tu_bin(), (char *const *)args);
-        _exit(127);
     }
+    args[na] = NULL;
+    pid_t pid = tu_spawn(args);
+    CU_ASSERT_FATAL(pid >= 0);
     /* stop it once a periodic checkpoint exists (the run is then part-way) */
     for (int i = 0; i < 400 && !tu_exists(ckpt); i++) usleep(10000);
     kill(pid, SIGTERM);

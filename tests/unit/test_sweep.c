@@ -8,7 +8,6 @@
  * interrupted between journal lines). */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <hdf5.h>
 #include <math.h>
 #include <signal.h>
@@ -133,6 +132,28 @@ static const char *demo(void)
     static char path[700];
     snprintf(path, sizeof path, "%s/configs/liver_demo.yaml", tu_root());
     return path;
+}
+
+/* The demo scenario with its tissue table named by an absolute path (so that a copy of it
+ * anywhere still finds it), or by tissues when given. */
+static void demo_copy(const char *dest, const char *tissues)
+{
+    char *text = tu_slurp(demo());
+    CU_ASSERT_FATAL(text != NULL);
+    char *t = strstr(text, "tissues_file: tissues.yaml");
+    CU_ASSERT_FATAL(t != NULL);
+    char tline[900];
+    if (tissues)
+        snprintf(tline, sizeof tline, "tissues_file: %s", tissues);
+    else
+        snprintf(tline, sizeof tline, "tissues_file: %s/configs/tissues.yaml", tu_root());
+    size_t n = strlen(text) + strlen(tline) + 1;
+    char *out = malloc(n);
+    snprintf(out, n, "%.*s%s%s", (int)(t - text), text, tline,
+             t + strlen("tissues_file: tissues.yaml"));
+    tu_spit(dest, out);
+    free(out);
+    free(text);
 }
 
 /* Complete journal entries (lines after the header). */
@@ -363,19 +384,25 @@ static const char *tiny_axes = "  - {key: grid.dims, values: [[16, 16, 16]]}\n"
                                "  - {key: time.duration_s, values: [20]}\n"
                                "  - {key: sources.0.shape.radius_mm, values: [2.5]}\n";
 
+/* The sweep file path: base, output_dir out, the axes given and then tiny_axes, then extra. */
+static void spit_sweep(const char *path, const char *base, const char *out, const char *axes,
+                       const char *extra)
+{
+    char text[2400];
+    snprintf(text, sizeof text, "base: %s\noutput_dir: %s\naxes:\n%s%s%s", base, out, axes,
+             tiny_axes, extra);
+    tu_spit(path, text);
+}
+
 static void test_serial_sweep(void)
 {
-    char text[2000], path[800], out[800];
+    char path[800], out[800];
     snprintf(out, sizeof out, "%s/serial_out", tu_tmpdir());
-    snprintf(text, sizeof text,
-             "base: %s\noutput_dir: %s\n"
-             "axes:\n"
-             "  - {key: sources.0.schedule.1.temperature_C, values: [70, 90]}\n"
-             "  - {key: tissues.tumour.perfusion_per_s, values: [0.005, 0.015]}\n%s"
-             "outputs: {probability_map: true}\n",
-             demo(), out, tiny_axes);
     snprintf(path, sizeof path, "%s/serial.yaml", tu_tmpdir());
-    tu_spit(path, text);
+    spit_sweep(path, demo(), out,
+               "  - {key: sources.0.schedule.1.temperature_C, values: [70, 90]}\n"
+               "  - {key: tissues.tumour.perfusion_per_s, values: [0.005, 0.015]}\n",
+               "outputs: {probability_map: true}\n");
     abl_sweep *sw = NULL;
     abl_error err = {0};
     CU_ASSERT_FATAL(sweep_load(path, &sw, &err) == ABL_OK);
@@ -473,15 +500,10 @@ static void test_serial_sweep(void)
  * (bad input stays bad), and the exit status reports it. */
 static void test_failed_point_is_a_row(void)
 {
-    char text[2000], path[800], out[800];
+    char path[800], out[800];
     snprintf(out, sizeof out, "%s/fail_out", tu_tmpdir());
-    snprintf(text, sizeof text,
-             "base: %s\noutput_dir: %s\n"
-             "axes:\n"
-             "  - {key: sources.0.on_s, values: [0, 500, 5]}\n%s",
-             demo(), out, tiny_axes);
     snprintf(path, sizeof path, "%s/fail.yaml", tu_tmpdir());
-    tu_spit(path, text);
+    spit_sweep(path, demo(), out, "  - {key: sources.0.on_s, values: [0, 500, 5]}\n", "");
     abl_sweep *sw = NULL;
     abl_error err = {0};
     sweep_run_opts opts = {1, 1, NULL, NULL};
@@ -509,26 +531,13 @@ static void test_failed_point_is_a_row(void)
 
 static void test_journal_refuses_other_sweep(void)
 {
-    char base[800], text[2000], path[800], out[800], jpath[900];
+    char base[800], path[800], out[800], jpath[900];
     snprintf(base, sizeof base, "%s/fp_base.yaml", tu_tmpdir());
-    char *demo_text = tu_slurp(demo());
-    CU_ASSERT_FATAL(demo_text != NULL);
-    char *abs_tissues = malloc(strlen(demo_text) + 1000);
-    /* a copy of the demo whose tissue table path still resolves */
-    char tissues[800];
-    snprintf(tissues, sizeof tissues, "tissues_file: %s/configs/tissues.yaml", tu_root());
-    char *t = strstr(demo_text, "tissues_file: tissues.yaml");
-    CU_ASSERT_FATAL(t != NULL);
-    snprintf(abs_tissues, strlen(demo_text) + 1000, "%.*s%s%s", (int)(t - demo_text), demo_text,
-             tissues, t + strlen("tissues_file: tissues.yaml"));
-    tu_spit(base, abs_tissues);
+    demo_copy(base, NULL); /* a copy of the demo whose tissue table path still resolves */
     snprintf(out, sizeof out, "%s/fp_out", tu_tmpdir());
-    snprintf(text, sizeof text,
-             "base: %s\noutput_dir: %s\naxes:\n"
-             "  - {key: sources.0.schedule.1.temperature_C, values: [80]}\n%s",
-             base, out, tiny_axes);
     snprintf(path, sizeof path, "%s/fp.yaml", tu_tmpdir());
-    tu_spit(path, text);
+    spit_sweep(path, base, out, "  - {key: sources.0.schedule.1.temperature_C, values: [80]}\n",
+               "");
     abl_sweep *sw = NULL;
     abl_error err = {0};
     sweep_run_opts opts = {1, 1, NULL, NULL};
@@ -552,8 +561,6 @@ static void test_journal_refuses_other_sweep(void)
     sweep_free(sw);
     free(before);
     free(after);
-    free(abs_tissues);
-    free(demo_text);
 }
 
 /* ---- kill -9, resume, MPI ----------------------------------------------------------------- */
@@ -640,16 +647,9 @@ static void test_kill_and_resume(void)
     write_uq_sweep(path, out);
 
     /* run with 2 jobs and kill -9 as soon as the first point is in the journal */
-    pid_t pid = fork();
+    pid_t pid = tu_spawn(
+        (const char *const[]){"ablasim", "sweep", path, "--jobs", "2", "--threads", "2", NULL});
     CU_ASSERT_FATAL(pid >= 0);
-    if (pid == 0) {
-        int fd = open("/dev/null", O_WRONLY);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        execl(tu_bin(), "ablasim", "sweep", path, "--jobs", "2", "--threads", "2",
-              (char *)NULL);
-        _exit(127);
-    }
     int entries = 0;
     for (int i = 0; i < 20000 && entries < 1; i++) {     /* at most ~20 s */
         nanosleep(&(struct timespec){0, 1000000}, NULL); /* 1 ms */
@@ -746,14 +746,11 @@ static void test_mpi_equals_serial(void)
 
 static void test_cli_dry_run(void)
 {
-    char path[800], out[800], text[2000], cmd[2400], res[900];
+    char path[800], out[800], cmd[2400], res[900];
     snprintf(out, sizeof out, "%s/dry_out", tu_tmpdir());
     snprintf(path, sizeof path, "%s/dry.yaml", tu_tmpdir());
-    snprintf(text, sizeof text,
-             "base: %s\noutput_dir: %s\naxes:\n"
-             "  - {key: sources.0.schedule.1.temperature_C, values: [70, 80, 90]}\n%s",
-             demo(), out, tiny_axes);
-    tu_spit(path, text);
+    spit_sweep(path, demo(), out,
+               "  - {key: sources.0.schedule.1.temperature_C, values: [70, 80, 90]}\n", "");
     snprintf(res, sizeof res, "%s/dry_stdout.txt", tu_tmpdir());
     snprintf(cmd, sizeof cmd, "'%s' sweep '%s' --dry-run > '%s' 2>&1", tu_bin(), path, res);
     CU_ASSERT_EQUAL(system(cmd), 0);
@@ -775,28 +772,6 @@ static void test_cli_dry_run(void)
 
 
 /* ---- data safety (issue 14) ---------------------------------------------------------------- */
-
-/* The demo scenario with its tissue table named by an absolute path (so that a copy of it
- * anywhere still finds it), or by tissues when given. */
-static void demo_copy(const char *dest, const char *tissues)
-{
-    char *text = tu_slurp(demo());
-    CU_ASSERT_FATAL(text != NULL);
-    char *t = strstr(text, "tissues_file: tissues.yaml");
-    CU_ASSERT_FATAL(t != NULL);
-    char tline[900];
-    if (tissues)
-        snprintf(tline, sizeof tline, "tissues_file: %s", tissues);
-    else
-        snprintf(tline, sizeof tline, "tissues_file: %s/configs/tissues.yaml", tu_root());
-    size_t n = strlen(text) + strlen(tline) + 1;
-    char *out = malloc(n);
-    snprintf(out, n, "%.*s%s%s", (int)(t - text), text, tline,
-             t + strlen("tissues_file: tissues.yaml"));
-    tu_spit(dest, out);
-    free(out);
-    free(text);
-}
 
 /* Every file of a directory (not recursive), sorted by name, as one text: name, size and a
  * hash of the bytes per line; two snapshots are equal iff no file was added, removed or
@@ -878,7 +853,7 @@ static void expect_sweep_refused(const char *sweep_path, int rc_want, const char
 static void test_outputs_never_inputs(void)
 {
     const char *tmp = tu_tmpdir();
-    char out[800], sweep[900], base[1000], tis[900], text[2400], pts[900];
+    char out[800], sweep[900], base[1000], tis[900], pts[900];
     snprintf(out, sizeof out, "%s/guard_out", tmp);
     CU_ASSERT_FATAL(mkdir(out, 0700) == 0);
     snprintf(pts, sizeof pts, "%s/points", out);
@@ -889,8 +864,7 @@ static void test_outputs_never_inputs(void)
 
     /* the sweep file is output_dir/results.csv */
     snprintf(sweep, sizeof sweep, "%s/results.csv", out);
-    snprintf(text, sizeof text, "base: %s\noutput_dir: %s\naxes:\n%s", clean_base, out, tiny_axes);
-    tu_spit(sweep, text);
+    spit_sweep(sweep, clean_base, out, "", "");
     const char *in1[2] = {sweep, clean_base};
     expect_sweep_refused(sweep, 2, "results table", "is the sweep file", in1, 2, out);
     unlink(sweep);
@@ -899,8 +873,7 @@ static void test_outputs_never_inputs(void)
     snprintf(base, sizeof base, "%s/journal.txt", out);
     demo_copy(base, NULL);
     snprintf(sweep, sizeof sweep, "%s/guard1.yaml", tmp);
-    snprintf(text, sizeof text, "base: %s\noutput_dir: %s\naxes:\n%s", base, out, tiny_axes);
-    tu_spit(sweep, text);
+    spit_sweep(sweep, base, out, "", "");
     char jlock[1100], errf[900];
     snprintf(jlock, sizeof jlock, "%s.lock", base);
     snprintf(errf, sizeof errf, "%s/guard1.err", tmp);
@@ -931,8 +904,7 @@ static void test_outputs_never_inputs(void)
     }
     snprintf(base, sizeof base, "%s/guard_base_tis.yaml", tmp);
     demo_copy(base, tis);
-    snprintf(text, sizeof text, "base: %s\noutput_dir: %s\naxes:\n%s", base, out, tiny_axes);
-    tu_spit(sweep, text);
+    spit_sweep(sweep, base, out, "", "");
     const char *in3[3] = {sweep, base, tis};
     expect_sweep_refused(sweep, 2, "results file", "is the tissues file", in3, 3, out);
     unlink(tis);
@@ -940,14 +912,11 @@ static void test_outputs_never_inputs(void)
     /* fields: true writes points/point_<i>.json: a base scenario of that name is refused */
     snprintf(base, sizeof base, "%s/point_0000000.json", pts);
     demo_copy(base, NULL);
-    snprintf(text, sizeof text, "base: %s\noutput_dir: %s\nfields: true\naxes:\n%s", base, out,
-             tiny_axes);
-    tu_spit(sweep, text);
+    spit_sweep(sweep, base, out, "", "fields: true\n");
     const char *in4[2] = {sweep, base};
     expect_sweep_refused(sweep, 2, "JSON summary of point 0", "is the base scenario", in4, 2, out);
     /* without fields: true no point file is written, so the same base is fine (dry run) */
-    snprintf(text, sizeof text, "base: %s\noutput_dir: %s\naxes:\n%s", base, out, tiny_axes);
-    tu_spit(sweep, text);
+    spit_sweep(sweep, base, out, "", "");
     char cmd[2400];
     snprintf(cmd, sizeof cmd, "'%s' sweep '%s' --dry-run >/dev/null 2>&1", tu_bin(), sweep);
     int rc = system(cmd);
@@ -982,15 +951,9 @@ static void test_concurrent_sweeps(void)
              "  - {key: sources.0.schedule.1.temperature_C, values: [70, 90]}\n",
              demo(), out);
     tu_spit(path, text);
-    pid_t pid = fork();
+    pid_t pid = tu_spawn((const char *const[]){"ablasim", "sweep", path, "--threads", "1", "-q",
+                                               NULL});
     CU_ASSERT_FATAL(pid >= 0);
-    if (pid == 0) {
-        int fd = open("/dev/null", O_WRONLY);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        execl(tu_bin(), "ablasim", "sweep", path, "--threads", "1", "-q", (char *)NULL);
-        _exit(127);
-    }
     /* wait until it holds the lock (its pid in the lock file) and has started its journal,
      * then freeze it there */
     char want[32];
@@ -1046,39 +1009,40 @@ static void test_concurrent_sweeps(void)
  * sweep file is refused with a message, never expanded or wrapped. */
 static void test_point_count_limit(void)
 {
+    static const struct {
+        const char *yaml, *frag1, *frag2; /* the message holds frag1 and (if given) frag2 */
+    } cases[] = {
+        /* 1001 x 1000: refused at the second axis, naming it */
+        {"base: b.yaml\noutput_dir: o\naxes:\n"
+         "  - {key: a_s, linspace: {from: 0, to: 1, count: 1001}}\n"
+         "  - {key: b_s, linspace: {from: 0, to: 1, count: 1000}}\n",
+         "sweep.yaml:5: the grid of axes has more than 1000000 points (1001 so far times 1000 "
+         "values of 'b_s')",
+         NULL},
+        /* 100 x 100 x 101 */
+        {"base: b.yaml\noutput_dir: o\naxes:\n"
+         "  - {key: a_s, linspace: {from: 0, to: 1, count: 100}}\n"
+         "  - {key: b_s, linspace: {from: 0, to: 1, count: 100}}\n"
+         "  - {key: c_s, linspace: {from: 0, to: 1, count: 101}}\n",
+         "sweep.yaml:6: the grid of axes has more than 1000000 points", NULL},
+        /* 1000 zipped axis points x 1001 samples */
+        {"base: b.yaml\noutput_dir: o\ncombine: zip\naxes:\n"
+         "  - {key: a_s, linspace: {from: 0, to: 1, count: 1000}}\n"
+         "  - {key: b_s, linspace: {from: 0, to: 1, count: 1000}}\n"
+         "sampling:\n  method: random\n  count: 1001\n  parameters:\n"
+         "    - {key: c_s, distribution: uniform, low: 0, high: 1}\n",
+         "1000 axis points x 1001 samples is more than 1000000 points", NULL},
+        /* a single count beyond the limit is out of range */
+        {"base: b.yaml\noutput_dir: o\naxes:\n"
+         "  - {key: a_s, linspace: {from: 0, to: 1, count: 1000001}}\n",
+         "count", "out of range"},
+    };
     abl_error err;
-    char text[1200];
-    /* 1001 x 1000: refused at the second axis, naming it */
-    snprintf(text, sizeof text,
-             "base: b.yaml\noutput_dir: o\naxes:\n"
-             "  - {key: a_s, linspace: {from: 0, to: 1, count: 1001}}\n"
-             "  - {key: b_s, linspace: {from: 0, to: 1, count: 1000}}\n");
-    const char *m = rejected(text, &err);
-    CU_ASSERT(strstr(m, "sweep.yaml:5: the grid of axes has more than 1000000 points (1001 so "
-                        "far times 1000 values of 'b_s')") != NULL);
-    /* 100 x 100 x 101 */
-    snprintf(text, sizeof text,
-             "base: b.yaml\noutput_dir: o\naxes:\n"
-             "  - {key: a_s, linspace: {from: 0, to: 1, count: 100}}\n"
-             "  - {key: b_s, linspace: {from: 0, to: 1, count: 100}}\n"
-             "  - {key: c_s, linspace: {from: 0, to: 1, count: 101}}\n");
-    m = rejected(text, &err);
-    CU_ASSERT(strstr(m, "sweep.yaml:6: the grid of axes has more than 1000000 points") != NULL);
-    /* 1000 zipped axis points x 1001 samples */
-    snprintf(text, sizeof text,
-             "base: b.yaml\noutput_dir: o\ncombine: zip\naxes:\n"
-             "  - {key: a_s, linspace: {from: 0, to: 1, count: 1000}}\n"
-             "  - {key: b_s, linspace: {from: 0, to: 1, count: 1000}}\n"
-             "sampling:\n  method: random\n  count: 1001\n  parameters:\n"
-             "    - {key: c_s, distribution: uniform, low: 0, high: 1}\n");
-    m = rejected(text, &err);
-    CU_ASSERT(strstr(m, "1000 axis points x 1001 samples is more than 1000000 points") != NULL);
-    /* a single count beyond the limit is out of range */
-    snprintf(text, sizeof text,
-             "base: b.yaml\noutput_dir: o\naxes:\n"
-             "  - {key: a_s, linspace: {from: 0, to: 1, count: 1000001}}\n");
-    m = rejected(text, &err);
-    CU_ASSERT(strstr(m, "count") != NULL && strstr(m, "out of range") != NULL);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *m = rejected(cases[i].yaml, &err);
+        CU_ASSERT(strstr(m, cases[i].frag1) != NULL &&
+                  (!cases[i].frag2 || strstr(m, cases[i].frag2) != NULL));
+    }
     /* the same counts zipped stay small: 1000 points */
     abl_sweep *sw = load_text("base: b.yaml\noutput_dir: o\ncombine: zip\naxes:\n"
                               "  - {key: a_s, linspace: {from: 0, to: 1, count: 1000}}\n"

@@ -1,5 +1,6 @@
 /* testutil.c - the shared helpers of testutil.h: scratch directory, scenarios and sims, and the
  * file and process helpers the suites use to check files and run the command line. */
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,4 +194,17 @@ int tu_run(const char *cmdline, const char *outfile, const char *errfile)
     int rc = tu_sh(full);
     free(full);
     return rc;
+}
+
+pid_t tu_spawn(const char *const *argv)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open("/dev/null", O_WRONLY);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execv(tu_bin(), (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
 }

@@ -5,6 +5,7 @@
 #include <CUnit/CUnit.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "ablasim/scenario.h"
 #include "ablasim/sim.h"
@@ -51,6 +52,9 @@ int tu_sh(const char *cmdline);
 /* tu_sh of cmdline with stdin from /dev/null, stdout to outfile (NULL: /dev/null) and stderr
  * to errfile. The full line is allocated to fit, so a long command is never truncated. */
 int tu_run(const char *cmdline, const char *outfile, const char *errfile);
+/* Starts the binary under test (tu_bin()) with argv (argv[0] its name, NULL-terminated) in a
+ * child process with stdout and stderr to /dev/null; the child's pid, -1 when fork fails. */
+pid_t tu_spawn(const char *const *argv);
 
 void register_config_tests(void);
 void register_kernel_tests(void);
