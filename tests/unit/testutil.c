@@ -1,6 +1,7 @@
 /* testutil.c - the shared helpers of testutil.h: scratch directory, scenarios and sims, and the
  * file and process helpers the suites use to check files and run the command line. */
 #include <fcntl.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,23 @@ abl_scenario *tu_scenario(const char *yaml, const char *const *sets, int nsets)
     return sc;
 }
 
+abl_scenario *tu_liver_cube(const char *name, int N, double h_mm, double duration_s,
+                            const char *dt, const char *extra, const char *sources)
+{
+    char yaml[8192];
+    snprintf(yaml, sizeof yaml,
+             "name: %s\n"
+             "tissues_file: tissues.yaml\n"
+             "grid: {dims: [%d, %d, %d], spacing_mm: [%g, %g, %g], background: liver}\n"
+             "boundary: {default: {type: fixed_temperature, temperature_C: 37}}\n"
+             "time: {duration_s: %g, dt_s: %s}\n"
+             "%s"
+             "sources:\n"
+             "%s",
+             name, N, N, N, h_mm, h_mm, h_mm, duration_s, dt, extra ? extra : "", sources);
+    return tu_scenario(yaml, NULL, 0);
+}
+
 abl_sim *tu_sim(abl_scenario *sc)
 {
     abl_sim *s = NULL;
@@ -76,6 +94,12 @@ abl_source_contrib tu_source_update(abl_sim *s, int i, double t_s)
     return c;
 }
 
+void tu_step_for(abl_sim *s, double t_s)
+{
+    abl_error err = {0};
+    CU_ASSERT_FATAL(sim_step(s, (long)llround(t_s / s->dt_s), &err) == ABL_OK);
+}
+
 double tu_maxdiff(const double *a, const double *b, size_t n)
 {
     double m = 0;
@@ -84,6 +108,63 @@ double tu_maxdiff(const double *a, const double *b, size_t n)
         if (d > m || d != d) m = d;
     }
     return m;
+}
+
+/* ---- exact solutions and convergence orders ------------------------------------------------ */
+
+static const double PI = 3.14159265358979323846;
+
+typedef struct {
+    int p, q, r;
+    double A;
+} box_mode;
+static const box_mode box_modes[] = {{1, 1, 1, 10.0}, {3, 1, 2, 4.0}, {2, 3, 1, -3.0}};
+
+double tu_box_modes(const double x[3], double H, double alpha, double tau_p, double t)
+{
+    double th = 0;
+    for (size_t i = 0; i < sizeof box_modes / sizeof box_modes[0]; i++) {
+        const box_mode *m = &box_modes[i];
+        double kk = PI * PI * (m->p * m->p + m->q * m->q + m->r * m->r) / (H * H);
+        th += m->A * sin(m->p * PI * x[0] / H) * sin(m->q * PI * x[1] / H) *
+              sin(m->r * PI * x[2] / H) * exp(-(alpha * kk + 1.0 / tau_p) * t);
+    }
+    return th;
+}
+
+void tu_box_modes_fill(const abl_grid *g, double *f, double offset, double H, double alpha,
+                       double tau_p, double t)
+{
+    for (int k = 0; k < g->nz; k++)
+        for (int j = 0; j < g->ny; j++)
+            for (int i = 0; i < g->nx; i++) {
+                double x[3];
+                grid_voxel_centre_m(g, i, j, k, x);
+                f[ABL_IDX(g, i, j, k)] = offset + tu_box_modes(x, H, alpha, tau_p, t);
+            }
+}
+
+double tu_box_modes_error(const abl_grid *g, const double *f, double offset, double H,
+                          double alpha, double tau_p, double t)
+{
+    double e = 0;
+    for (int k = 0; k < g->nz; k++)
+        for (int j = 0; j < g->ny; j++)
+            for (int i = 0; i < g->nx; i++) {
+                double x[3];
+                grid_voxel_centre_m(g, i, j, k, x);
+                e = fmax(e, fabs(f[ABL_IDX(g, i, j, k)] - offset -
+                                 tu_box_modes(x, H, alpha, tau_p, t)));
+            }
+    return e;
+}
+
+void tu_check_order2(const char *what, double e1, double e2, double e3)
+{
+    const double o1 = log(e1 / e2) / log(2.0), o2 = log(e2 / e3) / log(2.0);
+    printf("\n  %s: max error %.3e %.3e %.3e K, orders %.3f %.3f\n", what, e1, e2, e3, o1, o2);
+    CU_ASSERT(o1 > 1.8 && o1 < 2.3);
+    CU_ASSERT(o2 > 1.8 && o2 < 2.3);
 }
 
 /* ---- files and commands -------------------------------------------------------------------- */
