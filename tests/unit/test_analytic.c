@@ -15,8 +15,6 @@
 
 #include "testutil.h"
 
-static const double PI = 3.14159265358979323846;
-
 /* A liver-like test tissue (IT'IS liver values of the reference worked example) with zero
  * metabolic heat so that theta = T - T_a exactly. */
 #define TEST_TISSUE                                                                              \
@@ -24,11 +22,6 @@ static const double PI = 3.14159265358979323846;
     "  testliver: {density_kg_per_m3: 1079, specific_heat_J_per_kgK: 3540,\n"                  \
     "              thermal_conductivity_W_per_mK: 0.52, perfusion_per_s: %g,\n"                   \
     "              metabolic_heat_W_per_m3: 0}\n"
-
-static double order(double e_coarse, double e_fine)
-{
-    return log(e_coarse / e_fine) / log(2.0);
-}
 
 /* ---- 1. 1D steady slab with perfusion between fixed-temperature walls ------------------- */
 
@@ -49,9 +42,7 @@ static double slab_error(int n, double H_mm, double theta0)
              0.015470, n, h, 0.5 * h, 37 + theta0);
     abl_scenario *sc = tu_scenario(yaml, NULL, 0);
     if (!sc) return NAN;
-    abl_sim *s = NULL;
-    abl_error err = {0};
-    CU_ASSERT_FATAL(sim_create(sc, &s, &err) == ABL_OK);
+    abl_sim *s = tu_sim(sc);
     const double k = 0.52, m = sqrt(s->perf_W[0] / k), Hm = H_mm * 1e-3;
     /* start from the exact solution: the run then only removes the discretisation error, which
      * decays at least as exp(-t/tau_p), tau_p = 65 s; 900 s leaves e^-13 of it */
@@ -59,7 +50,7 @@ static double slab_error(int n, double H_mm, double theta0)
         double x = (i + 0.5) * h * 1e-3;
         s->T[i] = 37 + theta0 * sinh(m * (Hm - x)) / sinh(m * Hm);
     }
-    CU_ASSERT_FATAL(sim_step(s, (long)llround(sc->duration_s / s->dt_s), &err) == ABL_OK);
+    tu_step_for(s, sc->duration_s);
     double e = 0;
     for (int i = 0; i < n; i++) {
         double x = (i + 0.5) * h * 1e-3;
@@ -76,12 +67,9 @@ static void test_slab_steady(void)
     /* L = 2.975 mm, H = 20 mm (6.7 L): h = 1, 0.5, 0.25 mm */
     double e1 = slab_error(20, 20.0, 20.0), e2 = slab_error(40, 20.0, 20.0),
            e3 = slab_error(80, 20.0, 20.0);
-    printf("\n  1D slab steady: max error %.3e %.3e %.3e K, orders %.3f %.3f\n", e1, e2, e3,
-           order(e1, e2), order(e2, e3));
     /* worked value check of the formula itself (reference A): theta(5 mm) = 3.725 K for the
      * semi-infinite case; the slab differs from it by ~2 sinh terms (< 1e-3 K at H = 20 mm) */
-    CU_ASSERT(order(e1, e2) > 1.8 && order(e1, e2) < 2.3);
-    CU_ASSERT(order(e2, e3) > 1.8 && order(e2, e3) < 2.3);
+    tu_check_order2("1D slab steady", e1, e2, e3);
     /* at h = L/12 the error must be well below the clinically relevant 0.1 K */
     CU_ASSERT(e3 < 0.02);
 }
@@ -113,9 +101,8 @@ static double sphere_error(int n, double D_mm, double a_mm, double theta0, doubl
              0.0347, n, n, n, h, h, h, 0.5 * h, 0.5 * h, 0.5 * h);
     abl_scenario *sc = tu_scenario(yaml, NULL, 0);
     if (!sc) return NAN;
-    abl_sim *s = NULL;
     abl_error err = {0};
-    CU_ASSERT_FATAL(sim_create(sc, &s, &err) == ABL_OK);
+    abl_sim *s = tu_sim(sc);
     const double L = sqrt(0.52 / s->perf_W[0]), a = a_mm * 1e-3;
     const abl_grid *g = &s->grid;
     size_t *pin = malloc(g->n * sizeof *pin);
@@ -138,7 +125,7 @@ static double sphere_error(int n, double D_mm, double a_mm, double theta0, doubl
                 }
             }
     CU_ASSERT_FATAL(sim_pin_voxels(s, np, pin, pinT, &err) == ABL_OK);
-    CU_ASSERT_FATAL(sim_step(s, (long)llround(sc->duration_s / s->dt_s), &err) == ABL_OK);
+    tu_step_for(s, sc->duration_s);
     double e = 0;
     for (int k = 0; k < n; k++)
         for (int j = 0; j < n; j++)
@@ -165,35 +152,15 @@ static void test_sphere_steady(void)
     /* grids h = 1, 0.5, 0.25 mm over a 12 mm octant, sphere a = 2 mm, L = 2 mm */
     double e1 = sphere_error(12, 12.0, 2.0, 20.0, NULL), e2 = sphere_error(24, 12.0, 2.0, 20.0, NULL),
            e3 = sphere_error(48, 12.0, 2.0, 20.0, NULL);
-    printf("\n  sphere steady: max error %.3e %.3e %.3e K, orders %.3f %.3f\n", e1, e2, e3,
-           order(e1, e2), order(e2, e3));
-    CU_ASSERT(order(e1, e2) > 1.8 && order(e1, e2) < 2.3);
-    CU_ASSERT(order(e2, e3) > 1.8 && order(e2, e3) < 2.3);
+    tu_check_order2("sphere steady", e1, e2, e3);
     CU_ASSERT(e3 < 0.1); /* theta0 = 20 K, so < 0.5 % at h = L/8 */
 }
 
 /* ---- 3. transient box with fixed-temperature walls: exact Fourier series ----------------- */
 
 /* theta(x,y,z,t) = sum_modes A sin(p pi x/H) sin(q pi y/H) sin(r pi z/H)
- *                  exp(-(alpha pi^2 (p^2+q^2+r^2)/H^2 + 1/tau_p) t),  walls at theta = 0. */
-typedef struct {
-    int p, q, r;
-    double A;
-} mode;
-static const mode modes[] = {{1, 1, 1, 10.0}, {3, 1, 2, 4.0}, {2, 3, 1, -3.0}};
-
-static double box_exact(const double x[3], double H, double alpha, double tau_p, double t)
-{
-    double th = 0;
-    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
-        const mode *m = &modes[i];
-        double kk = PI * PI * (m->p * m->p + m->q * m->q + m->r * m->r) / (H * H);
-        th += m->A * sin(m->p * PI * x[0] / H) * sin(m->q * PI * x[1] / H) *
-              sin(m->r * PI * x[2] / H) * exp(-(alpha * kk + 1.0 / tau_p) * t);
-    }
-    return th;
-}
-
+ *                  exp(-(alpha pi^2 (p^2+q^2+r^2)/H^2 + 1/tau_p) t),  walls at theta = 0
+ * (tu_box_modes, shared with test_spectral.c). */
 static double box_error(int n, double H_mm, double t_end)
 {
     char yaml[2048];
@@ -206,30 +173,14 @@ static double box_error(int n, double H_mm, double t_end)
              0.015470, n, n, n, h, h, h, 0.5 * h, 0.5 * h, 0.5 * h, t_end);
     abl_scenario *sc = tu_scenario(yaml, NULL, 0);
     if (!sc) return NAN;
-    abl_sim *s = NULL;
-    abl_error err = {0};
-    CU_ASSERT_FATAL(sim_create(sc, &s, &err) == ABL_OK);
+    abl_sim *s = tu_sim(sc);
     const abl_grid *g = &s->grid;
     const double H = H_mm * 1e-3, alpha = 0.52 / (1079.0 * 3540.0),
                  tau_p = 1079.0 * 3540.0 / s->perf_W[0];
-    for (int k = 0; k < n; k++)
-        for (int j = 0; j < n; j++)
-            for (int i = 0; i < n; i++) {
-                double x[3];
-                grid_voxel_centre_m(g, i, j, k, x);
-                s->T[ABL_IDX(g, i, j, k)] = 37 + box_exact(x, H, alpha, tau_p, 0);
-            }
-    CU_ASSERT_FATAL(sim_step(s, (long)llround(t_end / s->dt_s), &err) == ABL_OK);
+    tu_box_modes_fill(g, s->T, 37, H, alpha, tau_p, 0);
+    tu_step_for(s, t_end);
     CU_ASSERT_DOUBLE_EQUAL(s->t_s, t_end, 1e-9);
-    double e = 0;
-    for (int k = 0; k < n; k++)
-        for (int j = 0; j < n; j++)
-            for (int i = 0; i < n; i++) {
-                double x[3];
-                grid_voxel_centre_m(g, i, j, k, x);
-                e = fmax(e, fabs(s->T[ABL_IDX(g, i, j, k)] - 37 -
-                                 box_exact(x, H, alpha, tau_p, t_end)));
-            }
+    double e = tu_box_modes_error(g, s->T, 37, H, alpha, tau_p, t_end);
     sim_destroy(s);
     scenario_free(sc);
     return e;
@@ -241,10 +192,7 @@ static void test_box_transient(void)
      * 0.04, so all three still carry weight. h = 1, 0.5, 0.25 mm. */
     double e1 = box_error(10, 10.0, 40.0), e2 = box_error(20, 10.0, 40.0),
            e3 = box_error(40, 10.0, 40.0);
-    printf("\n  box transient: max error %.3e %.3e %.3e K, orders %.3f %.3f\n", e1, e2, e3,
-           order(e1, e2), order(e2, e3));
-    CU_ASSERT(order(e1, e2) > 1.8 && order(e1, e2) < 2.3);
-    CU_ASSERT(order(e2, e3) > 1.8 && order(e2, e3) < 2.3);
+    tu_check_order2("box transient", e1, e2, e3);
     CU_ASSERT(e3 < 0.05);
 }
 

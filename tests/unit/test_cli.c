@@ -11,56 +11,16 @@
  * make_fixtures() below: a valid mesh, a truncated copy, and a text file named .h5. */
 #define _DEFAULT_SOURCE /* usleep */
 #include <dirent.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "ablasim/mesh.h"
 #include "ablasim/nifti.h"
 #include "testutil.h"
-
-static const char *bin(void)
-{
-    const char *b = getenv("ABLASIM_BIN");
-    return b && *b ? b : "bin/ablasim";
-}
-
-static bool exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) n = 0;
-    if (s) s[n] = '\0';
-    fclose(f);
-    return s;
-}
-
-/* Run a shell command line, stderr to errfile; returns the exit status (or -1). */
-static int run_cmd(const char *cmdline, const char *errfile)
-{
-    char full[17000];
-    if (snprintf(full, sizeof full, "%s >/dev/null 2>'%s' </dev/null", cmdline, errfile) >=
-        (int)sizeof full)
-        return -1; /* command line too long for the buffer: fail the check, never truncate */
-    int r = system(full);
-    if (r == -1 || !WIFEXITED(r)) return -1;
-    return WEXITSTATUS(r);
-}
 
 static void replace_all(char *s, size_t cap, const char *from, const char *to)
 {
@@ -98,18 +58,6 @@ static void make_fixtures(void)
     CU_ASSERT_FATAL(system(cmd) == 0);
 }
 
-/* FNV-1a 64 of a file's bytes (0 if it cannot be read): "unchanged" checks for # keep. */
-static unsigned long long file_sum(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    unsigned long long h = 1469598103934665603ull;
-    int c;
-    while ((c = getc(f)) != EOF) h = (h ^ (unsigned char)c) * 1099511628211ull;
-    fclose(f);
-    return h;
-}
-
 /* One catalogue case. Besides expect-exit, expect-message and args, a case may say
  *   # command: WORDS     the whole command line after the binary (default: run CASE -o OUT
  *                        --quiet ARGS); @CASE@ is the case file, @OUT@ the default output
@@ -124,7 +72,7 @@ static int run_case(const char *dir, const char *name, int *checked)
 {
     char path[1200];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    char *text = slurp(path);
+    char *text = tu_slurp(path);
     if (!text) return 0;
     int expect_exit = -1;
     enum { MAXL = 16, LEN = 2048 };
@@ -153,8 +101,7 @@ static int run_case(const char *dir, const char *name, int *checked)
     }
     char fixdir[1100], casedir[1300], out[1200], errfile[1200], cmd[16384];
     snprintf(fixdir, sizeof fixdir, "%s/fixtures", dir);
-    snprintf(casedir, sizeof casedir, "%s/case_%s", tu_tmpdir(), name);
-    mkdir(casedir, 0700);
+    tu_subdir(casedir, sizeof casedir, "case_%s", name);
     snprintf(out, sizeof out, "%s/out_%s.h5", tu_tmpdir(), name);
     snprintf(errfile, sizeof errfile, "%s/err_%s.txt", tu_tmpdir(), name);
     char *all[4 + 4 * MAXL];
@@ -172,7 +119,7 @@ static int run_case(const char *dir, const char *name, int *checked)
         replace_all(all[i], LEN, "@ROOT@", tu_root());
         replace_all(all[i], LEN, "@CASE@", path);
         replace_all(all[i], LEN, "@OUT@", out);
-        replace_all(all[i], LEN, "@BIN@", bin());
+        replace_all(all[i], LEN, "@BIN@", tu_bin());
     }
     int ok = expect_exit > 0 && nmsg > 0;
     for (int i = 0; i < nsetup && ok; i++) {
@@ -183,7 +130,7 @@ static int run_case(const char *dir, const char *name, int *checked)
         }
     }
     unsigned long long sums[MAXL];
-    for (int i = 0; i < nkeep; i++) sums[i] = file_sum(keep[i]);
+    for (int i = 0; i < nkeep; i++) sums[i] = tu_file_sum(keep[i]);
     char envs[4096] = "";
     for (int i = 0; i < nenv; i++) {
         size_t l = strlen(envs);
@@ -193,13 +140,13 @@ static int run_case(const char *dir, const char *name, int *checked)
         envs[l + strlen(env[i]) + 1] = '\0';
     }
     int len = command[0] ? snprintf(cmd, sizeof cmd, "cd '%s' && env %s timeout 60 '%s' %s",
-                                    casedir, envs, bin(), command)
+                                    casedir, envs, tu_bin(), command)
                          : snprintf(cmd, sizeof cmd,
                                     "env %s timeout 60 '%s' run '%s' -o '%s' --quiet %s", envs,
-                                    bin(), path, out, args);
+                                    tu_bin(), path, out, args);
     /* a command line that does not fit fails the case, never runs truncated */
-    int rc = len < (int)sizeof cmd ? run_cmd(cmd, errfile) : -1;
-    char *errtext = slurp(errfile);
+    int rc = len < (int)sizeof cmd ? tu_run(cmd, NULL, errfile) : -1;
+    char *errtext = tu_slurp(errfile);
     ok = ok && rc == expect_exit;
     for (int i = 0; ok && i < nmsg; i++) ok = errtext && strstr(errtext, msgs[i]) != NULL;
     /* no half-written output: neither the result nor its temporaries or sidecars */
@@ -207,18 +154,18 @@ static int run_case(const char *dir, const char *name, int *checked)
     for (int i = 0; i < 4; i++) {
         char p[1300];
         snprintf(p, sizeof p, "%s%s", out, suffixes[i]);
-        if (exists(p)) ok = 0;
+        if (tu_exists(p)) ok = 0;
     }
     char side[1300];
     snprintf(side, sizeof side, "%s/out_%s.json", tu_tmpdir(), name);
-    if (exists(side)) ok = 0;
+    if (tu_exists(side)) ok = 0;
     for (int i = 0; i < nkeep; i++)
-        if (!sums[i] || file_sum(keep[i]) != sums[i]) {
+        if (!sums[i] || tu_file_sum(keep[i]) != sums[i]) {
             fprintf(stderr, "\n  %s: %s changed or vanished", name, keep[i]);
             ok = 0;
         }
     for (int i = 0; i < nabsent; i++)
-        if (exists(absent[i])) {
+        if (tu_exists(absent[i])) {
             fprintf(stderr, "\n  %s: %s exists", name, absent[i]);
             ok = 0;
         }
@@ -277,19 +224,19 @@ static void test_good_run_outputs(void)
              "'%s' run '%s/configs/liver_demo.yaml' -o '%s' --quiet --set grid.dims=[24,24,24] "
              "--set grid.spacing_mm=[2,2,2] --set time.duration_s=60 --threads 2 "
              "--set sources.0.shape.radius_mm=2.5",
-             bin(), tu_root(), out);
-    int rc = run_cmd(cmd, errfile);
+             tu_bin(), tu_root(), out);
+    int rc = tu_run(cmd, NULL, errfile);
     CU_ASSERT_EQUAL(rc, 0);
-    CU_ASSERT(exists(out));
+    CU_ASSERT(tu_exists(out));
     snprintf(p, sizeof p, "%s/good.xdmf", tu_tmpdir());
-    CU_ASSERT(exists(p));
+    CU_ASSERT(tu_exists(p));
     snprintf(p, sizeof p, "%s/good.json", tu_tmpdir());
-    CU_ASSERT(exists(p));
-    char *json = slurp(p);
+    CU_ASSERT(tu_exists(p));
+    char *json = tu_slurp(p);
     CU_ASSERT(json && strstr(json, "\"dt_s\""));
     free(json);
     snprintf(p, sizeof p, "%s/good.h5.tmp", tu_tmpdir());
-    CU_ASSERT(!exists(p));
+    CU_ASSERT(!tu_exists(p));
 }
 
 /* A run that fails (here: a numerical fault from an absurd power density) leaves an existing
@@ -308,13 +255,13 @@ static void test_failure_keeps_old_output(void)
              "--set grid.spacing_mm=[2,2,2] --set time.duration_s=30 "
              "--set 'sources.0={type: volumetric, power_W: 10000, "
              "shape: {type: sphere, center_mm: [0, 0, 0], radius_mm: 3}}'",
-             bin(), tu_root(), out);
-    int rc = run_cmd(cmd, errfile);
+             tu_bin(), tu_root(), out);
+    int rc = tu_run(cmd, NULL, errfile);
     CU_ASSERT_EQUAL(rc, 5);
-    char *err = slurp(errfile);
+    char *err = tu_slurp(errfile);
     CU_ASSERT(err && strstr(err, "numerical fault"));
     free(err);
-    char *now = slurp(out);
+    char *now = tu_slurp(out);
     CU_ASSERT(now && !strcmp(now, "precious earlier result\n"));
     free(now);
 }
@@ -325,44 +272,36 @@ static void test_failure_keeps_old_output(void)
 static void resume_case(const char *scheme_set, const char *tag)
 {
     char dir[700], cmd[4096], full[800], part[800], ckpt[800], errf[800];
-    snprintf(dir, sizeof dir, "%s/resume_%s", tu_tmpdir(), tag);
-    mkdir(dir, 0700);
+    tu_subdir(dir, sizeof dir, "resume_%s", tag);
     snprintf(full, sizeof full, "%s/full.h5", dir);
     snprintf(part, sizeof part, "%s/part.h5", dir);
     snprintf(ckpt, sizeof ckpt, "%s/part.ckpt.h5", dir);
     snprintf(errf, sizeof errf, "%s/err.txt", dir);
     const char *common = "--set grid.dims=[48,48,48] --set time.duration_s=900 -q";
-    snprintf(cmd, sizeof cmd, "'%s' run '%s/configs/liver_demo.yaml' -o '%s' %s %s", bin(),
+    snprintf(cmd, sizeof cmd, "'%s' run '%s/configs/liver_demo.yaml' -o '%s' %s %s", tu_bin(),
              tu_root(), full, common, scheme_set);
-    CU_ASSERT_FATAL(run_cmd(cmd, errf) == 0);
-    pid_t pid = fork();
-    CU_ASSERT_FATAL(pid >= 0);
-    if (pid == 0) {
-        char confs[800];
-        snprintf(confs, sizeof confs, "%s/configs/liver_demo.yaml", tu_root());
-        int fd = open("/dev/null", O_WRONLY);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        const char *args[32] = {bin(), "run", confs, "-o", part, "--checkpoint-every", "0.05",
-                                "--set", "grid.dims=[48,48,48]", "--set",
-                                "time.duration_s=900", "-q"};
-        int na = 12;
-        char s1[200] = "", s2[200] = "";
-        if (*scheme_set) { /* "--set a=b --set c=d" split into words */
-            sscanf(scheme_set, "--set %199s --set %199s", s1, s2);
+    CU_ASSERT_FATAL(tu_run(cmd, NULL, errf) == 0);
+    char confs[800];
+    snprintf(confs, sizeof confs, "%s/configs/liver_demo.yaml", tu_root());
+    const char *args[32] = {tu_bin(), "run", confs, "-o", part, "--checkpoint-every", "0.05",
+                            "--set", "grid.dims=[48,48,48]", "--set",
+                            "time.duration_s=900", "-q"};
+    int na = 12;
+    char s1[200] = "", s2[200] = "";
+    if (*scheme_set) { /* "--set a=b --set c=d" split into words */
+        sscanf(scheme_set, "--set %199s --set %199s", s1, s2);
+        args[na++] = "--set";
+        args[na++] = s1;
+        if (*s2) {
             args[na++] = "--set";
-            args[na++] = s1;
-            if (*s2) {
-                args[na++] = "--set";
-                args[na++] = s2;
-            }
+            args[na++] = s2;
         }
-        args[na] = NULL;
-        execv(bin(), (char *const *)args);
-        _exit(127);
     }
+    args[na] = NULL;
+    pid_t pid = tu_spawn(args);
+    CU_ASSERT_FATAL(pid >= 0);
     /* stop it once a periodic checkpoint exists (the run is then part-way) */
-    for (int i = 0; i < 400 && !exists(ckpt); i++) usleep(10000);
+    for (int i = 0; i < 400 && !tu_exists(ckpt); i++) usleep(10000);
     kill(pid, SIGTERM);
     int status = 0;
     waitpid(pid, &status, 0);
@@ -370,16 +309,16 @@ static void resume_case(const char *scheme_set, const char *tag)
     printf("\n  %s: stopped by SIGTERM with exit %d", tag, rc);
     /* 75 = checkpointed and stopped; 0 only if the run finished before the signal */
     CU_ASSERT(rc == 75);
-    CU_ASSERT(exists(ckpt));
-    snprintf(cmd, sizeof cmd, "'%s' resume '%s' -q", bin(), ckpt);
-    CU_ASSERT_EQUAL(run_cmd(cmd, errf), 0);
-    CU_ASSERT(!exists(ckpt)); /* a finished run removes its checkpoint */
+    CU_ASSERT(tu_exists(ckpt));
+    snprintf(cmd, sizeof cmd, "'%s' resume '%s' -q", tu_bin(), ckpt);
+    CU_ASSERT_EQUAL(tu_run(cmd, NULL, errf), 0);
+    CU_ASSERT(!tu_exists(ckpt)); /* a finished run removes its checkpoint */
     const char *ds[] = {"/fields/T_final_C", "/fields/T_max_C",     "/fields/T_min_C",
                         "/fields/damage_omega", "/fields/cem43_min", "/snapshots/T_C",
                         "/snapshots/time_s", "/isotherms/growth"};
     for (size_t i = 0; i < sizeof ds / sizeof ds[0]; i++) {
         snprintf(cmd, sizeof cmd, "h5diff '%s' '%s' %s", full, part, ds[i]);
-        int d = run_cmd(cmd, errf);
+        int d = tu_run(cmd, NULL, errf);
         if (d) printf("\n  %s differs", ds[i]);
         CU_ASSERT_EQUAL(d, 0);
     }
@@ -424,8 +363,8 @@ static void test_margin_and_report(void)
              "--set time.duration_s=120 && '%s' margin '%s' -q --nifti '%s/rep' "
              "--critical liver:45: --critical blood:99: && "
              "'%s/scripts/ablasim_report.py' '%s'",
-             bin(), tu_root(), out, bin(), out, tu_tmpdir(), tu_root(), out);
-    CU_ASSERT_EQUAL(run_cmd(cmd, errf), 0);
+             tu_bin(), tu_root(), out, tu_bin(), out, tu_tmpdir(), tu_root(), out);
+    CU_ASSERT_EQUAL(tu_run(cmd, NULL, errf), 0);
     /* the NIfTI copies overlay on the grid: same size and origin (world = RAS+ mm) */
     abl_mesh zm = {0};
     abl_error nerr = {0};
@@ -435,13 +374,13 @@ static void test_margin_and_report(void)
     CU_ASSERT_DOUBLE_EQUAL(zm.origin_mm[0], -19.5, 1e-4); /* float32 affine */
     mesh_free(&zm);
     snprintf(p, sizeof p, "%s/rep_margin_mm.nii.gz", tu_tmpdir());
-    CU_ASSERT(exists(p));
+    CU_ASSERT(tu_exists(p));
     snprintf(p, sizeof p, "%s/rep_slices.png", tu_tmpdir());
-    char *png = slurp(p);
+    char *png = tu_slurp(p);
     CU_ASSERT(png && !memcmp(png, "\x89PNG", 4)); /* a PNG file, not an error text */
     free(png);
     snprintf(p, sizeof p, "%s/rep_report.md", tu_tmpdir());
-    char *md = slurp(p);
+    char *md = tu_slurp(p);
     CU_ASSERT(md && strstr(md, "## Verdict: **FAIL**") && strstr(md, "minimal margin"));
     /* the critical-structure table: name, limit, reached, where, volume beyond, time beyond,
      * damaged, result; the overall verdict counts the crossed limit */

@@ -15,18 +15,7 @@
 /* Homogeneous liver cube, N^3 voxels of 1 mm centred on 0 (voxel i at x = i - (N-1)/2 mm). */
 static abl_scenario *cryo_scenario(int N, const char *sources, const char *extra)
 {
-    char yaml[8192];
-    snprintf(yaml, sizeof yaml,
-             "name: cryo_test\n"
-             "tissues_file: tissues.yaml\n"
-             "grid: {dims: [%d, %d, %d], spacing_mm: [1, 1, 1], background: liver}\n"
-             "boundary: {default: {type: fixed_temperature, temperature_C: 37}}\n"
-             "time: {duration_s: 600, dt_s: auto}\n"
-             "%s"
-             "sources:\n"
-             "%s",
-             N, N, N, extra ? extra : "", sources);
-    return tu_scenario(yaml, NULL, 0);
+    return tu_liver_cube("cryo_test", N, 1.0, 600, "auto", extra, sources);
 }
 
 static cryo_probe_state probe_state(abl_sim *s, int i, int p)

@@ -29,9 +29,8 @@ static void test_energy_hetero(void)
 {
     abl_scenario *sc = tu_scenario(hetero_yaml, NULL, 0);
     CU_ASSERT_FATAL(sc != NULL);
-    abl_sim *s = NULL;
     abl_error err = {0};
-    CU_ASSERT_FATAL(sim_create(sc, &s, &err) == ABL_OK);
+    abl_sim *s = tu_sim(sc);
     long n = (long)llround(sc->duration_s / s->dt_s);
     CU_ASSERT_FATAL(sim_step(s, n, &err) == ABL_OK);
     check_balance(s, "heterogeneous, 3 boundary types, 2 sources");
@@ -59,9 +58,8 @@ static void test_energy_source_only(void)
         "output: {energy_balance: true}\n";
     abl_scenario *sc = tu_scenario(yaml, NULL, 0);
     CU_ASSERT_FATAL(sc != NULL);
-    abl_sim *s = NULL;
     abl_error err = {0};
-    CU_ASSERT_FATAL(sim_create(sc, &s, &err) == ABL_OK);
+    abl_sim *s = tu_sim(sc);
     CU_ASSERT_DOUBLE_EQUAL(s->dt_s, 0.25, 1e-15);
     CU_ASSERT_FATAL(sim_step(s, 120, &err) == ABL_OK);
     /* 4 W x 30 s = 120 J delivered exactly (constant power) */
@@ -81,9 +79,8 @@ static void test_energy_implicit(void)
         const char *sets[] = {schemes[i], "time.dt_s=2", "time.solver_tolerance=1e-12"};
         abl_scenario *sc = tu_scenario(hetero_yaml, sets, 3);
         CU_ASSERT_FATAL(sc != NULL);
-        abl_sim *s = NULL;
         abl_error err = {0};
-        CU_ASSERT_FATAL(sim_create(sc, &s, &err) == ABL_OK);
+        abl_sim *s = tu_sim(sc);
         CU_ASSERT_FATAL(sim_step(s, 30, &err) == ABL_OK);
         check_balance(s, schemes[i]);
         sim_destroy(s);

@@ -55,9 +55,7 @@ static void test_operator_hand(void)
         "time: {duration_s: 1}\n";
     abl_scenario *sc = tu_scenario(yaml, NULL, 0);
     CU_ASSERT_FATAL(sc != NULL);
-    abl_sim *s = NULL;
-    abl_error err = {0};
-    CU_ASSERT_FATAL(sim_create(sc, &s, &err) == ABL_OK);
+    abl_sim *s = tu_sim(sc);
     const abl_grid *g = &s->grid;
     for (size_t c = 0; c < g->n; c++) s->T[c] = 30.0 + (double)c; /* distinct values */
     double *rhs = malloc(g->n * sizeof *rhs);
@@ -95,9 +93,7 @@ static void test_harmonic_face(void)
         "time: {duration_s: 1}\n";
     abl_scenario *sc = tu_scenario(yaml, NULL, 0);
     CU_ASSERT_FATAL(sc != NULL);
-    abl_sim *s = NULL;
-    abl_error err = {0};
-    CU_ASSERT_FATAL(sim_create(sc, &s, &err) == ABL_OK);
+    abl_sim *s = tu_sim(sc);
     CU_ASSERT_EQUAL(s->nmat, 2);
     s->T[0] = 40;
     s->T[1] = 30;
@@ -116,9 +112,7 @@ static void test_fast_vs_general(void)
 {
     abl_scenario *sc = tu_scenario(hetero_yaml, NULL, 0);
     CU_ASSERT_FATAL(sc != NULL);
-    abl_sim *s = NULL;
-    abl_error err = {0};
-    CU_ASSERT_FATAL(sim_create(sc, &s, &err) == ABL_OK);
+    abl_sim *s = tu_sim(sc);
     const abl_grid *g = &s->grid;
     size_t nfast = 0;
     for (size_t c = 0; c < g->n; c++) {
@@ -150,9 +144,8 @@ static void test_thread_determinism(void)
         omp_set_num_threads(r + 1);
         abl_scenario *sc = tu_scenario(hetero_yaml, NULL, 0);
         CU_ASSERT_FATAL(sc != NULL);
-        abl_sim *s = NULL;
         abl_error err = {0};
-        CU_ASSERT_FATAL(sim_create(sc, &s, &err) == ABL_OK);
+        abl_sim *s = tu_sim(sc);
         CU_ASSERT_FATAL(sim_step(s, 200, &err) == ABL_OK);
         n = s->grid.n;
         tmax[r] = malloc(n * sizeof(double));
@@ -181,9 +174,8 @@ static void test_stability_limit(void)
 {
     abl_scenario *sc = tu_scenario(hetero_yaml, NULL, 0);
     CU_ASSERT_FATAL(sc != NULL);
-    abl_sim *s = NULL;
     abl_error err = {0};
-    CU_ASSERT_FATAL(sim_create(sc, &s, &err) == ABL_OK);
+    abl_sim *s = tu_sim(sc);
     CU_ASSERT(s->dt_s <= 0.9 * s->dt_stable_s * (1 + 1e-12));
     char set[64];
     snprintf(set, sizeof set, "time.dt_s=%.6g", s->dt_stable_s * 1.5);
@@ -209,9 +201,8 @@ static void test_source_window(void)
         "     shape: {type: sphere, center_mm: [0, 0, 0], radius_mm: 1.5}}\n";
     abl_scenario *sc = tu_scenario(yaml, NULL, 0);
     CU_ASSERT_FATAL(sc != NULL);
-    abl_sim *s = NULL;
     abl_error err = {0};
-    CU_ASSERT_FATAL(sim_create(sc, &s, &err) == ABL_OK);
+    abl_sim *s = tu_sim(sc);
     size_t centre = ABL_IDX(&s->grid, 6, 6, 6);
     CU_ASSERT_FATAL(sim_step(s, 8, &err) == ABL_OK); /* t = 4 s: not yet on */
     CU_ASSERT(s->T[centre] < 40.0);

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ablasim/fileguard.h"
@@ -970,36 +969,6 @@ static void test_nifti_segmentations(void)
 
 /* ---- command line ------------------------------------------------------------------------ */
 
-static const char *bin(void)
-{
-    const char *b = getenv("ABLASIM_BIN");
-    return b && *b ? b : "bin/ablasim";
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) n = 0;
-    if (s) s[n] = '\0';
-    fclose(f);
-    return s;
-}
-
-/* Run a command line with stdout and stderr to files; the exit status or -1. */
-static int run(const char *cmdline, const char *outfile, const char *errfile)
-{
-    char full[6000];
-    snprintf(full, sizeof full, "%s >'%s' 2>'%s' </dev/null", cmdline, outfile, errfile);
-    int r = system(full);
-    if (r == -1 || !WIFEXITED(r)) return -1;
-    return WEXITSTATUS(r);
-}
-
 /* A real run (liver demo on 40^3), then the margin of it: exit 0, a verdict line, the margin
  * file and JSON; a critical structure with a recorded time map. */
 static void test_cli_margin(void)
@@ -1014,12 +983,13 @@ static void test_cli_margin(void)
     snprintf(cmd, sizeof cmd,
              "'%s' run '%s/configs/liver_demo.yaml' -o '%s' --quiet --set grid.dims=[40,40,40] "
              "--set output.snapshot_interval_s=0",
-             bin(), tu_root(), res);
-    CU_ASSERT_EQUAL_FATAL(run(cmd, so, se), 0);
-    snprintf(cmd, sizeof cmd, "'%s' margin '%s' -o '%s' --critical blood:50:10", bin(), res, mar);
-    int rc = run(cmd, so, se);
+             tu_bin(), tu_root(), res);
+    CU_ASSERT_EQUAL_FATAL(tu_run(cmd, so, se), 0);
+    snprintf(cmd, sizeof cmd, "'%s' margin '%s' -o '%s' --critical blood:50:10", tu_bin(), res,
+             mar);
+    int rc = tu_run(cmd, so, se);
     CU_ASSERT_EQUAL(rc, 0);
-    char *out = slurp(so);
+    char *out = tu_slurp(so);
     CU_ASSERT(out && strstr(out, "verdict") &&
               (strstr(out, "verdict          PASS") || strstr(out, "verdict          FAIL")));
     CU_ASSERT(out && strstr(out, "minimal margin"));
@@ -1029,22 +999,22 @@ static void test_cli_margin(void)
     free(out);
     struct stat sb;
     CU_ASSERT(stat(mar, &sb) == 0);
-    char *js = slurp(json);
+    char *js = tu_slurp(json);
     CU_ASSERT(js && strstr(js, "\"verdict\"") && strstr(js, "\"minimal_margin_mm\""));
     free(js);
     /* the solver's damage maps as the zone */
-    snprintf(cmd, sizeof cmd, "'%s' margin '%s' -o '%s' --criterion omega", bin(), res, mar);
-    CU_ASSERT_EQUAL(run(cmd, so, se), 0);
-    out = slurp(so);
+    snprintf(cmd, sizeof cmd, "'%s' margin '%s' -o '%s' --criterion omega", tu_bin(), res, mar);
+    CU_ASSERT_EQUAL(tu_run(cmd, so, se), 0);
+    out = tu_slurp(so);
     CU_ASSERT(out && strstr(out, "ablation zone    Omega >= 1:"));
     free(out);
     /* quiet: one line */
     snprintf(cmd, sizeof cmd,
              "'%s' margin '%s' -o '%s' --quiet --margin-mm 3 --criterion tmax "
              "--threshold-C 50",
-             bin(), res, mar);
-    CU_ASSERT_EQUAL(run(cmd, so, se), 0);
-    out = slurp(so);
+             tu_bin(), res, mar);
+    CU_ASSERT_EQUAL(tu_run(cmd, so, se), 0);
+    out = tu_slurp(so);
     CU_ASSERT(out && !strncmp(out, "verdict: ", 9) && strchr(out, '\n') == out + strlen(out) - 1);
     free(out);
 }
@@ -1112,9 +1082,9 @@ static void test_cli_bad_input(void)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char args[2000];
         substitute(args, sizeof args, cases[i].args, keys, vals, 4);
-        snprintf(cmd, sizeof cmd, "'%s' margin %s", bin(), args);
-        int rc = run(cmd, so, se);
-        char *e = slurp(se);
+        snprintf(cmd, sizeof cmd, "'%s' margin %s", tu_bin(), args);
+        int rc = tu_run(cmd, so, se);
+        char *e = tu_slurp(se);
         bool ok = rc == cases[i].rc && e && strstr(e, cases[i].msg);
         if (!ok)
             fprintf(stderr, "\n  FAIL margin %s: exit %d (expected %d), stderr: %s", args, rc,
@@ -1183,42 +1153,6 @@ static void synth_edit(const char *path, int complete, const char *failure, cons
     H5Fclose(f);
 }
 
-/* Whole file as bytes (NULL if unreadable); *n its length. */
-static unsigned char *file_bytes(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    *n = 0;
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc(len > 0 ? (size_t)len : 1);
-    if (b && fread(b, 1, (size_t)len, f) != (size_t)len) len = -1;
-    fclose(f);
-    if (len < 0) {
-        free(b);
-        return NULL;
-    }
-    *n = (size_t)len;
-    return b;
-}
-
-/* The file still holds exactly these bytes (an input the command must not touch). */
-static bool bytes_unchanged(const char *path, const unsigned char *before, size_t n)
-{
-    size_t m;
-    unsigned char *now = file_bytes(path, &m);
-    bool same = now && before && m == n && memcmp(now, before, n) == 0;
-    free(now);
-    return same;
-}
-
-static bool exists_path(const char *path)
-{
-    struct stat sb;
-    return lstat(path, &sb) == 0;
-}
-
 static double root_attr_f64(const char *path, const char *name)
 {
     double v = NAN;
@@ -1270,15 +1204,15 @@ static void test_incomplete_refused(void)
     write_synthetic_result(res, true);
     synth_edit(res, 0, "numerical fault at t = 3 s", "/fields/T_max_C", (int[3]){14, 12, 12},
                NAN, 0);
-    before = file_bytes(res, &n);
+    before = tu_file_bytes(res, &n);
     CU_ASSERT_EQUAL(margin_analyse_result(&o, rep, &err), ABL_EINVAL);
     CU_ASSERT(strstr(err.msg, res) && strstr(err.msg, "complete = 0") &&
               strstr(err.msg, "numerical fault at t = 3 s"));
     CU_ASSERT(strstr(err.msg, "/fields/T_max_C holds 1 non-finite value, the first nan at voxel "
                               "(14, 12, 12)") != NULL);
     CU_ASSERT(strstr(err.msg, "--allow-incomplete") != NULL);
-    CU_ASSERT(!exists_path(mar) && !exists_path(json));
-    CU_ASSERT(bytes_unchanged(res, before, n));
+    CU_ASSERT(!tu_lexists(mar) && !tu_lexists(json));
+    CU_ASSERT(tu_bytes_unchanged(res, before, n));
     free(before);
 
     /* no complete attribute at all: cannot be told from a partial file */
@@ -1290,11 +1224,11 @@ static void test_incomplete_refused(void)
     /* complete = 1 but +Inf in T_min */
     write_synthetic_result(res, true);
     synth_edit(res, 1, NULL, "/fields/T_min_C", (int[3]){1, 2, 3}, INFINITY, 0);
-    before = file_bytes(res, &n);
+    before = tu_file_bytes(res, &n);
     CU_ASSERT_EQUAL(margin_analyse_result(&o, rep, &err), ABL_EINVAL);
     CU_ASSERT(strstr(err.msg, "/fields/T_min_C holds 1 non-finite value, the first inf at voxel "
                               "(1, 2, 3)") != NULL);
-    CU_ASSERT(!exists_path(mar) && bytes_unchanged(res, before, n));
+    CU_ASSERT(!tu_lexists(mar) && tu_bytes_unchanged(res, before, n));
     free(before);
 
     /* a time map at 45 C with -Inf in a liver voxel: read (and refused) only for a critical
@@ -1317,12 +1251,12 @@ static void test_incomplete_refused(void)
     char cmd[2000], so[700], se[700];
     snprintf(so, sizeof so, "%s/inc.out", tu_tmpdir());
     snprintf(se, sizeof se, "%s/inc.err", tu_tmpdir());
-    snprintf(cmd, sizeof cmd, "'%s' margin '%s'", bin(), res);
-    CU_ASSERT_EQUAL(run(cmd, so, se), 2);
-    char *e = slurp(se);
+    snprintf(cmd, sizeof cmd, "'%s' margin '%s'", tu_bin(), res);
+    CU_ASSERT_EQUAL(tu_run(cmd, so, se), 2);
+    char *e = tu_slurp(se);
     CU_ASSERT(e && strstr(e, "voxel (14, 12, 12)") && strstr(e, "complete = 0"));
     free(e);
-    CU_ASSERT(!exists_path(mar));
+    CU_ASSERT(!tu_lexists(mar));
     free(rep);
 }
 
@@ -1348,7 +1282,7 @@ static void test_allow_incomplete(void)
 
     synth_edit(res, 0, "numerical fault", "/fields/T_max_C", (int[3]){12, 12, 12}, INFINITY, 0);
     size_t n;
-    unsigned char *before = file_bytes(res, &n);
+    unsigned char *before = tu_file_bytes(res, &n);
     o.allow_incomplete = true;
     CU_ASSERT_EQUAL_FATAL(margin_analyse_result(&o, rep, &err), ABL_OK);
     CU_ASSERT(!rep->input_complete);
@@ -1360,12 +1294,12 @@ static void test_allow_incomplete(void)
     CU_ASSERT_DOUBLE_EQUAL(rep->m.min_margin_mm, -1.0, 1e-12);
     CU_ASSERT_EQUAL(rep->m.min_ijk[0], 12);
     CU_ASSERT(!rep->m.pass && !rep->pass);
-    CU_ASSERT(bytes_unchanged(res, before, n));
+    CU_ASSERT(tu_bytes_unchanged(res, before, n));
     free(before);
     /* the outputs are marked */
     CU_ASSERT(root_attr_f64(mar, "input_complete") == 0);
     CU_ASSERT(root_attr_f64(mar, "nonfinite_values") == 1);
-    char *js = slurp(json);
+    char *js = tu_slurp(json);
     CU_ASSERT(js && strstr(js, "\"input_complete\": false") &&
               strstr(js, "\"nonfinite_values\": 1") && strstr(js, "complete = 0"));
     free(js);
@@ -1374,15 +1308,15 @@ static void test_allow_incomplete(void)
     char cmd[2000], so[700], se[700];
     snprintf(so, sizeof so, "%s/allow.out", tu_tmpdir());
     snprintf(se, sizeof se, "%s/allow.err", tu_tmpdir());
-    snprintf(cmd, sizeof cmd, "'%s' margin '%s' --allow-incomplete", bin(), res);
-    CU_ASSERT_EQUAL(run(cmd, so, se), 0);
-    char *out = slurp(so);
+    snprintf(cmd, sizeof cmd, "'%s' margin '%s' --allow-incomplete", tu_bin(), res);
+    CU_ASSERT_EQUAL(tu_run(cmd, so, se), 0);
+    char *out = tu_slurp(so);
     CU_ASSERT(out && strstr(out, "input            INCOMPLETE (--allow-incomplete)") &&
               strstr(out, "(of an INCOMPLETE result"));
     free(out);
-    snprintf(cmd, sizeof cmd, "'%s' margin '%s' --allow-incomplete -q", bin(), res);
-    CU_ASSERT_EQUAL(run(cmd, so, se), 0);
-    out = slurp(so);
+    snprintf(cmd, sizeof cmd, "'%s' margin '%s' --allow-incomplete -q", tu_bin(), res);
+    CU_ASSERT_EQUAL(tu_run(cmd, so, se), 0);
+    out = tu_slurp(so);
     CU_ASSERT(out && strstr(out, "verdict: FAIL (") && strstr(out, "; INCOMPLETE input)\n"));
     free(out);
     free(rep);
@@ -1404,23 +1338,23 @@ static void test_real_incomplete_run(void)
              "--set grid.spacing_mm=[2,2,2] --set time.duration_s=30 "
              "--set 'sources.0={type: volumetric, power_W: 10000, "
              "shape: {type: sphere, center_mm: [0, 0, 0], radius_mm: 3}}'",
-             bin(), tu_root(), out);
-    CU_ASSERT_EQUAL_FATAL(run(cmd, so, se), 5);
+             tu_bin(), tu_root(), out);
+    CU_ASSERT_EQUAL_FATAL(tu_run(cmd, so, se), 5);
     size_t n;
-    unsigned char *before = file_bytes(inc, &n);
+    unsigned char *before = tu_file_bytes(inc, &n);
     CU_ASSERT_FATAL(before != NULL);
-    snprintf(cmd, sizeof cmd, "'%s' margin '%s'", bin(), inc);
-    CU_ASSERT_EQUAL(run(cmd, so, se), 2);
-    char *e = slurp(se);
+    snprintf(cmd, sizeof cmd, "'%s' margin '%s'", tu_bin(), inc);
+    CU_ASSERT_EQUAL(tu_run(cmd, so, se), 2);
+    char *e = tu_slurp(se);
     CU_ASSERT(e && strstr(e, inc) && strstr(e, "complete = 0") && strstr(e, "numerical fault"));
     free(e);
-    CU_ASSERT(!exists_path(json));
-    snprintf(cmd, sizeof cmd, "'%s' margin '%s' --allow-incomplete -q", bin(), inc);
-    CU_ASSERT_EQUAL(run(cmd, so, se), 0);
-    char *js = slurp(json);
+    CU_ASSERT(!tu_lexists(json));
+    snprintf(cmd, sizeof cmd, "'%s' margin '%s' --allow-incomplete -q", tu_bin(), inc);
+    CU_ASSERT_EQUAL(tu_run(cmd, so, se), 0);
+    char *js = tu_slurp(json);
     CU_ASSERT(js && strstr(js, "\"input_complete\": false"));
     free(js);
-    CU_ASSERT(bytes_unchanged(inc, before, n));
+    CU_ASSERT(tu_bytes_unchanged(inc, before, n));
     free(before);
 }
 
@@ -1446,7 +1380,7 @@ static void test_verdict_and_fail_exit_code(void)
     CU_ASSERT(rep->m.pass && rep->critical[0].crossed);
     CU_ASSERT(!rep->pass && rep->n_critical_crossed == 1);
     CU_ASSERT(root_attr_is(mar, "verdict", "FAIL") && root_attr_is(mar, "margin_verdict", "PASS"));
-    char *js = slurp(json);
+    char *js = tu_slurp(json);
     CU_ASSERT(js && strstr(js, "\"verdict\": \"FAIL\"") && strstr(js, "\"margin_verdict\": \"PASS\"") &&
               strstr(js, "\"critical_limits_crossed\": 1"));
     free(js);
@@ -1474,9 +1408,9 @@ static void test_verdict_and_fail_exit_code(void)
         {"--fail-exit-code x", 1, NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        snprintf(cmd, sizeof cmd, "'%s' margin '%s' %s", bin(), res, cases[i].args);
-        int rc = run(cmd, so, se);
-        char *out = slurp(cases[i].out ? so : se);
+        snprintf(cmd, sizeof cmd, "'%s' margin '%s' %s", tu_bin(), res, cases[i].args);
+        int rc = tu_run(cmd, so, se);
+        char *out = tu_slurp(cases[i].out ? so : se);
         bool ok = rc == cases[i].rc && out &&
                   strstr(out, cases[i].out ? cases[i].out : "--fail-exit-code must be");
         if (!ok)
@@ -1498,11 +1432,11 @@ static void expect_refused(const char *args, int rc_want, const char *frag1, con
     unsigned char *before[4];
     size_t n[4];
     for (int i = 0; i < ninputs; i++)
-        before[i] = file_bytes(inputs[i], &n[i]);
+        before[i] = tu_file_bytes(inputs[i], &n[i]);
     /* timeout: a FIFO opened for reading would block forever; the refusal must not */
-    snprintf(cmd, sizeof cmd, "timeout 60 '%s' margin %s", bin(), args);
-    int rc = run(cmd, so, se);
-    char *e = slurp(se);
+    snprintf(cmd, sizeof cmd, "timeout 60 '%s' margin %s", tu_bin(), args);
+    int rc = tu_run(cmd, so, se);
+    char *e = tu_slurp(se);
     bool ok = rc == rc_want && e && strstr(e, frag1) && (!frag2 || strstr(e, frag2));
     if (!ok)
         fprintf(stderr, "\n  FAIL margin %s: exit %d (expected %d), stderr: %s", args, rc,
@@ -1510,10 +1444,10 @@ static void expect_refused(const char *args, int rc_want, const char *frag1, con
     CU_ASSERT(ok);
     free(e);
     for (int i = 0; i < ninputs; i++) {
-        CU_ASSERT(bytes_unchanged(inputs[i], before[i], n[i]));
+        CU_ASSERT(tu_bytes_unchanged(inputs[i], before[i], n[i]));
         free(before[i]);
     }
-    if (no_output) CU_ASSERT(!exists_path(no_output));
+    if (no_output) CU_ASSERT(!tu_lexists(no_output));
 }
 
 /* fileguard: an output that is an input (directly, through a symlink, or as a --nifti map), a
@@ -1589,9 +1523,9 @@ static void test_file_guard(void)
     char cmd[4000], so[700], se[700];
     snprintf(so, sizeof so, "%s/guard.out", tmp);
     snprintf(se, sizeof se, "%s/guard.err", tmp);
-    snprintf(cmd, sizeof cmd, "'%s' margin %s", bin(), args);
-    CU_ASSERT_EQUAL(run(cmd, so, se), 0);
-    CU_ASSERT(exists_path(mar));
+    snprintf(cmd, sizeof cmd, "'%s' margin %s", tu_bin(), args);
+    CU_ASSERT_EQUAL(tu_run(cmd, so, se), 0);
+    CU_ASSERT(tu_lexists(mar));
 }
 
 void register_margin_tests(void)

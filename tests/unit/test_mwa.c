@@ -15,18 +15,7 @@
 /* A homogeneous liver cube, N^3 voxels of 1 mm centred on 0, one antenna; %s: extra keys. */
 static abl_scenario *mwa_scenario(int N, const char *antenna_keys, const char *extra)
 {
-    char yaml[4096];
-    snprintf(yaml, sizeof yaml,
-             "name: mwa_test\n"
-             "tissues_file: tissues.yaml\n"
-             "grid: {dims: [%d, %d, %d], spacing_mm: [1, 1, 1], background: liver}\n"
-             "boundary: {default: {type: fixed_temperature, temperature_C: 37}}\n"
-             "time: {duration_s: 600, dt_s: auto}\n"
-             "%s"
-             "sources:\n"
-             "%s",
-             N, N, N, extra ? extra : "", antenna_keys);
-    return tu_scenario(yaml, NULL, 0);
+    return tu_liver_cube("mwa_test", N, 1.0, 600, "auto", extra, antenna_keys);
 }
 
 /* q of source i at the view's state, scattered into a dense field (0 elsewhere). */

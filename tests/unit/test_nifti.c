@@ -34,12 +34,6 @@ static void tmp_path(char *buf, size_t len, const char *name)
     snprintf(buf, len, "%s/nifti_%s", tu_tmpdir(), name);
 }
 
-static int file_exists(const char *path)
-{
-    struct stat sb;
-    return stat(path, &sb) == 0;
-}
-
 static long file_size(const char *path)
 {
     struct stat sb;
@@ -122,7 +116,7 @@ static int lib_write(const char *path, const int64_t dim[8], int dt, const void 
     int ok = nifti_set_filenames(nim, path, 0, 1) == 0;
     if (ok) nifti_image_write(nim);
     nifti_image_free(nim);
-    return ok && file_exists(path) ? 0 : -1;
+    return ok && tu_exists(path) ? 0 : -1;
 }
 
 static void diag_affine(double A[4][4], const double h[3], const double o[3])
@@ -132,6 +126,12 @@ static void diag_affine(double A[4][4], const double h[3], const double o[3])
             A[r][c] = r == c ? (r < 3 ? h[r] : 1) : 0;
     for (int r = 0; r < 3; r++)
         A[r][3] = o[r];
+}
+
+/* The affine of 1 mm voxels with the origin at 0. */
+static void unit_affine(double A[4][4])
+{
+    diag_affine(A, (const double[3]){1, 1, 1}, (const double[3]){0, 0, 0});
 }
 
 static double affine_maxdiff(const double A[4][4], const double B[4][4], double *tol)
@@ -166,6 +166,15 @@ static void expect_fail(const char *path, abl_status want, const char *needle)
         fprintf(stderr, "\n  got %d: %s\n", (int)st, e.msg);
 }
 
+/* lib_write (as in its arguments; fatal if it fails), then expect_fail on the file. */
+static void write_refused(const char *path, const int64_t dim[8], int dt, const void *data,
+                         const double A[4][4], int qform, int sform, abl_status want,
+                         const char *needle)
+{
+    CU_ASSERT_EQUAL_FATAL(lib_write(path, dim, dt, data, A, qform, sform), 0);
+    expect_fail(path, want, needle);
+}
+
 /* ---- round trips --------------------------------------------------------------------------- */
 
 static const int RT_DIMS[3] = {7, 5, 4};
@@ -185,7 +194,7 @@ static void roundtrip_u8(const char *name)
     nifti_geom_from_grid(&g, RT_DIMS, RT_H, RT_O);
     abl_error e = {0};
     CU_ASSERT_EQUAL_FATAL(nifti_write_u8(path, &g, lab, &e), ABL_OK);
-    CU_ASSERT_FALSE(file_exists(tmp)); /* renamed into place */
+    CU_ASSERT_FALSE(tu_exists(tmp)); /* renamed into place */
     abl_mesh m;
     abl_status st = nifti_read_labels(path, &m, &r, &e);
     CU_ASSERT_EQUAL_FATAL(st, ABL_OK);
@@ -410,9 +419,8 @@ static void test_scaling_and_byte_order(void)
     char path[700], be[700];
     tmp_path(path, sizeof path, "scaled.nii");
     tmp_path(be, sizeof be, "scaled_be.nii");
-    const double h[3] = {1, 1, 1}, o[3] = {0, 0, 0};
     double A[4][4];
-    diag_affine(A, h, o);
+    unit_affine(A);
     const int64_t dim[8] = {3, 5, 4, 3, 1, 1, 1, 1};
     int16_t data[60];
     for (int i = 0; i < 60; i++)
@@ -578,22 +586,19 @@ static void test_4d(void)
 {
     char path[700];
     tmp_path(path, sizeof path, "four_d.nii.gz");
-    const double h[3] = {1, 1, 1}, o[3] = {0, 0, 0};
     double A[4][4];
-    diag_affine(A, h, o);
+    unit_affine(A);
     const int64_t dim[8] = {4, 3, 3, 3, 2, 1, 1, 1};
     uint8_t data[54] = {0};
-    CU_ASSERT_EQUAL_FATAL(lib_write(path, dim, DT_UINT8, data, A, 1, 1), 0);
-    expect_fail(path, ABL_EINVAL, "4-D");
+    write_refused(path, dim, DT_UINT8, data, A, 1, 1, ABL_EINVAL, "4-D");
 }
 
 static void test_float_half(void)
 {
     char path[700];
     tmp_path(path, sizeof path, "float_half.nii");
-    const double h[3] = {1, 1, 1}, o[3] = {0, 0, 0};
     double A[4][4];
-    diag_affine(A, h, o);
+    unit_affine(A);
     const int64_t dim[8] = {3, 3, 3, 3, 1, 1, 1, 1};
     float data[27];
     for (int i = 0; i < 27; i++)
@@ -605,29 +610,24 @@ static void test_float_half(void)
     CU_ASSERT_EQUAL(nifti_read_labels(path, &m, NULL, &e), ABL_OK);
     mesh_free(&m);
     data[13] = 0.5f; /* voxel (1,1,1) */
-    CU_ASSERT_EQUAL_FATAL(lib_write(path, dim, DT_FLOAT32, data, A, 1, 0), 0);
-    expect_fail(path, ABL_EINVAL, "voxel (1, 1, 1) holds 0.5");
+    write_refused(path, dim, DT_FLOAT32, data, A, 1, 0, ABL_EINVAL, "voxel (1, 1, 1) holds 0.5");
     /* the library would turn NaN into 0 on load; we read the data ourselves and refuse it */
     data[13] = NAN;
-    CU_ASSERT_EQUAL_FATAL(lib_write(path, dim, DT_FLOAT32, data, A, 1, 0), 0);
-    expect_fail(path, ABL_EINVAL, "voxel (1, 1, 1) holds nan");
+    write_refused(path, dim, DT_FLOAT32, data, A, 1, 0, ABL_EINVAL, "voxel (1, 1, 1) holds nan");
 }
 
 static void test_label_300(void)
 {
     char path[700];
     tmp_path(path, sizeof path, "label300.nii.gz");
-    const double h[3] = {1, 1, 1}, o[3] = {0, 0, 0};
     double A[4][4];
-    diag_affine(A, h, o);
+    unit_affine(A);
     const int64_t dim[8] = {3, 4, 3, 2, 1, 1, 1, 1};
     int16_t data[24] = {0};
     data[23] = 300; /* voxel (3,2,1) */
-    CU_ASSERT_EQUAL_FATAL(lib_write(path, dim, DT_INT16, data, A, 1, 1), 0);
-    expect_fail(path, ABL_EINVAL, "voxel (3, 2, 1) holds 300");
+    write_refused(path, dim, DT_INT16, data, A, 1, 1, ABL_EINVAL, "voxel (3, 2, 1) holds 300");
     data[23] = -1;
-    CU_ASSERT_EQUAL_FATAL(lib_write(path, dim, DT_INT16, data, A, 1, 1), 0);
-    expect_fail(path, ABL_EINVAL, "holds -1");
+    write_refused(path, dim, DT_INT16, data, A, 1, 1, ABL_EINVAL, "holds -1");
 }
 
 static void test_bad_pixdim(void)
@@ -668,8 +668,7 @@ static void test_oblique(void)
     double A[4][4] = {{c, -s, 0, 1}, {s, c, 0, 2}, {0, 0, 1, 3}, {0, 0, 0, 1}};
     const int64_t dim[8] = {3, 3, 3, 3, 1, 1, 1, 1};
     uint8_t data[27] = {0};
-    CU_ASSERT_EQUAL_FATAL(lib_write(path, dim, DT_UINT8, data, A, 1, 1), 0);
-    expect_fail(path, ABL_EINVAL, "voxel space");
+    write_refused(path, dim, DT_UINT8, data, A, 1, 1, ABL_EINVAL, "voxel space");
 
     /* direction-cosine round-off (1e-6 rad) is not a tilt: accepted, as an aligned grid */
     const double eps = 1e-6;
@@ -689,7 +688,7 @@ static void test_oblique(void)
     memcpy(g.affine, A, sizeof A);
     abl_error e = {0};
     CU_ASSERT_EQUAL(nifti_write_u8(out, &g, data, &e), ABL_EINVAL);
-    CU_ASSERT_FALSE(file_exists(out));
+    CU_ASSERT_FALSE(tu_exists(out));
 }
 
 /* A failed write leaves an older file of the same name untouched and no temporary behind. */
@@ -717,7 +716,7 @@ static void test_write_failure_keeps_old(void)
     rmdir(tmp);
     snprintf(dir_out, sizeof dir_out, "%s/no_such_dir/out.nii.gz", tu_tmpdir());
     CU_ASSERT_EQUAL(nifti_write_f32(dir_out, &g, v, "x", &e), ABL_EIO);
-    CU_ASSERT_FALSE(file_exists(dir_out));
+    CU_ASSERT_FALSE(tu_exists(dir_out));
 }
 
 /* A scenario on a NIfTI label map (grid.mesh: *.nii.gz): the grid takes the file's spacing and

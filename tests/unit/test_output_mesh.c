@@ -48,12 +48,6 @@ static void tmp_path(char *buf, size_t len, const char *name)
     snprintf(buf, len, "%s/mesh_%d_%s", dir, (int)getpid(), name);
 }
 
-static int file_exists(const char *path)
-{
-    struct stat sb;
-    return stat(path, &sb) == 0;
-}
-
 /* A deterministic, poorly compressible label pattern (so that half a file is half the data). */
 static void fill_labels(uint8_t *l, size_t n)
 {
@@ -116,6 +110,21 @@ static int write_custom(const char *path, const char *dname, int rank, const hsi
     return rc;
 }
 
+/* Adds attribute `name` (file type ftype, dataspace space) holding v (memory type mtype) to the
+ * labels dataset of the mesh file at path; true when it was created and written. */
+static bool add_labels_attr(const char *path, const char *name, hid_t ftype, hid_t space,
+                            hid_t mtype, const void *v)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t d = H5Dopen2(f, H5_MESH_LABELS, H5P_DEFAULT);
+    hid_t a = H5Acreate2(d, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT);
+    bool ok = a >= 0 && H5Awrite(a, mtype, v) >= 0;
+    H5Aclose(a);
+    H5Dclose(d);
+    H5Fclose(f);
+    return ok;
+}
+
 /* mesh_read must fail with this status and a message naming the file. */
 static void expect_read_error(const char *path, abl_status want)
 {
@@ -130,6 +139,25 @@ static void expect_read_error(const char *path, abl_status want)
     mesh_free(&m);
 }
 
+/* A file made by write_custom (scratch name `name`) that mesh_read refuses with ABL_EINVAL,
+ * naming the file and, when `also` is given, that too. */
+static void expect_custom_refused(const char *name, const char *dname, int rank,
+                                  const hsize_t *dims, hid_t ftype, hid_t mtype, const void *data,
+                                  const double *sp, hsize_t nsp, const char *also)
+{
+    char path[600];
+    tmp_path(path, sizeof path, name);
+    CU_ASSERT_EQUAL_FATAL(write_custom(path, dname, rank, dims, ftype, mtype, data, sp, nsp), 0);
+    expect_read_error(path, ABL_EINVAL);
+    if (also) {
+        abl_mesh m;
+        abl_error err = {0};
+        mesh_read(path, &m, &err);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, also));
+    }
+    remove(path);
+}
+
 static void test_roundtrip(void)
 {
     char path[600], tmp[610];
@@ -140,7 +168,7 @@ static void test_roundtrip(void)
     m.label_names = "0:fat,1:liver,2:tumour";
     abl_error err = {0};
     CU_ASSERT_EQUAL_FATAL(mesh_write(path, &m, &err), ABL_OK);
-    CU_ASSERT_FALSE(file_exists(tmp));
+    CU_ASSERT_FALSE(tu_exists(tmp));
 
     abl_mesh r;
     abl_status st = mesh_read(path, &r, &err);
@@ -189,19 +217,13 @@ static void test_default_origin_and_conversion(void)
                           0);
     /* label_names as a fixed-length ASCII string (what numpy bytes become). */
     const char names[] = "0:fat,10:liver";
-    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
-    hid_t d = H5Dopen2(f, H5_MESH_LABELS, H5P_DEFAULT);
     hid_t t = H5Tcopy(H5T_C_S1);
     H5Tset_size(t, sizeof names - 1);
     H5Tset_strpad(t, H5T_STR_NULLPAD);
     hid_t asp = H5Screate(H5S_SCALAR);
-    hid_t a = H5Acreate2(d, H5A_LABEL_NAMES, t, asp, H5P_DEFAULT, H5P_DEFAULT);
-    CU_ASSERT(a >= 0 && H5Awrite(a, t, names) >= 0);
-    H5Aclose(a);
+    CU_ASSERT(add_labels_attr(path, H5A_LABEL_NAMES, t, asp, t, names));
     H5Sclose(asp);
     H5Tclose(t);
-    H5Dclose(d);
-    H5Fclose(f);
 
     abl_mesh m;
     abl_error err = {0};
@@ -272,104 +294,65 @@ static void test_truncated(void)
 
 static void test_rank2(void)
 {
-    char path[600];
-    tmp_path(path, sizeof path, "rank2.h5");
     hsize_t dims[2] = {4, 5};
     uint8_t data[20] = {0};
     double sp[3] = {1, 1, 1};
-    CU_ASSERT_EQUAL_FATAL(write_custom(path, H5_MESH_LABELS, 2, dims, H5T_STD_U8LE,
-                                       H5T_NATIVE_UINT8, data, sp, 3),
-                          0);
-    expect_read_error(path, ABL_EINVAL);
-    remove(path);
+    expect_custom_refused("rank2.h5", H5_MESH_LABELS, 2, dims, H5T_STD_U8LE, H5T_NATIVE_UINT8, data,
+                          sp, 3, NULL);
 }
 
 static void test_no_spacing(void)
 {
-    char path[600];
-    tmp_path(path, sizeof path, "nospacing.h5");
     hsize_t dims[3] = {2, 2, 2};
     uint8_t data[8] = {0};
-    CU_ASSERT_EQUAL_FATAL(write_custom(path, H5_MESH_LABELS, 3, dims, H5T_STD_U8LE,
-                                       H5T_NATIVE_UINT8, data, NULL, 0),
-                          0);
-    expect_read_error(path, ABL_EINVAL);
-    remove(path);
+    expect_custom_refused("nospacing.h5", H5_MESH_LABELS, 3, dims, H5T_STD_U8LE, H5T_NATIVE_UINT8,
+                          data, NULL, 0, NULL);
 }
 
 static void test_zero_spacing(void)
 {
-    char path[600];
-    tmp_path(path, sizeof path, "zerospacing.h5");
     hsize_t dims[3] = {2, 2, 2};
     uint8_t data[8] = {0};
     double sp[3] = {1.0, 0.0, 1.0};
-    CU_ASSERT_EQUAL_FATAL(write_custom(path, H5_MESH_LABELS, 3, dims, H5T_STD_U8LE,
-                                       H5T_NATIVE_UINT8, data, sp, 3),
-                          0);
-    expect_read_error(path, ABL_EINVAL);
-    remove(path);
+    expect_custom_refused("zerospacing.h5", H5_MESH_LABELS, 3, dims, H5T_STD_U8LE, H5T_NATIVE_UINT8,
+                          data, sp, 3, NULL);
 }
 
 static void test_spacing_two_values(void)
 {
-    char path[600];
-    tmp_path(path, sizeof path, "spacing2.h5");
     hsize_t dims[3] = {2, 2, 2};
     uint8_t data[8] = {0};
     double sp[2] = {1.0, 1.0};
-    CU_ASSERT_EQUAL_FATAL(write_custom(path, H5_MESH_LABELS, 3, dims, H5T_STD_U8LE,
-                                       H5T_NATIVE_UINT8, data, sp, 2),
-                          0);
-    expect_read_error(path, ABL_EINVAL);
-    remove(path);
+    expect_custom_refused("spacing2.h5", H5_MESH_LABELS, 3, dims, H5T_STD_U8LE, H5T_NATIVE_UINT8,
+                          data, sp, 2, NULL);
 }
 
 static void test_no_labels(void)
 {
-    char path[600];
-    tmp_path(path, sizeof path, "nolabels.h5");
     hsize_t dims[3] = {2, 2, 2};
     uint8_t data[8] = {0};
     double sp[3] = {1, 1, 1};
-    CU_ASSERT_EQUAL_FATAL(write_custom(path, "/segmentation", 3, dims, H5T_STD_U8LE,
-                                       H5T_NATIVE_UINT8, data, sp, 3),
-                          0);
-    expect_read_error(path, ABL_EINVAL);
-    abl_mesh m;
-    abl_error err = {0};
-    mesh_read(path, &m, &err);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, H5_MESH_LABELS));
-    remove(path);
+    expect_custom_refused("nolabels.h5", "/segmentation", 3, dims, H5T_STD_U8LE, H5T_NATIVE_UINT8,
+                          data, sp, 3, H5_MESH_LABELS);
 }
 
 static void test_float_labels(void)
 {
-    char path[600];
-    tmp_path(path, sizeof path, "floatlabels.h5");
     hsize_t dims[3] = {2, 2, 2};
     float data[8] = {0};
     double sp[3] = {1, 1, 1};
-    CU_ASSERT_EQUAL_FATAL(write_custom(path, H5_MESH_LABELS, 3, dims, H5T_IEEE_F32LE,
-                                       H5T_NATIVE_FLOAT, data, sp, 3),
-                          0);
-    expect_read_error(path, ABL_EINVAL);
-    remove(path);
+    expect_custom_refused("floatlabels.h5", H5_MESH_LABELS, 3, dims, H5T_IEEE_F32LE,
+                          H5T_NATIVE_FLOAT, data, sp, 3, NULL);
 }
 
 static void test_label_out_of_range(void)
 {
     /* 300 does not fit a uint8: it must be refused, not clamped to 255 (a wrong tissue). */
-    char path[600];
-    tmp_path(path, sizeof path, "range.h5");
     hsize_t dims[3] = {1, 2, 2};
     int16_t data[4] = {0, 1, 300, 2};
     double sp[3] = {1, 1, 1};
-    CU_ASSERT_EQUAL_FATAL(write_custom(path, H5_MESH_LABELS, 3, dims, H5T_STD_I16LE,
-                                       H5T_NATIVE_INT16, data, sp, 3),
-                          0);
-    expect_read_error(path, ABL_EINVAL);
-    remove(path);
+    expect_custom_refused("range.h5", H5_MESH_LABELS, 3, dims, H5T_STD_I16LE, H5T_NATIVE_INT16,
+                          data, sp, 3, NULL);
 }
 
 static void test_write_errors(void)
@@ -520,21 +503,15 @@ static void test_nonstandard_float_attr(void)
     CU_ASSERT_EQUAL_FATAL(write_custom(path, H5_MESH_LABELS, 3, dims, H5T_STD_U8LE,
                                        H5T_NATIVE_UINT8, data, NULL, 0),
                           0);
-    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
-    hid_t d = H5Dopen2(f, H5_MESH_LABELS, H5P_DEFAULT);
     hid_t t = H5Tcopy(H5T_IEEE_F64LE);
     /* sign 63, exponent 52..61 (10 bits), mantissa 0..51: valid for HDF5, not IEEE */
     CU_ASSERT(H5Tset_fields(t, 63, 52, 10, 0, 52) >= 0 && H5Tset_ebias(t, 511) >= 0);
     hsize_t three = 3;
     hid_t sp = H5Screate_simple(1, &three, NULL);
-    hid_t a = H5Acreate2(d, H5A_SPACING_MM, t, sp, H5P_DEFAULT, H5P_DEFAULT);
     const double one[3] = {1, 1, 1};
-    CU_ASSERT(a >= 0 && H5Awrite(a, H5T_NATIVE_DOUBLE, one) >= 0);
-    H5Aclose(a);
+    CU_ASSERT(add_labels_attr(path, H5A_SPACING_MM, t, sp, H5T_NATIVE_DOUBLE, one));
     H5Sclose(sp);
     H5Tclose(t);
-    H5Dclose(d);
-    H5Fclose(f);
     expect_read_error(path, ABL_EINVAL);
     abl_mesh m;
     abl_error err = {0};
@@ -775,20 +752,6 @@ static double h5_attr_num(hid_t f, const char *obj, const char *name)
     return v;
 }
 
-static char *slurp_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) n = 0;
-    if (s) s[n] = '\0';
-    fclose(f);
-    return s;
-}
-
 static const char *zones_yaml =
     "name: zones\n"
     "tissues_file: tissues.yaml\n"
@@ -903,7 +866,7 @@ static void test_sources_and_zones_written(void)
     CU_ASSERT_EQUAL(h5_attr_num(f, "/", "complete"), 1.0);
     H5Fclose(f);
 
-    char *js = slurp_file(json);
+    char *js = tu_slurp(json);
     CU_ASSERT_PTR_NOT_NULL_FATAL(js);
     CU_ASSERT_PTR_NOT_NULL(strstr(js, "\"energy_J\": 45"));
     CU_ASSERT_PTR_NOT_NULL(strstr(js, "\"probe2_energy_J\": 5"));
@@ -1046,10 +1009,10 @@ static void test_numerical_fault_keeps_incomplete(void)
     abl_status st = sim_run(s, &opts, &err);
     CU_ASSERT_EQUAL(st, ABL_ENUM);
     CU_ASSERT(strstr(err.msg, "numerical fault") && strstr(err.msg, inc));
-    char *old = slurp_file(path);
+    char *old = tu_slurp(path);
     CU_ASSERT(old && !strcmp(old, "earlier result\n"));
     free(old);
-    CU_ASSERT(!file_exists(tmp) && !file_exists(json));
+    CU_ASSERT(!tu_exists(tmp) && !tu_exists(json));
     hid_t f = H5Fopen(inc, H5F_ACC_RDONLY, H5P_DEFAULT);
     CU_ASSERT(f >= 0);
     if (f >= 0) {
@@ -1072,7 +1035,7 @@ static void test_numerical_fault_keeps_incomplete(void)
     volatile sig_atomic_t stop = 1;
     opts.stop = &stop;
     CU_ASSERT_EQUAL(sim_run(s, &opts, &err), ABL_ESTOPPED);
-    CU_ASSERT(!file_exists(inc) && !file_exists(tmp));
+    CU_ASSERT(!tu_exists(inc) && !tu_exists(tmp));
     sim_destroy(s);
     scenario_free(sc);
     remove(path);

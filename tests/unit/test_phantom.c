@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ablasim/fileguard.h"
@@ -546,12 +545,9 @@ static void test_bad_input(void)
 
 static int run_cli(const char *args, const char *errfile)
 {
-    const char *b = getenv("ABLASIM_BIN");
     char cmd[4096];
-    snprintf(cmd, sizeof cmd, "'%s' phantom %s >/dev/null 2>'%s' </dev/null",
-             b && *b ? b : "bin/ablasim", args, errfile);
-    int r = system(cmd);
-    return r == -1 || !WIFEXITED(r) ? -1 : WEXITSTATUS(r);
+    snprintf(cmd, sizeof cmd, "'%s' phantom %s", tu_bin(), args);
+    return tu_run(cmd, NULL, errfile);
 }
 
 static bool file_contains(const char *path, const char *s)

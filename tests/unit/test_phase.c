@@ -271,9 +271,8 @@ static void test_energy_freeze_thaw(void)
         abl_scenario *sc = tu_scenario(yaml, NULL, 0);
         CU_ASSERT_FATAL(sc != NULL);
         CU_ASSERT(sc->freezing); /* auto: a held temperature below the freezing range */
-        abl_sim *s = NULL;
         abl_error err = {0};
-        CU_ASSERT_FATAL(sim_create(sc, &s, &err) == ABL_OK);
+        abl_sim *s = tu_sim(sc);
         long n = (long)llround(sc->duration_s / s->dt_s);
         CU_ASSERT_FATAL(sim_step(s, n, &err) == ABL_OK);
         double rel = balance(s);
@@ -317,9 +316,8 @@ static double plateau_run(const char *vap, double *Tpeak, double *rel, double *b
              vap);
     abl_scenario *sc = tu_scenario(yaml, NULL, 0);
     CU_ASSERT_FATAL(sc != NULL);
-    abl_sim *s = NULL;
     abl_error err = {0};
-    CU_ASSERT_FATAL(sim_create(sc, &s, &err) == ABL_OK);
+    abl_sim *s = tu_sim(sc);
     const size_t centre = ABL_IDX(&s->grid, 8, 8, 8);
     long n = (long)llround(sc->duration_s / s->dt_s);
     double t_plateau = 0.0;

@@ -38,20 +38,6 @@ static long rd(hid_t f, const char *name, double *v, size_t max)
     return r < 0 ? -1 : n;
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) n = 0;
-    if (s) s[n] = '\0';
-    fclose(f);
-    return s;
-}
-
 /* Value of "key": <number> after the first occurrence of `after` in the JSON text (NAN if
  * absent, -INFINITY for null). */
 static double json_value(const char *json, const char *after, const char *key)
@@ -173,7 +159,7 @@ static void test_probe_values(void)
     /* JSON: final/max/min per probe (the final equals the last sample) */
     char jp[760];
     snprintf(jp, sizeof jp, "%s/probes.json", tu_tmpdir());
-    char *js = slurp(jp);
+    char *js = tu_slurp(jp);
     CU_ASSERT_FATAL(js != NULL);
     CU_ASSERT_DOUBLE_EQUAL(json_value(js, "\"centre\"", "final_C"), T[ABL_IDX(g, 10, 8, 7)], 1e-12);
     CU_ASSERT_EQUAL(json_value(js, "\"centre\"", "min_C"), 37.0);
@@ -419,7 +405,7 @@ static void test_growth_ends_on_final(void)
      * unknown (null), never a guess; cryo keeps its own generator log */
     char jp[760];
     snprintf(jp, sizeof jp, "%s/growth.json", tu_tmpdir());
-    char *js = slurp(jp);
+    char *js = tu_slurp(jp);
     CU_ASSERT_FATAL(js != NULL);
     CU_ASSERT_DOUBLE_EQUAL(json_value(js, "\"heater\": {", "energy_J"), 180.0, 1e-9);
     CU_ASSERT_EQUAL(json_value(js, "\"hold\": {", "energy_J"), -INFINITY);

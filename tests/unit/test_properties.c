@@ -31,9 +31,8 @@ static void test_hook_matches_constant_path(void)
     for (int run = 0; run < 2; run++) {
         abl_scenario *sc = tu_scenario(hetero_yaml, NULL, 0);
         CU_ASSERT_FATAL(sc != NULL);
-        abl_sim *s = NULL;
         abl_error err = {0};
-        CU_ASSERT_FATAL(sim_create(sc, &s, &err) == ABL_OK);
+        abl_sim *s = tu_sim(sc);
         if (run == 1) CU_ASSERT_FATAL(sim_set_property_hook(s, constant_hook, s, &err) == ABL_OK);
         CU_ASSERT_FATAL(sim_step(s, 40, &err) == ABL_OK);
         n = s->grid.n;
@@ -76,14 +75,12 @@ static double kirchhoff_error(int n, double H_mm, double th0, double b)
              b, n, h, 0.5 * h, 37 + th0);
     abl_scenario *sc = tu_scenario(yaml, NULL, 0);
     if (!sc) return NAN;
-    abl_sim *s = NULL;
-    abl_error err = {0};
-    CU_ASSERT_FATAL(sim_create(sc, &s, &err) == ABL_OK);
+    abl_sim *s = tu_sim(sc);
     CU_ASSERT(s->prop_fn != NULL); /* the tissue's coefficient switched the hook on */
     const double U0 = th0 + 0.5 * b * th0 * th0, H = H_mm * 1e-3;
     for (int i = 0; i < n; i++) s->T[i] = 37 + th0 * (1 - (i + 0.5) * h * 1e-3 / H);
     /* diffusion time H^2/(pi^2 alpha) = 16 s for H = 8 mm; 1500 s is ~90 of them */
-    CU_ASSERT_FATAL(sim_step(s, (long)llround(sc->duration_s / s->dt_s), &err) == ABL_OK);
+    tu_step_for(s, sc->duration_s);
     double e = 0;
     for (int i = 0; i < n; i++) {
         double x = (i + 0.5) * h * 1e-3, U = U0 * (1 - x / H);
@@ -116,11 +113,9 @@ static void test_energy_with_kT(void)
                           "tissues.tumour.thermal_conductivity_temp_coeff_per_K=0.002"};
     abl_scenario *sc = tu_scenario(hetero_yaml, sets, 2);
     CU_ASSERT_FATAL(sc != NULL);
-    abl_sim *s = NULL;
-    abl_error err = {0};
-    CU_ASSERT_FATAL(sim_create(sc, &s, &err) == ABL_OK);
+    abl_sim *s = tu_sim(sc);
     CU_ASSERT_FATAL(s->prop_fn != NULL);
-    CU_ASSERT_FATAL(sim_step(s, (long)llround(sc->duration_s / s->dt_s), &err) == ABL_OK);
+    tu_step_for(s, sc->duration_s);
     const abl_energy *e = &s->energy;
     double in = e->E_sources_J + e->E_perf_met_J + e->E_boundary_in_J;
     double scale = fabs(e->E_sources_J) + fabs(e->E_perf_met_J) + fabs(e->E_boundary_in_J);
@@ -152,9 +147,8 @@ static void damage_at(double T_C)
              T_C);
     abl_scenario *sc = tu_scenario(yaml, NULL, 0);
     CU_ASSERT_FATAL(sc != NULL);
-    abl_sim *s = NULL;
     abl_error err = {0};
-    CU_ASSERT_FATAL(sim_create(sc, &s, &err) == ABL_OK);
+    abl_sim *s = tu_sim(sc);
     CU_ASSERT_FATAL(sim_step(s, 60, &err) == ABL_OK);
     CU_ASSERT_DOUBLE_EQUAL(s->T[100], T_C, 1e-11);
     /* Arrhenius only at and above physics.arrhenius_min_C (43 C by default) */
@@ -230,11 +224,9 @@ static void test_shutdown_paths_agree(void)
     for (int r = 0; r < 2; r++) {
         abl_scenario *sc = tu_scenario(yaml, force, r);
         CU_ASSERT_FATAL(sc != NULL);
-        abl_sim *s = NULL;
-        abl_error err = {0};
-        CU_ASSERT_FATAL(sim_create(sc, &s, &err) == ABL_OK);
+        abl_sim *s = tu_sim(sc);
         CU_ASSERT((s->prop_fn != NULL) == (r == 1));
-        CU_ASSERT_FATAL(sim_step(s, (long)llround(sc->duration_s / s->dt_s), &err) == ABL_OK);
+        tu_step_for(s, sc->duration_s);
         n = s->grid.n;
         T[r] = malloc(n * sizeof(double));
         memcpy(T[r], s->T, n * sizeof(double));

@@ -20,20 +20,9 @@
 static abl_scenario *rfa_scenario_dt(int N, double h_mm, double duration_s, const char *dt,
                                      const char *src, const char *extra)
 {
-    char yaml[4096];
-    snprintf(yaml, sizeof yaml,
-             "name: rfa_test\n"
-             "tissues_file: tissues.yaml\n"
-             "grid: {dims: [%d, %d, %d], spacing_mm: [%g, %g, %g], background: liver}\n"
-             "boundary: {default: {type: fixed_temperature, temperature_C: 37}}\n"
-             "time: {duration_s: %g, dt_s: %s}\n"
-             "%s"
-             "sources:\n"
-             "  - name: rfa\n"
-             "    type: rfa\n"
-             "%s",
-             N, N, N, h_mm, h_mm, h_mm, duration_s, dt, extra ? extra : "", src);
-    return tu_scenario(yaml, NULL, 0);
+    char sources[4096];
+    snprintf(sources, sizeof sources, "  - name: rfa\n    type: rfa\n%s", src);
+    return tu_liver_cube("rfa_test", N, h_mm, duration_s, dt, extra, sources);
 }
 
 static abl_scenario *rfa_scenario(int N, double h_mm, double duration_s, const char *src,
@@ -61,6 +50,16 @@ static double series_last(const abl_sim *s, const char *col)
         if (!strcmp(ser.columns[c], col)) return ser.rows[(ser.nrow - 1) * ser.ncol + c];
     CU_FAIL_FATAL("no such series column");
     return NAN;
+}
+
+/* sc (fatal if NULL) as a sim run for t_s; its first source's recorded series in *ser. */
+static abl_sim *run_series(abl_scenario *sc, double t_s, abl_source_series *ser)
+{
+    CU_ASSERT_FATAL(sc != NULL);
+    abl_sim *s = tu_sim(sc);
+    tu_step_for(s, t_s);
+    s->sources[0]->ops->series(s->sources[0], ser);
+    return s;
 }
 
 /* ---- potential solver ---------------------------------------------------------------------- */
@@ -331,13 +330,8 @@ static void test_constant_power(void)
                      "      - {tip_mm: [0, 0, -5], direction: [0, 0, 1], active_length_mm: 10,\n"
                      "         coolant_temperature_C: 20}\n",
                      NULL);
-    CU_ASSERT_FATAL(sc != NULL);
-    abl_sim *s = tu_sim(sc);
-    abl_error err = {0};
-    long nsteps = (long)llround(40.0 / s->dt_s);
-    CU_ASSERT_FATAL(sim_step(s, nsteps, &err) == ABL_OK);
     abl_source_series ser;
-    s->sources[0]->ops->series(s->sources[0], &ser);
+    abl_sim *s = run_series(sc, 40.0, &ser);
     double worst = 0.0, zmin = INFINITY, zmax = 0.0;
     for (size_t r = 0; r < ser.nrow; r++) {
         const double *row = ser.rows + r * ser.ncol;
@@ -368,12 +362,8 @@ static void test_temperature_control(void)
         "    electrodes:\n"
         "      - {tip_mm: [0, 0, -5], direction: [0, 0, 1], active_length_mm: 10}\n",
         NULL);
-    CU_ASSERT_FATAL(sc != NULL);
-    abl_sim *s = tu_sim(sc);
-    abl_error err = {0};
-    CU_ASSERT_FATAL(sim_step(s, (long)llround(120.0 / s->dt_s), &err) == ABL_OK);
     abl_source_series ser;
-    s->sources[0]->ops->series(s->sources[0], &ser);
+    abl_sim *s = run_series(sc, 120.0, &ser);
     double lo = INFINITY, hi = -INFINITY, tmax = -INFINITY;
     for (size_t r = 0; r < ser.nrow; r++) {
         const double *row = ser.rows + r * ser.ncol;
@@ -451,12 +441,8 @@ static void test_impedance_pulsing(void)
         "    electrodes:\n"
         "      - {tip_mm: [0, 0, -3], direction: [0, 0, 1], active_length_mm: 6}\n",
         NULL);
-    CU_ASSERT_FATAL(sc != NULL);
-    abl_sim *s = tu_sim(sc);
-    abl_error err = {0};
-    CU_ASSERT_FATAL(sim_step(s, (long)llround(60.0 / s->dt_s), &err) == ABL_OK);
     abl_source_series ser;
-    s->sources[0]->ops->series(s->sources[0], &ser);
+    abl_sim *s = run_series(sc, 60.0, &ser);
     int npause = 0, bad = 0;
     double start = -1.0, worst_len = 0.0;
     for (size_t r = 0; r < ser.nrow; r++) {

@@ -24,58 +24,6 @@
 #include "ablasim/output.h"
 #include "testutil.h"
 
-static const char *bin(void)
-{
-    const char *b = getenv("ABLASIM_BIN");
-    return b && *b ? b : "bin/ablasim";
-}
-
-static bool exists(const char *p)
-{
-    struct stat sb;
-    return lstat(p, &sb) == 0;
-}
-
-static void put(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    CU_ASSERT_FATAL(f != NULL);
-    fputs(text, f);
-    fclose(f);
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) n = 0;
-    if (s) s[n] = '\0';
-    fclose(f);
-    return s;
-}
-
-/* FNV-1a 64 of a file's bytes; 0 when it cannot be read. */
-static unsigned long long sum(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    unsigned long long h = 1469598103934665603ull;
-    int c;
-    while ((c = getc(f)) != EOF) h = (h ^ (unsigned char)c) * 1099511628211ull;
-    fclose(f);
-    return h;
-}
-
-static int sh(const char *cmd)
-{
-    int r = system(cmd);
-    return r == -1 || !WIFEXITED(r) ? -1 : WEXITSTATUS(r);
-}
-
 /* ---- interrupted commit ------------------------------------------------------------------- */
 
 /* For k = 0..3 renames done before the "crash": output_recover finishes the rest, the set is
@@ -85,20 +33,19 @@ static int sh(const char *cmd)
 static void test_commit_recovery(void)
 {
     char dir[600], p[16][800];
-    snprintf(dir, sizeof dir, "%s/commit", tu_tmpdir());
-    mkdir(dir, 0700);
+    tu_subdir(dir, sizeof dir, "commit");
     const char *names[] = {"r.h5", "r.json", "r.xdmf", "r.h5.tmp", "r.json.tmp", "r.xdmf.tmp",
                            "r.h5.commit", "r.h5.part"};
     for (int i = 0; i < 8; i++) snprintf(p[i], sizeof p[i], "%s/%s", dir, names[i]);
     for (int which = 0; which < 2; which++)
         for (int k = 0; k <= 3; k++) {
-            put(p[0], "old h5");
-            put(p[1], "old json");
-            put(p[2], "old xdmf");
-            put(which ? p[7] : p[3], "new h5");
-            put(p[4], "new json");
-            put(p[5], "new xdmf");
-            put(p[6], which ? "ablasim-commit 1 part 0123456789abcdef\n"
+            tu_spit(p[0], "old h5");
+            tu_spit(p[1], "old json");
+            tu_spit(p[2], "old xdmf");
+            tu_spit(which ? p[7] : p[3], "new h5");
+            tu_spit(p[4], "new json");
+            tu_spit(p[5], "new xdmf");
+            tu_spit(p[6], which ? "ablasim-commit 1 part 0123456789abcdef\n"
                             : "ablasim-commit 1 tmp 0123456789abcdef\n");
             const char *from[3] = {which ? p[7] : p[3], p[4], p[5]}, *to[3] = {p[0], p[1], p[2]};
             for (int i = 0; i < k; i++) CU_ASSERT_FATAL(rename(from[i], to[i]) == 0);
@@ -108,28 +55,28 @@ static void test_commit_recovery(void)
             CU_ASSERT(rec);
             const char *want[3] = {"new h5", "new json", "new xdmf"};
             for (int i = 0; i < 3; i++) {
-                char *t = slurp(to[i]);
+                char *t = tu_slurp(to[i]);
                 CU_ASSERT(t && !strcmp(t, want[i]));
                 free(t);
-                CU_ASSERT(!exists(from[i]));
+                CU_ASSERT(!tu_lexists(from[i]));
             }
-            CU_ASSERT(!exists(p[6]));
+            CU_ASSERT(!tu_lexists(p[6]));
         }
     /* no marker: nothing to do, nothing touched */
     abl_error err = {0};
     bool rec = true;
-    put(p[3], "a leftover temporary");
+    tu_spit(p[3], "a leftover temporary");
     CU_ASSERT_EQUAL(output_recover(p[0], &rec, &err), ABL_OK);
     CU_ASSERT(!rec);
-    CU_ASSERT(exists(p[3]));
+    CU_ASSERT(tu_lexists(p[3]));
     /* a foreign marker: refused with a message, nothing renamed */
-    put(p[6], "rename /etc/passwd\n");
+    tu_spit(p[6], "rename /etc/passwd\n");
     CU_ASSERT_EQUAL(output_recover(p[0], &rec, &err), ABL_EIO);
     CU_ASSERT(strstr(err.msg, "is not ablasim's") != NULL);
-    char *t = slurp(p[0]);
+    char *t = tu_slurp(p[0]);
     CU_ASSERT(t && !strcmp(t, "new h5"));
     free(t);
-    CU_ASSERT(exists(p[3]));
+    CU_ASSERT(tu_lexists(p[3]));
 }
 
 /* ---- SIGKILL at random moments -------------------------------------------------------------- */
@@ -172,7 +119,7 @@ static bool h5_run_id(const char *path, char *id, size_t len)
 static void sidecar_id(const char *path, const char *key, char *id, size_t len)
 {
     id[0] = '\0';
-    char *t = slurp(path);
+    char *t = tu_slurp(path);
     const char *p = t ? strstr(t, key) : NULL;
     if (p) {
         p += strlen(key);
@@ -210,7 +157,7 @@ static pid_t spawn_run(const char *out, const char *errf, const char *extra)
                  "--set grid.dims=[24,24,24] --set grid.spacing_mm=[2,2,2] "
                  "--set sources.0.shape.radius_mm=2.5 --set output.snapshot_interval_s=20 %s "
                  ">/dev/null 2>'%s'",
-                 bin(), tu_root(), out, extra, errf);
+                 tu_bin(), tu_root(), out, extra, errf);
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
         _exit(127);
     }
@@ -220,8 +167,7 @@ static pid_t spawn_run(const char *out, const char *errf, const char *extra)
 static void test_kill_random(void)
 {
     char dir[600], out[800], json[800], xdmf[800], commit[800], errf[800];
-    snprintf(dir, sizeof dir, "%s/kill", tu_tmpdir());
-    mkdir(dir, 0700);
+    tu_subdir(dir, sizeof dir, "kill");
     snprintf(out, sizeof out, "%s/r.h5", dir);
     snprintf(json, sizeof json, "%s/r.json", dir);
     snprintf(xdmf, sizeof xdmf, "%s/r.xdmf", dir);
@@ -242,7 +188,7 @@ static void test_kill_random(void)
     CU_ASSERT_FATAL(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     char old_id[64];
     CU_ASSERT_FATAL(set_consistent(out, json, xdmf, old_id));
-    unsigned long long old_sum[3] = {sum(out), sum(json), sum(xdmf)};
+    unsigned long long old_sum[3] = {tu_file_sum(out), tu_file_sum(json), tu_file_sum(xdmf)};
     srand(20261203); /* fixed seed: the same 20 moments every time */
     int n_old = 0, n_new = 0, n_pending = 0;
     for (int k = 0; k < 20; k++) {
@@ -251,9 +197,9 @@ static void test_kill_random(void)
         usleep((useconds_t)(at * 1e6));
         kill(pid, SIGKILL);
         waitpid(pid, &status, 0);
-        bool old_intact = sum(out) == old_sum[0] && sum(json) == old_sum[1] &&
-                          sum(xdmf) == old_sum[2];
-        if (exists(commit)) {
+        bool old_intact = tu_file_sum(out) == old_sum[0] && tu_file_sum(json) == old_sum[1] &&
+                          tu_file_sum(xdmf) == old_sum[2];
+        if (tu_lexists(commit)) {
             /* killed inside the commit: the new files are complete under their temporary or
              * final names; the next command completes the renames */
             abl_error err = {0};
@@ -278,9 +224,9 @@ static void test_kill_random(void)
         t_run = now_s() - t0;
         CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
         CU_ASSERT(set_consistent(out, json, xdmf, old_id));
-        old_sum[0] = sum(out);
-        old_sum[1] = sum(json);
-        old_sum[2] = sum(xdmf);
+        old_sum[0] = tu_file_sum(out);
+        old_sum[1] = tu_file_sum(json);
+        old_sum[2] = tu_file_sum(xdmf);
     }
     printf("\n  20 SIGKILLs over a %.2f s run: old set intact %d, new set complete %d (of which "
            "completed from the commit marker %d)",
@@ -292,8 +238,7 @@ static void test_kill_random(void)
 static void test_collision_property(void)
 {
     char dir[600], cmd[4000], errf[800];
-    snprintf(dir, sizeof dir, "%s/prop", tu_tmpdir());
-    mkdir(dir, 0700);
+    tu_subdir(dir, sizeof dir, "prop");
     snprintf(errf, sizeof errf, "%s/err.txt", dir);
     /* inputs of the run: scenario, tissues file, mesh (a valid mesh written by the library) */
     const char *inputs[] = {"scenario", "tissues", "mesh"};
@@ -311,7 +256,7 @@ static void test_collision_property(void)
                 snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s/sub' && cd '%s' && "
                                           "cp '%s/configs/tissues.yaml' tissues.yaml",
                          d, d, d, tu_root());
-                CU_ASSERT_FATAL(sh(cmd) == 0);
+                CU_ASSERT_FATAL(tu_sh(cmd) == 0);
                 /* the input file carries the output-like name (plain), or the output-like name
                  * is a symlink / hard link to it, or the command spells the name ./sub/../ */
                 const char *in_name = inputs[in];
@@ -334,25 +279,26 @@ static void test_collision_property(void)
                 snprintf(path, sizeof path, "%s/%s", d, scen);
                 if (in == 1) {
                     snprintf(cmd, sizeof cmd, "cd '%s' && mv tissues.yaml '%s'", d, in_file);
-                    CU_ASSERT_FATAL(sh(cmd) == 0);
+                    CU_ASSERT_FATAL(tu_sh(cmd) == 0);
                 }
                 if (in == 2) {
                     snprintf(cmd, sizeof cmd, "cp '%s/prop_mesh.h5' '%s/%s'", tu_tmpdir(),
                              d, in_file);
-                    CU_ASSERT_FATAL(sh(cmd) == 0);
+                    CU_ASSERT_FATAL(tu_sh(cmd) == 0);
                 }
-                put(path, yaml);
+                tu_spit(path, yaml);
                 if (sp == 1 || sp == 2) {
                     snprintf(cmd, sizeof cmd, "cd '%s' && ln %s '%s' '%s'", d, sp == 1 ? "-s" : "",
                              in_file, o_name);
-                    CU_ASSERT_FATAL(sh(cmd) == 0);
+                    CU_ASSERT_FATAL(tu_sh(cmd) == 0);
                 }
                 /* checksums of every input */
                 char ip[3][1000];
                 snprintf(ip[0], sizeof ip[0], "%s/%s", d, scen);
                 snprintf(ip[1], sizeof ip[1], "%s/%s", d, in == 1 ? in_file : "tissues.yaml");
                 snprintf(ip[2], sizeof ip[2], "%s/%s", d, in == 2 ? in_file : scen);
-                unsigned long long before[3] = {sum(ip[0]), sum(ip[1]), sum(ip[2])};
+                unsigned long long before[3] = {tu_file_sum(ip[0]), tu_file_sum(ip[1]),
+                                                tu_file_sum(ip[2])};
                 /* -o and --checkpoint from the output-like name's family */
                 const bool is_ck = o >= 9;
                 char oarg[200], carg[200];
@@ -367,12 +313,14 @@ static void test_collision_property(void)
                 snprintf(cmd, sizeof cmd,
                          "cd '%s' && timeout 60 '%s' run '%s' -o '%s' --checkpoint '%s' -q "
                          ">/dev/null 2>'%s'",
-                         d, bin(), scen, oarg, carg, errf);
-                int rc = sh(cmd);
-                char *e = slurp(errf);
+                         d, tu_bin(), scen, oarg, carg, errf);
+                int rc = tu_sh(cmd);
+                char *e = tu_slurp(errf);
                 bool ok_refuse = rc == 2 && e && strstr(e, "(same file)") && strstr(e, in_name);
-                bool ok_intact = sum(ip[0]) == before[0] && sum(ip[1]) == before[1] &&
-                                 sum(ip[2]) == before[2] && before[0] && before[1] && before[2];
+                bool ok_intact = tu_file_sum(ip[0]) == before[0] &&
+                                 tu_file_sum(ip[1]) == before[1] &&
+                                 tu_file_sum(ip[2]) == before[2] && before[0] && before[1] &&
+                                 before[2];
                 if (!ok_refuse || !ok_intact)
                     printf("\n  input %s as %s (%s): exit %d, %s", in_name, o_name, spell[sp], rc,
                            e ? e : "");
@@ -393,8 +341,7 @@ static void test_collision_property(void)
 static void test_two_writers(void)
 {
     char dir[600], out[800], json[800], xdmf[800], lock[800], errf[800], errf2[800];
-    snprintf(dir, sizeof dir, "%s/two", tu_tmpdir());
-    mkdir(dir, 0700);
+    tu_subdir(dir, sizeof dir, "two");
     snprintf(out, sizeof out, "%s/r.h5", dir);
     snprintf(json, sizeof json, "%s/r.json", dir);
     snprintf(xdmf, sizeof xdmf, "%s/r.xdmf", dir);
@@ -413,7 +360,7 @@ static void test_two_writers(void)
     pid_t w = waitpid(second, &status, 0);
     const int rc2 = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     CU_ASSERT_EQUAL(w, second);
-    char *e = slurp(errf2), want[1200];
+    char *e = tu_slurp(errf2), want[1200];
     /* spawn_run execs the binary from sh: the writer's pid is the child's pid */
     snprintf(want, sizeof want, "another ablasim process is writing %s (pid %d)", out, (int)first);
     CU_ASSERT_EQUAL(rc2, 3);
@@ -424,7 +371,7 @@ static void test_two_writers(void)
     waitpid(first, &status, 0);
     CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     CU_ASSERT(set_consistent(out, json, xdmf, NULL));
-    CU_ASSERT(!exists(lock)); /* released and removed by its holder */
+    CU_ASSERT(!tu_lexists(lock)); /* released and removed by its holder */
 }
 
 static int init_suite(void)

@@ -13,8 +13,6 @@
 #include "ablasim/spectral.h"
 #include "testutil.h"
 
-static const double PI = 3.14159265358979323846;
-
 #define TISSUE_T(name, k, w)                                                                     \
     "  " name ": {density_kg_per_m3: 1079, specific_heat_J_per_kgK: 3540,\n"                   \
     "        thermal_conductivity_W_per_mK: " #k ", perfusion_per_s: " #w ",\n"                   \
@@ -58,9 +56,8 @@ static void test_solve_inverts_stencil(void)
         "time: {duration_s: 1}\n";
     abl_scenario *sc = tu_scenario(yaml, NULL, 0);
     CU_ASSERT_FATAL(sc != NULL);
-    abl_sim *s = NULL;
     abl_error err = {0};
-    CU_ASSERT_FATAL(sim_create(sc, &s, &err) == ABL_OK);
+    abl_sim *s = tu_sim(sc);
     const abl_grid *g = &s->grid;
     bool fixed[6];
     for (int f = 0; f < 6; f++) fixed[f] = sc->bc[f].type == BC_FIXED_TEMPERATURE;
@@ -84,27 +81,9 @@ static void test_solve_inverts_stencil(void)
     scenario_free(sc);
 }
 
-/* Box with fixed walls at T_a = 37 C, three Fourier modes (as test_analytic.c): the spectral
- * evolution is exact in time, so its error against the continuous series is the spatial error
- * alone, O(h^2). */
-typedef struct {
-    int p, q, r;
-    double A;
-} mode;
-static const mode modes[] = {{1, 1, 1, 10.0}, {3, 1, 2, 4.0}, {2, 3, 1, -3.0}};
-
-static double box_exact(const double x[3], double H, double alpha, double tau_p, double t)
-{
-    double th = 0;
-    for (size_t i = 0; i < 3; i++) {
-        const mode *m = &modes[i];
-        double kk = PI * PI * (m->p * m->p + m->q * m->q + m->r * m->r) / (H * H);
-        th += m->A * sin(m->p * PI * x[0] / H) * sin(m->q * PI * x[1] / H) *
-              sin(m->r * PI * x[2] / H) * exp(-(alpha * kk + 1.0 / tau_p) * t);
-    }
-    return th;
-}
-
+/* Box with fixed walls at T_a = 37 C, three Fourier modes (tu_box_modes, as test_analytic.c):
+ * the spectral evolution is exact in time, so its error against the continuous series is the
+ * spatial error alone, O(h^2). */
 static double spectral_box_error(int n)
 {
     char yaml[2048];
@@ -117,9 +96,8 @@ static double spectral_box_error(int n)
              n, n, n, h, h, h, 0.5 * h, 0.5 * h, 0.5 * h);
     abl_scenario *sc = tu_scenario(yaml, NULL, 0);
     if (!sc) return NAN;
-    abl_sim *s = NULL;
     abl_error err = {0};
-    CU_ASSERT_FATAL(sim_create(sc, &s, &err) == ABL_OK);
+    abl_sim *s = tu_sim(sc);
     const abl_grid *g = &s->grid;
     const double rc = 1079.0 * 3540.0, H = H_mm * 1e-3, alpha = 0.52 / rc,
                  tau_p = rc / s->perf_W[0];
@@ -129,22 +107,9 @@ static double spectral_box_error(int n)
     /* theta = T - 37 obeys the homogeneous problem: b = 0 */
     double *th = malloc(g->n * sizeof *th), *b = calloc(g->n, sizeof *b),
            *w = malloc(g->n * sizeof *w);
-    for (int k = 0; k < n; k++)
-        for (int j = 0; j < n; j++)
-            for (int i = 0; i < n; i++) {
-                double x[3];
-                grid_voxel_centre_m(g, i, j, k, x);
-                th[ABL_IDX(g, i, j, k)] = box_exact(x, H, alpha, tau_p, 0);
-            }
+    tu_box_modes_fill(g, th, 0, H, alpha, tau_p, 0);
     spectral_evolve(sp, alpha, 1.0 / tau_p, b, t_end, th, w);
-    double e = 0;
-    for (int k = 0; k < n; k++)
-        for (int j = 0; j < n; j++)
-            for (int i = 0; i < n; i++) {
-                double x[3];
-                grid_voxel_centre_m(g, i, j, k, x);
-                e = fmax(e, fabs(th[ABL_IDX(g, i, j, k)] - box_exact(x, H, alpha, tau_p, t_end)));
-            }
+    double e = tu_box_modes_error(g, th, 0, H, alpha, tau_p, t_end);
     free(th);
     free(b);
     free(w);
@@ -157,12 +122,8 @@ static double spectral_box_error(int n)
 static void test_spectral_vs_fourier(void)
 {
     double e1 = spectral_box_error(10), e2 = spectral_box_error(20), e3 = spectral_box_error(40);
-    double o1 = log(e1 / e2) / log(2), o2 = log(e2 / e3) / log(2);
-    printf("\n  spectral vs Fourier series: %.3e %.3e %.3e K, orders %.3f %.3f", e1, e2, e3, o1,
-           o2);
     /* purely spatial error of the 7-point operator: order 2 (band as in test_analytic.c) */
-    CU_ASSERT(o1 > 1.8 && o1 < 2.3);
-    CU_ASSERT(o2 > 1.8 && o2 < 2.3);
+    tu_check_order2("spectral vs Fourier series", e1, e2, e3);
 }
 
 /* ---- temporal orders ------------------------------------------------------------------- */
@@ -307,9 +268,8 @@ static int max_iterations(const char *pre)
     snprintf(yaml, sizeof yaml, pcg_yaml, pre);
     abl_scenario *sc = tu_scenario(yaml, NULL, 0);
     if (!sc) return -1;
-    abl_sim *s = NULL;
     abl_error err = {0};
-    CU_ASSERT_FATAL(sim_create(sc, &s, &err) == ABL_OK);
+    abl_sim *s = tu_sim(sc);
     CU_ASSERT_FATAL(sim_step(s, 2, &err) == ABL_OK);
     int m = 0;
     for (size_t i = 0; i < s->n_cg; i++) {

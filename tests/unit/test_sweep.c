@@ -8,7 +8,6 @@
  * interrupted between journal lines). */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <hdf5.h>
 #include <math.h>
 #include <signal.h>
@@ -27,34 +26,6 @@
 #include "testutil.h"
 
 /* ---- helpers ------------------------------------------------------------------------------ */
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) n = 0;
-    if (s) s[n] = '\0';
-    fclose(f);
-    return s;
-}
-
-static void spit(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    CU_ASSERT_FATAL(f != NULL);
-    fputs(text, f);
-    fclose(f);
-}
-
-static bool exists(const char *path)
-{
-    struct stat sb;
-    return stat(path, &sb) == 0;
-}
 
 static abl_sweep *load_text(const char *text)
 {
@@ -163,12 +134,34 @@ static const char *demo(void)
     return path;
 }
 
+/* The demo scenario with its tissue table named by an absolute path (so that a copy of it
+ * anywhere still finds it), or by tissues when given. */
+static void demo_copy(const char *dest, const char *tissues)
+{
+    char *text = tu_slurp(demo());
+    CU_ASSERT_FATAL(text != NULL);
+    char *t = strstr(text, "tissues_file: tissues.yaml");
+    CU_ASSERT_FATAL(t != NULL);
+    char tline[900];
+    if (tissues)
+        snprintf(tline, sizeof tline, "tissues_file: %s", tissues);
+    else
+        snprintf(tline, sizeof tline, "tissues_file: %s/configs/tissues.yaml", tu_root());
+    size_t n = strlen(text) + strlen(tline) + 1;
+    char *out = malloc(n);
+    snprintf(out, n, "%.*s%s%s", (int)(t - text), text, tline,
+             t + strlen("tissues_file: tissues.yaml"));
+    tu_spit(dest, out);
+    free(out);
+    free(text);
+}
+
 /* Complete journal entries (lines after the header). */
 static int journal_entries(const char *dir)
 {
     char p[1000];
     snprintf(p, sizeof p, "%s/journal.txt", dir);
-    char *s = slurp(p);
+    char *s = tu_slurp(p);
     int n = s ? count_lines(s) - 1 : -1;
     free(s);
     return n;
@@ -303,7 +296,7 @@ static void test_bad_sweep_files(void)
     sweep_summary sum;
     CU_ASSERT_EQUAL(sweep_run(sw, &opts, &sum, &err), ABL_EINVAL);
     sweep_free(sw);
-    CU_ASSERT(!exists(out)); /* nothing written for an invalid sweep */
+    CU_ASSERT(!tu_exists(out)); /* nothing written for an invalid sweep */
 }
 
 /* ---- sampling ----------------------------------------------------------------------------- */
@@ -391,19 +384,25 @@ static const char *tiny_axes = "  - {key: grid.dims, values: [[16, 16, 16]]}\n"
                                "  - {key: time.duration_s, values: [20]}\n"
                                "  - {key: sources.0.shape.radius_mm, values: [2.5]}\n";
 
+/* The sweep file path: base, output_dir out, the axes given and then tiny_axes, then extra. */
+static void spit_sweep(const char *path, const char *base, const char *out, const char *axes,
+                       const char *extra)
+{
+    char text[2400];
+    snprintf(text, sizeof text, "base: %s\noutput_dir: %s\naxes:\n%s%s%s", base, out, axes,
+             tiny_axes, extra);
+    tu_spit(path, text);
+}
+
 static void test_serial_sweep(void)
 {
-    char text[2000], path[800], out[800];
+    char path[800], out[800];
     snprintf(out, sizeof out, "%s/serial_out", tu_tmpdir());
-    snprintf(text, sizeof text,
-             "base: %s\noutput_dir: %s\n"
-             "axes:\n"
-             "  - {key: sources.0.schedule.1.temperature_C, values: [70, 90]}\n"
-             "  - {key: tissues.tumour.perfusion_per_s, values: [0.005, 0.015]}\n%s"
-             "outputs: {probability_map: true}\n",
-             demo(), out, tiny_axes);
     snprintf(path, sizeof path, "%s/serial.yaml", tu_tmpdir());
-    spit(path, text);
+    spit_sweep(path, demo(), out,
+               "  - {key: sources.0.schedule.1.temperature_C, values: [70, 90]}\n"
+               "  - {key: tissues.tumour.perfusion_per_s, values: [0.005, 0.015]}\n",
+               "outputs: {probability_map: true}\n");
     abl_sweep *sw = NULL;
     abl_error err = {0};
     CU_ASSERT_FATAL(sweep_load(path, &sw, &err) == ABL_OK);
@@ -416,7 +415,7 @@ static void test_serial_sweep(void)
     CU_ASSERT_EQUAL(sum.nok, 4);
     CU_ASSERT_EQUAL(sum.nrun, 4);
     CU_ASSERT(sum.prob_map_written);
-    char *csv = slurp(sum.csv_path);
+    char *csv = tu_slurp(sum.csv_path);
     CU_ASSERT_FATAL(csv != NULL);
     CU_ASSERT_EQUAL(count_lines(csv), 5);
     CU_ASSERT(strncmp(csv,
@@ -487,7 +486,8 @@ static void test_serial_sweep(void)
     CU_ASSERT_FATAL(sweep_run(sw, &opts, &sum, &err) == ABL_OK);
     CU_ASSERT_EQUAL(sum.nresumed, 4);
     CU_ASSERT_EQUAL(sum.nrun, 0);
-    char *csv2 = slurp(sum.csv_path), *a = table_without_wall(csv), *b = table_without_wall(csv2);
+    char *csv2 = tu_slurp(sum.csv_path);
+    char *a = table_without_wall(csv), *b = table_without_wall(csv2);
     CU_ASSERT_STRING_EQUAL(a, b);
     free(a);
     free(b);
@@ -500,15 +500,10 @@ static void test_serial_sweep(void)
  * (bad input stays bad), and the exit status reports it. */
 static void test_failed_point_is_a_row(void)
 {
-    char text[2000], path[800], out[800];
+    char path[800], out[800];
     snprintf(out, sizeof out, "%s/fail_out", tu_tmpdir());
-    snprintf(text, sizeof text,
-             "base: %s\noutput_dir: %s\n"
-             "axes:\n"
-             "  - {key: sources.0.on_s, values: [0, 500, 5]}\n%s",
-             demo(), out, tiny_axes);
     snprintf(path, sizeof path, "%s/fail.yaml", tu_tmpdir());
-    spit(path, text);
+    spit_sweep(path, demo(), out, "  - {key: sources.0.on_s, values: [0, 500, 5]}\n", "");
     abl_sweep *sw = NULL;
     abl_error err = {0};
     sweep_run_opts opts = {1, 1, NULL, NULL};
@@ -521,7 +516,7 @@ static void test_failed_point_is_a_row(void)
     CU_ASSERT_EQUAL(sum.nfailed, 1);
     CU_ASSERT_EQUAL(sum.first_failure, ABL_EINVAL);
     CU_ASSERT_EQUAL(sum.first_failure_index, 1);
-    char *csv = slurp(sum.csv_path);
+    char *csv = tu_slurp(sum.csv_path);
     CU_ASSERT_FATAL(csv != NULL);
     CU_ASSERT(strstr(csv, "\n1,500,") != NULL && strstr(csv, ",invalid_input,") != NULL);
     CU_ASSERT(isnan(csv_value(csv, "V_Tmax_ge_55C_mL", 1))); /* empty: not computed */
@@ -536,26 +531,13 @@ static void test_failed_point_is_a_row(void)
 
 static void test_journal_refuses_other_sweep(void)
 {
-    char base[800], text[2000], path[800], out[800], jpath[900];
+    char base[800], path[800], out[800], jpath[900];
     snprintf(base, sizeof base, "%s/fp_base.yaml", tu_tmpdir());
-    char *demo_text = slurp(demo());
-    CU_ASSERT_FATAL(demo_text != NULL);
-    char *abs_tissues = malloc(strlen(demo_text) + 1000);
-    /* a copy of the demo whose tissue table path still resolves */
-    char tissues[800];
-    snprintf(tissues, sizeof tissues, "tissues_file: %s/configs/tissues.yaml", tu_root());
-    char *t = strstr(demo_text, "tissues_file: tissues.yaml");
-    CU_ASSERT_FATAL(t != NULL);
-    snprintf(abs_tissues, strlen(demo_text) + 1000, "%.*s%s%s", (int)(t - demo_text), demo_text,
-             tissues, t + strlen("tissues_file: tissues.yaml"));
-    spit(base, abs_tissues);
+    demo_copy(base, NULL); /* a copy of the demo whose tissue table path still resolves */
     snprintf(out, sizeof out, "%s/fp_out", tu_tmpdir());
-    snprintf(text, sizeof text,
-             "base: %s\noutput_dir: %s\naxes:\n"
-             "  - {key: sources.0.schedule.1.temperature_C, values: [80]}\n%s",
-             base, out, tiny_axes);
     snprintf(path, sizeof path, "%s/fp.yaml", tu_tmpdir());
-    spit(path, text);
+    spit_sweep(path, base, out, "  - {key: sources.0.schedule.1.temperature_C, values: [80]}\n",
+               "");
     abl_sweep *sw = NULL;
     abl_error err = {0};
     sweep_run_opts opts = {1, 1, NULL, NULL};
@@ -564,7 +546,7 @@ static void test_journal_refuses_other_sweep(void)
     CU_ASSERT_FATAL(sweep_run(sw, &opts, &sum, &err) == ABL_OK);
     sweep_free(sw);
     snprintf(jpath, sizeof jpath, "%s/journal.txt", out);
-    char *before = slurp(jpath);
+    char *before = tu_slurp(jpath);
 
     /* the base scenario changes: the recorded results no longer apply */
     FILE *f = fopen(base, "a");
@@ -574,22 +556,14 @@ static void test_journal_refuses_other_sweep(void)
     CU_ASSERT_FATAL(sweep_load(path, &sw, &err) == ABL_OK);
     CU_ASSERT_EQUAL(sweep_run(sw, &opts, &sum, &err), ABL_EINVAL);
     CU_ASSERT(strstr(err.msg, "was written for a different sweep") != NULL);
-    char *after = slurp(jpath);
+    char *after = tu_slurp(jpath);
     CU_ASSERT(before && after && !strcmp(before, after)); /* untouched */
     sweep_free(sw);
     free(before);
     free(after);
-    free(abs_tissues);
-    free(demo_text);
 }
 
 /* ---- kill -9, resume, MPI ----------------------------------------------------------------- */
-
-static const char *ablasim_bin(void)
-{
-    const char *b = getenv("ABLASIM_BIN");
-    return b && *b ? b : "bin/ablasim";
-}
 
 /* 12 Latin-hypercube points of ~0.1 s each on one thread. */
 static void write_uq_sweep(const char *path, const char *out)
@@ -609,7 +583,7 @@ static void write_uq_sweep(const char *path, const char *out)
              "    - {key: tissues.tumour.perfusion_per_s, distribution: lognormal, mu: -4.6, "
              "sigma: 0.3}\n",
              demo(), out);
-    spit(path, text);
+    tu_spit(path, text);
 }
 
 static char *ref_table; /* the uninterrupted serial table, shared by the resume and MPI tests */
@@ -632,7 +606,7 @@ static void make_reference(void)
     CU_ASSERT_FATAL(st == ABL_OK);
     CU_ASSERT_EQUAL(sum.nok, 12);
     CU_ASSERT(sum.prob_map_written);
-    ref_table = slurp(sum.csv_path);
+    ref_table = tu_slurp(sum.csv_path);
     sweep_free(sw);
 }
 
@@ -673,16 +647,9 @@ static void test_kill_and_resume(void)
     write_uq_sweep(path, out);
 
     /* run with 2 jobs and kill -9 as soon as the first point is in the journal */
-    pid_t pid = fork();
+    pid_t pid = tu_spawn(
+        (const char *const[]){"ablasim", "sweep", path, "--jobs", "2", "--threads", "2", NULL});
     CU_ASSERT_FATAL(pid >= 0);
-    if (pid == 0) {
-        int fd = open("/dev/null", O_WRONLY);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        execl(ablasim_bin(), "ablasim", "sweep", path, "--jobs", "2", "--threads", "2",
-              (char *)NULL);
-        _exit(127);
-    }
     int entries = 0;
     for (int i = 0; i < 20000 && entries < 1; i++) {     /* at most ~20 s */
         nanosleep(&(struct timespec){0, 1000000}, NULL); /* 1 ms */
@@ -712,18 +679,18 @@ static void test_kill_and_resume(void)
     fclose(f);
 
     char cmd[2000];
-    snprintf(cmd, sizeof cmd, "'%s' sweep '%s' --quiet --threads 1 >/dev/null 2>&1", ablasim_bin(),
+    snprintf(cmd, sizeof cmd, "'%s' sweep '%s' --quiet --threads 1 >/dev/null 2>&1", tu_bin(),
              path);
     CU_ASSERT_EQUAL(system(cmd), 0);
     /* only the missing points ran: one line per point, the torn one cut off */
     CU_ASSERT_EQUAL(journal_entries(out), 12);
-    char *j = slurp(jpath);
+    char *j = tu_slurp(jpath);
     CU_ASSERT(j && j[strlen(j) - 1] == '\n' && !strstr(j, "00c0ffee"));
     free(j);
 
     char csvp[900];
     snprintf(csvp, sizeof csvp, "%s/results.csv", out);
-    char *csv = slurp(csvp);
+    char *csv = tu_slurp(csvp);
     CU_ASSERT_FATAL(csv != NULL && ref_table != NULL);
     char *a = table_without_wall(ref_table), *b = table_without_wall(csv);
     CU_ASSERT_STRING_EQUAL(a, b);
@@ -759,14 +726,14 @@ static void test_mpi_equals_serial(void)
     if (rc != 0) {
         char log[900];
         snprintf(log, sizeof log, "%s/mpi_log.txt", tu_tmpdir());
-        char *l = slurp(log);
+        char *l = tu_slurp(log);
         fprintf(stderr, "\n  mpirun failed (%d):\n%s\n", rc, l ? l : "");
         free(l);
     }
     CU_ASSERT_FATAL(rc == 0);
     char csvp[900];
     snprintf(csvp, sizeof csvp, "%s/results.csv", out);
-    char *csv = slurp(csvp);
+    char *csv = tu_slurp(csvp);
     CU_ASSERT_FATAL(csv != NULL && ref_table != NULL);
     char *a = table_without_wall(ref_table), *b = table_without_wall(csv);
     CU_ASSERT_STRING_EQUAL(a, b); /* every point, every column but wall time */
@@ -779,86 +746,32 @@ static void test_mpi_equals_serial(void)
 
 static void test_cli_dry_run(void)
 {
-    char path[800], out[800], text[2000], cmd[2400], res[900];
+    char path[800], out[800], cmd[2400], res[900];
     snprintf(out, sizeof out, "%s/dry_out", tu_tmpdir());
     snprintf(path, sizeof path, "%s/dry.yaml", tu_tmpdir());
-    snprintf(text, sizeof text,
-             "base: %s\noutput_dir: %s\naxes:\n"
-             "  - {key: sources.0.schedule.1.temperature_C, values: [70, 80, 90]}\n%s",
-             demo(), out, tiny_axes);
-    spit(path, text);
+    spit_sweep(path, demo(), out,
+               "  - {key: sources.0.schedule.1.temperature_C, values: [70, 80, 90]}\n", "");
     snprintf(res, sizeof res, "%s/dry_stdout.txt", tu_tmpdir());
-    snprintf(cmd, sizeof cmd, "'%s' sweep '%s' --dry-run > '%s' 2>&1", ablasim_bin(), path, res);
+    snprintf(cmd, sizeof cmd, "'%s' sweep '%s' --dry-run > '%s' 2>&1", tu_bin(), path, res);
     CU_ASSERT_EQUAL(system(cmd), 0);
-    char *s = slurp(res);
+    char *s = tu_slurp(res);
     CU_ASSERT(s && strstr(s, "point 2: --set sources.0.schedule.1.temperature_C=90 --set "
                              "'grid.dims=[16, 16, 16]' --set 'grid.spacing_mm=[2, 2, 2]' --set "
                              "time.duration_s=20 --set sources.0.shape.radius_mm=2.5\n"));
-    CU_ASSERT(!exists(out)); /* a dry run writes nothing */
+    CU_ASSERT(!tu_exists(out)); /* a dry run writes nothing */
     free(s);
     /* usage errors exit 1; an invalid sweep exits 2 */
-    snprintf(cmd, sizeof cmd, "'%s' sweep '%s' --jobs 0 >/dev/null 2>&1", ablasim_bin(), path);
+    snprintf(cmd, sizeof cmd, "'%s' sweep '%s' --jobs 0 >/dev/null 2>&1", tu_bin(), path);
     int rc = system(cmd);
     CU_ASSERT(WIFEXITED(rc) && WEXITSTATUS(rc) == 1);
-    spit(path, "base: nowhere.yaml\noutput_dir: x\naxes:\n  - {key: a_s, values: [1]}\n");
-    snprintf(cmd, sizeof cmd, "'%s' sweep '%s' >/dev/null 2>&1", ablasim_bin(), path);
+    tu_spit(path, "base: nowhere.yaml\noutput_dir: x\naxes:\n  - {key: a_s, values: [1]}\n");
+    snprintf(cmd, sizeof cmd, "'%s' sweep '%s' >/dev/null 2>&1", tu_bin(), path);
     rc = system(cmd);
     CU_ASSERT(WIFEXITED(rc) && WEXITSTATUS(rc) == 3); /* base scenario missing: I/O */
 }
 
 
 /* ---- data safety (issue 14) ---------------------------------------------------------------- */
-
-/* Whole file as bytes (NULL if unreadable); *n its length. */
-static unsigned char *file_bytes(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    *n = 0;
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc(len > 0 ? (size_t)len : 1);
-    if (b && fread(b, 1, (size_t)len, f) != (size_t)len) len = -1;
-    fclose(f);
-    if (len < 0) {
-        free(b);
-        return NULL;
-    }
-    *n = (size_t)len;
-    return b;
-}
-
-static bool bytes_unchanged(const char *path, const unsigned char *before, size_t n)
-{
-    size_t m;
-    unsigned char *now = file_bytes(path, &m);
-    bool same = now && before && m == n && memcmp(now, before, n) == 0;
-    free(now);
-    return same;
-}
-
-/* The demo scenario with its tissue table named by an absolute path (so that a copy of it
- * anywhere still finds it), or by tissues when given. */
-static void demo_copy(const char *dest, const char *tissues)
-{
-    char *text = slurp(demo());
-    CU_ASSERT_FATAL(text != NULL);
-    char *t = strstr(text, "tissues_file: tissues.yaml");
-    CU_ASSERT_FATAL(t != NULL);
-    char tline[900];
-    if (tissues)
-        snprintf(tline, sizeof tline, "tissues_file: %s", tissues);
-    else
-        snprintf(tline, sizeof tline, "tissues_file: %s/configs/tissues.yaml", tu_root());
-    size_t n = strlen(text) + strlen(tline) + 1;
-    char *out = malloc(n);
-    snprintf(out, n, "%.*s%s%s", (int)(t - text), text, tline,
-             t + strlen("tissues_file: tissues.yaml"));
-    spit(dest, out);
-    free(out);
-    free(text);
-}
 
 /* Every file of a directory (not recursive), sorted by name, as one text: name, size and a
  * hash of the bytes per line; two snapshots are equal iff no file was added, removed or
@@ -886,7 +799,7 @@ static char *dir_snapshot(const char *dir)
         char p[1200];
         snprintf(p, sizeof p, "%s/%s", dir, names[i]);
         size_t len = 0;
-        unsigned char *b = file_bytes(p, &len);
+        unsigned char *b = tu_file_bytes(p, &len);
         unsigned long long h = 0xcbf29ce484222325ULL;
         for (size_t k = 0; b && k < len; k++)
             h = (h ^ b[k]) * 0x100000001b3ULL;
@@ -901,10 +814,8 @@ static char *dir_snapshot(const char *dir)
 static int sweep_cli(const char *path, const char *errfile)
 {
     char cmd[3000];
-    snprintf(cmd, sizeof cmd, "timeout 60 '%s' sweep '%s' --threads 1 -q >/dev/null 2>'%s'",
-             ablasim_bin(), path, errfile);
-    int rc = system(cmd);
-    return rc != -1 && WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    snprintf(cmd, sizeof cmd, "timeout 60 '%s' sweep '%s' --threads 1 -q", tu_bin(), path);
+    return tu_run(cmd, NULL, errfile);
 }
 
 /* One refused sweep: exit code, message fragments, every input byte for byte as before and
@@ -919,9 +830,9 @@ static void expect_sweep_refused(const char *sweep_path, int rc_want, const char
     unsigned char *before[4];
     size_t n[4];
     for (int i = 0; i < ninputs; i++)
-        before[i] = file_bytes(inputs[i], &n[i]);
+        before[i] = tu_file_bytes(inputs[i], &n[i]);
     int rc = sweep_cli(sweep_path, errf);
-    char *e = slurp(errf);
+    char *e = tu_slurp(errf);
     bool ok = rc == rc_want && e && strstr(e, frag1) && (!frag2 || strstr(e, frag2));
     if (!ok)
         fprintf(stderr, "\n  FAIL sweep %s: exit %d (expected %d), stderr: %s", sweep_path, rc,
@@ -929,10 +840,10 @@ static void expect_sweep_refused(const char *sweep_path, int rc_want, const char
     CU_ASSERT(ok);
     free(e);
     for (int i = 0; i < ninputs; i++) {
-        CU_ASSERT(bytes_unchanged(inputs[i], before[i], n[i]));
+        CU_ASSERT(tu_bytes_unchanged(inputs[i], before[i], n[i]));
         free(before[i]);
     }
-    CU_ASSERT(!exists(jpath));
+    CU_ASSERT(!tu_exists(jpath));
 }
 
 /* Inputs that are files of output_dir: the sweep file as results.csv, the base scenario as
@@ -942,7 +853,7 @@ static void expect_sweep_refused(const char *sweep_path, int rc_want, const char
 static void test_outputs_never_inputs(void)
 {
     const char *tmp = tu_tmpdir();
-    char out[800], sweep[900], base[1000], tis[900], text[2400], pts[900];
+    char out[800], sweep[900], base[1000], tis[900], pts[900];
     snprintf(out, sizeof out, "%s/guard_out", tmp);
     CU_ASSERT_FATAL(mkdir(out, 0700) == 0);
     snprintf(pts, sizeof pts, "%s/points", out);
@@ -953,8 +864,7 @@ static void test_outputs_never_inputs(void)
 
     /* the sweep file is output_dir/results.csv */
     snprintf(sweep, sizeof sweep, "%s/results.csv", out);
-    snprintf(text, sizeof text, "base: %s\noutput_dir: %s\naxes:\n%s", clean_base, out, tiny_axes);
-    spit(sweep, text);
+    spit_sweep(sweep, clean_base, out, "", "");
     const char *in1[2] = {sweep, clean_base};
     expect_sweep_refused(sweep, 2, "results table", "is the sweep file", in1, 2, out);
     unlink(sweep);
@@ -963,21 +873,20 @@ static void test_outputs_never_inputs(void)
     snprintf(base, sizeof base, "%s/journal.txt", out);
     demo_copy(base, NULL);
     snprintf(sweep, sizeof sweep, "%s/guard1.yaml", tmp);
-    snprintf(text, sizeof text, "base: %s\noutput_dir: %s\naxes:\n%s", base, out, tiny_axes);
-    spit(sweep, text);
+    spit_sweep(sweep, base, out, "", "");
     char jlock[1100], errf[900];
     snprintf(jlock, sizeof jlock, "%s.lock", base);
     snprintf(errf, sizeof errf, "%s/guard1.err", tmp);
     size_t n;
-    unsigned char *before = file_bytes(base, &n), *sbefore;
+    unsigned char *before = tu_file_bytes(base, &n), *sbefore;
     size_t sn;
-    sbefore = file_bytes(sweep, &sn);
+    sbefore = tu_file_bytes(sweep, &sn);
     CU_ASSERT_EQUAL(sweep_cli(sweep, errf), 2);
-    char *e = slurp(errf);
+    char *e = tu_slurp(errf);
     CU_ASSERT(e && strstr(e, "journal") && strstr(e, "is the base scenario"));
     free(e);
-    CU_ASSERT(bytes_unchanged(base, before, n) && bytes_unchanged(sweep, sbefore, sn));
-    CU_ASSERT(!exists(jlock)); /* refused before the lock was taken */
+    CU_ASSERT(tu_bytes_unchanged(base, before, n) && tu_bytes_unchanged(sweep, sbefore, sn));
+    CU_ASSERT(!tu_exists(jlock)); /* refused before the lock was taken */
     free(before);
     free(sbefore);
     unlink(base);
@@ -988,15 +897,14 @@ static void test_outputs_never_inputs(void)
     {
         char src[900];
         snprintf(src, sizeof src, "%s/configs/tissues.yaml", tu_root());
-        tt = slurp(src);
+        tt = tu_slurp(src);
         CU_ASSERT_FATAL(tt != NULL);
-        spit(tis, tt);
+        tu_spit(tis, tt);
         free(tt);
     }
     snprintf(base, sizeof base, "%s/guard_base_tis.yaml", tmp);
     demo_copy(base, tis);
-    snprintf(text, sizeof text, "base: %s\noutput_dir: %s\naxes:\n%s", base, out, tiny_axes);
-    spit(sweep, text);
+    spit_sweep(sweep, base, out, "", "");
     const char *in3[3] = {sweep, base, tis};
     expect_sweep_refused(sweep, 2, "results file", "is the tissues file", in3, 3, out);
     unlink(tis);
@@ -1004,16 +912,13 @@ static void test_outputs_never_inputs(void)
     /* fields: true writes points/point_<i>.json: a base scenario of that name is refused */
     snprintf(base, sizeof base, "%s/point_0000000.json", pts);
     demo_copy(base, NULL);
-    snprintf(text, sizeof text, "base: %s\noutput_dir: %s\nfields: true\naxes:\n%s", base, out,
-             tiny_axes);
-    spit(sweep, text);
+    spit_sweep(sweep, base, out, "", "fields: true\n");
     const char *in4[2] = {sweep, base};
     expect_sweep_refused(sweep, 2, "JSON summary of point 0", "is the base scenario", in4, 2, out);
     /* without fields: true no point file is written, so the same base is fine (dry run) */
-    snprintf(text, sizeof text, "base: %s\noutput_dir: %s\naxes:\n%s", base, out, tiny_axes);
-    spit(sweep, text);
+    spit_sweep(sweep, base, out, "", "");
     char cmd[2400];
-    snprintf(cmd, sizeof cmd, "'%s' sweep '%s' --dry-run >/dev/null 2>&1", ablasim_bin(), sweep);
+    snprintf(cmd, sizeof cmd, "'%s' sweep '%s' --dry-run >/dev/null 2>&1", tu_bin(), sweep);
     int rc = system(cmd);
     CU_ASSERT(WIFEXITED(rc) && WEXITSTATUS(rc) == 0);
 
@@ -1045,23 +950,17 @@ static void test_concurrent_sweeps(void)
              "  - {key: output.snapshot_interval_s, values: [0]}\n"
              "  - {key: sources.0.schedule.1.temperature_C, values: [70, 90]}\n",
              demo(), out);
-    spit(path, text);
-    pid_t pid = fork();
+    tu_spit(path, text);
+    pid_t pid = tu_spawn((const char *const[]){"ablasim", "sweep", path, "--threads", "1", "-q",
+                                               NULL});
     CU_ASSERT_FATAL(pid >= 0);
-    if (pid == 0) {
-        int fd = open("/dev/null", O_WRONLY);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        execl(ablasim_bin(), "ablasim", "sweep", path, "--threads", "1", "-q", (char *)NULL);
-        _exit(127);
-    }
     /* wait until it holds the lock (its pid in the lock file) and has started its journal,
      * then freeze it there */
     char want[32];
     snprintf(want, sizeof want, "%ld\n", (long)pid);
     bool locked = false;
     for (int i = 0; i < 20000 && !locked; i++) { /* at most ~20 s */
-        char *l = slurp(lockp);
+        char *l = tu_slurp(lockp);
         locked = l && !strcmp(l, want) && journal_entries(out) >= 0;
         free(l);
         if (!locked) nanosleep(&(struct timespec){0, 1000000}, NULL);
@@ -1079,7 +978,7 @@ static void test_concurrent_sweeps(void)
     CU_ASSERT(snap && strstr(snap, "journal.txt ") && strstr(snap, "journal.txt.lock "));
 
     int rc = sweep_cli(path, errf);
-    char *e = slurp(errf);
+    char *e = tu_slurp(errf);
     char pidtxt[64];
     snprintf(pidtxt, sizeof pidtxt, "(pid %ld)", (long)pid);
     CU_ASSERT_EQUAL(rc, 3);
@@ -1095,11 +994,11 @@ static void test_concurrent_sweeps(void)
     kill(pid, SIGCONT);
     CU_ASSERT(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
     CU_ASSERT_EQUAL(journal_entries(out), 2);
-    CU_ASSERT(!exists(lockp)); /* released (and removed) by its holder */
+    CU_ASSERT(!tu_exists(lockp)); /* released (and removed) by its holder */
     /* now the second one may run: everything is in the journal */
     rc = sweep_cli(path, errf);
     if (rc != 0) {
-        e = slurp(errf);
+        e = tu_slurp(errf);
         fprintf(stderr, "\n  second sweep after the first: exit %d, stderr: %s\n", rc, e ? e : "");
         free(e);
     }
@@ -1110,39 +1009,40 @@ static void test_concurrent_sweeps(void)
  * sweep file is refused with a message, never expanded or wrapped. */
 static void test_point_count_limit(void)
 {
+    static const struct {
+        const char *yaml, *frag1, *frag2; /* the message holds frag1 and (if given) frag2 */
+    } cases[] = {
+        /* 1001 x 1000: refused at the second axis, naming it */
+        {"base: b.yaml\noutput_dir: o\naxes:\n"
+         "  - {key: a_s, linspace: {from: 0, to: 1, count: 1001}}\n"
+         "  - {key: b_s, linspace: {from: 0, to: 1, count: 1000}}\n",
+         "sweep.yaml:5: the grid of axes has more than 1000000 points (1001 so far times 1000 "
+         "values of 'b_s')",
+         NULL},
+        /* 100 x 100 x 101 */
+        {"base: b.yaml\noutput_dir: o\naxes:\n"
+         "  - {key: a_s, linspace: {from: 0, to: 1, count: 100}}\n"
+         "  - {key: b_s, linspace: {from: 0, to: 1, count: 100}}\n"
+         "  - {key: c_s, linspace: {from: 0, to: 1, count: 101}}\n",
+         "sweep.yaml:6: the grid of axes has more than 1000000 points", NULL},
+        /* 1000 zipped axis points x 1001 samples */
+        {"base: b.yaml\noutput_dir: o\ncombine: zip\naxes:\n"
+         "  - {key: a_s, linspace: {from: 0, to: 1, count: 1000}}\n"
+         "  - {key: b_s, linspace: {from: 0, to: 1, count: 1000}}\n"
+         "sampling:\n  method: random\n  count: 1001\n  parameters:\n"
+         "    - {key: c_s, distribution: uniform, low: 0, high: 1}\n",
+         "1000 axis points x 1001 samples is more than 1000000 points", NULL},
+        /* a single count beyond the limit is out of range */
+        {"base: b.yaml\noutput_dir: o\naxes:\n"
+         "  - {key: a_s, linspace: {from: 0, to: 1, count: 1000001}}\n",
+         "count", "out of range"},
+    };
     abl_error err;
-    char text[1200];
-    /* 1001 x 1000: refused at the second axis, naming it */
-    snprintf(text, sizeof text,
-             "base: b.yaml\noutput_dir: o\naxes:\n"
-             "  - {key: a_s, linspace: {from: 0, to: 1, count: 1001}}\n"
-             "  - {key: b_s, linspace: {from: 0, to: 1, count: 1000}}\n");
-    const char *m = rejected(text, &err);
-    CU_ASSERT(strstr(m, "sweep.yaml:5: the grid of axes has more than 1000000 points (1001 so "
-                        "far times 1000 values of 'b_s')") != NULL);
-    /* 100 x 100 x 101 */
-    snprintf(text, sizeof text,
-             "base: b.yaml\noutput_dir: o\naxes:\n"
-             "  - {key: a_s, linspace: {from: 0, to: 1, count: 100}}\n"
-             "  - {key: b_s, linspace: {from: 0, to: 1, count: 100}}\n"
-             "  - {key: c_s, linspace: {from: 0, to: 1, count: 101}}\n");
-    m = rejected(text, &err);
-    CU_ASSERT(strstr(m, "sweep.yaml:6: the grid of axes has more than 1000000 points") != NULL);
-    /* 1000 zipped axis points x 1001 samples */
-    snprintf(text, sizeof text,
-             "base: b.yaml\noutput_dir: o\ncombine: zip\naxes:\n"
-             "  - {key: a_s, linspace: {from: 0, to: 1, count: 1000}}\n"
-             "  - {key: b_s, linspace: {from: 0, to: 1, count: 1000}}\n"
-             "sampling:\n  method: random\n  count: 1001\n  parameters:\n"
-             "    - {key: c_s, distribution: uniform, low: 0, high: 1}\n");
-    m = rejected(text, &err);
-    CU_ASSERT(strstr(m, "1000 axis points x 1001 samples is more than 1000000 points") != NULL);
-    /* a single count beyond the limit is out of range */
-    snprintf(text, sizeof text,
-             "base: b.yaml\noutput_dir: o\naxes:\n"
-             "  - {key: a_s, linspace: {from: 0, to: 1, count: 1000001}}\n");
-    m = rejected(text, &err);
-    CU_ASSERT(strstr(m, "count") != NULL && strstr(m, "out of range") != NULL);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *m = rejected(cases[i].yaml, &err);
+        CU_ASSERT(strstr(m, cases[i].frag1) != NULL &&
+                  (!cases[i].frag2 || strstr(m, cases[i].frag2) != NULL));
+    }
     /* the same counts zipped stay small: 1000 points */
     abl_sweep *sw = load_text("base: b.yaml\noutput_dir: o\ncombine: zip\naxes:\n"
                               "  - {key: a_s, linspace: {from: 0, to: 1, count: 1000}}\n"

@@ -1,0 +1,291 @@
+/* testutil.c - the shared helpers of testutil.h: scratch directory, scenarios and sims, and the
+ * file and process helpers the suites use to check files and run the command line. */
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+static char tmpdir[512];
+
+const char *tu_root(void)
+{
+    const char *r = getenv("ABLASIM_ROOT");
+    return r && *r ? r : ".";
+}
+
+static void cleanup_tmp(void)
+{
+    if (tmpdir[0] && !getenv("ABLASIM_KEEP_TMP")) {
+        char cmd[600];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+        if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", tmpdir);
+    }
+}
+
+const char *tu_tmpdir(void)
+{
+    if (!tmpdir[0]) {
+        const char *base = getenv("TMPDIR");
+        snprintf(tmpdir, sizeof tmpdir, "%s/ablasim-tests-%d", base && *base ? base : "/tmp",
+                 (int)getpid());
+        mkdir(tmpdir, 0700);
+        atexit(cleanup_tmp);
+    }
+    return tmpdir;
+}
+
+abl_scenario *tu_scenario(const char *yaml, const char *const *sets, int nsets)
+{
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/configs", tu_root());
+    abl_scenario *sc = NULL;
+    abl_error err = {0};
+    if (scenario_load_string(yaml, "test.yaml", dir, sets, nsets, &sc, &err)) {
+        fprintf(stderr, "\nscenario error: %s\n", err.msg);
+        CU_FAIL("scenario did not load");
+        return NULL;
+    }
+    return sc;
+}
+
+abl_scenario *tu_liver_cube(const char *name, int N, double h_mm, double duration_s,
+                            const char *dt, const char *extra, const char *sources)
+{
+    char yaml[8192];
+    snprintf(yaml, sizeof yaml,
+             "name: %s\n"
+             "tissues_file: tissues.yaml\n"
+             "grid: {dims: [%d, %d, %d], spacing_mm: [%g, %g, %g], background: liver}\n"
+             "boundary: {default: {type: fixed_temperature, temperature_C: 37}}\n"
+             "time: {duration_s: %g, dt_s: %s}\n"
+             "%s"
+             "sources:\n"
+             "%s",
+             name, N, N, N, h_mm, h_mm, h_mm, duration_s, dt, extra ? extra : "", sources);
+    return tu_scenario(yaml, NULL, 0);
+}
+
+abl_sim *tu_sim(abl_scenario *sc)
+{
+    abl_sim *s = NULL;
+    abl_error err = {0};
+    abl_status st = sim_create(sc, &s, &err);
+    if (st) printf("\n  sim_create: %s", err.msg);
+    CU_ASSERT_FATAL(st == ABL_OK);
+    return s;
+}
+
+abl_source_contrib tu_source_update(abl_sim *s, int i, double t_s)
+{
+    /* step_h_s 0: the source's value at the instant t_s (not a mean over a step) */
+    abl_field_view v = {&s->grid, s->material, s->T, t_s, s->dt_s, false, t_s, 0.0};
+    abl_source_contrib c;
+    abl_error err = {0};
+    abl_status st = s->sources[i]->ops->update(s->sources[i], &v, &c, &err);
+    if (st) printf("\n  update: %s", err.msg);
+    CU_ASSERT_FATAL(st == ABL_OK);
+    return c;
+}
+
+void tu_step_for(abl_sim *s, double t_s)
+{
+    abl_error err = {0};
+    CU_ASSERT_FATAL(sim_step(s, (long)llround(t_s / s->dt_s), &err) == ABL_OK);
+}
+
+double tu_maxdiff(const double *a, const double *b, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = a[i] > b[i] ? a[i] - b[i] : b[i] - a[i];
+        if (d > m || d != d) m = d;
+    }
+    return m;
+}
+
+/* ---- exact solutions and convergence orders ------------------------------------------------ */
+
+static const double PI = 3.14159265358979323846;
+
+typedef struct {
+    int p, q, r;
+    double A;
+} box_mode;
+static const box_mode box_modes[] = {{1, 1, 1, 10.0}, {3, 1, 2, 4.0}, {2, 3, 1, -3.0}};
+
+double tu_box_modes(const double x[3], double H, double alpha, double tau_p, double t)
+{
+    double th = 0;
+    for (size_t i = 0; i < sizeof box_modes / sizeof box_modes[0]; i++) {
+        const box_mode *m = &box_modes[i];
+        double kk = PI * PI * (m->p * m->p + m->q * m->q + m->r * m->r) / (H * H);
+        th += m->A * sin(m->p * PI * x[0] / H) * sin(m->q * PI * x[1] / H) *
+              sin(m->r * PI * x[2] / H) * exp(-(alpha * kk + 1.0 / tau_p) * t);
+    }
+    return th;
+}
+
+void tu_box_modes_fill(const abl_grid *g, double *f, double offset, double H, double alpha,
+                       double tau_p, double t)
+{
+    for (int k = 0; k < g->nz; k++)
+        for (int j = 0; j < g->ny; j++)
+            for (int i = 0; i < g->nx; i++) {
+                double x[3];
+                grid_voxel_centre_m(g, i, j, k, x);
+                f[ABL_IDX(g, i, j, k)] = offset + tu_box_modes(x, H, alpha, tau_p, t);
+            }
+}
+
+double tu_box_modes_error(const abl_grid *g, const double *f, double offset, double H,
+                          double alpha, double tau_p, double t)
+{
+    double e = 0;
+    for (int k = 0; k < g->nz; k++)
+        for (int j = 0; j < g->ny; j++)
+            for (int i = 0; i < g->nx; i++) {
+                double x[3];
+                grid_voxel_centre_m(g, i, j, k, x);
+                e = fmax(e, fabs(f[ABL_IDX(g, i, j, k)] - offset -
+                                 tu_box_modes(x, H, alpha, tau_p, t)));
+            }
+    return e;
+}
+
+void tu_check_order2(const char *what, double e1, double e2, double e3)
+{
+    const double o1 = log(e1 / e2) / log(2.0), o2 = log(e2 / e3) / log(2.0);
+    printf("\n  %s: max error %.3e %.3e %.3e K, orders %.3f %.3f\n", what, e1, e2, e3, o1, o2);
+    CU_ASSERT(o1 > 1.8 && o1 < 2.3);
+    CU_ASSERT(o2 > 1.8 && o2 < 2.3);
+}
+
+/* ---- files and commands -------------------------------------------------------------------- */
+
+const char *tu_bin(void)
+{
+    const char *b = getenv("ABLASIM_BIN");
+    return b && *b ? b : "bin/ablasim";
+}
+
+void tu_subdir(char *buf, size_t len, const char *fmt, ...)
+{
+    char name[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    snprintf(buf, len, "%s/%s", tu_tmpdir(), name);
+    mkdir(buf, 0700);
+}
+
+char *tu_slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) n = 0;
+    if (s) s[n] = '\0';
+    fclose(f);
+    return s;
+}
+
+unsigned char *tu_file_bytes(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    *n = 0;
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = malloc(len > 0 ? (size_t)len : 1);
+    if (b && fread(b, 1, (size_t)len, f) != (size_t)len) len = -1;
+    fclose(f);
+    if (len < 0) {
+        free(b);
+        return NULL;
+    }
+    *n = (size_t)len;
+    return b;
+}
+
+bool tu_bytes_unchanged(const char *path, const unsigned char *before, size_t n)
+{
+    size_t m;
+    unsigned char *now = tu_file_bytes(path, &m);
+    bool same = now && before && m == n && memcmp(now, before, n) == 0;
+    free(now);
+    return same;
+}
+
+unsigned long long tu_file_sum(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    unsigned long long h = 1469598103934665603ull;
+    int c;
+    while ((c = getc(f)) != EOF) h = (h ^ (unsigned char)c) * 1099511628211ull;
+    fclose(f);
+    return h;
+}
+
+bool tu_exists(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0;
+}
+
+bool tu_lexists(const char *path)
+{
+    struct stat sb;
+    return lstat(path, &sb) == 0;
+}
+
+void tu_spit(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    fputs(text, f);
+    fclose(f);
+}
+
+int tu_sh(const char *cmdline)
+{
+    int r = system(cmdline);
+    return r == -1 || !WIFEXITED(r) ? -1 : WEXITSTATUS(r);
+}
+
+int tu_run(const char *cmdline, const char *outfile, const char *errfile)
+{
+    const char *out = outfile ? outfile : "/dev/null";
+    size_t len = strlen(cmdline) + strlen(out) + strlen(errfile) + 32;
+    char *full = malloc(len);
+    if (!full) return -1;
+    snprintf(full, len, "%s >'%s' 2>'%s' </dev/null", cmdline, out, errfile);
+    int rc = tu_sh(full);
+    free(full);
+    return rc;
+}
+
+pid_t tu_spawn(const char *const *argv)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open("/dev/null", O_WRONLY);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execv(tu_bin(), (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
