@@ -400,10 +400,10 @@ static void test_margin_and_report(void)
     free(md);
     /* usage errors exit 1, a margin file that does not exist 3 */
     snprintf(cmd, sizeof cmd, "'%s/scripts/ablasim_report.py'", tu_root());
-    CU_ASSERT_EQUAL(run_cmd(cmd, errf), 1);
+    CU_ASSERT_EQUAL(tu_run(cmd, NULL, errf), 1);
     snprintf(cmd, sizeof cmd, "'%s/scripts/ablasim_report.py' '%s' --margin '%s/none.margin.h5'",
              tu_root(), out, tu_tmpdir());
-    CU_ASSERT_EQUAL(run_cmd(cmd, errf), 3);
+    CU_ASSERT_EQUAL(tu_run(cmd, NULL, errf), 3);
 }
 
 static void test_checkpoint_resume(void)
