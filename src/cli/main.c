@@ -142,8 +142,8 @@ static void print_summary(const abl_sim *s, const char *out)
            s->grid.h_m[2] * 1e3, nm);
     printf("time       %.1f s in %ld steps, dt = %.4g s (stability limit %.4g s)\n", s->t_s,
            s->step, s->dt_s, s->dt_stable_s);
-    printf("wall time  %.2f s on %d threads (%.1f M voxel updates/s)\n", s->wall_s,
-           omp_get_max_threads(), s->wall_s > 0 ? s->grid.n * (double)s->step / s->wall_s / 1e6 : 0);
+    printf("wall time  %.2f s on %d thread%s (%.1f M voxel updates/s)\n", s->wall_s,
+           omp_get_max_threads(), omp_get_max_threads() == 1 ? "" : "s", s->wall_s > 0 ? s->grid.n * (double)s->step / s->wall_s / 1e6 : 0);
     printf("isotherm volumes (mL):\n");
     for (int h = 0; h < sc->n_hot; h++) {
         printf("  T_max >= %5.1f C: %10.3f", sc->hot_C[h], hot[h]);
@@ -424,9 +424,10 @@ static int execute(const char *cmd, abl_scenario *sc, abl_sim *sim, const char *
     abl_error err = {0};
     if (!quiet)
         fprintf(stderr,
-                "ablasim: %s: %d x %d x %d voxels, %.1f s in %ld steps of %.4g s, %d threads%s\n",
+                "ablasim: %s: %d x %d x %d voxels, %.1f s in %ld steps of %.4g s, %d thread%s%s\n",
                 sc->name, sim->grid.nx, sim->grid.ny, sim->grid.nz, sc->duration_s,
                 sim->nsteps_total, sim->dt_s, omp_get_max_threads(),
+                omp_get_max_threads() == 1 ? "" : "s",
                 resume_snapshots >= 0 ? ", resumed" : "");
     progress_state ps = {isatty(STDERR_FILENO), quiet, 0.0};
     abl_run_opts opts = {.output_path = out,
