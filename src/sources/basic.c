@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "ablasim/applicator.h"
 #include "ablasim/source.h"
 
 typedef struct {
@@ -82,16 +83,12 @@ abl_status basic_source_create(const abl_source_cfg *cfg, const abl_grid *g, abl
                                abl_error *err)
 {
     *out = NULL;
-    abl_source *s = calloc(1, sizeof *s);
-    basic_state *b = calloc(1, sizeof *b);
-    if (!s || !b) {
-        free(s);
-        free(b);
-        return abl_fail(err, ABL_ENOMEM, "out of memory creating source '%s'", cfg->name);
-    }
-    s->state = b;
-    s->ops = cfg->type == SRC_VOLUMETRIC ? &volumetric_ops : &fixed_ops;
-    snprintf(s->name, sizeof s->name, "%s", cfg->name);
+    abl_source *s;
+    void *state;
+    abl_status st0 = source_alloc(cfg, cfg->type == SRC_VOLUMETRIC ? &volumetric_ops : &fixed_ops,
+                                  sizeof(basic_state), &s, &state, err);
+    if (st0) return st0;
+    basic_state *b = state;
     b->type = cfg->type;
     b->schedule = cfg->schedule;
     b->on_s = cfg->on_s;

@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ablasim/applicator.h"
 #include "ablasim/cryo.h"
 #include "ablasim/kernels.h"
 #include "ablasim/sim.h"
@@ -202,14 +203,12 @@ static abl_status parse_protocol(cfg_node *list, cryo_protocol *out, abl_error *
 
 static abl_status parse_probe(cfg_node *e, cryo_probe_params *p, bool have_shared, abl_error *err)
 {
-    static const cfg_range pos_r = {-1e4, 1e4, false, false, "mm"};
-    static const cfg_range dir_r = {-1e6, 1e6, false, false, NULL};
     static const cfg_range len_r = {0.5, 300, false, false, "mm"};
     static const cfg_range diam_r = {0.3, 10, false, false, "mm"};
     static const cfg_range maxw_r = {0, 1000, true, false, "W"};
     char where[600], path[300];
     abl_status st;
-    double tip[3], dir[3], L;
+    double L;
     if ((st = cfg_expect(e, CFG_MAP, true,
                          "a mapping {tip_mm: [x, y, z], direction: [dx, dy, dz], "
                          "active_length_mm: ..., gauge: ...}",
@@ -217,22 +216,13 @@ static abl_status parse_probe(cfg_node *e, cryo_probe_params *p, bool have_share
         (st = cfg_check_keys(e, probe_keys, err)))
         return st;
     cfg_where(e, p->where, sizeof p->where);
-    if ((st = cfg_get_vec(e, "tip_mm", true, NULL, 3, &pos_r, tip, err)) ||
-        (st = cfg_get_vec(e, "direction", true, NULL, 3, &dir_r, dir, err)) ||
+    abl_needle_axis ax;
+    if ((st = needle_axis_parse(e, "probe", &ax, err)) ||
         (st = cfg_get_double(e, "active_length_mm", true, 0, &len_r, &L, err)))
         return st;
-    double nd = sqrt(dir[0] * dir[0] + dir[1] * dir[1] + dir[2] * dir[2]);
-    if (!(nd > 1e-12)) {
-        cfg_node *n = cfg_get(e, "direction");
-        return abl_fail(err, ABL_EINVAL,
-                        "%s: '%s' = [%g, %g, %g]: the probe direction (tip towards the handle) "
-                        "must be a non-zero vector",
-                        cfg_where(n, where, sizeof where), cfg_path(n, path, sizeof path), dir[0],
-                        dir[1], dir[2]);
-    }
     for (int a = 0; a < 3; a++) {
-        p->tip_m[a] = tip[a] * 1e-3;
-        p->dir[a] = dir[a] / nd;
+        p->tip_m[a] = ax.tip_m[a];
+        p->dir[a] = ax.dir[a];
     }
     p->length_m = L * 1e-3;
 
@@ -738,19 +728,17 @@ static abl_status cryo_create(const abl_source_cfg *cfg, const abl_sim *sim, abl
     const cryo_params *p = cfg->params;
     const abl_grid *g = &sim->grid;
     const abl_scenario *sc = sim->sc;
-    abl_source *s = calloc(1, sizeof *s);
-    cryo_state *m = calloc(1, sizeof *m);
+    abl_source *s;
+    void *state;
+    abl_status st = source_alloc(cfg, &cryo_ops, sizeof(cryo_state), &s, &state, err);
+    if (st) return st;
+    cryo_state *m = state;
     int *mark = calloc(g->n, sizeof *mark);
-    abl_status st = ABL_OK;
-    if (!s || !m || !mark) {
+    if (!mark) {
         free(s);
         free(m);
-        free(mark);
         return abl_fail(err, ABL_ENOMEM, "out of memory creating source '%s'", cfg->name);
     }
-    s->state = m;
-    s->ops = &cryo_ops;
-    snprintf(s->name, sizeof s->name, "%s", cfg->name);
     m->p = p;
     m->on_s = cfg->on_s;
     m->off_s = cfg->off_s;

@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ablasim/applicator.h"
 #include "ablasim/mwa.h"
 #include "ablasim/schedule.h"
 #include "ablasim/sim.h"
@@ -153,8 +154,6 @@ static abl_status mwa_parse(cfg_node *e, const abl_scenario *sc, void **params, 
     static const cfg_range freq_r = {100, 10000, false, false, "MHz"};
     static const cfg_range power_r = {0, 1000, false, false, "W"};
     static const cfg_range eff_r = {0, 1, true, false, NULL};
-    static const cfg_range pos_r = {-1e4, 1e4, false, false, "mm"};
-    static const cfg_range dir_r = {-1e6, 1e6, false, false, NULL};
     static const cfg_range len_r = {0, 200, false, false, "mm"};
     static const cfg_range width_r = {0.1, 200, false, false, "mm"};
     static const cfg_range rad_r = {0.05, 10, false, false, "mm"};
@@ -165,7 +164,7 @@ static abl_status mwa_parse(cfg_node *e, const abl_scenario *sc, void **params, 
     *params = NULL;
     mwa_params *m = calloc(1, sizeof *m);
     if (!m) return abl_fail(err, ABL_ENOMEM, "out of memory");
-    double f_MHz, tip[3], dir[3], v;
+    double f_MHz, v;
     if ((st = cfg_get_double(e, "frequency_MHz", true, 0, &freq_r, &f_MHz, err))) goto fail;
     if (f_MHz != 915.0 && f_MHz != 2450.0) {
         cfg_node *n = cfg_get(e, "frequency_MHz");
@@ -195,22 +194,11 @@ static abl_status mwa_parse(cfg_node *e, const abl_scenario *sc, void **params, 
     /* 0.75: ASSUMED generator-to-tissue fraction - ~0.5-1 dB coaxial cable loss at 2.45 GHz
      * (11-21 %) plus |S11|^2 of a matched antenna (S11 -10..-15 dB: 3-10 %), docs/MWA.md */
     if ((st = cfg_get_double(e, "efficiency", false, 0.75, &eff_r, &m->efficiency, err))) goto fail;
-    if ((st = cfg_get_vec(e, "tip_mm", true, NULL, 3, &pos_r, tip, err)) ||
-        (st = cfg_get_vec(e, "direction", true, NULL, 3, &dir_r, dir, err)))
-        goto fail;
-    double nd = sqrt(dir[0] * dir[0] + dir[1] * dir[1] + dir[2] * dir[2]);
-    if (!(nd > 1e-12)) {
-        cfg_node *n = cfg_get(e, "direction");
-        st = abl_fail(err, ABL_EINVAL,
-                      "%s: '%s' = [%g, %g, %g]: the antenna direction (tip towards the handle) "
-                      "must be a non-zero vector",
-                      cfg_where(n, where, sizeof where), cfg_path(n, path, sizeof path), dir[0],
-                      dir[1], dir[2]);
-        goto fail;
-    }
+    abl_needle_axis ax;
+    if ((st = needle_axis_parse(e, "antenna", &ax, err))) goto fail;
     for (int a = 0; a < 3; a++) {
-        m->tip_m[a] = tip[a] * 1e-3;
-        m->dir[a] = dir[a] / nd;
+        m->tip_m[a] = ax.tip_m[a];
+        m->dir[a] = ax.dir[a];
     }
     if ((st =
              cfg_get_enum(e, "antenna", false, ANT_MONOPOLE, antenna_names, 3, &m->antenna, err)) ||
@@ -280,8 +268,7 @@ static abl_status mwa_update(abl_source *s, const abl_field_view *v, abl_source_
     *out = (abl_source_contrib){0};
     /* on for this step's interval (aligned to on_s/off_s): decided at its midpoint, so the step
      * ending at off_s heats in every scheme */
-    const double tw = v->step_h_s > 0.0 ? v->step_t0_s + 0.5 * v->step_h_s : v->t_s;
-    if (tw < m->on_s || tw >= m->off_s) return ABL_OK;
+    if (!source_window_on(v, m->on_s, m->off_s)) return ABL_OK;
     bool changed = false;
     for (size_t i = 0; i < m->n; i++) {
         double T = v->T_C[m->idx[i]];
@@ -371,16 +358,11 @@ static abl_status mwa_create(const abl_source_cfg *cfg, const abl_sim *sim, abl_
     const mwa_params *p = cfg->params;
     const abl_grid *g = &sim->grid;
     const abl_tissue_table *tt = &sim->sc->tissues;
-    abl_source *s = calloc(1, sizeof *s);
-    mwa_state *m = calloc(1, sizeof *m);
-    if (!s || !m) {
-        free(s);
-        free(m);
-        return abl_fail(err, ABL_ENOMEM, "out of memory creating source '%s'", cfg->name);
-    }
-    s->state = m;
-    s->ops = &mwa_ops;
-    snprintf(s->name, sizeof s->name, "%s", cfg->name);
+    abl_source *s;
+    void *state;
+    abl_status st0 = source_alloc(cfg, &mwa_ops, sizeof(mwa_state), &s, &state, err);
+    if (st0) return st0;
+    mwa_state *m = state;
     m->p = p;
     m->on_s = cfg->on_s;
     m->off_s = cfg->off_s;

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ablasim/applicator.h"
 #include "ablasim/potential.h"
 #include "ablasim/rfa.h"
 #include "ablasim/sim.h"
@@ -176,34 +177,22 @@ static abl_status parse_generator(cfg_node *gen, rfa_params *m, abl_error *err)
 
 static abl_status parse_electrode(cfg_node *e, rfa_electrode *el, abl_error *err)
 {
-    static const cfg_range pos_r = {-1e4, 1e4, false, false, "mm"};
-    static const cfg_range dir_r = {-1e6, 1e6, false, false, NULL};
     static const cfg_range len_r = {0, 300, true, false, "mm"};
     static const cfg_range dia_r = {0, 20, true, false, "mm"};
     static const cfg_range cool_r = {-50, 60, false, false, "C"};
     static const cfg_range dep_r = {0, 100, true, false, "mm"};
     static const cfg_range arc_r = {10, 180, false, false, "deg"};
-    char where[600], path[300];
     abl_status st;
-    double tip[3], dir[3], v;
+    double v;
     if ((st = cfg_expect(e, CFG_MAP, true, "electrode", err)) ||
         (st = cfg_get_enum(e, "type", false, EL_STRAIGHT, el_names, 2, &el->type, err)) ||
-        (st = cfg_check_keys(e, el_keys[el->type], err)) ||
-        (st = cfg_get_vec(e, "tip_mm", true, NULL, 3, &pos_r, tip, err)) ||
-        (st = cfg_get_vec(e, "direction", true, NULL, 3, &dir_r, dir, err)))
+        (st = cfg_check_keys(e, el_keys[el->type], err)))
         return st;
-    double nd = sqrt(dir[0] * dir[0] + dir[1] * dir[1] + dir[2] * dir[2]);
-    if (!(nd > 1e-12)) {
-        cfg_node *n = cfg_get(e, "direction");
-        return abl_fail(err, ABL_EINVAL,
-                        "%s: '%s' = [%g, %g, %g]: the electrode direction (tip towards the "
-                        "handle) must be a non-zero vector",
-                        cfg_where(n, where, sizeof where), cfg_path(n, path, sizeof path), dir[0],
-                        dir[1], dir[2]);
-    }
+    abl_needle_axis ax;
+    if ((st = needle_axis_parse(e, "electrode", &ax, err))) return st;
     for (int a = 0; a < 3; a++) {
-        el->tip_m[a] = tip[a] * 1e-3;
-        el->dir[a] = dir[a] / nd;
+        el->tip_m[a] = ax.tip_m[a];
+        el->dir[a] = ax.dir[a];
     }
     if (el->type == EL_STRAIGHT) {
         /* 1.5 mm: 17 gauge, the Cool-tip / most single needle electrodes */
@@ -770,7 +759,7 @@ static abl_status rfa_update(abl_source *s, const abl_field_view *v, abl_source_
     /* on for this step's interval (steps are aligned to on_s/off_s and the switching times):
      * decided at its midpoint, the same for both calls of an implicit step */
     const double tw = v->step_h_s > 0.0 ? v->step_t0_s + 0.5 * v->step_h_s : t;
-    if (tw < m->on_s || tw >= m->off_s) return ABL_OK;
+    if (!source_window_on(v, m->on_s, m->off_s)) return ABL_OK;
     if (v->pins_only) { /* implicit schemes' end-of-step call: the (static) cooled voxels only */
         out->n_pin = m->npin;
         out->pin_idx = m->pin_idx;
@@ -1016,18 +1005,12 @@ static abl_status rfa_create(const abl_source_cfg *cfg, const abl_sim *sim, abl_
     const rfa_params *p = cfg->params;
     const abl_grid *g = &sim->grid;
     const abl_tissue_table *tt = &sim->sc->tissues;
-    abl_source *s = calloc(1, sizeof *s);
-    rfa_state *m = calloc(1, sizeof *m);
+    abl_source *s;
+    void *state;
+    abl_status st = source_alloc(cfg, &rfa_ops, sizeof(rfa_state), &s, &state, err);
+    if (st) return st;
+    rfa_state *m = state;
     uint8_t *mask = NULL;
-    abl_status st = ABL_OK;
-    if (!s || !m) {
-        free(s);
-        free(m);
-        return abl_fail(err, ABL_ENOMEM, "out of memory creating source '%s'", cfg->name);
-    }
-    s->state = m;
-    s->ops = &rfa_ops;
-    snprintf(s->name, sizeof s->name, "%s", cfg->name);
     m->p = p;
     m->sim = sim;
     m->on_s = cfg->on_s;
