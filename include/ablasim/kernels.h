@@ -158,13 +158,31 @@ void pennes_energy_rates(const abl_stencil *st, const double *restrict T, double
 /* Stored heat relative to 0 C [J]: sum rho c T V. Deterministic like the above. */
 double pennes_stored_energy(const abl_stencil *st, const double *restrict T, double *work_nz);
 
-/* Running maps: T_max/T_min, and time spent at or above each hot threshold / at or below each
- * cold threshold (seconds; incremented by interval_s when the condition holds). Returns the
- * lowest index of a voxel whose temperature is not finite or outside [T_lo, T_hi] (a numerical
- * fault), or (size_t)-1 when all are sane. */
+/* Thermal damage maps, advanced by interval_s at the current temperature (right-point rule):
+ *  Arrhenius  dOmega/dt = A exp(-Ea / (R T)), T in K, R = 8.314 J/(mol K) (Henriques 1947;
+ *             Pearce 2010), per material A [1/s], Ea [J/mol]; materials without parameters
+ *             (A <= 0) accumulate nothing. Integrated only where T >= arrhenius_min_C: the
+ *             published parameter sets, fitted at ablative temperatures, would otherwise
+ *             "damage" tissue at 37 C within about an hour (liver: 1/rate = 57 min).
+ *  CEM43      cumulative equivalent minutes at 43 C, sum R^(43 - T) dt / 60 with R = 0.5 above
+ *             43 C and 0.25 below (Sapareto & Dewey 1984), for T >= 39 C (below, a minute
+ *             adds < 0.004 min). Omega is capped at 1e30 (charred tissue), never inf. */
+typedef struct {
+    const uint8_t *material;
+    const double *A_per_s, *Ea_J_mol; /* per material */
+    double arrhenius_min_C;
+    double *omega, *cem43_min;
+} abl_damage_maps;
+
+/* Running maps, in one pass over T (issue 17: no second full pass): T_max/T_min, time spent at
+ * or above each hot threshold / at or below each cold threshold (seconds; incremented by
+ * interval_s when the condition holds) and, when dmg is non-NULL, the damage maps above.
+ * Returns the lowest index of a voxel whose temperature is not finite or outside [T_lo, T_hi]
+ * (a numerical fault), or (size_t)-1 when all are sane. Per voxel, so thread-independent. */
 size_t monitor_update(double T_lo, double T_hi, size_t n, const double *restrict T, double *restrict T_max,
                     double *restrict T_min, int n_hot, const double *hot_C, float *const *t_hot_s,
-                    int n_cold, const double *cold_C, float *const *t_cold_s, double interval_s);
+                    int n_cold, const double *cold_C, float *const *t_cold_s, double interval_s,
+                    const abl_damage_maps *dmg);
 
 /* Perfusion shutdown on top of the constant-property step (explicit scheme): where Omega > 0,
  * the Pennes sink W (T_a - T) loses the damaged fraction F = 1 - exp(-Omega), so
@@ -176,17 +194,5 @@ double perfusion_shutdown_correct(const abl_stencil *st, const double *restrict 
                                   const double *restrict T, double *restrict T_new,
                                   double *work_nz);
 
-/* Thermal damage maps, advanced by interval_s at the current temperature (right-point rule):
- *  Arrhenius  dOmega/dt = A exp(-Ea / (R T)), T in K, R = 8.314 J/(mol K) (Henriques 1947;
- *             Pearce 2010), per material A [1/s], Ea [J/mol]; materials without parameters
- *             (A <= 0) accumulate nothing. Integrated only where T >= arrhenius_min_C: the
- *             published parameter sets, fitted at ablative temperatures, would otherwise
- *             "damage" tissue at 37 C within about an hour (liver: 1/rate = 57 min).
- *  CEM43      cumulative equivalent minutes at 43 C, sum R^(43 - T) dt / 60 with R = 0.5 above
- *             43 C and 0.25 below (Sapareto & Dewey 1984), for T >= 39 C (below, a minute
- *             adds < 0.004 min). Omega is capped at 1e30 (charred tissue), never inf. */
-void damage_update(size_t n, const double *restrict T, const uint8_t *restrict material,
-                   const double *A_per_s, const double *Ea_J_mol, double arrhenius_min_C,
-                   double interval_s, double *restrict omega, double *restrict cem43_min);
 
 #endif

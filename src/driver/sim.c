@@ -735,11 +735,11 @@ static abl_status monitor(abl_sim *s, double interval_s, abl_error *err)
     const abl_scenario *sc = s->sc;
     prof_start(&s->prof);
     if (s->freeze_cycles) count_freezes(s);
-    damage_update(s->grid.n, s->T, s->material, s->arr_A, s->arr_Ea, sc->arrhenius_min_C,
-                  interval_s, s->omega, s->cem43_min);
+    const abl_damage_maps dmg = {s->material, s->arr_A,    s->arr_Ea, sc->arrhenius_min_C,
+                                 s->omega,    s->cem43_min};
     size_t bad = monitor_update(T_SANE_LO_C, T_SANE_HI_C, s->grid.n, s->T, s->T_max, s->T_min,
                                 sc->n_hot, sc->hot_C, s->t_hot, sc->n_cold, sc->cold_C, s->t_cold,
-                                interval_s);
+                                interval_s, &dmg);
     if (bad != (size_t)-1) {
         const abl_grid *g = &s->grid;
         int i = (int)(bad % g->sy), j = (int)(bad / g->sy % (size_t)g->ny), k = (int)(bad / g->sz);
