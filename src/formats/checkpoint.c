@@ -824,16 +824,6 @@ static abl_status read_runlog(hid_t f, abl_sim *s, const char *path, abl_error *
     return st;
 }
 
-static hid_t file_type(abl_dtype t)
-{
-    return t == ABL_DT_F64 ? H5T_IEEE_F64LE : t == ABL_DT_F32 ? H5T_IEEE_F32LE : H5T_STD_U8LE;
-}
-
-static hid_t mem_type(abl_dtype t)
-{
-    return t == ABL_DT_F64 ? H5T_NATIVE_DOUBLE : t == ABL_DT_F32 ? H5T_NATIVE_FLOAT : H5T_NATIVE_UINT8;
-}
-
 /* realpath() of an existing path, else the path as given (malloc'ed). */
 static char *real_or_given(const char *path)
 {
@@ -939,8 +929,8 @@ abl_status checkpoint_write(const char *path, const abl_sim *s, const char *outp
     for (int i = 0; i < s->nfields && !bad; i++) {
         const abl_field *fd = &s->fields[i];
         if (fd->def->flags & ABL_FIELD_CHECKPOINT)
-            bad = grp < 0 || put_array(grp, fd->state_name, file_type(fd->def->dtype),
-                                       mem_type(fd->def->dtype), s->grid.n, field_data(fd));
+            bad = grp < 0 || put_array(grp, fd->state_name, h5_dtype_file(fd->def->dtype),
+                                       h5_dtype_mem(fd->def->dtype), s->grid.n, field_data(fd));
     }
     if (!bad && s->n_cg)
         bad = put_array(f, "/state/cg_iterations", H5T_STD_I32LE, H5T_NATIVE_INT, s->n_cg,
@@ -1201,7 +1191,7 @@ abl_status checkpoint_restore(const char *path, abl_sim *s, abl_error *err)
     for (int i = 0; i < s->nfields; i++) {
         const abl_field *fd = &s->fields[i];
         if (!(fd->def->flags & ABL_FIELD_CHECKPOINT)) continue;
-        if (get_array(grp, fd->state_name, mem_type(fd->def->dtype), s->grid.n, field_data(fd))) {
+        if (get_array(grp, fd->state_name, h5_dtype_mem(fd->def->dtype), s->grid.n, field_data(fd))) {
             st = abl_fail(err, ABL_EINVAL,
                           "%s: the checkpoint has no field /state/%s of %zu voxels (written for "
                           "another scenario?); it cannot be resumed",

@@ -88,3 +88,13 @@ void close_id(hid_t id)
     }
 }
 
+hid_t h5_dtype_file(abl_dtype t)
+{
+    return t == ABL_DT_F64 ? H5T_IEEE_F64LE : t == ABL_DT_F32 ? H5T_IEEE_F32LE : H5T_STD_U8LE;
+}
+
+hid_t h5_dtype_mem(abl_dtype t)
+{
+    return t == ABL_DT_F64 ? H5T_NATIVE_DOUBLE : t == ABL_DT_F32 ? H5T_NATIVE_FLOAT
+                                                                  : H5T_NATIVE_UINT8;
+}

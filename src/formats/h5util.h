@@ -8,6 +8,8 @@
 #include <hdf5.h>
 #include <stddef.h>
 
+#include "ablasim/fields.h"
+
 typedef struct {
     H5E_auto2_t func;
     void *data;
@@ -22,4 +24,8 @@ void quiet_end(const h5_quiet *q);
 const char *h5_detail(char *buf, size_t len);
 /* Close an HDF5 id of any kind; ignores negative ids. */
 void close_id(hid_t id);
+/* HDF5 types of a field element type (fields.h abl_dtype): little-endian in files, native in
+ * memory. */
+hid_t h5_dtype_file(abl_dtype t);
+hid_t h5_dtype_mem(abl_dtype t);
 #endif

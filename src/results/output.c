@@ -189,22 +189,6 @@ done:
     return st;
 }
 
-typedef enum { K_F64, K_F32, K_U8 } elem_kind;
-
-static size_t kind_size(elem_kind k)
-{
-    return k == K_F64 ? 8 : k == K_F32 ? 4 : 1;
-}
-
-static hid_t kind_file_type(elem_kind k)
-{
-    return k == K_F64 ? H5T_IEEE_F64LE : k == K_F32 ? H5T_IEEE_F32LE : H5T_STD_U8LE;
-}
-
-static hid_t kind_mem_type(elem_kind k)
-{
-    return k == K_F64 ? H5T_NATIVE_DOUBLE : k == K_F32 ? H5T_NATIVE_FLOAT : H5T_NATIVE_UINT8;
-}
 
 /* Chunk extent [z][y][x] for a grid field: whole rows and planes where they fit in cap bytes,
  * at most max_z planes; split y (then x) only for absurdly wide planes. */
@@ -229,10 +213,10 @@ static void choose_chunk(const abl_grid *g, size_t el, hsize_t max_z, size_t cap
 /* A user-defined fill value of zero: HDF5 then zeroes the part of an edge chunk that lies
  * outside the dataset instead of compressing whatever the buffer held (fully written chunks
  * are never pre-filled, so this costs nothing for them). */
-static int set_zero_fill(hid_t dcpl, elem_kind k)
+static int set_zero_fill(hid_t dcpl, abl_dtype k)
 {
     const double zero[1] = {0};
-    return H5Pset_fill_value(dcpl, kind_mem_type(k), zero);
+    return H5Pset_fill_value(dcpl, h5_dtype_mem(k), zero);
 }
 
 static int set_compression(hid_t dcpl)
@@ -248,11 +232,11 @@ static int set_compression(hid_t dcpl)
  * rank 4 the field goes to time index t of a [nt][nz][ny][nx] dataset. src is converted from
  * src_kind to dst_kind (only double -> float is needed). */
 static abl_status write_blocks(abl_output *o, hid_t dset, const char *name, int rank, hsize_t t,
-                               const abl_grid *g, const void *src, elem_kind src_kind,
-                               elem_kind dst_kind, const hsize_t c[3], abl_error *err)
+                               const abl_grid *g, const void *src, abl_dtype src_kind,
+                               abl_dtype dst_kind, const hsize_t c[3], abl_error *err)
 {
     abl_status st = ABL_OK;
-    size_t el = kind_size(dst_kind), sel = kind_size(src_kind);
+    size_t el = field_elem_size(dst_kind), sel = field_elem_size(src_kind);
     void *buf = malloc((size_t)(c[0] * c[1] * c[2]) * el);
     hid_t fsp = H5Dget_space(dset), msp = -1;
     if (!buf) {
@@ -290,7 +274,7 @@ static abl_status write_blocks(abl_output *o, hid_t dset, const char *name, int 
                 const hsize_t *fc = rank == 4 ? count : count + 1;
                 msp = H5Screate_simple(3, count + 1, NULL);
                 if (msp < 0 || H5Sselect_hyperslab(fsp, H5S_SELECT_SET, fs, NULL, fc, NULL) < 0 ||
-                    H5Dwrite(dset, kind_mem_type(dst_kind), msp, fsp, H5P_DEFAULT, buf) < 0) {
+                    H5Dwrite(dset, h5_dtype_mem(dst_kind), msp, fsp, H5P_DEFAULT, buf) < 0) {
                     st = h5_fail(o, err, "writing dataset", name);
                     goto done;
                 }
@@ -308,12 +292,12 @@ done:
 
 /* A compressed [nz][ny][nx] field with a units attribute. */
 static abl_status write_field(abl_output *o, hid_t loc, const char *name, const abl_grid *g,
-                              const void *src, elem_kind src_kind, elem_kind dst_kind,
+                              const void *src, abl_dtype src_kind, abl_dtype dst_kind,
                               const char *units, hid_t *out_dset, abl_error *err)
 {
     abl_status st = ABL_OK;
     hsize_t dims[3] = {(hsize_t)g->nz, (hsize_t)g->ny, (hsize_t)g->nx}, c[3];
-    choose_chunk(g, kind_size(dst_kind), FIELD_CHUNK_PLANES, FIELD_CHUNK_BYTES, c);
+    choose_chunk(g, field_elem_size(dst_kind), FIELD_CHUNK_PLANES, FIELD_CHUNK_BYTES, c);
     hid_t sp = H5Screate_simple(3, dims, NULL), d = -1;
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     if (sp < 0 || dcpl < 0 || H5Pset_chunk(dcpl, 3, c) < 0 || set_compression(dcpl) < 0 ||
@@ -321,7 +305,7 @@ static abl_status write_field(abl_output *o, hid_t loc, const char *name, const 
         st = h5_fail(o, err, "setting up dataset", name);
         goto done;
     }
-    d = H5Dcreate2(loc, name, kind_file_type(dst_kind), sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    d = H5Dcreate2(loc, name, h5_dtype_file(dst_kind), sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
     if (d < 0) {
         st = h5_fail(o, err, "creating dataset", name);
         goto done;
@@ -397,7 +381,7 @@ static abl_status write_grid(abl_output *o, const abl_sim *s, abl_error *err)
 
     grp = make_group(o, H5_GRID, err);
     if (grp < 0) return ABL_EIO;
-    st = write_field(o, o->file, H5_LABELS, g, s->material, K_U8, K_U8, "material index",
+    st = write_field(o, o->file, H5_LABELS, g, s->material, ABL_DT_U8, ABL_DT_U8, "material index",
                      &labels, err);
     if (st != ABL_OK) goto done;
     double sp_mm[3], or_mm[3];
@@ -536,7 +520,7 @@ static abl_status create_snapshots(abl_output *o, const abl_grid *g, abl_error *
     sp = H5Screate_simple(4, dims, maxd);
     dcpl = H5Pcreate(H5P_DATASET_CREATE);
     if (sp < 0 || dcpl < 0 || H5Pset_chunk(dcpl, 4, chunk) < 0 || set_compression(dcpl) < 0 ||
-        set_zero_fill(dcpl, K_F32) < 0 ||
+        set_zero_fill(dcpl, ABL_DT_F32) < 0 ||
         (o->snap_T = H5Dcreate2(o->file, H5_SNAP_T, H5T_IEEE_F32LE, sp, H5P_DEFAULT, dcpl,
                                 H5P_DEFAULT)) < 0 ||
         attr_str(o->snap_T, H5A_UNITS, "degC") < 0) {
@@ -577,7 +561,7 @@ static abl_status append_snapshot(abl_output *o, const abl_sim *s, abl_error *er
     }
     hsize_t ext[4] = {o->nt + 1, (hsize_t)g->nz, (hsize_t)g->ny, (hsize_t)g->nx};
     if (H5Dset_extent(o->snap_T, ext) < 0) return h5_fail(o, err, "extending", H5_SNAP_T);
-    st = write_blocks(o, o->snap_T, H5_SNAP_T, 4, o->nt, g, s->T, K_F64, K_F32, o->snap_chunk,
+    st = write_blocks(o, o->snap_T, H5_SNAP_T, 4, o->nt, g, s->T, ABL_DT_F64, ABL_DT_F32, o->snap_chunk,
                       err);
     if (st != ABL_OK) return st;
 
@@ -800,11 +784,6 @@ done:
     return st;
 }
 
-static elem_kind field_kind(abl_dtype t)
-{
-    return t == ABL_DT_F64 ? K_F64 : t == ABL_DT_F32 ? K_F32 : K_U8;
-}
-
 /* /fields: every map of the field table marked for the result (fields.h), in table order;
  * per-threshold maps carry their threshold_C. */
 static abl_status write_fields(abl_output *o, const abl_sim *s, abl_error *err)
@@ -815,7 +794,7 @@ static abl_status write_fields(abl_output *o, const abl_sim *s, abl_error *err)
     for (int i = 0; i < s->nfields && st == ABL_OK; i++) {
         const abl_field *f = &s->fields[i];
         if (!(f->def->flags & ABL_FIELD_RESULT)) continue;
-        const elem_kind k = field_kind(f->def->dtype);
+        const abl_dtype k = f->def->dtype;
         hid_t d = -1;
         st = write_field(o, o->file, f->result_path, &s->grid, field_data(f), k, k, f->def->units,
                          &d, err);
@@ -1426,14 +1405,14 @@ static void xdmf_mesh(FILE *f, const abl_grid *g, const char *ind)
 }
 
 static void xdmf_attr(FILE *f, const abl_output *o, const abl_grid *g, const char *label,
-                      const char *dset, elem_kind k, const char *ind)
+                      const char *dset, abl_dtype k, const char *ind)
 {
     fprintf(f, "%s<Attribute Name=\"", ind);
     xml_escaped(f, label);
     fprintf(f, "\" AttributeType=\"Scalar\" Center=\"Cell\">\n");
     fprintf(f, "%s  <DataItem Dimensions=\"%d %d %d\" NumberType=\"%s\" Precision=\"%zu\" "
-               "Format=\"HDF\">", ind, g->nz, g->ny, g->nx, k == K_U8 ? "UChar" : "Float",
-            kind_size(k));
+               "Format=\"HDF\">", ind, g->nz, g->ny, g->nx, k == ABL_DT_U8 ? "UChar" : "Float",
+            field_elem_size(k));
     xml_escaped(f, o->h5_base);
     fprintf(f, ":%s</DataItem>\n%s</Attribute>\n", dset, ind);
 }
@@ -1447,11 +1426,11 @@ static void frame_name(char *buf, size_t len, unsigned long long t)
 /* The fields every grid carries: labels, final and extreme temperatures, time maps. */
 static void xdmf_static_attrs(FILE *f, const abl_output *o, const abl_sim *s, const char *ind)
 {
-    xdmf_attr(f, o, &s->grid, "labels", H5_LABELS, K_U8, ind);
+    xdmf_attr(f, o, &s->grid, "labels", H5_LABELS, ABL_DT_U8, ind);
     for (int i = 0; i < s->nfields; i++) {
         const abl_field *fd = &s->fields[i];
         if ((fd->def->flags & ABL_FIELD_XDMF) && (fd->def->flags & ABL_FIELD_RESULT))
-            xdmf_attr(f, o, &s->grid, fd->label, fd->result_path, field_kind(fd->def->dtype), ind);
+            xdmf_attr(f, o, &s->grid, fd->label, fd->result_path, fd->def->dtype, ind);
     }
 }
 
@@ -1485,7 +1464,7 @@ static void xdmf_body(FILE *f, const abl_output *o, const abl_sim *s)
                     (unsigned long long)t);
             fprintf(f, "        <Time Value=\"%.17g\"/>\n", o->snap_times[t]);
             xdmf_mesh(f, g, "        ");
-            xdmf_attr(f, o, g, "T_C", frame, K_F32, "        ");
+            xdmf_attr(f, o, g, "T_C", frame, ABL_DT_F32, "        ");
             xdmf_static_attrs(f, o, s, "        ");
             fprintf(f, "      </Grid>\n");
         }
