@@ -8,7 +8,7 @@
 
 CC       ?= gcc
 PREFIX   ?= /usr/local
-PKGS     := fftw3 hdf5 yaml-0.1
+PKGS     := fftw3 hdf5 yaml-0.1 nlopt
 OPT      ?= -O3 -march=native
 CFLAGS   ?= $(OPT)
 # nifti_clib (libnifti2-dev) ships no .pc file: its include dir and libraries are named here.
@@ -46,7 +46,7 @@ export ABLASIM_MPI_BIN := $(abspath $(MPI_BIN))
 endif
 
 LIB_SRC  := $(wildcard src/model/*.c src/formats/*.c src/results/*.c src/kernels/*.c src/driver/*.c src/sources/*.c src/analysis/*.c \
-              src/anatomy/*.c src/sweep/*.c src/solvers/*.c)
+              src/anatomy/*.c src/sweep/*.c src/solvers/*.c src/plan/*.c)
 CLI_SRC  := $(wildcard src/cli/*.c)
 TEST_SRC := $(wildcard tests/unit/*.c)
 BENCH_SRC:= $(wildcard bench/*.c)

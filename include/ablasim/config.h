@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "ablasim/status.h"
 
@@ -74,5 +75,16 @@ abl_status cfg_expect(cfg_node *node, cfg_kind kind, bool required, const char *
                       abl_error *err);
 /* Error for the first key of map that is not in allowed[] (NULL-terminated). */
 abl_status cfg_check_keys(const cfg_node *map, const char *const *allowed, abl_error *err);
+
+/* Trees as values (the planner edits a scenario as a tree and writes it back).
+ * cfg_clone: deep copy (used flags cleared), NULL when out of memory.
+ * cfg_append: add child at the end of a map (child->key set) or sequence; 0 or -1.
+ * cfg_detach: remove and return item i of parent (the caller owns it).
+ * cfg_emit: write the tree as block YAML that cfg_load_file reads back to the same tree
+ *           (keys, values, quoting; comments and file:line origins are not kept); 0 or -1. */
+cfg_node *cfg_clone(const cfg_node *src);
+int cfg_append(cfg_node *parent, cfg_node *child);
+cfg_node *cfg_detach(cfg_node *parent, size_t i);
+int cfg_emit(FILE *f, const cfg_node *root);
 
 #endif

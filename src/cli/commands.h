@@ -8,5 +8,6 @@ int cmd_run(int argc, char **argv);     /* main.c */
 int cmd_margin(int argc, char **argv);  /* cmd_margin.c */
 int cmd_phantom(int argc, char **argv); /* cmd_phantom.c */
 int cmd_sweep(int argc, char **argv);   /* cmd_sweep.c */
+int cmd_plan(int argc, char **argv);    /* cmd_plan.c */
 
 #endif

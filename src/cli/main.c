@@ -33,6 +33,7 @@ static const char *usage_main =
     "  margin RESULT.h5    ablative margin verdict of a finished run (or of two NIfTI masks)\n"
     "  phantom NAME        write an anatomical voxel phantom (liver, lung, vertebra, humerus)\n"
     "  sweep SWEEP.yaml    run a parameter sweep (resumable; MPI with make MPI=1)\n"
+    "  plan PLAN.yaml      find applicator placement and dose for a >= 5 mm margin (inverse)\n"
     "\n"
     "options:\n"
     "  -h, --help          this text (ablasim run --help for the run options)\n"
@@ -602,5 +603,6 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "margin")) return cmd_margin(argc - 2, argv + 2);
     if (!strcmp(cmd, "phantom")) return cmd_phantom(argc - 2, argv + 2);
     if (!strcmp(cmd, "sweep")) return cmd_sweep(argc - 2, argv + 2);
+    if (!strcmp(cmd, "plan")) return cmd_plan(argc - 2, argv + 2);
     return usage_error("unknown command", cmd, usage_main);
 }

@@ -716,3 +716,148 @@ abl_status cfg_check_keys(const cfg_node *map, const char *const *allowed, abl_e
     }
     return ABL_OK;
 }
+
+/* ---- trees as values: copy, append, write back (the planner builds scenarios this way) ---- */
+
+cfg_node *cfg_clone(const cfg_node *src)
+{
+    if (!src) return NULL;
+    cfg_node *n = node_new(src->kind, src->line, src->origin);
+    if (!n) return NULL;
+    n->quoted = src->quoted;
+    if ((src->key && !(n->key = xstrdup(src->key))) ||
+        (src->value && !(n->value = xstrdup(src->value)))) {
+        cfg_free(n);
+        return NULL;
+    }
+    for (size_t i = 0; i < src->n; i++) {
+        cfg_node *c = cfg_clone(src->items[i]);
+        if (!c || node_append(n, c)) {
+            cfg_free(c);
+            cfg_free(n);
+            return NULL;
+        }
+    }
+    return n;
+}
+
+int cfg_append(cfg_node *seq, cfg_node *child)
+{
+    if (!seq || !child || seq->kind == CFG_SCALAR) return -1;
+    return node_append(seq, child);
+}
+
+cfg_node *cfg_detach(cfg_node *parent, size_t i)
+{
+    if (!parent || i >= parent->n) return NULL;
+    cfg_node *c = parent->items[i];
+    memmove(&parent->items[i], &parent->items[i + 1], (parent->n - i - 1) * sizeof *parent->items);
+    parent->n--;
+    c->parent = NULL;
+    return c;
+}
+
+/* A key or scalar that YAML reads back as the same plain text: letters, digits and a few
+ * punctuation marks that never start or end a YAML construct here. Anything else is written
+ * double-quoted (keys) or kept as the author wrote it (plain values came from plain text). */
+static bool plain_key(const char *s)
+{
+    if (!*s) return false;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '_' || *p == '-' || *p == '.'))
+            return false;
+    return true;
+}
+
+static void emit_quoted(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p == '\n')
+            fputs("\\n", f);
+        else if (*p == '\t')
+            fputs("\\t", f);
+        else if (*p < 0x20)
+            fprintf(f, "\\x%02x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+static void emit_scalar(FILE *f, const cfg_node *n)
+{
+    const char *v = n->value ? n->value : "";
+    if (n->quoted || !*v)
+        emit_quoted(f, v);
+    else
+        fputs(v, f);
+}
+
+/* A sequence of scalars fits on one line in flow style: [1, 2, 3]. */
+static bool flat_seq(const cfg_node *n)
+{
+    if (n->kind != CFG_SEQ || n->n > 16) return false;
+    for (size_t i = 0; i < n->n; i++) {
+        const cfg_node *c = n->items[i];
+        if (c->kind != CFG_SCALAR) return false;
+        if (!c->quoted && c->value && strpbrk(c->value, ",[]{}#&*!|>'\"%@`")) return false;
+    }
+    return true;
+}
+
+static void emit_node(FILE *f, const cfg_node *n, int indent);
+
+static void emit_value(FILE *f, const cfg_node *c, int indent)
+{
+    if (c->kind == CFG_SCALAR) {
+        fputc(' ', f);
+        emit_scalar(f, c);
+        fputc('\n', f);
+    } else if (c->n == 0) {
+        fputs(c->kind == CFG_MAP ? " {}\n" : " []\n", f);
+    } else if (flat_seq(c)) {
+        fputs(" [", f);
+        for (size_t i = 0; i < c->n; i++) {
+            if (i) fputs(", ", f);
+            emit_scalar(f, c->items[i]);
+        }
+        fputs("]\n", f);
+    } else {
+        fputc('\n', f);
+        emit_node(f, c, indent + 2);
+    }
+}
+
+static void emit_node(FILE *f, const cfg_node *n, int indent)
+{
+    for (size_t i = 0; i < n->n; i++) {
+        const cfg_node *c = n->items[i];
+        fprintf(f, "%*s", indent, "");
+        if (n->kind == CFG_MAP) {
+            if (plain_key(c->key))
+                fputs(c->key, f);
+            else
+                emit_quoted(f, c->key);
+            fputc(':', f);
+        } else {
+            fputc('-', f);
+        }
+        emit_value(f, c, indent);
+    }
+}
+
+int cfg_emit(FILE *f, const cfg_node *root)
+{
+    if (!root) return -1;
+    if (root->kind == CFG_SCALAR) {
+        emit_scalar(f, root);
+        fputc('\n', f);
+    } else {
+        emit_node(f, root, 0);
+    }
+    return ferror(f) ? -1 : 0;
+}
