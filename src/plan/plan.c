@@ -264,9 +264,13 @@ static abl_status tree_text(const cfg_node *root, char **text, size_t *len, abl_
 
 /* ---- grid levels --------------------------------------------------------------------------- */
 
-/* labels of the coarse mesh: the most frequent label of each f x f x f block (ties: the
- * smaller label), so that thin structures may vanish but none is invented */
-static abl_status coarsen_mesh(const char *in, const char *out, int f, abl_error *err)
+/* Labels of the coarse mesh: in each f x f x f block, the label of highest priority present
+ * (critical structures 2, target and tissues to avoid 1, others 0), the most frequent one
+ * among equals (ties: the smaller label). A thin nerve or vessel thus survives coarsening
+ * (widened: the coarse level errs on the side of the limits), while ordinary tissues follow
+ * the majority. */
+static abl_status coarsen_mesh(const char *in, const char *out, int f, const int prio[256],
+                               abl_error *err)
 {
     abl_mesh m = {0}, c = {0};
     abl_status st = mesh_read(in, &m, err);
@@ -296,9 +300,11 @@ static abl_status coarsen_mesh(const char *in, const char *out, int f, abl_error
                             count[m.labels[(size_t)fk * m.dims[0] * m.dims[1] +
                                            (size_t)fj * m.dims[0] + (size_t)fi]]++;
                         }
-                int best = 0;
-                for (int l = 1; l < 256; l++)
-                    if (count[l] > count[best]) best = l;
+                int best = -1;
+                for (int l = 0; l < 256; l++)
+                    if (count[l] && (best < 0 || prio[l] > prio[best] ||
+                                     (prio[l] == prio[best] && count[l] > count[best])))
+                        best = l;
                 c.labels[(size_t)k * c.dims[0] * c.dims[1] + (size_t)j * c.dims[0] + (size_t)i] =
                     (uint8_t)best;
             }
@@ -321,7 +327,18 @@ static abl_status levels_init(plan_ctx *C, const abl_scenario *fine_sc, abl_erro
         char name[64], path[PATH_MAX + 80];
         snprintf(name, sizeof name, "coarse_mesh_x%d.h5", P->coarsen);
         snprintf(path, sizeof path, "%s/%s", C->out_dir, name);
-        abl_status st = coarsen_mesh(fine_sc->mesh_path, path, P->coarsen, err);
+        int prio[256] = {0};
+        for (int l = 0; l < 256; l++) {
+            const int t = fine_sc->mesh_label_tissue[l];
+            if (t < 0) continue;
+            const char *name = fine_sc->tissues.t[t].name;
+            if (!strcmp(name, P->target_tissue)) prio[l] = 1;
+            for (int a = 0; a < P->navoid; a++)
+                if (!strcmp(name, P->avoid[a])) prio[l] = 1;
+            for (int c = 0; c < P->ncrit; c++)
+                if (!strcmp(name, P->crit[c].tissue)) prio[l] = 2;
+        }
+        abl_status st = coarsen_mesh(fine_sc->mesh_path, path, P->coarsen, prio, err);
         if (st) return st;
         snprintf(L->grid_sets[L->ngrid_sets++], sizeof L->grid_sets[0], "grid.mesh=\"%s\"", name);
     } else {
@@ -645,6 +662,9 @@ static abl_status evaluate(plan_ctx *C, const plan_geom *G, int level, bool fixe
         if (cr >= 0) { /* a limit crossed: this placement and dose cannot go on */
             e->crit_ok = false;
             snprintf(e->note, sizeof e->note, "critical limit crossed at t = %.0f s", s->t_s);
+            /* the longest duration that kept the limits (the last check before), so that a
+             * plan that cannot pass is still reported at its best safe dose */
+            if (!fixed) e->t_plan_s = fmax(t_prev, P->duration_s[0]);
             break;
         }
         if (!fixed && g >= 0 && s->t_s >= P->duration_s[0] - 1e-9) {

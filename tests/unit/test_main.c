@@ -22,6 +22,7 @@ void register_timealign_tests(void); /* test_timealign.c */
 void register_pcg_tests(void);   /* test_pcg.c */
 void register_schema_tests(void);    /* test_schema.c */
 void register_profile_tests(void);   /* test_profile.c */
+void register_plan_tests(void);      /* test_plan.c */
 
 int main(int argc, char **argv)
 {
@@ -49,6 +50,7 @@ int main(int argc, char **argv)
     register_timealign_tests();
     register_schema_tests();
     register_profile_tests();
+    register_plan_tests();
     register_cli_tests();
     if (argc > 1) select_suites(argv[1]);
     CU_basic_set_mode(CU_BRM_VERBOSE);

@@ -1,0 +1,275 @@
+/* test_plan.c - the planner (`ablasim plan`, plan.h): scenario trees written back, the known
+ * optimum of a symmetric case, resume from the journal, refusals. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../src/plan/plan_internal.h"
+#include "ablasim/config.h"
+#include "ablasim/plan.h"
+#include "ablasim/scenario.h"
+#include "ablasim/sim.h"
+#include "testutil.h"
+
+static char *emit(const cfg_node *root)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    CU_ASSERT_FATAL(f != NULL);
+    CU_ASSERT(cfg_emit(f, root) == 0);
+    fclose(f);
+    return text;
+}
+
+/* A tree written by cfg_emit reads back to the same tree (same text when written again) and to
+ * the same scenario: every clinical config, with quoted strings and flow maps in it. */
+static void test_emit_roundtrip(void)
+{
+    const char *names[] = {"liver_rfa_vein", "cryo_humerus_nerve", "mwa_lung", "liver_demo"};
+    for (int i = 0; i < 4; i++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/configs/%s.yaml", tu_root(), names[i]);
+        cfg_node *a = NULL, *b = NULL;
+        abl_error err = {0};
+        CU_ASSERT_FATAL(cfg_load_file(path, &a, &err) == ABL_OK);
+        CU_ASSERT(cfg_set(a, "name=\"a: 'quoted' \\\"name\\\"\"", &err) == ABL_OK);
+        char *t1 = emit(a);
+        CU_ASSERT_FATAL(cfg_parse_string(t1, "emitted", &b, &err) == ABL_OK);
+        char *t2 = emit(b);
+        CU_ASSERT_STRING_EQUAL(t1, t2);
+        cfg_node *n = cfg_get(b, "name");
+        CU_ASSERT(n && n->quoted && !strcmp(n->value, "a: 'quoted' \"name\""));
+        /* the same scenario: duration and source count from both texts */
+        char dir[1024];
+        snprintf(dir, sizeof dir, "%s/configs", tu_root());
+        abl_scenario *s1 = NULL, *s2 = NULL;
+        CU_ASSERT_FATAL(scenario_load(path, NULL, 0, &s1, &err) == ABL_OK);
+        if (scenario_load_string(t1, "emitted", dir, NULL, 0, &s2, &err)) printf("%s\n", err.msg);
+        CU_ASSERT_FATAL(s2 != NULL);
+        CU_ASSERT(s1->duration_s == s2->duration_s && s1->nsources == s2->nsources &&
+                  s1->dims[0] == s2->dims[0] && s1->n_hot == s2->n_hot);
+        scenario_free(s1);
+        scenario_free(s2);
+        cfg_free(a);
+        cfg_free(b);
+        free(t1);
+        free(t2);
+    }
+}
+
+static void test_relpath(void)
+{
+    char out[512];
+    plan_relpath("/a/b/out", "/a/b/meshes/liver.h5", out, sizeof out);
+    CU_ASSERT_STRING_EQUAL(out, "../meshes/liver.h5");
+    plan_relpath("/a/b", "/a/b/x.yaml", out, sizeof out);
+    CU_ASSERT_STRING_EQUAL(out, "x.yaml");
+    plan_relpath("/a/bc/d", "/a/b/x", out, sizeof out);
+    CU_ASSERT_STRING_EQUAL(out, "../../b/x");
+}
+
+/* Time [s, whole seconds] at which every voxel within 5 mm of the tumour reaches 55 C with the
+ * source of configs/plan_sphere.yaml at the tumour centre: the least dose, computed here
+ * independently of the planner (brute-force distances, plain stepping). */
+static double least_duration_at_centre(void)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/configs/plan_sphere.yaml", tu_root());
+    const char *sets[] = {"sources.0.shape.center_mm=[0, 0, 0]"};
+    abl_scenario *sc = NULL;
+    abl_error err = {0};
+    CU_ASSERT_FATAL(scenario_load(path, sets, 1, &sc, &err) == ABL_OK);
+    abl_sim *s = tu_sim(sc);
+    const abl_grid *g = &s->grid;
+    size_t ntum = 0, *tum = malloc(g->n * sizeof *tum);
+    CU_ASSERT_FATAL(tum != NULL);
+    for (size_t v = 0; v < g->n; v++)
+        if (!strcmp(sc->tissues.t[s->mat_tissue[s->material[v]]].name, "tumour")) tum[ntum++] = v;
+    uint8_t *in_set = calloc(g->n, 1);
+    for (int k = 0; k < g->nz; k++)
+        for (int j = 0; j < g->ny; j++)
+            for (int i = 0; i < g->nx; i++) {
+                double x[3];
+                grid_voxel_centre_m(g, i, j, k, x);
+                for (size_t t = 0; t < ntum; t++) {
+                    const size_t v = tum[t];
+                    double y[3];
+                    grid_voxel_centre_m(g, (int)(v % g->sy), (int)((v / g->sy) % g->ny),
+                                        (int)(v / g->sz), y);
+                    const double d2 = (x[0] - y[0]) * (x[0] - y[0]) + (x[1] - y[1]) * (x[1] - y[1]) +
+                                      (x[2] - y[2]) * (x[2] - y[2]);
+                    if (d2 <= 25e-6 * (1 + 1e-9)) {
+                        in_set[ABL_IDX(g, i, j, k)] = 1;
+                        break;
+                    }
+                }
+            }
+    double t_cov = NAN;
+    for (int sec = 1; sec <= 600 && isnan(t_cov); sec++) {
+        CU_ASSERT_FATAL(sim_advance(s, LONG_MAX, sec, &err) == ABL_OK);
+        bool all = true;
+        for (size_t v = 0; v < g->n && all; v++)
+            if (in_set[v] && s->T_max[v] < 55.0) all = false;
+        if (all) t_cov = s->t_s;
+    }
+    free(tum);
+    free(in_set);
+    sim_destroy(s);
+    scenario_free(sc);
+    return t_cov;
+}
+
+static void read_plan_centre(const char *yaml, double c[3])
+{
+    abl_scenario *sc = NULL;
+    abl_error err = {0};
+    if (scenario_load(yaml, NULL, 0, &sc, &err)) printf("%s\n", err.msg);
+    CU_ASSERT_FATAL(sc != NULL);
+    cfg_node *root = NULL;
+    CU_ASSERT_FATAL(cfg_load_file(yaml, &root, &err) == ABL_OK);
+    CU_ASSERT_FATAL(plan_read_vec3(cfg_get(root, "sources")->items[0], "shape.center_mm", c,
+                                   &err) == ABL_OK);
+    cfg_free(root);
+    scenario_free(sc);
+}
+
+/* Known optimum (issue 18): spherical tumour in homogeneous liver, one uniform spherical
+ * source started 3 mm off centre on every axis (5.2 mm away). By symmetry the least dose is
+ * with the source at the centre. Tolerances are the issue's: 1 mm for the position, 2 % for
+ * the dose (duration at fixed power; the planner's time step is 1 s, 0.3 % of the ~300 s). */
+static void test_known_optimum_and_resume(void)
+{
+    char out[1024], plan[1024];
+    tu_subdir(out, sizeof out, "plan_sphere");
+    snprintf(plan, sizeof plan, "%s/configs/plan_sphere_plan.yaml", tu_root());
+    const char *sets[] = {"robustness.samples=4"};
+    abl_plan_opts o = {plan, out, sets, 1, true};
+    abl_plan_report rep;
+    abl_error err = {0};
+    abl_status st = plan_run(&o, &rep, &err);
+    if (st) printf("%s\n", err.msg);
+    CU_ASSERT_FATAL(st == ABL_OK);
+    CU_ASSERT(rep.found && rep.margin_pass && rep.limits_ok);
+    CU_ASSERT(rep.min_margin_mm > 5.0);
+    CU_ASSERT(rep.robustness_samples == 4);
+    double c[3];
+    read_plan_centre(rep.plan_yaml, c);
+    const double off = sqrt(c[0] * c[0] + c[1] * c[1] + c[2] * c[2]);
+    const double t_best = least_duration_at_centre();
+    printf("\n    plan: source %.3f mm from the centre, %.0f s; least duration at the centre %.0f s "
+           "(%+.2f %%), %d evaluations\n",
+           off, rep.duration_s, t_best, 100.0 * (rep.duration_s / t_best - 1.0), rep.evaluations);
+    CU_ASSERT(off <= 1.0);
+    CU_ASSERT(fabs(rep.duration_s - t_best) <= 0.02 * t_best);
+
+    /* The same plan again in the same directory: every evaluation comes from the journal
+     * (none simulated anew), and the plan is the same. */
+    abl_plan_report rep2;
+    st = plan_run(&o, &rep2, &err);
+    if (st) printf("%s\n", err.msg);
+    CU_ASSERT_FATAL(st == ABL_OK);
+    CU_ASSERT(rep2.evaluations == 0);
+    CU_ASSERT(rep2.cached == rep.evaluations);
+    CU_ASSERT(rep2.duration_s == rep.duration_s && rep2.found);
+    double c2[3];
+    read_plan_centre(rep2.plan_yaml, c2);
+    CU_ASSERT(c2[0] == c[0] && c2[1] == c[1] && c2[2] == c[2]);
+
+    /* Another plan (a different search box) in that directory is refused: its journal is
+     * not touched. */
+    char jpath[1200];
+    snprintf(jpath, sizeof jpath, "%s/journal.csv", out);
+    unsigned long long before = tu_file_sum(jpath);
+    const char *sets3[] = {"search.position_mm=5"};
+    abl_plan_opts o3 = {plan, out, sets3, 1, true};
+    st = plan_run(&o3, &rep2, &err);
+    CU_ASSERT(st == ABL_EINVAL);
+    CU_ASSERT(strstr(err.msg, "journal of another plan") != NULL);
+    CU_ASSERT(tu_file_sum(jpath) == before);
+}
+
+/* Every candidate's needle path crosses a slab to avoid: all are refused on geometry, nothing
+ * is simulated, and the report says why. */
+static void test_needle_path_refused(void)
+{
+    char dir[1024], scen[1100], plan[1100], out[1100];
+    tu_subdir(dir, sizeof dir, "plan_avoid");
+    snprintf(scen, sizeof scen, "%s/s.yaml", dir);
+    snprintf(plan, sizeof plan, "%s/p.yaml", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    char text[2048];
+    snprintf(text, sizeof text,
+             "name: avoid\ntissues_file: %s/configs/tissues.yaml\n"
+             "grid:\n  dims: [40, 40, 40]\n  spacing_mm: [1, 1, 1]\n  background: liver\n"
+             "  shapes:\n    - {type: sphere, center_mm: [0, 0, 0], radius_mm: 4, tissue: tumour}\n"
+             "    - {type: box, min_mm: [-20, 8, -20], max_mm: [20, 12, 20], tissue: blood}\n"
+             "boundary: {default: {type: fixed_temperature, temperature_C: 37}}\n"
+             "time: {duration_s: 60, dt_s: auto}\n"
+             "sources:\n  - {name: a, type: mwa, frequency_MHz: 2450, power_W: 30, antenna: dipole,"
+             " tip_mm: [0, -5, 0], direction: [0, 1, 0]}\n",
+             tu_root());
+    tu_spit(scen, text);
+    tu_spit(plan, "scenario: s.yaml\ncritical: [\"blood:50:\"]\nsearch: {position_mm: 3}\n"
+                  "optimiser: {max_evaluations: 10, coarsen: 1}\nrobustness: {samples: 0}\n");
+    abl_plan_opts o = {plan, out, NULL, 0, true};
+    abl_plan_report rep;
+    abl_error err = {0};
+    abl_status st = plan_run(&o, &rep, &err);
+    if (st) printf("%s\n", err.msg);
+    CU_ASSERT_FATAL(st == ABL_OK);
+    CU_ASSERT(!rep.found);
+    CU_ASSERT(rep.evaluations == 0); /* nothing simulated */
+    CU_ASSERT(strstr(rep.why, "refused on geometry") != NULL);
+}
+
+/* Bad plan files: a clear message naming the key and what is allowed; nothing written. */
+static void test_bad_plans(void)
+{
+    char dir[1024], plan[1100], out[1100];
+    tu_subdir(dir, sizeof dir, "plan_bad");
+    snprintf(plan, sizeof plan, "%s/p.yaml", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    struct {
+        const char *text, *expect;
+    } cases[] = {
+        {"scenario: %s/configs/plan_sphere.yaml\nsearch: {positon_mm: 3}\n", "positon_mm"},
+        {"scenario: %s/configs/plan_sphere.yaml\ntarget: {margin_mm: 5, plan_margin_mm: 4}\n",
+         "plan_margin_mm"},
+        {"scenario: %s/configs/plan_sphere.yaml\nsearch: {duration_s: [600, 10]}\n",
+         "lower bound is above"},
+        {"scenario: %s/configs/no_such.yaml\n", "cannot open"},
+        {"scenario: %s/configs/plan_sphere.yaml\ncritical: [\"nerve\"]\n", "critical[0]"},
+        {"scenario: %s/configs/cryo_liver_single.yaml\nsearch: {duration_s: [10, 20]}\n",
+         "cryoablation protocol"},
+        {"scenario: %s/configs/plan_sphere.yaml\napplicator: {count: [2, 3]}\n",
+         "no direction key"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char text[2048];
+        snprintf(text, sizeof text, cases[i].text, tu_root());
+        tu_spit(plan, text);
+        abl_plan_opts o = {plan, out, NULL, 0, true};
+        abl_plan_report rep;
+        abl_error err = {0};
+        abl_status st = plan_run(&o, &rep, &err);
+        CU_ASSERT(st == ABL_EINVAL || st == ABL_EIO);
+        if (!strstr(err.msg, cases[i].expect))
+            printf("\n    case %zu: expected '%s' in: %s\n", i, cases[i].expect, err.msg);
+        CU_ASSERT(strstr(err.msg, cases[i].expect) != NULL);
+        CU_ASSERT(!tu_exists(out)); /* refused before anything was created */
+    }
+}
+
+void register_plan_tests(void)
+{
+    CU_pSuite s = CU_add_suite("plan", NULL, NULL);
+    CU_add_test(s, "scenario trees written back read the same (cfg_emit)", test_emit_roundtrip);
+    CU_add_test(s, "relative paths from the output directory", test_relpath);
+    CU_add_test(s, "known optimum within 1 mm and 2 % of dose; resume; foreign journal refused",
+                test_known_optimum_and_resume);
+    CU_add_test(s, "needle paths through a tissue to avoid are refused unsimulated",
+                test_needle_path_refused);
+    CU_add_test(s, "bad plan files: key named, nothing written", test_bad_plans);
+}
