@@ -152,6 +152,7 @@ bench-run: $(BENCHBINS) $(BIN) mpi-bin
 	@for b in $(BENCHBINS); do ABLASIM_ROOT=$(CURDIR) $$b || exit 1; done
 	@ABLASIM_BIN=$(abspath $(BIN)) ABLASIM_MPI_BIN=$(abspath $(MPI_BIN)) bench/bench_sweep.sh
 	@ABLASIM_BIN=$(abspath $(BIN)) bench/bench_wholerun.sh
+	@ABLASIM_BIN=$(abspath $(BIN)) bench/bench_plan.sh
 
 install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/ablasim/configs

@@ -1445,7 +1445,16 @@ abl_status plan_run(const abl_plan_opts *o, abl_plan_report *rep, abl_error *err
             say(C, "coarse search, %d applicator(s): best objective %.4f (%s)", n,
                 C->best.objective, C->best.covered ? "passes" : "does not pass");
         }
-        /* the full grid: from the coarse optimum, smaller steps */
+        /* the full grid: from the coarse optimum, smaller steps. A plan of fixed duration
+         * (cryo protocols, heat without a duration range) with at most one full-grid
+         * evaluation goes straight to verification, which is that evaluation (a 3-probe
+         * cryo run on the full grid costs minutes). */
+        const bool fixed = !P->dur_var || P->cold;
+        if (C->nlev > 1 && fixed && P->fine_evals <= 1) {
+            best_n[n] = C->best;
+            have_n[n] = true;
+            continue;
+        }
         const int fe = C->nlev > 1 ? (P->fine_evals > 0 ? P->fine_evals : 1) : P->max_evals;
         if ((st = search(C, LEV_FINE, u, C->nlev > 1 ? 0.05 : 0.25, fe, err))) goto done;
         best_n[n] = C->best;

@@ -462,7 +462,13 @@ abl_status plan_spec_load(const abl_plan_opts *o, plan_spec *P, abl_error *err)
         st = abl_fail(err, ABL_ENOMEM, "out of memory");
         goto done;
     }
-    cfg_emit(mf, root);
+    /* not the 'scenario' line: the base tree below stands for the scenario's content, so a
+     * moved plan file or another spelling of the same path keeps its journal */
+    for (size_t i = 0; i < root->n; i++)
+        if (strcmp(root->items[i]->key, "scenario")) {
+            const cfg_node one = {.kind = CFG_MAP, .items = &root->items[i], .n = 1};
+            cfg_emit(mf, &one);
+        }
     fputs("\n---\n", mf);
     cfg_emit(mf, P->base);
     fclose(mf);
