@@ -3,6 +3,7 @@
 
 usage: scripts/ablasim_report.py RESULT.h5 [--margin RESULT.margin.h5] [-o OUTDIR]
                                  [--tumour-tissue tumour] [--slices-through margin|tumour]
+                                 [--plan PLAN.json]
 
 Writes OUTDIR/<name>_slices.png and OUTDIR/<name>_report.md. The margin file is the output of
 `ablasim margin RESULT.h5` (default: RESULT.margin.h5 beside the result, if present).
@@ -18,6 +19,16 @@ structure (in its own colour, named with its limit and the temperature it reache
 the applicator; a star at the minimal-margin voxel and a cross at each critical structure's
 hottest (coldest) voxel where they lie in a slice; a colour bar in degC with the zone threshold
 and the critical limits marked. Axes in mm (world x y z, as the result's grid).
+
+--plan PLAN.json (the plan.json of `ablasim plan`, whose OUT/plan.h5 and OUT/plan.margin.h5 are
+the result and margin file to report: `ablasim_report.py OUT/plan.h5 --plan OUT/plan.json`):
+the chosen plan's (else the first plan's) needle trajectories on the three slices, each shaft
+from its tip along the plan's direction to the edge of the grid, projected onto the slice
+(dashed; solid where it lies within one voxel of the slice plane, a dot where it crosses the
+slice end-on), and a triangle at each tip (filled where the tip lies within one voxel of the
+slice; only the tip for an applicator without an axis); and a "Plan" section in the report: tips, direction, power, duration, the verified
+minimal margin, the verdict and the robustness P(PASS) with its 95 % CI. A plan file that is
+missing, not JSON or without "plans" is refused (exit 2). Without --plan nothing changes.
 
 The report: the overall verdict (margin and critical limits, as `ablasim margin` decided it),
 the margin verdict, the minimal margin and where (mm), the critical-structure table (limit,
@@ -66,6 +77,7 @@ TUMOUR_COLOUR = "#39ff14"
 MARKER_COLOUR = "white"
 CRITICAL_COLOURS = ["#ff2bd6", "#b388ff", "#ff8a80", "#ffffff", "#80d8ff", "#ccff90"]
 APPLICATOR_GREY = "#1a1a1a"
+PLAN_COLOUR = "#448aff"  # planned needles: a blue that neither the T_max map nor an outline uses
 HALO = [patheffects.withStroke(linewidth=3.2, foreground="black")]
 
 
@@ -204,6 +216,70 @@ def check_margin_matches(m, r, margin_path, result_path):
              % (margin_path, result_path, bad, result_path))
 
 
+def read_plan(path):
+    """The plan to draw from an `ablasim plan` plan.json: the chosen one, else the first (None
+    when the file lists no plan); bad input exits 2 naming the file."""
+    try:
+        with open(path) as fh:
+            d = json.load(fh)
+    except OSError as e:
+        fail(2, "%s: cannot read plan file (%s)" % (path, e.strerror or e))
+    except ValueError as e:  # JSONDecodeError, or bytes that are not UTF-8
+        fail(2, "%s: not JSON (%s)" % (path, e))
+    if not isinstance(d, dict) or not isinstance(d.get("plans"), list):
+        fail(2, "%s: no \"plans\" list: not a plan.json of `ablasim plan`" % path)
+    plans = [p for p in d["plans"] if isinstance(p, dict)]
+    if len(plans) != len(d["plans"]):
+        fail(2, "%s: \"plans\" holds something that is not an object" % path)
+    chosen = [p for p in plans if p.get("chosen") is True]
+    p = chosen[0] if chosen else (plans[0] if plans else None)
+
+    def vec3(v):
+        return (isinstance(v, list) and len(v) == 3
+                and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                        and math.isfinite(x) for x in v))
+    if p is not None:
+        tips = p.get("tips_mm")
+        if not isinstance(tips, list) or not tips or not all(vec3(t) for t in tips):
+            fail(2, "%s: the plan's \"tips_mm\" is not a list of [x, y, z] mm" % path)
+        if p.get("applicators", len(tips)) != len(tips):
+            fail(2, "%s: \"applicators\" = %s but %d tips in \"tips_mm\""
+                 % (path, p.get("applicators"), len(tips)))
+        if not vec3(p.get("direction")):
+            fail(2, "%s: the plan's \"direction\" is not [dx, dy, dz]" % path)
+    return {"path": path, "doc": d, "plan": p, "chosen": bool(chosen), "n_plans": len(plans)}
+
+
+def plan_axis(plan):
+    """Unit vector from the tip back along the shaft; None without an axis (e.g. a sphere)."""
+    dv = np.array(plan["direction"], dtype=float)
+    n = float(np.linalg.norm(dv))
+    return dv / n if n > 0 else None
+
+
+def clip_ray(p0, dv, lo, hi):
+    """Range [t0, t1] of t >= 0 where p0 + t dv lies inside the box lo..hi; None if nowhere."""
+    t0, t1 = 0.0, float("inf")
+    for a in range(3):
+        if dv[a] == 0:
+            if not lo[a] <= p0[a] <= hi[a]:
+                return None
+            continue
+        ta, tb = sorted(((lo[a] - p0[a]) / dv[a], (hi[a] - p0[a]) / dv[a]))
+        t0, t1 = max(t0, ta), min(t1, tb)
+    return (t0, t1) if t0 <= t1 else None
+
+
+def fmt_vec(p, f="%.1f"):
+    # a -1e-15 (or -0.04 at %.1f) that the planner left reads 0.0, not -0.0
+    return "(%s)" % ", ".join(f % (0.0 if float(f % v) == 0 else v) for v in p)
+
+
+def fmt_num(v, f):
+    return f % v if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) \
+        else "n/a"
+
+
 def tissue_greys(present_names):
     def rank(n):
         return GREY_ORDER.index(n) if n in GREY_ORDER else GREY_ORDER.index("muscle") + 0.5
@@ -269,7 +345,44 @@ def world(r, kji):
             r["origin"][2] + k * r["spacing"][2]]
 
 
-def draw(r, m, tumour, field, cold, zone, zone_label, c, through, png, crit):
+def draw_plan(ax, plan, hx, vy, w, s, sp, lo, hi):
+    """One slice's planned needles: world axes hx, vy in the panel, w across it; s the slice
+    plane's w coordinate; lo, hi the grid's outer faces (mm)."""
+    pl = plan["plan"]
+    dv = plan_axis(pl)
+    tips = [np.array(t, dtype=float) for t in pl["tips_mm"]]
+    for n, tip in enumerate(tips):
+        seg = clip_ray(tip, dv, lo, hi) if dv is not None else None
+        if seg is not None:
+            a, b = (tip + t * dv for t in seg)
+            # the whole shaft, projected: dashed, as it mostly lies off this slice
+            ax.plot([a[hx], b[hx]], [a[vy], b[vy]], color=PLAN_COLOUR, lw=2.0, ls=(0, (4, 2.5)),
+                    path_effects=HALO, zorder=9)
+            # the part within one voxel of the slice plane: solid, where it cuts the picture
+            if dv[w] == 0:
+                near = seg if abs(tip[w] - s) <= sp[w] else None
+            else:
+                ta, tb = sorted(((s - sp[w] - tip[w]) / dv[w], (s + sp[w] - tip[w]) / dv[w]))
+                near = (max(ta, seg[0]), min(tb, seg[1]))
+                near = near if near[0] <= near[1] else None
+            if near is not None:
+                a, b = (tip + t * dv for t in near)
+                ax.plot([a[hx], b[hx]], [a[vy], b[vy]], color=PLAN_COLOUR, lw=3.4,
+                        path_effects=HALO, zorder=9, solid_capstyle="butt")
+                if math.hypot(b[hx] - a[hx], b[vy] - a[vy]) < min(sp[hx], sp[vy]):
+                    # a shaft through the slice end-on projects to a point: a dot shows where
+                    ax.plot((a[hx] + b[hx]) / 2, (a[vy] + b[vy]) / 2, marker="o", ms=6,
+                            mfc=PLAN_COLOUR, mec="black", mew=1.0, ls="none", zorder=9)
+        in_plane = abs(tip[w] - s) <= sp[w]
+        ax.plot(tip[hx], tip[vy], marker="^", ms=11, mfc=PLAN_COLOUR if in_plane else "none",
+                mec="white", mew=1.4, ls="none", zorder=10)
+        if len(tips) > 1:
+            ax.annotate("tip %d" % (n + 1), (tip[hx], tip[vy]), xytext=(7, -12),
+                        textcoords="offset points", color="white", fontsize=9,
+                        fontweight="bold", path_effects=HALO, zorder=10)
+
+
+def draw(r, m, tumour, field, cold, zone, zone_label, c, through, png, crit, plan=None):
     labels, names = r["labels"], r["names"]
     nz, ny, nx = labels.shape
     sp, org = r["spacing"], r["origin"]
@@ -297,7 +410,7 @@ def draw(r, m, tumour, field, cold, zone, zone_label, c, through, png, crit):
     zcol = ZONE_COLOUR["cold" if cold else "hot"]
 
     # legend rows: zone, tumour, shell, marker, critical structures, applicator, title
-    nleg = 6 + len(crit)
+    nleg = 6 + len(crit) + (2 if plan else 0)  # --plan: needle and tip rows
     leg_in = 0.25 * nleg + 0.2
     fig = plt.figure(figsize=(16.5, 6.2 + leg_in))
     gs = fig.add_gridspec(2, 4, width_ratios=[1, 1, 1, 0.045], height_ratios=[5.1, leg_in],
@@ -376,6 +489,9 @@ def draw(r, m, tumour, field, cold, zone, zone_label, c, through, png, crit):
         if shell is not None:
             outline((s(shell) > 0) | s(tumour), TUMOUR_COLOUR, 1.3, "dashed")
         outline(s(tumour), TUMOUR_COLOUR, 1.8)
+        if plan:
+            draw_plan(ax, plan, hx, vy, 2 - fixed, ax_mm[2 - fixed][c[fixed]], sp,
+                      org - sp / 2, org + (np.array([nx, ny, nz]) - 0.5) * sp)
         if m and "location" in m and mvox is not None and mvox[fixed] == c[fixed]:
             star_in_view = True
             p = m["location"]
@@ -436,6 +552,20 @@ def draw(r, m, tumour, field, cold, zone, zone_label, c, through, png, crit):
                                  "" if crit_in_view[n] else " (not in these slices)")))
     if app is not None and app.any():
         handles.append(Patch(facecolor=APPLICATOR_GREY, edgecolor="black", label="applicator"))
+    if plan:
+        pl = plan["plan"]
+        src = "chosen plan" if plan["chosen"] else "first plan (none chosen)"
+        if plan_axis(pl) is not None:
+            handles.append(Line2D([], [], color=PLAN_COLOUR, lw=2.0, ls=(0, (4, 2.5)),
+                                  path_effects=HALO,
+                                  label="needle (projected), %s: tip to grid edge; solid within 1 "
+                                        "voxel of the slice, a dot where it crosses end-on" % src))
+        handles.append(Line2D([], [], marker="^", ms=11, mfc=PLAN_COLOUR, mec="white", mew=1.4,
+                              ls="none",
+                              label="planned tip%s%s (filled: within 1 voxel of the slice; hollow: "
+                                    "projected)" % ("s" if len(pl["tips_mm"]) > 1 else "",
+                                                    "" if plan_axis(pl) is not None else
+                                                    ", %s, no applicator axis" % src)))
     leg1 = lax.legend(handles=handles, loc="upper left", fontsize=10, frameon=True,
                       title="outlines and markers", title_fontsize=10, ncol=1 if len(handles) > 4 else 1)
     lax.add_artist(leg1)
@@ -471,6 +601,56 @@ def draw(r, m, tumour, field, cold, zone, zone_label, c, through, png, crit):
     os.replace(tmp, png)
 
 
+def plan_lines(plan, result_path):
+    """The report's Plan section: the drawn plan's needles and figures, as plan.json has them."""
+    d, pl = plan["doc"], plan["plan"]
+    name = os.path.basename(plan["path"])
+    out = ["## Plan", ""]
+    if d.get("found") is True:
+        out.append("`%s` (`ablasim plan`): a passing plan was found." % name)
+    else:
+        out.append("`%s` (`ablasim plan`): **no passing plan** was found%s." % (
+            name, ": %s" % d["why"].rstrip(".") if isinstance(d.get("why"), str) and d["why"]
+            else ""))
+    if pl is None:
+        return out + ["", "It lists no plan; nothing is drawn.", ""]
+    out[-1] += " Drawn on the slices: %s." % (
+        "the chosen plan (%d listed)" % plan["n_plans"] if plan["chosen"] else
+        "the first of %d plans listed (none is marked chosen)" % plan["n_plans"])
+    res = pl.get("result")
+    if isinstance(res, str) and os.path.realpath(res) != os.path.realpath(result_path):
+        out.append("Note: the plan was verified on `%s`, not on this result." % res)
+    dv = plan_axis(pl)
+    out += ["", "| applicator | tip (x, y, z mm) | direction (tip to handle) |", "|---|---|---|"]
+    for n, t in enumerate(pl["tips_mm"]):
+        out.append("| %d | %s | %s |" % (n + 1, fmt_vec(t), fmt_vec(dv, "%.3f") if dv is not None
+                                          else "none (no axis: tip only)"))
+    verdict = {True: "PASS", False: "FAIL"}.get(pl.get("pass"), "n/a")
+    parts = []
+    if isinstance(pl.get("margin_pass"), bool):
+        parts.append("margin %s" % ("PASS" if pl["margin_pass"] else "FAIL"))
+    if isinstance(pl.get("limits_ok"), bool):
+        parts.append("critical limits %s" % ("kept" if pl["limits_ok"] else "crossed"))
+    rob = d.get("robustness") if isinstance(d.get("robustness"), dict) else {}
+    samples = rob.get("samples")
+    if isinstance(samples, int) and samples > 0:
+        p_pass = "%s (95 %% CI %s to %s)" % (fmt_num(rob.get("p_pass"), "%.2f"),
+                                            fmt_num(rob.get("p_pass_ci95_lo"), "%.2f"),
+                                            fmt_num(rob.get("p_pass_ci95_hi"), "%.2f"))
+    else:
+        p_pass = "not sampled"
+    out += ["", "| quantity | value |", "|---|---|",
+            "| power | %s |" % fmt_num(pl.get("power_W"), "%.3g W"),
+            "| duration | %s |" % fmt_num(pl.get("duration_s"), "%.0f s"),
+            "| verified minimal margin | %s |" % fmt_num(pl.get("min_margin_mm"), "%.2f mm"),
+            "| verdict | %s%s |" % (verdict, " (%s)" % ", ".join(parts) if parts else ""),
+            "| robustness P(PASS) | %s |" % p_pass,
+            "| robustness samples | %s |" % (samples if isinstance(samples, int) else "n/a"),
+            "| placement sd | %s |" % fmt_num(rob.get("placement_sd_mm"), "%g mm"),
+            "| robustness fidelity | %s |" % rob.get("fidelity", "n/a"), ""]
+    return out
+
+
 def main():
     ap = _Parser(description="pictures and verdict of an ablasim result")
     ap.add_argument("result")
@@ -480,9 +660,12 @@ def main():
     ap.add_argument("--slices-through", choices=["margin", "tumour"], default="margin",
                     help="slice through the minimal-margin location (default, needs a margin "
                          "file) or the tumour centre")
+    ap.add_argument("--plan", help="plan.json of `ablasim plan`: draw its needles, add a Plan "
+                                   "section")
     a = ap.parse_args()
     if not a.result.endswith(".h5"):
         fail(1, "RESULT must be an .h5 file, got %s" % a.result)
+    plan = read_plan(a.plan) if a.plan else None  # bad plan input before any work
     r = read_result(a.result)
     base = a.result[:-3]
     mpath = a.margin or base + ".margin.h5"
@@ -549,7 +732,8 @@ def main():
 
     png = os.path.join(outdir, "%s_slices.png" % os.path.basename(base))
     try:
-        draw(r, m, tumour, field, cold, zone, zone_label, c, through, png, crit)
+        draw(r, m, tumour, field, cold, zone, zone_label, c, through, png, crit,
+             plan if plan and plan["plan"] else None)
     except OSError as e:
         fail(3, "%s: cannot write (%s)" % (png, e))
 
@@ -634,6 +818,8 @@ def main():
             lines += ["None given (`ablasim margin RESULT.h5 --critical TISSUE:TMAX:TMIN`).", ""]
     else:
         lines += ["No margin file: run `ablasim margin %s` for the verdict." % a.result, ""]
+    if plan:
+        lines += plan_lines(plan, a.result)
     lines += ["## Volumes", "", "| quantity | mL |", "|---|---|",
               "| T_max >= 55 C | %.3f |" % (np.count_nonzero(heat_zone) * vox_mL),
               "| T_min <= -40 C | %.3f |" % (np.count_nonzero(cold_zone) * vox_mL),

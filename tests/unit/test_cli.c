@@ -406,6 +406,46 @@ static void test_margin_and_report(void)
     CU_ASSERT_EQUAL(tu_run(cmd, NULL, errf), 3);
 }
 
+/* ablasim_report.py --plan: the planned needle drawn over test_margin_and_report's result and
+ * margin file (registered after it, so they exist), a Plan section in the Markdown; a plan file
+ * without "plans" is refused (exit 2). The plan is written by hand: the liver_demo electrode's
+ * lower end as the tip, its axis (+z) as the direction. */
+static void test_report_plan(void)
+{
+    char res[700], dir[700], plan[800], cmd[2400], errf[700], p[800];
+    snprintf(res, sizeof res, "%s/rep.h5", tu_tmpdir());
+    snprintf(errf, sizeof errf, "%s/rep_plan.err", tu_tmpdir());
+    CU_ASSERT_FATAL(tu_exists(res));
+    tu_subdir(dir, sizeof dir, "report_plan");
+    snprintf(plan, sizeof plan, "%s/plan.json", dir);
+    tu_spit(plan, "{\"found\": true, \"why\": \"\", \"plans\": [{\"chosen\": true, "
+                  "\"applicators\": 1, \"tips_mm\": [[0, 0, -10]], \"direction\": [0, 0, 1], "
+                  "\"power_W\": null, \"duration_s\": 120, \"min_margin_mm\": 1.5, "
+                  "\"pass\": false, \"margin_pass\": false, \"limits_ok\": false}], "
+                  "\"robustness\": {\"samples\": 8, \"p_pass\": 0.25, \"p_pass_ci95_lo\": 0.07, "
+                  "\"p_pass_ci95_hi\": 0.59, \"placement_sd_mm\": 1, \"fidelity\": \"coarse\"}}\n");
+    snprintf(cmd, sizeof cmd, "'%s/scripts/ablasim_report.py' '%s' --plan '%s' -o '%s'",
+             tu_root(), res, plan, dir);
+    CU_ASSERT_EQUAL(tu_run(cmd, NULL, errf), 0);
+    snprintf(p, sizeof p, "%s/rep_report.md", dir);
+    char *md = tu_slurp(p);
+    CU_ASSERT(md && strstr(md, "## Plan"));
+    CU_ASSERT(md && strstr(md, "| 1 | (0.0, 0.0, -10.0) | (0.000, 0.000, 1.000) |"));
+    CU_ASSERT(md && strstr(md, "| robustness P(PASS) | 0.25 (95 % CI 0.07 to 0.59) |"));
+    free(md);
+    size_t n = 0;
+    snprintf(p, sizeof p, "%s/rep_slices.png", dir);
+    unsigned char *png = tu_file_bytes(p, &n);
+    CU_ASSERT(png && n > 8 && !memcmp(png, "\x89PNG", 4));
+    free(png);
+    /* no "plans" list: invalid input, exit 2 */
+    tu_spit(plan, "{\"found\": false, \"why\": \"no plans here\"}\n");
+    CU_ASSERT_EQUAL(tu_run(cmd, NULL, errf), 2);
+    char *err = tu_slurp(errf);
+    CU_ASSERT(err && strstr(err, "plans"));
+    free(err);
+}
+
 static void test_checkpoint_resume(void)
 {
     resume_case("", "explicit");
@@ -420,4 +460,5 @@ void register_cli_tests(void)
     CU_add_test(s, "bad-input catalogue", test_bad_input_catalogue);
     CU_add_test(s, "SIGTERM checkpoint + resume is bitwise identical", test_checkpoint_resume);
     CU_add_test(s, "run + margin + report chain", test_margin_and_report);
+    CU_add_test(s, "report draws a plan's trajectories", test_report_plan);
 }
