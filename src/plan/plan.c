@@ -1311,12 +1311,24 @@ static abl_status geometry_init(plan_ctx *C, abl_scenario **fine_sc_out, abl_err
     abl_status st = tree_text(P->base, &text, &len, err);
     abl_scenario *sc = NULL;
     abl_sim *s = NULL;
-    if (!st) st = scenario_load_string(text, P->scenario_path, C->out_dir, NULL, 0, &sc, err);
+    /* before the output directory exists: the base tree still has the scenario's own paths */
+    if (!st) st = scenario_load_string(text, P->scenario_path, P->scenario_dir, NULL, 0, &sc, err);
     free(text);
     if (!st) st = sim_create(sc, &s, err);
     if (st) {
         scenario_free(sc);
         return st;
+    }
+    for (int c = 0; c < P->ncrit; c++) {
+        bool found = false;
+        for (int m = 0; m < s->nmat && !found; m++) found = tissue_is(s, m, P->crit[c].tissue);
+        if (!found) {
+            sim_destroy(s);
+            scenario_free(sc);
+            return abl_fail(err, ABL_EINVAL,
+                            "%s: critical structure '%s' is not a tissue of the scenario's grid",
+                            P->plan_path, P->crit[c].tissue);
+        }
     }
     C->fine = s->grid;
     C->avoid = calloc(s->grid.n, 1);
@@ -1392,6 +1404,9 @@ abl_status plan_run(const abl_plan_opts *o, abl_plan_report *rep, abl_error *err
     int nch = 0, chosen = -1;
     plan_robust R = {0};
     abl_status st = plan_spec_load(o, P, err);
+    /* everything that can be judged without writing is judged first: a bad plan or scenario
+     * leaves no output directory behind */
+    if (!st) st = geometry_init(C, &fine_sc, err);
     if (!st) st = make_out_dir(o->out_dir, C->out_dir, sizeof C->out_dir, err);
     if (!st) {
         char stale[PATH_MAX + 64], jp[PATH_MAX + 64];
@@ -1406,7 +1421,6 @@ abl_status plan_run(const abl_plan_opts *o, abl_plan_report *rep, abl_error *err
     }
     if (!st) st = plan_spec_rebase(P, C->out_dir, err);
     if (!st) st = journal_open(C, err);
-    if (!st) st = geometry_init(C, &fine_sc, err);
     if (!st) st = levels_init(C, fine_sc, err);
     scenario_free(fine_sc);
     if (st) goto done;
