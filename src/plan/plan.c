@@ -582,7 +582,9 @@ static void journal_write(plan_ctx *C, const plan_eval *e)
 
 static double objective_of(const plan_ctx *C, const plan_eval *e)
 {
-    if (!e->geom_ok) return 3.0 + e->violation_mm / 10.0;
+    /* refused paths rank below every simulated candidate (those stay under 12), and among
+     * themselves by the length of needle inside tissues to avoid: a way out of them */
+    if (!e->geom_ok) return 100.0 + e->violation_mm / 10.0;
     const double scale = C->P->cold ? 40.0 : 10.0; /* K: a sizeable coverage deficit */
     if (e->covered) {
         double dose = e->dose;
@@ -590,7 +592,7 @@ static double objective_of(const plan_ctx *C, const plan_eval *e)
             dose = e->dose * (e->t_cover_s / fmax(e->t_plan_s, 1e-9));
         return dose / C->dose_ref - 0.1 * fmin(e->g_K, 20.0) / scale / 20.0;
     }
-    double o = 1.0 + fmax(0.0, -e->g_K) / scale;
+    double o = 1.0 + fmin(fmax(0.0, -e->g_K), 5.0 * scale) / scale;
     if (!e->crit_ok) o += 1.0 + fmin(e->crit_K, 50.0) / scale;
     return o;
 }
