@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <math.h>
 #include <nlopt.h>
+#include <stdarg.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,7 +108,6 @@ typedef struct {
 /* ---- small helpers ------------------------------------------------------------------------ */
 
 static void say(const plan_ctx *C, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-#include <stdarg.h>
 static void say(const plan_ctx *C, const char *fmt, ...)
 {
     if (C->o->quiet) return;
@@ -835,11 +835,16 @@ static double nlopt_objective(unsigned nv, const double *u, double *grad, void *
         C->best = e;
         C->have_best = true;
     }
-    say(C, "%-6s n=%d eval %3zu: %s%s objective %.4f (best %.4f)%s%s",
-        e.level == LEV_FINE ? "full" : "coarse", e.n, C->nall,
-        !e.geom_ok ? "needle path refused" : e.covered ? "PASS" : "fail",
-        e.covered && !e.fixed_duration ? "" : "", e.objective, C->best.objective,
-        e.note[0] ? ", " : "", e.note);
+    char what[96];
+    if (!e.geom_ok)
+        snprintf(what, sizeof what, "needle path refused");
+    else if (e.covered && !e.fixed_duration)
+        snprintf(what, sizeof what, "PASS at %.0f s", e.t_plan_s);
+    else
+        snprintf(what, sizeof what, "%s (coverage %+.1f K)", e.covered ? "PASS" : "fail", e.g_K);
+    say(C, "%-6s n=%d eval %3zu: %s, objective %.4f (best %.4f)%s%s",
+        e.level == LEV_FINE ? "full" : "coarse", e.n, C->nall, what, e.objective,
+        C->best.objective, e.note[0] ? "; " : "", e.note);
     return e.objective;
 }
 
