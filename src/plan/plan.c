@@ -991,6 +991,7 @@ typedef struct {
     double p, lo, hi; /* Wilson 95 % interval */
     int level;
     bool nominal_pass; /* the unperturbed plan at that level */
+    bool switched;     /* coarse asked for, full used (the coarse grid failed the plan) */
 } plan_robust;
 
 static abl_status robustness(plan_ctx *C, const plan_choice *ch, plan_robust *R, abl_error *err)
@@ -1031,6 +1032,14 @@ static abl_status robustness(plan_ctx *C, const plan_choice *ch, plan_robust *R,
     abl_status st = evaluate(C, &ch->fine.g, R->level, true, true, &base, &e, err);
     if (st) return st;
     R->nominal_pass = e.covered;
+    if (!e.covered && ch->pass && R->level == LEV_COARSE) {
+        /* the coarse grid does not reproduce the verified plan's PASS: its samples would
+         * measure the coarse grid's bias, not the plan's robustness */
+        say(C, "robustness: the plan does not pass on the coarse grid; sampling on the full grid");
+        R->level = LEV_FINE;
+        R->nominal_pass = true;
+        R->switched = true;
+    }
     uint64_t seed = P->seed * 0x9E3779B97F4A7C15ULL + 12345;
     for (int k = 0; k < P->rob_samples; k++) {
         plan_geom G = ch->fine.g;
@@ -1218,6 +1227,7 @@ static abl_status write_summary(plan_ctx *C, const plan_choice *ch, int nch, int
     json_num(&j, "perfusion_cv", P->rob_perf_cv);
     json_str(&j, "fidelity", R->level == LEV_FINE ? "full" : "coarse");
     json_bool(&j, "nominal_pass_at_fidelity", R->nominal_pass);
+    json_bool(&j, "switched_to_full", R->switched);
     json_end_object(&j);
     json_end_object(&j);
     e = json_finish(&j);
@@ -1271,6 +1281,9 @@ static abl_status write_summary(plan_ctx *C, const plan_choice *ch, int nch, int
                 "P(PASS) = %.2f (95 %% CI %.2f..%.2f); the unperturbed plan %s at this fidelity.\n",
                 R->level == LEV_FINE ? "full" : "coarse", R->samples, P->rob_sd_mm, P->rob_perf_cv,
                 R->p, R->lo, R->hi, R->nominal_pass ? "passes" : "does not pass");
+    if (R->switched)
+        fprintf(f, "(Sampled on the full grid: the unperturbed plan does not pass on the coarse "
+                   "grid, whose samples would measure its bias.)\n");
     fprintf(f, "\n%d forward evaluations (%d from the journal), %.1f s wall. Every candidate: "
                "`%s/journal.csv`.\n",
             rep->evaluations, rep->cached, rep->wall_s, C->out_dir);
@@ -1521,13 +1534,16 @@ abl_status plan_run(const abl_plan_opts *o, abl_plan_report *rep, abl_error *err
             crossed += C->all[i].geom_ok && !C->all[i].crit_ok;
             evaluated += C->all[i].geom_ok;
         }
+        const char *reason =
+            chosen < 0 ? "every candidate was refused on geometry"
+            : evaluated > 0 && crossed == evaluated
+                ? "in every simulated candidate a critical limit was crossed before the target "
+                  "plus margin was covered (the reported plan stops at its last safe time)"
+                : "the target plus margin is not covered";
         snprintf(rep->why, sizeof rep->why,
                  "%s; of %zu candidates %d had a needle path through a tissue to avoid or outside "
                  "the grid, and %d of the %d simulated crossed a critical limit%s",
-                 chosen >= 0 ? (ch[chosen].limits_ok ? "the target plus margin is not covered"
-                                                     : "a critical limit is crossed before the "
-                                                       "target plus margin is covered")
-                             : "every candidate was refused on geometry",
+                 reason,
                  C->nall, refused, crossed, evaluated,
                  C->lev[LEV_FINE].impossible ? "; moreover the target is too close to the grid "
                                                "face for the margin to be verified"
