@@ -1,6 +1,7 @@
 /* test_plan.c - the planner (`ablasim plan`, plan.h): scenario trees written back, the known
  * optimum of a symmetric case, resume from the journal, refusals. */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -268,6 +269,34 @@ static void test_bad_plans(void)
     }
 }
 
+/* Threads change speed, never results: the same plan with 1 and 2 threads gives the same
+ * plan file byte for byte and the same journal (every evaluation's numbers). */
+static void test_threads_same_plan(void)
+{
+    char plan[1024], a[1024], b[1024];
+    snprintf(plan, sizeof plan, "%s/configs/plans/sphere_plan.yaml", tu_root());
+    tu_subdir(a, sizeof a, "plan_t1");
+    tu_subdir(b, sizeof b, "plan_t2");
+    const char *sets[] = {"robustness.samples=2", "optimiser.max_evaluations=15",
+                          "optimiser.fine_evaluations=5"};
+    const int saved = omp_get_max_threads();
+    abl_plan_report ra, rb;
+    abl_error err = {0};
+    omp_set_num_threads(1);
+    abl_plan_opts oa = {plan, a, sets, 3, true};
+    CU_ASSERT_FATAL(plan_run(&oa, &ra, &err) == ABL_OK);
+    omp_set_num_threads(2);
+    abl_plan_opts ob = {plan, b, sets, 3, true};
+    CU_ASSERT_FATAL(plan_run(&ob, &rb, &err) == ABL_OK);
+    omp_set_num_threads(saved);
+    char pa[1200], pb[1200];
+    snprintf(pa, sizeof pa, "%s/plan.yaml", a);
+    snprintf(pb, sizeof pb, "%s/plan.yaml", b);
+    CU_ASSERT(tu_file_sum(pa) != 0 && tu_file_sum(pa) == tu_file_sum(pb));
+    CU_ASSERT(ra.duration_s == rb.duration_s && ra.min_margin_mm == rb.min_margin_mm &&
+              ra.p_pass == rb.p_pass && ra.evaluations == rb.evaluations);
+}
+
 void register_plan_tests(void)
 {
     CU_pSuite s = CU_add_suite("plan", NULL, NULL);
@@ -278,4 +307,5 @@ void register_plan_tests(void)
     CU_add_test(s, "needle paths through a tissue to avoid are refused unsimulated",
                 test_needle_path_refused);
     CU_add_test(s, "bad plan files: key named, nothing written", test_bad_plans);
+    CU_add_test(s, "1 and 2 threads give the same plan", test_threads_same_plan);
 }
