@@ -1038,3 +1038,10 @@ void scenario_free(abl_scenario *sc)
     free(sc->path);
     free(sc);
 }
+
+int scenario_reference_markdown(FILE *f)
+{
+    if (fputs("| key | unit | default | allowed | meaning |\n|---|---|---|---|---|\n", f) == EOF)
+        return -1;
+    return cfg_decl_markdown(f, &root_keys, "");
+}
