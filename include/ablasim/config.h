@@ -3,8 +3,9 @@
  * libyaml parses the file; this module keeps each node's file and line so that every error can
  * say "scenario.yaml:12: key 'grid.spacing_mm[1]' = 0: allowed (0, 100] mm". Command-line
  * overrides (--set a.b.c=value) are grafted onto the same tree before the schema reads it, so a
- * value from --set is validated exactly like one from the file. Readers mark what they consume;
- * cfg_check_keys() turns every unread key into an error, so a typo is never silently ignored.
+ * value from --set is validated exactly like one from the file. Each map's keys are declared once
+ * (cfg_keydecl, with their documentation); cfg_check_decl() turns every key not declared there
+ * into an error, so a typo is never silently ignored.
  */
 #ifndef ABLASIM_CONFIG_H
 #define ABLASIM_CONFIG_H
@@ -75,6 +76,48 @@ abl_status cfg_expect(cfg_node *node, cfg_kind kind, bool required, const char *
                       abl_error *err);
 /* Error for the first key of map that is not in allowed[] (NULL-terminated). */
 abl_status cfg_check_keys(const cfg_node *map, const char *const *allowed, abl_error *err);
+
+/* Key declarations: each map of a scenario lists its keys once, in a table of cfg_keydecl, with
+ * the texts of the README's "Scenario reference" (unit, default, allowed values, meaning). The
+ * unknown-key check reads its allowed keys from the table, and `ablasim keys --markdown` prints
+ * the reference from the same tables, so the documentation cannot drift from the parser.
+ * The table's order is the order of the keys in "allowed here: ..." messages.
+ *
+ * Some maps accept different keys by a variant (shape type, generator mode, electrode type):
+ * variants == 0 means the key is allowed in every variant, else bit v set means allowed in
+ * variant v. A row with key NULL is documentation only (a variant's summary, or an included
+ * table through sub); the check skips it. */
+typedef struct cfg_keydecl {
+    const char *key;     /* as written in the map; NULL: a reference row only */
+    const char *unit;    /* reference columns; NULL prints an empty cell */
+    const char *deflt;
+    const char *allowed;
+    const char *meaning;
+    unsigned variants;   /* 0: every variant; else bit v: variant v only */
+    const char *label;   /* key column; NULL: `<prefix><key>`; "": no row (a neighbour covers it) */
+    const struct cfg_keytable *sub; /* map or list items under this key, listed after its row */
+    const char *sub_prefix;         /* key prefix of the rows of sub, e.g. "grid.shapes[i]." */
+} cfg_keydecl;
+
+typedef struct cfg_keytable {
+    const cfg_keydecl *decl;
+    size_t n;
+} cfg_keytable;
+
+/* A plain key (every variant, its own row): CFG_KEY(key, unit, default, allowed, meaning). */
+#define CFG_KEY(k, u, d, a, m)                                                                     \
+    {.key = (k), .unit = (u), .deflt = (d), .allowed = (a), .meaning = (m)}
+#define CFG_KEYTABLE(decl) {(decl), sizeof(decl) / sizeof((decl)[0])}
+#define CFG_ALL_VARIANTS (-1)
+
+/* Append the keys of t allowed in variant (CFG_ALL_VARIANTS: all) to names[*n..cap-1], for maps
+ * whose keys come from several tables (cfg_check_keys then checks the NULL-terminated list). */
+void cfg_decl_names(const cfg_keytable *t, int variant, const char **names, size_t *n, size_t cap);
+/* cfg_check_keys with the keys of t allowed in variant (CFG_ALL_VARIANTS: all). */
+abl_status cfg_check_decl(const cfg_node *map, const cfg_keytable *t, int variant, abl_error *err);
+/* The reference rows of t and, depth first, of every sub table, as Markdown table rows
+ * ("| key | unit | default | allowed | meaning |"); prefix goes before each key. 0 or -1. */
+int cfg_decl_markdown(FILE *f, const cfg_keytable *t, const char *prefix);
 
 /* Trees as values (the planner edits a scenario as a tree and writes it back).
  * cfg_clone: deep copy (used flags cleared), NULL when out of memory.

@@ -8,6 +8,7 @@
 #define ABLASIM_SCENARIO_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "ablasim/config.h"
 #include "ablasim/schedule.h"
@@ -137,5 +138,9 @@ abl_status scenario_load_string(const char *text, const char *origin, const char
                                 const char *const *sets, int nsets, abl_scenario **out,
                                 abl_error *err);
 void scenario_free(abl_scenario *sc);
+
+/* README "Scenario reference": the Markdown table of every scenario key, printed from the key
+ * declarations the schema checks against (`ablasim keys --markdown`). 0 or -1 (write error). */
+int scenario_reference_markdown(FILE *f);
 
 #endif

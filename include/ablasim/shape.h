@@ -27,9 +27,12 @@ typedef struct {
     double radius_m;       /* cylinder, sphere */
 } abl_shape;
 
-/* Parse {type: sphere|ellipsoid|cylinder|box, ...} with keys in mm. 'extra' lists further keys
- * the caller reads from the same map (NULL-terminated, may be NULL) so they are not "unknown". */
-abl_status shape_parse(cfg_node *map, const char *const *extra, abl_shape *out, abl_error *err);
+/* The keys of a shape map and their documentation (the variant is the abl_shape_type). */
+extern const cfg_keytable shape_keys;
+
+/* Parse {type: sphere|ellipsoid|cylinder|box, ...} with keys in mm. 'extra' declares further keys
+ * the caller reads from the same map (may be NULL) so they are not "unknown". */
+abl_status shape_parse(cfg_node *map, const cfg_keytable *extra, abl_shape *out, abl_error *err);
 bool shape_contains(const abl_shape *s, const double x_m[3]);
 /* Axis-aligned bounding box of the shape [m]. */
 void shape_bounds(const abl_shape *s, double lo_m[3], double hi_m[3]);

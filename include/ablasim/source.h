@@ -126,11 +126,11 @@ struct abl_sim;
 
 /* A source type beyond the two built-in ones: one file in src/sources/ defines an
  * abl_source_type_info and src/sources/registry.c lists it. The scenario reader handles the
- * common keys (name, type, on_s, off_s) and calls parse for the rest; keys lists the type's own
- * keys so that any other key is reported as unknown with file:line. */
+ * common keys (name, type, on_s, off_s) and calls parse for the rest; keys declares the type's
+ * own keys so that any other key is reported as unknown with file:line. */
 typedef struct abl_source_type_info {
     const char *type;         /* value of 'type:' in scenarios */
-    const char *const *keys;  /* the type's own keys, NULL-terminated */
+    const cfg_keytable *keys; /* the type's own keys and their documentation */
     abl_status (*parse)(cfg_node *entry, const abl_scenario *sc, void **params, abl_error *err);
     abl_status (*create)(const abl_source_cfg *cfg, const struct abl_sim *sim, abl_source **out,
                          abl_error *err);

@@ -9,5 +9,6 @@ int cmd_margin(int argc, char **argv);  /* cmd_margin.c */
 int cmd_phantom(int argc, char **argv); /* cmd_phantom.c */
 int cmd_sweep(int argc, char **argv);   /* cmd_sweep.c */
 int cmd_plan(int argc, char **argv);    /* cmd_plan.c */
+int cmd_keys(int argc, char **argv);    /* cmd_keys.c (not listed in the usage) */
 
 #endif

@@ -604,5 +604,6 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "phantom")) return cmd_phantom(argc - 2, argv + 2);
     if (!strcmp(cmd, "sweep")) return cmd_sweep(argc - 2, argv + 2);
     if (!strcmp(cmd, "plan")) return cmd_plan(argc - 2, argv + 2);
+    if (!strcmp(cmd, "keys")) return cmd_keys(argc - 2, argv + 2);
     return usage_error("unknown command", cmd, usage_main);
 }

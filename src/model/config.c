@@ -717,6 +717,52 @@ abl_status cfg_check_keys(const cfg_node *map, const char *const *allowed, abl_e
     return ABL_OK;
 }
 
+/* ---- key declarations: the allowed keys and the reference, from one table ---- */
+
+void cfg_decl_names(const cfg_keytable *t, int variant, const char **names, size_t *n, size_t cap)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        const cfg_keydecl *d = &t->decl[i];
+        if (!d->key || *n >= cap) continue;
+        if (variant >= 0 && d->variants && (variant > 31 || !(d->variants & (1u << variant))))
+            continue;
+        names[(*n)++] = d->key;
+    }
+}
+
+abl_status cfg_check_decl(const cfg_node *map, const cfg_keytable *t, int variant, abl_error *err)
+{
+    /* 64: well above any map's keys (the longest has 15) */
+    const char *allowed[65];
+    size_t n = 0;
+    cfg_decl_names(t, variant, allowed, &n, 64);
+    allowed[n] = NULL;
+    return cfg_check_keys(map, allowed, err);
+}
+
+/* One reference cell: " text |", or " |" when empty (the hand-written table's spelling). */
+static int md_cell(FILE *f, const char *text)
+{
+    if (!text || !*text) return fputs(" |", f) == EOF ? -1 : 0;
+    return fprintf(f, " %s |", text) < 0 ? -1 : 0;
+}
+
+int cfg_decl_markdown(FILE *f, const cfg_keytable *t, const char *prefix)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        const cfg_keydecl *d = &t->decl[i];
+        if (!d->label || *d->label) {
+            int r = d->label ? fprintf(f, "| %s |", d->label)
+                             : fprintf(f, "| `%s%s` |", prefix ? prefix : "", d->key ? d->key : "");
+            if (r < 0 || md_cell(f, d->unit) || md_cell(f, d->deflt) || md_cell(f, d->allowed) ||
+                md_cell(f, d->meaning) || fputc('\n', f) == EOF)
+                return -1;
+        }
+        if (d->sub && cfg_decl_markdown(f, d->sub, d->sub_prefix)) return -1;
+    }
+    return 0;
+}
+
 /* ---- trees as values: copy, append, write back (the planner builds scenarios this way) ---- */
 
 cfg_node *cfg_clone(const cfg_node *src)

@@ -1,5 +1,6 @@
 /* scenario.c - the scenario schema: every key, its unit, default and allowed range.
- * README "Scenario reference" documents the same table; keep them together. */
+ * The key tables below are the one declaration of the scenario's keys; README "Scenario
+ * reference" is generated from them (scenario_reference_markdown). */
 #include "ablasim/scenario.h"
 #include "ablasim/fileguard.h"
 
@@ -32,15 +33,204 @@ static char *resolve(const char *base_dir, const char *rel)
 
 static const cfg_range temp_range = {-200, 200, false, false, "degC"};
 
+/* The scenario's keys, one table per map, with the texts of README "Scenario reference" (printed
+ * from here by `ablasim keys --markdown`; make check fails when the README differs). The order of
+ * each table is the order of "allowed here: ..." in unknown-key messages. */
+
+/* variants of a source entry: its keys for volumetric/fixed_temperature, or for a registered
+ * modality (common keys here, the rest from the modality's own table) */
+enum { SOURCE_KEYS_BASIC = 0, SOURCE_KEYS_MODALITY = 1 };
+
+static const cfg_keydecl bc_decl[] = {
+    {"type", "–", "required", "`fixed_temperature`, `insulated`, `convective`", NULL,
+     .label = "condition `type`"},
+    {"temperature_C", "°C", "required (fixed, convective)", "[-200, 200]",
+     "wall / ambient temperature", .label = "condition `temperature_C`"},
+    {"h_W_per_m2K", "W/(m² K)", "required (convective)", "(0, 1e6]", "heat transfer coefficient",
+     .label = "condition `h_W_per_m2K`"},
+};
+
+static const cfg_keytable bc_keys = CFG_KEYTABLE(bc_decl);
+
+static const cfg_keydecl boundary_decl[] = {
+    CFG_KEY("default", "–", "fixed 37 °C", "condition", "applies to faces not listed"),
+    {"x_min", "–", "default", "condition", "per face", .label = "`boundary.{x,y,z}_{min,max}`"},
+    {"x_max", "–", "default", "condition", "per face", .label = ""},
+    {"y_min", "–", "default", "condition", "per face", .label = ""},
+    {"y_max", "–", "default", "condition", "per face", .label = ""},
+    {"z_min", "–", "default", "condition", "per face", .label = ""},
+    {"z_max", "–", "default", "condition", "per face", .label = "", .sub = &bc_keys,
+     .sub_prefix = ""},
+};
+
+static const cfg_keytable boundary_keys = CFG_KEYTABLE(boundary_decl);
+
+static const cfg_keydecl grid_shape_decl[] = {
+    {NULL, NULL, NULL, NULL, NULL, .label = "", .sub = &shape_keys,
+     .sub_prefix = "grid.shapes[i]."},
+    CFG_KEY("tissue", "–", "required", "tissue name", NULL),
+};
+
+static const cfg_keytable grid_shape_keys = CFG_KEYTABLE(grid_shape_decl);
+
+static const cfg_keydecl grid_decl[] = {
+    CFG_KEY("dims", "voxels", "required*", "3 integers 1..4096", "grid size nx, ny, nz"),
+    CFG_KEY("spacing_mm", "mm", "required*", "3 numbers in (0, 100]",
+            "voxel size, may differ per axis"),
+    CFG_KEY("origin_mm", "mm", "grid centred on 0", "3 numbers in [-1e4, 1e4]",
+            "centre of voxel (0,0,0) (NIfTI convention); not with `mesh` (the file places the "
+            "grid)"),
+    CFG_KEY("background", "–", "required*", "tissue name", "tissue of every voxel not in a shape"),
+    {"shapes", "–", "none", "list", "tissue regions, applied in order (later wins)",
+     .sub = &grid_shape_keys, .sub_prefix = "grid.shapes[i]."},
+    CFG_KEY("mesh", "–", "–",
+            "path to an HDF5 label grid (`.h5`) or a NIfTI label map (`.nii`, `.nii.gz`; see "
+            "docs/NIFTI.md)", "instead of `dims`/`spacing_mm` (layout in docs/ARCHITECTURE.md)"),
+    CFG_KEY("labels", "–", "required with `mesh`", "`{label: tissue}`, labels 0..255",
+            "label → tissue mapping"),
+};
+
+static const cfg_keytable grid_keys = CFG_KEYTABLE(grid_decl);
+
+static const cfg_keydecl physics_decl[] = {
+    CFG_KEY("arterial_temperature_C", "°C", "37", "[-200, 200]", "blood temperature T_a"),
+    CFG_KEY("initial_temperature_C", "°C", "arterial", "[-200, 200]",
+            "uniform initial temperature"),
+    CFG_KEY("arrhenius_min_C", "°C", "43", "[20, 100]",
+            "Arrhenius damage Ω integrated at and above this temperature (the published "
+            "parameter sets would \"damage\" tissue at 37 °C within an hour)"),
+    CFG_KEY("perfusion_shutdown", "–", "`none`", "`none`, `arrhenius`",
+            "`arrhenius`: w_b scaled by exp(−Ω) = 1 − damaged fraction (per-voxel property "
+            "path, ~3x slower per step)"),
+    CFG_KEY("freezing", "–", "`auto`", "`auto`, `on`, `off`",
+            "freezing of tissue water (docs/PHASE_CHANGE.md); auto: on when an input can go "
+            "below the freezing range"),
+    CFG_KEY("freezing_range_C", "°C", "[-8, -1]", "low < high, below the vaporisation range",
+            "solidus, liquidus"),
+    CFG_KEY("vaporisation", "–", "`auto`", "`auto`, `on`, `off`",
+            "boiling of tissue water; auto: on except with `time.scheme: spectral`"),
+    CFG_KEY("vaporisation_range_C", "°C", "[99, 100]", "low < high",
+            "latent heat of vaporisation spread over this range"),
+    CFG_KEY("perfusion_stasis_C", "°C", "-40", "[-200, 0]",
+            "perfusion stops for good where T_min reached this (vascular stasis)"),
+};
+
+static const cfg_keytable physics_keys = CFG_KEYTABLE(physics_decl);
+
+static const cfg_keydecl time_decl[] = {
+    CFG_KEY("duration_s", "s", "required", "(0, 1e6]", "simulated time"),
+    CFG_KEY("dt_s", "s", "`auto`", "`auto` or (0, 1e4] (explicit: ≤ stability limit)",
+            "explicit: auto = `dt_safety` × stability limit; other schemes: auto = min(2 s, "
+            "duration/10), chosen for accuracy; always rounded to land on `duration_s`"),
+    CFG_KEY("dt_safety", "–", "0.9", "(0, 1]", "fraction of the explicit stability limit"),
+    CFG_KEY("scheme", "–", "`explicit`", "`explicit`, `implicit`, `crank_nicolson`, `spectral`",
+            "see \"Choosing a time scheme\""),
+    CFG_KEY("solver_tolerance", "–", "1e-8", "[1e-14, 1e-2]",
+            "implicit, crank_nicolson: CG stops at ‖r‖ ≤ tol ‖b‖"),
+    CFG_KEY("max_iterations", "–", "500", "1..100000",
+            "CG iterations per solve before the run fails (exit 5)"),
+    CFG_KEY("preconditioner", "–", "`spectral`", "`spectral`, `none`", "FFT preconditioner of CG"),
+    CFG_KEY("rannacher_steps", "–", "1", "0..100",
+            "Crank-Nicolson steps done as two backward-Euler half steps after each source switch"),
+    CFG_KEY("phase_tolerance_C", "K", "0.01", "(1e-9, 10]",
+            "implicit schemes with phase change: fixed-point tolerance per step"),
+    CFG_KEY("phase_max_iterations", "–", "50", "1..1000",
+            "implicit schemes with phase change: passes per step at most"),
+};
+
+static const cfg_keytable time_keys = CFG_KEYTABLE(time_decl);
+
+static const cfg_keydecl source_decl[] = {
+    CFG_KEY("name", "–", "`source<i>`", "text", NULL),
+    CFG_KEY("type", "–", "required", "`volumetric`, `fixed_temperature`, `rfa`, `mwa`, `cryo`",
+            "the keys below are those of the first two; `rfa`, `mwa` and `cryo` keys: docs/RFA.md, "
+            "docs/MWA.md, docs/CRYO.md"),
+    {"shape", "mm", "required", "a shape as above",
+     "every voxel it overlaps, by volume fraction (below)", .variants = 1u << SOURCE_KEYS_BASIC},
+    {"power_W", "W", "–", "[0, 1e4]", "volumetric: constant total power",
+     .variants = 1u << SOURCE_KEYS_BASIC},
+    {"temperature_C", "°C", "–", "[-200, 200]", "fixed_temperature: constant",
+     .variants = 1u << SOURCE_KEYS_BASIC},
+    {"schedule", "–", "–", "list of `{time_s, power_W}` or `{time_s, temperature_C}`",
+     "piecewise linear, held at the ends; repeat a time for a step",
+     .variants = 1u << SOURCE_KEYS_BASIC},
+    {"on_s", "s", "0, 1e7", "[0, 1e7], off > on",
+     "active window; outside it a source delivers nothing and holds no voxel (a "
+     "fixed-temperature probe switched off is released)", .label = "`sources[i].on_s`, `off_s`"},
+    {"off_s", "s", "1e7", "[0, 1e7], off > on", "end of the active window", .label = ""},
+};
+
+static const cfg_keytable source_keys = CFG_KEYTABLE(source_decl);
+
+/* output.probes[i]: documented in the output.probes row (label ""), one table all the same */
+static const cfg_keydecl probe_decl[] = {
+    {"name", "–", "required", "1–40 of `A-Za-z0-9_.-`, unique, not `time_s`",
+     "probe name; a line's points are `<name>_0` … `<name>_<points−1>`", .label = ""},
+    {"position_mm", "mm", "–", "3 numbers in [-1e4, 1e4], inside the voxel centres", "a point",
+     .label = ""},
+    {"from_mm", "mm", "–", "3 numbers in [-1e4, 1e4], inside the voxel centres",
+     "a line: first point", .label = ""},
+    {"to_mm", "mm", "–", "3 numbers in [-1e4, 1e4], inside the voxel centres", "a line: last point",
+     .label = ""},
+    {"points", "–", "–", "2..256", "a line: number of equally spaced points, both ends included",
+     .label = ""},
+};
+
+static const cfg_keytable probe_keys = CFG_KEYTABLE(probe_decl);
+
+static const cfg_keydecl output_decl[] = {
+    CFG_KEY("file", "–", "`<name>.h5`", "path ending in `.h5`", "`-o` overrides"),
+    CFG_KEY("snapshot_interval_s", "s", "60", "[0, 1e7], 0 = none", "temperature snapshots"),
+    CFG_KEY("monitor_interval_s", "s", "1", "[0, 1e7]",
+            "T_max/T_min/time-above maps sampled at least this often (every step if dt is larger)"),
+    CFG_KEY("hot_thresholds_C", "°C", "[50, 55, 60]", "≤ 16 values",
+            "isotherm volumes of T_max ≥ thr and time-at-or-above maps"),
+    CFG_KEY("cold_thresholds_C", "°C", "[0, -20, -40]", "≤ 16 values", "T_min ≤ thr"),
+    CFG_KEY("energy_balance", "–", "false", "bool",
+            "exact energy accounting (one extra pass per step)"),
+    {"probes", "–", "none", "list, ≤ 256 points in all",
+     "temperature probes: `{name, position_mm: [x, y, z]}` a point, or `{name, from_mm, to_mm, "
+     "points}` a line of `points` (2–256) equally spaced points including both ends, named "
+     "`<name>_0` … `<name>_<points−1>`; name 1–40 of `A-Za-z0-9_.-`, unique, not `time_s`; "
+     "every position inside the voxel centres (trilinear interpolation), else an error naming "
+     "the key, value and extent", .sub = &probe_keys, .sub_prefix = "output.probes[i]."},
+    CFG_KEY("tip_probes", "–", "true", "bool",
+            "a probe `<source>_tip` (`<source>_<axis>_tip` with several) at every applicator "
+            "tip (MWA antenna, RFA electrode, cryoprobe); left out when a tip lies outside the "
+            "voxel centres"),
+    CFG_KEY("growth_interval_s", "s", "10", "(0, 1e7]",
+            "zone growth curves sampled every max(this, `monitor_interval_s`) and at the end"),
+};
+
+static const cfg_keytable output_keys = CFG_KEYTABLE(output_decl);
+
+static const cfg_keydecl root_decl[] = {
+    CFG_KEY("name", "–", "`ablasim`", "text", "run name; default output `<name>.h5`"),
+    CFG_KEY("tissues_file", "–", "`tissues.yaml`", "path", "property table (see below)"),
+    {"tissues", "as in table", "–", "as in table",
+     "override a tissue property or define a new tissue (all required properties then)",
+     .label = "`tissues.<name>.<property>`"},
+    {"grid", NULL, NULL, NULL, NULL, .label = "", .sub = &grid_keys, .sub_prefix = "grid."},
+    {"physics", NULL, NULL, NULL, NULL, .label = "", .sub = &physics_keys,
+     .sub_prefix = "physics."},
+    {"boundary", NULL, NULL, NULL, NULL, .label = "", .sub = &boundary_keys,
+     .sub_prefix = "boundary."},
+    {"time", NULL, NULL, NULL, NULL, .label = "", .sub = &time_keys, .sub_prefix = "time."},
+    {"sources", "–", "none", "list (≤ 64)", "heat sources", .sub = &source_keys,
+     .sub_prefix = "sources[i]."},
+    {"output", NULL, NULL, NULL, NULL, .label = "", .sub = &output_keys, .sub_prefix = "output."},
+};
+
+static const cfg_keytable root_keys = CFG_KEYTABLE(root_decl);
+
 static abl_status parse_bc(cfg_node *node, abl_bc *bc, abl_error *err)
 {
     static const char *const types[] = {"fixed_temperature", "insulated", "convective"};
-    static const char *const keys[] = {"type", "temperature_C", "h_W_per_m2K", NULL};
     static const cfg_range h_range = {0, 1e6, true, false, "W/(m^2 K)"};
     abl_status st;
     int t;
     if ((st = cfg_expect(node, CFG_MAP, true, "a mapping {type: ..., ...}", err)) ||
-        (st = cfg_check_keys(node, keys, err)) ||
+        (st = cfg_check_decl(node, &bc_keys, CFG_ALL_VARIANTS, err)) ||
         (st = cfg_get_enum(node, "type", true, 0, types, 3, &t, err)))
         return st;
     bc->type = (abl_bc_type)t;
@@ -68,12 +258,10 @@ static abl_status parse_bc(cfg_node *node, abl_bc *bc, abl_error *err)
 static abl_status parse_boundary(cfg_node *b, abl_scenario *sc, abl_error *err)
 {
     static const char *const faces[] = {"x_min", "x_max", "y_min", "y_max", "z_min", "z_max"};
-    static const char *const keys[] = {"default", "x_min", "x_max", "y_min",
-                                       "y_max",   "z_min", "z_max", NULL};
     abl_status st;
     abl_bc def = {BC_FIXED_TEMPERATURE, sc->T_arterial_C, 0};
     if ((st = cfg_expect(b, CFG_MAP, false, "a mapping of face -> condition", err)) ||
-        (st = cfg_check_keys(b, keys, err)))
+        (st = cfg_check_decl(b, &boundary_keys, CFG_ALL_VARIANTS, err)))
         return st;
     cfg_node *d = cfg_get(b, "default");
     if (d && (st = parse_bc(d, &def, err))) return st;
@@ -113,18 +301,15 @@ static abl_status tissue_ref(cfg_node *map, const char *key, const abl_scenario 
 
 static abl_status parse_grid(cfg_node *g, abl_scenario *sc, const char *base_dir, abl_error *err)
 {
-    static const char *const keys[] = {"dims",  "spacing_mm", "origin_mm", "background",
-                                       "shapes", "mesh",      "labels",    NULL};
     static const cfg_range sp_range = {0, 100, true, false, "mm"};
     static const cfg_range org_range = {-1e4, 1e4, false, false, "mm"};
-    static const char *const shape_extra[] = {"tissue", NULL};
     abl_status st;
     char where[600], path[300];
     if ((st = cfg_expect(g, CFG_MAP, true, "the 'grid' mapping", err))) {
         if (!g) return abl_fail(err, ABL_EINVAL, "%s: missing the 'grid' section", sc->path);
         return st;
     }
-    if ((st = cfg_check_keys(g, keys, err))) return st;
+    if ((st = cfg_check_decl(g, &grid_keys, CFG_ALL_VARIANTS, err))) return st;
 
     const char *mesh = NULL;
     if ((st = cfg_get_string(g, "mesh", false, NULL, &mesh, err))) return st;
@@ -211,7 +396,7 @@ static abl_status parse_grid(cfg_node *g, abl_scenario *sc, const char *base_dir
         if (!sc->regions) return abl_fail(err, ABL_ENOMEM, "out of memory");
         for (size_t i = 0; i < shapes->n; i++) {
             cfg_node *s = shapes->items[i];
-            if ((st = shape_parse(s, shape_extra, &sc->regions[i].shape, err)) ||
+            if ((st = shape_parse(s, &grid_shape_keys, &sc->regions[i].shape, err)) ||
                 (st = tissue_ref(s, "tissue", sc, &sc->regions[i].tissue, err)))
                 return st;
             snprintf(sc->regions[i].where, sizeof sc->regions[i].where, "%s: '%s'",
@@ -226,11 +411,10 @@ static abl_status parse_grid(cfg_node *g, abl_scenario *sc, const char *base_dir
 static abl_status parse_modality(cfg_node *e, const abl_source_type_info *info, abl_scenario *sc,
                                  abl_source_cfg *src, abl_error *err)
 {
-    const char *allowed[64];
-    int na = 0;
-    const char *common[] = {"name", "type", "on_s", "off_s"};
-    for (int i = 0; i < 4; i++) allowed[na++] = common[i];
-    for (int i = 0; info->keys && info->keys[i] && na < 63; i++) allowed[na++] = info->keys[i];
+    const char *allowed[65];
+    size_t na = 0;
+    cfg_decl_names(&source_keys, SOURCE_KEYS_MODALITY, allowed, &na, 64);
+    if (info->keys) cfg_decl_names(info->keys, CFG_ALL_VARIANTS, allowed, &na, 64);
     allowed[na] = NULL;
     abl_status st = cfg_check_keys(e, allowed, err);
     if (st) return st;
@@ -242,7 +426,6 @@ static abl_status parse_modality(cfg_node *e, const abl_source_type_info *info, 
 static abl_status parse_sources(cfg_node *list, abl_scenario *sc, abl_error *err)
 {
     static const char *const types[] = {"volumetric", "fixed_temperature"};
-    static const char *const extra_vol[] = {"name", "type", "power_W", "schedule", NULL};
     static const cfg_range power_range = {0, 1e4, false, false, "W"};
     abl_status st;
     char where[600], path[300];
@@ -259,8 +442,6 @@ static abl_status parse_sources(cfg_node *list, abl_scenario *sc, abl_error *err
         abl_source_cfg *src = &sc->sources[i];
         int type;
         const char *name;
-        static const char *const keys[] = {"name",     "type",     "shape", "power_W",
-                                           "temperature_C", "schedule", "on_s",  "off_s", NULL};
         static const cfg_range when = {0, 1e7, false, false, "s"};
         if ((st = cfg_expect(e, CFG_MAP, true, "a mapping {type: ..., shape: ...}", err)))
             return st;
@@ -289,10 +470,9 @@ static abl_status parse_sources(cfg_node *list, abl_scenario *sc, abl_error *err
                             cfg_where(tn, where, sizeof where), cfg_path(tn, path, sizeof path),
                             tname, names);
         }
-        if ((st = cfg_check_keys(e, keys, err)) ||
+        if ((st = cfg_check_decl(e, &source_keys, SOURCE_KEYS_BASIC, err)) ||
             (st = cfg_get_enum(e, "type", true, 0, types, 2, &type, err)))
             return st;
-        (void)extra_vol;
         char defname[32];
         snprintf(defname, sizeof defname, "source%zu", i);
         if ((st = cfg_get_string(e, "name", false, defname, &name, err))) return st;
@@ -399,7 +579,6 @@ static void probe_point_name(const abl_probe_cfg *p, int q, char *buf, size_t le
  * brings its own extent), so each entry keeps where its positions came from. */
 static abl_status parse_probes(cfg_node *list, abl_scenario *sc, abl_error *err)
 {
-    static const char *const keys[] = {"name", "position_mm", "from_mm", "to_mm", "points", NULL};
     static const cfg_range pos_range = {-1e4, 1e4, false, false, "mm"};
     char where[600], path[300];
     abl_status st;
@@ -422,7 +601,7 @@ static abl_status parse_probes(cfg_node *list, abl_scenario *sc, abl_error *err)
         if ((st = cfg_expect(e, CFG_MAP, true,
                              "a mapping {name, position_mm} or {name, from_mm, to_mm, points}",
                              err)) ||
-            (st = cfg_check_keys(e, keys, err)) ||
+            (st = cfg_check_decl(e, &probe_keys, CFG_ALL_VARIANTS, err)) ||
             (st = cfg_get_string(e, "name", true, NULL, &name, err)))
             return st;
         if (!probe_name_ok(name)) {
@@ -506,10 +685,6 @@ static abl_status parse_probes(cfg_node *list, abl_scenario *sc, abl_error *err)
 
 static abl_status parse_output(cfg_node *o, abl_scenario *sc, abl_error *err)
 {
-    static const char *const keys[] = {"file",           "snapshot_interval_s", "monitor_interval_s",
-                                       "hot_thresholds_C", "cold_thresholds_C", "energy_balance",
-                                       "probes",         "tip_probes",        "growth_interval_s",
-                                       NULL};
     static const cfg_range growth = {0, 1e7, true, false, "s"};
     static const double hot_def[] = {50, 55, 60};
     static const double cold_def[] = {0, -20, -40};
@@ -517,7 +692,7 @@ static abl_status parse_output(cfg_node *o, abl_scenario *sc, abl_error *err)
     abl_status st;
     const char *file = NULL;
     if ((st = cfg_expect(o, CFG_MAP, false, "the 'output' mapping", err)) ||
-        (st = cfg_check_keys(o, keys, err)) ||
+        (st = cfg_check_decl(o, &output_keys, CFG_ALL_VARIANTS, err)) ||
         (st = cfg_get_string(o, "file", false, NULL, &file, err)) ||
         (st = cfg_get_double(o, "snapshot_interval_s", false, 60, &interval,
                              &sc->snapshot_interval_s, err)) ||
@@ -538,10 +713,6 @@ static abl_status parse_output(cfg_node *o, abl_scenario *sc, abl_error *err)
 
 static abl_status parse_time(cfg_node *t, abl_scenario *sc, abl_error *err)
 {
-    static const char *const keys[] = {"duration_s",      "dt_s",           "dt_safety",
-                                       "scheme",          "solver_tolerance", "max_iterations",
-                                       "preconditioner",  "rannacher_steps", "phase_tolerance_C",
-                                       "phase_max_iterations", NULL};
     static const char *const schemes[] = {"explicit", "implicit", "crank_nicolson", "spectral"};
     static const char *const preconds[] = {"spectral", "none"};
     static const cfg_range tol_range = {1e-14, 1e-2, false, false, NULL};
@@ -558,7 +729,7 @@ static abl_status parse_time(cfg_node *t, abl_scenario *sc, abl_error *err)
                                 sc->path);
         return st;
     }
-    if ((st = cfg_check_keys(t, keys, err)) ||
+    if ((st = cfg_check_decl(t, &time_keys, CFG_ALL_VARIANTS, err)) ||
         (st = cfg_get_double(t, "duration_s", true, 0, &dur, &sc->duration_s, err)) ||
         (st = cfg_get_double(t, "dt_safety", false, 0.9, &saf, &sc->dt_safety, err)) ||
         (st = cfg_get_enum(t, "scheme", false, 0, schemes, 4, &scheme, err)))
@@ -691,18 +862,11 @@ static abl_status parse_phase_change(cfg_node *phys, abl_scenario *sc, abl_error
 static abl_status parse_root(cfg_node *root, abl_scenario *sc, const char *base_dir,
                              abl_error *err)
 {
-    static const char *const keys[] = {"name",     "tissues_file", "tissues", "grid",   "physics",
-                                       "boundary", "time",         "sources", "output", NULL};
-    static const char *const phys_keys[] = {"arterial_temperature_C", "initial_temperature_C",
-                                            "arrhenius_min_C",        "perfusion_shutdown",
-                                            "freezing",               "freezing_range_C",
-                                            "vaporisation",           "vaporisation_range_C",
-                                            "perfusion_stasis_C",     NULL};
     static const char *const shutdown[] = {"none", "arrhenius"};
     static const cfg_range arr_range = {20, 100, false, false, "degC"};
     abl_status st;
     const char *name, *tfile;
-    if ((st = cfg_check_keys(root, keys, err)) ||
+    if ((st = cfg_check_decl(root, &root_keys, CFG_ALL_VARIANTS, err)) ||
         (st = cfg_get_string(root, "name", false, "ablasim", &name, err)) ||
         (st = cfg_get_string(root, "tissues_file", false, "tissues.yaml", &tfile, err)))
         return st;
@@ -714,7 +878,7 @@ static abl_status parse_root(cfg_node *root, abl_scenario *sc, const char *base_
 
     cfg_node *phys = cfg_get(root, "physics");
     if ((st = cfg_expect(phys, CFG_MAP, false, "the 'physics' mapping", err)) ||
-        (st = cfg_check_keys(phys, phys_keys, err)) ||
+        (st = cfg_check_decl(phys, &physics_keys, CFG_ALL_VARIANTS, err)) ||
         (st = cfg_get_double(phys, "arterial_temperature_C", false, 37.0, &temp_range,
                              &sc->T_arterial_C, err)))
         return st;
@@ -873,4 +1037,11 @@ void scenario_free(abl_scenario *sc)
     free(sc->sets);
     free(sc->path);
     free(sc);
+}
+
+int scenario_reference_markdown(FILE *f)
+{
+    if (fputs("| key | unit | default | allowed | meaning |\n|---|---|---|---|---|\n", f) == EOF)
+        return -1;
+    return cfg_decl_markdown(f, &root_keys, "");
 }

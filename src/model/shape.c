@@ -15,14 +15,43 @@ const char *shape_type_name(abl_shape_type t)
 static const cfg_range pos_range = {-1e4, 1e4, false, false, "mm"};
 static const cfg_range len_range = {0, 1e4, true, false, "mm"};
 
-abl_status shape_parse(cfg_node *map, const char *const *extra, abl_shape *out, abl_error *err)
+/* Each type's keys are one table: a key's variants are the types that take it (the order gives
+ * "allowed here: type, center_mm, radius_mm" for a sphere). The four summary rows are the
+ * README's; the keys themselves are told there, so they have no rows of their own. */
+enum {
+    SPHERE_ = 1u << SHAPE_SPHERE,
+    ELLIPSOID_ = 1u << SHAPE_ELLIPSOID,
+    CYLINDER_ = 1u << SHAPE_CYLINDER,
+    BOX_ = 1u << SHAPE_BOX
+};
+static const cfg_keydecl shape_decl[] = {
+    CFG_KEY("type", "–", "required", "`sphere`, `ellipsoid`, `cylinder`, `box`", NULL),
+    {NULL, "mm", NULL, "`center_mm` [3], `radius_mm` > 0", NULL, .label = "`  sphere`"},
+    {NULL, "mm", NULL, "`center_mm` [3], `radii_mm` [3] > 0 (axis-aligned)", NULL,
+     .label = "`  ellipsoid`"},
+    {NULL, "mm", NULL, "`start_mm` [3], `end_mm` [3], `radius_mm` > 0", "any orientation",
+     .label = "`  cylinder`"},
+    {NULL, "mm", NULL, "`min_mm` [3], `max_mm` [3] (max > min)", NULL, .label = "`  box`"},
+    {"center_mm", "mm", "required", "3 numbers in [-1e4, 1e4]", "sphere, ellipsoid: centre",
+     .variants = SPHERE_ | ELLIPSOID_, .label = ""},
+    {"radii_mm", "mm", "required", "3 numbers in (0, 1e4]", "ellipsoid: semi-axes along x, y, z",
+     .variants = ELLIPSOID_, .label = ""},
+    {"start_mm", "mm", "required", "3 numbers in [-1e4, 1e4]", "cylinder: centre of one end",
+     .variants = CYLINDER_, .label = ""},
+    {"end_mm", "mm", "required", "3 numbers in [-1e4, 1e4], not start_mm",
+     "cylinder: centre of the other end", .variants = CYLINDER_, .label = ""},
+    {"radius_mm", "mm", "required", "(0, 1e4]", "sphere, cylinder: radius",
+     .variants = SPHERE_ | CYLINDER_, .label = ""},
+    {"min_mm", "mm", "required", "3 numbers in [-1e4, 1e4]", "box: lowest corner", .variants = BOX_,
+     .label = ""},
+    {"max_mm", "mm", "required", "3 numbers in [-1e4, 1e4], each > min_mm", "box: highest corner",
+     .variants = BOX_, .label = ""},
+};
+
+const cfg_keytable shape_keys = CFG_KEYTABLE(shape_decl);
+
+abl_status shape_parse(cfg_node *map, const cfg_keytable *extra, abl_shape *out, abl_error *err)
 {
-    static const char *const keys[4][5] = {
-        {"type", "center_mm", "radius_mm", NULL},
-        {"type", "center_mm", "radii_mm", NULL},
-        {"type", "start_mm", "end_mm", "radius_mm", NULL},
-        {"type", "min_mm", "max_mm", NULL},
-    };
     abl_status st;
     int type;
     memset(out, 0, sizeof *out);
@@ -31,10 +60,10 @@ abl_status shape_parse(cfg_node *map, const char *const *extra, abl_shape *out, 
     if ((st = cfg_get_enum(map, "type", true, 0, shape_names, 4, &type, err))) return st;
     out->type = (abl_shape_type)type;
 
-    const char *allowed[16];
-    int na = 0;
-    for (int i = 0; keys[type][i]; i++) allowed[na++] = keys[type][i];
-    for (int i = 0; extra && extra[i] && na < 15; i++) allowed[na++] = extra[i];
+    const char *allowed[17];
+    size_t na = 0;
+    cfg_decl_names(&shape_keys, type, allowed, &na, 16);
+    if (extra) cfg_decl_names(extra, CFG_ALL_VARIANTS, allowed, &na, 16);
     allowed[na] = NULL;
     if ((st = cfg_check_keys(map, allowed, err))) return st;
 

@@ -134,8 +134,18 @@ static abl_status add_tissues(cfg_node *tissues, abl_tissue_table *tab, bool ove
 abl_status tissue_table_load(const char *path, cfg_node *overrides, abl_tissue_table *out,
                              abl_error *err)
 {
-    static const char *const top_keys[] = {"blood", "tissues", NULL};
-    static const char *const blood_keys[] = {"density_kg_per_m3", "specific_heat_J_per_kgK", NULL};
+    /* tissues.yaml's own maps (README "Tissue table" tells them in prose) */
+    static const cfg_keydecl top_decl[] = {
+        CFG_KEY("blood", NULL, "required", "mapping", "properties of blood (Pennes rho_b c_b)"),
+        CFG_KEY("tissues", NULL, "required", "mapping name -> properties", "the tissues"),
+    };
+    static const cfg_keydecl blood_decl[] = {
+        CFG_KEY("density_kg_per_m3", "kg/m³", "required", "[500, 2000]", "blood density"),
+        CFG_KEY("specific_heat_J_per_kgK", "J/(kg K)", "required", "[1000, 10000]",
+                "blood specific heat"),
+    };
+    static const cfg_keytable top_keys = CFG_KEYTABLE(top_decl);
+    static const cfg_keytable blood_keys = CFG_KEYTABLE(blood_decl);
     static const cfg_range rho_r = {500, 2000, false, false, "kg/m^3"};
     static const cfg_range c_r = {1000, 10000, false, false, "J/(kg K)"};
     memset(out, 0, sizeof *out);
@@ -143,13 +153,13 @@ abl_status tissue_table_load(const char *path, cfg_node *overrides, abl_tissue_t
     abl_status st = cfg_load_file(path, &root, err);
     if (st) return st;
     cfg_node *blood = NULL;
-    if ((st = cfg_check_keys(root, top_keys, err))) goto fail;
+    if ((st = cfg_check_decl(root, &top_keys, CFG_ALL_VARIANTS, err))) goto fail;
     blood = cfg_get(root, "blood");
     if ((st = cfg_expect(blood, CFG_MAP, true, "the 'blood' mapping", err))) {
         if (!blood) abl_fail(err, ABL_EINVAL, "%s: missing the 'blood' section", path);
         goto fail;
     }
-    if ((st = cfg_check_keys(blood, blood_keys, err)) ||
+    if ((st = cfg_check_decl(blood, &blood_keys, CFG_ALL_VARIANTS, err)) ||
         (st = cfg_get_double(blood, "density_kg_per_m3", true, 0, &rho_r, &out->blood_rho_kg_m3,
                              err)) ||
         (st = cfg_get_double(blood, "specific_heat_J_per_kgK", true, 0, &c_r,

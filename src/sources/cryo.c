@@ -142,11 +142,44 @@ typedef struct {
     cryo_probe_params probe[CRYO_MAX_PROBES];
 } cryo_params;
 
-static const char *const cryo_keys[] = {"probes", "protocol", "ramp_s", NULL};
-static const char *const probe_keys[] = {"tip_mm",   "direction",   "active_length_mm",
-                                         "gauge",    "diameter_mm", "max_extraction_W",
-                                         "protocol", NULL};
-static const char *const phase_keys[] = {"phase", "duration_s", "temperature_C", NULL};
+/* The keys of a cryo source, declared once (docs/CRYO.md's table). */
+static const cfg_keydecl phase_decl[] = {
+    CFG_KEY("phase", "–", "required", "`freeze`, `passive_thaw`, `active_thaw`", "see below"),
+    CFG_KEY("duration_s", "s", "required", "(0, 1e5]", "length of the phase"),
+    CFG_KEY("temperature_C", "°C", "freeze −150, active_thaw +20; not allowed for passive_thaw",
+            "freeze [−196, 0), active_thaw (0, 60]", "probe surface temperature held in the phase"),
+};
+
+static const cfg_keytable phase_keys = CFG_KEYTABLE(phase_decl);
+
+static const cfg_keydecl probe_decl[] = {
+    CFG_KEY("tip_mm", "mm", "required", "3 numbers",
+            "needle tip; the whole active length must lie inside the grid"),
+    CFG_KEY("direction", "–", "required", "non-zero 3-vector", "tip → handle"),
+    CFG_KEY("active_length_mm", "mm", "required", "[0.5, 300]", "freezing length from the tip"),
+    CFG_KEY("gauge", "G", "one of gauge / diameter_mm", "integer 10..18",
+            "Stubs needle gauge: 17 G = 1.473 mm, 13 G = 2.413 mm (table in `cryo.c`)"),
+    CFG_KEY("diameter_mm", "mm", "one of gauge / diameter_mm", "[0.3, 10]",
+            "needle outer diameter"),
+    CFG_KEY("max_extraction_W", "W", "none (unlimited)", "(0, 1000]",
+            "heat-extraction limit, see below"),
+    CFG_KEY("protocol", "–", "the source's", "as `protocol`", "per-probe protocol"),
+};
+
+static const cfg_keytable probe_keys = CFG_KEYTABLE(probe_decl);
+
+static const cfg_keydecl cryo_decl[] = {
+    {"probes", "–", "required", "list of 1..8 mappings", "the needles of this source",
+     .sub = &probe_keys, .sub_prefix = "probes[i]."},
+    {"protocol", "–", "– (required at the source or in every probe)", "list of 1..32 phases",
+     "phases run one after the other from `on_s`", .sub = &phase_keys,
+     .sub_prefix = "protocol[i]."},
+    CFG_KEY("ramp_s", "s", "5", "[0, 600]",
+            "time for the probe to go linearly from its mean temperature at a phase start to the "
+            "phase's set temperature (0: at once)"),
+};
+
+static const cfg_keytable cryo_keys = CFG_KEYTABLE(cryo_decl);
 
 static void cryo_free_params(void *p)
 {
@@ -177,7 +210,7 @@ static abl_status parse_protocol(cfg_node *list, cryo_protocol *out, abl_error *
                              "a mapping {phase: freeze | passive_thaw | active_thaw, "
                              "duration_s: ..., temperature_C: ...}",
                              err)) ||
-            (st = cfg_check_keys(e, phase_keys, err)) ||
+            (st = cfg_check_decl(e, &phase_keys, CFG_ALL_VARIANTS, err)) ||
             (st = cfg_get_enum(e, "phase", true, 0, phase_names, 3, &ph->kind, err)) ||
             (st = cfg_get_double(e, "duration_s", true, 0, &dur_r, &ph->duration_s, err)))
             return st;
@@ -213,7 +246,7 @@ static abl_status parse_probe(cfg_node *e, cryo_probe_params *p, bool have_share
                          "a mapping {tip_mm: [x, y, z], direction: [dx, dy, dz], "
                          "active_length_mm: ..., gauge: ...}",
                          err)) ||
-        (st = cfg_check_keys(e, probe_keys, err)))
+        (st = cfg_check_decl(e, &probe_keys, CFG_ALL_VARIANTS, err)))
         return st;
     cfg_where(e, p->where, sizeof p->where);
     abl_needle_axis ax;
@@ -786,5 +819,5 @@ fail:
     return st;
 }
 
-const abl_source_type_info cryo_source_type = {"cryo", cryo_keys, cryo_parse, cryo_create,
+const abl_source_type_info cryo_source_type = {"cryo", &cryo_keys, cryo_parse, cryo_create,
                                                cryo_free_params};

@@ -124,21 +124,35 @@ typedef struct {
     double feed_m, fwd_m, back_m, radius_m, cutoff_m, recompute_dT_C;
 } mwa_params;
 
-static const char *const mwa_keys[] = {"frequency_MHz",
-                                       "power_W",
-                                       "schedule",
-                                       "efficiency",
-                                       "tip_mm",
-                                       "direction",
-                                       "antenna",
-                                       "feed_gap_from_tip_mm",
-                                       "forward_width_mm",
-                                       "backward_decay_mm",
-                                       "antenna_radius_mm",
-                                       "cutoff_mm",
-                                       "recompute_dT_C",
-                                       "dielectric_model",
-                                       NULL};
+/* The keys of an MWA source, declared once (docs/MWA.md explains them). */
+static const cfg_keydecl mwa_decl[] = {
+    CFG_KEY("frequency_MHz", "MHz", "required", "915 or 2450",
+            "generator frequency (the tissue table has dielectric values at these)"),
+    CFG_KEY("power_W", "W", "one of power_W / schedule", "[0, 1000]", "constant generator power"),
+    CFG_KEY("schedule", "–", "one of power_W / schedule", "list of `{time_s, power_W}`",
+            "generator power, piecewise linear"),
+    CFG_KEY("efficiency", "–", "0.75", "(0, 1]", "fraction of generator power absorbed in tissue"),
+    CFG_KEY("tip_mm", "mm", "required", "3 numbers", "antenna tip (must lie inside the grid)"),
+    CFG_KEY("direction", "–", "required", "non-zero 3-vector",
+            "from the tip towards the handle; normalised"),
+    CFG_KEY("antenna", "–", "`monopole`", "`monopole`, `dipole`, `slot`",
+            "antenna type: sets the defaults of the pattern keys below"),
+    CFG_KEY("feed_gap_from_tip_mm", "mm", "12, 10, 6 (by antenna)", "[0, 200]",
+            "position of the SAR peak (feed gap / slot) behind the tip"),
+    CFG_KEY("forward_width_mm", "mm", "10, 7, 5 (by antenna)", "[0.1, 200]",
+            "Gaussian width of the pattern ahead of the feed (towards the tip)"),
+    CFG_KEY("backward_decay_mm", "mm", "20, 5, 9 (by antenna)", "[0.1, 200]",
+            "exponential tail along the shaft behind the feed"),
+    CFG_KEY("antenna_radius_mm", "mm", "1", "[0.05, 10]", "regularises 1/r on the axis"),
+    CFG_KEY("cutoff_mm", "mm", "60", "[5, 1000]",
+            "deposition only within this distance of the axis (and of the tip)"),
+    CFG_KEY("recompute_dT_C", "°C", "2", "[0, 50]",
+            "re-evaluate a voxel's dielectric properties after this change"),
+    CFG_KEY("dielectric_model", "–", "`ji_brace`", "`ji_brace`, `constant`",
+            "temperature dependence of permittivity and conductivity"),
+};
+
+static const cfg_keytable mwa_keys = CFG_KEYTABLE(mwa_decl);
 
 static void mwa_free_params(void *p)
 {
@@ -473,5 +487,5 @@ fail:
     return st;
 }
 
-const abl_source_type_info mwa_source_type = {"mwa", mwa_keys, mwa_parse, mwa_create,
+const abl_source_type_info mwa_source_type = {"mwa", &mwa_keys, mwa_parse, mwa_create,
                                               mwa_free_params};

@@ -92,30 +92,97 @@ typedef struct {
     int max_iter;
 } rfa_params;
 
-static const char *const rfa_keys[] = {"generator",         "electrodes",
-                                       "switching",         "switch_interval_s",
-                                       "ground_faces",      "sigma_temp_coeff_per_K",
-                                       "sigma_drop_start_C", "sigma_drop_end_C",
-                                       "sigma_drop_factor", "sigma_floor_S_per_m",
-                                       "resolve_tolerance", "solver_tolerance",
-                                       "max_iterations",    "sensor_radius_mm",
-                                       "electrical_margin_mm", NULL};
+/* The keys of an RFA source, declared once (docs/RFA.md's table): a generator key's variants are
+ * the modes that take it, an electrode key's the electrode types, so a key of another mode or
+ * type is reported as unknown, listing this mode's keys in the table's order. */
+enum {
+    V_VOLT = 1u << GEN_VOLTAGE,
+    V_POWER = 1u << GEN_POWER,
+    V_TEMP = 1u << GEN_TEMPERATURE,
+    V_IMPED = 1u << GEN_IMPEDANCE,
+    V_STRAIGHT = 1u << EL_STRAIGHT,
+    V_EXPAND = 1u << EL_EXPANDABLE
+};
 
-/* generator keys allowed per mode (anything else is reported as unknown) */
-static const char *const gen_keys[4][12] = {
-    {"mode", "voltage_V", "max_current_A", NULL},
-    {"mode", "power_W", "max_voltage_V", "max_current_A", NULL},
-    {"mode", "setpoint_C", "max_power_W", "max_voltage_V", "max_current_A", "kp_W_per_K",
-     "ki_W_per_K_s", NULL},
-    {"mode", "power_W", "max_voltage_V", "max_current_A", "delta_Ohm", "pause_s", "baseline_s",
-     NULL},
+static const cfg_keydecl gen_decl[] = {
+    CFG_KEY("mode", "–", "required", "see above", "control law (below)"),
+    {"voltage_V", "V", "required (constant_voltage)", "(0, 1000]",
+     "electrode voltage (RMS) against ground", .variants = V_VOLT},
+    {"power_W", "W", "required (constant_power, impedance)", "(0, 1000]",
+     "power delivered while conducting", .variants = V_POWER | V_IMPED},
+    {"setpoint_C", "°C", "required (temperature)", "[40, 200]",
+     "target of the hottest sensor voxel", .variants = V_TEMP},
+    {"max_power_W", "W", "200", "(0, 1000]", "temperature mode: ceiling of the PI output",
+     .variants = V_TEMP},
+    {"max_voltage_V", "V", "200", "(0, 1000]",
+     "voltage ceiling (ASSUMED typical generator ceiling: 200 W into 50-200 Ω needs 100-200 V)",
+     .variants = V_POWER | V_TEMP | V_IMPED},
+    CFG_KEY("max_current_A", "A", "0 = none", "[0, 10]", "current ceiling (Cool-tip: 2 A)"),
+    {"kp_W_per_K", "W/K", "0.5", "[0, 1e4]", "proportional gain", .variants = V_TEMP},
+    {"ki_W_per_K_s", "W/(K s)", "0.05", "[0, 1e4]", "integral gain", .variants = V_TEMP},
+    {"delta_Ohm", "Ω", "10", "(0, 1e4]", "impedance mode: pause when Z > baseline + delta",
+     .variants = V_IMPED},
+    {"pause_s", "s", "15", "(0, 3600]", "impedance mode: length of a pause", .variants = V_IMPED},
+    {"baseline_s", "s", "10", "[0, 600]",
+     "impedance mode: baseline = lowest Z in the first baseline_s", .variants = V_IMPED},
 };
-static const char *const el_keys[2][10] = {
-    {"type", "tip_mm", "direction", "active_length_mm", "diameter_mm", "coolant_temperature_C",
-     NULL},
-    {"type", "tip_mm", "direction", "n_tines", "deployed_diameter_mm", "tine_arc_deg",
-     "tine_diameter_mm", NULL},
+
+static const cfg_keytable gen_keys = CFG_KEYTABLE(gen_decl);
+
+static const cfg_keydecl el_decl[] = {
+    CFG_KEY("type", "–", "straight", "straight, expandable", NULL),
+    CFG_KEY("tip_mm", "mm", "required", "±1e4",
+            "tip (straight) or trocar tip (expandable); the active part must lie inside the grid"),
+    CFG_KEY("direction", "–", "required", "non-zero", "unit vector from the tip to the handle"),
+    {"active_length_mm", "mm", "required (straight)", "(0, 300]", "exposed length",
+     .variants = V_STRAIGHT},
+    {"diameter_mm", "mm", "1.5 (17 G)", "(0, 20]",
+     "voxels with centres within the radius are electrode", .variants = V_STRAIGHT},
+    {"coolant_temperature_C", "°C", "absent = not cooled", "[-50, 60]",
+     "cooled: electrode voxels held at it while the source is on", .variants = V_STRAIGHT},
+    {"n_tines", "–", "10", "2..24", "expandable", .variants = V_EXPAND},
+    {"deployed_diameter_mm", "mm", "required (expandable)", "(0, 100]",
+     "largest lateral span of the array", .variants = V_EXPAND},
+    {"tine_arc_deg", "°", "180", "[10, 180]",
+     "arc each tine describes (180: LeVeen-like umbrella; 90: forward spread)",
+     .variants = V_EXPAND},
+    {"tine_diameter_mm", "mm", "0.5", "(0, 20]", NULL, .variants = V_EXPAND},
 };
+
+static const cfg_keytable el_keys = CFG_KEYTABLE(el_decl);
+
+static const cfg_keydecl rfa_decl[] = {
+    {"generator", "–", "required", "mapping", "the generator (`mode` and its settings)",
+     .label = "", .sub = &gen_keys, .sub_prefix = "generator."},
+    {"electrodes", "–", "required", "list of 1..16 mappings", "the electrodes of this source",
+     .label = "", .sub = &el_keys, .sub_prefix = "electrodes[]."},
+    CFG_KEY("switching", "–", "together", "together, sequential",
+            "all electrodes at once (cluster) or one after the other"),
+    CFG_KEY("switch_interval_s", "s", "required (sequential)", "(0, 1e5]",
+            "time each electrode conducts in turn"),
+    CFG_KEY("ground_faces", "–", "all six", "non-empty list",
+            "grounded faces (V = 0 half a voxel outside); the others are insulated"),
+    CFG_KEY("sigma_temp_coeff_per_K", "1/K", "0.015", "[0, 0.05]",
+            "linear rise of σ below the drop"),
+    {"sigma_drop_start_C", "°C", "99, 100", "[50, 200], end > start",
+     "temperature range of the vaporisation drop",
+     .label = "`sigma_drop_start_C`, `sigma_drop_end_C`"},
+    {"sigma_drop_end_C", "°C", "100", "[50, 200], > start", "end of the vaporisation drop",
+     .label = ""},
+    CFG_KEY("sigma_drop_factor", "–", "1e-4", "(0, 1]", "σ(end) / σ(start)"),
+    CFG_KEY("sigma_floor_S_per_m", "S/m", "1e-5", "(0, 1]",
+            "lower bound of σ (air, desiccated tissue)"),
+    CFG_KEY("resolve_tolerance", "–", "0.01", "(0, 1]", "re-solve criterion (below)"),
+    CFG_KEY("solver_tolerance", "–", "1e-6", "[1e-14, 1e-2]", "CG relative residual"),
+    CFG_KEY("max_iterations", "–", "2000", "1..100000", "CG iteration cap per solve"),
+    CFG_KEY("sensor_radius_mm", "mm", "1.5", "(0, 20]",
+            "thermocouple region around each sensor point"),
+    CFG_KEY("electrical_margin_mm", "mm", "whole grid", "[5, 1000]",
+            "potential solved in the box spanning the electrodes ± margin (clipped to the grid); "
+            "`ground_faces` are then that box's faces; no Joule heat outside it"),
+};
+
+static const cfg_keytable rfa_keys = CFG_KEYTABLE(rfa_decl);
 
 static void rfa_free_params(void *p)
 {
@@ -135,7 +202,7 @@ static abl_status parse_generator(cfg_node *gen, rfa_params *m, abl_error *err)
     abl_status st;
     if ((st = cfg_expect(gen, CFG_MAP, true, "a mapping (mode: ...)", err)) ||
         (st = cfg_get_enum(gen, "mode", true, 0, mode_names, 4, &m->mode, err)) ||
-        (st = cfg_check_keys(gen, gen_keys[m->mode], err)))
+        (st = cfg_check_decl(gen, &gen_keys, m->mode, err)))
         return st;
     /* 0 (absent) = no current limit; 200 V: ASSUMED voltage ceiling of clinical RF generators
      * (200 W into 50-200 Ohm needs 100-200 V) */
@@ -186,7 +253,7 @@ static abl_status parse_electrode(cfg_node *e, rfa_electrode *el, abl_error *err
     double v;
     if ((st = cfg_expect(e, CFG_MAP, true, "electrode", err)) ||
         (st = cfg_get_enum(e, "type", false, EL_STRAIGHT, el_names, 2, &el->type, err)) ||
-        (st = cfg_check_keys(e, el_keys[el->type], err)))
+        (st = cfg_check_decl(e, &el_keys, el->type, err)))
         return st;
     abl_needle_axis ax;
     if ((st = needle_axis_parse(e, "electrode", &ax, err))) return st;
@@ -1160,5 +1227,5 @@ fail:
     return st;
 }
 
-const abl_source_type_info rfa_source_type = {"rfa", rfa_keys, rfa_parse, rfa_create,
+const abl_source_type_info rfa_source_type = {"rfa", &rfa_keys, rfa_parse, rfa_create,
                                               rfa_free_params};

@@ -144,6 +144,89 @@ static void test_tissue_table(void)
     tissue_table_free(&tab);
 }
 
+/* README "Scenario reference" is the output of scenario_reference_markdown (make readme-keys
+ * writes it between the keys:begin/keys:end markers): a key added, renamed or re-documented in a
+ * declaration table without regenerating the README fails here, so the two cannot drift. */
+static void test_readme_keys(void)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/README.md", tu_root());
+    FILE *f = fopen(path, "rb");
+    CU_ASSERT_FATAL(f != NULL);
+    static char readme[1 << 20];
+    size_t n = fread(readme, 1, sizeof readme - 1, f);
+    fclose(f);
+    readme[n] = '\0';
+    char *begin = strstr(readme, "<!-- keys:begin");
+    char *end = begin ? strstr(begin, "<!-- keys:end -->") : NULL;
+    CU_ASSERT_FATAL(begin != NULL && end != NULL);
+    begin = strchr(begin, '\n'); /* the section: after the marker line, less its blank lines */
+    while (begin < end && *begin == '\n') begin++;
+    while (end > begin && end[-1] == '\n') end--;
+
+    char *gen = NULL;
+    size_t glen = 0;
+    FILE *m = open_memstream(&gen, &glen);
+    CU_ASSERT_FATAL(m != NULL);
+    CU_ASSERT(scenario_reference_markdown(m) == 0);
+    fclose(m);
+    while (glen && gen[glen - 1] == '\n') glen--;
+
+    size_t rlen = (size_t)(end - begin);
+    bool same = rlen == glen && !memcmp(begin, gen, glen);
+    if (!same) {
+        size_t i = 0, line = 1;
+        while (i < rlen && i < glen && begin[i] == gen[i]) line += begin[i++] == '\n';
+        while (i > 0 && begin[i - 1] != '\n') i--; /* the whole line, in both */
+        fprintf(stderr,
+                "\nREADME.md \"Scenario reference\" differs from the key declarations in the code "
+                "(line %zu of the table):\n  README: %.*s\n  code:   %.*s\nregenerate it with "
+                "`make readme-keys`\n",
+                line, (int)strcspn(begin + i, "\n"), begin + i, (int)strcspn(gen + i, "\n"),
+                gen + i);
+    }
+    CU_ASSERT(same);
+    free(gen);
+}
+
+/* The unknown-key check reads the allowed keys from a declaration table, in its order, keeping
+ * to a variant where the table has them (a key of another variant is unknown). */
+static void test_key_declarations(void)
+{
+    static const cfg_keydecl decl[] = {
+        CFG_KEY("mode", NULL, NULL, NULL, NULL),
+        {NULL, NULL, NULL, NULL, "a row of the reference only", .label = "`  note`"},
+        {"a_mm", NULL, NULL, NULL, NULL, .variants = 1u << 0},
+        {"b_mm", NULL, NULL, NULL, NULL, .variants = 1u << 1},
+        CFG_KEY("shared", NULL, NULL, NULL, NULL),
+    };
+    static const cfg_keytable t = CFG_KEYTABLE(decl);
+    cfg_node *map = NULL;
+    abl_error err = {0};
+    CU_ASSERT_FATAL(cfg_parse_string("mode: x\nb_mm: 1\nshared: 2\n", "t.yaml", &map, &err) ==
+                    ABL_OK);
+    CU_ASSERT(cfg_check_decl(map, &t, 1, &err) == ABL_OK);
+    CU_ASSERT(cfg_check_decl(map, &t, CFG_ALL_VARIANTS, &err) == ABL_OK);
+    CU_ASSERT(cfg_check_decl(map, &t, 0, &err) == ABL_EINVAL);
+    CU_ASSERT(strstr(err.msg, "t.yaml:2: unknown key 'b_mm'; allowed here: mode, a_mm, shared") !=
+              NULL);
+    const char *names[8];
+    size_t n = 0;
+    cfg_decl_names(&t, CFG_ALL_VARIANTS, names, &n, 8);
+    CU_ASSERT(n == 4 && !strcmp(names[1], "a_mm") && !strcmp(names[3], "shared"));
+    cfg_free(map);
+
+    char *md = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&md, &len);
+    CU_ASSERT_FATAL(m != NULL);
+    CU_ASSERT(cfg_decl_markdown(m, &t, "p.") == 0);
+    fclose(m);
+    CU_ASSERT(md && strstr(md, "| `p.mode` | | | | |\n| `  note` | | | | a row of the reference "
+                               "only |\n| `p.a_mm` |") == md);
+    free(md);
+}
+
 void register_config_tests(void)
 {
     CU_pSuite s = CU_add_suite("config", NULL, NULL);
@@ -152,4 +235,8 @@ void register_config_tests(void)
     CU_add_test(s, "piecewise-linear schedule with a step", test_schedule);
     CU_add_test(s, "rasterised shape volumes", test_shape_volume);
     CU_add_test(s, "tissue table loads with sources' values", test_tissue_table);
+    CU_add_test(s, "key declarations: allowed keys by variant, reference rows",
+                test_key_declarations);
+    CU_add_test(s, "README scenario reference = the key declarations (make readme-keys)",
+                test_readme_keys);
 }
