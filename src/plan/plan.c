@@ -1553,7 +1553,8 @@ abl_status plan_run(const abl_plan_opts *o, abl_plan_report *rep, abl_error *err
         /* the chosen plan also under plan.yaml when several were verified */
         rep->found = true;
     }
-    if (chosen >= 0 && (st = robustness(C, &ch[chosen], &R, err))) goto done;
+    /* robustness of a plan that does not pass would only say 0 */
+    if (chosen >= 0 && ch[chosen].pass && (st = robustness(C, &ch[chosen], &R, err))) goto done;
     if (chosen >= 0) {
         rep->n_applicators = ch[chosen].fine.n;
         rep->power_W = ch[chosen].fine.g.power_W;
