@@ -666,7 +666,9 @@ static abl_status evaluate(plan_ctx *C, const plan_geom *G, int level, bool fixe
             snprintf(e->note, sizeof e->note, "critical limit crossed at t = %.0f s", s->t_s);
             /* the longest duration that kept the limits (the last check before), so that a
              * plan that cannot pass is still reported at its best safe dose */
-            if (!fixed) e->t_plan_s = fmax(t_prev, P->duration_s[0]);
+            if (!fixed)
+                e->t_plan_s = fmax(floor(t_prev / P->time_step_s + 1e-9) * P->time_step_s,
+                                   P->duration_s[0]);
             break;
         }
         if (!fixed && g >= 0 && s->t_s >= P->duration_s[0] - 1e-9) {
