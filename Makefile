@@ -73,7 +73,7 @@ help:
 	@echo "make demo       install missing dependencies, build, run the liver case (configs/liver_mwa_vein.yaml)"
 	@echo "make check      install missing dependencies, build, run the CUnit suite and the docs' examples"
 	@echo "make check-docs run every shell example of README.md and docs/*.md (scripts/doc_examples.py)"
-	@echo "make readme-keys rewrite README \"Scenario reference\" from the key declarations"
+	@echo "make readme-keys rewrite README \"Scenario reference\" and docs/PLANNING.md \"Plan file keys\" from the key declarations"
 	@echo "make bench      memory bandwidth + solver MLUPS, CSV under bench/results/"
 	@echo "make deps       install (root) or print (non-root) the Debian packages"
 	@echo "make install PREFIX=/usr/local ; make clean ; make SANITIZE=1 check"
@@ -123,6 +123,7 @@ check-docs:
 .PHONY: readme-keys
 readme-keys: $(BIN)
 	$(BIN) keys --markdown | /usr/bin/python3 scripts/readme_keys.py README.md
+	$(BIN) keys --plan | /usr/bin/python3 scripts/readme_keys.py docs/PLANNING.md plan-keys
 
 test-run: $(BIN) $(TESTBIN)
 	ABLASIM_BIN=$(abspath $(BIN)) ABLASIM_ROOT=$(CURDIR) $(TESTBIN)

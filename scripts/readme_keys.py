@@ -1,19 +1,21 @@
 #!/usr/bin/python3
-"""Write the scenario key reference (`ablasim keys --markdown`, read from stdin) into README.md
-between the markers <!-- keys:begin ... --> and <!-- keys:end -->. Used by `make readme-keys`;
-the README text outside the markers is left as it is. The config test suite fails when the
-section differs from the declarations in the code."""
+"""Write a key reference read from stdin into a Markdown file between the markers
+<!-- NAME:begin ... --> and <!-- NAME:end -->: the scenario keys (`ablasim keys --markdown`,
+README.md, NAME keys) or the plan file keys (`ablasim keys --plan`, docs/PLANNING.md, NAME
+plan-keys). Used by `make readme-keys`; the text outside the markers is left as it is. The
+config and plan test suites fail when a section differs from the declarations in the code.
+
+usage: ablasim keys --markdown | readme_keys.py README.md [NAME]"""
 import os
 import sys
 
-BEGIN = "<!-- keys:begin"
-END = "<!-- keys:end -->"
-
-
 def main():
-    if len(sys.argv) != 2:
-        sys.exit("usage: ablasim keys --markdown | readme_keys.py README.md")
+    if len(sys.argv) not in (2, 3):
+        sys.exit("usage: ablasim keys --markdown | readme_keys.py README.md [NAME]")
     path = sys.argv[1]
+    name = sys.argv[2] if len(sys.argv) == 3 else "keys"
+    BEGIN = f"<!-- {name}:begin"
+    END = f"<!-- {name}:end -->"
     table = sys.stdin.read()
     if not table.startswith("| key |"):
         sys.exit("readme_keys.py: stdin is not the key reference (ablasim keys --markdown)")
@@ -28,9 +30,9 @@ def main():
         with open(path + ".tmp", "w", encoding="utf-8") as f:
             f.write(text)
         os.replace(path + ".tmp", path)
-        print(f"{path}: scenario key reference rewritten")
+        print(f"{path}: {name} reference rewritten")
     else:
-        print(f"{path}: scenario key reference up to date")
+        print(f"{path}: {name} reference up to date")
 
 
 if __name__ == "__main__":

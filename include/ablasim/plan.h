@@ -20,6 +20,7 @@
 #define ABLASIM_PLAN_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "ablasim/status.h"
 
@@ -52,5 +53,9 @@ typedef struct {
  * ABL_OK also when no passing plan exists (rep->found = false, rep->why says why).
  * Errors: ABL_EINVAL (plan file, scenario), ABL_EIO, ABL_ENOMEM, ABL_ENUMERIC. */
 abl_status plan_run(const abl_plan_opts *o, abl_plan_report *rep, abl_error *err);
+
+/* docs/PLANNING.md "Plan file keys": a Markdown table printed from the plan file's key
+ * declarations (the ones the unknown-key check uses). 0 or -1. */
+int plan_reference_markdown(FILE *f);
 
 #endif

@@ -26,6 +26,88 @@ static const cfg_range r_cv = {0, 2, false, false, "1"};
 static const cfg_range r_spacing = {0, 200, false, false, "mm"};
 static const cfg_range r_thr = {-273.15, 1000, false, false, "degC"};
 
+/* ---- the plan file's keys, declared once (config.h): the unknown-key check reads them, and
+ * docs/PLANNING.md "Plan file keys" is printed from them (plan_reference_markdown) ---------- */
+
+static const cfg_keydecl target_decl[] = {
+    CFG_KEY("tissue", "–", "`tumour`", "tissue name", "the tissue to ablate"),
+    CFG_KEY("margin_mm", "mm", "5", "[0, 50]", "the verdict's margin: PASS iff the minimal margin exceeds it"),
+    CFG_KEY("plan_margin_mm", "mm", "`margin_mm`", "[margin_mm, 50]",
+            "the margin the optimiser covers (room for placement error); the verdict still judges `margin_mm`"),
+    CFG_KEY("criterion", "–", "`auto`", "`auto`, `tmax`, `tmin`", "zone: T_max >= threshold (heat) or T_min <= threshold (cold); auto: cold for a cryo source"),
+    CFG_KEY("threshold_C", "°C", "55 (tmax), -40 (tmin)", "[-273.15, 1000]", "zone threshold"),
+};
+static const cfg_keytable target_keys = CFG_KEYTABLE(target_decl);
+
+static const cfg_keydecl applicator_decl[] = {
+    CFG_KEY("source", "–", "0", "0..63, a source of the scenario", "the source whose applicator(s) are planned"),
+    CFG_KEY("count", "applicators", "the scenario's", "[min, max], 1..8", "numbers of applicators tried; each count's best is verified"),
+    CFG_KEY("list_key", "–", "by type (`electrodes`, `probes`)", "key or `none`", "list of applicators inside the source; `none`: the source is the applicator"),
+    CFG_KEY("tip_key", "–", "by type (`tip_mm`, `shape.center_mm`)", "dotted key", "the applicator's position [mm]"),
+    CFG_KEY("direction_key", "–", "by type (`direction`; none for shapes)", "dotted key or `none`", "the needle axis, from the tip towards the handle"),
+    CFG_KEY("dose_key", "–", "by type (`power_W`, `generator.power_W`; none for cryo)", "dotted key or `none`", "the searched power [W]"),
+    CFG_KEY("dose_in_source", "–", "true for rfa", "true, false", "the power key is in the source, not in each applicator"),
+};
+static const cfg_keytable applicator_keys = CFG_KEYTABLE(applicator_decl);
+
+static const cfg_keydecl search_decl[] = {
+    CFG_KEY("position_mm", "mm", "10", "[0, 200]", "tip offset from the start, +- per axis of the needle frame"),
+    CFG_KEY("tilt_deg", "deg", "0", "[0, 60]", "axis tilt, +- per angle (0: the scenario's direction)"),
+    CFG_KEY("power_W", "W", "the scenario's", "[lo, hi], (0, 1e4]", "searched power"),
+    CFG_KEY("duration_s", "s", "the scenario's", "[lo, hi], (0, 1e6]; not for cryo", "heat: the dose is the time to coverage within these bounds"),
+    CFG_KEY("time_step_s", "s", "10", "[0.01, 3600]", "duration resolution; coverage is checked every half step"),
+    CFG_KEY("spacing_mm", "mm", "[5, 30]", "[lo, hi]", "several applicators: distance of neighbours on the ring"),
+    CFG_KEY("start", "–", "`geometry`", "`geometry`, `scenario`", "start at the tumour centroid (tip offset along the axis as in the scenario) or at the scenario's placement"),
+};
+static const cfg_keytable search_keys = CFG_KEYTABLE(search_decl);
+
+static const cfg_keydecl constraints_decl[] = {
+    CFG_KEY("avoid_tissues", "–", "the critical structures", "list of tissue names", "needle paths (tip to grid face) must not cross them"),
+};
+static const cfg_keytable constraints_keys = CFG_KEYTABLE(constraints_decl);
+
+static const cfg_keydecl optimiser_decl[] = {
+    CFG_KEY("max_evaluations", "–", "40", "1..100000", "evaluations on the coarse grid (on the full grid when `coarsen` is 1)"),
+    CFG_KEY("coarsen", "–", "2", "1..8", "coarse grid factor (1: full grid only)"),
+    CFG_KEY("fine_evaluations", "–", "8", "0..100000", "evaluations on the full grid from the coarse optimum"),
+};
+static const cfg_keytable optimiser_keys = CFG_KEYTABLE(optimiser_decl);
+
+static const cfg_keydecl robustness_decl[] = {
+    CFG_KEY("samples", "–", "16", "0..100000", "forward runs of the chosen plan with perturbed needles and perfusion (0: none)"),
+    CFG_KEY("placement_sd_mm", "mm", "2", "[0, 20]", "needle tip error, normal, per axis"),
+    CFG_KEY("perfusion_cv", "–", "0.2", "[0, 2]", "perfusion factor per tissue, lognormal with mean 1"),
+    CFG_KEY("seed", "–", "1", ">= 0", "random seed (the plan is deterministic for a seed)"),
+    CFG_KEY("fidelity", "–", "`coarse`", "`coarse`, `full`", "grid of the samples (full when the coarse grid fails the plan)"),
+};
+static const cfg_keytable robustness_keys = CFG_KEYTABLE(robustness_decl);
+
+static const cfg_keydecl root_decl[] = {
+    CFG_KEY("scenario", "–", "required", "path", "base scenario, relative to the plan file"),
+    CFG_KEY("scenario_set", "–", "none", "list of KEY=VALUE", "--set lines applied to the base scenario"),
+    {.key = "target", .unit = "–", .deflt = "", .allowed = "map", .meaning = "what to ablate",
+     .sub = &target_keys, .sub_prefix = "target."},
+    CFG_KEY("critical", "°C", "none", "list of TISSUE:HOT_C:COLD_C", "critical structures and limits (the margin command's `--critical`)"),
+    {.key = "applicator", .unit = "–", .deflt = "", .allowed = "map", .meaning = "what is placed",
+     .sub = &applicator_keys, .sub_prefix = "applicator."},
+    {.key = "search", .unit = "–", .deflt = "", .allowed = "map", .meaning = "the search space",
+     .sub = &search_keys, .sub_prefix = "search."},
+    {.key = "constraints", .unit = "–", .deflt = "", .allowed = "map", .meaning = "needle paths",
+     .sub = &constraints_keys, .sub_prefix = "constraints."},
+    {.key = "optimiser", .unit = "–", .deflt = "", .allowed = "map", .meaning = "search effort",
+     .sub = &optimiser_keys, .sub_prefix = "optimiser."},
+    {.key = "robustness", .unit = "–", .deflt = "", .allowed = "map", .meaning = "sampling of the chosen plan",
+     .sub = &robustness_keys, .sub_prefix = "robustness."},
+};
+static const cfg_keytable root_keys = CFG_KEYTABLE(root_decl);
+
+int plan_reference_markdown(FILE *f)
+{
+    if (fputs("| key | unit | default | allowed | meaning |\n|---|---|---|---|---|\n", f) == EOF)
+        return -1;
+    return cfg_decl_markdown(f, &root_keys, "");
+}
+
 /* [lo, hi] of two numbers, lo <= hi, both in range. */
 static abl_status get_pair(cfg_node *map, const char *key, const cfg_range *r, bool *given,
                            double out[2], abl_error *err)
@@ -235,10 +317,7 @@ abl_status plan_spec_load(const abl_plan_opts *o, plan_spec *P, abl_error *err)
     if (st) return st;
     for (int i = 0; i < o->nsets && !st; i++) st = cfg_set(root, o->sets[i], err);
     if (st) goto done;
-    static const char *const top[] = {"scenario", "scenario_set", "target", "critical",
-                                      "applicator", "search", "constraints", "optimiser",
-                                      "robustness", NULL};
-    if ((st = cfg_check_keys(root, top, err))) goto done;
+    if ((st = cfg_check_decl(root, &root_keys, CFG_ALL_VARIANTS, err))) goto done;
     char plan_dir[PATH_MAX];
     if ((st = dirname_real(o->plan_path, plan_dir, sizeof plan_dir, err))) goto done;
 
@@ -275,10 +354,8 @@ abl_status plan_spec_load(const abl_plan_opts *o, plan_spec *P, abl_error *err)
 
     /* target */
     cfg_node *tg = cfg_get(root, "target");
-    static const char *const tkeys[] = {"tissue", "margin_mm", "plan_margin_mm", "criterion",
-                                        "threshold_C", NULL};
     if ((st = cfg_expect(tg, CFG_MAP, false, "'target'", err)) ||
-        (st = cfg_check_keys(tg, tkeys, err)))
+        (st = cfg_check_decl(tg, &target_keys, CFG_ALL_VARIANTS, err)))
         goto done;
     const char *tt;
     if ((st = cfg_get_string(tg, "tissue", false, "tumour", &tt, err))) goto done;
@@ -321,10 +398,8 @@ abl_status plan_spec_load(const abl_plan_opts *o, plan_spec *P, abl_error *err)
 
     /* applicator */
     cfg_node *am = cfg_get(root, "applicator");
-    static const char *const akeys[] = {"source",        "list_key", "tip_key", "direction_key",
-                                        "dose_key",      "count",    "dose_in_source", NULL};
     if ((st = cfg_expect(am, CFG_MAP, false, "'applicator'", err)) ||
-        (st = cfg_check_keys(am, akeys, err)))
+        (st = cfg_check_decl(am, &applicator_keys, CFG_ALL_VARIANTS, err)))
         goto done;
     long srci;
     if ((st = cfg_get_long(am, "source", false, 0, 0, 63, &srci, err))) goto done;
@@ -354,10 +429,8 @@ abl_status plan_spec_load(const abl_plan_opts *o, plan_spec *P, abl_error *err)
 
     /* search space */
     cfg_node *sm = cfg_get(root, "search");
-    static const char *const skeys[] = {"position_mm", "tilt_deg",    "power_W", "duration_s",
-                                        "time_step_s", "spacing_mm",  "start",   NULL};
     if ((st = cfg_expect(sm, CFG_MAP, false, "'search'", err)) ||
-        (st = cfg_check_keys(sm, skeys, err)))
+        (st = cfg_check_decl(sm, &search_keys, CFG_ALL_VARIANTS, err)))
         goto done;
     if ((st = cfg_get_double(sm, "position_mm", false, 10.0, &r_pos_mm, &P->pos_mm, err)) ||
         (st = cfg_get_double(sm, "tilt_deg", false, 0.0, &r_tilt, &P->tilt_deg, err)) ||
@@ -403,9 +476,8 @@ abl_status plan_spec_load(const abl_plan_opts *o, plan_spec *P, abl_error *err)
 
     /* constraints */
     cfg_node *cm = cfg_get(root, "constraints");
-    static const char *const ckeys[] = {"avoid_tissues", NULL};
     if ((st = cfg_expect(cm, CFG_MAP, false, "'constraints'", err)) ||
-        (st = cfg_check_keys(cm, ckeys, err)))
+        (st = cfg_check_decl(cm, &constraints_keys, CFG_ALL_VARIANTS, err)))
         goto done;
     cfg_node *av = cfg_get(cm, "avoid_tissues");
     if ((st = cfg_expect(av, CFG_SEQ, false, "'constraints.avoid_tissues' (a list of tissue "
@@ -423,9 +495,8 @@ abl_status plan_spec_load(const abl_plan_opts *o, plan_spec *P, abl_error *err)
 
     /* optimiser */
     cfg_node *om = cfg_get(root, "optimiser");
-    static const char *const okeys[] = {"max_evaluations", "coarsen", "fine_evaluations", NULL};
     if ((st = cfg_expect(om, CFG_MAP, false, "'optimiser'", err)) ||
-        (st = cfg_check_keys(om, okeys, err)))
+        (st = cfg_check_decl(om, &optimiser_keys, CFG_ALL_VARIANTS, err)))
         goto done;
     long v;
     if ((st = cfg_get_long(om, "max_evaluations", false, 40, 1, 100000, &v, err))) goto done;
@@ -437,10 +508,8 @@ abl_status plan_spec_load(const abl_plan_opts *o, plan_spec *P, abl_error *err)
 
     /* robustness */
     cfg_node *rm = cfg_get(root, "robustness");
-    static const char *const rkeys[] = {"samples", "placement_sd_mm", "perfusion_cv", "seed",
-                                        "fidelity", NULL};
     if ((st = cfg_expect(rm, CFG_MAP, false, "'robustness'", err)) ||
-        (st = cfg_check_keys(rm, rkeys, err)))
+        (st = cfg_check_decl(rm, &robustness_keys, CFG_ALL_VARIANTS, err)))
         goto done;
     if ((st = cfg_get_long(rm, "samples", false, 16, 0, 100000, &v, err))) goto done;
     P->rob_samples = (int)v;

@@ -297,6 +297,37 @@ static void test_threads_same_plan(void)
               ra.p_pass == rb.p_pass && ra.evaluations == rb.evaluations);
 }
 
+/* docs/PLANNING.md "Plan file keys" is the output of plan_reference_markdown (make readme-keys
+ * writes it between the plan-keys markers): a plan key added or re-documented in plan_spec.c
+ * without regenerating the page fails here. */
+static void test_plan_keys_doc(void)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/docs/PLANNING.md", tu_root());
+    char *doc = tu_slurp(path);
+    CU_ASSERT_FATAL(doc != NULL);
+    char *begin = strstr(doc, "<!-- plan-keys:begin");
+    char *end = begin ? strstr(begin, "<!-- plan-keys:end -->") : NULL;
+    CU_ASSERT_FATAL(begin != NULL && end != NULL);
+    begin = strchr(begin, '\n');
+    while (begin < end && *begin == '\n') begin++;
+    while (end > begin && end[-1] == '\n') end--;
+    char *gen = NULL;
+    size_t glen = 0;
+    FILE *m = open_memstream(&gen, &glen);
+    CU_ASSERT_FATAL(m != NULL);
+    CU_ASSERT(plan_reference_markdown(m) == 0);
+    fclose(m);
+    while (glen && gen[glen - 1] == '\n') glen--;
+    const bool same = (size_t)(end - begin) == glen && !memcmp(begin, gen, glen);
+    if (!same)
+        fprintf(stderr, "\ndocs/PLANNING.md \"Plan file keys\" differs from the declarations in "
+                        "src/plan/plan_spec.c: regenerate it with `make readme-keys`\n");
+    CU_ASSERT(same);
+    free(gen);
+    free(doc);
+}
+
 void register_plan_tests(void)
 {
     CU_pSuite s = CU_add_suite("plan", NULL, NULL);
@@ -308,4 +339,5 @@ void register_plan_tests(void)
                 test_needle_path_refused);
     CU_add_test(s, "bad plan files: key named, nothing written", test_bad_plans);
     CU_add_test(s, "1 and 2 threads give the same plan", test_threads_same_plan);
+    CU_add_test(s, "docs/PLANNING.md plan keys are the declarations", test_plan_keys_doc);
 }
