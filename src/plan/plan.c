@@ -1384,7 +1384,7 @@ static abl_status geometry_init(plan_ctx *C, abl_scenario **fine_sc_out, abl_err
                         P->plan_path, P->target_tissue);
     }
     for (int d = 0; d < 3; d++) C->centroid_mm[d] = sum[d] / ntum;
-    C->tumour_mL = ntum * grid_voxel_volume_m3(g) * 1e6;
+    C->tumour_mL = ntum * grid_voxel_volume_m3(&C->fine) * 1e6; /* s is gone: its copy */
     C->r_eq_mm = cbrt(3.0 * C->tumour_mL * 1e3 / (4.0 * PI));
     /* the needle frame and the start: the tumour centroid, with the tip as far beyond it
      * along the axis as in the base scenario (the device's zone centre lies behind its tip) */
