@@ -43,6 +43,13 @@ abl_status sim_run(abl_sim *s, const abl_run_opts *opts, abl_error *err)
     abl_status st = ABL_OK;
     s->profile_output = opts->profile;
     prof_start(&s->prof);
+    /* A checkpoint that did not carry the run log (runlog_state_io) leaves the fresh log of
+     * the resumed simulation, whose t = 0 records would be joined to samples after the resume
+     * as if nothing happened in between: start the records again, marked history_from_s. Here
+     * rather than in output_resume, which only reads the simulation. */
+    if (write && resumed && s->runlog && !s->runlog->restored &&
+        (st = runlog_restart(s->runlog, s, err)))
+        return st;
     if (write)
         st = resumed ? output_resume(path, s, opts->resume_snapshots, &o, err)
                      : output_open(path, s, &o, err);

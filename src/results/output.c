@@ -2075,16 +2075,6 @@ abl_status output_resume(const char *path, const abl_sim *s, long snapshots_writ
         o->nt = (hsize_t)snapshots_written;
     }
     quiet_end(&q);
-    /* A checkpoint that did not carry the run log (runlog_state_io) leaves the fresh log of
-     * the resumed simulation, whose t = 0 records would be joined to samples after the resume
-     * as if nothing happened in between: start the records again here, marked history_from_s. */
-    if (s->runlog && !s->runlog->restored && (st = runlog_restart(s->runlog, s, err))) {
-        close_id(o->snap_T);
-        close_id(o->snap_time);
-        close_id(o->file);
-        output_free(o);
-        return st;
-    }
     *out = o;
     return ABL_OK;
 fail:
