@@ -31,7 +31,9 @@
 #define ABLASIM_CHECKPOINT_H
 
 #include "ablasim/scenario.h"
-#include "ablasim/sim.h"
+#include "ablasim/simview.h"
+
+struct abl_sim;
 
 typedef struct {
     char *output_path;       /* result file the run writes */
@@ -40,7 +42,7 @@ typedef struct {
 
 /* Write s's state to path (atomically). output_path (may be relative or "") is stored as an
  * absolute path. */
-abl_status checkpoint_write(const char *path, const abl_sim *s, const char *output_path,
+abl_status checkpoint_write(const char *path, const abl_sim_view *s, const char *output_path,
                             long snapshots_written, abl_error *err);
 /* Verify a checkpoint (format, version, checksums), check that its input files still exist,
  * and load the scenario stored in it (as scenario_load would). */
@@ -49,7 +51,7 @@ abl_status checkpoint_load_scenario(const char *path, abl_scenario **sc, abl_che
 /* Verify the checkpoint again, check that s was built from the same tissue properties and
  * voxel materials, restore the state into s (created from that scenario) and check it. On
  * failure s is partly overwritten: destroy it. */
-abl_status checkpoint_restore(const char *path, abl_sim *s, abl_error *err);
+abl_status checkpoint_restore(const char *path, struct abl_sim *s, abl_error *err);
 void checkpoint_info_free(abl_checkpoint_info *info);
 
 #endif

@@ -6,15 +6,15 @@
 #ifndef ABLASIM_ISOTHERMS_H
 #define ABLASIM_ISOTHERMS_H
 
-struct abl_sim;
+#include "ablasim/simview.h"
 
 /* Isotherm volumes [mL]: voxels with T_max >= thr (hot) or T_min <= thr (cold), total and per
  * material. vol_total[t], vol_mat[t*nmat + m]. */
-void isotherm_volumes(const struct abl_sim *s, double *hot_total_mL, double *hot_mat_mL,
+void isotherm_volumes(const abl_sim_view *s, double *hot_total_mL, double *hot_mat_mL,
                       double *cold_total_mL, double *cold_mat_mL);
 
 /* Damage volumes [mL]: [0] Arrhenius Omega >= 1, [1] CEM43 >= 240 min; per material
  * mat_mL[q*nmat + m]. Either pointer may be NULL. */
-void damage_volumes(const struct abl_sim *s, double *total_mL, double *mat_mL);
+void damage_volumes(const abl_sim_view *s, double *total_mL, double *mat_mL);
 
 #endif

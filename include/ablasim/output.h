@@ -32,18 +32,18 @@
 #define ABLASIM_OUTPUT_H
 
 #include "ablasim/isotherms.h"
-#include "ablasim/sim.h"
+#include "ablasim/simview.h"
 
 typedef struct abl_output abl_output;
 
 /* Open "<path>.tmp" for writing (fails cleanly if the directory is not writable). */
-abl_status output_open(const char *path, const abl_sim *s, abl_output **out, abl_error *err);
+abl_status output_open(const char *path, const abl_sim_view *s, abl_output **out, abl_error *err);
 /* Append a temperature snapshot at time t_s. */
-abl_status output_snapshot(abl_output *o, const abl_sim *s, abl_error *err);
+abl_status output_snapshot(abl_output *o, const abl_sim_view *s, abl_error *err);
 /* Write final fields, running maps, isotherm volumes, attributes; close; write the XDMF and JSON
  * sidecars (also via temporary names); rename all into place. Always releases o, on success
  * and on failure (do not call output_abort after it). */
-abl_status output_finish(abl_output *o, const abl_sim *s, abl_error *err);
+abl_status output_finish(abl_output *o, const abl_sim_view *s, abl_error *err);
 /* Snapshots written so far; flush everything to disk (before a checkpoint). */
 long output_snapshot_count(const abl_output *o);
 abl_status output_flush(abl_output *o, abl_error *err);
@@ -52,7 +52,7 @@ abl_status output_flush(abl_output *o, abl_error *err);
 abl_status output_suspend(abl_output *o, long *snapshots_written, abl_error *err);
 /* Reopen the temporary file of an interrupted run, keeping its first snapshots_written
  * snapshots. */
-abl_status output_resume(const char *path, const abl_sim *s, long snapshots_written,
+abl_status output_resume(const char *path, const abl_sim_view *s, long snapshots_written,
                          abl_output **out, abl_error *err);
 /* Close and delete the temporary file (after an error). Safe with NULL. */
 void output_abort(abl_output *o);
@@ -62,7 +62,7 @@ void output_abort(abl_output *o);
  * is untouched). err keeps its status; its message gains where the partial file is (or why it
  * could not be kept, in which case the temporary is deleted as by output_abort). Releases o.
  * Safe with NULL. */
-void output_keep_incomplete(abl_output *o, const abl_sim *s, abl_error *err);
+void output_keep_incomplete(abl_output *o, const abl_sim_view *s, abl_error *err);
 
 /* Every name a run writing path may create, replace or remove (result, temporaries,
  * partial result, commit marker, lock, sidecars, incomplete result), with a role for messages.

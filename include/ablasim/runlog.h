@@ -47,6 +47,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "ablasim/simview.h"
 #include "ablasim/source.h"
 #include "ablasim/zone.h"
 
@@ -61,14 +62,12 @@ typedef struct {
 } abl_probe;
 
 typedef struct {
-    int source;      /* index in sim->sources */
+    int source;      /* index in the sources (abl_sim_view) */
     int axis;        /* index among the source's axes; -1: the cluster axis of a source with
                       * several */
     int source_axes; /* how many axes the source has */
     abl_source_axis ax;
 } abl_log_axis;
-
-struct abl_sim;
 
 typedef struct abl_runlog {
     int nprobes;
@@ -95,21 +94,21 @@ typedef struct abl_runlog {
 
 /* Build the probes (checking every position against the grid), the axis list and the first
  * records (t = 0) for the planned simulation s (grid, fields and sources created). */
-abl_status runlog_create(const struct abl_sim *s, abl_runlog **out, abl_error *err);
+abl_status runlog_create(const abl_sim_view *s, abl_runlog **out, abl_error *err);
 /* Record what is due at s->t_s (see above); called after the running maps were updated. */
-abl_status runlog_sample(abl_runlog *log, const struct abl_sim *s, abl_error *err);
+abl_status runlog_sample(abl_runlog *log, const abl_sim_view *s, abl_error *err);
 /* The zone axes of s's sources in the order above (malloc'ed; *n of them). */
-abl_status runlog_axes(const struct abl_sim *s, abl_log_axis **out, int *n, abl_error *err);
+abl_status runlog_axes(const abl_sim_view *s, abl_log_axis **out, int *n, abl_error *err);
 /* Zones of every criterion (ncrit = n_hot + n_cold + 1) and axis on s's current maps:
  * z[a * ncrit + c], nvox[c], largest[c]. bbox: visit only the zones' bounding boxes (what the
  * run does), or the whole grid (tests: the same numbers). w: the component search's work space
  * (zone.h; NULL: allocated for the call). */
-abl_status runlog_measure(const struct abl_sim *s, const abl_log_axis *axes, int naxes, bool bbox,
+abl_status runlog_measure(const abl_sim_view *s, const abl_log_axis *axes, int naxes, bool bbox,
                           abl_axis_zone *z, long *nvox, long *largest, abl_zone_scratch *w,
                           abl_error *err);
 /* A resumed run whose checkpoint did not restore the log: drop the records, start again at
  * s->t_s (history_from_s) with a sample there. */
-abl_status runlog_restart(abl_runlog *log, const struct abl_sim *s, abl_error *err);
+abl_status runlog_restart(abl_runlog *log, const abl_sim_view *s, abl_error *err);
 /* Checkpoint: walk the records through abl_blob_io (source.h); a load checks that the probe,
  * source, axis and criterion counts match. */
 abl_status runlog_state_io(abl_runlog *log, abl_blob *b, abl_error *err);
@@ -119,7 +118,7 @@ void runlog_free(abl_runlog *log);
 double probe_value(const abl_probe *p, const double *T);
 /* Criterion c of scenario sc: the field it reads on s, threshold, direction; its label for
  * dataset and JSON names ("hot", "cold", "omega_ge_1") and index within that kind. */
-const double *runlog_criterion(const struct abl_sim *s, int c, double *thr, bool *at_or_above,
+const double *runlog_criterion(const abl_sim_view *s, int c, double *thr, bool *at_or_above,
                                int *kind, int *index);
 
 #endif

@@ -22,21 +22,13 @@
 #include "ablasim/run.h"
 #include "ablasim/runlog.h"
 #include "ablasim/scenario.h"
+#include "ablasim/simview.h"
 #include "ablasim/source.h"
 
 /* Limits on computed counts, checked before use (issue 14: a count that overflows must be
  * refused, never wrapped): time steps of one run, and snapshots of one result file. */
 #define ABL_MAX_STEPS 100000000L
 #define ABL_MAX_SNAPSHOTS 100000L
-
-typedef struct {
-    /* energy accounting over the run [J] (only when scenario energy_balance is on) */
-    bool energy_tracked;
-    double E_stored_initial_J, E_stored_final_J;
-    double E_sources_J;      /* volumetric sources + pinned voxels */
-    double E_perf_met_J;     /* perfusion + metabolic (net into tissue) */
-    double E_boundary_in_J;  /* through the domain faces */
-} abl_energy;
 
 /* Property hook: fill per-voxel conductivity k [W/m/K] and perfusion W = w_b rho_b c_b
  * [W/m^3/K] for the state in v (called before every step once set). Temperature- and

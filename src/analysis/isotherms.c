@@ -5,9 +5,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "ablasim/sim.h"
 
-void isotherm_volumes(const abl_sim *s, double *hot_total_mL, double *hot_mat_mL,
+void isotherm_volumes(const abl_sim_view *s, double *hot_total_mL, double *hot_mat_mL,
                       double *cold_total_mL, double *cold_mat_mL)
 {
     const abl_scenario *sc = s->sc;
@@ -57,7 +56,7 @@ void isotherm_volumes(const abl_sim *s, double *hot_total_mL, double *hot_mat_mL
     }
 }
 
-void damage_volumes(const abl_sim *s, double *total_mL, double *mat_mL)
+void damage_volumes(const abl_sim_view *s, double *total_mL, double *mat_mL)
 {
     const int nm = s->nmat;
     const double vox_mL = grid_voxel_volume_m3(&s->grid) * 1e6;

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ablasim/sim.h"
 
 /* ---- probes ------------------------------------------------------------------------------- */
 
@@ -81,8 +80,8 @@ static bool name_taken(const abl_runlog *log, int n, const char *name)
 
 /* ---- criteria ----------------------------------------------------------------------------- */
 
-const double *runlog_criterion(const abl_sim *s, int c, double *thr, bool *at_or_above, int *kind,
-                               int *index)
+const double *runlog_criterion(const abl_sim_view *s, int c, double *thr, bool *at_or_above,
+                               int *kind, int *index)
 {
     const abl_scenario *sc = s->sc;
     if (c < sc->n_hot) {
@@ -106,7 +105,7 @@ const double *runlog_criterion(const abl_sim *s, int c, double *thr, bool *at_or
     return s->omega;
 }
 
-abl_status runlog_measure(const abl_sim *s, const abl_log_axis *axes, int naxes, bool bbox,
+abl_status runlog_measure(const abl_sim_view *s, const abl_log_axis *axes, int naxes, bool bbox,
                           abl_axis_zone *z, long *nvox, long *largest, abl_zone_scratch *w,
                           abl_error *err)
 {
@@ -208,7 +207,7 @@ static double schedule_integral(const abl_schedule *sch, double a, double b)
     return e;
 }
 
-static abl_status sample_probes(abl_runlog *log, const abl_sim *s, abl_error *err)
+static abl_status sample_probes(abl_runlog *log, const abl_sim_view *s, abl_error *err)
 {
     const size_t k = log->nt;
     abl_status st = ensure_t(log, k + 1, err);
@@ -254,7 +253,7 @@ static abl_status sample_probes(abl_runlog *log, const abl_sim *s, abl_error *er
     return ABL_OK;
 }
 
-static abl_status sample_zones(abl_runlog *log, const abl_sim *s, abl_error *err)
+static abl_status sample_zones(abl_runlog *log, const abl_sim_view *s, abl_error *err)
 {
     const size_t k = log->ng, nc = (size_t)log->ncrit;
     abl_status st = ensure_g(log, k + 1, err);
@@ -277,7 +276,7 @@ static bool due(double t, double last, double every)
     return floor(t / every + 1e-9) > floor(last / every + 1e-9);
 }
 
-abl_status runlog_sample(abl_runlog *log, const abl_sim *s, abl_error *err)
+abl_status runlog_sample(abl_runlog *log, const abl_sim_view *s, abl_error *err)
 {
     if (!log) return ABL_OK;
     const abl_scenario *sc = s->sc;
@@ -296,7 +295,7 @@ abl_status runlog_sample(abl_runlog *log, const abl_sim *s, abl_error *err)
     return ABL_OK;
 }
 
-abl_status runlog_restart(abl_runlog *log, const abl_sim *s, abl_error *err)
+abl_status runlog_restart(abl_runlog *log, const abl_sim_view *s, abl_error *err)
 {
     if (!log) return ABL_OK;
     log->nt = 0;
@@ -328,7 +327,7 @@ void runlog_free(abl_runlog *log)
     free(log);
 }
 
-abl_status runlog_axes(const abl_sim *s, abl_log_axis **out, int *n, abl_error *err)
+abl_status runlog_axes(const abl_sim_view *s, abl_log_axis **out, int *n, abl_error *err)
 {
     *out = NULL;
     *n = 0;
@@ -374,7 +373,7 @@ abl_status runlog_axes(const abl_sim *s, abl_log_axis **out, int *n, abl_error *
     return ABL_OK;
 }
 
-static abl_status build_probes(abl_runlog *log, const abl_sim *s, abl_error *err)
+static abl_status build_probes(abl_runlog *log, const abl_sim_view *s, abl_error *err)
 {
     const abl_scenario *sc = s->sc;
     const int ntip = sc->tip_probes ? log->naxes : 0;
@@ -425,7 +424,7 @@ static abl_status build_probes(abl_runlog *log, const abl_sim *s, abl_error *err
     return ABL_OK;
 }
 
-abl_status runlog_create(const abl_sim *s, abl_runlog **out, abl_error *err)
+abl_status runlog_create(const abl_sim_view *s, abl_runlog **out, abl_error *err)
 {
     *out = NULL;
     abl_runlog *log = calloc(1, sizeof *log);

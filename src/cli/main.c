@@ -136,7 +136,8 @@ static void print_summary(const abl_sim *s, const char *out)
         free(cold_m);
         return;
     }
-    isotherm_volumes(s, hot, hot_m, cold, cold_m);
+    const abl_sim_view v = sim_view(s);
+    isotherm_volumes(&v, hot, hot_m, cold, cold_m);
     printf("scenario   %s (%s)\n", sc->name, sc->path);
     printf("grid       %d x %d x %d voxels, spacing %.3g x %.3g x %.3g mm, %d tissues\n",
            s->grid.nx, s->grid.ny, s->grid.nz, s->grid.h_m[0] * 1e3, s->grid.h_m[1] * 1e3,
@@ -161,7 +162,7 @@ static void print_summary(const abl_sim *s, const char *out)
         printf("\n");
     }
     double dmg[2];
-    damage_volumes(s, dmg, NULL);
+    damage_volumes(&v, dmg, NULL);
     printf("damage     Arrhenius Omega >= 1: %.3f mL; CEM43 >= 240 min: %.3f mL\n", dmg[0],
            dmg[1]);
     if (s->energy.energy_tracked) {

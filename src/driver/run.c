@@ -19,7 +19,8 @@ static abl_status take_checkpoint(abl_sim *s, abl_output *o, const abl_run_opts 
     prof_start(&s->prof);
     abl_status st = output_flush(o, err);
     if (st) return st;
-    st = checkpoint_write(opts->checkpoint_path, s, path, output_snapshot_count(o), err);
+    const abl_sim_view v = sim_view(s);
+    st = checkpoint_write(opts->checkpoint_path, &v, path, output_snapshot_count(o), err);
     if (st == ABL_OK) s->checkpoints_written++;
     prof_mark(&s->prof, ABL_PROF_CHECKPOINT, 0);
     return st;
@@ -43,9 +44,19 @@ abl_status sim_run(abl_sim *s, const abl_run_opts *opts, abl_error *err)
     abl_status st = ABL_OK;
     s->profile_output = opts->profile;
     prof_start(&s->prof);
-    if (write)
-        st = resumed ? output_resume(path, s, opts->resume_snapshots, &o, err)
-                     : output_open(path, s, &o, err);
+    /* A checkpoint that did not carry the run log (runlog_state_io) leaves the fresh log of
+     * the resumed simulation, whose t = 0 records would be joined to samples after the resume
+     * as if nothing happened in between: start the records again, marked history_from_s. Here
+     * rather than in output_resume, which only reads the simulation. */
+    if (write && resumed && s->runlog && !s->runlog->restored) {
+        const abl_sim_view v = sim_view(s);
+        if ((st = runlog_restart(s->runlog, &v, err))) return st;
+    }
+    if (write) {
+        const abl_sim_view v = sim_view(s);
+        st = resumed ? output_resume(path, &v, opts->resume_snapshots, &o, err)
+                     : output_open(path, &v, &o, err);
+    }
     if (st) return st;
     if (write) prof_mark(&s->prof, ABL_PROF_OUTPUT, 0);
     const double t0 = omp_get_wtime() - s->wall_s; /* a resumed run keeps counting */
@@ -53,8 +64,11 @@ abl_status sim_run(abl_sim *s, const abl_run_opts *opts, abl_error *err)
     /* snapshots at k * interval (each a step boundary, see plan_time) and at the end */
     const double iv = sc->snapshot_interval_s;
     prof_start(&s->prof);
-    if (iv > 0 && write && !resumed && (st = output_snapshot(o, s, err))) goto fail;
-    if (iv > 0 && write && !resumed) prof_mark(&s->prof, ABL_PROF_OUTPUT, 0);
+    if (iv > 0 && write && !resumed) {
+        const abl_sim_view v = sim_view(s);
+        if ((st = output_snapshot(o, &v, err))) goto fail;
+        prof_mark(&s->prof, ABL_PROF_OUTPUT, 0);
+    }
     /* look at stop requests and checkpoints every few explicit steps (a step with an RFA
      * potential solve can take a good fraction of a second: 64 steps made SIGTERM wait 25 s),
      * after every implicit step */
@@ -81,7 +95,8 @@ abl_status sim_run(abl_sim *s, const abl_run_opts *opts, abl_error *err)
         if ((st = sim_advance(s, max_chunk, t_snap, err))) goto fail;
         if (write && iv > 0 && (s->t_s >= t_snap - 1e-9 * s->dt_s || s->step == nsteps)) {
             prof_start(&s->prof);
-            if ((st = output_snapshot(o, s, err))) goto fail;
+            const abl_sim_view v = sim_view(s);
+            if ((st = output_snapshot(o, &v, err))) goto fail;
             prof_mark(&s->prof, ABL_PROF_OUTPUT, 0);
         }
         double now = omp_get_wtime();
@@ -106,13 +121,20 @@ abl_status sim_run(abl_sim *s, const abl_run_opts *opts, abl_error *err)
     }
     s->wall_s = omp_get_wtime() - t0;
     prof_start(&s->prof);
-    if (write && (st = output_finish(o, s, err))) return st; /* finish releases o either way */
-    if (write) prof_mark(&s->prof, ABL_PROF_OUTPUT, 0);
+    if (write) {
+        const abl_sim_view v = sim_view(s);
+        if ((st = output_finish(o, &v, err))) return st; /* finish releases o either way */
+        prof_mark(&s->prof, ABL_PROF_OUTPUT, 0);
+    }
     return ABL_OK;
 fail:
     /* a numerical fault keeps what was written, marked incomplete (issue 10); any other
      * failure deletes the temporary file */
-    if (write && st == ABL_ENUM) output_keep_incomplete(o, s, err);
-    else if (write) output_abort(o);
+    if (write && st == ABL_ENUM) {
+        const abl_sim_view v = sim_view(s);
+        output_keep_incomplete(o, &v, err);
+    } else if (write) {
+        output_abort(o);
+    }
     return st;
 }

@@ -562,7 +562,10 @@ abl_status sim_create(const abl_scenario *sc, abl_sim **out, abl_error *err)
         goto fail;
     if (sc->scheme == SCHEME_SPECTRAL && (st = plan_spectral(s, err))) goto fail;
     /* probes (positions checked against the grid here), zone axes, first records at t = 0 */
-    if ((st = runlog_create(s, &s->runlog, err))) goto fail;
+    {
+        const abl_sim_view v = sim_view(s);
+        if ((st = runlog_create(&v, &s->runlog, err))) goto fail;
+    }
     *out = s;
     return ABL_OK;
 nomem:
@@ -570,6 +573,44 @@ nomem:
 fail:
     sim_destroy(s);
     return st;
+}
+
+abl_sim_view sim_view(const abl_sim *s)
+{
+    return (abl_sim_view){
+        .sc = s->sc,
+        .grid = s->grid,
+        .nmat = s->nmat,
+        .mat_tissue = s->mat_tissue,
+        .material = s->material,
+        .fields = s->fields,
+        .nfields = s->nfields,
+        .T = s->T,
+        .T_max = s->T_max,
+        .T_min = s->T_min,
+        .omega = s->omega,
+        .cem43_min = s->cem43_min,
+        /* T ** does not convert to const T *const * implicitly in C; the view only reads */
+        .sources = (const abl_source *const *)s->sources,
+        .nsources = s->nsources,
+        .n_extra_pin = s->n_extra_pin,
+        .t_s = s->t_s,
+        .dt_s = s->dt_s,
+        .dt_stable_s = s->dt_stable_s,
+        .step = s->step,
+        .seg_t0_s = s->seg_t0_s,
+        .seg_steps = s->seg_steps,
+        .monitor_accum_s = s->monitor_accum_s,
+        .wall_s = s->wall_s,
+        .energy = s->energy,
+        .cg_iters = s->cg_iters,
+        .cg_resid = s->cg_resid,
+        .cg_time_s = s->cg_time_s,
+        .n_cg = s->n_cg,
+        .prof = &s->prof,
+        .profile_output = s->profile_output,
+        .runlog = s->runlog,
+    };
 }
 
 void sim_destroy(abl_sim *s)
@@ -754,7 +795,8 @@ static abl_status monitor(abl_sim *s, double interval_s, abl_error *err)
     }
     prof_mark(&s->prof, ABL_PROF_MONITOR, 0);
     /* probes, zone growth and source power when due (runlog.h), on the maps just updated */
-    abl_status st = runlog_sample(s->runlog, s, err);
+    const abl_sim_view v = sim_view(s);
+    abl_status st = runlog_sample(s->runlog, &v, err);
     prof_mark(&s->prof, ABL_PROF_RUNLOG, 0);
     return st;
 }

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "ablasim/runlog.h"
+#include "ablasim/sim.h" /* checkpoint_restore fills the whole simulation */
 #include "ablasim/source.h"
 #include "ablasim/version.h"
 #include "atomic_file.h"
@@ -495,7 +496,7 @@ static void tissue_rows_free(tissue_rows *r)
     free(r->names);
 }
 
-static int tissue_rows_build(const abl_sim *s, tissue_rows *r)
+static int tissue_rows_build(const abl_sim_view *s, tissue_rows *r)
 {
     const abl_tissue_table *tab = &s->sc->tissues;
     r->nrow = s->nmat + 1;
@@ -523,7 +524,7 @@ static int tissue_rows_build(const abl_sim *s, tissue_rows *r)
 
 /* Digest of the voxel materials as built by sim_create (mesh labels, NIfTI, shapes) and of the
  * grid's dimensions. */
-static uint64_t material_digest(const abl_sim *s)
+static uint64_t material_digest(const abl_sim_view *s)
 {
     const int dims[3] = {s->grid.nx, s->grid.ny, s->grid.nz};
     uint64_t h = hash_piece(HASH_SEED, dims, sizeof dims);
@@ -543,7 +544,7 @@ static void row_name(const char *names, int r, char *buf, size_t len)
 }
 
 /* The tissue properties now against the checkpoint's: name the first that changed. */
-static abl_status check_tissues(hid_t f, hid_t root, const abl_sim *s, const char *path,
+static abl_status check_tissues(hid_t f, hid_t root, const abl_sim_view *s, const char *path,
                                 abl_error *err)
 {
     tissue_rows now = {0};
@@ -696,10 +697,13 @@ static void source_blob_name(char *buf, size_t len, int i)
 }
 
 /* Save every stateful source (state_io) as a uint8 dataset with its name as an attribute. */
-static abl_status write_source_states(hid_t f, const abl_sim *s, const char *tmp, abl_error *err)
+static abl_status write_source_states(hid_t f, const abl_sim_view *s, const char *tmp,
+                                      abl_error *err)
 {
     for (int i = 0; i < s->nsources; i++) {
-        abl_source *src = s->sources[i];
+        /* state_io walks the state both ways, hence not const; counting and saving
+         * (ABL_BLOB_COUNT, ABL_BLOB_SAVE) only read it */
+        abl_source *src = (abl_source *)s->sources[i];
         if (!src->ops->state_io) continue;
         abl_blob b = {ABL_BLOB_COUNT, NULL, 0, 0, false};
         abl_status st = src->ops->state_io(src, &b, err);
@@ -771,17 +775,19 @@ static abl_status read_source_states(hid_t f, abl_sim *s, const char *path, abl_
 
 /* The run log (probes, zone growth, source power; runlog.h) as the blob /state/runlog, so a
  * resumed run keeps its whole history. */
-static abl_status write_runlog(hid_t f, const abl_sim *s, const char *tmp, abl_error *err)
+static abl_status write_runlog(hid_t f, const abl_sim_view *s, const char *tmp, abl_error *err)
 {
     if (!s->runlog) return ABL_OK;
+    /* as for the sources: runlog_state_io only reads the log when counting and saving */
+    abl_runlog *log = (abl_runlog *)s->runlog;
     abl_blob b = {ABL_BLOB_COUNT, NULL, 0, 0, false};
-    abl_status st = runlog_state_io(s->runlog, &b, err);
+    abl_status st = runlog_state_io(log, &b, err);
     if (st) return st;
     const size_t len = b.pos;
     unsigned char *buf = malloc(len ? len : 1);
     if (!buf) return abl_fail(err, ABL_ENOMEM, "out of memory saving the run log");
     b = (abl_blob){ABL_BLOB_SAVE, buf, len, 0, false};
-    st = runlog_state_io(s->runlog, &b, err);
+    st = runlog_state_io(log, &b, err);
     if (st == ABL_OK && b.pos != len)
         st = abl_fail(err, ABL_EINTERNAL, "the run log took %zu bytes to count but %zu to save",
                       len, b.pos);
@@ -834,7 +840,7 @@ static char *real_or_given(const char *path)
     return r;
 }
 
-abl_status checkpoint_write(const char *path, const abl_sim *s, const char *output_path,
+abl_status checkpoint_write(const char *path, const abl_sim_view *s, const char *output_path,
                             long snapshots_written, abl_error *err)
 {
     const abl_scenario *sc = s->sc;
@@ -1138,8 +1144,9 @@ abl_status checkpoint_restore(const char *path, abl_sim *s, abl_error *err)
     }
     /* provenance first: a changed tissue table or mesh also changes dt or the voxel count,
      * and the specific cause is the useful message */
-    if ((st = check_tissues(f, root, s, path, err))) goto done;
-    if ((size_t)nvox != s->grid.n || mdig != material_digest(s)) {
+    const abl_sim_view v = sim_view(s);
+    if ((st = check_tissues(f, root, &v, path, err))) goto done;
+    if ((size_t)nvox != s->grid.n || mdig != material_digest(&v)) {
         char what[96] = "its voxel materials differ";
         if ((size_t)nvox != s->grid.n)
             snprintf(what, sizeof what, "%lld voxels then, %zu now", nvox, s->grid.n);

@@ -367,7 +367,7 @@ static abl_status make_names(abl_output *o, const char *path, abl_error *err)
     return ABL_OK;
 }
 
-static abl_status write_grid(abl_output *o, const abl_sim *s, abl_error *err)
+static abl_status write_grid(abl_output *o, const abl_sim_view *s, abl_error *err)
 {
     abl_status st = ABL_OK;
     const abl_grid *g = &s->grid;
@@ -452,7 +452,7 @@ done:
     return st;
 }
 
-abl_status output_open(const char *path, const abl_sim *s, abl_output **out, abl_error *err)
+abl_status output_open(const char *path, const abl_sim_view *s, abl_output **out, abl_error *err)
 {
     *out = NULL;
     if (!path || !path[0]) return abl_fail(err, ABL_EINVAL, "output: empty file name");
@@ -544,7 +544,7 @@ done:
     return st;
 }
 
-static abl_status append_snapshot(abl_output *o, const abl_sim *s, abl_error *err)
+static abl_status append_snapshot(abl_output *o, const abl_sim_view *s, abl_error *err)
 {
     const abl_grid *g = &s->grid;
     abl_status st;
@@ -580,7 +580,7 @@ static abl_status append_snapshot(abl_output *o, const abl_sim *s, abl_error *er
     return ABL_OK;
 }
 
-abl_status output_snapshot(abl_output *o, const abl_sim *s, abl_error *err)
+abl_status output_snapshot(abl_output *o, const abl_sim_view *s, abl_error *err)
 {
     h5_quiet q;
     quiet_begin(&q);
@@ -707,7 +707,7 @@ static int has_series(const abl_source *src, abl_source_series *ser)
 
 /* Whether source i's power comes from the run log (runlog.h): it records no power column of
  * its own (volumetric, fixed_temperature, a modality without a generator log). */
-static bool log_power(const abl_sim *s, int i)
+static bool log_power(const abl_sim_view *s, int i)
 {
     abl_source_series ser;
     if (!s->runlog || i >= s->runlog->nsrc) return false;
@@ -719,7 +719,7 @@ static bool log_power(const abl_sim *s, int i)
 }
 
 /* Group names of every source and the zones along every applicator axis. */
-static abl_status measure_sources(const abl_sim *s, const char *path, iso_result *iso,
+static abl_status measure_sources(const abl_sim_view *s, const char *path, iso_result *iso,
                                   abl_error *err)
 {
     const abl_runlog *log = s->runlog;
@@ -786,7 +786,7 @@ done:
 
 /* /fields: every map of the field table marked for the result (fields.h), in table order;
  * per-threshold maps carry their threshold_C. */
-static abl_status write_fields(abl_output *o, const abl_sim *s, abl_error *err)
+static abl_status write_fields(abl_output *o, const abl_sim_view *s, abl_error *err)
 {
     hid_t grp = make_group(o, H5_FIELDS, err);
     if (grp < 0) return ABL_EIO;
@@ -827,7 +827,7 @@ static double zone_mL(long n, const abl_grid *g)
 
 /* Growth curves of one axis (or, a < 0, of the volumes only) under gname/growth:
  * time_s [ng]; per kind <kind>_<what> [ng][n] (hot, cold) or [ng] (omega_ge_1). */
-static abl_status write_growth(abl_output *o, const abl_sim *s, const char *gname, int a,
+static abl_status write_growth(abl_output *o, const abl_sim_view *s, const char *gname, int a,
                                abl_error *err)
 {
     const abl_runlog *log = s->runlog;
@@ -898,7 +898,7 @@ static abl_status write_growth(abl_output *o, const abl_sim *s, const char *gnam
     return st;
 }
 
-static abl_status write_isotherms(abl_output *o, const abl_sim *s, const iso_result *iso,
+static abl_status write_isotherms(abl_output *o, const abl_sim_view *s, const iso_result *iso,
                                   abl_error *err)
 {
     const abl_scenario *sc = s->sc;
@@ -960,7 +960,7 @@ static abl_status write_isotherms(abl_output *o, const abl_sim *s, const iso_res
 
 /* /sources/<name>: attr "type"; with a series, one 1-D float64 dataset per column (units from
  * the column name's suffix) and attrs rows, delivered_<p>energy_J for every <p>power_W column. */
-static abl_status write_sources(abl_output *o, const abl_sim *s, const iso_result *iso,
+static abl_status write_sources(abl_output *o, const abl_sim_view *s, const iso_result *iso,
                                 abl_error *err)
 {
     if (s->nsources <= 0) return ABL_OK;
@@ -1051,7 +1051,7 @@ static abl_status write_sources(abl_output *o, const abl_sim *s, const iso_resul
  * the hot isotherms (T_max_C >= thr), the cold ones (T_min_C <= thr) and Omega >= 1 the zone's
  * length along the axis, diameters across it [mm], volume and largest component [mL] (zone.h),
  * and their growth curves. */
-static abl_status write_zones(abl_output *o, const abl_sim *s, const iso_result *iso,
+static abl_status write_zones(abl_output *o, const abl_sim_view *s, const iso_result *iso,
                               abl_error *err)
 {
     if (iso->nzones <= 0) return ABL_OK;
@@ -1127,7 +1127,7 @@ static abl_status write_zones(abl_output *o, const abl_sim *s, const iso_result 
 }
 
 /* /probes: time_s [nt] and one float64 series [nt] per probe (degC, attrs position_mm, kind). */
-static abl_status write_probes(abl_output *o, const abl_sim *s, abl_error *err)
+static abl_status write_probes(abl_output *o, const abl_sim_view *s, abl_error *err)
 {
     const abl_runlog *log = s->runlog;
     if (!log || log->nprobes == 0) return ABL_OK;
@@ -1180,7 +1180,7 @@ static double energy_residual(const abl_energy *e)
     return (dE - in) / (scale > DBL_MIN ? scale : DBL_MIN);
 }
 
-static abl_status write_energy(abl_output *o, const abl_sim *s, abl_error *err)
+static abl_status write_energy(abl_output *o, const abl_sim_view *s, abl_error *err)
 {
     const abl_energy *e = &s->energy;
     hid_t grp = make_group(o, H5_ENERGY, err);
@@ -1214,7 +1214,7 @@ static abl_status write_energy(abl_output *o, const abl_sim *s, abl_error *err)
 }
 
 /* Per-solve CG log of the implicit schemes: iterations, final relative residual, time. */
-static abl_status write_solver(abl_output *o, const abl_sim *s, abl_error *err)
+static abl_status write_solver(abl_output *o, const abl_sim_view *s, abl_error *err)
 {
     static const char *const names[] = {"explicit", "implicit", "crank_nicolson", "spectral"};
     hid_t grp = make_group(o, H5_SOLVER, err);
@@ -1239,11 +1239,11 @@ static abl_status write_solver(abl_output *o, const abl_sim *s, abl_error *err)
 
 /* /profile (ablasim run --profile): wall seconds, marks and minimum bytes per phase of the run
  * loop (profile.h), up to the start of this finish. */
-static abl_status write_profile(abl_output *o, const abl_sim *s, abl_error *err)
+static abl_status write_profile(abl_output *o, const abl_sim_view *s, abl_error *err)
 {
     hid_t grp = make_group(o, H5_PROFILE, err);
     if (grp < 0) return ABL_EIO;
-    const abl_profile *p = &s->prof;
+    const abl_profile *p = s->prof;
     double calls[ABL_PROF_N];
     for (int i = 0; i < ABL_PROF_N; i++) calls[i] = (double)p->calls[i];
     const hsize_t n = ABL_PROF_N;
@@ -1267,7 +1267,7 @@ static abl_status write_profile(abl_output *o, const abl_sim *s, abl_error *err)
     return st;
 }
 
-static abl_status write_root_attrs(abl_output *o, const abl_sim *s, abl_error *err)
+static abl_status write_root_attrs(abl_output *o, const abl_sim_view *s, abl_error *err)
 {
     const abl_scenario *sc = s->sc;
     hid_t root = o->file;
@@ -1334,7 +1334,7 @@ static abl_status write_frames(abl_output *o, const abl_grid *g, abl_error *err)
     return st;
 }
 
-static abl_status finish_h5(abl_output *o, const abl_sim *s, const iso_result *iso,
+static abl_status finish_h5(abl_output *o, const abl_sim_view *s, const iso_result *iso,
                             abl_error *err)
 {
     abl_status st = write_fields(o, s, err);
@@ -1424,7 +1424,7 @@ static void frame_name(char *buf, size_t len, unsigned long long t)
 }
 
 /* The fields every grid carries: labels, final and extreme temperatures, time maps. */
-static void xdmf_static_attrs(FILE *f, const abl_output *o, const abl_sim *s, const char *ind)
+static void xdmf_static_attrs(FILE *f, const abl_output *o, const abl_sim_view *s, const char *ind)
 {
     xdmf_attr(f, o, &s->grid, "labels", H5_LABELS, ABL_DT_U8, ind);
     for (int i = 0; i < s->nfields; i++) {
@@ -1439,7 +1439,7 @@ static void xdmf_static_attrs(FILE *f, const abl_output *o, const abl_sim *s, co
  * an option: ParaView's Xdmf3 readers then show only the collection. Snapshots are referenced
  * through their 3-D virtual views rather than XDMF hyperslabs of /snapshots/T_C, which the
  * Xdmf3 readers cannot read. */
-static void xdmf_body(FILE *f, const abl_output *o, const abl_sim *s)
+static void xdmf_body(FILE *f, const abl_output *o, const abl_sim_view *s)
 {
     const abl_grid *g = &s->grid;
     fprintf(f, "<?xml version=\"1.0\" ?>\n<!DOCTYPE Xdmf SYSTEM \"Xdmf.dtd\" []>\n");
@@ -1482,7 +1482,7 @@ static void iso_key(char *buf, size_t len, int hot, double thr)
 }
 
 /* Isotherm volumes of one tissue: the sum over the materials that map to it. */
-static void json_iso_block(abl_json *j, const abl_sim *s, const iso_result *iso, int tissue)
+static void json_iso_block(abl_json *j, const abl_sim_view *s, const iso_result *iso, int tissue)
 {
     const abl_scenario *sc = s->sc;
     for (int pass = 0; pass < 2; pass++) {
@@ -1535,7 +1535,7 @@ static void json_stats(abl_json *j, const char *key, col_stats cs)
 }
 
 /* "probes": {name: {position_mm, kind, final_C, max_C, min_C}} over the recorded samples. */
-static void json_probes(abl_json *j, const abl_sim *s)
+static void json_probes(abl_json *j, const abl_sim_view *s)
 {
     const abl_runlog *log = s->runlog;
     if (!log || log->nprobes == 0) return;
@@ -1567,7 +1567,7 @@ static void json_probes(abl_json *j, const abl_sim *s)
 /* "sources": {name: {type, zones: {axis name: {tip_mm, direction, per zone: length, diameter,
  * volume}}, series: {column: {final, min, max}}, <p>energy_J per <p>power_W column}} (same
  * names as in the HDF5 file) */
-static void json_sources(abl_json *j, const abl_sim *s, const iso_result *iso)
+static void json_sources(abl_json *j, const abl_sim_view *s, const iso_result *iso)
 {
     const abl_scenario *sc = s->sc;
     if (s->nsources <= 0) return;
@@ -1636,7 +1636,7 @@ static void json_sources(abl_json *j, const abl_sim *s, const iso_result *iso)
     json_end_object(j);
 }
 
-static void json_body(FILE *f, const abl_output *o, const abl_sim *s, const iso_result *iso)
+static void json_body(FILE *f, const abl_output *o, const abl_sim_view *s, const iso_result *iso)
 {
     const abl_scenario *sc = s->sc;
     const abl_grid *g = &s->grid;
@@ -1712,9 +1712,9 @@ static void json_body(FILE *f, const abl_output *o, const abl_sim *s, const iso_
         json_begin_object(&j, "profile", false);
         for (int i = 0; i < ABL_PROF_N; i++) {
             json_begin_object(&j, abl_prof_names[i], true);
-            json_num(&j, "time_s", s->prof.s[i]);
-            json_int(&j, "calls", s->prof.calls[i]);
-            json_num(&j, "bytes", s->prof.bytes[i]);
+            json_num(&j, "time_s", s->prof->s[i]);
+            json_int(&j, "calls", s->prof->calls[i]);
+            json_num(&j, "bytes", s->prof->bytes[i]);
             json_end_object(&j);
         }
         json_end_object(&j);
@@ -1725,9 +1725,9 @@ static void json_body(FILE *f, const abl_output *o, const abl_sim *s, const iso_
 
 /* ---- finish: sidecars and commit --------------------------------------------------------- */
 
-typedef void (*body_fn)(FILE *f, const abl_output *o, const abl_sim *s, const iso_result *iso);
+typedef void (*body_fn)(FILE *f, const abl_output *o, const abl_sim_view *s, const iso_result *iso);
 
-static void xdmf_body_fn(FILE *f, const abl_output *o, const abl_sim *s, const iso_result *iso)
+static void xdmf_body_fn(FILE *f, const abl_output *o, const abl_sim_view *s, const iso_result *iso)
 {
     (void)iso;
     xdmf_body(f, o, s);
@@ -1736,7 +1736,7 @@ static void xdmf_body_fn(FILE *f, const abl_output *o, const abl_sim *s, const i
 /* Write a text sidecar to its fresh temporary and make it durable (atomic_file.h: a full disk
  * shows up at the flush or fsync, not at fprintf); the commit renames it. */
 static abl_status write_text(const abl_output *o, abl_atomic *a, const char *final, body_fn body,
-                             const abl_sim *s, const iso_result *iso, abl_error *err)
+                             const abl_sim_view *s, const iso_result *iso, abl_error *err)
 {
     int e = atomic_open(a, final, ".tmp");
     FILE *f = e ? NULL : atomic_stream(a);
@@ -1878,7 +1878,7 @@ void output_file_names_free(abl_output_name *names, int n)
     }
 }
 
-abl_status output_finish(abl_output *o, const abl_sim *s, abl_error *err)
+abl_status output_finish(abl_output *o, const abl_sim_view *s, abl_error *err)
 {
     if (!o) return abl_fail(err, ABL_EINTERNAL, "output_finish: no open output");
     abl_status st = ABL_OK;
@@ -2019,7 +2019,7 @@ abl_status output_suspend(abl_output *o, long *snapshots_written, abl_error *err
     return ABL_OK;
 }
 
-abl_status output_resume(const char *path, const abl_sim *s, long snapshots_written,
+abl_status output_resume(const char *path, const abl_sim_view *s, long snapshots_written,
                          abl_output **out, abl_error *err)
 {
     *out = NULL;
@@ -2075,16 +2075,6 @@ abl_status output_resume(const char *path, const abl_sim *s, long snapshots_writ
         o->nt = (hsize_t)snapshots_written;
     }
     quiet_end(&q);
-    /* A checkpoint that did not carry the run log (runlog_state_io) leaves the fresh log of
-     * the resumed simulation, whose t = 0 records would be joined to samples after the resume
-     * as if nothing happened in between: start the records again here, marked history_from_s. */
-    if (s->runlog && !s->runlog->restored && (st = runlog_restart(s->runlog, s, err))) {
-        close_id(o->snap_T);
-        close_id(o->snap_time);
-        close_id(o->file);
-        output_free(o);
-        return st;
-    }
     *out = o;
     return ABL_OK;
 fail:
@@ -2109,7 +2099,7 @@ void output_abort(abl_output *o)
  * report, not a failure to write extras), the file is marked complete = 0 with the message as
  * "failure", and it is renamed to the incomplete name, never to the result's own name, so an
  * earlier complete result stays as it was. */
-void output_keep_incomplete(abl_output *o, const abl_sim *s, abl_error *err)
+void output_keep_incomplete(abl_output *o, const abl_sim_view *s, abl_error *err)
 {
     if (!o) return;
     char reason[ABL_ERRMSG_LEN];

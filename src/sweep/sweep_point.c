@@ -186,7 +186,8 @@ static abl_status collect(const abl_sweep *sw, const abl_sim *s, double *val, sw
         free(cold_m);
         return abl_fail(err, ABL_ENOMEM, "out of memory");
     }
-    isotherm_volumes(s, hot, hot_m, cold, cold_m);
+    const abl_sim_view v = sim_view(s);
+    isotherm_volumes(&v, hot, hot_m, cold, cold_m);
 
     val[L->i_dt] = s->dt_s;
     val[L->i_steps] = (double)s->step;

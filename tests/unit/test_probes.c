@@ -364,7 +364,8 @@ static void test_growth_ends_on_final(void)
         abl_axis_zone *zg = malloc(nz * sizeof *zg);
         long nv[2 * ABL_MAX_THRESHOLDS + 1], lg[2 * ABL_MAX_THRESHOLDS + 1];
         abl_error err = {0};
-        CU_ASSERT_FATAL(zg && runlog_measure(s, log->axes, log->naxes, false, zg, nv, lg, NULL,
+        const abl_sim_view v = sim_view(s);
+        CU_ASSERT_FATAL(zg && runlog_measure(&v, log->axes, log->naxes, false, zg, nv, lg, NULL,
                                              &err) == ABL_OK);
         const size_t last = log->ng - 1;
         CU_ASSERT(!memcmp(zg, log->g_zone + last * nz, nz * sizeof *zg));

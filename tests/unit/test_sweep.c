@@ -432,7 +432,8 @@ static void test_serial_sweep(void)
     ro.no_output = true;
     CU_ASSERT_FATAL(sim_run(sim, &ro, &err) == ABL_OK);
     double hot[ABL_MAX_THRESHOLDS], cold[ABL_MAX_THRESHOLDS];
-    isotherm_volumes(sim, hot, NULL, cold, NULL);
+    const abl_sim_view v = sim_view(sim);
+    isotherm_volumes(&v, hot, NULL, cold, NULL);
     double tmax_tumour = -INFINITY;
     int tum = tissue_table_find(&sc->tissues, "tumour");
     for (size_t v = 0; v < sim->grid.n; v++)
