@@ -914,10 +914,8 @@ static abl_status write_text_atomic(const char *path, const char *head, const ch
         fputs(text, f);
         e = atomic_commit(&a);
     }
-    if (e) {
-        atomic_abort(&a);
-        return abl_fail(err, ABL_EIO, "cannot write '%s': %s", path, strerror(e));
-    }
+    atomic_abort(&a); /* after a commit: only frees the names */
+    if (e) return abl_fail(err, ABL_EIO, "cannot write '%s': %s", path, strerror(e));
     return ABL_OK;
 }
 
@@ -1234,10 +1232,8 @@ static abl_status write_summary(plan_ctx *C, const plan_choice *ch, int nch, int
     json_end_object(&j);
     e = json_finish(&j);
     if (!e) e = atomic_commit(&a);
-    if (e) {
-        atomic_abort(&a);
-        return abl_fail(err, ABL_EIO, "cannot write '%s': %s", path, strerror(e));
-    }
+    atomic_abort(&a); /* after a commit: only frees the names */
+    if (e) return abl_fail(err, ABL_EIO, "cannot write '%s': %s", path, strerror(e));
     /* Markdown report */
     snprintf(path, sizeof path, "%s/plan.md", C->out_dir);
     e = atomic_open(&a, path, ".tmp");
@@ -1290,10 +1286,8 @@ static abl_status write_summary(plan_ctx *C, const plan_choice *ch, int nch, int
                "`%s/journal.csv`.\n",
             rep->evaluations, rep->cached, rep->wall_s, C->out_dir);
     e = atomic_commit(&a);
-    if (e) {
-        atomic_abort(&a);
-        return abl_fail(err, ABL_EIO, "cannot write '%s': %s", path, strerror(e));
-    }
+    atomic_abort(&a);
+    if (e) return abl_fail(err, ABL_EIO, "cannot write '%s': %s", path, strerror(e));
     return ABL_OK;
 }
 

@@ -489,8 +489,10 @@ abl_status plan_spec_load(const abl_plan_opts *o, plan_spec *P, abl_error *err)
             if (av->items[i]->kind == CFG_SCALAR && av->items[i]->value)
                 snprintf(P->avoid[P->navoid++], ABL_MARGIN_NAME_LEN, "%s", av->items[i]->value);
     } else {
-        for (int c = 0; c < P->ncrit && P->navoid < PLAN_MAX_AVOID; c++)
-            snprintf(P->avoid[P->navoid++], ABL_MARGIN_NAME_LEN, "%s", P->crit[c].tissue);
+        for (int c = 0; c < P->ncrit && P->navoid < PLAN_MAX_AVOID; c++) {
+            /* both names are ABL_MARGIN_NAME_LEN arrays of P: a plain copy */
+            memcpy(P->avoid[P->navoid++], P->crit[c].tissue, ABL_MARGIN_NAME_LEN);
+        }
     }
 
     /* optimiser */
