@@ -149,44 +149,7 @@ static void test_tissue_table(void)
  * declaration table without regenerating the README fails here, so the two cannot drift. */
 static void test_readme_keys(void)
 {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/README.md", tu_root());
-    FILE *f = fopen(path, "rb");
-    CU_ASSERT_FATAL(f != NULL);
-    static char readme[1 << 20];
-    size_t n = fread(readme, 1, sizeof readme - 1, f);
-    fclose(f);
-    readme[n] = '\0';
-    char *begin = strstr(readme, "<!-- keys:begin");
-    char *end = begin ? strstr(begin, "<!-- keys:end -->") : NULL;
-    CU_ASSERT_FATAL(begin != NULL && end != NULL);
-    begin = strchr(begin, '\n'); /* the section: after the marker line, less its blank lines */
-    while (begin < end && *begin == '\n') begin++;
-    while (end > begin && end[-1] == '\n') end--;
-
-    char *gen = NULL;
-    size_t glen = 0;
-    FILE *m = open_memstream(&gen, &glen);
-    CU_ASSERT_FATAL(m != NULL);
-    CU_ASSERT(scenario_reference_markdown(m) == 0);
-    fclose(m);
-    while (glen && gen[glen - 1] == '\n') glen--;
-
-    size_t rlen = (size_t)(end - begin);
-    bool same = rlen == glen && !memcmp(begin, gen, glen);
-    if (!same) {
-        size_t i = 0, line = 1;
-        while (i < rlen && i < glen && begin[i] == gen[i]) line += begin[i++] == '\n';
-        while (i > 0 && begin[i - 1] != '\n') i--; /* the whole line, in both */
-        fprintf(stderr,
-                "\nREADME.md \"Scenario reference\" differs from the key declarations in the code "
-                "(line %zu of the table):\n  README: %.*s\n  code:   %.*s\nregenerate it with "
-                "`make readme-keys`\n",
-                line, (int)strcspn(begin + i, "\n"), begin + i, (int)strcspn(gen + i, "\n"),
-                gen + i);
-    }
-    CU_ASSERT(same);
-    free(gen);
+    CU_ASSERT(tu_generated_section_matches("README.md", "keys", scenario_reference_markdown));
 }
 
 /* The unknown-key check reads the allowed keys from a declaration table, in its order, keeping

@@ -302,30 +302,7 @@ static void test_threads_same_plan(void)
  * without regenerating the page fails here. */
 static void test_plan_keys_doc(void)
 {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/docs/PLANNING.md", tu_root());
-    char *doc = tu_slurp(path);
-    CU_ASSERT_FATAL(doc != NULL);
-    char *begin = strstr(doc, "<!-- plan-keys:begin");
-    char *end = begin ? strstr(begin, "<!-- plan-keys:end -->") : NULL;
-    CU_ASSERT_FATAL(begin != NULL && end != NULL);
-    begin = strchr(begin, '\n');
-    while (begin < end && *begin == '\n') begin++;
-    while (end > begin && end[-1] == '\n') end--;
-    char *gen = NULL;
-    size_t glen = 0;
-    FILE *m = open_memstream(&gen, &glen);
-    CU_ASSERT_FATAL(m != NULL);
-    CU_ASSERT(plan_reference_markdown(m) == 0);
-    fclose(m);
-    while (glen && gen[glen - 1] == '\n') glen--;
-    const bool same = (size_t)(end - begin) == glen && !memcmp(begin, gen, glen);
-    if (!same)
-        fprintf(stderr, "\ndocs/PLANNING.md \"Plan file keys\" differs from the declarations in "
-                        "src/plan/plan_spec.c: regenerate it with `make readme-keys`\n");
-    CU_ASSERT(same);
-    free(gen);
-    free(doc);
+    CU_ASSERT(tu_generated_section_matches("docs/PLANNING.md", "plan-keys", plan_reference_markdown));
 }
 
 void register_plan_tests(void)

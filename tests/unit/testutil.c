@@ -289,3 +289,41 @@ pid_t tu_spawn(const char *const *argv)
     }
     return pid;
 }
+
+bool tu_generated_section_matches(const char *doc, const char *name, int (*gen)(FILE *))
+{
+    char path[1024], bmark[128], emark[128];
+    snprintf(path, sizeof path, "%s/%s", tu_root(), doc);
+    snprintf(bmark, sizeof bmark, "<!-- %s:begin", name);
+    snprintf(emark, sizeof emark, "<!-- %s:end -->", name);
+    char *text = tu_slurp(path);
+    CU_ASSERT_FATAL(text != NULL);
+    char *begin = strstr(text, bmark);
+    char *end = begin ? strstr(begin, emark) : NULL;
+    CU_ASSERT_FATAL(begin != NULL && end != NULL);
+    begin = strchr(begin, '\n'); /* the section: after the marker line, less its blank lines */
+    while (begin < end && *begin == '\n') begin++;
+    while (end > begin && end[-1] == '\n') end--;
+    char *out = NULL;
+    size_t glen = 0;
+    FILE *m = open_memstream(&out, &glen);
+    CU_ASSERT_FATAL(m != NULL);
+    CU_ASSERT(gen(m) == 0);
+    fclose(m);
+    while (glen && out[glen - 1] == '\n') glen--;
+    const size_t rlen = (size_t)(end - begin);
+    const bool same = rlen == glen && !memcmp(begin, out, glen);
+    if (!same) {
+        size_t i = 0, line = 1;
+        while (i < rlen && i < glen && begin[i] == out[i]) line += begin[i++] == '\n';
+        while (i > 0 && begin[i - 1] != '\n') i--; /* the whole line, in both */
+        fprintf(stderr,
+                "\n%s section '%s' differs from the declarations in the code (line %zu):\n"
+                "  doc:  %.*s\n  code: %.*s\nregenerate it with `make readme-keys`\n",
+                doc, name, line, (int)strcspn(begin + i, "\n"), begin + i,
+                (int)strcspn(out + i, "\n"), out + i);
+    }
+    free(out);
+    free(text);
+    return same;
+}

@@ -5,6 +5,7 @@
 #include <CUnit/CUnit.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "ablasim/scenario.h"
@@ -81,6 +82,13 @@ int tu_run(const char *cmdline, const char *outfile, const char *errfile);
 /* Starts the binary under test (tu_bin()) with argv (argv[0] its name, NULL-terminated) in a
  * child process with stdout and stderr to /dev/null; the child's pid, -1 when fork fails. */
 pid_t tu_spawn(const char *const *argv);
+
+/* The generated Markdown section of a document: the text between the line starting with
+ * "<!-- NAME:begin" and the line "<!-- NAME:end -->" of <root>/doc (blank lines at its ends
+ * ignored) equals what gen writes. On a difference, prints the first differing line of both
+ * and "regenerate it with `make readme-keys`"; returns whether they are equal. Fails the test
+ * fatally when the file or a marker is missing. */
+bool tu_generated_section_matches(const char *doc, const char *name, int (*gen)(FILE *));
 
 void register_config_tests(void);
 void register_kernel_tests(void);
