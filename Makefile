@@ -166,6 +166,8 @@ install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/ablasim/configs
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/ablasim
 	install -m 644 configs/*.yaml $(DESTDIR)$(PREFIX)/share/ablasim/configs/
+	install -d $(DESTDIR)$(PREFIX)/share/ablasim/configs/plans
+	install -m 644 configs/plans/*.yaml $(DESTDIR)$(PREFIX)/share/ablasim/configs/plans/
 	install -d $(DESTDIR)$(PREFIX)/share/ablasim/meshes $(DESTDIR)$(PREFIX)/share/ablasim/scripts
 	install -m 644 meshes/*.h5 $(DESTDIR)$(PREFIX)/share/ablasim/meshes/
 	install -m 755 scripts/ablasim_report.py $(DESTDIR)$(PREFIX)/share/ablasim/scripts/
