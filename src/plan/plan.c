@@ -24,6 +24,7 @@
 #include "ablasim/run.h"
 #include "ablasim/scenario.h"
 #include "ablasim/sim.h"
+#include "../sweep/sweep_internal.h" /* sweep_mkdirs, sweep_fnv1a */
 #include "plan_internal.h"
 
 #define LEV_FINE 0
@@ -103,6 +104,7 @@ typedef struct {
     abl_error *err;
     nlopt_opt opt; /* the running search (to stop it on an error) */
     double t0;
+    abl_scenario *base_sc; /* the base scenario as loaded once (duration, tissues, labels) */
 } plan_ctx;
 
 /* ---- small helpers ------------------------------------------------------------------------ */
@@ -368,6 +370,13 @@ static bool tissue_is(const abl_sim *s, int m, const char *name)
     return m < s->nmat && !strcmp(s->sc->tissues.t[s->mat_tissue[m]].name, name);
 }
 
+/* is[m] = material m is tissue name, for every material byte (once per material: the voxel
+ * loops then index a table instead of comparing names) */
+static void material_is(const abl_sim *s, const char *name, uint8_t is[256])
+{
+    for (int m = 0; m < 256; m++) is[m] = tissue_is(s, m, name);
+}
+
 /* the target set S and the critical structures' voxels of a level, from its first sim */
 static abl_status level_prepare(plan_ctx *C, plan_level *L, const abl_sim *s, abl_error *err)
 {
@@ -382,7 +391,9 @@ static abl_status level_prepare(plan_ctx *C, plan_level *L, const abl_sim *s, ab
         return abl_fail(err, ABL_ENOMEM, "out of memory (target set)");
     }
     size_t ntum = 0;
-    for (size_t v = 0; v < g->n; v++) ntum += tum[v] = tissue_is(s, s->material[v], P->target_tissue);
+    uint8_t is[256];
+    material_is(s, P->target_tissue, is);
+    for (size_t v = 0; v < g->n; v++) ntum += tum[v] = is[s->material[v]];
     if (!ntum) {
         free(tum);
         free(dist);
@@ -442,7 +453,8 @@ static abl_status level_prepare(plan_ctx *C, plan_level *L, const abl_sim *s, ab
     free(dist);
     for (int c = 0; c < P->ncrit; c++) {
         size_t cnt = 0;
-        for (size_t v = 0; v < g->n; v++) cnt += tissue_is(s, s->material[v], P->crit[c].tissue);
+        material_is(s, P->crit[c].tissue, is);
+        for (size_t v = 0; v < g->n; v++) cnt += is[s->material[v]];
         if (!cnt)
             return abl_fail(err, ABL_EINVAL,
                             "%s: critical structure '%s' has no voxel in the scenario's grid%s",
@@ -452,7 +464,7 @@ static abl_status level_prepare(plan_ctx *C, plan_level *L, const abl_sim *s, ab
         if (!L->crit_idx[c]) return abl_fail(err, ABL_ENOMEM, "out of memory");
         L->ncrit_idx[c] = 0;
         for (size_t v = 0; v < g->n; v++)
-            if (tissue_is(s, s->material[v], P->crit[c].tissue)) L->crit_idx[c][L->ncrit_idx[c]++] = v;
+            if (is[s->material[v]]) L->crit_idx[c][L->ncrit_idx[c]++] = v;
     }
     L->ready = true;
     return ABL_OK;
@@ -632,7 +644,7 @@ static abl_status evaluate(plan_ctx *C, const plan_geom *G, int level, bool fixe
     if (st) return st;
     char tag[64];
     snprintf(tag, sizeof tag, "|level %d|fixed %d|verdict %d", level, fixed, verdict);
-    e->key = plan_hash64(tag, strlen(tag), plan_hash64(text, len, C->P->plan_hash));
+    e->key = sweep_fnv1a(sweep_fnv1a(C->P->plan_hash, text, len), tag, strlen(tag));
     plan_eval *hit = cache_find(C, e->key);
     if (hit) {
         plan_geom keep = e->g;
@@ -902,21 +914,39 @@ typedef struct {
     double verify_wall_s;
 } plan_choice;
 
+/* Start replacing path (atomic_file.h): the stream of its fresh temporary, or NULL with err
+ * filled (a is then released). */
+static FILE *begin_write(abl_atomic *a, const char *path, abl_error *err)
+{
+    int e = atomic_open(a, path, ".tmp");
+    FILE *f = e ? NULL : atomic_stream(a);
+    if (!e && !f) e = errno ? errno : EIO;
+    if (e) {
+        atomic_abort(a);
+        abl_fail(err, ABL_EIO, "cannot write '%s': %s", path, strerror(e));
+    }
+    return f;
+}
+
+/* Commit what begin_write started (e: an earlier write error) and release a. */
+static abl_status end_write(abl_atomic *a, int e, abl_error *err)
+{
+    if (!e) e = atomic_commit(a);
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s", a->path ? a->path : "");
+    atomic_abort(a); /* after a commit: only frees the names */
+    return e ? abl_fail(err, ABL_EIO, "cannot write '%s': %s", path, strerror(e)) : ABL_OK;
+}
+
 static abl_status write_text_atomic(const char *path, const char *head, const char *text,
                                     abl_error *err)
 {
     abl_atomic a;
-    int e = atomic_open(&a, path, ".tmp");
-    FILE *f = e ? NULL : atomic_stream(&a);
-    if (!e && !f) e = errno ? errno : EIO;
-    if (!e) {
-        fputs(head, f);
-        fputs(text, f);
-        e = atomic_commit(&a);
-    }
-    atomic_abort(&a); /* after a commit: only frees the names */
-    if (e) return abl_fail(err, ABL_EIO, "cannot write '%s': %s", path, strerror(e));
-    return ABL_OK;
+    FILE *f = begin_write(&a, path, err);
+    if (!f) return ABL_EIO;
+    fputs(head, f);
+    fputs(text, f);
+    return end_write(&a, 0, err);
 }
 
 static abl_status verify(plan_ctx *C, const char *stem, plan_choice *ch, abl_error *err)
@@ -1000,20 +1030,9 @@ static abl_status robustness(plan_ctx *C, const plan_choice *ch, plan_robust *R,
     memset(R, 0, sizeof *R);
     R->level = P->rob_full || C->nlev == 1 ? LEV_FINE : LEV_COARSE;
     if (P->rob_samples <= 0) return ABL_OK;
-    /* perfusion of every tissue in the grid (from the full-resolution base) */
-    abl_scenario *sc = NULL;
+    /* perfusion of every tissue in the grid (the plan moves applicators, not tissues) */
+    const abl_scenario *sc = C->base_sc;
     plan_extra base = {.duration_s = ch->fine.t_plan_s};
-    {
-        cfg_node *tree = NULL;
-        char *text = NULL;
-        size_t len = 0;
-        abl_status st = build_tree(C, &ch->fine.g, LEV_FINE, &base, &tree, err);
-        if (!st) st = tree_text(tree, &text, &len, err);
-        cfg_free(tree);
-        if (!st) st = scenario_load_string(text, "plan robustness", C->out_dir, NULL, 0, &sc, err);
-        free(text);
-        if (st) return st;
-    }
     int used[ABL_MAX_MATERIALS] = {0};
     for (int l = 0; l < 256; l++)
         if (sc->mesh_label_tissue[l] >= 0 && sc->mesh_label_tissue[l] < ABL_MAX_MATERIALS)
@@ -1027,7 +1046,6 @@ static abl_status robustness(plan_ctx *C, const plan_choice *ch, plan_robust *R,
                      sc->tissues.t[t].name);
             proto.perf_per_s[proto.nperf++] = sc->tissues.t[t].perfusion_per_s;
         }
-    scenario_free(sc);
     plan_eval e;
     abl_status st = evaluate(C, &ch->fine.g, R->level, true, true, &base, &e, err);
     if (st) return st;
@@ -1068,7 +1086,7 @@ static abl_status robustness(plan_ctx *C, const plan_choice *ch, plan_robust *R,
 
 /* ---- journal ------------------------------------------------------------------------------- */
 
-static abl_status journal_open(plan_ctx *C, abl_error *err)
+static abl_status plan_journal_open(plan_ctx *C, abl_error *err)
 {
     char path[PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/journal.csv", C->out_dir);
@@ -1110,7 +1128,10 @@ static abl_status journal_open(plan_ctx *C, abl_error *err)
             e.covered = cov;
             e.crit_ok = cok;
             const char *nt = line;
-            for (int c = 0; c < 17 && nt; c++) nt = strchr(nt, ',') ? strchr(nt, ',') + 1 : NULL;
+            for (int c = 0; c < 17 && nt; c++) {
+                nt = strchr(nt, ',');
+                if (nt) nt++;
+            }
             if (nt) snprintf(e.note, sizeof e.note, "%.*s", (int)strcspn(nt, "\n"), nt);
             if (push_eval(&C->cache, &C->ncache, &C->capcache, &e)) {
                 ok = false;
@@ -1167,13 +1188,8 @@ static abl_status write_summary(plan_ctx *C, const plan_choice *ch, int nch, int
     char path[PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/plan.json", C->out_dir);
     abl_atomic a;
-    int e = atomic_open(&a, path, ".tmp");
-    FILE *f = e ? NULL : atomic_stream(&a);
-    if (!e && !f) e = EIO;
-    if (e) {
-        atomic_abort(&a);
-        return abl_fail(err, ABL_EIO, "cannot write '%s': %s", path, strerror(e));
-    }
+    FILE *f = begin_write(&a, path, err);
+    if (!f) return ABL_EIO;
     abl_json j;
     json_init(&j, f);
     json_begin_object(&j, NULL, false);
@@ -1230,19 +1246,11 @@ static abl_status write_summary(plan_ctx *C, const plan_choice *ch, int nch, int
     json_bool(&j, "switched_to_full", R->switched);
     json_end_object(&j);
     json_end_object(&j);
-    e = json_finish(&j);
-    if (!e) e = atomic_commit(&a);
-    atomic_abort(&a); /* after a commit: only frees the names */
-    if (e) return abl_fail(err, ABL_EIO, "cannot write '%s': %s", path, strerror(e));
+    abl_status st = end_write(&a, json_finish(&j), err);
+    if (st) return st;
     /* Markdown report */
     snprintf(path, sizeof path, "%s/plan.md", C->out_dir);
-    e = atomic_open(&a, path, ".tmp");
-    f = e ? NULL : atomic_stream(&a);
-    if (!e && !f) e = EIO;
-    if (e) {
-        atomic_abort(&a);
-        return abl_fail(err, ABL_EIO, "cannot write '%s': %s", path, strerror(e));
-    }
+    if (!(f = begin_write(&a, path, err))) return ABL_EIO;
     fprintf(f, "# ablasim plan: %s\n\n", P->plan_path);
     fprintf(f, "Base scenario `%s`; target tissue `%s` with a margin > %g mm (%s %s %g C).\n\n",
             P->scenario_path, P->target_tissue, P->margin_mm, P->cold ? "T_min" : "T_max",
@@ -1285,41 +1293,23 @@ static abl_status write_summary(plan_ctx *C, const plan_choice *ch, int nch, int
     fprintf(f, "\n%d forward evaluations (%d from the journal), %.1f s wall. Every candidate: "
                "`%s/journal.csv`.\n",
             rep->evaluations, rep->cached, rep->wall_s, C->out_dir);
-    e = atomic_commit(&a);
-    atomic_abort(&a);
-    if (e) return abl_fail(err, ABL_EIO, "cannot write '%s': %s", path, strerror(e));
-    return ABL_OK;
+    return end_write(&a, 0, err);
 }
 
 /* ---- the whole plan ------------------------------------------------------------------------ */
 
 static abl_status make_out_dir(const char *dir, char *real, size_t len, abl_error *err)
 {
-    char buf[PATH_MAX];
-    snprintf(buf, sizeof buf, "%s", dir);
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(buf, 0777) && errno != EEXIST)
-                return abl_fail(err, ABL_EIO, "cannot create '%s': %s", buf, strerror(errno));
-            *p = '/';
-        }
-    if (mkdir(buf, 0777) && errno != EEXIST)
-        return abl_fail(err, ABL_EIO, "cannot create the output directory '%s': %s", dir,
-                        strerror(errno));
-    struct stat sb;
-    if (stat(buf, &sb) || !S_ISDIR(sb.st_mode))
-        return abl_fail(err, ABL_EIO, "-o '%s': not a directory (the planner writes several files "
-                                      "into it)",
-                        dir);
+    abl_status st = sweep_mkdirs(dir, err); /* mkdir -p; refuses a non-directory on the way */
+    if (st) return st;
     char r[PATH_MAX];
-    if (!realpath(buf, r)) return abl_fail(err, ABL_EIO, "cannot resolve '%s': %s", dir, strerror(errno));
+    if (!realpath(dir, r)) return abl_fail(err, ABL_EIO, "cannot resolve '%s': %s", dir, strerror(errno));
     snprintf(real, len, "%s", r);
     return ABL_OK;
 }
 
 /* full-resolution geometry: tumour centroid and size, tissues the needle must avoid */
-static abl_status geometry_init(plan_ctx *C, abl_scenario **fine_sc_out, abl_error *err)
+static abl_status geometry_init(plan_ctx *C, abl_error *err)
 {
     const plan_spec *P = C->P;
     char *text = NULL;
@@ -1356,14 +1346,19 @@ static abl_status geometry_init(plan_ctx *C, abl_scenario **fine_sc_out, abl_err
     double sum[3] = {0, 0, 0};
     size_t ntum = 0;
     const abl_grid *g = &s->grid;
+    uint8_t avoid_m[256] = {0}, target_m[256], is[256];
+    for (int a = 0; a < P->navoid; a++) {
+        material_is(s, P->avoid[a], is);
+        for (int m = 0; m < 256; m++) avoid_m[m] |= is[m];
+    }
+    material_is(s, P->target_tissue, target_m);
     for (int k = 0; k < g->nz; k++)
         for (int j = 0; j < g->ny; j++)
             for (int i = 0; i < g->nx; i++) {
                 const size_t v = ABL_IDX(g, i, j, k);
                 const int m = s->material[v];
-                for (int a = 0; a < P->navoid; a++)
-                    if (tissue_is(s, m, P->avoid[a])) C->avoid[v] = 1;
-                if (tissue_is(s, m, P->target_tissue)) {
+                C->avoid[v] = avoid_m[m];
+                if (target_m[m]) {
                     double x[3];
                     grid_voxel_centre_m(g, i, j, k, x);
                     for (int d = 0; d < 3; d++) sum[d] += x[d] * 1e3;
@@ -1397,7 +1392,7 @@ static abl_status geometry_init(plan_ctx *C, abl_scenario **fine_sc_out, abl_err
         const double a0 = has_dir ? dot3(rel, C->d0) : 0.0;
         for (int d = 0; d < 3; d++) C->start_tip_mm[d] = C->centroid_mm[d] + a0 * (has_dir ? C->d0[d] : 0);
     }
-    *fine_sc_out = sc;
+    C->base_sc = sc;
     return ABL_OK;
 }
 
@@ -1407,7 +1402,6 @@ abl_status plan_run(const abl_plan_opts *o, abl_plan_report *rep, abl_error *err
     plan_spec *P = calloc(1, sizeof *P);
     plan_ctx *C = calloc(1, sizeof *C);
     plan_choice *ch = calloc(PLAN_MAX_APPLICATORS + 1, sizeof *ch);
-    abl_scenario *fine_sc = NULL;
     if (!P || !C || !ch) {
         free(P);
         free(C);
@@ -1422,7 +1416,7 @@ abl_status plan_run(const abl_plan_opts *o, abl_plan_report *rep, abl_error *err
     abl_status st = plan_spec_load(o, P, err);
     /* everything that can be judged without writing is judged first: a bad plan or scenario
      * leaves no output directory behind */
-    if (!st) st = geometry_init(C, &fine_sc, err);
+    if (!st) st = geometry_init(C, err);
     if (!st) st = make_out_dir(o->out_dir, C->out_dir, sizeof C->out_dir, err);
     if (!st) {
         char stale[PATH_MAX + 64], jp[PATH_MAX + 64];
@@ -1436,27 +1430,15 @@ abl_status plan_run(const abl_plan_opts *o, abl_plan_report *rep, abl_error *err
                           stale);
     }
     if (!st) st = plan_spec_rebase(P, C->out_dir, err);
-    if (!st) st = journal_open(C, err);
-    if (!st) st = levels_init(C, fine_sc, err);
-    scenario_free(fine_sc);
+    if (!st) st = plan_journal_open(C, err);
+    if (!st) st = levels_init(C, C->base_sc, err);
     if (st) goto done;
 
     C->dose_unit = isnan(P->base_power_W) && !P->power_var ? "applicator-s" : "J";
     {
         const double pmax = P->power_var ? P->power_W[1]
                                          : (isnan(P->base_power_W) ? 1.0 : P->base_power_W);
-        double tmax = P->dur_var ? P->duration_s[1] : 0;
-        if (!P->dur_var) {
-            abl_scenario *sc = NULL;
-            char *text = NULL;
-            size_t len = 0;
-            st = tree_text(P->base, &text, &len, err);
-            if (!st) st = scenario_load_string(text, P->scenario_path, C->out_dir, NULL, 0, &sc, err);
-            free(text);
-            if (st) goto done;
-            tmax = sc->duration_s;
-            scenario_free(sc);
-        }
+        const double tmax = P->dur_var ? P->duration_s[1] : C->base_sc->duration_s;
         C->dose_ref = P->n_max * pmax * tmax;
     }
     say(C, "target '%s': %.2f mL, centroid (%.1f, %.1f, %.1f) mm; %s; %d..%d applicator(s)",
@@ -1576,6 +1558,7 @@ done:
         free(C->lev[l].V);
         for (int c = 0; c < ABL_MARGIN_MAX_CRITICAL; c++) free(C->lev[l].crit_idx[c]);
     }
+    scenario_free(C->base_sc);
     free(C->avoid);
     free(C->cache);
     free(C->all);

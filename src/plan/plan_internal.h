@@ -63,7 +63,5 @@ cfg_node *plan_node_at(cfg_node *node, const char *dotted);
 abl_status plan_read_vec3(cfg_node *node, const char *key, double v[3], abl_error *err);
 /* Relative path from directory from_dir to target, both absolute and canonical. */
 void plan_relpath(const char *from_dir, const char *target, char *out, size_t len);
-/* FNV-1a over n bytes, continuing from h (0: start). */
-uint64_t plan_hash64(const void *data, size_t n, uint64_t h);
 
 #endif

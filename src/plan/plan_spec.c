@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../sweep/sweep_internal.h" /* sweep_fnv1a */
 #include "plan_internal.h"
 
 static const cfg_range r_pos_mm = {0, 200, false, false, "mm"};
@@ -543,7 +544,7 @@ abl_status plan_spec_load(const abl_plan_opts *o, plan_spec *P, abl_error *err)
     fputs("\n---\n", mf);
     cfg_emit(mf, P->base);
     fclose(mf);
-    P->plan_hash = plan_hash64(txt, tlen, 0);
+    P->plan_hash = sweep_fnv1a(SWEEP_FNV_INIT, txt, tlen);
     free(txt);
 
 done:
@@ -573,16 +574,4 @@ void plan_spec_free(plan_spec *P)
 {
     cfg_free(P->base);
     P->base = NULL;
-}
-
-uint64_t plan_hash64(const void *data, size_t n, uint64_t h)
-{
-    /* FNV-1a, 64 bit */
-    const unsigned char *p = data;
-    if (!h) h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
 }
