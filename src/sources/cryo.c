@@ -61,9 +61,8 @@ double cryo_gauge_diameter_mm(int gauge)
 
 double cryo_voxel_radius_m(const abl_grid *g, double radius_m)
 {
-    double half_diag =
-        0.5 * sqrt(g->h_m[0] * g->h_m[0] + g->h_m[1] * g->h_m[1] + g->h_m[2] * g->h_m[2]);
-    return fmax(radius_m, half_diag);
+    const double h = fmax(g->h_m[0], fmax(g->h_m[1], g->h_m[2]));
+    return fmax(radius_m + CRYO_HOLD_GAP * h, CRYO_HOLD_MIN * h);
 }
 
 /* Squared distance from x to the segment [tip, tip + L d] (d unit). */
@@ -98,6 +97,43 @@ size_t cryo_segment_voxels(const abl_grid *g, const double tip_m[3], const doubl
                 double x[3];
                 grid_voxel_centre_m(g, i, j, k, x);
                 if (seg_dist2(x, tip_m, dir, length_m) > r2) continue;
+                if (idx && n < cap) idx[n] = ABL_IDX(g, i, j, k);
+                n++;
+            }
+    return n;
+}
+
+size_t cryo_probe_voxels(const abl_grid *g, const double tip_m[3], const double dir[3],
+                         double length_m, double radius_m, size_t *idx, size_t cap)
+{
+    const double h = fmax(g->h_m[0], fmax(g->h_m[1], g->h_m[2]));
+    const double half_diag =
+        0.5 * sqrt(g->h_m[0] * g->h_m[0] + g->h_m[1] * g->h_m[1] + g->h_m[2] * g->h_m[2]);
+    const double rh = cryo_voxel_radius_m(g, radius_m);
+    const double pull = fmin(rh - radius_m, 0.5 * length_m);
+    const double near = fmax(radius_m + CRYO_NEAR_GAP * h, half_diag);
+    double tip2[3];
+    for (int a = 0; a < 3; a++)
+        tip2[a] = tip_m[a] + pull * dir[a];
+    const double L2 = length_m - 2.0 * pull;
+    int lo[3], hi[3], na[3] = {g->nx, g->ny, g->nz};
+    const double rb = fmax(rh, near);
+    for (int a = 0; a < 3; a++) {
+        double e = tip_m[a] + length_m * dir[a];
+        double mn = fmin(tip_m[a], e) - rb, mx = fmax(tip_m[a], e) + rb;
+        lo[a] = (int)fmax(0.0, floor((mn - g->origin_m[a]) / g->h_m[a]));
+        hi[a] = (int)fmin((double)na[a] - 1, ceil((mx - g->origin_m[a]) / g->h_m[a]));
+    }
+    size_t n = 0;
+    const double rh2 = rh * rh * (1.0 + 1e-12), near2 = near * near * (1.0 + 1e-12);
+    for (int k = lo[2]; k <= hi[2]; k++)
+        for (int j = lo[1]; j <= hi[1]; j++)
+            for (int i = lo[0]; i <= hi[0]; i++) {
+                double x[3];
+                grid_voxel_centre_m(g, i, j, k, x);
+                if (seg_dist2(x, tip2, dir, L2) > rh2 &&
+                    seg_dist2(x, tip_m, dir, length_m) > near2)
+                    continue;
                 if (idx && n < cap) idx[n] = ABL_IDX(g, i, j, k);
                 n++;
             }
@@ -350,6 +386,15 @@ typedef struct {
     int face;
 } cryo_bface;
 
+/* A tissue voxel next to a probe's held set, coupled to the true needle surface: the kernel
+ * already conducts k sum(1/h_a^2) (T_pin - T_b) through its faces to held voxels; the source
+ * adds k dG_m2 (T_pin - T_b) so that the total is the line-source coupling (see
+ * coupling_build). */
+typedef struct {
+    size_t b;
+    double dG_m2; /* [1/m^2] */
+} cryo_couple;
+
 typedef struct {
     const cryo_probe_params *p;
     size_t n;
@@ -358,6 +403,8 @@ typedef struct {
     size_t nface;
     cryo_bface *bface;
     size_t nbface;
+    cryo_couple *couple;
+    size_t ncouple;
     int phase;        /* current phase index (-1: none), for the ramp start */
     double T_ramp0_C; /* probe mean temperature when the phase began */
     cryo_probe_state state;
@@ -394,6 +441,7 @@ static void cryo_destroy(abl_source *s)
             free(m->pr[i].idx);
             free(m->pr[i].face);
             free(m->pr[i].bface);
+            free(m->pr[i].couple);
         }
         free(m->pin_idx);
         free(m->heat_idx);
@@ -413,6 +461,17 @@ static double k_at(const cryo_state *m, int mat, double T_C)
     if (T_C <= m->T_sol_C) return m->k_f[mat];
     double f = (T_C - m->T_sol_C) / (m->T_liq_C - m->T_sol_C);
     return m->k_f[mat] + f * (m->k_u[mat] - m->k_f[mat]);
+}
+
+/* Conductance correction [W/m^3/K] of coupled voxel cp at the probe temperature T_pin: dG times
+ * the harmonic mean of the tissue's conductivity at T_pin and at its own temperature (the
+ * stencil's face rule, kernels.h). */
+static double couple_G(const cryo_state *m, const cryo_couple *cp, const uint8_t *material,
+                       const double *T, double T_pin)
+{
+    const int mat = material[cp->b];
+    const double ka = k_at(m, mat, T_pin), kb = k_at(m, mat, T[cp->b]);
+    return ka + kb > 0.0 ? 2.0 * ka * kb / (ka + kb) * cp->dG_m2 : 0.0;
 }
 
 /* Heat [W] a probe pinned at T_pin would draw from the field T (positive: extraction). Faces in
@@ -436,6 +495,8 @@ static double extraction_W(const cryo_state *m, const cryo_probe *pr, const uint
             (int)bc->type, bc->h_W_m2K, k_at(m, material[bf->a], T_pin), m->h_m[bf->face / 2]);
         P += G * m->V_m3 * (bc->T_C - T_pin);
     }
+    for (size_t c = 0; c < pr->ncouple; c++)
+        P += couple_G(m, &pr->couple[c], material, T, T_pin) * m->V_m3 * (T[pr->couple[c].b] - T_pin);
     return P;
 }
 
@@ -547,6 +608,14 @@ static abl_status cryo_update(abl_source *s, const abl_field_view *v, abl_source
             for (size_t j = 0; j < pr->n; j++) {
                 m->pin_idx[np] = pr->idx[j];
                 m->pin_T[np++] = T_pin;
+            }
+            /* the sub-voxel coupling of the tissue around the held set to the true surface,
+             * from the temperature at the start of the step (every scheme) */
+            for (size_t c = 0; c < pr->ncouple; c++) {
+                const cryo_couple *cp = &pr->couple[c];
+                m->heat_idx[nh] = cp->b;
+                m->heat_q[nh++] = couple_G(m, cp, v->material, v->T_C, T_pin) *
+                                  (T_pin - v->T_C[cp->b]);
             }
             ps->mode = CRYO_PINNED;
             ps->T_C = T_pin;
@@ -705,10 +774,10 @@ static abl_status build_probe(cryo_state *m, const abl_source_cfg *cfg, const ab
                         (g->origin_m[2] - 0.5 * g->h_m[2]) * 1e3,
                         (g->origin_m[2] + (g->nz - 0.5) * g->h_m[2]) * 1e3);
     double r = cryo_voxel_radius_m(g, p->radius_m);
-    size_t n = cryo_segment_voxels(g, p->tip_m, p->dir, p->length_m, r, NULL, 0);
+    size_t n = cryo_probe_voxels(g, p->tip_m, p->dir, p->length_m, p->radius_m, NULL, 0);
     pr->idx = malloc((n ? n : 1) * sizeof *pr->idx);
     if (!pr->idx) return abl_fail(err, ABL_ENOMEM, "out of memory creating source '%s'", cfg->name);
-    pr->n = cryo_segment_voxels(g, p->tip_m, p->dir, p->length_m, r, pr->idx, n);
+    pr->n = cryo_probe_voxels(g, p->tip_m, p->dir, p->length_m, p->radius_m, pr->idx, n);
     pr->state.nvox = pr->n;
     for (size_t j = 0; j < pr->n; j++) {
         int other = mark[pr->idx[j]];
@@ -754,6 +823,63 @@ static abl_status build_probe(cryo_state *m, const abl_source_cfg *cfg, const ab
     return ABL_OK;
 }
 
+/* Sub-voxel coupling of probe i (docs/CRYO.md "Sub-voxel probe coupling"). Near a thin held
+ * line the temperature is the line-source solution T = A + B ln d (d: distance to the axis; a
+ * Peaceman-type well model, Peaceman 1978 SPE J 18:183, generalised to a held set of any shape).
+ * For each tissue voxel b beside the held set, choose its total conductance to the surface G_b
+ * so that that profile satisfies b's discrete equation exactly:
+ *   sum over b's non-held neighbours n of (ln d_n - ln d_b) / h_n^2 = G_b (ln d_b - ln r),
+ * r the needle radius. The kernel conducts sum(1/h^2) over b's faces to held voxels; the
+ * source adds the difference dG = G_b - that. Then the held set's own radius drops out: the
+ * zone no longer depends on where the axis falls on the grid (the old centre rule: -37 %), and
+ * with the held set at least 1.5 voxels wide G_b stays below about 1.3 faces (2-D check:
+ * T error at 3-8 voxels within 0.2 % of the driving difference for any offset, vs 10 % for
+ * the centre rule). Voxels held by another probe of the source are not coupled. */
+static abl_status coupling_build(cryo_state *m, const abl_grid *g, int i, const int *mark,
+                                 uint8_t *seen, const char *name, abl_error *err)
+{
+    cryo_probe *pr = &m->pr[i];
+    const cryo_probe_params *p = pr->p;
+    const int na[3] = {g->nx, g->ny, g->nz};
+    const size_t stride[3] = {1, g->sy, g->sz};
+    pr->couple = malloc((pr->nface ? pr->nface : 1) * sizeof *pr->couple);
+    if (!pr->couple) return abl_fail(err, ABL_ENOMEM, "out of memory creating source '%s'", name);
+    size_t nc = 0;
+    for (size_t f = 0; f < pr->nface; f++) {
+        const size_t b = pr->face[f].b;
+        if (seen[b] || mark[b]) continue; /* once per voxel; not another probe's */
+        seen[b] = 1;
+        const int ijk[3] = {(int)(b % g->sy), (int)(b / g->sy % (size_t)g->ny),
+                            (int)(b / g->sz)};
+        double x[3];
+        grid_voxel_centre_m(g, ijk[0], ijk[1], ijk[2], x);
+        const double ld = 0.5 * log(seg_dist2(x, p->tip_m, p->dir, p->length_m));
+        double S = 0.0, Gheld = 0.0;
+        for (int q = 0; q < 6; q++) {
+            const int a = q / 2, dn = q % 2 ? 1 : -1;
+            const int e = ijk[a] + dn;
+            if (e < 0 || e >= na[a]) continue; /* a domain face: no neighbour value */
+            const size_t n = dn > 0 ? b + stride[a] : b - stride[a];
+            const double ih2 = 1.0 / (g->h_m[a] * g->h_m[a]);
+            if (mark[n] == i + 1) {
+                Gheld += ih2;
+            } else if (!mark[n]) {
+                int ne[3] = {ijk[0], ijk[1], ijk[2]};
+                ne[a] = e;
+                double xn[3];
+                grid_voxel_centre_m(g, ne[0], ne[1], ne[2], xn);
+                S += (0.5 * log(seg_dist2(xn, p->tip_m, p->dir, p->length_m)) - ld) * ih2;
+            }
+        }
+        const double Gb = fmax(0.0, S / (ld - log(p->radius_m)));
+        pr->couple[nc++] = (cryo_couple){b, Gb - Gheld};
+    }
+    for (size_t c = 0; c < nc; c++)
+        seen[pr->couple[c].b] = 0;
+    pr->ncouple = nc;
+    return ABL_OK;
+}
+
 static abl_status cryo_create(const abl_source_cfg *cfg, const abl_sim *sim, abl_source **out,
                               abl_error *err)
 {
@@ -789,15 +915,26 @@ static abl_status cryo_create(const abl_source_cfg *cfg, const abl_sim *sim, abl
         m->k_f[k] = isnan(t->frozen_k_W_mK) ? t->k_W_mK : t->frozen_k_W_mK;
     }
     m->nprobes = p->nprobes;
-    size_t ntot = 0;
+    size_t ntot = 0, nheat = 0;
     for (int i = 0; i < p->nprobes; i++) {
         if ((st = build_probe(m, cfg, sim, i, mark, err))) goto fail;
         ntot += m->pr[i].n;
     }
+    uint8_t *seen = calloc(g->n, 1);
+    if (!seen) {
+        st = abl_fail(err, ABL_ENOMEM, "out of memory creating source '%s'", cfg->name);
+        goto fail;
+    }
+    for (int i = 0; i < p->nprobes && !st; i++) {
+        st = coupling_build(m, g, i, mark, seen, cfg->name, err);
+        nheat += m->pr[i].n > m->pr[i].ncouple ? m->pr[i].n : m->pr[i].ncouple;
+    }
+    free(seen);
+    if (st) goto fail;
     m->pin_idx = malloc(ntot * sizeof *m->pin_idx);
-    m->heat_idx = malloc(ntot * sizeof *m->heat_idx);
+    m->heat_idx = malloc(nheat * sizeof *m->heat_idx);
     m->pin_T = malloc(ntot * sizeof *m->pin_T);
-    m->heat_q = malloc(ntot * sizeof *m->heat_q);
+    m->heat_q = malloc(nheat * sizeof *m->heat_q);
     if (!m->pin_idx || !m->heat_idx || !m->pin_T || !m->heat_q) {
         st = abl_fail(err, ABL_ENOMEM, "out of memory creating source '%s'", cfg->name);
         goto fail;
