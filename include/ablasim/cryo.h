@@ -31,13 +31,6 @@ double cryo_gauge_diameter_mm(int gauge);
 #define CRYO_HOLD_MIN 1.5
 double cryo_voxel_radius_m(const abl_grid *g, double radius_m);
 
-/* Voxels of a probe: centres within r_m (cryo_voxel_radius_m) of the closed segment from tip_m
- * along the unit vector dir for length_m (distance to the nearest point of the segment, so the
- * ends are rounded). Writes up to cap indices in index order into idx (may be NULL) and returns
- * the total count. */
-size_t cryo_segment_voxels(const abl_grid *g, const double tip_m[3], const double dir[3],
-                           double length_m, double r_m, size_t *idx, size_t cap);
-
 /* The held set of a probe of needle radius radius_m: voxel centres within cryo_voxel_radius_m
  * (rh) of the active segment pulled back at both ends by rh - radius_m (so that the held capsule
  * ends where the needle's own rounded ends do: a wider hold does not lengthen the probe), and

@@ -77,6 +77,39 @@ long zone_bbox(const abl_grid *g, const double *field, double thr_value, bool at
     return n;
 }
 
+/* Partial-volume fraction of voxel (i,j,k) in the zone (zone.h volume_pv_m3): from the signed
+ * distance s = (T - thr) / |grad T| (central differences; one-sided at the grid's faces), positive
+ * outside the zone, and the voxel's width w = sum_a h_a |n_a| along the unit normal n:
+ * clip(1/2 - s / w, 0, 1). Where the gradient vanishes or is not finite: the voxel's own
+ * membership. */
+static double pv_fraction(const abl_grid *g, const double *field, double thr, bool above, int i,
+                          int j, int k)
+{
+    const int ijk[3] = {i, j, k}, na[3] = {g->nx, g->ny, g->nz};
+    const size_t st[3] = {1, g->sy, g->sz};
+    const size_t c = ABL_IDX(g, i, j, k);
+    double gr[3], gn2 = 0.0;
+    for (int a = 0; a < 3; a++) {
+        const int lo = ijk[a] > 0, hi = ijk[a] + 1 < na[a];
+        const double fm = lo ? field[c - st[a]] : field[c], fp = hi ? field[c + st[a]] : field[c];
+        gr[a] = lo + hi ? (fp - fm) / ((lo + hi) * g->h_m[a]) : 0.0;
+        gn2 += gr[a] * gr[a];
+    }
+    const double inside = in_zone(field[c], thr, above) ? 1.0 : 0.0;
+    const double gn = sqrt(gn2);
+    if (!(gn > 0.0) || !isfinite(gn) || !isfinite(field[c])) return inside;
+    double w = 0.0;
+    for (int a = 0; a < 3; a++)
+        w += g->h_m[a] * fabs(gr[a]) / gn;
+    const double sd = (above ? thr - field[c] : field[c] - thr) / gn;
+    const double f = 0.5 - sd / w;
+    return f < 0.0 ? 0.0 : f > 1.0 ? 1.0 : f;
+}
+
+/* Fractions are summed as integers in units of 2^-30 voxel so that the sum, like the counts,
+ * is the same in any order (thread count, box). */
+#define PV_UNIT 1073741824.0
+
 void zone_axis_measure_box(const abl_grid *g, const double *field, double thr_value,
                            bool at_or_above, const abl_box *box, const double tip_m[3],
                            const double dir[3], abl_axis_zone *out)
@@ -112,6 +145,7 @@ void zone_axis_measure_box(const abl_grid *g, const double *field, double thr_va
         pmax[q] = -INFINITY;
     }
     long n = 0;
+    int64_t pv = 0; /* partial-volume correction to the count, in 2^-30 voxels */
     const abl_box b = *box;
     const int nx = g->nx, ny = g->ny, nz = g->nz;
     /* min, max and an integer count are exact in any order, so these reductions give the same
@@ -119,7 +153,7 @@ void zone_axis_measure_box(const abl_grid *g, const double *field, double thr_va
      * determinism rule; zone.h) */
 #pragma omp parallel for collapse(2) schedule(static)                                              \
     reduction(min : smin, pmin[:ZONE_CALIPER_DIRS])                                                \
-    reduction(max : smax, r2max, pmax[:ZONE_CALIPER_DIRS]) reduction(+ : n)                        \
+    reduction(max : smax, r2max, pmax[:ZONE_CALIPER_DIRS]) reduction(+ : n, pv)                    \
     if (box_voxels(&b) >= ZONE_PARALLEL_MIN_VOXELS)
     for (int k = b.lo[2]; k < b.hi[2]; k++)
         for (int j = b.lo[1]; j < b.hi[1]; j++)
@@ -141,6 +175,33 @@ void zone_axis_measure_box(const abl_grid *g, const double *field, double thr_va
                     in_zone(field[c - g->sz], thr_value, at_or_above) &&
                     in_zone(field[c + g->sz], thr_value, at_or_above))
                     continue;
+                /* partial volume at the surface: this voxel's own fraction, and that of each
+                 * outside face neighbour, counted from its first inside neighbour in the order
+                 * -x, +x, -y, +y, -z, +z (once, whatever the box) */
+                pv += llround((pv_fraction(g, field, thr_value, at_or_above, i, j, k) - 1.0) *
+                              PV_UNIT);
+                const int ijk[3] = {i, j, k}, na3[3] = {nx, ny, nz};
+                const size_t st3[3] = {1, g->sy, g->sz};
+                for (int q = 0; q < 6; q++) {
+                    const int a = q / 2, dn = q % 2 ? 1 : -1;
+                    if (ijk[a] + dn < 0 || ijk[a] + dn >= na3[a]) continue;
+                    const size_t nb = dn > 0 ? c + st3[a] : c - st3[a];
+                    if (in_zone(field[nb], thr_value, at_or_above)) continue;
+                    int e[3] = {i, j, k};
+                    e[a] += dn;
+                    /* first inside neighbour of nb: is it c? (c is nb's neighbour q ^ 1) */
+                    int first = -1;
+                    for (int r = 0; r < 6 && first < 0; r++) {
+                        const int ar = r / 2, dr = r % 2 ? 1 : -1;
+                        if (e[ar] + dr < 0 || e[ar] + dr >= na3[ar]) continue;
+                        const size_t m = dr > 0 ? nb + st3[ar] : nb - st3[ar];
+                        if (in_zone(field[m], thr_value, at_or_above)) first = r;
+                    }
+                    if (first == (q ^ 1))
+                        pv += llround(pv_fraction(g, field, thr_value, at_or_above, e[0], e[1],
+                                                  e[2]) *
+                                      PV_UNIT);
+                }
                 double x[3], w[3];
                 grid_voxel_centre_m(g, i, j, k, x);
                 for (int a = 0; a < 3; a++)
@@ -177,6 +238,7 @@ void zone_axis_measure_box(const abl_grid *g, const double *field, double thr_va
     out->diameter_min_m = wmin + hperp;
     out->nvox = n;
     out->volume_m3 = (double)n * grid_voxel_volume_m3(g);
+    out->volume_pv_m3 = ((double)n + (double)pv / PV_UNIT) * grid_voxel_volume_m3(g);
     out->diameter_eq_m = sqrt(6.0 * out->volume_m3 / (ZONE_PI * out->length_m));
 }
 

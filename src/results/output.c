@@ -857,14 +857,13 @@ static abl_status write_growth(abl_output *o, const abl_sim_view *s, const char 
     for (int kind = 0; kind < 3 && st == ABL_OK; kind++) {
         const int c0 = kind == 0 ? 0 : kind == 1 ? sc->n_hot : sc->n_hot + sc->n_cold;
         const int n = kind == 0 ? sc->n_hot : kind == 1 ? sc->n_cold : 1;
-        const int nq = a < 0 ? 2 : 6;
+        const int nq = a < 0 ? 2 : 7;
         for (int q = 0; q < nq && st == ABL_OK; q++) {
             static const char *const what_vol[2] = {"volume_total_mL",
                                                     "largest_component_volume_mL"};
-            static const char *const what_ax[6] = {
-                "length_mm",       "diameter_mm",
-                "diameter_min_mm", "diameter_equivalent_mm",
-                "volume_mL",       "largest_component_volume_mL"};
+            static const char *const what_ax[7] = {
+                "length_mm", "diameter_mm", "diameter_min_mm", "diameter_equivalent_mm",
+                "volume_mL", "largest_component_volume_mL", "volume_subvoxel_mL"};
             const char *what = a < 0 ? what_vol[q] : what_ax[q];
             const double vox_mL = grid_voxel_volume_m3(&s->grid) * 1e6;
             for (size_t k = 0; k < ng; k++)
@@ -884,7 +883,8 @@ static abl_status write_growth(abl_output *o, const abl_sim_view *s, const char 
                             : q == 1 ? z->diameter_m * 1e3
                             : q == 2 ? z->diameter_min_m * 1e3
                             : q == 3 ? z->diameter_eq_m * 1e3
-                                     : z->volume_m3 * 1e6;
+                            : q == 4 ? z->volume_m3 * 1e6
+                                     : z->volume_pv_m3 * 1e6;
                     }
                     buf[k * (size_t)n + (size_t)h] = v;
                 }
@@ -1068,7 +1068,9 @@ static abl_status write_zones(abl_output *o, const abl_sim_view *s, const iso_re
                  "diameter_equivalent_mm = sqrt(6 volume / (pi length)), the diameter of the "
                  "ellipsoid of revolution with the zone's length and volume; volume_mL = all "
                  "voxels of the zone; largest_component_volume_mL = its largest 6-connected "
-                 "component (hot: T_max_C >= threshold, cold: T_min_C <= threshold, "
+                 "component; volume_subvoxel_mL = the partial-volume estimate (zone.h: surface "
+                 "voxels count the fraction inside the isotherm from (value - threshold) / "
+                 "|gradient|) (hot: T_max_C >= threshold, cold: T_min_C <= threshold, "
                  "omega_ge_1: damage_omega >= 1); growth/: the same during the run") < 0)
         st = h5_fail(o, err, "writing attributes of", H5_ZONES);
     for (int zi = 0; zi < iso->nzones && st == ABL_OK; zi++) {
@@ -1095,7 +1097,7 @@ static abl_status write_zones(abl_output *o, const abl_sim_view *s, const iso_re
             const int n = pass == 0 ? sc->n_hot : pass == 1 ? sc->n_cold : 1;
             const int c0 = pass == 0 ? 0 : pass == 1 ? sc->n_hot : sc->n_hot + sc->n_cold;
             const abl_axis_zone *zz = pass == 0 ? z->hot : pass == 1 ? z->cold : &z->omega;
-            double v[6][ABL_MAX_THRESHOLDS];
+            double v[7][ABL_MAX_THRESHOLDS];
             for (int h = 0; h < n; h++) {
                 v[0][h] = zz[h].length_m * 1e3;
                 v[1][h] = zz[h].diameter_m * 1e3;
@@ -1103,6 +1105,7 @@ static abl_status write_zones(abl_output *o, const abl_sim_view *s, const iso_re
                 v[3][h] = zz[h].diameter_eq_m * 1e3;
                 v[4][h] = zz[h].volume_m3 * 1e6;
                 v[5][h] = zone_mL(iso->largest[c0 + h], &s->grid);
+                v[6][h] = zz[h].volume_pv_m3 * 1e6;
             }
             const int rank = pass == 2 ? 0 : 1; /* Omega >= 1: scalars */
             char name[3 * NAME_LEN];
@@ -1111,10 +1114,10 @@ static abl_status write_zones(abl_output *o, const abl_sim_view *s, const iso_re
                 st = write_table(o, name, 1, (hsize_t)n, 1, pass == 0 ? sc->hot_C : sc->cold_C,
                                  "degC", err);
             }
-            static const char *const what[6] = {"length_mm",       "diameter_mm",
-                                                "diameter_min_mm", "diameter_equivalent_mm",
-                                                "volume_mL",       "largest_component_volume_mL"};
-            for (int q = 0; q < 6 && st == ABL_OK; q++) {
+            static const char *const what[7] = {
+                "length_mm", "diameter_mm", "diameter_min_mm", "diameter_equivalent_mm",
+                "volume_mL", "largest_component_volume_mL", "volume_subvoxel_mL"};
+            for (int q = 0; q < 7 && st == ABL_OK; q++) {
                 snprintf(name, sizeof name, "%s/%s_%s", gname, kind, what[q]);
                 st = write_table(o, name, rank, (hsize_t)n, 1, v[q], q >= 4 ? "mL" : "mm", err);
             }
@@ -1521,6 +1524,7 @@ static void json_zone(abl_json *j, const char *key, const abl_axis_zone *z, doub
     json_num(j, "diameter_min_mm", z->diameter_min_m * 1e3);
     json_num(j, "diameter_equivalent_mm", z->diameter_eq_m * 1e3);
     json_num(j, "volume_mL", z->volume_m3 * 1e6);
+    json_num(j, "volume_subvoxel_mL", z->volume_pv_m3 * 1e6);
     json_num(j, "largest_component_volume_mL", largest_mL);
     json_end_object(j);
 }

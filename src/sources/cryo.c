@@ -5,12 +5,13 @@
  * within seconds and hold it while the ice ball grows (Rossi, Tanaka, Shimada & Rabin 2007,
  * Cryobiology 55:1; Young, Khodakov et al. 2012 for probe surface histories). The usual way to
  * model them, and the one used here, is a prescribed surface temperature on the freezing part
- * of the needle: every voxel whose centre lies within r of the active segment [tip, tip + L d]
- * (d: unit vector from the tip towards the handle, L: active_length_mm) is pinned, with
- *   r = max(needle radius, half the voxel diagonal)                         (cryo_voxel_radius_m)
- * so that a 17 G needle (1.47 mm) on a 1 mm grid is still a connected line of voxels at any
- * angle. The needle shaft behind the active length is insulated in real probes (vacuum jacket)
- * and is not modelled.
+ * of the needle [tip, tip + L d] (d: unit vector from the tip towards the handle, L:
+ * active_length_mm), radius r (gauge). The voxels within rh = max(r + 0.75 h, 1.5 h) of the
+ * (end-pulled-back) segment are held (cryo_probe_voxels, cryo.h), and each tissue voxel beside
+ * them is coupled to the true surface at radius r through the line-source profile
+ * (coupling_build below; docs/CRYO.md "Sub-voxel probe coupling"), so the ice ball does not
+ * depend on where the axis falls on the grid. The needle shaft behind the active length is
+ * insulated in real probes (vacuum jacket) and is not modelled.
  *
  * Protocol. A list of phases {freeze | passive_thaw | active_thaw, duration_s, temperature_C}
  * starting at the source's on_s, shared by all probes or given per probe. Freeze and active
@@ -26,6 +27,7 @@
  * each step first estimates the heat the pinned probe would draw from the current field,
  *   P = sum over faces (probe voxel a, non-probe neighbour b) of V G_ab (T_b - T_pin)
  *     + sum over domain faces of probe voxels of V G_bound (T_wall - T_pin),
+ *     + sum over coupled voxels b of V k_ab dG_b (T_b - T_pin)            (the sub-voxel coupling)
  * G_ab = k_ab / h^2 with k_ab the harmonic mean of k_a(T_pin) and k_b(T_b) (the stencil's own
  * face conductance, kernels.h), k(T) the tissue's conductivity, its frozen conductivity below
  * the freezing range and linear across it (when physics.freezing is on). When P exceeds the
@@ -76,31 +78,6 @@ static double seg_dist2(const double x[3], const double tip[3], const double d[3
         r2 += e * e;
     }
     return r2;
-}
-
-size_t cryo_segment_voxels(const abl_grid *g, const double tip_m[3], const double dir[3],
-                           double length_m, double r_m, size_t *idx, size_t cap)
-{
-    /* bounding box of the capsule, in voxel indices */
-    int lo[3], hi[3], na[3] = {g->nx, g->ny, g->nz};
-    for (int a = 0; a < 3; a++) {
-        double e = tip_m[a] + length_m * dir[a];
-        double mn = fmin(tip_m[a], e) - r_m, mx = fmax(tip_m[a], e) + r_m;
-        lo[a] = (int)fmax(0.0, floor((mn - g->origin_m[a]) / g->h_m[a]));
-        hi[a] = (int)fmin((double)na[a] - 1, ceil((mx - g->origin_m[a]) / g->h_m[a]));
-    }
-    size_t n = 0;
-    const double r2 = r_m * r_m * (1.0 + 1e-12); /* centres exactly on the radius belong */
-    for (int k = lo[2]; k <= hi[2]; k++)
-        for (int j = lo[1]; j <= hi[1]; j++)
-            for (int i = lo[0]; i <= hi[0]; i++) {
-                double x[3];
-                grid_voxel_centre_m(g, i, j, k, x);
-                if (seg_dist2(x, tip_m, dir, length_m) > r2) continue;
-                if (idx && n < cap) idx[n] = ABL_IDX(g, i, j, k);
-                n++;
-            }
-    return n;
 }
 
 size_t cryo_probe_voxels(const abl_grid *g, const double tip_m[3], const double dir[3],
