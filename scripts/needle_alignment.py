@@ -11,7 +11,8 @@ the isotherm), the diameter and the length, then the largest changes against the
 
 Usage: scripts/needle_alignment.py [--bin bin/ablasim] [--modality cryo] [--jobs 2]
 Cryo: configs/cryo_liver_single.yaml, one 600 s freeze at -150 C, 50 x 50 x 60 at 1 mm, the
--40 C zone of T_min (about 12 runs x 30 s on one thread each).
+-40 C zone of T_min (about 12 runs x 30 s on one thread each). MWA: configs/mwa_liver_2450.yaml
+at 40 W for 180 s on 60 x 60 x 80 at 1 mm, the 55 C zone of T_max.
 """
 import argparse, json, math, os, subprocess, sys, tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +25,13 @@ CASES = {
         tip_key="sources.0.probes.0.tip_mm", dir_key="sources.0.probes.0.direction",
         tip=(0.0, 0.0, -20.0), half_length=15.0,
         source="cryo", zone="T_min_le_-40C"),
+    "mwa": dict(
+        scenario="configs/mwa_liver_2450.yaml",
+        sets=["sources.0.power_W=40", "time.duration_s=180", "grid.dims=[60,60,80]",
+              "output.snapshot_interval_s=0"],
+        tip_key="sources.0.tip_mm", dir_key="sources.0.direction",
+        tip=(0.0, 0.0, -20.0), half_length=15.0,
+        source="antenna", zone="T_max_ge_55C"),
 }
 
 
