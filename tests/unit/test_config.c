@@ -97,6 +97,17 @@ static void test_schedule(void)
     CU_ASSERT_DOUBLE_EQUAL(schedule_eval(&s, 1e6), 5, 0);
     schedule_free(&s);
     cfg_free(n);
+    /* the allowed keys of a point come from the declaration, by value key */
+    CU_ASSERT_FATAL(cfg_parse_string("[{time_s: 0, power_W: 1, temperature_C: 2}]", "sched", &n,
+                                     &err) == ABL_OK);
+    CU_ASSERT(schedule_parse(n, "power_W", &r, &s, &err) == ABL_EINVAL);
+    CU_ASSERT(strstr(err.msg, "unknown key '[0].temperature_C'; allowed here: time_s, power_W") !=
+              NULL);
+    CU_ASSERT(schedule_parse(n, "temperature_C", &r, &s, &err) == ABL_EINVAL);
+    CU_ASSERT(strstr(err.msg, "unknown key '[0].power_W'; allowed here: time_s, temperature_C") !=
+              NULL);
+    CU_ASSERT(schedule_parse(n, "voltage_V", &r, &s, &err) == ABL_EINVAL);
+    cfg_free(n);
 }
 
 /* Rasterised volume of a sphere converges to 4/3 pi r^3: r = 10 voxels gives ~4200 voxels, the
