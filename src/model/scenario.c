@@ -1046,3 +1046,12 @@ int scenario_reference_markdown(FILE *f)
         return -1;
     return cfg_decl_markdown(f, &root_keys, "");
 }
+
+int scenario_source_reference_markdown(FILE *f, const char *type)
+{
+    const abl_source_type_info *info = source_type_find(type);
+    if (!info || !info->keys) return 1;
+    if (fputs("| key | unit | default | allowed | meaning |\n|---|---|---|---|---|\n", f) == EOF)
+        return -1;
+    return cfg_decl_markdown(f, info->keys, "");
+}
