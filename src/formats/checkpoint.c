@@ -103,38 +103,16 @@ static abl_status h5err(abl_error *err, const char *path, const char *what)
     return abl_fail(err, ABL_EIO, "%s: %s failed%s", path, what, d);
 }
 
+/* Attributes through h5util.h: strings in ASCII (HDF5's default, what checkpoints have always
+ * had), numbers with the memory type as file type, as written since format 2. */
 static int put_str(hid_t obj, const char *name, const char *v)
 {
-    hid_t t = H5Tcopy(H5T_C_S1);
-    if (t < 0) return -1;
-    herr_t r = H5Tset_size(t, H5T_VARIABLE);
-    hid_t sp = r >= 0 ? H5Screate(H5S_SCALAR) : -1;
-    hid_t a = sp >= 0 ? H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT) : -1;
-    r = a >= 0 ? H5Awrite(a, t, &v) : -1;
-    close_id(a);
-    close_id(sp);
-    close_id(t);
-    return r < 0 ? -1 : 0;
+    return h5_attr_str_cset(obj, name, v, H5T_CSET_ASCII);
 }
 
 static int put_num(hid_t obj, const char *name, hid_t type, const void *v)
 {
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = sp >= 0 ? H5Acreate2(obj, name, type, sp, H5P_DEFAULT, H5P_DEFAULT) : -1;
-    herr_t r = a >= 0 ? H5Awrite(a, type, v) : -1;
-    close_id(a);
-    close_id(sp);
-    return r < 0 ? -1 : 0;
-}
-
-static int put_u64(hid_t obj, const char *name, uint64_t v)
-{
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = sp >= 0 ? H5Acreate2(obj, name, H5T_STD_U64LE, sp, H5P_DEFAULT, H5P_DEFAULT) : -1;
-    herr_t r = a >= 0 ? H5Awrite(a, H5T_NATIVE_UINT64, &v) : -1;
-    close_id(a);
-    close_id(sp);
-    return r < 0 ? -1 : 0;
+    return h5_attr_num(obj, name, type, type, v, 0);
 }
 
 static int get_num(hid_t obj, const char *name, hid_t type, void *v)
@@ -173,7 +151,7 @@ static int put_array(hid_t loc, const char *name, hid_t ftype, hid_t mtype, hsiz
     hid_t d =
         sp >= 0 ? H5Dcreate2(loc, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
     herr_t r = d >= 0 ? (n ? H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) : 0) : -1;
-    if (r >= 0) r = put_u64(d, ATTR_CHECKSUM, checksum(data, (size_t)n * H5Tget_size(mtype)));
+    if (r >= 0) r = h5_attr_u64(d, ATTR_CHECKSUM, checksum(data, (size_t)n * H5Tget_size(mtype)));
     close_id(d);
     close_id(sp);
     return r < 0 ? -1 : 0;
@@ -900,8 +878,8 @@ abl_status checkpoint_write(const char *path, const abl_sim_view *s, const char 
         put_str(root, "scenario_path", spath) || put_str(root, "scenario_base_dir", bdir) ||
         put_str(root, "scenario_file_text", sc->file_text) || put_str(root, "sets", sets) ||
         put_str(root, "output_path", opath) || put_str(root, "tissues_path", tpath) ||
-        put_str(root, "mesh_path", mpath) || put_u64(root, "tissue_digest_u64", tr.digest) ||
-        put_u64(root, "material_digest_u64", mdig) ||
+        put_str(root, "mesh_path", mpath) || h5_attr_u64(root, "tissue_digest_u64", tr.digest) ||
+        h5_attr_u64(root, "material_digest_u64", mdig) ||
         put_num(root, "step", H5T_NATIVE_LLONG, &step) ||
         put_num(root, "segment_start_s", H5T_NATIVE_DOUBLE, &s->seg_t0_s) ||
         put_num(root, "segment_steps", H5T_NATIVE_LLONG, &seg_steps) ||
@@ -954,7 +932,7 @@ abl_status checkpoint_write(const char *path, const abl_sim_view *s, const char 
     if ((st = write_runlog(f, s, tmp, err))) goto done;
     /* last: the digest of every attribute written above */
     uint64_t adig = 0;
-    if (attributes_digest(f, &adig) || put_u64(root, ATTR_ALL_ATTRS, adig)) {
+    if (attributes_digest(f, &adig) || h5_attr_u64(root, ATTR_ALL_ATTRS, adig)) {
         st = h5err(err, tmp, "writing the checkpoint's attribute checksum");
         goto done;
     }
