@@ -1,9 +1,11 @@
 #!/usr/bin/python3
 """Write a key reference read from stdin into a Markdown file between the markers
 <!-- NAME:begin ... --> and <!-- NAME:end -->: the scenario keys (`ablasim keys --markdown`,
-README.md, NAME keys) or the plan file keys (`ablasim keys --plan`, docs/PLANNING.md, NAME
-plan-keys). Used by `make readme-keys`; the text outside the markers is left as it is. The
-config and plan test suites fail when a section differs from the declarations in the code.
+README.md, NAME keys), the plan file keys (`ablasim keys --plan`, docs/PLANNING.md, NAME
+plan-keys), the sweep file keys (`ablasim keys --sweep`, docs/SWEEPS.md, NAME sweep-keys) or a
+source type's keys (`ablasim keys --source rfa`, docs/RFA.md, NAME rfa-keys; likewise mwa,
+cryo). Used by `make readme-keys`; the text outside the markers is left as it is. The config and
+plan test suites fail when a section differs from the declarations in the code.
 
 usage: ablasim keys --markdown | readme_keys.py README.md [NAME]"""
 import os

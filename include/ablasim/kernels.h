@@ -104,21 +104,37 @@ void pennes_energy_rates_var(const abl_stencil *st, const double *restrict k_W_m
                              const double *restrict W_W_m3K, const double *restrict T,
                              double *work_2nz, double *perf_met_W, double *boundary_in_W);
 
-/* Face conductances, defined once for every path that builds them per voxel (the
- * variable-property operator in src/kernels/stencil_ops.h, the electric potential in
- * src/solvers/potential.c); ih2 = 1/h^2, h the spacing normal to the face. Works for thermal
- * k [W/m/K] -> G [W/m^3/K] and electrical sigma [S/m] -> G [S/m^3] alike.
+/* Face conductances, defined once, here, for every path that builds them: the per-material
+ * tables of the constant-property path (sim.c face_tables), the domain faces
+ * (abl_boundary_conductance: stencil_ops.h, pennes_boundary_conductance), the variable-property
+ * operator (stencil_ops.h) and the electric potential (src/solvers/potential.c). h is the
+ * spacing normal to the face. Works for thermal k [W/m/K] -> G [W/m^3/K] and electrical
+ * sigma [S/m] -> G [S/m^3] alike.
+ *
  * abl_face_conductance: between two voxels, the harmonic mean (series resistance of two half
  * voxels) 2 ka kb / (ka + kb) / h^2, 0 when both are 0 (NaN stays NaN: a fault is not hidden).
  * abl_wall_conductance: through the half voxel to a wall held at a value on the voxel's face
- * (grounded domain face, electrode metal), 2 k / h^2.
- * The per-material tables of the constant-property path (sim.c face_tables) and the domain
- * faces of pennes_boundary_conductance divide by h^2 instead of multiplying by 1/h^2, which can
- * differ in the last bit; they are kept as they are so that results do not change. */
+ * (fixed-temperature or grounded domain face, electrode metal), 2 k / h^2.
+ *
+ * Rounding: each comes in two forms with one expression each, so that every path evaluates
+ * exactly the same operations in the same order as before:
+ *   multiply form, ih2 = 1/h^2 (a rounded reciprocal, computed once per axis): the per-voxel
+ *     paths (variable properties, potential), ... * ih2;
+ *   divide form (_div), h2 = h*h: the per-material tables and the domain faces, ... / h2.
+ * The two can differ in the last bit (x * fl(1/h2) is not always fl(x / h2)); they are kept
+ * apart so that no result changes. A new caller should take the form of the path it joins:
+ * one that must agree with the constant-property tables (e.g. a source's heat flux through a
+ * face of the grid, as cryo.c's extraction limit) the divide form. */
 static inline double abl_face_conductance(double ka, double kb, double ih2)
 {
     const double sum = ka + kb;
     return sum == 0.0 ? 0.0 : 2.0 * ka * kb / sum * ih2;
+}
+
+static inline double abl_face_conductance_div(double ka, double kb, double h2)
+{
+    const double sum = ka + kb;
+    return sum == 0.0 ? 0.0 : 2.0 * ka * kb / sum / h2;
 }
 
 static inline double abl_wall_conductance(double k, double ih2)
@@ -126,9 +142,23 @@ static inline double abl_wall_conductance(double k, double ih2)
     return 2.0 * k * ih2;
 }
 
+static inline double abl_wall_conductance_div(double k, double h2)
+{
+    return 2.0 * k / h2;
+}
+
 /* Conductance [W/m^3/K] of a domain face of type bc_type (abl_bc_type) for a voxel of
- * conductivity k, spacing h normal to the face: fixed temperature 2k/h^2, convective
- * (1/h)/(1/h_conv + h/(2k)), insulated 0. */
+ * conductivity k, spacing h normal to the face: fixed temperature 2k/h^2 (the wall half a voxel
+ * away, abl_wall_conductance_div), convective (1/h)/(1/h_conv + h/(2k)), insulated 0. */
+static inline double abl_boundary_conductance(int bc_type, double h_conv_W_m2K, double k_W_mK,
+                                              double h_m)
+{
+    if (bc_type == BC_FIXED_TEMPERATURE) return abl_wall_conductance_div(k_W_mK, h_m * h_m);
+    if (bc_type == BC_CONVECTIVE) return (1.0 / h_m) / (1.0 / h_conv_W_m2K + h_m / (2.0 * k_W_mK));
+    return 0.0;
+}
+
+/* abl_boundary_conductance, out of line (for callers outside the kernels). */
 double pennes_boundary_conductance(int bc_type, double h_conv_W_m2K, double k_W_mK, double h_m);
 
 /* Implicit schemes (theta = 1 backward Euler, 1/2 Crank-Nicolson) solve

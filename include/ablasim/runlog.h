@@ -110,7 +110,10 @@ abl_status runlog_measure(const abl_sim_view *s, const abl_log_axis *axes, int n
  * s->t_s (history_from_s) with a sample there. */
 abl_status runlog_restart(abl_runlog *log, const abl_sim_view *s, abl_error *err);
 /* Checkpoint: walk the records through abl_blob_io (source.h); a load checks that the probe,
- * source, axis and criterion counts match. */
+ * source, axis and criterion counts match. runlog_state_save counts or saves (ABL_BLOB_COUNT,
+ * ABL_BLOB_SAVE) and leaves the log as it is; runlog_state_io does any of the three. Both walk
+ * the same layout. */
+abl_status runlog_state_save(const abl_runlog *log, abl_blob *b, abl_error *err);
 abl_status runlog_state_io(abl_runlog *log, abl_blob *b, abl_error *err);
 void runlog_free(abl_runlog *log);
 

@@ -142,5 +142,9 @@ void scenario_free(abl_scenario *sc);
 /* README "Scenario reference": the Markdown table of every scenario key, printed from the key
  * declarations the schema checks against (`ablasim keys --markdown`). 0 or -1 (write error). */
 int scenario_reference_markdown(FILE *f);
+/* The keys of a registered source type (rfa, mwa, cryo) besides the common ones, from the type's
+ * declarations (docs/RFA.md, docs/MWA.md, docs/CRYO.md; `ablasim keys --source TYPE`).
+ * 0, -1 (write error) or 1 (no such type, or a type without own keys). */
+int scenario_source_reference_markdown(FILE *f, const char *type);
 
 #endif

@@ -13,7 +13,12 @@ typedef struct {
     double *v;
 } abl_schedule;
 
-/* Parse a list of {time_s: t, <value_key>: v} maps (times non-decreasing, values in range). */
+/* The keys of a schedule point ({time_s, power_W} or {time_s, temperature_C}), declared once:
+ * the unknown-key check of schedule_parse and the README reference read them. */
+extern const cfg_keytable schedule_keys;
+
+/* Parse a list of {time_s: t, <value_key>: v} maps (times non-decreasing, values in range).
+ * value_key is one of the value keys of schedule_keys (power_W, temperature_C). */
 abl_status schedule_parse(cfg_node *seq, const char *value_key, const cfg_range *range,
                           abl_schedule *out, abl_error *err);
 /* A constant schedule. */

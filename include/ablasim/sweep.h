@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "ablasim/status.h"
 
@@ -97,6 +98,10 @@ uint64_t sweep_point_hash(const abl_sweep *sw, size_t i);
 /* Check every swept key against the base scenario (loaded with each key's first and last value,
  * then with the first and last point) and build the table columns. Idempotent. */
 abl_status sweep_validate(abl_sweep *sw, abl_error *err);
+
+/* docs/SWEEPS.md "SWEEP.yaml reference": a Markdown table printed from the sweep file's key
+ * declarations (the ones the unknown-key check uses; `ablasim keys --sweep`). 0 or -1. */
+int sweep_reference_markdown(FILE *f);
 
 /* After sweep_validate: refuse (ABL_EINVAL, naming both roles and paths) a sweep whose
  * output_dir files (journal, its lock, results.csv/.h5 and their temporaries, the per-point

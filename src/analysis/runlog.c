@@ -449,7 +449,12 @@ abl_status runlog_create(const abl_sim_view *s, abl_runlog **out, abl_error *err
 
 /* ---- checkpoint --------------------------------------------------------------------------- */
 
-abl_status runlog_state_io(abl_runlog *log, abl_blob *b, abl_error *err)
+/* One walk for both directions, so that saving and loading cannot disagree on the layout. It
+ * reads the records from log; when loading (b->mode == ABL_BLOB_LOAD) it writes them into into,
+ * the same log, which NULL otherwise: counting and saving take a const log. Scalars travel through
+ * locals; the arrays are reached through log's pointers (reallocated through into first). */
+static abl_status state_walk(const abl_runlog *log, abl_runlog *into, abl_blob *b,
+                             abl_error *err)
 {
     long long shape[4] = {log->nprobes, log->nsrc, log->naxes, log->ncrit}, want[4];
     memcpy(want, shape, sizeof want);
@@ -467,23 +472,41 @@ abl_status runlog_state_io(abl_runlog *log, abl_blob *b, abl_error *err)
         const size_t left = b->len - b->pos;
         if (nt > left / sizeof(double) || ng > left / sizeof(double)) b->bad = true;
         abl_status st;
-        if (!b->bad && ((st = ensure_t(log, nt, err)) || (st = ensure_g(log, ng, err)))) return st;
+        if (!b->bad && ((st = ensure_t(into, nt, err)) || (st = ensure_g(into, ng, err))))
+            return st;
         if (b->bad) return abl_fail(err, ABL_EINVAL, "run log in the checkpoint: truncated");
-        log->nt = nt;
-        log->ng = ng;
+        into->nt = nt;
+        into->ng = ng;
     }
     const size_t nc = (size_t)log->ncrit;
+    double E_prev = log->E_sources_prev_J, from_s = log->history_from_s;
     abl_blob_io(b, log->t_s, log->nt * sizeof *log->t_s);
     abl_blob_io(b, log->T_C, log->nt * (size_t)log->nprobes * sizeof *log->T_C);
     abl_blob_io(b, log->src_P_W, log->nt * (size_t)log->nsrc * sizeof *log->src_P_W);
     abl_blob_io(b, log->src_E_J, (size_t)log->nsrc * sizeof *log->src_E_J);
-    abl_blob_io(b, &log->E_sources_prev_J, sizeof log->E_sources_prev_J);
+    abl_blob_io(b, &E_prev, sizeof E_prev);
     abl_blob_io(b, log->g_t_s, log->ng * sizeof *log->g_t_s);
     abl_blob_io(b, log->g_nvox, log->ng * nc * sizeof *log->g_nvox);
     abl_blob_io(b, log->g_largest, log->ng * nc * sizeof *log->g_largest);
     abl_blob_io(b, log->g_zone, log->ng * nc * (size_t)log->naxes * sizeof *log->g_zone);
-    abl_blob_io(b, &log->history_from_s, sizeof log->history_from_s);
+    abl_blob_io(b, &from_s, sizeof from_s);
     if (b->bad) return abl_fail(err, ABL_EINVAL, "run log in the checkpoint: truncated");
-    if (b->mode == ABL_BLOB_LOAD) log->restored = true;
+    if (b->mode == ABL_BLOB_LOAD) {
+        into->E_sources_prev_J = E_prev;
+        into->history_from_s = from_s;
+        into->restored = true;
+    }
     return ABL_OK;
+}
+
+abl_status runlog_state_save(const abl_runlog *log, abl_blob *b, abl_error *err)
+{
+    if (b->mode == ABL_BLOB_LOAD)
+        return abl_fail(err, ABL_EINTERNAL, "runlog_state_save called to load");
+    return state_walk(log, NULL, b, err);
+}
+
+abl_status runlog_state_io(abl_runlog *log, abl_blob *b, abl_error *err)
+{
+    return state_walk(log, log, b, err);
 }

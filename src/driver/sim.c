@@ -182,7 +182,7 @@ static void face_tables(const abl_sim *s, const double *kk, double *gface, doubl
         double h2 = g->h_m[d] * g->h_m[d];
         for (int a = 0; a < nm; a++)
             for (int b = 0; b < nm; b++)
-                gface[((size_t)d * nm + a) * nm + b] = 2.0 * kk[a] * kk[b] / (kk[a] + kk[b]) / h2;
+                gface[((size_t)d * nm + a) * nm + b] = abl_face_conductance_div(kk[a], kk[b], h2);
     }
     for (int f = 0; f < 6; f++)
         for (int m = 0; m < nm; m++)

@@ -98,3 +98,55 @@ hid_t h5_dtype_mem(abl_dtype t)
     return t == ABL_DT_F64 ? H5T_NATIVE_DOUBLE : t == ABL_DT_F32 ? H5T_NATIVE_FLOAT
                                                                   : H5T_NATIVE_UINT8;
 }
+
+/* ---- attribute writers -------------------------------------------------------------------- */
+
+int h5_attr_num(hid_t obj, const char *name, hid_t ftype, hid_t mtype, const void *v, hsize_t n)
+{
+    hid_t sp = n == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &n, NULL);
+    hid_t a = sp >= 0 ? H5Acreate2(obj, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    herr_t r = a >= 0 ? H5Awrite(a, mtype, v) : -1;
+    close_id(a);
+    close_id(sp);
+    return r < 0 ? -1 : 0;
+}
+
+int h5_attr_str_cset(hid_t obj, const char *name, const char *value, H5T_cset_t cset)
+{
+    const char *v = value ? value : "";
+    hid_t t = H5Tcopy(H5T_C_S1);
+    herr_t r = t >= 0 ? H5Tset_size(t, H5T_VARIABLE) : -1;
+    if (r >= 0) r = H5Tset_cset(t, cset);
+    hid_t sp = r >= 0 ? H5Screate(H5S_SCALAR) : -1;
+    hid_t a = sp >= 0 ? H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    r = a >= 0 ? H5Awrite(a, t, &v) : -1;
+    close_id(a);
+    close_id(sp);
+    close_id(t);
+    return r < 0 ? -1 : 0;
+}
+
+int h5_attr_str(hid_t obj, const char *name, const char *v)
+{
+    return h5_attr_str_cset(obj, name, v, H5T_CSET_UTF8);
+}
+
+int h5_attr_f64(hid_t obj, const char *name, double v)
+{
+    return h5_attr_num(obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v, 0);
+}
+
+int h5_attr_f64v(hid_t obj, const char *name, const double *v, hsize_t n)
+{
+    return h5_attr_num(obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, v, n);
+}
+
+int h5_attr_i64(hid_t obj, const char *name, long long v)
+{
+    return h5_attr_num(obj, name, H5T_STD_I64LE, H5T_NATIVE_LLONG, &v, 0);
+}
+
+int h5_attr_u64(hid_t obj, const char *name, uint64_t v)
+{
+    return h5_attr_num(obj, name, H5T_STD_U64LE, H5T_NATIVE_UINT64, &v, 0);
+}

@@ -7,6 +7,7 @@
 
 #include <hdf5.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "ablasim/fields.h"
 
@@ -28,4 +29,22 @@ void close_id(hid_t id);
  * memory. */
 hid_t h5_dtype_file(abl_dtype t);
 hid_t h5_dtype_mem(abl_dtype t);
+
+/* ---- attribute writers: the one set (result, checkpoint, mesh, sweep table) ----------------
+ * Each creates the attribute on obj (a group or dataset; it must not exist yet), writes it and
+ * closes what it opened; 0 on success, -1 on failure (the caller names what failed, nothing is
+ * left open). The HDF5 calls are the ones the copies they replace made, in the same order, so
+ * the files (and the checkpoint's attribute digest) are unchanged. */
+
+/* Numeric attribute: n values (n == 0: a scalar), stored as ftype, read from v as mtype. */
+int h5_attr_num(hid_t obj, const char *name, hid_t ftype, hid_t mtype, const void *v, hsize_t n);
+/* Scalar variable-length string (NULL writes ""), UTF-8 (result, mesh and sweep files); _cset:
+ * in character set cset (checkpoints: H5T_CSET_ASCII, HDF5's default). */
+int h5_attr_str(hid_t obj, const char *name, const char *v);
+int h5_attr_str_cset(hid_t obj, const char *name, const char *v, H5T_cset_t cset);
+/* Little-endian IEEE double scalar / [n] vector; little-endian 64-bit integer scalars. */
+int h5_attr_f64(hid_t obj, const char *name, double v);
+int h5_attr_f64v(hid_t obj, const char *name, const double *v, hsize_t n);
+int h5_attr_i64(hid_t obj, const char *name, long long v);
+int h5_attr_u64(hid_t obj, const char *name, uint64_t v);
 #endif

@@ -723,32 +723,6 @@ abl_status mesh_read(const char *path, abl_mesh *out, abl_error *err)
 
 /* ---- writing ----------------------------------------------------------------------------- */
 
-/* 0 on success, -1 on failure (the caller names what failed). */
-static int write_vec3_attr(hid_t obj, const char *name, const double v[3])
-{
-    hsize_t three = 3;
-    hid_t sp = H5Screate_simple(1, &three, NULL);
-    hid_t a = sp >= 0 ? H5Acreate2(obj, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT) : -1;
-    herr_t r = a >= 0 ? H5Awrite(a, H5T_NATIVE_DOUBLE, v) : -1;
-    close_id(a);
-    close_id(sp);
-    return r < 0 ? -1 : 0;
-}
-
-static int write_string_attr(hid_t obj, const char *name, const char *s)
-{
-    hid_t t = H5Tcopy(H5T_C_S1);
-    herr_t r = t >= 0 ? H5Tset_size(t, H5T_VARIABLE) : -1;
-    if (r >= 0) r = H5Tset_cset(t, H5T_CSET_UTF8);
-    hid_t sp = r >= 0 ? H5Screate(H5S_SCALAR) : -1;
-    hid_t a = sp >= 0 ? H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT) : -1;
-    r = a >= 0 ? H5Awrite(a, t, &s) : -1;
-    close_id(a);
-    close_id(sp);
-    close_id(t);
-    return r < 0 ? -1 : 0;
-}
-
 static abl_status check_mesh(const char *path, const abl_mesh *m, abl_error *err)
 {
     size_t n = 1;
@@ -802,11 +776,10 @@ static abl_status write_file(const char *path, const char *tmp, const abl_mesh *
     if (H5Dwrite(dset, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, m->labels) < 0)
         goto fail;
     what = "writing attributes of " H5_MESH_LABELS;
-    if (write_vec3_attr(dset, H5A_SPACING_MM, m->spacing_mm) < 0) goto fail;
-    if (write_vec3_attr(dset, H5A_ORIGIN_MM, m->origin_mm) < 0) goto fail;
-    if (write_string_attr(dset, H5A_UNITS, "label") < 0) goto fail;
-    if (m->label_names && write_string_attr(dset, H5A_LABEL_NAMES, m->label_names) < 0)
-        goto fail;
+    if (h5_attr_f64v(dset, H5A_SPACING_MM, m->spacing_mm, 3) < 0) goto fail;
+    if (h5_attr_f64v(dset, H5A_ORIGIN_MM, m->origin_mm, 3) < 0) goto fail;
+    if (h5_attr_str(dset, H5A_UNITS, "label") < 0) goto fail;
+    if (m->label_names && h5_attr_str(dset, H5A_LABEL_NAMES, m->label_names) < 0) goto fail;
     H5Dclose(dset);
     dset = -1;
     what = "closing the file";

@@ -440,7 +440,7 @@ double perfusion_shutdown_correct(const abl_stencil *st, const double *restrict 
 
 double pennes_boundary_conductance(int bc_type, double h_conv_W_m2K, double k_W_mK, double h_m)
 {
-    return boundary_conductance(bc_type, h_conv_W_m2K, k_W_mK, h_m);
+    return abl_boundary_conductance(bc_type, h_conv_W_m2K, k_W_mK, h_m);
 }
 
 void pennes_rhs(const abl_stencil *st, const double *restrict T, double *restrict rhs_W_m3)

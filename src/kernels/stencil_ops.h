@@ -41,14 +41,11 @@ static inline double pennes_op(const abl_stencil *st, const double *T, int i, in
     return pennes_op_ex(st, T, i, j, k, c, 1);
 }
 
-/* Conductance of a domain face for a voxel of conductivity k [W/m/K], h the spacing normal to
- * the face: fixed temperature 2k/h^2 (wall half a voxel away), convective (1/h)/(1/h_c + h/2k),
- * insulated 0. Same formulas the driver uses to fill st->gbound. */
+/* Conductance of a domain face: abl_boundary_conductance (kernels.h), the definition the driver
+ * fills st->gbound with. */
 static inline double boundary_conductance(int type, double h_conv, double k, double h)
 {
-    if (type == BC_FIXED_TEMPERATURE) return 2.0 * k / (h * h);
-    if (type == BC_CONVECTIVE) return (1.0 / h) / (1.0 / h_conv + h / (2.0 * k));
-    return 0.0;
+    return abl_boundary_conductance(type, h_conv, k, h);
 }
 
 /* pennes_op with per-voxel k and W (variable-property path). */

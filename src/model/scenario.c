@@ -153,7 +153,8 @@ static const cfg_keydecl source_decl[] = {
      .variants = 1u << SOURCE_KEYS_BASIC},
     {"schedule", "–", "–", "list of `{time_s, power_W}` or `{time_s, temperature_C}`",
      "piecewise linear, held at the ends; repeat a time for a step",
-     .variants = 1u << SOURCE_KEYS_BASIC},
+     .variants = 1u << SOURCE_KEYS_BASIC, .sub = &schedule_keys,
+     .sub_prefix = "sources[i].schedule[j]."},
     {"on_s", "s", "0, 1e7", "[0, 1e7], off > on",
      "active window; outside it a source delivers nothing and holds no voxel (a "
      "fixed-temperature probe switched off is released)", .label = "`sources[i].on_s`, `off_s`"},
@@ -1044,4 +1045,13 @@ int scenario_reference_markdown(FILE *f)
     if (fputs("| key | unit | default | allowed | meaning |\n|---|---|---|---|---|\n", f) == EOF)
         return -1;
     return cfg_decl_markdown(f, &root_keys, "");
+}
+
+int scenario_source_reference_markdown(FILE *f, const char *type)
+{
+    const abl_source_type_info *info = source_type_find(type);
+    if (!info || !info->keys) return 1;
+    if (fputs("| key | unit | default | allowed | meaning |\n|---|---|---|---|---|\n", f) == EOF)
+        return -1;
+    return cfg_decl_markdown(f, info->keys, "");
 }

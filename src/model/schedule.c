@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 abl_status schedule_constant(double v, abl_schedule *out, abl_error *err)
 {
@@ -19,11 +20,33 @@ abl_status schedule_constant(double v, abl_schedule *out, abl_error *err)
     return ABL_OK;
 }
 
+/* The keys of a schedule point, declared once (config.h): time_s and one value key, by variant
+ * (schedule_parse picks the variant from its value_key). */
+enum { SCHEDULE_POWER, SCHEDULE_TEMPERATURE };
+static const cfg_keydecl schedule_decl[] = {
+    CFG_KEY("time_s", "s", "required", "[0, 1e7], not below the previous point",
+            "time of the point"),
+    {"power_W", "W", "required", "as the source's `power_W`",
+     "power at that time (volumetric; an `mwa` source's schedule too)",
+     .variants = 1u << SCHEDULE_POWER},
+    {"temperature_C", "°C", "required", "as the source's `temperature_C`",
+     "temperature at that time (fixed_temperature)", .variants = 1u << SCHEDULE_TEMPERATURE},
+};
+const cfg_keytable schedule_keys = CFG_KEYTABLE(schedule_decl);
+
 abl_status schedule_parse(cfg_node *seq, const char *value_key, const cfg_range *range,
                           abl_schedule *out, abl_error *err)
 {
     static const cfg_range time_range = {0, 1e7, false, false, "s"};
     char where[600], path[300];
+    int variant = -1;
+    for (size_t i = 0; i < schedule_keys.n; i++)
+        for (int v = 0; v < 32; v++)
+            if (schedule_decl[i].variants == 1u << v && !strcmp(schedule_decl[i].key, value_key))
+                variant = v;
+    if (variant < 0)
+        return abl_fail(err, ABL_EINVAL, "internal: schedule value key '%s' is not declared in "
+                        "schedule.c", value_key);
     out->n = 0;
     out->t_s = out->v = NULL;
     if (seq->kind != CFG_SEQ || seq->n == 0)
@@ -39,10 +62,9 @@ abl_status schedule_parse(cfg_node *seq, const char *value_key, const cfg_range 
     }
     for (size_t i = 0; i < seq->n; i++) {
         cfg_node *e = seq->items[i];
-        const char *allowed[] = {"time_s", value_key, NULL};
         abl_status st;
         if ((st = cfg_expect(e, CFG_MAP, true, "a mapping {time_s: t, value}", err)) ||
-            (st = cfg_check_keys(e, allowed, err)) ||
+            (st = cfg_check_decl(e, &schedule_keys, variant, err)) ||
             (st = cfg_get_double(e, "time_s", true, 0, &time_range, &out->t_s[i], err)) ||
             (st = cfg_get_double(e, value_key, true, 0, range, &out->v[i], err))) {
             schedule_free(out);

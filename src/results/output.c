@@ -114,46 +114,7 @@ static float to_f32(double v)
 
 /* All return 0 on success, -1 on failure; callers name what failed. */
 
-static int attr_str(hid_t obj, const char *name, const char *value)
-{
-    const char *v = value ? value : "";
-    hid_t t = H5Tcopy(H5T_C_S1);
-    herr_t r = t >= 0 ? H5Tset_size(t, H5T_VARIABLE) : -1;
-    if (r >= 0) r = H5Tset_cset(t, H5T_CSET_UTF8);
-    hid_t sp = r >= 0 ? H5Screate(H5S_SCALAR) : -1;
-    hid_t a = sp >= 0 ? H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT) : -1;
-    r = a >= 0 ? H5Awrite(a, t, &v) : -1;
-    close_id(a);
-    close_id(sp);
-    close_id(t);
-    return r < 0 ? -1 : 0;
-}
-
-static int attr_num(hid_t obj, const char *name, hid_t ftype, hid_t mtype, const void *v,
-                    hsize_t n)
-{
-    hid_t sp = n == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &n, NULL);
-    hid_t a = sp >= 0 ? H5Acreate2(obj, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT) : -1;
-    herr_t r = a >= 0 ? H5Awrite(a, mtype, v) : -1;
-    close_id(a);
-    close_id(sp);
-    return r < 0 ? -1 : 0;
-}
-
-static int attr_f64(hid_t obj, const char *name, double v)
-{
-    return attr_num(obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v, 0);
-}
-
-static int attr_f64v(hid_t obj, const char *name, const double *v, hsize_t n)
-{
-    return attr_num(obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, v, n);
-}
-
-static int attr_i64(hid_t obj, const char *name, long long v)
-{
-    return attr_num(obj, name, H5T_STD_I64LE, H5T_NATIVE_LLONG, &v, 0);
-}
+/* h5_attr_str, h5_attr_num, h5_attr_f64, h5_attr_f64v, h5_attr_i64 (h5util.h) */
 
 /* ---- datasets ---------------------------------------------------------------------------- */
 
@@ -182,7 +143,7 @@ static abl_status write_small(abl_output *o, hid_t loc, const char *name, hid_t 
         st = h5_fail(o, err, "writing dataset", name);
         goto done;
     }
-    if (attr_str(d, H5A_UNITS, units) < 0) st = h5_fail(o, err, "writing units of", name);
+    if (h5_attr_str(d, H5A_UNITS, units) < 0) st = h5_fail(o, err, "writing units of", name);
 done:
     close_id(d);
     close_id(sp);
@@ -311,7 +272,7 @@ static abl_status write_field(abl_output *o, hid_t loc, const char *name, const 
         goto done;
     }
     st = write_blocks(o, d, name, 3, 0, g, src, src_kind, dst_kind, c, err);
-    if (st == ABL_OK && attr_str(d, H5A_UNITS, units) < 0)
+    if (st == ABL_OK && h5_attr_str(d, H5A_UNITS, units) < 0)
         st = h5_fail(o, err, "writing units of", name);
 done:
     if (st == ABL_OK && out_dset) *out_dset = d;
@@ -389,10 +350,11 @@ static abl_status write_grid(abl_output *o, const abl_sim_view *s, abl_error *er
         sp_mm[a] = g->h_m[a] * 1e3;
         or_mm[a] = g->origin_m[a] * 1e3;
     }
-    if (attr_f64v(labels, H5A_SPACING_MM, sp_mm, 3) < 0 ||
-        attr_f64v(labels, H5A_ORIGIN_MM, or_mm, 3) < 0 ||
-        attr_str(labels, "axes", "[z][y][x], x fastest; spacing_mm and origin_mm are x y z; "
-                                 "origin_mm is the centre of voxel (0,0,0)") < 0) {
+    if (h5_attr_f64v(labels, H5A_SPACING_MM, sp_mm, 3) < 0 ||
+        h5_attr_f64v(labels, H5A_ORIGIN_MM, or_mm, 3) < 0 ||
+        h5_attr_str(labels, "axes",
+                    "[z][y][x], x fastest; spacing_mm and origin_mm are x y z; "
+                    "origin_mm is the centre of voxel (0,0,0)") < 0) {
         st = h5_fail(o, err, "writing attributes of", H5_LABELS);
         goto done;
     }
@@ -523,7 +485,7 @@ static abl_status create_snapshots(abl_output *o, const abl_grid *g, abl_error *
         set_zero_fill(dcpl, ABL_DT_F32) < 0 ||
         (o->snap_T = H5Dcreate2(o->file, H5_SNAP_T, H5T_IEEE_F32LE, sp, H5P_DEFAULT, dcpl,
                                 H5P_DEFAULT)) < 0 ||
-        attr_str(o->snap_T, H5A_UNITS, "degC") < 0) {
+        h5_attr_str(o->snap_T, H5A_UNITS, "degC") < 0) {
         st = h5_fail(o, err, "creating dataset", H5_SNAP_T);
         goto done;
     }
@@ -533,9 +495,9 @@ static abl_status create_snapshots(abl_output *o, const abl_grid *g, abl_error *
     sp = H5Screate_simple(1, &d1, &m1);
     dcpl = H5Pcreate(H5P_DATASET_CREATE);
     if (sp < 0 || dcpl < 0 || H5Pset_chunk(dcpl, 1, &c1) < 0 ||
-        (o->snap_time = H5Dcreate2(o->file, H5_SNAP_TIME, H5T_IEEE_F64LE, sp,
-                                   H5P_DEFAULT, dcpl, H5P_DEFAULT)) < 0 ||
-        attr_str(o->snap_time, H5A_UNITS, "s") < 0)
+        (o->snap_time = H5Dcreate2(o->file, H5_SNAP_TIME, H5T_IEEE_F64LE, sp, H5P_DEFAULT, dcpl,
+                                   H5P_DEFAULT)) < 0 ||
+        h5_attr_str(o->snap_time, H5A_UNITS, "s") < 0)
         st = h5_fail(o, err, "creating dataset", H5_SNAP_TIME);
 done:
     close_id(dcpl);
@@ -798,7 +760,8 @@ static abl_status write_fields(abl_output *o, const abl_sim_view *s, abl_error *
         hid_t d = -1;
         st = write_field(o, o->file, f->result_path, &s->grid, field_data(f), k, k, f->def->units,
                          &d, err);
-        if (st == ABL_OK && isfinite(f->threshold_C) && attr_f64(d, H5A_THRESHOLD_C, f->threshold_C) < 0)
+        if (st == ABL_OK && isfinite(f->threshold_C) &&
+            h5_attr_f64(d, H5A_THRESHOLD_C, f->threshold_C) < 0)
             st = h5_fail(o, err, "writing attributes of", f->result_path);
         close_id(d);
     }
@@ -838,16 +801,16 @@ static abl_status write_growth(abl_output *o, const abl_sim_view *s, const char 
     hid_t grp = make_group(o, name, err);
     if (grp < 0) return ABL_EIO;
     abl_status st = ABL_OK;
-    if (attr_str(grp, H5A_DEFINITION,
-                 a < 0
-                     ? "zone volumes during the run (runlog.h): <kind>_volume_total_mL = all "
-                       "voxels of the zone, <kind>_largest_component_volume_mL = its largest "
-                       "6-connected component (voxels sharing a face); rows = time_s, columns "
-                       "= the thresholds of /isotherms"
-                     : "zone size along this axis during the run (runlog.h), definitions as "
-                       "in /zones; rows = time_s, columns = <kind>_threshold_C of the group") < 0 ||
-        attr_f64(grp, "interval_s", fmax(sc->growth_interval_s, sc->monitor_interval_s)) < 0 ||
-        (log->history_from_s > 0 && attr_f64(grp, "history_from_s", log->history_from_s) < 0))
+    const char *def =
+        a < 0 ? "zone volumes during the run (runlog.h): <kind>_volume_total_mL = all voxels of "
+                "the zone, <kind>_largest_component_volume_mL = its largest 6-connected "
+                "component (voxels sharing a face); rows = time_s, columns = the thresholds of "
+                "/isotherms"
+              : "zone size along this axis during the run (runlog.h), definitions as in /zones; "
+                "rows = time_s, columns = <kind>_threshold_C of the group";
+    if (h5_attr_str(grp, H5A_DEFINITION, def) < 0 ||
+        h5_attr_f64(grp, "interval_s", fmax(sc->growth_interval_s, sc->monitor_interval_s)) < 0 ||
+        (log->history_from_s > 0 && h5_attr_f64(grp, "history_from_s", log->history_from_s) < 0))
         st = h5_fail(o, err, "writing attributes of", name);
     close_id(grp);
     snprintf(name, sizeof name, "%s/growth/time_s", gname);
@@ -905,10 +868,11 @@ static abl_status write_isotherms(abl_output *o, const abl_sim_view *s, const is
     hid_t grp = make_group(o, H5_ISOTHERMS, err);
     if (grp < 0) return ABL_EIO;
     abl_status st = ABL_OK;
-    if (attr_f64(grp, "voxel_volume_mL", grid_voxel_volume_m3(&s->grid) * 1e6) < 0 ||
-        attr_str(grp, H5A_DEFINITION, "hot: voxels whose T_max_C >= threshold; cold: voxels whose "
-                                    "T_min_C <= threshold; per-material columns are material "
-                                    "indices, see /grid/materials") < 0)
+    if (h5_attr_f64(grp, "voxel_volume_mL", grid_voxel_volume_m3(&s->grid) * 1e6) < 0 ||
+        h5_attr_str(grp, H5A_DEFINITION,
+                    "hot: voxels whose T_max_C >= threshold; cold: voxels whose "
+                    "T_min_C <= threshold; per-material columns are material "
+                    "indices, see /grid/materials") < 0)
         st = h5_fail(o, err, "writing attributes of", H5_ISOTHERMS);
     for (int pass = 0; pass < 2 && st == ABL_OK; pass++) {
         const char *kind = pass == 0 ? "hot" : "cold";
@@ -978,19 +942,19 @@ static abl_status write_sources(abl_output *o, const abl_sim_view *s, const iso_
             break;
         }
         abl_source_series ser;
-        if (attr_str(grp, "type", src->ops->type) < 0 ||
-            attr_str(grp, "source_name", src->name) < 0)
+        if (h5_attr_str(grp, "type", src->ops->type) < 0 ||
+            h5_attr_str(grp, "source_name", src->name) < 0)
             st = h5_fail(o, err, "writing attributes of", gname);
         if (st == ABL_OK && log_power(s, i)) {
             /* power from the run log: rows 1.. of its samples (row 0, t = 0, ends no interval) */
             const abl_runlog *log = s->runlog;
             const size_t nr = log->nt > 0 ? log->nt - 1 : 0;
-            if (attr_f64(grp, "delivered_energy_J", log->src_E_J[i]) < 0 ||
-                attr_str(grp, "power_definition",
-                         "power_W = mean power over the interval ending at time_s: the source "
-                         "heat the driver counted in it (E_sources_J) attributed to this "
-                         "source (runlog.h; NaN where it cannot be attributed); "
-                         "delivered_energy_J = the sum over the intervals") < 0)
+            if (h5_attr_f64(grp, "delivered_energy_J", log->src_E_J[i]) < 0 ||
+                h5_attr_str(grp, "power_definition",
+                            "power_W = mean power over the interval ending at time_s: the source "
+                            "heat the driver counted in it (E_sources_J) attributed to this "
+                            "source (runlog.h; NaN where it cannot be attributed); "
+                            "delivered_energy_J = the sum over the intervals") < 0)
                 st = h5_fail(o, err, "writing attributes of", gname);
             if (st == ABL_OK && !has_series(src, &ser)) {
                 free(col);
@@ -1003,18 +967,18 @@ static abl_status write_sources(abl_output *o, const abl_sim_view *s, const iso_
                     col[r] = log->src_P_W[(r + 1) * (size_t)log->nsrc + (size_t)i];
                 snprintf(dname, sizeof dname, "%s/power_W", gname);
                 if (st == ABL_OK) st = write_table(o, dname, 1, nr, 1, col, "W", err);
-                if (st == ABL_OK && attr_i64(grp, "rows", (long long)nr) < 0)
+                if (st == ABL_OK && h5_attr_i64(grp, "rows", (long long)nr) < 0)
                     st = h5_fail(o, err, "writing attributes of", gname);
             }
         }
         if (st == ABL_OK && has_series(src, &ser)) {
-            if (attr_i64(grp, "rows", (long long)ser.nrow) < 0)
+            if (h5_attr_i64(grp, "rows", (long long)ser.nrow) < 0)
                 st = h5_fail(o, err, "writing attributes of", gname);
             for (int c = 1; c < ser.ncol && st == ABL_OK; c++) {
                 char key[NAME_LEN], aname[NAME_LEN + 16];
                 if (!energy_key(&ser, c, key, sizeof key)) continue;
                 snprintf(aname, sizeof aname, "delivered_%s", key);
-                if (attr_f64(grp, aname, series_energy_J(&ser, c)) < 0)
+                if (h5_attr_f64(grp, aname, series_energy_J(&ser, c)) < 0)
                     st = h5_fail(o, err, "writing attributes of", gname);
             }
             free(col);
@@ -1059,19 +1023,20 @@ static abl_status write_zones(abl_output *o, const abl_sim_view *s, const iso_re
     hid_t top = make_group(o, H5_ZONES, err);
     if (top < 0) return ABL_EIO;
     abl_status st = ABL_OK;
-    if (attr_str(top, H5A_DEFINITION,
-                 "per applicator axis (and a cluster axis through the mean tip along the mean "
-                 "direction for a source with several): length_mm = extent of the zone's voxel "
-                 "centres along the axis + one voxel; diameter_mm = 2 x largest distance of a "
-                 "voxel centre from the axis + one voxel; diameter_min_mm = smallest caliper "
-                 "width across the axis (18 directions, 10 degrees apart) + one voxel; "
-                 "diameter_equivalent_mm = sqrt(6 volume / (pi length)), the diameter of the "
-                 "ellipsoid of revolution with the zone's length and volume; volume_mL = all "
-                 "voxels of the zone; largest_component_volume_mL = its largest 6-connected "
-                 "component; volume_subvoxel_mL = the partial-volume estimate (zone.h: surface "
-                 "voxels count the fraction inside the isotherm from (value - threshold) / "
-                 "|gradient|) (hot: T_max_C >= threshold, cold: T_min_C <= threshold, "
-                 "omega_ge_1: damage_omega >= 1); growth/: the same during the run") < 0)
+    if (h5_attr_str(top, H5A_DEFINITION,
+                    "per applicator axis (and a cluster axis through the mean tip along the mean "
+                    "direction for a source with several): length_mm = extent of the zone's voxel "
+                    "centres along the axis + one voxel; diameter_mm = 2 x largest distance of a "
+                    "voxel centre from the axis + one voxel; diameter_min_mm = smallest caliper "
+                    "width across the axis (18 directions, 10 degrees apart) + one voxel; "
+                    "diameter_equivalent_mm = sqrt(6 volume / (pi length)), the diameter of the "
+                    "ellipsoid of revolution with the zone's length and volume; volume_mL = all "
+                    "voxels of the zone; largest_component_volume_mL = its largest 6-connected "
+                    "component; volume_subvoxel_mL = the partial-volume estimate (zone.h: "
+                    "surface voxels count the fraction inside the isotherm from (value - "
+                    "threshold) / |gradient|) (hot: T_max_C >= threshold, cold: T_min_C <= "
+                    "threshold, omega_ge_1: damage_omega >= 1); growth/: the same during the "
+                    "run") < 0)
         st = h5_fail(o, err, "writing attributes of", H5_ZONES);
     for (int zi = 0; zi < iso->nzones && st == ABL_OK; zi++) {
         const zone_set *z = &iso->zones[zi];
@@ -1084,13 +1049,13 @@ static abl_status write_zones(abl_output *o, const abl_sim_view *s, const iso_re
         }
         double tip_mm[3];
         for (int a = 0; a < 3; a++) tip_mm[a] = z->axis.tip_m[a] * 1e3;
-        if (attr_f64v(grp, "tip_mm", tip_mm, 3) < 0 ||
-            attr_f64v(grp, "direction", z->axis.dir, 3) < 0 ||
-            attr_str(grp, "source", s->sources[z->source]->name) < 0 ||
-            attr_str(grp, "axis",
-                     z->axis_index < 0 ? "cluster: mean tip, mean direction of "
-                                         "the source's applicators"
-                                       : "applicator") < 0)
+        if (h5_attr_f64v(grp, "tip_mm", tip_mm, 3) < 0 ||
+            h5_attr_f64v(grp, "direction", z->axis.dir, 3) < 0 ||
+            h5_attr_str(grp, "source", s->sources[z->source]->name) < 0 ||
+            h5_attr_str(grp, "axis",
+                        z->axis_index < 0 ? "cluster: mean tip, mean direction of "
+                                            "the source's applicators"
+                                          : "applicator") < 0)
             st = h5_fail(o, err, "writing attributes of", gname);
         for (int pass = 0; pass < 3 && st == ABL_OK; pass++) {
             const char *kind = crit_kind[pass];
@@ -1137,13 +1102,13 @@ static abl_status write_probes(abl_output *o, const abl_sim_view *s, abl_error *
     hid_t grp = make_group(o, H5_PROBES, err);
     if (grp < 0) return ABL_EIO;
     abl_status st = ABL_OK;
-    if (attr_str(grp, H5A_DEFINITION,
-                 "temperature at each probe by trilinear interpolation between the 8 voxel "
-                 "centres around it, sampled with the running maps (at least "
-                 "monitor_interval_s apart, at t = 0 and at the end); <source>_tip: at an "
-                 "applicator tip (output.tip_probes)") < 0 ||
-        attr_f64(grp, "monitor_interval_s", s->sc->monitor_interval_s) < 0 ||
-        (log->history_from_s > 0 && attr_f64(grp, "history_from_s", log->history_from_s) < 0))
+    if (h5_attr_str(grp, H5A_DEFINITION,
+                    "temperature at each probe by trilinear interpolation between the 8 voxel "
+                    "centres around it, sampled with the running maps (at least "
+                    "monitor_interval_s apart, at t = 0 and at the end); <source>_tip: at an "
+                    "applicator tip (output.tip_probes)") < 0 ||
+        h5_attr_f64(grp, "monitor_interval_s", s->sc->monitor_interval_s) < 0 ||
+        (log->history_from_s > 0 && h5_attr_f64(grp, "history_from_s", log->history_from_s) < 0))
         st = h5_fail(o, err, "writing attributes of", H5_PROBES);
     close_id(grp);
     const size_t nt = log->nt, np = (size_t)log->nprobes;
@@ -1167,7 +1132,8 @@ static abl_status write_probes(abl_output *o, const abl_sim_view *s, abl_error *
             snprintf(kind, sizeof kind, "applicator tip of source %.*s", NAME_LEN,
                      s->sources[pr->source]->name);
         hid_t d = H5Dopen2(o->file, name, H5P_DEFAULT);
-        if (d < 0 || attr_f64v(d, "position_mm", pos_mm, 3) < 0 || attr_str(d, "kind", kind) < 0)
+        if (d < 0 || h5_attr_f64v(d, "position_mm", pos_mm, 3) < 0 ||
+            h5_attr_str(d, "kind", kind) < 0)
             st = h5_fail(o, err, "writing attributes of", name);
         close_id(d);
     }
@@ -1207,8 +1173,8 @@ static abl_status write_energy(abl_output *o, const abl_sim_view *s, abl_error *
         st = write_small(o, o->file, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 0, NULL,
                          &items[i].v, items[i].units, err);
     }
-    if (st == ABL_OK &&
-        attr_str(grp, H5A_DEFINITION, "relative_residual = (E_stored_change_J - (E_sources_J + "
+    if (st == ABL_OK && h5_attr_str(grp, H5A_DEFINITION,
+                                    "relative_residual = (E_stored_change_J - (E_sources_J + "
                                     "E_perf_met_J + E_boundary_in_J)) / (|E_sources_J| + "
                                     "|E_perf_met_J| + |E_boundary_in_J|)") < 0)
         st = h5_fail(o, err, "writing attributes of", H5_ENERGY);
@@ -1231,10 +1197,10 @@ static abl_status write_solver(abl_output *o, const abl_sim_view *s, abl_error *
     if (st == ABL_OK)
         st = write_small(o, o->file, H5_SOLVER "/time_s", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1,
                          &n, s->cg_time_s, "s", err);
-    if (st == ABL_OK && (attr_str(grp, "scheme", names[s->sc->scheme]) < 0 ||
-                         attr_f64(grp, "solver_tolerance", s->sc->solver_tol) < 0 ||
-                         attr_str(grp, "preconditioner",
-                                  s->sc->precondition ? "spectral" : "none") < 0))
+    if (st == ABL_OK &&
+        (h5_attr_str(grp, "scheme", names[s->sc->scheme]) < 0 ||
+         h5_attr_f64(grp, "solver_tolerance", s->sc->solver_tol) < 0 ||
+         h5_attr_str(grp, "preconditioner", s->sc->precondition ? "spectral" : "none") < 0))
         st = h5_fail(o, err, "writing attributes of", H5_SOLVER);
     close_id(grp);
     return st;
@@ -1263,8 +1229,8 @@ static abl_status write_profile(abl_output *o, const abl_sim_view *s, abl_error 
         strcat(names, abl_prof_names[i]);
         if (i + 1 < ABL_PROF_N) strcat(names, ",");
     }
-    if (st == ABL_OK && (attr_str(grp, "phases", names) < 0 ||
-                         attr_f64(grp, "wall_time_s", s->wall_s) < 0))
+    if (st == ABL_OK &&
+        (h5_attr_str(grp, "phases", names) < 0 || h5_attr_f64(grp, "wall_time_s", s->wall_s) < 0))
         st = h5_fail(o, err, "writing attributes of", H5_PROFILE);
     close_id(grp);
     return st;
@@ -1274,20 +1240,21 @@ static abl_status write_root_attrs(abl_output *o, const abl_sim_view *s, abl_err
 {
     const abl_scenario *sc = s->sc;
     hid_t root = o->file;
-    if ((o->run_id[0] && attr_str(root, H5A_RUN_ID, o->run_id) < 0) ||
-        attr_str(root, H5A_VERSION, ABLASIM_VERSION) < 0 ||
-        attr_str(root, H5A_SCENARIO_NAME, sc->name) < 0 ||
-        attr_str(root, H5A_SCENARIO, sc->text) < 0 ||
-        attr_str(root, "scenario_path", sc->path) < 0 || attr_f64(root, H5A_DT_S, s->dt_s) < 0 ||
-        attr_f64(root, "dt_stable_s", s->dt_stable_s) < 0 ||
-        attr_i64(root, "steps", s->step) < 0 || attr_f64(root, H5A_TIME_S, s->t_s) < 0 ||
-        attr_f64(root, "wall_time_s", s->wall_s) < 0 ||
-        attr_i64(root, "omp_threads", omp_get_max_threads()) < 0 ||
-        attr_str(root, "compiler", __VERSION__) < 0 ||
-        attr_str(root, "time_scheme",
-                 (const char *const[]){"explicit", "implicit", "crank_nicolson",
-                                       "spectral"}[s->sc->scheme]) < 0 ||
-        attr_str(root, "units_note", "SI inside; temperatures degC; lengths in attrs in mm") < 0)
+    if ((o->run_id[0] && h5_attr_str(root, H5A_RUN_ID, o->run_id) < 0) ||
+        h5_attr_str(root, H5A_VERSION, ABLASIM_VERSION) < 0 ||
+        h5_attr_str(root, H5A_SCENARIO_NAME, sc->name) < 0 ||
+        h5_attr_str(root, H5A_SCENARIO, sc->text) < 0 ||
+        h5_attr_str(root, "scenario_path", sc->path) < 0 ||
+        h5_attr_f64(root, H5A_DT_S, s->dt_s) < 0 ||
+        h5_attr_f64(root, "dt_stable_s", s->dt_stable_s) < 0 ||
+        h5_attr_i64(root, "steps", s->step) < 0 || h5_attr_f64(root, H5A_TIME_S, s->t_s) < 0 ||
+        h5_attr_f64(root, "wall_time_s", s->wall_s) < 0 ||
+        h5_attr_i64(root, "omp_threads", omp_get_max_threads()) < 0 ||
+        h5_attr_str(root, "compiler", __VERSION__) < 0 ||
+        h5_attr_str(root, "time_scheme",
+                    (const char *const[]){"explicit", "implicit", "crank_nicolson",
+                                          "spectral"}[s->sc->scheme]) < 0 ||
+        h5_attr_str(root, "units_note", "SI inside; temperatures degC; lengths in attrs in mm") < 0)
         return h5_fail(o, err, "writing attributes of", "/");
     return ABL_OK;
 }
@@ -1302,8 +1269,9 @@ static abl_status write_frames(abl_output *o, const abl_grid *g, abl_error *err)
     abl_status st = ABL_OK;
     hid_t grp = make_group(o, H5_SNAP_FRAMES, err);
     if (grp < 0) return ABL_EIO;
-    if (attr_str(grp, H5A_DEFINITION, "T_C_<t>: virtual 3-D view of " H5_SNAP_T "[t], at "
-                                    H5_SNAPSHOTS "/time_s[t]") < 0) {
+    if (h5_attr_str(grp, H5A_DEFINITION,
+                    "T_C_<t>: virtual 3-D view of " H5_SNAP_T "[t], at " H5_SNAPSHOTS
+                    "/time_s[t]") < 0) {
         close_id(grp);
         return h5_fail(o, err, "writing attributes of", H5_SNAP_FRAMES);
     }
@@ -1324,9 +1292,10 @@ static abl_status write_frames(abl_output *o, const abl_grid *g, abl_error *err)
             H5Sselect_hyperslab(ssp, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
             H5Pset_virtual(dcpl, vsp, ".", H5_SNAP_T, ssp) < 0 ||
             H5Pset_fill_value(dcpl, H5T_NATIVE_FLOAT, &nan_fill) < 0 ||
-            (d = H5Dcreate2(o->file, name, H5T_IEEE_F32LE, vsp, H5P_DEFAULT, dcpl,
-                            H5P_DEFAULT)) < 0 ||
-            attr_str(d, H5A_UNITS, "degC") < 0 || attr_f64(d, H5A_TIME_S, o->snap_times[t]) < 0)
+            (d = H5Dcreate2(o->file, name, H5T_IEEE_F32LE, vsp, H5P_DEFAULT, dcpl, H5P_DEFAULT)) <
+                0 ||
+            h5_attr_str(d, H5A_UNITS, "degC") < 0 ||
+            h5_attr_f64(d, H5A_TIME_S, o->snap_times[t]) < 0)
             st = h5_fail(o, err, "creating virtual dataset", name);
         close_id(d);
         close_id(dcpl);
@@ -1350,7 +1319,7 @@ static abl_status finish_h5(abl_output *o, const abl_sim_view *s, const iso_resu
     if (st == ABL_OK && s->n_cg > 0) st = write_solver(o, s, err);
     if (st == ABL_OK && s->profile_output) st = write_profile(o, s, err);
     if (st == ABL_OK) st = write_root_attrs(o, s, err);
-    if (st == ABL_OK && attr_i64(o->file, H5A_COMPLETE, 1) < 0)
+    if (st == ABL_OK && h5_attr_i64(o->file, H5A_COMPLETE, 1) < 0)
         st = h5_fail(o, err, "writing attributes of", "/");
     if (st != ABL_OK) return st;
 
@@ -2116,7 +2085,8 @@ void output_keep_incomplete(abl_output *o, const abl_sim_view *s, abl_error *err
     if (ok) {
         (void)write_fields(o, s, &scratch);
         (void)write_root_attrs(o, s, &scratch);
-        ok = attr_i64(o->file, H5A_COMPLETE, 0) >= 0 && attr_str(o->file, H5A_FAILURE, reason) >= 0 &&
+        ok = h5_attr_i64(o->file, H5A_COMPLETE, 0) >= 0 &&
+             h5_attr_str(o->file, H5A_FAILURE, reason) >= 0 &&
              H5Fflush(o->file, H5F_SCOPE_GLOBAL) >= 0;
     }
     if (ok) {

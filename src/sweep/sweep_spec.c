@@ -14,6 +14,98 @@
 #include "ablasim/fileguard.h"
 #include "sweep_internal.h"
 
+/* ---- the sweep file's keys, declared once (config.h): the unknown-key check reads them, and
+ * docs/SWEEPS.md "SWEEP.yaml reference" is printed from them (sweep_reference_markdown) ------ */
+
+/* linspace / logspace: documented in their rows */
+static const cfg_keydecl range_decl[] = {
+    CFG_KEY("from", "key's unit", "required", "number (> 0 for logspace)", "first value"),
+    CFG_KEY("to", "key's unit", "required", "number (> 0 for logspace)", "last value"),
+    CFG_KEY("count", "values", "required", "1..1e6", "values, both ends included"),
+};
+static const cfg_keytable range_keys = CFG_KEYTABLE(range_decl);
+
+static const cfg_keydecl axis_decl[] = {
+    CFG_KEY("key", "–", "required", "dotted scenario key, as for `--set`",
+            "e.g. `sources.0.power_W`, `tissues.tumour.perfusion_per_s`, `grid.dims`"),
+    CFG_KEY("name", "–", "the key", "text without spaces, commas, quotes, `/`",
+            "column name in the table"),
+    CFG_KEY("values", "key's unit", "–", "list of YAML values",
+            "any value the key takes: numbers, names, lists (`[[16, 16, 16]]`), mappings; quotes "
+            "are kept (`\"30\"` stays text)"),
+    CFG_KEY("linspace", "key's unit", "–", "`{from, to, count}`, count 1..1e6",
+            "`count` equally spaced values, both ends included"),
+    CFG_KEY("logspace", "key's unit", "–", "`{from, to, count}`, from, to > 0",
+            "geometric spacing between the two **values** (not exponents): `{from: 0.001, to: "
+            "0.1, count: 3}` gives 0.001, 0.01, 0.1"),
+};
+static const cfg_keytable axis_keys = CFG_KEYTABLE(axis_decl);
+
+/* the distribution parameters: one reference row per distribution (its label) */
+static const cfg_keydecl param_decl[] = {
+    {"key", "–", "required, key", "as for axes", NULL,
+     .label = "`sampling.parameters[i].key`, `.name`"},
+    {"name", "–", "the key", "as for axes", "column name in the table", .label = ""},
+    CFG_KEY("distribution", "–", "required", "`normal`, `uniform`, `lognormal`", NULL),
+    {"mean", "key's unit", NULL, "`mean`, `sd` > 0", NULL, .label = "`  normal`"},
+    {"sd", "key's unit", NULL, "> 0", "normal: standard deviation", .label = ""},
+    {"low", "key's unit", NULL, "`low`, `high` > low", NULL, .label = "`  uniform`"},
+    {"high", "key's unit", NULL, "> low", "uniform: upper end", .label = ""},
+    {"mu", "–", NULL, "`mu`, `sigma` > 0", "of ln(x): median exp(mu)", .label = "`  lognormal`"},
+    {"sigma", "–", NULL, "> 0", "lognormal: standard deviation of ln(x)", .label = ""},
+};
+static const cfg_keytable param_keys = CFG_KEYTABLE(param_decl);
+
+static const cfg_keydecl sampling_decl[] = {
+    CFG_KEY("method", "–", "required", "`random`, `latin_hypercube`",
+            "LHS: each of the `count` equal-probability strata of every parameter holds exactly "
+            "one sample, strata paired at random"),
+    CFG_KEY("count", "points", "required", "1..1e6", "samples"),
+    CFG_KEY("seed", "–", "1", "integer ≥ 0",
+            "same seed, same samples (xoshiro256**, identical on every platform)"),
+    {"parameters", "–", "required", "non-empty list of mappings", "the sampled keys",
+     .label = "", .sub = &param_keys, .sub_prefix = "sampling.parameters[i]."},
+};
+static const cfg_keytable sampling_keys = CFG_KEYTABLE(sampling_decl);
+
+static const cfg_keydecl outputs_decl[] = {
+    CFG_KEY("ablation_threshold_C", "°C", "55", "[-200, 200]",
+            "T_max threshold of the probability map and of the zone extents"),
+    CFG_KEY("probability_map", "–", "`auto`", "`auto`, `true`, `false`",
+            "`auto`: on when `sampling` is given. Needs one grid for every point (`true` with "
+            "differing grids is an error; `auto` then skips the map with a note)"),
+    CFG_KEY("per_tissue", "–", "`true`", "bool", "per-tissue volume and extreme columns"),
+};
+static const cfg_keytable outputs_keys = CFG_KEYTABLE(outputs_decl);
+
+static const cfg_keydecl root_decl[] = {
+    CFG_KEY("base", "–", "required", "path", "base scenario; relative to the sweep file"),
+    CFG_KEY("output_dir", "–", "required", "path",
+            "where the journal, table and map go; relative to the working directory (like "
+            "`ablasim run -o`); created if missing"),
+    CFG_KEY("combine", "–", "`grid`", "`grid`, `zip`",
+            "`grid`: every combination of the axes, the **last axis varying fastest** (nested "
+            "loops in file order); `zip`: the i-th values of all axes together (axes of equal "
+            "length)"),
+    {"axes", "–", "none", "list", "keys varied over given values", .sub = &axis_keys,
+     .sub_prefix = "axes[i]."},
+    {"sampling", "–", "none", "mapping",
+     "random or Latin-hypercube samples of parameter distributions", .sub = &sampling_keys,
+     .sub_prefix = "sampling."},
+    CFG_KEY("fields", "–", "`false`", "bool",
+            "per-point result files `output_dir/points/point_<i>.h5` (+ .xdmf, .json), as "
+            "`ablasim run` writes them"),
+    {"outputs", "–", "none", "mapping", "table and map options", .label = "",
+     .sub = &outputs_keys, .sub_prefix = "outputs."},
+};
+static const cfg_keytable root_keys = CFG_KEYTABLE(root_decl);
+
+int sweep_reference_markdown(FILE *f)
+{
+    if (fputs("| key | unit | default | allowed | meaning |\n|---|---|---|---|---|\n", f) == EOF)
+        return -1;
+    return cfg_decl_markdown(f, &root_keys, "");
+}
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
@@ -397,13 +489,12 @@ static abl_status key_and_column(cfg_node *item, sweep_key *k, abl_error *err)
 
 static abl_status parse_range(cfg_node *r, bool log_, sweep_key *k, abl_error *err)
 {
-    static const char *const keys[] = {"from", "to", "count", NULL};
     static const cfg_range pos = {0, INFINITY, true, false, NULL};
     abl_status st;
     double from, to;
     long count;
     if ((st = cfg_expect(r, CFG_MAP, true, "a mapping {from, to, count}", err)) ||
-        (st = cfg_check_keys(r, keys, err)) ||
+        (st = cfg_check_decl(r, &range_keys, CFG_ALL_VARIANTS, err)) ||
         (st = cfg_get_double(r, "from", true, 0, log_ ? &pos : NULL, &from, err)) ||
         (st = cfg_get_double(r, "to", true, 0, log_ ? &pos : NULL, &to, err)) ||
         (st = cfg_get_long(r, "count", true, 0, 1, SWEEP_MAX_POINTS, &count, err)))
@@ -427,11 +518,10 @@ static abl_status parse_range(cfg_node *r, bool log_, sweep_key *k, abl_error *e
 
 static abl_status parse_axis(cfg_node *item, abl_sweep *sw, abl_error *err)
 {
-    static const char *const keys[] = {"key", "name", "values", "linspace", "logspace", NULL};
     abl_status st;
     char where[600];
     if ((st = cfg_expect(item, CFG_MAP, true, "a mapping {key: ..., values: [...]}", err)) ||
-        (st = cfg_check_keys(item, keys, err)))
+        (st = cfg_check_decl(item, &axis_keys, CFG_ALL_VARIANTS, err)))
         return st;
     sweep_key *k = add_key(sw);
     if (!k) return abl_fail(err, ABL_ENOMEM, "out of memory");
@@ -469,8 +559,6 @@ static abl_status parse_axis(cfg_node *item, abl_sweep *sw, abl_error *err)
 
 static abl_status parse_param(cfg_node *item, abl_sweep *sw, abl_error *err)
 {
-    static const char *const keys[] = {"key", "name", "distribution", "mean",  "sd",
-                                       "low", "high", "mu",           "sigma", NULL};
     static const char *const dists[] = {"normal", "uniform", "lognormal"};
     static const char *const need[][2] = {{"mean", "sd"}, {"low", "high"}, {"mu", "sigma"}};
     static const cfg_range pos = {0, INFINITY, true, false, NULL};
@@ -478,7 +566,7 @@ static abl_status parse_param(cfg_node *item, abl_sweep *sw, abl_error *err)
     char where[600];
     int d;
     if ((st = cfg_expect(item, CFG_MAP, true, "a mapping {key, distribution, ...}", err)) ||
-        (st = cfg_check_keys(item, keys, err)))
+        (st = cfg_check_decl(item, &param_keys, CFG_ALL_VARIANTS, err)))
         return st;
     sweep_key *k = add_key(sw);
     if (!k) return abl_fail(err, ABL_ENOMEM, "out of memory");
@@ -516,14 +604,13 @@ static abl_status parse_param(cfg_node *item, abl_sweep *sw, abl_error *err)
 
 static abl_status parse_sampling(cfg_node *s, abl_sweep *sw, abl_error *err)
 {
-    static const char *const keys[] = {"method", "count", "seed", "parameters", NULL};
     static const char *const methods[] = {"random", "latin_hypercube"};
     abl_status st;
     int m;
     long seed;
     char where[600];
     if ((st = cfg_expect(s, CFG_MAP, true, "a mapping {method, count, seed, parameters}", err)) ||
-        (st = cfg_check_keys(s, keys, err)) ||
+        (st = cfg_check_decl(s, &sampling_keys, CFG_ALL_VARIANTS, err)) ||
         (st = cfg_get_enum(s, "method", true, 0, methods, 2, &m, err)) ||
         (st = cfg_get_long(s, "count", true, 0, 1, SWEEP_MAX_POINTS, &sw->nsamples, err)) ||
         (st = cfg_get_long(s, "seed", false, 1, 0, 0x7fffffffffffffffL, &seed, err)))
@@ -547,14 +634,12 @@ static abl_status parse_sampling(cfg_node *s, abl_sweep *sw, abl_error *err)
 
 static abl_status parse_outputs(cfg_node *o, abl_sweep *sw, abl_error *err)
 {
-    static const char *const keys[] = {"ablation_threshold_C", "probability_map", "per_tissue",
-                                       NULL};
     static const char *const pm[] = {"auto", "true", "false"};
     static const cfg_range temp = {-200, 200, false, false, "degC"};
     abl_status st;
     int p;
     if ((st = cfg_expect(o, CFG_MAP, false, "a mapping of output options", err)) ||
-        (st = cfg_check_keys(o, keys, err)) ||
+        (st = cfg_check_decl(o, &outputs_keys, CFG_ALL_VARIANTS, err)) ||
         (st = cfg_get_double(o, "ablation_threshold_C", false, 55.0, &temp,
                              &sw->ablation_threshold_C, err)) ||
         (st = cfg_get_enum(o, "probability_map", false, 0, pm, 3, &p, err)) ||
@@ -710,14 +795,12 @@ static abl_status expand(abl_sweep *sw, abl_error *err)
 
 static abl_status parse_root(cfg_node *root, abl_sweep *sw, const char *dir, abl_error *err)
 {
-    static const char *const keys[] = {"base",     "output_dir", "combine", "axes",
-                                       "sampling", "fields",     "outputs", NULL};
     static const char *const combine[] = {"grid", "zip"};
     abl_status st;
     const char *base, *outdir;
     int c;
     char where[600];
-    if ((st = cfg_check_keys(root, keys, err)) ||
+    if ((st = cfg_check_decl(root, &root_keys, CFG_ALL_VARIANTS, err)) ||
         (st = cfg_get_string(root, "base", true, NULL, &base, err)) ||
         (st = cfg_get_string(root, "output_dir", true, NULL, &outdir, err)) ||
         (st = cfg_get_enum(root, "combine", false, 0, combine, 2, &c, err)) ||

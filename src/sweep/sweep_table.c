@@ -124,47 +124,25 @@ static hid_t vstr_type(void)
     return t;
 }
 
+/* The attribute writers of h5util.h, with the failure recorded in w. */
 static int attr_str(h5w *w, hid_t obj, const char *name, const char *value)
 {
-    const char *v = value ? value : "";
-    hid_t t = vstr_type(), sp = H5Screate(H5S_SCALAR);
-    hid_t a = t >= 0 && sp >= 0 ? H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT) : -1;
-    herr_t r = a >= 0 ? H5Awrite(a, t, &v) : -1;
-    close_id(a);
-    close_id(sp);
-    close_id(t);
-    return r < 0 ? failed(w, name) : 0;
+    return h5_attr_str(obj, name, value) < 0 ? failed(w, name) : 0;
 }
 
 static int attr_f64(h5w *w, hid_t obj, const char *name, const double *v, hsize_t n)
 {
-    hid_t sp = n == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &n, NULL);
-    hid_t a = sp >= 0 ? H5Acreate2(obj, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT) : -1;
-    herr_t r = a >= 0 ? H5Awrite(a, H5T_NATIVE_DOUBLE, v) : -1;
-    close_id(a);
-    close_id(sp);
-    return r < 0 ? failed(w, name) : 0;
-}
-
-/* A scalar attribute of file type ftype from *v of memory type mtype. */
-static int attr_scalar(h5w *w, hid_t obj, const char *name, hid_t ftype, hid_t mtype, const void *v)
-{
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = sp >= 0 ? H5Acreate2(obj, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT) : -1;
-    herr_t r = a >= 0 ? H5Awrite(a, mtype, v) : -1;
-    close_id(a);
-    close_id(sp);
-    return r < 0 ? failed(w, name) : 0;
+    return h5_attr_f64v(obj, name, v, n) < 0 ? failed(w, name) : 0;
 }
 
 static int attr_i64(h5w *w, hid_t obj, const char *name, long long v)
 {
-    return attr_scalar(w, obj, name, H5T_STD_I64LE, H5T_NATIVE_LLONG, &v);
+    return h5_attr_i64(obj, name, v) < 0 ? failed(w, name) : 0;
 }
 
 static int attr_u64(h5w *w, hid_t obj, const char *name, uint64_t v)
 {
-    return attr_scalar(w, obj, name, H5T_STD_U64LE, H5T_NATIVE_UINT64, &v);
+    return h5_attr_u64(obj, name, v) < 0 ? failed(w, name) : 0;
 }
 
 /* Dataset of rank nd with the given types; units attribute when units != NULL. */

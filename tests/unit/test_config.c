@@ -6,8 +6,10 @@
 #include <string.h>
 
 #include "ablasim/config.h"
+#include "ablasim/scenario.h"
 #include "ablasim/schedule.h"
 #include "ablasim/shape.h"
+#include "ablasim/sweep.h"
 #include "ablasim/tissue.h"
 #include "testutil.h"
 
@@ -97,6 +99,17 @@ static void test_schedule(void)
     CU_ASSERT_DOUBLE_EQUAL(schedule_eval(&s, 1e6), 5, 0);
     schedule_free(&s);
     cfg_free(n);
+    /* the allowed keys of a point come from the declaration, by value key */
+    CU_ASSERT_FATAL(cfg_parse_string("[{time_s: 0, power_W: 1, temperature_C: 2}]", "sched", &n,
+                                     &err) == ABL_OK);
+    CU_ASSERT(schedule_parse(n, "power_W", &r, &s, &err) == ABL_EINVAL);
+    CU_ASSERT(strstr(err.msg, "unknown key '[0].temperature_C'; allowed here: time_s, power_W") !=
+              NULL);
+    CU_ASSERT(schedule_parse(n, "temperature_C", &r, &s, &err) == ABL_EINVAL);
+    CU_ASSERT(strstr(err.msg, "unknown key '[0].power_W'; allowed here: time_s, temperature_C") !=
+              NULL);
+    CU_ASSERT(schedule_parse(n, "voltage_V", &r, &s, &err) == ABL_EINVAL);
+    cfg_free(n);
 }
 
 /* Rasterised volume of a sphere converges to 4/3 pi r^3: r = 10 voxels gives ~4200 voxels, the
@@ -152,6 +165,32 @@ static void test_readme_keys(void)
     CU_ASSERT(tu_generated_section_matches("README.md", "keys", scenario_reference_markdown));
 }
 
+/* The same for the other generated key tables: docs/SWEEPS.md (sweep file keys) and the source
+ * types' own keys in docs/RFA.md, docs/MWA.md, docs/CRYO.md. */
+static int rfa_reference(FILE *f)
+{
+    return scenario_source_reference_markdown(f, "rfa");
+}
+static int mwa_reference(FILE *f)
+{
+    return scenario_source_reference_markdown(f, "mwa");
+}
+static int cryo_reference(FILE *f)
+{
+    return scenario_source_reference_markdown(f, "cryo");
+}
+
+static void test_doc_key_tables(void)
+{
+    CU_ASSERT(tu_generated_section_matches("docs/SWEEPS.md", "sweep-keys",
+                                           sweep_reference_markdown));
+    CU_ASSERT(tu_generated_section_matches("docs/RFA.md", "rfa-keys", rfa_reference));
+    CU_ASSERT(tu_generated_section_matches("docs/MWA.md", "mwa-keys", mwa_reference));
+    CU_ASSERT(tu_generated_section_matches("docs/CRYO.md", "cryo-keys", cryo_reference));
+    /* a type without own keys has no table */
+    CU_ASSERT(scenario_source_reference_markdown(stdout, "volumetric") == 1);
+}
+
 /* The unknown-key check reads the allowed keys from a declaration table, in its order, keeping
  * to a variant where the table has them (a key of another variant is unknown). */
 static void test_key_declarations(void)
@@ -202,4 +241,6 @@ void register_config_tests(void)
                 test_key_declarations);
     CU_add_test(s, "README scenario reference = the key declarations (make readme-keys)",
                 test_readme_keys);
+    CU_add_test(s, "SWEEPS, RFA, MWA, CRYO key tables = the key declarations (make readme-keys)",
+                test_doc_key_tables);
 }

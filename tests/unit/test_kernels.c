@@ -107,6 +107,59 @@ static void test_harmonic_face(void)
     scenario_free(sc);
 }
 
+/* The conductance definitions of kernels.h, each form exactly the expression its paths used
+ * before (compared bitwise, ==), and the driver's tables built from them. */
+static void test_conductance_forms(void)
+{
+    const double ks[] = {0.01, 0.2, 0.52, 0.5 + 1e-9, 2.5, 10.0},
+                 hs[] = {1e-3, 0.7e-3, 0.3e-3, 2.1e-3};
+    for (size_t a = 0; a < 6; a++)
+        for (size_t b = 0; b < 6; b++)
+            for (size_t q = 0; q < 4; q++) {
+                const double ka = ks[a], kb = ks[b], h = hs[q], h2 = h * h, ih2 = 1.0 / h2;
+                CU_ASSERT(abl_face_conductance_div(ka, kb, h2) == 2.0 * ka * kb / (ka + kb) / h2);
+                CU_ASSERT(abl_face_conductance(ka, kb, ih2) == 2.0 * ka * kb / (ka + kb) * ih2);
+                CU_ASSERT(abl_wall_conductance(ka, ih2) == 2.0 * ka * ih2);
+                CU_ASSERT(pennes_boundary_conductance(BC_FIXED_TEMPERATURE, 0, ka, h) ==
+                          2.0 * ka / (h * h));
+                CU_ASSERT(pennes_boundary_conductance(BC_CONVECTIVE, 5 + kb, ka, h) ==
+                          (1.0 / h) / (1.0 / (5 + kb) + h / (2.0 * ka)));
+                CU_ASSERT(pennes_boundary_conductance(BC_INSULATED, 5, ka, h) == 0.0);
+            }
+    CU_ASSERT(abl_face_conductance_div(0, 0, 1e-6) == 0.0);
+    /* the two-material grid of test_harmonic_face: its tables are the divide form */
+    const char *yaml =
+        "tissues:\n"
+        "  a: {density_kg_per_m3: 1000, specific_heat_J_per_kgK: 4000,\n"
+        "      thermal_conductivity_W_per_mK: 0.5, perfusion_per_s: 0, metabolic_heat_W_per_m3: "
+        "0}\n"
+        "  b: {density_kg_per_m3: 1000, specific_heat_J_per_kgK: 4000,\n"
+        "      thermal_conductivity_W_per_mK: 2.5, perfusion_per_s: 0, metabolic_heat_W_per_m3: "
+        "0}\n"
+        "grid: {dims: [2, 1, 1], spacing_mm: [0.7, 1, 0.3], background: a,\n"
+        "       shapes: [{type: box, min_mm: [0, -1, -1], max_mm: [1, 1, 1], tissue: b}]}\n"
+        "boundary: {default: {type: fixed_temperature, temperature_C: 37}}\n"
+        "time: {duration_s: 1}\n";
+    abl_scenario *sc = tu_scenario(yaml, NULL, 0);
+    CU_ASSERT_FATAL(sc != NULL);
+    abl_sim *s = tu_sim(sc);
+    const int nm = s->nmat;
+    for (int d = 0; d < 3; d++) {
+        const double h2 = s->grid.h_m[d] * s->grid.h_m[d];
+        for (int a = 0; a < nm; a++)
+            for (int b = 0; b < nm; b++) {
+                const double ka = s->k37[a], kb = s->k37[b];
+                CU_ASSERT(s->gface[((size_t)d * nm + a) * nm + b] ==
+                          abl_face_conductance_div(ka, kb, h2));
+            }
+        for (int m = 0; m < nm; m++)
+            CU_ASSERT(s->gbound[(size_t)(2 * d) * nm + m] ==
+                      abl_wall_conductance_div(s->k37[m], h2));
+    }
+    sim_destroy(s);
+    scenario_free(sc);
+}
+
 /* The same-tissue fast path and the general path compute the same update. They differ only in
  * the order of floating-point operations: agreement to 1e-12 K on ~40 C values (a few ulps). */
 static void test_fast_vs_general(void)
@@ -259,6 +312,8 @@ void register_kernel_tests(void)
     CU_pSuite s = CU_add_suite("kernels", NULL, NULL);
     CU_add_test(s, "operator on a hand-computed 3x3x3 case", test_operator_hand);
     CU_add_test(s, "harmonic-mean face conductivity", test_harmonic_face);
+    CU_add_test(s, "conductance definitions: each form bitwise its paths' expression",
+                test_conductance_forms);
     CU_add_test(s, "fast path equals general path", test_fast_vs_general);
     CU_add_test(s, "variable-property sweep equals the per-voxel operator bitwise",
                 test_var_sweep_vs_operator);

@@ -517,6 +517,17 @@ static void test_state_io(void)
         !memcmp(x->g_zone, y->g_zone, x->ng * (size_t)(x->ncrit * x->naxes) * sizeof *x->g_zone));
     CU_ASSERT(!memcmp(x->g_largest, y->g_largest, x->ng * (size_t)x->ncrit * sizeof(long)));
     CU_ASSERT(x->src_E_J[0] == y->src_E_J[0]);
+    CU_ASSERT(x->E_sources_prev_J == y->E_sources_prev_J &&
+              x->history_from_s == y->history_from_s);
+    /* the const entry for saving walks the same bytes, and refuses to load */
+    abl_blob cc = {ABL_BLOB_COUNT, NULL, 0, 0, false};
+    CU_ASSERT_FATAL(runlog_state_save(x, &cc, &err) == ABL_OK && cc.pos == cnt.pos);
+    abl_blob sc2 = {ABL_BLOB_SAVE, malloc(cc.pos), cc.pos, 0, false};
+    CU_ASSERT_FATAL(runlog_state_save(x, &sc2, &err) == ABL_OK);
+    CU_ASSERT(sc2.pos == sv.pos && !memcmp(sc2.buf, sv.buf, sv.pos));
+    free(sc2.buf);
+    abl_blob bad = {ABL_BLOB_LOAD, sv.buf, sv.len, 0, false};
+    CU_ASSERT_EQUAL(runlog_state_save(y, &bad, &err), ABL_EINTERNAL);
     /* a truncated blob is refused, never read past */
     abl_blob tr = {ABL_BLOB_LOAD, sv.buf, sv.len / 2, 0, false};
     CU_ASSERT_EQUAL(runlog_state_io(b->runlog, &tr, &err), ABL_EINVAL);

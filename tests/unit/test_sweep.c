@@ -257,6 +257,35 @@ static void test_bad_sweep_files(void)
                      "'sigma' belongs to the lognormal distribution") != NULL);
     CU_ASSERT(strstr(rejected("base: b.yaml\noutput_dir: o\n", &err), "nothing to sweep") != NULL);
 
+    /* every map of the sweep file lists its allowed keys, in declaration order */
+    static const char *const unknown[][2] = {
+        {"base: b.yaml\noutput_dir: o\nfield: true\n",
+         "sweep.yaml:3: unknown key 'field'; allowed here: base, output_dir, combine, axes, "
+         "sampling, fields, outputs"},
+        {"base: b.yaml\noutput_dir: o\naxes:\n  - {key: a_s, value: [1]}\n",
+         "sweep.yaml:4: unknown key 'axes[0].value'; allowed here: key, name, values, linspace, "
+         "logspace"},
+        {"base: b.yaml\noutput_dir: o\naxes:\n"
+         "  - {key: a_s, linspace: {from: 0, to: 1, n: 2}}\n",
+         "sweep.yaml:4: unknown key 'axes[0].linspace.n'; allowed here: from, to, count"},
+        {"base: b.yaml\noutput_dir: o\nsampling:\n  method: random\n  count: 4\n  sed: 2\n",
+         "sweep.yaml:6: unknown key 'sampling.sed'; allowed here: method, count, seed, "
+         "parameters"},
+        {"base: b.yaml\noutput_dir: o\nsampling:\n  method: random\n  count: 4\n  parameters:\n"
+         "    - {key: a_s, distribution: normal, mean: 1, sdev: 2}\n",
+         "sweep.yaml:7: unknown key 'sampling.parameters[0].sdev'; allowed here: key, name, "
+         "distribution, mean, sd, low, high, mu, sigma"},
+        {"base: b.yaml\noutput_dir: o\naxes:\n  - {key: a_s, values: [1]}\n"
+         "outputs: {threshold_C: 50}\n",
+         "sweep.yaml:5: unknown key 'outputs.threshold_C'; allowed here: ablation_threshold_C, "
+         "probability_map, per_tissue"},
+    };
+    for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
+        const char *msg = rejected(unknown[i][0], &err);
+        CU_ASSERT(strstr(msg, unknown[i][1]) != NULL);
+        if (!strstr(msg, unknown[i][1])) fprintf(stderr, "\n  got: %s\n", msg);
+    }
+
     /* a typo in a key is found against the base scenario, at the axis' line */
     char text[2400];
     char out[800];
