@@ -12,7 +12,9 @@ the isotherm), the diameter and the length, then the largest changes against the
 Usage: scripts/needle_alignment.py [--bin bin/ablasim] [--modality cryo] [--jobs 2]
 Cryo: configs/cryo_liver_single.yaml, one 600 s freeze at -150 C, 50 x 50 x 60 at 1 mm, the
 -40 C zone of T_min (about 12 runs x 30 s on one thread each). MWA: configs/mwa_liver_2450.yaml
-at 40 W for 180 s on 60 x 60 x 80 at 1 mm, the 55 C zone of T_max.
+at 40 W for 180 s on 60 x 60 x 80 at 1 mm, the 55 C zone of T_max. RFA:
+configs/rfa_liver_cooled.yaml (3 cm cooled electrode) at a constant 40 W for 240 s, the 55 C
+zone of T_max.
 """
 import argparse, json, math, os, subprocess, sys, tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +34,13 @@ CASES = {
         tip_key="sources.0.tip_mm", dir_key="sources.0.direction",
         tip=(0.0, 0.0, -20.0), half_length=15.0,
         source="antenna", zone="T_max_ge_55C"),
+    "rfa": dict(
+        scenario="configs/rfa_liver_cooled.yaml",
+        sets=["sources.0.generator={mode: constant_power, power_W: 40}", "time.duration_s=240",
+              "output.snapshot_interval_s=0"],
+        tip_key="sources.0.electrodes.0.tip_mm", dir_key="sources.0.electrodes.0.direction",
+        tip=(0.0, 0.0, -20.0), half_length=15.0,
+        source="rfa", zone="T_max_ge_55C"),
 }
 
 
