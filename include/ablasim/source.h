@@ -108,8 +108,9 @@ typedef struct {
      * state (controllers, cached solutions, recorded series) through abl_blob_io so that a run
      * resumed from a checkpoint continues bitwise identically. Loading happens into a source
      * freshly created from the same scenario; it may reallocate (series) and fails with a
-     * message on a size mismatch. */
-    abl_status (*state_io)(abl_source *s, abl_blob *b, abl_error *err);
+     * message on a size mismatch. The source object itself is not changed (loading writes the
+     * state it points to), so a writer holding a const source can save it. */
+    abl_status (*state_io)(const abl_source *s, abl_blob *b, abl_error *err);
     /* Optional (NULL: none beyond the common on_s/off_s): times [s] at which the source switches
      * or changes slope (protocol phases, ramps); every one becomes a step boundary. Fills at
      * most max, returns how many it has in all (call again with more room if larger). */

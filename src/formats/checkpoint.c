@@ -679,11 +679,7 @@ static abl_status write_source_states(hid_t f, const abl_sim_view *s, const char
                                       abl_error *err)
 {
     for (int i = 0; i < s->nsources; i++) {
-        /* The one cast left: the sources' state_io (source.h) walks the state both ways and
-         * takes a mutable source; counting and saving (ABL_BLOB_COUNT, ABL_BLOB_SAVE) only
-         * read it. It goes when state_io takes a const source for saving (a change in
-         * src/sources/{rfa,mwa,cryo}.c; the run log's walker already does, runlog_state_save). */
-        abl_source *src = (abl_source *)s->sources[i];
+        const abl_source *src = s->sources[i];
         if (!src->ops->state_io) continue;
         abl_blob b = {ABL_BLOB_COUNT, NULL, 0, 0, false};
         abl_status st = src->ops->state_io(src, &b, err);

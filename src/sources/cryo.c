@@ -448,7 +448,7 @@ static double couple_G(const cryo_state *m, const cryo_couple *cp, const uint8_t
 {
     const int mat = material[cp->b];
     const double ka = k_at(m, mat, T_pin), kb = k_at(m, mat, T[cp->b]);
-    return ka + kb > 0.0 ? 2.0 * ka * kb / (ka + kb) * cp->dG_m2 : 0.0;
+    return abl_face_conductance(ka, kb, cp->dG_m2); /* the harmonic mean times dG */
 }
 
 /* Heat [W] a probe pinned at T_pin would draw from the field T (positive: extraction). Faces in
@@ -462,7 +462,7 @@ static double extraction_W(const cryo_state *m, const cryo_probe *pr, const uint
         double ka = k_at(m, material[fc->a], T_pin);
         double kb = k_at(m, material[fc->b], T[fc->b]);
         double h = m->h_m[fc->axis];
-        double G = ka + kb > 0.0 ? 2.0 * ka * kb / (ka + kb) / (h * h) : 0.0;
+        double G = abl_face_conductance_div(ka, kb, h * h);
         P += G * m->V_m3 * (T[fc->b] - T_pin);
     }
     for (size_t f = 0; f < pr->nbface; f++) {
@@ -634,7 +634,7 @@ static int cryo_axes(const abl_source *s, abl_source_axis *out, int max)
 
 /* Checkpoint state: per probe the phase and the ramp start temperature (a run resumed inside a
  * ramp must ramp from the same value), the last state, and the recorded series. */
-static abl_status cryo_state_io(abl_source *s, abl_blob *b, abl_error *err)
+static abl_status cryo_state_io(const abl_source *s, abl_blob *b, abl_error *err)
 {
     cryo_state *m = s->state;
     int np = m->nprobes, ncol = m->ncol;

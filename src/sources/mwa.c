@@ -333,7 +333,7 @@ static int mwa_axes(const abl_source *s, abl_source_axis *out, int max)
 
 /* Checkpoint state: the cached deposition and the temperatures it was evaluated at (a resumed
  * run must re-evaluate exactly the voxels the uninterrupted run would). */
-static abl_status mwa_state_io(abl_source *s, abl_blob *b, abl_error *err)
+static abl_status mwa_state_io(const abl_source *s, abl_blob *b, abl_error *err)
 {
     mwa_state *m = s->state;
     size_t n = m->n;

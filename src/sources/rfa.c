@@ -899,7 +899,7 @@ static int rfa_axes(const abl_source *s, abl_source_axis *out, int max)
  * The heat list is not stored: it follows from q1 (build_heat_list). Its length is, as a check
  * that the loaded q1 is the one saved: a freshly created source has solved nothing yet, so
  * its own nheat (0) says nothing about the checkpoint. */
-static abl_status rfa_state_io(abl_source *s, abl_blob *b, abl_error *err)
+static abl_status rfa_state_io(const abl_source *s, abl_blob *b, abl_error *err)
 {
     rfa_state *m = s->state;
     size_t nbox = m->eg.n, nheat = m->nheat;

@@ -921,7 +921,7 @@ static void ctr_destroy(abl_source *s)
     free(s);
 }
 
-static abl_status ctr_state_io(abl_source *s, abl_blob *b, abl_error *err)
+static abl_status ctr_state_io(const abl_source *s, abl_blob *b, abl_error *err)
 {
     ctr_state *c = s->state;
     abl_blob_io(b, &c->calls, sizeof c->calls);
