@@ -590,7 +590,7 @@ typedef struct {
     /* generator state */
     bool started;
     double t_last, integ_W, baseline_Ohm, pause_end_s;
-    bool paused;
+    bool paused, resumed; /* resumed: this step ended a pause (not state between steps) */
     long npauses;
     /* series */
     size_t nrow, caprow;
@@ -757,8 +757,43 @@ static double tip_temperature(const rfa_state *m, int conf, const double *T)
     return tmax;
 }
 
-/* The generator: driving voltage for this step from its mode and the stored solution. */
-static double generator_voltage(rfa_state *m, double t, double dt, double T_tip)
+/* The generator, part 1: the controller state that does not need the field, advanced once per
+ * step (PI integral, end of an impedance pause). Returns the power the generator asks for
+ * (temperature mode), and false in *drives when it drives no current this step (paused, or
+ * the PI output is zero): then V0 = 0 whatever the stored solution, and the step needs no
+ * potential solve. */
+static double generator_demand(rfa_state *m, double t, double dt, double T_tip, bool *drives)
+{
+    const rfa_params *p = m->p;
+    double P = 0.0;
+    *drives = true;
+    m->resumed = false;
+    switch (p->mode) {
+    case GEN_TEMPERATURE: {
+        /* PI on the power, integral frozen while the output saturates (anti-windup) */
+        double e = p->setpoint_C - T_tip;
+        P = p->kp_W_K * e + m->integ_W;
+        bool sat_hi = P >= p->max_power_W, sat_lo = P <= 0.0;
+        if (!(sat_hi && e > 0) && !(sat_lo && e < 0)) m->integ_W += p->ki_W_Ks * e * dt;
+        P = fmin(fmax(p->kp_W_K * e + m->integ_W, 0.0), p->max_power_W);
+        *drives = P > 0.0;
+        break;
+    }
+    case GEN_IMPEDANCE:
+        /* after a pause the generator conducts for at least one step before it judges the
+         * impedance again (it needs current to measure it) */
+        if (m->paused && t >= m->pause_end_s - 1e-9) m->paused = false, m->resumed = true;
+        *drives = !m->paused;
+        break;
+    default:
+        break;
+    }
+    return P;
+}
+
+/* The generator, part 2: driving voltage for this step from its mode, the demand of part 1 and
+ * the stored solution (impedance mode: baseline and the decision to pause). */
+static double generator_voltage(rfa_state *m, double t, double P_demand)
 {
     const rfa_params *p = m->p;
     const double Z = 1.0 / m->I1;
@@ -770,23 +805,12 @@ static double generator_voltage(rfa_state *m, double t, double dt, double T_tip)
     case GEN_POWER:
         V0 = sqrt(p->power_W / m->P1);
         break;
-    case GEN_TEMPERATURE: {
-        /* PI on the power, integral frozen while the output saturates (anti-windup) */
-        double e = p->setpoint_C - T_tip;
-        double P = p->kp_W_K * e + m->integ_W;
-        bool sat_hi = P >= p->max_power_W, sat_lo = P <= 0.0;
-        if (!(sat_hi && e > 0) && !(sat_lo && e < 0)) m->integ_W += p->ki_W_Ks * e * dt;
-        P = fmin(fmax(p->kp_W_K * e + m->integ_W, 0.0), p->max_power_W);
-        V0 = sqrt(P / m->P1);
+    case GEN_TEMPERATURE:
+        V0 = sqrt(P_demand / m->P1);
         break;
-    }
     case GEN_IMPEDANCE:
         if (t - m->on_s <= p->baseline_s) m->baseline_Ohm = fmin(m->baseline_Ohm, Z);
-        /* after a pause the generator conducts for at least one step before it judges the
-         * impedance again (it needs current to measure it) */
-        bool resumed = false;
-        if (m->paused && t >= m->pause_end_s - 1e-9) m->paused = false, resumed = true;
-        if (!m->paused && !resumed && t - m->on_s > p->baseline_s &&
+        if (!m->paused && !m->resumed && t - m->on_s > p->baseline_s &&
             Z > m->baseline_Ohm + p->delta_Ohm) {
             m->paused = true;
             m->pause_end_s = t + p->pause_s;
@@ -841,12 +865,16 @@ static abl_status rfa_update(abl_source *s, const abl_field_view *v, abl_source_
         long k = (long)floor((tw - m->on_s) / p->switch_interval_s + 1e-9);
         conf = (int)(k % p->nel);
     }
+    const double T_tip = tip_temperature(m, conf, v->T_C);
+    bool drives;
+    const double P_demand = generator_demand(m, t, dt, T_tip, &drives);
+    /* re-solve when the electrodes change, or when current flows and sigma has moved (while
+     * none flows the stale solution heats nothing; the first conducting step re-checks) */
     update_sigma(m, v);
-    if (conf != m->conf || sigma_change(m, &m->eg) > p->resolve_tol)
+    if (conf != m->conf || (drives && sigma_change(m, &m->eg) > p->resolve_tol))
         if ((st = solve(s, conf, t, err))) return st;
 
-    const double T_tip = tip_temperature(m, conf, v->T_C);
-    const double V0 = generator_voltage(m, t, dt, T_tip);
+    const double V0 = generator_voltage(m, t, P_demand);
     const double V2 = V0 * V0;
     for (size_t q = 0; q < m->nheat; q++) m->heat_q[q] = V2 * m->q1[m->heat_box[q]];
     out->n_heat = V2 > 0.0 ? m->nheat : 0;
