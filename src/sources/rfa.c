@@ -5,8 +5,9 @@
  * Per step (update at t):
  *  1. sigma(T) per voxel from the current temperatures (rfa_sigma_at).
  *  2. Re-solve the unit-voltage potential u (electrodes at 1 V, grounded faces at 0) when the
- *     active electrodes changed or when sigma has moved enough since the last solve: the
- *     heating-weighted relative change
+ *     active electrodes changed or, on a step where the generator drives current (not paused,
+ *     PI output > 0: with V0 = 0 the stored u heats nothing), when sigma has moved enough since
+ *     the last solve: the heating-weighted relative change
  *         c = sum_v q1_v |sigma_v - sigma_v^s| / sigma_v^s  /  sum_v q1_v
  *     exceeds resolve_tolerance (default 1 %). q1 is the unit-voltage Joule heat, sigma^s the
  *     conductivity of the last solve. Why this measure: for Dirichlet data the dissipation is
@@ -53,7 +54,9 @@ double rfa_sigma_at(const rfa_sigma_model *m, double s37, double T_C)
         double f = (T_C - m->drop_start_C) / (m->drop_end_C - m->drop_start_C);
         s = s1 * (1.0 - f * (1.0 - m->drop_factor));
     }
-    return fmax(s, m->floor_S_m);
+    /* not fmax: the library call costs more than the rest of this function in update_sigma;
+     * the same value (a NaN s gives the floor either way) */
+    return s > m->floor_S_m ? s : m->floor_S_m;
 }
 
 /* ---- parameters -------------------------------------------------------------------------- */
@@ -873,9 +876,11 @@ static abl_status rfa_update(abl_source *s, const abl_field_view *v, abl_source_
     const double P_demand = generator_demand(m, t, dt, T_tip, &drives);
     /* re-solve when the electrodes change, or when current flows and sigma has moved (while
      * none flows the stale solution heats nothing; the first conducting step re-checks) */
-    update_sigma(m, v);
-    if (conf != m->conf || (drives && sigma_change(m, &m->eg) > p->resolve_tol))
-        if ((st = solve(s, conf, t, err))) return st;
+    if (conf != m->conf || drives) {
+        update_sigma(m, v);
+        if (conf != m->conf || sigma_change(m, &m->eg) > p->resolve_tol)
+            if ((st = solve(s, conf, t, err))) return st;
+    }
 
     const double V0 = generator_voltage(m, t, P_demand);
     const double V2 = V0 * V0;
