@@ -3,17 +3,21 @@
  * RFA electrodes, MWA antennas and cryoprobes are needles: each reads an axis from the
  * scenario (tip_mm, direction), and every source (the basic ones too) decides per step whether
  * it is on, and allocates a source object with its private state. These are written once here;
- * the modality files keep what is theirs (electrode sets, SAR patterns, probe voxel rules,
- * generators, protocols). Rasterisation stays per modality for now: unifying it changes
- * results and belongs with the sub-voxel needle work (issue 15).
+ * the modality files keep what is theirs (electrode sets, SAR patterns, generators,
+ * protocols). A needle held at a value (a cryoprobe's temperature; next, an RFA electrode's
+ * voltage and coolant) is rasterised here: a held set wider than the needle and the sub-voxel
+ * line-source coupling of its neighbours to the true surface (docs/CRYO.md "Sub-voxel probe
+ * coupling"). RFA electrodes still use their own voxel rule (rfa.c, issue 15).
  */
 #ifndef ABLASIM_APPLICATOR_H
 #define ABLASIM_APPLICATOR_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "ablasim/config.h"
+#include "ablasim/grid.h"
 #include "ablasim/source.h"
 #include "ablasim/status.h"
 
@@ -39,5 +43,48 @@ bool source_window_on(const abl_field_view *v, double on_s, double off_s);
  * bound to ops; ABL_ENOMEM naming the source when either allocation fails (nothing leaks). */
 abl_status source_alloc(const abl_source_cfg *cfg, const abl_source_ops *ops, size_t state_size,
                         abl_source **out, void **state, abl_error *err);
+
+/* ---- held needles ------------------------------------------------------------------------ */
+
+/* Radius [m] of the held set of a needle of radius radius_m on grid g (h: the largest spacing):
+ * max(radius_m + NEEDLE_HOLD_GAP h, NEEDLE_HOLD_MIN h). Deliberately wider than the needle: the
+ * voxels beside it are coupled to the true surface (needle_coupling), and that coupling is
+ * accurate and never stiffer than an ordinary face when they lie at least about a voxel from
+ * the axis. */
+#define NEEDLE_HOLD_GAP 0.75
+#define NEEDLE_HOLD_MIN 1.5
+double needle_hold_radius_m(const abl_grid *g, double radius_m);
+
+/* The held set of a needle of radius radius_m along [tip, tip + length d] (d unit): voxel
+ * centres within needle_hold_radius_m (rh) of the segment pulled back at both ends by
+ * rh - radius_m (the held capsule ends where the needle's own rounded ends do: a wider hold does
+ * not lengthen the needle), and every centre within max(radius_m + NEEDLE_NEAR_GAP h, half the
+ * voxel diagonal) of the true segment (the ends themselves; every point of the segment lies in
+ * a held voxel, so the set is connected at any angle). Index order, up to cap into idx (may be
+ * NULL); returns the total count. */
+#define NEEDLE_NEAR_GAP 0.5
+size_t needle_hold_voxels(const abl_grid *g, const double tip_m[3], const double dir[3],
+                          double length_m, double radius_m, size_t *idx, size_t cap);
+
+/* A voxel beside a held set, coupled to the needle's true surface: besides what its faces to
+ * held voxels conduct (k sum 1/h^2, the stencil's), k dG_m2 (value_held - value_b). */
+typedef struct {
+    size_t b;
+    double dG_m2; /* [1/m^2] */
+} abl_needle_couple;
+
+/* Sub-voxel coupling of the needle whose held voxels idx[0..n) carry mark[c] == id (other
+ * non-zero marks: other needles' held voxels, never coupled). Near a thin line held at a value
+ * the field is the line-source profile u = A + B ln d (d: distance to the axis; Peaceman's well
+ * model, Peaceman 1978 SPE J 18:183, generalised to a held set of any shape). For each voxel b
+ * beside the held set (in the order of the held voxels and their faces -x, +x, -y, +y, -z,
+ * +z), its total conductance to the surface G_b makes that profile satisfy b's discrete
+ * balance exactly:
+ *   sum over b's non-held neighbours n of (ln d_n - ln d_b) / h_n^2 = G_b (ln d_b - ln r),
+ * at least 0; dG = G_b - sum over b's faces to held voxels of 1/h^2. seen: a zeroed byte per
+ * voxel, returned zeroed. Writes at most 6 n couples into out (caller's), returns the count. */
+size_t needle_coupling(const abl_grid *g, const double tip_m[3], const double dir[3],
+                       double length_m, double radius_m, const size_t *idx, size_t n,
+                       const int *mark, int id, uint8_t *seen, abl_needle_couple *out);
 
 #endif

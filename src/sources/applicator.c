@@ -57,3 +57,108 @@ abl_status source_alloc(const abl_source_cfg *cfg, const abl_source_ops *ops, si
     *state = m;
     return ABL_OK;
 }
+
+/* ---- held needles ---- */
+
+double needle_hold_radius_m(const abl_grid *g, double radius_m)
+{
+    const double h = fmax(g->h_m[0], fmax(g->h_m[1], g->h_m[2]));
+    return fmax(radius_m + NEEDLE_HOLD_GAP * h, NEEDLE_HOLD_MIN * h);
+}
+
+/* Squared distance from x to the segment [tip, tip + L d] (d unit). */
+static double seg_dist2(const double x[3], const double tip[3], const double d[3], double L)
+{
+    double w[3] = {x[0] - tip[0], x[1] - tip[1], x[2] - tip[2]};
+    double s = fmin(fmax(w[0] * d[0] + w[1] * d[1] + w[2] * d[2], 0.0), L);
+    double r2 = 0.0;
+    for (int a = 0; a < 3; a++) {
+        double e = w[a] - s * d[a];
+        r2 += e * e;
+    }
+    return r2;
+}
+
+size_t needle_hold_voxels(const abl_grid *g, const double tip_m[3], const double dir[3],
+                          double length_m, double radius_m, size_t *idx, size_t cap)
+{
+    const double h = fmax(g->h_m[0], fmax(g->h_m[1], g->h_m[2]));
+    const double half_diag =
+        0.5 * sqrt(g->h_m[0] * g->h_m[0] + g->h_m[1] * g->h_m[1] + g->h_m[2] * g->h_m[2]);
+    const double rh = needle_hold_radius_m(g, radius_m);
+    const double pull = fmin(rh - radius_m, 0.5 * length_m);
+    const double near = fmax(radius_m + NEEDLE_NEAR_GAP * h, half_diag);
+    double tip2[3];
+    for (int a = 0; a < 3; a++)
+        tip2[a] = tip_m[a] + pull * dir[a];
+    const double L2 = length_m - 2.0 * pull;
+    int lo[3], hi[3], na[3] = {g->nx, g->ny, g->nz};
+    const double rb = fmax(rh, near);
+    for (int a = 0; a < 3; a++) {
+        double e = tip_m[a] + length_m * dir[a];
+        double mn = fmin(tip_m[a], e) - rb, mx = fmax(tip_m[a], e) + rb;
+        lo[a] = (int)fmax(0.0, floor((mn - g->origin_m[a]) / g->h_m[a]));
+        hi[a] = (int)fmin((double)na[a] - 1, ceil((mx - g->origin_m[a]) / g->h_m[a]));
+    }
+    size_t n = 0;
+    const double rh2 = rh * rh * (1.0 + 1e-12), near2 = near * near * (1.0 + 1e-12);
+    for (int k = lo[2]; k <= hi[2]; k++)
+        for (int j = lo[1]; j <= hi[1]; j++)
+            for (int i = lo[0]; i <= hi[0]; i++) {
+                double x[3];
+                grid_voxel_centre_m(g, i, j, k, x);
+                if (seg_dist2(x, tip2, dir, L2) > rh2 &&
+                    seg_dist2(x, tip_m, dir, length_m) > near2)
+                    continue;
+                if (idx && n < cap) idx[n] = ABL_IDX(g, i, j, k);
+                n++;
+            }
+    return n;
+}
+
+size_t needle_coupling(const abl_grid *g, const double tip_m[3], const double dir[3],
+                       double length_m, double radius_m, const size_t *idx, size_t n,
+                       const int *mark, int id, uint8_t *seen, abl_needle_couple *out)
+{
+    const int na[3] = {g->nx, g->ny, g->nz};
+    const size_t stride[3] = {1, g->sy, g->sz};
+    size_t nc = 0;
+    for (size_t j = 0; j < n; j++) {
+        const size_t c = idx[j];
+        const int cj[3] = {(int)(c % g->sy), (int)(c / g->sy % (size_t)g->ny), (int)(c / g->sz)};
+        for (int f = 0; f < 6; f++) {
+            const int fa = f / 2, fd = f % 2 ? 1 : -1;
+            if (cj[fa] + fd < 0 || cj[fa] + fd >= na[fa]) continue;
+            const size_t b = fd > 0 ? c + stride[fa] : c - stride[fa];
+            if (seen[b] || mark[b]) continue; /* once per voxel; not a held one */
+            seen[b] = 1;
+            const int ijk[3] = {(int)(b % g->sy), (int)(b / g->sy % (size_t)g->ny),
+                                (int)(b / g->sz)};
+            double x[3];
+            grid_voxel_centre_m(g, ijk[0], ijk[1], ijk[2], x);
+            const double ld = 0.5 * log(seg_dist2(x, tip_m, dir, length_m));
+            double S = 0.0, Gheld = 0.0;
+            for (int q = 0; q < 6; q++) {
+                const int a = q / 2, dn = q % 2 ? 1 : -1;
+                const int e = ijk[a] + dn;
+                if (e < 0 || e >= na[a]) continue; /* a domain face: no neighbour value */
+                const size_t nb = dn > 0 ? b + stride[a] : b - stride[a];
+                const double ih2 = 1.0 / (g->h_m[a] * g->h_m[a]);
+                if (mark[nb] == id) {
+                    Gheld += ih2;
+                } else if (!mark[nb]) {
+                    int ne[3] = {ijk[0], ijk[1], ijk[2]};
+                    ne[a] = e;
+                    double xn[3];
+                    grid_voxel_centre_m(g, ne[0], ne[1], ne[2], xn);
+                    S += (0.5 * log(seg_dist2(xn, tip_m, dir, length_m)) - ld) * ih2;
+                }
+            }
+            const double Gb = fmax(0.0, S / (ld - log(radius_m)));
+            out[nc++] = (abl_needle_couple){b, Gb - Gheld};
+        }
+    }
+    for (size_t q = 0; q < nc; q++)
+        seen[out[q].b] = 0;
+    return nc;
+}

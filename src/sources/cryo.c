@@ -7,7 +7,7 @@
  * model them, and the one used here, is a prescribed surface temperature on the freezing part
  * of the needle [tip, tip + L d] (d: unit vector from the tip towards the handle, L:
  * active_length_mm), radius r (gauge). The voxels within rh = max(r + 0.75 h, 1.5 h) of the
- * (end-pulled-back) segment are held (cryo_probe_voxels, cryo.h), and each tissue voxel beside
+ * (end-pulled-back) segment are held (needle_hold_voxels, applicator.h), and each tissue voxel beside
  * them is coupled to the true surface at radius r through the line-source profile
  * (coupling_build below; docs/CRYO.md "Sub-voxel probe coupling"), so the ice ball does not
  * depend on where the axis falls on the grid. The needle shaft behind the active length is
@@ -59,62 +59,6 @@ double cryo_gauge_diameter_mm(int gauge)
 {
     if (gauge < GAUGE_MIN || gauge > GAUGE_MAX) return NAN;
     return gauge_in[gauge - GAUGE_MIN] * 25.4;
-}
-
-double cryo_voxel_radius_m(const abl_grid *g, double radius_m)
-{
-    const double h = fmax(g->h_m[0], fmax(g->h_m[1], g->h_m[2]));
-    return fmax(radius_m + CRYO_HOLD_GAP * h, CRYO_HOLD_MIN * h);
-}
-
-/* Squared distance from x to the segment [tip, tip + L d] (d unit). */
-static double seg_dist2(const double x[3], const double tip[3], const double d[3], double L)
-{
-    double w[3] = {x[0] - tip[0], x[1] - tip[1], x[2] - tip[2]};
-    double s = fmin(fmax(w[0] * d[0] + w[1] * d[1] + w[2] * d[2], 0.0), L);
-    double r2 = 0.0;
-    for (int a = 0; a < 3; a++) {
-        double e = w[a] - s * d[a];
-        r2 += e * e;
-    }
-    return r2;
-}
-
-size_t cryo_probe_voxels(const abl_grid *g, const double tip_m[3], const double dir[3],
-                         double length_m, double radius_m, size_t *idx, size_t cap)
-{
-    const double h = fmax(g->h_m[0], fmax(g->h_m[1], g->h_m[2]));
-    const double half_diag =
-        0.5 * sqrt(g->h_m[0] * g->h_m[0] + g->h_m[1] * g->h_m[1] + g->h_m[2] * g->h_m[2]);
-    const double rh = cryo_voxel_radius_m(g, radius_m);
-    const double pull = fmin(rh - radius_m, 0.5 * length_m);
-    const double near = fmax(radius_m + CRYO_NEAR_GAP * h, half_diag);
-    double tip2[3];
-    for (int a = 0; a < 3; a++)
-        tip2[a] = tip_m[a] + pull * dir[a];
-    const double L2 = length_m - 2.0 * pull;
-    int lo[3], hi[3], na[3] = {g->nx, g->ny, g->nz};
-    const double rb = fmax(rh, near);
-    for (int a = 0; a < 3; a++) {
-        double e = tip_m[a] + length_m * dir[a];
-        double mn = fmin(tip_m[a], e) - rb, mx = fmax(tip_m[a], e) + rb;
-        lo[a] = (int)fmax(0.0, floor((mn - g->origin_m[a]) / g->h_m[a]));
-        hi[a] = (int)fmin((double)na[a] - 1, ceil((mx - g->origin_m[a]) / g->h_m[a]));
-    }
-    size_t n = 0;
-    const double rh2 = rh * rh * (1.0 + 1e-12), near2 = near * near * (1.0 + 1e-12);
-    for (int k = lo[2]; k <= hi[2]; k++)
-        for (int j = lo[1]; j <= hi[1]; j++)
-            for (int i = lo[0]; i <= hi[0]; i++) {
-                double x[3];
-                grid_voxel_centre_m(g, i, j, k, x);
-                if (seg_dist2(x, tip2, dir, L2) > rh2 &&
-                    seg_dist2(x, tip_m, dir, length_m) > near2)
-                    continue;
-                if (idx && n < cap) idx[n] = ABL_IDX(g, i, j, k);
-                n++;
-            }
-    return n;
 }
 
 /* ---- parameters ------------------------------------------------------------------------------ */
@@ -365,12 +309,8 @@ typedef struct {
 
 /* A tissue voxel next to a probe's held set, coupled to the true needle surface: the kernel
  * already conducts k sum(1/h_a^2) (T_pin - T_b) through its faces to held voxels; the source
- * adds k dG_m2 (T_pin - T_b) so that the total is the line-source coupling (see
- * coupling_build). */
-typedef struct {
-    size_t b;
-    double dG_m2; /* [1/m^2] */
-} cryo_couple;
+ * adds k dG_m2 (T_pin - T_b) so that the total is the line-source coupling (coupling_build). */
+typedef abl_needle_couple cryo_couple;
 
 typedef struct {
     const cryo_probe_params *p;
@@ -750,11 +690,11 @@ static abl_status build_probe(cryo_state *m, const abl_source_cfg *cfg, const ab
                         (g->origin_m[1] + (g->ny - 0.5) * g->h_m[1]) * 1e3,
                         (g->origin_m[2] - 0.5 * g->h_m[2]) * 1e3,
                         (g->origin_m[2] + (g->nz - 0.5) * g->h_m[2]) * 1e3);
-    double r = cryo_voxel_radius_m(g, p->radius_m);
-    size_t n = cryo_probe_voxels(g, p->tip_m, p->dir, p->length_m, p->radius_m, NULL, 0);
+    double r = needle_hold_radius_m(g, p->radius_m);
+    size_t n = needle_hold_voxels(g, p->tip_m, p->dir, p->length_m, p->radius_m, NULL, 0);
     pr->idx = malloc((n ? n : 1) * sizeof *pr->idx);
     if (!pr->idx) return abl_fail(err, ABL_ENOMEM, "out of memory creating source '%s'", cfg->name);
-    pr->n = cryo_probe_voxels(g, p->tip_m, p->dir, p->length_m, p->radius_m, pr->idx, n);
+    pr->n = needle_hold_voxels(g, p->tip_m, p->dir, p->length_m, p->radius_m, pr->idx, n);
     pr->state.nvox = pr->n;
     for (size_t j = 0; j < pr->n; j++) {
         int other = mark[pr->idx[j]];
@@ -800,60 +740,19 @@ static abl_status build_probe(cryo_state *m, const abl_source_cfg *cfg, const ab
     return ABL_OK;
 }
 
-/* Sub-voxel coupling of probe i (docs/CRYO.md "Sub-voxel probe coupling"). Near a thin held
- * line the temperature is the line-source solution T = A + B ln d (d: distance to the axis; a
- * Peaceman-type well model, Peaceman 1978 SPE J 18:183, generalised to a held set of any shape).
- * For each tissue voxel b beside the held set, choose its total conductance to the surface G_b
- * so that that profile satisfies b's discrete equation exactly:
- *   sum over b's non-held neighbours n of (ln d_n - ln d_b) / h_n^2 = G_b (ln d_b - ln r),
- * r the needle radius. The kernel conducts sum(1/h^2) over b's faces to held voxels; the
- * source adds the difference dG = G_b - that. Then the held set's own radius drops out: the
- * zone no longer depends on where the axis falls on the grid (the old centre rule: -37 %), and
- * with the held set at least 1.5 voxels wide G_b stays below about 1.3 faces (2-D check:
- * T error at 3-8 voxels within 0.2 % of the driving difference for any offset, vs 10 % for
- * the centre rule). Voxels held by another probe of the source are not coupled. */
+/* Sub-voxel coupling of probe i (applicator.h needle_coupling; docs/CRYO.md "Sub-voxel probe
+ * coupling"): the tissue around the held set sees the true surface at the needle's radius, so
+ * the ice ball does not depend on where the axis falls on the grid (the old centre rule:
+ * -37 %). Voxels held by another probe of the source are not coupled. */
 static abl_status coupling_build(cryo_state *m, const abl_grid *g, int i, const int *mark,
                                  uint8_t *seen, const char *name, abl_error *err)
 {
     cryo_probe *pr = &m->pr[i];
     const cryo_probe_params *p = pr->p;
-    const int na[3] = {g->nx, g->ny, g->nz};
-    const size_t stride[3] = {1, g->sy, g->sz};
-    pr->couple = malloc((pr->nface ? pr->nface : 1) * sizeof *pr->couple);
+    pr->couple = malloc((pr->n ? 6 * pr->n : 1) * sizeof *pr->couple);
     if (!pr->couple) return abl_fail(err, ABL_ENOMEM, "out of memory creating source '%s'", name);
-    size_t nc = 0;
-    for (size_t f = 0; f < pr->nface; f++) {
-        const size_t b = pr->face[f].b;
-        if (seen[b] || mark[b]) continue; /* once per voxel; not another probe's */
-        seen[b] = 1;
-        const int ijk[3] = {(int)(b % g->sy), (int)(b / g->sy % (size_t)g->ny),
-                            (int)(b / g->sz)};
-        double x[3];
-        grid_voxel_centre_m(g, ijk[0], ijk[1], ijk[2], x);
-        const double ld = 0.5 * log(seg_dist2(x, p->tip_m, p->dir, p->length_m));
-        double S = 0.0, Gheld = 0.0;
-        for (int q = 0; q < 6; q++) {
-            const int a = q / 2, dn = q % 2 ? 1 : -1;
-            const int e = ijk[a] + dn;
-            if (e < 0 || e >= na[a]) continue; /* a domain face: no neighbour value */
-            const size_t n = dn > 0 ? b + stride[a] : b - stride[a];
-            const double ih2 = 1.0 / (g->h_m[a] * g->h_m[a]);
-            if (mark[n] == i + 1) {
-                Gheld += ih2;
-            } else if (!mark[n]) {
-                int ne[3] = {ijk[0], ijk[1], ijk[2]};
-                ne[a] = e;
-                double xn[3];
-                grid_voxel_centre_m(g, ne[0], ne[1], ne[2], xn);
-                S += (0.5 * log(seg_dist2(xn, p->tip_m, p->dir, p->length_m)) - ld) * ih2;
-            }
-        }
-        const double Gb = fmax(0.0, S / (ld - log(p->radius_m)));
-        pr->couple[nc++] = (cryo_couple){b, Gb - Gheld};
-    }
-    for (size_t c = 0; c < nc; c++)
-        seen[pr->couple[c].b] = 0;
-    pr->ncouple = nc;
+    pr->ncouple = needle_coupling(g, p->tip_m, p->dir, p->length_m, p->radius_m, pr->idx, pr->n,
+                                  mark, i + 1, seen, pr->couple);
     return ABL_OK;
 }
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ablasim/applicator.h"
 #include "ablasim/cryo.h"
 #include "ablasim/zone.h"
 #include "testutil.h"
@@ -44,7 +45,7 @@ static double seg_dist(const double x[3], const double tip[3], const double d[3]
     return sqrt(r2);
 }
 
-/* The documented held-set rule (cryo.h cryo_probe_voxels), brute force over the whole grid:
+/* The documented held-set rule (applicator.h needle_hold_voxels), brute force over the whole grid:
  * centres within rh = max(r + 0.75 h, 1.5 h) of the segment pulled back by rh - r at both ends,
  * or within max(r + 0.5 h, half diagonal) of the true segment. Marks in (may be NULL), returns
  * the count. */
@@ -195,7 +196,7 @@ static size_t connected_count(const abl_grid *g, const size_t *set, size_t n)
  * centres to centres); (b) for that probe and an arbitrary direction on an anisotropic grid
  * (1 x 1 x 2 mm), every one of 4001 points along the active segment lies in a voxel of the set
  * (the coverage the half-diagonal radius guarantees) and the set is one 26-connected piece;
- * (c) every voxel of the set is within rh = cryo_voxel_radius_m of the segment (rh >= the
+ * (c) every voxel of the set is within rh = needle_hold_radius_m of the segment (rh >= the
  * near radius of the ends), and the set is the documented rule's (rule_set). */
 static void oblique_case(const int dims[3], const double h_mm[3], const double tip_mm[3],
                          const double dir_in[3], double L_mm, bool check_cyclic)
@@ -218,13 +219,13 @@ static void oblique_case(const int dims[3], const double h_mm[3], const double t
         tip[a] = tip_mm[a] * 1e-3;
     }
     const double hmax = fmax(h_mm[0], fmax(h_mm[1], h_mm[2]));
-    double r = cryo_voxel_radius_m(&g, 0.7366e-3);
+    double r = needle_hold_radius_m(&g, 0.7366e-3);
     CU_ASSERT_DOUBLE_EQUAL(r, fmax(0.7366 + 0.75 * hmax, 1.5 * hmax) * 1e-3, 1e-15);
     double L = L_mm * 1e-3;
-    size_t n = cryo_probe_voxels(&g, tip, dir, L, 0.7366e-3, NULL, 0);
+    size_t n = needle_hold_voxels(&g, tip, dir, L, 0.7366e-3, NULL, 0);
     CU_ASSERT_FATAL(n > 0);
     size_t *set = malloc(n * sizeof *set);
-    CU_ASSERT_EQUAL(cryo_probe_voxels(&g, tip, dir, L, 0.7366e-3, set, n), n);
+    CU_ASSERT_EQUAL(needle_hold_voxels(&g, tip, dir, L, 0.7366e-3, set, n), n);
     uint8_t *in = calloc(g.n, 1);
     for (size_t q = 0; q < n; q++)
         in[set[q]] = 1;
