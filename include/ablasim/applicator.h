@@ -4,10 +4,11 @@
  * scenario (tip_mm, direction), and every source (the basic ones too) decides per step whether
  * it is on, and allocates a source object with its private state. These are written once here;
  * the modality files keep what is theirs (electrode sets, SAR patterns, generators,
- * protocols). A needle held at a value (a cryoprobe's temperature; next, an RFA electrode's
+ * protocols). A needle held at a value (a cryoprobe's temperature, a straight RFA electrode's
  * voltage and coolant) is rasterised here: a held set wider than the needle and the sub-voxel
  * line-source coupling of its neighbours to the true surface (docs/CRYO.md "Sub-voxel probe
- * coupling"). RFA electrodes still use their own voxel rule (rfa.c, issue 15).
+ * coupling", docs/RFA.md "Sub-voxel electrode coupling"). Expandable RFA tines still use their
+ * own voxel rule (rfa.c).
  */
 #ifndef ABLASIM_APPLICATOR_H
 #define ABLASIM_APPLICATOR_H
@@ -71,6 +72,8 @@ size_t needle_hold_voxels(const abl_grid *g, const double tip_m[3], const double
 typedef struct {
     size_t b;
     double dG_m2; /* [1/m^2] */
+    double G_m2;  /* [1/m^2] the total, G_b = dG_m2 + b's faces to held voxels (the potential's
+                   * coupling, rfa.c) */
 } abl_needle_couple;
 
 /* Sub-voxel coupling of the needle whose held voxels idx[0..n) carry mark[c] == id (other

@@ -62,6 +62,30 @@ void potential_destroy(abl_potential *p);
 abl_status potential_set_conductivity(abl_potential *p, const double *sigma_S_m,
                                       const uint8_t *held, bool metal_held, abl_error *err);
 
+/* Sub-voxel coupling of free voxels to the held value (a thin electrode whose true surface lies
+ * inside a wider held set, applicator.h needle_coupling). For free voxel c, the faces between c
+ * and held voxels conduct together G_m2 times the conductivity (harmonic mean of c's and the
+ * held voxel's sigma, the ordinary face rule), shared between those faces in proportion to
+ * their 1/h^2, instead of the metal or node rule: the line-source profile V = A + B ln d then
+ * satisfies c's discrete balance (Peaceman's well model). c must have at least one held face
+ * neighbour and appear once. The list is remembered (not copied) and applied by every later
+ * potential_set_conductivity; NULL/0: none. The operator stays symmetric (each coupling is a
+ * face conductance), so the Joule-heat identity sum q V = V0 I holds as before.
+ * Joule heat of a coupled face: it stands for the tissue between the true surface (radius r) and
+ * c's centre (distance d), and half of it goes to the held voxel, half to c (not all to c as for
+ * a metal face). Why half: in that annulus, per unit length, with current I' the heat density
+ * is A/d^2 (A = I'^2 / (4 pi^2 sigma)) and the steady temperature with T(r) = T_s, T(d) = T_c is
+ * T(u) = T_s + (T_c - T_s) u/L + (A/2k)(u L - u^2), u = ln(d'/r), L = ln(d/r); the heat it
+ * sends into the surface is 2 pi k (T_c - T_s)/L + pi A L: the conduction the coupling carries
+ * plus exactly half of the annulus' heat 2 pi A L. So a cooled electrode (held voxels pinned at
+ * the coolant) takes half, and the coupled voxel the other half; with all of it in c the zone
+ * changed by 24 % with the axis' offset to the grid (docs/RFA.md "Grid alignment"). */
+typedef struct {
+    size_t c;     /* free voxel (index on the potential's grid) */
+    double G_m2;  /* [1/m^2] conductance to the held value per unit conductivity */
+} abl_potential_couple;
+void potential_set_couples(abl_potential *p, const abl_potential_couple *couples, size_t n);
+
 /* Solve K V = 0 on the free voxels. On entry V holds the held values at held voxels and the
  * initial guess elsewhere (a previous solution makes re-solves cheap); on return the solution.
  * ABL_ENUM if max_iter is reached first. */
@@ -76,9 +100,10 @@ double potential_residual(abl_potential *p, const double *V);
  * sum over held c of (K V)_c times the voxel volume. */
 double potential_current_A(abl_potential *p, const double *V);
 
-/* Joule heat per voxel q_W_m3 (all g->n voxels; 0 at held voxels except for the dissipation
- * of their own grounded domain faces, which only a short circuit has) from the face dissipations
- * as described above; returns the total power [W] (sum q V_voxel, per plane in order). */
+/* Joule heat per voxel q_W_m3 (all g->n voxels; at held voxels only the held half of their
+ * coupled faces and the dissipation of their own grounded domain faces, which only a short
+ * circuit has) from the face dissipations as described above; returns the total power [W]
+ * (sum q V_voxel, per plane in order). */
 double potential_dissipation(abl_potential *p, const double *V, double *q_W_m3);
 
 #endif

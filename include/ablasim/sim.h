@@ -30,6 +30,11 @@
 #define ABL_MAX_STEPS 100000000L
 #define ABL_MAX_SNAPSHOTS 100000L
 
+/* Temperature range over which temperature-dependent properties are bounded (the range the
+ * scenario schema allows for any temperature input): the stability bounds use it. */
+#define ABL_T_MIN_C (-200.0)
+#define ABL_T_MAX_C (200.0)
+
 /* Property hook: fill per-voxel conductivity k [W/m/K] and perfusion W = w_b rho_b c_b
  * [W/m^3/K] for the state in v (called before every step once set). Temperature- and
  * damage-dependent tissue models (RFA, MWA, cryo) implement this. Contract: k of a voxel never
@@ -104,6 +109,8 @@ typedef struct abl_sim {
     size_t n_cg, cap_cg;
 
     double dt_s, dt_stable_s;
+    double rate_sum_W_m3K[ABL_MAX_MATERIALS]; /* per material: bound on its voxels' face
+                                               * conductances plus perfusion (stability) */
     double t_s;
     long step;
     /* Step-aligned time: every breakpoint (source on/off, schedule points, protocol phases,

@@ -115,6 +115,12 @@ typedef struct {
      * or changes slope (protocol phases, ramps); every one becomes a step boundary. Fills at
      * most max, returns how many it has in all (call again with more room if larger). */
     int (*breakpoints)(const abl_source *s, double *t_s, int max);
+    /* Optional (NULL: none): a bound [W/m^3/K] on the conductance the source's heat adds
+     * explicitly at any voxel of material index mat, i.e. on -d q_b / d T_b when the heat of
+     * voxel b is computed from b's own start-of-step temperature (the sub-voxel coupling of a
+     * held needle to its true surface, applicator.h). The explicit step's stability limit
+     * includes it (sim.c plan_step): forward Euler stays positive at those voxels too. */
+    double (*explicit_conductance)(const abl_source *s, int mat);
 } abl_source_ops;
 
 struct abl_source {

@@ -11,10 +11,6 @@
 #include "ablasim/mesh.h"
 #include "ablasim/nifti.h"
 
-/* Temperature range over which temperature-dependent properties are bounded (the range the
- * scenario schema allows for any temperature input). */
-#define ABL_T_MIN_C (-200.0)
-#define ABL_T_MAX_C (200.0)
 
 /* Temperatures outside this band mean the numerics have failed (no tissue model goes there). */
 #define T_SANE_LO_C (-273.0)
@@ -325,7 +321,6 @@ static abl_status plan_stencil(abl_sim *s, abl_error *err)
         gf = gf_b;
         gb_tab = gb_b;
     }
-    double dt_stable = INFINITY;
     for (int m = 0; m < nm; m++) {
         double sum = s->perf_W[m];
         for (int d = 0; d < 3; d++) {
@@ -336,10 +331,31 @@ static abl_status plan_stencil(abl_sim *s, abl_error *err)
             /* one voxel across: both faces of the axis are domain faces */
             sum += nd == 1 ? gb0 + gb1 : fmax(2.0 * gmax, gmax + fmax(gb0, gb1));
         }
-        dt_stable = fmin(dt_stable, 1.0 / (s->inv_rhoc[m] * sum));
+        s->rate_sum_W_m3K[m] = sum;
     }
     free(gf_b);
     free(gb_b);
+    return ABL_OK;
+}
+
+/* The time step, the explicit fast-path coefficients and the stencil's traversal plan. After
+ * the sources exist: a source whose heat at a voxel depends on that voxel's own start-of-step
+ * temperature (explicit_conductance, source.h) adds that conductance to the voxel's diagonal,
+ * and the explicit step must stay positive there too. The bound adds each source's largest
+ * such conductance for the material to the material's worst-case face sum. */
+static abl_status plan_step(abl_sim *s, abl_error *err)
+{
+    const abl_scenario *sc = s->sc;
+    const abl_grid *g = &s->grid;
+    const int nm = s->nmat;
+    double dt_stable = INFINITY;
+    for (int m = 0; m < nm; m++) {
+        double sum = s->rate_sum_W_m3K[m];
+        for (int i = 0; i < s->nsources; i++)
+            if (s->sources[i]->ops->explicit_conductance)
+                sum += fmax(0.0, s->sources[i]->ops->explicit_conductance(s->sources[i], m));
+        dt_stable = fmin(dt_stable, 1.0 / (s->inv_rhoc[m] * sum));
+    }
     s->dt_stable_s = dt_stable;
     const bool expl = sc->scheme == SCHEME_EXPLICIT;
     /* implicit schemes: dt by accuracy (scenario.c), default 2 s or a tenth of the run */
@@ -554,7 +570,7 @@ abl_status sim_create(const abl_scenario *sc, abl_sim **out, abl_error *err)
             s->nsources++;
         }
     }
-    if ((st = plan_time(s, err))) goto fail;
+    if ((st = plan_step(s, err)) || (st = plan_time(s, err))) goto fail;
     s->energy.energy_tracked = sc->energy_balance;
     if (s->var_props && (st = sim_set_property_hook(s, linear_k_hook, s, err))) goto fail;
     if ((sc->scheme == SCHEME_IMPLICIT || sc->scheme == SCHEME_CRANK_NICOLSON) &&

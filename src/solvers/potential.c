@@ -17,6 +17,8 @@ struct abl_potential {
     bool grounded[6];
     abl_spectral *sp;     /* NULL: Jacobi */
     const uint8_t *held;  /* NULL: nothing held */
+    const abl_potential_couple *couple; /* sub-voxel coupled free voxels (potential_set_couples) */
+    size_t ncouple;
     /* conductance of the face between c and c+1 (gx), c+sy (gy), c+sz (gz) [S/m^3] (0 at the
      * last layer), and of c's grounded domain faces together (gb) */
     double *gx, *gy, *gz, *gb;
@@ -88,6 +90,12 @@ static inline bool is_held(const abl_potential *p, size_t c)
     return p->held && p->held[c];
 }
 
+void potential_set_couples(abl_potential *p, const abl_potential_couple *couples, size_t n)
+{
+    p->couple = couples;
+    p->ncouple = couples ? n : 0;
+}
+
 /* Conductance [S/m^3] of the face between voxels a and b (spacing h along the face normal). */
 static inline double face_g(const abl_potential *p, const double *s, size_t a, size_t b,
                             bool metal, double ih2)
@@ -134,6 +142,31 @@ abl_status potential_set_conductivity(abl_potential *p, const double *s, const u
                         "electric potential: conductivity %g S/m at voxel %zu; it must be positive "
                         "and finite",
                         s[bad], bad);
+    /* sub-voxel coupling: c's faces to held voxels carry G_m2 sigma together (serial: a few
+     * thousand voxels beside the electrodes, each face written by its one coupled voxel) */
+    for (size_t q = 0; held && q < p->ncouple; q++) {
+        const size_t c = p->couple[q].c;
+        const int ijk[3] = {(int)(c % g->sy), (int)(c / g->sy % (size_t)g->ny), (int)(c / g->sz)};
+        const int na[3] = {g->nx, g->ny, g->nz};
+        const size_t stride[3] = {1, g->sy, g->sz};
+        double *garr[3] = {p->gx, p->gy, p->gz};
+        double gh = 0.0;
+        for (int f = 0; f < 6; f++) {
+            const int a = f / 2, d = f % 2 ? 1 : -1;
+            if (ijk[a] + d < 0 || ijk[a] + d >= na[a]) continue;
+            if (held[d > 0 ? c + stride[a] : c - stride[a]]) gh += ih2[a];
+        }
+        if (held[c] || !(gh > 0.0)) continue; /* not beside the held set: nothing to couple */
+        const double scale = p->couple[q].G_m2 / gh;
+        for (int f = 0; f < 6; f++) {
+            const int a = f / 2, d = f % 2 ? 1 : -1;
+            if (ijk[a] + d < 0 || ijk[a] + d >= na[a]) continue;
+            const size_t nb = d > 0 ? c + stride[a] : c - stride[a];
+            if (!held[nb]) continue;
+            /* the face array entry of the face between c and nb: at the lower voxel */
+            garr[a][d > 0 ? c : nb] = scale * abl_face_conductance(s[c], s[nb], ih2[a]);
+        }
+    }
     /* preconditioner scales from the diagonal of K (needs the neighbours' faces: second pass) */
 #pragma omp parallel for schedule(static)
     for (int k = 0; k < g->nz; k++)
@@ -294,7 +327,7 @@ static inline double share(const abl_potential *p, size_t c, size_t nb)
     return hc ? 0.0 : 1.0;
 }
 
-double potential_dissipation(abl_potential *p, const double *V, double *q)
+double potential_dissipation(abl_potential *p, const double *V, double *q_W_m3)
 {
     const abl_grid *g = p->g;
     const size_t sy = g->sy, sz = g->sz;
@@ -319,10 +352,29 @@ double potential_dissipation(abl_potential *p, const double *V, double *q)
                 FACE(k < g->nz - 1, gz[c], c + sz)
                 FACE(k > 0, gz[c - sz], c - sz)
 #undef FACE
-                q[c] = e;
+                q_W_m3[c] = e;
                 tot += e;
             }
         p->work[k] = tot;
+    }
+    /* a coupled face stands for the tissue between the true surface and the coupled voxel's
+     * centre: half of its dissipation goes to the held side (derivation in potential.h) */
+    for (size_t q = 0; p->held && q < p->ncouple; q++) {
+        const size_t c = p->couple[q].c;
+        if (p->held[c]) continue;
+        const int ijk[3] = {(int)(c % sy), (int)(c / sy % (size_t)g->ny), (int)(c / sz)};
+        const int na[3] = {g->nx, g->ny, g->nz};
+        const size_t stride[3] = {1, sy, sz};
+        const double *garr[3] = {gx, gy, gz};
+        for (int f = 0; f < 6; f++) {
+            const int a = f / 2, d = f % 2 ? 1 : -1;
+            if (ijk[a] + d < 0 || ijk[a] + d >= na[a]) continue;
+            const size_t nb = d > 0 ? c + stride[a] : c - stride[a];
+            if (!p->held[nb]) continue;
+            const double dv = V[c] - V[nb], e = 0.5 * garr[a][d > 0 ? c : nb] * dv * dv;
+            q_W_m3[c] -= e;
+            q_W_m3[nb] += e;
+        }
     }
     double s = 0.0;
     for (int k = 0; k < g->nz; k++) s += p->work[k];

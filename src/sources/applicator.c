@@ -155,7 +155,7 @@ size_t needle_coupling(const abl_grid *g, const double tip_m[3], const double di
                 }
             }
             const double Gb = fmax(0.0, S / (ld - log(radius_m)));
-            out[nc++] = (abl_needle_couple){b, Gb - Gheld};
+            out[nc++] = (abl_needle_couple){b, Gb - Gheld, Gb};
         }
     }
     for (size_t q = 0; q < nc; q++)

@@ -337,6 +337,8 @@ typedef struct {
     double *pin_T, *heat_q;
     /* per material: unfrozen / frozen conductivity for the extraction estimate */
     double k_u[ABL_MAX_MATERIALS], k_f[ABL_MAX_MATERIALS];
+    /* per material: largest k dG of its coupled voxels [W/m^3/K] (the explicit step's bound) */
+    double couple_bound[ABL_MAX_MATERIALS];
     bool freezing;
     double T_sol_C, T_liq_C;
     abl_bc bc[6];
@@ -632,7 +634,14 @@ static int cryo_breakpoints(const abl_source *s, double *t_s, int max)
     return n;
 }
 
+static double cryo_explicit_conductance(const abl_source *s, int mat)
+{
+    const cryo_state *m = s->state;
+    return mat >= 0 && mat < ABL_MAX_MATERIALS ? m->couple_bound[mat] : 0.0;
+}
+
 static const abl_source_ops cryo_ops = {.type = "cryo",
+                                        .explicit_conductance = cryo_explicit_conductance,
                                         .update = cryo_update,
                                         .destroy = cryo_destroy,
                                         .series = cryo_series,
@@ -807,6 +816,16 @@ static abl_status cryo_create(const abl_source_cfg *cfg, const abl_sim *sim, abl
     }
     free(seen);
     if (st) goto fail;
+    /* the coupling's heat is computed from the coupled voxel's own start-of-step temperature:
+     * in the explicit step it adds up to k dG to that voxel's diagonal (couple_G: a harmonic
+     * mean of two conductivities of the material, at most the larger of k_u and k_f) */
+    for (int i = 0; i < p->nprobes; i++)
+        for (size_t c = 0; c < m->pr[i].ncouple; c++) {
+            const cryo_couple *cp = &m->pr[i].couple[c];
+            const int mat = sim->material[cp->b];
+            m->couple_bound[mat] =
+                fmax(m->couple_bound[mat], fmax(m->k_u[mat], m->k_f[mat]) * cp->dG_m2);
+        }
     m->pin_idx = malloc(ntot * sizeof *m->pin_idx);
     m->heat_idx = malloc(nheat * sizeof *m->heat_idx);
     m->pin_T = malloc(ntot * sizeof *m->pin_T);

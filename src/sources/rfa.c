@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "ablasim/applicator.h"
+#include "ablasim/kernels.h"
 #include "ablasim/potential.h"
 #include "ablasim/rfa.h"
 #include "ablasim/sim.h"
@@ -140,9 +141,11 @@ static const cfg_keydecl el_decl[] = {
     {"active_length_mm", "mm", "required (straight)", "(0, 300]", "exposed length",
      .variants = V_STRAIGHT},
     {"diameter_mm", "mm", "1.5 (17 G)", "(0, 20]",
-     "voxels with centres within the radius are electrode", .variants = V_STRAIGHT},
+     "true needle diameter: the held voxels (wider) are coupled to it (docs/RFA.md)",
+     .variants = V_STRAIGHT},
     {"coolant_temperature_C", "°C", "absent = not cooled", "[-50, 60]",
-     "cooled: electrode voxels held at it while the source is on", .variants = V_STRAIGHT},
+     "cooled: the held voxels at it, their neighbours coupled to it, while the source is on",
+     .variants = V_STRAIGHT},
     {"n_tines", "–", "10", "2..24", "expandable", .variants = V_EXPAND},
     {"deployed_diameter_mm", "mm", "required (expandable)", "(0, 100]",
      "largest lateral span of the array", .variants = V_EXPAND},
@@ -557,6 +560,14 @@ static int sensor_points(const rfa_electrode *el, double pts[][3])
 
 /* ---- source ------------------------------------------------------------------------------ */
 
+/* A tissue voxel beside a cooled electrode's held set, coupled thermally to the true surface at
+ * the coolant temperature (applicator.h needle_coupling): the source adds k dG (T_cool - T_b). */
+typedef struct {
+    size_t b;        /* simulation-grid index */
+    double dG_m2;
+    double T_cool_C;
+} rfa_tcouple;
+
 typedef struct {
     size_t n;
     size_t *idx;     /* held voxels (sorted) */
@@ -576,6 +587,12 @@ typedef struct {
     rfa_el_vox ev[RFA_MAX_ELECTRODES];
     int nconf;             /* 1 (together) or nel (sequential) */
     uint8_t *held[RFA_MAX_ELECTRODES]; /* per configuration: held mask [box] */
+    abl_potential_couple *pcouple[RFA_MAX_ELECTRODES]; /* per configuration: the sub-voxel
+                                                        * coupling of straight electrodes [box] */
+    size_t npcouple[RFA_MAX_ELECTRODES];
+    rfa_tcouple *tcouple;  /* cooled straight electrodes' thermal coupling */
+    size_t ntcouple;
+    double tcouple_bound[ABL_MAX_MATERIALS]; /* per material: largest k dG [W/m^3/K] */
     double *V[RFA_MAX_ELECTRODES];     /* per configuration: last unit-voltage solution */
     double *Vp[RFA_MAX_ELECTRODES];    /* and the one before it (extrapolated initial guess) */
     double ts[RFA_MAX_ELECTRODES], tp[RFA_MAX_ELECTRODES]; /* their times (tp < 0: none) */
@@ -619,7 +636,9 @@ static void rfa_destroy(abl_source *s)
             grid_free_field(m->held[e]);
             grid_free_field(m->V[e]);
             grid_free_field(m->Vp[e]);
+            free(m->pcouple[e]);
         }
+        free(m->tcouple);
         potential_destroy(m->pot);
         grid_free_field(m->sigma);
         grid_free_field(m->sigma_s);
@@ -711,6 +730,7 @@ static abl_status solve(abl_source *s, int conf, double t_s, abl_error *err)
 {
     rfa_state *m = s->state;
     const abl_grid *g = &m->eg;
+    potential_set_couples(m->pot, m->pcouple[conf], m->npcouple[conf]);
     abl_status st = potential_set_conductivity(m->pot, m->sigma, m->held[conf], true, err);
     if (st) return st;
     /* initial guess: the last solution, or its linear extrapolation in time from the two last
@@ -750,6 +770,22 @@ static abl_status solve(abl_source *s, int conf, double t_s, abl_error *err)
                         s->name, t_s, m->P1);
     build_heat_list(m);
     return ABL_OK;
+}
+
+/* k(T) of material mat as the thermal stencil has it (sim.c linear_k: k37 (1 + beta (T - 37)),
+ * the factor kept within [0.1, 10]). */
+static double tissue_k(const abl_sim *sim, int mat, double T_C)
+{
+    const double f = 1.0 + sim->k_coeff[mat] * (T_C - 37.0);
+    return sim->k37[mat] * fmin(fmax(f, 0.1), 10.0);
+}
+
+/* Conductance correction [W/m^3/K] of a cooled electrode's coupled voxel: dG times the harmonic
+ * mean of the tissue's k at the coolant temperature and at its own (the stencil's face rule). */
+static double tcouple_G(const rfa_state *m, const rfa_tcouple *tc, int mat, double T_C)
+{
+    return abl_face_conductance(tissue_k(m->sim, mat, tc->T_cool_C), tissue_k(m->sim, mat, T_C),
+                                tc->dG_m2);
 }
 
 /* Hottest sensor voxel of the conducting electrodes. */
@@ -885,7 +921,16 @@ static abl_status rfa_update(abl_source *s, const abl_field_view *v, abl_source_
     const double V0 = generator_voltage(m, t, P_demand);
     const double V2 = V0 * V0;
     for (size_t q = 0; q < m->nheat; q++) m->heat_q[q] = V2 * m->q1[m->heat_box[q]];
-    out->n_heat = V2 > 0.0 ? m->nheat : 0;
+    size_t nh = V2 > 0.0 ? m->nheat : 0;
+    /* cooled electrodes: the tissue beside the held set sees the coolant at the true surface
+     * (pauses included), from the temperature at the start of the step (every scheme) */
+    for (size_t q = 0; q < m->ntcouple; q++, nh++) {
+        const rfa_tcouple *tc = &m->tcouple[q];
+        m->heat_idx[nh] = tc->b;
+        m->heat_q[nh] = tcouple_G(m, tc, v->material[tc->b], v->T_C[tc->b]) *
+                        (tc->T_cool_C - v->T_C[tc->b]);
+    }
+    out->n_heat = nh;
     out->heat_idx = m->heat_idx;
     out->heat_q_W_m3 = m->heat_q;
     out->n_pin = m->npin;
@@ -1015,7 +1060,14 @@ static int rfa_breakpoints(const abl_source *s, double *t_s, int max)
     return n;
 }
 
+static double rfa_explicit_conductance(const abl_source *s, int mat)
+{
+    const rfa_state *m = s->state;
+    return mat >= 0 && mat < ABL_MAX_MATERIALS ? m->tcouple_bound[mat] : 0.0;
+}
+
 static const abl_source_ops rfa_ops = {.type = "rfa",
+                                       .explicit_conductance = rfa_explicit_conductance,
                                        .breakpoints = rfa_breakpoints,
                                        .update = rfa_update,
                                        .destroy = rfa_destroy,
@@ -1023,14 +1075,29 @@ static const abl_source_ops rfa_ops = {.type = "rfa",
                                        .axes = rfa_axes,
                                        .state_io = rfa_state_io};
 
-/* Rasterise electrode e into mask (cleared first); false if it leaves the grid. */
-static bool rasterise(const abl_grid *g, const rfa_electrode *el, uint8_t *mask)
+/* Rasterise electrode e into mask (cleared first): RAST_OUTSIDE if it leaves the grid. A
+ * straight electrode is the held set of the applicator kit (needle_hold_voxels: wider than the
+ * needle, coupled to its true surface, rfa_create); tines are the voxels their centre lines
+ * pass through and the centres within their radius. */
+enum { RAST_OK, RAST_OUTSIDE, RAST_NOMEM };
+static int rasterise(const abl_grid *g, const rfa_electrode *el, uint8_t *mask)
 {
     memset(mask, 0, g->n);
     if (el->type == EL_STRAIGHT) {
         double p1[3];
         for (int a = 0; a < 3; a++) p1[a] = el->tip_m[a] + el->length_m * el->dir[a];
-        return mark_segment(g, el->tip_m, p1, el->radius_m, mask);
+        for (int a = 0; a < 3; a++) {
+            const long v0 = voxel_of(g, a, el->tip_m[a]), v1 = voxel_of(g, a, p1[a]);
+            if (v0 < 0 || v0 >= dim(g, a) || v1 < 0 || v1 >= dim(g, a)) return RAST_OUTSIDE;
+        }
+        const size_t n =
+            needle_hold_voxels(g, el->tip_m, el->dir, el->length_m, el->radius_m, NULL, 0);
+        size_t *idx = malloc((n ? n : 1) * sizeof *idx);
+        if (!idx) return RAST_NOMEM;
+        needle_hold_voxels(g, el->tip_m, el->dir, el->length_m, el->radius_m, idx, n);
+        for (size_t q = 0; q < n; q++) mask[idx[q]] = 1;
+        free(idx);
+        return RAST_OK;
     }
     /* tines as polylines with chords of at most a quarter voxel */
     const double hmin = fmin(g->h_m[0], fmin(g->h_m[1], g->h_m[2]));
@@ -1042,11 +1109,11 @@ static bool rasterise(const abl_grid *g, const rfa_electrode *el, uint8_t *mask)
         tine_point(el, t, 0.0, a);
         for (int q = 1; q <= nseg; q++) {
             tine_point(el, t, arc * q / nseg, b);
-            if (!mark_segment(g, a, b, el->tine_radius_m, mask)) return false;
+            if (!mark_segment(g, a, b, el->tine_radius_m, mask)) return RAST_OUTSIDE;
             memcpy(a, b, sizeof a);
         }
     }
-    return true;
+    return RAST_OK;
 }
 
 /* Electrode voxel list (sorted) and sensor voxels of electrode el, from its rasterised mask
@@ -1101,6 +1168,111 @@ static abl_status electrode_sets(const abl_grid *g, const rfa_params *p, const r
     return ABL_OK;
 }
 
+static int cmp_pcouple(const void *a, const void *b)
+{
+    const size_t x = ((const abl_potential_couple *)a)->c, y = ((const abl_potential_couple *)b)->c;
+    return (x > y) - (x < y);
+}
+
+/* Box copy of the coupled voxels of a configuration, in index order, a voxel coupled to two
+ * electrodes of it once with the sum of its conductances (all held voxels of a configuration are
+ * at one voltage). */
+static abl_status box_couples(rfa_state *m, const abl_needle_couple *c, size_t n, int conf)
+{
+    const abl_grid *g = &m->sim->grid;
+    abl_potential_couple *pc = malloc((n ? n : 1) * sizeof *pc);
+    if (!pc) return ABL_ENOMEM;
+    size_t k = 0;
+    for (size_t q = 0; q < n; q++) {
+        const int i = (int)(c[q].b % g->sy) - m->off[0],
+                  j = (int)(c[q].b / g->sy % (size_t)g->ny) - m->off[1],
+                  kk = (int)(c[q].b / g->sz) - m->off[2];
+        /* the box spans the electrodes +- at least 5 mm: a coupled voxel (one voxel beside the
+         * held set) lies inside it unless the box is clipped by the grid */
+        if (i < 0 || j < 0 || kk < 0 || i >= m->eg.nx || j >= m->eg.ny || kk >= m->eg.nz) continue;
+        pc[k++] = (abl_potential_couple){ABL_IDX(&m->eg, i, j, kk), c[q].G_m2};
+    }
+    qsort(pc, k, sizeof *pc, cmp_pcouple);
+    size_t u = 0;
+    for (size_t q = 0; q < k; q++) {
+        if (u > 0 && pc[u - 1].c == pc[q].c)
+            pc[u - 1].G_m2 += pc[q].G_m2;
+        else
+            pc[u++] = pc[q];
+    }
+    m->pcouple[conf] = pc;
+    m->npcouple[conf] = u;
+    return ABL_OK;
+}
+
+/* Sub-voxel coupling of the straight electrodes to their true surface (applicator.h
+ * needle_coupling; docs/RFA.md "Sub-voxel electrode coupling"): for the potential of every
+ * configuration (together: with every electrode's held voxels marked; sequential: with only the
+ * conducting one's, the others are tissue then) and, for cooled electrodes, for the heat
+ * equation (with every electrode marked: the pins are there while the source is on). */
+static abl_status build_couplings(rfa_state *m)
+{
+    const rfa_params *p = m->p;
+    const abl_grid *g = &m->sim->grid;
+    abl_status st = ABL_OK;
+    int *mark = calloc(g->n, sizeof *mark);
+    uint8_t *seen = calloc(g->n, 1);
+    size_t nmax = 0;
+    for (int e = 0; e < p->nel; e++) nmax += 6 * m->ev[e].n;
+    abl_needle_couple *all = malloc((nmax ? nmax : 1) * sizeof *all);
+    abl_needle_couple *own = malloc((nmax ? nmax : 1) * sizeof *own);
+    m->tcouple = malloc((nmax ? nmax : 1) * sizeof *m->tcouple);
+    if (!mark || !seen || !all || !own || !m->tcouple) {
+        st = ABL_ENOMEM;
+        goto done;
+    }
+    for (int e = 0; e < p->nel; e++)
+        for (size_t q = 0; q < m->ev[e].n; q++) mark[m->ev[e].idx[q]] = e + 1;
+    size_t nall = 0;
+    for (int e = 0; e < p->nel; e++) {
+        const rfa_electrode *el = &p->el[e];
+        if (el->type != EL_STRAIGHT) continue;
+        const size_t n0 = nall;
+        nall += needle_coupling(g, el->tip_m, el->dir, el->length_m, el->radius_m, m->ev[e].idx,
+                                m->ev[e].n, mark, e + 1, seen, all + nall);
+        if (!el->cooled) continue;
+        for (size_t q = n0; q < nall; q++) {
+            const int mat = m->sim->material[all[q].b];
+            m->tcouple[m->ntcouple++] = (rfa_tcouple){all[q].b, all[q].dG_m2, el->coolant_C};
+            /* the heat is computed from the coupled voxel's own start-of-step temperature: in
+             * the explicit step it adds up to k dG to its diagonal (source.h
+             * explicit_conductance), k at most the material's largest k(T) */
+            const double kmax = fmax(tissue_k(m->sim, mat, ABL_T_MIN_C),
+                                     tissue_k(m->sim, mat, ABL_T_MAX_C));
+            m->tcouple_bound[mat] = fmax(m->tcouple_bound[mat], kmax * all[q].dG_m2);
+        }
+    }
+    if (!p->sequential) {
+        st = box_couples(m, all, nall, 0);
+        goto done;
+    }
+    for (int e = 0; e < p->nel && !st; e++) {
+        const rfa_electrode *el = &p->el[e];
+        size_t nown = 0;
+        if (el->type == EL_STRAIGHT) {
+            for (int f = 0; f < p->nel; f++)
+                if (f != e)
+                    for (size_t q = 0; q < m->ev[f].n; q++) mark[m->ev[f].idx[q]] = 0;
+            nown = needle_coupling(g, el->tip_m, el->dir, el->length_m, el->radius_m,
+                                   m->ev[e].idx, m->ev[e].n, mark, e + 1, seen, own);
+            for (int f = 0; f < p->nel; f++)
+                for (size_t q = 0; q < m->ev[f].n; q++) mark[m->ev[f].idx[q]] = f + 1;
+        }
+        st = box_couples(m, own, nown, e);
+    }
+done:
+    free(mark);
+    free(seen);
+    free(all);
+    free(own);
+    return st;
+}
+
 static abl_status rfa_create(const abl_source_cfg *cfg, const abl_sim *sim, abl_source **out,
                              abl_error *err)
 {
@@ -1141,7 +1313,9 @@ static abl_status rfa_create(const abl_source_cfg *cfg, const abl_sim *sim, abl_
     size_t npin = 0;
     for (int e = 0; e < p->nel; e++) {
         const rfa_electrode *el = &p->el[e];
-        if (!rasterise(g, el, mask)) {
+        const int rs = rasterise(g, el, mask);
+        if (rs == RAST_NOMEM) goto nomem;
+        if (rs == RAST_OUTSIDE) {
             st = abl_fail(err, ABL_EINVAL,
                           "%s: source '%s': electrode %d (tip_mm = [%g, %g, %g]) reaches outside "
                           "the grid (x %.1f..%.1f, y %.1f..%.1f, z %.1f..%.1f mm); its active "
@@ -1185,13 +1359,15 @@ static abl_status rfa_create(const abl_source_cfg *cfg, const abl_sim *sim, abl_
         if ((st = grid_init(&m->eg, dims, g->h_m, org, err))) goto fail;
     }
     const abl_grid *eg = &m->eg;
+    if ((st = build_couplings(m))) goto nomem;
     m->sigma = grid_alloc_field(eg, 0.0);
     m->sigma_s = grid_alloc_field(eg, 0.0);
     m->q1 = grid_alloc_field(eg, 0.0);
     m->work = malloc(2 * (size_t)eg->nz * sizeof(double));
-    m->heat_idx = malloc(eg->n * sizeof *m->heat_idx);
+    /* heat list: Joule heat of at most every box voxel, then the thermal coupling */
+    m->heat_idx = malloc((eg->n + m->ntcouple) * sizeof *m->heat_idx);
     m->heat_box = malloc(eg->n * sizeof *m->heat_box);
-    m->heat_q = malloc(eg->n * sizeof *m->heat_q);
+    m->heat_q = malloc((eg->n + m->ntcouple) * sizeof *m->heat_q);
     if (!m->sigma || !m->sigma_s || !m->q1 || !m->work || !m->heat_idx || !m->heat_box ||
         !m->heat_q)
         goto nomem;

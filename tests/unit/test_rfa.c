@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ablasim/potential.h"
+#include "ablasim/applicator.h"
 #include "ablasim/rfa.h"
 #include "testutil.h"
 
@@ -299,11 +300,19 @@ static void test_rasterise(void)
         missing += !contains(idx, n0, ABL_IDX(g, v[0], v[1], v[2]));
         samples++;
     }
-    /* a 20 mm line crosses about 20 (|dx| + |dy| + |dz|) / h voxels: 31.6 here */
-    printf("\n  oblique 20 mm needle at 1 mm: %zu voxels, %ld of %ld line samples outside", n0,
-           missing, samples);
+    /* the straight electrode is the applicator kit's held set (its rule is checked against a
+     * hand count in suite cryo): the same voxels, in index order */
+    const double tip[3] = {-7.3e-3, -5.1e-3, -9.7e-3}, dn[3] = {d[0] / nd, d[1] / nd, d[2] / nd};
+    size_t nk = needle_hold_voxels(g, tip, dn, 20e-3, 0.25e-3, NULL, 0);
+    size_t *kit = malloc(nk * sizeof *kit);
+    CU_ASSERT_FATAL(kit != NULL);
+    needle_hold_voxels(g, tip, dn, 20e-3, 0.25e-3, kit, nk);
+    printf("\n  oblique 20 mm needle at 1 mm: %zu voxels (kit %zu), %ld of %ld line samples "
+           "outside",
+           n0, nk, missing, samples);
     CU_ASSERT(missing == 0);
-    CU_ASSERT(n0 >= 31 && n0 <= 40);
+    CU_ASSERT(n0 == nk && memcmp(kit, idx, nk * sizeof *kit) == 0);
+    free(kit);
     /* expandable: 7 tines end at 10 mm from the axis and come back level with the tip (180
      * degree arcs of radius 5 mm): the voxels of the 7 ends are distinct and in the set */
     size_t n1 = rfa_electrode_voxels(s->sources[0], 1, &idx);
@@ -315,11 +324,55 @@ static void test_rasterise(void)
     scenario_free(sc);
 }
 
+/* Sub-voxel coupling (applicator.h, potential.h): the impedance of a 17 G needle, 10 mm
+ * exposed, in cold liver must not depend on where its axis falls on the grid. Offsets of the
+ * axis by 0.25-0.75 voxel across and a 30 degree tilt, one solve each at 1 mm. Rasterised by
+ * voxel centre (before issue 15) the equivalent diameter jumped between 1.1 and 2.3 mm with the
+ * offset. Coupled, the spread is 3.4 % here (0.9 % for the 3 cm electrode of rfa_liver_cooled):
+ * the line-source profile the coupling assumes holds along the shaft, not around the rounded
+ * ends, which weigh more on a short needle. Asserted 4 %. */
+static void test_alignment_impedance(void)
+{
+    const double off[][2] = {{0, 0}, {0.25, 0}, {0.5, 0}, {0.75, 0}, {0.5, 0.5}, {0.25, 0.75}};
+    const int noff = (int)(sizeof off / sizeof off[0]);
+    double zmin = INFINITY, zmax = -INFINITY;
+    printf("\n  impedance [Ohm] by axis offset (x, y) in voxels:");
+    for (int q = 0; q <= noff; q++) {
+        char el[512];
+        if (q < noff)
+            snprintf(el, sizeof el,
+                     "    generator: {mode: constant_voltage, voltage_V: 10}\n"
+                     "    electrodes:\n"
+                     "      - {tip_mm: [%g, %g, -5], direction: [0, 0, 1], active_length_mm: 10}\n",
+                     off[q][0], off[q][1]);
+        else /* tilted 30 degrees about y, same midpoint */
+            snprintf(el, sizeof el,
+                     "    generator: {mode: constant_voltage, voltage_V: 10}\n"
+                     "    electrodes:\n"
+                     "      - {tip_mm: [-2.5, 0, -4.330127], direction: [0.5, 0, 0.8660254], "
+                     "active_length_mm: 10}\n");
+        abl_scenario *sc = rfa_scenario_dt(31, 1.0, 0.5, "0.5", el, NULL);
+        abl_source_series ser;
+        abl_sim *s = run_series(sc, 0.5, &ser);
+        const double z = series_last(s, "impedance_Ohm");
+        if (q < noff)
+            printf(" (%.2f, %.2f) %.2f", off[q][0], off[q][1], z);
+        else
+            printf("; tilted 30 deg %.2f", z);
+        zmin = fmin(zmin, z);
+        zmax = fmax(zmax, z);
+        sim_destroy(s);
+        scenario_free(sc);
+    }
+    printf("; spread %.2f %%", 100.0 * (zmax / zmin - 1.0));
+    CU_ASSERT(zmax / zmin - 1.0 < 0.04);
+}
+
 /* ---- generator modes --------------------------------------------------------------------------- */
 
 /* Constant power: 12 W into a cooled needle while the tissue heats from 37 C to ablative
- * temperatures (below boiling: the cooling keeps it there, and no roll-off caps the voltage), so sigma (and the impedance) change by tens of percent and the potential is
- * re-solved many times; every recorded row must deliver P within 1 % (it is exact by
+ * temperatures (below boiling: the cooling keeps it there, and no roll-off caps the voltage),
+ * so sigma (and the impedance) change by 10-20 % and the potential is re-solved many times; every recorded row must deliver P within 1 % (it is exact by
  * construction: the voltage is set from the stored solution that also yields the heat). */
 static void test_constant_power(void)
 {
@@ -344,7 +397,7 @@ static void test_constant_power(void)
            "%.1f..%.1f Ohm, %g potential solves",
            worst, ser.nrow, zmin, zmax, solves);
     CU_ASSERT(worst < 0.01);
-    CU_ASSERT(zmax / zmin > 1.2); /* the impedance did vary */
+    CU_ASSERT(zmax / zmin > 1.1); /* the impedance did vary (18 % with the coupling) */
     CU_ASSERT(solves > 5);
     sim_destroy(s);
     scenario_free(sc);
@@ -383,12 +436,15 @@ static void test_temperature_control(void)
 /* Roll-off: an uncooled 4 mm needle at a constant 80 V boils the tissue next to it. Once the
  * hottest voxel beside the electrode reaches the boiling range (sigma_drop_start_C = 99 C: with
  * the core's vaporisation the temperature plateaus there while the water boils off), the
- * impedance must rise more than 10x above its minimum within seconds - taken as 10 s: the
+ * impedance must rise more than 10x above its minimum within seconds - taken as 20 s: the
  * desiccated shell closes around the electrode (the current crowds into the voxels not yet
- * boiled, which then boil too). dt 0.1 s resolves it. Without latent heat in the core the
- * voxels cross 99-100 C within a step or two; with it they take longer in the range (the
- * latent heat of the water next to a 4 mm needle at ~20 W is a few seconds' worth), which is
- * the physics this test should still pass with. */
+ * boiled, which then boil too). dt 0.1 s resolves it. The time is set by the latent heat of
+ * that shell: with the sub-voxel coupling (applicator.h) the shell is the voxels beside the held
+ * set (radius >= 1.5 h), 62 voxels for this needle, against 22 beside the old five-voxel line
+ * (the electrode rasterised by centre), and the 10x rise came 14.4 s after the first 99 C
+ * voxel instead of 7.3 s. A real electrode desiccates a sub-millimetre layer at its surface
+ * first; that sub-voxel layer is not modelled (docs/RFA.md "Left out"), so the bound follows
+ * the shell the grid can resolve. */
 static void test_rolloff(void)
 {
     abl_scenario *sc = rfa_scenario_dt(
@@ -419,12 +475,23 @@ static void test_rolloff(void)
         if (t100 < 0 && tn >= 99.0) t100 = s->t_s;
         if (z > 10.0 * zmin) troll = s->t_s;
     }
-    printf("\n  roll-off at 80 V: tissue beside the electrode at 99 C at t = %.1f s, impedance "
-           "> 10 x %.1f Ohm at t = %.1f s",
-           t100, zmin, troll);
+    size_t nshell = 0; /* tissue voxels beside the electrode */
+    for (size_t c = 0; c < g->n; c++) {
+        if (contains(idx, ne, c)) continue;
+        const long off[6] = {-1, 1, -(long)g->sy, (long)g->sy, -(long)g->sz, (long)g->sz};
+        bool beside = false;
+        for (int f = 0; f < 6 && !beside; f++) {
+            const long nb = (long)c + off[f];
+            beside = nb >= 0 && nb < (long)g->n && contains(idx, ne, (size_t)nb);
+        }
+        nshell += beside;
+    }
+    printf("\n  roll-off at 80 V: %zu electrode voxels, %zu beside them; tissue beside the "
+           "electrode at 99 C at t = %.1f s, impedance > 10 x %.1f Ohm at t = %.1f s",
+           ne, nshell, t100, zmin, troll);
     CU_ASSERT(t100 > 0.0);
     CU_ASSERT(troll > 0.0);
-    CU_ASSERT(troll >= t100 && troll - t100 <= 10.0);
+    CU_ASSERT(troll >= t100 && troll - t100 <= 20.0);
     sim_destroy(s);
     scenario_free(sc);
 }
@@ -605,6 +672,8 @@ void register_rfa_tests(void)
     CU_add_test(s, "sum q V = V0 I (straight, expandable, cluster; cold, boiling)",
                 test_power_identity);
     CU_add_test(s, "electrodes cover every voxel their line crosses (1 mm)", test_rasterise);
+    CU_add_test(s, "straight electrode: impedance independent of grid alignment",
+                test_alignment_impedance);
     CU_add_test(s, "constant power within 1 % while impedance varies", test_constant_power);
     CU_add_test(s, "temperature control holds the setpoint", test_temperature_control);
     CU_add_test(s, "roll-off: impedance > 10x within seconds of 100 C", test_rolloff);
