@@ -232,7 +232,7 @@ static const resume_case cases[] = {
 static void test_matrix(void)
 {
     static const char *const schemes[] = {"explicit", "crank_nicolson"};
-    static const double fracs[] = {0.1, 0.5, 0.9};
+    static const double fracs[] = {0.1, 0.5, 0.8}; /* the last stop a chunk (8 explicit steps) before the end */
     int ncase = 0, nequal = 0;
     for (size_t c = 0; c < NCASES; c++)
         for (int sch = 0; sch < 2; sch++) {
