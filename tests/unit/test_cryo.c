@@ -364,6 +364,65 @@ static void test_coupling_exact(void)
  * 0.2 mL, so one lattice layer of its surface is a larger share). Holding the voxel centres
  * within max(r, half diagonal), the rule before the coupling, gave 1 vs 4 held voxels per slice
  * here: tens of per cent. */
+/* The explicit step stays positive at every coupled voxel (sim.c plan_step with the source's
+ * explicit_conductance): with the whole block frozen (every face at the frozen k, the largest
+ * conductivity of liver), a coupled voxel's diagonal rate is 6 k_f/h^2 + W + (-dq_b/dT_b), the
+ * last the coupling's, taken here by a central difference of the source's heat in T_b (exact:
+ * q_b is linear in T_b once frozen). Forward Euler keeps T_b's own coefficient
+ * 1 - dt_stable (rate) / (rho c) >= 0 even at dt_safety 1. A tilted 17 G probe has the stiffest
+ * coupling (G_b h^2 up to 2.5). The worst coupled voxel sets the bound here (coefficient 0 to
+ * round-off); with the coupling left out of dt_stable, as before, it was 1 - (6 + 0.63)/6 =
+ * -0.10 (dG h^2 = 0.63 there). */
+static void test_stability_bound(void)
+{
+    /* insulated faces: with fixed-temperature faces the boundary voxels (3 k/h^2 per axis
+     * through the wall half a voxel out) set the bound and the coupling never reaches it */
+    abl_scenario *sc = tu_scenario(
+        "name: stab\n"
+        "tissues_file: tissues.yaml\n"
+        "grid: {dims: [21, 21, 21], spacing_mm: [1, 1, 1], background: liver}\n"
+        "boundary: {default: {type: insulated}}\n"
+        "time: {duration_s: 100, dt_s: auto}\n"
+        "sources:\n"
+        "  - {name: c, type: cryo, ramp_s: 0, protocol: [{phase: freeze, duration_s: 100}],\n"
+        "     probes: [{tip_mm: [-2, 0.3, -3.5], direction: [0.5, 0, 0.8660254], "
+        "active_length_mm: 8, gauge: 17}]}\n",
+        NULL, 0);
+    CU_ASSERT_FATAL(sc != NULL);
+    abl_sim *s = tu_sim(sc);
+    const abl_grid *g = &s->grid;
+    fill_T(s, -150.0);
+    abl_source_contrib c = tu_source_update(s, 0, 10.0);
+    const size_t n = c.n_heat;
+    CU_ASSERT_FATAL(n > 0);
+    size_t *b = malloc(n * sizeof *b);
+    CU_ASSERT_FATAL(b != NULL);
+    memcpy(b, c.heat_idx, n * sizeof *b);
+    const double kf = sc->tissues.t[s->mat_tissue[0]].frozen_k_W_mK;
+    const double h2 = g->h_m[0] * g->h_m[0];
+    double worst = INFINITY, worst_dq = 0.0;
+    for (size_t q = 0; q < n; q++) {
+        const double dT = 0.01;
+        s->T[b[q]] = -150.0 + dT;
+        const double qp = tu_source_update(s, 0, 10.0).heat_q_W_m3[q];
+        s->T[b[q]] = -150.0 - dT;
+        const double qm = tu_source_update(s, 0, 10.0).heat_q_W_m3[q];
+        s->T[b[q]] = -150.0;
+        const double dq = -(qp - qm) / (2.0 * dT); /* the coupling's conductance [W/m^3/K] */
+        const int mat = s->material[b[q]];
+        const double rate = (6.0 * kf / h2 + s->perf_W[mat] + dq) * s->inv_rhoc[mat];
+        const double coef = 1.0 - s->dt_stable_s * rate;
+        if (coef < worst) worst = coef, worst_dq = dq * h2 / kf;
+    }
+    printf("\n  tilted 17 G probe: %zu coupled voxels, smallest own coefficient at dt_stable "
+           "%.4f (coupling dG h^2 %.2f there)",
+           n, worst, worst_dq);
+    CU_ASSERT(worst >= -1e-12);
+    free(b);
+    sim_destroy(s);
+    scenario_free(sc);
+}
+
 static void test_alignment(void)
 {
     static const double off[5][3] = {{0, 0, 0}, {0.25, 0, 0}, {0.5, 0, 0}, {0.5, 0.5, 0},
@@ -883,6 +942,8 @@ void register_cryo_tests(void)
                 test_coupling_exact);
     CU_add_test(s, "sub-voxel coupling: ice volume independent of the axis offset",
                 test_alignment);
+    CU_add_test(s, "explicit step positive at coupled voxels (stability bound)",
+                test_stability_bound);
     CU_add_test(s, "protocol timeline: ramps, phases, on/off, series", test_protocol_timing);
     CU_add_test(s, "passive thaw pins nothing and the probe warms", test_passive_thaw_releases);
     CU_add_test(s, "extraction estimate vs hand computation", test_extraction_estimate);
