@@ -20,7 +20,7 @@ command and is newer than the binary, the base config and configs/tissues.yaml i
 (--force runs it anyway). --spacing-mm S runs every case on an S mm grid of the same physical
 extent (dims scaled) into OUT/spacing_S/ (a quick look: results differ from the configs'
 spacing). --dry-run lists the cases and their commands and runs nothing. Slow: the whole set
-takes about an hour on one core (cryo runs take minutes each); `make validate` runs it, never
+takes about 40 minutes on one core (cryo runs take minutes each); `make validate` runs it, never
 `make check`.
 """
 import argparse
@@ -186,7 +186,7 @@ def read_case(c):
     """Simulated L, D (and the zone dict, energy) of a case from its run's JSON summary."""
     r = c["run"]
     js = r["out"][:-3] + ".json"
-    c.update(L_sim=None, D_sim=None, energy_J=None, zone_json=None)
+    c.update(L_sim=None, D_sim=None, energy_J=None, zone_json=None, alt=None)
     if not r.get("status", "").startswith(("ran", "reused")) or not os.path.exists(js):
         return
     j = json.load(open(js))
@@ -194,6 +194,9 @@ def read_case(c):
     z = src["zones"][c["zone"]["axis"]][c["key"]]
     c["zone_json"] = z
     c["energy_J"] = src.get("energy_J")
+    alt = {"Omega_ge_1": "T_max_ge_55C", "T_max_ge_55C": "Omega_ge_1"}.get(c["key"])
+    za = src["zones"][c["zone"]["axis"]].get(alt) if alt else None
+    c["alt"] = (alt, za["length_mm"], za["diameter_mm"]) if za else None
     c["L_sim"] = z[c.get("L_field", "length_mm")]
     df = c.get("D_field", "diameter_mm")
     c["D_sim"] = (0.5 * (z["diameter_mm"] + z["diameter_min_mm"]) if df == "mean_max_min"
@@ -260,10 +263,13 @@ def table(cases, not_rep, a):
     out = os.path.join(a.outdir, "table.csv")
     with open(out, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(cols + ["source", "data row", "assumed", "fitted"])
+        w.writerow(cols + ["D err % (1 decimal)", "other criterion", "other sim L",
+                           "other sim D", "energy J", "source", "data row", "assumed", "fitted"])
         for c, r in zip(cases, rows):
-            w.writerow(r + [c.get("source", ""), c.get("data", ""), c.get("assumed", ""),
-                            c.get("fitted", "")])
+            alt = c.get("alt") or ("", None, None)
+            w.writerow(r + [fmt(c["D_err_pct"]), alt[0], fmt(alt[1]), fmt(alt[2]),
+                            fmt(c.get("energy_J"), 0), c.get("source", ""), c.get("data", ""),
+                            c.get("assumed", ""), c.get("fitted", "")])
     md = io.StringIO()
     md.write("| " + " | ".join(cols[:-1]) + " |\n|" + "---|" * (len(cols) - 1) + "\n")
     for r in rows:
@@ -524,13 +530,17 @@ def main():
     md = table(cases, not_rep, a)
     lines, _ = summary(cases)
     tr = [] if a.no_trends else trends(cases)
+    tw = sum(r.get("wall_s", 0) or 0 for r in runs)
+    tc = sum(r.get("cpu_s", 0) for r in runs if isinstance(r.get("cpu_s"), (int, float)) and
+             not math.isnan(r["cpu_s"]))
     head = ("# ablasim validation against published ablation zones\n\n"
-            "Date %s, binary %s, cases %s%s; %d runs, %.0f s wall this time (%s).\n\n" % (
+            "Date %s, binary %s, cases %s%s; %d runs, %.0f s wall this time (%s); the results "
+            "took %.0f s wall, %.0f s CPU when they were run.\n\n" % (
                 time.strftime("%Y-%m-%d %H:%M"), os.path.relpath(a.bin, ROOT), a.cases,
                 (", spacing %g mm" % a.spacing_mm) if a.spacing_mm else ", the configs' spacing",
                 n, wall, ", ".join("%s %d" % (s, sum(1 for r in runs if
                                                       r.get("status", "").startswith(s)))
-                                   for s in ("ran", "reused", "failed"))))
+                                   for s in ("ran", "reused", "failed")), tw, tc))
     body = head + md + "\n## Summary\n\n" + "".join("- %s\n" % x for x in lines)
     if tr:
         body += "\n## Trends\n\n| trend | verdict | numbers |\n|---|---|---|\n"
