@@ -470,7 +470,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--bin", default="bin/ablasim")
     ap.add_argument("--cases", default=os.path.join("configs", "validation", "cases.yaml"))
-    ap.add_argument("--only", help="comma-separated case ids (a shared run counts for all)")
+    ap.add_argument("--only", help="comma-separated case ids to run (a shared run counts for "
+                    "all); the table still lists every case whose result is up to date")
     ap.add_argument("--jobs", type=int, default=1, help="cases run in parallel (default 1)")
     ap.add_argument("--threads", type=int, default=1, help="ablasim --threads per run (default 1)")
     ap.add_argument("--spacing-mm", type=float, help="run every case on this grid spacing")
@@ -495,12 +496,18 @@ def main():
         if unknown:
             sys.stderr.write("validate.py: --only: unknown case(s) %s\n" % ", ".join(unknown))
             return 2
-        cases = [c for c in cases if c["id"] in want]
     try:
         runs = assign_runs(cases, a, a.outdir)
     except (OSError, ValueError) as e:
         sys.stderr.write("validate.py: %s\n" % e)
         return 2
+    # --only: run the selected cases' runs; the table still lists every case, with the results
+    # of the others read where they are up to date ("not run" otherwise)
+    selected = runs
+    if a.only:
+        selected = [r for r in runs if any(i in want for i in r["cases"])]
+        if a.dry_run:
+            cases = [c for c in cases if c["id"] in want]
     if a.dry_run:
         for c in cases:
             print("%-40s %-5s %-5s %-13s pub L %s D %s" % (
@@ -518,9 +525,18 @@ def main():
         return 2
     os.makedirs(a.outdir, exist_ok=True)
     t0 = time.time()
-    n = len(runs)
+    n = len(selected)
     with ThreadPoolExecutor(max(1, a.jobs)) as ex:
-        list(ex.map(lambda ir: run_one(ir[1], a, ir[0] + 1, n), enumerate(runs)))
+        list(ex.map(lambda ir: run_one(ir[1], a, ir[0] + 1, n), enumerate(selected)))
+    for r in runs:
+        if r not in selected:
+            force, a.force = a.force, False
+            if up_to_date(r, a):
+                ri = json.load(open(r["out"][:-3] + ".runinfo.json"))
+                r.update(status="reused", wall_s=ri["wall_s"], cpu_s=ri["cpu_s"])
+            else:
+                r.update(status="not run")
+            a.force = force
     wall = time.time() - t0
     for c in cases:
         try:
@@ -538,9 +554,10 @@ def main():
             "took %.0f s wall, %.0f s CPU when they were run.\n\n" % (
                 time.strftime("%Y-%m-%d %H:%M"), os.path.relpath(a.bin, ROOT), a.cases,
                 (", spacing %g mm" % a.spacing_mm) if a.spacing_mm else ", the configs' spacing",
-                n, wall, ", ".join("%s %d" % (s, sum(1 for r in runs if
-                                                      r.get("status", "").startswith(s)))
-                                   for s in ("ran", "reused", "failed")), tw, tc))
+                len(runs), wall, ", ".join("%s %d" % (s, sum(1 for r in runs if
+                                                              r.get("status", "").startswith(s)))
+                                           for s in ("ran", "reused", "failed", "not run")),
+                tw, tc))
     body = head + md + "\n## Summary\n\n" + "".join("- %s\n" % x for x in lines)
     if tr:
         body += "\n## Trends\n\n| trend | verdict | numbers |\n|---|---|---|\n"
@@ -552,6 +569,9 @@ def main():
         print("trend %-70s %s\n    %s" % (t[0], t[1], t[2]))
     print("wrote %s and table.csv (%.0f s)" % (os.path.relpath(os.path.join(a.outdir, "table.md"),
                                                                 ROOT), wall))
+    missing = [c["id"] for c in cases if c["run"].get("status") == "not run"]
+    if missing:
+        print("not run (no up-to-date result): %s" % ", ".join(missing))
     failed = [r["id"] for r in runs if r.get("status", "").startswith("failed")]
     if failed:
         print("runs that failed: %s" % ", ".join(failed))
