@@ -68,12 +68,19 @@ all: $(BIN)
 scenarios: $(BIN)
 	scripts/scenario_table.py --bin $(BIN)
 
+# run the published ablation cases (configs/validation/cases.yaml) and write
+# build/validate/table.md|csv with the trend checks (about 40 minutes on one core; by hand, never in
+# `make check`); options of scripts/validate.py go in VALIDATE_ARGS, e.g. VALIDATE_ARGS="--jobs 2"
+validate: $(BIN)
+	scripts/validate.py --bin $(BIN) $(VALIDATE_ARGS)
+
 help:
 	@echo "make            build bin/ablasim"
 	@echo "make demo       install missing dependencies, build, run the liver case (configs/liver_mwa_vein.yaml)"
 	@echo "make check      install missing dependencies, build, run the CUnit suite and the docs' examples"
 	@echo "make check-docs run every shell example of README.md and docs/*.md (scripts/doc_examples.py)"
 	@echo "make readme-keys rewrite the generated key tables (README \"Scenario reference\", docs/PLANNING.md, SWEEPS.md, RFA.md, MWA.md, CRYO.md) from the key declarations"
+	@echo "make validate   run the published ablation cases, build/validate/table.md (about 40 min; docs/VALIDATION.md)"
 	@echo "make bench      memory bandwidth + solver MLUPS, CSV under bench/results/"
 	@echo "make deps       install (root) or print (non-root) the Debian packages"
 	@echo "make install PREFIX=/usr/local ; make clean ; make SANITIZE=1 check"
