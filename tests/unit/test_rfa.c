@@ -368,6 +368,44 @@ static void test_alignment_impedance(void)
     CU_ASSERT(zmax / zmin - 1.0 < 0.04);
 }
 
+/* Issue 16: the tissue beside an internally cooled electrode must stay physically plausible.
+ * A 2 cm cooled 17 G needle (10 C coolant) driven by the impedance-mode generator at 200 W /
+ * 2 A in perfused liver for 120 s, at 1 and 2 mm. With the electrode rasterised by centre and
+ * pinned only there (before issue 15's coupling) the same needle and generator in
+ * configs/rfa_liver_cooled.yaml reached 198 C at 1 mm and 509 C at 2 mm in 120 s: the coolant
+ * never reached the tissue the current crowded into. With the coupling (the coupled voxels see
+ * the coolant at the true surface, and half of the annulus' Joule heat goes to the coolant) the
+ * hottest voxel here is 112.0 C at 1 mm and 99.8 C at 2 mm (114.0 / 99.9 C in that scenario).
+ * Bound 120 C: the end of the vaporisation range (100 C) plus the overshoot of desiccated
+ * tissue in the step at which the impedance jumps (the generator notices at the step's end). */
+static void test_cooled_plausible(void)
+{
+    const char *src = "    generator: {mode: impedance, power_W: 200, max_current_A: 2}\n"
+                      "    electrodes:\n"
+                      "      - {tip_mm: [0, 0, -10], direction: [0, 0, 1], active_length_mm: 20,\n"
+                      "         coolant_temperature_C: 10}\n";
+    const double h_mm[2] = {1.0, 2.0};
+    const int N[2] = {40, 20};
+    for (int q = 0; q < 2; q++) {
+        abl_scenario *sc = rfa_scenario(N[q], h_mm[q], 120.0, src, NULL);
+        abl_source_series ser;
+        abl_sim *s = run_series(sc, 120.0, &ser);
+        double tmax = -INFINITY;
+        for (size_t c = 0; c < s->grid.n; c++) tmax = fmax(tmax, s->T_max[c]);
+        double E = 0.0; /* delivered energy [J]: power_W over each row's step */
+        for (size_t r = 0; r + 1 < ser.nrow; r++)
+            E += ser.rows[r * ser.ncol + 3] *
+                 (ser.rows[(r + 1) * ser.ncol] - ser.rows[r * ser.ncol]);
+        printf("\n  cooled 2 cm needle, 200 W impedance mode, 120 s at %.0f mm: hottest voxel "
+               "%.1f C, %.1f kJ delivered",
+               h_mm[q], tmax, E * 1e-3);
+        CU_ASSERT(tmax <= 120.0);
+        CU_ASSERT(E > 1e3); /* it did heat: a generator stuck in pauses would pass the bound */
+        sim_destroy(s);
+        scenario_free(sc);
+    }
+}
+
 /* ---- generator modes --------------------------------------------------------------------------- */
 
 /* Constant power: 12 W into a cooled needle while the tissue heats from 37 C to ablative
@@ -674,6 +712,8 @@ void register_rfa_tests(void)
     CU_add_test(s, "electrodes cover every voxel their line crosses (1 mm)", test_rasterise);
     CU_add_test(s, "straight electrode: impedance independent of grid alignment",
                 test_alignment_impedance);
+    CU_add_test(s, "cooled electrode: tissue beside it stays plausible (1 and 2 mm)",
+                test_cooled_plausible);
     CU_add_test(s, "constant power within 1 % while impedance varies", test_constant_power);
     CU_add_test(s, "temperature control holds the setpoint", test_temperature_control);
     CU_add_test(s, "roll-off: impedance > 10x within seconds of 100 C", test_rolloff);
