@@ -79,7 +79,7 @@ help:
 	@echo "make demo       install missing dependencies, build, run the liver case (configs/liver_mwa_vein.yaml)"
 	@echo "make check      install missing dependencies, build, run the CUnit suite and the docs' examples"
 	@echo "make check-docs run every shell example of README.md and docs/*.md (scripts/doc_examples.py)"
-	@echo "make readme-keys rewrite the generated key tables (README \"Scenario reference\", docs/PLANNING.md, SWEEPS.md, RFA.md, MWA.md, CRYO.md) from the key declarations"
+	@echo "make readme-keys rewrite the generated key tables (README \"Scenario reference\", docs/PLANNING.md, SWEEPS.md, RFA.md, MWA.md, CRYO.md, VESSEL.md) from the key declarations"
 	@echo "make validate   run the published ablation cases, build/validate/table.md (about 40 min; docs/VALIDATION.md)"
 	@echo "make bench      memory bandwidth + solver MLUPS, CSV under bench/results/"
 	@echo "make deps       install (root) or print (non-root) the Debian packages"
@@ -126,14 +126,14 @@ check-docs:
 	/usr/bin/python3 scripts/doc_examples.py
 
 # the key tables of README "Scenario reference", docs/PLANNING.md, docs/SWEEPS.md and the source
-# types' docs (RFA, MWA, CRYO) from the key declarations (cfg_keydecl tables in src/model,
+# types' docs (RFA, MWA, CRYO, VESSELS) from the key declarations (cfg_keydecl tables in src/model,
 # src/sources, src/plan, src/sweep); the config suite of make check fails when a document differs
 .PHONY: readme-keys
 readme-keys: $(BIN)
 	$(BIN) keys --markdown | /usr/bin/python3 scripts/readme_keys.py README.md
 	$(BIN) keys --plan | /usr/bin/python3 scripts/readme_keys.py docs/PLANNING.md plan-keys
 	$(BIN) keys --sweep | /usr/bin/python3 scripts/readme_keys.py docs/SWEEPS.md sweep-keys
-	for t in rfa mwa cryo; do \
+	for t in rfa mwa cryo vessel; do \
 	  $(BIN) keys --source $$t | /usr/bin/python3 scripts/readme_keys.py docs/$$(echo $$t | tr a-z A-Z).md $$t-keys || exit 1; \
 	done
 

@@ -47,6 +47,9 @@ typedef struct {
     const double *pin_frac; /* NULL: every listed voxel is held fully; else its held volume
                              * fraction in (0, 1]: after each step T = f T_pin + (1 - f) T
                              * (sim.c apply_pins), the heat that takes counted as source heat */
+    bool pins_absorb;       /* the held voxels are a sink that takes any heat other sources
+                             * deposit in them (a vessel's flowing blood); without it, heat of
+                             * another source in a held voxel is refused as a contradiction */
 } abl_source_contrib;
 
 /* A source's recorded time series (generator readings), written to the result file as

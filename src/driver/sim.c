@@ -851,7 +851,7 @@ static abl_status check_overlaps(abl_sim *s, const abl_source_contrib *pins,
     for (int i = 0; i < nc && !st && heat; i++)
         for (size_t q = 0; q < heat[i].n_heat; q++) {
             const size_t v = heat[i].heat_idx[q];
-            if (own[v] && own[v] != i + 1) {
+            if (own[v] && own[v] != i + 1 && !pins[own[v] - 1].pins_absorb) {
                 bad = v, a = own[v] - 1, b = i, heat_clash = true;
                 st = ABL_EINVAL;
                 break;

@@ -142,9 +142,10 @@ static const cfg_keytable time_keys = CFG_KEYTABLE(time_decl);
 
 static const cfg_keydecl source_decl[] = {
     CFG_KEY("name", "–", "`source<i>`", "text", NULL),
-    CFG_KEY("type", "–", "required", "`volumetric`, `fixed_temperature`, `rfa`, `mwa`, `cryo`",
-            "the keys below are those of the first two; `rfa`, `mwa` and `cryo` keys: docs/RFA.md, "
-            "docs/MWA.md, docs/CRYO.md"),
+    CFG_KEY("type", "–", "required",
+            "`volumetric`, `fixed_temperature`, `rfa`, `mwa`, `cryo`, `vessel`",
+            "the keys below are those of the first two; `rfa`, `mwa`, `cryo` and `vessel` keys: "
+            "docs/RFA.md, docs/MWA.md, docs/CRYO.md, docs/VESSEL.md"),
     {"shape", "mm", "required", "a shape as above",
      "every voxel it overlaps, by volume fraction (below)", .variants = 1u << SOURCE_KEYS_BASIC},
     {"power_W", "W", "–", "[0, 1e4]", "volumetric: constant total power",

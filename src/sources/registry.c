@@ -9,10 +9,12 @@
 extern const abl_source_type_info mwa_source_type;
 extern const abl_source_type_info cryo_source_type;
 extern const abl_source_type_info rfa_source_type;
+extern const abl_source_type_info vessel_source_type;
 static const abl_source_type_info *const registry[] = {
     &mwa_source_type,
     &cryo_source_type,
     &rfa_source_type,
+    &vessel_source_type,
     NULL /* modalities: &rfa_source_type, &mwa_source_type, &cryo_source_type, ... */
 };
 

@@ -180,6 +180,11 @@ static int cryo_reference(FILE *f)
     return scenario_source_reference_markdown(f, "cryo");
 }
 
+static int vessel_reference(FILE *f)
+{
+    return scenario_source_reference_markdown(f, "vessel");
+}
+
 static void test_doc_key_tables(void)
 {
     CU_ASSERT(tu_generated_section_matches("docs/SWEEPS.md", "sweep-keys",
@@ -187,6 +192,7 @@ static void test_doc_key_tables(void)
     CU_ASSERT(tu_generated_section_matches("docs/RFA.md", "rfa-keys", rfa_reference));
     CU_ASSERT(tu_generated_section_matches("docs/MWA.md", "mwa-keys", mwa_reference));
     CU_ASSERT(tu_generated_section_matches("docs/CRYO.md", "cryo-keys", cryo_reference));
+    CU_ASSERT(tu_generated_section_matches("docs/VESSEL.md", "vessel-keys", vessel_reference));
     /* a type without own keys has no table */
     CU_ASSERT(scenario_source_reference_markdown(stdout, "volumetric") == 1);
 }

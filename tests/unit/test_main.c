@@ -23,6 +23,7 @@ void register_pcg_tests(void);   /* test_pcg.c */
 void register_schema_tests(void);    /* test_schema.c */
 void register_profile_tests(void);   /* test_profile.c */
 void register_plan_tests(void);      /* test_plan.c */
+void register_vessel_tests(void);    /* test_vessel.c */
 
 int main(int argc, char **argv)
 {
@@ -42,6 +43,7 @@ int main(int argc, char **argv)
     register_mwa_tests();
     register_rfa_tests();
     register_cryo_tests();
+    register_vessel_tests();
     register_phase_tests();
     register_subvoxel_tests();
     register_probe_tests();
