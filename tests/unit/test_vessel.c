@@ -99,10 +99,14 @@ static void test_with_rfa_and_errors(void)
     CU_ASSERT(sim_step(s, s->nsteps_total, &err) == ABL_OK);
     if (err.msg[0]) printf("\n  %s", err.msg);
     double tl = -INFINITY;
+    size_t marked = 0; /* lumen voxels in the applicator mask (the margin's "needle track") */
     for (size_t c = 0; c < s->grid.n; c++)
-        if (!strcmp(sc2->tissues.t[s->mat_tissue[s->material[c]]].name, "blood"))
+        if (!strcmp(sc2->tissues.t[s->mat_tissue[s->material[c]]].name, "blood")) {
             tl = fmax(tl, s->T[c]);
+            marked += s->applicator && s->applicator[c];
+        }
     CU_ASSERT(fabs(tl - 37.0) < 1e-12); /* the lumen stays at the blood temperature */
+    CU_ASSERT(marked == 0);             /* anatomy, not an applicator: never counted as ablated */
     sim_destroy(s);
     scenario_free(sc2);
     /* no lumen voxel in the grid */
@@ -128,6 +132,6 @@ void register_vessel_tests(void)
     CU_pSuite s = CU_add_suite("vessel", NULL, NULL);
     CU_add_test(s, "1-D bar to a convective lumen: exact steady state, laminar and turbulent",
                 test_bar);
-    CU_add_test(s, "beside an RFA electrode: the lumen absorbs; errors name the tissue",
+    CU_add_test(s, "beside an RFA electrode: the lumen absorbs, is no needle track; errors",
                 test_with_rfa_and_errors);
 }
