@@ -22,6 +22,11 @@
  *     PI temperature control, impedance pulsing), capped at max_voltage_V and max_current_A.
  *  4. Heat: q on the tissue voxels; pins: cooled electrodes held at the coolant temperature
  *     while the source is on (the pump runs through generator pauses).
+ * Straight electrodes are the applicator kit's held set (wider than the needle) whose
+ * neighbours are coupled to the true surface (build_couplings): in the potential operator
+ * (potential_set_couples), in the Joule heat (half of a coupled face's to the held side) and,
+ * for cooled electrodes, thermally (k dG (T_cool - T_b) as heat; docs/RFA.md "Sub-voxel
+ * electrode coupling").
  * sum q V = V0^2 P1 is exactly the power reported, and P1 = I1 to the CG tolerance (discrete
  * identity in potential.h), so the series satisfies P = V I.
  */
