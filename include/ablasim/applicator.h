@@ -45,6 +45,25 @@ bool source_window_on(const abl_field_view *v, double on_s, double off_s);
 abl_status source_alloc(const abl_source_cfg *cfg, const abl_source_ops *ops, size_t state_size,
                         abl_source **out, void **state, abl_error *err);
 
+/* ---- recorded series --------------------------------------------------------------------- */
+
+/* A source's growing series (generator log), ncol doubles per row (source.h abl_source_series),
+ * one owner per buffer. */
+typedef struct {
+    int ncol;
+    size_t nrow, cap;
+    double *rows;
+} abl_series_buf;
+
+/* Append one row of ncol values (doubling the buffer); ABL_ENOMEM naming source name. */
+abl_status series_buf_append(abl_series_buf *b, const double *row, const char *name,
+                             abl_error *err);
+/* Walk the buffer through a checkpoint blob: the row count, then the rows. A count beyond what
+ * the blob holds marks it bad (damage, not a size to allocate); ABL_ENOMEM naming the source
+ * when the rows cannot be allocated. The caller reports b->bad. */
+abl_status series_buf_io(abl_series_buf *b, abl_blob *blob, const char *name, abl_error *err);
+void series_buf_free(abl_series_buf *b);
+
 /* ---- held needles ------------------------------------------------------------------------ */
 
 /* Radius [m] of the held set of a needle of radius radius_m on grid g (h: the largest spacing):

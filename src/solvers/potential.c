@@ -90,6 +90,33 @@ static inline bool is_held(const abl_potential *p, size_t c)
     return p->held && p->held[c];
 }
 
+/* The faces between free voxel c and held voxels: the neighbour, the axis and the face array
+ * entry (gx/gy/gz at the lower voxel of the pair); none when c is itself held. */
+typedef struct {
+    size_t nb;
+    int axis;
+    double *g;
+} coupled_face;
+
+static int coupled_faces(const abl_potential *p, size_t c, coupled_face out[6])
+{
+    const abl_grid *g = p->g;
+    if (p->held[c]) return 0;
+    const int ijk[3] = {(int)(c % g->sy), (int)(c / g->sy % (size_t)g->ny), (int)(c / g->sz)};
+    const int na[3] = {g->nx, g->ny, g->nz};
+    const size_t stride[3] = {1, g->sy, g->sz};
+    double *const garr[3] = {p->gx, p->gy, p->gz};
+    int n = 0;
+    for (int f = 0; f < 6; f++) {
+        const int a = f / 2, d = f % 2 ? 1 : -1;
+        if (ijk[a] + d < 0 || ijk[a] + d >= na[a]) continue;
+        const size_t nb = d > 0 ? c + stride[a] : c - stride[a];
+        if (!p->held[nb]) continue;
+        out[n++] = (coupled_face){nb, a, &garr[a][d > 0 ? c : nb]};
+    }
+    return n;
+}
+
 void potential_set_couples(abl_potential *p, const abl_potential_couple *couples, size_t n)
 {
     p->couple = couples;
@@ -146,26 +173,14 @@ abl_status potential_set_conductivity(abl_potential *p, const double *s, const u
      * thousand voxels beside the electrodes, each face written by its one coupled voxel) */
     for (size_t q = 0; held && q < p->ncouple; q++) {
         const size_t c = p->couple[q].c;
-        const int ijk[3] = {(int)(c % g->sy), (int)(c / g->sy % (size_t)g->ny), (int)(c / g->sz)};
-        const int na[3] = {g->nx, g->ny, g->nz};
-        const size_t stride[3] = {1, g->sy, g->sz};
-        double *garr[3] = {p->gx, p->gy, p->gz};
+        coupled_face f[6];
+        const int nf = coupled_faces(p, c, f);
         double gh = 0.0;
-        for (int f = 0; f < 6; f++) {
-            const int a = f / 2, d = f % 2 ? 1 : -1;
-            if (ijk[a] + d < 0 || ijk[a] + d >= na[a]) continue;
-            if (held[d > 0 ? c + stride[a] : c - stride[a]]) gh += ih2[a];
-        }
-        if (held[c] || !(gh > 0.0)) continue; /* not beside the held set: nothing to couple */
+        for (int i = 0; i < nf; i++) gh += ih2[f[i].axis];
+        if (!(gh > 0.0)) continue; /* not beside the held set: nothing to couple */
         const double scale = p->couple[q].G_m2 / gh;
-        for (int f = 0; f < 6; f++) {
-            const int a = f / 2, d = f % 2 ? 1 : -1;
-            if (ijk[a] + d < 0 || ijk[a] + d >= na[a]) continue;
-            const size_t nb = d > 0 ? c + stride[a] : c - stride[a];
-            if (!held[nb]) continue;
-            /* the face array entry of the face between c and nb: at the lower voxel */
-            garr[a][d > 0 ? c : nb] = scale * abl_face_conductance(s[c], s[nb], ih2[a]);
-        }
+        for (int i = 0; i < nf; i++)
+            *f[i].g = scale * abl_face_conductance(s[c], s[f[i].nb], ih2[f[i].axis]);
     }
     /* preconditioner scales from the diagonal of K (needs the neighbours' faces: second pass) */
 #pragma omp parallel for schedule(static)
@@ -361,19 +376,12 @@ double potential_dissipation(abl_potential *p, const double *V, double *q_W_m3)
      * centre: half of its dissipation goes to the held side (derivation in potential.h) */
     for (size_t q = 0; p->held && q < p->ncouple; q++) {
         const size_t c = p->couple[q].c;
-        if (p->held[c]) continue;
-        const int ijk[3] = {(int)(c % sy), (int)(c / sy % (size_t)g->ny), (int)(c / sz)};
-        const int na[3] = {g->nx, g->ny, g->nz};
-        const size_t stride[3] = {1, sy, sz};
-        const double *garr[3] = {gx, gy, gz};
-        for (int f = 0; f < 6; f++) {
-            const int a = f / 2, d = f % 2 ? 1 : -1;
-            if (ijk[a] + d < 0 || ijk[a] + d >= na[a]) continue;
-            const size_t nb = d > 0 ? c + stride[a] : c - stride[a];
-            if (!p->held[nb]) continue;
-            const double dv = V[c] - V[nb], e = 0.5 * garr[a][d > 0 ? c : nb] * dv * dv;
+        coupled_face f[6];
+        const int nf = coupled_faces(p, c, f);
+        for (int i = 0; i < nf; i++) {
+            const double dv = V[c] - V[f[i].nb], e = 0.5 * *f[i].g * dv * dv;
             q_W_m3[c] -= e;
-            q_W_m3[nb] += e;
+            q_W_m3[f[i].nb] += e;
         }
     }
     double s = 0.0;

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 abl_status needle_axis_parse(cfg_node *e, const char *what, abl_needle_axis *ax, abl_error *err)
 {
@@ -56,6 +57,53 @@ abl_status source_alloc(const abl_source_cfg *cfg, const abl_source_ops *ops, si
     *out = s;
     *state = m;
     return ABL_OK;
+}
+
+/* ---- recorded series ---- */
+
+static abl_status series_buf_reserve(abl_series_buf *b, size_t rows, const char *name,
+                                     abl_error *err)
+{
+    if (rows <= b->cap) return ABL_OK;
+    double *r = realloc(b->rows, rows * (size_t)b->ncol * sizeof *r);
+    if (!r) return abl_fail(err, ABL_ENOMEM, "out of memory (source '%s' series)", name);
+    b->rows = r;
+    b->cap = rows;
+    return ABL_OK;
+}
+
+abl_status series_buf_append(abl_series_buf *b, const double *row, const char *name,
+                             abl_error *err)
+{
+    if (b->nrow == b->cap) {
+        abl_status st = series_buf_reserve(b, b->cap ? 2 * b->cap : 256, name, err);
+        if (st) return st;
+    }
+    memcpy(b->rows + b->nrow * (size_t)b->ncol, row, (size_t)b->ncol * sizeof *row);
+    b->nrow++;
+    return ABL_OK;
+}
+
+abl_status series_buf_io(abl_series_buf *b, abl_blob *blob, const char *name, abl_error *err)
+{
+    const size_t rowsz = (size_t)b->ncol * sizeof(double);
+    size_t nrow = b->nrow;
+    abl_blob_io(blob, &nrow, sizeof nrow);
+    const bool load = blob->mode == ABL_BLOB_LOAD;
+    if (load && !blob->bad && nrow > (blob->len - blob->pos) / rowsz) blob->bad = true;
+    if (load && !blob->bad) {
+        abl_status st = series_buf_reserve(b, nrow, name, err);
+        if (st) return st;
+    }
+    if (!blob->bad) abl_blob_io(blob, b->rows, nrow * rowsz);
+    if (load && !blob->bad) b->nrow = nrow;
+    return ABL_OK;
+}
+
+void series_buf_free(abl_series_buf *b)
+{
+    free(b->rows);
+    *b = (abl_series_buf){.ncol = b->ncol};
 }
 
 /* ---- held needles ---- */

@@ -620,9 +620,7 @@ typedef struct {
     double t_last, integ_W, baseline_Ohm, pause_end_s;
     bool paused, resumed; /* resumed: this step ended a pause (not state between steps) */
     long npauses;
-    /* series */
-    size_t nrow, caprow;
-    double *rows;
+    abl_series_buf series; /* the generator log (series_cols) */
 } rfa_state;
 
 #define NCOL 10
@@ -654,7 +652,7 @@ static void rfa_destroy(abl_source *s)
         free(m->heat_q);
         free(m->pin_idx);
         free(m->pin_T);
-        free(m->rows);
+        series_buf_free(&m->series);
         free(m);
     }
     free(s);
@@ -871,21 +869,6 @@ static double generator_voltage(rfa_state *m, double t, double P_demand)
     return V0;
 }
 
-static abl_status record(abl_source *s, const double *row, abl_error *err)
-{
-    rfa_state *m = s->state;
-    if (m->nrow == m->caprow) {
-        size_t cap = m->caprow ? 2 * m->caprow : 256;
-        double *r = realloc(m->rows, cap * NCOL * sizeof *r);
-        if (!r) return abl_fail(err, ABL_ENOMEM, "out of memory (source '%s' series)", s->name);
-        m->rows = r;
-        m->caprow = cap;
-    }
-    memcpy(m->rows + m->nrow * NCOL, row, NCOL * sizeof *row);
-    m->nrow++;
-    return ABL_OK;
-}
-
 static abl_status rfa_update(abl_source *s, const abl_field_view *v, abl_source_contrib *out,
                              abl_error *err)
 {
@@ -953,7 +936,7 @@ static abl_status rfa_update(abl_source *s, const abl_field_view *v, abl_source_
                                   m->paused ? 1.0 : 0.0,
                                   (double)m->nsolves,
                                   m->last_iters};
-        if ((st = record(s, row, err))) return st;
+        if ((st = series_buf_append(&m->series, row, s->name, err))) return st;
     }
     m->started = true;
     m->t_last = t;
@@ -965,8 +948,8 @@ static void rfa_series(const abl_source *s, abl_source_series *out)
     const rfa_state *m = s->state;
     out->ncol = NCOL;
     out->columns = series_cols;
-    out->nrow = m->nrow;
-    out->rows = m->rows;
+    out->nrow = m->series.nrow;
+    out->rows = m->series.rows;
 }
 
 static int rfa_axes(const abl_source *s, abl_source_axis *out, int max)
@@ -1020,19 +1003,8 @@ static abl_status rfa_state_io(const abl_source *s, abl_blob *b, abl_error *err)
     abl_blob_io(b, &m->pause_end_s, sizeof m->pause_end_s);
     abl_blob_io(b, &m->paused, sizeof m->paused);
     abl_blob_io(b, &m->npauses, sizeof m->npauses);
-    size_t nrow = m->nrow;
-    abl_blob_io(b, &nrow, sizeof nrow);
-    /* a row count beyond what the blob holds is damage, not a size to allocate */
-    if (b->mode == ABL_BLOB_LOAD && !b->bad && nrow > (b->len - b->pos) / (NCOL * sizeof(double)))
-        b->bad = true;
-    if (b->mode == ABL_BLOB_LOAD && !b->bad && nrow > m->caprow) {
-        double *r = realloc(m->rows, nrow * NCOL * sizeof *r);
-        if (!r) return abl_fail(err, ABL_ENOMEM, "out of memory (source '%s' series)", s->name);
-        m->rows = r;
-        m->caprow = nrow;
-    }
-    if (!b->bad) abl_blob_io(b, m->rows, nrow * NCOL * sizeof(double));
-    if (b->mode == ABL_BLOB_LOAD && !b->bad) m->nrow = nrow;
+    abl_status st = series_buf_io(&m->series, b, s->name, err);
+    if (st) return st;
     if (b->bad)
         return abl_fail(err, ABL_EINVAL, "source '%s' (rfa): checkpoint state truncated", s->name);
     if (b->mode == ABL_BLOB_LOAD) {
@@ -1299,6 +1271,7 @@ static abl_status rfa_create(const abl_source_cfg *cfg, const abl_sim *sim, abl_
     m->conf = -1;
     m->baseline_Ohm = INFINITY;
     m->nconf = p->sequential ? p->nel : 1;
+    m->series.ncol = NCOL;
     for (int k = 0; k < sim->nmat; k++) {
         const abl_tissue *t = &tt->t[sim->mat_tissue[k]];
         if (isnan(t->sigma_480kHz_S_m)) {

@@ -112,15 +112,13 @@ typedef struct {
 typedef struct {
     const vessel_params *p;
     double on_s, off_s, V_m3;
-    double h_W_m2K, Re, Pr, Nu, flow_m3_s, rho_c_blood;
+    double h_W_m2K, flow_m3_s, rho_c_blood;
     size_t nlumen, ncouple;
     size_t *lumen_idx, *heat_idx;
     double *lumen_T, *heat_q;
     vessel_couple *couple;
     double bound[ABL_MAX_MATERIALS]; /* largest positive dG per material (stability) */
-    /* series: time_s, power_W (heat into the blood), outlet_rise_K */
-    size_t nrow, caprow;
-    double *rows;
+    abl_series_buf series; /* time_s, power_W (heat into the blood), outlet_rise_K */
     double t_last;
     bool started;
 } vessel_state;
@@ -137,7 +135,7 @@ static void vessel_destroy(abl_source *s)
         free(m->lumen_T);
         free(m->heat_q);
         free(m->couple);
-        free(m->rows);
+        series_buf_free(&m->series);
         free(m);
     }
     free(s);
@@ -165,19 +163,9 @@ static abl_status vessel_update(abl_source *s, const abl_field_view *v, abl_sour
     out->heat_idx = m->heat_idx;
     out->heat_q_W_m3 = m->heat_q;
     if (!m->started || v->t_s > m->t_last) {
-        if (m->nrow == m->caprow) {
-            size_t cap = m->caprow ? 2 * m->caprow : 256;
-            double *r = realloc(m->rows, cap * VCOL * sizeof *r);
-            if (!r)
-                return abl_fail(err, ABL_ENOMEM, "out of memory (source '%s' series)", s->name);
-            m->rows = r;
-            m->caprow = cap;
-        }
-        double *row = m->rows + m->nrow * VCOL;
-        row[0] = v->t_s;
-        row[1] = P;
-        row[2] = P / (m->rho_c_blood * m->flow_m3_s);
-        m->nrow++;
+        const double row[VCOL] = {v->t_s, P, P / (m->rho_c_blood * m->flow_m3_s)};
+        abl_status st = series_buf_append(&m->series, row, s->name, err);
+        if (st) return st;
     }
     m->started = true;
     m->t_last = v->t_s;
@@ -189,8 +177,8 @@ static void vessel_series(const abl_source *s, abl_source_series *out)
     const vessel_state *m = s->state;
     out->ncol = VCOL;
     out->columns = vessel_cols;
-    out->nrow = m->nrow;
-    out->rows = m->rows;
+    out->nrow = m->series.nrow;
+    out->rows = m->series.rows;
 }
 
 /* Checkpoint state: the series and where it stands (the rest follows from the scenario). */
@@ -199,18 +187,8 @@ static abl_status vessel_state_io(const abl_source *s, abl_blob *b, abl_error *e
     vessel_state *m = s->state;
     abl_blob_io(b, &m->started, sizeof m->started);
     abl_blob_io(b, &m->t_last, sizeof m->t_last);
-    size_t nrow = m->nrow;
-    abl_blob_io(b, &nrow, sizeof nrow);
-    if (b->mode == ABL_BLOB_LOAD && !b->bad && nrow > (b->len - b->pos) / (VCOL * sizeof(double)))
-        b->bad = true;
-    if (b->mode == ABL_BLOB_LOAD && !b->bad && nrow > m->caprow) {
-        double *r = realloc(m->rows, nrow * VCOL * sizeof *r);
-        if (!r) return abl_fail(err, ABL_ENOMEM, "out of memory (source '%s' series)", s->name);
-        m->rows = r;
-        m->caprow = nrow;
-    }
-    if (!b->bad) abl_blob_io(b, m->rows, nrow * VCOL * sizeof(double));
-    if (b->mode == ABL_BLOB_LOAD && !b->bad) m->nrow = nrow;
+    abl_status st = series_buf_io(&m->series, b, s->name, err);
+    if (st) return st;
     if (b->bad)
         return abl_fail(err, ABL_EINVAL, "source '%s' (vessel): checkpoint state truncated",
                         s->name);
@@ -246,6 +224,7 @@ static abl_status vessel_create(const abl_source_cfg *cfg, const abl_sim *sim, a
     m->on_s = cfg->on_s;
     m->off_s = cfg->off_s;
     m->V_m3 = grid_voxel_volume_m3(g);
+    m->series.ncol = VCOL;
     const int ti = tissue_table_find(tt, p->lumen);
     int lm = -1;
     for (int k = 0; k < sim->nmat; k++)
@@ -262,12 +241,12 @@ static abl_status vessel_create(const abl_source_cfg *cfg, const abl_sim *sim, a
     /* convective film: Re, Pr and Nu of the blood in the tube (file comment) */
     const abl_tissue *bt = &tt->t[ti];
     m->rho_c_blood = bt->rho_kg_m3 * bt->c_J_kgK;
-    m->Re = bt->rho_kg_m3 * p->velocity_m_s * p->diameter_m / p->viscosity_Pa_s;
-    m->Pr = p->viscosity_Pa_s * bt->c_J_kgK / bt->k_W_mK;
-    m->Nu = p->nusselt > 0.0 ? p->nusselt
-            : m->Re < 2300.0 ? 4.36
-                             : 0.023 * pow(m->Re, 0.8) * pow(m->Pr, 0.4);
-    m->h_W_m2K = m->Nu * bt->k_W_mK / p->diameter_m;
+    const double Re = bt->rho_kg_m3 * p->velocity_m_s * p->diameter_m / p->viscosity_Pa_s;
+    const double Pr = p->viscosity_Pa_s * bt->c_J_kgK / bt->k_W_mK;
+    const double Nu = p->nusselt > 0.0 ? p->nusselt
+                      : Re < 2300.0    ? 4.36
+                                       : 0.023 * pow(Re, 0.8) * pow(Pr, 0.4);
+    m->h_W_m2K = Nu * bt->k_W_mK / p->diameter_m;
     m->flow_m3_s = p->velocity_m_s * 0.25 * PI * p->diameter_m * p->diameter_m;
     m->lumen_idx = malloc(nl * sizeof *m->lumen_idx);
     m->lumen_T = malloc(nl * sizeof *m->lumen_T);

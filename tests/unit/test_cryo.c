@@ -425,10 +425,9 @@ static void test_stability_bound(void)
 
 static void test_alignment(void)
 {
-    static const double off[5][3] = {{0, 0, 0}, {0.25, 0, 0}, {0.5, 0, 0}, {0.5, 0.5, 0},
-                                     {0, 0, 0.5}};
-    double V[5], sum = 0.0;
-    for (int q = 0; q < 5; q++) {
+    const double(*off)[3] = tu_align_offsets;
+    double V[TU_NALIGN];
+    for (int q = 0; q < TU_NALIGN; q++) {
         char src[512];
         snprintf(src, sizeof src,
                  "  - {name: c, type: cryo, ramp_s: 0, protocol: [{phase: freeze, duration_s: "
@@ -444,16 +443,12 @@ static void test_alignment(void)
         const double tip[3] = {off[q][0] * 1e-3, off[q][1] * 1e-3, (-5.0 + off[q][2]) * 1e-3};
         zone_axis_measure(&s->grid, s->T_min, -40.0, false, tip, (double[3]){0, 0, 1}, &z);
         V[q] = z.volume_pv_m3 * 1e6;
-        sum += V[q];
         printf("\n  offset (%.2f, %.2f, %.2f) voxel: -40 C ice %.4f mL sub-voxel, %.4f mL count",
                off[q][0], off[q][1], off[q][2], V[q], z.volume_m3 * 1e6);
         sim_destroy(s);
         scenario_free(sc);
     }
-    double worst = 0.0;
-    for (int q = 0; q < 5; q++)
-        worst = fmax(worst, fabs(V[q] / (sum / 5) - 1.0));
-    printf("\n  largest deviation from the mean %.2f %%", 100 * worst);
+    const double worst = tu_max_rel_deviation(V, TU_NALIGN);
     CU_ASSERT(worst <= 0.03);
 }
 

@@ -327,3 +327,15 @@ bool tu_generated_section_matches(const char *doc, const char *name, int (*gen)(
     free(text);
     return same;
 }
+
+const double tu_align_offsets[TU_NALIGN][3] = {
+    {0, 0, 0}, {0.25, 0, 0}, {0.5, 0, 0}, {0.5, 0.5, 0}, {0, 0, 0.5}};
+
+double tu_max_rel_deviation(const double *v, int n)
+{
+    double sum = 0.0, worst = 0.0;
+    for (int i = 0; i < n; i++) sum += v[i];
+    for (int i = 0; i < n; i++) worst = fmax(worst, fabs(v[i] / (sum / n) - 1.0));
+    printf("\n  largest deviation from the mean %.2f %%", 100 * worst);
+    return worst;
+}

@@ -107,4 +107,11 @@ void register_rfa_tests(void);
 void register_cryo_tests(void);
 void register_phase_tests(void);
 
+/* The needle offsets of the alignment tests (issue 15), in voxels: none, 0.25 and 0.5 across the
+ * axis, (0.5, 0.5) across, 0.5 along (z). */
+#define TU_NALIGN 5
+extern const double tu_align_offsets[TU_NALIGN][3];
+/* Largest |v_i / mean - 1| of v[0..n), printed as "largest deviation from the mean X %". */
+double tu_max_rel_deviation(const double *v, int n);
+
 #endif
