@@ -466,15 +466,32 @@ def trends(cases):
 
 # ---- main ------------------------------------------------------------------------------------
 
+def positive(kind, lo, hi):
+    """argparse type: a number of kind in [lo, hi]; otherwise argparse's usage error (exit 2)
+    naming the option, the value and the range."""
+    def conv(text):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError("%r is not a number" % text)
+        if not (lo <= v <= hi):
+            raise argparse.ArgumentTypeError("%s is out of range; allowed %g..%g" % (text, lo, hi))
+        return v
+    return conv
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--bin", default="bin/ablasim")
     ap.add_argument("--cases", default=os.path.join("configs", "validation", "cases.yaml"))
     ap.add_argument("--only", help="comma-separated case ids to run (a shared run counts for "
                     "all); the table still lists every case whose result is up to date")
-    ap.add_argument("--jobs", type=int, default=1, help="cases run in parallel (default 1)")
-    ap.add_argument("--threads", type=int, default=1, help="ablasim --threads per run (default 1)")
-    ap.add_argument("--spacing-mm", type=float, help="run every case on this grid spacing")
+    ap.add_argument("--jobs", type=positive(int, 1, 64), default=1,
+                    help="cases run in parallel, 1..64 (default 1)")
+    ap.add_argument("--threads", type=positive(int, 1, 256), default=1,
+                    help="ablasim --threads per run, 1..256 (default 1)")
+    ap.add_argument("--spacing-mm", type=positive(float, 0.1, 10.0),
+                    help="run every case on this grid spacing, 0.1..10 mm")
     ap.add_argument("--out", default=os.path.join("build", "validate"))
     ap.add_argument("--dry-run", action="store_true", help="list cases and commands, run nothing")
     ap.add_argument("--force", action="store_true", help="run cases even if up to date")
