@@ -100,6 +100,11 @@ void pennes_explicit_step_general(const abl_stencil *st, const double *restrict 
 void pennes_explicit_step_var(const abl_stencil *st, const double *restrict k_W_mK,
                               const double *restrict W_W_m3K, const double *restrict T,
                               double *restrict T_new);
+/* The same update on the voxels of the box lo <= (i, j, k) < hi only (the active region of an
+ * explicit freezing run, sim.c); identical bits to the whole-grid call on those voxels. */
+void pennes_explicit_step_var_box(const abl_stencil *st, const double *restrict k_W_mK,
+                                  const double *restrict W_W_m3K, const double *restrict T,
+                                  double *restrict T_new, const int lo[3], const int hi[3]);
 void pennes_energy_rates_var(const abl_stencil *st, const double *restrict k_W_mK,
                              const double *restrict W_W_m3K, const double *restrict T,
                              double *work_2nz, double *perf_met_W, double *boundary_in_W);

@@ -26,6 +26,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "ablasim/grid.h"
 
 #define ABL_PHASE_MAX_KNOTS 4
 #define ABL_LATENT_VAPORISATION_J_KG 2.257e6 /* water at 100 C, 1 atm (textbook steam tables) */
@@ -84,6 +85,11 @@ static inline double phase_liquid_fraction(double T_C, double T_s, double T_l)
  * non-NULL). Per voxel, so independent of the thread count. */
 void phase_map(size_t n, const uint8_t *restrict material, const abl_phase_curve *curves,
                const double *restrict T0, double *restrict T1, const uint8_t *restrict skip);
+
+/* The same map on the box lo <= (i, j, k) < hi of grid g only (the active region, sim.c). */
+void phase_map_box(const abl_grid *g, const int lo[3], const int hi[3],
+                   const uint8_t *restrict material, const abl_phase_curve *curves,
+                   const double *restrict T0, double *restrict T1);
 
 /* Stored heat sum H(T) V [J] over the grid (per z-plane, then in plane order). */
 double phase_stored_energy(size_t plane, int nz, const uint8_t *restrict material,

@@ -55,6 +55,8 @@ typedef struct {
     double seg_t0_s;
     long seg_steps;
     double monitor_accum_s;
+    bool region_known;       /* the active region's box (sim.h reg_lo, reg_hi) is checkpointed */
+    int region_box[6];       /* lo[3], hi[3] */
     double wall_s;
     abl_energy energy;
     /* implicit solves: iterations, relative residual, end time [n_cg] */

@@ -2,6 +2,7 @@
  * sources) and owns time stepping, running maps, energy accounting and output cadence. */
 #include "ablasim/sim.h"
 
+#include <limits.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -186,36 +187,50 @@ static void face_tables(const abl_sim *s, const double *kk, double *gface, doubl
                 (int)s->sc->bc[f].type, s->sc->bc[f].h_W_m2K, kk[m], g->h_m[f / 2]);
 }
 
-/* Built-in property hook: linear k(T) per tissue; perfusion constant or shut down by damage. */
+/* Built-in property hook on the box lo <= (i, j, k) < hi: linear k(T) per tissue; perfusion
+ * constant or shut down by damage; frozen and mushy tissue; vascular stasis. */
+static void linear_k_box(const abl_sim *s, const double *T_C, const int lo[3], const int hi[3],
+                         double *k_W_mK, double *W_W_m3K)
+{
+    const abl_scenario *sc = s->sc;
+    const abl_grid *g = &s->grid;
+    const double Ts = sc->freeze_solidus_C, Tl = sc->freeze_liquidus_C;
+    const bool frz = s->phase && sc->freezing;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int kk = lo[2]; kk < hi[2]; kk++)
+        for (int j = lo[1]; j < hi[1]; j++)
+            for (size_t c = ABL_IDX(g, lo[0], j, kk), e = c + (size_t)(hi[0] - lo[0]); c < e;
+                 c++) {
+                const int m = s->material[c];
+                const double T = T_C[c];
+                double k = linear_k(s->k37[m], s->k_coeff[m], T);
+                /* perfusion shutdown: w_b (1 - F), damaged fraction F = 1 - exp(-Omega) */
+                double W =
+                    sc->perfusion_shutdown ? s->perf_W[m] * exp(-s->omega[c]) : s->perf_W[m];
+                if (frz && !isnan(s->k_frozen[m]) && T < Tl) {
+                    /* mushy zone: k blended by the liquid fraction (lever rule, parallel
+                     * mixture); no blood flows through ice: perfusion scaled by the liquid
+                     * fraction */
+                    const double phi = phase_liquid_fraction(T, Ts, Tl);
+                    k = phi * linear_k(s->k37[m], s->k_coeff[m], Tl) + (1.0 - phi) * s->k_frozen[m];
+                    W *= phi;
+                }
+                /* vascular stasis: tissue that has been frozen to stasis_C stays unperfused
+                 * after the thaw (Hoffmann & Bischof 2002, Urology 60(2A):40;
+                 * docs/PHASE_CHANGE.md) */
+                if (frz && s->T_min[c] <= sc->stasis_C) W = 0.0;
+                k_W_mK[c] = k;
+                W_W_m3K[c] = W;
+            }
+}
+
 static abl_status linear_k_hook(void *ctx, const abl_field_view *v, double *k_W_mK,
                                 double *W_W_m3K, abl_error *err)
 {
     (void)err;
     const abl_sim *s = ctx;
-    const abl_scenario *sc = s->sc;
-    const size_t n = v->grid->n;
-    const double Ts = sc->freeze_solidus_C, Tl = sc->freeze_liquidus_C;
-    const bool frz = s->phase && sc->freezing;
-#pragma omp parallel for schedule(static)
-    for (size_t c = 0; c < n; c++) {
-        const int m = v->material[c];
-        const double T = v->T_C[c];
-        double k = linear_k(s->k37[m], s->k_coeff[m], T);
-        /* perfusion shutdown: w_b (1 - F), damaged fraction F = 1 - exp(-Omega) */
-        double W = sc->perfusion_shutdown ? s->perf_W[m] * exp(-s->omega[c]) : s->perf_W[m];
-        if (frz && !isnan(s->k_frozen[m]) && T < Tl) {
-            /* mushy zone: k blended by the liquid fraction (lever rule, parallel mixture);
-             * no blood flows through ice: perfusion scaled by the liquid fraction */
-            const double phi = phase_liquid_fraction(T, Ts, Tl);
-            k = phi * linear_k(s->k37[m], s->k_coeff[m], Tl) + (1.0 - phi) * s->k_frozen[m];
-            W *= phi;
-        }
-        /* vascular stasis: tissue that has been frozen to stasis_C stays unperfused after the
-         * thaw (Hoffmann & Bischof 2002, Urology 60(2A):40; docs/PHASE_CHANGE.md) */
-        if (frz && s->T_min[c] <= sc->stasis_C) W = 0.0;
-        k_W_mK[c] = k;
-        W_W_m3K[c] = W;
-    }
+    const int lo[3] = {0, 0, 0}, hi[3] = {v->grid->nx, v->grid->ny, v->grid->nz};
+    linear_k_box(s, v->T_C, lo, hi, k_W_mK, W_W_m3K);
     return ABL_OK;
 }
 
@@ -550,6 +565,7 @@ static abl_status spectral_step(abl_sim *s, double h, abl_error *err)
 /* ---- create / destroy --------------------------------------------------------------------- */
 
 static abl_status plan_time(abl_sim *s, abl_error *err);
+static abl_status plan_region(abl_sim *s, abl_error *err);
 
 
 abl_status sim_create(const abl_scenario *sc, abl_sim **out, abl_error *err)
@@ -573,6 +589,7 @@ abl_status sim_create(const abl_scenario *sc, abl_sim **out, abl_error *err)
     if ((st = plan_step(s, err)) || (st = plan_time(s, err))) goto fail;
     s->energy.energy_tracked = sc->energy_balance;
     if (s->var_props && (st = sim_set_property_hook(s, linear_k_hook, s, err))) goto fail;
+    if ((st = plan_region(s, err))) goto fail;
     if ((sc->scheme == SCHEME_IMPLICIT || sc->scheme == SCHEME_CRANK_NICOLSON) &&
         (st = plan_implicit(s, err)))
         goto fail;
@@ -617,6 +634,9 @@ abl_sim_view sim_view(const abl_sim *s)
         .seg_t0_s = s->seg_t0_s,
         .seg_steps = s->seg_steps,
         .monitor_accum_s = s->monitor_accum_s,
+        .region_known = s->region_on && s->region_known,
+        .region_box = {s->reg_lo[0], s->reg_lo[1], s->reg_lo[2], s->reg_hi[0], s->reg_hi[1],
+                       s->reg_hi[2]},
         .wall_s = s->wall_s,
         .energy = s->energy,
         .cg_iters = s->cg_iters,
@@ -656,6 +676,11 @@ void sim_destroy(abl_sim *s)
     free(s->seg);
     free(s->row_seg);
     free(s->gen);
+    free(s->fast_u);
+    free(s->inv_rhoc_u);
+    free(s->seg_u);
+    free(s->row_seg_u);
+    free(s->gen_u);
     free(s->extra_pin_idx);
     free(s->extra_pin_T);
     implicit_destroy(s->im);
@@ -877,6 +902,182 @@ static abl_status check_overlaps(abl_sim *s, const abl_source_contrib *pins,
                     s->sc->sources[b].where);
 }
 
+/* ---- active region of explicit freezing runs (docs/PHASE_CHANGE.md "Active region") ----
+ *
+ * A voxel is nominal when its properties are its material's constants and the enthalpy map is
+ * the identity on it: T within the liquid window [T_l, min(39 C, T_v1) - 0.5 K] (above the
+ * liquidus, below any damage (39 C, monitor.c) and vaporisation), T_min above the stasis
+ * temperature and no damage. The explicit step of a voxel is a convex combination of its own,
+ * its six neighbours', the arterial and the wall temperatures plus dt q_met / (rho c)
+ * (non-negative coefficients: the stability bound). If the window contains T_a and every wall
+ * temperature, and T_a + q_met / W stays inside it (q_met > 0 only with perfusion), a nominal
+ * voxel whose neighbours are nominal stays nominal. So the voxels that can leave the window in
+ * one step are the box's one-voxel shell and voxels a source holds or heats; the box grows by
+ * scanning just those. It never shrinks: every voxel ever outside the window stays in it, and
+ * outside the box k_field and W_field keep the nominal values the first whole-grid hook wrote.
+ * Outside the box the step is the constant-property sweep with the liquid capacity C_u, which
+ * is what the enthalpy map does on the liquid window (dH = C_ref (T* - T0) = C_u (T1 - T0)). */
+
+static bool region_empty(const int lo[3], const int hi[3])
+{
+    return lo[0] >= hi[0] || lo[1] >= hi[1] || lo[2] >= hi[2];
+}
+
+/* Plan the region when the run qualifies; otherwise leave region_on false (the whole-grid
+ * variable-property path, as before). Called after the property hook is set. */
+static abl_status plan_region(abl_sim *s, abl_error *err)
+{
+    const abl_scenario *sc = s->sc;
+    s->region_on = false;
+    if (!sc->active_region || sc->scheme != SCHEME_EXPLICIT || s->prop_fn != linear_k_hook ||
+        !s->phase || !sc->freezing)
+        return ABL_OK;
+    const double lo = sc->freeze_liquidus_C,
+                 hi = fmin(39.0, sc->vaporisation ? sc->vap_lo_C : 39.0) - 0.5;
+    if (!(lo < hi) || !(sc->T_arterial_C >= lo && sc->T_arterial_C <= hi)) return ABL_OK;
+    for (int f = 0; f < 6; f++)
+        if (sc->bc[f].type != BC_INSULATED && !(sc->bc[f].T_C >= lo && sc->bc[f].T_C <= hi))
+            return ABL_OK;
+    for (int m = 0; m < s->nmat; m++) {
+        if (s->k_coeff[m] != 0.0 || s->q_met[m] < 0.0) return ABL_OK;
+        if (s->q_met[m] > 0.0 && !(s->perf_W[m] > 0.0 &&
+                                   sc->T_arterial_C + s->q_met[m] / s->perf_W[m] <= hi))
+            return ABL_OK;
+    }
+    const int nm = s->nmat;
+    if (nm < 1) return ABL_OK;
+    s->fast_u = calloc((size_t)nm, sizeof *s->fast_u);
+    s->inv_rhoc_u = calloc((size_t)nm, sizeof *s->inv_rhoc_u);
+    if (!s->fast_u || !s->inv_rhoc_u) return abl_fail(err, ABL_ENOMEM, "out of memory");
+    for (int m = 0; m < nm; m++) {
+        const abl_tissue *t = &sc->tissues.t[s->mat_tissue[m]];
+        s->inv_rhoc_u[m] = 1.0 / (t->rho_kg_m3 * t->c_J_kgK);
+        const double a = s->dt_s * s->inv_rhoc_u[m];
+        abl_fast_coef *f = &s->fast_u[m];
+        f->ax = a * s->gface[((size_t)0 * nm + m) * nm + m];
+        f->ay = a * s->gface[((size_t)1 * nm + m) * nm + m];
+        f->az = a * s->gface[((size_t)2 * nm + m) * nm + m];
+        f->diag = 1.0 - 2.0 * (f->ax + f->ay + f->az) - a * s->perf_W[m];
+        f->s = a * s->src_const[m];
+    }
+    s->st_u = s->st;
+    s->st_u.fast = s->fast_u;
+    s->st_u.inv_rhoc = s->inv_rhoc_u;
+    size_t nseg, ngen;
+    stencil_plan_count(&s->st_u, &nseg, &ngen);
+    s->seg_u = malloc(nseg * sizeof *s->seg_u);
+    s->row_seg_u = malloc(((size_t)s->grid.ny * s->grid.nz + 1) * sizeof *s->row_seg_u);
+    s->gen_u = malloc((ngen ? ngen : 1) * sizeof *s->gen_u);
+    if (!s->seg_u || !s->row_seg_u || !s->gen_u)
+        return abl_fail(err, ABL_ENOMEM, "out of memory for the active region's stencil plan");
+    stencil_plan_segments(&s->st_u, s->seg_u, s->row_seg_u, s->gen_u);
+    s->st_u.seg = s->seg_u;
+    s->st_u.row_seg = s->row_seg_u;
+    s->st_u.gen = s->gen_u;
+    s->reg_T_lo_C = lo;
+    s->reg_T_hi_C = hi;
+    s->region_on = true;
+    return ABL_OK;
+}
+
+static void region_include(abl_sim *s, size_t c)
+{
+    const abl_grid *g = &s->grid;
+    const int ijk[3] = {(int)(c % g->sy), (int)(c / g->sy % (size_t)g->ny), (int)(c / g->sz)};
+    if (region_empty(s->reg_lo, s->reg_hi)) {
+        for (int d = 0; d < 3; d++) s->reg_lo[d] = ijk[d], s->reg_hi[d] = ijk[d] + 1;
+        return;
+    }
+    for (int d = 0; d < 3; d++) {
+        if (ijk[d] < s->reg_lo[d]) s->reg_lo[d] = ijk[d];
+        if (ijk[d] >= s->reg_hi[d]) s->reg_hi[d] = ijk[d] + 1;
+    }
+}
+
+/* The box grown by one voxel, clipped to the grid (empty stays empty). */
+static void region_halo(const abl_sim *s, int lo[3], int hi[3])
+{
+    const int n[3] = {s->grid.nx, s->grid.ny, s->grid.nz};
+    if (region_empty(s->reg_lo, s->reg_hi)) {
+        for (int d = 0; d < 3; d++) lo[d] = hi[d] = 0;
+        return;
+    }
+    for (int d = 0; d < 3; d++) {
+        lo[d] = s->reg_lo[d] > 0 ? s->reg_lo[d] - 1 : 0;
+        hi[d] = s->reg_hi[d] < n[d] ? s->reg_hi[d] + 1 : n[d];
+    }
+}
+
+/* Grow the box to every non-nominal voxel of the box olo..ohi that is not inside ilo..ihi
+ * (an empty ilo..ihi: all of olo..ohi). With state, T_min and the damage integral are tested
+ * too (a start or a resume; afterwards they cannot change outside the window). */
+static void region_scan(abl_sim *s, const double *T, const int olo[3], const int ohi[3],
+                        const int ilo[3], const int ihi[3], bool state)
+{
+    if (region_empty(olo, ohi)) return;
+    const abl_grid *g = &s->grid;
+    const double lo = s->reg_T_lo_C, hi = s->reg_T_hi_C, stasis = s->sc->stasis_C;
+    const double *Tmin = s->T_min, *om = s->omega;
+    const bool inner = !region_empty(ilo, ihi);
+    int b0 = INT_MAX, b1 = INT_MAX, b2 = INT_MAX, e0 = -1, e1 = -1, e2 = -1;
+#pragma omp parallel for collapse(2) schedule(static) reduction(min : b0, b1, b2) \
+    reduction(max : e0, e1, e2)
+    for (int k = olo[2]; k < ohi[2]; k++)
+        for (int j = olo[1]; j < ohi[1]; j++) {
+            /* rows through the inner box: only their parts before and after it */
+            const bool cut = inner && k >= ilo[2] && k < ihi[2] && j >= ilo[1] && j < ihi[1];
+            for (int part = 0; part < (cut ? 2 : 1); part++) {
+                const int i_from = !cut ? olo[0] : part ? ihi[0] : olo[0];
+                const int i_to = !cut ? ohi[0] : part ? ohi[0] : ilo[0];
+                for (int i = i_from; i < i_to; i++) {
+                    const size_t c = ABL_IDX(g, i, j, k);
+                    const double t = T[c];
+                    if (t >= lo && t <= hi && (!state || (Tmin[c] > stasis && om[c] == 0.0)))
+                        continue;
+                    b0 = i < b0 ? i : b0, e0 = i > e0 ? i : e0;
+                    b1 = j < b1 ? j : b1, e1 = j > e1 ? j : e1;
+                    b2 = k < b2 ? k : b2, e2 = k > e2 ? k : e2;
+                }
+            }
+        }
+    if (e0 < 0) return;
+    region_include(s, ABL_IDX(g, b0, b1, b2));
+    region_include(s, ABL_IDX(g, e0, e1, e2));
+}
+
+/* Before the sweep (pins already applied to T): the box from a whole-grid scan if it is not
+ * known yet, then every voxel a source heats this step and every held voxel whose value is
+ * outside the window (the convexity argument does not cover them). */
+static void region_before_sweep(abl_sim *s, const abl_source_contrib *contrib, int nc)
+{
+    if (!s->region_known) {
+        const int zero[3] = {0, 0, 0}, all[3] = {s->grid.nx, s->grid.ny, s->grid.nz};
+        for (int d = 0; d < 3; d++) s->reg_lo[d] = s->reg_hi[d] = 0;
+        region_scan(s, s->T, zero, all, zero, zero, true);
+        s->region_known = true;
+    }
+    const double lo = s->reg_T_lo_C, hi = s->reg_T_hi_C;
+    for (int i = 0; i < nc; i++) {
+        const abl_source_contrib *c = &contrib[i];
+        for (size_t q = 0; q < c->n_heat; q++) region_include(s, c->heat_idx[q]);
+        for (size_t q = 0; q < c->n_pin; q++)
+            if (!(c->pin_T_C[q] >= lo && c->pin_T_C[q] <= hi)) region_include(s, c->pin_idx[q]);
+    }
+    for (size_t q = 0; q < s->n_extra_pin; q++)
+        if (!(s->extra_pin_T[q] >= lo && s->extra_pin_T[q] <= hi))
+            region_include(s, s->extra_pin_idx[q]);
+}
+
+/* After the step: the voxels of the one-voxel shell that left the window join the box. */
+static void region_after_step(abl_sim *s)
+{
+    int olo[3], ohi[3];
+    region_halo(s, olo, ohi);
+    const int ilo[3] = {s->reg_lo[0], s->reg_lo[1], s->reg_lo[2]},
+              ihi[3] = {s->reg_hi[0], s->reg_hi[1], s->reg_hi[2]};
+    region_scan(s, s->T_new, olo, ohi, ilo, ihi, false);
+}
+
 /* One forward-Euler step T -> T_new of length h <= dt (pins before and after the sweep). The
  * kernels' coefficients are planned for dt; forward Euler is linear in the step, so a shorter
  * step before a breakpoint is T + (h/dt)(T_dt - T), taken before the phase map and the pins. */
@@ -905,7 +1106,31 @@ static abl_status explicit_step(abl_sim *s, double h, double *work, abl_error *e
     e_src += apply_pins(s, s->T, s->n_extra_pin, s->extra_pin_idx, s->extra_pin_T, NULL);
     prof_mark(pf, ABL_PROF_PINS, 0);
     double pm = 0.0, bd = 0.0;
-    if (s->prop_fn) {
+    int rlo[3], rhi[3]; /* active region: box + 1, where the variable path and the map run */
+    if (s->region_on) {
+        region_before_sweep(s, contrib, nc);
+        if (!s->region_props_ready) {
+            view.T_C = s->T;
+            if ((st = s->prop_fn(s->prop_ctx, &view, s->k_field, s->W_field, err))) return st;
+            s->region_props_ready = true;
+        } else {
+            linear_k_box(s, s->T, s->reg_lo, s->reg_hi, s->k_field, s->W_field);
+        }
+        prof_mark(pf, ABL_PROF_PROPERTIES, 0);
+        if (track) {
+            pennes_energy_rates_var(&s->st, s->k_field, s->W_field, s->T, work, &pm, &bd);
+            prof_mark(pf, ABL_PROF_ENERGY, 24 * nv);
+        }
+        pennes_explicit_step(&s->st_u, s->T, s->T_new);
+        region_halo(s, rlo, rhi);
+        double nr = 0.0;
+        if (!region_empty(rlo, rhi)) {
+            pennes_explicit_step_var_box(&s->st, s->k_field, s->W_field, s->T, s->T_new, rlo,
+                                         rhi);
+            nr = (double)(rhi[0] - rlo[0]) * (rhi[1] - rlo[1]) * (rhi[2] - rlo[2]);
+        }
+        prof_mark(pf, ABL_PROF_KERNEL, 24 * nv + 40 * nr);
+    } else if (s->prop_fn) {
         view.T_C = s->T; /* after the pins */
         if ((st = s->prop_fn(s->prop_ctx, &view, s->k_field, s->W_field, err))) return st;
         prof_mark(pf, ABL_PROF_PROPERTIES, 0);
@@ -946,7 +1171,13 @@ static abl_status explicit_step(abl_sim *s, double h, double *work, abl_error *e
     }
     prof_mark(pf, ABL_PROF_PINS, 0);
     /* phase change: the step advanced H by C_ref (T_new - T); read T back from H */
-    if (s->phase) {
+    if (s->region_on) {
+        if (!region_empty(rlo, rhi)) {
+            phase_map_box(&s->grid, rlo, rhi, s->material, s->phase, s->T, s->T_new);
+            const double nr = (double)(rhi[0] - rlo[0]) * (rhi[1] - rlo[1]) * (rhi[2] - rlo[2]);
+            prof_mark(pf, ABL_PROF_PHASE, 25 * nr);
+        }
+    } else if (s->phase) {
         phase_map(s->grid.n, s->material, s->phase, s->T, s->T_new, NULL);
         prof_mark(pf, ABL_PROF_PHASE, 25 * nv); /* material, T read; T_new read and written */
     }
@@ -958,6 +1189,10 @@ static abl_status explicit_step(abl_sim *s, double h, double *work, abl_error *e
     e_src += apply_pins(s, s->T_new, s->n_extra_pin, s->extra_pin_idx, s->extra_pin_T, NULL);
     s->energy.E_sources_J += e_src;
     prof_mark(pf, ABL_PROF_PINS, 0);
+    if (s->region_on) {
+        region_after_step(s);
+        prof_mark(pf, ABL_PROF_PHASE, 0);
+    }
     return ABL_OK;
 }
 

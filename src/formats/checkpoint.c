@@ -884,6 +884,8 @@ abl_status checkpoint_write(const char *path, const abl_sim_view *s, const char 
         put_num(root, "solves", H5T_NATIVE_LLONG, &ncg) ||
         put_num(root, "dt_s", H5T_NATIVE_DOUBLE, &s->dt_s) ||
         put_num(root, "monitor_accum_s", H5T_NATIVE_DOUBLE, &s->monitor_accum_s) ||
+        (s->region_known &&
+         put_array(root, "active_region_box", H5T_STD_I32LE, H5T_NATIVE_INT, 6, s->region_box)) ||
         put_num(root, "wall_s", H5T_NATIVE_DOUBLE, &s->wall_s) ||
         put_num(root, "E_stored_initial_J", H5T_NATIVE_DOUBLE, &s->energy.E_stored_initial_J) ||
         put_num(root, "E_sources_J", H5T_NATIVE_DOUBLE, &s->energy.E_sources_J) ||
@@ -1187,6 +1189,26 @@ abl_status checkpoint_restore(const char *path, abl_sim *s, abl_error *err)
     s->t_s = seg_steps == 0 ? seg_t0 : seg_t0 + (double)seg_steps * s->dt_s;
     if ((st = check_state(s, path, err))) goto done;
     s->monitor_accum_s = accum;
+    /* The active region's box (sim.c): results inside and outside it differ in the last bits,
+     * so a resumed run continues with the box the interrupted one had. Without it (a
+     * checkpoint from before the region existed) the first step scans the grid. */
+    s->region_known = false;
+    if (s->region_on && H5Lexists(root, "active_region_box", H5P_DEFAULT) > 0) {
+        int box[6];
+        const int n[3] = {s->grid.nx, s->grid.ny, s->grid.nz};
+        bool ok = !get_array(root, "active_region_box", H5T_NATIVE_INT, 6, box);
+        for (int d = 0; ok && d < 3; d++)
+            ok = box[d] >= 0 && box[d] <= box[3 + d] && box[3 + d] <= n[d];
+        if (!ok) {
+            st = abl_fail(err, ABL_EINVAL,
+                          "%s: checkpoint's /checkpoint/active_region_box is unreadable or not "
+                          "within the %d x %d x %d grid",
+                          path, n[0], n[1], n[2]);
+            goto done;
+        }
+        for (int d = 0; d < 3; d++) s->reg_lo[d] = box[d], s->reg_hi[d] = box[3 + d];
+        s->region_known = true;
+    }
     s->wall_s = wall;
     s->energy.E_stored_initial_J = e.E_stored_initial_J;
     s->energy.E_sources_J = e.E_sources_J;

@@ -161,6 +161,14 @@ void pennes_explicit_step_var(const abl_stencil *st, const double *restrict k_W_
                               const double *restrict W_W_m3K, const double *restrict T,
                               double *restrict T_new)
 {
+    const int lo[3] = {0, 0, 0}, hi[3] = {st->g->nx, st->g->ny, st->g->nz};
+    pennes_explicit_step_var_box(st, k_W_mK, W_W_m3K, T, T_new, lo, hi);
+}
+
+void pennes_explicit_step_var_box(const abl_stencil *st, const double *restrict k_W_mK,
+                                  const double *restrict W_W_m3K, const double *restrict T,
+                                  double *restrict T_new, const int lo[3], const int hi[3])
+{
     const abl_grid *g = st->g;
     const int nx = g->nx, ny = g->ny, nz = g->nz;
     const ptrdiff_t sy = (ptrdiff_t)g->sy, sz = (ptrdiff_t)g->sz;
@@ -170,18 +178,23 @@ void pennes_explicit_step_var(const abl_stencil *st, const double *restrict k_W_
     const double *restrict inv_rhoc = st->inv_rhoc, *restrict q_met = st->q_met;
     const uint8_t *restrict mat = st->material;
     const double *restrict kv = k_W_mK, *restrict Wv = W_W_m3K;
+    const int i0 = lo[0], i1 = hi[0];
 #pragma omp parallel for collapse(2) schedule(static)
-    for (int k = 0; k < nz; k++)
-        for (int j = 0; j < ny; j++) {
+    for (int k = lo[2]; k < hi[2]; k++)
+        for (int j = lo[1]; j < hi[1]; j++) {
             const bool edge_row = j == 0 || j == ny - 1 || k == 0 || k == nz - 1 || nx < 3;
-            const int i_lo = edge_row ? nx : 1, i_hi = edge_row ? nx : nx - 1;
-            for (int i = 0; i < nx; i = (i == 0 && !edge_row) ? i_hi : i + 1) {
-                const size_t c = ABL_IDX(g, i, j, k);
-                T_new[c] = T[c] + st->dt_s * st->inv_rhoc[st->material[c]] *
-                                      pennes_op_var(st, k_W_mK, W_W_m3K, T, i, j, k, c);
-            }
+            /* voxels of this row that take the per-voxel operator: all of an edge row, else
+             * the row's two end voxels where the box reaches them */
+            const int ib = edge_row ? i1 : (i0 > 1 ? i0 : 1);
+            const int ie = edge_row ? i1 : (i1 < nx - 1 ? i1 : nx - 1);
+            for (int part = 0; part < 2; part++)
+                for (int i = part ? ie : i0; i < (part ? i1 : ib); i++) {
+                    const size_t c = ABL_IDX(g, i, j, k);
+                    T_new[c] = T[c] + st->dt_s * st->inv_rhoc[st->material[c]] *
+                                          pennes_op_var(st, k_W_mK, W_W_m3K, T, i, j, k, c);
+                }
             const size_t c0 = ABL_IDX(g, 0, j, k);
-            for (int i = i_lo; i < i_hi; i++) {
+            for (int i = ib; i < ie; i++) {
                 const size_t c = c0 + (size_t)i;
                 const double Tc = T[c], kc = kv[c];
                 double flux = 0.0;

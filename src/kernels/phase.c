@@ -63,6 +63,23 @@ void phase_map(size_t n, const uint8_t *restrict material, const abl_phase_curve
     }
 }
 
+void phase_map_box(const abl_grid *g, const int lo[3], const int hi[3],
+                   const uint8_t *restrict material, const abl_phase_curve *curves,
+                   const double *restrict T0, double *restrict T1)
+{
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int k = lo[2]; k < hi[2]; k++)
+        for (int j = lo[1]; j < hi[1]; j++)
+            for (size_t c = ABL_IDX(g, lo[0], j, k), e = c + (size_t)(hi[0] - lo[0]); c < e; c++) {
+                const abl_phase_curve *p = &curves[material[c]];
+                if (p->nk == 0) continue;
+                const double a = T0[c], b = T1[c];
+                if (a >= p->win_lo_C && a <= p->win_hi_C && b >= p->win_lo_C && b <= p->win_hi_C)
+                    continue;
+                T1[c] = phase_step(p, a, b);
+            }
+}
+
 double phase_stored_energy(size_t plane, int nz, const uint8_t *restrict material,
                            const abl_phase_curve *curves, const double *restrict T,
                            double voxel_m3, double *work_nz)

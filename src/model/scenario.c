@@ -136,6 +136,10 @@ static const cfg_keydecl time_decl[] = {
             "implicit schemes with phase change: fixed-point tolerance per step"),
     CFG_KEY("phase_max_iterations", "–", "50", "1..1000",
             "implicit schemes with phase change: passes per step at most"),
+    CFG_KEY("active_region", "–", "`auto`", "`auto`, `off`",
+            "explicit freezing runs: auto = properties and the enthalpy map only inside the box "
+            "of tissue that is or was outside the liquid window (docs/PHASE_CHANGE.md \"Active "
+            "region\"); off = every voxel every step (the reference it is tested against)"),
 };
 
 static const cfg_keytable time_keys = CFG_KEYTABLE(time_decl);
@@ -737,6 +741,11 @@ static abl_status parse_time(cfg_node *t, abl_scenario *sc, abl_error *err)
         (st = cfg_get_enum(t, "scheme", false, 0, schemes, 4, &scheme, err)))
         return st;
     sc->scheme = (abl_time_scheme)scheme;
+    static const char *const region_modes[] = {"auto", "off"};
+    int region_mode;
+    if ((st = cfg_get_enum(t, "active_region", false, 0, region_modes, 2, &region_mode, err)))
+        return st;
+    sc->active_region = region_mode == 0;
     int pre;
     long maxit, rann;
     if ((st = cfg_get_double(t, "solver_tolerance", false, 1e-8, &tol_range, &sc->solver_tol,
