@@ -146,6 +146,13 @@ static void print_summary(const abl_sim *s, const char *out)
            s->step, s->dt_s, s->dt_stable_s);
     printf("wall time  %.2f s on %d thread%s (%.1f M voxel updates/s)\n", s->wall_s,
            omp_get_max_threads(), omp_get_max_threads() == 1 ? "" : "s", s->wall_s > 0 ? s->grid.n * (double)s->step / s->wall_s / 1e6 : 0);
+    if (v.region_known) {
+        const int *b = v.region_box;
+        const double nb = (double)(b[3] - b[0]) * (b[4] - b[1]) * (b[5] - b[2]);
+        printf("active     region %d x %d x %d voxels (%.1f %% of the grid) stepped with "
+               "phase change; the rest at constant properties\n",
+               b[3] - b[0], b[4] - b[1], b[5] - b[2], 100.0 * nb / (double)s->grid.n);
+    }
     printf("isotherm volumes (mL):\n");
     for (int h = 0; h < sc->n_hot; h++) {
         printf("  T_max >= %5.1f C: %10.3f", sc->hot_C[h], hot[h]);
