@@ -41,6 +41,15 @@ typedef struct {
     size_t n_heat;
     const size_t *heat_idx;
     const double *heat_q_W_m3;
+    /* Heat that couples a voxel b to a temperature T_ref through a conductance, q_b =
+     * G_b (T_ref - T_b) with T_b at the start of the step (the sub-voxel coupling of a held
+     * needle to its true surface, applicator.h; a vessel wall): entries heat_G_first..n_heat-1
+     * have their G_b [W/m^3/K] in heat_G_W_m3K[q - heat_G_first] (NULL: none). The explicit step
+     * takes the G_b > 0 part implicitly (linearised backward Euler on that term, sim.c), so that
+     * a stiff coupling needs no smaller step and cannot overshoot T_ref; the CG schemes take
+     * heat_q as it is. */
+    const double *heat_G_W_m3K;
+    size_t heat_G_first;
     size_t n_pin;
     const size_t *pin_idx;
     const double *pin_T_C;
@@ -118,12 +127,6 @@ typedef struct {
      * or changes slope (protocol phases, ramps); every one becomes a step boundary. Fills at
      * most max, returns how many it has in all (call again with more room if larger). */
     int (*breakpoints)(const abl_source *s, double *t_s, int max);
-    /* Optional (NULL: none): a bound [W/m^3/K] on the conductance the source's heat adds
-     * explicitly at any voxel of material index mat, i.e. on -d q_b / d T_b when the heat of
-     * voxel b is computed from b's own start-of-step temperature (the sub-voxel coupling of a
-     * held needle to its true surface, applicator.h). The explicit step's stability limit
-     * includes it (sim.c plan_step): forward Euler stays positive at those voxels too. */
-    double (*explicit_conductance)(const abl_source *s, int mat);
 } abl_source_ops;
 
 struct abl_source {

@@ -353,24 +353,17 @@ static abl_status plan_stencil(abl_sim *s, abl_error *err)
     return ABL_OK;
 }
 
-/* The time step, the explicit fast-path coefficients and the stencil's traversal plan. After
- * the sources exist: a source whose heat at a voxel depends on that voxel's own start-of-step
- * temperature (explicit_conductance, source.h) adds that conductance to the voxel's diagonal,
- * and the explicit step must stay positive there too. The bound adds each source's largest
- * such conductance for the material to the material's worst-case face sum. */
+/* The time step, the explicit fast-path coefficients and the stencil's traversal plan (after
+ * the sources exist). A source's coupling heat G (T_ref - T_b) does not enter the bound: the
+ * explicit step takes it implicitly (explicit_step, source.h heat_G_W_m3K). */
 static abl_status plan_step(abl_sim *s, abl_error *err)
 {
     const abl_scenario *sc = s->sc;
     const abl_grid *g = &s->grid;
     const int nm = s->nmat;
     double dt_stable = INFINITY;
-    for (int m = 0; m < nm; m++) {
-        double sum = s->rate_sum_W_m3K[m];
-        for (int i = 0; i < s->nsources; i++)
-            if (s->sources[i]->ops->explicit_conductance)
-                sum += fmax(0.0, s->sources[i]->ops->explicit_conductance(s->sources[i], m));
-        dt_stable = fmin(dt_stable, 1.0 / (s->inv_rhoc[m] * sum));
-    }
+    for (int m = 0; m < nm; m++)
+        dt_stable = fmin(dt_stable, 1.0 / (s->inv_rhoc[m] * s->rate_sum_W_m3K[m]));
     s->dt_stable_s = dt_stable;
     const bool expl = sc->scheme == SCHEME_EXPLICIT;
     /* implicit schemes: dt by accuracy (scenario.c), default 2 s or a tenth of the run */
@@ -1168,6 +1161,24 @@ static abl_status explicit_step(abl_sim *s, double h, double *work, abl_error *e
         const double *T0 = s->T;
 #pragma omp parallel for schedule(static)
         for (size_t c = 0; c < s->grid.n; c++) Tn[c] = T0[c] + r * (Tn[c] - T0[c]);
+    }
+    /* Coupling heat q = G (T_ref - T0) of a voxel (source.h heat_G_W_m3K) taken implicitly:
+     * T1 = T* + a G (T_ref - T1), a = h / C_ref, i.e. T1 = (T*_explicit + a G T0) / (1 + a G)
+     * from the explicit T*_explicit that already holds a G (T_ref - T0). Every coefficient of
+     * the update stays non-negative at the material's own step limit whatever G is, and T1
+     * cannot pass T_ref. The heat the correction removes is counted (C_ref (T1 - T*) V). */
+    for (int i = 0; i < nc; i++) {
+        const abl_source_contrib *c = &contrib[i];
+        if (!c->heat_G_W_m3K) continue;
+        for (size_t q = c->heat_G_first; q < c->n_heat; q++) {
+            const double G = c->heat_G_W_m3K[q - c->heat_G_first];
+            if (!(G > 0.0)) continue;
+            const size_t v = c->heat_idx[q];
+            const double ir = s->inv_rhoc[s->material[v]], aG = h * ir * G;
+            const double before = s->T_new[v];
+            s->T_new[v] = (before + aG * s->T[v]) / (1.0 + aG);
+            e_src += (s->T_new[v] - before) * V / ir;
+        }
     }
     prof_mark(pf, ABL_PROF_PINS, 0);
     /* phase change: the step advanced H by C_ref (T_new - T); read T back from H */

@@ -334,11 +334,10 @@ typedef struct {
     cryo_probe pr[CRYO_MAX_PROBES];
     /* concatenated contributions of all probes */
     size_t *pin_idx, *heat_idx;
-    double *pin_T, *heat_q;
+    double *pin_T, *heat_q, *heat_G; /* heat_G: coupling conductance of each heat entry (0:
+                                      * the uniform sink of a limited probe), source.h */
     /* per material: unfrozen / frozen conductivity for the extraction estimate */
     double k_u[ABL_MAX_MATERIALS], k_f[ABL_MAX_MATERIALS];
-    /* per material: largest k dG of its coupled voxels [W/m^3/K] (the explicit step's bound) */
-    double couple_bound[ABL_MAX_MATERIALS];
     bool freezing;
     double T_sol_C, T_liq_C;
     abl_bc bc[6];
@@ -366,6 +365,7 @@ static void cryo_destroy(abl_source *s)
         free(m->heat_idx);
         free(m->pin_T);
         free(m->heat_q);
+        free(m->heat_G);
         free(m->rows);
         free(m);
     }
@@ -518,6 +518,7 @@ static abl_status cryo_update(abl_source *s, const abl_field_view *v, abl_source
             double q = -pr->p->max_W / ((double)pr->n * m->V_m3);
             for (size_t j = 0; j < pr->n; j++) {
                 m->heat_idx[nh] = pr->idx[j];
+                m->heat_G[nh] = 0.0;
                 m->heat_q[nh++] = q;
             }
             ps->mode = CRYO_LIMITED;
@@ -533,8 +534,9 @@ static abl_status cryo_update(abl_source *s, const abl_field_view *v, abl_source
             for (size_t c = 0; c < pr->ncouple; c++) {
                 const cryo_couple *cp = &pr->couple[c];
                 m->heat_idx[nh] = cp->b;
-                m->heat_q[nh++] = couple_G(m, cp, v->material, v->T_C, T_pin) *
-                                  (T_pin - v->T_C[cp->b]);
+                m->heat_G[nh] = couple_G(m, cp, v->material, v->T_C, T_pin);
+                m->heat_q[nh] = m->heat_G[nh] * (T_pin - v->T_C[cp->b]);
+                nh++;
             }
             ps->mode = CRYO_PINNED;
             ps->T_C = T_pin;
@@ -547,6 +549,7 @@ static abl_status cryo_update(abl_source *s, const abl_field_view *v, abl_source
     *out = (abl_source_contrib){.n_heat = nh,
                                 .heat_idx = m->heat_idx,
                                 .heat_q_W_m3 = m->heat_q,
+                                .heat_G_W_m3K = m->heat_G,
                                 .n_pin = np,
                                 .pin_idx = m->pin_idx,
                                 .pin_T_C = m->pin_T};
@@ -634,14 +637,7 @@ static int cryo_breakpoints(const abl_source *s, double *t_s, int max)
     return n;
 }
 
-static double cryo_explicit_conductance(const abl_source *s, int mat)
-{
-    const cryo_state *m = s->state;
-    return mat >= 0 && mat < ABL_MAX_MATERIALS ? m->couple_bound[mat] : 0.0;
-}
-
 static const abl_source_ops cryo_ops = {.type = "cryo",
-                                        .explicit_conductance = cryo_explicit_conductance,
                                         .update = cryo_update,
                                         .destroy = cryo_destroy,
                                         .series = cryo_series,
@@ -816,21 +812,12 @@ static abl_status cryo_create(const abl_source_cfg *cfg, const abl_sim *sim, abl
     }
     free(seen);
     if (st) goto fail;
-    /* the coupling's heat is computed from the coupled voxel's own start-of-step temperature:
-     * in the explicit step it adds up to k dG to that voxel's diagonal (couple_G: a harmonic
-     * mean of two conductivities of the material, at most the larger of k_u and k_f) */
-    for (int i = 0; i < p->nprobes; i++)
-        for (size_t c = 0; c < m->pr[i].ncouple; c++) {
-            const cryo_couple *cp = &m->pr[i].couple[c];
-            const int mat = sim->material[cp->b];
-            m->couple_bound[mat] =
-                fmax(m->couple_bound[mat], fmax(m->k_u[mat], m->k_f[mat]) * cp->dG_m2);
-        }
     m->pin_idx = malloc(ntot * sizeof *m->pin_idx);
     m->heat_idx = malloc(nheat * sizeof *m->heat_idx);
     m->pin_T = malloc(ntot * sizeof *m->pin_T);
     m->heat_q = malloc(nheat * sizeof *m->heat_q);
-    if (!m->pin_idx || !m->heat_idx || !m->pin_T || !m->heat_q) {
+    m->heat_G = malloc(nheat * sizeof *m->heat_G);
+    if (!m->pin_idx || !m->heat_idx || !m->pin_T || !m->heat_q || !m->heat_G) {
         st = abl_fail(err, ABL_ENOMEM, "out of memory creating source '%s'", cfg->name);
         goto fail;
     }

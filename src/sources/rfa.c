@@ -597,7 +597,6 @@ typedef struct {
     size_t npcouple[RFA_MAX_ELECTRODES];
     rfa_tcouple *tcouple;  /* cooled straight electrodes' thermal coupling */
     size_t ntcouple;
-    double tcouple_bound[ABL_MAX_MATERIALS]; /* per material: largest k dG [W/m^3/K] */
     double *V[RFA_MAX_ELECTRODES];     /* per configuration: last unit-voltage solution */
     double *Vp[RFA_MAX_ELECTRODES];    /* and the one before it (extrapolated initial guess) */
     double ts[RFA_MAX_ELECTRODES], tp[RFA_MAX_ELECTRODES]; /* their times (tp < 0: none) */
@@ -608,6 +607,7 @@ typedef struct {
     size_t *heat_idx;      /* simulation-grid indices of the heated voxels */
     size_t *heat_box;      /* the same voxels in the box */
     double *heat_q;
+    double *tcouple_Gv;    /* [ntcouple] this step's coupling conductance (source.h heat_G) */
     size_t npin;
     size_t *pin_idx;
     double *pin_T;
@@ -650,6 +650,7 @@ static void rfa_destroy(abl_source *s)
         free(m->heat_idx);
         free(m->heat_box);
         free(m->heat_q);
+        free(m->tcouple_Gv);
         free(m->pin_idx);
         free(m->pin_T);
         series_buf_free(&m->series);
@@ -909,18 +910,24 @@ static abl_status rfa_update(abl_source *s, const abl_field_view *v, abl_source_
     const double V0 = generator_voltage(m, t, P_demand);
     const double V2 = V0 * V0;
     for (size_t q = 0; q < m->nheat; q++) m->heat_q[q] = V2 * m->q1[m->heat_box[q]];
-    size_t nh = V2 > 0.0 ? m->nheat : 0;
     /* cooled electrodes: the tissue beside the held set sees the coolant at the true surface
-     * (pauses included), from the temperature at the start of the step (every scheme) */
-    for (size_t q = 0; q < m->ntcouple; q++, nh++) {
+     * (pauses included), from the temperature at the start of the step (every scheme). The
+     * entries follow the Joule list at a fixed place; while no current flows the list starts
+     * at them (the Joule list stays intact for the next conducting step, which need not
+     * re-solve). */
+    const size_t nj = m->nheat;
+    for (size_t q = 0; q < m->ntcouple; q++) {
         const rfa_tcouple *tc = &m->tcouple[q];
-        m->heat_idx[nh] = tc->b;
-        m->heat_q[nh] = tcouple_G(m, tc, v->material[tc->b], v->T_C[tc->b]) *
-                        (tc->T_cool_C - v->T_C[tc->b]);
+        m->heat_idx[nj + q] = tc->b;
+        m->tcouple_Gv[q] = tcouple_G(m, tc, v->material[tc->b], v->T_C[tc->b]);
+        m->heat_q[nj + q] = m->tcouple_Gv[q] * (tc->T_cool_C - v->T_C[tc->b]);
     }
-    out->n_heat = nh;
-    out->heat_idx = m->heat_idx;
-    out->heat_q_W_m3 = m->heat_q;
+    const size_t first = V2 > 0.0 ? 0 : nj;
+    out->n_heat = nj + m->ntcouple - first;
+    out->heat_idx = m->heat_idx + first;
+    out->heat_q_W_m3 = m->heat_q + first;
+    out->heat_G_W_m3K = m->ntcouple ? m->tcouple_Gv : NULL;
+    out->heat_G_first = nj - first;
     out->n_pin = m->npin;
     out->pin_idx = m->pin_idx;
     out->pin_T_C = m->pin_T;
@@ -1037,14 +1044,7 @@ static int rfa_breakpoints(const abl_source *s, double *t_s, int max)
     return n;
 }
 
-static double rfa_explicit_conductance(const abl_source *s, int mat)
-{
-    const rfa_state *m = s->state;
-    return mat >= 0 && mat < ABL_MAX_MATERIALS ? m->tcouple_bound[mat] : 0.0;
-}
-
 static const abl_source_ops rfa_ops = {.type = "rfa",
-                                       .explicit_conductance = rfa_explicit_conductance,
                                        .breakpoints = rfa_breakpoints,
                                        .update = rfa_update,
                                        .destroy = rfa_destroy,
@@ -1213,16 +1213,8 @@ static abl_status build_couplings(rfa_state *m)
         nall += needle_coupling(g, el->tip_m, el->dir, el->length_m, el->radius_m, m->ev[e].idx,
                                 m->ev[e].n, mark, e + 1, seen, all + nall);
         if (!el->cooled) continue;
-        for (size_t q = n0; q < nall; q++) {
-            const int mat = m->sim->material[all[q].b];
+        for (size_t q = n0; q < nall; q++)
             m->tcouple[m->ntcouple++] = (rfa_tcouple){all[q].b, all[q].dG_m2, el->coolant_C};
-            /* the heat is computed from the coupled voxel's own start-of-step temperature: in
-             * the explicit step it adds up to k dG to its diagonal (source.h
-             * explicit_conductance), k at most the material's largest k(T) */
-            const double kmax = fmax(tissue_k(m->sim, mat, ABL_T_MIN_C),
-                                     tissue_k(m->sim, mat, ABL_T_MAX_C));
-            m->tcouple_bound[mat] = fmax(m->tcouple_bound[mat], kmax * all[q].dG_m2);
-        }
     }
     if (!p->sequential) {
         st = box_couples(m, all, nall, 0);
@@ -1346,8 +1338,9 @@ static abl_status rfa_create(const abl_source_cfg *cfg, const abl_sim *sim, abl_
     m->heat_idx = malloc((eg->n + m->ntcouple) * sizeof *m->heat_idx);
     m->heat_box = malloc(eg->n * sizeof *m->heat_box);
     m->heat_q = malloc((eg->n + m->ntcouple) * sizeof *m->heat_q);
+    m->tcouple_Gv = malloc((m->ntcouple ? m->ntcouple : 1) * sizeof *m->tcouple_Gv);
     if (!m->sigma || !m->sigma_s || !m->q1 || !m->work || !m->heat_idx || !m->heat_box ||
-        !m->heat_q)
+        !m->heat_q || !m->tcouple_Gv)
         goto nomem;
     for (int c = 0; c < m->nconf; c++) {
         m->held[c] = grid_alloc_labels(eg, 0);

@@ -115,9 +115,8 @@ typedef struct {
     double h_W_m2K, flow_m3_s, rho_c_blood;
     size_t nlumen, ncouple;
     size_t *lumen_idx, *heat_idx;
-    double *lumen_T, *heat_q;
+    double *lumen_T, *heat_q, *heat_G; /* heat_G: each coupled voxel's dG (source.h) */
     vessel_couple *couple;
-    double bound[ABL_MAX_MATERIALS]; /* largest positive dG per material (stability) */
     abl_series_buf series; /* time_s, power_W (heat into the blood), outlet_rise_K */
     double t_last;
     bool started;
@@ -134,6 +133,7 @@ static void vessel_destroy(abl_source *s)
         free(m->heat_idx);
         free(m->lumen_T);
         free(m->heat_q);
+        free(m->heat_G);
         free(m->couple);
         series_buf_free(&m->series);
         free(m);
@@ -156,12 +156,15 @@ static abl_status vessel_update(abl_source *s, const abl_field_view *v, abl_sour
     double P = 0.0; /* heat into the blood [W], in creation order */
     for (size_t q = 0; q < m->ncouple; q++) {
         const vessel_couple *c = &m->couple[q];
+        m->heat_G[q] = c->dG;
         m->heat_q[q] = c->dG * (Tb - v->T_C[c->b]);
         P += c->G * m->V_m3 * (v->T_C[c->b] - Tb);
     }
     out->n_heat = m->ncouple;
     out->heat_idx = m->heat_idx;
     out->heat_q_W_m3 = m->heat_q;
+    out->heat_G_W_m3K = m->heat_G; /* dG < 0 (the wall conducts less than the stencil's face)
+                                    * stays explicit: it only adds to the diagonal */
     if (!m->started || v->t_s > m->t_last) {
         const double row[VCOL] = {v->t_s, P, P / (m->rho_c_blood * m->flow_m3_s)};
         abl_status st = series_buf_append(&m->series, row, s->name, err);
@@ -195,18 +198,11 @@ static abl_status vessel_state_io(const abl_source *s, abl_blob *b, abl_error *e
     return ABL_OK;
 }
 
-static double vessel_explicit_conductance(const abl_source *s, int mat)
-{
-    const vessel_state *m = s->state;
-    return mat >= 0 && mat < ABL_MAX_MATERIALS ? m->bound[mat] : 0.0;
-}
-
 static const abl_source_ops vessel_ops = {.type = "vessel",
                                           .update = vessel_update,
                                           .destroy = vessel_destroy,
                                           .series = vessel_series,
-                                          .state_io = vessel_state_io,
-                                          .explicit_conductance = vessel_explicit_conductance};
+                                          .state_io = vessel_state_io};
 
 static abl_status vessel_create(const abl_source_cfg *cfg, const abl_sim *sim, abl_source **out,
                                 abl_error *err)
@@ -253,8 +249,10 @@ static abl_status vessel_create(const abl_source_cfg *cfg, const abl_sim *sim, a
     m->couple = malloc(nl * 6 * sizeof *m->couple);
     m->heat_idx = malloc(nl * 6 * sizeof *m->heat_idx);
     m->heat_q = malloc(nl * 6 * sizeof *m->heat_q);
+    m->heat_G = malloc(nl * 6 * sizeof *m->heat_G);
     double *G = grid_alloc_field(g, 0.0), *dG = grid_alloc_field(g, 0.0);
-    if (!m->lumen_idx || !m->lumen_T || !m->couple || !m->heat_idx || !m->heat_q || !G || !dG) {
+    if (!m->lumen_idx || !m->lumen_T || !m->couple || !m->heat_idx || !m->heat_q || !m->heat_G ||
+        !G || !dG) {
         grid_free_field(G);
         grid_free_field(dG);
         vessel_destroy(s);
@@ -286,8 +284,6 @@ static abl_status vessel_create(const abl_source_cfg *cfg, const abl_sim *sim, a
         if (!(G[b] > 0.0)) continue;
         m->couple[m->ncouple] = (vessel_couple){b, G[b], dG[b]};
         m->heat_idx[m->ncouple++] = b;
-        const int mat = sim->material[b];
-        m->bound[mat] = fmax(m->bound[mat], dG[b]);
     }
     grid_free_field(G);
     grid_free_field(dG);
