@@ -792,19 +792,27 @@ static double apply_pins(abl_sim *s, double *T, size_t n, const size_t *idx, con
 static void count_freezes(abl_sim *s)
 {
     const double Ts = s->sc->freeze_solidus_C, Tl = s->sc->freeze_liquidus_C;
-    const size_t n = s->grid.n;
+    const abl_grid *g = &s->grid;
     const double *T = s->T;
     uint8_t *fr = s->frozen_now;
     float *cyc = s->freeze_cycles;
-#pragma omp parallel for schedule(static)
-    for (size_t c = 0; c < n; c++) {
-        if (!fr[c] && T[c] < Ts) {
-            fr[c] = 1;
-            cyc[c] += 1.0f;
-        } else if (fr[c] && T[c] > Tl) {
-            fr[c] = 0;
-        }
-    }
+    /* with the active region, every voxel that is or was below the liquidus is inside its box:
+     * nothing outside can freeze or be frozen */
+    int lo[3] = {0, 0, 0}, hi[3] = {g->nx, g->ny, g->nz};
+    if (s->region_on && s->region_known)
+        for (int d = 0; d < 3; d++) lo[d] = s->reg_lo[d], hi[d] = s->reg_hi[d];
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int k = lo[2]; k < hi[2]; k++)
+        for (int j = lo[1]; j < hi[1]; j++)
+            for (size_t c = ABL_IDX(g, lo[0], j, k), e = c + (size_t)(hi[0] - lo[0]); c < e;
+                 c++) {
+                if (!fr[c] && T[c] < Ts) {
+                    fr[c] = 1;
+                    cyc[c] += 1.0f;
+                } else if (fr[c] && T[c] > Tl) {
+                    fr[c] = 0;
+                }
+            }
 }
 
 static abl_status monitor(abl_sim *s, double interval_s, abl_error *err)

@@ -20,6 +20,12 @@ static inline void damage_voxel(const abl_damage_maps *d, size_t c, double t, do
     }
 }
 
+/* Voxels per block of the monitor pass: the block's first loop is branch-free and vectorised
+ * (T_max, T_min, the fault test, the block's T range); the time-at-threshold and damage maps
+ * are visited only in blocks whose range reaches their thresholds. 512 doubles = 4 KiB per
+ * array: the second loop finds the block in L1. */
+#define MONITOR_BLOCK 512
+
 size_t monitor_update(double T_lo, double T_hi, size_t n, const double *restrict T,
                       double *restrict T_max, double *restrict T_min, int n_hot,
                       const double *hot_C, float *const *t_hot_s, int n_cold,
@@ -30,25 +36,49 @@ size_t monitor_update(double T_lo, double T_hi, size_t n, const double *restrict
     const float dt = (float)interval_s;
     const double dt_min = interval_s / 60.0;
     /* Most voxels sit between the coldest hot threshold and the warmest cold one: their time
-     * maps are not touched at all, so the pass costs ~24 B/voxel (T, T_max, T_min) instead of
-     * reading and writing every map; the damage maps are touched only at 39 C and above. */
+     * maps are not touched at all, so the pass costs ~24 B/voxel (T, T_max, T_min) plus the
+     * write-back of the two running maps; the damage maps are touched only at 39 C and above. */
     double hot_lo = INFINITY, cold_hi = -INFINITY;
     for (int h = 0; h < n_hot; h++) hot_lo = fmin(hot_lo, hot_C[h]);
     for (int h = 0; h < n_cold; h++) cold_hi = fmax(cold_hi, cold_C[h]);
+    const size_t nblock = (n + MONITOR_BLOCK - 1) / MONITOR_BLOCK;
 #pragma omp parallel for schedule(static) reduction(min : bad)
-    for (size_t c = 0; c < n; c++) {
-        const double t = T[c];
-        /* written so that NaN fails the test */
-        if (!(t >= T_lo && t <= T_hi) && c < bad) bad = c;
-        if (t > T_max[c]) T_max[c] = t;
-        if (t < T_min[c]) T_min[c] = t;
-        if (t >= hot_lo)
-            for (int h = 0; h < n_hot; h++)
-                if (t >= hot_C[h]) t_hot_s[h][c] += dt;
-        if (t <= cold_hi)
-            for (int h = 0; h < n_cold; h++)
-                if (t <= cold_C[h]) t_cold_s[h][c] += dt;
-        if (dmg) damage_voxel(dmg, c, t, dt_min, interval_s);
+    for (size_t b = 0; b < nblock; b++) {
+        const size_t c0 = b * MONITOR_BLOCK, c1 = c0 + MONITOR_BLOCK < n ? c0 + MONITOR_BLOCK : n;
+        double lo = INFINITY, hi = -INFINITY;
+        int fault = 0;
+#pragma omp simd reduction(min : lo) reduction(max : hi) reduction(| : fault)
+        for (size_t c = c0; c < c1; c++) {
+            const double t = T[c];
+            /* written so that NaN fails the test (and leaves T_max, T_min as they were) */
+            fault |= !(t >= T_lo && t <= T_hi);
+            T_max[c] = t > T_max[c] ? t : T_max[c];
+            T_min[c] = t < T_min[c] ? t : T_min[c];
+            lo = t < lo ? t : lo;
+            hi = t > hi ? t : hi;
+        }
+        if (fault)
+            for (size_t c = c0; c < c1; c++)
+                if (!(T[c] >= T_lo && T[c] <= T_hi)) {
+                    if (c < bad) bad = c;
+                    break;
+                }
+        if (hi >= hot_lo)
+            for (size_t c = c0; c < c1; c++) {
+                const double t = T[c];
+                if (t >= hot_lo)
+                    for (int h = 0; h < n_hot; h++)
+                        if (t >= hot_C[h]) t_hot_s[h][c] += dt;
+            }
+        if (lo <= cold_hi)
+            for (size_t c = c0; c < c1; c++) {
+                const double t = T[c];
+                if (t <= cold_hi)
+                    for (int h = 0; h < n_cold; h++)
+                        if (t <= cold_C[h]) t_cold_s[h][c] += dt;
+            }
+        if (dmg && hi >= 39.0)
+            for (size_t c = c0; c < c1; c++) damage_voxel(dmg, c, T[c], dt_min, interval_s);
     }
     return bad;
 }
