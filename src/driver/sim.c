@@ -727,6 +727,8 @@ abl_status sim_set_property_hook(abl_sim *s, abl_property_fn fn, void *ctx, abl_
                         "out of memory for per-voxel properties (%zu voxels x 16 B)", s->grid.n);
     s->prop_fn = fn;
     s->prop_ctx = ctx;
+    /* the active region relies on the built-in hook's nominal values (plan_region) */
+    if (fn != linear_k_hook) s->region_on = false;
     return ABL_OK;
 }
 
