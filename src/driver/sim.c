@@ -353,6 +353,22 @@ static abl_status plan_stencil(abl_sim *s, abl_error *err)
     return ABL_OK;
 }
 
+/* Same-tissue update coefficients of every material (kernels.h abl_fast_coef) for the step dt_s
+ * and the capacities 1/(rho c) = inv_rhoc. */
+static void fast_coefs(const abl_sim *s, const double *inv_rhoc, abl_fast_coef *fast)
+{
+    const int nm = s->nmat;
+    for (int m = 0; m < nm; m++) {
+        const double a = s->dt_s * inv_rhoc[m];
+        abl_fast_coef *f = &fast[m];
+        f->ax = a * s->gface[((size_t)0 * nm + m) * nm + m];
+        f->ay = a * s->gface[((size_t)1 * nm + m) * nm + m];
+        f->az = a * s->gface[((size_t)2 * nm + m) * nm + m];
+        f->diag = 1.0 - 2.0 * (f->ax + f->ay + f->az) - a * s->perf_W[m];
+        f->s = a * s->src_const[m];
+    }
+}
+
 /* The time step, the explicit fast-path coefficients and the stencil's traversal plan (after
  * the sources exist). A source's coupling heat G (T_ref - T_b) does not enter the bound: the
  * explicit step takes it implicitly (explicit_step, source.h heat_G_W_m3K). */
@@ -398,15 +414,7 @@ static abl_status plan_step(abl_sim *s, abl_error *err)
     }
     s->dt_s = sc->duration_s / (double)nsteps;
 
-    for (int m = 0; m < nm; m++) {
-        const double a = s->dt_s * s->inv_rhoc[m];
-        abl_fast_coef *f = &s->fast[m];
-        f->ax = a * s->gface[((size_t)0 * nm + m) * nm + m];
-        f->ay = a * s->gface[((size_t)1 * nm + m) * nm + m];
-        f->az = a * s->gface[((size_t)2 * nm + m) * nm + m];
-        f->diag = 1.0 - 2.0 * (f->ax + f->ay + f->az) - a * s->perf_W[m];
-        f->s = a * s->src_const[m];
-    }
+    fast_coefs(s, s->inv_rhoc, s->fast);
     s->st = (abl_stencil){
         .g = &s->grid,
         .nmat = nm,
@@ -955,14 +963,8 @@ static abl_status plan_region(abl_sim *s, abl_error *err)
     for (int m = 0; m < nm; m++) {
         const abl_tissue *t = &sc->tissues.t[s->mat_tissue[m]];
         s->inv_rhoc_u[m] = 1.0 / (t->rho_kg_m3 * t->c_J_kgK);
-        const double a = s->dt_s * s->inv_rhoc_u[m];
-        abl_fast_coef *f = &s->fast_u[m];
-        f->ax = a * s->gface[((size_t)0 * nm + m) * nm + m];
-        f->ay = a * s->gface[((size_t)1 * nm + m) * nm + m];
-        f->az = a * s->gface[((size_t)2 * nm + m) * nm + m];
-        f->diag = 1.0 - 2.0 * (f->ax + f->ay + f->az) - a * s->perf_W[m];
-        f->s = a * s->src_const[m];
     }
+    fast_coefs(s, s->inv_rhoc_u, s->fast_u);
     s->st_u = s->st;
     s->st_u.fast = s->fast_u;
     s->st_u.inv_rhoc = s->inv_rhoc_u;

@@ -345,8 +345,7 @@ typedef struct {
     int ncol;
     char colname[1 + 2 * CRYO_MAX_PROBES][32];
     const char *colptr[1 + 2 * CRYO_MAX_PROBES];
-    double *rows;
-    size_t nrow, caprow;
+    abl_series_buf series; /* the applicator kit's buffer (applicator.h) */
 } cryo_state;
 
 static const abl_source_ops cryo_ops;
@@ -366,7 +365,7 @@ static void cryo_destroy(abl_source *s)
         free(m->pin_T);
         free(m->heat_q);
         free(m->heat_G);
-        free(m->rows);
+        series_buf_free(&m->series);
         free(m);
     }
     free(s);
@@ -442,26 +441,19 @@ static int phase_at(const cryo_protocol *pc, double tr, double *start_s)
     return -1;
 }
 
-static abl_status record_row(cryo_state *m, double t_s)
+static abl_status record_row(cryo_state *m, double t_s, const char *name, abl_error *err)
 {
     /* one row per distinct time: the implicit schemes ask twice per step (heat at t0 + theta h,
      * pins at t0 + h); a repeated or earlier time (tests probing the protocol) is not recorded */
-    if (m->nrow > 0 && !(t_s > m->rows[(m->nrow - 1) * (size_t)m->ncol])) return ABL_OK;
-    if (m->nrow == m->caprow) {
-        size_t cap = m->caprow ? 2 * m->caprow : 1024;
-        double *r = realloc(m->rows, cap * (size_t)m->ncol * sizeof *r);
-        if (!r) return ABL_ENOMEM;
-        m->rows = r;
-        m->caprow = cap;
-    }
-    double *row = m->rows + m->nrow * (size_t)m->ncol;
+    const abl_series_buf *sb = &m->series;
+    if (sb->nrow > 0 && !(t_s > sb->rows[(sb->nrow - 1) * (size_t)sb->ncol])) return ABL_OK;
+    double row[1 + 2 * CRYO_MAX_PROBES];
     row[0] = t_s;
     for (int i = 0; i < m->nprobes; i++) {
         row[1 + 2 * i] = m->pr[i].state.T_C;
         row[2 + 2 * i] = m->pr[i].state.power_W;
     }
-    m->nrow++;
-    return ABL_OK;
+    return series_buf_append(&m->series, row, name, err);
 }
 
 static abl_status cryo_update(abl_source *s, const abl_field_view *v, abl_source_contrib *out,
@@ -543,9 +535,8 @@ static abl_status cryo_update(abl_source *s, const abl_field_view *v, abl_source
             ps->power_W = P;
         }
     }
-    if (record_row(m, t))
-        return abl_fail(err, ABL_ENOMEM, "out of memory recording the series of source '%s'",
-                        s->name);
+    abl_status st = record_row(m, t, s->name, err);
+    if (st) return st;
     *out = (abl_source_contrib){.n_heat = nh,
                                 .heat_idx = m->heat_idx,
                                 .heat_q_W_m3 = m->heat_q,
@@ -561,8 +552,8 @@ static void cryo_series(const abl_source *s, abl_source_series *out)
     const cryo_state *m = s->state;
     out->ncol = m->ncol;
     out->columns = m->colptr;
-    out->nrow = m->nrow;
-    out->rows = m->rows;
+    out->nrow = m->series.nrow;
+    out->rows = m->series.rows;
 }
 
 static int cryo_axes(const abl_source *s, abl_source_axis *out, int max)
@@ -594,21 +585,8 @@ static abl_status cryo_state_io(const abl_source *s, abl_blob *b, abl_error *err
         abl_blob_io(b, &m->pr[i].T_ramp0_C, sizeof m->pr[i].T_ramp0_C);
         abl_blob_io(b, &m->pr[i].state, sizeof m->pr[i].state);
     }
-    size_t nrow = m->nrow;
-    abl_blob_io(b, &nrow, sizeof nrow);
-    if (b->mode == ABL_BLOB_LOAD && !b->bad) {
-        if (nrow > (b->len - b->pos) / sizeof(double) / (size_t)m->ncol)
-            b->bad = true;
-        else if (nrow > m->caprow) {
-            double *r = realloc(m->rows, nrow * (size_t)m->ncol * sizeof *r);
-            if (!r)
-                return abl_fail(err, ABL_ENOMEM, "out of memory restoring source '%s'", s->name);
-            m->rows = r;
-            m->caprow = nrow;
-        }
-        if (!b->bad) m->nrow = nrow;
-    }
-    if (!b->bad) abl_blob_io(b, m->rows, nrow * (size_t)m->ncol * sizeof(double));
+    abl_status st = series_buf_io(&m->series, b, s->name, err);
+    if (st) return st;
     if (b->bad)
         return abl_fail(err, ABL_EIO, "checkpoint state of source '%s' (cryo) is truncated",
                         s->name);
@@ -822,6 +800,7 @@ static abl_status cryo_create(const abl_source_cfg *cfg, const abl_sim *sim, abl
         goto fail;
     }
     m->ncol = 1 + 2 * p->nprobes;
+    m->series.ncol = m->ncol;
     snprintf(m->colname[0], sizeof m->colname[0], "time_s");
     for (int i = 0; i < p->nprobes; i++) {
         snprintf(m->colname[1 + 2 * i], sizeof m->colname[0], "probe%d_T_C", i + 1);
