@@ -423,8 +423,8 @@ static void test_checkpoint_freeze_bitwise(void)
  * Tolerances: the two paths do the same arithmetic except that outside the box the face
  * conductances come from the per-material tables (a divide instead of a multiply by 1/h^2)
  * and the liquid capacity is applied directly instead of through H (C_ref (T* - T0) / C_u):
- * last-bit differences that this 100 s run carries to 1.2e-11 K (measured); 1e-9 K leaves
- * a factor 80, while a voxel that missed the enthalpy map by one step would be off by
+ * last-bit differences that this 100 s run carries to 0.6-1.2e-11 K (measured); 1e-9 K leaves
+ * a factor 80 or more, while a voxel that missed the enthalpy map by one step would be off by
  * ~C_u/C_f - 1 = 70 % of its step change (~1e-3 K and more). Same thread-count rule as every
  * path: bitwise equal at 1 and 2 threads. The box must hold every voxel outside the window
  * (its invariant) and must be smaller than the grid (else the test checks nothing). */
