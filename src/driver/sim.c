@@ -916,9 +916,10 @@ static abl_status check_overlaps(abl_sim *s, const abl_source_contrib *pins,
 /* ---- active region of explicit freezing runs (docs/PHASE_CHANGE.md "Active region") ----
  *
  * A voxel is nominal when its properties are its material's constants and the enthalpy map is
- * the identity on it: T within the liquid window [T_l, min(39 C, T_v1) - 0.5 K] (above the
- * liquidus, below any damage (39 C, monitor.c) and vaporisation), T_min above the stasis
- * temperature and no damage. The explicit step of a voxel is a convex combination of its own,
+ * the identity on it: T within the liquid window [T_l, T_top - 0.5 K] (above the liquidus;
+ * T_top the start of vaporisation, and 39 C with perfusion shutdown, where the damage integral
+ * that scales perfusion starts to move, monitor.c), T_min above the stasis temperature and no
+ * damage. The explicit step of a voxel is a convex combination of its own,
  * its six neighbours', the arterial and the wall temperatures plus dt q_met / (rho c)
  * (non-negative coefficients: the stability bound). If the window contains T_a and every wall
  * temperature, and T_a + q_met / W stays inside it (q_met > 0 only with perfusion), a nominal
@@ -943,8 +944,12 @@ static abl_status plan_region(abl_sim *s, abl_error *err)
     if (!sc->active_region || sc->scheme != SCHEME_EXPLICIT || s->prop_fn != linear_k_hook ||
         !s->phase || !sc->freezing)
         return ABL_OK;
-    const double lo = sc->freeze_liquidus_C,
-                 hi = fmin(39.0, sc->vaporisation ? sc->vap_lo_C : 39.0) - 0.5;
+    /* the window's top: the enthalpy curve's liquid range ends where boiling starts; with
+     * perfusion shutdown, W changes once the damage integral moves, at 39 C (monitor.c) */
+    double hi = sc->vaporisation ? sc->vap_lo_C : INFINITY;
+    if (sc->perfusion_shutdown) hi = fmin(hi, 39.0);
+    hi -= 0.5;
+    const double lo = sc->freeze_liquidus_C;
     if (!(lo < hi) || !(sc->T_arterial_C >= lo && sc->T_arterial_C <= hi)) return ABL_OK;
     for (int f = 0; f < 6; f++)
         if (sc->bc[f].type != BC_INSULATED && !(sc->bc[f].T_C >= lo && sc->bc[f].T_C <= hi))
