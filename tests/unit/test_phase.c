@@ -510,6 +510,50 @@ static void test_active_region(void)
     }
 }
 
+/* The same equality without perfusion shutdown, where the window reaches up to the start of
+ * vaporisation (sim.c plan_region): a 39 C saline bath (the warm-gel phantoms of the cryo
+ * validation cases), walls at 39 C, a straight 13 G probe, 60 s. Same tolerance and reasons as
+ * above. */
+static void test_active_region_warm_bath(void)
+{
+    const char *yaml =
+        "grid: {dims: [22, 20, 26], spacing_mm: [1, 1, 1], background: saline}\n"
+        "physics: {initial_temperature_C: 39, arterial_temperature_C: 39}\n"
+        "boundary: {default: {type: fixed_temperature, temperature_C: 39}}\n"
+        "time: {duration_s: 60, active_region: %s}\n"
+        "sources:\n"
+        "  - {name: cryo, type: cryo, ramp_s: 5, protocol: [{phase: freeze, duration_s: 60}],\n"
+        "     probes: [{tip_mm: [0.5, 0.5, -5], direction: [0, 0, 1], active_length_mm: 8, "
+        "gauge: 13}]}\n";
+    abl_sim *run[2] = {NULL, NULL};
+    abl_scenario *sc[2] = {NULL, NULL};
+    const char *mode[2] = {"auto", "off"};
+    abl_error err = {0};
+    for (int r = 0; r < 2; r++) {
+        char text[1024];
+        snprintf(text, sizeof text, yaml, mode[r]);
+        sc[r] = tu_scenario(text, NULL, 0);
+        CU_ASSERT_FATAL(sc[r] != NULL);
+        run[r] = tu_sim(sc[r]);
+        long n = (long)llround(sc[r]->duration_s / run[r]->dt_s);
+        CU_ASSERT_FATAL(sim_step(run[r], n, &err) == ABL_OK);
+    }
+    const size_t N = run[0]->grid.n;
+    const double dT = tu_maxdiff(run[0]->T, run[1]->T, N);
+    size_t frozen = 0;
+    for (size_t c = 0; c < N; c++) frozen += run[0]->T_min[c] < -8.0;
+    printf("\n  39 C bath, no perfusion shutdown: region %s (window top %.1f C), %zu voxels froze, "
+           "max |dT| %.2e K",
+           run[0]->region_on ? "on" : "OFF", run[0]->reg_T_hi_C, frozen, dT);
+    CU_ASSERT(run[0]->region_on);
+    CU_ASSERT(dT <= 1e-9);
+    CU_ASSERT(frozen > 20);
+    for (int r = 0; r < 2; r++) {
+        sim_destroy(run[r]);
+        scenario_free(sc[r]);
+    }
+}
+
 void register_phase_tests(void)
 {
     CU_pSuite s = CU_add_suite("phase", NULL, NULL);
@@ -521,6 +565,8 @@ void register_phase_tests(void)
     CU_add_test(s, "boiling: energy balance and the 100 C plateau", test_vaporisation_plateau);
     CU_add_test(s, "active region equals the whole-grid path (explicit freezing)",
                 test_active_region);
+    CU_add_test(s, "active region in a 39 C bath without perfusion shutdown",
+                test_active_region_warm_bath);
     CU_add_test(s, "checkpoint mid-protocol: bitwise resume (cryo, freezing)",
                 test_checkpoint_freeze_bitwise);
 }
