@@ -163,10 +163,15 @@ static abl_status build_grid(abl_sim *s, abl_error *err)
 
 /* k(T) = k37 (1 + beta (T - 37 C)), kept within [0.1, 10] x k37 so that no extrapolation of a
  * linear fit can reach a non-physical conductivity. */
-static double linear_k(double k37, double beta_per_K, double T_C)
+static inline double linear_k(double k37, double beta_per_K, double T_C)
 {
-    double f = 1.0 + beta_per_K * (T_C - 37.0);
-    return k37 * fmin(fmax(f, 0.1), 10.0);
+    /* constant k (most tissues): k37 itself, the value the clamp below gives for beta = 0 */
+    if (beta_per_K == 0.0) return k37;
+    const double f = 1.0 + beta_per_K * (T_C - 37.0);
+    /* comparisons, not fmin/fmax: those are calls into libm in the per-voxel hook (their NaN
+     * rule has no single instruction), ~30 % of its time; a NaN T now gives a NaN k, which the
+     * monitor's fault check reports, instead of the clamped 0.1 k37 */
+    return k37 * (f < 0.1 ? 0.1 : f > 10.0 ? 10.0 : f);
 }
 
 /* Face conductances between materials (harmonic mean of k: series resistance of two half
