@@ -940,6 +940,13 @@ static bool region_empty(const int lo[3], const int hi[3])
     return lo[0] >= hi[0] || lo[1] >= hi[1] || lo[2] >= hi[2];
 }
 
+/* Voxels in the box lo..hi (0 when empty): the profile's traffic count. */
+static double region_voxels(const int lo[3], const int hi[3])
+{
+    return region_empty(lo, hi) ? 0.0
+                                : (double)(hi[0] - lo[0]) * (hi[1] - lo[1]) * (hi[2] - lo[2]);
+}
+
 /* Plan the region when the run qualifies; otherwise leave region_on false (the whole-grid
  * variable-property path, as before). Called after the property hook is set. */
 static abl_status plan_region(abl_sim *s, abl_error *err)
@@ -975,6 +982,9 @@ static abl_status plan_region(abl_sim *s, abl_error *err)
         s->inv_rhoc_u[m] = 1.0 / (t->rho_kg_m3 * t->c_J_kgK);
     }
     fast_coefs(s, s->inv_rhoc_u, s->fast_u);
+    /* a plan of its own, not s->seg with other records: runs of interface voxels are merged
+     * where their records are bitwise equal, and scaling by another capacity can round two
+     * equal records apart */
     s->st_u = s->st;
     s->st_u.fast = s->fast_u;
     s->st_u.inv_rhoc = s->inv_rhoc_u;
@@ -1138,13 +1148,10 @@ static abl_status explicit_step(abl_sim *s, double h, double *work, abl_error *e
         }
         pennes_explicit_step(&s->st_u, s->T, s->T_new);
         region_halo(s, rlo, rhi);
-        double nr = 0.0;
-        if (!region_empty(rlo, rhi)) {
+        if (!region_empty(rlo, rhi))
             pennes_explicit_step_var_box(&s->st, s->k_field, s->W_field, s->T, s->T_new, rlo,
                                          rhi);
-            nr = (double)(rhi[0] - rlo[0]) * (rhi[1] - rlo[1]) * (rhi[2] - rlo[2]);
-        }
-        prof_mark(pf, ABL_PROF_KERNEL, 24 * nv + 40 * nr);
+        prof_mark(pf, ABL_PROF_KERNEL, 24 * nv + 40 * region_voxels(rlo, rhi));
     } else if (s->prop_fn) {
         view.T_C = s->T; /* after the pins */
         if ((st = s->prop_fn(s->prop_ctx, &view, s->k_field, s->W_field, err))) return st;
@@ -1207,8 +1214,7 @@ static abl_status explicit_step(abl_sim *s, double h, double *work, abl_error *e
     if (s->region_on) {
         if (!region_empty(rlo, rhi)) {
             phase_map_box(&s->grid, rlo, rhi, s->material, s->phase, s->T, s->T_new);
-            const double nr = (double)(rhi[0] - rlo[0]) * (rhi[1] - rlo[1]) * (rhi[2] - rlo[2]);
-            prof_mark(pf, ABL_PROF_PHASE, 25 * nr);
+            prof_mark(pf, ABL_PROF_PHASE, 25 * region_voxels(rlo, rhi));
         }
     } else if (s->phase) {
         phase_map(s->grid.n, s->material, s->phase, s->T, s->T_new, NULL);

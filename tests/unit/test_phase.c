@@ -415,6 +415,25 @@ static void test_checkpoint_freeze_bitwise(void)
     }
 }
 
+/* One explicit freezing run of the scenario text fmt (its %s: time.active_region) on the given
+ * number of threads, stepped to its end; *sc_out owns the scenario. */
+static abl_sim *region_run(const char *fmt, const char *mode, int threads, abl_scenario **sc_out)
+{
+    char text[2048];
+    snprintf(text, sizeof text, fmt, mode);
+    abl_scenario *sc = tu_scenario(text, NULL, 0);
+    CU_ASSERT_FATAL(sc != NULL);
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(threads);
+    abl_sim *s = tu_sim(sc);
+    abl_error err = {0};
+    long n = (long)llround(sc->duration_s / s->dt_s);
+    CU_ASSERT_FATAL(sim_step(s, n, &err) == ABL_OK);
+    omp_set_num_threads(saved);
+    *sc_out = sc;
+    return s;
+}
+
 /* Active region (sim.c, docs/PHASE_CHANGE.md "Active region"): an explicit freezing run that
  * steps the variable-property path and the enthalpy map only on the box of voxels that are or
  * were outside the liquid window equals the whole-grid path. Tilted probe, freeze / passive
@@ -455,19 +474,7 @@ static void test_active_region(void)
     abl_scenario *sc[3] = {NULL, NULL, NULL};
     const char *mode[3] = {"auto", "off", "auto"};
     const int threads[3] = {2, 2, 1};
-    const int saved = omp_get_max_threads();
-    abl_error err = {0};
-    for (int r = 0; r < 3; r++) {
-        char text[2048];
-        snprintf(text, sizeof text, yaml, mode[r]);
-        sc[r] = tu_scenario(text, NULL, 0);
-        CU_ASSERT_FATAL(sc[r] != NULL);
-        omp_set_num_threads(threads[r]);
-        run[r] = tu_sim(sc[r]);
-        long n = (long)llround(sc[r]->duration_s / run[r]->dt_s);
-        CU_ASSERT_FATAL(sim_step(run[r], n, &err) == ABL_OK);
-    }
-    omp_set_num_threads(saved);
+    for (int r = 0; r < 3; r++) run[r] = region_run(yaml, mode[r], threads[r], &sc[r]);
     abl_sim *a = run[0], *b = run[1], *c1 = run[2];
     CU_ASSERT(a->region_on);
     CU_ASSERT(!b->region_on);
@@ -528,16 +535,7 @@ static void test_active_region_warm_bath(void)
     abl_sim *run[2] = {NULL, NULL};
     abl_scenario *sc[2] = {NULL, NULL};
     const char *mode[2] = {"auto", "off"};
-    abl_error err = {0};
-    for (int r = 0; r < 2; r++) {
-        char text[1024];
-        snprintf(text, sizeof text, yaml, mode[r]);
-        sc[r] = tu_scenario(text, NULL, 0);
-        CU_ASSERT_FATAL(sc[r] != NULL);
-        run[r] = tu_sim(sc[r]);
-        long n = (long)llround(sc[r]->duration_s / run[r]->dt_s);
-        CU_ASSERT_FATAL(sim_step(run[r], n, &err) == ABL_OK);
-    }
+    for (int r = 0; r < 2; r++) run[r] = region_run(yaml, mode[r], omp_get_max_threads(), &sc[r]);
     const size_t N = run[0]->grid.n;
     const double dT = tu_maxdiff(run[0]->T, run[1]->T, N);
     size_t frozen = 0;
