@@ -64,6 +64,11 @@ void pcg_destroy(abl_pcg *s);
  * preconditioner's status is returned as it is. */
 abl_status pcg_solve(abl_pcg *s, const abl_pcg_system *sys, const double *b, double b_norm,
                      double *x, int *iterations, double *rel_residual, abl_error *err);
+/* The same, with Ax = A x of the initial guess when the caller has computed it already (e.g.
+ * to choose between guesses); it may be one of the pcg_scratch vectors. NULL: computed. */
+abl_status pcg_solve_ax(abl_pcg *s, const abl_pcg_system *sys, const double *b, double b_norm,
+                        double *x, const double *Ax, int *iterations, double *rel_residual,
+                        abl_error *err);
 
 /* Deterministic dot product a.b over all voxels (per z-plane, planes in order). */
 double pcg_dot(abl_pcg *s, const double *a, const double *b);

@@ -87,14 +87,12 @@ typedef struct {
 void potential_set_couples(abl_potential *p, const abl_potential_couple *couples, size_t n);
 
 /* Solve K V = 0 on the free voxels. On entry V holds the held values at held voxels and the
- * initial guess elsewhere (a previous solution makes re-solves cheap); on return the solution.
- * ABL_ENUM if max_iter is reached first. */
-abl_status potential_solve(abl_potential *p, double *V, int *iterations, double *rel_residual,
-                           abl_error *err);
-
-/* Relative residual ||K V||_free / ||b|| of a candidate V (held values included), the
- * measure potential_solve stops on; 0 when b = 0. Used to pick the better of two guesses. */
-double potential_residual(abl_potential *p, const double *V);
+ * initial guess elsewhere (a previous solution makes re-solves cheap); alt, when not NULL, is a
+ * second guess with the same held values: CG starts from whichever has the smaller residual
+ * (V is overwritten with alt when alt wins). On return V is the solution. ABL_ENUM if max_iter
+ * is reached first. */
+abl_status potential_solve(abl_potential *p, double *V, const double *alt, int *iterations,
+                           double *rel_residual, abl_error *err);
 
 /* Current [A] leaving the held voxels (into the free voxels and the grounded faces):
  * sum over held c of (K V)_c times the voxel volume. */

@@ -11,10 +11,12 @@
  *   insulated/fixed      DCT-IV  (FFTW_REDFT11, self-inverse),    eigen 2-2cos(pi (m+1/2)/n)
  * (eigenvalues of -h^2 L_1D, m = 0..n-1). Every pair normalises with 1/(2n) per axis.
  *
- * Plan once, execute many, destroy once (FFTW's own discipline). Transforms run as batches of
- * 1-D lines, each batch through one single-threaded FFTW plan, distributed over OpenMP threads:
- * every line is computed by the same code whatever the thread count, so results are bitwise
- * independent of OMP_NUM_THREADS (a multi-threaded FFTW plan would not guarantee that).
+ * Plan once, execute many, destroy once (FFTW's own discipline). Transforms run as batches
+ * (each z-plane through one single-threaded 2-D plan, then the z-lines of each y-row through a
+ * 1-D plan) distributed over OpenMP threads: every plane and line is computed by the same code
+ * whatever the thread count, so results are bitwise independent of OMP_NUM_THREADS (a
+ * multi-threaded FFTW plan would not guarantee that). spectral_solve transforms x and y only
+ * and solves the tridiagonal z systems directly (same operator, half the work).
  */
 #ifndef ABLASIM_SPECTRAL_H
 #define ABLASIM_SPECTRAL_H
@@ -44,6 +46,10 @@ double spectral_eigenvalue(const abl_spectral *sp, int i, int j, int k);
  * all faces are insulated and a == 0, which is singular: error). r and x may be the same array. */
 abl_status spectral_solve(const abl_spectral *sp, double a, double c, const double *r, double *x,
                           abl_error *err);
+/* x = D (a I - c L_h)^-1 D r with D = diag(d) (d NULL: identity): a diagonally scaled
+ * preconditioner in the passes the solve makes anyway. */
+abl_status spectral_solve_scaled(const abl_spectral *sp, double a, double c, const double *d,
+                                 const double *r, double *x, abl_error *err);
 
 /* Exact evolution over time t of dT/dt = alpha L_h T - p T + b (alpha = k/(rho c) [m^2/s],
  * p = W/(rho c) [1/s], b a constant field [K/s] that carries sources, perfusion inflow and the

@@ -92,21 +92,97 @@ void pcg_mask(const abl_pcg *s, const uint8_t *mask, double *v)
         if (mask[c]) v[c] = 0.0;
 }
 
-/* z = M^-1 r, zero at held voxels (without a preconditioner z = r, already zero there) */
-static abl_status precondition(abl_pcg *s, const abl_pcg_system *sys, abl_error *err)
+/* The iteration's vector work in two fused passes (one read of each vector instead of two or
+ * three); the sums are per z-plane, planes in order, so they do not depend on the thread
+ * count. */
+
+/* x += alpha p, r -= alpha q (r stays 0 at held voxels, where q is discarded); returns r.r */
+static double update_xr(abl_pcg *s, const uint8_t *restrict mask, double alpha, double *restrict x,
+                        double *restrict r, const double *restrict p, const double *restrict q)
+{
+    const abl_grid *g = s->g;
+    double *work = s->work;
+    const size_t sz = g->sz;
+#pragma omp parallel for schedule(static)
+    for (int k = 0; k < g->nz; k++) {
+        const size_t c0 = (size_t)k * sz;
+        double t = 0.0;
+        if (mask) {
+#pragma omp simd reduction(+ : t)
+            for (size_t c = c0; c < c0 + sz; c++) {
+                x[c] += alpha * p[c];
+                const double rc = mask[c] ? 0.0 : r[c] - alpha * q[c];
+                r[c] = rc;
+                t += rc * rc;
+            }
+        } else {
+#pragma omp simd reduction(+ : t)
+            for (size_t c = c0; c < c0 + sz; c++) {
+                x[c] += alpha * p[c];
+                const double rc = r[c] - alpha * q[c];
+                r[c] = rc;
+                t += rc * rc;
+            }
+        }
+        work[k] = t;
+    }
+    double t = 0.0;
+    for (int k = 0; k < g->nz; k++) t += work[k];
+    return t;
+}
+
+/* z = 0 at held voxels; returns r.z */
+static double mask_dot(abl_pcg *s, const uint8_t *restrict mask, const double *restrict r,
+                       double *restrict z)
+{
+    const abl_grid *g = s->g;
+    double *work = s->work;
+    const size_t sz = g->sz;
+#pragma omp parallel for schedule(static)
+    for (int k = 0; k < g->nz; k++) {
+        const size_t c0 = (size_t)k * sz;
+        double t = 0.0;
+        if (mask) {
+#pragma omp simd reduction(+ : t)
+            for (size_t c = c0; c < c0 + sz; c++) {
+                const double zc = mask[c] ? 0.0 : z[c];
+                z[c] = zc;
+                t += r[c] * zc;
+            }
+        } else {
+#pragma omp simd reduction(+ : t)
+            for (size_t c = c0; c < c0 + sz; c++) t += r[c] * z[c];
+        }
+        work[k] = t;
+    }
+    double t = 0.0;
+    for (int k = 0; k < g->nz; k++) t += work[k];
+    return t;
+}
+
+/* z = M^-1 r, zero at held voxels (without a preconditioner z = r, already zero there);
+ * returns r.z */
+static abl_status precondition(abl_pcg *s, const abl_pcg_system *sys, double *rz, abl_error *err)
 {
     if (!sys->precondition) {
         memcpy(s->v[1], s->v[0], s->g->n * sizeof(double));
-        return ABL_OK;
+    } else {
+        abl_status st = sys->precondition(sys->ctx, s->v[0], s->v[1], err);
+        if (st) return st;
     }
-    abl_status st = sys->precondition(sys->ctx, s->v[0], s->v[1], err);
-    if (st) return st;
-    pcg_mask(s, sys->mask, s->v[1]);
+    *rz = mask_dot(s, sys->mask, s->v[0], s->v[1]);
     return ABL_OK;
 }
 
 abl_status pcg_solve(abl_pcg *s, const abl_pcg_system *sys, const double *b, double b_norm,
                      double *x, int *iterations, double *rel_residual, abl_error *err)
+{
+    return pcg_solve_ax(s, sys, b, b_norm, x, NULL, iterations, rel_residual, err);
+}
+
+abl_status pcg_solve_ax(abl_pcg *s, const abl_pcg_system *sys, const double *b, double b_norm,
+                        double *x, const double *Ax, int *iterations, double *rel_residual,
+                        abl_error *err)
 {
     const size_t n = s->g->n;
     const uint8_t *mask = sys->mask;
@@ -118,22 +194,24 @@ abl_status pcg_solve(abl_pcg *s, const abl_pcg_system *sys, const double *b, dou
     if (b_norm == 0.0) return ABL_OK;
 
     /* r = b - A x over the free voxels */
-    if (b) {
+    if (!Ax) {
         sys->apply(sys->ctx, x, q);
+        Ax = q;
+    }
+    if (b) {
 #pragma omp parallel for schedule(static)
-        for (size_t c = 0; c < n; c++) r[c] = b[c] - q[c];
+        for (size_t c = 0; c < n; c++) r[c] = b[c] - Ax[c];
     } else {
-        sys->apply(sys->ctx, x, r);
 #pragma omp parallel for schedule(static)
-        for (size_t c = 0; c < n; c++) r[c] = -r[c];
+        for (size_t c = 0; c < n; c++) r[c] = -Ax[c];
     }
     pcg_mask(s, mask, r);
     double rn = sqrt(pcg_dot(s, r, r));
     int it = 0;
     if (rn > o->tol * b_norm) {
-        if ((st = precondition(s, sys, err))) return st;
+        double rz;
+        if ((st = precondition(s, sys, &rz, err))) return st;
         memcpy(p, z, n * sizeof(double));
-        double rz = pcg_dot(s, r, z);
         for (;;) {
             if (it >= o->max_iter) {
                 *iterations = it;
@@ -146,23 +224,17 @@ abl_status pcg_solve(abl_pcg *s, const abl_pcg_system *sys, const double *b, dou
             /* q = A p: p is zero at held voxels, so the fused dot is the free voxels' p.Ap;
              * q there is discarded */
             const double pq = sys->apply(sys->ctx, p, q);
-            pcg_mask(s, mask, q);
             if (!(pq > 0.0))
                 return abl_fail(err, ABL_ENUM,
                                 "%sconjugate gradients broke down (p.Ap = %g): the system is not "
                                 "positive definite; %s",
                                 o->what, pq, o->hint_breakdown);
             const double alpha = rz / pq;
-#pragma omp parallel for schedule(static)
-            for (size_t c = 0; c < n; c++) {
-                x[c] += alpha * p[c];
-                r[c] -= alpha * q[c];
-            }
-            rn = sqrt(pcg_dot(s, r, r));
+            rn = sqrt(update_xr(s, mask, alpha, x, r, p, q));
             it++;
             if (rn <= o->tol * b_norm) break;
-            if ((st = precondition(s, sys, err))) return st;
-            const double rz_new = pcg_dot(s, r, z);
+            double rz_new;
+            if ((st = precondition(s, sys, &rz_new, err))) return st;
             const double beta = rz_new / rz;
             rz = rz_new;
 #pragma omp parallel for schedule(static)

@@ -263,31 +263,47 @@ static abl_status precondition(void *ctx, const double *r, double *z, abl_error 
     abl_potential *p = ctx;
     const size_t n = p->g->n;
     const double *s = p->pre;
+    if (p->sp) return spectral_solve_scaled(p->sp, 0.0, 1.0, s, r, z, err);
 #pragma omp parallel for schedule(static)
     for (size_t c = 0; c < n; c++) z[c] = s[c] * r[c];
-    if (p->sp) {
-        abl_status st = spectral_solve(p->sp, 0.0, 1.0, z, z, err);
-        if (st) return st;
-#pragma omp parallel for schedule(static)
-        for (size_t c = 0; c < n; c++) z[c] *= s[c];
-    }
     return ABL_OK;
 }
 
 /* ||b||: the right side of the lifted problem, -K V_held on the free voxels (the current the
- * held values drive into their free neighbours); independent of the guess */
+ * held values drive into their free neighbours); independent of the guess. Only free voxels
+ * beside a held one (or the coupled ones) are non-zero: (K V_held)_c = -sum over c's held
+ * neighbours nb of g(c, nb) V_nb; found from the mask alone, without a matvec. */
 static double rhs_norm(abl_potential *p, const double *V)
 {
-    const size_t n = p->g->n;
-    double *pp = pcg_scratch(p->cg, 0), *q = pcg_scratch(p->cg, 1);
+    const abl_grid *g = p->g;
+    if (!p->held) return 0.0;
+    const size_t sy = g->sy, sz = g->sz;
+    const uint8_t *h = p->held;
 #pragma omp parallel for schedule(static)
-    for (size_t c = 0; c < n; c++) pp[c] = is_held(p, c) ? V[c] : 0.0;
-    matvec(p, pp, q);
-    return pcg_norm_free(p->cg, p->held, q);
+    for (int k = 0; k < g->nz; k++) {
+        double t = 0.0;
+        for (int j = 0; j < g->ny; j++)
+            for (int i = 0; i < g->nx; i++) {
+                const size_t c = ABL_IDX(g, i, j, k);
+                if (h[c]) continue;
+                double q = 0.0;
+                if (i > 0 && h[c - 1]) q += p->gx[c - 1] * V[c - 1];
+                if (i < g->nx - 1 && h[c + 1]) q += p->gx[c] * V[c + 1];
+                if (j > 0 && h[c - sy]) q += p->gy[c - sy] * V[c - sy];
+                if (j < g->ny - 1 && h[c + sy]) q += p->gy[c] * V[c + sy];
+                if (k > 0 && h[c - sz]) q += p->gz[c - sz] * V[c - sz];
+                if (k < g->nz - 1 && h[c + sz]) q += p->gz[c] * V[c + sz];
+                t += q * q;
+            }
+        p->work[k] = t;
+    }
+    double t = 0.0;
+    for (int k = 0; k < g->nz; k++) t += p->work[k];
+    return sqrt(t);
 }
 
-abl_status potential_solve(abl_potential *p, double *V, int *iterations, double *rel_residual,
-                           abl_error *err)
+abl_status potential_solve(abl_potential *p, double *V, const double *alt, int *iterations,
+                           double *rel_residual, abl_error *err)
 {
     const size_t n = p->g->n;
     const double bnorm = rhs_norm(p, V);
@@ -300,19 +316,21 @@ abl_status potential_solve(abl_potential *p, double *V, int *iterations, double 
             if (!is_held(p, c)) V[c] = 0.0;
         return ABL_OK;
     }
-    /* r = -K V (the right side is zero: the held values drive the solution); the
-     * preconditioner is always applied (Jacobi scaling without the spectral solve) */
+    /* r = -K V (the right side is zero: the held values drive the solution); of two guesses
+     * the one with the smaller residual, its K V handed to CG (no second matvec) */
+    double *KV = pcg_scratch(p->cg, 1);
+    matvec(p, V, KV);
+    if (alt) {
+        double *KA = pcg_scratch(p->cg, 0);
+        matvec(p, alt, KA);
+        if (pcg_norm_free(p->cg, p->held, KA) < pcg_norm_free(p->cg, p->held, KV)) {
+            memcpy(V, alt, n * sizeof(double));
+            KV = KA;
+        }
+    }
+    /* the preconditioner is always applied (Jacobi scaling without the spectral solve) */
     const abl_pcg_system sys = {apply, precondition, p, p->held};
-    return pcg_solve(p->cg, &sys, NULL, bnorm, V, iterations, rel_residual, err);
-}
-
-double potential_residual(abl_potential *p, const double *V)
-{
-    const double b = rhs_norm(p, V);
-    if (b == 0.0) return 0.0;
-    double *r = pcg_scratch(p->cg, 0);
-    matvec(p, V, r);
-    return pcg_norm_free(p->cg, p->held, r) / b;
+    return pcg_solve_ax(p->cg, &sys, NULL, bnorm, V, KV, iterations, rel_residual, err);
 }
 
 double potential_current_A(abl_potential *p, const double *V)

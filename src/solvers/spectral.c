@@ -198,12 +198,21 @@ static void tridiagonal_z(const abl_spectral *sp, double a, double c, int j, dou
 abl_status spectral_solve(const abl_spectral *sp, double a, double c, const double *r, double *x,
                           abl_error *err)
 {
+    return spectral_solve_scaled(sp, a, c, NULL, r, x, err);
+}
+
+abl_status spectral_solve_scaled(const abl_spectral *sp, double a, double c, const double *d,
+                                 const double *r, double *x, abl_error *err)
+{
     const abl_grid *g = sp->g;
     if (!(a >= 0 && c >= 0)) return abl_fail(err, ABL_EINVAL, "spectral_solve: a, c must be >= 0");
     if (a == 0 && spectral_eigenvalue(sp, 0, 0, 0) == 0)
         return abl_fail(err, ABL_EINVAL,
                         "spectral_solve: singular (all faces insulated and no diagonal term)");
-    if (x != r)
+    if (d)
+#pragma omp parallel for schedule(static)
+        for (size_t q = 0; q < g->n; q++) x[q] = d[q] * r[q];
+    else if (x != r)
 #pragma omp parallel for schedule(static)
         for (size_t q = 0; q < g->n; q++) x[q] = r[q];
     transform_xy(sp, x, sp->fxy);
@@ -223,8 +232,12 @@ abl_status spectral_solve(const abl_spectral *sp, double a, double c, const doub
     if (nomem) return abl_fail(err, ABL_ENOMEM, "out of memory (spectral solve, %d x %d scratch)", g->nx, g->nz);
     transform_xy(sp, x, sp->ixy);
     const double s = sp->norm_xy;
+    if (d)
 #pragma omp parallel for schedule(static)
-    for (size_t q = 0; q < g->n; q++) x[q] *= s;
+        for (size_t q = 0; q < g->n; q++) x[q] *= s * d[q];
+    else
+#pragma omp parallel for schedule(static)
+        for (size_t q = 0; q < g->n; q++) x[q] *= s;
     return ABL_OK;
 }
 

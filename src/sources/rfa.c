@@ -743,16 +743,15 @@ static abl_status solve(abl_source *s, int conf, double t_s, abl_error *err)
     double *V = m->V[conf], *Vp = m->Vp[conf], *old = m->heat_q; /* heat_q: scratch here */
     const size_t n = g->n;
     memcpy(old, V, n * sizeof(double));
-    if (m->tp[conf] >= 0.0 && m->ts[conf] > m->tp[conf]) {
+    const bool extrapolate = m->tp[conf] >= 0.0 && m->ts[conf] > m->tp[conf];
+    if (extrapolate) {
         const double f = fmin((t_s - m->ts[conf]) / (m->ts[conf] - m->tp[conf]), 1.0);
 #pragma omp parallel for schedule(static)
         for (size_t c = 0; c < n; c++) V[c] = old[c] + f * (old[c] - Vp[c]);
-        if (potential_residual(m->pot, V) > potential_residual(m->pot, old))
-            memcpy(V, old, n * sizeof(double));
     }
     int it;
     double res;
-    st = potential_solve(m->pot, V, &it, &res, err);
+    st = potential_solve(m->pot, V, extrapolate ? old : NULL, &it, &res, err);
     if (st) {
         char msg[ABL_ERRMSG_LEN];
         snprintf(msg, sizeof msg, "%s", err->msg);
