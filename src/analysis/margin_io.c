@@ -1032,6 +1032,30 @@ static void overall_verdict(abl_margin_report *rep)
     rep->pass = rep->m.pass && rep->n_critical_crossed == 0;
 }
 
+/* Both modes after reading (started at t0): the margin, its timings and the verdict. */
+static abl_status compute_timed(const abl_margin_input *in, abl_margin_report *rep, double t0,
+                                abl_error *err)
+{
+    const double t1 = omp_get_wtime();
+    rep->read_s = t1 - t0;
+    abl_status st = margin_compute(in, &rep->m, err);
+    if (st) return st;
+    rep->compute_s = omp_get_wtime() - t1;
+    rep->wall_s = omp_get_wtime() - t0;
+    overall_verdict(rep);
+    return ABL_OK;
+}
+
+/* Both modes' last part: the outputs, the wall time and what writing took of it. */
+static abl_status write_timed(const out_data *od, const char *nifti_prefix, abl_margin_report *rep,
+                              double t0, abl_error *err)
+{
+    const abl_status st = write_outputs(od, nifti_prefix, err);
+    rep->wall_s = omp_get_wtime() - t0;
+    rep->write_s = rep->wall_s - rep->read_s - rep->compute_s;
+    return st;
+}
+
 /* Non-finite values in a field the analysis reads (doubles d or floats f): their count, and
  * desc = "FIELD holds N non-finite value(s), the first VALUE at voxel (i, j, k)". */
 static size_t find_nonfinite(const result_file *rf, const char *name, const double *d,
@@ -1250,22 +1274,14 @@ static abl_status analyse_result(const abl_margin_opts *o, abl_margin_report *re
     memcpy(in.dims, rf->dims, sizeof in.dims);
     memcpy(in.spacing_mm, rf->spacing_mm, sizeof in.spacing_mm);
     margin_affine_from_grid(rf->spacing_mm, rf->origin_mm, in.affine);
-    const double t1 = omp_get_wtime();
-    rep->read_s = t1 - t0;
-    st = margin_compute(&in, &rep->m, err);
-    if (st) goto done;
-    rep->compute_s = omp_get_wtime() - t1;
-    rep->wall_s = omp_get_wtime() - t0;
-    overall_verdict(rep);
+    if ((st = compute_timed(&in, rep, t0, err))) goto done;
 
     out_data od = {.rep = rep, .m = &rep->m, .tumour = *tumour};
     memcpy(od.affine, in.affine, sizeof od.affine);
     memcpy(od.origin_mm, rf->origin_mm, sizeof od.origin_mm);
     for (int c = 0; c < ABL_ZONE_NCRIT; c++)
         od.zone_mask[c] = zones[c];
-    st = write_outputs(&od, o->nifti_prefix, err);
-    rep->wall_s = omp_get_wtime() - t0;
-    rep->write_s = rep->wall_s - rep->read_s - rep->compute_s;
+    st = write_timed(&od, o->nifti_prefix, rep, t0, err);
 done:
     free(tmax);
     free(tmin);
@@ -1396,13 +1412,7 @@ abl_status margin_analyse_nifti(const abl_margin_opts *o, abl_margin_report *rep
     margin_affine_from_grid(mt.spacing_mm, mt.origin_mm, in.affine);
     memcpy(rep->dims, in.dims, sizeof rep->dims);
     memcpy(rep->spacing_mm, in.spacing_mm, sizeof rep->spacing_mm);
-    const double t1 = omp_get_wtime();
-    rep->read_s = t1 - t0;
-    st = margin_compute(&in, &rep->m, err);
-    if (st) goto done;
-    rep->compute_s = omp_get_wtime() - t1;
-    rep->wall_s = omp_get_wtime() - t0;
-    overall_verdict(rep);
+    if ((st = compute_timed(&in, rep, t0, err))) goto done;
     od.tumour = mt.labels;
     od.seg_zone = mz.labels;
     od.nifti_affine = (const double(*)[4])gt.affine;
@@ -1410,10 +1420,8 @@ abl_status margin_analyse_nifti(const abl_margin_opts *o, abl_margin_report *rep
     memcpy(od.origin_mm, mt.origin_mm, sizeof od.origin_mm);
     h5_quiet q;
     quiet_begin(&q);
-    st = write_outputs(&od, o->nifti_prefix, err);
+    st = write_timed(&od, o->nifti_prefix, rep, t0, err);
     quiet_end(&q);
-    rep->wall_s = omp_get_wtime() - t0;
-    rep->write_s = rep->wall_s - rep->read_s - rep->compute_s;
 done:
     mesh_free(&mt);
     mesh_free(&mz);
