@@ -86,6 +86,23 @@ double needle_hold_radius_m(const abl_grid *g, double radius_m);
 size_t needle_hold_voxels(const abl_grid *g, const double tip_m[3], const double dir[3],
                           double length_m, double radius_m, size_t *idx, size_t cap);
 
+/* A wire: a needle bent along a chain of straight chords (the tines of an expandable
+ * electrode), all of one radius. The held set and the coupling below are the needle's rules
+ * with the distance to the axis taken as the distance to the nearest chord; a chord's start
+ * or end that is a free end of the wire (pull_start, pull_end) is pulled back like a needle's
+ * ends, the joints between chords are not. A straight needle is one chord with both ends
+ * free (needle_hold_voxels and needle_coupling are exactly that). */
+typedef struct {
+    double tip_m[3], dir[3]; /* start and unit direction */
+    double length_m;
+    bool pull_start, pull_end;
+} abl_chord;
+
+/* The held set of wire w[0..nw) (rule of needle_hold_voxels, per chord); 0 also when out of
+ * memory (nw > 1 needs a scratch copy of the chords). */
+size_t wire_hold_voxels(const abl_grid *g, const abl_chord *w, int nw, double radius_m,
+                        size_t *idx, size_t cap);
+
 /* A voxel beside a held set, coupled to the needle's true surface: besides what its faces to
  * held voxels conduct (k sum 1/h^2, the stencil's), k dG_m2 (value_held - value_b). */
 typedef struct {
@@ -108,5 +125,9 @@ typedef struct {
 size_t needle_coupling(const abl_grid *g, const double tip_m[3], const double dir[3],
                        double length_m, double radius_m, const size_t *idx, size_t n,
                        const int *mark, int id, uint8_t *seen, abl_needle_couple *out);
+/* The same for wire w[0..nw) (d: the distance to the nearest chord). */
+size_t wire_coupling(const abl_grid *g, const abl_chord *w, int nw, double radius_m,
+                     const size_t *idx, size_t n, const int *mark, int id, uint8_t *seen,
+                     abl_needle_couple *out);
 
 #endif

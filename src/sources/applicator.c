@@ -127,26 +127,47 @@ static double seg_dist2(const double x[3], const double tip[3], const double d[3
     return r2;
 }
 
-size_t needle_hold_voxels(const abl_grid *g, const double tip_m[3], const double dir[3],
-                          double length_m, double radius_m, size_t *idx, size_t cap)
+/* Squared distance from x to the wire: the nearest of its chords. */
+static double wire_dist2(const double x[3], const abl_chord *w, int n)
 {
+    double d2 = INFINITY;
+    for (int q = 0; q < n; q++) {
+        const double e = seg_dist2(x, w[q].tip_m, w[q].dir, w[q].length_m);
+        if (e < d2) d2 = e;
+    }
+    return d2;
+}
+
+size_t wire_hold_voxels(const abl_grid *g, const abl_chord *w, int nw, double radius_m,
+                        size_t *idx, size_t cap)
+{
+    if (nw < 1) return 0;
     const double h = fmax(g->h_m[0], fmax(g->h_m[1], g->h_m[2]));
     const double half_diag =
         0.5 * sqrt(g->h_m[0] * g->h_m[0] + g->h_m[1] * g->h_m[1] + g->h_m[2] * g->h_m[2]);
     const double rh = needle_hold_radius_m(g, radius_m);
-    const double pull = fmin(rh - radius_m, 0.5 * length_m);
     const double near = fmax(radius_m + NEEDLE_NEAR_GAP * h, half_diag);
-    double tip2[3];
-    for (int a = 0; a < 3; a++)
-        tip2[a] = tip_m[a] + pull * dir[a];
-    const double L2 = length_m - 2.0 * pull;
+    /* the chords with the wire's free ends pulled back (a needle's one chord on the stack) */
+    abl_chord one[1], *pulled = nw == 1 ? one : malloc((size_t)nw * sizeof *pulled);
+    if (!pulled) return 0;
+    for (int q = 0; q < nw; q++) {
+        const double pull = fmin(rh - radius_m, 0.5 * w[q].length_m);
+        const double p0 = w[q].pull_start ? pull : 0.0, p1 = w[q].pull_end ? pull : 0.0;
+        pulled[q] = w[q];
+        for (int a = 0; a < 3; a++) pulled[q].tip_m[a] = w[q].tip_m[a] + p0 * w[q].dir[a];
+        pulled[q].length_m = w[q].length_m - (p0 + p1);
+    }
     int lo[3], hi[3], na[3] = {g->nx, g->ny, g->nz};
     const double rb = fmax(rh, near);
     for (int a = 0; a < 3; a++) {
-        double e = tip_m[a] + length_m * dir[a];
-        double mn = fmin(tip_m[a], e) - rb, mx = fmax(tip_m[a], e) + rb;
-        lo[a] = (int)fmax(0.0, floor((mn - g->origin_m[a]) / g->h_m[a]));
-        hi[a] = (int)fmin((double)na[a] - 1, ceil((mx - g->origin_m[a]) / g->h_m[a]));
+        double mn = INFINITY, mx = -INFINITY;
+        for (int q = 0; q < nw; q++) {
+            const double e = w[q].tip_m[a] + w[q].length_m * w[q].dir[a];
+            mn = fmin(mn, fmin(w[q].tip_m[a], e));
+            mx = fmax(mx, fmax(w[q].tip_m[a], e));
+        }
+        lo[a] = (int)fmax(0.0, floor((mn - rb - g->origin_m[a]) / g->h_m[a]));
+        hi[a] = (int)fmin((double)na[a] - 1, ceil((mx + rb - g->origin_m[a]) / g->h_m[a]));
     }
     size_t n = 0;
     const double rh2 = rh * rh * (1.0 + 1e-12), near2 = near * near * (1.0 + 1e-12);
@@ -155,18 +176,34 @@ size_t needle_hold_voxels(const abl_grid *g, const double tip_m[3], const double
             for (int i = lo[0]; i <= hi[0]; i++) {
                 double x[3];
                 grid_voxel_centre_m(g, i, j, k, x);
-                if (seg_dist2(x, tip2, dir, L2) > rh2 &&
-                    seg_dist2(x, tip_m, dir, length_m) > near2)
-                    continue;
+                if (wire_dist2(x, pulled, nw) > rh2 && wire_dist2(x, w, nw) > near2) continue;
                 if (idx && n < cap) idx[n] = ABL_IDX(g, i, j, k);
                 n++;
             }
+    if (pulled != one) free(pulled);
     return n;
+}
+
+size_t needle_hold_voxels(const abl_grid *g, const double tip_m[3], const double dir[3],
+                          double length_m, double radius_m, size_t *idx, size_t cap)
+{
+    const abl_chord c = {{tip_m[0], tip_m[1], tip_m[2]}, {dir[0], dir[1], dir[2]}, length_m,
+                         true, true};
+    return wire_hold_voxels(g, &c, 1, radius_m, idx, cap);
 }
 
 size_t needle_coupling(const abl_grid *g, const double tip_m[3], const double dir[3],
                        double length_m, double radius_m, const size_t *idx, size_t n,
                        const int *mark, int id, uint8_t *seen, abl_needle_couple *out)
+{
+    const abl_chord c = {{tip_m[0], tip_m[1], tip_m[2]}, {dir[0], dir[1], dir[2]}, length_m,
+                         true, true};
+    return wire_coupling(g, &c, 1, radius_m, idx, n, mark, id, seen, out);
+}
+
+size_t wire_coupling(const abl_grid *g, const abl_chord *w, int nw, double radius_m,
+                     const size_t *idx, size_t n, const int *mark, int id, uint8_t *seen,
+                     abl_needle_couple *out)
 {
     const int na[3] = {g->nx, g->ny, g->nz};
     const size_t stride[3] = {1, g->sy, g->sz};
@@ -184,7 +221,7 @@ size_t needle_coupling(const abl_grid *g, const double tip_m[3], const double di
                                 (int)(b / g->sz)};
             double x[3];
             grid_voxel_centre_m(g, ijk[0], ijk[1], ijk[2], x);
-            const double ld = 0.5 * log(seg_dist2(x, tip_m, dir, length_m));
+            const double ld = 0.5 * log(wire_dist2(x, w, nw));
             double S = 0.0, Gheld = 0.0;
             for (int q = 0; q < 6; q++) {
                 const int a = q / 2, dn = q % 2 ? 1 : -1;
@@ -199,7 +236,7 @@ size_t needle_coupling(const abl_grid *g, const double tip_m[3], const double di
                     ne[a] = e;
                     double xn[3];
                     grid_voxel_centre_m(g, ne[0], ne[1], ne[2], xn);
-                    S += (0.5 * log(seg_dist2(xn, tip_m, dir, length_m)) - ld) * ih2;
+                    S += (0.5 * log(wire_dist2(xn, w, nw)) - ld) * ih2;
                 }
             }
             const double Gb = fmax(0.0, S / (ld - log(radius_m)));

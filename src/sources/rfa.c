@@ -468,70 +468,6 @@ static int dim(const abl_grid *g, int a)
     return a == 0 ? g->nx : a == 1 ? g->ny : g->nz;
 }
 
-/* Mark every voxel the segment p0-p1 passes through (Amanatides & Woo 1987, "A fast voxel
- * traversal algorithm for ray tracing", Eurographics '87), and every voxel whose centre lies
- * within r of the segment. Returns false when a point of the segment lies outside the grid. */
-static bool mark_segment(const abl_grid *g, const double p0[3], const double p1[3], double r,
-                         uint8_t *mask)
-{
-    long v[3], last[3];
-    for (int a = 0; a < 3; a++) {
-        v[a] = voxel_of(g, a, p0[a]);
-        last[a] = voxel_of(g, a, p1[a]);
-        if (v[a] < 0 || v[a] >= dim(g, a) || last[a] < 0 || last[a] >= dim(g, a)) return false;
-    }
-    double dvec[3], tmax[3], tdelta[3];
-    int step[3];
-    for (int a = 0; a < 3; a++) {
-        dvec[a] = p1[a] - p0[a];
-        step[a] = dvec[a] > 0 ? 1 : dvec[a] < 0 ? -1 : 0;
-        double lo = g->origin_m[a] + (v[a] - 0.5) * g->h_m[a]; /* voxel's lower face */
-        if (step[a] == 0) {
-            tmax[a] = tdelta[a] = INFINITY;
-        } else {
-            double next = step[a] > 0 ? lo + g->h_m[a] : lo;
-            tmax[a] = (next - p0[a]) / dvec[a];
-            tdelta[a] = g->h_m[a] / fabs(dvec[a]);
-        }
-    }
-    for (int guard = 0; guard < 1 << 24; guard++) {
-        mask[ABL_IDX(g, v[0], v[1], v[2])] = 1;
-        if (v[0] == last[0] && v[1] == last[1] && v[2] == last[2]) break;
-        int a = tmax[0] < tmax[1] ? (tmax[0] < tmax[2] ? 0 : 2) : (tmax[1] < tmax[2] ? 1 : 2);
-        if (tmax[a] > 1.0) break; /* rounding at the end point */
-        v[a] += step[a];
-        if (v[a] < 0 || v[a] >= dim(g, a)) return false;
-        tmax[a] += tdelta[a];
-    }
-    /* voxel centres within r of the segment */
-    long lo[3], hi[3];
-    for (int a = 0; a < 3; a++) {
-        lo[a] = voxel_of(g, a, fmin(p0[a], p1[a]) - r);
-        hi[a] = voxel_of(g, a, fmax(p0[a], p1[a]) + r);
-        if (lo[a] < 0) lo[a] = 0;
-        if (hi[a] > dim(g, a) - 1) hi[a] = dim(g, a) - 1;
-    }
-    const double L2 = dvec[0] * dvec[0] + dvec[1] * dvec[1] + dvec[2] * dvec[2];
-    for (long k = lo[2]; k <= hi[2]; k++)
-        for (long j = lo[1]; j <= hi[1]; j++)
-            for (long i = lo[0]; i <= hi[0]; i++) {
-                double x[3];
-                grid_voxel_centre_m(g, (int)i, (int)j, (int)k, x);
-                double t = 0.0;
-                if (L2 > 0.0)
-                    t = ((x[0] - p0[0]) * dvec[0] + (x[1] - p0[1]) * dvec[1] +
-                         (x[2] - p0[2]) * dvec[2]) /
-                        L2;
-                t = fmin(fmax(t, 0.0), 1.0);
-                double d2 = 0.0;
-                for (int a = 0; a < 3; a++) {
-                    double e = x[a] - (p0[a] + t * dvec[a]);
-                    d2 += e * e;
-                }
-                if (d2 <= r * r) mask[ABL_IDX(g, i, j, k)] = 1;
-            }
-    return true;
-}
 
 /* Point at arc angle th of tine t of an expandable electrode: a circular arc of radius R in
  * the plane of the shaft and the tine's radial direction, leaving the trocar tip along the
@@ -1051,45 +987,82 @@ static const abl_source_ops rfa_ops = {.type = "rfa",
                                        .axes = rfa_axes,
                                        .state_io = rfa_state_io};
 
-/* Rasterise electrode e into mask (cleared first): RAST_OUTSIDE if it leaves the grid. A
- * straight electrode is the held set of the applicator kit (needle_hold_voxels: wider than the
- * needle, coupled to its true surface, rfa_create); tines are the voxels their centre lines
- * pass through and the centres within their radius. */
+/* The tines of an expandable electrode as one wire (applicator.h): each arc a chain of chords
+ * whose sagitta R (1 - cos(dth/2)) stays below a tenth of the smallest spacing (the chords
+ * then lie within 0.1 voxel of the arc). Returns the chord count; with w NULL only counts. */
+static int tine_chords(const abl_grid *g, const rfa_electrode *el, abl_chord *w)
+{
+    const double hmin = fmin(g->h_m[0], fmin(g->h_m[1], g->h_m[2]));
+    const double arc = el->tine_arc_deg * PI / 180.0;
+    const double R = 0.5 * el->deployed_diameter_m / (1.0 - cos(arc));
+    /* R (1 - cos(dth / 2)) <= 0.1 hmin */
+    const double dth = 2.0 * acos(fmax(-1.0, 1.0 - 0.1 * hmin / R));
+    const int nseg = (int)ceil(arc / dth);
+    int n = 0;
+    for (int t = 0; t < el->n_tines; t++) {
+        double a[3], b[3];
+        tine_point(el, t, 0.0, a);
+        for (int q = 1; q <= nseg; q++, n++) {
+            tine_point(el, t, arc * q / nseg, b);
+            if (w) {
+                double d[3], L = 0.0;
+                for (int k = 0; k < 3; k++) d[k] = b[k] - a[k], L += d[k] * d[k];
+                L = sqrt(L);
+                abl_chord *c = &w[n];
+                for (int k = 0; k < 3; k++) c->tip_m[k] = a[k], c->dir[k] = d[k] / L;
+                c->length_m = L;
+                c->pull_start = q == 1;
+                c->pull_end = q == nseg;
+            }
+            memcpy(a, b, sizeof a);
+        }
+    }
+    return n;
+}
+
+/* An electrode as a wire: a straight one is one chord; w NULL: the count only. */
+static int electrode_wire(const abl_grid *g, const rfa_electrode *el, abl_chord *w)
+{
+    if (el->type != EL_STRAIGHT) return tine_chords(g, el, w);
+    if (w) {
+        w[0] = (abl_chord){{el->tip_m[0], el->tip_m[1], el->tip_m[2]},
+                           {el->dir[0], el->dir[1], el->dir[2]}, el->length_m, true, true};
+    }
+    return 1;
+}
+
+static double electrode_radius_m(const rfa_electrode *el)
+{
+    return el->type == EL_STRAIGHT ? el->radius_m : el->tine_radius_m;
+}
+
+/* Rasterise electrode e into mask (cleared first): RAST_OUTSIDE if it leaves the grid. Every
+ * electrode is the held set of the applicator kit (wire_hold_voxels: wider than the needle or
+ * tine, coupled to its true surface, build_couplings): a straight one a single chord, an
+ * expandable one its tines as chains of chords. */
 enum { RAST_OK, RAST_OUTSIDE, RAST_NOMEM };
 static int rasterise(const abl_grid *g, const rfa_electrode *el, uint8_t *mask)
 {
     memset(mask, 0, g->n);
-    if (el->type == EL_STRAIGHT) {
-        double p1[3];
-        for (int a = 0; a < 3; a++) p1[a] = el->tip_m[a] + el->length_m * el->dir[a];
+    const int nw = electrode_wire(g, el, NULL);
+    abl_chord *w = malloc((size_t)nw * sizeof *w);
+    if (!w) return RAST_NOMEM;
+    electrode_wire(g, el, w);
+    int rc = RAST_OK;
+    for (int q = 0; q < nw && rc == RAST_OK; q++)
         for (int a = 0; a < 3; a++) {
-            const long v0 = voxel_of(g, a, el->tip_m[a]), v1 = voxel_of(g, a, p1[a]);
-            if (v0 < 0 || v0 >= dim(g, a) || v1 < 0 || v1 >= dim(g, a)) return RAST_OUTSIDE;
+            const double e = w[q].tip_m[a] + w[q].length_m * w[q].dir[a];
+            const long v0 = voxel_of(g, a, w[q].tip_m[a]), v1 = voxel_of(g, a, e);
+            if (v0 < 0 || v0 >= dim(g, a) || v1 < 0 || v1 >= dim(g, a)) rc = RAST_OUTSIDE;
         }
-        const size_t n =
-            needle_hold_voxels(g, el->tip_m, el->dir, el->length_m, el->radius_m, NULL, 0);
-        size_t *idx = malloc((n ? n : 1) * sizeof *idx);
-        if (!idx) return RAST_NOMEM;
-        needle_hold_voxels(g, el->tip_m, el->dir, el->length_m, el->radius_m, idx, n);
-        for (size_t q = 0; q < n; q++) mask[idx[q]] = 1;
-        free(idx);
-        return RAST_OK;
-    }
-    /* tines as polylines with chords of at most a quarter voxel */
-    const double hmin = fmin(g->h_m[0], fmin(g->h_m[1], g->h_m[2]));
-    const double arc = el->tine_arc_deg * PI / 180.0;
-    const double R = 0.5 * el->deployed_diameter_m / (1.0 - cos(arc));
-    const int nseg = (int)ceil(R * arc / (0.25 * hmin)) + 1;
-    for (int t = 0; t < el->n_tines; t++) {
-        double a[3], b[3];
-        tine_point(el, t, 0.0, a);
-        for (int q = 1; q <= nseg; q++) {
-            tine_point(el, t, arc * q / nseg, b);
-            if (!mark_segment(g, a, b, el->tine_radius_m, mask)) return RAST_OUTSIDE;
-            memcpy(a, b, sizeof a);
-        }
-    }
-    return RAST_OK;
+    const double r = electrode_radius_m(el);
+    const size_t n = rc ? 0 : wire_hold_voxels(g, w, nw, r, NULL, 0);
+    size_t *idx = rc ? NULL : malloc((n ? n : 1) * sizeof *idx);
+    if (!rc && (!idx || (n > 0 && wire_hold_voxels(g, w, nw, r, idx, n) != n))) rc = RAST_NOMEM;
+    for (size_t q = 0; !rc && q < n; q++) mask[idx[q]] = 1;
+    free(idx);
+    free(w);
+    return rc;
 }
 
 /* Electrode voxel list (sorted) and sensor voxels of electrode el, from its rasterised mask
@@ -1193,12 +1166,19 @@ static abl_status build_couplings(rfa_state *m)
     abl_status st = ABL_OK;
     int *mark = calloc(g->n, sizeof *mark);
     uint8_t *seen = calloc(g->n, 1);
+    abl_chord *w[RFA_MAX_ELECTRODES] = {0};
+    int nw[RFA_MAX_ELECTRODES] = {0};
+    for (int e = 0; e < p->nel; e++) {
+        nw[e] = electrode_wire(g, &p->el[e], NULL);
+        if (!(w[e] = malloc((size_t)nw[e] * sizeof *w[e]))) st = ABL_ENOMEM;
+        else electrode_wire(g, &p->el[e], w[e]);
+    }
     size_t nmax = 0;
     for (int e = 0; e < p->nel; e++) nmax += 6 * m->ev[e].n;
     abl_needle_couple *all = malloc((nmax ? nmax : 1) * sizeof *all);
     abl_needle_couple *own = malloc((nmax ? nmax : 1) * sizeof *own);
     m->tcouple = malloc((nmax ? nmax : 1) * sizeof *m->tcouple);
-    if (!mark || !seen || !all || !own || !m->tcouple) {
+    if (st || !mark || !seen || !all || !own || !m->tcouple) {
         st = ABL_ENOMEM;
         goto done;
     }
@@ -1207,10 +1187,9 @@ static abl_status build_couplings(rfa_state *m)
     size_t nall = 0;
     for (int e = 0; e < p->nel; e++) {
         const rfa_electrode *el = &p->el[e];
-        if (el->type != EL_STRAIGHT) continue;
         const size_t n0 = nall;
-        nall += needle_coupling(g, el->tip_m, el->dir, el->length_m, el->radius_m, m->ev[e].idx,
-                                m->ev[e].n, mark, e + 1, seen, all + nall);
+        nall += wire_coupling(g, w[e], nw[e], electrode_radius_m(el), m->ev[e].idx, m->ev[e].n,
+                              mark, e + 1, seen, all + nall);
         if (!el->cooled) continue;
         for (size_t q = n0; q < nall; q++)
             m->tcouple[m->ntcouple++] = (rfa_tcouple){all[q].b, all[q].dG_m2, el->coolant_C};
@@ -1221,19 +1200,17 @@ static abl_status build_couplings(rfa_state *m)
     }
     for (int e = 0; e < p->nel && !st; e++) {
         const rfa_electrode *el = &p->el[e];
-        size_t nown = 0;
-        if (el->type == EL_STRAIGHT) {
-            for (int f = 0; f < p->nel; f++)
-                if (f != e)
-                    for (size_t q = 0; q < m->ev[f].n; q++) mark[m->ev[f].idx[q]] = 0;
-            nown = needle_coupling(g, el->tip_m, el->dir, el->length_m, el->radius_m,
-                                   m->ev[e].idx, m->ev[e].n, mark, e + 1, seen, own);
-            for (int f = 0; f < p->nel; f++)
-                for (size_t q = 0; q < m->ev[f].n; q++) mark[m->ev[f].idx[q]] = f + 1;
-        }
+        for (int f = 0; f < p->nel; f++)
+            if (f != e)
+                for (size_t q = 0; q < m->ev[f].n; q++) mark[m->ev[f].idx[q]] = 0;
+        const size_t nown = wire_coupling(g, w[e], nw[e], electrode_radius_m(el), m->ev[e].idx,
+                                          m->ev[e].n, mark, e + 1, seen, own);
+        for (int f = 0; f < p->nel; f++)
+            for (size_t q = 0; q < m->ev[f].n; q++) mark[m->ev[f].idx[q]] = f + 1;
         st = box_couples(m, own, nown, e);
     }
 done:
+    for (int e = 0; e < p->nel; e++) free(w[e]);
     free(mark);
     free(seen);
     free(all);
