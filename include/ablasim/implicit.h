@@ -43,4 +43,11 @@ abl_status implicit_solve(abl_implicit *im, const double *kv, const double *Wv, 
                           double theta, const double *rhs, const uint8_t *fixed, double *x,
                           int *iterations, double *rel_residual, abl_error *err);
 
+/* Conductances G_W_m3K[q] >= 0 at voxels idx[q] (q < n; a voxel listed twice gets both) added to the
+ * operator's diagonal like perfusion: every later solve is (C/dt - theta A + theta G) x = rhs.
+ * This is how a coupling heat G (T_ref - T) of a source (source.h heat_G_W_m3K) is taken
+ * implicitly: the caller adds G (T_ref - T0) + theta G T0 to rhs. The arrays are read during
+ * the solves (not copied); n = 0 removes them. */
+void implicit_set_diagonal(abl_implicit *im, const size_t *idx, const double *G_W_m3K, size_t n);
+
 #endif

@@ -115,6 +115,9 @@ typedef struct abl_sim {
     uint8_t *owner;                /* scratch: which source holds a voxel (overlap check) */
     size_t *heat_seen;             /* scratch: heated voxels of the step (implicit overlap check) */
     size_t cap_heat_seen;
+    size_t *cpl_idx;               /* scratch: coupled voxels of the step (implicit schemes: */
+    double *cpl_G;                 /* their coupling conductance, taken implicitly) */
+    size_t cap_cpl;
     size_t *fixed_list;
     size_t n_fixed, cap_fixed;
     double *jump_s;                /* source switch times (Crank-Nicolson start-up) */

@@ -697,6 +697,8 @@ void sim_destroy(abl_sim *s)
     grid_free_field(s->fixed);
     grid_free_field(s->owner);
     free(s->heat_seen);
+    free(s->cpl_idx);
+    free(s->cpl_G);
     grid_free_field(s->rhs0);
     grid_free_field(s->T_iter);
     free(s->fixed_list);
@@ -1304,7 +1306,7 @@ static abl_status implicit_substep(abl_sim *s, double t0, double h, double theta
     abl_source_contrib contrib[64], heat[64];
     view.t_s = t0 + theta * h;
     double e_src = 0.0;
-    size_t nheat_all = 0;
+    size_t nheat_all = 0, ncpl = 0;
     for (int i = 0; i < nc; i++) {
         if ((st = s->sources[i]->ops->update(s->sources[i], &view, &contrib[i], err))) return st;
         /* the heat lists, copied: the pins-only update below may reuse the sources' buffers */
@@ -1327,7 +1329,30 @@ static abl_status implicit_substep(abl_sim *s, double t0, double h, double theta
             if (track) s->qfield[v] += contrib[i].heat_q_W_m3[q];
             e_src += contrib[i].heat_q_W_m3[q] * V * h;
         }
+        /* coupling heat G (T_ref - T0) (source.h heat_G_W_m3K) taken implicitly, as
+         * G (T_ref - T_theta) with T_theta = theta T1 + (1 - theta) T0: theta G on the
+         * operator's diagonal, theta G T0 on the right side (the explicit step's rule, in the
+         * solve: a coupled voxel cannot pass T_ref at any dt) */
+        if (contrib[i].heat_G_W_m3K)
+            for (size_t q = contrib[i].heat_G_first; q < contrib[i].n_heat; q++) {
+                const double G = contrib[i].heat_G_W_m3K[q - contrib[i].heat_G_first];
+                if (!(G > 0.0)) continue;
+                if (ncpl == s->cap_cpl) {
+                    const size_t cap = 2 * s->cap_cpl + 64;
+                    size_t *pi = realloc(s->cpl_idx, cap * sizeof *pi);
+                    if (pi) s->cpl_idx = pi;
+                    double *pg = pi ? realloc(s->cpl_G, cap * sizeof *pg) : NULL;
+                    if (!pg) return abl_fail(err, ABL_ENOMEM, "out of memory");
+                    s->cpl_G = pg;
+                    s->cap_cpl = cap;
+                }
+                const size_t v = contrib[i].heat_idx[q];
+                s->cpl_idx[ncpl] = v;
+                s->cpl_G[ncpl++] = G;
+                s->rhs[v] += theta * G * s->T[v];
+            }
     }
+    implicit_set_diagonal(s->im, s->cpl_idx, s->cpl_G, ncpl);
     /* pins at t0 + h; the initial guess is T0 */
     memcpy(s->T_new, s->T, g->n * sizeof(double));
     view.t_s = t0 + h;
@@ -1410,6 +1435,12 @@ static abl_status implicit_substep(abl_sim *s, double t0, double h, double theta
         /* max is exact in any order: the iteration count does not depend on the threads */
         if (change <= s->sc->phase_tol_C || it + 1 >= s->sc->phase_max_iterations) break;
     }
+    /* the coupling heat delivered: G (T_ref - T0) counted above, less theta G (T1 - T0) */
+    for (size_t q = 0; q < ncpl; q++) {
+        const size_t v = s->cpl_idx[q];
+        e_src -= theta * s->cpl_G[q] * (s->T_new[v] - s->T[v]) * V * h;
+    }
+    implicit_set_diagonal(s->im, NULL, NULL, 0);
 
     if (track) {
         double pm1, bd1;

@@ -16,6 +16,9 @@ struct abl_implicit {
     /* the current solve's coefficients, read by the callbacks */
     const double *kv, *Wv;
     double inv_dt, theta;
+    const size_t *dg_idx; /* implicit_set_diagonal */
+    const double *dg_G;
+    size_t dg_n;
 };
 
 void implicit_destroy(abl_implicit *im)
@@ -68,11 +71,26 @@ abl_status implicit_create(const abl_stencil *st, const int bc_type[6], const do
     return ABL_OK;
 }
 
-/* y = (C/dt - theta A) x (kernels.h), p.Ap fused */
+/* y = (C/dt - theta A) x (kernels.h), p.Ap fused; then theta G x at the extra diagonal's
+ * voxels, its x.y part added after the plane sums in list order (deterministic) */
 static double apply(void *ctx, const double *restrict x, double *restrict y)
 {
     abl_implicit *im = ctx;
-    return implicit_matvec(im->st, im->kv, im->Wv, im->inv_dt, im->theta, x, y, im->work);
+    double d = implicit_matvec(im->st, im->kv, im->Wv, im->inv_dt, im->theta, x, y, im->work);
+    for (size_t q = 0; q < im->dg_n; q++) {
+        const size_t c = im->dg_idx[q];
+        const double a = im->theta * im->dg_G[q] * x[c];
+        y[c] += a;
+        d += a * x[c];
+    }
+    return d;
+}
+
+void implicit_set_diagonal(abl_implicit *im, const size_t *idx, const double *G_W_m3K, size_t n)
+{
+    im->dg_idx = idx;
+    im->dg_G = G_W_m3K;
+    im->dg_n = n;
 }
 
 /* the mean-coefficient operator inverted exactly (spectral.h) */

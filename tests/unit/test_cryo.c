@@ -483,6 +483,77 @@ static void test_alignment(void)
 
 /* ---- protocol ------------------------------------------------------------------------------ */
 
+/* The implicit schemes take the coupling heat implicitly too (sim.c implicit_substep,
+ * implicit.h implicit_set_diagonal): one backward-Euler step of 2 s (16x the explicit limit)
+ * with a tilted 17 G probe switched on in liver at 37 C (freezing off: constant rho c, so the
+ * step's balance is linear). At every coupled voxel b the solution must satisfy
+ *   rho c (T1 - T0) / h = (A T1)_b + G (T_ref - T1_b),
+ * the coupling evaluated at the step's end like everything else in the step. Taken at the
+ * start (as before), the balance is off by G (T1 - T0) (printed: hundreds of kW/m^3). Bound:
+ * the CG tolerance (1e-8 of the right side) times the right side's size, 1e-5 of the largest
+ * coupling heat. */
+static void test_coupling_implicit_schemes(void)
+{
+    abl_scenario *sc = tu_scenario(
+        "name: be\n"
+        "tissues_file: tissues.yaml\n"
+        "grid: {dims: [21, 21, 21], spacing_mm: [1, 1, 1], background: liver}\n"
+        "boundary: {default: {type: insulated}}\n"
+        "physics: {freezing: off}\n"
+        "time: {duration_s: 20, scheme: implicit, dt_s: 2}\n"
+        "sources:\n"
+        "  - {name: c, type: cryo, ramp_s: 0, protocol: [{phase: freeze, duration_s: 20}],\n"
+        "     probes: [{tip_mm: [-2, 0.3, -3.5], direction: [0.5, 0, 0.8660254], "
+        "active_length_mm: 8, gauge: 17}]}\n",
+        NULL, 0);
+    CU_ASSERT_FATAL(sc != NULL);
+    abl_sim *s = tu_sim(sc);
+    const size_t n = s->grid.n;
+    const double h = s->dt_s;
+    double *T0 = malloc(n * sizeof *T0);
+    CU_ASSERT_FATAL(T0 != NULL);
+    memcpy(T0, s->T, n * sizeof *T0);
+    abl_source_contrib c = tu_source_update(s, 0, h);
+    CU_ASSERT_FATAL(c.heat_G_W_m3K != NULL);
+    const size_t nq = c.n_heat - c.heat_G_first;
+    size_t *b = malloc(nq * sizeof *b);
+    double *G = malloc(nq * sizeof *G), *Tref = malloc(nq * sizeof *Tref);
+    CU_ASSERT_FATAL(b && G && Tref);
+    size_t m = 0;
+    double qmax = 0.0;
+    for (size_t q = c.heat_G_first; q < c.n_heat; q++) {
+        const double g = c.heat_G_W_m3K[q - c.heat_G_first];
+        if (!(g > 0.0)) continue;
+        b[m] = c.heat_idx[q];
+        G[m] = g;
+        Tref[m] = T0[b[m]] + c.heat_q_W_m3[q] / g;
+        qmax = fmax(qmax, fabs(c.heat_q_W_m3[q]));
+        m++;
+    }
+    CU_ASSERT_FATAL(m > 0);
+    abl_error err = {0};
+    CU_ASSERT_FATAL(sim_step(s, 1, &err) == ABL_OK);
+    double worst = 0.0, lag = 0.0;
+    for (size_t q = 0; q < m; q++) {
+        const size_t v = b[q];
+        const double rc = 1.0 / s->inv_rhoc[s->material[v]];
+        const double r = rc * (s->T[v] - T0[v]) / h - pennes_op_at(&s->st, NULL, NULL, s->T, v) -
+                         G[q] * (Tref[q] - s->T[v]);
+        worst = fmax(worst, fabs(r));
+        lag = fmax(lag, fabs(G[q] * (s->T[v] - T0[v])));
+    }
+    printf("\n  BE 2 s, %zu coupled voxels: balance with the coupling at the step's end off by "
+           "%.2e W/m^3 (at its start: %.3g W/m^3; largest coupling heat %.3g W/m^3)",
+           m, worst, lag, qmax);
+    CU_ASSERT(worst <= 1e-5 * qmax);
+    free(T0);
+    free(b);
+    free(G);
+    free(Tref);
+    sim_destroy(s);
+    scenario_free(sc);
+}
+
 /* Timeline with on_s = 20, ramp 10 s: freeze -150 for 100 s, passive thaw 50 s, active thaw
  * +20 for 30 s, freeze -120 for 100 s, then off; off_s = 290 cuts the last freeze. The pinned
  * value follows the linear ramp from the probe mean temperature at the phase start (field set
@@ -968,6 +1039,8 @@ void register_cryo_tests(void)
                 test_alignment);
     CU_add_test(s, "coupling heat taken implicitly: no overshoot at the tissue's step",
                 test_stability_bound);
+    CU_add_test(s, "implicit schemes take the coupling heat implicitly",
+                test_coupling_implicit_schemes);
     CU_add_test(s, "protocol timeline: ramps, phases, on/off, series", test_protocol_timing);
     CU_add_test(s, "passive thaw pins nothing and the probe warms", test_passive_thaw_releases);
     CU_add_test(s, "extraction estimate vs hand computation", test_extraction_estimate);
