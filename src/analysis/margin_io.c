@@ -432,45 +432,27 @@ static void w_fail(writer *w, const char *what, const char *name)
     w->st = abl_fail(w->err, ABL_EIO, "%s: %s %s failed%s", w->path, what, name, d);
 }
 
+/* Attributes through h5util's one set of writers; the first failure is kept in w. */
 static void w_attr(writer *w, hid_t obj, const char *name, hid_t ftype, hid_t mtype, const void *v,
                    int rank, const hsize_t *dims)
 {
-    if (w->st) return;
-    hid_t sp = rank == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(rank, dims, NULL);
-    hid_t a = sp >= 0 ? H5Acreate2(obj, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT) : -1;
-    if (a < 0 || H5Awrite(a, mtype, v) < 0) w_fail(w, "writing attribute", name);
-    close_id(a);
-    close_id(sp);
-}
-
-static hid_t str_type(void)
-{
-    hid_t t = H5Tcopy(H5T_C_S1);
-    if (t >= 0 && (H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0)) {
-        H5Tclose(t);
-        return -1;
-    }
-    return t;
+    if (!w->st && h5_attr_num_dims(obj, name, ftype, mtype, v, rank, dims) < 0)
+        w_fail(w, "writing attribute", name);
 }
 
 static void w_attr_str(writer *w, hid_t obj, const char *name, const char *value)
 {
-    if (w->st) return;
-    hid_t t = str_type();
-    if (t < 0) return w_fail(w, "writing attribute", name);
-    w_attr(w, obj, name, t, t, &value, 0, NULL);
-    close_id(t);
+    if (!w->st && h5_attr_str(obj, name, value) < 0) w_fail(w, "writing attribute", name);
 }
 
 static void w_attr_f64(writer *w, hid_t obj, const char *name, double v)
 {
-    w_attr(w, obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v, 0, NULL);
+    if (!w->st && h5_attr_f64(obj, name, v) < 0) w_fail(w, "writing attribute", name);
 }
 
 static void w_attr_vec3(writer *w, hid_t obj, const char *name, const double v[3])
 {
-    hsize_t three = 3;
-    w_attr(w, obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, v, 1, &three);
+    if (!w->st && h5_attr_f64v(obj, name, v, 3) < 0) w_fail(w, "writing attribute", name);
 }
 
 static hid_t w_group(writer *w, const char *name)
@@ -519,7 +501,7 @@ static void w_scalar(writer *w, hid_t loc, const char *name, double v, const cha
 static void w_string(writer *w, hid_t loc, const char *name, const char *value)
 {
     if (w->st) return;
-    hid_t t = str_type();
+    hid_t t = h5_vstr_type();
     if (t < 0) return w_fail(w, "writing dataset", name);
     w_small(w, loc, name, t, t, 0, NULL, &value, "none", NULL);
     close_id(t);

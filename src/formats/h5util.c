@@ -103,12 +103,28 @@ hid_t h5_dtype_mem(abl_dtype t)
 
 int h5_attr_num(hid_t obj, const char *name, hid_t ftype, hid_t mtype, const void *v, hsize_t n)
 {
-    hid_t sp = n == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &n, NULL);
+    return h5_attr_num_dims(obj, name, ftype, mtype, v, n == 0 ? 0 : 1, &n);
+}
+
+int h5_attr_num_dims(hid_t obj, const char *name, hid_t ftype, hid_t mtype, const void *v,
+                     int rank, const hsize_t *dims)
+{
+    hid_t sp = rank == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(rank, dims, NULL);
     hid_t a = sp >= 0 ? H5Acreate2(obj, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT) : -1;
     herr_t r = a >= 0 ? H5Awrite(a, mtype, v) : -1;
     close_id(a);
     close_id(sp);
     return r < 0 ? -1 : 0;
+}
+
+hid_t h5_vstr_type(void)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    if (t >= 0 && (H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0)) {
+        H5Tclose(t);
+        return -1;
+    }
+    return t;
 }
 
 int h5_attr_str_cset(hid_t obj, const char *name, const char *value, H5T_cset_t cset)

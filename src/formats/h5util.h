@@ -38,6 +38,12 @@ hid_t h5_dtype_mem(abl_dtype t);
 
 /* Numeric attribute: n values (n == 0: a scalar), stored as ftype, read from v as mtype. */
 int h5_attr_num(hid_t obj, const char *name, hid_t ftype, hid_t mtype, const void *v, hsize_t n);
+/* The same with any rank (0: a scalar) and dims[rank] (e.g. a 3 x 4 affine). */
+int h5_attr_num_dims(hid_t obj, const char *name, hid_t ftype, hid_t mtype, const void *v,
+                     int rank, const hsize_t *dims);
+/* A variable-length UTF-8 string type (string datasets and attributes; the caller closes it),
+ * -1 on failure. */
+hid_t h5_vstr_type(void);
 /* Scalar variable-length string (NULL writes ""), UTF-8 (result, mesh and sweep files); _cset:
  * in character set cset (checkpoints: H5T_CSET_ASCII, HDF5's default). */
 int h5_attr_str(hid_t obj, const char *name, const char *v);

@@ -114,16 +114,6 @@ static int failed(h5w *w, const char *what)
     return -1;
 }
 
-static hid_t vstr_type(void)
-{
-    hid_t t = H5Tcopy(H5T_C_S1);
-    if (t >= 0 && (H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0)) {
-        H5Tclose(t);
-        return -1;
-    }
-    return t;
-}
-
 /* The attribute writers of h5util.h, with the failure recorded in w. */
 static int attr_str(h5w *w, hid_t obj, const char *name, const char *value)
 {
@@ -162,7 +152,7 @@ static int dset(h5w *w, hid_t grp, const char *name, hid_t ftype, hid_t mtype, i
 
 static int dset_str(h5w *w, hid_t grp, const char *name, const char *const *s, hsize_t n)
 {
-    hid_t t = vstr_type();
+    hid_t t = h5_vstr_type();
     int r = t >= 0 ? dset(w, grp, name, t, t, 1, &n, s, NULL) : failed(w, name);
     close_id(t);
     return r;
