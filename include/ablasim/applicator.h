@@ -39,6 +39,8 @@ abl_status needle_axis_parse(cfg_node *e, const char *what, abl_needle_axis *ax,
  * its midpoint, so the step that ends at off_s still heats in every scheme (backward Euler asks
  * at the step's end). Without a step interval (step_h_s = 0): at v->t_s. */
 bool source_window_on(const abl_field_view *v, double on_s, double off_s);
+/* Whether t lies in [on_s, off_s): held values (pins) are decided at the time asked for. */
+bool source_window_at(double t_s, double on_s, double off_s);
 
 /* A zeroed source object and a zeroed private state of state_size bytes, named after cfg and
  * bound to ops; ABL_ENOMEM naming the source when either allocation fails (nothing leaks). */

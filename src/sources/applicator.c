@@ -33,10 +33,15 @@ abl_status needle_axis_parse(cfg_node *e, const char *what, abl_needle_axis *ax,
     return ABL_OK;
 }
 
+bool source_window_at(double t_s, double on_s, double off_s)
+{
+    return !(t_s < on_s || t_s >= off_s);
+}
+
 bool source_window_on(const abl_field_view *v, double on_s, double off_s)
 {
-    const double tw = v->step_h_s > 0.0 ? v->step_t0_s + 0.5 * v->step_h_s : v->t_s;
-    return !(tw < on_s || tw >= off_s);
+    return source_window_at(v->step_h_s > 0.0 ? v->step_t0_s + 0.5 * v->step_h_s : v->t_s, on_s,
+                            off_s);
 }
 
 abl_status source_alloc(const abl_source_cfg *cfg, const abl_source_ops *ops, size_t state_size,

@@ -34,13 +34,11 @@ static abl_status basic_update(abl_source *s, const abl_field_view *v, abl_sourc
     (void)err;
     basic_state *b = s->state;
     *out = (abl_source_contrib){0};
-    /* heat is for the step's interval, which never straddles on_s or off_s (steps are aligned
-     * to them): decide by its midpoint, so the step that ends at off_s still heats in every
-     * scheme (backward Euler asks at the step's end). Held temperatures: at the time asked. */
-    const double tw = b->type == SRC_VOLUMETRIC && v->step_h_s > 0.0
-                          ? v->step_t0_s + 0.5 * v->step_h_s
-                          : v->t_s;
-    if (tw < b->on_s || tw >= b->off_s) return ABL_OK; /* off: no heat, nothing held */
+    /* heat: for the step's interval (applicator.h source_window_on); held temperatures: at the
+     * time asked (source_window_at). Off: no heat, nothing held. */
+    if (b->type == SRC_VOLUMETRIC ? !source_window_on(v, b->on_s, b->off_s)
+                                  : !source_window_at(v->t_s, b->on_s, b->off_s))
+        return ABL_OK;
     /* power: its mean over the step (exact energy for any schedule, source.h step_t0_s);
      * temperature: the value at the time asked for */
     double x = b->type == SRC_VOLUMETRIC && v->step_h_s > 0.0

@@ -461,7 +461,7 @@ static abl_status cryo_update(abl_source *s, const abl_field_view *v, abl_source
 {
     cryo_state *m = s->state;
     const double t = v->t_s;
-    const bool on = t >= m->on_s && t < m->off_s;
+    const bool on = source_window_at(t, m->on_s, m->off_s);
     size_t np = 0, nh = 0;
     if (v->pins_only) {
         /* implicit schemes' end-of-step call: the held voxels at t, with the hold/limit decision
