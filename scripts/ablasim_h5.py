@@ -87,6 +87,27 @@ H5M_MINIMAL_MARGIN_VOXEL_IJK = "minimal_margin_voxel_ijk"
 H5M_ZONE_TOUCHES_BOUNDARY = "zone_touches_grid_boundary"
 H5M_VERDICT = "verdict"  # string dataset in /margin; string attribute on /
 H5MA_SELECTED = "selected"  # on /zones: name of the zone dataset the verdict used
+H5MA_THRESHOLD = "threshold"  # on a /zones mask: the criterion's threshold
+H5MA_THRESHOLD_UNITS = "threshold_units"  # on a /zones mask: its unit
+H5MA_FIELD = "field"  # on a /zones mask: the result field it thresholds
+H5MA_VOLUME_ML = "volume_mL"  # on a /zones mask
+H5MA_MODE = "mode"  # on /: "result" or "segmentations"
+H5MA_MARGIN_VERDICT = "margin_verdict"  # on /: the margin's verdict alone
+H5MA_CRITICAL_CROSSED = "critical_limits_crossed"  # on /: how many critical limits crossed
+H5MA_INPUT_COMPLETE = "input_complete"  # on /: 1, or 0 with input_note
+H5MA_INPUT_NOTE = "input_note"  # on /
+H5MC_LIMIT_TMAX = "limit_T_max_below_C"  # /critical/TISSUE datasets:
+H5MC_LIMIT_TMIN = "limit_T_min_above_C"
+H5MC_VOLUME_ML = "volume_mL"
+H5MC_T_MAX = "T_max_C"
+H5MC_T_MIN = "T_min_C"
+H5MC_HOT_CROSSED_ML = "hot_limit_crossed_volume_mL"
+H5MC_COLD_CROSSED_ML = "cold_limit_crossed_volume_mL"
+H5MC_TIME_ABOVE_MAX_S = "time_at_or_above_limit_max_s"
+H5MC_TIME_BELOW_MAX_S = "time_at_or_below_limit_max_s"
+H5MC_DAMAGED_ML = "damaged_volume_mL"
+H5MC_NONFINITE = "nonfinite_voxels"
+H5MC_LIMIT_CROSSED = "limit_crossed"
 
 # sweep table (DIR/results.h5: src/sweep/sweep_table.c)
 H5S_TABLE = "/table"

@@ -156,10 +156,10 @@ def read_margin(path):
             m["shell"] = g[S.H5M_SHELL_MASK][:]
     # the overall verdict (margin and every critical limit) is the root attribute; /margin/verdict
     # is the margin alone
-    for k in ("verdict", "margin_verdict", "mode", "input_note"):
+    for k in (S.H5M_VERDICT, S.H5MA_MARGIN_VERDICT, S.H5MA_MODE, S.H5MA_INPUT_NOTE):
         if k in f.attrs:
             m[k] = _str(f.attrs[k])
-    for k in ("critical_limits_crossed", "input_complete"):
+    for k in (S.H5MA_CRITICAL_CROSSED, S.H5MA_INPUT_COMPLETE):
         if k in f.attrs:
             m[k] = float(f.attrs[k])
     if S.H5_GRID in f:
@@ -172,16 +172,17 @@ def read_margin(path):
         z = f[S.H5M_ZONES].get(m["criterion"])
         if z is not None:
             m["zone"] = z[:] > 0
-            m["zone_threshold"] = float(z.attrs["threshold"]) if "threshold" in z.attrs else None
-            m["zone_units"] = _str(z.attrs.get("threshold_units", ""))
+            m["zone_threshold"] = (float(z.attrs[S.H5MA_THRESHOLD])
+                                   if S.H5MA_THRESHOLD in z.attrs else None)
+            m["zone_units"] = _str(z.attrs.get(S.H5MA_THRESHOLD_UNITS, ""))
             m["zone_definition"] = _str(z.attrs.get(S.H5A_DEFINITION, ""))
     if S.H5M_CRITICAL in f:
         for name, c in f[S.H5M_CRITICAL].items():
             d = {"tissue": name}
-            for k in ("limit_T_max_below_C", "limit_T_min_above_C", "volume_mL", "T_max_C",
-                      "T_min_C", "hot_limit_crossed_volume_mL", "cold_limit_crossed_volume_mL",
-                      "time_at_or_above_limit_max_s", "time_at_or_below_limit_max_s",
-                      "damaged_volume_mL", "nonfinite_voxels", "limit_crossed"):
+            for k in (S.H5MC_LIMIT_TMAX, S.H5MC_LIMIT_TMIN, S.H5MC_VOLUME_ML, S.H5MC_T_MAX,
+                      S.H5MC_T_MIN, S.H5MC_HOT_CROSSED_ML, S.H5MC_COLD_CROSSED_ML,
+                      S.H5MC_TIME_ABOVE_MAX_S, S.H5MC_TIME_BELOW_MAX_S, S.H5MC_DAMAGED_ML,
+                      S.H5MC_NONFINITE, S.H5MC_LIMIT_CROSSED):
                 d[k] = _scalar(c, k)
             m["critical"].append(d)
     f.close()

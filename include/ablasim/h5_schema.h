@@ -94,6 +94,27 @@
 #define H5M_ZONE_TOUCHES_BOUNDARY "zone_touches_grid_boundary"
 #define H5M_VERDICT "verdict" /* string dataset in /margin; string attribute on / */
 #define H5MA_SELECTED "selected" /* on /zones: name of the zone dataset the verdict used */
+#define H5MA_THRESHOLD "threshold" /* on a /zones mask: the criterion's threshold */
+#define H5MA_THRESHOLD_UNITS "threshold_units" /* on a /zones mask: its unit */
+#define H5MA_FIELD "field" /* on a /zones mask: the result field it thresholds */
+#define H5MA_VOLUME_ML "volume_mL" /* on a /zones mask */
+#define H5MA_MODE "mode" /* on /: "result" or "segmentations" */
+#define H5MA_MARGIN_VERDICT "margin_verdict" /* on /: the margin's verdict alone */
+#define H5MA_CRITICAL_CROSSED "critical_limits_crossed" /* on /: how many critical limits crossed */
+#define H5MA_INPUT_COMPLETE "input_complete" /* on /: 1, or 0 with input_note */
+#define H5MA_INPUT_NOTE "input_note" /* on / */
+#define H5MC_LIMIT_TMAX "limit_T_max_below_C" /* /critical/TISSUE datasets: */
+#define H5MC_LIMIT_TMIN "limit_T_min_above_C"
+#define H5MC_VOLUME_ML "volume_mL"
+#define H5MC_T_MAX "T_max_C"
+#define H5MC_T_MIN "T_min_C"
+#define H5MC_HOT_CROSSED_ML "hot_limit_crossed_volume_mL"
+#define H5MC_COLD_CROSSED_ML "cold_limit_crossed_volume_mL"
+#define H5MC_TIME_ABOVE_MAX_S "time_at_or_above_limit_max_s"
+#define H5MC_TIME_BELOW_MAX_S "time_at_or_below_limit_max_s"
+#define H5MC_DAMAGED_ML "damaged_volume_mL"
+#define H5MC_NONFINITE "nonfinite_voxels"
+#define H5MC_LIMIT_CROSSED "limit_crossed"
 
 /* ---- sweep table (DIR/results.h5: src/sweep/sweep_table.c) */
 #define H5S_TABLE "/table"

@@ -621,10 +621,10 @@ static void write_zones(writer *w, const out_data *od)
                     "none", def);
             if (w->st) break;
             hid_t d = H5Dopen2(g, ci->key, H5P_DEFAULT);
-            w_attr_f64(w, d, "threshold", rep->zone_threshold[c]);
-            w_attr_str(w, d, "threshold_units", ci->units);
-            w_attr_str(w, d, "field", ci->field);
-            w_attr_f64(w, d, "volume_mL", rep->zone_mL[c]);
+            w_attr_f64(w, d, H5MA_THRESHOLD, rep->zone_threshold[c]);
+            w_attr_str(w, d, H5MA_THRESHOLD_UNITS, ci->units);
+            w_attr_str(w, d, H5MA_FIELD, ci->field);
+            w_attr_f64(w, d, H5MA_VOLUME_ML, rep->zone_mL[c]);
             close_id(d);
         }
     } else {
@@ -641,15 +641,15 @@ static void write_h5(writer *w, const out_data *od)
     hid_t root = w->file;
     w_attr_str(w, root, H5A_VERSION, ABLASIM_VERSION);
     w_attr_str(w, root, "source", rep->source);
-    w_attr_str(w, root, "mode", rep->from_result ? "result" : "segmentations");
+    w_attr_str(w, root, H5MA_MODE, rep->from_result ? "result" : "segmentations");
     w_attr_str(w, root, "tumour", rep->tumour_desc);
     w_attr_str(w, root, H5M_VERDICT, rep->pass ? "PASS" : "FAIL");
     w_attr_str(w, root, "verdict_rule", verdict_rule);
-    w_attr_str(w, root, "margin_verdict", rep->m.pass ? "PASS" : "FAIL");
-    w_attr_f64(w, root, "critical_limits_crossed", rep->n_critical_crossed);
-    w_attr_f64(w, root, "input_complete", rep->input_complete ? 1 : 0);
+    w_attr_str(w, root, H5MA_MARGIN_VERDICT, rep->m.pass ? "PASS" : "FAIL");
+    w_attr_f64(w, root, H5MA_CRITICAL_CROSSED, rep->n_critical_crossed);
+    w_attr_f64(w, root, H5MA_INPUT_COMPLETE, rep->input_complete ? 1 : 0);
     if (!rep->input_complete) {
-        w_attr_str(w, root, "input_note", rep->input_note);
+        w_attr_str(w, root, H5MA_INPUT_NOTE, rep->input_note);
         w_attr_f64(w, root, "nonfinite_values", (double)rep->nonfinite_values);
     }
     w_attr_f64(w, root, H5M_MINIMAL_MARGIN_MM, rep->m.min_margin_mm);
@@ -689,27 +689,27 @@ static void write_h5(writer *w, const out_data *od)
             if (!w->st &&
                 (sg = H5Gcreate2(g, c->spec.tissue, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0)
                 w_fail(w, "creating group /critical/", c->spec.tissue);
-            w_scalar(w, sg, "limit_T_max_below_C", c->spec.tmax_below_C, "degC",
+            w_scalar(w, sg, H5MC_LIMIT_TMAX, c->spec.tmax_below_C, "degC",
                      "crossed when T_max >= this (NaN: no limit)");
-            w_scalar(w, sg, "limit_T_min_above_C", c->spec.tmin_above_C, "degC",
+            w_scalar(w, sg, H5MC_LIMIT_TMIN, c->spec.tmin_above_C, "degC",
                      "crossed when T_min <= this (NaN: no limit)");
-            w_scalar(w, sg, "volume_mL", c->volume_mL, "mL", NULL);
-            w_scalar(w, sg, "T_max_C", c->tmax_C, "degC", "highest T_max in the structure");
-            w_scalar(w, sg, "T_min_C", c->tmin_C, "degC", "lowest T_min in the structure");
-            w_scalar(w, sg, "hot_limit_crossed_volume_mL", c->hot_mL, "mL", NULL);
-            w_scalar(w, sg, "cold_limit_crossed_volume_mL", c->cold_mL, "mL", NULL);
-            w_scalar(w, sg, "time_at_or_above_limit_max_s", c->time_above_max_s, "s",
+            w_scalar(w, sg, H5MC_VOLUME_ML, c->volume_mL, "mL", NULL);
+            w_scalar(w, sg, H5MC_T_MAX, c->tmax_C, "degC", "highest T_max in the structure");
+            w_scalar(w, sg, H5MC_T_MIN, c->tmin_C, "degC", "lowest T_min in the structure");
+            w_scalar(w, sg, H5MC_HOT_CROSSED_ML, c->hot_mL, "mL", NULL);
+            w_scalar(w, sg, H5MC_COLD_CROSSED_ML, c->cold_mL, "mL", NULL);
+            w_scalar(w, sg, H5MC_TIME_ABOVE_MAX_S, c->time_above_max_s, "s",
                      "longest time a voxel spent at or above the T_max limit (NaN: not "
                      "recorded in the result)");
-            w_scalar(w, sg, "time_at_or_below_limit_max_s", c->time_below_max_s, "s",
+            w_scalar(w, sg, H5MC_TIME_BELOW_MAX_S, c->time_below_max_s, "s",
                      "longest time a voxel spent at or below the T_min limit (NaN: not "
                      "recorded in the result)");
-            w_scalar(w, sg, "damaged_volume_mL", c->damaged_mL, "mL",
+            w_scalar(w, sg, H5MC_DAMAGED_ML, c->damaged_mL, "mL",
                      "structure voxels inside the ablation zone");
-            w_scalar(w, sg, "nonfinite_voxels", (double)c->n_nonfinite, "voxels",
+            w_scalar(w, sg, H5MC_NONFINITE, (double)c->n_nonfinite, "voxels",
                      "structure voxels whose temperature is not finite (incomplete input); "
                      "they count as crossing the limit");
-            w_scalar(w, sg, "limit_crossed", c->crossed ? 1 : 0, "1", NULL);
+            w_scalar(w, sg, H5MC_LIMIT_CROSSED, c->crossed ? 1 : 0, "1", NULL);
             close_id(sg);
         }
         close_id(g);
