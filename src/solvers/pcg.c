@@ -48,6 +48,14 @@ double *pcg_scratch(abl_pcg *s, int which)
     return s->v[which ? 3 : 2]; /* q or p */
 }
 
+/* The per-plane partial sums in work, added in plane order. */
+static double plane_total(const abl_pcg *s)
+{
+    double t = 0.0;
+    for (int k = 0; k < s->g->nz; k++) t += s->work[k];
+    return t;
+}
+
 /* Per z-plane partial sums added in plane order. */
 double pcg_dot(abl_pcg *s, const double *a, const double *b)
 {
@@ -59,9 +67,7 @@ double pcg_dot(abl_pcg *s, const double *a, const double *b)
         for (size_t c = (size_t)k * g->sz; c < (size_t)(k + 1) * g->sz; c++) t += a[c] * b[c];
         work[k] = t;
     }
-    double t = 0.0;
-    for (int k = 0; k < g->nz; k++) t += work[k];
-    return t;
+    return plane_total(s);
 }
 
 /* Skipping a held voxel adds nothing where the masked copy would add +0.0 * +0.0 to a sum
@@ -78,9 +84,7 @@ double pcg_norm_free(abl_pcg *s, const uint8_t *mask, const double *v)
             if (!mask[c]) t += v[c] * v[c];
         work[k] = t;
     }
-    double t = 0.0;
-    for (int k = 0; k < g->nz; k++) t += work[k];
-    return sqrt(t);
+    return sqrt(plane_total(s));
 }
 
 void pcg_mask(const abl_pcg *s, const uint8_t *mask, double *v)
@@ -126,9 +130,7 @@ static double update_xr(abl_pcg *s, const uint8_t *restrict mask, double alpha, 
         }
         work[k] = t;
     }
-    double t = 0.0;
-    for (int k = 0; k < g->nz; k++) t += work[k];
-    return t;
+    return plane_total(s);
 }
 
 /* z = 0 at held voxels; returns r.z */
@@ -155,9 +157,7 @@ static double mask_dot(abl_pcg *s, const uint8_t *restrict mask, const double *r
         }
         work[k] = t;
     }
-    double t = 0.0;
-    for (int k = 0; k < g->nz; k++) t += work[k];
-    return t;
+    return plane_total(s);
 }
 
 /* z = M^-1 r, zero at held voxels (without a preconditioner z = r, already zero there);

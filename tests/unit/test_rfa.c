@@ -369,6 +369,35 @@ static void test_alignment_impedance(void)
     CU_ASSERT(zmax / zmin - 1.0 < 0.04);
 }
 
+/* The 55 C zones (sub-voxel volume) of one electrode at the five grid offsets of
+ * tu_align_offsets: fmt is the source text with "%g, %g, %g" for the tip, tip_z_mm the tip's z
+ * at offset 0 (axis +z); N^3 voxels of 1 mm, duration t_s. Returns the largest deviation from
+ * the mean of the five. */
+static double alignment_zones(const char *what, const char *fmt, double tip_z_mm, int N,
+                              double t_s)
+{
+    const double(*off)[3] = tu_align_offsets;
+    double V[TU_NALIGN];
+    for (int q = 0; q < TU_NALIGN; q++) {
+        char src[512];
+        snprintf(src, sizeof src, fmt, off[q][0], off[q][1], tip_z_mm + off[q][2]);
+        abl_scenario *sc = rfa_scenario(N, 1.0, t_s, src, NULL);
+        CU_ASSERT_FATAL(sc != NULL);
+        abl_sim *s = tu_sim(sc);
+        tu_step_for(s, t_s);
+        abl_axis_zone z;
+        const double tip[3] = {off[q][0] * 1e-3, off[q][1] * 1e-3, (tip_z_mm + off[q][2]) * 1e-3};
+        zone_axis_measure(&s->grid, s->T_max, 55.0, true, tip, (double[3]){0, 0, 1}, &z);
+        V[q] = z.volume_pv_m3 * 1e6;
+        printf("\n  %s offset (%.2f, %.2f, %.2f) voxel: 55 C zone %.4f mL sub-voxel, %.4f mL "
+               "count, D %.2f mm",
+               what, off[q][0], off[q][1], off[q][2], V[q], z.volume_m3 * 1e6, z.diameter_m * 1e3);
+        sim_destroy(s);
+        scenario_free(sc);
+    }
+    return tu_max_rel_deviation(V, TU_NALIGN);
+}
+
 /* Issue 15 for the tines: the 55 C zone of an expandable electrode (6 tines of 0.5 mm
  * deployed to 16 mm, 180 degree umbrella; constant 15 W, 90 s, perfused liver, 1 mm) shifted
  * by the offsets of the cooled-electrode test below. The tines are the applicator kit's held
@@ -379,30 +408,14 @@ static void test_alignment_impedance(void)
  * old rule fails it. */
 static void test_alignment_tines(void)
 {
-    const double(*off)[3] = tu_align_offsets;
-    double V[TU_NALIGN];
-    for (int q = 0; q < TU_NALIGN; q++) {
-        char src[512];
-        snprintf(src, sizeof src,
-                 "    generator: {mode: constant_power, power_W: 15}\n"
-                 "    electrodes:\n"
-                 "      - {type: expandable, tip_mm: [%g, %g, %g], direction: [0, 0, 1],\n"
-                 "         n_tines: 6, deployed_diameter_mm: 16, tine_diameter_mm: 0.5}\n",
-                 off[q][0], off[q][1], -4.0 + off[q][2]);
-        abl_scenario *sc = rfa_scenario(41, 1.0, 90.0, src, NULL);
-        CU_ASSERT_FATAL(sc != NULL);
-        abl_sim *s = tu_sim(sc);
-        tu_step_for(s, 90.0);
-        abl_axis_zone z;
-        const double tip[3] = {off[q][0] * 1e-3, off[q][1] * 1e-3, (-4.0 + off[q][2]) * 1e-3};
-        zone_axis_measure(&s->grid, s->T_max, 55.0, true, tip, (double[3]){0, 0, 1}, &z);
-        V[q] = z.volume_pv_m3 * 1e6;
-        printf("\n  tines offset (%.2f, %.2f, %.2f) voxel: 55 C zone %.4f mL sub-voxel, D %.2f mm",
-               off[q][0], off[q][1], off[q][2], V[q], z.diameter_m * 1e3);
-        sim_destroy(s);
-        scenario_free(sc);
-    }
-    const double worst = tu_max_rel_deviation(V, TU_NALIGN);
+    const double worst =
+        alignment_zones("tines", "    generator: {mode: constant_power, power_W: 15}\n"
+                                 "    electrodes:\n"
+                                 "      - {type: expandable, tip_mm: [%g, %g, %g], "
+                                 "direction: [0, 0, 1],\n"
+                                 "         n_tines: 6, deployed_diameter_mm: 16, "
+                                 "tine_diameter_mm: 0.5}\n",
+                        -4.0, 41, 90.0);
     CU_ASSERT(worst <= 0.015);
 }
 
@@ -414,31 +427,13 @@ static void test_alignment_tines(void)
  * electrode rasterised by voxel centre, shifts across the axis changed that zone by 34 %. */
 static void test_alignment_zone(void)
 {
-    const double(*off)[3] = tu_align_offsets;
-    double V[TU_NALIGN];
-    for (int q = 0; q < TU_NALIGN; q++) {
-        char src[512];
-        snprintf(src, sizeof src,
-                 "    generator: {mode: constant_power, power_W: 20}\n"
-                 "    electrodes:\n"
-                 "      - {tip_mm: [%g, %g, %g], direction: [0, 0, 1], active_length_mm: 20,\n"
-                 "         coolant_temperature_C: 10}\n",
-                 off[q][0], off[q][1], -10.0 + off[q][2]);
-        abl_scenario *sc = rfa_scenario(31, 1.0, 120.0, src, NULL);
-        CU_ASSERT_FATAL(sc != NULL);
-        abl_sim *s = tu_sim(sc);
-        tu_step_for(s, 120.0);
-        abl_axis_zone z;
-        const double tip[3] = {off[q][0] * 1e-3, off[q][1] * 1e-3, (-10.0 + off[q][2]) * 1e-3};
-        zone_axis_measure(&s->grid, s->T_max, 55.0, true, tip, (double[3]){0, 0, 1}, &z);
-        V[q] = z.volume_pv_m3 * 1e6;
-        printf("\n  offset (%.2f, %.2f, %.2f) voxel: 55 C zone %.4f mL sub-voxel, %.4f mL count, "
-               "D %.2f mm",
-               off[q][0], off[q][1], off[q][2], V[q], z.volume_m3 * 1e6, z.diameter_m * 1e3);
-        sim_destroy(s);
-        scenario_free(sc);
-    }
-    const double worst = tu_max_rel_deviation(V, TU_NALIGN);
+    const double worst =
+        alignment_zones("cooled", "    generator: {mode: constant_power, power_W: 20}\n"
+                                  "    electrodes:\n"
+                                  "      - {tip_mm: [%g, %g, %g], direction: [0, 0, 1], "
+                                  "active_length_mm: 20,\n"
+                                  "         coolant_temperature_C: 10}\n",
+                        -10.0, 31, 120.0);
     CU_ASSERT(worst <= 0.02);
 }
 
