@@ -66,6 +66,36 @@
 #define H5A_COMPLETE "complete" /* int64 on /: 1 finished, 0 partial result */
 #define H5A_FAILURE "failure"   /* string on / of a partial result */
 #define H5A_THRESHOLD_C "threshold_C" /* float64 on a per-threshold /fields map */
+/* attributes of the result file written by src/results/output.c (root, /grid/labels, /run,
+ * /sources/NAME, /zones/NAME, /probes, /isotherms/growth, /profile) */
+#define H5A_AXES "axes"
+#define H5A_AXIS "axis"
+#define H5A_COMPILER "compiler"
+#define H5A_DELIVERED_ENERGY_J "delivered_energy_J"
+#define H5A_DIRECTION "direction"
+#define H5A_DT_STABLE_S "dt_stable_s"
+#define H5A_HISTORY_FROM_S "history_from_s"
+#define H5A_INTERVAL_S "interval_s"
+#define H5A_KIND "kind"
+#define H5A_MONITOR_INTERVAL_S "monitor_interval_s"
+#define H5A_OMP_THREADS "omp_threads"
+#define H5A_PHASES "phases"
+#define H5A_POSITION_MM "position_mm"
+#define H5A_POWER_DEFINITION "power_definition"
+#define H5A_PRECONDITIONER "preconditioner"
+#define H5A_ROWS "rows"
+#define H5A_SCENARIO_PATH "scenario_path"
+#define H5A_SCHEME "scheme"
+#define H5A_SOLVER_TOLERANCE "solver_tolerance"
+#define H5A_SOURCE "source"
+#define H5A_SOURCE_NAME "source_name"
+#define H5A_STEPS "steps"
+#define H5A_TIME_SCHEME "time_scheme"
+#define H5A_TIP_MM "tip_mm"
+#define H5A_TYPE "type"
+#define H5A_UNITS_NOTE "units_note"
+#define H5A_VOXEL_VOLUME_ML "voxel_volume_mL"
+#define H5A_WALL_TIME_S "wall_time_s"
 
 /* ---- margin file (OUT.margin.h5: src/analysis/margin_io.c; read by scripts/ablasim_report.py,
  * scripts/side_margin.py) */

@@ -352,7 +352,7 @@ static abl_status write_grid(abl_output *o, const abl_sim_view *s, abl_error *er
     }
     if (h5_attr_f64v(labels, H5A_SPACING_MM, sp_mm, 3) < 0 ||
         h5_attr_f64v(labels, H5A_ORIGIN_MM, or_mm, 3) < 0 ||
-        h5_attr_str(labels, "axes",
+        h5_attr_str(labels, H5A_AXES,
                     "[z][y][x], x fastest; spacing_mm and origin_mm are x y z; "
                     "origin_mm is the centre of voxel (0,0,0)") < 0) {
         st = h5_fail(o, err, "writing attributes of", H5_LABELS);
@@ -809,8 +809,8 @@ static abl_status write_growth(abl_output *o, const abl_sim_view *s, const char 
               : "zone size along this axis during the run (runlog.h), definitions as in /zones; "
                 "rows = time_s, columns = <kind>_threshold_C of the group";
     if (h5_attr_str(grp, H5A_DEFINITION, def) < 0 ||
-        h5_attr_f64(grp, "interval_s", fmax(sc->growth_interval_s, sc->monitor_interval_s)) < 0 ||
-        (log->history_from_s > 0 && h5_attr_f64(grp, "history_from_s", log->history_from_s) < 0))
+        h5_attr_f64(grp, H5A_INTERVAL_S, fmax(sc->growth_interval_s, sc->monitor_interval_s)) < 0 ||
+        (log->history_from_s > 0 && h5_attr_f64(grp, H5A_HISTORY_FROM_S, log->history_from_s) < 0))
         st = h5_fail(o, err, "writing attributes of", name);
     close_id(grp);
     snprintf(name, sizeof name, "%s/growth/time_s", gname);
@@ -868,7 +868,7 @@ static abl_status write_isotherms(abl_output *o, const abl_sim_view *s, const is
     hid_t grp = make_group(o, H5_ISOTHERMS, err);
     if (grp < 0) return ABL_EIO;
     abl_status st = ABL_OK;
-    if (h5_attr_f64(grp, "voxel_volume_mL", grid_voxel_volume_m3(&s->grid) * 1e6) < 0 ||
+    if (h5_attr_f64(grp, H5A_VOXEL_VOLUME_ML, grid_voxel_volume_m3(&s->grid) * 1e6) < 0 ||
         h5_attr_str(grp, H5A_DEFINITION,
                     "hot: voxels whose T_max_C >= threshold; cold: voxels whose "
                     "T_min_C <= threshold; per-material columns are material "
@@ -942,15 +942,15 @@ static abl_status write_sources(abl_output *o, const abl_sim_view *s, const iso_
             break;
         }
         abl_source_series ser;
-        if (h5_attr_str(grp, "type", src->ops->type) < 0 ||
-            h5_attr_str(grp, "source_name", src->name) < 0)
+        if (h5_attr_str(grp, H5A_TYPE, src->ops->type) < 0 ||
+            h5_attr_str(grp, H5A_SOURCE_NAME, src->name) < 0)
             st = h5_fail(o, err, "writing attributes of", gname);
         if (st == ABL_OK && log_power(s, i)) {
             /* power from the run log: rows 1.. of its samples (row 0, t = 0, ends no interval) */
             const abl_runlog *log = s->runlog;
             const size_t nr = log->nt > 0 ? log->nt - 1 : 0;
-            if (h5_attr_f64(grp, "delivered_energy_J", log->src_E_J[i]) < 0 ||
-                h5_attr_str(grp, "power_definition",
+            if (h5_attr_f64(grp, H5A_DELIVERED_ENERGY_J, log->src_E_J[i]) < 0 ||
+                h5_attr_str(grp, H5A_POWER_DEFINITION,
                             "power_W = mean power over the interval ending at time_s: the source "
                             "heat the driver counted in it (E_sources_J) attributed to this "
                             "source (runlog.h; NaN where it cannot be attributed); "
@@ -967,12 +967,12 @@ static abl_status write_sources(abl_output *o, const abl_sim_view *s, const iso_
                     col[r] = log->src_P_W[(r + 1) * (size_t)log->nsrc + (size_t)i];
                 snprintf(dname, sizeof dname, "%s/power_W", gname);
                 if (st == ABL_OK) st = write_table(o, dname, 1, nr, 1, col, "W", err);
-                if (st == ABL_OK && h5_attr_i64(grp, "rows", (long long)nr) < 0)
+                if (st == ABL_OK && h5_attr_i64(grp, H5A_ROWS, (long long)nr) < 0)
                     st = h5_fail(o, err, "writing attributes of", gname);
             }
         }
         if (st == ABL_OK && has_series(src, &ser)) {
-            if (h5_attr_i64(grp, "rows", (long long)ser.nrow) < 0)
+            if (h5_attr_i64(grp, H5A_ROWS, (long long)ser.nrow) < 0)
                 st = h5_fail(o, err, "writing attributes of", gname);
             for (int c = 1; c < ser.ncol && st == ABL_OK; c++) {
                 char key[NAME_LEN], aname[NAME_LEN + 16];
@@ -1049,10 +1049,10 @@ static abl_status write_zones(abl_output *o, const abl_sim_view *s, const iso_re
         }
         double tip_mm[3];
         for (int a = 0; a < 3; a++) tip_mm[a] = z->axis.tip_m[a] * 1e3;
-        if (h5_attr_f64v(grp, "tip_mm", tip_mm, 3) < 0 ||
-            h5_attr_f64v(grp, "direction", z->axis.dir, 3) < 0 ||
-            h5_attr_str(grp, "source", s->sources[z->source]->name) < 0 ||
-            h5_attr_str(grp, "axis",
+        if (h5_attr_f64v(grp, H5A_TIP_MM, tip_mm, 3) < 0 ||
+            h5_attr_f64v(grp, H5A_DIRECTION, z->axis.dir, 3) < 0 ||
+            h5_attr_str(grp, H5A_SOURCE, s->sources[z->source]->name) < 0 ||
+            h5_attr_str(grp, H5A_AXIS,
                         z->axis_index < 0 ? "cluster: mean tip, mean direction of "
                                             "the source's applicators"
                                           : "applicator") < 0)
@@ -1107,8 +1107,8 @@ static abl_status write_probes(abl_output *o, const abl_sim_view *s, abl_error *
                     "centres around it, sampled with the running maps (at least "
                     "monitor_interval_s apart, at t = 0 and at the end); <source>_tip: at an "
                     "applicator tip (output.tip_probes)") < 0 ||
-        h5_attr_f64(grp, "monitor_interval_s", s->sc->monitor_interval_s) < 0 ||
-        (log->history_from_s > 0 && h5_attr_f64(grp, "history_from_s", log->history_from_s) < 0))
+        h5_attr_f64(grp, H5A_MONITOR_INTERVAL_S, s->sc->monitor_interval_s) < 0 ||
+        (log->history_from_s > 0 && h5_attr_f64(grp, H5A_HISTORY_FROM_S, log->history_from_s) < 0))
         st = h5_fail(o, err, "writing attributes of", H5_PROBES);
     close_id(grp);
     const size_t nt = log->nt, np = (size_t)log->nprobes;
@@ -1132,8 +1132,8 @@ static abl_status write_probes(abl_output *o, const abl_sim_view *s, abl_error *
             snprintf(kind, sizeof kind, "applicator tip of source %.*s", NAME_LEN,
                      s->sources[pr->source]->name);
         hid_t d = H5Dopen2(o->file, name, H5P_DEFAULT);
-        if (d < 0 || h5_attr_f64v(d, "position_mm", pos_mm, 3) < 0 ||
-            h5_attr_str(d, "kind", kind) < 0)
+        if (d < 0 || h5_attr_f64v(d, H5A_POSITION_MM, pos_mm, 3) < 0 ||
+            h5_attr_str(d, H5A_KIND, kind) < 0)
             st = h5_fail(o, err, "writing attributes of", name);
         close_id(d);
     }
@@ -1198,9 +1198,9 @@ static abl_status write_solver(abl_output *o, const abl_sim_view *s, abl_error *
         st = write_small(o, o->file, H5_SOLVER "/time_s", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1,
                          &n, s->cg_time_s, "s", err);
     if (st == ABL_OK &&
-        (h5_attr_str(grp, "scheme", names[s->sc->scheme]) < 0 ||
-         h5_attr_f64(grp, "solver_tolerance", s->sc->solver_tol) < 0 ||
-         h5_attr_str(grp, "preconditioner", s->sc->precondition ? "spectral" : "none") < 0))
+        (h5_attr_str(grp, H5A_SCHEME, names[s->sc->scheme]) < 0 ||
+         h5_attr_f64(grp, H5A_SOLVER_TOLERANCE, s->sc->solver_tol) < 0 ||
+         h5_attr_str(grp, H5A_PRECONDITIONER, s->sc->precondition ? "spectral" : "none") < 0))
         st = h5_fail(o, err, "writing attributes of", H5_SOLVER);
     close_id(grp);
     return st;
@@ -1230,7 +1230,7 @@ static abl_status write_profile(abl_output *o, const abl_sim_view *s, abl_error 
         if (i + 1 < ABL_PROF_N) strcat(names, ",");
     }
     if (st == ABL_OK &&
-        (h5_attr_str(grp, "phases", names) < 0 || h5_attr_f64(grp, "wall_time_s", s->wall_s) < 0))
+        (h5_attr_str(grp, H5A_PHASES, names) < 0 || h5_attr_f64(grp, H5A_WALL_TIME_S, s->wall_s) < 0))
         st = h5_fail(o, err, "writing attributes of", H5_PROFILE);
     close_id(grp);
     return st;
@@ -1244,17 +1244,17 @@ static abl_status write_root_attrs(abl_output *o, const abl_sim_view *s, abl_err
         h5_attr_str(root, H5A_VERSION, ABLASIM_VERSION) < 0 ||
         h5_attr_str(root, H5A_SCENARIO_NAME, sc->name) < 0 ||
         h5_attr_str(root, H5A_SCENARIO, sc->text) < 0 ||
-        h5_attr_str(root, "scenario_path", sc->path) < 0 ||
+        h5_attr_str(root, H5A_SCENARIO_PATH, sc->path) < 0 ||
         h5_attr_f64(root, H5A_DT_S, s->dt_s) < 0 ||
-        h5_attr_f64(root, "dt_stable_s", s->dt_stable_s) < 0 ||
-        h5_attr_i64(root, "steps", s->step) < 0 || h5_attr_f64(root, H5A_TIME_S, s->t_s) < 0 ||
-        h5_attr_f64(root, "wall_time_s", s->wall_s) < 0 ||
-        h5_attr_i64(root, "omp_threads", omp_get_max_threads()) < 0 ||
-        h5_attr_str(root, "compiler", __VERSION__) < 0 ||
-        h5_attr_str(root, "time_scheme",
+        h5_attr_f64(root, H5A_DT_STABLE_S, s->dt_stable_s) < 0 ||
+        h5_attr_i64(root, H5A_STEPS, s->step) < 0 || h5_attr_f64(root, H5A_TIME_S, s->t_s) < 0 ||
+        h5_attr_f64(root, H5A_WALL_TIME_S, s->wall_s) < 0 ||
+        h5_attr_i64(root, H5A_OMP_THREADS, omp_get_max_threads()) < 0 ||
+        h5_attr_str(root, H5A_COMPILER, __VERSION__) < 0 ||
+        h5_attr_str(root, H5A_TIME_SCHEME,
                     (const char *const[]){"explicit", "implicit", "crank_nicolson",
                                           "spectral"}[s->sc->scheme]) < 0 ||
-        h5_attr_str(root, "units_note", "SI inside; temperatures degC; lengths in attrs in mm") < 0)
+        h5_attr_str(root, H5A_UNITS_NOTE, "SI inside; temperatures degC; lengths in attrs in mm") < 0)
         return h5_fail(o, err, "writing attributes of", "/");
     return ABL_OK;
 }
