@@ -22,7 +22,8 @@
  *     PI temperature control, impedance pulsing), capped at max_voltage_V and max_current_A.
  *  4. Heat: q on the tissue voxels; pins: cooled electrodes held at the coolant temperature
  *     while the source is on (the pump runs through generator pauses).
- * Straight electrodes are the applicator kit's held set (wider than the needle) whose
+ * Electrodes (straight ones, and expandable tines as chains of chords) are the applicator kit's
+ * held set (wider than the needle) whose
  * neighbours are coupled to the true surface (build_couplings): in the potential operator
  * (potential_set_couples), in the Joule heat (half of a coupled face's to the held side) and,
  * for cooled electrodes, thermally (k dG (T_cool - T_b) as heat; docs/RFA.md "Sub-voxel
@@ -526,10 +527,13 @@ typedef struct {
     double on_s, off_s, V_m3;
     double s37[ABL_MAX_MATERIALS];
     rfa_el_vox ev[RFA_MAX_ELECTRODES];
+    abl_chord *wire[RFA_MAX_ELECTRODES]; /* each electrode as the kit's wire (electrode_wire),
+                                          * built once: rasterised and coupled from it */
+    int nwire[RFA_MAX_ELECTRODES];
     int nconf;             /* 1 (together) or nel (sequential) */
     uint8_t *held[RFA_MAX_ELECTRODES]; /* per configuration: held mask [box] */
     abl_potential_couple *pcouple[RFA_MAX_ELECTRODES]; /* per configuration: the sub-voxel
-                                                        * coupling of straight electrodes [box] */
+                                                        * coupling of the electrodes [box] */
     size_t npcouple[RFA_MAX_ELECTRODES];
     rfa_tcouple *tcouple;  /* cooled straight electrodes' thermal coupling */
     size_t ntcouple;
@@ -576,6 +580,7 @@ static void rfa_destroy(abl_source *s)
             grid_free_field(m->V[e]);
             grid_free_field(m->Vp[e]);
             free(m->pcouple[e]);
+            free(m->wire[e]);
         }
         free(m->tcouple);
         potential_destroy(m->pot);
@@ -1036,32 +1041,36 @@ static double electrode_radius_m(const rfa_electrode *el)
     return el->type == EL_STRAIGHT ? el->radius_m : el->tine_radius_m;
 }
 
-/* Rasterise electrode e into mask (cleared first): RAST_OUTSIDE if it leaves the grid. Every
- * electrode is the held set of the applicator kit (wire_hold_voxels: wider than the needle or
- * tine, coupled to its true surface, build_couplings): a straight one a single chord, an
- * expandable one its tines as chains of chords. */
+/* Electrode el as the kit's wire in *w (allocated, *nw chords); false when out of memory. */
+static bool build_wire(const abl_grid *g, const rfa_electrode *el, abl_chord **w, int *nw)
+{
+    *nw = electrode_wire(g, el, NULL);
+    if (!(*w = malloc((size_t)*nw * sizeof **w))) return false;
+    electrode_wire(g, el, *w);
+    return true;
+}
+
+/* Rasterise an electrode given as wire w[0..nw) of radius r into mask (cleared first):
+ * RAST_OUTSIDE if it leaves the grid. Every electrode is the held set of the applicator kit
+ * (wire_hold_voxels: wider than the needle or tine, coupled to its true surface,
+ * build_couplings): a straight one a single chord, an expandable one its tines as chains of
+ * chords. */
 enum { RAST_OK, RAST_OUTSIDE, RAST_NOMEM };
-static int rasterise(const abl_grid *g, const rfa_electrode *el, uint8_t *mask)
+static int rasterise(const abl_grid *g, const abl_chord *w, int nw, double r, uint8_t *mask)
 {
     memset(mask, 0, g->n);
-    const int nw = electrode_wire(g, el, NULL);
-    abl_chord *w = malloc((size_t)nw * sizeof *w);
-    if (!w) return RAST_NOMEM;
-    electrode_wire(g, el, w);
-    int rc = RAST_OK;
-    for (int q = 0; q < nw && rc == RAST_OK; q++)
+    for (int q = 0; q < nw; q++)
         for (int a = 0; a < 3; a++) {
             const double e = w[q].tip_m[a] + w[q].length_m * w[q].dir[a];
             const long v0 = voxel_of(g, a, w[q].tip_m[a]), v1 = voxel_of(g, a, e);
-            if (v0 < 0 || v0 >= dim(g, a) || v1 < 0 || v1 >= dim(g, a)) rc = RAST_OUTSIDE;
+            if (v0 < 0 || v0 >= dim(g, a) || v1 < 0 || v1 >= dim(g, a)) return RAST_OUTSIDE;
         }
-    const double r = electrode_radius_m(el);
-    const size_t n = rc ? 0 : wire_hold_voxels(g, w, nw, r, NULL, 0);
-    size_t *idx = rc ? NULL : malloc((n ? n : 1) * sizeof *idx);
-    if (!rc && (!idx || (n > 0 && wire_hold_voxels(g, w, nw, r, idx, n) != n))) rc = RAST_NOMEM;
+    const size_t n = wire_hold_voxels(g, w, nw, r, NULL, 0);
+    size_t *idx = malloc((n ? n : 1) * sizeof *idx);
+    int rc = RAST_OK;
+    if (!idx || (n > 0 && wire_hold_voxels(g, w, nw, r, idx, n) != n)) rc = RAST_NOMEM;
     for (size_t q = 0; !rc && q < n; q++) mask[idx[q]] = 1;
     free(idx);
-    free(w);
     return rc;
 }
 
@@ -1154,8 +1163,8 @@ static abl_status box_couples(rfa_state *m, const abl_needle_couple *c, size_t n
     return ABL_OK;
 }
 
-/* Sub-voxel coupling of the straight electrodes to their true surface (applicator.h
- * needle_coupling; docs/RFA.md "Sub-voxel electrode coupling"): for the potential of every
+/* Sub-voxel coupling of the electrodes to their true surface (applicator.h
+ * wire_coupling; docs/RFA.md "Sub-voxel electrode coupling"): for the potential of every
  * configuration (together: with every electrode's held voxels marked; sequential: with only the
  * conducting one's, the others are tissue then) and, for cooled electrodes, for the heat
  * equation (with every electrode marked: the pins are there while the source is on). */
@@ -1166,19 +1175,12 @@ static abl_status build_couplings(rfa_state *m)
     abl_status st = ABL_OK;
     int *mark = calloc(g->n, sizeof *mark);
     uint8_t *seen = calloc(g->n, 1);
-    abl_chord *w[RFA_MAX_ELECTRODES] = {0};
-    int nw[RFA_MAX_ELECTRODES] = {0};
-    for (int e = 0; e < p->nel; e++) {
-        nw[e] = electrode_wire(g, &p->el[e], NULL);
-        if (!(w[e] = malloc((size_t)nw[e] * sizeof *w[e]))) st = ABL_ENOMEM;
-        else electrode_wire(g, &p->el[e], w[e]);
-    }
     size_t nmax = 0;
     for (int e = 0; e < p->nel; e++) nmax += 6 * m->ev[e].n;
     abl_needle_couple *all = malloc((nmax ? nmax : 1) * sizeof *all);
     abl_needle_couple *own = malloc((nmax ? nmax : 1) * sizeof *own);
     m->tcouple = malloc((nmax ? nmax : 1) * sizeof *m->tcouple);
-    if (st || !mark || !seen || !all || !own || !m->tcouple) {
+    if (!mark || !seen || !all || !own || !m->tcouple) {
         st = ABL_ENOMEM;
         goto done;
     }
@@ -1188,7 +1190,7 @@ static abl_status build_couplings(rfa_state *m)
     for (int e = 0; e < p->nel; e++) {
         const rfa_electrode *el = &p->el[e];
         const size_t n0 = nall;
-        nall += wire_coupling(g, w[e], nw[e], electrode_radius_m(el), m->ev[e].idx, m->ev[e].n,
+        nall += wire_coupling(g, m->wire[e], m->nwire[e], electrode_radius_m(el), m->ev[e].idx, m->ev[e].n,
                               mark, e + 1, seen, all + nall);
         if (!el->cooled) continue;
         for (size_t q = n0; q < nall; q++)
@@ -1203,14 +1205,13 @@ static abl_status build_couplings(rfa_state *m)
         for (int f = 0; f < p->nel; f++)
             if (f != e)
                 for (size_t q = 0; q < m->ev[f].n; q++) mark[m->ev[f].idx[q]] = 0;
-        const size_t nown = wire_coupling(g, w[e], nw[e], electrode_radius_m(el), m->ev[e].idx,
+        const size_t nown = wire_coupling(g, m->wire[e], m->nwire[e], electrode_radius_m(el), m->ev[e].idx,
                                           m->ev[e].n, mark, e + 1, seen, own);
         for (int f = 0; f < p->nel; f++)
             for (size_t q = 0; q < m->ev[f].n; q++) mark[m->ev[f].idx[q]] = f + 1;
         st = box_couples(m, own, nown, e);
     }
 done:
-    for (int e = 0; e < p->nel; e++) free(w[e]);
     free(mark);
     free(seen);
     free(all);
@@ -1259,7 +1260,8 @@ static abl_status rfa_create(const abl_source_cfg *cfg, const abl_sim *sim, abl_
     size_t npin = 0;
     for (int e = 0; e < p->nel; e++) {
         const rfa_electrode *el = &p->el[e];
-        const int rs = rasterise(g, el, mask);
+        if (!build_wire(g, el, &m->wire[e], &m->nwire[e])) goto nomem;
+        const int rs = rasterise(g, m->wire[e], m->nwire[e], electrode_radius_m(el), mask);
         if (rs == RAST_NOMEM) goto nomem;
         if (rs == RAST_OUTSIDE) {
             st = abl_fail(err, ABL_EINVAL,
