@@ -1,5 +1,5 @@
 /* fields.h - the field table: every per-voxel state and running map of a simulation, declared
- * once.
+ * once (the rows: field_rows.h).
  *
  * A row names a map (checkpoint dataset, result dataset, unit), its element type, when it
  * exists (always, with freezing, with applicators, once per hot or cold threshold), its initial
@@ -7,8 +7,9 @@
  * fields_create() turns the rows into instances for one scenario and allocates them;
  * allocation, freeing, checkpoint save/restore and its range checks, the result's /fields
  * group and the XDMF sidecar all iterate over the instances (sim.c, checkpoint.c, output.c),
- * so adding a running map is one row here plus its update rule (docs/ARCHITECTURE.md "Adding
- * a running map"). The hot loops keep using the named pointers in abl_sim (s->T_max, ...).
+ * so adding a running map is one row in field_rows.h plus its update rule (docs/ARCHITECTURE.md
+ * "Adding a running map"). The hot loops use the named pointers that sim.h declares from the
+ * same rows (s->T_max, ...).
  */
 #ifndef ABLASIM_FIELDS_H
 #define ABLASIM_FIELDS_H

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "ablasim/field_rows.h"
 #include "ablasim/fields.h"
 #include "ablasim/grid.h"
 #include "ablasim/implicit.h"
@@ -48,19 +49,17 @@ typedef struct abl_sim {
     int nmat;
     int mat_tissue[ABL_MAX_MATERIALS]; /* material index -> tissue index */
     uint8_t *material, *cls;
-    /* Every per-voxel map below that evolves (T ... applicator) is a row of the field table
-     * (fields.h): allocated, freed, checkpointed, range-checked on resume, written to the
-     * result and the XDMF by iterating fields[]; the named pointers serve the hot loops. */
+    /* Every per-voxel map that evolves is a row of the field table (field_rows.h, fields.h):
+     * allocated, freed, checkpointed, range-checked on resume, written to the result and the
+     * XDMF by iterating fields[]; the named pointers below serve the hot loops. */
     abl_field *fields;
     int nfields;
-    double *T, *T_new;
-    double *T_max, *T_min;
-    float *t_hot[ABL_MAX_THRESHOLDS], *t_cold[ABL_MAX_THRESHOLDS];
+    /* the maps' pointers, one per row of field_rows.h (T, T_new, T_max, T_min, omega,
+     * cem43_min, freeze_cycles, frozen_now, applicator, t_hot[], t_cold[]) */
+#define ABL_SIM_FIELD_POINTER(member, array, dtype, ...) ABL_CTYPE(dtype) *member array;
+    ABL_FIELD_ROWS(ABL_SIM_FIELD_POINTER)
+#undef ABL_SIM_FIELD_POINTER
     double monitor_accum_s;  /* time since the running maps were last updated */
-    double *omega, *cem43_min; /* Arrhenius damage integral [1], thermal dose [min] */
-    float *freeze_cycles;      /* times each voxel froze (fell below the freezing range)
-                                * and thawed again, counted per freeze; NULL unless freezing
-                                * is modelled (physics.freezing) */
     double *arr_A, *arr_Ea;    /* per material Arrhenius A [1/s], Ea [J/mol] (A = 0: none) */
 
     /* stencil tables */
@@ -71,10 +70,6 @@ typedef struct abl_sim {
     bool var_props;                /* some tissue has temperature-dependent properties */
     abl_phase_curve *phase;        /* [nmat] enthalpy curves; NULL: no phase change */
     double *k_frozen;              /* [nmat] conductivity of the frozen tissue (NaN: none) */
-    uint8_t *frozen_now;           /* freeze-cycle counting state (frozen since last thaw) */
-    uint8_t *applicator;           /* 1 where a modality source (electrode, probe) has held the
-                                    * voxel at a temperature: the needle track, counted as
-                                    * ablated by the margin analysis; NULL without such sources */
     abl_property_fn prop_fn;       /* NULL: constant per-material properties (fast path) */
     void *prop_ctx;
     double *k_field, *W_field;     /* per-voxel properties filled by prop_fn */

@@ -1,9 +1,9 @@
 /* fields.c - the field table (fields.h): the rows, and their instances for one scenario.
  *
  * The order of the rows is the order of the result's /fields group, the XDMF attributes and the
- * checkpoint's /state datasets. To add a running map: a pointer in abl_sim (sim.h), a row here,
- * and its update rule (kernels/monitor.c or the driver); allocation, freeing, checkpoint,
- * resume checks, result and XDMF follow from the row.
+ * checkpoint's /state datasets. To add a running map: a row in field_rows.h (it declares
+ * abl_sim's pointer and this table's entry) and its update rule (kernels/monitor.c or the
+ * driver); allocation, freeing, checkpoint, resume checks, result and XDMF follow from it.
  */
 #include "ablasim/fields.h"
 
@@ -12,44 +12,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ablasim/field_rows.h"
 #include "ablasim/h5_schema.h"
 #include "ablasim/sim.h"
 
-#define CKPT ABL_FIELD_CHECKPOINT
-#define RES ABL_FIELD_RESULT
-#define XDMF ABL_FIELD_XDMF
-
-const abl_field_def abl_field_table[] = {
-    /* temperature now (the result's T_final_C) and the step's scratch copy (swapped) */
-    {"T_C", H5_FIELD_T_FINAL, "degC", ABL_DT_F64, CKPT | RES | XDMF, ABL_FIELD_ALWAYS,
-     ABL_INIT_T_INITIAL, ABL_RANGE_TEMPERATURE, offsetof(abl_sim, T)},
-    {"T_new_C", NULL, "degC", ABL_DT_F64, 0, ABL_FIELD_ALWAYS, ABL_INIT_T_INITIAL,
-     ABL_RANGE_TEMPERATURE, offsetof(abl_sim, T_new)},
-    /* extreme temperatures since t = 0 (monitor_update): the hot and cold zones */
-    {"T_max_C", H5_FIELD_T_MAX, "degC", ABL_DT_F64, CKPT | RES | XDMF, ABL_FIELD_ALWAYS,
-     ABL_INIT_T_INITIAL, ABL_RANGE_TEMPERATURE, offsetof(abl_sim, T_max)},
-    {"T_min_C", H5_FIELD_T_MIN, "degC", ABL_DT_F64, CKPT | RES | XDMF, ABL_FIELD_ALWAYS,
-     ABL_INIT_T_INITIAL, ABL_RANGE_TEMPERATURE, offsetof(abl_sim, T_min)},
-    /* Arrhenius damage integral and CEM43 thermal dose (damage_update) */
-    {"damage_omega", H5_FIELD_OMEGA, "1", ABL_DT_F64, CKPT | RES, ABL_FIELD_ALWAYS, ABL_INIT_ZERO,
-     ABL_RANGE_NONNEG, offsetof(abl_sim, omega)},
-    {"cem43_min", H5_FIELD_CEM43, "min", ABL_DT_F64, CKPT | RES, ABL_FIELD_ALWAYS, ABL_INIT_ZERO,
-     ABL_RANGE_NONNEG, offsetof(abl_sim, cem43_min)},
-    /* freeze-thaw cycles and their hysteresis state (count_freezes in sim.c) */
-    {"freeze_cycles", H5_FIELD_FREEZE_CYCLES, "1", ABL_DT_F32, CKPT | RES | XDMF, ABL_FIELD_IF_FREEZING,
-     ABL_INIT_ZERO, ABL_RANGE_NONNEG, offsetof(abl_sim, freeze_cycles)},
-    {"frozen_now", NULL, "1", ABL_DT_U8, CKPT, ABL_FIELD_IF_FREEZING, ABL_INIT_ZERO,
-     ABL_RANGE_FLAG, offsetof(abl_sim, frozen_now)},
-    /* the needle track: voxels a modality source held (mark_applicator in sim.c) */
-    {"applicator_mask", H5_FIELD_APPLICATOR,
-     "1 where an electrode or probe held the voxel at a temperature", ABL_DT_U8, CKPT | RES,
-     ABL_FIELD_IF_APPLICATOR, ABL_INIT_ZERO, ABL_RANGE_FLAG, offsetof(abl_sim, applicator)},
-    /* time at or above each hot threshold, at or below each cold one (monitor_update) */
-    {"t_hot_%d_s", H5_FIELD_TIME_ABOVE_FMT, "s", ABL_DT_F32, CKPT | RES | XDMF,
-     ABL_FIELD_PER_HOT, ABL_INIT_ZERO, ABL_RANGE_ELAPSED, offsetof(abl_sim, t_hot)},
-    {"t_cold_%d_s", H5_FIELD_TIME_BELOW_FMT, "s", ABL_DT_F32, CKPT | RES | XDMF,
-     ABL_FIELD_PER_COLD, ABL_INIT_ZERO, ABL_RANGE_ELAPSED, offsetof(abl_sim, t_cold)},
-};
+/* One abl_field_def per row of field_rows.h; `member` is where abl_sim keeps the pointer (or
+ * the per-threshold pointer array) that sim.h declares from the same row. */
+#define ABL_FIELD_DEF(member, array, dtype, state_name, result_name, units, flags, presence,    \
+                      init, range)                                                              \
+    {state_name, result_name, units, dtype, flags, presence, init, range,                      \
+     offsetof(abl_sim, member)},
+const abl_field_def abl_field_table[] = {ABL_FIELD_ROWS(ABL_FIELD_DEF)};
+#undef ABL_FIELD_DEF
 const size_t abl_field_table_rows = sizeof abl_field_table / sizeof abl_field_table[0];
 
 size_t field_elem_size(abl_dtype t)

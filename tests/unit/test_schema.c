@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "../../src/formats/atomic_file.h"
+#include "ablasim/fields.h"
 #include "ablasim/h5_schema.h"
 #include "ablasim/json_writer.h"
 #include "testutil.h"
@@ -127,6 +128,32 @@ static void test_python_matches_header(void)
             printf("\n  %s: %s is not in h5_schema.h", pp, py.name[i]);
             CU_FAIL("ablasim_h5.py has a name h5_schema.h lacks");
         }
+}
+
+/* The field table (field_rows.h) names each map once: no two rows share a checkpoint dataset or a
+ * result dataset, and every name is a plain HDF5 link name (no '/', printable). A copied row that
+ * kept its neighbour's name would make the checkpoint restore one map into two and the result
+ * writer fail on the second dataset; this catches it when the row is written. */
+static void test_field_table_names(void)
+{
+    CU_ASSERT_FATAL(abl_field_table_rows >= 11);
+    for (size_t r = 0; r < abl_field_table_rows; r++) {
+        const abl_field_def *a = &abl_field_table[r];
+        CU_ASSERT_PTR_NOT_NULL_FATAL(a->state_name);
+        CU_ASSERT(strchr(a->state_name, '/') == NULL);
+        CU_ASSERT((a->result_name != NULL) == ((a->flags & ABL_FIELD_RESULT) != 0));
+        CU_ASSERT(!(a->flags & ABL_FIELD_XDMF) || (a->flags & ABL_FIELD_RESULT));
+        if (a->result_name) CU_ASSERT(strchr(a->result_name, '/') == NULL);
+        for (size_t q = r + 1; q < abl_field_table_rows; q++) {
+            const abl_field_def *b = &abl_field_table[q];
+            if (!strcmp(a->state_name, b->state_name) ||
+                (a->result_name && b->result_name && !strcmp(a->result_name, b->result_name))) {
+                printf("\n  field_rows.h: rows %zu and %zu share a name (%s / %s)", r, q,
+                       a->state_name, a->result_name ? a->result_name : "-");
+                CU_FAIL("two field-table rows share a dataset name");
+            }
+        }
+    }
 }
 
 static void test_json_numbers(void)
@@ -279,6 +306,7 @@ void register_schema_tests(void)
 {
     CU_pSuite s = CU_add_suite("schema", NULL, NULL);
     CU_add_test(s, "ablasim_h5.py equals h5_schema.h", test_python_matches_header);
+    CU_add_test(s, "field table: every map's datasets named once", test_field_table_names);
     CU_add_test(s, "JSON numbers: shortest round trip", test_json_numbers);
     CU_add_test(s, "JSON layout and escaping", test_json_layout);
     CU_add_test(s, "atomic commit: fresh temporary, abort", test_atomic_commit);
