@@ -69,7 +69,7 @@ import ablasim_h5 as S  # HDF5 names, as in include/ablasim/h5_schema.h (beside 
 # light = bone) and the tissues present in the picture get evenly spaced greys in that order,
 # so that neighbours in the legend are always distinguishable. Unknown tissues go in the middle.
 GREY_ORDER = ["air", "lung_inflated", "lung_deflated", "fat", "marrow_yellow", "saline", "skin",
-              "muscle", "nerve", "spinal_cord", "liver", "tumour", "blood", "marrow_red",
+              "muscle", "nerve", "spinal_cord", "kidney", "liver", "tumour", "blood", "marrow_red",
               "bone_cancellous", "bone_cortical"]
 HOT_BODY_C, COLD_BODY_C = 40.0, 34.0  # temperature is coloured beyond these (body 37 C +- 3)
 ZONE_COLOUR = {"hot": "#00e5ff", "cold": "#ffe600"}
