@@ -442,6 +442,20 @@ def trends(cases):
         add("freeze-thaw-freeze vs one freeze: isotherms change little (|dD| <= 10 %)",
             "NOT RUN", "CVIR 2018 cases missing")
 
+    # 7b. the better perfused kidney freezes less than liver (same study, probes and protocol)
+    kp = [("cryo_cvir2018_kidney_2probes_10-8-10", "cryo_cvir2018_liver_2probes_10-8-10"),
+          ("cryo_cvir2018_kidney_2probes_15min", "cryo_cvir2018_liver_2probes_15min")]
+    kp = [(k, l) for k, l in kp if have(k, l)]
+    if kp:
+        add("cryo: kidney ice ball < liver (same probes, protocol)",
+            all(by[k]["D_sim"] < by[l]["D_sim"] for k, l in kp), "; ".join(
+                "%s: kidney D %.1f vs liver %.1f mm (published %g vs %g)" % (
+                    k.replace("cryo_cvir2018_kidney_", ""), by[k]["D_sim"], by[l]["D_sim"],
+                    by[k]["D_pub"], by[l]["D_pub"]) for k, l in kp))
+    else:
+        add("cryo: kidney ice ball < liver (same probes, protocol)", "NOT RUN",
+            "CVIR 2018 kidney/liver cases missing")
+
     # 8. zone size rises with delivered energy (within one device and tissue model)
     groups = {}
     for c in cases:
