@@ -122,8 +122,15 @@ typedef struct abl_sim {
     size_t n_cg, cap_cg;
 
     double dt_s, dt_stable_s;
-    double rate_sum_W_m3K[ABL_MAX_MATERIALS]; /* per material: bound on its voxels' face
-                                               * conductances plus perfusion (stability) */
+    double rate_sum_W_m3K[ABL_MAX_MATERIALS]; /* per material: bound on its voxels' interior
+                                               * face conductances plus perfusion (stability;
+                                               * domain faces are taken implicitly) */
+    /* Explicit scheme: the voxels on a conducting domain face (fixed or convective), whose
+     * face conductances each step takes implicitly (wall_implicit in sim.c): index, and a bit
+     * per domain face FACE_XMIN..FACE_ZMAX that the voxel touches and that conducts. */
+    size_t *wall_idx;
+    uint8_t *wall_faces;
+    size_t n_wall;
     double t_s;
     long step;
     /* Step-aligned time: every breakpoint (source on/off, schedule points, protocol phases,

@@ -41,6 +41,56 @@ static void test_energy_hetero(void)
     scenario_free(sc);
 }
 
+/* Domain faces taken implicitly by the explicit scheme (sim.c wall_implicit; issue 17): the
+ * automatic step is set by the interior faces only (6 gmax), not by a voxel in a grid corner
+ * beside three walls half a voxel away (9 gmax), and the update stays monotone there. Case:
+ * liver at 0 C, walls fixed at 0 C, one corner voxel at 37 C, no perfusion or metabolism; one
+ * step at the automatic dt. With the wall terms explicit, the corner's update would be
+ * 37 (1 - a (3 g + 3 g_b)) (its interior neighbours at 0): negative here (computed below from
+ * the sim's own tables, so the case is one the old rule fails). With them implicit it is
+ * 37 (1 - 3 a g) / (1 + 3 a g_b) in [0, 37] (exact to rounding: asserted 1e-12 K). The energy
+ * balance closes with the walls' share counted from the corrected value (1e-12 relative: one
+ * step, a few hundred voxels). */
+static void test_energy_walls_implicit(void)
+{
+    const char *yaml =
+        "grid: {dims: [6, 6, 6], spacing_mm: [1, 1, 1], background: liver}\n"
+        "physics: {initial_temperature_C: 0, arterial_temperature_C: 0, freezing: off,\n"
+        "          vaporisation: off}\n"
+        "tissues: {liver: {perfusion_per_s: 0, metabolic_heat_W_per_m3: 0}}\n"
+        "boundary: {default: {type: fixed_temperature, temperature_C: 0}}\n"
+        "time: {duration_s: 100, dt_s: auto}\n"
+        "output: {energy_balance: true}\n";
+    abl_scenario *sc = tu_scenario(yaml, NULL, 0);
+    CU_ASSERT_FATAL(sc != NULL);
+    abl_error err = {0};
+    abl_sim *s = tu_sim(sc);
+    const size_t corner = ABL_IDX(&s->grid, 0, 0, 0);
+    const double g = s->gface[0], gb = s->gbound[0]; /* liver-liver x face, x_min wall */
+    const double a = s->dt_s * s->inv_rhoc[0];
+    /* the step: 0.9 x the interior bound C / (6 g) (dt_safety 0.9, no perfusion), shortened a
+     * little to land on the end time (100 s / whole steps) */
+    CU_ASSERT(a * 6.0 * g <= 0.9 * (1.0 + 1e-12) && a * 6.0 * g > 0.88);
+    CU_ASSERT(gb > 1.9 * g); /* a fixed wall half a voxel away: 2 g */
+    const double old_rule = 37.0 * (1.0 - a * (3.0 * g + 3.0 * gb));
+    CU_ASSERT(old_rule < 0.0);
+    s->T[corner] = 37.0;
+    /* the first sim_step takes the stored energy of this state as the initial one */
+    CU_ASSERT_FATAL(sim_step(s, 1, &err) == ABL_OK);
+    const double expect = 37.0 * (1.0 - 3.0 * a * g) / (1.0 + 3.0 * a * gb);
+    printf("\n  corner after one step %.6f C (implicit walls %.6f, explicit walls would give "
+           "%.3f)", s->T[corner], expect, old_rule);
+    CU_ASSERT_DOUBLE_EQUAL(s->T[corner], expect, 1e-12);
+    for (size_t c = 0; c < s->grid.n; c++) CU_ASSERT(s->T[c] >= 0.0 && s->T[c] <= 37.0);
+    const abl_energy *e = &s->energy;
+    const double dE = e->E_stored_final_J - e->E_stored_initial_J;
+    printf(", dE %.6g J, boundary %.6g J", dE, e->E_boundary_in_J);
+    CU_ASSERT(e->E_boundary_in_J < 0.0);
+    CU_ASSERT(fabs(dE - e->E_boundary_in_J) <= 1e-12 * fabs(dE));
+    sim_destroy(s);
+    scenario_free(sc);
+}
+
 /* A volumetric source alone, insulated box, no perfusion: all delivered energy is stored, and the
  * delivered energy is the schedule's integral by the left-point rule. */
 static void test_energy_source_only(void)
@@ -93,5 +143,7 @@ void register_energy_tests(void)
     CU_pSuite s = CU_add_suite("energy", NULL, NULL);
     CU_add_test(s, "energy balance, heterogeneous scenario", test_energy_hetero);
     CU_add_test(s, "source energy stored exactly, insulated box", test_energy_source_only);
+    CU_add_test(s, "domain faces implicit: corner monotone at the interior step, balance",
+                test_energy_walls_implicit);
     CU_add_test(s, "energy balance, backward Euler and Crank-Nicolson", test_energy_implicit);
 }
