@@ -7,8 +7,8 @@
  * protocols). A needle held at a value (a cryoprobe's temperature, a straight RFA electrode's
  * voltage and coolant) is rasterised here: a held set wider than the needle and the sub-voxel
  * line-source coupling of its neighbours to the true surface (docs/CRYO.md "Sub-voxel probe
- * coupling", docs/RFA.md "Sub-voxel electrode coupling"). Expandable RFA tines still use their
- * own voxel rule (rfa.c).
+ * coupling", docs/RFA.md "Sub-voxel electrode coupling"); expandable RFA tines are the same
+ * rule on a chain of chords (wire_hold_voxels, wire_coupling).
  */
 #ifndef ABLASIM_APPLICATOR_H
 #define ABLASIM_APPLICATOR_H

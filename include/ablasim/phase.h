@@ -66,6 +66,16 @@ static inline double phase_T(const abl_phase_curve *p, double H)
                      : p->T_C[p->nk - 1] + (H - p->H[p->nk - 1]) / p->C[p->nk];
 }
 
+/* Slope dH/dT of the curve at T (the segment T lies in; at a knot, the segment above it),
+ * i.e. the heat capacity a small change from T sees [J/m^3/K]. */
+static inline double phase_slope(const abl_phase_curve *p, double T_C)
+{
+    if (p->nk == 0) return p->C_ref;
+    int i = 0;
+    while (i < p->nk && T_C >= p->T_C[i]) i++;
+    return p->C[i];
+}
+
 /* The temperature after a step that computed T* with capacity C_ref from T0:
  * T(H(T0) + C_ref (T* - T0)) (the identity where H = C_ref T). */
 static inline double phase_step(const abl_phase_curve *p, double T0_C, double Tstar_C)

@@ -127,6 +127,10 @@ typedef struct {
      * or changes slope (protocol phases, ramps); every one becomes a step boundary. Fills at
      * most max, returns how many it has in all (call again with more room if larger). */
     int (*breakpoints)(const abl_source *s, double *t_s, int max);
+    /* Optional (NULL: none): the longest step [s] the source's control loop tolerates (an RF
+     * generator that judges the impedance once per step); the automatic dt of every scheme is
+     * at most this. */
+    double (*max_step_s)(const abl_source *s);
 } abl_source_ops;
 
 struct abl_source {

@@ -439,6 +439,12 @@ static abl_status plan_step(abl_sim *s, abl_error *err)
     /* implicit schemes: dt by accuracy (scenario.c), default 2 s or a tenth of the run */
     double dt = sc->dt_s > 0 ? sc->dt_s
                              : (expl ? sc->dt_safety * dt_stable : fmin(2.0, sc->duration_s / 10));
+    /* a source's control loop may need shorter steps (source.h max_step_s): the automatic
+     * step obeys it; a dt_s the scenario sets is taken as given */
+    if (!(sc->dt_s > 0))
+        for (int i = 0; i < s->nsources; i++)
+            if (s->sources[i] && s->sources[i]->ops->max_step_s)
+                dt = fmin(dt, s->sources[i]->ops->max_step_s(s->sources[i]));
     if (expl && sc->dt_s > dt_stable)
         return abl_fail(err, ABL_EINVAL,
                         "%s: time.dt_s = %g s exceeds the explicit stability limit %.4g s for "
@@ -1156,17 +1162,24 @@ static void region_after_step(abl_sim *s)
     region_scan(s, s->T_new, olo, ohi, ilo, ihi, false);
 }
 
-/* Domain faces taken implicitly (issue 17). The sweep gave every voxel on a conducting domain
- * face the explicit wall term a G_b (T_w - T0), a = h / C; here T1 = T* + a G_b (T_w - T1)
- * replaces it, i.e. T1 = (T* + a G_b T0) / (1 + a G_b) from the explicit T* (the rule the
- * coupling heat below uses). The update's coefficients are then non-negative at the interior
- * step limit whatever the wall conductance (the bound in face_rates leaves G_b out), where the
- * fully explicit wall term needed a step 1.5x shorter for a voxel in a grid corner. G_b and C
- * are those the sweep used for the voxel: the variable-property path's (k of the voxel, the
- * stencil capacity) where it ran, the constant stencil's otherwise (the active region's
- * liquid-capacity stencil outside its box). Returns the heat the correction added [J] (the
- * walls' share of the energy balance). Serial over the list, in index order: results do not
- * depend on the thread count; cost O(surface voxels). */
+/* Domain faces taken semi-implicitly (issue 17). The sweep gave every voxel on a conducting
+ * domain face the explicit wall term a G_b (T_w - T0), a = h / C; here the trapezoidal rule
+ * a G_b (T_w - (T0 + T1)/2) replaces it: T1 = T* + (a G_b / 2)(T0 - T1), i.e.
+ * T1 = (T* + b T0) / (1 + b), b = a G_b / 2, from the explicit T* (the form of the coupling
+ * heat's correction below). Why: the update's coefficient of T0 becomes
+ * (1 - a (sum_interior G + W + G_b / 2)) / (1 + b), and G_b / 2 <= gmax on every axis (a fixed
+ * wall half a voxel away has G_b = 2 k / h^2, a convective one less), so every coefficient is
+ * non-negative at the interior step bound (face_rates leaves G_b out), where the explicit wall
+ * term needed a step 1.5x shorter for a voxel in a grid corner; and the wall term is second
+ * order in time instead of first. C is the capacity the voxel's state sees: the slope of its
+ * enthalpy curve at T0 (phase.h phase_slope; the stencil capacity without phase change), so
+ * that the enthalpy step H1 = H0 + C_ref (T1 - T0) takes the wall heat at the mean of the step's
+ * temperatures whether or not the active region's liquid stencil swept the voxel. G_b is the
+ * one the sweep used: the variable-property path's (k of the voxel) where it ran, the constant
+ * stencil's otherwise (the active region's liquid-capacity stencil outside its box). Returns
+ * the heat the correction added [J] (the walls' share of the energy balance), counted with the
+ * sweep's capacity as the enthalpy change it makes. Serial over the list, in index order:
+ * results do not depend on the thread count; cost O(surface voxels). */
 static double wall_implicit(abl_sim *s, double h, const int *rlo, const int *rhi)
 {
     const abl_grid *g = &s->grid;
@@ -1197,7 +1210,8 @@ static double wall_implicit(abl_sim *s, double h, const int *rlo, const int *rhi
             for (int f = 0; f < 6; f++)
                 if (mask & (1u << f)) G += cst->gbound[(size_t)f * nm + m];
         }
-        const double b = h * ir * G;
+        const double C = s->phase ? phase_slope(&s->phase[m], s->T[c]) : 1.0 / ir;
+        const double b = 0.5 * h * G / C;
         if (!(b > 0.0)) continue;
         const double before = s->T_new[c];
         s->T_new[c] = (before + b * s->T[c]) / (1.0 + b);

@@ -41,14 +41,14 @@ static void test_energy_hetero(void)
     scenario_free(sc);
 }
 
-/* Domain faces taken implicitly by the explicit scheme (sim.c wall_implicit; issue 17): the
+/* Domain faces taken semi-implicitly by the explicit scheme (sim.c wall_implicit; issue 17): the
  * automatic step is set by the interior faces only (6 gmax), not by a voxel in a grid corner
  * beside three walls half a voxel away (9 gmax), and the update stays monotone there. Case:
  * liver at 0 C, walls fixed at 0 C, one corner voxel at 37 C, no perfusion or metabolism; one
  * step at the automatic dt. With the wall terms explicit, the corner's update would be
  * 37 (1 - a (3 g + 3 g_b)) (its interior neighbours at 0): negative here (computed below from
- * the sim's own tables, so the case is one the old rule fails). With them implicit it is
- * 37 (1 - 3 a g) / (1 + 3 a g_b) in [0, 37] (exact to rounding: asserted 1e-12 K). The energy
+ * the sim's own tables, so the case is one the old rule fails). With them trapezoidal it is
+ * 37 (1 - 3 a g - 3 a g_b / 2) / (1 + 3 a g_b / 2) in [0, 37] (asserted to 1e-12 K). The energy
  * balance closes with the walls' share counted from the corrected value (1e-12 relative: one
  * step, a few hundred voxels). */
 static void test_energy_walls_implicit(void)
@@ -77,8 +77,8 @@ static void test_energy_walls_implicit(void)
     s->T[corner] = 37.0;
     /* the first sim_step takes the stored energy of this state as the initial one */
     CU_ASSERT_FATAL(sim_step(s, 1, &err) == ABL_OK);
-    const double expect = 37.0 * (1.0 - 3.0 * a * g) / (1.0 + 3.0 * a * gb);
-    printf("\n  corner after one step %.6f C (implicit walls %.6f, explicit walls would give "
+    const double expect = 37.0 * (1.0 - 3.0 * a * g - 1.5 * a * gb) / (1.0 + 1.5 * a * gb);
+    printf("\n  corner after one step %.6f C (trapezoidal walls %.6f, explicit walls would give "
            "%.3f)", s->T[corner], expect, old_rule);
     CU_ASSERT_DOUBLE_EQUAL(s->T[corner], expect, 1e-12);
     for (size_t c = 0; c < s->grid.n; c++) CU_ASSERT(s->T[c] >= 0.0 && s->T[c] <= 37.0);
