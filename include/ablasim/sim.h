@@ -130,6 +130,9 @@ typedef struct abl_sim {
      * per domain face FACE_XMIN..FACE_ZMAX that the voxel touches and that conducts. */
     size_t *wall_idx;
     uint8_t *wall_faces;
+    int32_t *wall_ijk;   /* [3 n_wall] the voxel's (i, j, k) */
+    double *wall_G;      /* sum of the constant stencil's G_b over the voxel's faces [W/m^3/K] */
+    double *wall_eblock; /* per block of the list: heat the correction added (summed in order) */
     size_t n_wall;
     double t_s;
     long step;

@@ -381,6 +381,8 @@ static void fast_coefs(const abl_sim *s, const double *inv_rhoc, abl_fast_coef *
     }
 }
 
+#define WALL_BLOCK 2048 /* wall_implicit sums the heat per block of this many list entries */
+
 /* The explicit scheme's wall list (abl_sim wall_idx, wall_faces): every voxel on a domain face
  * that conducts (fixed temperature or convective; an insulated face has no conductance), in
  * index order, with the faces it touches. */
@@ -407,8 +409,17 @@ static abl_status plan_walls(abl_sim *s, abl_error *err)
                         continue;
                     }
                     if (pass) {
-                        s->wall_idx[n] = ABL_IDX(g, i, j, k);
+                        const size_t c = ABL_IDX(g, i, j, k);
+                        s->wall_idx[n] = c;
                         s->wall_faces[n] = mask;
+                        s->wall_ijk[3 * n] = i;
+                        s->wall_ijk[3 * n + 1] = j;
+                        s->wall_ijk[3 * n + 2] = k;
+                        double G = 0.0;
+                        for (int f = 0; f < 6; f++)
+                            if (mask & (1u << f))
+                                G += s->gbound[(size_t)f * s->nmat + s->material[c]];
+                        s->wall_G[n] = G;
                     }
                     n++;
                 }
@@ -416,7 +427,10 @@ static abl_status plan_walls(abl_sim *s, abl_error *err)
             s->n_wall = n;
             s->wall_idx = malloc((n ? n : 1) * sizeof *s->wall_idx);
             s->wall_faces = malloc(n ? n : 1);
-            if (!s->wall_idx || !s->wall_faces)
+            s->wall_ijk = malloc((n ? 3 * n : 1) * sizeof *s->wall_ijk);
+            s->wall_G = malloc((n ? n : 1) * sizeof *s->wall_G);
+            s->wall_eblock = malloc((n / WALL_BLOCK + 1) * sizeof *s->wall_eblock);
+            if (!s->wall_idx || !s->wall_faces || !s->wall_ijk || !s->wall_G || !s->wall_eblock)
                 return abl_fail(err, ABL_ENOMEM, "out of memory (domain-face voxel list)");
         }
     }
@@ -731,6 +745,9 @@ void sim_destroy(abl_sim *s)
     free(s->gbound);
     free(s->wall_idx);
     free(s->wall_faces);
+    free(s->wall_ijk);
+    free(s->wall_G);
+    free(s->wall_eblock);
     free(s->q_met);
     free(s->k_coeff);
     free(s->k37);
@@ -1184,40 +1201,49 @@ static double wall_implicit(abl_sim *s, double h, const int *rlo, const int *rhi
 {
     const abl_grid *g = &s->grid;
     const double V = grid_voxel_volume_m3(g);
-    const int nm = s->nmat;
     const abl_stencil *cst = s->region_on ? &s->st_u : &s->st;
-    double e = 0.0;
-    for (size_t q = 0; q < s->n_wall; q++) {
-        const size_t c = s->wall_idx[q];
-        const int m = s->material[c];
-        const unsigned mask = s->wall_faces[q];
-        bool var = s->prop_fn != NULL;
-        if (s->region_on) {
-            const int i = (int)(c % g->sy), j = (int)(c / g->sy % (size_t)g->ny),
-                      k = (int)(c / g->sz);
-            var = i >= rlo[0] && i < rhi[0] && j >= rlo[1] && j < rhi[1] && k >= rlo[2] &&
-                  k < rhi[2];
+    const size_t n = s->n_wall, nb = (n + WALL_BLOCK - 1) / WALL_BLOCK;
+    const double *T0 = s->T;
+    double *T1 = s->T_new;
+#pragma omp parallel for schedule(static)
+    for (size_t blk = 0; blk < nb; blk++) {
+        double e = 0.0;
+        const size_t q1 = (blk + 1) * WALL_BLOCK < n ? (blk + 1) * WALL_BLOCK : n;
+        for (size_t q = blk * WALL_BLOCK; q < q1; q++) {
+            const size_t c = s->wall_idx[q];
+            const int m = s->material[c];
+            bool var = s->prop_fn != NULL;
+            if (s->region_on) {
+                const int32_t *x = s->wall_ijk + 3 * q;
+                var = x[0] >= rlo[0] && x[0] < rhi[0] && x[1] >= rlo[1] && x[1] < rhi[1] &&
+                      x[2] >= rlo[2] && x[2] < rhi[2];
+            }
+            double ir, G;
+            if (var) {
+                const unsigned mask = s->wall_faces[q];
+                ir = s->inv_rhoc[m];
+                G = 0.0;
+                for (int f = 0; f < 6; f++)
+                    if (mask & (1u << f))
+                        G += abl_boundary_conductance(s->st.bc_type[f], s->st.bc_h_W_m2K[f],
+                                                      s->k_field[c], g->h_m[f / 2]);
+            } else {
+                ir = cst->inv_rhoc[m];
+                G = s->wall_G[q];
+            }
+            /* b = a G_b / 2 with the capacity of the voxel's state (file comment above) */
+            const double b = s->phase ? 0.5 * h * G / phase_slope(&s->phase[m], T0[c])
+                                      : 0.5 * h * G * ir;
+            if (!(b > 0.0)) continue;
+            const double before = T1[c];
+            T1[c] = (before + b * T0[c]) / (1.0 + b);
+            e += (T1[c] - before) / ir;
         }
-        double ir, G = 0.0;
-        if (var) {
-            ir = s->inv_rhoc[m];
-            for (int f = 0; f < 6; f++)
-                if (mask & (1u << f))
-                    G += abl_boundary_conductance(s->st.bc_type[f], s->st.bc_h_W_m2K[f],
-                                                  s->k_field[c], g->h_m[f / 2]);
-        } else {
-            ir = cst->inv_rhoc[m];
-            for (int f = 0; f < 6; f++)
-                if (mask & (1u << f)) G += cst->gbound[(size_t)f * nm + m];
-        }
-        const double C = s->phase ? phase_slope(&s->phase[m], s->T[c]) : 1.0 / ir;
-        const double b = 0.5 * h * G / C;
-        if (!(b > 0.0)) continue;
-        const double before = s->T_new[c];
-        s->T_new[c] = (before + b * s->T[c]) / (1.0 + b);
-        e += (s->T_new[c] - before) * V / ir;
+        s->wall_eblock[blk] = e;
     }
-    return e;
+    double e = 0.0;
+    for (size_t blk = 0; blk < nb; blk++) e += s->wall_eblock[blk];
+    return e * V;
 }
 
 /* One forward-Euler step T -> T_new of length h <= dt (pins before and after the sweep). The
