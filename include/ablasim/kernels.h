@@ -22,6 +22,7 @@
 #ifndef ABLASIM_KERNELS_H
 #define ABLASIM_KERNELS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,6 +50,10 @@ typedef struct {
  * Domain faces have c = 0 (their wall/ambient terms are folded into diag and s). 64 bytes. */
 typedef struct {
     double c[6], diag, s;
+    double w; /* half the domain faces' a G_b: with abl_stencil.walls_in_kernel the explicit
+               * step takes the wall term with the trapezoidal rule, T_new = (above + w T) /
+               * (1 + w) (sim.c wall_implicit has the reasoning); the implicit schemes read
+               * c, diag and s only */
 } abl_gen_coef;
 
 typedef struct {
@@ -73,6 +78,8 @@ typedef struct {
     const size_t *row_seg;       /* [ny*nz + 1]: segments of row (j,k) are
                                   * seg[row_seg[k*ny+j] .. row_seg[k*ny+j+1]) */
     const abl_gen_coef *gen;     /* coefficients of the general voxels, in traversal order */
+    bool walls_in_kernel;        /* pennes_explicit_step applies the records' w (the driver
+                                  * sets it where the stencil's capacity is the voxels' own) */
 } abl_stencil;
 
 /* Build the traversal plan: segments per row and coefficient records of general voxels.

@@ -523,6 +523,9 @@ static abl_status plan_step(abl_sim *s, abl_error *err)
     s->st.seg = s->seg;
     s->st.row_seg = s->row_seg;
     s->st.gen = s->gen;
+    /* the sweep takes the walls trapezoidally itself where its capacity is the voxels' own
+     * (wall_implicit); with phase change it is the curve's smallest slope */
+    s->st.walls_in_kernel = !s->phase;
     return expl ? plan_walls(s, err) : ABL_OK;
 }
 
@@ -1064,6 +1067,7 @@ static abl_status plan_region(abl_sim *s, abl_error *err)
     s->st_u = s->st;
     s->st_u.fast = s->fast_u;
     s->st_u.inv_rhoc = s->inv_rhoc_u;
+    s->st_u.walls_in_kernel = true; /* liquid capacity: the window's voxels' own */
     size_t nseg, ngen;
     stencil_plan_count(&s->st_u, &nseg, &ngen);
     s->seg_u = malloc(nseg * sizeof *s->seg_u);
@@ -1179,29 +1183,39 @@ static void region_after_step(abl_sim *s)
     region_scan(s, s->T_new, olo, ohi, ilo, ihi, false);
 }
 
-/* Domain faces taken semi-implicitly (issue 17). The sweep gave every voxel on a conducting
- * domain face the explicit wall term a G_b (T_w - T0), a = h / C; here the trapezoidal rule
+/* Domain faces taken semi-implicitly (issue 17). The sweep gives every voxel on a conducting
+ * domain face the explicit wall term a G_b (T_w - T0), a = dt / C; the trapezoidal rule
  * a G_b (T_w - (T0 + T1)/2) replaces it: T1 = T* + (a G_b / 2)(T0 - T1), i.e.
- * T1 = (T* + b T0) / (1 + b), b = a G_b / 2, from the explicit T* (the form of the coupling
- * heat's correction below). Why: the update's coefficient of T0 becomes
- * (1 - a (sum_interior G + W + G_b / 2)) / (1 + b), and G_b / 2 <= gmax on every axis (a fixed
- * wall half a voxel away has G_b = 2 k / h^2, a convective one less), so every coefficient is
- * non-negative at the interior step bound (face_rates leaves G_b out), where the explicit wall
- * term needed a step 1.5x shorter for a voxel in a grid corner; and the wall term is second
- * order in time instead of first. C is the capacity the voxel's state sees: the slope of its
- * enthalpy curve at T0 (phase.h phase_slope; the stencil capacity without phase change), so
- * that the enthalpy step H1 = H0 + C_ref (T1 - T0) takes the wall heat at the mean of the step's
- * temperatures whether or not the active region's liquid stencil swept the voxel. G_b is the
- * one the sweep used: the variable-property path's (k of the voxel) where it ran, the constant
- * stencil's otherwise (the active region's liquid-capacity stencil outside its box). Returns
- * the heat the correction added [J] (the walls' share of the energy balance), counted with the
- * sweep's capacity as the enthalpy change it makes. Serial over the list, in index order:
- * results do not depend on the thread count; cost O(surface voxels). */
-static double wall_implicit(abl_sim *s, double h, const int *rlo, const int *rhi)
+ * T1 = (T* + b T0) / (1 + b), b = a G_b / 2, from the explicit T*. Why: the update's
+ * coefficient of T0 becomes (1 - a (sum_interior G + W + G_b / 2)) / (1 + b), and G_b / 2 <= gmax
+ * on every axis (a fixed wall half a voxel away has G_b = 2 k / h^2, a convective one less), so
+ * every coefficient is non-negative at the interior step bound (face_rates leaves G_b out),
+ * where the explicit wall term needed a step 1.5x shorter for a voxel in a grid corner; and the
+ * wall term is second order in time instead of first. C is the capacity the voxel's state sees:
+ * the slope of its enthalpy curve at T0 (phase.h phase_slope; the stencil capacity without
+ * phase change), so that the enthalpy step H1 = H0 + C_ref (T1 - T0) takes the wall heat at the
+ * mean of the step's temperatures whether or not the active region's liquid stencil swept the
+ * voxel. Where the planned sweep's stencil has the voxel's own capacity (no phase change, or
+ * the active region's liquid stencil) the sweep applies the rule itself (abl_gen_coef w,
+ * walls_in_kernel: no second pass over the surface, whose x faces cost a cache line per voxel);
+ * this pass does the rest (the variable-property path's voxels, with k of the voxel; the
+ * whole-grid path of phase-change runs) and, when the energy is tracked, counts the heat every
+ * correction added, C (T1 - T*) = C b (T0 - T1) for the sweep's ones [J]. Called after the
+ * sweep, before source heat, at the planned dt (a shorter step scales the whole update, the
+ * caller scales the heat). Blocks of the list in parallel, the heat summed per block in block
+ * order: results do not depend on the thread count. */
+static double wall_implicit(abl_sim *s, double dt, const int *rlo, const int *rhi, bool track)
 {
     const abl_grid *g = &s->grid;
-    const double V = grid_voxel_volume_m3(g);
     const abl_stencil *cst = s->region_on ? &s->st_u : &s->st;
+    bool need = track || !cst->walls_in_kernel || (s->prop_fn && !s->region_on);
+    if (s->region_on && !need) /* box voxels on a domain face take the variable path */
+        for (int d = 0; d < 3; d++) {
+            const int nd = d == 0 ? g->nx : d == 1 ? g->ny : g->nz;
+            if (rlo[d] < rhi[d] && (rlo[d] == 0 || rhi[d] == nd)) need = true;
+        }
+    if (!need) return 0.0;
+    const double V = grid_voxel_volume_m3(g);
     const size_t n = s->n_wall, nb = (n + WALL_BLOCK - 1) / WALL_BLOCK;
     const double *T0 = s->T;
     double *T1 = s->T_new;
@@ -1218,6 +1232,14 @@ static double wall_implicit(abl_sim *s, double h, const int *rlo, const int *rhi
                 var = x[0] >= rlo[0] && x[0] < rhi[0] && x[1] >= rlo[1] && x[1] < rhi[1] &&
                       x[2] >= rlo[2] && x[2] < rhi[2];
             }
+            if (!var && cst->walls_in_kernel) {
+                /* corrected by the sweep: its heat only */
+                if (track) {
+                    const double ir = cst->inv_rhoc[m], b = 0.5 * dt * s->wall_G[q] * ir;
+                    e += b * (T0[c] - T1[c]) / ir;
+                }
+                continue;
+            }
             double ir, G;
             if (var) {
                 const unsigned mask = s->wall_faces[q];
@@ -1231,9 +1253,8 @@ static double wall_implicit(abl_sim *s, double h, const int *rlo, const int *rhi
                 ir = cst->inv_rhoc[m];
                 G = s->wall_G[q];
             }
-            /* b = a G_b / 2 with the capacity of the voxel's state (file comment above) */
-            const double b = s->phase ? 0.5 * h * G / phase_slope(&s->phase[m], T0[c])
-                                      : 0.5 * h * G * ir;
+            const double b = s->phase ? 0.5 * dt * G / phase_slope(&s->phase[m], T0[c])
+                                      : 0.5 * dt * G * ir;
             if (!(b > 0.0)) continue;
             const double before = T1[c];
             T1[c] = (before + b * T0[c]) / (1.0 + b);
@@ -1319,6 +1340,13 @@ static abl_status explicit_step(abl_sim *s, double h, double *work, abl_error *e
             prof_mark(pf, ABL_PROF_PROPERTIES, 0);
         }
     }
+    {
+        /* the domain faces' trapezoidal correction (wall_implicit), at the planned step: a
+         * shorter step scales its heat like every other term */
+        const double e_wall = wall_implicit(s, dt_plan, rlo, rhi, track);
+        prof_mark(pf, ABL_PROF_PINS, 0);
+        if (track) s->energy.E_boundary_in_J += r * e_wall;
+    }
     s->energy.E_perf_met_J += pm * dt;
     s->energy.E_boundary_in_J += bd * dt;
     for (int i = 0; i < nc; i++) {
@@ -1334,10 +1362,6 @@ static abl_status explicit_step(abl_sim *s, double h, double *work, abl_error *e
         const double *T0 = s->T;
 #pragma omp parallel for schedule(static)
         for (size_t c = 0; c < s->grid.n; c++) Tn[c] = T0[c] + r * (Tn[c] - T0[c]);
-    }
-    {
-        const double e_wall = wall_implicit(s, h, rlo, rhi);
-        if (track) s->energy.E_boundary_in_J += e_wall;
     }
     /* Coupling heat q = G (T_ref - T0) of a voxel (source.h heat_G_W_m3K) taken implicitly:
      * T1 = T* + a G (T_ref - T1), a = h / C_ref, i.e. T1 = (T*_explicit + a G T0) / (1 + a G)

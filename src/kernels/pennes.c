@@ -34,8 +34,8 @@ static abl_gen_coef general_coef(const abl_stencil *st, int i, int j, int k, siz
     const int inside[6] = {i > 0, i < g->nx - 1, j > 0, j < g->ny - 1, k > 0, k < g->nz - 1};
     const ptrdiff_t off[6] = {-1, 1, -(ptrdiff_t)g->sy, (ptrdiff_t)g->sy, -(ptrdiff_t)g->sz,
                               (ptrdiff_t)g->sz};
-    abl_gen_coef r = {{0}, 0, 0};
-    double sum = 0.0, sb = 0.0;
+    abl_gen_coef r = {{0}, 0, 0, 0};
+    double sum = 0.0, sb = 0.0, bw = 0.0;
     for (int f = 0; f < 6; f++) {
         if (inside[f]) {
             int mn = st->material[(ptrdiff_t)c + off[f]];
@@ -45,10 +45,12 @@ static abl_gen_coef general_coef(const abl_stencil *st, int i, int j, int k, siz
             double b = a * st->gbound[(size_t)f * nm + m];
             sum += b;
             sb += b * st->T_bound_C[f];
+            bw += b;
         }
     }
     r.diag = 1.0 - sum - a * st->perf_W[m];
     r.s = a * st->src_const[m] + sb;
+    r.w = 0.5 * bw;
     return r;
 }
 
@@ -131,6 +133,18 @@ void pennes_explicit_step(const abl_stencil *st, const double *restrict T, doubl
                 }
                 const abl_gen_coef gc = st->gen[sg.g0];
                 const size_t ow = sg.i0 > 0 ? 1 : 0, oe = sg.i1 < nx ? 1 : 0;
+                if (st->walls_in_kernel && gc.w > 0.0) {
+                    /* a run on a domain face: the wall term trapezoidal (abl_gen_coef w) */
+                    const double w = gc.w, iw = 1.0 / (1.0 + w);
+#pragma omp simd
+                    for (size_t c = c0; c < c1; c++)
+                        T_new[c] = (gc.diag * T[c] + gc.c[0] * T[c - ow] + gc.c[1] * T[c + oe] +
+                                    gc.c[2] * T[c - os] + gc.c[3] * T[c + on] +
+                                    gc.c[4] * T[c - od] + gc.c[5] * T[c + ou] + gc.s +
+                                    w * T[c]) *
+                                   iw;
+                    continue;
+                }
 #pragma omp simd
                 for (size_t c = c0; c < c1; c++)
                     T_new[c] = gc.diag * T[c] + gc.c[0] * T[c - ow] + gc.c[1] * T[c + oe] +
