@@ -210,15 +210,16 @@ def growth(c):
     r = c["run"]
     with h5py.File(r["out"], "r") as f:
         g = f[S.H5_ZONE_FMT % c["zone"]["axis"]]
-        t = g["growth/time_s"][...]
+        gr = g[S.H5_GROWTH]
+        t = gr[S.H5_DS_TIME][...]
         if c["kind"] == "omega":
-            L = g["growth/omega_ge_1_length_mm"][...]
-            D = g["growth/omega_ge_1_diameter_mm"][...]
+            L = gr[S.H5_KIND_COL_FMT % (S.H5_KIND_OMEGA, S.H5_COL_LENGTH)][...]
+            D = gr[S.H5_KIND_COL_FMT % (S.H5_KIND_OMEGA, S.H5_COL_DIAMETER)][...]
         else:
-            thr = g["%s_threshold_C" % c["kind"]][...]
+            thr = g[S.H5_KIND_COL_FMT % (c["kind"], S.H5_COL_THRESHOLD)][...]
             i = int(np.argmin(np.abs(thr - c["thr"])))
-            L = g["growth/%s_length_mm" % c["kind"]][:, i]
-            D = g["growth/%s_diameter_mm" % c["kind"]][:, i]
+            L = gr[S.H5_KIND_COL_FMT % (c["kind"], S.H5_COL_LENGTH)][:, i]
+            D = gr[S.H5_KIND_COL_FMT % (c["kind"], S.H5_COL_DIAMETER)][:, i]
     return list(t), list(L), list(D)
 
 

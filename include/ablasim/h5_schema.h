@@ -52,6 +52,28 @@
 #define H5_PROBES "/probes"
 #define H5_PROBES_TIME H5_PROBES "/time_s"
 #define H5_PROBE_FMT H5_PROBES "/%s" /* %s: probe name */
+/* Datasets inside /isotherms, /zones/<axis>, their growth groups and /sources/<name>: named
+ * <kind>_<column> (H5_KIND_COL_FMT); kind hot or cold (one entry per threshold), omega_ge_1
+ * (zones) or damage_omega_ge_1 / cem43_ge_240min (isotherms). */
+#define H5_GROWTH "growth"
+#define H5_DS_TIME "time_s"   /* growth rows; a source's run-log power series */
+#define H5_DS_POWER "power_W" /* a source's run-log power series */
+#define H5_KIND_HOT "hot"
+#define H5_KIND_COLD "cold"
+#define H5_KIND_OMEGA "omega_ge_1"
+#define H5_KIND_DAMAGE_OMEGA "damage_omega_ge_1"
+#define H5_KIND_CEM43 "cem43_ge_240min"
+#define H5_KIND_COL_FMT "%s_%s" /* %s: kind, %s: column */
+#define H5_COL_THRESHOLD "threshold_C"
+#define H5_COL_LENGTH "length_mm"
+#define H5_COL_DIAMETER "diameter_mm"
+#define H5_COL_DIAMETER_MIN "diameter_min_mm"
+#define H5_COL_DIAMETER_EQ "diameter_equivalent_mm"
+#define H5_COL_VOLUME "volume_mL"
+#define H5_COL_LARGEST "largest_component_volume_mL"
+#define H5_COL_VOLUME_PV "volume_subvoxel_mL"
+#define H5_COL_VOLUME_TOTAL "volume_total_mL"
+#define H5_COL_VOLUME_PER_MATERIAL "volume_per_material_mL"
 
 #define H5A_UNITS "units"
 #define H5A_DEFINITION "definition"
@@ -133,6 +155,15 @@
 #define H5MA_CRITICAL_CROSSED "critical_limits_crossed" /* on /: how many critical limits crossed */
 #define H5MA_INPUT_COMPLETE "input_complete" /* on /: 1, or 0 with input_note */
 #define H5MA_INPUT_NOTE "input_note" /* on / */
+#define H5MA_TUMOUR "tumour" /* on /: where the tumour came from */
+#define H5MA_VERDICT_RULE "verdict_rule" /* on /: how margin and critical limits combine */
+#define H5MA_PASS_RULE "pass_rule" /* on / and /margin: the margin's pass rule */
+#define H5MA_NONFINITE_VALUES "nonfinite_values" /* on /, with input_note */
+#define H5MA_DEFINITIONS "definitions" /* on /: where the quantities are defined */
+#define H5MA_AFFINE_MM "affine_mm" /* on /grid: voxel (i,j,k,1) -> world mm */
+#define H5MA_NIFTI_AFFINE_MM "nifti_affine_mm" /* on /grid: the tumour file's own affine */
+#define H5MA_NIFTI_NOTE "nifti_note" /* on /grid */
+#define H5MA_SURFACE_VOXELS "surface_voxels" /* scalar dataset in /margin */
 #define H5MC_LIMIT_TMAX "limit_T_max_below_C" /* /critical/TISSUE datasets: */
 #define H5MC_LIMIT_TMIN "limit_T_min_above_C"
 #define H5MC_VOLUME_ML "volume_mL"
@@ -150,6 +181,20 @@
 #define H5S_TABLE "/table"
 #define H5S_UNCERTAINTY "/uncertainty"
 #define H5SA_FINGERPRINT "fingerprint" /* uint64 on /: the sweep's fingerprint */
+#define H5SA_SWEEP_YAML "sweep_yaml" /* on /: the sweep file's text */
+#define H5SA_SWEEP_PATH "sweep_path"
+#define H5SA_BASE_SCENARIO "base_scenario"
+#define H5SA_NPOINTS "npoints" /* on / and on probability_ablation */
+#define H5SA_ABLATION_THRESHOLD_C "ablation_threshold_C"
+#define H5SA_MEANING "meaning" /* on probability_ablation */
+#define H5S_COLUMN_NAMES "column_names" /* datasets in /table (and one per column) */
+#define H5S_POINT "point"
+#define H5S_STATUS "status"
+#define H5S_MESSAGE "message"
+#define H5S_SET_ARGS "set_args"
+#define H5S_PROBABILITY_ABLATION "probability_ablation" /* datasets in /uncertainty */
+#define H5S_ABLATION_COUNT "ablation_count"
+#define H5S_PROBABILITY_VERDICT_PASS "probability_verdict_pass"
 
 /* ---- mesh file (meshes/: src/formats/mesh.c) */
 #define H5_MESH_LABELS "/labels"

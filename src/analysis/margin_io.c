@@ -559,7 +559,7 @@ static void write_margin_group(writer *w, const out_data *od)
     const abl_margin_result *m = od->m;
     const int *dims = od->rep->dims;
     hid_t g = w_group(w, H5M_MARGIN);
-    w_attr_str(w, g, "pass_rule", pass_rule);
+    w_attr_str(w, g, H5MA_PASS_RULE, pass_rule);
     w_attr_str(w, g, H5M_VERDICT, m->pass ? "PASS" : "FAIL");
     w_field(w, g, H5M_MARGIN_MM, dims, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 4, m->margin_mm, "mm",
             "signed minimal ablative margin of each tumour voxel: +distance from its centre to "
@@ -591,7 +591,7 @@ static void write_margin_group(writer *w, const out_data *od)
              "one voxel diagonal: distances between voxel centres quantise the margin");
     w_scalar(w, g, H5M_SURFACE_FRACTION, m->surface_fraction_ok, "1",
              "fraction of the tumour surface voxels whose margin > criterion_mm");
-    w_scalar(w, g, "surface_voxels", (double)m->n_surface, "voxels", NULL);
+    w_scalar(w, g, H5MA_SURFACE_VOXELS, (double)m->n_surface, "voxels", NULL);
     w_scalar(w, g, H5M_TUMOUR_VOLUME_ML, m->tumour_mL, "mL", NULL);
     w_scalar(w, g, H5M_ZONE_VOLUME_ML, m->zone_mL, "mL", "ablation zone used for the verdict");
     w_scalar(w, g, H5M_RESIDUAL_ML, m->residual_mL, "mL",
@@ -640,37 +640,37 @@ static void write_h5(writer *w, const out_data *od)
     const abl_margin_report *rep = od->rep;
     hid_t root = w->file;
     w_attr_str(w, root, H5A_VERSION, ABLASIM_VERSION);
-    w_attr_str(w, root, "source", rep->source);
+    w_attr_str(w, root, H5A_SOURCE, rep->source);
     w_attr_str(w, root, H5MA_MODE, rep->from_result ? "result" : "segmentations");
-    w_attr_str(w, root, "tumour", rep->tumour_desc);
+    w_attr_str(w, root, H5MA_TUMOUR, rep->tumour_desc);
     w_attr_str(w, root, H5M_VERDICT, rep->pass ? "PASS" : "FAIL");
-    w_attr_str(w, root, "verdict_rule", verdict_rule);
+    w_attr_str(w, root, H5MA_VERDICT_RULE, verdict_rule);
     w_attr_str(w, root, H5MA_MARGIN_VERDICT, rep->m.pass ? "PASS" : "FAIL");
     w_attr_f64(w, root, H5MA_CRITICAL_CROSSED, rep->n_critical_crossed);
     w_attr_f64(w, root, H5MA_INPUT_COMPLETE, rep->input_complete ? 1 : 0);
     if (!rep->input_complete) {
         w_attr_str(w, root, H5MA_INPUT_NOTE, rep->input_note);
-        w_attr_f64(w, root, "nonfinite_values", (double)rep->nonfinite_values);
+        w_attr_f64(w, root, H5MA_NONFINITE_VALUES, (double)rep->nonfinite_values);
     }
     w_attr_f64(w, root, H5M_MINIMAL_MARGIN_MM, rep->m.min_margin_mm);
     w_attr_f64(w, root, H5M_CRITERION_MM, rep->m.criterion_mm);
-    w_attr_str(w, root, "pass_rule", pass_rule);
-    w_attr_str(w, root, "compiler", __VERSION__);
-    w_attr_str(w, root, "definitions", "see docs/MARGIN.md of ablasim");
+    w_attr_str(w, root, H5MA_PASS_RULE, pass_rule);
+    w_attr_str(w, root, H5A_COMPILER, __VERSION__);
+    w_attr_str(w, root, H5MA_DEFINITIONS, "see docs/MARGIN.md of ablasim");
 
     hid_t g = w_group(w, H5_GRID);
     w_attr_vec3(w, g, H5A_SPACING_MM, rep->spacing_mm);
     w_attr_vec3(w, g, H5A_ORIGIN_MM, od->origin_mm);
     hsize_t a34[2] = {3, 4};
-    w_attr(w, g, "affine_mm", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, od->affine, 2, a34);
-    w_attr_str(w, g, "axes",
+    w_attr(w, g, H5MA_AFFINE_MM, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, od->affine, 2, a34);
+    w_attr_str(w, g, H5A_AXES,
                "arrays [z][y][x], x fastest; spacing_mm, origin_mm are x y z; "
                "affine_mm maps voxel (i,j,k,1) to world mm");
     if (od->nifti_affine) {
         hsize_t a44[2] = {4, 4};
-        w_attr(w, g, "nifti_affine_mm", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, od->nifti_affine, 2,
+        w_attr(w, g, H5MA_NIFTI_AFFINE_MM, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, od->nifti_affine, 2,
                a44);
-        w_attr_str(w, g, "nifti_note",
+        w_attr_str(w, g, H5MA_NIFTI_NOTE,
                    "the arrays are in grid order (i, j, k along world x, y, "
                    "z, RAS+); nifti_affine_mm is the tumour file's own "
                    "affine, whose voxel order may differ");

@@ -770,7 +770,7 @@ static abl_status write_fields(abl_output *o, const abl_sim_view *s, abl_error *
 }
 
 /* Criterion kind names as in the datasets: "hot", "cold", "omega_ge_1". */
-static const char *const crit_kind[3] = {"hot", "cold", "omega_ge_1"};
+static const char *const crit_kind[3] = {H5_KIND_HOT, H5_KIND_COLD, H5_KIND_OMEGA};
 
 /* A float64 dataset [n] (rank 1) or [n][m] (rank 2) with units. */
 static abl_status write_table(abl_output *o, const char *name, int rank, hsize_t n, hsize_t m,
@@ -813,7 +813,7 @@ static abl_status write_growth(abl_output *o, const abl_sim_view *s, const char 
         (log->history_from_s > 0 && h5_attr_f64(grp, H5A_HISTORY_FROM_S, log->history_from_s) < 0))
         st = h5_fail(o, err, "writing attributes of", name);
     close_id(grp);
-    snprintf(name, sizeof name, "%s/growth/time_s", gname);
+    snprintf(name, sizeof name, "%s/" H5_GROWTH "/" H5_DS_TIME, gname);
     if (st == ABL_OK) st = write_table(o, name, 1, ng, 1, log->g_t_s, "s", err);
     double *buf = malloc((ng ? ng : 1) * (nc ? nc : 1) * sizeof *buf);
     if (!buf && st == ABL_OK) st = abl_fail(err, ABL_ENOMEM, "%s: out of memory", o->path);
@@ -822,11 +822,10 @@ static abl_status write_growth(abl_output *o, const abl_sim_view *s, const char 
         const int n = kind == 0 ? sc->n_hot : kind == 1 ? sc->n_cold : 1;
         const int nq = a < 0 ? 2 : 7;
         for (int q = 0; q < nq && st == ABL_OK; q++) {
-            static const char *const what_vol[2] = {"volume_total_mL",
-                                                    "largest_component_volume_mL"};
+            static const char *const what_vol[2] = {H5_COL_VOLUME_TOTAL, H5_COL_LARGEST};
             static const char *const what_ax[7] = {
-                "length_mm", "diameter_mm", "diameter_min_mm", "diameter_equivalent_mm",
-                "volume_mL", "largest_component_volume_mL", "volume_subvoxel_mL"};
+                H5_COL_LENGTH, H5_COL_DIAMETER, H5_COL_DIAMETER_MIN, H5_COL_DIAMETER_EQ,
+                H5_COL_VOLUME, H5_COL_LARGEST,  H5_COL_VOLUME_PV};
             const char *what = a < 0 ? what_vol[q] : what_ax[q];
             const double vox_mL = grid_voxel_volume_m3(&s->grid) * 1e6;
             for (size_t k = 0; k < ng; k++)
@@ -851,8 +850,8 @@ static abl_status write_growth(abl_output *o, const abl_sim_view *s, const char 
                     }
                     buf[k * (size_t)n + (size_t)h] = v;
                 }
-            snprintf(name, sizeof name, "%s/growth/%s_%s", gname,
-                     kind == 2 && a < 0 ? "damage_omega_ge_1" : crit_kind[kind], what);
+            snprintf(name, sizeof name, "%s/" H5_GROWTH "/" H5_KIND_COL_FMT, gname,
+                     kind == 2 && a < 0 ? H5_KIND_DAMAGE_OMEGA : crit_kind[kind], what);
             st = write_table(o, name, kind == 2 ? 1 : 2, ng, (hsize_t)n, buf,
                              strstr(what, "_mL") ? "mL" : "mm", err);
         }
@@ -875,32 +874,36 @@ static abl_status write_isotherms(abl_output *o, const abl_sim_view *s, const is
                     "indices, see /grid/materials") < 0)
         st = h5_fail(o, err, "writing attributes of", H5_ISOTHERMS);
     for (int pass = 0; pass < 2 && st == ABL_OK; pass++) {
-        const char *kind = pass == 0 ? "hot" : "cold";
+        const char *kind = pass == 0 ? H5_KIND_HOT : H5_KIND_COLD;
         hsize_t d1 = (hsize_t)(pass == 0 ? sc->n_hot : sc->n_cold);
         hsize_t d2[2] = {d1, (hsize_t)s->nmat};
         char name[NAME_LEN];
-        snprintf(name, sizeof name, "%s/%s_threshold_C", H5_ISOTHERMS, kind);
+        snprintf(name, sizeof name, "%s/" H5_KIND_COL_FMT, H5_ISOTHERMS, kind, H5_COL_THRESHOLD);
         st = write_small(o, o->file, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &d1,
                          pass == 0 ? sc->hot_C : sc->cold_C, "degC", err);
         if (st != ABL_OK) break;
-        snprintf(name, sizeof name, "%s/%s_volume_total_mL", H5_ISOTHERMS, kind);
+        snprintf(name, sizeof name, "%s/" H5_KIND_COL_FMT, H5_ISOTHERMS, kind,
+                 H5_COL_VOLUME_TOTAL);
         st = write_small(o, o->file, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &d1,
                          pass == 0 ? iso->hot_tot : iso->cold_tot, "mL", err);
         if (st != ABL_OK) break;
-        snprintf(name, sizeof name, "%s/%s_volume_per_material_mL", H5_ISOTHERMS, kind);
+        snprintf(name, sizeof name, "%s/" H5_KIND_COL_FMT, H5_ISOTHERMS, kind,
+                 H5_COL_VOLUME_PER_MATERIAL);
         st = write_small(o, o->file, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, d2,
                          pass == 0 ? iso->hot_mat : iso->cold_mat, "mL", err);
     }
     /* thermal damage criteria: Arrhenius Omega >= 1, CEM43 >= 240 min */
     const hsize_t nm = (hsize_t)s->nmat;
-    const char *dn[2] = {"damage_omega_ge_1", "cem43_ge_240min"};
+    const char *dn[2] = {H5_KIND_DAMAGE_OMEGA, H5_KIND_CEM43};
     for (int q = 0; q < 2 && st == ABL_OK; q++) {
         char name[NAME_LEN];
-        snprintf(name, sizeof name, "%s/%s_volume_total_mL", H5_ISOTHERMS, dn[q]);
+        snprintf(name, sizeof name, "%s/" H5_KIND_COL_FMT, H5_ISOTHERMS, dn[q],
+                 H5_COL_VOLUME_TOTAL);
         st = write_small(o, o->file, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 0, NULL,
                          &iso->dmg_tot[q], "mL", err);
         if (st != ABL_OK) break;
-        snprintf(name, sizeof name, "%s/%s_volume_per_material_mL", H5_ISOTHERMS, dn[q]);
+        snprintf(name, sizeof name, "%s/" H5_KIND_COL_FMT, H5_ISOTHERMS, dn[q],
+                 H5_COL_VOLUME_PER_MATERIAL);
         st = write_small(o, o->file, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &nm,
                          iso->dmg_mat + (size_t)q * s->nmat, "mL", err);
     }
@@ -913,8 +916,8 @@ static abl_status write_isotherms(abl_output *o, const abl_sim_view *s, const is
         for (int h = 0; h < n; h++)
             v[h] = (double)iso->largest[c0 + h] * vox_mL;
         char name[NAME_LEN];
-        snprintf(name, sizeof name, "%s/%s_largest_component_volume_mL", H5_ISOTHERMS,
-                 kind == 2 ? "damage_omega_ge_1" : crit_kind[kind]);
+        snprintf(name, sizeof name, "%s/" H5_KIND_COL_FMT, H5_ISOTHERMS,
+                 kind == 2 ? H5_KIND_DAMAGE_OMEGA : crit_kind[kind], H5_COL_LARGEST);
         st = write_table(o, name, kind == 2 ? 0 : 1, (hsize_t)n, 1, v, "mL", err);
     }
     close_id(grp);
@@ -961,11 +964,11 @@ static abl_status write_sources(abl_output *o, const abl_sim_view *s, const iso_
                 col = malloc((nr ? nr : 1) * sizeof *col);
                 if (!col) st = abl_fail(err, ABL_ENOMEM, "%s: out of memory", o->path);
                 char dname[3 * NAME_LEN];
-                snprintf(dname, sizeof dname, "%s/time_s", gname);
+                snprintf(dname, sizeof dname, "%s/" H5_DS_TIME, gname);
                 if (st == ABL_OK) st = write_table(o, dname, 1, nr, 1, log->t_s + 1, "s", err);
                 for (size_t r = 0; r < nr && st == ABL_OK; r++)
                     col[r] = log->src_P_W[(r + 1) * (size_t)log->nsrc + (size_t)i];
-                snprintf(dname, sizeof dname, "%s/power_W", gname);
+                snprintf(dname, sizeof dname, "%s/" H5_DS_POWER, gname);
                 if (st == ABL_OK) st = write_table(o, dname, 1, nr, 1, col, "W", err);
                 if (st == ABL_OK && h5_attr_i64(grp, H5A_ROWS, (long long)nr) < 0)
                     st = h5_fail(o, err, "writing attributes of", gname);
@@ -1075,15 +1078,15 @@ static abl_status write_zones(abl_output *o, const abl_sim_view *s, const iso_re
             const int rank = pass == 2 ? 0 : 1; /* Omega >= 1: scalars */
             char name[3 * NAME_LEN];
             if (pass < 2) {
-                snprintf(name, sizeof name, "%s/%s_threshold_C", gname, kind);
+                snprintf(name, sizeof name, "%s/" H5_KIND_COL_FMT, gname, kind, H5_COL_THRESHOLD);
                 st = write_table(o, name, 1, (hsize_t)n, 1, pass == 0 ? sc->hot_C : sc->cold_C,
                                  "degC", err);
             }
             static const char *const what[7] = {
-                "length_mm", "diameter_mm", "diameter_min_mm", "diameter_equivalent_mm",
-                "volume_mL", "largest_component_volume_mL", "volume_subvoxel_mL"};
+                H5_COL_LENGTH, H5_COL_DIAMETER, H5_COL_DIAMETER_MIN, H5_COL_DIAMETER_EQ,
+                H5_COL_VOLUME, H5_COL_LARGEST,  H5_COL_VOLUME_PV};
             for (int q = 0; q < 7 && st == ABL_OK; q++) {
-                snprintf(name, sizeof name, "%s/%s_%s", gname, kind, what[q]);
+                snprintf(name, sizeof name, "%s/" H5_KIND_COL_FMT, gname, kind, what[q]);
                 st = write_table(o, name, rank, (hsize_t)n, 1, v[q], q >= 4 ? "mL" : "mm", err);
             }
         }

@@ -144,7 +144,7 @@ static int dset(h5w *w, hid_t grp, const char *name, hid_t ftype, hid_t mtype, i
         sp >= 0 ? H5Dcreate2(grp, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
     herr_t r = d >= 0 ? H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) : -1;
     if (r < 0) failed(w, name);
-    if (r >= 0 && units && attr_str(w, d, "units", units) < 0) r = -1;
+    if (r >= 0 && units && attr_str(w, d, H5A_UNITS, units) < 0) r = -1;
     close_id(d);
     close_id(sp);
     return r < 0 ? -1 : 0;
@@ -176,10 +176,10 @@ static int write_table(h5w *w, const abl_sweep *sw, const sweep_row *rows)
     int64_t *ix = malloc((n ? n : 1) * sizeof *ix);
     char **own = calloc(n ? n : 1, sizeof *own);
     if (!col || !str || !ix || !own) r = failed(w, "memory");
-    if (!r) r = dset_str(w, g, "column_names", L->cols, hc);
+    if (!r) r = dset_str(w, g, H5S_COLUMN_NAMES, L->cols, hc);
     for (size_t p = 0; p < n && !r; p++)
         ix[p] = (int64_t)p;
-    if (!r) r = dset(w, g, "point", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &hn, ix, "1");
+    if (!r) r = dset(w, g, H5S_POINT, H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &hn, ix, "1");
     for (int k = 0; k < sw->nkeys && !r; k++) {
         bool numeric = true;
         for (size_t p = 0; p < n; p++) {
@@ -198,10 +198,10 @@ static int write_table(h5w *w, const abl_sweep *sw, const sweep_row *rows)
     }
     for (size_t p = 0; p < n && !r; p++)
         str[p] = sweep_status_word(rows[p].status);
-    if (!r) r = dset_str(w, g, "status", str, hn);
+    if (!r) r = dset_str(w, g, H5S_STATUS, str, hn);
     for (size_t p = 0; p < n && !r; p++)
         str[p] = rows[p].msg ? rows[p].msg : "";
-    if (!r) r = dset_str(w, g, "message", str, hn);
+    if (!r) r = dset_str(w, g, H5S_MESSAGE, str, hn);
     for (size_t p = 0; p < n && !r; p++) {
         size_t len = 1;
         for (int k = 0; k < sw->nkeys; k++)
@@ -218,7 +218,7 @@ static int write_table(h5w *w, const abl_sweep *sw, const sweep_row *rows)
                                   sw->set[p * sw->nkeys + k]);
         str[p] = own[p];
     }
-    if (!r) r = dset_str(w, g, "set_args", str, hn);
+    if (!r) r = dset_str(w, g, H5S_SET_ARGS, str, hn);
     for (int v = 0; v < L->nvals && !r; v++) {
         for (size_t p = 0; p < n; p++)
             col[p] = rows[p].val[v];
@@ -312,19 +312,19 @@ static int write_prob(h5w *w, const abl_sweep *sw, const prob_map *pm, const swe
     for (size_t v = 0; v < nvox && !r; v++)
         p[v] = (double)pm->count[v] / (double)pm->npoints;
     if (!r)
-        r = dset(w, g, "probability_ablation", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 3, dims, p,
+        r = dset(w, g, H5S_PROBABILITY_ABLATION, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 3, dims, p,
                  "1 (fraction of points)");
     if (!r)
-        r = dset(w, g, "ablation_count", H5T_STD_U32LE, H5T_NATIVE_UINT32, 3, dims, pm->count,
+        r = dset(w, g, H5S_ABLATION_COUNT, H5T_STD_U32LE, H5T_NATIVE_UINT32, 3, dims, pm->count,
                  "points");
-    hid_t d = r ? -1 : H5Dopen2(g, "probability_ablation", H5P_DEFAULT);
-    if (!r && d < 0) r = failed(w, "probability_ablation");
+    hid_t d = r ? -1 : H5Dopen2(g, H5S_PROBABILITY_ABLATION, H5P_DEFAULT);
+    if (!r && d < 0) r = failed(w, H5S_PROBABILITY_ABLATION);
     if (!r) r = attr_f64(w, d, "threshold_C", &sw->ablation_threshold_C, 0);
-    if (!r) r = attr_i64(w, d, "npoints", (long long)pm->npoints);
-    if (!r) r = attr_f64(w, d, "spacing_mm", pm->spacing_mm, 3);
-    if (!r) r = attr_f64(w, d, "origin_mm", pm->origin_mm, 3);
+    if (!r) r = attr_i64(w, d, H5SA_NPOINTS, (long long)pm->npoints);
+    if (!r) r = attr_f64(w, d, H5A_SPACING_MM, pm->spacing_mm, 3);
+    if (!r) r = attr_f64(w, d, H5A_ORIGIN_MM, pm->origin_mm, 3);
     if (!r)
-        r = attr_str(w, d, "meaning",
+        r = attr_str(w, d, H5SA_MEANING,
                      "per voxel [nz][ny][nx]: fraction of the sweep's successful points whose "
                      "T_max reached threshold_C");
     close_id(d);
@@ -339,7 +339,7 @@ static int write_prob(h5w *w, const abl_sweep *sw, const prob_map *pm, const swe
     }
     if (!r && nverd) {
         double pp = (double)npass / (double)nverd;
-        r = dset(w, g, "probability_verdict_pass", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 0, NULL,
+        r = dset(w, g, H5S_PROBABILITY_VERDICT_PASS, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 0, NULL,
                  &pp, "1 (fraction of points with a verdict)");
     }
     free(p);
@@ -366,13 +366,13 @@ static abl_status write_h5(const abl_sweep *sw, const sweep_row *rows, const pro
     w.file = fapl >= 0 ? H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl) : -1;
     close_id(fapl);
     int r = w.file < 0 ? failed(&w, "the file") : 0;
-    if (!r) r = attr_str(&w, w.file, "ablasim_version", ABLASIM_VERSION);
-    if (!r) r = attr_str(&w, w.file, "sweep_yaml", sw->text);
-    if (!r) r = attr_str(&w, w.file, "sweep_path", sw->path);
-    if (!r) r = attr_str(&w, w.file, "base_scenario", sw->base_path);
-    if (!r) r = attr_i64(&w, w.file, "npoints", (long long)sw->npoints);
+    if (!r) r = attr_str(&w, w.file, H5A_VERSION, ABLASIM_VERSION);
+    if (!r) r = attr_str(&w, w.file, H5SA_SWEEP_YAML, sw->text);
+    if (!r) r = attr_str(&w, w.file, H5SA_SWEEP_PATH, sw->path);
+    if (!r) r = attr_str(&w, w.file, H5SA_BASE_SCENARIO, sw->base_path);
+    if (!r) r = attr_i64(&w, w.file, H5SA_NPOINTS, (long long)sw->npoints);
     if (!r) r = attr_u64(&w, w.file, H5SA_FINGERPRINT, sw->layout->fingerprint);
-    if (!r) r = attr_f64(&w, w.file, "ablation_threshold_C", &sw->ablation_threshold_C, 0);
+    if (!r) r = attr_f64(&w, w.file, H5SA_ABLATION_THRESHOLD_C, &sw->ablation_threshold_C, 0);
     if (!r) r = write_table(&w, sw, rows);
     if (!r && pm->on) r = write_prob(&w, sw, pm, rows);
     if (w.file >= 0 && H5Fclose(w.file) < 0 && !r) r = failed(&w, "closing the file");
