@@ -15,7 +15,8 @@
 #include <stdio.h>
 
 typedef enum {
-    ABL_PROF_SOURCES,    /* source updates (RFA potential solves, MWA SAR, cryo probe states) */
+    ABL_PROF_SOURCES,    /* source updates (MWA SAR, cryo probe states, RFA generator) */
+    ABL_PROF_POTENTIAL,  /* RFA electric potential solves (CG with the FFT preconditioner) */
     ABL_PROF_PROPERTIES, /* temperature/damage-dependent k and perfusion (property hook) */
     ABL_PROF_KERNEL,     /* explicit stencil sweep */
     ABL_PROF_SOLVER,     /* implicit (CG) and spectral steps: right-hand side, solve, phase */
@@ -29,7 +30,7 @@ typedef enum {
     ABL_PROF_N
 } abl_prof_phase;
 
-typedef struct {
+typedef struct abl_profile {
     double s[ABL_PROF_N];     /* wall seconds */
     long calls[ABL_PROF_N];   /* marks */
     double bytes[ABL_PROF_N]; /* minimum memory traffic, where known (else 0) */

@@ -35,6 +35,9 @@ typedef struct {
      * phases, snapshot times: sim.c), so a source that returns its power averaged over this
      * interval delivers exactly the energy its schedule asks for. */
     double step_t0_s, step_h_s;
+    /* the run's per-phase timers (profile.h), or NULL: a source may mark its own phases (RFA:
+     * the potential solves) between the driver's marks */
+    struct abl_profile *prof;
 } abl_field_view;
 
 typedef struct {

@@ -2,7 +2,7 @@
 #include "ablasim/profile.h"
 
 const char *const abl_prof_names[ABL_PROF_N] = {
-    "sources", "properties", "kernel", "solver", "energy", "phase", "pins+heat",
+    "sources", "potential", "properties", "kernel", "solver", "energy", "phase", "pins+heat",
     "monitor", "runlog", "output", "checkpoint"};
 
 void prof_print(FILE *f, const abl_profile *p, double total_s)

@@ -622,7 +622,7 @@ static abl_status spectral_step(abl_sim *s, double h, abl_error *err)
 {
     const abl_grid *g = &s->grid;
     const double dt = h, V = grid_voxel_volume_m3(g);
-    abl_field_view view = {g, s->material, s->T, s->t_s + 0.5 * dt, dt, false, s->t_s, dt};
+    abl_field_view view = {g, s->material, s->T, s->t_s + 0.5 * dt, dt, false, s->t_s, dt, &s->prof};
     memcpy(s->rhs, s->b_const, g->n * sizeof(double));
     for (int i = 0; i < s->nsources; i++) {
         abl_source_contrib c;
@@ -1278,7 +1278,7 @@ static abl_status explicit_step(abl_sim *s, double h, double *work, abl_error *e
     const double dt = h;
     const bool track = s->energy.energy_tracked;
     abl_status st;
-    abl_field_view view = {&s->grid, s->material, s->T, s->t_s, h, false, s->t_s, h};
+    abl_field_view view = {&s->grid, s->material, s->T, s->t_s, h, false, s->t_s, h, &s->prof};
     abl_source_contrib contrib[64];
     const int nc = s->nsources;
     for (int i = 0; i < nc; i++)
@@ -1455,7 +1455,7 @@ static abl_status implicit_substep(abl_sim *s, double t0, double h, double theta
     const bool track = s->energy.energy_tracked;
     const int nc = s->nsources;
     abl_status st;
-    abl_field_view view = {g, s->material, s->T, t0, h, false, t0, h};
+    abl_field_view view = {g, s->material, s->T, t0, h, false, t0, h, &s->prof};
     const double *kv = NULL, *Wv = NULL;
     if (s->prop_fn) {
         if ((st = s->prop_fn(s->prop_ctx, &view, s->k_field, s->W_field, err))) return st;

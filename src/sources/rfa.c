@@ -39,6 +39,7 @@
 #include "ablasim/applicator.h"
 #include "ablasim/kernels.h"
 #include "ablasim/potential.h"
+#include "ablasim/profile.h"
 #include "ablasim/rfa.h"
 #include "ablasim/sim.h"
 #include "ablasim/source.h"
@@ -851,8 +852,12 @@ static abl_status rfa_update(abl_source *s, const abl_field_view *v, abl_source_
      * none flows the stale solution heats nothing; the first conducting step re-checks) */
     if (conf != m->conf || drives) {
         update_sigma(m, v);
-        if (conf != m->conf || sigma_change(m, &m->eg) > p->resolve_tol)
-            if ((st = solve(s, conf, t, err))) return st;
+        if (conf != m->conf || sigma_change(m, &m->eg) > p->resolve_tol) {
+            if (v->prof) prof_mark(v->prof, ABL_PROF_SOURCES, 0);
+            st = solve(s, conf, t, err);
+            if (v->prof) prof_mark(v->prof, ABL_PROF_POTENTIAL, 0);
+            if (st) return st;
+        }
     }
 
     const double V0 = generator_voltage(m, t, P_demand);

@@ -85,7 +85,7 @@ abl_sim *tu_sim(abl_scenario *sc)
 abl_source_contrib tu_source_update(abl_sim *s, int i, double t_s)
 {
     /* step_h_s 0: the source's value at the instant t_s (not a mean over a step) */
-    abl_field_view v = {&s->grid, s->material, s->T, t_s, s->dt_s, false, t_s, 0.0};
+    abl_field_view v = {&s->grid, s->material, s->T, t_s, s->dt_s, false, t_s, 0.0, NULL};
     abl_source_contrib c;
     abl_error err = {0};
     abl_status st = s->sources[i]->ops->update(s->sources[i], &v, &c, &err);
