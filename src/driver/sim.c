@@ -402,12 +402,7 @@ static abl_status plan_walls(abl_sim *s, abl_error *err)
                     uint8_t mask = 0;
                     for (int f = 0; f < 6; f++)
                         if (at[f] && conducts[f]) mask |= (uint8_t)(1u << f);
-                    if (!mask) {
-                        /* interior rows: jump to the row's last voxel */
-                        if (!at[2] && !at[3] && !at[4] && !at[5] && i == 0 && g->nx > 2)
-                            i = g->nx - 2;
-                        continue;
-                    }
+                    if (!mask) continue;
                     if (pass) {
                         const size_t c = ABL_IDX(g, i, j, k);
                         s->wall_idx[n] = c;
