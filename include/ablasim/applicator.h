@@ -28,6 +28,38 @@ typedef struct {
     double dir[3];
 } abl_needle_axis;
 
+/* The needle keys, declared once for every applicator (the parser and the generated key
+ * reference take them from the modality's key table): designated-initializer fields for a
+ * cfg_keydecl row, so a table can add its own variants, e.g.
+ *     {NEEDLE_KEY_TIP("antenna tip (must lie inside the grid)")},
+ *     {NEEDLE_KEY_DIAMETER("1.5 (17 G)", "(0, 20]"), .variants = V_STRAIGHT},
+ * tip_mm and direction are read by needle_axis_parse, gauge / diameter_mm by
+ * needle_diameter_parse. */
+#define NEEDLE_KEY_TIP(what_)                                                                      \
+    .key = "tip_mm", .unit = "mm", .deflt = "required", .allowed = "3 numbers, each within ±1e4",  \
+    .meaning = (what_)
+#define NEEDLE_KEY_DIRECTION                                                                       \
+    .key = "direction", .unit = "–", .deflt = "required", .allowed = "non-zero 3-vector",          \
+    .meaning = "from the tip towards the handle; normalised"
+#define NEEDLE_KEY_GAUGE(deflt_)                                                                   \
+    .key = "gauge", .unit = "G", .deflt = (deflt_), .allowed = "integer 10..18",                   \
+    .meaning = "Stubs needle gauge: 17 G = 1.473 mm, 13 G = 2.413 mm (table in `applicator.c`)"
+#define NEEDLE_KEY_DIAMETER(deflt_, allowed_)                                                      \
+    .key = "diameter_mm", .unit = "mm", .deflt = (deflt_), .allowed = (allowed_),                  \
+    .meaning = "needle outer diameter (the held voxels, wider, are coupled to it)"
+
+/* Stubs (Birmingham) iron wire gauge, the sizing of hypodermic, RF and cryoablation needles:
+ * nominal outer diameter [mm] of gauge NEEDLE_GAUGE_MIN..NEEDLE_GAUGE_MAX, NAN outside. */
+#define NEEDLE_GAUGE_MIN 10
+#define NEEDLE_GAUGE_MAX 18
+double needle_gauge_diameter_mm(int gauge);
+
+/* A needle's outer diameter [mm] from mapping e: at most one of 'gauge' (NEEDLE_GAUGE_MIN..MAX)
+ * and 'diameter_mm' (within diam_r). Neither: default_mm when it is > 0; when it is 0 one of
+ * them is required ("'<path>' needs exactly one of 'gauge' ... or 'diameter_mm'"). */
+abl_status needle_diameter_parse(cfg_node *e, const cfg_range *diam_r, double default_mm,
+                                 double *diam_mm, abl_error *err);
+
 /* Reads tip_mm ([x, y, z], |x| <= 1e4 mm) and direction (any non-zero vector, normalised) of
  * mapping e. what names the applicator in the message for a zero direction ("electrode",
  * "antenna", "probe"): "<file:line>: '<key>' = [..]: the <what> direction (tip towards the

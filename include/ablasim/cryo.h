@@ -3,8 +3,8 @@
  * The source itself registers as type 'cryo' (src/sources/cryo.c, docs/CRYO.md): 1 to 8 probes,
  * each a line segment (tip, direction, active length, gauge) whose voxels are held at the
  * temperature a freeze / passive thaw / active thaw protocol prescribes, optionally limited in
- * the heat each probe can extract. Exported here: the needle gauge table and a probe's state for
- * tests; the held set and its sub-voxel coupling are the applicator kit's (applicator.h).
+ * the heat each probe can extract. Exported here: a probe's state for tests; the needle gauge
+ * table, the held set and its sub-voxel coupling are the applicator kit's (applicator.h).
  */
 #ifndef ABLASIM_CRYO_H
 #define ABLASIM_CRYO_H
@@ -15,10 +15,6 @@
 #include "ablasim/source.h"
 
 #define CRYO_MAX_PROBES 8
-
-/* Nominal outer diameter [mm] of a needle of Stubs (Birmingham) wire gauge 10..18, the sizing
- * of cryoablation needles (17 G = 1.473 mm, 13 G = 2.413 mm); NaN for other gauges. */
-double cryo_gauge_diameter_mm(int gauge);
 
 /* What a probe does during the step of the last update. */
 typedef enum { CRYO_OFF, CRYO_PINNED, CRYO_LIMITED } cryo_mode;

@@ -33,6 +33,42 @@ abl_status needle_axis_parse(cfg_node *e, const char *what, abl_needle_axis *ax,
     return ABL_OK;
 }
 
+/* Stubs (Birmingham) iron wire gauge, nominal outer diameter [mm] = inches x 25.4 (ISO 9626
+ * lists the same gauges with metric tolerances). 17 G: 0.058 in = 1.473 mm (Cool-tip RF
+ * electrodes; Galil IceRod/IceSphere/IceSeed cryoprobes), 13 G: 0.095 in = 2.413 mm (Endocare
+ * 2.4 mm probes). */
+static const double gauge_in[] = {0.134, 0.120, 0.109, 0.095, 0.083, 0.072, 0.065, 0.058, 0.050};
+
+double needle_gauge_diameter_mm(int gauge)
+{
+    if (gauge < NEEDLE_GAUGE_MIN || gauge > NEEDLE_GAUGE_MAX) return NAN;
+    return gauge_in[gauge - NEEDLE_GAUGE_MIN] * 25.4;
+}
+
+abl_status needle_diameter_parse(cfg_node *e, const cfg_range *diam_r, double default_mm,
+                                 double *diam_mm, abl_error *err)
+{
+    cfg_node *gn = cfg_get(e, "gauge"), *dn = cfg_get(e, "diameter_mm");
+    if ((gn && dn) || (!gn && !dn && !(default_mm > 0.0))) {
+        char where[600], path[300];
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: '%s' needs %s of 'gauge' (needle gauge %d..%d, e.g. 17 for 1.47 mm) "
+                        "or 'diameter_mm'",
+                        cfg_where(e, where, sizeof where), cfg_path(e, path, sizeof path),
+                        default_mm > 0.0 ? "at most one" : "exactly one", NEEDLE_GAUGE_MIN,
+                        NEEDLE_GAUGE_MAX);
+    }
+    if (gn) {
+        long gauge;
+        abl_status st =
+            cfg_get_long(e, "gauge", true, 0, NEEDLE_GAUGE_MIN, NEEDLE_GAUGE_MAX, &gauge, err);
+        if (st) return st;
+        *diam_mm = needle_gauge_diameter_mm((int)gauge);
+        return ABL_OK;
+    }
+    return cfg_get_double(e, "diameter_mm", false, default_mm, diam_r, diam_mm, err);
+}
+
 bool source_window_at(double t_s, double on_s, double off_s)
 {
     return !(t_s < on_s || t_s >= off_s);

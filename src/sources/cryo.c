@@ -47,20 +47,6 @@
 
 /* ---- geometry -------------------------------------------------------------------------------- */
 
-/* Stubs (Birmingham) iron wire gauge, nominal outer diameter [mm] = inches x 25.4: the sizing
- * of hypodermic and cryoablation needles (ISO 9626 lists the same gauges with metric
- * tolerances). 17 G: 0.058 in = 1.473 mm (Galil IceRod/IceSphere/IceSeed), 13 G: 0.095 in =
- * 2.413 mm (Endocare 2.4 mm probes). */
-static const double gauge_in[] = {0.134, 0.120, 0.109, 0.095, 0.083, 0.072, 0.065, 0.058, 0.050};
-#define GAUGE_MIN 10
-#define GAUGE_MAX 18
-
-double cryo_gauge_diameter_mm(int gauge)
-{
-    if (gauge < GAUGE_MIN || gauge > GAUGE_MAX) return NAN;
-    return gauge_in[gauge - GAUGE_MIN] * 25.4;
-}
-
 /* ---- parameters ------------------------------------------------------------------------------ */
 
 typedef enum { PH_FREEZE, PH_PASSIVE_THAW, PH_ACTIVE_THAW } cryo_phase_kind;
@@ -110,14 +96,11 @@ static const cfg_keydecl phase_decl[] = {
 static const cfg_keytable phase_keys = CFG_KEYTABLE(phase_decl);
 
 static const cfg_keydecl probe_decl[] = {
-    CFG_KEY("tip_mm", "mm", "required", "3 numbers",
-            "needle tip; the whole active length must lie inside the grid"),
-    CFG_KEY("direction", "–", "required", "non-zero 3-vector", "tip → handle"),
+    {NEEDLE_KEY_TIP("needle tip; the whole active length must lie inside the grid")},
+    {NEEDLE_KEY_DIRECTION},
     CFG_KEY("active_length_mm", "mm", "required", "[0.5, 300]", "freezing length from the tip"),
-    CFG_KEY("gauge", "G", "one of gauge / diameter_mm", "integer 10..18",
-            "Stubs needle gauge: 17 G = 1.473 mm, 13 G = 2.413 mm (table in `cryo.c`)"),
-    CFG_KEY("diameter_mm", "mm", "one of gauge / diameter_mm", "[0.3, 10]",
-            "needle outer diameter"),
+    {NEEDLE_KEY_GAUGE("one of gauge / diameter_mm")},
+    {NEEDLE_KEY_DIAMETER("one of gauge / diameter_mm", "[0.3, 10]")},
     CFG_KEY("max_extraction_W", "W", "none (unlimited)", "(0, 1000]",
             "heat-extraction limit, see below"),
     CFG_KEY("protocol", "–", "the source's", "as `protocol`", "per-probe protocol"),
@@ -216,21 +199,8 @@ static abl_status parse_probe(cfg_node *e, cryo_probe_params *p, bool have_share
     }
     p->length_m = L * 1e-3;
 
-    cfg_node *gn = cfg_get(e, "gauge"), *dn = cfg_get(e, "diameter_mm");
-    if ((gn != NULL) == (dn != NULL))
-        return abl_fail(err, ABL_EINVAL,
-                        "%s: '%s' needs exactly one of 'gauge' (needle gauge %d..%d, e.g. 17 "
-                        "for 1.47 mm) or 'diameter_mm'",
-                        cfg_where(e, where, sizeof where), cfg_path(e, path, sizeof path),
-                        GAUGE_MIN, GAUGE_MAX);
     double diam_mm;
-    if (gn) {
-        long gauge;
-        if ((st = cfg_get_long(e, "gauge", true, 0, GAUGE_MIN, GAUGE_MAX, &gauge, err))) return st;
-        diam_mm = cryo_gauge_diameter_mm((int)gauge);
-    } else if ((st = cfg_get_double(e, "diameter_mm", true, 0, &diam_r, &diam_mm, err))) {
-        return st;
-    }
+    if ((st = needle_diameter_parse(e, &diam_r, 0.0, &diam_mm, err))) return st;
     p->radius_m = 0.5 * diam_mm * 1e-3;
 
     if (cfg_get(e, "max_extraction_W")) {

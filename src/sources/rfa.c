@@ -147,14 +147,13 @@ static const cfg_keytable gen_keys = CFG_KEYTABLE(gen_decl);
 
 static const cfg_keydecl el_decl[] = {
     CFG_KEY("type", "–", "straight", "straight, expandable", NULL),
-    CFG_KEY("tip_mm", "mm", "required", "±1e4",
-            "tip (straight) or trocar tip (expandable); the active part must lie inside the grid"),
-    CFG_KEY("direction", "–", "required", "non-zero", "unit vector from the tip to the handle"),
+    {NEEDLE_KEY_TIP("tip (straight) or trocar tip (expandable); the active part must lie "
+                    "inside the grid")},
+    {NEEDLE_KEY_DIRECTION},
     {"active_length_mm", "mm", "required (straight)", "(0, 300]", "exposed length",
      .variants = V_STRAIGHT},
-    {"diameter_mm", "mm", "1.5 (17 G)", "(0, 20]",
-     "true needle diameter: the held voxels (wider) are coupled to it (docs/RFA.md)",
-     .variants = V_STRAIGHT},
+    {NEEDLE_KEY_GAUGE("absent: diameter_mm"), .variants = V_STRAIGHT},
+    {NEEDLE_KEY_DIAMETER("1.5 (about 17 G)", "(0, 20]"), .variants = V_STRAIGHT},
     {"coolant_temperature_C", "°C", "absent = not cooled", "[-50, 60]",
      "cooled: the held voxels at it, their neighbours coupled to it, while the source is on",
      .variants = V_STRAIGHT},
@@ -286,7 +285,7 @@ static abl_status parse_electrode(cfg_node *e, rfa_electrode *el, abl_error *err
         /* 1.5 mm: 17 gauge, the Cool-tip / most single needle electrodes */
         if ((st = cfg_get_double(e, "active_length_mm", true, 0, &len_r, &v, err))) return st;
         el->length_m = v * 1e-3;
-        if ((st = cfg_get_double(e, "diameter_mm", false, 1.5, &dia_r, &v, err))) return st;
+        if ((st = needle_diameter_parse(e, &dia_r, 1.5, &v, err))) return st;
         el->radius_m = 0.5e-3 * v;
         el->cooled = cfg_get(e, "coolant_temperature_C") != NULL;
         if ((st = cfg_get_double(e, "coolant_temperature_C", false, 20.0, &cool_r, &el->coolant_C,

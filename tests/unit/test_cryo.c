@@ -95,11 +95,11 @@ static size_t outer_neighbours(const abl_grid *g, const uint8_t *in)
  * rounding). Gauges outside 10..18 are not in the table. */
 static void test_gauge(void)
 {
-    CU_ASSERT_DOUBLE_EQUAL(cryo_gauge_diameter_mm(17), 1.4732, 1e-12);
-    CU_ASSERT_DOUBLE_EQUAL(cryo_gauge_diameter_mm(13), 2.4130, 1e-12);
-    CU_ASSERT_DOUBLE_EQUAL(cryo_gauge_diameter_mm(10), 3.4036, 1e-12);
-    CU_ASSERT(isnan(cryo_gauge_diameter_mm(9)));
-    CU_ASSERT(isnan(cryo_gauge_diameter_mm(19)));
+    CU_ASSERT_DOUBLE_EQUAL(needle_gauge_diameter_mm(17), 1.4732, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(needle_gauge_diameter_mm(13), 2.4130, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(needle_gauge_diameter_mm(10), 3.4036, 1e-12);
+    CU_ASSERT(isnan(needle_gauge_diameter_mm(9)));
+    CU_ASSERT(isnan(needle_gauge_diameter_mm(19)));
 }
 
 /* Held set of one probe along z (tip z = -5 mm, 10 mm active) on a 21^3 grid at (x0, y0) mm

@@ -369,6 +369,36 @@ static void test_alignment_impedance(void)
     CU_ASSERT(zmax / zmin - 1.0 < 0.04);
 }
 
+/* The applicator kit's needle size (applicator.h needle_diameter_parse, shared with the
+ * cryoprobes): an electrode given as `gauge: 17` is the Stubs table's 1.4732 mm needle, so its
+ * impedance equals that of `diameter_mm: 1.4732` bit for bit (same radius, same coupling), and
+ * differs from the 1.5 mm default (the radius enters the coupling as ln(d/r): 1.8 % thinner is
+ * 0.8 % more impedance here; asserted only to differ by more than 1e-6, so a
+ * gauge that were read and ignored fails). */
+static void test_gauge_key(void)
+{
+    const char *sizes[] = {"gauge: 17", "diameter_mm: 1.4732", "diameter_mm: 1.5"};
+    double z[3];
+    for (int q = 0; q < 3; q++) {
+        char el[512];
+        snprintf(el, sizeof el,
+                 "    generator: {mode: constant_voltage, voltage_V: 10}\n"
+                 "    electrodes:\n"
+                 "      - {tip_mm: [0, 0, -5], direction: [0, 0, 1], active_length_mm: 10, %s}\n",
+                 sizes[q]);
+        abl_scenario *sc = rfa_scenario_dt(31, 1.0, 0.5, "0.5", el, NULL);
+        CU_ASSERT_FATAL(sc != NULL);
+        abl_source_series ser;
+        abl_sim *s = run_series(sc, 0.5, &ser);
+        z[q] = series_last(s, "impedance_Ohm");
+        sim_destroy(s);
+        scenario_free(sc);
+    }
+    printf("\n  impedance: gauge 17 %.6f, 1.4732 mm %.6f, 1.5 mm %.6f Ohm", z[0], z[1], z[2]);
+    CU_ASSERT_EQUAL(z[0], z[1]);
+    CU_ASSERT(fabs(z[2] / z[0] - 1.0) > 1e-6);
+}
+
 /* The 55 C zones (sub-voxel volume) of one electrode at the five grid offsets of
  * tu_align_offsets: fmt is the source text with "%g, %g, %g" for the tip, tip_z_mm the tip's z
  * at offset 0 (axis +z); N^3 voxels of 1 mm, duration t_s. Returns the largest deviation from
@@ -781,6 +811,7 @@ void register_rfa_tests(void)
     CU_add_test(s, "electrodes cover every voxel their line crosses (1 mm)", test_rasterise);
     CU_add_test(s, "straight electrode: impedance independent of grid alignment",
                 test_alignment_impedance);
+    CU_add_test(s, "electrode size from the kit: gauge 17 = 1.4732 mm", test_gauge_key);
     CU_add_test(s, "expandable electrode: 55 C zone independent of grid alignment",
                 test_alignment_tines);
     CU_add_test(s, "cooled electrode: 55 C zone independent of grid alignment",
