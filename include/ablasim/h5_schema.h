@@ -45,6 +45,7 @@
 #define H5_ENERGY "/energy"
 #define H5_SOLVER "/solver"
 #define H5_PROFILE "/profile" /* ablasim run --profile: per-phase timers (profile.h) */
+#define H5_PROFILE_KERNELS H5_PROFILE "/kernels" /* the kernels timed inside the phases */
 #define H5_SOURCES "/sources"
 #define H5_SOURCE_FMT H5_SOURCES "/%s" /* %s: source name made HDF5-safe and unique */
 #define H5_ZONES "/zones"
@@ -102,6 +103,7 @@
 #define H5A_MONITOR_INTERVAL_S "monitor_interval_s"
 #define H5A_OMP_THREADS "omp_threads"
 #define H5A_PHASES "phases"
+#define H5A_KERNELS "kernels"
 #define H5A_POSITION_MM "position_mm"
 #define H5A_POWER_DEFINITION "power_definition"
 #define H5A_PRECONDITIONER "preconditioner"

@@ -48,6 +48,11 @@ abl_status implicit_solve(abl_implicit *im, const double *kv, const double *Wv, 
  * This is how a coupling heat G (T_ref - T) of a source (source.h heat_G_W_m3K) is taken
  * implicitly: the caller adds G (T_ref - T0) + theta G T0 to rhs. The arrays are read during
  * the solves (not copied); n = 0 removes them. */
+/* Per-kernel timers (profile.h) for later solves: the ABL_KER_HEAT_* slots of prof (NULL:
+ * not timed). */
+struct abl_profile;
+void implicit_set_profile(abl_implicit *im, struct abl_profile *prof);
+
 void implicit_set_diagonal(abl_implicit *im, const size_t *idx, const double *G_W_m3K, size_t n);
 
 #endif

@@ -38,6 +38,13 @@ typedef struct {
     abl_pcg_precond_fn precondition; /* NULL: none (z = r) */
     void *ctx;                       /* handed to both */
     const uint8_t *mask;             /* [n] held voxels (non-zero); NULL: none held */
+    /* per-kernel timers (profile.h), NULL: none. The solve adds its operator, preconditioner
+     * and vector time to the three slots from prof_first (ABL_KER_*_OPERATOR), with
+     * apply_bytes [B] the minimum traffic of one operator call (the caller knows its arrays)
+     * and the vector passes' traffic counted here. */
+    struct abl_profile *prof;
+    int prof_first;
+    double apply_bytes;
 } abl_pcg_system;
 
 typedef struct {

@@ -94,6 +94,11 @@ void potential_set_couples(abl_potential *p, const abl_potential_couple *couples
 abl_status potential_solve(abl_potential *p, double *V, const double *alt, int *iterations,
                            double *rel_residual, abl_error *err);
 
+/* Per-kernel timers (profile.h) for later solves: the CG's operator, preconditioner and vector
+ * time go to the ABL_KER_POTENTIAL_* slots of prof (NULL: not timed). */
+struct abl_profile;
+void potential_set_profile(abl_potential *p, struct abl_profile *prof);
+
 /* Current [A] leaving the held voxels (into the free voxels and the grounded faces):
  * sum over held c of (K V)_c times the voxel volume. */
 double potential_current_A(abl_potential *p, const double *V);

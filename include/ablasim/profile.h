@@ -30,14 +30,45 @@ typedef enum {
     ABL_PROF_N
 } abl_prof_phase;
 
+/* Kernels timed inside a phase (issue 19: per-kernel timers): the parts of the conjugate
+ * gradients (pcg.h) of the potential solve and of the implicit heat step, in their own table.
+ * They nest in the phases "potential" and "solver" (the phase marks still partition the step).
+ * Each solver family has three consecutive slots: the operator (A x), the preconditioner
+ * (M^-1 r) and the vector work (dot products, updates, masks: the rest of the CG's time). */
+typedef enum {
+    ABL_KER_POTENTIAL_OPERATOR,
+    ABL_KER_POTENTIAL_PRECONDITIONER,
+    ABL_KER_POTENTIAL_VECTORS,
+    ABL_KER_HEAT_OPERATOR,
+    ABL_KER_HEAT_PRECONDITIONER,
+    ABL_KER_HEAT_VECTORS,
+    ABL_KER_N
+} abl_prof_kernel;
+/* offsets of a CG's slots from its first (abl_pcg_system.prof_first) */
+#define ABL_KER_CG_OPERATOR 0
+#define ABL_KER_CG_PRECONDITIONER 1
+#define ABL_KER_CG_VECTORS 2
+
 typedef struct abl_profile {
     double s[ABL_PROF_N];     /* wall seconds */
     long calls[ABL_PROF_N];   /* marks */
     double bytes[ABL_PROF_N]; /* minimum memory traffic, where known (else 0) */
     double last;              /* time of the previous mark */
+    double ks[ABL_KER_N];     /* kernels: wall seconds, calls, minimum memory traffic */
+    long kcalls[ABL_KER_N];
+    double kbytes[ABL_KER_N];
 } abl_profile;
 
 extern const char *const abl_prof_names[ABL_PROF_N];
+extern const char *const abl_prof_kernel_names[ABL_KER_N];
+
+/* Kernel k ran for seconds, calls times, moving bytes (0: not known). */
+static inline void prof_kernel(abl_profile *p, int k, double seconds, long calls, double bytes)
+{
+    p->ks[k] += seconds;
+    p->kcalls[k] += calls;
+    p->kbytes[k] += bytes;
+}
 
 /* Start timing (the next mark measures from now). */
 static inline void prof_start(abl_profile *p)

@@ -1,9 +1,15 @@
 /* profile.c - names and the printed table of the per-phase timers (profile.h). */
 #include "ablasim/profile.h"
 
+#include <stdbool.h>
+
 const char *const abl_prof_names[ABL_PROF_N] = {
     "sources", "potential", "properties", "kernel", "solver", "energy", "phase", "pins+heat",
     "monitor", "runlog", "output", "checkpoint"};
+
+const char *const abl_prof_kernel_names[ABL_KER_N] = {
+    "potential: CG operator", "potential: preconditioner", "potential: CG vectors",
+    "solver: CG operator",    "solver: preconditioner",    "solver: CG vectors"};
 
 void prof_print(FILE *f, const abl_profile *p, double total_s)
 {
@@ -21,4 +27,17 @@ void prof_print(FILE *f, const abl_profile *p, double total_s)
     fprintf(f, "  %-12s %10.3f %6.1f%%   (the rest of the run loop: progress, stop checks)\n", "other",
             total_s - sum, total_s > 0 ? 100.0 * (total_s - sum) / total_s : 0.0);
     fprintf(f, "  %-12s %10.3f\n", "total", total_s);
+    bool any = false;
+    for (int k = 0; k < ABL_KER_N; k++) any = any || p->kcalls[k] > 0;
+    if (!any) return;
+    fprintf(f, "kernels inside the phases above (wall seconds; calls; GB/s where the traffic is "
+               "known):\n");
+    fprintf(f, "  %-28s %10s %7s %10s %8s\n", "kernel", "time_s", "share", "calls", "GB/s");
+    for (int k = 0; k < ABL_KER_N; k++) {
+        if (p->kcalls[k] == 0) continue;
+        fprintf(f, "  %-28s %10.3f %6.1f%% %10ld", abl_prof_kernel_names[k], p->ks[k],
+                total_s > 0 ? 100.0 * p->ks[k] / total_s : 0.0, p->kcalls[k]);
+        if (p->kbytes[k] > 0 && p->ks[k] > 0) fprintf(f, " %8.2f", p->kbytes[k] / p->ks[k] * 1e-9);
+        fputc('\n', f);
+    }
 }

@@ -560,6 +560,7 @@ static abl_status plan_implicit(abl_sim *s, abl_error *err)
     abl_cg_opts o = {sc->solver_tol, sc->max_iterations, sc->precondition};
     abl_status st = implicit_create(&s->st, bct, bch, C, W, k, &o, &s->im, err);
     if (st) return st;
+    if (s->im) implicit_set_profile(s->im, &s->prof);
     /* times at which a source switches abruptly: on, off, and steps in its schedule */
     size_t cap = 1;
     for (int i = 0; i < sc->nsources; i++) cap += 2 + (size_t)sc->sources[i].schedule.n;

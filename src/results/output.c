@@ -1236,6 +1236,29 @@ static abl_status write_profile(abl_output *o, const abl_sim_view *s, abl_error 
         (h5_attr_str(grp, H5A_PHASES, names) < 0 || h5_attr_f64(grp, H5A_WALL_TIME_S, s->wall_s) < 0))
         st = h5_fail(o, err, "writing attributes of", H5_PROFILE);
     close_id(grp);
+    if (st) return st;
+    /* the kernels inside the phases (profile.h abl_prof_kernel): same three columns */
+    hid_t kg = make_group(o, H5_PROFILE_KERNELS, err);
+    if (kg < 0) return ABL_EIO;
+    double kcalls[ABL_KER_N];
+    for (int i = 0; i < ABL_KER_N; i++) kcalls[i] = (double)p->kcalls[i];
+    const hsize_t nk = ABL_KER_N;
+    st = write_small(o, o->file, H5_PROFILE_KERNELS "/time_s", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE,
+                     1, &nk, p->ks, "s", err);
+    if (st == ABL_OK)
+        st = write_small(o, o->file, H5_PROFILE_KERNELS "/calls", H5T_IEEE_F64LE,
+                         H5T_NATIVE_DOUBLE, 1, &nk, kcalls, "1", err);
+    if (st == ABL_OK)
+        st = write_small(o, o->file, H5_PROFILE_KERNELS "/bytes", H5T_IEEE_F64LE,
+                         H5T_NATIVE_DOUBLE, 1, &nk, p->kbytes, "B", err);
+    char knames[ABL_KER_N * 32] = "";
+    for (int i = 0; i < ABL_KER_N; i++) {
+        strcat(knames, abl_prof_kernel_names[i]);
+        if (i + 1 < ABL_KER_N) strcat(knames, ",");
+    }
+    if (st == ABL_OK && h5_attr_str(kg, H5A_KERNELS, knames) < 0)
+        st = h5_fail(o, err, "writing attributes of", H5_PROFILE_KERNELS);
+    close_id(kg);
     return st;
 }
 
@@ -1693,6 +1716,15 @@ static void json_body(FILE *f, const abl_output *o, const abl_sim_view *s, const
             json_num(&j, "bytes", s->prof->bytes[i]);
             json_end_object(&j);
         }
+        json_begin_object(&j, "kernels", false); /* inside the phases (profile.h) */
+        for (int i = 0; i < ABL_KER_N; i++) {
+            json_begin_object(&j, abl_prof_kernel_names[i], true);
+            json_num(&j, "time_s", s->prof->ks[i]);
+            json_int(&j, "calls", s->prof->kcalls[i]);
+            json_num(&j, "bytes", s->prof->kbytes[i]);
+            json_end_object(&j);
+        }
+        json_end_object(&j);
         json_end_object(&j);
     }
     json_end_object(&j);

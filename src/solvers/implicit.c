@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "ablasim/pcg.h"
+#include "ablasim/profile.h"
 #include "ablasim/grid.h" /* abl_bc, FACE_*: the grid's, not the scenario's */
 
 struct abl_implicit {
@@ -19,6 +20,7 @@ struct abl_implicit {
     const size_t *dg_idx; /* implicit_set_diagonal */
     const double *dg_G;
     size_t dg_n;
+    abl_profile *prof; /* per-kernel timers (NULL: none) */
 };
 
 void implicit_destroy(abl_implicit *im)
@@ -86,6 +88,11 @@ static double apply(void *ctx, const double *restrict x, double *restrict y)
     return d;
 }
 
+void implicit_set_profile(abl_implicit *im, abl_profile *prof)
+{
+    im->prof = prof;
+}
+
 void implicit_set_diagonal(abl_implicit *im, const size_t *idx, const double *G_W_m3K, size_t n)
 {
     im->dg_idx = idx;
@@ -109,7 +116,12 @@ abl_status implicit_solve(abl_implicit *im, const double *kv, const double *Wv, 
     im->Wv = Wv;
     im->inv_dt = inv_dt;
     im->theta = theta;
-    const abl_pcg_system sys = {apply, im->sp ? precondition : NULL, im, fixed};
+    /* operator traffic per voxel: the planned form streams x and y (24 B with y's
+     * write-allocate, as the explicit sweep); the general one also reads k, W and the material
+     * byte (41 B) */
+    const double op_B = (!kv && im->st->seg) ? 24.0 : 41.0;
+    const abl_pcg_system sys = {apply,    im->sp ? precondition : NULL, im, fixed, im->prof,
+                                ABL_KER_HEAT_OPERATOR, op_B * (double)im->st->g->n};
     /* Tolerance relative to the right-hand side over the free voxels, ||r|| <= tol ||b||, the
      * usual definition (PETSc, MATLAB pcg): with the previous temperature as the initial guess,
      * a step that changes little costs few iterations. Since C/dt dominates K, the temperature

@@ -2,9 +2,12 @@
 #include "ablasim/pcg.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "ablasim/profile.h"
 
 struct abl_pcg {
     const abl_grid *g;
@@ -160,17 +163,49 @@ static double mask_dot(abl_pcg *s, const uint8_t *restrict mask, const double *r
     return plane_total(s);
 }
 
+/* The per-kernel clock of one solve (profile.h), when the system asks for it: operator and
+ * preconditioner time and calls; the vector passes' minimum traffic per voxel (B), counted
+ * pass by pass (mask bytes included). The vector time is the rest of the solve's. */
+typedef struct {
+    bool on;
+    double t_apply, t_pre;
+    long n_apply, n_pre;
+    double vec_B_per_voxel;
+} cg_clock;
+
+static inline double clock_now(const cg_clock *ck)
+{
+    return ck->on ? omp_get_wtime() : 0.0;
+}
+
+static inline double timed_apply(const abl_pcg_system *sys, cg_clock *ck, const double *x,
+                                 double *y)
+{
+    const double t0 = clock_now(ck);
+    const double d = sys->apply(sys->ctx, x, y);
+    ck->t_apply += clock_now(ck) - t0;
+    ck->n_apply++;
+    return d;
+}
+
 /* z = M^-1 r, zero at held voxels (without a preconditioner z = r, already zero there);
  * returns r.z */
-static abl_status precondition(abl_pcg *s, const abl_pcg_system *sys, double *rz, abl_error *err)
+static abl_status precondition(abl_pcg *s, const abl_pcg_system *sys, double *rz, cg_clock *ck,
+                               abl_error *err)
 {
+    const double mB = sys->mask ? 1.0 : 0.0;
     if (!sys->precondition) {
         memcpy(s->v[1], s->v[0], s->g->n * sizeof(double));
+        ck->vec_B_per_voxel += 16.0;
     } else {
+        const double t0 = clock_now(ck);
         abl_status st = sys->precondition(sys->ctx, s->v[0], s->v[1], err);
+        ck->t_pre += clock_now(ck) - t0;
+        ck->n_pre++;
         if (st) return st;
     }
     *rz = mask_dot(s, sys->mask, s->v[0], s->v[1]);
+    ck->vec_B_per_voxel += 24.0 + mB; /* r, z read; z written */
     return ABL_OK;
 }
 
@@ -180,10 +215,35 @@ abl_status pcg_solve(abl_pcg *s, const abl_pcg_system *sys, const double *b, dou
     return pcg_solve_ax(s, sys, b, b_norm, x, NULL, iterations, rel_residual, err);
 }
 
+static abl_status solve(abl_pcg *s, const abl_pcg_system *sys, const double *b, double b_norm,
+                        double *x, const double *Ax, int *iterations, double *rel_residual,
+                        cg_clock *ck, abl_error *err);
+
 abl_status pcg_solve_ax(abl_pcg *s, const abl_pcg_system *sys, const double *b, double b_norm,
                         double *x, const double *Ax, int *iterations, double *rel_residual,
                         abl_error *err)
 {
+    cg_clock ck = {.on = sys->prof != NULL};
+    const double t0 = clock_now(&ck);
+    const abl_status st = solve(s, sys, b, b_norm, x, Ax, iterations, rel_residual, &ck, err);
+    if (ck.on) {
+        const double total = omp_get_wtime() - t0, n = (double)s->g->n;
+        abl_profile *pf = sys->prof;
+        const int k = sys->prof_first;
+        prof_kernel(pf, k + ABL_KER_CG_OPERATOR, ck.t_apply, ck.n_apply,
+                    (double)ck.n_apply * sys->apply_bytes);
+        if (ck.n_pre) prof_kernel(pf, k + ABL_KER_CG_PRECONDITIONER, ck.t_pre, ck.n_pre, 0.0);
+        prof_kernel(pf, k + ABL_KER_CG_VECTORS, total - ck.t_apply - ck.t_pre, 1,
+                    ck.vec_B_per_voxel * n);
+    }
+    return st;
+}
+
+static abl_status solve(abl_pcg *s, const abl_pcg_system *sys, const double *b, double b_norm,
+                        double *x, const double *Ax, int *iterations, double *rel_residual,
+                        cg_clock *ck, abl_error *err)
+{
+    const double mB = sys->mask ? 1.0 : 0.0;
     const size_t n = s->g->n;
     const uint8_t *mask = sys->mask;
     const abl_pcg_opts *o = &s->opts;
@@ -195,7 +255,7 @@ abl_status pcg_solve_ax(abl_pcg *s, const abl_pcg_system *sys, const double *b, 
 
     /* r = b - A x over the free voxels */
     if (!Ax) {
-        sys->apply(sys->ctx, x, q);
+        timed_apply(sys, ck, x, q);
         Ax = q;
     }
     if (b) {
@@ -207,11 +267,13 @@ abl_status pcg_solve_ax(abl_pcg *s, const abl_pcg_system *sys, const double *b, 
     }
     pcg_mask(s, mask, r);
     double rn = sqrt(pcg_dot(s, r, r));
+    ck->vec_B_per_voxel += (b ? 24.0 : 16.0) + mB + 8.0; /* r = b - Ax; mask; r.r */
     int it = 0;
     if (rn > o->tol * b_norm) {
         double rz;
-        if ((st = precondition(s, sys, &rz, err))) return st;
+        if ((st = precondition(s, sys, &rz, ck, err))) return st;
         memcpy(p, z, n * sizeof(double));
+        ck->vec_B_per_voxel += 16.0;
         for (;;) {
             if (it >= o->max_iter) {
                 *iterations = it;
@@ -223,7 +285,7 @@ abl_status pcg_solve_ax(abl_pcg *s, const abl_pcg_system *sys, const double *b, 
             }
             /* q = A p: p is zero at held voxels, so the fused dot is the free voxels' p.Ap;
              * q there is discarded */
-            const double pq = sys->apply(sys->ctx, p, q);
+            const double pq = timed_apply(sys, ck, p, q);
             if (!(pq > 0.0))
                 return abl_fail(err, ABL_ENUM,
                                 "%sconjugate gradients broke down (p.Ap = %g): the system is not "
@@ -231,14 +293,16 @@ abl_status pcg_solve_ax(abl_pcg *s, const abl_pcg_system *sys, const double *b, 
                                 o->what, pq, o->hint_breakdown);
             const double alpha = rz / pq;
             rn = sqrt(update_xr(s, mask, alpha, x, r, p, q));
+            ck->vec_B_per_voxel += 48.0 + mB; /* x, p, r, q read; x, r written */
             it++;
             if (rn <= o->tol * b_norm) break;
             double rz_new;
-            if ((st = precondition(s, sys, &rz_new, err))) return st;
+            if ((st = precondition(s, sys, &rz_new, ck, err))) return st;
             const double beta = rz_new / rz;
             rz = rz_new;
 #pragma omp parallel for schedule(static)
             for (size_t c = 0; c < n; c++) p[c] = z[c] + beta * p[c];
+            ck->vec_B_per_voxel += 24.0; /* z, p read; p written */
         }
     }
     *iterations = it;

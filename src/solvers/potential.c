@@ -9,6 +9,7 @@
 
 #include "ablasim/kernels.h"
 #include "ablasim/pcg.h"
+#include "ablasim/profile.h"
 #include "ablasim/grid.h" /* abl_bc, FACE_*: the grid's, not the scenario's */
 #include "ablasim/spectral.h"
 
@@ -26,7 +27,13 @@ struct abl_potential {
     abl_pcg *cg;          /* CG vectors; its two scratch vectors serve the helpers below */
     double *work;         /* nz: per-plane sums of matvec, current and dissipation */
     double *zrow;         /* nx zeros: the conductances of missing neighbour rows */
+    abl_profile *prof;    /* per-kernel timers (NULL: none) */
 };
+
+void potential_set_profile(abl_potential *p, abl_profile *prof)
+{
+    p->prof = prof;
+}
 
 void potential_destroy(abl_potential *p)
 {
@@ -329,7 +336,9 @@ abl_status potential_solve(abl_potential *p, double *V, const double *alt, int *
         }
     }
     /* the preconditioner is always applied (Jacobi scaling without the spectral solve) */
-    const abl_pcg_system sys = {apply, precondition, p, p->held};
+    /* operator traffic: x, gx, gy, gz, gb read, y written (with its write-allocate): 56 B */
+    const abl_pcg_system sys = {apply, precondition, p, p->held, p->prof,
+                                ABL_KER_POTENTIAL_OPERATOR, 56.0 * (double)n};
     return pcg_solve_ax(p->cg, &sys, NULL, bnorm, V, KV, iterations, rel_residual, err);
 }
 

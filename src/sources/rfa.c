@@ -852,6 +852,7 @@ static abl_status rfa_update(abl_source *s, const abl_field_view *v, abl_source_
     if (conf != m->conf || drives) {
         update_sigma(m, v);
         if (conf != m->conf || sigma_change(m, &m->eg) > p->resolve_tol) {
+            potential_set_profile(m->pot, v->prof);
             if (v->prof) prof_mark(v->prof, ABL_PROF_SOURCES, 0);
             st = solve(s, conf, t, err);
             if (v->prof) prof_mark(v->prof, ABL_PROF_POTENTIAL, 0);

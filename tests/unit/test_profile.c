@@ -63,6 +63,13 @@ static void test_profile_counts(void)
     CU_ASSERT(d >= 0 && H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes) >= 0);
     CU_ASSERT_EQUAL(bytes[ABL_PROF_KERNEL], 24.0 * (double)b->grid.n * (double)b->step);
     if (d >= 0) H5Dclose(d);
+    /* the kernels inside the phases: written, and all zero in an explicit run (no CG ran) */
+    double kcalls[ABL_KER_N];
+    for (int i = 0; i < ABL_KER_N; i++) kcalls[i] = -1.0;
+    d = H5Dopen2(f, H5_PROFILE_KERNELS "/calls", H5P_DEFAULT);
+    CU_ASSERT(d >= 0 && H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, kcalls) >= 0);
+    for (int i = 0; i < ABL_KER_N; i++) CU_ASSERT_EQUAL(kcalls[i], 0.0);
+    if (d >= 0) H5Dclose(d);
     H5Fclose(f);
     sim_destroy(a);
     sim_destroy(b);
