@@ -1209,56 +1209,57 @@ static abl_status write_solver(abl_output *o, const abl_sim_view *s, abl_error *
     return st;
 }
 
+#define TIMER_TABLE_MAX 16
+_Static_assert((int)ABL_PROF_N <= TIMER_TABLE_MAX && (int)ABL_KER_N <= TIMER_TABLE_MAX,
+               "a profile table longer than write_timer_table's buffers");
+
+/* One timer table of the profile: datasets <path>/time_s, calls and bytes [n] and the attribute
+ * names_attr listing the n names in order (comma-separated). */
+static abl_status write_timer_table(abl_output *o, const char *path, int n, const double *s_,
+                                    const long *calls_, const double *bytes_,
+                                    const char *const *names, const char *names_attr, hid_t *grp,
+                                    abl_error *err)
+{
+    *grp = make_group(o, path, err);
+    if (*grp < 0) return ABL_EIO;
+    double calls[TIMER_TABLE_MAX];
+    char names_csv[TIMER_TABLE_MAX * 32] = "";
+    for (int i = 0; i < n; i++) {
+        calls[i] = (double)calls_[i];
+        strcat(names_csv, names[i]);
+        if (i + 1 < n) strcat(names_csv, ",");
+    }
+    const hsize_t hn = (hsize_t)n;
+    const char *col[3] = {"/time_s", "/calls", "/bytes"}, *unit[3] = {"s", "1", "B"};
+    const double *val[3] = {s_, calls, bytes_};
+    abl_status st = ABL_OK;
+    for (int c = 0; c < 3 && st == ABL_OK; c++) {
+        char dname[128];
+        snprintf(dname, sizeof dname, "%s%s", path, col[c]);
+        st = write_small(o, o->file, dname, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &hn, val[c],
+                         unit[c], err);
+    }
+    if (st == ABL_OK && h5_attr_str(*grp, names_attr, names_csv) < 0)
+        st = h5_fail(o, err, "writing attributes of", path);
+    return st;
+}
+
 /* /profile (ablasim run --profile): wall seconds, marks and minimum bytes per phase of the run
- * loop (profile.h), up to the start of this finish. */
+ * loop (profile.h), up to the start of this finish; /profile/kernels the same per kernel timed
+ * inside the phases (the CG's parts). */
 static abl_status write_profile(abl_output *o, const abl_sim_view *s, abl_error *err)
 {
-    hid_t grp = make_group(o, H5_PROFILE, err);
-    if (grp < 0) return ABL_EIO;
     const abl_profile *p = s->prof;
-    double calls[ABL_PROF_N];
-    for (int i = 0; i < ABL_PROF_N; i++) calls[i] = (double)p->calls[i];
-    const hsize_t n = ABL_PROF_N;
-    abl_status st = write_small(o, o->file, H5_PROFILE "/time_s", H5T_IEEE_F64LE,
-                                H5T_NATIVE_DOUBLE, 1, &n, p->s, "s", err);
-    if (st == ABL_OK)
-        st = write_small(o, o->file, H5_PROFILE "/calls", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1,
-                         &n, calls, "1", err);
-    if (st == ABL_OK)
-        st = write_small(o, o->file, H5_PROFILE "/bytes", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1,
-                         &n, p->bytes, "B", err);
-    char names[ABL_PROF_N * 16] = "";
-    for (int i = 0; i < ABL_PROF_N; i++) {
-        strcat(names, abl_prof_names[i]);
-        if (i + 1 < ABL_PROF_N) strcat(names, ",");
-    }
-    if (st == ABL_OK &&
-        (h5_attr_str(grp, H5A_PHASES, names) < 0 || h5_attr_f64(grp, H5A_WALL_TIME_S, s->wall_s) < 0))
+    hid_t grp = -1, kg = -1;
+    abl_status st = write_timer_table(o, H5_PROFILE, ABL_PROF_N, p->s, p->calls, p->bytes,
+                                      abl_prof_names, H5A_PHASES, &grp, err);
+    if (st == ABL_OK && h5_attr_f64(grp, H5A_WALL_TIME_S, s->wall_s) < 0)
         st = h5_fail(o, err, "writing attributes of", H5_PROFILE);
-    close_id(grp);
-    if (st) return st;
-    /* the kernels inside the phases (profile.h abl_prof_kernel): same three columns */
-    hid_t kg = make_group(o, H5_PROFILE_KERNELS, err);
-    if (kg < 0) return ABL_EIO;
-    double kcalls[ABL_KER_N];
-    for (int i = 0; i < ABL_KER_N; i++) kcalls[i] = (double)p->kcalls[i];
-    const hsize_t nk = ABL_KER_N;
-    st = write_small(o, o->file, H5_PROFILE_KERNELS "/time_s", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE,
-                     1, &nk, p->ks, "s", err);
     if (st == ABL_OK)
-        st = write_small(o, o->file, H5_PROFILE_KERNELS "/calls", H5T_IEEE_F64LE,
-                         H5T_NATIVE_DOUBLE, 1, &nk, kcalls, "1", err);
-    if (st == ABL_OK)
-        st = write_small(o, o->file, H5_PROFILE_KERNELS "/bytes", H5T_IEEE_F64LE,
-                         H5T_NATIVE_DOUBLE, 1, &nk, p->kbytes, "B", err);
-    char knames[ABL_KER_N * 32] = "";
-    for (int i = 0; i < ABL_KER_N; i++) {
-        strcat(knames, abl_prof_kernel_names[i]);
-        if (i + 1 < ABL_KER_N) strcat(knames, ",");
-    }
-    if (st == ABL_OK && h5_attr_str(kg, H5A_KERNELS, knames) < 0)
-        st = h5_fail(o, err, "writing attributes of", H5_PROFILE_KERNELS);
-    close_id(kg);
+        st = write_timer_table(o, H5_PROFILE_KERNELS, ABL_KER_N, p->ks, p->kcalls, p->kbytes,
+                               abl_prof_kernel_names, H5A_KERNELS, &kg, err);
+    if (kg >= 0) close_id(kg);
+    if (grp >= 0) close_id(grp);
     return st;
 }
 
