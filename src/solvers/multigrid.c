@@ -1,0 +1,430 @@
+/* multigrid.c - aggregation multigrid V-cycle for face-conductance operators (see multigrid.h
+ * for the method, the references and the determinism argument). */
+#include "ablasim/multigrid.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { MG_MAX_LEVELS = 24 };
+/* Coarsest level: at most this many voxels, solved by dense Cholesky (200^3/3 flops per setup,
+ * 200^2 per application: negligible against the fine level). */
+static const size_t MG_COARSEST_N = 200;
+/* Below this many voxels a level runs serially (an OpenMP fork costs more than the work). */
+static const size_t MG_PARALLEL_N = 16384;
+
+typedef struct {
+    int nx, ny, nz;
+    size_t sy, sz, n;
+    /* face conductances between free voxels (0 where either side is held, and at the last
+     * layer), the diagonal d, 1/d (0 at held voxels: the smoother then leaves them at 0) and
+     * ext, the part of d not to free neighbours (grounds, faces to held voxels) */
+    double *ax, *ay, *az, *d, *invd, *ext;
+    uint8_t *held;
+    double *b, *x; /* coarse levels: right side and correction (level 0: the caller's r, z) */
+} mg_level;
+
+struct abl_mg {
+    const abl_grid *g;
+    int nlev;
+    mg_level lev[MG_MAX_LEVELS];
+    int sweeps;
+    double alpha;
+    double *zrow; /* fine nx zeros: conductances and values of missing neighbour rows */
+    double *rbuf; /* a residual row of nx values per fine plane */
+    /* coarsest level: m free voxels, their indices, the Cholesky factor L (m x m, row-major,
+     * lower triangle) and a work vector */
+    int m;
+    size_t *free_idx;
+    double *L, *y;
+};
+
+static void *zalloc(size_t bytes)
+{
+    void *p = NULL;
+    if (bytes == 0) bytes = 64;
+    bytes = (bytes + 63) / 64 * 64;
+    if (posix_memalign(&p, 64, bytes)) return NULL;
+    memset(p, 0, bytes);
+    return p;
+}
+
+void mg_destroy(abl_mg *mg)
+{
+    if (!mg) return;
+    for (int l = 0; l < mg->nlev; l++) {
+        mg_level *v = &mg->lev[l];
+        free(v->ax), free(v->ay), free(v->az), free(v->d), free(v->invd), free(v->ext);
+        free(v->held);
+        if (l > 0) free(v->b), free(v->x);
+    }
+    free(mg->zrow);
+    free(mg->rbuf);
+    free(mg->free_idx);
+    free(mg->L);
+    free(mg->y);
+    free(mg);
+}
+
+abl_status mg_create(const abl_grid *g, abl_mg **out, abl_error *err)
+{
+    *out = NULL;
+    abl_mg *mg = calloc(1, sizeof *mg);
+    if (!mg) return abl_fail(err, ABL_ENOMEM, "out of memory (multigrid)");
+    mg->g = g;
+    mg->sweeps = 1;
+    mg->alpha = 1.8;
+    int nx = g->nx, ny = g->ny, nz = g->nz;
+    bool ok = true;
+    for (int l = 0; l < MG_MAX_LEVELS; l++) {
+        mg_level *v = &mg->lev[l];
+        v->nx = nx, v->ny = ny, v->nz = nz;
+        v->sy = (size_t)nx, v->sz = (size_t)nx * (size_t)ny, v->n = v->sz * (size_t)nz;
+        const size_t bytes = v->n * sizeof(double);
+        v->ax = zalloc(bytes), v->ay = zalloc(bytes), v->az = zalloc(bytes);
+        v->d = zalloc(bytes), v->invd = zalloc(bytes), v->ext = zalloc(bytes);
+        v->held = zalloc(v->n);
+        if (l > 0) v->b = zalloc(bytes), v->x = zalloc(bytes);
+        mg->nlev = l + 1;
+        ok = v->ax && v->ay && v->az && v->d && v->invd && v->ext && v->held &&
+             (l == 0 || (v->b && v->x));
+        if (!ok || v->n <= MG_COARSEST_N) break;
+        nx = (nx + 1) / 2, ny = (ny + 1) / 2, nz = (nz + 1) / 2;
+    }
+    const size_t nc = mg->lev[mg->nlev - 1].n;
+    mg->zrow = zalloc((size_t)g->nx * sizeof(double));
+    mg->rbuf = zalloc((size_t)g->nx * (size_t)g->nz * sizeof(double));
+    mg->free_idx = zalloc(nc * sizeof(size_t));
+    mg->L = zalloc(nc * nc * sizeof(double));
+    mg->y = zalloc(nc * sizeof(double));
+    if (!ok || !mg->zrow || !mg->rbuf || !mg->free_idx || !mg->L || !mg->y) {
+        mg_destroy(mg);
+        return abl_fail(err, ABL_ENOMEM, "out of memory for the multigrid levels (%zu voxels)",
+                        g->n);
+    }
+    *out = mg;
+    return ABL_OK;
+}
+
+void mg_set_cycle(abl_mg *mg, int sweeps, double alpha)
+{
+    mg->sweeps = sweeps < 1 ? 1 : sweeps;
+    mg->alpha = alpha;
+}
+
+int mg_levels(const abl_mg *mg)
+{
+    return mg->nlev;
+}
+
+/* d = ext + the free faces, 1/d (0 at held voxels) */
+static void finish_diagonal(mg_level *v)
+{
+    const size_t sy = v->sy, sz = v->sz;
+#pragma omp parallel for schedule(static) if (v->n >= MG_PARALLEL_N)
+    for (int k = 0; k < v->nz; k++)
+        for (int j = 0; j < v->ny; j++)
+            for (int i = 0; i < v->nx; i++) {
+                const size_t c = (size_t)k * sz + (size_t)j * sy + (size_t)i;
+                if (v->held[c]) {
+                    v->d[c] = v->invd[c] = 0.0;
+                    continue;
+                }
+                double d = v->ext[c] + v->ax[c] + v->ay[c] + v->az[c];
+                if (i > 0) d += v->ax[c - 1];
+                if (j > 0) d += v->ay[c - sy];
+                if (k > 0) d += v->az[c - sz];
+                v->d[c] = d;
+                /* d = 0: a free voxel connected to nothing (cannot occur with positive
+                 * conductivities); left at 0 rather than dividing by zero */
+                v->invd[c] = d > 0.0 ? 1.0 / d : 0.0;
+            }
+}
+
+/* Galerkin operator of level f+1 from level f (multigrid.h): per coarse voxel, its children
+ * visited in a fixed order (one thread per coarse plane) */
+static void coarsen(mg_level *f, mg_level *c)
+{
+#pragma omp parallel for schedule(static) if (c->n >= MG_PARALLEL_N)
+    for (int K = 0; K < c->nz; K++)
+        for (int J = 0; J < c->ny; J++)
+            for (int I = 0; I < c->nx; I++) {
+                const size_t C = (size_t)K * c->sz + (size_t)J * c->sy + (size_t)I;
+                double ext = 0.0, ax = 0.0, ay = 0.0, az = 0.0;
+                bool any_free = false;
+                for (int k = 2 * K; k < 2 * K + 2 && k < f->nz; k++)
+                    for (int j = 2 * J; j < 2 * J + 2 && j < f->ny; j++)
+                        for (int i = 2 * I; i < 2 * I + 2 && i < f->nx; i++) {
+                            const size_t q = (size_t)k * f->sz + (size_t)j * f->sy + (size_t)i;
+                            if (f->held[q]) continue;
+                            any_free = true;
+                            ext += f->ext[q];
+                            /* faces leaving the aggregate upwards (0 at the last layer and
+                             * towards held voxels already) */
+                            if (i == 2 * I + 1) ax += f->ax[q];
+                            if (j == 2 * J + 1) ay += f->ay[q];
+                            if (k == 2 * K + 1) az += f->az[q];
+                        }
+                c->held[C] = !any_free;
+                c->ext[C] = ext;
+                c->ax[C] = ax, c->ay[C] = ay, c->az[C] = az;
+            }
+    finish_diagonal(c);
+}
+
+/* Dense Cholesky of the coarsest operator on its free voxels. */
+static abl_status factor_coarsest(abl_mg *mg, abl_error *err)
+{
+    const mg_level *v = &mg->lev[mg->nlev - 1];
+    int m = 0;
+    for (size_t c = 0; c < v->n; c++)
+        if (!v->held[c]) mg->free_idx[m++] = c;
+    mg->m = m;
+    double *A = mg->L;
+    memset(A, 0, (size_t)m * (size_t)m * sizeof *A);
+    /* index of voxel c among the free ones: binary search in the sorted free list */
+    for (int a = 0; a < m; a++) {
+        const size_t c = mg->free_idx[a];
+        A[(size_t)a * m + a] = v->d[c];
+        const size_t nb[3] = {c + 1, c + v->sy, c + v->sz};
+        const double gf[3] = {v->ax[c], v->ay[c], v->az[c]};
+        for (int t = 0; t < 3; t++) {
+            if (gf[t] == 0.0) continue; /* also: no neighbour beyond the last layer */
+            int lo = a + 1, hi = m - 1;
+            while (lo < hi) {
+                const int mid = (lo + hi) / 2;
+                if (mg->free_idx[mid] < nb[t]) lo = mid + 1;
+                else hi = mid;
+            }
+            /* a non-zero face joins two free voxels, so nb[t] is in the list */
+            A[(size_t)lo * m + a] = A[(size_t)a * m + lo] = -gf[t];
+        }
+    }
+    for (int j = 0; j < m; j++) {
+        double s = A[(size_t)j * m + j];
+        for (int k = 0; k < j; k++) s -= A[(size_t)j * m + k] * A[(size_t)j * m + k];
+        if (!(s > 0.0))
+            return abl_fail(err, ABL_ENUM,
+                            "multigrid: the coarsest operator is not positive definite (pivot %g "
+                            "at coarse voxel %zu): a conducting region without ground?",
+                            s, mg->free_idx[j]);
+        const double ljj = sqrt(s);
+        A[(size_t)j * m + j] = ljj;
+        for (int i = j + 1; i < m; i++) {
+            double t = A[(size_t)i * m + j];
+            for (int k = 0; k < j; k++) t -= A[(size_t)i * m + k] * A[(size_t)j * m + k];
+            A[(size_t)i * m + j] = t / ljj;
+        }
+    }
+    return ABL_OK;
+}
+
+abl_status mg_setup(abl_mg *mg, const double *gx, const double *gy, const double *gz,
+                    const double *gb, const uint8_t *held, abl_error *err)
+{
+    mg_level *v = &mg->lev[0];
+    const size_t sy = v->sy, sz = v->sz;
+    /* level 0: free-free faces; ext = grounds + faces to held voxels */
+#pragma omp parallel for schedule(static)
+    for (int k = 0; k < v->nz; k++)
+        for (int j = 0; j < v->ny; j++)
+            for (int i = 0; i < v->nx; i++) {
+                const size_t c = (size_t)k * sz + (size_t)j * sy + (size_t)i;
+                const bool hc = held && held[c];
+                v->held[c] = hc;
+                const bool he = i < v->nx - 1 && held && held[c + 1];
+                const bool hn = j < v->ny - 1 && held && held[c + sy];
+                const bool hu = k < v->nz - 1 && held && held[c + sz];
+                v->ax[c] = i < v->nx - 1 && !hc && !he ? gx[c] : 0.0;
+                v->ay[c] = j < v->ny - 1 && !hc && !hn ? gy[c] : 0.0;
+                v->az[c] = k < v->nz - 1 && !hc && !hu ? gz[c] : 0.0;
+                double ext = gb[c];
+                if (held && !hc) {
+                    if (he) ext += gx[c];
+                    if (hn) ext += gy[c];
+                    if (hu) ext += gz[c];
+                    if (i > 0 && held[c - 1]) ext += gx[c - 1];
+                    if (j > 0 && held[c - sy]) ext += gy[c - sy];
+                    if (k > 0 && held[c - sz]) ext += gz[c - sz];
+                }
+                v->ext[c] = hc ? 0.0 : ext;
+                /* the diagonal in the same pass: the lower neighbours' free faces from the
+                 * input (what their own iterations store) */
+                double d = 0.0;
+                if (!hc) {
+                    d = ext + v->ax[c] + v->ay[c] + v->az[c];
+                    if (i > 0 && !(held && held[c - 1])) d += gx[c - 1];
+                    if (j > 0 && !(held && held[c - sy])) d += gy[c - sy];
+                    if (k > 0 && !(held && held[c - sz])) d += gz[c - sz];
+                }
+                v->d[c] = d;
+                v->invd[c] = d > 0.0 ? 1.0 / d : 0.0; /* as finish_diagonal */
+            }
+    for (int l = 0; l + 1 < mg->nlev; l++) coarsen(&mg->lev[l], &mg->lev[l + 1]);
+    return factor_coarsest(mg, err);
+}
+
+/* ---- V-cycle ------------------------------------------------------------------------------ */
+
+/* Neighbour rows of row (j, k): faces and values below/above in y and z; missing rows get the
+ * zero row (zero conductance, any finite value). */
+typedef struct {
+    const double *gs, *gn, *gd, *gu, *xs, *xn, *xd, *xu;
+} rows;
+
+static inline rows row_nbs(const mg_level *v, const double *x, const double *zrow, int j, int k,
+                           size_t row)
+{
+    const size_t sy = v->sy, sz = v->sz;
+    rows r;
+    r.gs = j > 0 ? v->ay + row - sy : zrow;
+    r.xs = j > 0 ? x + row - sy : zrow;
+    r.gn = v->ay + row;
+    r.xn = j < v->ny - 1 ? x + row + sy : zrow;
+    r.gd = k > 0 ? v->az + row - sz : zrow;
+    r.xd = k > 0 ? x + row - sz : zrow;
+    r.gu = v->az + row;
+    r.xu = k < v->nz - 1 ? x + row + sz : zrow;
+    return r;
+}
+
+/* sum of G x over the face neighbours of voxel i of the row */
+static inline double nb_sum(const rows *r, const double *ge, const double *xr, int i, int nx)
+{
+    double s = r->gs[i] * r->xs[i] + r->gn[i] * r->xn[i] + r->gd[i] * r->xd[i] +
+               r->gu[i] * r->xu[i];
+    if (i > 0) s += ge[i - 1] * xr[i - 1];
+    if (i < nx - 1) s += ge[i] * xr[i + 1];
+    return s;
+}
+
+/* One Gauss-Seidel half sweep over colour col ((i + j + k) % 2 == col): x = (b + sum G x_nb)/d.
+ * first: x is zero at the other colour (the start of a V-cycle), so x = b/d.
+ * Stride 2 along the row: the sweep is bound by memory traffic (every array streams in whole
+ * either way); a unit-stride variant computing both colours and keeping one measured the same. */
+static void half_sweep(const mg_level *v, const double *zrow, const double *b, double *x, int col,
+                       bool first)
+{
+    const int nx = v->nx;
+#pragma omp parallel for schedule(static) if (v->n >= MG_PARALLEL_N)
+    for (int k = 0; k < v->nz; k++)
+        for (int j = 0; j < v->ny; j++) {
+            const size_t row = (size_t)k * v->sz + (size_t)j * v->sy;
+            const double *br = b + row, *id = v->invd + row, *ge = v->ax + row;
+            double *xr = x + row;
+            const int i0 = (j + k + col) & 1; /* first voxel of colour col in the row */
+            if (first) {
+                for (int i = i0; i < nx; i += 2) xr[i] = br[i] * id[i];
+                continue;
+            }
+            const rows r = row_nbs(v, x, zrow, j, k, row);
+            const double *gs = r.gs, *gn = r.gn, *gd = r.gd, *gu = r.gu, *xs = r.xs,
+                         *xn = r.xn, *xd = r.xd, *xu = r.xu;
+            if (i0 == 0) xr[0] = (br[0] + nb_sum(&r, ge, xr, 0, nx)) * id[0];
+            for (int i = i0 ? 1 : 2; i < nx - 1; i += 2)
+                xr[i] = (br[i] + ge[i - 1] * xr[i - 1] + ge[i] * xr[i + 1] + gs[i] * xs[i] +
+                         gn[i] * xn[i] + gd[i] * xd[i] + gu[i] * xu[i]) *
+                        id[i];
+            if (nx > 1 && ((nx - 1) & 1) == i0)
+                xr[nx - 1] = (br[nx - 1] + nb_sum(&r, ge, xr, nx - 1, nx)) * id[nx - 1];
+        }
+}
+
+/* Residual b - A x after a pre-smoothing that ended with a black (colour 1) half sweep: it is
+ * zero at black voxels (their rows were just solved, and no red value changed since), so only
+ * red free voxels are summed into the coarse right side, one thread per coarse plane, children
+ * in a fixed order. Rows are evaluated whole (vectorised) into the plane's row buffer rb. */
+static void residual_restrict(const mg_level *v, const double *zrow, const double *b,
+                              const double *x, mg_level *c, double *rbuf)
+{
+    const int nx = v->nx;
+#pragma omp parallel for schedule(static) if (v->n >= MG_PARALLEL_N)
+    for (int K = 0; K < c->nz; K++) {
+        double *bc = c->b + (size_t)K * c->sz;
+        memset(bc, 0, c->sz * sizeof *bc);
+        double *rr = rbuf + (size_t)K * (size_t)nx;
+        for (int k = 2 * K; k < 2 * K + 2 && k < v->nz; k++)
+            for (int j = 0; j < v->ny; j++) {
+                const size_t row = (size_t)k * v->sz + (size_t)j * v->sy;
+                const double *br = b + row, *xr = x + row, *dr = v->d + row, *ge = v->ax + row;
+                const uint8_t *hr = v->held + row;
+                double *bcr = bc + (size_t)(j / 2) * c->sy;
+                const rows r = row_nbs(v, x, zrow, j, k, row);
+                const double *gs = r.gs, *gn = r.gn, *gd = r.gd, *gu = r.gu, *xs = r.xs,
+                             *xn = r.xn, *xd = r.xd, *xu = r.xu;
+                rr[0] = br[0] + nb_sum(&r, ge, xr, 0, nx) - dr[0] * xr[0];
+#pragma omp simd
+                for (int i = 1; i < nx - 1; i++)
+                    rr[i] = br[i] + ge[i - 1] * xr[i - 1] + ge[i] * xr[i + 1] + gs[i] * xs[i] +
+                            gn[i] * xn[i] + gd[i] * xd[i] + gu[i] * xu[i] - dr[i] * xr[i];
+                if (nx > 1)
+                    rr[nx - 1] = br[nx - 1] + nb_sum(&r, ge, xr, nx - 1, nx) -
+                                 dr[nx - 1] * xr[nx - 1];
+                for (int i = (j + k) & 1; i < nx; i += 2)
+                    if (!hr[i]) bcr[i / 2] += rr[i];
+            }
+    }
+}
+
+/* x += alpha P xc (held fine voxels: the post-smoothing resets them to 0, and their faces are 0,
+ * so what is added there is never read) */
+static void prolong(const mg_level *v, const mg_level *c, double alpha, double *x)
+{
+#pragma omp parallel for schedule(static) if (v->n >= MG_PARALLEL_N)
+    for (int k = 0; k < v->nz; k++)
+        for (int j = 0; j < v->ny; j++) {
+            double *xr = x + (size_t)k * v->sz + (size_t)j * v->sy;
+            const double *xcr = c->x + (size_t)(k / 2) * c->sz + (size_t)(j / 2) * c->sy;
+            for (int i = 0; i < v->nx; i++) xr[i] += alpha * xcr[i / 2];
+        }
+}
+
+static void coarsest_solve(abl_mg *mg, const double *b, double *x)
+{
+    const mg_level *v = &mg->lev[mg->nlev - 1];
+    const int m = mg->m;
+    const double *L = mg->L;
+    double *y = mg->y;
+    for (int i = 0; i < m; i++) {
+        double s = b[mg->free_idx[i]];
+        for (int k = 0; k < i; k++) s -= L[(size_t)i * m + k] * y[k];
+        y[i] = s / L[(size_t)i * m + i];
+    }
+    for (int i = m - 1; i >= 0; i--) {
+        double s = y[i];
+        for (int k = i + 1; k < m; k++) s -= L[(size_t)k * m + i] * y[k];
+        y[i] = s / L[(size_t)i * m + i];
+    }
+    memset(x, 0, v->n * sizeof *x);
+    for (int i = 0; i < m; i++) x[mg->free_idx[i]] = y[i];
+}
+
+/* x = B_l b (x need not be initialised: the first half sweep writes every red voxel without
+ * reading x, the next every black one reading only red ones) */
+static void vcycle(abl_mg *mg, int l, const double *b, double *x)
+{
+    mg_level *v = &mg->lev[l];
+    if (l == mg->nlev - 1) { /* (also a fine grid small enough to solve directly) */
+        coarsest_solve(mg, b, x);
+        return;
+    }
+    const double *zrow = mg->zrow;
+    for (int s = 0; s < mg->sweeps; s++) {
+        half_sweep(v, zrow, b, x, 0, s == 0);
+        half_sweep(v, zrow, b, x, 1, false);
+    }
+    mg_level *c = &mg->lev[l + 1];
+    residual_restrict(v, zrow, b, x, c, mg->rbuf);
+    vcycle(mg, l + 1, c->b, c->x);
+    prolong(v, c, mg->alpha, x);
+    for (int s = 0; s < mg->sweeps; s++) {
+        half_sweep(v, zrow, b, x, 1, false);
+        half_sweep(v, zrow, b, x, 0, false);
+    }
+}
+
+void mg_apply(abl_mg *mg, const double *r, double *z)
+{
+    vcycle(mg, 0, r, z);
+}
