@@ -28,9 +28,10 @@
  * each coarse voxel's children in a fixed order within one thread; the coarsest solve is serial.
  * Results are bitwise identical for any thread count.
  *
- * Plan / setup / execute: mg_create allocates all levels once (about 9 doubles per voxel over
- * all levels); mg_setup rebuilds the operators after a conductivity update; mg_apply runs one
- * V-cycle from a zero initial guess.
+ * Plan / setup / execute: mg_create allocates all levels once (about 32 B per fine voxel over
+ * all levels: the coefficients are stored in single precision, multigrid.c); mg_setup rebuilds
+ * the operators after a conductivity update; mg_apply runs one V-cycle from a zero initial
+ * guess.
  */
 #ifndef ABLASIM_MULTIGRID_H
 #define ABLASIM_MULTIGRID_H

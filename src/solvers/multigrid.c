@@ -18,9 +18,13 @@ typedef struct {
     int nx, ny, nz;
     size_t sy, sz, n;
     /* face conductances between free voxels (0 where either side is held, and at the last
-     * layer), the diagonal d, 1/d (0 at held voxels: the smoother then leaves them at 0) and
-     * ext, the part of d not to free neighbours (grounds, faces to held voxels) */
-    double *ax, *ay, *az, *d, *invd, *ext;
+     * layer) and 1/d, d the diagonal (0 at held voxels: the smoother then leaves them at 0), in
+     * single precision: the V-cycle is bound by memory traffic, and a preconditioner built on
+     * the operator rounded to 6e-8 is as good (it stays a fixed symmetric operator: every
+     * kernel uses the same rounded coefficients, the residual's diagonal is 1/invd). ext: the
+     * part of d not to free neighbours (grounds, faces to held voxels), for the setup. */
+    float *ax, *ay, *az, *invd;
+    double *ext;
     uint8_t *held;
     double *b, *x; /* coarse levels: right side and correction (level 0: the caller's r, z) */
 } mg_level;
@@ -31,7 +35,8 @@ struct abl_mg {
     mg_level lev[MG_MAX_LEVELS];
     int sweeps;
     double alpha;
-    double *zrow; /* fine nx zeros: conductances and values of missing neighbour rows */
+    double *zrow; /* fine nx zeros: values of missing neighbour rows */
+    float *zrowf; /* and their conductances */
     double *rbuf; /* a residual row of nx values per fine plane */
     /* coarsest level: m free voxels, their indices, the Cholesky factor L (m x m, row-major,
      * lower triangle) and a work vector */
@@ -55,11 +60,12 @@ void mg_destroy(abl_mg *mg)
     if (!mg) return;
     for (int l = 0; l < mg->nlev; l++) {
         mg_level *v = &mg->lev[l];
-        free(v->ax), free(v->ay), free(v->az), free(v->d), free(v->invd), free(v->ext);
+        free(v->ax), free(v->ay), free(v->az), free(v->invd), free(v->ext);
         free(v->held);
         if (l > 0) free(v->b), free(v->x);
     }
     free(mg->zrow);
+    free(mg->zrowf);
     free(mg->rbuf);
     free(mg->free_idx);
     free(mg->L);
@@ -81,24 +87,25 @@ abl_status mg_create(const abl_grid *g, abl_mg **out, abl_error *err)
         mg_level *v = &mg->lev[l];
         v->nx = nx, v->ny = ny, v->nz = nz;
         v->sy = (size_t)nx, v->sz = (size_t)nx * (size_t)ny, v->n = v->sz * (size_t)nz;
-        const size_t bytes = v->n * sizeof(double);
-        v->ax = zalloc(bytes), v->ay = zalloc(bytes), v->az = zalloc(bytes);
-        v->d = zalloc(bytes), v->invd = zalloc(bytes), v->ext = zalloc(bytes);
+        const size_t bytes = v->n * sizeof(double), fbytes = v->n * sizeof(float);
+        v->ax = zalloc(fbytes), v->ay = zalloc(fbytes), v->az = zalloc(fbytes);
+        v->invd = zalloc(fbytes), v->ext = zalloc(bytes);
         v->held = zalloc(v->n);
         if (l > 0) v->b = zalloc(bytes), v->x = zalloc(bytes);
         mg->nlev = l + 1;
-        ok = v->ax && v->ay && v->az && v->d && v->invd && v->ext && v->held &&
+        ok = v->ax && v->ay && v->az && v->invd && v->ext && v->held &&
              (l == 0 || (v->b && v->x));
         if (!ok || v->n <= MG_COARSEST_N) break;
         nx = (nx + 1) / 2, ny = (ny + 1) / 2, nz = (nz + 1) / 2;
     }
     const size_t nc = mg->lev[mg->nlev - 1].n;
     mg->zrow = zalloc((size_t)g->nx * sizeof(double));
+    mg->zrowf = zalloc((size_t)g->nx * sizeof(float));
     mg->rbuf = zalloc((size_t)g->nx * (size_t)g->nz * sizeof(double));
     mg->free_idx = zalloc(nc * sizeof(size_t));
     mg->L = zalloc(nc * nc * sizeof(double));
     mg->y = zalloc(nc * sizeof(double));
-    if (!ok || !mg->zrow || !mg->rbuf || !mg->free_idx || !mg->L || !mg->y) {
+    if (!ok || !mg->zrow || !mg->zrowf || !mg->rbuf || !mg->free_idx || !mg->L || !mg->y) {
         mg_destroy(mg);
         return abl_fail(err, ABL_ENOMEM, "out of memory for the multigrid levels (%zu voxels)",
                         g->n);
@@ -128,17 +135,16 @@ static void finish_diagonal(mg_level *v)
             for (int i = 0; i < v->nx; i++) {
                 const size_t c = (size_t)k * sz + (size_t)j * sy + (size_t)i;
                 if (v->held[c]) {
-                    v->d[c] = v->invd[c] = 0.0;
+                    v->invd[c] = 0.0f;
                     continue;
                 }
                 double d = v->ext[c] + v->ax[c] + v->ay[c] + v->az[c];
                 if (i > 0) d += v->ax[c - 1];
                 if (j > 0) d += v->ay[c - sy];
                 if (k > 0) d += v->az[c - sz];
-                v->d[c] = d;
                 /* d = 0: a free voxel connected to nothing (cannot occur with positive
                  * conductivities); left at 0 rather than dividing by zero */
-                v->invd[c] = d > 0.0 ? 1.0 / d : 0.0;
+                v->invd[c] = d > 0.0 ? (float)(1.0 / d) : 0.0f;
             }
 }
 
@@ -151,7 +157,7 @@ static void coarsen(mg_level *f, mg_level *c)
         for (int J = 0; J < c->ny; J++)
             for (int I = 0; I < c->nx; I++) {
                 const size_t C = (size_t)K * c->sz + (size_t)J * c->sy + (size_t)I;
-                double ext = 0.0, ax = 0.0, ay = 0.0, az = 0.0;
+                double ext = 0.0, ax = 0.0, ay = 0.0, az = 0.0; /* summed in double */
                 bool any_free = false;
                 for (int k = 2 * K; k < 2 * K + 2 && k < f->nz; k++)
                     for (int j = 2 * J; j < 2 * J + 2 && j < f->ny; j++)
@@ -168,7 +174,7 @@ static void coarsen(mg_level *f, mg_level *c)
                         }
                 c->held[C] = !any_free;
                 c->ext[C] = ext;
-                c->ax[C] = ax, c->ay[C] = ay, c->az[C] = az;
+                c->ax[C] = (float)ax, c->ay[C] = (float)ay, c->az[C] = (float)az;
             }
     finish_diagonal(c);
 }
@@ -186,7 +192,7 @@ static abl_status factor_coarsest(abl_mg *mg, abl_error *err)
     /* index of voxel c among the free ones: binary search in the sorted free list */
     for (int a = 0; a < m; a++) {
         const size_t c = mg->free_idx[a];
-        A[(size_t)a * m + a] = v->d[c];
+        A[(size_t)a * m + a] = v->invd[c] > 0.0f ? 1.0 / v->invd[c] : 1.0;
         const size_t nb[3] = {c + 1, c + v->sy, c + v->sz};
         const double gf[3] = {v->ax[c], v->ay[c], v->az[c]};
         for (int t = 0; t < 3; t++) {
@@ -236,9 +242,9 @@ abl_status mg_setup(abl_mg *mg, const double *gx, const double *gy, const double
                 const bool he = i < v->nx - 1 && held && held[c + 1];
                 const bool hn = j < v->ny - 1 && held && held[c + sy];
                 const bool hu = k < v->nz - 1 && held && held[c + sz];
-                v->ax[c] = i < v->nx - 1 && !hc && !he ? gx[c] : 0.0;
-                v->ay[c] = j < v->ny - 1 && !hc && !hn ? gy[c] : 0.0;
-                v->az[c] = k < v->nz - 1 && !hc && !hu ? gz[c] : 0.0;
+                v->ax[c] = i < v->nx - 1 && !hc && !he ? (float)gx[c] : 0.0f;
+                v->ay[c] = j < v->ny - 1 && !hc && !hn ? (float)gy[c] : 0.0f;
+                v->az[c] = k < v->nz - 1 && !hc && !hu ? (float)gz[c] : 0.0f;
                 double ext = gb[c];
                 if (held && !hc) {
                     if (he) ext += gx[c];
@@ -250,16 +256,15 @@ abl_status mg_setup(abl_mg *mg, const double *gx, const double *gy, const double
                 }
                 v->ext[c] = hc ? 0.0 : ext;
                 /* the diagonal in the same pass: the lower neighbours' free faces from the
-                 * input (what their own iterations store) */
+                 * input, rounded as their own iterations store them */
                 double d = 0.0;
                 if (!hc) {
                     d = ext + v->ax[c] + v->ay[c] + v->az[c];
-                    if (i > 0 && !(held && held[c - 1])) d += gx[c - 1];
-                    if (j > 0 && !(held && held[c - sy])) d += gy[c - sy];
-                    if (k > 0 && !(held && held[c - sz])) d += gz[c - sz];
+                    if (i > 0 && !(held && held[c - 1])) d += (float)gx[c - 1];
+                    if (j > 0 && !(held && held[c - sy])) d += (float)gy[c - sy];
+                    if (k > 0 && !(held && held[c - sz])) d += (float)gz[c - sz];
                 }
-                v->d[c] = d;
-                v->invd[c] = d > 0.0 ? 1.0 / d : 0.0; /* as finish_diagonal */
+                v->invd[c] = d > 0.0 ? (float)(1.0 / d) : 0.0f; /* as finish_diagonal */
             }
     for (int l = 0; l + 1 < mg->nlev; l++) coarsen(&mg->lev[l], &mg->lev[l + 1]);
     return factor_coarsest(mg, err);
@@ -270,19 +275,20 @@ abl_status mg_setup(abl_mg *mg, const double *gx, const double *gy, const double
 /* Neighbour rows of row (j, k): faces and values below/above in y and z; missing rows get the
  * zero row (zero conductance, any finite value). */
 typedef struct {
-    const double *gs, *gn, *gd, *gu, *xs, *xn, *xd, *xu;
+    const float *gs, *gn, *gd, *gu;
+    const double *xs, *xn, *xd, *xu;
 } rows;
 
-static inline rows row_nbs(const mg_level *v, const double *x, const double *zrow, int j, int k,
-                           size_t row)
+static inline rows row_nbs(const mg_level *v, const double *x, const double *zrow,
+                           const float *zrowf, int j, int k, size_t row)
 {
     const size_t sy = v->sy, sz = v->sz;
     rows r;
-    r.gs = j > 0 ? v->ay + row - sy : zrow;
+    r.gs = j > 0 ? v->ay + row - sy : zrowf;
     r.xs = j > 0 ? x + row - sy : zrow;
     r.gn = v->ay + row;
     r.xn = j < v->ny - 1 ? x + row + sy : zrow;
-    r.gd = k > 0 ? v->az + row - sz : zrow;
+    r.gd = k > 0 ? v->az + row - sz : zrowf;
     r.xd = k > 0 ? x + row - sz : zrow;
     r.gu = v->az + row;
     r.xu = k < v->nz - 1 ? x + row + sz : zrow;
@@ -290,7 +296,7 @@ static inline rows row_nbs(const mg_level *v, const double *x, const double *zro
 }
 
 /* sum of G x over the face neighbours of voxel i of the row */
-static inline double nb_sum(const rows *r, const double *ge, const double *xr, int i, int nx)
+static inline double nb_sum(const rows *r, const float *ge, const double *xr, int i, int nx)
 {
     double s = r->gs[i] * r->xs[i] + r->gn[i] * r->xn[i] + r->gd[i] * r->xd[i] +
                r->gu[i] * r->xu[i];
@@ -303,24 +309,25 @@ static inline double nb_sum(const rows *r, const double *ge, const double *xr, i
  * first: x is zero at the other colour (the start of a V-cycle), so x = b/d.
  * Stride 2 along the row: the sweep is bound by memory traffic (every array streams in whole
  * either way); a unit-stride variant computing both colours and keeping one measured the same. */
-static void half_sweep(const mg_level *v, const double *zrow, const double *b, double *x, int col,
-                       bool first)
+static void half_sweep(const mg_level *v, const double *zrow, const float *zrowf,
+                       const double *b, double *x, int col, bool first)
 {
     const int nx = v->nx;
 #pragma omp parallel for schedule(static) if (v->n >= MG_PARALLEL_N)
     for (int k = 0; k < v->nz; k++)
         for (int j = 0; j < v->ny; j++) {
             const size_t row = (size_t)k * v->sz + (size_t)j * v->sy;
-            const double *br = b + row, *id = v->invd + row, *ge = v->ax + row;
+            const double *br = b + row;
+            const float *id = v->invd + row, *ge = v->ax + row;
             double *xr = x + row;
             const int i0 = (j + k + col) & 1; /* first voxel of colour col in the row */
             if (first) {
                 for (int i = i0; i < nx; i += 2) xr[i] = br[i] * id[i];
                 continue;
             }
-            const rows r = row_nbs(v, x, zrow, j, k, row);
-            const double *gs = r.gs, *gn = r.gn, *gd = r.gd, *gu = r.gu, *xs = r.xs,
-                         *xn = r.xn, *xd = r.xd, *xu = r.xu;
+            const rows r = row_nbs(v, x, zrow, zrowf, j, k, row);
+            const float *gs = r.gs, *gn = r.gn, *gd = r.gd, *gu = r.gu;
+            const double *xs = r.xs, *xn = r.xn, *xd = r.xd, *xu = r.xu;
             if (i0 == 0) xr[0] = (br[0] + nb_sum(&r, ge, xr, 0, nx)) * id[0];
             for (int i = i0 ? 1 : 2; i < nx - 1; i += 2)
                 xr[i] = (br[i] + ge[i - 1] * xr[i - 1] + ge[i] * xr[i + 1] + gs[i] * xs[i] +
@@ -335,8 +342,8 @@ static void half_sweep(const mg_level *v, const double *zrow, const double *b, d
  * zero at black voxels (their rows were just solved, and no red value changed since), so only
  * red free voxels are summed into the coarse right side, one thread per coarse plane, children
  * in a fixed order. Rows are evaluated whole (vectorised) into the plane's row buffer rb. */
-static void residual_restrict(const mg_level *v, const double *zrow, const double *b,
-                              const double *x, mg_level *c, double *rbuf)
+static void residual_restrict(const mg_level *v, const double *zrow, const float *zrowf,
+                              const double *b, const double *x, mg_level *c, double *rbuf)
 {
     const int nx = v->nx;
 #pragma omp parallel for schedule(static) if (v->n >= MG_PARALLEL_N)
@@ -347,20 +354,23 @@ static void residual_restrict(const mg_level *v, const double *zrow, const doubl
         for (int k = 2 * K; k < 2 * K + 2 && k < v->nz; k++)
             for (int j = 0; j < v->ny; j++) {
                 const size_t row = (size_t)k * v->sz + (size_t)j * v->sy;
-                const double *br = b + row, *xr = x + row, *dr = v->d + row, *ge = v->ax + row;
+                const double *br = b + row, *xr = x + row;
+                const float *id = v->invd + row, *ge = v->ax + row;
                 const uint8_t *hr = v->held + row;
                 double *bcr = bc + (size_t)(j / 2) * c->sy;
-                const rows r = row_nbs(v, x, zrow, j, k, row);
-                const double *gs = r.gs, *gn = r.gn, *gd = r.gd, *gu = r.gu, *xs = r.xs,
-                             *xn = r.xn, *xd = r.xd, *xu = r.xu;
-                rr[0] = br[0] + nb_sum(&r, ge, xr, 0, nx) - dr[0] * xr[0];
+                const rows r = row_nbs(v, x, zrow, zrowf, j, k, row);
+                const float *gs = r.gs, *gn = r.gn, *gd = r.gd, *gu = r.gu;
+                const double *xs = r.xs, *xn = r.xn, *xd = r.xd, *xu = r.xu;
+                /* the diagonal as the smoother has it, 1/invd (inf at held voxels: not
+                 * summed) */
+                rr[0] = br[0] + nb_sum(&r, ge, xr, 0, nx) - xr[0] / id[0];
 #pragma omp simd
                 for (int i = 1; i < nx - 1; i++)
                     rr[i] = br[i] + ge[i - 1] * xr[i - 1] + ge[i] * xr[i + 1] + gs[i] * xs[i] +
-                            gn[i] * xn[i] + gd[i] * xd[i] + gu[i] * xu[i] - dr[i] * xr[i];
+                            gn[i] * xn[i] + gd[i] * xd[i] + gu[i] * xu[i] - xr[i] / id[i];
                 if (nx > 1)
                     rr[nx - 1] = br[nx - 1] + nb_sum(&r, ge, xr, nx - 1, nx) -
-                                 dr[nx - 1] * xr[nx - 1];
+                                 xr[nx - 1] / id[nx - 1];
                 for (int i = (j + k) & 1; i < nx; i += 2)
                     if (!hr[i]) bcr[i / 2] += rr[i];
             }
@@ -410,17 +420,18 @@ static void vcycle(abl_mg *mg, int l, const double *b, double *x)
         return;
     }
     const double *zrow = mg->zrow;
+    const float *zrowf = mg->zrowf;
     for (int s = 0; s < mg->sweeps; s++) {
-        half_sweep(v, zrow, b, x, 0, s == 0);
-        half_sweep(v, zrow, b, x, 1, false);
+        half_sweep(v, zrow, zrowf, b, x, 0, s == 0);
+        half_sweep(v, zrow, zrowf, b, x, 1, false);
     }
     mg_level *c = &mg->lev[l + 1];
-    residual_restrict(v, zrow, b, x, c, mg->rbuf);
+    residual_restrict(v, zrow, zrowf, b, x, c, mg->rbuf);
     vcycle(mg, l + 1, c->b, c->x);
     prolong(v, c, mg->alpha, x);
     for (int s = 0; s < mg->sweeps; s++) {
-        half_sweep(v, zrow, b, x, 1, false);
-        half_sweep(v, zrow, b, x, 0, false);
+        half_sweep(v, zrow, zrowf, b, x, 1, false);
+        half_sweep(v, zrow, zrowf, b, x, 0, false);
     }
 }
 
