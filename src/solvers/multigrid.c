@@ -38,6 +38,7 @@ struct abl_mg {
     double alpha;
     double *zrow; /* fine nx zeros: values of missing neighbour rows */
     float *zrowf; /* and their conductances */
+    uint8_t *zlab; /* fine nx labels 0: missing neighbour rows, or nothing held */
     double *rbuf; /* a residual row of nx values per coarse plane of level 1 */
     /* coarsest level: m free voxels, their indices, the Cholesky factor L (m x m, row-major,
      * lower triangle) and a work vector */
@@ -67,6 +68,7 @@ void mg_destroy(abl_mg *mg)
     }
     free(mg->zrow);
     free(mg->zrowf);
+    free(mg->zlab);
     free(mg->rbuf);
     free(mg->free_idx);
     free(mg->L);
@@ -102,11 +104,12 @@ abl_status mg_create(const abl_grid *g, abl_mg **out, abl_error *err)
     const size_t nc = mg->lev[mg->nlev - 1].n;
     mg->zrow = zalloc((size_t)g->nx * sizeof(double));
     mg->zrowf = zalloc((size_t)g->nx * sizeof(float));
+    mg->zlab = zalloc((size_t)g->nx);
     mg->rbuf = zalloc((size_t)g->nx * (size_t)g->nz * sizeof(double));
     mg->free_idx = zalloc(nc * sizeof(size_t));
     mg->L = zalloc(nc * nc * sizeof(double));
     mg->y = zalloc(nc * sizeof(double));
-    if (!ok || !mg->zrow || !mg->zrowf || !mg->rbuf || !mg->free_idx || !mg->L || !mg->y) {
+    if (!ok || !mg->zrow || !mg->zrowf || !mg->zlab || !mg->rbuf || !mg->free_idx || !mg->L || !mg->y) {
         mg_destroy(mg);
         return abl_fail(err, ABL_ENOMEM, "out of memory for the multigrid levels (%zu voxels)",
                         g->n);
@@ -241,41 +244,44 @@ abl_status mg_setup(abl_mg *mg, const double *gx, const double *gy, const double
 {
     mg_level *v = &mg->lev[0];
     const size_t sy = v->sy, sz = v->sz;
-    /* level 0: free-free faces; ext = grounds + faces to held voxels */
+    const int nx = v->nx, ny = v->ny, nz = v->nz;
+    const double *zrow = mg->zrow;
+    const uint8_t *zlab = mg->zlab;
+    /* level 0, row by row with the neighbour rows' pointers (missing rows: zeros, held NULL:
+     * the zero labels): free-free faces; ext = grounds + faces to held voxels; the diagonal
+     * d = grounds + every face (to free or held voxels) */
 #pragma omp parallel for schedule(static)
-    for (int k = 0; k < v->nz; k++)
-        for (int j = 0; j < v->ny; j++)
-            for (int i = 0; i < v->nx; i++) {
-                const size_t c = (size_t)k * sz + (size_t)j * sy + (size_t)i;
-                const bool hc = held && held[c];
-                v->held[c] = hc;
-                const bool he = i < v->nx - 1 && held && held[c + 1];
-                const bool hn = j < v->ny - 1 && held && held[c + sy];
-                const bool hu = k < v->nz - 1 && held && held[c + sz];
-                v->ax[c] = i < v->nx - 1 && !hc && !he ? (float)gx[c] : 0.0f;
-                v->ay[c] = j < v->ny - 1 && !hc && !hn ? (float)gy[c] : 0.0f;
-                v->az[c] = k < v->nz - 1 && !hc && !hu ? (float)gz[c] : 0.0f;
-                double ext = gb[c];
-                if (held && !hc) {
-                    if (he) ext += gx[c];
-                    if (hn) ext += gy[c];
-                    if (hu) ext += gz[c];
-                    if (i > 0 && held[c - 1]) ext += gx[c - 1];
-                    if (j > 0 && held[c - sy]) ext += gy[c - sy];
-                    if (k > 0 && held[c - sz]) ext += gz[c - sz];
-                }
-                v->ext[c] = hc ? 0.0 : ext;
-                /* the diagonal in the same pass: the lower neighbours' free faces from the
-                 * input, rounded as their own iterations store them */
-                double d = 0.0;
-                if (!hc) {
-                    d = ext + v->ax[c] + v->ay[c] + v->az[c];
-                    if (i > 0 && !(held && held[c - 1])) d += (float)gx[c - 1];
-                    if (j > 0 && !(held && held[c - sy])) d += (float)gy[c - sy];
-                    if (k > 0 && !(held && held[c - sz])) d += (float)gz[c - sz];
-                }
-                v->invd[c] = d > 0.0 ? (float)(1.0 / d) : 0.0f; /* as finish_diagonal */
+    for (int k = 0; k < nz; k++)
+        for (int j = 0; j < ny; j++) {
+            const size_t row = (size_t)k * sz + (size_t)j * sy;
+            const uint8_t *hc = held ? held + row : zlab,
+                          *hs = held && j > 0 ? hc - sy : zlab,
+                          *hn = held && j < ny - 1 ? hc + sy : zlab,
+                          *hd = held && k > 0 ? hc - sz : zlab,
+                          *hu = held && k < nz - 1 ? hc + sz : zlab;
+            const double *gxr = gx + row, *gbr = gb + row,
+                         *gnr = j < ny - 1 ? gy + row : zrow, *gsr = j > 0 ? gy + row - sy : zrow,
+                         *gur = k < nz - 1 ? gz + row : zrow, *gdr = k > 0 ? gz + row - sz : zrow;
+            float *ax = v->ax + row, *ay = v->ay + row, *az = v->az + row, *id = v->invd + row;
+            double *ext = v->ext + row;
+            uint8_t *hl = v->held + row;
+            for (int i = 0; i < nx; i++) {
+                const bool h = hc[i] != 0, he = i < nx - 1 && hc[i + 1], hw = i > 0 && hc[i - 1];
+                const double ge = i < nx - 1 ? gxr[i] : 0.0, gw = i > 0 ? gxr[i - 1] : 0.0,
+                             gn = gnr[i], gs = gsr[i], gu = gur[i], gd = gdr[i];
+                hl[i] = h;
+                ax[i] = h || he ? 0.0f : (float)ge;
+                ay[i] = h || hn[i] ? 0.0f : (float)gn;
+                az[i] = h || hu[i] ? 0.0f : (float)gu;
+                const double e = gbr[i] + (he ? ge : 0.0) + (hn[i] ? gn : 0.0) +
+                                 (hu[i] ? gu : 0.0) + (hw ? gw : 0.0) + (hs[i] ? gs : 0.0) +
+                                 (hd[i] ? gd : 0.0);
+                const double d = gbr[i] + ge + gn + gu + gw + gs + gd;
+                ext[i] = h ? 0.0 : e;
+                /* as finish_diagonal */
+                id[i] = h || !(d > 0.0) ? 0.0f : (float)(1.0 / d);
             }
+        }
     for (int l = 0; l + 1 < mg->nlev; l++) coarsen(&mg->lev[l], &mg->lev[l + 1]);
     return factor_coarsest(mg, err);
 }
