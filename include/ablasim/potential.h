@@ -32,6 +32,8 @@
  * the 1e4 contrasts of desiccated tissue). It needs at least one grounded face (else L is
  * singular, and so is K without a ground). All reductions are summed per z-plane in plane
  * order: results do not depend on the thread count.
+ * Alternative (opts.preconditioner): one symmetric V-cycle of aggregation multigrid (multigrid.h)
+ * on K itself, rebuilt by potential_set_conductivity; also independent of the thread count.
  */
 #ifndef ABLASIM_POTENTIAL_H
 #define ABLASIM_POTENTIAL_H
@@ -42,10 +44,18 @@
 #include "ablasim/grid.h"
 #include "ablasim/status.h"
 
+/* Preconditioners of the CG solve. The values keep the former bool field's meaning: an
+ * initialiser {tol, max_iter, true} selects the spectral one, false Jacobi. */
+enum {
+    ABL_PRECOND_JACOBI = 0,    /* diagonal scaling */
+    ABL_PRECOND_SPECTRAL = 1,  /* scaled spectral (FFT) solve, below */
+    ABL_PRECOND_MULTIGRID = 2, /* one aggregation multigrid V-cycle (multigrid.h) */
+};
+
 typedef struct {
-    double tol;        /* ||K V||_free <= tol ||b||, b the lifted right side (held values) */
+    double tol;         /* ||K V||_free <= tol ||b||, b the lifted right side (held values) */
     int max_iter;
-    bool precondition; /* scaled spectral preconditioner; false: Jacobi (diagonal) */
+    int preconditioner; /* ABL_PRECOND_* */
 } abl_potential_opts;
 
 typedef struct abl_potential abl_potential;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ablasim/kernels.h"
+#include "ablasim/multigrid.h"
 #include "ablasim/pcg.h"
 #include "ablasim/profile.h"
 #include "ablasim/grid.h" /* abl_bc, FACE_*: the grid's, not the scenario's */
@@ -16,14 +17,16 @@
 struct abl_potential {
     const abl_grid *g;
     bool grounded[6];
-    abl_spectral *sp;     /* NULL: Jacobi */
+    abl_spectral *sp;     /* spectral preconditioner, else NULL */
+    abl_mg *mg;           /* multigrid preconditioner, else NULL (neither: Jacobi) */
     const uint8_t *held;  /* NULL: nothing held */
     const abl_potential_couple *couple; /* sub-voxel coupled free voxels (potential_set_couples) */
     size_t ncouple;
     /* conductance of the face between c and c+1 (gx), c+sy (gy), c+sz (gz) [S/m^3] (0 at the
      * last layer), and of c's grounded domain faces together (gb) */
     double *gx, *gy, *gz, *gb;
-    double *pre;          /* preconditioner scale: S^-1/2 (spectral) or 1/diag (Jacobi) */
+    double *pre;          /* preconditioner scale: S^-1/2 (spectral) or 1/diag (Jacobi); unused
+                           * with multigrid */
     abl_pcg *cg;          /* CG vectors; its two scratch vectors serve the helpers below */
     double *work;         /* nz: per-plane sums of matvec, current and dissipation */
     double *zrow;         /* nx zeros: the conductances of missing neighbour rows */
@@ -39,6 +42,7 @@ void potential_destroy(abl_potential *p)
 {
     if (!p) return;
     spectral_destroy(p->sp);
+    mg_destroy(p->mg);
     grid_free_field(p->gx);
     grid_free_field(p->gy);
     grid_free_field(p->gz);
@@ -83,7 +87,13 @@ abl_status potential_create(const abl_grid *g, const bool grounded[6],
                                                "check that every tissue has a positive "
                                                "conductivity"},
                                &p->cg, err);
-    if (!st && opts->precondition) st = spectral_create(g, grounded, &p->sp, err);
+    if (!st && opts->preconditioner == ABL_PRECOND_SPECTRAL)
+        st = spectral_create(g, grounded, &p->sp, err);
+    else if (!st && opts->preconditioner == ABL_PRECOND_MULTIGRID)
+        st = mg_create(g, &p->mg, err);
+    else if (!st && opts->preconditioner != ABL_PRECOND_JACOBI)
+        st = abl_fail(err, ABL_EINVAL, "electric potential: unknown preconditioner %d",
+                      opts->preconditioner);
     if (st) {
         potential_destroy(p);
         return st;
@@ -189,6 +199,8 @@ abl_status potential_set_conductivity(abl_potential *p, const double *s, const u
         for (int i = 0; i < nf; i++)
             *f[i].g = scale * abl_face_conductance(s[c], s[f[i].nb], ih2[f[i].axis]);
     }
+    /* multigrid levels from the final faces (couplings included); it needs no scales */
+    if (p->mg) return mg_setup(p->mg, p->gx, p->gy, p->gz, p->gb, held, err);
     /* preconditioner scales from the diagonal of K (needs the neighbours' faces: second pass) */
 #pragma omp parallel for schedule(static)
     for (int k = 0; k < g->nz; k++)
@@ -271,6 +283,10 @@ static abl_status precondition(void *ctx, const double *r, double *z, abl_error 
     const size_t n = p->g->n;
     const double *s = p->pre;
     if (p->sp) return spectral_solve_scaled(p->sp, 0.0, 1.0, s, r, z, err);
+    if (p->mg) {
+        mg_apply(p->mg, r, z);
+        return ABL_OK;
+    }
 #pragma omp parallel for schedule(static)
     for (size_t c = 0; c < n; c++) z[c] = s[c] * r[c];
     return ABL_OK;

@@ -102,6 +102,7 @@ typedef struct {
     double resolve_tol, solver_tol, sensor_radius_m;
     double margin_m; /* electrical box: electrodes' extent + margin (< 0: the whole grid) */
     int max_iter;
+    int preconditioner; /* ABL_PRECOND_* of potential.h */
 } rfa_params;
 
 /* The keys of an RFA source, declared once (docs/RFA.md's table): a generator key's variants are
@@ -192,6 +193,8 @@ static const cfg_keydecl rfa_decl[] = {
     CFG_KEY("resolve_tolerance", "–", "0.01", "(0, 1]", "re-solve criterion (below)"),
     CFG_KEY("solver_tolerance", "–", "1e-4", "[1e-14, 1e-2]", "CG relative residual"),
     CFG_KEY("max_iterations", "–", "2000", "1..100000", "CG iteration cap per solve"),
+    CFG_KEY("potential_preconditioner", "–", "`spectral`", "`spectral`, `multigrid`",
+            "preconditioner of the potential's CG: FFT or multigrid V-cycle (\"Solver\")"),
     CFG_KEY("sensor_radius_mm", "mm", "1.5", "(0, 20]",
             "thermocouple region around each sensor point"),
     CFG_KEY("electrical_margin_mm", "mm", "whole grid", "[5, 1000]",
@@ -426,6 +429,9 @@ static abl_status rfa_parse(cfg_node *e, const abl_scenario *sc, void **params, 
     }
     long mi;
     double sr;
+    int pre;
+    /* multigrid: one V-cycle per CG iteration instead of an FFT pair (multigrid.h) */
+    static const char *const preconds[] = {"spectral", "multigrid"};
     if ((st = cfg_get_double(e, "resolve_tolerance", false, 0.01, &rtol_r, &m->resolve_tol,
                              err)) ||
         /* 1e-4: the power a field error e changes is second order (u^T K u is stationary at
@@ -433,12 +439,14 @@ static abl_status rfa_parse(cfg_node *e, const abl_scenario *sc, void **params, 
          * the 1 % the re-solve criterion allows (docs/RFA.md, "Re-solve criterion") */
         (st = cfg_get_double(e, "solver_tolerance", false, 1e-4, &stol_r, &m->solver_tol, err)) ||
         (st = cfg_get_long(e, "max_iterations", false, 2000, 1, 100000, &mi, err)) ||
+        (st = cfg_get_enum(e, "potential_preconditioner", false, 0, preconds, 2, &pre, err)) ||
         (st = cfg_get_double(e, "sensor_radius_mm", false, 1.5, &sensor_r, &sr, err)) ||
         (st = cfg_get_double(e, "electrical_margin_mm", false, -1.0, &margin_r, &m->margin_m,
                              err)))
         goto fail;
     if (m->margin_m > 0) m->margin_m *= 1e-3;
     m->max_iter = (int)mi;
+    m->preconditioner = pre == 0 ? ABL_PRECOND_SPECTRAL : ABL_PRECOND_MULTIGRID;
     m->sensor_radius_m = sr * 1e-3;
     *params = m;
     return ABL_OK;
@@ -1395,7 +1403,7 @@ static abl_status rfa_create(const abl_source_cfg *cfg, const abl_sim *sim, abl_
     for (int c = 0; c < m->nconf; c++)
         for (size_t q = 0; q < eg->n; q++) m->V[c][q] = m->held[c][q] ? 1.0 : 0.0;
 
-    abl_potential_opts po = {p->solver_tol, p->max_iter, true};
+    abl_potential_opts po = {p->solver_tol, p->max_iter, p->preconditioner};
     if ((st = potential_create(eg, p->grounded, &po, &m->pot, err))) {
         char msg[ABL_ERRMSG_LEN];
         snprintf(msg, sizeof msg, "%s", err->msg);
