@@ -30,6 +30,7 @@ struct abl_potential {
     abl_pcg *cg;          /* CG vectors; its two scratch vectors serve the helpers below */
     double *work;         /* nz: per-plane sums of matvec, current and dissipation */
     double *zrow;         /* nx zeros: the conductances of missing neighbour rows */
+    uint8_t *row_clean;   /* [ny nz] no held voxel in the row nor in its 4 neighbour rows */
     abl_profile *prof;    /* per-kernel timers (NULL: none) */
 };
 
@@ -51,6 +52,7 @@ void potential_destroy(abl_potential *p)
     pcg_destroy(p->cg);
     free(p->work);
     free(p->zrow);
+    free(p->row_clean);
     free(p);
 }
 
@@ -76,7 +78,8 @@ abl_status potential_create(const abl_grid *g, const bool grounded[6],
     p->pre = grid_alloc_field(g, 0.0);
     p->work = malloc((size_t)g->nz * sizeof(double));
     p->zrow = calloc((size_t)g->nx, sizeof(double));
-    if (!p->zrow || !p->gx || !p->gy || !p->gz || !p->gb || !p->pre || !p->work) {
+    p->row_clean = calloc((size_t)g->ny * (size_t)g->nz, 1);
+    if (!p->zrow || !p->row_clean || !p->gx || !p->gy || !p->gz || !p->gb || !p->pre || !p->work) {
         potential_destroy(p);
         return abl_fail(err, ABL_ENOMEM,
                         "out of memory for the potential solver (%zu voxels x 40 B)", g->n);
@@ -159,33 +162,89 @@ abl_status potential_set_conductivity(abl_potential *p, const double *s, const u
     p->held = held;
     const double ih2[3] = {1.0 / (g->h_m[0] * g->h_m[0]), 1.0 / (g->h_m[1] * g->h_m[1]),
                            1.0 / (g->h_m[2] * g->h_m[2])};
+    /* Every face as an ordinary one first, row by row in branch-free loops (they vectorise;
+     * the per-voxel held tests cost 3x more), then, in metal mode, the faces of held voxels
+     * redone by the metal rule (face_g): each face gets the value face_g gives it, bitwise. */
+    const int nx = g->nx, ny = g->ny, nz = g->nz;
+    const size_t sy = g->sy, sz = g->sz;
     size_t bad = (size_t)-1;
 #pragma omp parallel for schedule(static) reduction(min : bad)
-    for (int k = 0; k < g->nz; k++)
-        for (int j = 0; j < g->ny; j++)
-            for (int i = 0; i < g->nx; i++) {
-                const size_t c = ABL_IDX(g, i, j, k);
-                if (!(s[c] > 0.0) || !isfinite(s[c])) {
-                    if (c < bad) bad = c;
+    for (int k = 0; k < nz; k++)
+        for (int j = 0; j < ny; j++) {
+            const size_t row = (size_t)k * sz + (size_t)j * sy;
+            const double *sr = s + row;
+            double *gxr = p->gx + row, *gyr = p->gy + row, *gzr = p->gz + row, *gbr = p->gb + row;
+            for (int i = 0; i < nx; i++)
+                if (!(sr[i] > 0.0) || !isfinite(sr[i])) {
+                    if (row + (size_t)i < bad) bad = row + (size_t)i;
+                }
+#pragma omp simd
+            for (int i = 0; i < nx - 1; i++) gxr[i] = abl_face_conductance(sr[i], sr[i + 1], ih2[0]);
+            gxr[nx - 1] = 0.0;
+            if (j < ny - 1) {
+#pragma omp simd
+                for (int i = 0; i < nx; i++) gyr[i] = abl_face_conductance(sr[i], sr[i + sy], ih2[1]);
+            } else {
+                for (int i = 0; i < nx; i++) gyr[i] = 0.0;
+            }
+            if (k < nz - 1) {
+#pragma omp simd
+                for (int i = 0; i < nx; i++) gzr[i] = abl_face_conductance(sr[i], sr[i + sz], ih2[2]);
+            } else {
+                for (int i = 0; i < nx; i++) gzr[i] = 0.0;
+            }
+            /* grounded domain faces: the wall half a voxel away (faces summed in FACE_ order) */
+            const bool yz_edge = j == 0 || j == ny - 1 || k == 0 || k == nz - 1;
+            for (int i = 0; i < nx; i++) {
+                if (!yz_edge && i > 0 && i < nx - 1) {
+                    gbr[i] = 0.0;
                     continue;
                 }
-                p->gx[c] = i < g->nx - 1 ? face_g(p, s, c, c + 1, metal, ih2[0]) : 0.0;
-                p->gy[c] = j < g->ny - 1 ? face_g(p, s, c, c + g->sy, metal, ih2[1]) : 0.0;
-                p->gz[c] = k < g->nz - 1 ? face_g(p, s, c, c + g->sz, metal, ih2[2]) : 0.0;
-                /* grounded domain faces: the wall half a voxel away */
                 double gb = 0.0;
-                const int at[6] = {i == 0, i == g->nx - 1, j == 0, j == g->ny - 1, k == 0,
-                                   k == g->nz - 1};
+                const int at[6] = {i == 0, i == nx - 1, j == 0, j == ny - 1, k == 0, k == nz - 1};
                 for (int f = 0; f < 6; f++)
-                    if (at[f] && p->grounded[f])
-                        gb += abl_wall_conductance(s[c], ih2[f / 2]);
-                p->gb[c] = gb;
+                    if (at[f] && p->grounded[f]) gb += abl_wall_conductance(sr[i], ih2[f / 2]);
+                gbr[i] = gb;
             }
+        }
+    if (bad == (size_t)-1 && held && metal) {
+        /* serial: a face between two held voxels is visited from both */
+        for (int k = 0; k < nz; k++)
+            for (int j = 0; j < ny; j++)
+                for (int i = 0; i < nx; i++) {
+                    const size_t c = ABL_IDX(g, i, j, k);
+                    if (!held[c]) continue;
+                    if (i < nx - 1) p->gx[c] = face_g(p, s, c, c + 1, true, ih2[0]);
+                    if (i > 0) p->gx[c - 1] = face_g(p, s, c - 1, c, true, ih2[0]);
+                    if (j < ny - 1) p->gy[c] = face_g(p, s, c, c + sy, true, ih2[1]);
+                    if (j > 0) p->gy[c - sy] = face_g(p, s, c - sy, c, true, ih2[1]);
+                    if (k < nz - 1) p->gz[c] = face_g(p, s, c, c + sz, true, ih2[2]);
+                    if (k > 0) p->gz[c - sz] = face_g(p, s, c - sz, c, true, ih2[2]);
+                }
+    }
     if (bad != (size_t)-1)
         return abl_fail(err, ABL_EINVAL,
                         "electric potential: conductivity %g S/m at voxel %zu; it must be positive "
                         "and finite",
                         s[bad], bad);
+    /* rows whose dissipation needs no held-voxel tests (potential_dissipation's fast path):
+     * first whether a row holds a held voxel (row_clean as scratch), then the neighbours */
+    const size_t nrow = (size_t)ny * (size_t)nz;
+    uint8_t *any = p->row_clean;
+    for (size_t r = 0; r < nrow; r++) {
+        uint8_t a = 0;
+        for (int i = 0; held && i < nx; i++) a |= held[r * sy + (size_t)i];
+        any[r] = a ? 2 : 0; /* bit 1: the row itself */
+    }
+    for (int k = 0; k < nz; k++)
+        for (int j = 0; j < ny; j++) {
+            const size_t r = (size_t)k * (size_t)ny + (size_t)j;
+            const bool dirty = (any[r] & 2) || (j > 0 && (any[r - 1] & 2)) ||
+                               (j < ny - 1 && (any[r + 1] & 2)) ||
+                               (k > 0 && (any[r - (size_t)ny] & 2)) ||
+                               (k < nz - 1 && (any[r + (size_t)ny] & 2));
+            any[r] = (uint8_t)((any[r] & 2) | (dirty ? 0 : 1)); /* bit 0: clean */
+        }
     /* sub-voxel coupling: c's faces to held voxels carry G_m2 sigma together (serial: a few
      * thousand voxels beside the electrodes, each face written by its one coupled voxel) */
     for (size_t q = 0; held && q < p->ncouple; q++) {
@@ -305,7 +364,9 @@ static double rhs_norm(abl_potential *p, const double *V)
 #pragma omp parallel for schedule(static)
     for (int k = 0; k < g->nz; k++) {
         double t = 0.0;
-        for (int j = 0; j < g->ny; j++)
+        for (int j = 0; j < g->ny; j++) {
+            /* a row with no held voxel on any face adds q = 0 everywhere: +0, the same bits */
+            if (p->row_clean[(size_t)k * (size_t)g->ny + (size_t)j] & 1) continue;
             for (int i = 0; i < g->nx; i++) {
                 const size_t c = ABL_IDX(g, i, j, k);
                 if (h[c]) continue;
@@ -318,6 +379,7 @@ static double rhs_norm(abl_potential *p, const double *V)
                 if (k < g->nz - 1 && h[c + sz]) q += p->gz[c] * V[c + sz];
                 t += q * q;
             }
+        }
         p->work[k] = t;
     }
     double t = 0.0;
@@ -362,13 +424,30 @@ double potential_current_A(abl_potential *p, const double *V)
 {
     const abl_grid *g = p->g;
     if (!p->held) return 0.0;
-    double *q = pcg_scratch(p->cg, 1);
-    matvec(p, V, q);
+    /* (K V)_c at the held voxels only, by matvec's expression term for term (missing
+     * neighbours: a zero conductance times a zero difference, and the literal 0.0 for the x
+     * ends), so the same bits as a full matvec without its cost */
+    const size_t sy = g->sy, sz = g->sz;
+    const int nx = g->nx, ny = g->ny, nz = g->nz;
+    const double *gx = p->gx, *gy = p->gy, *gz = p->gz, *gb = p->gb;
 #pragma omp parallel for schedule(static)
-    for (int k = 0; k < g->nz; k++) {
+    for (int k = 0; k < nz; k++) {
         double s = 0.0;
-        for (size_t c = (size_t)k * g->sz; c < (size_t)(k + 1) * g->sz; c++)
-            if (p->held[c]) s += q[c];
+        for (int j = 0; j < ny; j++) {
+            if ((p->row_clean[(size_t)k * (size_t)ny + (size_t)j] & 2) == 0) continue;
+            for (int i = 0; i < nx; i++) {
+                const size_t c = ABL_IDX(g, i, j, k);
+                if (!p->held[c]) continue;
+                const double xc = V[c];
+                const double west = i > 0 ? gx[c - 1] * (xc - V[c - 1]) : 0.0;
+                const double east = i < nx - 1 ? gx[c] * (xc - V[c + 1]) : 0.0;
+                const double ts = j > 0 ? gy[c - sy] * (xc - V[c - sy]) : 0.0 * (xc - xc);
+                const double tn = j < ny - 1 ? gy[c] * (xc - V[c + sy]) : gy[c] * (xc - xc);
+                const double td = k > 0 ? gz[c - sz] * (xc - V[c - sz]) : 0.0 * (xc - xc);
+                const double tu = k < nz - 1 ? gz[c] * (xc - V[c + sz]) : gz[c] * (xc - xc);
+                s += gb[c] * xc + west + east + ts + tn + td + tu;
+            }
+        }
         p->work[k] = s;
     }
     double s = 0.0;
@@ -390,10 +469,44 @@ double potential_dissipation(abl_potential *p, const double *V, double *q_W_m3)
     const abl_grid *g = p->g;
     const size_t sy = g->sy, sz = g->sz;
     const double *gx = p->gx, *gy = p->gy, *gz = p->gz, *gb = p->gb;
+    const int nx = g->nx;
 #pragma omp parallel for schedule(static)
     for (int k = 0; k < g->nz; k++) {
         double tot = 0.0;
-        for (int j = 0; j < g->ny; j++)
+        for (int j = 0; j < g->ny; j++) {
+            if (nx > 2 && (p->row_clean[(size_t)k * (size_t)g->ny + (size_t)j] & 1)) {
+                /* no held voxel on any face of this row: every share is 1/2; a missing
+                 * neighbour (domain face) reads a zero conductance and d = 0, adding +0 (the
+                 * general loop skips it: the same bits). Sums in voxel order, as below. */
+                const size_t row = (size_t)k * sz + (size_t)j * sy;
+                const double *xc = V + row, *ge = gx + row, *gbr = gb + row, *zr = p->zrow;
+                const double *gs = j > 0 ? gy + row - sy : zr, *xs = j > 0 ? xc - sy : xc;
+                const double *gn = gy + row, *xn = j < g->ny - 1 ? xc + sy : xc;
+                const double *gd = k > 0 ? gz + row - sz : zr, *xd = k > 0 ? xc - sz : xc;
+                const double *gu = gz + row, *xu = k < g->nz - 1 ? xc + sz : xc;
+                double *qr = q_W_m3 + row;
+#define EROW(i, east, west)                                                                      \
+    {                                                                                            \
+        const double vc = xc[i];                                                                 \
+        double e = gbr[i] * vc * vc, d;                                                          \
+        east;                                                                                    \
+        west;                                                                                    \
+        d = vc - xn[i], e += 0.5 * gn[i] * d * d;                                                \
+        d = vc - xs[i], e += 0.5 * gs[i] * d * d;                                                \
+        d = vc - xu[i], e += 0.5 * gu[i] * d * d;                                                \
+        d = vc - xd[i], e += 0.5 * gd[i] * d * d;                                                \
+        qr[i] = e;                                                                               \
+    }
+                EROW(0, (d = vc - xc[1], e += 0.5 * ge[0] * d * d), (void)0)
+#pragma omp simd
+                for (int i = 1; i < nx - 1; i++)
+                    EROW(i, (d = vc - xc[i + 1], e += 0.5 * ge[i] * d * d),
+                         (d = vc - xc[i - 1], e += 0.5 * ge[i - 1] * d * d))
+                EROW(nx - 1, (void)0, (d = vc - xc[nx - 2], e += 0.5 * ge[nx - 2] * d * d))
+#undef EROW
+                for (int i = 0; i < nx; i++) tot += qr[i];
+                continue;
+            }
             for (int i = 0; i < g->nx; i++) {
                 const size_t c = ABL_IDX(g, i, j, k);
                 const double vc = V[c];
@@ -413,6 +526,7 @@ double potential_dissipation(abl_potential *p, const double *V, double *q_W_m3)
                 q_W_m3[c] = e;
                 tot += e;
             }
+        }
         p->work[k] = tot;
     }
     /* a coupled face stands for the tissue between the true surface and the coupled voxel's
