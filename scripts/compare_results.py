@@ -27,7 +27,8 @@ import numpy as np
 
 # attributes / JSON keys that differ between two runs of the same input by design
 VOLATILE = {"wall_time_s", "run_id", "scenario_path", "ablasim_version", "compiler",
-            "output_path", "wall_s", "created", "version", "profile", "output", "xdmf", "json"}
+            "output_path", "wall_s", "created", "version", "profile", "profile_kernels", "output",
+            "xdmf", "json"}
 
 
 def volatile(name):

@@ -1717,7 +1717,10 @@ static void json_body(FILE *f, const abl_output *o, const abl_sim_view *s, const
             json_num(&j, "bytes", s->prof->bytes[i]);
             json_end_object(&j);
         }
-        json_begin_object(&j, "kernels", false); /* inside the phases (profile.h) */
+        json_end_object(&j);
+        /* the kernels inside the phases (profile.h), beside "profile" so that it stays one
+         * entry per phase */
+        json_begin_object(&j, "profile_kernels", false);
         for (int i = 0; i < ABL_KER_N; i++) {
             json_begin_object(&j, abl_prof_kernel_names[i], true);
             json_num(&j, "time_s", s->prof->ks[i]);
@@ -1725,7 +1728,6 @@ static void json_body(FILE *f, const abl_output *o, const abl_sim_view *s, const
             json_num(&j, "bytes", s->prof->kbytes[i]);
             json_end_object(&j);
         }
-        json_end_object(&j);
         json_end_object(&j);
     }
     json_end_object(&j);
