@@ -6,9 +6,12 @@
  * their values sit in x, their residual is kept at zero, so CG (the masked PCG of pcg.h) works
  * on the SPD free block; this module supplies the operator (implicit_matvec) and the
  * preconditioner.
- * The preconditioner is the exact inverse of the mean-coefficient operator
+ * Preconditioners: the exact inverse of the mean-coefficient operator
  * (mean C/dt + theta mean W) I - theta mean k L_h, applied with the FFTW transforms of
- * spectral.h (convective faces are approximated as fixed or insulated by their Biot number).
+ * spectral.h (convective faces are approximated as fixed or insulated by their Biot number);
+ * or one aggregation multigrid V-cycle (multigrid.h) on the operator's own face conductances
+ * theta G, diagonal C/dt + theta (W + domain faces + extra diagonal), held voxels masked:
+ * exact coefficients, so tissue contrasts (bone, fat, frozen tissue) cost it little.
  * All reductions are summed per z-plane in plane order: results do not depend on the thread
  * count.
  */
@@ -19,12 +22,14 @@
 #include <stdint.h>
 
 #include "ablasim/kernels.h"
+#include "ablasim/pcg.h"
 #include "ablasim/spectral.h"
 
 typedef struct {
     double tol;       /* relative residual ||r|| / ||b|| to reach (b: rhs over free voxels) */
     int max_iter;
-    bool precondition; /* spectral preconditioner (else plain CG) */
+    int preconditioner; /* ABL_PRECOND_* of pcg.h: 0 none, SPECTRAL (mean coefficients),
+                         * MULTIGRID (a V-cycle on the operator itself, built every solve) */
 } abl_cg_opts;
 
 typedef struct abl_implicit abl_implicit;

@@ -47,6 +47,22 @@ typedef struct {
     double apply_bytes;
 } abl_pcg_system;
 
+/* The solver family's preconditioners (abl_potential_opts, abl_cg_opts). 0 keeps the former
+ * bool fields' "false": diagonal scaling for the potential, none (plain CG) for the implicit
+ * heat step. */
+enum {
+    ABL_PRECOND_JACOBI = 0,    /* potential: diagonal scaling; implicit heat step: none */
+    ABL_PRECOND_SPECTRAL = 1,  /* an FFT solve of a constant-coefficient operator (spectral.h) */
+    ABL_PRECOND_MULTIGRID = 2, /* one aggregation multigrid V-cycle on the operator (multigrid.h) */
+};
+
+/* Its name in outputs and messages: "spectral", "multigrid", or "none" for 0 (the implicit
+ * heat step's plain CG; the potential calls its 0 Jacobi). */
+static inline const char *abl_precond_name(int p)
+{
+    return p == ABL_PRECOND_SPECTRAL ? "spectral" : p == ABL_PRECOND_MULTIGRID ? "multigrid" : "none";
+}
+
 typedef struct {
     double tol;   /* stop when ||r||_free <= tol * the reference norm given to pcg_solve */
     int max_iter; /* ABL_ENUM when reached first */

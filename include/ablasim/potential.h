@@ -42,15 +42,12 @@
 #include <stdint.h>
 
 #include "ablasim/grid.h"
+#include "ablasim/pcg.h"
 #include "ablasim/status.h"
 
-/* Preconditioners of the CG solve. The values keep the former bool field's meaning: an
- * initialiser {tol, max_iter, true} selects the spectral one, false Jacobi. */
-enum {
-    ABL_PRECOND_JACOBI = 0,    /* diagonal scaling */
-    ABL_PRECOND_SPECTRAL = 1,  /* scaled spectral (FFT) solve, below */
-    ABL_PRECOND_MULTIGRID = 2, /* one aggregation multigrid V-cycle (multigrid.h) */
-};
+/* Preconditioners of the CG solve: ABL_PRECOND_* of pcg.h (JACOBI: diagonal scaling; SPECTRAL:
+ * the scaled spectral solve below; MULTIGRID: one V-cycle of multigrid.h). The values keep the
+ * former bool field's meaning: {tol, max_iter, true} selects the spectral one, false Jacobi. */
 
 typedef struct {
     double tol;         /* ||K V||_free <= tol ||b||, b the lifted right side (held values) */

@@ -110,7 +110,7 @@ typedef struct abl_scenario {
     double dt_safety;      /* fraction of the stability limit used by automatic dt */
     double solver_tol;     /* implicit schemes: CG relative residual */
     int max_iterations;    /* implicit schemes: CG iteration cap per solve */
-    bool precondition;     /* implicit schemes: spectral preconditioner */
+    int preconditioner;    /* implicit schemes: ABL_PRECOND_* of pcg.h (0: none) */
     int rannacher_steps;   /* Crank-Nicolson steps replaced by two backward-Euler half steps
                             * after each source switch (Rannacher 1984) */
 

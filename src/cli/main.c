@@ -17,6 +17,7 @@
 #include "ablasim/fileguard.h"
 #include "ablasim/isotherms.h"
 #include "ablasim/output.h"
+#include "ablasim/pcg.h"
 #include "ablasim/scenario.h"
 #include "ablasim/sim.h"
 #include "ablasim/version.h"
@@ -193,7 +194,7 @@ static void print_summary(const abl_sim *s, const char *out)
         }
         printf("solver     %zu CG solves (%s preconditioner): iterations mean %.1f, max %d; "
                "largest final relative residual %.1e\n",
-               s->n_cg, sc->precondition ? "spectral" : "no", (double)tot / s->n_cg, mx, rmax);
+               s->n_cg, abl_precond_name(sc->preconditioner), (double)tot / s->n_cg, mx, rmax);
     }
     printf("output     %s\n", out);
     free(hot_m);

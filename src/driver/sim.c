@@ -557,7 +557,7 @@ static abl_status plan_implicit(abl_sim *s, abl_error *err)
         bct[f] = (int)sc->bc[f].type;
         bch[f] = sc->bc[f].h_W_m2K;
     }
-    abl_cg_opts o = {sc->solver_tol, sc->max_iterations, sc->precondition};
+    abl_cg_opts o = {sc->solver_tol, sc->max_iterations, sc->preconditioner};
     abl_status st = implicit_create(&s->st, bct, bch, C, W, k, &o, &s->im, err);
     if (st) return st;
     if (s->im) implicit_set_profile(s->im, &s->prof);

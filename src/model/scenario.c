@@ -3,6 +3,7 @@
  * reference" is generated from them (scenario_reference_markdown). */
 #include "ablasim/scenario.h"
 #include "ablasim/fileguard.h"
+#include "ablasim/pcg.h" /* ABL_PRECOND_*: the solver family's names for time.preconditioner */
 
 #include "ablasim/source.h"
 
@@ -129,7 +130,9 @@ static const cfg_keydecl time_decl[] = {
             "implicit, crank_nicolson: CG stops at ‖r‖ ≤ tol ‖b‖"),
     CFG_KEY("max_iterations", "–", "500", "1..100000",
             "CG iterations per solve before the run fails (exit 5)"),
-    CFG_KEY("preconditioner", "–", "`spectral`", "`spectral`, `none`", "FFT preconditioner of CG"),
+    CFG_KEY("preconditioner", "–", "`spectral`", "`spectral`, `multigrid`, `none`",
+            "preconditioner of CG: FFT of the mean-coefficient operator, or a multigrid V-cycle "
+            "on the operator itself"),
     CFG_KEY("rannacher_steps", "–", "1", "0..100",
             "Crank-Nicolson steps done as two backward-Euler half steps after each source switch"),
     CFG_KEY("phase_tolerance_C", "K", "0.01", "(1e-9, 10]",
@@ -720,7 +723,7 @@ static abl_status parse_output(cfg_node *o, abl_scenario *sc, abl_error *err)
 static abl_status parse_time(cfg_node *t, abl_scenario *sc, abl_error *err)
 {
     static const char *const schemes[] = {"explicit", "implicit", "crank_nicolson", "spectral"};
-    static const char *const preconds[] = {"spectral", "none"};
+    static const char *const preconds[] = {"spectral", "none", "multigrid"};
     static const cfg_range tol_range = {1e-14, 1e-2, false, false, NULL};
     static const cfg_range dur = {0, 1e6, true, false, "s"};
     static const cfg_range dtr = {0, 1e4, true, false, "s (or 'auto')"};
@@ -751,7 +754,7 @@ static abl_status parse_time(cfg_node *t, abl_scenario *sc, abl_error *err)
     if ((st = cfg_get_double(t, "solver_tolerance", false, 1e-8, &tol_range, &sc->solver_tol,
                              err)) ||
         (st = cfg_get_long(t, "max_iterations", false, 500, 1, 100000, &maxit, err)) ||
-        (st = cfg_get_enum(t, "preconditioner", false, 0, preconds, 2, &pre, err)) ||
+        (st = cfg_get_enum(t, "preconditioner", false, 0, preconds, 3, &pre, err)) ||
         (st = cfg_get_long(t, "rannacher_steps", false, 1, 0, 100, &rann, err)))
         return st;
     /* phase change under the CG schemes: fixed-point iteration per step (sim.c); 0.01 K moves
@@ -764,7 +767,9 @@ static abl_status parse_time(cfg_node *t, abl_scenario *sc, abl_error *err)
         return st;
     sc->phase_max_iterations = (int)pit;
     sc->max_iterations = (int)maxit;
-    sc->precondition = pre == 0;
+    sc->preconditioner = pre == 0   ? ABL_PRECOND_SPECTRAL
+                         : pre == 1 ? ABL_PRECOND_JACOBI /* none: plain CG */
+                                    : ABL_PRECOND_MULTIGRID;
     sc->rannacher_steps = (int)rann;
     if (scheme == SCHEME_EXPLICIT || scheme == SCHEME_SPECTRAL) {
         const char *implicit_only[] = {"solver_tolerance", "max_iterations", "preconditioner",

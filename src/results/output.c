@@ -46,6 +46,7 @@
 #include <unistd.h>
 
 #include "ablasim/h5_schema.h"
+#include "ablasim/pcg.h"
 #include "ablasim/json_writer.h"
 #include "ablasim/runlog.h"
 #include "ablasim/version.h"
@@ -1203,7 +1204,7 @@ static abl_status write_solver(abl_output *o, const abl_sim_view *s, abl_error *
     if (st == ABL_OK &&
         (h5_attr_str(grp, H5A_SCHEME, names[s->sc->scheme]) < 0 ||
          h5_attr_f64(grp, H5A_SOLVER_TOLERANCE, s->sc->solver_tol) < 0 ||
-         h5_attr_str(grp, H5A_PRECONDITIONER, s->sc->precondition ? "spectral" : "none") < 0))
+         h5_attr_str(grp, H5A_PRECONDITIONER, abl_precond_name(s->sc->preconditioner)) < 0))
         st = h5_fail(o, err, "writing attributes of", H5_SOLVER);
     close_id(grp);
     return st;

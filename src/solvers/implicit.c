@@ -1,16 +1,27 @@
-/* implicit.c - the implicit Pennes step: operator and spectral preconditioner for the masked
- * PCG of pcg.h (see implicit.h). */
+/* implicit.c - the implicit Pennes step: operator and preconditioners (spectral or multigrid)
+ * for the masked PCG of pcg.h (see implicit.h). */
 #include "ablasim/implicit.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 
+#include "ablasim/multigrid.h"
 #include "ablasim/pcg.h"
 #include "ablasim/profile.h"
 #include "ablasim/grid.h" /* abl_bc, FACE_*: the grid's, not the scenario's */
 
 struct abl_implicit {
     const abl_stencil *st;
-    abl_spectral *sp; /* NULL without preconditioner */
+    abl_spectral *sp; /* spectral preconditioner, else NULL */
+    abl_mg *mg;       /* multigrid preconditioner, else NULL */
+    double *fx, *fy, *fz, *fb; /* multigrid: the operator's faces and diagonal, per solve */
+    /* what the levels were built for (constant properties: rebuilt only when one changes) */
+    bool mg_valid;
+    double mg_inv_dt, mg_theta;
+    uint8_t *mg_fixed; /* [n] copy of the held mask (0 where none) */
+    size_t mg_dg_n, mg_dg_cap;
+    size_t *mg_dg_idx;
+    double *mg_dg_G;
     double C_mean, W_mean, k_mean;
     abl_pcg *cg;
     double *work; /* nz: the matvec's per-plane sums */
@@ -27,6 +38,14 @@ void implicit_destroy(abl_implicit *im)
 {
     if (!im) return;
     spectral_destroy(im->sp);
+    mg_destroy(im->mg);
+    grid_free_field(im->fx);
+    grid_free_field(im->fy);
+    grid_free_field(im->fz);
+    grid_free_field(im->fb);
+    free(im->mg_fixed);
+    free(im->mg_dg_idx);
+    free(im->mg_dg_G);
     pcg_destroy(im->cg);
     free(im->work);
     free(im);
@@ -52,7 +71,20 @@ abl_status implicit_create(const abl_stencil *st, const int bc_type[6], const do
                               &im->cg, err);
     if (!s && !(im->work = malloc((size_t)g->nz * sizeof(double))))
         s = abl_fail(err, ABL_ENOMEM, "out of memory (implicit solver)");
-    if (!s && opts->precondition) {
+    if (!s && opts->preconditioner == ABL_PRECOND_MULTIGRID) {
+        im->fx = grid_alloc_field(g, 0.0);
+        im->fy = grid_alloc_field(g, 0.0);
+        im->fz = grid_alloc_field(g, 0.0);
+        im->fb = grid_alloc_field(g, 0.0);
+        im->mg_fixed = calloc(g->n, 1);
+        if (!im->fx || !im->fy || !im->fz || !im->fb || !im->mg_fixed)
+            s = abl_fail(err, ABL_ENOMEM,
+                         "out of memory for the multigrid preconditioner (%zu voxels x 32 B)",
+                         g->n);
+        else
+            s = mg_create(g, &im->mg, err);
+    }
+    if (!s && opts->preconditioner == ABL_PRECOND_SPECTRAL) {
         /* A convective face behaves like a fixed wall when its Biot number h_conv (h/2) / k is
          * large and like an insulated one when it is small; the preconditioner only needs to
          * be close, CG makes the answer exact. */
@@ -100,12 +132,97 @@ void implicit_set_diagonal(abl_implicit *im, const size_t *idx, const double *G_
     im->dg_n = n;
 }
 
-/* the mean-coefficient operator inverted exactly (spectral.h) */
+/* the mean-coefficient operator inverted exactly (spectral.h), or one V-cycle on the operator
+ * itself (multigrid.h, levels built by build_multigrid for this solve) */
 static abl_status precondition(void *ctx, const double *r, double *z, abl_error *err)
 {
     abl_implicit *im = ctx;
+    if (im->mg) {
+        mg_apply(im->mg, r, z);
+        return ABL_OK;
+    }
     return spectral_solve(im->sp, im->C_mean * im->inv_dt + im->theta * im->W_mean,
                           im->theta * im->k_mean, r, z, err);
+}
+
+/* The operator (C/dt - theta A + theta G_extra) as multigrid.h takes it: face conductances
+ * theta G between neighbours (G the stencil's: the material tables, or the harmonic mean of the
+ * per-voxel k on the variable-property path, the expressions of pennes_op_ex and
+ * pennes_op_var_ex), and per voxel the diagonal-only part C/dt + theta (W + the domain faces'
+ * G_b) plus theta times the extra diagonal of implicit_set_diagonal (in list order). The
+ * preconditioner only has to be close and symmetric; CG makes the answer exact. */
+/* Whether the levels built last still describe this solve's operator: constant properties
+ * (per-voxel k and W change every step), the same C/dt and theta, the same held voxels and the
+ * same extra diagonal. Records this solve's inputs when not (false: rebuild). */
+static bool multigrid_current(abl_implicit *im, const uint8_t *fixed)
+{
+    const size_t n = im->st->g->n;
+    bool same = im->mg_valid && !im->kv && im->mg_inv_dt == im->inv_dt &&
+                im->mg_theta == im->theta && im->mg_dg_n == im->dg_n;
+    for (size_t q = 0; same && q < im->dg_n; q++)
+        same = im->mg_dg_idx[q] == im->dg_idx[q] && im->mg_dg_G[q] == im->dg_G[q];
+    for (size_t c = 0; same && c < n; c++) same = im->mg_fixed[c] == (fixed ? fixed[c] : 0);
+    if (same) return true;
+    im->mg_valid = false;
+    if (im->dg_n > im->mg_dg_cap) {
+        size_t *pi = realloc(im->mg_dg_idx, im->dg_n * sizeof *pi);
+        if (pi) im->mg_dg_idx = pi;
+        double *pg = pi ? realloc(im->mg_dg_G, im->dg_n * sizeof *pg) : NULL;
+        if (pg) im->mg_dg_G = pg;
+        if (!pi || !pg) return false; /* rebuilt every time: correct, only slower */
+        im->mg_dg_cap = im->dg_n;
+    }
+    for (size_t q = 0; q < im->dg_n; q++) {
+        im->mg_dg_idx[q] = im->dg_idx[q];
+        im->mg_dg_G[q] = im->dg_G[q];
+    }
+    for (size_t c = 0; c < n; c++) im->mg_fixed[c] = fixed ? fixed[c] : 0;
+    im->mg_inv_dt = im->inv_dt;
+    im->mg_theta = im->theta;
+    im->mg_dg_n = im->dg_n;
+    im->mg_valid = !im->kv;
+    return false;
+}
+
+static abl_status build_multigrid(abl_implicit *im, const uint8_t *fixed, abl_error *err)
+{
+    if (multigrid_current(im, fixed)) return ABL_OK;
+    const abl_stencil *st = im->st;
+    const abl_grid *g = st->g;
+    const int nx = g->nx, ny = g->ny, nz = g->nz, nm = st->nmat;
+    const size_t sy = g->sy, sz = g->sz, nm2 = (size_t)nm * (size_t)nm;
+    const double th = im->theta, idt = im->inv_dt, *kv = im->kv, *Wv = im->Wv;
+    const double ih2[3] = {1.0 / (g->h_m[0] * g->h_m[0]), 1.0 / (g->h_m[1] * g->h_m[1]),
+                           1.0 / (g->h_m[2] * g->h_m[2])};
+#pragma omp parallel for schedule(static)
+    for (int k = 0; k < nz; k++)
+        for (int j = 0; j < ny; j++)
+            for (int i = 0; i < nx; i++) {
+                const size_t c = ABL_IDX(g, i, j, k);
+                const int m = st->material[c];
+                const int at[6] = {i == 0, i == nx - 1, j == 0, j == ny - 1, k == 0, k == nz - 1};
+                const size_t nb[3] = {c + 1, c + sy, c + sz};
+                const int last[3] = {i == nx - 1, j == ny - 1, k == nz - 1};
+                double *fa[3] = {im->fx, im->fy, im->fz};
+                double walls = 0.0;
+                for (int d = 0; d < 3; d++) {
+                    double G = 0.0;
+                    if (!last[d])
+                        G = kv ? abl_face_conductance(kv[c], kv[nb[d]], ih2[d])
+                               : st->gface[(size_t)d * nm2 + (size_t)m * (size_t)nm +
+                                           st->material[nb[d]]];
+                    fa[d][c] = th * G;
+                }
+                for (int f = 0; f < 6; f++)
+                    if (at[f])
+                        walls += kv ? abl_boundary_conductance(st->bc_type[f], st->bc_h_W_m2K[f],
+                                                               kv[c], g->h_m[f / 2])
+                                    : st->gbound[(size_t)f * (size_t)nm + (size_t)m];
+                const double W = kv ? Wv[c] : st->perf_W[m];
+                im->fb[c] = idt / st->inv_rhoc[m] + th * (W + walls);
+            }
+    for (size_t q = 0; q < im->dg_n; q++) im->fb[im->dg_idx[q]] += th * im->dg_G[q];
+    return mg_setup(im->mg, im->fx, im->fy, im->fz, im->fb, fixed, err);
 }
 
 abl_status implicit_solve(abl_implicit *im, const double *kv, const double *Wv, double inv_dt,
@@ -120,8 +237,12 @@ abl_status implicit_solve(abl_implicit *im, const double *kv, const double *Wv, 
      * write-allocate, as the explicit sweep); the general one also reads k, W and the material
      * byte (41 B) */
     const double op_B = (!kv && im->st->seg) ? 24.0 : 41.0;
-    const abl_pcg_system sys = {apply,    im->sp ? precondition : NULL, im, fixed, im->prof,
-                                ABL_KER_HEAT_OPERATOR, op_B * (double)im->st->g->n};
+    if (im->mg) {
+        abl_status st = build_multigrid(im, fixed, err);
+        if (st) return st;
+    }
+    const abl_pcg_system sys = {apply, (im->sp || im->mg) ? precondition : NULL, im, fixed,
+                                im->prof, ABL_KER_HEAT_OPERATOR, op_B * (double)im->st->g->n};
     /* Tolerance relative to the right-hand side over the free voxels, ||r|| <= tol ||b||, the
      * usual definition (PETSc, MATLAB pcg): with the previous temperature as the initial guess,
      * a step that changes little costs few iterations. Since C/dt dominates K, the temperature
