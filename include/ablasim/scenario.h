@@ -88,6 +88,9 @@ typedef struct abl_scenario {
     int nregions;
 
     double T_arterial_C, T_initial_C;
+    bool ex_vivo;               /* physics.ex_vivo_temperature_C given: no perfusion, no
+                                 * metabolic heat, specimen and faces at T_ex_vivo_C */
+    double T_ex_vivo_C;
     double arrhenius_min_C;     /* Arrhenius damage integrated at and above this temperature */
     bool perfusion_shutdown;    /* w_b scaled by exp(-Omega) = 1 - damaged fraction */
     /* Phase change of tissue water (enthalpy formulation, docs/PHASE_CHANGE.md): freezing over

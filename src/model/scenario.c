@@ -97,6 +97,11 @@ static const cfg_keydecl physics_decl[] = {
     CFG_KEY("arterial_temperature_C", "°C", "37", "[-200, 200]", "blood temperature T_a"),
     CFG_KEY("initial_temperature_C", "°C", "arterial", "[-200, 200]",
             "uniform initial temperature"),
+    CFG_KEY("ex_vivo_temperature_C", "°C", "absent: in vivo", "[-50, 60]",
+            "an ex vivo specimen at this temperature: every tissue's perfusion and metabolic heat "
+            "0; initial and arterial temperature and every domain face's temperature this, "
+            "whatever the scenario gives for them (one key turns an in vivo scenario into its "
+            "ex vivo twin)"),
     CFG_KEY("arrhenius_min_C", "°C", "43", "[20, 100]",
             "Arrhenius damage Ω integrated at and above this temperature (the published "
             "parameter sets would \"damage\" tissue at 37 °C within an hour)"),
@@ -264,6 +269,9 @@ static abl_status parse_bc(cfg_node *node, abl_bc *bc, abl_error *err)
     return ABL_OK;
 }
 
+static abl_status parse_ex_vivo(cfg_node *phys, cfg_node *tissues, abl_scenario *sc,
+                                abl_error *err);
+
 static abl_status parse_boundary(cfg_node *b, abl_scenario *sc, abl_error *err)
 {
     static const char *const faces[] = {"x_min", "x_max", "y_min", "y_max", "z_min", "z_max"};
@@ -278,6 +286,32 @@ static abl_status parse_boundary(cfg_node *b, abl_scenario *sc, abl_error *err)
         sc->bc[f] = def;
         cfg_node *n = cfg_get(b, faces[f]);
         if (n && (st = parse_bc(n, &sc->bc[f], err))) return st;
+        /* ex vivo: the specimen's surroundings are at its temperature (a scenario written for
+         * in vivo carries 37 C faces; the preset's point is to convert it in one key) */
+        if (sc->ex_vivo) sc->bc[f].T_C = sc->T_ex_vivo_C; /* an insulated face ignores it */
+    }
+    return ABL_OK;
+}
+
+/* physics.ex_vivo_temperature_C (physics_decl): an ex vivo specimen. Every tissue loses its
+ * perfusion and metabolic heat, the initial and arterial temperatures become the specimen's
+ * (parse_boundary sets the faces). It wins over those values wherever they are given (the
+ * scenario's physics, its tissue overrides, its faces): its purpose is to turn a scenario
+ * written for in vivo into its ex vivo twin with one key (docs/VALIDATION.md presets). */
+static abl_status parse_ex_vivo(cfg_node *phys, cfg_node *tissues, abl_scenario *sc,
+                                abl_error *err)
+{
+    static const cfg_range exv_range = {-50, 60, false, false, "degC"};
+    (void)tissues;
+    if (!cfg_get(phys, "ex_vivo_temperature_C")) return ABL_OK;
+    abl_status st = cfg_get_double(phys, "ex_vivo_temperature_C", true, 0, &exv_range,
+                                   &sc->T_ex_vivo_C, err);
+    if (st) return st;
+    sc->ex_vivo = true;
+    sc->T_arterial_C = sc->T_initial_C = sc->T_ex_vivo_C;
+    for (int t = 0; t < sc->tissues.n; t++) {
+        sc->tissues.t[t].perfusion_per_s = 0.0;
+        sc->tissues.t[t].q_met_W_m3 = 0.0;
     }
     return ABL_OK;
 }
@@ -906,6 +940,7 @@ static abl_status parse_root(cfg_node *root, abl_scenario *sc, const char *base_
         (st = cfg_get_enum(phys, "perfusion_shutdown", false, 0, shutdown, 2, &shut, err)))
         return st;
     sc->perfusion_shutdown = shut == 1;
+    if ((st = parse_ex_vivo(phys, cfg_get(root, "tissues"), sc, err))) return st;
     if ((st = parse_grid(cfg_get(root, "grid"), sc, base_dir, err)) ||
         (st = parse_boundary(cfg_get(root, "boundary"), sc, err)) ||
         (st = parse_time(cfg_get(root, "time"), sc, err)) ||

@@ -9,6 +9,7 @@
 #include "ablasim/scenario.h"
 #include "ablasim/schedule.h"
 #include "ablasim/shape.h"
+#include "ablasim/sim.h"
 #include "ablasim/sweep.h"
 #include "ablasim/tissue.h"
 #include "testutil.h"
@@ -235,10 +236,63 @@ static void test_key_declarations(void)
     free(md);
 }
 
+/* physics.ex_vivo_temperature_C: one key for the five overrides an ex vivo case needed (no
+ * perfusion, no metabolic heat, initial, arterial and face temperatures at the specimen's).
+ * The scenario it gives equals the hand-written one field by field, also where the scenario
+ * gives its own values (arterial 37 C, a convective face at 30 C, a tumour's perfusion), an
+ * insulated face stays insulated, and ten steps give the same bits. */
+static void test_ex_vivo(void)
+{
+    const char *yaml =
+        "name: exv\n"
+        "tissues_file: tissues.yaml\n"
+        "grid: {dims: [12, 12, 12], spacing_mm: [1, 1, 1], background: liver,\n"
+        "       shapes: [{type: sphere, center_mm: [0, 0, 0], radius_mm: 3, tissue: tumour}]}\n"
+        "physics: {arterial_temperature_C: 37}\n"
+        "tissues: {tumour: {perfusion_per_s: 0.004}}\n"
+        "boundary: {default: {type: fixed_temperature, temperature_C: 37},\n"
+        "           x_max: {type: convective, h_W_per_m2K: 10, temperature_C: 30},\n"
+        "           z_min: {type: insulated}}\n"
+        "time: {duration_s: 10}\n"
+        "sources:\n"
+        "  - {type: volumetric, power_W: 1, shape: {type: sphere, center_mm: [0, 0, 0], "
+        "radius_mm: 2}}\n";
+    const char *one[] = {"physics.ex_vivo_temperature_C=20"};
+    const char *five[] = {"tissues.liver.perfusion_per_s=0", "tissues.liver.metabolic_heat_W_per_m3=0",
+                          "tissues.tumour.perfusion_per_s=0", "tissues.tumour.metabolic_heat_W_per_m3=0",
+                          "physics.initial_temperature_C=20", "physics.arterial_temperature_C=20",
+                          "boundary.default.temperature_C=20", "boundary.x_max.temperature_C=20"};
+    abl_scenario *a = tu_scenario(yaml, one, 1), *b = tu_scenario(yaml, five, 8);
+    CU_ASSERT_FATAL(a != NULL && b != NULL);
+    CU_ASSERT(a->ex_vivo && !b->ex_vivo && a->T_ex_vivo_C == 20.0);
+    CU_ASSERT_EQUAL(a->T_initial_C, b->T_initial_C);
+    CU_ASSERT_EQUAL(a->T_arterial_C, b->T_arterial_C);
+    for (int f = 0; f < 6; f++) {
+        CU_ASSERT_EQUAL(a->bc[f].type, b->bc[f].type);
+        CU_ASSERT_EQUAL(a->bc[f].T_C, b->bc[f].T_C);
+        CU_ASSERT_EQUAL(a->bc[f].h_W_m2K, b->bc[f].h_W_m2K);
+    }
+    CU_ASSERT_EQUAL(a->bc[4].type, BC_INSULATED); /* z_min */
+    CU_ASSERT_EQUAL(a->tissues.n, b->tissues.n);
+    for (int t = 0; t < a->tissues.n; t++) {
+        CU_ASSERT_EQUAL(a->tissues.t[t].perfusion_per_s, 0.0);
+        CU_ASSERT_EQUAL(a->tissues.t[t].q_met_W_m3, 0.0);
+    }
+    abl_sim *sa = tu_sim(a), *sb = tu_sim(b);
+    abl_error err = {0};
+    CU_ASSERT_FATAL(sim_step(sa, 10, &err) == ABL_OK && sim_step(sb, 10, &err) == ABL_OK);
+    CU_ASSERT(memcmp(sa->T, sb->T, sa->grid.n * sizeof(double)) == 0);
+    sim_destroy(sa);
+    sim_destroy(sb);
+    scenario_free(a);
+    scenario_free(b);
+}
+
 void register_config_tests(void)
 {
     CU_pSuite s = CU_add_suite("config", NULL, NULL);
     CU_add_test(s, "--set overrides any key", test_set_overrides);
+    CU_add_test(s, "physics.ex_vivo_temperature_C = its five overrides", test_ex_vivo);
     CU_add_test(s, "errors name file:line, key and allowed values", test_errors_name_place);
     CU_add_test(s, "piecewise-linear schedule with a step", test_schedule);
     CU_add_test(s, "rasterised shape volumes", test_shape_volume);
