@@ -58,7 +58,10 @@ typedef struct {
 typedef struct abl_potential abl_potential;
 
 /* Plan for grid g: grounded[f] (f = FACE_XMIN..FACE_ZMAX of grid.h) true for a grounded
- * face, false for an insulated one; at least one must be grounded (ABL_EINVAL otherwise). */
+ * face, false for an insulated one. The spectral preconditioner needs at least one grounded
+ * face (ABL_EINVAL otherwise); the others solve without one, the held values alone fixing the
+ * potential (bipolar electrodes at two values; held voxels all at one value and no ground give
+ * a constant potential and no current, which the caller reports). */
 abl_status potential_create(const abl_grid *g, const bool grounded[6],
                             const abl_potential_opts *opts, abl_potential **out, abl_error *err);
 void potential_destroy(abl_potential *p);
@@ -106,8 +109,11 @@ abl_status potential_solve(abl_potential *p, double *V, const double *alt, int *
 struct abl_profile;
 void potential_set_profile(abl_potential *p, struct abl_profile *prof);
 
-/* Current [A] leaving the held voxels (into the free voxels and the grounded faces):
- * sum over held c of (K V)_c times the voxel volume. */
+/* Electrode current [A] for held values at 1 V (or +-1/2 V): sum over held c of
+ * V_c (K V)_c times the voxel volume. With every held voxel at 1 V that is the current leaving
+ * them (into the tissue and the grounded faces); with bipolar electrodes at +1/2 and -1/2 V and
+ * no ground it is the current from the one set to the other (1/2 I + 1/2 I); in both cases it
+ * equals the dissipated power at a unit voltage (the identity above), so P = V I holds. */
 double potential_current_A(abl_potential *p, const double *V);
 
 /* Joule heat per voxel q_W_m3 (all g->n voxels; at held voxels only the held half of their

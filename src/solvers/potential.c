@@ -62,11 +62,13 @@ abl_status potential_create(const abl_grid *g, const bool grounded[6],
     *out = NULL;
     bool any = false;
     for (int f = 0; f < 6; f++) any = any || grounded[f];
-    if (!any)
+    /* without a ground only the held values fix the potential: fine for CG on the free block
+     * (bipolar electrodes), not for the spectral preconditioner, whose Laplacian is singular */
+    if (!any && opts->preconditioner == ABL_PRECOND_SPECTRAL)
         return abl_fail(err, ABL_EINVAL,
-                        "electric potential: no grounded face; at least one domain face must be "
-                        "grounded (dispersive pad or far ground), otherwise the potential is "
-                        "undetermined");
+                        "electric potential: no grounded face; the spectral preconditioner "
+                        "needs one (dispersive pad or far ground); without a ground use the "
+                        "multigrid one, with electrodes at two values (bipolar)");
     abl_potential *p = calloc(1, sizeof *p);
     if (!p) return abl_fail(err, ABL_ENOMEM, "out of memory (potential solver)");
     p->g = g;
@@ -445,7 +447,7 @@ double potential_current_A(abl_potential *p, const double *V)
                 const double tn = j < ny - 1 ? gy[c] * (xc - V[c + sy]) : gy[c] * (xc - xc);
                 const double td = k > 0 ? gz[c - sz] * (xc - V[c - sz]) : 0.0 * (xc - xc);
                 const double tu = k < nz - 1 ? gz[c] * (xc - V[c + sz]) : gz[c] * (xc - xc);
-                s += gb[c] * xc + west + east + ts + tn + td + tu;
+                s += xc * (gb[c] * xc + west + east + ts + tn + td + tu);
             }
         }
         p->work[k] = s;

@@ -85,6 +85,7 @@ typedef struct {
     double coolant_C;
     int n_tines;                     /* expandable */
     double deployed_diameter_m, tine_arc_deg, tine_radius_m;
+    int polarity;                    /* 0 active, 1 return (bipolar) */
 } rfa_electrode;
 
 typedef struct {
@@ -97,6 +98,7 @@ typedef struct {
     int nel;
     int sequential;
     double switch_interval_s;
+    bool bipolar;     /* some electrode is a return: active at +1/2, return at -1/2 (unit) */
     bool grounded[6];
     rfa_sigma_model sigma;
     double resolve_tol, solver_tol, sensor_radius_m;
@@ -165,6 +167,9 @@ static const cfg_keydecl el_decl[] = {
      "arc each tine describes (180: LeVeen-like umbrella; 90: forward spread)",
      .variants = V_EXPAND},
     {"tine_diameter_mm", "mm", "0.5", "(0, 20]", NULL, .variants = V_EXPAND},
+    CFG_KEY("polarity", "–", "`active`", "`active`, `return`",
+            "bipolar RFA: the generator drives its voltage between the active and the return "
+            "electrodes (no dispersive pad needed; docs/RFA.md \"Bipolar\")"),
 };
 
 static const cfg_keytable el_keys = CFG_KEYTABLE(el_decl);
@@ -178,7 +183,7 @@ static const cfg_keydecl rfa_decl[] = {
             "all electrodes at once (cluster) or one after the other"),
     CFG_KEY("switch_interval_s", "s", "required (sequential)", "(0, 1e5]",
             "time each electrode conducts in turn"),
-    CFG_KEY("ground_faces", "–", "all six", "non-empty list",
+    CFG_KEY("ground_faces", "–", "all six", "list of faces; empty only for a bipolar source",
             "grounded faces (V = 0 half a voxel outside); the others are insulated"),
     CFG_KEY("sigma_temp_coeff_per_K", "1/K", "0.015", "[0, 0.05]",
             "linear rise of σ below the drop"),
@@ -278,6 +283,9 @@ static abl_status parse_electrode(cfg_node *e, rfa_electrode *el, abl_error *err
         (st = cfg_get_enum(e, "type", false, EL_STRAIGHT, el_names, 2, &el->type, err)) ||
         (st = cfg_check_decl(e, &el_keys, el->type, err)))
         return st;
+    static const char *const polarity_names[] = {"active", "return"};
+    if ((st = cfg_get_enum(e, "polarity", false, 0, polarity_names, 2, &el->polarity, err)))
+        return st;
     abl_needle_axis ax;
     if ((st = needle_axis_parse(e, "electrode", &ax, err))) return st;
     for (int a = 0; a < 3; a++) {
@@ -375,16 +383,35 @@ static abl_status rfa_parse(cfg_node *e, const abl_scenario *sc, void **params, 
             goto fail;
     }
 
-    /* ground: default all six faces (a far ground around the treated region) */
+    /* bipolar: at least one active and one return electrode, all conducting together */
+    {
+        int nret = 0;
+        for (int i = 0; i < m->nel; i++) nret += m->el[i].polarity;
+        m->bipolar = nret > 0;
+        if (m->bipolar && (nret == m->nel || m->sequential)) {
+            st = abl_fail(err, ABL_EINVAL,
+                          "%s: '%s': a bipolar source (an electrode with polarity: return) "
+                          "needs at least one active and one return electrode conducting "
+                          "together (switching: together); it has %d active, %d return%s",
+                          cfg_where(els, where, sizeof where), cfg_path(els, path, sizeof path),
+                          m->nel - nret, nret, m->sequential ? ", switching: sequential" : "");
+            goto fail;
+        }
+    }
+
+    /* ground: default all six faces (a far ground around the treated region); a bipolar
+     * source may have none (an empty list: every face insulated) */
     cfg_node *gf = cfg_get(e, "ground_faces");
     if (!gf) {
         for (int f = 0; f < 6; f++) m->grounded[f] = true;
     } else {
-        if (gf->kind != CFG_SEQ || gf->n == 0) {
+        if (gf->kind != CFG_SEQ || (gf->n == 0 && !m->bipolar)) {
             st = abl_fail(err, ABL_EINVAL,
-                          "%s: '%s' must be a non-empty list of faces (x_min, x_max, y_min, "
-                          "y_max, z_min, z_max); the others are insulated",
-                          cfg_where(gf, where, sizeof where), cfg_path(gf, path, sizeof path));
+                          "%s: '%s' must be a %slist of faces (x_min, x_max, y_min, "
+                          "y_max, z_min, z_max); the others are insulated%s",
+                          cfg_where(gf, where, sizeof where), cfg_path(gf, path, sizeof path),
+                          m->bipolar ? "" : "non-empty ",
+                          m->bipolar ? "" : " (only a bipolar source may have none)");
             goto fail;
         }
         for (size_t i = 0; i < gf->n; i++) {
@@ -450,6 +477,18 @@ static abl_status rfa_parse(cfg_node *e, const abl_scenario *sc, void **params, 
      * rfa_liver_cooled (4.7 against 6.9 CG iterations per warm solve, each cheaper), and much
      * better at the 1e4 conductivity contrasts of desiccated tissue (docs/RFA.md "Solver") */
     m->preconditioner = pre == 0 ? ABL_PRECOND_SPECTRAL : ABL_PRECOND_MULTIGRID;
+    {
+        bool any = false;
+        for (int f = 0; f < 6; f++) any = any || m->grounded[f];
+        if (!any && m->preconditioner == ABL_PRECOND_SPECTRAL) {
+            st = abl_fail(err, ABL_EINVAL,
+                          "%s: '%s': potential_preconditioner: spectral needs a grounded face "
+                          "(its Laplacian is singular without one); with ground_faces: [] use "
+                          "multigrid",
+                          cfg_where(e, where, sizeof where), cfg_path(e, path, sizeof path));
+            goto fail;
+        }
+    }
     m->sensor_radius_m = sr * 1e-3;
     *params = m;
     return ABL_OK;
@@ -1387,7 +1426,20 @@ static abl_status rfa_create(const abl_source_cfg *cfg, const abl_sim *sim, abl_
                 }
             /* held masks of the configurations it belongs to */
             for (int cf = 0; cf < m->nconf; cf++)
-                if (!p->sequential || cf == e) m->held[cf][ABL_IDX(eg, i, j, k)] = 1;
+                if (!p->sequential || cf == e) {
+                    uint8_t *h = &m->held[cf][ABL_IDX(eg, i, j, k)];
+                    const uint8_t mark = (uint8_t)(1 + p->el[e].polarity);
+                    if (*h && *h != mark) {
+                        st = abl_fail(err, ABL_EINVAL,
+                                      "%s: source '%s': electrode %d (%s) shares voxels with an "
+                                      "electrode of the other polarity (a short circuit); move "
+                                      "them apart",
+                                      cfg->where, cfg->name, e,
+                                      p->el[e].polarity ? "return" : "active");
+                        goto fail;
+                    }
+                    *h = mark;
+                }
         }
     }
     /* pins: cooled electrodes at their coolant temperature */
@@ -1402,9 +1454,13 @@ static abl_status rfa_create(const abl_source_cfg *cfg, const abl_sim *sim, abl_
                     m->pin_T[m->npin++] = p->el[e].coolant_C;
                 }
     }
-    /* initial guess and held values: 1 V on the electrodes */
+    /* initial guess and held values: 1 V on the electrodes; bipolar: +1/2 V on the active ones,
+     * -1/2 V on the returns (a unit voltage between them; the far ground, if any, at 0) */
     for (int c = 0; c < m->nconf; c++)
-        for (size_t q = 0; q < eg->n; q++) m->V[c][q] = m->held[c][q] ? 1.0 : 0.0;
+        for (size_t q = 0; q < eg->n; q++) {
+            const uint8_t h = m->held[c][q];
+            m->V[c][q] = !h ? 0.0 : !p->bipolar ? 1.0 : h == 1 ? 0.5 : -0.5;
+        }
 
     abl_potential_opts po = {p->solver_tol, p->max_iter, p->preconditioner};
     if ((st = potential_create(eg, p->grounded, &po, &m->pot, err))) {

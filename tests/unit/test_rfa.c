@@ -399,6 +399,58 @@ static void test_gauge_key(void)
     CU_ASSERT(fabs(z[2] / z[0] - 1.0) > 1e-6);
 }
 
+/* Bipolar RFA (docs/RFA.md "Bipolar"): two parallel 10 mm electrodes 10 mm apart, mirror images
+ * of each other across the grid's plane x = 0, one active (+1/2 V unit value) and one return
+ * (-1/2 V), 10 V between them, every face insulated (no pad). The potential is odd in x, so the
+ * Joule heat and the temperature are even: after 20 s the temperature mirrors to 1e-8 K (CG at
+ * 1e-10; the asymmetry at tol 1e-4 was 3e-3 K). P = V I to 1e-8 (the dissipation identity, at
+ * the CG tolerance). Grounding the six faces adds conductance from the tissue to 0 V, so the
+ * impedance can only fall (Rayleigh monotonicity): asserted lower, and within 10 % (the faces
+ * are 10 mm and more from the electrodes). */
+static void test_bipolar(void)
+{
+    const char *fmt = "    generator: {mode: constant_voltage, voltage_V: 10}\n"
+                      "    solver_tolerance: 1.0e-10\n"
+                      "%s"
+                      "    electrodes:\n"
+                      "      - {tip_mm: [-5, 0, -5], direction: [0, 0, 1], active_length_mm: 10}\n"
+                      "      - {tip_mm: [5, 0, -5], direction: [0, 0, 1], active_length_mm: 10,\n"
+                      "         polarity: return}\n";
+    double Z[2];
+    for (int q = 0; q < 2; q++) {
+        char src[1024];
+        snprintf(src, sizeof src, fmt, q == 0 ? "    ground_faces: []\n" : "");
+        abl_scenario *sc = rfa_scenario_dt(31, 1.0, 20.0, "0.5", src, NULL);
+        abl_source_series ser;
+        abl_sim *s = run_series(sc, 20.0, &ser);
+        const double P = series_last(s, "power_W"), V = series_last(s, "voltage_V"),
+                     I = series_last(s, "current_A");
+        Z[q] = series_last(s, "impedance_Ohm");
+        if (q == 0) {
+            const abl_grid *g = &s->grid;
+            double asym = 0.0, Tmax = -INFINITY;
+            for (int k = 0; k < g->nz; k++)
+                for (int j = 0; j < g->ny; j++)
+                    for (int i = 0; i < g->nx; i++) {
+                        const double a = s->T[ABL_IDX(g, i, j, k)],
+                                     b = s->T[ABL_IDX(g, g->nx - 1 - i, j, k)];
+                        asym = fmax(asym, fabs(a - b));
+                        Tmax = fmax(Tmax, a);
+                    }
+            printf("\n  bipolar, no pad: P %.4f W = V I %.4f W, Z %.2f Ohm, T_max %.2f C, "
+                   "mirror asymmetry %.1e K",
+                   P, V * I, Z[q], Tmax, asym);
+            CU_ASSERT(fabs(P - V * I) <= 1e-8 * P);
+            CU_ASSERT(asym <= 1e-8);
+            CU_ASSERT(Tmax > 38.0); /* it heats */
+        }
+        sim_destroy(s);
+        scenario_free(sc);
+    }
+    printf("; grounded faces: Z %.2f Ohm", Z[1]);
+    CU_ASSERT(Z[1] < Z[0] && Z[1] > 0.9 * Z[0]);
+}
+
 /* The 55 C zones (sub-voxel volume) of one electrode at the five grid offsets of
  * tu_align_offsets: fmt is the source text with "%g, %g, %g" for the tip, tip_z_mm the tip's z
  * at offset 0 (axis +z); N^3 voxels of 1 mm, duration t_s. Returns the largest deviation from
@@ -812,6 +864,7 @@ void register_rfa_tests(void)
     CU_add_test(s, "straight electrode: impedance independent of grid alignment",
                 test_alignment_impedance);
     CU_add_test(s, "electrode size from the kit: gauge 17 = 1.4732 mm", test_gauge_key);
+    CU_add_test(s, "bipolar pair: mirror-symmetric heat, P = V I, grounds lower Z", test_bipolar);
     CU_add_test(s, "expandable electrode: 55 C zone independent of grid alignment",
                 test_alignment_tines);
     CU_add_test(s, "cooled electrode: 55 C zone independent of grid alignment",
