@@ -269,8 +269,7 @@ static abl_status parse_bc(cfg_node *node, abl_bc *bc, abl_error *err)
     return ABL_OK;
 }
 
-static abl_status parse_ex_vivo(cfg_node *phys, cfg_node *tissues, abl_scenario *sc,
-                                abl_error *err);
+static abl_status parse_ex_vivo(cfg_node *phys, abl_scenario *sc, abl_error *err);
 
 static abl_status parse_boundary(cfg_node *b, abl_scenario *sc, abl_error *err)
 {
@@ -298,11 +297,9 @@ static abl_status parse_boundary(cfg_node *b, abl_scenario *sc, abl_error *err)
  * (parse_boundary sets the faces). It wins over those values wherever they are given (the
  * scenario's physics, its tissue overrides, its faces): its purpose is to turn a scenario
  * written for in vivo into its ex vivo twin with one key (docs/VALIDATION.md presets). */
-static abl_status parse_ex_vivo(cfg_node *phys, cfg_node *tissues, abl_scenario *sc,
-                                abl_error *err)
+static abl_status parse_ex_vivo(cfg_node *phys, abl_scenario *sc, abl_error *err)
 {
     static const cfg_range exv_range = {-50, 60, false, false, "degC"};
-    (void)tissues;
     if (!cfg_get(phys, "ex_vivo_temperature_C")) return ABL_OK;
     abl_status st = cfg_get_double(phys, "ex_vivo_temperature_C", true, 0, &exv_range,
                                    &sc->T_ex_vivo_C, err);
@@ -940,7 +937,7 @@ static abl_status parse_root(cfg_node *root, abl_scenario *sc, const char *base_
         (st = cfg_get_enum(phys, "perfusion_shutdown", false, 0, shutdown, 2, &shut, err)))
         return st;
     sc->perfusion_shutdown = shut == 1;
-    if ((st = parse_ex_vivo(phys, cfg_get(root, "tissues"), sc, err))) return st;
+    if ((st = parse_ex_vivo(phys, sc, err))) return st;
     if ((st = parse_grid(cfg_get(root, "grid"), sc, base_dir, err)) ||
         (st = parse_boundary(cfg_get(root, "boundary"), sc, err)) ||
         (st = parse_time(cfg_get(root, "time"), sc, err)) ||
