@@ -1513,6 +1513,21 @@ static void json_iso_block(abl_json *j, const abl_sim_view *s, const iso_result 
     }
 }
 
+/* One timer table of the profile as {name: {time_s, calls, bytes}} under key (profile.h). */
+static void json_timer_table(abl_json *j, const char *key, int n, const char *const *names,
+                             const double *s_, const long *calls, const double *bytes)
+{
+    json_begin_object(j, key, false);
+    for (int i = 0; i < n; i++) {
+        json_begin_object(j, names[i], true);
+        json_num(j, "time_s", s_[i]);
+        json_int(j, "calls", calls[i]);
+        json_num(j, "bytes", bytes[i]);
+        json_end_object(j);
+    }
+    json_end_object(j);
+}
+
 static void json_zone(abl_json *j, const char *key, const abl_axis_zone *z, double largest_mL)
 {
     json_begin_object(j, key, true);
@@ -1710,26 +1725,12 @@ static void json_body(FILE *f, const abl_output *o, const abl_sim_view *s, const
         json_end_object(&j);
     }
     if (s->profile_output) {
-        json_begin_object(&j, "profile", false);
-        for (int i = 0; i < ABL_PROF_N; i++) {
-            json_begin_object(&j, abl_prof_names[i], true);
-            json_num(&j, "time_s", s->prof->s[i]);
-            json_int(&j, "calls", s->prof->calls[i]);
-            json_num(&j, "bytes", s->prof->bytes[i]);
-            json_end_object(&j);
-        }
-        json_end_object(&j);
+        const abl_profile *p = s->prof;
+        json_timer_table(&j, "profile", ABL_PROF_N, abl_prof_names, p->s, p->calls, p->bytes);
         /* the kernels inside the phases (profile.h), beside "profile" so that it stays one
          * entry per phase */
-        json_begin_object(&j, "profile_kernels", false);
-        for (int i = 0; i < ABL_KER_N; i++) {
-            json_begin_object(&j, abl_prof_kernel_names[i], true);
-            json_num(&j, "time_s", s->prof->ks[i]);
-            json_int(&j, "calls", s->prof->kcalls[i]);
-            json_num(&j, "bytes", s->prof->kbytes[i]);
-            json_end_object(&j);
-        }
-        json_end_object(&j);
+        json_timer_table(&j, "profile_kernels", ABL_KER_N, abl_prof_kernel_names, p->ks,
+                         p->kcalls, p->kbytes);
     }
     json_end_object(&j);
     json_finish(&j);
