@@ -90,10 +90,26 @@ size_t stencil_plan_segments(const abl_stencil *st, abl_segment *seg, size_t *ro
 /* Number of segments and of general-run coefficient records the plan needs. */
 void stencil_plan_count(const abl_stencil *st, size_t *nseg, size_t *ngen);
 
+/* A region of a sweep: the voxels lo <= (i, j, k) < hi that are not in the excluded box
+ * xlo <= (i, j, k) < xhi (an empty excluded box excludes nothing). The multirate step of
+ * explicit freezing runs (sim.c) sweeps a box around the ice with the short step and the rest
+ * of the grid, the box excluded, with the long one. */
+typedef struct {
+    int lo[3], hi[3], xlo[3], xhi[3];
+} abl_sweep_box;
+
+/* The whole grid, nothing excluded. */
+abl_sweep_box sweep_box_all(const abl_grid *g);
+
 /* One explicit (forward Euler) step over the whole grid: T_new = T + dt/(rho c) * RHS(T).
  * T and T_new must be distinct arrays of g->n values. Deterministic: each voxel's result depends
  * only on T, never on the thread decomposition. */
 void pennes_explicit_step(const abl_stencil *st, const double *restrict T, double *restrict T_new);
+
+/* The same update on the voxels of a region only; identical bits to the whole-grid call on
+ * them (the whole-grid call is this one with sweep_box_all). */
+void pennes_explicit_step_region(const abl_stencil *st, const double *restrict T,
+                                 double *restrict T_new, const abl_sweep_box *reg);
 
 /* Reference implementation: every voxel through the general path (used to test the fast path
  * and as the baseline of the benchmark). */
@@ -115,6 +131,11 @@ void pennes_explicit_step_var_box(const abl_stencil *st, const double *restrict 
 void pennes_energy_rates_var(const abl_stencil *st, const double *restrict k_W_mK,
                              const double *restrict W_W_m3K, const double *restrict T,
                              double *work_2nz, double *perf_met_W, double *boundary_in_W);
+/* The same sums over the voxels of a region (summed per z-plane of the region in order). */
+void pennes_energy_rates_var_region(const abl_stencil *st, const double *restrict k_W_mK,
+                                    const double *restrict W_W_m3K, const double *restrict T,
+                                    double *work_2nz, const abl_sweep_box *reg,
+                                    double *perf_met_W, double *boundary_in_W);
 
 /* Face conductances, defined once, here, for every path that builds them: the per-material
  * tables of the constant-property path (sim.c face_tables), the domain faces

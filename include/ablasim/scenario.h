@@ -103,6 +103,7 @@ typedef struct abl_scenario {
     double stasis_C;
     double phase_tol_C;      /* implicit schemes: fixed-point tolerance of the phase step */
     int phase_max_iterations;
+    bool multirate;          /* time.multirate: auto (true) or off (sim.c multirate_step) */
     bool active_region;      /* time.active_region: auto (true) or off (sim.c, explicit
                               * freezing runs) */
     abl_bc bc[6];

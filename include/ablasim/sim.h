@@ -92,6 +92,26 @@ typedef struct abl_sim {
     abl_segment *seg_u;
     size_t *row_seg_u;
     abl_gen_coef *gen_u;
+    /* Multirate step of explicit freezing runs (time.multirate, docs/PHASE_CHANGE.md
+     * "Multirate step"): mr_ratio short steps of dt inside the fast box (the active region's
+     * box grown by mr_ratio + 1 voxels), one long step of mr_ratio dt with the liquid stencil
+     * st_s everywhere else, the heat across the fast box's faces exchanged exactly. */
+    int mr_ratio;                  /* m >= 2 when planned, else 0 */
+    abl_stencil st_s;              /* liquid capacities, step m dt */
+    abl_fast_coef *fast_s;
+    abl_segment *seg_s;
+    size_t *row_seg_s;
+    abl_gen_coef *gen_s;
+    double *mr_buf;                /* [n] the short steps' second buffer */
+    bool mr_active;                /* inside a long step: explicit_step works in the fast box */
+    int mr_sub;                    /* which short step of the long one (0 .. m - 1) */
+    int mr_lo[3], mr_hi[3];        /* the fast box of the current long step */
+    size_t *mr_pair;               /* [2 mr_npair] (f, s) across each face between F and S */
+    uint8_t *mr_axis;              /* [mr_npair] the face's axis */
+    double *mr_sum;                /* [mr_npair] sum over the short steps after the first of
+                                    * T_f - T_f(start of the long step) */
+    size_t mr_npair, mr_cap;
+    long mr_long_steps;            /* long steps taken by this process (run summary) */
 
     abl_source **sources;
     int nsources;

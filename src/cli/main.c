@@ -154,6 +154,20 @@ static void print_summary(const abl_sim *s, const char *out)
                "phase change; the rest at constant properties\n",
                b[3] - b[0], b[4] - b[1], b[5] - b[2], 100.0 * nb / (double)s->grid.n);
     }
+    if (sc->multirate) {
+        if (s->mr_ratio) {
+            const int *lo = s->mr_lo, *hi = s->mr_hi;
+            printf("multirate  %ld long steps of %d x dt; last fast box %d x %d x %d voxels "
+                   "(%.1f %% of the grid)\n",
+                   s->mr_long_steps, s->mr_ratio, hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2],
+                   100.0 * (double)(hi[0] - lo[0]) * (hi[1] - lo[1]) * (hi[2] - lo[2]) /
+                       (double)s->grid.n);
+        } else {
+            printf("multirate  not used: it needs the active region (explicit freezing run), "
+                   "only cryo, volumetric and fixed_temperature sources, and a liquid step "
+                   "limit at least twice dt\n");
+        }
+    }
     printf("isotherm volumes (mL):\n");
     for (int h = 0; h < sc->n_hot; h++) {
         printf("  T_max >= %5.1f C: %10.3f", sc->hot_C[h], hot[h]);

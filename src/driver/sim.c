@@ -366,12 +366,13 @@ static abl_status plan_stencil(abl_sim *s, abl_error *err)
 }
 
 /* Same-tissue update coefficients of every material (kernels.h abl_fast_coef) for the step dt_s
- * and the capacities 1/(rho c) = inv_rhoc. */
-static void fast_coefs(const abl_sim *s, const double *inv_rhoc, abl_fast_coef *fast)
+ * (the planned step; the multirate long step) and the capacities 1/(rho c) = inv_rhoc. */
+static void fast_coefs(const abl_sim *s, double dt_s, const double *inv_rhoc,
+                       abl_fast_coef *fast)
 {
     const int nm = s->nmat;
     for (int m = 0; m < nm; m++) {
-        const double a = s->dt_s * inv_rhoc[m];
+        const double a = dt_s * inv_rhoc[m];
         abl_fast_coef *f = &fast[m];
         f->ax = a * s->gface[((size_t)0 * nm + m) * nm + m];
         f->ay = a * s->gface[((size_t)1 * nm + m) * nm + m];
@@ -483,7 +484,7 @@ static abl_status plan_step(abl_sim *s, abl_error *err)
     }
     s->dt_s = sc->duration_s / (double)nsteps;
 
-    fast_coefs(s, s->inv_rhoc, s->fast);
+    fast_coefs(s, s->dt_s, s->inv_rhoc, s->fast);
     s->st = (abl_stencil){
         .g = &s->grid,
         .nmat = nm,
@@ -640,6 +641,7 @@ static abl_status spectral_step(abl_sim *s, double h, abl_error *err)
 
 static abl_status plan_time(abl_sim *s, abl_error *err);
 static abl_status plan_region(abl_sim *s, abl_error *err);
+static abl_status plan_multirate(abl_sim *s, abl_error *err);
 
 
 abl_status sim_create(const abl_scenario *sc, abl_sim **out, abl_error *err)
@@ -663,7 +665,7 @@ abl_status sim_create(const abl_scenario *sc, abl_sim **out, abl_error *err)
     if ((st = plan_step(s, err)) || (st = plan_time(s, err))) goto fail;
     s->energy.energy_tracked = sc->energy_balance;
     if (s->var_props && (st = sim_set_property_hook(s, linear_k_hook, s, err))) goto fail;
-    if ((st = plan_region(s, err))) goto fail;
+    if ((st = plan_region(s, err)) || (st = plan_multirate(s, err))) goto fail;
     if ((sc->scheme == SCHEME_IMPLICIT || sc->scheme == SCHEME_CRANK_NICOLSON) &&
         (st = plan_implicit(s, err)))
         goto fail;
@@ -760,6 +762,14 @@ void sim_destroy(abl_sim *s)
     free(s->seg_u);
     free(s->row_seg_u);
     free(s->gen_u);
+    free(s->fast_s);
+    free(s->seg_s);
+    free(s->row_seg_s);
+    free(s->gen_s);
+    grid_free_field(s->mr_buf);
+    free(s->mr_sum);
+    free(s->mr_pair);
+    free(s->mr_axis);
     free(s->extra_pin_idx);
     free(s->extra_pin_T);
     implicit_destroy(s->im);
@@ -1022,6 +1032,16 @@ static double region_voxels(const int lo[3], const int hi[3])
                                 : (double)(hi[0] - lo[0]) * (hi[1] - lo[1]) * (hi[2] - lo[2]);
 }
 
+/* Is voxel x = (i, j, k) in the region r (kernels.h abl_sweep_box)? */
+static inline bool in_sweep_box(const abl_sweep_box *r, const int32_t *x)
+{
+    const bool in = x[0] >= r->lo[0] && x[0] < r->hi[0] && x[1] >= r->lo[1] && x[1] < r->hi[1] &&
+                    x[2] >= r->lo[2] && x[2] < r->hi[2];
+    const bool out = x[0] >= r->xlo[0] && x[0] < r->xhi[0] && x[1] >= r->xlo[1] &&
+                     x[1] < r->xhi[1] && x[2] >= r->xlo[2] && x[2] < r->xhi[2];
+    return in && !out;
+}
+
 /* Plan the region when the run qualifies; otherwise leave region_on false (the whole-grid
  * variable-property path, as before). Called after the property hook is set. */
 static abl_status plan_region(abl_sim *s, abl_error *err)
@@ -1056,7 +1076,7 @@ static abl_status plan_region(abl_sim *s, abl_error *err)
         const abl_tissue *t = &sc->tissues.t[s->mat_tissue[m]];
         s->inv_rhoc_u[m] = 1.0 / (t->rho_kg_m3 * t->c_J_kgK);
     }
-    fast_coefs(s, s->inv_rhoc_u, s->fast_u);
+    fast_coefs(s, s->dt_s, s->inv_rhoc_u, s->fast_u);
     /* a plan of its own, not s->seg with other records: runs of interface voxels are merged
      * where their records are bitwise equal, and scaling by another capacity can round two
      * equal records apart */
@@ -1179,6 +1199,272 @@ static void region_after_step(abl_sim *s)
     region_scan(s, s->T_new, olo, ohi, ilo, ihi, false);
 }
 
+/* ---- multirate step of explicit freezing runs (docs/PHASE_CHANGE.md "Multirate step") ----
+ *
+ * Frozen tissue conducts ~4x better and stores ~2x less heat than liquid tissue, so the explicit
+ * step a freezing run needs is several times shorter than what the liquid tissue around the
+ * ice needs; yet every voxel of the grid took the short step. The multirate step takes m short
+ * steps dt on the fast box F (the active region's box grown by m + 1 voxels) and one long step
+ * m dt with the liquid stencil on the rest S of the grid:
+ *  - the short steps see the voxels of S next to F at their values at the start of the long
+ *    step, T_s(0); through each face between a voxel f of F and s of S they move the heat
+ *    dt G (T_s(0) - T_f(k)), k = 0 .. m - 1;
+ *  - the long step of s gives it m dt G (T_f(0) - T_s(0)) through that face; the correction
+ *    dt G sum_k (T_f(k) - T_f(0)) added afterwards makes it dt G sum_k (T_f(k) - T_s(0)), the
+ *    exact opposite of what F received: the exchange conserves heat to rounding (test
+ *    "multirate step" in suite phase).
+ * Every coefficient stays non-negative (m dt is within the liquid stencil's stability bound and
+ * the correction only adds multiples of T_f(k)), so S stays in the liquid window, as the
+ * active region requires. F's outer layer is nominal throughout: the box grows by at most one
+ * voxel per short step (region_after_step scans its one-voxel shell), so after m short steps
+ * it is still a voxel inside F. multirate_box checks this at every short step. */
+static abl_status plan_multirate(abl_sim *s, abl_error *err)
+{
+    const abl_scenario *sc = s->sc;
+    const abl_grid *g = &s->grid;
+    s->mr_ratio = 0;
+    if (!sc->multirate || !s->region_on) return ABL_OK;
+    /* sources that read the temperature only at their own voxels (inside the box): during the
+     * short steps the buffers hold S at the long step's start in one and stale values in the
+     * other, which an RFA potential or an MWA pattern reading the whole grid would see */
+    for (int i = 0; i < sc->nsources; i++) {
+        const abl_source_cfg *c = &sc->sources[i];
+        if (c->type == SRC_MODALITY && strcmp(c->modality->type, "cryo") != 0) return ABL_OK;
+    }
+    /* the liquid stencil's bound, as plan_stencil's with the liquid tables (s->gface holds the
+     * conductivities at 37 C; the region requires k(T) constant) */
+    const int nm = s->nmat;
+    double dt_u = INFINITY;
+    for (int m = 0; m < nm; m++) {
+        double sum = s->perf_W[m];
+        for (int d = 0; d < 3; d++) {
+            double gmax = 0.0;
+            for (int b = 0; b < nm; b++) gmax = fmax(gmax, s->gface[((size_t)d * nm + m) * nm + b]);
+            const int nd = d == 0 ? g->nx : d == 1 ? g->ny : g->nz;
+            sum += nd == 1 ? s->gbound[(size_t)(2 * d) * nm + m] +
+                                 s->gbound[(size_t)(2 * d + 1) * nm + m]
+                           : 2.0 * gmax;
+        }
+        dt_u = fmin(dt_u, 1.0 / (s->inv_rhoc_u[m] * sum));
+    }
+    const double ratio = floor(sc->dt_safety * dt_u / s->dt_s + 1e-9);
+    if (!(ratio >= 2.0)) return ABL_OK;
+    const int mr = ratio > 32.0 ? 32 : (int)ratio;
+    s->fast_s = calloc((size_t)nm, sizeof *s->fast_s);
+    if (!s->fast_s) return abl_fail(err, ABL_ENOMEM, "out of memory");
+    fast_coefs(s, mr * s->dt_s, s->inv_rhoc_u, s->fast_s);
+    s->st_s = s->st_u;
+    s->st_s.dt_s = mr * s->dt_s;
+    s->st_s.fast = s->fast_s;
+    size_t nseg, ngen;
+    stencil_plan_count(&s->st_s, &nseg, &ngen);
+    s->seg_s = malloc(nseg * sizeof *s->seg_s);
+    s->row_seg_s = malloc(((size_t)g->ny * g->nz + 1) * sizeof *s->row_seg_s);
+    s->gen_s = malloc((ngen ? ngen : 1) * sizeof *s->gen_s);
+    s->mr_buf = grid_alloc_field(g, 0.0);
+    if (!s->seg_s || !s->row_seg_s || !s->gen_s || !s->mr_buf)
+        return abl_fail(err, ABL_ENOMEM, "out of memory for the multirate step's plan");
+    stencil_plan_segments(&s->st_s, s->seg_s, s->row_seg_s, s->gen_s);
+    s->st_s.seg = s->seg_s;
+    s->st_s.row_seg = s->row_seg_s;
+    s->st_s.gen = s->gen_s;
+    s->mr_ratio = mr;
+    return ABL_OK;
+}
+
+/* The fast box: at the long step's first short step (the sources' voxels have just joined the
+ * box) the box grown by m + 1, clipped to the grid; at every short step, a check that the box
+ * is still a voxel inside it wherever it does not reach the grid's edge. */
+static abl_status multirate_box(abl_sim *s, abl_error *err)
+{
+    const int n[3] = {s->grid.nx, s->grid.ny, s->grid.nz}, w = s->mr_ratio + 1;
+    const bool empty = region_empty(s->reg_lo, s->reg_hi);
+    if (s->mr_sub == 0) {
+        for (int d = 0; d < 3; d++) {
+            s->mr_lo[d] = empty ? 0 : s->reg_lo[d] - w > 0 ? s->reg_lo[d] - w : 0;
+            s->mr_hi[d] = empty ? 0 : s->reg_hi[d] + w < n[d] ? s->reg_hi[d] + w : n[d];
+        }
+        return ABL_OK;
+    }
+    if (empty) return ABL_OK;
+    bool inside = !region_empty(s->mr_lo, s->mr_hi);
+    for (int d = 0; d < 3 && inside; d++)
+        inside = (s->mr_lo[d] == 0 || s->reg_lo[d] > s->mr_lo[d]) &&
+                 (s->mr_hi[d] == n[d] || s->reg_hi[d] < s->mr_hi[d]);
+    if (inside) return ABL_OK;
+    return abl_fail(err, ABL_EINTERNAL,
+                    "%s: multirate step at t = %.3f s: the active region (%d..%d, %d..%d, "
+                    "%d..%d) left the fast box (%d..%d, %d..%d, %d..%d) within a long step; "
+                    "run with time.multirate: off and report this",
+                    s->sc->path, s->t_s, s->reg_lo[0], s->reg_hi[0], s->reg_lo[1], s->reg_hi[1],
+                    s->reg_lo[2], s->reg_hi[2], s->mr_lo[0], s->mr_hi[0], s->mr_lo[1],
+                    s->mr_hi[1], s->mr_lo[2], s->mr_hi[2]);
+}
+
+/* The faces between F and S: for every voxel f on the fast box's surface with a neighbour s
+ * outside the box (and inside the grid), the pair (f, s) and the face's axis. A voxel of S
+ * touches at most one voxel of F, so the pairs' s are distinct; an f on an edge or a corner of
+ * the box is in two or three pairs (its sums are kept per pair). */
+static abl_status multirate_pairs(abl_sim *s, abl_error *err)
+{
+    const abl_grid *g = &s->grid;
+    const int n[3] = {g->nx, g->ny, g->nz};
+    const ptrdiff_t stride[3] = {1, (ptrdiff_t)g->sy, (ptrdiff_t)g->sz};
+    size_t np = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        np = 0;
+        for (int ax = 0; ax < 3; ax++)
+            for (int side = 0; side < 2; side++) {
+                if (side ? s->mr_hi[ax] >= n[ax] : s->mr_lo[ax] <= 0) continue;
+                const int a1 = (ax + 1) % 3, a2 = (ax + 2) % 3;
+                const size_t area = (size_t)(s->mr_hi[a1] - s->mr_lo[a1]) *
+                                    (size_t)(s->mr_hi[a2] - s->mr_lo[a2]);
+                if (!pass) {
+                    np += area;
+                    continue;
+                }
+                int ijk[3];
+                ijk[ax] = side ? s->mr_hi[ax] - 1 : s->mr_lo[ax];
+                for (ijk[a2] = s->mr_lo[a2]; ijk[a2] < s->mr_hi[a2]; ijk[a2]++)
+                    for (ijk[a1] = s->mr_lo[a1]; ijk[a1] < s->mr_hi[a1]; ijk[a1]++) {
+                        const size_t f = ABL_IDX(g, ijk[0], ijk[1], ijk[2]);
+                        s->mr_pair[2 * np] = f;
+                        s->mr_pair[2 * np + 1] =
+                            (size_t)((ptrdiff_t)f + (side ? stride[ax] : -stride[ax]));
+                        s->mr_axis[np] = (uint8_t)ax;
+                        np++;
+                    }
+            }
+        if (!pass && np > s->mr_cap) {
+            size_t *p = realloc(s->mr_pair, 2 * np * sizeof *p);
+            if (p) s->mr_pair = p;
+            uint8_t *a = p ? realloc(s->mr_axis, np) : NULL;
+            if (a) s->mr_axis = a;
+            double *sm = a ? realloc(s->mr_sum, np * sizeof *sm) : NULL;
+            if (sm) s->mr_sum = sm;
+            if (!p || !a || !sm)
+                return abl_fail(err, ABL_ENOMEM, "out of memory (multirate faces)");
+            s->mr_cap = np;
+        }
+    }
+    s->mr_npair = np;
+    return ABL_OK;
+}
+
+static abl_status explicit_step(abl_sim *s, double h, double *work, abl_error *err);
+static double wall_implicit(abl_sim *s, const abl_stencil *cst, double dt, const int *rlo,
+                            const int *rhi, const abl_sweep_box *scope, bool track);
+
+/* One long step of m short ones (the comment above plan_multirate). All m steps are whole
+ * steps of one segment (sim_advance checks), so no step is shortened and no source switches
+ * within it. Leaves the result in s->T (the buffers swapped) with the step count and time
+ * advanced by m steps. */
+static abl_status multirate_step(abl_sim *s, double *work, abl_error *err)
+{
+    const int m = s->mr_ratio;
+    const double dt = s->dt_s, Dt = m * dt;
+    const bool track = s->energy.energy_tracked;
+    double *A = s->T, *B = s->T_new, *X = s->mr_buf;
+    abl_status st = ABL_OK;
+    s->mr_active = true;
+    for (int k = 0; k < m && !st; k++) {
+        s->mr_sub = k;
+        s->T = k == 0 ? A : k % 2 ? X : B;
+        s->T_new = k % 2 == 0 ? X : B;
+        const size_t *pr = s->mr_pair;
+        double *sum = s->mr_sum;
+        if (k == 1) {
+            /* the fast box is known (the first short step set it): its faces; the voxels of S
+             * next to it hold T(0) in both short-step buffers; the sums start */
+            if ((st = multirate_pairs(s, err))) break;
+            pr = s->mr_pair;
+            sum = s->mr_sum;
+#pragma omp parallel for schedule(static)
+            for (size_t q = 0; q < s->mr_npair; q++) {
+                X[pr[2 * q + 1]] = B[pr[2 * q + 1]] = A[pr[2 * q + 1]];
+                sum[q] = 0.0;
+            }
+        }
+        if (k >= 1) {
+            const double *Tk = s->T;
+#pragma omp parallel for schedule(static)
+            for (size_t q = 0; q < s->mr_npair; q++) sum[q] += Tk[pr[2 * q]] - A[pr[2 * q]];
+        }
+        prof_start(&s->prof);
+        st = explicit_step(s, dt, work, err);
+        s->step++;
+        s->seg_steps++;
+        s->t_s = s->seg_t0_s + (double)s->seg_steps * dt;
+        s->monitor_accum_s += dt;
+    }
+    s->mr_active = false;
+    s->T = A;
+    s->T_new = B;
+    if (st) return st;
+    prof_start(&s->prof);
+    if ((st = multirate_box(s, err))) return st; /* the last short step's growth, too */
+    /* S: one long step from T(0) (A) into B; F keeps the short steps' result */
+    abl_sweep_box rest = sweep_box_all(&s->grid);
+    for (int d = 0; d < 3; d++) rest.xlo[d] = s->mr_lo[d], rest.xhi[d] = s->mr_hi[d];
+    pennes_explicit_step_region(&s->st_s, A, B, &rest);
+    const double nf = region_voxels(s->mr_lo, s->mr_hi), nr = (double)s->grid.n - nf;
+    if (m % 2) {
+        /* the last short step wrote X */
+        const abl_grid *g = &s->grid;
+        const int *lo = s->mr_lo, *hi = s->mr_hi;
+#pragma omp parallel for collapse(2) schedule(static)
+        for (int k = lo[2]; k < hi[2]; k++)
+            for (int j = lo[1]; j < hi[1]; j++)
+                memcpy(B + ABL_IDX(g, lo[0], j, k), X + ABL_IDX(g, lo[0], j, k),
+                       (size_t)(hi[0] - lo[0]) * sizeof *B);
+    }
+    /* the exchange across F's faces: dt G sum_k (T_f(k) - T_f(0)) into s, divided like the
+     * rest of its update where s is on a conducting domain face (the trapezoidal wall rule,
+     * T1 = (T* + w T0) / (1 + w)) */
+    {
+        const int nm = s->nmat;
+        const double *gface = s->gface, *gbound = s->gbound, *inv_rhoc_u = s->inv_rhoc_u;
+        const uint8_t *mat = s->material;
+        const abl_scenario *sc = s->sc;
+        const abl_grid *g = &s->grid;
+        const size_t *pr = s->mr_pair;
+        const double *sum = s->mr_sum;
+        const uint8_t *axis = s->mr_axis;
+#pragma omp parallel for schedule(static)
+        for (size_t q = 0; q < s->mr_npair; q++) {
+            const size_t f = pr[2 * q], sv = pr[2 * q + 1];
+            const int ms = mat[sv], mf = mat[f], ax = axis[q];
+            double dq = dt * inv_rhoc_u[ms] * gface[((size_t)ax * nm + ms) * nm + mf] * sum[q];
+            const int sx[3] = {(int)(sv % g->sy), (int)(sv / g->sy % (size_t)g->ny),
+                               (int)(sv / g->sz)};
+            const int n[3] = {g->nx, g->ny, g->nz};
+            double gb = 0.0;
+            for (int fc = 0; fc < 6; fc++)
+                if ((fc % 2 ? sx[fc / 2] == n[fc / 2] - 1 : sx[fc / 2] == 0) &&
+                    sc->bc[fc].type != BC_INSULATED)
+                    gb += gbound[(size_t)fc * nm + ms];
+            if (gb > 0.0) dq /= 1.0 + 0.5 * Dt * inv_rhoc_u[ms] * gb;
+            B[sv] += dq;
+        }
+    }
+    prof_mark(&s->prof, ABL_PROF_KERNEL, 24 * nr + 16 * nf * (m % 2));
+    if (track) {
+        /* S's perfusion, metabolic and boundary heat at T(0) over the long step, and the heat
+         * its walls' trapezoidal rule took */
+        double pm = 0.0, bd = 0.0;
+        pennes_energy_rates_var_region(&s->st, s->k_field, s->W_field, A, work, &rest, &pm, &bd);
+        s->energy.E_perf_met_J += pm * Dt;
+        s->energy.E_boundary_in_J += bd * Dt;
+        const int none[3] = {0, 0, 0};
+        s->energy.E_boundary_in_J += wall_implicit(s, &s->st_s, Dt, none, none, &rest, true);
+        prof_mark(&s->prof, ABL_PROF_ENERGY, 24 * nr);
+    }
+    s->T = B;
+    s->T_new = A;
+    s->mr_long_steps++;
+    return ABL_OK;
+}
+
 /* Domain faces taken semi-implicitly (issue 17). The sweep gives every voxel on a conducting
  * domain face the explicit wall term a G_b (T_w - T0), a = dt / C; the trapezoidal rule
  * a G_b (T_w - (T0 + T1)/2) replaces it: T1 = T* + (a G_b / 2)(T0 - T1), i.e.
@@ -1200,10 +1486,15 @@ static void region_after_step(abl_sim *s)
  * sweep, before source heat, at the planned dt (a shorter step scales the whole update, the
  * caller scales the heat). Blocks of the list in parallel, the heat summed per block in block
  * order: results do not depend on the thread count. */
-static double wall_implicit(abl_sim *s, double dt, const int *rlo, const int *rhi, bool track)
+
+/* cst: the constant-property stencil that swept the voxels outside rlo..rhi (NULL: the run's
+ * own, s->st or with the active region s->st_u); scope: the voxels this step swept (NULL: all;
+ * the multirate step's fast box or the rest of the grid). */
+static double wall_implicit(abl_sim *s, const abl_stencil *cst, double dt, const int *rlo,
+                            const int *rhi, const abl_sweep_box *scope, bool track)
 {
     const abl_grid *g = &s->grid;
-    const abl_stencil *cst = s->region_on ? &s->st_u : &s->st;
+    if (!cst) cst = s->region_on ? &s->st_u : &s->st;
     bool need = track || !cst->walls_in_kernel || (s->prop_fn && !s->region_on);
     if (s->region_on && !need) /* box voxels on a domain face take the variable path */
         for (int d = 0; d < 3; d++) {
@@ -1221,6 +1512,7 @@ static double wall_implicit(abl_sim *s, double dt, const int *rlo, const int *rh
         const size_t q1 = (blk + 1) * WALL_BLOCK < n ? (blk + 1) * WALL_BLOCK : n;
         for (size_t q = blk * WALL_BLOCK; q < q1; q++) {
             const size_t c = s->wall_idx[q];
+            if (scope && !in_sweep_box(scope, s->wall_ijk + 3 * q)) continue;
             const int m = s->material[c];
             bool var = s->prop_fn != NULL;
             if (s->region_on) {
@@ -1293,8 +1585,13 @@ static abl_status explicit_step(abl_sim *s, double h, double *work, abl_error *e
     double pm = 0.0, bd = 0.0;
     int rlo[3] = {0, 0, 0}, rhi[3] = {0, 0, 0}; /* active region: box + 1, where the
                                                    * variable path and the map run */
+    abl_sweep_box fbox = {{0, 0, 0}, {0, 0, 0}, {0, 0, 0}, {0, 0, 0}};
     if (s->region_on) {
         region_before_sweep(s, contrib, nc);
+        if (s->mr_active) {
+            if ((st = multirate_box(s, err))) return st;
+            for (int d = 0; d < 3; d++) fbox.lo[d] = s->mr_lo[d], fbox.hi[d] = s->mr_hi[d];
+        }
         if (!s->region_props_ready) {
             view.T_C = s->T;
             if ((st = s->prop_fn(s->prop_ctx, &view, s->k_field, s->W_field, err))) return st;
@@ -1303,16 +1600,20 @@ static abl_status explicit_step(abl_sim *s, double h, double *work, abl_error *e
             linear_k_box(s, s->T, s->reg_lo, s->reg_hi, s->k_field, s->W_field);
         }
         prof_mark(pf, ABL_PROF_PROPERTIES, 0);
+        /* the multirate step's short steps sweep only the fast box */
+        const abl_sweep_box swept = s->mr_active ? fbox : sweep_box_all(&s->grid);
+        const double ns = s->mr_active ? region_voxels(fbox.lo, fbox.hi) : nv;
         if (track) {
-            pennes_energy_rates_var(&s->st, s->k_field, s->W_field, s->T, work, &pm, &bd);
-            prof_mark(pf, ABL_PROF_ENERGY, 24 * nv);
+            pennes_energy_rates_var_region(&s->st, s->k_field, s->W_field, s->T, work, &swept,
+                                           &pm, &bd);
+            prof_mark(pf, ABL_PROF_ENERGY, 24 * ns);
         }
-        pennes_explicit_step(&s->st_u, s->T, s->T_new);
+        pennes_explicit_step_region(&s->st_u, s->T, s->T_new, &swept);
         region_halo(s, rlo, rhi);
         if (!region_empty(rlo, rhi))
             pennes_explicit_step_var_box(&s->st, s->k_field, s->W_field, s->T, s->T_new, rlo,
                                          rhi);
-        prof_mark(pf, ABL_PROF_KERNEL, 24 * nv + 40 * region_voxels(rlo, rhi));
+        prof_mark(pf, ABL_PROF_KERNEL, 24 * ns + 40 * region_voxels(rlo, rhi));
     } else if (s->prop_fn) {
         view.T_C = s->T; /* after the pins */
         if ((st = s->prop_fn(s->prop_ctx, &view, s->k_field, s->W_field, err))) return st;
@@ -1339,7 +1640,8 @@ static abl_status explicit_step(abl_sim *s, double h, double *work, abl_error *e
     {
         /* the domain faces' trapezoidal correction (wall_implicit), at the planned step: a
          * shorter step scales its heat like every other term */
-        const double e_wall = wall_implicit(s, dt_plan, rlo, rhi, track);
+        const double e_wall =
+            wall_implicit(s, NULL, dt_plan, rlo, rhi, s->mr_active ? &fbox : NULL, track);
         prof_mark(pf, ABL_PROF_PINS, 0);
         if (track) s->energy.E_boundary_in_J += r * e_wall;
     }
@@ -1789,6 +2091,22 @@ abl_status sim_advance(abl_sim *s, long nmax, double t_stop, abl_error *err)
     for (long n = 0; n < nmax && s->step < s->nsteps_total; n++) {
         const size_t ib = next_breakpoint(s);
         const double b = s->bp_s[ib];
+        /* a multirate run takes a long step wherever m whole steps remain before the step
+         * that lands on the next breakpoint (a choice made from the state alone, so a resumed
+         * run makes the same ones); it may pass nmax by up to m - 1 steps */
+        if (s->mr_ratio &&
+            segment_steps(s->seg_t0_s, b, dt) - 1 - s->seg_steps >= (long)s->mr_ratio) {
+            if ((st = multirate_step(s, work, err))) goto done;
+            n += s->mr_ratio - 1;
+            const bool last = n >= nmax - 1 || s->step == s->nsteps_total ||
+                              s->t_s >= t_stop - 1e-9 * dt;
+            if (s->monitor_accum_s >= sc->monitor_interval_s * (1.0 - 1e-9) || last) {
+                if ((st = monitor(s, s->monitor_accum_s, err))) goto done;
+                s->monitor_accum_s = 0.0;
+            }
+            if (s->t_s >= t_stop - 1e-9 * dt) break;
+            continue;
+        }
         const bool land = lands(s->seg_t0_s, b, dt, s->seg_steps + 1);
         double h = land ? b - s->t_s : dt;
         if (fabs(h - dt) <= 1e-9 * dt) h = dt; /* a whole step: the planned coefficients */
@@ -1814,7 +2132,10 @@ abl_status sim_advance(abl_sim *s, long nmax, double t_stop, abl_error *err)
         s->monitor_accum_s += h;
         const bool last = n == nmax - 1 || s->step == s->nsteps_total ||
                           s->t_s >= t_stop - 1e-9 * dt;
-        if (s->step % monitor_every == 0 || last) {
+        const bool due = s->mr_ratio
+                             ? s->monitor_accum_s >= sc->monitor_interval_s * (1.0 - 1e-9)
+                             : s->step % monitor_every == 0;
+        if (due || last) {
             if ((st = monitor(s, s->monitor_accum_s, err))) goto done;
             s->monitor_accum_s = 0.0;
         }

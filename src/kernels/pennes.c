@@ -111,46 +111,84 @@ size_t stencil_plan_segments(const abl_stencil *st, abl_segment *seg, size_t *ro
     return ns;
 }
 
+/* The x-intervals of row (j, k) that the region covers: [lo0, hi0) less the excluded box's
+ * [xlo0, xhi0) where the row passes through it. Returns how many (0, 1 or 2). */
+static int region_row_parts(const abl_sweep_box *r, int j, int k, int a[2], int b[2])
+{
+    const bool cut = r->xlo[0] < r->xhi[0] && r->xlo[1] < r->xhi[1] && r->xlo[2] < r->xhi[2] &&
+                     j >= r->xlo[1] && j < r->xhi[1] && k >= r->xlo[2] && k < r->xhi[2];
+    int n = 0;
+    if (!cut) {
+        a[0] = r->lo[0], b[0] = r->hi[0];
+        return r->lo[0] < r->hi[0];
+    }
+    if (r->lo[0] < r->xlo[0]) a[n] = r->lo[0], b[n] = r->xlo[0] < r->hi[0] ? r->xlo[0] : r->hi[0], n++;
+    if (r->xhi[0] < r->hi[0]) a[n] = r->xhi[0] > r->lo[0] ? r->xhi[0] : r->lo[0], b[n] = r->hi[0], n++;
+    return n;
+}
+
+abl_sweep_box sweep_box_all(const abl_grid *g)
+{
+    return (abl_sweep_box){{0, 0, 0}, {g->nx, g->ny, g->nz}, {0, 0, 0}, {0, 0, 0}};
+}
+
 void pennes_explicit_step(const abl_stencil *st, const double *restrict T, double *restrict T_new)
+{
+    const abl_sweep_box all = sweep_box_all(st->g);
+    pennes_explicit_step_region(st, T, T_new, &all);
+}
+
+void pennes_explicit_step_region(const abl_stencil *st, const double *restrict T,
+                                 double *restrict T_new, const abl_sweep_box *reg)
 {
     const abl_grid *g = st->g;
     const int nx = g->nx, ny = g->ny, nz = g->nz;
     const size_t sy = g->sy, sz = g->sz;
 #pragma omp parallel for collapse(2) schedule(static)
-    for (int k = 0; k < nz; k++)
-        for (int j = 0; j < ny; j++) {
+    for (int k = reg->lo[2]; k < reg->hi[2]; k++)
+        for (int j = reg->lo[1]; j < reg->hi[1]; j++) {
             const size_t r = (size_t)k * ny + (size_t)j, row = r * sy;
             /* neighbour offsets of general voxels; 0 where the neighbour is outside the grid
              * (its coefficient is 0 then, and reading T[c] keeps the access in bounds) */
             const size_t os = j > 0 ? sy : 0, on = j < ny - 1 ? sy : 0;
             const size_t od = k > 0 ? sz : 0, ou = k < nz - 1 ? sz : 0;
-            for (size_t q = st->row_seg[r]; q < st->row_seg[r + 1]; q++) {
-                const abl_segment sg = st->seg[q];
-                const size_t c0 = row + (size_t)sg.i0, c1 = row + (size_t)sg.i1;
-                if (sg.mat >= 0) {
-                    fast_run(&st->fast[sg.mat], T, T_new, c0, c1, sy, sz);
-                    continue;
-                }
-                const abl_gen_coef gc = st->gen[sg.g0];
-                const size_t ow = sg.i0 > 0 ? 1 : 0, oe = sg.i1 < nx ? 1 : 0;
-                if (st->walls_in_kernel && gc.w > 0.0) {
-                    /* a run on a domain face: the wall term trapezoidal (abl_gen_coef w) */
-                    const double w = gc.w, iw = 1.0 / (1.0 + w);
+            int pa[2], pb[2];
+            const int np = region_row_parts(reg, j, k, pa, pb);
+            size_t q = st->row_seg[r];
+            for (int p = 0; p < np; p++)
+                for (; q < st->row_seg[r + 1]; q++) {
+                    const abl_segment sg = st->seg[q];
+                    if (sg.i1 <= pa[p]) continue;
+                    if (sg.i0 >= pb[p]) break;
+                    /* the segment clipped to the part (the whole segment for a whole row) */
+                    const int i0 = sg.i0 > pa[p] ? sg.i0 : pa[p], i1 = sg.i1 < pb[p] ? sg.i1 : pb[p];
+                    const size_t c0 = row + (size_t)i0, c1 = row + (size_t)i1;
+                    if (sg.mat >= 0) {
+                        fast_run(&st->fast[sg.mat], T, T_new, c0, c1, sy, sz);
+                    } else {
+                        const abl_gen_coef gc = st->gen[sg.g0];
+                        const size_t ow = sg.i0 > 0 ? 1 : 0, oe = sg.i1 < nx ? 1 : 0;
+                        if (st->walls_in_kernel && gc.w > 0.0) {
+                            /* a run on a domain face: the wall term trapezoidal (abl_gen_coef w) */
+                            const double w = gc.w, iw = 1.0 / (1.0 + w);
 #pragma omp simd
-                    for (size_t c = c0; c < c1; c++)
-                        T_new[c] = (gc.diag * T[c] + gc.c[0] * T[c - ow] + gc.c[1] * T[c + oe] +
-                                    gc.c[2] * T[c - os] + gc.c[3] * T[c + on] +
-                                    gc.c[4] * T[c - od] + gc.c[5] * T[c + ou] + gc.s +
-                                    w * T[c]) *
-                                   iw;
-                    continue;
-                }
+                            for (size_t c = c0; c < c1; c++)
+                                T_new[c] = (gc.diag * T[c] + gc.c[0] * T[c - ow] +
+                                            gc.c[1] * T[c + oe] + gc.c[2] * T[c - os] +
+                                            gc.c[3] * T[c + on] + gc.c[4] * T[c - od] +
+                                            gc.c[5] * T[c + ou] + gc.s + w * T[c]) *
+                                           iw;
+                        } else {
 #pragma omp simd
-                for (size_t c = c0; c < c1; c++)
-                    T_new[c] = gc.diag * T[c] + gc.c[0] * T[c - ow] + gc.c[1] * T[c + oe] +
-                               gc.c[2] * T[c - os] + gc.c[3] * T[c + on] + gc.c[4] * T[c - od] +
-                               gc.c[5] * T[c + ou] + gc.s;
-            }
+                            for (size_t c = c0; c < c1; c++)
+                                T_new[c] = gc.diag * T[c] + gc.c[0] * T[c - ow] +
+                                           gc.c[1] * T[c + oe] + gc.c[2] * T[c - os] +
+                                           gc.c[3] * T[c + on] + gc.c[4] * T[c - od] +
+                                           gc.c[5] * T[c + ou] + gc.s;
+                        }
+                    }
+                    if (sg.i1 >= pb[p]) break; /* the next part may start in this segment */
+                }
         }
 }
 
@@ -228,29 +266,43 @@ void pennes_energy_rates_var(const abl_stencil *st, const double *restrict k_W_m
                              const double *restrict W_W_m3K, const double *restrict T,
                              double *work_2nz, double *perf_met_W, double *boundary_in_W)
 {
+    const abl_sweep_box all = sweep_box_all(st->g);
+    pennes_energy_rates_var_region(st, k_W_mK, W_W_m3K, T, work_2nz, &all, perf_met_W,
+                                   boundary_in_W);
+}
+
+void pennes_energy_rates_var_region(const abl_stencil *st, const double *restrict k_W_mK,
+                                    const double *restrict W_W_m3K, const double *restrict T,
+                                    double *work_2nz, const abl_sweep_box *reg,
+                                    double *perf_met_W, double *boundary_in_W)
+{
     const abl_grid *g = st->g;
     const double V = g->h_m[0] * g->h_m[1] * g->h_m[2];
     double *pm = work_2nz, *bd = work_2nz + g->nz;
 #pragma omp parallel for schedule(static)
-    for (int k = 0; k < g->nz; k++) {
+    for (int k = reg->lo[2]; k < reg->hi[2]; k++) {
         double sp = 0.0, sb = 0.0;
-        for (int j = 0; j < g->ny; j++)
-            for (int i = 0; i < g->nx; i++) {
-                const size_t c = ABL_IDX(g, i, j, k);
-                const int at[6] = {i == 0, i == g->nx - 1, j == 0, j == g->ny - 1, k == 0,
-                                   k == g->nz - 1};
-                sp += W_W_m3K[c] * (st->T_arterial_C - T[c]) + st->q_met[st->material[c]];
-                for (int f = 0; f < 6; f++)
-                    if (at[f])
-                        sb += boundary_conductance(st->bc_type[f], st->bc_h_W_m2K[f], k_W_mK[c],
-                                                   g->h_m[f / 2]) *
-                              (st->T_bound_C[f] - T[c]);
-            }
+        for (int j = reg->lo[1]; j < reg->hi[1]; j++) {
+            int pa[2], pb[2];
+            const int np = region_row_parts(reg, j, k, pa, pb);
+            for (int p = 0; p < np; p++)
+                for (int i = pa[p]; i < pb[p]; i++) {
+                    const size_t c = ABL_IDX(g, i, j, k);
+                    const int at[6] = {i == 0, i == g->nx - 1, j == 0, j == g->ny - 1, k == 0,
+                                       k == g->nz - 1};
+                    sp += W_W_m3K[c] * (st->T_arterial_C - T[c]) + st->q_met[st->material[c]];
+                    for (int f = 0; f < 6; f++)
+                        if (at[f])
+                            sb += boundary_conductance(st->bc_type[f], st->bc_h_W_m2K[f],
+                                                       k_W_mK[c], g->h_m[f / 2]) *
+                                  (st->T_bound_C[f] - T[c]);
+                }
+        }
         pm[k] = sp;
         bd[k] = sb;
     }
     double p = 0.0, b = 0.0;
-    for (int k = 0; k < g->nz; k++) {
+    for (int k = reg->lo[2]; k < reg->hi[2]; k++) {
         p += pm[k];
         b += bd[k];
     }

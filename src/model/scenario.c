@@ -148,6 +148,12 @@ static const cfg_keydecl time_decl[] = {
             "explicit freezing runs: auto = properties and the enthalpy map only inside the box "
             "of tissue that is or was outside the liquid window (docs/PHASE_CHANGE.md \"Active "
             "region\"); off = every voxel every step (the reference it is tested against)"),
+    CFG_KEY("multirate", "–", "`off`", "`off`, `auto`",
+            "explicit freezing runs with the active region: auto = the tissue outside a box "
+            "around the ice takes one long step (at its liquid stability limit) while the box "
+            "takes the short steps the frozen tissue needs, the heat across the box faces "
+            "exchanged exactly (docs/PHASE_CHANGE.md \"Multirate step\"); off = every voxel "
+            "every step"),
 };
 
 static const cfg_keytable time_keys = CFG_KEYTABLE(time_decl);
@@ -780,6 +786,11 @@ static abl_status parse_time(cfg_node *t, abl_scenario *sc, abl_error *err)
     if ((st = cfg_get_enum(t, "active_region", false, 0, region_modes, 2, &region_mode, err)))
         return st;
     sc->active_region = region_mode == 0;
+    static const char *const multirate_modes[] = {"off", "auto"};
+    int multirate_mode;
+    if ((st = cfg_get_enum(t, "multirate", false, 0, multirate_modes, 2, &multirate_mode, err)))
+        return st;
+    sc->multirate = multirate_mode == 1;
     int pre;
     long maxit, rann;
     if ((st = cfg_get_double(t, "solver_tolerance", false, 1e-8, &tol_range, &sc->solver_tol,
