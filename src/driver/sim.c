@@ -201,6 +201,9 @@ static void linear_k_box(const abl_sim *s, const double *T_C, const int lo[3], c
     const abl_grid *g = &s->grid;
     const double Ts = sc->freeze_solidus_C, Tl = sc->freeze_liquidus_C;
     const bool frz = s->phase && sc->freezing;
+    /* the implicit schemes call the hook with iterates, not states: their T_min stays the
+     * monitor's (every step there, the step being at least the monitor interval by default) */
+    const bool live_min = frz && sc->scheme == SCHEME_EXPLICIT;
 #pragma omp parallel for collapse(2) schedule(static)
     for (int kk = lo[2]; kk < hi[2]; kk++)
         for (int j = lo[1]; j < hi[1]; j++)
@@ -222,7 +225,13 @@ static void linear_k_box(const abl_sim *s, const double *T_C, const int lo[3], c
                 }
                 /* vascular stasis: tissue that has been frozen to stasis_C stays unperfused
                  * after the thaw (Hoffmann & Bischof 2002, Urology 60(2A):40;
-                 * docs/PHASE_CHANGE.md) */
+                 * docs/PHASE_CHANGE.md). The explicit step keeps T_min current here, at every
+                 * step, so that whether a voxel reached stasis_C does not depend on how often
+                 * the running maps are sampled (monitor_interval_s, or where a caller's
+                 * sim_step calls end: a voxel that dipped below it between two samples and
+                 * thawed again was missed, up to 3 K at the ice edge in suite phase
+                 * "multirate step"). */
+                if (live_min && T < s->T_min[c]) s->T_min[c] = T;
                 if (frz && s->T_min[c] <= sc->stasis_C) W = 0.0;
                 k_W_mK[c] = k;
                 W_W_m3K[c] = W;
