@@ -1617,12 +1617,17 @@ static abl_status explicit_step(abl_sim *s, double h, double *work, abl_error *e
                                            &pm, &bd);
             prof_mark(pf, ABL_PROF_ENERGY, 24 * ns);
         }
-        pennes_explicit_step_region(&s->st_u, s->T, s->T_new, &swept);
+        /* the constant-property sweep leaves out the box + 1, which the variable-property
+         * sweep writes whole */
         region_halo(s, rlo, rhi);
+        abl_sweep_box csw = swept;
+        for (int d = 0; d < 3; d++) csw.xlo[d] = rlo[d], csw.xhi[d] = rhi[d];
+        pennes_explicit_step_region(&s->st_u, s->T, s->T_new, &csw);
         if (!region_empty(rlo, rhi))
             pennes_explicit_step_var_box(&s->st, s->k_field, s->W_field, s->T, s->T_new, rlo,
                                          rhi);
-        prof_mark(pf, ABL_PROF_KERNEL, 24 * ns + 40 * region_voxels(rlo, rhi));
+        const double nb = region_voxels(rlo, rhi);
+        prof_mark(pf, ABL_PROF_KERNEL, 24 * (ns - nb) + 40 * nb);
     } else if (s->prop_fn) {
         view.T_C = s->T; /* after the pins */
         if ((st = s->prop_fn(s->prop_ctx, &view, s->k_field, s->W_field, err))) return st;
