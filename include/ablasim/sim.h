@@ -111,6 +111,9 @@ typedef struct abl_sim {
     double *mr_sum;                /* [mr_npair] sum over the short steps after the first of
                                     * T_f - T_f(start of the long step) */
     size_t mr_npair, mr_cap;
+    size_t *mr_pin_idx;            /* voxels held outside the fast box at the long step's end */
+    double *mr_pin_T;              /* and their temperatures */
+    size_t mr_npin, mr_cap_pin;
     long mr_long_steps;            /* long steps taken by this process (run summary) */
 
     abl_source **sources;

@@ -777,6 +777,8 @@ void sim_destroy(abl_sim *s)
     free(s->gen_s);
     grid_free_field(s->mr_buf);
     free(s->mr_sum);
+    free(s->mr_pin_idx);
+    free(s->mr_pin_T);
     free(s->mr_pair);
     free(s->mr_axis);
     free(s->extra_pin_idx);
@@ -880,8 +882,21 @@ static double stored_energy(const abl_sim *s, double *work)
 }
 
 
+/* Which held voxels apply_pins sets: all; in a multirate long step's short steps only those in
+ * the fast box (the rest of the grid is not stepped then), and at its last short step those
+ * outside kept in s->mr_pin_idx / mr_pin_T for the long step's end (multirate_step). */
+enum { PINS_ALL, PINS_FAST, PINS_FAST_KEEP_REST };
+
+static bool in_fast_box(const abl_sim *s, size_t c)
+{
+    const abl_grid *g = &s->grid;
+    const int i = (int)(c % g->sy), j = (int)(c / g->sy % (size_t)g->ny), k = (int)(c / g->sz);
+    return i >= s->mr_lo[0] && i < s->mr_hi[0] && j >= s->mr_lo[1] && j < s->mr_hi[1] &&
+           k >= s->mr_lo[2] && k < s->mr_hi[2];
+}
+
 static double apply_pins(abl_sim *s, double *T, size_t n, const size_t *idx, const double *val,
-                         const double *frac)
+                         const double *frac, int which, abl_status *st, abl_error *err)
 {
     const double V = grid_voxel_volume_m3(&s->grid);
     double e = 0.0;
@@ -889,6 +904,25 @@ static double apply_pins(abl_sim *s, double *T, size_t n, const size_t *idx, con
         size_t c = idx[q];
         if (!pin_held(frac, q)) continue;
         const double Tn = val[q];
+        if (which != PINS_ALL && !in_fast_box(s, c)) {
+            if (which == PINS_FAST_KEEP_REST) {
+                if (s->mr_npin == s->mr_cap_pin) {
+                    const size_t cap = s->mr_cap_pin ? 2 * s->mr_cap_pin : 256;
+                    size_t *pi = realloc(s->mr_pin_idx, cap * sizeof *pi);
+                    if (pi) s->mr_pin_idx = pi;
+                    double *pt = pi ? realloc(s->mr_pin_T, cap * sizeof *pt) : NULL;
+                    if (pt) s->mr_pin_T = pt;
+                    if (!pi || !pt) {
+                        if (!*st) *st = abl_fail(err, ABL_ENOMEM, "out of memory (held voxels)");
+                        continue;
+                    }
+                    s->mr_cap_pin = cap;
+                }
+                s->mr_pin_idx[s->mr_npin] = c;
+                s->mr_pin_T[s->mr_npin++] = Tn;
+            }
+            continue;
+        }
         e += (voxel_H(s, c, Tn) - voxel_H(s, c, T[c])) * V;
         T[c] = Tn;
     }
@@ -1457,6 +1491,11 @@ static abl_status multirate_step(abl_sim *s, double *work, abl_error *err)
         }
     }
     prof_mark(&s->prof, ABL_PROF_KERNEL, 24 * nr + 16 * nf * (m % 2));
+    /* voxels held outside the fast box: held at the long step's end, as every step holds its
+     * voxels after the sweep (their value at its start was set by the first short step) */
+    s->energy.E_sources_J +=
+        apply_pins(s, B, s->mr_npin, s->mr_pin_idx, s->mr_pin_T, NULL, PINS_ALL, &st, err);
+    prof_mark(&s->prof, ABL_PROF_PINS, 0);
     if (track) {
         /* S's perfusion, metabolic and boundary heat at T(0) over the long step, and the heat
          * its walls' trapezoidal rule took */
@@ -1586,10 +1625,15 @@ static abl_status explicit_step(abl_sim *s, double h, double *work, abl_error *e
     prof_mark(pf, ABL_PROF_SOURCES, 0);
     /* pins hold during the step: set before the sweep, and again after it */
     double e_src = 0.0;
+    /* a multirate long step's first short step holds every voxel in the state it starts from
+     * (the rest of the grid's long step reads it too); the later ones only the fast box's */
+    const int before = s->mr_active && s->mr_sub > 0 ? PINS_FAST : PINS_ALL;
+    st = ABL_OK;
     for (int i = 0; i < nc; i++)
         e_src += apply_pins(s, s->T, contrib[i].n_pin, contrib[i].pin_idx, contrib[i].pin_T_C,
-                            contrib[i].pin_frac);
-    e_src += apply_pins(s, s->T, s->n_extra_pin, s->extra_pin_idx, s->extra_pin_T, NULL);
+                            contrib[i].pin_frac, before, &st, err);
+    e_src += apply_pins(s, s->T, s->n_extra_pin, s->extra_pin_idx, s->extra_pin_T, NULL, before,
+                        &st, err);
     prof_mark(pf, ABL_PROF_PINS, 0);
     double pm = 0.0, bd = 0.0;
     int rlo[3] = {0, 0, 0}, rhi[3] = {0, 0, 0}; /* active region: box + 1, where the
@@ -1704,12 +1748,18 @@ static abl_status explicit_step(abl_sim *s, double h, double *work, abl_error *e
         phase_map(s->grid.n, s->material, s->phase, s->T, s->T_new, NULL);
         prof_mark(pf, ABL_PROF_PHASE, 25 * nv); /* material, T read; T_new read and written */
     }
+    const int after = !s->mr_active                    ? PINS_ALL
+                      : s->mr_sub == s->mr_ratio - 1 ? PINS_FAST_KEEP_REST
+                                                     : PINS_FAST;
+    if (after == PINS_FAST_KEEP_REST) s->mr_npin = 0;
     for (int i = 0; i < nc; i++) {
         e_src += apply_pins(s, s->T_new, contrib[i].n_pin, contrib[i].pin_idx,
-                            contrib[i].pin_T_C, contrib[i].pin_frac);
+                            contrib[i].pin_T_C, contrib[i].pin_frac, after, &st, err);
         mark_applicator(s, i, &contrib[i]);
     }
-    e_src += apply_pins(s, s->T_new, s->n_extra_pin, s->extra_pin_idx, s->extra_pin_T, NULL);
+    e_src += apply_pins(s, s->T_new, s->n_extra_pin, s->extra_pin_idx, s->extra_pin_T, NULL,
+                        after, &st, err);
+    if (st) return st;
     s->energy.E_sources_J += e_src;
     prof_mark(pf, ABL_PROF_PINS, 0);
     if (s->region_on) {
