@@ -62,7 +62,8 @@ void device_table_free(abl_device_table *t);
 abl_status device_lookup(cfg_node *entry, const char *type, const abl_device_table *t,
                          const abl_device **out, abl_error *err);
 
-/* Grafts dev's values into entry where the entry does not set the key (user wins). A value
+/* Grafts dev's values into entry where the entry does not set the key (user wins), nor its
+ * exclusive alternative (gauge / diameter_mm, power_W / schedule). A value
  * under a map whose selector (a preset `mode` or `type` key beside it) the entry sets to
  * another value is not applied: those keys belong to the preset's variant. applied[i] tells
  * which values were applied (dev->nvalues entries). */

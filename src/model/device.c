@@ -243,6 +243,12 @@ static int graft(cfg_node *m, const char *p, const abl_device *dev, const abl_de
     const char *dot = strchr(p, '.');
     if (!dot) {
         if (child(m, p)) return 0; /* the scenario sets it: it wins */
+        /* keys that exclude each other (the parsers take exactly one): the scenario's choice
+         * of the other one wins too */
+        static const char *const alt[][2] = {{"gauge", "diameter_mm"}, {"power_W", "schedule"}};
+        for (size_t a = 0; a < sizeof alt / sizeof alt[0]; a++)
+            for (int k = 0; k < 2; k++)
+                if (!strcmp(p, alt[a][k]) && child(m, alt[a][1 - k])) return 0;
         /* a selector beside it (mode / type) set by the scenario to another value than the
          * preset's: this key belongs to the preset's variant, not the scenario's */
         for (int i = 0; i < dev->nvalues; i++) {
