@@ -48,6 +48,14 @@ typedef struct {
     .key = "diameter_mm", .unit = "mm", .deflt = (deflt_), .allowed = (allowed_),                  \
     .meaning = "needle outer diameter (the held voxels, wider, are coupled to it)"
 
+/* The device preset key of every applicator source (device.h, docs/DEVICES.md): a row of each
+ * modality's key table, {APPLICATOR_KEY_DEVICE}. The scenario reader applies the preset before
+ * the modality parses the entry; the modality's parser never reads it. */
+#define APPLICATOR_KEY_DEVICE                                                                      \
+    .key = "device", .unit = "–", .deflt = "none", .allowed = "a preset of this type in `devices_file`", \
+    .meaning = "named device preset: supplies the keys the entry does not set (the entry's own "  \
+               "values win); docs/DEVICES.md"
+
 /* Stubs (Birmingham) iron wire gauge, the sizing of hypodermic, RF and cryoablation needles:
  * nominal outer diameter [mm] of gauge NEEDLE_GAUGE_MIN..NEEDLE_GAUGE_MAX, NAN outside. */
 #define NEEDLE_GAUGE_MIN 10

@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "ablasim/config.h"
+#include "ablasim/device.h"
 #include "ablasim/schedule.h"
 #include "ablasim/grid.h"
 #include "ablasim/shape.h"
@@ -41,6 +42,13 @@ typedef struct {
     const struct abl_source_type_info *modality; /* SRC_MODALITY: parser and constructor */
     void *params;                                /* SRC_MODALITY: its parsed parameters */
     char where[256];       /* file:line of the entry, for messages */
+    /* `device: NAME` (device.h): the preset's name ("" without one) and its values, each with
+     * whether it was applied (false: the scenario set the key itself); recorded in the run
+     * summary */
+    char device[ABL_DEVICE_NAME_LEN];
+    int ndevice_values;
+    abl_device_value device_values[ABL_DEVICE_MAX_VALUES]; /* .node is NULL here */
+    bool device_applied[ABL_DEVICE_MAX_VALUES];
 } abl_source_cfg;
 
 /* A temperature probe of output.probes: a point, or a line of npoints equally spaced points
@@ -75,6 +83,7 @@ typedef struct abl_scenario {
     char name[128];
     abl_tissue_table tissues;
     char *tissues_path;
+    char *devices_path; /* devices_file (read only when a source names a device) */
 
     /* grid: from dims/spacing or from a mesh file */
     int dims[3];

@@ -227,6 +227,9 @@ static const cfg_keytable output_keys = CFG_KEYTABLE(output_decl);
 static const cfg_keydecl root_decl[] = {
     CFG_KEY("name", "–", "`ablasim`", "text", "run name; default output `<name>.h5`"),
     CFG_KEY("tissues_file", "–", "`tissues.yaml`", "path", "property table (see below)"),
+    CFG_KEY("devices_file", "–", "`devices.yaml` beside the tissues file", "path",
+            "device presets for `sources[i].device` (docs/DEVICES.md); read only when a source "
+            "names one"),
     {"tissues", "as in table", "–", "as in table",
      "override a tissue property or define a new tissue (all required properties then)",
      .label = "`tissues.<name>.<property>`"},
@@ -453,9 +456,53 @@ static abl_status parse_grid(cfg_node *g, abl_scenario *sc, const char *base_dir
     return ABL_OK;
 }
 
+/* The key table of a source type that takes device presets (device.h). */
+static const cfg_keytable *device_keys_of(const char *type)
+{
+    if (strcmp(type, "rfa") && strcmp(type, "mwa") && strcmp(type, "cryo")) return NULL;
+    const abl_source_type_info *info = source_type_find(type);
+    return info ? info->keys : NULL;
+}
+
+/* `device: NAME` of entry e (a modality that takes presets): the devices file is read on the
+ * first use (*table), the preset looked up, checked against the type and grafted into e where
+ * e does not set the key; src records what was applied. */
+static abl_status apply_device(cfg_node *e, const abl_source_type_info *info, abl_scenario *sc,
+                               abl_device_table *table, abl_source_cfg *src, abl_error *err)
+{
+    cfg_node *dn = cfg_get(e, "device");
+    if (!dn) return ABL_OK;
+    char where[600], path[300];
+    abl_status st;
+    if (!device_keys_of(info->type))
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: '%s': device presets exist for rfa, mwa and cryo sources only",
+                        cfg_where(dn, where, sizeof where), cfg_path(dn, path, sizeof path));
+    if (!table->path) {
+        st = device_table_load(sc->devices_path, device_keys_of, table, err);
+        if (st) {
+            /* say which key made the devices file necessary */
+            char msg[sizeof err->msg];
+            snprintf(msg, sizeof msg, "%s", err->msg);
+            return abl_fail(err, st, "%s (devices_file, read for '%s' at %s)", msg,
+                            cfg_path(dn, path, sizeof path), cfg_where(dn, where, sizeof where));
+        }
+    }
+    const abl_device *dev;
+    if ((st = device_lookup(e, info->type, table, &dev, err))) return st;
+    snprintf(src->device, sizeof src->device, "%s", dev->name);
+    src->ndevice_values = dev->nvalues;
+    if ((st = device_apply(e, dev, src->device_applied, err))) return st;
+    for (int i = 0; i < dev->nvalues; i++) {
+        src->device_values[i] = dev->values[i];
+        src->device_values[i].node = NULL; /* the table is freed after the sources */
+    }
+    return ABL_OK;
+}
+
 /* A registered modality: common keys here, its own through its parser. */
 static abl_status parse_modality(cfg_node *e, const abl_source_type_info *info, abl_scenario *sc,
-                                 abl_source_cfg *src, abl_error *err)
+                                 abl_device_table *devices, abl_source_cfg *src, abl_error *err)
 {
     const char *allowed[65];
     size_t na = 0;
@@ -463,13 +510,14 @@ static abl_status parse_modality(cfg_node *e, const abl_source_type_info *info, 
     if (info->keys) cfg_decl_names(info->keys, CFG_ALL_VARIANTS, allowed, &na, 64);
     allowed[na] = NULL;
     abl_status st = cfg_check_keys(e, allowed, err);
-    if (st) return st;
+    if (st || (st = apply_device(e, info, sc, devices, src, err))) return st;
     src->type = SRC_MODALITY;
     src->modality = info;
     return info->parse(e, sc, &src->params, err);
 }
 
-static abl_status parse_sources(cfg_node *list, abl_scenario *sc, abl_error *err)
+static abl_status parse_source_list(cfg_node *list, abl_scenario *sc, abl_device_table *devices,
+                                    abl_error *err)
 {
     static const char *const types[] = {"volumetric", "fixed_temperature"};
     static const cfg_range power_range = {0, 1e4, false, false, "W"};
@@ -504,7 +552,7 @@ static abl_status parse_sources(cfg_node *list, abl_scenario *sc, abl_error *err
             cfg_where(e, src->where, sizeof src->where);
             if ((st = cfg_get_double(e, "on_s", false, 0.0, &when, &src->on_s, err)) ||
                 (st = cfg_get_double(e, "off_s", false, 1e7, &when, &src->off_s, err)) ||
-                (st = parse_modality(e, info, sc, src, err)))
+                (st = parse_modality(e, info, sc, devices, src, err)))
                 return st;
             sc->nsources++;
             continue;
@@ -564,6 +612,15 @@ static abl_status parse_sources(cfg_node *list, abl_scenario *sc, abl_error *err
         sc->nsources++;
     }
     return ABL_OK;
+}
+
+/* The sources; the devices file (device presets) lives only while they are parsed. */
+static abl_status parse_sources(cfg_node *list, abl_scenario *sc, abl_error *err)
+{
+    abl_device_table devices = {0};
+    abl_status st = parse_source_list(list, sc, &devices, err);
+    device_table_free(&devices);
+    return st;
 }
 
 static abl_status parse_thresholds(cfg_node *map, const char *key, const double *def, int ndef,
@@ -923,14 +980,30 @@ static abl_status parse_root(cfg_node *root, abl_scenario *sc, const char *base_
     static const char *const shutdown[] = {"none", "arrhenius"};
     static const cfg_range arr_range = {20, 100, false, false, "degC"};
     abl_status st;
-    const char *name, *tfile;
+    const char *name, *tfile, *dfile;
     if ((st = cfg_check_decl(root, &root_keys, CFG_ALL_VARIANTS, err)) ||
         (st = cfg_get_string(root, "name", false, "ablasim", &name, err)) ||
-        (st = cfg_get_string(root, "tissues_file", false, "tissues.yaml", &tfile, err)))
+        (st = cfg_get_string(root, "tissues_file", false, "tissues.yaml", &tfile, err)) ||
+        (st = cfg_get_string(root, "devices_file", false, NULL, &dfile, err)))
         return st;
     snprintf(sc->name, sizeof sc->name, "%s", name);
     sc->tissues_path = resolve(base_dir, tfile);
     if (!sc->tissues_path) return abl_fail(err, ABL_ENOMEM, "out of memory");
+    if (dfile) {
+        sc->devices_path = resolve(base_dir, dfile);
+    } else {
+        /* default: devices.yaml beside the tissue table (configs/ holds both), so a scenario
+         * that names ../../configs/tissues.yaml finds the presets there too */
+        char *dir = xstrdup(sc->tissues_path);
+        if (dir) {
+            char *slash = strrchr(dir, '/');
+            if (slash) *slash = '\0';
+            else dir[0] = '\0';
+            sc->devices_path = resolve(dir[0] ? dir : NULL, "devices.yaml");
+            free(dir);
+        }
+    }
+    if (!sc->devices_path) return abl_fail(err, ABL_ENOMEM, "out of memory");
     if ((st = tissue_table_load(sc->tissues_path, cfg_get(root, "tissues"), &sc->tissues, err)))
         return st;
 
@@ -1087,6 +1160,7 @@ void scenario_free(abl_scenario *sc)
     free(sc->probes);
     tissue_table_free(&sc->tissues);
     free(sc->tissues_path);
+    free(sc->devices_path);
     free(sc->mesh_path);
     free(sc->output_path);
     free(sc->text);

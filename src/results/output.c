@@ -1592,6 +1592,25 @@ static void json_sources(abl_json *j, const abl_sim_view *s, const iso_result *i
         const abl_source *src = s->sources[i];
         json_begin_object(j, iso->src_name[i], false);
         json_str(j, "type", src->ops->type);
+        if (i < sc->nsources && sc->sources[i].device[0]) {
+            /* the device preset (device.h): its values as written in the devices file, split
+             * into those the run used and those the scenario set itself */
+            const abl_source_cfg *c = &sc->sources[i];
+            json_begin_object(j, "device", false);
+            json_str(j, "name", c->device);
+            json_str(j, "file", sc->devices_path);
+            json_begin_object(j, "applied", false);
+            for (int v = 0; v < c->ndevice_values; v++)
+                if (c->device_applied[v])
+                    json_str(j, c->device_values[v].path, c->device_values[v].value);
+            json_end_object(j);
+            json_begin_object(j, "set_by_scenario", false);
+            for (int v = 0; v < c->ndevice_values; v++)
+                if (!c->device_applied[v])
+                    json_str(j, c->device_values[v].path, c->device_values[v].value);
+            json_end_object(j);
+            json_end_object(j);
+        }
         int first = 1;
         for (int zi = 0; zi < iso->nzones; zi++) {
             const zone_set *z = &iso->zones[zi];

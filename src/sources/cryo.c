@@ -109,6 +109,7 @@ static const cfg_keydecl probe_decl[] = {
 static const cfg_keytable probe_keys = CFG_KEYTABLE(probe_decl);
 
 static const cfg_keydecl cryo_decl[] = {
+    {APPLICATOR_KEY_DEVICE},
     {"probes", "–", "required", "list of 1..8 mappings", "the needles of this source",
      .sub = &probe_keys, .sub_prefix = "probes[i]."},
     {"protocol", "–", "– (required at the source or in every probe)", "list of 1..32 phases",

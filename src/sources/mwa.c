@@ -126,6 +126,7 @@ typedef struct {
 
 /* The keys of an MWA source, declared once (docs/MWA.md explains them). */
 static const cfg_keydecl mwa_decl[] = {
+    {APPLICATOR_KEY_DEVICE},
     CFG_KEY("frequency_MHz", "MHz", "required", "915 or 2450",
             "generator frequency (the tissue table has dielectric values at these)"),
     CFG_KEY("power_W", "W", "one of power_W / schedule", "[0, 1000]", "constant generator power"),

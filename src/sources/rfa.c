@@ -175,6 +175,7 @@ static const cfg_keydecl el_decl[] = {
 static const cfg_keytable el_keys = CFG_KEYTABLE(el_decl);
 
 static const cfg_keydecl rfa_decl[] = {
+    {APPLICATOR_KEY_DEVICE},
     {"generator", "–", "required", "mapping", "the generator (`mode` and its settings)",
      .label = "", .sub = &gen_keys, .sub_prefix = "generator."},
     {"electrodes", "–", "required", "list of 1..16 mappings", "the electrodes of this source",

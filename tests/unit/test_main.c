@@ -24,6 +24,7 @@ void register_schema_tests(void);    /* test_schema.c */
 void register_profile_tests(void);   /* test_profile.c */
 void register_plan_tests(void);      /* test_plan.c */
 void register_vessel_tests(void);    /* test_vessel.c */
+void register_device_tests(void);    /* test_devices.c */
 
 int main(int argc, char **argv)
 {
@@ -44,6 +45,7 @@ int main(int argc, char **argv)
     register_rfa_tests();
     register_cryo_tests();
     register_vessel_tests();
+    register_device_tests();
     register_phase_tests();
     register_subvoxel_tests();
     register_probe_tests();
