@@ -106,6 +106,7 @@ typedef struct abl_sim {
     bool mr_active;                /* inside a long step: explicit_step works in the fast box */
     int mr_sub;                    /* which short step of the long one (0 .. m - 1) */
     int mr_lo[3], mr_hi[3];        /* the fast box of the current long step */
+    uint8_t *mr_mask;              /* [n] 1 inside the fast box */
     size_t *mr_pair;               /* [2 mr_npair] (f, s) across each face between F and S */
     uint8_t *mr_axis;              /* [mr_npair] the face's axis */
     double *mr_sum;                /* [mr_npair] sum over the short steps after the first of

@@ -778,6 +778,7 @@ void sim_destroy(abl_sim *s)
     grid_free_field(s->mr_buf);
     free(s->mr_sum);
     free(s->mr_pin_idx);
+    grid_free_field(s->mr_mask);
     free(s->mr_pin_T);
     free(s->mr_pair);
     free(s->mr_axis);
@@ -887,12 +888,9 @@ static double stored_energy(const abl_sim *s, double *work)
  * outside kept in s->mr_pin_idx / mr_pin_T for the long step's end (multirate_step). */
 enum { PINS_ALL, PINS_FAST, PINS_FAST_KEEP_REST };
 
-static bool in_fast_box(const abl_sim *s, size_t c)
+static inline bool in_fast_box(const abl_sim *s, size_t c)
 {
-    const abl_grid *g = &s->grid;
-    const int i = (int)(c % g->sy), j = (int)(c / g->sy % (size_t)g->ny), k = (int)(c / g->sz);
-    return i >= s->mr_lo[0] && i < s->mr_hi[0] && j >= s->mr_lo[1] && j < s->mr_hi[1] &&
-           k >= s->mr_lo[2] && k < s->mr_hi[2];
+    return s->mr_mask[c] != 0;
 }
 
 static double apply_pins(abl_sim *s, double *T, size_t n, const size_t *idx, const double *val,
@@ -1305,7 +1303,8 @@ static abl_status plan_multirate(abl_sim *s, abl_error *err)
     s->row_seg_s = malloc(((size_t)g->ny * g->nz + 1) * sizeof *s->row_seg_s);
     s->gen_s = malloc((ngen ? ngen : 1) * sizeof *s->gen_s);
     s->mr_buf = grid_alloc_field(g, 0.0);
-    if (!s->seg_s || !s->row_seg_s || !s->gen_s || !s->mr_buf)
+    s->mr_mask = grid_alloc_labels(g, 0);
+    if (!s->seg_s || !s->row_seg_s || !s->gen_s || !s->mr_buf || !s->mr_mask)
         return abl_fail(err, ABL_ENOMEM, "out of memory for the multirate step's plan");
     stencil_plan_segments(&s->st_s, s->seg_s, s->row_seg_s, s->gen_s);
     s->st_s.seg = s->seg_s;
@@ -1323,10 +1322,23 @@ static abl_status multirate_box(abl_sim *s, abl_error *err)
     const int n[3] = {s->grid.nx, s->grid.ny, s->grid.nz}, w = s->mr_ratio + 1;
     const bool empty = region_empty(s->reg_lo, s->reg_hi);
     if (s->mr_sub == 0) {
+        int lo[3], hi[3];
         for (int d = 0; d < 3; d++) {
-            s->mr_lo[d] = empty ? 0 : s->reg_lo[d] - w > 0 ? s->reg_lo[d] - w : 0;
-            s->mr_hi[d] = empty ? 0 : s->reg_hi[d] + w < n[d] ? s->reg_hi[d] + w : n[d];
+            lo[d] = empty ? 0 : s->reg_lo[d] - w > 0 ? s->reg_lo[d] - w : 0;
+            hi[d] = empty ? 0 : s->reg_hi[d] + w < n[d] ? s->reg_hi[d] + w : n[d];
         }
+        /* the mask of the fast box (apply_pins' test), updated where the box changed: the
+         * old box cleared, the new one set (it only grows, so mostly the new layers) */
+        const abl_grid *g = &s->grid;
+        for (int pass = 0; pass < 2; pass++) {
+            const int *bl = pass ? lo : s->mr_lo, *bh = pass ? hi : s->mr_hi;
+            if (region_empty(bl, bh)) continue;
+#pragma omp parallel for collapse(2) schedule(static)
+            for (int k = bl[2]; k < bh[2]; k++)
+                for (int j = bl[1]; j < bh[1]; j++)
+                    memset(s->mr_mask + ABL_IDX(g, bl[0], j, k), pass, (size_t)(bh[0] - bl[0]));
+        }
+        for (int d = 0; d < 3; d++) s->mr_lo[d] = lo[d], s->mr_hi[d] = hi[d];
         return ABL_OK;
     }
     if (empty) return ABL_OK;
