@@ -4,7 +4,7 @@
 usage: scripts/compare_results.py BIN_A BIN_B [--duration-s S] [--threads N] [--keep DIR]
                                   [--reuse-a] [--config FILE ...]
 
-Runs both binaries on each scenario (configs/*.yaml except tissues.yaml and sweep files; or the
+Runs both binaries on each scenario (configs/*.yaml except tissues.yaml, devices.yaml and sweep files; or the
 --config files), with `--set time.duration_s=S` when S is given (short runs exercise every code
 path of a scenario at a fraction of its cost), and compares the two results: every dataset
 byte for byte (dtype, shape, raw bytes), every attribute by value, and the JSON summaries key by
@@ -119,7 +119,7 @@ def main():
                     help="keep A's results already in --keep DIR (one baseline, many comparisons)")
     args = ap.parse_args()
     cfgs = args.config or sorted(c for c in glob.glob("configs/*.yaml")
-                                 if not os.path.basename(c).startswith(("tissues", "sweep")))
+                                 if not os.path.basename(c).startswith(("tissues", "devices", "sweep")))
     work = args.keep or tempfile.mkdtemp(prefix="ablasim_compare_")
     os.makedirs(work, exist_ok=True)
     bad = 0

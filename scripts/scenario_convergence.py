@@ -33,7 +33,7 @@ def bases():
     names = []
     for f in sorted(glob.glob(os.path.join(ROOT, "configs", "*.yaml"))):
         n = os.path.basename(f)[:-5]
-        if n == "tissues" or n.startswith("sweep"):
+        if n in ("tissues", "devices") or n.startswith("sweep"):
             continue
         names.append(n)
     return names

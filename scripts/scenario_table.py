@@ -5,7 +5,7 @@ usage: scripts/scenario_table.py [--bin bin/ablasim] [--only NAME|GLOB ...] [--n
                                  [--reuse] [--threads N] [--variant "BASE NAME --set K=V ..."]
                                  [--check] [--self-test]
 
-For each configs/*.yaml that is a scenario (not tissues.yaml, not sweep_*.yaml): run it,
+For each configs/*.yaml that is a scenario (not tissues.yaml or devices.yaml, not sweep_*.yaml): run it,
 evaluate the margin (`ablasim margin`), and collect modality, settings, ablation volume
 (T_max >= 55 C or T_min <= -40 C), minimal margin, verdict, critical-structure extremes and run
 time (wall and CPU). Writes out/scenarios/table.md and replaces the block between
@@ -129,7 +129,7 @@ def collect(extra_variants):
     scen = []
     for path in sorted(glob.glob(os.path.join(ROOT, "configs", "*.yaml"))):
         name = os.path.basename(path)[:-5]
-        if name == "tissues" or name.startswith("sweep"):
+        if name in ("tissues", "devices") or name.startswith("sweep"):
             continue
         text = open(path).read()
         scen.append({"name": name, "path": path, "text": text, **parse_directives(path, text)})
