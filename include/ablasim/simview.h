@@ -56,6 +56,8 @@ typedef struct {
     long seg_steps;
     double monitor_accum_s;
     bool region_known;       /* the active region's box (sim.h reg_lo, reg_hi) is checkpointed */
+    int mr_ratio;            /* multirate step: short steps per long one (0: not used) */
+    long mr_long_steps;      /* long steps taken by this process */
     int region_box[6];       /* lo[3], hi[3] */
     double wall_s;
     abl_energy energy;

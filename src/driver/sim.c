@@ -720,6 +720,8 @@ abl_sim_view sim_view(const abl_sim *s)
         .seg_steps = s->seg_steps,
         .monitor_accum_s = s->monitor_accum_s,
         .region_known = s->region_on && s->region_known,
+        .mr_ratio = s->mr_ratio,
+        .mr_long_steps = s->mr_long_steps,
         .region_box = {s->reg_lo[0], s->reg_lo[1], s->reg_lo[2], s->reg_hi[0], s->reg_hi[1],
                        s->reg_hi[2]},
         .wall_s = s->wall_s,
