@@ -157,9 +157,10 @@ static void print_summary(const abl_sim *s, const char *out)
     if (sc->multirate) {
         if (s->mr_ratio) {
             const int *lo = s->mr_lo, *hi = s->mr_hi;
-            printf("multirate  %ld long steps of %d x dt; last fast box %d x %d x %d voxels "
-                   "(%.1f %% of the grid)\n",
-                   s->mr_long_steps, s->mr_ratio, hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2],
+            printf("multirate  %ld long steps of %d x dt (%ld ended early); last fast box "
+                   "%d x %d x %d voxels (%.1f %% of the grid)\n",
+                   s->mr_long_steps, s->mr_ratio, s->mr_early_ends, hi[0] - lo[0],
+                   hi[1] - lo[1], hi[2] - lo[2],
                    100.0 * (double)(hi[0] - lo[0]) * (hi[1] - lo[1]) * (hi[2] - lo[2]) /
                        (double)s->grid.n);
         } else {

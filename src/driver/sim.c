@@ -1247,8 +1247,8 @@ static void region_after_step(abl_sim *s)
  * Frozen tissue conducts ~4x better and stores ~2x less heat than liquid tissue, so the explicit
  * step a freezing run needs is several times shorter than what the liquid tissue around the
  * ice needs; yet every voxel of the grid took the short step. The multirate step takes m short
- * steps dt on the fast box F (the active region's box grown by m + 1 voxels) and one long step
- * m dt with the liquid stencil on the rest S of the grid:
+ * steps dt on the fast box F (the active region's box grown by MR_MARGIN voxels) and one long
+ * step m dt with the liquid stencil on the rest S of the grid:
  *  - the short steps see the voxels of S next to F at their values at the start of the long
  *    step, T_s(0); through each face between a voxel f of F and s of S they move the heat
  *    dt G (T_s(0) - T_f(k)), k = 0 .. m - 1;
@@ -1258,9 +1258,21 @@ static void region_after_step(abl_sim *s)
  *    "multirate step" in suite phase).
  * Every coefficient stays non-negative (m dt is within the liquid stencil's stability bound and
  * the correction only adds multiples of T_f(k)), so S stays in the liquid window, as the
- * active region requires. F's outer layer is nominal throughout: the box grows by at most one
- * voxel per short step (region_after_step scans its one-voxel shell), so after m short steps
- * it is still a voxel inside F. multirate_box checks this at every short step. */
+ * active region requires. F's outer layer must be nominal at the start of every short step
+ * whose values enter the exchange: the box grows by at most one voxel per short step
+ * (region_after_step scans its one-voxel shell), so multirate_step checks after each short
+ * step that the box is still a voxel inside F and otherwise ends the long step there, after
+ * k < m short steps, S then taking k dt (the m dt sweep scaled by k / m). multirate_box checks
+ * the same at every short step (a safety net: a failure is an error). */
+/* The fast box: at the long step's first short step (the sources' voxels have just joined the
+ * box) the box grown by MR_MARGIN, clipped to the grid; at every later short step, a check that
+ * the box is still a voxel inside it wherever it does not reach the grid's edge (multirate_step
+ * ends a long step early before that can fail; the check is the safety net). The margin is
+ * two voxels: the box may grow by one on each side within a long step (through liquid tissue,
+ * at the liquid tissue's own stability limit, the window rarely spreads faster: in the humerus
+ * scenarios no long step ended early), and one voxel of liquid stays between it and S. */
+#define MR_MARGIN 2
+
 static abl_status plan_multirate(abl_sim *s, abl_error *err)
 {
     const abl_scenario *sc = s->sc;
@@ -1313,15 +1325,26 @@ static abl_status plan_multirate(abl_sim *s, abl_error *err)
     s->st_s.row_seg = s->row_seg_s;
     s->st_s.gen = s->gen_s;
     s->mr_ratio = mr;
+    s->mr_margin = MR_MARGIN;
     return ABL_OK;
 }
 
-/* The fast box: at the long step's first short step (the sources' voxels have just joined the
- * box) the box grown by m + 1, clipped to the grid; at every short step, a check that the box
- * is still a voxel inside it wherever it does not reach the grid's edge. */
+/* Is the active region's box a voxel inside the fast box wherever the fast box does not reach
+ * the grid's edge (so that the fast box's outer layer is outside the region: nominal)? */
+static bool multirate_contains(const abl_sim *s)
+{
+    const int n[3] = {s->grid.nx, s->grid.ny, s->grid.nz};
+    if (region_empty(s->reg_lo, s->reg_hi)) return true;
+    bool inside = !region_empty(s->mr_lo, s->mr_hi);
+    for (int d = 0; d < 3 && inside; d++)
+        inside = (s->mr_lo[d] == 0 || s->reg_lo[d] > s->mr_lo[d]) &&
+                 (s->mr_hi[d] == n[d] || s->reg_hi[d] < s->mr_hi[d]);
+    return inside;
+}
+
 static abl_status multirate_box(abl_sim *s, abl_error *err)
 {
-    const int n[3] = {s->grid.nx, s->grid.ny, s->grid.nz}, w = s->mr_ratio + 1;
+    const int n[3] = {s->grid.nx, s->grid.ny, s->grid.nz}, w = s->mr_margin;
     const bool empty = region_empty(s->reg_lo, s->reg_hi);
     if (s->mr_sub == 0) {
         int lo[3], hi[3];
@@ -1343,12 +1366,7 @@ static abl_status multirate_box(abl_sim *s, abl_error *err)
         for (int d = 0; d < 3; d++) s->mr_lo[d] = lo[d], s->mr_hi[d] = hi[d];
         return ABL_OK;
     }
-    if (empty) return ABL_OK;
-    bool inside = !region_empty(s->mr_lo, s->mr_hi);
-    for (int d = 0; d < 3 && inside; d++)
-        inside = (s->mr_lo[d] == 0 || s->reg_lo[d] > s->mr_lo[d]) &&
-                 (s->mr_hi[d] == n[d] || s->reg_hi[d] < s->mr_hi[d]);
-    if (inside) return ABL_OK;
+    if (multirate_contains(s)) return ABL_OK;
     return abl_fail(err, ABL_EINTERNAL,
                     "%s: multirate step at t = %.3f s: the active region (%d..%d, %d..%d, "
                     "%d..%d) left the fast box (%d..%d, %d..%d, %d..%d) within a long step; "
@@ -1419,12 +1437,17 @@ static double wall_implicit(abl_sim *s, const abl_stencil *cst, double dt, const
 static abl_status multirate_step(abl_sim *s, double *work, abl_error *err)
 {
     const int m = s->mr_ratio;
-    const double dt = s->dt_s, Dt = m * dt;
+    const double dt = s->dt_s;
     const bool track = s->energy.energy_tracked;
     double *A = s->T, *B = s->T_new, *X = s->mr_buf;
     abl_status st = ABL_OK;
+    int k_used = 0;
+    s->mr_npair = 0;
     s->mr_active = true;
     for (int k = 0; k < m && !st; k++) {
+        /* the box grew into F's outer layer in the last short step: end the long step here
+         * (S then steps k dt), before that layer's values enter the exchange */
+        if (k >= 1 && !multirate_contains(s)) break;
         s->mr_sub = k;
         s->T = k == 0 ? A : k % 2 ? X : B;
         s->T_new = k % 2 == 0 ? X : B;
@@ -1449,23 +1472,40 @@ static abl_status multirate_step(abl_sim *s, double *work, abl_error *err)
         }
         prof_start(&s->prof);
         st = explicit_step(s, dt, work, err);
+        k_used++;
         s->step++;
         s->seg_steps++;
         s->t_s = s->seg_t0_s + (double)s->seg_steps * dt;
         s->monitor_accum_s += dt;
     }
     s->mr_active = false;
+    s->mr_last_k = k_used;
+    if (k_used < m) s->mr_early_ends++;
     s->T = A;
     s->T_new = B;
     if (st) return st;
     prof_start(&s->prof);
-    if ((st = multirate_box(s, err))) return st; /* the last short step's growth, too */
-    /* S: one long step from T(0) (A) into B; F keeps the short steps' result */
+    /* S: one long step from T(0) (A) into B, of k_used dt: the planned m dt sweep scaled by
+     * r = k_used / m (forward Euler is linear in the step, as explicit_step shortens a step
+     * before a breakpoint); F keeps the short steps' result */
+    const double r = (double)k_used / m, Dt = k_used * dt;
     abl_sweep_box rest = sweep_box_all(&s->grid);
     for (int d = 0; d < 3; d++) rest.xlo[d] = s->mr_lo[d], rest.xhi[d] = s->mr_hi[d];
     pennes_explicit_step_region(&s->st_s, A, B, &rest);
+    double e_wall = 0.0;
+    if (track) {
+        /* the heat S's walls' trapezoidal rule took, at the planned long step */
+        const int none[3] = {0, 0, 0};
+        e_wall = r * wall_implicit(s, &s->st_s, m * dt, none, none, &rest, true);
+    }
+    if (k_used < m) {
+        const uint8_t *mask = s->mr_mask;
+#pragma omp parallel for schedule(static)
+        for (size_t c = 0; c < s->grid.n; c++)
+            if (!mask[c]) B[c] = A[c] + r * (B[c] - A[c]);
+    }
     const double nf = region_voxels(s->mr_lo, s->mr_hi), nr = (double)s->grid.n - nf;
-    if (m % 2) {
+    if (k_used % 2) {
         /* the last short step wrote X */
         const abl_grid *g = &s->grid;
         const int *lo = s->mr_lo, *hi = s->mr_hi;
@@ -1477,7 +1517,8 @@ static abl_status multirate_step(abl_sim *s, double *work, abl_error *err)
     }
     /* the exchange across F's faces: dt G sum_k (T_f(k) - T_f(0)) into s, divided like the
      * rest of its update where s is on a conducting domain face (the trapezoidal wall rule,
-     * T1 = (T* + w T0) / (1 + w)) */
+     * T1 = (T* + w T0) / (1 + w)); the part w / (1 + w) the wall takes is boundary heat */
+    double e_corr = 0.0;
     {
         const int nm = s->nmat;
         const double *gface = s->gface, *gbound = s->gbound, *inv_rhoc_u = s->inv_rhoc_u;
@@ -1487,7 +1528,8 @@ static abl_status multirate_step(abl_sim *s, double *work, abl_error *err)
         const size_t *pr = s->mr_pair;
         const double *sum = s->mr_sum;
         const uint8_t *axis = s->mr_axis;
-#pragma omp parallel for schedule(static)
+        const double V = grid_voxel_volume_m3(g);
+#pragma omp parallel for schedule(static) reduction(+ : e_corr)
         for (size_t q = 0; q < s->mr_npair; q++) {
             const size_t f = pr[2 * q], sv = pr[2 * q + 1];
             const int ms = mat[sv], mf = mat[f], ax = axis[q];
@@ -1500,31 +1542,32 @@ static abl_status multirate_step(abl_sim *s, double *work, abl_error *err)
                 if ((fc % 2 ? sx[fc / 2] == n[fc / 2] - 1 : sx[fc / 2] == 0) &&
                     sc->bc[fc].type != BC_INSULATED)
                     gb += gbound[(size_t)fc * nm + ms];
-            if (gb > 0.0) dq /= 1.0 + 0.5 * Dt * inv_rhoc_u[ms] * gb;
+            if (gb > 0.0) {
+                const double w = 0.5 * Dt * inv_rhoc_u[ms] * gb, kept = dq / (1.0 + w);
+                e_corr += (kept - dq) / inv_rhoc_u[ms] * V;
+                dq = kept;
+            }
             B[sv] += dq;
         }
     }
-    prof_mark(&s->prof, ABL_PROF_KERNEL, 24 * nr + 16 * nf * (m % 2));
+    prof_mark(&s->prof, ABL_PROF_KERNEL, 24 * nr + 16 * nf * (k_used % 2));
     /* voxels held outside the fast box: held at the long step's end, as every step holds its
      * voxels after the sweep (their value at its start was set by the first short step) */
     s->energy.E_sources_J +=
         apply_pins(s, B, s->mr_npin, s->mr_pin_idx, s->mr_pin_T, NULL, PINS_ALL, &st, err);
     prof_mark(&s->prof, ABL_PROF_PINS, 0);
     if (track) {
-        /* S's perfusion, metabolic and boundary heat at T(0) over the long step, and the heat
-         * its walls' trapezoidal rule took */
+        /* S's perfusion, metabolic and boundary heat at T(0) over the long step */
         double pm = 0.0, bd = 0.0;
         pennes_energy_rates_var_region(&s->st, s->k_field, s->W_field, A, work, &rest, &pm, &bd);
         s->energy.E_perf_met_J += pm * Dt;
-        s->energy.E_boundary_in_J += bd * Dt;
-        const int none[3] = {0, 0, 0};
-        s->energy.E_boundary_in_J += wall_implicit(s, &s->st_s, Dt, none, none, &rest, true);
+        s->energy.E_boundary_in_J += bd * Dt + e_wall + e_corr;
         prof_mark(&s->prof, ABL_PROF_ENERGY, 24 * nr);
     }
     s->T = B;
     s->T_new = A;
     s->mr_long_steps++;
-    return ABL_OK;
+    return st;
 }
 
 /* Domain faces taken semi-implicitly (issue 17). The sweep gives every voxel on a conducting
@@ -1762,9 +1805,10 @@ static abl_status explicit_step(abl_sim *s, double h, double *work, abl_error *e
         phase_map(s->grid.n, s->material, s->phase, s->T, s->T_new, NULL);
         prof_mark(pf, ABL_PROF_PHASE, 25 * nv); /* material, T read; T_new read and written */
     }
-    const int after = !s->mr_active                    ? PINS_ALL
-                      : s->mr_sub == s->mr_ratio - 1 ? PINS_FAST_KEEP_REST
-                                                     : PINS_FAST;
+    /* in a long step, the held voxels outside the fast box are kept at every short step: the
+     * last one's values are held at the long step's end (which short step is last is known
+     * only then) */
+    const int after = !s->mr_active ? PINS_ALL : PINS_FAST_KEEP_REST;
     if (after == PINS_FAST_KEEP_REST) s->mr_npin = 0;
     for (int i = 0; i < nc; i++) {
         e_src += apply_pins(s, s->T_new, contrib[i].n_pin, contrib[i].pin_idx,
@@ -2175,7 +2219,7 @@ abl_status sim_advance(abl_sim *s, long nmax, double t_stop, abl_error *err)
         if (s->mr_ratio &&
             segment_steps(s->seg_t0_s, b, dt) - 1 - s->seg_steps >= (long)s->mr_ratio) {
             if ((st = multirate_step(s, work, err))) goto done;
-            n += s->mr_ratio - 1;
+            n += s->mr_last_k - 1;
             const bool last = n >= nmax - 1 || s->step == s->nsteps_total ||
                               s->t_s >= t_stop - 1e-9 * dt;
             if (s->monitor_accum_s >= sc->monitor_interval_s * (1.0 - 1e-9) || last) {
