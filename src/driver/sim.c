@@ -1085,6 +1085,24 @@ static inline bool in_sweep_box(const abl_sweep_box *r, const int32_t *x)
     return in && !out;
 }
 
+/* A traversal plan of st's own (its coefficient records depend on its capacities and step), in
+ * arrays the sim owns (freed by sim_destroy); false when out of memory. */
+static bool plan_own_segments(const abl_sim *s, abl_stencil *st, abl_segment **seg,
+                              size_t **row_seg, abl_gen_coef **gen)
+{
+    size_t nseg, ngen;
+    stencil_plan_count(st, &nseg, &ngen);
+    *seg = malloc(nseg * sizeof **seg);
+    *row_seg = malloc(((size_t)s->grid.ny * s->grid.nz + 1) * sizeof **row_seg);
+    *gen = malloc((ngen ? ngen : 1) * sizeof **gen);
+    if (!*seg || !*row_seg || !*gen) return false;
+    stencil_plan_segments(st, *seg, *row_seg, *gen);
+    st->seg = *seg;
+    st->row_seg = *row_seg;
+    st->gen = *gen;
+    return true;
+}
+
 /* Plan the region when the run qualifies; otherwise leave region_on false (the whole-grid
  * variable-property path, as before). Called after the property hook is set. */
 static abl_status plan_region(abl_sim *s, abl_error *err)
@@ -1127,17 +1145,8 @@ static abl_status plan_region(abl_sim *s, abl_error *err)
     s->st_u.fast = s->fast_u;
     s->st_u.inv_rhoc = s->inv_rhoc_u;
     s->st_u.walls_in_kernel = true; /* liquid capacity: the window's voxels' own */
-    size_t nseg, ngen;
-    stencil_plan_count(&s->st_u, &nseg, &ngen);
-    s->seg_u = malloc(nseg * sizeof *s->seg_u);
-    s->row_seg_u = malloc(((size_t)s->grid.ny * s->grid.nz + 1) * sizeof *s->row_seg_u);
-    s->gen_u = malloc((ngen ? ngen : 1) * sizeof *s->gen_u);
-    if (!s->seg_u || !s->row_seg_u || !s->gen_u)
+    if (!plan_own_segments(s, &s->st_u, &s->seg_u, &s->row_seg_u, &s->gen_u))
         return abl_fail(err, ABL_ENOMEM, "out of memory for the active region's stencil plan");
-    stencil_plan_segments(&s->st_u, s->seg_u, s->row_seg_u, s->gen_u);
-    s->st_u.seg = s->seg_u;
-    s->st_u.row_seg = s->row_seg_u;
-    s->st_u.gen = s->gen_u;
     s->reg_T_lo_C = lo;
     s->reg_T_hi_C = hi;
     s->region_on = true;
@@ -1311,19 +1320,11 @@ static abl_status plan_multirate(abl_sim *s, abl_error *err)
     s->st_s = s->st_u;
     s->st_s.dt_s = mr * s->dt_s;
     s->st_s.fast = s->fast_s;
-    size_t nseg, ngen;
-    stencil_plan_count(&s->st_s, &nseg, &ngen);
-    s->seg_s = malloc(nseg * sizeof *s->seg_s);
-    s->row_seg_s = malloc(((size_t)g->ny * g->nz + 1) * sizeof *s->row_seg_s);
-    s->gen_s = malloc((ngen ? ngen : 1) * sizeof *s->gen_s);
     s->mr_buf = grid_alloc_field(g, 0.0);
     s->mr_mask = grid_alloc_labels(g, 0);
-    if (!s->seg_s || !s->row_seg_s || !s->gen_s || !s->mr_buf || !s->mr_mask)
+    if (!plan_own_segments(s, &s->st_s, &s->seg_s, &s->row_seg_s, &s->gen_s) || !s->mr_buf ||
+        !s->mr_mask)
         return abl_fail(err, ABL_ENOMEM, "out of memory for the multirate step's plan");
-    stencil_plan_segments(&s->st_s, s->seg_s, s->row_seg_s, s->gen_s);
-    s->st_s.seg = s->seg_s;
-    s->st_s.row_seg = s->row_seg_s;
-    s->st_s.gen = s->gen_s;
     s->mr_ratio = mr;
     s->mr_margin = MR_MARGIN;
     return ABL_OK;

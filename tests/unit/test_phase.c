@@ -437,6 +437,17 @@ static abl_sim *region_run(const char *fmt, const char *mode, int threads, abl_s
     return s;
 }
 
+/* The active region's invariant at voxel c: inside the box, or in the liquid window (T and T_min). */
+static bool region_invariant_holds(const abl_sim *a, size_t c)
+{
+    const int i = (int)(c % a->grid.sy), j = (int)(c / a->grid.sy % (size_t)a->grid.ny),
+              k = (int)(c / a->grid.sz);
+    const bool in = i >= a->reg_lo[0] && i < a->reg_hi[0] && j >= a->reg_lo[1] &&
+                    j < a->reg_hi[1] && k >= a->reg_lo[2] && k < a->reg_hi[2];
+    return in || (a->T[c] >= a->reg_T_lo_C && a->T[c] <= a->reg_T_hi_C &&
+                  a->T_min[c] >= a->reg_T_lo_C);
+}
+
 /* Active region (sim.c, docs/PHASE_CHANGE.md "Active region"): an explicit freezing run that
  * steps the variable-property path and the enthalpy map only on the box of voxels that are or
  * were outside the liquid window equals the whole-grid path. Tilted probe, freeze / passive
@@ -487,13 +498,7 @@ static void test_active_region(void)
     for (size_t c = 0; c < N; c++) {
         cyc_diff += a->freeze_cycles[c] != b->freeze_cycles[c];
         frozen += a->T_min[c] < -8.0;
-        const int i = (int)(c % a->grid.sy), j = (int)(c / a->grid.sy % (size_t)a->grid.ny),
-                  k = (int)(c / a->grid.sz);
-        const bool in = i >= a->reg_lo[0] && i < a->reg_hi[0] && j >= a->reg_lo[1] &&
-                        j < a->reg_hi[1] && k >= a->reg_lo[2] && k < a->reg_hi[2];
-        if (!in && !(a->T[c] >= a->reg_T_lo_C && a->T[c] <= a->reg_T_hi_C &&
-                     a->T_min[c] >= a->reg_T_lo_C))
-            outside_bad++;
+        outside_bad += !region_invariant_holds(a, c);
     }
     const double box = (double)(a->reg_hi[0] - a->reg_lo[0]) * (a->reg_hi[1] - a->reg_lo[1]) *
                        (a->reg_hi[2] - a->reg_lo[2]);
@@ -638,13 +643,7 @@ static void test_multirate(void)
             vol[0][q] += (a->T_min[c] <= th[q]) * V;
             vol[1][q] += (b->T_min[c] <= th[q]) * V;
         }
-        const int i = (int)(c % a->grid.sy), j = (int)(c / a->grid.sy % (size_t)a->grid.ny),
-                  k = (int)(c / a->grid.sz);
-        const bool in = i >= a->reg_lo[0] && i < a->reg_hi[0] && j >= a->reg_lo[1] &&
-                        j < a->reg_hi[1] && k >= a->reg_lo[2] && k < a->reg_hi[2];
-        if (!in && !(a->T[c] >= a->reg_T_lo_C && a->T[c] <= a->reg_T_hi_C &&
-                     a->T_min[c] >= a->reg_T_lo_C))
-            outside_bad++;
+        outside_bad += !region_invariant_holds(a, c);
     }
     const double fbox = (double)(a->mr_hi[0] - a->mr_lo[0]) * (a->mr_hi[1] - a->mr_lo[1]) *
                         (a->mr_hi[2] - a->mr_lo[2]);
