@@ -418,7 +418,17 @@ static void test_checkpoint_freeze_bitwise(void)
 /* One explicit freezing run of the scenario text fmt (its %s: time.active_region or
  * time.multirate) on the given number of threads, stepped to its end; *sc_out owns the
  * scenario. */
+static abl_sim *region_run_margin(const char *fmt, const char *mode, int threads, int margin,
+                                  abl_scenario **sc_out);
+
 static abl_sim *region_run(const char *fmt, const char *mode, int threads, abl_scenario **sc_out)
+{
+    return region_run_margin(fmt, mode, threads, 0, sc_out);
+}
+
+/* The same with the multirate step's fast box margin set (sim.h mr_margin; 0: the default). */
+static abl_sim *region_run_margin(const char *fmt, const char *mode, int threads, int margin,
+                                  abl_scenario **sc_out)
 {
     char text[2048];
     snprintf(text, sizeof text, fmt, mode);
@@ -427,6 +437,7 @@ static abl_sim *region_run(const char *fmt, const char *mode, int threads, abl_s
     const int saved = omp_get_max_threads();
     omp_set_num_threads(threads);
     abl_sim *s = tu_sim(sc);
+    if (margin > 0) s->mr_margin = margin;
     abl_error err = {0};
     /* to the end: the planned count, which the protocol's breakpoints make larger than
      * duration / dt (stepping duration / dt steps stopped up to a few steps short) */
@@ -733,19 +744,8 @@ static void test_multirate_early_end(void)
     const int threads[3] = {2, 2, 1};
     abl_sim *run[3] = {NULL, NULL, NULL};
     abl_scenario *sc[3] = {NULL, NULL, NULL};
-    abl_error err = {0};
-    for (int r = 0; r < 3; r++) {
-        char text[2048];
-        snprintf(text, sizeof text, yaml, mode[r]);
-        sc[r] = tu_scenario(text, NULL, 0);
-        CU_ASSERT_FATAL(sc[r] != NULL);
-        const int saved = omp_get_max_threads();
-        omp_set_num_threads(threads[r]);
-        run[r] = tu_sim(sc[r]);
-        run[r]->mr_margin = 1; /* any growth of the box ends a long step */
-        CU_ASSERT_FATAL(sim_step(run[r], run[r]->nsteps_total, &err) == ABL_OK);
-        omp_set_num_threads(saved);
-    }
+    /* margin 1: any growth of the box ends a long step */
+    for (int r = 0; r < 3; r++) run[r] = region_run_margin(yaml, mode[r], threads[r], 1, &sc[r]);
     abl_sim *a = run[0], *b = run[1];
     const size_t N = a->grid.n;
     const double V = grid_voxel_volume_m3(&a->grid) * 1e6;
