@@ -2215,10 +2215,13 @@ abl_status sim_advance(abl_sim *s, long nmax, double t_stop, abl_error *err)
         const size_t ib = next_breakpoint(s);
         const double b = s->bp_s[ib];
         /* a multirate run takes a long step wherever m whole steps remain before the step
-         * that lands on the next breakpoint (a choice made from the state alone, so a resumed
-         * run makes the same ones); it may pass nmax by up to m - 1 steps */
+         * that lands on the next breakpoint and before t_stop (a choice made from the state
+         * and t_stop alone: the run loop's t_stop are snapshot times, breakpoints anyway, so a
+         * resumed run makes the same ones; the planner's checks at its own times are not
+         * passed either); it may pass nmax by up to m - 1 steps */
         if (s->mr_ratio &&
-            segment_steps(s->seg_t0_s, b, dt) - 1 - s->seg_steps >= (long)s->mr_ratio) {
+            segment_steps(s->seg_t0_s, b, dt) - 1 - s->seg_steps >= (long)s->mr_ratio &&
+            s->t_s + s->mr_ratio * dt <= t_stop + 1e-9 * dt) {
             if ((st = multirate_step(s, work, err))) goto done;
             n += s->mr_last_k - 1;
             const bool last = n >= nmax - 1 || s->step == s->nsteps_total ||
