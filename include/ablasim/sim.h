@@ -119,8 +119,6 @@ typedef struct abl_sim {
     long mr_early_ends;            /* long steps ended before m short steps */
     int mr_margin;                 /* the fast box is the active box grown by this (>= 1;
                                     * MR_MARGIN in sim.c; tests set 1 to end long steps early) */
-    int mr_last_k;                 /* short steps the last long step took (m, or fewer where
-                                    * the box came near the fast box's edge) */
 
     abl_source **sources;
     int nsources;

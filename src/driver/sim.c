@@ -276,10 +276,34 @@ static abl_status plan_phase(abl_sim *s, abl_error *err)
     return ABL_OK;
 }
 
+/* Bound on a voxel of material m's face conductances plus perfusion [W/m^3/K] from the face
+ * tables gf ([3][nmat][nmat]) and gb ([6][nmat]): forward Euler is monotone (every coefficient
+ * of the update non-negative) while dt <= C / this. */
+static double rate_sum(const abl_sim *s, const double *gf, const double *gb, int m)
+{
+    const abl_grid *g = &s->grid;
+    const int nm = s->nmat;
+    double sum = s->perf_W[m];
+    for (int d = 0; d < 3; d++) {
+        double gmax = 0.0;
+        for (int b = 0; b < nm; b++) gmax = fmax(gmax, gf[((size_t)d * nm + m) * nm + b]);
+        const double gb0 = gb[(size_t)(2 * d) * nm + m], gb1 = gb[(size_t)(2 * d + 1) * nm + m];
+        const int nd = d == 0 ? g->nx : d == 1 ? g->ny : g->nz;
+        /* Domain faces do not enter: the explicit step takes their conductance implicitly
+         * (wall_implicit), so a voxel's update stays monotone whatever it is, and a voxel
+         * on a face has at most 2 gmax from its interior neighbours along this axis.
+         * (Before: fmax(2 gmax, gmax + gb), i.e. every material bounded as if it sat in a
+         * grid corner beside a wall half a voxel away, gb = 2 gmax: 9 gmax instead of 6,
+         * a step 1.5x shorter than the interior needs.) One voxel across (nd = 1): no
+         * interior neighbour; the walls' own rate keeps the step finite there. */
+        sum += nd == 1 ? gb0 + gb1 : 2.0 * gmax;
+    }
+    return sum;
+}
+
 static abl_status plan_stencil(abl_sim *s, abl_error *err)
 {
     const abl_scenario *sc = s->sc;
-    const abl_grid *g = &s->grid;
     const int nm = s->nmat;
     const double Wb = sc->tissues.blood_rho_kg_m3 * sc->tissues.blood_c_J_kgK;
     s->fast = calloc((size_t)nm, sizeof *s->fast);
@@ -350,25 +374,7 @@ static abl_status plan_stencil(abl_sim *s, abl_error *err)
         gf = gf_b;
         gb_tab = gb_b;
     }
-    for (int m = 0; m < nm; m++) {
-        double sum = s->perf_W[m];
-        for (int d = 0; d < 3; d++) {
-            double gmax = 0.0;
-            for (int b = 0; b < nm; b++) gmax = fmax(gmax, gf[((size_t)d * nm + m) * nm + b]);
-            const double gb0 = gb_tab[(size_t)(2 * d) * nm + m],
-                         gb1 = gb_tab[(size_t)(2 * d + 1) * nm + m];
-            const int nd = d == 0 ? g->nx : d == 1 ? g->ny : g->nz;
-            /* Domain faces do not enter: the explicit step takes their conductance implicitly
-             * (wall_implicit), so a voxel's update stays monotone whatever it is, and a voxel
-             * on a face has at most 2 gmax from its interior neighbours along this axis.
-             * (Before: fmax(2 gmax, gmax + gb), i.e. every material bounded as if it sat in a
-             * grid corner beside a wall half a voxel away, gb = 2 gmax: 9 gmax instead of 6,
-             * a step 1.5x shorter than the interior needs.) One voxel across (nd = 1): no
-             * interior neighbour; the walls' own rate keeps the step finite there. */
-            sum += nd == 1 ? gb0 + gb1 : 2.0 * gmax;
-        }
-        s->rate_sum_W_m3K[m] = sum;
-    }
+    for (int m = 0; m < nm; m++) s->rate_sum_W_m3K[m] = rate_sum(s, gf, gb_tab, m);
     free(gf_b);
     free(gb_b);
     return ABL_OK;
@@ -886,8 +892,9 @@ static double stored_energy(const abl_sim *s, double *work)
 
 
 /* Which held voxels apply_pins sets: all; in a multirate long step's short steps only those in
- * the fast box (the rest of the grid is not stepped then), and at its last short step those
- * outside kept in s->mr_pin_idx / mr_pin_T for the long step's end (multirate_step). */
+ * the fast box (the rest of the grid is not stepped then), after each short step the others
+ * kept in s->mr_pin_idx / mr_pin_T: the last short step's are held at the long step's end
+ * (multirate_step). */
 enum { PINS_ALL, PINS_FAST, PINS_FAST_KEEP_REST };
 
 static inline bool in_fast_box(const abl_sim *s, size_t c)
@@ -1299,18 +1306,8 @@ static abl_status plan_multirate(abl_sim *s, abl_error *err)
      * conductivities at 37 C; the region requires k(T) constant) */
     const int nm = s->nmat;
     double dt_u = INFINITY;
-    for (int m = 0; m < nm; m++) {
-        double sum = s->perf_W[m];
-        for (int d = 0; d < 3; d++) {
-            double gmax = 0.0;
-            for (int b = 0; b < nm; b++) gmax = fmax(gmax, s->gface[((size_t)d * nm + m) * nm + b]);
-            const int nd = d == 0 ? g->nx : d == 1 ? g->ny : g->nz;
-            sum += nd == 1 ? s->gbound[(size_t)(2 * d) * nm + m] +
-                                 s->gbound[(size_t)(2 * d + 1) * nm + m]
-                           : 2.0 * gmax;
-        }
-        dt_u = fmin(dt_u, 1.0 / (s->inv_rhoc_u[m] * sum));
-    }
+    for (int m = 0; m < nm; m++)
+        dt_u = fmin(dt_u, 1.0 / (s->inv_rhoc_u[m] * rate_sum(s, s->gface, s->gbound, m)));
     const double ratio = floor(sc->dt_safety * dt_u / s->dt_s + 1e-9);
     if (!(ratio >= 2.0)) return ABL_OK;
     const int mr = ratio > 32.0 ? 32 : (int)ratio;
@@ -1434,8 +1431,8 @@ static double wall_implicit(abl_sim *s, const abl_stencil *cst, double dt, const
 /* One long step of m short ones (the comment above plan_multirate). All m steps are whole
  * steps of one segment (sim_advance checks), so no step is shortened and no source switches
  * within it. Leaves the result in s->T (the buffers swapped) with the step count and time
- * advanced by m steps. */
-static abl_status multirate_step(abl_sim *s, double *work, abl_error *err)
+ * advanced by the short steps taken, *k_out (m, or fewer where the long step ended early). */
+static abl_status multirate_step(abl_sim *s, double *work, int *k_out, abl_error *err)
 {
     const int m = s->mr_ratio;
     const double dt = s->dt_s;
@@ -1480,7 +1477,7 @@ static abl_status multirate_step(abl_sim *s, double *work, abl_error *err)
         s->monitor_accum_s += dt;
     }
     s->mr_active = false;
-    s->mr_last_k = k_used;
+    *k_out = k_used;
     if (k_used < m) s->mr_early_ends++;
     s->T = A;
     s->T_new = B;
@@ -2222,8 +2219,9 @@ abl_status sim_advance(abl_sim *s, long nmax, double t_stop, abl_error *err)
         if (s->mr_ratio &&
             segment_steps(s->seg_t0_s, b, dt) - 1 - s->seg_steps >= (long)s->mr_ratio &&
             s->t_s + s->mr_ratio * dt <= t_stop + 1e-9 * dt) {
-            if ((st = multirate_step(s, work, err))) goto done;
-            n += s->mr_last_k - 1;
+            int k_used = 0;
+            if ((st = multirate_step(s, work, &k_used, err))) goto done;
+            n += k_used - 1;
             const bool last = n >= nmax - 1 || s->step == s->nsteps_total ||
                               s->t_s >= t_stop - 1e-9 * dt;
             if (s->monitor_accum_s >= sc->monitor_interval_s * (1.0 - 1e-9) || last) {

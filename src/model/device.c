@@ -24,14 +24,6 @@ static const cfg_keydecl top_decl[] = {
 };
 static const cfg_keytable top_keys = CFG_KEYTABLE(top_decl);
 
-static char *xstrdup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *p = malloc(n);
-    if (p) memcpy(p, s, n);
-    return p;
-}
-
 /* Whether dotted path p ("generator.mode", "electrodes[].type") names a key of table t: each
  * segment a declared key; "name[]" and an inner segment need the row's sub table. */
 static bool path_declared(const cfg_keytable *t, const char *p)
@@ -134,7 +126,7 @@ abl_status device_table_load(const char *path, abl_device_keys_fn keys_of, abl_d
     abl_status st = cfg_load_file(path, &t.root, err);
     char where[600];
     if (st) return st;
-    if (!(t.path = xstrdup(path))) {
+    if (!(t.path = strdup(path))) {
         st = abl_fail(err, ABL_ENOMEM, "out of memory");
         goto fail;
     }
@@ -211,29 +203,20 @@ abl_status device_lookup(cfg_node *entry, const char *type, const abl_device_tab
  * non-map there (the parser reports that) or out of memory (*oom). */
 static cfg_node *child_map(cfg_node *m, const char *key, bool *oom)
 {
-    for (size_t i = 0; i < m->n; i++)
-        if (m->items[i]->key && !strcmp(m->items[i]->key, key))
-            return m->items[i]->kind == CFG_MAP ? m->items[i] : NULL;
-    cfg_node *c = NULL;
+    cfg_node *c = cfg_get(m, key);
+    if (c) return c->kind == CFG_MAP ? c : NULL;
     abl_error e;
     if (cfg_parse_string("{}", m->origin, &c, &e) || !c) {
         *oom = true;
         return NULL;
     }
     c->line = m->line;
-    if (!(c->key = xstrdup(key)) || cfg_append(m, c)) {
+    if (!(c->key = strdup(key)) || cfg_append(m, c)) {
         cfg_free(c);
         *oom = true;
         return NULL;
     }
     return c;
-}
-
-static cfg_node *child(cfg_node *m, const char *key)
-{
-    for (size_t i = 0; m && i < m->n; i++)
-        if (m->items[i]->key && !strcmp(m->items[i]->key, key)) return m->items[i];
-    return NULL;
 }
 
 /* Graft value v under map m at the rest of its path p; *done when applied. */
@@ -242,13 +225,13 @@ static int graft(cfg_node *m, const char *p, const abl_device *dev, const abl_de
 {
     const char *dot = strchr(p, '.');
     if (!dot) {
-        if (child(m, p)) return 0; /* the scenario sets it: it wins */
+        if (cfg_get(m, p)) return 0; /* the scenario sets it: it wins */
         /* keys that exclude each other (the parsers take exactly one): the scenario's choice
          * of the other one wins too */
         static const char *const alt[][2] = {{"gauge", "diameter_mm"}, {"power_W", "schedule"}};
         for (size_t a = 0; a < sizeof alt / sizeof alt[0]; a++)
             for (int k = 0; k < 2; k++)
-                if (!strcmp(p, alt[a][k]) && child(m, alt[a][1 - k])) return 0;
+                if (!strcmp(p, alt[a][k]) && cfg_get(m, alt[a][1 - k])) return 0;
         /* a selector beside it (mode / type) set by the scenario to another value than the
          * preset's: this key belongs to the preset's variant, not the scenario's */
         for (int i = 0; i < dev->nvalues; i++) {
@@ -258,13 +241,13 @@ static int graft(cfg_node *m, const char *p, const abl_device *dev, const abl_de
             if (strncmp(s->path, v->path, plen) || strchr(leaf, '.') ||
                 (strcmp(leaf, "mode") && strcmp(leaf, "type")))
                 continue;
-            cfg_node *sel = child(m, leaf);
+            cfg_node *sel = cfg_get(m, leaf);
             if (sel && sel->kind == CFG_SCALAR && strcmp(sel->value, s->value)) return 0;
         }
         cfg_node *c = cfg_clone(v->node);
         if (!c) return -1;
         free(c->key);
-        if (!(c->key = xstrdup(p)) || cfg_append(m, c)) {
+        if (!(c->key = strdup(p)) || cfg_append(m, c)) {
             cfg_free(c);
             return -1;
         }
@@ -279,7 +262,7 @@ static int graft(cfg_node *m, const char *p, const abl_device *dev, const abl_de
     if (len > 2 && !strcmp(seg + len - 2, "[]")) {
         /* every item of the scenario's list; an absent list is the parser's to report */
         seg[len - 2] = '\0';
-        cfg_node *list = child(m, seg);
+        cfg_node *list = cfg_get(m, seg);
         if (!list || list->kind != CFG_SEQ) return 0;
         for (size_t i = 0; i < list->n; i++)
             if (list->items[i]->kind == CFG_MAP &&

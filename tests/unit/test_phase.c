@@ -448,6 +448,38 @@ static abl_sim *region_run_margin(const char *fmt, const char *mode, int threads
     return s;
 }
 
+/* The freeze / passive thaw / freeze scenario of the active-region and multirate tests: liver
+ * with a tumour sphere, a 37 C wall and a 20 C convective face, perfusion shutdown, a tilted
+ * 17 G probe, energy bookkeeping, on a grid of the given dims; time key time_key takes
+ * region_run's mode (left as %s in buf), extra: more source entries. */
+static void freeze_protocol_yaml(char *buf, size_t len, const char *dims, const char *time_key,
+                                 const char *extra)
+{
+    snprintf(buf, len,
+             "grid: {dims: %s, spacing_mm: [1, 1, 1], background: liver,\n"
+             "       shapes: [{type: sphere, center_mm: [2, 1, 3], radius_mm: 4, tissue: tumour}]}\n"
+             "physics: {perfusion_shutdown: arrhenius}\n"
+             "boundary:\n"
+             "  default: {type: fixed_temperature, temperature_C: 37}\n"
+             "  z_max: {type: convective, temperature_C: 20, h_W_per_m2K: 10}\n"
+             "time: {duration_s: 100, %s: %%s}\n"
+             "sources:\n"
+             "  - name: cryo\n"
+             "    type: cryo\n"
+             "    ramp_s: 5\n"
+             "    protocol:\n"
+             "      - {phase: freeze, duration_s: 50, temperature_C: -150}\n"
+             "      - {phase: passive_thaw, duration_s: 20}\n"
+             "      - {phase: freeze, duration_s: 30, temperature_C: -150}\n"
+             "    probes:\n"
+             "      - {tip_mm: [-1.3, 0.4, -4], direction: [0.3, 0.2, 1], active_length_mm: 8, "
+             "gauge: 17}\n"
+             "%s"
+             "output: {energy_balance: true, cold_thresholds_C: [0, -20, -40], "
+             "monitor_interval_s: 1}\n",
+             dims, time_key, extra);
+}
+
 /* The active region's invariant at voxel c: inside the box, or in the liquid window (T and T_min). */
 static bool region_invariant_holds(const abl_sim *a, size_t c)
 {
@@ -474,27 +506,8 @@ static bool region_invariant_holds(const abl_sim *a, size_t c)
  * (its invariant) and must be smaller than the grid (else the test checks nothing). */
 static void test_active_region(void)
 {
-    const char *yaml =
-        "grid: {dims: [26, 24, 30], spacing_mm: [1, 1, 1], background: liver,\n"
-        "       shapes: [{type: sphere, center_mm: [2, 1, 3], radius_mm: 4, tissue: tumour}]}\n"
-        "physics: {perfusion_shutdown: arrhenius}\n"
-        "boundary:\n"
-        "  default: {type: fixed_temperature, temperature_C: 37}\n"
-        "  z_max: {type: convective, temperature_C: 20, h_W_per_m2K: 10}\n"
-        "time: {duration_s: 100, active_region: %s}\n"
-        "sources:\n"
-        "  - name: cryo\n"
-        "    type: cryo\n"
-        "    ramp_s: 5\n"
-        "    protocol:\n"
-        "      - {phase: freeze, duration_s: 50, temperature_C: -150}\n"
-        "      - {phase: passive_thaw, duration_s: 20}\n"
-        "      - {phase: freeze, duration_s: 30, temperature_C: -150}\n"
-        "    probes:\n"
-        "      - {tip_mm: [-1.3, 0.4, -4], direction: [0.3, 0.2, 1], active_length_mm: 8, "
-        "gauge: 17}\n"
-        "output: {energy_balance: true, cold_thresholds_C: [0, -20, -40], "
-        "monitor_interval_s: 1}\n";
+    char yaml[2048];
+    freeze_protocol_yaml(yaml, sizeof yaml, "[26, 24, 30]", "active_region", "");
     abl_sim *run[3] = {NULL, NULL, NULL};
     abl_scenario *sc[3] = {NULL, NULL, NULL};
     const char *mode[3] = {"auto", "off", "auto"};
@@ -591,29 +604,11 @@ static void test_active_region_warm_bath(void)
  * - The box invariant: every voxel outside the active region's box is in the liquid window. */
 static void test_multirate(void)
 {
-    const char *yaml =
-        "grid: {dims: [40, 38, 44], spacing_mm: [1, 1, 1], background: liver,\n"
-        "       shapes: [{type: sphere, center_mm: [2, 1, 3], radius_mm: 4, tissue: tumour}]}\n"
-        "physics: {perfusion_shutdown: arrhenius}\n"
-        "boundary:\n"
-        "  default: {type: fixed_temperature, temperature_C: 37}\n"
-        "  z_max: {type: convective, temperature_C: 20, h_W_per_m2K: 10}\n"
-        "time: {duration_s: 100, multirate: %s}\n"
-        "sources:\n"
-        "  - name: cryo\n"
-        "    type: cryo\n"
-        "    ramp_s: 5\n"
-        "    protocol:\n"
-        "      - {phase: freeze, duration_s: 50, temperature_C: -150}\n"
-        "      - {phase: passive_thaw, duration_s: 20}\n"
-        "      - {phase: freeze, duration_s: 30, temperature_C: -150}\n"
-        "    probes:\n"
-        "      - {tip_mm: [-1.3, 0.4, -4], direction: [0.3, 0.2, 1], active_length_mm: 8, "
-        "gauge: 17}\n"
+    char yaml[2048];
+    freeze_protocol_yaml(
+        yaml, sizeof yaml, "[40, 38, 44]", "multirate",
         "  - {name: warm, type: fixed_temperature, schedule: [{time_s: 0, temperature_C: 36}],\n"
-        "     shape: {type: box, min_mm: [-19, -18, -20], max_mm: [-15, -10, 20]}}\n"
-        "output: {energy_balance: true, cold_thresholds_C: [0, -20, -40], "
-        "monitor_interval_s: 1}\n";
+        "     shape: {type: box, min_mm: [-19, -18, -20], max_mm: [-15, -10, 20]}}\n");
     abl_sim *run[3] = {NULL, NULL, NULL};
     abl_scenario *sc[3] = {NULL, NULL, NULL};
     const char *mode[3] = {"auto", "off", "auto"};
