@@ -77,18 +77,17 @@ typedef struct {
     const abl_segment *seg;      /* all rows' segments, row after row */
     const size_t *row_seg;       /* [ny*nz + 1]: segments of row (j,k) are
                                   * seg[row_seg[k*ny+j] .. row_seg[k*ny+j+1]) */
-    const abl_gen_coef *gen;     /* coefficients of the general voxels, in traversal order */
+    const abl_gen_coef *gen;     /* distinct coefficient records of the general runs */
     bool walls_in_kernel;        /* pennes_explicit_step applies the records' w (the driver
                                   * sets it where the stencil's capacity is the voxels' own) */
 } abl_stencil;
 
-/* Build the traversal plan: segments per row and coefficient records of general voxels.
- * seg, row_seg (ny*nz + 1) and gen must hold the counts stencil_plan_count() gives.
- * Returns the number of segments written. Run once per plan (driver). */
-size_t stencil_plan_segments(const abl_stencil *st, abl_segment *seg, size_t *row_seg,
-                             abl_gen_coef *gen);
-/* Number of segments and of general-run coefficient records the plan needs. */
-void stencil_plan_count(const abl_stencil *st, size_t *nseg, size_t *ngen);
+/* Build the traversal plan: segments per row (row_seg: ny*nz + 1 offsets into seg) and the
+ * distinct coefficient records of the general runs (gen: each distinct record once, so the
+ * table stays in cache during a sweep). Allocates the three arrays (the caller frees them).
+ * Returns false when out of memory (nothing allocated then). Run once per plan (driver). */
+bool stencil_plan_build(const abl_stencil *st, abl_segment **seg, size_t **row_seg,
+                        abl_gen_coef **gen, size_t *nseg, size_t *ngen);
 
 /* A region of a sweep: the voxels lo <= (i, j, k) < hi that are not in the excluded box
  * xlo <= (i, j, k) < xhi (an empty excluded box excludes nothing). The multirate step of

@@ -522,15 +522,9 @@ static abl_status plan_step(abl_sim *s, abl_error *err)
     }
 
     /* traversal plan; its size is known only now (general voxels cost 64 B each) */
-    stencil_plan_count(&s->st, &s->nseg, &s->ngen);
-    s->seg = malloc(s->nseg * sizeof *s->seg);
-    s->row_seg = malloc(((size_t)g->ny * g->nz + 1) * sizeof *s->row_seg);
-    s->gen = malloc((s->ngen ? s->ngen : 1) * sizeof *s->gen);
-    if (!s->seg || !s->row_seg || !s->gen)
-        return abl_fail(err, ABL_ENOMEM,
-                        "out of memory for the stencil plan (%zu segments, %zu interface voxels "
-                        "x 64 B)", s->nseg, s->ngen);
-    stencil_plan_segments(&s->st, s->seg, s->row_seg, s->gen);
+    if (!stencil_plan_build(&s->st, &s->seg, &s->row_seg, &s->gen, &s->nseg, &s->ngen))
+        return abl_fail(err, ABL_ENOMEM, "out of memory for the stencil plan (%d x %d rows)",
+                        g->ny, g->nz);
     s->st.seg = s->seg;
     s->st.row_seg = s->row_seg;
     s->st.gen = s->gen;
@@ -1094,16 +1088,11 @@ static inline bool in_sweep_box(const abl_sweep_box *r, const int32_t *x)
 
 /* A traversal plan of st's own (its coefficient records depend on its capacities and step), in
  * arrays the sim owns (freed by sim_destroy); false when out of memory. */
-static bool plan_own_segments(const abl_sim *s, abl_stencil *st, abl_segment **seg,
-                              size_t **row_seg, abl_gen_coef **gen)
+static bool plan_own_segments(abl_stencil *st, abl_segment **seg, size_t **row_seg,
+                              abl_gen_coef **gen)
 {
     size_t nseg, ngen;
-    stencil_plan_count(st, &nseg, &ngen);
-    *seg = malloc(nseg * sizeof **seg);
-    *row_seg = malloc(((size_t)s->grid.ny * s->grid.nz + 1) * sizeof **row_seg);
-    *gen = malloc((ngen ? ngen : 1) * sizeof **gen);
-    if (!*seg || !*row_seg || !*gen) return false;
-    stencil_plan_segments(st, *seg, *row_seg, *gen);
+    if (!stencil_plan_build(st, seg, row_seg, gen, &nseg, &ngen)) return false;
     st->seg = *seg;
     st->row_seg = *row_seg;
     st->gen = *gen;
@@ -1152,7 +1141,7 @@ static abl_status plan_region(abl_sim *s, abl_error *err)
     s->st_u.fast = s->fast_u;
     s->st_u.inv_rhoc = s->inv_rhoc_u;
     s->st_u.walls_in_kernel = true; /* liquid capacity: the window's voxels' own */
-    if (!plan_own_segments(s, &s->st_u, &s->seg_u, &s->row_seg_u, &s->gen_u))
+    if (!plan_own_segments(&s->st_u, &s->seg_u, &s->row_seg_u, &s->gen_u))
         return abl_fail(err, ABL_ENOMEM, "out of memory for the active region's stencil plan");
     s->reg_T_lo_C = lo;
     s->reg_T_hi_C = hi;
@@ -1319,7 +1308,7 @@ static abl_status plan_multirate(abl_sim *s, abl_error *err)
     s->st_s.fast = s->fast_s;
     s->mr_buf = grid_alloc_field(g, 0.0);
     s->mr_mask = grid_alloc_labels(g, 0);
-    if (!plan_own_segments(s, &s->st_s, &s->seg_s, &s->row_seg_s, &s->gen_s) || !s->mr_buf ||
+    if (!plan_own_segments(&s->st_s, &s->seg_s, &s->row_seg_s, &s->gen_s) || !s->mr_buf ||
         !s->mr_mask)
         return abl_fail(err, ABL_ENOMEM, "out of memory for the multirate step's plan");
     s->mr_ratio = mr;
