@@ -95,6 +95,11 @@ bool stencil_plan_build(const abl_stencil *st, abl_segment **seg, size_t **row_s
  * of the grid, the box excluded, with the long one. */
 typedef struct {
     int lo[3], hi[3], xlo[3], xhi[3];
+    /* optional: per-row excluded x-intervals [xrow_lo[r], xrow_hi[r]) for the rows r = k ny + j
+     * of the excluded box (empty where xrow_lo[r] >= xrow_hi[r]) instead of its whole
+     * xlo[0]..xhi[0] (NULL: the box). The active region's sweep leaves out the rows' spans
+     * that the variable-property sweep writes (sim.c). */
+    const int32_t *xrow_lo, *xrow_hi;
 } abl_sweep_box;
 
 /* The whole grid, nothing excluded. */
@@ -123,10 +128,13 @@ void pennes_explicit_step_var(const abl_stencil *st, const double *restrict k_W_
                               const double *restrict W_W_m3K, const double *restrict T,
                               double *restrict T_new);
 /* The same update on the voxels of the box lo <= (i, j, k) < hi only (the active region of an
- * explicit freezing run, sim.c); identical bits to the whole-grid call on those voxels. */
+ * explicit freezing run, sim.c); identical bits to the whole-grid call on those voxels. With
+ * row_lo/row_hi (per row r = k ny + j; NULL: whole rows), only the part [row_lo[r], row_hi[r])
+ * of each row of the box. */
 void pennes_explicit_step_var_box(const abl_stencil *st, const double *restrict k_W_mK,
                                   const double *restrict W_W_m3K, const double *restrict T,
-                                  double *restrict T_new, const int lo[3], const int hi[3]);
+                                  double *restrict T_new, const int lo[3], const int hi[3],
+                                  const int32_t *row_lo, const int32_t *row_hi);
 void pennes_energy_rates_var(const abl_stencil *st, const double *restrict k_W_mK,
                              const double *restrict W_W_m3K, const double *restrict T,
                              double *work_2nz, double *perf_met_W, double *boundary_in_W);

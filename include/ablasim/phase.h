@@ -96,10 +96,13 @@ static inline double phase_liquid_fraction(double T_C, double T_s, double T_l)
 void phase_map(size_t n, const uint8_t *restrict material, const abl_phase_curve *curves,
                const double *restrict T0, double *restrict T1, const uint8_t *restrict skip);
 
-/* The same map on the box lo <= (i, j, k) < hi of grid g only (the active region, sim.c). */
-void phase_map_box(const abl_grid *g, const int lo[3], const int hi[3],
-                   const uint8_t *restrict material, const abl_phase_curve *curves,
-                   const double *restrict T0, double *restrict T1);
+/* The same map on the box lo <= (i, j, k) < hi of grid g only (the active region, sim.c); with
+ * row_lo/row_hi (per row r = k ny + j; NULL: whole rows) only the part [row_lo[r], row_hi[r])
+ * of each row of the box. */
+void phase_map_box(const abl_grid *g, const int lo[3], const int hi[3], const int32_t *row_lo,
+                   const int32_t *row_hi, const uint8_t *restrict material,
+                   const abl_phase_curve *curves, const double *restrict T0,
+                   double *restrict T1);
 
 /* Stored heat sum H(T) V [J] over the grid (per z-plane, then in plane order). */
 double phase_stored_energy(size_t plane, int nz, const uint8_t *restrict material,

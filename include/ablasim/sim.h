@@ -78,13 +78,21 @@ typedef struct abl_sim {
     abl_gen_coef *gen;
     size_t nseg, ngen;
     /* Active region of explicit freezing runs (docs/PHASE_CHANGE.md "Active region"): the
-     * property hook, the variable-property sweep and the enthalpy map run only on the box of
-     * voxels that are or were outside the liquid window [reg_T_lo_C, reg_T_hi_C] (plus one voxel
-     * around it); everything else is one constant-property sweep with the liquid capacity. */
+     * property hook, the variable-property sweep and the enthalpy map run only on the row spans
+     * of voxels that are or were outside the liquid window [reg_T_lo_C, reg_T_hi_C] (plus one
+     * voxel around them); everything else is one constant-property sweep with the liquid
+     * capacity. */
     bool region_on;                /* planned for this run */
-    bool region_known;             /* reg_lo/reg_hi hold the box (run so far or checkpoint) */
+    bool region_known;             /* the spans and their box are known (run or checkpoint) */
     bool region_props_ready;       /* k_field, W_field filled over the whole grid */
-    int reg_lo[3], reg_hi[3];      /* lo <= (i, j, k) < hi; empty when lo[0] >= hi[0] */
+    int reg_lo[3], reg_hi[3];      /* box of the spans, lo <= (i, j, k) < hi; empty when
+                                    * lo[0] >= hi[0] */
+    int32_t *span_lo, *span_hi;    /* [ny nz] per row r = k ny + j: [span_lo, span_hi) holds
+                                    * every voxel of the row ever outside the window (empty:
+                                    * lo >= hi) */
+    int32_t *vspan_lo, *vspan_hi;  /* [ny nz] this step's variable-property spans: the spans
+                                    * grown by one voxel in x, joined with the four neighbour
+                                    * rows' (rows of the box + 1 only) */
     double reg_T_lo_C, reg_T_hi_C; /* the liquid window */
     abl_stencil st_u;              /* stencil with each material's liquid capacity rho c */
     abl_fast_coef *fast_u;

@@ -59,6 +59,7 @@ typedef struct {
     int mr_ratio;            /* multirate step: short steps per long one (0: not used) */
     long mr_long_steps;      /* long steps taken by this process */
     int region_box[6];       /* lo[3], hi[3] */
+    const int32_t *region_span_lo, *region_span_hi; /* [ny nz] the rows' spans (sim.h) */
     double wall_s;
     abl_energy energy;
     /* implicit solves: iterations, relative residual, end time [n_cg] */

@@ -192,10 +192,12 @@ static void face_tables(const abl_sim *s, const double *kk, double *gface, doubl
                 (int)s->sc->bc[f].type, s->sc->bc[f].h_W_m2K, kk[m], g->h_m[f / 2]);
 }
 
-/* Built-in property hook on the box lo <= (i, j, k) < hi: linear k(T) per tissue; perfusion
- * constant or shut down by damage; frozen and mushy tissue; vascular stasis. */
+/* Built-in property hook on the box lo <= (i, j, k) < hi (with row_lo/row_hi, per row
+ * r = k ny + j, only its part [row_lo[r], row_hi[r]); NULL: whole rows): linear k(T) per
+ * tissue; perfusion constant or shut down by damage; frozen and mushy tissue; vascular stasis. */
 static void linear_k_box(const abl_sim *s, const double *T_C, const int lo[3], const int hi[3],
-                         double *k_W_mK, double *W_W_m3K)
+                         const int32_t *row_lo, const int32_t *row_hi, double *k_W_mK,
+                         double *W_W_m3K)
 {
     const abl_scenario *sc = s->sc;
     const abl_grid *g = &s->grid;
@@ -206,8 +208,14 @@ static void linear_k_box(const abl_sim *s, const double *T_C, const int lo[3], c
     const bool live_min = frz && sc->scheme == SCHEME_EXPLICIT;
 #pragma omp parallel for collapse(2) schedule(static)
     for (int kk = lo[2]; kk < hi[2]; kk++)
-        for (int j = lo[1]; j < hi[1]; j++)
-            for (size_t c = ABL_IDX(g, lo[0], j, kk), e = c + (size_t)(hi[0] - lo[0]); c < e;
+        for (int j = lo[1]; j < hi[1]; j++) {
+            int i0 = lo[0], i1 = hi[0];
+            if (row_lo) {
+                const size_t r = (size_t)kk * (size_t)g->ny + (size_t)j;
+                i0 = row_lo[r] > i0 ? row_lo[r] : i0;
+                i1 = row_hi[r] < i1 ? row_hi[r] : i1;
+            }
+            for (size_t c = ABL_IDX(g, i0, j, kk), e = ABL_IDX(g, 0, j, kk) + (size_t)i1; c < e;
                  c++) {
                 const int m = s->material[c];
                 const double T = T_C[c];
@@ -236,6 +244,7 @@ static void linear_k_box(const abl_sim *s, const double *T_C, const int lo[3], c
                 k_W_mK[c] = k;
                 W_W_m3K[c] = W;
             }
+        }
 }
 
 static abl_status linear_k_hook(void *ctx, const abl_field_view *v, double *k_W_mK,
@@ -244,7 +253,7 @@ static abl_status linear_k_hook(void *ctx, const abl_field_view *v, double *k_W_
     (void)err;
     const abl_sim *s = ctx;
     const int lo[3] = {0, 0, 0}, hi[3] = {v->grid->nx, v->grid->ny, v->grid->nz};
-    linear_k_box(s, v->T_C, lo, hi, k_W_mK, W_W_m3K);
+    linear_k_box(s, v->T_C, lo, hi, NULL, NULL, k_W_mK, W_W_m3K);
     return ABL_OK;
 }
 
@@ -724,6 +733,8 @@ abl_sim_view sim_view(const abl_sim *s)
         .mr_long_steps = s->mr_long_steps,
         .region_box = {s->reg_lo[0], s->reg_lo[1], s->reg_lo[2], s->reg_hi[0], s->reg_hi[1],
                        s->reg_hi[2]},
+        .region_span_lo = s->span_lo,
+        .region_span_hi = s->span_hi,
         .wall_s = s->wall_s,
         .energy = s->energy,
         .cg_iters = s->cg_iters,
@@ -769,6 +780,10 @@ void sim_destroy(abl_sim *s)
     free(s->row_seg);
     free(s->gen);
     free(s->fast_u);
+    free(s->span_lo);
+    free(s->span_hi);
+    free(s->vspan_lo);
+    free(s->vspan_hi);
     free(s->inv_rhoc_u);
     free(s->seg_u);
     free(s->row_seg_u);
@@ -1128,7 +1143,14 @@ static abl_status plan_region(abl_sim *s, abl_error *err)
     if (nm < 1) return ABL_OK;
     s->fast_u = calloc((size_t)nm, sizeof *s->fast_u);
     s->inv_rhoc_u = calloc((size_t)nm, sizeof *s->inv_rhoc_u);
-    if (!s->fast_u || !s->inv_rhoc_u) return abl_fail(err, ABL_ENOMEM, "out of memory");
+    const size_t nrows = (size_t)s->grid.ny * (size_t)s->grid.nz;
+    s->span_lo = calloc(nrows, sizeof *s->span_lo); /* all spans empty: [0, 0) */
+    s->span_hi = calloc(nrows, sizeof *s->span_hi);
+    s->vspan_lo = calloc(nrows, sizeof *s->vspan_lo);
+    s->vspan_hi = calloc(nrows, sizeof *s->vspan_hi);
+    if (!s->fast_u || !s->inv_rhoc_u || !s->span_lo || !s->span_hi || !s->vspan_lo ||
+        !s->vspan_hi)
+        return abl_fail(err, ABL_ENOMEM, "out of memory");
     for (int m = 0; m < nm; m++) {
         const abl_tissue *t = &sc->tissues.t[s->mat_tissue[m]];
         s->inv_rhoc_u[m] = 1.0 / (t->rho_kg_m3 * t->c_J_kgK);
@@ -1149,10 +1171,17 @@ static abl_status plan_region(abl_sim *s, abl_error *err)
     return ABL_OK;
 }
 
-static void region_include(abl_sim *s, size_t c)
+/* Grow the span of voxel (i, j, k)'s row, and the box, to hold it. */
+static void region_include_ijk(abl_sim *s, int i, int j, int k)
 {
-    const abl_grid *g = &s->grid;
-    const int ijk[3] = {(int)(c % g->sy), (int)(c / g->sy % (size_t)g->ny), (int)(c / g->sz)};
+    const size_t r = (size_t)k * (size_t)s->grid.ny + (size_t)j;
+    if (s->span_lo[r] >= s->span_hi[r]) {
+        s->span_lo[r] = i, s->span_hi[r] = i + 1;
+    } else {
+        if (i < s->span_lo[r]) s->span_lo[r] = i;
+        if (i >= s->span_hi[r]) s->span_hi[r] = i + 1;
+    }
+    const int ijk[3] = {i, j, k};
     if (region_empty(s->reg_lo, s->reg_hi)) {
         for (int d = 0; d < 3; d++) s->reg_lo[d] = ijk[d], s->reg_hi[d] = ijk[d] + 1;
         return;
@@ -1161,6 +1190,12 @@ static void region_include(abl_sim *s, size_t c)
         if (ijk[d] < s->reg_lo[d]) s->reg_lo[d] = ijk[d];
         if (ijk[d] >= s->reg_hi[d]) s->reg_hi[d] = ijk[d] + 1;
     }
+}
+
+static void region_include(abl_sim *s, size_t c)
+{
+    const abl_grid *g = &s->grid;
+    region_include_ijk(s, (int)(c % g->sy), (int)(c / g->sy % (size_t)g->ny), (int)(c / g->sz));
 }
 
 /* The box grown by one voxel, clipped to the grid (empty stays empty). */
@@ -1177,52 +1212,114 @@ static void region_halo(const abl_sim *s, int lo[3], int hi[3])
     }
 }
 
-/* Grow the box to every non-nominal voxel of the box olo..ohi that is not inside ilo..ihi
- * (an empty ilo..ihi: all of olo..ohi). With state, T_min and the damage integral are tested
- * too (a start or a resume; afterwards they cannot change outside the window). */
-static void region_scan(abl_sim *s, const double *T, const int olo[3], const int ohi[3],
-                        const int ilo[3], const int ihi[3], bool state)
+/* Grow the spans (and their box) to every non-nominal voxel of the rows lo..hi (in j, k) that
+ * lies in the row's part [a_r, b_r) (scan_lo/scan_hi per row; NULL: [lo[0], hi[0])) and not in
+ * its span already. With state, T_min and the damage integral are tested too (a start or a
+ * resume; afterwards they cannot change outside the window). Each row's span is written by the
+ * one iteration that scans the row; the box is a reduction: independent of the thread count. */
+static void region_scan(abl_sim *s, const double *T, const int lo[3], const int hi[3],
+                        const int32_t *scan_lo, const int32_t *scan_hi, bool state)
 {
-    if (region_empty(olo, ohi)) return;
+    if (region_empty(lo, hi)) return;
     const abl_grid *g = &s->grid;
-    const double lo = s->reg_T_lo_C, hi = s->reg_T_hi_C, stasis = s->sc->stasis_C;
+    const double wlo = s->reg_T_lo_C, whi = s->reg_T_hi_C, stasis = s->sc->stasis_C;
     const double *Tmin = s->T_min, *om = s->omega;
-    const bool inner = !region_empty(ilo, ihi);
+    int32_t *sl = s->span_lo, *sh = s->span_hi;
     int b0 = INT_MAX, b1 = INT_MAX, b2 = INT_MAX, e0 = -1, e1 = -1, e2 = -1;
 #pragma omp parallel for collapse(2) schedule(static) reduction(min : b0, b1, b2) \
     reduction(max : e0, e1, e2)
-    for (int k = olo[2]; k < ohi[2]; k++)
-        for (int j = olo[1]; j < ohi[1]; j++) {
-            /* rows through the inner box: only their parts before and after it */
-            const bool cut = inner && k >= ilo[2] && k < ihi[2] && j >= ilo[1] && j < ihi[1];
-            for (int part = 0; part < (cut ? 2 : 1); part++) {
-                const int i_from = !cut ? olo[0] : part ? ihi[0] : olo[0];
-                const int i_to = !cut ? ohi[0] : part ? ohi[0] : ilo[0];
-                for (int i = i_from; i < i_to; i++) {
+    for (int k = lo[2]; k < hi[2]; k++)
+        for (int j = lo[1]; j < hi[1]; j++) {
+            const size_t r = (size_t)k * (size_t)g->ny + (size_t)j;
+            const int from = scan_lo ? scan_lo[r] : lo[0], to = scan_hi ? scan_hi[r] : hi[0];
+            const bool has = sl[r] < sh[r];
+            int a = INT_MAX, b = -1;
+            /* the row's part before its span and the part after it (no span: the part) */
+            const int pf[2] = {from, has && sh[r] > from ? sh[r] : to};
+            const int pt[2] = {has && sl[r] < to ? sl[r] : to, to};
+            for (int part = 0; part < (has ? 2 : 1); part++) {
+                for (int i = pf[part]; i < pt[part]; i++) {
                     const size_t c = ABL_IDX(g, i, j, k);
                     const double t = T[c];
-                    if (t >= lo && t <= hi && (!state || (Tmin[c] > stasis && om[c] == 0.0)))
+                    if (t >= wlo && t <= whi && (!state || (Tmin[c] > stasis && om[c] == 0.0)))
                         continue;
-                    b0 = i < b0 ? i : b0, e0 = i > e0 ? i : e0;
-                    b1 = j < b1 ? j : b1, e1 = j > e1 ? j : e1;
-                    b2 = k < b2 ? k : b2, e2 = k > e2 ? k : e2;
+                    a = i < a ? i : a;
+                    b = i > b ? i : b;
                 }
             }
+            if (b < 0) continue;
+            if (!has) {
+                sl[r] = a, sh[r] = b + 1;
+            } else {
+                if (a < sl[r]) sl[r] = a;
+                if (b >= sh[r]) sh[r] = b + 1;
+            }
+            b0 = sl[r] < b0 ? sl[r] : b0, e0 = sh[r] - 1 > e0 ? sh[r] - 1 : e0;
+            b1 = j < b1 ? j : b1, e1 = j > e1 ? j : e1;
+            b2 = k < b2 ? k : b2, e2 = k > e2 ? k : e2;
         }
     if (e0 < 0) return;
-    region_include(s, ABL_IDX(g, b0, b1, b2));
-    region_include(s, ABL_IDX(g, e0, e1, e2));
+    /* the box: the corners of the rows' new extent (region_include_ijk grows the box only; the
+     * spans are set above) */
+    const int lo_new[3] = {b0, b1, b2}, hi_new[3] = {e0 + 1, e1 + 1, e2 + 1};
+    if (region_empty(s->reg_lo, s->reg_hi)) {
+        for (int d = 0; d < 3; d++) s->reg_lo[d] = lo_new[d], s->reg_hi[d] = hi_new[d];
+        return;
+    }
+    for (int d = 0; d < 3; d++) {
+        if (lo_new[d] < s->reg_lo[d]) s->reg_lo[d] = lo_new[d];
+        if (hi_new[d] > s->reg_hi[d]) s->reg_hi[d] = hi_new[d];
+    }
 }
 
-/* Before the sweep (pins already applied to T): the box from a whole-grid scan if it is not
- * known yet, then every voxel a source heats this step and every held voxel whose value is
+/* This step's variable-property spans on the rows of the box + 1 (rlo..rhi): per row the
+ * union of its own span grown by one voxel in x and the spans of its four neighbour rows
+ * (the voxels whose 7-point stencil reads a voxel of a span), clipped to rlo[0]..rhi[0].
+ * Every other voxel and its six neighbours are nominal: k_field and W_field hold the nominal
+ * values there, the constant-property sweep gives it its update, and the update keeps it in
+ * the window (see above). Returns the number of voxels in the spans. */
+static double region_var_spans(abl_sim *s, const int rlo[3], const int rhi[3])
+{
+    const abl_grid *g = &s->grid;
+    const int ny = g->ny, nz = g->nz;
+    const int32_t *sl = s->span_lo, *sh = s->span_hi;
+    int32_t *vl = s->vspan_lo, *vh = s->vspan_hi;
+    double nv = 0.0;
+#pragma omp parallel for collapse(2) schedule(static) reduction(+ : nv)
+    for (int k = rlo[2]; k < rhi[2]; k++)
+        for (int j = rlo[1]; j < rhi[1]; j++) {
+            const size_t r = (size_t)k * (size_t)ny + (size_t)j;
+            int a = INT_MAX, b = INT_MIN;
+            if (sl[r] < sh[r]) a = sl[r] - 1, b = sh[r] + 1;
+            const int nj[4] = {j - 1, j + 1, j, j}, nk[4] = {k, k, k - 1, k + 1};
+            for (int q = 0; q < 4; q++) {
+                if (nj[q] < 0 || nj[q] >= ny || nk[q] < 0 || nk[q] >= nz) continue;
+                const size_t rn = (size_t)nk[q] * (size_t)ny + (size_t)nj[q];
+                if (sl[rn] >= sh[rn]) continue;
+                a = sl[rn] < a ? sl[rn] : a;
+                b = sh[rn] > b ? sh[rn] : b;
+            }
+            a = a < rlo[0] ? rlo[0] : a;
+            b = b > rhi[0] ? rhi[0] : b;
+            if (a >= b) a = b = 0;
+            vl[r] = a, vh[r] = b;
+            nv += b - a;
+        }
+    return nv;
+}
+
+/* Before the sweep (pins already applied to T): the spans from a whole-grid scan if they are
+ * not known yet, then every voxel a source heats this step and every held voxel whose value is
  * outside the window (the convexity argument does not cover them). */
 static void region_before_sweep(abl_sim *s, const abl_source_contrib *contrib, int nc)
 {
     if (!s->region_known) {
         const int zero[3] = {0, 0, 0}, all[3] = {s->grid.nx, s->grid.ny, s->grid.nz};
+        const size_t nrows = (size_t)s->grid.ny * (size_t)s->grid.nz;
         for (int d = 0; d < 3; d++) s->reg_lo[d] = s->reg_hi[d] = 0;
-        region_scan(s, s->T, zero, all, zero, zero, true);
+        memset(s->span_lo, 0, nrows * sizeof *s->span_lo);
+        memset(s->span_hi, 0, nrows * sizeof *s->span_hi);
+        region_scan(s, s->T, zero, all, NULL, NULL, true);
         s->region_known = true;
     }
     const double lo = s->reg_T_lo_C, hi = s->reg_T_hi_C;
@@ -1237,14 +1334,12 @@ static void region_before_sweep(abl_sim *s, const abl_source_contrib *contrib, i
             region_include(s, s->extra_pin_idx[q]);
 }
 
-/* After the step: the voxels of the one-voxel shell that left the window join the box. */
-static void region_after_step(abl_sim *s)
+/* After the step: the voxels of this step's variable-property spans (the spans' one-voxel
+ * neighbourhood, region_var_spans) that left the window join the spans. rlo..rhi: the box + 1
+ * the spans were made for. */
+static void region_after_step(abl_sim *s, const int rlo[3], const int rhi[3])
 {
-    int olo[3], ohi[3];
-    region_halo(s, olo, ohi);
-    const int ilo[3] = {s->reg_lo[0], s->reg_lo[1], s->reg_lo[2]},
-              ihi[3] = {s->reg_hi[0], s->reg_hi[1], s->reg_hi[2]};
-    region_scan(s, s->T_new, olo, ohi, ilo, ihi, false);
+    region_scan(s, s->T_new, rlo, rhi, s->vspan_lo, s->vspan_hi, false);
 }
 
 /* ---- multirate step of explicit freezing runs (docs/PHASE_CHANGE.md "Multirate step") ----
@@ -1608,9 +1703,13 @@ static double wall_implicit(abl_sim *s, const abl_stencil *cst, double dt, const
             const int m = s->material[c];
             bool var = s->prop_fn != NULL;
             if (s->region_on) {
+                /* the variable-property sweep's voxels: the spans of the box + 1's rows */
                 const int32_t *x = s->wall_ijk + 3 * q;
-                var = x[0] >= rlo[0] && x[0] < rhi[0] && x[1] >= rlo[1] && x[1] < rhi[1] &&
-                      x[2] >= rlo[2] && x[2] < rhi[2];
+                var = x[1] >= rlo[1] && x[1] < rhi[1] && x[2] >= rlo[2] && x[2] < rhi[2];
+                if (var) {
+                    const size_t r = (size_t)x[2] * (size_t)g->ny + (size_t)x[1];
+                    var = x[0] >= s->vspan_lo[r] && x[0] < s->vspan_hi[r];
+                }
             }
             if (!var && cst->walls_in_kernel) {
                 /* corrected by the sweep: its heat only */
@@ -1680,9 +1779,11 @@ static abl_status explicit_step(abl_sim *s, double h, double *work, abl_error *e
                         &st, err);
     prof_mark(pf, ABL_PROF_PINS, 0);
     double pm = 0.0, bd = 0.0;
-    int rlo[3] = {0, 0, 0}, rhi[3] = {0, 0, 0}; /* active region: box + 1, where the
-                                                   * variable path and the map run */
-    abl_sweep_box fbox = {{0, 0, 0}, {0, 0, 0}, {0, 0, 0}, {0, 0, 0}};
+    int rlo[3] = {0, 0, 0}, rhi[3] = {0, 0, 0}; /* active region: box + 1, whose rows'
+                                                   * variable-property spans (vspan) take
+                                                   * the variable path and the map */
+    double nb = 0.0;                              /* voxels in those spans */
+    abl_sweep_box fbox = {.lo = {0, 0, 0}};
     if (s->region_on) {
         region_before_sweep(s, contrib, nc);
         if (s->mr_active) {
@@ -1694,7 +1795,8 @@ static abl_status explicit_step(abl_sim *s, double h, double *work, abl_error *e
             if ((st = s->prop_fn(s->prop_ctx, &view, s->k_field, s->W_field, err))) return st;
             s->region_props_ready = true;
         } else {
-            linear_k_box(s, s->T, s->reg_lo, s->reg_hi, s->k_field, s->W_field);
+            linear_k_box(s, s->T, s->reg_lo, s->reg_hi, s->span_lo, s->span_hi, s->k_field,
+                         s->W_field);
         }
         prof_mark(pf, ABL_PROF_PROPERTIES, 0);
         /* the multirate step's short steps sweep only the fast box */
@@ -1705,16 +1807,17 @@ static abl_status explicit_step(abl_sim *s, double h, double *work, abl_error *e
                                            &pm, &bd);
             prof_mark(pf, ABL_PROF_ENERGY, 24 * ns);
         }
-        /* the constant-property sweep leaves out the box + 1, which the variable-property
-         * sweep writes whole */
+        /* the constant-property sweep leaves out the rows' variable-property spans, which the
+         * variable-property sweep writes */
         region_halo(s, rlo, rhi);
+        nb = region_empty(rlo, rhi) ? 0.0 : region_var_spans(s, rlo, rhi);
         abl_sweep_box csw = swept;
         for (int d = 0; d < 3; d++) csw.xlo[d] = rlo[d], csw.xhi[d] = rhi[d];
+        csw.xrow_lo = s->vspan_lo, csw.xrow_hi = s->vspan_hi;
         pennes_explicit_step_region(&s->st_u, s->T, s->T_new, &csw);
         if (!region_empty(rlo, rhi))
             pennes_explicit_step_var_box(&s->st, s->k_field, s->W_field, s->T, s->T_new, rlo,
-                                         rhi);
-        const double nb = region_voxels(rlo, rhi);
+                                         rhi, s->vspan_lo, s->vspan_hi);
         prof_mark(pf, ABL_PROF_KERNEL, 24 * (ns - nb) + 40 * nb);
     } else if (s->prop_fn) {
         view.T_C = s->T; /* after the pins */
@@ -1785,8 +1888,9 @@ static abl_status explicit_step(abl_sim *s, double h, double *work, abl_error *e
     /* phase change: the step advanced H by C_ref (T_new - T); read T back from H */
     if (s->region_on) {
         if (!region_empty(rlo, rhi)) {
-            phase_map_box(&s->grid, rlo, rhi, s->material, s->phase, s->T, s->T_new);
-            prof_mark(pf, ABL_PROF_PHASE, 25 * region_voxels(rlo, rhi));
+            phase_map_box(&s->grid, rlo, rhi, s->vspan_lo, s->vspan_hi, s->material, s->phase,
+                          s->T, s->T_new);
+            prof_mark(pf, ABL_PROF_PHASE, 25 * nb);
         }
     } else if (s->phase) {
         phase_map(s->grid.n, s->material, s->phase, s->T, s->T_new, NULL);
@@ -1808,7 +1912,7 @@ static abl_status explicit_step(abl_sim *s, double h, double *work, abl_error *e
     s->energy.E_sources_J += e_src;
     prof_mark(pf, ABL_PROF_PINS, 0);
     if (s->region_on) {
-        region_after_step(s);
+        region_after_step(s, rlo, rhi);
         prof_mark(pf, ABL_PROF_PHASE, 0);
     }
     return ABL_OK;

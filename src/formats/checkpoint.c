@@ -866,6 +866,7 @@ abl_status checkpoint_write(const char *path, const abl_sim_view *s, const char 
     const long long step = s->step, nsnap = snapshots_written, ncg = (long long)s->n_cg;
     const long long seg_steps = s->seg_steps;
     const long long nvox = (long long)s->grid.n;
+    const hsize_t nrows = (hsize_t)s->grid.ny * (hsize_t)s->grid.nz;
     const uint64_t mdig = material_digest(s);
     root = H5Gcreate2(f, "/checkpoint", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     int bad =
@@ -885,7 +886,11 @@ abl_status checkpoint_write(const char *path, const abl_sim_view *s, const char 
         put_num(root, "dt_s", H5T_NATIVE_DOUBLE, &s->dt_s) ||
         put_num(root, "monitor_accum_s", H5T_NATIVE_DOUBLE, &s->monitor_accum_s) ||
         (s->region_known &&
-         put_array(root, "active_region_box", H5T_STD_I32LE, H5T_NATIVE_INT, 6, s->region_box)) ||
+         (put_array(root, "active_region_box", H5T_STD_I32LE, H5T_NATIVE_INT, 6, s->region_box) ||
+          put_array(root, "active_region_span_lo", H5T_STD_I32LE, H5T_NATIVE_INT32, nrows,
+                    s->region_span_lo) ||
+          put_array(root, "active_region_span_hi", H5T_STD_I32LE, H5T_NATIVE_INT32, nrows,
+                    s->region_span_hi))) ||
         put_num(root, "wall_s", H5T_NATIVE_DOUBLE, &s->wall_s) ||
         put_num(root, "E_stored_initial_J", H5T_NATIVE_DOUBLE, &s->energy.E_stored_initial_J) ||
         put_num(root, "E_sources_J", H5T_NATIVE_DOUBLE, &s->energy.E_sources_J) ||
@@ -1207,6 +1212,36 @@ abl_status checkpoint_restore(const char *path, abl_sim *s, abl_error *err)
             goto done;
         }
         for (int d = 0; d < 3; d++) s->reg_lo[d] = box[d], s->reg_hi[d] = box[3 + d];
+        /* the rows' spans (sim.h); a checkpoint from before them: every row of the box whole
+         * (a superset: the run goes on correctly, its last bits may differ from an
+         * uninterrupted run's) */
+        const size_t nrows = (size_t)n[1] * (size_t)n[2];
+        if (H5Lexists(root, "active_region_span_lo", H5P_DEFAULT) > 0) {
+            ok = !get_array(root, "active_region_span_lo", H5T_NATIVE_INT32, nrows, s->span_lo) &&
+                 !get_array(root, "active_region_span_hi", H5T_NATIVE_INT32, nrows, s->span_hi);
+            for (size_t r = 0; ok && r < nrows; r++) {
+                const int j = (int)(r % (size_t)n[1]), k = (int)(r / (size_t)n[1]);
+                const int a = s->span_lo[r], b = s->span_hi[r];
+                ok = a >= b ? a == 0 && b == 0
+                            : a >= box[0] && b <= box[3] && j >= box[1] && j < box[4] &&
+                                  k >= box[2] && k < box[5];
+            }
+            if (!ok) {
+                st = abl_fail(err, ABL_EINVAL,
+                              "%s: checkpoint's /checkpoint/active_region_span_lo/_hi are "
+                              "unreadable or not within its active region box",
+                              path);
+                goto done;
+            }
+        } else {
+            for (size_t r = 0; r < nrows; r++) {
+                const int j = (int)(r % (size_t)n[1]), k = (int)(r / (size_t)n[1]);
+                const bool in = box[0] < box[3] && j >= box[1] && j < box[4] && k >= box[2] &&
+                                k < box[5];
+                s->span_lo[r] = in ? box[0] : 0;
+                s->span_hi[r] = in ? box[3] : 0;
+            }
+        }
         s->region_known = true;
     }
     s->wall_s = wall;

@@ -183,23 +183,29 @@ bool stencil_plan_build(const abl_stencil *st, abl_segment **seg, size_t **row_s
 
 /* The x-intervals of row (j, k) that the region covers: [lo0, hi0) less the excluded box's
  * [xlo0, xhi0) where the row passes through it. Returns how many (0, 1 or 2). */
-static int region_row_parts(const abl_sweep_box *r, int j, int k, int a[2], int b[2])
+static int region_row_parts(const abl_sweep_box *r, int ny, int j, int k, int a[2], int b[2])
 {
-    const bool cut = r->xlo[0] < r->xhi[0] && r->xlo[1] < r->xhi[1] && r->xlo[2] < r->xhi[2] &&
-                     j >= r->xlo[1] && j < r->xhi[1] && k >= r->xlo[2] && k < r->xhi[2];
+    bool cut = r->xlo[0] < r->xhi[0] && r->xlo[1] < r->xhi[1] && r->xlo[2] < r->xhi[2] &&
+               j >= r->xlo[1] && j < r->xhi[1] && k >= r->xlo[2] && k < r->xhi[2];
+    int xa = r->xlo[0], xb = r->xhi[0];
+    if (cut && r->xrow_lo) {
+        const size_t row = (size_t)k * (size_t)ny + (size_t)j;
+        xa = r->xrow_lo[row], xb = r->xrow_hi[row];
+        cut = xa < xb;
+    }
     int n = 0;
     if (!cut) {
         a[0] = r->lo[0], b[0] = r->hi[0];
         return r->lo[0] < r->hi[0];
     }
-    if (r->lo[0] < r->xlo[0]) a[n] = r->lo[0], b[n] = r->xlo[0] < r->hi[0] ? r->xlo[0] : r->hi[0], n++;
-    if (r->xhi[0] < r->hi[0]) a[n] = r->xhi[0] > r->lo[0] ? r->xhi[0] : r->lo[0], b[n] = r->hi[0], n++;
+    if (r->lo[0] < xa) a[n] = r->lo[0], b[n] = xa < r->hi[0] ? xa : r->hi[0], n++;
+    if (xb < r->hi[0]) a[n] = xb > r->lo[0] ? xb : r->lo[0], b[n] = r->hi[0], n++;
     return n;
 }
 
 abl_sweep_box sweep_box_all(const abl_grid *g)
 {
-    return (abl_sweep_box){{0, 0, 0}, {g->nx, g->ny, g->nz}, {0, 0, 0}, {0, 0, 0}};
+    return (abl_sweep_box){.lo = {0, 0, 0}, .hi = {g->nx, g->ny, g->nz}};
 }
 
 void pennes_explicit_step(const abl_stencil *st, const double *restrict T, double *restrict T_new)
@@ -223,7 +229,7 @@ void pennes_explicit_step_region(const abl_stencil *st, const double *restrict T
             const size_t os = j > 0 ? sy : 0, on = j < ny - 1 ? sy : 0;
             const size_t od = k > 0 ? sz : 0, ou = k < nz - 1 ? sz : 0;
             int pa[2], pb[2];
-            const int np = region_row_parts(reg, j, k, pa, pb);
+            const int np = region_row_parts(reg, ny, j, k, pa, pb);
             size_t q = st->row_seg[r];
             for (int p = 0; p < np; p++)
                 for (; q < st->row_seg[r + 1]; q++) {
@@ -284,12 +290,13 @@ void pennes_explicit_step_var(const abl_stencil *st, const double *restrict k_W_
                               double *restrict T_new)
 {
     const int lo[3] = {0, 0, 0}, hi[3] = {st->g->nx, st->g->ny, st->g->nz};
-    pennes_explicit_step_var_box(st, k_W_mK, W_W_m3K, T, T_new, lo, hi);
+    pennes_explicit_step_var_box(st, k_W_mK, W_W_m3K, T, T_new, lo, hi, NULL, NULL);
 }
 
 void pennes_explicit_step_var_box(const abl_stencil *st, const double *restrict k_W_mK,
                                   const double *restrict W_W_m3K, const double *restrict T,
-                                  double *restrict T_new, const int lo[3], const int hi[3])
+                                  double *restrict T_new, const int lo[3], const int hi[3],
+                                  const int32_t *row_lo, const int32_t *row_hi)
 {
     const abl_grid *g = st->g;
     const int nx = g->nx, ny = g->ny, nz = g->nz;
@@ -300,10 +307,16 @@ void pennes_explicit_step_var_box(const abl_stencil *st, const double *restrict 
     const double *restrict inv_rhoc = st->inv_rhoc, *restrict q_met = st->q_met;
     const uint8_t *restrict mat = st->material;
     const double *restrict kv = k_W_mK, *restrict Wv = W_W_m3K;
-    const int i0 = lo[0], i1 = hi[0];
 #pragma omp parallel for collapse(2) schedule(static)
     for (int k = lo[2]; k < hi[2]; k++)
         for (int j = lo[1]; j < hi[1]; j++) {
+            int i0 = lo[0], i1 = hi[0];
+            if (row_lo) {
+                const size_t r = (size_t)k * (size_t)ny + (size_t)j;
+                i0 = row_lo[r] > i0 ? row_lo[r] : i0;
+                i1 = row_hi[r] < i1 ? row_hi[r] : i1;
+                if (i0 >= i1) continue;
+            }
             const bool edge_row = j == 0 || j == ny - 1 || k == 0 || k == nz - 1 || nx < 3;
             /* voxels of this row that take the per-voxel operator: all of an edge row, else
              * the row's two end voxels where the box reaches them */
@@ -354,7 +367,7 @@ void pennes_energy_rates_var_region(const abl_stencil *st, const double *restric
         double sp = 0.0, sb = 0.0;
         for (int j = reg->lo[1]; j < reg->hi[1]; j++) {
             int pa[2], pb[2];
-            const int np = region_row_parts(reg, j, k, pa, pb);
+            const int np = region_row_parts(reg, g->ny, j, k, pa, pb);
             for (int p = 0; p < np; p++)
                 for (int i = pa[p]; i < pb[p]; i++) {
                     const size_t c = ABL_IDX(g, i, j, k);

@@ -63,14 +63,22 @@ void phase_map(size_t n, const uint8_t *restrict material, const abl_phase_curve
     }
 }
 
-void phase_map_box(const abl_grid *g, const int lo[3], const int hi[3],
-                   const uint8_t *restrict material, const abl_phase_curve *curves,
-                   const double *restrict T0, double *restrict T1)
+void phase_map_box(const abl_grid *g, const int lo[3], const int hi[3], const int32_t *row_lo,
+                   const int32_t *row_hi, const uint8_t *restrict material,
+                   const abl_phase_curve *curves, const double *restrict T0,
+                   double *restrict T1)
 {
 #pragma omp parallel for collapse(2) schedule(static)
     for (int k = lo[2]; k < hi[2]; k++)
-        for (int j = lo[1]; j < hi[1]; j++)
-            for (size_t c = ABL_IDX(g, lo[0], j, k), e = c + (size_t)(hi[0] - lo[0]); c < e; c++) {
+        for (int j = lo[1]; j < hi[1]; j++) {
+            int i0 = lo[0], i1 = hi[0];
+            if (row_lo) {
+                const size_t r = (size_t)k * (size_t)g->ny + (size_t)j;
+                i0 = row_lo[r] > i0 ? row_lo[r] : i0;
+                i1 = row_hi[r] < i1 ? row_hi[r] : i1;
+            }
+            for (size_t c = ABL_IDX(g, i0, j, k), e = ABL_IDX(g, 0, j, k) + (size_t)i1; c < e;
+                 c++) {
                 const abl_phase_curve *p = &curves[material[c]];
                 if (p->nk == 0) continue;
                 const double a = T0[c], b = T1[c];
@@ -78,6 +86,7 @@ void phase_map_box(const abl_grid *g, const int lo[3], const int hi[3],
                     continue;
                 T1[c] = phase_step(p, a, b);
             }
+        }
 }
 
 double phase_stored_energy(size_t plane, int nz, const uint8_t *restrict material,
