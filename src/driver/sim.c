@@ -939,6 +939,9 @@ static double apply_pins(abl_sim *s, double *T, size_t n, const size_t *idx, con
             }
             continue;
         }
+        /* a voxel already at its value (the pins before a sweep hold voxels the last step's
+         * pins set) moves no heat: skip its two enthalpy evaluations */
+        if (T[c] == Tn) continue;
         e += (voxel_H(s, c, Tn) - voxel_H(s, c, T[c])) * V;
         T[c] = Tn;
     }
