@@ -1262,8 +1262,7 @@ static void region_scan(abl_sim *s, const double *T, const int lo[3], const int 
             b2 = k < b2 ? k : b2, e2 = k > e2 ? k : e2;
         }
     if (e0 < 0) return;
-    /* the box: the corners of the rows' new extent (region_include_ijk grows the box only; the
-     * spans are set above) */
+    /* the box grows to the hull of the rows whose spans grew (the spans are set above) */
     const int lo_new[3] = {b0, b1, b2}, hi_new[3] = {e0 + 1, e1 + 1, e2 + 1};
     if (region_empty(s->reg_lo, s->reg_hi)) {
         for (int d = 0; d < 3; d++) s->reg_lo[d] = lo_new[d], s->reg_hi[d] = hi_new[d];
