@@ -76,6 +76,12 @@ void zone_axis_measure(const abl_grid *g, const double *field, double thr_value,
 void zone_axis_measure_box(const abl_grid *g, const double *field, double thr_value,
                            bool at_or_above, const abl_box *box, const double tip_m[3],
                            const double dir[3], abl_axis_zone *out);
+/* The same for naxes axes (tip_m[a], dir[a]) in one scan of the box per 8 axes: out[a] is what
+ * zone_axis_measure_box gives for axis a, bit for bit (the scan, the surface test and the
+ * partial volume are shared; min/max and integer counts do not depend on the grouping). */
+void zone_axes_measure_box(const abl_grid *g, const double *field, double thr_value,
+                           bool at_or_above, const abl_box *box, int naxes,
+                           const double (*tip_m)[3], const double (*dir)[3], abl_axis_zone *out);
 
 /* Reusable work space of zone_largest_component (grown as needed; zero-initialise, release
  * with zone_scratch_free): a run measuring zones every few seconds then does not map and

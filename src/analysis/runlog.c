@@ -138,9 +138,18 @@ abl_status runlog_measure(const abl_sim_view *s, const abl_log_axis *axes, int n
         abl_status st =
             zone_largest_component(g, f, thr, above, &box, &largest[c], &nvox[c], w, err);
         if (st) return st;
-        for (int a = 0; a < naxes; a++)
-            zone_axis_measure_box(g, f, thr, above, &box, axes[a].ax.tip_m, axes[a].ax.dir,
-                                  &z[(size_t)a * (size_t)ncrit + c]);
+        /* every axis in one scan of the zone (8 per scan) */
+        for (int a0 = 0; a0 < naxes; a0 += 8) {
+            const int na = naxes - a0 < 8 ? naxes - a0 : 8;
+            double tip[8][3], dir[8][3];
+            abl_axis_zone za[8];
+            for (int a = 0; a < na; a++)
+                for (int d = 0; d < 3; d++)
+                    tip[a][d] = axes[a0 + a].ax.tip_m[d], dir[a][d] = axes[a0 + a].ax.dir[d];
+            zone_axes_measure_box(g, f, thr, above, &box, na, (const double(*)[3])tip,
+                                  (const double(*)[3])dir, za);
+            for (int a = 0; a < na; a++) z[(size_t)(a0 + a) * (size_t)ncrit + c] = za[a];
+        }
     }
     return ABL_OK;
 }

@@ -110,15 +110,20 @@ static double pv_fraction(const abl_grid *g, const double *field, double thr, bo
  * is the same in any order (thread count, box). */
 #define PV_UNIT 1073741824.0
 
-void zone_axis_measure_box(const abl_grid *g, const double *field, double thr_value,
-                           bool at_or_above, const abl_box *box, const double tip_m[3],
-                           const double dir[3], abl_axis_zone *out)
+/* One axis's frame: unit direction d, two unit vectors e1, e2 across it. */
+typedef struct {
+    double tip[3], d[3], e1[3], e2[3];
+    bool ok;
+} axis_frame;
+
+static axis_frame axis_frame_of(const double tip_m[3], const double dir[3])
 {
-    *out = (abl_axis_zone){0};
+    axis_frame f = {{tip_m[0], tip_m[1], tip_m[2]}, {0}, {0}, {0}, false};
     const double nd = sqrt(dir[0] * dir[0] + dir[1] * dir[1] + dir[2] * dir[2]);
-    if (!(nd > 0.0) || !isfinite(nd) || box_empty(box)) return;
-    const double d[3] = {dir[0] / nd, dir[1] / nd, dir[2] / nd};
-    const double tip[3] = {tip_m[0], tip_m[1], tip_m[2]};
+    if (!(nd > 0.0) || !isfinite(nd)) return f;
+    for (int a = 0; a < 3; a++)
+        f.d[a] = dir[a] / nd;
+    const double *d = f.d;
     /* two unit vectors across the axis: e1 from the coordinate axis least aligned with d */
     int amin = 0;
     for (int a = 1; a < 3; a++)
@@ -129,32 +134,45 @@ void zone_axis_measure_box(const abl_grid *g, const double *field, double thr_va
                     c[0] * d[1] - c[1] * d[0]};
     const double n1 = sqrt(e1[0] * e1[0] + e1[1] * e1[1] + e1[2] * e1[2]);
     for (int a = 0; a < 3; a++)
-        e1[a] /= n1;
-    const double e2[3] = {d[1] * e1[2] - d[2] * e1[1], d[2] * e1[0] - d[0] * e1[2],
-                          d[0] * e1[1] - d[1] * e1[0]};
+        f.e1[a] = e1[a] / n1;
+    f.e2[0] = d[1] * f.e1[2] - d[2] * f.e1[1];
+    f.e2[1] = d[2] * f.e1[0] - d[0] * f.e1[2];
+    f.e2[2] = d[0] * f.e1[1] - d[1] * f.e1[0];
+    f.ok = true;
+    return f;
+}
+
+/* Up to ZONE_AXES_PER_PASS axes per pass over the zone: the scan, the surface test and the
+ * partial volume are the same for every axis (the run log measures every zone along each
+ * source's axis and the cluster's), only the projections differ. */
+#define ZONE_AXES_PER_PASS 8
+
+static void measure_axes_pass(const abl_grid *g, const double *field, double thr_value,
+                              bool at_or_above, const abl_box *box, int na,
+                              const axis_frame *fr, abl_axis_zone *out)
+{
     double cs[ZONE_CALIPER_DIRS], sn[ZONE_CALIPER_DIRS];
     for (int q = 0; q < ZONE_CALIPER_DIRS; q++) {
         const double th = ZONE_PI * q / ZONE_CALIPER_DIRS;
         cs[q] = cos(th);
         sn[q] = sin(th);
     }
-    double smin = INFINITY, smax = -INFINITY, r2max = 0.0;
-    double pmin[ZONE_CALIPER_DIRS], pmax[ZONE_CALIPER_DIRS];
-    for (int q = 0; q < ZONE_CALIPER_DIRS; q++) {
-        pmin[q] = INFINITY;
-        pmax[q] = -INFINITY;
-    }
+    enum { NA = ZONE_AXES_PER_PASS, NP = ZONE_AXES_PER_PASS * ZONE_CALIPER_DIRS };
+    double smin[NA], smax[NA], r2max[NA], pmin[NP], pmax[NP];
+    for (int a = 0; a < NA; a++)
+        smin[a] = INFINITY, smax[a] = -INFINITY, r2max[a] = 0.0;
+    for (int q = 0; q < NP; q++)
+        pmin[q] = INFINITY, pmax[q] = -INFINITY;
     long n = 0;
     int64_t pv = 0; /* partial-volume correction to the count, in 2^-30 voxels */
     const abl_box b = *box;
     const int nx = g->nx, ny = g->ny, nz = g->nz;
     /* min, max and an integer count are exact in any order, so these reductions give the same
      * result for every thread count and every box holding the zone (the project's
-     * determinism rule; zone.h) */
+     * determinism rule; zone.h), and for any grouping of the axes into passes */
 #pragma omp parallel for collapse(2) schedule(static)                                              \
-    reduction(min : smin, pmin[:ZONE_CALIPER_DIRS])                                                \
-    reduction(max : smax, r2max, pmax[:ZONE_CALIPER_DIRS]) reduction(+ : n, pv)                    \
-    if (box_voxels(&b) >= ZONE_PARALLEL_MIN_VOXELS)
+    reduction(min : smin[:NA], pmin[:NP]) reduction(max : smax[:NA], r2max[:NA], pmax[:NP])        \
+    reduction(+ : n, pv) if (box_voxels(&b) >= ZONE_PARALLEL_MIN_VOXELS)
     for (int k = b.lo[2]; k < b.hi[2]; k++)
         for (int j = b.lo[1]; j < b.hi[1]; j++)
             for (int i = b.lo[0]; i < b.hi[0]; i++) {
@@ -202,44 +220,81 @@ void zone_axis_measure_box(const abl_grid *g, const double *field, double thr_va
                                                   e[2]) *
                                       PV_UNIT);
                 }
-                double x[3], w[3];
+                double x[3];
                 grid_voxel_centre_m(g, i, j, k, x);
-                for (int a = 0; a < 3; a++)
-                    w[a] = x[a] - tip[a];
-                const double s = w[0] * d[0] + w[1] * d[1] + w[2] * d[2];
-                double r2 = 0.0;
-                for (int a = 0; a < 3; a++)
-                    r2 += (w[a] - s * d[a]) * (w[a] - s * d[a]);
-                /* plain comparisons (the values are finite): fmin/fmax handle NaN and cost
-                 * a library call each here */
-                smin = s < smin ? s : smin;
-                smax = s > smax ? s : smax;
-                r2max = r2 > r2max ? r2 : r2max;
-                const double p1 = w[0] * e1[0] + w[1] * e1[1] + w[2] * e1[2];
-                const double p2 = w[0] * e2[0] + w[1] * e2[1] + w[2] * e2[2];
-                for (int q = 0; q < ZONE_CALIPER_DIRS; q++) {
-                    const double p = p1 * cs[q] + p2 * sn[q];
-                    pmin[q] = p < pmin[q] ? p : pmin[q];
-                    pmax[q] = p > pmax[q] ? p : pmax[q];
+                for (int ax = 0; ax < na; ax++) {
+                    const axis_frame *f = &fr[ax];
+                    if (!f->ok) continue;
+                    double w[3];
+                    for (int a = 0; a < 3; a++)
+                        w[a] = x[a] - f->tip[a];
+                    const double s = w[0] * f->d[0] + w[1] * f->d[1] + w[2] * f->d[2];
+                    double r2 = 0.0;
+                    for (int a = 0; a < 3; a++)
+                        r2 += (w[a] - s * f->d[a]) * (w[a] - s * f->d[a]);
+                    /* plain comparisons (the values are finite): fmin/fmax handle NaN and cost
+                     * a library call each here */
+                    smin[ax] = s < smin[ax] ? s : smin[ax];
+                    smax[ax] = s > smax[ax] ? s : smax[ax];
+                    r2max[ax] = r2 > r2max[ax] ? r2 : r2max[ax];
+                    const double p1 = w[0] * f->e1[0] + w[1] * f->e1[1] + w[2] * f->e1[2];
+                    const double p2 = w[0] * f->e2[0] + w[1] * f->e2[1] + w[2] * f->e2[2];
+                    double *lo = pmin + ax * ZONE_CALIPER_DIRS, *hi = pmax + ax * ZONE_CALIPER_DIRS;
+                    for (int q = 0; q < ZONE_CALIPER_DIRS; q++) {
+                        const double p = p1 * cs[q] + p2 * sn[q];
+                        lo[q] = p < lo[q] ? p : lo[q];
+                        hi[q] = p > hi[q] ? p : hi[q];
+                    }
                 }
             }
-    if (n == 0) return;
-    /* one voxel's width along and across the axis (exact for grid-aligned axes) */
-    double hpar = 0.0, hperp = 0.0;
-    for (int a = 0; a < 3; a++) {
-        hpar += g->h_m[a] * fabs(d[a]);
-        hperp = fmax(hperp, g->h_m[a] * sqrt(fmax(0.0, 1.0 - d[a] * d[a])));
+    for (int ax = 0; ax < na; ax++) {
+        out[ax] = (abl_axis_zone){0};
+        if (n == 0 || !fr[ax].ok) continue;
+        const double *d = fr[ax].d;
+        /* one voxel's width along and across the axis (exact for grid-aligned axes) */
+        double hpar = 0.0, hperp = 0.0;
+        for (int a = 0; a < 3; a++) {
+            hpar += g->h_m[a] * fabs(d[a]);
+            hperp = fmax(hperp, g->h_m[a] * sqrt(fmax(0.0, 1.0 - d[a] * d[a])));
+        }
+        double wmin = INFINITY;
+        for (int q = 0; q < ZONE_CALIPER_DIRS; q++)
+            wmin = fmin(wmin, pmax[ax * ZONE_CALIPER_DIRS + q] - pmin[ax * ZONE_CALIPER_DIRS + q]);
+        abl_axis_zone *o = &out[ax];
+        o->length_m = smax[ax] - smin[ax] + hpar;
+        o->diameter_m = 2.0 * sqrt(r2max[ax]) + hperp;
+        o->diameter_min_m = wmin + hperp;
+        o->nvox = n;
+        o->volume_m3 = (double)n * grid_voxel_volume_m3(g);
+        o->volume_pv_m3 = ((double)n + (double)pv / PV_UNIT) * grid_voxel_volume_m3(g);
+        o->diameter_eq_m = sqrt(6.0 * o->volume_m3 / (ZONE_PI * o->length_m));
     }
-    double wmin = INFINITY;
-    for (int q = 0; q < ZONE_CALIPER_DIRS; q++)
-        wmin = fmin(wmin, pmax[q] - pmin[q]);
-    out->length_m = smax - smin + hpar;
-    out->diameter_m = 2.0 * sqrt(r2max) + hperp;
-    out->diameter_min_m = wmin + hperp;
-    out->nvox = n;
-    out->volume_m3 = (double)n * grid_voxel_volume_m3(g);
-    out->volume_pv_m3 = ((double)n + (double)pv / PV_UNIT) * grid_voxel_volume_m3(g);
-    out->diameter_eq_m = sqrt(6.0 * out->volume_m3 / (ZONE_PI * out->length_m));
+}
+
+void zone_axes_measure_box(const abl_grid *g, const double *field, double thr_value,
+                           bool at_or_above, const abl_box *box, int naxes,
+                           const double (*tip_m)[3], const double (*dir)[3], abl_axis_zone *out)
+{
+    for (int a0 = 0; a0 < naxes; a0 += ZONE_AXES_PER_PASS) {
+        const int na = naxes - a0 < ZONE_AXES_PER_PASS ? naxes - a0 : ZONE_AXES_PER_PASS;
+        axis_frame fr[ZONE_AXES_PER_PASS];
+        for (int a = 0; a < na; a++)
+            fr[a] = axis_frame_of(tip_m[a0 + a], dir[a0 + a]);
+        if (box_empty(box)) {
+            for (int a = 0; a < na; a++)
+                out[a0 + a] = (abl_axis_zone){0};
+            continue;
+        }
+        measure_axes_pass(g, field, thr_value, at_or_above, box, na, fr, out + a0);
+    }
+}
+
+void zone_axis_measure_box(const abl_grid *g, const double *field, double thr_value,
+                           bool at_or_above, const abl_box *box, const double tip_m[3],
+                           const double dir[3], abl_axis_zone *out)
+{
+    const double(*t)[3] = (const double(*)[3])tip_m, (*d)[3] = (const double(*)[3])dir;
+    zone_axes_measure_box(g, field, thr_value, at_or_above, box, 1, t, d, out);
 }
 
 void zone_axis_measure(const abl_grid *g, const double *field, double thr_value, bool at_or_above,

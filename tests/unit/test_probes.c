@@ -319,6 +319,28 @@ static void test_components_and_diameters(void)
     CU_ASSERT(pmax_v - pmin_v <= 0.005 * Vx);
     CU_ASSERT(pmax <= 0.027);
     CU_ASSERT(cmax - cmin > 0.02 * Vx); /* the count does move: the test can tell */
+    /* several axes in one scan (zone_axes_measure_box, the run log's call): each axis's result
+     * bit for bit what a call for that axis alone gives; 11 axes (two passes of up to 8),
+     * tilted ones, one with a zero direction (a zero result) */
+    {
+        double tips[11][3], dirs[11][3];
+        abl_axis_zone za[11], z1;
+        for (int a = 0; a < 11; a++) {
+            tips[a][0] = (8.0 + 0.3 * a) * 1e-3, tips[a][1] = 10e-3, tips[a][2] = (9.5 + 0.1 * a) * 1e-3;
+            dirs[a][0] = sin(0.4 * a), dirs[a][1] = cos(0.7 * a), dirs[a][2] = 0.5 + 0.1 * a;
+        }
+        dirs[4][0] = dirs[4][1] = dirs[4][2] = 0.0;
+        zone_axes_measure_box(&g, f, 0.0, true, &b, 11, (const double(*)[3])tips,
+                              (const double(*)[3])dirs, za);
+        int same = 0;
+        for (int a = 0; a < 11; a++) {
+            zone_axis_measure_box(&g, f, 0.0, true, &b, tips[a], dirs[a], &z1);
+            same += memcmp(&z1, &za[a], sizeof z1) == 0;
+        }
+        CU_ASSERT_EQUAL(same, 11);
+        CU_ASSERT_EQUAL(za[4].nvox, 0);
+        CU_ASSERT(za[3].nvox > 0 && za[3].diameter_m != za[5].diameter_m);
+    }
     free(f);
 }
 
