@@ -221,8 +221,10 @@ static void linear_k_box(const abl_sim *s, const double *T_C, const int lo[3], c
                 const double T = T_C[c];
                 double k = linear_k(s->k37[m], s->k_coeff[m], T);
                 /* perfusion shutdown: w_b (1 - F), damaged fraction F = 1 - exp(-Omega) */
-                double W =
-                    sc->perfusion_shutdown ? s->perf_W[m] * exp(-s->omega[c]) : s->perf_W[m];
+                /* (exp(-0) = 1 exactly: undamaged tissue skips the call, same bits) */
+                double W = sc->perfusion_shutdown && s->omega[c] > 0.0
+                               ? s->perf_W[m] * exp(-s->omega[c])
+                               : s->perf_W[m];
                 if (frz && !isnan(s->k_frozen[m]) && T < Tl) {
                     /* mushy zone: k blended by the liquid fraction (lever rule, parallel
                      * mixture); no blood flows through ice: perfusion scaled by the liquid
