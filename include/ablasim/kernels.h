@@ -263,6 +263,13 @@ size_t monitor_update(double T_lo, double T_hi, size_t n, const double *restrict
 double perfusion_shutdown_correct(const abl_stencil *st, const double *restrict omega,
                                   const double *restrict T, double *restrict T_new,
                                   double *work_nz);
+/* The same on the row parts [row_lo[r], row_hi[r]) of the rows of the box lo..hi only (r =
+ * k ny + j; the active region of a heating run, whose spans hold every damaged voxel, sim.c):
+ * the same voxels in the same order, so the same bits when no voxel outside is damaged. */
+double perfusion_shutdown_correct_rows(const abl_stencil *st, const double *restrict omega,
+                                       const double *restrict T, double *restrict T_new,
+                                       double *work_nz, const int lo[3], const int hi[3],
+                                       const int32_t *row_lo, const int32_t *row_hi);
 
 
 #endif

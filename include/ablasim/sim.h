@@ -85,6 +85,12 @@ typedef struct abl_sim {
     bool region_on;                /* planned for this run */
     bool region_known;             /* the spans and their box are known (run or checkpoint) */
     bool region_props_ready;       /* k_field, W_field filled over the whole grid */
+    bool region_heat_after;        /* a heating run's region (sim.c region_heated_after): the
+                                    * step as without it, the enthalpy map and the perfusion
+                                    * correction on the spans; heated voxels join once they
+                                    * leave the window */
+    size_t *reg_left, n_left, cap_left; /* region_heated_after's candidates */
+    double inv_sy;                 /* 1 / grid.sy (in_var_spans) */
     int reg_lo[3], reg_hi[3];      /* box of the spans, lo <= (i, j, k) < hi; empty when
                                     * lo[0] >= hi[0] */
     int32_t *span_lo, *span_hi;    /* [ny nz] per row r = k ny + j: [span_lo, span_hi) holds

@@ -150,9 +150,11 @@ static void print_summary(const abl_sim *s, const char *out)
     if (v.region_known) {
         const int *b = v.region_box;
         const double nb = (double)(b[3] - b[0]) * (b[4] - b[1]) * (b[5] - b[2]);
-        printf("active     region %d x %d x %d voxels (%.1f %% of the grid) stepped with "
-               "phase change; the rest at constant properties\n",
-               b[3] - b[0], b[4] - b[1], b[5] - b[2], 100.0 * nb / (double)s->grid.n);
+        printf("active     region %d x %d x %d voxels (%.1f %% of the grid) %s\n",
+               b[3] - b[0], b[4] - b[1], b[5] - b[2], 100.0 * nb / (double)s->grid.n,
+               s->region_heat_after ? "holds the enthalpy map and the perfusion correction"
+                                    : "stepped with phase change; the rest at constant "
+                                      "properties");
     }
     if (sc->multirate) {
         if (s->mr_ratio) {

@@ -782,6 +782,7 @@ void sim_destroy(abl_sim *s)
     free(s->row_seg);
     free(s->gen);
     free(s->fast_u);
+    free(s->reg_left);
     free(s->span_lo);
     free(s->span_hi);
     free(s->vspan_lo);
@@ -1125,15 +1126,20 @@ static abl_status plan_region(abl_sim *s, abl_error *err)
 {
     const abl_scenario *sc = s->sc;
     s->region_on = false;
-    if (!sc->active_region || sc->scheme != SCHEME_EXPLICIT || s->prop_fn != linear_k_hook ||
-        !s->phase || !sc->freezing)
+    if (!sc->active_region || sc->scheme != SCHEME_EXPLICIT) return ABL_OK;
+    /* Freezing runs (with the built-in property hook), and heating runs with constant k and
+     * per-voxel work to save: the enthalpy map of boiling, the correction of perfusion
+     * shutdown (region_heat_after below) */
+    const bool frz = sc->freezing;
+    if (frz ? (s->prop_fn != linear_k_hook || !s->phase)
+            : (s->prop_fn || (!s->phase && !sc->perfusion_shutdown)))
         return ABL_OK;
     /* the window's top: the enthalpy curve's liquid range ends where boiling starts; with
      * perfusion shutdown, W changes once the damage integral moves, at 39 C (monitor.c) */
     double hi = sc->vaporisation ? sc->vap_lo_C : INFINITY;
     if (sc->perfusion_shutdown) hi = fmin(hi, 39.0);
     hi -= 0.5;
-    const double lo = sc->freeze_liquidus_C;
+    const double lo = frz ? sc->freeze_liquidus_C : -INFINITY;
     if (!(lo < hi) || !(sc->T_arterial_C >= lo && sc->T_arterial_C <= hi)) return ABL_OK;
     for (int f = 0; f < 6; f++)
         if (sc->bc[f].type != BC_INSULATED && !(sc->bc[f].T_C >= lo && sc->bc[f].T_C <= hi))
@@ -1146,16 +1152,26 @@ static abl_status plan_region(abl_sim *s, abl_error *err)
     }
     const int nm = s->nmat;
     if (nm < 1) return ABL_OK;
-    s->fast_u = calloc((size_t)nm, sizeof *s->fast_u);
-    s->inv_rhoc_u = calloc((size_t)nm, sizeof *s->inv_rhoc_u);
     const size_t nrows = (size_t)s->grid.ny * (size_t)s->grid.nz;
     s->span_lo = calloc(nrows, sizeof *s->span_lo); /* all spans empty: [0, 0) */
     s->span_hi = calloc(nrows, sizeof *s->span_hi);
     s->vspan_lo = calloc(nrows, sizeof *s->vspan_lo);
     s->vspan_hi = calloc(nrows, sizeof *s->vspan_hi);
-    if (!s->fast_u || !s->inv_rhoc_u || !s->span_lo || !s->span_hi || !s->vspan_lo ||
-        !s->vspan_hi)
+    if (!s->span_lo || !s->span_hi || !s->vspan_lo || !s->vspan_hi)
         return abl_fail(err, ABL_ENOMEM, "out of memory");
+    s->reg_T_lo_C = lo;
+    s->reg_T_hi_C = hi;
+    if (!frz) {
+        /* a heating run steps as without the region (the constant-property sweep, the walls
+         * in wall_implicit): only the enthalpy map and the perfusion correction are confined */
+        s->region_heat_after = true;
+        s->inv_sy = 1.0 / (double)s->grid.sy;
+        s->region_on = true;
+        return ABL_OK;
+    }
+    s->fast_u = calloc((size_t)nm, sizeof *s->fast_u);
+    s->inv_rhoc_u = calloc((size_t)nm, sizeof *s->inv_rhoc_u);
+    if (!s->fast_u || !s->inv_rhoc_u) return abl_fail(err, ABL_ENOMEM, "out of memory");
     for (int m = 0; m < nm; m++) {
         const abl_tissue *t = &sc->tissues.t[s->mat_tissue[m]];
         s->inv_rhoc_u[m] = 1.0 / (t->rho_kg_m3 * t->c_J_kgK);
@@ -1170,8 +1186,6 @@ static abl_status plan_region(abl_sim *s, abl_error *err)
     s->st_u.walls_in_kernel = true; /* liquid capacity: the window's voxels' own */
     if (!plan_own_segments(&s->st_u, &s->seg_u, &s->row_seg_u, &s->gen_u))
         return abl_fail(err, ABL_ENOMEM, "out of memory for the active region's stencil plan");
-    s->reg_T_lo_C = lo;
-    s->reg_T_hi_C = hi;
     s->region_on = true;
     return ABL_OK;
 }
@@ -1329,7 +1343,9 @@ static void region_before_sweep(abl_sim *s, const abl_source_contrib *contrib, i
     const double lo = s->reg_T_lo_C, hi = s->reg_T_hi_C;
     for (int i = 0; i < nc; i++) {
         const abl_source_contrib *c = &contrib[i];
-        for (size_t q = 0; q < c->n_heat; q++) region_include(s, c->heat_idx[q]);
+        /* a heating run's heated voxels join once they leave the window (region_heated_after) */
+        if (!s->region_heat_after)
+            for (size_t q = 0; q < c->n_heat; q++) region_include(s, c->heat_idx[q]);
         for (size_t q = 0; q < c->n_pin; q++)
             if (!(c->pin_T_C[q] >= lo && c->pin_T_C[q] <= hi)) region_include(s, c->pin_idx[q]);
     }
@@ -1344,6 +1360,76 @@ static void region_before_sweep(abl_sim *s, const abl_source_contrib *contrib, i
 static void region_after_step(abl_sim *s, const int rlo[3], const int rhi[3])
 {
     region_scan(s, s->T_new, rlo, rhi, s->vspan_lo, s->vspan_hi, false);
+}
+
+/* ---- the active region of heating runs (region_heat_after) ----
+ *
+ * RFA and MWA sources heat every voxel the current or the field reaches, a quarter to all of
+ * the grid, with heat that is negligible outside the zone: joining them all before each step,
+ * as a freezing run does, would make the region that large. A heating run's region therefore
+ * changes nothing in the step itself (the constant-property sweep of the whole grid with the
+ * run's own stencil, the walls in wall_implicit, as without the region); it confines the two
+ * per-voxel passes that are the identity on nominal tissue: the enthalpy map (the identity on
+ * the liquid window) and the perfusion-shutdown correction (zero without damage, and damage
+ * needs 39 C at a monitor pass, above the window). The enthalpy map runs on the variable-
+ * property spans (the spans and their neighbours, where tissue can leave the window without
+ * being heated), the correction on the spans. A heated voxel outside them that leaves the
+ * window is caught by the loop that adds the sources' heat (the shorter step's scaling and
+ * the couplings after it keep T between T0 and that value): region_heated_after maps it, once
+ * however often it is listed, as phase_map_box does, and adds it to its row's span. The
+ * result is the whole-grid path's, bit for bit (suite phase). */
+
+/* Is voxel v in this step's variable-property spans? Rows outside the box + 1 were never in
+ * one (the box only grows), so their spans are still empty. */
+static inline bool in_var_spans(const abl_sim *s, size_t v)
+{
+    /* the row r = v / sy by a multiplication (an integer division costs ~30 cycles, and this
+     * runs for every hot heated voxel every step); exact after the correction, v < 2^52 */
+    const size_t sy = s->grid.sy;
+    size_t r = (size_t)((double)v * s->inv_sy);
+    if (r * sy > v) r--;
+    else if ((r + 1) * sy <= v) r++;
+    const int32_t x = (int32_t)(v - r * sy);
+    return x >= s->vspan_lo[r] && x < s->vspan_hi[r];
+}
+
+static abl_status region_candidate(abl_sim *s, size_t v, abl_error *err)
+{
+    if (s->n_left == s->cap_left) {
+        const size_t cap = s->cap_left ? 2 * s->cap_left : 256;
+        size_t *l = realloc(s->reg_left, cap * sizeof *l);
+        if (!l) return abl_fail(err, ABL_ENOMEM, "out of memory (active region)");
+        s->reg_left = l;
+        s->cap_left = cap;
+    }
+    s->reg_left[s->n_left++] = v;
+    return ABL_OK;
+}
+
+static int cmp_size(const void *a, const void *b)
+{
+    const size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return (x > y) - (x < y);
+}
+
+static void region_heated_after(abl_sim *s)
+{
+    const abl_grid *g = &s->grid;
+    if (s->n_left > 1) qsort(s->reg_left, s->n_left, sizeof *s->reg_left, cmp_size);
+    for (size_t q = 0; q < s->n_left; q++) {
+        const size_t v = s->reg_left[q];
+        if (q > 0 && v == s->reg_left[q - 1]) continue;
+        if (s->phase) {
+            const abl_phase_curve *p = &s->phase[s->material[v]];
+            const double a = s->T[v], b = s->T_new[v];
+            if (p->nk != 0 &&
+                !(a >= p->win_lo_C && a <= p->win_hi_C && b >= p->win_lo_C && b <= p->win_hi_C))
+                s->T_new[v] = phase_step(p, a, b);
+        }
+        region_include_ijk(s, (int)(v % g->sy), (int)(v / g->sy % (size_t)g->ny),
+                           (int)(v / g->sz));
+    }
+    s->n_left = 0;
 }
 
 /* ---- multirate step of explicit freezing runs (docs/PHASE_CHANGE.md "Multirate step") ----
@@ -1382,7 +1468,7 @@ static abl_status plan_multirate(abl_sim *s, abl_error *err)
     const abl_scenario *sc = s->sc;
     const abl_grid *g = &s->grid;
     s->mr_ratio = 0;
-    if (!sc->multirate || !s->region_on) return ABL_OK;
+    if (!sc->multirate || !s->region_on || s->region_heat_after) return ABL_OK;
     /* sources that read the temperature only at their own voxels (inside the box): during the
      * short steps the buffers hold S at the long step's start in one and stale values in the
      * other, which an RFA potential or an MWA pattern reading the whole grid would see */
@@ -1685,9 +1771,11 @@ static double wall_implicit(abl_sim *s, const abl_stencil *cst, double dt, const
                             const int *rhi, const abl_sweep_box *scope, bool track)
 {
     const abl_grid *g = &s->grid;
-    if (!cst) cst = s->region_on ? &s->st_u : &s->st;
+    /* a heating run's region sweeps with the run's own stencil, as without the region */
+    const bool freg = s->region_on && !s->region_heat_after;
+    if (!cst) cst = freg ? &s->st_u : &s->st;
     bool need = track || !cst->walls_in_kernel || (s->prop_fn && !s->region_on);
-    if (s->region_on && !need) /* box voxels on a domain face take the variable path */
+    if (freg && !need) /* box voxels on a domain face take the variable path */
         for (int d = 0; d < 3; d++) {
             const int nd = d == 0 ? g->nx : d == 1 ? g->ny : g->nz;
             if (rlo[d] < rhi[d] && (rlo[d] == 0 || rhi[d] == nd)) need = true;
@@ -1706,7 +1794,7 @@ static double wall_implicit(abl_sim *s, const abl_stencil *cst, double dt, const
             if (scope && !in_sweep_box(scope, s->wall_ijk + 3 * q)) continue;
             const int m = s->material[c];
             bool var = s->prop_fn != NULL;
-            if (s->region_on) {
+            if (freg) {
                 /* the variable-property sweep's voxels: the spans of the box + 1's rows */
                 const int32_t *x = s->wall_ijk + 3 * q;
                 var = x[1] >= rlo[1] && x[1] < rhi[1] && x[2] >= rlo[2] && x[2] < rhi[2];
@@ -1788,7 +1876,25 @@ static abl_status explicit_step(abl_sim *s, double h, double *work, abl_error *e
                                                    * the variable path and the map */
     double nb = 0.0;                              /* voxels in those spans */
     abl_sweep_box fbox = {.lo = {0, 0, 0}};
-    if (s->region_on) {
+    if (s->region_on && s->region_heat_after) {
+        /* a heating run's region: the step as without it, the perfusion correction on the
+         * spans (see "the active region of heating runs") */
+        region_before_sweep(s, contrib, nc);
+        region_halo(s, rlo, rhi);
+        nb = region_empty(rlo, rhi) ? 0.0 : region_var_spans(s, rlo, rhi);
+        if (track) {
+            pennes_energy_rates(&s->st, s->T, work, &pm, &bd);
+            prof_mark(pf, ABL_PROF_ENERGY, 8 * nv);
+        }
+        pennes_explicit_step(&s->st, s->T, s->T_new);
+        prof_mark(pf, ABL_PROF_KERNEL, 24 * nv);
+        if (s->sc->perfusion_shutdown && !region_empty(s->reg_lo, s->reg_hi)) {
+            pm += perfusion_shutdown_correct_rows(&s->st, s->omega, s->T, s->T_new, work,
+                                                  s->reg_lo, s->reg_hi, s->span_lo,
+                                                  s->span_hi);
+            prof_mark(pf, ABL_PROF_PROPERTIES, 0);
+        }
+    } else if (s->region_on) {
         region_before_sweep(s, contrib, nc);
         if (s->mr_active) {
             if ((st = multirate_box(s, err))) return st;
@@ -1856,12 +1962,21 @@ static abl_status explicit_step(abl_sim *s, double h, double *work, abl_error *e
     }
     s->energy.E_perf_met_J += pm * dt;
     s->energy.E_boundary_in_J += bd * dt;
+    /* a heating run's region: heated voxels now outside the window that its spans do not
+     * hold (region_heated_after) */
+    const bool cand = s->region_on && s->region_heat_after;
+    const double wlo = s->reg_T_lo_C, whi = s->reg_T_hi_C;
     for (int i = 0; i < nc; i++) {
         const abl_source_contrib *c = &contrib[i];
         for (size_t q = 0; q < c->n_heat; q++) {
             size_t v = c->heat_idx[q];
             s->T_new[v] += dt_plan * s->inv_rhoc[s->material[v]] * c->heat_q_W_m3[q];
             e_src += c->heat_q_W_m3[q] * V * dt;
+            /* only a voxel that crossed the window's edge in this step can be one: every
+             * voxel outside the spans starts the step inside the window */
+            if (cand && !(s->T_new[v] >= wlo && s->T_new[v] <= whi) && s->T[v] >= wlo &&
+                s->T[v] <= whi && !in_var_spans(s, v) && (st = region_candidate(s, v, err)))
+                return st;
         }
     }
     if (r != 1.0) {
@@ -1890,8 +2005,12 @@ static abl_status explicit_step(abl_sim *s, double h, double *work, abl_error *e
     }
     prof_mark(pf, ABL_PROF_PINS, 0);
     /* phase change: the step advanced H by C_ref (T_new - T); read T back from H */
+    if (cand) {
+        region_heated_after(s);
+        prof_mark(pf, ABL_PROF_PHASE, 0);
+    }
     if (s->region_on) {
-        if (!region_empty(rlo, rhi)) {
+        if (s->phase && !region_empty(rlo, rhi)) {
             phase_map_box(&s->grid, rlo, rhi, s->vspan_lo, s->vspan_hi, s->material, s->phase,
                           s->T, s->T_new);
             prof_mark(pf, ABL_PROF_PHASE, 25 * nb);

@@ -580,18 +580,36 @@ double perfusion_shutdown_correct(const abl_stencil *st, const double *restrict 
                                   const double *restrict T, double *restrict T_new,
                                   double *work_nz)
 {
+    const int lo[3] = {0, 0, 0}, hi[3] = {st->g->nx, st->g->ny, st->g->nz};
+    return perfusion_shutdown_correct_rows(st, omega, T, T_new, work_nz, lo, hi, NULL, NULL);
+}
+
+double perfusion_shutdown_correct_rows(const abl_stencil *st, const double *restrict omega,
+                                       const double *restrict T, double *restrict T_new,
+                                       double *work_nz, const int lo[3], const int hi[3],
+                                       const int32_t *row_lo, const int32_t *row_hi)
+{
     const abl_grid *g = st->g;
     const double V = g->h_m[0] * g->h_m[1] * g->h_m[2];
 #pragma omp parallel for schedule(static)
     for (int k = 0; k < g->nz; k++) {
         double e = 0.0;
-        for (size_t c = (size_t)k * g->sz; c < (size_t)(k + 1) * g->sz; c++) {
-            if (!(omega[c] > 0.0)) continue;
-            const int m = st->material[c];
-            const double dW = st->perf_W[m] * -expm1(-omega[c]); /* W (1 - exp(-Omega)) */
-            const double r = dW * (T[c] - st->T_arterial_C);
-            T_new[c] += st->dt_s * st->inv_rhoc[m] * r;
-            e += r;
+        for (int j = lo[1]; k >= lo[2] && k < hi[2] && j < hi[1]; j++) {
+            int i0 = lo[0], i1 = hi[0];
+            if (row_lo) {
+                const size_t r = (size_t)k * (size_t)g->ny + (size_t)j;
+                i0 = row_lo[r] > i0 ? row_lo[r] : i0;
+                i1 = row_hi[r] < i1 ? row_hi[r] : i1;
+            }
+            for (size_t c = ABL_IDX(g, i0, j, k), ce = ABL_IDX(g, 0, j, k) + (size_t)i1; c < ce;
+                 c++) {
+                if (!(omega[c] > 0.0)) continue;
+                const int m = st->material[c];
+                const double dW = st->perf_W[m] * -expm1(-omega[c]); /* W (1 - exp(-Omega)) */
+                const double r = dW * (T[c] - st->T_arterial_C);
+                T_new[c] += st->dt_s * st->inv_rhoc[m] * r;
+                e += r;
+            }
         }
         work_nz[k] = e;
     }

@@ -480,6 +480,64 @@ static void freeze_protocol_yaml(char *buf, size_t len, const char *dims, const 
              dims, time_key, extra);
 }
 
+/* Active region of a heating run (sim.c "the active region of heating runs"): the step is the
+ * whole-grid path's, only the enthalpy map and the perfusion-shutdown correction are confined
+ * to the spans, and a heated voxel outside them joins when it crosses the window's edge. The
+ * result must be the whole-grid path's bit for bit: a microwave antenna (its heat list is the
+ * whole grid) in liver with a tumour, boiling and perfusion shutdown, a convective face,
+ * energy bookkeeping, 80 s at 80 W (boiling and damage both happen: asserted). 1 vs 2 threads
+ * bitwise. */
+static void test_active_region_heating(void)
+{
+    const char *yaml =
+        "grid: {dims: [48, 46, 56], spacing_mm: [1, 1, 1], background: liver,\n"
+        "       shapes: [{type: sphere, center_mm: [1, 0, 2], radius_mm: 5, tissue: tumour}]}\n"
+        "physics: {perfusion_shutdown: arrhenius}\n"
+        "boundary:\n"
+        "  default: {type: fixed_temperature, temperature_C: 37}\n"
+        "  z_max: {type: convective, temperature_C: 20, h_W_per_m2K: 10}\n"
+        "time: {duration_s: 80, active_region: %s}\n"
+        "sources:\n"
+        "  - {name: a, type: mwa, frequency_MHz: 2450, power_W: 80, tip_mm: [0.3, -0.2, -6],\n"
+        "     direction: [0.2, 0.1, 1]}\n"
+        "output: {energy_balance: true, monitor_interval_s: 1}\n";
+    abl_scenario *sc[3] = {NULL, NULL, NULL};
+    abl_sim *a = region_run(yaml, "auto", 2, &sc[0]), *b = region_run(yaml, "off", 2, &sc[1]),
+            *c1 = region_run(yaml, "auto", 1, &sc[2]);
+    CU_ASSERT(a->region_on && a->region_heat_after);
+    CU_ASSERT(!b->region_on);
+    const size_t N = a->grid.n;
+    size_t boiled = 0, damaged = 0;
+    for (size_t c = 0; c < N; c++) {
+        boiled += a->T_max[c] > 100.0;
+        damaged += a->omega[c] >= 1.0;
+    }
+    double spans = 0.0;
+    for (size_t r = 0; r < (size_t)a->grid.ny * (size_t)a->grid.nz; r++)
+        spans += a->span_hi[r] > a->span_lo[r] ? a->span_hi[r] - a->span_lo[r] : 0;
+    const bool sameT = !memcmp(a->T, b->T, N * sizeof *a->T),
+               sameMax = !memcmp(a->T_max, b->T_max, N * sizeof *a->T),
+               sameOm = !memcmp(a->omega, b->omega, N * sizeof *a->T),
+               threads = !memcmp(a->T, c1->T, N * sizeof *a->T);
+    printf("\n  heating region: spans %.0f voxels (%.0f %% of the grid), %zu voxels boiled, "
+           "%zu damaged; T, T_max, Omega bitwise the whole-grid path's: %s %s %s; source "
+           "energy %.6f / %.6f J; 1 vs 2 threads bitwise %s",
+           spans, 100.0 * spans / (double)N, boiled, damaged, sameT ? "yes" : "NO",
+           sameMax ? "yes" : "NO", sameOm ? "yes" : "NO", a->energy.E_sources_J,
+           b->energy.E_sources_J, threads ? "yes" : "NO");
+    CU_ASSERT(sameT && sameMax && sameOm && threads);
+    CU_ASSERT(a->energy.E_sources_J == b->energy.E_sources_J);
+    CU_ASSERT(balance(a) < 1e-6); /* the same bound as the other region tests */
+    CU_ASSERT(boiled > 0 && damaged > 20);   /* the map and the correction were exercised */
+    /* and confined (half the grid here: the window's top, 38.5 C, spreads far on this small
+     * grid; the scenarios' regions are 20-40 % of theirs) */
+    CU_ASSERT(spans > 0.0 && spans < 0.75 * (double)N);
+    for (int r = 0; r < 3; r++) {
+        sim_destroy(r == 0 ? a : r == 1 ? b : c1);
+        scenario_free(sc[r]);
+    }
+}
+
 /* The active region's invariant at voxel c: inside the box, or in the liquid window (T and T_min). */
 static bool region_invariant_holds(const abl_sim *a, size_t c)
 {
@@ -791,6 +849,8 @@ void register_phase_tests(void)
     CU_add_test(s, "boiling: energy balance and the 100 C plateau", test_vaporisation_plateau);
     CU_add_test(s, "active region equals the whole-grid path (explicit freezing)",
                 test_active_region);
+    CU_add_test(s, "active region of a heating run equals the whole-grid path bitwise",
+                test_active_region_heating);
     CU_add_test(s, "active region in a 39 C bath without perfusion shutdown",
                 test_active_region_warm_bath);
     CU_add_test(s, "multirate step: heat exact, close to single rate, threads, resume",
