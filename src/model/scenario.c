@@ -145,8 +145,9 @@ static const cfg_keydecl time_decl[] = {
     CFG_KEY("phase_max_iterations", "–", "50", "1..1000",
             "implicit schemes with phase change: passes per step at most"),
     CFG_KEY("active_region", "–", "`auto`", "`auto`, `off`",
-            "explicit freezing runs: auto = properties and the enthalpy map only inside the box "
-            "of tissue that is or was outside the liquid window (docs/PHASE_CHANGE.md \"Active "
+            "explicit runs: auto = properties and the enthalpy map (freezing runs), the enthalpy "
+            "map and the perfusion-shutdown correction (heating runs) only on the row spans of "
+            "tissue that is or was outside the liquid window (docs/PHASE_CHANGE.md \"Active "
             "region\"); off = every voxel every step (the reference it is tested against)"),
     CFG_KEY("multirate", "–", "`off`", "`off`, `auto`",
             "explicit freezing runs with the active region: auto = the tissue outside a box "
