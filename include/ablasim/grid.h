@@ -22,6 +22,19 @@ typedef struct {
 
 #define ABL_IDX(g, i, j, k) ((size_t)(k) * (g)->sz + (size_t)(j) * (g)->sy + (size_t)(i))
 
+/* The x-range [*i0, *i1) of row (j, k) that a box pass with optional per-row parts takes:
+ * [lo0, hi0) cut to [row_lo[r], row_hi[r]) for r = k ny + j when row_lo is given (the active
+ * region's row spans, sim.c); empty when *i0 >= *i1. */
+static inline void grid_row_part(const abl_grid *g, int j, int k, int lo0, int hi0,
+                                 const int32_t *row_lo, const int32_t *row_hi, int *i0, int *i1)
+{
+    *i0 = lo0, *i1 = hi0;
+    if (!row_lo) return;
+    const size_t r = (size_t)k * (size_t)g->ny + (size_t)j;
+    if (row_lo[r] > *i0) *i0 = row_lo[r];
+    if (row_hi[r] < *i1) *i1 = row_hi[r];
+}
+
 /* Largest grid accepted (voxels): keeps every size_t product far from overflow. */
 #define ABL_GRID_MAX_VOXELS ((size_t)1 << 31)
 

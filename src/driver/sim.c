@@ -209,12 +209,8 @@ static void linear_k_box(const abl_sim *s, const double *T_C, const int lo[3], c
 #pragma omp parallel for collapse(2) schedule(static)
     for (int kk = lo[2]; kk < hi[2]; kk++)
         for (int j = lo[1]; j < hi[1]; j++) {
-            int i0 = lo[0], i1 = hi[0];
-            if (row_lo) {
-                const size_t r = (size_t)kk * (size_t)g->ny + (size_t)j;
-                i0 = row_lo[r] > i0 ? row_lo[r] : i0;
-                i1 = row_hi[r] < i1 ? row_hi[r] : i1;
-            }
+            int i0, i1;
+            grid_row_part(g, j, kk, lo[0], hi[0], row_lo, row_hi, &i0, &i1);
             for (size_t c = ABL_IDX(g, i0, j, kk), e = ABL_IDX(g, 0, j, kk) + (size_t)i1; c < e;
                  c++) {
                 const int m = s->material[c];

@@ -310,13 +310,9 @@ void pennes_explicit_step_var_box(const abl_stencil *st, const double *restrict 
 #pragma omp parallel for collapse(2) schedule(static)
     for (int k = lo[2]; k < hi[2]; k++)
         for (int j = lo[1]; j < hi[1]; j++) {
-            int i0 = lo[0], i1 = hi[0];
-            if (row_lo) {
-                const size_t r = (size_t)k * (size_t)ny + (size_t)j;
-                i0 = row_lo[r] > i0 ? row_lo[r] : i0;
-                i1 = row_hi[r] < i1 ? row_hi[r] : i1;
-                if (i0 >= i1) continue;
-            }
+            int i0, i1;
+            grid_row_part(g, j, k, lo[0], hi[0], row_lo, row_hi, &i0, &i1);
+            if (i0 >= i1) continue;
             const bool edge_row = j == 0 || j == ny - 1 || k == 0 || k == nz - 1 || nx < 3;
             /* voxels of this row that take the per-voxel operator: all of an edge row, else
              * the row's two end voxels where the box reaches them */
@@ -595,12 +591,8 @@ double perfusion_shutdown_correct_rows(const abl_stencil *st, const double *rest
     for (int k = 0; k < g->nz; k++) {
         double e = 0.0;
         for (int j = lo[1]; k >= lo[2] && k < hi[2] && j < hi[1]; j++) {
-            int i0 = lo[0], i1 = hi[0];
-            if (row_lo) {
-                const size_t r = (size_t)k * (size_t)g->ny + (size_t)j;
-                i0 = row_lo[r] > i0 ? row_lo[r] : i0;
-                i1 = row_hi[r] < i1 ? row_hi[r] : i1;
-            }
+            int i0, i1;
+            grid_row_part(g, j, k, lo[0], hi[0], row_lo, row_hi, &i0, &i1);
             for (size_t c = ABL_IDX(g, i0, j, k), ce = ABL_IDX(g, 0, j, k) + (size_t)i1; c < ce;
                  c++) {
                 if (!(omega[c] > 0.0)) continue;

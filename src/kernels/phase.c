@@ -71,12 +71,8 @@ void phase_map_box(const abl_grid *g, const int lo[3], const int hi[3], const in
 #pragma omp parallel for collapse(2) schedule(static)
     for (int k = lo[2]; k < hi[2]; k++)
         for (int j = lo[1]; j < hi[1]; j++) {
-            int i0 = lo[0], i1 = hi[0];
-            if (row_lo) {
-                const size_t r = (size_t)k * (size_t)g->ny + (size_t)j;
-                i0 = row_lo[r] > i0 ? row_lo[r] : i0;
-                i1 = row_hi[r] < i1 ? row_hi[r] : i1;
-            }
+            int i0, i1;
+            grid_row_part(g, j, k, lo[0], hi[0], row_lo, row_hi, &i0, &i1);
             for (size_t c = ABL_IDX(g, i0, j, k), e = ABL_IDX(g, 0, j, k) + (size_t)i1; c < e;
                  c++) {
                 const abl_phase_curve *p = &curves[material[c]];
