@@ -90,7 +90,6 @@ typedef struct abl_sim {
                                     * correction on the spans; heated voxels join once they
                                     * leave the window */
     size_t *reg_left, n_left, cap_left; /* region_heated_after's candidates */
-    double inv_sy;                 /* 1 / grid.sy (in_var_spans) */
     int reg_lo[3], reg_hi[3];      /* box of the spans, lo <= (i, j, k) < hi; empty when
                                     * lo[0] >= hi[0] */
     int32_t *span_lo, *span_hi;    /* [ny nz] per row r = k ny + j: [span_lo, span_hi) holds

@@ -127,7 +127,18 @@ abl_status runlog_measure(const abl_sim_view *s, const abl_log_axis *axes, int n
         zone_bbox(g, s->omega, 1.0, true, NULL, &outer[2]);
         have[0] = have[1] = have[2] = true;
     }
-    for (int c = 0; c < ncrit; c++) {
+    /* the axes as zone_axes_measure_box takes them, and its results per criterion */
+    double(*tip)[3] = malloc((size_t)(naxes ? naxes : 1) * sizeof *tip);
+    double(*dir)[3] = malloc((size_t)(naxes ? naxes : 1) * sizeof *dir);
+    abl_axis_zone *za = malloc((size_t)(naxes ? naxes : 1) * sizeof *za);
+    if (!tip || !dir || !za) {
+        free(tip), free(dir), free(za);
+        return abl_fail(err, ABL_ENOMEM, "out of memory for the zone measures");
+    }
+    for (int a = 0; a < naxes; a++)
+        for (int d = 0; d < 3; d++) tip[a][d] = axes[a].ax.tip_m[d], dir[a][d] = axes[a].ax.dir[d];
+    abl_status st = ABL_OK;
+    for (int c = 0; c < ncrit && !st; c++) {
         double thr;
         bool above;
         int kind, idx;
@@ -135,23 +146,17 @@ abl_status runlog_measure(const abl_sim_view *s, const abl_log_axis *axes, int n
         abl_box box = zone_grid_box(g);
         if (have[kind] && zone_bbox(g, f, thr, above, &outer[kind], &box) == 0)
             box = (abl_box){{0, 0, 0}, {0, 0, 0}};
-        abl_status st =
-            zone_largest_component(g, f, thr, above, &box, &largest[c], &nvox[c], w, err);
-        if (st) return st;
-        /* every axis in one scan of the zone (8 per scan) */
-        for (int a0 = 0; a0 < naxes; a0 += 8) {
-            const int na = naxes - a0 < 8 ? naxes - a0 : 8;
-            double tip[8][3], dir[8][3];
-            abl_axis_zone za[8];
-            for (int a = 0; a < na; a++)
-                for (int d = 0; d < 3; d++)
-                    tip[a][d] = axes[a0 + a].ax.tip_m[d], dir[a][d] = axes[a0 + a].ax.dir[d];
-            zone_axes_measure_box(g, f, thr, above, &box, na, (const double(*)[3])tip,
-                                  (const double(*)[3])dir, za);
-            for (int a = 0; a < na; a++) z[(size_t)(a0 + a) * (size_t)ncrit + c] = za[a];
-        }
+        st = zone_largest_component(g, f, thr, above, &box, &largest[c], &nvox[c], w, err);
+        if (st) break;
+        /* every axis in one scan of the zone */
+        zone_axes_measure_box(g, f, thr, above, &box, naxes, (const double(*)[3])tip,
+                              (const double(*)[3])dir, za);
+        for (int a = 0; a < naxes; a++) z[(size_t)a * (size_t)ncrit + c] = za[a];
     }
-    return ABL_OK;
+    free(tip);
+    free(dir);
+    free(za);
+    return st;
 }
 
 /* ---- records ------------------------------------------------------------------------------ */

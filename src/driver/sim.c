@@ -1161,7 +1161,6 @@ static abl_status plan_region(abl_sim *s, abl_error *err)
         /* a heating run steps as without the region (the constant-property sweep, the walls
          * in wall_implicit): only the enthalpy map and the perfusion correction are confined */
         s->region_heat_after = true;
-        s->inv_sy = 1.0 / (double)s->grid.sy;
         s->region_on = true;
         return ABL_OK;
     }
@@ -1379,13 +1378,8 @@ static void region_after_step(abl_sim *s, const int rlo[3], const int rhi[3])
  * one (the box only grows), so their spans are still empty. */
 static inline bool in_var_spans(const abl_sim *s, size_t v)
 {
-    /* the row r = v / sy by a multiplication (an integer division costs ~30 cycles, and this
-     * runs for every hot heated voxel every step); exact after the correction, v < 2^52 */
-    const size_t sy = s->grid.sy;
-    size_t r = (size_t)((double)v * s->inv_sy);
-    if (r * sy > v) r--;
-    else if ((r + 1) * sy <= v) r++;
-    const int32_t x = (int32_t)(v - r * sy);
+    const size_t r = v / s->grid.sy; /* the row k ny + j */
+    const int32_t x = (int32_t)(v - r * s->grid.sy);
     return x >= s->vspan_lo[r] && x < s->vspan_hi[r];
 }
 

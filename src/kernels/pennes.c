@@ -589,8 +589,8 @@ double perfusion_shutdown_correct_rows(const abl_stencil *st, const double *rest
     const double V = g->h_m[0] * g->h_m[1] * g->h_m[2];
 #pragma omp parallel for schedule(static)
     for (int k = 0; k < g->nz; k++) {
-        double e = 0.0;
-        for (int j = lo[1]; k >= lo[2] && k < hi[2] && j < hi[1]; j++) {
+        double e = 0.0; /* planes outside the box: nothing damaged there */
+        for (int j = lo[1]; j < hi[1] && k >= lo[2] && k < hi[2]; j++) {
             int i0, i1;
             grid_row_part(g, j, k, lo[0], hi[0], row_lo, row_hi, &i0, &i1);
             for (size_t c = ABL_IDX(g, i0, j, k), ce = ABL_IDX(g, 0, j, k) + (size_t)i1; c < ce;

@@ -448,6 +448,24 @@ static abl_sim *region_run_margin(const char *fmt, const char *mode, int threads
     return s;
 }
 
+/* Destroy the runs of a region test and free their scenarios. */
+static void free_runs(abl_sim **run, abl_scenario **sc, int n)
+{
+    for (int r = 0; r < n; r++) {
+        sim_destroy(run[r]);
+        scenario_free(sc[r]);
+    }
+}
+
+/* Voxels in the active region's row spans (sim.h span_lo/span_hi). */
+static double span_voxels(const abl_sim *a)
+{
+    double n = 0.0;
+    for (size_t r = 0; r < (size_t)a->grid.ny * (size_t)a->grid.nz; r++)
+        n += a->span_hi[r] > a->span_lo[r] ? a->span_hi[r] - a->span_lo[r] : 0;
+    return n;
+}
+
 /* The freeze / passive thaw / freeze scenario of the active-region and multirate tests: liver
  * with a tumour sphere, a 37 C wall and a 20 C convective face, perfusion shutdown, a tilted
  * 17 G probe, energy bookkeeping, on a grid of the given dims; time key time_key takes
@@ -502,8 +520,9 @@ static void test_active_region_heating(void)
         "     direction: [0.2, 0.1, 1]}\n"
         "output: {energy_balance: true, monitor_interval_s: 1}\n";
     abl_scenario *sc[3] = {NULL, NULL, NULL};
-    abl_sim *a = region_run(yaml, "auto", 2, &sc[0]), *b = region_run(yaml, "off", 2, &sc[1]),
-            *c1 = region_run(yaml, "auto", 1, &sc[2]);
+    abl_sim *run[3] = {region_run(yaml, "auto", 2, &sc[0]), region_run(yaml, "off", 2, &sc[1]),
+                       region_run(yaml, "auto", 1, &sc[2])};
+    const abl_sim *a = run[0], *b = run[1], *c1 = run[2];
     CU_ASSERT(a->region_on && a->region_heat_after);
     CU_ASSERT(!b->region_on);
     const size_t N = a->grid.n;
@@ -512,9 +531,7 @@ static void test_active_region_heating(void)
         boiled += a->T_max[c] > 100.0;
         damaged += a->omega[c] >= 1.0;
     }
-    double spans = 0.0;
-    for (size_t r = 0; r < (size_t)a->grid.ny * (size_t)a->grid.nz; r++)
-        spans += a->span_hi[r] > a->span_lo[r] ? a->span_hi[r] - a->span_lo[r] : 0;
+    const double spans = span_voxels(a);
     const bool sameT = !memcmp(a->T, b->T, N * sizeof *a->T),
                sameMax = !memcmp(a->T_max, b->T_max, N * sizeof *a->T),
                sameOm = !memcmp(a->omega, b->omega, N * sizeof *a->T),
@@ -532,10 +549,7 @@ static void test_active_region_heating(void)
     /* and confined (half the grid here: the window's top, 38.5 C, spreads far on this small
      * grid; the scenarios' regions are 20-40 % of theirs) */
     CU_ASSERT(spans > 0.0 && spans < 0.75 * (double)N);
-    for (int r = 0; r < 3; r++) {
-        sim_destroy(r == 0 ? a : r == 1 ? b : c1);
-        scenario_free(sc[r]);
-    }
+    free_runs(run, sc, 3);
 }
 
 /* The active region's invariant at voxel c: inside the box, or in the liquid window (T and T_min). */
@@ -587,9 +601,8 @@ static void test_active_region(void)
     }
     const double box = (double)(a->reg_hi[0] - a->reg_lo[0]) * (a->reg_hi[1] - a->reg_lo[1]) *
                        (a->reg_hi[2] - a->reg_lo[2]);
-    double spans = 0.0; /* voxels in the rows' spans: the part of the box the hook visits */
-    for (size_t r = 0; r < (size_t)a->grid.ny * (size_t)a->grid.nz; r++)
-        spans += a->span_hi[r] > a->span_lo[r] ? a->span_hi[r] - a->span_lo[r] : 0;
+    /* voxels in the rows' spans: the part of the box the hook visits */
+    const double spans = span_voxels(a);
     const double eA = a->energy.E_sources_J, eB = b->energy.E_sources_J;
     printf("\n  spans %.0f voxels (%.0f %% of the box); "
            "region box %d..%d x %d..%d x %d..%d (%.1f %% of the grid), %zu voxels froze; "
@@ -611,10 +624,7 @@ static void test_active_region(void)
     CU_ASSERT(box < 0.5 * (double)N);
     CU_ASSERT(memcmp(a->T, c1->T, N * sizeof *a->T) == 0);
     CU_ASSERT(memcmp(a->T_min, c1->T_min, N * sizeof *a->T_min) == 0);
-    for (int r = 0; r < 3; r++) {
-        sim_destroy(run[r]);
-        scenario_free(sc[r]);
-    }
+    free_runs(run, sc, 3);
 }
 
 /* The same equality without perfusion shutdown, where the window reaches up to the start of
@@ -646,10 +656,7 @@ static void test_active_region_warm_bath(void)
     CU_ASSERT(run[0]->region_on);
     CU_ASSERT(dT <= 1e-9);
     CU_ASSERT(frozen > 20);
-    for (int r = 0; r < 2; r++) {
-        sim_destroy(run[r]);
-        scenario_free(sc[r]);
-    }
+    free_runs(run, sc, 2);
 }
 
 /* Multirate step (sim.c multirate_step, docs/PHASE_CHANGE.md "Multirate step"): the active
@@ -772,10 +779,7 @@ static void test_multirate(void)
     CU_ASSERT(memcmp(r2->freeze_cycles, r->freeze_cycles, N * sizeof(float)) == 0);
     sim_destroy(r);
     sim_destroy(r2);
-    for (int q = 0; q < 3; q++) {
-        sim_destroy(run[q]);
-        scenario_free(sc[q]);
-    }
+    free_runs(run, sc, 3);
 }
 
 /* Multirate step ended early: a -150 C block and an 80 C block (perfusion shutdown: the window
@@ -832,10 +836,7 @@ static void test_multirate_early_end(void)
         CU_ASSERT(fabs(va[q] - vb[q]) <= 0.005 * vb[q]);
     }
     CU_ASSERT(memcmp(a->T, run[2]->T, N * sizeof *a->T) == 0);
-    for (int r = 0; r < 3; r++) {
-        sim_destroy(run[r]);
-        scenario_free(sc[r]);
-    }
+    free_runs(run, sc, 3);
 }
 
 void register_phase_tests(void)
