@@ -448,6 +448,15 @@ static abl_sim *region_run_margin(const char *fmt, const char *mode, int threads
     return s;
 }
 
+/* The three runs the region tests compare: the region on at 2 threads, off (the whole-grid
+ * path) at 2 threads, on at 1 thread. */
+static void region_runs3(const char *yaml, abl_sim *run[3], abl_scenario *sc[3])
+{
+    const char *mode[3] = {"auto", "off", "auto"};
+    const int threads[3] = {2, 2, 1};
+    for (int r = 0; r < 3; r++) run[r] = region_run(yaml, mode[r], threads[r], &sc[r]);
+}
+
 /* Destroy the runs of a region test and free their scenarios. */
 static void free_runs(abl_sim **run, abl_scenario **sc, int n)
 {
@@ -519,9 +528,9 @@ static void test_active_region_heating(void)
         "  - {name: a, type: mwa, frequency_MHz: 2450, power_W: 80, tip_mm: [0.3, -0.2, -6],\n"
         "     direction: [0.2, 0.1, 1]}\n"
         "output: {energy_balance: true, monitor_interval_s: 1}\n";
-    abl_scenario *sc[3] = {NULL, NULL, NULL};
-    abl_sim *run[3] = {region_run(yaml, "auto", 2, &sc[0]), region_run(yaml, "off", 2, &sc[1]),
-                       region_run(yaml, "auto", 1, &sc[2])};
+    abl_sim *run[3];
+    abl_scenario *sc[3];
+    region_runs3(yaml, run, sc);
     const abl_sim *a = run[0], *b = run[1], *c1 = run[2];
     CU_ASSERT(a->region_on && a->region_heat_after);
     CU_ASSERT(!b->region_on);
@@ -583,11 +592,9 @@ static void test_active_region(void)
 {
     char yaml[2048];
     freeze_protocol_yaml(yaml, sizeof yaml, "[26, 24, 30]", "active_region", "");
-    abl_sim *run[3] = {NULL, NULL, NULL};
-    abl_scenario *sc[3] = {NULL, NULL, NULL};
-    const char *mode[3] = {"auto", "off", "auto"};
-    const int threads[3] = {2, 2, 1};
-    for (int r = 0; r < 3; r++) run[r] = region_run(yaml, mode[r], threads[r], &sc[r]);
+    abl_sim *run[3];
+    abl_scenario *sc[3];
+    region_runs3(yaml, run, sc);
     abl_sim *a = run[0], *b = run[1], *c1 = run[2];
     CU_ASSERT(a->region_on);
     CU_ASSERT(!b->region_on);
@@ -684,11 +691,9 @@ static void test_multirate(void)
         yaml, sizeof yaml, "[40, 38, 44]", "multirate",
         "  - {name: warm, type: fixed_temperature, schedule: [{time_s: 0, temperature_C: 36}],\n"
         "     shape: {type: box, min_mm: [-19, -18, -20], max_mm: [-15, -10, 20]}}\n");
-    abl_sim *run[3] = {NULL, NULL, NULL};
-    abl_scenario *sc[3] = {NULL, NULL, NULL};
-    const char *mode[3] = {"auto", "off", "auto"};
-    const int threads[3] = {2, 2, 1};
-    for (int r = 0; r < 3; r++) run[r] = region_run(yaml, mode[r], threads[r], &sc[r]);
+    abl_sim *run[3];
+    abl_scenario *sc[3];
+    region_runs3(yaml, run, sc);
     abl_sim *a = run[0], *b = run[1], *c1 = run[2];
     CU_ASSERT_FATAL(a->mr_ratio >= 2);
     /* the 36 C box (a held region in the liquid window, like a hydrodissection layer) lies
