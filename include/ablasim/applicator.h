@@ -167,6 +167,14 @@ typedef struct {
 size_t needle_coupling(const abl_grid *g, const double tip_m[3], const double dir[3],
                        double length_m, double radius_m, const size_t *idx, size_t n,
                        const int *mark, int id, uint8_t *seen, abl_needle_couple *out);
+/* Conductance [W/m^3/K] of coupled voxel b (material mat, at T_C) to a needle surface held at
+ * T_ref_C: dG_m2 times the harmonic mean of the tissue's conductivity at the two temperatures
+ * (the stencil's face rule, kernels.h; k(T) the stencil's linear k of sim.h: k37 (1 + beta
+ * (T - 37)), the factor kept within [0.1, 10]). A cooled RF electrode's and a cooled microwave
+ * antenna's shaft use it: the heat q_b = G (T_ref - T_b) of source.h heat_G. */
+double needle_couple_G(const struct abl_sim *sim, int mat, double T_ref_C, double T_C,
+                       double dG_m2);
+
 /* The same for wire w[0..nw) (d: the distance to the nearest chord). */
 size_t wire_coupling(const abl_grid *g, const abl_chord *w, int nw, double radius_m,
                      const size_t *idx, size_t n, const int *mark, int id, uint8_t *seen,

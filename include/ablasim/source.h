@@ -62,6 +62,10 @@ typedef struct {
     bool pins_absorb;       /* the held voxels are a sink that takes any heat other sources
                              * deposit in them (a vessel's flowing blood); without it, heat of
                              * another source in a held voxel is refused as a contradiction */
+    bool pins_anatomy;      /* the held voxels are anatomy (a vessel's lumen), not an applicator
+                             * track: the margin analysis does not count them as ablated (sim.h
+                             * applicator). A cooled antenna's shaft absorbs (its coolant takes
+                             * the heat) and is a track. */
 } abl_source_contrib;
 
 /* A source's recorded time series (generator readings), written to the result file as

@@ -873,12 +873,12 @@ static bool pin_held(const double *frac, size_t q)
     return !frac || frac[q] >= 0.5;
 }
 
-/* Remember the voxels modality source i holds (applicator surfaces, see sim.h). A held sink
- * that absorbs heat (a vessel's lumen, pins_absorb) is anatomy, not an applicator track: the
- * margin analysis must not count it as ablated. */
+/* Remember the voxels modality source i holds (applicator surfaces, see sim.h). Held anatomy
+ * (a vessel's lumen, pins_anatomy) is not an applicator track: the margin analysis must not
+ * count it as ablated. */
 static void mark_applicator(abl_sim *s, int i, const abl_source_contrib *c)
 {
-    if (!s->applicator || s->sc->sources[i].type != SRC_MODALITY || c->pins_absorb) return;
+    if (!s->applicator || s->sc->sources[i].type != SRC_MODALITY || c->pins_anatomy) return;
     for (size_t q = 0; q < c->n_pin; q++)
         if (pin_held(c->pin_frac, q)) s->applicator[c->pin_idx[q]] = 1;
 }

@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ablasim/kernels.h"
+#include "ablasim/sim.h"
+
 abl_status needle_axis_parse(cfg_node *e, const char *what, abl_needle_axis *ax, abl_error *err)
 {
     static const cfg_range pos_r = {-1e4, 1e4, false, false, "mm"};
@@ -287,4 +290,15 @@ size_t wire_coupling(const abl_grid *g, const abl_chord *w, int nw, double radiu
     for (size_t q = 0; q < nc; q++)
         seen[out[q].b] = 0;
     return nc;
+}
+
+static double tissue_k(const abl_sim *sim, int mat, double T_C)
+{
+    const double f = 1.0 + sim->k_coeff[mat] * (T_C - 37.0);
+    return sim->k37[mat] * fmin(fmax(f, 0.1), 10.0);
+}
+
+double needle_couple_G(const abl_sim *sim, int mat, double T_ref_C, double T_C, double dG_m2)
+{
+    return abl_face_conductance(tissue_k(sim, mat, T_ref_C), tissue_k(sim, mat, T_C), dG_m2);
 }

@@ -122,6 +122,7 @@ typedef struct {
     double tip_m[3], dir[3];
     int antenna, dielectric;
     double feed_m, fwd_m, back_m, radius_m, cutoff_m, recompute_dT_C;
+    double coolant_C; /* internally cooled shaft held at this temperature; NAN: not cooled */
 } mwa_params;
 
 /* The keys of an MWA source, declared once (docs/MWA.md explains them). */
@@ -150,6 +151,10 @@ static const cfg_keydecl mwa_decl[] = {
             "re-evaluate a voxel's dielectric properties after this change"),
     CFG_KEY("dielectric_model", "–", "`ji_brace`", "`ji_brace`, `constant`",
             "temperature dependence of permittivity and conductivity"),
+    CFG_KEY("coolant_temperature_C", "°C", "absent = not cooled", "[-50, 60]",
+            "internally cooled antenna: its shaft (radius antenna_radius_mm, from the tip to the "
+            "grid's edge) is held at this temperature while the source is on; docs/MWA.md "
+            "\"Cooled shaft\""),
 };
 
 static const cfg_keytable mwa_keys = CFG_KEYTABLE(mwa_decl);
@@ -173,6 +178,7 @@ static abl_status mwa_parse(cfg_node *e, const abl_scenario *sc, void **params, 
     static const cfg_range rad_r = {0.05, 10, false, false, "mm"};
     static const cfg_range cut_r = {5, 1000, false, false, "mm"};
     static const cfg_range dT_r = {0, 50, false, false, "C"};
+    static const cfg_range cool_r = {-50, 60, false, false, "C"}; /* as rfa.c's */
     char where[600], path[300];
     abl_status st;
     *params = NULL;
@@ -228,7 +234,8 @@ static abl_status mwa_parse(cfg_node *e, const abl_scenario *sc, void **params, 
                              &back, err)) ||
         (st = cfg_get_double(e, "antenna_radius_mm", false, 1.0, &rad_r, &rad, err)) ||
         (st = cfg_get_double(e, "cutoff_mm", false, 60.0, &cut_r, &cut, err)) ||
-        (st = cfg_get_double(e, "recompute_dT_C", false, 2.0, &dT_r, &m->recompute_dT_C, err)))
+        (st = cfg_get_double(e, "recompute_dT_C", false, 2.0, &dT_r, &m->recompute_dT_C, err)) ||
+        (st = cfg_get_double(e, "coolant_temperature_C", false, NAN, &cool_r, &m->coolant_C, err)))
         goto fail;
     m->feed_m = feed * 1e-3;
     m->fwd_m = fwd * 1e-3;
@@ -246,15 +253,24 @@ fail:
 
 typedef struct {
     const mwa_params *p; /* borrowed from the scenario */
+    const abl_sim *sim;
     double on_s, off_s, V_m3;
     size_t n;
-    size_t *idx;
+    size_t *idx;    /* [n] the deposition voxels (outside a cooled shaft), in index order */
+    size_t *hidx;   /* cooled: the heat list, idx then the coupled voxels */
     double *geom;   /* f(s) / r_e [1/m] */
     double *re_m;   /* r_e */
     double *u;      /* unnormalised deposition */
     double *T_eval; /* temperature u was last evaluated at (NaN: never) */
-    double *q;      /* returned q [W/m^3] */
+    double *q;      /* returned q [W/m^3], [n + ncouple] */
     double sum_u;
+    /* cooled shaft (coolant_C): the held voxels (the kit's held set of the antenna, from the tip
+     * to the grid's edge) and the tissue voxels beside them, coupled to the true surface */
+    size_t npin, ncouple;
+    size_t *pin_idx;
+    double *pin_T;
+    double *couple_dG; /* [ncouple] applicator.h dG */
+    double *couple_G;  /* [ncouple] this step's conductance (source.h heat_G) */
     double eps37[ABL_MAX_MATERIALS], sig37[ABL_MAX_MATERIALS];
     bool tdep[ABL_MAX_MATERIALS];
 } mwa_state;
@@ -264,11 +280,16 @@ static void mwa_destroy(abl_source *s)
     mwa_state *m = s->state;
     if (m) {
         free(m->idx);
+        free(m->hidx);
         free(m->geom);
         free(m->re_m);
         free(m->u);
         free(m->T_eval);
         free(m->q);
+        free(m->pin_idx);
+        free(m->pin_T);
+        free(m->couple_dG);
+        free(m->couple_G);
         free(m);
     }
     free(s);
@@ -283,6 +304,13 @@ static abl_status mwa_update(abl_source *s, const abl_field_view *v, abl_source_
     /* on for this step's interval (aligned to on_s/off_s): decided at its midpoint, so the step
      * ending at off_s heats in every scheme */
     if (!source_window_on(v, m->on_s, m->off_s)) return ABL_OK;
+    if (v->pins_only) { /* implicit schemes' end-of-step call: the cooled shaft only */
+        out->n_pin = m->npin;
+        out->pin_idx = m->pin_idx;
+        out->pin_T_C = m->pin_T;
+        out->pins_absorb = m->npin > 0;
+        return ABL_OK;
+    }
     bool changed = false;
     for (size_t i = 0; i < m->n; i++) {
         double T = v->T_C[m->idx[i]];
@@ -314,9 +342,23 @@ static abl_status mwa_update(abl_source *s, const abl_field_view *v, abl_source_
     double scale = P_W / (m->sum_u * m->V_m3);
     for (size_t i = 0; i < m->n; i++)
         m->q[i] = scale * m->u[i];
-    out->n_heat = m->n;
-    out->heat_idx = m->idx;
+    /* cooled shaft: the tissue beside the held set sees the coolant at the true surface, from
+     * the temperature at the start of the step (as a cooled RF electrode, rfa.c) */
+    for (size_t q = 0; q < m->ncouple; q++) {
+        const size_t b = m->hidx[m->n + q];
+        m->couple_G[q] = needle_couple_G(m->sim, v->material[b], p->coolant_C, v->T_C[b],
+                                         m->couple_dG[q]);
+        m->q[m->n + q] = m->couple_G[q] * (p->coolant_C - v->T_C[b]);
+    }
+    out->n_heat = m->n + m->ncouple;
+    out->heat_idx = m->hidx ? m->hidx : m->idx;
     out->heat_q_W_m3 = m->q;
+    out->heat_G_W_m3K = m->ncouple ? m->couple_G : NULL;
+    out->heat_G_first = m->n;
+    out->n_pin = m->npin;
+    out->pin_idx = m->pin_idx;
+    out->pin_T_C = m->pin_T;
+    out->pins_absorb = m->npin > 0; /* another antenna's power in this shaft goes to its coolant */
     return ABL_OK;
 }
 
@@ -365,6 +407,52 @@ static const abl_source_ops mwa_ops = {.type = "mwa",
                                        .state_io = mwa_state_io,
                                        .breakpoints = mwa_breakpoints};
 
+/* A cooled shaft's (coolant_temperature_C) held set and coupling (applicator.h, as a cooled
+ * RF electrode's): the antenna of radius antenna_radius_mm from the tip (its rounded end
+ * pulled back like a needle's) along the direction until it leaves the grid (no pulled-back end
+ * there: the shaft goes on to the handle). Fills m's pins and coupling conductances; *mark (held voxels 1) and
+ * *cpl (the couples) are the caller's to free. */
+static abl_status cooled_shaft(mwa_state *m, const abl_grid *g, int **mark,
+                               abl_needle_couple **cpl)
+{
+    const mwa_params *p = m->p;
+    /* distance from the tip to the grid's outer faces along the direction */
+    const int na[3] = {g->nx, g->ny, g->nz};
+    double L = INFINITY;
+    for (int a = 0; a < 3; a++) {
+        if (p->dir[a] == 0.0) continue;
+        const double lo = g->origin_m[a] - 0.5 * g->h_m[a];
+        const double hi = g->origin_m[a] + (na[a] - 0.5) * g->h_m[a];
+        L = fmin(L, ((p->dir[a] > 0.0 ? hi : lo) - p->tip_m[a]) / p->dir[a]);
+    }
+    const abl_chord shaft = {{p->tip_m[0], p->tip_m[1], p->tip_m[2]},
+                             {p->dir[0], p->dir[1], p->dir[2]},
+                             L + needle_hold_radius_m(g, p->radius_m),
+                             true,
+                             false};
+    const size_t nh = wire_hold_voxels(g, &shaft, 1, p->radius_m, NULL, 0);
+    m->pin_idx = malloc((nh ? nh : 1) * sizeof *m->pin_idx);
+    m->pin_T = malloc((nh ? nh : 1) * sizeof *m->pin_T);
+    *mark = calloc(g->n, sizeof **mark);
+    uint8_t *seen = calloc(g->n, 1);
+    *cpl = malloc((6 * nh + 1) * sizeof **cpl);
+    if (!m->pin_idx || !m->pin_T || !*mark || !seen || !*cpl ||
+        (nh && wire_hold_voxels(g, &shaft, 1, p->radius_m, m->pin_idx, nh) != nh)) {
+        free(seen);
+        return ABL_ENOMEM;
+    }
+    m->npin = nh;
+    for (size_t q = 0; q < nh; q++) {
+        m->pin_T[q] = p->coolant_C;
+        (*mark)[m->pin_idx[q]] = 1;
+    }
+    m->ncouple = wire_coupling(g, &shaft, 1, p->radius_m, m->pin_idx, nh, *mark, 1, seen, *cpl);
+    free(seen);
+    m->couple_dG = malloc((m->ncouple ? m->ncouple : 1) * sizeof *m->couple_dG);
+    m->couple_G = malloc((m->ncouple ? m->ncouple : 1) * sizeof *m->couple_G);
+    return m->couple_dG && m->couple_G ? ABL_OK : ABL_ENOMEM;
+}
+
 static abl_status mwa_create(const abl_source_cfg *cfg, const abl_sim *sim, abl_source **out,
                              abl_error *err)
 {
@@ -378,6 +466,7 @@ static abl_status mwa_create(const abl_source_cfg *cfg, const abl_sim *sim, abl_
     if (st0) return st0;
     mwa_state *m = state;
     m->p = p;
+    m->sim = sim;
     m->on_s = cfg->on_s;
     m->off_s = cfg->off_s;
     m->V_m3 = grid_voxel_volume_m3(g);
@@ -392,6 +481,8 @@ static abl_status mwa_create(const abl_source_cfg *cfg, const abl_sim *sim, abl_
         m->tdep[k] = p->dielectric == 0 && t->water_fraction >= 0.5;
     }
     abl_status st = ABL_OK;
+    int *mark = NULL;               /* cooled shaft: its held voxels */
+    abl_needle_couple *cpl = NULL;  /* and its coupled ones */
     /* the tip must lie inside the grid: otherwise the pattern is a guess about tissue we have
      * not modelled */
     for (int a = 0; a < 3; a++) {
@@ -412,8 +503,12 @@ static abl_status mwa_create(const abl_source_cfg *cfg, const abl_sim *sim, abl_
             goto fail;
         }
     }
+    if (!isnan(p->coolant_C) && (st = cooled_shaft(m, g, &mark, &cpl)))
+        goto fail_nomem;
     /* voxel set: within cutoff of the antenna, behind at most cutoff past the feed gap, in
-     * tissue that can absorb (sigma > 0); two passes (count, fill) in index order */
+     * tissue that can absorb (sigma > 0), outside a cooled shaft's held set (the antenna body:
+     * its power radiates into the tissue around it; docs/MWA.md "Cooled shaft" on why the
+     * held voxels do not keep their share); two passes (count, fill) in index order */
     for (int pass = 0; pass < 2; pass++) {
         size_t n = 0;
         for (int k = 0; k < g->nz; k++)
@@ -432,6 +527,7 @@ static abl_status mwa_create(const abl_source_cfg *cfg, const abl_sim *sim, abl_
                         r2 += ra * ra;
                     }
                     if (r2 > p->cutoff_m * p->cutoff_m || sx > p->feed_m + p->cutoff_m) continue;
+                    if (mark && mark[c]) continue;
                     if (pass == 0) {
                         if (isnan(m->eps37[mat]) || isnan(m->sig37[mat])) {
                             const abl_tissue *t = &tt->t[sim->mat_tissue[mat]];
@@ -473,16 +569,31 @@ static abl_status mwa_create(const abl_source_cfg *cfg, const abl_sim *sim, abl_
             m->re_m = malloc(n * sizeof *m->re_m);
             m->u = malloc(n * sizeof *m->u);
             m->T_eval = malloc(n * sizeof *m->T_eval);
-            m->q = malloc(n * sizeof *m->q);
-            if (!m->idx || !m->geom || !m->re_m || !m->u || !m->T_eval || !m->q) {
-                st = abl_fail(err, ABL_ENOMEM, "out of memory creating source '%s'", cfg->name);
-                goto fail;
+            m->q = malloc((m->n + m->ncouple + 1) * sizeof *m->q);
+            if (mark) m->hidx = malloc((m->n + m->ncouple + 1) * sizeof *m->hidx);
+            if (!m->idx || !m->geom || !m->re_m || !m->u || !m->T_eval || !m->q ||
+                (mark && !m->hidx)) {
+                st = ABL_ENOMEM;
+                goto fail_nomem;
             }
         }
     }
+    /* the heat list of a cooled antenna: the tissue's deposition, then the coupled voxels
+     * (source.h heat_G_first) */
+    if (m->hidx) memcpy(m->hidx, m->idx, m->n * sizeof *m->hidx);
+    for (size_t q = 0; q < m->ncouple; q++) {
+        m->hidx[m->n + q] = cpl[q].b;
+        m->couple_dG[q] = cpl[q].dG_m2;
+    }
+    free(mark);
+    free(cpl);
     *out = s;
     return ABL_OK;
+fail_nomem:
+    st = abl_fail(err, ABL_ENOMEM, "out of memory creating source '%s'", cfg->name);
 fail:
+    free(mark);
+    free(cpl);
     mwa_destroy(s);
     return st;
 }

@@ -775,22 +775,6 @@ static abl_status solve(abl_source *s, int conf, double t_s, abl_error *err)
     return ABL_OK;
 }
 
-/* k(T) of material mat as the thermal stencil has it (sim.c linear_k: k37 (1 + beta (T - 37)),
- * the factor kept within [0.1, 10]). */
-static double tissue_k(const abl_sim *sim, int mat, double T_C)
-{
-    const double f = 1.0 + sim->k_coeff[mat] * (T_C - 37.0);
-    return sim->k37[mat] * fmin(fmax(f, 0.1), 10.0);
-}
-
-/* Conductance correction [W/m^3/K] of a cooled electrode's coupled voxel: dG times the harmonic
- * mean of the tissue's k at the coolant temperature and at its own (the stencil's face rule). */
-static double tcouple_G(const rfa_state *m, const rfa_tcouple *tc, int mat, double T_C)
-{
-    return abl_face_conductance(tissue_k(m->sim, mat, tc->T_cool_C), tissue_k(m->sim, mat, T_C),
-                                tc->dG_m2);
-}
-
 /* Hottest sensor voxel of the conducting electrodes. */
 static double tip_temperature(const rfa_state *m, int conf, const double *T)
 {
@@ -923,7 +907,8 @@ static abl_status rfa_update(abl_source *s, const abl_field_view *v, abl_source_
     for (size_t q = 0; q < m->ntcouple; q++) {
         const rfa_tcouple *tc = &m->tcouple[q];
         m->heat_idx[nj + q] = tc->b;
-        m->tcouple_Gv[q] = tcouple_G(m, tc, v->material[tc->b], v->T_C[tc->b]);
+        m->tcouple_Gv[q] =
+            needle_couple_G(m->sim, v->material[tc->b], tc->T_cool_C, v->T_C[tc->b], tc->dG_m2);
         m->heat_q[nj + q] = m->tcouple_Gv[q] * (tc->T_cool_C - v->T_C[tc->b]);
     }
     const size_t first = V2 > 0.0 ? 0 : nj;

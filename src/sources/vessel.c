@@ -151,6 +151,7 @@ static abl_status vessel_update(abl_source *s, const abl_field_view *v, abl_sour
     out->pin_idx = m->lumen_idx;
     out->pin_T_C = m->lumen_T;
     out->pins_absorb = true; /* heat other sources deposit in the blood is carried away */
+    out->pins_anatomy = true; /* a lumen, not a needle track */
     if (v->pins_only) return ABL_OK;
     const double Tb = m->p->T_blood_C;
     double P = 0.0; /* heat into the blood [W], in creation order */

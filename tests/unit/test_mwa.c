@@ -301,16 +301,16 @@ static void test_two_antennas_superpose(void)
  * mean of the five (issue 15's bound; measured 0.36 %). The SAR is evaluated at voxel centres
  * from the true axis and normalised to P exactly, so nothing is rasterised (the full-size check,
  * scripts/needle_alignment.py --modality mwa, 40 W 180 s: <= 0.3 %). */
-static void test_alignment(void)
+static double alignment_spread(double power_W, const char *extra_keys)
 {
     const double(*off)[3] = tu_align_offsets;
     double V[TU_NALIGN];
     for (int q = 0; q < TU_NALIGN; q++) {
         char src[512];
         snprintf(src, sizeof src,
-                 "  - {name: a, type: mwa, frequency_MHz: 2450, power_W: 20, tip_mm: [%g, %g, "
-                 "%g],\n     direction: [0, 0, 1]}\n",
-                 off[q][0], off[q][1], -8.0 + off[q][2]);
+                 "  - {name: a, type: mwa, frequency_MHz: 2450, power_W: %g, tip_mm: [%g, %g, "
+                 "%g],\n     direction: [0, 0, 1]%s}\n",
+                 power_W, off[q][0], off[q][1], -8.0 + off[q][2], extra_keys);
         abl_scenario *sc = tu_liver_cube("mwa_align", 31, 1.0, 90, "auto", NULL, src);
         CU_ASSERT_FATAL(sc != NULL);
         abl_sim *s = tu_sim(sc);
@@ -324,8 +324,104 @@ static void test_alignment(void)
         sim_destroy(s);
         scenario_free(sc);
     }
-    const double worst = tu_max_rel_deviation(V, TU_NALIGN);
-    CU_ASSERT(worst <= 0.02);
+    return tu_max_rel_deviation(V, TU_NALIGN);
+}
+
+static void test_alignment(void)
+{
+    CU_ASSERT(alignment_spread(20.0, "") <= 0.02);
+}
+
+/* The same for an internally cooled antenna (coolant_temperature_C): its shaft is the kit's
+ * held set, which is rasterised, and the deposition excludes it; the coupling of its
+ * neighbours to the true surface (applicator.h) is what keeps the zone independent of the
+ * axis' position. Issue 15's 2 %, at 40 W for 90 s (5.1 mL; measured 1.44 %). At 20 W the
+ * cooled zone is 0.9 mL, its edge within 3 voxels of the coupled layer, and the spread 4.9 %
+ * (the cooled RF electrode of test_rfa, a zone of that kind: 3.4 %); keeping the held voxels'
+ * share of the pattern in the normalisation instead (and giving it to the coolant) made it
+ * 24 % there, so the deposition excludes them. */
+static void test_alignment_cooled(void)
+{
+    CU_ASSERT(alignment_spread(40.0, ", coolant_temperature_C: 20") <= 0.02);
+}
+
+/* An internally cooled antenna (coolant_temperature_C), one step's lists: the shaft is held at
+ * the coolant temperature from the tip to the grid's edge; the deposition lies outside it and
+ * still sums to P eff (normalised over the same values: rounding only, 1e-9); the coupled
+ * voxels follow the deposition in the heat list with their conductance, each a free voxel with
+ * a held face neighbour, heated by G (T_cool - T). Then 30 steps: the energy balance of the run
+ * (stored = sources + perfusion + walls, the driver's bookkeeping, bound 1e-6 as in suite
+ * energy) holds with the coolant's heat counted as source heat, and the coolant has taken heat:
+ * the net source energy is below P eff t. */
+static void test_cooled_shaft(void)
+{
+    abl_scenario *sc = mwa_scenario(
+        25,
+        "  - {name: a, type: mwa, frequency_MHz: 2450, power_W: 40, tip_mm: [0.3, 0, -5],\n"
+        "     direction: [0, 0, 1], coolant_temperature_C: 15}\n",
+        "output: {energy_balance: true}\n");
+    CU_ASSERT_FATAL(sc != NULL);
+    abl_sim *s = tu_sim(sc);
+    const abl_grid *g = &s->grid;
+    abl_source_contrib c = tu_source_update(s, 0, 0.0);
+    CU_ASSERT_FATAL(c.n_pin > 0 && c.heat_G_W_m3K != NULL);
+    CU_ASSERT(c.pins_absorb && !c.pins_anatomy);
+    uint8_t *held = calloc(g->n, 1);
+    bool held_at_coolant = true, reaches_end = false, near_axis = true;
+    for (size_t q = 0; q < c.n_pin; q++) {
+        const size_t v = c.pin_idx[q];
+        held[v] = 1;
+        held_at_coolant = held_at_coolant && c.pin_T_C[q] == 15.0;
+        const int i = (int)(v % g->sy), j = (int)(v / g->sy % (size_t)g->ny), k = (int)(v / g->sz);
+        double x[3];
+        grid_voxel_centre_m(g, i, j, k, x);
+        reaches_end = reaches_end || k == g->nz - 1;
+        /* within the held radius max(1 + 0.75, 1.5) mm of the axis, not beyond the tip's cap */
+        const double r = hypot(x[0] - 0.3e-3, x[1]);
+        near_axis = near_axis && r <= 1.75e-3 + 1e-12 && x[2] >= -5e-3 - 1.75e-3;
+    }
+    CU_ASSERT(held_at_coolant);
+    CU_ASSERT(reaches_end);
+    CU_ASSERT(near_axis);
+    const double V = grid_voxel_volume_m3(g);
+    double P = 0.0;
+    bool sar_outside = true, couples_ok = true;
+    for (size_t q = 0; q < c.heat_G_first; q++) {
+        sar_outside = sar_outside && !held[c.heat_idx[q]];
+        P += c.heat_q_W_m3[q] * V;
+    }
+    for (size_t q = c.heat_G_first; q < c.n_heat; q++) {
+        const size_t b = c.heat_idx[q];
+        const double G = c.heat_G_W_m3K[q - c.heat_G_first];
+        bool beside = false;
+        const long nb[6] = {-1, 1, -(long)g->sy, (long)g->sy, -(long)g->sz, (long)g->sz};
+        for (int f = 0; f < 6; f++) {
+            const long w = (long)b + nb[f];
+            beside = beside || (w >= 0 && w < (long)g->n && held[w]);
+        }
+        couples_ok = couples_ok && !held[b] && beside &&
+                     c.heat_q_W_m3[q] == G * (15.0 - s->T[b]);
+    }
+    printf("\n  cooled antenna: %zu held, %zu deposition voxels, %zu coupled; absorbed %.12g W",
+           c.n_pin, c.heat_G_first, c.n_heat - c.heat_G_first, P);
+    CU_ASSERT(sar_outside);
+    CU_ASSERT(couples_ok);
+    CU_ASSERT(c.n_heat > c.heat_G_first);
+    CU_ASSERT(fabs(P - 30.0) < 30.0 * 1e-9);
+    abl_error err = {0};
+    CU_ASSERT_FATAL(sim_step(s, 30, &err) == ABL_OK);
+    const abl_energy *e = &s->energy;
+    const double in = e->E_sources_J + e->E_perf_met_J + e->E_boundary_in_J;
+    const double scale = fabs(e->E_sources_J) + fabs(e->E_perf_met_J) + fabs(e->E_boundary_in_J);
+    const double dE = e->E_stored_final_J - e->E_stored_initial_J;
+    const double delivered = 30.0 * s->t_s;
+    printf("; 30 steps: balance residual %.2e, net source %.4g J of %.4g J delivered",
+           fabs(dE - in) / scale, e->E_sources_J, delivered);
+    CU_ASSERT(fabs(dE - in) / scale < 1e-6);
+    CU_ASSERT(e->E_sources_J < delivered);
+    free(held);
+    sim_destroy(s);
+    scenario_free(sc);
 }
 
 static void test_bad_key(void)
@@ -388,6 +484,10 @@ void register_mwa_tests(void)
     CU_add_test(s, "re-evaluation threshold recompute_dT_C", test_recompute_threshold);
     CU_add_test(s, "two antennas superpose", test_two_antennas_superpose);
     CU_add_test(s, "55 C zone independent of grid alignment", test_alignment);
+    CU_add_test(s, "cooled antenna: 55 C zone independent of grid alignment",
+                test_alignment_cooled);
+    CU_add_test(s, "cooled antenna: held shaft, deposition outside it, coupling, balance",
+                test_cooled_shaft);
     CU_add_test(s, "misspelt key rejected with file:line", test_bad_key);
     CU_add_test(s, "zone length/diameter/volume on a known box", test_zone_dims);
 }
