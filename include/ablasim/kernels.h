@@ -259,14 +259,18 @@ size_t monitor_update(double T_lo, double T_hi, size_t n, const double *restrict
  *   T_new += dt/(rho c) W F (T - T_a)
  * with T the state the step started from. Touches only the damage map for undamaged voxels,
  * so it costs a fraction of a full property-field sweep. Returns the extra heat rate this puts
- * back into the tissue [W] (sum of V W F (T - T_a), per z-plane in order: deterministic). */
+ * back into the tissue [W] (sum of V W F (T - T_a), per z-plane in order: deterministic).
+ * stop_C not NaN: the threshold model instead, F = 1 where T_max >= stop_C, else 0 (a voxel
+ * that reached stop_C has Omega > 0: it passed the damage integral's lower bound). */
 double perfusion_shutdown_correct(const abl_stencil *st, const double *restrict omega,
+                                  const double *restrict T_max, double stop_C,
                                   const double *restrict T, double *restrict T_new,
                                   double *work_nz);
 /* The same on the row parts [row_lo[r], row_hi[r]) of the rows of the box lo..hi only (r =
  * k ny + j; the active region of a heating run, whose spans hold every damaged voxel, sim.c):
  * the same voxels in the same order, so the same bits when no voxel outside is damaged. */
 double perfusion_shutdown_correct_rows(const abl_stencil *st, const double *restrict omega,
+                                       const double *restrict T_max, double stop_C,
                                        const double *restrict T, double *restrict T_new,
                                        double *work_nz, const int lo[3], const int hi[3],
                                        const int32_t *row_lo, const int32_t *row_hi);

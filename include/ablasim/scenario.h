@@ -101,7 +101,10 @@ typedef struct abl_scenario {
                                  * metabolic heat, specimen and faces at T_ex_vivo_C */
     double T_ex_vivo_C;
     double arrhenius_min_C;     /* Arrhenius damage integrated at and above this temperature */
-    bool perfusion_shutdown;    /* w_b scaled by exp(-Omega) = 1 - damaged fraction */
+    bool perfusion_shutdown;    /* w_b falls with heating: scaled by exp(-Omega) = 1 - damaged
+                                 * fraction (arrhenius), or stopped where T_max reached
+                                 * perfusion_stop_C (threshold) */
+    double perfusion_stop_C;    /* threshold: the temperature; NAN: arrhenius */
     /* Phase change of tissue water (enthalpy formulation, docs/PHASE_CHANGE.md): freezing over
      * [freeze_solidus_C, freeze_liquidus_C], vaporisation over [vap_lo_C, vap_hi_C]; both
      * resolved from auto/on/off at load time. Perfusion stops for good where T_min has reached

@@ -216,11 +216,14 @@ static void linear_k_box(const abl_sim *s, const double *T_C, const int lo[3], c
                 const int m = s->material[c];
                 const double T = T_C[c];
                 double k = linear_k(s->k37[m], s->k_coeff[m], T);
-                /* perfusion shutdown: w_b (1 - F), damaged fraction F = 1 - exp(-Omega) */
-                /* (exp(-0) = 1 exactly: undamaged tissue skips the call, same bits) */
-                double W = sc->perfusion_shutdown && s->omega[c] > 0.0
-                               ? s->perf_W[m] * exp(-s->omega[c])
-                               : s->perf_W[m];
+                /* perfusion shutdown: w_b (1 - F), damaged fraction F = 1 - exp(-Omega), or
+                 * F = 1 once T_max reached the threshold (kernels.h perfusion_shutdown_correct)
+                 * (exp(-0) = 1 exactly: undamaged tissue skips the call, same bits) */
+                double W = s->perf_W[m];
+                if (sc->perfusion_shutdown && s->omega[c] > 0.0)
+                    W = isnan(sc->perfusion_stop_C) ? W * exp(-s->omega[c])
+                        : s->T_max[c] >= sc->perfusion_stop_C ? 0.0
+                                                              : W;
                 if (frz && !isnan(s->k_frozen[m]) && T < Tl) {
                     /* mushy zone: k blended by the liquid fraction (lever rule, parallel
                      * mixture); no blood flows through ice: perfusion scaled by the liquid
@@ -1879,7 +1882,8 @@ static abl_status explicit_step(abl_sim *s, double h, double *work, abl_error *e
         pennes_explicit_step(&s->st, s->T, s->T_new);
         prof_mark(pf, ABL_PROF_KERNEL, 24 * nv);
         if (s->sc->perfusion_shutdown && !region_empty(s->reg_lo, s->reg_hi)) {
-            pm += perfusion_shutdown_correct_rows(&s->st, s->omega, s->T, s->T_new, work,
+            pm += perfusion_shutdown_correct_rows(&s->st, s->omega, s->T_max,
+                                                  s->sc->perfusion_stop_C, s->T, s->T_new, work,
                                                   s->reg_lo, s->reg_hi, s->span_lo,
                                                   s->span_hi);
             prof_mark(pf, ABL_PROF_PROPERTIES, 0);
@@ -1938,7 +1942,8 @@ static abl_status explicit_step(abl_sim *s, double h, double *work, abl_error *e
         pennes_explicit_step(&s->st, s->T, s->T_new);
         prof_mark(pf, ABL_PROF_KERNEL, 24 * nv); /* T read, T_new written + write-allocate */
         if (s->sc->perfusion_shutdown) {
-            pm += perfusion_shutdown_correct(&s->st, s->omega, s->T, s->T_new, work);
+            pm += perfusion_shutdown_correct(&s->st, s->omega, s->T_max, s->sc->perfusion_stop_C,
+                                             s->T, s->T_new, work);
             prof_mark(pf, ABL_PROF_PROPERTIES, 0);
         }
     }

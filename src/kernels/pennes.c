@@ -573,20 +573,24 @@ double pennes_op_at(const abl_stencil *st, const double *kv, const double *Wv, c
 }
 
 double perfusion_shutdown_correct(const abl_stencil *st, const double *restrict omega,
+                                  const double *restrict T_max, double stop_C,
                                   const double *restrict T, double *restrict T_new,
                                   double *work_nz)
 {
     const int lo[3] = {0, 0, 0}, hi[3] = {st->g->nx, st->g->ny, st->g->nz};
-    return perfusion_shutdown_correct_rows(st, omega, T, T_new, work_nz, lo, hi, NULL, NULL);
+    return perfusion_shutdown_correct_rows(st, omega, T_max, stop_C, T, T_new, work_nz, lo, hi,
+                                           NULL, NULL);
 }
 
 double perfusion_shutdown_correct_rows(const abl_stencil *st, const double *restrict omega,
+                                       const double *restrict T_max, double stop_C,
                                        const double *restrict T, double *restrict T_new,
                                        double *work_nz, const int lo[3], const int hi[3],
                                        const int32_t *row_lo, const int32_t *row_hi)
 {
     const abl_grid *g = st->g;
     const double V = g->h_m[0] * g->h_m[1] * g->h_m[2];
+    const bool threshold = !isnan(stop_C);
 #pragma omp parallel for schedule(static)
     for (int k = 0; k < g->nz; k++) {
         double e = 0.0; /* planes outside the box: nothing damaged there */
@@ -596,8 +600,10 @@ double perfusion_shutdown_correct_rows(const abl_stencil *st, const double *rest
             for (size_t c = ABL_IDX(g, i0, j, k), ce = ABL_IDX(g, 0, j, k) + (size_t)i1; c < ce;
                  c++) {
                 if (!(omega[c] > 0.0)) continue;
+                if (threshold && !(T_max[c] >= stop_C)) continue;
                 const int m = st->material[c];
-                const double dW = st->perf_W[m] * -expm1(-omega[c]); /* W (1 - exp(-Omega)) */
+                /* W (1 - exp(-Omega)), or all of W past the threshold */
+                const double dW = threshold ? st->perf_W[m] : st->perf_W[m] * -expm1(-omega[c]);
                 const double r = dW * (T[c] - st->T_arterial_C);
                 T_new[c] += st->dt_s * st->inv_rhoc[m] * r;
                 e += r;

@@ -105,9 +105,12 @@ static const cfg_keydecl physics_decl[] = {
     CFG_KEY("arrhenius_min_C", "°C", "43", "[20, 100]",
             "Arrhenius damage Ω integrated at and above this temperature (the published "
             "parameter sets would \"damage\" tissue at 37 °C within an hour)"),
-    CFG_KEY("perfusion_shutdown", "–", "`none`", "`none`, `arrhenius`",
-            "`arrhenius`: w_b scaled by exp(−Ω) = 1 − damaged fraction (per-voxel property "
-            "path, ~3x slower per step)"),
+    CFG_KEY("perfusion_shutdown", "–", "`none`", "`none`, `arrhenius`, `threshold`",
+            "`arrhenius`: w_b scaled by exp(−Ω) = 1 − damaged fraction; `threshold`: w_b "
+            "stops where T_max has reached perfusion_shutdown_temperature_C (Schutt & "
+            "Haemmerich 2008, Med Phys 35:3462; docs/TISSUES.md \"Perfusion during heating\")"),
+    CFG_KEY("perfusion_shutdown_temperature_C", "°C", "60", "[45, 100]",
+            "`threshold`: the temperature at which a voxel's perfusion stops for good"),
     CFG_KEY("freezing", "–", "`auto`", "`auto`, `on`, `off`",
             "freezing of tissue water (docs/PHASE_CHANGE.md); auto: on when an input can go "
             "below the freezing range"),
@@ -978,7 +981,8 @@ static abl_status parse_phase_change(cfg_node *phys, abl_scenario *sc, abl_error
 static abl_status parse_root(cfg_node *root, abl_scenario *sc, const char *base_dir,
                              abl_error *err)
 {
-    static const char *const shutdown[] = {"none", "arrhenius"};
+    static const char *const shutdown[] = {"none", "arrhenius", "threshold"};
+    static const cfg_range stop_range = {45, 100, false, false, "C"};
     static const cfg_range arr_range = {20, 100, false, false, "degC"};
     abl_status st;
     const char *name, *tfile, *dfile;
@@ -1019,9 +1023,20 @@ static abl_status parse_root(cfg_node *root, abl_scenario *sc, const char *base_
                              &sc->T_initial_C, err)) ||
         (st = cfg_get_double(phys, "arrhenius_min_C", false, 43.0, &arr_range,
                              &sc->arrhenius_min_C, err)) ||
-        (st = cfg_get_enum(phys, "perfusion_shutdown", false, 0, shutdown, 2, &shut, err)))
+        (st = cfg_get_enum(phys, "perfusion_shutdown", false, 0, shutdown, 3, &shut, err)) ||
+        (st = cfg_get_double(phys, "perfusion_shutdown_temperature_C", false, 60.0, &stop_range,
+                             &sc->perfusion_stop_C, err)))
         return st;
-    sc->perfusion_shutdown = shut == 1;
+    sc->perfusion_shutdown = shut != 0;
+    cfg_node *stop = cfg_get(phys, "perfusion_shutdown_temperature_C");
+    if (stop && shut != 2) {
+        char where[600];
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: 'physics.perfusion_shutdown_temperature_C' applies only with "
+                        "'perfusion_shutdown: threshold' (this scenario has '%s')",
+                        cfg_where(stop, where, sizeof where), shutdown[shut]);
+    }
+    if (shut != 2) sc->perfusion_stop_C = NAN; /* arrhenius (or none) */
     if ((st = parse_ex_vivo(phys, sc, err))) return st;
     if ((st = parse_grid(cfg_get(root, "grid"), sc, base_dir, err)) ||
         (st = parse_boundary(cfg_get(root, "boundary"), sc, err)) ||

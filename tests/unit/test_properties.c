@@ -209,15 +209,18 @@ static void test_perfusion_shutdown(void)
  * changes k by 1e-12 (T - 37) relative, < 5e-10 at the ~500 C this small hot source reaches,
  * so up to ~2.5e-7 K of T) computes the same physics another way: they agree to 1e-6 K after
  * 90 s, and the energy balance still closes. */
-static void test_shutdown_paths_agree(void)
+static void shutdown_paths_agree(const char *model)
 {
-    const char *yaml =
-        "physics: {perfusion_shutdown: arrhenius}\n"
-        "grid: {dims: [24, 24, 24], spacing_mm: [1, 1, 1], background: liver}\n"
-        "time: {duration_s: 90}\n"
-        "sources:\n"
-        "  - {type: volumetric, power_W: 3, shape: {type: sphere, center_mm: [0, 0, 0], radius_mm: 3}}\n"
-        "output: {energy_balance: true, monitor_interval_s: 0}\n";
+    char yaml[1024];
+    snprintf(yaml, sizeof yaml,
+             "physics: {perfusion_shutdown: %s}\n"
+             "grid: {dims: [24, 24, 24], spacing_mm: [1, 1, 1], background: liver}\n"
+             "time: {duration_s: 90}\n"
+             "sources:\n"
+             "  - {type: volumetric, power_W: 3, shape: {type: sphere, center_mm: [0, 0, 0], "
+             "radius_mm: 3}}\n"
+             "output: {energy_balance: true, monitor_interval_s: 0}\n",
+             model);
     const char *force[] = {"tissues.liver.thermal_conductivity_temp_coeff_per_K=1e-12"};
     double *T[2] = {NULL, NULL};
     size_t n = 0;
@@ -234,17 +237,85 @@ static void test_shutdown_paths_agree(void)
         double in = e->E_sources_J + e->E_perf_met_J + e->E_boundary_in_J;
         double scale = fabs(e->E_sources_J) + fabs(e->E_perf_met_J) + fabs(e->E_boundary_in_J);
         CU_ASSERT(fabs(e->E_stored_final_J - e->E_stored_initial_J - in) / scale < 1e-6);
-        size_t damaged = 0;
-        for (size_t c = 0; c < n; c++) damaged += s->omega[c] > 0.1;
+        size_t damaged = 0, stopped = 0;
+        for (size_t c = 0; c < n; c++) {
+            damaged += s->omega[c] > 0.1;
+            stopped += s->T_max[c] >= 60.0;
+        }
         CU_ASSERT(damaged > 0); /* the correction was exercised */
+        CU_ASSERT(stopped > 0); /* (the threshold model's too: 60 C reached) */
         sim_destroy(s);
         scenario_free(sc);
     }
     double d = tu_maxdiff(T[0], T[1], n);
-    printf("\n  perfusion shutdown, fast path + correction vs property path: %.2e K", d);
+    printf("\n  perfusion shutdown (%s), fast path + correction vs property path: %.2e K", model,
+           d);
     CU_ASSERT(d < 1e-6);
     free(T[0]);
     free(T[1]);
+}
+
+static void test_shutdown_paths_agree(void)
+{
+    shutdown_paths_agree("arrhenius");
+    shutdown_paths_agree("threshold");
+}
+
+/* The threshold model (perfusion_shutdown: threshold, Schutt & Haemmerich 2008): one explicit
+ * step of a uniform 45 C liver block (insulated: no conduction anywhere) whose T_max is 70 C
+ * in one half and 50 C in the other, both damaged (Omega = 1). Each voxel's step is then
+ * exactly dT = dt/(rho c) (q_met - W (45 - 37)) with W = 0 where T_max >= 60 C and the table's
+ * W elsewhere: the damage itself (Omega = 1, which the arrhenius model would turn into
+ * exp(-1) W) must not matter. Same expression evaluated in the same order: 1e-12 K allows for
+ * the enthalpy map's rounding. With a threshold of 75 C the whole block keeps its perfusion. */
+static void threshold_step(double stop_C, double *worst, size_t *nstopped)
+{
+    char yaml[1024];
+    snprintf(yaml, sizeof yaml,
+             "physics: {perfusion_shutdown: threshold, perfusion_shutdown_temperature_C: %g,\n"
+             "          initial_temperature_C: 45}\n"
+             "grid: {dims: [12, 12, 12], spacing_mm: [1, 1, 1], background: liver}\n"
+             "boundary: {default: {type: insulated}}\n"
+             "time: {duration_s: 10}\n",
+             stop_C);
+    abl_scenario *sc = tu_scenario(yaml, NULL, 0);
+    CU_ASSERT_FATAL(sc != NULL);
+    abl_sim *s = tu_sim(sc);
+    const abl_grid *g = &s->grid;
+    for (size_t c = 0; c < g->n; c++) {
+        s->T_max[c] = c % g->sy < (size_t)g->nx / 2 ? 70.0 : 50.0;
+        s->omega[c] = 1.0;
+    }
+    abl_error err = {0};
+    CU_ASSERT_FATAL(sim_step(s, 1, &err) == ABL_OK);
+    *worst = 0.0;
+    *nstopped = 0;
+    for (size_t c = 0; c < g->n; c++) {
+        const int m = s->material[c];
+        const bool stopped = c % g->sy < (size_t)g->nx / 2 && 70.0 >= stop_C;
+        const double W = stopped ? 0.0 : s->perf_W[m];
+        const abl_tissue *t = &sc->tissues.t[s->mat_tissue[m]];
+        const double rhoc = t->rho_kg_m3 * t->c_J_kgK; /* the enthalpy curve's slope at 45 C */
+        const double expect = 45.0 + s->dt_s / rhoc * (s->q_met[m] - W * (45.0 - 37.0));
+        *worst = fmax(*worst, fabs(s->T[c] - expect));
+        *nstopped += stopped;
+    }
+    sim_destroy(s);
+    scenario_free(sc);
+}
+
+static void test_shutdown_threshold_exact(void)
+{
+    double worst;
+    size_t n;
+    threshold_step(60.0, &worst, &n);
+    printf("\n  threshold 60 C: %zu voxels stopped, step vs closed form %.2e K", n, worst);
+    CU_ASSERT(n == 6 * 12 * 12);
+    CU_ASSERT(worst < 1e-12);
+    threshold_step(75.0, &worst, &n);
+    printf("; threshold 75 C: %zu stopped, %.2e K", n, worst);
+    CU_ASSERT(n == 0);
+    CU_ASSERT(worst < 1e-12);
 }
 
 void register_property_tests(void)
@@ -255,6 +326,8 @@ void register_property_tests(void)
     CU_add_test(s, "energy balance with k(T)", test_energy_with_kT);
     CU_add_test(s, "Arrhenius and CEM43 exact at constant T", test_damage_constant_T);
     CU_add_test(s, "perfusion shutdown enlarges the 55 C zone", test_perfusion_shutdown);
+    CU_add_test(s, "perfusion shutdown threshold: one step against the closed form",
+                test_shutdown_threshold_exact);
     CU_add_test(s, "perfusion shutdown: fast path + correction = property path",
                 test_shutdown_paths_agree);
 }
