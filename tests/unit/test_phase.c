@@ -513,21 +513,26 @@ static void freeze_protocol_yaml(char *buf, size_t len, const char *dims, const 
  * result must be the whole-grid path's bit for bit: a microwave antenna (its heat list is the
  * whole grid) in liver with a tumour, boiling and perfusion shutdown, a convective face,
  * energy bookkeeping, 80 s at 80 W (boiling and damage both happen: asserted). 1 vs 2 threads
- * bitwise. */
-static void test_active_region_heating(void)
+ * bitwise. Both perfusion models that change with heating: exp(-Omega) and the threshold (the
+ * correction's voxels, T_max >= 60 C, lie in the spans: they passed the window's top). */
+static void active_region_heating(const char *model)
 {
-    const char *yaml =
-        "grid: {dims: [48, 46, 56], spacing_mm: [1, 1, 1], background: liver,\n"
-        "       shapes: [{type: sphere, center_mm: [1, 0, 2], radius_mm: 5, tissue: tumour}]}\n"
-        "physics: {perfusion_shutdown: arrhenius}\n"
-        "boundary:\n"
-        "  default: {type: fixed_temperature, temperature_C: 37}\n"
-        "  z_max: {type: convective, temperature_C: 20, h_W_per_m2K: 10}\n"
-        "time: {duration_s: 80, active_region: %s}\n"
-        "sources:\n"
-        "  - {name: a, type: mwa, frequency_MHz: 2450, power_W: 80, tip_mm: [0.3, -0.2, -6],\n"
-        "     direction: [0.2, 0.1, 1]}\n"
-        "output: {energy_balance: true, monitor_interval_s: 1}\n";
+    char yaml[1400];
+    snprintf(yaml, sizeof yaml,
+             "grid: {dims: [48, 46, 56], spacing_mm: [1, 1, 1], background: liver,\n"
+             "       shapes: [{type: sphere, center_mm: [1, 0, 2], radius_mm: 5, tissue: "
+             "tumour}]}\n"
+             "physics: {perfusion_shutdown: %s}\n"
+             "boundary:\n"
+             "  default: {type: fixed_temperature, temperature_C: 37}\n"
+             "  z_max: {type: convective, temperature_C: 20, h_W_per_m2K: 10}\n"
+             "time: {duration_s: 80, active_region: %%s}\n"
+             "sources:\n"
+             "  - {name: a, type: mwa, frequency_MHz: 2450, power_W: 80, tip_mm: [0.3, -0.2, "
+             "-6],\n"
+             "     direction: [0.2, 0.1, 1]}\n"
+             "output: {energy_balance: true, monitor_interval_s: 1}\n",
+             model);
     abl_sim *run[3];
     abl_scenario *sc[3];
     region_runs3(yaml, run, sc);
@@ -545,10 +550,10 @@ static void test_active_region_heating(void)
                sameMax = !memcmp(a->T_max, b->T_max, N * sizeof *a->T),
                sameOm = !memcmp(a->omega, b->omega, N * sizeof *a->T),
                threads = !memcmp(a->T, c1->T, N * sizeof *a->T);
-    printf("\n  heating region: spans %.0f voxels (%.0f %% of the grid), %zu voxels boiled, "
+    printf("\n  heating region (%s): spans %.0f voxels (%.0f %% of the grid), %zu voxels boiled, "
            "%zu damaged; T, T_max, Omega bitwise the whole-grid path's: %s %s %s; source "
            "energy %.6f / %.6f J; 1 vs 2 threads bitwise %s",
-           spans, 100.0 * spans / (double)N, boiled, damaged, sameT ? "yes" : "NO",
+           model, spans, 100.0 * spans / (double)N, boiled, damaged, sameT ? "yes" : "NO",
            sameMax ? "yes" : "NO", sameOm ? "yes" : "NO", a->energy.E_sources_J,
            b->energy.E_sources_J, threads ? "yes" : "NO");
     CU_ASSERT(sameT && sameMax && sameOm && threads);
@@ -559,6 +564,12 @@ static void test_active_region_heating(void)
      * grid; the scenarios' regions are 20-40 % of theirs) */
     CU_ASSERT(spans > 0.0 && spans < 0.75 * (double)N);
     free_runs(run, sc, 3);
+}
+
+static void test_active_region_heating(void)
+{
+    active_region_heating("arrhenius");
+    active_region_heating("threshold");
 }
 
 /* The active region's invariant at voxel c: inside the box, or in the liquid window (T and T_min). */
