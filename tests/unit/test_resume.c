@@ -1,7 +1,7 @@
 /* test_resume.c - stopping a run and resuming it from its checkpoint.
  *
  * Matrix: every source type (volumetric, fixed temperature, RFA straight / cooled / expandable /
- * 3-needle cluster / sequential, MWA, cryo) x {explicit, Crank-Nicolson} x a stop early, mid-way
+ * 3-needle cluster / sequential, MWA uncooled / cooled with threshold perfusion, cryo) x {explicit, Crank-Nicolson} x a stop early, mid-way
  * and late. A run is stopped through abl_run_opts.stop (set from the progress callback, as the
  * CLI's signal handler does), rebuilt from the checkpoint alone (checkpoint_load_scenario,
  * sim_create, checkpoint_restore) and run to the end; every evolving result must equal the
@@ -215,6 +215,9 @@ static const resume_case cases[] = {
     {"mwa", 18, 60, ", perfusion_shutdown: arrhenius",
      "  - {name: antenna, type: mwa, frequency_MHz: 2450, power_W: 15, tip_mm: [0, 0, -6],\n"
      "     direction: [0, 0, 1], cutoff_mm: 12}\n"},
+    {"mwa_cooled", 18, 60, ", perfusion_shutdown: threshold",
+     "  - {name: antenna, type: mwa, frequency_MHz: 2450, power_W: 25, tip_mm: [0, 0, -6],\n"
+     "     direction: [0, 0, 1], cutoff_mm: 12, coolant_temperature_C: 20}\n"},
     {"cryo", 16, 70, NULL,
      "  - name: cryo\n"
      "    type: cryo\n"
