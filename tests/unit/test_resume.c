@@ -1,8 +1,8 @@
 /* test_resume.c - stopping a run and resuming it from its checkpoint.
  *
  * Matrix: every source type (volumetric, fixed temperature, RFA straight / cooled / expandable /
- * 3-needle cluster / sequential, MWA uncooled / cooled with threshold perfusion, cryo) x {explicit, Crank-Nicolson} x a stop early, mid-way
- * and late. A run is stopped through abl_run_opts.stop (set from the progress callback, as the
+ * 3-needle cluster / sequential, MWA uncooled / cooled with threshold perfusion, cryo) x
+ * {explicit, Crank-Nicolson} x a stop early, mid-way and late. A run is stopped through abl_run_opts.stop (set from the progress callback, as the
  * CLI's signal handler does), rebuilt from the checkpoint alone (checkpoint_load_scenario,
  * sim_create, checkpoint_restore) and run to the end; every evolving result must equal the
  * uninterrupted run's bit for bit (memcmp, no tolerance: the same kernels on the same state).
