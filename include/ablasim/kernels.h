@@ -260,8 +260,8 @@ size_t monitor_update(double T_lo, double T_hi, size_t n, const double *restrict
  * with T the state the step started from. Touches only the damage map for undamaged voxels,
  * so it costs a fraction of a full property-field sweep. Returns the extra heat rate this puts
  * back into the tissue [W] (sum of V W F (T - T_a), per z-plane in order: deterministic).
- * stop_C not NaN: the threshold model instead, F = 1 where T_max >= stop_C, else 0 (a voxel
- * that reached stop_C has Omega > 0: it passed the damage integral's lower bound). */
+ * stop_C not NaN: the threshold model instead, F = 1 where T_max >= stop_C, else 0, whatever
+ * Omega (T_max alone decides). */
 double perfusion_shutdown_correct(const abl_stencil *st, const double *restrict omega,
                                   const double *restrict T_max, double stop_C,
                                   const double *restrict T, double *restrict T_new,

@@ -220,10 +220,12 @@ static void linear_k_box(const abl_sim *s, const double *T_C, const int lo[3], c
                  * F = 1 once T_max reached the threshold (kernels.h perfusion_shutdown_correct)
                  * (exp(-0) = 1 exactly: undamaged tissue skips the call, same bits) */
                 double W = s->perf_W[m];
-                if (sc->perfusion_shutdown && s->omega[c] > 0.0)
-                    W = isnan(sc->perfusion_stop_C) ? W * exp(-s->omega[c])
-                        : s->T_max[c] >= sc->perfusion_stop_C ? 0.0
-                                                              : W;
+                if (sc->perfusion_shutdown) {
+                    if (!isnan(sc->perfusion_stop_C))
+                        W = s->T_max[c] >= sc->perfusion_stop_C ? 0.0 : W;
+                    else if (s->omega[c] > 0.0)
+                        W *= exp(-s->omega[c]);
+                }
                 if (frz && !isnan(s->k_frozen[m]) && T < Tl) {
                     /* mushy zone: k blended by the liquid fraction (lever rule, parallel
                      * mixture); no blood flows through ice: perfusion scaled by the liquid
@@ -1240,7 +1242,10 @@ static void region_scan(abl_sim *s, const double *T, const int lo[3], const int 
     if (region_empty(lo, hi)) return;
     const abl_grid *g = &s->grid;
     const double wlo = s->reg_T_lo_C, whi = s->reg_T_hi_C, stasis = s->sc->stasis_C;
-    const double *Tmin = s->T_min, *om = s->omega;
+    /* a threshold-stopped voxel (T_max >= stop) is not nominal even with no damage; NaN: no
+     * such voxel (the comparison is false) */
+    const double stop = s->sc->perfusion_shutdown ? s->sc->perfusion_stop_C : NAN;
+    const double *Tmin = s->T_min, *om = s->omega, *Tmax = s->T_max;
     int32_t *sl = s->span_lo, *sh = s->span_hi;
     int b0 = INT_MAX, b1 = INT_MAX, b2 = INT_MAX, e0 = -1, e1 = -1, e2 = -1;
 #pragma omp parallel for collapse(2) schedule(static) reduction(min : b0, b1, b2) \
@@ -1258,7 +1263,8 @@ static void region_scan(abl_sim *s, const double *T, const int lo[3], const int 
                 for (int i = pf[part]; i < pt[part]; i++) {
                     const size_t c = ABL_IDX(g, i, j, k);
                     const double t = T[c];
-                    if (t >= wlo && t <= whi && (!state || (Tmin[c] > stasis && om[c] == 0.0)))
+                    if (t >= wlo && t <= whi &&
+                        (!state || (Tmin[c] > stasis && om[c] == 0.0 && !(Tmax[c] >= stop))))
                         continue;
                     a = i < a ? i : a;
                     b = i > b ? i : b;

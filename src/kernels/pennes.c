@@ -599,8 +599,9 @@ double perfusion_shutdown_correct_rows(const abl_stencil *st, const double *rest
             grid_row_part(g, j, k, lo[0], hi[0], row_lo, row_hi, &i0, &i1);
             for (size_t c = ABL_IDX(g, i0, j, k), ce = ABL_IDX(g, 0, j, k) + (size_t)i1; c < ce;
                  c++) {
-                if (!(omega[c] > 0.0)) continue;
-                if (threshold && !(T_max[c] >= stop_C)) continue;
+                /* the threshold reads T_max alone (a tissue without Arrhenius parameters, or
+                 * an arrhenius_min_C above the threshold, has no damage there) */
+                if (threshold ? !(T_max[c] >= stop_C) : !(omega[c] > 0.0)) continue;
                 const int m = st->material[c];
                 /* W (1 - exp(-Omega)), or all of W past the threshold */
                 const double dW = threshold ? st->perf_W[m] : st->perf_W[m] * -expm1(-omega[c]);

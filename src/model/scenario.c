@@ -982,7 +982,7 @@ static abl_status parse_root(cfg_node *root, abl_scenario *sc, const char *base_
                              abl_error *err)
 {
     static const char *const shutdown[] = {"none", "arrhenius", "threshold"};
-    static const cfg_range stop_range = {45, 100, false, false, "C"};
+    static const cfg_range stop_range = {45, 100, false, false, "degC"};
     static const cfg_range arr_range = {20, 100, false, false, "degC"};
     abl_status st;
     const char *name, *tfile, *dfile;

@@ -151,7 +151,7 @@ static const cfg_keydecl mwa_decl[] = {
             "re-evaluate a voxel's dielectric properties after this change"),
     CFG_KEY("dielectric_model", "–", "`ji_brace`", "`ji_brace`, `constant`",
             "temperature dependence of permittivity and conductivity"),
-    CFG_KEY("coolant_temperature_C", "°C", "absent = not cooled", "[-50, 60]",
+    CFG_KEY("coolant_temperature_C", "°C", "absent = not cooled", "[0, 60]",
             "internally cooled antenna: its shaft (radius antenna_radius_mm, from the tip to the "
             "grid's edge) is held at this temperature while the source is on; docs/MWA.md "
             "\"Cooled shaft\""),
@@ -178,7 +178,9 @@ static abl_status mwa_parse(cfg_node *e, const abl_scenario *sc, void **params, 
     static const cfg_range rad_r = {0.05, 10, false, false, "mm"};
     static const cfg_range cut_r = {5, 1000, false, false, "mm"};
     static const cfg_range dT_r = {0, 50, false, false, "C"};
-    static const cfg_range cool_r = {-50, 60, false, false, "C"}; /* as rfa.c's */
+    /* not below 0 C: a freezing shaft would need the phase change, which `freezing: auto` does
+     * not switch on for a coolant */
+    static const cfg_range cool_r = {0, 60, false, false, "C"};
     char where[600], path[300];
     abl_status st;
     *params = NULL;
@@ -425,9 +427,13 @@ static abl_status cooled_shaft(mwa_state *m, const abl_grid *g, int **mark,
         const double hi = g->origin_m[a] + (na[a] - 0.5) * g->h_m[a];
         L = fmin(L, ((p->dir[a] > 0.0 ? hi : lo) - p->tip_m[a]) / p->dir[a]);
     }
+    /* carried on past the exit by the grid's diagonal: at a shallow exit angle the held capsule
+     * beside the exit face reaches further along the axis than one held radius */
+    double diag = 0.0;
+    for (int a = 0; a < 3; a++) diag += (na[a] * g->h_m[a]) * (na[a] * g->h_m[a]);
     const abl_chord shaft = {{p->tip_m[0], p->tip_m[1], p->tip_m[2]},
                              {p->dir[0], p->dir[1], p->dir[2]},
-                             L + needle_hold_radius_m(g, p->radius_m),
+                             L + sqrt(diag),
                              true,
                              false};
     const size_t nh = wire_hold_voxels(g, &shaft, 1, p->radius_m, NULL, 0);

@@ -263,12 +263,13 @@ static void test_shutdown_paths_agree(void)
 
 /* The threshold model (perfusion_shutdown: threshold, Schutt & Haemmerich 2008): one explicit
  * step of a uniform 45 C liver block (insulated: no conduction anywhere) whose T_max is 70 C
- * in one half and 50 C in the other, both damaged (Omega = 1). Each voxel's step is then
- * exactly dT = dt/(rho c) (q_met - W (45 - 37)) with W = 0 where T_max >= 60 C and the table's
- * W elsewhere: the damage itself (Omega = 1, which the arrhenius model would turn into
- * exp(-1) W) must not matter. Same expression evaluated in the same order: 1e-12 K allows for
+ * in one half and 50 C in the other, damaged (Omega = 1) on even z planes and undamaged on odd
+ * ones. Each voxel's step is then exactly dT = dt/(rho c) (q_met - W (45 - 37)) with W = 0
+ * where T_max >= 60 C and the table's W elsewhere: the damage must not matter (Omega = 1, which
+ * the arrhenius model would turn into exp(-1) W; Omega = 0, as in a tissue without Arrhenius
+ * parameters or below arrhenius_min_C, must not keep a stopped voxel perfused). Same expression evaluated in the same order: 1e-12 K allows for
  * the enthalpy map's rounding. With a threshold of 75 C the whole block keeps its perfusion. */
-static void threshold_step(double stop_C, double *worst, size_t *nstopped)
+static void threshold_step(double stop_C, bool hook, double *worst, size_t *nstopped)
 {
     char yaml[1024];
     snprintf(yaml, sizeof yaml,
@@ -278,13 +279,17 @@ static void threshold_step(double stop_C, double *worst, size_t *nstopped)
              "boundary: {default: {type: insulated}}\n"
              "time: {duration_s: 10}\n",
              stop_C);
-    abl_scenario *sc = tu_scenario(yaml, NULL, 0);
+    /* hook: a k(T) coefficient of 1e-12 /K sends the step through the per-voxel property hook
+     * (as in shutdown_paths_agree); the block is uniform, so k does not enter the step */
+    const char *force[] = {"tissues.liver.thermal_conductivity_temp_coeff_per_K=1e-12"};
+    abl_scenario *sc = tu_scenario(yaml, force, hook ? 1 : 0);
     CU_ASSERT_FATAL(sc != NULL);
     abl_sim *s = tu_sim(sc);
+    CU_ASSERT((s->prop_fn != NULL) == hook);
     const abl_grid *g = &s->grid;
     for (size_t c = 0; c < g->n; c++) {
         s->T_max[c] = c % g->sy < (size_t)g->nx / 2 ? 70.0 : 50.0;
-        s->omega[c] = 1.0;
+        s->omega[c] = (c / g->sz) % 2 ? 0.0 : 1.0;
     }
     abl_error err = {0};
     CU_ASSERT_FATAL(sim_step(s, 1, &err) == ABL_OK);
@@ -306,16 +311,19 @@ static void threshold_step(double stop_C, double *worst, size_t *nstopped)
 
 static void test_shutdown_threshold_exact(void)
 {
-    double worst;
-    size_t n;
-    threshold_step(60.0, &worst, &n);
-    printf("\n  threshold 60 C: %zu voxels stopped, step vs closed form %.2e K", n, worst);
-    CU_ASSERT(n == 6 * 12 * 12);
-    CU_ASSERT(worst < 1e-12);
-    threshold_step(75.0, &worst, &n);
-    printf("; threshold 75 C: %zu stopped, %.2e K", n, worst);
-    CU_ASSERT(n == 0);
-    CU_ASSERT(worst < 1e-12);
+    for (int hook = 0; hook < 2; hook++) {
+        double worst;
+        size_t n;
+        threshold_step(60.0, hook, &worst, &n);
+        printf("\n  %s: threshold 60 C: %zu voxels stopped, step vs closed form %.2e K",
+               hook ? "property hook" : "fast path + correction", n, worst);
+        CU_ASSERT(n == 6 * 12 * 12);
+        CU_ASSERT(worst < 1e-12);
+        threshold_step(75.0, hook, &worst, &n);
+        printf("; threshold 75 C: %zu stopped, %.2e K", n, worst);
+        CU_ASSERT(n == 0);
+        CU_ASSERT(worst < 1e-12);
+    }
 }
 
 void register_property_tests(void)
