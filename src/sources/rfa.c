@@ -157,7 +157,7 @@ static const cfg_keydecl el_decl[] = {
      .variants = V_STRAIGHT},
     {NEEDLE_KEY_GAUGE("absent: diameter_mm"), .variants = V_STRAIGHT},
     {NEEDLE_KEY_DIAMETER("1.5 (about 17 G)", "(0, 20]"), .variants = V_STRAIGHT},
-    {"coolant_temperature_C", "°C", "absent = not cooled", "[-50, 60]",
+    {"coolant_temperature_C", "°C", "absent = not cooled", "[0, 60]",
      "cooled: the held voxels at it, their neighbours coupled to it, while the source is on",
      .variants = V_STRAIGHT},
     {"n_tines", "–", "10", "2..24", "expandable", .variants = V_EXPAND},
@@ -275,7 +275,9 @@ static abl_status parse_electrode(cfg_node *e, rfa_electrode *el, abl_error *err
 {
     static const cfg_range len_r = {0, 300, true, false, "mm"};
     static const cfg_range dia_r = {0, 20, true, false, "mm"};
-    static const cfg_range cool_r = {-50, 60, false, false, "C"};
+    /* not below 0 C: a freezing electrode would need the phase change, which `freezing: auto`
+     * does not switch on for a coolant (as an antenna's, mwa.c) */
+    static const cfg_range cool_r = {0, 60, false, false, "C"};
     static const cfg_range dep_r = {0, 100, true, false, "mm"};
     static const cfg_range arc_r = {10, 180, false, false, "deg"};
     abl_status st;
