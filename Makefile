@@ -69,8 +69,8 @@ scenarios: $(BIN)
 	scripts/scenario_table.py --bin $(BIN)
 
 # run the published ablation cases (configs/validation/cases.yaml) and write
-# build/validate/table.md|csv with the trend checks (about 40 minutes on one core; by hand, never in
-# `make check`); options of scripts/validate.py go in VALIDATE_ARGS, e.g. VALIDATE_ARGS="--jobs 2"
+# build/validate/table.md|csv with the trend checks (about 7 minutes with --jobs 2; by hand,
+# never in `make check`); options of scripts/validate.py go in VALIDATE_ARGS, e.g. VALIDATE_ARGS="--jobs 2"
 validate: $(BIN)
 	scripts/validate.py --bin $(BIN) $(VALIDATE_ARGS)
 
@@ -80,7 +80,7 @@ help:
 	@echo "make check      install missing dependencies, build, run the CUnit suite and the docs' examples"
 	@echo "make check-docs run every shell example of README.md and docs/*.md (scripts/doc_examples.py)"
 	@echo "make readme-keys rewrite the generated key tables (README \"Scenario reference\", docs/PLANNING.md, SWEEPS.md, RFA.md, MWA.md, CRYO.md, VESSEL.md) from the key declarations"
-	@echo "make validate   run the published ablation cases, build/validate/table.md (about 40 min; docs/VALIDATION.md)"
+	@echo "make validate   run the published ablation cases, build/validate/table.md (minutes; docs/VALIDATION.md)"
 	@echo "make bench      memory bandwidth + solver MLUPS, CSV under bench/results/"
 	@echo "make deps       install (root) or print (non-root) the Debian packages"
 	@echo "make install PREFIX=/usr/local ; make clean ; make SANITIZE=1 check"
