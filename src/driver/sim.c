@@ -1392,17 +1392,25 @@ static inline bool in_var_spans(const abl_sim *s, size_t v)
     return x >= s->vspan_lo[r] && x < s->vspan_hi[r];
 }
 
+/* Append v to a growing index list (*list, *n of *cap; the first allocation holds first_cap),
+ * doubling it when full; ABL_ENOMEM naming what the list is for. */
+static abl_status index_list_push(size_t **list, size_t *n, size_t *cap, size_t first_cap,
+                                  size_t v, const char *what, abl_error *err)
+{
+    if (*n == *cap) {
+        const size_t c = *cap ? 2 * *cap : first_cap;
+        size_t *l = realloc(*list, c * sizeof *l);
+        if (!l) return abl_fail(err, ABL_ENOMEM, "out of memory (%s)", what);
+        *list = l;
+        *cap = c;
+    }
+    (*list)[(*n)++] = v;
+    return ABL_OK;
+}
+
 static abl_status region_candidate(abl_sim *s, size_t v, abl_error *err)
 {
-    if (s->n_left == s->cap_left) {
-        const size_t cap = s->cap_left ? 2 * s->cap_left : 256;
-        size_t *l = realloc(s->reg_left, cap * sizeof *l);
-        if (!l) return abl_fail(err, ABL_ENOMEM, "out of memory (active region)");
-        s->reg_left = l;
-        s->cap_left = cap;
-    }
-    s->reg_left[s->n_left++] = v;
-    return ABL_OK;
+    return index_list_push(&s->reg_left, &s->n_left, &s->cap_left, 256, v, "active region", err);
 }
 
 static int cmp_size(const void *a, const void *b)
@@ -2044,15 +2052,8 @@ static abl_status explicit_step(abl_sim *s, double h, double *work, abl_error *e
 
 static abl_status fixed_list_push(abl_sim *s, size_t c, abl_error *err)
 {
-    if (s->n_fixed == s->cap_fixed) {
-        size_t cap = s->cap_fixed ? 2 * s->cap_fixed : 1024;
-        size_t *l = realloc(s->fixed_list, cap * sizeof *l);
-        if (!l) return abl_fail(err, ABL_ENOMEM, "out of memory (held voxels)");
-        s->fixed_list = l;
-        s->cap_fixed = cap;
-    }
-    s->fixed_list[s->n_fixed++] = c;
-    return ABL_OK;
+    return index_list_push(&s->fixed_list, &s->n_fixed, &s->cap_fixed, 1024, c, "held voxels",
+                           err);
 }
 
 static abl_status record_solve(abl_sim *s, double t_end, int iters, double resid, abl_error *err)

@@ -258,8 +258,8 @@ typedef struct {
     const abl_sim *sim;
     double on_s, off_s, V_m3;
     size_t n;
-    size_t *idx;    /* [n] the deposition voxels (outside a cooled shaft), in index order */
-    size_t *hidx;   /* cooled: the heat list, idx then the coupled voxels */
+    size_t *idx;    /* [n + ncouple] the heat list: the deposition voxels (outside a cooled
+                     * shaft) in index order, then the shaft's coupled voxels */
     double *geom;   /* f(s) / r_e [1/m] */
     double *re_m;   /* r_e */
     double *u;      /* unnormalised deposition */
@@ -282,7 +282,6 @@ static void mwa_destroy(abl_source *s)
     mwa_state *m = s->state;
     if (m) {
         free(m->idx);
-        free(m->hidx);
         free(m->geom);
         free(m->re_m);
         free(m->u);
@@ -297,6 +296,16 @@ static void mwa_destroy(abl_source *s)
     free(s);
 }
 
+/* A cooled shaft's held voxels (none without coolant); another antenna's power in the shaft
+ * goes to its coolant. */
+static void shaft_pins(const mwa_state *m, abl_source_contrib *out)
+{
+    out->n_pin = m->npin;
+    out->pin_idx = m->pin_idx;
+    out->pin_T_C = m->pin_T;
+    out->pins_absorb = m->npin > 0;
+}
+
 static abl_status mwa_update(abl_source *s, const abl_field_view *v, abl_source_contrib *out,
                              abl_error *err)
 {
@@ -306,13 +315,8 @@ static abl_status mwa_update(abl_source *s, const abl_field_view *v, abl_source_
     /* on for this step's interval (aligned to on_s/off_s): decided at its midpoint, so the step
      * ending at off_s heats in every scheme */
     if (!source_window_on(v, m->on_s, m->off_s)) return ABL_OK;
-    if (v->pins_only) { /* implicit schemes' end-of-step call: the cooled shaft only */
-        out->n_pin = m->npin;
-        out->pin_idx = m->pin_idx;
-        out->pin_T_C = m->pin_T;
-        out->pins_absorb = m->npin > 0;
-        return ABL_OK;
-    }
+    shaft_pins(m, out);
+    if (v->pins_only) return ABL_OK; /* implicit schemes' end-of-step call: the shaft only */
     bool changed = false;
     for (size_t i = 0; i < m->n; i++) {
         double T = v->T_C[m->idx[i]];
@@ -347,20 +351,16 @@ static abl_status mwa_update(abl_source *s, const abl_field_view *v, abl_source_
     /* cooled shaft: the tissue beside the held set sees the coolant at the true surface, from
      * the temperature at the start of the step (as a cooled RF electrode, rfa.c) */
     for (size_t q = 0; q < m->ncouple; q++) {
-        const size_t b = m->hidx[m->n + q];
+        const size_t b = m->idx[m->n + q];
         m->couple_G[q] = needle_couple_G(m->sim, v->material[b], p->coolant_C, v->T_C[b],
                                          m->couple_dG[q]);
         m->q[m->n + q] = m->couple_G[q] * (p->coolant_C - v->T_C[b]);
     }
     out->n_heat = m->n + m->ncouple;
-    out->heat_idx = m->hidx ? m->hidx : m->idx;
+    out->heat_idx = m->idx;
     out->heat_q_W_m3 = m->q;
     out->heat_G_W_m3K = m->ncouple ? m->couple_G : NULL;
     out->heat_G_first = m->n;
-    out->n_pin = m->npin;
-    out->pin_idx = m->pin_idx;
-    out->pin_T_C = m->pin_T;
-    out->pins_absorb = m->npin > 0; /* another antenna's power in this shaft goes to its coolant */
     return ABL_OK;
 }
 
@@ -412,8 +412,8 @@ static const abl_source_ops mwa_ops = {.type = "mwa",
 /* A cooled shaft's (coolant_temperature_C) held set and coupling (applicator.h, as a cooled
  * RF electrode's): the antenna of radius antenna_radius_mm from the tip (its rounded end
  * pulled back like a needle's) along the direction until it leaves the grid (no pulled-back end
- * there: the shaft goes on to the handle). Fills m's pins and coupling conductances; *mark (held voxels 1) and
- * *cpl (the couples) are the caller's to free. */
+ * there: the shaft goes on to the handle). Fills m's pins and coupling conductances; *mark
+ * (held voxels 1) and *cpl (the couples) are the caller's to free. */
 static abl_status cooled_shaft(mwa_state *m, const abl_grid *g, int **mark,
                                abl_needle_couple **cpl)
 {
@@ -570,25 +570,21 @@ static abl_status mwa_create(const abl_source_cfg *cfg, const abl_sim *sim, abl_
                 goto fail;
             }
             m->n = n;
-            m->idx = malloc(n * sizeof *m->idx);
+            m->idx = malloc((n + m->ncouple) * sizeof *m->idx);
             m->geom = malloc(n * sizeof *m->geom);
             m->re_m = malloc(n * sizeof *m->re_m);
             m->u = malloc(n * sizeof *m->u);
             m->T_eval = malloc(n * sizeof *m->T_eval);
-            m->q = malloc((m->n + m->ncouple + 1) * sizeof *m->q);
-            if (mark) m->hidx = malloc((m->n + m->ncouple + 1) * sizeof *m->hidx);
-            if (!m->idx || !m->geom || !m->re_m || !m->u || !m->T_eval || !m->q ||
-                (mark && !m->hidx)) {
+            m->q = malloc((n + m->ncouple) * sizeof *m->q);
+            if (!m->idx || !m->geom || !m->re_m || !m->u || !m->T_eval || !m->q) {
                 st = ABL_ENOMEM;
                 goto fail_nomem;
             }
         }
     }
-    /* the heat list of a cooled antenna: the tissue's deposition, then the coupled voxels
-     * (source.h heat_G_first) */
-    if (m->hidx) memcpy(m->hidx, m->idx, m->n * sizeof *m->hidx);
+    /* the coupled voxels follow the deposition in the heat list (source.h heat_G_first) */
     for (size_t q = 0; q < m->ncouple; q++) {
-        m->hidx[m->n + q] = cpl[q].b;
+        m->idx[m->n + q] = cpl[q].b;
         m->couple_dG[q] = cpl[q].dG_m2;
     }
     free(mark);
