@@ -173,6 +173,10 @@ typedef struct abl_sim {
     int32_t *wall_ijk;   /* [3 n_wall] the voxel's (i, j, k) */
     double *wall_G;      /* sum of the constant stencil's G_b over the voxel's faces [W/m^3/K] */
     double *wall_eblock; /* per block of the list: heat the correction added (summed in order) */
+    /* add_source_heat's per-block energies and candidate flags (sim.c HEAT_BLOCK) */
+    double *heat_eblock;
+    uint8_t *heat_fblock;
+    size_t heat_nblock;
     size_t n_wall;
     double t_s;
     long step;

@@ -53,6 +53,11 @@ typedef struct {
      * heat_q as it is. */
     const double *heat_G_W_m3K;
     size_t heat_G_first;
+    /* Entries 0..heat_distinct-1 name pairwise distinct voxels (a source that knows it says so;
+     * 0, the default: no such promise). The explicit step adds that prefix's heat in parallel
+     * (sim.c add_source_heat); the rest of the list, where one voxel may appear twice (a
+     * tissue voxel coupled to two probes), is added in list order. At most heat_G_first. */
+    size_t heat_distinct;
     size_t n_pin;
     const size_t *pin_idx;
     const double *pin_T_C;

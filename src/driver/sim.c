@@ -774,6 +774,8 @@ void sim_destroy(abl_sim *s)
     free(s->wall_ijk);
     free(s->wall_G);
     free(s->wall_eblock);
+    free(s->heat_eblock);
+    free(s->heat_fblock);
     free(s->q_met);
     free(s->k_coeff);
     free(s->k37);
@@ -1845,6 +1847,79 @@ static double wall_implicit(abl_sim *s, const abl_stencil *cst, double dt, const
     return e * V;
 }
 
+/* Is v, just heated, a candidate of the heating run's region (region_heated_after)? Only a
+ * voxel that crossed the window's edge in this step can be one: every voxel outside the spans
+ * starts the step inside the window. */
+static inline bool heated_candidate(const abl_sim *s, size_t v)
+{
+    const double wlo = s->reg_T_lo_C, whi = s->reg_T_hi_C;
+    return !(s->T_new[v] >= wlo && s->T_new[v] <= whi) && s->T[v] >= wlo && s->T[v] <= whi &&
+           !in_var_spans(s, v);
+}
+
+/* Entries per block of the parallel part of add_source_heat: its energy is summed per block
+ * and the blocks in order, so the sum does not depend on the thread count. */
+#define HEAT_BLOCK 4096
+
+/* Add one source's heat to T_new: dt_plan q / (rho c) per entry (the planned step; a shorter
+ * one is scaled afterwards), its energy q V h into *e_src (vh = V h). The prefix of distinct
+ * voxels (source.h heat_distinct: a Joule or SAR list, up to the whole grid) is added in
+ * parallel, the rest in list order. cand: collect the heating region's candidates, in list
+ * order. Bitwise the serial loop's fields; the energy's summation order is by block. */
+static abl_status add_source_heat(abl_sim *s, const abl_source_contrib *c, double dt_plan,
+                                  double vh, bool cand, double *e_src, abl_error *err)
+{
+    const size_t nd = c->heat_distinct <= c->n_heat ? c->heat_distinct : c->n_heat;
+    const size_t *idx = c->heat_idx;
+    const double *q = c->heat_q_W_m3;
+    double *Tn = s->T_new;
+    const double *ir = s->inv_rhoc;
+    const uint8_t *mat = s->material;
+    abl_status st;
+    if (nd > 0) {
+        const size_t nb = (nd + HEAT_BLOCK - 1) / HEAT_BLOCK;
+        if (nb > s->heat_nblock) {
+            double *e = realloc(s->heat_eblock, nb * sizeof *e);
+            uint8_t *f = realloc(s->heat_fblock, nb * sizeof *f);
+            if (e) s->heat_eblock = e;
+            if (f) s->heat_fblock = f;
+            if (!e || !f) return abl_fail(err, ABL_ENOMEM, "out of memory (source heat)");
+            s->heat_nblock = nb;
+        }
+        double *eb = s->heat_eblock;
+        uint8_t *fb = s->heat_fblock;
+#pragma omp parallel for schedule(static)
+        for (size_t b = 0; b < nb; b++) {
+            const size_t q0 = b * HEAT_BLOCK, q1 = q0 + HEAT_BLOCK < nd ? q0 + HEAT_BLOCK : nd;
+            double e = 0.0;
+            uint8_t any = 0;
+            for (size_t k = q0; k < q1; k++) {
+                const size_t v = idx[k];
+                Tn[v] += dt_plan * ir[mat[v]] * q[k];
+                e += q[k] * vh;
+                if (cand) any |= heated_candidate(s, v);
+            }
+            eb[b] = e;
+            fb[b] = any;
+        }
+        for (size_t b = 0; b < nb; b++) {
+            *e_src += eb[b];
+            if (!fb[b]) continue;
+            const size_t q0 = b * HEAT_BLOCK, q1 = q0 + HEAT_BLOCK < nd ? q0 + HEAT_BLOCK : nd;
+            for (size_t k = q0; k < q1; k++)
+                if (heated_candidate(s, idx[k]) && (st = region_candidate(s, idx[k], err)))
+                    return st;
+        }
+    }
+    for (size_t k = nd; k < c->n_heat; k++) {
+        const size_t v = idx[k];
+        Tn[v] += dt_plan * ir[mat[v]] * q[k];
+        *e_src += q[k] * vh;
+        if (cand && heated_candidate(s, v) && (st = region_candidate(s, v, err))) return st;
+    }
+    return ABL_OK;
+}
+
 /* One forward-Euler step T -> T_new of length h <= dt (pins before and after the sweep). The
  * kernels' coefficients are planned for dt; forward Euler is linear in the step, so a shorter
  * step before a breakpoint is T + (h/dt)(T_dt - T), taken before the phase map and the pins. */
@@ -1974,20 +2049,8 @@ static abl_status explicit_step(abl_sim *s, double h, double *work, abl_error *e
     /* a heating run's region: heated voxels now outside the window that its spans do not
      * hold (region_heated_after) */
     const bool cand = s->region_on && s->region_heat_after;
-    const double wlo = s->reg_T_lo_C, whi = s->reg_T_hi_C;
-    for (int i = 0; i < nc; i++) {
-        const abl_source_contrib *c = &contrib[i];
-        for (size_t q = 0; q < c->n_heat; q++) {
-            size_t v = c->heat_idx[q];
-            s->T_new[v] += dt_plan * s->inv_rhoc[s->material[v]] * c->heat_q_W_m3[q];
-            e_src += c->heat_q_W_m3[q] * V * dt;
-            /* only a voxel that crossed the window's edge in this step can be one: every
-             * voxel outside the spans starts the step inside the window */
-            if (cand && !(s->T_new[v] >= wlo && s->T_new[v] <= whi) && s->T[v] >= wlo &&
-                s->T[v] <= whi && !in_var_spans(s, v) && (st = region_candidate(s, v, err)))
-                return st;
-        }
-    }
+    for (int i = 0; i < nc; i++)
+        if ((st = add_source_heat(s, &contrib[i], dt_plan, V * dt, cand, &e_src, err))) return st;
     if (r != 1.0) {
         double *Tn = s->T_new;
         const double *T0 = s->T;

@@ -49,6 +49,7 @@ static abl_status basic_update(abl_source *s, const abl_field_view *v, abl_sourc
         out->n_heat = b->n;
         out->heat_idx = b->idx;
         out->heat_q_W_m3 = b->val;
+        out->heat_distinct = b->n; /* the shape's voxels, each once (shape_fractions) */
     } else {
         for (size_t i = 0; i < b->n; i++) b->val[i] = x;
         out->n_pin = b->n;

@@ -346,8 +346,13 @@ static abl_status mwa_update(abl_source *s, const abl_field_view *v, abl_source_
                                     : schedule_eval(&p->schedule, v->t_s)) *
                  p->efficiency;
     double scale = P_W / (m->sum_u * m->V_m3);
-    for (size_t i = 0; i < m->n; i++)
-        m->q[i] = scale * m->u[i];
+    {
+        const size_t n = m->n;
+        double *q = m->q;
+        const double *u = m->u;
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < n; i++) q[i] = scale * u[i];
+    }
     /* cooled shaft: the tissue beside the held set sees the coolant at the true surface, from
      * the temperature at the start of the step (as a cooled RF electrode, rfa.c) */
     for (size_t q = 0; q < m->ncouple; q++) {
@@ -361,6 +366,7 @@ static abl_status mwa_update(abl_source *s, const abl_field_view *v, abl_source_
     out->heat_q_W_m3 = m->q;
     out->heat_G_W_m3K = m->ncouple ? m->couple_G : NULL;
     out->heat_G_first = m->n;
+    out->heat_distinct = m->n; /* the deposition list: one entry per voxel within the cutoff */
     return ABL_OK;
 }
 

@@ -899,7 +899,14 @@ static abl_status rfa_update(abl_source *s, const abl_field_view *v, abl_source_
 
     const double V0 = generator_voltage(m, t, P_demand);
     const double V2 = V0 * V0;
-    for (size_t q = 0; q < m->nheat; q++) m->heat_q[q] = V2 * m->q1[m->heat_box[q]];
+    {
+        const size_t nh = m->nheat;
+        double *hq = m->heat_q;
+        const double *q1 = m->q1;
+        const size_t *hb = m->heat_box;
+#pragma omp parallel for schedule(static)
+        for (size_t q = 0; q < nh; q++) hq[q] = V2 * q1[hb[q]];
+    }
     /* cooled electrodes: the tissue beside the held set sees the coolant at the true surface
      * (pauses included), from the temperature at the start of the step (every scheme). The
      * entries follow the Joule list at a fixed place; while no current flows the list starts
@@ -919,6 +926,7 @@ static abl_status rfa_update(abl_source *s, const abl_field_view *v, abl_source_
     out->heat_q_W_m3 = m->heat_q + first;
     out->heat_G_W_m3K = m->ntcouple ? m->tcouple_Gv : NULL;
     out->heat_G_first = nj - first;
+    out->heat_distinct = nj - first; /* the Joule list: one entry per box voxel with q1 > 0 */
     out->n_pin = m->npin;
     out->pin_idx = m->pin_idx;
     out->pin_T_C = m->pin_T;
