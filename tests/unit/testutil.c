@@ -91,6 +91,20 @@ abl_source_contrib tu_source_update(abl_sim *s, int i, double t_s)
     abl_status st = s->sources[i]->ops->update(s->sources[i], &v, &c, &err);
     if (st) printf("\n  update: %s", err.msg);
     CU_ASSERT_FATAL(st == ABL_OK);
+    /* the promise the explicit step's parallel heat loop relies on (source.h heat_distinct):
+     * the prefix names each voxel once and holds no coupling entry; checked on every update
+     * of every test that calls this */
+    CU_ASSERT(c.heat_distinct <= c.n_heat);
+    if (c.heat_G_W_m3K) CU_ASSERT(c.heat_distinct <= c.heat_G_first);
+    uint8_t *seen = calloc(s->grid.n, 1);
+    CU_ASSERT_FATAL(seen != NULL);
+    bool distinct = true;
+    for (size_t q = 0; q < c.heat_distinct && q < c.n_heat; q++) {
+        distinct = distinct && !seen[c.heat_idx[q]];
+        seen[c.heat_idx[q]] = 1;
+    }
+    CU_ASSERT(distinct);
+    free(seen);
     return c;
 }
 
