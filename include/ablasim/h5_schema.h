@@ -46,6 +46,7 @@
 #define H5_SOLVER "/solver"
 #define H5_PROFILE "/profile" /* ablasim run --profile: per-phase timers (profile.h) */
 #define H5_PROFILE_KERNELS H5_PROFILE "/kernels" /* the kernels timed inside the phases */
+#define H5_DT_CHECK "/dt_check" /* ablasim run --dt-check: the half-step comparison (dtcheck.h) */
 #define H5_SOURCES "/sources"
 #define H5_SOURCE_FMT H5_SOURCES "/%s" /* %s: source name made HDF5-safe and unique */
 #define H5_ZONES "/zones"
@@ -103,6 +104,13 @@
 #define H5A_MONITOR_INTERVAL_S "monitor_interval_s"
 #define H5A_OMP_THREADS "omp_threads"
 #define H5A_PHASES "phases"
+#define H5A_ZONES "zones"
+#define H5A_DT_REF_S "dt_ref_s"
+#define H5A_STEPS_REF "steps_ref"
+#define H5A_WALL_REF_S "wall_ref_s"
+#define H5A_T_FINAL_DIFF_C "T_final_max_abs_diff_C"
+#define H5A_T_MAX_DIFF_C "T_max_max_abs_diff_C"
+#define H5A_T_MIN_DIFF_C "T_min_max_abs_diff_C"
 #define H5A_KERNELS "kernels"
 #define H5A_POSITION_MM "position_mm"
 #define H5A_POWER_DEFINITION "power_definition"

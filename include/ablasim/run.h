@@ -35,6 +35,9 @@ typedef struct {
     volatile sig_atomic_t *stop;  /* set (e.g. by a signal handler) to checkpoint and stop */
     long resume_snapshots;        /* >= 0: continue an interrupted run's partial output */
     bool profile;                 /* write the per-phase timers into the result (--profile) */
+    /* run --dt-check: the half-step reference's final maps (dtcheck.h); compared with this
+     * run's at its end and written with the result. NULL: no check */
+    const struct abl_dt_reference *dt_reference;
 } abl_run_opts;
 
 /* Run s to the scenario's end time, writing the output file (unless opts->no_output). */

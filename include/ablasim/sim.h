@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "ablasim/dtcheck.h"
 #include "ablasim/field_rows.h"
 #include "ablasim/fields.h"
 #include "ablasim/grid.h"
@@ -194,6 +195,7 @@ typedef struct abl_sim {
     double wall_s;
     abl_profile prof;              /* per-phase wall time of this process (profile.h) */
     bool profile_output;           /* write prof to the result (/profile, JSON "profile") */
+    abl_dt_check dt_check;         /* run --dt-check: the comparison with the half-step run */
     abl_energy energy;
     struct abl_runlog *runlog;     /* probes, zone growth, source power (runlog.h); sampled
                                     * by the monitor pass */

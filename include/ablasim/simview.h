@@ -33,6 +33,7 @@ typedef struct {
 struct abl_sim;
 struct abl_source;
 struct abl_runlog;
+struct abl_dt_check;
 
 /* Members carry abl_sim's names and meanings (sim.h). */
 typedef struct {
@@ -69,6 +70,7 @@ typedef struct {
     const abl_profile *prof;
     bool profile_output;
     const struct abl_runlog *runlog; /* NULL before runlog_create */
+    const struct abl_dt_check *dt_check; /* run --dt-check, once compared (dtcheck.h); else NULL */
 } abl_sim_view;
 
 /* The view of s now (no allocation; copies of scalars, pointers into s). */

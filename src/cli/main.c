@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "ablasim/checkpoint.h"
+#include "ablasim/dtcheck.h"
 #include "ablasim/fileguard.h"
 #include "ablasim/isotherms.h"
 #include "ablasim/output.h"
@@ -73,7 +74,7 @@ static void install_signals(void)
 static const char *usage_run =
     "usage: ablasim run SCENARIO.yaml [-o OUT.h5] [--set KEY=VALUE]... [--threads N] [--quiet]\n"
     "                   [--checkpoint-every SECONDS] [--checkpoint CKPT.h5]\n"
-    "                   [--overwrite-checkpoint]\n"
+    "                   [--overwrite-checkpoint] [--profile] [--dt-check]\n"
     "\n"
     "  -o, --output OUT.h5   result file (default: output.file from the scenario, else\n"
     "                        <name>.h5); OUT.xdmf (ParaView) and OUT.json (summary) are\n"
@@ -91,6 +92,10 @@ static const char *usage_run =
     "  -q, --quiet           no progress output, only errors\n"
     "  --profile             after the run, print where its wall time went (per phase: sources,\n"
     "                        kernel, solver, running maps, output, ...) and each kernel's GB/s\n"
+    "  --dt-check            estimate the time-step error: first run the scenario at half the\n"
+    "                        step (no files), then the run itself; the result gets both runs'\n"
+    "                        zone volumes and largest map differences (JSON dt_check,\n"
+    "                        /dt_check). Costs about three runs' time.\n"
     "  -h, --help            this text\n";
 
 typedef struct {
@@ -199,6 +204,20 @@ static void print_summary(const abl_sim *s, const char *out)
                e->E_sources_J, e->E_perf_met_J, e->E_boundary_in_J,
                e->E_stored_final_J - e->E_stored_initial_J,
                scale > 0 ? (e->E_stored_final_J - e->E_stored_initial_J - in) / scale : 0.0);
+    }
+    if (s->dt_check.done) {
+        const abl_dt_check *d = &s->dt_check;
+        printf("dt check   reference at dt = %.4g s (%ld steps, %.1f s wall): largest difference "
+               "T_final %.3g K, T_max %.3g K, T_min %.3g K\n",
+               d->dt_ref_s, d->steps_ref, d->wall_ref_s, d->T_final_diff_C, d->T_max_diff_C,
+               d->T_min_diff_C);
+        for (int z = 0; z < d->nzone; z++)
+            if (d->volume_mL[z] > 0.0 || d->volume_ref_mL[z] > 0.0)
+                printf("  %-16s %10.3f mL vs %10.3f mL at dt/2 (%+.2f %%)\n", d->zone[z],
+                       d->volume_mL[z], d->volume_ref_mL[z],
+                       d->volume_ref_mL[z] > 0.0
+                           ? 100.0 * (d->volume_mL[z] - d->volume_ref_mL[z]) / d->volume_ref_mL[z]
+                           : 0.0);
     }
     if (s->n_cg > 0) {
         long tot = 0;
@@ -351,20 +370,54 @@ done:
 }
 
 static int execute(const char *cmd, abl_scenario *sc, abl_sim *sim, const char *out, bool quiet,
-                   const char *ckpt, double ckpt_every, long resume_snapshots, run_guard *g);
+                   const char *ckpt, double ckpt_every, long resume_snapshots, run_guard *g,
+                   const abl_dt_reference *dtref);
 
 /* --profile (run, resume): print the per-phase timers (profile.h) after the summary. */
 static bool show_profile;
 
+/* --dt-check: load the scenario again with the step halved (sets has room for one more
+ * override) and run it to its end without files; keep its final maps in *ref. A stop request
+ * during it stops the command like any run without a checkpoint (nothing is written). */
+static abl_status dt_reference_run(const char *scenario, const char **sets, int nsets,
+                                   double dt_s, bool quiet, abl_dt_reference *ref,
+                                   abl_error *err)
+{
+    char dtset[64];
+    snprintf(dtset, sizeof dtset, "time.dt_s=%.17g", 0.5 * dt_s);
+    sets[nsets] = dtset;
+    abl_scenario *sc = NULL;
+    abl_sim *sim = NULL;
+    abl_status st = scenario_load(scenario, sets, nsets + 1, &sc, err);
+    if (!st) st = sim_create(sc, &sim, err);
+    if (!st) {
+        if (!quiet)
+            fprintf(stderr, "ablasim: run: time-step check: the reference at dt = %.4g s "
+                            "(%ld steps) first, no files\n",
+                    sim->dt_s, sim->nsteps_total);
+        install_signals();
+        const abl_run_opts opts = {.no_output = true, .stop = &stop_requested};
+        st = sim_run(sim, &opts, err);
+    }
+    if (!st) {
+        const abl_sim_view v = sim_view(sim);
+        st = dt_reference_take(&v, ref, err);
+    }
+    sim_destroy(sim);
+    scenario_free(sc);
+    return st;
+}
+
 int cmd_run(int argc, char **argv)
 {
     const char *scenario = NULL, *out = NULL;
-    const char **sets = calloc((size_t)argc, sizeof *sets);
+    const char **sets = calloc((size_t)argc + 1, sizeof *sets);
     int nsets = 0, threads = 0;
     bool quiet = false;
     double ckpt_every = 0;
     const char *ckpt = NULL;
-    bool overwrite_ckpt = false;
+    bool overwrite_ckpt = false, dt_check = false;
+    /* argc + 1: room for the reference's step override (--dt-check) */
     if (!sets) return 4;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
@@ -392,6 +445,8 @@ int cmd_run(int argc, char **argv)
             threads = (int)v;
         } else if (!strcmp(a, "--profile")) {
             show_profile = true;
+        } else if (!strcmp(a, "--dt-check")) {
+            dt_check = true;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             quiet = true;
         } else if (!strcmp(a, "--checkpoint-every")) {
@@ -422,8 +477,7 @@ int cmd_run(int argc, char **argv)
     abl_scenario *sc = NULL;
     abl_sim *sim = NULL;
     abl_status st = scenario_load(scenario, sets, nsets, &sc, &err);
-    free(sets);
-    if (st) return fail("run", &err);
+    if (st) return free(sets), fail("run", &err);
     char defpath[300];
     if (!out) out = sc->output_path;
     if (!out) {
@@ -438,21 +492,30 @@ int cmd_run(int argc, char **argv)
     char *ckpt_default = ckpt ? NULL : default_checkpoint(out);
     if (!ckpt) ckpt = ckpt_default;
     run_guard g = {0};
+    abl_dt_reference dtref = {0};
     if ((st = guard_run(&g, sc, true, NULL, out, ckpt, overwrite_ckpt, &err)) ||
-        (st = sim_create(sc, &sim, &err))) {
+        (st = sim_create(sc, &sim, &err)) ||
+        (dt_check && (st = dt_reference_run(scenario, sets, nsets, sim->dt_s, quiet, &dtref,
+                                            &err)))) {
         guard_release(&g);
+        sim_destroy(sim);
         scenario_free(sc);
         free(ckpt_default);
+        free(sets);
         return fail("run", &err);
     }
-    int rc = execute("run", sc, sim, out, quiet, ckpt, ckpt_every, -1, &g);
+    free(sets);
+    int rc = execute("run", sc, sim, out, quiet, ckpt, ckpt_every, -1, &g,
+                     dt_check ? &dtref : NULL);
+    dt_reference_free(&dtref);
     free(ckpt_default);
     return rc;
 }
 
 /* Run a created simulation to its end (fresh or resumed); owns sc and sim from here. */
 static int execute(const char *cmd, abl_scenario *sc, abl_sim *sim, const char *out, bool quiet,
-                   const char *ckpt, double ckpt_every, long resume_snapshots, run_guard *g)
+                   const char *ckpt, double ckpt_every, long resume_snapshots, run_guard *g,
+                   const abl_dt_reference *dtref)
 {
     abl_error err = {0};
     if (!quiet)
@@ -471,7 +534,8 @@ static int execute(const char *cmd, abl_scenario *sc, abl_sim *sim, const char *
                          .checkpoint_every_s = ckpt_every,
                          .stop = &stop_requested,
                          .resume_snapshots = resume_snapshots,
-                         .profile = show_profile};
+                         .profile = show_profile,
+                         .dt_reference = dtref};
     install_signals();
     const double t_run = omp_get_wtime();
     abl_status st = sim_run(sim, &opts, &err);
@@ -553,7 +617,8 @@ static int cmd_resume(int argc, char **argv)
         return fail("resume", &err);
     }
     char *out = info.output_path; /* owned by info until the end */
-    int rc = execute("resume", sc, sim, out, quiet, ckpt, every, info.snapshots_written, &g);
+    int rc =
+        execute("resume", sc, sim, out, quiet, ckpt, every, info.snapshots_written, &g, NULL);
     checkpoint_info_free(&info);
     return rc;
 }

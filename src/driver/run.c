@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "ablasim/checkpoint.h"
+#include "ablasim/dtcheck.h"
 #include "ablasim/output.h"
 #include "ablasim/sim.h"
 
@@ -120,6 +121,10 @@ abl_status sim_run(abl_sim *s, const abl_run_opts *opts, abl_error *err)
         }
     }
     s->wall_s = omp_get_wtime() - t0;
+    if (opts->dt_reference) {
+        const abl_sim_view v = sim_view(s);
+        dt_check_compare(&v, opts->dt_reference, &s->dt_check);
+    }
     prof_start(&s->prof);
     if (write) {
         const abl_sim_view v = sim_view(s);

@@ -747,6 +747,7 @@ abl_sim_view sim_view(const abl_sim *s)
         .prof = &s->prof,
         .profile_output = s->profile_output,
         .runlog = s->runlog,
+        .dt_check = s->dt_check.done ? &s->dt_check : NULL,
     };
 }
 

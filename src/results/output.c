@@ -29,6 +29,7 @@
  * return) so that the only report is our message, which quotes the innermost HDF5 error.
  */
 #include "ablasim/output.h"
+#include "ablasim/dtcheck.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1264,6 +1265,37 @@ static abl_status write_profile(abl_output *o, const abl_sim_view *s, abl_error 
     return st;
 }
 
+/* /dt_check (ablasim run --dt-check, dtcheck.h): the steps of the run and of its half-step
+ * reference and the largest final-map differences as attributes; the zones' volumes in both
+ * runs as datasets volume_mL, volume_ref_mL [nzone], their names in the attribute "zones". */
+static abl_status write_dt_check(abl_output *o, const abl_dt_check *d, abl_error *err)
+{
+    hid_t grp = make_group(o, H5_DT_CHECK, err);
+    if (grp < 0) return ABL_EIO;
+    char names_csv[ABL_DTC_MAX_ZONES * 33] = "";
+    for (int z = 0; z < d->nzone; z++) {
+        strcat(names_csv, d->zone[z]);
+        if (z + 1 < d->nzone) strcat(names_csv, ",");
+    }
+    const hsize_t hn = (hsize_t)d->nzone;
+    abl_status st = write_small(o, o->file, H5_DT_CHECK "/volume_mL", H5T_IEEE_F64LE,
+                                H5T_NATIVE_DOUBLE, 1, &hn, d->volume_mL, "mL", err);
+    if (st == ABL_OK)
+        st = write_small(o, o->file, H5_DT_CHECK "/volume_ref_mL", H5T_IEEE_F64LE,
+                         H5T_NATIVE_DOUBLE, 1, &hn, d->volume_ref_mL, "mL", err);
+    if (st == ABL_OK &&
+        (h5_attr_str(grp, H5A_ZONES, names_csv) < 0 || h5_attr_f64(grp, H5A_DT_S, d->dt_s) < 0 ||
+         h5_attr_f64(grp, H5A_DT_REF_S, d->dt_ref_s) < 0 ||
+         h5_attr_i64(grp, H5A_STEPS_REF, d->steps_ref) < 0 ||
+         h5_attr_f64(grp, H5A_WALL_REF_S, d->wall_ref_s) < 0 ||
+         h5_attr_f64(grp, H5A_T_FINAL_DIFF_C, d->T_final_diff_C) < 0 ||
+         h5_attr_f64(grp, H5A_T_MAX_DIFF_C, d->T_max_diff_C) < 0 ||
+         h5_attr_f64(grp, H5A_T_MIN_DIFF_C, d->T_min_diff_C) < 0))
+        st = h5_fail(o, err, "writing attributes of", H5_DT_CHECK);
+    close_id(grp);
+    return st;
+}
+
 static abl_status write_root_attrs(abl_output *o, const abl_sim_view *s, abl_error *err)
 {
     const abl_scenario *sc = s->sc;
@@ -1346,6 +1378,7 @@ static abl_status finish_h5(abl_output *o, const abl_sim_view *s, const iso_resu
     if (st == ABL_OK && s->energy.energy_tracked) st = write_energy(o, s, err);
     if (st == ABL_OK && s->n_cg > 0) st = write_solver(o, s, err);
     if (st == ABL_OK && s->profile_output) st = write_profile(o, s, err);
+    if (st == ABL_OK && s->dt_check) st = write_dt_check(o, s->dt_check, err);
     if (st == ABL_OK) st = write_root_attrs(o, s, err);
     if (st == ABL_OK && h5_attr_i64(o->file, H5A_COMPLETE, 1) < 0)
         st = h5_fail(o, err, "writing attributes of", "/");
@@ -1748,6 +1781,32 @@ static void json_body(FILE *f, const abl_output *o, const abl_sim_view *s, const
         json_num(&j, "E_perf_met_J", e->E_perf_met_J);
         json_num(&j, "E_boundary_in_J", e->E_boundary_in_J);
         json_num(&j, "relative_residual", energy_residual(e));
+        json_end_object(&j);
+    }
+    if (s->dt_check) {
+        /* run --dt-check (dtcheck.h): the same scenario at half the step */
+        const abl_dt_check *d = s->dt_check;
+        json_begin_object(&j, "dt_check", false);
+        json_num(&j, "dt_s", d->dt_s);
+        json_num(&j, "dt_ref_s", d->dt_ref_s);
+        json_int(&j, "steps_ref", d->steps_ref);
+        json_num(&j, "wall_ref_s", d->wall_ref_s);
+        json_num(&j, H5A_T_FINAL_DIFF_C, d->T_final_diff_C);
+        json_num(&j, H5A_T_MAX_DIFF_C, d->T_max_diff_C);
+        json_num(&j, H5A_T_MIN_DIFF_C, d->T_min_diff_C);
+        json_begin_object(&j, "zones", false);
+        for (int z = 0; z < d->nzone; z++) {
+            json_begin_object(&j, d->zone[z], true);
+            json_num(&j, "volume_mL", d->volume_mL[z]);
+            json_num(&j, "volume_ref_mL", d->volume_ref_mL[z]);
+            if (d->volume_ref_mL[z] > 0.0)
+                json_num(&j, "difference_percent",
+                         100.0 * (d->volume_mL[z] - d->volume_ref_mL[z]) / d->volume_ref_mL[z]);
+            else
+                json_null(&j, "difference_percent");
+            json_end_object(&j);
+        }
+        json_end_object(&j);
         json_end_object(&j);
     }
     if (s->profile_output) {

@@ -234,9 +234,34 @@ static void test_good_run_outputs(void)
     CU_ASSERT(tu_exists(p));
     char *json = tu_slurp(p);
     CU_ASSERT(json && strstr(json, "\"dt_s\""));
+    CU_ASSERT(json && !strstr(json, "\"dt_check\"")); /* only with --dt-check */
     free(json);
     snprintf(p, sizeof p, "%s/good.h5.tmp", tu_tmpdir());
     CU_ASSERT(!tu_exists(p));
+}
+
+/* run --dt-check: the reference runs at half the run's step, also when the step was given
+ * with --set (the command's own override comes last and wins), and the result carries the
+ * comparison (JSON dt_check; the numbers themselves: suite timealign "dt check"). */
+static void test_dt_check_run(void)
+{
+    char out[700], cmd[2000], errfile[700], p[800];
+    snprintf(out, sizeof out, "%s/dtc.h5", tu_tmpdir());
+    snprintf(errfile, sizeof errfile, "%s/dtc.err", tu_tmpdir());
+    snprintf(cmd, sizeof cmd,
+             "'%s' run '%s/configs/liver_demo.yaml' -o '%s' --quiet --dt-check "
+             "--set grid.dims=[24,24,24] --set grid.spacing_mm=[2,2,2] --set time.duration_s=60 "
+             "--set sources.0.shape.radius_mm=2.5 --set time.dt_s=1.0 --threads 2",
+             tu_bin(), tu_root(), out);
+    CU_ASSERT_EQUAL(tu_run(cmd, NULL, errfile), 0);
+    snprintf(p, sizeof p, "%s/dtc.json", tu_tmpdir());
+    char *json = tu_slurp(p);
+    const char *d = json ? strstr(json, "\"dt_check\"") : NULL;
+    CU_ASSERT(d != NULL);
+    CU_ASSERT(d && strstr(d, "\"dt_s\": 1,") && strstr(d, "\"dt_ref_s\": 0.5,") &&
+              strstr(d, "\"steps_ref\": 120,"));
+    CU_ASSERT(d && strstr(d, "\"T_max_ge_55C\": {\"volume_mL\": "));
+    free(json);
 }
 
 /* A run that fails (here: a numerical fault from an absurd power density) leaves an existing
@@ -456,6 +481,8 @@ void register_cli_tests(void)
 {
     CU_pSuite s = CU_add_suite("cli", NULL, NULL);
     CU_add_test(s, "good run writes h5, xdmf, json", test_good_run_outputs);
+    CU_add_test(s, "run --dt-check: half-step reference, comparison in the JSON",
+                test_dt_check_run);
     CU_add_test(s, "failed run keeps an existing result", test_failure_keeps_old_output);
     CU_add_test(s, "bad-input catalogue", test_bad_input_catalogue);
     CU_add_test(s, "SIGTERM checkpoint + resume is bitwise identical", test_checkpoint_resume);

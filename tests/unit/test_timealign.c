@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ablasim/dtcheck.h"
 #include "ablasim/sim.h"
 #include "testutil.h"
 
@@ -104,6 +105,62 @@ static void test_energy_spectral(void)
     check_scheme("spectral", ", dt_s: 1.7");
 }
 
+/* The estimate of run --dt-check (dtcheck.h) against the scheme's order: run the case at dt,
+ * dt/2 and dt/4 and compare, as the command does, each run with the next. For a scheme of
+ * order p the difference d(dt) = |T_dt - T_dt/2| ~ C dt^p (1 - 2^-p), so d(dt) / d(dt/2) ~ 2^p:
+ * 2 for forward and backward Euler, 4 for Crank-Nicolson. Bounds: 2^p within 25 % (what is
+ * left is the next term of the error expansion at these steps, 2 mm voxels; measured ratios
+ * are printed). A check whose number did not shrink with the step like the scheme's error
+ * would fail here. */
+static double dt_check_diff(const char *scheme, double dt_s, double *T55_mL)
+{
+    char extra[64];
+    snprintf(extra, sizeof extra, ", dt_s: %.17g", dt_s);
+    abl_scenario *sa, *sb;
+    abl_sim *a = make(scheme, extra, &sa);
+    snprintf(extra, sizeof extra, ", dt_s: %.17g", dt_s / 2);
+    abl_sim *b = make(scheme, extra, &sb);
+    abl_error err = {0};
+    CU_ASSERT_FATAL(sim_step(a, a->nsteps_total, &err) == ABL_OK);
+    CU_ASSERT_FATAL(sim_step(b, b->nsteps_total, &err) == ABL_OK);
+    abl_dt_reference ref;
+    const abl_sim_view vb = sim_view(b), va = sim_view(a);
+    CU_ASSERT_FATAL(dt_reference_take(&vb, &ref, &err) == ABL_OK);
+    abl_dt_check d;
+    dt_check_compare(&va, &ref, &d);
+    CU_ASSERT_FATAL(d.done);
+    CU_ASSERT(fabs(d.dt_ref_s - b->dt_s) == 0.0 && d.steps_ref == b->step);
+    /* the comparison is the largest voxel difference of the two runs' final fields */
+    CU_ASSERT(d.T_final_diff_C == tu_maxdiff(a->T, b->T, a->grid.n));
+    *T55_mL = d.volume_mL[0];
+    const double diff = d.T_final_diff_C;
+    dt_reference_free(&ref);
+    sim_destroy(a);
+    sim_destroy(b);
+    scenario_free(sa);
+    scenario_free(sb);
+    return diff;
+}
+
+static void check_order(const char *scheme, double dt_s, double p)
+{
+    double v;
+    const double d1 = dt_check_diff(scheme, dt_s, &v), d2 = dt_check_diff(scheme, dt_s / 2, &v);
+    const double ratio = d1 / d2, want = pow(2.0, p);
+    printf("\n  %-15s dt %.3g s: |T_dt - T_dt/2| %.3e K, at dt/2 %.3e K, ratio %.3f (order %g: "
+           "%g)",
+           scheme, dt_s, d1, d2, ratio, p, want);
+    CU_ASSERT(d1 > 0.0 && d2 > 0.0);
+    CU_ASSERT(fabs(ratio - want) <= 0.25 * want);
+}
+
+static void test_dt_check_order(void)
+{
+    check_order("explicit", 2.0, 1.0);
+    check_order("implicit", 1.7, 1.0);
+    check_order("crank_nicolson", 1.7, 2.0);
+}
+
 void register_timealign_tests(void)
 {
     CU_pSuite s = CU_add_suite("timealign", NULL, NULL);
@@ -111,4 +168,6 @@ void register_timealign_tests(void)
     CU_add_test(s, "backward Euler: breakpoints landed on, exact energy", test_energy_implicit);
     CU_add_test(s, "Crank-Nicolson: breakpoints landed on, exact energy", test_energy_cn);
     CU_add_test(s, "spectral: breakpoints landed on, exact energy", test_energy_spectral);
+    CU_add_test(s, "dt check: the half-step difference shrinks with the scheme's order",
+                test_dt_check_order);
 }
