@@ -29,6 +29,12 @@ typedef struct {
 
 double rfa_sigma_at(const rfa_sigma_model *m, double sigma37_S_m, double T_C);
 
+/* Radius [m] of a wet electrode's infiltrated region (docs/RFA.md "Wet electrodes"): the
+ * capsule around the active segment (length L_m, electrode radius a_m) whose tissue volume
+ * outside the electrode, pi (r^2 - a^2) L + 4/3 pi (r^3 - a^3), is the infused volume V_m3
+ * over the share f of it the fluid fills. a_m when V_m3 <= 0 (nothing infused). */
+double rfa_wet_radius_m(double V_m3, double f, double a_m, double L_m);
+
 /* Voxels (sorted indices) of electrode e of an 'rfa' source: the voxels held at the driving
  * voltage when it conducts. Returns the count, 0 if s is not an rfa source or e is out of
  * range. */

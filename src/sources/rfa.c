@@ -86,6 +86,12 @@ typedef struct {
     int n_tines;                     /* expandable */
     double deployed_diameter_m, tine_arc_deg, tine_radius_m;
     int polarity;                    /* 0 active, 1 return (bipolar) */
+    /* wet electrode (docs/RFA.md "Wet electrodes"): fluid infused from the active tip */
+    bool wet;
+    double infusion_m3_s;            /* rate */
+    double infusion_sigma_S_m;       /* the fluid's conductivity at 37 C */
+    double infusion_start_s;         /* from the source's on_s (negative: before it) */
+    double infusion_fraction;        /* volume fraction of the infiltrated tissue it fills */
 } rfa_electrode;
 
 typedef struct {
@@ -167,6 +173,19 @@ static const cfg_keydecl el_decl[] = {
      "arc each tine describes (180: LeVeen-like umbrella; 90: forward spread)",
      .variants = V_EXPAND},
     {"tine_diameter_mm", "mm", "0.5", "(0, 20]", NULL, .variants = V_EXPAND},
+    {"infusion_rate_mL_per_min", "mL/min", "absent = dry", "(0, 10]",
+     "wet electrode: fluid infused from the active tip into the tissue around it",
+     .variants = V_STRAIGHT},
+    {"infusion_conductivity_S_per_m", "S/m", "2.0 (0.9 % NaCl at 37 °C, the table's saline)",
+     "(0, 50]", "wet electrode: the infused fluid's conductivity at 37 °C",
+     .variants = V_STRAIGHT},
+    {"infusion_start_s", "s", "0", "[-3600, 3600]",
+     "wet electrode: infusion start from the source's on_s (negative: before the current)",
+     .variants = V_STRAIGHT},
+    {"infusion_volume_fraction", "–", "0.2", "(0, 1]",
+     "wet electrode: share of the infiltrated tissue's volume the fluid fills (ASSUMED: the "
+     "extracellular space)",
+     .variants = V_STRAIGHT},
     CFG_KEY("polarity", "–", "`active`", "`active`, `return`",
             "bipolar RFA: the generator drives its voltage between the active and the return "
             "electrodes (no dispersive pad needed; docs/RFA.md \"Bipolar\")"),
@@ -304,6 +323,32 @@ static abl_status parse_electrode(cfg_node *e, rfa_electrode *el, abl_error *err
         el->cooled = cfg_get(e, "coolant_temperature_C") != NULL;
         if ((st = cfg_get_double(e, "coolant_temperature_C", false, 20.0, &cool_r, &el->coolant_C,
                                  err)))
+            return st;
+        static const cfg_range rate_r = {0, 10, true, false, "mL/min"};
+        static const cfg_range fsig_r = {0, 50, true, false, "S/m"};
+        static const cfg_range start_r = {-3600, 3600, false, false, "s"};
+        static const cfg_range frac_r = {0, 1, true, false, NULL};
+        el->wet = cfg_get(e, "infusion_rate_mL_per_min") != NULL;
+        const char *wet_keys[] = {"infusion_conductivity_S_per_m", "infusion_start_s",
+                                  "infusion_volume_fraction"};
+        for (int k = 0; k < 3 && !el->wet; k++) {
+            const cfg_node *n = cfg_get(e, wet_keys[k]);
+            if (!n) continue;
+            char where[256], path[256];
+            return abl_fail(err, ABL_EINVAL,
+                            "%s: '%s' needs infusion_rate_mL_per_min beside it (it describes a "
+                            "wet electrode's infusion); add the rate or remove the key",
+                            cfg_where(n, where, sizeof where), cfg_path(n, path, sizeof path));
+        }
+        if ((st = cfg_get_double(e, "infusion_rate_mL_per_min", false, 0.0, &rate_r, &v, err)))
+            return st;
+        el->infusion_m3_s = v * 1e-6 / 60.0;
+        if ((st = cfg_get_double(e, "infusion_conductivity_S_per_m", false, 2.0, &fsig_r,
+                                 &el->infusion_sigma_S_m, err)) ||
+            (st = cfg_get_double(e, "infusion_start_s", false, 0.0, &start_r,
+                                 &el->infusion_start_s, err)) ||
+            (st = cfg_get_double(e, "infusion_volume_fraction", false, 0.2, &frac_r,
+                                 &el->infusion_fraction, err)))
             return st;
     } else {
         long nt;
@@ -622,6 +667,10 @@ typedef struct {
     bool paused, resumed; /* resumed: this step ended a pause (not state between steps) */
     long npauses;
     abl_series_buf series; /* the generator log (series_cols) */
+    /* wet electrodes: per box voxel the nearest wet electrode (-1: none) and the distance of
+     * the voxel centre from its active segment [box] (wet_region) */
+    int8_t *wet_e;
+    float *wet_d_m;
 } rfa_state;
 
 #define NCOL 10
@@ -653,6 +702,8 @@ static void rfa_destroy(abl_source *s)
         free(m->heat_box);
         free(m->heat_q);
         free(m->tcouple_Gv);
+        free(m->wet_e);
+        free(m->wet_d_m);
         free(m->pin_idx);
         free(m->pin_T);
         series_buf_free(&m->series);
@@ -677,19 +728,109 @@ static inline size_t full_index(const rfa_state *m, int i, int j, int k)
     return ABL_IDX(&m->sim->grid, i + m->off[0], j + m->off[1], k + m->off[2]);
 }
 
-/* sigma of every box voxel at the current temperatures */
+/* rfa.h: bisection (the volume grows monotonically in r; 80 halvings reach rounding). At time
+ * t the infused volume is V = rate (t - on_s - start) (wet_radius_m; 0: nothing yet). */
+double rfa_wet_radius_m(double V_m3, double f, double a, double L)
+{
+    if (!(V_m3 > 0.0)) return a;
+    const double target = V_m3 / f;
+    const double pi = 3.14159265358979323846;
+    double lo = a, hi = a + cbrt(target) + sqrt(target / (pi * L)) + 1e-3;
+    for (int it = 0; it < 80; it++) {
+        const double r = 0.5 * (lo + hi);
+        const double vol = pi * (r * r - a * a) * L + 4.0 / 3.0 * pi * (r * r * r - a * a * a);
+        if (vol < target) lo = r;
+        else hi = r;
+    }
+    return 0.5 * (lo + hi);
+}
+
+static double wet_radius_m(const rfa_electrode *el, double on_s, double t_s)
+{
+    const double V = el->infusion_m3_s * (t_s - on_s - el->infusion_start_s);
+    return V > 0.0 ? rfa_wet_radius_m(V, el->infusion_fraction, el->radius_m, el->length_m)
+                   : 0.0;
+}
+
+/* sigma of every box voxel at the current temperatures. Inside a wet electrode's infiltrated
+ * region (wet_radius_m) the tissue and the fluid conduct side by side, each with its share of
+ * the volume (parallel mixture, the fluid's channels continuous to the electrode: ASSUMED),
+ * both with the tissue model's temperature law (boiling included):
+ * sigma = (1 - f) sigma_t(T) + f sigma_fluid(T) (docs/RFA.md "Wet electrodes"). */
 static void update_sigma(rfa_state *m, const abl_field_view *v)
 {
     const abl_grid *eg = &m->eg;
-    const rfa_sigma_model *sm = &m->p->sigma;
+    const rfa_params *p = m->p;
+    const rfa_sigma_model *sm = &p->sigma;
+    double r_wet[RFA_MAX_ELECTRODES] = {0};
+    if (m->wet_e)
+        for (int e = 0; e < p->nel; e++)
+            if (p->el[e].wet) r_wet[e] = wet_radius_m(&p->el[e], m->on_s, v->t_s);
 #pragma omp parallel for collapse(2) schedule(static)
     for (int k = 0; k < eg->nz; k++)
         for (int j = 0; j < eg->ny; j++)
             for (int i = 0; i < eg->nx; i++) {
-                const size_t c = full_index(m, i, j, k);
-                m->sigma[ABL_IDX(eg, i, j, k)] =
-                    rfa_sigma_at(sm, m->s37[v->material[c]], v->T_C[c]);
+                const size_t c = full_index(m, i, j, k), b = ABL_IDX(eg, i, j, k);
+                const double T = v->T_C[c];
+                double sg = rfa_sigma_at(sm, m->s37[v->material[c]], T);
+                const int e = m->wet_e ? m->wet_e[b] : -1;
+                if (e >= 0 && m->wet_d_m[b] <= r_wet[e]) {
+                    const rfa_electrode *el = &p->el[e];
+                    sg = (1.0 - el->infusion_fraction) * sg +
+                         el->infusion_fraction * rfa_sigma_at(sm, el->infusion_sigma_S_m, T);
+                }
+                m->sigma[b] = sg;
             }
+}
+
+/* Distance [m] from x to the segment from a along d (unit) of length L. */
+static double segment_distance_m(const double x[3], const double a[3], const double d[3],
+                                 double L)
+{
+    double w[3], s = 0.0;
+    for (int q = 0; q < 3; q++) {
+        w[q] = x[q] - a[q];
+        s += w[q] * d[q];
+    }
+    s = s < 0.0 ? 0.0 : (s > L ? L : s);
+    double r2 = 0.0;
+    for (int q = 0; q < 3; q++) {
+        const double u = w[q] - s * d[q];
+        r2 += u * u;
+    }
+    return sqrt(r2);
+}
+
+/* The wet electrodes' nearest-electrode map over the box (NULL maps when none is wet). */
+static bool wet_region(rfa_state *m)
+{
+    const rfa_params *p = m->p;
+    bool any = false;
+    for (int e = 0; e < p->nel; e++) any = any || p->el[e].wet;
+    if (!any) return true;
+    const abl_grid *eg = &m->eg;
+    m->wet_e = malloc(eg->n * sizeof *m->wet_e);
+    m->wet_d_m = malloc(eg->n * sizeof *m->wet_d_m);
+    if (!m->wet_e || !m->wet_d_m) return false;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int k = 0; k < eg->nz; k++)
+        for (int j = 0; j < eg->ny; j++)
+            for (int i = 0; i < eg->nx; i++) {
+                const size_t b = ABL_IDX(eg, i, j, k);
+                double x[3];
+                grid_voxel_centre_m(eg, i, j, k, x);
+                int best = -1;
+                double dbest = INFINITY;
+                for (int e = 0; e < p->nel; e++) {
+                    if (!p->el[e].wet) continue;
+                    const double d =
+                        segment_distance_m(x, p->el[e].tip_m, p->el[e].dir, p->el[e].length_m);
+                    if (d < dbest) dbest = d, best = e;
+                }
+                m->wet_e[b] = (int8_t)best;
+                m->wet_d_m[b] = (float)dbest;
+            }
+    return true;
 }
 
 /* Heating-weighted relative change of sigma since the last solve (see the file comment). */
@@ -1380,6 +1521,7 @@ static abl_status rfa_create(const abl_source_cfg *cfg, const abl_sim *sim, abl_
     }
     const abl_grid *eg = &m->eg;
     if ((st = build_couplings(m))) goto nomem;
+    if (!wet_region(m)) goto nomem;
     m->sigma = grid_alloc_field(eg, 0.0);
     m->sigma_s = grid_alloc_field(eg, 0.0);
     m->q1 = grid_alloc_field(eg, 0.0);
