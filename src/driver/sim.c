@@ -1863,14 +1863,16 @@ static inline bool heated_candidate(const abl_sim *s, size_t v)
 #define HEAT_BLOCK 4096
 
 /* Add one source's heat to T_new: dt_plan q / (rho c) per entry (the planned step; a shorter
- * one is scaled afterwards), its energy q V h into *e_src (vh = V h). The prefix of distinct
+ * one is scaled afterwards), its energy q V dt into *e_src. The prefix of distinct
  * voxels (source.h heat_distinct: a Joule or SAR list, up to the whole grid) is added in
  * parallel, the rest in list order. cand: collect the heating region's candidates, in list
  * order. Bitwise the serial loop's fields; the energy's summation order is by block. */
 static abl_status add_source_heat(abl_sim *s, const abl_source_contrib *c, double dt_plan,
-                                  double vh, bool cand, double *e_src, abl_error *err)
+                                  double V, double dt, bool cand, double *e_src, abl_error *err)
 {
-    const size_t nd = c->heat_distinct <= c->n_heat ? c->heat_distinct : c->n_heat;
+    size_t nd = c->heat_distinct <= c->n_heat ? c->heat_distinct : c->n_heat;
+    /* never a coupling entry in the parallel part (they may repeat a voxel): source.h */
+    if (c->heat_G_W_m3K && nd > c->heat_G_first) nd = c->heat_G_first;
     const size_t *idx = c->heat_idx;
     const double *q = c->heat_q_W_m3;
     double *Tn = s->T_new;
@@ -1897,7 +1899,7 @@ static abl_status add_source_heat(abl_sim *s, const abl_source_contrib *c, doubl
             for (size_t k = q0; k < q1; k++) {
                 const size_t v = idx[k];
                 Tn[v] += dt_plan * ir[mat[v]] * q[k];
-                e += q[k] * vh;
+                e += q[k] * V * dt;
                 if (cand) any |= heated_candidate(s, v);
             }
             eb[b] = e;
@@ -1915,7 +1917,7 @@ static abl_status add_source_heat(abl_sim *s, const abl_source_contrib *c, doubl
     for (size_t k = nd; k < c->n_heat; k++) {
         const size_t v = idx[k];
         Tn[v] += dt_plan * ir[mat[v]] * q[k];
-        *e_src += q[k] * vh;
+        *e_src += q[k] * V * dt;
         if (cand && heated_candidate(s, v) && (st = region_candidate(s, v, err))) return st;
     }
     return ABL_OK;
@@ -2051,7 +2053,7 @@ static abl_status explicit_step(abl_sim *s, double h, double *work, abl_error *e
      * hold (region_heated_after) */
     const bool cand = s->region_on && s->region_heat_after;
     for (int i = 0; i < nc; i++)
-        if ((st = add_source_heat(s, &contrib[i], dt_plan, V * dt, cand, &e_src, err))) return st;
+        if ((st = add_source_heat(s, &contrib[i], dt_plan, V, dt, cand, &e_src, err))) return st;
     if (r != 1.0) {
         double *Tn = s->T_new;
         const double *T0 = s->T;

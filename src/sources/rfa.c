@@ -667,10 +667,10 @@ typedef struct {
     bool paused, resumed; /* resumed: this step ended a pause (not state between steps) */
     long npauses;
     abl_series_buf series; /* the generator log (series_cols) */
-    /* wet electrodes: per box voxel the nearest wet electrode (-1: none) and the distance of
-     * the voxel centre from its active segment [box] (wet_region) */
-    int8_t *wet_e;
-    float *wet_d_m;
+    /* wet electrodes: per wet electrode, the distance of each box voxel's centre from its
+     * active segment [box] (wet_region; NULL for a dry electrode) */
+    float *wet_d_m[RFA_MAX_ELECTRODES];
+    bool any_wet;
 } rfa_state;
 
 #define NCOL 10
@@ -702,8 +702,7 @@ static void rfa_destroy(abl_source *s)
         free(m->heat_box);
         free(m->heat_q);
         free(m->tcouple_Gv);
-        free(m->wet_e);
-        free(m->wet_d_m);
+        for (int e = 0; e < RFA_MAX_ELECTRODES; e++) free(m->wet_d_m[e]);
         free(m->pin_idx);
         free(m->pin_T);
         series_buf_free(&m->series);
@@ -745,6 +744,7 @@ double rfa_wet_radius_m(double V_m3, double f, double a, double L)
     return 0.5 * (lo + hi);
 }
 
+/* 0 (no capsule at all, not even the electrode's radius) before the infusion begins. */
 static double wet_radius_m(const rfa_electrode *el, double on_s, double t_s)
 {
     const double V = el->infusion_m3_s * (t_s - on_s - el->infusion_start_s);
@@ -762,10 +762,14 @@ static void update_sigma(rfa_state *m, const abl_field_view *v)
     const abl_grid *eg = &m->eg;
     const rfa_params *p = m->p;
     const rfa_sigma_model *sm = &p->sigma;
-    double r_wet[RFA_MAX_ELECTRODES] = {0};
-    if (m->wet_e)
-        for (int e = 0; e < p->nel; e++)
-            if (p->el[e].wet) r_wet[e] = wet_radius_m(&p->el[e], m->on_s, v->t_s);
+    /* the wet electrodes whose infusion has begun, with their radii now */
+    int wet[RFA_MAX_ELECTRODES], nwet = 0;
+    double r_wet[RFA_MAX_ELECTRODES];
+    for (int e = 0; m->any_wet && e < p->nel; e++) {
+        if (!p->el[e].wet) continue;
+        const double r = wet_radius_m(&p->el[e], m->on_s, v->t_s);
+        if (r > 0.0) wet[nwet] = e, r_wet[nwet++] = r;
+    }
 #pragma omp parallel for collapse(2) schedule(static)
     for (int k = 0; k < eg->nz; k++)
         for (int j = 0; j < eg->ny; j++)
@@ -773,11 +777,14 @@ static void update_sigma(rfa_state *m, const abl_field_view *v)
                 const size_t c = full_index(m, i, j, k), b = ABL_IDX(eg, i, j, k);
                 const double T = v->T_C[c];
                 double sg = rfa_sigma_at(sm, m->s37[v->material[c]], T);
-                const int e = m->wet_e ? m->wet_e[b] : -1;
-                if (e >= 0 && m->wet_d_m[b] <= r_wet[e]) {
-                    const rfa_electrode *el = &p->el[e];
+                /* in the capsule of the first wet electrode that reaches the voxel (where two
+                 * capsules overlap, the earlier electrode's fluid: ASSUMED not to mix) */
+                for (int w = 0; w < nwet; w++) {
+                    if (!(m->wet_d_m[wet[w]][b] <= r_wet[w])) continue;
+                    const rfa_electrode *el = &p->el[wet[w]];
                     sg = (1.0 - el->infusion_fraction) * sg +
                          el->infusion_fraction * rfa_sigma_at(sm, el->infusion_sigma_S_m, T);
+                    break;
                 }
                 m->sigma[b] = sg;
             }
@@ -801,35 +808,27 @@ static double segment_distance_m(const double x[3], const double a[3], const dou
     return sqrt(r2);
 }
 
-/* The wet electrodes' nearest-electrode map over the box (NULL maps when none is wet). */
+/* Each wet electrode's distance map over the box (none for a dry electrode). */
 static bool wet_region(rfa_state *m)
 {
     const rfa_params *p = m->p;
-    bool any = false;
-    for (int e = 0; e < p->nel; e++) any = any || p->el[e].wet;
-    if (!any) return true;
     const abl_grid *eg = &m->eg;
-    m->wet_e = malloc(eg->n * sizeof *m->wet_e);
-    m->wet_d_m = malloc(eg->n * sizeof *m->wet_d_m);
-    if (!m->wet_e || !m->wet_d_m) return false;
+    for (int e = 0; e < p->nel; e++) {
+        if (!p->el[e].wet) continue;
+        float *d = m->wet_d_m[e] = malloc(eg->n * sizeof *d);
+        if (!d) return false;
+        m->any_wet = true;
+        const rfa_electrode *el = &p->el[e];
 #pragma omp parallel for collapse(2) schedule(static)
-    for (int k = 0; k < eg->nz; k++)
-        for (int j = 0; j < eg->ny; j++)
-            for (int i = 0; i < eg->nx; i++) {
-                const size_t b = ABL_IDX(eg, i, j, k);
-                double x[3];
-                grid_voxel_centre_m(eg, i, j, k, x);
-                int best = -1;
-                double dbest = INFINITY;
-                for (int e = 0; e < p->nel; e++) {
-                    if (!p->el[e].wet) continue;
-                    const double d =
-                        segment_distance_m(x, p->el[e].tip_m, p->el[e].dir, p->el[e].length_m);
-                    if (d < dbest) dbest = d, best = e;
+        for (int k = 0; k < eg->nz; k++)
+            for (int j = 0; j < eg->ny; j++)
+                for (int i = 0; i < eg->nx; i++) {
+                    double x[3];
+                    grid_voxel_centre_m(eg, i, j, k, x);
+                    d[ABL_IDX(eg, i, j, k)] =
+                        (float)segment_distance_m(x, el->tip_m, el->dir, el->length_m);
                 }
-                m->wet_e[b] = (int8_t)best;
-                m->wet_d_m[b] = (float)dbest;
-            }
+    }
     return true;
 }
 
