@@ -74,7 +74,8 @@ static const char *const mode_names[] = {"constant_voltage", "constant_power", "
                                          "impedance"};
 typedef enum { EL_STRAIGHT, EL_EXPANDABLE } rfa_el_type;
 static const char *const el_names[] = {"straight", "expandable"};
-static const char *const switching_names[] = {"together", "sequential"};
+static const char *const switching_names[] = {"together", "sequential", "bipolar_pairs"};
+enum { SW_TOGETHER, SW_SEQUENTIAL, SW_PAIRS }; /* rfa_params.sequential */
 static const char *const face_names[] = {"x_min", "x_max", "y_min", "y_max", "z_min", "z_max"};
 
 typedef struct {
@@ -102,7 +103,7 @@ typedef struct {
     double control_interval_s; /* impedance mode: longest automatic step (rfa_max_step) */
     rfa_electrode el[RFA_MAX_ELECTRODES];
     int nel;
-    int sequential;
+    int sequential;   /* SW_*: together (0), one electrode at a time, or pairs in turn */
     double switch_interval_s;
     bool bipolar;     /* some electrode is a return: active at +1/2, return at -1/2 (unit) */
     bool grounded[6];
@@ -199,10 +200,11 @@ static const cfg_keydecl rfa_decl[] = {
      .label = "", .sub = &gen_keys, .sub_prefix = "generator."},
     {"electrodes", "–", "required", "list of 1..16 mappings", "the electrodes of this source",
      .label = "", .sub = &el_keys, .sub_prefix = "electrodes[]."},
-    CFG_KEY("switching", "–", "together", "together, sequential",
-            "all electrodes at once (cluster) or one after the other"),
-    CFG_KEY("switch_interval_s", "s", "required (sequential)", "(0, 1e5]",
-            "time each electrode conducts in turn"),
+    CFG_KEY("switching", "–", "together", "together, sequential, bipolar_pairs",
+            "all electrodes at once (cluster), one after the other, or pairs in turn (electrode "
+            "k active against k + 1 as return: switching bipolar, docs/RFA.md \"Bipolar\")"),
+    CFG_KEY("switch_interval_s", "s", "required (sequential, bipolar_pairs)", "(0, 1e5]",
+            "time each electrode or pair conducts in turn"),
     CFG_KEY("ground_faces", "–", "all six", "list of faces; empty only for a bipolar source",
             "grounded faces (V = 0 half a voxel outside); the others are insulated"),
     CFG_KEY("sigma_temp_coeff_per_K", "1/K", "0.015", "[0, 0.05]",
@@ -408,21 +410,23 @@ static abl_status rfa_parse(cfg_node *e, const abl_scenario *sc, void **params, 
     for (int i = 0; i < m->nel; i++)
         if ((st = parse_electrode(els->items[i], &m->el[i], err))) goto fail;
 
-    if ((st = cfg_get_enum(e, "switching", false, 0, switching_names, 2, &m->sequential, err)))
+    if ((st = cfg_get_enum(e, "switching", false, 0, switching_names, 3, &m->sequential, err)))
         goto fail;
     {
         cfg_node *n = cfg_get(e, "switch_interval_s");
         if (m->sequential && !n) {
             st = abl_fail(err, ABL_EINVAL,
-                          "%s: '%s': switching: sequential needs 'switch_interval_s' (s each "
-                          "electrode conducts before the next takes over)",
-                          cfg_where(e, where, sizeof where), cfg_path(e, path, sizeof path));
+                          "%s: '%s': switching: %s needs 'switch_interval_s' (s each %s conducts "
+                          "before the next takes over)",
+                          cfg_where(e, where, sizeof where), cfg_path(e, path, sizeof path),
+                          switching_names[m->sequential],
+                          m->sequential == SW_PAIRS ? "pair" : "electrode");
             goto fail;
         }
         if (!m->sequential && n) {
             st = abl_fail(err, ABL_EINVAL,
                           "%s: '%s': switch_interval_s is only allowed with switching: "
-                          "sequential",
+                          "sequential or bipolar_pairs",
                           cfg_where(n, where, sizeof where), cfg_path(n, path, sizeof path));
             goto fail;
         }
@@ -431,12 +435,26 @@ static abl_status rfa_parse(cfg_node *e, const abl_scenario *sc, void **params, 
             goto fail;
     }
 
-    /* bipolar: at least one active and one return electrode, all conducting together */
+    /* bipolar: at least one active and one return electrode, all conducting together; or
+     * switching bipolar, whose pairs set the polarities (none may be written) */
     {
         int nret = 0;
         for (int i = 0; i < m->nel; i++) nret += m->el[i].polarity;
+        if (m->sequential == SW_PAIRS) {
+            if (nret > 0 || m->nel < 3) {
+                st = abl_fail(err, ABL_EINVAL,
+                              "%s: '%s': switching: bipolar_pairs needs at least 3 electrodes "
+                              "and no 'polarity' (each pair's active and return electrode "
+                              "follow from the order); it has %d electrodes, %d with polarity: "
+                              "return",
+                              cfg_where(els, where, sizeof where),
+                              cfg_path(els, path, sizeof path), m->nel, nret);
+                goto fail;
+            }
+            nret = 1; /* each pair has its return */
+        }
         m->bipolar = nret > 0;
-        if (m->bipolar && (nret == m->nel || m->sequential)) {
+        if (m->bipolar && m->sequential != SW_PAIRS && (nret == m->nel || m->sequential)) {
             st = abl_fail(err, ABL_EINVAL,
                           "%s: '%s': a bipolar source (an electrode with polarity: return) "
                           "needs at least one active and one return electrode conducting "
@@ -917,12 +935,22 @@ static abl_status solve(abl_source *s, int conf, double t_s, abl_error *err)
     return ABL_OK;
 }
 
+/* Electrode e's part in configuration conf: -1 it does not conduct (tissue then), 0 active,
+ * 1 return. Together: every electrode with its own polarity; sequential: electrode conf alone;
+ * bipolar pairs: electrode conf active against electrode conf + 1 (cyclically) as return. */
+static int conf_role(const rfa_params *p, int conf, int e)
+{
+    if (p->sequential == SW_TOGETHER) return p->el[e].polarity;
+    if (p->sequential == SW_SEQUENTIAL) return e == conf ? 0 : -1;
+    return e == conf ? 0 : e == (conf + 1) % p->nel ? 1 : -1;
+}
+
 /* Hottest sensor voxel of the conducting electrodes. */
 static double tip_temperature(const rfa_state *m, int conf, const double *T)
 {
     double tmax = -INFINITY;
     for (int e = 0; e < m->p->nel; e++) {
-        if (m->p->sequential && e != conf) continue;
+        if (conf_role(m->p, conf, e) < 0) continue;
         for (size_t q = 0; q < m->ev[e].nsens; q++) tmax = fmax(tmax, T[m->ev[e].sens[q]]);
     }
     return tmax;
@@ -1412,16 +1440,22 @@ static abl_status build_couplings(rfa_state *m)
         st = box_couples(m, all, nall, 0);
         goto done;
     }
-    for (int e = 0; e < p->nel && !st; e++) {
-        const rfa_electrode *el = &p->el[e];
+    /* one configuration per electrode (sequential) or pair (bipolar pairs): the couplings of
+     * its conducting electrodes, the others unmarked (tissue then) */
+    for (int cf = 0; cf < p->nel && !st; cf++) {
         for (int f = 0; f < p->nel; f++)
-            if (f != e)
+            if (conf_role(p, cf, f) < 0)
                 for (size_t q = 0; q < m->ev[f].n; q++) mark[m->ev[f].idx[q]] = 0;
-        const size_t nown = wire_coupling(g, m->wire[e], m->nwire[e], electrode_radius_m(el), m->ev[e].idx,
-                                          m->ev[e].n, mark, e + 1, seen, own);
+        size_t nown = 0;
+        for (int e = 0; e < p->nel; e++) {
+            if (conf_role(p, cf, e) < 0) continue;
+            const rfa_electrode *el = &p->el[e];
+            nown += wire_coupling(g, m->wire[e], m->nwire[e], electrode_radius_m(el),
+                                  m->ev[e].idx, m->ev[e].n, mark, e + 1, seen, own + nown);
+        }
         for (int f = 0; f < p->nel; f++)
             for (size_t q = 0; q < m->ev[f].n; q++) mark[m->ev[f].idx[q]] = f + 1;
-        st = box_couples(m, own, nown, e);
+        st = box_couples(m, own, nown, cf);
     }
 done:
     free(mark);
@@ -1563,16 +1597,16 @@ static abl_status rfa_create(const abl_source_cfg *cfg, const abl_sim *sim, abl_
                 }
             /* held masks of the configurations it belongs to */
             for (int cf = 0; cf < m->nconf; cf++)
-                if (!p->sequential || cf == e) {
+                if (conf_role(p, cf, e) >= 0) {
                     uint8_t *h = &m->held[cf][ABL_IDX(eg, i, j, k)];
-                    const uint8_t mark = (uint8_t)(1 + p->el[e].polarity);
+                    const uint8_t mark = (uint8_t)(1 + conf_role(p, cf, e));
                     if (*h && *h != mark) {
                         st = abl_fail(err, ABL_EINVAL,
                                       "%s: source '%s': electrode %d (%s) shares voxels with an "
                                       "electrode of the other polarity (a short circuit); move "
                                       "them apart",
                                       cfg->where, cfg->name, e,
-                                      p->el[e].polarity ? "return" : "active");
+                                      conf_role(p, cf, e) ? "return" : "active");
                         goto fail;
                     }
                     *h = mark;

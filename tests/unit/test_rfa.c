@@ -451,6 +451,74 @@ static void test_bipolar(void)
     CU_ASSERT(Z[1] < Z[0] && Z[1] > 0.9 * Z[0]);
 }
 
+/* Switching bipolar (switching: bipolar_pairs): three electrodes on a triangle of 10 mm sides,
+ * no pad. (1) The pairs take turns: electrode k active against k + 1 for switch_interval_s each,
+ * 0, 1, 2, 0 (the series' active_electrode). (2) The heat is the generator's V I at every step
+ * (1e-8: the solver's 1e-10 tolerance). (3) A pair conducts as the plain bipolar source of its
+ * two electrodes: the third electrode, not in the pair, is tissue, so the first impedance equals
+ * the one of a source with electrodes 0 (active) and 1 (return) only, to 1e-8 (both solved to
+ * 1e-10 on the same grid; the same held voxels and couplings). */
+static void test_bipolar_pairs(void)
+{
+    const char *el3 =
+        "      - {tip_mm: [-5, -2.887, -5], direction: [0, 0, 1], active_length_mm: 10}\n"
+        "      - {tip_mm: [5, -2.887, -5], direction: [0, 0, 1], active_length_mm: 10}\n"
+        "      - {tip_mm: [0, 5.774, -5], direction: [0, 0, 1], active_length_mm: 10}\n";
+    char src[2048];
+    snprintf(src, sizeof src,
+             "    generator: {mode: constant_voltage, voltage_V: 10}\n"
+             "    solver_tolerance: 1.0e-10\n"
+             "    ground_faces: []\n"
+             "    switching: bipolar_pairs\n"
+             "    switch_interval_s: 1\n"
+             "    electrodes:\n%s",
+             el3);
+    abl_scenario *sc = rfa_scenario_dt(31, 1.0, 3.5, "0.5", src, NULL);
+    abl_source_series ser;
+    abl_sim *s = run_series(sc, 3.5, &ser);
+    int ca = -1, cp = -1, cv = -1, ci = -1, cz = -1;
+    for (int c = 0; c < ser.ncol; c++) {
+        if (!strcmp(ser.columns[c], "active_electrode")) ca = c;
+        if (!strcmp(ser.columns[c], "power_W")) cp = c;
+        if (!strcmp(ser.columns[c], "voltage_V")) cv = c;
+        if (!strcmp(ser.columns[c], "current_A")) ci = c;
+        if (!strcmp(ser.columns[c], "impedance_Ohm")) cz = c;
+    }
+    CU_ASSERT_FATAL(ca >= 0 && cp >= 0 && cv >= 0 && ci >= 0 && cz >= 0);
+    bool turns = true;
+    double worst = 0.0;
+    for (size_t r = 0; r < ser.nrow; r++) {
+        const double *row = ser.rows + r * ser.ncol;
+        const int want = (int)floor(row[0] + 1e-9) % 3;
+        turns = turns && (int)row[ca] == want;
+        worst = fmax(worst, fabs(row[cp] - row[cv] * row[ci]) / row[cp]);
+    }
+    const double Z_pair = ser.rows[cz];
+    printf("\n  bipolar pairs: %zu steps, pairs in turn %s, |P - V I| / P <= %.1e, first Z %.3f "
+           "Ohm",
+           ser.nrow, turns ? "yes" : "NO", worst, Z_pair);
+    CU_ASSERT(ser.nrow == 7);
+    CU_ASSERT(turns);
+    CU_ASSERT(worst <= 1e-8);
+    sim_destroy(s);
+    scenario_free(sc);
+    snprintf(src, sizeof src,
+             "    generator: {mode: constant_voltage, voltage_V: 10}\n"
+             "    solver_tolerance: 1.0e-10\n"
+             "    ground_faces: []\n"
+             "    electrodes:\n"
+             "      - {tip_mm: [-5, -2.887, -5], direction: [0, 0, 1], active_length_mm: 10}\n"
+             "      - {tip_mm: [5, -2.887, -5], direction: [0, 0, 1], active_length_mm: 10,\n"
+             "         polarity: return}\n");
+    sc = rfa_scenario_dt(31, 1.0, 0.5, "0.5", src, NULL);
+    s = run_series(sc, 0.5, &ser);
+    const double Z_two = ser.rows[cz];
+    printf("; the pair alone %.3f Ohm", Z_two);
+    CU_ASSERT(fabs(Z_pair - Z_two) <= 1e-8 * Z_two);
+    sim_destroy(s);
+    scenario_free(sc);
+}
+
 /* The 55 C zones (sub-voxel volume) of one electrode at the five grid offsets of
  * tu_align_offsets: fmt is the source text with "%g, %g, %g" for the tip, tip_z_mm the tip's z
  * at offset 0 (axis +z); N^3 voxels of 1 mm, duration t_s. Returns the largest deviation from
@@ -951,4 +1019,6 @@ void register_rfa_tests(void)
     CU_add_test(s, "perfusion shutdown enlarges the ablated volume", test_perfusion_shutdown);
     CU_add_test(s, "heat independent of the thread count", test_thread_determinism);
     CU_add_test(s, "wet electrode: capsule volume, impedance at t = 0", test_wet_electrode);
+    CU_add_test(s, "switching bipolar: pairs in turn, V I, a pair = its plain bipolar source",
+                test_bipolar_pairs);
 }
