@@ -25,7 +25,7 @@ typedef struct abl_dt_reference {
     size_t n;
     double dt_s, wall_s;
     long steps;
-    double *T, *T_max, *T_min, *omega;
+    double *T, *T_max, *T_min, *omega, *cem43_min;
 } abl_dt_reference;
 
 typedef struct abl_dt_check {

@@ -75,7 +75,7 @@ static const char *const mode_names[] = {"constant_voltage", "constant_power", "
 typedef enum { EL_STRAIGHT, EL_EXPANDABLE } rfa_el_type;
 static const char *const el_names[] = {"straight", "expandable"};
 static const char *const switching_names[] = {"together", "sequential", "bipolar_pairs"};
-enum { SW_TOGETHER, SW_SEQUENTIAL, SW_PAIRS }; /* rfa_params.sequential */
+enum { SW_TOGETHER, SW_SEQUENTIAL, SW_PAIRS }; /* rfa_params.switching */
 static const char *const face_names[] = {"x_min", "x_max", "y_min", "y_max", "z_min", "z_max"};
 
 typedef struct {
@@ -103,7 +103,7 @@ typedef struct {
     double control_interval_s; /* impedance mode: longest automatic step (rfa_max_step) */
     rfa_electrode el[RFA_MAX_ELECTRODES];
     int nel;
-    int sequential;   /* SW_*: together (0), one electrode at a time, or pairs in turn */
+    int switching;    /* SW_*: together (0), one electrode at a time, or pairs in turn */
     double switch_interval_s;
     bool bipolar;     /* some electrode is a return: active at +1/2, return at -1/2 (unit) */
     bool grounded[6];
@@ -410,20 +410,20 @@ static abl_status rfa_parse(cfg_node *e, const abl_scenario *sc, void **params, 
     for (int i = 0; i < m->nel; i++)
         if ((st = parse_electrode(els->items[i], &m->el[i], err))) goto fail;
 
-    if ((st = cfg_get_enum(e, "switching", false, 0, switching_names, 3, &m->sequential, err)))
+    if ((st = cfg_get_enum(e, "switching", false, 0, switching_names, 3, &m->switching, err)))
         goto fail;
     {
         cfg_node *n = cfg_get(e, "switch_interval_s");
-        if (m->sequential && !n) {
+        if (m->switching && !n) {
             st = abl_fail(err, ABL_EINVAL,
                           "%s: '%s': switching: %s needs 'switch_interval_s' (s each %s conducts "
                           "before the next takes over)",
                           cfg_where(e, where, sizeof where), cfg_path(e, path, sizeof path),
-                          switching_names[m->sequential],
-                          m->sequential == SW_PAIRS ? "pair" : "electrode");
+                          switching_names[m->switching],
+                          m->switching == SW_PAIRS ? "pair" : "electrode");
             goto fail;
         }
-        if (!m->sequential && n) {
+        if (!m->switching && n) {
             st = abl_fail(err, ABL_EINVAL,
                           "%s: '%s': switch_interval_s is only allowed with switching: "
                           "sequential or bipolar_pairs",
@@ -440,7 +440,7 @@ static abl_status rfa_parse(cfg_node *e, const abl_scenario *sc, void **params, 
     {
         int nret = 0;
         for (int i = 0; i < m->nel; i++) nret += m->el[i].polarity;
-        if (m->sequential == SW_PAIRS) {
+        if (m->switching == SW_PAIRS) {
             if (nret > 0 || m->nel < 3) {
                 st = abl_fail(err, ABL_EINVAL,
                               "%s: '%s': switching: bipolar_pairs needs at least 3 electrodes "
@@ -454,13 +454,13 @@ static abl_status rfa_parse(cfg_node *e, const abl_scenario *sc, void **params, 
             nret = 1; /* each pair has its return */
         }
         m->bipolar = nret > 0;
-        if (m->bipolar && m->sequential != SW_PAIRS && (nret == m->nel || m->sequential)) {
+        if (m->bipolar && m->switching != SW_PAIRS && (nret == m->nel || m->switching)) {
             st = abl_fail(err, ABL_EINVAL,
                           "%s: '%s': a bipolar source (an electrode with polarity: return) "
                           "needs at least one active and one return electrode conducting "
                           "together (switching: together); it has %d active, %d return%s",
                           cfg_where(els, where, sizeof where), cfg_path(els, path, sizeof path),
-                          m->nel - nret, nret, m->sequential ? ", switching: sequential" : "");
+                          m->nel - nret, nret, m->switching ? ", switching: sequential" : "");
             goto fail;
         }
     }
@@ -654,7 +654,7 @@ typedef struct {
     abl_chord *wire[RFA_MAX_ELECTRODES]; /* each electrode as the kit's wire (electrode_wire),
                                           * built once: rasterised and coupled from it */
     int nwire[RFA_MAX_ELECTRODES];
-    int nconf;             /* 1 (together) or nel (sequential) */
+    int nconf;             /* 1 (together) or nel (sequential, bipolar pairs) */
     uint8_t *held[RFA_MAX_ELECTRODES]; /* per configuration: held mask [box] */
     abl_potential_couple *pcouple[RFA_MAX_ELECTRODES]; /* per configuration: the sub-voxel
                                                         * coupling of the electrodes [box] */
@@ -940,8 +940,8 @@ static abl_status solve(abl_source *s, int conf, double t_s, abl_error *err)
  * bipolar pairs: electrode conf active against electrode conf + 1 (cyclically) as return. */
 static int conf_role(const rfa_params *p, int conf, int e)
 {
-    if (p->sequential == SW_TOGETHER) return p->el[e].polarity;
-    if (p->sequential == SW_SEQUENTIAL) return e == conf ? 0 : -1;
+    if (p->switching == SW_TOGETHER) return p->el[e].polarity;
+    if (p->switching == SW_SEQUENTIAL) return e == conf ? 0 : -1;
     return e == conf ? 0 : e == (conf + 1) % p->nel ? 1 : -1;
 }
 
@@ -1045,7 +1045,7 @@ static abl_status rfa_update(abl_source *s, const abl_field_view *v, abl_source_
     const bool new_row = !m->started || t > m->t_last;
 
     int conf = 0;
-    if (p->sequential) {
+    if (p->switching) {
         long k = (long)floor((tw - m->on_s) / p->switch_interval_s + 1e-9);
         conf = (int)(k % p->nel);
     }
@@ -1106,7 +1106,7 @@ static abl_status rfa_update(abl_source *s, const abl_field_view *v, abl_source_
                                   V2 * m->P1,
                                   1.0 / m->I1,
                                   T_tip,
-                                  p->sequential ? conf : -1,
+                                  p->switching ? conf : -1,
                                   m->paused ? 1.0 : 0.0,
                                   (double)m->nsolves,
                                   m->last_iters};
@@ -1199,7 +1199,7 @@ static int rfa_breakpoints(const abl_source *s, double *t_s, int max)
 {
     const rfa_state *m = s->state;
     const rfa_params *p = m->p;
-    if (!p->sequential || !(p->switch_interval_s > 0)) return 0;
+    if (!p->switching || !(p->switch_interval_s > 0)) return 0;
     const double end = fmin(m->off_s, m->sim->sc->duration_s);
     int n = 0;
     for (long k = 1; n < 100000; k++) {
@@ -1436,7 +1436,7 @@ static abl_status build_couplings(rfa_state *m)
         for (size_t q = n0; q < nall; q++)
             m->tcouple[m->ntcouple++] = (rfa_tcouple){all[q].b, all[q].dG_m2, el->coolant_C};
     }
-    if (!p->sequential) {
+    if (!p->switching) {
         st = box_couples(m, all, nall, 0);
         goto done;
     }
@@ -1485,7 +1485,7 @@ static abl_status rfa_create(const abl_source_cfg *cfg, const abl_sim *sim, abl_
     m->V_m3 = grid_voxel_volume_m3(g);
     m->conf = -1;
     m->baseline_Ohm = INFINITY;
-    m->nconf = p->sequential ? p->nel : 1;
+    m->nconf = p->switching ? p->nel : 1;
     m->series.ncol = NCOL;
     for (int k = 0; k < sim->nmat; k++) {
         const abl_tissue *t = &tt->t[sim->mat_tissue[k]];

@@ -214,17 +214,25 @@ static void test_bad_input_catalogue(void)
     CU_ASSERT_EQUAL(passed, checked);
 }
 
+/* The command of a small liver_demo run (24^3 voxels of 2 mm, 60 s, 2 threads) writing
+ * <tmp>/<name>.h5, with extra options; its stderr goes to <tmp>/<name>.err. */
+static void small_demo_cmd(char *cmd, size_t len, char *out, size_t out_len, char *errfile,
+                           size_t err_len, const char *name, const char *extra)
+{
+    snprintf(out, out_len, "%s/%s.h5", tu_tmpdir(), name);
+    snprintf(errfile, err_len, "%s/%s.err", tu_tmpdir(), name);
+    snprintf(cmd, len,
+             "'%s' run '%s/configs/liver_demo.yaml' -o '%s' --quiet --set grid.dims=[24,24,24] "
+             "--set grid.spacing_mm=[2,2,2] --set time.duration_s=60 --threads 2 "
+             "--set sources.0.shape.radius_mm=2.5%s",
+             tu_bin(), tu_root(), out, extra);
+}
+
 /* A good run writes the .h5, .xdmf and .json; none of the temporaries remain. */
 static void test_good_run_outputs(void)
 {
     char out[700], cmd[2000], errfile[700], p[800];
-    snprintf(out, sizeof out, "%s/good.h5", tu_tmpdir());
-    snprintf(errfile, sizeof errfile, "%s/good.err", tu_tmpdir());
-    snprintf(cmd, sizeof cmd,
-             "'%s' run '%s/configs/liver_demo.yaml' -o '%s' --quiet --set grid.dims=[24,24,24] "
-             "--set grid.spacing_mm=[2,2,2] --set time.duration_s=60 --threads 2 "
-             "--set sources.0.shape.radius_mm=2.5",
-             tu_bin(), tu_root(), out);
+    small_demo_cmd(cmd, sizeof cmd, out, sizeof out, errfile, sizeof errfile, "good", "");
     int rc = tu_run(cmd, NULL, errfile);
     CU_ASSERT_EQUAL(rc, 0);
     CU_ASSERT(tu_exists(out));
@@ -246,13 +254,8 @@ static void test_good_run_outputs(void)
 static void test_dt_check_run(void)
 {
     char out[700], cmd[2000], errfile[700], p[800];
-    snprintf(out, sizeof out, "%s/dtc.h5", tu_tmpdir());
-    snprintf(errfile, sizeof errfile, "%s/dtc.err", tu_tmpdir());
-    snprintf(cmd, sizeof cmd,
-             "'%s' run '%s/configs/liver_demo.yaml' -o '%s' --quiet --dt-check "
-             "--set grid.dims=[24,24,24] --set grid.spacing_mm=[2,2,2] --set time.duration_s=60 "
-             "--set sources.0.shape.radius_mm=2.5 --set time.dt_s=1.0 --threads 2",
-             tu_bin(), tu_root(), out);
+    small_demo_cmd(cmd, sizeof cmd, out, sizeof out, errfile, sizeof errfile, "dtc",
+                   " --dt-check --set time.dt_s=1.0");
     CU_ASSERT_EQUAL(tu_run(cmd, NULL, errfile), 0);
     snprintf(p, sizeof p, "%s/dtc.json", tu_tmpdir());
     char *json = tu_slurp(p);
