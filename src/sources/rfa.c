@@ -74,8 +74,9 @@ static const char *const mode_names[] = {"constant_voltage", "constant_power", "
                                          "impedance"};
 typedef enum { EL_STRAIGHT, EL_EXPANDABLE } rfa_el_type;
 static const char *const el_names[] = {"straight", "expandable"};
-static const char *const switching_names[] = {"together", "sequential", "bipolar_pairs"};
-enum { SW_TOGETHER, SW_SEQUENTIAL, SW_PAIRS }; /* rfa_params.switching */
+static const char *const switching_names[] = {"together", "sequential", "bipolar_pairs",
+                                               "impedance"};
+enum { SW_TOGETHER, SW_SEQUENTIAL, SW_PAIRS, SW_IMPEDANCE }; /* rfa_params.switching */
 static const char *const face_names[] = {"x_min", "x_max", "y_min", "y_max", "z_min", "z_max"};
 
 typedef struct {
@@ -103,8 +104,10 @@ typedef struct {
     double control_interval_s; /* impedance mode: longest automatic step (rfa_max_step) */
     rfa_electrode el[RFA_MAX_ELECTRODES];
     int nel;
-    int switching;    /* SW_*: together (0), one electrode at a time, or pairs in turn */
+    int switching;    /* SW_*: together (0), one electrode at a time (by time or by impedance),
+                       * or pairs in turn */
     double switch_interval_s;
+    double switch_delta_Ohm; /* SW_IMPEDANCE: next electrode when Z > its baseline + this */
     bool bipolar;     /* some electrode is a return: active at +1/2, return at -1/2 (unit) */
     bool grounded[6];
     rfa_sigma_model sigma;
@@ -200,11 +203,20 @@ static const cfg_keydecl rfa_decl[] = {
      .label = "", .sub = &gen_keys, .sub_prefix = "generator."},
     {"electrodes", "–", "required", "list of 1..16 mappings", "the electrodes of this source",
      .label = "", .sub = &el_keys, .sub_prefix = "electrodes[]."},
-    CFG_KEY("switching", "–", "together", "together, sequential, bipolar_pairs",
-            "all electrodes at once (cluster), one after the other, or pairs in turn (electrode "
-            "k active against k + 1 as return: switching bipolar, docs/RFA.md \"Bipolar\")"),
-    CFG_KEY("switch_interval_s", "s", "required (sequential, bipolar_pairs)", "(0, 1e5]",
-            "time each electrode or pair conducts in turn"),
+    CFG_KEY("switching", "–", "together", "together, sequential, bipolar_pairs, impedance",
+            "all electrodes at once (cluster), one after the other for switch_interval_s each, "
+            "pairs in turn (electrode k active against k + 1 as return: switching bipolar, "
+            "docs/RFA.md \"Bipolar\"), or one after the other, the next taking over when the "
+            "conducting one's impedance rises switch_delta_Ohm above its baseline (docs/RFA.md "
+            "\"Impedance-triggered switching\")"),
+    CFG_KEY("switch_interval_s", "s", "required (sequential, bipolar_pairs); optional (impedance)",
+            "(0, 1e5]",
+            "time each electrode or pair conducts in turn; with switching: impedance the longest "
+            "turn (absent: an electrode conducts until its impedance rises)"),
+    CFG_KEY("switch_delta_Ohm", "Ω", "30 (impedance switching)", "(0, 1e4]",
+            "switching: impedance: the next electrode takes over when the conducting one's "
+            "impedance exceeds its baseline (its lowest so far) by this (Francica et al. 2019, "
+            "Br J Radiol 92:20180625)"),
     CFG_KEY("ground_faces", "–", "all six", "list of faces; empty only for a bipolar source",
             "grounded faces (V = 0 half a voxel outside); the others are insulated"),
     CFG_KEY("sigma_temp_coeff_per_K", "1/K", "0.015", "[0, 0.05]",
@@ -379,6 +391,7 @@ static abl_status rfa_parse(cfg_node *e, const abl_scenario *sc, void **params, 
     static const cfg_range rtol_r = {0, 1, true, false, NULL};
     static const cfg_range stol_r = {1e-14, 1e-2, false, false, NULL};
     static const cfg_range interval_r = {0, 1e5, true, false, "s"};
+    static const cfg_range swdelta_r = {0, 1e4, true, false, "Ohm"};
     static const cfg_range sensor_r = {0, 20, true, false, "mm"};
     static const cfg_range margin_r = {5, 1000, false, false, "mm"};
     char where[600], path[300];
@@ -410,11 +423,15 @@ static abl_status rfa_parse(cfg_node *e, const abl_scenario *sc, void **params, 
     for (int i = 0; i < m->nel; i++)
         if ((st = parse_electrode(els->items[i], &m->el[i], err))) goto fail;
 
-    if ((st = cfg_get_enum(e, "switching", false, 0, switching_names, 3, &m->switching, err)))
+    if ((st = cfg_get_enum(e, "switching", false, 0, switching_names, 4, &m->switching, err)))
         goto fail;
     {
+        /* the timed switchings need their interval; impedance switching may have one as its
+         * longest turn (none is published: absent, an electrode conducts until its impedance
+         * rises) */
+        const bool timed = m->switching == SW_SEQUENTIAL || m->switching == SW_PAIRS;
         cfg_node *n = cfg_get(e, "switch_interval_s");
-        if (m->switching && !n) {
+        if (timed && !n) {
             st = abl_fail(err, ABL_EINVAL,
                           "%s: '%s': switching: %s needs 'switch_interval_s' (s each %s conducts "
                           "before the next takes over)",
@@ -426,13 +443,41 @@ static abl_status rfa_parse(cfg_node *e, const abl_scenario *sc, void **params, 
         if (!m->switching && n) {
             st = abl_fail(err, ABL_EINVAL,
                           "%s: '%s': switch_interval_s is only allowed with switching: "
-                          "sequential or bipolar_pairs",
+                          "sequential, bipolar_pairs or impedance",
                           cfg_where(n, where, sizeof where), cfg_path(n, path, sizeof path));
             goto fail;
         }
         if ((st = cfg_get_double(e, "switch_interval_s", false, 0, &interval_r,
                                  &m->switch_interval_s, err)))
             goto fail;
+        cfg_node *d = cfg_get(e, "switch_delta_Ohm");
+        if (d && m->switching != SW_IMPEDANCE) {
+            st = abl_fail(err, ABL_EINVAL,
+                          "%s: '%s': switch_delta_Ohm is only allowed with switching: impedance",
+                          cfg_where(d, where, sizeof where), cfg_path(d, path, sizeof path));
+            goto fail;
+        }
+        if ((st = cfg_get_double(e, "switch_delta_Ohm", false, 30.0, &swdelta_r,
+                                 &m->switch_delta_Ohm, err)))
+            goto fail;
+        /* the switch is the generator's answer to the impedance rise, so the generator itself
+         * drives a set power or voltage: its own impedance pause (a second rule on one
+         * baseline shared by all electrodes) and a temperature loop on a sensor that changes
+         * with the electrode would be two controllers on one rise; neither is published */
+        if (m->switching == SW_IMPEDANCE &&
+            (m->nel < 2 || (m->mode != GEN_POWER && m->mode != GEN_VOLTAGE))) {
+            cfg_node *w = m->nel < 2 ? els : cfg_get(cfg_get(e, "generator"), "mode");
+            st = abl_fail(err, ABL_EINVAL,
+                          "%s: '%s': switching: impedance needs at least 2 electrodes and "
+                          "generator mode constant_power or constant_voltage (the switch "
+                          "replaces the impedance pause); it has %d electrode%s and mode %s",
+                          cfg_where(w ? w : e, where, sizeof where),
+                          cfg_path(w ? w : e, path, sizeof path), m->nel, m->nel == 1 ? "" : "s",
+                          mode_names[m->mode]);
+            goto fail;
+        }
+        /* the switch judges the impedance as the impedance mode does: at least as often */
+        if (m->switching == SW_IMPEDANCE) m->control_interval_s = 0.5;
     }
 
     /* bipolar: at least one active and one return electrode, all conducting together; or
@@ -458,9 +503,10 @@ static abl_status rfa_parse(cfg_node *e, const abl_scenario *sc, void **params, 
             st = abl_fail(err, ABL_EINVAL,
                           "%s: '%s': a bipolar source (an electrode with polarity: return) "
                           "needs at least one active and one return electrode conducting "
-                          "together (switching: together); it has %d active, %d return%s",
+                          "together (switching: together); it has %d active, %d return%s%s",
                           cfg_where(els, where, sizeof where), cfg_path(els, path, sizeof path),
-                          m->nel - nret, nret, m->switching ? ", switching: sequential" : "");
+                          m->nel - nret, nret, m->switching ? ", switching: " : "",
+                          m->switching ? switching_names[m->switching] : "");
             goto fail;
         }
     }
@@ -684,6 +730,12 @@ typedef struct {
     double t_last, integ_W, baseline_Ohm, pause_end_s;
     bool paused, resumed; /* resumed: this step ended a pause (not state between steps) */
     long npauses;
+    /* impedance switching: the conducting electrode, each electrode's baseline (the lowest
+     * impedance it showed while conducting; INFINITY before its first turn) */
+    int sw_conf;
+    double sw_turn_s; /* when the conducting electrode's turn began */
+    double sw_base_Ohm[RFA_MAX_ELECTRODES];
+    long nswitches;
     abl_series_buf series; /* the generator log (series_cols) */
     /* wet electrodes: per wet electrode, the distance of each box voxel's centre from its
      * active segment [box] (wet_region; NULL for a dry electrode) */
@@ -941,7 +993,7 @@ static abl_status solve(abl_source *s, int conf, double t_s, abl_error *err)
 static int conf_role(const rfa_params *p, int conf, int e)
 {
     if (p->switching == SW_TOGETHER) return p->el[e].polarity;
-    if (p->switching == SW_SEQUENTIAL) return e == conf ? 0 : -1;
+    if (p->switching == SW_SEQUENTIAL || p->switching == SW_IMPEDANCE) return e == conf ? 0 : -1;
     return e == conf ? 0 : e == (conf + 1) % p->nel ? 1 : -1;
 }
 
@@ -1045,11 +1097,25 @@ static abl_status rfa_update(abl_source *s, const abl_field_view *v, abl_source_
     const bool new_row = !m->started || t > m->t_last;
 
     int conf = 0;
-    if (p->switching) {
+    bool switched = false; /* impedance switching: a turn ended at the start of this step */
+    if (p->switching == SW_IMPEDANCE) {
+        if (!m->started) m->sw_turn_s = t;
+        /* the longest turn (switch_interval_s, optional): judged at the start of a step, so a
+         * turn lasts until the first step that starts at or after it ends (at most one step
+         * longer; the switch times are not step breakpoints, as the impedance rises that
+         * shift them cannot be known in advance) */
+        if (p->switch_interval_s > 0.0 && t - m->sw_turn_s >= p->switch_interval_s - 1e-9) {
+            m->sw_conf = (m->sw_conf + 1) % p->nel;
+            m->sw_turn_s = t;
+            m->nswitches++;
+            switched = true;
+        }
+        conf = m->sw_conf;
+    } else if (p->switching) {
         long k = (long)floor((tw - m->on_s) / p->switch_interval_s + 1e-9);
         conf = (int)(k % p->nel);
     }
-    const double T_tip = tip_temperature(m, conf, v->T_C);
+    double T_tip = tip_temperature(m, conf, v->T_C);
     bool drives;
     const double P_demand = generator_demand(m, t, dt, T_tip, &drives);
     /* re-solve when the electrodes change, or when current flows and sigma has moved (while
@@ -1063,6 +1129,30 @@ static abl_status rfa_update(abl_source *s, const abl_field_view *v, abl_source_
             if (v->prof) prof_mark(v->prof, ABL_PROF_POTENTIAL, 0);
             if (st) return st;
         }
+    }
+    /* Impedance-triggered switching (Francica et al. 2019, Br J Radiol 92:20180625: "switched
+     * from one electrode to the next automatically when the impedance reached 30 ohm above the
+     * baseline level"). The generator judges the conducting electrode's impedance at the start
+     * of each step, from the solution for the present sigma, as the impedance mode judges its
+     * pause; if it is above that electrode's baseline + switch_delta_Ohm the next electrode
+     * conducts this step instead (one switch per step: the next one is judged at the next
+     * step). ASSUMED, not in the source: the baseline is the lowest impedance the electrode
+     * showed while conducting, the longest turn (if any) is the user's, and an electrode still
+     * above its threshold is not skipped. */
+    if (p->switching == SW_IMPEDANCE && drives) {
+        if (!switched && 1.0 / m->I1 > m->sw_base_Ohm[conf] + p->switch_delta_Ohm) {
+            conf = (conf + 1) % p->nel;
+            m->sw_conf = conf;
+            m->sw_turn_s = t;
+            m->nswitches++;
+            T_tip = tip_temperature(m, conf, v->T_C);
+            potential_set_profile(m->pot, v->prof);
+            if (v->prof) prof_mark(v->prof, ABL_PROF_SOURCES, 0);
+            st = solve(s, conf, t, err);
+            if (v->prof) prof_mark(v->prof, ABL_PROF_POTENTIAL, 0);
+            if (st) return st;
+        }
+        m->sw_base_Ohm[conf] = fmin(m->sw_base_Ohm[conf], 1.0 / m->I1);
     }
 
     const double V0 = generator_voltage(m, t, P_demand);
@@ -1145,6 +1235,7 @@ static int rfa_axes(const abl_source *s, abl_source_axis *out, int max)
 static abl_status rfa_state_io(const abl_source *s, abl_blob *b, abl_error *err)
 {
     rfa_state *m = s->state;
+    const rfa_params *p = m->p;
     size_t nbox = m->eg.n, nheat = m->nheat;
     int nconf = m->nconf;
     abl_blob_io(b, &nbox, sizeof nbox);
@@ -1177,6 +1268,12 @@ static abl_status rfa_state_io(const abl_source *s, abl_blob *b, abl_error *err)
     abl_blob_io(b, &m->pause_end_s, sizeof m->pause_end_s);
     abl_blob_io(b, &m->paused, sizeof m->paused);
     abl_blob_io(b, &m->npauses, sizeof m->npauses);
+    if (p->switching == SW_IMPEDANCE) { /* only then: the other sources' state stays as it was */
+        abl_blob_io(b, &m->sw_conf, sizeof m->sw_conf);
+        abl_blob_io(b, &m->sw_turn_s, sizeof m->sw_turn_s);
+        abl_blob_io(b, m->sw_base_Ohm, (size_t)p->nel * sizeof m->sw_base_Ohm[0]);
+        abl_blob_io(b, &m->nswitches, sizeof m->nswitches);
+    }
     abl_status st = series_buf_io(&m->series, b, s->name, err);
     if (st) return st;
     if (b->bad)
@@ -1199,7 +1296,7 @@ static int rfa_breakpoints(const abl_source *s, double *t_s, int max)
 {
     const rfa_state *m = s->state;
     const rfa_params *p = m->p;
-    if (!p->switching || !(p->switch_interval_s > 0)) return 0;
+    if (!p->switching || p->switching == SW_IMPEDANCE || !(p->switch_interval_s > 0)) return 0;
     const double end = fmin(m->off_s, m->sim->sc->duration_s);
     int n = 0;
     for (long k = 1; n < 100000; k++) {
@@ -1220,7 +1317,9 @@ static int rfa_breakpoints(const abl_source *s, double *t_s, int max)
 static double rfa_max_step(const abl_source *s)
 {
     const rfa_state *m = s->state;
-    return m->p->mode == GEN_IMPEDANCE ? m->p->control_interval_s : INFINITY;
+    return m->p->mode == GEN_IMPEDANCE || m->p->switching == SW_IMPEDANCE
+               ? m->p->control_interval_s
+               : INFINITY;
 }
 
 static const abl_source_ops rfa_ops = {.type = "rfa",
@@ -1485,6 +1584,7 @@ static abl_status rfa_create(const abl_source_cfg *cfg, const abl_sim *sim, abl_
     m->V_m3 = grid_voxel_volume_m3(g);
     m->conf = -1;
     m->baseline_Ohm = INFINITY;
+    for (int e = 0; e < RFA_MAX_ELECTRODES; e++) m->sw_base_Ohm[e] = INFINITY;
     m->nconf = p->switching ? p->nel : 1;
     m->series.ncol = NCOL;
     for (int k = 0; k < sim->nmat; k++) {

@@ -831,6 +831,101 @@ static void test_sequential(void)
     scenario_free(sc);
 }
 
+/* Impedance-triggered switching (switching: impedance; the rule of Francica et al. 2019: the next
+ * electrode takes over when the conducting one's impedance is 30 Ohm above its baseline). Three
+ * uncooled 6 mm needles 10 mm apart at 25 W boil within seconds.
+ * (a) The trigger, exactly: run B is run A with switch_delta_Ohm 1e4 (never switches). Until A's
+ *     first switch (at its row r) the two runs are the same, bit for bit; B's row r is the
+ *     impedance electrode 0 showed at that step's decision, which must exceed its baseline (the
+ *     lowest of B's rows before r) + 30 Ohm, while no earlier row of B did.
+ * (b) A's turns go 0, 1, 2, 0, ... (each switch to the next electrode) and every row but a
+ *     turn's first obeys the rule (Z <= baseline + 30 with that electrode's baseline so far).
+ * (c) The longest turn: with switch_interval_s 2 and no impedance trigger the turns follow the
+ *     clock (dt 0.5 s divides 2 s): active electrode floor(t / 2) mod 3. */
+static abl_sim *switching_run(const char *extra_keys, double t_s, abl_source_series *ser,
+                              abl_scenario **sc)
+{
+    char src[2048];
+    snprintf(src, sizeof src,
+             "    generator: {mode: constant_power, power_W: 25}\n"
+             "    switching: impedance\n%s"
+             "    electrodes:\n"
+             "      - {tip_mm: [5.774, 0, -3], direction: [0, 0, 1], active_length_mm: 6}\n"
+             "      - {tip_mm: [-2.887, 5, -3], direction: [0, 0, 1], active_length_mm: 6}\n"
+             "      - {tip_mm: [-2.887, -5, -3], direction: [0, 0, 1], active_length_mm: 6}\n",
+             extra_keys);
+    *sc = rfa_scenario_dt(27, 1.0, t_s, "0.5", src, NULL);
+    return run_series(*sc, t_s, ser);
+}
+
+static void test_impedance_switching(void)
+{
+    abl_source_series a, b;
+    abl_scenario *ca_sc, *cb_sc;
+    abl_sim *sa = switching_run("", 40.0, &a, &ca_sc);
+    abl_sim *sb = switching_run("    switch_delta_Ohm: 10000\n", 40.0, &b, &cb_sc);
+    const int cz = 4, ca = 6; /* series_cols: impedance_Ohm, active_electrode */
+    CU_ASSERT_FATAL(!strcmp(a.columns[cz], "impedance_Ohm") &&
+                    !strcmp(a.columns[ca], "active_electrode"));
+    size_t r = 0;
+    while (r < a.nrow && a.rows[r * a.ncol + ca] == 0.0) r++;
+    CU_ASSERT_FATAL(r > 0 && r < a.nrow && r < b.nrow);
+    const bool same = !memcmp(a.rows, b.rows, r * (size_t)a.ncol * sizeof(double));
+    double base = INFINITY;
+    bool early = false;
+    for (size_t q = 0; q < r; q++) {
+        const double z = b.rows[q * b.ncol + cz];
+        early = early || z > base + 30.0;
+        base = fmin(base, z);
+    }
+    const double z_r = b.rows[r * b.ncol + cz];
+    /* (b) over A's whole run */
+    int nsw = 0;
+    bool order = true, rule = true;
+    double bases[3] = {INFINITY, INFINITY, INFINITY};
+    for (size_t q = 0; q < a.nrow; q++) {
+        const int e = (int)a.rows[q * a.ncol + ca];
+        const double z = a.rows[q * a.ncol + cz];
+        const bool first = q == 0 || (int)a.rows[(q - 1) * a.ncol + ca] != e;
+        if (q > 0 && first) {
+            nsw++;
+            order = order && e == ((int)a.rows[(q - 1) * a.ncol + ca] + 1) % 3;
+        }
+        if (!first) rule = rule && z <= bases[e] + 30.0;
+        bases[e] = fmin(bases[e], z);
+    }
+    printf("\n  impedance switching: first switch at t = %.1f s (row %zu), rows before it "
+           "bitwise those of the run that never switches: %s; electrode 0 there %.1f Ohm over "
+           "baseline %.1f Ohm (+30 = %.1f), earlier trigger %s; %d switches in 40 s, in order %s, "
+           "rule held %s",
+           a.rows[r * a.ncol], r, same ? "yes" : "NO", z_r, base, base + 30.0,
+           early ? "YES" : "no", nsw, order ? "yes" : "NO", rule ? "yes" : "NO");
+    CU_ASSERT(same);
+    CU_ASSERT(!early);
+    CU_ASSERT(z_r > base + 30.0);
+    CU_ASSERT(nsw >= 3);
+    CU_ASSERT(order);
+    CU_ASSERT(rule);
+    sim_destroy(sa);
+    sim_destroy(sb);
+    scenario_free(ca_sc);
+    scenario_free(cb_sc);
+    /* (c) the clock alone */
+    abl_source_series c;
+    abl_scenario *cc_sc;
+    abl_sim *sc = switching_run("    switch_delta_Ohm: 10000\n    switch_interval_s: 2\n", 9.0, &c,
+                                &cc_sc);
+    bool clock = c.nrow == 18;
+    for (size_t q = 0; q < c.nrow; q++) {
+        const double t = c.rows[q * c.ncol];
+        clock = clock && (int)c.rows[q * c.ncol + ca] == (int)floor(t / 2.0 + 1e-9) % 3;
+    }
+    printf("; longest turn 2 s: %zu rows, turns on the clock %s", c.nrow, clock ? "yes" : "NO");
+    CU_ASSERT(clock);
+    sim_destroy(sc);
+    scenario_free(cc_sc);
+}
+
 /* ---- perfusion shutdown, determinism ----------------------------------------------------------- */
 
 static double ablated_mL(const abl_sim *s)
@@ -1016,6 +1111,8 @@ void register_rfa_tests(void)
     CU_add_test(s, "roll-off: impedance > 10x within seconds of 100 C", test_rolloff);
     CU_add_test(s, "impedance pulsing: pauses of pause_s at zero power", test_impedance_pulsing);
     CU_add_test(s, "sequential switching follows the interval", test_sequential);
+    CU_add_test(s, "impedance switching: the 30 Ohm trigger exactly, turns in order, longest turn",
+                test_impedance_switching);
     CU_add_test(s, "perfusion shutdown enlarges the ablated volume", test_perfusion_shutdown);
     CU_add_test(s, "heat independent of the thread count", test_thread_determinism);
     CU_add_test(s, "wet electrode: capsule volume, impedance at t = 0", test_wet_electrode);
