@@ -212,6 +212,17 @@ static const resume_case cases[] = {
      "    electrodes:\n"
      "      - {tip_mm: [-4, 0, -5], direction: [0, 0, 1], active_length_mm: 10}\n"
      "      - {tip_mm: [4, 0, -5], direction: [0, 0, 1], active_length_mm: 10}\n"},
+    /* impedance switching: about a dozen hand-overs in 60 s, so every stop falls between
+     * turns with baselines set (the state the checkpoint must carry) */
+    {"rfa_impedance_switch", 20, 60, NULL,
+     "  - name: rfa\n"
+     "    type: rfa\n"
+     "    generator: {mode: constant_power, power_W: 25}\n"
+     "    switching: impedance\n"
+     "    electrodes:\n"
+     "      - {tip_mm: [-4, 0, -3], direction: [0, 0, 1], active_length_mm: 6}\n"
+     "      - {tip_mm: [2, 3.5, -3], direction: [0, 0, 1], active_length_mm: 6}\n"
+     "      - {tip_mm: [2, -3.5, -3], direction: [0, 0, 1], active_length_mm: 6}\n"},
     {"mwa", 18, 60, ", perfusion_shutdown: arrhenius",
      "  - {name: antenna, type: mwa, frequency_MHz: 2450, power_W: 15, tip_mm: [0, 0, -6],\n"
      "     direction: [0, 0, 1], cutoff_mm: 12}\n"},
@@ -705,7 +716,7 @@ static void test_other_cwd(void)
 void register_resume_tests(void)
 {
     CU_pSuite s = CU_add_suite("resume", NULL, NULL);
-    CU_add_test(s, "stop/resume matrix: 9 sources x 2 schemes x 3 stops, bitwise", test_matrix);
+    CU_add_test(s, "stop/resume matrix: 10 sources x 2 schemes x 3 stops, bitwise", test_matrix);
     CU_add_test(s, "damaged checkpoints refused (byte flip, HDF5 edits, format, version)",
                 test_damage);
     CU_add_test(s, "impossible state refused (NaN, T > T_max, dose < 0, time map)",
