@@ -212,7 +212,7 @@ static const resume_case cases[] = {
      "    electrodes:\n"
      "      - {tip_mm: [-4, 0, -5], direction: [0, 0, 1], active_length_mm: 10}\n"
      "      - {tip_mm: [4, 0, -5], direction: [0, 0, 1], active_length_mm: 10}\n"},
-    /* impedance switching: about a dozen hand-overs in 60 s, so every stop falls between
+    /* impedance switching: 64 hand-overs in 60 s (explicit), so every stop falls between
      * turns with baselines set (the state the checkpoint must carry) */
     {"rfa_impedance_switch", 20, 60, NULL,
      "  - name: rfa\n"
