@@ -101,7 +101,8 @@ typedef struct {
     double voltage_V, power_W, max_voltage_V, max_current_A, max_power_W;
     double setpoint_C, kp_W_K, ki_W_Ks;
     double delta_Ohm, pause_s, baseline_s;
-    double control_interval_s; /* impedance mode: longest automatic step (rfa_max_step) */
+    double control_interval_s; /* impedance mode and impedance switching: longest automatic
+                                * step (rfa_max_step) */
     rfa_electrode el[RFA_MAX_ELECTRODES];
     int nel;
     int switching;    /* SW_*: together (0), one electrode at a time (by time or by impedance),
@@ -700,7 +701,7 @@ typedef struct {
     abl_chord *wire[RFA_MAX_ELECTRODES]; /* each electrode as the kit's wire (electrode_wire),
                                           * built once: rasterised and coupled from it */
     int nwire[RFA_MAX_ELECTRODES];
-    int nconf;             /* 1 (together) or nel (sequential, bipolar pairs) */
+    int nconf;             /* 1 (together) or nel (sequential, bipolar pairs, impedance) */
     uint8_t *held[RFA_MAX_ELECTRODES]; /* per configuration: held mask [box] */
     abl_potential_couple *pcouple[RFA_MAX_ELECTRODES]; /* per configuration: the sub-voxel
                                                         * coupling of the electrodes [box] */
@@ -735,7 +736,10 @@ typedef struct {
     int sw_conf;
     double sw_turn_s; /* when the conducting electrode's turn began */
     double sw_base_Ohm[RFA_MAX_ELECTRODES];
-    long nswitches;
+    /* this step's hand-over, for the series: 0 none, 1 on the impedance rise, 2 at the end of
+     * the longest turn; the outgoing electrode's judged impedance and baseline (rise only) */
+    int sw_why;
+    double sw_Z_Ohm, sw_base_at_Ohm;
     abl_series_buf series; /* the generator log (series_cols) */
     /* wet electrodes: per wet electrode, the distance of each box voxel's centre from its
      * active segment [box] (wet_region; NULL for a dry electrode) */
@@ -743,11 +747,16 @@ typedef struct {
     bool any_wet;
 } rfa_state;
 
+/* The generator log; impedance switching adds three columns (the hand-over record) */
 #define NCOL 10
-static const char *const series_cols[NCOL] = {
+#define NCOL_SW 13
+static const char *const series_cols[NCOL_SW] = {
     "time_s",           "voltage_V",        "current_A",        "power_W",
     "impedance_Ohm",    "tip_temperature_C", "active_electrode", "paused",
-    "potential_solves", "cg_iterations"};
+    "potential_solves", "cg_iterations",
+    /* switching: impedance only: 0 none, 1 impedance rise, 2 longest turn; the outgoing
+     * electrode's judged impedance and its baseline at a rise (0 otherwise) */
+    "handover",         "handover_impedance_Ohm", "handover_baseline_Ohm"};
 
 static void rfa_destroy(abl_source *s)
 {
@@ -1104,10 +1113,12 @@ static abl_status rfa_update(abl_source *s, const abl_field_view *v, abl_source_
          * turn lasts until the first step that starts at or after it ends (at most one step
          * longer; the switch times are not step breakpoints, as the impedance rises that
          * shift them cannot be known in advance) */
+        m->sw_why = 0;
+        m->sw_Z_Ohm = m->sw_base_at_Ohm = 0.0;
         if (p->switch_interval_s > 0.0 && t - m->sw_turn_s >= p->switch_interval_s - 1e-9) {
             m->sw_conf = (m->sw_conf + 1) % p->nel;
             m->sw_turn_s = t;
-            m->nswitches++;
+            m->sw_why = 2;
             switched = true;
         }
         conf = m->sw_conf;
@@ -1141,10 +1152,12 @@ static abl_status rfa_update(abl_source *s, const abl_field_view *v, abl_source_
      * above its threshold is not skipped. */
     if (p->switching == SW_IMPEDANCE && drives) {
         if (!switched && 1.0 / m->I1 > m->sw_base_Ohm[conf] + p->switch_delta_Ohm) {
+            m->sw_why = 1;
+            m->sw_Z_Ohm = 1.0 / m->I1;
+            m->sw_base_at_Ohm = m->sw_base_Ohm[conf];
             conf = (conf + 1) % p->nel;
             m->sw_conf = conf;
             m->sw_turn_s = t;
-            m->nswitches++;
             T_tip = tip_temperature(m, conf, v->T_C);
             potential_set_profile(m->pot, v->prof);
             if (v->prof) prof_mark(v->prof, ABL_PROF_SOURCES, 0);
@@ -1190,7 +1203,7 @@ static abl_status rfa_update(abl_source *s, const abl_field_view *v, abl_source_
     out->pin_T_C = m->pin_T;
 
     if (new_row) {
-        const double row[NCOL] = {t,
+        const double row[NCOL_SW] = {t,
                                   V0,
                                   V0 * m->I1,
                                   V2 * m->P1,
@@ -1199,7 +1212,10 @@ static abl_status rfa_update(abl_source *s, const abl_field_view *v, abl_source_
                                   p->switching ? conf : -1,
                                   m->paused ? 1.0 : 0.0,
                                   (double)m->nsolves,
-                                  m->last_iters};
+                                  m->last_iters,
+                                  m->sw_why,
+                                  m->sw_Z_Ohm,
+                                  m->sw_base_at_Ohm};
         if ((st = series_buf_append(&m->series, row, s->name, err))) return st;
     }
     m->started = true;
@@ -1210,7 +1226,7 @@ static abl_status rfa_update(abl_source *s, const abl_field_view *v, abl_source_
 static void rfa_series(const abl_source *s, abl_source_series *out)
 {
     const rfa_state *m = s->state;
-    out->ncol = NCOL;
+    out->ncol = m->series.ncol;
     out->columns = series_cols;
     out->nrow = m->series.nrow;
     out->rows = m->series.rows;
@@ -1272,7 +1288,11 @@ static abl_status rfa_state_io(const abl_source *s, abl_blob *b, abl_error *err)
         abl_blob_io(b, &m->sw_conf, sizeof m->sw_conf);
         abl_blob_io(b, &m->sw_turn_s, sizeof m->sw_turn_s);
         abl_blob_io(b, m->sw_base_Ohm, (size_t)p->nel * sizeof m->sw_base_Ohm[0]);
-        abl_blob_io(b, &m->nswitches, sizeof m->nswitches);
+        if (b->mode == ABL_BLOB_LOAD && !b->bad && (m->sw_conf < 0 || m->sw_conf >= p->nel))
+            return abl_fail(err, ABL_EINVAL,
+                            "source '%s' (rfa): the checkpoint's conducting electrode %d is not "
+                            "one of its %d electrodes: the state is inconsistent",
+                            s->name, m->sw_conf, p->nel);
     }
     abl_status st = series_buf_io(&m->series, b, s->name, err);
     if (st) return st;
@@ -1308,9 +1328,9 @@ static int rfa_breakpoints(const abl_source *s, double *t_s, int max)
     return n;
 }
 
-/* The impedance-mode generator judges the impedance once per step (generator_voltage): a
- * voxel beside the electrode that boils dry inside a step keeps heating until the step ends,
- * so how hot it overshoots grows with the step. Measured (suite rfa "cooled electrode: tissue
+/* The impedance-mode generator (and the impedance switch) judges the impedance once per step
+ * (generator_voltage; rfa_update): a voxel beside the electrode that boils dry inside a step
+ * keeps heating until the step ends, so how hot it overshoots grows with the step. Measured (suite rfa "cooled electrode: tissue
  * beside it stays plausible", 1 mm, 120 s, the step set by time.dt_s): hottest voxel 100.0 /
  * 119.4 / 124.9 / 137.4 / 146.6 C at 0.5 / 0.7 / 0.8 / 0.9 / 1.0 s. A real generator samples
  * the impedance continuously; control_interval_s (default 0.5 s) bounds the automatic step. */
@@ -1586,7 +1606,7 @@ static abl_status rfa_create(const abl_source_cfg *cfg, const abl_sim *sim, abl_
     m->baseline_Ohm = INFINITY;
     for (int e = 0; e < RFA_MAX_ELECTRODES; e++) m->sw_base_Ohm[e] = INFINITY;
     m->nconf = p->switching ? p->nel : 1;
-    m->series.ncol = NCOL;
+    m->series.ncol = p->switching == SW_IMPEDANCE ? NCOL_SW : NCOL;
     for (int k = 0; k < sim->nmat; k++) {
         const abl_tissue *t = &tt->t[sim->mat_tissue[k]];
         if (isnan(t->sigma_480kHz_S_m)) {

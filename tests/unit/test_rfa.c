@@ -833,15 +833,22 @@ static void test_sequential(void)
 
 /* Impedance-triggered switching (switching: impedance; the rule of Francica et al. 2019: the next
  * electrode takes over when the conducting one's impedance is 30 Ohm above its baseline). Three
- * uncooled 6 mm needles 10 mm apart at 25 W boil within seconds.
- * (a) The trigger, exactly: run B is run A with switch_delta_Ohm 1e4 (never switches). Until A's
- *     first switch (at its row r) the two runs are the same, bit for bit; B's row r is the
- *     impedance electrode 0 showed at that step's decision, which must exceed its baseline (the
- *     lowest of B's rows before r) + 30 Ohm, while no earlier row of B did.
- * (b) A's turns go 0, 1, 2, 0, ... (each switch to the next electrode) and every row but a
- *     turn's first obeys the rule (Z <= baseline + 30 with that electrode's baseline so far).
- * (c) The longest turn: with switch_interval_s 2 and no impedance trigger the turns follow the
- *     clock (dt 0.5 s divides 2 s): active electrode floor(t / 2) mod 3. */
+ * uncooled 6 mm needles 10 mm apart at 25 W boil within seconds. The series of this mode carries
+ * each step's hand-over: its cause (1 impedance rise, 2 longest turn), the outgoing electrode's
+ * judged impedance and its baseline.
+ * (a) The judged impedance is the present one: run B is run A with switch_delta_Ohm 1e4 (never
+ *     switches). Until A's first switch (row r) the runs are the same, bit for bit, and A's
+ *     judged impedance at r is bitwise B's row r (electrode 0 solved for that step's sigma).
+ * (b) Every hand-over of A is justified and every other row obeys the rule: a hand-over goes to
+ *     the next electrode, its judged impedance exceeds the outgoing electrode's own baseline
+ *     + 30, and that baseline is exactly the lowest impedance the electrode showed on its rows
+ *     so far (a baseline shared between electrodes, a forced or a missed hand-over all fail);
+ *     no other row carries a hand-over, and no row but a turn's first exceeds its electrode's
+ *     baseline + 30.
+ * (c) Both triggers together, the source starting at on_s = 2 s, longest turn 4 s: a turn ended
+ *     by the clock ended at the first step that starts 4 s or more after the turn began (turns
+ *     begin at a hand-over, including one on the impedance rise, or at on_s), and lasted less
+ *     before; at least one hand-over of each kind. */
 static abl_sim *switching_run(const char *extra_keys, double t_s, abl_source_series *ser,
                               abl_scenario **sc)
 {
@@ -858,70 +865,84 @@ static abl_sim *switching_run(const char *extra_keys, double t_s, abl_source_ser
     return run_series(*sc, t_s, ser);
 }
 
+/* Checks (b) and (c) on one series; interval_s 0: no longest turn. Counts the hand-overs of
+ * each kind in n_rise, n_clock; returns whether every check held (and prints the first fault). */
+static bool handovers_ok(const abl_source_series *a, double interval_s, int *n_rise, int *n_clock)
+{
+    enum { T = 0, Z = 4, ACT = 6, WHY = 10, ZJ = 11, BJ = 12 };
+    double bases[3] = {INFINITY, INFINITY, INFINITY}, turn_t = a->rows[T];
+    *n_rise = *n_clock = 0;
+    for (size_t q = 0; q < a->nrow; q++) {
+        const double *row = a->rows + q * a->ncol, *prev = row - a->ncol;
+        const int e = (int)row[ACT], why = (int)row[WHY];
+        const bool first = q > 0 && (int)prev[ACT] != e;
+        bool ok = true;
+        if (!first) {
+            ok = why == 0 && row[Z] <= bases[e] + 30.0 &&
+                 (interval_s <= 0.0 || q == 0 || row[T] - turn_t < interval_s - 1e-9);
+        } else {
+            const int out = (int)prev[ACT];
+            ok = e == (out + 1) % 3;
+            if (why == 1) {
+                ok = ok && row[BJ] == bases[out] && row[ZJ] > bases[out] + 30.0;
+                ++*n_rise;
+            } else {
+                ok = ok && why == 2 && interval_s > 0.0 && row[T] - turn_t >= interval_s - 1e-9 &&
+                     prev[T] - turn_t < interval_s - 1e-9;
+                ++*n_clock;
+            }
+            turn_t = row[T];
+        }
+        if (!ok) {
+            printf("\n  FAULT at row %zu (t = %.2f s): electrode %d, hand-over %d, Z %.2f, judged "
+                   "%.2f, baseline %.2f (own %.2f)",
+                   q, row[T], e, why, row[Z], row[ZJ], row[BJ], first ? bases[(int)prev[ACT]] : 0.0);
+            return false;
+        }
+        bases[e] = fmin(bases[e], row[Z]);
+    }
+    return true;
+}
+
 static void test_impedance_switching(void)
 {
     abl_source_series a, b;
     abl_scenario *ca_sc, *cb_sc;
     abl_sim *sa = switching_run("", 40.0, &a, &ca_sc);
     abl_sim *sb = switching_run("    switch_delta_Ohm: 10000\n", 40.0, &b, &cb_sc);
-    const int cz = 4, ca = 6; /* series_cols: impedance_Ohm, active_electrode */
-    CU_ASSERT_FATAL(!strcmp(a.columns[cz], "impedance_Ohm") &&
-                    !strcmp(a.columns[ca], "active_electrode"));
+    CU_ASSERT_FATAL(a.ncol == 13 && !strcmp(a.columns[4], "impedance_Ohm") &&
+                    !strcmp(a.columns[6], "active_electrode") &&
+                    !strcmp(a.columns[11], "handover_impedance_Ohm"));
     size_t r = 0;
-    while (r < a.nrow && a.rows[r * a.ncol + ca] == 0.0) r++;
+    while (r < a.nrow && a.rows[r * a.ncol + 6] == 0.0) r++;
     CU_ASSERT_FATAL(r > 0 && r < a.nrow && r < b.nrow);
     const bool same = !memcmp(a.rows, b.rows, r * (size_t)a.ncol * sizeof(double));
-    double base = INFINITY;
-    bool early = false;
-    for (size_t q = 0; q < r; q++) {
-        const double z = b.rows[q * b.ncol + cz];
-        early = early || z > base + 30.0;
-        base = fmin(base, z);
-    }
-    const double z_r = b.rows[r * b.ncol + cz];
-    /* (b) over A's whole run */
-    int nsw = 0;
-    bool order = true, rule = true;
-    double bases[3] = {INFINITY, INFINITY, INFINITY};
-    for (size_t q = 0; q < a.nrow; q++) {
-        const int e = (int)a.rows[q * a.ncol + ca];
-        const double z = a.rows[q * a.ncol + cz];
-        const bool first = q == 0 || (int)a.rows[(q - 1) * a.ncol + ca] != e;
-        if (q > 0 && first) {
-            nsw++;
-            order = order && e == ((int)a.rows[(q - 1) * a.ncol + ca] + 1) % 3;
-        }
-        if (!first) rule = rule && z <= bases[e] + 30.0;
-        bases[e] = fmin(bases[e], z);
-    }
-    printf("\n  impedance switching: first switch at t = %.1f s (row %zu), rows before it "
-           "bitwise those of the run that never switches: %s; electrode 0 there %.1f Ohm over "
-           "baseline %.1f Ohm (+30 = %.1f), earlier trigger %s; %d switches in 40 s, in order %s, "
-           "rule held %s",
-           a.rows[r * a.ncol], r, same ? "yes" : "NO", z_r, base, base + 30.0,
-           early ? "YES" : "no", nsw, order ? "yes" : "NO", rule ? "yes" : "NO");
+    const bool judged = a.rows[r * a.ncol + 11] == b.rows[r * b.ncol + 4];
+    int nrise, nclock;
+    const bool ok = handovers_ok(&a, 0.0, &nrise, &nclock);
+    printf("\n  impedance switching: first hand-over at t = %.1f s (row %zu): rows before it "
+           "bitwise those of the run that never switches %s, judged impedance %.1f Ohm = that "
+           "run's row %s (baseline %.1f + 30); %d hand-overs in 40 s, all justified %s",
+           a.rows[r * a.ncol], r, same ? "yes" : "NO", a.rows[r * a.ncol + 11],
+           judged ? "yes" : "NO", a.rows[r * a.ncol + 12], nrise, ok ? "yes" : "NO");
     CU_ASSERT(same);
-    CU_ASSERT(!early);
-    CU_ASSERT(z_r > base + 30.0);
-    CU_ASSERT(nsw >= 3);
-    CU_ASSERT(order);
-    CU_ASSERT(rule);
+    CU_ASSERT(judged);
+    CU_ASSERT(ok);
+    CU_ASSERT(nrise >= 3 && nclock == 0);
     sim_destroy(sa);
     sim_destroy(sb);
     scenario_free(ca_sc);
     scenario_free(cb_sc);
-    /* (c) the clock alone */
+    /* (c) both triggers, a late start */
     abl_source_series c;
     abl_scenario *cc_sc;
-    abl_sim *sc = switching_run("    switch_delta_Ohm: 10000\n    switch_interval_s: 2\n", 9.0, &c,
-                                &cc_sc);
-    bool clock = c.nrow == 18;
-    for (size_t q = 0; q < c.nrow; q++) {
-        const double t = c.rows[q * c.ncol];
-        clock = clock && (int)c.rows[q * c.ncol + ca] == (int)floor(t / 2.0 + 1e-9) % 3;
-    }
-    printf("; longest turn 2 s: %zu rows, turns on the clock %s", c.nrow, clock ? "yes" : "NO");
-    CU_ASSERT(clock);
+    abl_sim *sc = switching_run("    switch_interval_s: 4\n    on_s: 2\n", 40.0, &c, &cc_sc);
+    const bool ok_c = c.nrow > 0 && c.rows[0] == 2.0 && handovers_ok(&c, 4.0, &nrise, &nclock);
+    printf("; with a longest turn of 4 s from t = 2 s: %d on the rise, %d on the clock, all "
+           "justified %s",
+           nrise, nclock, ok_c ? "yes" : "NO");
+    CU_ASSERT(ok_c);
+    CU_ASSERT(nrise >= 1 && nclock >= 1);
     sim_destroy(sc);
     scenario_free(cc_sc);
 }
