@@ -212,13 +212,15 @@ static const resume_case cases[] = {
      "    electrodes:\n"
      "      - {tip_mm: [-4, 0, -5], direction: [0, 0, 1], active_length_mm: 10}\n"
      "      - {tip_mm: [4, 0, -5], direction: [0, 0, 1], active_length_mm: 10}\n"},
-    /* impedance switching: 64 hand-overs in 60 s (explicit), so every stop falls between
-     * turns with baselines set (the state the checkpoint must carry) */
+    /* impedance switching with a longest turn of 5 s: hand-overs on the clock at 5, 10, 15 s,
+     * on the rise from 19 s (explicit, 0.5 s steps), so the stops fall inside turns whose end
+     * the restored turn start (clock) or baselines (rise) decide */
     {"rfa_impedance_switch", 20, 60, NULL,
      "  - name: rfa\n"
      "    type: rfa\n"
      "    generator: {mode: constant_power, power_W: 25}\n"
      "    switching: impedance\n"
+     "    switch_interval_s: 5\n"
      "    electrodes:\n"
      "      - {tip_mm: [-4, 0, -3], direction: [0, 0, 1], active_length_mm: 6}\n"
      "      - {tip_mm: [2, 3.5, -3], direction: [0, 0, 1], active_length_mm: 6}\n"

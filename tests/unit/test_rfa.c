@@ -845,8 +845,8 @@ static void test_sequential(void)
  *     so far (a baseline shared between electrodes, a forced or a missed hand-over all fail);
  *     no other row carries a hand-over, and no row but a turn's first exceeds its electrode's
  *     baseline + 30.
- * (c) Both triggers together, the source starting at on_s = 2 s, longest turn 4 s: a turn ended
- *     by the clock ended at the first step that starts 4 s or more after the turn began (turns
+ * (c) Both triggers together, the source starting at on_s = 2 s, longest turn 6 s: a turn ended
+ *     by the clock ended at the first step that starts 6 s or more after the turn began (turns
  *     begin at a hand-over, including one on the impedance rise, or at on_s), and lasted less
  *     before; at least one hand-over of each kind. */
 static abl_sim *switching_run(const char *extra_keys, double t_s, abl_source_series *ser,
@@ -936,9 +936,9 @@ static void test_impedance_switching(void)
     /* (c) both triggers, a late start */
     abl_source_series c;
     abl_scenario *cc_sc;
-    abl_sim *sc = switching_run("    switch_interval_s: 4\n    on_s: 2\n", 40.0, &c, &cc_sc);
-    const bool ok_c = c.nrow > 0 && c.rows[0] == 2.0 && handovers_ok(&c, 4.0, &nrise, &nclock);
-    printf("; with a longest turn of 4 s from t = 2 s: %d on the rise, %d on the clock, all "
+    abl_sim *sc = switching_run("    switch_interval_s: 6\n    on_s: 2\n", 40.0, &c, &cc_sc);
+    const bool ok_c = c.nrow > 0 && c.rows[0] == 2.0 && handovers_ok(&c, 6.0, &nrise, &nclock);
+    printf("; with a longest turn of 6 s from t = 2 s: %d on the rise, %d on the clock, all "
            "justified %s",
            nrise, nclock, ok_c ? "yes" : "NO");
     CU_ASSERT(ok_c);
