@@ -45,6 +45,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "ablasim/h5_schema.h"
 #include "ablasim/pcg.h"
@@ -56,9 +57,10 @@
 #include "../formats/h5util.h"
 
 /* Chunk size limits. Field chunks: up to 16 z-planes and 32 MiB, small enough that a reader
- * of a slice decompresses little. Snapshot chunks: one whole snapshot unless that exceeds
- * 256 MiB (then split in z), which bounds the conversion buffer and HDF5's filter buffers;
- * HDF5 itself refuses chunks of 4 GiB or more. */
+ * of a slice decompresses little. Snapshot chunks: 16 z-planes of one snapshot as well (until
+ * session 16 a whole snapshot, up to 256 MiB: one chunk could only be compressed on one thread;
+ * files with the old layout are still read and appended to, see write_blocks); HDF5 itself
+ * refuses chunks of 4 GiB or more. */
 #define FIELD_CHUNK_PLANES 16
 #define FIELD_CHUNK_BYTES ((size_t)32 << 20)
 #define SNAP_CHUNK_BYTES ((size_t)256 << 20)
@@ -194,9 +196,10 @@ static int set_compression(hid_t dcpl)
  * reads back a partly written compressed chunk, and the staging buffer is one chunk. With
  * rank 4 the field goes to time index t of a [nt][nz][ny][nx] dataset. src is converted from
  * src_kind to dst_kind (only double -> float is needed). */
-static abl_status write_blocks(abl_output *o, hid_t dset, const char *name, int rank, hsize_t t,
-                               const abl_grid *g, const void *src, abl_dtype src_kind,
-                               abl_dtype dst_kind, const hsize_t c[3], abl_error *err)
+static abl_status write_blocks_filtered(abl_output *o, hid_t dset, const char *name, int rank,
+                                        hsize_t t, const abl_grid *g, const void *src,
+                                        abl_dtype src_kind, abl_dtype dst_kind, const hsize_t c[3],
+                                        abl_error *err)
 {
     abl_status st = ABL_OK;
     size_t el = field_elem_size(dst_kind), sel = field_elem_size(src_kind);
@@ -251,6 +254,150 @@ done:
     close_id(fsp);
     free(buf);
     return st;
+}
+
+/* Gather chunk (z0, y0, x0) of the field into buf, a whole chunk of c[0] x c[1] x c[2]
+ * elements of dst_kind: the part outside the grid is zero, as HDF5 fills an edge chunk with
+ * the dataset's fill value (set_zero_fill) before filtering it. */
+static void gather_chunk(const abl_grid *g, const void *src, abl_dtype src_kind,
+                         abl_dtype dst_kind, const hsize_t c[3], hsize_t z0, hsize_t y0,
+                         hsize_t x0, char *buf)
+{
+    const size_t el = field_elem_size(dst_kind), sel = field_elem_size(src_kind);
+    hsize_t bz = c[0], by = c[1], bx = c[2];
+    if (z0 + bz > (hsize_t)g->nz) bz = (hsize_t)g->nz - z0;
+    if (y0 + by > (hsize_t)g->ny) by = (hsize_t)g->ny - y0;
+    if (x0 + bx > (hsize_t)g->nx) bx = (hsize_t)g->nx - x0;
+    if (bz < c[0] || by < c[1] || bx < c[2])
+        memset(buf, 0, (size_t)(c[0] * c[1] * c[2]) * el);
+    const char *s = src;
+    for (hsize_t k = 0; k < bz; k++)
+        for (hsize_t j = 0; j < by; j++) {
+            char *d = buf + ((size_t)(k * c[1] + j) * (size_t)c[2]) * el;
+            const size_t off = ABL_IDX(g, x0, y0 + j, z0 + k);
+            if (src_kind == dst_kind) {
+                memcpy(d, s + off * sel, (size_t)bx * el);
+            } else {
+                const double *sv = (const double *)(const void *)s + off;
+                float *dv = (float *)(void *)d;
+                for (hsize_t i = 0; i < bx; i++) dv[i] = to_f32(sv[i]);
+            }
+        }
+}
+
+/* The datasets' filter pipeline (set_compression: shuffle, then deflate at DEFLATE_LEVEL) done
+ * here, chunk by chunk on every thread, and the filtered chunks written raw (H5Dwrite_chunk,
+ * filter mask 0: every filter applied). HDF5 runs its filters on one thread as it writes; the
+ * compression is most of a result file's writing time (7 % of a 2-minute RFA run, all of it
+ * serial). The bytes are those the pipeline writes: the shuffle is H5Z's byte transposition
+ * (byte b of element i to position b n + i), the deflate is zlib's compress2 at the same
+ * level, as H5Z's deflate filter calls it; they depend on the data alone, so the file does not
+ * depend on the thread count. Chunks go out in the filtered writer's order, a batch at a time
+ * (bounded memory). */
+static abl_status write_blocks_direct(abl_output *o, hid_t dset, const char *name, int rank,
+                                      hsize_t t, const abl_grid *g, const void *src,
+                                      abl_dtype src_kind, abl_dtype dst_kind, const hsize_t c[3],
+                                      abl_error *err)
+{
+    const size_t el = field_elem_size(dst_kind);
+    const size_t n = (size_t)(c[0] * c[1] * c[2]), raw = n * el;
+    const hsize_t nc[3] = {((hsize_t)g->nz + c[0] - 1) / c[0], ((hsize_t)g->ny + c[1] - 1) / c[1],
+                           ((hsize_t)g->nx + c[2] - 1) / c[2]};
+    const size_t total = (size_t)(nc[0] * nc[1] * nc[2]);
+    const int nthr = omp_get_max_threads();
+    const size_t batch = (size_t)(nthr > 0 ? nthr : 1) * 2;
+    const uLong bound = compressBound((uLong)raw);
+    unsigned char **zbuf = calloc(batch, sizeof *zbuf);
+    uLongf *zlen = calloc(batch, sizeof *zlen);
+    abl_status st = ABL_OK;
+    if (!zbuf || !zlen) {
+        st = abl_fail(err, ABL_ENOMEM, "%s: no memory for %s's compressed chunks", o->path, name);
+        goto done;
+    }
+    for (size_t q = 0; q < batch && q < total; q++)
+        if (!(zbuf[q] = malloc(bound))) {
+            st = abl_fail(err, ABL_ENOMEM, "%s: no memory for a compressed %s chunk", o->path,
+                          name);
+            goto done;
+        }
+    for (size_t b0 = 0; b0 < total; b0 += batch) {
+        const size_t nb = total - b0 < batch ? total - b0 : batch;
+        int bad = 0; /* 1: no memory, 2: zlib failed */
+#pragma omp parallel reduction(| : bad)
+        {
+            char *gbuf = malloc(raw), *sbuf = malloc(raw);
+            if (!gbuf || !sbuf) bad |= 1;
+#pragma omp for schedule(dynamic, 1)
+            for (size_t q = 0; q < nb; q++) {
+                if (!gbuf || !sbuf) continue;
+                const size_t id = b0 + q;
+                const hsize_t x = id % nc[2], y = id / nc[2] % nc[1], z = id / (nc[2] * nc[1]);
+                gather_chunk(g, src, src_kind, dst_kind, c, z * c[0], y * c[1], x * c[2], gbuf);
+                for (size_t byte = 0; byte < el; byte++) /* H5Z shuffle */
+                    for (size_t i = 0; i < n; i++) sbuf[byte * n + i] = gbuf[i * el + byte];
+                zlen[q] = bound;
+                if (compress2(zbuf[q], &zlen[q], (const Bytef *)sbuf, (uLong)raw,
+                              DEFLATE_LEVEL) != Z_OK)
+                    bad |= 2;
+            }
+            free(gbuf);
+            free(sbuf);
+        }
+        if (bad) {
+            st = bad & 1 ? abl_fail(err, ABL_ENOMEM, "%s: no memory for a %s chunk", o->path, name)
+                         : abl_fail(err, ABL_EIO, "%s: compressing %s failed", o->path, name);
+            goto done;
+        }
+        for (size_t q = 0; q < nb; q++) {
+            const size_t id = b0 + q;
+            const hsize_t x = id % nc[2], y = id / nc[2] % nc[1], z = id / (nc[2] * nc[1]);
+            hsize_t off[4] = {t, z * c[0], y * c[1], x * c[2]};
+            if (H5Dwrite_chunk(dset, H5P_DEFAULT, 0, rank == 4 ? off : off + 1, (size_t)zlen[q],
+                               zbuf[q]) < 0) {
+                st = h5_fail(o, err, "writing dataset", name);
+                goto done;
+            }
+        }
+    }
+done:
+    for (size_t q = 0; zbuf && q < batch; q++) free(zbuf[q]);
+    free(zbuf);
+    free(zlen);
+    return st;
+}
+
+/* Whether dset is laid out as write_blocks_direct writes: chunks of c (rank 4: 1 x c) and
+ * exactly the filters shuffle, then deflate at DEFLATE_LEVEL. A dataset of another layout (a
+ * resumed file written by an older version, a library without zlib) goes through HDF5. */
+static bool direct_layout(hid_t dset, int rank, const hsize_t c[3])
+{
+    hid_t pl = H5Dget_create_plist(dset);
+    if (pl < 0) return false;
+    hsize_t cd[4] = {0, 0, 0, 0};
+    bool ok = H5Pget_chunk(pl, 4, cd) == rank &&
+              (rank == 3 ? cd[0] == c[0] && cd[1] == c[1] && cd[2] == c[2]
+                         : cd[0] == 1 && cd[1] == c[0] && cd[2] == c[1] && cd[3] == c[2]) &&
+              H5Pget_nfilters(pl) == 2;
+    for (unsigned f = 0; ok && f < 2; f++) {
+        unsigned flags, cdv[1] = {0};
+        size_t ncd = 1;
+        const H5Z_filter_t id = H5Pget_filter2(pl, f, &flags, &ncd, cdv, 0, NULL, NULL);
+        ok = f == 0 ? id == H5Z_FILTER_SHUFFLE
+                    : id == H5Z_FILTER_DEFLATE && ncd >= 1 && cdv[0] == DEFLATE_LEVEL;
+    }
+    H5Pclose(pl);
+    return ok;
+}
+
+/* Write a field into a dataset made with set_compression: filtered here on every thread and
+ * written raw when its layout is ours (direct_layout), else through HDF5's own pipeline. */
+static abl_status write_blocks(abl_output *o, hid_t dset, const char *name, int rank, hsize_t t,
+                               const abl_grid *g, const void *src, abl_dtype src_kind,
+                               abl_dtype dst_kind, const hsize_t c[3], abl_error *err)
+{
+    if (direct_layout(dset, rank, c))
+        return write_blocks_direct(o, dset, name, rank, t, g, src, src_kind, dst_kind, c, err);
+    return write_blocks_filtered(o, dset, name, rank, t, g, src, src_kind, dst_kind, c, err);
 }
 
 /* A compressed [nz][ny][nx] field with a units attribute. */
@@ -474,7 +621,7 @@ static abl_status create_snapshots(abl_output *o, const abl_grid *g, abl_error *
 {
     abl_status st = ABL_OK;
     hid_t grp = -1, sp = -1, dcpl = -1;
-    choose_chunk(g, 4, (hsize_t)g->nz, SNAP_CHUNK_BYTES, o->snap_chunk);
+    choose_chunk(g, 4, FIELD_CHUNK_PLANES, SNAP_CHUNK_BYTES, o->snap_chunk);
 
     grp = make_group(o, H5_SNAPSHOTS, err);
     if (grp < 0) return ABL_EIO;
@@ -2155,7 +2302,7 @@ abl_status output_resume(const char *path, const abl_sim_view *s, long snapshots
         /* keep exactly the snapshots the checkpoint knew of: a run killed after its last
          * checkpoint may have appended more, which the resumed run will write again */
         const abl_grid *g = &s->grid;
-        choose_chunk(g, 4, (hsize_t)g->nz, SNAP_CHUNK_BYTES, o->snap_chunk);
+        choose_chunk(g, 4, FIELD_CHUNK_PLANES, SNAP_CHUNK_BYTES, o->snap_chunk);
         o->snap_T = H5Dopen2(o->file, H5_SNAP_T, H5P_DEFAULT);
         o->snap_time = H5Dopen2(o->file, H5_SNAP_TIME, H5P_DEFAULT);
         hsize_t ext[4] = {(hsize_t)snapshots_written, (hsize_t)g->nz, (hsize_t)g->ny,
