@@ -304,8 +304,12 @@ static abl_status write_blocks_direct(abl_output *o, hid_t dset, const char *nam
     const hsize_t nc[3] = {((hsize_t)g->nz + c[0] - 1) / c[0], ((hsize_t)g->ny + c[1] - 1) / c[1],
                            ((hsize_t)g->nx + c[2] - 1) / c[2]};
     const size_t total = (size_t)(nc[0] * nc[1] * nc[2]);
-    const int nthr = omp_get_max_threads();
-    const size_t batch = (size_t)(nthr > 0 ? nthr : 1) * 2;
+    const int nthr = omp_get_max_threads() > 0 ? omp_get_max_threads() : 1;
+    /* a batch of 2 chunks per thread, at most 256 MiB of chunks (each thread holds two more
+     * chunk buffers while it works): bounded memory on many threads and large grids */
+    size_t batch = (size_t)nthr * 2, cap = ((size_t)256 << 20) / (raw > 0 ? raw : 1);
+    if (cap < 1) cap = 1;
+    if (batch > cap) batch = cap;
     const uLong bound = compressBound((uLong)raw);
     unsigned char **zbuf = calloc(batch, sizeof *zbuf);
     uLongf *zlen = calloc(batch, sizeof *zlen);
@@ -323,7 +327,8 @@ static abl_status write_blocks_direct(abl_output *o, hid_t dset, const char *nam
     for (size_t b0 = 0; b0 < total; b0 += batch) {
         const size_t nb = total - b0 < batch ? total - b0 : batch;
         int bad = 0; /* 1: no memory, 2: zlib failed */
-#pragma omp parallel reduction(| : bad)
+        const int nt = nb < (size_t)nthr ? (int)nb : nthr;
+#pragma omp parallel num_threads(nt) reduction(| : bad)
         {
             char *gbuf = malloc(raw), *sbuf = malloc(raw);
             if (!gbuf || !sbuf) bad |= 1;
