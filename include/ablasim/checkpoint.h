@@ -48,6 +48,11 @@ abl_status checkpoint_write(const char *path, const abl_sim_view *s, const char 
  * and load the scenario stored in it (as scenario_load would). */
 abl_status checkpoint_load_scenario(const char *path, abl_scenario **sc, abl_checkpoint_info *info,
                                     abl_error *err);
+/* The same with nextra more "a.b=value" overrides applied after the stored ones (the time-step
+ * check of a resumed run builds its half-step reference from the checkpoint this way). */
+abl_status checkpoint_load_scenario_sets(const char *path, const char *const *extra, int nextra,
+                                         abl_scenario **sc, abl_checkpoint_info *info,
+                                         abl_error *err);
 /* Verify the checkpoint again, check that s was built from the same tissue properties and
  * voxel materials, restore the state into s (created from that scenario) and check it. On
  * failure s is partly overwritten: destroy it. */

@@ -46,11 +46,15 @@ static const char *usage_main =
 
 static const char *usage_resume =
     "usage: ablasim resume CKPT.h5 [--threads N] [--quiet] [--profile] [--checkpoint-every SECONDS]\n"
+    "                      [--dt-check]\n"
     "\n"
     "Continues the run a checkpoint was written from (by --checkpoint-every, SIGINT or SIGTERM)\n"
     "and finishes its result file, with fields bitwise identical to an uninterrupted run.\n"
     "The scenario is rebuilt from the text stored in the checkpoint; tissue table and mesh files\n"
-    "are read again from their paths and must not have changed.\n";
+    "are read again from their paths and must not have changed.\n"
+    "--dt-check: the time-step check of `run --dt-check` for the resumed run: the scenario is\n"
+    "first run again from the start at half the step (no files), then resumed; the result\n"
+    "carries the same comparison an uninterrupted `run --dt-check` writes.\n";
 
 static volatile sig_atomic_t stop_requested;
 
@@ -97,7 +101,8 @@ static const char *usage_run =
     "                        zone volumes and largest map differences (JSON dt_check,\n"
     "                        /dt_check). Costs about three runs' time (a multirate run's\n"
     "                        reference runs single-rate: more). A run stopped and resumed\n"
-    "                        loses the check (the checkpoint does not carry the reference).\n"
+    "                        keeps the check when it is resumed with --dt-check (the\n"
+    "                        reference is run again from the checkpoint's scenario).\n"
     "  -h, --help            this text\n";
 
 typedef struct {
@@ -386,25 +391,36 @@ static bool show_profile;
  * override) and run it to its end without files; keep its final maps in *ref. A stop request
  * during it stops the command like any run without a checkpoint (nothing is written). */
 static abl_status dt_reference_run(const char *scenario, const char **sets, int nsets,
-                                   double dt_s, bool multirate, bool quiet,
+                                   const char *ckpt, double dt_s, bool multirate, bool quiet,
                                    abl_dt_reference *ref, abl_error *err)
 {
     /* A multirate run's reference runs single-rate: with the step halved, the multirate ratio
      * would double and keep the long step as it was, so the reference would not see the long
-     * step's error; single-rate at dt/2 is finer in every part of the grid (it costs more). */
+     * step's error; single-rate at dt/2 is finer in every part of the grid (it costs more).
+     * The scenario comes from its file and the run's overrides, or, for a resumed run (ckpt),
+     * from the checkpoint's stored scenario and overrides: the same scenario either way. */
     char dtset[64];
     snprintf(dtset, sizeof dtset, "time.dt_s=%.17g", 0.5 * dt_s);
-    sets[nsets++] = dtset;
-    if (multirate) sets[nsets++] = "time.multirate=off";
+    const char *more[2] = {dtset, "time.multirate=off"};
+    const int nmore = multirate ? 2 : 1;
     abl_scenario *sc = NULL;
     abl_sim *sim = NULL;
-    abl_status st = scenario_load(scenario, sets, nsets, &sc, err);
+    abl_status st;
+    if (ckpt) {
+        abl_checkpoint_info info;
+        st = checkpoint_load_scenario_sets(ckpt, more, nmore, &sc, &info, err);
+        if (!st) checkpoint_info_free(&info);
+    } else {
+        for (int k = 0; k < nmore; k++) sets[nsets++] = more[k];
+        st = scenario_load(scenario, sets, nsets, &sc, err);
+    }
     if (!st) st = sim_create(sc, &sim, err);
     if (!st) {
         if (!quiet)
-            fprintf(stderr, "ablasim: run: time-step check: the reference at dt = %.4g s "
+            fprintf(stderr, "ablasim: %s: time-step check: the reference at dt = %.4g s "
                             "(%ld steps%s) first, no files\n",
-                    sim->dt_s, sim->nsteps_total, multirate ? ", single-rate" : "");
+                    ckpt ? "resume" : "run", sim->dt_s, sim->nsteps_total,
+                    multirate ? ", single-rate" : "");
         install_signals();
         const abl_run_opts opts = {.no_output = true, .stop = &stop_requested};
         st = sim_run(sim, &opts, err);
@@ -526,7 +542,7 @@ int cmd_run(int argc, char **argv)
         const bool mr = sim->mr_ratio > 0;
         sim_destroy(sim);
         sim = NULL;
-        st = dt_reference_run(scenario, sets, nsets, dt, mr, quiet, &dtref, &err);
+        st = dt_reference_run(scenario, sets, nsets, NULL, dt, mr, quiet, &dtref, &err);
         if (!st) st = sim_create(sc, &sim, &err);
     }
     if (st) {
@@ -600,7 +616,7 @@ static int cmd_resume(int argc, char **argv)
 {
     const char *ckpt = NULL;
     int threads = 0;
-    bool quiet = false;
+    bool quiet = false, dt_check = false;
     double every = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
@@ -619,6 +635,8 @@ static int cmd_resume(int argc, char **argv)
             show_profile = true;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             quiet = true;
+        } else if (!strcmp(a, "--dt-check")) {
+            dt_check = true;
         } else if (!strcmp(a, "--checkpoint-every")) {
             if (++i >= argc || !parse_seconds(argv[i], &every))
                 return usage_error("--checkpoint-every needs seconds > 0, got",
@@ -642,6 +660,7 @@ static int cmd_resume(int argc, char **argv)
     st = checkpoint_load_scenario(ckpt, &sc, &info, &err);
     if (st) return fail("resume", &err);
     run_guard g = {0};
+    abl_dt_reference dtref = {0};
     if ((st = guard_run(&g, sc, false, ckpt, info.output_path, ckpt, false, &err)) ||
         (st = sim_create(sc, &sim, &err)) || (st = checkpoint_restore(ckpt, sim, &err))) {
         guard_release(&g);
@@ -650,9 +669,29 @@ static int cmd_resume(int argc, char **argv)
         checkpoint_info_free(&info);
         return fail("resume", &err);
     }
+    if (dt_check) {
+        /* as run --dt-check: the reference (the whole scenario from t = 0 at half the restored
+         * step) runs alone, then the run is restored again */
+        const double dt = sim->dt_s;
+        const bool mr = sim->mr_ratio > 0;
+        sim_destroy(sim);
+        sim = NULL;
+        st = dt_reference_run(NULL, NULL, 0, ckpt, dt, mr, quiet, &dtref, &err);
+        if (!st) st = sim_create(sc, &sim, &err);
+        if (!st) st = checkpoint_restore(ckpt, sim, &err);
+        if (st) {
+            guard_release(&g);
+            sim_destroy(sim);
+            scenario_free(sc);
+            dt_reference_free(&dtref);
+            checkpoint_info_free(&info);
+            return fail("resume", &err);
+        }
+    }
     char *out = info.output_path; /* owned by info until the end */
-    int rc =
-        execute("resume", sc, sim, out, quiet, ckpt, every, info.snapshots_written, &g, NULL);
+    int rc = execute("resume", sc, sim, out, quiet, ckpt, every, info.snapshots_written, &g,
+                     dt_check ? &dtref : NULL);
+    dt_reference_free(&dtref);
     checkpoint_info_free(&info);
     return rc;
 }

@@ -1032,6 +1032,13 @@ static abl_status check_scenario_text(const char *path, const char *spath, const
 abl_status checkpoint_load_scenario(const char *path, abl_scenario **sc, abl_checkpoint_info *info,
                                     abl_error *err)
 {
+    return checkpoint_load_scenario_sets(path, NULL, 0, sc, info, err);
+}
+
+abl_status checkpoint_load_scenario_sets(const char *path, const char *const *extra, int nextra,
+                                         abl_scenario **sc, abl_checkpoint_info *info,
+                                         abl_error *err)
+{
     *sc = NULL;
     memset(info, 0, sizeof *info);
     h5_quiet q;
@@ -1070,7 +1077,7 @@ abl_status checkpoint_load_scenario(const char *path, abl_scenario **sc, abl_che
     int nsets = 0;
     for (char *p = sets; *p; p++)
         nsets += *p == '\n';
-    list = calloc((size_t)nsets + 1, sizeof *list);
+    list = calloc((size_t)nsets + (size_t)(nextra > 0 ? nextra : 0) + 1, sizeof *list);
     if (!list) {
         st = abl_fail(err, ABL_ENOMEM, "out of memory");
         goto done;
@@ -1078,6 +1085,7 @@ abl_status checkpoint_load_scenario(const char *path, abl_scenario **sc, abl_che
     nsets = 0;
     for (char *p = strtok(sets, "\n"); p; p = strtok(NULL, "\n"))
         list[nsets++] = p;
+    for (int k = 0; k < nextra; k++) list[nsets++] = (char *)extra[k];
     quiet_end(&q);
     st = scenario_load_string(text, spath, dir, (const char *const *)list, nsets, sc, err);
     quiet_begin(&q);

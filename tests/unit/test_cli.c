@@ -267,6 +267,78 @@ static void test_dt_check_run(void)
     free(json);
 }
 
+/* The JSON text of the dt_check object without its wall-clock member (wall_ref_s), for
+ * comparing two runs' checks: everything else in it is computed from the fields. The summary is
+ * pretty-printed: the object is a member of the top level (two-space indent), so it ends at the
+ * first "\n  }" after its key, and wall_ref_s is one line of it. */
+static char *dt_check_text(const char *json_path)
+{
+    char *json = tu_slurp(json_path);
+    char *d = json ? strstr(json, "\"dt_check\"") : NULL;
+    char *end = d ? strstr(d, "\n  }") : NULL;
+    char *w = d ? strstr(d, "\"wall_ref_s\"") : NULL;
+    char *eol = w ? strchr(w, '\n') : NULL;
+    char *out = NULL;
+    if (d && end && w && eol && w < end) {
+        const size_t a = (size_t)(w - d), b = (size_t)(eol - d), n = (size_t)(end - d);
+        out = malloc(n + 1);
+        if (out) {
+            memcpy(out, d, a);
+            memcpy(out + a, d + b, n - b);
+            out[a + n - b] = '\0';
+        }
+    }
+    free(json);
+    return out;
+}
+
+/* run --dt-check stopped by SIGTERM during the run itself (after its reference), then
+ * `resume --dt-check`: the result carries the same dt_check as an uninterrupted run --dt-check
+ * (the reference is rebuilt from the checkpoint's scenario and the resumed fields are bitwise
+ * the uninterrupted ones, so every number but the reference's wall time is equal). */
+static void test_dt_check_resume(void)
+{
+    char dir[700], cmd[4096], full[800], part[800], ckpt[800], errf[800], js[800];
+    tu_subdir(dir, sizeof dir, "dtc_resume");
+    snprintf(full, sizeof full, "%s/full.h5", dir);
+    snprintf(part, sizeof part, "%s/part.h5", dir);
+    snprintf(ckpt, sizeof ckpt, "%s/part.ckpt.h5", dir);
+    snprintf(errf, sizeof errf, "%s/err.txt", dir);
+    snprintf(cmd, sizeof cmd,
+             "'%s' run '%s/configs/liver_demo.yaml' -o '%s' --set grid.dims=[40,40,40] "
+             "--set time.duration_s=600 -q --dt-check",
+             tu_bin(), tu_root(), full);
+    CU_ASSERT_FATAL(tu_run(cmd, NULL, errf) == 0);
+    char confs[800];
+    snprintf(confs, sizeof confs, "%s/configs/liver_demo.yaml", tu_root());
+    const char *args[] = {tu_bin(), "run", confs, "-o", part, "--checkpoint-every", "0.05",
+                          "--set", "grid.dims=[40,40,40]", "--set", "time.duration_s=600", "-q",
+                          "--dt-check", NULL};
+    pid_t pid = tu_spawn(args);
+    CU_ASSERT_FATAL(pid >= 0);
+    /* the checkpoints are the run's own (the reference writes none): stop once one exists */
+    for (int i = 0; i < 1000 && !tu_exists(ckpt); i++) usleep(10000);
+    kill(pid, SIGTERM);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    const int rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    CU_ASSERT(rc == 75);
+    snprintf(cmd, sizeof cmd, "'%s' resume '%s' -q --dt-check", tu_bin(), ckpt);
+    CU_ASSERT_EQUAL(tu_run(cmd, NULL, errf), 0);
+    snprintf(js, sizeof js, "%s/full.json", dir);
+    char *a = dt_check_text(js);
+    snprintf(js, sizeof js, "%s/part.json", dir);
+    char *b = dt_check_text(js);
+    printf("\n  stopped with exit %d, resumed with --dt-check: dt_check %s the uninterrupted "
+           "run's",
+           rc, a && b && !strcmp(a, b) ? "equals" : "DIFFERS FROM");
+    CU_ASSERT(a != NULL && b != NULL);
+    CU_ASSERT(a && b && !strcmp(a, b));
+    CU_ASSERT(a && strstr(a, "\"steps_ref\""));
+    free(a);
+    free(b);
+}
+
 /* A run that fails (here: a numerical fault from an absurd power density) leaves an existing
  * result of the same name byte for byte as it was. */
 static void test_failure_keeps_old_output(void)
@@ -486,6 +558,8 @@ void register_cli_tests(void)
     CU_add_test(s, "good run writes h5, xdmf, json", test_good_run_outputs);
     CU_add_test(s, "run --dt-check: half-step reference, comparison in the JSON",
                 test_dt_check_run);
+    CU_add_test(s, "resume --dt-check: the same check as an uninterrupted run",
+                test_dt_check_resume);
     CU_add_test(s, "failed run keeps an existing result", test_failure_keeps_old_output);
     CU_add_test(s, "bad-input catalogue", test_bad_input_catalogue);
     CU_add_test(s, "SIGTERM checkpoint + resume is bitwise identical", test_checkpoint_resume);
