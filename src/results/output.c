@@ -192,6 +192,36 @@ static int set_compression(hid_t dcpl)
     return 0;
 }
 
+/* Gather chunk (z0, y0, x0) of the field into buf, converting to dst_kind; its extent inside
+ * the grid goes to b[3] (z, y, x). padded: buf is a whole chunk of c[0] x c[1] x c[2] elements
+ * and the part outside the grid is zero, as HDF5 fills an edge chunk with the dataset's fill
+ * value (set_zero_fill) before filtering it; else buf holds just the b[0] x b[1] x b[2] block. */
+static void gather_chunk(const abl_grid *g, const void *src, abl_dtype src_kind,
+                         abl_dtype dst_kind, const hsize_t c[3], hsize_t z0, hsize_t y0,
+                         hsize_t x0, bool padded, char *buf, hsize_t b[3])
+{
+    const size_t el = field_elem_size(dst_kind), sel = field_elem_size(src_kind);
+    b[0] = z0 + c[0] > (hsize_t)g->nz ? (hsize_t)g->nz - z0 : c[0];
+    b[1] = y0 + c[1] > (hsize_t)g->ny ? (hsize_t)g->ny - y0 : c[1];
+    b[2] = x0 + c[2] > (hsize_t)g->nx ? (hsize_t)g->nx - x0 : c[2];
+    const hsize_t ry = padded ? c[1] : b[1], rx = padded ? c[2] : b[2]; /* buf's row layout */
+    if (padded && (b[0] < c[0] || b[1] < c[1] || b[2] < c[2]))
+        memset(buf, 0, (size_t)(c[0] * c[1] * c[2]) * el);
+    const char *s = src;
+    for (hsize_t k = 0; k < b[0]; k++)
+        for (hsize_t j = 0; j < b[1]; j++) {
+            char *d = buf + ((size_t)(k * ry + j) * (size_t)rx) * el;
+            const size_t off = ABL_IDX(g, x0, y0 + j, z0 + k);
+            if (src_kind == dst_kind) {
+                memcpy(d, s + off * sel, (size_t)b[2] * el);
+            } else {
+                const double *sv = (const double *)(const void *)s + off;
+                float *dv = (float *)(void *)d;
+                for (hsize_t i = 0; i < b[2]; i++) dv[i] = to_f32(sv[i]);
+            }
+        }
+}
+
 /* Write a grid field chunk by chunk: each H5Dwrite covers exactly one chunk, so HDF5 never
  * reads back a partly written compressed chunk, and the staging buffer is one chunk. With
  * rank 4 the field goes to time index t of a [nt][nz][ny][nx] dataset. src is converted from
@@ -202,8 +232,8 @@ static abl_status write_blocks_filtered(abl_output *o, hid_t dset, const char *n
                                         abl_error *err)
 {
     abl_status st = ABL_OK;
-    size_t el = field_elem_size(dst_kind), sel = field_elem_size(src_kind);
-    void *buf = malloc((size_t)(c[0] * c[1] * c[2]) * el);
+    const size_t el = field_elem_size(dst_kind);
+    char *buf = malloc((size_t)(c[0] * c[1] * c[2]) * el);
     hid_t fsp = H5Dget_space(dset), msp = -1;
     if (!buf) {
         st = abl_fail(err, ABL_ENOMEM, "%s: no memory for a %s chunk", o->path, name);
@@ -213,29 +243,12 @@ static abl_status write_blocks_filtered(abl_output *o, hid_t dset, const char *n
         st = h5_fail(o, err, "writing dataset", name);
         goto done;
     }
-    const char *s = src;
     for (hsize_t z0 = 0; z0 < (hsize_t)g->nz; z0 += c[0]) {
         for (hsize_t y0 = 0; y0 < (hsize_t)g->ny; y0 += c[1]) {
             for (hsize_t x0 = 0; x0 < (hsize_t)g->nx; x0 += c[2]) {
-                hsize_t bz = c[0], by = c[1], bx = c[2];
-                if (z0 + bz > (hsize_t)g->nz) bz = (hsize_t)g->nz - z0;
-                if (y0 + by > (hsize_t)g->ny) by = (hsize_t)g->ny - y0;
-                if (x0 + bx > (hsize_t)g->nx) bx = (hsize_t)g->nx - x0;
-                char *d = buf;
-                for (hsize_t k = 0; k < bz; k++) {
-                    for (hsize_t j = 0; j < by; j++) {
-                        size_t off = ABL_IDX(g, x0, y0 + j, z0 + k);
-                        if (src_kind == dst_kind) {
-                            memcpy(d, s + off * sel, (size_t)bx * el);
-                        } else {
-                            const double *sv = (const double *)(const void *)s + off;
-                            float *dv = (float *)(void *)d;
-                            for (hsize_t i = 0; i < bx; i++) dv[i] = to_f32(sv[i]);
-                        }
-                        d += (size_t)bx * el;
-                    }
-                }
-                hsize_t start[4] = {t, z0, y0, x0}, count[4] = {1, bz, by, bx};
+                hsize_t b[3];
+                gather_chunk(g, src, src_kind, dst_kind, c, z0, y0, x0, false, buf, b);
+                hsize_t start[4] = {t, z0, y0, x0}, count[4] = {1, b[0], b[1], b[2]};
                 const hsize_t *fs = rank == 4 ? start : start + 1;
                 const hsize_t *fc = rank == 4 ? count : count + 1;
                 msp = H5Screate_simple(3, count + 1, NULL);
@@ -256,34 +269,6 @@ done:
     return st;
 }
 
-/* Gather chunk (z0, y0, x0) of the field into buf, a whole chunk of c[0] x c[1] x c[2]
- * elements of dst_kind: the part outside the grid is zero, as HDF5 fills an edge chunk with
- * the dataset's fill value (set_zero_fill) before filtering it. */
-static void gather_chunk(const abl_grid *g, const void *src, abl_dtype src_kind,
-                         abl_dtype dst_kind, const hsize_t c[3], hsize_t z0, hsize_t y0,
-                         hsize_t x0, char *buf)
-{
-    const size_t el = field_elem_size(dst_kind), sel = field_elem_size(src_kind);
-    hsize_t bz = c[0], by = c[1], bx = c[2];
-    if (z0 + bz > (hsize_t)g->nz) bz = (hsize_t)g->nz - z0;
-    if (y0 + by > (hsize_t)g->ny) by = (hsize_t)g->ny - y0;
-    if (x0 + bx > (hsize_t)g->nx) bx = (hsize_t)g->nx - x0;
-    if (bz < c[0] || by < c[1] || bx < c[2])
-        memset(buf, 0, (size_t)(c[0] * c[1] * c[2]) * el);
-    const char *s = src;
-    for (hsize_t k = 0; k < bz; k++)
-        for (hsize_t j = 0; j < by; j++) {
-            char *d = buf + ((size_t)(k * c[1] + j) * (size_t)c[2]) * el;
-            const size_t off = ABL_IDX(g, x0, y0 + j, z0 + k);
-            if (src_kind == dst_kind) {
-                memcpy(d, s + off * sel, (size_t)bx * el);
-            } else {
-                const double *sv = (const double *)(const void *)s + off;
-                float *dv = (float *)(void *)d;
-                for (hsize_t i = 0; i < bx; i++) dv[i] = to_f32(sv[i]);
-            }
-        }
-}
 
 /* The datasets' filter pipeline (set_compression: shuffle, then deflate at DEFLATE_LEVEL) done
  * here, chunk by chunk on every thread, and the filtered chunks written raw (H5Dwrite_chunk,
@@ -337,7 +322,9 @@ static abl_status write_blocks_direct(abl_output *o, hid_t dset, const char *nam
                 if (!gbuf || !sbuf) continue;
                 const size_t id = b0 + q;
                 const hsize_t x = id % nc[2], y = id / nc[2] % nc[1], z = id / (nc[2] * nc[1]);
-                gather_chunk(g, src, src_kind, dst_kind, c, z * c[0], y * c[1], x * c[2], gbuf);
+                hsize_t b[3];
+                gather_chunk(g, src, src_kind, dst_kind, c, z * c[0], y * c[1], x * c[2], true,
+                             gbuf, b);
                 for (size_t byte = 0; byte < el; byte++) /* H5Z shuffle */
                     for (size_t i = 0; i < n; i++) sbuf[byte * n + i] = gbuf[i * el + byte];
                 zlen[q] = bound;

@@ -996,6 +996,19 @@ static abl_status solve(abl_source *s, int conf, double t_s, abl_error *err)
     return ABL_OK;
 }
 
+/* solve() inside the run's profile: its time counts as the potential phase, not the sources'
+ * (the driver's mark before the source update opened the sources phase). */
+static abl_status solve_timed(abl_source *s, const abl_field_view *v, int conf, double t_s,
+                              abl_error *err)
+{
+    rfa_state *m = s->state;
+    potential_set_profile(m->pot, v->prof);
+    if (v->prof) prof_mark(v->prof, ABL_PROF_SOURCES, 0);
+    const abl_status st = solve(s, conf, t_s, err);
+    if (v->prof) prof_mark(v->prof, ABL_PROF_POTENTIAL, 0);
+    return st;
+}
+
 /* Electrode e's part in configuration conf: -1 it does not conduct (tissue then), 0 active,
  * 1 return. Together: every electrode with its own polarity; sequential: electrode conf alone;
  * bipolar pairs: electrode conf active against electrode conf + 1 (cyclically) as return. */
@@ -1106,7 +1119,6 @@ static abl_status rfa_update(abl_source *s, const abl_field_view *v, abl_source_
     const bool new_row = !m->started || t > m->t_last;
 
     int conf = 0;
-    bool switched = false; /* impedance switching: a turn ended at the start of this step */
     if (p->switching == SW_IMPEDANCE) {
         if (!m->started) m->sw_turn_s = t;
         /* the longest turn (switch_interval_s, optional): judged at the start of a step, so a
@@ -1119,7 +1131,6 @@ static abl_status rfa_update(abl_source *s, const abl_field_view *v, abl_source_
             m->sw_conf = (m->sw_conf + 1) % p->nel;
             m->sw_turn_s = t;
             m->sw_why = 2;
-            switched = true;
         }
         conf = m->sw_conf;
     } else if (p->switching) {
@@ -1134,24 +1145,20 @@ static abl_status rfa_update(abl_source *s, const abl_field_view *v, abl_source_
     if (conf != m->conf || drives) {
         update_sigma(m, v);
         if (conf != m->conf || sigma_change(m, &m->eg) > p->resolve_tol) {
-            potential_set_profile(m->pot, v->prof);
-            if (v->prof) prof_mark(v->prof, ABL_PROF_SOURCES, 0);
-            st = solve(s, conf, t, err);
-            if (v->prof) prof_mark(v->prof, ABL_PROF_POTENTIAL, 0);
-            if (st) return st;
+            if ((st = solve_timed(s, v, conf, t, err))) return st;
         }
     }
     /* Impedance-triggered switching (Francica et al. 2019, Br J Radiol 92:20180625: "switched
      * from one electrode to the next automatically when the impedance reached 30 ohm above the
      * baseline level"). The generator judges the conducting electrode's impedance at the start
-     * of each step, from the solution for the present sigma, as the impedance mode judges its
-     * pause; if it is above that electrode's baseline + switch_delta_Ohm the next electrode
+     * of each step, from the stored solution (re-solved above when sigma moved by more than
+     * resolve_tolerance), as the impedance mode judges its pause; if it is above that electrode's baseline + switch_delta_Ohm the next electrode
      * conducts this step instead (one switch per step: the next one is judged at the next
      * step). ASSUMED, not in the source: the baseline is the lowest impedance the electrode
      * showed while conducting, the longest turn (if any) is the user's, and an electrode still
      * above its threshold is not skipped. */
     if (p->switching == SW_IMPEDANCE && drives) {
-        if (!switched && 1.0 / m->I1 > m->sw_base_Ohm[conf] + p->switch_delta_Ohm) {
+        if (m->sw_why != 2 && 1.0 / m->I1 > m->sw_base_Ohm[conf] + p->switch_delta_Ohm) {
             m->sw_why = 1;
             m->sw_Z_Ohm = 1.0 / m->I1;
             m->sw_base_at_Ohm = m->sw_base_Ohm[conf];
@@ -1159,11 +1166,7 @@ static abl_status rfa_update(abl_source *s, const abl_field_view *v, abl_source_
             m->sw_conf = conf;
             m->sw_turn_s = t;
             T_tip = tip_temperature(m, conf, v->T_C);
-            potential_set_profile(m->pot, v->prof);
-            if (v->prof) prof_mark(v->prof, ABL_PROF_SOURCES, 0);
-            st = solve(s, conf, t, err);
-            if (v->prof) prof_mark(v->prof, ABL_PROF_POTENTIAL, 0);
-            if (st) return st;
+            if ((st = solve_timed(s, v, conf, t, err))) return st;
         }
         m->sw_base_Ohm[conf] = fmin(m->sw_base_Ohm[conf], 1.0 / m->I1);
     }

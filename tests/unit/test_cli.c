@@ -267,6 +267,20 @@ static void test_dt_check_run(void)
     free(json);
 }
 
+/* Start the command args (a run with --checkpoint-every), stop it with SIGTERM once its first
+ * periodic checkpoint ckpt exists (the run is then part-way) and return its exit code (75:
+ * checkpointed and stopped; 0 only if it finished before the signal). */
+static int stop_at_checkpoint(const char *const *args, const char *ckpt)
+{
+    pid_t pid = tu_spawn(args);
+    CU_ASSERT_FATAL(pid >= 0);
+    for (int i = 0; i < 1000 && !tu_exists(ckpt); i++) usleep(10000);
+    kill(pid, SIGTERM);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 /* The JSON text of the dt_check object without its wall-clock member (wall_ref_s), for
  * comparing two runs' checks: everything else in it is computed from the fields. The summary is
  * pretty-printed: the object is a member of the top level (two-space indent), so it ends at the
@@ -314,14 +328,8 @@ static void test_dt_check_resume(void)
     const char *args[] = {tu_bin(), "run", confs, "-o", part, "--checkpoint-every", "0.05",
                           "--set", "grid.dims=[40,40,40]", "--set", "time.duration_s=600", "-q",
                           "--dt-check", NULL};
-    pid_t pid = tu_spawn(args);
-    CU_ASSERT_FATAL(pid >= 0);
-    /* the checkpoints are the run's own (the reference writes none): stop once one exists */
-    for (int i = 0; i < 1000 && !tu_exists(ckpt); i++) usleep(10000);
-    kill(pid, SIGTERM);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    const int rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    /* the checkpoints are the run's own (the reference writes none) */
+    const int rc = stop_at_checkpoint(args, ckpt);
     CU_ASSERT(rc == 75);
     snprintf(cmd, sizeof cmd, "'%s' resume '%s' -q --dt-check", tu_bin(), ckpt);
     CU_ASSERT_EQUAL(tu_run(cmd, NULL, errf), 0);
@@ -398,14 +406,7 @@ static void resume_case(const char *scheme_set, const char *tag)
         }
     }
     args[na] = NULL;
-    pid_t pid = tu_spawn(args);
-    CU_ASSERT_FATAL(pid >= 0);
-    /* stop it once a periodic checkpoint exists (the run is then part-way) */
-    for (int i = 0; i < 400 && !tu_exists(ckpt); i++) usleep(10000);
-    kill(pid, SIGTERM);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    int rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    const int rc = stop_at_checkpoint(args, ckpt);
     printf("\n  %s: stopped by SIGTERM with exit %d", tag, rc);
     /* 75 = checkpointed and stopped; 0 only if the run finished before the signal */
     CU_ASSERT(rc == 75);
