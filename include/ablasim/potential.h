@@ -66,6 +66,20 @@ abl_status potential_create(const abl_grid *g, const bool grounded[6],
                             const abl_potential_opts *opts, abl_potential **out, abl_error *err);
 void potential_destroy(abl_potential *p);
 
+/* Far ground: the grounded faces are not held at 0 V but lead to a ground at infinity through
+ * the exterior, a homogeneous medium of each face voxel's own sigma in which the potential is
+ * the monopole A / r about centre_m (the centre of the current) [m]: the first-order asymptotic
+ * (Robin) condition for the exterior Laplace problem, so the impedance includes the resistance
+ * beyond the grid and no longer depends on where the grid ends (to first order). NULL: faces
+ * held at 0 V (the default). Applies from the next potential_set_conductivity. The exterior's
+ * dissipation is not deposited in the grid: potential_dissipation then returns the grid's share
+ * and potential_far_power the rest (their sum is the V I identity's power). ABL_ENOMEM. */
+abl_status potential_set_far_ground(abl_potential *p, const double centre_m[3], abl_error *err);
+
+/* Far ground only (else 0): the power [W] dissipated beyond the grid, sum over grounded domain
+ * faces of the exterior's share of G_b V^2, per plane in order (thread-independent). */
+double potential_far_power(abl_potential *p, const double *V);
+
 /* Face conductances from per-voxel conductivity sigma_S_m [S/m] (> 0; callers floor it) and
  * the held set (held[c] != 0; may be NULL: none), metal or node held voxels (above). The held
  * set is remembered (not copied: it must stay valid) for solve, current and dissipation. */

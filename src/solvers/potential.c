@@ -32,7 +32,50 @@ struct abl_potential {
     double *zrow;         /* nx zeros: the conductances of missing neighbour rows */
     uint8_t *row_clean;   /* [ny nz] no held voxel in the row nor in its 4 neighbour rows */
     abl_profile *prof;    /* per-kernel timers (NULL: none) */
+    /* far ground (potential_set_far_ground): the grounded faces lead to a ground at infinity */
+    bool far;
+    double far_c[3];      /* centre of the current [m] */
+    double *gbq;          /* [n] the part of gb whose dissipation lies inside the voxel (the
+                           * half voxel); the rest is dissipated beyond the grid */
 };
+
+abl_status potential_set_far_ground(abl_potential *p, const double centre_m[3], abl_error *err)
+{
+    p->far = centre_m != NULL;
+    if (!p->far) return ABL_OK;
+    memcpy(p->far_c, centre_m, sizeof p->far_c);
+    if (!p->gbq && !(p->gbq = grid_alloc_field(p->g, 0.0)))
+        return abl_fail(err, ABL_ENOMEM, "out of memory (far ground, %zu voxels)", p->g->n);
+    return ABL_OK;
+}
+
+/* Far ground through voxel (i, j, k)'s domain face f: the half voxel in series with the
+ * exterior, a homogeneous medium of the voxel's sigma in which the potential is the monopole
+ * V = A / r about the current's centre c. Its outward current density at the face point x is
+ * then sigma ((x - c).n / r^2) V: the first-order asymptotic condition dV/dn = -(r.n / r^2) V for
+ * the exterior Laplace problem (Bayliss, Gunzburger & Turkel 1982, SIAM J Appl Math 42:430).
+ * Per unit area the exterior conducts sigma d / r^2 (d = (x - c).n), the half voxel 2 sigma / h;
+ * in series, per voxel volume (divided by h): the conductance returned [S/m^3]. *in_share: the
+ * fraction of the face's dissipation that falls in the half voxel (its resistance's share). */
+static double far_wall(const abl_potential *p, double sigma, int i, int j, int k, int f,
+                       double *in_share)
+{
+    double x[3];
+    grid_voxel_centre_m(p->g, i, j, k, x);
+    const int ax = f / 2;
+    const double sgn = (f % 2) ? 1.0 : -1.0, h = p->g->h_m[ax];
+    x[ax] += sgn * 0.5 * h;
+    double r2 = 0.0;
+    for (int a = 0; a < 3; a++) r2 += (x[a] - p->far_c[a]) * (x[a] - p->far_c[a]);
+    /* the face's distance from the centre along its normal; a centre closer than half a
+     * voxel to the face plane (or beyond it) would make the exterior a short or an open
+     * circuit: held at half a voxel (the electrodes lie inside the grid, so only a face
+     * beside the centre comes near it) */
+    const double d = fmax(sgn * (x[ax] - p->far_c[ax]), 0.5 * h);
+    const double r_in = 0.5 * h / sigma, r_out = r2 / (sigma * d); /* resistances x area */
+    *in_share = r_in / (r_in + r_out);
+    return 1.0 / (h * (r_in + r_out));
+}
 
 void potential_set_profile(abl_potential *p, abl_profile *prof)
 {
@@ -48,6 +91,7 @@ void potential_destroy(abl_potential *p)
     grid_free_field(p->gy);
     grid_free_field(p->gz);
     grid_free_field(p->gb);
+    grid_free_field(p->gbq);
     grid_free_field(p->pre);
     pcg_destroy(p->cg);
     free(p->work);
@@ -200,13 +244,24 @@ abl_status potential_set_conductivity(abl_potential *p, const double *s, const u
             for (int i = 0; i < nx; i++) {
                 if (!yz_edge && i > 0 && i < nx - 1) {
                     gbr[i] = 0.0;
+                    if (p->far) p->gbq[row + (size_t)i] = 0.0;
                     continue;
                 }
-                double gb = 0.0;
+                double gb = 0.0, gq = 0.0;
                 const int at[6] = {i == 0, i == nx - 1, j == 0, j == ny - 1, k == 0, k == nz - 1};
                 for (int f = 0; f < 6; f++)
-                    if (at[f] && p->grounded[f]) gb += abl_wall_conductance(sr[i], ih2[f / 2]);
+                    if (at[f] && p->grounded[f]) {
+                        if (p->far) {
+                            double share_in;
+                            const double gf = far_wall(p, sr[i], i, j, k, f, &share_in);
+                            gb += gf;
+                            gq += gf * share_in;
+                        } else {
+                            gb += abl_wall_conductance(sr[i], ih2[f / 2]);
+                        }
+                    }
                 gbr[i] = gb;
+                if (p->far) p->gbq[row + (size_t)i] = gq;
             }
         }
     if (bad == (size_t)-1 && held && metal) {
@@ -470,7 +525,9 @@ double potential_dissipation(abl_potential *p, const double *V, double *q_W_m3)
 {
     const abl_grid *g = p->g;
     const size_t sy = g->sy, sz = g->sz;
-    const double *gx = p->gx, *gy = p->gy, *gz = p->gz, *gb = p->gb;
+    /* far ground: a boundary voxel keeps only its half voxel's share of the face dissipation
+     * (potential_far_power has the rest) */
+    const double *gx = p->gx, *gy = p->gy, *gz = p->gz, *gb = p->far ? p->gbq : p->gb;
     const int nx = g->nx;
 #pragma omp parallel for schedule(static)
     for (int k = 0; k < g->nz; k++) {
@@ -545,5 +602,28 @@ double potential_dissipation(abl_potential *p, const double *V, double *q_W_m3)
     }
     double s = 0.0;
     for (int k = 0; k < g->nz; k++) s += p->work[k];
+    return s * grid_voxel_volume_m3(g);
+}
+
+double potential_far_power(abl_potential *p, const double *V)
+{
+    const abl_grid *g = p->g;
+    if (!p->far) return 0.0;
+    const int nx = g->nx, ny = g->ny, nz = g->nz;
+#pragma omp parallel for schedule(static)
+    for (int k = 0; k < nz; k++) {
+        double s = 0.0;
+        for (int j = 0; j < ny; j++) {
+            const bool yz_edge = j == 0 || j == ny - 1 || k == 0 || k == nz - 1;
+            for (int i = 0; i < nx; i++) {
+                if (!yz_edge && i > 0 && i < nx - 1) i = nx - 1; /* interior: no domain face */
+                const size_t c = ABL_IDX(g, i, j, k);
+                s += (p->gb[c] - p->gbq[c]) * V[c] * V[c];
+            }
+        }
+        p->work[k] = s;
+    }
+    double s = 0.0;
+    for (int k = 0; k < nz; k++) s += p->work[k];
     return s * grid_voxel_volume_m3(g);
 }

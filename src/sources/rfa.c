@@ -46,6 +46,8 @@
 
 #define PI 3.14159265358979323846
 #define RFA_MAX_ELECTRODES 16
+#define NCOL 10     /* generator log columns of every RFA source (series_cols) */
+#define NCOL_MAX 14 /* with a far ground's and impedance switching's own */
 
 /* ---- conductivity model ------------------------------------------------------------------ */
 
@@ -111,6 +113,7 @@ typedef struct {
     double switch_delta_Ohm; /* SW_IMPEDANCE: next electrode when Z > its baseline + this */
     bool bipolar;     /* some electrode is a return: active at +1/2, return at -1/2 (unit) */
     bool grounded[6];
+    bool far_ground;  /* ground: far (monopolar default): the grounded faces lead to a far pad */
     rfa_sigma_model sigma;
     double resolve_tol, solver_tol, sensor_radius_m;
     double margin_m; /* electrical box: electrodes' extent + margin (< 0: the whole grid) */
@@ -219,7 +222,14 @@ static const cfg_keydecl rfa_decl[] = {
             "impedance exceeds its baseline (its lowest so far) by this (Francica et al. 2019, "
             "Br J Radiol 92:20180625)"),
     CFG_KEY("ground_faces", "–", "all six", "list of faces; empty only for a bipolar source",
-            "grounded faces (V = 0 half a voxel outside); the others are insulated"),
+            "faces through which the current leaves for the ground (see `ground`); the others "
+            "are insulated"),
+    CFG_KEY("ground", "–", "`far` (`faces` for a bipolar source)", "`far`, `faces`",
+            "far: the dispersive pad is far away, and the current leaves the grounded faces "
+            "into an exterior of the face voxel's conductivity (first-order asymptotic "
+            "condition: the impedance includes the tissue beyond the grid; docs/RFA.md \"Far "
+            "ground\"); faces: the grounded faces are the pad, held at 0 V half a voxel "
+            "outside"),
     CFG_KEY("sigma_temp_coeff_per_K", "1/K", "0.015", "[0, 0.05]",
             "linear rise of σ below the drop"),
     {"sigma_drop_start_C", "°C", "99, 100", "[50, 200], end > start",
@@ -544,6 +554,26 @@ static abl_status rfa_parse(cfg_node *e, const abl_scenario *sc, void **params, 
         }
     }
 
+    /* ground: far (the pad far away, an exterior beyond the grounded faces) or faces (the pad
+     * on them). A bipolar source's current returns through its own return electrodes: the
+     * monopole exterior of 'far' does not describe it, so its faces (if any) stay at 0 V. */
+    {
+        static const char *const grounds[] = {"far", "faces"};
+        int gm;
+        if ((st = cfg_get_enum(e, "ground", false, m->bipolar ? 1 : 0, grounds, 2, &gm, err)))
+            goto fail;
+        if (gm == 0 && m->bipolar) {
+            cfg_node *n = cfg_get(e, "ground");
+            st = abl_fail(err, ABL_EINVAL,
+                          "%s: '%s' = far: a bipolar source returns its current through its "
+                          "return electrodes, not through a far pad; use ground: faces (its "
+                          "ground_faces, if any, held at 0 V) or leave the key out",
+                          cfg_where(n, where, sizeof where), cfg_path(n, path, sizeof path));
+            goto fail;
+        }
+        m->far_ground = gm == 0;
+    }
+
     /* sigma(T): +1.5 %/K to 99 C, down by 1e-4 over 99-100 C (docs/RFA.md for the sources) */
     rfa_sigma_model *sg = &m->sigma;
     if ((st = cfg_get_double(e, "sigma_temp_coeff_per_K", false, 0.015, &coeff_r,
@@ -724,6 +754,9 @@ typedef struct {
     double *pin_T;
     int conf;              /* configuration of the last solve (-1: none) */
     double P1, I1;         /* unit-voltage power [W/V^2] and current [A/V] of the last solve */
+    double P1_far;         /* far ground: unit-voltage power dissipated beyond the grid (the
+                            * generator delivers P1 + P1_far; the grid receives P1) */
+    double far_c[RFA_MAX_ELECTRODES][3]; /* far ground: each configuration's current centre [m] */
     long nsolves;
     int last_iters;
     /* generator state */
@@ -740,23 +773,24 @@ typedef struct {
      * the longest turn; the outgoing electrode's judged impedance and baseline (rise only) */
     int sw_why;
     double sw_Z_Ohm, sw_base_at_Ohm;
-    abl_series_buf series; /* the generator log (series_cols) */
+    abl_series_buf series; /* the generator log (cols) */
+    const char *cols[NCOL_MAX];
     /* wet electrodes: per wet electrode, the distance of each box voxel's centre from its
      * active segment [box] (wet_region; NULL for a dry electrode) */
     float *wet_d_m[RFA_MAX_ELECTRODES];
     bool any_wet;
 } rfa_state;
 
-/* The generator log; impedance switching adds three columns (the hand-over record) */
-#define NCOL 10
-#define NCOL_SW 13
-static const char *const series_cols[NCOL_SW] = {
+/* The generator log: NCOL columns; impedance switching adds three (the hand-over record), a
+ * far ground then grid_power_W (the part of power_W dissipated in the grid) */
+static const char *const series_cols[NCOL] = {
     "time_s",           "voltage_V",        "current_A",        "power_W",
     "impedance_Ohm",    "tip_temperature_C", "active_electrode", "paused",
-    "potential_solves", "cg_iterations",
-    /* switching: impedance only: 0 none, 1 impedance rise, 2 longest turn; the outgoing
-     * electrode's judged impedance and its baseline at a rise (0 otherwise) */
-    "handover",         "handover_impedance_Ohm", "handover_baseline_Ohm"};
+    "potential_solves", "cg_iterations"};
+/* switching: impedance only: 0 none, 1 impedance rise, 2 longest turn; the outgoing
+ * electrode's judged impedance and its baseline at a rise (0 otherwise) */
+static const char *const handover_cols[3] = {"handover", "handover_impedance_Ohm",
+                                             "handover_baseline_Ohm"};
 
 static void rfa_destroy(abl_source *s)
 {
@@ -956,7 +990,8 @@ static abl_status solve(abl_source *s, int conf, double t_s, abl_error *err)
     rfa_state *m = s->state;
     const abl_grid *g = &m->eg;
     potential_set_couples(m->pot, m->pcouple[conf], m->npcouple[conf]);
-    abl_status st = potential_set_conductivity(m->pot, m->sigma, m->held[conf], true, err);
+    abl_status st = potential_set_far_ground(m->pot, m->p->far_ground ? m->far_c[conf] : NULL, err);
+    if (!st) st = potential_set_conductivity(m->pot, m->sigma, m->held[conf], true, err);
     if (st) return st;
     /* initial guess: the last solution, or its linear extrapolation in time from the two last
      * ones when that starts closer (smooth heating: fewer CG iterations; after a jump such as
@@ -982,6 +1017,7 @@ static abl_status solve(abl_source *s, int conf, double t_s, abl_error *err)
     m->tp[conf] = m->ts[conf];
     m->ts[conf] = t_s;
     m->P1 = potential_dissipation(m->pot, V, m->q1);
+    m->P1_far = potential_far_power(m->pot, V);
     m->I1 = potential_current_A(m->pot, V);
     memcpy(m->sigma_s, m->sigma, g->n * sizeof(double));
     m->conf = conf;
@@ -1070,16 +1106,17 @@ static double generator_voltage(rfa_state *m, double t, double P_demand)
 {
     const rfa_params *p = m->p;
     const double Z = 1.0 / m->I1;
+    const double P1 = m->P1 + m->P1_far; /* what the generator delivers per V^2 */
     double V0 = 0.0;
     switch (p->mode) {
     case GEN_VOLTAGE:
         V0 = p->voltage_V;
         break;
     case GEN_POWER:
-        V0 = sqrt(p->power_W / m->P1);
+        V0 = sqrt(p->power_W / P1);
         break;
     case GEN_TEMPERATURE:
-        V0 = sqrt(P_demand / m->P1);
+        V0 = sqrt(P_demand / P1);
         break;
     case GEN_IMPEDANCE:
         if (t - m->on_s <= p->baseline_s) m->baseline_Ohm = fmin(m->baseline_Ohm, Z);
@@ -1089,7 +1126,7 @@ static double generator_voltage(rfa_state *m, double t, double P_demand)
             m->pause_end_s = t + p->pause_s;
             m->npauses++;
         }
-        V0 = m->paused ? 0.0 : sqrt(p->power_W / m->P1);
+        V0 = m->paused ? 0.0 : sqrt(p->power_W / P1);
         break;
     }
     V0 = fmin(V0, p->max_voltage_V);
@@ -1206,19 +1243,23 @@ static abl_status rfa_update(abl_source *s, const abl_field_view *v, abl_source_
     out->pin_T_C = m->pin_T;
 
     if (new_row) {
-        const double row[NCOL_SW] = {t,
-                                  V0,
-                                  V0 * m->I1,
-                                  V2 * m->P1,
-                                  1.0 / m->I1,
-                                  T_tip,
-                                  p->switching ? conf : -1,
-                                  m->paused ? 1.0 : 0.0,
-                                  (double)m->nsolves,
-                                  m->last_iters,
-                                  m->sw_why,
-                                  m->sw_Z_Ohm,
-                                  m->sw_base_at_Ohm};
+        double row[NCOL_MAX] = {t,
+                                V0,
+                                V0 * m->I1,
+                                V2 * (m->P1 + m->P1_far),
+                                1.0 / m->I1,
+                                T_tip,
+                                p->switching ? conf : -1,
+                                m->paused ? 1.0 : 0.0,
+                                (double)m->nsolves,
+                                m->last_iters};
+        int nc = NCOL;
+        if (p->switching == SW_IMPEDANCE) {
+            row[nc++] = m->sw_why;
+            row[nc++] = m->sw_Z_Ohm;
+            row[nc++] = m->sw_base_at_Ohm;
+        }
+        if (p->far_ground) row[nc++] = V2 * m->P1;
         if ((st = series_buf_append(&m->series, row, s->name, err))) return st;
     }
     m->started = true;
@@ -1230,7 +1271,7 @@ static void rfa_series(const abl_source *s, abl_source_series *out)
 {
     const rfa_state *m = s->state;
     out->ncol = m->series.ncol;
-    out->columns = series_cols;
+    out->columns = m->cols;
     out->nrow = m->series.nrow;
     out->rows = m->series.rows;
 }
@@ -1278,6 +1319,7 @@ static abl_status rfa_state_io(const abl_source *s, abl_blob *b, abl_error *err)
     abl_blob_io(b, &m->conf, sizeof m->conf);
     abl_blob_io(b, &m->P1, sizeof m->P1);
     abl_blob_io(b, &m->I1, sizeof m->I1);
+    if (p->far_ground) abl_blob_io(b, &m->P1_far, sizeof m->P1_far);
     abl_blob_io(b, &m->nsolves, sizeof m->nsolves);
     abl_blob_io(b, &m->last_iters, sizeof m->last_iters);
     abl_blob_io(b, &m->started, sizeof m->started);
@@ -1609,7 +1651,15 @@ static abl_status rfa_create(const abl_source_cfg *cfg, const abl_sim *sim, abl_
     m->baseline_Ohm = INFINITY;
     for (int e = 0; e < RFA_MAX_ELECTRODES; e++) m->sw_base_Ohm[e] = INFINITY;
     m->nconf = p->switching ? p->nel : 1;
-    m->series.ncol = p->switching == SW_IMPEDANCE ? NCOL_SW : NCOL;
+    {
+        int nc = 0;
+        for (int c = 0; c < NCOL; c++) m->cols[nc++] = series_cols[c];
+        if (p->switching == SW_IMPEDANCE)
+            for (int c = 0; c < 3; c++) m->cols[nc++] = handover_cols[c];
+        /* the Joule heat the grid receives; power_W (the generator's) also has the exterior's */
+        if (p->far_ground) m->cols[nc++] = "grid_power_W";
+        m->series.ncol = nc;
+    }
     for (int k = 0; k < sim->nmat; k++) {
         const abl_tissue *t = &tt->t[sim->mat_tissue[k]];
         if (isnan(t->sigma_480kHz_S_m)) {
@@ -1748,6 +1798,24 @@ static abl_status rfa_create(const abl_source_cfg *cfg, const abl_sim *sim, abl_
                     m->pin_T[m->npin++] = p->el[e].coolant_C;
                 }
     }
+    /* far ground: each configuration's current centre, the centroid of its held voxels (the
+     * exterior's monopole is centred there; ASSUMED: the electrodes' own centroid stands for
+     * the centre of the current, exact for a symmetric electrode and first order otherwise) */
+    if (p->far_ground)
+        for (int cf = 0; cf < m->nconf; cf++) {
+            double sum[3] = {0.0, 0.0, 0.0};
+            size_t nh = 0;
+            for (int k = 0; k < eg->nz; k++)
+                for (int j = 0; j < eg->ny; j++)
+                    for (int i = 0; i < eg->nx; i++) {
+                        if (!m->held[cf][ABL_IDX(eg, i, j, k)]) continue;
+                        double x[3];
+                        grid_voxel_centre_m(eg, i, j, k, x);
+                        for (int a = 0; a < 3; a++) sum[a] += x[a];
+                        nh++;
+                    }
+            for (int a = 0; a < 3; a++) m->far_c[cf][a] = nh ? sum[a] / (double)nh : 0.0;
+        }
     /* initial guess and held values: 1 V on the electrodes; bipolar: +1/2 V on the active ones,
      * -1/2 V on the returns (a unit voltage between them; the far ground, if any, at 0) */
     for (int c = 0; c < m->nconf; c++)
