@@ -14,7 +14,8 @@
  * faces, so a face between a held and a free voxel conducts through the free half voxel only,
  * G = 2 sigma_free / h^2 (the Dirichlet wall of kernels.h); in "node" mode the held value sits
  * at the voxel centre and the face is an ordinary one (exact Dirichlet data in tests). Domain
- * faces are grounded (V = 0 half a voxel outside, G = 2 sigma / h^2) or insulated (G = 0).
+ * faces are grounded (V = 0 half a voxel outside, G = 2 sigma / h^2), open to a far ground
+ * (potential_set_far_ground: a Robin condition, G_b below) or insulated (G = 0).
  *
  * Joule heat. With K the matrix of these conductances, at a solution of K V = 0 on the free
  * voxels
@@ -28,8 +29,9 @@
  * Solver: preconditioned conjugate gradients on the free voxels (pcg.h). Preconditioner: the grid's
  * constant-coefficient Laplacian inverted exactly with the FFTW transforms of spectral.h,
  * scaled symmetrically by the local coefficient, M^-1 = S^-1/2 L^-1 S^-1/2 with
- * S = diag(K) / diag(L) (exact for homogeneous sigma; much better than a mean coefficient at
- * the 1e4 contrasts of desiccated tissue). It needs at least one grounded face (else L is
+ * S = diag(K) / diag(L) (exact for homogeneous sigma with the faces at 0 V; with a far ground L
+ * keeps the Dirichlet faces, so it is inexact at the boundary: 3-5x more iterations on an open
+ * box; much better than a mean coefficient at the 1e4 contrasts of desiccated tissue). It needs at least one grounded face (else L is
  * singular, and so is K without a ground). All reductions are summed per z-plane in plane
  * order: results do not depend on the thread count.
  * Alternative (opts.preconditioner): one symmetric V-cycle of aggregation multigrid (multigrid.h)
@@ -132,7 +134,8 @@ double potential_current_A(abl_potential *p, const double *V);
 
 /* Joule heat per voxel q_W_m3 (all g->n voxels; at held voxels only the held half of their
  * coupled faces and the dissipation of their own grounded domain faces, which only a short
- * circuit has) from the face dissipations as described above; returns the total power [W]
+ * circuit has) from the face dissipations as described above (with a far ground only the half
+ * voxel's share of a grounded face's); returns the grid's total power [W]
  * (sum q V_voxel, per plane in order). */
 double potential_dissipation(abl_potential *p, const double *V, double *q_W_m3);
 

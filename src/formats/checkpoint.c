@@ -24,8 +24,10 @@
 
 /* Format history: 1 - ablasim 0.1 before issue 14 (no checksums, no provenance); 2 - checksums
  * of every dataset and attribute, build version, tissue properties and voxel materials the run
- * was made from, absolute paths. */
-#define CKPT_FORMAT 2
+ * was made from, absolute paths; 3 - an RFA source with a far ground (the default since
+ * session 17) stores the exterior's unit power in its state (a format-2 RFA state would be read
+ * shifted by it). */
+#define CKPT_FORMAT 3
 
 #define ATTR_CHECKSUM "checksum_u64"
 #define ATTR_ALL_ATTRS "attributes_checksum_u64"
@@ -365,8 +367,8 @@ static abl_status open_checked(const char *path, hid_t *f, hid_t *root, abl_erro
     if (format < CKPT_FORMAT)
         return abl_fail(err, ABL_EINVAL,
                         "%s: written by an older ablasim (checkpoint format %d; this one reads "
-                        "format %d, which carries checksums and provenance); it cannot be "
-                        "resumed: re-run the scenario",
+                        "format %d: its state layout differs); it cannot be resumed: re-run the "
+                        "scenario",
                         path, format, CKPT_FORMAT);
     if (format > CKPT_FORMAT)
         return abl_fail(err, ABL_EINVAL,

@@ -34,6 +34,8 @@ struct abl_potential {
     abl_profile *prof;    /* per-kernel timers (NULL: none) */
     /* far ground (potential_set_far_ground): the grounded faces lead to a ground at infinity */
     bool far;
+    bool far_built;       /* gb and gbq were built with the far ground (the last
+                           * potential_set_conductivity): what dissipation and far power read */
     double far_c[3];      /* centre of the current [m] */
     double *gbq;          /* [n] the part of gb whose dissipation lies inside the voxel (the
                            * half voxel); the rest is dissipated beyond the grid */
@@ -315,6 +317,7 @@ abl_status potential_set_conductivity(abl_potential *p, const double *s, const u
         for (int i = 0; i < nf; i++)
             *f[i].g = scale * abl_face_conductance(s[c], s[f[i].nb], ih2[f[i].axis]);
     }
+    p->far_built = p->far;
     /* multigrid levels from the final faces (couplings included); it needs no scales */
     if (p->mg) return mg_setup(p->mg, p->gx, p->gy, p->gz, p->gb, held, err);
     /* preconditioner scales from the diagonal of K (needs the neighbours' faces: second pass) */
@@ -527,7 +530,7 @@ double potential_dissipation(abl_potential *p, const double *V, double *q_W_m3)
     const size_t sy = g->sy, sz = g->sz;
     /* far ground: a boundary voxel keeps only its half voxel's share of the face dissipation
      * (potential_far_power has the rest) */
-    const double *gx = p->gx, *gy = p->gy, *gz = p->gz, *gb = p->far ? p->gbq : p->gb;
+    const double *gx = p->gx, *gy = p->gy, *gz = p->gz, *gb = p->far_built ? p->gbq : p->gb;
     const int nx = g->nx;
 #pragma omp parallel for schedule(static)
     for (int k = 0; k < g->nz; k++) {
@@ -608,7 +611,7 @@ double potential_dissipation(abl_potential *p, const double *V, double *q_W_m3)
 double potential_far_power(abl_potential *p, const double *V)
 {
     const abl_grid *g = p->g;
-    if (!p->far) return 0.0;
+    if (!p->far_built) return 0.0;
     const int nx = g->nx, ny = g->ny, nz = g->nz;
 #pragma omp parallel for schedule(static)
     for (int k = 0; k < nz; k++) {

@@ -28,8 +28,9 @@
  * (potential_set_couples), in the Joule heat (half of a coupled face's to the held side) and,
  * for cooled electrodes, thermally (k dG (T_cool - T_b) as heat; docs/RFA.md "Sub-voxel
  * electrode coupling").
- * sum q V = V0^2 P1 is exactly the power reported, and P1 = I1 to the CG tolerance (discrete
- * identity in potential.h), so the series satisfies P = V I.
+ * The power reported is V0^2 (P1 + P1_far): P1 = sum q V the Joule heat in the grid, P1_far
+ * the exterior's with a far ground (potential_far_power; 0 with ground: faces); their sum is I1
+ * to the CG tolerance (discrete identity in potential.h), so the series satisfies P = V I.
  */
 #include <math.h>
 #include <stdio.h>
