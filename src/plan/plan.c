@@ -51,7 +51,8 @@ typedef struct {
     double g_K;          /* coverage: min over the target set (>= 0: covered) */
     double crit_K;       /* worst critical excess (>= 0: a limit crossed) */
     bool crit_ok;
-    double dose;         /* n x power x duration [J] (or n x duration [s] without power) */
+    double dose;         /* n x power x duration [J] (or n x duration [s] without power); the
+                          * power once when it is the source's (dose_in_source: RFA) */
     double objective;
     double wall_s;
     bool cached;
@@ -720,7 +721,9 @@ static abl_status evaluate(plan_ctx *C, const plan_geom *G, int level, bool fixe
     {
         const double pw = isnan(G->power_W) ? (isnan(P->base_power_W) ? 1.0 : P->base_power_W)
                                             : G->power_W;
-        e->dose = G->n * pw * e->t_plan_s;
+        /* a power in the source (RFA: one generator drives all its electrodes) is spent once,
+         * a power per applicator once per applicator */
+        e->dose = (P->dose_in_source ? 1 : G->n) * pw * e->t_plan_s;
     }
 done:
     sim_destroy(s);
@@ -1439,7 +1442,7 @@ abl_status plan_run(const abl_plan_opts *o, abl_plan_report *rep, abl_error *err
         const double pmax = P->power_var ? P->power_W[1]
                                          : (isnan(P->base_power_W) ? 1.0 : P->base_power_W);
         const double tmax = P->dur_var ? P->duration_s[1] : C->base_sc->duration_s;
-        C->dose_ref = P->n_max * pmax * tmax;
+        C->dose_ref = (P->dose_in_source ? 1 : P->n_max) * pmax * tmax; /* as e->dose */
     }
     say(C, "target '%s': %.2f mL, centroid (%.1f, %.1f, %.1f) mm; %s; %d..%d applicator(s)",
         P->target_tissue, C->tumour_mL, C->centroid_mm[0], C->centroid_mm[1], C->centroid_mm[2],
