@@ -135,6 +135,58 @@ static void test_sphere_order(void)
     CU_ASSERT(e4 < 1e-2);
 }
 
+/* A metal sphere of radius a (the voxels with centres inside it, held at V0) centred in an N^3
+ * grid of 1 mm voxels (the grid centre a voxel corner), conductivity sigma everywhere; V zero
+ * elsewhere. The caller frees sig, V and held. */
+static void metal_sphere(int N, double a, double sigma, double V0, abl_grid *g, double **sig,
+                         double **V, uint8_t **held)
+{
+    const double h = 1e-3, o0 = -0.5 * (N - 1) * h;
+    abl_error err = {0};
+    const int dims[3] = {N, N, N};
+    const double hh[3] = {h, h, h}, org[3] = {o0, o0, o0};
+    CU_ASSERT_FATAL(grid_init(g, dims, hh, org, &err) == ABL_OK);
+    *sig = malloc(g->n * sizeof **sig);
+    *V = calloc(g->n, sizeof **V);
+    *held = calloc(g->n, 1);
+    CU_ASSERT_FATAL(*sig && *V && *held);
+    for (int k = 0; k < N; k++)
+        for (int j = 0; j < N; j++)
+            for (int i = 0; i < N; i++) {
+                size_t c = ABL_IDX(g, i, j, k);
+                double x[3];
+                grid_voxel_centre_m(g, i, j, k, x);
+                (*sig)[c] = sigma;
+                (*held)[c] = x[0] * x[0] + x[1] * x[1] + x[2] * x[2] <= a * a;
+                (*V)[c] = (*held)[c] ? V0 : 0.0;
+            }
+}
+
+/* Least squares V = A (1/r) - B over the voxels of the +x half-axis through the grid centre with
+ * r_min <= r <= r_max (at most 40); *worst the largest relative misfit. Returns the samples. */
+static int fit_inverse_r(const abl_grid *g, const double *V, double r_min, double r_max,
+                         double *A, double *B, double *worst)
+{
+    const int N = g->nx;
+    double r_[40], v_[40], sx = 0, sy = 0, sxx = 0, sxy = 0;
+    int m = 0;
+    for (int i = N / 2; i < N && m < 40; i++) {
+        double x[3];
+        grid_voxel_centre_m(g, i, N / 2, N / 2, x);
+        double r = sqrt(x[0] * x[0] + x[1] * x[1] + x[2] * x[2]);
+        if (r < r_min || r > r_max) continue;
+        r_[m] = r;
+        v_[m] = V[ABL_IDX(g, i, N / 2, N / 2)];
+        sx += 1 / r, sy += v_[m], sxx += 1 / (r * r), sxy += v_[m] / r;
+        m++;
+    }
+    *A = (m * sxy - sx * sy) / (m * sxx - sx * sx);
+    *B = (*A * sx - sy) / m;
+    *worst = 0.0;
+    for (int q = 0; q < m; q++) *worst = fmax(*worst, fabs((*A / r_[q] - *B) / v_[q] - 1.0));
+    return m;
+}
+
 /* Far grounded box, metal sphere electrode (the voxels with centres inside r < a) at V0: the
  * potential must fall as 1/r. Along an axis, for 2a <= r <= b/2 (b the box half-width), V is
  * fitted as A/r - B (the radial harmonic functions; a grounded cube instead of a sphere adds
@@ -145,26 +197,13 @@ static void test_sphere_order(void)
  * 3.09 mm), and metal to the voxel faces makes it larger still, so 3.0-3.6 mm. */
 static void test_sphere_far_ground(void)
 {
-    const double a = 3e-3, h = 1e-3, sigma = 0.15, V0 = 1.0;
+    const double a = 3e-3, sigma = 0.15, V0 = 1.0;
     const int N = 60;
     abl_grid g;
     abl_error err = {0};
-    const int dims[3] = {N, N, N};
-    const double hh[3] = {h, h, h}, org[3] = {-29.5e-3, -29.5e-3, -29.5e-3};
-    CU_ASSERT_FATAL(grid_init(&g, dims, hh, org, &err) == ABL_OK);
-    double *sig = malloc(g.n * sizeof *sig), *V = calloc(g.n, sizeof *V);
-    uint8_t *held = calloc(g.n, 1);
-    CU_ASSERT_FATAL(sig && V && held);
-    for (int k = 0; k < N; k++)
-        for (int j = 0; j < N; j++)
-            for (int i = 0; i < N; i++) {
-                size_t c = ABL_IDX(&g, i, j, k);
-                double x[3];
-                grid_voxel_centre_m(&g, i, j, k, x);
-                sig[c] = sigma;
-                held[c] = x[0] * x[0] + x[1] * x[1] + x[2] * x[2] <= a * a;
-                V[c] = held[c] ? V0 : 0.0;
-            }
+    double *sig, *V;
+    uint8_t *held;
+    metal_sphere(N, a, sigma, V0, &g, &sig, &V, &held);
     bool grounded[6] = {true, true, true, true, true, true};
     abl_potential_opts o = {1e-10, 2000, true};
     abl_potential *p = NULL;
@@ -174,22 +213,8 @@ static void test_sphere_far_ground(void)
     double res;
     CU_ASSERT_FATAL(potential_solve(p, V, NULL, &it, &res, &err) == ABL_OK);
     const double I = potential_current_A(p, V);
-    /* least squares V = A (1/r) - B over the samples */
-    double r_[40], v_[40], sx = 0, sy = 0, sxx = 0, sxy = 0;
-    int m = 0;
-    for (int i = N / 2; i < N && m < 40; i++) {
-        double x[3];
-        grid_voxel_centre_m(&g, i, N / 2, N / 2, x);
-        double r = sqrt(x[0] * x[0] + x[1] * x[1] + x[2] * x[2]);
-        if (r < 2 * a || r > 15e-3) continue;
-        r_[m] = r;
-        v_[m] = V[ABL_IDX(&g, i, N / 2, N / 2)];
-        sx += 1 / r, sy += v_[m], sxx += 1 / (r * r), sxy += v_[m] / r;
-        m++;
-    }
-    const double A = (m * sxy - sx * sy) / (m * sxx - sx * sx), B = (A * sx - sy) / m;
-    double worst = 0.0;
-    for (int q = 0; q < m; q++) worst = fmax(worst, fabs((A / r_[q] - B) / v_[q] - 1.0));
+    double A, B, worst;
+    const int m = fit_inverse_r(&g, V, 2 * a, 15e-3, &A, &B, &worst);
     const double flux = fabs(I / (4.0 * PI_ * sigma * A) - 1.0);
     printf("\n  metal sphere a = 3 mm at 1 mm in a 60 mm grounded box: V = %.4f mm/r - %.4f, "
            "fit within %.2f %%, I vs 4 pi sigma A %.2f %%",
@@ -224,23 +249,11 @@ static double sphere_open_box(int N, bool far, double *B_rel, double *fit, doubl
     const double a = 3e-3, h = 1e-3, sigma = 0.15, V0 = 1.0;
     abl_grid g;
     abl_error err = {0};
-    const int dims[3] = {N, N, N};
-    const double o0 = -0.5 * (N - 1) * h, hh[3] = {h, h, h}, org[3] = {o0, o0, o0};
-    CU_ASSERT_FATAL(grid_init(&g, dims, hh, org, &err) == ABL_OK);
-    double *sig = malloc(g.n * sizeof *sig), *V = calloc(g.n, sizeof *V),
-           *q = malloc(g.n * sizeof *q);
-    uint8_t *held = calloc(g.n, 1);
-    CU_ASSERT_FATAL(sig && V && q && held);
-    for (int k = 0; k < N; k++)
-        for (int j = 0; j < N; j++)
-            for (int i = 0; i < N; i++) {
-                size_t c = ABL_IDX(&g, i, j, k);
-                double x[3];
-                grid_voxel_centre_m(&g, i, j, k, x);
-                sig[c] = sigma;
-                held[c] = x[0] * x[0] + x[1] * x[1] + x[2] * x[2] <= a * a;
-                V[c] = held[c] ? V0 : 0.0;
-            }
+    double *sig, *V;
+    uint8_t *held;
+    metal_sphere(N, a, sigma, V0, &g, &sig, &V, &held);
+    double *q = malloc(g.n * sizeof *q);
+    CU_ASSERT_FATAL(q != NULL);
     bool grounded[6] = {true, true, true, true, true, true};
     abl_potential_opts o = {1e-10, 2000, ABL_PRECOND_MULTIGRID};
     abl_potential *p = NULL;
@@ -265,22 +278,8 @@ static double sphere_open_box(int N, bool far, double *B_rel, double *fit, doubl
                 if (fabs(x[0]) < 15e-3 && fabs(x[1]) < 15e-3 && fabs(x[2]) < 15e-3)
                     *P_inner15 += q[ABL_IDX(&g, i, j, k)] * grid_voxel_volume_m3(&g);
             }
-    double r_[40], v_[40], sx = 0, sy = 0, sxx = 0, sxy = 0;
-    int m = 0;
-    for (int i = N / 2; i < N && m < 40; i++) {
-        double x[3];
-        grid_voxel_centre_m(&g, i, N / 2, N / 2, x);
-        double r = sqrt(x[0] * x[0] + x[1] * x[1] + x[2] * x[2]);
-        if (r < 2 * a || r > 0.5 * N * h - 3e-3) continue;
-        r_[m] = r;
-        v_[m] = V[ABL_IDX(&g, i, N / 2, N / 2)];
-        sx += 1 / r, sy += v_[m], sxx += 1 / (r * r), sxy += v_[m] / r;
-        m++;
-    }
-    CU_ASSERT(m >= 5);
-    const double A = (m * sxy - sx * sy) / (m * sxx - sx * sx), B = (A * sx - sy) / m;
-    *fit = 0.0;
-    for (int k = 0; k < m; k++) *fit = fmax(*fit, fabs((A / r_[k] - B) / v_[k] - 1.0));
+    double A, B;
+    CU_ASSERT(fit_inverse_r(&g, V, 2 * a, 0.5 * N * h - 3e-3, &A, &B, fit) >= 5);
     *B_rel = fabs(B) / (A / (2 * a));
     *flux = fabs(I / (4.0 * PI_ * sigma * A) - 1.0);
     potential_destroy(p);
