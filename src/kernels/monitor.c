@@ -16,7 +16,8 @@ static inline void damage_voxel(const abl_damage_maps *d, size_t c, double t, do
     const int m = d->material[c];
     if (t >= d->arrhenius_min_C && d->A_per_s[m] > 0) {
         const double rate = d->A_per_s[m] * exp(-d->Ea_J_mol[m] / (R_gas * (t + 273.15)));
-        d->omega[c] = fmin(d->omega[c] + rate * interval_s, 1e30);
+        const double w = d->omega[c] + rate * interval_s;
+        d->omega[c] = w < 1e30 ? w : 1e30; /* = fmin(w, 1e30), inlined (also for NaN) */
     }
 }
 
@@ -51,7 +52,7 @@ size_t monitor_update(double T_lo, double T_hi, size_t n, const double *restrict
         for (size_t c = c0; c < c1; c++) {
             const double t = T[c];
             /* written so that NaN fails the test (and leaves T_max, T_min as they were) */
-            fault |= !(t >= T_lo && t <= T_hi);
+            fault |= !((t >= T_lo) & (t <= T_hi));
             T_max[c] = t > T_max[c] ? t : T_max[c];
             T_min[c] = t < T_min[c] ? t : T_min[c];
             lo = t < lo ? t : lo;
@@ -63,19 +64,23 @@ size_t monitor_update(double T_lo, double T_hi, size_t n, const double *restrict
                     if (c < bad) bad = c;
                     break;
                 }
-        if (hi >= hot_lo)
-            for (size_t c = c0; c < c1; c++) {
-                const double t = T[c];
-                if (t >= hot_lo)
-                    for (int h = 0; h < n_hot; h++)
-                        if (t >= hot_C[h]) t_hot_s[h][c] += dt;
+        /* per threshold, one masked loop the compiler vectorises (the block's range says
+         * which thresholds it reaches) */
+        for (int h = 0; h < n_hot; h++)
+            if (hi >= hot_C[h]) {
+                float *restrict th = t_hot_s[h];
+                const double x = hot_C[h];
+#pragma omp simd
+                for (size_t c = c0; c < c1; c++)
+                    if (T[c] >= x) th[c] += dt;
             }
-        if (lo <= cold_hi)
-            for (size_t c = c0; c < c1; c++) {
-                const double t = T[c];
-                if (t <= cold_hi)
-                    for (int h = 0; h < n_cold; h++)
-                        if (t <= cold_C[h]) t_cold_s[h][c] += dt;
+        for (int h = 0; h < n_cold; h++)
+            if (lo <= cold_C[h]) {
+                float *restrict tc = t_cold_s[h];
+                const double x = cold_C[h];
+#pragma omp simd
+                for (size_t c = c0; c < c1; c++)
+                    if (T[c] <= x) tc[c] += dt;
             }
         if (dmg && hi >= 39.0)
             for (size_t c = c0; c < c1; c++) damage_voxel(dmg, c, T[c], dt_min, interval_s);

@@ -319,6 +319,98 @@ static void test_source_window(void)
     scenario_free(sc);
 }
 
+/* monitor_update (kernels.h) against a plain per-voxel reference written from its contract:
+ * T_max/T_min, time at or above each hot / at or below each cold threshold, Arrhenius and CEM43
+ * (Sapareto & Dewey 1984) damage, and the lowest faulty voxel. The field spans several monitor
+ * blocks (512 voxels) with blocks that reach no threshold, some, and all of them, so the per-block
+ * skips and the vectorised threshold loops are all exercised. Exact equality: every map is a
+ * per-voxel expression evaluated the same way (the reference repeats the same operations). */
+static void test_monitor_reference(void)
+{
+    const size_t n = 5 * 512 + 77;
+    const double hot[3] = {50.0, 55.0, 60.0}, cold[2] = {0.0, -40.0};
+    double *T = malloc(n * sizeof *T), *Tmax = malloc(n * sizeof *Tmax),
+           *Tmin = malloc(n * sizeof *Tmin), *om = calloc(n, sizeof *om),
+           *cem = calloc(n, sizeof *cem), *rom = calloc(n, sizeof *rom),
+           *rcem = calloc(n, sizeof *rcem);
+    float *th[3], *tc[2], *rth[3], *rtc[2];
+    for (int h = 0; h < 3; h++) th[h] = calloc(n, sizeof(float)), rth[h] = calloc(n, sizeof(float));
+    for (int h = 0; h < 2; h++) tc[h] = calloc(n, sizeof(float)), rtc[h] = calloc(n, sizeof(float));
+    uint8_t *mat = calloc(n, 1);
+    const double A[2] = {7.39e39, 0.0}, Ea[2] = {2.577e5, 0.0}; /* material 1: no damage set */
+    for (size_t c = 0; c < n; c++) {
+        mat[c] = (uint8_t)(c % 7 == 0);
+        Tmax[c] = Tmin[c] = 37.0;
+    }
+    const abl_damage_maps dmg = {mat, A, Ea, 50.0, om, cem};
+    const double iv = 0.25;
+    for (int step = 0; step < 6; step++) {
+        for (size_t c = 0; c < n; c++) {
+            const size_t b = c / 512;
+            /* block 0: 37 C only; 1: heating to ~70 C; 2: freezing to ~-60 C; 3: both; 4: a
+             * sweep through every threshold; 5 (77 voxels): odd ones 50.01..50.75 C, just
+             * reaching the lowest hot threshold, even ones -40.00..-39.24 C, just reaching the
+             * coldest cold one (a block skip with any slack misses them; -40.0 tests "<=") */
+            const double u = (double)(c % 512) / 512.0, s = 1.0 + step;
+            T[c] = b == 0   ? 37.0
+                   : b == 1 ? 37.0 + 5.5 * s * u
+                   : b == 2 ? 37.0 - 16.0 * s * u
+                   : b == 3 ? (c % 2 ? 37.0 + 5.5 * s * u : 37.0 - 16.0 * s * u)
+                   : b == 4 ? -80.0 + 160.0 * u * (0.5 + 0.1 * s)
+                            : (c % 2 ? 50.0 : -40.0) + 0.01 * (double)(c % 512);
+        }
+        size_t bad = monitor_update(-100.0, 200.0, n, T, Tmax, Tmin, 3, hot, th, 2, cold, tc, iv,
+                                    &dmg);
+        CU_ASSERT(bad == (size_t)-1);
+        for (size_t c = 0; c < n; c++) {
+            const double t = T[c];
+            for (int h = 0; h < 3; h++)
+                if (t >= hot[h]) rth[h][c] += (float)iv;
+            for (int h = 0; h < 2; h++)
+                if (t <= cold[h]) rtc[h][c] += (float)iv;
+            if (t >= 39.0) {
+                rcem[c] += iv / 60.0 * (t >= 43.0 ? exp2(t - 43.0) : exp2(-2.0 * (43.0 - t)));
+                if (t >= 50.0 && A[mat[c]] > 0)
+                    rom[c] = fmin(rom[c] + A[mat[c]] * exp(-Ea[mat[c]] / (8.314462618 * (t + 273.15))) * iv,
+                                  1e30);
+            }
+        }
+    }
+    size_t wrong = 0, hits_hot = 0, hits_cold = 0;
+    double tmax_ref = -INFINITY, tmin_ref = INFINITY;
+    for (size_t c = 0; c < n; c++) {
+        for (int h = 0; h < 3; h++) wrong += th[h][c] != rth[h][c], hits_hot += rth[h][c] > 0;
+        for (int h = 0; h < 2; h++) wrong += tc[h][c] != rtc[h][c], hits_cold += rtc[h][c] > 0;
+        wrong += om[c] != rom[c];
+        wrong += cem[c] != rcem[c];
+        tmax_ref = fmax(tmax_ref, Tmax[c]);
+        tmin_ref = fmin(tmin_ref, Tmin[c]);
+    }
+    CU_ASSERT_EQUAL(wrong, 0);
+    /* the field reached every map (else the comparison above tests nothing) */
+    CU_ASSERT(hits_hot > 500 && hits_cold > 500);
+    CU_ASSERT(rtc[1][5 * 512] == (float)(6 * iv)); /* -40.0 C at every step: counted (<=) */
+    CU_ASSERT(rth[0][5 * 512 + 1] == (float)(6 * iv));
+    CU_ASSERT(tmax_ref > 60.0 && tmin_ref < -40.0);
+    /* T_max / T_min: the running extremes of the six fields (the last is the largest sweep) */
+    CU_ASSERT_DOUBLE_EQUAL(Tmax[4 * 512 + 511], -80.0 + 160.0 * (511.0 / 512.0) * 1.1, 0.0);
+    CU_ASSERT_DOUBLE_EQUAL(Tmin[0], 37.0, 0.0);
+    /* a fault: NaN and an out-of-range value; the lowest index is reported and T_max/T_min keep
+     * their values at the NaN */
+    const double keep = Tmax[1000];
+    T[1000] = NAN;
+    T[1700] = 500.0;
+    CU_ASSERT_EQUAL(monitor_update(-100.0, 200.0, n, T, Tmax, Tmin, 3, hot, th, 2, cold, tc, iv, NULL),
+                    1000);
+    CU_ASSERT_DOUBLE_EQUAL(Tmax[1000], keep, 0.0);
+    T[1000] = 37.0;
+    CU_ASSERT_EQUAL(monitor_update(-100.0, 200.0, n, T, Tmax, Tmin, 3, hot, th, 2, cold, tc, iv, NULL),
+                    1700);
+    for (int h = 0; h < 3; h++) free(th[h]), free(rth[h]);
+    for (int h = 0; h < 2; h++) free(tc[h]), free(rtc[h]);
+    free(T), free(Tmax), free(Tmin), free(om), free(cem), free(rom), free(rcem), free(mat);
+}
+
 void register_kernel_tests(void)
 {
     CU_pSuite s = CU_add_suite("kernels", NULL, NULL);
@@ -332,4 +424,5 @@ void register_kernel_tests(void)
     CU_add_test(s, "1 and 2 threads bitwise identical", test_thread_determinism);
     CU_add_test(s, "explicit stability limit enforced", test_stability_limit);
     CU_add_test(s, "source on/off window", test_source_window);
+    CU_add_test(s, "running maps and damage equal a per-voxel reference", test_monitor_reference);
 }
