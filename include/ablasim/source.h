@@ -62,8 +62,9 @@ typedef struct {
     const size_t *pin_idx;
     const double *pin_T_C;
     const double *pin_frac; /* NULL: every listed voxel is held fully; else its held volume
-                             * fraction in (0, 1]: after each step T = f T_pin + (1 - f) T
-                             * (sim.c apply_pins), the heat that takes counted as source heat */
+                             * fraction in (0, 1]: a voxel at least half held is held fully,
+                             * one less than half is tissue (sim.c pin_held, the half-volume
+                             * rule); the heat a hold takes is counted as source heat */
     bool pins_absorb;       /* the held voxels are a sink that takes any heat other sources
                              * deposit in them (a vessel's flowing blood); without it, heat of
                              * another source in a held voxel is refused as a contradiction */
@@ -143,6 +144,14 @@ typedef struct {
      * generator that judges the impedance once per step); the automatic dt of every scheme is
      * at most this. */
     double (*max_step_s)(const abl_source *s);
+    /* Optional (NULL: none): the voxels this source holds at every step of a run that ends at
+     * duration_s, as its pin list (idx and frac as pin_idx and pin_frac; an entry with frac
+     * < 0.5 is tissue, not held), and the lowest and highest temperature [C] it holds them at
+     * over the run; returns their count (0: none). The explicit stability bound leaves out the
+     * own update of a material whose every voxel is held so: the hold overwrites it at every
+     * step (sim.c plan_stability). */
+    size_t (*held_always)(const abl_source *s, double duration_s, const size_t **idx,
+                          const double **frac, double *T_lo_C, double *T_hi_C);
 } abl_source_ops;
 
 struct abl_source {

@@ -335,7 +335,7 @@ static abl_status plan_stencil(abl_sim *s, abl_error *err)
     abl_status pst = plan_phase(s, err);
     if (pst) return pst;
 
-    double kk[ABL_MAX_MATERIALS] = {0}, kbound[ABL_MAX_MATERIALS] = {0};
+    double kk[ABL_MAX_MATERIALS] = {0};
     s->var_props = false;
     for (int m = 0; m < nm; m++) {
         const abl_tissue *t = &sc->tissues.t[s->mat_tissue[m]];
@@ -358,23 +358,92 @@ static abl_status plan_stencil(abl_sim *s, abl_error *err)
             s->arr_Ea[m] = t->arrhenius_Ea_J_mol;
         }
         /* largest k this material reaches over the allowed temperature range (stability) */
-        kbound[m] = fmax(linear_k(kk[m], s->k_coeff[m], ABL_T_MIN_C),
-                         linear_k(kk[m], s->k_coeff[m], ABL_T_MAX_C));
+        s->k_bound[m] = fmax(linear_k(kk[m], s->k_coeff[m], ABL_T_MIN_C),
+                             linear_k(kk[m], s->k_coeff[m], ABL_T_MAX_C));
         if (s->phase && !isnan(s->k_frozen[m])) {
-            kbound[m] = fmax(kbound[m], s->k_frozen[m]);
+            s->k_bound[m] = fmax(s->k_bound[m], s->k_frozen[m]);
             s->var_props = true; /* k and perfusion change on freezing */
         }
     }
     face_tables(s, kk, s->gface, s->gbound);
+    return ABL_OK;
+}
 
-    /* Stability of forward Euler: every coefficient of the update non-negative (discrete
-     * maximum principle), i.e. dt * (sum of face G + W) / (rho c) <= 1 for the worst voxel of
-     * each material. Per axis a voxel has two faces; at most one of them is a domain face. With
-     * temperature-dependent k the bound uses each material's largest k (the harmonic mean is
-     * increasing in both arguments, so it bounds every face). */
+/* Materials whose every voxel a source holds at every step of the run (source.h held_always:
+ * a fixed_temperature shape on for the whole run, such as the warm saline of a
+ * hydrodissection). The step overwrites their own update with the held value, so their
+ * capacity and conductances do not bound dt; their conductivity, which their neighbours' faces
+ * see, is bounded by k over the held temperatures (the k they have at every step). Without
+ * this the frozen properties of saline that never freezes set the step of a whole cryo run
+ * (cryo_humerus_hydrodissection: 0.156 s instead of muscle's 0.190 s). */
+static bool pin_held(const double *frac, size_t q);
+
+static abl_status plan_held_materials(abl_sim *s, abl_error *err)
+{
+    const abl_grid *g = &s->grid;
+    const int nm = s->nmat;
+    for (int m = 0; m < nm; m++) s->held_always[m] = false;
+    if (s->sc->scheme != SCHEME_EXPLICIT || s->nsources > 255) return ABL_OK;
+    /* held below the liquidus a voxel may be frozen or mushy (its k up to the frozen k): such
+     * a hold does not count */
+    const bool freezing = s->phase && s->sc->freezing;
+    double lo_s[256], hi_s[256];
+    uint8_t *held = NULL; /* per voxel: 1 + the source holding it throughout, 0: none */
+    for (int i = 0; i < s->nsources; i++) {
+        const abl_source *src = s->sources[i];
+        if (!src->ops->held_always) continue;
+        const size_t *idx;
+        const double *frac;
+        const size_t n =
+            src->ops->held_always(src, s->sc->duration_s, &idx, &frac, &lo_s[i], &hi_s[i]);
+        if (n == 0 || (freezing && !(lo_s[i] >= s->sc->freeze_liquidus_C))) continue;
+        if (!held && !(held = grid_alloc_labels(g, 0)))
+            return abl_fail(err, ABL_ENOMEM, "out of memory (%zu voxels x 1 B)", g->n);
+        for (size_t q = 0; q < n; q++)
+            if (pin_held(frac, q)) held[idx[q]] = (uint8_t)(i + 1);
+    }
+    if (!held) return ABL_OK;
+    /* a material counts when it has voxels and every one of them is held; its k over the held
+     * temperatures of the sources that hold it */
+    size_t count[ABL_MAX_MATERIALS] = {0}, nheld[ABL_MAX_MATERIALS] = {0};
+    double lo_m[ABL_MAX_MATERIALS], hi_m[ABL_MAX_MATERIALS];
+    for (int m = 0; m < nm; m++) lo_m[m] = INFINITY, hi_m[m] = -INFINITY;
+    for (size_t c = 0; c < g->n; c++) {
+        const int m = s->material[c];
+        count[m]++;
+        if (!held[c]) continue;
+        nheld[m]++;
+        lo_m[m] = fmin(lo_m[m], lo_s[held[c] - 1]);
+        hi_m[m] = fmax(hi_m[m], hi_s[held[c] - 1]);
+    }
+    grid_free_field(held);
+    for (int m = 0; m < nm; m++) {
+        if (!(count[m] > 0 && nheld[m] == count[m])) continue;
+        s->held_always[m] = true;
+        /* the k the sweep gives a held voxel: linear_k at the held temperature (the active
+         * region's far field keeps the nominal k37) */
+        s->k_bound[m] = fmax(s->k37[m], fmax(linear_k(s->k37[m], s->k_coeff[m], lo_m[m]),
+                                             linear_k(s->k37[m], s->k_coeff[m], hi_m[m])));
+    }
+    return ABL_OK;
+}
+
+/* Stability of forward Euler: every coefficient of the update non-negative (discrete maximum
+ * principle), i.e. dt * (sum of face G + W) / (rho c) <= 1 for the worst voxel of each material.
+ * Per axis a voxel has two faces; at most one of them is a domain face. With
+ * temperature-dependent k the bound uses each material's largest k (the harmonic mean is
+ * increasing in both arguments, so it bounds every face). After the sources exist (held
+ * materials, plan_held_materials). */
+static abl_status plan_stability(abl_sim *s, abl_error *err)
+{
+    const int nm = s->nmat;
+    abl_status st = plan_held_materials(s, err);
+    if (st) return st;
+    bool any_held = false;
+    for (int m = 0; m < nm; m++) any_held |= s->held_always[m];
     double *gf = s->gface, *gb_tab = s->gbound;
     double *gf_b = NULL, *gb_b = NULL;
-    if (s->var_props) {
+    if (s->var_props || any_held) {
         gf_b = calloc((size_t)3 * nm * nm, sizeof(double));
         gb_b = calloc((size_t)6 * nm, sizeof(double));
         if (!gf_b || !gb_b) {
@@ -382,11 +451,14 @@ static abl_status plan_stencil(abl_sim *s, abl_error *err)
             free(gb_b);
             return abl_fail(err, ABL_ENOMEM, "out of memory");
         }
-        face_tables(s, kbound, gf_b, gb_b);
+        double kb[ABL_MAX_MATERIALS];
+        for (int m = 0; m < nm; m++) kb[m] = s->var_props || s->held_always[m] ? s->k_bound[m] : s->k37[m];
+        face_tables(s, kb, gf_b, gb_b);
         gf = gf_b;
         gb_tab = gb_b;
     }
-    for (int m = 0; m < nm; m++) s->rate_sum_W_m3K[m] = rate_sum(s, gf, gb_tab, m);
+    for (int m = 0; m < nm; m++)
+        s->rate_sum_W_m3K[m] = s->held_always[m] ? 0.0 : rate_sum(s, gf, gb_tab, m);
     free(gf_b);
     free(gb_b);
     return ABL_OK;
@@ -468,9 +540,12 @@ static abl_status plan_step(abl_sim *s, abl_error *err)
     const abl_scenario *sc = s->sc;
     const abl_grid *g = &s->grid;
     const int nm = s->nmat;
+    abl_status sst = plan_stability(s, err);
+    if (sst) return sst;
     double dt_stable = INFINITY;
     for (int m = 0; m < nm; m++)
-        dt_stable = fmin(dt_stable, 1.0 / (s->inv_rhoc[m] * s->rate_sum_W_m3K[m]));
+        if (!s->held_always[m])
+            dt_stable = fmin(dt_stable, 1.0 / (s->inv_rhoc[m] * s->rate_sum_W_m3K[m]));
     s->dt_stable_s = dt_stable;
     const bool expl = sc->scheme == SCHEME_EXPLICIT;
     /* implicit schemes: dt by accuracy (scenario.c), default 2 s or a tenth of the run */
@@ -1491,7 +1566,8 @@ static abl_status plan_multirate(abl_sim *s, abl_error *err)
     const int nm = s->nmat;
     double dt_u = INFINITY;
     for (int m = 0; m < nm; m++)
-        dt_u = fmin(dt_u, 1.0 / (s->inv_rhoc_u[m] * rate_sum(s, s->gface, s->gbound, m)));
+        if (!s->held_always[m])
+            dt_u = fmin(dt_u, 1.0 / (s->inv_rhoc_u[m] * rate_sum(s, s->gface, s->gbound, m)));
     const double ratio = floor(sc->dt_safety * dt_u / s->dt_s + 1e-9);
     if (!(ratio >= 2.0)) return ABL_OK;
     const int mr = ratio > 32.0 ? 32 : (int)ratio;

@@ -1157,7 +1157,8 @@ abl_status checkpoint_restore(const char *path, abl_sim *s, abl_error *err)
     if (dt != s->dt_s) {
         st = abl_fail(err, ABL_EINVAL,
                       "%s: the checkpoint's time step (%.17g s) differs from the scenario's as "
-                      "loaded now (%.17g s): the scenario or the tissue table changed since",
+                      "loaded now (%.17g s): the scenario, the tissue table or the ablasim version (its "
+                      "step rule) changed since; rerun from the start",
                       path, dt, s->dt_s);
         goto done;
     }

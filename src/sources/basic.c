@@ -73,10 +73,33 @@ static void basic_destroy(abl_source *s)
     free(s);
 }
 
+/* fixed_temperature on for the whole run [0, duration_s): its shape's voxels are held at every
+ * step (basic_update returns the same list whenever it is on), at the schedule's values; their
+ * range over all the schedule's points bounds them (piecewise linear between the points, held
+ * at the ends). */
+static size_t fixed_held_always(const abl_source *s, double duration_s, const size_t **idx,
+                                const double **frac, double *T_lo_C, double *T_hi_C)
+{
+    const basic_state *b = s->state;
+    if (!(b->on_s <= 0.0 && b->off_s >= duration_s) || b->schedule.n < 1) return 0;
+    double lo = b->schedule.v[0], hi = lo;
+    for (int i = 1; i < b->schedule.n; i++) {
+        lo = b->schedule.v[i] < lo ? b->schedule.v[i] : lo;
+        hi = b->schedule.v[i] > hi ? b->schedule.v[i] : hi;
+    }
+    *idx = b->idx;
+    *frac = b->partial ? b->frac : NULL;
+    *T_lo_C = lo;
+    *T_hi_C = hi;
+    return b->n;
+}
+
 static const abl_source_ops volumetric_ops = {
     .type = "volumetric", .update = basic_update, .destroy = basic_destroy};
-static const abl_source_ops fixed_ops = {
-    .type = "fixed_temperature", .update = basic_update, .destroy = basic_destroy};
+static const abl_source_ops fixed_ops = {.type = "fixed_temperature",
+                                         .update = basic_update,
+                                         .destroy = basic_destroy,
+                                         .held_always = fixed_held_always};
 
 abl_status basic_source_create(const abl_source_cfg *cfg, const abl_grid *g, abl_source **out,
                                abl_error *err)
