@@ -522,6 +522,61 @@ static void test_invalid_state(void)
     scenario_free(sc);
 }
 
+/* A checkpoint restored (checkpoint_restore, the API the CLI's resume calls after loading the
+ * checkpoint's own scenario) into a sim built from a scenario that does not match it: another
+ * time step (what a changed step rule of another build gives) and a run too short to reach the
+ * checkpoint's time. Both refused with ABL_EINVAL naming the file and both values, and the sim
+ * left as created (step 0, the initial field): nothing of the checkpoint half-applied. */
+static void test_scenario_mismatch(void)
+{
+    abl_scenario *sc = tu_scenario(small_yaml, NULL, 0);
+    CU_ASSERT_FATAL(sc != NULL);
+    char path[700];
+    snprintf(path, sizeof path, "%s/mismatch.ckpt.h5", tu_tmpdir());
+    write_checkpoint(sc, 10, path, NULL);
+    abl_sim *ref = NULL;
+    abl_error err = {0};
+    CU_ASSERT_FATAL(sim_create(sc, &ref, &err) == ABL_OK);
+    const double dt = ref->dt_s, t_ck = 10 * dt;
+    char yaml[1024], dts[64], frag_dt[160], frag_t[160];
+    const char *tail = strstr(small_yaml, "time: {duration_s: 30}");
+    CU_ASSERT_FATAL(tail != NULL);
+    for (int c = 0; c < 2; c++) {
+        /* c 0: the same run at half the step; c 1: a run that ends before the checkpoint */
+        if (c == 0)
+            snprintf(dts, sizeof dts, "time: {duration_s: 30, dt_s: %.17g}", 0.5 * dt);
+        else
+            snprintf(dts, sizeof dts, "time: {duration_s: %.17g}", 0.5 * t_ck);
+        snprintf(yaml, sizeof yaml, "%.*s%s%s", (int)(tail - small_yaml), small_yaml, dts,
+                 tail + strlen("time: {duration_s: 30}"));
+        abl_scenario *sc2 = tu_scenario(yaml, NULL, 0);
+        CU_ASSERT_FATAL(sc2 != NULL);
+        abl_sim *s = NULL;
+        CU_ASSERT_FATAL(sim_create(sc2, &s, &err) == ABL_OK);
+        abl_status st = checkpoint_restore(path, s, &err);
+        printf("\n  refused: %s", err.msg);
+        CU_ASSERT(st == ABL_EINVAL);
+        CU_ASSERT(strstr(err.msg, path) != NULL);
+        if (c == 0) {
+            snprintf(frag_dt, sizeof frag_dt, "time step (%.17g s) differs from the scenario's as "
+                                              "loaded now (%.17g s)", dt, 0.5 * dt);
+            CU_ASSERT(strstr(err.msg, frag_dt) != NULL);
+            CU_ASSERT(strstr(err.msg, "ablasim version") != NULL);
+        } else {
+            snprintf(frag_t, sizeof frag_t, "is not a time this run reaches (breakpoints of the "
+                                            "scenario, within %g s)", 0.5 * t_ck);
+            CU_ASSERT(strstr(err.msg, frag_t) != NULL);
+        }
+        CU_ASSERT(s->step == 0 && s->t_s == 0.0);
+        CU_ASSERT(memcmp(s->T, ref->T, s->grid.n * sizeof *s->T) == 0);
+        sim_destroy(s);
+        scenario_free(sc2);
+    }
+    sim_destroy(ref);
+    remove(path);
+    scenario_free(sc);
+}
+
 /* ---- provenance ----------------------------------------------------------------------------- */
 
 /* Text of a file (malloc'ed). */
@@ -724,6 +779,8 @@ void register_resume_tests(void)
     CU_add_test(s, "impossible state refused (NaN, T > T_max, dose < 0, time map)",
                 test_invalid_state);
     CU_add_test(s, "changed or missing tissue table / mesh refused, naming them", test_provenance);
+    CU_add_test(s, "restored into another step or a shorter run: refused, nothing applied",
+                test_scenario_mismatch);
     CU_add_test(s, "resume from another working directory (absolute paths), bitwise",
                 test_other_cwd);
 }
