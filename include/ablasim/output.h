@@ -54,8 +54,14 @@ abl_status output_suspend(abl_output *o, long *snapshots_written, abl_error *err
  * snapshots. */
 abl_status output_resume(const char *path, const abl_sim_view *s, long snapshots_written,
                          abl_output **out, abl_error *err);
-/* Close and delete the temporary file (after an error). Safe with NULL. */
+/* Close and delete the temporary file (after an error). Safe with NULL. Once
+ * output_keep_partial was called, the partial result (".part") is closed and kept instead. */
 void output_abort(abl_output *o);
+/* A checkpoint refers to the partial result from now on (one was written, or the run resumed
+ * from one): if the run fails, output_abort and a failing output_finish close the ".part" and
+ * leave it in place, so that the checkpoint can still be resumed once the cause (a full disk,
+ * say) is fixed; deleting it would lose the interrupted run. Safe with NULL. */
+void output_keep_partial(abl_output *o);
 /* After a numerical fault (err holds its message): add the fields at the time of the fault
  * and the root attributes, mark the file complete = 0, failure = the message, close it and
  * rename it to "<path minus .h5>.incomplete.h5" (never to path: an earlier result of that name

@@ -6,12 +6,22 @@
 
 #include <math.h>
 #include <omp.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "ablasim/checkpoint.h"
 #include "ablasim/dtcheck.h"
 #include "ablasim/output.h"
 #include "ablasim/sim.h"
+
+/* Is there a partial result "<path>.part" (output.h)? */
+static bool part_exists(const char *path)
+{
+    char part[4096];
+    const int n = snprintf(part, sizeof part, "%s.part", path);
+    return n > 0 && (size_t)n < sizeof part && access(part, F_OK) == 0;
+}
 
 /* Flush the partial result and write a checkpoint that refers to it. */
 static abl_status take_checkpoint(abl_sim *s, abl_output *o, const abl_run_opts *opts,
@@ -22,7 +32,10 @@ static abl_status take_checkpoint(abl_sim *s, abl_output *o, const abl_run_opts 
     if (st) return st;
     const abl_sim_view v = sim_view(s);
     st = checkpoint_write(opts->checkpoint_path, &v, path, output_snapshot_count(o), err);
-    if (st == ABL_OK) s->checkpoints_written++;
+    if (st == ABL_OK) {
+        s->checkpoints_written++;
+        output_keep_partial(o); /* the checkpoint needs the .part from now on */
+    }
     prof_mark(&s->prof, ABL_PROF_CHECKPOINT, 0);
     return st;
 }
@@ -59,6 +72,7 @@ abl_status sim_run(abl_sim *s, const abl_run_opts *opts, abl_error *err)
                      : output_open(path, &v, &o, err);
     }
     if (st) return st;
+    if (write && resumed) output_keep_partial(o); /* the checkpoint resumed from needs it */
     if (write) prof_mark(&s->prof, ABL_PROF_OUTPUT, 0);
     const double t0 = omp_get_wtime() - s->wall_s; /* a resumed run keeps counting */
     double last_report = omp_get_wtime(), last_ckpt = last_report;
@@ -128,18 +142,34 @@ abl_status sim_run(abl_sim *s, const abl_run_opts *opts, abl_error *err)
     prof_start(&s->prof);
     if (write) {
         const abl_sim_view v = sim_view(s);
-        if ((st = output_finish(o, &v, err))) return st; /* finish releases o either way */
+        /* finish releases o either way (a failure keeps the .part a checkpoint needs) */
+        if ((st = output_finish(o, &v, err))) {
+            o = NULL;
+            goto kept;
+        }
         prof_mark(&s->prof, ABL_PROF_OUTPUT, 0);
     }
     return ABL_OK;
 fail:
     /* a numerical fault keeps what was written, marked incomplete (issue 10); any other
-     * failure deletes the temporary file */
+     * failure deletes the temporary file, unless a checkpoint refers to it (.part): then it is
+     * kept, and the run can be resumed once the cause is fixed */
     if (write && st == ABL_ENUM) {
         const abl_sim_view v = sim_view(s);
         output_keep_incomplete(o, &v, err);
-    } else if (write) {
-        output_abort(o);
+        return st;
+    }
+    if (write) output_abort(o);
+kept:
+    if (write && opts->checkpoint_path && (resumed || s->checkpoints_written > 0) &&
+        part_exists(path) && access(opts->checkpoint_path, F_OK) == 0) {
+        char msg[ABL_ERRMSG_LEN];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        abl_fail(err, st,
+                 "%s. Nothing of the interrupted run is lost: the checkpoint %s and the partial "
+                 "result %s.part are kept; once the cause is fixed, 'ablasim resume %s' continues "
+                 "from the checkpoint",
+                 msg, opts->checkpoint_path, path, opts->checkpoint_path);
     }
     return st;
 }

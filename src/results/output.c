@@ -77,6 +77,8 @@ struct abl_output {
     char *part;     /* path + ".part": the partial result once a checkpoint refers to it */
     char *commit;   /* path + ".commit": present while the set is being renamed into place */
     char *scratch;  /* path + ".tmp" (h5_tmp starts as this; becomes part at a checkpoint) */
+    bool keep_part; /* a checkpoint refers to the .part: a failure closes it, never deletes it
+                     * (output_keep_partial) */
     char run_id[17]; /* 64-bit random id shared by the .h5, .json and .xdmf of one commit */
     hid_t file;
     hid_t snap_T, snap_time; /* -1 until the first snapshot */
@@ -2188,6 +2190,37 @@ done:
  * descriptor open until exit, and an unlinked but open file would keep holding the space. */
 static void discard_h5(abl_output *o)
 {
+    if (o->keep_part && o->h5_tmp && o->part && !strcmp(o->h5_tmp, o->part)) {
+        /* A checkpoint refers to it: keep it as it was at its last flush (the checkpoint's,
+         * or the one before a resumed run's first write). What HDF5 holds in memory since may
+         * be half of a failed write (a full disk in the middle of a snapshot): flushed by the
+         * close, it would leave metadata that points at data never written, and the file
+         * could not be reopened (measured: a resume under a file-size limit made the .part
+         * unreadable). So the file's descriptor is pointed at /dev/null first: the close
+         * flushes into nothing, and on disk stays the last flushed, consistent file plus raw
+         * bytes beyond its end of allocation, which HDF5 ignores (superblock version 0 has no
+         * open-for-write flag to leave set). */
+        h5_quiet q;
+        quiet_begin(&q);
+        if (o->file >= 0) {
+            /* the handle is an int descriptor for the sec2 driver (the default) only */
+            const hid_t fa = H5Fget_access_plist(o->file);
+            const bool sec2 = fa >= 0 && H5Pget_driver(fa) == H5FD_SEC2;
+            close_id(fa);
+            void *handle = NULL;
+            const int nul = sec2 ? open("/dev/null", O_WRONLY) : -1;
+            if (nul >= 0 && H5Fget_vfd_handle(o->file, H5P_DEFAULT, &handle) >= 0 && handle)
+                (void)dup2(nul, *(int *)handle);
+            if (nul >= 0) close(nul);
+        }
+        close_id(o->snap_T);
+        close_id(o->snap_time);
+        o->snap_T = o->snap_time = -1;
+        if (o->file >= 0) H5Fclose(o->file);
+        o->file = -1;
+        quiet_end(&q);
+        return;
+    }
     if (o->file >= 0) {
         h5_quiet q;
         quiet_begin(&q);
@@ -2321,6 +2354,11 @@ fail:
     close_id(o->file);
     output_free(o);
     return st;
+}
+
+void output_keep_partial(abl_output *o)
+{
+    if (o) o->keep_part = true;
 }
 
 void output_abort(abl_output *o)

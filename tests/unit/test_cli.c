@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "ablasim/mesh.h"
@@ -425,6 +427,125 @@ static void resume_case(const char *scheme_set, const char *tag)
     }
 }
 
+/* Run argv with a file-size limit of limit_B bytes (RLIMIT_FSIZE, SIGXFSZ ignored so that a
+ * write past it fails with EFBIG, as on a full disk, instead of killing the process), stderr to
+ * errf. Returns the exit status (-1: killed). */
+static int run_limited(const char *const *argv, long limit_B, const char *errf)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        signal(SIGXFSZ, SIG_IGN); /* inherited through exec */
+        struct rlimit rl = {(rlim_t)limit_B, (rlim_t)limit_B};
+        FILE *e = freopen(errf, "w", stderr);
+        if (!e || setrlimit(RLIMIT_FSIZE, &rl) != 0) _exit(126);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static long file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+/* Bytes of a file (malloc'ed), *n its size; NULL if unreadable. */
+static unsigned char *file_bytes(const char *path, long *n)
+{
+    *n = file_size(path);
+    FILE *f = *n >= 0 ? fopen(path, "rb") : NULL;
+    unsigned char *b = f ? malloc((size_t)*n + 1) : NULL;
+    if (b && fread(b, 1, (size_t)*n, f) != (size_t)*n) {
+        free(b);
+        b = NULL;
+    }
+    if (f) fclose(f);
+    return b;
+}
+
+/* A full disk while an interrupted run is resumed must not lose it (docs/RELIABILITY.md
+ * guarantee 14). Before session 18 the failed resume deleted OUT.h5.part, so its checkpoint
+ * could never be resumed again. A run stopped by SIGTERM (checkpoint + .part), then resumed
+ * under a file-size limit twice: (a) the limit at the .part's size, so the first snapshot
+ * appended to it fails; (b) 5 MB, room for the whole result (3.8 MB) but not for a checkpoint
+ * (7.1 MB), with a checkpoint asked every 0.01 s. Each fails (exit 3, the cause, "Nothing of the
+ * interrupted run is lost"), the checkpoint byte for byte as before, the .part still there;
+ * then a resume without the limit finishes and every dataset equals an uninterrupted run's
+ * (h5diff, exact). (c) A fresh run whose first checkpoint cannot be written leaves no file at
+ * all (no checkpoint refers to its partial result). */
+static void test_full_disk_keeps_interrupted_run(void)
+{
+    char dir[700], full[800], out[800], part[800], ckpt[800], errf[800], cmd[4096], conf[800];
+    tu_subdir(dir, sizeof dir, "fulldisk");
+    snprintf(full, sizeof full, "%s/full.h5", dir);
+    snprintf(out, sizeof out, "%s/out.h5", dir);
+    snprintf(part, sizeof part, "%s/out.h5.part", dir);
+    snprintf(ckpt, sizeof ckpt, "%s/out.ckpt.h5", dir);
+    snprintf(errf, sizeof errf, "%s/err.txt", dir);
+    snprintf(conf, sizeof conf, "%s/configs/liver_demo.yaml", tu_root());
+    const char *common = "--set grid.dims=[48,48,48] --set time.duration_s=900 -q";
+    snprintf(cmd, sizeof cmd, "'%s' run '%s' -o '%s' %s", tu_bin(), conf, full, common);
+    CU_ASSERT_FATAL(tu_run(cmd, NULL, errf) == 0);
+    const char *run[] = {tu_bin(), "run", conf, "-o", out, "--checkpoint-every", "0.05", "--set",
+                         "grid.dims=[48,48,48]", "--set", "time.duration_s=900", "-q", NULL};
+    CU_ASSERT_FATAL(stop_at_checkpoint(run, ckpt) == 75);
+    CU_ASSERT_FATAL(tu_exists(part));
+    long n0;
+    unsigned char *ck0 = file_bytes(ckpt, &n0);
+    CU_ASSERT_FATAL(ck0 != NULL);
+    const char *res_a[] = {tu_bin(), "resume", ckpt, "-q", NULL};
+    const char *res_b[] = {tu_bin(), "resume", ckpt, "-q", "--checkpoint-every", "0.01", NULL};
+    const char *const *res[2] = {res_a, res_b};
+    const long limit[2] = {file_size(part), 5000000};
+    const char *cause[2] = {"writing dataset /snapshots/T_C failed", "writing the checkpoint"};
+    for (int c = 0; c < 2; c++) {
+        const int rc = run_limited(res[c], limit[c], errf);
+        char *msg = tu_slurp(errf);
+        printf("\n  (%c) limit %ld B: exit %d: %s", 'a' + c, limit[c], rc, msg ? msg : "");
+        CU_ASSERT_EQUAL(rc, 3);
+        CU_ASSERT(msg && strstr(msg, cause[c]) != NULL);
+        CU_ASSERT(msg && strstr(msg, "Nothing of the interrupted run is lost") != NULL);
+        free(msg);
+        long n1;
+        unsigned char *ck1 = file_bytes(ckpt, &n1);
+        CU_ASSERT(ck1 && n1 == n0 && memcmp(ck0, ck1, (size_t)n0) == 0);
+        free(ck1);
+        CU_ASSERT(tu_exists(part));
+    }
+    free(ck0);
+    snprintf(cmd, sizeof cmd, "'%s' resume '%s' -q", tu_bin(), ckpt);
+    CU_ASSERT_EQUAL(tu_run(cmd, NULL, errf), 0);
+    CU_ASSERT(!tu_exists(ckpt) && !tu_exists(part));
+    const char *ds[] = {"/fields/T_final_C", "/fields/T_max_C", "/fields/damage_omega",
+                        "/snapshots/T_C", "/snapshots/time_s", "/isotherms/growth"};
+    for (size_t i = 0; i < sizeof ds / sizeof ds[0]; i++) {
+        snprintf(cmd, sizeof cmd, "h5diff '%s' '%s' %s", full, out, ds[i]);
+        const int d = tu_run(cmd, NULL, errf);
+        if (d) printf("\n  %s differs", ds[i]);
+        CU_ASSERT_EQUAL(d, 0);
+    }
+    /* (c) the first checkpoint fails: nothing refers to the partial result, nothing is left */
+    char fresh[800];
+    snprintf(fresh, sizeof fresh, "%s/fresh.h5", dir);
+    const char *run_c[] = {tu_bin(), "run", conf, "-o", fresh, "--checkpoint-every", "0.01",
+                           "--set", "grid.dims=[48,48,48]", "--set", "time.duration_s=900",
+                           "-q", NULL};
+    CU_ASSERT_EQUAL(run_limited(run_c, 2000000, errf), 3);
+    const char *left[] = {"fresh.h5", "fresh.h5.part", "fresh.h5.tmp", "fresh.ckpt.h5",
+                          "fresh.ckpt.h5.tmp", "fresh.json", "fresh.xdmf"};
+    for (size_t i = 0; i < sizeof left / sizeof left[0]; i++) {
+        char p[900];
+        snprintf(p, sizeof p, "%s/%s", dir, left[i]);
+        if (tu_exists(p)) printf("\n  left behind: %s", p);
+        CU_ASSERT(!tu_exists(p));
+    }
+}
+
 /* The row of a Markdown table in md whose first cell is `first` (after `section`), or NULL;
  * its cells are copied into cells[0..n) with the surrounding blanks removed. */
 static int md_row(const char *md, const char *section, const char *first, char cells[][96], int n)
@@ -562,6 +683,8 @@ void register_cli_tests(void)
     CU_add_test(s, "resume --dt-check: the same check as an uninterrupted run",
                 test_dt_check_resume);
     CU_add_test(s, "failed run keeps an existing result", test_failure_keeps_old_output);
+    CU_add_test(s, "a full disk while resuming keeps the checkpoint and the partial result",
+                test_full_disk_keeps_interrupted_run);
     CU_add_test(s, "bad-input catalogue", test_bad_input_catalogue);
     CU_add_test(s, "SIGTERM checkpoint + resume is bitwise identical", test_checkpoint_resume);
     CU_add_test(s, "run + margin + report chain", test_margin_and_report);
