@@ -1,7 +1,8 @@
 /* test_sweep.c - parameter sweeps: expansion (grid, zip, linspace, logspace: exact texts),
  * sampling (Latin hypercube strata, seeds, inverse normal CDF), validation messages, a small
  * serial sweep checked against a direct run, the probability map against the table, the
- * journal refusing a changed sweep, kill -9 and resume, and MPI (2 ranks) equal to serial.
+ * journal refusing a changed sweep, kill -9 and resume, and MPI (2 ranks) equal to serial;
+ * --jobs 2 equal to --jobs 1, a journal line failing its CRC, a journal with a wrong header.
  *
  * Points use the demo scenario on tiny grids (16^3 at 2 mm for the in-process sweeps; 40^3 at
  * 1 mm, 240 s for the sweep that is killed, so that each point lasts long enough to be
@@ -10,6 +11,7 @@
 #include <errno.h>
 #include <hdf5.h>
 #include <math.h>
+#include <omp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -417,7 +419,7 @@ static const char *tiny_axes = "  - {key: grid.dims, values: [[16, 16, 16]]}\n"
 static void spit_sweep(const char *path, const char *base, const char *out, const char *axes,
                        const char *extra)
 {
-    char text[2400];
+    char text[4096];
     snprintf(text, sizeof text, "base: %s\noutput_dir: %s\naxes:\n%s%s%s", base, out, axes,
              tiny_axes, extra);
     tu_spit(path, text);
@@ -1081,6 +1083,328 @@ static void test_point_count_limit(void)
     sweep_free(sw);
 }
 
+/* ---- --jobs, damaged journals (coverage audit) --------------------------------------------- */
+
+/* Which points a sweep_run reported as finished, and the largest OpenMP team they were
+ * recorded from (1: the serial loop; --jobs J: the J threads of run_jobs). */
+typedef struct {
+    int n;
+    size_t idx[64];
+    int team;
+} report_log;
+
+static void log_report(const sweep_point_report *r, void *user)
+{
+    report_log *l = user;
+    if (l->n < 64) l->idx[l->n++] = r->index;
+    if (omp_get_num_threads() > l->team) l->team = omp_get_num_threads();
+}
+
+static int cmp_index_first(const void *a, const void *b)
+{
+    const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+    unsigned long long i = strtoull(x, NULL, 10), j = strtoull(y, NULL, 10);
+    return i < j ? -1 : i > j ? 1 : strcmp(x, y);
+}
+
+/* The points a journal records as done: "<index> <hash> <status>" of each entry (the header
+ * skipped), sorted by index, one per line; duplicates kept (a point recorded twice shows).
+ * NULL if the journal cannot be read. */
+static char *journal_points(const char *dir)
+{
+    char p[2100];
+    snprintf(p, sizeof p, "%s/journal.txt", dir);
+    char *s = tu_slurp(p);
+    if (!s) return NULL;
+    char *lines[256];
+    int n = 0;
+    char *save = NULL;
+    char *line = strtok_r(s, "\n", &save); /* the header */
+    while (line && (line = strtok_r(NULL, "\n", &save)) && n < 256) {
+        const char *sp = line;
+        for (int k = 0; k < 3 && sp; k++) /* up to the space after the third token */
+            sp = strchr(sp + (k > 0), ' ');
+        size_t len = sp ? (size_t)(sp - line) : strlen(line);
+        lines[n] = malloc(len + 2);
+        snprintf(lines[n], len + 2, "%.*s\n", (int)len, line);
+        n++;
+    }
+    qsort(lines, (size_t)n, sizeof *lines, cmp_index_first);
+    size_t cap = 1, o = 0;
+    for (int i = 0; i < n; i++)
+        cap += strlen(lines[i]);
+    char *out = malloc(cap);
+    out[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        o += (size_t)snprintf(out + o, cap - o, "%s", lines[i]);
+        free(lines[i]);
+    }
+    free(s);
+    return out;
+}
+
+/* A 4-point sweep (2 x 2 of the tiny 16^3 grid, 20 s) with the probability map and per-point
+ * result files, run once with --jobs 1 and once with --jobs 2 (2 threads): run_jobs records
+ * points from two threads under one lock, in whatever order they finish. Both must give the
+ * same table (every column but wall time, exactly: results do not depend on threads, and the
+ * table is written in point order), the same per-point files (the masks byte for byte: they
+ * hold no time), and journals recording the same points (index, --set hash, status). */
+static void test_jobs_equal_serial(void)
+{
+    const char *tmp = tu_tmpdir();
+    char path[2][800], out[2][800];
+    char *csv[2] = {NULL, NULL}, *jpts[2] = {NULL, NULL}, *pts[2] = {NULL, NULL};
+    report_log log[2] = {{0}, {0}};
+    /* fields: true with --jobs > 1 needs a thread-safe HDF5 (Debian's is; refused otherwise) */
+    hbool_t ts = 0;
+    const bool fields = H5is_library_threadsafe(&ts) >= 0 && ts;
+    if (!fields)
+        fprintf(stderr, "\n  --jobs test: HDF5 not thread-safe; per-point result files (fields: "
+                        "true) not compared, masks only\n");
+    for (int r = 0; r < 2; r++) {
+        snprintf(out[r], sizeof out[r], "%s/jobs%d_out", tmp, r + 1);
+        snprintf(path[r], sizeof path[r], "%s/jobs%d.yaml", tmp, r + 1);
+        spit_sweep(path[r], demo(), out[r],
+                   "  - {key: sources.0.schedule.1.temperature_C, values: [70, 90]}\n"
+                   "  - {key: tissues.tumour.perfusion_per_s, values: [0.005, 0.015]}\n",
+                   fields ? "fields: true\noutputs: {probability_map: true}\n"
+                          : "outputs: {probability_map: true}\n");
+        abl_sweep *sw = NULL;
+        abl_error err = {0};
+        CU_ASSERT_FATAL(sweep_load(path[r], &sw, &err) == ABL_OK);
+        /* (jobs, threads) = (1, 1), then (2, 2): one thread per point either way */
+        sweep_run_opts opts = {r + 1, r + 1, log_report, &log[r]};
+        sweep_summary sum;
+        abl_status st = sweep_run(sw, &opts, &sum, &err);
+        if (st) fprintf(stderr, "\n  --jobs %d: sweep error: %s\n", r + 1, err.msg);
+        CU_ASSERT_FATAL(st == ABL_OK);
+        CU_ASSERT_EQUAL(sum.nok, 4);
+        CU_ASSERT_EQUAL(sum.nrun, 4);
+        CU_ASSERT(sum.prob_map_written);
+        CU_ASSERT_EQUAL(log[r].n, 4); /* every point reported once */
+        csv[r] = tu_slurp(sum.csv_path);
+        jpts[r] = journal_points(out[r]);
+        char pdir[2100];
+        snprintf(pdir, sizeof pdir, "%s/points", out[r]);
+        pts[r] = dir_snapshot(pdir);
+        sweep_free(sw);
+    }
+    /* the second run really went through run_jobs: points recorded from a team of 2 */
+    CU_ASSERT_EQUAL(log[0].team, 1);
+    CU_ASSERT_EQUAL(log[1].team, 2);
+    CU_ASSERT_FATAL(csv[0] && csv[1] && jpts[0] && jpts[1] && pts[0] && pts[1]);
+
+    /* exact text comparison; only wall_time_s is left out, the one column documented to
+     * differ between runs */
+    char *a = table_without_wall(csv[0]), *b = table_without_wall(csv[1]);
+    CU_ASSERT_EQUAL(count_lines(a), 5); /* header + 4 rows, points 0..3 in order */
+    /* rows in point order: 0 = (70, 0.005), ..., 3 = (90, 0.015), all ok */
+    CU_ASSERT(strncmp(a, "point|", 6) == 0 && strstr(a, "\n0|70|0.005|") &&
+              strstr(a, "\n3|90|0.015|") && strstr(a, "\n0|") < strstr(a, "\n1|") &&
+              strstr(a, "\n1|") < strstr(a, "\n2|") && strstr(a, "\n2|") < strstr(a, "\n3|"));
+    int nok = 0;
+    for (const char *q = a; (q = strstr(q, "|ok|")); q++)
+        nok++;
+    CU_ASSERT_EQUAL(nok, 4);
+    CU_ASSERT_STRING_EQUAL(a, b);
+    free(a);
+    free(b);
+
+    /* journals: points 0..3 once each (sorted by index), ok, with the same --set hash */
+    CU_ASSERT_EQUAL(count_lines(jpts[0]), 4);
+    CU_ASSERT_STRING_EQUAL(jpts[0], jpts[1]);
+    const char *l = jpts[1];
+    for (int i = 0; i < 4 && l; i++) {
+        CU_ASSERT(strtol(l, NULL, 10) == i && strstr(l, " ok\n") == strchr(l, '\n') - 3);
+        l = strchr(l, '\n');
+        l = l ? l + 1 : NULL;
+    }
+
+    /* per-point files: same names in both; masks identical bytes (the field files hold wall
+     * times and provenance, so only their presence is compared) */
+    static const char *const kinds[] = {"mask_", "point_"};
+    for (int k = 0; k < 2; k++) {
+        /* names sorted, one per line: every snapshot line starting with the prefix */
+        char names[2][4096];
+        for (int r = 0; r < 2; r++) {
+            size_t o = 0;
+            names[r][0] = '\0';
+            for (const char *l = pts[r]; l && *l;) {
+                const char *nl = strchr(l, '\n');
+                size_t len = nl ? (size_t)(nl - l) : strlen(l);
+                if (!strncmp(l, kinds[k], strlen(kinds[k]))) {
+                    if (k == 0) /* masks: name, size and hash of the bytes */
+                        o += (size_t)snprintf(names[r] + o, sizeof names[r] - o, "%.*s\n",
+                                              (int)len, l);
+                    else /* field files: the name only */
+                        o += (size_t)snprintf(names[r] + o, sizeof names[r] - o, "%.*s\n",
+                                              (int)(strchr(l, ' ') - l), l);
+                }
+                l = nl ? nl + 1 : NULL;
+            }
+        }
+        CU_ASSERT_STRING_EQUAL(names[0], names[1]);
+        if (k == 0) CU_ASSERT_EQUAL(count_lines(names[1]), 4); /* mask_0..3 */
+        if (k == 1 && fields) /* point_<i>.h5 (+ .json, .xdmf) for each of the 4 points */
+            CU_ASSERT(count_lines(names[1]) >= 4 &&
+                      strstr(names[1], "point_0000003.h5\n") != NULL);
+    }
+    for (int i = 0; i < 4; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "mask_%07d.bin ", i);
+        CU_ASSERT(strstr(pts[1], want) != NULL);
+        snprintf(want, sizeof want, "point_%07d.h5 ", i);
+        CU_ASSERT(!fields || strstr(pts[1], want) != NULL);
+    }
+
+    /* the --jobs 2 journal reads back complete: a resume runs nothing */
+    abl_sweep *sw = NULL;
+    abl_error err = {0};
+    CU_ASSERT_FATAL(sweep_load(path[1], &sw, &err) == ABL_OK);
+    sweep_run_opts opts = {1, 1, NULL, NULL};
+    sweep_summary sum;
+    CU_ASSERT_FATAL(sweep_run(sw, &opts, &sum, &err) == ABL_OK);
+    CU_ASSERT_EQUAL(sum.nresumed, 4);
+    CU_ASSERT_EQUAL(sum.nrun, 0);
+    sweep_free(sw);
+    for (int r = 0; r < 2; r++) {
+        free(csv[r]);
+        free(jpts[r]);
+        free(pts[r]);
+    }
+}
+
+/* A completed 3-point sweep; then one byte of point 1's journal line (the first digit of its
+ * first number, dt_s) is flipped, so the line still parses and only its CRC-32 tells. The
+ * documented behaviour: the line is ignored and counted in a note, exactly that point runs
+ * again (its fresh line appended), the others come from the journal, and the table equals
+ * the undamaged one. */
+static void test_journal_damaged_line(void)
+{
+    char path[800], out[800], jpath[900];
+    snprintf(out, sizeof out, "%s/crc_out", tu_tmpdir());
+    snprintf(path, sizeof path, "%s/crc.yaml", tu_tmpdir());
+    snprintf(jpath, sizeof jpath, "%s/journal.txt", out);
+    spit_sweep(path, demo(), out,
+               "  - {key: sources.0.schedule.1.temperature_C, values: [70, 80, 90]}\n", "");
+    abl_sweep *sw = NULL;
+    abl_error err = {0};
+    sweep_run_opts opts = {1, 1, NULL, NULL};
+    sweep_summary sum;
+    CU_ASSERT_FATAL(sweep_load(path, &sw, &err) == ABL_OK);
+    CU_ASSERT_FATAL(sweep_run(sw, &opts, &sum, &err) == ABL_OK);
+    CU_ASSERT_EQUAL(sum.nrun, 3);
+    CU_ASSERT(sum.note[0] == '\0'); /* an intact journal gives no note */
+    char *clean = tu_slurp(sum.csv_path);
+    CU_ASSERT_FATAL(clean != NULL);
+
+    /* flip the first digit of point 1's first number: '0'^1 = '1', '1'^1 = '0', ... (a digit
+     * stays a digit, and the leading one changes the value by far more than its rounding) */
+    size_t len = 0;
+    unsigned char *j = tu_file_bytes(jpath, &len);
+    CU_ASSERT_FATAL(j != NULL && len > 0);
+    size_t at = 0;
+    while (at < len && j[at] != '\n') /* past the header */
+        at++;
+    at++;
+    while (at < len && strncmp((const char *)j + at, "1 ", 2)) { /* to point 1's line */
+        while (at < len && j[at] != '\n')
+            at++;
+        at++;
+    }
+    CU_ASSERT_FATAL(at < len);
+    for (int spaces = 0; at < len && spaces < 3; at++) /* past "<index> <hash> <status> " */
+        spaces += j[at] == ' ';
+    CU_ASSERT_FATAL(at < len && j[at] >= '0' && j[at] <= '9');
+    j[at] ^= 0x01;
+    FILE *f = fopen(jpath, "wb");
+    CU_ASSERT_FATAL(f != NULL);
+    CU_ASSERT(fwrite(j, 1, len, f) == len);
+    fclose(f);
+    free(j);
+
+    report_log log = {0};
+    opts.report = log_report;
+    opts.report_user = &log;
+    CU_ASSERT_FATAL(sweep_run(sw, &opts, &sum, &err) == ABL_OK);
+    CU_ASSERT_EQUAL(sum.nrun, 1);
+    CU_ASSERT_EQUAL(sum.nresumed, 2);
+    CU_ASSERT_EQUAL(sum.nok, 3);
+    CU_ASSERT(log.n == 1 && log.idx[0] == 1); /* exactly the damaged point ran */
+    if (!strstr(sum.note, "1 damaged journal line(s) ignored; their points ran again"))
+        fprintf(stderr, "\n  note: '%s'\n", sum.note);
+    CU_ASSERT(strstr(sum.note, "1 damaged journal line(s) ignored; their points ran again") !=
+              NULL);
+    CU_ASSERT_EQUAL(journal_entries(out), 4); /* 3 + point 1 again */
+    char *again = tu_slurp(sum.csv_path);
+    CU_ASSERT_FATAL(again != NULL);
+    char *a = table_without_wall(clean), *b = table_without_wall(again);
+    CU_ASSERT_STRING_EQUAL(a, b); /* exact but for wall_time_s (the only column that differs
+                                   * between runs): the rerun computes the same numbers */
+    free(a);
+    free(b);
+    free(again);
+    free(clean);
+    sweep_free(sw);
+}
+
+/* A journal.txt whose header is not a sweep journal's (its magic with one byte changed; a
+ * one-line file without a newline) is refused, exit 2, "not a sweep journal; refusing to
+ * overwrite it", and every file of output_dir and of output_dir/points keeps its name, size
+ * and bytes (no lock left behind either). */
+static void test_journal_bad_header(void)
+{
+    const char *tmp = tu_tmpdir();
+    char path[800], out[800], jpath[900], pdir[900], errf[900];
+    snprintf(out, sizeof out, "%s/magic_out", tmp);
+    snprintf(path, sizeof path, "%s/magic.yaml", tmp);
+    snprintf(jpath, sizeof jpath, "%s/journal.txt", out);
+    snprintf(pdir, sizeof pdir, "%s/points", out);
+    snprintf(errf, sizeof errf, "%s/magic.err", tmp);
+    spit_sweep(path, demo(), out,
+               "  - {key: sources.0.schedule.1.temperature_C, values: [70, 90]}\n",
+               "outputs: {probability_map: true}\n");
+    abl_sweep *sw = NULL;
+    abl_error err = {0};
+    sweep_run_opts opts = {1, 1, NULL, NULL};
+    sweep_summary sum;
+    CU_ASSERT_FATAL(sweep_load(path, &sw, &err) == ABL_OK);
+    CU_ASSERT_FATAL(sweep_run(sw, &opts, &sum, &err) == ABL_OK);
+    sweep_free(sw);
+    char *good = tu_slurp(jpath);
+    CU_ASSERT_FATAL(good != NULL && !strncmp(good, "ablasim-sweep-journal 1 ", 24));
+
+    for (int v = 0; v < 2; v++) {
+        if (v == 0) {
+            char *bad = strdup(good);
+            bad[14] ^= 0x20; /* "ablasim-sweep-Journal 1 fingerprint=..." */
+            tu_spit(jpath, bad);
+            free(bad);
+        } else {
+            tu_spit(jpath, "my notes"); /* no newline, and not the start of a header */
+        }
+        char *snap = dir_snapshot(out), *psnap = dir_snapshot(pdir);
+        CU_ASSERT_FATAL(snap && psnap);
+        CU_ASSERT(strstr(snap, "results.csv ") && strstr(snap, "results.h5 ") &&
+                  strstr(psnap, "mask_0000001.bin "));
+        int rc = sweep_cli(path, errf);
+        char *e = tu_slurp(errf);
+        bool ok = rc == 2 && e && strstr(e, jpath) &&
+                  strstr(e, "not a sweep journal; refusing to overwrite it");
+        if (!ok) fprintf(stderr, "\n  bad header %d: exit %d, stderr: %s", v, rc, e ? e : "");
+        CU_ASSERT(ok);
+        free(e);
+        char *snap2 = dir_snapshot(out), *psnap2 = dir_snapshot(pdir);
+        CU_ASSERT(snap2 && !strcmp(snap, snap2)); /* journal, tables: untouched, no lock */
+        CU_ASSERT(psnap2 && !strcmp(psnap, psnap2)); /* masks untouched */
+        free(snap);
+        free(snap2);
+        free(psnap);
+        free(psnap2);
+    }
+    free(good);
+}
+
 static int cleanup(void)
 {
     free(ref_table);
@@ -1107,4 +1431,10 @@ void register_sweep_tests(void)
     CU_add_test(s, "two sweeps on one output_dir: the second fails with the pid",
                 test_concurrent_sweeps);
     CU_add_test(s, "point counts beyond 10^6 refused before expansion", test_point_count_limit);
+    CU_add_test(s, "--jobs 2 equals --jobs 1: table, per-point files, journal",
+                test_jobs_equal_serial);
+    CU_add_test(s, "journal line failing its CRC: ignored with a note, that point rerun",
+                test_journal_damaged_line);
+    CU_add_test(s, "journal with a wrong header refused (exit 2), output_dir untouched",
+                test_journal_bad_header);
 }
