@@ -412,6 +412,187 @@ static void test_permuted_axes(void)
     mesh_free(&m);
 }
 
+/* ---- float32 maps on flipped / permuted label-map grids ---------------------------------- */
+
+/* Value of simulation-grid voxel (i,j,k) in the float map: unique per voxel, a whole number far
+ * below 2^24 (exact in float32), offset below 0 so that cal_min is not 0 as for label maps.
+ * Three interior voxels (not the min or max corner) hold NaN, +Inf and -Inf: they must land
+ * in place as well and must not count in cal_min/cal_max. */
+#define F32_V0 (-500.0f)
+static float f32_grid_value(int i, int j, int k)
+{
+    if (i == 1 && j == 1 && k == 1) return NAN;
+    if (i == 2 && j == 1 && k == 1) return INFINITY;
+    if (i == 1 && j == 2 && k == 1) return -INFINITY;
+    return F32_V0 + (float)(i + 100 * j + 10000 * k);
+}
+
+/* Every file voxel of the written map nim, placed in the world by the file's transform T (its
+ * qform or sform), must hold the value of the simulation voxel (mesh m: origin_mm + index *
+ * spacing_mm) at that world position, and every simulation voxel must be hit exactly once. */
+static void check_f32_world(const nifti_image *nim, const float *fv, const double T[4][4],
+                            const abl_mesh *m, const char *which)
+{
+    const int *d = m->dims;
+    size_t ng = (size_t)d[0] * d[1] * d[2];
+    int *hits = calloc(ng, sizeof *hits);
+    CU_ASSERT_FATAL(hits != NULL);
+    double worst_off = 0;
+    long outside = 0, mism = 0, f = 0;
+    for (int64_t f2 = 0; f2 < nim->nz; f2++)
+        for (int64_t f1 = 0; f1 < nim->ny; f1++)
+            for (int64_t f0 = 0; f0 < nim->nx; f0++, f++) {
+                int g[3], in = 1;
+                for (int w = 0; w < 3; w++) {
+                    double x = T[w][3] + T[w][0] * (double)f0 + T[w][1] * (double)f1 +
+                               T[w][2] * (double)f2;
+                    double gi = (x - m->origin_mm[w]) / m->spacing_mm[w];
+                    double r = nearbyint(gi);
+                    if (fabs(gi - r) > worst_off) worst_off = fabs(gi - r);
+                    g[w] = (int)r;
+                    if (!(r >= 0 && r < d[w])) in = 0;
+                }
+                if (!in) {
+                    outside++;
+                    continue;
+                }
+                hits[((size_t)g[2] * d[1] + g[1]) * d[0] + g[0]]++;
+                float want = f32_grid_value(g[0], g[1], g[2]), got = fv[f];
+                int same = isnan(want) ? isnan(got) : got == want; /* exact */
+                if (!same && mism++ == 0)
+                    fprintf(stderr,
+                            "\n  %s: file voxel (%d,%d,%d) holds %g, grid voxel "
+                            "(%d,%d,%d) at its world position holds %g\n",
+                            which, (int)f0, (int)f1, (int)f2, got, g[0], g[1], g[2], want);
+            }
+    long once = 0;
+    for (size_t c = 0; c < ng; c++)
+        once += hits[c] == 1;
+    CU_ASSERT_EQUAL(mism, 0);
+    CU_ASSERT_EQUAL(outside, 0);
+    CU_ASSERT_EQUAL(once, (long)ng); /* a bijection between file and grid voxels */
+    /* float32 affine: a few 1e-5 mm against voxels of 0.5 mm and more */
+    CU_ASSERT(worst_off <= 1e-3);
+    free(hits);
+}
+
+/* A label map with affine A (file dims dim[1..3]; qform and/or sform) is read, a float32 map
+ * defined on the simulation grid is written with the returned geometry and read back with the
+ * library: header (datatype, dims in the file's order, affine = A as qform and sform, no
+ * scaling, no label intent, cal range of the finite values, description) and every voxel at its
+ * world position. */
+static void check_f32_on_label_grid(const char *label_name, const char *map_name,
+                                    const double A[4][4], const int64_t dim[8], int qform,
+                                    int sform)
+{
+    char path[700], out[700];
+    tmp_path(path, sizeof path, label_name);
+    tmp_path(out, sizeof out, map_name);
+    int64_t nf = dim[1] * dim[2] * dim[3];
+    int16_t *data = malloc((size_t)nf * sizeof *data);
+    CU_ASSERT_FATAL(data != NULL);
+    for (int64_t i = 0; i < nf; i++)
+        data[i] = (int16_t)(i % 7);
+    CU_ASSERT_EQUAL_FATAL(lib_write(path, dim, DT_INT16, data, A, qform, sform), 0);
+    free(data);
+    abl_mesh m;
+    abl_nifti_geom g;
+    abl_error e = {0};
+    CU_ASSERT_EQUAL_FATAL(nifti_read_labels(path, &m, &g, &e), ABL_OK);
+
+    const int *d = m.dims;
+    size_t ng = (size_t)d[0] * d[1] * d[2];
+    CU_ASSERT_EQUAL_FATAL((int64_t)ng, nf);
+    float *v = malloc(ng * sizeof *v);
+    CU_ASSERT_FATAL(v != NULL);
+    for (int k = 0; k < d[2]; k++)
+        for (int j = 0; j < d[1]; j++)
+            for (int i = 0; i < d[0]; i++)
+                v[((size_t)k * d[1] + j) * d[0] + i] = f32_grid_value(i, j, k);
+    /* a description longer than descrip's 79 characters is cut there */
+    char desc[120];
+    memset(desc, 'T', sizeof desc - 1);
+    desc[sizeof desc - 1] = '\0';
+    memcpy(desc, "T_max_C ", 8);
+    CU_ASSERT_EQUAL_FATAL(nifti_write_f32(out, &g, v, desc, &e), ABL_OK);
+
+    nifti_set_debug_level(0);
+    nifti_image *nim = nifti_image_read(out, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(nim);
+    CU_ASSERT_EQUAL(nim->datatype, DT_FLOAT32);
+    CU_ASSERT_EQUAL(nim->nbyper, 4);
+    CU_ASSERT_EQUAL(nim->nifti_type, NIFTI_FTYPE_NIFTI1_1);
+    CU_ASSERT_EQUAL(nim->ndim, 3);
+    for (int a = 0; a < 3; a++) /* the label map's own sizes and order, not the grid's */
+        CU_ASSERT_EQUAL(nim->dim[a + 1], dim[a + 1]);
+    CU_ASSERT_EQUAL(nim->qform_code, NIFTI_XFORM_SCANNER_ANAT);
+    CU_ASSERT_EQUAL(nim->sform_code, NIFTI_XFORM_SCANNER_ANAT);
+    CU_ASSERT_EQUAL(nim->xyz_units, NIFTI_UNITS_MM);
+    /* a map, not a label map: no NIFTI_INTENT_LABEL */
+    CU_ASSERT_EQUAL(nim->intent_code, NIFTI_INTENT_NONE);
+    /* stored values are the values: no scaling (NIfTI-1: slope 0 means none) */
+    CU_ASSERT(nim->scl_slope == 0 || (nim->scl_slope == 1 && nim->scl_inter == 0));
+    /* cal range: min/max of the finite values, exact (whole numbers) */
+    CU_ASSERT_DOUBLE_EQUAL(nim->cal_min, F32_V0, 0);
+    CU_ASSERT_DOUBLE_EQUAL(nim->cal_max,
+                           F32_V0 + (d[0] - 1) + 100.0 * (d[1] - 1) + 10000.0 * (d[2] - 1), 0);
+    CU_ASSERT_EQUAL(strlen(nim->descrip), 79);
+    CU_ASSERT_EQUAL(strncmp(nim->descrip, desc, 79), 0);
+    /* the input label map's affine, as qform and as sform (float32 storage tolerance) */
+    double tol, dq = affine_maxdiff(A, nim->qto_xyz.m, &tol);
+    CU_ASSERT(dq <= tol);
+    double ds = affine_maxdiff(A, nim->sto_xyz.m, &tol);
+    CU_ASSERT(ds <= tol);
+    CU_ASSERT_EQUAL_FATAL(nim->nvox, (int64_t)ng);
+    /* The voxel block is read with the library's znz I/O at the header's offset: its loader
+     * would turn NaN/Inf into 0. Written in this machine's byte order. */
+    CU_ASSERT_EQUAL(nim->byteorder, nifti_short_order());
+    float *fv = malloc(ng * sizeof *fv);
+    CU_ASSERT_FATAL(fv != NULL);
+    znzFile zf = znzopen(out, "rb", strstr(map_name, ".gz") != NULL);
+    CU_ASSERT_FATAL(!znz_isnull(zf));
+    znzseek(zf, (znz_off_t)nim->iname_offset, SEEK_SET); /* returns 0 or the offset (gzip) */
+    CU_ASSERT_EQUAL(znztell(zf), (long)nim->iname_offset);
+    CU_ASSERT_EQUAL_FATAL(znzread(fv, sizeof *fv, ng, zf), ng);
+    znzclose(zf);
+    check_f32_world(nim, fv, nim->qto_xyz.m, &m, "qform");
+    check_f32_world(nim, fv, nim->sto_xyz.m, &m, "sform");
+    free(fv);
+    nifti_image_free(nim);
+
+    /* no finite value at all (NaN, +Inf, -Inf): no display range, cal_min = cal_max = 0 (the
+     * library itself stores 0/0 for any range that is not cal_min < cal_max) */
+    for (size_t c = 0; c < ng; c++)
+        v[c] = c % 3 == 0 ? NAN : c % 3 == 1 ? INFINITY : -INFINITY;
+    CU_ASSERT_EQUAL_FATAL(nifti_write_f32(out, &g, v, "nonfinite", &e), ABL_OK);
+    nim = nifti_image_read(out, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(nim);
+    CU_ASSERT_DOUBLE_EQUAL(nim->cal_min, 0, 0);
+    CU_ASSERT_DOUBLE_EQUAL(nim->cal_max, 0, 0);
+    nifti_image_free(nim);
+    free(v);
+    mesh_free(&m);
+}
+
+/* Temperature/damage maps (float32) written on the grid of a label map that came in flipped
+ * (Slicer CT, as test_flipped_axes), permuted with a flip (as test_permuted_axes), and with x/y
+ * swapped and y, z reversed: each voxel must land where the simulation put it in the world. */
+static void test_f32_flipped_permuted_world(void)
+{
+    double F[4][4];
+    diag_affine(F, (const double[3]){-0.8, -0.8, 2.5}, (const double[3]){150.4, 120.8, -300.0});
+    check_f32_on_label_grid("f32_flip_lab.nii", "f32_flip_map.nii.gz", F,
+                            (const int64_t[8]){3, 4, 3, 5, 1, 1, 1, 1}, 1, 1);
+    const double P[4][4] = {
+        {0, -0.75, 0, 20.0}, {0, 0, 1.25, -7.5}, {2.0, 0, 0, 3.0}, {0, 0, 0, 1}};
+    check_f32_on_label_grid("f32_perm_lab.nii", "f32_perm_map.nii", P,
+                            (const int64_t[8]){3, 3, 4, 5, 1, 1, 1, 1}, 0, 1);
+    const double S[4][4] = {
+        {0, 1.0, 0, -40.0}, {-0.5, 0, 0, 12.5}, {0, 0, -2.0, 60.0}, {0, 0, 0, 1}};
+    check_f32_on_label_grid("f32_swap_lab.nii.gz", "f32_swap_map.nii", S,
+                            (const int64_t[8]){3, 6, 3, 4, 1, 1, 1, 1}, 1, 0);
+}
+
 /* int16 stored values with scl_slope 2, scl_inter 1 are the labels 2v + 1 (NIfTI-1 scaling);
  * a big-endian copy of the same file reads the same. */
 static void test_scaling_and_byte_order(void)
@@ -764,6 +945,8 @@ void register_nifti_tests(void)
     CU_add_test(s, "nifti qform-only label map: spacing and origin", test_affine_qform);
     CU_add_test(s, "nifti flipped axes (Slicer CT): re-indexed, written back", test_flipped_axes);
     CU_add_test(s, "nifti permuted axes: world positions", test_permuted_axes);
+    CU_add_test(s, "nifti f32 map on flipped/permuted grids: voxels at world positions, header",
+                test_f32_flipped_permuted_world);
     CU_add_test(s, "nifti scl_slope scaling and big-endian file", test_scaling_and_byte_order);
     CU_add_test(s, "nifti NIfTI-2 file", test_nifti2);
     CU_add_test(s, "nifti missing file -> EIO", test_missing_file);
