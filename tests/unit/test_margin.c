@@ -873,6 +873,26 @@ static void test_result_file_criteria(void)
     CU_ASSERT(rep->m.pass);
     CU_ASSERT(fabs(rep->m.min_margin_mm - 6.0) <= sqrt(3.0));
     CU_ASSERT_DOUBLE_EQUAL(rep->zone_threshold[ABL_ZONE_CEM43], 500, 0);
+    /* the automatic criterion with an explicit threshold (--threshold-C 70 alone): the
+     * threshold belongs to the criterion chosen (tmax here), whose zone is recomputed with it:
+     * the same verdict, margin and zone as --criterion tmax --threshold-C 70, and a smaller
+     * zone than the default 55 C one (else the threshold was ignored) */
+    const double mL55 = rep->zone_mL[ABL_ZONE_TMAX];
+    o.criterion = -1;
+    o.threshold = 70;
+    CU_ASSERT_EQUAL_FATAL(margin_analyse_result(&o, rep, &err), ABL_OK);
+    abl_margin_report *ref = calloc(1, sizeof *ref);
+    CU_ASSERT_FATAL(ref != NULL);
+    abl_margin_opts o2 = o;
+    o2.criterion = ABL_ZONE_TMAX;
+    CU_ASSERT_EQUAL_FATAL(margin_analyse_result(&o2, ref, &err), ABL_OK);
+    CU_ASSERT(rep->criterion_auto && rep->criterion == ABL_ZONE_TMAX);
+    CU_ASSERT_DOUBLE_EQUAL(rep->threshold, 70, 0);
+    CU_ASSERT_EQUAL(rep->zone_voxels[ABL_ZONE_TMAX], ref->zone_voxels[ABL_ZONE_TMAX]);
+    CU_ASSERT_DOUBLE_EQUAL(rep->m.min_margin_mm, ref->m.min_margin_mm, 0);
+    CU_ASSERT_EQUAL(rep->m.pass, ref->m.pass);
+    CU_ASSERT(rep->zone_mL[ABL_ZONE_TMAX] > 0 && rep->zone_mL[ABL_ZONE_TMAX] < mL55);
+    free(ref);
 
     /* the same file without the damage fields */
     write_synthetic_result(path, false);
