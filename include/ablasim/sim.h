@@ -165,12 +165,12 @@ typedef struct abl_sim {
     double dt_s, dt_stable_s;
     double rate_sum_W_m3K[ABL_MAX_MATERIALS]; /* per material: bound on its voxels' interior
                                                * face conductances plus perfusion (stability;
-                                               * domain faces are taken implicitly); 0 for a
-                                               * material held at every step (held_always) */
+                                               * domain faces are taken implicitly) */
     double k_bound[ABL_MAX_MATERIALS]; /* per material: largest k its voxels reach [W/m/K] */
     bool held_always[ABL_MAX_MATERIALS]; /* every voxel of the material is held at every step
-                                          * by a source (source.h held_always): its own update
-                                          * is overwritten, so it does not bound dt */
+                                          * by a source (source.h held_always) above the
+                                          * freezing range: it never freezes, k_bound is its k
+                                          * at the held temperatures */
     /* Explicit scheme: the voxels on a conducting domain face (fixed or convective), whose
      * face conductances each step takes implicitly (wall_implicit in sim.c): index, and a bit
      * per domain face FACE_XMIN..FACE_ZMAX that the voxel touches and that conducts. */

@@ -147,9 +147,9 @@ typedef struct {
     /* Optional (NULL: none): the voxels this source holds at every step of a run that ends at
      * duration_s, as its pin list (idx and frac as pin_idx and pin_frac; an entry with frac
      * < 0.5 is tissue, not held), and the lowest and highest temperature [C] it holds them at
-     * over the run; returns their count (0: none). The explicit stability bound leaves out the
-     * own update of a material whose every voxel is held so: the hold overwrites it at every
-     * step (sim.c plan_stability). */
+     * over the run; returns their count (0: none). A material whose every voxel is held so,
+     * above the freezing range, never freezes: the explicit stability bound takes its k at the
+     * held temperatures instead of its frozen k (sim.c plan_held_materials). */
     size_t (*held_always)(const abl_source *s, double duration_s, const size_t **idx,
                           const double **frac, double *T_lo_C, double *T_hi_C);
 } abl_source_ops;

@@ -370,12 +370,15 @@ static abl_status plan_stencil(abl_sim *s, abl_error *err)
 }
 
 /* Materials whose every voxel a source holds at every step of the run (source.h held_always:
- * a fixed_temperature shape on for the whole run, such as the warm saline of a
- * hydrodissection). The step overwrites their own update with the held value, so their
- * capacity and conductances do not bound dt; their conductivity, which their neighbours' faces
- * see, is bounded by k over the held temperatures (the k they have at every step). Without
- * this the frozen properties of saline that never freezes set the step of a whole cryo run
- * (cryo_humerus_hydrodissection: 0.156 s instead of muscle's 0.190 s). */
+ * a fixed_temperature shape on for the whole run, above the freezing range, such as the warm
+ * saline of a hydrodissection) never freeze: their conductivity is k at the held temperatures
+ * at every step, so the bound takes that k, not the frozen one, for their own faces and for
+ * their neighbours'. Their own update stays within the bound (its coefficients non-negative,
+ * with the stencil's capacity C_ref): the hold overwrites it, but until then the active region,
+ * the phase map's bookkeeping and the walls read it, and an overshoot past the liquid window
+ * there broke the energy balance (review, session 18: a light held material, residual -2.3).
+ * Without this the frozen properties of saline that never freezes set the step of a whole cryo
+ * run (cryo_humerus_hydrodissection: 0.156 s instead of muscle's 0.190 s). */
 static bool pin_held(const double *frac, size_t q);
 
 static abl_status plan_held_materials(abl_sim *s, abl_error *err)
@@ -457,8 +460,7 @@ static abl_status plan_stability(abl_sim *s, abl_error *err)
         gf = gf_b;
         gb_tab = gb_b;
     }
-    for (int m = 0; m < nm; m++)
-        s->rate_sum_W_m3K[m] = s->held_always[m] ? 0.0 : rate_sum(s, gf, gb_tab, m);
+    for (int m = 0; m < nm; m++) s->rate_sum_W_m3K[m] = rate_sum(s, gf, gb_tab, m);
     free(gf_b);
     free(gb_b);
     return ABL_OK;
@@ -544,8 +546,7 @@ static abl_status plan_step(abl_sim *s, abl_error *err)
     if (sst) return sst;
     double dt_stable = INFINITY;
     for (int m = 0; m < nm; m++)
-        if (!s->held_always[m])
-            dt_stable = fmin(dt_stable, 1.0 / (s->inv_rhoc[m] * s->rate_sum_W_m3K[m]));
+        dt_stable = fmin(dt_stable, 1.0 / (s->inv_rhoc[m] * s->rate_sum_W_m3K[m]));
     s->dt_stable_s = dt_stable;
     const bool expl = sc->scheme == SCHEME_EXPLICIT;
     /* implicit schemes: dt by accuracy (scenario.c), default 2 s or a tenth of the run */
@@ -1566,8 +1567,7 @@ static abl_status plan_multirate(abl_sim *s, abl_error *err)
     const int nm = s->nmat;
     double dt_u = INFINITY;
     for (int m = 0; m < nm; m++)
-        if (!s->held_always[m])
-            dt_u = fmin(dt_u, 1.0 / (s->inv_rhoc_u[m] * rate_sum(s, s->gface, s->gbound, m)));
+        dt_u = fmin(dt_u, 1.0 / (s->inv_rhoc_u[m] * rate_sum(s, s->gface, s->gbound, m)));
     const double ratio = floor(sc->dt_safety * dt_u / s->dt_s + 1e-9);
     if (!(ratio >= 2.0)) return ABL_OK;
     const int mr = ratio > 32.0 ? 32 : (int)ratio;
