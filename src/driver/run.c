@@ -99,7 +99,10 @@ abl_status sim_run(abl_sim *s, const abl_run_opts *opts, abl_error *err)
             }
             if ((st = take_checkpoint(s, o, opts, path, err))) goto fail;
             long nsnap;
-            if (write && (st = output_suspend(o, &nsnap, err))) return st;
+            if (write && (st = output_suspend(o, &nsnap, err))) {
+                o = NULL; /* released by output_suspend */
+                goto kept;
+            }
             return abl_fail(err, ABL_ESTOPPED,
                             "stopped at t = %.1f s on request; checkpoint written: continue with "
                             "'ablasim resume %s'",

@@ -2117,6 +2117,78 @@ void output_file_names_free(abl_output_name *names, int n)
     }
 }
 
+/* Finishing a result whose .part a checkpoint refers to (keep_part): the final fields are
+ * written into a copy, never into the .part itself. A failure while finishing (a full disk
+ * when the file grows by the final fields, a sidecar that cannot be written) then leaves the
+ * .part exactly as the checkpoint knows it, so 'ablasim resume' can try again; written in
+ * place, a failed finish left a .part that either could not be reopened (cut short) or already
+ * held /fields, which the resumed run could not create again (review and full-disk audit,
+ * session 18). The .part is flushed and closed (consistent on disk), copied byte for byte to
+ * the scratch name, and the copy is reopened as the file being finished; the .part is removed
+ * once the result is committed. Costs one copy of the partial result at the end of a
+ * checkpointed run. */
+static abl_status finish_from_copy(abl_output *o, abl_error *err)
+{
+    h5_quiet q;
+    quiet_begin(&q);
+    abl_status st = ABL_OK;
+    if (H5Fflush(o->file, H5F_SCOPE_GLOBAL) < 0) st = h5_fail(o, err, "writing", o->part);
+    quiet_end(&q);
+    if (st) return st; /* discard_h5 keeps the .part as at its last flush */
+    quiet_begin(&q);
+    close_id(o->snap_T);
+    close_id(o->snap_time);
+    o->snap_T = o->snap_time = -1;
+    const herr_t r = H5Fclose(o->file);
+    o->file = -1;
+    quiet_end(&q);
+    if (r < 0) return h5_fail(o, err, "closing", o->part);
+    /* the copy, made fresh (atomic_file.h create_fresh) */
+    int in = open(o->part, O_RDONLY | O_CLOEXEC), out = in >= 0 ? create_fresh(o->scratch) : -1;
+    int e = in < 0 || out < 0 ? errno : 0;
+    static char buf[1 << 16];
+    while (!e) {
+        const ssize_t n = read(in, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) e = errno;
+        if (n <= 0) break;
+        for (ssize_t done = 0; done < n && !e;) {
+            const ssize_t w = write(out, buf + done, (size_t)(n - done));
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) e = w < 0 ? errno : ENOSPC;
+            else done += w;
+        }
+    }
+    if (!e && fsync(out) != 0) e = errno;
+    if (out >= 0 && close(out) != 0 && !e) e = errno;
+    if (in >= 0) close(in);
+    if (e) {
+        unlink(o->scratch);
+        return abl_fail(err, ABL_EIO, "%s: copying the partial result %s to %s failed (%s)",
+                        o->path, o->part, o->scratch, strerror(e));
+    }
+    char *p = str_cat(o->scratch, "");
+    if (!p) {
+        unlink(o->scratch);
+        return abl_fail(err, ABL_ENOMEM, "%s: out of memory", o->path);
+    }
+    free(o->h5_tmp);
+    o->h5_tmp = p; /* from here a failure deletes the copy (discard_h5), not the .part */
+    quiet_begin(&q);
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl >= 0 && H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) >= 0)
+        o->file = H5Fopen(o->h5_tmp, H5F_ACC_RDWR, fapl);
+    close_id(fapl);
+    if (o->file >= 0 && o->nt > 0) {
+        o->snap_T = H5Dopen2(o->file, H5_SNAP_T, H5P_DEFAULT);
+        o->snap_time = H5Dopen2(o->file, H5_SNAP_TIME, H5P_DEFAULT);
+    }
+    if (o->file < 0 || (o->nt > 0 && (o->snap_T < 0 || o->snap_time < 0)))
+        st = h5_fail(o, err, "reopening the copy", o->h5_tmp);
+    quiet_end(&q);
+    return st;
+}
+
 abl_status output_finish(abl_output *o, const abl_sim_view *s, abl_error *err)
 {
     if (!o) return abl_fail(err, ABL_EINTERNAL, "output_finish: no open output");
@@ -2138,6 +2210,8 @@ abl_status output_finish(abl_output *o, const abl_sim_view *s, abl_error *err)
     st = measure_sources(s, o->path, &iso, err);
     if (st != ABL_OK) goto done;
 
+    const bool from_part = o->keep_part && !strcmp(o->h5_tmp, o->part);
+    if (from_part && (st = finish_from_copy(o, err))) goto done;
     h5_quiet q;
     quiet_begin(&q);
     st = finish_h5(o, s, &iso, err);
@@ -2169,6 +2243,7 @@ abl_status output_finish(abl_output *o, const abl_sim_view *s, abl_error *err)
     }
     fsync_dir_of(o->path);
     unlink(o->commit);
+    if (from_part) unlink(o->part); /* the result is committed: the copy's source goes */
     fsync_dir_of(o->path);
 done:
     atomic_abort(&side[0]); /* removes a temporary not renamed; frees the names */
@@ -2274,7 +2349,14 @@ abl_status output_suspend(abl_output *o, long *snapshots_written, abl_error *err
     quiet_begin(&q);
     abl_status st = ABL_OK;
     *snapshots_written = (long)o->nt;
-    if (H5Fflush(o->file, H5F_SCOPE_GLOBAL) < 0) st = h5_fail(o, err, "writing", o->h5_tmp);
+    if (H5Fflush(o->file, H5F_SCOPE_GLOBAL) < 0) {
+        /* the file is still open: output_abort closes it (a .part a checkpoint refers to with
+         * its descriptor on /dev/null first, discard_h5), rather than HDF5 at exit */
+        st = h5_fail(o, err, "writing", o->h5_tmp);
+        quiet_end(&q);
+        output_abort(o);
+        return st;
+    }
     close_id(o->snap_T);
     close_id(o->snap_time);
     o->snap_T = o->snap_time = -1;
