@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "../formats/atomic_file.h"
+#include "../formats/nifti_pending.h"
 #include "../formats/h5util.h"
 #include "ablasim/fileguard.h"
 #include "ablasim/grid.h"
@@ -833,44 +834,57 @@ static const char *const nifti_map_suffix[3] = {"_margin_mm.nii.gz", "_zone.nii.
                                                 "_tumour.nii.gz"};
 #define NIFTI_TMP_SUFFIX ".tmp.nii.gz"
 
-static abl_status write_nifti_maps(const out_data *od, const char *prefix, abl_error *err)
+/* The maps of --nifti PREFIX, each complete and durable under its temporary name, at[i] owning
+ * it (nifti_pending.h); write_outputs renames them with the margin file and its summary. On
+ * failure every temporary made so far is removed. */
+static abl_status write_nifti_maps(const out_data *od, const char *prefix, abl_atomic at[3],
+                                   abl_error *err)
 {
     const abl_margin_report *rep = od->rep;
     abl_nifti_geom geom;
     nifti_geom_from_grid(&geom, rep->dims, rep->spacing_mm, od->origin_mm);
     char path[1200];
     abl_status st;
+    for (int i = 0; i < 3; i++) at[i] = (abl_atomic){.fd = -1};
     snprintf(path, sizeof path, "%s%s", prefix, nifti_map_suffix[0]);
-    if ((st = nifti_write_f32(path, &geom, od->m->margin_mm,
-                              rep->input_complete
-                                  ? "ablasim signed margin mm (NaN outside tumour)"
-                                  : "ablasim signed margin mm, INCOMPLETE input",
-                              err)))
-        return st;
+    st = nifti_write_f32_pending(path, &geom, od->m->margin_mm,
+                                 rep->input_complete
+                                     ? "ablasim signed margin mm (NaN outside tumour)"
+                                     : "ablasim signed margin mm, INCOMPLETE input",
+                                 &at[0], err);
     const uint8_t *zone = rep->from_result ? od->zone_mask[rep->criterion] : od->seg_zone;
     snprintf(path, sizeof path, "%s%s", prefix, nifti_map_suffix[1]);
-    if (zone && (st = nifti_write_u8(path, &geom, zone, err))) return st;
+    if (!st && zone) st = nifti_write_u8_pending(path, &geom, zone, &at[1], err);
     snprintf(path, sizeof path, "%s%s", prefix, nifti_map_suffix[2]);
-    return nifti_write_u8(path, &geom, od->tumour, err);
+    if (!st) st = nifti_write_u8_pending(path, &geom, od->tumour, &at[2], err);
+    if (st)
+        for (int i = 0; i < 3; i++) atomic_abort(&at[i]);
+    return st;
 }
 
+/* The margin file, its JSON summary and (--nifti) the maps: every file complete and durable
+ * under a temporary name first, then all renamed, so that a failure while writing any of them
+ * (a full disk) leaves every earlier file as it was: never new maps beside an old margin file
+ * (found with a file-size limit, session 18). */
 static abl_status write_outputs(const out_data *od, const char *nifti_prefix, abl_error *err)
 {
-    abl_status nst = nifti_prefix ? write_nifti_maps(od, nifti_prefix, err) : ABL_OK;
+    abl_atomic maps[3] = {{.fd = -1}, {.fd = -1}, {.fd = -1}};
+    abl_status nst = nifti_prefix ? write_nifti_maps(od, nifti_prefix, maps, err) : ABL_OK;
     if (nst) return nst;
     const abl_margin_report *rep = od->rep;
     struct stat sb;
-    if (stat(rep->out_h5, &sb) == 0 && S_ISDIR(sb.st_mode))
-        return abl_fail(err, ABL_EIO, "%s: cannot write output: is a directory", rep->out_h5);
-
-    /* both files to fresh temporaries (atomic_file.h), made durable, then renamed */
     writer w = {rep->out_h5, -1, ABL_OK, err};
     abl_atomic h5 = {.fd = -1}, js = {.fd = -1};
-    int e = atomic_reserve(&h5, rep->out_h5, ".tmp");
-    if (e) {
-        atomic_abort(&h5);
-        return abl_fail(err, ABL_EIO, "%s: cannot write output (creating %s.tmp: %s)", rep->out_h5,
-                        rep->out_h5, strerror(e));
+    int e = 0;
+    if (stat(rep->out_h5, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        w.st = abl_fail(err, ABL_EIO, "%s: cannot write output: is a directory", rep->out_h5);
+        goto done;
+    }
+    /* both files to fresh temporaries (atomic_file.h), made durable, then renamed */
+    if ((e = atomic_reserve(&h5, rep->out_h5, ".tmp"))) {
+        w.st = abl_fail(err, ABL_EIO, "%s: cannot write output (creating %s.tmp: %s)",
+                        rep->out_h5, rep->out_h5, strerror(e));
+        goto done;
     }
     const char *tmp_h5 = h5.tmp;
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
@@ -895,14 +909,23 @@ static abl_status write_outputs(const out_data *od, const char *nifti_prefix, ab
                 w.st = abl_fail(err, ABL_EIO, "%s: writing failed (%s)", js.tmp, strerror(e));
         }
     }
-    if (!w.st && (e = atomic_commit(&js)))
+    /* every member complete: the renames (summary, margin file, maps), then the directory */
+    if (!w.st && (e = atomic_rename(&js)))
         w.st = abl_fail(err, ABL_EIO, "%s: cannot rename into place (%s)", rep->out_json,
                         strerror(e));
-    if (!w.st && (e = atomic_commit(&h5)))
+    if (!w.st && (e = atomic_rename(&h5)))
         w.st = abl_fail(err, ABL_EIO, "%s: cannot rename into place (%s)", rep->out_h5,
                         strerror(e));
+    for (int i = 0; i < 3 && !w.st; i++)
+        if (maps[i].tmp && (e = atomic_rename(&maps[i])))
+            w.st = abl_fail(err, ABL_EIO, "%s: cannot rename into place (%s)", maps[i].path,
+                            strerror(e));
+    if (!w.st) fsync_dir_of(rep->out_h5);
+    if (!w.st && maps[0].path) fsync_dir_of(maps[0].path);
+done:
     atomic_abort(&h5); /* each removes its temporary unless it was renamed */
     atomic_abort(&js);
+    for (int i = 0; i < 3; i++) atomic_abort(&maps[i]);
     return w.st;
 }
 

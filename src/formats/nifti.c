@@ -53,6 +53,7 @@
 
 #include "ablasim/grid.h"
 #include "atomic_file.h"
+#include "nifti_pending.h"
 #include "h5util.h"
 #include "ablasim/version.h"
 
@@ -669,9 +670,15 @@ static int written_size_ok(const char *tmp, int gz, uint64_t expect)
     return ok && isize == (uint32_t)expect;
 }
 
+/* pending NULL: the file is committed (renamed into place) here. Otherwise it is left complete
+ * and durable under its temporary name, *pending owning it: the caller renames it
+ * (atomic_rename) together with the other files of its set, or removes it (atomic_abort);
+ * on failure it is removed here and *pending released. */
 static abl_status write_image(const char *path, const abl_nifti_geom *geom, int datatype,
-                              const void *data, const char *descrip, abl_error *err)
+                              const void *data, const char *descrip, abl_atomic *pending,
+                              abl_error *err)
 {
+    if (pending) *pending = (abl_atomic){.fd = -1};
     if (!path || !path[0]) return abl_fail(err, ABL_EINVAL, "NIfTI: empty output file name");
     int gz = nifti_suffix(path) == 2;
     if (!nifti_suffix(path))
@@ -714,16 +721,16 @@ static abl_status write_image(const char *path, const abl_nifti_geom *geom, int 
     void *filebuf = NULL;
     const void *out = data;
     /* the fresh temporary (atomic_file.h) that znzopen then writes by name */
-    abl_atomic at;
-    int e = atomic_reserve(&at, path, gz ? ".tmp.nii.gz" : ".tmp.nii");
+    abl_atomic at_local, *at = pending ? pending : &at_local;
+    int e = atomic_reserve(at, path, gz ? ".tmp.nii.gz" : ".tmp.nii");
     if (e) {
         st = e == ENOMEM ? abl_fail(err, ABL_ENOMEM, "out of memory")
                          : abl_fail(err, ABL_EIO, "%s: cannot write (creating %s%s: %s)", path,
                                     path, gz ? ".tmp.nii.gz" : ".tmp.nii", strerror(e));
-        atomic_abort(&at);
+        atomic_abort(at);
         return st;
     }
-    const char *tmp = at.tmp;
+    const char *tmp = at->tmp;
     if (!is_identity(&m)) {
         /* Back to the file's voxel order (see the top of this file). */
         filebuf = malloc(nvox * elsize);
@@ -828,17 +835,17 @@ static abl_status write_image(const char *path, const abl_nifti_geom *geom, int 
                       write_errno ? strerror(write_errno) : "disk full?");
         goto done;
     }
-    if ((e = atomic_sync(&at))) {
+    if ((e = atomic_sync(at))) {
         st = abl_fail(err, ABL_EIO, "%s: syncing %s failed (%s)", path, tmp, strerror(e));
         goto done;
     }
-    if ((e = atomic_commit(&at))) {
+    if (!pending && (e = atomic_commit(at))) {
         st = abl_fail(err, ABL_EIO, "%s: cannot rename %s into place (%s)", path, tmp,
                       strerror(e));
         goto done;
     }
 done:
-    atomic_abort(&at); /* removes the temporary unless it was renamed */
+    if (st || !pending) atomic_abort(at); /* removes the temporary unless it was renamed */
     free(filebuf);
     nifti_image_free(nim);
     return st;
@@ -847,14 +854,31 @@ done:
 abl_status nifti_write_u8(const char *path, const abl_nifti_geom *geom, const uint8_t *data,
                           abl_error *err)
 {
-    return write_image(path, geom, DT_UINT8, data, "ablasim " ABLASIM_VERSION " label map", err);
+    return write_image(path, geom, DT_UINT8, data, "ablasim " ABLASIM_VERSION " label map", NULL,
+                       err);
+}
+
+abl_status nifti_write_u8_pending(const char *path, const abl_nifti_geom *geom,
+                                  const uint8_t *data, abl_atomic *pending, abl_error *err)
+{
+    return write_image(path, geom, DT_UINT8, data, "ablasim " ABLASIM_VERSION " label map",
+                       pending, err);
 }
 
 abl_status nifti_write_f32(const char *path, const abl_nifti_geom *geom, const float *data,
                            const char *description, abl_error *err)
 {
     return write_image(path, geom, DT_FLOAT32, data,
-                       description ? description : "ablasim " ABLASIM_VERSION " map", err);
+                       description ? description : "ablasim " ABLASIM_VERSION " map", NULL, err);
+}
+
+abl_status nifti_write_f32_pending(const char *path, const abl_nifti_geom *geom,
+                                   const float *data, const char *description,
+                                   abl_atomic *pending, abl_error *err)
+{
+    return write_image(path, geom, DT_FLOAT32, data,
+                       description ? description : "ablasim " ABLASIM_VERSION " map", pending,
+                       err);
 }
 
 void nifti_geom_from_grid(abl_nifti_geom *geom, const int dims[3], const double spacing_mm[3],

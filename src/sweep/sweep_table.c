@@ -53,18 +53,21 @@ static void csv_field(FILE *f, const char *s)
     fputc('"', f);
 }
 
+/* The table as CSV into a fresh "<path>.tmp" (atomic_file.h), made durable but not renamed:
+ * table_write renames it together with the HDF5 table once both are complete, so a failure
+ * (a full disk) leaves the old pair, never a new CSV beside an old HDF5 table. On failure the
+ * temporary is removed and *at released. */
 static abl_status write_csv(const abl_sweep *sw, const sweep_row *rows, const char *path,
-                            abl_error *err)
+                            abl_atomic *at_out, abl_error *err)
 {
     const sweep_layout *L = sw->layout;
-    /* a fresh "<path>.tmp" (atomic_file.h), durable, renamed; table_write syncs the directory */
-    abl_atomic at;
-    int e = atomic_open(&at, path, ".tmp");
-    FILE *f = e ? NULL : atomic_stream(&at);
+    abl_atomic *at = at_out;
+    int e = atomic_open(at, path, ".tmp");
+    FILE *f = e ? NULL : atomic_stream(at);
     if (!f) {
         abl_status st = abl_fail(err, ABL_EIO, "%s.tmp: cannot create: %s", path,
                                  strerror(e ? e : errno));
-        atomic_abort(&at);
+        atomic_abort(at);
         return st;
     }
     for (int c = 0; c < L->ncols; c++) {
@@ -90,10 +93,11 @@ static abl_status write_csv(const abl_sweep *sw, const sweep_row *rows, const ch
         csv_field(f, r->msg ? r->msg : "");
         fputc('\n', f);
     }
-    e = atomic_sync(&at);
-    if (!e) e = atomic_rename(&at);
-    atomic_abort(&at); /* removes the temporary unless it was renamed */
-    if (e) return abl_fail(err, ABL_EIO, "%s: cannot write: %s", path, strerror(e));
+    e = atomic_sync(at);
+    if (e) {
+        atomic_abort(at); /* removes the temporary */
+        return abl_fail(err, ABL_EIO, "%s: cannot write: %s", path, strerror(e));
+    }
     return ABL_OK;
 }
 
@@ -347,17 +351,18 @@ static int write_prob(h5w *w, const abl_sweep *sw, const prob_map *pm, const swe
     return r;
 }
 
+/* The HDF5 table into a fresh "<path>.tmp" that HDF5 writes by name, made durable but not
+ * renamed (as write_csv). On failure the temporary is removed and *at released. */
 static abl_status write_h5(const abl_sweep *sw, const sweep_row *rows, const prob_map *pm,
-                           const char *path, abl_error *err)
+                           const char *path, abl_atomic *at_out, abl_error *err)
 {
-    /* a fresh "<path>.tmp" (atomic_file.h) that HDF5 then writes by name */
-    abl_atomic at;
-    int e = atomic_reserve(&at, path, ".tmp");
+    abl_atomic *at = at_out;
+    int e = atomic_reserve(at, path, ".tmp");
     if (e) {
-        atomic_abort(&at);
+        atomic_abort(at);
         return abl_fail(err, ABL_EIO, "%s.tmp: cannot create: %s", path, strerror(e));
     }
-    const char *tmp = at.tmp;
+    const char *tmp = at->tmp;
     h5_quiet q;
     quiet_begin(&q);
     h5w w = {0};
@@ -377,10 +382,9 @@ static abl_status write_h5(const abl_sweep *sw, const sweep_row *rows, const pro
     if (!r && pm->on) r = write_prob(&w, sw, pm, rows);
     if (w.file >= 0 && H5Fclose(w.file) < 0 && !r) r = failed(&w, "closing the file");
     quiet_end(&q);
-    if (!r) e = atomic_sync(&at);
-    if (!r && !e) e = atomic_rename(&at);
-    atomic_abort(&at); /* removes the temporary unless it was renamed */
+    if (!r) e = atomic_sync(at);
     if (r || e) {
+        atomic_abort(at); /* removes the temporary */
         if (r)
             return abl_fail(err, ABL_EIO, "%s: cannot write %s%s", path, w.what ? w.what : "",
                             w.detail);
@@ -398,8 +402,19 @@ abl_status table_write(const abl_sweep *sw, const sweep_row *rows, sweep_summary
     if (sw->prob_map_on && (st = prob_build(sw, rows, &pm, sum, err))) return st;
     snprintf(sum->csv_path, sizeof sum->csv_path, "%s/%s", sw->output_dir, SWEEP_CSV);
     snprintf(sum->h5_path, sizeof sum->h5_path, "%s/%s", sw->output_dir, SWEEP_H5);
-    st = write_csv(sw, rows, sum->csv_path, err);
-    if (!st) st = write_h5(sw, rows, &pm, sum->h5_path, err);
+    /* both tables complete and durable under temporary names first, then both renamed: a
+     * failure while writing either (a full disk) keeps the old pair (docs/SWEEPS.md) */
+    abl_atomic a_csv = {.fd = -1}, a_h5 = {.fd = -1};
+    st = write_csv(sw, rows, sum->csv_path, &a_csv, err);
+    if (!st && (st = write_h5(sw, rows, &pm, sum->h5_path, &a_h5, err))) atomic_abort(&a_csv);
+    if (!st) {
+        int e = atomic_rename(&a_csv);
+        const char *which = sum->csv_path;
+        if (!e) e = atomic_rename(&a_h5), which = sum->h5_path;
+        atomic_abort(&a_csv); /* removes a temporary not renamed; frees the names */
+        atomic_abort(&a_h5);
+        if (e) st = abl_fail(err, ABL_EIO, "%s: cannot rename into place: %s", which, strerror(e));
+    }
     if (!st) (void)sweep_fsync_dir(sw->output_dir);
     sum->prob_map_written = !st && pm.on;
     free(pm.count);
