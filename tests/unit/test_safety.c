@@ -8,13 +8,21 @@
  *   - property: for every pair (output-like name of a run, input of that run) spelled plainly,
  *     through a symlink, a hard link or ./x/../, the run refuses and every input is unchanged;
  *   - two processes writing one output: the second fails at once naming the first's pid and
- *     touches nothing of its files. */
+ *     touches nothing of its files;
+ *   - property: a full disk (RLIMIT_FSIZE, which binds root too) never costs a file the user
+ *     had: every command that writes files, run over its own previous output under several
+ *     file-size limits, fails with a message naming a file, leaves every file that was there
+ *     byte for byte (a journal may only grow by whole lines) and no temporary, and the same
+ *     command without the limit then succeeds. */
 #define _DEFAULT_SOURCE /* usleep */
+#include <dirent.h>
 #include <hdf5.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -374,6 +382,499 @@ static void test_two_writers(void)
     CU_ASSERT(!tu_lexists(lock)); /* released and removed by its holder */
 }
 
+/* ---- property: a full disk never costs a file the user had ---------------------------------- */
+
+/* Violations this property found in session 18, all fixed (output.c, margin_io.c, nifti.c,
+ * sweep_table.c): `margin --nifti` renamed the new NIfTI maps into place before writing the
+ * margin file, so a failure there left new maps beside the old margin file; `sweep` renamed the
+ * new results.csv before writing results.h5 (a mixed table); `resume` under a limit just below
+ * the finished result's size left OUT.h5.part cut short and unopenable. Each file set is now
+ * written completely under temporary names and renamed only then; a checkpointed run finishes
+ * from a copy of its .part. */
+
+/* One command of the property: inputs_sh makes its inputs in an empty directory, prev_sh its
+ * previous output there (unlimited), args the new command (different settings) after the
+ * binary. Shell snippets run in the directory with $B the binary and $R the repository root. */
+typedef struct {
+    const char *name;
+    const char *inputs_sh, *prev_sh;
+    const char *args[32];
+    const char *msg_names;   /* '|'-separated: the message on stderr names one of them */
+    const char *append_only; /* a file that may only grow by whole lines (a journal), or NULL */
+    const char *kept;        /* a file that must still exist but may change (the .part a
+                              * checkpoint refers to: kept as at its last flush), or NULL */
+    const char *together[2]; /* a table regenerated as a whole (temporary names + renames):
+                              * both keep their bytes, or both are replaced (the h5 opens) */
+    const char *table;       /* CSV table: after the final run equal to a clean run's */
+    bool clean_ref;          /* the sizes and the table come from a run without prev_sh */
+} fd_case;
+
+typedef struct {
+    char rel[320];
+    unsigned char *b;
+    size_t n;
+} fd_entry;
+
+typedef struct {
+    fd_entry e[256];
+    int n;
+} fd_tree;
+
+/* Every regular file under root/rel (recursively), with its bytes; names relative to root. */
+static void fd_scan(const char *root, const char *rel, fd_tree *t)
+{
+    char dpath[1200];
+    snprintf(dpath, sizeof dpath, "%s%s%s", root, rel[0] ? "/" : "", rel);
+    DIR *d = opendir(dpath);
+    if (!d) return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        char r[320], p[1600];
+        snprintf(r, sizeof r, "%s%s%s", rel, rel[0] ? "/" : "", de->d_name);
+        snprintf(p, sizeof p, "%s/%s", root, r);
+        struct stat sb;
+        if (lstat(p, &sb) != 0) continue;
+        if (S_ISDIR(sb.st_mode)) {
+            fd_scan(root, r, t);
+        } else if (t->n < (int)(sizeof t->e / sizeof t->e[0])) {
+            fd_entry *e = &t->e[t->n++];
+            snprintf(e->rel, sizeof e->rel, "%s", r);
+            e->b = S_ISREG(sb.st_mode) ? tu_file_bytes(p, &e->n) : NULL;
+            if (!e->b) e->n = 0;
+        }
+    }
+    closedir(d);
+}
+
+static void fd_free(fd_tree *t)
+{
+    for (int i = 0; i < t->n; i++) free(t->e[i].b);
+    t->n = 0;
+}
+
+static const fd_entry *fd_find(const fd_tree *t, const char *rel)
+{
+    for (int i = 0; i < t->n; i++)
+        if (!strcmp(t->e[i].rel, rel)) return &t->e[i];
+    return NULL;
+}
+
+static bool ends_with(const char *s, const char *suf)
+{
+    const size_t a = strlen(s), b = strlen(suf);
+    return a >= b && !strcmp(s + a - b, suf);
+}
+
+/* A temporary or partial file: *.tmp, *.tmp.* (NIfTI temporaries), *.commit, *.incomplete.h5,
+ * *.part unless a checkpoint (*.ckpt.h5) lies beside it. Lock files are allowed. */
+static bool fd_is_leftover(const fd_tree *t, const char *rel)
+{
+    if (ends_with(rel, ".tmp") || strstr(rel, ".tmp.") || ends_with(rel, ".commit") ||
+        ends_with(rel, ".incomplete.h5"))
+        return true;
+    if (ends_with(rel, ".part")) {
+        const char *slash = strrchr(rel, '/');
+        const size_t dir_len = slash ? (size_t)(slash - rel) + 1 : 0;
+        for (int i = 0; i < t->n; i++)
+            if (ends_with(t->e[i].rel, ".ckpt.h5") && !strncmp(t->e[i].rel, rel, dir_len) &&
+                !strchr(t->e[i].rel + dir_len, '/'))
+                return false;
+        return true;
+    }
+    return false;
+}
+
+/* The command argv (NULL-terminated) in directory wd with RLIMIT_FSIZE = limit_B (< 0: none),
+ * SIGXFSZ ignored (inherited through exec: a write past the limit fails with EFBIG), stdout to
+ * /dev/null, stderr to errf. Returns the exit status, -1 if it did not exit; *signo the signal
+ * that ended it (0: none). */
+static int fd_run_limited(const char *wd, const char *const *argv, long limit_B, const char *errf,
+                          int *signo)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        signal(SIGXFSZ, SIG_IGN);
+        setenv("OMP_NUM_THREADS", "1", 1); /* one thread: no spinning team on a busy machine */
+        struct rlimit rl = {limit_B < 0 ? RLIM_INFINITY : (rlim_t)limit_B,
+                            limit_B < 0 ? RLIM_INFINITY : (rlim_t)limit_B};
+        FILE *e = freopen(errf, "w", stderr);
+        FILE *o = freopen("/dev/null", "w", stdout);
+        if (!e || !o || chdir(wd) != 0 || setrlimit(RLIMIT_FSIZE, &rl) != 0) _exit(126);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    *signo = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* sh -c snippet in wd with $B and $R set; its exit status. */
+static int fd_sh(const char *wd, const char *bin, const char *snippet)
+{
+    if (!snippet || !snippet[0]) return 0;
+    size_t n = strlen(wd) + strlen(bin) + strlen(tu_root()) + strlen(snippet) + 64;
+    char *cmd = malloc(n);
+    CU_ASSERT_FATAL(cmd != NULL);
+    snprintf(cmd, n, "cd '%s' && B='%s' R='%s' && export OMP_NUM_THREADS=1 && ( %s )", wd, bin, tu_root(), snippet);
+    char errf[900];
+    snprintf(errf, sizeof errf, "%s.sh_err.txt", wd);
+    int rc = tu_run(cmd, NULL, errf);
+    if (rc != 0) {
+        char *m = tu_slurp(errf);
+        printf("\n  setup in %s failed (exit %d): %s\n  %s", wd, rc, snippet, m ? m : "");
+        free(m);
+    }
+    free(cmd);
+    return rc;
+}
+
+/* CSV text with the field `column` (by header name) emptied in every line (quotes respected):
+ * the wall-clock column of a table. Malloc'ed. */
+static char *csv_without_column(const char *csv, const char *column)
+{
+    if (!csv) return NULL;
+    char *out = malloc(strlen(csv) + 1);
+    if (!out) return NULL;
+    /* the column's index from the header */
+    int want = -1, k = 0;
+    const char *p = csv;
+    while (*p && *p != '\n') {
+        const char *e = p;
+        while (*e && *e != ',' && *e != '\n') e++;
+        if ((size_t)(e - p) == strlen(column) && !strncmp(p, column, (size_t)(e - p))) want = k;
+        k++;
+        p = *e == ',' ? e + 1 : e;
+    }
+    char *o = out;
+    int field = 0;
+    bool quoted = false;
+    for (p = csv; *p; p++) {
+        if (*p == '"') quoted = !quoted;
+        if (!quoted && *p == ',') field++;
+        if (!quoted && *p == '\n') field = 0;
+        if (field == want && !(*p == ',' || *p == '\n')) continue;
+        *o++ = *p;
+    }
+    *o = '\0';
+    return out;
+}
+
+/* The cases. Each run takes < 1 s on 2 cores but the resumed one (about 1 s). */
+#define FD_RUN_SET                                                                                 \
+    "--set", "grid.dims=[40,40,40]", "--set", "grid.spacing_mm=[1.5,1.5,1.5]", "--set",           \
+        "time.duration_s=120", "--set", "output.snapshot_interval_s=10", "--set",                 \
+        "sources.0.shape.radius_mm=2.5"
+#define FD_RUN_SET_SH                                                                              \
+    "--set grid.dims=[40,40,40] --set grid.spacing_mm=[1.5,1.5,1.5] --set time.duration_s=120 " \
+    "--set output.snapshot_interval_s=10 --set sources.0.shape.radius_mm=2.5"
+#define FD_COPY_INPUTS "cp \"$R/configs/liver_demo.yaml\" \"$R/configs/tissues.yaml\" ."
+#define FD_SWEEP(file, values)                                                                     \
+    "printf '%s\\n' 'base: liver_demo.yaml' 'output_dir: sw' 'fields: true' 'axes:' "            \
+    "'  - {key: sources.0.schedule.1.temperature_C, values: " values "}' "                        \
+    "'  - {key: grid.dims, values: [[24, 24, 24]]}' '  - {key: grid.spacing_mm, values: [[2, 2, " \
+    "2]]}' '  - {key: time.duration_s, values: [60]}' '  - {key: sources.0.shape.radius_mm, "      \
+    "values: [2.5]}' '  - {key: output.snapshot_interval_s, values: [20]}' "                      \
+    "'outputs: {probability_map: true}' > " file
+#define FD_PLAN_ARGS                                                                               \
+    "plan", "sphere_plan.yaml", "-o", "pl", "-q", "--threads", "1", "--set",                      \
+        "optimiser.max_evaluations=6", "--set", "optimiser.fine_evaluations=2", "--set",          \
+        "robustness.samples=0", "--set",                                                          \
+        "scenario_set=[\"grid.dims=[24,24,24]\",\"grid.spacing_mm=[1.5,1.5,1.5]\"]"
+
+static const fd_case fd_cases[] = {
+    {.name = "run over an existing result set",
+     .inputs_sh = FD_COPY_INPUTS,
+     .prev_sh = "$B run liver_demo.yaml -o out.h5 -q --threads 1 " FD_RUN_SET_SH,
+     .args = {"run", "liver_demo.yaml", "-o", "out.h5", "-q", "--threads", "1", FD_RUN_SET,
+              "--set", "sources.0.schedule.1.temperature_C=80", NULL},
+     .msg_names = "out.h5"},
+    {.name = "margin over an existing margin file",
+     .inputs_sh = FD_COPY_INPUTS " && $B run liver_demo.yaml -o out.h5 -q " FD_RUN_SET_SH,
+     .prev_sh = "$B margin out.h5 -q",
+     .args = {"margin", "out.h5", "--margin-mm", "3", "--threshold-C", "50", "-q", NULL},
+     .msg_names = "out.margin.h5"},
+    {.name = "margin --nifti over existing margin file and maps",
+     .inputs_sh = FD_COPY_INPUTS " && $B run liver_demo.yaml -o out.h5 -q " FD_RUN_SET_SH,
+     .prev_sh = "$B margin out.h5 --nifti pre -q",
+     .args = {"margin", "out.h5", "--nifti", "pre", "--margin-mm", "3", "--threshold-C", "50", "-q",
+              NULL},
+     .msg_names = "out.margin.h5|pre_"},
+    {.name = "sweep resuming into an output_dir with journal and table",
+     .inputs_sh = FD_COPY_INPUTS " && " FD_SWEEP("s1.yaml", "[70, 80]") " && " FD_SWEEP(
+         "s2.yaml", "[70, 80, 90, 95]"),
+     .prev_sh = "$B sweep s1.yaml -q --threads 1",
+     .args = {"sweep", "s2.yaml", "-q", "--threads", "1", NULL},
+     .msg_names = "sw/",
+     .append_only = "sw/journal.txt",
+     .together = {"sw/results.csv", "sw/results.h5"},
+     .table = "sw/results.csv",
+     .clean_ref = true},
+    {.name = "phantom over an existing mesh",
+     .inputs_sh = "true",
+     .prev_sh = "$B phantom liver -o ph.h5 --spacing-mm 0.5 -q",
+     .args = {"phantom", "liver", "-o", "ph.h5", "--spacing-mm", "0.5", "--set",
+              "tumour_diameter_mm=30", "-q", NULL},
+     .msg_names = "ph.h5"},
+    {.name = "plan resuming into its output directory",
+     .inputs_sh = "cp \"$R/configs/plans/sphere_plan.yaml\" \"$R/configs/tissues.yaml\" . && "
+                  "sed 's#../tissues.yaml#tissues.yaml#' \"$R/configs/plans/sphere.yaml\" > "
+                  "sphere.yaml",
+     .prev_sh = "$B plan sphere_plan.yaml -o pl -q --threads 1 --set "
+                "optimiser.max_evaluations=6 --set optimiser.fine_evaluations=2 --set "
+                "robustness.samples=0 --set "
+                "'scenario_set=[\"grid.dims=[24,24,24]\",\"grid.spacing_mm=[1.5,1.5,1.5]\"]' "
+                ">/dev/null",
+     .args = {FD_PLAN_ARGS, NULL},
+     .msg_names = "pl/",
+     .append_only = "pl/journal.csv"},
+    {.name = "resume of an interrupted run over an existing result set",
+     .inputs_sh = FD_COPY_INPUTS,
+     .prev_sh = "$B run liver_demo.yaml -o out.h5 -q " FD_RUN_SET_SH " && "
+                "{ $B run liver_demo.yaml -o out.h5 -q --threads 1 --checkpoint-every 0.05 "
+                "--set grid.dims=[48,48,48] --set time.duration_s=1800 & p=$!; i=0; "
+                "while [ ! -e out.ckpt.h5 ] && [ $i -lt 2000 ]; do sleep 0.01; i=$((i+1)); done; "
+                "kill -TERM $p; wait $p; test $? = 75; } && test -e out.h5.part",
+     .args = {"resume", "out.ckpt.h5", "-q", "--threads", "1", NULL},
+     .msg_names = "out.h5|out.ckpt.h5",
+     .kept = "out.h5.part"},
+};
+
+static int cmp_long(const void *a, const void *b)
+{
+    const long x = *(const long *)a, y = *(const long *)b;
+    return (x > y) - (x < y);
+}
+
+/* The file opens as HDF5 (read-only; HDF5's error stack silenced). */
+static bool h5_opens(const char *path)
+{
+    H5E_auto2_t fn;
+    void *data;
+    H5Eget_auto2(H5E_DEFAULT, &fn, &data);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f >= 0) H5Fclose(f);
+    H5Eset_auto2(H5E_DEFAULT, fn, data);
+    return f >= 0;
+}
+
+/* Checks (1)-(3) after one limited run; returns the number of violations (printed). */
+static int fd_check_failed(const fd_case *c, const char *wd, long limit, int rc, int sig,
+                           const char *errf, const fd_tree *before, const fd_tree *after)
+{
+    int bad = 0;
+    char *msg = tu_slurp(errf);
+    /* (1) a non-zero exit, not a crash, and a message naming a file */
+    bool names = false;
+    if (msg) {
+        char list[256];
+        snprintf(list, sizeof list, "%s", c->msg_names);
+        for (char *s = strtok(list, "|"); s; s = strtok(NULL, "|")) names |= strstr(msg, s) != NULL;
+    }
+    if (sig || rc <= 0 || !names) {
+        printf("\n    VIOLATION (1) %s, limit %ld B: exit %d, signal %d, stderr: %s", c->name, limit,
+               rc, sig, msg && msg[0] ? msg : "(nothing)\n");
+        bad++;
+    }
+    CU_ASSERT_EQUAL(sig, 0);
+    CU_ASSERT(rc > 0);
+    CU_ASSERT(names);
+    /* (2) every file that was there keeps its bytes (a journal may only grow by whole lines;
+     * the .part a checkpoint refers to must stay) */
+    for (int i = 0; i < before->n; i++) {
+        const fd_entry *b = &before->e[i], *a = fd_find(after, b->rel);
+        bool ok;
+        const char *what;
+        if (!a) {
+            ok = ends_with(b->rel, ".lock"); /* a lock file may go with its holder */
+            what = "removed";
+        } else if (c->kept && !strcmp(b->rel, c->kept)) {
+            char kp[1400];
+            snprintf(kp, sizeof kp, "%s/%s", wd, b->rel);
+            ok = h5_opens(kp);
+            what = "no longer opens as HDF5 (the checkpoint that refers to it is lost)";
+        } else if (c->together[0] &&
+                   (!strcmp(b->rel, c->together[0]) || !strcmp(b->rel, c->together[1]))) {
+            bool changed[2] = {false, false};
+            for (int k = 0; k < 2; k++) {
+                const fd_entry *x = fd_find(before, c->together[k]);
+                const fd_entry *y = fd_find(after, c->together[k]);
+                changed[k] = !x || !y || x->n != y->n || memcmp(x->b, y->b, x->n) != 0;
+            }
+            char h5p[1400];
+            snprintf(h5p, sizeof h5p, "%s/%s", wd, c->together[1]);
+            ok = (!changed[0] && !changed[1]) ||
+                 (changed[0] && changed[1] && a->n > 0 && fd_find(after, c->together[0]) &&
+                  fd_find(after, c->together[1]) && h5_opens(h5p));
+            const bool mine = !strcmp(b->rel, c->together[0]) ? changed[0] : changed[1];
+            what = changed[0] == changed[1] ? "replaced by an incomplete table"
+                   : mine                   ? "replaced while its other half was kept (a mixed table)"
+                                            : "kept while its other half was replaced (a mixed table)";
+        } else if (c->append_only && !strcmp(b->rel, c->append_only)) {
+            ok = a->n >= b->n && !memcmp(a->b, b->b, b->n) &&
+                 (a->n == b->n || a->b[a->n - 1] == '\n');
+            what = "not an append of whole lines";
+        } else {
+            ok = a->n == b->n && !memcmp(a->b, b->b, b->n);
+            what = "changed";
+        }
+        if (ends_with(b->rel, ".lock") && a) ok = true; /* its content is the holder's pid */
+        if (!ok) {
+            printf("\n    VIOLATION (2) %s, limit %ld B: %s %s (%zu -> %zu bytes); stderr: %s",
+                   c->name, limit, b->rel, what, b->n, a ? a->n : 0, msg ? msg : "");
+            bad++;
+        }
+        CU_ASSERT(ok);
+    }
+    /* (3) no temporary or partial file left */
+    for (int i = 0; i < after->n; i++)
+        if (fd_is_leftover(after, after->e[i].rel)) {
+            printf("\n    VIOLATION (3) %s, limit %ld B: left behind %s; stderr: %s", c->name,
+                   limit, after->e[i].rel, msg ? msg : "");
+            CU_FAIL("temporary or partial file left behind");
+            bad++;
+        }
+    free(msg);
+    return bad;
+}
+
+static void test_full_disk_property(void)
+{
+    char top[700], bin[1200];
+    tu_subdir(top, sizeof top, "fulldisk_property");
+    CU_ASSERT_FATAL(realpath(tu_bin(), bin) != NULL);
+    const int ncases = (int)(sizeof fd_cases / sizeof fd_cases[0]);
+    int total_runs = 0, total_bad = 0;
+    for (int ci = 0; ci < ncases; ci++) {
+        const fd_case *c = &fd_cases[ci];
+        const double t_case = now_s();
+        char wd[800], ref[800], errf[800];
+        snprintf(wd, sizeof wd, "%s/c%d", top, ci);
+        snprintf(ref, sizeof ref, "%s/c%d_ref", top, ci);
+        snprintf(errf, sizeof errf, "%s/c%d_err.txt", top, ci);
+        const char *argv[40] = {bin};
+        int na = 1;
+        for (int k = 0; c->args[k] && na < 39; k++) argv[na++] = c->args[k];
+        argv[na] = NULL;
+        char mk[3400];
+        snprintf(mk, sizeof mk, "rm -rf '%s' '%s' && mkdir -p '%s' '%s'", wd, ref, wd, ref);
+        CU_ASSERT_FATAL(tu_sh(mk) == 0);
+        /* the reference: the new command unlimited (after the previous output, or clean);
+         * the files it writes give the limits (each just below one of their sizes) */
+        CU_ASSERT_FATAL(fd_sh(ref, bin, c->inputs_sh) == 0);
+        if (!c->clean_ref) CU_ASSERT_FATAL(fd_sh(ref, bin, c->prev_sh) == 0);
+        fd_tree *t0 = calloc(1, sizeof *t0), *t1 = calloc(1, sizeof *t1);
+        CU_ASSERT_FATAL(t0 && t1);
+        fd_scan(ref, "", t0);
+        int sig = 0;
+        int rc = fd_run_limited(ref, argv, -1, errf, &sig);
+        if (rc != 0) {
+            char *m = tu_slurp(errf);
+            printf("\n  %s: reference run exit %d: %s", c->name, rc, m ? m : "");
+            free(m);
+        }
+        CU_ASSERT_FATAL(rc == 0);
+        fd_scan(ref, "", t1);
+        long limits[64] = {4096, 65536, 1048576}, largest = 0;
+        int nl = 3;
+        for (int i = 0; i < t1->n; i++) {
+            const fd_entry *a = &t1->e[i], *b = fd_find(t0, a->rel);
+            if (ends_with(a->rel, ".lock") || (b && b->n == a->n && !memcmp(a->b, b->b, a->n)))
+                continue;
+            if ((long)a->n > largest) largest = (long)a->n;
+            if (a->n > 1 && nl < 64) limits[nl++] = (long)a->n - 1;
+        }
+        fd_free(t0);
+        qsort(limits, (size_t)nl, sizeof *limits, cmp_long);
+        /* the good previous output */
+        CU_ASSERT_FATAL(fd_sh(wd, bin, c->inputs_sh) == 0);
+        CU_ASSERT_FATAL(fd_sh(wd, bin, c->prev_sh) == 0);
+        printf("\n  %s (largest file written %ld B): limits", c->name, largest);
+        int runs = 0, bad = 0;
+        for (int li = 0; li < nl; li++) {
+            const long L = limits[li];
+            if (L >= largest || (li > 0 && L == limits[li - 1])) continue;
+            printf(" %ld", L);
+            fd_tree *before = calloc(1, sizeof *before), *after = calloc(1, sizeof *after);
+            CU_ASSERT_FATAL(before && after);
+            fd_scan(wd, "", before);
+            rc = fd_run_limited(wd, argv, L, errf, &sig);
+            fd_scan(wd, "", after);
+            bad += fd_check_failed(c, wd, L, rc, sig, errf, before, after);
+            runs++;
+            fd_free(before);
+            fd_free(after);
+            free(before);
+            free(after);
+        }
+        /* (4) the same command without a limit succeeds over what the failed runs left */
+        rc = fd_run_limited(wd, argv, -1, errf, &sig);
+        char *m = tu_slurp(errf);
+        if (rc != 0 || sig) {
+            printf("\n    VIOLATION (4) %s: the unlimited run after the failed ones: exit %d, "
+                   "signal %d: %s",
+                   c->name, rc, sig, m ? m : "");
+            bad++;
+        }
+        free(m);
+        CU_ASSERT_EQUAL(rc, 0);
+        CU_ASSERT_EQUAL(sig, 0);
+        fd_tree *fin = calloc(1, sizeof *fin);
+        CU_ASSERT_FATAL(fin != NULL);
+        fd_scan(wd, "", fin);
+        for (int i = 0; i < fin->n; i++)
+            if (fd_is_leftover(fin, fin->e[i].rel) || ends_with(fin->e[i].rel, ".part") ||
+                ends_with(fin->e[i].rel, ".ckpt.h5")) {
+                printf("\n    VIOLATION (4) %s: left after the successful run: %s", c->name,
+                       fin->e[i].rel);
+                CU_FAIL("temporary, partial or checkpoint file left after a successful run");
+                bad++;
+            }
+        /* a run's result set is complete and consistent */
+        char h5[900], js[900], xd[900];
+        snprintf(h5, sizeof h5, "%s/out.h5", wd);
+        snprintf(js, sizeof js, "%s/out.json", wd);
+        snprintf(xd, sizeof xd, "%s/out.xdmf", wd);
+        if (!strncmp(c->args[0], "run", 4) || !strncmp(c->args[0], "resume", 7)) {
+            const bool ok = set_consistent(h5, js, xd, NULL);
+            if (!ok) printf("\n    VIOLATION (4) %s: out.h5/.json/.xdmf not one complete set",
+                            c->name);
+            CU_ASSERT(ok);
+            bad += !ok;
+        }
+        /* the table equals a clean run's (but for the wall-clock column) */
+        if (c->table) {
+            char pa[1200], pb[1200];
+            snprintf(pa, sizeof pa, "%s/%s", wd, c->table);
+            snprintf(pb, sizeof pb, "%s/%s", ref, c->table);
+            char *ta = tu_slurp(pa), *tb = tu_slurp(pb);
+            char *ca = csv_without_column(ta, "wall_time_s"), *cb = csv_without_column(tb, "wall_time_s");
+            const bool same = ca && cb && !strcmp(ca, cb);
+            if (!same) printf("\n    VIOLATION (4) %s: %s differs from a clean run's", c->name,
+                              c->table);
+            CU_ASSERT(same);
+            bad += !same;
+            free(ta);
+            free(tb);
+            free(ca);
+            free(cb);
+        }
+        fd_free(fin);
+        fd_free(t1);
+        free(fin);
+        free(t0);
+        free(t1);
+        printf(": %d limited runs, %d violations, %.1f s", runs, bad, now_s() - t_case);
+        total_runs += runs;
+        total_bad += bad;
+    }
+    printf("\n  %d commands, %d limited runs, %d violations", ncases, total_runs, total_bad);
+}
+
 static int init_suite(void)
 {
     /* the mesh the property test uses as an input */
@@ -396,4 +897,6 @@ void register_safety_tests(void)
     CU_add_test(s, "outputs never hit inputs (property)", test_collision_property);
     CU_add_test(s, "two writers: the second fails with the first's pid", test_two_writers);
     CU_add_test(s, "SIGKILL at 20 random moments", test_kill_random);
+    CU_add_test(s, "a full disk never costs a file the user had (property)",
+                test_full_disk_property);
 }
