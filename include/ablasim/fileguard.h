@@ -45,9 +45,4 @@ abl_status fg_lock(const char *target, abl_lock **out, abl_error *err);
 /* Release and remove the lock file (only the holder removes it). NULL is fine. */
 void fg_unlock(abl_lock *l);
 
-/* Strict reading of an integer environment variable: unset -> *out untouched, returns OK;
- * set -> must be a decimal integer in [lo, hi], else ABL_EINVAL naming the variable, its value
- * and the range. */
-abl_status fg_env_int(const char *name, long lo, long hi, long *out, bool *given, abl_error *err);
-
 #endif

@@ -274,24 +274,3 @@ void fg_unlock(abl_lock *l)
     free(l);
 }
 
-/* ---- environment -------------------------------------------------------------------------- */
-
-abl_status fg_env_int(const char *name, long lo, long hi, long *out, bool *given, abl_error *err)
-{
-    if (given) *given = false;
-    const char *v = getenv(name);
-    if (!v) return ABL_OK;
-    char *end;
-    errno = 0;
-    const char *p = v;
-    while (*p == ' ') p++;
-    long x = strtol(p, &end, 10);
-    while (*end == ' ') end++;
-    if (end == p || *end || errno || x < lo || x > hi)
-        return abl_fail(err, ABL_EINVAL,
-                        "environment variable %s = '%s': allowed an integer %ld..%ld", name, v,
-                        lo, hi);
-    *out = x;
-    if (given) *given = true;
-    return ABL_OK;
-}
