@@ -8,6 +8,7 @@
 
 #include "../../src/plan/plan_internal.h"
 #include "ablasim/config.h"
+#include "ablasim/mesh.h"
 #include "ablasim/plan.h"
 #include "ablasim/scenario.h"
 #include "ablasim/sim.h"
@@ -269,6 +270,82 @@ static void test_bad_plans(void)
     }
 }
 
+/* A plan on a mesh scenario (a segmentation) searches first on a coarsened copy of the mesh
+ * (plan.c coarsen_mesh: f^3 fine voxels per coarse one, the label of highest priority present,
+ * critical structures 2, the target tissue 1, others 0, and the most frequent among equals).
+ * Checked voxel by voxel against a reference written from that rule, on a 20^3 mesh with a 4^3
+ * tumour block, a stray tumour voxel alone among 7 liver voxels (kept: priority over majority),
+ * a blood voxel inside the tumour block (blood, the critical structure, wins) and a one-voxel
+ * blood line (kept everywhere it passes); also the coarse grid's dims, spacing and origin (the
+ * centre of its first f^3 block), and that the plan then runs on it. */
+static void test_coarse_mesh(void)
+{
+    char dir[1024], mpath[1100], scen[1100], plan[1100], out[1100], cpath[1200];
+    tu_subdir(dir, sizeof dir, "plan_mesh");
+    snprintf(mpath, sizeof mpath, "%s/m.h5", dir);
+    snprintf(scen, sizeof scen, "%s/s.yaml", dir);
+    snprintf(plan, sizeof plan, "%s/p.yaml", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    enum { N = 20, F = 2, NC = N / F };
+    abl_mesh m = {{N, N, N}, {1, 1, 1}, {-9.5, -9.5, -9.5}, calloc(N * N * N, 1), NULL};
+    CU_ASSERT_FATAL(m.labels != NULL);
+#define AT(i, j, k) m.labels[((size_t)(k) * N + (j)) * N + (i)]
+    for (int k = 8; k < 12; k++)
+        for (int j = 8; j < 12; j++)
+            for (int i = 8; i < 12; i++) AT(i, j, k) = 1; /* tumour */
+    AT(13, 9, 9) = 1;                                        /* a stray tumour voxel */
+    AT(10, 10, 11) = 2;                                      /* blood inside the tumour block */
+    for (int i = 0; i < N; i++) AT(i, 2, 2) = 2;             /* a one-voxel blood line */
+    abl_error err = {0};
+    CU_ASSERT_FATAL(mesh_write(mpath, &m, &err) == ABL_OK);
+    char text[2048];
+    snprintf(text, sizeof text,
+             "name: meshplan\ntissues_file: %s/configs/tissues.yaml\n"
+             "grid: {mesh: m.h5, labels: {0: liver, 1: tumour, 2: blood}}\n"
+             "boundary: {default: {type: fixed_temperature, temperature_C: 37}}\n"
+             "time: {duration_s: 60, dt_s: auto}\n"
+             "sources:\n  - {name: a, type: mwa, frequency_MHz: 2450, power_W: 30, antenna: dipole,"
+             " tip_mm: [0, -6, 0], direction: [0, 1, 0]}\n",
+             tu_root());
+    tu_spit(scen, text);
+    tu_spit(plan, "scenario: s.yaml\ncritical: [\"blood:60:\"]\nsearch: {position_mm: 1}\n"
+                  "optimiser: {max_evaluations: 3, coarsen: 2, fine_evaluations: 1}\n"
+                  "robustness: {samples: 0}\n");
+    abl_plan_opts o = {plan, out, NULL, 0, true};
+    abl_plan_report rep;
+    abl_status st = plan_run(&o, &rep, &err);
+    if (st) printf("\n  %s", err.msg);
+    CU_ASSERT_FATAL(st == ABL_OK);
+    CU_ASSERT(rep.evaluations >= 1);
+    snprintf(cpath, sizeof cpath, "%s/coarse_mesh_x%d.h5", out, F);
+    abl_mesh c = {0};
+    CU_ASSERT_FATAL(mesh_read(cpath, &c, &err) == ABL_OK);
+    for (int d = 0; d < 3; d++) {
+        CU_ASSERT_EQUAL(c.dims[d], NC);
+        CU_ASSERT_DOUBLE_EQUAL(c.spacing_mm[d], F * 1.0, 0.0);
+        CU_ASSERT_DOUBLE_EQUAL(c.origin_mm[d], -9.5 + 0.5 * (F - 1), 0.0);
+    }
+    size_t wrong = 0;
+    for (int k = 0; k < NC; k++)
+        for (int j = 0; j < NC; j++)
+            for (int i = 0; i < NC; i++) {
+                int cnt[3] = {0, 0, 0};
+                for (int kk = 0; kk < F; kk++)
+                    for (int jj = 0; jj < F; jj++)
+                        for (int ii = 0; ii < F; ii++)
+                            cnt[AT(i * F + ii, j * F + jj, k * F + kk)]++;
+                const int want = cnt[2] ? 2 : cnt[1] ? 1 : 0;
+                wrong += c.labels[((size_t)k * NC + j) * NC + i] != want;
+            }
+    CU_ASSERT_EQUAL(wrong, 0);
+    CU_ASSERT_EQUAL(c.labels[((size_t)4 * NC + 4) * NC + 6], 1); /* the stray tumour voxel */
+    CU_ASSERT_EQUAL(c.labels[((size_t)5 * NC + 5) * NC + 5], 2); /* blood in the tumour block */
+    CU_ASSERT_EQUAL(c.labels[((size_t)1 * NC + 1) * NC + 7], 2); /* the blood line */
+#undef AT
+    mesh_free(&c);
+    free(m.labels);
+}
+
 /* Threads change speed, never results: the same plan with 1 and 2 threads gives the same
  * plan file byte for byte and the same journal (every evaluation's numbers). */
 static void test_threads_same_plan(void)
@@ -315,6 +392,8 @@ void register_plan_tests(void)
     CU_add_test(s, "needle paths through a tissue to avoid are refused unsimulated",
                 test_needle_path_refused);
     CU_add_test(s, "bad plan files: key named, nothing written", test_bad_plans);
+    CU_add_test(s, "a mesh scenario's coarse mesh keeps critical and target labels",
+                test_coarse_mesh);
     CU_add_test(s, "1 and 2 threads give the same plan", test_threads_same_plan);
     CU_add_test(s, "docs/PLANNING.md plan keys are the declarations", test_plan_keys_doc);
 }
