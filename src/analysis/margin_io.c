@@ -207,9 +207,11 @@ static abl_status read_labels(result_file *rf, abl_error *err)
         if (!isfinite(rf->spacing_mm[a]) || !(rf->spacing_mm[a] > 0) ||
             !isfinite(rf->origin_mm[a])) {
             st = abl_fail(err, ABL_EINVAL,
-                          "%s: %s spacing_mm/origin_mm are not finite positive "
-                          "values",
-                          rf->path, H5_LABELS);
+                          "%s: %s spacing_mm (%g, %g, %g), origin_mm (%g, %g, %g): allowed a "
+                          "finite spacing > 0 and a finite origin on every axis",
+                          rf->path, H5_LABELS, rf->spacing_mm[0], rf->spacing_mm[1],
+                          rf->spacing_mm[2], rf->origin_mm[0], rf->origin_mm[1],
+                          rf->origin_mm[2]);
             goto done;
         }
     rf->labels = malloc(rf->n);

@@ -913,6 +913,81 @@ static void test_result_file_criteria(void)
     free(rep);
 }
 
+/* One edit of a copy of a good result file (HDF5 API): kind 0 spacing_mm with 2 values, 1 with
+ * a NaN, 2 origin_mm removed, 3 T_max_C of the wrong shape, 4 the labels removed. */
+static void corrupt_result(const char *path, int kind)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    CU_ASSERT_FATAL(f >= 0);
+    hid_t ds = H5Dopen2(f, "/grid/labels", H5P_DEFAULT);
+    CU_ASSERT_FATAL(ds >= 0);
+    if (kind == 0 || kind == 1) {
+        CU_ASSERT_FATAL(H5Adelete(ds, "spacing_mm") >= 0);
+        const hsize_t nv = kind == 0 ? 2 : 3;
+        const double v[3] = {1, kind == 1 ? NAN : 1, 1};
+        hid_t sp = H5Screate_simple(1, &nv, NULL);
+        hid_t at = H5Acreate2(ds, "spacing_mm", H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+        CU_ASSERT_FATAL(at >= 0 && H5Awrite(at, H5T_NATIVE_DOUBLE, v) >= 0);
+        H5Aclose(at);
+        H5Sclose(sp);
+    } else if (kind == 2) {
+        CU_ASSERT_FATAL(H5Adelete(ds, "origin_mm") >= 0);
+    }
+    H5Dclose(ds);
+    if (kind == 3) {
+        CU_ASSERT_FATAL(H5Ldelete(f, "/fields/T_max_C", H5P_DEFAULT) >= 0);
+        const hsize_t d[3] = {2, 2, 2};
+        const double v[8] = {0};
+        hid_t sp = H5Screate_simple(3, d, NULL);
+        hid_t t = H5Dcreate2(f, "/fields/T_max_C", H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT,
+                             H5P_DEFAULT);
+        CU_ASSERT_FATAL(t >= 0 && H5Dwrite(t, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                                           v) >= 0);
+        H5Dclose(t);
+        H5Sclose(sp);
+    }
+    if (kind == 4) CU_ASSERT_FATAL(H5Ldelete(f, "/grid/labels", H5P_DEFAULT) >= 0);
+    CU_ASSERT_FATAL(H5Fclose(f) >= 0);
+}
+
+/* A result file that is not what ablasim writes (a foreign or damaged file given to
+ * `ablasim margin`): refused with ABL_EINVAL, the file and what is wrong named, and no margin
+ * file or summary written (the coverage audit found these checks never ran). */
+static void test_corrupt_result_refused(void)
+{
+    char good[700], bad[720], out[760], json[760];
+    snprintf(good, sizeof good, "%s/corrupt_good.h5", tu_tmpdir());
+    snprintf(bad, sizeof bad, "%s/corrupt_bad.h5", tu_tmpdir());
+    snprintf(out, sizeof out, "%s/corrupt_bad.margin.h5", tu_tmpdir());
+    snprintf(json, sizeof json, "%s/corrupt_bad.margin.json", tu_tmpdir());
+    write_synthetic_result(good, true);
+    const char *expect[5] = {"attribute spacing_mm of /grid/labels must hold 3 values (x y z)",
+                             "spacing_mm (1, nan, 1), origin_mm (-11.5, -11.5, -11.5): allowed "
+                             "a finite spacing > 0",
+                             "/grid/labels has no attribute origin_mm (not an ablasim result?)",
+                             "dataset /fields/T_max_C must be [24][24][24] like /grid/labels",
+                             "no dataset /grid/labels: not an ablasim result file"};
+    for (int kind = 0; kind < 5; kind++) {
+        char cmd[1600];
+        snprintf(cmd, sizeof cmd, "cp '%s' '%s'", good, bad);
+        CU_ASSERT_FATAL(tu_sh(cmd) == 0);
+        corrupt_result(bad, kind);
+        abl_margin_opts o = {.result_path = bad, .criterion = -1, .threshold = NAN,
+                             .criterion_mm = 5.0};
+        abl_margin_report *rep = calloc(1, sizeof *rep);
+        abl_error err = {0};
+        const abl_status st = margin_analyse_result(&o, rep, &err);
+        printf("\n  case %d: %s", kind, err.msg);
+        CU_ASSERT_EQUAL(st, ABL_EINVAL);
+        CU_ASSERT(strstr(err.msg, bad) != NULL);
+        CU_ASSERT(strstr(err.msg, expect[kind]) != NULL);
+        CU_ASSERT(!tu_exists(out) && !tu_exists(json));
+        free(rep);
+    }
+    remove(bad);
+    remove(good);
+}
+
 /* Segmentations: only when the NIfTI module is implemented (a placeholder returned an error
  * until it landed). The tumour file stores x flipped (affine diag(-hx, hy, hz), as Slicer
  * writes CTs), the zone file does not: both read to the same grid, and the result equals
@@ -1567,6 +1642,8 @@ void register_margin_tests(void)
     CU_add_test(s, "--critical syntax", test_critical_parse);
     CU_add_test(s, "critical structure report", test_critical_report);
     CU_add_test(s, "result files: criteria, absent damage fields", test_result_file_criteria);
+    CU_add_test(s, "foreign or damaged result files refused, nothing written",
+                test_corrupt_result_refused);
     CU_add_test(s, "segmentations (NIfTI)", test_nifti_segmentations);
     CU_add_test(s, "cli: margin of a real run", test_cli_margin);
     CU_add_test(s, "cli: bad input exit codes", test_cli_bad_input);
