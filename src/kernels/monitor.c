@@ -36,12 +36,10 @@ size_t monitor_update(double T_lo, double T_hi, size_t n, const double *restrict
     size_t bad = (size_t)-1;
     const float dt = (float)interval_s;
     const double dt_min = interval_s / 60.0;
-    /* Most voxels sit between the coldest hot threshold and the warmest cold one: their time
-     * maps are not touched at all, so the pass costs ~24 B/voxel (T, T_max, T_min) plus the
-     * write-back of the two running maps; the damage maps are touched only at 39 C and above. */
-    double hot_lo = INFINITY, cold_hi = -INFINITY;
-    for (int h = 0; h < n_hot; h++) hot_lo = fmin(hot_lo, hot_C[h]);
-    for (int h = 0; h < n_cold; h++) cold_hi = fmax(cold_hi, cold_C[h]);
+    /* Most voxels sit between the coldest hot threshold and the warmest cold one: a block whose
+     * range reaches no threshold does not touch a time map, so the pass costs ~24 B/voxel (T,
+     * T_max, T_min) plus the write-back of the two running maps; the damage maps are touched
+     * only at 39 C and above. */
     const size_t nblock = (n + MONITOR_BLOCK - 1) / MONITOR_BLOCK;
 #pragma omp parallel for schedule(static) reduction(min : bad)
     for (size_t b = 0; b < nblock; b++) {
