@@ -40,7 +40,9 @@
 /* Property hook: fill per-voxel conductivity k [W/m/K] and perfusion W = w_b rho_b c_b
  * [W/m^3/K] for the state in v (called before every step once set). Temperature- and
  * damage-dependent tissue models (RFA, MWA, cryo) implement this. Contract: k of a voxel never
- * exceeds its material's k_bound (the value the stable time step was computed with). */
+ * exceeds its material's k_bound (abl_sim.k_bound, the value the stable time step was computed
+ * with; for a material held at every step above the freezing range, held_always, that is its k
+ * at the held temperatures, not its frozen k). */
 typedef abl_status (*abl_property_fn)(void *ctx, const abl_field_view *v, double *k_W_mK,
                                       double *W_W_m3K, abl_error *err);
 
