@@ -610,6 +610,14 @@ static double objective_of(const plan_ctx *C, const plan_eval *e)
     return o;
 }
 
+/* How many times a dose counts the power of n applicators: once when the power is the
+ * source's (dose_in_source: one RF generator drives all its electrodes), else once per
+ * applicator. */
+static int dose_count(const plan_spec *P, int n)
+{
+    return P->dose_in_source ? 1 : n;
+}
+
 /* Evaluate geometry G on a level. fixed: run the scenario (or x->duration_s) to its end;
  * otherwise (heat with search.duration_s) run up to the upper bound and stop at coverage. */
 static abl_status evaluate(plan_ctx *C, const plan_geom *G, int level, bool fixed, bool verdict,
@@ -721,9 +729,7 @@ static abl_status evaluate(plan_ctx *C, const plan_geom *G, int level, bool fixe
     {
         const double pw = isnan(G->power_W) ? (isnan(P->base_power_W) ? 1.0 : P->base_power_W)
                                             : G->power_W;
-        /* a power in the source (RFA: one generator drives all its electrodes) is spent once,
-         * a power per applicator once per applicator */
-        e->dose = (P->dose_in_source ? 1 : G->n) * pw * e->t_plan_s;
+        e->dose = dose_count(P, G->n) * pw * e->t_plan_s;
     }
 done:
     sim_destroy(s);
@@ -1442,7 +1448,7 @@ abl_status plan_run(const abl_plan_opts *o, abl_plan_report *rep, abl_error *err
         const double pmax = P->power_var ? P->power_W[1]
                                          : (isnan(P->base_power_W) ? 1.0 : P->base_power_W);
         const double tmax = P->dur_var ? P->duration_s[1] : C->base_sc->duration_s;
-        C->dose_ref = (P->dose_in_source ? 1 : P->n_max) * pmax * tmax; /* as e->dose */
+        C->dose_ref = dose_count(P, P->n_max) * pmax * tmax; /* as e->dose */
     }
     say(C, "target '%s': %.2f mL, centroid (%.1f, %.1f, %.1f) mm; %s; %d..%d applicator(s)",
         P->target_tissue, C->tumour_mL, C->centroid_mm[0], C->centroid_mm[1], C->centroid_mm[2],

@@ -2143,37 +2143,31 @@ static abl_status finish_from_copy(abl_output *o, abl_error *err)
     o->file = -1;
     quiet_end(&q);
     if (r < 0) return h5_fail(o, err, "closing", o->part);
-    /* the copy, made fresh (atomic_file.h create_fresh) */
-    int in = open(o->part, O_RDONLY | O_CLOEXEC), out = in >= 0 ? create_fresh(o->scratch) : -1;
-    int e = in < 0 || out < 0 ? errno : 0;
+    /* the copy: the fresh scratch file (atomic_open: path + ".tmp"), written and synced by
+     * atomic_file.h, never renamed: HDF5 reopens it by name */
+    abl_atomic at;
+    int e = atomic_open(&at, o->path, ".tmp");
+    const int in = e ? -1 : open(o->part, O_RDONLY | O_CLOEXEC);
+    if (!e && in < 0) e = errno;
     static char buf[1 << 16];
     while (!e) {
         const ssize_t n = read(in, buf, sizeof buf);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) e = errno;
         if (n <= 0) break;
-        for (ssize_t done = 0; done < n && !e;) {
-            const ssize_t w = write(out, buf + done, (size_t)(n - done));
-            if (w < 0 && errno == EINTR) continue;
-            if (w <= 0) e = w < 0 ? errno : ENOSPC;
-            else done += w;
-        }
+        e = atomic_write(&at, buf, (size_t)n);
     }
-    if (!e && fsync(out) != 0) e = errno;
-    if (out >= 0 && close(out) != 0 && !e) e = errno;
     if (in >= 0) close(in);
+    if (!e) e = atomic_sync(&at);
     if (e) {
-        unlink(o->scratch);
+        atomic_abort(&at); /* removes the copy */
         return abl_fail(err, ABL_EIO, "%s: copying the partial result %s to %s failed (%s)",
                         o->path, o->part, o->scratch, strerror(e));
     }
-    char *p = str_cat(o->scratch, "");
-    if (!p) {
-        unlink(o->scratch);
-        return abl_fail(err, ABL_ENOMEM, "%s: out of memory", o->path);
-    }
     free(o->h5_tmp);
-    o->h5_tmp = p; /* from here a failure deletes the copy (discard_h5), not the .part */
+    o->h5_tmp = at.tmp; /* the copy's name, now o's: from here a failure deletes the copy
+                         * (discard_h5), not the .part */
+    free(at.path);
     quiet_begin(&q);
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fapl >= 0 && H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) >= 0)

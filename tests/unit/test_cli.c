@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -427,47 +426,6 @@ static void resume_case(const char *scheme_set, const char *tag)
     }
 }
 
-/* Run argv with a file-size limit of limit_B bytes (RLIMIT_FSIZE, SIGXFSZ ignored so that a
- * write past it fails with EFBIG, as on a full disk, instead of killing the process), stderr to
- * errf. Returns the exit status (-1: killed). */
-static int run_limited(const char *const *argv, long limit_B, const char *errf)
-{
-    fflush(NULL);
-    pid_t pid = fork();
-    CU_ASSERT_FATAL(pid >= 0);
-    if (pid == 0) {
-        signal(SIGXFSZ, SIG_IGN); /* inherited through exec */
-        struct rlimit rl = {(rlim_t)limit_B, (rlim_t)limit_B};
-        FILE *e = freopen(errf, "w", stderr);
-        if (!e || setrlimit(RLIMIT_FSIZE, &rl) != 0) _exit(126);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static long file_size(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 ? (long)st.st_size : -1;
-}
-
-/* Bytes of a file (malloc'ed), *n its size; NULL if unreadable. */
-static unsigned char *file_bytes(const char *path, long *n)
-{
-    *n = file_size(path);
-    FILE *f = *n >= 0 ? fopen(path, "rb") : NULL;
-    unsigned char *b = f ? malloc((size_t)*n + 1) : NULL;
-    if (b && fread(b, 1, (size_t)*n, f) != (size_t)*n) {
-        free(b);
-        b = NULL;
-    }
-    if (f) fclose(f);
-    return b;
-}
-
 /* A full disk while an interrupted run is resumed must not lose it (docs/RELIABILITY.md
  * guarantee 14). Before session 18 the failed resume deleted OUT.h5.part, so its checkpoint
  * could never be resumed again. A run stopped by SIGTERM (checkpoint + .part), then resumed
@@ -495,26 +453,23 @@ static void test_full_disk_keeps_interrupted_run(void)
                          "grid.dims=[48,48,48]", "--set", "time.duration_s=900", "-q", NULL};
     CU_ASSERT_FATAL(stop_at_checkpoint(run, ckpt) == 75);
     CU_ASSERT_FATAL(tu_exists(part));
-    long n0;
-    unsigned char *ck0 = file_bytes(ckpt, &n0);
+    size_t n0;
+    unsigned char *ck0 = tu_file_bytes(ckpt, &n0);
     CU_ASSERT_FATAL(ck0 != NULL);
     const char *res_a[] = {tu_bin(), "resume", ckpt, "-q", NULL};
     const char *res_b[] = {tu_bin(), "resume", ckpt, "-q", "--checkpoint-every", "0.01", NULL};
     const char *const *res[2] = {res_a, res_b};
-    const long limit[2] = {file_size(part), 5000000};
+    const long limit[2] = {tu_file_size(part), 5000000};
     const char *cause[2] = {"writing dataset /snapshots/T_C failed", "writing the checkpoint"};
     for (int c = 0; c < 2; c++) {
-        const int rc = run_limited(res[c], limit[c], errf);
+        const int rc = tu_run_limited(NULL, res[c], limit[c], errf, NULL);
         char *msg = tu_slurp(errf);
         printf("\n  (%c) limit %ld B: exit %d: %s", 'a' + c, limit[c], rc, msg ? msg : "");
         CU_ASSERT_EQUAL(rc, 3);
         CU_ASSERT(msg && strstr(msg, cause[c]) != NULL);
         CU_ASSERT(msg && strstr(msg, "Nothing of the interrupted run is lost") != NULL);
         free(msg);
-        long n1;
-        unsigned char *ck1 = file_bytes(ckpt, &n1);
-        CU_ASSERT(ck1 && n1 == n0 && memcmp(ck0, ck1, (size_t)n0) == 0);
-        free(ck1);
+        CU_ASSERT(tu_bytes_unchanged(ckpt, ck0, n0));
         CU_ASSERT(tu_exists(part));
     }
     free(ck0);
@@ -535,7 +490,7 @@ static void test_full_disk_keeps_interrupted_run(void)
     const char *run_c[] = {tu_bin(), "run", conf, "-o", fresh, "--checkpoint-every", "0.01",
                            "--set", "grid.dims=[48,48,48]", "--set", "time.duration_s=900",
                            "-q", NULL};
-    CU_ASSERT_EQUAL(run_limited(run_c, 2000000, errf), 3);
+    CU_ASSERT_EQUAL(tu_run_limited(NULL, run_c, 2000000, errf, NULL), 3);
     const char *left[] = {"fresh.h5", "fresh.h5.part", "fresh.h5.tmp", "fresh.ckpt.h5",
                           "fresh.ckpt.h5.tmp", "fresh.json", "fresh.xdmf"};
     for (size_t i = 0; i < sizeof left / sizeof left[0]; i++) {

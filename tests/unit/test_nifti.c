@@ -34,12 +34,6 @@ static void tmp_path(char *buf, size_t len, const char *name)
     snprintf(buf, len, "%s/nifti_%s", tu_tmpdir(), name);
 }
 
-static long file_size(const char *path)
-{
-    struct stat sb;
-    return stat(path, &sb) == 0 ? (long)sb.st_size : -1;
-}
-
 /* Poorly compressible pattern, so a truncated .gz really lacks data. */
 static void fill_u8(uint8_t *l, size_t n)
 {
@@ -76,7 +70,7 @@ static long stderr_end(void)
         close(saved_fd);
         saved_fd = -1;
     }
-    return file_size(capture_path);
+    return tu_file_size(capture_path);
 }
 
 /* ---- files written by the library directly ------------------------------------------------- */
@@ -756,7 +750,7 @@ static void test_truncated(void)
     write_test_u8(gz, dims);
     write_test_u8(hdr, dims);
     CU_ASSERT_EQUAL(truncate(nii, 352 + 4000), 0);       /* half the voxel data */
-    CU_ASSERT_EQUAL(truncate(gz, file_size(gz) / 2), 0); /* half the compressed stream */
+    CU_ASSERT_EQUAL(truncate(gz, tu_file_size(gz) / 2), 0); /* half the compressed stream */
     CU_ASSERT_EQUAL(truncate(hdr, 100), 0);              /* inside the header */
     expect_fail(nii, ABL_EIO, "truncated");
     expect_fail(gz, ABL_EIO, "truncated");
@@ -880,7 +874,7 @@ static void test_write_failure_keeps_old(void)
     snprintf(tmp, sizeof tmp, "%s.tmp.nii", path);
     const int dims[3] = {4, 4, 4};
     write_test_u8(path, dims);
-    long before = file_size(path);
+    long before = tu_file_size(path);
     CU_ASSERT_EQUAL_FATAL(mkdir(tmp, 0700), 0); /* the temporary name cannot be created */
     float v[64] = {0};
     abl_nifti_geom g;
@@ -893,7 +887,7 @@ static void test_write_failure_keeps_old(void)
     CU_ASSERT_EQUAL(st, ABL_EIO);
     CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, path));
     CU_ASSERT_EQUAL(printed, 0);
-    CU_ASSERT_EQUAL(file_size(path), before); /* old file (u8, 64 B of data) untouched */
+    CU_ASSERT_EQUAL(tu_file_size(path), before); /* old file (u8, 64 B of data) untouched */
     rmdir(tmp);
     snprintf(dir_out, sizeof dir_out, "%s/no_such_dir/out.nii.gz", tu_tmpdir());
     CU_ASSERT_EQUAL(nifti_write_f32(dir_out, &g, v, "x", &e), ABL_EIO);

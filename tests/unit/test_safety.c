@@ -485,33 +485,6 @@ static bool fd_is_leftover(const fd_tree *t, const char *rel)
     return false;
 }
 
-/* The command argv (NULL-terminated) in directory wd with RLIMIT_FSIZE = limit_B (< 0: none),
- * SIGXFSZ ignored (inherited through exec: a write past the limit fails with EFBIG), stdout to
- * /dev/null, stderr to errf. Returns the exit status, -1 if it did not exit; *signo the signal
- * that ended it (0: none). */
-static int fd_run_limited(const char *wd, const char *const *argv, long limit_B, const char *errf,
-                          int *signo)
-{
-    fflush(NULL);
-    pid_t pid = fork();
-    CU_ASSERT_FATAL(pid >= 0);
-    if (pid == 0) {
-        signal(SIGXFSZ, SIG_IGN);
-        setenv("OMP_NUM_THREADS", "1", 1); /* one thread: no spinning team on a busy machine */
-        struct rlimit rl = {limit_B < 0 ? RLIM_INFINITY : (rlim_t)limit_B,
-                            limit_B < 0 ? RLIM_INFINITY : (rlim_t)limit_B};
-        FILE *e = freopen(errf, "w", stderr);
-        FILE *o = freopen("/dev/null", "w", stdout);
-        if (!e || !o || chdir(wd) != 0 || setrlimit(RLIMIT_FSIZE, &rl) != 0) _exit(126);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    int status = 0;
-    waitpid(pid, &status, 0);
-    *signo = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 /* sh -c snippet in wd with $B and $R set; its exit status. */
 static int fd_sh(const char *wd, const char *bin, const char *snippet)
 {
@@ -771,7 +744,7 @@ static void test_full_disk_property(void)
         CU_ASSERT_FATAL(t0 && t1);
         fd_scan(ref, "", t0);
         int sig = 0;
-        int rc = fd_run_limited(ref, argv, -1, errf, &sig);
+        int rc = tu_run_limited(ref, argv, -1, errf, &sig);
         if (rc != 0) {
             char *m = tu_slurp(errf);
             printf("\n  %s: reference run exit %d: %s", c->name, rc, m ? m : "");
@@ -802,7 +775,7 @@ static void test_full_disk_property(void)
             fd_tree *before = calloc(1, sizeof *before), *after = calloc(1, sizeof *after);
             CU_ASSERT_FATAL(before && after);
             fd_scan(wd, "", before);
-            rc = fd_run_limited(wd, argv, L, errf, &sig);
+            rc = tu_run_limited(wd, argv, L, errf, &sig);
             fd_scan(wd, "", after);
             bad += fd_check_failed(c, wd, L, rc, sig, errf, before, after);
             runs++;
@@ -812,7 +785,7 @@ static void test_full_disk_property(void)
             free(after);
         }
         /* (4) the same command without a limit succeeds over what the failed runs left */
-        rc = fd_run_limited(wd, argv, -1, errf, &sig);
+        rc = tu_run_limited(wd, argv, -1, errf, &sig);
         char *m = tu_slurp(errf);
         if (rc != 0 || sig) {
             printf("\n    VIOLATION (4) %s: the unlimited run after the failed ones: exit %d, "

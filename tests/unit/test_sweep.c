@@ -561,6 +561,20 @@ static void test_failed_point_is_a_row(void)
     sweep_free(sw);
 }
 
+/* Load the sweep file at path and run it with opts (NULL: serially, one thread), both must
+ * succeed; the summary in *sum. */
+static void run_sweep_file(const char *path, const sweep_run_opts *opts, sweep_summary *sum)
+{
+    const sweep_run_opts serial = {1, 1, NULL, NULL};
+    abl_sweep *sw = NULL;
+    abl_error err = {0};
+    CU_ASSERT_FATAL(sweep_load(path, &sw, &err) == ABL_OK);
+    abl_status st = sweep_run(sw, opts ? opts : &serial, sum, &err);
+    if (st) fprintf(stderr, "\n  sweep error: %s\n", err.msg);
+    CU_ASSERT_FATAL(st == ABL_OK);
+    sweep_free(sw);
+}
+
 static void test_journal_refuses_other_sweep(void)
 {
     char base[800], path[800], out[800], jpath[900];
@@ -1169,15 +1183,10 @@ static void test_jobs_equal_serial(void)
                    "  - {key: tissues.tumour.perfusion_per_s, values: [0.005, 0.015]}\n",
                    fields ? "fields: true\noutputs: {probability_map: true}\n"
                           : "outputs: {probability_map: true}\n");
-        abl_sweep *sw = NULL;
-        abl_error err = {0};
-        CU_ASSERT_FATAL(sweep_load(path[r], &sw, &err) == ABL_OK);
         /* (jobs, threads) = (1, 1), then (2, 2): one thread per point either way */
-        sweep_run_opts opts = {r + 1, r + 1, log_report, &log[r]};
+        const sweep_run_opts opts = {r + 1, r + 1, log_report, &log[r]};
         sweep_summary sum;
-        abl_status st = sweep_run(sw, &opts, &sum, &err);
-        if (st) fprintf(stderr, "\n  --jobs %d: sweep error: %s\n", r + 1, err.msg);
-        CU_ASSERT_FATAL(st == ABL_OK);
+        run_sweep_file(path[r], &opts, &sum);
         CU_ASSERT_EQUAL(sum.nok, 4);
         CU_ASSERT_EQUAL(sum.nrun, 4);
         CU_ASSERT(sum.prob_map_written);
@@ -1187,7 +1196,6 @@ static void test_jobs_equal_serial(void)
         char pdir[2100];
         snprintf(pdir, sizeof pdir, "%s/points", out[r]);
         pts[r] = dir_snapshot(pdir);
-        sweep_free(sw);
     }
     /* the second run really went through run_jobs: points recorded from a team of 2 */
     CU_ASSERT_EQUAL(log[0].team, 1);
@@ -1258,15 +1266,10 @@ static void test_jobs_equal_serial(void)
     }
 
     /* the --jobs 2 journal reads back complete: a resume runs nothing */
-    abl_sweep *sw = NULL;
-    abl_error err = {0};
-    CU_ASSERT_FATAL(sweep_load(path[1], &sw, &err) == ABL_OK);
-    sweep_run_opts opts = {1, 1, NULL, NULL};
     sweep_summary sum;
-    CU_ASSERT_FATAL(sweep_run(sw, &opts, &sum, &err) == ABL_OK);
+    run_sweep_file(path[1], NULL, &sum);
     CU_ASSERT_EQUAL(sum.nresumed, 4);
     CU_ASSERT_EQUAL(sum.nrun, 0);
-    sweep_free(sw);
     for (int r = 0; r < 2; r++) {
         free(csv[r]);
         free(jpts[r]);
@@ -1287,12 +1290,8 @@ static void test_journal_damaged_line(void)
     snprintf(jpath, sizeof jpath, "%s/journal.txt", out);
     spit_sweep(path, demo(), out,
                "  - {key: sources.0.schedule.1.temperature_C, values: [70, 80, 90]}\n", "");
-    abl_sweep *sw = NULL;
-    abl_error err = {0};
-    sweep_run_opts opts = {1, 1, NULL, NULL};
     sweep_summary sum;
-    CU_ASSERT_FATAL(sweep_load(path, &sw, &err) == ABL_OK);
-    CU_ASSERT_FATAL(sweep_run(sw, &opts, &sum, &err) == ABL_OK);
+    run_sweep_file(path, NULL, &sum);
     CU_ASSERT_EQUAL(sum.nrun, 3);
     CU_ASSERT(sum.note[0] == '\0'); /* an intact journal gives no note */
     char *clean = tu_slurp(sum.csv_path);
@@ -1324,9 +1323,8 @@ static void test_journal_damaged_line(void)
     free(j);
 
     report_log log = {0};
-    opts.report = log_report;
-    opts.report_user = &log;
-    CU_ASSERT_FATAL(sweep_run(sw, &opts, &sum, &err) == ABL_OK);
+    const sweep_run_opts opts = {1, 1, log_report, &log};
+    run_sweep_file(path, &opts, &sum);
     CU_ASSERT_EQUAL(sum.nrun, 1);
     CU_ASSERT_EQUAL(sum.nresumed, 2);
     CU_ASSERT_EQUAL(sum.nok, 3);
@@ -1345,7 +1343,6 @@ static void test_journal_damaged_line(void)
     free(b);
     free(again);
     free(clean);
-    sweep_free(sw);
 }
 
 /* A journal.txt whose header is not a sweep journal's (its magic with one byte changed; a
@@ -1364,13 +1361,8 @@ static void test_journal_bad_header(void)
     spit_sweep(path, demo(), out,
                "  - {key: sources.0.schedule.1.temperature_C, values: [70, 90]}\n",
                "outputs: {probability_map: true}\n");
-    abl_sweep *sw = NULL;
-    abl_error err = {0};
-    sweep_run_opts opts = {1, 1, NULL, NULL};
     sweep_summary sum;
-    CU_ASSERT_FATAL(sweep_load(path, &sw, &err) == ABL_OK);
-    CU_ASSERT_FATAL(sweep_run(sw, &opts, &sum, &err) == ABL_OK);
-    sweep_free(sw);
+    run_sweep_file(path, NULL, &sum);
     char *good = tu_slurp(jpath);
     CU_ASSERT_FATAL(good != NULL && !strncmp(good, "ablasim-sweep-journal 1 ", 24));
 

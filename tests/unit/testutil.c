@@ -3,9 +3,11 @@
 #include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -214,6 +216,12 @@ char *tu_slurp(const char *path)
     return s;
 }
 
+long tu_file_size(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 ? (long)sb.st_size : -1;
+}
+
 unsigned char *tu_file_bytes(const char *path, size_t *n)
 {
     FILE *f = fopen(path, "rb");
@@ -359,4 +367,27 @@ double tu_max_rel_deviation(const double *v, int n)
     for (int i = 0; i < n; i++) worst = fmax(worst, fabs(v[i] / (sum / n) - 1.0));
     printf("\n  largest deviation from the mean %.2f %%", 100 * worst);
     return worst;
+}
+
+int tu_run_limited(const char *wd, const char *const *argv, long limit_B, const char *errf,
+                   int *signo)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        signal(SIGXFSZ, SIG_IGN);
+        setenv("OMP_NUM_THREADS", "1", 1); /* one thread: no spinning team on a busy machine */
+        struct rlimit rl = {limit_B < 0 ? RLIM_INFINITY : (rlim_t)limit_B,
+                            limit_B < 0 ? RLIM_INFINITY : (rlim_t)limit_B};
+        FILE *e = freopen(errf, "w", stderr);
+        FILE *o = freopen("/dev/null", "w", stdout);
+        if (!e || !o || (wd && chdir(wd) != 0) || setrlimit(RLIMIT_FSIZE, &rl) != 0) _exit(126);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (signo) *signo = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }

@@ -62,6 +62,8 @@ void tu_subdir(char *buf, size_t len, const char *fmt, ...)
 /* Whole file as a NUL-terminated string (malloc'ed; empty if a read falls short); NULL when
  * it cannot be opened. */
 char *tu_slurp(const char *path);
+/* Size of the file at path in bytes; -1 when it cannot be stat'ed. */
+long tu_file_size(const char *path);
 /* Whole file as bytes (malloc'ed; NULL if unreadable); *n its length. */
 unsigned char *tu_file_bytes(const char *path, size_t *n);
 /* The file still holds exactly these n bytes (an input a command must not touch). */
@@ -82,6 +84,13 @@ int tu_run(const char *cmdline, const char *outfile, const char *errfile);
 /* Starts the binary under test (tu_bin()) with argv (argv[0] its name, NULL-terminated) in a
  * child process with stdout and stderr to /dev/null; the child's pid, -1 when fork fails. */
 pid_t tu_spawn(const char *const *argv);
+/* Runs argv (argv[0] the program, NULL-terminated) in directory wd (NULL: the current one)
+ * with one OpenMP thread and a file-size limit of limit_B bytes (RLIMIT_FSIZE; < 0: none), a
+ * full disk's stand-in that binds root too: SIGXFSZ is ignored (inherited through exec), so a
+ * write past the limit fails with EFBIG. stdout to /dev/null, stderr to errf. Returns the exit
+ * status, -1 if it did not exit; *signo (if not NULL) the signal that ended it, 0: none. */
+int tu_run_limited(const char *wd, const char *const *argv, long limit_B, const char *errf,
+                   int *signo);
 
 /* The generated Markdown section of a document: the text between the line starting with
  * "<!-- NAME:begin" and the line "<!-- NAME:end -->" of <root>/doc (blank lines at its ends
