@@ -578,14 +578,16 @@ abl_status output_open(const char *path, const abl_sim_view *s, abl_output **out
         output_free(o);
         return abl_fail(err, ABL_EIO, "%s: cannot write output: is a directory", path);
     }
+    /* a close that fails (a file system reporting a lost write-back) is reported before the
+     * run, like a failing create: ignored, the run went on to a result on a failing disk */
     int fd = create_fresh(o->h5_tmp);
-    if (fd < 0) {
+    if (fd < 0 || close(fd) != 0) {
         st = abl_fail(err, ABL_EIO, "%s: cannot write output (creating %s: %s)", path, o->h5_tmp,
                       strerror(errno));
+        if (fd >= 0) unlink(o->h5_tmp);
         output_free(o);
         return st;
     }
-    close(fd);
 
     h5_quiet q;
     quiet_begin(&q);
