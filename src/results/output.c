@@ -2231,15 +2231,25 @@ abl_status output_finish(abl_output *o, const abl_sim_view *s, abl_error *err)
      * result file goes first: a sidecar never stands without its .h5. */
     if ((st = write_commit_marker(o, err))) goto done;
     if (rename(o->h5_tmp, o->path) != 0) {
+        /* nothing renamed yet: the old set stands; the marker goes with the temporaries */
         st = abl_fail(err, ABL_EIO, "%s: cannot rename %s into place (%s)", o->path, o->h5_tmp,
                       strerror(errno));
+        unlink(o->commit);
         goto done;
     }
     for (int i = 0; i < 2; i++) {
         int e = atomic_rename(&side[i]);
         if (e) {
-            st = abl_fail(err, ABL_EIO, "%s: cannot rename %s into place (%s)", side[i].path,
-                          side[i].tmp, strerror(e));
+            /* The new .h5 is in place: the set can only be completed, not restored. The marker
+             * and the sidecar temporaries not yet renamed stay for output_recover, which the
+             * next command naming this result runs (a failing rename used to delete them,
+             * leaving the new .h5 beside the old sidecars for good; found by the failing-call
+             * property of the safety suite). */
+            st = abl_fail(err, ABL_EIO,
+                          "%s: cannot rename %s into place (%s); the new result is complete in "
+                          "%s and the next ablasim command naming %s finishes the commit",
+                          side[i].path, side[i].tmp, strerror(e), side[i].tmp, o->path);
+            for (int k = i; k < 2; k++) side[k].renamed = true; /* kept: atomic_abort frees only */
             goto done;
         }
     }
