@@ -2082,6 +2082,21 @@ done:
     return st;
 }
 
+void output_abandon_commit(const char *path)
+{
+    abl_output_name names[ABL_OUTPUT_NAMES];
+    const int n = output_file_names(path, names);
+    if (n < 0) return;
+    for (int i = 0; i < n; i++)
+        if (!strcmp(names[i].role, "commit marker") ||
+            !strcmp(names[i].role, "commit marker temporary") ||
+            !strcmp(names[i].role, "output temporary") ||
+            !strcmp(names[i].role, "XDMF temporary") || !strcmp(names[i].role, "JSON temporary"))
+            unlink(names[i].path);
+    output_file_names_free(names, n);
+    fsync_dir_of(path);
+}
+
 int output_file_names(const char *path, abl_output_name names[ABL_OUTPUT_NAMES])
 {
     static const struct {
