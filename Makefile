@@ -55,6 +55,9 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 LIB      := $(BUILD)/libablasim.a
 TESTBIN  := $(BUILD)/tests/run_tests
+# LD_PRELOAD fault injection for the safety suite (tests/faultshim/faultshim.c), found by the
+# test binary beside itself; never sanitized (it is preloaded into sanitized binaries too)
+FAULTSHIM:= $(BUILD)/tests/libfaultshim.so
 BENCHBINS:= $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all check test-run check-docs bench bench-run demo demo-run deps install clean help format \
@@ -98,9 +101,13 @@ $(BIN): $(CLI_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS_ALL)
 
-$(TESTBIN): $(TEST_OBJ) $(LIB)
+$(TESTBIN): $(TEST_OBJ) $(LIB) $(FAULTSHIM)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $(TEST_OBJ) $(LIB) $(TEST_LIBS) $(LDLIBS_ALL)
+
+$(FAULTSHIM): tests/faultshim/faultshim.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O2 -Wall -Wextra -fPIC -shared -o $@ $< -ldl -lpthread
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB)
 	@mkdir -p $(dir $@)

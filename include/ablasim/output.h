@@ -83,4 +83,8 @@ void output_file_names_free(abl_output_name *names, int n);
 /* A commit interrupted by a crash (the marker "<path>.commit" is present): finish its renames
  * so the result set is the new one, and remove the marker. No marker: nothing to do. */
 abl_status output_recover(const char *path, bool *recovered, abl_error *err);
+/* Drop a commit of path that failed part-way: its marker and the temporaries output_recover
+ * would have renamed are removed (not a ".part", which a checkpoint may need). For a caller
+ * that puts the previous files back itself (the planner's undo log, formats/undo.h). */
+void output_abandon_commit(const char *path);
 #endif

@@ -27,6 +27,7 @@
 
 #include "../formats/atomic_file.h"
 #include "../formats/nifti_pending.h"
+#include "../formats/undo.h"
 #include "../formats/h5util.h"
 #include "ablasim/fileguard.h"
 #include "ablasim/grid.h"
@@ -890,7 +891,9 @@ static abl_status write_outputs(const out_data *od, const char *nifti_prefix, ab
     }
     const char *tmp_h5 = h5.tmp;
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    /* no sieve buffer: a write it defers to H5Dclose fails unseen (output.c output_open) */
     if (fapl < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0 ||
+        H5Pset_sieve_buf_size(fapl, 0) < 0 ||
         (w.file = H5Fcreate(tmp_h5, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)) < 0)
         w_fail(&w, "creating", tmp_h5);
     close_id(fapl);
@@ -911,7 +914,22 @@ static abl_status write_outputs(const out_data *od, const char *nifti_prefix, ab
                 w.st = abl_fail(err, ABL_EIO, "%s: writing failed (%s)", js.tmp, strerror(e));
         }
     }
-    /* every member complete: the renames (summary, margin file, maps), then the directory */
+    /* every member complete: the previous versions kept (undo.h), then the renames (summary,
+     * margin file, maps), then the directory. A rename that fails part-way puts the previous
+     * set back: never a new summary beside an old margin file (found by the failing-call
+     * property of the safety suite) */
+    abl_undo undo = {0};
+    char undo_log[1100];
+    snprintf(undo_log, sizeof undo_log, "%s.undo", rep->out_h5);
+    if (!w.st) {
+        const char *members[5] = {rep->out_json, rep->out_h5};
+        int nm = 2;
+        for (int i = 0; i < 3; i++)
+            if (maps[i].tmp) members[nm++] = maps[i].path;
+        if ((e = undo_begin(&undo, undo_log, "margin", members, nm)))
+            w.st = abl_fail(err, ABL_EIO, "%s: cannot keep the previous margin files (%s: %s)",
+                            rep->out_h5, undo.failed ? undo.failed : undo_log, strerror(e));
+    }
     if (!w.st && (e = atomic_rename(&js)))
         w.st = abl_fail(err, ABL_EIO, "%s: cannot rename into place (%s)", rep->out_json,
                         strerror(e));
@@ -924,6 +942,18 @@ static abl_status write_outputs(const out_data *od, const char *nifti_prefix, ab
                             strerror(e));
     if (!w.st) fsync_dir_of(rep->out_h5);
     if (!w.st && maps[0].path) fsync_dir_of(maps[0].path);
+    if (!w.st && (e = undo_end(&undo)))
+        w.st = abl_fail(err, ABL_EIO, "%s: cannot remove the undo log %s (%s)", rep->out_h5,
+                        undo_log, strerror(e));
+    if (w.st && undo.active && (e = undo_restore(&undo))) {
+        char first[sizeof err->msg];
+        snprintf(first, sizeof first, "%s", err->msg);
+        abl_fail(err, ABL_EIO,
+                 "%s; restoring the previous margin files failed too (%s): they are kept as "
+                 "*.before-margin.tmp and the next 'ablasim margin' writing %s restores them",
+                 first, strerror(e), rep->out_h5);
+    }
+    undo_free(&undo);
 done:
     atomic_abort(&h5); /* each removes its temporary unless it was renamed */
     atomic_abort(&js);
@@ -979,6 +1009,16 @@ static abl_status guard_files(const abl_margin_opts *o, const char *const roles[
     if (!st) st = fileset_output(fs, "margin file temporary", tmp_h5, err);
     if (!st) st = fileset_output(fs, "margin summary temporary", tmp_json, err);
     if (!st) st = fileset_output(fs, "margin file lock", lock_name, err);
+    /* the undo log of write_outputs and the previous versions it keeps (undo.h) */
+    char undo[1100], undo_tmp[1100], old_h5[1100], old_json[1100], nii_old[3][1300];
+    snprintf(undo, sizeof undo, "%s.undo", rep->out_h5);
+    snprintf(undo_tmp, sizeof undo_tmp, "%s.undo.tmp", rep->out_h5);
+    snprintf(old_h5, sizeof old_h5, "%s.before-margin.tmp", rep->out_h5);
+    snprintf(old_json, sizeof old_json, "%s.before-margin.tmp", rep->out_json);
+    if (!st) st = fileset_output(fs, "margin undo log", undo, err);
+    if (!st) st = fileset_output(fs, "margin undo log temporary", undo_tmp, err);
+    if (!st) st = fileset_output(fs, "previous margin file", old_h5, err);
+    if (!st) st = fileset_output(fs, "previous margin summary", old_json, err);
     static const char *const nii_role[3] = {"NIfTI margin map", "NIfTI zone mask",
                                             "NIfTI tumour mask"};
     static const char *const nii_tmp_role[3] = {"NIfTI margin map temporary",
@@ -988,12 +1028,26 @@ static abl_status guard_files(const abl_margin_opts *o, const char *const roles[
         snprintf(nii[k], sizeof nii[k], "%s%s", o->nifti_prefix, nifti_map_suffix[k]);
         snprintf(nii_tmp[k], sizeof nii_tmp[k], "%s%s%s", o->nifti_prefix, nifti_map_suffix[k],
                  NIFTI_TMP_SUFFIX);
+        snprintf(nii_old[k], sizeof nii_old[k], "%s%s.before-margin.tmp", o->nifti_prefix,
+                 nifti_map_suffix[k]);
         st = fileset_output(fs, nii_role[k], nii[k], err);
         if (!st) st = fileset_output(fs, nii_tmp_role[k], nii_tmp[k], err);
+        if (!st) st = fileset_output(fs, "previous NIfTI map", nii_old[k], err);
     }
     if (!st) st = fileset_check(fs, err);
     fileset_free(fs);
     if (!st) st = fg_lock(rep->out_h5, lock, err);
+    /* a margin killed while it replaced its files left its undo log: the set it had goes back
+     * before anything else (undo.h) */
+    int e = st ? 0 : undo_recover(undo, NULL);
+    if (e) {
+        st = abl_fail(err, ABL_EIO,
+                      "%s: an interrupted margin's previous files could not be restored from the "
+                      "undo log %s (%s); its *.before-margin.tmp files are the previous versions",
+                      rep->out_h5, undo, e == EINVAL ? "not ablasim's undo log" : strerror(e));
+        fg_unlock(*lock);
+        *lock = NULL;
+    }
     return st;
 }
 

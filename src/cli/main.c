@@ -603,8 +603,16 @@ static int execute(const char *cmd, abl_scenario *sc, abl_sim *sim, const char *
      * itself, the one it resumed from, or one it was told to replace (--overwrite-checkpoint):
      * never a file that merely has the checkpoint's name. */
     if (ckpt && (sim->checkpoints_written > 0 || g->discard_ckpt)) {
-        remove(ckpt);
-        if (g->discard_ckpt && g->part) remove(g->part);
+        /* the result is complete whatever happens here; a checkpoint that cannot be removed
+         * would make the next run into this output refuse, so say so */
+        if (remove(ckpt) != 0 && errno != ENOENT)
+            fprintf(stderr,
+                    "ablasim %s: note: the result is complete, but the finished run's checkpoint "
+                    "%s could not be removed (%s); remove it by hand\n",
+                    cmd, ckpt, strerror(errno));
+        if (g->discard_ckpt && g->part && remove(g->part) != 0 && errno != ENOENT)
+            fprintf(stderr, "ablasim %s: note: %s could not be removed (%s); remove it by hand\n",
+                    cmd, g->part, strerror(errno));
     }
     sim_destroy(sim);
     scenario_free(sc);

@@ -847,7 +847,9 @@ abl_status checkpoint_write(const char *path, const abl_sim_view *s, const char 
         st = abl_fail(err, ABL_ENOMEM, "out of memory");
         goto done;
     }
+    /* no sieve buffer: a write it defers to H5Dclose fails unseen (output.c output_open) */
     if (fapl < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0 ||
+        H5Pset_sieve_buf_size(fapl, 0) < 0 ||
         (f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)) < 0) {
         st = h5err(err, tmp, "creating the checkpoint");
         goto done;

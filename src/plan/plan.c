@@ -19,6 +19,8 @@
 #include <unistd.h>
 
 #include "../formats/atomic_file.h"
+#include "../formats/undo.h"
+#include "ablasim/output.h"
 #include "ablasim/json_writer.h"
 #include "ablasim/mesh.h"
 #include "ablasim/run.h"
@@ -89,6 +91,7 @@ typedef struct {
     double start_tip_mm[3];     /* centre of the search box */
     /* journal */
     FILE *journal;
+    int journal_errno; /* the first failed append (errno): the plan then fails at its end */
     plan_eval *cache;
     size_t ncache, capcache;
     plan_eval *all; /* every evaluation of this run, in order */
@@ -575,22 +578,49 @@ static int push_eval(plan_eval **arr, size_t *n, size_t *cap, const plan_eval *e
     return 0;
 }
 
+/* One evaluation appended to the journal as one whole line: formatted first, written with one
+ * write and made durable; a write that fails part-way is cut back to the journal's previous
+ * length, so the journal only ever grows by whole lines (a failing fflush used to leave a torn
+ * line and went unreported: the failing-call property of the safety suite). A failure stops
+ * the journal and fails the plan at its end (journal_errno). */
 static void journal_write(plan_ctx *C, const plan_eval *e)
 {
-    if (!C->journal) return;
-    fprintf(C->journal, "%016llx,%d,%d,%d,%.17g,%d,%.17g,%.17g,%.17g,%.17g,%d,%.17g,%.17g,%.17g",
+    if (!C->journal || C->journal_errno) return;
+    char *line = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&line, &len);
+    if (!m) {
+        C->journal_errno = errno ? errno : ENOMEM;
+        return;
+    }
+    fprintf(m, "%016llx,%d,%d,%d,%.17g,%d,%.17g,%.17g,%.17g,%.17g,%d,%.17g,%.17g,%.17g",
             (unsigned long long)e->key, e->level, e->n, e->geom_ok, e->violation_mm, e->covered,
             e->t_cover_s, e->t_plan_s, e->g_K, e->crit_K, e->crit_ok, e->dose, e->objective,
             e->wall_s);
-    fprintf(C->journal, ",%.6g,", e->g.power_W);
+    fprintf(m, ",%.6g,", e->g.power_W);
     for (int a = 0; a < e->n; a++)
-        fprintf(C->journal, "%s%.4f %.4f %.4f", a ? ";" : "", e->g.tip_mm[a][0], e->g.tip_mm[a][1],
+        fprintf(m, "%s%.4f %.4f %.4f", a ? ";" : "", e->g.tip_mm[a][0], e->g.tip_mm[a][1],
                 e->g.tip_mm[a][2]);
-    fprintf(C->journal, ",%.6f %.6f %.6f,", e->g.dir[0], e->g.dir[1], e->g.dir[2]);
-    for (const char *p = e->note; *p; p++) fputc(*p == ',' || *p == '\n' ? ';' : *p, C->journal);
-    fputc('\n', C->journal);
-    fflush(C->journal);
-    fsync(fileno(C->journal));
+    fprintf(m, ",%.6f %.6f %.6f,", e->g.dir[0], e->g.dir[1], e->g.dir[2]);
+    for (const char *p = e->note; *p; p++) fputc(*p == ',' || *p == '\n' ? ';' : *p, m);
+    fputc('\n', m);
+    if (fclose(m) != 0 || !line) {
+        free(line);
+        C->journal_errno = ENOMEM;
+        return;
+    }
+    const int fd = fileno(C->journal);
+    const off_t before = lseek(fd, 0, SEEK_END);
+    int err = before < 0 ? errno : 0;
+    for (size_t off = 0; !err && off < len;) {
+        const ssize_t w = write(fd, line + off, len - off);
+        if (w < 0 && errno != EINTR) err = errno;
+        else if (w > 0) off += (size_t)w;
+    }
+    if (!err && fsync(fd) != 0) err = errno;
+    if (err && before >= 0 && ftruncate(fd, before) == 0) (void)fsync(fd);
+    if (err) C->journal_errno = err;
+    free(line);
 }
 
 static double objective_of(const plan_ctx *C, const plan_eval *e)
@@ -1159,16 +1189,12 @@ static abl_status plan_journal_open(plan_ctx *C, abl_error *err)
                             path);
         }
     }
-    abl_status st = write_text_atomic(path, head, kept ? kept : "", err);
-    if (!st && !kept_len) {
-        FILE *h = fopen(path, "a");
-        if (h) {
-            fputs("key,level,n,geom_ok,violation_mm,covered,t_cover_s,t_plan_s,g_K,crit_K,crit_ok,"
-                  "dose,objective,wall_s,power_W,tips_mm,direction,note\n",
-                  h);
-            fclose(h);
-        }
-    }
+    /* the journal rewritten whole (its first line, the kept evaluations), with the column
+     * line when it starts afresh (appended unchecked before) */
+    static const char columns[] =
+        "key,level,n,geom_ok,violation_mm,covered,t_cover_s,t_plan_s,g_K,crit_K,crit_ok,"
+        "dose,objective,wall_s,power_W,tips_mm,direction,note\n";
+    abl_status st = write_text_atomic(path, head, kept_len ? kept : columns, err);
     free(kept);
     if (st) return st;
     C->journal = fopen(path, "a");
@@ -1405,6 +1431,50 @@ static abl_status geometry_init(plan_ctx *C, abl_error *err)
     return ABL_OK;
 }
 
+/* The files a plan replaces in its output directory, as one set (undo.h): for each stem the
+ * scenario, the verification result set and its margin files, then the summary. Up to
+ * 1 + PLAN_MAX_APPLICATORS stems of 6 files, plus plan.md. */
+#define PLAN_SET_MAX ((1 + PLAN_MAX_APPLICATORS) * 6 + 1)
+static int plan_output_set(const plan_ctx *C, char names[][PATH_MAX + 48])
+{
+    static const char *const ext[6] = {".yaml", ".h5", ".json", ".xdmf", ".margin.h5",
+                                       ".margin.json"};
+    int n = 0;
+    for (int k = C->P->n_min - 1; k <= C->P->n_max; k++) {
+        char stem[32];
+        if (k < C->P->n_min) snprintf(stem, sizeof stem, "plan");
+        else snprintf(stem, sizeof stem, "plan_n%d", k);
+        for (int e = 0; e < 6; e++)
+            snprintf(names[n++], PATH_MAX + 48, "%s/%s%s", C->out_dir, stem, ext[e]);
+    }
+    snprintf(names[n++], PATH_MAX + 48, "%s/plan.md", C->out_dir);
+    return n;
+}
+
+/* A failed plan puts the previous output set back: first the verification runs' own commits
+ * that a failure may have left half done (output.c would complete them later), then the
+ * previous versions. The message gets what could not be restored. */
+static void plan_restore(const plan_ctx *C, abl_undo *u, abl_error *err)
+{
+    char names[PLAN_SET_MAX][PATH_MAX + 48];
+    const int n = plan_output_set(C, names);
+    for (int i = 0; i < n; i++) {
+        const size_t len = strlen(names[i]);
+        if (len > 3 && !strcmp(names[i] + len - 3, ".h5") &&
+            !(len > 10 && !strcmp(names[i] + len - 10, ".margin.h5")))
+            output_abandon_commit(names[i]);
+    }
+    const int e = undo_restore(u);
+    if (e) {
+        char first[sizeof err->msg];
+        snprintf(first, sizeof first, "%s", err->msg);
+        abl_fail(err, err->status ? err->status : ABL_EIO,
+                 "%s; restoring the previous plan files failed too (%s): they are kept as "
+                 "*.before-plan.tmp and the next 'ablasim plan' into %s restores them",
+                 first, strerror(e), C->out_dir);
+    }
+}
+
 abl_status plan_run(const abl_plan_opts *o, abl_plan_report *rep, abl_error *err)
 {
     memset(rep, 0, sizeof *rep);
@@ -1437,6 +1507,18 @@ abl_status plan_run(const abl_plan_opts *o, abl_plan_report *rep, abl_error *err
                           "something else than a plan of this planner; it is not overwritten "
                           "(choose another -o directory)",
                           stale);
+    }
+    char undo_log[PATH_MAX + 32];
+    snprintf(undo_log, sizeof undo_log, "%s/plan.undo", C->out_dir);
+    abl_undo undo = {0};
+    if (!st) {
+        /* a plan killed while it replaced its outputs: the previous set back first */
+        const int e = undo_recover(undo_log, NULL);
+        if (e)
+            st = abl_fail(err, ABL_EIO,
+                          "%s: an interrupted plan's previous files could not be restored (%s); "
+                          "its *.before-plan.tmp files are the previous versions",
+                          undo_log, e == EINVAL ? "not ablasim's undo log" : strerror(e));
     }
     if (!st) st = plan_spec_rebase(P, C->out_dir, err);
     if (!st) st = plan_journal_open(C, err);
@@ -1489,6 +1571,21 @@ abl_status plan_run(const abl_plan_opts *o, abl_plan_report *rep, abl_error *err
         if (!have_n[n]) continue;
         ch[nch].fine = best_n[n];
         nch++;
+    }
+    {
+        /* from here the output files are replaced: the previous set is kept until the last
+         * is written (undo.h), so a failure leaves the old set, never a mix (found by the
+         * failing-call property of the safety suite) */
+        char names[PLAN_SET_MAX][PATH_MAX + 48];
+        const char *members[PLAN_SET_MAX];
+        const int nm = plan_output_set(C, names);
+        for (int i = 0; i < nm; i++) members[i] = names[i];
+        const int e = undo_begin(&undo, undo_log, "plan", members, nm);
+        if (e) {
+            st = abl_fail(err, ABL_EIO, "%s: cannot keep the previous plan files (%s: %s)",
+                          C->out_dir, undo.failed ? undo.failed : undo_log, strerror(e));
+            goto done;
+        }
     }
     for (int i = 0; i < nch; i++) {
         char stem[32];
@@ -1561,7 +1658,23 @@ abl_status plan_run(const abl_plan_opts *o, abl_plan_report *rep, abl_error *err
     st = write_summary(C, ch, nch, chosen < 0 ? 0 : chosen, &R, rep, err);
 
 done:
-    if (C->journal) fclose(C->journal);
+    if (C->journal && fclose(C->journal) != 0 && !st)
+        st = abl_fail(err, ABL_EIO, "%s/journal.csv: closing failed (%s)", C->out_dir,
+                      strerror(errno));
+    C->journal = NULL;
+    if (C->journal_errno && !st)
+        st = abl_fail(err, ABL_EIO,
+                      "%s/journal.csv: appending an evaluation failed (%s); the plan is not "
+                      "written (the journal keeps the evaluations before the failure)",
+                      C->out_dir, strerror(C->journal_errno));
+    if (!st && undo.active) {
+        const int e = undo_end(&undo);
+        if (e)
+            st = abl_fail(err, ABL_EIO, "%s: cannot remove the undo log (%s)", undo_log,
+                          strerror(e));
+    }
+    if (st && undo.active) plan_restore(C, &undo, err);
+    undo_free(&undo);
     for (int l = 0; l < 2; l++) {
         free(C->lev[l].S);
         free(C->lev[l].V);

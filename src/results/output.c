@@ -578,21 +578,28 @@ abl_status output_open(const char *path, const abl_sim_view *s, abl_output **out
         output_free(o);
         return abl_fail(err, ABL_EIO, "%s: cannot write output: is a directory", path);
     }
+    /* a close that fails (a file system reporting a lost write-back) is reported before the
+     * run, like a failing create: ignored, the run went on to a result on a failing disk */
     int fd = create_fresh(o->h5_tmp);
-    if (fd < 0) {
+    if (fd < 0 || close(fd) != 0) {
         st = abl_fail(err, ABL_EIO, "%s: cannot write output (creating %s: %s)", path, o->h5_tmp,
                       strerror(errno));
+        if (fd >= 0) unlink(o->h5_tmp);
         output_free(o);
         return st;
     }
-    close(fd);
 
     h5_quiet q;
     quiet_begin(&q);
     /* STRONG close: H5Fclose also closes any object an error path left open, so the file is
-     * really closed before it is removed or renamed. */
+     * really closed before it is removed or renamed. No sieve buffer: HDF5 holds small
+     * contiguous writes there and writes them out at H5Dclose, whose failure nobody sees (a
+     * failing write then went unnoticed: exit 0 with a dataset missing from the result;
+     * found by the failing-call property of the safety suite); without it H5Dwrite itself
+     * writes and reports. */
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0) {
+    if (fapl < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0 ||
+        H5Pset_sieve_buf_size(fapl, 0) < 0) {
         st = h5_fail(o, err, "setting up", o->h5_tmp);
     } else {
         o->file = H5Fcreate(o->h5_tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
@@ -2075,6 +2082,21 @@ done:
     return st;
 }
 
+void output_abandon_commit(const char *path)
+{
+    abl_output_name names[ABL_OUTPUT_NAMES];
+    const int n = output_file_names(path, names);
+    if (n < 0) return;
+    for (int i = 0; i < n; i++)
+        if (!strcmp(names[i].role, "commit marker") ||
+            !strcmp(names[i].role, "commit marker temporary") ||
+            !strcmp(names[i].role, "output temporary") ||
+            !strcmp(names[i].role, "XDMF temporary") || !strcmp(names[i].role, "JSON temporary"))
+            unlink(names[i].path);
+    output_file_names_free(names, n);
+    fsync_dir_of(path);
+}
+
 int output_file_names(const char *path, abl_output_name names[ABL_OUTPUT_NAMES])
 {
     static const struct {
@@ -2170,7 +2192,8 @@ static abl_status finish_from_copy(abl_output *o, abl_error *err)
     free(at.path);
     quiet_begin(&q);
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl >= 0 && H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) >= 0)
+    if (fapl >= 0 && H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) >= 0 &&
+        H5Pset_sieve_buf_size(fapl, 0) >= 0) /* see output_open */
         o->file = H5Fopen(o->h5_tmp, H5F_ACC_RDWR, fapl);
     close_id(fapl);
     if (o->file >= 0 && o->nt > 0) {
@@ -2223,15 +2246,25 @@ abl_status output_finish(abl_output *o, const abl_sim_view *s, abl_error *err)
      * result file goes first: a sidecar never stands without its .h5. */
     if ((st = write_commit_marker(o, err))) goto done;
     if (rename(o->h5_tmp, o->path) != 0) {
+        /* nothing renamed yet: the old set stands; the marker goes with the temporaries */
         st = abl_fail(err, ABL_EIO, "%s: cannot rename %s into place (%s)", o->path, o->h5_tmp,
                       strerror(errno));
+        unlink(o->commit);
         goto done;
     }
     for (int i = 0; i < 2; i++) {
         int e = atomic_rename(&side[i]);
         if (e) {
-            st = abl_fail(err, ABL_EIO, "%s: cannot rename %s into place (%s)", side[i].path,
-                          side[i].tmp, strerror(e));
+            /* The new .h5 is in place: the set can only be completed, not restored. The marker
+             * and the sidecar temporaries not yet renamed stay for output_recover, which the
+             * next command naming this result runs (a failing rename used to delete them,
+             * leaving the new .h5 beside the old sidecars for good; found by the failing-call
+             * property of the safety suite). */
+            st = abl_fail(err, ABL_EIO,
+                          "%s: cannot rename %s into place (%s); the new result is complete in "
+                          "%s and the next ablasim command naming %s finishes the commit",
+                          side[i].path, side[i].tmp, strerror(e), side[i].tmp, o->path);
+            for (int k = i; k < 2; k++) side[k].renamed = true; /* kept: atomic_abort frees only */
             goto done;
         }
     }
@@ -2380,7 +2413,8 @@ abl_status output_resume(const char *path, const abl_sim_view *s, long snapshots
     h5_quiet q;
     quiet_begin(&q);
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl >= 0 && H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) >= 0)
+    if (fapl >= 0 && H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) >= 0 &&
+        H5Pset_sieve_buf_size(fapl, 0) >= 0) /* see output_open */
         o->file = H5Fopen(o->part, H5F_ACC_RDWR, fapl);
     close_id(fapl);
     if (o->file < 0) {

@@ -17,6 +17,7 @@
 #define SWEEP_JOURNAL "journal.txt"
 #define SWEEP_CSV "results.csv"
 #define SWEEP_H5 "results.h5"
+#define SWEEP_UNDO "results.undo" /* undo log while the two tables are renamed (undo.h) */
 #define SWEEP_POINTS_DIR "points"
 #define SWEEP_JOURNAL_MAGIC "ablasim-sweep-journal 1"
 
@@ -130,6 +131,9 @@ abl_status result_unpack(const abl_sweep *sw, const unsigned char *buf, size_t l
  * probability map when sw->prob_map_on (reads each ok point's mask). */
 abl_status table_write(const abl_sweep *sw, const sweep_row *rows, sweep_summary *sum,
                        abl_error *err);
+/* Before a sweep writes anything: the previous table pair back if a sweep was killed between
+ * the two renames (its undo log, undo.h). */
+abl_status table_recover(const abl_sweep *sw, abl_error *err);
 
 /* ---- file system (sweep_journal.c) ---- */
 abl_status sweep_mkdirs(const char *path, abl_error *err);

@@ -444,6 +444,10 @@ abl_status sweep_check_files(const abl_sweep *sw, abl_error *err)
         {"results table temporary", SWEEP_CSV ".tmp"},
         {"results file", SWEEP_H5},
         {"results file temporary", SWEEP_H5 ".tmp"},
+        {"results undo log", SWEEP_UNDO},
+        {"results undo log temporary", SWEEP_UNDO ".tmp"},
+        {"previous results table", SWEEP_CSV ".before-sweep.tmp"},
+        {"previous results file", SWEEP_H5 ".before-sweep.tmp"},
     };
     const char *in_role[2 + SWEEP_MAX_EXTRA_INPUTS] = {"sweep file", "base scenario"};
     const char *in_path[2 + SWEEP_MAX_EXTRA_INPUTS] = {sw->path, sw->base_path};
@@ -536,6 +540,7 @@ abl_status sweep_run(abl_sweep *sw, const sweep_run_opts *opts, sweep_summary *s
         st = sweep_check_files(sw, err);
         if (!st) st = sweep_mkdirs(sw->output_dir, err);
         if (!st) st = fg_lock(sum->journal_path, &c.lock, err);
+        if (!st) st = table_recover(sw, err); /* a sweep killed between the two renames */
     }
     if (!st && c.rank == 0) {
         c.rows = rows_alloc(sw->npoints, sw->layout->nvals);

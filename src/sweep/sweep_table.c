@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "../formats/atomic_file.h"
+#include "../formats/undo.h"
 #include "../formats/h5util.h" /* the project's HDF5 error helpers (quiet printing, messages) */
 #include "ablasim/h5_schema.h"
 #include "ablasim/version.h"
@@ -367,7 +368,11 @@ static abl_status write_h5(const abl_sweep *sw, const sweep_row *rows, const pro
     quiet_begin(&q);
     h5w w = {0};
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl >= 0) H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
+    /* no sieve buffer: a write it defers to H5Dclose fails unseen (output.c output_open) */
+    if (fapl >= 0) {
+        H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
+        H5Pset_sieve_buf_size(fapl, 0);
+    }
     w.file = fapl >= 0 ? H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl) : -1;
     close_id(fapl);
     int r = w.file < 0 ? failed(&w, "the file") : 0;
@@ -393,6 +398,22 @@ static abl_status write_h5(const abl_sweep *sw, const sweep_row *rows, const pro
     return ABL_OK;
 }
 
+abl_status table_recover(const abl_sweep *sw, abl_error *err)
+{
+    char *log = sweep_join(sw->output_dir, SWEEP_UNDO);
+    if (!log) return abl_fail(err, ABL_ENOMEM, "out of memory");
+    const int e = undo_recover(log, NULL);
+    abl_status st = ABL_OK;
+    if (e)
+        st = abl_fail(err, ABL_EIO,
+                      "%s: an interrupted sweep's previous results could not be restored (%s); "
+                      "%s.before-sweep.tmp and %s.before-sweep.tmp are the previous versions",
+                      log, e == EINVAL ? "not ablasim's undo log" : strerror(e), SWEEP_CSV,
+                      SWEEP_H5);
+    free(log);
+    return st;
+}
+
 abl_status table_write(const abl_sweep *sw, const sweep_row *rows, sweep_summary *sum,
                        abl_error *err)
 {
@@ -408,14 +429,33 @@ abl_status table_write(const abl_sweep *sw, const sweep_row *rows, sweep_summary
     st = write_csv(sw, rows, sum->csv_path, &a_csv, err);
     if (!st && (st = write_h5(sw, rows, &pm, sum->h5_path, &a_h5, err))) atomic_abort(&a_csv);
     if (!st) {
-        int e = atomic_rename(&a_csv);
-        const char *which = sum->csv_path;
+        /* the previous pair kept (undo.h) while the two renames happen: a rename that fails
+         * between them puts the old pair back (found by the failing-call property of the
+         * safety suite: results.csv new, results.h5 old) */
+        char *log = sweep_join(sw->output_dir, SWEEP_UNDO);
+        const char *members[2] = {sum->csv_path, sum->h5_path};
+        abl_undo u = {0};
+        int e = log ? undo_begin(&u, log, "sweep", members, 2) : ENOMEM;
+        const char *which = !log ? sw->output_dir : e && u.failed ? u.failed : log;
+        if (!e) e = atomic_rename(&a_csv), which = sum->csv_path;
         if (!e) e = atomic_rename(&a_h5), which = sum->h5_path;
+        if (!e) (void)sweep_fsync_dir(sw->output_dir);
+        if (!e) e = undo_end(&u), which = log;
         atomic_abort(&a_csv); /* removes a temporary not renamed; frees the names */
         atomic_abort(&a_h5);
-        if (e) st = abl_fail(err, ABL_EIO, "%s: cannot rename into place: %s", which, strerror(e));
+        if (e) {
+            st = abl_fail(err, ABL_EIO, "%s: cannot write the results: %s", which, strerror(e));
+            const int r = undo_restore(&u);
+            if (r)
+                abl_fail(err, ABL_EIO,
+                         "%s: cannot rename into place (%s), and restoring the previous table "
+                         "failed too (%s): it is kept as %s.before-sweep.tmp and the next sweep into %s "
+                         "restores it",
+                         which, strerror(e), strerror(r), SWEEP_CSV, sw->output_dir);
+        }
+        undo_free(&u);
+        free(log);
     }
-    if (!st) (void)sweep_fsync_dir(sw->output_dir);
     sum->prob_map_written = !st && pm.on;
     free(pm.count);
     return st;

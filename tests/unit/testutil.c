@@ -369,8 +369,10 @@ double tu_max_rel_deviation(const double *v, int n)
     return worst;
 }
 
-int tu_run_limited(const char *wd, const char *const *argv, long limit_B, const char *errf,
-                   int *signo)
+/* The child of tu_run_limited and tu_run_faulted: env ("NAME=VALUE" strings, NULL-terminated;
+ * NULL: none) is added to the environment before the exec. */
+static int run_child(const char *wd, const char *const *argv, long limit_B,
+                     const char *const *env, const char *errf, int *signo)
 {
     fflush(NULL);
     pid_t pid = fork();
@@ -378,6 +380,14 @@ int tu_run_limited(const char *wd, const char *const *argv, long limit_B, const 
     if (pid == 0) {
         signal(SIGXFSZ, SIG_IGN);
         setenv("OMP_NUM_THREADS", "1", 1); /* one thread: no spinning team on a busy machine */
+        for (int i = 0; env && env[i]; i++) {
+            char kv[2048];
+            snprintf(kv, sizeof kv, "%s", env[i]);
+            char *eq = strchr(kv, '=');
+            if (!eq) _exit(126);
+            *eq = '\0';
+            if (setenv(kv, eq + 1, 1) != 0) _exit(126);
+        }
         struct rlimit rl = {limit_B < 0 ? RLIM_INFINITY : (rlim_t)limit_B,
                             limit_B < 0 ? RLIM_INFINITY : (rlim_t)limit_B};
         FILE *e = freopen(errf, "w", stderr);
@@ -390,4 +400,49 @@ int tu_run_limited(const char *wd, const char *const *argv, long limit_B, const 
     waitpid(pid, &status, 0);
     if (signo) *signo = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int tu_run_limited(const char *wd, const char *const *argv, long limit_B, const char *errf,
+                   int *signo)
+{
+    return run_child(wd, argv, limit_B, NULL, errf, signo);
+}
+
+const char *tu_faultshim(void)
+{
+    static char path[1100];
+    if (path[0]) return path;
+    const char *e = getenv("ABLASIM_FAULTSHIM");
+    if (e && *e) {
+        snprintf(path, sizeof path, "%s", e);
+        return path;
+    }
+    char exe[1024];
+    const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) return NULL;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash) return NULL;
+    *slash = '\0';
+    snprintf(path, sizeof path, "%s/libfaultshim.so", exe);
+    return path;
+}
+
+int tu_run_faulted(const char *wd, const char *const *argv, const char *const *fault_env,
+                   const char *errf, int *signo)
+{
+    const char *shim = tu_faultshim();
+    CU_ASSERT_FATAL(shim != NULL && access(shim, R_OK) == 0);
+    /* the environment of the child: the shim preloaded; a sanitized binary accepts a library
+     * before its runtime only with verify_asan_link_order=0 (options already set are kept) */
+    static char preload[1200], asan[1200];
+    snprintf(preload, sizeof preload, "LD_PRELOAD=%s", shim);
+    const char *ao = getenv("ASAN_OPTIONS");
+    snprintf(asan, sizeof asan, "ASAN_OPTIONS=%s%sverify_asan_link_order=0", ao ? ao : "",
+             ao && *ao ? ":" : "");
+    const char *env[16] = {preload, asan};
+    int n = 2;
+    for (int i = 0; fault_env && fault_env[i] && n < 15; i++) env[n++] = fault_env[i];
+    env[n] = NULL;
+    return run_child(wd, argv, -1, env, errf, signo);
 }

@@ -91,6 +91,15 @@ pid_t tu_spawn(const char *const *argv);
  * status, -1 if it did not exit; *signo (if not NULL) the signal that ended it, 0: none. */
 int tu_run_limited(const char *wd, const char *const *argv, long limit_B, const char *errf,
                    int *signo);
+/* The fault-injection library (LD_PRELOAD, tests/faultshim/faultshim.c): ABLASIM_FAULTSHIM, or
+ * libfaultshim.so beside the test binary (make builds it there). */
+const char *tu_faultshim(void);
+/* tu_run_limited without a file-size limit, with tu_faultshim() preloaded and fault_env
+ * ("NAME=VALUE" strings, NULL-terminated, at most 13: ABLASIM_FAULT_* of faultshim.c) in the
+ * child's environment; ASAN_OPTIONS gains verify_asan_link_order=0 (a sanitized binary refuses
+ * a preloaded library otherwise). Fails the test fatally when the library is missing. */
+int tu_run_faulted(const char *wd, const char *const *argv, const char *const *fault_env,
+                   const char *errf, int *signo);
 
 /* The generated Markdown section of a document: the text between the line starting with
  * "<!-- NAME:begin" and the line "<!-- NAME:end -->" of <root>/doc (blank lines at its ends
