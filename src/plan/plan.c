@@ -21,6 +21,7 @@
 #include "../formats/atomic_file.h"
 #include "../formats/undo.h"
 #include "ablasim/output.h"
+#include "ablasim/fileguard.h"
 #include "ablasim/json_writer.h"
 #include "ablasim/mesh.h"
 #include "ablasim/run.h"
@@ -1511,6 +1512,14 @@ abl_status plan_run(const abl_plan_opts *o, abl_plan_report *rep, abl_error *err
     char undo_log[PATH_MAX + 32];
     snprintf(undo_log, sizeof undo_log, "%s/plan.undo", C->out_dir);
     abl_undo undo = {0};
+    abl_lock *lock = NULL;
+    if (!st) {
+        /* one planner per output directory: a second one would append to the same journal,
+         * replace the same outputs and could restore the first one's undo log under it */
+        char jp[PATH_MAX + 32];
+        snprintf(jp, sizeof jp, "%s/journal.csv", C->out_dir);
+        st = fg_lock(jp, &lock, err);
+    }
     if (!st) {
         /* a plan killed while it replaced its outputs: the previous set back first */
         const int e = undo_recover(undo_log, NULL);
@@ -1675,6 +1684,7 @@ done:
     }
     if (st && undo.active) plan_restore(C, &undo, err);
     undo_free(&undo);
+    fg_unlock(lock);
     for (int l = 0; l < 2; l++) {
         free(C->lev[l].S);
         free(C->lev[l].V);

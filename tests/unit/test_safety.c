@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ablasim/fileguard.h"
 #include "ablasim/mesh.h"
 #include "ablasim/output.h"
 #include "testutil.h"
@@ -1034,6 +1035,68 @@ static bool fi_may_absorb(const char *cls, const char *injected)
     return strstr(injected, ".lock") != NULL;
 }
 
+/* Two planners into one output directory: the second must fail at once, naming the first, and
+ * change nothing (it would append to the same journal, replace the same outputs and could
+ * restore the first one's undo log under it). The first is this process holding the lock on
+ * "<dir>/journal.csv" (fg_lock, as a running plan does); without the planner's lock the second
+ * plan runs and exits 0 (mutation tried: caught). */
+static void test_two_planners(void)
+{
+    const fd_case *c = NULL;
+    for (size_t i = 0; i < sizeof fd_cases / sizeof fd_cases[0]; i++)
+        if (!strcmp(fd_cases[i].args[0], "plan")) c = &fd_cases[i];
+    CU_ASSERT_FATAL(c != NULL);
+    char wd[700], bin[1200], errf[800], jp[800], mk[1600];
+    tu_subdir(wd, sizeof wd, "two_planners");
+    CU_ASSERT_FATAL(realpath(tu_bin(), bin) != NULL);
+    snprintf(errf, sizeof errf, "%s_err.txt", wd); /* beside wd: not one of its files */
+    snprintf(jp, sizeof jp, "%s/pl/journal.csv", wd);
+    snprintf(mk, sizeof mk, "rm -rf '%s' && mkdir -p '%s'", wd, wd);
+    CU_ASSERT_FATAL(tu_sh(mk) == 0);
+    CU_ASSERT_FATAL(fd_sh(wd, bin, c->inputs_sh) == 0);
+    CU_ASSERT_FATAL(fd_sh(wd, bin, c->prev_sh) == 0);
+    fd_tree *before = calloc(1, sizeof *before), *after = calloc(1, sizeof *after);
+    CU_ASSERT_FATAL(before && after);
+    fd_scan(wd, "", before);
+    abl_lock *lock = NULL;
+    abl_error err = {0};
+    CU_ASSERT_FATAL(fg_lock(jp, &lock, &err) == ABL_OK);
+    const char *argv[40] = {bin};
+    int na = 1;
+    for (int k = 0; c->args[k] && na < 39; k++) argv[na++] = c->args[k];
+    argv[na] = NULL;
+    int sig = 0;
+    const int rc = tu_run_limited(wd, argv, -1, errf, &sig);
+    fd_scan(wd, "", after);
+    fg_unlock(lock);
+    char *msg = tu_slurp(errf), want[900];
+    snprintf(want, sizeof want, "another ablasim process is writing %s (pid %d)", jp,
+             (int)getpid());
+    CU_ASSERT_EQUAL(rc, 3);
+    CU_ASSERT_EQUAL(sig, 0);
+    CU_ASSERT(msg && strstr(msg, want));
+    if (!(msg && strstr(msg, want))) printf("\n  second planner said: %s", msg ? msg : "");
+    /* nothing changed: every file the same bytes, no file added (the lock file is ours) */
+    int changed = 0;
+    for (int i = 0; i < before->n; i++) {
+        const fd_entry *b = &before->e[i], *a = fd_find(after, b->rel);
+        const bool ch = !a || a->n != b->n || memcmp(a->b, b->b, b->n) != 0;
+        if (ch) printf("\n  changed: %s", b->rel);
+        changed += ch;
+    }
+    for (int i = 0; i < after->n; i++)
+        if (!fd_find(before, after->e[i].rel) && !ends_with(after->e[i].rel, ".lock")) {
+            printf("\n  added: %s", after->e[i].rel);
+            changed++;
+        }
+    CU_ASSERT_EQUAL(changed, 0);
+    free(msg);
+    fd_free(before);
+    fd_free(after);
+    free(before);
+    free(after);
+}
+
 /* Every command of the full-disk property, each over its previous output, with one file system
  * call failing (EIO) at a time: for each class of call (faultshim.c), the N-th call of the
  * command's own reference run for a spread of N (fi_pick). After each: (1)-(3) as for a full
@@ -1226,6 +1289,8 @@ void register_safety_tests(void)
     CU_add_test(s, "interrupted commit is completed at every rename", test_commit_recovery);
     CU_add_test(s, "outputs never hit inputs (property)", test_collision_property);
     CU_add_test(s, "two writers: the second fails with the first's pid", test_two_writers);
+    CU_add_test(s, "two planners in one directory: the second fails with the first's pid",
+                test_two_planners);
     CU_add_test(s, "SIGKILL at 20 random moments", test_kill_random);
     CU_add_test(s, "a full disk never costs a file the user had (property)",
                 test_full_disk_property);
