@@ -949,9 +949,9 @@ static abl_status write_outputs(const out_data *od, const char *nifti_prefix, ab
         char first[sizeof err->msg];
         snprintf(first, sizeof first, "%s", err->msg);
         abl_fail(err, ABL_EIO,
-                 "%s; restoring the previous margin files failed too (%s): they are kept as "
-                 "*.before-margin.tmp and the next 'ablasim margin' writing %s restores them",
-                 first, strerror(e), rep->out_h5);
+                 "%s; restoring the previous margin files failed too (%s: %s): they are kept "
+                 "as *.before-margin.tmp and the next 'ablasim margin' writing %s restores them",
+                 first, undo.failed ? undo.failed : undo_log, strerror(e), rep->out_h5);
     }
     undo_free(&undo);
 done:
@@ -1009,16 +1009,14 @@ static abl_status guard_files(const abl_margin_opts *o, const char *const roles[
     if (!st) st = fileset_output(fs, "margin file temporary", tmp_h5, err);
     if (!st) st = fileset_output(fs, "margin summary temporary", tmp_json, err);
     if (!st) st = fileset_output(fs, "margin file lock", lock_name, err);
-    /* the undo log of write_outputs and the previous versions it keeps (undo.h) */
-    char undo[1100], undo_tmp[1100], old_h5[1100], old_json[1100], nii_old[3][1300];
+    /* the undo log of write_outputs (undo.h); the previous versions it keeps are hard links of
+     * the outputs themselves (the same files: not declared, fileguard would call them a
+     * collision) */
+    char undo[1100], undo_tmp[1100];
     snprintf(undo, sizeof undo, "%s.undo", rep->out_h5);
     snprintf(undo_tmp, sizeof undo_tmp, "%s.undo.tmp", rep->out_h5);
-    snprintf(old_h5, sizeof old_h5, "%s.before-margin.tmp", rep->out_h5);
-    snprintf(old_json, sizeof old_json, "%s.before-margin.tmp", rep->out_json);
     if (!st) st = fileset_output(fs, "margin undo log", undo, err);
     if (!st) st = fileset_output(fs, "margin undo log temporary", undo_tmp, err);
-    if (!st) st = fileset_output(fs, "previous margin file", old_h5, err);
-    if (!st) st = fileset_output(fs, "previous margin summary", old_json, err);
     static const char *const nii_role[3] = {"NIfTI margin map", "NIfTI zone mask",
                                             "NIfTI tumour mask"};
     static const char *const nii_tmp_role[3] = {"NIfTI margin map temporary",
@@ -1028,23 +1026,23 @@ static abl_status guard_files(const abl_margin_opts *o, const char *const roles[
         snprintf(nii[k], sizeof nii[k], "%s%s", o->nifti_prefix, nifti_map_suffix[k]);
         snprintf(nii_tmp[k], sizeof nii_tmp[k], "%s%s%s", o->nifti_prefix, nifti_map_suffix[k],
                  NIFTI_TMP_SUFFIX);
-        snprintf(nii_old[k], sizeof nii_old[k], "%s%s.before-margin.tmp", o->nifti_prefix,
-                 nifti_map_suffix[k]);
         st = fileset_output(fs, nii_role[k], nii[k], err);
         if (!st) st = fileset_output(fs, nii_tmp_role[k], nii_tmp[k], err);
-        if (!st) st = fileset_output(fs, "previous NIfTI map", nii_old[k], err);
     }
     if (!st) st = fileset_check(fs, err);
     fileset_free(fs);
     if (!st) st = fg_lock(rep->out_h5, lock, err);
     /* a margin killed while it replaced its files left its undo log: the set it had goes back
      * before anything else (undo.h) */
-    int e = st ? 0 : undo_recover(undo, NULL);
+    const char *what = undo;
+    int e = st ? 0 : undo_recover(undo, NULL, &what);
     if (e) {
         st = abl_fail(err, ABL_EIO,
                       "%s: an interrupted margin's previous files could not be restored from the "
-                      "undo log %s (%s); its *.before-margin.tmp files are the previous versions",
-                      rep->out_h5, undo, e == EINVAL ? "not ablasim's undo log" : strerror(e));
+                      "undo log %s (%s: %s); its *.before-margin.tmp files are the previous "
+                      "versions",
+                      rep->out_h5, undo, what,
+                      e == EINVAL ? "not ablasim's undo log" : strerror(e));
         fg_unlock(*lock);
         *lock = NULL;
     }

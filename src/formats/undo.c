@@ -1,7 +1,9 @@
 /* undo.c - the previous versions of a set of files, kept until the new set is in place (see
- * undo.h). Marker format: the line "ablasim-undo 1 <tag>", then one line per member,
- * "O <path>" for a member that existed (its previous version is "<path>.before-<tag>.tmp") or
- * "N <path>" for one that did not; paths absolute. */
+ * undo.h). Marker format: the line "ablasim-undo 2 <tag>", then one line per member,
+ * "O <name>" for a member that existed (its previous version is "<name>.before-<tag>.tmp") or
+ * "N <name>" for one that did not. Names are relative to the marker's directory (with "../"
+ * where a member lies elsewhere), so a log still names the right files after its directory
+ * was moved or copied, and never files of another copy. */
 #include "undo.h"
 
 #include "atomic_file.h"
@@ -15,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define MARKER_HEAD "ablasim-undo 2 "
 
 static char *cat(const char *a, const char *b)
 {
@@ -36,32 +39,129 @@ static char *old_name(const char *path, const char *tag)
     return c;
 }
 
-/* path made absolute against the working directory (no symlink resolution: the recovery may
- * run from another directory, and must name the same files). */
+/* A tag is one word of letters, digits, '-' and '_' (it becomes part of file names). */
+static bool tag_ok(const char *tag)
+{
+    if (!tag[0] || strlen(tag) > 32) return false;
+    for (const char *p = tag; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '-' || *p == '_'))
+            return false;
+    return true;
+}
+
+/* path made absolute against the working directory and lexically normalised ("." and ".."
+ * segments and repeated slashes removed; no symlink resolution). */
 static char *absolute(const char *path)
 {
-    if (path[0] == '/') return cat(path, "");
-    char cwd[PATH_MAX];
-    if (!getcwd(cwd, sizeof cwd)) return NULL;
-    char *d = cat(cwd, "/");
-    char *r = d ? cat(d, path) : NULL;
-    free(d);
+    char *raw;
+    if (path[0] == '/') {
+        raw = cat(path, "");
+    } else {
+        char cwd[PATH_MAX];
+        if (!getcwd(cwd, sizeof cwd)) return NULL;
+        char *d = cat(cwd, "/");
+        raw = d ? cat(d, path) : NULL;
+        free(d);
+    }
+    if (!raw) return NULL;
+    char *out = malloc(strlen(raw) + 2);
+    if (!out) {
+        free(raw);
+        return NULL;
+    }
+    size_t n = 0;
+    char *save = NULL;
+    for (char *seg = strtok_r(raw, "/", &save); seg; seg = strtok_r(NULL, "/", &save)) {
+        if (!strcmp(seg, ".")) continue;
+        if (!strcmp(seg, "..")) {
+            while (n > 0 && out[n - 1] != '/') n--;
+            if (n > 0) n--; /* the slash before the dropped segment */
+            continue;
+        }
+        out[n++] = '/';
+        size_t l = strlen(seg);
+        memcpy(out + n, seg, l);
+        n += l;
+    }
+    if (n == 0) out[n++] = '/';
+    out[n] = '\0';
+    free(raw);
+    return out;
+}
+
+/* The directory part of an absolute, normalised path ("/" for a file in the root). */
+static char *dir_of(const char *abs)
+{
+    const char *slash = strrchr(abs, '/');
+    size_t n = slash == abs ? 1 : (size_t)(slash - abs);
+    char *d = malloc(n + 1);
+    if (!d) return NULL;
+    memcpy(d, abs, n);
+    d[n] = '\0';
+    return d;
+}
+
+/* Split an absolute, normalised path into its components (in place; at most max). */
+static int components(char *p, char **comp, int max)
+{
+    int n = 0;
+    char *save = NULL;
+    for (char *seg = strtok_r(p, "/", &save); seg && n < max; seg = strtok_r(NULL, "/", &save))
+        comp[n++] = seg;
+    return n;
+}
+
+/* to (absolute, normalised) relative to the directory from (absolute, normalised): "../" for
+ * every component of from below the common part, then the rest of to. */
+static char *relative_to(const char *from, const char *to)
+{
+    char *f = cat(from, ""), *t = cat(to, "");
+    char **fc = malloc(PATH_MAX * sizeof *fc), **tc = malloc(PATH_MAX * sizeof *tc);
+    char *r = NULL;
+    if (f && t && fc && tc) {
+        const int nf = components(f, fc, PATH_MAX), nt = components(t, tc, PATH_MAX);
+        int c = 0;
+        while (c < nf && c < nt - 1 && !strcmp(fc[c], tc[c])) c++;
+        size_t len = 1;
+        for (int i = c; i < nf; i++) len += 3;
+        for (int i = c; i < nt; i++) len += strlen(tc[i]) + 1;
+        r = malloc(len);
+        if (r) {
+            size_t n = 0;
+            for (int i = c; i < nf; i++) memcpy(r + n, "../", 3), n += 3;
+            for (int i = c; i < nt; i++) {
+                size_t l = strlen(tc[i]);
+                memcpy(r + n, tc[i], l);
+                n += l;
+                if (i + 1 < nt) r[n++] = '/';
+            }
+            r[n] = '\0';
+        }
+    }
+    free(f);
+    free(t);
+    free(fc);
+    free(tc);
     return r;
 }
 
-/* The previous version of path as old: a hard link, or a durable copy where the file system
- * has none. */
-static int keep_old(const char *path, const char *old)
+/* A copy of a symlink (the link itself) or of a regular file's bytes and permission bits, made
+ * durable: the previous version where the file system has no hard links. */
+static int copy_old(const char *path, const struct stat *sb, const char *old)
 {
-    if (unlink(old) != 0 && errno != ENOENT) return errno;
-    if (link(path, old) == 0) return 0;
-    const int le = errno;
-    if (le != EPERM && le != ENOTSUP && le != EOPNOTSUPP && le != EMLINK && le != ENOSYS &&
-        le != EXDEV)
-        return le;
-    int in = open(path, O_RDONLY | O_CLOEXEC);
+    if (S_ISLNK(sb->st_mode)) {
+        char target[PATH_MAX];
+        ssize_t l = readlink(path, target, sizeof target - 1);
+        if (l < 0) return errno;
+        target[l] = '\0';
+        return symlink(target, old) != 0 ? errno : 0;
+    }
+    int in = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (in < 0) return errno;
     int out = create_fresh(old), e = out < 0 ? errno : 0;
+    /* the copy is as private as the file (patient data): its permission bits, not the umask's */
+    if (!e && fchmod(out, sb->st_mode & 07777) != 0) e = errno;
     char buf[1 << 16];
     while (!e) {
         ssize_t n = read(in, buf, sizeof buf);
@@ -84,7 +184,20 @@ static int keep_old(const char *path, const char *old)
     return e;
 }
 
-/* Member i back to its previous version (or gone, if it had none). */
+/* The previous version of path as old: a hard link (of a symlink: the link itself), or a copy
+ * where the file system has none. */
+static int keep_old(const char *path, const struct stat *sb, const char *old)
+{
+    if (unlink(old) != 0 && errno != ENOENT) return errno;
+    if (link(path, old) == 0) return 0;
+    const int le = errno;
+    if (le != EPERM && le != ENOTSUP && le != EOPNOTSUPP && le != EMLINK && le != ENOSYS &&
+        le != EXDEV)
+        return le;
+    return copy_old(path, sb, old);
+}
+
+/* Member back to its previous version (or gone, if it had none). */
 static int restore_one(const char *path, const char *old, bool had_old)
 {
     struct stat sb;
@@ -115,36 +228,43 @@ int undo_begin(abl_undo *u, const char *marker, const char *tag, const char *con
                int n)
 {
     memset(u, 0, sizeof *u);
+    const size_t cap = (size_t)(n > 0 ? n : 1);
     u->marker = absolute(marker);
-    u->path = calloc((size_t)(n > 0 ? n : 1), sizeof *u->path);
-    u->old = calloc((size_t)(n > 0 ? n : 1), sizeof *u->old);
-    u->had_old = calloc((size_t)(n > 0 ? n : 1), sizeof *u->had_old);
-    if (!u->marker || !u->path || !u->old || !u->had_old) return ENOMEM;
-    if (strchr(tag, ' ') || strchr(tag, '\n') || strchr(tag, '/')) return EINVAL;
-    u->n = n;
-    for (int i = 0; i < n; i++) {
-        if (strchr(members[i], '\n')) return EINVAL;
+    u->path = calloc(cap, sizeof *u->path);
+    u->old = calloc(cap, sizeof *u->old);
+    u->had_old = calloc(cap, sizeof *u->had_old);
+    char *mdir = u->marker ? dir_of(u->marker) : NULL;
+    char **rel = calloc(cap, sizeof *rel);
+    int e = !u->marker || !u->path || !u->old || !u->had_old || !mdir || !rel ? ENOMEM : 0;
+    if (!e && !tag_ok(tag)) e = EINVAL;
+    u->n = e ? 0 : n;
+    for (int i = 0; i < u->n && !e; i++) {
+        if (strchr(members[i], '\n')) {
+            e = EINVAL;
+            break;
+        }
         u->path[i] = absolute(members[i]);
         u->old[i] = u->path[i] ? old_name(u->path[i], tag) : NULL;
-        if (!u->old[i]) return ENOMEM;
+        rel[i] = u->path[i] ? relative_to(mdir, u->path[i]) : NULL;
+        if (!u->old[i] || !rel[i]) e = ENOMEM;
     }
-    int e = 0, kept = 0;
-    for (; kept < n && !e; kept++) {
+    int kept = 0;
+    for (; kept < u->n && !e; kept++) {
         struct stat sb;
         if (lstat(u->path[kept], &sb) != 0) {
-            if (errno != ENOENT) e = errno;
+            if (errno != ENOENT) e = errno, u->failed = u->path[kept];
             continue;
         }
         if (S_ISDIR(sb.st_mode)) {
             e = EISDIR;
+            u->failed = u->path[kept];
             continue;
         }
         u->had_old[kept] = true;
-        e = keep_old(u->path[kept], u->old[kept]);
+        e = keep_old(u->path[kept], &sb, u->old[kept]);
         if (!e) fsync_dir_of(u->old[kept]);
         else u->failed = u->old[kept];
     }
-    if (e && !u->failed) u->failed = u->path[kept - 1];
     abl_atomic a;
     if (!e) {
         u->failed = u->marker;
@@ -152,14 +272,17 @@ int undo_begin(abl_undo *u, const char *marker, const char *tag, const char *con
         FILE *f = e ? NULL : atomic_stream(&a);
         if (!e && !f) e = errno ? errno : EIO;
         if (f) {
-            fprintf(f, "ablasim-undo 1 %s\n", tag);
-            for (int i = 0; i < n; i++) fprintf(f, "%c %s\n", u->had_old[i] ? 'O' : 'N', u->path[i]);
+            fprintf(f, MARKER_HEAD "%s\n", tag);
+            for (int i = 0; i < u->n; i++) fprintf(f, "%c %s\n", u->had_old[i] ? 'O' : 'N', rel[i]);
             e = atomic_commit(&a);
         }
         atomic_abort(&a); /* removes the marker's temporary unless renamed; frees */
     }
+    for (int i = 0; i < u->n; i++) free(rel[i]);
+    free(rel);
+    free(mdir);
     if (e) {
-        for (int i = 0; i < kept && i < n; i++)
+        for (int i = 0; i < kept && i < u->n; i++)
             if (u->had_old[i]) unlink(u->old[i]);
         return e;
     }
@@ -171,7 +294,10 @@ int undo_begin(abl_undo *u, const char *marker, const char *tag, const char *con
 int undo_end(abl_undo *u)
 {
     if (!u->active) return 0;
-    if (unlink(u->marker) != 0 && errno != ENOENT) return errno;
+    if (unlink(u->marker) != 0 && errno != ENOENT) {
+        u->failed = u->marker;
+        return errno;
+    }
     fsync_dir_of(u->marker);
     u->active = false;
     for (int i = 0; i < u->n; i++)
@@ -185,47 +311,132 @@ int undo_restore(abl_undo *u)
     int first = 0;
     for (int i = 0; i < u->n; i++) {
         int e = restore_one(u->path[i], u->old[i], u->had_old[i]);
-        if (e && !first) first = e;
+        if (e && !first) first = e, u->failed = u->path[i];
     }
     for (int i = 0; i < u->n; i++) fsync_dir_of(u->path[i]);
     if (first) return first; /* the marker stays: undo_recover finishes */
-    if (unlink(u->marker) != 0 && errno != ENOENT) return errno;
+    if (unlink(u->marker) != 0 && errno != ENOENT) {
+        u->failed = u->marker;
+        return errno;
+    }
     fsync_dir_of(u->marker);
     u->active = false;
     return 0;
 }
 
-int undo_recover(const char *marker, bool *restored)
+/* Read marker: its tag and members (absolute names, resolved against the marker's directory),
+ * or an errno (EINVAL: not ablasim's). */
+typedef struct {
+    char tag[40];
+    int n;
+    char **path;
+    bool *had_old;
+} marker_data;
+
+static void marker_free(marker_data *m)
 {
-    if (restored) *restored = false;
+    for (int i = 0; i < m->n; i++) free(m->path[i]);
+    free(m->path);
+    free(m->had_old);
+    memset(m, 0, sizeof *m);
+}
+
+static int marker_read(const char *marker, marker_data *m)
+{
+    memset(m, 0, sizeof *m);
     FILE *f = fopen(marker, "r");
-    if (!f) return errno == ENOENT ? 0 : errno;
-    char line[PATH_MAX + 8], tag[64] = "";
-    int e = 0;
-    if (!fgets(line, sizeof line, f) || sscanf(line, "ablasim-undo 1 %63s", tag) != 1) e = EINVAL;
-    while (!e && fgets(line, sizeof line, f)) {
-        size_t len = strlen(line);
+    if (!f) return errno;
+    char *abs = absolute(marker), *mdir = abs ? dir_of(abs) : NULL;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len = getline(&line, &cap, f);
+    int e = !mdir ? ENOMEM : 0;
+    if (!e && (len < (ssize_t)strlen(MARKER_HEAD) + 2 ||
+               strncmp(line, MARKER_HEAD, strlen(MARKER_HEAD)) != 0 || line[len - 1] != '\n'))
+        e = EINVAL;
+    if (!e) {
+        line[len - 1] = '\0';
+        snprintf(m->tag, sizeof m->tag, "%s", line + strlen(MARKER_HEAD));
+        if (!tag_ok(m->tag)) e = EINVAL;
+    }
+    int capm = 0;
+    while (!e && (len = getline(&line, &cap, f)) > 0) {
         if (len < 4 || line[len - 1] != '\n' || (line[0] != 'O' && line[0] != 'N') ||
-            line[1] != ' ' || line[2] != '/') {
+            line[1] != ' ' || line[2] == '/') {
             e = EINVAL;
             break;
         }
         line[len - 1] = '\0';
-        char *old = old_name(line + 2, tag);
-        if (!old) {
+        if (m->n == capm) {
+            capm = capm ? 2 * capm : 8;
+            char **p = realloc(m->path, (size_t)capm * sizeof *p);
+            bool *h = p ? realloc(m->had_old, (size_t)capm * sizeof *h) : NULL;
+            if (p) m->path = p;
+            if (h) m->had_old = h;
+            if (!p || !h) {
+                e = ENOMEM;
+                break;
+            }
+        }
+        char *d = cat(mdir, "/"), *joined = d ? cat(d, line + 2) : NULL;
+        m->path[m->n] = joined ? absolute(joined) : NULL;
+        free(d);
+        free(joined);
+        if (!m->path[m->n]) {
             e = ENOMEM;
             break;
         }
-        int r = restore_one(line + 2, old, line[0] == 'O');
-        fsync_dir_of(line + 2);
-        free(old);
-        if (r && !e) e = r;
+        m->had_old[m->n++] = line[0] == 'O';
     }
-    if (ferror(f) && !e) e = EIO;
+    if (!e && ferror(f)) e = EIO;
+    free(line);
+    free(abs);
+    free(mdir);
     fclose(f);
+    if (e) marker_free(m);
+    return e;
+}
+
+int undo_recover(const char *marker, bool *restored, const char **failed)
+{
+    if (restored) *restored = false;
+    static char failed_name[PATH_MAX];
+    if (failed) *failed = marker;
+    marker_data m;
+    int e = marker_read(marker, &m);
+    if (e) return e == ENOENT ? 0 : e;
+    for (int i = 0; i < m.n; i++) {
+        char *old = old_name(m.path[i], m.tag);
+        int r = old ? restore_one(m.path[i], old, m.had_old[i]) : ENOMEM;
+        fsync_dir_of(m.path[i]);
+        free(old);
+        if (r && !e) {
+            e = r;
+            snprintf(failed_name, sizeof failed_name, "%s", m.path[i]);
+            if (failed) *failed = failed_name;
+        }
+    }
+    marker_free(&m);
     if (e) return e;
     if (unlink(marker) != 0 && errno != ENOENT) return errno;
     fsync_dir_of(marker);
     if (restored) *restored = true;
     return 0;
+}
+
+int undo_discard(const char *marker)
+{
+    marker_data m;
+    int e = marker_read(marker, &m);
+    if (e) return e == ENOENT ? 0 : e;
+    /* the marker first: without it the copies are only leftovers */
+    if (unlink(marker) != 0 && errno != ENOENT) e = errno;
+    if (!e) fsync_dir_of(marker);
+    for (int i = 0; i < m.n && !e; i++) {
+        char *old = old_name(m.path[i], m.tag);
+        if (old && unlink(old) != 0 && errno != ENOENT && !e) e = errno;
+        free(old);
+    }
+    marker_free(&m);
+    return e;
 }

@@ -17,7 +17,9 @@
  *
  * A command killed in between leaves MARKER: undo_recover, which the next command of the same
  * kind runs before anything else, restores the old set. So the set is always all old or all
- * new, never a mix. Functions returning int give 0 or an errno value. */
+ * new, never a mix. The marker names the members relative to its own directory, so a moved or
+ * copied output directory recovers its own files. Functions returning int give 0 or an errno
+ * value. */
 #ifndef ABLASIM_UNDO_H
 #define ABLASIM_UNDO_H
 
@@ -52,7 +54,11 @@ int undo_restore(abl_undo *u);
 /* Release u (files are not touched). Safe on a zeroed or failed abl_undo. */
 void undo_free(abl_undo *u);
 /* If marker exists, restore the set it lists (as undo_restore) and remove it; *restored tells
- * whether there was one. A marker that is not ablasim's is left alone (EINVAL). */
-int undo_recover(const char *marker, bool *restored);
+ * whether there was one. A marker that is not ablasim's is left alone (EINVAL). On failure
+ * *failed (if given) names the file it failed on (static storage or marker). */
+int undo_recover(const char *marker, bool *restored, const char **failed);
+/* Drop a log without restoring: the marker, then the previous versions it names. For a log
+ * nested in a set whose own log restores the same members (the planner's margin files). */
+int undo_discard(const char *marker);
 
 #endif

@@ -1433,46 +1433,83 @@ static abl_status geometry_init(plan_ctx *C, abl_error *err)
 }
 
 /* The files a plan replaces in its output directory, as one set (undo.h): for each stem the
- * scenario, the verification result set and its margin files, then the summary. Up to
- * 1 + PLAN_MAX_APPLICATORS stems of 6 files, plus plan.md. */
-#define PLAN_SET_MAX ((1 + PLAN_MAX_APPLICATORS) * 6 + 1)
-static int plan_output_set(const plan_ctx *C, char names[][PATH_MAX + 48])
+ * scenario, the verification result set and its margin files, then the summary (plan.json is
+ * the "plan" stem's result summary name too). A malloc'ed array of *n malloc'ed names (free
+ * with names_free), or NULL. */
+static const char *const plan_ext[6] = {".yaml", ".h5", ".json", ".xdmf", ".margin.h5",
+                                        ".margin.json"};
+
+static void names_free(char **names, int n)
 {
-    static const char *const ext[6] = {".yaml", ".h5", ".json", ".xdmf", ".margin.h5",
-                                       ".margin.json"};
-    int n = 0;
+    for (int i = 0; names && i < n; i++) free(names[i]);
+    free(names);
+}
+
+static char **plan_output_set(const plan_ctx *C, int *n)
+{
+    const int nstems = C->P->n_max - C->P->n_min + 2;
+    char **names = calloc((size_t)(nstems * 6 + 1), sizeof *names);
+    *n = 0;
+    if (!names) return NULL;
     for (int k = C->P->n_min - 1; k <= C->P->n_max; k++) {
         char stem[32];
         if (k < C->P->n_min) snprintf(stem, sizeof stem, "plan");
         else snprintf(stem, sizeof stem, "plan_n%d", k);
-        for (int e = 0; e < 6; e++)
-            snprintf(names[n++], PATH_MAX + 48, "%s/%s%s", C->out_dir, stem, ext[e]);
+        for (int e = 0; e < 6; e++) {
+            const size_t len = strlen(C->out_dir) + strlen(stem) + strlen(plan_ext[e]) + 2;
+            if (!(names[*n] = malloc(len))) {
+                names_free(names, *n);
+                return NULL;
+            }
+            snprintf(names[(*n)++], len, "%s/%s%s", C->out_dir, stem, plan_ext[e]);
+        }
     }
-    snprintf(names[n++], PATH_MAX + 48, "%s/plan.md", C->out_dir);
-    return n;
+    const size_t len = strlen(C->out_dir) + sizeof "/plan.md";
+    if (!(names[*n] = malloc(len))) {
+        names_free(names, *n);
+        return NULL;
+    }
+    snprintf(names[(*n)++], len, "%s/plan.md", C->out_dir);
+    return names;
 }
 
-/* A failed plan puts the previous output set back: first the verification runs' own commits
- * that a failure may have left half done (output.c would complete them later), then the
- * previous versions. The message gets what could not be restored. */
+/* Before the plan's own log restores its set: drop what the verification runs left half done
+ * inside it, each of which would otherwise act on the restored files later - a result's commit
+ * marker and temporaries (output_recover would complete them over the restored result) and a
+ * margin file's undo log (a later margin would restore an earlier try's margin files). */
+static void plan_drop_nested(const plan_ctx *C)
+{
+    int n = 0;
+    char **names = plan_output_set(C, &n);
+    for (int i = 0; names && i < n; i++) {
+        const size_t len = strlen(names[i]);
+        if (len > 10 && !strcmp(names[i] + len - 10, ".margin.h5")) {
+            char *log = malloc(len + sizeof ".undo");
+            if (log) {
+                snprintf(log, len + sizeof ".undo", "%s.undo", names[i]);
+                (void)undo_discard(log);
+            }
+            free(log);
+        } else if (len > 3 && !strcmp(names[i] + len - 3, ".h5")) {
+            output_abandon_commit(names[i]);
+        }
+    }
+    names_free(names, n);
+}
+
+/* A failed plan puts the previous output set back (plan_drop_nested first). The message gets
+ * what could not be restored. */
 static void plan_restore(const plan_ctx *C, abl_undo *u, abl_error *err)
 {
-    char names[PLAN_SET_MAX][PATH_MAX + 48];
-    const int n = plan_output_set(C, names);
-    for (int i = 0; i < n; i++) {
-        const size_t len = strlen(names[i]);
-        if (len > 3 && !strcmp(names[i] + len - 3, ".h5") &&
-            !(len > 10 && !strcmp(names[i] + len - 10, ".margin.h5")))
-            output_abandon_commit(names[i]);
-    }
+    plan_drop_nested(C);
     const int e = undo_restore(u);
     if (e) {
         char first[sizeof err->msg];
         snprintf(first, sizeof first, "%s", err->msg);
         abl_fail(err, err->status ? err->status : ABL_EIO,
-                 "%s; restoring the previous plan files failed too (%s): they are kept as "
+                 "%s; restoring the previous plan files failed too (%s: %s): they are kept as "
                  "*.before-plan.tmp and the next 'ablasim plan' into %s restores them",
-                 first, strerror(e), C->out_dir);
+                 first, u->failed ? u->failed : "", strerror(e), C->out_dir);
     }
 }
 
@@ -1520,14 +1557,16 @@ abl_status plan_run(const abl_plan_opts *o, abl_plan_report *rep, abl_error *err
         snprintf(jp, sizeof jp, "%s/journal.csv", C->out_dir);
         st = fg_lock(jp, &lock, err);
     }
-    if (!st) {
+    if (!st && access(undo_log, F_OK) == 0) {
         /* a plan killed while it replaced its outputs: the previous set back first */
-        const int e = undo_recover(undo_log, NULL);
+        plan_drop_nested(C);
+        const char *what = undo_log;
+        const int e = undo_recover(undo_log, NULL, &what);
         if (e)
             st = abl_fail(err, ABL_EIO,
-                          "%s: an interrupted plan's previous files could not be restored (%s); "
-                          "its *.before-plan.tmp files are the previous versions",
-                          undo_log, e == EINVAL ? "not ablasim's undo log" : strerror(e));
+                          "%s: an interrupted plan's previous files could not be restored (%s: "
+                          "%s); its *.before-plan.tmp files are the previous versions",
+                          undo_log, what, e == EINVAL ? "not ablasim's undo log" : strerror(e));
     }
     if (!st) st = plan_spec_rebase(P, C->out_dir, err);
     if (!st) st = plan_journal_open(C, err);
@@ -1585,11 +1624,11 @@ abl_status plan_run(const abl_plan_opts *o, abl_plan_report *rep, abl_error *err
         /* from here the output files are replaced: the previous set is kept until the last
          * is written (undo.h), so a failure leaves the old set, never a mix (found by the
          * failing-call property of the safety suite) */
-        char names[PLAN_SET_MAX][PATH_MAX + 48];
-        const char *members[PLAN_SET_MAX];
-        const int nm = plan_output_set(C, names);
-        for (int i = 0; i < nm; i++) members[i] = names[i];
-        const int e = undo_begin(&undo, undo_log, "plan", members, nm);
+        int nm = 0;
+        char **names = plan_output_set(C, &nm);
+        const int e = names ? undo_begin(&undo, undo_log, "plan", (const char *const *)names, nm)
+                            : ENOMEM;
+        names_free(names, nm);
         if (e) {
             st = abl_fail(err, ABL_EIO, "%s: cannot keep the previous plan files (%s: %s)",
                           C->out_dir, undo.failed ? undo.failed : undo_log, strerror(e));

@@ -446,8 +446,8 @@ abl_status sweep_check_files(const abl_sweep *sw, abl_error *err)
         {"results file temporary", SWEEP_H5 ".tmp"},
         {"results undo log", SWEEP_UNDO},
         {"results undo log temporary", SWEEP_UNDO ".tmp"},
-        {"previous results table", SWEEP_CSV ".before-sweep.tmp"},
-        {"previous results file", SWEEP_H5 ".before-sweep.tmp"},
+        /* the previous versions the log keeps are hard links of the tables (undo.h): the same
+         * files, not declared */
     };
     const char *in_role[2 + SWEEP_MAX_EXTRA_INPUTS] = {"sweep file", "base scenario"};
     const char *in_path[2 + SWEEP_MAX_EXTRA_INPUTS] = {sw->path, sw->base_path};

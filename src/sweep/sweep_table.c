@@ -402,13 +402,14 @@ abl_status table_recover(const abl_sweep *sw, abl_error *err)
 {
     char *log = sweep_join(sw->output_dir, SWEEP_UNDO);
     if (!log) return abl_fail(err, ABL_ENOMEM, "out of memory");
-    const int e = undo_recover(log, NULL);
+    const char *what = log;
+    const int e = undo_recover(log, NULL, &what);
     abl_status st = ABL_OK;
     if (e)
         st = abl_fail(err, ABL_EIO,
-                      "%s: an interrupted sweep's previous results could not be restored (%s); "
-                      "%s.before-sweep.tmp and %s.before-sweep.tmp are the previous versions",
-                      log, e == EINVAL ? "not ablasim's undo log" : strerror(e), SWEEP_CSV,
+                      "%s: an interrupted sweep's previous results could not be restored (%s: "
+                      "%s); %s.before-sweep.tmp and %s.before-sweep.tmp are the previous versions",
+                      log, what, e == EINVAL ? "not ablasim's undo log" : strerror(e), SWEEP_CSV,
                       SWEEP_H5);
     free(log);
     return st;
@@ -449,9 +450,10 @@ abl_status table_write(const abl_sweep *sw, const sweep_row *rows, sweep_summary
             if (r)
                 abl_fail(err, ABL_EIO,
                          "%s: cannot rename into place (%s), and restoring the previous table "
-                         "failed too (%s): it is kept as %s.before-sweep.tmp and the next sweep into %s "
-                         "restores it",
-                         which, strerror(e), strerror(r), SWEEP_CSV, sw->output_dir);
+                         "failed too (%s: %s): it is kept as %s.before-sweep.tmp and the next "
+                         "sweep into %s restores it",
+                         which, strerror(e), u.failed ? u.failed : "", strerror(r), SWEEP_CSV,
+                         sw->output_dir);
         }
         undo_free(&u);
         free(log);

@@ -34,6 +34,8 @@
  *                              EFBIG, or a number
  *   ABLASIM_FAULT_LOG=FILE     when the fault fires, append "CLASS PATH" there (for a descriptor
  *                              call the file it is open on)
+ *   ABLASIM_FAULT_KILL=1       instead of failing, the process kills itself (SIGKILL) just before
+ *                              that call: a crash at that point of the command
  * Counters are atomics (OpenMP threads may write); the hot paths take no lock and do not
  * allocate (the table of cookie streams is locked only on fopen/fdopen/fileno/fclose). */
 #define _GNU_SOURCE
@@ -41,6 +43,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -67,6 +70,7 @@ static size_t cwd_len;
 static unsigned class_mask = (1u << NCLASS) - 1;
 static long fault_at = -1; /* < 0: count only */
 static int fault_errno = EIO;
+static bool fault_kill = false;
 static atomic_long counts[NCLASS];
 static atomic_long numbered; /* eligible calls of the classes in class_mask */
 static const char *count_file, *log_file;
@@ -136,6 +140,8 @@ __attribute__((constructor)) static void shim_init(void)
     if (at && *at) fault_at = atol(at);
     const char *en = getenv("ABLASIM_FAULT_ERRNO");
     if (en && *en) fault_errno = parse_errno(en);
+    const char *kl = getenv("ABLASIM_FAULT_KILL");
+    fault_kill = kl && !strcmp(kl, "1");
     const char *calls = getenv("ABLASIM_FAULT_CALLS");
     if (calls && *calls) {
         class_mask = 0;
@@ -193,6 +199,7 @@ static bool fault(int c, const char *what, int fd)
         snprintf(line, sizeof line, "%s %s\n", class_name[c], what);
         append_line(log_file, line);
     }
+    if (fault_kill) raise(SIGKILL);
     errno = fault_errno;
     return true;
 }
