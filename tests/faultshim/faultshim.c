@@ -36,6 +36,8 @@
  *                              call the file it is open on)
  *   ABLASIM_FAULT_KILL=1       instead of failing, the process kills itself (SIGKILL) just before
  *                              that call: a crash at that point of the command
+ *   ABLASIM_FAULT_NOLINK=1     every hard link (link, linkat) under the working directory fails
+ *                              with EPERM, as on a file system without hard links (not counted)
  * Counters are atomics (OpenMP threads may write); the hot paths take no lock and do not
  * allocate (the table of cookie streams is locked only on fopen/fdopen/fileno/fclose). */
 #define _GNU_SOURCE
@@ -71,6 +73,7 @@ static unsigned class_mask = (1u << NCLASS) - 1;
 static long fault_at = -1; /* < 0: count only */
 static int fault_errno = EIO;
 static bool fault_kill = false;
+static bool no_links = false;
 static atomic_long counts[NCLASS];
 static atomic_long numbered; /* eligible calls of the classes in class_mask */
 static const char *count_file, *log_file;
@@ -142,6 +145,8 @@ __attribute__((constructor)) static void shim_init(void)
     if (en && *en) fault_errno = parse_errno(en);
     const char *kl = getenv("ABLASIM_FAULT_KILL");
     fault_kill = kl && !strcmp(kl, "1");
+    const char *nl = getenv("ABLASIM_FAULT_NOLINK");
+    no_links = nl && !strcmp(nl, "1");
     const char *calls = getenv("ABLASIM_FAULT_CALLS");
     if (calls && *calls) {
         class_mask = 0;
@@ -550,12 +555,20 @@ int remove(const char *path)
 
 int link(const char *from, const char *to)
 {
+    if (no_links && eligible_path(to)) {
+        errno = EPERM;
+        return -1;
+    }
     if (eligible_path(to) && fault(C_LINK, to, -1)) return -1;
     return get_link()(from, to);
 }
 
 int linkat(int fd1, const char *from, int fd2, const char *to, int flags)
 {
+    if (no_links && eligible_at(fd2, to)) {
+        errno = EPERM;
+        return -1;
+    }
     if (eligible_at(fd2, to) && fault(C_LINK, to, -1)) return -1;
     return get_linkat()(fd1, from, fd2, to, flags);
 }
