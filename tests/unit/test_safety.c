@@ -778,6 +778,15 @@ static const fd_case fd_cases[] = {
      .kept = "out.h5.part"},
 };
 
+/* argv of case c run by the binary bin (at most 39 arguments; argv has 40 slots). */
+static void fd_argv(const fd_case *c, const char *bin, const char *argv[40])
+{
+    int na = 0;
+    argv[na++] = bin;
+    for (int k = 0; c->args[k] && na < 39; k++) argv[na++] = c->args[k];
+    argv[na] = NULL;
+}
+
 static int cmp_long(const void *a, const void *b)
 {
     const long x = *(const long *)a, y = *(const long *)b;
@@ -972,10 +981,8 @@ static void test_full_disk_property(void)
         snprintf(wd, sizeof wd, "%s/c%d", top, ci);
         snprintf(ref, sizeof ref, "%s/c%d_ref", top, ci);
         snprintf(errf, sizeof errf, "%s/c%d_err.txt", top, ci);
-        const char *argv[40] = {bin};
-        int na = 1;
-        for (int k = 0; c->args[k] && na < 39; k++) argv[na++] = c->args[k];
-        argv[na] = NULL;
+        const char *argv[40];
+        fd_argv(c, bin, argv);
         char mk[3400];
         snprintf(mk, sizeof mk, "rm -rf '%s' '%s' && mkdir -p '%s' '%s'", wd, ref, wd, ref);
         CU_ASSERT_FATAL(tu_sh(mk) == 0);
@@ -1087,6 +1094,64 @@ static bool fi_read_counts(const char *path, long counts[FI_NCLASS])
     return true;
 }
 
+/* One case of the failing-call, kill and no-link properties, under top: wd holds the command's
+ * previous output (made there: a checkpoint stores absolute paths), snap a copy of it, ref a
+ * clean run's table when the case has one; restore is the shell command that puts wd back as
+ * snap has it (done once here). */
+typedef struct {
+    char wd[800], snap[800], ref[800], errf[800], countf[800], logf[800], restore[2600];
+    const char *argv[40];
+} fi_case;
+
+static void fi_case_prepare(fi_case *f, const fd_case *c, const char *top, int ci, const char *bin)
+{
+    snprintf(f->wd, sizeof f->wd, "%s/c%d", top, ci);
+    snprintf(f->snap, sizeof f->snap, "%s/c%d_snap", top, ci);
+    snprintf(f->ref, sizeof f->ref, "%s/c%d_ref", top, ci);
+    snprintf(f->errf, sizeof f->errf, "%s/c%d_err.txt", top, ci);
+    snprintf(f->countf, sizeof f->countf, "%s/c%d_count.txt", top, ci);
+    snprintf(f->logf, sizeof f->logf, "%s/c%d_fault.txt", top, ci);
+    fd_argv(c, bin, f->argv);
+    char mk[4200];
+    snprintf(mk, sizeof mk, "rm -rf '%s' '%s' '%s' && mkdir -p '%s' '%s'", f->wd, f->snap, f->ref,
+             f->wd, f->ref);
+    CU_ASSERT_FATAL(tu_sh(mk) == 0);
+    CU_ASSERT_FATAL(fd_sh(f->wd, bin, c->inputs_sh) == 0);
+    CU_ASSERT_FATAL(fd_sh(f->wd, bin, c->prev_sh) == 0);
+    snprintf(mk, sizeof mk, "cp -a '%s' '%s'", f->wd, f->snap);
+    CU_ASSERT_FATAL(tu_sh(mk) == 0);
+    int sig = 0;
+    if (c->table) {
+        CU_ASSERT_FATAL(fd_sh(f->ref, bin, c->inputs_sh) == 0);
+        if (!c->clean_ref) CU_ASSERT_FATAL(fd_sh(f->ref, bin, c->prev_sh) == 0);
+        CU_ASSERT_FATAL(tu_run_limited(f->ref, f->argv, -1, f->errf, &sig) == 0);
+    }
+    snprintf(f->restore, sizeof f->restore, "rm -rf '%s' && cp -a '%s' '%s'", f->wd, f->snap,
+             f->wd);
+    CU_ASSERT_FATAL(tu_sh(f->restore) == 0);
+}
+
+/* The case's reference run in wd, counting its eligible calls (extra: one more NAME=VALUE for
+ * the fault library, or NULL). Fatal, with what the command said, if it fails. */
+static void fi_count_calls(const fi_case *f, const fd_case *c, const char *extra,
+                           long counts[FI_NCLASS])
+{
+    char count_env[900];
+    snprintf(count_env, sizeof count_env, "ABLASIM_FAULT_COUNT=%s", f->countf);
+    const char *cenv[] = {count_env, extra, NULL};
+    int sig = 0;
+    const int rc = tu_run_faulted(f->wd, f->argv, cenv, f->errf, &sig);
+    for (int k = 0; k < FI_NCLASS; k++) counts[k] = 0;
+    const bool counted = fi_read_counts(f->countf, counts);
+    if (rc != 0 || !counted) {
+        char *m = tu_slurp(f->errf);
+        printf("\n  %s: counting run exit %d, counts %s: %s", c->name, rc,
+               counted ? "read" : "missing", m ? m : "");
+        free(m);
+    }
+    CU_ASSERT_FATAL(rc == 0 && counted);
+}
+
 /* A fault the command may absorb and still succeed: an open that the library retries (HDF5
  * probes a file before creating it), removing a file no longer needed, a truncate, mkdir or
  * link it can do without, or anything on a lock file (its content is only a hint; the lock is
@@ -1126,10 +1191,8 @@ static void test_two_planners(void)
     abl_lock *lock = NULL;
     abl_error err = {0};
     CU_ASSERT_FATAL(fg_lock(jp, &lock, &err) == ABL_OK);
-    const char *argv[40] = {bin};
-    int na = 1;
-    for (int k = 0; c->args[k] && na < 39; k++) argv[na++] = c->args[k];
-    argv[na] = NULL;
+    const char *argv[40];
+    fd_argv(c, bin, argv);
     int sig = 0;
     const int rc = tu_run_limited(wd, argv, -1, errf, &sig);
     fd_scan(wd, "", after);
@@ -1182,48 +1245,13 @@ static void test_fault_property(void)
     for (int ci = 0; ci < ncases; ci++) {
         const fd_case *c = &fd_cases[ci];
         const double t_case = now_s();
-        char wd[800], snap[800], ref[800], errf[800], countf[800], logf[800], mk[4200];
-        snprintf(wd, sizeof wd, "%s/c%d", top, ci);
-        snprintf(snap, sizeof snap, "%s/c%d_snap", top, ci);
-        snprintf(ref, sizeof ref, "%s/c%d_ref", top, ci);
-        snprintf(errf, sizeof errf, "%s/c%d_err.txt", top, ci);
-        snprintf(countf, sizeof countf, "%s/c%d_count.txt", top, ci);
-        snprintf(logf, sizeof logf, "%s/c%d_fault.txt", top, ci);
-        const char *argv[40] = {bin};
-        int na = 1;
-        for (int k = 0; c->args[k] && na < 39; k++) argv[na++] = c->args[k];
-        argv[na] = NULL;
-        /* the previous output, made in wd (a checkpoint stores absolute paths) and kept as
-         * snap; the clean reference of a table */
-        snprintf(mk, sizeof mk, "rm -rf '%s' '%s' '%s' && mkdir -p '%s' '%s'", wd, snap, ref, wd,
-                 ref);
-        CU_ASSERT_FATAL(tu_sh(mk) == 0);
-        CU_ASSERT_FATAL(fd_sh(wd, bin, c->inputs_sh) == 0);
-        CU_ASSERT_FATAL(fd_sh(wd, bin, c->prev_sh) == 0);
-        snprintf(mk, sizeof mk, "cp -a '%s' '%s'", wd, snap);
-        CU_ASSERT_FATAL(tu_sh(mk) == 0);
+        fi_case f;
+        fi_case_prepare(&f, c, top, ci, bin);
+        const char *wd = f.wd, *ref = f.ref, *errf = f.errf, *logf = f.logf, *mk = f.restore;
+        const char *const *argv = f.argv;
+        long counts[FI_NCLASS];
+        fi_count_calls(&f, c, NULL, counts);
         int sig = 0, rc;
-        if (c->table) {
-            CU_ASSERT_FATAL(fd_sh(ref, bin, c->inputs_sh) == 0);
-            if (!c->clean_ref) CU_ASSERT_FATAL(fd_sh(ref, bin, c->prev_sh) == 0);
-            CU_ASSERT_FATAL(tu_run_limited(ref, argv, -1, errf, &sig) == 0);
-        }
-        snprintf(mk, sizeof mk, "rm -rf '%s' && cp -a '%s' '%s'", wd, snap, wd);
-        /* the reference run, counting its calls */
-        CU_ASSERT_FATAL(tu_sh(mk) == 0);
-        char count_env[900];
-        snprintf(count_env, sizeof count_env, "ABLASIM_FAULT_COUNT=%s", countf);
-        const char *cenv[] = {count_env, NULL};
-        rc = tu_run_faulted(wd, argv, cenv, errf, &sig);
-        long counts[FI_NCLASS] = {0};
-        const bool counted = fi_read_counts(countf, counts);
-        if (rc != 0 || !counted) {
-            char *m = tu_slurp(errf);
-            printf("\n  %s: counting run exit %d, counts %s: %s", c->name, rc,
-                   counted ? "read" : "missing", m ? m : "");
-            free(m);
-        }
-        CU_ASSERT_FATAL(rc == 0 && counted);
         printf("\n  %s: calls", c->name);
         for (int k = 0; k < FI_NCLASS; k++) printf(" %s %ld", fi_class[k], counts[k]);
         const bool result_set = !strncmp(c->args[0], "run", 4) || !strncmp(c->args[0], "resume", 7);
@@ -1353,37 +1381,13 @@ static void test_kill_undo_property(void)
         const bool is_plan = !strcmp(c->args[0], "plan");
         if (strcmp(c->args[0], "margin") && strcmp(c->args[0], "sweep") && !is_plan) continue;
         const double t_case = now_s();
-        char wd[800], snap[800], ref[800], errf[800], countf[800], mk[4200];
-        snprintf(wd, sizeof wd, "%s/c%zu", top, ci);
-        snprintf(snap, sizeof snap, "%s/c%zu_snap", top, ci);
-        snprintf(ref, sizeof ref, "%s/c%zu_ref", top, ci);
-        snprintf(errf, sizeof errf, "%s/c%zu_err.txt", top, ci);
-        snprintf(countf, sizeof countf, "%s/c%zu_count.txt", top, ci);
-        const char *argv[40] = {bin};
-        int na = 1;
-        for (int k = 0; c->args[k] && na < 39; k++) argv[na++] = c->args[k];
-        argv[na] = NULL;
-        snprintf(mk, sizeof mk, "rm -rf '%s' '%s' '%s' && mkdir -p '%s' '%s'", wd, snap, ref, wd,
-                 ref);
-        CU_ASSERT_FATAL(tu_sh(mk) == 0);
-        CU_ASSERT_FATAL(fd_sh(wd, bin, c->inputs_sh) == 0);
-        CU_ASSERT_FATAL(fd_sh(wd, bin, c->prev_sh) == 0);
-        snprintf(mk, sizeof mk, "cp -a '%s' '%s'", wd, snap);
-        CU_ASSERT_FATAL(tu_sh(mk) == 0);
+        fi_case f;
+        fi_case_prepare(&f, c, top, (int)ci, bin);
+        const char *wd = f.wd, *ref = f.ref, *errf = f.errf, *mk = f.restore;
+        const char *const *argv = f.argv;
+        long counts[FI_NCLASS];
+        fi_count_calls(&f, c, NULL, counts);
         int sig = 0;
-        if (c->table) {
-            CU_ASSERT_FATAL(fd_sh(ref, bin, c->inputs_sh) == 0);
-            if (!c->clean_ref) CU_ASSERT_FATAL(fd_sh(ref, bin, c->prev_sh) == 0);
-            CU_ASSERT_FATAL(tu_run_limited(ref, argv, -1, errf, &sig) == 0);
-        }
-        snprintf(mk, sizeof mk, "rm -rf '%s' && cp -a '%s' '%s'", wd, snap, wd);
-        CU_ASSERT_FATAL(tu_sh(mk) == 0);
-        char count_env[900];
-        snprintf(count_env, sizeof count_env, "ABLASIM_FAULT_COUNT=%s", countf);
-        const char *cenv[] = {count_env, NULL};
-        CU_ASSERT_FATAL(tu_run_faulted(wd, argv, cenv, errf, &sig) == 0);
-        long counts[FI_NCLASS] = {0};
-        CU_ASSERT_FATAL(fi_read_counts(countf, counts));
         int runs = 0, bad = 0;
         static const char *const kill_classes[2] = {"link", "rename"};
         for (int kc = 0; kc < 2; kc++) {
@@ -1469,32 +1473,20 @@ static void test_undo_without_links(void)
             !strcmp(fd_cases[i].args[2], "--nifti"))
             c = &fd_cases[i];
     CU_ASSERT_FATAL(c != NULL);
-    char wd[700], snap[800], bin[1200], errf[800], countf[800], mk[2400], mh5[800];
-    tu_subdir(wd, sizeof wd, "undo_nolink");
-    snprintf(snap, sizeof snap, "%s_snap", wd);
-    snprintf(errf, sizeof errf, "%s_err.txt", wd);
-    snprintf(countf, sizeof countf, "%s_count.txt", wd);
-    snprintf(mh5, sizeof mh5, "%s/out.margin.h5", wd);
+    char top[700], bin[1200], mh5[900], snap_mh5[900];
+    tu_subdir(top, sizeof top, "undo_nolink");
     CU_ASSERT_FATAL(realpath(tu_bin(), bin) != NULL);
-    snprintf(mk, sizeof mk, "rm -rf '%s' '%s' && mkdir -p '%s'", wd, snap, wd);
-    CU_ASSERT_FATAL(tu_sh(mk) == 0);
-    CU_ASSERT_FATAL(fd_sh(wd, bin, c->inputs_sh) == 0);
-    CU_ASSERT_FATAL(fd_sh(wd, bin, c->prev_sh) == 0);
-    CU_ASSERT_FATAL(chmod(mh5, 0600) == 0);
-    snprintf(mk, sizeof mk, "cp -a '%s' '%s'", wd, snap);
-    CU_ASSERT_FATAL(tu_sh(mk) == 0);
-    snprintf(mk, sizeof mk, "rm -rf '%s' && cp -a '%s' '%s'", wd, snap, wd);
-    const char *argv[40] = {bin};
-    int na = 1;
-    for (int k = 0; c->args[k] && na < 39; k++) argv[na++] = c->args[k];
-    argv[na] = NULL;
-    char count_env[900];
-    snprintf(count_env, sizeof count_env, "ABLASIM_FAULT_COUNT=%s", countf);
-    const char *cenv[] = {count_env, "ABLASIM_FAULT_NOLINK=1", NULL};
+    fi_case f;
+    fi_case_prepare(&f, c, top, 0, bin);
+    const char *wd = f.wd, *errf = f.errf, *mk = f.restore;
+    const char *const *argv = f.argv;
+    /* the previous margin file private, in the snapshot every run starts from */
+    snprintf(mh5, sizeof mh5, "%s/out.margin.h5", wd);
+    snprintf(snap_mh5, sizeof snap_mh5, "%s/out.margin.h5", f.snap);
+    CU_ASSERT_FATAL(chmod(snap_mh5, 0600) == 0 && tu_sh(mk) == 0);
+    long counts[FI_NCLASS];
+    fi_count_calls(&f, c, "ABLASIM_FAULT_NOLINK=1", counts); /* copies alone: fine */
     int sig = 0;
-    CU_ASSERT_FATAL(tu_run_faulted(wd, argv, cenv, errf, &sig) == 0); /* copies alone: fine */
-    long counts[FI_NCLASS] = {0};
-    CU_ASSERT_FATAL(fi_read_counts(countf, counts));
     int k = 0;
     while (k < FI_NCLASS && strcmp(fi_class[k], "rename")) k++;
     CU_ASSERT_FATAL(k < FI_NCLASS && counts[k] > 0);
@@ -1528,7 +1520,7 @@ static void test_undo_without_links(void)
          * undo_recover is what guard_files runs) keeps the mode */
         CU_ASSERT_FATAL(tu_sh(mk) == 0);
         (void)tu_run_faulted(wd, argv, kenv, errf, &sig);
-        char marker[900];
+        char marker[920];
         snprintf(marker, sizeof marker, "%s.undo", mh5);
         bool restored = false;
         CU_ASSERT(undo_recover(marker, &restored, NULL) == 0);
