@@ -890,11 +890,8 @@ static abl_status write_outputs(const out_data *od, const char *nifti_prefix, ab
         goto done;
     }
     const char *tmp_h5 = h5.tmp;
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    /* no sieve buffer: a write it defers to H5Dclose fails unseen (output.c output_open) */
-    if (fapl < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0 ||
-        H5Pset_sieve_buf_size(fapl, 0) < 0 ||
-        (w.file = H5Fcreate(tmp_h5, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)) < 0)
+    hid_t fapl = h5_fapl_write(); /* STRONG close, no sieve buffer: h5util.h */
+    if (fapl < 0 || (w.file = H5Fcreate(tmp_h5, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)) < 0)
         w_fail(&w, "creating", tmp_h5);
     close_id(fapl);
     write_h5(&w, od);

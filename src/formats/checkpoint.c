@@ -834,7 +834,7 @@ abl_status checkpoint_write(const char *path, const abl_sim_view *s, const char 
     h5_quiet q;
     quiet_begin(&q);
     abl_status st = ABL_OK;
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), f = -1, root = -1, grp = -1, td = -1;
+    hid_t fapl = h5_fapl_write(), f = -1, root = -1, grp = -1, td = -1;
     /* provenance: absolute paths (a resume may start in another directory), what the run was
      * built from (tissue properties in use, voxel materials) */
     char *spath = real_or_given(sc->path), *bdir = absolute_path(sc->base_dir);
@@ -847,10 +847,7 @@ abl_status checkpoint_write(const char *path, const abl_sim_view *s, const char 
         st = abl_fail(err, ABL_ENOMEM, "out of memory");
         goto done;
     }
-    /* no sieve buffer: a write it defers to H5Dclose fails unseen (output.c output_open) */
-    if (fapl < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0 ||
-        H5Pset_sieve_buf_size(fapl, 0) < 0 ||
-        (f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)) < 0) {
+    if (fapl < 0 || (f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)) < 0) {
         st = h5err(err, tmp, "creating the checkpoint");
         goto done;
     }

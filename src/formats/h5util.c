@@ -73,6 +73,17 @@ const char *h5_detail(char *buf, size_t len)
     return buf;
 }
 
+hid_t h5_fapl_write(void)
+{
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl >= 0 && (H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0 ||
+                      H5Pset_sieve_buf_size(fapl, 0) < 0)) {
+        H5Pclose(fapl);
+        fapl = -1;
+    }
+    return fapl;
+}
+
 void close_id(hid_t id)
 {
     if (id < 0) return;

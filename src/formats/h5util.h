@@ -25,6 +25,13 @@ void quiet_end(const h5_quiet *q);
 const char *h5_detail(char *buf, size_t len);
 /* Close an HDF5 id of any kind; ignores negative ids. */
 void close_id(hid_t id);
+/* File-access property list for every file ablasim writes (result, its copy and .part reopen,
+ * margin file, checkpoint, sweep table): STRONG close (H5Fclose also closes any object an error
+ * path left open, so the file is really closed before it is removed or renamed) and no sieve
+ * buffer (HDF5 would hold small contiguous writes there and write them out at H5Dclose, whose
+ * failure nobody sees: exit 0 with a dataset missing; found by the failing-call property of the
+ * safety suite). -1 if it cannot be made; release with close_id. */
+hid_t h5_fapl_write(void);
 /* HDF5 types of a field element type (fields.h abl_dtype): little-endian in files, native in
  * memory. */
 hid_t h5_dtype_file(abl_dtype t);

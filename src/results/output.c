@@ -591,15 +591,8 @@ abl_status output_open(const char *path, const abl_sim_view *s, abl_output **out
 
     h5_quiet q;
     quiet_begin(&q);
-    /* STRONG close: H5Fclose also closes any object an error path left open, so the file is
-     * really closed before it is removed or renamed. No sieve buffer: HDF5 holds small
-     * contiguous writes there and writes them out at H5Dclose, whose failure nobody sees (a
-     * failing write then went unnoticed: exit 0 with a dataset missing from the result;
-     * found by the failing-call property of the safety suite); without it H5Dwrite itself
-     * writes and reports. */
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0 ||
-        H5Pset_sieve_buf_size(fapl, 0) < 0) {
+    hid_t fapl = h5_fapl_write(); /* STRONG close, no sieve buffer: h5util.h */
+    if (fapl < 0) {
         st = h5_fail(o, err, "setting up", o->h5_tmp);
     } else {
         o->file = H5Fcreate(o->h5_tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
@@ -2191,10 +2184,8 @@ static abl_status finish_from_copy(abl_output *o, abl_error *err)
                          * (discard_h5), not the .part */
     free(at.path);
     quiet_begin(&q);
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl >= 0 && H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) >= 0 &&
-        H5Pset_sieve_buf_size(fapl, 0) >= 0) /* see output_open */
-        o->file = H5Fopen(o->h5_tmp, H5F_ACC_RDWR, fapl);
+    hid_t fapl = h5_fapl_write();
+    if (fapl >= 0) o->file = H5Fopen(o->h5_tmp, H5F_ACC_RDWR, fapl);
     close_id(fapl);
     if (o->file >= 0 && o->nt > 0) {
         o->snap_T = H5Dopen2(o->file, H5_SNAP_T, H5P_DEFAULT);
@@ -2412,10 +2403,8 @@ abl_status output_resume(const char *path, const abl_sim_view *s, long snapshots
     }
     h5_quiet q;
     quiet_begin(&q);
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl >= 0 && H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) >= 0 &&
-        H5Pset_sieve_buf_size(fapl, 0) >= 0) /* see output_open */
-        o->file = H5Fopen(o->part, H5F_ACC_RDWR, fapl);
+    hid_t fapl = h5_fapl_write();
+    if (fapl >= 0) o->file = H5Fopen(o->part, H5F_ACC_RDWR, fapl);
     close_id(fapl);
     if (o->file < 0) {
         st = abl_fail(err, ABL_EIO,

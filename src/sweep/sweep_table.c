@@ -367,12 +367,7 @@ static abl_status write_h5(const abl_sweep *sw, const sweep_row *rows, const pro
     h5_quiet q;
     quiet_begin(&q);
     h5w w = {0};
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    /* no sieve buffer: a write it defers to H5Dclose fails unseen (output.c output_open) */
-    if (fapl >= 0) {
-        H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
-        H5Pset_sieve_buf_size(fapl, 0);
-    }
+    hid_t fapl = h5_fapl_write();
     w.file = fapl >= 0 ? H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl) : -1;
     close_id(fapl);
     int r = w.file < 0 ? failed(&w, "the file") : 0;
