@@ -752,10 +752,14 @@ static abl_status write_file(const char *path, const char *tmp, const abl_mesh *
 {
     char d[512];
     abl_status st = ABL_OK;
-    hid_t file = -1, space = -1, dcpl = -1, dset = -1;
+    hid_t file = -1, space = -1, dcpl = -1, dset = -1, fapl = -1;
     const char *what = "creating the file";
 
-    file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    /* the writers' file access (h5util.h): every write reported where it fails, none deferred
+     * to a close whose error would be lost */
+    fapl = h5_fapl_write();
+    if (fapl < 0) goto fail;
+    file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     if (file < 0) goto fail;
 
     hsize_t dims[3] = {(hsize_t)m->dims[2], (hsize_t)m->dims[1], (hsize_t)m->dims[0]};
@@ -780,8 +784,11 @@ static abl_status write_file(const char *path, const char *tmp, const abl_mesh *
     if (h5_attr_f64v(dset, H5A_ORIGIN_MM, m->origin_mm, 3) < 0) goto fail;
     if (h5_attr_str(dset, H5A_UNITS, "label") < 0) goto fail;
     if (m->label_names && h5_attr_str(dset, H5A_LABEL_NAMES, m->label_names) < 0) goto fail;
-    H5Dclose(dset);
+    /* the chunk cache writes the last chunks here: a failure is a failed write */
+    what = "closing " H5_MESH_LABELS;
+    herr_t rd = H5Dclose(dset);
     dset = -1;
+    if (rd < 0) goto fail;
     what = "closing the file";
     /* H5Fclose flushes: a full disk shows up here. */
     herr_t r = H5Fclose(file);
@@ -792,6 +799,7 @@ fail:
     st = abl_fail(err, ABL_EIO, "%s: %s failed%s", path, what, h5_detail(d, sizeof d));
 done:
     close_id(dset);
+    close_id(fapl);
     close_id(dcpl);
     close_id(space);
     close_id(file);
