@@ -42,17 +42,23 @@ void fsync_dir_of(const char *path)
     free(dir);
 }
 
+char *path_cat(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    char *s = malloc(la + lb + 1);
+    if (!s) return NULL;
+    memcpy(s, a, la);
+    memcpy(s + la, b, lb + 1);
+    return s;
+}
+
 static int begin(abl_atomic *a, const char *path, const char *suffix, bool keep_open)
 {
     memset(a, 0, sizeof *a);
     a->fd = -1;
-    size_t lp = strlen(path), ls = strlen(suffix);
-    a->path = malloc(lp + 1);
-    a->tmp = malloc(lp + ls + 1);
+    a->path = path_cat(path, "");
+    a->tmp = path_cat(path, suffix);
     if (!a->path || !a->tmp) return ENOMEM;
-    memcpy(a->path, path, lp + 1);
-    memcpy(a->tmp, path, lp);
-    memcpy(a->tmp + lp, suffix, ls + 1);
     int fd = create_fresh(a->tmp);
     if (fd < 0) {
         int e = errno;

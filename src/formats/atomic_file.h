@@ -33,6 +33,9 @@ typedef struct {
     bool renamed;   /* the temporary has become path: nothing left to remove */
 } abl_atomic;
 
+/* a + b in a new string (malloc; NULL when out of memory): the names of temporaries, markers
+ * and previous versions, path + suffix. */
+char *path_cat(const char *a, const char *b);
 /* Create path as a new, empty file of our own (unlink first, then O_EXCL | O_NOFOLLOW):
  * an open descriptor, or -1 with errno set. */
 int create_fresh(const char *path);

@@ -19,21 +19,12 @@
 
 #define MARKER_HEAD "ablasim-undo 2 "
 
-static char *cat(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    char *s = malloc(la + lb + 1);
-    if (!s) return NULL;
-    memcpy(s, a, la);
-    memcpy(s + la, b, lb + 1);
-    return s;
-}
-
 /* The previous version's name: path + ".before-<tag>.tmp" (a temporary of ours; the tag keeps
  * nested logs apart: the planner's margin runs keep their own). */
 static char *old_name(const char *path, const char *tag)
 {
-    char *a = cat(path, ".before-"), *b = a ? cat(a, tag) : NULL, *c = b ? cat(b, ".tmp") : NULL;
+    char *a = path_cat(path, ".before-"), *b = a ? path_cat(a, tag) : NULL,
+         *c = b ? path_cat(b, ".tmp") : NULL;
     free(a);
     free(b);
     return c;
@@ -56,12 +47,12 @@ static char *absolute(const char *path)
 {
     char *raw;
     if (path[0] == '/') {
-        raw = cat(path, "");
+        raw = path_cat(path, "");
     } else {
         char cwd[PATH_MAX];
         if (!getcwd(cwd, sizeof cwd)) return NULL;
-        char *d = cat(cwd, "/");
-        raw = d ? cat(d, path) : NULL;
+        char *d = path_cat(cwd, "/");
+        raw = d ? path_cat(d, path) : NULL;
         free(d);
     }
     if (!raw) return NULL;
@@ -116,7 +107,7 @@ static int components(char *p, char **comp, int max)
  * every component of from below the common part, then the rest of to. */
 static char *relative_to(const char *from, const char *to)
 {
-    char *f = cat(from, ""), *t = cat(to, "");
+    char *f = path_cat(from, ""), *t = path_cat(to, "");
     char **fc = malloc(PATH_MAX * sizeof *fc), **tc = malloc(PATH_MAX * sizeof *tc);
     char *r = NULL;
     if (f && t && fc && tc) {
@@ -378,7 +369,7 @@ static int marker_read(const char *marker, marker_data *m)
                 break;
             }
         }
-        char *d = cat(mdir, "/"), *joined = d ? cat(d, line + 2) : NULL;
+        char *d = path_cat(mdir, "/"), *joined = d ? path_cat(d, line + 2) : NULL;
         m->path[m->n] = joined ? absolute(joined) : NULL;
         free(d);
         free(joined);

@@ -98,16 +98,6 @@ static abl_status h5_fail(const abl_output *o, abl_error *err, const char *what,
 
 /* ---- small helpers ----------------------------------------------------------------------- */
 
-static char *str_cat(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    char *s = malloc(la + lb + 1);
-    if (!s) return NULL;
-    memcpy(s, a, la);
-    memcpy(s + la, b, lb + 1);
-    return s;
-}
-
 /* double -> float without undefined behaviour for values outside the float range. */
 static float to_f32(double v)
 {
@@ -455,15 +445,15 @@ static abl_status make_names(abl_output *o, const char *path, abl_error *err)
         base[stem] = '\0';
     }
     const char *slash = strrchr(path, '/');
-    o->path = str_cat(path, "");
-    o->h5_tmp = str_cat(path, ".tmp");
-    o->xdmf = base ? str_cat(base, ".xdmf") : NULL;
-    o->json = base ? str_cat(base, ".json") : NULL;
-    o->incomplete = base ? str_cat(base, ".incomplete.h5") : NULL;
-    o->part = str_cat(path, ".part");
-    o->commit = str_cat(path, ".commit");
-    o->scratch = str_cat(path, ".tmp");
-    o->h5_base = str_cat(slash ? slash + 1 : path, "");
+    o->path = path_cat(path, "");
+    o->h5_tmp = path_cat(path, ".tmp");
+    o->xdmf = base ? path_cat(base, ".xdmf") : NULL;
+    o->json = base ? path_cat(base, ".json") : NULL;
+    o->incomplete = base ? path_cat(base, ".incomplete.h5") : NULL;
+    o->part = path_cat(path, ".part");
+    o->commit = path_cat(path, ".commit");
+    o->scratch = path_cat(path, ".tmp");
+    o->h5_base = path_cat(slash ? slash + 1 : path, "");
     free(base);
     if (!o->path || !o->h5_tmp || !o->xdmf || !o->json || !o->h5_base || !o->incomplete ||
         !o->part || !o->commit || !o->scratch)
@@ -2045,8 +2035,8 @@ abl_status output_recover(const char *path, bool *recovered, abl_error *err)
                       path, o->commit);
         goto done;
     }
-    xdmf_tmp = str_cat(o->xdmf, ".tmp");
-    json_tmp = str_cat(o->json, ".tmp");
+    xdmf_tmp = path_cat(o->xdmf, ".tmp");
+    json_tmp = path_cat(o->json, ".tmp");
     if (!xdmf_tmp || !json_tmp) {
         st = abl_fail(err, ABL_ENOMEM, "%s: out of memory", path);
         goto done;
@@ -2351,7 +2341,7 @@ abl_status output_flush(abl_output *o, abl_error *err)
             return abl_fail(err, ABL_EIO, "%s: cannot rename the partial result %s to %s (%s)",
                             o->path, o->h5_tmp, o->part, strerror(errno));
         fsync_dir_of(o->part);
-        char *p = str_cat(o->part, "");
+        char *p = path_cat(o->part, "");
         if (!p) return abl_fail(err, ABL_ENOMEM, "%s: out of memory", o->path);
         free(o->h5_tmp);
         o->h5_tmp = p;
@@ -2414,7 +2404,7 @@ abl_status output_resume(const char *path, const abl_sim_view *s, long snapshots
         goto fail;
     }
     {
-        char *p = str_cat(o->part, "");
+        char *p = path_cat(o->part, "");
         if (!p) {
             st = abl_fail(err, ABL_ENOMEM, "%s: out of memory", path);
             goto fail;
