@@ -228,8 +228,15 @@ void pennes_energy_rates(const abl_stencil *st, const double *restrict T, double
 /* Stored heat relative to 0 C [J]: sum rho c T V. Deterministic like the above. */
 double pennes_stored_energy(const abl_stencil *st, const double *restrict T, double *work_nz);
 
+/* The gas constant of the Arrhenius damage integral. 8.314, not CODATA's 8.314462618: a
+ * published (A, Ea) pair is a fit of ln k against 1/T, so it reproduces its data only with the R
+ * it was fitted with, and the sets in configs/tissues.yaml (header) and the project's reference
+ * (tissue-properties.md: "R = 8.314 J/mol/K") state 8.314. With Ea ~ 2.6e5 J/mol the exponent is
+ * ~94, so the fifth digit of R moves Omega by 0.5 %. */
+#define ABL_ARRHENIUS_R_J_PER_MOLK 8.314
+
 /* Thermal damage maps, advanced by interval_s at the current temperature (right-point rule):
- *  Arrhenius  dOmega/dt = A exp(-Ea / (R T)), T in K, R = 8.314 J/(mol K) (Henriques 1947;
+ *  Arrhenius  dOmega/dt = A exp(-Ea / (R T)), T in K, R as above (Henriques 1947;
  *             Pearce 2010), per material A [1/s], Ea [J/mol]; materials without parameters
  *             (A <= 0) accumulate nothing. Integrated only where T >= arrhenius_min_C: the
  *             published parameter sets, fitted at ablative temperatures, would otherwise

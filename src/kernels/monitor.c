@@ -9,7 +9,7 @@
 static inline void damage_voxel(const abl_damage_maps *d, size_t c, double t, double dt_min,
                                 double interval_s)
 {
-    const double R_gas = 8.314462618; /* J/(mol K), CODATA 2018 */
+    const double R_gas = ABL_ARRHENIUS_R_J_PER_MOLK; /* kernels.h: the sets' own R */
     if (!(t >= 39.0)) return; /* most voxels: nothing to read or write */
     /* R^(43 - T): R = 0.5 at or above 43 C (2^(T-43)), 0.25 below (2^(-2(43-T))) */
     d->cem43_min[c] += dt_min * (t >= 43.0 ? exp2(t - 43.0) : exp2(-2.0 * (43.0 - t)));

@@ -371,7 +371,7 @@ static void test_monitor_reference(void)
             if (t >= 39.0) {
                 rcem[c] += iv / 60.0 * (t >= 43.0 ? exp2(t - 43.0) : exp2(-2.0 * (43.0 - t)));
                 if (t >= 50.0 && A[mat[c]] > 0)
-                    rom[c] = fmin(rom[c] + A[mat[c]] * exp(-Ea[mat[c]] / (8.314462618 * (t + 273.15))) * iv,
+                    rom[c] = fmin(rom[c] + A[mat[c]] * exp(-Ea[mat[c]] / (8.314 * (t + 273.15))) * iv,
                                   1e30);
             }
         }
