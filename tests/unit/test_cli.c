@@ -270,12 +270,17 @@ static void test_dt_check_run(void)
 
 /* Start the command args (a run with --checkpoint-every), stop it with SIGTERM once its first
  * periodic checkpoint ckpt exists (the run is then part-way) and return its exit code (75:
- * checkpointed and stopped; 0 only if it finished before the signal). */
+ * checkpointed and stopped; 0 only if it finished before the signal). The wait ends when the
+ * file appears; its cap is long (120 s) because a --dt-check run first runs its reference,
+ * which writes none: a CI run under ASan on a loaded machine took more than the 10 s this
+ * waited before, was stopped inside the reference (exit 75, no checkpoint) and its resume
+ * failed. */
 static int stop_at_checkpoint(const char *const *args, const char *ckpt)
 {
     pid_t pid = tu_spawn(args);
     CU_ASSERT_FATAL(pid >= 0);
-    for (int i = 0; i < 1000 && !tu_exists(ckpt); i++) usleep(10000);
+    for (int i = 0; i < 12000 && !tu_exists(ckpt); i++) usleep(10000);
+    CU_ASSERT(tu_exists(ckpt));
     kill(pid, SIGTERM);
     int status = 0;
     waitpid(pid, &status, 0);

@@ -522,7 +522,8 @@ static void test_two_writers(void)
     /* wait until it holds the lock and has written its pid into it, then stop it there (SIGSTOP
      * keeps the lock held), so the race does not depend on how fast this machine is */
     struct stat sb;
-    for (int i = 0; i < 1000 && !(stat(lock, &sb) == 0 && sb.st_size > 0); i++) usleep(5000);
+    for (int i = 0; i < 12000 && !(stat(lock, &sb) == 0 && sb.st_size > 0); i++) /* <= 60 s */
+        usleep(5000);
     kill(first, SIGSTOP);
     CU_ASSERT_FATAL(stat(lock, &sb) == 0 && sb.st_size > 0);
     int status;

@@ -697,7 +697,7 @@ static void test_kill_and_resume(void)
         (const char *const[]){"ablasim", "sweep", path, "--jobs", "2", "--threads", "2", NULL});
     CU_ASSERT_FATAL(pid >= 0);
     int entries = 0;
-    for (int i = 0; i < 20000 && entries < 1; i++) {     /* at most ~20 s */
+    for (int i = 0; i < 120000 && entries < 1; i++) {    /* at most ~120 s (ASan, loaded CI) */
         nanosleep(&(struct timespec){0, 1000000}, NULL); /* 1 ms */
         entries = journal_entries(out);
         int status;
@@ -1005,7 +1005,7 @@ static void test_concurrent_sweeps(void)
     char want[32];
     snprintf(want, sizeof want, "%ld\n", (long)pid);
     bool locked = false;
-    for (int i = 0; i < 20000 && !locked; i++) { /* at most ~20 s */
+    for (int i = 0; i < 120000 && !locked; i++) { /* at most ~120 s (ASan, loaded CI) */
         char *l = tu_slurp(lockp);
         locked = l && !strcmp(l, want) && journal_entries(out) >= 0;
         free(l);
