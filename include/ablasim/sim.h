@@ -131,6 +131,10 @@ typedef struct abl_sim {
     size_t *mr_pin_idx;            /* voxels held outside the fast box at the long step's end */
     double *mr_pin_T;              /* and their temperatures */
     size_t mr_npin, mr_cap_pin;
+    size_t *mr_cpl_idx;            /* couplings (source.h heat_G) of voxels outside the fast
+                                    * box, taken by the long step: voxel, G [W/m^3/K], T_ref */
+    double *mr_cpl_G, *mr_cpl_T;
+    size_t mr_ncpl, mr_cap_cpl;
     long mr_long_steps;            /* long steps taken by this process (run summary) */
     long mr_early_ends;            /* long steps ended before m short steps */
     int mr_margin;                 /* the fast box is the active box grown by this (>= 1;

@@ -53,6 +53,13 @@ typedef struct {
      * heat_q as it is. */
     const double *heat_G_W_m3K;
     size_t heat_G_first;
+    /* Optional: every coupling entry's T_ref lies in [heat_G_Tref_lo_C, heat_G_Tref_hi_C] from
+     * this step to the next breakpoint (heat_G_bounded; a held shape whose schedule stays in that
+     * range). A freezing run's active region then leaves out the coupled voxels that are in the
+     * liquid window while the range is too (sim.c region_before_sweep), so that the multirate
+     * step's fast box need not reach a layer held at body temperature. */
+    bool heat_G_bounded;
+    double heat_G_Tref_lo_C, heat_G_Tref_hi_C;
     /* Entries 0..heat_distinct-1 name pairwise distinct voxels (a source that knows it says so;
      * 0, the default: no such promise). The explicit step adds that prefix's heat in parallel
      * (sim.c add_source_heat); the rest of the list, where one voxel may appear twice (a
@@ -64,7 +71,10 @@ typedef struct {
     const double *pin_frac; /* NULL: every listed voxel is held fully; else its held volume
                              * fraction in (0, 1]: a voxel at least half held is held fully,
                              * one less than half is tissue (sim.c pin_held, the half-volume
-                             * rule); the heat a hold takes is counted as source heat */
+                             * rule); the heat a hold takes is counted as source heat. (No
+                             * built-in source lists fractions since session 20: a
+                             * fixed_temperature shape holds the voxels whose centre it contains
+                             * and couples their neighbours to its surface, basic.c.) */
     bool pins_absorb;       /* the held voxels are a sink that takes any heat other sources
                              * deposit in them (a vessel's flowing blood); without it, heat of
                              * another source in a held voxel is refused as a contradiction */
@@ -184,9 +194,10 @@ void source_type_names(char *buf, size_t len);
  * than 1e-9 of it; modalities: their own voxel rules). */
 abl_status source_create(const abl_source_cfg *cfg, const struct abl_sim *sim, abl_source **out,
                          abl_error *err);
-/* The built-in volumetric and fixed_temperature sources on grid g. */
-abl_status basic_source_create(const abl_source_cfg *cfg, const abl_grid *g, abl_source **out,
-                               abl_error *err);
+/* The built-in volumetric and fixed_temperature sources on sim's grid (a fixed_temperature
+ * shape's sub-voxel coupling reads the tissues' conductivity from sim). */
+abl_status basic_source_create(const abl_source_cfg *cfg, const struct abl_sim *sim,
+                               abl_source **out, abl_error *err);
 void source_destroy(abl_source *s);
 
 #endif

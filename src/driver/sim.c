@@ -878,6 +878,9 @@ void sim_destroy(abl_sim *s)
     grid_free_field(s->mr_buf);
     free(s->mr_sum);
     free(s->mr_pin_idx);
+    free(s->mr_cpl_idx);
+    free(s->mr_cpl_G);
+    free(s->mr_cpl_T);
     grid_free_field(s->mr_mask);
     free(s->mr_pin_T);
     free(s->mr_pair);
@@ -951,7 +954,9 @@ abl_status sim_set_property_hook(abl_sim *s, abl_property_fn fn, void *ctx, abl_
  * Unlike the centre rule it does not depend on where the voxel centre falls, only on how much
  * of the voxel the applicator fills; unlike blending T towards the held value by f (tried: the
  * hold then depended on dt, tending to a full pin as dt -> 0) it converges in h at any dt.
- * A sub-voxel coupling (conductance from the wetted fraction) is left for later (issue 15). */
+ * (The built-in fixed_temperature source lists no fractions since session 20: it holds the
+ * voxels whose centre its shape contains and couples their neighbours to its true surface,
+ * basic.c; the rule stays for any source that lists fractions.) */
 static bool pin_held(const double *frac, size_t q)
 {
     return !frac || frac[q] >= 0.5;
@@ -1123,6 +1128,10 @@ static abl_status check_overlaps(abl_sim *s, const abl_source_contrib *pins,
         }
     for (int i = 0; i < nc && !st && heat; i++)
         for (size_t q = 0; q < heat[i].n_heat; q++) {
+            /* a coupling entry (heat_G) ties a voxel beside a held surface to it; that voxel
+             * may be another source's held one (two held shapes side by side): its hold wins
+             * and takes the coupling heat like any other, so that is no contradiction */
+            if (heat[i].heat_G_W_m3K && q >= heat[i].heat_G_first) break;
             const size_t v = heat[i].heat_idx[q];
             if (own[v] && own[v] != i + 1 && !pins[own[v] - 1].pins_absorb) {
                 bad = v, a = own[v] - 1, b = i, heat_clash = true;
@@ -1426,9 +1435,25 @@ static void region_before_sweep(abl_sim *s, const abl_source_contrib *contrib, i
     const double lo = s->reg_T_lo_C, hi = s->reg_T_hi_C;
     for (int i = 0; i < nc; i++) {
         const abl_source_contrib *c = &contrib[i];
-        /* a heating run's heated voxels join once they leave the window (region_heated_after) */
+        /* a heating run's heated voxels join once they leave the window (region_heated_after).
+         * In a multirate run a coupling entry (source.h heat_G) whose voxel is in the window,
+         * and whose T_ref stays in it until the next breakpoint (heat_G_bounded), does not:
+         * taken implicitly, the coupling keeps the voxel between its explicit update and
+         * T_ref, so the convexity argument covers it (a held layer at body temperature: its
+         * coupled shell stays nominal, and the fast box need not reach it); such a voxel
+         * outside the variable-property spans takes its heat at the liquid capacity, and
+         * outside the fast box from the long step (slow_coupling). Long steps never straddle
+         * a breakpoint. */
+        const bool cpl_nominal = s->mr_ratio && c->heat_G_bounded && c->heat_G_Tref_lo_C >= lo &&
+                                 c->heat_G_Tref_hi_C <= hi;
         if (!s->region_heat_after)
-            for (size_t q = 0; q < c->n_heat; q++) region_include(s, c->heat_idx[q]);
+            for (size_t q = 0; q < c->n_heat; q++) {
+                const size_t v = c->heat_idx[q];
+                if (cpl_nominal && c->heat_G_W_m3K && q >= c->heat_G_first && s->T[v] >= lo &&
+                    s->T[v] <= hi)
+                    continue;
+                region_include(s, v);
+            }
         for (size_t q = 0; q < c->n_pin; q++)
             if (!(c->pin_T_C[q] >= lo && c->pin_T_C[q] <= hi)) region_include(s, c->pin_idx[q]);
     }
@@ -1701,6 +1726,7 @@ static abl_status multirate_step(abl_sim *s, double *work, int *k_out, abl_error
     abl_status st = ABL_OK;
     int k_used = 0;
     s->mr_npair = 0;
+    s->mr_ncpl = 0;
     s->mr_active = true;
     for (int k = 0; k < m && !st; k++) {
         /* the box grew into F's outer layer in the last short step: end the long step here
@@ -1809,6 +1835,21 @@ static abl_status multirate_step(abl_sim *s, double *work, int *k_out, abl_error
         }
     }
     prof_mark(&s->prof, ABL_PROF_KERNEL, 24 * nr + 16 * nf * (k_used % 2));
+    {
+        /* the couplings of voxels outside the fast box (recorded by the first short step):
+         * implicit over the long step, T1 = T* + a G (T_ref - T1), a = Dt / C_liquid (S is in
+         * the liquid window), as explicit_step takes them; their heat is source heat */
+        const double V = grid_voxel_volume_m3(&s->grid);
+        double e_cpl = 0.0;
+        for (size_t q = 0; q < s->mr_ncpl; q++) {
+            const size_t v = s->mr_cpl_idx[q];
+            const double ir = s->inv_rhoc_u[s->material[v]], aG = Dt * ir * s->mr_cpl_G[q];
+            const double before = B[v];
+            B[v] = (before + aG * s->mr_cpl_T[q]) / (1.0 + aG);
+            e_cpl += (B[v] - before) * V / ir;
+        }
+        s->energy.E_sources_J += e_cpl;
+    }
     /* voxels held outside the fast box: held at the long step's end, as every step holds its
      * voxels after the sweep (their value at its start was set by the first short step) */
     s->energy.E_sources_J +=
@@ -1943,6 +1984,23 @@ static inline bool heated_candidate(const abl_sim *s, size_t v)
  * voxels (source.h heat_distinct: a Joule or SAR list, up to the whole grid) is added in
  * parallel, the rest in list order. cand: collect the heating region's candidates, in list
  * order. Bitwise the serial loop's fields; the energy's summation order is by block. */
+/* A voxel a multirate long step's short steps leave to the long step: outside the fast box
+ * (only coupling entries in the window can be there, region_before_sweep). */
+static inline bool slow_coupling(const abl_sim *s, size_t v)
+{
+    return s->mr_active && !in_fast_box(s, v);
+}
+
+/* 1 / capacity for source heat added to T_new at voxel v: C_ref, which the phase map turns into
+ * the enthalpy's own step, except where a freezing run's active region sweeps v with the liquid
+ * stencil (outside this step's variable-property spans: no phase map), the liquid capacity. */
+static inline double heat_inv_rhoc(const abl_sim *s, size_t v)
+{
+    const int m = s->material[v];
+    return s->region_on && !s->region_heat_after && !in_var_spans(s, v) ? s->inv_rhoc_u[m]
+                                                                        : s->inv_rhoc[m];
+}
+
 static abl_status add_source_heat(abl_sim *s, const abl_source_contrib *c, double dt_plan,
                                   double V, double dt, bool cand, double *e_src, abl_error *err)
 {
@@ -1992,10 +2050,31 @@ static abl_status add_source_heat(abl_sim *s, const abl_source_contrib *c, doubl
     }
     for (size_t k = nd; k < c->n_heat; k++) {
         const size_t v = idx[k];
-        Tn[v] += dt_plan * ir[mat[v]] * q[k];
+        if (slow_coupling(s, v)) continue; /* the long step's (multirate_step) */
+        Tn[v] += dt_plan * heat_inv_rhoc(s, v) * q[k];
         *e_src += q[k] * V * dt;
         if (cand && heated_candidate(s, v) && (st = region_candidate(s, v, err))) return st;
     }
+    return ABL_OK;
+}
+
+static abl_status mr_cpl_push(abl_sim *s, size_t v, double G, double T_ref, abl_error *err)
+{
+    if (s->mr_ncpl == s->mr_cap_cpl) {
+        const size_t cap = s->mr_cap_cpl ? 2 * s->mr_cap_cpl : 1024;
+        size_t *pi = realloc(s->mr_cpl_idx, cap * sizeof *pi);
+        if (pi) s->mr_cpl_idx = pi;
+        double *pg = realloc(s->mr_cpl_G, cap * sizeof *pg);
+        if (pg) s->mr_cpl_G = pg;
+        double *pt = realloc(s->mr_cpl_T, cap * sizeof *pt);
+        if (pt) s->mr_cpl_T = pt;
+        if (!pi || !pg || !pt)
+            return abl_fail(err, ABL_ENOMEM, "out of memory (couplings of the long step)");
+        s->mr_cap_cpl = cap;
+    }
+    s->mr_cpl_idx[s->mr_ncpl] = v;
+    s->mr_cpl_G[s->mr_ncpl] = G;
+    s->mr_cpl_T[s->mr_ncpl++] = T_ref;
     return ABL_OK;
 }
 
@@ -2148,7 +2227,14 @@ static abl_status explicit_step(abl_sim *s, double h, double *work, abl_error *e
             const double G = c->heat_G_W_m3K[q - c->heat_G_first];
             if (!(G > 0.0)) continue;
             const size_t v = c->heat_idx[q];
-            const double ir = s->inv_rhoc[s->material[v]], aG = h * ir * G;
+            if (slow_coupling(s, v)) {
+                /* the long step takes it from the values at its start */
+                if (s->mr_sub == 0 &&
+                    (st = mr_cpl_push(s, v, G, s->T[v] + c->heat_q_W_m3[q] / G, err)))
+                    return st;
+                continue;
+            }
+            const double ir = heat_inv_rhoc(s, v), aG = h * ir * G;
             const double before = s->T_new[v];
             s->T_new[v] = (before + aG * s->T[v]) / (1.0 + aG);
             e_src += (s->T_new[v] - before) * V / ir;

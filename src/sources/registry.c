@@ -36,7 +36,7 @@ abl_status source_create(const abl_source_cfg *cfg, const abl_sim *sim, abl_sour
                          abl_error *err)
 {
     if (cfg->type == SRC_MODALITY) return cfg->modality->create(cfg, sim, out, err);
-    return basic_source_create(cfg, &sim->grid, out, err);
+    return basic_source_create(cfg, sim, out, err);
 }
 
 void source_destroy(abl_source *s)
