@@ -213,6 +213,10 @@ typedef struct abl_sim {
 } abl_sim;
 
 abl_status sim_create(const abl_scenario *sc, abl_sim **out, abl_error *err);
+/* The conductivity [W/m/K] the stencil's property hook gives material m at T_C: its linear
+ * k(T), and below the liquidus, when freezing is modelled, the blend with its frozen value by
+ * the liquid fraction (sim.c linear_k_rows). For sources that couple a voxel to a surface. */
+double sim_tissue_k(const abl_sim *s, int m, double T_C);
 /* Hold these voxels at these temperatures from now on (copied). */
 abl_status sim_pin_voxels(abl_sim *s, size_t n, const size_t *idx, const double *T_C,
                           abl_error *err);

@@ -908,6 +908,17 @@ void sim_destroy(abl_sim *s)
     free(s);
 }
 
+double sim_tissue_k(const abl_sim *s, int m, double T_C)
+{
+    const abl_scenario *sc = s->sc;
+    const double Tl = sc->freeze_liquidus_C;
+    if (s->phase && sc->freezing && s->k_frozen && !isnan(s->k_frozen[m]) && T_C < Tl) {
+        const double phi = phase_liquid_fraction(T_C, sc->freeze_solidus_C, Tl);
+        return phi * linear_k(s->k37[m], s->k_coeff[m], Tl) + (1.0 - phi) * s->k_frozen[m];
+    }
+    return linear_k(s->k37[m], s->k_coeff[m], T_C);
+}
+
 abl_status sim_pin_voxels(abl_sim *s, size_t n, const size_t *idx, const double *T_C,
                           abl_error *err)
 {
@@ -1449,9 +1460,12 @@ static void region_before_sweep(abl_sim *s, const abl_source_contrib *contrib, i
         if (!s->region_heat_after)
             for (size_t q = 0; q < c->n_heat; q++) {
                 const size_t v = c->heat_idx[q];
-                if (cpl_nominal && c->heat_G_W_m3K && q >= c->heat_G_first && s->T[v] >= lo &&
-                    s->T[v] <= hi)
-                    continue;
+                const bool cpl = c->heat_G_W_m3K && q >= c->heat_G_first;
+                /* in a long step's later short steps the buffers hold nothing current outside
+                 * the fast box; a coupling there was judged at the first one and is the long
+                 * step's */
+                if (cpl && s->mr_active && s->mr_sub > 0 && !in_fast_box(s, v)) continue;
+                if (cpl && cpl_nominal && s->T[v] >= lo && s->T[v] <= hi) continue;
                 region_include(s, v);
             }
         for (size_t q = 0; q < c->n_pin; q++)
@@ -2355,7 +2369,10 @@ static abl_status implicit_substep(abl_sim *s, double t0, double h, double theta
             memcpy(s->heat_seen + nheat_all, contrib[i].heat_idx,
                    contrib[i].n_heat * sizeof(size_t));
         }
-        heat[i] = (abl_source_contrib){.n_heat = nc > 1 ? contrib[i].n_heat : 0};
+        /* (heat_G_W_m3K and heat_G_first only tell check_overlaps where the couplings start) */
+        heat[i] = (abl_source_contrib){.n_heat = nc > 1 ? contrib[i].n_heat : 0,
+                                       .heat_G_W_m3K = contrib[i].heat_G_W_m3K,
+                                       .heat_G_first = contrib[i].heat_G_first};
         nheat_all += heat[i].n_heat;
         for (size_t q = 0; q < contrib[i].n_heat; q++) {
             size_t v = contrib[i].heat_idx[q];
@@ -2472,6 +2489,9 @@ static abl_status implicit_substep(abl_sim *s, double t0, double h, double theta
     /* the coupling heat delivered: G (T_ref - T0) counted above, less theta G (T1 - T0) */
     for (size_t q = 0; q < ncpl; q++) {
         const size_t v = s->cpl_idx[q];
+        /* a held voxel (another source's hold): its balance below counts what the hold took,
+         * with the heat in qfield; the theta term is not heat it received */
+        if (s->fixed[v]) continue;
         e_src -= theta * s->cpl_G[q] * (s->T_new[v] - s->T[v]) * V * h;
     }
     implicit_set_diagonal(s->im, NULL, NULL, 0);

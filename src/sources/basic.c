@@ -31,9 +31,11 @@
  * same set but for ties), so every free voxel has its centre outside; a free voxel b beside a
  * held voxel n whose centre is inside sees the surface on the segment between the centres at
  * the fraction theta of the spacing h from b. The flux through that face is then
- * k (T_pin - T_b) / (theta h) per face area, i.e. k / (theta h^2) per volume where the stencil
- * conducts k / h^2: the source adds k (1/theta - 1) / h^2 (T_pin - T_b) as coupling heat
- * (source.h heat_G, taken implicitly by every scheme, so a small theta costs no stability).
+ * k_b (T_pin - T_b) / (theta h) per face area (through b's own tissue), i.e. k_b / (theta h^2)
+ * per volume where the stencil conducts its face rule k_face / h^2 (the harmonic mean with the
+ * held voxel's k): the source adds (k_b / theta - k_face) / h^2 (T_pin - T_b), k (1/theta - 1) /
+ * h^2 for one tissue, as coupling heat (source.h heat_G, taken implicitly by every scheme, so a
+ * small theta costs no stability); k as the stencil has it, frozen or not (sim_tissue_k).
  * theta by bisection on the shape's inside test, at least FIXED_THETA_MIN. Second order in h
  * for a smooth surface (Gibou et al.; measured in suite analytic). */
 #define FIXED_THETA_MIN 0.01
@@ -48,12 +50,14 @@ typedef struct {
     double *val;  /* q [W/m^3] or T [C], refreshed by update */
     double *frac; /* volume fraction of each voxel inside the shape, (0, 1] */
     double *w;    /* volumetric: f_i / (V_voxel sum f) [1/m^3], so q_i = P w_i */
-    /* fixed_temperature's coupled voxels (ascending, distinct) and their k-free conductance
-     * sum over faces of (1/theta - 1)/h^2 [1/m^2]; per step their G [W/m^3/K] and heat */
+    /* fixed_temperature's coupled voxels (ascending, distinct), each with its faces to held
+     * voxels cpl_first[i] .. cpl_first[i + 1] - 1 (held voxel, 1/(theta h^2), 1/h^2 [1/m^2]);
+     * per step their G [W/m^3/K] and heat */
     const abl_sim *sim;
     size_t ncpl;
-    size_t *cpl_idx;
-    double *cpl_dG_m2, *cpl_G, *cpl_q;
+    size_t *cpl_idx, *cpl_first, *face_n;
+    double *face_a_m2, *face_c_m2;
+    double *cpl_G, *cpl_q;
     /* fixed_temperature's held voxels (ascending) and their temperatures per step */
     size_t nhold;
     size_t *hold_idx;
@@ -93,11 +97,18 @@ static abl_status basic_update(abl_source *s, const abl_field_view *v, abl_sourc
         const abl_sim *sim = b->sim;
         for (size_t i = 0; i < b->ncpl; i++) {
             const size_t c = b->cpl_idx[i];
-            const int m = v->material[c];
-            /* a constant conductivity (no k(T)): the harmonic mean is k itself */
-            b->cpl_G[i] = sim->k_coeff[m] == 0.0
-                              ? sim->k37[m] * b->cpl_dG_m2[i]
-                              : needle_couple_G(sim, m, x, v->T_C[c], b->cpl_dG_m2[i]);
+            /* the face to the surface conducts k_b / (theta h) per area through b's own tissue
+             * (k at its temperature, frozen or not, as the stencil has it); the stencil already
+             * conducts its face rule, the harmonic mean with the held voxel's k at T_pin */
+            const double kb = sim_tissue_k(sim, v->material[c], v->T_C[c]);
+            double G = 0.0;
+            for (size_t f = b->cpl_first[i]; f < b->cpl_first[i + 1]; f++) {
+                const double kn = sim_tissue_k(sim, v->material[b->face_n[f]], x);
+                G += kb * b->face_a_m2[f] - abl_face_conductance(kb, kn, b->face_c_m2[f]);
+            }
+            /* (negative only where a much better conducting held tissue meets a surface
+             * nearly at its centre: the stencil's face then conducts enough already) */
+            b->cpl_G[i] = G > 0.0 ? G : 0.0;
             b->cpl_q[i] = b->cpl_G[i] * (x - v->T_C[c]);
         }
         out->n_heat = b->ncpl;
@@ -107,14 +118,16 @@ static abl_status basic_update(abl_source *s, const abl_field_view *v, abl_sourc
         out->heat_G_first = 0;
         /* the held value stays within the schedule's values (piecewise linear between them,
          * held at the ends) */
-        double lo = b->schedule.v[0], hi = lo;
-        for (int i = 1; i < b->schedule.n; i++) {
-            lo = b->schedule.v[i] < lo ? b->schedule.v[i] : lo;
-            hi = b->schedule.v[i] > hi ? b->schedule.v[i] : hi;
+        if (b->schedule.n >= 1) {
+            double lo = b->schedule.v[0], hi = lo;
+            for (int i = 1; i < b->schedule.n; i++) {
+                lo = b->schedule.v[i] < lo ? b->schedule.v[i] : lo;
+                hi = b->schedule.v[i] > hi ? b->schedule.v[i] : hi;
+            }
+            out->heat_G_bounded = true;
+            out->heat_G_Tref_lo_C = lo;
+            out->heat_G_Tref_hi_C = hi;
         }
-        out->heat_G_bounded = b->schedule.n >= 1;
-        out->heat_G_Tref_lo_C = lo;
-        out->heat_G_Tref_hi_C = hi;
     }
     return ABL_OK;
 }
@@ -128,7 +141,10 @@ static void basic_destroy(abl_source *s)
         free(b->frac);
         free(b->w);
         free(b->cpl_idx);
-        free(b->cpl_dG_m2);
+        free(b->cpl_first);
+        free(b->face_n);
+        free(b->face_a_m2);
+        free(b->face_c_m2);
         free(b->cpl_G);
         free(b->cpl_q);
         free(b->hold_idx);
@@ -175,43 +191,43 @@ static double surface_theta(const abl_shape *sh, const double a[3], const double
 }
 
 typedef struct {
-    size_t b;
-    double dG_m2;
-} cpl_entry;
+    size_t b, n;       /* coupled free voxel, its held face neighbour */
+    double a_m2, c_m2; /* 1/(theta h^2), 1/h^2 */
+} cpl_face;
 
-static int cpl_cmp(const void *pa, const void *pb)
+/* by coupled voxel, then held voxel: a fixed order on every platform (qsort is not stable) */
+static int face_cmp(const void *pa, const void *pb)
 {
-    const cpl_entry *a = pa, *b = pb;
-    return a->b < b->b ? -1 : a->b > b->b;
+    const cpl_face *a = pa, *b = pb;
+    if (a->b != b->b) return a->b < b->b ? -1 : 1;
+    return a->n < b->n ? -1 : a->n > b->n;
 }
 
 /* The coupled voxels of a fixed_temperature shape (see the top of the file): every free face
- * neighbour b of a held voxel n, with sum over such faces of (1/theta - 1)/h^2, merged per b.
- * held: the held voxels' mask (1), g->n bytes. */
+ * neighbour b of a held voxel n whose centre is inside, with theta from b's centre to the
+ * surface; entries per b, in index order, with their faces. held: the held voxels' mask (1),
+ * g->n bytes. */
 static abl_status fixed_coupling(basic_state *bs, const abl_shape *sh, const abl_grid *g,
                                  const uint8_t *held, abl_error *err)
 {
-    size_t nheld = 0;
-    for (size_t i = 0; i < bs->n; i++) nheld += held[bs->idx[i]] != 0;
-    cpl_entry *e = malloc((6 * nheld + 1) * sizeof *e);
+    cpl_face *e = malloc((6 * bs->nhold + 1) * sizeof *e);
     if (!e) return abl_fail(err, ABL_ENOMEM, "out of memory (coupling of a held shape)");
     size_t ne = 0;
     const int dims[3] = {g->nx, g->ny, g->nz};
     const size_t stride[3] = {1, g->sy, g->sz};
-    for (size_t q = 0; q < bs->n; q++) {
-        const size_t c = bs->idx[q];
-        if (!held[c]) continue;
+    for (size_t q = 0; q < bs->nhold; q++) {
+        const size_t c = bs->hold_idx[q];
         const int ijk[3] = {(int)(c % g->sy), (int)(c / g->sy % (size_t)g->ny),
                             (int)(c / g->sz)};
         double xc[3];
         grid_voxel_centre_m(g, ijk[0], ijk[1], ijk[2], xc);
-        const bool c_in = shape_contains(sh, xc);
+        if (!shape_contains(sh, xc)) continue; /* held by volume, centre outside: a tie */
         for (int a = 0; a < 3; a++)
             for (int sgn = -1; sgn <= 1; sgn += 2) {
                 const int nb = ijk[a] + sgn;
                 if (nb < 0 || nb >= dims[a]) continue;
                 const size_t bidx = sgn < 0 ? c - stride[a] : c + stride[a];
-                if (held[bidx] || !c_in) continue; /* (held by volume, centre outside: a tie) */
+                if (held[bidx]) continue;
                 int bijk[3] = {ijk[0], ijk[1], ijk[2]};
                 bijk[a] = nb;
                 double xb[3];
@@ -219,27 +235,35 @@ static abl_status fixed_coupling(basic_state *bs, const abl_shape *sh, const abl
                 /* b is free, so its centre is outside */
                 const double theta = fmax(surface_theta(sh, xb, xc), FIXED_THETA_MIN);
                 const double h = g->h_m[a];
-                e[ne++] = (cpl_entry){bidx, (1.0 / theta - 1.0) / (h * h)};
+                e[ne++] = (cpl_face){bidx, c, 1.0 / (theta * h * h), 1.0 / (h * h)};
             }
     }
-    qsort(e, ne, sizeof *e, cpl_cmp);
+    qsort(e, ne, sizeof *e, face_cmp);
     size_t m = 0;
-    for (size_t i = 0; i < ne; i++) {
-        if (m > 0 && e[m - 1].b == e[i].b) e[m - 1].dG_m2 += e[i].dG_m2;
-        else e[m++] = e[i];
-    }
+    for (size_t i = 0; i < ne; i++) m += i == 0 || e[i].b != e[i - 1].b;
     bs->cpl_idx = malloc((m + 1) * sizeof *bs->cpl_idx);
-    bs->cpl_dG_m2 = malloc((m + 1) * sizeof *bs->cpl_dG_m2);
+    bs->cpl_first = malloc((m + 1) * sizeof *bs->cpl_first);
+    bs->face_n = malloc((ne + 1) * sizeof *bs->face_n);
+    bs->face_a_m2 = malloc((ne + 1) * sizeof *bs->face_a_m2);
+    bs->face_c_m2 = malloc((ne + 1) * sizeof *bs->face_c_m2);
     bs->cpl_G = malloc((m + 1) * sizeof *bs->cpl_G);
     bs->cpl_q = malloc((m + 1) * sizeof *bs->cpl_q);
-    if (!bs->cpl_idx || !bs->cpl_dG_m2 || !bs->cpl_G || !bs->cpl_q) {
+    if (!bs->cpl_idx || !bs->cpl_first || !bs->face_n || !bs->face_a_m2 || !bs->face_c_m2 ||
+        !bs->cpl_G || !bs->cpl_q) {
         free(e);
         return abl_fail(err, ABL_ENOMEM, "out of memory (coupling of a held shape)");
     }
-    for (size_t i = 0; i < m; i++) {
-        bs->cpl_idx[i] = e[i].b;
-        bs->cpl_dG_m2[i] = e[i].dG_m2;
+    size_t k = 0;
+    for (size_t i = 0; i < ne; i++) {
+        if (i == 0 || e[i].b != e[i - 1].b) {
+            bs->cpl_idx[k] = e[i].b;
+            bs->cpl_first[k++] = i;
+        }
+        bs->face_n[i] = e[i].n;
+        bs->face_a_m2[i] = e[i].a_m2;
+        bs->face_c_m2[i] = e[i].c_m2;
     }
+    bs->cpl_first[m] = ne;
     bs->ncpl = m;
     free(e);
     return ABL_OK;
@@ -330,9 +354,9 @@ abl_status basic_source_create(const abl_source_cfg *cfg, const abl_sim *sim, ab
             return abl_fail(err, ABL_EINVAL,
                             "%s: source '%s': its %s contains no voxel centre and fills no "
                             "voxel by half (the most: %.2f of a voxel at %g x %g x %g mm), so "
-                            "it would hold nothing. Use a finer grid.spacing_mm, or for a "
-                            "needle an rfa or cryo source, whose needles are coupled below the "
-                            "voxel size",
+                            "it would hold nothing. Check that it lies inside the grid, use a "
+                            "finer grid.spacing_mm, or for a needle an rfa or cryo source, "
+                            "whose needles are coupled below the voxel size",
                             cfg->where, cfg->name, shape_type_name(cfg->shape.type), fmax_,
                             g->h_m[0] * 1e3, g->h_m[1] * 1e3, g->h_m[2] * 1e3);
         }

@@ -570,6 +570,32 @@ static void test_fixed_fractions(void)
     scenario_free(sc);
 }
 
+/* The coupling conducts as the stencil does: with frozen tissue at the coupled voxel and the
+ * held value below the solidus, k is the frozen one (review of session 20: k at 37 C made the
+ * correction about 3x too small next to ice). An aligned box (theta = 1/2 on each face): G =
+ * k_f (2 - 1)/h^2 per face. */
+static void test_fixed_frozen_coupling(void)
+{
+    abl_scenario *sc;
+    abl_sim *s = one_source_sim(&sc, "liver",
+                                "{type: fixed_temperature, temperature_C: -150, "
+                                "shape: {type: box, min_mm: [-2, -1, 0], max_mm: [1, 2, 2]}}",
+                                "physics: {freezing: on}\n");
+    for (size_t c = 0; c < s->grid.n; c++) s->T[c] = -50.0;
+    abl_source_contrib c = tu_source_update(s, 0, 0.0);
+    CU_ASSERT_FATAL(c.n_heat == 42);
+    const int m = s->material[c.heat_idx[0]];
+    CU_ASSERT_FATAL(!isnan(s->k_frozen[m]) && s->k_frozen[m] > 1.5 * s->k37[m]);
+    int off = 0;
+    for (size_t q = 0; q < c.n_heat; q++)
+        off += fabs(c.heat_G_W_m3K[q] / (s->k_frozen[m] * 1e6) - 1) > 1e-12;
+    printf("\n  frozen neighbours: G / (k_frozen / h^2) - 1 within 1e-12 at %zu of %zu",
+           c.n_heat - (size_t)off, c.n_heat);
+    CU_ASSERT_EQUAL(off, 0);
+    sim_destroy(s);
+    scenario_free(sc);
+}
+
 /* A held shape that contains no voxel centre and fills no voxel by half would hold nothing
  * (before session 20 it was accepted and did nothing: a 0.6 mm wide cylinder held at 90 C left
  * the tissue at 37 C): refused at set-up, naming the source. One that contains a voxel centre,
@@ -757,6 +783,7 @@ void register_subvoxel_tests(void)
     CU_add_test(s, "volumetric: power by fraction, exact total", test_volumetric_power);
     CU_add_test(s, "fixed_temperature: held set, surface coupling", test_fixed_fractions);
     CU_add_test(s, "fixed_temperature: a shape holding no voxel refused", test_fixed_partial_contract);
+    CU_add_test(s, "fixed_temperature: coupling with frozen neighbours", test_fixed_frozen_coupling);
     CU_add_test(s, "10 W sphere in liver vs exact, 2/1/0.5 mm, centre and corner",
                 test_sphere_source_acceptance);
 }
