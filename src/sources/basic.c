@@ -58,6 +58,12 @@ typedef struct {
     size_t *cpl_idx, *cpl_first, *face_n;
     double *face_a_m2, *face_c_m2;
     double *cpl_G, *cpl_q;
+    /* per coupled voxel: its G when every tissue involved has a constant k and is liquid
+     * (NAN: compute each step), filled at the first update (the simulation's tables are
+     * complete then); Tl: the liquidus when freezing is modelled, else -INFINITY */
+    double *cpl_G0;
+    bool g0_ready;
+    double Tl;
     /* fixed_temperature's held voxels (ascending) and their temperatures per step */
     size_t nhold;
     size_t *hold_idx;
@@ -95,8 +101,31 @@ static abl_status basic_update(abl_source *s, const abl_field_view *v, abl_sourc
         /* the free neighbours' coupling to the true surface at x, from the field at the start
          * of the step (source.h heat_G) */
         const abl_sim *sim = b->sim;
+        if (!b->g0_ready) {
+            /* constant k everywhere the coupling looks: G does not depend on T (above the
+             * liquidus) and is computed once */
+            for (size_t i = 0; i < b->ncpl; i++) {
+                const int mb = v->material[b->cpl_idx[i]];
+                bool cst = sim->k_coeff[mb] == 0.0;
+                double G = 0.0;
+                for (size_t f = b->cpl_first[i]; f < b->cpl_first[i + 1]; f++) {
+                    const int mn = v->material[b->face_n[f]];
+                    cst = cst && sim->k_coeff[mn] == 0.0;
+                    G += sim->k37[mb] * b->face_a_m2[f] -
+                         abl_face_conductance(sim->k37[mb], sim->k37[mn], b->face_c_m2[f]);
+                }
+                b->cpl_G0[i] = cst ? (G > 0.0 ? G : 0.0) : NAN;
+            }
+            b->g0_ready = true;
+        }
+        const bool liquid_ref = x >= b->Tl;
         for (size_t i = 0; i < b->ncpl; i++) {
             const size_t c = b->cpl_idx[i];
+            if (liquid_ref && v->T_C[c] >= b->Tl && !isnan(b->cpl_G0[i])) {
+                b->cpl_G[i] = b->cpl_G0[i];
+                b->cpl_q[i] = b->cpl_G[i] * (x - v->T_C[c]);
+                continue;
+            }
             /* the face to the surface conducts k_b / (theta h) per area through b's own tissue
              * (k at its temperature, frozen or not, as the stencil has it); the stencil already
              * conducts its face rule, the harmonic mean with the held voxel's k at T_pin */
@@ -142,6 +171,7 @@ static void basic_destroy(abl_source *s)
         free(b->w);
         free(b->cpl_idx);
         free(b->cpl_first);
+        free(b->cpl_G0);
         free(b->face_n);
         free(b->face_a_m2);
         free(b->face_c_m2);
@@ -248,8 +278,9 @@ static abl_status fixed_coupling(basic_state *bs, const abl_shape *sh, const abl
     bs->face_c_m2 = malloc((ne + 1) * sizeof *bs->face_c_m2);
     bs->cpl_G = malloc((m + 1) * sizeof *bs->cpl_G);
     bs->cpl_q = malloc((m + 1) * sizeof *bs->cpl_q);
+    bs->cpl_G0 = malloc((m + 1) * sizeof *bs->cpl_G0);
     if (!bs->cpl_idx || !bs->cpl_first || !bs->face_n || !bs->face_a_m2 || !bs->face_c_m2 ||
-        !bs->cpl_G || !bs->cpl_q) {
+        !bs->cpl_G || !bs->cpl_q || !bs->cpl_G0) {
         free(e);
         return abl_fail(err, ABL_ENOMEM, "out of memory (coupling of a held shape)");
     }
@@ -361,6 +392,7 @@ abl_status basic_source_create(const abl_source_cfg *cfg, const abl_sim *sim, ab
                             g->h_m[0] * 1e3, g->h_m[1] * 1e3, g->h_m[2] * 1e3);
         }
         b->sim = sim;
+        b->Tl = sim->sc->freezing ? sim->sc->freeze_liquidus_C : -INFINITY;
         abl_status cst = fixed_coupling(b, &cfg->shape, g, held, err);
         grid_free_field(held);
         if (cst) {
