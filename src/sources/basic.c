@@ -68,6 +68,9 @@ typedef struct {
     size_t nhold;
     size_t *hold_idx;
     double *hold_T;
+    /* the lowest and highest value of the schedule (piecewise linear between its points, held
+     * at the ends: every value it takes lies in between) */
+    double T_lo_C, T_hi_C;
 } basic_state;
 
 static abl_status basic_update(abl_source *s, const abl_field_view *v, abl_source_contrib *out,
@@ -145,18 +148,10 @@ static abl_status basic_update(abl_source *s, const abl_field_view *v, abl_sourc
         out->heat_q_W_m3 = b->cpl_q;
         out->heat_G_W_m3K = b->ncpl ? b->cpl_G : NULL;
         out->heat_G_first = 0;
-        /* the held value stays within the schedule's values (piecewise linear between them,
-         * held at the ends) */
-        if (b->schedule.n >= 1) {
-            double lo = b->schedule.v[0], hi = lo;
-            for (int i = 1; i < b->schedule.n; i++) {
-                lo = b->schedule.v[i] < lo ? b->schedule.v[i] : lo;
-                hi = b->schedule.v[i] > hi ? b->schedule.v[i] : hi;
-            }
-            out->heat_G_bounded = true;
-            out->heat_G_Tref_lo_C = lo;
-            out->heat_G_Tref_hi_C = hi;
-        }
+        /* the held value stays within the schedule's range (create) */
+        out->heat_G_bounded = b->schedule.n >= 1;
+        out->heat_G_Tref_lo_C = b->T_lo_C;
+        out->heat_G_Tref_hi_C = b->T_hi_C;
     }
     return ABL_OK;
 }
@@ -193,15 +188,10 @@ static size_t fixed_held_always(const abl_source *s, double duration_s, const si
 {
     const basic_state *b = s->state;
     if (!(b->on_s <= 0.0 && b->off_s >= duration_s) || b->schedule.n < 1) return 0;
-    double lo = b->schedule.v[0], hi = lo;
-    for (int i = 1; i < b->schedule.n; i++) {
-        lo = b->schedule.v[i] < lo ? b->schedule.v[i] : lo;
-        hi = b->schedule.v[i] > hi ? b->schedule.v[i] : hi;
-    }
     *idx = b->hold_idx;
     *frac = NULL;
-    *T_lo_C = lo;
-    *T_hi_C = hi;
+    *T_lo_C = b->T_lo_C;
+    *T_hi_C = b->T_hi_C;
     return b->nhold;
 }
 
@@ -320,6 +310,13 @@ abl_status basic_source_create(const abl_source_cfg *cfg, const abl_sim *sim, ab
     basic_state *b = state;
     b->type = cfg->type;
     b->schedule = cfg->schedule;
+    if (b->schedule.n >= 1) {
+        b->T_lo_C = b->T_hi_C = b->schedule.v[0];
+        for (int i = 1; i < b->schedule.n; i++) {
+            b->T_lo_C = fmin(b->T_lo_C, b->schedule.v[i]);
+            b->T_hi_C = fmax(b->T_hi_C, b->schedule.v[i]);
+        }
+    }
     b->on_s = cfg->on_s;
     b->off_s = cfg->off_s;
     abl_status st = shape_fractions(&cfg->shape, g, &b->idx, &b->frac, &b->n, err);

@@ -9,6 +9,7 @@
  * first-order defect (wrong boundary distance, wrong face average), which these tests exist to
  * catch. */
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,20 +86,33 @@ static double sphere_exact(double r, double a, double L, double theta0)
     return theta0 * (a / r) * exp(-(r - a) / L);
 }
 
-static double sphere_error(int n, double D_mm, double a_mm, double theta0, double *order_unused)
+/* The octant [0, D]^3 around a sphere of radius a centred on the grid corner (insulated symmetry
+ * faces), started from the exact field, its outer layer pinned to the exact solution, stepped
+ * 320 s (11 tau_p) to the steady state; returns the largest |T - exact| over the voxels outside
+ * the sphere (and into *e_far, when given, over those from a + 1 mm on). held_by_source: the
+ * sphere is a fixed_temperature source of the scenario (test 2b); otherwise the voxels inside it
+ * are pinned to the exact solution's smooth continuation (the operator alone, test 2).
+ * Perfusion raised to w = 0.0347 1/s so that L = 2 mm and tau_p = 29 s (faster steady state);
+ * the formula is the same. */
+static double octant_sphere_error(int n, double D_mm, double a_mm, double theta0,
+                                  bool held_by_source, double *e_far)
 {
-    (void)order_unused;
-    char yaml[2048];
+    char yaml[2048], src[256] = "";
     double h = D_mm / n;
-    /* perfusion raised to w = 0.0347 1/s so that L = 2 mm and tau_p = 29 s (faster steady state);
-     * the formula is the same */
+    if (held_by_source)
+        snprintf(src, sizeof src,
+                 "sources:\n"
+                 "  - {type: fixed_temperature, temperature_C: %.17g,\n"
+                 "     shape: {type: sphere, center_mm: [0, 0, 0], radius_mm: %.17g}}\n",
+                 37 + theta0, a_mm);
     snprintf(yaml, sizeof yaml,
              TEST_TISSUE "grid: {dims: [%d, %d, %d], spacing_mm: [%.17g, %.17g, %.17g],\n"
                          "       origin_mm: [%.17g, %.17g, %.17g], background: testliver}\n"
                          "boundary: {default: {type: insulated}}\n"
                          "time: {duration_s: 320}\n"
-                         "output: {monitor_interval_s: 100}\n",
-             0.0347, n, n, n, h, h, h, 0.5 * h, 0.5 * h, 0.5 * h);
+                         "output: {monitor_interval_s: 100}\n"
+                         "%s",
+             0.0347, n, n, n, h, h, h, 0.5 * h, 0.5 * h, 0.5 * h, src);
     abl_scenario *sc = tu_scenario(yaml, NULL, 0);
     if (!sc) return NAN;
     abl_error err = {0};
@@ -115,13 +129,14 @@ static double sphere_error(int n, double D_mm, double a_mm, double theta0, doubl
                 grid_voxel_centre_m(g, i, j, k, x);
                 double r = sqrt(x[0] * x[0] + x[1] * x[1] + x[2] * x[2]);
                 size_t c = ABL_IDX(g, i, j, k);
-                double ex = 37 + sphere_exact(r, a, L, theta0);
+                /* inside: the source holds theta0; the operator test the continuation */
+                double ex = 37 + (held_by_source && r <= a ? theta0 : sphere_exact(r, a, L, theta0));
                 s->T[c] = ex;
                 int outer = i == n - 1 || j == n - 1 || k == n - 1;
-                if (r <= a || outer) {
+                if (outer || (!held_by_source && r <= a)) {
                     pin[np] = c;
                     /* deep interior voxels never touch a free voxel: keep them finite */
-                    pinT[np++] = r < a - 1.01 * h * 1e-3 ? 37 + theta0 : ex;
+                    pinT[np++] = !outer && r < a - 1.01 * h * 1e-3 ? 37 + theta0 : ex;
                 }
             }
     CU_ASSERT_FATAL(sim_pin_voxels(s, np, pin, pinT, &err) == ABL_OK);
@@ -134,7 +149,9 @@ static double sphere_error(int n, double D_mm, double a_mm, double theta0, doubl
                 grid_voxel_centre_m(g, i, j, k, x);
                 double r = sqrt(x[0] * x[0] + x[1] * x[1] + x[2] * x[2]);
                 if (r <= a) continue;
-                e = fmax(e, fabs(s->T[ABL_IDX(g, i, j, k)] - 37 - sphere_exact(r, a, L, theta0)));
+                const double d = fabs(s->T[ABL_IDX(g, i, j, k)] - 37 - sphere_exact(r, a, L, theta0));
+                e = fmax(e, d);
+                if (e_far && r >= a + 1e-3) *e_far = fmax(*e_far, d);
             }
     free(pin);
     free(pinT);
@@ -150,87 +167,27 @@ static void test_sphere_steady(void)
     CU_ASSERT_DOUBLE_EQUAL(sphere_exact(5e-3, 2e-3, 2.975e-3, 20), 2.918, 2e-3);
     CU_ASSERT_DOUBLE_EQUAL(sphere_exact(10e-3, 2e-3, 2.975e-3, 20), 0.2718, 2e-4);
     /* grids h = 1, 0.5, 0.25 mm over a 12 mm octant, sphere a = 2 mm, L = 2 mm */
-    double e1 = sphere_error(12, 12.0, 2.0, 20.0, NULL), e2 = sphere_error(24, 12.0, 2.0, 20.0, NULL),
-           e3 = sphere_error(48, 12.0, 2.0, 20.0, NULL);
+    double e1 = octant_sphere_error(12, 12.0, 2.0, 20.0, false, NULL),
+           e2 = octant_sphere_error(24, 12.0, 2.0, 20.0, false, NULL),
+           e3 = octant_sphere_error(48, 12.0, 2.0, 20.0, false, NULL);
     tu_check_order2("sphere steady", e1, e2, e3);
     CU_ASSERT(e3 < 0.1); /* theta0 = 20 K, so < 0.5 % at h = L/8 */
 }
 
 /* ---- 2b. the same sphere held by a fixed_temperature source (what a user writes) ---------- */
 
-/* Reference case B through the source a scenario declares: the sphere's voxels at least half
- * inside held, their free neighbours coupled to the true surface (basic.c, Gibou et al. 2002).
- * Octant as above (sphere centre on the grid corner, insulated symmetry faces), the outer layer
- * pinned to the exact solution so that only the held surface and the operator are measured;
- * the start is the exact field. Error: largest |T - exact| over the voxels outside the sphere.
- * Without the coupling (the held set's surface at the held centres) the error was first order
- * and large: about 35 % of theta outside at 1 mm, 17 % at 0.5 mm (case B run from a scenario,
- * docs/VERIFICATION.md). */
-static double held_sphere_error(int n, double D_mm, double a_mm, double theta0, double *e_far)
-{
-    char yaml[2048];
-    double h = D_mm / n;
-    snprintf(yaml, sizeof yaml,
-             TEST_TISSUE "grid: {dims: [%d, %d, %d], spacing_mm: [%.17g, %.17g, %.17g],\n"
-                         "       origin_mm: [%.17g, %.17g, %.17g], background: testliver}\n"
-                         "boundary: {default: {type: insulated}}\n"
-                         "time: {duration_s: 320}\n"
-                         "output: {monitor_interval_s: 100}\n"
-                         "sources:\n"
-                         "  - {type: fixed_temperature, temperature_C: %.17g,\n"
-                         "     shape: {type: sphere, center_mm: [0, 0, 0], radius_mm: %.17g}}\n",
-             0.0347, n, n, n, h, h, h, 0.5 * h, 0.5 * h, 0.5 * h, 37 + theta0, a_mm);
-    abl_scenario *sc = tu_scenario(yaml, NULL, 0);
-    if (!sc) return NAN;
-    abl_error err = {0};
-    abl_sim *s = tu_sim(sc);
-    const double L = sqrt(0.52 / s->perf_W[0]), a = a_mm * 1e-3;
-    const abl_grid *g = &s->grid;
-    size_t *pin = malloc(g->n * sizeof *pin);
-    double *pinT = malloc(g->n * sizeof *pinT);
-    size_t np = 0;
-    for (int k = 0; k < n; k++)
-        for (int j = 0; j < n; j++)
-            for (int i = 0; i < n; i++) {
-                double x[3];
-                grid_voxel_centre_m(g, i, j, k, x);
-                const double r = sqrt(x[0] * x[0] + x[1] * x[1] + x[2] * x[2]);
-                const size_t c = ABL_IDX(g, i, j, k);
-                const double ex = 37 + (r > a ? sphere_exact(r, a, L, theta0) : theta0);
-                s->T[c] = ex;
-                if (i == n - 1 || j == n - 1 || k == n - 1) {
-                    pin[np] = c;
-                    pinT[np++] = ex;
-                }
-            }
-    CU_ASSERT_FATAL(sim_pin_voxels(s, np, pin, pinT, &err) == ABL_OK);
-    tu_step_for(s, sc->duration_s);
-    double e = 0;
-    for (int k = 0; k < n; k++)
-        for (int j = 0; j < n; j++)
-            for (int i = 0; i < n; i++) {
-                double x[3];
-                grid_voxel_centre_m(g, i, j, k, x);
-                const double r = sqrt(x[0] * x[0] + x[1] * x[1] + x[2] * x[2]);
-                if (r <= a) continue;
-                const double d = fabs(s->T[ABL_IDX(g, i, j, k)] - 37 - sphere_exact(r, a, L, theta0));
-                e = fmax(e, d);
-                if (r >= a + 1e-3) *e_far = fmax(*e_far, d);
-            }
-    free(pin);
-    free(pinT);
-    sim_destroy(s);
-    scenario_free(sc);
-    return e;
-}
-
+/* Reference case B through the source a scenario declares: the sphere's voxels whose centre it
+ * contains held, their free neighbours coupled to the true surface (basic.c, Gibou et al.
+ * 2002); octant_sphere_error with held_by_source. Without the coupling (the held set's surface
+ * at the held centres) the error was first order and large: about 35 % of theta outside at
+ * 1 mm, 17 % at 0.5 mm (case B run from a scenario, docs/VERIFICATION.md). */
 static void test_held_sphere(void)
 {
     /* h = 1, 0.5, 0.25 mm; a = 2 mm (2, 4, 8 voxels), L = 2 mm, theta0 = 20 K. */
     double f1 = 0, f2 = 0, f3 = 0;
-    const double e1 = held_sphere_error(12, 12.0, 2.0, 20.0, &f1),
-                 e2 = held_sphere_error(24, 12.0, 2.0, 20.0, &f2),
-                 e3 = held_sphere_error(48, 12.0, 2.0, 20.0, &f3);
+    const double e1 = octant_sphere_error(12, 12.0, 2.0, 20.0, true, &f1),
+                 e2 = octant_sphere_error(24, 12.0, 2.0, 20.0, true, &f2),
+                 e3 = octant_sphere_error(48, 12.0, 2.0, 20.0, true, &f3);
     printf("\n  held sphere (fixed_temperature source): max error %.3e %.3e %.3e K (orders %.2f "
            "%.2f); from 1 mm outside the surface %.3e %.3e %.3e K (orders %.2f %.2f)",
            e1, e2, e3, log2(e1 / e2), log2(e2 / e3), f1, f2, f3, log2(f1 / f2), log2(f2 / f3));
