@@ -1,4 +1,5 @@
-/* mesh.h - voxel label grids stored as HDF5 files in meshes/.
+/* mesh.h - voxel label grids stored as HDF5 files in meshes/, and scalar voxel fields read
+ * from HDF5 (a scenario's initial temperature, physics.initial_temperature_file).
  *
  * Layout (documented in docs/ARCHITECTURE.md):
  *   /labels  uint8 [nz][ny][nx] (C order: x fastest), the tissue label of each voxel
@@ -47,6 +48,23 @@ abl_status mesh_read_ex(const char *path, const abl_mesh_read_opts *opts, abl_me
                         abl_error *err);
 /* mesh_read_ex(path, NULL, out, err). */
 abl_status mesh_read(const char *path, abl_mesh *out, abl_error *err);
+/* A scalar field read from an HDF5 dataset: any IEEE float or integer type, rank 3
+ * [nz][ny][nx] (C order, x fastest), every voxel stored. spacing_mm / origin_mm are the
+ * dataset's own attributes of those names, else those of the file's /grid/labels (an ablasim
+ * result); has_* say whether they were found. */
+typedef struct {
+    int dims[3]; /* nx, ny, nz */
+    bool has_spacing, has_origin;
+    double spacing_mm[3], origin_mm[3];
+    double *values; /* nx*ny*nz, x fastest */
+} abl_field_file;
+
+/* Read the field `dataset` (an absolute HDF5 path) of path, guarded like mesh_read_ex (opts as
+ * there; skip_names is ignored). Every failure is one sentence naming the file and dataset. */
+abl_status mesh_read_field(const char *path, const char *dataset, const abl_mesh_read_opts *opts,
+                           abl_field_file *out, abl_error *err);
+void mesh_field_free(abl_field_file *f);
+
 /* Write atomically (temporary name, then rename). */
 abl_status mesh_write(const char *path, const abl_mesh *m, abl_error *err);
 void mesh_free(abl_mesh *m);

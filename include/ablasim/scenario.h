@@ -14,6 +14,7 @@
 #include "ablasim/device.h"
 #include "ablasim/schedule.h"
 #include "ablasim/grid.h"
+#include "ablasim/mesh.h"
 #include "ablasim/shape.h"
 #include "ablasim/tissue.h"
 
@@ -97,6 +98,11 @@ typedef struct abl_scenario {
     int nregions;
 
     double T_arterial_C, T_initial_C;
+    /* physics.initial_temperature_file: a temperature field [C] read when the scenario is
+     * loaded (initial_T.values NULL: uniform T_initial_C); sim_create checks it against the grid */
+    char *initial_T_path, *initial_T_dataset;
+    abl_field_file initial_T;
+    double initial_T_min_C, initial_T_max_C;
     bool ex_vivo;               /* physics.ex_vivo_temperature_C given: no perfusion, no
                                  * metabolic heat, specimen and faces at T_ex_vivo_C */
     double T_ex_vivo_C;

@@ -90,6 +90,12 @@ static abl_status alloc_one(abl_sim *s, abl_field *f, abl_error *err)
     if (!p)
         return abl_fail(err, ABL_ENOMEM, "out of memory allocating fields for %zu voxels",
                         s->grid.n);
+    /* a temperature field given by the scenario (its dims were checked in build_grid) */
+    const double *T0 = s->sc->initial_T.values;
+    if (d->init == ABL_INIT_T_INITIAL && T0 && d->dtype == ABL_DT_F64)
+        memcpy(p, T0, s->grid.n * sizeof *T0);
+    else if (d->init == ABL_INIT_T_INITIAL && T0 && d->dtype == ABL_DT_F32)
+        for (size_t c = 0; c < s->grid.n; c++) ((float *)p)[c] = (float)T0[c];
     return ABL_OK;
 }
 

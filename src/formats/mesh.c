@@ -46,14 +46,14 @@
 /* A float64[3] attribute of the labels dataset. *present = 0 when it does not exist. Integer
  * and float storage types are both accepted (converted to double); anything else, or a shape
  * other than 3 values, is an error. */
-static abl_status read_vec3_attr(const char *path, hid_t dset, const char *name, int *present,
-                                 double v[3], abl_error *err)
+static abl_status read_vec3_attr(const char *path, hid_t dset, const char *dsname,
+                                 const char *name, int *present, double v[3], abl_error *err)
 {
     *present = 0;
     htri_t ex = H5Aexists(dset, name);
     if (ex < 0)
         return abl_fail(err, ABL_EIO, "%s: cannot query attribute %s of %s", path, name,
-                        H5_MESH_LABELS);
+                        dsname);
     if (ex == 0) return ABL_OK;
     *present = 1;
 
@@ -63,7 +63,7 @@ static abl_status read_vec3_attr(const char *path, hid_t dset, const char *name,
     hid_t space = attr >= 0 ? H5Aget_space(attr) : -1;
     if (attr < 0 || type < 0 || space < 0) {
         st = abl_fail(err, ABL_EIO, "%s: cannot open attribute %s of %s", path, name,
-                      H5_MESH_LABELS);
+                      dsname);
         goto done;
     }
     H5T_class_t cls = H5Tget_class(type);
@@ -71,7 +71,7 @@ static abl_status read_vec3_attr(const char *path, hid_t dset, const char *name,
     int rank = H5Sget_simple_extent_ndims(space);
     if (cls != H5T_FLOAT && cls != H5T_INTEGER) {
         st = abl_fail(err, ABL_EINVAL, "%s: attribute %s of %s must be numeric (3 values x y z)",
-                      path, name, H5_MESH_LABELS);
+                      path, name, dsname);
         goto done;
     }
     /* Only the IEEE layouts: libhdf5 1.10.8 converts a float type of any other layout (bit
@@ -84,19 +84,19 @@ static abl_status read_vec3_attr(const char *path, hid_t dset, const char *name,
         st = abl_fail(err, ABL_EINVAL,
                       "%s: attribute %s of %s has a non-standard floating-point type; store "
                       "IEEE float64 or float32 values (or integers)",
-                      path, name, H5_MESH_LABELS);
+                      path, name, dsname);
         goto done;
     }
     if (rank != 1 || npts != 3) {
         st = abl_fail(err, ABL_EINVAL,
                       "%s: attribute %s of %s must hold exactly 3 values (x y z), found %lld",
-                      path, name, H5_MESH_LABELS, (long long)npts);
+                      path, name, dsname, (long long)npts);
         goto done;
     }
     if (H5Aread(attr, H5T_NATIVE_DOUBLE, v) < 0) {
         char d[512];
         st = abl_fail(err, ABL_EIO, "%s: cannot read attribute %s of %s%s", path, name,
-                      H5_MESH_LABELS, h5_detail(d, sizeof d));
+                      dsname, h5_detail(d, sizeof d));
         goto done;
     }
 done:
@@ -254,8 +254,8 @@ static const char *class_name(H5T_class_t c)
  * the header. Checked before allocating what the header declares: a tiny file may declare
  * 2^31 voxels. (H5Dget_space_status cannot tell: it calls any compressed dataset "partly
  * allocated".) */
-static abl_status check_stored(const char *path, hid_t dset, const hsize_t dims[3],
-                               abl_error *err)
+static abl_status check_stored(const char *path, hid_t dset, const char *dsname,
+                               const char *reads_as, const hsize_t dims[3], abl_error *err)
 {
     abl_status st = ABL_OK;
     hid_t dcpl = H5Dget_create_plist(dset);
@@ -281,7 +281,7 @@ static abl_status check_stored(const char *path, hid_t dset, const hsize_t dims[
                     st = abl_fail(err, ABL_EINVAL,
                                   "%s: %s is corrupt: its chunks (%llu x %llu x %llu) are larger "
                                   "than the dataset (%llu x %llu x %llu)",
-                                  path, H5_MESH_LABELS, (unsigned long long)cd[0],
+                                  path, dsname, (unsigned long long)cd[0],
                                   (unsigned long long)cd[1], (unsigned long long)cd[2],
                                   (unsigned long long)dims[0], (unsigned long long)dims[1],
                                   (unsigned long long)dims[2]);
@@ -300,11 +300,11 @@ static abl_status check_stored(const char *path, hid_t dset, const hsize_t dims[
         st = abl_fail(err, ABL_EINVAL,
                       "%s: %s does not store all of its %llu x %llu x %llu voxels (never "
                       "written, or written incompletely: %llu of %llu chunks); unwritten voxels "
-                      "would read as label 0",
-                      path, H5_MESH_LABELS, (unsigned long long)dims[0],
+                      "would read as %s",
+                      path, dsname, (unsigned long long)dims[0],
                       (unsigned long long)dims[1], (unsigned long long)dims[2],
                       (unsigned long long)stored,
-                      (unsigned long long)(layout == H5D_CHUNKED ? expect : 1));
+                      (unsigned long long)(layout == H5D_CHUNKED ? expect : 1), reads_as);
     close_id(dcpl);
     return st;
 }
@@ -371,7 +371,7 @@ static abl_status read_labels(const char *path, hid_t file, bool names, abl_mesh
     m->dims[2] = (int)dims[0];
 
     int present;
-    st = read_vec3_attr(path, dset, H5A_SPACING_MM, &present, m->spacing_mm, err);
+    st = read_vec3_attr(path, dset, H5_MESH_LABELS, H5A_SPACING_MM, &present, m->spacing_mm, err);
     if (st != ABL_OK) goto done;
     if (!present) {
         st = abl_fail(err, ABL_EINVAL, "%s: %s has no attribute %s (voxel size x y z in mm)",
@@ -389,7 +389,7 @@ static abl_status read_labels(const char *path, hid_t file, bool names, abl_mesh
             goto done;
         }
     }
-    st = read_vec3_attr(path, dset, H5A_ORIGIN_MM, &present, m->origin_mm, err);
+    st = read_vec3_attr(path, dset, H5_MESH_LABELS, H5A_ORIGIN_MM, &present, m->origin_mm, err);
     if (st != ABL_OK) goto done;
     if (present) {
         for (int a = 0; a < 3; a++) {
@@ -423,7 +423,7 @@ static abl_status read_labels(const char *path, hid_t file, bool names, abl_mesh
         st = read_label_names(path, dset, &m->label_names, err);
         if (st != ABL_OK) goto done;
     }
-    st = check_stored(path, dset, dims, err);
+    st = check_stored(path, dset, H5_MESH_LABELS, "label 0", dims, err);
     if (st != ABL_OK) goto done;
 
     m->labels = malloc(n);
@@ -455,14 +455,12 @@ done:
     return st;
 }
 
-/* The reader itself, in the calling process. */
-static abl_status read_local(const char *path, bool names, abl_mesh *out, abl_error *err)
+/* Open path read-only as HDF5, after our own checks: HDF5 would report a missing file, a
+ * directory and a file without read permission all as "unable to open file". */
+static abl_status open_h5(const char *path, const char *what, hid_t *file, abl_error *err)
 {
-    memset(out, 0, sizeof *out);
-    if (!path || !path[0]) return abl_fail(err, ABL_EINVAL, "mesh: empty file name");
-
-    /* Open it ourselves first: HDF5 would report a missing file, a directory and a file
-     * without read permission all as "unable to open file". */
+    *file = -1;
+    if (!path || !path[0]) return abl_fail(err, ABL_EINVAL, "%s: empty file name", what);
     /* O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused just below) */
     int fd = open(path, O_RDONLY | O_NONBLOCK);
     if (fd < 0) return abl_fail(err, ABL_EIO, "%s: cannot open (%s)", path, strerror(errno));
@@ -474,29 +472,182 @@ static abl_status read_local(const char *path, bool names, abl_mesh *out, abl_er
     if (fs != 0 || !S_ISREG(sb.st_mode))
         return abl_fail(err, ABL_EINVAL,
                         "%s: not a regular file (a FIFO, device or socket); only regular files "
-                        "are read as meshes",
-                        path);
+                        "are read as %s",
+                        path, what);
+    if (H5Fis_hdf5(path) <= 0)
+        return abl_fail(err, ABL_EIO, "%s: not a readable HDF5 file (truncated or corrupt?)", path);
+    *file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (*file < 0) {
+        char d[512];
+        return abl_fail(err, ABL_EIO, "%s: not a readable HDF5 file (truncated or corrupt?)%s",
+                        path, h5_detail(d, sizeof d));
+    }
+    return ABL_OK;
+}
 
+/* The reader itself, in the calling process. */
+static abl_status read_local(const char *path, bool names, abl_mesh *out, abl_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!path || !path[0]) return abl_fail(err, ABL_EINVAL, "mesh: empty file name");
     h5_quiet q;
     quiet_begin(&q);
-    abl_status st = ABL_OK;
     hid_t file = -1;
-    if (H5Fis_hdf5(path) <= 0) {
-        st = abl_fail(err, ABL_EIO, "%s: not a readable HDF5 file (truncated or corrupt?)", path);
-        goto done;
-    }
-    file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (file < 0) {
-        char d[512];
-        st = abl_fail(err, ABL_EIO, "%s: not a readable HDF5 file (truncated or corrupt?)%s",
-                      path, h5_detail(d, sizeof d));
-        goto done;
-    }
-    st = read_labels(path, file, names, out, err);
-done:
+    abl_status st = open_h5(path, "meshes", &file, err);
+    if (st == ABL_OK) st = read_labels(path, file, names, out, err);
     close_id(file);
     quiet_end(&q);
     if (st != ABL_OK) mesh_free(out);
+    return st;
+}
+
+/* spacing_mm / origin_mm of a scalar field: the dataset's own attributes, else those of the
+ * file's /grid/labels (an ablasim result names its grid there). */
+static abl_status field_geometry(const char *path, hid_t file, hid_t dset, const char *dsname,
+                                 abl_field_file *f, abl_error *err)
+{
+    int sp = 0, org = 0;
+    abl_status st = read_vec3_attr(path, dset, dsname, H5A_SPACING_MM, &sp, f->spacing_mm, err);
+    if (st == ABL_OK)
+        st = read_vec3_attr(path, dset, dsname, H5A_ORIGIN_MM, &org, f->origin_mm, err);
+    if (st != ABL_OK) return st;
+    if (!sp && !org && H5Lexists(file, H5_GRID, H5P_DEFAULT) > 0 &&
+        H5Lexists(file, H5_LABELS, H5P_DEFAULT) > 0) {
+        hid_t g = H5Dopen2(file, H5_LABELS, H5P_DEFAULT);
+        if (g >= 0) {
+            st = read_vec3_attr(path, g, H5_LABELS, H5A_SPACING_MM, &sp, f->spacing_mm, err);
+            if (st == ABL_OK)
+                st = read_vec3_attr(path, g, H5_LABELS, H5A_ORIGIN_MM, &org, f->origin_mm, err);
+            close_id(g);
+            if (st != ABL_OK) return st;
+        }
+    }
+    f->has_spacing = sp != 0;
+    f->has_origin = org != 0;
+    for (int a = 0; a < 3; a++) {
+        if (f->has_spacing && !(f->spacing_mm[a] >= MESH_MIN_VOXEL_MM &&
+                                f->spacing_mm[a] <= MESH_MAX_VOXEL_MM))
+            return abl_fail(err, ABL_EINVAL, "%s: attribute %s of %s = [%g, %g, %g]: each must "
+                            "be between %g and %g mm", path, H5A_SPACING_MM, dsname,
+                            f->spacing_mm[0], f->spacing_mm[1], f->spacing_mm[2],
+                            MESH_MIN_VOXEL_MM, MESH_MAX_VOXEL_MM);
+        if (f->has_origin && !(fabs(f->origin_mm[a]) <= MESH_MAX_ORIGIN_MM))
+            return abl_fail(err, ABL_EINVAL, "%s: attribute %s of %s = [%g, %g, %g]: values "
+                            "must be finite and within +-%g mm", path, H5A_ORIGIN_MM, dsname,
+                            f->origin_mm[0], f->origin_mm[1], f->origin_mm[2],
+                            MESH_MAX_ORIGIN_MM);
+    }
+    return ABL_OK;
+}
+
+static abl_status read_field(const char *path, hid_t file, const char *dsname,
+                             abl_field_file *f, abl_error *err)
+{
+    char d[512];
+    abl_status st = ABL_OK;
+    hid_t dset = -1, type = -1, space = -1;
+    /* H5Lexists on "/a/b" fails (rather than answering 0) when /a is missing: test each
+     * component, so a wrong path is one sentence */
+    htri_t ex = dsname[0] == '/' && dsname[1] ? 1 : 0;
+    char part[1024];
+    for (const char *p = dsname + 1; ex > 0 && *p;) {
+        const char *slash = strchr(p, '/');
+        size_t len = slash ? (size_t)(slash - dsname) : strlen(dsname);
+        if (len >= sizeof part) {
+            ex = 0;
+            break;
+        }
+        memcpy(part, dsname, len);
+        part[len] = '\0';
+        ex = H5Lexists(file, part, H5P_DEFAULT);
+        p = slash ? slash + 1 : p + strlen(p);
+    }
+    if (ex <= 0)
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: no dataset %s (expected a float [nz][ny][nx] temperature field in "
+                        "degrees C)",
+                        path, dsname);
+    dset = H5Dopen2(file, dsname, H5P_DEFAULT);
+    if (dset < 0) {
+        st = abl_fail(err, ABL_EINVAL, "%s: %s is not a readable dataset%s", path, dsname,
+                      h5_detail(d, sizeof d));
+        goto done;
+    }
+    type = H5Dget_type(dset);
+    space = H5Dget_space(dset);
+    if (type < 0 || space < 0) {
+        st = abl_fail(err, ABL_EIO, "%s: cannot query %s", path, dsname);
+        goto done;
+    }
+    H5T_class_t cls = H5Tget_class(type);
+    /* IEEE layouts only, as for the attributes (read_vec3_attr): libhdf5's soft converter of
+     * other float layouts reads uninitialised memory */
+    if (!(cls == H5T_INTEGER ||
+          (cls == H5T_FLOAT && (H5Tequal(type, H5T_IEEE_F64LE) > 0 ||
+                                H5Tequal(type, H5T_IEEE_F64BE) > 0 ||
+                                H5Tequal(type, H5T_IEEE_F32LE) > 0 ||
+                                H5Tequal(type, H5T_IEEE_F32BE) > 0)))) {
+        st = abl_fail(err, ABL_EINVAL,
+                      "%s: %s must hold IEEE float64 or float32 values (or integers), found %s",
+                      path, dsname, cls == H5T_FLOAT ? "a non-standard floating-point type"
+                                                     : class_name(cls));
+        goto done;
+    }
+    int rank = H5Sget_simple_extent_ndims(space);
+    if (rank != 3) {
+        st = abl_fail(err, ABL_EINVAL, "%s: %s must be 3-D [nz][ny][nx], found rank %d", path,
+                      dsname, rank);
+        goto done;
+    }
+    hsize_t dims[3];
+    H5Sget_simple_extent_dims(space, dims, NULL);
+    size_t n = 1;
+    for (int a = 0; a < 3; a++) {
+        if (dims[a] < 1 || dims[a] > (hsize_t)INT_MAX ||
+            (n *= (size_t)dims[a]) > ABL_GRID_MAX_VOXELS) {
+            st = abl_fail(err, ABL_EINVAL, "%s: %s has dimensions %llu x %llu x %llu (nz ny nx); "
+                          "at most %zu voxels, each dimension at least 1", path, dsname,
+                          (unsigned long long)dims[0], (unsigned long long)dims[1],
+                          (unsigned long long)dims[2], (size_t)ABL_GRID_MAX_VOXELS);
+            goto done;
+        }
+    }
+    f->dims[0] = (int)dims[2];
+    f->dims[1] = (int)dims[1];
+    f->dims[2] = (int)dims[0];
+    if ((st = field_geometry(path, file, dset, dsname, f, err)) ||
+        (st = check_stored(path, dset, dsname, "0 degrees C", dims, err)))
+        goto done;
+    f->values = malloc(n * sizeof *f->values);
+    if (!f->values) {
+        st = abl_fail(err, ABL_ENOMEM, "%s: cannot allocate %zu bytes for %s", path,
+                      n * sizeof *f->values, dsname);
+        goto done;
+    }
+    if (H5Dread(dset, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, f->values) < 0) {
+        st = abl_fail(err, ABL_EIO, "%s: reading %s failed (truncated or corrupt?)%s", path,
+                      dsname, h5_detail(d, sizeof d));
+        goto done;
+    }
+done:
+    close_id(space);
+    close_id(type);
+    close_id(dset);
+    return st;
+}
+
+static abl_status read_field_local(const char *path, const char *dsname, abl_field_file *out,
+                                   abl_error *err)
+{
+    memset(out, 0, sizeof *out);
+    h5_quiet q;
+    quiet_begin(&q);
+    hid_t file = -1;
+    abl_status st = open_h5(path, "temperature fields", &file, err);
+    if (st == ABL_OK) st = read_field(path, file, dsname, out, err);
+    close_id(file);
+    quiet_end(&q);
+    if (st != ABL_OK) mesh_field_free(out);
     return st;
 }
 
@@ -504,22 +655,36 @@ done:
 
 /* libhdf5 1.10 can crash (NULL reads, heap overflows) or loop forever on a corrupt file, and no
  * check of ours can come first: the faults are inside the calls that look at the file. So the
- * child runs read_local and streams the result through a pipe: a header (status, geometry,
- * sizes, message), the labels, the names, a trailer. Anything short of the trailer followed by
- * a clean exit is a failed read; a child still busy at the deadline is killed. */
+ * child runs the in-process reader and streams the result through a pipe: a header (status,
+ * geometry, sizes, message), the voxel data (labels or float64 values), the names, a trailer.
+ * Anything short of the trailer followed by a clean exit is a failed read; a child still busy
+ * at the deadline is killed. */
 #define GUARD_MAGIC 0x6d657368u   /* "mesh" */
 #define GUARD_TRAILER 0x656e6421u /* "end!" */
 #define GUARD_MAX_NAMES ((uint64_t)1 << 26)
+
+/* What the child reads: a mesh's labels (dataset NULL) or the scalar field `dataset`. */
+typedef struct {
+    const char *dataset;
+    bool names;
+} guard_req;
 
 typedef struct {
     uint32_t magic;
     int32_t status;
     int32_t dims[3];
+    int32_t has_spacing, has_origin;
     double spacing_mm[3], origin_mm[3];
-    uint64_t nlabels;   /* bytes of labels that follow */
+    uint64_t nvoxels;   /* voxels whose data follow (1 byte each for labels, 8 for a field) */
     uint64_t names_len; /* bytes of label_names that follow, with the NUL; 0: none */
     char msg[ABL_ERRMSG_LEN];
 } guard_header;
+
+/* The result of either reader, as the pipe carries it. */
+typedef struct {
+    abl_mesh mesh;
+    abl_field_file field;
+} guard_result;
 
 static int write_all(int fd, const void *buf, size_t n)
 {
@@ -536,7 +701,7 @@ static int write_all(int fd, const void *buf, size_t n)
 
 /* In the child: read, send, _exit (no atexit handlers: the parent's HDF5 state, stdio buffers
  * and sanitizer leak checks are the parent's business). */
-static void guard_child(int fd, const char *path, bool names)
+static void guard_child(int fd, const char *path, const guard_req *req)
 {
     /* Library code is silent; whatever a crashing libhdf5 or a sanitizer would print in here
      * is replaced by the parent's one-sentence message. */
@@ -546,28 +711,37 @@ static void guard_child(int fd, const char *path, bool names)
         dup2(nul, STDERR_FILENO);
         if (nul > STDERR_FILENO) close(nul);
     }
-    abl_mesh m;
+    guard_result r;
+    memset(&r, 0, sizeof r);
     abl_error e = {0};
-    abl_status st = read_local(path, names, &m, &e);
+    abl_status st = req->dataset ? read_field_local(path, req->dataset, &r.field, &e)
+                                 : read_local(path, req->names, &r.mesh, &e);
     guard_header h;
     memset(&h, 0, sizeof h);
     h.magic = GUARD_MAGIC;
     h.status = (int32_t)st;
+    const void *data = NULL;
+    size_t data_bytes = 0;
     if (st == ABL_OK) {
+        const int *dims = req->dataset ? r.field.dims : r.mesh.dims;
         for (int a = 0; a < 3; a++) {
-            h.dims[a] = m.dims[a];
-            h.spacing_mm[a] = m.spacing_mm[a];
-            h.origin_mm[a] = m.origin_mm[a];
+            h.dims[a] = dims[a];
+            h.spacing_mm[a] = req->dataset ? r.field.spacing_mm[a] : r.mesh.spacing_mm[a];
+            h.origin_mm[a] = req->dataset ? r.field.origin_mm[a] : r.mesh.origin_mm[a];
         }
-        h.nlabels = (uint64_t)m.dims[0] * (uint64_t)m.dims[1] * (uint64_t)m.dims[2];
-        h.names_len = m.label_names ? (uint64_t)strlen(m.label_names) + 1 : 0;
+        h.has_spacing = req->dataset ? r.field.has_spacing : 1;
+        h.has_origin = req->dataset ? r.field.has_origin : 1;
+        h.nvoxels = (uint64_t)dims[0] * (uint64_t)dims[1] * (uint64_t)dims[2];
+        h.names_len = r.mesh.label_names ? (uint64_t)strlen(r.mesh.label_names) + 1 : 0;
+        data = req->dataset ? (const void *)r.field.values : (const void *)r.mesh.labels;
+        data_bytes = (size_t)h.nvoxels * (req->dataset ? sizeof(double) : 1);
     } else {
         snprintf(h.msg, sizeof h.msg, "%s", e.msg);
     }
     const uint32_t trailer = GUARD_TRAILER;
     int ok = write_all(fd, &h, sizeof h) == 0 &&
-             (h.nlabels == 0 || write_all(fd, m.labels, (size_t)h.nlabels) == 0) &&
-             (h.names_len == 0 || write_all(fd, m.label_names, (size_t)h.names_len) == 0) &&
+             (data_bytes == 0 || write_all(fd, data, data_bytes) == 0) &&
+             (h.names_len == 0 || write_all(fd, r.mesh.label_names, (size_t)h.names_len) == 0) &&
              write_all(fd, &trailer, sizeof trailer) == 0;
     _exit(ok ? 0 : 1);
 }
@@ -603,15 +777,22 @@ static int read_until(int fd, void *buf, size_t n, double deadline)
     return 0;
 }
 
-static abl_status read_guarded(const char *path, bool names, double timeout_s, abl_mesh *out,
-                               abl_error *err)
+static void guard_result_free(guard_result *r)
+{
+    mesh_free(&r->mesh);
+    mesh_field_free(&r->field);
+}
+
+/* what: "mesh" or "file", for the messages */
+static abl_status read_guarded(const char *path, const guard_req *req, const char *what,
+                               double timeout_s, guard_result *out, abl_error *err)
 {
     memset(out, 0, sizeof *out);
-    if (!path || !path[0]) return abl_fail(err, ABL_EINVAL, "mesh: empty file name");
+    if (!path || !path[0]) return abl_fail(err, ABL_EINVAL, "%s: empty file name", what);
     int p[2];
     if (pipe(p) != 0)
-        return abl_fail(err, ABL_EIO, "%s: cannot read the mesh: no pipe for the reader process "
-                        "(%s)", path, strerror(errno));
+        return abl_fail(err, ABL_EIO, "%s: cannot read the %s: no pipe for the reader process "
+                        "(%s)", path, what, strerror(errno));
     /* nothing else the process starts (a sweep's workers) should inherit the pipe */
     fcntl(p[0], F_SETFD, FD_CLOEXEC);
     fcntl(p[1], F_SETFD, FD_CLOEXEC);
@@ -620,23 +801,24 @@ static abl_status read_guarded(const char *path, bool names, double timeout_s, a
         int e = errno;
         close(p[0]);
         close(p[1]);
-        return abl_fail(err, ABL_EIO, "%s: cannot read the mesh: cannot start the reader "
-                        "process (%s)", path, strerror(e));
+        return abl_fail(err, ABL_EIO, "%s: cannot read the %s: cannot start the reader "
+                        "process (%s)", path, what, strerror(e));
     }
     if (pid == 0) {
         close(p[0]);
-        guard_child(p[1], path, names); /* does not return */
+        guard_child(p[1], path, req); /* does not return */
     }
     close(p[1]);
 
     abl_status st = ABL_OK;
+    const size_t elem = req->dataset ? sizeof(double) : 1;
     const double deadline = now_s() + timeout_s;
     guard_header h;
     uint32_t trailer = 0;
     int r = read_until(p[0], &h, sizeof h, deadline);
     if (r == 0 && (h.magic != GUARD_MAGIC || (h.status == ABL_OK &&
-                   (h.nlabels == 0 || h.nlabels > ABL_GRID_MAX_VOXELS ||
-                    h.names_len > GUARD_MAX_NAMES))))
+                   (h.nvoxels == 0 || h.nvoxels > ABL_GRID_MAX_VOXELS ||
+                    h.names_len > GUARD_MAX_NAMES || (req->dataset && h.names_len)))))
         r = 3;
     if (r == 0 && h.status == ABL_OK) {
         uint64_t n = 1;
@@ -644,25 +826,34 @@ static abl_status read_guarded(const char *path, bool names, double timeout_s, a
             if (h.dims[a] < 1) r = 3;
             else n *= (uint64_t)h.dims[a];
         }
-        if (r == 0 && n != h.nlabels) r = 3;
+        if (r == 0 && n != h.nvoxels) r = 3;
+        void *data = NULL;
         if (r == 0) {
+            int *dims = req->dataset ? out->field.dims : out->mesh.dims;
+            double *sp = req->dataset ? out->field.spacing_mm : out->mesh.spacing_mm;
+            double *org = req->dataset ? out->field.origin_mm : out->mesh.origin_mm;
             for (int a = 0; a < 3; a++) {
-                out->dims[a] = h.dims[a];
-                out->spacing_mm[a] = h.spacing_mm[a];
-                out->origin_mm[a] = h.origin_mm[a];
+                dims[a] = h.dims[a];
+                sp[a] = h.spacing_mm[a];
+                org[a] = h.origin_mm[a];
             }
-            out->labels = malloc((size_t)h.nlabels);
-            out->label_names = h.names_len ? malloc((size_t)h.names_len) : NULL;
-            if (!out->labels || (h.names_len && !out->label_names)) {
+            out->field.has_spacing = h.has_spacing != 0;
+            out->field.has_origin = h.has_origin != 0;
+            data = malloc((size_t)h.nvoxels * elem);
+            if (req->dataset) out->field.values = data;
+            else out->mesh.labels = data;
+            out->mesh.label_names = h.names_len ? malloc((size_t)h.names_len) : NULL;
+            if (!data || (h.names_len && !out->mesh.label_names)) {
                 st = abl_fail(err, ABL_ENOMEM, "%s: cannot allocate %llu bytes for %s", path,
-                              (unsigned long long)h.nlabels, H5_MESH_LABELS);
+                              (unsigned long long)(h.nvoxels * elem),
+                              req->dataset ? req->dataset : H5_MESH_LABELS);
                 r = -1;
             }
         }
-        if (r == 0) r = read_until(p[0], out->labels, (size_t)h.nlabels, deadline);
+        if (r == 0) r = read_until(p[0], data, (size_t)h.nvoxels * elem, deadline);
         if (r == 0 && h.names_len) {
-            r = read_until(p[0], out->label_names, (size_t)h.names_len, deadline);
-            if (r == 0 && out->label_names[h.names_len - 1] != '\0') r = 3;
+            r = read_until(p[0], out->mesh.label_names, (size_t)h.names_len, deadline);
+            if (r == 0 && out->mesh.label_names[h.names_len - 1] != '\0') r = 3;
         }
     }
     if (r == 0) r = read_until(p[0], &trailer, sizeof trailer, deadline);
@@ -682,9 +873,9 @@ static abl_status read_guarded(const char *path, bool names, double timeout_s, a
         st = abl_fail(err, (abl_status)h.status, "%s", h.msg);
     } else if (r == 2) {
         st = abl_fail(err, ABL_EIO,
-                      "%s: reading this HDF5 mesh did not finish within %g s and was stopped: "
+                      "%s: reading this HDF5 %s did not finish within %g s and was stopped: "
                       "the file is corrupt (libhdf5 loops forever on some damaged files)",
-                      path, timeout_s);
+                      path, what, timeout_s);
     } else if (r != 0 && r != -1) {
         char how[160];
         if (w == pid && WIFSIGNALED(wstatus))
@@ -697,12 +888,18 @@ static abl_status read_guarded(const char *path, bool names, double timeout_s, a
         else
             snprintf(how, sizeof how, "failed: the reader process sent an incomplete answer");
         st = abl_fail(err, ABL_EIO,
-                      "%s: reading this HDF5 mesh %s: the file is corrupt or damaged (libhdf5 "
+                      "%s: reading this HDF5 %s %s: the file is corrupt or damaged (libhdf5 "
                       "is not robust against malformed files; docs/RELIABILITY.md)",
-                      path, how);
+                      path, what, how);
     }
-    if (st != ABL_OK) mesh_free(out);
+    if (st != ABL_OK) guard_result_free(out);
     return st;
+}
+
+static double guard_timeout_s(const abl_mesh_read_opts *opts)
+{
+    return opts->timeout_s > 0 && isfinite(opts->timeout_s) ? opts->timeout_s
+                                                             : ABL_MESH_READ_TIMEOUT_S;
 }
 
 abl_status mesh_read_ex(const char *path, const abl_mesh_read_opts *opts, abl_mesh *out,
@@ -711,14 +908,39 @@ abl_status mesh_read_ex(const char *path, const abl_mesh_read_opts *opts, abl_me
     const abl_mesh_read_opts def = {false, false, 0.0};
     if (!opts) opts = &def;
     if (opts->in_process) return read_local(path, !opts->skip_names, out, err);
-    double t = opts->timeout_s > 0 && isfinite(opts->timeout_s) ? opts->timeout_s
-                                                                  : ABL_MESH_READ_TIMEOUT_S;
-    return read_guarded(path, !opts->skip_names, t, out, err);
+    guard_result r;
+    const guard_req req = {NULL, !opts->skip_names};
+    abl_status st = read_guarded(path, &req, "mesh", guard_timeout_s(opts), &r, err);
+    *out = r.mesh;
+    return st;
 }
 
 abl_status mesh_read(const char *path, abl_mesh *out, abl_error *err)
 {
     return mesh_read_ex(path, NULL, out, err);
+}
+
+abl_status mesh_read_field(const char *path, const char *dataset, const abl_mesh_read_opts *opts,
+                           abl_field_file *out, abl_error *err)
+{
+    const abl_mesh_read_opts def = {false, false, 0.0};
+    if (!opts) opts = &def;
+    if (!dataset || dataset[0] != '/')
+        return abl_fail(err, ABL_EINVAL, "%s: dataset name '%s' must be an absolute HDF5 path "
+                        "such as /fields/T_final_C", path ? path : "", dataset ? dataset : "");
+    if (opts->in_process) return read_field_local(path, dataset, out, err);
+    guard_result r;
+    const guard_req req = {dataset, false};
+    abl_status st = read_guarded(path, &req, "file", guard_timeout_s(opts), &r, err);
+    *out = r.field;
+    return st;
+}
+
+void mesh_field_free(abl_field_file *f)
+{
+    if (!f) return;
+    free(f->values);
+    memset(f, 0, sizeof *f);
 }
 
 /* ---- writing ----------------------------------------------------------------------------- */

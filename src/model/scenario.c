@@ -3,6 +3,7 @@
  * reference" is generated from them (scenario_reference_markdown). */
 #include "ablasim/scenario.h"
 #include "ablasim/fileguard.h"
+#include "ablasim/h5_schema.h"
 #include "ablasim/pcg.h" /* ABL_PRECOND_*: the solver family's names for time.preconditioner */
 
 #include "ablasim/source.h"
@@ -97,6 +98,16 @@ static const cfg_keydecl physics_decl[] = {
     CFG_KEY("arterial_temperature_C", "°C", "37", "[-200, 200]", "blood temperature T_a"),
     CFG_KEY("initial_temperature_C", "°C", "arterial", "[-200, 200]",
             "uniform initial temperature"),
+    CFG_KEY("initial_temperature_file", "–", "absent: uniform",
+            "path to an HDF5 file (relative to the scenario)",
+            "initial temperature field in °C, one value per voxel: a float or integer dataset "
+            "[nz][ny][nx] with the grid's dims (x fastest; values in [-200, 200]); its "
+            "`spacing_mm`/`origin_mm` attributes, or those of the file's /grid/labels (an "
+            "ablasim result), must match the grid. Not with `initial_temperature_C` or "
+            "`ex_vivo_temperature_C` (docs/SCENARIOS.md \"Initial temperature field\")"),
+    CFG_KEY("initial_temperature_dataset", "–", "`/fields/T_final_C`", "absolute HDF5 path",
+            "the dataset of initial_temperature_file (default: an ablasim result's final "
+            "temperature)"),
     CFG_KEY("ex_vivo_temperature_C", "°C", "absent: in vivo", "[-50, 60]",
             "an ex vivo specimen at this temperature: every tissue's perfusion and metabolic heat "
             "0; initial and arterial temperature and every domain face's temperature this, "
@@ -323,6 +334,71 @@ static abl_status parse_ex_vivo(cfg_node *phys, abl_scenario *sc, abl_error *err
         sc->tissues.t[t].perfusion_per_s = 0.0;
         sc->tissues.t[t].q_met_W_m3 = 0.0;
     }
+    return ABL_OK;
+}
+
+/* physics.initial_temperature_file (physics_decl): the field is read here, once per scenario
+ * (a sweep's or the planner's runs share it), so that physics.freezing: auto sees its lowest
+ * value; sim_create checks its dims and geometry against the grid (build_grid). */
+static abl_status parse_initial_field(cfg_node *phys, abl_scenario *sc, const char *base_dir,
+                                      abl_error *err)
+{
+    const char *file = NULL, *dset = NULL;
+    abl_status st;
+    if ((st = cfg_get_string(phys, "initial_temperature_file", false, NULL, &file, err)) ||
+        (st = cfg_get_string(phys, "initial_temperature_dataset", false, H5_T_FINAL, &dset,
+                             err)))
+        return st;
+    char where[600];
+    cfg_node *fnode = cfg_get(phys, "initial_temperature_file");
+    if (!file) {
+        cfg_node *dn = cfg_get(phys, "initial_temperature_dataset");
+        if (dn)
+            return abl_fail(err, ABL_EINVAL,
+                            "%s: 'physics.initial_temperature_dataset' names a dataset of "
+                            "'physics.initial_temperature_file', which is not given",
+                            cfg_where(dn, where, sizeof where));
+        return ABL_OK;
+    }
+    const char *other = cfg_get(phys, "initial_temperature_C")   ? "initial_temperature_C"
+                        : cfg_get(phys, "ex_vivo_temperature_C") ? "ex_vivo_temperature_C"
+                                                                   : NULL;
+    if (other)
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: 'physics.initial_temperature_file' and 'physics.%s' both set the "
+                        "initial temperature; give one of them",
+                        cfg_where(fnode, where, sizeof where), other);
+    if (!file[0])
+        return abl_fail(err, ABL_EINVAL, "%s: 'physics.initial_temperature_file' is empty",
+                        cfg_where(fnode, where, sizeof where));
+    sc->initial_T_path = resolve(base_dir, file);
+    sc->initial_T_dataset = xstrdup(dset);
+    if (!sc->initial_T_path || !sc->initial_T_dataset)
+        return abl_fail(err, ABL_ENOMEM, "out of memory");
+    abl_error e = {0};
+    if ((st = mesh_read_field(sc->initial_T_path, dset, NULL, &sc->initial_T, &e)))
+        return abl_fail(err, st, "%s: physics.initial_temperature_file: %s",
+                        cfg_where(fnode, where, sizeof where), e.msg);
+    const abl_field_file *f = &sc->initial_T;
+    const size_t n = (size_t)f->dims[0] * (size_t)f->dims[1] * (size_t)f->dims[2];
+    double lo = INFINITY, hi = -INFINITY;
+    for (size_t c = 0; c < n; c++) {
+        const double v = f->values[c];
+        if (!(v >= temp_range.lo && v <= temp_range.hi)) {
+            const size_t nxy = (size_t)f->dims[0] * (size_t)f->dims[1];
+            return abl_fail(err, ABL_EINVAL,
+                            "%s: physics.initial_temperature_file %s, dataset %s: %g degC at "
+                            "voxel (i, j, k) = (%zu, %zu, %zu); every value must be finite and "
+                            "within [%g, %g] degC",
+                            cfg_where(fnode, where, sizeof where), sc->initial_T_path, dset, v,
+                            c % (size_t)f->dims[0], (c / (size_t)f->dims[0]) % (size_t)f->dims[1],
+                            c / nxy, temp_range.lo, temp_range.hi);
+        }
+        lo = fmin(lo, v);
+        hi = fmax(hi, v);
+    }
+    sc->initial_T_min_C = lo;
+    sc->initial_T_max_C = hi;
     return ABL_OK;
 }
 
@@ -901,6 +977,7 @@ static abl_status parse_time(cfg_node *t, abl_scenario *sc, abl_error *err)
 static double lowest_imposed_C(const abl_scenario *sc)
 {
     double lo = sc->T_initial_C;
+    if (sc->initial_T.values) lo = fmin(lo, sc->initial_T_min_C);
     for (int f = 0; f < 6; f++)
         if (sc->bc[f].type != BC_INSULATED) lo = fmin(lo, sc->bc[f].T_C);
     for (int i = 0; i < sc->nsources; i++) {
@@ -1037,7 +1114,9 @@ static abl_status parse_root(cfg_node *root, abl_scenario *sc, const char *base_
                         cfg_where(stop, where, sizeof where), shutdown[shut]);
     }
     if (shut != 2) sc->perfusion_stop_C = NAN; /* arrhenius (or none) */
-    if ((st = parse_ex_vivo(phys, sc, err))) return st;
+    if ((st = parse_ex_vivo(phys, sc, err)) ||
+        (st = parse_initial_field(phys, sc, base_dir, err)))
+        return st;
     if ((st = parse_grid(cfg_get(root, "grid"), sc, base_dir, err)) ||
         (st = parse_boundary(cfg_get(root, "boundary"), sc, err)) ||
         (st = parse_time(cfg_get(root, "time"), sc, err)) ||
@@ -1178,6 +1257,9 @@ void scenario_free(abl_scenario *sc)
     free(sc->tissues_path);
     free(sc->devices_path);
     free(sc->mesh_path);
+    free(sc->initial_T_path);
+    free(sc->initial_T_dataset);
+    mesh_field_free(&sc->initial_T);
     free(sc->output_path);
     free(sc->text);
     free(sc->file_text);
