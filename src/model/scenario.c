@@ -375,10 +375,13 @@ static abl_status parse_initial_field(cfg_node *phys, abl_scenario *sc, const ch
     sc->initial_T_dataset = xstrdup(dset);
     if (!sc->initial_T_path || !sc->initial_T_dataset)
         return abl_fail(err, ABL_ENOMEM, "out of memory");
+    /* where the key was given and, in a file, its name (a --set origin already names it) */
+    char at[700];
+    snprintf(at, sizeof at, "%s%s", cfg_where(fnode, where, sizeof where),
+             fnode->line > 0 ? ": physics.initial_temperature_file" : "");
     abl_error e = {0};
     if ((st = mesh_read_field(sc->initial_T_path, dset, NULL, &sc->initial_T, &e)))
-        return abl_fail(err, st, "%s: physics.initial_temperature_file: %s",
-                        cfg_where(fnode, where, sizeof where), e.msg);
+        return abl_fail(err, st, "%s: %s", at, e.msg);
     const abl_field_file *f = &sc->initial_T;
     const size_t n = (size_t)f->dims[0] * (size_t)f->dims[1] * (size_t)f->dims[2];
     double lo = INFINITY, hi = -INFINITY;
@@ -387,10 +390,9 @@ static abl_status parse_initial_field(cfg_node *phys, abl_scenario *sc, const ch
         if (!(v >= temp_range.lo && v <= temp_range.hi)) {
             const size_t nxy = (size_t)f->dims[0] * (size_t)f->dims[1];
             return abl_fail(err, ABL_EINVAL,
-                            "%s: physics.initial_temperature_file %s, dataset %s: %g degC at "
-                            "voxel (i, j, k) = (%zu, %zu, %zu); every value must be finite and "
-                            "within [%g, %g] degC",
-                            cfg_where(fnode, where, sizeof where), sc->initial_T_path, dset, v,
+                            "%s: %s, dataset %s: %g degC at voxel (i, j, k) = (%zu, %zu, %zu); "
+                            "every value must be finite and within [%g, %g] degC",
+                            at, sc->initial_T_path, dset, v,
                             c % (size_t)f->dims[0], (c / (size_t)f->dims[0]) % (size_t)f->dims[1],
                             c / nxy, temp_range.lo, temp_range.hi);
         }

@@ -19,6 +19,9 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <hdf5.h>
+#include <math.h>
+
 #include "ablasim/mesh.h"
 #include "ablasim/nifti.h"
 #include "testutil.h"
@@ -37,8 +40,48 @@ static void replace_all(char *s, size_t cap, const char *from, const char *to)
     }
 }
 
+/* A float64 field [nz][ny][nx] = dims reversed, at dataset `name`, with a spacing_mm attribute
+ * when spacing is given (the initial temperature catalogue cases). */
+static void write_field_h5(const char *file, const char *name, const int dims[3],
+                           const double *v, const double *spacing)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", tu_tmpdir(), file);
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    const hsize_t d[3] = {(hsize_t)dims[2], (hsize_t)dims[1], (hsize_t)dims[0]};
+    hid_t sp = H5Screate_simple(3, d, NULL);
+    hid_t ds = H5Dcreate2(f, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    CU_ASSERT_FATAL(f >= 0 && sp >= 0 && ds >= 0);
+    CU_ASSERT_FATAL(H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
+    if (spacing) {
+        const hsize_t three = 3;
+        hid_t as = H5Screate_simple(1, &three, NULL);
+        hid_t a = H5Acreate2(ds, "spacing_mm", H5T_IEEE_F64LE, as, H5P_DEFAULT, H5P_DEFAULT);
+        CU_ASSERT_FATAL(a >= 0 && H5Awrite(a, H5T_NATIVE_DOUBLE, spacing) >= 0);
+        H5Aclose(a);
+        H5Sclose(as);
+    }
+    H5Dclose(ds);
+    H5Sclose(sp);
+    CU_ASSERT_FATAL(H5Fclose(f) >= 0);
+}
+
 static void make_fixtures(void)
 {
+    {
+        /* initial temperature fields for the 10 x 8 x 6 grid of the initial_field_* cases */
+        static double v[480];
+        for (int c = 0; c < 480; c++) v[c] = 37.0 + (c % 7);
+        const int ok_dims[3] = {10, 8, 6}, short_dims[3] = {10, 8, 5};
+        const double h1[3] = {1, 1, 1}, h2[3] = {2, 2, 2};
+        write_field_h5("field_ok.h5", "T0_C", ok_dims, v, h1);
+        write_field_h5("field_short.h5", "T0_C", short_dims, v, h1);
+        write_field_h5("field_2mm.h5", "T0_C", ok_dims, v, h2);
+        v[123] = NAN; /* voxel (3, 4, 1) */
+        write_field_h5("field_nan.h5", "T0_C", ok_dims, v, NULL);
+        v[123] = 37.0;
+    }
+
     char path[700];
     abl_mesh m = {.dims = {10, 8, 6}, .spacing_mm = {1, 1, 1}, .origin_mm = {-4.5, -3.5, -2.5}};
     m.labels = calloc(480, 1);
@@ -57,6 +100,137 @@ static void make_fixtures(void)
              "truncated_mesh.h5 && echo 'this is not HDF5' > not_hdf5.h5",
              tu_tmpdir());
     CU_ASSERT_FATAL(system(cmd) == 0);
+}
+
+/* physics.initial_temperature_file, the way a user continues a run: a relaxing Gaussian run for
+ * 20 s equals the same run for 10 s continued for 10 s from its result's /fields/T_final_C (the
+ * default dataset; the geometry comes from the result's /grid/labels). The step is fixed
+ * (0.25 s, 40 steps against 2 x 20), so both runs take the same steps on the same values: the
+ * fields must agree bitwise (h5diff without a tolerance). The two runs also check what the
+ * field is at t = 0: the maps T_max and T_min of the continued run start from the field, so its
+ * T_max >= the field everywhere; its damage starts at 0 (not carried over, documented), so the
+ * two halves' Omega add up to the one run's (the same samples of the same temperatures; 1e-9
+ * relative: the order of a few additions). */
+static void test_initial_field_continuation(void)
+{
+    char dir[700], yaml[800], gauss[800], cmd[4000], errf[760];
+    tu_subdir(dir, sizeof dir, "initial_field");
+    snprintf(errf, sizeof errf, "%s/err.txt", dir);
+    /* the Gaussian: 37 + 40 exp(-r^2 / (2 (2 mm)^2)) on 21^3 voxels of 1 mm */
+    static double v[21 * 21 * 21];
+    for (int k = 0; k < 21; k++)
+        for (int j = 0; j < 21; j++)
+            for (int i = 0; i < 21; i++) {
+                const double r2 = (i - 10.0) * (i - 10.0) + (j - 10.0) * (j - 10.0) +
+                                  (k - 10.0) * (k - 10.0);
+                v[(k * 21 + j) * 21 + i] = 37.0 + 40.0 * exp(-r2 / 8.0);
+            }
+    const int dims[3] = {21, 21, 21};
+    const double h[3] = {1, 1, 1};
+    char rel[760];
+    snprintf(rel, sizeof rel, "initial_field/gauss.h5");
+    write_field_h5(rel, "T0_C", dims, v, h);
+    snprintf(gauss, sizeof gauss, "%s/gauss.h5", dir);
+    snprintf(yaml, sizeof yaml, "%s/relax.yaml", dir);
+    char text[2000];
+    snprintf(text, sizeof text,
+             "name: relax\ntissues_file: %s/configs/tissues.yaml\n"
+             "grid: {dims: [21, 21, 21], spacing_mm: [1, 1, 1], background: liver}\n"
+             "physics: {vaporisation: off}\n"
+             "boundary: {default: {type: fixed_temperature, temperature_C: 37}}\n"
+             "time: {duration_s: 20, dt_s: 0.25}\n",
+             tu_root());
+    tu_spit(yaml, text);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' run relax.yaml -o one.h5 -q --set physics.initial_temperature_file="
+             "gauss.h5 --set physics.initial_temperature_dataset=/T0_C && '%s' run relax.yaml -o "
+             "half.h5 -q --set time.duration_s=10 --set physics.initial_temperature_file=gauss.h5 "
+             "--set physics.initial_temperature_dataset=/T0_C && '%s' run relax.yaml -o two.h5 -q "
+             "--set time.duration_s=10 --set physics.initial_temperature_file=half.h5",
+             dir, tu_bin(), tu_bin(), tu_bin());
+    CU_ASSERT_FATAL(tu_run(cmd, NULL, errf) == 0);
+    snprintf(cmd, sizeof cmd, "cd '%s' && h5diff one.h5 two.h5 /fields/T_final_C", dir);
+    CU_ASSERT_EQUAL(tu_run(cmd, NULL, errf), 0);
+    /* the first step of the field run is the field itself: T_max of the continued run is at
+     * least the starting field (half.h5's T_final) everywhere, and above 37 C at the centre */
+    abl_field_file start = {0}, tmax = {0}, om = {0}, om1 = {0}, om2 = {0};
+    abl_error err = {0};
+    char half[760], two[760];
+    snprintf(half, sizeof half, "%s/half.h5", dir);
+    snprintf(two, sizeof two, "%s/two.h5", dir);
+    CU_ASSERT_FATAL(mesh_read_field(half, "/fields/T_final_C", NULL, &start, &err) == ABL_OK);
+    CU_ASSERT_FATAL(mesh_read_field(two, "/fields/T_max_C", NULL, &tmax, &err) == ABL_OK);
+    CU_ASSERT_FATAL(mesh_read_field(two, "/fields/damage_omega", NULL, &om, &err) == ABL_OK);
+    char one[760];
+    snprintf(one, sizeof one, "%s/one.h5", dir);
+    CU_ASSERT_FATAL(mesh_read_field(one, "/fields/damage_omega", NULL, &om1, &err) == ABL_OK);
+    CU_ASSERT_FATAL(mesh_read_field(half, "/fields/damage_omega", NULL, &om2, &err) == ABL_OK);
+    CU_ASSERT(start.has_spacing && start.has_origin); /* from the result's /grid/labels */
+    size_t below = 0;
+    double dom = 0.0, om_max = 0.0;
+    for (size_t c = 0; c < 21 * 21 * 21; c++) {
+        below += tmax.values[c] < start.values[c];
+        dom = fmax(dom, fabs(om.values[c] + om2.values[c] - om1.values[c]));
+        om_max = fmax(om_max, om1.values[c]);
+    }
+    printf("\n  Omega: one run's largest %.4g, halves' sum minus it at most %.3g", om_max, dom);
+    CU_ASSERT_EQUAL(below, 0);
+    CU_ASSERT(start.values[(10 * 21 + 10) * 21 + 10] > 40.0); /* still warm after 10 s */
+    CU_ASSERT(om_max > 0.01); /* a damage the check can see */
+    CU_ASSERT(dom <= 1e-9 * om_max);
+    mesh_field_free(&om1);
+    mesh_field_free(&om2);
+    mesh_field_free(&start);
+    mesh_field_free(&tmax);
+    mesh_field_free(&om);
+}
+
+/* A field with a frozen spot (-30 C) away from any source: physics.freezing: auto sees the
+ * field's lowest value and models freezing, and the active region, which skips the voxels it
+ * proves nominal, must find the spot by its first whole-grid scan. The active-region run must
+ * equal the whole-grid one (active_region: off) to rounding: 1e-9 K, the bound suite phase
+ * asserts for the same equivalence (measured there 1.2e-11 K). */
+static void test_initial_field_region(void)
+{
+    static double v[24 * 20 * 16];
+    for (int k = 0; k < 16; k++)
+        for (int j = 0; j < 20; j++)
+            for (int i = 0; i < 24; i++) {
+                const double r2 = (i - 17.0) * (i - 17.0) + (j - 6.0) * (j - 6.0) +
+                                  (k - 9.0) * (k - 9.0);
+                v[(k * 20 + j) * 24 + i] = r2 <= 6.0 ? -30.0 : 37.0;
+            }
+    const int dims[3] = {24, 20, 16};
+    write_field_h5("cold_spot.h5", "T0_C", dims, v, NULL);
+    char yaml[3000], path[760];
+    snprintf(path, sizeof path, "%s/cold_spot.h5", tu_tmpdir());
+    snprintf(yaml, sizeof yaml,
+             "name: cold_spot\ntissues_file: tissues.yaml\n"
+             "grid: {dims: [24, 20, 16], spacing_mm: [1, 1, 1], background: liver}\n"
+             "physics: {initial_temperature_file: %s, initial_temperature_dataset: /T0_C}\n"
+             "boundary: {default: {type: fixed_temperature, temperature_C: 37}}\n"
+             "time: {duration_s: 30}\n",
+             path);
+    const char *off[] = {"time.active_region=off"};
+    abl_scenario *sa = tu_scenario(yaml, NULL, 0), *sb = tu_scenario(yaml, off, 1);
+    CU_ASSERT_FATAL(sa && sb);
+    CU_ASSERT(sa->freezing); /* auto: the field's -30 C */
+    abl_sim *a = tu_sim(sa), *b = tu_sim(sb);
+    CU_ASSERT_FATAL(a && b);
+    CU_ASSERT(a->region_on && !b->region_on);
+    CU_ASSERT(a->T[ABL_IDX(&a->grid, 17, 6, 9)] == -30.0);
+    tu_step_for(a, 30.0);
+    tu_step_for(b, 30.0);
+    const double d = tu_maxdiff(a->T, b->T, a->grid.n);
+    printf("\n  cold spot, 30 s: active region vs whole grid %.3g K; centre %.2f C", d,
+           a->T[ABL_IDX(&a->grid, 17, 6, 9)]);
+    CU_ASSERT(d <= 1e-9);
+    /* the 5 mm spot warmed from -30 C (thawing through its latent heat) but not back to 37 C */
+    CU_ASSERT(a->T[ABL_IDX(&a->grid, 17, 6, 9)] > -30.0 && a->T[ABL_IDX(&a->grid, 17, 6, 9)] < 37.0);
+    sim_destroy(a);
+    sim_destroy(b);
+    scenario_free(sa);
+    scenario_free(sb);
 }
 
 /* One catalogue case. Besides expect-exit, expect-message and args, a case may say
@@ -646,6 +820,10 @@ void register_cli_tests(void)
     CU_add_test(s, "a full disk while resuming keeps the checkpoint and the partial result",
                 test_full_disk_keeps_interrupted_run);
     CU_add_test(s, "bad-input catalogue", test_bad_input_catalogue);
+    CU_add_test(s, "initial temperature field: a result continued equals one run",
+                test_initial_field_continuation);
+    CU_add_test(s, "initial temperature field: a cold spot away from sources, active region",
+                test_initial_field_region);
     CU_add_test(s, "SIGTERM checkpoint + resume is bitwise identical", test_checkpoint_resume);
     CU_add_test(s, "run + margin + report chain", test_margin_and_report);
     CU_add_test(s, "report draws a plan's trajectories", test_report_plan);
