@@ -64,6 +64,10 @@ typedef struct {
 abl_status mesh_read_field(const char *path, const char *dataset, const abl_mesh_read_opts *opts,
                            abl_field_file *out, abl_error *err);
 void mesh_field_free(abl_field_file *f);
+/* Write f (its dims, spacing_mm, origin_mm and values) as float64 dataset `dataset` with
+ * those attributes and `units`; atomic like mesh_write (has_* are ignored: both are written). */
+abl_status mesh_write_field(const char *path, const char *dataset, const abl_field_file *f,
+                            const char *units, abl_error *err);
 
 /* Write atomically (temporary name, then rename). */
 abl_status mesh_write(const char *path, const abl_mesh *m, abl_error *err);

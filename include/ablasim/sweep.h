@@ -46,7 +46,7 @@ typedef struct sweep_layout sweep_layout; /* table columns; private to src/sweep
  * would take years to run and its expansion alone gigabytes). Checked before every
  * multiplication, so no product can wrap around. */
 #define SWEEP_MAX_POINTS 1000000L
-#define SWEEP_MAX_EXTRA_INPUTS 6
+#define SWEEP_MAX_EXTRA_INPUTS 9
 
 typedef struct abl_sweep {
     char *path;       /* sweep file */

@@ -337,6 +337,9 @@ static abl_status guard_run(run_guard *g, const abl_scenario *sc, bool fresh,
     if (!st && ckpt_in) st = fileset_input(fs, "checkpoint being resumed", ckpt_in, err);
     if (!st && sc->tissues_path) st = fileset_input(fs, "tissues file", sc->tissues_path, err);
     if (!st && sc->mesh_path) st = fileset_input(fs, "mesh (grid.mesh)", sc->mesh_path, err);
+    if (!st && sc->initial_T_path)
+        st = fileset_input(fs, "initial temperature field (physics.initial_temperature_file)",
+                           sc->initial_T_path, err);
     /* the device presets, when a source named one (an output must not overwrite them) */
     for (int i = 0; i < sc->nsources && !st; i++)
         if (sc->sources[i].device[0]) {

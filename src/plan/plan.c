@@ -64,7 +64,7 @@ typedef struct {
 
 typedef struct {
     int coarsen;
-    char grid_sets[4][600]; /* assignments that make this level's grid */
+    char grid_sets[6][600]; /* assignments that make this level's grid (and its initial field) */
     int ngrid_sets;
     bool ready;
     size_t n;
@@ -321,6 +321,53 @@ static abl_status coarsen_mesh(const char *in, const char *out, int f, const int
     return st;
 }
 
+/* The scenario's initial temperature field (physics.initial_temperature_file) on the coarse
+ * level's grid: the mean of each f x f x f block (the blocks of coarsen_mesh and of the
+ * coarse grid below), written into the output directory for the coarse candidates. */
+static abl_status coarsen_initial_field(plan_ctx *C, plan_level *L, const abl_scenario *fine_sc,
+                                        abl_error *err)
+{
+    const abl_field_file *in = &fine_sc->initial_T;
+    const abl_grid *g = &C->fine;
+    const int f = L->coarsen, fd[3] = {g->nx, g->ny, g->nz};
+    abl_field_file c = {0};
+    for (int d = 0; d < 3; d++) {
+        c.dims[d] = fd[d] / f > 0 ? fd[d] / f : 1;
+        c.spacing_mm[d] = g->h_m[d] * 1e3 * f;
+        c.origin_mm[d] = g->origin_m[d] * 1e3 + 0.5 * (f - 1) * g->h_m[d] * 1e3;
+    }
+    const size_t n = (size_t)c.dims[0] * c.dims[1] * c.dims[2];
+    if (!(c.values = malloc(n * sizeof *c.values)))
+        return abl_fail(err, ABL_ENOMEM, "out of memory (coarse initial temperature field)");
+    for (int k = 0; k < c.dims[2]; k++)
+        for (int j = 0; j < c.dims[1]; j++)
+            for (int i = 0; i < c.dims[0]; i++) {
+                double sum = 0.0;
+                int cnt = 0;
+                for (int kk = 0; kk < f; kk++)
+                    for (int jj = 0; jj < f; jj++)
+                        for (int ii = 0; ii < f; ii++) {
+                            const int fi = i * f + ii, fj = j * f + jj, fk = k * f + kk;
+                            if (fi >= fd[0] || fj >= fd[1] || fk >= fd[2]) continue;
+                            sum += in->values[ABL_IDX(g, fi, fj, fk)];
+                            cnt++;
+                        }
+                c.values[((size_t)k * c.dims[1] + (size_t)j) * c.dims[0] + (size_t)i] =
+                    sum / cnt;
+            }
+    char name[64], path[PATH_MAX + 80];
+    snprintf(name, sizeof name, "coarse_initial_T_x%d.h5", f);
+    snprintf(path, sizeof path, "%s/%s", C->out_dir, name);
+    abl_status st = mesh_write_field(path, "/initial_temperature_C", &c, "degC", err);
+    mesh_field_free(&c);
+    if (st) return st;
+    snprintf(L->grid_sets[L->ngrid_sets++], sizeof L->grid_sets[0],
+             "physics.initial_temperature_file=\"%s\"", name);
+    snprintf(L->grid_sets[L->ngrid_sets++], sizeof L->grid_sets[0],
+             "physics.initial_temperature_dataset=/initial_temperature_C");
+    return ABL_OK;
+}
+
 static abl_status levels_init(plan_ctx *C, const abl_scenario *fine_sc, abl_error *err)
 {
     const plan_spec *P = C->P;
@@ -367,6 +414,7 @@ static abl_status levels_init(plan_ctx *C, const abl_scenario *fine_sc, abl_erro
                  org[0], org[1], org[2]);
         L->ngrid_sets = 3;
     }
+    if (fine_sc->initial_T.values) return coarsen_initial_field(C, L, fine_sc, err);
     return ABL_OK;
 }
 

@@ -302,7 +302,7 @@ static abl_status add_extra(abl_sweep *sw, const char *role, const char *path, a
     if (!path) return ABL_OK;
     for (int i = 0; i < sw->nextra; i++)
         if (!strcmp(sw->extra_path[i], path)) return ABL_OK;
-    if (sw->nextra >= SWEEP_MAX_EXTRA_INPUTS) return ABL_OK; /* 3 scenarios x 2: never */
+    if (sw->nextra >= SWEEP_MAX_EXTRA_INPUTS) return ABL_OK; /* 3 scenarios x 3: never */
     char *p = sweep_strdup(path);
     if (!p) return abl_fail(err, ABL_ENOMEM, "out of memory");
     sw->extra_path[sw->nextra] = p;
@@ -416,6 +416,9 @@ abl_status sweep_validate(abl_sweep *sw, abl_error *err)
     for (int i = 0; i < 3 && !st; i++) {
         st = add_extra(sw, "tissues file", scs[i]->tissues_path, err);
         if (!st) st = add_extra(sw, "mesh (grid.mesh)", scs[i]->mesh_path, err);
+        if (!st)
+            st = add_extra(sw, "initial temperature field (physics.initial_temperature_file)",
+                           scs[i]->initial_T_path, err);
     }
     if (!st) {
         bool sampling = sw->nkeys > sw->naxes;

@@ -298,9 +298,22 @@ static void test_coarse_mesh(void)
     for (int i = 0; i < N; i++) AT(i, 2, 2) = 2;             /* a one-voxel blood line */
     abl_error err = {0};
     CU_ASSERT_FATAL(mesh_write(mpath, &m, &err) == ABL_OK);
+    /* an initial temperature field beside the scenario (a relative path the plan rebases onto
+     * its output directory), 37 C + i + 2 j + 4 k / 10 */
+    abl_field_file t0 = {{N, N, N}, true, true, {1, 1, 1}, {-9.5, -9.5, -9.5},
+                         malloc(sizeof(double) * N * N * N)};
+    CU_ASSERT_FATAL(t0.values != NULL);
+    for (int k = 0; k < N; k++)
+        for (int j = 0; j < N; j++)
+            for (int i = 0; i < N; i++)
+                t0.values[((size_t)k * N + j) * N + i] = 37.0 + (i + 2 * j + 4 * k) / 10.0;
+    char tpath[1100];
+    snprintf(tpath, sizeof tpath, "%s/t0.h5", dir);
+    CU_ASSERT_FATAL(mesh_write_field(tpath, "/T0_C", &t0, "degC", &err) == ABL_OK);
     char text[2048];
     snprintf(text, sizeof text,
              "name: meshplan\ntissues_file: %s/configs/tissues.yaml\n"
+             "physics: {initial_temperature_file: t0.h5, initial_temperature_dataset: /T0_C}\n"
              "grid: {mesh: m.h5, labels: {0: liver, 1: tumour, 2: blood}}\n"
              "boundary: {default: {type: fixed_temperature, temperature_C: 37}}\n"
              "time: {duration_s: 60, dt_s: auto}\n"
@@ -344,6 +357,28 @@ static void test_coarse_mesh(void)
 #undef AT
     mesh_free(&c);
     free(m.labels);
+    /* the coarse level's initial field: the mean of each 2 x 2 x 2 block (of a linear field:
+     * its value at the block centre, 37 + (2i + 0.5 + 2 (2j + 0.5) + 4 (2k + 0.5)) / 10, to
+     * rounding), on the coarse mesh's geometry */
+    abl_field_file cf = {0};
+    snprintf(cpath, sizeof cpath, "%s/coarse_initial_T_x%d.h5", out, F);
+    CU_ASSERT_FATAL(mesh_read_field(cpath, "/initial_temperature_C", NULL, &cf, &err) == ABL_OK);
+    double dmax = 0.0;
+    for (int d = 0; d < 3; d++) {
+        CU_ASSERT_EQUAL(cf.dims[d], NC);
+        CU_ASSERT_DOUBLE_EQUAL(cf.spacing_mm[d], F * 1.0, 0.0);
+        CU_ASSERT_DOUBLE_EQUAL(cf.origin_mm[d], -9.5 + 0.5 * (F - 1), 0.0);
+    }
+    for (int k = 0; k < NC; k++)
+        for (int j = 0; j < NC; j++)
+            for (int i = 0; i < NC; i++) {
+                const double want =
+                    37.0 + ((2 * i + 0.5) + 2 * (2 * j + 0.5) + 4 * (2 * k + 0.5)) / 10.0;
+                dmax = fmax(dmax, fabs(cf.values[((size_t)k * NC + j) * NC + i] - want));
+            }
+    CU_ASSERT(dmax <= 1e-12);
+    mesh_field_free(&cf);
+    mesh_field_free(&t0);
 }
 
 /* Threads change speed, never results: the same plan with 1 and 2 threads gives the same
@@ -392,7 +427,8 @@ void register_plan_tests(void)
     CU_add_test(s, "needle paths through a tissue to avoid are refused unsimulated",
                 test_needle_path_refused);
     CU_add_test(s, "bad plan files: key named, nothing written", test_bad_plans);
-    CU_add_test(s, "a mesh scenario's coarse mesh keeps critical and target labels",
+    CU_add_test(s, "a mesh scenario's coarse mesh keeps critical and target labels; its initial "
+                   "field is block-averaged",
                 test_coarse_mesh);
     CU_add_test(s, "1 and 2 threads give the same plan", test_threads_same_plan);
     CU_add_test(s, "docs/PLANNING.md plan keys are the declarations", test_plan_keys_doc);
