@@ -18,6 +18,10 @@
 #include "ablasim/shape.h"
 #include "ablasim/tissue.h"
 
+/* the running maps physics.initial_state_file starts, in abl_scenario.initial_maps */
+enum { ABL_INITIAL_T_MAX, ABL_INITIAL_T_MIN, ABL_INITIAL_OMEGA, ABL_INITIAL_CEM43,
+       ABL_INITIAL_MAPS };
+
 #define ABL_MAX_MATERIALS 250
 #define ABL_MAX_THRESHOLDS 16
 
@@ -99,10 +103,14 @@ typedef struct abl_scenario {
 
     double T_arterial_C, T_initial_C;
     /* physics.initial_temperature_file: a temperature field [C] read when the scenario is
-     * loaded (initial_T.values NULL: uniform T_initial_C); sim_create checks it against the grid */
+     * loaded (initial_T.values NULL: uniform T_initial_C); sim_create checks it against the
+     * grid. physics.initial_state_file: the same from a result's T_final_C (initial_is_state),
+     * and its T_max_C, T_min_C, damage_omega, cem43_min in initial_maps (ABL_INITIAL_*) */
     char *initial_T_path, *initial_T_dataset;
     abl_field_file initial_T;
     double initial_T_min_C, initial_T_max_C;
+    bool initial_is_state;
+    abl_field_file initial_maps[ABL_INITIAL_MAPS];
     bool ex_vivo;               /* physics.ex_vivo_temperature_C given: no perfusion, no
                                  * metabolic heat, specimen and faces at T_ex_vivo_C */
     double T_ex_vivo_C;

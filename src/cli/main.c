@@ -338,7 +338,10 @@ static abl_status guard_run(run_guard *g, const abl_scenario *sc, bool fresh,
     if (!st && sc->tissues_path) st = fileset_input(fs, "tissues file", sc->tissues_path, err);
     if (!st && sc->mesh_path) st = fileset_input(fs, "mesh (grid.mesh)", sc->mesh_path, err);
     if (!st && sc->initial_T_path)
-        st = fileset_input(fs, "initial temperature field (physics.initial_temperature_file)",
+        st = fileset_input(fs,
+                           sc->initial_is_state
+                               ? "initial state (physics.initial_state_file)"
+                               : "initial temperature field (physics.initial_temperature_file)",
                            sc->initial_T_path, err);
     /* the device presets, when a source named one (an output must not overwrite them) */
     for (int i = 0; i < sc->nsources && !st; i++)

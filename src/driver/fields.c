@@ -90,11 +90,18 @@ static abl_status alloc_one(abl_sim *s, abl_field *f, abl_error *err)
     if (!p)
         return abl_fail(err, ABL_ENOMEM, "out of memory allocating fields for %zu voxels",
                         s->grid.n);
-    /* a temperature field given by the scenario (its dims were checked in build_grid) */
-    const double *T0 = s->sc->initial_T.values;
-    if (d->init == ABL_INIT_T_INITIAL && T0 && d->dtype == ABL_DT_F64)
+    /* fields given by the scenario (their dims were checked in build_grid): the temperature
+     * starts every row whose initial value is the initial temperature, unless a result's own
+     * running map starts it (physics.initial_state_file) */
+    const abl_scenario *sc = s->sc;
+    const double *T0 = d->init == ABL_INIT_T_INITIAL ? sc->initial_T.values : NULL;
+    static const char *const map_rows[ABL_INITIAL_MAPS] = {H5_FIELD_T_MAX, H5_FIELD_T_MIN,
+                                                           H5_FIELD_OMEGA, H5_FIELD_CEM43};
+    for (int m = 0; sc->initial_is_state && d->result_name && m < ABL_INITIAL_MAPS; m++)
+        if (!strcmp(d->result_name, map_rows[m])) T0 = sc->initial_maps[m].values;
+    if (T0 && d->dtype == ABL_DT_F64)
         memcpy(p, T0, s->grid.n * sizeof *T0);
-    else if (d->init == ABL_INIT_T_INITIAL && T0 && d->dtype == ABL_DT_F32)
+    else if (T0 && d->dtype == ABL_DT_F32)
         for (size_t c = 0; c < s->grid.n; c++) ((float *)p)[c] = (float)T0[c];
     return ABL_OK;
 }

@@ -53,26 +53,29 @@ static abl_status check_initial_field(const abl_scenario *sc, const abl_grid *g,
 {
     const abl_field_file *f = &sc->initial_T;
     if (!f->values) return ABL_OK;
+    /* the state file's maps: read with T_final_C from the same file and checked there to have
+     * its dims; the geometry is the file's, the same for all */
     const int n[3] = {g->nx, g->ny, g->nz};
     const char *p = sc->initial_T_path, *ds = sc->initial_T_dataset;
+    const char *key = sc->initial_is_state ? "initial_state_file" : "initial_temperature_file";
     if (f->dims[0] != n[0] || f->dims[1] != n[1] || f->dims[2] != n[2])
         return abl_fail(err, ABL_EINVAL,
-                        "%s: physics.initial_temperature_file %s: dataset %s is %d x %d x %d "
-                        "voxels (nx ny nz), the grid %d x %d x %d; they must be the same",
-                        sc->path, p, ds, f->dims[0], f->dims[1], f->dims[2], n[0], n[1], n[2]);
+                        "%s: physics.%s %s: dataset %s is %d x %d x %d voxels (nx ny nz), the "
+                        "grid %d x %d x %d; they must be the same",
+                        sc->path, key, p, ds, f->dims[0], f->dims[1], f->dims[2], n[0], n[1], n[2]);
     for (int d = 0; d < 3; d++) {
         const double h_mm = g->h_m[d] * 1e3, o_mm = g->origin_m[d] * 1e3;
         if (f->has_spacing && !(fabs(f->spacing_mm[d] - h_mm) <= 1e-6 * h_mm))
             return abl_fail(err, ABL_EINVAL,
-                            "%s: physics.initial_temperature_file %s: its spacing_mm [%g, %g, "
-                            "%g] is not the grid's [%g, %g, %g] mm",
-                            sc->path, p, f->spacing_mm[0], f->spacing_mm[1], f->spacing_mm[2],
+                            "%s: physics.%s %s: its spacing_mm [%g, %g, %g] is not the grid's "
+                            "[%g, %g, %g] mm",
+                            sc->path, key, p, f->spacing_mm[0], f->spacing_mm[1], f->spacing_mm[2],
                             g->h_m[0] * 1e3, g->h_m[1] * 1e3, g->h_m[2] * 1e3);
         if (f->has_origin && !(fabs(f->origin_mm[d] - o_mm) <= 1e-6 * h_mm))
             return abl_fail(err, ABL_EINVAL,
-                            "%s: physics.initial_temperature_file %s: its origin_mm [%g, %g, "
-                            "%g] is not the grid's [%g, %g, %g] mm (the centre of voxel 0, 0, 0)",
-                            sc->path, p, f->origin_mm[0], f->origin_mm[1], f->origin_mm[2],
+                            "%s: physics.%s %s: its origin_mm [%g, %g, %g] is not the grid's "
+                            "[%g, %g, %g] mm (the centre of voxel 0, 0, 0)",
+                            sc->path, key, p, f->origin_mm[0], f->origin_mm[1], f->origin_mm[2],
                             g->origin_m[0] * 1e3, g->origin_m[1] * 1e3, g->origin_m[2] * 1e3);
     }
     return ABL_OK;

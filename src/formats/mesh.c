@@ -973,19 +973,21 @@ static abl_status check_mesh(const char *path, const abl_mesh *m, abl_error *err
  * labels, or a scalar field). */
 typedef struct {
     const char *dsname, *units, *label_names;
-    hid_t ftype, mtype;
+    bool f64;    /* float64 values, else uint8 labels (the HDF5 type ids are looked up inside
+                  * write_file: naming one initialises the library, which must not happen
+                  * before quiet_begin's H5dont_atexit, h5util.c) */
     size_t elem; /* bytes per voxel */
     const int *dims;
     const double *spacing_mm, *origin_mm;
     const void *data;
 } write_req;
 
-static abl_status write_file(const char *path, const char *tmp, const write_req *w,
+static abl_status write_file(const char *path, const char *tmp, const write_req *reqs, int nreq,
                              abl_error *err)
 {
     char d[512], what[300];
     abl_status st = ABL_OK;
-    hid_t file = -1, space = -1, dcpl = -1, dset = -1, fapl = -1;
+    hid_t file = -1, space = -1, dcpl = -1, dset = -1, fapl = -1, lcpl = -1;
     snprintf(what, sizeof what, "creating the file");
 
     /* the writers' file access (h5util.h): every write reported where it fails, none deferred
@@ -994,35 +996,47 @@ static abl_status write_file(const char *path, const char *tmp, const write_req 
     if (fapl < 0) goto fail;
     file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     if (file < 0) goto fail;
+    /* datasets in groups (/fields/T_final_C): the groups are made on the way */
+    lcpl = H5Pcreate(H5P_LINK_CREATE);
+    if (lcpl < 0 || H5Pset_create_intermediate_group(lcpl, 1) < 0) goto fail;
 
-    hsize_t dims[3] = {(hsize_t)w->dims[2], (hsize_t)w->dims[1], (hsize_t)w->dims[0]};
-    size_t plane = (size_t)w->dims[0] * (size_t)w->dims[1] * w->elem;
-    hsize_t cz = plane >= MESH_CHUNK_TARGET ? 1 : MESH_CHUNK_TARGET / plane;
-    if (cz > dims[0]) cz = dims[0];
-    /* A plane is at most ABL_GRID_MAX_VOXELS = 2 GiB of uint8 (labels), under the 4 GiB chunk
-     * limit; a float64 field's plane of that grid would not be (the planner's coarse fields
-     * are far smaller). */
-    hsize_t chunk[3] = {cz, dims[1], dims[2]};
+    for (int q = 0; q < nreq; q++) {
+        const write_req *w = &reqs[q];
+        hsize_t dims[3] = {(hsize_t)w->dims[2], (hsize_t)w->dims[1], (hsize_t)w->dims[0]};
+        size_t plane = (size_t)w->dims[0] * (size_t)w->dims[1] * w->elem;
+        hsize_t cz = plane >= MESH_CHUNK_TARGET ? 1 : MESH_CHUNK_TARGET / plane;
+        if (cz > dims[0]) cz = dims[0];
+        /* A plane is at most ABL_GRID_MAX_VOXELS = 2 GiB of uint8 (labels), under the 4 GiB
+         * chunk limit; a float64 field's plane of that grid would not be (the planner's coarse
+         * fields are far smaller). */
+        hsize_t chunk[3] = {cz, dims[1], dims[2]};
 
-    snprintf(what, sizeof what, "creating %s", w->dsname);
-    space = H5Screate_simple(3, dims, NULL);
-    dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    if (space < 0 || dcpl < 0 || H5Pset_chunk(dcpl, 3, chunk) < 0) goto fail;
-    if (H5Zfilter_avail(H5Z_FILTER_DEFLATE) > 0 && H5Pset_deflate(dcpl, 6) < 0) goto fail;
-    dset = H5Dcreate2(file, w->dsname, w->ftype, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-    if (dset < 0) goto fail;
-    snprintf(what, sizeof what, "writing %s", w->dsname);
-    if (H5Dwrite(dset, w->mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, w->data) < 0) goto fail;
-    snprintf(what, sizeof what, "writing attributes of %s", w->dsname);
-    if (h5_attr_f64v(dset, H5A_SPACING_MM, w->spacing_mm, 3) < 0) goto fail;
-    if (h5_attr_f64v(dset, H5A_ORIGIN_MM, w->origin_mm, 3) < 0) goto fail;
-    if (h5_attr_str(dset, H5A_UNITS, w->units) < 0) goto fail;
-    if (w->label_names && h5_attr_str(dset, H5A_LABEL_NAMES, w->label_names) < 0) goto fail;
-    /* the chunk cache writes the last chunks here: a failure is a failed write */
-    snprintf(what, sizeof what, "closing %s", w->dsname);
-    herr_t rd = H5Dclose(dset);
-    dset = -1;
-    if (rd < 0) goto fail;
+        snprintf(what, sizeof what, "creating %s", w->dsname);
+        space = H5Screate_simple(3, dims, NULL);
+        dcpl = H5Pcreate(H5P_DATASET_CREATE);
+        if (space < 0 || dcpl < 0 || H5Pset_chunk(dcpl, 3, chunk) < 0) goto fail;
+        if (H5Zfilter_avail(H5Z_FILTER_DEFLATE) > 0 && H5Pset_deflate(dcpl, 6) < 0) goto fail;
+        dset = H5Dcreate2(file, w->dsname, w->f64 ? H5T_IEEE_F64LE : H5T_STD_U8LE, space, lcpl,
+                          dcpl, H5P_DEFAULT);
+        if (dset < 0) goto fail;
+        snprintf(what, sizeof what, "writing %s", w->dsname);
+        if (H5Dwrite(dset, w->f64 ? H5T_NATIVE_DOUBLE : H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL,
+                     H5P_DEFAULT, w->data) < 0)
+            goto fail;
+        snprintf(what, sizeof what, "writing attributes of %s", w->dsname);
+        if (h5_attr_f64v(dset, H5A_SPACING_MM, w->spacing_mm, 3) < 0) goto fail;
+        if (h5_attr_f64v(dset, H5A_ORIGIN_MM, w->origin_mm, 3) < 0) goto fail;
+        if (h5_attr_str(dset, H5A_UNITS, w->units) < 0) goto fail;
+        if (w->label_names && h5_attr_str(dset, H5A_LABEL_NAMES, w->label_names) < 0) goto fail;
+        /* the chunk cache writes the last chunks here: a failure is a failed write */
+        snprintf(what, sizeof what, "closing %s", w->dsname);
+        herr_t rd = H5Dclose(dset);
+        dset = -1;
+        if (rd < 0) goto fail;
+        close_id(dcpl);
+        close_id(space);
+        dcpl = space = -1;
+    }
     snprintf(what, sizeof what, "closing the file");
     /* H5Fclose flushes: a full disk shows up here. */
     herr_t r = H5Fclose(file);
@@ -1034,13 +1048,14 @@ fail:
 done:
     close_id(dset);
     close_id(fapl);
+    close_id(lcpl);
     close_id(dcpl);
     close_id(space);
     close_id(file);
     return st;
 }
 
-static abl_status write_atomic(const char *path, const write_req *w, abl_error *err)
+static abl_status write_atomic(const char *path, const write_req *w, int nreq, abl_error *err)
 {
     /* A fresh temporary created with open() (atomic_file.h), so that an unwritable or missing
      * directory is reported with the system's reason rather than HDF5's generic one. */
@@ -1055,7 +1070,7 @@ static abl_status write_atomic(const char *path, const write_req *w, abl_error *
 
     h5_quiet q;
     quiet_begin(&q);
-    st = write_file(path, at.tmp, w, err);
+    st = write_file(path, at.tmp, w, nreq, err);
     quiet_end(&q);
 
     /* Data on disk before the name points at it, so a crash leaves the old file or the
@@ -1074,24 +1089,36 @@ abl_status mesh_write(const char *path, const abl_mesh *m, abl_error *err)
     if (!path || !path[0]) return abl_fail(err, ABL_EINVAL, "mesh: empty file name");
     abl_status st = check_mesh(path, m, err);
     if (st != ABL_OK) return st;
-    const write_req w = {H5_MESH_LABELS, "label", m->label_names, H5T_STD_U8LE,
-                         H5T_NATIVE_UINT8, 1, m->dims, m->spacing_mm, m->origin_mm, m->labels};
-    return write_atomic(path, &w, err);
+    const write_req w = {H5_MESH_LABELS, "label", m->label_names, false, 1, m->dims,
+                         m->spacing_mm, m->origin_mm, m->labels};
+    return write_atomic(path, &w, 1, err);
+}
+
+abl_status mesh_write_fields(const char *path, int n, const char *const *datasets,
+                            const abl_field_file *fields, const char *const *units,
+                            abl_error *err)
+{
+    if (!path || !path[0]) return abl_fail(err, ABL_EINVAL, "field: empty file name");
+    if (n < 1 || n > 8) return abl_fail(err, ABL_EINVAL, "%s: %d fields (1..8)", path, n);
+    write_req w[8];
+    for (int q = 0; q < n; q++) {
+        const abl_field_file *f = &fields[q];
+        const abl_mesh m = {.dims = {f->dims[0], f->dims[1], f->dims[2]},
+                            .spacing_mm = {f->spacing_mm[0], f->spacing_mm[1], f->spacing_mm[2]},
+                            .origin_mm = {f->origin_mm[0], f->origin_mm[1], f->origin_mm[2]},
+                            .labels = (uint8_t *)f->values};
+        abl_status st = check_mesh(path, &m, err); /* the same limits on dims and geometry */
+        if (st != ABL_OK) return st;
+        w[q] = (write_req){datasets[q], units[q], NULL, true, sizeof(double), f->dims,
+                           f->spacing_mm, f->origin_mm, f->values};
+    }
+    return write_atomic(path, w, n, err);
 }
 
 abl_status mesh_write_field(const char *path, const char *dataset, const abl_field_file *f,
                             const char *units, abl_error *err)
 {
-    if (!path || !path[0]) return abl_fail(err, ABL_EINVAL, "field: empty file name");
-    const abl_mesh m = {.dims = {f->dims[0], f->dims[1], f->dims[2]},
-                        .spacing_mm = {f->spacing_mm[0], f->spacing_mm[1], f->spacing_mm[2]},
-                        .origin_mm = {f->origin_mm[0], f->origin_mm[1], f->origin_mm[2]},
-                        .labels = (uint8_t *)f->values};
-    abl_status st = check_mesh(path, &m, err); /* the same limits on dims and geometry */
-    if (st != ABL_OK) return st;
-    const write_req w = {dataset, units, NULL, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE,
-                         sizeof(double), f->dims, f->spacing_mm, f->origin_mm, f->values};
-    return write_atomic(path, &w, err);
+    return mesh_write_fields(path, 1, &dataset, f, &units, err);
 }
 
 void mesh_free(abl_mesh *m)

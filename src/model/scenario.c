@@ -9,6 +9,7 @@
 #include "ablasim/source.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,6 +109,13 @@ static const cfg_keydecl physics_decl[] = {
     CFG_KEY("initial_temperature_dataset", "–", "`/fields/T_final_C`", "absolute HDF5 path",
             "the dataset of initial_temperature_file (default: an ablasim result's final "
             "temperature)"),
+    CFG_KEY("initial_state_file", "–", "absent",
+            "path to an ablasim result (relative to the scenario) on this grid",
+            "a second ablation after a first: the result's T_final_C starts the temperature and "
+            "its T_max_C, T_min_C, damage_omega and cem43_min start the running maps, so zones, "
+            "damage, perfusion shutdown and the margin count both ablations (docs/SCENARIOS.md "
+            "\"Initial temperature field\"). Not with initial_temperature_file, "
+            "initial_temperature_C or ex_vivo_temperature_C"),
     CFG_KEY("ex_vivo_temperature_C", "°C", "absent: in vivo", "[-50, 60]",
             "an ex vivo specimen at this temperature: every tissue's perfusion and metabolic heat "
             "0; initial and arterial temperature and every domain face's temperature this, "
@@ -337,67 +345,114 @@ static abl_status parse_ex_vivo(cfg_node *phys, abl_scenario *sc, abl_error *err
     return ABL_OK;
 }
 
-/* physics.initial_temperature_file (physics_decl): the field is read here, once per scenario
- * (a sweep's or the planner's runs share it), so that physics.freezing: auto sees its lowest
- * value; sim_create checks its dims and geometry against the grid (build_grid). */
+/* One field of an initial-field key into *f, every value within [lo, hi] (unit for the
+ * message). at: where the key was given, for the messages. */
+static abl_status read_initial(const char *at, const char *path, const char *dset, double lo,
+                               double hi, const char *unit, abl_field_file *f, abl_error *err)
+{
+    abl_error e = {0};
+    abl_status st = mesh_read_field(path, dset, NULL, f, &e);
+    if (st) return abl_fail(err, st, "%s: %s", at, e.msg);
+    const size_t nx = (size_t)f->dims[0], nxy = nx * (size_t)f->dims[1];
+    const size_t n = nxy * (size_t)f->dims[2];
+    for (size_t c = 0; c < n; c++) {
+        const double v = f->values[c];
+        if (!(v >= lo && v <= hi))
+            return abl_fail(err, ABL_EINVAL,
+                            "%s: %s, dataset %s: %g %s at voxel (i, j, k) = (%zu, %zu, %zu); "
+                            "every value must be finite and within [%g, %g] %s",
+                            at, path, dset, v, unit, c % nx, (c / nx) % (size_t)f->dims[1],
+                            c / nxy, lo, hi, unit);
+    }
+    return ABL_OK;
+}
+
+/* physics.initial_temperature_file and physics.initial_state_file (physics_decl): the fields
+ * are read here, once per scenario load, so that physics.freezing: auto sees the lowest
+ * temperature; sim_create checks their dims and geometry against the grid (build_grid) and
+ * fields.c copies them into the maps they start. */
 static abl_status parse_initial_field(cfg_node *phys, abl_scenario *sc, const char *base_dir,
                                       abl_error *err)
 {
-    const char *file = NULL, *dset = NULL;
+    const char *file = NULL, *dset = NULL, *state = NULL;
     abl_status st;
     if ((st = cfg_get_string(phys, "initial_temperature_file", false, NULL, &file, err)) ||
         (st = cfg_get_string(phys, "initial_temperature_dataset", false, H5_T_FINAL, &dset,
-                             err)))
+                             err)) ||
+        (st = cfg_get_string(phys, "initial_state_file", false, NULL, &state, err)))
         return st;
     char where[600];
     cfg_node *fnode = cfg_get(phys, "initial_temperature_file");
-    if (!file) {
-        cfg_node *dn = cfg_get(phys, "initial_temperature_dataset");
-        if (dn)
-            return abl_fail(err, ABL_EINVAL,
-                            "%s: 'physics.initial_temperature_dataset' names a dataset of "
-                            "'physics.initial_temperature_file', which is not given",
-                            cfg_where(dn, where, sizeof where));
-        return ABL_OK;
-    }
-    const char *other = cfg_get(phys, "initial_temperature_C")   ? "initial_temperature_C"
+    cfg_node *snode = cfg_get(phys, "initial_state_file");
+    cfg_node *dn = cfg_get(phys, "initial_temperature_dataset");
+    if (!file && dn)
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: 'physics.initial_temperature_dataset' names a dataset of "
+                        "'physics.initial_temperature_file', which is not given",
+                        cfg_where(dn, where, sizeof where));
+    if (!file && !state) return ABL_OK;
+    const char *key = state ? "initial_state_file" : "initial_temperature_file";
+    cfg_node *node = state ? snode : fnode;
+    const char *other = state && file                            ? "initial_temperature_file"
+                        : cfg_get(phys, "initial_temperature_C")   ? "initial_temperature_C"
                         : cfg_get(phys, "ex_vivo_temperature_C") ? "ex_vivo_temperature_C"
                                                                    : NULL;
     if (other)
         return abl_fail(err, ABL_EINVAL,
-                        "%s: 'physics.initial_temperature_file' and 'physics.%s' both set the "
-                        "initial temperature; give one of them",
-                        cfg_where(fnode, where, sizeof where), other);
-    if (!file[0])
-        return abl_fail(err, ABL_EINVAL, "%s: 'physics.initial_temperature_file' is empty",
-                        cfg_where(fnode, where, sizeof where));
-    sc->initial_T_path = resolve(base_dir, file);
-    sc->initial_T_dataset = xstrdup(dset);
+                        "%s: 'physics.%s' and 'physics.%s' both set the initial temperature; "
+                        "give one of them",
+                        cfg_where(node, where, sizeof where), key, other);
+    const char *name = state ? state : file;
+    if (!name[0])
+        return abl_fail(err, ABL_EINVAL, "%s: 'physics.%s' is empty",
+                        cfg_where(node, where, sizeof where), key);
+    sc->initial_T_path = resolve(base_dir, name);
+    sc->initial_T_dataset = xstrdup(state ? H5_T_FINAL : dset);
     if (!sc->initial_T_path || !sc->initial_T_dataset)
         return abl_fail(err, ABL_ENOMEM, "out of memory");
+    sc->initial_is_state = state != NULL;
     /* where the key was given and, in a file, its name (a --set origin already names it) */
     char at[700];
-    snprintf(at, sizeof at, "%s%s", cfg_where(fnode, where, sizeof where),
-             fnode->line > 0 ? ": physics.initial_temperature_file" : "");
-    abl_error e = {0};
-    if ((st = mesh_read_field(sc->initial_T_path, dset, NULL, &sc->initial_T, &e)))
-        return abl_fail(err, st, "%s: %s", at, e.msg);
-    const abl_field_file *f = &sc->initial_T;
-    const size_t n = (size_t)f->dims[0] * (size_t)f->dims[1] * (size_t)f->dims[2];
+    snprintf(at, sizeof at, "%s%s%s", cfg_where(node, where, sizeof where),
+             node->line > 0 ? ": physics." : "", node->line > 0 ? key : "");
+    /* a temperature the user sets: the range of initial_temperature_C; a previous result's
+     * maps: the ranges a checkpoint's are checked against (checkpoint.c) */
+    const double tlo = state ? -273.15 : temp_range.lo, thi = state ? 1e4 : temp_range.hi;
+    if ((st = read_initial(at, sc->initial_T_path, sc->initial_T_dataset, tlo, thi, "degC",
+                           &sc->initial_T, err)))
+        return st;
+    if (state) {
+        static const char *const ds[ABL_INITIAL_MAPS] = {H5_T_MAX, H5_T_MIN, H5_OMEGA, H5_CEM43};
+        static const char *const unit[ABL_INITIAL_MAPS] = {"degC", "degC", "(Omega)", "min"};
+        for (int m = 0; m < ABL_INITIAL_MAPS; m++)
+            if ((st = read_initial(at, sc->initial_T_path, ds[m], m < 2 ? tlo : 0.0,
+                                   m < 2 ? thi : DBL_MAX, unit[m], &sc->initial_maps[m], err)))
+                return st;
+        for (int m = 0; m < ABL_INITIAL_MAPS; m++)
+            for (int d = 0; d < 3; d++)
+                if (sc->initial_maps[m].dims[d] != sc->initial_T.dims[d])
+                    return abl_fail(err, ABL_EINVAL, "%s: %s: %s and %s differ in size", at,
+                                    sc->initial_T_path, ds[m], H5_T_FINAL);
+        /* the running maps bound the temperature (as in a checkpoint) */
+        const abl_field_file *T = &sc->initial_T;
+        const size_t nx = (size_t)T->dims[0], nxy = nx * (size_t)T->dims[1];
+        const size_t n = nxy * (size_t)T->dims[2];
+        const double *tmax = sc->initial_maps[0].values, *tmin = sc->initial_maps[1].values;
+        for (size_t c = 0; c < n; c++)
+            if (!(tmin[c] <= T->values[c] && T->values[c] <= tmax[c]))
+                return abl_fail(err, ABL_EINVAL,
+                                "%s: %s: at voxel (i, j, k) = (%zu, %zu, %zu) %s = %g, %s = %g "
+                                "and %s = %g degC; a result has T_min <= T_final <= T_max",
+                                at, sc->initial_T_path, c % nx, (c / nx) % (size_t)T->dims[1],
+                                c / nxy, H5_T_MIN, tmin[c], H5_T_FINAL, T->values[c], H5_T_MAX,
+                                tmax[c]);
+    }
     double lo = INFINITY, hi = -INFINITY;
+    const size_t n = (size_t)sc->initial_T.dims[0] * (size_t)sc->initial_T.dims[1] *
+                     (size_t)sc->initial_T.dims[2];
     for (size_t c = 0; c < n; c++) {
-        const double v = f->values[c];
-        if (!(v >= temp_range.lo && v <= temp_range.hi)) {
-            const size_t nxy = (size_t)f->dims[0] * (size_t)f->dims[1];
-            return abl_fail(err, ABL_EINVAL,
-                            "%s: %s, dataset %s: %g degC at voxel (i, j, k) = (%zu, %zu, %zu); "
-                            "every value must be finite and within [%g, %g] degC",
-                            at, sc->initial_T_path, dset, v,
-                            c % (size_t)f->dims[0], (c / (size_t)f->dims[0]) % (size_t)f->dims[1],
-                            c / nxy, temp_range.lo, temp_range.hi);
-        }
-        lo = fmin(lo, v);
-        hi = fmax(hi, v);
+        lo = fmin(lo, sc->initial_T.values[c]);
+        hi = fmax(hi, sc->initial_T.values[c]);
     }
     sc->initial_T_min_C = lo;
     sc->initial_T_max_C = hi;
@@ -1262,6 +1317,7 @@ void scenario_free(abl_scenario *sc)
     free(sc->initial_T_path);
     free(sc->initial_T_dataset);
     mesh_field_free(&sc->initial_T);
+    for (int m = 0; m < ABL_INITIAL_MAPS; m++) mesh_field_free(&sc->initial_maps[m]);
     free(sc->output_path);
     free(sc->text);
     free(sc->file_text);

@@ -23,6 +23,7 @@
 #include "ablasim/output.h"
 #include "ablasim/fileguard.h"
 #include "ablasim/json_writer.h"
+#include "ablasim/h5_schema.h"
 #include "ablasim/mesh.h"
 #include "ablasim/run.h"
 #include "ablasim/scenario.h"
@@ -321,27 +322,23 @@ static abl_status coarsen_mesh(const char *in, const char *out, int f, const int
     return st;
 }
 
-/* The scenario's initial temperature field (physics.initial_temperature_file) on the coarse
- * level's grid: the mean of each f x f x f block (the blocks of coarsen_mesh and of the
- * coarse grid below), written into the output directory for the coarse candidates. */
-static abl_status coarsen_initial_field(plan_ctx *C, plan_level *L, const abl_scenario *fine_sc,
-                                        abl_error *err)
+/* The mean of each f x f x f block of a fine-grid field (the blocks of coarsen_mesh and of the
+ * coarse grid in levels_init). */
+static abl_status coarsen_field(const abl_grid *g, int f, const double *in, abl_field_file *c,
+                                abl_error *err)
 {
-    const abl_field_file *in = &fine_sc->initial_T;
-    const abl_grid *g = &C->fine;
-    const int f = L->coarsen, fd[3] = {g->nx, g->ny, g->nz};
-    abl_field_file c = {0};
+    const int fd[3] = {g->nx, g->ny, g->nz};
     for (int d = 0; d < 3; d++) {
-        c.dims[d] = fd[d] / f > 0 ? fd[d] / f : 1;
-        c.spacing_mm[d] = g->h_m[d] * 1e3 * f;
-        c.origin_mm[d] = g->origin_m[d] * 1e3 + 0.5 * (f - 1) * g->h_m[d] * 1e3;
+        c->dims[d] = fd[d] / f > 0 ? fd[d] / f : 1;
+        c->spacing_mm[d] = g->h_m[d] * 1e3 * f;
+        c->origin_mm[d] = g->origin_m[d] * 1e3 + 0.5 * (f - 1) * g->h_m[d] * 1e3;
     }
-    const size_t n = (size_t)c.dims[0] * c.dims[1] * c.dims[2];
-    if (!(c.values = malloc(n * sizeof *c.values)))
-        return abl_fail(err, ABL_ENOMEM, "out of memory (coarse initial temperature field)");
-    for (int k = 0; k < c.dims[2]; k++)
-        for (int j = 0; j < c.dims[1]; j++)
-            for (int i = 0; i < c.dims[0]; i++) {
+    const size_t n = (size_t)c->dims[0] * c->dims[1] * c->dims[2];
+    if (!(c->values = malloc(n * sizeof *c->values)))
+        return abl_fail(err, ABL_ENOMEM, "out of memory (coarse initial field)");
+    for (int k = 0; k < c->dims[2]; k++)
+        for (int j = 0; j < c->dims[1]; j++)
+            for (int i = 0; i < c->dims[0]; i++) {
                 double sum = 0.0;
                 int cnt = 0;
                 for (int kk = 0; kk < f; kk++)
@@ -349,22 +346,50 @@ static abl_status coarsen_initial_field(plan_ctx *C, plan_level *L, const abl_sc
                         for (int ii = 0; ii < f; ii++) {
                             const int fi = i * f + ii, fj = j * f + jj, fk = k * f + kk;
                             if (fi >= fd[0] || fj >= fd[1] || fk >= fd[2]) continue;
-                            sum += in->values[ABL_IDX(g, fi, fj, fk)];
+                            sum += in[ABL_IDX(g, fi, fj, fk)];
                             cnt++;
                         }
-                c.values[((size_t)k * c.dims[1] + (size_t)j) * c.dims[0] + (size_t)i] =
+                c->values[((size_t)k * c->dims[1] + (size_t)j) * c->dims[0] + (size_t)i] =
                     sum / cnt;
             }
+    return ABL_OK;
+}
+
+/* The scenario's initial fields (physics.initial_temperature_file, or initial_state_file with
+ * its running maps) on the coarse level's grid: block means (a mean keeps T_min <= T <= T_max),
+ * written into the output directory for the coarse candidates. */
+static abl_status coarsen_initial_field(plan_ctx *C, plan_level *L, const abl_scenario *fine_sc,
+                                        abl_error *err)
+{
+    const bool state = fine_sc->initial_is_state;
+    const int nf = state ? 1 + ABL_INITIAL_MAPS : 1;
+    const double *in[1 + ABL_INITIAL_MAPS] = {fine_sc->initial_T.values};
+    for (int m = 0; state && m < ABL_INITIAL_MAPS; m++) in[1 + m] = fine_sc->initial_maps[m].values;
+    static const char *const state_ds[1 + ABL_INITIAL_MAPS] = {H5_T_FINAL, H5_T_MAX, H5_T_MIN,
+                                                               H5_OMEGA, H5_CEM43};
+    static const char *const state_units[1 + ABL_INITIAL_MAPS] = {"degC", "degC", "degC", "1",
+                                                                  "min"};
+    static const char *const temp_ds[1] = {"/initial_temperature_C"};
+    abl_field_file c[1 + ABL_INITIAL_MAPS];
+    memset(c, 0, sizeof c);
+    abl_status st = ABL_OK;
+    for (int q = 0; q < nf && !st; q++) st = coarsen_field(&C->fine, L->coarsen, in[q], &c[q], err);
     char name[64], path[PATH_MAX + 80];
-    snprintf(name, sizeof name, "coarse_initial_T_x%d.h5", f);
+    snprintf(name, sizeof name, "coarse_initial_%s_x%d.h5", state ? "state" : "T", L->coarsen);
     snprintf(path, sizeof path, "%s/%s", C->out_dir, name);
-    abl_status st = mesh_write_field(path, "/initial_temperature_C", &c, "degC", err);
-    mesh_field_free(&c);
+    if (!st)
+        st = mesh_write_fields(path, nf, state ? state_ds : temp_ds, c, state_units, err);
+    for (int q = 0; q < nf; q++) mesh_field_free(&c[q]);
     if (st) return st;
+    if (state) {
+        snprintf(L->grid_sets[L->ngrid_sets++], sizeof L->grid_sets[0],
+                 "physics.initial_state_file=\"%s\"", name);
+        return ABL_OK;
+    }
     snprintf(L->grid_sets[L->ngrid_sets++], sizeof L->grid_sets[0],
              "physics.initial_temperature_file=\"%s\"", name);
     snprintf(L->grid_sets[L->ngrid_sets++], sizeof L->grid_sets[0],
-             "physics.initial_temperature_dataset=/initial_temperature_C");
+             "physics.initial_temperature_dataset=%s", temp_ds[0]);
     return ABL_OK;
 }
 

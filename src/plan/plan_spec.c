@@ -558,8 +558,9 @@ abl_status plan_spec_rebase(plan_spec *P, const char *out_dir_real, abl_error *e
      * and the plan itself are loaded from */
     abl_status st = rebase_path(P->base, "tissues_file", P->scenario_dir, out_dir_real, err);
     if (!st) st = rebase_path(cfg_get(P->base, "grid"), "mesh", P->scenario_dir, out_dir_real, err);
-    if (!st)
-        st = rebase_path(cfg_get(P->base, "physics"), "initial_temperature_file", P->scenario_dir,
+    for (int k = 0; k < 2 && !st; k++)
+        st = rebase_path(cfg_get(P->base, "physics"),
+                         k ? "initial_state_file" : "initial_temperature_file", P->scenario_dir,
                          out_dir_real, err);
     if (st) return st;
     /* the plan names its own output file */
