@@ -108,7 +108,7 @@ typedef struct abl_scenario {
      * and its T_max_C, T_min_C, damage_omega, cem43_min in initial_maps (ABL_INITIAL_*) */
     char *initial_T_path, *initial_T_dataset;
     abl_field_file initial_T;
-    double initial_T_min_C, initial_T_max_C;
+    double initial_T_min_C; /* lowest value of initial_T (freezing: auto) */
     bool initial_is_state;
     abl_field_file initial_maps[ABL_INITIAL_MAPS];
     bool ex_vivo;               /* physics.ex_vivo_temperature_C given: no perfusion, no

@@ -564,8 +564,7 @@ static abl_status read_field(const char *path, hid_t file, const char *dsname,
     }
     if (ex <= 0)
         return abl_fail(err, ABL_EINVAL,
-                        "%s: no dataset %s (expected a float [nz][ny][nx] temperature field in "
-                        "degrees C)",
+                        "%s: no dataset %s (expected a float or integer [nz][ny][nx] field)",
                         path, dsname);
     dset = H5Dopen2(file, dsname, H5P_DEFAULT);
     if (dset < 0) {
@@ -616,7 +615,7 @@ static abl_status read_field(const char *path, hid_t file, const char *dsname,
     f->dims[1] = (int)dims[1];
     f->dims[2] = (int)dims[0];
     if ((st = field_geometry(path, file, dset, dsname, f, err)) ||
-        (st = check_stored(path, dset, dsname, "0 degrees C", dims, err)))
+        (st = check_stored(path, dset, dsname, "0", dims, err)))
         goto done;
     f->values = malloc(n * sizeof *f->values);
     if (!f->values) {
@@ -643,7 +642,7 @@ static abl_status read_field_local(const char *path, const char *dsname, abl_fie
     h5_quiet q;
     quiet_begin(&q);
     hid_t file = -1;
-    abl_status st = open_h5(path, "temperature fields", &file, err);
+    abl_status st = open_h5(path, "fields", &file, err);
     if (st == ABL_OK) st = read_field(path, file, dsname, out, err);
     close_id(file);
     quiet_end(&q);

@@ -387,8 +387,11 @@ static abl_status parse_initial_field(cfg_node *phys, abl_scenario *sc, const ch
     cfg_node *dn = cfg_get(phys, "initial_temperature_dataset");
     if (!file && dn)
         return abl_fail(err, ABL_EINVAL,
-                        "%s: 'physics.initial_temperature_dataset' names a dataset of "
-                        "'physics.initial_temperature_file', which is not given",
+                        state ? "%s: 'physics.initial_temperature_dataset' applies to "
+                                "'physics.initial_temperature_file' only; an initial_state_file "
+                                "is an ablasim result, read at its /fields datasets"
+                              : "%s: 'physics.initial_temperature_dataset' names a dataset of "
+                                "'physics.initial_temperature_file', which is not given",
                         cfg_where(dn, where, sizeof where));
     if (!file && !state) return ABL_OK;
     const char *key = state ? "initial_state_file" : "initial_temperature_file";
@@ -416,8 +419,9 @@ static abl_status parse_initial_field(cfg_node *phys, abl_scenario *sc, const ch
     snprintf(at, sizeof at, "%s%s%s", cfg_where(node, where, sizeof where),
              node->line > 0 ? ": physics." : "", node->line > 0 ? key : "");
     /* a temperature the user sets: the range of initial_temperature_C; a previous result's
-     * maps: the ranges a checkpoint's are checked against (checkpoint.c) */
-    const double tlo = state ? -273.15 : temp_range.lo, thi = state ? 1e4 : temp_range.hi;
+     * temperatures: the range the run's monitor accepts (sim.c T_SANE_*: beyond it a run stops
+     * as diverged, so a file outside it is refused here, naming the voxel) */
+    const double tlo = state ? -273.0 : temp_range.lo, thi = state ? 1000.0 : temp_range.hi;
     if ((st = read_initial(at, sc->initial_T_path, sc->initial_T_dataset, tlo, thi, "degC",
                            &sc->initial_T, err)))
         return st;
@@ -428,11 +432,22 @@ static abl_status parse_initial_field(cfg_node *phys, abl_scenario *sc, const ch
             if ((st = read_initial(at, sc->initial_T_path, ds[m], m < 2 ? tlo : 0.0,
                                    m < 2 ? thi : DBL_MAX, unit[m], &sc->initial_maps[m], err)))
                 return st;
-        for (int m = 0; m < ABL_INITIAL_MAPS; m++)
+        /* one grid: the maps' sizes, and their geometry where stated, are T_final's (the
+         * grid check in sim.c reads T_final's) */
+        const abl_field_file *T0 = &sc->initial_T;
+        for (int m = 0; m < ABL_INITIAL_MAPS; m++) {
+            const abl_field_file *f = &sc->initial_maps[m];
             for (int d = 0; d < 3; d++)
-                if (sc->initial_maps[m].dims[d] != sc->initial_T.dims[d])
-                    return abl_fail(err, ABL_EINVAL, "%s: %s: %s and %s differ in size", at,
-                                    sc->initial_T_path, ds[m], H5_T_FINAL);
+                if (f->dims[d] != T0->dims[d] ||
+                    (f->has_spacing && T0->has_spacing &&
+                     !(fabs(f->spacing_mm[d] - T0->spacing_mm[d]) <= 1e-6 * T0->spacing_mm[d])) ||
+                    (f->has_origin && T0->has_origin && T0->has_spacing &&
+                     !(fabs(f->origin_mm[d] - T0->origin_mm[d]) <= 1e-6 * T0->spacing_mm[d])))
+                    return abl_fail(err, ABL_EINVAL,
+                                    "%s: %s: %s and %s are not on the same grid (size, "
+                                    "spacing_mm or origin_mm differ)",
+                                    at, sc->initial_T_path, ds[m], H5_T_FINAL);
+        }
         /* the running maps bound the temperature (as in a checkpoint) */
         const abl_field_file *T = &sc->initial_T;
         const size_t nx = (size_t)T->dims[0], nxy = nx * (size_t)T->dims[1];
@@ -447,15 +462,11 @@ static abl_status parse_initial_field(cfg_node *phys, abl_scenario *sc, const ch
                                 c / nxy, H5_T_MIN, tmin[c], H5_T_FINAL, T->values[c], H5_T_MAX,
                                 tmax[c]);
     }
-    double lo = INFINITY, hi = -INFINITY;
+    double lo = INFINITY;
     const size_t n = (size_t)sc->initial_T.dims[0] * (size_t)sc->initial_T.dims[1] *
                      (size_t)sc->initial_T.dims[2];
-    for (size_t c = 0; c < n; c++) {
-        lo = fmin(lo, sc->initial_T.values[c]);
-        hi = fmax(hi, sc->initial_T.values[c]);
-    }
+    for (size_t c = 0; c < n; c++) lo = fmin(lo, sc->initial_T.values[c]);
     sc->initial_T_min_C = lo;
-    sc->initial_T_max_C = hi;
     return ABL_OK;
 }
 
@@ -1171,14 +1182,15 @@ static abl_status parse_root(cfg_node *root, abl_scenario *sc, const char *base_
                         cfg_where(stop, where, sizeof where), shutdown[shut]);
     }
     if (shut != 2) sc->perfusion_stop_C = NAN; /* arrhenius (or none) */
-    if ((st = parse_ex_vivo(phys, sc, err)) ||
-        (st = parse_initial_field(phys, sc, base_dir, err)))
-        return st;
+    if ((st = parse_ex_vivo(phys, sc, err))) return st;
     if ((st = parse_grid(cfg_get(root, "grid"), sc, base_dir, err)) ||
         (st = parse_boundary(cfg_get(root, "boundary"), sc, err)) ||
         (st = parse_time(cfg_get(root, "time"), sc, err)) ||
         (st = parse_sources(cfg_get(root, "sources"), sc, err)) ||
         (st = parse_output(cfg_get(root, "output"), sc, err)) ||
+        /* after the cheap checks (a large file is read only for a scenario that parses),
+         * before phase change: freezing: auto needs its lowest temperature */
+        (st = parse_initial_field(phys, sc, base_dir, err)) ||
         (st = parse_phase_change(phys, sc, err)))
         return st;
     return ABL_OK;

@@ -1586,6 +1586,45 @@ static void plan_restore(const plan_ctx *C, abl_undo *u, abl_error *err)
     }
 }
 
+/* What the plan reads against every name it may write (fileguard.h), before anything is
+ * written: a plan whose scenario, tissue table, mesh or initial field lies in its output
+ * directory under one of its output names (a second ablation planned from the first plan's
+ * plan.h5 into the same directory) would replace it, and each verification try would start
+ * from the file the previous try wrote. */
+static abl_status plan_check_files(const plan_ctx *C, abl_error *err)
+{
+    const plan_spec *P = C->P;
+    const abl_scenario *sc = C->base_sc;
+    abl_fileset *fs = fileset_new();
+    if (!fs) return abl_fail(err, ABL_ENOMEM, "out of memory");
+    abl_status st = fileset_input(fs, "plan file", P->plan_path, err);
+    if (!st) st = fileset_input(fs, "scenario", P->scenario_path, err);
+    if (!st && sc->tissues_path) st = fileset_input(fs, "tissues file", sc->tissues_path, err);
+    if (!st && sc->mesh_path) st = fileset_input(fs, "mesh (grid.mesh)", sc->mesh_path, err);
+    if (!st && sc->initial_T_path)
+        st = fileset_input(fs,
+                           sc->initial_is_state
+                               ? "initial state (physics.initial_state_file)"
+                               : "initial temperature field (physics.initial_temperature_file)",
+                           sc->initial_T_path, err);
+    int n = 0;
+    char **names = st ? NULL : plan_output_set(C, &n);
+    if (!st && !names) st = abl_fail(err, ABL_ENOMEM, "out of memory");
+    for (int i = 0; i < n && !st; i++) st = fileset_output(fs, "plan output", names[i], err);
+    names_free(names, n);
+    static const char *const own[] = {"journal.csv", "plan.undo", "coarse_mesh_x%d.h5",
+                                      "coarse_initial_T_x%d.h5", "coarse_initial_state_x%d.h5"};
+    for (size_t i = 0; i < sizeof own / sizeof own[0] && !st; i++) {
+        char name[64], path[PATH_MAX + 80];
+        snprintf(name, sizeof name, own[i], P->coarsen);
+        snprintf(path, sizeof path, "%s/%s", C->out_dir, name);
+        st = fileset_output(fs, "plan output", path, err);
+    }
+    if (!st) st = fileset_check(fs, err);
+    fileset_free(fs);
+    return st;
+}
+
 abl_status plan_run(const abl_plan_opts *o, abl_plan_report *rep, abl_error *err)
 {
     memset(rep, 0, sizeof *rep);
@@ -1608,6 +1647,7 @@ abl_status plan_run(const abl_plan_opts *o, abl_plan_report *rep, abl_error *err
      * leaves no output directory behind */
     if (!st) st = geometry_init(C, err);
     if (!st) st = make_out_dir(o->out_dir, C->out_dir, sizeof C->out_dir, err);
+    if (!st) st = plan_check_files(C, err);
     if (!st) {
         char stale[PATH_MAX + 64], jp[PATH_MAX + 64];
         snprintf(stale, sizeof stale, "%s/plan.yaml", C->out_dir);

@@ -127,7 +127,8 @@ static void make_fixtures(void)
 /* physics.initial_temperature_file, the way a user continues a run: a relaxing Gaussian run for
  * 20 s equals the same run for 10 s continued for 10 s from its result's /fields/T_final_C (the
  * default dataset; the geometry comes from the result's /grid/labels). The step is fixed
- * (0.25 s, 40 steps against 2 x 20), so both runs take the same steps on the same values: the
+ * (0.25 s, 40 steps against 2 x 20) and the monitor interval (the default, 1 s) divides 10 s,
+ * so both runs take the same steps and samples on the same values: the
  * fields must agree bitwise (h5diff without a tolerance). The two runs also check what the
  * field is at t = 0: the maps T_max and T_min of the continued run start from the field, so its
  * T_max >= the field everywhere; its damage starts at 0 (not carried over, documented), so the

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "../../src/plan/plan_internal.h"
 #include "ablasim/config.h"
@@ -278,6 +279,58 @@ static void test_bad_plans(void)
  * a blood voxel inside the tumour block (blood, the critical structure, wins) and a one-voxel
  * blood line (kept everywhere it passes); also the coarse grid's dims, spacing and origin (the
  * centre of its first f^3 block), and that the plan then runs on it. */
+/* A second ablation planned into the directory of the first plan, starting from that plan's
+ * result (physics.initial_state_file: out/plan.h5): the plan would replace its own input, and
+ * each verification try would start from what the last one wrote. Refused before anything is
+ * written, the file kept byte for byte. */
+static void test_plan_output_is_input(void)
+{
+    char dir[1024], plan[1100], scen[1100], out[1100], state[1200];
+    tu_subdir(dir, sizeof dir, "plan_state_input");
+    snprintf(plan, sizeof plan, "%s/p.yaml", dir);
+    snprintf(scen, sizeof scen, "%s/s.yaml", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(state, sizeof state, "%s/plan.h5", out);
+    CU_ASSERT_FATAL(mkdir(out, 0755) == 0);
+    enum { N = 20 };
+    static double v[5][N * N * N];
+    abl_field_file f[5];
+    const char *ds[5] = {"/fields/T_final_C", "/fields/T_max_C", "/fields/T_min_C",
+                         "/fields/damage_omega", "/fields/cem43_min"};
+    const char *units[5] = {"degC", "degC", "degC", "1", "min"};
+    for (int q = 0; q < 5; q++) {
+        for (int c = 0; c < N * N * N; c++) v[q][c] = q < 3 ? 37.0 : 0.0;
+        f[q] = (abl_field_file){{N, N, N}, true, true, {1, 1, 1}, {-9.5, -9.5, -9.5}, v[q]};
+    }
+    abl_error err = {0};
+    CU_ASSERT_FATAL(mesh_write_fields(state, 5, ds, f, units, &err) == ABL_OK);
+    const unsigned long long before = tu_file_sum(state);
+    char text[2048];
+    snprintf(text, sizeof text,
+             "name: second\ntissues_file: %s/configs/tissues.yaml\n"
+             "grid: {dims: [%d, %d, %d], spacing_mm: [1, 1, 1], background: liver, shapes: "
+             "[{type: sphere, center_mm: [0, 0, 0], radius_mm: 3, tissue: tumour}]}\n"
+             "physics: {initial_state_file: out/plan.h5}\n"
+             "boundary: {default: {type: fixed_temperature, temperature_C: 37}}\n"
+             "time: {duration_s: 60}\n"
+             "sources:\n  - {name: heater, type: volumetric, power_W: 10, shape: {type: sphere, "
+             "center_mm: [1, 0, 0], radius_mm: 3}}\n",
+             tu_root(), N, N, N);
+    tu_spit(scen, text);
+    tu_spit(plan, "scenario: s.yaml\nsearch: {position_mm: 2, duration_s: [5, 120]}\n"
+                  "optimiser: {max_evaluations: 3, coarsen: 1}\nrobustness: {samples: 0}\n");
+    abl_plan_opts o = {plan, out, NULL, 0, true};
+    abl_plan_report rep;
+    const abl_status st = plan_run(&o, &rep, &err);
+    printf("\n  %s", err.msg);
+    CU_ASSERT(st == ABL_EINVAL);
+    CU_ASSERT(strstr(err.msg, "is the initial state (physics.initial_state_file)") != NULL);
+    CU_ASSERT(tu_file_sum(state) == before);
+    char journal[1200];
+    snprintf(journal, sizeof journal, "%s/journal.csv", out);
+    CU_ASSERT(!tu_exists(journal)); /* nothing written */
+}
+
 static void test_coarse_mesh(void)
 {
     char dir[1024], mpath[1100], scen[1100], plan[1100], out[1100], cpath[1200];
@@ -430,6 +483,8 @@ void register_plan_tests(void)
     CU_add_test(s, "a mesh scenario's coarse mesh keeps critical and target labels; its initial "
                    "field is block-averaged",
                 test_coarse_mesh);
+    CU_add_test(s, "a plan output that is its scenario's initial state is refused",
+                test_plan_output_is_input);
     CU_add_test(s, "1 and 2 threads give the same plan", test_threads_same_plan);
     CU_add_test(s, "docs/PLANNING.md plan keys are the declarations", test_plan_keys_doc);
 }
