@@ -35,6 +35,7 @@ typedef struct {
     bool skip_names;  /* leave label_names NULL without reading it (the run path: an unused
                        * hint, and the way in of several libhdf5 faults on corrupt files) */
     double timeout_s; /* guarded read: time limit; <= 0: ABL_MESH_READ_TIMEOUT_S */
+    bool optional;    /* mesh_read_field: a missing dataset is no error (out->values NULL) */
 } abl_mesh_read_opts;
 
 #define ABL_MESH_READ_TIMEOUT_S 60.0

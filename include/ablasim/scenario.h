@@ -111,6 +111,7 @@ typedef struct abl_scenario {
     double initial_T_min_C; /* lowest value of initial_T (freezing: auto) */
     bool initial_is_state;
     abl_field_file initial_maps[ABL_INITIAL_MAPS];
+    abl_field_file initial_applicator; /* the state's needle track, if it has one (0/1) */
     bool ex_vivo;               /* physics.ex_vivo_temperature_C given: no perfusion, no
                                  * metabolic heat, specimen and faces at T_ex_vivo_C */
     double T_ex_vivo_C;

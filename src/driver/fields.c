@@ -99,6 +99,11 @@ static abl_status alloc_one(abl_sim *s, abl_field *f, abl_error *err)
                                                            H5_FIELD_OMEGA, H5_FIELD_CEM43};
     for (int m = 0; sc->initial_is_state && d->result_name && m < ABL_INITIAL_MAPS; m++)
         if (!strcmp(d->result_name, map_rows[m])) T0 = sc->initial_maps[m].values;
+    /* the state's needle track (0/1, checked at load) starts the applicator mask */
+    if (sc->initial_applicator.values && d->result_name &&
+        !strcmp(d->result_name, H5_FIELD_APPLICATOR) && d->dtype == ABL_DT_U8)
+        for (size_t c = 0; c < s->grid.n; c++)
+            ((uint8_t *)p)[c] = sc->initial_applicator.values[c] != 0.0;
     if (T0 && d->dtype == ABL_DT_F64)
         memcpy(p, T0, s->grid.n * sizeof *T0);
     else if (T0 && d->dtype == ABL_DT_F32)

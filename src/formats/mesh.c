@@ -540,7 +540,7 @@ static abl_status field_geometry(const char *path, hid_t file, hid_t dset, const
     return ABL_OK;
 }
 
-static abl_status read_field(const char *path, hid_t file, const char *dsname,
+static abl_status read_field(const char *path, hid_t file, const char *dsname, bool optional,
                              abl_field_file *f, abl_error *err)
 {
     char d[512];
@@ -562,6 +562,7 @@ static abl_status read_field(const char *path, hid_t file, const char *dsname,
         ex = H5Lexists(file, part, H5P_DEFAULT);
         p = slash ? slash + 1 : p + strlen(p);
     }
+    if (ex <= 0 && optional) return ABL_OK; /* f->values stays NULL */
     if (ex <= 0)
         return abl_fail(err, ABL_EINVAL,
                         "%s: no dataset %s (expected a float or integer [nz][ny][nx] field)",
@@ -635,15 +636,15 @@ done:
     return st;
 }
 
-static abl_status read_field_local(const char *path, const char *dsname, abl_field_file *out,
-                                   abl_error *err)
+static abl_status read_field_local(const char *path, const char *dsname, bool optional,
+                                   abl_field_file *out, abl_error *err)
 {
     memset(out, 0, sizeof *out);
     h5_quiet q;
     quiet_begin(&q);
     hid_t file = -1;
     abl_status st = open_h5(path, "fields", &file, err);
-    if (st == ABL_OK) st = read_field(path, file, dsname, out, err);
+    if (st == ABL_OK) st = read_field(path, file, dsname, optional, out, err);
     close_id(file);
     quiet_end(&q);
     if (st != ABL_OK) mesh_field_free(out);
@@ -666,6 +667,7 @@ static abl_status read_field_local(const char *path, const char *dsname, abl_fie
 typedef struct {
     const char *dataset;
     bool names;
+    bool optional; /* a field that may be absent: an OK answer with no voxels */
 } guard_req;
 
 typedef struct {
@@ -713,15 +715,18 @@ static void guard_child(int fd, const char *path, const guard_req *req)
     guard_result r;
     memset(&r, 0, sizeof r);
     abl_error e = {0};
-    abl_status st = req->dataset ? read_field_local(path, req->dataset, &r.field, &e)
-                                 : read_local(path, req->names, &r.mesh, &e);
+    abl_status st = req->dataset
+                        ? read_field_local(path, req->dataset, req->optional, &r.field, &e)
+                        : read_local(path, req->names, &r.mesh, &e);
     guard_header h;
     memset(&h, 0, sizeof h);
     h.magic = GUARD_MAGIC;
     h.status = (int32_t)st;
     const void *data = NULL;
     size_t data_bytes = 0;
-    if (st == ABL_OK) {
+    if (st == ABL_OK && req->dataset && !r.field.values) {
+        /* an optional field that is absent: status OK, no voxels */
+    } else if (st == ABL_OK) {
         const int *dims = req->dataset ? r.field.dims : r.mesh.dims;
         for (int a = 0; a < 3; a++) {
             h.dims[a] = dims[a];
@@ -815,11 +820,14 @@ static abl_status read_guarded(const char *path, const guard_req *req, const cha
     guard_header h;
     uint32_t trailer = 0;
     int r = read_until(p[0], &h, sizeof h, deadline);
-    if (r == 0 && (h.magic != GUARD_MAGIC || (h.status == ABL_OK &&
+    /* an optional field that is absent: an OK header with no voxels and nothing after it */
+    const bool absent = r == 0 && h.magic == GUARD_MAGIC && h.status == ABL_OK &&
+                        req->dataset && req->optional && h.nvoxels == 0 && h.names_len == 0;
+    if (r == 0 && !absent && (h.magic != GUARD_MAGIC || (h.status == ABL_OK &&
                    (h.nvoxels == 0 || h.nvoxels > ABL_GRID_MAX_VOXELS ||
                     h.names_len > GUARD_MAX_NAMES || (req->dataset && h.names_len)))))
         r = 3;
-    if (r == 0 && h.status == ABL_OK) {
+    if (r == 0 && h.status == ABL_OK && !absent) {
         uint64_t n = 1;
         for (int a = 0; a < 3; a++) {
             if (h.dims[a] < 1) r = 3;
@@ -904,11 +912,11 @@ static double guard_timeout_s(const abl_mesh_read_opts *opts)
 abl_status mesh_read_ex(const char *path, const abl_mesh_read_opts *opts, abl_mesh *out,
                         abl_error *err)
 {
-    const abl_mesh_read_opts def = {false, false, 0.0};
+    const abl_mesh_read_opts def = {false, false, 0.0, false};
     if (!opts) opts = &def;
     if (opts->in_process) return read_local(path, !opts->skip_names, out, err);
     guard_result r;
-    const guard_req req = {NULL, !opts->skip_names};
+    const guard_req req = {NULL, !opts->skip_names, false};
     abl_status st = read_guarded(path, &req, "mesh", guard_timeout_s(opts), &r, err);
     *out = r.mesh;
     return st;
@@ -922,14 +930,14 @@ abl_status mesh_read(const char *path, abl_mesh *out, abl_error *err)
 abl_status mesh_read_field(const char *path, const char *dataset, const abl_mesh_read_opts *opts,
                            abl_field_file *out, abl_error *err)
 {
-    const abl_mesh_read_opts def = {false, false, 0.0};
+    const abl_mesh_read_opts def = {false, false, 0.0, false};
     if (!opts) opts = &def;
     if (!dataset || dataset[0] != '/')
         return abl_fail(err, ABL_EINVAL, "%s: dataset name '%s' must be an absolute HDF5 path "
                         "such as /fields/T_final_C", path ? path : "", dataset ? dataset : "");
-    if (opts->in_process) return read_field_local(path, dataset, out, err);
+    if (opts->in_process) return read_field_local(path, dataset, opts->optional, out, err);
     guard_result r;
-    const guard_req req = {dataset, false};
+    const guard_req req = {dataset, false, opts->optional};
     abl_status st = read_guarded(path, &req, "file", guard_timeout_s(opts), &r, err);
     *out = r.field;
     return st;

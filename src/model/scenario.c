@@ -111,9 +111,10 @@ static const cfg_keydecl physics_decl[] = {
             "temperature)"),
     CFG_KEY("initial_state_file", "–", "absent",
             "path to an ablasim result (relative to the scenario) on this grid",
-            "a second ablation after a first: the result's T_final_C starts the temperature and "
-            "its T_max_C, T_min_C, damage_omega and cem43_min start the running maps, so zones, "
-            "damage, perfusion shutdown and the margin count both ablations (docs/SCENARIOS.md "
+            "a second ablation after a first: the result's T_final_C starts the temperature, "
+            "its T_max_C, T_min_C, damage_omega and cem43_min the running maps and its "
+            "applicator_mask the needle track, so zones, damage, perfusion shutdown and the "
+            "margin count both ablations (docs/SCENARIOS.md "
             "\"Initial temperature field\"). Not with initial_temperature_file, "
             "initial_temperature_C or ex_vivo_temperature_C"),
     CFG_KEY("ex_vivo_temperature_C", "°C", "absent: in vivo", "[-50, 60]",
@@ -447,6 +448,27 @@ static abl_status parse_initial_field(cfg_node *phys, abl_scenario *sc, const ch
                                     "%s: %s: %s and %s are not on the same grid (size, "
                                     "spacing_mm or origin_mm differ)",
                                     at, sc->initial_T_path, ds[m], H5_T_FINAL);
+        }
+        /* the needle track of the first ablation, where the result has one: the margin
+         * analysis counts it as ablated, and the first needle's cold track inside the zone
+         * must not turn into an unablated channel of the second run's verdict */
+        abl_error e = {0};
+        const abl_mesh_read_opts opt = {.optional = true};
+        if ((st = mesh_read_field(sc->initial_T_path, H5_APPLICATOR, &opt,
+                                  &sc->initial_applicator, &e)))
+            return abl_fail(err, st, "%s: %s", at, e.msg);
+        const abl_field_file *A = &sc->initial_applicator;
+        if (A->values) {
+            for (int d = 0; d < 3; d++)
+                if (A->dims[d] != T0->dims[d])
+                    return abl_fail(err, ABL_EINVAL, "%s: %s: %s and %s differ in size", at,
+                                    sc->initial_T_path, H5_APPLICATOR, H5_T_FINAL);
+            const size_t na = (size_t)A->dims[0] * (size_t)A->dims[1] * (size_t)A->dims[2];
+            for (size_t c = 0; c < na; c++)
+                if (!(A->values[c] == 0.0 || A->values[c] == 1.0))
+                    return abl_fail(err, ABL_EINVAL,
+                                    "%s: %s, dataset %s: %g at voxel %zu; a needle track is 0 or 1",
+                                    at, sc->initial_T_path, H5_APPLICATOR, A->values[c], c);
         }
         /* the running maps bound the temperature (as in a checkpoint) */
         const abl_field_file *T = &sc->initial_T;
@@ -1330,6 +1352,7 @@ void scenario_free(abl_scenario *sc)
     free(sc->initial_T_dataset);
     mesh_field_free(&sc->initial_T);
     for (int m = 0; m < ABL_INITIAL_MAPS; m++) mesh_field_free(&sc->initial_maps[m]);
+    mesh_field_free(&sc->initial_applicator);
     free(sc->output_path);
     free(sc->text);
     free(sc->file_text);

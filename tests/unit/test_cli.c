@@ -99,6 +99,18 @@ static void make_fixtures(void)
         CU_ASSERT_FATAL(mesh_write_fields(sp, 5, ds, f, units, &e) == ABL_OK);
         snprintf(sp, sizeof sp, "%s/state_T_only.h5", tu_tmpdir());
         CU_ASSERT_FATAL(mesh_write_fields(sp, 1, ds, f, units, &e) == ABL_OK);
+        /* a consistent state whose needle track holds a 2 at voxel 77 */
+        maps[1][(3 * 8 + 2) * 10 + 5] += 0.5;
+        static double mask[480];
+        mask[77] = 2.0;
+        abl_field_file f6[6];
+        const char *ds6[6] = {ds[0], ds[1], ds[2], ds[3], ds[4], "/fields/applicator_mask"};
+        const char *units6[6] = {units[0], units[1], units[2], units[3], units[4], "1"};
+        for (int q = 0; q < 5; q++) f6[q] = f[q];
+        f6[5] = f[0];
+        f6[5].values = mask;
+        snprintf(sp, sizeof sp, "%s/state_bad_mask.h5", tu_tmpdir());
+        CU_ASSERT_FATAL(mesh_write_fields(sp, 6, ds6, f6, units6, &e) == ABL_OK);
         v[123] = NAN; /* voxel (3, 4, 1) */
         write_field_h5("field_nan.h5", "T0_C", ok_dims, v, NULL);
         v[123] = 37.0;
@@ -220,6 +232,60 @@ static void test_initial_field_continuation(void)
     mesh_field_free(&start);
     mesh_field_free(&tmax);
     mesh_field_free(&om);
+}
+
+/* physics.initial_state_file carries the first ablation's needle track: a cryoprobe moved
+ * 8 mm for the second run, whose applicator mask must hold the first probe's voxels (none
+ * lost) and its own (as many as a run without the state marks). */
+static void test_initial_state_needle_track(void)
+{
+    char dir[700], cmd[4000], errf[760];
+    tu_subdir(dir, sizeof dir, "initial_state_track");
+    snprintf(errf, sizeof errf, "%s/err.txt", dir);
+    char yaml[800], text[2000];
+    snprintf(yaml, sizeof yaml, "%s/c.yaml", dir);
+    snprintf(text, sizeof text,
+             "name: c\ntissues_file: %s/configs/tissues.yaml\n"
+             "grid: {dims: [24, 24, 30], spacing_mm: [1, 1, 1], background: liver}\n"
+             "boundary: {default: {type: fixed_temperature, temperature_C: 37}}\n"
+             "time: {duration_s: 20}\n"
+             "sources:\n  - name: cryo\n    type: cryo\n    protocol:\n"
+             "      - {phase: freeze, duration_s: 20, temperature_C: -150}\n"
+             "    probes:\n      - {tip_mm: [-4, 0, -5], direction: [0, 0, 1], "
+             "active_length_mm: 10, gauge: 17}\n",
+             tu_root());
+    tu_spit(yaml, text);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' run c.yaml -o a.h5 -q && '%s' run c.yaml -o b.h5 -q --set "
+             "'sources.0.probes.0.tip_mm=[4, 0, -5]' && '%s' run c.yaml -o ab.h5 -q --set "
+             "'sources.0.probes.0.tip_mm=[4, 0, -5]' --set physics.initial_state_file=a.h5",
+             dir, tu_bin(), tu_bin(), tu_bin());
+    CU_ASSERT_FATAL(tu_run(cmd, NULL, errf) == 0);
+    abl_field_file a = {0}, b = {0}, ab = {0};
+    abl_error err = {0};
+    char p[3][760];
+    const char *nm[3] = {"a.h5", "b.h5", "ab.h5"};
+    abl_field_file *f[3] = {&a, &b, &ab};
+    for (int i = 0; i < 3; i++) {
+        snprintf(p[i], sizeof p[i], "%s/%s", dir, nm[i]);
+        CU_ASSERT_FATAL(mesh_read_field(p[i], "/fields/applicator_mask", NULL, f[i], &err) ==
+                        ABL_OK);
+    }
+    size_t na = 0, nb = 0, nab = 0, lost = 0, extra = 0;
+    for (size_t c = 0; c < 24 * 24 * 30; c++) {
+        na += a.values[c] != 0.0;
+        nb += b.values[c] != 0.0;
+        nab += ab.values[c] != 0.0;
+        lost += a.values[c] != 0.0 && ab.values[c] == 0.0;
+        extra += ab.values[c] != 0.0 && a.values[c] == 0.0 && b.values[c] == 0.0;
+    }
+    printf("\n  needle tracks: first %zu, second alone %zu, second from the first's state %zu "
+           "voxels", na, nb, nab);
+    CU_ASSERT(na > 0 && nb > 0);
+    CU_ASSERT_EQUAL(lost, 0);
+    CU_ASSERT_EQUAL(extra, 0);
+    CU_ASSERT_EQUAL(nab, na + nb); /* 8 mm apart: the two tracks do not overlap */
+    for (int i = 0; i < 3; i++) mesh_field_free(f[i]);
 }
 
 /* A field with a frozen spot (-30 C) away from any source: physics.freezing: auto sees the
@@ -859,6 +925,8 @@ void register_cli_tests(void)
     CU_add_test(s, "bad-input catalogue", test_bad_input_catalogue);
     CU_add_test(s, "initial temperature field and state: a result continued equals one run",
                 test_initial_field_continuation);
+    CU_add_test(s, "initial state: the first ablation's needle track is kept",
+                test_initial_state_needle_track);
     CU_add_test(s, "initial temperature field: a cold spot away from sources, active region",
                 test_initial_field_region);
     CU_add_test(s, "SIGTERM checkpoint + resume is bitwise identical", test_checkpoint_resume);
