@@ -172,6 +172,15 @@ abl_status scenario_load_string(const char *text, const char *origin, const char
                                 abl_error *err);
 void scenario_free(abl_scenario *sc);
 
+struct abl_fileset;
+/* The role the initial field's file has in file guards ("initial temperature field (...)" or
+ * "initial state (...)"), NULL without one. */
+const char *scenario_initial_role(const abl_scenario *sc);
+/* Declare the files the scenario's runs read besides the scenario itself (tissue table, mesh,
+ * initial field) as inputs of fs (fileguard.h), so that no output of the command replaces them. */
+abl_status scenario_declare_inputs(const abl_scenario *sc, struct abl_fileset *fs,
+                                   abl_error *err);
+
 /* README "Scenario reference": the Markdown table of every scenario key, printed from the key
  * declarations the schema checks against (`ablasim keys --markdown`). 0 or -1 (write error). */
 int scenario_reference_markdown(FILE *f);

@@ -335,14 +335,7 @@ static abl_status guard_run(run_guard *g, const abl_scenario *sc, bool fresh,
     snprintf(ck_lock, sizeof ck_lock, "%s.lock", ckpt);
     if (fresh) st = fileset_input(fs, "scenario", sc->path, err);
     if (!st && ckpt_in) st = fileset_input(fs, "checkpoint being resumed", ckpt_in, err);
-    if (!st && sc->tissues_path) st = fileset_input(fs, "tissues file", sc->tissues_path, err);
-    if (!st && sc->mesh_path) st = fileset_input(fs, "mesh (grid.mesh)", sc->mesh_path, err);
-    if (!st && sc->initial_T_path)
-        st = fileset_input(fs,
-                           sc->initial_is_state
-                               ? "initial state (physics.initial_state_file)"
-                               : "initial temperature field (physics.initial_temperature_file)",
-                           sc->initial_T_path, err);
+    if (!st) st = scenario_declare_inputs(sc, fs, err);
     /* the device presets, when a source named one (an output must not overwrite them) */
     for (int i = 0; i < sc->nsources && !st; i++)
         if (sc->sources[i].device[0]) {

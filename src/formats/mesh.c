@@ -46,6 +46,16 @@
 /* A float64[3] attribute of the labels dataset. *present = 0 when it does not exist. Integer
  * and float storage types are both accepted (converted to double); anything else, or a shape
  * other than 3 values, is an error. */
+/* Only the IEEE layouts: libhdf5 1.10.8 converts a float type of any other layout (bit
+ * positions, bias read from the file) with its soft converter, whose result then depends on
+ * uninitialised memory (found by fuzz_mesh: the same file read twice gave spacings 1.9e-270
+ * and 4.6e+192 mm). */
+static bool ieee_float(hid_t type)
+{
+    return H5Tequal(type, H5T_IEEE_F64LE) > 0 || H5Tequal(type, H5T_IEEE_F64BE) > 0 ||
+           H5Tequal(type, H5T_IEEE_F32LE) > 0 || H5Tequal(type, H5T_IEEE_F32BE) > 0;
+}
+
 static abl_status read_vec3_attr(const char *path, hid_t dset, const char *dsname,
                                  const char *name, int *present, double v[3], abl_error *err)
 {
@@ -74,13 +84,7 @@ static abl_status read_vec3_attr(const char *path, hid_t dset, const char *dsnam
                       path, name, dsname);
         goto done;
     }
-    /* Only the IEEE layouts: libhdf5 1.10.8 converts a float type of any other layout (bit
-     * positions, bias read from the file) with its soft converter, whose result then depends
-     * on uninitialised memory (found by fuzz_mesh: the same file read twice gave spacings
-     * 1.9e-270 and 4.6e+192 mm). */
-    if (cls == H5T_FLOAT && H5Tequal(type, H5T_IEEE_F64LE) <= 0 &&
-        H5Tequal(type, H5T_IEEE_F64BE) <= 0 && H5Tequal(type, H5T_IEEE_F32LE) <= 0 &&
-        H5Tequal(type, H5T_IEEE_F32BE) <= 0) {
+    if (cls == H5T_FLOAT && !ieee_float(type)) {
         st = abl_fail(err, ABL_EINVAL,
                       "%s: attribute %s of %s has a non-standard floating-point type; store "
                       "IEEE float64 or float32 values (or integers)",
@@ -309,6 +313,35 @@ static abl_status check_stored(const char *path, hid_t dset, const char *dsname,
     return st;
 }
 
+/* A dataset's space: rank 3, each dimension 1..INT_MAX, at most ABL_GRID_MAX_VOXELS voxels
+ * (dims [nz][ny][nx] as stored, n their product). */
+static abl_status check_shape(const char *path, hid_t space, const char *dsname, hsize_t dims[3],
+                              size_t *n, abl_error *err)
+{
+    int rank = H5Sget_simple_extent_ndims(space);
+    if (rank != 3)
+        return abl_fail(err, ABL_EINVAL, "%s: %s must be 3-D [nz][ny][nx], found rank %d", path,
+                        dsname, rank);
+    H5Sget_simple_extent_dims(space, dims, NULL);
+    *n = 1;
+    for (int a = 0; a < 3; a++) {
+        if (dims[a] < 1 || dims[a] > (hsize_t)INT_MAX)
+            return abl_fail(err, ABL_EINVAL, "%s: %s has dimensions %llu x %llu x %llu (nz ny "
+                            "nx); each must be between 1 and %d", path, dsname,
+                            (unsigned long long)dims[0], (unsigned long long)dims[1],
+                            (unsigned long long)dims[2], INT_MAX);
+        /* No overflow: each factor < 2^31 and the running product is checked every step. */
+        *n *= (size_t)dims[a];
+        if (*n > ABL_GRID_MAX_VOXELS)
+            return abl_fail(err, ABL_EINVAL,
+                            "%s: %s has %llu x %llu x %llu voxels (nz ny nx); at most %zu allowed",
+                            path, dsname, (unsigned long long)dims[0],
+                            (unsigned long long)dims[1], (unsigned long long)dims[2],
+                            (size_t)ABL_GRID_MAX_VOXELS);
+    }
+    return ABL_OK;
+}
+
 static abl_status read_labels(const char *path, hid_t file, bool names, abl_mesh *m,
                               abl_error *err)
 {
@@ -338,34 +371,9 @@ static abl_status read_labels(const char *path, hid_t file, bool names, abl_mesh
                       path, H5_MESH_LABELS, class_name(cls));
         goto done;
     }
-    int rank = H5Sget_simple_extent_ndims(space);
-    if (rank != 3) {
-        st = abl_fail(err, ABL_EINVAL, "%s: %s must be 3-D [nz][ny][nx], found rank %d", path,
-                      H5_MESH_LABELS, rank);
-        goto done;
-    }
     hsize_t dims[3];
-    H5Sget_simple_extent_dims(space, dims, NULL);
-    size_t n = 1;
-    for (int a = 0; a < 3; a++) {
-        if (dims[a] < 1 || dims[a] > (hsize_t)INT_MAX) {
-            st = abl_fail(err, ABL_EINVAL, "%s: %s has dimensions %llu x %llu x %llu (nz ny nx); "
-                          "each must be between 1 and %d", path, H5_MESH_LABELS,
-                          (unsigned long long)dims[0], (unsigned long long)dims[1],
-                          (unsigned long long)dims[2], INT_MAX);
-            goto done;
-        }
-        /* No overflow: each factor < 2^31 and the running product is checked every step. */
-        n *= (size_t)dims[a];
-        if (n > ABL_GRID_MAX_VOXELS) {
-            st = abl_fail(err, ABL_EINVAL,
-                          "%s: %s has %llu x %llu x %llu voxels (nz ny nx); at most %zu allowed",
-                          path, H5_MESH_LABELS, (unsigned long long)dims[0],
-                          (unsigned long long)dims[1], (unsigned long long)dims[2],
-                          (size_t)ABL_GRID_MAX_VOXELS);
-            goto done;
-        }
-    }
+    size_t n;
+    if ((st = check_shape(path, space, H5_MESH_LABELS, dims, &n, err))) goto done;
     m->dims[0] = (int)dims[2];
     m->dims[1] = (int)dims[1];
     m->dims[2] = (int)dims[0];
@@ -582,36 +590,16 @@ static abl_status read_field(const char *path, hid_t file, const char *dsname, b
     H5T_class_t cls = H5Tget_class(type);
     /* IEEE layouts only, as for the attributes (read_vec3_attr): libhdf5's soft converter of
      * other float layouts reads uninitialised memory */
-    if (!(cls == H5T_INTEGER ||
-          (cls == H5T_FLOAT && (H5Tequal(type, H5T_IEEE_F64LE) > 0 ||
-                                H5Tequal(type, H5T_IEEE_F64BE) > 0 ||
-                                H5Tequal(type, H5T_IEEE_F32LE) > 0 ||
-                                H5Tequal(type, H5T_IEEE_F32BE) > 0)))) {
+    if (!(cls == H5T_INTEGER || (cls == H5T_FLOAT && ieee_float(type)))) {
         st = abl_fail(err, ABL_EINVAL,
                       "%s: %s must hold IEEE float64 or float32 values (or integers), found %s",
                       path, dsname, cls == H5T_FLOAT ? "a non-standard floating-point type"
                                                      : class_name(cls));
         goto done;
     }
-    int rank = H5Sget_simple_extent_ndims(space);
-    if (rank != 3) {
-        st = abl_fail(err, ABL_EINVAL, "%s: %s must be 3-D [nz][ny][nx], found rank %d", path,
-                      dsname, rank);
-        goto done;
-    }
     hsize_t dims[3];
-    H5Sget_simple_extent_dims(space, dims, NULL);
-    size_t n = 1;
-    for (int a = 0; a < 3; a++) {
-        if (dims[a] < 1 || dims[a] > (hsize_t)INT_MAX ||
-            (n *= (size_t)dims[a]) > ABL_GRID_MAX_VOXELS) {
-            st = abl_fail(err, ABL_EINVAL, "%s: %s has dimensions %llu x %llu x %llu (nz ny nx); "
-                          "at most %zu voxels, each dimension at least 1", path, dsname,
-                          (unsigned long long)dims[0], (unsigned long long)dims[1],
-                          (unsigned long long)dims[2], (size_t)ABL_GRID_MAX_VOXELS);
-            goto done;
-        }
-    }
+    size_t n;
+    if ((st = check_shape(path, space, dsname, dims, &n, err))) goto done;
     f->dims[0] = (int)dims[2];
     f->dims[1] = (int)dims[1];
     f->dims[2] = (int)dims[0];

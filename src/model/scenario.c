@@ -347,17 +347,20 @@ static abl_status parse_ex_vivo(cfg_node *phys, abl_scenario *sc, abl_error *err
 }
 
 /* One field of an initial-field key into *f, every value within [lo, hi] (unit for the
- * message). at: where the key was given, for the messages. */
+ * message); *vmin: its lowest value. at: where the key was given, for the messages. */
 static abl_status read_initial(const char *at, const char *path, const char *dset, double lo,
-                               double hi, const char *unit, abl_field_file *f, abl_error *err)
+                               double hi, const char *unit, abl_field_file *f, double *vmin,
+                               abl_error *err)
 {
     abl_error e = {0};
     abl_status st = mesh_read_field(path, dset, NULL, f, &e);
     if (st) return abl_fail(err, st, "%s: %s", at, e.msg);
     const size_t nx = (size_t)f->dims[0], nxy = nx * (size_t)f->dims[1];
     const size_t n = nxy * (size_t)f->dims[2];
+    *vmin = INFINITY;
     for (size_t c = 0; c < n; c++) {
         const double v = f->values[c];
+        *vmin = fmin(*vmin, v);
         if (!(v >= lo && v <= hi))
             return abl_fail(err, ABL_EINVAL,
                             "%s: %s, dataset %s: %g %s at voxel (i, j, k) = (%zu, %zu, %zu); "
@@ -424,14 +427,16 @@ static abl_status parse_initial_field(cfg_node *phys, abl_scenario *sc, const ch
      * as diverged, so a file outside it is refused here, naming the voxel) */
     const double tlo = state ? -273.0 : temp_range.lo, thi = state ? 1000.0 : temp_range.hi;
     if ((st = read_initial(at, sc->initial_T_path, sc->initial_T_dataset, tlo, thi, "degC",
-                           &sc->initial_T, err)))
+                           &sc->initial_T, &sc->initial_T_min_C, err)))
         return st;
     if (state) {
         static const char *const ds[ABL_INITIAL_MAPS] = {H5_T_MAX, H5_T_MIN, H5_OMEGA, H5_CEM43};
         static const char *const unit[ABL_INITIAL_MAPS] = {"degC", "degC", "(Omega)", "min"};
+        double unused;
         for (int m = 0; m < ABL_INITIAL_MAPS; m++)
             if ((st = read_initial(at, sc->initial_T_path, ds[m], m < 2 ? tlo : 0.0,
-                                   m < 2 ? thi : DBL_MAX, unit[m], &sc->initial_maps[m], err)))
+                                   m < 2 ? thi : DBL_MAX, unit[m], &sc->initial_maps[m], &unused,
+                                   err)))
                 return st;
         /* one grid: the maps' sizes, and their geometry where stated, are T_final's (the
          * grid check in sim.c reads T_final's) */
@@ -484,11 +489,6 @@ static abl_status parse_initial_field(cfg_node *phys, abl_scenario *sc, const ch
                                 c / nxy, H5_T_MIN, tmin[c], H5_T_FINAL, T->values[c], H5_T_MAX,
                                 tmax[c]);
     }
-    double lo = INFINITY;
-    const size_t n = (size_t)sc->initial_T.dims[0] * (size_t)sc->initial_T.dims[1] *
-                     (size_t)sc->initial_T.dims[2];
-    for (size_t c = 0; c < n; c++) lo = fmin(lo, sc->initial_T.values[c]);
-    sc->initial_T_min_C = lo;
     return ABL_OK;
 }
 
@@ -1330,6 +1330,23 @@ abl_status scenario_load(const char *path, const char *const *sets, int nsets,
     abl_status st = scenario_load_string(text, path, dir, sets, nsets, out, err);
     free(dir);
     free(text);
+    return st;
+}
+
+const char *scenario_initial_role(const abl_scenario *sc)
+{
+    if (!sc->initial_T_path) return NULL;
+    return sc->initial_is_state ? "initial state (physics.initial_state_file)"
+                                : "initial temperature field (physics.initial_temperature_file)";
+}
+
+abl_status scenario_declare_inputs(const abl_scenario *sc, abl_fileset *fs, abl_error *err)
+{
+    abl_status st = ABL_OK;
+    if (sc->tissues_path) st = fileset_input(fs, "tissues file", sc->tissues_path, err);
+    if (!st && sc->mesh_path) st = fileset_input(fs, "mesh (grid.mesh)", sc->mesh_path, err);
+    if (!st && sc->initial_T_path)
+        st = fileset_input(fs, scenario_initial_role(sc), sc->initial_T_path, err);
     return st;
 }
 

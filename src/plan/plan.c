@@ -1599,14 +1599,7 @@ static abl_status plan_check_files(const plan_ctx *C, abl_error *err)
     if (!fs) return abl_fail(err, ABL_ENOMEM, "out of memory");
     abl_status st = fileset_input(fs, "plan file", P->plan_path, err);
     if (!st) st = fileset_input(fs, "scenario", P->scenario_path, err);
-    if (!st && sc->tissues_path) st = fileset_input(fs, "tissues file", sc->tissues_path, err);
-    if (!st && sc->mesh_path) st = fileset_input(fs, "mesh (grid.mesh)", sc->mesh_path, err);
-    if (!st && sc->initial_T_path)
-        st = fileset_input(fs,
-                           sc->initial_is_state
-                               ? "initial state (physics.initial_state_file)"
-                               : "initial temperature field (physics.initial_temperature_file)",
-                           sc->initial_T_path, err);
+    if (!st) st = scenario_declare_inputs(sc, fs, err);
     int n = 0;
     char **names = st ? NULL : plan_output_set(C, &n);
     if (!st && !names) st = abl_fail(err, ABL_ENOMEM, "out of memory");

@@ -417,11 +417,7 @@ abl_status sweep_validate(abl_sweep *sw, abl_error *err)
         st = add_extra(sw, "tissues file", scs[i]->tissues_path, err);
         if (!st) st = add_extra(sw, "mesh (grid.mesh)", scs[i]->mesh_path, err);
         if (!st)
-            st = add_extra(sw,
-                           scs[i]->initial_is_state
-                               ? "initial state (physics.initial_state_file)"
-                               : "initial temperature field (physics.initial_temperature_file)",
-                           scs[i]->initial_T_path, err);
+            st = add_extra(sw, scenario_initial_role(scs[i]), scs[i]->initial_T_path, err);
     }
     if (!st) {
         bool sampling = sw->nkeys > sw->naxes;
