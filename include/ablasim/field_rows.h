@@ -56,13 +56,16 @@
         ABL_FIELD_CHECKPOINT | ABL_FIELD_RESULT, ABL_FIELD_ALWAYS, ABL_INIT_ZERO,              \
         ABL_RANGE_NONNEG)                                                                      \
     /* times each voxel froze (fell below the freezing range) and thawed again, and the       \
-     * hysteresis state of that count (count_freezes in sim.c); NULL unless freezing is        \
+     * hysteresis state of that count (count_freezes in sim.c; in the result, so that         \
+     * physics.initial_state_file continues the count exactly); NULL unless freezing is        \
      * modelled (physics.freezing) */                                                          \
     ROW(freeze_cycles, , ABL_DT_F32, "freeze_cycles", H5_FIELD_FREEZE_CYCLES, "1",             \
         ABL_FIELD_CHECKPOINT | ABL_FIELD_RESULT | ABL_FIELD_XDMF, ABL_FIELD_IF_FREEZING,       \
         ABL_INIT_ZERO, ABL_RANGE_NONNEG)                                                       \
-    ROW(frozen_now, , ABL_DT_U8, "frozen_now", NULL, "1", ABL_FIELD_CHECKPOINT,                \
-        ABL_FIELD_IF_FREEZING, ABL_INIT_ZERO, ABL_RANGE_FLAG)                                  \
+    ROW(frozen_now, , ABL_DT_U8, "frozen_now", H5_FIELD_FROZEN_STATE,                         \
+        "1 while a voxel that fell below the solidus has not thawed above the liquidus",       \
+        ABL_FIELD_CHECKPOINT | ABL_FIELD_RESULT, ABL_FIELD_IF_FREEZING, ABL_INIT_ZERO,         \
+        ABL_RANGE_FLAG)                                                                        \
     /* the needle track: 1 where a modality source (electrode, probe) held the voxel at a      \
      * temperature (mark_applicator in sim.c), counted as ablated by the margin analysis;      \
      * NULL without such sources */                                                            \

@@ -76,6 +76,9 @@ typedef struct {
     double threshold_C;   /* per-threshold maps: the threshold; NaN otherwise */
     void *slot;           /* where abl_sim keeps the pointer: double **, float ** or
                            * uint8_t ** by dtype */
+    int from_state;       /* physics.initial_state_file: 1 if the state's map started this one,
+                           * 0 if it started as in a fresh run; -1 without a state (the result's
+                           * from_initial_state attribute) */
 } abl_field;
 
 /* The rows, in the order every consumer iterates them. */

@@ -24,6 +24,7 @@
 #define H5_FIELD_CEM43 "cem43_min"
 #define H5_FIELD_FREEZE_CYCLES "freeze_cycles"
 #define H5_FIELD_APPLICATOR "applicator_mask"
+#define H5_FIELD_FROZEN_STATE "frozen_state"
 #define H5_FIELD_TIME_ABOVE_PREFIX "time_at_or_above_"
 #define H5_FIELD_TIME_BELOW_PREFIX "time_at_or_below_"
 #define H5_FIELD_TIME_ABOVE_FMT H5_FIELD_TIME_ABOVE_PREFIX "%gC_s" /* %g: threshold [C] */
@@ -35,6 +36,7 @@
 #define H5_CEM43 H5_FIELDS "/" H5_FIELD_CEM43
 #define H5_FREEZE_CYCLES H5_FIELDS "/" H5_FIELD_FREEZE_CYCLES
 #define H5_APPLICATOR H5_FIELDS "/" H5_FIELD_APPLICATOR
+#define H5_FROZEN_STATE H5_FIELDS "/" H5_FIELD_FROZEN_STATE
 #define H5_SNAPSHOTS "/snapshots"
 #define H5_SNAP_T H5_SNAPSHOTS "/T_C"
 #define H5_SNAP_TIME H5_SNAPSHOTS "/time_s"
@@ -90,6 +92,7 @@
 #define H5A_COMPLETE "complete" /* int64 on /: 1 finished, 0 partial result */
 #define H5A_FAILURE "failure"   /* string on / of a partial result */
 #define H5A_THRESHOLD_C "threshold_C" /* float64 on a per-threshold /fields map */
+#define H5A_FROM_INITIAL_STATE "from_initial_state" /* int64 on a /fields map a state can start */
 /* attributes of the result file written by src/results/output.c (root, /grid/labels, /run,
  * /sources/NAME, /zones/NAME, /probes, /isotherms/growth, /profile) */
 #define H5A_AXES "axes"

@@ -112,6 +112,11 @@ typedef struct abl_scenario {
     bool initial_is_state;
     abl_field_file initial_maps[ABL_INITIAL_MAPS];
     abl_field_file initial_applicator; /* the state's needle track, if it has one (0/1) */
+    /* the state's other running maps where it has them (values NULL where not): time at or
+     * above / below each of this run's thresholds (the state's map for the same threshold),
+     * freeze counts and their hysteresis flag (frozen_state, 0/1) */
+    abl_field_file initial_hot[ABL_MAX_THRESHOLDS], initial_cold[ABL_MAX_THRESHOLDS];
+    abl_field_file initial_freeze_cycles, initial_frozen_state;
     bool ex_vivo;               /* physics.ex_vivo_temperature_C given: no perfusion, no
                                  * metabolic heat, specimen and faces at T_ex_vivo_C */
     double T_ex_vivo_C;

@@ -554,6 +554,19 @@ int cmd_run(int argc, char **argv)
         return fail("run", &err);
     }
     free(sets);
+    /* a second run from a first's result: say which maps start from nothing (a threshold the
+     * first run did not track; the result marks them with from_initial_state = 0) */
+    for (int i = 0; i < sim->nfields; i++) {
+        const abl_field *f = &sim->fields[i];
+        const abl_field_presence pr = f->def->presence;
+        if (f->from_state == 0 &&
+            (pr == ABL_FIELD_PER_HOT || pr == ABL_FIELD_PER_COLD ||
+             !strcmp(f->label, H5_FIELD_FREEZE_CYCLES)))
+            fprintf(stderr,
+                    "ablasim run: note: %s counts this run only: the initial state %s has no "
+                    "such map\n",
+                    f->result_path, sc->initial_T_path);
+    }
     int rc = execute("run", sc, sim, out, quiet, ckpt, ckpt_every, -1, &g,
                      dt_check ? &dtref : NULL);
     dt_reference_free(&dtref);

@@ -77,7 +77,25 @@ size_t fields_bytes_per_voxel(int freezing, int applicator, int n_hot, int n_col
     return b;
 }
 
-static abl_status alloc_one(abl_sim *s, abl_field *f, abl_error *err)
+/* The map a scenario's initial state file gives instance f (threshold index h), or NULL. */
+static const abl_field_file *state_map(const abl_scenario *sc, const abl_field *f, int h)
+{
+    const abl_field_def *d = f->def;
+    if (!sc->initial_is_state || !d->result_name) return NULL;
+    static const char *const map_rows[ABL_INITIAL_MAPS] = {H5_FIELD_T_MAX, H5_FIELD_T_MIN,
+                                                           H5_FIELD_OMEGA, H5_FIELD_CEM43};
+    for (int m = 0; m < ABL_INITIAL_MAPS; m++)
+        if (!strcmp(d->result_name, map_rows[m])) return &sc->initial_maps[m];
+    if (!strcmp(d->result_name, H5_FIELD_T_FINAL)) return &sc->initial_T;
+    if (!strcmp(d->result_name, H5_FIELD_APPLICATOR)) return &sc->initial_applicator;
+    if (!strcmp(d->result_name, H5_FIELD_FREEZE_CYCLES)) return &sc->initial_freeze_cycles;
+    if (!strcmp(d->result_name, H5_FIELD_FROZEN_STATE)) return &sc->initial_frozen_state;
+    if (d->presence == ABL_FIELD_PER_HOT) return &sc->initial_hot[h];
+    if (d->presence == ABL_FIELD_PER_COLD) return &sc->initial_cold[h];
+    return NULL;
+}
+
+static abl_status alloc_one(abl_sim *s, abl_field *f, int h, abl_error *err)
 {
     const abl_field_def *d = f->def;
     const double fill = d->init == ABL_INIT_T_INITIAL ? s->sc->T_initial_C : 0.0;
@@ -91,23 +109,30 @@ static abl_status alloc_one(abl_sim *s, abl_field *f, abl_error *err)
         return abl_fail(err, ABL_ENOMEM, "out of memory allocating fields for %zu voxels",
                         s->grid.n);
     /* fields given by the scenario (their dims were checked in build_grid): the temperature
-     * starts every row whose initial value is the initial temperature, unless a result's own
-     * running map starts it (physics.initial_state_file) */
+     * starts every row whose initial value is the initial temperature, unless the initial
+     * state file has the row's own map (physics.initial_state_file: the running maps, the
+     * needle track, the time maps of the same thresholds, the freeze counts) */
     const abl_scenario *sc = s->sc;
-    const double *T0 = d->init == ABL_INIT_T_INITIAL ? sc->initial_T.values : NULL;
-    static const char *const map_rows[ABL_INITIAL_MAPS] = {H5_FIELD_T_MAX, H5_FIELD_T_MIN,
-                                                           H5_FIELD_OMEGA, H5_FIELD_CEM43};
-    for (int m = 0; sc->initial_is_state && d->result_name && m < ABL_INITIAL_MAPS; m++)
-        if (!strcmp(d->result_name, map_rows[m])) T0 = sc->initial_maps[m].values;
-    /* the state's needle track (0/1, checked at load) starts the applicator mask */
-    if (sc->initial_applicator.values && d->result_name &&
-        !strcmp(d->result_name, H5_FIELD_APPLICATOR) && d->dtype == ABL_DT_U8)
-        for (size_t c = 0; c < s->grid.n; c++)
-            ((uint8_t *)p)[c] = sc->initial_applicator.values[c] != 0.0;
+    const abl_field_file *src = state_map(sc, f, h);
+    const double *T0 = src && src->values ? src->values
+                       : d->init == ABL_INIT_T_INITIAL ? sc->initial_T.values
+                                                        : NULL;
+    f->from_state = !sc->initial_is_state ? -1 : src && src->values ? 1 : 0;
+    const size_t n = s->grid.n;
     if (T0 && d->dtype == ABL_DT_F64)
-        memcpy(p, T0, s->grid.n * sizeof *T0);
+        memcpy(p, T0, n * sizeof *T0);
     else if (T0 && d->dtype == ABL_DT_F32)
-        for (size_t c = 0; c < s->grid.n; c++) ((float *)p)[c] = (float)T0[c];
+        for (size_t c = 0; c < n; c++) ((float *)p)[c] = (float)T0[c];
+    else if (T0) /* 0/1 maps, checked at load */
+        for (size_t c = 0; c < n; c++) ((uint8_t *)p)[c] = T0[c] != 0.0;
+    /* a state written before the freeze counter's flag was in the result (it has the counts
+     * but not frozen_state): a voxel below the solidus is frozen now; one inside the freezing
+     * range is taken as not frozen (the flag cannot be recovered there) */
+    if (f->from_state == 0 && d->result_name && !strcmp(d->result_name, H5_FIELD_FROZEN_STATE) &&
+        sc->initial_freeze_cycles.values) {
+        for (size_t c = 0; c < n; c++)
+            ((uint8_t *)p)[c] = sc->initial_T.values[c] < sc->freeze_solidus_C;
+    }
     return ABL_OK;
 }
 
@@ -144,7 +169,7 @@ abl_status fields_create(abl_sim *s, abl_error *err)
                 snprintf(f->result_path, sizeof f->result_path, "%s/%s", H5_FIELDS, f->label);
             }
             s->nfields++;
-            abl_status st = alloc_one(s, f, err);
+            abl_status st = alloc_one(s, f, h, err);
             if (st) return st;
         }
     }

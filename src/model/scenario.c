@@ -112,8 +112,9 @@ static const cfg_keydecl physics_decl[] = {
     CFG_KEY("initial_state_file", "–", "absent",
             "path to an ablasim result (relative to the scenario) on this grid",
             "a second ablation after a first: the result's T_final_C starts the temperature, "
-            "its T_max_C, T_min_C, damage_omega and cem43_min the running maps and its "
-            "applicator_mask the needle track, so zones, damage, perfusion shutdown and the "
+            "its T_max_C, T_min_C, damage_omega and cem43_min the running maps, its "
+            "applicator_mask the needle track and, where it has them, its time maps of the same "
+            "thresholds and its freeze counts, so zones, damage, perfusion shutdown and the "
             "margin count both ablations (docs/SCENARIOS.md "
             "\"Initial temperature field\"). Not with initial_temperature_file, "
             "initial_temperature_C or ex_vivo_temperature_C"),
@@ -375,6 +376,30 @@ static abl_status read_initial(const char *at, const char *path, const char *dse
  * are read here, once per scenario load, so that physics.freezing: auto sees the lowest
  * temperature; sim_create checks their dims and geometry against the grid (build_grid) and
  * fields.c copies them into the maps they start. */
+/* An optional running map of an initial state file (values NULL where the file has none): the
+ * size of the state's T_final_C, values finite and >= 0, and 0 or 1 where flag. */
+static abl_status read_state_map(const char *at, const char *path, const char *dset, bool flag,
+                                 const abl_field_file *T0, abl_field_file *out, abl_error *err)
+{
+    abl_error e = {0};
+    const abl_mesh_read_opts opt = {.optional = true};
+    abl_status st = mesh_read_field(path, dset, &opt, out, &e);
+    if (st) return abl_fail(err, st, "%s: %s", at, e.msg);
+    if (!out->values) return ABL_OK;
+    for (int d = 0; d < 3; d++)
+        if (out->dims[d] != T0->dims[d])
+            return abl_fail(err, ABL_EINVAL, "%s: %s: %s and %s differ in size", at, path, dset,
+                            H5_T_FINAL);
+    const size_t n = (size_t)out->dims[0] * (size_t)out->dims[1] * (size_t)out->dims[2];
+    for (size_t c = 0; c < n; c++) {
+        const double v = out->values[c];
+        if (flag ? !(v == 0.0 || v == 1.0) : !(isfinite(v) && v >= 0.0))
+            return abl_fail(err, ABL_EINVAL, "%s: %s, dataset %s: %g at voxel %zu; allowed: %s", at,
+                            path, dset, v, c, flag ? "0 or 1" : "finite and >= 0");
+    }
+    return ABL_OK;
+}
+
 static abl_status parse_initial_field(cfg_node *phys, abl_scenario *sc, const char *base_dir,
                                       abl_error *err)
 {
@@ -475,6 +500,27 @@ static abl_status parse_initial_field(cfg_node *phys, abl_scenario *sc, const ch
                                     "%s: %s, dataset %s: %g at voxel %zu; a needle track is 0 or 1",
                                     at, sc->initial_T_path, H5_APPLICATOR, A->values[c], c);
         }
+        /* the other running maps the state has: the time maps of this run's thresholds (a
+         * threshold the first run did not track starts at 0: this run only, and the result
+         * says so), the freeze counts and their hysteresis flag */
+        char dset[160];
+        for (int h = 0; h < sc->n_hot; h++) {
+            snprintf(dset, sizeof dset, H5_FIELDS "/" H5_FIELD_TIME_ABOVE_FMT, sc->hot_C[h]);
+            if ((st = read_state_map(at, sc->initial_T_path, dset, false, T0,
+                                     &sc->initial_hot[h], err)))
+                return st;
+        }
+        for (int h = 0; h < sc->n_cold; h++) {
+            snprintf(dset, sizeof dset, H5_FIELDS "/" H5_FIELD_TIME_BELOW_FMT, sc->cold_C[h]);
+            if ((st = read_state_map(at, sc->initial_T_path, dset, false, T0,
+                                     &sc->initial_cold[h], err)))
+                return st;
+        }
+        if ((st = read_state_map(at, sc->initial_T_path, H5_FREEZE_CYCLES, false, T0,
+                                 &sc->initial_freeze_cycles, err)) ||
+            (st = read_state_map(at, sc->initial_T_path, H5_FROZEN_STATE, true, T0,
+                                 &sc->initial_frozen_state, err)))
+            return st;
         /* the running maps bound the temperature (as in a checkpoint) */
         const abl_field_file *T = &sc->initial_T;
         const size_t nx = (size_t)T->dims[0], nxy = nx * (size_t)T->dims[1];
@@ -1370,6 +1416,12 @@ void scenario_free(abl_scenario *sc)
     mesh_field_free(&sc->initial_T);
     for (int m = 0; m < ABL_INITIAL_MAPS; m++) mesh_field_free(&sc->initial_maps[m]);
     mesh_field_free(&sc->initial_applicator);
+    for (int h = 0; h < ABL_MAX_THRESHOLDS; h++) {
+        mesh_field_free(&sc->initial_hot[h]);
+        mesh_field_free(&sc->initial_cold[h]);
+    }
+    mesh_field_free(&sc->initial_freeze_cycles);
+    mesh_field_free(&sc->initial_frozen_state);
     free(sc->output_path);
     free(sc->text);
     free(sc->file_text);

@@ -896,6 +896,12 @@ static abl_status write_fields(abl_output *o, const abl_sim_view *s, abl_error *
         if (st == ABL_OK && isfinite(f->threshold_C) &&
             h5_attr_f64(d, H5A_THRESHOLD_C, f->threshold_C) < 0)
             st = h5_fail(o, err, "writing attributes of", f->result_path);
+        /* a run from an initial state: whether this map continues the state's (1) or counts
+         * this run only (0: the state had no such map, e.g. a threshold the first run did not
+         * track) */
+        if (st == ABL_OK && f->from_state >= 0 &&
+            h5_attr_i64(d, H5A_FROM_INITIAL_STATE, f->from_state) < 0)
+            st = h5_fail(o, err, "writing attributes of", f->result_path);
         close_id(d);
     }
     close_id(grp);

@@ -111,6 +111,15 @@ static void make_fixtures(void)
         f6[5].values = mask;
         snprintf(sp, sizeof sp, "%s/state_bad_mask.h5", tu_tmpdir());
         CU_ASSERT_FATAL(mesh_write_fields(sp, 6, ds6, f6, units6, &e) == ABL_OK);
+        /* a consistent state whose time map of 50 C (a default threshold) holds -1 s at
+         * voxel 99 */
+        static double tmap[480];
+        tmap[99] = -1.0;
+        ds6[5] = "/fields/time_at_or_above_50C_s";
+        units6[5] = "s";
+        f6[5].values = tmap;
+        snprintf(sp, sizeof sp, "%s/state_bad_time.h5", tu_tmpdir());
+        CU_ASSERT_FATAL(mesh_write_fields(sp, 6, ds6, f6, units6, &e) == ABL_OK);
         v[123] = NAN; /* voxel (3, 4, 1) */
         write_field_h5("field_nan.h5", "T0_C", ok_dims, v, NULL);
         v[123] = 37.0;
@@ -194,10 +203,14 @@ static void test_initial_field_continuation(void)
              "physics.initial_state_file=half.h5",
              dir, tu_bin());
     CU_ASSERT_FATAL(tu_run(cmd, NULL, errf) == 0);
-    const char *maps[] = {"/fields/T_final_C", "/fields/T_max_C", "/fields/T_min_C",
-                          "/fields/damage_omega", "/fields/cem43_min"};
+    const char *maps[] = {"/fields/T_final_C",         "/fields/T_max_C",
+                          "/fields/T_min_C",           "/fields/damage_omega",
+                          "/fields/cem43_min",         "/fields/time_at_or_above_50C_s",
+                          "/fields/time_at_or_above_55C_s", "/fields/time_at_or_above_60C_s"};
     for (size_t i = 0; i < sizeof maps / sizeof maps[0]; i++) {
-        snprintf(cmd, sizeof cmd, "cd '%s' && h5diff one.h5 state.h5 %s", dir, maps[i]);
+        /* the data (the continued maps carry a from_initial_state attribute one.h5's lack) */
+        snprintf(cmd, sizeof cmd, "cd '%s' && h5diff --exclude-attribute %s one.h5 state.h5 %s",
+                 dir, maps[i], maps[i]);
         CU_ASSERT_EQUAL(tu_run(cmd, NULL, errf), 0);
     }
     /* the first step of the field run is the field itself: T_max of the continued run is at
@@ -286,6 +299,90 @@ static void test_initial_state_needle_track(void)
     CU_ASSERT_EQUAL(extra, 0);
     CU_ASSERT_EQUAL(nab, na + nb); /* 8 mm apart: the two tracks do not overlap */
     for (int i = 0; i < 3; i++) mesh_field_free(f[i]);
+}
+
+/* physics.initial_state_file with freezing: a freeze-thaw-freeze-thaw of 40 s equals its first
+ * 20 s continued for 20 s from the half's result (the rest of the protocol; the thaws are
+ * active, +40 C, so that voxels beside the probe thaw and freeze again), every map bitwise:
+ * the temperature, the running maps, the time below 0 and -20 C and above 40 C, the needle
+ * track, the freeze counts and their hysteresis flag (frozen_state, in the result since session
+ * 22 for exactly this). The step is fixed (0.05 s) and divides 20 s and the monitor interval,
+ * the probe has no ramp and the active region is off (its box starts from a fresh scan), so
+ * both runs take the same steps on the same values. Voxels that freeze twice must exist (with
+ * counts restarting at 0 the check would fail on them); a threshold the first run did not
+ * track starts at 0 and says so (from_initial_state = 0, and a note on stderr). */
+static void test_initial_state_freezing(void)
+{
+    char dir[700], cmd[4000], errf[760];
+    tu_subdir(dir, sizeof dir, "initial_state_freeze");
+    snprintf(errf, sizeof errf, "%s/err.txt", dir);
+    char yaml[800], text[2000];
+    snprintf(yaml, sizeof yaml, "%s/c.yaml", dir);
+    snprintf(text, sizeof text,
+             "name: c\ntissues_file: %s/configs/tissues.yaml\n"
+             "grid: {dims: [24, 24, 30], spacing_mm: [1, 1, 1], background: liver}\n"
+             "boundary: {default: {type: fixed_temperature, temperature_C: 37}}\n"
+             "time: {duration_s: 40, dt_s: 0.05, active_region: off}\n"
+             "output: {hot_thresholds_C: [40], cold_thresholds_C: [0, -20]}\n"
+             "sources:\n  - name: cryo\n    type: cryo\n    ramp_s: 0\n    protocol:\n"
+             "      - {phase: freeze, duration_s: 10, temperature_C: -150}\n"
+             "      - {phase: active_thaw, duration_s: 10, temperature_C: 40}\n"
+             "      - {phase: freeze, duration_s: 10, temperature_C: -150}\n"
+             "      - {phase: active_thaw, duration_s: 10, temperature_C: 40}\n"
+             "    probes:\n      - {tip_mm: [0, 0, -5], direction: [0, 0, 1], "
+             "active_length_mm: 10, gauge: 17}\n",
+             tu_root());
+    tu_spit(yaml, text);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' run c.yaml -o one.h5 -q && '%s' run c.yaml -o half.h5 -q --set "
+             "time.duration_s=20 && '%s' run c.yaml -o two.h5 -q --set time.duration_s=20 --set "
+             "physics.initial_state_file=half.h5 --set 'sources.0.protocol=[{phase: freeze, "
+             "duration_s: 10, temperature_C: -150}, {phase: active_thaw, duration_s: 10, "
+             "temperature_C: 40}]'",
+             dir, tu_bin(), tu_bin(), tu_bin());
+    CU_ASSERT_FATAL(tu_run(cmd, NULL, errf) == 0);
+    const char *maps[] = {"T_final_C",     "T_max_C",        "T_min_C",
+                          "damage_omega",  "cem43_min",      "applicator_mask",
+                          "freeze_cycles", "frozen_state",   "time_at_or_above_40C_s",
+                          "time_at_or_below_0C_s", "time_at_or_below_-20C_s"};
+    for (size_t i = 0; i < sizeof maps / sizeof maps[0]; i++) {
+        snprintf(cmd, sizeof cmd,
+                 "cd '%s' && h5diff --exclude-attribute /fields/%s one.h5 two.h5 /fields/%s", dir,
+                 maps[i], maps[i]);
+        CU_ASSERT_EQUAL(tu_run(cmd, NULL, errf), 0);
+    }
+    abl_field_file cyc = {0}, t0 = {0};
+    abl_error err = {0};
+    char one[760];
+    snprintf(one, sizeof one, "%s/one.h5", dir);
+    CU_ASSERT_FATAL(mesh_read_field(one, "/fields/freeze_cycles", NULL, &cyc, &err) == ABL_OK);
+    CU_ASSERT_FATAL(mesh_read_field(one, "/fields/time_at_or_below_0C_s", NULL, &t0, &err) ==
+                    ABL_OK);
+    size_t twice = 0;
+    double t0_max = 0.0;
+    for (size_t c = 0; c < 24 * 24 * 30; c++) {
+        twice += cyc.values[c] >= 2.0;
+        t0_max = fmax(t0_max, t0.values[c]);
+    }
+    printf("\n  freeze-thaw-freeze: %zu voxels froze twice; longest time at or below 0 C %.2f s",
+           twice, t0_max);
+    CU_ASSERT(twice > 0);     /* the second freeze counts on the first's counts */
+    CU_ASSERT(t0_max > 20.0); /* frozen through both freezes: the halves' times add */
+    mesh_field_free(&cyc);
+    mesh_field_free(&t0);
+    /* a threshold the first run did not track: its map starts at 0, marked, and named on
+     * stderr; the tracked one is marked continued */
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && { '%s' run c.yaml -o new.h5 -q --set time.duration_s=20 --set "
+             "physics.initial_state_file=half.h5 --set 'output.hot_thresholds_C=[40, 45]' && "
+             "h5dump -a /fields/time_at_or_above_45C_s/from_initial_state new.h5 | grep -q "
+             "'(0): 0' && h5dump -a /fields/time_at_or_above_40C_s/from_initial_state new.h5 | "
+             "grep -q '(0): 1'; }",
+             dir, tu_bin());
+    CU_ASSERT_EQUAL(tu_run(cmd, NULL, errf), 0);
+    char *e = tu_slurp(errf);
+    CU_ASSERT(e && strstr(e, "time_at_or_above_45C_s counts this run only") != NULL);
+    free(e);
 }
 
 /* A field with a frozen spot (-30 C) away from any source: physics.freezing: auto sees the
@@ -927,6 +1024,8 @@ void register_cli_tests(void)
                 test_initial_field_continuation);
     CU_add_test(s, "initial state: the first ablation's needle track is kept",
                 test_initial_state_needle_track);
+    CU_add_test(s, "initial state with freezing: freeze counts and time maps continue",
+                test_initial_state_freezing);
     CU_add_test(s, "initial temperature field: a cold spot away from sources, active region",
                 test_initial_field_region);
     CU_add_test(s, "SIGTERM checkpoint + resume is bitwise identical", test_checkpoint_resume);
