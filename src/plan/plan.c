@@ -1199,13 +1199,44 @@ static abl_status robustness(plan_ctx *C, const plan_choice *ch, plan_robust *R,
 
 /* ---- journal ------------------------------------------------------------------------------- */
 
+static abl_status foreign_journal(const char *path, abl_error *err)
+{
+    return abl_fail(err, ABL_EINVAL,
+                    "%s holds the journal of another plan (or another version of this "
+                    "plan file or its scenario); it is not overwritten: choose another -o "
+                    "directory or remove the journal",
+                    path);
+}
+
+/* The journal's first line for this plan (its plan file's and scenario's hash). */
+static void journal_head(const plan_ctx *C, char *head, size_t len)
+{
+    snprintf(head, len, "# ablasim plan journal 1 plan_hash=%016llx\n",
+             (unsigned long long)C->P->plan_hash);
+}
+
+/* Refuse a directory whose journal is another plan's before anything in it is touched: the
+ * undo recovery of an interrupted plan (plan_run) restores that plan's previous outputs, and
+ * must not run for a plan that is then refused (it would remove files another plan, or the
+ * user since, put there). No journal, or this plan's: ABL_OK. */
+static abl_status plan_journal_check(const plan_ctx *C, abl_error *err)
+{
+    char path[PATH_MAX + 32], head[128], line[256];
+    snprintf(path, sizeof path, "%s/journal.csv", C->out_dir);
+    journal_head(C, head, sizeof head);
+    FILE *f = fopen(path, "r");
+    if (!f) return ABL_OK;
+    const bool same = fgets(line, sizeof line, f) && !strcmp(line, head);
+    fclose(f);
+    return same ? ABL_OK : foreign_journal(path, err);
+}
+
 static abl_status plan_journal_open(plan_ctx *C, abl_error *err)
 {
     char path[PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/journal.csv", C->out_dir);
     char head[128];
-    snprintf(head, sizeof head, "# ablasim plan journal 1 plan_hash=%016llx\n",
-             (unsigned long long)C->P->plan_hash);
+    journal_head(C, head, sizeof head);
     FILE *f = fopen(path, "r");
     char *kept = NULL;
     size_t kept_len = 0;
@@ -1256,11 +1287,7 @@ static abl_status plan_journal_open(plan_ctx *C, abl_error *err)
         if (mk) fclose(mk);
         if (!ok) {
             free(kept);
-            return abl_fail(err, ABL_EINVAL,
-                            "%s holds the journal of another plan (or another version of this "
-                            "plan file or its scenario); it is not overwritten: choose another -o "
-                            "directory or remove the journal",
-                            path);
+            return foreign_journal(path, err);
         }
     }
     /* the journal rewritten whole (its first line, the kept evaluations), with the column
@@ -1663,6 +1690,8 @@ abl_status plan_run(const abl_plan_opts *o, abl_plan_report *rep, abl_error *err
         snprintf(jp, sizeof jp, "%s/journal.csv", C->out_dir);
         st = fg_lock(jp, &lock, err);
     }
+    /* another plan's directory is refused before its undo log is recovered */
+    if (!st) st = plan_journal_check(C, err);
     if (!st && access(undo_log, F_OK) == 0) {
         /* a plan killed while it replaced its outputs: the previous set back first */
         plan_drop_nested(C);

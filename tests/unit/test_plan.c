@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../../src/formats/undo.h"
 #include "../../src/plan/plan_internal.h"
 #include "ablasim/config.h"
 #include "ablasim/mesh.h"
@@ -331,6 +332,54 @@ static void test_plan_output_is_input(void)
     CU_ASSERT(!tu_exists(journal)); /* nothing written */
 }
 
+/* A directory holding another plan's journal and that plan's undo log (it was killed while it
+ * replaced its outputs), and a result the user wrote there since (ablasim run ... -o
+ * out/plan.h5, as plan.yaml's header suggests): a new plan into it is refused, and refused
+ * before the undo log is recovered, which would remove the user's plan.h5 (the killed plan
+ * had created it: a new member, removed on restore). Found by a read-only review (session 22):
+ * the recovery ran first, the user's result was gone. */
+static void test_foreign_plan_undo_kept(void)
+{
+    char dir[1024], plan[1100], scen[1100], out[1100], res[1200], undo[1200], jp[1200];
+    tu_subdir(dir, sizeof dir, "plan_foreign_undo");
+    snprintf(plan, sizeof plan, "%s/p.yaml", dir);
+    snprintf(scen, sizeof scen, "%s/s.yaml", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(res, sizeof res, "%s/plan.h5", out);
+    snprintf(undo, sizeof undo, "%s/plan.undo", out);
+    snprintf(jp, sizeof jp, "%s/journal.csv", out);
+    CU_ASSERT_FATAL(mkdir(out, 0755) == 0);
+    tu_spit(jp, "# ablasim plan journal 1 plan_hash=0000000000000001\n");
+    abl_undo u = {0};
+    const char *members[1] = {res};
+    CU_ASSERT_FATAL(undo_begin(&u, undo, "plan", members, 1) == 0); /* plan.h5: new */
+    undo_free(&u);                                                   /* "killed" here */
+    tu_spit(res, "the user's result\n");
+    const unsigned long long before = tu_file_sum(res);
+    char text[2048];
+    snprintf(text, sizeof text,
+             "name: s\ntissues_file: %s/configs/tissues.yaml\n"
+             "grid: {dims: [16, 16, 16], spacing_mm: [1, 1, 1], background: liver, shapes: "
+             "[{type: sphere, center_mm: [0, 0, 0], radius_mm: 3, tissue: tumour}]}\n"
+             "boundary: {default: {type: fixed_temperature, temperature_C: 37}}\n"
+             "time: {duration_s: 60}\n"
+             "sources:\n  - {name: heater, type: volumetric, power_W: 10, shape: {type: sphere, "
+             "center_mm: [1, 0, 0], radius_mm: 3}}\n",
+             tu_root());
+    tu_spit(scen, text);
+    tu_spit(plan, "scenario: s.yaml\nsearch: {position_mm: 2, duration_s: [5, 120]}\n"
+                  "optimiser: {max_evaluations: 3, coarsen: 1}\nrobustness: {samples: 0}\n");
+    abl_plan_opts o = {plan, out, NULL, 0, true};
+    abl_plan_report rep;
+    abl_error err = {0};
+    const abl_status st = plan_run(&o, &rep, &err);
+    printf("\n  %s", err.msg);
+    CU_ASSERT(st == ABL_EINVAL);
+    CU_ASSERT(strstr(err.msg, "holds the journal of another plan") != NULL);
+    CU_ASSERT(tu_exists(res) && tu_file_sum(res) == before); /* the user's file kept */
+    CU_ASSERT(tu_exists(undo)); /* left for the plan it belongs to */
+}
+
 static void test_coarse_mesh(void)
 {
     char dir[1024], mpath[1100], scen[1100], plan[1100], out[1100], cpath[1200];
@@ -485,6 +534,8 @@ void register_plan_tests(void)
                 test_coarse_mesh);
     CU_add_test(s, "a plan output that is its scenario's initial state is refused",
                 test_plan_output_is_input);
+    CU_add_test(s, "another plan's directory is refused before its undo log is recovered",
+                test_foreign_plan_undo_kept);
     CU_add_test(s, "1 and 2 threads give the same plan", test_threads_same_plan);
     CU_add_test(s, "docs/PLANNING.md plan keys are the declarations", test_plan_keys_doc);
 }
