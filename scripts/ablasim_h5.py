@@ -83,6 +83,7 @@ H5A_VERSION = "ablasim_version"
 H5A_SCENARIO = "scenario_yaml"
 H5A_SCENARIO_NAME = "scenario_name"
 H5A_RUN_ID = "run_id"
+H5A_PART_ID = "partial_result_id"  # string on / while the result is written: a checkpoint records it
 H5A_COMPLETE = "complete"  # int64 on /: 1 finished, 0 partial result
 H5A_FAILURE = "failure"  # string on / of a partial result
 H5A_THRESHOLD_C = "threshold_C"  # float64 on a per-threshold /fields map

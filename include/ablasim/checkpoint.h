@@ -38,12 +38,15 @@ struct abl_sim;
 typedef struct {
     char *output_path;       /* result file the run writes */
     long snapshots_written;  /* snapshots already in the partial result */
+    char part_id[17];        /* the partial result's id (output.h output_part_id; "" in a
+                              * checkpoint written before session 22) */
 } abl_checkpoint_info;
 
 /* Write s's state to path (atomically). output_path (may be relative or "") is stored as an
- * absolute path. */
+ * absolute path; part_id (NULL or "": none) is the id of the partial result the checkpoint
+ * refers to, which a resume checks (output_resume). */
 abl_status checkpoint_write(const char *path, const abl_sim_view *s, const char *output_path,
-                            long snapshots_written, abl_error *err);
+                            long snapshots_written, const char *part_id, abl_error *err);
 /* Verify a checkpoint (format, version, checksums), check that its input files still exist,
  * and load the scenario stored in it (as scenario_load would). */
 abl_status checkpoint_load_scenario(const char *path, abl_scenario **sc, abl_checkpoint_info *info,

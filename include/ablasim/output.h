@@ -51,9 +51,15 @@ abl_status output_flush(abl_output *o, abl_error *err);
  * how many snapshots it holds. Releases o. */
 abl_status output_suspend(abl_output *o, long *snapshots_written, abl_error *err);
 /* Reopen the temporary file of an interrupted run, keeping its first snapshots_written
- * snapshots. */
+ * snapshots. part_id (NULL or "": not checked) is the id the checkpoint recorded: a partial
+ * result with another id, or fewer snapshots than the checkpoint knew, is another run's (a
+ * run to the same output started over since, --overwrite-checkpoint) and is refused
+ * (ABL_EINVAL), untouched. */
 abl_status output_resume(const char *path, const abl_sim_view *s, long snapshots_written,
-                         abl_output **out, abl_error *err);
+                         const char *part_id, abl_output **out, abl_error *err);
+/* The id of o's partial result (a root attribute of the file written while it runs; "" for
+ * NULL): a checkpoint records it, so that a resume finds its own partial result. */
+const char *output_part_id(const abl_output *o);
 /* Close and delete the temporary file (after an error). Safe with NULL. Once
  * output_keep_partial was called, the partial result (".part") is closed and kept instead. */
 void output_abort(abl_output *o);
@@ -85,6 +91,7 @@ void output_file_names_free(abl_output_name *names, int n);
 abl_status output_recover(const char *path, bool *recovered, abl_error *err);
 /* Drop a commit of path that failed part-way: its marker and the temporaries output_recover
  * would have renamed are removed (not a ".part", which a checkpoint may need). For a caller
- * that puts the previous files back itself (the planner's undo log, formats/undo.h). */
+ * that puts the previous files back itself (the planner's undo log, formats/undo.h). Nothing is
+ * removed while another process holds path's lock (fileguard.h): its temporaries are its own. */
 void output_abandon_commit(const char *path);
 #endif

@@ -34,6 +34,8 @@ typedef struct {
     double checkpoint_every_s;    /* wall-clock seconds between checkpoints; 0: only on stop */
     volatile sig_atomic_t *stop;  /* set (e.g. by a signal handler) to checkpoint and stop */
     long resume_snapshots;        /* >= 0: continue an interrupted run's partial output */
+    const char *resume_part_id;   /* with resume_snapshots: the id the checkpoint recorded for
+                                   * that partial output (NULL or "": not checked) */
     bool profile;                 /* write the per-phase timers into the result (--profile) */
     /* run --dt-check: the half-step reference's final maps (dtcheck.h); compared with this
      * run's at its end and written with the result. NULL: no check */

@@ -358,18 +358,26 @@ static abl_status guard_run(run_guard *g, const abl_scenario *sc, bool fresh,
     if (!st && !(g->part = malloc(strlen(out) + 6))) st = abl_fail(err, ABL_ENOMEM, "out of memory");
     if (!st) snprintf(g->part, strlen(out) + 6, "%s.part", out);
     if (!st && fresh && (exists(ckpt) || exists(g->part))) {
-        if (!overwrite_ckpt)
+        if (!overwrite_ckpt) {
+            /* which checkpoint continues it: this one if it exists; a .part alone belongs to a
+             * run with another checkpoint name, which this run does not know */
+            char how[PATH_MAX + 64];
+            if (exists(ckpt))
+                snprintf(how, sizeof how, "'ablasim resume %s'", ckpt);
+            else
+                snprintf(how, sizeof how, "'ablasim resume' and that run's checkpoint");
             st = abl_fail(err, ABL_EINVAL,
                           "%s: %s%s%s already exist%s (left by an interrupted run to this output, "
                           "or another file of that name); a run never replaces them unless "
-                          "asked: continue the interrupted run with 'ablasim resume %s', choose "
+                          "asked: continue the interrupted run with %s, choose "
                           "another --checkpoint name, or start over with --overwrite-checkpoint",
                           out, exists(ckpt) ? ckpt : g->part,
                           exists(ckpt) && exists(g->part) ? " and " : "",
                           exists(ckpt) && exists(g->part) ? g->part : "",
-                          exists(ckpt) && exists(g->part) ? "" : "s", ckpt);
-        else
+                          exists(ckpt) && exists(g->part) ? "" : "s", how);
+        } else {
             g->discard_ckpt = true;
+        }
     }
     if (!st && ckpt_in) g->discard_ckpt = true; /* resuming consumes the checkpoint */
 done:
@@ -380,8 +388,8 @@ done:
 }
 
 static int execute(const char *cmd, abl_scenario *sc, abl_sim *sim, const char *out, bool quiet,
-                   const char *ckpt, double ckpt_every, long resume_snapshots, run_guard *g,
-                   const abl_dt_reference *dtref);
+                   const char *ckpt, double ckpt_every, long resume_snapshots,
+                   const char *resume_part_id, run_guard *g, const abl_dt_reference *dtref);
 
 /* --profile (run, resume): print the per-phase timers (profile.h) after the summary. */
 static bool show_profile;
@@ -567,7 +575,7 @@ int cmd_run(int argc, char **argv)
                     "such map\n",
                     f->result_path, sc->initial_T_path);
     }
-    int rc = execute("run", sc, sim, out, quiet, ckpt, ckpt_every, -1, &g,
+    int rc = execute("run", sc, sim, out, quiet, ckpt, ckpt_every, -1, NULL, &g,
                      dt_check ? &dtref : NULL);
     dt_reference_free(&dtref);
     free(ckpt_default);
@@ -576,8 +584,8 @@ int cmd_run(int argc, char **argv)
 
 /* Run a created simulation to its end (fresh or resumed); owns sc and sim from here. */
 static int execute(const char *cmd, abl_scenario *sc, abl_sim *sim, const char *out, bool quiet,
-                   const char *ckpt, double ckpt_every, long resume_snapshots, run_guard *g,
-                   const abl_dt_reference *dtref)
+                   const char *ckpt, double ckpt_every, long resume_snapshots,
+                   const char *resume_part_id, run_guard *g, const abl_dt_reference *dtref)
 {
     abl_error err = {0};
     if (!quiet)
@@ -596,6 +604,7 @@ static int execute(const char *cmd, abl_scenario *sc, abl_sim *sim, const char *
                          .checkpoint_every_s = ckpt_every,
                          .stop = &stop_requested,
                          .resume_snapshots = resume_snapshots,
+                         .resume_part_id = resume_part_id,
                          .profile = show_profile,
                          .dt_reference = dtref};
     install_signals();
@@ -709,8 +718,8 @@ static int cmd_resume(int argc, char **argv)
         }
     }
     char *out = info.output_path; /* owned by info until the end */
-    int rc = execute("resume", sc, sim, out, quiet, ckpt, every, info.snapshots_written, &g,
-                     dt_check ? &dtref : NULL);
+    int rc = execute("resume", sc, sim, out, quiet, ckpt, every, info.snapshots_written,
+                     info.part_id, &g, dt_check ? &dtref : NULL);
     dt_reference_free(&dtref);
     checkpoint_info_free(&info);
     return rc;

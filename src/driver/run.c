@@ -31,7 +31,8 @@ static abl_status take_checkpoint(abl_sim *s, abl_output *o, const abl_run_opts 
     abl_status st = output_flush(o, err);
     if (st) return st;
     const abl_sim_view v = sim_view(s);
-    st = checkpoint_write(opts->checkpoint_path, &v, path, output_snapshot_count(o), err);
+    st = checkpoint_write(opts->checkpoint_path, &v, path, output_snapshot_count(o),
+                          output_part_id(o), err);
     if (st == ABL_OK) {
         s->checkpoints_written++;
         output_keep_partial(o); /* the checkpoint needs the .part from now on */
@@ -68,7 +69,8 @@ abl_status sim_run(abl_sim *s, const abl_run_opts *opts, abl_error *err)
     }
     if (write) {
         const abl_sim_view v = sim_view(s);
-        st = resumed ? output_resume(path, &v, opts->resume_snapshots, &o, err)
+        st = resumed ? output_resume(path, &v, opts->resume_snapshots, opts->resume_part_id, &o,
+                                     err)
                      : output_open(path, &v, &o, err);
     }
     if (st) return st;

@@ -129,20 +129,7 @@ static int get_num(hid_t obj, const char *name, hid_t type, void *v)
 /* Variable-length string attribute into a malloc'ed copy. */
 static char *get_str(hid_t obj, const char *name)
 {
-    if (H5Aexists(obj, name) <= 0) return NULL;
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    if (a < 0) return NULL;
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, H5T_VARIABLE);
-    char *v = NULL, *copy = NULL;
-    if (H5Aread(a, t, &v) >= 0 && v) {
-        copy = malloc(strlen(v) + 1);
-        if (copy) strcpy(copy, v);
-        H5free_memory(v);
-    }
-    close_id(t);
-    close_id(a);
-    return copy;
+    return h5_attr_str_read(obj, name);
 }
 
 /* 1-D dataset of n values with the checksum of their bytes (attribute checksum_u64). */
@@ -818,7 +805,7 @@ static char *real_or_given(const char *path)
 }
 
 abl_status checkpoint_write(const char *path, const abl_sim_view *s, const char *output_path,
-                            long snapshots_written, abl_error *err)
+                            long snapshots_written, const char *part_id, abl_error *err)
 {
     const abl_scenario *sc = s->sc;
     /* a fresh "<path>.tmp" (atomic_file.h), renamed over the previous checkpoint when whole */
@@ -883,6 +870,7 @@ abl_status checkpoint_write(const char *path, const abl_sim_view *s, const char 
         put_num(root, "segment_steps", H5T_NATIVE_LLONG, &seg_steps) ||
         put_num(root, "voxels", H5T_NATIVE_LLONG, &nvox) ||
         put_num(root, "snapshots_written", H5T_NATIVE_LLONG, &nsnap) ||
+        (part_id && part_id[0] && put_str(root, "output_part_id", part_id)) ||
         put_num(root, "solves", H5T_NATIVE_LLONG, &ncg) ||
         put_num(root, "dt_s", H5T_NATIVE_DOUBLE, &s->dt_s) ||
         put_num(root, "monitor_accum_s", H5T_NATIVE_DOUBLE, &s->monitor_accum_s) ||
@@ -1071,6 +1059,12 @@ abl_status checkpoint_load_scenario_sets(const char *path, const char *const *ex
         goto done;
     }
     info->snapshots_written = (long)nsnap;
+    {
+        /* the id of the partial result this checkpoint refers to (absent before session 22) */
+        char *pid = get_str(root, "output_part_id");
+        snprintf(info->part_id, sizeof info->part_id, "%s", pid ? pid : "");
+        free(pid);
+    }
     if ((st = check_input(path, "tissue table", tpath, err)) ||
         (st = check_input(path, "mesh file", mpath, err)) ||
         (st = check_scenario_text(path, spath, text, err)))

@@ -243,6 +243,29 @@ abl_status fg_lock(const char *target, abl_lock **out, abl_error *err)
             close(fd); /* the holder before us removed it: take the new one */
             continue;
         }
+        /* a lock file is empty or holds a pid (ours, or a killed process's): anything else
+         * under the name, or a file with a second name (a hard link to an input), is not a
+         * lock and is not overwritten (found by a read-only review, session 22: an input hard
+         * linked as <output>.lock was replaced by a pid) */
+        {
+            char old[40] = "";
+            const ssize_t r = pread(fd, old, sizeof old - 1, 0);
+            old[r > 0 ? r : 0] = '\0';
+            size_t k = strspn(old, "0123456789");
+            const bool pid_like = r >= 0 && (size_t)r < sizeof old - 1 &&
+                                  (old[k] == '\0' || (old[k] == '\n' && old[k + 1] == '\0'));
+            if (fsb.st_nlink > 1 || !pid_like) {
+                close(fd);
+                abl_status st = abl_fail(
+                    err, ABL_EIO,
+                    "%s: %s exists and is not an ablasim lock file (%s); it is left as it is: "
+                    "remove or rename it",
+                    target, path,
+                    fsb.st_nlink > 1 ? "it has another name, a hard link" : "it holds other data");
+                free(path);
+                return st;
+            }
+        }
         char buf[32];
         int len = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
         if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)len, 0) != len) {

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -156,6 +157,29 @@ int h5_attr_str_cset(hid_t obj, const char *name, const char *value, H5T_cset_t 
 int h5_attr_str(hid_t obj, const char *name, const char *v)
 {
     return h5_attr_str_cset(obj, name, v, H5T_CSET_UTF8);
+}
+
+char *h5_attr_str_read(hid_t obj, const char *name)
+{
+    if (H5Aexists(obj, name) <= 0) return NULL;
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    if (a < 0) return NULL;
+    hid_t ft = H5Aget_type(a);
+    /* the memory type in the file's character set (HDF5 converts none between them) */
+    const H5T_cset_t cs = ft >= 0 ? H5Tget_cset(ft) : H5T_CSET_ERROR;
+    hid_t t = H5Tcopy(H5T_C_S1);
+    char *v = NULL, *copy = NULL;
+    if (ft >= 0 && H5Tis_variable_str(ft) > 0 && cs != H5T_CSET_ERROR && t >= 0 &&
+        H5Tset_size(t, H5T_VARIABLE) >= 0 && H5Tset_cset(t, cs) >= 0 &&
+        H5Aread(a, t, &v) >= 0 && v) {
+        copy = malloc(strlen(v) + 1);
+        if (copy) strcpy(copy, v);
+        H5free_memory(v);
+    }
+    if (t >= 0) H5Tclose(t);
+    if (ft >= 0) H5Tclose(ft);
+    H5Aclose(a);
+    return copy;
 }
 
 int h5_attr_f64(hid_t obj, const char *name, double v)

@@ -54,6 +54,9 @@ hid_t h5_vstr_type(void);
 /* Scalar variable-length string (NULL writes ""), UTF-8 (result, mesh and sweep files); _cset:
  * in character set cset (checkpoints: H5T_CSET_ASCII, HDF5's default). */
 int h5_attr_str(hid_t obj, const char *name, const char *v);
+/* A scalar variable-length string attribute (either character set) into a malloc'ed copy;
+ * NULL when absent or unreadable. */
+char *h5_attr_str_read(hid_t obj, const char *name);
 int h5_attr_str_cset(hid_t obj, const char *name, const char *v, H5T_cset_t cset);
 /* Little-endian IEEE double scalar / [n] vector; little-endian 64-bit integer scalars. */
 int h5_attr_f64(hid_t obj, const char *name, double v);

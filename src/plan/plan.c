@@ -1085,7 +1085,11 @@ static abl_status verify(plan_ctx *C, const char *stem, plan_choice *ch, abl_err
     st = write_text_atomic(ch->yaml, head, text, err);
     free(text);
     if (st) return st;
-    /* exactly `ablasim run OUT/stem.yaml -o OUT/stem.h5` */
+    /* exactly `ablasim run OUT/stem.yaml -o OUT/stem.h5`, under the result's lock as that
+     * command takes it: a run the user started on the same result meanwhile is refused here
+     * rather than have its temporary file replaced (found by a read-only review, session 22) */
+    abl_lock *lock = NULL;
+    if ((st = fg_lock(ch->h5, &lock, err))) return st;
     abl_scenario *sc = NULL;
     abl_sim *s = NULL;
     st = scenario_load(ch->yaml, NULL, 0, &sc, err);
@@ -1098,7 +1102,10 @@ static abl_status verify(plan_ctx *C, const char *stem, plan_choice *ch, abl_err
     }
     sim_destroy(s);
     scenario_free(sc);
-    if (st) return st;
+    if (st) {
+        fg_unlock(lock);
+        return st;
+    }
     ch->duration_s = ch->fine.t_plan_s;
     abl_margin_opts mo = {0};
     mo.result_path = ch->h5;
@@ -1110,8 +1117,12 @@ static abl_status verify(plan_ctx *C, const char *stem, plan_choice *ch, abl_err
     mo.n_critical = P->ncrit;
     memcpy(mo.critical, P->crit, sizeof P->crit);
     abl_margin_report *rep = calloc(1, sizeof *rep);
-    if (!rep) return abl_fail(err, ABL_ENOMEM, "out of memory");
-    st = margin_analyse_result(&mo, rep, err);
+    if (!rep) {
+        fg_unlock(lock);
+        return abl_fail(err, ABL_ENOMEM, "out of memory");
+    }
+    st = margin_analyse_result(&mo, rep, err); /* reads the result under its lock */
+    fg_unlock(lock);
     if (!st) {
         ch->verified = true;
         ch->min_margin_mm = rep->m.min_margin_mm;

@@ -29,6 +29,7 @@
  * return) so that the only report is our message, which quotes the innermost HDF5 error.
  */
 #include "ablasim/output.h"
+#include "ablasim/fileguard.h"
 #include "ablasim/dtcheck.h"
 
 #include <errno.h>
@@ -80,6 +81,8 @@ struct abl_output {
     bool keep_part; /* a checkpoint refers to the .part: a failure closes it, never deletes it
                      * (output_keep_partial) */
     char run_id[17]; /* 64-bit random id shared by the .h5, .json and .xdmf of one commit */
+    char part_id[17]; /* 64-bit random id of the file while it is written (root attribute
+                       * H5A_PART_ID): a checkpoint records it, a resume checks it */
     hid_t file;
     hid_t snap_T, snap_time; /* -1 until the first snapshot */
     hsize_t snap_chunk[3];   /* z, y, x extent of a snapshot chunk */
@@ -547,6 +550,13 @@ done:
     return st;
 }
 
+static void new_run_id(char id[17]);
+
+const char *output_part_id(const abl_output *o)
+{
+    return o ? o->part_id : "";
+}
+
 abl_status output_open(const char *path, const abl_sim_view *s, abl_output **out, abl_error *err)
 {
     *out = NULL;
@@ -589,6 +599,14 @@ abl_status output_open(const char *path, const abl_sim_view *s, abl_output **out
         if (o->file < 0) st = h5_fail(o, err, "creating", o->h5_tmp);
     }
     close_id(fapl);
+    if (st == ABL_OK) {
+        /* the file's own id while it is written (a checkpoint records it; output_resume) */
+        new_run_id(o->part_id);
+        hid_t root = H5Gopen2(o->file, "/", H5P_DEFAULT);
+        if (root < 0 || h5_attr_str(root, H5A_PART_ID, o->part_id) < 0)
+            st = h5_fail(o, err, "writing attributes of", o->h5_tmp);
+        close_id(root);
+    }
     if (st == ABL_OK) st = write_grid(o, s, err);
     quiet_end(&q);
     if (st != ABL_OK) {
@@ -2073,9 +2091,18 @@ done:
 
 void output_abandon_commit(const char *path)
 {
+    /* only while no other process writes path: a run to the same name holds its lock, and
+     * its temporaries are its own (found by a read-only review, session 22: a plan's cleanup
+     * unlinked a concurrent run's temporary result) */
+    abl_lock *lock = NULL;
+    abl_error e = {0};
+    if (fg_lock(path, &lock, &e) != ABL_OK) return;
     abl_output_name names[ABL_OUTPUT_NAMES];
     const int n = output_file_names(path, names);
-    if (n < 0) return;
+    if (n < 0) {
+        fg_unlock(lock);
+        return;
+    }
     for (int i = 0; i < n; i++)
         if (!strcmp(names[i].role, "commit marker") ||
             !strcmp(names[i].role, "commit marker temporary") ||
@@ -2084,6 +2111,7 @@ void output_abandon_commit(const char *path)
             unlink(names[i].path);
     output_file_names_free(names, n);
     fsync_dir_of(path);
+    fg_unlock(lock);
 }
 
 int output_file_names(const char *path, abl_output_name names[ABL_OUTPUT_NAMES])
@@ -2386,7 +2414,7 @@ abl_status output_suspend(abl_output *o, long *snapshots_written, abl_error *err
 }
 
 abl_status output_resume(const char *path, const abl_sim_view *s, long snapshots_written,
-                         abl_output **out, abl_error *err)
+                         const char *part_id, abl_output **out, abl_error *err)
 {
     *out = NULL;
     abl_output *o = calloc(1, sizeof *o);
@@ -2418,6 +2446,26 @@ abl_status output_resume(const char *path, const abl_sim_view *s, long snapshots
         free(o->h5_tmp);
         o->h5_tmp = p;
     }
+    {
+        /* the partial result must be the checkpoint's own: a run to the same output started
+         * over since (--overwrite-checkpoint) replaced it with its own .part, and continuing
+         * that one would join two runs' snapshots in one result (and consume the other run's
+         * partial result). Refused before anything in the file changes. */
+        hid_t root = H5Gopen2(o->file, "/", H5P_DEFAULT);
+        char *have = root >= 0 ? h5_attr_str_read(root, H5A_PART_ID) : NULL;
+        close_id(root);
+        snprintf(o->part_id, sizeof o->part_id, "%s", have ? have : "");
+        free(have);
+        if (part_id && part_id[0] && strcmp(part_id, o->part_id) != 0) {
+            st = abl_fail(err, ABL_EINVAL,
+                          "%s: the partial result %s is not this checkpoint's (its id %s, the "
+                          "checkpoint's %s): another run to the same output replaced it since; "
+                          "this run cannot continue its snapshot history, and %s is left as it is",
+                          path, o->part, o->part_id[0] ? o->part_id : "missing", part_id,
+                          o->part);
+            goto fail;
+        }
+    }
     if (snapshots_written > 0) {
         /* keep exactly the snapshots the checkpoint knew of: a run killed after its last
          * checkpoint may have appended more, which the resumed run will write again */
@@ -2430,6 +2478,20 @@ abl_status output_resume(const char *path, const abl_sim_view *s, long snapshots
         hsize_t n1 = (hsize_t)snapshots_written;
         o->snap_cap = (size_t)snapshots_written + 64;
         o->snap_times = malloc(o->snap_cap * sizeof *o->snap_times);
+        /* fewer snapshots than the checkpoint knew of: not its partial result (extending
+         * would pad the history with zeros) */
+        hsize_t have_n = 0;
+        hid_t sp = o->snap_time >= 0 ? H5Dget_space(o->snap_time) : -1;
+        if (sp >= 0) H5Sget_simple_extent_dims(sp, &have_n, NULL);
+        close_id(sp);
+        if (o->snap_T >= 0 && o->snap_time >= 0 && have_n < n1) {
+            st = abl_fail(err, ABL_EINVAL,
+                          "%s: the partial result %s holds %llu snapshots, the checkpoint "
+                          "counted %ld: it is not this checkpoint's; this run cannot continue its "
+                          "snapshot history, and %s is left as it is",
+                          path, o->part, (unsigned long long)have_n, snapshots_written, o->part);
+            goto fail;
+        }
         if (o->snap_T < 0 || o->snap_time < 0 || !o->snap_times ||
             H5Dset_extent(o->snap_T, ext) < 0 || H5Dset_extent(o->snap_time, &n1) < 0 ||
             H5Dread(o->snap_time, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT,

@@ -900,7 +900,7 @@ static void test_checkpoint_freeze_cycles(void)
     char ck[600];
     tmp_path(ck, sizeof ck, "freeze.ckpt.h5");
     const abl_sim_view va = sim_view(a);
-    CU_ASSERT_EQUAL(checkpoint_write(ck, &va, "x.h5", 0, &err), ABL_OK);
+    CU_ASSERT_EQUAL(checkpoint_write(ck, &va, "x.h5", 0, NULL, &err), ABL_OK);
     CU_ASSERT_EQUAL(checkpoint_restore(ck, b, &err), ABL_OK);
     CU_ASSERT_EQUAL(memcmp(a->freeze_cycles, b->freeze_cycles, a->grid.n * sizeof(float)), 0);
     sim_destroy(a);
@@ -961,14 +961,14 @@ static void test_checkpoint_source_state(void)
     tmp_path(ck, sizeof ck, "state.ckpt.h5");
     /* without the counter: a checkpoint with no source state */
     const abl_sim_view va = sim_view(a);
-    CU_ASSERT_EQUAL_FATAL(checkpoint_write(ck, &va, "x.h5", 0, &err), ABL_OK);
+    CU_ASSERT_EQUAL_FATAL(checkpoint_write(ck, &va, "x.h5", 0, NULL, &err), ABL_OK);
     abl_source *ca = ctr_add(a), *cb = ctr_add(b);
     CU_ASSERT_FATAL(ca && cb);
     CU_ASSERT_EQUAL(checkpoint_restore(ck, b, &err), ABL_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "no state for source 'counter'"));
     *(ctr_state *)ca->state = (ctr_state){7, 3.25};
     const abl_sim_view va2 = sim_view(a); /* a gained a source since va */
-    CU_ASSERT_EQUAL(checkpoint_write(ck, &va2, "x.h5", 0, &err), ABL_OK);
+    CU_ASSERT_EQUAL(checkpoint_write(ck, &va2, "x.h5", 0, NULL, &err), ABL_OK);
     CU_ASSERT_EQUAL(checkpoint_restore(ck, b, &err), ABL_OK);
     const ctr_state *sb = cb->state;
     CU_ASSERT(sb->calls == 7 && sb->acc == 3.25);

@@ -392,7 +392,7 @@ static void test_checkpoint_freeze_bitwise(void)
         char path[700];
         snprintf(path, sizeof path, "%s/freeze_%s.ckpt.h5", tu_tmpdir(), schemes[sch]);
         const abl_sim_view v = sim_view(b);
-        CU_ASSERT_FATAL(checkpoint_write(path, &v, "", 0, &err) == ABL_OK);
+        CU_ASSERT_FATAL(checkpoint_write(path, &v, "", 0, NULL, &err) == ABL_OK);
         sim_destroy(b);
         b = NULL;
         CU_ASSERT_FATAL(sim_create(sc, &b, &err) == ABL_OK);
@@ -771,7 +771,7 @@ static void test_multirate(void)
     char path[700];
     snprintf(path, sizeof path, "%s/multirate.ckpt.h5", tu_tmpdir());
     const abl_sim_view v = sim_view(r);
-    CU_ASSERT_FATAL(checkpoint_write(path, &v, "", 0, &err) == ABL_OK);
+    CU_ASSERT_FATAL(checkpoint_write(path, &v, "", 0, NULL, &err) == ABL_OK);
     const long at = r->step;
     sim_destroy(r);
     r = NULL;

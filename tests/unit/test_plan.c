@@ -10,6 +10,7 @@
 #include "../../src/formats/undo.h"
 #include "../../src/plan/plan_internal.h"
 #include "ablasim/config.h"
+#include "ablasim/fileguard.h"
 #include "ablasim/mesh.h"
 #include "ablasim/plan.h"
 #include "ablasim/scenario.h"
@@ -380,6 +381,49 @@ static void test_foreign_plan_undo_kept(void)
     CU_ASSERT(tu_exists(undo)); /* left for the plan it belongs to */
 }
 
+/* A run writing the plan's result name (ablasim run ... -o out/plan.h5 holds out/plan.h5.lock
+ * and writes out/plan.h5.tmp): the plan's verification run takes the same lock and is refused,
+ * instead of replacing the run's temporary file under it (found by a read-only review,
+ * session 22: the run then failed to sync a file the plan had unlinked, its work lost). */
+static void test_plan_respects_result_lock(void)
+{
+    char dir[1024], plan[1100], scen[1100], out[1100], res[1200], tmp[1200];
+    tu_subdir(dir, sizeof dir, "plan_result_lock");
+    snprintf(plan, sizeof plan, "%s/p.yaml", dir);
+    snprintf(scen, sizeof scen, "%s/s.yaml", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(res, sizeof res, "%s/plan.h5", out);
+    snprintf(tmp, sizeof tmp, "%s/plan.h5.tmp", out);
+    CU_ASSERT_FATAL(mkdir(out, 0755) == 0);
+    char text[2048];
+    snprintf(text, sizeof text,
+             "name: s\ntissues_file: %s/configs/tissues.yaml\n"
+             "grid: {dims: [16, 16, 16], spacing_mm: [1, 1, 1], background: liver, shapes: "
+             "[{type: sphere, center_mm: [0, 0, 0], radius_mm: 3, tissue: tumour}]}\n"
+             "boundary: {default: {type: fixed_temperature, temperature_C: 37}}\n"
+             "time: {duration_s: 60}\n"
+             "sources:\n  - {name: heater, type: volumetric, power_W: 10, shape: {type: sphere, "
+             "center_mm: [1, 0, 0], radius_mm: 3}}\n",
+             tu_root());
+    tu_spit(scen, text);
+    tu_spit(plan, "scenario: s.yaml\nsearch: {position_mm: 2, duration_s: [5, 120]}\n"
+                  "optimiser: {max_evaluations: 3, coarsen: 1}\nrobustness: {samples: 0}\n");
+    abl_lock *held = NULL;
+    abl_error err = {0};
+    CU_ASSERT_FATAL(fg_lock(res, &held, &err) == ABL_OK); /* the other run */
+    tu_spit(tmp, "the other run's result, being written\n");
+    const unsigned long long before = tu_file_sum(tmp);
+    abl_plan_opts o = {plan, out, NULL, 0, true};
+    abl_plan_report rep;
+    const abl_status st = plan_run(&o, &rep, &err);
+    printf("\n  %s", err.msg);
+    CU_ASSERT(st != ABL_OK);
+    CU_ASSERT(strstr(err.msg, "another ablasim process is writing") != NULL);
+    CU_ASSERT(tu_exists(tmp) && tu_file_sum(tmp) == before);
+    CU_ASSERT(!tu_exists(res));
+    fg_unlock(held);
+}
+
 static void test_coarse_mesh(void)
 {
     char dir[1024], mpath[1100], scen[1100], plan[1100], out[1100], cpath[1200];
@@ -536,6 +580,8 @@ void register_plan_tests(void)
                 test_plan_output_is_input);
     CU_add_test(s, "another plan's directory is refused before its undo log is recovered",
                 test_foreign_plan_undo_kept);
+    CU_add_test(s, "the plan's verification run takes its result's lock",
+                test_plan_respects_result_lock);
     CU_add_test(s, "1 and 2 threads give the same plan", test_threads_same_plan);
     CU_add_test(s, "docs/PLANNING.md plan keys are the declarations", test_plan_keys_doc);
 }

@@ -325,7 +325,7 @@ static void write_checkpoint(const abl_scenario *sc, long steps, const char *pat
     CU_ASSERT_FATAL(sim_step(s, steps, &err) == ABL_OK);
     if (tweak) tweak(s);
     const abl_sim_view v = sim_view(s);
-    abl_status st = checkpoint_write(path, &v, "small.h5", 0, &err);
+    abl_status st = checkpoint_write(path, &v, "small.h5", 0, NULL, &err);
     if (st) printf("\n  checkpoint_write: %s", err.msg);
     CU_ASSERT_FATAL(st == ABL_OK);
     sim_destroy(s);
@@ -742,7 +742,7 @@ static void test_other_cwd(void)
     if (st == ABL_OK) st = sim_step(b, 10, &err);
     if (st == ABL_OK) {
         const abl_sim_view v = sim_view(b);
-        st = checkpoint_write(ckpt, &v, "out_rel.h5", 0, &err);
+        st = checkpoint_write(ckpt, &v, "out_rel.h5", 0, NULL, &err);
     }
     sim_destroy(b);
     b = NULL;
@@ -770,10 +770,86 @@ static void test_other_cwd(void)
     scenario_free(sc2);
 }
 
+/* Stop a fresh run of the scenario file yaml writing its result to out (a partial result
+ * out.part) and the checkpoint ckpt, at the first chunk end at or after step stop_at. */
+static bool stop_run_with_output(const char *yaml, const char *out, const char *ckpt,
+                                 long stop_at)
+{
+    abl_scenario *sc = NULL;
+    abl_sim *s = NULL;
+    abl_error err = {0};
+    abl_status st = scenario_load(yaml, NULL, 0, &sc, &err);
+    if (!st) st = sim_create(sc, &s, &err);
+    stopper sp = {stop_at, 0};
+    abl_run_opts o = {.output_path = out,
+                      .progress = stop_when,
+                      .progress_user = &sp,
+                      .progress_interval_s = 0.0,
+                      .checkpoint_path = ckpt,
+                      .stop = &sp.flag,
+                      .resume_snapshots = -1};
+    if (!st) st = sim_run(s, &o, &err);
+    if (st != ABL_ESTOPPED) printf("\n  stop: expected ABL_ESTOPPED, got %d: %s", (int)st, err.msg);
+    sim_destroy(s);
+    scenario_free(sc);
+    return st == ABL_ESTOPPED;
+}
+
+/* Two interrupted runs to one output (found by a read-only review, session 22): run A stops
+ * with checkpoint a.ckpt.h5 and partial result x.h5.part; run B to the same output (the user
+ * started over, --overwrite-checkpoint on the command line) stops with b.ckpt.h5, its .part
+ * replacing A's. Resuming A used to reopen B's .part, pad its snapshot history with zeros to
+ * A's count and finish a result of two runs' snapshots, and B's partial result was gone. Now
+ * the .part carries an id that the checkpoint records: resuming A is refused and changes
+ * nothing, and B resumes to a complete result. */
+static void test_foreign_partial_result(void)
+{
+    char dir[700], ya[800], yb[800], out[800], part[820], ca[800], cb[800], errf[800];
+    tu_subdir(dir, sizeof dir, "foreign_part");
+    snprintf(ya, sizeof ya, "%s/a.yaml", dir);
+    snprintf(yb, sizeof yb, "%s/b.yaml", dir);
+    snprintf(out, sizeof out, "%s/x.h5", dir);
+    snprintf(part, sizeof part, "%s/x.h5.part", dir);
+    snprintf(ca, sizeof ca, "%s/a.ckpt.h5", dir);
+    snprintf(cb, sizeof cb, "%s/b.ckpt.h5", dir);
+    snprintf(errf, sizeof errf, "%s/err.txt", dir);
+    for (int k = 0; k < 2; k++) {
+        char text[1024];
+        snprintf(text, sizeof text,
+                 "name: %s\ntissues_file: %s/configs/tissues.yaml\n"
+                 "grid: {dims: [12, 12, 12], spacing_mm: [1, 1, 1], background: liver}\n"
+                 "physics: {initial_temperature_C: %d}\n"
+                 "boundary: {default: {type: fixed_temperature, temperature_C: 37}}\n"
+                 "time: {duration_s: 200, dt_s: 0.5}\n"
+                 "output: {snapshot_interval_s: 1}\n",
+                 k ? "b" : "a", tu_root(), k ? 70 : 37);
+        tu_spit(k ? yb : ya, text);
+    }
+    CU_ASSERT_FATAL(stop_run_with_output(ya, out, ca, 200)); /* ~100 snapshots */
+    CU_ASSERT_FATAL(stop_run_with_output(yb, out, cb, 40));  /* ~20: replaces A's .part */
+    const unsigned long long before = tu_file_sum(part);
+    char cmd[2400];
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' resume a.ckpt.h5 -q", dir, tu_bin());
+    const int rc = tu_run(cmd, NULL, errf);
+    char *e = tu_slurp(errf);
+    printf("\n  resume A: exit %d: %s", rc, e ? e : "");
+    CU_ASSERT_EQUAL(rc, 2);
+    CU_ASSERT(e && strstr(e, "is not this checkpoint's") != NULL);
+    free(e);
+    CU_ASSERT(tu_exists(part) && tu_file_sum(part) == before); /* B's partial result kept */
+    CU_ASSERT(!tu_exists(out));
+    CU_ASSERT(tu_exists(ca)); /* A's checkpoint too: nothing of it was consumed */
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' resume b.ckpt.h5 -q", dir, tu_bin());
+    CU_ASSERT_EQUAL(tu_run(cmd, NULL, errf), 0);
+    CU_ASSERT(tu_exists(out) && !tu_exists(part));
+}
+
 void register_resume_tests(void)
 {
     CU_pSuite s = CU_add_suite("resume", NULL, NULL);
     CU_add_test(s, "stop/resume matrix: 10 sources x 2 schemes x 3 stops, bitwise", test_matrix);
+    CU_add_test(s, "a partial result another run replaced is refused, not continued",
+                test_foreign_partial_result);
     CU_add_test(s, "damaged checkpoints refused (byte flip, HDF5 edits, format, version)",
                 test_damage);
     CU_add_test(s, "impossible state refused (NaN, T > T_max, dose < 0, time map)",

@@ -1551,11 +1551,43 @@ static int init_suite(void)
     return st != ABL_OK;
 }
 
+/* A lock file is only written when it is one: empty or a pid (a killed process's stale lock is
+ * taken over). A file under the lock's name that has a second name (an input hard linked as
+ * <output>.lock) or other data is refused and left byte for byte (found by a read-only review,
+ * session 22: the input was replaced by a pid). */
+static void test_lock_not_overwritten(void)
+{
+    char dir[700], in[760], lk[760], tgt[760];
+    tu_subdir(dir, sizeof dir, "lockfile");
+    snprintf(in, sizeof in, "%s/tissues.yaml", dir);
+    snprintf(tgt, sizeof tgt, "%s/out.h5", dir);
+    snprintf(lk, sizeof lk, "%s/out.h5.lock", dir);
+    tu_spit(in, "liver: {}\n");
+    const unsigned long long before = tu_file_sum(in);
+    CU_ASSERT_FATAL(link(in, lk) == 0);
+    abl_lock *l = NULL;
+    abl_error err = {0};
+    CU_ASSERT(fg_lock(tgt, &l, &err) != ABL_OK);
+    CU_ASSERT(strstr(err.msg, "is not an ablasim lock file (it has another name") != NULL);
+    CU_ASSERT(tu_file_sum(in) == before);
+    CU_ASSERT_FATAL(unlink(lk) == 0);
+    tu_spit(lk, "someone's notes\n");
+    CU_ASSERT(fg_lock(tgt, &l, &err) != ABL_OK);
+    CU_ASSERT(strstr(err.msg, "it holds other data") != NULL);
+    CU_ASSERT_FATAL(unlink(lk) == 0);
+    tu_spit(lk, "999999\n"); /* a killed process's lock */
+    CU_ASSERT_FATAL(fg_lock(tgt, &l, &err) == ABL_OK);
+    fg_unlock(l);
+    CU_ASSERT(!tu_exists(lk));
+}
+
 void register_safety_tests(void)
 {
     CU_pSuite s = CU_add_suite("safety", init_suite, NULL);
     CU_add_test(s, "undo log: the old set back after 0-3 replacements, or the new one kept",
                 test_undo_log);
+    CU_add_test(s, "a lock file's name holding a user's file is refused, the file kept",
+                test_lock_not_overwritten);
     CU_add_test(s, "interrupted commit is completed at every rename", test_commit_recovery);
     CU_add_test(s, "outputs never hit inputs (property)", test_collision_property);
     CU_add_test(s, "two writers: the second fails with the first's pid", test_two_writers);
