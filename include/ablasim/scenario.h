@@ -182,7 +182,8 @@ struct abl_fileset;
  * "initial state (...)"), NULL without one. */
 const char *scenario_initial_role(const abl_scenario *sc);
 /* Declare the files the scenario's runs read besides the scenario itself (tissue table, mesh,
- * initial field) as inputs of fs (fileguard.h), so that no output of the command replaces them. */
+ * initial field, device presets) as inputs of fs (fileguard.h), so that no output of the
+ * command replaces them. */
 abl_status scenario_declare_inputs(const abl_scenario *sc, struct abl_fileset *fs,
                                    abl_error *err);
 

@@ -336,12 +336,6 @@ static abl_status guard_run(run_guard *g, const abl_scenario *sc, bool fresh,
     if (fresh) st = fileset_input(fs, "scenario", sc->path, err);
     if (!st && ckpt_in) st = fileset_input(fs, "checkpoint being resumed", ckpt_in, err);
     if (!st) st = scenario_declare_inputs(sc, fs, err);
-    /* the device presets, when a source named one (an output must not overwrite them) */
-    for (int i = 0; i < sc->nsources && !st; i++)
-        if (sc->sources[i].device[0]) {
-            st = fileset_input(fs, "devices file", sc->devices_path, err);
-            break;
-        }
     for (int i = 0; i < nn && !st; i++) st = fileset_output(fs, names[i].role, names[i].path, err);
     /* resuming rewrites the checkpoint it reads (later checkpoints) and removes it at the end */
     if (!st && !ckpt_in) st = fileset_output(fs, "checkpoint", ckpt, err);

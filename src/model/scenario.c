@@ -1393,6 +1393,13 @@ abl_status scenario_declare_inputs(const abl_scenario *sc, abl_fileset *fs, abl_
     if (!st && sc->mesh_path) st = fileset_input(fs, "mesh (grid.mesh)", sc->mesh_path, err);
     if (!st && sc->initial_T_path)
         st = fileset_input(fs, scenario_initial_role(sc), sc->initial_T_path, err);
+    /* the device presets, when a source named one (read at load; an output must not
+     * overwrite them: run, plan and sweep alike) */
+    for (int i = 0; i < sc->nsources && !st; i++)
+        if (sc->sources[i].device[0]) {
+            st = fileset_input(fs, "devices file", sc->devices_path, err);
+            break;
+        }
     return st;
 }
 

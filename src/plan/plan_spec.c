@@ -557,6 +557,7 @@ abl_status plan_spec_rebase(plan_spec *P, const char *out_dir_real, abl_error *e
     /* paths in the base tree become relative to the output directory, where every candidate
      * and the plan itself are loaded from */
     abl_status st = rebase_path(P->base, "tissues_file", P->scenario_dir, out_dir_real, err);
+    if (!st) st = rebase_path(P->base, "devices_file", P->scenario_dir, out_dir_real, err);
     if (!st) st = rebase_path(cfg_get(P->base, "grid"), "mesh", P->scenario_dir, out_dir_real, err);
     for (int k = 0; k < 2 && !st; k++)
         st = rebase_path(cfg_get(P->base, "physics"),
