@@ -377,9 +377,11 @@ static abl_status read_initial(const char *at, const char *path, const char *dse
  * temperature; sim_create checks their dims and geometry against the grid (build_grid) and
  * fields.c copies them into the maps they start. */
 /* An optional running map of an initial state file (values NULL where the file has none): the
- * size of the state's T_final_C, values finite and >= 0, and 0 or 1 where flag. */
+ * size of the state's T_final_C, values finite and >= 0, and 0 or 1 where flag; a value
+ * outside is refused naming the voxel, with allowed (what the map may hold) after it. */
 static abl_status read_state_map(const char *at, const char *path, const char *dset, bool flag,
-                                 const abl_field_file *T0, abl_field_file *out, abl_error *err)
+                                 const char *allowed, const abl_field_file *T0,
+                                 abl_field_file *out, abl_error *err)
 {
     abl_error e = {0};
     const abl_mesh_read_opts opt = {.optional = true};
@@ -394,8 +396,8 @@ static abl_status read_state_map(const char *at, const char *path, const char *d
     for (size_t c = 0; c < n; c++) {
         const double v = out->values[c];
         if (flag ? !(v == 0.0 || v == 1.0) : !(isfinite(v) && v >= 0.0))
-            return abl_fail(err, ABL_EINVAL, "%s: %s, dataset %s: %g at voxel %zu; allowed: %s", at,
-                            path, dset, v, c, flag ? "0 or 1" : "finite and >= 0");
+            return abl_fail(err, ABL_EINVAL, "%s: %s, dataset %s: %g at voxel %zu; %s", at, path,
+                            dset, v, c, allowed);
     }
     return ABL_OK;
 }
@@ -482,43 +484,29 @@ static abl_status parse_initial_field(cfg_node *phys, abl_scenario *sc, const ch
         /* the needle track of the first ablation, where the result has one: the margin
          * analysis counts it as ablated, and the first needle's cold track inside the zone
          * must not turn into an unablated channel of the second run's verdict */
-        abl_error e = {0};
-        const abl_mesh_read_opts opt = {.optional = true};
-        if ((st = mesh_read_field(sc->initial_T_path, H5_APPLICATOR, &opt,
-                                  &sc->initial_applicator, &e)))
-            return abl_fail(err, st, "%s: %s", at, e.msg);
-        const abl_field_file *A = &sc->initial_applicator;
-        if (A->values) {
-            for (int d = 0; d < 3; d++)
-                if (A->dims[d] != T0->dims[d])
-                    return abl_fail(err, ABL_EINVAL, "%s: %s: %s and %s differ in size", at,
-                                    sc->initial_T_path, H5_APPLICATOR, H5_T_FINAL);
-            const size_t na = (size_t)A->dims[0] * (size_t)A->dims[1] * (size_t)A->dims[2];
-            for (size_t c = 0; c < na; c++)
-                if (!(A->values[c] == 0.0 || A->values[c] == 1.0))
-                    return abl_fail(err, ABL_EINVAL,
-                                    "%s: %s, dataset %s: %g at voxel %zu; a needle track is 0 or 1",
-                                    at, sc->initial_T_path, H5_APPLICATOR, A->values[c], c);
-        }
+        static const char nonneg[] = "allowed: finite and >= 0";
+        const char *sp = sc->initial_T_path;
+        if ((st = read_state_map(at, sp, H5_APPLICATOR, true, "a needle track is 0 or 1", T0,
+                                 &sc->initial_applicator, err)))
+            return st;
         /* the other running maps the state has: the time maps of this run's thresholds (a
          * threshold the first run did not track starts at 0: this run only, and the result
          * says so), the freeze counts and their hysteresis flag */
         char dset[160];
-        for (int h = 0; h < sc->n_hot; h++) {
-            snprintf(dset, sizeof dset, H5_FIELDS "/" H5_FIELD_TIME_ABOVE_FMT, sc->hot_C[h]);
-            if ((st = read_state_map(at, sc->initial_T_path, dset, false, T0,
-                                     &sc->initial_hot[h], err)))
+        for (int h = 0; h < sc->n_hot + sc->n_cold; h++) {
+            const bool hot = h < sc->n_hot;
+            const int i = hot ? h : h - sc->n_hot;
+            if (hot)
+                snprintf(dset, sizeof dset, H5_FIELDS "/" H5_FIELD_TIME_ABOVE_FMT, sc->hot_C[i]);
+            else
+                snprintf(dset, sizeof dset, H5_FIELDS "/" H5_FIELD_TIME_BELOW_FMT, sc->cold_C[i]);
+            if ((st = read_state_map(at, sp, dset, false, nonneg, T0,
+                                     hot ? &sc->initial_hot[i] : &sc->initial_cold[i], err)))
                 return st;
         }
-        for (int h = 0; h < sc->n_cold; h++) {
-            snprintf(dset, sizeof dset, H5_FIELDS "/" H5_FIELD_TIME_BELOW_FMT, sc->cold_C[h]);
-            if ((st = read_state_map(at, sc->initial_T_path, dset, false, T0,
-                                     &sc->initial_cold[h], err)))
-                return st;
-        }
-        if ((st = read_state_map(at, sc->initial_T_path, H5_FREEZE_CYCLES, false, T0,
+        if ((st = read_state_map(at, sp, H5_FREEZE_CYCLES, false, nonneg, T0,
                                  &sc->initial_freeze_cycles, err)) ||
-            (st = read_state_map(at, sc->initial_T_path, H5_FROZEN_STATE, true, T0,
+            (st = read_state_map(at, sp, H5_FROZEN_STATE, true, "allowed: 0 or 1", T0,
                                  &sc->initial_frozen_state, err)))
             return st;
         /* the running maps bound the temperature (as in a checkpoint) */

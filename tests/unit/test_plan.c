@@ -333,6 +333,25 @@ static void test_plan_output_is_input(void)
     CU_ASSERT(!tu_exists(journal)); /* nothing written */
 }
 
+/* A three-evaluation plan (plan) of a heater beside a 3 mm tumour on a 16^3 grid (scen, which
+ * plan names as s.yaml in its own directory): the smallest plan that reaches verification. */
+static void write_small_plan(const char *scen, const char *plan)
+{
+    char text[2048];
+    snprintf(text, sizeof text,
+             "name: s\ntissues_file: %s/configs/tissues.yaml\n"
+             "grid: {dims: [16, 16, 16], spacing_mm: [1, 1, 1], background: liver, shapes: "
+             "[{type: sphere, center_mm: [0, 0, 0], radius_mm: 3, tissue: tumour}]}\n"
+             "boundary: {default: {type: fixed_temperature, temperature_C: 37}}\n"
+             "time: {duration_s: 60}\n"
+             "sources:\n  - {name: heater, type: volumetric, power_W: 10, shape: {type: sphere, "
+             "center_mm: [1, 0, 0], radius_mm: 3}}\n",
+             tu_root());
+    tu_spit(scen, text);
+    tu_spit(plan, "scenario: s.yaml\nsearch: {position_mm: 2, duration_s: [5, 120]}\n"
+                  "optimiser: {max_evaluations: 3, coarsen: 1}\nrobustness: {samples: 0}\n");
+}
+
 /* A directory holding another plan's journal and that plan's undo log (it was killed while it
  * replaced its outputs), and a result the user wrote there since (ablasim run ... -o
  * out/plan.h5, as plan.yaml's header suggests): a new plan into it is refused, and refused
@@ -357,19 +376,7 @@ static void test_foreign_plan_undo_kept(void)
     undo_free(&u);                                                   /* "killed" here */
     tu_spit(res, "the user's result\n");
     const unsigned long long before = tu_file_sum(res);
-    char text[2048];
-    snprintf(text, sizeof text,
-             "name: s\ntissues_file: %s/configs/tissues.yaml\n"
-             "grid: {dims: [16, 16, 16], spacing_mm: [1, 1, 1], background: liver, shapes: "
-             "[{type: sphere, center_mm: [0, 0, 0], radius_mm: 3, tissue: tumour}]}\n"
-             "boundary: {default: {type: fixed_temperature, temperature_C: 37}}\n"
-             "time: {duration_s: 60}\n"
-             "sources:\n  - {name: heater, type: volumetric, power_W: 10, shape: {type: sphere, "
-             "center_mm: [1, 0, 0], radius_mm: 3}}\n",
-             tu_root());
-    tu_spit(scen, text);
-    tu_spit(plan, "scenario: s.yaml\nsearch: {position_mm: 2, duration_s: [5, 120]}\n"
-                  "optimiser: {max_evaluations: 3, coarsen: 1}\nrobustness: {samples: 0}\n");
+    write_small_plan(scen, plan);
     abl_plan_opts o = {plan, out, NULL, 0, true};
     abl_plan_report rep;
     abl_error err = {0};
@@ -395,19 +402,7 @@ static void test_plan_respects_result_lock(void)
     snprintf(res, sizeof res, "%s/plan.h5", out);
     snprintf(tmp, sizeof tmp, "%s/plan.h5.tmp", out);
     CU_ASSERT_FATAL(mkdir(out, 0755) == 0);
-    char text[2048];
-    snprintf(text, sizeof text,
-             "name: s\ntissues_file: %s/configs/tissues.yaml\n"
-             "grid: {dims: [16, 16, 16], spacing_mm: [1, 1, 1], background: liver, shapes: "
-             "[{type: sphere, center_mm: [0, 0, 0], radius_mm: 3, tissue: tumour}]}\n"
-             "boundary: {default: {type: fixed_temperature, temperature_C: 37}}\n"
-             "time: {duration_s: 60}\n"
-             "sources:\n  - {name: heater, type: volumetric, power_W: 10, shape: {type: sphere, "
-             "center_mm: [1, 0, 0], radius_mm: 3}}\n",
-             tu_root());
-    tu_spit(scen, text);
-    tu_spit(plan, "scenario: s.yaml\nsearch: {position_mm: 2, duration_s: [5, 120]}\n"
-                  "optimiser: {max_evaluations: 3, coarsen: 1}\nrobustness: {samples: 0}\n");
+    write_small_plan(scen, plan);
     abl_lock *held = NULL;
     abl_error err = {0};
     CU_ASSERT_FATAL(fg_lock(res, &held, &err) == ABL_OK); /* the other run */
