@@ -120,6 +120,14 @@ static void make_fixtures(void)
         f6[5].values = tmap;
         snprintf(sp, sizeof sp, "%s/state_bad_time.h5", tu_tmpdir());
         CU_ASSERT_FATAL(mesh_write_fields(sp, 6, ds6, f6, units6, &e) == ABL_OK);
+        /* ... and one whose freeze counter's flag holds a 2 at voxel 5 */
+        static double flag[480];
+        flag[5] = 2.0;
+        ds6[5] = "/fields/frozen_state";
+        units6[5] = "1";
+        f6[5].values = flag;
+        snprintf(sp, sizeof sp, "%s/state_bad_frozen.h5", tu_tmpdir());
+        CU_ASSERT_FATAL(mesh_write_fields(sp, 6, ds6, f6, units6, &e) == ABL_OK);
         v[123] = NAN; /* voxel (3, 4, 1) */
         write_field_h5("field_nan.h5", "T0_C", ok_dims, v, NULL);
         v[123] = 37.0;
