@@ -89,6 +89,11 @@ void output_file_names_free(abl_output_name *names, int n);
 /* A commit interrupted by a crash (the marker "<path>.commit" is present): finish its renames
  * so the result set is the new one, and remove the marker. No marker: nothing to do. */
 abl_status output_recover(const char *path, bool *recovered, abl_error *err);
+/* The same for a command that does not hold path's lock (margin reads a result): with a marker
+ * present, the lock is taken first, so a commit a live process is still doing is refused ("another
+ * ablasim process is writing ...") instead of renamed under it. No marker: no lock, nothing
+ * written (a result in a read-only directory stays readable). */
+abl_status output_recover_unowned(const char *path, bool *recovered, abl_error *err);
 /* Drop a commit of path that failed part-way: its marker and the temporaries output_recover
  * would have renamed are removed (not a ".part", which a checkpoint may need). For a caller
  * that puts the previous files back itself (the planner's undo log, formats/undo.h). Nothing is

@@ -328,9 +328,10 @@ int cmd_margin(int argc, char **argv)
         return usage_error("an omega or cem43 threshold must be > 0", NULL);
 
     /* a run killed between the renames of its result set left a commit marker: complete the
-     * set first, so the verdict is about the new result, never a mix (docs/RELIABILITY.md) */
+     * set first, so the verdict is about the new result, never a mix (docs/RELIABILITY.md);
+     * under the result's lock, never beside the live process doing that commit */
     bool recovered = false;
-    if (!seg && o.result_path && output_recover(o.result_path, &recovered, &err) != ABL_OK) {
+    if (!seg && o.result_path && output_recover_unowned(o.result_path, &recovered, &err) != ABL_OK) {
         fprintf(stderr, "ablasim margin: error: %s\n", err.msg);
         return abl_status_exit_code(err.status);
     }

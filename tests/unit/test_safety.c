@@ -249,6 +249,52 @@ static void test_commit_recovery(void)
     CU_ASSERT(tu_lexists(p[3]));
 }
 
+/* A command that reads a result (margin) completes its commit only under the result's lock:
+ * while another process holds it (a run still renaming), the marker, the temporaries and the
+ * old set stay as they are and the refusal names the writer; released, the commit completes.
+ * Without a marker nothing is locked or written. Through the CLI too: margin refuses with the
+ * files kept. (Found by a read-only review, session 22.) */
+static void test_commit_recovery_locked(void)
+{
+    char dir[600], p[4][800], lockf[800], errf[800], cmd[3000];
+    tu_subdir(dir, sizeof dir, "commitlock");
+    const char *names[] = {"r.h5", "r.h5.tmp", "r.h5.commit", "r.h5.lock"};
+    for (int i = 0; i < 4; i++) snprintf(p[i], sizeof p[i], "%s/%s", dir, names[i]);
+    snprintf(lockf, sizeof lockf, "%s", p[3]);
+    snprintf(errf, sizeof errf, "%s/err.txt", dir);
+    tu_spit(p[0], "old h5");
+    tu_spit(p[1], "new h5");
+    tu_spit(p[2], "ablasim-commit 1 tmp 0123456789abcdef\n");
+    abl_lock *held = NULL;
+    abl_error err = {0};
+    CU_ASSERT_FATAL(fg_lock(p[0], &held, &err) == ABL_OK); /* the "live run" */
+    bool rec = true;
+    CU_ASSERT_EQUAL(output_recover_unowned(p[0], &rec, &err), ABL_EIO);
+    CU_ASSERT(!rec);
+    CU_ASSERT(strstr(err.msg, "another ablasim process is writing") != NULL);
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' margin r.h5 --margin-mm 3 -q", dir, tu_bin());
+    const int rc = tu_run(cmd, NULL, errf);
+    CU_ASSERT(rc != 0);
+    char *msg = tu_slurp(errf);
+    CU_ASSERT(msg && strstr(msg, "is completed only under its lock") != NULL);
+    free(msg);
+    char *t = tu_slurp(p[0]);
+    CU_ASSERT(t && !strcmp(t, "old h5"));
+    free(t);
+    CU_ASSERT(tu_lexists(p[1]) && tu_lexists(p[2]));
+    fg_unlock(held);
+    CU_ASSERT_EQUAL(output_recover_unowned(p[0], &rec, &err), ABL_OK);
+    CU_ASSERT(rec);
+    t = tu_slurp(p[0]);
+    CU_ASSERT(t && !strcmp(t, "new h5"));
+    free(t);
+    CU_ASSERT(!tu_lexists(p[1]) && !tu_lexists(p[2]) && !tu_lexists(lockf));
+    /* no marker: nothing to do, no lock file made */
+    CU_ASSERT_EQUAL(output_recover_unowned(p[0], &rec, &err), ABL_OK);
+    CU_ASSERT(!rec);
+    CU_ASSERT(!tu_lexists(lockf));
+}
+
 /* ---- SIGKILL at random moments -------------------------------------------------------------- */
 
 /* run_id of the .h5 (root attribute; "" if unreadable) and whether complete = 1. */
@@ -1589,6 +1635,8 @@ void register_safety_tests(void)
     CU_add_test(s, "a lock file's name holding a user's file is refused, the file kept",
                 test_lock_not_overwritten);
     CU_add_test(s, "interrupted commit is completed at every rename", test_commit_recovery);
+    CU_add_test(s, "a reader completes a commit only under the result's lock",
+                test_commit_recovery_locked);
     CU_add_test(s, "outputs never hit inputs (property)", test_collision_property);
     CU_add_test(s, "two writers: the second fails with the first's pid", test_two_writers);
     CU_add_test(s, "two planners in one directory: the second fails with the first's pid",
