@@ -417,12 +417,12 @@ static abl_status dt_reference_run(const char *scenario, const char **sets, int 
     }
     if (!st) st = sim_create(sc, &sim, err);
     if (!st) {
+        install_signals(); /* before the line below: a signal after it is the reference's */
         if (!quiet)
             fprintf(stderr, "ablasim: %s: time-step check: the reference at dt = %.4g s "
                             "(%ld steps%s) first, no files\n",
                     ckpt ? "resume" : "run", sim->dt_s, sim->nsteps_total,
                     multirate ? ", single-rate" : "");
-        install_signals();
         const abl_run_opts opts = {.no_output = true, .stop = &stop_requested};
         st = sim_run(sim, &opts, err);
     }
@@ -430,7 +430,25 @@ static abl_status dt_reference_run(const char *scenario, const char **sets, int 
         const abl_sim_view v = sim_view(sim);
         st = dt_reference_take(&v, ref, err);
     }
-    if (st) {
+    if (st == ABL_ESTOPPED) {
+        /* the run's own message ("no checkpoint was asked for, so the run is lost") is about
+         * the reference, which never writes one; the run asked for has not begun (found by a
+         * read-only review, session 22) */
+        const double t_s = sim->t_s;
+        if (ckpt)
+            abl_fail(err, st,
+                     "stopped on request at t = %.1f s of the time-step check's reference run "
+                     "(--dt-check, dt = %.4g s), before the resumed run began: nothing was "
+                     "written; the checkpoint %s is as it was ('ablasim resume %s --dt-check' "
+                     "starts again)",
+                     t_s, 0.5 * dt_s, ckpt, ckpt);
+        else
+            abl_fail(err, st,
+                     "stopped on request at t = %.1f s of the time-step check's reference run "
+                     "(--dt-check, dt = %.4g s), before the run itself began: nothing was "
+                     "written (an existing result is as it was)",
+                     t_s, 0.5 * dt_s);
+    } else if (st) {
         /* say which run failed: the half-step reference, not the run asked for */
         char msg[ABL_ERRMSG_LEN];
         snprintf(msg, sizeof msg, "%s", err->msg);

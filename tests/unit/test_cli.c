@@ -694,6 +694,53 @@ static char *dt_check_text(const char *json_path)
     return out;
 }
 
+/* A run --dt-check (and a resume --dt-check) stopped by SIGTERM inside its reference run: exit
+ * 75 with a message saying the run itself had not begun and nothing was written (it used to
+ * say "no checkpoint was asked for ... the run is lost" although --checkpoint-every was given;
+ * found by a read-only review, session 22); the earlier result, or the checkpoint being
+ * resumed, byte for byte as they were; no checkpoint or partial result of the stopped run. The
+ * signal is sent once the reference's first line is on stderr (the handler is installed
+ * before that line); the reference takes seconds (about 0.3 s per 1000 s simulated here), far
+ * longer than the 10 ms poll. */
+static void test_dt_check_stopped_in_reference(void)
+{
+    char dir[700], out[800], ckpt[800], part[800], errf[800], confs[800];
+    tu_subdir(dir, sizeof dir, "dtc_stop_ref");
+    snprintf(out, sizeof out, "%s/keep.h5", dir);
+    snprintf(ckpt, sizeof ckpt, "%s/keep.ckpt.h5", dir);
+    snprintf(part, sizeof part, "%s/keep.h5.part", dir);
+    snprintf(errf, sizeof errf, "%s/err.txt", dir);
+    snprintf(confs, sizeof confs, "%s/configs/liver_demo.yaml", tu_root());
+    tu_spit(out, "earlier result\n");
+    const char *args[] = {tu_bin(), "run", confs, "-o", out, "--checkpoint-every", "0.05",
+                          "--set", "grid.dims=[40,40,40]", "--set", "time.duration_s=20000",
+                          "--dt-check", NULL};
+    pid_t pid = tu_spawn_err(args, errf);
+    CU_ASSERT_FATAL(pid >= 0);
+    for (int i = 0; i < 12000; i++) {
+        char *e = tu_slurp(errf);
+        const bool started = e && strstr(e, "time-step check: the reference");
+        free(e);
+        if (started) break;
+        usleep(10000);
+    }
+    kill(pid, SIGTERM);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    const int rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    char *e = tu_slurp(errf);
+    printf("\n  stopped in the reference: exit %d", rc);
+    CU_ASSERT_EQUAL(rc, 75);
+    CU_ASSERT(e && strstr(e, "of the time-step check's reference run") &&
+              strstr(e, "before the run itself began: nothing was written"));
+    CU_ASSERT(e && !strstr(e, "the run is lost"));
+    free(e);
+    char *t = tu_slurp(out);
+    CU_ASSERT(t && !strcmp(t, "earlier result\n"));
+    free(t);
+    CU_ASSERT(!tu_lexists(ckpt) && !tu_lexists(part));
+}
+
 /* run --dt-check stopped by SIGTERM during the run itself (after its reference), then
  * `resume --dt-check`: the result carries the same dt_check as an uninterrupted run --dt-check
  * (the reference is rebuilt from the checkpoint's scenario and the resumed fields are bitwise
@@ -1037,6 +1084,8 @@ void register_cli_tests(void)
     CU_add_test(s, "initial temperature field: a cold spot away from sources, active region",
                 test_initial_field_region);
     CU_add_test(s, "SIGTERM checkpoint + resume is bitwise identical", test_checkpoint_resume);
+    CU_add_test(s, "--dt-check stopped in its reference: nothing written, message says so",
+                test_dt_check_stopped_in_reference);
     CU_add_test(s, "run + margin + report chain", test_margin_and_report);
     CU_add_test(s, "report draws a plan's trajectories", test_report_plan);
 }

@@ -6,12 +6,17 @@
 
 #include "testutil.h"
 
-/* Optional argument: run only the suites whose name contains it (make check runs all). */
-static void select_suites(const char *pattern)
+/* Optional arguments: run only the suites whose name contains the first and, with a second,
+ * only their tests whose name contains it (make check runs all). */
+static void select_suites(const char *pattern, const char *test_pattern)
 {
     CU_pTestRegistry reg = CU_get_registry();
-    for (CU_pSuite su = reg->pSuite; su; su = su->pNext)
+    for (CU_pSuite su = reg->pSuite; su; su = su->pNext) {
         if (!strstr(su->pName, pattern)) CU_set_suite_active(su, CU_FALSE);
+        if (test_pattern)
+            for (CU_pTest t = su->pTest; t; t = t->pNext)
+                if (!strstr(t->pName, test_pattern)) CU_set_test_active(t, CU_FALSE);
+    }
 }
 
 void register_resume_tests(void); /* test_resume.c */
@@ -56,7 +61,7 @@ int main(int argc, char **argv)
     register_profile_tests();
     register_plan_tests();
     register_cli_tests();
-    if (argc > 1) select_suites(argv[1]);
+    if (argc > 1) select_suites(argv[1], argc > 2 ? argv[2] : NULL);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();

@@ -306,17 +306,23 @@ int tu_run(const char *cmdline, const char *outfile, const char *errfile)
     return rc;
 }
 
-pid_t tu_spawn(const char *const *argv)
+pid_t tu_spawn_err(const char *const *argv, const char *errfile)
 {
     pid_t pid = fork();
     if (pid == 0) {
         int fd = open("/dev/null", O_WRONLY);
+        int fe = errfile ? open(errfile, O_WRONLY | O_CREAT | O_TRUNC, 0644) : fd;
         dup2(fd, 1);
-        dup2(fd, 2);
+        dup2(fe < 0 ? fd : fe, 2);
         execv(tu_bin(), (char *const *)argv);
         _exit(127);
     }
     return pid;
+}
+
+pid_t tu_spawn(const char *const *argv)
+{
+    return tu_spawn_err(argv, NULL);
 }
 
 bool tu_generated_section_matches(const char *doc, const char *name, int (*gen)(FILE *))

@@ -84,6 +84,8 @@ int tu_run(const char *cmdline, const char *outfile, const char *errfile);
 /* Starts the binary under test (tu_bin()) with argv (argv[0] its name, NULL-terminated) in a
  * child process with stdout and stderr to /dev/null; the child's pid, -1 when fork fails. */
 pid_t tu_spawn(const char *const *argv);
+/* The same with stderr to errfile (created or truncated; stdout to /dev/null). */
+pid_t tu_spawn_err(const char *const *argv, const char *errfile);
 /* Runs argv (argv[0] the program, NULL-terminated) in directory wd (NULL: the current one)
  * with one OpenMP thread and a file-size limit of limit_B bytes (RLIMIT_FSIZE; < 0: none), a
  * full disk's stand-in that binds root too: SIGXFSZ is ignored (inherited through exec), so a
