@@ -295,6 +295,43 @@ static void test_commit_recovery_locked(void)
     CU_ASSERT(!tu_lexists(lockf));
 }
 
+/* An output name with a line break (margin's derived name, run -o) is refused up front with the
+ * name shown escaped, exit 2, and nothing is created: the undo logs and journals record one
+ * name a line (margin used to fail late, "cannot keep the previous margin files ... Invalid
+ * argument"; found by a read-only review, session 22). */
+static void test_line_break_names(void)
+{
+    char dir[600], errf[800], cmd[3000], junk[800];
+    tu_subdir(dir, sizeof dir, "linebreak");
+    snprintf(errf, sizeof errf, "%s.err", dir); /* beside the directory: its listing is checked */
+    snprintf(junk, sizeof junk, "%s/c\nd.h5", dir);
+    tu_spit(junk, "not a result\n");
+    const char *cmds[2] = {"margin \"$(printf 'c\\nd.h5')\" -q",
+                           "run '%s/configs/liver_demo.yaml' -o \"$(printf 'r\\nq.h5')\" -q"};
+    const char *want[2] = {"margin file \"c\\nd.margin.h5\": a file name with a line break",
+                           "output \"r\\nq.h5\": a file name with a line break"};
+    for (int i = 0; i < 2; i++) {
+        char args[1200];
+        snprintf(args, sizeof args, cmds[i], tu_root());
+        snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s", dir, tu_bin(), args);
+        CU_ASSERT_EQUAL(tu_run(cmd, NULL, errf), 2);
+        char *e = tu_slurp(errf);
+        CU_ASSERT(e && strstr(e, want[i]) != NULL);
+        if (!(e && strstr(e, want[i]))) printf("\n  got: %s", e ? e : "(nothing)");
+        free(e);
+        DIR *d = opendir(dir);
+        CU_ASSERT_FATAL(d != NULL);
+        int n = 0;
+        for (struct dirent *de; (de = readdir(d));)
+            if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) n++;
+        closedir(d);
+        CU_ASSERT_EQUAL(n, 1); /* the junk input only */
+    }
+    char *t = tu_slurp(junk);
+    CU_ASSERT(t && !strcmp(t, "not a result\n"));
+    free(t);
+}
+
 /* ---- SIGKILL at random moments -------------------------------------------------------------- */
 
 /* run_id of the .h5 (root attribute; "" if unreadable) and whether complete = 1. */
@@ -1637,6 +1674,8 @@ void register_safety_tests(void)
     CU_add_test(s, "interrupted commit is completed at every rename", test_commit_recovery);
     CU_add_test(s, "a reader completes a commit only under the result's lock",
                 test_commit_recovery_locked);
+    CU_add_test(s, "an output name with a line break is refused before anything is written",
+                test_line_break_names);
     CU_add_test(s, "outputs never hit inputs (property)", test_collision_property);
     CU_add_test(s, "two writers: the second fails with the first's pid", test_two_writers);
     CU_add_test(s, "two planners in one directory: the second fails with the first's pid",
