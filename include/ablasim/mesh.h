@@ -58,6 +58,8 @@ typedef struct {
     bool has_spacing, has_origin;
     double spacing_mm[3], origin_mm[3];
     double *values; /* nx*ny*nz, x fastest */
+    bool geom_single; /* spacing/origin from a float32 affine (NIfTI-1): equal only to float32
+                       * precision to a grid stated in double (sim.c check_initial_field) */
 } abl_field_file;
 
 /* Read the field `dataset` (an absolute HDF5 path) of path, guarded like mesh_read_ex (opts as

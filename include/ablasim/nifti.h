@@ -1,4 +1,5 @@
-/* nifti.h - NIfTI-1/NIfTI-2 label maps in, masks and maps out (3D Slicer, ITK-SNAP, FSL).
+/* nifti.h - NIfTI-1/NIfTI-2 label maps and scalar maps in, masks and maps out (3D Slicer,
+ * ITK-SNAP, FSL).
  *
  * Segmentations arrive as integer label maps (.nii or .nii.gz) with an affine that places
  * voxels in the scanner's world frame (mm, RAS+ as in the NIfTI standard). ablasim's grid is
@@ -30,6 +31,12 @@ typedef struct {
  * (0,0,0)) plus the geometry. geom may be NULL; geom dims/spacing are the file's, so index
  * labels with mesh->dims. */
 abl_status nifti_read_labels(const char *path, abl_mesh *mesh, abl_nifti_geom *geom,
+                             abl_error *err);
+/* Read a scalar map (a temperature field in degrees C, say): one 3-D volume of any integer or
+ * float32/float64 datatype, scl_slope/scl_inter applied, every value finite (a NaN or Inf is an
+ * error naming the voxel), in grid order like nifti_read_labels; out's spacing_mm and
+ * origin_mm are set (has_* true) for the caller's geometry check. Free with mesh_field_free. */
+abl_status nifti_read_scalar(const char *path, abl_field_file *out, abl_nifti_geom *geom,
                              abl_error *err);
 /* Write a uint8 mask or label map / a float32 map with the given geometry (compressed when the
  * name ends in .gz). Atomic: temporary name, then rename. */

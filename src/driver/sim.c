@@ -65,13 +65,19 @@ static abl_status check_initial_field(const abl_scenario *sc, const abl_grid *g,
                         sc->path, key, p, ds, f->dims[0], f->dims[1], f->dims[2], n[0], n[1], n[2]);
     for (int d = 0; d < 3; d++) {
         const double h_mm = g->h_m[d] * 1e3, o_mm = g->origin_m[d] * 1e3;
-        if (f->has_spacing && !(fabs(f->spacing_mm[d] - h_mm) <= 1e-6 * h_mm))
+        /* 1e-6 of a voxel; a NIfTI-1 affine is float32 (2^-23 = 1.2e-7 relative): its spacing
+         * and its origin (offset + (n - 1) spacings for a flipped axis) carry that round-off,
+         * so a map written in the grid's own geometry is not refused for it */
+        const double eps32 = f->geom_single ? 1.2e-7 : 0.0;
+        const double tol_h = 1e-6 * h_mm + eps32 * h_mm;
+        const double tol_o = 1e-6 * h_mm + eps32 * (fabs(o_mm) + 2.0 * n[d] * h_mm);
+        if (f->has_spacing && !(fabs(f->spacing_mm[d] - h_mm) <= tol_h))
             return abl_fail(err, ABL_EINVAL,
                             "%s: physics.%s %s: its spacing_mm [%g, %g, %g] is not the grid's "
                             "[%g, %g, %g] mm",
                             sc->path, key, p, f->spacing_mm[0], f->spacing_mm[1], f->spacing_mm[2],
                             g->h_m[0] * 1e3, g->h_m[1] * 1e3, g->h_m[2] * 1e3);
-        if (f->has_origin && !(fabs(f->origin_mm[d] - o_mm) <= 1e-6 * h_mm))
+        if (f->has_origin && !(fabs(f->origin_mm[d] - o_mm) <= tol_o))
             return abl_fail(err, ABL_EINVAL,
                             "%s: physics.%s %s: its origin_mm [%g, %g, %g] is not the grid's "
                             "[%g, %g, %g] mm (the centre of voxel 0, 0, 0)",

@@ -1,4 +1,5 @@
-/* nifti.c - NIfTI-1/-2 label maps in, masks and float maps out, through nifti_clib (nifti2_io).
+/* nifti.c - NIfTI-1/-2 label maps and scalar maps in, masks and float maps out, through
+ * nifti_clib (nifti2_io).
  *
  * The library parses and validates headers (NIfTI-1 and -2, either byte order, gzip), turns
  * the qform quaternion into a matrix, builds the headers we write (quaternion from the affine)
@@ -303,8 +304,8 @@ static abl_status read_raw_header(const char *path, raw_header *h, abl_error *er
 }
 
 /* Dimensions and voxel size: one 3-D volume, every size >= 1, pixdim finite and > 0. */
-static abl_status check_dims(const char *path, const raw_header *h, int64_t n[3], size_t *nvox,
-                             abl_error *err)
+static abl_status check_dims(const char *path, const raw_header *h, const char *what, int64_t n[3],
+                             size_t *nvox, abl_error *err)
 {
     static const char axis[] = "xyz";
     int64_t nd = h->dim[0];
@@ -325,12 +326,12 @@ static abl_status check_dims(const char *path, const raw_header *h, int64_t n[3]
                             path, d, (long long)h->dim[d]);
         if (d == 4)
             return abl_fail(err, ABL_EINVAL,
-                            "%s: 4-D image with %lld volumes (dim[4]); a label map must be one 3-D "
+                            "%s: 4-D image with %lld volumes (dim[4]); %s must be one 3-D "
                             "volume: extract the one you mean (e.g. fslroi IN OUT INDEX 1)",
-                            path, (long long)h->dim[4]);
+                            path, (long long)h->dim[4], what);
         return abl_fail(err, ABL_EINVAL,
-                        "%s: %lld-D image (dim[%d] = %lld); a label map must be one 3-D volume",
-                        path, (long long)nd, d, (long long)h->dim[d]);
+                        "%s: %lld-D image (dim[%d] = %lld); %s must be one 3-D volume", path,
+                        (long long)nd, d, (long long)h->dim[d], what);
     }
     for (int d = 1; d <= 3; d++)
         if (!isfinite(h->pixdim[d]) || !(h->pixdim[d] > 0))
@@ -461,6 +462,64 @@ static ptrdiff_t to_labels(const void *buf, int datatype, size_t n, double slope
     return -1;
 }
 
+/* Convert voxel values to doubles (after scl_slope/scl_inter scaling when the header sets it).
+ * Returns the index of the first value that is not finite (its value in *bad), or -1. */
+#define TO_DOUBLES(T)                                                                              \
+    do {                                                                                           \
+        const T *p_ = buf;                                                                         \
+        for (size_t f = 0; f < n; f++) {                                                           \
+            double v = (double)p_[f];                                                              \
+            if (scaled) v = slope * v + inter;                                                     \
+            if (!isfinite(v)) {                                                                    \
+                *bad = v;                                                                          \
+                return (ptrdiff_t)f;                                                               \
+            }                                                                                      \
+            out[f] = v;                                                                            \
+        }                                                                                          \
+    } while (0)
+
+static ptrdiff_t to_doubles(const void *buf, int datatype, size_t n, double slope, double inter,
+                            double *out, double *bad)
+{
+    int scaled = slope != 0 && !(slope == 1 && inter == 0);
+    switch (datatype) {
+    case DT_UINT8:
+        TO_DOUBLES(uint8_t);
+        break;
+    case DT_INT8:
+        TO_DOUBLES(int8_t);
+        break;
+    case DT_INT16:
+        TO_DOUBLES(int16_t);
+        break;
+    case DT_UINT16:
+        TO_DOUBLES(uint16_t);
+        break;
+    case DT_INT32:
+        TO_DOUBLES(int32_t);
+        break;
+    case DT_UINT32:
+        TO_DOUBLES(uint32_t);
+        break;
+    case DT_INT64:
+        TO_DOUBLES(int64_t);
+        break;
+    case DT_UINT64:
+        TO_DOUBLES(uint64_t);
+        break;
+    case DT_FLOAT32:
+        TO_DOUBLES(float);
+        break;
+    case DT_FLOAT64:
+        TO_DOUBLES(double);
+        break;
+    default:
+        *bad = NAN;
+        return 0;
+    }
+    return -1;
+}
+
 static int label_datatype(int dt)
 {
     switch (dt) {
@@ -494,14 +553,23 @@ static double mm_per_unit(int xyz_units)
     }
 }
 
-abl_status nifti_read_labels(const char *path, abl_mesh *mesh, abl_nifti_geom *geom, abl_error *err)
+/* One 3-D volume in grid order: for a label map (labels != NULL) whole numbers 0..255 as
+ * uint8, for a scalar map (values != NULL) every value finite, as double; dims, spacing and
+ * origin are the grid's (re-indexed into RAS+, docs/NIFTI.md), geom the file's own (may be
+ * NULL). On failure nothing is allocated. */
+static abl_status read_volume(const char *path, uint8_t **labels, double **values, int dims[3],
+                              double spacing_mm[3], double origin_mm[3], abl_nifti_geom *geom,
+                              abl_error *err)
 {
-    memset(mesh, 0, sizeof *mesh);
+    const bool want_labels = labels != NULL;
+    const char *what = want_labels ? "a label map" : "a scalar map";
+    if (labels) *labels = NULL;
+    if (values) *values = NULL;
     if (geom) memset(geom, 0, sizeof *geom);
     if (!path || !path[0]) return abl_fail(err, ABL_EINVAL, "NIfTI: empty file name");
     if (!nifti_suffix(path))
         return abl_fail(err, ABL_EINVAL,
-                        "%s: not a NIfTI file name: a label map must end in .nii or .nii.gz", path);
+                        "%s: not a NIfTI file name: %s must end in .nii or .nii.gz", path, what);
 
     /* Open it ourselves first: the library would only say "failed to find header file".
      * O_NONBLOCK: a FIFO must not block the open (it is refused below as not regular). */
@@ -519,13 +587,15 @@ abl_status nifti_read_labels(const char *path, abl_mesh *mesh, abl_nifti_geom *g
     if (st) return st;
     int64_t n[3] = {1, 1, 1};
     size_t nvox = 0;
-    if ((st = check_dims(path, &h, n, &nvox, err))) return st;
+    if ((st = check_dims(path, &h, what, n, &nvox, err))) return st;
     /* before nifti_image_read, which prints "bad datatype" for a code it does not know */
+    static const char labels_types[] = "a label map needs an integer type (uint8, int16, ...) or "
+                                       "a float type holding whole numbers 0..255";
+    static const char scalar_types[] = "a scalar map needs an integer or float32/float64 type";
     if (!label_datatype(h.datatype))
-        return abl_fail(err, ABL_EINVAL,
-                        "%s: datatype %s cannot hold labels; a label map needs an integer type "
-                        "(uint8, int16, ...) or a float type holding whole numbers 0..255",
-                        path, nifti_datatype_to_string(h.datatype));
+        return abl_fail(err, ABL_EINVAL, "%s: datatype %s cannot be read; %s", path,
+                        nifti_datatype_to_string(h.datatype),
+                        want_labels ? labels_types : scalar_types);
 
     /* The image fields from the header alone: nifti_image_read would also read the extensions
      * (unused here), and prints when they are cut short in a .nii.gz. */
@@ -535,11 +605,12 @@ abl_status nifti_read_labels(const char *path, abl_mesh *mesh, abl_nifti_geom *g
         return abl_fail(err, ABL_EIO, "%s: the NIfTI header is inconsistent (corrupt file?)", path);
     void *raw = NULL;
     uint8_t *lab = NULL;
+    double *val = NULL;
+    void *grid = NULL;
     if (!label_datatype(nim->datatype)) {
-        st = abl_fail(err, ABL_EINVAL,
-                      "%s: datatype %s cannot hold labels; a label map needs an integer type "
-                      "(uint8, int16, ...) or a float type holding whole numbers 0..255",
-                      path, nifti_datatype_to_string(nim->datatype));
+        st = abl_fail(err, ABL_EINVAL, "%s: datatype %s cannot be read; %s", path,
+                      nifti_datatype_to_string(nim->datatype),
+                      want_labels ? labels_types : scalar_types);
         goto done;
     }
     size_t nbytes = nvox * (size_t)nim->nbyper;
@@ -575,42 +646,55 @@ abl_status nifti_read_labels(const char *path, abl_mesh *mesh, abl_nifti_geom *g
     }
 
     if ((st = read_voxels(path, h.vox_offset, nbytes, &raw, err))) goto done;
-    lab = malloc(nvox);
-    if (!lab) {
-        st = abl_fail(err, ABL_ENOMEM, "%s: cannot allocate %zu bytes for the labels", path,
-                      nvox);
+    const size_t esize = want_labels ? 1 : sizeof(double);
+    if (want_labels)
+        lab = malloc(nvox);
+    else
+        val = malloc(nvox * sizeof(double));
+    if (!lab && !val) {
+        st = abl_fail(err, ABL_ENOMEM, "%s: cannot allocate %zu bytes for the voxels", path,
+                      nvox * esize);
         goto done;
     }
     if (nim->swapsize > 1 && nim->byteorder != nifti_short_order())
         nifti_swap_Nbytes((int64_t)nvox, nim->swapsize, raw);
 
     double bad = 0;
-    ptrdiff_t b = to_labels(raw, nim->datatype, nvox, nim->scl_slope, nim->scl_inter, lab, &bad);
+    ptrdiff_t b =
+        want_labels
+            ? to_labels(raw, nim->datatype, nvox, nim->scl_slope, nim->scl_inter, lab, &bad)
+            : to_doubles(raw, nim->datatype, nvox, nim->scl_slope, nim->scl_inter, val, &bad);
     if (b >= 0) {
         long long bi = b % n[0], bj = b / n[0] % n[1], bk = b / (n[0] * n[1]);
         char scaling[96] = "";
         if (nim->scl_slope != 0 && !(nim->scl_slope == 1 && nim->scl_inter == 0))
             snprintf(scaling, sizeof scaling, " (after scaling by scl_slope %g, scl_inter %g)",
                      nim->scl_slope, nim->scl_inter);
-        st = abl_fail(err, ABL_EINVAL,
-                      "%s: voxel (%lld, %lld, %lld) holds %g%s; labels must be whole numbers "
-                      "0..255 (datatype %s). Export the segmentation as a label map, not as a "
-                      "scalar or probability image",
-                      path, bi, bj, bk, bad, scaling, nifti_datatype_to_string(nim->datatype));
+        if (want_labels)
+            st = abl_fail(err, ABL_EINVAL,
+                          "%s: voxel (%lld, %lld, %lld) holds %g%s; labels must be whole numbers "
+                          "0..255 (datatype %s). Export the segmentation as a label map, not as "
+                          "a scalar or probability image",
+                          path, bi, bj, bk, bad, scaling, nifti_datatype_to_string(nim->datatype));
+        else
+            st = abl_fail(err, ABL_EINVAL,
+                          "%s: voxel (%lld, %lld, %lld) of the file holds %g%s; a scalar map "
+                          "must hold finite numbers",
+                          path, bi, bj, bk, bad, scaling);
         goto done;
     }
 
     /* Grid in the world frame: index i,j,k along world x,y,z with positive spacing. */
     for (int a = 0; a < 3; a++) {
-        mesh->dims[m.ax[a]] = (int)n[a];
-        mesh->spacing_mm[m.ax[a]] = hf[a];
+        dims[m.ax[a]] = (int)n[a];
+        spacing_mm[m.ax[a]] = hf[a];
     }
     for (int w = 0; w < 3; w++) {
         /* World position of the file voxel that becomes grid voxel (0,0,0). */
         double x = A[w][3];
         for (int a = 0; a < 3; a++)
             if (m.sign[a] < 0) x += A[w][a] * (double)(n[a] - 1);
-        mesh->origin_mm[w] = x;
+        origin_mm[w] = x;
         if (!(fabs(x) <= NIFTI_MAX_ORIGIN_MM && fabs(A[w][3]) <= NIFTI_MAX_ORIGIN_MM)) {
             st = abl_fail(err, ABL_EINVAL,
                           "%s: the world position of the grid along %c (%g mm, affine offset "
@@ -619,18 +703,25 @@ abl_status nifti_read_labels(const char *path, abl_mesh *mesh, abl_nifti_geom *g
             goto done;
         }
     }
+    void *file_order = want_labels ? (void *)lab : (void *)val;
     if (is_identity(&m)) {
-        mesh->labels = lab;
-        lab = NULL;
+        grid = file_order;
+        if (want_labels)
+            lab = NULL;
+        else
+            val = NULL;
     } else {
-        mesh->labels = malloc(nvox);
-        if (!mesh->labels) {
-            st = abl_fail(err, ABL_ENOMEM, "%s: cannot allocate %zu bytes for the labels", path,
-                          nvox);
+        grid = malloc(nvox * esize);
+        if (!grid) {
+            st = abl_fail(err, ABL_ENOMEM, "%s: cannot allocate %zu bytes for the voxels", path,
+                          nvox * esize);
             goto done;
         }
         index_map im = make_index_map(&m, n);
-        REORDER(uint8_t, lab, mesh->labels, im, n, 1);
+        if (want_labels)
+            REORDER(uint8_t, file_order, grid, im, n, 1);
+        else
+            REORDER(double, file_order, grid, im, n, 1);
     }
     if (geom) {
         for (int a = 0; a < 3; a++) {
@@ -641,12 +732,46 @@ abl_status nifti_read_labels(const char *path, abl_mesh *mesh, abl_nifti_geom *g
         geom->affine[3][0] = geom->affine[3][1] = geom->affine[3][2] = 0;
         geom->affine[3][3] = 1;
     }
+    if (labels)
+        *labels = grid;
+    else
+        *values = grid;
+    grid = NULL;
 done:
     free(raw);
     free(lab);
+    free(val);
+    free(grid);
     nifti_image_free(nim);
+    if (st != ABL_OK && geom) memset(geom, 0, sizeof *geom);
+    return st;
+}
+
+abl_status nifti_read_labels(const char *path, abl_mesh *mesh, abl_nifti_geom *geom, abl_error *err)
+{
+    memset(mesh, 0, sizeof *mesh);
+    abl_status st = read_volume(path, &mesh->labels, NULL, mesh->dims, mesh->spacing_mm,
+                                mesh->origin_mm, geom, err);
     if (st != ABL_OK) mesh_free(mesh);
     return st;
+}
+
+abl_status nifti_read_scalar(const char *path, abl_field_file *out, abl_nifti_geom *geom,
+                             abl_error *err)
+{
+    memset(out, 0, sizeof *out);
+    abl_status st = read_volume(path, NULL, &out->values, out->dims, out->spacing_mm,
+                                out->origin_mm, geom, err);
+    if (st != ABL_OK) {
+        memset(out, 0, sizeof *out);
+        return st;
+    }
+    out->has_spacing = out->has_origin = true;
+    /* NIfTI-2 stores the affine in double, NIfTI-1 (what Slicer and ITK write) in float32: the
+     * comparison with the grid allows float32 round-off for either (a NIfTI-2 file's double
+     * affine only meets a tighter bound than it needs) */
+    out->geom_single = true;
+    return ABL_OK;
 }
 
 /* ---- writing ----------------------------------------------------------------------------- */

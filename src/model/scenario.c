@@ -4,6 +4,7 @@
 #include "ablasim/scenario.h"
 #include "ablasim/fileguard.h"
 #include "ablasim/h5_schema.h"
+#include "ablasim/nifti.h"
 #include "ablasim/pcg.h" /* ABL_PRECOND_*: the solver family's names for time.preconditioner */
 
 #include "ablasim/source.h"
@@ -100,15 +101,18 @@ static const cfg_keydecl physics_decl[] = {
     CFG_KEY("initial_temperature_C", "°C", "arterial", "[-200, 200]",
             "uniform initial temperature"),
     CFG_KEY("initial_temperature_file", "–", "absent: uniform",
-            "path to an HDF5 file (relative to the scenario)",
+            "path to an HDF5 file or a NIfTI image (`.nii`, `.nii.gz`; relative to the "
+            "scenario)",
             "initial temperature field in °C, one value per voxel: a float or integer dataset "
             "[nz][ny][nx] with the grid's dims (x fastest; values in [-200, 200]); its "
             "`spacing_mm`/`origin_mm` attributes, or those of the file's /grid/labels (an "
-            "ablasim result), must match the grid. Not with `initial_temperature_C` or "
-            "`ex_vivo_temperature_C` (docs/SCENARIOS.md \"Initial temperature field\")"),
+            "ablasim result), must match the grid. A NIfTI scalar image is placed by its affine "
+            "like a label map and must cover the grid voxel for voxel. Not with "
+            "`initial_temperature_C` or `ex_vivo_temperature_C` (docs/SCENARIOS.md \"Initial "
+            "temperature field\")"),
     CFG_KEY("initial_temperature_dataset", "–", "`/fields/T_final_C`", "absolute HDF5 path",
             "the dataset of initial_temperature_file (default: an ablasim result's final "
-            "temperature)"),
+            "temperature); an HDF5 file's only (a NIfTI image has one)"),
     CFG_KEY("initial_state_file", "–", "absent",
             "path to an ablasim result (relative to the scenario) on this grid",
             "a second ablation after a first: the result's T_final_C starts the temperature, "
@@ -347,6 +351,13 @@ static abl_status parse_ex_vivo(cfg_node *phys, abl_scenario *sc, abl_error *err
     return ABL_OK;
 }
 
+static bool is_nifti_name(const char *path)
+{
+    const size_t len = strlen(path);
+    return (len > 4 && !strcmp(path + len - 4, ".nii")) ||
+           (len > 7 && !strcmp(path + len - 7, ".nii.gz"));
+}
+
 /* One field of an initial-field key into *f, every value within [lo, hi] (unit for the
  * message); *vmin: its lowest value. at: where the key was given, for the messages. */
 static abl_status read_initial(const char *at, const char *path, const char *dset, double lo,
@@ -354,7 +365,10 @@ static abl_status read_initial(const char *at, const char *path, const char *dse
                                abl_error *err)
 {
     abl_error e = {0};
-    abl_status st = mesh_read_field(path, dset, NULL, f, &e);
+    /* a NIfTI image (docs/NIFTI.md: placed by its affine, re-indexed into RAS+ grid order, its
+     * spacing and origin checked against the grid like an HDF5 field's attributes) */
+    abl_status st = is_nifti_name(path) ? nifti_read_scalar(path, f, NULL, &e)
+                                        : mesh_read_field(path, dset, NULL, f, &e);
     if (st) return abl_fail(err, st, "%s: %s", at, e.msg);
     const size_t nx = (size_t)f->dims[0], nxy = nx * (size_t)f->dims[1];
     const size_t n = nxy * (size_t)f->dims[2];
@@ -440,8 +454,19 @@ static abl_status parse_initial_field(cfg_node *phys, abl_scenario *sc, const ch
     if (!name[0])
         return abl_fail(err, ABL_EINVAL, "%s: 'physics.%s' is empty",
                         cfg_where(node, where, sizeof where), key);
+    if (is_nifti_name(name) && (state || dn))
+        return abl_fail(err, ABL_EINVAL,
+                        state ? "%s: 'physics.initial_state_file' %s is a NIfTI image; a state is "
+                                "an ablasim result (.h5) with its running maps; a NIfTI "
+                                "temperature map goes in 'physics.initial_temperature_file'"
+                              : "%s: 'physics.initial_temperature_dataset' names an HDF5 dataset, "
+                                "but 'physics.initial_temperature_file' %s is a NIfTI image, "
+                                "which holds one; leave the dataset out",
+                        cfg_where(state ? node : dn, where, sizeof where), name);
     sc->initial_T_path = resolve(base_dir, name);
-    sc->initial_T_dataset = xstrdup(state ? H5_T_FINAL : dset);
+    sc->initial_T_dataset = xstrdup(state                 ? H5_T_FINAL
+                                    : is_nifti_name(name) ? "(NIfTI image)"
+                                                          : dset);
     if (!sc->initial_T_path || !sc->initial_T_dataset)
         return abl_fail(err, ABL_ENOMEM, "out of memory");
     sc->initial_is_state = state != NULL;

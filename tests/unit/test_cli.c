@@ -89,8 +89,12 @@ static void make_fixtures(void)
         const char *units[5] = {"degC", "degC", "degC", "1", "min"};
         for (int q = 0; q < 5; q++) {
             for (int c = 0; c < 480; c++) maps[q][c] = q < 3 ? 37.0 + (c % 7) : 0.0;
-            f[q] = (abl_field_file){{10, 8, 6}, true, true, {1, 1, 1}, {-4.5, -3.5, -2.5},
-                                    maps[q]};
+            f[q] = (abl_field_file){.dims = {10, 8, 6},
+                                    .has_spacing = true,
+                                    .has_origin = true,
+                                    .spacing_mm = {1, 1, 1},
+                                    .origin_mm = {-4.5, -3.5, -2.5},
+                                    .values = maps[q]};
         }
         maps[1][(3 * 8 + 2) * 10 + 5] -= 0.5; /* T_max below T_final */
         abl_error e = {0};

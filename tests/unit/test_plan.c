@@ -302,7 +302,12 @@ static void test_plan_output_is_input(void)
     const char *units[5] = {"degC", "degC", "degC", "1", "min"};
     for (int q = 0; q < 5; q++) {
         for (int c = 0; c < N * N * N; c++) v[q][c] = q < 3 ? 37.0 : 0.0;
-        f[q] = (abl_field_file){{N, N, N}, true, true, {1, 1, 1}, {-9.5, -9.5, -9.5}, v[q]};
+        f[q] = (abl_field_file){.dims = {N, N, N},
+                                .has_spacing = true,
+                                .has_origin = true,
+                                .spacing_mm = {1, 1, 1},
+                                .origin_mm = {-9.5, -9.5, -9.5},
+                                .values = v[q]};
     }
     abl_error err = {0};
     CU_ASSERT_FATAL(mesh_write_fields(state, 5, ds, f, units, &err) == ABL_OK);
@@ -441,8 +446,12 @@ static void test_coarse_mesh(void)
     CU_ASSERT_FATAL(mesh_write(mpath, &m, &err) == ABL_OK);
     /* an initial temperature field beside the scenario (a relative path the plan rebases onto
      * its output directory), 37 C + i + 2 j + 4 k / 10 */
-    abl_field_file t0 = {{N, N, N}, true, true, {1, 1, 1}, {-9.5, -9.5, -9.5},
-                         malloc(sizeof(double) * N * N * N)};
+    abl_field_file t0 = {.dims = {N, N, N},
+                         .has_spacing = true,
+                         .has_origin = true,
+                         .spacing_mm = {1, 1, 1},
+                         .origin_mm = {-9.5, -9.5, -9.5},
+                         .values = malloc(sizeof(double) * N * N * N)};
     CU_ASSERT_FATAL(t0.values != NULL);
     for (int k = 0; k < N; k++)
         for (int j = 0; j < N; j++)
