@@ -132,6 +132,24 @@ static void make_fixtures(void)
         f6[5].values = flag;
         snprintf(sp, sizeof sp, "%s/state_bad_frozen.h5", tu_tmpdir());
         CU_ASSERT_FATAL(mesh_write_fields(sp, 6, ds6, f6, units6, &e) == ABL_OK);
+        /* NIfTI temperature maps for the same grid (origin -4.5, -3.5, -2.5 mm): one a voxel
+         * off in x, one in kelvin */
+        {
+            abl_nifti_geom g;
+            static float fv[480];
+            const double org_off[3] = {-3.5, -3.5, -2.5};
+            for (int c = 0; c < 480; c++) fv[c] = 37.0f;
+            nifti_geom_from_grid(&g, ok_dims, h1, org_off);
+            char np[800];
+            snprintf(np, sizeof np, "%s/field_off.nii.gz", tu_tmpdir());
+            abl_error ne = {0};
+            CU_ASSERT_FATAL(nifti_write_f32(np, &g, fv, "one voxel off", &ne) == ABL_OK);
+            const double org[3] = {-4.5, -3.5, -2.5};
+            for (int c = 0; c < 480; c++) fv[c] = 310.15f;
+            nifti_geom_from_grid(&g, ok_dims, h1, org);
+            snprintf(np, sizeof np, "%s/field_kelvin.nii", tu_tmpdir());
+            CU_ASSERT_FATAL(nifti_write_f32(np, &g, fv, "kelvin", &ne) == ABL_OK);
+        }
         v[123] = NAN; /* voxel (3, 4, 1) */
         write_field_h5("field_nan.h5", "T0_C", ok_dims, v, NULL);
         v[123] = 37.0;
