@@ -548,6 +548,7 @@ typedef struct {
     const uint8_t *zone_mask[ABL_ZONE_NCRIT]; /* result mode: every available criterion */
     const uint8_t *seg_zone;                  /* segmentation mode */
     const double (*nifti_affine)[4];          /* segmentation mode: the tumour file's affine */
+    const float *T_max_C, *T_min_C;           /* result mode with --nifti: the result's maps */
 } out_data;
 
 static void zone_definition(char *buf, size_t len, abl_zone_criterion c, double thr)
@@ -833,22 +834,26 @@ static void json_body(FILE *f, const abl_margin_report *rep, const char *out_h5)
  * overlay by world coordinates on the image the grid came from. */
 /* The NIfTI maps of --nifti PREFIX, and the temporary name nifti.c writes each to first
  * (write_image: path + ".tmp.nii.gz"); declared to fileguard before any work. */
-static const char *const nifti_map_suffix[3] = {"_margin_mm.nii.gz", "_zone.nii.gz",
-                                                "_tumour.nii.gz"};
+/* The last two (the result's T_max and T_min, so that the isotherms can be shown over the
+ * anatomy in a viewer) in result mode only: NIFTI_MAPS_RESULT maps there, 3 for two
+ * segmentations. */
+#define NIFTI_MAPS_RESULT 5
+static const char *const nifti_map_suffix[NIFTI_MAPS_RESULT] = {
+    "_margin_mm.nii.gz", "_zone.nii.gz", "_tumour.nii.gz", "_T_max_C.nii.gz", "_T_min_C.nii.gz"};
 #define NIFTI_TMP_SUFFIX ".tmp.nii.gz"
 
 /* The maps of --nifti PREFIX, each complete and durable under its temporary name, at[i] owning
  * it (nifti_pending.h); write_outputs renames them with the margin file and its summary. On
  * failure every temporary made so far is removed. */
-static abl_status write_nifti_maps(const out_data *od, const char *prefix, abl_atomic at[3],
-                                   abl_error *err)
+static abl_status write_nifti_maps(const out_data *od, const char *prefix,
+                                   abl_atomic at[NIFTI_MAPS_RESULT], abl_error *err)
 {
     const abl_margin_report *rep = od->rep;
     abl_nifti_geom geom;
     nifti_geom_from_grid(&geom, rep->dims, rep->spacing_mm, od->origin_mm);
     char path[1200];
     abl_status st;
-    for (int i = 0; i < 3; i++) at[i] = (abl_atomic){.fd = -1};
+    for (int i = 0; i < NIFTI_MAPS_RESULT; i++) at[i] = (abl_atomic){.fd = -1};
     snprintf(path, sizeof path, "%s%s", prefix, nifti_map_suffix[0]);
     st = nifti_write_f32_pending(path, &geom, od->m->margin_mm,
                                  rep->input_complete
@@ -860,8 +865,16 @@ static abl_status write_nifti_maps(const out_data *od, const char *prefix, abl_a
     if (!st && zone) st = nifti_write_u8_pending(path, &geom, zone, &at[1], err);
     snprintf(path, sizeof path, "%s%s", prefix, nifti_map_suffix[2]);
     if (!st) st = nifti_write_u8_pending(path, &geom, od->tumour, &at[2], err);
+    const float *temp[2] = {od->T_max_C, od->T_min_C};
+    static const char *const temp_desc[2] = {"ablasim T_max_C: highest temperature, degC",
+                                             "ablasim T_min_C: lowest temperature, degC"};
+    for (int i = 0; i < 2 && !st; i++) {
+        if (!temp[i]) continue;
+        snprintf(path, sizeof path, "%s%s", prefix, nifti_map_suffix[3 + i]);
+        st = nifti_write_f32_pending(path, &geom, temp[i], temp_desc[i], &at[3 + i], err);
+    }
     if (st)
-        for (int i = 0; i < 3; i++) atomic_abort(&at[i]);
+        for (int i = 0; i < NIFTI_MAPS_RESULT; i++) atomic_abort(&at[i]);
     return st;
 }
 
@@ -871,7 +884,8 @@ static abl_status write_nifti_maps(const out_data *od, const char *prefix, abl_a
  * (found with a file-size limit, session 18). */
 static abl_status write_outputs(const out_data *od, const char *nifti_prefix, abl_error *err)
 {
-    abl_atomic maps[3] = {{.fd = -1}, {.fd = -1}, {.fd = -1}};
+    abl_atomic maps[NIFTI_MAPS_RESULT] = {
+        {.fd = -1}, {.fd = -1}, {.fd = -1}, {.fd = -1}, {.fd = -1}};
     abl_status nst = nifti_prefix ? write_nifti_maps(od, nifti_prefix, maps, err) : ABL_OK;
     if (nst) return nst;
     const abl_margin_report *rep = od->rep;
@@ -919,9 +933,9 @@ static abl_status write_outputs(const out_data *od, const char *nifti_prefix, ab
     char undo_log[1100];
     snprintf(undo_log, sizeof undo_log, "%s.undo", rep->out_h5);
     if (!w.st) {
-        const char *members[5] = {rep->out_json, rep->out_h5};
+        const char *members[2 + NIFTI_MAPS_RESULT] = {rep->out_json, rep->out_h5};
         int nm = 2;
-        for (int i = 0; i < 3; i++)
+        for (int i = 0; i < NIFTI_MAPS_RESULT; i++)
             if (maps[i].tmp) members[nm++] = maps[i].path;
         if ((e = undo_begin(&undo, undo_log, "margin", members, nm)))
             w.st = abl_fail(err, ABL_EIO, "%s: cannot keep the previous margin files (%s: %s)",
@@ -933,7 +947,7 @@ static abl_status write_outputs(const out_data *od, const char *nifti_prefix, ab
     if (!w.st && (e = atomic_rename(&h5)))
         w.st = abl_fail(err, ABL_EIO, "%s: cannot rename into place (%s)", rep->out_h5,
                         strerror(e));
-    for (int i = 0; i < 3 && !w.st; i++)
+    for (int i = 0; i < NIFTI_MAPS_RESULT && !w.st; i++)
         if (maps[i].tmp && (e = atomic_rename(&maps[i])))
             w.st = abl_fail(err, ABL_EIO, "%s: cannot rename into place (%s)", maps[i].path,
                             strerror(e));
@@ -954,7 +968,7 @@ static abl_status write_outputs(const out_data *od, const char *nifti_prefix, ab
 done:
     atomic_abort(&h5); /* each removes its temporary unless it was renamed */
     atomic_abort(&js);
-    for (int i = 0; i < 3; i++) atomic_abort(&maps[i]);
+    for (int i = 0; i < NIFTI_MAPS_RESULT; i++) atomic_abort(&maps[i]);
     return w.st;
 }
 
@@ -991,7 +1005,7 @@ static abl_status guard_files(const abl_margin_opts *o, const char *const roles[
     *lock = NULL;
     abl_fileset *fs = fileset_new();
     char tmp_h5[1100], tmp_json[1100], lock_name[1100];
-    char nii[3][1200], nii_tmp[3][1300];
+    char nii[NIFTI_MAPS_RESULT][1200], nii_tmp[NIFTI_MAPS_RESULT][1300];
     snprintf(tmp_h5, sizeof tmp_h5, "%s.tmp", rep->out_h5);
     snprintf(tmp_json, sizeof tmp_json, "%s.tmp", rep->out_json);
     snprintf(lock_name, sizeof lock_name, "%s.lock", rep->out_h5); /* fg_lock's file */
@@ -1014,12 +1028,14 @@ static abl_status guard_files(const abl_margin_opts *o, const char *const roles[
     snprintf(undo_tmp, sizeof undo_tmp, "%s.undo.tmp", rep->out_h5);
     if (!st) st = fileset_output(fs, "margin undo log", undo, err);
     if (!st) st = fileset_output(fs, "margin undo log temporary", undo_tmp, err);
-    static const char *const nii_role[3] = {"NIfTI margin map", "NIfTI zone mask",
-                                            "NIfTI tumour mask"};
-    static const char *const nii_tmp_role[3] = {"NIfTI margin map temporary",
-                                                "NIfTI zone mask temporary",
-                                                "NIfTI tumour mask temporary"};
-    for (int k = 0; k < 3 && o->nifti_prefix && !st; k++) {
+    static const char *const nii_role[NIFTI_MAPS_RESULT] = {
+        "NIfTI margin map", "NIfTI zone mask", "NIfTI tumour mask", "NIfTI T_max map",
+        "NIfTI T_min map"};
+    static const char *const nii_tmp_role[NIFTI_MAPS_RESULT] = {
+        "NIfTI margin map temporary", "NIfTI zone mask temporary", "NIfTI tumour mask temporary",
+        "NIfTI T_max map temporary", "NIfTI T_min map temporary"};
+    const int nmaps = rep->from_result ? NIFTI_MAPS_RESULT : 3;
+    for (int k = 0; k < nmaps && o->nifti_prefix && !st; k++) {
         snprintf(nii[k], sizeof nii[k], "%s%s", o->nifti_prefix, nifti_map_suffix[k]);
         snprintf(nii_tmp[k], sizeof nii_tmp[k], "%s%s%s", o->nifti_prefix, nifti_map_suffix[k],
                  NIFTI_TMP_SUFFIX);
@@ -1231,6 +1247,7 @@ static abl_status analyse_result(const abl_margin_opts *o, abl_margin_report *re
                             path, ci->key, ci->field, ci->quantity);
     }
     double *tmax = NULL, *tmin = NULL;
+    float *tmax32 = NULL, *tmin32 = NULL;
     for (int c = 0; c < ABL_ZONE_NCRIT && !st; c++) {
         const abl_zone_criterion_info *ci = zone_criterion_info((abl_zone_criterion)c);
         if (c > ABL_ZONE_TMIN && H5Lexists(rf->file, ci->field, H5P_DEFAULT) <= 0) continue;
@@ -1321,6 +1338,20 @@ static abl_status analyse_result(const abl_margin_opts *o, abl_margin_report *re
         free(ta);
         free(tb);
     }
+    /* --nifti: the temperature maps as float32 (what the file holds), so the doubles can go
+     * before the margin is computed (peak memory) */
+    if (!st && o->nifti_prefix) {
+        tmax32 = malloc(n * sizeof *tmax32);
+        tmin32 = malloc(n * sizeof *tmin32);
+        if (!tmax32 || !tmin32) {
+            st = abl_fail(err, ABL_ENOMEM, "%s: out of memory", path);
+        } else {
+            for (size_t c = 0; c < n; c++) {
+                tmax32[c] = (float)tmax[c];
+                tmin32[c] = (float)tmin[c];
+            }
+        }
+    }
     free(tmax);
     free(tmin);
     tmax = tmin = NULL;
@@ -1332,7 +1363,8 @@ static abl_status analyse_result(const abl_margin_opts *o, abl_margin_report *re
     margin_affine_from_grid(rf->spacing_mm, rf->origin_mm, in.affine);
     if ((st = compute_timed(&in, rep, t0, err))) goto done;
 
-    out_data od = {.rep = rep, .m = &rep->m, .tumour = *tumour};
+    out_data od = {
+        .rep = rep, .m = &rep->m, .tumour = *tumour, .T_max_C = tmax32, .T_min_C = tmin32};
     memcpy(od.affine, in.affine, sizeof od.affine);
     memcpy(od.origin_mm, rf->origin_mm, sizeof od.origin_mm);
     for (int c = 0; c < ABL_ZONE_NCRIT; c++)
@@ -1341,6 +1373,8 @@ static abl_status analyse_result(const abl_margin_opts *o, abl_margin_report *re
 done:
     free(tmax);
     free(tmin);
+    free(tmax32);
+    free(tmin32);
     return st;
 }
 

@@ -1008,6 +1008,26 @@ static void test_margin_and_report(void)
     mesh_free(&zm);
     snprintf(p, sizeof p, "%s/rep_margin_mm.nii.gz", tu_tmpdir());
     CU_ASSERT(tu_exists(p));
+    /* the result's T_max and T_min beside them, voxel for voxel as float32 (isotherms over the
+     * anatomy in a viewer; also a valid physics.initial_temperature_file) */
+    static const char *const tname[2] = {"T_max_C", "T_min_C"};
+    for (int q = 0; q < 2; q++) {
+        abl_field_file fr = {0}, fn = {0};
+        char ds[64];
+        snprintf(ds, sizeof ds, "/fields/%s", tname[q]);
+        snprintf(p, sizeof p, "%s/rep_%s.nii.gz", tu_tmpdir(), tname[q]);
+        CU_ASSERT_FATAL(mesh_read_field(out, ds, NULL, &fr, &nerr) == ABL_OK);
+        CU_ASSERT_FATAL(nifti_read_scalar(p, &fn, NULL, &nerr) == ABL_OK);
+        const size_t n = 40 * 40 * 40;
+        size_t wrong = 0;
+        for (size_t c = 0; c < n; c++) wrong += fn.values[c] != (double)(float)fr.values[c];
+        printf("\n  %s.nii.gz: %zu of %zu voxels differ from the result's float32 values",
+               tname[q], wrong, n);
+        CU_ASSERT(fn.dims[0] == 40 && fn.dims[2] == 40 && wrong == 0);
+        if (q == 0) CU_ASSERT(fr.values[20 + 40 * (20 + 40 * 20)] > 50.0); /* heated centre */
+        mesh_field_free(&fr);
+        mesh_field_free(&fn);
+    }
     snprintf(p, sizeof p, "%s/rep_slices.png", tu_tmpdir());
     char *png = tu_slurp(p);
     CU_ASSERT(png && !memcmp(png, "\x89PNG", 4)); /* a PNG file, not an error text */
