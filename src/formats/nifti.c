@@ -419,46 +419,30 @@ static abl_status read_voxels(const char *path, int64_t offset, size_t nbytes, v
         }                                                                                          \
     } while (0)
 
+/* The switch over every datatype a map may have, applying the element macro M(T) (which
+ * returns from the enclosing function on a bad value); an unknown type is reported as voxel 0
+ * with a NaN value (the datatype was checked before: not reached). */
+#define FOR_EACH_DATATYPE(M)                                                                       \
+    switch (datatype) {                                                                            \
+    case DT_UINT8: M(uint8_t); break;                                                              \
+    case DT_INT8: M(int8_t); break;                                                                \
+    case DT_INT16: M(int16_t); break;                                                              \
+    case DT_UINT16: M(uint16_t); break;                                                            \
+    case DT_INT32: M(int32_t); break;                                                              \
+    case DT_UINT32: M(uint32_t); break;                                                            \
+    case DT_INT64: M(int64_t); break;                                                              \
+    case DT_UINT64: M(uint64_t); break;                                                            \
+    case DT_FLOAT32: M(float); break;                                                              \
+    case DT_FLOAT64: M(double); break;                                                             \
+    default: *bad = NAN; return 0;                                                                 \
+    }
+
 static ptrdiff_t to_labels(const void *buf, int datatype, size_t n, double slope, double inter,
                            uint8_t *out, double *bad)
 {
     /* NIfTI-1: scaling applies when scl_slope != 0 (the library maps a non-finite slope to 0). */
     int scaled = slope != 0 && !(slope == 1 && inter == 0);
-    switch (datatype) {
-    case DT_UINT8:
-        TO_LABELS(uint8_t);
-        break;
-    case DT_INT8:
-        TO_LABELS(int8_t);
-        break;
-    case DT_INT16:
-        TO_LABELS(int16_t);
-        break;
-    case DT_UINT16:
-        TO_LABELS(uint16_t);
-        break;
-    case DT_INT32:
-        TO_LABELS(int32_t);
-        break;
-    case DT_UINT32:
-        TO_LABELS(uint32_t);
-        break;
-    case DT_INT64:
-        TO_LABELS(int64_t);
-        break;
-    case DT_UINT64:
-        TO_LABELS(uint64_t);
-        break;
-    case DT_FLOAT32:
-        TO_LABELS(float);
-        break;
-    case DT_FLOAT64:
-        TO_LABELS(double);
-        break;
-    default:
-        *bad = NAN;
-        return 0;
-    }
+    FOR_EACH_DATATYPE(TO_LABELS)
     return -1;
 }
 
@@ -482,41 +466,7 @@ static ptrdiff_t to_doubles(const void *buf, int datatype, size_t n, double slop
                             double *out, double *bad)
 {
     int scaled = slope != 0 && !(slope == 1 && inter == 0);
-    switch (datatype) {
-    case DT_UINT8:
-        TO_DOUBLES(uint8_t);
-        break;
-    case DT_INT8:
-        TO_DOUBLES(int8_t);
-        break;
-    case DT_INT16:
-        TO_DOUBLES(int16_t);
-        break;
-    case DT_UINT16:
-        TO_DOUBLES(uint16_t);
-        break;
-    case DT_INT32:
-        TO_DOUBLES(int32_t);
-        break;
-    case DT_UINT32:
-        TO_DOUBLES(uint32_t);
-        break;
-    case DT_INT64:
-        TO_DOUBLES(int64_t);
-        break;
-    case DT_UINT64:
-        TO_DOUBLES(uint64_t);
-        break;
-    case DT_FLOAT32:
-        TO_DOUBLES(float);
-        break;
-    case DT_FLOAT64:
-        TO_DOUBLES(double);
-        break;
-    default:
-        *bad = NAN;
-        return 0;
-    }
+    FOR_EACH_DATATYPE(TO_DOUBLES)
     return -1;
 }
 
