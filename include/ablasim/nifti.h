@@ -35,9 +35,13 @@ abl_status nifti_read_labels(const char *path, abl_mesh *mesh, abl_nifti_geom *g
 /* Read a scalar map (a temperature field in degrees C, say): one 3-D volume of any integer or
  * float32/float64 datatype, scl_slope/scl_inter applied, every value finite (a NaN or Inf is an
  * error naming the voxel), in grid order like nifti_read_labels; out's spacing_mm and
- * origin_mm are set (has_* true) for the caller's geometry check. Free with mesh_field_free. */
+ * origin_mm are set (has_* true) for the caller's geometry check, geom_single for a NIfTI-1
+ * file (float32 affine). A file marked as a label map (intent_code LABEL, as ablasim's masks
+ * are) is refused. Free with mesh_field_free. */
 abl_status nifti_read_scalar(const char *path, abl_field_file *out, abl_nifti_geom *geom,
                              abl_error *err);
+/* 1 for a name ending in .nii, 2 for .nii.gz, 0 otherwise (the one test of a NIfTI name). */
+int nifti_suffix(const char *path);
 /* Write a uint8 mask or label map / a float32 map with the given geometry (compressed when the
  * name ends in .gz). Atomic: temporary name, then rename. */
 abl_status nifti_write_u8(const char *path, const abl_nifti_geom *geom, const uint8_t *data,

@@ -438,15 +438,15 @@ static abl_status dt_reference_run(const char *scenario, const char **sets, int 
         if (ckpt)
             abl_fail(err, st,
                      "stopped on request at t = %.1f s of the time-step check's reference run "
-                     "(--dt-check, dt = %.4g s), before the resumed run began: nothing was "
-                     "written; the checkpoint %s is as it was ('ablasim resume %s --dt-check' "
+                     "(--dt-check, dt = %.4g s), before the resumed run began: this run wrote "
+                     "nothing; the checkpoint %s is as it was ('ablasim resume %s --dt-check' "
                      "starts again)",
                      t_s, 0.5 * dt_s, ckpt, ckpt);
         else
             abl_fail(err, st,
                      "stopped on request at t = %.1f s of the time-step check's reference run "
-                     "(--dt-check, dt = %.4g s), before the run itself began: nothing was "
-                     "written (an existing result is as it was)",
+                     "(--dt-check, dt = %.4g s), before the run itself began: this run wrote "
+                     "nothing",
                      t_s, 0.5 * dt_s);
     } else if (st) {
         /* say which run failed: the half-step reference, not the run asked for */

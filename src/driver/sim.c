@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ablasim/fileguard.h"
 #include "ablasim/mesh.h"
 #include "ablasim/nifti.h"
 
@@ -47,8 +48,9 @@ static int material_of(abl_sim *s, int tissue)
 }
 
 /* physics.initial_temperature_file against the grid: the same dims, and where the file states
- * its spacing and origin (its own attributes or an ablasim result's /grid/labels), the same
- * geometry to 1e-6 of a voxel: a field from another grid must not be laid over this one. */
+ * its spacing and origin (its own attributes, an ablasim result's /grid/labels, a NIfTI
+ * affine), the same geometry to 1e-6 of a voxel plus float32 round-off where either side came
+ * from a NIfTI affine: a field from another grid must not be laid over this one. */
 static abl_status check_initial_field(const abl_scenario *sc, const abl_grid *g, abl_error *err)
 {
     const abl_field_file *f = &sc->initial_T;
@@ -58,6 +60,20 @@ static abl_status check_initial_field(const abl_scenario *sc, const abl_grid *g,
     const int n[3] = {g->nx, g->ny, g->nz};
     const char *p = sc->initial_T_path, *ds = sc->initial_T_dataset;
     const char *key = sc->initial_is_state ? "initial_state_file" : "initial_temperature_file";
+    /* the scenario's own label map given as its temperature (a copy-paste slip; found by
+     * review, session 23): its labels would be read as 0, 1, 2 ... degC */
+    if (sc->mesh_path && fg_same_file(sc->mesh_path, p))
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: physics.%s %s is the scenario's grid.mesh (a label map, not "
+                        "temperatures in degC)",
+                        sc->path, key, p);
+    /* a NIfTI-1 affine is float32 (2^-23 = 1.2e-7 relative) on either side (the field, or the
+     * grid's label map): a map written in the grid's own geometry carries that round-off, in
+     * its origin up to the whole field of view (a permuted frame's rotation rounds into
+     * off-axis terms; found by review, session 23) */
+    const bool single = f->geom_single || (sc->mesh_path && nifti_suffix(sc->mesh_path));
+    const double eps32 = single ? 1.2e-7 : 0.0;
+    const double fov_mm = 1e3 * (n[0] * g->h_m[0] + n[1] * g->h_m[1] + n[2] * g->h_m[2]);
     if (f->dims[0] != n[0] || f->dims[1] != n[1] || f->dims[2] != n[2])
         return abl_fail(err, ABL_EINVAL,
                         "%s: physics.%s %s: dataset %s is %d x %d x %d voxels (nx ny nz), the "
@@ -65,24 +81,23 @@ static abl_status check_initial_field(const abl_scenario *sc, const abl_grid *g,
                         sc->path, key, p, ds, f->dims[0], f->dims[1], f->dims[2], n[0], n[1], n[2]);
     for (int d = 0; d < 3; d++) {
         const double h_mm = g->h_m[d] * 1e3, o_mm = g->origin_m[d] * 1e3;
-        /* 1e-6 of a voxel; a NIfTI-1 affine is float32 (2^-23 = 1.2e-7 relative): its spacing
-         * and its origin (offset + (n - 1) spacings for a flipped axis) carry that round-off,
-         * so a map written in the grid's own geometry is not refused for it */
-        const double eps32 = f->geom_single ? 1.2e-7 : 0.0;
         const double tol_h = 1e-6 * h_mm + eps32 * h_mm;
-        const double tol_o = 1e-6 * h_mm + eps32 * (fabs(o_mm) + 2.0 * n[d] * h_mm);
+        const double tol_o = 1e-6 * h_mm + eps32 * (fabs(o_mm) + 2.0 * fov_mm);
         if (f->has_spacing && !(fabs(f->spacing_mm[d] - h_mm) <= tol_h))
             return abl_fail(err, ABL_EINVAL,
-                            "%s: physics.%s %s: its spacing_mm [%g, %g, %g] is not the grid's "
-                            "[%g, %g, %g] mm",
+                            "%s: physics.%s %s: its spacing_mm [%.9g, %.9g, %.9g] is not the "
+                            "grid's [%.9g, %.9g, %.9g] mm (along %c by %.3g mm, %.3g allowed)",
                             sc->path, key, p, f->spacing_mm[0], f->spacing_mm[1], f->spacing_mm[2],
-                            g->h_m[0] * 1e3, g->h_m[1] * 1e3, g->h_m[2] * 1e3);
+                            g->h_m[0] * 1e3, g->h_m[1] * 1e3, g->h_m[2] * 1e3, "xyz"[d],
+                            fabs(f->spacing_mm[d] - h_mm), tol_h);
         if (f->has_origin && !(fabs(f->origin_mm[d] - o_mm) <= tol_o))
             return abl_fail(err, ABL_EINVAL,
-                            "%s: physics.%s %s: its origin_mm [%g, %g, %g] is not the grid's "
-                            "[%g, %g, %g] mm (the centre of voxel 0, 0, 0)",
+                            "%s: physics.%s %s: its origin_mm [%.9g, %.9g, %.9g] is not the "
+                            "grid's [%.9g, %.9g, %.9g] mm (the centre of voxel 0, 0, 0; along %c "
+                            "by %.3g mm, %.3g allowed)",
                             sc->path, key, p, f->origin_mm[0], f->origin_mm[1], f->origin_mm[2],
-                            g->origin_m[0] * 1e3, g->origin_m[1] * 1e3, g->origin_m[2] * 1e3);
+                            g->origin_m[0] * 1e3, g->origin_m[1] * 1e3, g->origin_m[2] * 1e3,
+                            "xyz"[d], fabs(f->origin_mm[d] - o_mm), tol_o);
     }
     return ABL_OK;
 }
@@ -96,9 +111,7 @@ static abl_status build_grid(abl_sim *s, abl_error *err)
     double h[3], origin[3];
     if (sc->mesh_path) {
         /* NIfTI label maps (docs/NIFTI.md) by name; anything else is an HDF5 mesh. */
-        size_t len = strlen(sc->mesh_path);
-        int nii = (len > 4 && strcmp(sc->mesh_path + len - 4, ".nii") == 0) ||
-                  (len > 7 && strcmp(sc->mesh_path + len - 7, ".nii.gz") == 0);
+        int nii = nifti_suffix(sc->mesh_path) != 0;
         st = nii ? nifti_read_labels(sc->mesh_path, &mesh, NULL, err)
                  : mesh_read_ex(sc->mesh_path, &(abl_mesh_read_opts){.skip_names = true}, &mesh,
                                 err); /* guarded child process; names are not needed here */

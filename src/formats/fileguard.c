@@ -147,10 +147,11 @@ abl_status fileset_output(abl_fileset *fs, const char *role, const char *path, a
     /* the undo logs and journals (undo.h, the sweep's and the plan's) record one name a line:
      * a name with a line break cannot be recorded, and a message would print it over two lines
      * (found by a read-only review, session 22: margin failed late with "Invalid argument") */
-    if (strpbrk(path, "\n\r")) {
+    if (path && strpbrk(path, "\n\r")) {
         char shown[400];
         size_t k = 0;
-        for (const char *c = path; *c && k + 3 < sizeof shown; c++) {
+        const char *c = path;
+        for (; *c && k + 6 < sizeof shown; c++) {
             if (*c == '\n' || *c == '\r') {
                 shown[k++] = '\\';
                 shown[k++] = *c == '\n' ? 'n' : 'r';
@@ -158,10 +159,12 @@ abl_status fileset_output(abl_fileset *fs, const char *role, const char *path, a
                 shown[k++] = *c;
             }
         }
+        if (*c) k += (size_t)snprintf(shown + k, sizeof shown - k, "...");
         shown[k] = '\0';
         return abl_fail(err, ABL_EINVAL,
-                        "%s \"%s\": a file name with a line break is refused (ablasim's undo "
-                        "logs and journals record one name a line); choose a name without one",
+                        "%s \"%s\": a file name with a line break is refused (the undo logs, "
+                        "journals and messages of ablasim hold one name a line); choose a name "
+                        "without one (margin: -o NAME.h5 and --nifti PREFIX name its outputs)",
                         role, shown);
     }
     return add(fs, role, path, true, err);

@@ -94,7 +94,7 @@ enum { AXES_OK, AXES_NONFINITE, AXES_DEGENERATE, AXES_VOXEL_SIZE, AXES_OBLIQUE }
 #define NIFTI_MAX_ORIGIN_MM 1e9
 
 /* 1 for .nii, 2 for .nii.gz, 0 otherwise (the library picks compression by this suffix). */
-static int nifti_suffix(const char *path)
+int nifti_suffix(const char *path)
 {
     size_t n = strlen(path);
     if (n > 7 && strcmp(path + n - 7, ".nii.gz") == 0) return 2;
@@ -509,7 +509,7 @@ static double mm_per_unit(int xyz_units)
  * NULL). On failure nothing is allocated. */
 static abl_status read_volume(const char *path, uint8_t **labels, double **values, int dims[3],
                               double spacing_mm[3], double origin_mm[3], abl_nifti_geom *geom,
-                              abl_error *err)
+                              int *version, abl_error *err)
 {
     const bool want_labels = labels != NULL;
     const char *what = want_labels ? "a label map" : "a scalar map";
@@ -539,11 +539,13 @@ static abl_status read_volume(const char *path, uint8_t **labels, double **value
     size_t nvox = 0;
     if ((st = check_dims(path, &h, what, n, &nvox, err))) return st;
     /* before nifti_image_read, which prints "bad datatype" for a code it does not know */
-    static const char labels_types[] = "a label map needs an integer type (uint8, int16, ...) or "
-                                       "a float type holding whole numbers 0..255";
-    static const char scalar_types[] = "a scalar map needs an integer or float32/float64 type";
+    static const char labels_types[] = "cannot hold labels; a label map needs an integer type "
+                                       "(uint8, int16, ...) or a float type holding whole numbers "
+                                       "0..255";
+    static const char scalar_types[] = "cannot hold a scalar map; it needs an integer or "
+                                       "float32/float64 type";
     if (!label_datatype(h.datatype))
-        return abl_fail(err, ABL_EINVAL, "%s: datatype %s cannot be read; %s", path,
+        return abl_fail(err, ABL_EINVAL, "%s: datatype %s %s", path,
                         nifti_datatype_to_string(h.datatype),
                         want_labels ? labels_types : scalar_types);
 
@@ -558,9 +560,20 @@ static abl_status read_volume(const char *path, uint8_t **labels, double **value
     double *val = NULL;
     void *grid = NULL;
     if (!label_datatype(nim->datatype)) {
-        st = abl_fail(err, ABL_EINVAL, "%s: datatype %s cannot be read; %s", path,
+        st = abl_fail(err, ABL_EINVAL, "%s: datatype %s %s", path,
                       nifti_datatype_to_string(nim->datatype),
                       want_labels ? labels_types : scalar_types);
+        goto done;
+    }
+    /* a mask or label map (ablasim's own carry intent LABEL: nifti_write_u8) read as a scalar
+     * map would silently be 0 and 1 degC (found by review, session 23: margin --nifti writes
+     * PREFIX_zone.nii.gz beside PREFIX_T_max_C.nii.gz) */
+    if (!want_labels && nim->intent_code == NIFTI_INTENT_LABEL) {
+        st = abl_fail(err, ABL_EINVAL,
+                      "%s: the file is marked as a label map or mask (intent_code LABEL), not a "
+                      "map of values; for a temperature map give a scalar image (e.g. margin "
+                      "--nifti's PREFIX_T_max_C.nii.gz)",
+                      path);
         goto done;
     }
     size_t nbytes = nvox * (size_t)nim->nbyper;
@@ -614,6 +627,8 @@ static abl_status read_volume(const char *path, uint8_t **labels, double **value
         want_labels
             ? to_labels(raw, nim->datatype, nvox, nim->scl_slope, nim->scl_inter, lab, &bad)
             : to_doubles(raw, nim->datatype, nvox, nim->scl_slope, nim->scl_inter, val, &bad);
+    free(raw); /* converted: the raw block goes before the re-indexed copy is made */
+    raw = NULL;
     if (b >= 0) {
         long long bi = b % n[0], bj = b / n[0] % n[1], bk = b / (n[0] * n[1]);
         char scaling[96] = "";
@@ -627,10 +642,17 @@ static abl_status read_volume(const char *path, uint8_t **labels, double **value
                           "a scalar or probability image",
                           path, bi, bj, bk, bad, scaling, nifti_datatype_to_string(nim->datatype));
         else
+        {
+            double wp[3];
+            for (int w = 0; w < 3; w++)
+                wp[w] = A[w][0] * (double)bi + A[w][1] * (double)bj + A[w][2] * (double)bk +
+                        A[w][3];
             st = abl_fail(err, ABL_EINVAL,
-                          "%s: voxel (%lld, %lld, %lld) of the file holds %g%s; a scalar map "
-                          "must hold finite numbers",
-                          path, bi, bj, bk, bad, scaling);
+                          "%s: voxel (%lld, %lld, %lld) of the file, world (x, y, z) = (%.2f, "
+                          "%.2f, %.2f) mm (RAS+), holds %g%s; a scalar map must hold finite "
+                          "numbers",
+                          path, bi, bj, bk, wp[0], wp[1], wp[2], bad, scaling);
+        }
         goto done;
     }
 
@@ -687,6 +709,7 @@ static abl_status read_volume(const char *path, uint8_t **labels, double **value
     else
         *values = grid;
     grid = NULL;
+    if (version) *version = h.version;
 done:
     free(raw);
     free(lab);
@@ -701,7 +724,7 @@ abl_status nifti_read_labels(const char *path, abl_mesh *mesh, abl_nifti_geom *g
 {
     memset(mesh, 0, sizeof *mesh);
     abl_status st = read_volume(path, &mesh->labels, NULL, mesh->dims, mesh->spacing_mm,
-                                mesh->origin_mm, geom, err);
+                                mesh->origin_mm, geom, NULL, err);
     if (st != ABL_OK) mesh_free(mesh);
     return st;
 }
@@ -710,17 +733,16 @@ abl_status nifti_read_scalar(const char *path, abl_field_file *out, abl_nifti_ge
                              abl_error *err)
 {
     memset(out, 0, sizeof *out);
+    int version = 0;
     abl_status st = read_volume(path, NULL, &out->values, out->dims, out->spacing_mm,
-                                out->origin_mm, geom, err);
+                                out->origin_mm, geom, &version, err);
     if (st != ABL_OK) {
         memset(out, 0, sizeof *out);
         return st;
     }
     out->has_spacing = out->has_origin = true;
-    /* NIfTI-2 stores the affine in double, NIfTI-1 (what Slicer and ITK write) in float32: the
-     * comparison with the grid allows float32 round-off for either (a NIfTI-2 file's double
-     * affine only meets a tighter bound than it needs) */
-    out->geom_single = true;
+    /* NIfTI-1 (what Slicer and ITK write) stores the affine in float32, NIfTI-2 in double */
+    out->geom_single = version == 1;
     return ABL_OK;
 }
 

@@ -351,13 +351,6 @@ static abl_status parse_ex_vivo(cfg_node *phys, abl_scenario *sc, abl_error *err
     return ABL_OK;
 }
 
-static bool is_nifti_name(const char *path)
-{
-    const size_t len = strlen(path);
-    return (len > 4 && !strcmp(path + len - 4, ".nii")) ||
-           (len > 7 && !strcmp(path + len - 7, ".nii.gz"));
-}
-
 /* One field of an initial-field key into *f, every value within [lo, hi] (unit for the
  * message); *vmin: its lowest value. at: where the key was given, for the messages. */
 static abl_status read_initial(const char *at, const char *path, const char *dset, double lo,
@@ -367,7 +360,7 @@ static abl_status read_initial(const char *at, const char *path, const char *dse
     abl_error e = {0};
     /* a NIfTI image (docs/NIFTI.md: placed by its affine, re-indexed into RAS+ grid order, its
      * spacing and origin checked against the grid like an HDF5 field's attributes) */
-    abl_status st = is_nifti_name(path) ? nifti_read_scalar(path, f, NULL, &e)
+    abl_status st = nifti_suffix(path) ? nifti_read_scalar(path, f, NULL, &e)
                                         : mesh_read_field(path, dset, NULL, f, &e);
     if (st) return abl_fail(err, st, "%s: %s", at, e.msg);
     const size_t nx = (size_t)f->dims[0], nxy = nx * (size_t)f->dims[1];
@@ -376,12 +369,23 @@ static abl_status read_initial(const char *at, const char *path, const char *dse
     for (size_t c = 0; c < n; c++) {
         const double v = f->values[c];
         *vmin = fmin(*vmin, v);
-        if (!(v >= lo && v <= hi))
+        if (v >= lo && v <= hi) continue;
+        const size_t i = c % nx, j = (c / nx) % (size_t)f->dims[1], k = c / nxy;
+        if (nifti_suffix(path))
+            /* a NIfTI file's voxel order may be flipped or permuted against the grid's: the
+             * world position is what a viewer shows (found by review, session 23) */
             return abl_fail(err, ABL_EINVAL,
-                            "%s: %s, dataset %s: %g %s at voxel (i, j, k) = (%zu, %zu, %zu); "
-                            "every value must be finite and within [%g, %g] %s",
-                            at, path, dset, v, unit, c % nx, (c / nx) % (size_t)f->dims[1],
-                            c / nxy, lo, hi, unit);
+                            "%s: %s: %g %s at world (x, y, z) = (%.2f, %.2f, %.2f) mm (RAS+; "
+                            "grid voxel %zu, %zu, %zu); every value must be finite and within "
+                            "[%g, %g] %s",
+                            at, path, v, unit, f->origin_mm[0] + (double)i * f->spacing_mm[0],
+                            f->origin_mm[1] + (double)j * f->spacing_mm[1],
+                            f->origin_mm[2] + (double)k * f->spacing_mm[2], i, j, k, lo, hi,
+                            unit);
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: %s, dataset %s: %g %s at voxel (i, j, k) = (%zu, %zu, %zu); "
+                        "every value must be finite and within [%g, %g] %s",
+                        at, path, dset, v, unit, i, j, k, lo, hi, unit);
     }
     return ABL_OK;
 }
@@ -454,7 +458,7 @@ static abl_status parse_initial_field(cfg_node *phys, abl_scenario *sc, const ch
     if (!name[0])
         return abl_fail(err, ABL_EINVAL, "%s: 'physics.%s' is empty",
                         cfg_where(node, where, sizeof where), key);
-    if (is_nifti_name(name) && (state || dn))
+    if (nifti_suffix(name) && (state || dn))
         return abl_fail(err, ABL_EINVAL,
                         state ? "%s: 'physics.initial_state_file' %s is a NIfTI image; a state is "
                                 "an ablasim result (.h5) with its running maps; a NIfTI "
@@ -465,7 +469,7 @@ static abl_status parse_initial_field(cfg_node *phys, abl_scenario *sc, const ch
                         cfg_where(state ? node : dn, where, sizeof where), name);
     sc->initial_T_path = resolve(base_dir, name);
     sc->initial_T_dataset = xstrdup(state                 ? H5_T_FINAL
-                                    : is_nifti_name(name) ? "(NIfTI image)"
+                                    : nifti_suffix(name) ? "(NIfTI image)"
                                                           : dset);
     if (!sc->initial_T_path || !sc->initial_T_dataset)
         return abl_fail(err, ABL_ENOMEM, "out of memory");

@@ -2098,6 +2098,13 @@ abl_status output_recover_unowned(const char *path, bool *recovered, abl_error *
     if (!marker) return abl_fail(err, ABL_ENOMEM, "%s: out of memory", path);
     struct stat sb;
     const bool present = lstat(marker, &sb) == 0;
+    const int lerrno = errno;
+    if (!present && lerrno != ENOENT) {
+        abl_status st = abl_fail(err, ABL_EIO, "%s: cannot read the commit marker %s (%s)", path,
+                                 marker, strerror(lerrno));
+        free(marker);
+        return st;
+    }
     free(marker);
     if (!present) return ABL_OK;
     abl_lock *lock = NULL;

@@ -716,14 +716,33 @@ static char *dt_check_text(const char *json_path)
     return out;
 }
 
-/* A run --dt-check (and a resume --dt-check) stopped by SIGTERM inside its reference run: exit
- * 75 with a message saying the run itself had not begun and nothing was written (it used to
+/* A run --dt-check and a resume --dt-check stopped by SIGTERM inside their reference run: exit
+ * 75 with a message saying the run itself had not begun and this run wrote nothing (it used to
  * say "no checkpoint was asked for ... the run is lost" although --checkpoint-every was given;
  * found by a read-only review, session 22); the earlier result, or the checkpoint being
- * resumed, byte for byte as they were; no checkpoint or partial result of the stopped run. The
- * signal is sent once the reference's first line is on stderr (the handler is installed
- * before that line); the reference takes seconds (about 0.3 s per 1000 s simulated here), far
+ * resumed and its partial result, byte for byte as they were; no checkpoint or partial result
+ * of the stopped run. The reference takes seconds (about 0.3 s per 1000 s simulated here), far
  * longer than the 10 ms poll. */
+/* Spawn args with stderr to errf, SIGTERM it once its --dt-check reference has begun (its
+ * first line on stderr; the handler is installed before that line) and return its exit code. */
+static int stop_in_reference(const char *const *args, const char *errf)
+{
+    unlink(errf); /* an earlier command's line must not be taken for this one's */
+    pid_t pid = tu_spawn_err(args, errf);
+    CU_ASSERT_FATAL(pid >= 0);
+    for (int i = 0; i < 12000; i++) {
+        char *e = tu_slurp(errf);
+        const bool started = e && strstr(e, "time-step check: the reference");
+        free(e);
+        if (started) break;
+        usleep(10000);
+    }
+    kill(pid, SIGTERM);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 static void test_dt_check_stopped_in_reference(void)
 {
     char dir[700], out[800], ckpt[800], part[800], errf[800], confs[800];
@@ -737,30 +756,40 @@ static void test_dt_check_stopped_in_reference(void)
     const char *args[] = {tu_bin(), "run", confs, "-o", out, "--checkpoint-every", "0.05",
                           "--set", "grid.dims=[40,40,40]", "--set", "time.duration_s=20000",
                           "--dt-check", NULL};
-    pid_t pid = tu_spawn_err(args, errf);
-    CU_ASSERT_FATAL(pid >= 0);
-    for (int i = 0; i < 12000; i++) {
-        char *e = tu_slurp(errf);
-        const bool started = e && strstr(e, "time-step check: the reference");
-        free(e);
-        if (started) break;
-        usleep(10000);
-    }
-    kill(pid, SIGTERM);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    const int rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    int rc = stop_in_reference(args, errf);
     char *e = tu_slurp(errf);
-    printf("\n  stopped in the reference: exit %d", rc);
+    printf("\n  run stopped in the reference: exit %d", rc);
     CU_ASSERT_EQUAL(rc, 75);
     CU_ASSERT(e && strstr(e, "of the time-step check's reference run") &&
-              strstr(e, "before the run itself began: nothing was written"));
+              strstr(e, "before the run itself began: this run wrote nothing"));
     CU_ASSERT(e && !strstr(e, "the run is lost"));
     free(e);
     char *t = tu_slurp(out);
     CU_ASSERT(t && !strcmp(t, "earlier result\n"));
     free(t);
     CU_ASSERT(!tu_lexists(ckpt) && !tu_lexists(part));
+
+    /* resume --dt-check of a checkpoint, stopped in its reference: the checkpoint and the
+     * partial result byte for byte as they were */
+    char out2[800], ckpt2[800], part2[800];
+    snprintf(out2, sizeof out2, "%s/r2.h5", dir);
+    snprintf(ckpt2, sizeof ckpt2, "%s/r2.ckpt.h5", dir);
+    snprintf(part2, sizeof part2, "%s/r2.h5.part", dir);
+    const char *run2[] = {tu_bin(), "run", confs, "-o", out2, "--checkpoint-every", "0.05",
+                          "--set", "grid.dims=[40,40,40]", "--set", "time.duration_s=20000", "-q",
+                          NULL};
+    CU_ASSERT_FATAL(stop_at_checkpoint(run2, ckpt2) == 75);
+    const unsigned long long ck = tu_file_sum(ckpt2), pt = tu_file_sum(part2);
+    const char *res[] = {tu_bin(), "resume", ckpt2, "--dt-check", NULL};
+    rc = stop_in_reference(res, errf);
+    e = tu_slurp(errf);
+    printf("; resume stopped in the reference: exit %d", rc);
+    CU_ASSERT_EQUAL(rc, 75);
+    CU_ASSERT(e && strstr(e, "before the resumed run began: this run wrote nothing") &&
+              strstr(e, "is as it was"));
+    free(e);
+    CU_ASSERT(tu_file_sum(ckpt2) == ck && tu_file_sum(part2) == pt);
+    CU_ASSERT(!tu_lexists(out2));
 }
 
 /* run --dt-check stopped by SIGTERM during the run itself (after its reference), then

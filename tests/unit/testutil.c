@@ -314,6 +314,8 @@ pid_t tu_spawn_err(const char *const *argv, const char *errfile)
         int fe = errfile ? open(errfile, O_WRONLY | O_CREAT | O_TRUNC, 0644) : fd;
         dup2(fd, 1);
         dup2(fe < 0 ? fd : fe, 2);
+        if (fe >= 0 && fe != fd) close(fe);
+        close(fd);
         execv(tu_bin(), (char *const *)argv);
         _exit(127);
     }
