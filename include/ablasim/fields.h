@@ -79,6 +79,8 @@ typedef struct {
     int from_state;       /* physics.initial_state_file: 1 if the state's map started this one,
                            * 0 if it started as in a fresh run; -1 without a state (the result's
                            * from_initial_state attribute) */
+    const double *state_start; /* the state's map that started it (the scenario's), or NULL: a
+                                * time map's bound is then its start + the time elapsed */
 } abl_field;
 
 /* The rows, in the order every consumer iterates them. */

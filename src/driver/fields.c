@@ -118,6 +118,7 @@ static abl_status alloc_one(abl_sim *s, abl_field *f, int h, abl_error *err)
                        : d->init == ABL_INIT_T_INITIAL ? sc->initial_T.values
                                                         : NULL;
     f->from_state = !sc->initial_is_state ? -1 : src && src->values ? 1 : 0;
+    f->state_start = src && src->values ? src->values : NULL;
     const size_t n = s->grid.n;
     if (T0 && d->dtype == ABL_DT_F64)
         memcpy(p, T0, n * sizeof *T0);

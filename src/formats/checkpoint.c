@@ -633,6 +633,26 @@ static abl_status check_state(const abl_sim *s, const char *path, abl_error *err
         case ABL_RANGE_FLAG: hi = 1, allowed = "0 or 1"; break;
         }
         double bad = 0;
+        if (f->def->range == ABL_RANGE_ELAPSED && f->state_start) {
+            /* a time map continued from an initial state: its start (the first run's time,
+             * rounded once to the map's type) plus this run's elapsed time (found by an
+             * adversarial review, session 23: every such run's checkpoint was refused) */
+            const double rel = 1.0 + 2.0 * ((double)s->step + 2.0) * 0x1p-24;
+            char allowed_c[160];
+            for (c = 0; c < n; c++) {
+                const double x = f->def->dtype == ABL_DT_F32 ? (double)((const float *)v)[c]
+                                                              : ((const double *)v)[c];
+                const double hi_c = (f->state_start[c] + t) * rel;
+                if (!(x >= 0.0 && x <= hi_c)) {
+                    snprintf(allowed_c, sizeof allowed_c,
+                             "finite, 0..%.17g s (the initial state's %.17g s + the time "
+                             "elapsed)",
+                             hi_c, f->state_start[c]);
+                    return bad_voxel(path, g, f->state_name, c, x, allowed_c, err);
+                }
+            }
+            continue;
+        }
         switch (f->def->dtype) {
         case ABL_DT_F64:
             if ((c = first_bad_d(v, n, lo, hi)) < n) bad = ((const double *)v)[c];

@@ -836,10 +836,62 @@ static void test_foreign_partial_result(void)
     CU_ASSERT(tu_exists(out) && !tu_exists(part));
 }
 
+/* A second ablation (physics.initial_state_file) stopped and resumed equals its uninterrupted
+ * run bitwise. Its time maps start from the first run's times, so they exceed this run's elapsed
+ * time: the checkpoint check bounded them by the elapsed time alone and refused every such
+ * checkpoint (found by an adversarial review, session 23). The first run holds a 95 C tip for
+ * 40 s, so the voxels beside it start the second run with tens of seconds above 50 C; the stop
+ * is at step 10. */
+static void test_resume_from_state(void)
+{
+    const resume_case *c = &cases[1]; /* fixed_temperature */
+    char first[700], ckpt[700], phys[900];
+    snprintf(first, sizeof first, "%s/state_first.h5", tu_tmpdir());
+    snprintf(ckpt, sizeof ckpt, "%s/state_second.ckpt.h5", tu_tmpdir());
+    abl_scenario *s1 = resume_scenario(c->N, c->duration_s, "explicit", NULL, c->source);
+    CU_ASSERT_FATAL(s1 != NULL);
+    abl_sim *a1 = tu_sim(s1);
+    CU_ASSERT_FATAL(a1 != NULL);
+    abl_run_opts o1 = {.output_path = first, .resume_snapshots = -1};
+    abl_error err = {0};
+    CU_ASSERT_FATAL(sim_run(a1, &o1, &err) == ABL_OK);
+    sim_destroy(a1);
+    scenario_free(s1);
+
+    snprintf(phys, sizeof phys, ", initial_state_file: %s", first);
+    abl_scenario *s2 = resume_scenario(c->N, c->duration_s, "explicit", phys, c->source);
+    CU_ASSERT_FATAL(s2 != NULL);
+    abl_sim *whole = tu_sim(s2);
+    CU_ASSERT_FATAL(whole != NULL);
+    double start_max = 0.0;
+    for (size_t v = 0; v < whole->grid.n; v++) start_max = fmax(start_max, whole->t_hot[0][v]);
+    CU_ASSERT_FATAL(run_to_end(whole, -1));
+    const long at = stop_run(s2, 10, ckpt, NULL);
+    CU_ASSERT_FATAL(at > 0);
+    abl_scenario *s3 = NULL;
+    abl_sim *b = resume_from(ckpt, &s3, &err);
+    if (!b) printf("\n  resume: %s", err.msg);
+    CU_ASSERT_FATAL(b != NULL);
+    CU_ASSERT_FATAL(run_to_end(b, -1));
+    const char *d = first_difference(whole, b);
+    printf("\n  second ablation (state maps up to %.1f s above 50 C at its start) stopped at "
+           "step %ld, resumed: %s",
+           start_max, at, d ? d : "bitwise identical");
+    CU_ASSERT(start_max > 10.0); /* the check would have refused the checkpoint */
+    CU_ASSERT(d == NULL);
+    sim_destroy(whole);
+    sim_destroy(b);
+    scenario_free(s2);
+    scenario_free(s3);
+    remove(ckpt);
+}
+
 void register_resume_tests(void)
 {
     CU_pSuite s = CU_add_suite("resume", NULL, NULL);
     CU_add_test(s, "stop/resume matrix: 10 sources x 2 schemes x 3 stops, bitwise", test_matrix);
+    CU_add_test(s, "a second ablation (initial state) stopped and resumed, bitwise",
+                test_resume_from_state);
     CU_add_test(s, "a partial result another run replaced is refused, not continued",
                 test_foreign_partial_result);
     CU_add_test(s, "damaged checkpoints refused (byte flip, HDF5 edits, format, version)",
