@@ -933,11 +933,17 @@ static abl_status write_outputs(const out_data *od, const char *nifti_prefix, ab
     char undo_log[1100];
     snprintf(undo_log, sizeof undo_log, "%s.undo", rep->out_h5);
     if (!w.st) {
+        /* with each new file's identity (its temporary, renamed as it is): a later recovery of
+         * this log leaves a map another margin has put under the name since (undo.h) */
         const char *members[2 + NIFTI_MAPS_RESULT] = {rep->out_json, rep->out_h5};
+        const char *news[2 + NIFTI_MAPS_RESULT] = {js.tmp, h5.tmp};
         int nm = 2;
         for (int i = 0; i < NIFTI_MAPS_RESULT; i++)
-            if (maps[i].tmp) members[nm++] = maps[i].path;
-        if ((e = undo_begin(&undo, undo_log, "margin", members, nm)))
+            if (maps[i].tmp) {
+                news[nm] = maps[i].tmp;
+                members[nm++] = maps[i].path;
+            }
+        if ((e = undo_begin_new(&undo, undo_log, "margin", members, news, nm)))
             w.st = abl_fail(err, ABL_EIO, "%s: cannot keep the previous margin files (%s: %s)",
                             rep->out_h5, undo.failed ? undo.failed : undo_log, strerror(e));
     }
@@ -994,18 +1000,31 @@ static abl_status output_names(const abl_margin_opts *o, const char *input, abl_
     return ABL_OK;
 }
 
+/* The locks a margin holds: its margin file's and, with --nifti, each map's. */
+#define MARGIN_LOCKS (1 + NIFTI_MAPS_RESULT)
+static void unlock_all(abl_lock *locks[MARGIN_LOCKS])
+{
+    for (int i = 0; i < MARGIN_LOCKS; i++) {
+        fg_unlock(locks[i]);
+        locks[i] = NULL;
+    }
+}
+
 /* Declare what the analysis reads and may write, refuse collisions and non-regular inputs
- * (before anything is opened: opening a FIFO would block), then lock the margin file so that a
- * second process writing it fails at once. inputs: role/path pairs. On success *lock is held
- * (fg_unlock it when done). */
+ * (before anything is opened: opening a FIFO would block), then lock the margin file and every
+ * --nifti map so that a second process writing any of them fails at once (two margins of
+ * different results with one --nifti prefix mixed their maps; found by an adversarial review,
+ * session 23). inputs: role/path pairs. On success locks are held (unlock_all when done). */
 static abl_status guard_files(const abl_margin_opts *o, const char *const roles[],
                               const char *const paths[], int ninputs,
-                              const abl_margin_report *rep, abl_lock **lock, abl_error *err)
+                              const abl_margin_report *rep, abl_lock *locks[MARGIN_LOCKS],
+                              abl_error *err)
 {
-    *lock = NULL;
+    for (int i = 0; i < MARGIN_LOCKS; i++) locks[i] = NULL;
     abl_fileset *fs = fileset_new();
     char tmp_h5[1100], tmp_json[1100], lock_name[1100];
-    char nii[NIFTI_MAPS_RESULT][1200], nii_tmp[NIFTI_MAPS_RESULT][1300];
+    char nii[NIFTI_MAPS_RESULT][1200], nii_tmp[NIFTI_MAPS_RESULT][1300],
+        nii_lock[NIFTI_MAPS_RESULT][1300];
     snprintf(tmp_h5, sizeof tmp_h5, "%s.tmp", rep->out_h5);
     snprintf(tmp_json, sizeof tmp_json, "%s.tmp", rep->out_json);
     snprintf(lock_name, sizeof lock_name, "%s.lock", rep->out_h5); /* fg_lock's file */
@@ -1039,12 +1058,18 @@ static abl_status guard_files(const abl_margin_opts *o, const char *const roles[
         snprintf(nii[k], sizeof nii[k], "%s%s", o->nifti_prefix, nifti_map_suffix[k]);
         snprintf(nii_tmp[k], sizeof nii_tmp[k], "%s%s%s", o->nifti_prefix, nifti_map_suffix[k],
                  NIFTI_TMP_SUFFIX);
+        snprintf(nii_lock[k], sizeof nii_lock[k], "%s%s.lock", o->nifti_prefix,
+                 nifti_map_suffix[k]);
         st = fileset_output(fs, nii_role[k], nii[k], err);
         if (!st) st = fileset_output(fs, nii_tmp_role[k], nii_tmp[k], err);
+        if (!st) st = fileset_output(fs, "NIfTI map lock", nii_lock[k], err);
     }
     if (!st) st = fileset_check(fs, err);
     fileset_free(fs);
-    if (!st) st = fg_lock(rep->out_h5, lock, err);
+    if (!st) st = fg_lock(rep->out_h5, &locks[0], err);
+    for (int k = 0; k < nmaps && o->nifti_prefix && !st; k++)
+        st = fg_lock(nii[k], &locks[1 + k], err);
+    if (st) unlock_all(locks);
     /* a margin killed while it replaced its files left its undo log: the set it had goes back
      * before anything else (undo.h) */
     const char *what = undo;
@@ -1056,8 +1081,7 @@ static abl_status guard_files(const abl_margin_opts *o, const char *const roles[
                       "versions",
                       rep->out_h5, undo, what,
                       e == EINVAL ? "not ablasim's undo log" : strerror(e));
-        fg_unlock(*lock);
-        *lock = NULL;
+        unlock_all(locks);
     }
     return st;
 }
@@ -1401,8 +1425,8 @@ abl_status margin_analyse_result(const abl_margin_opts *o, abl_margin_report *re
     abl_status st = output_names(o, o->result_path, rep, err);
     if (st) return st;
     const char *roles[1] = {"result"}, *paths[1] = {o->result_path};
-    abl_lock *lock = NULL;
-    if ((st = guard_files(o, roles, paths, 1, rep, &lock, err))) return st;
+    abl_lock *locks[MARGIN_LOCKS];
+    if ((st = guard_files(o, roles, paths, 1, rep, locks, err))) return st;
 
     h5_quiet q;
     quiet_begin(&q);
@@ -1415,7 +1439,7 @@ abl_status margin_analyse_result(const abl_margin_opts *o, abl_margin_report *re
         free(zones[c]);
     free(tumour);
     margin_result_free(&rep->m);
-    fg_unlock(lock);
+    unlock_all(locks);
     return st;
 }
 
@@ -1470,8 +1494,8 @@ abl_status margin_analyse_nifti(const abl_margin_opts *o, abl_margin_report *rep
     if (st) return st;
     const char *roles[2] = {"tumour segmentation", "zone segmentation"},
                *paths[2] = {o->tumour_nifti, o->zone_nifti};
-    abl_lock *lock = NULL;
-    if ((st = guard_files(o, roles, paths, 2, rep, &lock, err))) return st;
+    abl_lock *locks[MARGIN_LOCKS];
+    if ((st = guard_files(o, roles, paths, 2, rep, locks, err))) return st;
 
     abl_mesh mt = {0}, mz = {0};
     abl_nifti_geom gt, gz;
@@ -1516,6 +1540,6 @@ done:
     mesh_free(&mt);
     mesh_free(&mz);
     margin_result_free(&rep->m);
-    fg_unlock(lock);
+    unlock_all(locks);
     return st;
 }

@@ -188,10 +188,42 @@ static int keep_old(const char *path, const struct stat *sb, const char *old)
     return copy_old(path, sb, old);
 }
 
-/* Member back to its previous version (or gone, if it had none). */
-static int restore_one(const char *path, const char *old, bool had_old)
+/* The identity of the member's new version, when the log has it. */
+typedef struct undo_new_id {
+    bool known;
+    unsigned long long dev, ino, size, mtime_ns;
+} new_id;
+
+/* A file's identity: device and inode, which a rename keeps, with its size and modification
+ * time, because a freed inode number is soon reused (another command's temporary, created
+ * after the killed one's was removed, got the same inode in the review's reproduction). */
+static new_id file_id(const struct stat *sb)
 {
-    struct stat sb;
+    return (new_id){true, (unsigned long long)sb->st_dev, (unsigned long long)sb->st_ino,
+                    (unsigned long long)sb->st_size,
+                    (unsigned long long)sb->st_mtim.tv_sec * 1000000000ull +
+                        (unsigned long long)sb->st_mtim.tv_nsec};
+}
+
+static bool is_file(const struct stat *sb, new_id id)
+{
+    const new_id c = file_id(sb);
+    return c.dev == id.dev && c.ino == id.ino && c.size == id.size && c.mtime_ns == id.mtime_ns;
+}
+
+/* Member back to its previous version (or gone, if it had none). With the new version's
+ * identity: only while the name holds that new version (or still the previous one); another
+ * file under the name was put there since by another command and stays, the previous version
+ * kept for this log is dropped. */
+static int restore_one(const char *path, const char *old, bool had_old, new_id id)
+{
+    struct stat sb, cur;
+    if (id.known && lstat(path, &cur) == 0 && !is_file(&cur, id)) {
+        if (!had_old) return 0;
+        if (lstat(old, &sb) != 0) return errno == ENOENT ? 0 : errno;
+        if (cur.st_dev != sb.st_dev || cur.st_ino != sb.st_ino)
+            return unlink(old) != 0 && errno != ENOENT ? errno : 0;
+    }
     if (!had_old) return unlink(path) != 0 && errno != ENOENT ? errno : 0;
     if (lstat(old, &sb) != 0) return errno == ENOENT ? 0 : errno; /* restored before */
     if (rename(old, path) != 0) return errno;
@@ -211,6 +243,7 @@ void undo_free(abl_undo *u)
     free(u->path);
     free(u->old);
     free(u->had_old);
+    free(u->id);
     free(u->marker);
     memset(u, 0, sizeof *u);
 }
@@ -218,15 +251,23 @@ void undo_free(abl_undo *u)
 int undo_begin(abl_undo *u, const char *marker, const char *tag, const char *const *members,
                int n)
 {
+    return undo_begin_new(u, marker, tag, members, NULL, n);
+}
+
+int undo_begin_new(abl_undo *u, const char *marker, const char *tag,
+                   const char *const *members, const char *const *news, int n)
+{
     memset(u, 0, sizeof *u);
     const size_t cap = (size_t)(n > 0 ? n : 1);
     u->marker = absolute(marker);
     u->path = calloc(cap, sizeof *u->path);
     u->old = calloc(cap, sizeof *u->old);
     u->had_old = calloc(cap, sizeof *u->had_old);
+    u->id = calloc(cap, sizeof *u->id);
     char *mdir = u->marker ? dir_of(u->marker) : NULL;
     char **rel = calloc(cap, sizeof *rel);
-    int e = !u->marker || !u->path || !u->old || !u->had_old || !mdir || !rel ? ENOMEM : 0;
+    int e = !u->marker || !u->path || !u->old || !u->had_old || !u->id || !mdir || !rel ? ENOMEM
+                                                                                       : 0;
     if (!e && !tag_ok(tag)) e = EINVAL;
     u->n = e ? 0 : n;
     for (int i = 0; i < u->n && !e; i++) {
@@ -238,6 +279,8 @@ int undo_begin(abl_undo *u, const char *marker, const char *tag, const char *con
         u->old[i] = u->path[i] ? old_name(u->path[i], tag) : NULL;
         rel[i] = u->path[i] ? relative_to(mdir, u->path[i]) : NULL;
         if (!u->old[i] || !rel[i]) e = ENOMEM;
+        struct stat nb;
+        if (!e && news && news[i] && lstat(news[i], &nb) == 0) u->id[i] = file_id(&nb);
     }
     int kept = 0;
     for (; kept < u->n && !e; kept++) {
@@ -264,7 +307,17 @@ int undo_begin(abl_undo *u, const char *marker, const char *tag, const char *con
         if (!e && !f) e = errno ? errno : EIO;
         if (f) {
             fprintf(f, MARKER_HEAD "%s\n", tag);
-            for (int i = 0; i < u->n; i++) fprintf(f, "%c %s\n", u->had_old[i] ? 'O' : 'N', rel[i]);
+            /* "O name" / "N name"; with the new version's identity "o DEV INO SIZE MTIME_NS
+             * name" (lower case: readers before session 23 refuse such a log rather than
+             * restore it without the check) */
+            for (int i = 0; i < u->n; i++) {
+                const new_id *d = &u->id[i];
+                if (d->known)
+                    fprintf(f, "%c %llu %llu %llu %llu %s\n", u->had_old[i] ? 'o' : 'n', d->dev,
+                            d->ino, d->size, d->mtime_ns, rel[i]);
+                else
+                    fprintf(f, "%c %s\n", u->had_old[i] ? 'O' : 'N', rel[i]);
+            }
             e = atomic_commit(&a);
         }
         atomic_abort(&a); /* removes the marker's temporary unless renamed; frees */
@@ -301,7 +354,7 @@ int undo_restore(abl_undo *u)
     if (!u->active) return 0;
     int first = 0;
     for (int i = 0; i < u->n; i++) {
-        int e = restore_one(u->path[i], u->old[i], u->had_old[i]);
+        int e = restore_one(u->path[i], u->old[i], u->had_old[i], u->id[i]);
         if (e && !first) first = e, u->failed = u->path[i];
     }
     for (int i = 0; i < u->n; i++) fsync_dir_of(u->path[i]);
@@ -322,6 +375,7 @@ typedef struct {
     int n;
     char **path;
     bool *had_old;
+    new_id *id;
 } marker_data;
 
 static void marker_free(marker_data *m)
@@ -329,6 +383,7 @@ static void marker_free(marker_data *m)
     for (int i = 0; i < m->n; i++) free(m->path[i]);
     free(m->path);
     free(m->had_old);
+    free(m->id);
     memset(m, 0, sizeof *m);
 }
 
@@ -352,24 +407,46 @@ static int marker_read(const char *marker, marker_data *m)
     }
     int capm = 0;
     while (!e && (len = getline(&line, &cap, f)) > 0) {
-        if (len < 4 || line[len - 1] != '\n' || (line[0] != 'O' && line[0] != 'N') ||
-            line[1] != ' ' || line[2] == '/') {
+        const char kind = line[0];
+        const bool with_id = kind == 'o' || kind == 'n';
+        if (len < 4 || line[len - 1] != '\n' ||
+            (kind != 'O' && kind != 'N' && kind != 'o' && kind != 'n') || line[1] != ' ') {
             e = EINVAL;
             break;
         }
         line[len - 1] = '\0';
+        new_id id = {false, 0, 0, 0, 0};
+        const char *name = line + 2;
+        if (with_id) {
+            int used = 0;
+            if (sscanf(line + 2, "%llu %llu %llu %llu %n", &id.dev, &id.ino, &id.size,
+                       &id.mtime_ns, &used) != 4 ||
+                used <= 0) {
+                e = EINVAL;
+                break;
+            }
+            id.known = true;
+            name = line + 2 + used;
+        }
+        if (!name[0] || name[0] == '/') {
+            e = EINVAL;
+            break;
+        }
         if (m->n == capm) {
             capm = capm ? 2 * capm : 8;
             char **p = realloc(m->path, (size_t)capm * sizeof *p);
             bool *h = p ? realloc(m->had_old, (size_t)capm * sizeof *h) : NULL;
+            new_id *q = h ? realloc(m->id, (size_t)capm * sizeof *q) : NULL;
             if (p) m->path = p;
             if (h) m->had_old = h;
-            if (!p || !h) {
+            if (q) m->id = q;
+            if (!p || !h || !q) {
                 e = ENOMEM;
                 break;
             }
         }
-        char *d = path_cat(mdir, "/"), *joined = d ? path_cat(d, line + 2) : NULL;
+        m->id[m->n] = id;
+        char *d = path_cat(mdir, "/"), *joined = d ? path_cat(d, name) : NULL;
         m->path[m->n] = joined ? absolute(joined) : NULL;
         free(d);
         free(joined);
@@ -377,7 +454,7 @@ static int marker_read(const char *marker, marker_data *m)
             e = ENOMEM;
             break;
         }
-        m->had_old[m->n++] = line[0] == 'O';
+        m->had_old[m->n++] = kind == 'O' || kind == 'o';
     }
     if (!e && ferror(f)) e = EIO;
     free(line);
@@ -398,7 +475,7 @@ int undo_recover(const char *marker, bool *restored, const char **failed)
     if (e) return e == ENOENT ? 0 : e;
     for (int i = 0; i < m.n; i++) {
         char *old = old_name(m.path[i], m.tag);
-        int r = old ? restore_one(m.path[i], old, m.had_old[i]) : ENOMEM;
+        int r = old ? restore_one(m.path[i], old, m.had_old[i], m.id[i]) : ENOMEM;
         fsync_dir_of(m.path[i]);
         free(old);
         if (r && !e) {

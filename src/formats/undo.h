@@ -32,6 +32,7 @@ typedef struct {
     char **path;    /* each member's final name, absolute */
     char **old;     /* path + ".before-<tag>.tmp": its previous version while active */
     bool *had_old;  /* the member existed when undo_begin ran */
+    struct undo_new_id *id; /* the new version's identity where known (undo_begin_new) */
     bool active;    /* begun and neither ended nor restored */
     const char *failed; /* after a failing undo_begin: the file it failed on (u's own names) */
 } abl_undo;
@@ -43,6 +44,13 @@ typedef struct {
  * is refused (EINVAL): the marker is one name per line. */
 int undo_begin(abl_undo *u, const char *marker, const char *tag, const char *const *members,
                int n);
+/* The same, with news[i] the complete file that will be renamed onto members[i] (its
+ * temporary; NULL where unknown). Its device and inode go into the log, and a restore then
+ * touches a member only while it is that new file or the kept previous version: a file another
+ * command put under the name since (the maps of two margins with one --nifti prefix; found by
+ * an adversarial review, session 23) is left as it is, and the previous version is dropped. */
+int undo_begin_new(abl_undo *u, const char *marker, const char *tag,
+                   const char *const *members, const char *const *news, int n);
 /* The new set is complete: remove the marker (first: from then on the old copies are only
  * leftovers), then the old copies. A marker that cannot be removed is an error (the next
  * recovery would restore the old set): the caller then restores. */

@@ -1621,6 +1621,24 @@ static void test_file_guard(void)
     snprintf(cmd, sizeof cmd, "'%s' margin %s", tu_bin(), args);
     CU_ASSERT_EQUAL(tu_run(cmd, so, se), 0);
     CU_ASSERT(tu_lexists(mar));
+
+    /* another process is writing one of the --nifti maps (a margin of another result with the
+     * same prefix; found by an adversarial review, session 23: two such margins mixed their
+     * maps): refused at once, the other margin file not made, the map's bytes kept */
+    char mar2[700], map[700], map_tmax[700];
+    snprintf(mar2, sizeof mar2, "%s/guard2.margin.h5", tmp);
+    snprintf(map, sizeof map, "%s/gq_zone.nii.gz", tmp);
+    snprintf(map_tmax, sizeof map_tmax, "%s/gq_T_max_C.nii.gz", tmp);
+    tu_spit(map, "the other margin's zone map\n");
+    CU_ASSERT_FATAL(fg_lock(map, &lk, &err) == ABL_OK);
+    snprintf(args, sizeof args, "'%s' -o '%s' --nifti '%s/gq'", res, mar2, tmp);
+    const char *in3[2] = {res, map};
+    expect_refused(args, 3, "another ablasim process is writing", "gq_zone.nii.gz", in3, 2, mar2);
+    CU_ASSERT(!tu_lexists(map_tmax));
+    fg_unlock(lk);
+    snprintf(cmd, sizeof cmd, "'%s' margin %s", tu_bin(), args);
+    CU_ASSERT_EQUAL(tu_run(cmd, so, se), 0);
+    CU_ASSERT(tu_lexists(mar2) && tu_lexists(map_tmax));
 }
 
 void register_margin_tests(void)

@@ -194,6 +194,57 @@ static void test_undo_log(void)
     free(t);
 }
 
+/* An undo log with the new versions' identities (undo_begin_new, what margin writes): a
+ * command killed after its renames leaves the log; another command then puts its own files
+ * under two of the names (a margin of another result with the same --nifti prefix, found by an
+ * adversarial review, session 23: the later recovery deleted them). Recovering the log leaves
+ * those files as they are and drops its own previous version; without the other command, the
+ * same recovery restores the old set (the new member removed, the old one back). */
+static void test_undo_identity(void)
+{
+    char dir[600], m[700], a[700], b[700], at[720], bt[720], bold[760], other[720];
+    tu_subdir(dir, sizeof dir, "undoid");
+    snprintf(m, sizeof m, "%s/set.undo", dir);
+    snprintf(a, sizeof a, "%s/A.nii", dir);
+    snprintf(b, sizeof b, "%s/B.nii", dir);
+    snprintf(at, sizeof at, "%s/A.nii.tmp", dir);
+    snprintf(bt, sizeof bt, "%s/B.nii.tmp", dir);
+    snprintf(bold, sizeof bold, "%s/B.nii.before-margin.tmp", dir);
+    snprintf(other, sizeof other, "%s/other.tmp", dir);
+    const char *members[2] = {a, b}, *news[2] = {at, bt};
+    for (int round = 0; round < 2; round++) {
+        unlink(a);
+        tu_spit(b, "B previous\n");
+        tu_spit(at, "A new\n");
+        tu_spit(bt, "B new\n");
+        abl_undo u;
+        CU_ASSERT_FATAL(undo_begin_new(&u, m, "margin", members, news, 2) == 0);
+        CU_ASSERT_FATAL(rename(at, a) == 0 && rename(bt, b) == 0);
+        undo_free(&u); /* killed: the log stays */
+        if (round == 0) {
+            /* the other command's files: new inodes (a reused inode number is caught by the
+             * size and time) */
+            tu_spit(other, "A of the other command\n");
+            CU_ASSERT_FATAL(rename(other, a) == 0);
+            tu_spit(other, "B of the other command\n");
+            CU_ASSERT_FATAL(rename(other, b) == 0);
+        }
+        bool restored = false;
+        CU_ASSERT_EQUAL(undo_recover(m, &restored, NULL), 0);
+        CU_ASSERT(restored && !tu_lexists(m) && !tu_lexists(bold));
+        char *ta = tu_slurp(a), *tb = tu_slurp(b);
+        if (round == 0) {
+            CU_ASSERT(ta && !strcmp(ta, "A of the other command\n"));
+            CU_ASSERT(tb && !strcmp(tb, "B of the other command\n"));
+        } else {
+            CU_ASSERT(!tu_lexists(a));
+            CU_ASSERT(tb && !strcmp(tb, "B previous\n"));
+        }
+        free(ta);
+        free(tb);
+    }
+}
+
 /* ---- interrupted commit ------------------------------------------------------------------- */
 
 /* For k = 0..3 renames done before the "crash": output_recover finishes the rest, the set is
@@ -1671,6 +1722,8 @@ void register_safety_tests(void)
                 test_undo_log);
     CU_add_test(s, "a lock file's name holding a user's file is refused, the file kept",
                 test_lock_not_overwritten);
+    CU_add_test(s, "undo log with identities: another command's files under its names are kept",
+                test_undo_identity);
     CU_add_test(s, "interrupted commit is completed at every rename", test_commit_recovery);
     CU_add_test(s, "a reader completes a commit only under the result's lock",
                 test_commit_recovery_locked);
