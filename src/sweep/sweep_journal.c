@@ -302,7 +302,9 @@ abl_status journal_open(sweep_journal *j, const abl_sweep *sw, sweep_row *rows, 
         journal_close(j);
         return abl_fail(err, ABL_EINVAL,
                         "%s was written for a different sweep: the base scenario, the tissue "
-                        "table or the table columns changed since. Its results do not apply; "
+                        "table, a file the scenario reads (mesh, initial temperature field or "
+                        "state, device presets) or the table columns changed since. Its results "
+                        "do not apply; "
                         "move it away (or delete %s) to start over, or restore the old inputs",
                         j->path, sw->output_dir);
     }

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ablasim/mesh.h"
 #include "ablasim/output.h"
 #include "ablasim/scenario.h"
 #include "ablasim/sim.h"
@@ -604,6 +605,57 @@ static void test_journal_refuses_other_sweep(void)
     CU_ASSERT(strstr(err.msg, "was written for a different sweep") != NULL);
     char *after = tu_slurp(jpath);
     CU_ASSERT(before && after && !strcmp(before, after)); /* untouched */
+    sweep_free(sw);
+    free(before);
+    free(after);
+
+    /* a file the base scenario reads changes: here its initial temperature field, rewritten
+     * with other values under the same name between a sweep and its re-run (the table mixed
+     * the two fields; found by an adversarial review, session 23) */
+    char base2[800], out2[800], path2[800], field[800];
+    snprintf(base2, sizeof base2, "%s/fp_base2.yaml", tu_tmpdir());
+    snprintf(out2, sizeof out2, "%s/fp_out2", tu_tmpdir());
+    snprintf(path2, sizeof path2, "%s/fp2.yaml", tu_tmpdir());
+    snprintf(field, sizeof field, "%s/fp_init.h5", tu_tmpdir());
+    static double v[16 * 16 * 16];
+    abl_field_file ff = {.dims = {16, 16, 16},
+                         .spacing_mm = {2, 2, 2},
+                         .origin_mm = {-15, -15, -15},
+                         .values = v};
+    for (int c = 0; c < 16 * 16 * 16; c++) v[c] = 37.0;
+    CU_ASSERT_FATAL(mesh_write_field(field, "/T0_C", &ff, "degC", &err) == ABL_OK);
+    demo_copy(base2, NULL);
+    FILE *fb = fopen(base2, "a");
+    CU_ASSERT_FATAL(fb != NULL);
+    fprintf(fb, "\n# the sweep's points start from a field\n");
+    fclose(fb);
+    char *bt = tu_slurp(base2);
+    CU_ASSERT_FATAL(bt != NULL);
+    char *ph = strstr(bt, "physics:\n");
+    CU_ASSERT_FATAL(ph != NULL);
+    char nb[20000];
+    snprintf(nb, sizeof nb, "%.*sphysics:\n  initial_temperature_file: %s\n"
+             "  initial_temperature_dataset: /T0_C\n%s",
+             (int)(ph - bt), bt, field, ph + strlen("physics:\n"));
+    free(bt);
+    tu_spit(base2, nb);
+    spit_sweep(path2, base2, out2, "  - {key: sources.0.schedule.1.temperature_C, values: [80]}\n",
+               "");
+    CU_ASSERT_FATAL(sweep_load(path2, &sw, &err) == ABL_OK);
+    const abl_status st1 = sweep_run(sw, &opts, &sum, &err);
+    if (st1) printf("\n  sweep from a field: %s", err.msg);
+    CU_ASSERT_FATAL(st1 == ABL_OK);
+    CU_ASSERT_EQUAL(sum.nfailed, 0);
+    sweep_free(sw);
+    snprintf(jpath, sizeof jpath, "%s/journal.txt", out2);
+    before = tu_slurp(jpath);
+    v[0] = 20.0;
+    CU_ASSERT_FATAL(mesh_write_field(field, "/T0_C", &ff, "degC", &err) == ABL_OK);
+    CU_ASSERT_FATAL(sweep_load(path2, &sw, &err) == ABL_OK);
+    CU_ASSERT_EQUAL(sweep_run(sw, &opts, &sum, &err), ABL_EINVAL);
+    CU_ASSERT(strstr(err.msg, "was written for a different sweep") != NULL);
+    after = tu_slurp(jpath);
+    CU_ASSERT(before && after && !strcmp(before, after));
     sweep_free(sw);
     free(before);
     free(after);
