@@ -107,7 +107,17 @@ static abl_status run_one_local(run_ctx *c, size_t p, sweep_row *row, sweep_mask
 {
     char *fp = c->sw->fields ? field_path(c->sw, p) : NULL;
     if (c->sw->fields && !fp) return abl_fail(err, ABL_ENOMEM, "out of memory");
+    /* the point's result is written and committed like a run's, under its lock as a run's is:
+     * a margin of that file completes an interrupted commit only under the same lock (found
+     * by review, session 23: the sweep's points were written without it) */
+    abl_lock *lk = NULL;
+    const abl_status ls = fp ? fg_lock(fp, &lk, err) : ABL_OK;
+    if (ls) {
+        free(fp);
+        return ls;
+    }
     point_run(c->sw, p, fp, row, c->sw->prob_map_on ? mask : NULL, cb, user);
+    fg_unlock(lk);
     free(fp);
     return ABL_OK;
 }

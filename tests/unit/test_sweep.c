@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ablasim/fileguard.h"
 #include "ablasim/mesh.h"
 #include "ablasim/output.h"
 #include "ablasim/scenario.h"
@@ -659,6 +660,40 @@ static void test_journal_refuses_other_sweep(void)
     sweep_free(sw);
     free(before);
     free(after);
+}
+
+/* A point's result file (fields: true) is written under its lock, as a run's is, so a margin
+ * of that file completes an interrupted commit only under the same lock (found by review,
+ * session 23): with the lock held elsewhere the sweep stops naming the file, and the point's
+ * result is not written; released, the sweep writes it. */
+static void test_point_result_locked(void)
+{
+    char path[800], out[800], pdir[900], fp[1000];
+    snprintf(out, sizeof out, "%s/plock_out", tu_tmpdir());
+    snprintf(path, sizeof path, "%s/plock.yaml", tu_tmpdir());
+    snprintf(pdir, sizeof pdir, "%s/points", out);
+    snprintf(fp, sizeof fp, "%s/point_0000000.h5", pdir);
+    spit_sweep(path, demo(), out, "  - {key: sources.0.schedule.1.temperature_C, values: [80]}\n",
+               "fields: true\n");
+    CU_ASSERT_FATAL(mkdir(out, 0755) == 0 && mkdir(pdir, 0755) == 0);
+    abl_lock *lk = NULL;
+    abl_error err = {0};
+    CU_ASSERT_FATAL(fg_lock(fp, &lk, &err) == ABL_OK);
+    abl_sweep *sw = NULL;
+    const sweep_run_opts opts = {1, 1, NULL, NULL};
+    sweep_summary sum;
+    CU_ASSERT_FATAL(sweep_load(path, &sw, &err) == ABL_OK);
+    const abl_status st = sweep_run(sw, &opts, &sum, &err);
+    printf("\n  point result locked elsewhere: %s", st ? err.msg : "(not refused)");
+    CU_ASSERT(st != ABL_OK);
+    CU_ASSERT(strstr(err.msg, "another ablasim process is writing") &&
+              strstr(err.msg, "point_0000000.h5"));
+    CU_ASSERT(!tu_lexists(fp));
+    sweep_free(sw);
+    fg_unlock(lk);
+    run_sweep_file(path, NULL, &sum);
+    CU_ASSERT_EQUAL(sum.nok, 1);
+    CU_ASSERT(tu_lexists(fp));
 }
 
 /* ---- kill -9, resume, MPI ----------------------------------------------------------------- */
@@ -1468,6 +1503,7 @@ void register_sweep_tests(void)
     CU_add_test(s, "a failed point is a row, not retried", test_failed_point_is_a_row);
     CU_add_test(s, "journal of another sweep is refused, untouched",
                 test_journal_refuses_other_sweep);
+    CU_add_test(s, "a point's result file is written under its lock", test_point_result_locked);
     CU_add_test(s, "kill -9 and resume: same table", test_kill_and_resume);
     CU_add_test(s, "MPI, 2 ranks: same table as serial", test_mpi_equals_serial);
     CU_add_test(s, "CLI: dry run, exit codes", test_cli_dry_run);
