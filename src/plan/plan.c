@@ -1680,15 +1680,23 @@ abl_status plan_run(const abl_plan_opts *o, abl_plan_report *rep, abl_error *err
     if (!st) st = make_out_dir(o->out_dir, C->out_dir, sizeof C->out_dir, err);
     if (!st) st = plan_check_files(C, err);
     if (!st) {
-        char stale[PATH_MAX + 64], jp[PATH_MAX + 64];
-        snprintf(stale, sizeof stale, "%s/plan.yaml", C->out_dir);
+        /* without the planner's journal, any file under one of the plan's output names is the
+         * user's (it was plan.yaml alone: a user's plan.md or plan.json was replaced; found by
+         * an adversarial review, session 23) */
+        char jp[PATH_MAX + 64];
         snprintf(jp, sizeof jp, "%s/journal.csv", C->out_dir);
-        if (access(stale, F_OK) == 0 && access(jp, F_OK) != 0)
-            st = abl_fail(err, ABL_EINVAL,
-                          "%s exists but no journal.csv beside it: this directory holds "
-                          "something else than a plan of this planner; it is not overwritten "
-                          "(choose another -o directory)",
-                          stale);
+        int nn = 0;
+        char **names = access(jp, F_OK) != 0 ? plan_output_set(C, &nn) : NULL;
+        for (int i = 0; i < nn && !st; i++) {
+            struct stat sb;
+            if (lstat(names[i], &sb) == 0)
+                st = abl_fail(err, ABL_EINVAL,
+                              "%s exists but no journal.csv beside it: this directory holds "
+                              "something else than a plan of this planner; it is not "
+                              "overwritten (choose another -o directory)",
+                              names[i]);
+        }
+        names_free(names, nn);
     }
     char undo_log[PATH_MAX + 32];
     snprintf(undo_log, sizeof undo_log, "%s/plan.undo", C->out_dir);
