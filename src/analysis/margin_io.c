@@ -1066,6 +1066,23 @@ static abl_status guard_files(const abl_margin_opts *o, const char *const roles[
     }
     if (!st) st = fileset_check(fs, err);
     fileset_free(fs);
+    /* the undo log keeps each member's previous version as "<member>.before-margin.tmp",
+     * replacing what has that name: an input under it is refused (not declared as an output:
+     * a pending log's copy is a hard link of a member, which fileset_check would call a
+     * collision; found by an adversarial review, session 23) */
+    const char *members[2 + NIFTI_MAPS_RESULT] = {rep->out_h5, rep->out_json};
+    int nmem = 2;
+    for (int k = 0; k < nmaps && o->nifti_prefix; k++) members[nmem++] = nii[k];
+    for (int m = 0; m < nmem && !st; m++) {
+        char kept[1400];
+        snprintf(kept, sizeof kept, "%s.before-margin.tmp", members[m]);
+        for (int i = 0; i < ninputs && !st; i++)
+            if (fg_same_file(paths[i], kept))
+                st = abl_fail(err, ABL_EINVAL,
+                              "%s %s has the name margin gives the previous version of %s while "
+                              "replacing it; rename the input or choose another -o",
+                              roles[i], paths[i], members[m]);
+    }
     if (!st) st = fg_lock(rep->out_h5, &locks[0], err);
     for (int k = 0; k < nmaps && o->nifti_prefix && !st; k++)
         st = fg_lock(nii[k], &locks[1 + k], err);
