@@ -71,8 +71,10 @@ void mesh_field_free(abl_field_file *f);
  * those attributes and `units`; atomic like mesh_write (has_* are ignored: both are written). */
 abl_status mesh_write_field(const char *path, const char *dataset, const abl_field_file *f,
                             const char *units, abl_error *err);
-/* The same for n (1..8) fields in one file, dataset q named datasets[q] (groups made as
- * needed, e.g. /fields/T_final_C). */
+/* The same for n (1..ABL_MESH_MAX_FIELDS) fields in one file, dataset q named datasets[q]
+ * (groups made as needed, e.g. /fields/T_final_C): enough for a state's maps with every
+ * threshold's time map (the planner's coarse state). */
+#define ABL_MESH_MAX_FIELDS 48
 abl_status mesh_write_fields(const char *path, int n, const char *const *datasets,
                              const abl_field_file *fields, const char *const *units,
                              abl_error *err);

@@ -1094,8 +1094,9 @@ abl_status mesh_write_fields(const char *path, int n, const char *const *dataset
                             abl_error *err)
 {
     if (!path || !path[0]) return abl_fail(err, ABL_EINVAL, "field: empty file name");
-    if (n < 1 || n > 8) return abl_fail(err, ABL_EINVAL, "%s: %d fields (1..8)", path, n);
-    write_req w[8];
+    if (n < 1 || n > ABL_MESH_MAX_FIELDS)
+        return abl_fail(err, ABL_EINVAL, "%s: %d fields (1..%d)", path, n, ABL_MESH_MAX_FIELDS);
+    write_req w[ABL_MESH_MAX_FIELDS];
     for (int q = 0; q < n; q++) {
         const abl_field_file *f = &fields[q];
         const abl_mesh m = {.dims = {f->dims[0], f->dims[1], f->dims[2]},

@@ -323,9 +323,9 @@ static abl_status coarsen_mesh(const char *in, const char *out, int f, const int
 }
 
 /* The mean of each f x f x f block of a fine-grid field (the blocks of coarsen_mesh and of the
- * coarse grid in levels_init). */
-static abl_status coarsen_field(const abl_grid *g, int f, const double *in, abl_field_file *c,
-                                abl_error *err)
+ * coarse grid in levels_init); with use_max, the block's largest value. */
+static abl_status coarsen_field(const abl_grid *g, int f, const double *in, bool use_max,
+                                abl_field_file *c, abl_error *err)
 {
     const int fd[3] = {g->nx, g->ny, g->nz};
     for (int d = 0; d < 3; d++) {
@@ -339,46 +339,85 @@ static abl_status coarsen_field(const abl_grid *g, int f, const double *in, abl_
     for (int k = 0; k < c->dims[2]; k++)
         for (int j = 0; j < c->dims[1]; j++)
             for (int i = 0; i < c->dims[0]; i++) {
-                double sum = 0.0;
+                double sum = 0.0, mx = -INFINITY;
                 int cnt = 0;
                 for (int kk = 0; kk < f; kk++)
                     for (int jj = 0; jj < f; jj++)
                         for (int ii = 0; ii < f; ii++) {
                             const int fi = i * f + ii, fj = j * f + jj, fk = k * f + kk;
                             if (fi >= fd[0] || fj >= fd[1] || fk >= fd[2]) continue;
-                            sum += in[ABL_IDX(g, fi, fj, fk)];
+                            const double v = in[ABL_IDX(g, fi, fj, fk)];
+                            sum += v;
+                            mx = fmax(mx, v);
                             cnt++;
                         }
                 c->values[((size_t)k * c->dims[1] + (size_t)j) * c->dims[0] + (size_t)i] =
-                    sum / cnt;
+                    use_max ? mx : sum / cnt;
             }
     return ABL_OK;
 }
 
 /* The scenario's initial fields (physics.initial_temperature_file, or initial_state_file with
  * its running maps) on the coarse level's grid: block means (a mean keeps T_min <= T <= T_max),
- * written into the output directory for the coarse candidates. */
+ * written into the output directory for the coarse candidates. A state's other maps where it
+ * has them: the needle track (a coarse voxel holding any of it is track: the margin counts it
+ * as ablated, as the full grid does), the time maps of the scenario's thresholds and the freeze
+ * counts (block means); the frozen flag is left out, so the coarse run takes it from its own
+ * temperature (fields.c). Before session 23 only the five maps were carried. */
 static abl_status coarsen_initial_field(plan_ctx *C, plan_level *L, const abl_scenario *fine_sc,
                                         abl_error *err)
 {
     const bool state = fine_sc->initial_is_state;
-    const int nf = state ? 1 + ABL_INITIAL_MAPS : 1;
-    const double *in[1 + ABL_INITIAL_MAPS] = {fine_sc->initial_T.values};
-    for (int m = 0; state && m < ABL_INITIAL_MAPS; m++) in[1 + m] = fine_sc->initial_maps[m].values;
+    enum { NMAX = 1 + ABL_INITIAL_MAPS + 2 + 2 * ABL_MAX_THRESHOLDS };
+    const double *in[NMAX];
+    bool use_max[NMAX] = {false};
+    const char *ds[NMAX], *units[NMAX];
+    char names[2 * ABL_MAX_THRESHOLDS][160];
+    int nf = 0;
     static const char *const state_ds[1 + ABL_INITIAL_MAPS] = {H5_T_FINAL, H5_T_MAX, H5_T_MIN,
                                                                H5_OMEGA, H5_CEM43};
     static const char *const state_units[1 + ABL_INITIAL_MAPS] = {"degC", "degC", "degC", "1",
                                                                   "min"};
-    static const char *const temp_ds[1] = {"/initial_temperature_C"};
-    abl_field_file c[1 + ABL_INITIAL_MAPS];
+    in[nf] = fine_sc->initial_T.values;
+    ds[nf] = state ? state_ds[0] : "/initial_temperature_C";
+    units[nf++] = "degC";
+    for (int m = 0; state && m < ABL_INITIAL_MAPS; m++) {
+        in[nf] = fine_sc->initial_maps[m].values;
+        ds[nf] = state_ds[1 + m];
+        units[nf++] = state_units[1 + m];
+    }
+    if (state && fine_sc->initial_applicator.values) {
+        in[nf] = fine_sc->initial_applicator.values;
+        use_max[nf] = true;
+        ds[nf] = H5_APPLICATOR;
+        units[nf++] = "1";
+    }
+    for (int h = 0; state && h < fine_sc->n_hot + fine_sc->n_cold; h++) {
+        const bool hot = h < fine_sc->n_hot;
+        const int i = hot ? h : h - fine_sc->n_hot;
+        const abl_field_file *t = hot ? &fine_sc->initial_hot[i] : &fine_sc->initial_cold[i];
+        if (!t->values) continue;
+        snprintf(names[h], sizeof names[h],
+                 hot ? H5_FIELDS "/" H5_FIELD_TIME_ABOVE_FMT : H5_FIELDS "/" H5_FIELD_TIME_BELOW_FMT,
+                 hot ? fine_sc->hot_C[i] : fine_sc->cold_C[i]);
+        in[nf] = t->values;
+        ds[nf] = names[h];
+        units[nf++] = "s";
+    }
+    if (state && fine_sc->initial_freeze_cycles.values) {
+        in[nf] = fine_sc->initial_freeze_cycles.values;
+        ds[nf] = H5_FREEZE_CYCLES;
+        units[nf++] = "1";
+    }
+    abl_field_file c[NMAX];
     memset(c, 0, sizeof c);
     abl_status st = ABL_OK;
-    for (int q = 0; q < nf && !st; q++) st = coarsen_field(&C->fine, L->coarsen, in[q], &c[q], err);
+    for (int q = 0; q < nf && !st; q++)
+        st = coarsen_field(&C->fine, L->coarsen, in[q], use_max[q], &c[q], err);
     char name[64], path[PATH_MAX + 80];
     snprintf(name, sizeof name, "coarse_initial_%s_x%d.h5", state ? "state" : "T", L->coarsen);
     snprintf(path, sizeof path, "%s/%s", C->out_dir, name);
-    if (!st)
-        st = mesh_write_fields(path, nf, state ? state_ds : temp_ds, c, state_units, err);
+    if (!st) st = mesh_write_fields(path, nf, ds, c, units, err);
     for (int q = 0; q < nf; q++) mesh_field_free(&c[q]);
     if (st) return st;
     if (state) {
@@ -389,7 +428,7 @@ static abl_status coarsen_initial_field(plan_ctx *C, plan_level *L, const abl_sc
     snprintf(L->grid_sets[L->ngrid_sets++], sizeof L->grid_sets[0],
              "physics.initial_temperature_file=\"%s\"", name);
     snprintf(L->grid_sets[L->ngrid_sets++], sizeof L->grid_sets[0],
-             "physics.initial_temperature_dataset=%s", temp_ds[0]);
+             "physics.initial_temperature_dataset=%s", ds[0]);
     return ABL_OK;
 }
 

@@ -338,6 +338,97 @@ static void test_plan_output_is_input(void)
     CU_ASSERT(!tu_exists(journal)); /* nothing written */
 }
 
+/* A second ablation planned on a coarse level (coarsen: 2) from a first one's state with a
+ * needle track, a time map and freeze counts: the coarse state carries them (before session 23
+ * only the five maps, so the coarse candidates saw no first needle track): the track where any
+ * of a block is track, the time map and the counts as block means, the flag left to the coarse
+ * temperature. */
+static void test_plan_coarse_state_maps(void)
+{
+    char dir[1024], plan[1100], scen[1100], out[1100], state[1200], cpath[1300];
+    tu_subdir(dir, sizeof dir, "plan_coarse_state");
+    snprintf(plan, sizeof plan, "%s/p.yaml", dir);
+    snprintf(scen, sizeof scen, "%s/s.yaml", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(state, sizeof state, "%s/first.h5", dir);
+    enum { N = 20, NC = 10, NQ = 8 };
+    static double v[NQ][N * N * N];
+    abl_field_file f[NQ];
+    const char *ds[NQ] = {"/fields/T_final_C",
+                          "/fields/T_max_C",
+                          "/fields/T_min_C",
+                          "/fields/damage_omega",
+                          "/fields/cem43_min",
+                          "/fields/applicator_mask",
+                          "/fields/time_at_or_above_50C_s",
+                          "/fields/freeze_cycles"};
+    const char *units[NQ] = {"degC", "degC", "degC", "1", "min", "1", "s", "1"};
+    for (int q = 0; q < NQ; q++) {
+        for (int k = 0; k < N; k++)
+            for (int j = 0; j < N; j++)
+                for (int i = 0; i < N; i++) {
+                    const size_t c = ((size_t)k * N + j) * N + i;
+                    v[q][c] = q < 3    ? 37.0
+                              : q == 5 ? (i == 10 && j == 10) /* a track along z */
+                              : q == 6 ? i                    /* seconds above 50 C */
+                              : q == 7 ? (k % 2)              /* freeze counts */
+                                       : 0.0;
+                }
+        f[q] = (abl_field_file){.dims = {N, N, N},
+                                .has_spacing = true,
+                                .has_origin = true,
+                                .spacing_mm = {1, 1, 1},
+                                .origin_mm = {-9.5, -9.5, -9.5},
+                                .values = v[q]};
+    }
+    abl_error err = {0};
+    CU_ASSERT_FATAL(mesh_write_fields(state, NQ, ds, f, units, &err) == ABL_OK);
+    char text[2048];
+    snprintf(text, sizeof text,
+             "name: second\ntissues_file: %s/configs/tissues.yaml\n"
+             "grid: {dims: [%d, %d, %d], spacing_mm: [1, 1, 1], background: liver, shapes: "
+             "[{type: sphere, center_mm: [0, 0, 0], radius_mm: 3, tissue: tumour}]}\n"
+             "physics: {initial_state_file: first.h5}\n"
+             "boundary: {default: {type: fixed_temperature, temperature_C: 37}}\n"
+             "time: {duration_s: 60}\n"
+             "output: {hot_thresholds_C: [50, 60]}\n"
+             "sources:\n  - {name: heater, type: volumetric, power_W: 10, shape: {type: sphere, "
+             "center_mm: [1, 0, 0], radius_mm: 3}}\n",
+             tu_root(), N, N, N);
+    tu_spit(scen, text);
+    tu_spit(plan, "scenario: s.yaml\nsearch: {position_mm: 2, duration_s: [5, 120]}\n"
+                  "optimiser: {max_evaluations: 3, coarsen: 2, fine_evaluations: 1}\n"
+                  "robustness: {samples: 0}\n");
+    abl_plan_opts o = {plan, out, NULL, 0, true};
+    abl_plan_report rep;
+    const abl_status st = plan_run(&o, &rep, &err);
+    if (st) printf("\n  %s", err.msg);
+    CU_ASSERT_FATAL(st == ABL_OK);
+    snprintf(cpath, sizeof cpath, "%s/coarse_initial_state_x2.h5", out);
+    abl_field_file tr = {0}, tm = {0}, fc = {0}, fl = {0};
+    CU_ASSERT_FATAL(mesh_read_field(cpath, "/fields/applicator_mask", NULL, &tr, &err) == ABL_OK);
+    CU_ASSERT_FATAL(mesh_read_field(cpath, "/fields/time_at_or_above_50C_s", NULL, &tm, &err) ==
+                    ABL_OK);
+    CU_ASSERT_FATAL(mesh_read_field(cpath, "/fields/freeze_cycles", NULL, &fc, &err) == ABL_OK);
+    const abl_mesh_read_opts opt = {.optional = true};
+    CU_ASSERT(mesh_read_field(cpath, "/fields/frozen_state", &opt, &fl, &err) == ABL_OK &&
+              fl.values == NULL);
+    size_t wrong = 0;
+    for (int k = 0; k < NC; k++)
+        for (int j = 0; j < NC; j++)
+            for (int i = 0; i < NC; i++) {
+                const size_t c = ((size_t)k * NC + j) * NC + i;
+                wrong += tr.values[c] != (i == 5 && j == 5 ? 1.0 : 0.0); /* fine 10,10 */
+                wrong += tm.values[c] != 2.0 * i + 0.5;                  /* mean of 2i, 2i+1 */
+                wrong += fc.values[c] != 0.5;                            /* mean of 0, 1 */
+            }
+    printf("\n  coarse state: %zu of %d values differ", wrong, 3 * NC * NC * NC);
+    CU_ASSERT_EQUAL(wrong, 0);
+    mesh_field_free(&tr);
+    mesh_field_free(&tm);
+    mesh_field_free(&fc);
+}
+
 /* A three-evaluation plan (plan) of a heater beside a 3 mm tumour on a 16^3 grid (scen, which
  * plan names as s.yaml in its own directory): the smallest plan that reaches verification. */
 static void write_small_plan(const char *scen, const char *plan)
@@ -582,6 +673,8 @@ void register_plan_tests(void)
                 test_coarse_mesh);
     CU_add_test(s, "a plan output that is its scenario's initial state is refused",
                 test_plan_output_is_input);
+    CU_add_test(s, "a coarse second-ablation plan carries the state's track, time maps, counts",
+                test_plan_coarse_state_maps);
     CU_add_test(s, "another plan's directory is refused before its undo log is recovered",
                 test_foreign_plan_undo_kept);
     CU_add_test(s, "the plan's verification run takes its result's lock",
