@@ -3,7 +3,9 @@
  * "O <name>" for a member that existed (its previous version is "<name>.before-<tag>.tmp") or
  * "N <name>" for one that did not. Names are relative to the marker's directory (with "../"
  * where a member lies elsewhere), so a log still names the right files after its directory
- * was moved or copied, and never files of another copy. */
+ * was moved or copied, and never files of another copy. Since session 23 a member may be
+ * "o DEV INO SIZE MTIME_NS <name>" / "n ..." with its new version's identity (undo.h). */
+#define _DEFAULT_SOURCE /* realpath */
 #include "undo.h"
 
 #include "atomic_file.h"
@@ -43,7 +45,7 @@ static bool tag_ok(const char *tag)
 
 /* path made absolute against the working directory and lexically normalised ("." and ".."
  * segments and repeated slashes removed; no symlink resolution). */
-static char *absolute(const char *path)
+static char *lexical_absolute(const char *path)
 {
     char *raw;
     if (path[0] == '/') {
@@ -78,6 +80,39 @@ static char *absolute(const char *path)
     if (n == 0) out[n++] = '/';
     out[n] = '\0';
     free(raw);
+    return out;
+}
+
+/* path absolute, with its directory resolved as the kernel resolves it (symlinks and ".."
+ * after a symlink: "L/../maps/p" with L a symlink is not "maps/p"; found by an adversarial
+ * review, session 23: the log named other files than those written) and the last component
+ * kept; lexically normalised where the directory does not exist. */
+static char *absolute(const char *path)
+{
+    char *lex = lexical_absolute(path);
+    if (!lex) return NULL;
+    const char *slash = strrchr(path, '/');
+    if (!slash) return lex; /* in the working directory, which getcwd gave resolved */
+    const size_t dl = slash == path ? 1 : (size_t)(slash - path);
+    char *dir = malloc(dl + 1);
+    if (!dir) {
+        free(lex);
+        return NULL;
+    }
+    memcpy(dir, path, dl);
+    dir[dl] = '\0';
+    char *real = realpath(dir, NULL);
+    free(dir);
+    const char *base = slash + 1;
+    if (!real || !base[0] || !strcmp(base, ".") || !strcmp(base, "..")) {
+        free(real);
+        return lex;
+    }
+    free(lex);
+    char *d = path_cat(real, strcmp(real, "/") ? "/" : "");
+    char *out = d ? path_cat(d, base) : NULL;
+    free(d);
+    free(real);
     return out;
 }
 

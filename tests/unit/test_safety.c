@@ -245,6 +245,43 @@ static void test_undo_identity(void)
     }
 }
 
+/* A member named through a symlink and ".." ("L/../maps/x" with L -> real/a/b names
+ * real/a/maps/x for the kernel, not ./maps/x): the undo log keeps and restores that file (it
+ * resolved names lexically and restored nothing; found by an adversarial review, session 23,
+ * with margin --nifti L/../maps/p). */
+static void test_undo_symlinked_dir(void)
+{
+    char dir[600], a[700], maps[720], b[720], L[720], x[760], xtmp[760], mk[760], cwd[4096];
+    tu_subdir(dir, sizeof dir, "undolink");
+    snprintf(a, sizeof a, "%s/real", dir);
+    snprintf(maps, sizeof maps, "%s/real/maps", dir);
+    snprintf(b, sizeof b, "%s/real/b", dir);
+    snprintf(L, sizeof L, "%s/work/L", dir);
+    CU_ASSERT_FATAL(mkdir(a, 0755) == 0 && mkdir(maps, 0755) == 0 && mkdir(b, 0755) == 0);
+    snprintf(x, sizeof x, "%s/work", dir);
+    CU_ASSERT_FATAL(mkdir(x, 0755) == 0 && symlink(b, L) == 0);
+    snprintf(x, sizeof x, "%s/x.nii", maps);
+    tu_spit(x, "old map\n");
+    CU_ASSERT_FATAL(getcwd(cwd, sizeof cwd) != NULL);
+    snprintf(mk, sizeof mk, "%s/work", dir);
+    CU_ASSERT_FATAL(chdir(mk) == 0);
+    const char *members[1] = {"L/../maps/x.nii"};
+    abl_undo u;
+    const int e = undo_begin(&u, "set.undo", "margin", members, 1);
+    CU_ASSERT(e == 0);
+    snprintf(xtmp, sizeof xtmp, "L/../maps/x.nii.tmp");
+    tu_spit(xtmp, "new map\n");
+    CU_ASSERT(rename(xtmp, "L/../maps/x.nii") == 0);
+    CU_ASSERT_EQUAL(undo_restore(&u), 0);
+    undo_free(&u);
+    CU_ASSERT(chdir(cwd) == 0);
+    char *t = tu_slurp(x);
+    CU_ASSERT(t && !strcmp(t, "old map\n"));
+    free(t);
+    snprintf(xtmp, sizeof xtmp, "%s/x.nii.before-margin.tmp", maps);
+    CU_ASSERT(!tu_lexists(xtmp));
+}
+
 /* ---- interrupted commit ------------------------------------------------------------------- */
 
 /* For k = 0..3 renames done before the "crash": output_recover finishes the rest, the set is
@@ -1724,6 +1761,8 @@ void register_safety_tests(void)
                 test_lock_not_overwritten);
     CU_add_test(s, "undo log with identities: another command's files under its names are kept",
                 test_undo_identity);
+    CU_add_test(s, "undo log member through a symlink and \"..\": the kernel's file restored",
+                test_undo_symlinked_dir);
     CU_add_test(s, "interrupted commit is completed at every rename", test_commit_recovery);
     CU_add_test(s, "a reader completes a commit only under the result's lock",
                 test_commit_recovery_locked);
