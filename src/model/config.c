@@ -352,6 +352,14 @@ abl_status cfg_set(cfg_node *root, const char *assignment, abl_error *err)
     const char *value = eq + 1;
     if (!*value)
         return abl_fail(err, ABL_EINVAL, "%s: empty value (write --set KEY=VALUE)", origin);
+    /* checkpoints record the overrides one a line: a line break would come back on resume as
+     * two overrides, or none that parses (found by an adversarial review, session 23) */
+    if (strpbrk(assignment, "\n\r"))
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: an override with a line break is refused (checkpoints record one "
+                        "override a line); write it on one line, e.g. --set "
+                        "output.hot_thresholds_C=[50,55]",
+                        origin);
 
     cfg_node *val = NULL;
     abl_status st = cfg_parse_string(value, origin, &val, err);

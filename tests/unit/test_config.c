@@ -54,6 +54,15 @@ static abl_status load_err(const char *yaml, const char *const *sets, int nsets,
 static void test_errors_name_place(void)
 {
     abl_error err = {0};
+    /* an override with a line break (a checkpoint records one override a line: it came back
+     * on resume as two overrides, or as one that no longer parses; adversarial review,
+     * session 23) */
+    const char *broken[2] = {"name=demo\nsources.0.power_W=1",
+                             "output.hot_thresholds_C=[50,\n 55]"};
+    for (int i = 0; i < 2; i++) {
+        CU_ASSERT(load_err(base, &broken[i], 1, &err) == ABL_EINVAL);
+        CU_ASSERT(strstr(err.msg, "an override with a line break is refused") != NULL);
+    }
     /* a typo in a nested key: file, line, dotted path, and the allowed keys */
     const char *typo = "grid:\n  dims: [4, 4, 4]\n  spcing_mm: [1, 1, 1]\n  background: liver\n"
                        "time: {duration_s: 1}\n";
