@@ -498,6 +498,58 @@ static uint64_t material_digest(const abl_sim_view *s)
     return hash_finish(hash_piece(h, s->material, s->grid.n));
 }
 
+/* The inputs a resume reloads from disk besides the tissue table and the mesh labels (found by
+ * an adversarial review, session 23: each could change between a stop and its resume, and the
+ * resumed run finished a different run, exit 0). Each is a separate attribute, absent in
+ * checkpoints written before (then not checked):
+ *  - grid_geometry_digest_u64: the grid's spacing and origin (a mesh moved or rescaled with
+ *    the same labels);
+ *  - initial_field_digest_u64: the initial temperature field or state maps as loaded;
+ *  - devices_digest_u64: the device presets file's bytes when a source names a preset. */
+static uint64_t geometry_digest(const abl_sim_view *s)
+{
+    uint64_t h = hash_piece(HASH_SEED, s->grid.h_m, sizeof s->grid.h_m);
+    return hash_finish(hash_piece(h, s->grid.origin_m, sizeof s->grid.origin_m));
+}
+
+static uint64_t field_piece(uint64_t h, const abl_field_file *f, size_t n)
+{
+    const unsigned char present = f->values != NULL;
+    h = hash_piece(h, &present, 1);
+    return present ? hash_piece(h, f->values, n * sizeof *f->values) : h;
+}
+
+static uint64_t initial_digest(const abl_scenario *sc, size_t n)
+{
+    uint64_t h = field_piece(HASH_SEED, &sc->initial_T, n);
+    if (sc->initial_is_state) {
+        for (int m = 0; m < ABL_INITIAL_MAPS; m++) h = field_piece(h, &sc->initial_maps[m], n);
+        h = field_piece(h, &sc->initial_applicator, n);
+        for (int t = 0; t < sc->n_hot; t++) h = field_piece(h, &sc->initial_hot[t], n);
+        for (int t = 0; t < sc->n_cold; t++) h = field_piece(h, &sc->initial_cold[t], n);
+        h = field_piece(h, &sc->initial_freeze_cycles, n);
+        h = field_piece(h, &sc->initial_frozen_state, n);
+    }
+    return hash_finish(h);
+}
+
+/* 0 when no source names a preset; the file's bytes otherwise (a file that cannot be read
+ * hashes as such: the resume then refuses, which is the safe side). */
+static uint64_t devices_digest(const abl_scenario *sc)
+{
+    bool used = false;
+    for (int i = 0; i < sc->nsources; i++) used = used || sc->sources[i].device[0];
+    if (!used || !sc->devices_path) return 0;
+    uint64_t h = HASH_SEED;
+    FILE *f = fopen(sc->devices_path, "rb");
+    if (!f) return hash_finish(hash_piece(h, "unreadable", 10));
+    unsigned char buf[1 << 14];
+    size_t r;
+    while ((r = fread(buf, 1, sizeof buf, f)) > 0) h = hash_piece(h, buf, r);
+    fclose(f);
+    return hash_finish(h);
+}
+
 /* Row r of a '\n'-separated name list into buf. */
 static void row_name(const char *names, int r, char *buf, size_t len)
 {
@@ -876,6 +928,8 @@ abl_status checkpoint_write(const char *path, const abl_sim_view *s, const char 
     const long long nvox = (long long)s->grid.n;
     const hsize_t nrows = (hsize_t)s->grid.ny * (hsize_t)s->grid.nz;
     const uint64_t mdig = material_digest(s);
+    const uint64_t gdig = geometry_digest(s), idig = initial_digest(sc, s->grid.n),
+                   ddig = devices_digest(sc);
     root = H5Gcreate2(f, "/checkpoint", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     int bad =
         root < 0 || put_num(root, "format", H5T_NATIVE_INT, &format) ||
@@ -885,6 +939,9 @@ abl_status checkpoint_write(const char *path, const abl_sim_view *s, const char 
         put_str(root, "output_path", opath) || put_str(root, "tissues_path", tpath) ||
         put_str(root, "mesh_path", mpath) || h5_attr_u64(root, "tissue_digest_u64", tr.digest) ||
         h5_attr_u64(root, "material_digest_u64", mdig) ||
+        h5_attr_u64(root, "grid_geometry_digest_u64", gdig) ||
+        h5_attr_u64(root, "initial_field_digest_u64", idig) ||
+        h5_attr_u64(root, "devices_digest_u64", ddig) ||
         put_num(root, "step", H5T_NATIVE_LLONG, &step) ||
         put_num(root, "segment_start_s", H5T_NATIVE_DOUBLE, &s->seg_t0_s) ||
         put_num(root, "segment_steps", H5T_NATIVE_LLONG, &seg_steps) ||
@@ -1166,6 +1223,37 @@ abl_status checkpoint_restore(const char *path, abl_sim *s, abl_error *err)
                           "then, %zu now): the grid is built differently; it cannot be resumed",
                           path, nvox, s->grid.n);
         goto done;
+    }
+    {
+        uint64_t was;
+        const abl_scenario *sc = s->sc;
+        if (!get_num(root, "grid_geometry_digest_u64", H5T_NATIVE_UINT64, &was) &&
+            was != geometry_digest(&v)) {
+            st = abl_fail(err, ABL_EINVAL,
+                          "%s: the grid's spacing or origin differs from the checkpoint's (%s); "
+                          "it cannot be resumed: re-run the scenario",
+                          path,
+                          sc->mesh_path ? "the mesh file was moved or rescaled" : "grid keys");
+            goto done;
+        }
+        if (!get_num(root, "initial_field_digest_u64", H5T_NATIVE_UINT64, &was) &&
+            was != initial_digest(sc, s->grid.n)) {
+            st = abl_fail(err, ABL_EINVAL,
+                          "%s: the initial %s %s changed since the checkpoint; the run started "
+                          "from the old one, so it cannot be resumed: restore it or re-run",
+                          path, sc->initial_is_state ? "state" : "temperature field",
+                          sc->initial_T_path ? sc->initial_T_path : "(none now)");
+            goto done;
+        }
+        if (!get_num(root, "devices_digest_u64", H5T_NATIVE_UINT64, &was) &&
+            was != devices_digest(sc)) {
+            st = abl_fail(err, ABL_EINVAL,
+                          "%s: the device presets file %s changed since the checkpoint (a "
+                          "source's preset may differ); it cannot be resumed: restore it or "
+                          "re-run",
+                          path, sc->devices_path ? sc->devices_path : "(none)");
+            goto done;
+        }
     }
     if (dt != s->dt_s) {
         st = abl_fail(err, ABL_EINVAL,

@@ -703,6 +703,16 @@ static void test_provenance(void)
     expect_refused(ckpt, ABL_EINVAL, msh);
     m.labels[(5 * 12 + 5) * 12 + 3] = 0;
     CU_ASSERT_FATAL(mesh_write(mesh, &m, &err) == ABL_OK);
+    expect_resumes(ckpt);
+    /* the same labels moved 5 mm (the electrode now in other tissue; it resumed, exit 0,
+     * before session 23's adversarial review) */
+    m.origin_mm[0] += 5.0;
+    CU_ASSERT_FATAL(mesh_write(mesh, &m, &err) == ABL_OK);
+    const char *geo[] = {ckpt, "the grid's spacing or origin differs from the checkpoint's",
+                         NULL};
+    expect_refused(ckpt, ABL_EINVAL, geo);
+    m.origin_mm[0] -= 5.0;
+    CU_ASSERT_FATAL(mesh_write(mesh, &m, &err) == ABL_OK);
     mesh_free(&m);
     expect_resumes(ckpt);
 
@@ -836,6 +846,67 @@ static void test_foreign_partial_result(void)
     CU_ASSERT(tu_exists(out) && !tu_exists(part));
 }
 
+/* One double of a rank-3 dataset (a result's field) at voxel (0, 0, 0). */
+static void poke_voxel0(const char *path, const char *dset, double v)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t d = f >= 0 ? H5Dopen2(f, dset, H5P_DEFAULT) : -1;
+    hid_t fs = d >= 0 ? H5Dget_space(d) : -1;
+    const hsize_t start[3] = {0, 0, 0}, one[3] = {1, 1, 1};
+    hid_t ms = H5Screate_simple(3, one, NULL);
+    CU_ASSERT_FATAL(fs >= 0);
+    CU_ASSERT_FATAL(H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, one, NULL) >= 0);
+    CU_ASSERT_FATAL(H5Dwrite(d, H5T_NATIVE_DOUBLE, ms, fs, H5P_DEFAULT, &v) >= 0);
+    H5Sclose(ms);
+    H5Sclose(fs);
+    H5Dclose(d);
+    CU_ASSERT_FATAL(H5Fclose(f) >= 0);
+}
+
+/* A run whose probe comes from a device preset: the presets file edited between the stop and
+ * the resume is refused, naming it (the resumed run took the new preset, exit 0, before
+ * session 23's adversarial review); restored, it resumes. */
+static void test_devices_changed(void)
+{
+    char dev[700], ckpt[700], from[700], yaml[3000];
+    snprintf(dev, sizeof dev, "%s/devices_copy.yaml", tu_tmpdir());
+    snprintf(ckpt, sizeof ckpt, "%s/devices.ckpt.h5", tu_tmpdir());
+    snprintf(from, sizeof from, "%s/configs/devices.yaml", tu_root());
+    char *orig = tu_slurp(from);
+    CU_ASSERT_FATAL(orig != NULL);
+    tu_spit(dev, orig);
+    snprintf(yaml, sizeof yaml,
+             "name: devices_case\ntissues_file: tissues.yaml\ndevices_file: %s\n"
+             "grid: {dims: [16, 16, 16], spacing_mm: [1.5, 1.5, 1.5], background: liver}\n"
+             "boundary: {default: {type: fixed_temperature, temperature_C: 37}}\n"
+             "time: {duration_s: 30}\n"
+             "sources:\n"
+             "  - name: cryo\n"
+             "    type: cryo\n"
+             "    device: cryoneedle_17g\n"
+             "    protocol:\n"
+             "      - {phase: freeze, duration_s: 30, temperature_C: -150}\n"
+             "    probes:\n"
+             "      - {tip_mm: [0.75, 0.75, -5], direction: [0, 0, 1], active_length_mm: 8}\n",
+             dev);
+    abl_scenario *sc = tu_scenario(yaml, NULL, 0);
+    CU_ASSERT_FATAL(sc != NULL);
+    CU_ASSERT_FATAL(stop_run(sc, 5, ckpt, NULL) > 0);
+    size_t n = strlen(orig);
+    char *edited = malloc(n + 32);
+    CU_ASSERT_FATAL(edited != NULL);
+    snprintf(edited, n + 32, "%s# edited\n", orig);
+    tu_spit(dev, edited);
+    const char *frag[] = {ckpt, "the device presets file", "changed since the checkpoint", NULL};
+    expect_refused(ckpt, ABL_EINVAL, frag);
+    tu_spit(dev, orig);
+    expect_resumes(ckpt);
+    scenario_free(sc);
+    free(edited);
+    free(orig);
+    remove(ckpt);
+}
+
 /* A second ablation (physics.initial_state_file) stopped and resumed equals its uninterrupted
  * run bitwise. Its time maps start from the first run's times, so they exceed this run's elapsed
  * time: the checkpoint check bounded them by the elapsed time alone and refused every such
@@ -879,6 +950,13 @@ static void test_resume_from_state(void)
            start_max, at, d ? d : "bitwise identical");
     CU_ASSERT(start_max > 10.0); /* the check would have refused the checkpoint */
     CU_ASSERT(d == NULL);
+    /* the state file changed between the stop and the resume (one voxel's damage): refused,
+     * naming it; back as it was, it resumes */
+    poke_voxel0(first, "/fields/damage_omega", 0.5);
+    const char *chg[] = {ckpt, "the initial state", "changed since the checkpoint", NULL};
+    expect_refused(ckpt, ABL_EINVAL, chg);
+    poke_voxel0(first, "/fields/damage_omega", 0.0);
+    expect_resumes(ckpt);
     sim_destroy(whole);
     sim_destroy(b);
     scenario_free(s2);
@@ -892,6 +970,8 @@ void register_resume_tests(void)
     CU_add_test(s, "stop/resume matrix: 10 sources x 2 schemes x 3 stops, bitwise", test_matrix);
     CU_add_test(s, "a second ablation (initial state) stopped and resumed, bitwise",
                 test_resume_from_state);
+    CU_add_test(s, "device presets edited between stop and resume: refused, naming the file",
+                test_devices_changed);
     CU_add_test(s, "a partial result another run replaced is refused, not continued",
                 test_foreign_partial_result);
     CU_add_test(s, "damaged checkpoints refused (byte flip, HDF5 edits, format, version)",
