@@ -37,6 +37,8 @@ abl_status fg_require_regular(const char *role, const char *path, abl_error *err
 /* Do two names denote the same file (same inode when both exist, else the same resolved
  * path)? */
 bool fg_same_file(const char *a, const char *b);
+/* The resolved absolute name of an existing file (realpath), malloc'ed; NULL otherwise. */
+char *fg_realpath(const char *path);
 
 typedef struct abl_lock abl_lock;
 /* Exclusive lock on "<target>.lock" (created if needed, pid written into it). Another live

@@ -121,6 +121,9 @@
 #define H5A_PRECONDITIONER "preconditioner"
 #define H5A_ROWS "rows"
 #define H5A_SCENARIO_PATH "scenario_path"
+/* string on /: the resolved names of the files the run read (scenario, tissue table, mesh,
+ * initial field or state, device presets), one a line; margin refuses to write over them */
+#define H5A_INPUT_FILES "input_files"
 #define H5A_SCHEME "scheme"
 #define H5A_SOLVER_TOLERANCE "solver_tolerance"
 #define H5A_SOURCE "source"

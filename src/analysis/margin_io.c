@@ -1034,6 +1034,29 @@ static abl_status guard_files(const abl_margin_opts *o, const char *const roles[
                       o->nifti_prefix);
     for (int i = 0; i < ninputs && !st; i++)
         st = fileset_input(fs, roles[i], paths[i], err);
+    /* the files the result was computed from (its H5A_INPUT_FILES: scenario, tissue table,
+     * mesh, initial field, presets) are inputs too: --nifti over the scenario's own NIfTI
+     * segmentation replaced it (found by an adversarial review, session 23). Results from
+     * before lack the list. */
+    if (!st && rep->from_result && ninputs == 1) {
+        h5_quiet q;
+        quiet_begin(&q);
+        const hid_t f = H5Fopen(paths[0], H5F_ACC_RDONLY, H5P_DEFAULT);
+        char *list = f >= 0 && H5Aexists(f, H5A_INPUT_FILES) > 0
+                         ? h5_attr_str_read(f, H5A_INPUT_FILES)
+                         : NULL;
+        if (f >= 0) H5Fclose(f);
+        quiet_end(&q);
+        for (char *line = list, *nl; line && *line && !st; line = nl + 1) {
+            nl = strchr(line, '\n');
+            if (!nl) break;
+            *nl = '\0';
+            struct stat sb;
+            if (stat(line, &sb) == 0 && S_ISREG(sb.st_mode))
+                st = fileset_input(fs, "file the result was computed from", line, err);
+        }
+        free(list);
+    }
     if (!st) st = fileset_output(fs, "margin file", rep->out_h5, err);
     if (!st) st = fileset_output(fs, "margin summary", rep->out_json, err);
     if (!st) st = fileset_output(fs, "margin file temporary", tmp_h5, err);

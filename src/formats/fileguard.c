@@ -197,6 +197,11 @@ abl_status fileset_check(const abl_fileset *fs, abl_error *err)
     return ABL_OK;
 }
 
+char *fg_realpath(const char *path)
+{
+    return path && path[0] ? realpath(path, NULL) : NULL;
+}
+
 bool fg_same_file(const char *a, const char *b)
 {
     fg_entry x = {0}, y = {0};

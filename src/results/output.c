@@ -1451,10 +1451,40 @@ static abl_status write_dt_check(abl_output *o, const abl_dt_check *d, abl_error
     return st;
 }
 
+/* H5A_INPUT_FILES: the resolved names of the inputs, one a line (those that exist). */
+static char *input_files(const abl_scenario *sc)
+{
+    bool dev = false;
+    for (int i = 0; i < sc->nsources; i++) dev = dev || sc->sources[i].device[0];
+    const char *in[5] = {sc->path, sc->tissues_path, sc->mesh_path, sc->initial_T_path,
+                         dev ? sc->devices_path : NULL};
+    size_t len = 1;
+    char *real[5] = {NULL};
+    for (int i = 0; i < 5; i++) {
+        real[i] = in[i] ? fg_realpath(in[i]) : NULL;
+        if (real[i]) len += strlen(real[i]) + 1;
+    }
+    char *out = calloc(len, 1);
+    for (int i = 0; i < 5; i++) {
+        if (out && real[i] && !strpbrk(real[i], "\n\r")) {
+            strcat(out, real[i]);
+            strcat(out, "\n");
+        }
+        free(real[i]);
+    }
+    return out;
+}
+
 static abl_status write_root_attrs(abl_output *o, const abl_sim_view *s, abl_error *err)
 {
     const abl_scenario *sc = s->sc;
     hid_t root = o->file;
+    char *inputs = input_files(sc);
+    const int bad_inputs = !inputs || h5_attr_str(root, H5A_INPUT_FILES, inputs) < 0;
+    free(inputs);
+    if (bad_inputs)
+        return abl_fail(err, ABL_EIO, "%s: writing the attribute %s failed", o->path,
+                        H5A_INPUT_FILES);
     if ((o->run_id[0] && h5_attr_str(root, H5A_RUN_ID, o->run_id) < 0) ||
         h5_attr_str(root, H5A_VERSION, ABLASIM_VERSION) < 0 ||
         h5_attr_str(root, H5A_SCENARIO_NAME, sc->name) < 0 ||

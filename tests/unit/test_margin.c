@@ -1639,6 +1639,34 @@ static void test_file_guard(void)
     snprintf(cmd, sizeof cmd, "'%s' margin %s", tu_bin(), args);
     CU_ASSERT_EQUAL(tu_run(cmd, so, se), 0);
     CU_ASSERT(tu_lexists(mar2) && tu_lexists(map_tmax));
+
+    /* the files a result was computed from are inputs too: --nifti whose zone map is the
+     * scenario's own NIfTI segmentation (adversarial review, session 23: it was replaced) */
+    char seg[700], scen[700], res3[700], mar3[700];
+    snprintf(seg, sizeof seg, "%s/gz_zone.nii.gz", tmp);
+    snprintf(scen, sizeof scen, "%s/gz.yaml", tmp);
+    snprintf(res3, sizeof res3, "%s/gz.h5", tmp);
+    snprintf(mar3, sizeof mar3, "%s/gz.margin.h5", tmp);
+    uint8_t *lab = calloc(12 * 12 * 12, 1);
+    add_sphere(lab, d, h, c, 3.0, 1);
+    CU_ASSERT_FATAL(nifti_write_u8(seg, &g, lab, &err) == ABL_OK);
+    free(lab);
+    char yaml[1500];
+    snprintf(yaml, sizeof yaml,
+             "name: gz\ntissues_file: %s/configs/tissues.yaml\n"
+             "grid: {mesh: gz_zone.nii.gz, labels: {0: liver, 1: tumour}}\n"
+             "boundary: {default: {type: fixed_temperature, temperature_C: 37}}\n"
+             "time: {duration_s: 5}\n"
+             "sources:\n  - {type: volumetric, power_W: 2, shape: {type: sphere, center_mm: "
+             "[6, 6, 6], radius_mm: 2}}\n",
+             tu_root());
+    tu_spit(scen, yaml);
+    snprintf(cmd, sizeof cmd, "'%s' run '%s' -o '%s' -q", tu_bin(), scen, res3);
+    CU_ASSERT_FATAL(tu_run(cmd, so, se) == 0);
+    snprintf(args, sizeof args, "'%s' -o '%s' --nifti '%s/gz'", res3, mar3, tmp);
+    const char *in4[2] = {res3, seg};
+    expect_refused(args, 2, "NIfTI zone mask", "is the file the result was computed from", in4, 2,
+                   mar3);
 }
 
 void register_margin_tests(void)
