@@ -413,6 +413,15 @@ static abl_status node_text(cfg_node *n, const char *what, char **out, abl_error
         return abl_fail(err, ABL_EINVAL, "%s: %s: an empty value cannot be set; write a value",
                         where, what);
     }
+    if (strpbrk(b.s, "\n\r")) {
+        /* a --set line is one line (checkpoints record it so, config.c refuses a break); the
+         * message must be one line too (found by an adversarial review, session 23) */
+        free(b.s);
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: %s: a value with a line break cannot be a --set value; write it on "
+                        "one line",
+                        where, what);
+    }
     cfg_node *back = NULL;
     abl_error e2 = {0};
     bool ok = cfg_parse_string(b.s, "value", &back, &e2) == ABL_OK;
