@@ -89,6 +89,8 @@ typedef struct abl_scenario {
     abl_tissue_table tissues;
     char *tissues_path;
     char *devices_path; /* devices_file (read only when a source names a device) */
+    uint64_t devices_digest; /* FNV-1a of that file's bytes as read for the presets; 0 when no
+                              * source names one (a checkpoint compares it on resume) */
 
     /* grid: from dims/spacing or from a mesh file */
     int dims[3];

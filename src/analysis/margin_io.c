@@ -1120,7 +1120,11 @@ static abl_status guard_files(const abl_margin_opts *o, const char *const roles[
                       "undo log %s (%s: %s); its *.before-margin.tmp files are the previous "
                       "versions",
                       rep->out_h5, undo, what,
-                      e == EINVAL ? "not ablasim's undo log" : strerror(e));
+                      e == EINVAL   ? "not ablasim's undo log"
+                      : e == EEXIST ? "another command has written it since the interrupted "
+                                      "margin; nothing was changed: check the files, then "
+                                      "remove the undo log"
+                                    : strerror(e));
         unlock_all(locks);
     }
     return st;

@@ -533,21 +533,11 @@ static uint64_t initial_digest(const abl_scenario *sc, size_t n)
     return hash_finish(h);
 }
 
-/* 0 when no source names a preset; the file's bytes otherwise (a file that cannot be read
- * hashes as such: the resume then refuses, which is the safe side). */
+/* 0 when no source names a preset; the presets file's bytes as the scenario read them
+ * otherwise (scenario.c, when the presets were applied: an edit during the run is seen). */
 static uint64_t devices_digest(const abl_scenario *sc)
 {
-    bool used = false;
-    for (int i = 0; i < sc->nsources; i++) used = used || sc->sources[i].device[0];
-    if (!used || !sc->devices_path) return 0;
-    uint64_t h = HASH_SEED;
-    FILE *f = fopen(sc->devices_path, "rb");
-    if (!f) return hash_finish(hash_piece(h, "unreadable", 10));
-    unsigned char buf[1 << 14];
-    size_t r;
-    while ((r = fread(buf, 1, sizeof buf, f)) > 0) h = hash_piece(h, buf, r);
-    fclose(f);
-    return hash_finish(h);
+    return sc->devices_digest;
 }
 
 /* Row r of a '\n'-separated name list into buf. */

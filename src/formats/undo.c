@@ -4,7 +4,8 @@
  * "N <name>" for one that did not. Names are relative to the marker's directory (with "../"
  * where a member lies elsewhere), so a log still names the right files after its directory
  * was moved or copied, and never files of another copy. Since session 23 a member may be
- * "o DEV INO SIZE MTIME_NS <name>" / "n ..." with its new version's identity (undo.h). */
+ * "o DEV INO SIZE MTIME_NS OLD_SIZE OLD_MTIME_NS <name>" / "n DEV INO SIZE MTIME_NS <name>"
+ * with its new (and previous) version's identity (undo.h). */
 #define _DEFAULT_SOURCE /* realpath */
 #include "undo.h"
 
@@ -227,6 +228,9 @@ static int keep_old(const char *path, const struct stat *sb, const char *old)
 typedef struct undo_new_id {
     bool known;
     unsigned long long dev, ino, size, mtime_ns;
+    /* the previous version's size and time (members that existed): "never replaced" also when
+     * the kept copy is a copy, not a hard link (file systems without links) */
+    unsigned long long old_size, old_mtime_ns;
 } new_id;
 
 /* A file's identity: device and inode, which a rename keeps, with its size and modification
@@ -234,31 +238,48 @@ typedef struct undo_new_id {
  * after the killed one's was removed, got the same inode in the review's reproduction). */
 static new_id file_id(const struct stat *sb)
 {
-    return (new_id){true, (unsigned long long)sb->st_dev, (unsigned long long)sb->st_ino,
+    return (new_id){true,
+                    (unsigned long long)sb->st_dev,
+                    (unsigned long long)sb->st_ino,
                     (unsigned long long)sb->st_size,
                     (unsigned long long)sb->st_mtim.tv_sec * 1000000000ull +
-                        (unsigned long long)sb->st_mtim.tv_nsec};
+                        (unsigned long long)sb->st_mtim.tv_nsec,
+                    0,
+                    0};
 }
 
-static bool is_file(const struct stat *sb, new_id id)
+/* The new version is what the name holds: the same file, or a copy with its size and
+ * modification time (a directory copied with cp -a or rsync -t, restored from a backup, moved
+ * to another file system: the inode changes; a review of session 23 found recovery treating
+ * such a copy as another command's file). */
+static bool is_ours(const struct stat *sb, new_id id)
 {
     const new_id c = file_id(sb);
-    return c.dev == id.dev && c.ino == id.ino && c.size == id.size && c.mtime_ns == id.mtime_ns;
+    return c.size == id.size && c.mtime_ns == id.mtime_ns;
 }
 
-/* Member back to its previous version (or gone, if it had none). With the new version's
- * identity: only while the name holds that new version (or still the previous one); another
- * file under the name was put there since by another command and stays, the previous version
- * kept for this log is dropped. */
-static int restore_one(const char *path, const char *old, bool had_old, new_id id)
+/* Does the member's name hold a file that is neither this log's new version nor its kept
+ * previous version (another command wrote it since)? Only with the new version's identity. */
+static bool foreign(const char *path, const char *old, bool had_old, new_id id)
 {
-    struct stat sb, cur;
-    if (id.known && lstat(path, &cur) == 0 && !is_file(&cur, id)) {
-        if (!had_old) return 0;
-        if (lstat(old, &sb) != 0) return errno == ENOENT ? 0 : errno;
-        if (cur.st_dev != sb.st_dev || cur.st_ino != sb.st_ino)
-            return unlink(old) != 0 && errno != ENOENT ? errno : 0;
+    struct stat cur, sb;
+    if (!id.known || lstat(path, &cur) != 0 || is_ours(&cur, id)) return false;
+    if (had_old) {
+        /* never replaced: the name still holds the previous version (its kept link, or the
+         * file whose size and time the log recorded) */
+        if (lstat(old, &sb) == 0 && cur.st_dev == sb.st_dev && cur.st_ino == sb.st_ino)
+            return false;
+        const new_id c = file_id(&cur);
+        if (c.size == id.old_size && c.mtime_ns == id.old_mtime_ns) return false;
     }
+    return true;
+}
+
+/* Member back to its previous version (or gone, if it had none). The callers first refuse a
+ * log whose member another command has replaced since (foreign): nothing is deleted then. */
+static int restore_one(const char *path, const char *old, bool had_old)
+{
+    struct stat sb;
     if (!had_old) return unlink(path) != 0 && errno != ENOENT ? errno : 0;
     if (lstat(old, &sb) != 0) return errno == ENOENT ? 0 : errno; /* restored before */
     if (rename(old, path) != 0) return errno;
@@ -330,6 +351,11 @@ int undo_begin_new(abl_undo *u, const char *marker, const char *tag,
             continue;
         }
         u->had_old[kept] = true;
+        {
+            const new_id was = file_id(&sb);
+            u->id[kept].old_size = was.size;
+            u->id[kept].old_mtime_ns = was.mtime_ns;
+        }
         e = keep_old(u->path[kept], &sb, u->old[kept]);
         if (!e) fsync_dir_of(u->old[kept]);
         else u->failed = u->old[kept];
@@ -342,14 +368,17 @@ int undo_begin_new(abl_undo *u, const char *marker, const char *tag,
         if (!e && !f) e = errno ? errno : EIO;
         if (f) {
             fprintf(f, MARKER_HEAD "%s\n", tag);
-            /* "O name" / "N name"; with the new version's identity "o DEV INO SIZE MTIME_NS
-             * name" (lower case: readers before session 23 refuse such a log rather than
-             * restore it without the check) */
+            /* "O name" / "N name"; with the identities "o DEV INO SIZE MTIME_NS OLD_SIZE
+             * OLD_MTIME_NS name" / "n DEV INO SIZE MTIME_NS name" (lower case: readers before
+             * session 23 refuse such a log rather than restore it without the check) */
             for (int i = 0; i < u->n; i++) {
                 const new_id *d = &u->id[i];
-                if (d->known)
-                    fprintf(f, "%c %llu %llu %llu %llu %s\n", u->had_old[i] ? 'o' : 'n', d->dev,
-                            d->ino, d->size, d->mtime_ns, rel[i]);
+                if (d->known && u->had_old[i])
+                    fprintf(f, "o %llu %llu %llu %llu %llu %llu %s\n", d->dev, d->ino, d->size,
+                            d->mtime_ns, d->old_size, d->old_mtime_ns, rel[i]);
+                else if (d->known)
+                    fprintf(f, "n %llu %llu %llu %llu %s\n", d->dev, d->ino, d->size,
+                            d->mtime_ns, rel[i]);
                 else
                     fprintf(f, "%c %s\n", u->had_old[i] ? 'O' : 'N', rel[i]);
             }
@@ -388,8 +417,13 @@ int undo_restore(abl_undo *u)
 {
     if (!u->active) return 0;
     int first = 0;
+    for (int i = 0; i < u->n; i++)
+        if (foreign(u->path[i], u->old[i], u->had_old[i], u->id[i])) {
+            u->failed = u->path[i];
+            return EEXIST; /* the marker and the previous versions stay */
+        }
     for (int i = 0; i < u->n; i++) {
-        int e = restore_one(u->path[i], u->old[i], u->had_old[i], u->id[i]);
+        int e = restore_one(u->path[i], u->old[i], u->had_old[i]);
         if (e && !first) first = e, u->failed = u->path[i];
     }
     for (int i = 0; i < u->n; i++) fsync_dir_of(u->path[i]);
@@ -450,18 +484,26 @@ static int marker_read(const char *marker, marker_data *m)
             break;
         }
         line[len - 1] = '\0';
-        new_id id = {false, 0, 0, 0, 0};
+        new_id id = {false, 0, 0, 0, 0, 0, 0};
         const char *name = line + 2;
         if (with_id) {
-            int used = 0;
-            if (sscanf(line + 2, "%llu %llu %llu %llu %n", &id.dev, &id.ino, &id.size,
-                       &id.mtime_ns, &used) != 4 ||
-                used <= 0) {
-                e = EINVAL;
-                break;
+            /* four numbers, each followed by exactly one space (a name may begin with a space:
+             * sscanf's " " would eat it; found by review, session 23) */
+            unsigned long long *v[6] = {&id.dev,     &id.ino,      &id.size,
+                                        &id.mtime_ns, &id.old_size, &id.old_mtime_ns};
+            const int nv = kind == 'o' ? 6 : 4;
+            const char *q = line + 2;
+            for (int k = 0; k < nv && !e; k++) {
+                char *end = NULL;
+                errno = 0;
+                if (*q < '0' || *q > '9') e = EINVAL;
+                else *v[k] = strtoull(q, &end, 10);
+                if (!e && (errno || !end || *end != ' ')) e = EINVAL;
+                if (!e) q = end + 1;
             }
+            if (e) break;
             id.known = true;
-            name = line + 2 + used;
+            name = q;
         }
         if (!name[0] || name[0] == '/') {
             e = EINVAL;
@@ -508,9 +550,23 @@ int undo_recover(const char *marker, bool *restored, const char **failed)
     marker_data m;
     int e = marker_read(marker, &m);
     if (e) return e == ENOENT ? 0 : e;
+    /* a member another command has replaced since the interrupted one: restoring would delete
+     * or overwrite that command's file, leaving it would mix two sets; nothing is touched and
+     * the caller says which (EEXIST) */
     for (int i = 0; i < m.n; i++) {
         char *old = old_name(m.path[i], m.tag);
-        int r = old ? restore_one(m.path[i], old, m.had_old[i], m.id[i]) : ENOMEM;
+        const bool f = old && foreign(m.path[i], old, m.had_old[i], m.id[i]);
+        free(old);
+        if (f) {
+            snprintf(failed_name, sizeof failed_name, "%s", m.path[i]);
+            if (failed) *failed = failed_name;
+            marker_free(&m);
+            return EEXIST;
+        }
+    }
+    for (int i = 0; i < m.n; i++) {
+        char *old = old_name(m.path[i], m.tag);
+        int r = old ? restore_one(m.path[i], old, m.had_old[i]) : ENOMEM;
         fsync_dir_of(m.path[i]);
         free(old);
         if (r && !e) {

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -195,11 +196,13 @@ static void test_undo_log(void)
 }
 
 /* An undo log with the new versions' identities (undo_begin_new, what margin writes): a
- * command killed after its renames leaves the log; another command then puts its own files
- * under two of the names (a margin of another result with the same --nifti prefix, found by an
- * adversarial review, session 23: the later recovery deleted them). Recovering the log leaves
- * those files as they are and drops its own previous version; without the other command, the
- * same recovery restores the old set (the new member removed, the old one back). */
+ * command killed after its renames leaves the log. Round 0: another command then puts its own
+ * files under the names (a margin of another result with the same --nifti prefix, found by an
+ * adversarial review, session 23: the later recovery deleted them): recovery refuses (EEXIST,
+ * naming the member) and touches nothing, log and previous versions kept. Round 1: nothing else
+ * wrote: the old set comes back. Round 2: the new files were copied with their size and time (a
+ * directory copied with cp -a, restored from a backup: new inodes; a review found recovery
+ * taking them for another command's files): still this log's, the old set comes back. */
 static void test_undo_identity(void)
 {
     char dir[600], m[700], a[700], b[700], at[720], bt[720], bold[760], other[720];
@@ -212,7 +215,7 @@ static void test_undo_identity(void)
     snprintf(bold, sizeof bold, "%s/B.nii.before-margin.tmp", dir);
     snprintf(other, sizeof other, "%s/other.tmp", dir);
     const char *members[2] = {a, b}, *news[2] = {at, bt};
-    for (int round = 0; round < 2; round++) {
+    for (int round = 0; round < 3; round++) {
         unlink(a);
         tu_spit(b, "B previous\n");
         tu_spit(at, "A new\n");
@@ -222,27 +225,72 @@ static void test_undo_identity(void)
         CU_ASSERT_FATAL(rename(at, a) == 0 && rename(bt, b) == 0);
         undo_free(&u); /* killed: the log stays */
         if (round == 0) {
-            /* the other command's files: new inodes (a reused inode number is caught by the
-             * size and time) */
             tu_spit(other, "A of the other command\n");
             CU_ASSERT_FATAL(rename(other, a) == 0);
             tu_spit(other, "B of the other command\n");
             CU_ASSERT_FATAL(rename(other, b) == 0);
+        } else if (round == 2) {
+            const char *mem[2] = {a, b};
+            for (int q = 0; q < 2; q++) {
+                struct stat sb;
+                CU_ASSERT_FATAL(stat(mem[q], &sb) == 0);
+                char *t = tu_slurp(mem[q]);
+                CU_ASSERT_FATAL(t != NULL);
+                tu_spit(other, t); /* a copy: another inode, same bytes */
+                free(t);
+                const struct timespec ts[2] = {sb.st_atim, sb.st_mtim};
+                CU_ASSERT_FATAL(utimensat(AT_FDCWD, other, ts, 0) == 0);
+                CU_ASSERT_FATAL(rename(other, mem[q]) == 0);
+            }
         }
         bool restored = false;
-        CU_ASSERT_EQUAL(undo_recover(m, &restored, NULL), 0);
-        CU_ASSERT(restored && !tu_lexists(m) && !tu_lexists(bold));
+        const char *what = NULL;
+        const int e = undo_recover(m, &restored, &what);
         char *ta = tu_slurp(a), *tb = tu_slurp(b);
         if (round == 0) {
+            CU_ASSERT_EQUAL(e, EEXIST);
+            CU_ASSERT(!restored && what && strstr(what, "A.nii"));
+            CU_ASSERT(tu_lexists(m) && tu_lexists(bold)); /* nothing touched */
             CU_ASSERT(ta && !strcmp(ta, "A of the other command\n"));
             CU_ASSERT(tb && !strcmp(tb, "B of the other command\n"));
+            CU_ASSERT_EQUAL(undo_discard(m), 0); /* the user's decision */
+            CU_ASSERT(!tu_lexists(m) && !tu_lexists(bold));
         } else {
+            CU_ASSERT_EQUAL(e, 0);
+            CU_ASSERT(restored && !tu_lexists(m) && !tu_lexists(bold));
             CU_ASSERT(!tu_lexists(a));
             CU_ASSERT(tb && !strcmp(tb, "B previous\n"));
         }
         free(ta);
         free(tb);
     }
+}
+
+/* A log line with a member name that begins with a space keeps the space (the identity's four
+ * numbers are followed by exactly one space; sscanf's " " used to eat the name's). */
+static void test_undo_name_with_space(void)
+{
+    char dir[600], m[700], a[700], at[720], cwd[4096];
+    tu_subdir(dir, sizeof dir, "undospace");
+    snprintf(m, sizeof m, "%s/set.undo", dir);
+    snprintf(a, sizeof a, "%s/ x.nii", dir);
+    snprintf(at, sizeof at, "%s/ x.nii.tmp", dir);
+    tu_spit(a, "old\n");
+    tu_spit(at, "new\n");
+    CU_ASSERT_FATAL(getcwd(cwd, sizeof cwd) != NULL);
+    const char *members[1] = {a}, *news[1] = {at};
+    abl_undo u;
+    CU_ASSERT_FATAL(undo_begin_new(&u, m, "margin", members, news, 1) == 0);
+    CU_ASSERT_FATAL(rename(at, a) == 0);
+    undo_free(&u);
+    bool restored = false;
+    CU_ASSERT_EQUAL(undo_recover(m, &restored, NULL), 0);
+    char *t = tu_slurp(a);
+    CU_ASSERT(restored && t && !strcmp(t, "old\n"));
+    free(t);
+    char kept[760];
+    snprintf(kept, sizeof kept, "%s/ x.nii.before-margin.tmp", dir);
+    CU_ASSERT(!tu_lexists(kept));
 }
 
 /* A member named through a symlink and ".." ("L/../maps/x" with L -> real/a/b names
@@ -1759,8 +1807,10 @@ void register_safety_tests(void)
                 test_undo_log);
     CU_add_test(s, "a lock file's name holding a user's file is refused, the file kept",
                 test_lock_not_overwritten);
-    CU_add_test(s, "undo log with identities: another command's files under its names are kept",
+    CU_add_test(s, "undo log with identities: another command's files refuse recovery, kept",
                 test_undo_identity);
+    CU_add_test(s, "undo log with identities: a member name beginning with a space",
+                test_undo_name_with_space);
     CU_add_test(s, "undo log member through a symlink and \"..\": the kernel's file restored",
                 test_undo_symlinked_dir);
     CU_add_test(s, "interrupted commit is completed at every rename", test_commit_recovery);
