@@ -505,7 +505,8 @@ static uint64_t material_digest(const abl_sim_view *s)
  *  - grid_geometry_digest_u64: the grid's spacing and origin (a mesh moved or rescaled with
  *    the same labels);
  *  - initial_field_digest_u64: the initial temperature field or state maps as loaded;
- *  - devices_digest_u64: the device presets file's bytes when a source names a preset. */
+ *  - devices_digest_u64: the device presets file's bytes as the scenario read them when a
+ *    source names a preset (abl_scenario.devices_digest; 0 otherwise). */
 static uint64_t geometry_digest(const abl_sim_view *s)
 {
     uint64_t h = hash_piece(HASH_SEED, s->grid.h_m, sizeof s->grid.h_m);
@@ -531,13 +532,6 @@ static uint64_t initial_digest(const abl_scenario *sc, size_t n)
         h = field_piece(h, &sc->initial_frozen_state, n);
     }
     return hash_finish(h);
-}
-
-/* 0 when no source names a preset; the presets file's bytes as the scenario read them
- * otherwise (scenario.c, when the presets were applied: an edit during the run is seen). */
-static uint64_t devices_digest(const abl_scenario *sc)
-{
-    return sc->devices_digest;
 }
 
 /* Row r of a '\n'-separated name list into buf. */
@@ -919,7 +913,7 @@ abl_status checkpoint_write(const char *path, const abl_sim_view *s, const char 
     const hsize_t nrows = (hsize_t)s->grid.ny * (hsize_t)s->grid.nz;
     const uint64_t mdig = material_digest(s);
     const uint64_t gdig = geometry_digest(s), idig = initial_digest(sc, s->grid.n),
-                   ddig = devices_digest(sc);
+                   ddig = sc->devices_digest;
     root = H5Gcreate2(f, "/checkpoint", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     int bad =
         root < 0 || put_num(root, "format", H5T_NATIVE_INT, &format) ||
@@ -1236,7 +1230,7 @@ abl_status checkpoint_restore(const char *path, abl_sim *s, abl_error *err)
             goto done;
         }
         if (!get_num(root, "devices_digest_u64", H5T_NATIVE_UINT64, &was) &&
-            was != devices_digest(sc)) {
+            was != sc->devices_digest) {
             st = abl_fail(err, ABL_EINVAL,
                           "%s: the device presets file %s changed since the checkpoint (a "
                           "source's preset may differ); it cannot be resumed: restore it or "

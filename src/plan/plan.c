@@ -369,6 +369,7 @@ static abl_status coarsen_initial_field(plan_ctx *C, plan_level *L, const abl_sc
 {
     const bool state = fine_sc->initial_is_state;
     enum { NMAX = 1 + ABL_INITIAL_MAPS + 2 + 2 * ABL_MAX_THRESHOLDS };
+    _Static_assert(NMAX <= ABL_MESH_MAX_FIELDS, "the coarse state must fit mesh_write_fields");
     const double *in[NMAX];
     bool use_max[NMAX] = {false};
     const char *ds[NMAX], *units[NMAX];
