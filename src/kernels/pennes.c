@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ablasim/hash.h"
 #include "ablasim/kernels.h"
 #include "stencil_ops.h"
 
@@ -72,10 +73,7 @@ typedef struct {
 
 static uint64_t gen_hash(const abl_gen_coef *r)
 {
-    const unsigned char *b = (const unsigned char *)r;
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < sizeof *r; i++) h = (h ^ b[i]) * 1099511628211ull;
-    return h;
+    return abl_fnv1a(ABL_FNV1A_INIT, r, sizeof *r);
 }
 
 static bool gen_rehash(gen_table *t, size_t nslot)

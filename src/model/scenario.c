@@ -4,6 +4,7 @@
 #include "ablasim/scenario.h"
 #include "ablasim/fileguard.h"
 #include "ablasim/h5_schema.h"
+#include "ablasim/hash.h"
 #include "ablasim/nifti.h"
 #include "ablasim/pcg.h" /* ABL_PRECOND_*: the solver family's names for time.preconditioner */
 
@@ -714,14 +715,7 @@ static abl_status apply_device(cfg_node *e, const abl_source_type_info *info, ab
     if (!table->path) {
         /* the bytes the presets come from, for a resume's check (checkpoint.c); hashed here,
          * when they are read, not when a checkpoint is written (review, session 23) */
-        FILE *df = fopen(sc->devices_path, "rb");
-        uint64_t h = 0xcbf29ce484222325ULL;
-        if (df) {
-            int ch;
-            while ((ch = fgetc(df)) != EOF)
-                h = (h ^ (uint64_t)(unsigned char)ch) * 0x100000001b3ULL;
-            fclose(df);
-        }
+        const uint64_t h = abl_fnv1a_file(ABL_FNV1A_INIT, sc->devices_path, false, NULL);
         sc->devices_digest = h ? h : 1;
         st = device_table_load(sc->devices_path, device_keys_of, table, err);
         if (st) {

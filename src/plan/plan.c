@@ -28,7 +28,8 @@
 #include "ablasim/run.h"
 #include "ablasim/scenario.h"
 #include "ablasim/sim.h"
-#include "../sweep/sweep_internal.h" /* sweep_mkdirs, sweep_fnv1a */
+#include "../sweep/sweep_internal.h" /* sweep_mkdirs */
+#include "ablasim/hash.h"
 #include "plan_internal.h"
 
 #define LEV_FINE 0
@@ -797,7 +798,7 @@ static abl_status evaluate(plan_ctx *C, const plan_geom *G, int level, bool fixe
     if (st) return st;
     char tag[64];
     snprintf(tag, sizeof tag, "|level %d|fixed %d|verdict %d", level, fixed, verdict);
-    e->key = sweep_fnv1a(sweep_fnv1a(C->P->plan_hash, text, len), tag, strlen(tag));
+    e->key = abl_fnv1a(abl_fnv1a(C->P->plan_hash, text, len), tag, strlen(tag));
     plan_eval *hit = cache_find(C, e->key);
     if (hit) {
         plan_geom keep = e->g;

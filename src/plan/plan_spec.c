@@ -13,7 +13,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../sweep/sweep_internal.h" /* sweep_fnv1a */
+#include "../sweep/sweep_internal.h"
+#include "ablasim/hash.h"
 #include "plan_internal.h"
 
 static const cfg_range r_pos_mm = {0, 200, false, false, "mm"};
@@ -544,7 +545,7 @@ abl_status plan_spec_load(const abl_plan_opts *o, plan_spec *P, abl_error *err)
     fputs("\n---\n", mf);
     cfg_emit(mf, P->base);
     fclose(mf);
-    P->plan_hash = sweep_fnv1a(SWEEP_FNV_INIT, txt, tlen);
+    P->plan_hash = abl_fnv1a(ABL_FNV1A_INIT, txt, tlen);
     free(txt);
 
 done:

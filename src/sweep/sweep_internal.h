@@ -11,6 +11,7 @@
 
 #include "ablasim/scenario.h"
 #include "ablasim/sim.h"
+#include "ablasim/hash.h"
 #include "ablasim/sweep.h"
 
 /* Files under output_dir (names fixed so that a re-run finds them). */
@@ -63,8 +64,6 @@ typedef struct {
 } sweep_mask;
 
 /* ---- helpers (sweep_spec.c) ---- */
-uint64_t sweep_fnv1a(uint64_t h, const void *data, size_t n);
-#define SWEEP_FNV_INIT 0xcbf29ce484222325ULL
 uint32_t sweep_crc32(const void *data, size_t n);
 char *sweep_strdup(const char *s);
 /* path joined to dir unless absolute */

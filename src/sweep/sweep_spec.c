@@ -127,16 +127,6 @@ char *sweep_join(const char *dir, const char *rel)
     return p;
 }
 
-uint64_t sweep_fnv1a(uint64_t h, const void *data, size_t n)
-{
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
 uint32_t sweep_crc32(const void *data, size_t n)
 {
     /* Bitwise CRC-32 (IEEE): the journal lines are short and written once per point. */
@@ -961,11 +951,11 @@ const char *const *sweep_point_sets(const abl_sweep *sw, size_t i)
 
 uint64_t sweep_point_hash(const abl_sweep *sw, size_t i)
 {
-    uint64_t h = SWEEP_FNV_INIT;
+    uint64_t h = ABL_FNV1A_INIT;
     for (int k = 0; k < sw->nkeys; k++) {
         const char *s = sw->set[i * (size_t)sw->nkeys + k];
-        h = sweep_fnv1a(h, s, strlen(s));
-        h = sweep_fnv1a(h, "\n", 1);
+        h = abl_fnv1a(h, s, strlen(s));
+        h = abl_fnv1a(h, "\n", 1);
     }
     return h;
 }

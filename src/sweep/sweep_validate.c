@@ -131,21 +131,6 @@ static void mark_tissues(const abl_scenario *sc, bool *used)
             if (sc->mesh_label_tissue[l] >= 0) used[sc->mesh_label_tissue[l]] = true;
 }
 
-/* FNV-1a of a file's bytes into h, and a marker of whether it could be read (a file that
- * appears or vanishes changes the hash too). */
-static uint64_t hash_file(uint64_t h, const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    const unsigned char state = f != NULL;
-    h = sweep_fnv1a(h, &state, 1);
-    if (!f) return h;
-    unsigned char buf[1 << 16];
-    size_t r;
-    while ((r = fread(buf, 1, sizeof buf, f)) > 0) h = sweep_fnv1a(h, buf, r);
-    fclose(f);
-    return h;
-}
-
 static char *read_text(const char *path)
 {
     FILE *f = fopen(path, "rb");
@@ -278,16 +263,16 @@ static abl_status layout_build(abl_sweep *sw, const abl_scenario *first, const a
      * reads (mesh, initial temperature field or state, device presets: replaced between an
      * interrupted sweep and its resume, the table mixed two inputs; found by an adversarial
      * review, session 23) and the columns (thresholds, tissues). */
-    uint64_t h = SWEEP_FNV_INIT;
-    h = sweep_fnv1a(h, base->text, strlen(base->text));
+    uint64_t h = ABL_FNV1A_INIT;
+    h = abl_fnv1a(h, base->text, strlen(base->text));
     char *tt = base->tissues_path ? read_text(base->tissues_path) : NULL;
-    if (tt) h = sweep_fnv1a(h, tt, strlen(tt));
+    if (tt) h = abl_fnv1a(h, tt, strlen(tt));
     free(tt);
     const char *files[3] = {base->mesh_path, base->initial_T_path, base->devices_path};
     for (int i = 0; i < 3; i++)
-        if (files[i]) h = hash_file(h, files[i]);
+        if (files[i]) h = abl_fnv1a_file(h, files[i], true, NULL); /* appearing or vanishing counts */
     for (int i = 0; i < L->ncols; i++)
-        h = sweep_fnv1a(h, L->cols[i], strlen(L->cols[i]) + 1);
+        h = abl_fnv1a(h, L->cols[i], strlen(L->cols[i]) + 1);
     L->fingerprint = h;
     return ABL_OK;
 }

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "ablasim/fileguard.h"
+#include "ablasim/hash.h"
 #include "ablasim/mesh.h"
 #include "ablasim/output.h"
 #include "ablasim/scenario.h"
@@ -333,6 +334,43 @@ static void test_bad_sweep_files(void)
 }
 
 /* ---- sampling ----------------------------------------------------------------------------- */
+
+/* The one byte hash (hash.h): FNV-1a 64 against the published test vectors of its authors
+ * (Fowler, Noll, Vo: "" -> cbf29ce484222325, "a" -> af63dc4c8601ec8c, "foobar" ->
+ * 85944171f73967e8); journal keys and checkpoint digests are these values, so they must not
+ * move. A file hashes as its bytes; with the presence mark an empty file, a missing one and no
+ * file at all differ. */
+static void test_fnv1a(void)
+{
+    CU_ASSERT_EQUAL(abl_fnv1a(ABL_FNV1A_INIT, "", 0), 0xcbf29ce484222325ULL);
+    CU_ASSERT_EQUAL(abl_fnv1a(ABL_FNV1A_INIT, "a", 1), 0xaf63dc4c8601ec8cULL);
+    CU_ASSERT_EQUAL(abl_fnv1a(ABL_FNV1A_INIT, "foobar", 6), 0x85944171f73967e8ULL);
+    /* pieces chain: "foo" then "bar" is "foobar" */
+    CU_ASSERT_EQUAL(abl_fnv1a(abl_fnv1a(ABL_FNV1A_INIT, "foo", 3), "bar", 3),
+                    0x85944171f73967e8ULL);
+    char path[1100], empty[1100], missing[1100];
+    snprintf(path, sizeof path, "%s/fnv_foobar.txt", tu_tmpdir());
+    snprintf(empty, sizeof empty, "%s/fnv_empty.txt", tu_tmpdir());
+    snprintf(missing, sizeof missing, "%s/fnv_missing.txt", tu_tmpdir());
+    tu_spit(path, "foobar");
+    tu_spit(empty, "");
+    unlink(missing);
+    bool opened = false;
+    CU_ASSERT_EQUAL(abl_fnv1a_file(ABL_FNV1A_INIT, path, false, &opened), 0x85944171f73967e8ULL);
+    CU_ASSERT(opened);
+    /* presence byte 1, then the bytes (value computed independently: python FNV-1a of
+     * b"\x01foobar") */
+    CU_ASSERT_EQUAL(abl_fnv1a_file(ABL_FNV1A_INIT, path, true, NULL), 0x41383400084659c1ULL);
+    const uint64_t e = abl_fnv1a_file(ABL_FNV1A_INIT, empty, true, NULL);
+    const uint64_t m = abl_fnv1a_file(ABL_FNV1A_INIT, missing, true, &opened);
+    CU_ASSERT(!opened);
+    CU_ASSERT_EQUAL(e, 0xaf63bc4c8601b62cULL); /* b"\x01" */
+    CU_ASSERT_EQUAL(m, 0xaf63bd4c8601b7dfULL); /* b"\x00" */
+    /* without the mark a missing file adds nothing */
+    CU_ASSERT_EQUAL(abl_fnv1a_file(ABL_FNV1A_INIT, missing, false, NULL), ABL_FNV1A_INIT);
+    unlink(path);
+    unlink(empty);
+}
 
 static void test_norm_inv(void)
 {
@@ -1497,6 +1535,7 @@ void register_sweep_tests(void)
     CU_add_test(s, "grid expansion, last axis fastest, exact texts", test_expand_grid);
     CU_add_test(s, "zip, linspace, logspace, quoted values", test_expand_zip_ranges);
     CU_add_test(s, "bad sweep files name file:line", test_bad_sweep_files);
+    CU_add_test(s, "FNV-1a: published vectors, files", test_fnv1a);
     CU_add_test(s, "inverse normal CDF", test_norm_inv);
     CU_add_test(s, "Latin hypercube: one sample per stratum, seeded", test_lhs);
     CU_add_test(s, "serial sweep equals direct runs; table, HDF5, map", test_serial_sweep);
