@@ -415,8 +415,8 @@ static void test_stability_bound(void)
         const double coef = 1.0 - s->dt_s * rate;
         if (coef < worst) worst = coef, worst_dq = dq * h2 / kf, iw = q;
     }
-    /* the stiffest voxel and every voxel whose explicit coefficient would be negative: 0 C in
-     * a -150 C block, one step */
+    /* the stiffest voxel and every voxel whose explicit coefficient would be negative: -20 C
+     * in a -150 C block, one step */
     double lo = INFINITY, hi = -INFINITY;
     size_t stepped = 0;
     abl_error err = {0};
@@ -640,8 +640,9 @@ static void test_protocol_timing(void)
 
 /* Passive thaw in a run: after 20 s of freezing the probe is released; during the thaw nothing
  * is pinned and the probe voxels warm from -150 C by conduction from the tissue (each explicit
- * step moves them; after 10 s the axis voxel must be well above -150 C: its neighbours at
- * -20..37 C and the time constant rho c h^2 / (6 k) ~ 1.2 s make it rise by tens of degrees). */
+ * step moves them; after 10 s the axis voxel must be well above -150 C: the time constant
+ * rho c h^2 / (6 k) ~ 1.2 s makes it follow its neighbours, which the 37 C tissue warms;
+ * measured -8 C, a rise of 142 K; the bound asks for 90 K). */
 static void test_passive_thaw_releases(void)
 {
     abl_scenario *sc =
@@ -668,7 +669,7 @@ static void test_passive_thaw_releases(void)
     CU_ASSERT_EQUAL(c.n_heat, 0);
     CU_ASSERT_EQUAL(probe_state(s, 0, 0).mode, CRYO_OFF);
     printf("\n  passive thaw: probe axis voxel %.2f C after 10 s (was -150)", s->T[ctr]);
-    CU_ASSERT(s->T[ctr] > -140.0);
+    CU_ASSERT(s->T[ctr] > -60.0);
     sim_destroy(s);
     scenario_free(sc);
 }

@@ -245,7 +245,7 @@ static void test_thread_determinism(void)
     size_t n = 0;
     int saved = omp_get_max_threads();
     for (int r = 0; r < 2; r++) {
-        omp_set_num_threads(r + 1);
+        CU_ASSERT_EQUAL(tu_set_threads(r + 1), r + 1); /* two threads really ran */
         abl_scenario *sc = tu_scenario(hetero_yaml, NULL, 0);
         CU_ASSERT_FATAL(sc != NULL);
         abl_error err = {0};

@@ -171,9 +171,13 @@ static void run_neumann(const char *scheme, double h_mm, double width_C, double 
 
 /* lambda reproduces the worked value of the reference (0.52504), so the test's formula is right;
  * then the front of the solver (narrow range, 1 K) lies within 2 % of the exact one at three
- * times (issue 6 acceptance). Expected error sources: the mushy range (the front is spread over
- * ~1 K of a 187 K span) and O(h^2) of the grid; a wrong latent heat (say 10 %) moves the front
- * by ~4 %, so 2 % discriminates. */
+ * times on the 0.25 mm grid (issue 6 acceptance). Expected error sources: the mushy range (the
+ * front is spread over ~1 K of a 187 K span) and the grid, whose part is first order here
+ * (measured -2.9 / -1.8 / -1.4 % at 0.5 mm, -1.4 / -1.0 / -0.8 % at 0.25 mm: about halved;
+ * the enthalpy front of a cell-centred grid, Voller & Cross 1981); a wrong latent heat (say
+ * 10 %) moves the front by ~4 %, so 2 % discriminates. The 0.5 mm grid is held to 3.5 % (its
+ * measured -2.9 % plus room for rounding of the step count), which test_neumann_implicit's
+ * bound builds on. */
 static void test_neumann_explicit(void)
 {
     double lam = neumann_lambda();
@@ -189,12 +193,19 @@ static void test_neumann_explicit(void)
                100 * iso[0], 100 * iso[1], 100 * iso[2], e40);
         CU_ASSERT(e40 < hs[r]); /* within one grid spacing */
     }
-    for (int q = 0; q < 3; q++) CU_ASSERT(fabs(e[1][q]) < 0.02);
+    for (int q = 0; q < 3; q++) {
+        CU_ASSERT(fabs(e[1][q]) < 0.02);
+        CU_ASSERT(fabs(e[0][q]) < 0.035);
+        /* the grid part shrinks with h (first order: a ratio near 2; measured 1.7-2.0) */
+        CU_ASSERT(fabs(e[0][q]) > 1.4 * fabs(e[1][q]));
+    }
 }
 
 /* The implicit step (Jaeger-Kacur iteration) at 5x the explicit time step on the 0.5 mm grid:
- * its front stays within 2 % of Neumann and within 0.5 % of the explicit front on the same
- * grid (backward Euler's O(dt) lag; the grid's O(h) part is shared). */
+ * its front stays within 0.5 % of the explicit front on the same grid (backward Euler's O(dt)
+ * lag: measured 0.1-0.4 %), and so within the explicit 0.5 mm bound (3.5 %, test above) plus
+ * that 0.5 % of Neumann (measured -3.3 / -2.0 / -1.5 %: the grid's O(h) part is shared, the
+ * 0.25 mm explicit run of the test above carries the 2 % acceptance). */
 static void test_neumann_implicit(void)
 {
     double e[3], ex[3], iso[3], e40;
@@ -204,15 +215,18 @@ static void test_neumann_implicit(void)
            "(explicit %+.3f%% %+.3f%% %+.3f%%); -40 C within %.3f mm",
            100 * e[0], 100 * e[1], 100 * e[2], 100 * ex[0], 100 * ex[1], 100 * ex[2], e40);
     for (int q = 0; q < 3; q++) {
-        CU_ASSERT(fabs(e[q]) < 0.04); /* the O(h) grid part at 0.5 mm: see the explicit test */
+        CU_ASSERT(fabs(e[q]) < 0.035 + 0.005); /* explicit 0.5 mm bound + the lag bound */
         CU_ASSERT(fabs(e[q] - ex[q]) < 0.005);
     }
     CU_ASSERT(e40 < 0.5);
 }
 
 /* Mushy-zone width sensitivity (documented in docs/PHASE_CHANGE.md): front error for ranges
- * 0.5..7 K at h = 0.5 mm. The error must shrink as the range narrows (the method converges to
- * the sharp-front solution) and stay small for the default 7 K range. */
+ * 0.5..7 K at h = 0.5 mm. The error must shrink with every narrowing of the range (the method
+ * converges to the sharp-front solution; measured at 600 s 3.22 > 2.23 > 1.71 > 1.40 > 1.22 %)
+ * and stay small for the default 7 K range: 4 %, the 0.5 mm grid's part (1.2 % with the
+ * narrowest range) plus the 7 K range's own (the front spread over 7 K of a 187 K span moves
+ * it by about 2 % here; measured 3.22 % in all). */
 static void test_mushy_width(void)
 {
     const double widths[] = {7.0, 4.0, 2.0, 1.0, 0.5};
@@ -226,8 +240,8 @@ static void test_mushy_width(void)
                100 * e[1], 100 * e[2], e40);
     }
     CU_ASSERT(fabs(err600[4]) < 0.02);
-    CU_ASSERT(fabs(err600[0]) < 0.05);
-    CU_ASSERT(fabs(err600[4]) <= fabs(err600[0]));
+    CU_ASSERT(fabs(err600[0]) < 0.04);
+    for (int w = 0; w + 1 < 5; w++) CU_ASSERT(fabs(err600[w + 1]) < fabs(err600[w]));
 }
 
 /* ---- energy ------------------------------------------------------------------------------------- */
@@ -962,8 +976,8 @@ void register_phase_tests(void)
 {
     CU_pSuite s = CU_add_suite("phase", NULL, NULL);
     CU_add_test(s, "enthalpy curve: continuity, latent heats, inverse", test_curve);
-    CU_add_test(s, "Neumann Stefan front within 2% (explicit)", test_neumann_explicit);
-    CU_add_test(s, "Neumann Stefan front within 2% (implicit, Chernoff)", test_neumann_implicit);
+    CU_add_test(s, "Neumann Stefan front within 2% (explicit, 0.25 mm; first order in h)", test_neumann_explicit);
+    CU_add_test(s, "Neumann Stefan front: implicit within 0.5% of explicit (Chernoff)", test_neumann_implicit);
     CU_add_test(s, "mushy-zone width sensitivity", test_mushy_width);
     CU_add_test(s, "energy balance through freeze, passive and active thaw", test_energy_freeze_thaw);
     CU_add_test(s, "boiling: energy balance and the 100 C plateau", test_vaporisation_plateau);

@@ -762,8 +762,13 @@ static void test_cooled_plausible(void)
 
 /* Constant power: 12 W into a cooled needle while the tissue heats from 37 C to ablative
  * temperatures (below boiling: the cooling keeps it there, and no roll-off caps the voltage),
- * so sigma (and the impedance) change by 10-20 % and the potential is re-solved many times; every recorded row must deliver P within 1 % (it is exact by
- * construction: the voltage is set from the stored solution that also yields the heat). */
+ * so sigma (and the impedance) change by 10-20 % and the potential is re-solved many times; every
+ * recorded row must deliver P to rounding (it is exact by construction: the voltage is set from
+ * the stored solution that also yields the heat), and V I must equal P to the solver's
+ * tolerance. */
+/* P = V I holds to the potential solve's relative residual (solver_tolerance 1e-4; measured
+ * 3.3e-5): ten times the tolerance */
+#define VI_TOL 1e-3
 static void test_constant_power(void)
 {
     abl_scenario *sc =
@@ -775,18 +780,25 @@ static void test_constant_power(void)
                      NULL);
     abl_source_series ser;
     abl_sim *s = run_series(sc, 40.0, &ser);
-    double worst = 0.0, zmin = INFINITY, zmax = 0.0;
+    double worst = 0.0, worst_vi = 0.0, zmin = INFINITY, zmax = 0.0;
     for (size_t r = 0; r < ser.nrow; r++) {
         const double *row = ser.rows + r * ser.ncol;
         worst = fmax(worst, fabs(row[3] - 12.0) / 12.0);
+        worst_vi = fmax(worst_vi, fabs(row[1] * row[2] - row[3]) / row[3]);
         zmin = fmin(zmin, row[4]);
         zmax = fmax(zmax, row[4]);
     }
     double solves = series_last(s, "potential_solves");
-    printf("\n  constant power 12 W: worst |P - 12|/12 = %.1e over %zu steps, impedance "
-           "%.1f..%.1f Ohm, %g potential solves",
-           worst, ser.nrow, zmin, zmax, solves);
-    CU_ASSERT(worst < 0.01);
+    printf("\n  constant power 12 W: worst |P - 12|/12 = %.1e, |V I - P|/P = %.1e over %zu "
+           "steps, impedance %.1f..%.1f Ohm, %g potential solves",
+           worst, worst_vi, ser.nrow, zmin, zmax, solves);
+    /* P is set exactly: V0 = sqrt(P_set / P(1 V)) and P = V0^2 P(1 V), two roundings (audit,
+     * session 24: the 1 % bound accepted a generator 0.8 % short) */
+    CU_ASSERT(worst < 1e-12);
+    /* and independently: the electrode current (the flux through the electrode's faces) times
+     * the voltage is the Joule heat of the same solution, equal to it as far as the potential
+     * solve has converged */
+    CU_ASSERT(worst_vi < VI_TOL);
     CU_ASSERT(zmax / zmin > 1.1); /* the impedance did vary (18 % with the coupling) */
     CU_ASSERT(solves > 5);
     sim_destroy(s);
@@ -901,23 +913,38 @@ static void test_impedance_pulsing(void)
         NULL);
     abl_source_series ser;
     abl_sim *s = run_series(sc, 60.0, &ser);
-    int npause = 0, bad = 0, paused_solves = 0;
-    double start = -1.0, worst_len = 0.0;
+    int npause = 0, nended = 0, bad = 0, paused_solves = 0, powered_after_resume = 0;
+    double start = -1.0, worst_len = 0.0, last_t = 0.0;
+    bool resumed = false;
     for (size_t r = 0; r < ser.nrow; r++) {
         const double *row = ser.rows + r * ser.ncol;
+        last_t = row[0];
         if (row[7] > 0.5) {
             bad += row[3] != 0.0;
             if (r > 0 && row[-ser.ncol + 7] > 0.5) paused_solves += row[8] != row[-ser.ncol + 8];
             if (start < 0) start = row[0], npause++;
-        } else if (start >= 0) {
-            worst_len = fmax(worst_len, fabs(row[0] - start - 5.0));
-            start = -1.0;
+            resumed = false;
+        } else {
+            if (start >= 0) {
+                worst_len = fmax(worst_len, fabs(row[0] - start - 5.0));
+                start = -1.0;
+                nended++;
+                resumed = true;
+            }
+            /* the generator really delivers again after a pause (audit, session 24: a
+             * generator that paused once and never resumed passed every check) */
+            if (resumed && row[3] > 0.0) powered_after_resume++, resumed = false;
         }
     }
-    printf("\n  impedance pulsing: %d pauses, pause length error <= %.2f s (dt %.2f s), %d solves "
-           "inside pauses",
-           npause, worst_len, s->dt_s, paused_solves);
+    /* a pause still open at the end of the run may not have outlasted pause_s either */
+    const double open_len = start >= 0 ? last_t - start : 0.0;
+    printf("\n  impedance pulsing: %d pauses (%d ended, %d followed by power), pause length "
+           "error <= %.2f s (dt %.2f s), open pause %.2f s, %d solves inside pauses",
+           npause, nended, powered_after_resume, worst_len, s->dt_s, open_len, paused_solves);
     CU_ASSERT(npause >= 1);
+    CU_ASSERT(nended >= 1);
+    CU_ASSERT_EQUAL(powered_after_resume, nended);
+    CU_ASSERT(open_len <= 5.0 + s->dt_s + 1e-9);
     CU_ASSERT(bad == 0);
     CU_ASSERT(paused_solves == 0);
     CU_ASSERT(worst_len <= s->dt_s + 1e-9);
@@ -1133,10 +1160,10 @@ static void test_perfusion_shutdown(void)
 static void test_thread_determinism(void)
 {
     double *q[2] = {NULL, NULL};
-    size_t n = 0;
+    size_t nq[2] = {0, 0};
     const int nt0 = omp_get_max_threads();
     for (int pass = 0; pass < 2; pass++) {
-        omp_set_num_threads(pass ? 2 : 1);
+        CU_ASSERT_EQUAL(tu_set_threads(pass ? 2 : 1), pass ? 2 : 1);
         abl_scenario *sc = rfa_scenario(
             24, 1.0, 10,
             "    generator: {mode: constant_power, power_W: 8}\n"
@@ -1148,14 +1175,16 @@ static void test_thread_determinism(void)
         for (size_t c = 0; c < s->grid.n; c++) s->T[c] = 37.0 + (double)(c * 7919 % 70);
         abl_source_contrib c;
         update_power(s, 0.0, &c);
-        n = c.n_heat;
-        q[pass] = malloc(n * sizeof(double));
-        memcpy(q[pass], c.heat_q_W_m3, n * sizeof(double));
+        nq[pass] = c.n_heat;
+        q[pass] = malloc(nq[pass] * sizeof(double));
+        memcpy(q[pass], c.heat_q_W_m3, nq[pass] * sizeof(double));
         sim_destroy(s);
         scenario_free(sc);
     }
     omp_set_num_threads(nt0);
-    CU_ASSERT(memcmp(q[0], q[1], n * sizeof(double)) == 0);
+    CU_ASSERT_EQUAL_FATAL(nq[0], nq[1]);
+    CU_ASSERT(nq[0] > 0);
+    CU_ASSERT(memcmp(q[0], q[1], nq[0] * sizeof(double)) == 0);
     free(q[0]);
     free(q[1]);
 }
@@ -1267,7 +1296,7 @@ void register_rfa_tests(void)
                 test_alignment_zone);
     CU_add_test(s, "cooled electrode: tissue beside it stays plausible (1 and 2 mm)",
                 test_cooled_plausible);
-    CU_add_test(s, "constant power within 1 % while impedance varies", test_constant_power);
+    CU_add_test(s, "constant power exact, P = V I, while impedance varies", test_constant_power);
     CU_add_test(s, "temperature control holds the setpoint", test_temperature_control);
     CU_add_test(s, "roll-off: impedance > 10x within seconds of 100 C", test_rolloff);
     CU_add_test(s, "impedance pulsing: pauses of pause_s at zero power", test_impedance_pulsing);

@@ -257,6 +257,8 @@ static void test_temporal_orders(void)
         printf("\n  %-15s dt %.3g..%.3g s: errors %.3e %.3e %.3e K, orders %.3f %.3f",
                cases[c].scheme, cases[c].dt0, cases[c].dt0 / 4, e[0], e[1], e[2], o1, o2);
         CU_ASSERT(o2 > cases[c].lo && o2 < cases[c].hi);
+        /* the first halving is further from the asymptotic range (backward Euler at dt 4 s:
+         * measured order 0.93 there, 0.96 at the second): its band is widened by 0.15 */
         CU_ASSERT(o1 > cases[c].lo - 0.15 && o1 < cases[c].hi + 0.15);
     }
     /* time.scheme: spectral is exact in time for constant forcing: any dt reproduces the
@@ -308,6 +310,8 @@ static void test_preconditioner(void)
     int pcg = max_iterations("spectral"), cg = max_iterations("none");
     printf("\n  5x k contrast, dt 5 s, 40^3: PCG %d iterations, CG %d (ratio %.1f)", pcg, cg,
            (double)cg / pcg);
+    /* measured 17 iterations (plain CG 97): 25 is 1.5x the measured count, and fails a
+     * preconditioner that degrades towards plain CG */
     CU_ASSERT(pcg > 0 && pcg <= 25);
     CU_ASSERT(cg >= 5 * pcg);
 }

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <signal.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -453,4 +454,17 @@ int tu_run_faulted(const char *wd, const char *const *argv, const char *const *f
     for (int i = 0; fault_env && fault_env[i] && n < 15; i++) env[n++] = fault_env[i];
     env[n] = NULL;
     return run_child(wd, argv, -1, env, errf, signo);
+}
+
+int tu_set_threads(int n)
+{
+    omp_set_dynamic(0);
+    omp_set_num_threads(n);
+    int team = 0;
+#pragma omp parallel
+    {
+#pragma omp single
+        team = omp_get_num_threads();
+    }
+    return team;
 }

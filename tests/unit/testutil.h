@@ -76,6 +76,10 @@ bool tu_exists(const char *path);
 bool tu_lexists(const char *path);
 /* Write text to path, replacing it; fails the test fatally when it cannot be opened. */
 void tu_spit(const char *path, const char *text);
+/* Sets the OpenMP thread count to n (dynamic adjustment off) and returns the size of the team
+ * a parallel region then really gets: a thread-determinism test asserts it is n, so that it
+ * cannot pass by running one thread twice (OMP_THREAD_LIMIT=1; audit, session 24). */
+int tu_set_threads(int n);
 /* Exit status of a shell command line; -1 when it did not exit normally. */
 int tu_sh(const char *cmdline);
 /* tu_sh of cmdline with stdin from /dev/null, stdout to outfile (NULL: /dev/null) and stderr
