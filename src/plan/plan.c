@@ -1053,6 +1053,53 @@ static abl_status search(plan_ctx *C, int level, double *u, double step, int max
     return ABL_OK;
 }
 
+/* Radical inverse of i in base b (van der Corput): the Halton sequence's coordinate. */
+static double radical_inverse(unsigned i, unsigned b)
+{
+    double f = 1.0, r = 0.0;
+    while (i > 0) {
+        f /= b;
+        r += f * (double)(i % b);
+        i /= b;
+    }
+    return r;
+}
+
+/* The first level's search from `starts` points (optimiser.starts): u itself, then points
+ * 1, 2, ... of the Halton sequence (bases 2, 3, 5, ...) mapped into [0.1, 0.9] per variable,
+ * deterministic, spread over the box (a local Nelder-Mead from one start can stop in a poor
+ * local optimum: the vertebra plan of docs/PLANNING.md). u becomes the best point found and
+ * C->best its evaluation; every evaluation is journalled as usual. */
+static abl_status multi_start(plan_ctx *C, int level, double *u, double step, int maxeval,
+                              int starts, abl_error *err)
+{
+    static const unsigned primes[PLAN_MAX_VARS] = {2, 3, 5, 7, 11, 13, 17, 19, 23, 29};
+    double best_u[PLAN_MAX_VARS], uk[PLAN_MAX_VARS];
+    plan_eval best = {0};
+    bool have = false;
+    for (int k = 0; k < starts; k++) {
+        for (int i = 0; i < C->nvar; i++)
+            uk[i] = k == 0 ? u[i] : 0.1 + 0.8 * radical_inverse((unsigned)k, primes[i]);
+        abl_status st = search(C, level, uk, step, maxeval, err);
+        if (st) return st;
+        if (starts > 1)
+            say(C, "%s search, start %d of %d: best objective %.4f (%s)",
+                level == LEV_FINE ? "full-grid" : "coarse", k + 1, starts, C->best.objective,
+                C->best.covered ? "passes" : "does not pass");
+        if (C->have_best && (!have || better(&C->best, &best))) {
+            best = C->best;
+            have = true;
+            for (int i = 0; i < C->nvar; i++) best_u[i] = uk[i];
+        }
+    }
+    if (have) {
+        C->best = best;
+        C->have_best = true;
+        for (int i = 0; i < C->nvar; i++) u[i] = best_u[i];
+    }
+    return ABL_OK;
+}
+
 /* ---- verification by a full run and the margin analysis ---------------------------------- */
 
 typedef struct {
@@ -1787,7 +1834,8 @@ abl_status plan_run(const abl_plan_opts *o, abl_plan_report *rep, abl_error *err
         double u[PLAN_MAX_VARS];
         start_point(C, u);
         if (C->nlev > 1) {
-            if ((st = search(C, LEV_COARSE, u, 0.25, P->max_evals, err))) goto done;
+            if ((st = multi_start(C, LEV_COARSE, u, 0.25, P->max_evals, P->starts, err)))
+                goto done;
             say(C, "coarse search, %d applicator(s): best objective %.4f (%s)", n,
                 C->best.objective, C->best.covered ? "passes" : "does not pass");
         }
@@ -1802,7 +1850,9 @@ abl_status plan_run(const abl_plan_opts *o, abl_plan_report *rep, abl_error *err
             continue;
         }
         const int fe = C->nlev > 1 ? (P->fine_evals > 0 ? P->fine_evals : 1) : P->max_evals;
-        if ((st = search(C, LEV_FINE, u, C->nlev > 1 ? 0.05 : 0.25, fe, err))) goto done;
+        if ((st = C->nlev > 1 ? search(C, LEV_FINE, u, 0.05, fe, err)
+                              : multi_start(C, LEV_FINE, u, 0.25, fe, P->starts, err)))
+            goto done;
         best_n[n] = C->best;
         have_n[n] = true;
         say(C, "full grid, %d applicator(s): best objective %.4f (%s)", n, C->best.objective,

@@ -48,6 +48,7 @@ typedef struct {
     int navoid;
 
     int max_evals, coarsen, fine_evals;
+    int starts; /* searches on the first level (optimiser.starts) */
     int rob_samples;
     double rob_sd_mm, rob_perf_cv;
     bool rob_full;

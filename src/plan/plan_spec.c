@@ -72,6 +72,7 @@ static const cfg_keydecl optimiser_decl[] = {
     CFG_KEY("max_evaluations", "–", "40", "1..100000", "evaluations on the coarse grid (on the full grid when `coarsen` is 1)"),
     CFG_KEY("coarsen", "–", "2", "1..8", "coarse grid factor (1: full grid only)"),
     CFG_KEY("fine_evaluations", "–", "8", "0..100000", "evaluations on the full grid from the coarse optimum"),
+    CFG_KEY("starts", "–", "1", "1..16", "searches on the first level, each of max_evaluations: the geometric (or scenario) start, then points of a Halton sequence in the search box; the full grid continues from the best"),
 };
 static const cfg_keytable optimiser_keys = CFG_KEYTABLE(optimiser_decl);
 
@@ -509,6 +510,8 @@ abl_status plan_spec_load(const abl_plan_opts *o, plan_spec *P, abl_error *err)
     P->coarsen = (int)v;
     if ((st = cfg_get_long(om, "fine_evaluations", false, 8, 0, 100000, &v, err))) goto done;
     P->fine_evals = (int)v;
+    if ((st = cfg_get_long(om, "starts", false, 1, 1, 16, &v, err))) goto done;
+    P->starts = (int)v;
 
     /* robustness */
     cfg_node *rm = cfg_get(root, "robustness");
