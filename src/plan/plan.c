@@ -1068,8 +1068,9 @@ static double radical_inverse(unsigned i, unsigned b)
 /* The first level's search from `starts` points (optimiser.starts): u itself, then points
  * 1, 2, ... of the Halton sequence (bases 2, 3, 5, ...) mapped into [0.1, 0.9] per variable,
  * deterministic, spread over the box (a local Nelder-Mead from one start can stop in a poor
- * local optimum: the vertebra plan of docs/PLANNING.md). u becomes the best point found and
- * C->best its evaluation; every evaluation is journalled as usual. */
+ * local optimum). u becomes the best point found and C->best its evaluation; every evaluation
+ * is journalled as usual. */
+_Static_assert(PLAN_MAX_VARS == 10, "one Halton base per search variable (multi_start)");
 static abl_status multi_start(plan_ctx *C, int level, double *u, double step, int maxeval,
                               int starts, abl_error *err)
 {
