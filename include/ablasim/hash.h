@@ -2,7 +2,10 @@
  *
  * What it is for: noticing that an input changed. Sweep and plan journals key their rows with
  * it, a checkpoint records the device presets file's bytes with it, and the kernel's generator
- * table finds its coefficient records with it. FNV-1a (Fowler, Noll, Vo; offset basis
+ * table finds its coefficient records with it (in memory only: records are numbered in the
+ * order they are inserted, so the slot a hash picks never reaches a result; its private copy
+ * before session 24 started from a mistyped offset basis, 1469598103934665603, the decimal
+ * basis with its last digit dropped, found by review). FNV-1a (Fowler, Noll, Vo; offset basis
  * 0xcbf29ce484222325, prime 0x100000001b3) is not cryptographic: it detects a changed file, not
  * a forged one. Its values are written into journals and checkpoints, so they are part of those
  * formats: never change the function or the constants.

@@ -1078,6 +1078,7 @@ static abl_status multi_start(plan_ctx *C, int level, double *u, double step, in
     double best_u[PLAN_MAX_VARS], uk[PLAN_MAX_VARS];
     plan_eval best = {0};
     bool have = false;
+    if (C->nvar == 0) starts = 1; /* one point to search: the other starts would repeat it */
     for (int k = 0; k < starts; k++) {
         for (int i = 0; i < C->nvar; i++)
             uk[i] = k == 0 ? u[i] : 0.1 + 0.8 * radical_inverse((unsigned)k, primes[i]);
