@@ -34,6 +34,9 @@
 
 #define LEV_FINE 0
 #define LEV_COARSE 1
+/* The full-grid search's initial step after the coarse level (unit box: 5 % of each range);
+ * also the least distance of two re-ranked candidates (rerank) */
+#define FINE_STEP 0.05
 #define PI 3.14159265358979323846
 
 typedef struct {
@@ -61,6 +64,11 @@ typedef struct {
     double objective;
     double wall_s;
     bool cached;
+    bool from_journal;   /* read from journal.csv (counted once as reused: plan_ctx.ncached) */
+    bool reused;         /* a cache entry met once already in this run */
+    bool repeat;         /* this evaluation was met before in this run (counted once) */
+    double u[PLAN_MAX_VARS]; /* the search variables it was decoded from (set by the search,
+                              * not journalled: re-ranking continues the search from them) */
     char note[200];
 } plan_eval;
 
@@ -99,7 +107,7 @@ typedef struct {
     size_t ncache, capcache;
     plan_eval *all; /* every evaluation of this run, in order */
     size_t nall, capall;
-    int nevals, ncached;
+    int nevals, ncached; /* forward runs done; journal lines reused (each once) */
     double dose_ref;
     const char *dose_unit;
     /* the current search */
@@ -806,7 +814,14 @@ static abl_status evaluate(plan_ctx *C, const plan_geom *G, int level, bool fixe
         e->g = keep;
         e->cached = true;
         free(text);
-        C->ncached++;
+        /* "from the journal" counts the journal's lines reused, each once: a candidate met
+         * again in this run (the full-grid search starts at a re-ranked candidate, evaluated
+         * just before) is neither a new forward run nor one taken from the journal, nor a new
+         * candidate in the no-plan counts; so a resumed plan reports as many from the journal
+         * as the first run simulated */
+        e->repeat = !hit->from_journal || hit->reused;
+        if (!e->repeat) C->ncached++;
+        hit->reused = true;
         e->objective = objective_of(C, e);
         return ABL_OK;
     }
@@ -995,6 +1010,7 @@ static double nlopt_objective(unsigned nv, const double *u, double *grad, void *
         if (C->opt) nlopt_force_stop(C->opt);
         return HUGE_VAL;
     }
+    for (int i = 0; i < C->nvar; i++) e.u[i] = u[i];
     if (push_eval(&C->all, &C->nall, &C->capall, &e)) {
         C->fail = abl_fail(C->err, ABL_ENOMEM, "out of memory");
         return HUGE_VAL;
@@ -1099,6 +1115,73 @@ static abl_status multi_start(plan_ctx *C, int level, double *u, double step, in
         C->have_best = true;
         for (int i = 0; i < C->nvar; i++) u[i] = best_u[i];
     }
+    return ABL_OK;
+}
+
+/* Largest difference of two points of the unit box in one search variable. */
+static double unit_dist(const plan_ctx *C, const double *a, const double *b)
+{
+    double d = 0;
+    for (int i = 0; i < C->nvar; i++) d = fmax(d, fabs(a[i] - b[i]));
+    return d;
+}
+
+/* Re-ranking between the levels (optimiser.rerank). The coarse grid's bias can make its
+ * optimum a poor start on the full grid (mwa_bone: objective 1.76 coarse, 2.84 full;
+ * docs/PLANNING.md) while another coarse candidate is better there. The `rerank` best coarse
+ * candidates of this search (C->all[first..], by coarse objective, the earlier on ties) are
+ * evaluated on the full grid, and u and C->best become the best of them there; the full-grid
+ * search then starts from it (its first evaluation is that candidate again: no new run).
+ * Candidates are distinct: each differs from every one taken before by at least FINE_STEP in
+ * some variable (a nearer one lies within the first simplex of the full-grid search from the
+ * one taken; Nelder-Mead's last coarse points crowd around its optimum). Refused needle paths
+ * are left out (the geometric check is the full grid's: they are refused there too). With
+ * fewer than two candidates nothing is evaluated and u stays the coarse optimum, so
+ * `rerank: 1` is the search without re-ranking. The evaluations are journalled (level 0) like
+ * the search's, so a resumed plan takes them from the journal. */
+static abl_status rerank(plan_ctx *C, size_t first, int rerank_n, double *u, abl_error *err)
+{
+    double uk[PLAN_MAX_RERANK][PLAN_MAX_VARS], coarse_obj[PLAN_MAX_RERANK];
+    size_t pick[PLAN_MAX_RERANK];
+    int np = 0;
+    for (; np < rerank_n && np < PLAN_MAX_RERANK; np++) {
+        size_t b = SIZE_MAX;
+        for (size_t i = first; i < C->nall; i++) {
+            const plan_eval *e = &C->all[i];
+            if (e->level != LEV_COARSE || !e->geom_ok) continue;
+            if (b != SIZE_MAX && !better(e, &C->all[b])) continue;
+            bool near = false;
+            for (int k = 0; k < np && !near; k++)
+                near = unit_dist(C, e->u, C->all[pick[k]].u) < FINE_STEP;
+            if (!near) b = i;
+        }
+        if (b == SIZE_MAX) break;
+        pick[np] = b;
+    }
+    if (np < 2) return ABL_OK;
+    /* copied: C->all grows (and may move) with every evaluation below */
+    for (int k = 0; k < np; k++) {
+        for (int i = 0; i < C->nvar; i++) uk[k][i] = C->all[pick[k]].u[i];
+        coarse_obj[k] = C->all[pick[k]].objective;
+    }
+    C->cur_level = LEV_FINE;
+    C->have_best = false;
+    C->fail = ABL_OK;
+    C->err = err;
+    C->opt = NULL;
+    int kb = -1;
+    double full_obj[PLAN_MAX_RERANK];
+    for (int k = 0; k < np; k++) {
+        nlopt_objective((unsigned)C->nvar, uk[k], NULL, C);
+        if (C->fail) return C->fail;
+        full_obj[k] = C->all[C->nall - 1].objective;
+        if (kb < 0 || full_obj[k] < full_obj[kb]) kb = k;
+    }
+    /* C->best is that evaluation: the same strict order (the first on ties) */
+    for (int i = 0; i < C->nvar; i++) u[i] = uk[kb][i];
+    for (int k = 0; k < np; k++)
+        say(C, "re-ranked %d of %d: coarse objective %.4f, full grid %.4f%s", k + 1, np,
+            coarse_obj[k], full_obj[k], k == kb ? " (the full grid continues from it)" : "");
     return ABL_OK;
 }
 
@@ -1369,6 +1452,7 @@ static abl_status plan_journal_open(plan_ctx *C, abl_error *err)
                        &e.crit_K, &cok, &e.dose, &e.objective, &e.wall_s) != 14)
                 break;
             e.key = key;
+            e.from_journal = true;
             e.geom_ok = go;
             e.covered = cov;
             e.crit_ok = cok;
@@ -1836,15 +1920,18 @@ abl_status plan_run(const abl_plan_opts *o, abl_plan_report *rep, abl_error *err
         double u[PLAN_MAX_VARS];
         start_point(C, u);
         if (C->nlev > 1) {
+            const size_t first = C->nall;
             if ((st = multi_start(C, LEV_COARSE, u, 0.25, P->max_evals, P->starts, err)))
                 goto done;
             say(C, "coarse search, %d applicator(s): best objective %.4f (%s)", n,
                 C->best.objective, C->best.covered ? "passes" : "does not pass");
+            if ((st = rerank(C, first, P->rerank, u, err))) goto done;
         }
-        /* the full grid: from the coarse optimum, smaller steps. A plan of fixed duration
-         * (cryo protocols, heat without a duration range) with at most one full-grid
-         * evaluation goes straight to verification, which is that evaluation (a 3-probe
-         * cryo run on the full grid costs minutes). */
+        /* the full grid: from the coarse optimum (or the best re-ranked candidate), smaller
+         * steps. A plan of fixed duration (cryo protocols, heat without a duration range)
+         * with at most one full-grid evaluation goes straight to verification, which is that
+         * evaluation (a 3-probe cryo run on the full grid costs minutes); after re-ranking
+         * C->best is already a full-grid evaluation, the best re-ranked candidate. */
         const bool fixed = !P->dur_var || P->cold;
         if (C->nlev > 1 && fixed && P->fine_evals <= 1) {
             best_n[n] = C->best;
@@ -1852,7 +1939,7 @@ abl_status plan_run(const abl_plan_opts *o, abl_plan_report *rep, abl_error *err
             continue;
         }
         const int fe = C->nlev > 1 ? (P->fine_evals > 0 ? P->fine_evals : 1) : P->max_evals;
-        if ((st = C->nlev > 1 ? search(C, LEV_FINE, u, 0.05, fe, err)
+        if ((st = C->nlev > 1 ? search(C, LEV_FINE, u, FINE_STEP, fe, err)
                               : multi_start(C, LEV_FINE, u, 0.25, fe, P->starts, err)))
             goto done;
         best_n[n] = C->best;
@@ -1908,7 +1995,10 @@ abl_status plan_run(const abl_plan_opts *o, abl_plan_report *rep, abl_error *err
             if (ch[i].verified && (chosen < 0 || ch[i].min_margin_mm > ch[chosen].min_margin_mm))
                 chosen = i;
         int crossed = 0, refused = 0, evaluated = 0;
+        size_t candidates = 0;
         for (size_t i = 0; i < C->nall; i++) {
+            if (C->all[i].repeat) continue; /* met before in this run: one candidate */
+            candidates++;
             refused += !C->all[i].geom_ok;
             crossed += C->all[i].geom_ok && !C->all[i].crit_ok;
             evaluated += C->all[i].geom_ok;
@@ -1923,7 +2013,7 @@ abl_status plan_run(const abl_plan_opts *o, abl_plan_report *rep, abl_error *err
                  "%s; of %zu candidates %d had a needle path through a tissue to avoid or outside "
                  "the grid, and %d of the %d simulated crossed a critical limit%s",
                  reason,
-                 C->nall, refused, crossed, evaluated,
+                 candidates, refused, crossed, evaluated,
                  C->lev[LEV_FINE].impossible ? "; moreover the target is too close to the grid "
                                                "face for the margin to be verified"
                                              : "");

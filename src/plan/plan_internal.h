@@ -14,6 +14,7 @@
 #define PLAN_MAX_AVOID 32
 #define PLAN_MAX_APPLICATORS 8
 #define PLAN_MAX_VARS 10
+#define PLAN_MAX_RERANK 16 /* optimiser.rerank: 1..16 */
 
 typedef struct {
     char plan_path[PATH_MAX];
@@ -49,6 +50,7 @@ typedef struct {
 
     int max_evals, coarsen, fine_evals;
     int starts; /* searches on the first level (optimiser.starts) */
+    int rerank; /* coarse candidates evaluated on the full grid before its search (optimiser.rerank) */
     int rob_samples;
     double rob_sd_mm, rob_perf_cv;
     bool rob_full;

@@ -73,6 +73,7 @@ static const cfg_keydecl optimiser_decl[] = {
     CFG_KEY("coarsen", "–", "2", "1..8", "coarse grid factor (1: full grid only)"),
     CFG_KEY("fine_evaluations", "–", "8", "0..100000", "evaluations on the full grid from the coarse optimum"),
     CFG_KEY("starts", "–", "1", "1..16", "searches on the first level, each of max_evaluations: the geometric (or scenario) start, then points of a Halton sequence in the search box; the full grid continues from the best"),
+    CFG_KEY("rerank", "–", "1", "1..16", "coarse candidates evaluated on the full grid between the levels: the best by coarse objective, each at least 5 % of a search range (the full-grid search's first step) from those before; the full grid continues from the best of them there (1: from the coarse optimum, no re-ranking; no effect when `coarsen` is 1)"),
 };
 static const cfg_keytable optimiser_keys = CFG_KEYTABLE(optimiser_decl);
 
@@ -512,6 +513,8 @@ abl_status plan_spec_load(const abl_plan_opts *o, plan_spec *P, abl_error *err)
     P->fine_evals = (int)v;
     if ((st = cfg_get_long(om, "starts", false, 1, 1, 16, &v, err))) goto done;
     P->starts = (int)v;
+    if ((st = cfg_get_long(om, "rerank", false, 1, 1, PLAN_MAX_RERANK, &v, err))) goto done;
+    P->rerank = (int)v;
 
     /* robustness */
     cfg_node *rm = cfg_get(root, "robustness");
