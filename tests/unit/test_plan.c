@@ -241,6 +241,142 @@ static void test_multi_start(void)
     CU_ASSERT(fabs(rep.duration_s - t_best) <= 0.02 * t_best);
 }
 
+/* One evaluation line of journal.csv: its level (0 full grid, 1 coarse), objective and the
+ * first applicator's tip. */
+typedef struct {
+    int level;
+    double objective, tip[3];
+} journal_row;
+
+/* The evaluations of OUT/journal.csv in order (at most max); -1 when a line does not parse. */
+static int read_journal(const char *out, journal_row *rows, int max)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/journal.csv", out);
+    char *j = tu_slurp(path);
+    if (!j) return -1;
+    int n = 0;
+    for (char *line = j; *line && n < max;) {
+        char *end = strchr(line, '\n');
+        if (end) *end = '\0';
+        if (line[0] != '#' && strncmp(line, "key,", 4)) {
+            /* columns (journal_write): key, level, ..., objective (13th), wall_s, power_W,
+             * tips_mm (16th: "x y z;x y z..."), direction, note */
+            const char *f[17] = {line};
+            int nf = 1;
+            for (char *c = line; *c && nf < 17; c++)
+                if (*c == ',') f[nf++] = c + 1;
+            if (nf < 17 || sscanf(f[1], "%d", &rows[n].level) != 1 ||
+                sscanf(f[12], "%lg", &rows[n].objective) != 1 ||
+                sscanf(f[15], "%lg %lg %lg", &rows[n].tip[0], &rows[n].tip[1],
+                       &rows[n].tip[2]) != 3) {
+                free(j);
+                return -1;
+            }
+            n++;
+        }
+        if (!end) break;
+        line = end + 1;
+    }
+    free(j);
+    return n;
+}
+
+static double tip_dist_max(const double a[3], const double b[3])
+{
+    return fmax(fabs(a[0] - b[0]), fmax(fabs(a[1] - b[1]), fabs(a[2] - b[2])));
+}
+
+/* optimiser.rerank: between the levels the 3 best distinct coarse candidates are evaluated on
+ * the full grid and the full-grid search continues from the best of them there. On the known
+ * optimum (3 position variables, +-6 mm: a unit-box step of 0.05 is 0.6 mm of tip):
+ * - the journal holds the coarse evaluations, then exactly those 3 full-grid evaluations: the
+ *   3 best coarse candidates by coarse objective, each at least 0.6 mm (in one coordinate)
+ *   from those before (computed here from the coarse lines);
+ * - the next full-grid evaluation is the search's first simplex point from the best of the 3
+ *   at full fidelity (its tip + 0.6 mm in x: NLopt's Nelder-Mead steps the first variable
+ *   first), so the search started there; its start, already evaluated, is not run again (at
+ *   most 3 + 40 - 1 full-grid lines; none counted from the journal in a fresh run);
+ * - the plan meets the known-optimum bounds (1 mm, 2 %);
+ * - the same plan again is answered from the journal alone, with the same plan. */
+static void test_rerank(void)
+{
+    char out[1024], plan[1024];
+    tu_subdir(out, sizeof out, "plan_sphere_rerank");
+    snprintf(plan, sizeof plan, "%s/configs/plans/sphere_plan.yaml", tu_root());
+    const char *sets[] = {"robustness.samples=0", "optimiser.rerank=3"};
+    abl_plan_opts o = {plan, out, sets, 2, true};
+    abl_plan_report rep;
+    abl_error err = {0};
+    abl_status st = plan_run(&o, &rep, &err);
+    if (st) printf("%s\n", err.msg);
+    CU_ASSERT_FATAL(st == ABL_OK);
+    CU_ASSERT(rep.found && rep.margin_pass && rep.limits_ok);
+
+    enum { MAXROWS = 200 };
+    journal_row *r = calloc(MAXROWS, sizeof *r);
+    CU_ASSERT_FATAL(r != NULL);
+    const int n = read_journal(out, r, MAXROWS);
+    CU_ASSERT_FATAL(n > 4);
+    int ncoarse = 0;
+    while (ncoarse < n && r[ncoarse].level == 1) ncoarse++;
+    CU_ASSERT(ncoarse > 3 && ncoarse <= 40);
+    int nfull = 0;
+    for (int i = ncoarse; i < n; i++) nfull += r[i].level == 0;
+    CU_ASSERT_FATAL(nfull == n - ncoarse); /* nothing coarse after the full grid began */
+    CU_ASSERT(nfull >= 4 && nfull <= 3 + 40 - 1);
+    CU_ASSERT(rep.evaluations == n && rep.cached == 0);
+
+    /* the expected candidates: best coarse objective first (the earlier on ties), distinct */
+    int pick[3], np = 0;
+    for (; np < 3; np++) {
+        int b = -1;
+        for (int i = 0; i < ncoarse; i++) {
+            if (b >= 0 && !(r[i].objective < r[b].objective)) continue;
+            bool near = false;
+            for (int k = 0; k < np; k++)
+                near = near || tip_dist_max(r[i].tip, r[pick[k]].tip) < 0.6 - 1e-3;
+            if (!near) b = i;
+        }
+        CU_ASSERT_FATAL(b >= 0);
+        pick[np] = b;
+    }
+    int kb = 0;
+    for (int k = 0; k < 3; k++) {
+        const journal_row *f = &r[ncoarse + k];
+        CU_ASSERT(tip_dist_max(f->tip, r[pick[k]].tip) < 1e-9);
+        if (f->objective < r[ncoarse + kb].objective) kb = k;
+    }
+    const journal_row *best = &r[ncoarse + kb], *next = &r[ncoarse + 3];
+    CU_ASSERT(fabs(next->tip[0] - best->tip[0] - 0.6) < 2e-3);
+    CU_ASSERT(fabs(next->tip[1] - best->tip[1]) < 2e-3 && fabs(next->tip[2] - best->tip[2]) < 2e-3);
+
+    double c[3];
+    read_plan_centre(rep.plan_yaml, c);
+    const double off = sqrt(c[0] * c[0] + c[1] * c[1] + c[2] * c[2]);
+    const double t_best = least_duration_at_centre();
+    printf("\n    rerank 3: %d coarse + %d full-grid evaluations, candidates of coarse objective "
+           "%.4f %.4f %.4f score %.4f %.4f %.4f on the full grid (continued from %d); source "
+           "%.3f mm from the centre, %.0f s (least %.0f s)\n",
+           ncoarse, nfull, r[pick[0]].objective, r[pick[1]].objective, r[pick[2]].objective,
+           r[ncoarse].objective, r[ncoarse + 1].objective, r[ncoarse + 2].objective, kb + 1, off,
+           rep.duration_s, t_best);
+    CU_ASSERT(off <= 1.0);
+    CU_ASSERT(fabs(rep.duration_s - t_best) <= 0.02 * t_best);
+    free(r);
+
+    /* resumed: every evaluation from the journal, none run again, the same plan */
+    abl_plan_report rep2;
+    st = plan_run(&o, &rep2, &err);
+    if (st) printf("%s\n", err.msg);
+    CU_ASSERT_FATAL(st == ABL_OK);
+    CU_ASSERT(rep2.evaluations == 0 && rep2.cached == rep.evaluations);
+    CU_ASSERT(rep2.found && rep2.duration_s == rep.duration_s);
+    double c2[3];
+    read_plan_centre(rep2.plan_yaml, c2);
+    CU_ASSERT(c2[0] == c[0] && c2[1] == c[1] && c2[2] == c[2]);
+}
+
 /* Every candidate's needle path crosses a slab to avoid: all are refused on geometry, nothing
  * is simulated, and the report says why. */
 static void test_needle_path_refused(void)
@@ -706,6 +842,9 @@ void register_plan_tests(void)
     CU_add_test(s, "known optimum within 1 mm and 2 % of dose; resume; foreign journal refused",
                 test_known_optimum_and_resume);
     CU_add_test(s, "optimiser.starts: every start runs, the known optimum kept", test_multi_start);
+    CU_add_test(s, "optimiser.rerank: the 3 best distinct coarse candidates on the full grid, "
+                   "the search from the best; resume",
+                test_rerank);
     CU_add_test(s, "needle paths through a tissue to avoid are refused unsimulated",
                 test_needle_path_refused);
     CU_add_test(s, "bad plan files: key named, nothing written", test_bad_plans);
