@@ -298,14 +298,18 @@ static double tip_dist_max(const double a[3], const double b[3])
  *   first), so the search started there; its start, already evaluated, is not run again (at
  *   most 3 + 40 - 1 full-grid lines; none counted from the journal in a fresh run);
  * - the plan meets the known-optimum bounds (1 mm, 2 %);
- * - the same plan again is answered from the journal alone, with the same plan. */
-static void test_rerank(void)
+ * - the same plan again is answered from the journal alone, with the same plan.
+ * expect_best: which of the 3 is the best on the full grid in the case as written (0: the
+ * coarse optimum), so that each case is known to test what it is meant to. */
+static void rerank_case(const char *name, const char *const *extra, int nextra, int max_coarse,
+                        int expect_best)
 {
     char out[1024], plan[1024];
-    tu_subdir(out, sizeof out, "plan_sphere_rerank");
+    tu_subdir(out, sizeof out, "%s", name);
     snprintf(plan, sizeof plan, "%s/configs/plans/sphere_plan.yaml", tu_root());
-    const char *sets[] = {"robustness.samples=0", "optimiser.rerank=3"};
-    abl_plan_opts o = {plan, out, sets, 2, true};
+    const char *sets[6] = {"robustness.samples=0", "optimiser.rerank=3"};
+    for (int i = 0; i < nextra && i < 4; i++) sets[2 + i] = extra[i];
+    abl_plan_opts o = {plan, out, sets, 2 + nextra, true};
     abl_plan_report rep;
     abl_error err = {0};
     abl_status st = plan_run(&o, &rep, &err);
@@ -320,7 +324,7 @@ static void test_rerank(void)
     CU_ASSERT_FATAL(n > 4);
     int ncoarse = 0;
     while (ncoarse < n && r[ncoarse].level == 1) ncoarse++;
-    CU_ASSERT(ncoarse > 3 && ncoarse <= 40);
+    CU_ASSERT(ncoarse > 3 && ncoarse <= max_coarse);
     int nfull = 0;
     for (int i = ncoarse; i < n; i++) nfull += r[i].level == 0;
     CU_ASSERT_FATAL(nfull == n - ncoarse); /* nothing coarse after the full grid began */
@@ -347,6 +351,7 @@ static void test_rerank(void)
         CU_ASSERT(tip_dist_max(f->tip, r[pick[k]].tip) < 1e-9);
         if (f->objective < r[ncoarse + kb].objective) kb = k;
     }
+    CU_ASSERT(kb == expect_best);
     const journal_row *best = &r[ncoarse + kb], *next = &r[ncoarse + 3];
     CU_ASSERT(fabs(next->tip[0] - best->tip[0] - 0.6) < 2e-3);
     CU_ASSERT(fabs(next->tip[1] - best->tip[1]) < 2e-3 && fabs(next->tip[2] - best->tip[2]) < 2e-3);
@@ -355,10 +360,10 @@ static void test_rerank(void)
     read_plan_centre(rep.plan_yaml, c);
     const double off = sqrt(c[0] * c[0] + c[1] * c[1] + c[2] * c[2]);
     const double t_best = least_duration_at_centre();
-    printf("\n    rerank 3: %d coarse + %d full-grid evaluations, candidates of coarse objective "
+    printf("\n    %s: %d coarse + %d full-grid evaluations, candidates of coarse objective "
            "%.4f %.4f %.4f score %.4f %.4f %.4f on the full grid (continued from %d); source "
-           "%.3f mm from the centre, %.0f s (least %.0f s)\n",
-           ncoarse, nfull, r[pick[0]].objective, r[pick[1]].objective, r[pick[2]].objective,
+           "%.3f mm from the centre, %.0f s (least %.0f s)",
+           name, ncoarse, nfull, r[pick[0]].objective, r[pick[1]].objective, r[pick[2]].objective,
            r[ncoarse].objective, r[ncoarse + 1].objective, r[ncoarse + 2].objective, kb + 1, off,
            rep.duration_s, t_best);
     CU_ASSERT(off <= 1.0);
@@ -375,6 +380,71 @@ static void test_rerank(void)
     double c2[3];
     read_plan_centre(rep2.plan_yaml, c2);
     CU_ASSERT(c2[0] == c[0] && c2[1] == c[1] && c2[2] == c[2]);
+}
+
+/* The plan file's levels (coarsen 2, 40 + 40 evaluations): the coarse optimum is also the best
+ * of the 3 on the full grid; on a 3x coarser grid with 30 coarse evaluations the second is,
+ * and the full-grid search must start from it. */
+static void test_rerank(void)
+{
+    rerank_case("plan_sphere_rerank", NULL, 0, 40, 0);
+    const char *coarser[] = {"optimiser.coarsen=3", "optimiser.max_evaluations=30"};
+    rerank_case("plan_sphere_rerank_x3", coarser, 2, 30, 1);
+    printf("\n");
+}
+
+/* optimiser.rerank on a plan of fixed duration (no search.duration_s) with fine_evaluations 1,
+ * which goes from the coarse level straight to verification: the 2 best distinct coarse
+ * candidates are run on the full grid (the journal's only full-grid lines) and the verified
+ * plan is the better of them there. The scenario is cut to 250 s (the least duration at the
+ * centre is ~241 s), so that coverage, and with it the objective, differs between candidates;
+ * on the 4x coarser grid (16 evaluations) the coarse optimum is the worse of the two on the
+ * full grid (objectives 2.10 and 1.41 when written), so the case checks that the second can
+ * win. */
+static void test_rerank_fixed_duration(void)
+{
+    char dir[1024], plan[1100], out[1100];
+    tu_subdir(dir, sizeof dir, "plan_rerank_fixed");
+    snprintf(plan, sizeof plan, "%s/p.yaml", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    FILE *f = fopen(plan, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    fprintf(f,
+            "scenario: %s/configs/plans/sphere.yaml\n"
+            "scenario_set: [\"time.duration_s=250\"]\n"
+            "target: {tissue: tumour, margin_mm: 5}\n"
+            "search: {start: scenario, position_mm: 6}\n"
+            "optimiser: {max_evaluations: 16, coarsen: 4, fine_evaluations: 1, rerank: 2}\n"
+            "robustness: {samples: 0}\n",
+            tu_root());
+    fclose(f);
+    abl_plan_opts o = {plan, out, NULL, 0, true};
+    abl_plan_report rep;
+    abl_error err = {0};
+    abl_status st = plan_run(&o, &rep, &err);
+    if (st) printf("%s\n", err.msg);
+    CU_ASSERT_FATAL(st == ABL_OK);
+    journal_row r[64];
+    const int n = read_journal(out, r, 64);
+    CU_ASSERT_FATAL(n >= 3);
+    int ncoarse = 0;
+    while (ncoarse < n && r[ncoarse].level == 1) ncoarse++;
+    CU_ASSERT_FATAL(ncoarse == n - 2 && r[n - 2].level == 0 && r[n - 1].level == 0);
+    CU_ASSERT(rep.evaluations == n && rep.cached == 0);
+    /* the first is the coarse optimum (the earliest of the least coarse objective) */
+    int c0 = 0;
+    for (int i = 1; i < ncoarse; i++)
+        if (r[i].objective < r[c0].objective) c0 = i;
+    CU_ASSERT(tip_dist_max(r[n - 2].tip, r[c0].tip) < 1e-9);
+    CU_ASSERT(tip_dist_max(r[n - 1].tip, r[c0].tip) >= 0.6 - 1e-3);
+    CU_ASSERT(r[n - 1].objective < r[n - 2].objective); /* the case as written (above) */
+    const journal_row *best = r[n - 1].objective < r[n - 2].objective ? &r[n - 1] : &r[n - 2];
+    double c[3];
+    read_plan_centre(rep.plan_yaml, c);
+    printf("\n    fixed duration, rerank 2: full-grid objectives %.4f %.4f; verified source at "
+           "(%.3f, %.3f, %.3f) mm, margin %.2f mm\n",
+           r[n - 2].objective, r[n - 1].objective, c[0], c[1], c[2], rep.min_margin_mm);
+    CU_ASSERT(tip_dist_max(c, best->tip) < 1e-3);
 }
 
 /* Every candidate's needle path crosses a slab to avoid: all are refused on geometry, nothing
@@ -845,6 +915,8 @@ void register_plan_tests(void)
     CU_add_test(s, "optimiser.rerank: the 3 best distinct coarse candidates on the full grid, "
                    "the search from the best; resume",
                 test_rerank);
+    CU_add_test(s, "optimiser.rerank with a fixed duration: the better re-ranked candidate verified",
+                test_rerank_fixed_duration);
     CU_add_test(s, "needle paths through a tissue to avoid are refused unsimulated",
                 test_needle_path_refused);
     CU_add_test(s, "bad plan files: key named, nothing written", test_bad_plans);
