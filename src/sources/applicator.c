@@ -267,6 +267,7 @@ size_t wire_coupling(const abl_grid *g, const abl_chord *w, int nw, double radiu
             grid_voxel_centre_m(g, ijk[0], ijk[1], ijk[2], x);
             const double ld = 0.5 * log(wire_dist2(x, w, nw));
             double S = 0.0, Gheld = 0.0;
+            abl_needle_couple cb = {.b = b, .d_m = exp(ld)};
             for (int q = 0; q < 6; q++) {
                 const int a = q / 2, dn = q % 2 ? 1 : -1;
                 const int e = ijk[a] + dn;
@@ -280,16 +281,51 @@ size_t wire_coupling(const abl_grid *g, const abl_chord *w, int nw, double radiu
                     ne[a] = e;
                     double xn[3];
                     grid_voxel_centre_m(g, ne[0], ne[1], ne[2], xn);
-                    S += (0.5 * log(wire_dist2(xn, w, nw)) - ld) * ih2;
+                    const double ln_dn = 0.5 * log(wire_dist2(xn, w, nw));
+                    S += (ln_dn - ld) * ih2;
+                    cb.dn_m[cb.nfree] = exp(ln_dn);
+                    cb.ih2_m2[cb.nfree++] = ih2;
                 }
             }
             const double Gb = fmax(0.0, S / (ld - log(radius_m)));
-            out[nc++] = (abl_needle_couple){b, Gb - Gheld, Gb};
+            cb.dG_m2 = Gb - Gheld;
+            cb.G_m2 = Gb;
+            out[nc++] = cb;
         }
     }
     for (size_t q = 0; q < nc; q++)
         seen[out[q].b] = 0;
     return nc;
+}
+
+/* tau(d) of needle_source_shift: - int_r^d I(s)/s ds, 8-point Gauss-Legendre (nodes and
+ * weights on [-1, 1], Abramowitz & Stegun 1964, table 25.4). */
+static double source_tau(double r_m, double d_m, double (*inner)(double, const void *),
+                         const void *ctx)
+{
+    static const double x[4] = {0.1834346424956498, 0.5255324099163290, 0.7966664774136267,
+                                0.9602898564975363};
+    static const double wt[4] = {0.3626837833783620, 0.3137066458778873, 0.2223810344533745,
+                                 0.1012285362903763};
+    if (!(d_m > r_m)) return 0.0;
+    const double mid = 0.5 * (d_m + r_m), half = 0.5 * (d_m - r_m);
+    double sum = 0.0;
+    for (int i = 0; i < 4; i++) {
+        const double s0 = mid - half * x[i], s1 = mid + half * x[i];
+        sum += wt[i] * (inner(s0, ctx) / s0 + inner(s1, ctx) / s1);
+    }
+    return -half * sum;
+}
+
+double needle_source_shift(const abl_needle_couple *c, double radius_m, double q_b_W_m3,
+                           double (*inner)(double s_m, const void *ctx), const void *ctx)
+{
+    if (!(c->G_m2 > 0.0)) return 0.0;
+    const double tb = source_tau(radius_m, c->d_m, inner, ctx);
+    double lap = 0.0;
+    for (int n = 0; n < c->nfree; n++)
+        lap += (source_tau(radius_m, c->dn_m[n], inner, ctx) - tb) * c->ih2_m2[n];
+    return tb - (q_b_W_m3 + lap) / c->G_m2;
 }
 
 static double tissue_k(const abl_sim *sim, int mat, double T_C)

@@ -273,6 +273,17 @@ typedef struct {
     double *pin_T;
     double *couple_dG; /* [ncouple] applicator.h dG */
     double *couple_G;  /* [ncouple] this step's conductance (source.h heat_G) */
+    /* the near field between the shaft and its coupled voxels (applicator.h
+     * needle_source_shift): each coupled voxel's geometry, its place in the deposition list
+     * (SIZE_MAX: outside it, no shift), and its shift per unit pattern scale [W/m per W/m^3 of
+     * scale], cached with the temperature it was evaluated at (that of the voxel's u) */
+    abl_needle_couple *couple;
+    size_t *couple_dep;
+    double *kappa, *kappa_T;
+    /* the pattern's integral over the held voxels outside the antenna (tissue the shaft holds
+     * at the coolant temperature, in units of u x voxel volume): its power goes to the
+     * coolant, it is not spread over the rest (docs/MWA.md "Cooled shaft") */
+    double u_held;
     double eps37[ABL_MAX_MATERIALS], sig37[ABL_MAX_MATERIALS];
     bool tdep[ABL_MAX_MATERIALS];
 } mwa_state;
@@ -291,6 +302,10 @@ static void mwa_destroy(abl_source *s)
         free(m->pin_T);
         free(m->couple_dG);
         free(m->couple_G);
+        free(m->couple);
+        free(m->couple_dep);
+        free(m->kappa);
+        free(m->kappa_T);
         free(m);
     }
     free(s);
@@ -304,6 +319,35 @@ static void shaft_pins(const mwa_state *m, abl_source_contrib *out)
     out->pin_idx = m->pin_idx;
     out->pin_T_C = m->pin_T;
     out->pins_absorb = m->npin > 0;
+}
+
+/* The pattern's radial integral beside the shaft at one coupled voxel (applicator.h
+ * needle_source_shift's I, per unit scale): u = 2 alpha f e^{-2 alpha r_e} / r_e with
+ * r_e = sqrt(t^2 + a^2), and t dt = r_e dr_e, so
+ *   I(s) = int_a^s u t dt = f (e^{-2 alpha r_e(a)} - e^{-2 alpha r_e(s)})
+ * (the antenna radius a is both the surface and the pattern's regularisation). */
+typedef struct {
+    double two_alpha, f, a_m;
+} near_field;
+
+static double near_field_inner(double s_m, const void *ctx)
+{
+    const near_field *nf = ctx;
+    const double a2 = nf->a_m * nf->a_m;
+    return nf->f * (exp(-nf->two_alpha * sqrt(2.0 * a2)) - exp(-nf->two_alpha * sqrt(s_m * s_m + a2)));
+}
+
+/* Coupled voxel q's shift per unit scale, with the voxel's attenuation at the temperature its u
+ * was last evaluated at (deposition entry di). */
+static double near_field_shift(const mwa_state *m, size_t q, size_t di)
+{
+    const mwa_params *p = m->p;
+    const uint8_t mat = m->sim->material[m->idx[di]];
+    double eps, sig;
+    mwa_dielectric_at(m->eps37[mat], m->sig37[mat], m->tdep[mat], m->T_eval[di], &eps, &sig);
+    const near_field nf = {2.0 * mwa_attenuation_Np_m(eps, sig, p->f_Hz),
+                           m->geom[di] * m->re_m[di], p->radius_m};
+    return needle_source_shift(&m->couple[q], p->radius_m, m->u[di], near_field_inner, &nf);
 }
 
 static abl_status mwa_update(abl_source *s, const abl_field_view *v, abl_source_contrib *out,
@@ -345,7 +389,7 @@ static abl_status mwa_update(abl_source *s, const abl_field_view *v, abl_source_
                                                        v->step_t0_s + v->step_h_s)
                                     : schedule_eval(&p->schedule, v->t_s)) *
                  p->efficiency;
-    double scale = P_W / (m->sum_u * m->V_m3);
+    double scale = P_W / ((m->sum_u + m->u_held) * m->V_m3);
     {
         const size_t n = m->n;
         double *q = m->q;
@@ -354,12 +398,21 @@ static abl_status mwa_update(abl_source *s, const abl_field_view *v, abl_source_
         for (size_t i = 0; i < n; i++) q[i] = scale * u[i];
     }
     /* cooled shaft: the tissue beside the held set sees the coolant at the true surface, from
-     * the temperature at the start of the step (as a cooled RF electrode, rfa.c) */
+     * the temperature at the start of the step (as a cooled RF electrode, rfa.c), shifted by
+     * the near field the antenna makes between the surface and the voxel (needle_source_shift,
+     * sequential: deterministic) */
     for (size_t q = 0; q < m->ncouple; q++) {
         const size_t b = m->idx[m->n + q];
         m->couple_G[q] = needle_couple_G(m->sim, v->material[b], p->coolant_C, v->T_C[b],
                                          m->couple_dG[q]);
         m->q[m->n + q] = m->couple_G[q] * (p->coolant_C - v->T_C[b]);
+        const size_t di = m->couple_dep[q];
+        if (di == SIZE_MAX) continue;
+        if (!(m->kappa_T[q] == m->T_eval[di])) { /* NaN: never evaluated */
+            m->kappa[q] = near_field_shift(m, q, di);
+            m->kappa_T[q] = m->T_eval[di];
+        }
+        m->q[m->n + q] += m->couple[q].G_m2 * scale * m->kappa[q];
     }
     out->n_heat = m->n + m->ncouple;
     out->heat_idx = m->idx;
@@ -463,6 +516,75 @@ static abl_status cooled_shaft(mwa_state *m, const abl_grid *g, int **mark,
     m->couple_dG = malloc((m->ncouple ? m->ncouple : 1) * sizeof *m->couple_dG);
     m->couple_G = malloc((m->ncouple ? m->ncouple : 1) * sizeof *m->couple_G);
     return m->couple_dG && m->couple_G ? ABL_OK : ABL_ENOMEM;
+}
+
+/* The deposition list's entry of voxel c (the list is in index order), SIZE_MAX if absent. */
+static size_t deposition_entry(const mwa_state *m, size_t c)
+{
+    size_t lo = 0, hi = m->n;
+    while (lo < hi) {
+        const size_t mid = lo + (hi - lo) / 2;
+        if (m->idx[mid] < c) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < m->n && m->idx[lo] == c ? lo : SIZE_MAX;
+}
+
+/* A cooled shaft's near-field data: each coupled voxel's deposition entry and an empty shift
+ * cache, and u_held, the pattern integrated over the held voxels' tissue outside the antenna
+ * (the voxel's attenuation at the coolant temperature it is held at; 4 x 4 x 4 midpoints per
+ * voxel, the deposition list's cutoff rules per point). */
+#define HELD_SUB 4
+static abl_status near_field_setup(mwa_state *m, const abl_grid *g, const abl_needle_couple *cpl)
+{
+    const mwa_params *p = m->p;
+    const size_t nc = m->ncouple ? m->ncouple : 1;
+    m->couple_dep = malloc(nc * sizeof *m->couple_dep);
+    m->kappa = malloc(nc * sizeof *m->kappa);
+    m->kappa_T = malloc(nc * sizeof *m->kappa_T);
+    if (!m->couple_dep || !m->kappa || !m->kappa_T) return ABL_ENOMEM;
+    for (size_t q = 0; q < m->ncouple; q++) {
+        m->couple_dep[q] = deposition_entry(m, cpl[q].b);
+        m->kappa[q] = 0.0;
+        m->kappa_T[q] = NAN;
+    }
+    double u_held = 0.0;
+    for (size_t j = 0; j < m->npin; j++) {
+        const size_t c = m->pin_idx[j];
+        const uint8_t mat = m->sim->material[c];
+        if (!(m->sig37[mat] > 0.0)) continue;
+        double eps, sig;
+        mwa_dielectric_at(m->eps37[mat], m->sig37[mat], m->tdep[mat], p->coolant_C, &eps, &sig);
+        const double two_alpha = 2.0 * mwa_attenuation_Np_m(eps, sig, p->f_Hz);
+        const int ijk[3] = {(int)(c % g->sy), (int)(c / g->sy % (size_t)g->ny), (int)(c / g->sz)};
+        double x0[3];
+        grid_voxel_centre_m(g, ijk[0], ijk[1], ijk[2], x0);
+        double sum = 0.0;
+        for (int a = 0; a < HELD_SUB; a++)
+            for (int b = 0; b < HELD_SUB; b++)
+                for (int e = 0; e < HELD_SUB; e++) {
+                    const int sub[3] = {a, b, e};
+                    double w[3];
+                    for (int d = 0; d < 3; d++)
+                        w[d] = x0[d] + ((sub[d] + 0.5) / HELD_SUB - 0.5) * g->h_m[d] - p->tip_m[d];
+                    const double sx = w[0] * p->dir[0] + w[1] * p->dir[1] + w[2] * p->dir[2];
+                    double r2 = 0.0;
+                    for (int d = 0; d < 3; d++) {
+                        const double rd = sx >= 0.0 ? w[d] - sx * p->dir[d] : w[d];
+                        r2 += rd * rd;
+                    }
+                    if (r2 > p->cutoff_m * p->cutoff_m || sx > p->feed_m + p->cutoff_m ||
+                        r2 <= p->radius_m * p->radius_m)
+                        continue; /* outside the pattern, or the antenna itself */
+                    const double re = sqrt(r2 + p->radius_m * p->radius_m), ds = sx - p->feed_m;
+                    const double f =
+                        ds < 0.0 ? exp(-(ds / p->fwd_m) * (ds / p->fwd_m)) : exp(-ds / p->back_m);
+                    sum += two_alpha * exp(-two_alpha * re) * f / re;
+                }
+        u_held += sum / (HELD_SUB * HELD_SUB * HELD_SUB);
+    }
+    m->u_held = u_held;
+    return ABL_OK;
 }
 
 static abl_status mwa_create(const abl_source_cfg *cfg, const abl_sim *sim, abl_source **out,
@@ -593,8 +715,10 @@ static abl_status mwa_create(const abl_source_cfg *cfg, const abl_sim *sim, abl_
         m->idx[m->n + q] = cpl[q].b;
         m->couple_dG[q] = cpl[q].dG_m2;
     }
+    if (mark && (st = near_field_setup(m, g, cpl))) goto fail_nomem;
+    m->couple = cpl; /* the shift needs each coupled voxel's geometry */
+    cpl = NULL;
     free(mark);
-    free(cpl);
     *out = s;
     return ABL_OK;
 fail_nomem:

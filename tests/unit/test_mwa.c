@@ -403,15 +403,21 @@ static void test_cooled_shaft(void)
             const long w = (long)b + nb[f];
             beside = beside || (w >= 0 && w < (long)g->n && held[w]);
         }
-        couples_ok = couples_ok && !held[b] && beside &&
-                     c.heat_q_W_m3[q] == G * (15.0 - s->T[b]);
+        /* the coolant's conductance and the near-field shift (whose size test_near_field
+         * checks against the exact solution) */
+        couples_ok = couples_ok && !held[b] && beside && isfinite(c.heat_q_W_m3[q]) &&
+                     isfinite(G);
     }
     printf("\n  cooled antenna: %zu held, %zu deposition voxels, %zu coupled; absorbed %.12g W",
            c.n_pin, c.heat_G_first, c.n_heat - c.heat_G_first, P);
     CU_ASSERT(sar_outside);
     CU_ASSERT(couples_ok);
     CU_ASSERT(c.n_heat > c.heat_G_first);
-    CU_ASSERT(fabs(P - 30.0) < 30.0 * 1e-9);
+    /* the tissue outside the shaft absorbs P eff less the held tissue's share (1 to 1.75 mm
+     * from the axis and the tip's cap), which goes to the coolant: measured 7.8 %; outside
+     * 4-12 % the annulus would be lost (0) or the antenna's body counted (its cross-section is
+     * a third of the held one's) */
+    CU_ASSERT(P < 30.0 * 0.96 && P > 30.0 * 0.88);
     abl_error err = {0};
     CU_ASSERT_FATAL(sim_step(s, 30, &err) == ABL_OK);
     const abl_energy *e = &s->energy;
@@ -431,6 +437,141 @@ static void test_cooled_shaft(void)
     free(held);
     sim_destroy(s);
     scenario_free(sc);
+}
+
+/* The exact radial steady state around a shaft of radius a held at Tc in tissue of conductivity
+ * k and perfusion w (blood at Tb), with the antenna's near field q(r) = S e^{-2 alpha r_e} / r_e,
+ * r_e = sqrt(r^2 + a^2), and T = Tb at R: the heat the wall takes per unit length [W/m].
+ * Finite volumes on a geometric grid of n cells (a cell's source by Simpson's rule of q r), a
+ * tridiagonal solve; 4000 cells from 1 to 25 mm agree with 8000 to 1e-5. */
+static double radial_wall_W_per_m(double a, double R, double k, double w, double Tc, double Tb,
+                                  double S, double two_alpha, int n)
+{
+    double *e = malloc((size_t)(n + 1) * sizeof *e), *A = malloc((size_t)n * 4 * sizeof *A);
+    CU_ASSERT_FATAL(e && A);
+    double *lo = A, *di = A + n, *up = A + 2 * n, *rhs = A + 3 * n;
+    for (int i = 0; i <= n; i++) e[i] = a * pow(R / a, (double)i / n);
+#define QR(r) (S * exp(-two_alpha * sqrt((r) * (r) + a * a)) / sqrt((r) * (r) + a * a) * (r))
+    double c_in0 = 0.0;
+    for (int i = 0; i < n; i++) {
+        const double c = sqrt(e[i] * e[i + 1]), cm = i ? sqrt(e[i - 1] * e[i]) : e[0],
+                     cp = i < n - 1 ? sqrt(e[i + 1] * e[i + 2]) : e[n];
+        const double gin = k * e[i] / (c - cm), gout = k * e[i + 1] / (cp - c);
+        const double vol = 0.5 * (e[i + 1] * e[i + 1] - e[i] * e[i]), m = 0.5 * (e[i] + e[i + 1]);
+        const double Q = (e[i + 1] - e[i]) / 6.0 * (QR(e[i]) + 4.0 * QR(m) + QR(e[i + 1]));
+        lo[i] = -gin;
+        up[i] = -gout;
+        di[i] = gin + gout + w * vol;
+        rhs[i] = Q + w * vol * Tb;
+        if (i == 0) {
+            rhs[i] += gin * Tc;
+            lo[i] = 0.0;
+            c_in0 = gin;
+        }
+        if (i == n - 1) {
+            rhs[i] += gout * Tb;
+            up[i] = 0.0;
+        }
+    }
+#undef QR
+    for (int i = 1; i < n; i++) { /* Thomas */
+        const double f = lo[i] / di[i - 1];
+        di[i] -= f * up[i - 1];
+        rhs[i] -= f * rhs[i - 1];
+    }
+    for (int i = n - 1; i >= 0; i--) rhs[i] = (rhs[i] - (i < n - 1 ? up[i] * rhs[i + 1] : 0.0)) / di[i];
+    const double W = 2.0 * PI_ * c_in0 * (rhs[0] - Tc);
+    free(e);
+    free(A);
+    return W;
+}
+
+/* The heat a cooled shaft takes from its antenna's near field, against the exact radial
+ * solution (applicator.h needle_source_shift, docs/MWA.md "Cooled shaft"). A slab of perfused
+ * liver three voxels thick with insulated faces, the antenna across it (tip on the bottom face;
+ * the pattern's axial factor varies by 1.5 % over the slab: feed 100 mm ahead, width 200 mm),
+ * constant dielectric properties, k independent of T, no vaporisation: a cross-section of a long
+ * antenna, linear, at steady state (the net source heat over 600-900 s; perfusion time constant
+ * rho c / w = 61 s). The wall's heat is what the tissue does not keep, P - net, per unit length,
+ * less the perfusion heat of the held voxels themselves (counted as heat the hold takes, but it
+ * reaches no tissue); the exact one sums the radial solution over the three layers' axial
+ * factors (linear in the source). Measured: 1 mm -1.7 % (offsets 0.5 h and 0.3 h alike),
+ * 0.5 mm +0.06 %; before the shift and the held annulus's share (session 25) -26 / -24 % and
+ * -15 %. A cross-section model in Python with the same rules predicted -0.8 % and -0.5 %; what is
+ * left is the perfusion heat of the tissue in the held annulus, which neither model carries.
+ * Bounds 3 % (1 mm) and 1 % (0.5 mm): the measured error with room for the platform's rounding
+ * and the slab's axial factor, each far inside what the old coupling gave. */
+static double near_field_case(double h_mm, double off)
+{
+    const int N = (int)lround(50.0 / h_mm);
+    char yaml[2048];
+    snprintf(yaml, sizeof yaml,
+             "name: mwa_near_field\n"
+             "tissues_file: tissues.yaml\n"
+             "tissues: {liver: {metabolic_heat_W_per_m3: 0, "
+             "thermal_conductivity_temp_coeff_per_K: 0}}\n"
+             "grid: {dims: [%d, %d, 3], spacing_mm: [%g, %g, %g], background: liver}\n"
+             "boundary: {default: {type: fixed_temperature, temperature_C: 37},\n"
+             "           z_min: {type: insulated}, z_max: {type: insulated}}\n"
+             "physics: {vaporisation: off}\n"
+             "time: {duration_s: 900, dt_s: auto}\n"
+             "output: {snapshot_interval_s: 0}\n"
+             "sources:\n"
+             "  - {name: a, type: mwa, frequency_MHz: 2450, power_W: 2, efficiency: 1,\n"
+             "     tip_mm: [%g, %g, %g], direction: [0, 0, 1], feed_gap_from_tip_mm: 100,\n"
+             "     forward_width_mm: 200, dielectric_model: constant, coolant_temperature_C: 20}\n",
+             N, N, h_mm, h_mm, h_mm, off * h_mm, 0.3 * off * h_mm, -1.5 * h_mm);
+    abl_scenario *sc = tu_scenario(yaml, NULL, 0);
+    CU_ASSERT_FATAL(sc != NULL);
+    abl_sim *s = tu_sim(sc);
+    abl_error err = {0};
+    /* the net source heat over the last 300 s (the transient is e^-10 down at 600 s) */
+    const long half = (long)s->nsteps_total * 2 / 3;
+    CU_ASSERT_FATAL(sim_step(s, half, &err) == ABL_OK);
+    const double E0 = s->energy.E_sources_J, t0 = s->t_s;
+    CU_ASSERT_FATAL(sim_step(s, s->nsteps_total - half, &err) == ABL_OK);
+    const double net_W = (s->energy.E_sources_J - E0) / (s->t_s - t0);
+    const abl_grid *g = &s->grid;
+    const double h = h_mm * 1e-3;
+    abl_source_contrib c = tu_source_update(s, 0, s->t_s);
+    /* the perfusion heat of the held voxels themselves (held at the coolant temperature, the
+     * antenna's body among them) is counted as heat the hold takes (sim.c pins) but reaches no
+     * tissue: not the wall's */
+    const abl_tissue *li = &sc->tissues.t[tissue_table_find(&sc->tissues, "liver")];
+    const double w = li->perfusion_per_s * sc->tissues.blood_rho_kg_m3 * sc->tissues.blood_c_J_kgK;
+    const double held_perf_W = (double)c.n_pin * w * (sc->T_arterial_C - 20.0) * h * h * h;
+    const double W = (2.0 - net_W - held_perf_W) / (3.0 * h);
+    /* the pattern's scale S / f from the first deposition voxel: q = S f e^{-2 alpha r_e} / r_e */
+    const double two_alpha = 2.0 * mwa_attenuation_Np_m(li->eps_r_2450MHz,
+                                                        li->sigma_2450MHz_S_m, 2.45e9);
+    const double a = 1e-3, tip[3] = {off * h, 0.3 * off * h, -1.5 * h};
+    const size_t v0 = c.heat_idx[0];
+    double x[3];
+    grid_voxel_centre_m(g, (int)(v0 % g->sy), (int)(v0 / g->sy % (size_t)g->ny),
+                        (int)(v0 / g->sz), x);
+    const double fz0 = exp(-pow((x[2] - tip[2] - 0.1) / 0.2, 2));
+    const double re0 = sqrt(pow(x[0] - tip[0], 2) + pow(x[1] - tip[1], 2) + a * a);
+    const double S = c.heat_q_W_m3[0] * re0 / (two_alpha * exp(-two_alpha * re0) * fz0);
+    double Wx = 0.0;
+    for (int l = 0; l < 3; l++) {
+        const double fz = exp(-pow(((l + 0.5) * h - 0.1) / 0.2, 2));
+        Wx += radial_wall_W_per_m(a, 25e-3, li->k_W_mK, w, 20.0, sc->T_arterial_C,
+                                  S * two_alpha * fz, two_alpha, 4000) / 3.0;
+    }
+    printf("\n  near field beside a cooled shaft, %g mm (offset %.1f h): wall %.2f W/m, exact "
+           "%.2f W/m (%+.2f %%)", h_mm, off, W, Wx, 100.0 * (W / Wx - 1.0));
+    sim_destroy(s);
+    scenario_free(sc);
+    return W / Wx - 1.0;
+}
+
+static void test_near_field(void)
+{
+    const double e1 = near_field_case(1.0, 0.5), e2 = near_field_case(0.5, 0.5),
+                 e3 = near_field_case(1.0, 0.3);
+    CU_ASSERT(fabs(e1) < 0.03);
+    CU_ASSERT(fabs(e3) < 0.03);
+    CU_ASSERT(fabs(e2) < 0.01);
 }
 
 static void test_bad_key(void)
@@ -497,6 +638,8 @@ void register_mwa_tests(void)
                 test_alignment_cooled);
     CU_add_test(s, "cooled antenna: held shaft, deposition outside it, coupling, balance",
                 test_cooled_shaft);
+    CU_add_test(s, "cooled shaft: near-field heat to the wall vs the exact radial solution",
+                test_near_field);
     CU_add_test(s, "misspelt key rejected with file:line", test_bad_key);
     CU_add_test(s, "zone length/diameter/volume on a known box", test_zone_dims);
 }
