@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# sigterm_loading.sh - send a signal to `ablasim run` (or `resume`) at random moments of its
-# first second, while it loads the scenario, locks its outputs and builds the grid, and count
-# what each try leaves behind (docs/RELIABILITY.md, "Signals").
+# sigterm_loading.sh - send a signal to `ablasim run` (or `resume`, `margin`) at random moments
+# of its first second, while it loads the scenario, locks its outputs and builds the grid, and
+# count what each try leaves behind (docs/RELIABILITY.md, guarantee 18).
 #
-#   scripts/sigterm_loading.sh [TRIES] [MAX_DELAY_MS] [DIMS] [SIGNAL] [run|resume]
+#   scripts/sigterm_loading.sh [TRIES] [MAX_DELAY_MS] [DIMS] [SIGNAL] [run|resume|margin]
 #   defaults:                   40      50             160    TERM     run
 #
 # Every try runs in a fresh directory holding the inputs (configs/liver_demo.yaml shrunk to 1 s,
 # configs/tissues.yaml), a previous result of the same name (o.h5, o.json, o.xdmf) and, for
-# `resume`, the checkpoint o.ckpt.h5 and partial result o.h5.part of a stopped run. The signal
+# `resume`, the checkpoint s.ckpt.h5 and partial result s.h5.part of a stopped run; for `margin`
+# (which installs no handler: a signal ends it like a kill) the previous result is 60 s long and
+# its margin files and maps (`margin o.h5 --nifti p`) are there. The signal
 # comes after a uniformly random delay of 0..MAX_DELAY_MS ms. Printed per outcome: the exit
 # status (143/130 = killed by the signal's default action), the files that were not there before
 # (left), and the earlier files that are not byte for byte as they were (a run stopped
@@ -31,7 +33,9 @@ tmpl=$work/try
 mkdir -p "$tmpl"
 cp "$root/configs/liver_demo.yaml" "$root/configs/tissues.yaml" "$tmpl/"
 set_dims="grid.dims=[$dims,$dims,$dims]"
-( cd "$tmpl" && "$bin" run liver_demo.yaml -o o.h5 --set "$set_dims" --set time.duration_s=1 -q ) ||
+dur=1
+[ "$cmd" = margin ] && dur=60
+( cd "$tmpl" && "$bin" run liver_demo.yaml -o o.h5 --set "$set_dims" --set time.duration_s=$dur -q ) ||
     { echo "sigterm_loading: the previous result could not be made" >&2; exit 1; }
 if [ "$cmd" = resume ]; then
     # a stopped run to another name, its checkpoint renamed to the template's output: a run of
@@ -47,6 +51,10 @@ if [ "$cmd" = resume ]; then
     [ $rc = 75 ] && [ -e "$tmpl/s.ckpt.h5" ] ||
         { echo "sigterm_loading: no checkpoint to resume (exit $rc)" >&2; exit 1; }
     argv=(resume s.ckpt.h5 -q)
+elif [ "$cmd" = margin ]; then
+    ( cd "$tmpl" && "$bin" margin o.h5 --nifti p -q >/dev/null ) ||
+        { echo "sigterm_loading: the previous margin files could not be made" >&2; exit 1; }
+    argv=(margin o.h5 --nifti p -q)
 else
     argv=(run liver_demo.yaml -o o.h5 --set "$set_dims" --set time.duration_s=100000 -q)
 fi
@@ -60,7 +68,7 @@ for t in $(seq "$tries"); do
     rm -rf "$d"
     cp -a "$work/template" "$d"
     delay=$((RANDOM % (maxms + 1)))
-    ( cd "$d" && exec "$bin" "${argv[@]}" 2>/dev/null ) &
+    ( cd "$d" && exec "$bin" "${argv[@]}" >/dev/null 2>&1 ) &
     pid=$!
     sleep "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))"
     kill -"$sig" $pid 2>/dev/null
