@@ -15,7 +15,9 @@ typedef enum {
     ABL_ENOMEM, /* allocation failed or the run would not fit in memory */
     ABL_EIO,    /* file missing, unreadable, unwritable, truncated */
     ABL_ENUM,   /* numerical fault: NaN/Inf, runaway temperature */
-    ABL_ESTOPPED, /* stopped on request (SIGINT/SIGTERM) after writing a checkpoint */
+    ABL_ESTOPPED, /* stopped on request (SIGINT/SIGTERM): after writing a checkpoint, or before
+                   * the run began (while loading, or in --dt-check's reference) with nothing
+                   * written */
     ABL_EINTERNAL
 } abl_status;
 
@@ -31,7 +33,8 @@ abl_status abl_fail(abl_error *err, abl_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Exit code main() uses for a status: 0 ok, 2 bad input, 3 I/O, 4 memory, 5 numerics,
- * 75 stopped with a checkpoint (EX_TEMPFAIL: run 'ablasim resume'), 1 other. */
+ * 75 stopped on request (EX_TEMPFAIL: 'ablasim resume' continues from the checkpoint, or, when
+ * it stopped before the run began, the same command starts again), 1 other. */
 int abl_status_exit_code(abl_status s);
 const char *abl_status_name(abl_status s);
 

@@ -42,7 +42,8 @@ static const char *usage_main =
     "  --version           print the version\n"
     "\n"
     "exit codes: 0 ok, 1 usage, 2 invalid input, 3 I/O error, 4 out of memory, 5 numerical fault,\n"
-    "            75 stopped by a signal after writing a checkpoint\n";
+    "            75 stopped by SIGINT/SIGTERM (run, resume): a checkpoint written, or, before\n"
+    "            the run began, nothing written\n";
 
 static const char *usage_resume =
     "usage: ablasim resume CKPT.h5 [--threads N] [--quiet] [--profile] [--checkpoint-every SECONDS]\n"
@@ -64,7 +65,14 @@ static void on_signal(int sig)
     stop_requested = 1;
 }
 
-/* SIGINT/SIGTERM ask the run to checkpoint and stop at the next step boundary. */
+/* SIGINT/SIGTERM ask the run to checkpoint and stop at the next step boundary. run and resume
+ * install this first thing, before they read, lock or write anything: a signal while they load
+ * (scenario, locks, a completed commit, grid and mesh, checkpoint) is then seen at the next
+ * stop_while_loading, which releases the locks and stops with nothing written. Installed later
+ * (as it used to be, just before the first step), a signal during loading took the default
+ * action and left the lock files behind. The handler only sets a flag (async-signal-safe); the
+ * guarded mesh read's child inherits it and so finishes its read instead of dying half-way,
+ * which its parent would report as a crash of the HDF5 library. */
 static void install_signals(void)
 {
     struct sigaction sa;
@@ -73,6 +81,24 @@ static void install_signals(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+}
+
+/* A safe point of the loading phase (no file of this command is half-written; its locks are
+ * the only files it has made): ABL_ESTOPPED, exit 75 like a run stopped after it began, but
+ * with nothing written, when a stop was requested. ckpt_in: the checkpoint being resumed (NULL
+ * for run). The caller releases what it holds (its locks' files are removed). */
+static abl_status stop_while_loading(const char *ckpt_in, abl_error *err)
+{
+    if (!stop_requested) return ABL_OK;
+    if (ckpt_in)
+        return abl_fail(err, ABL_ESTOPPED,
+                        "stopped on request while loading, before the resumed run began: this "
+                        "run wrote nothing; the checkpoint %s is as it was ('ablasim resume %s' "
+                        "starts again)",
+                        ckpt_in, ckpt_in);
+    return abl_fail(err, ABL_ESTOPPED,
+                    "stopped on request while loading, before the run began: this run wrote "
+                    "nothing (the same command starts it again)");
 }
 
 static const char *usage_run =
@@ -417,7 +443,8 @@ static abl_status dt_reference_run(const char *scenario, const char **sets, int 
     }
     if (!st) st = sim_create(sc, &sim, err);
     if (!st) {
-        install_signals(); /* before the line below: a signal after it is the reference's */
+        /* the handler is in place since the command began: a stop request from here on, or
+         * one made while the reference loaded, stops the reference at its next step boundary */
         if (!quiet)
             fprintf(stderr, "ablasim: %s: time-step check: the reference at dt = %.4g s "
                             "(%ld steps%s) first, no files\n",
@@ -469,6 +496,7 @@ int cmd_run(int argc, char **argv)
     double ckpt_every = 0;
     const char *ckpt = NULL;
     bool overwrite_ckpt = false, dt_check = false;
+    install_signals(); /* before anything is read, locked or written (see there) */
     /* argc + 2: room for the reference's overrides (--dt-check: step, multirate) */
     if (!sets) return 4;
     for (int i = 0; i < argc; i++) {
@@ -530,6 +558,8 @@ int cmd_run(int argc, char **argv)
     abl_sim *sim = NULL;
     abl_status st = scenario_load(scenario, sets, nsets, &sc, &err);
     if (st) return free(sets), fail("run", &err);
+    /* the safe points of loading: before the locks, after them (and a completed commit, the
+     * only file work before a run), after the grid; the last is execute's */
     char defpath[300];
     if (!out) out = sc->output_path;
     if (!out) {
@@ -546,8 +576,9 @@ int cmd_run(int argc, char **argv)
     if (!ckpt) ckpt = ckpt_default;
     run_guard g = {0};
     abl_dt_reference dtref = {0};
-    if ((st = guard_run(&g, sc, true, NULL, out, ckpt, overwrite_ckpt, &err)) ||
-        (st = sim_create(sc, &sim, &err))) {
+    if ((st = stop_while_loading(NULL, &err)) ||
+        (st = guard_run(&g, sc, true, NULL, out, ckpt, overwrite_ckpt, &err)) ||
+        (st = stop_while_loading(NULL, &err)) || (st = sim_create(sc, &sim, &err))) {
         guard_release(&g);
         scenario_free(sc);
         free(ckpt_default);
@@ -562,6 +593,7 @@ int cmd_run(int argc, char **argv)
         sim_destroy(sim);
         sim = NULL;
         st = dt_reference_run(scenario, sets, nsets, NULL, dt, mr, quiet, &dtref, &err);
+        if (!st) st = stop_while_loading(NULL, &err);
         if (!st) st = sim_create(sc, &sim, &err);
     }
     if (st) {
@@ -600,6 +632,15 @@ static int execute(const char *cmd, abl_scenario *sc, abl_sim *sim, const char *
                    const char *resume_part_id, run_guard *g, const abl_dt_reference *dtref)
 {
     abl_error err = {0};
+    /* the last safe point of loading: sim_run opens the result first and answers a stop
+     * request only after that, with a checkpoint */
+    abl_status st = stop_while_loading(resume_snapshots >= 0 ? ckpt : NULL, &err);
+    if (st) {
+        sim_destroy(sim);
+        scenario_free(sc);
+        guard_release(g);
+        return fail(cmd, &err);
+    }
     if (!quiet)
         fprintf(stderr,
                 "ablasim: %s: %d x %d x %d voxels, %.1f s in %ld steps of %.4g s, %d thread%s%s\n",
@@ -619,9 +660,8 @@ static int execute(const char *cmd, abl_scenario *sc, abl_sim *sim, const char *
                          .resume_part_id = resume_part_id,
                          .profile = show_profile,
                          .dt_reference = dtref};
-    install_signals();
     const double t_run = omp_get_wtime();
-    abl_status st = sim_run(sim, &opts, &err);
+    st = sim_run(sim, &opts, &err);
     const double run_s = omp_get_wtime() - t_run;
     if (st) {
         if (ps.tty && !quiet) fputc('\n', stderr);
@@ -659,6 +699,7 @@ static int cmd_resume(int argc, char **argv)
     int threads = 0;
     bool quiet = false, dt_check = false;
     double every = 0;
+    install_signals(); /* before anything is read, locked or written (see there) */
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -702,8 +743,11 @@ static int cmd_resume(int argc, char **argv)
     if (st) return fail("resume", &err);
     run_guard g = {0};
     abl_dt_reference dtref = {0};
-    if ((st = guard_run(&g, sc, false, ckpt, info.output_path, ckpt, false, &err)) ||
-        (st = sim_create(sc, &sim, &err)) || (st = checkpoint_restore(ckpt, sim, &err))) {
+    /* safe points as in cmd_run, and after the restore */
+    if ((st = stop_while_loading(ckpt, &err)) ||
+        (st = guard_run(&g, sc, false, ckpt, info.output_path, ckpt, false, &err)) ||
+        (st = stop_while_loading(ckpt, &err)) || (st = sim_create(sc, &sim, &err)) ||
+        (st = stop_while_loading(ckpt, &err)) || (st = checkpoint_restore(ckpt, sim, &err))) {
         guard_release(&g);
         sim_destroy(sim);
         scenario_free(sc);
@@ -718,6 +762,7 @@ static int cmd_resume(int argc, char **argv)
         sim_destroy(sim);
         sim = NULL;
         st = dt_reference_run(NULL, NULL, 0, ckpt, dt, mr, quiet, &dtref, &err);
+        if (!st) st = stop_while_loading(ckpt, &err);
         if (!st) st = sim_create(sc, &sim, &err);
         if (!st) st = checkpoint_restore(ckpt, sim, &err);
         if (st) {

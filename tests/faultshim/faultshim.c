@@ -36,6 +36,10 @@
  *                              call the file it is open on)
  *   ABLASIM_FAULT_KILL=1       instead of failing, the process kills itself (SIGKILL) just before
  *                              that call: a crash at that point of the command
+ *   ABLASIM_FAULT_SIGNAL=NAME  instead of failing, the process sends itself this signal (TERM,
+ *                              INT, or a number) just before that call, which then runs as
+ *                              asked: a user's stop request (Ctrl-C, a batch system's SIGTERM)
+ *                              at that point of the command
  *   ABLASIM_FAULT_NOLINK=1     every hard link (link, linkat) under the working directory fails
  *                              with EPERM, as on a file system without hard links (not counted)
  * Counters are atomics (OpenMP threads may write); the hot paths take no lock and do not
@@ -73,6 +77,7 @@ static unsigned class_mask = (1u << NCLASS) - 1;
 static long fault_at = -1; /* < 0: count only */
 static int fault_errno = EIO;
 static bool fault_kill = false;
+static int fault_signal = 0; /* 0: none */
 static bool no_links = false;
 static atomic_long counts[NCLASS];
 static atomic_long numbered; /* eligible calls of the classes in class_mask */
@@ -145,6 +150,9 @@ __attribute__((constructor)) static void shim_init(void)
     if (en && *en) fault_errno = parse_errno(en);
     const char *kl = getenv("ABLASIM_FAULT_KILL");
     fault_kill = kl && !strcmp(kl, "1");
+    const char *sg = getenv("ABLASIM_FAULT_SIGNAL");
+    if (sg && *sg)
+        fault_signal = !strcmp(sg, "TERM") ? SIGTERM : !strcmp(sg, "INT") ? SIGINT : atoi(sg);
     const char *nl = getenv("ABLASIM_FAULT_NOLINK");
     no_links = nl && !strcmp(nl, "1");
     const char *calls = getenv("ABLASIM_FAULT_CALLS");
@@ -205,6 +213,10 @@ static bool fault(int c, const char *what, int fd)
         append_line(log_file, line);
     }
     if (fault_kill) raise(SIGKILL);
+    if (fault_signal > 0) {
+        raise(fault_signal); /* handled or not, the call itself goes ahead */
+        return false;
+    }
     errno = fault_errno;
     return true;
 }
