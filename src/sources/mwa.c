@@ -533,9 +533,12 @@ static size_t deposition_entry(const mwa_state *m, size_t c)
 /* A cooled shaft's near-field data: each coupled voxel's deposition entry and an empty shift
  * cache, and u_held, the pattern integrated over the held voxels' tissue outside the antenna
  * (the voxel's attenuation at the coolant temperature it is held at; 4 x 4 x 4 midpoints per
- * voxel, the deposition list's cutoff rules per point). */
+ * voxel, the deposition list's cutoff rules per point). Held tissue the pattern reaches needs
+ * its dielectric properties as the deposition's tissue does (ABL_EINVAL naming it; a held voxel
+ * whose every point lies in the antenna or outside the pattern needs none). */
 #define HELD_SUB 4
-static abl_status near_field_setup(mwa_state *m, const abl_grid *g, const abl_needle_couple *cpl)
+static abl_status near_field_setup(mwa_state *m, const abl_grid *g, const abl_needle_couple *cpl,
+                                   const abl_source_cfg *cfg, abl_error *err)
 {
     const mwa_params *p = m->p;
     const size_t nc = m->ncouple ? m->ncouple : 1;
@@ -552,9 +555,12 @@ static abl_status near_field_setup(mwa_state *m, const abl_grid *g, const abl_ne
     for (size_t j = 0; j < m->npin; j++) {
         const size_t c = m->pin_idx[j];
         const uint8_t mat = m->sim->material[c];
-        if (!(m->sig37[mat] > 0.0)) continue;
-        double eps, sig;
-        mwa_dielectric_at(m->eps37[mat], m->sig37[mat], m->tdep[mat], p->coolant_C, &eps, &sig);
+        const bool no_data = isnan(m->eps37[mat]) || isnan(m->sig37[mat]);
+        if (!no_data && !(m->sig37[mat] > 0.0)) continue; /* absorbs nothing */
+        double eps = NAN, sig = NAN;
+        if (!no_data)
+            mwa_dielectric_at(m->eps37[mat], m->sig37[mat], m->tdep[mat], p->coolant_C, &eps,
+                              &sig);
         const double two_alpha = 2.0 * mwa_attenuation_Np_m(eps, sig, p->f_Hz);
         const int ijk[3] = {(int)(c % g->sy), (int)(c / g->sy % (size_t)g->ny), (int)(c / g->sz)};
         double x0[3];
@@ -576,6 +582,18 @@ static abl_status near_field_setup(mwa_state *m, const abl_grid *g, const abl_ne
                     if (r2 > p->cutoff_m * p->cutoff_m || sx > p->feed_m + p->cutoff_m ||
                         r2 <= p->radius_m * p->radius_m)
                         continue; /* outside the pattern, or the antenna itself */
+                    if (no_data) {
+                        const abl_tissue *t =
+                            &m->sim->sc->tissues.t[m->sim->mat_tissue[mat]];
+                        const bool f915 = p->f_Hz < 1e9;
+                        return abl_fail(err, ABL_EINVAL,
+                                        "%s: source '%s': tissue '%s' beside the cooled shaft "
+                                        "has no relative_permittivity_%s / "
+                                        "electrical_conductivity_%s_S_per_m in the tissue "
+                                        "table; add them (tissues: section)",
+                                        cfg->where, cfg->name, t->name,
+                                        f915 ? "915MHz" : "2450MHz", f915 ? "915MHz" : "2450MHz");
+                    }
                     const double re = sqrt(r2 + p->radius_m * p->radius_m), ds = sx - p->feed_m;
                     const double f =
                         ds < 0.0 ? exp(-(ds / p->fwd_m) * (ds / p->fwd_m)) : exp(-ds / p->back_m);
@@ -715,8 +733,13 @@ static abl_status mwa_create(const abl_source_cfg *cfg, const abl_sim *sim, abl_
         m->idx[m->n + q] = cpl[q].b;
         m->couple_dG[q] = cpl[q].dG_m2;
     }
-    if (mark && (st = near_field_setup(m, g, cpl))) goto fail_nomem;
-    m->couple = cpl; /* the shift needs each coupled voxel's geometry */
+    if (mark && (st = near_field_setup(m, g, cpl, cfg, err))) {
+        if (st == ABL_ENOMEM) goto fail_nomem;
+        goto fail;
+    }
+    /* the shift needs each coupled voxel's geometry (kept at its used length) */
+    abl_needle_couple *kept = realloc(cpl, (m->ncouple ? m->ncouple : 1) * sizeof *cpl);
+    m->couple = kept ? kept : cpl;
     cpl = NULL;
     free(mark);
     *out = s;
