@@ -518,6 +518,45 @@ static abl_status cooled_shaft(mwa_state *m, const abl_grid *g, int **mark,
     return m->couple_dG && m->couple_G ? ABL_OK : ABL_ENOMEM;
 }
 
+/* The pattern's geometry at point x (file comment): s along the shaft from the tip and r^2 from
+ * the axis (from the tip itself where s < 0); false outside the deposition region (beyond
+ * cutoff_mm of the axis, or further than cutoff_mm behind the feed). */
+static bool pattern_point(const mwa_params *p, const double x[3], double *s, double *r2)
+{
+    double w[3];
+    for (int a = 0; a < 3; a++)
+        w[a] = x[a] - p->tip_m[a];
+    const double sx = w[0] * p->dir[0] + w[1] * p->dir[1] + w[2] * p->dir[2];
+    double rr = 0.0;
+    for (int a = 0; a < 3; a++) {
+        const double ra = sx >= 0.0 ? w[a] - sx * p->dir[a] : w[a];
+        rr += ra * ra;
+    }
+    *s = sx;
+    *r2 = rr;
+    return !(rr > p->cutoff_m * p->cutoff_m || sx > p->feed_m + p->cutoff_m);
+}
+
+/* The pattern's axial factor f(s) (file comment). */
+static double pattern_axial(const mwa_params *p, double s)
+{
+    const double ds = s - p->feed_m;
+    return ds < 0.0 ? exp(-(ds / p->fwd_m) * (ds / p->fwd_m)) : exp(-ds / p->back_m);
+}
+
+/* Tissue t that the pattern reaches has no dielectric values at the source's frequency:
+ * ABL_EINVAL naming it; where: "around the antenna", "beside the cooled shaft". */
+static abl_status no_dielectric(const abl_source_cfg *cfg, const mwa_params *p,
+                                const abl_tissue *t, const char *where, abl_error *err)
+{
+    const char *f = p->f_Hz < 1e9 ? "915MHz" : "2450MHz";
+    return abl_fail(err, ABL_EINVAL,
+                    "%s: source '%s': tissue '%s' %s has no relative_permittivity_%s / "
+                    "electrical_conductivity_%s_S_per_m in the tissue table; add them (tissues: "
+                    "section)",
+                    cfg->where, cfg->name, t->name, where, f, f);
+}
+
 /* The deposition list's entry of voxel c (the list is in index order), SIZE_MAX if absent. */
 static size_t deposition_entry(const mwa_state *m, size_t c)
 {
@@ -570,33 +609,17 @@ static abl_status near_field_setup(mwa_state *m, const abl_grid *g, const abl_ne
             for (int b = 0; b < HELD_SUB; b++)
                 for (int e = 0; e < HELD_SUB; e++) {
                     const int sub[3] = {a, b, e};
-                    double w[3];
+                    double y[3], sx, r2;
                     for (int d = 0; d < 3; d++)
-                        w[d] = x0[d] + ((sub[d] + 0.5) / HELD_SUB - 0.5) * g->h_m[d] - p->tip_m[d];
-                    const double sx = w[0] * p->dir[0] + w[1] * p->dir[1] + w[2] * p->dir[2];
-                    double r2 = 0.0;
-                    for (int d = 0; d < 3; d++) {
-                        const double rd = sx >= 0.0 ? w[d] - sx * p->dir[d] : w[d];
-                        r2 += rd * rd;
-                    }
-                    if (r2 > p->cutoff_m * p->cutoff_m || sx > p->feed_m + p->cutoff_m ||
-                        r2 <= p->radius_m * p->radius_m)
+                        y[d] = x0[d] + ((sub[d] + 0.5) / HELD_SUB - 0.5) * g->h_m[d];
+                    if (!pattern_point(p, y, &sx, &r2) || r2 <= p->radius_m * p->radius_m)
                         continue; /* outside the pattern, or the antenna itself */
-                    if (no_data) {
-                        const abl_tissue *t =
-                            &m->sim->sc->tissues.t[m->sim->mat_tissue[mat]];
-                        const bool f915 = p->f_Hz < 1e9;
-                        return abl_fail(err, ABL_EINVAL,
-                                        "%s: source '%s': tissue '%s' beside the cooled shaft "
-                                        "has no relative_permittivity_%s / "
-                                        "electrical_conductivity_%s_S_per_m in the tissue "
-                                        "table; add them (tissues: section)",
-                                        cfg->where, cfg->name, t->name,
-                                        f915 ? "915MHz" : "2450MHz", f915 ? "915MHz" : "2450MHz");
-                    }
-                    const double re = sqrt(r2 + p->radius_m * p->radius_m), ds = sx - p->feed_m;
-                    const double f =
-                        ds < 0.0 ? exp(-(ds / p->fwd_m) * (ds / p->fwd_m)) : exp(-ds / p->back_m);
+                    if (no_data)
+                        return no_dielectric(cfg, p,
+                                             &m->sim->sc->tissues.t[m->sim->mat_tissue[mat]],
+                                             "beside the cooled shaft", err);
+                    const double re = sqrt(r2 + p->radius_m * p->radius_m);
+                    const double f = pattern_axial(p, sx);
                     sum += two_alpha * exp(-two_alpha * re) * f / re;
                 }
         u_held += sum / (HELD_SUB * HELD_SUB * HELD_SUB);
@@ -668,38 +691,22 @@ static abl_status mwa_create(const abl_source_cfg *cfg, const abl_sim *sim, abl_
                 for (int i = 0; i < g->nx; i++) {
                     size_t c = ABL_IDX(g, i, j, k);
                     uint8_t mat = sim->material[c];
-                    double x[3], w[3];
+                    double x[3], sx, r2;
                     grid_voxel_centre_m(g, i, j, k, x);
-                    for (int a = 0; a < 3; a++)
-                        w[a] = x[a] - p->tip_m[a];
-                    double sx = w[0] * p->dir[0] + w[1] * p->dir[1] + w[2] * p->dir[2];
-                    double r2 = 0.0;
-                    for (int a = 0; a < 3; a++) {
-                        double ra = sx >= 0.0 ? w[a] - sx * p->dir[a] : w[a];
-                        r2 += ra * ra;
-                    }
-                    if (r2 > p->cutoff_m * p->cutoff_m || sx > p->feed_m + p->cutoff_m) continue;
+                    if (!pattern_point(p, x, &sx, &r2)) continue;
                     if (mark && mark[c]) continue;
                     if (pass == 0) {
                         if (isnan(m->eps37[mat]) || isnan(m->sig37[mat])) {
-                            const abl_tissue *t = &tt->t[sim->mat_tissue[mat]];
-                            st = abl_fail(err, ABL_EINVAL,
-                                          "%s: source '%s': tissue '%s' around the antenna has "
-                                          "no relative_permittivity_%s / "
-                                          "electrical_conductivity_%s_S_per_m in the tissue "
-                                          "table; add them (tissues: section)",
-                                          cfg->where, cfg->name, t->name,
-                                          f915 ? "915MHz" : "2450MHz", f915 ? "915MHz" : "2450MHz");
+                            st = no_dielectric(cfg, p, &tt->t[sim->mat_tissue[mat]],
+                                               "around the antenna", err);
                             goto fail;
                         }
                         if (m->sig37[mat] > 0.0) n++;
                         continue;
                     }
                     if (!(m->sig37[mat] > 0.0)) continue;
-                    double re = sqrt(r2 + p->radius_m * p->radius_m);
-                    double ds = sx - p->feed_m;
-                    double f =
-                        ds < 0.0 ? exp(-(ds / p->fwd_m) * (ds / p->fwd_m)) : exp(-ds / p->back_m);
+                    const double re = sqrt(r2 + p->radius_m * p->radius_m);
+                    const double f = pattern_axial(p, sx);
                     m->idx[n] = c;
                     m->re_m[n] = re;
                     m->geom[n] = f / re;
