@@ -337,15 +337,22 @@ static double near_field_inner(double s_m, const void *ctx)
     return nf->f * (exp(-nf->two_alpha * sqrt(2.0 * a2)) - exp(-nf->two_alpha * sqrt(s_m * s_m + a2)));
 }
 
+/* The attenuation constant [Np/m] of material mat at T_C (the Ji & Brace drop where it applies):
+ * one rule for the deposition, the held tissue's share and the near-field shift. */
+static double attenuation_at(const mwa_state *m, uint8_t mat, double T_C)
+{
+    double eps, sig;
+    mwa_dielectric_at(m->eps37[mat], m->sig37[mat], m->tdep[mat], T_C, &eps, &sig);
+    return mwa_attenuation_Np_m(eps, sig, m->p->f_Hz);
+}
+
 /* Coupled voxel q's shift per unit scale, with the voxel's attenuation at the temperature its u
  * was last evaluated at (deposition entry di). */
 static double near_field_shift(const mwa_state *m, size_t q, size_t di)
 {
     const mwa_params *p = m->p;
     const uint8_t mat = m->sim->material[m->idx[di]];
-    double eps, sig;
-    mwa_dielectric_at(m->eps37[mat], m->sig37[mat], m->tdep[mat], m->T_eval[di], &eps, &sig);
-    const near_field nf = {2.0 * mwa_attenuation_Np_m(eps, sig, p->f_Hz),
+    const near_field nf = {2.0 * attenuation_at(m, mat, m->T_eval[di]),
                            m->geom[di] * m->re_m[di], p->radius_m};
     return needle_source_shift(&m->couple[q], p->radius_m, m->u[di], near_field_inner, &nf);
 }
@@ -365,10 +372,7 @@ static abl_status mwa_update(abl_source *s, const abl_field_view *v, abl_source_
     for (size_t i = 0; i < m->n; i++) {
         double T = v->T_C[m->idx[i]];
         if (fabs(T - m->T_eval[i]) <= p->recompute_dT_C) continue; /* NaN T_eval: evaluate */
-        uint8_t mat = v->material[m->idx[i]];
-        double eps, sig;
-        mwa_dielectric_at(m->eps37[mat], m->sig37[mat], m->tdep[mat], T, &eps, &sig);
-        double alpha = mwa_attenuation_Np_m(eps, sig, p->f_Hz);
+        double alpha = attenuation_at(m, v->material[m->idx[i]], T);
         m->u[i] = 2.0 * alpha * exp(-2.0 * alpha * m->re_m[i]) * m->geom[i];
         m->T_eval[i] = T;
         changed = true;
@@ -596,11 +600,7 @@ static abl_status near_field_setup(mwa_state *m, const abl_grid *g, const abl_ne
         const uint8_t mat = m->sim->material[c];
         const bool no_data = isnan(m->eps37[mat]) || isnan(m->sig37[mat]);
         if (!no_data && !(m->sig37[mat] > 0.0)) continue; /* absorbs nothing */
-        double eps = NAN, sig = NAN;
-        if (!no_data)
-            mwa_dielectric_at(m->eps37[mat], m->sig37[mat], m->tdep[mat], p->coolant_C, &eps,
-                              &sig);
-        const double two_alpha = 2.0 * mwa_attenuation_Np_m(eps, sig, p->f_Hz);
+        const double two_alpha = no_data ? NAN : 2.0 * attenuation_at(m, mat, p->coolant_C);
         const int ijk[3] = {(int)(c % g->sy), (int)(c / g->sy % (size_t)g->ny), (int)(c / g->sz)};
         double x0[3];
         grid_voxel_centre_m(g, ijk[0], ijk[1], ijk[2], x0);
