@@ -10,7 +10,9 @@
 # file, the base scenario and the tissue table must be readable by every rank.
 #
 # Resuming: if the job hits its time limit (or a node dies), submit the same script again: the
-# journal keeps every finished point and only the rest run. Nothing to clean up in between.
+# journal keeps every finished point and only the rest run. Nothing to clean up in between. At
+# the time limit Slurm sends SIGTERM: the sweep abandons the points in flight, releases its lock
+# and exits 75 (docs/SWEEPS.md "Journal and resume").
 #
 #SBATCH --job-name=ablasim-sweep
 #SBATCH --nodes=4                 # nodes

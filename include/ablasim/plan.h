@@ -19,6 +19,7 @@
 #ifndef ABLASIM_PLAN_H
 #define ABLASIM_PLAN_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -30,6 +31,11 @@ typedef struct {
     const char *const *sets;   /* --set on the plan file ("search.position_mm=5") */
     int nsets;
     bool quiet;                /* no progress lines on stderr */
+    /* set (by a signal handler: SIGTERM from a batch system's time limit, Ctrl-C) to stop at
+     * the next safe point: the evaluation being simulated is abandoned (not journalled), no
+     * plan file is written (an earlier set is restored as on any failure), ABL_ESTOPPED; the
+     * same plan run again continues from its journal. NULL: never. */
+    volatile sig_atomic_t *stop;
 } abl_plan_opts;
 
 typedef struct {
@@ -51,7 +57,8 @@ typedef struct {
  * plan.json, plan.md, journal.csv}. A journal from an earlier, interrupted run of the same plan
  * file is reused (evaluations are deterministic); one from another plan is refused. Returns
  * ABL_OK also when no passing plan exists (rep->found = false, rep->why says why).
- * Errors: ABL_EINVAL (plan file, scenario), ABL_EIO, ABL_ENOMEM, ABL_ENUMERIC. */
+ * Errors: ABL_EINVAL (plan file, scenario), ABL_EIO, ABL_ENOMEM, ABL_ENUMERIC, ABL_ESTOPPED
+ * (o->stop). */
 abl_status plan_run(const abl_plan_opts *o, abl_plan_report *rep, abl_error *err);
 
 /* docs/PLANNING.md "Plan file keys": a Markdown table printed from the plan file's key

@@ -7,12 +7,14 @@
  * sweep_run() runs the points (one after another, several at once with fewer threads each, or
  * across MPI ranks with a dynamic work queue), appends each finished point to a crash-safe
  * journal, and at the end regenerates the results table (CSV + HDF5) and the per-voxel
- * probability-of-ablation map from the journal. Re-running a sweep skips finished points.
+ * probability-of-ablation map from the journal. Re-running a sweep skips finished points; a
+ * stop request (sweep_run_opts.stop) ends it between points with the journal whole.
  * Thread, job and rank counts change speed, never the table (wall times aside).
  */
 #ifndef ABLASIM_SWEEP_H
 #define ABLASIM_SWEEP_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -131,6 +133,12 @@ typedef struct {
     int threads; /* OpenMP threads of this process, shared by its jobs; 0: omp_get_max_threads */
     sweep_report_fn report;
     void *report_user;
+    /* set (by a signal handler: SIGTERM from a batch system's time limit, Ctrl-C) to stop: the
+     * points running are abandoned (their files removed, not journalled), no new one starts,
+     * the journal keeps every finished point and the table is not rewritten; sweep_run then
+     * returns ABL_ESTOPPED and the same sweep continues with the rest. NULL: never. Under MPI
+     * every rank's flag counts (mpirun and srun pass the signal to all ranks). */
+    volatile sig_atomic_t *stop;
 } sweep_run_opts;
 
 typedef struct {

@@ -32,10 +32,15 @@ static const char *usage_plan =
     "  -h, --help             this text\n"
     "\n"
     "exit codes: 0 done (see the verdict), 1 usage, 2 invalid plan or scenario (also: OUT_DIR\n"
-    "holds the journal of another plan), 3 I/O error, 4 out of memory, 5 numerical fault\n";
+    "holds the journal of another plan), 3 I/O error, 4 out of memory, 5 numerical fault, 75\n"
+    "stopped by SIGINT/SIGTERM (journal.csv keeps the finished evaluations; the same command\n"
+    "continues; no plan file written)\n";
 
 int cmd_plan(int argc, char **argv)
 {
+    /* SIGINT/SIGTERM stop the plan at its next safe point (between simulation steps of an
+     * evaluation), its journal whole and its lock released (exit 75); before, they killed it */
+    cli_install_stop_signals();
     const char *plan = NULL, *out = NULL;
     const char **sets = calloc((size_t)argc + 1, sizeof *sets);
     int nsets = 0, threads = 0, fail_code = 0;
@@ -100,7 +105,7 @@ int cmd_plan(int argc, char **argv)
         return 1;
     }
     if (threads) omp_set_num_threads(threads);
-    abl_plan_opts o = {plan, out, sets, nsets, quiet};
+    abl_plan_opts o = {plan, out, sets, nsets, quiet, &cli_stop_requested};
     abl_plan_report rep;
     abl_error err = {0};
     abl_status st = plan_run(&o, &rep, &err);

@@ -40,8 +40,9 @@ static const char *usage_sweep =
     "\n"
     "exit codes: 0 every point ok, 1 usage, 2 invalid input (also: an output that is an input,\n"
     "a special file as sweep file, more than 1000000 points), 3 I/O error (also: another\n"
-    "ablasim process is writing OUTPUT_DIR), 4 out of memory, 5 numerical fault; when the\n"
-    "sweep ran but points failed, the code of the first failed one\n";
+    "ablasim process is writing OUTPUT_DIR), 4 out of memory, 5 numerical fault, 75 stopped by\n"
+    "SIGINT/SIGTERM (between points: the journal keeps the finished ones, the same command\n"
+    "continues); when the sweep ran but points failed, the code of the first failed one\n";
 
 typedef struct {
     bool quiet;
@@ -210,7 +211,7 @@ static int sweep_main(int argc, char **argv, int rank)
     }
 
     report_state rs = {quiet, sw};
-    sweep_run_opts opts = {jobs, threads, rank == 0 ? report : NULL, &rs};
+    sweep_run_opts opts = {jobs, threads, rank == 0 ? report : NULL, &rs, &cli_stop_requested};
     if (!quiet) {
 #ifndef ABLASIM_MPI
         const int nranks = 1;
@@ -259,6 +260,10 @@ static int sweep_main(int argc, char **argv, int rank)
 int cmd_sweep(int argc, char **argv)
 {
     int rank = 0;
+    /* SIGINT/SIGTERM (a batch system's time limit) stop the sweep between points, its journal
+     * whole and its lock released (exit 75); without the handler they killed it at any moment,
+     * which its journal survives but which left the lock files behind */
+    cli_install_stop_signals();
 #ifdef ABLASIM_MPI
     /* Only the main thread calls MPI (OpenMP threads compute inside points). */
     int provided = 0;
@@ -267,6 +272,7 @@ int cmd_sweep(int argc, char **argv)
         return 1;
     }
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    cli_install_stop_signals(); /* again: in case MPI_Init installed its own */
 #endif
     int rc = sweep_main(argc, argv, rank);
 #ifdef ABLASIM_MPI

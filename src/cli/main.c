@@ -57,31 +57,14 @@ static const char *usage_resume =
     "first run again from the start at half the step (no files), then resumed; the result\n"
     "carries the same comparison an uninterrupted `run --dt-check` writes.\n";
 
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
-
-/* SIGINT/SIGTERM ask the run to checkpoint and stop at the next step boundary. run and resume
- * install this first thing, before they read, lock or write anything: a signal while they load
- * (scenario, locks, a completed commit, grid and mesh, checkpoint) is then seen at the next
- * stop_while_loading, which releases the locks and stops with nothing written. Installed later
- * (as it used to be, just before the first step), a signal during loading took the default
- * action and left the lock files behind. The handler only sets a flag (async-signal-safe); the
- * guarded mesh read's child inherits it and so finishes its read instead of dying half-way,
- * which its parent would report as a crash of the HDF5 library. */
-static void install_signals(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
+/* SIGINT/SIGTERM (signals.c) ask the run to checkpoint and stop at the next step boundary. run
+ * and resume install the handler first thing, before they read, lock or write anything: a
+ * signal while they load (scenario, locks, a completed commit, grid and mesh, checkpoint) is
+ * then seen at the next stop_while_loading, which releases the locks and stops with nothing
+ * written. Installed later (as it used to be, just before the first step), a signal during
+ * loading took the default action and left the lock files behind. The guarded mesh read's
+ * child inherits the handler and so finishes its read instead of dying half-way, which its
+ * parent would report as a crash of the HDF5 library. */
 
 /* A safe point of the loading phase (no file of this command is half-written; its locks are
  * the only files it has made): ABL_ESTOPPED, exit 75 like a run stopped after it began, but
@@ -89,7 +72,7 @@ static void install_signals(void)
  * for run). The caller releases what it holds (its locks' files are removed). */
 static abl_status stop_while_loading(const char *ckpt_in, abl_error *err)
 {
-    if (!stop_requested) return ABL_OK;
+    if (!cli_stop_requested) return ABL_OK;
     if (ckpt_in)
         return abl_fail(err, ABL_ESTOPPED,
                         "stopped on request while loading, before the resumed run began: this "
@@ -450,7 +433,7 @@ static abl_status dt_reference_run(const char *scenario, const char **sets, int 
                             "(%ld steps%s) first, no files\n",
                     ckpt ? "resume" : "run", sim->dt_s, sim->nsteps_total,
                     multirate ? ", single-rate" : "");
-        const abl_run_opts opts = {.no_output = true, .stop = &stop_requested};
+        const abl_run_opts opts = {.no_output = true, .stop = &cli_stop_requested};
         st = sim_run(sim, &opts, err);
     }
     if (!st) {
@@ -496,7 +479,7 @@ int cmd_run(int argc, char **argv)
     double ckpt_every = 0;
     const char *ckpt = NULL;
     bool overwrite_ckpt = false, dt_check = false;
-    install_signals(); /* before anything is read, locked or written (see there) */
+    cli_install_stop_signals(); /* before anything is read, locked or written (see there) */
     /* argc + 2: room for the reference's overrides (--dt-check: step, multirate) */
     if (!sets) return 4;
     for (int i = 0; i < argc; i++) {
@@ -655,7 +638,7 @@ static int execute(const char *cmd, abl_scenario *sc, abl_sim *sim, const char *
                          .progress_interval_s = ps.tty ? 0.2 : 5.0,
                          .checkpoint_path = ckpt,
                          .checkpoint_every_s = ckpt_every,
-                         .stop = &stop_requested,
+                         .stop = &cli_stop_requested,
                          .resume_snapshots = resume_snapshots,
                          .resume_part_id = resume_part_id,
                          .profile = show_profile,
@@ -699,7 +682,7 @@ static int cmd_resume(int argc, char **argv)
     int threads = 0;
     bool quiet = false, dt_check = false;
     double every = 0;
-    install_signals(); /* before anything is read, locked or written (see there) */
+    cli_install_stop_signals(); /* before anything is read, locked or written (see there) */
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {

@@ -773,6 +773,28 @@ static int dose_count(const plan_spec *P, int n)
 
 /* Evaluate geometry G on a level. fixed: run the scenario (or x->duration_s) to its end;
  * otherwise (heat with search.duration_s) run up to the upper bound and stop at coverage. */
+/* A stop request (abl_plan_opts.stop) ends the plan at its next safe point: an evaluation
+ * being simulated is abandoned (not journalled), and the plan returns ABL_ESTOPPED through
+ * its usual failure path (plan_run: the journal kept, a previous set of plan files restored). */
+static abl_status stop_check(const plan_ctx *C, abl_error *err)
+{
+    if (!C->o->stop || !*C->o->stop) return ABL_OK;
+    return abl_fail(err, ABL_ESTOPPED, "stopped on request");
+}
+
+/* sim_advance to t_stop in chunks of at most 8 steps with a stop check between them (the run
+ * loop's cadence, run.c): the steps are planned up front, so the chunks change no result. */
+static abl_status advance_to(const plan_ctx *C, abl_sim *s, double t_stop, abl_error *err)
+{
+    for (;;) {
+        abl_status st = stop_check(C, err);
+        if (st) return st;
+        const long before = s->step;
+        if ((st = sim_advance(s, 8, t_stop, err))) return st;
+        if (s->step - before < 8) return ABL_OK; /* t_stop or the end reached */
+    }
+}
+
 static abl_status evaluate(plan_ctx *C, const plan_geom *G, int level, bool fixed, bool verdict,
                            const plan_extra *x_in, plan_eval *e, abl_error *err)
 {
@@ -827,7 +849,8 @@ static abl_status evaluate(plan_ctx *C, const plan_geom *G, int level, bool fixe
     }
     abl_scenario *sc = NULL;
     abl_sim *s = NULL;
-    st = scenario_load_string(text, "plan candidate", C->out_dir, NULL, 0, &sc, err);
+    st = stop_check(C, err);
+    if (!st) st = scenario_load_string(text, "plan candidate", C->out_dir, NULL, 0, &sc, err);
     free(text);
     if (!st) st = sim_create(sc, &s, err);
     plan_level *L = &C->lev[level];
@@ -837,7 +860,7 @@ static abl_status evaluate(plan_ctx *C, const plan_geom *G, int level, bool fixe
     const double dt_chk = fixed ? t_end : 0.5 * P->time_step_s;
     double g_prev = -INFINITY, t_prev = 0;
     for (double t_next = fmin(dt_chk, t_end);; t_next = fmin(t_next + dt_chk, t_end)) {
-        if ((st = sim_advance(s, LONG_MAX, t_next, err))) goto done;
+        if ((st = advance_to(C, s, t_next, err))) goto done;
         double g, cr;
         measure(C, L, s, verdict, &g, &cr);
         e->g_K = g;
@@ -861,8 +884,7 @@ static abl_status evaluate(plan_ctx *C, const plan_geom *G, int level, bool fixe
             double tp = ceil(tc / P->time_step_s - 1e-9) * P->time_step_s;
             e->t_plan_s = fmin(fmax(tp, P->duration_s[0]), P->duration_s[1]);
             /* run on to the plan's duration: the limits must hold there too */
-            if (e->t_plan_s > s->t_s && (st = sim_advance(s, LONG_MAX, e->t_plan_s, err)))
-                goto done;
+            if (e->t_plan_s > s->t_s && (st = advance_to(C, s, e->t_plan_s, err))) goto done;
             measure(C, L, s, verdict, &g, &cr);
             e->crit_K = cr;
             e->crit_ok = cr < 0;
@@ -1271,6 +1293,7 @@ static abl_status verify(plan_ctx *C, const char *stem, plan_choice *ch, abl_err
         abl_run_opts ro = {0};
         ro.output_path = ch->h5;
         ro.resume_snapshots = -1;
+        ro.stop = C->o->stop; /* no checkpoint: a stopped verification removes its temporary */
         st = sim_run(s, &ro, err);
     }
     sim_destroy(s);
@@ -1287,6 +1310,7 @@ static abl_status verify(plan_ctx *C, const char *stem, plan_choice *ch, abl_err
     mo.criterion = P->cold ? ABL_ZONE_TMIN : ABL_ZONE_TMAX;
     mo.threshold = P->threshold_C;
     mo.criterion_mm = P->margin_mm;
+    mo.stop = C->o->stop;
     mo.n_critical = P->ncrit;
     memcpy(mo.critical, P->crit, sizeof P->crit);
     abl_margin_report *rep = calloc(1, sizeof *rep);
@@ -2060,6 +2084,12 @@ done:
     }
     if (st && undo.active) plan_restore(C, &undo, err);
     undo_free(&undo);
+    if (st == ABL_ESTOPPED)
+        abl_fail(err, st,
+                 "stopped on request after %d forward evaluation(s) in this run; %s/journal.csv "
+                 "keeps every finished one, and the same command continues from them; the plan's "
+                 "files were not written (an earlier plan in %s is as it was)",
+                 C->nevals, C->out_dir, C->out_dir);
     fg_unlock(lock);
     for (int l = 0; l < 2; l++) {
         free(C->lev[l].S);

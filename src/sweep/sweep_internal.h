@@ -83,9 +83,12 @@ void row_set(sweep_row *r, abl_status st, const char *msg, int nvals);
 /* Load, plan and run point i in this thread with the current OpenMP thread count; fill row (a
  * failed point is a row with its status and message, never an error of the sweep) and, when
  * mask is non-NULL, the ablation mask. field_path: per-point result file or NULL. progress
- * (may be NULL) is sim_run's callback: MPI rank 0 serves its work queue from it. */
+ * (may be NULL) is sim_run's callback: MPI rank 0 serves its work queue from it. stop (may be
+ * NULL): sim_run's stop request; a point stopped by it is a row with status ABL_ESTOPPED,
+ * which the caller does not journal. */
 void point_run(const abl_sweep *sw, size_t i, const char *field_path, sweep_row *row,
-               sweep_mask *mask, abl_progress_fn progress, void *progress_user);
+               sweep_mask *mask, abl_progress_fn progress, void *progress_user,
+               volatile sig_atomic_t *stop);
 void mask_free(sweep_mask *m);
 
 /* ---- journal and mask files (sweep_journal.c) ---- */

@@ -225,7 +225,7 @@ static abl_status collect(const abl_sweep *sw, const abl_sim *s, double *val, sw
 }
 
 void point_run(const abl_sweep *sw, size_t i, const char *fpath, sweep_row *row, sweep_mask *mask,
-               abl_progress_fn progress, void *progress_user)
+               abl_progress_fn progress, void *progress_user, volatile sig_atomic_t *stop)
 {
     const sweep_layout *L = sw->layout;
     const double t0 = omp_get_wtime();
@@ -241,6 +241,7 @@ void point_run(const abl_sweep *sw, size_t i, const char *fpath, sweep_row *row,
         o.progress = progress;
         o.progress_user = progress_user;
         o.progress_interval_s = 0.02;
+        o.stop = stop; /* no checkpoint path: a stopped point's result file is removed */
         st = sim_run(sim, &o, &e);
     }
     if (mask) mask_free(mask);

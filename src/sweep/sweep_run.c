@@ -49,6 +49,7 @@ typedef struct {
     abl_error fatal_err;
     int rank, nranks;
     int active_workers; /* MPI: workers not yet told to stop */
+    bool stopped;       /* a point came back stopped on request: start no more (rank 0) */
     abl_lock *lock;     /* rank 0: output_dir/journal.txt.lock, held until the table is written */
 } run_ctx;
 
@@ -57,6 +58,17 @@ static bool retryable(abl_status s)
     /* bad input and numerical faults are deterministic: running again gives the same row;
      * memory, I/O and anything else (a stop request, an internal error) may pass next time */
     return s != ABL_OK && s != ABL_EINVAL && s != ABL_ENUM;
+}
+
+/* A stop request (sweep_run_opts.stop), or a point that came back stopped: no new point. */
+static bool stop_asked(const run_ctx *c)
+{
+    return c->stopped || (c->opts && c->opts->stop && *c->opts->stop);
+}
+
+static volatile sig_atomic_t *stop_flag(const run_ctx *c)
+{
+    return c->opts ? c->opts->stop : NULL;
 }
 
 static bool hdf5_threadsafe(void)
@@ -116,7 +128,7 @@ static abl_status run_one_local(run_ctx *c, size_t p, sweep_row *row, sweep_mask
         free(fp);
         return ls;
     }
-    point_run(c->sw, p, fp, row, c->sw->prob_map_on ? mask : NULL, cb, user);
+    point_run(c->sw, p, fp, row, c->sw->prob_map_on ? mask : NULL, cb, user, stop_flag(c));
     fg_unlock(lk);
     free(fp);
     return ABL_OK;
@@ -130,9 +142,13 @@ static abl_status run_serial(run_ctx *c, abl_error *err)
     sweep_mask mask = {0};
     if (!row) return abl_fail(err, ABL_ENOMEM, "out of memory");
     abl_status st = ABL_OK;
-    for (size_t k = 0; k < c->ntodo && !st; k++) {
+    for (size_t k = 0; k < c->ntodo && !st && !stop_asked(c); k++) {
         size_t p = c->todo[k];
         if ((st = run_one_local(c, p, row, &mask, NULL, NULL, err))) break;
+        if (row->status == ABL_ESTOPPED) { /* abandoned on request: not journalled */
+            c->stopped = true;
+            break;
+        }
         st = record(c, p, row, &mask, 0, err);
     }
     mask_free(&mask);
@@ -152,8 +168,9 @@ static abl_status run_jobs(run_ctx *c, int jobs, int threads, abl_error *err)
     const int saved_levels = omp_get_max_active_levels();
     omp_set_max_active_levels(2);
     size_t next = 0;
-    int stop = 0;
+    int stop = 0, stopped = 0;
     abl_status fatal = ABL_OK;
+    volatile sig_atomic_t *flag = stop_flag(c);
 #pragma omp parallel num_threads(jobs)
     {
         omp_set_num_threads(per); /* this job's nested regions */
@@ -173,9 +190,16 @@ static abl_status run_jobs(run_ctx *c, int jobs, int threads, abl_error *err)
             k = next++;
 #pragma omp atomic read
             s = stop;
-            if (k >= c->ntodo || s || !row) break;
+            if (k >= c->ntodo || s || !row || (flag && *flag)) break;
             size_t p = c->todo[k];
             abl_status st = run_one_local(c, p, row, &mask, NULL, NULL, &e);
+            if (!st && row->status == ABL_ESTOPPED) { /* abandoned on request: not journalled */
+#pragma omp atomic write
+                stopped = 1;
+#pragma omp atomic write
+                stop = 1;
+                break;
+            }
 #pragma omp critical(sweep_record)
             {
                 if (!st && !fatal) st = record(c, p, row, &mask, 0, &e);
@@ -193,6 +217,7 @@ static abl_status run_jobs(run_ctx *c, int jobs, int threads, abl_error *err)
         if (row) rows_free(row, 1);
     }
     omp_set_max_active_levels(saved_levels);
+    if (stopped) c->stopped = true;
     return fatal;
 }
 
@@ -211,7 +236,7 @@ static void sleep_us(long us)
 static void reply(run_ctx *c, int dest)
 {
     long long w = -1;
-    if (!c->fatal && c->next < c->ntodo)
+    if (!c->fatal && !stop_asked(c) && c->next < c->ntodo)
         w = (long long)c->todo[c->next++];
     else
         c->active_workers--;
@@ -247,7 +272,10 @@ static void serve(run_ctx *c)
             abl_error e = {0};
             abl_status st = row ? result_unpack(c->sw, buf, (size_t)len, &p, row, &mask, &e)
                                 : abl_fail(&e, ABL_ENOMEM, "out of memory");
-            if (!st) st = record(c, p, row, &mask, ms.MPI_SOURCE, &e);
+            if (!st && row->status == ABL_ESTOPPED)
+                c->stopped = true; /* a worker's point abandoned on request: not journalled */
+            else if (!st)
+                st = record(c, p, row, &mask, ms.MPI_SOURCE, &e);
             if (st) {
                 c->fatal = st;
                 c->fatal_err = e;
@@ -274,10 +302,13 @@ static abl_status run_master(run_ctx *c, abl_error *err)
     c->active_workers = c->nranks - 1;
     for (;;) {
         serve(c);
-        if (!c->fatal && c->next < c->ntodo) {
+        if (!c->fatal && !stop_asked(c) && c->next < c->ntodo) {
             size_t p = c->todo[c->next++];
             abl_status st = run_one_local(c, p, row, &mask, serve_cb, c, &c->fatal_err);
-            if (!st) st = record(c, p, row, &mask, 0, &c->fatal_err);
+            if (!st && row->status == ABL_ESTOPPED)
+                c->stopped = true; /* abandoned on request: not journalled */
+            else if (!st)
+                st = record(c, p, row, &mask, 0, &c->fatal_err);
             if (st && !c->fatal) c->fatal = st;
         } else if (c->active_workers == 0) {
             break;
@@ -538,6 +569,10 @@ abl_status sweep_run(abl_sweep *sw, const sweep_run_opts *opts, sweep_summary *s
     const int threads = opts && opts->threads > 0 ? opts->threads : saved_threads;
 
     abl_status st = sweep_validate(sw, err);
+    if (!st && opts && opts->stop && *opts->stop) /* before anything is created */
+        st = abl_fail(err, ABL_ESTOPPED,
+                      "stopped on request before the sweep began: nothing was written (the "
+                      "same command starts it)");
     if (!st && c.nranks > 1 && jobs > 1)
         st = abl_fail(err, ABL_EINVAL,
                       "--jobs %d is for runs without MPI ranks; start more ranks (mpirun -np) "
@@ -601,7 +636,16 @@ abl_status sweep_run(abl_sweep *sw, const sweep_run_opts *opts, sweep_summary *s
             note(sum, t);
         }
         journal_close(&c.jr);
-        if (!st) st = finish(&c, err);
+        /* a stop that came after the last point changes nothing: the table is written */
+        if (!st && c.ndone < sw->npoints && stop_asked(&c))
+            st = abl_fail(err, ABL_ESTOPPED,
+                          "stopped on request after %zu of %zu points (%zu of them in this "
+                          "run); %s keeps them, and the same command continues with the other "
+                          "%zu; %s and %s were not rewritten",
+                          c.ndone, sw->npoints, c.ndone - sum->nresumed, sum->journal_path,
+                          sw->npoints - c.ndone, SWEEP_CSV, SWEEP_H5);
+        else if (!st)
+            st = finish(&c, err);
     }
 #ifdef ABLASIM_MPI
     if (c.nranks > 1) {

@@ -2,10 +2,14 @@
  * optimum of a symmetric case, resume from the journal, refusals. */
 #include <math.h>
 #include <omp.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 
 #include "../../src/formats/undo.h"
 #include "../../src/plan/plan_internal.h"
@@ -156,7 +160,7 @@ static void test_known_optimum_and_resume(void)
     tu_subdir(out, sizeof out, "plan_sphere");
     snprintf(plan, sizeof plan, "%s/configs/plans/sphere_plan.yaml", tu_root());
     const char *sets[] = {"robustness.samples=4"};
-    abl_plan_opts o = {plan, out, sets, 1, true};
+    abl_plan_opts o = {plan, out, sets, 1, true, NULL};
     abl_plan_report rep;
     abl_error err = {0};
     abl_status st = plan_run(&o, &rep, &err);
@@ -194,11 +198,163 @@ static void test_known_optimum_and_resume(void)
     snprintf(jpath, sizeof jpath, "%s/journal.csv", out);
     unsigned long long before = tu_file_sum(jpath);
     const char *sets3[] = {"search.position_mm=5"};
-    abl_plan_opts o3 = {plan, out, sets3, 1, true};
+    abl_plan_opts o3 = {plan, out, sets3, 1, true, NULL};
     st = plan_run(&o3, &rep2, &err);
     CU_ASSERT(st == ABL_EINVAL);
     CU_ASSERT(strstr(err.msg, "journal of another plan") != NULL);
     CU_ASSERT(tu_file_sum(jpath) == before);
+}
+
+/* Evaluation lines of a plan journal (not its "# ..." first line nor its column header). */
+static int plan_journal_evals(const char *dir)
+{
+    char p[1200];
+    snprintf(p, sizeof p, "%s/journal.csv", dir);
+    char *t = tu_slurp(p);
+    int n = 0;
+    for (char *l = t; l && *l;) {
+        if (*l != '#' && *l != 'k') n++;
+        char *nl = strchr(l, '\n');
+        l = nl ? nl + 1 : l + strlen(l);
+    }
+    free(t);
+    return n;
+}
+
+typedef struct {
+    const char *dir;
+    int after;                     /* raise the flag once the journal holds this many */
+    volatile sig_atomic_t *flag;
+    volatile int done;             /* plan_run returned */
+} stop_watch;
+
+static void *watch_journal(void *arg)
+{
+    stop_watch *w = arg;
+    while (!w->done && !*w->flag) {
+        if (plan_journal_evals(w->dir) >= w->after) *w->flag = 1;
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    }
+    return NULL;
+}
+
+/* Names, sizes and contents of the plan's files in dir (journal and lock excluded). */
+static char *plan_files_snapshot(const char *dir)
+{
+    static const char *const names[] = {"plan.yaml", "plan.h5", "plan.xdmf", "plan.json",
+                                        "plan.margin.h5", "plan.margin.json", "plan.md"};
+    char *snap = malloc(4096);
+    size_t at = 0;
+    snap[0] = '\0';
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char p[1200];
+        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+        at += (size_t)snprintf(snap + at, 4096 - at, "%s %d %llx\n", names[i], tu_exists(p),
+                               tu_exists(p) ? tu_file_sum(p) : 0ULL);
+    }
+    return snap;
+}
+
+/* A stop request (abl_plan_opts.stop; the CLI's SIGINT/SIGTERM) on the known-optimum plan:
+ *  1. raised before the plan: ABL_ESTOPPED after 0 evaluations, no plan file, no lock;
+ *  2. raised by a watcher once the journal holds 2 evaluations: ABL_ESTOPPED, the evaluation
+ *     in flight abandoned (the journal only grows by finished ones), no plan file, no lock;
+ *  3. the same plan again without a stop: it continues from the journal (every line kept is
+ *     reused) and gives the plan of an uninterrupted run (the known optimum: same centre and
+ *     duration as a fresh directory's);
+ *  4. raised before the same plan runs once more: every evaluation comes from the journal, the
+ *     verification run is stopped, and the plan files of step 3 are restored byte for byte.
+ * And `ablasim plan` sent SIGTERM once 2 evaluations are journalled exits 75 and leaves no
+ * lock; before the handler it was killed by the signal. */
+static void test_stop_request(void)
+{
+    char out[1024], fresh[1024], plan[1024], lockp[1200], yaml[1200];
+    tu_subdir(out, sizeof out, "plan_stop");
+    tu_subdir(fresh, sizeof fresh, "plan_stop_fresh");
+    snprintf(plan, sizeof plan, "%s/configs/plans/sphere_plan.yaml", tu_root());
+    snprintf(lockp, sizeof lockp, "%s/journal.csv.lock", out);
+    snprintf(yaml, sizeof yaml, "%s/plan.yaml", out);
+    const char *sets[] = {"robustness.samples=0"};
+    static volatile sig_atomic_t flag;
+    abl_plan_opts o = {plan, out, sets, 1, true, &flag};
+    abl_plan_report rep, ref;
+    abl_error err = {0};
+
+    flag = 1; /* 1 */
+    CU_ASSERT_EQUAL(plan_run(&o, &rep, &err), ABL_ESTOPPED);
+    CU_ASSERT(strstr(err.msg, "stopped on request after 0 forward evaluation(s)") != NULL);
+    CU_ASSERT(!tu_exists(yaml) && !tu_exists(lockp));
+    CU_ASSERT_EQUAL(plan_journal_evals(out), 0);
+
+    flag = 0; /* 2 */
+    stop_watch w = {out, 2, &flag, 0};
+    pthread_t th;
+    CU_ASSERT_FATAL(pthread_create(&th, NULL, watch_journal, &w) == 0);
+    abl_status st = plan_run(&o, &rep, &err);
+    w.done = 1;
+    pthread_join(th, NULL);
+    const int kept = plan_journal_evals(out);
+    printf("\n    stopped with %d evaluations in the journal: %s\n", kept, err.msg);
+    CU_ASSERT_EQUAL(st, ABL_ESTOPPED);
+    CU_ASSERT(kept >= 2);
+    CU_ASSERT(!tu_exists(yaml) && !tu_exists(lockp));
+
+    flag = 0; /* 3 */
+    st = plan_run(&o, &rep, &err);
+    if (st) printf("%s\n", err.msg);
+    CU_ASSERT_FATAL(st == ABL_OK);
+    CU_ASSERT_EQUAL(rep.cached, kept);
+    abl_plan_opts of = {plan, fresh, sets, 1, true, NULL};
+    CU_ASSERT_FATAL(plan_run(&of, &ref, &err) == ABL_OK);
+    CU_ASSERT_EQUAL(rep.evaluations + rep.cached, ref.evaluations);
+    CU_ASSERT(rep.found && ref.found && rep.duration_s == ref.duration_s);
+    double c[3], cr[3];
+    read_plan_centre(rep.plan_yaml, c);
+    read_plan_centre(ref.plan_yaml, cr);
+    CU_ASSERT(c[0] == cr[0] && c[1] == cr[1] && c[2] == cr[2]);
+
+    char *before = plan_files_snapshot(out); /* 4 */
+    flag = 1;
+    CU_ASSERT_EQUAL(plan_run(&o, &rep, &err), ABL_ESTOPPED);
+    char *after = plan_files_snapshot(out);
+    CU_ASSERT_STRING_EQUAL(before, after);
+    CU_ASSERT(!strstr(before, " 0 0\n")); /* every plan file was there to compare */
+    CU_ASSERT(!tu_exists(lockp));
+    free(before);
+    free(after);
+
+    /* the command line: SIGTERM once 2 evaluations are journalled */
+    char cli[1024], errf[1200];
+    tu_subdir(cli, sizeof cli, "plan_stop_cli");
+    snprintf(errf, sizeof errf, "%s/plan.err", cli);
+    snprintf(lockp, sizeof lockp, "%s/journal.csv.lock", cli);
+    pid_t pid = tu_spawn_err((const char *const[]){"ablasim", "plan", plan, "-o", cli, "--set",
+                                                   "robustness.samples=0", "--threads", "1",
+                                                   "-q", NULL},
+                             errf);
+    CU_ASSERT_FATAL(pid > 0);
+    int status = 0;
+    bool ended = false;
+    for (int i = 0; i < 120000 && plan_journal_evals(cli) < 2; i++) { /* <= ~120 s (ASan) */
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            ended = true;
+            break;
+        }
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    }
+    if (!ended) {
+        kill(pid, SIGTERM);
+        CU_ASSERT_FATAL(waitpid(pid, &status, 0) == pid);
+    }
+    char *e = tu_slurp(errf);
+    if (!(WIFEXITED(status) && WEXITSTATUS(status) == 75))
+        printf("\n    ablasim plan after SIGTERM: %s %d, stderr: %s\n",
+               WIFEXITED(status) ? "exit" : "killed by signal",
+               WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), e ? e : "");
+    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 75);
+    CU_ASSERT(e && strstr(e, "stopped on request after") && strstr(e, "continues"));
+    CU_ASSERT(!tu_exists(lockp));
+    free(e);
 }
 
 /* optimiser.starts: the first level searched from several points (the first the usual start,
@@ -212,7 +368,7 @@ static void test_multi_start(void)
     tu_subdir(out, sizeof out, "plan_sphere_starts");
     snprintf(plan, sizeof plan, "%s/configs/plans/sphere_plan.yaml", tu_root());
     const char *sets[] = {"robustness.samples=0", "optimiser.starts=3"};
-    abl_plan_opts o = {plan, out, sets, 2, true};
+    abl_plan_opts o = {plan, out, sets, 2, true, NULL};
     abl_plan_report rep;
     abl_error err = {0};
     abl_status st = plan_run(&o, &rep, &err);
@@ -309,7 +465,7 @@ static void rerank_case(const char *name, const char *const *extra, int nextra, 
     snprintf(plan, sizeof plan, "%s/configs/plans/sphere_plan.yaml", tu_root());
     const char *sets[6] = {"robustness.samples=0", "optimiser.rerank=3"};
     for (int i = 0; i < nextra && i < 4; i++) sets[2 + i] = extra[i];
-    abl_plan_opts o = {plan, out, sets, 2 + nextra, true};
+    abl_plan_opts o = {plan, out, sets, 2 + nextra, true, NULL};
     abl_plan_report rep;
     abl_error err = {0};
     abl_status st = plan_run(&o, &rep, &err);
@@ -418,7 +574,7 @@ static void test_rerank_fixed_duration(void)
             "robustness: {samples: 0}\n",
             tu_root());
     fclose(f);
-    abl_plan_opts o = {plan, out, NULL, 0, true};
+    abl_plan_opts o = {plan, out, NULL, 0, true, NULL};
     abl_plan_report rep;
     abl_error err = {0};
     abl_status st = plan_run(&o, &rep, &err);
@@ -470,7 +626,7 @@ static void test_needle_path_refused(void)
     tu_spit(scen, text);
     tu_spit(plan, "scenario: s.yaml\ncritical: [\"blood:50:\"]\nsearch: {position_mm: 3}\n"
                   "optimiser: {max_evaluations: 10, coarsen: 1}\nrobustness: {samples: 0}\n");
-    abl_plan_opts o = {plan, out, NULL, 0, true};
+    abl_plan_opts o = {plan, out, NULL, 0, true, NULL};
     abl_plan_report rep;
     abl_error err = {0};
     abl_status st = plan_run(&o, &rep, &err);
@@ -507,7 +663,7 @@ static void test_bad_plans(void)
         char text[2048];
         snprintf(text, sizeof text, cases[i].text, tu_root());
         tu_spit(plan, text);
-        abl_plan_opts o = {plan, out, NULL, 0, true};
+        abl_plan_opts o = {plan, out, NULL, 0, true, NULL};
         abl_plan_report rep;
         abl_error err = {0};
         abl_status st = plan_run(&o, &rep, &err);
@@ -572,7 +728,7 @@ static void test_plan_output_is_input(void)
     tu_spit(scen, text);
     tu_spit(plan, "scenario: s.yaml\nsearch: {position_mm: 2, duration_s: [5, 120]}\n"
                   "optimiser: {max_evaluations: 3, coarsen: 1}\nrobustness: {samples: 0}\n");
-    abl_plan_opts o = {plan, out, NULL, 0, true};
+    abl_plan_opts o = {plan, out, NULL, 0, true, NULL};
     abl_plan_report rep;
     const abl_status st = plan_run(&o, &rep, &err);
     printf("\n  %s", err.msg);
@@ -645,7 +801,7 @@ static void test_plan_coarse_state_maps(void)
     tu_spit(plan, "scenario: s.yaml\nsearch: {position_mm: 2, duration_s: [5, 120]}\n"
                   "optimiser: {max_evaluations: 3, coarsen: 2, fine_evaluations: 1}\n"
                   "robustness: {samples: 0}\n");
-    abl_plan_opts o = {plan, out, NULL, 0, true};
+    abl_plan_opts o = {plan, out, NULL, 0, true, NULL};
     abl_plan_report rep;
     const abl_status st = plan_run(&o, &rep, &err);
     if (st) printf("\n  %s", err.msg);
@@ -719,7 +875,7 @@ static void test_foreign_plan_undo_kept(void)
     tu_spit(res, "the user's result\n");
     const unsigned long long before = tu_file_sum(res);
     write_small_plan(scen, plan);
-    abl_plan_opts o = {plan, out, NULL, 0, true};
+    abl_plan_opts o = {plan, out, NULL, 0, true, NULL};
     abl_plan_report rep;
     abl_error err = {0};
     const abl_status st = plan_run(&o, &rep, &err);
@@ -750,7 +906,7 @@ static void test_plan_respects_result_lock(void)
     CU_ASSERT_FATAL(fg_lock(res, &held, &err) == ABL_OK); /* the other run */
     tu_spit(tmp, "the other run's result, being written\n");
     const unsigned long long before = tu_file_sum(tmp);
-    abl_plan_opts o = {plan, out, NULL, 0, true};
+    abl_plan_opts o = {plan, out, NULL, 0, true, NULL};
     abl_plan_report rep;
     const abl_status st = plan_run(&o, &rep, &err);
     printf("\n  %s", err.msg);
@@ -811,7 +967,7 @@ static void test_coarse_mesh(void)
     tu_spit(plan, "scenario: s.yaml\ncritical: [\"blood:60:\"]\nsearch: {position_mm: 1}\n"
                   "optimiser: {max_evaluations: 3, coarsen: 2, fine_evaluations: 1}\n"
                   "robustness: {samples: 0}\n");
-    abl_plan_opts o = {plan, out, NULL, 0, true};
+    abl_plan_opts o = {plan, out, NULL, 0, true, NULL};
     abl_plan_report rep;
     abl_status st = plan_run(&o, &rep, &err);
     if (st) printf("\n  %s", err.msg);
@@ -882,10 +1038,10 @@ static void test_threads_same_plan(void)
     abl_plan_report ra, rb;
     abl_error err = {0};
     omp_set_num_threads(1);
-    abl_plan_opts oa = {plan, a, sets, 3, true};
+    abl_plan_opts oa = {plan, a, sets, 3, true, NULL};
     CU_ASSERT_FATAL(plan_run(&oa, &ra, &err) == ABL_OK);
     omp_set_num_threads(2);
-    abl_plan_opts ob = {plan, b, sets, 3, true};
+    abl_plan_opts ob = {plan, b, sets, 3, true, NULL};
     CU_ASSERT_FATAL(plan_run(&ob, &rb, &err) == ABL_OK);
     omp_set_num_threads(saved);
     char pa[1200], pb[1200];
@@ -911,6 +1067,9 @@ void register_plan_tests(void)
     CU_add_test(s, "relative paths from the output directory", test_relpath);
     CU_add_test(s, "known optimum within 1 mm and 2 % of dose; resume; foreign journal refused",
                 test_known_optimum_and_resume);
+    CU_add_test(s, "stop request: journal kept, no plan file, continues to the same plan; "
+                   "an earlier plan restored; SIGTERM exits 75",
+                test_stop_request);
     CU_add_test(s, "optimiser.starts: every start runs, the known optimum kept", test_multi_start);
     CU_add_test(s, "optimiser.rerank: the 3 best distinct coarse candidates on the full grid, "
                    "the search from the best; resume",

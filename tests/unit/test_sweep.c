@@ -326,7 +326,7 @@ static void test_bad_sweep_files(void)
              demo(), out);
     abl_sweep *sw = NULL;
     CU_ASSERT_FATAL(sweep_load_string(text, "sweep.yaml", tu_tmpdir(), &sw, &err) == ABL_OK);
-    sweep_run_opts opts = {1, 1, NULL, NULL};
+    sweep_run_opts opts = {1, 1, NULL, NULL, NULL};
     sweep_summary sum;
     CU_ASSERT_EQUAL(sweep_run(sw, &opts, &sum, &err), ABL_EINVAL);
     sweep_free(sw);
@@ -477,7 +477,7 @@ static void test_serial_sweep(void)
     abl_sweep *sw = NULL;
     abl_error err = {0};
     CU_ASSERT_FATAL(sweep_load(path, &sw, &err) == ABL_OK);
-    sweep_run_opts opts = {1, 1, NULL, NULL};
+    sweep_run_opts opts = {1, 1, NULL, NULL, NULL};
     sweep_summary sum;
     abl_status st = sweep_run(sw, &opts, &sum, &err);
     if (st) fprintf(stderr, "\nsweep error: %s\n", err.msg);
@@ -578,7 +578,7 @@ static void test_failed_point_is_a_row(void)
     spit_sweep(path, demo(), out, "  - {key: sources.0.on_s, values: [0, 500, 5]}\n", "");
     abl_sweep *sw = NULL;
     abl_error err = {0};
-    sweep_run_opts opts = {1, 1, NULL, NULL};
+    sweep_run_opts opts = {1, 1, NULL, NULL, NULL};
     sweep_summary sum;
     CU_ASSERT_FATAL(sweep_load(path, &sw, &err) == ABL_OK);
     /* on_s = 500 is after off_s = 360: only the middle point is invalid, so validation (first
@@ -605,7 +605,7 @@ static void test_failed_point_is_a_row(void)
  * succeed; the summary in *sum. */
 static void run_sweep_file(const char *path, const sweep_run_opts *opts, sweep_summary *sum)
 {
-    const sweep_run_opts serial = {1, 1, NULL, NULL};
+    const sweep_run_opts serial = {1, 1, NULL, NULL, NULL};
     abl_sweep *sw = NULL;
     abl_error err = {0};
     CU_ASSERT_FATAL(sweep_load(path, &sw, &err) == ABL_OK);
@@ -626,7 +626,7 @@ static void test_journal_refuses_other_sweep(void)
                "");
     abl_sweep *sw = NULL;
     abl_error err = {0};
-    sweep_run_opts opts = {1, 1, NULL, NULL};
+    sweep_run_opts opts = {1, 1, NULL, NULL, NULL};
     sweep_summary sum;
     CU_ASSERT_FATAL(sweep_load(path, &sw, &err) == ABL_OK);
     CU_ASSERT_FATAL(sweep_run(sw, &opts, &sum, &err) == ABL_OK);
@@ -718,7 +718,7 @@ static void test_point_result_locked(void)
     abl_error err = {0};
     CU_ASSERT_FATAL(fg_lock(fp, &lk, &err) == ABL_OK);
     abl_sweep *sw = NULL;
-    const sweep_run_opts opts = {1, 1, NULL, NULL};
+    const sweep_run_opts opts = {1, 1, NULL, NULL, NULL};
     sweep_summary sum;
     CU_ASSERT_FATAL(sweep_load(path, &sw, &err) == ABL_OK);
     const abl_status st = sweep_run(sw, &opts, &sum, &err);
@@ -769,7 +769,7 @@ static void make_reference(void)
     write_uq_sweep(path, ref_dir);
     abl_sweep *sw = NULL;
     abl_error err = {0};
-    sweep_run_opts opts = {1, 1, NULL, NULL};
+    sweep_run_opts opts = {1, 1, NULL, NULL, NULL};
     sweep_summary sum;
     CU_ASSERT_FATAL(sweep_load(path, &sw, &err) == ABL_OK);
     abl_status st = sweep_run(sw, &opts, &sum, &err);
@@ -1176,6 +1176,152 @@ static void test_concurrent_sweeps(void)
     CU_ASSERT_EQUAL(rc, 0);
 }
 
+/* A stop request ends a sweep between points (sweep_run_opts.stop; the CLI's SIGINT/SIGTERM).
+ * Library, deterministic: the flag set before the sweep creates nothing (output_dir absent);
+ * set by the report of the 3rd finished point (--jobs 1), the sweep returns ABL_ESTOPPED with
+ * exactly those 3 points journalled, no table written and the lock released; the same sweep
+ * run again runs the other 9 and gives the uninterrupted table and map. */
+static volatile sig_atomic_t stop_flag_lib;
+
+static void stop_after_three(const sweep_point_report *r, void *user)
+{
+    (void)user;
+    if (r->ndone == 3) stop_flag_lib = 1;
+}
+
+static void test_stop_request_library(void)
+{
+    make_reference();
+    char path[800], out[800], p[1000];
+    snprintf(out, sizeof out, "%s/uq_stoplib", tu_tmpdir());
+    snprintf(path, sizeof path, "%s/uq_stoplib.yaml", tu_tmpdir());
+    write_uq_sweep(path, out);
+    abl_sweep *sw = NULL;
+    abl_error err = {0};
+    sweep_summary sum;
+    CU_ASSERT_FATAL(sweep_load(path, &sw, &err) == ABL_OK);
+
+    stop_flag_lib = 1; /* before the sweep began */
+    sweep_run_opts early = {1, 1, NULL, NULL, &stop_flag_lib};
+    CU_ASSERT_EQUAL(sweep_run(sw, &early, &sum, &err), ABL_ESTOPPED);
+    CU_ASSERT(strstr(err.msg, "before the sweep began") && strstr(err.msg, "nothing was written"));
+    CU_ASSERT(!tu_exists(out));
+
+    stop_flag_lib = 0;
+    sweep_run_opts opts = {1, 1, stop_after_three, NULL, &stop_flag_lib};
+    CU_ASSERT_EQUAL(sweep_run(sw, &opts, &sum, &err), ABL_ESTOPPED);
+    CU_ASSERT(strstr(err.msg, "stopped on request after 3 of 12 points") &&
+              strstr(err.msg, "continues with the other 9"));
+    CU_ASSERT_EQUAL(journal_entries(out), 3);
+    snprintf(p, sizeof p, "%s/journal.txt.lock", out);
+    CU_ASSERT(!tu_exists(p));
+    snprintf(p, sizeof p, "%s/results.csv", out);
+    CU_ASSERT(!tu_exists(p));
+    snprintf(p, sizeof p, "%s/results.h5", out);
+    CU_ASSERT(!tu_exists(p));
+    sweep_free(sw);
+
+    /* the same sweep again, no stop: the other 9 points, the uninterrupted table */
+    sw = NULL;
+    CU_ASSERT_FATAL(sweep_load(path, &sw, &err) == ABL_OK);
+    stop_flag_lib = 0;
+    sweep_run_opts rest = {1, 1, NULL, NULL, &stop_flag_lib};
+    CU_ASSERT_EQUAL_FATAL(sweep_run(sw, &rest, &sum, &err), ABL_OK);
+    CU_ASSERT_EQUAL(sum.nresumed, 3);
+    CU_ASSERT_EQUAL(sum.nrun, 9);
+    char *csv = tu_slurp(sum.csv_path);
+    CU_ASSERT_FATAL(csv != NULL && ref_table != NULL);
+    char *a = table_without_wall(ref_table), *b = table_without_wall(csv);
+    CU_ASSERT_STRING_EQUAL(a, b);
+    assert_same_counts(ref_dir, out);
+    free(a);
+    free(b);
+    free(csv);
+    sweep_free(sw);
+}
+
+/* `ablasim sweep` stopped by SIGTERM (a batch system's time limit; --jobs 2) and by SIGINT
+ * (Ctrl-C; serial) once a point is in the journal: exit 75 naming how many points are kept,
+ * the journal whole (every line complete), its lock file gone, no table and no temporary in
+ * output_dir or points/; the same command then finishes with the uninterrupted table. Before
+ * the handler, the signal killed it (exit by signal, the lock file left). */
+static void test_stop_signal_cli(void)
+{
+    make_reference();
+    static const struct {
+        int sig;
+        const char *jobs;
+    } cases[] = {{SIGTERM, "2"}, {SIGINT, "1"}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char path[800], out[800], errf[800], p[1000];
+        snprintf(out, sizeof out, "%s/uq_stopsig%zu", tu_tmpdir(), c);
+        snprintf(path, sizeof path, "%s/uq_stopsig%zu.yaml", tu_tmpdir(), c);
+        snprintf(errf, sizeof errf, "%s/uq_stopsig%zu.err", tu_tmpdir(), c);
+        write_uq_sweep(path, out);
+        pid_t pid = tu_spawn_err((const char *const[]){"ablasim", "sweep", path, "--jobs",
+                                                       cases[c].jobs, "--threads", "2", "-q",
+                                                       NULL},
+                                 errf);
+        CU_ASSERT_FATAL(pid >= 0);
+        int entries = 0, status = 0;
+        bool ended = false;
+        for (int i = 0; i < 120000 && entries < 1; i++) { /* at most ~120 s (ASan, loaded CI) */
+            nanosleep(&(struct timespec){0, 1000000}, NULL);
+            entries = journal_entries(out);
+            if (waitpid(pid, &status, WNOHANG) == pid) {
+                ended = true;
+                break;
+            }
+        }
+        if (!ended) {
+            kill(pid, cases[c].sig);
+            CU_ASSERT_FATAL(waitpid(pid, &status, 0) == pid);
+        }
+        const int at_stop = journal_entries(out);
+        char *e = tu_slurp(errf);
+        if (!(WIFEXITED(status) && WEXITSTATUS(status) == 75 && at_stop >= 1 && at_stop < 12))
+            fprintf(stderr,
+                    "\n  stop test (signal %d): %s %d, %d of 12 points journalled, stderr: %s\n",
+                    cases[c].sig, WIFEXITED(status) ? "exit" : "killed by signal",
+                    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), at_stop,
+                    e ? e : "");
+        CU_ASSERT_FATAL(WIFEXITED(status) && WEXITSTATUS(status) == 75);
+        CU_ASSERT(at_stop >= 1 && at_stop < 12);
+        char want[64];
+        snprintf(want, sizeof want, "stopped on request after %d of 12 points", at_stop);
+        CU_ASSERT(e && strstr(e, want) && strstr(e, "the same command continues"));
+        free(e);
+        snprintf(p, sizeof p, "%s/journal.txt", out);
+        char *j = tu_slurp(p);
+        CU_ASSERT(j && j[strlen(j) - 1] == '\n');
+        free(j);
+        snprintf(p, sizeof p, "%s/journal.txt.lock", out);
+        CU_ASSERT(!tu_exists(p));
+        char *snap = dir_snapshot(out);
+        CU_ASSERT(snap && !strstr(snap, "results.") && !strstr(snap, ".tmp"));
+        free(snap);
+        snprintf(p, sizeof p, "%s/points", out);
+        snap = dir_snapshot(p);
+        CU_ASSERT(snap && !strstr(snap, ".tmp") && !strstr(snap, "point_"));
+        free(snap);
+
+        char cmd[2000];
+        snprintf(cmd, sizeof cmd, "'%s' sweep '%s' --quiet --threads 1 >/dev/null 2>&1",
+                 tu_bin(), path);
+        CU_ASSERT_EQUAL(system(cmd), 0);
+        CU_ASSERT_EQUAL(journal_entries(out), 12);
+        snprintf(p, sizeof p, "%s/results.csv", out);
+        char *csv = tu_slurp(p);
+        CU_ASSERT_FATAL(csv != NULL && ref_table != NULL);
+        char *a = table_without_wall(ref_table), *b = table_without_wall(csv);
+        CU_ASSERT_STRING_EQUAL(a, b);
+        assert_same_counts(ref_dir, out);
+        free(a);
+        free(b);
+        free(csv);
+    }
+}
+
 /* Point counts are checked before they are multiplied: beyond SWEEP_MAX_POINTS (10^6) the
  * sweep file is refused with a message, never expanded or wrapped. */
 static void test_point_count_limit(void)
@@ -1309,7 +1455,7 @@ static void test_jobs_equal_serial(void)
                    fields ? "fields: true\noutputs: {probability_map: true}\n"
                           : "outputs: {probability_map: true}\n");
         /* (jobs, threads) = (1, 1), then (2, 2): one thread per point either way */
-        const sweep_run_opts opts = {r + 1, r + 1, log_report, &log[r]};
+        const sweep_run_opts opts = {r + 1, r + 1, log_report, &log[r], NULL};
         sweep_summary sum;
         run_sweep_file(path[r], &opts, &sum);
         CU_ASSERT_EQUAL(sum.nok, 4);
@@ -1448,7 +1594,7 @@ static void test_journal_damaged_line(void)
     free(j);
 
     report_log log = {0};
-    const sweep_run_opts opts = {1, 1, log_report, &log};
+    const sweep_run_opts opts = {1, 1, log_report, &log, NULL};
     run_sweep_file(path, &opts, &sum);
     CU_ASSERT_EQUAL(sum.nrun, 1);
     CU_ASSERT_EQUAL(sum.nresumed, 2);
@@ -1544,6 +1690,10 @@ void register_sweep_tests(void)
                 test_journal_refuses_other_sweep);
     CU_add_test(s, "a point's result file is written under its lock", test_point_result_locked);
     CU_add_test(s, "kill -9 and resume: same table", test_kill_and_resume);
+    CU_add_test(s, "stop request between points: ABL_ESTOPPED, journal kept, no table, resumes",
+                test_stop_request_library);
+    CU_add_test(s, "SIGTERM / SIGINT: exit 75, journal whole, lock gone; resumes to the same table",
+                test_stop_signal_cli);
     CU_add_test(s, "MPI, 2 ranks: same table as serial", test_mpi_equals_serial);
     CU_add_test(s, "CLI: dry run, exit codes", test_cli_dry_run);
     CU_add_test(s, "outputs that are inputs refused, inputs untouched", test_outputs_never_inputs);

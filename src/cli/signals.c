@@ -1,0 +1,27 @@
+/* signals.c - SIGINT/SIGTERM for every command that writes files: the handler only sets a flag
+ * (async-signal-safe); the commands look at it at their safe points, where none of their files
+ * is half-written, and stop there with exit 75 (ABL_ESTOPPED). A batch system's time limit
+ * (SLURM sends SIGTERM, then SIGKILL after KillWait) thus ends a sweep or a plan between two
+ * of its points, with its journal whole and its lock released, instead of killing it. */
+#include <signal.h>
+#include <string.h>
+
+#include "commands.h"
+
+volatile sig_atomic_t cli_stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    cli_stop_requested = 1;
+}
+
+void cli_install_stop_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
