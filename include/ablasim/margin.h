@@ -14,6 +14,7 @@
 #ifndef ABLASIM_MARGIN_H
 #define ABLASIM_MARGIN_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -201,6 +202,12 @@ typedef struct {
      * with an unknown temperature count as crossing; the report and both output files say
      * input_complete = false. */
     bool allow_incomplete;
+    /* Set (by a signal handler: Ctrl-C, a batch system's SIGTERM) to stop before the outputs are
+     * replaced: looked at before the locks are taken and between the temporaries (each map, the
+     * margin file, the summary); a stop there removes every temporary and lock and returns
+     * ABL_ESTOPPED with every earlier file as it was. Once the replacement has begun (the undo
+     * log written) it is finished. NULL: never. */
+    volatile sig_atomic_t *stop;
 } abl_margin_opts;
 
 typedef struct {

@@ -549,7 +549,20 @@ typedef struct {
     const uint8_t *seg_zone;                  /* segmentation mode */
     const double (*nifti_affine)[4];          /* segmentation mode: the tumour file's affine */
     const float *T_max_C, *T_min_C;           /* result mode with --nifti: the result's maps */
+    volatile sig_atomic_t *stop;              /* abl_margin_opts.stop */
 } out_data;
+
+/* A stop request at a point where only temporaries (and locks) of this command exist: the
+ * caller removes them; every file the user had is as it was. */
+static abl_status stop_asked(volatile sig_atomic_t *stop, const char *out_h5, abl_error *err)
+{
+    if (!stop || !*stop) return ABL_OK;
+    return abl_fail(err, ABL_ESTOPPED,
+                    "stopped on request before the margin files were replaced: nothing was "
+                    "written (%s and its companions are as they were; the same command writes "
+                    "them)",
+                    out_h5);
+}
 
 static void zone_definition(char *buf, size_t len, abl_zone_criterion c, double thr)
 {
@@ -855,15 +868,19 @@ static abl_status write_nifti_maps(const out_data *od, const char *prefix,
     abl_status st;
     for (int i = 0; i < NIFTI_MAPS_RESULT; i++) at[i] = (abl_atomic){.fd = -1};
     snprintf(path, sizeof path, "%s%s", prefix, nifti_map_suffix[0]);
-    st = nifti_write_f32_pending(path, &geom, od->m->margin_mm,
+    st = stop_asked(od->stop, rep->out_h5, err);
+    if (!st)
+        st = nifti_write_f32_pending(path, &geom, od->m->margin_mm,
                                  rep->input_complete
                                      ? "ablasim signed margin mm (NaN outside tumour)"
                                      : "ablasim signed margin mm, INCOMPLETE input",
                                  &at[0], err);
     const uint8_t *zone = rep->from_result ? od->zone_mask[rep->criterion] : od->seg_zone;
     snprintf(path, sizeof path, "%s%s", prefix, nifti_map_suffix[1]);
+    if (!st) st = stop_asked(od->stop, rep->out_h5, err);
     if (!st && zone) st = nifti_write_u8_pending(path, &geom, zone, &at[1], err);
     snprintf(path, sizeof path, "%s%s", prefix, nifti_map_suffix[2]);
+    if (!st) st = stop_asked(od->stop, rep->out_h5, err);
     if (!st) st = nifti_write_u8_pending(path, &geom, od->tumour, &at[2], err);
     const float *temp[2] = {od->T_max_C, od->T_min_C};
     static const char *const temp_desc[2] = {"ablasim T_max_C: highest temperature, degC",
@@ -871,7 +888,8 @@ static abl_status write_nifti_maps(const out_data *od, const char *prefix,
     for (int i = 0; i < 2 && !st; i++) {
         if (!temp[i]) continue;
         snprintf(path, sizeof path, "%s%s", prefix, nifti_map_suffix[3 + i]);
-        st = nifti_write_f32_pending(path, &geom, temp[i], temp_desc[i], &at[3 + i], err);
+        st = stop_asked(od->stop, rep->out_h5, err);
+        if (!st) st = nifti_write_f32_pending(path, &geom, temp[i], temp_desc[i], &at[3 + i], err);
     }
     if (st)
         for (int i = 0; i < NIFTI_MAPS_RESULT; i++) atomic_abort(&at[i]);
@@ -898,6 +916,7 @@ static abl_status write_outputs(const out_data *od, const char *nifti_prefix, ab
         goto done;
     }
     /* both files to fresh temporaries (atomic_file.h), made durable, then renamed */
+    if ((w.st = stop_asked(od->stop, rep->out_h5, err))) goto done;
     if ((e = atomic_reserve(&h5, rep->out_h5, ".tmp"))) {
         w.st = abl_fail(err, ABL_EIO, "%s: cannot write output (creating %s.tmp: %s)",
                         rep->out_h5, rep->out_h5, strerror(e));
@@ -914,6 +933,7 @@ static abl_status write_outputs(const out_data *od, const char *nifti_prefix, ab
     if (!w.st && (e = atomic_sync(&h5)))
         w.st = abl_fail(err, ABL_EIO, "%s: syncing %s failed (%s)", rep->out_h5, tmp_h5,
                         strerror(e));
+    if (!w.st) w.st = stop_asked(od->stop, rep->out_h5, err);
     if (!w.st) {
         FILE *f = (e = atomic_open(&js, rep->out_json, ".tmp")) ? NULL : atomic_stream(&js);
         if (!f) {
@@ -932,6 +952,8 @@ static abl_status write_outputs(const out_data *od, const char *nifti_prefix, ab
     abl_undo undo = {0};
     char undo_log[1100];
     snprintf(undo_log, sizeof undo_log, "%s.undo", rep->out_h5);
+    /* the last moment a stop is taken: from the undo log on the new set is committed whole */
+    if (!w.st) w.st = stop_asked(od->stop, rep->out_h5, err);
     if (!w.st) {
         /* with each new file's identity (its temporary, renamed as it is): a later recovery of
          * this log leaves a map another margin has put under the name since (undo.h) */
@@ -1106,6 +1128,7 @@ static abl_status guard_files(const abl_margin_opts *o, const char *const roles[
                               "replacing it; rename the input or choose another -o",
                               roles[i], paths[i], members[m]);
     }
+    if (!st) st = stop_asked(o->stop, rep->out_h5, err); /* before any lock file exists */
     if (!st) st = fg_lock(rep->out_h5, &locks[0], err);
     for (int k = 0; k < nmaps && o->nifti_prefix && !st; k++)
         st = fg_lock(nii[k], &locks[1 + k], err);
@@ -1432,7 +1455,8 @@ static abl_status analyse_result(const abl_margin_opts *o, abl_margin_report *re
     if ((st = compute_timed(&in, rep, t0, err))) goto done;
 
     out_data od = {
-        .rep = rep, .m = &rep->m, .tumour = *tumour, .T_max_C = tmax32, .T_min_C = tmin32};
+        .rep = rep,        .m = &rep->m,  .tumour = *tumour, .T_max_C = tmax32,
+        .T_min_C = tmin32, .stop = o->stop};
     memcpy(od.affine, in.affine, sizeof od.affine);
     memcpy(od.origin_mm, rf->origin_mm, sizeof od.origin_mm);
     for (int c = 0; c < ABL_ZONE_NCRIT; c++)
@@ -1544,7 +1568,7 @@ abl_status margin_analyse_nifti(const abl_margin_opts *o, abl_margin_report *rep
     abl_mesh mt = {0}, mz = {0};
     abl_nifti_geom gt, gz;
     abl_margin_input in = {.criterion_mm = o->criterion_mm};
-    out_data od = {.rep = rep, .m = &rep->m};
+    out_data od = {.rep = rep, .m = &rep->m, .stop = o->stop};
     if ((st = nifti_read_labels(o->tumour_nifti, &mt, &gt, err)) ||
         (st = nifti_read_labels(o->zone_nifti, &mz, &gz, err)) ||
         (st = same_grid(o, &mt, &mz, err)))

@@ -2,7 +2,7 @@
  * registered segmentations (method and definitions: docs/MARGIN.md).
  * Exit 0 whether the verdict is PASS or FAIL (the verdict is data) unless --fail-exit-code N
  * asks for N on FAIL; 1 usage, 2 invalid input (also: an incomplete result, an output that
- * is an input), 3 I/O, 4 memory. */
+ * is an input), 3 I/O, 4 memory, 75 stopped by SIGINT/SIGTERM before writing. */
 #include <errno.h>
 #include <math.h>
 #include <omp.h>
@@ -58,7 +58,8 @@ static const char *usage_margin =
     "exit codes: 0 verdict given (PASS or FAIL; FAIL gives N with --fail-exit-code N),\n"
     "1 usage, 2 invalid input (incomplete or non-finite result, an output that is an input,\n"
     "an input that is not a regular file), 3 I/O error (also: another ablasim process is\n"
-    "writing the margin file), 4 out of memory\n";
+    "writing the margin file), 4 out of memory, 75 stopped by SIGINT/SIGTERM before the\n"
+    "margin files were replaced (nothing written)\n";
 
 static int usage_error(const char *msg, const char *arg)
 {
@@ -219,7 +220,12 @@ static void print_report(const abl_margin_report *r, bool quiet)
 
 int cmd_margin(int argc, char **argv)
 {
-    abl_margin_opts o = {.criterion = -1, .threshold = NAN, .criterion_mm = 5.0};
+    /* SIGINT/SIGTERM: stop before the outputs are replaced, temporaries and locks removed
+     * (exit 75); once the replacement has begun it finishes. Before, they killed the command
+     * wherever it was, leaving its lock files and temporaries */
+    cli_install_stop_signals();
+    abl_margin_opts o = {
+        .criterion = -1, .threshold = NAN, .criterion_mm = 5.0, .stop = &cli_stop_requested};
     bool quiet = false;
     int fail_code = 0; /* 0: FAIL exits 0 like PASS */
     abl_error err = {0};

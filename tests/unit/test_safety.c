@@ -2017,6 +2017,106 @@ static void test_signal_while_loading(void)
     free(before);
 }
 
+/* Names only of dir_state's lines ("NAME SIZE SUM" -> "NAME"). */
+static char *state_names(const char *state)
+{
+    char *out = malloc(strlen(state) + 1), *o = out;
+    for (const char *l = state; *l;) {
+        const char *sp = strchr(l, ' '), *nl = strchr(l, '\n');
+        if (!sp || !nl) break;
+        memcpy(o, l, (size_t)(sp - l));
+        o += sp - l;
+        *o++ = '\n';
+        l = nl + 1;
+    }
+    *o = '\0';
+    return out;
+}
+
+/* `ablasim margin RESULT --nifti P` over its previous files, sent SIGTERM (fault library:
+ * ABLASIM_FAULT_SIGNAL) just before each of its opens for writing, links and renames in turn.
+ * Allowed: exit 75 saying nothing was written, with every file of the directory byte for byte
+ * as before (the signal came while only locks and temporaries of this command existed), or exit
+ * 0 with the same names as before and no lock, temporary or undo log left (the signal came
+ * once the replacement had begun, which is finished). Both must occur. Before the handler
+ * (session 26) the signal killed margin wherever it was, leaving its lock files and, after
+ * the first temporary, the temporaries. About 3 s. */
+static void test_signal_margin(void)
+{
+    char wd[700], side[700], errf[800], bin[1200], scen[1200], countf[800];
+    tu_subdir(wd, sizeof wd, "sigmargin_wd");
+    tu_subdir(side, sizeof side, "sigmargin_side");
+    snprintf(errf, sizeof errf, "%s/err.txt", side);
+    snprintf(countf, sizeof countf, "%s/count.txt", side);
+    CU_ASSERT_FATAL(realpath(tu_bin(), bin) != NULL);
+    snprintf(scen, sizeof scen, "%s/configs/liver_demo.yaml", tu_root());
+    int sig = 0;
+    const char *run[] = {bin, "run", scen, "-o", "r.h5", "-q", "--set", "grid.dims=[48,48,48]",
+                         "--set", "time.duration_s=30", NULL};
+    CU_ASSERT_FATAL(wait_status(spawn_in(wd, run, errf), &sig) == 0);
+    const char *margin[] = {bin, "margin", "r.h5", "--nifti", "p", "-q", NULL};
+    CU_ASSERT_FATAL(wait_status(spawn_in(wd, margin, errf), &sig) == 0); /* the previous set */
+    char *before = dir_state(wd), *names = state_names(before);
+
+    /* how many opens, links and renames one margin makes */
+    char count_env[900];
+    snprintf(count_env, sizeof count_env, "ABLASIM_FAULT_COUNT=%s", countf);
+    const char *cenv[] = {"ABLASIM_FAULT_CALLS=open,link,rename", count_env, NULL};
+    CU_ASSERT_FATAL(tu_run_faulted(wd, margin, cenv, errf, &sig) == 0);
+    char *cnt = tu_slurp(countf);
+    long total = 0;
+    static const char *const cls[] = {"open ", "link ", "rename "};
+    for (int k = 0; cnt && k < 3; k++) {
+        const char *p = strstr(cnt, cls[k]);
+        if (p) total += atol(p + strlen(cls[k]));
+    }
+    free(cnt);
+    CU_ASSERT_FATAL(total >= 10); /* 5 temporaries and locks, their links and renames */
+    free(before);
+    before = dir_state(wd); /* that run replaced the set: its files are "before" now */
+
+    int stopped = 0, finished = 0, bad = 0;
+    for (long at = 1; at <= total; at++) {
+        char e_at[64];
+        snprintf(e_at, sizeof e_at, "ABLASIM_FAULT_AT=%ld", at);
+        const char *env[] = {"ABLASIM_FAULT_CALLS=open,link,rename", e_at,
+                             "ABLASIM_FAULT_SIGNAL=TERM", NULL};
+        const int rc = tu_run_faulted(wd, margin, env, errf, &sig);
+        char *now = dir_state(wd), *now_names = state_names(now), *msg = tu_slurp(errf);
+        bool ok = false;
+        if (rc == 75 && sig == 0) {
+            ok = !strcmp(now, before) && msg && strstr(msg, "nothing was written");
+            stopped += ok;
+        } else if (rc == 0 && sig == 0) {
+            ok = !strcmp(now_names, names);
+            finished += ok;
+            free(before);
+            before = dir_state(wd); /* the new set */
+        }
+        if (!ok) {
+            printf("\n    margin, SIGTERM before call #%ld: exit %d, signal %d, %s; %s", at, rc,
+                   sig, strcmp(now_names, names) ? "names changed" : "names kept",
+                   msg ? msg : "");
+            bad++;
+            char cmd[2400];
+            snprintf(cmd, sizeof cmd, "rm -f '%s'/*.lock '%s'/*.tmp '%s'/*.tmp.nii.gz", wd, wd,
+                     wd);
+            tu_sh(cmd);
+            free(before);
+            before = dir_state(wd);
+        }
+        free(now);
+        free(now_names);
+        free(msg);
+    }
+    printf("\n    %ld moments: %d stopped with nothing written, %d finished, %d wrong", total,
+           stopped, finished, bad);
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT(stopped > 0 && finished > 0);
+    free(before);
+    free(names);
+}
+
 void register_safety_tests(void)
 {
     CU_pSuite s = CU_add_suite("safety", init_suite, NULL);
@@ -2046,6 +2146,9 @@ void register_safety_tests(void)
     CU_add_test(s, "SIGKILL at 20 random moments", test_kill_random);
     CU_add_test(s, "SIGTERM or SIGINT while loading: exit 75, the directory as it was",
                 test_signal_while_loading);
+    CU_add_test(s, "SIGTERM at every write of margin --nifti: exit 75 with nothing written, or "
+                   "the new set whole",
+                test_signal_margin);
     CU_add_test(s, "a full disk never costs a file the user had (property)",
                 test_full_disk_property);
     CU_add_test(s, "a failing system call never costs a file the user had (property)",
