@@ -29,7 +29,8 @@ static const char *usage_phantom =
     "  -h, --help            this text\n"
     "\n"
     "exit codes: 0 written, 1 usage, 2 invalid parameter or phantom, 3 I/O error (also: OUT.h5\n"
-    "is a directory, FIFO or device, or another ablasim process is writing it), 4 out of memory\n";
+    "is a directory, FIFO or device, or another ablasim process is writing it), 4 out of memory,\n"
+    "75 stopped by SIGINT/SIGTERM before OUT.h5 was written (nothing written)\n";
 
 static int usage_error(const char *msg, const char *arg)
 {
@@ -109,8 +110,22 @@ static void print_result(const abl_phantom_params *p, const abl_phantom_design *
     printf("output     %s\n", out);
 }
 
+/* A stop request (SIGINT/SIGTERM) before the lock is taken or after the phantom is built:
+ * nothing of this command exists but its lock, which the caller releases; exit 75. The mesh's
+ * own write (a temporary renamed into place) is not interrupted: it is the commit. */
+static int stopped(const char *out)
+{
+    if (!cli_stop_requested) return 0;
+    fprintf(stderr,
+            "ablasim phantom: error: stopped on request before %s was written: nothing was "
+            "written (the same command writes it)\n",
+            out);
+    return abl_status_exit_code(ABL_ESTOPPED);
+}
+
 int cmd_phantom(int argc, char **argv)
 {
+    cli_install_stop_signals(); /* before anything is read, locked or written */
     const char *name = NULL, *out = NULL, *spacing_arg = NULL;
     const char **sets = calloc((size_t)argc + 1, sizeof *sets);
     int nsets = 0;
@@ -227,11 +242,18 @@ int cmd_phantom(int argc, char **argv)
     /* Held from before the phantom is built until the file is renamed into place: a second
      * process writing the same name fails at once with this one's pid. */
     abl_lock *lock = NULL;
+    int sr = stopped(out);
+    if (sr) return sr;
     if (fg_lock(out, &lock, &err)) return fail(NULL, &err);
     abl_mesh m;
     if (phantom_generate(&p, spacing, &m, &err)) {
         fg_unlock(lock);
         return fail(NULL, &err);
+    }
+    if ((sr = stopped(out))) {
+        fg_unlock(lock);
+        mesh_free(&m);
+        return sr;
     }
     abl_status wst = mesh_write(out, &m, &err);
     fg_unlock(lock);

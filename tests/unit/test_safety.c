@@ -2117,6 +2117,67 @@ static void test_signal_margin(void)
     free(names);
 }
 
+/* `ablasim phantom liver -o m.h5` over a previous m.h5, sent SIGTERM just before each of its
+ * opens for writing and renames: exit 75 saying nothing was written with the directory byte
+ * for byte as before (a stop before the lock or after the phantom is built), or exit 0 with
+ * only m.h5 in the directory (the signal came during the mesh's own write, the commit, which is
+ * finished). Both must occur. Before the handler (session 26) the signal killed it, leaving
+ * m.h5.lock and, during the write, m.h5.tmp. */
+static void test_signal_phantom(void)
+{
+    char wd[700], side[700], errf[800], bin[1200], countf[800];
+    tu_subdir(wd, sizeof wd, "sigphantom_wd");
+    tu_subdir(side, sizeof side, "sigphantom_side");
+    snprintf(errf, sizeof errf, "%s/err.txt", side);
+    snprintf(countf, sizeof countf, "%s/count.txt", side);
+    CU_ASSERT_FATAL(realpath(tu_bin(), bin) != NULL);
+    int sig = 0;
+    const char *ph[] = {bin, "phantom", "liver", "-o", "m.h5", "-q", "--spacing-mm", "2", NULL};
+    CU_ASSERT_FATAL(wait_status(spawn_in(wd, ph, errf), &sig) == 0); /* the previous mesh */
+    char count_env[900];
+    snprintf(count_env, sizeof count_env, "ABLASIM_FAULT_COUNT=%s", countf);
+    const char *cenv[] = {"ABLASIM_FAULT_CALLS=open,rename", count_env, NULL};
+    CU_ASSERT_FATAL(tu_run_faulted(wd, ph, cenv, errf, &sig) == 0);
+    char *cnt = tu_slurp(countf);
+    long total = 0;
+    static const char *const cls[] = {"open ", "rename "};
+    for (int k = 0; cnt && k < 2; k++) {
+        const char *p = strstr(cnt, cls[k]);
+        if (p) total += atol(p + strlen(cls[k]));
+    }
+    free(cnt);
+    CU_ASSERT_FATAL(total >= 3); /* lock, temporary, rename */
+    char *before = dir_state(wd);
+    int stopped = 0, finished = 0, bad = 0;
+    for (long at = 1; at <= total; at++) {
+        char e_at[64];
+        snprintf(e_at, sizeof e_at, "ABLASIM_FAULT_AT=%ld", at);
+        const char *env[] = {"ABLASIM_FAULT_CALLS=open,rename", e_at, "ABLASIM_FAULT_SIGNAL=TERM",
+                             NULL};
+        const int rc = tu_run_faulted(wd, ph, env, errf, &sig);
+        char *now = dir_state(wd), *names = state_names(now), *msg = tu_slurp(errf);
+        bool ok = false;
+        if (rc == 75 && sig == 0)
+            stopped += ok = !strcmp(now, before) && msg && strstr(msg, "nothing was written");
+        else if (rc == 0 && sig == 0)
+            finished += ok = !strcmp(names, "m.h5\n");
+        if (!ok) {
+            printf("\n    phantom, SIGTERM before call #%ld: exit %d, signal %d; %s", at, rc, sig,
+                   names);
+            bad++;
+        }
+        free(before);
+        before = now;
+        free(names);
+        free(msg);
+    }
+    printf("\n    %ld moments: %d stopped with nothing written, %d finished, %d wrong", total,
+           stopped, finished, bad);
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT(stopped > 0 && finished > 0);
+    free(before);
+}
+
 void register_safety_tests(void)
 {
     CU_pSuite s = CU_add_suite("safety", init_suite, NULL);
@@ -2149,6 +2210,9 @@ void register_safety_tests(void)
     CU_add_test(s, "SIGTERM at every write of margin --nifti: exit 75 with nothing written, or "
                    "the new set whole",
                 test_signal_margin);
+    CU_add_test(s, "SIGTERM at every write of phantom: exit 75 with nothing written, or the mesh "
+                   "whole",
+                test_signal_phantom);
     CU_add_test(s, "a full disk never costs a file the user had (property)",
                 test_full_disk_property);
     CU_add_test(s, "a failing system call never costs a file the user had (property)",
