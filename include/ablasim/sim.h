@@ -210,6 +210,12 @@ typedef struct abl_sim {
     abl_energy energy;
     struct abl_runlog *runlog;     /* probes, zone growth, source power (runlog.h); sampled
                                     * by the monitor pass */
+    /* set by the caller (the planner's evaluations: abl_plan_opts.stop) so that sim_advance
+     * looks at it before every step and returns ABL_ESTOPPED, the state then mid-way (for a
+     * simulation that is abandoned). Looked at per step, not per call, so that the chunks a
+     * caller asks for stay the same and no result changes. NULL: never. sim_run takes its own
+     * stop request (abl_run_opts.stop) at its chunk boundaries, to checkpoint. */
+    volatile sig_atomic_t *abandon;
 } abl_sim;
 
 abl_status sim_create(const abl_scenario *sc, abl_sim **out, abl_error *err);

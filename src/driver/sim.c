@@ -2733,6 +2733,10 @@ abl_status sim_advance(abl_sim *s, long nmax, double t_stop, abl_error *err)
     if (monitor_every < 1) monitor_every = 1;
 
     for (long n = 0; n < nmax && s->step < s->nsteps_total; n++) {
+        if (s->abandon && *s->abandon) {
+            st = abl_fail(err, ABL_ESTOPPED, "stopped on request at t = %.1f s", s->t_s);
+            goto done;
+        }
         const size_t ib = next_breakpoint(s);
         const double b = s->bp_s[ib];
         /* a multirate run takes a long step wherever m whole steps remain before the step

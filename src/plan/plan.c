@@ -774,25 +774,14 @@ static int dose_count(const plan_spec *P, int n)
 /* Evaluate geometry G on a level. fixed: run the scenario (or x->duration_s) to its end;
  * otherwise (heat with search.duration_s) run up to the upper bound and stop at coverage. */
 /* A stop request (abl_plan_opts.stop) ends the plan at its next safe point: an evaluation
- * being simulated is abandoned (not journalled), and the plan returns ABL_ESTOPPED through
- * its usual failure path (plan_run: the journal kept, a previous set of plan files restored). */
+ * being simulated is abandoned before its next step (sim.abandon: looked at inside
+ * sim_advance, so the evaluation's steps and monitor passes are those of an unstopped one) and
+ * not journalled, and the plan returns ABL_ESTOPPED through its usual failure path (plan_run:
+ * the journal kept, a previous set of plan files restored). */
 static abl_status stop_check(const plan_ctx *C, abl_error *err)
 {
     if (!C->o->stop || !*C->o->stop) return ABL_OK;
     return abl_fail(err, ABL_ESTOPPED, "stopped on request");
-}
-
-/* sim_advance to t_stop in chunks of at most 8 steps with a stop check between them (the run
- * loop's cadence, run.c): the steps are planned up front, so the chunks change no result. */
-static abl_status advance_to(const plan_ctx *C, abl_sim *s, double t_stop, abl_error *err)
-{
-    for (;;) {
-        abl_status st = stop_check(C, err);
-        if (st) return st;
-        const long before = s->step;
-        if ((st = sim_advance(s, 8, t_stop, err))) return st;
-        if (s->step - before < 8) return ABL_OK; /* t_stop or the end reached */
-    }
 }
 
 static abl_status evaluate(plan_ctx *C, const plan_geom *G, int level, bool fixed, bool verdict,
@@ -853,6 +842,7 @@ static abl_status evaluate(plan_ctx *C, const plan_geom *G, int level, bool fixe
     if (!st) st = scenario_load_string(text, "plan candidate", C->out_dir, NULL, 0, &sc, err);
     free(text);
     if (!st) st = sim_create(sc, &s, err);
+    if (!st) s->abandon = C->o->stop;
     plan_level *L = &C->lev[level];
     if (!st && !L->ready) st = level_prepare(C, L, s, err);
     if (st) goto done;
@@ -860,7 +850,7 @@ static abl_status evaluate(plan_ctx *C, const plan_geom *G, int level, bool fixe
     const double dt_chk = fixed ? t_end : 0.5 * P->time_step_s;
     double g_prev = -INFINITY, t_prev = 0;
     for (double t_next = fmin(dt_chk, t_end);; t_next = fmin(t_next + dt_chk, t_end)) {
-        if ((st = advance_to(C, s, t_next, err))) goto done;
+        if ((st = sim_advance(s, LONG_MAX, t_next, err))) goto done;
         double g, cr;
         measure(C, L, s, verdict, &g, &cr);
         e->g_K = g;
@@ -884,7 +874,8 @@ static abl_status evaluate(plan_ctx *C, const plan_geom *G, int level, bool fixe
             double tp = ceil(tc / P->time_step_s - 1e-9) * P->time_step_s;
             e->t_plan_s = fmin(fmax(tp, P->duration_s[0]), P->duration_s[1]);
             /* run on to the plan's duration: the limits must hold there too */
-            if (e->t_plan_s > s->t_s && (st = advance_to(C, s, e->t_plan_s, err))) goto done;
+            if (e->t_plan_s > s->t_s && (st = sim_advance(s, LONG_MAX, e->t_plan_s, err)))
+                goto done;
             measure(C, L, s, verdict, &g, &cr);
             e->crit_K = cr;
             e->crit_ok = cr < 0;
@@ -2082,14 +2073,22 @@ done:
             st = abl_fail(err, ABL_EIO, "%s: cannot remove the undo log (%s)", undo_log,
                           strerror(e));
     }
-    if (st && undo.active) plan_restore(C, &undo, err);
-    undo_free(&undo);
-    if (st == ABL_ESTOPPED)
+    if (st == ABL_ESTOPPED) {
+        /* said before the restore, which adds its own failure to this message */
+        char jfail[200] = "";
+        if (C->journal_errno)
+            snprintf(jfail, sizeof jfail,
+                     " up to the append that failed (%s); the evaluations after it are lost",
+                     strerror(C->journal_errno));
         abl_fail(err, st,
                  "stopped on request after %d forward evaluation(s) in this run; %s/journal.csv "
-                 "keeps every finished one, and the same command continues from them; the plan's "
-                 "files were not written (an earlier plan in %s is as it was)",
-                 C->nevals, C->out_dir, C->out_dir);
+                 "keeps the finished ones%s, and the same command continues from them; no plan "
+                 "file was written%s",
+                 C->nevals, C->out_dir, jfail,
+                 undo.active ? " (the earlier plan files are put back)" : "");
+    }
+    if (st && undo.active) plan_restore(C, &undo, err);
+    undo_free(&undo);
     fg_unlock(lock);
     for (int l = 0; l < 2; l++) {
         free(C->lev[l].S);

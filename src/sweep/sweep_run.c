@@ -569,7 +569,9 @@ abl_status sweep_run(abl_sweep *sw, const sweep_run_opts *opts, sweep_summary *s
     const int threads = opts && opts->threads > 0 ? opts->threads : saved_threads;
 
     abl_status st = sweep_validate(sw, err);
-    if (!st && opts && opts->stop && *opts->stop) /* before anything is created */
+    /* before anything is created; rank 0's request only (a worker's is seen at its first
+     * point, which rank 0 then takes as the sweep's stop: found by a read-only review) */
+    if (!st && c.rank == 0 && opts && opts->stop && *opts->stop)
         st = abl_fail(err, ABL_ESTOPPED,
                       "stopped on request before the sweep began: nothing was written (the "
                       "same command starts it)");

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../../src/formats/undo.h"
 #include "../../src/plan/plan_internal.h"
@@ -221,18 +222,31 @@ static int plan_journal_evals(const char *dir)
     return n;
 }
 
+/* The stop flag is set the way the command line sets it: by a signal handler (SIGUSR1, sent
+ * by the watcher thread to the process), the only writer of a sig_atomic_t that C allows
+ * besides the flag's own thread. */
+static volatile sig_atomic_t plan_stop_flag;
+
+static void plan_stop_handler(int sig)
+{
+    (void)sig;
+    plan_stop_flag = 1;
+}
+
 typedef struct {
     const char *dir;
-    int after;                     /* raise the flag once the journal holds this many */
-    volatile sig_atomic_t *flag;
-    volatile int done;             /* plan_run returned */
+    int after;        /* signal once the journal holds this many */
+    _Atomic int done; /* plan_run returned */
 } stop_watch;
 
 static void *watch_journal(void *arg)
 {
     stop_watch *w = arg;
-    while (!w->done && !*w->flag) {
-        if (plan_journal_evals(w->dir) >= w->after) *w->flag = 1;
+    while (!w->done) {
+        if (plan_journal_evals(w->dir) >= w->after) {
+            kill(getpid(), SIGUSR1);
+            break;
+        }
         nanosleep(&(struct timespec){0, 1000000}, NULL);
     }
     return NULL;
@@ -275,19 +289,22 @@ static void test_stop_request(void)
     snprintf(lockp, sizeof lockp, "%s/journal.csv.lock", out);
     snprintf(yaml, sizeof yaml, "%s/plan.yaml", out);
     const char *sets[] = {"robustness.samples=0"};
-    static volatile sig_atomic_t flag;
-    abl_plan_opts o = {plan, out, sets, 1, true, &flag};
+    struct sigaction sa = {0}, old_sa;
+    sa.sa_handler = plan_stop_handler;
+    sigemptyset(&sa.sa_mask);
+    CU_ASSERT_FATAL(sigaction(SIGUSR1, &sa, &old_sa) == 0);
+    abl_plan_opts o = {plan, out, sets, 1, true, &plan_stop_flag};
     abl_plan_report rep, ref;
     abl_error err = {0};
 
-    flag = 1; /* 1 */
+    plan_stop_flag = 1; /* 1 */
     CU_ASSERT_EQUAL(plan_run(&o, &rep, &err), ABL_ESTOPPED);
     CU_ASSERT(strstr(err.msg, "stopped on request after 0 forward evaluation(s)") != NULL);
     CU_ASSERT(!tu_exists(yaml) && !tu_exists(lockp));
     CU_ASSERT_EQUAL(plan_journal_evals(out), 0);
 
-    flag = 0; /* 2 */
-    stop_watch w = {out, 2, &flag, 0};
+    plan_stop_flag = 0; /* 2 */
+    stop_watch w = {out, 2, 0};
     pthread_t th;
     CU_ASSERT_FATAL(pthread_create(&th, NULL, watch_journal, &w) == 0);
     abl_status st = plan_run(&o, &rep, &err);
@@ -299,7 +316,7 @@ static void test_stop_request(void)
     CU_ASSERT(kept >= 2);
     CU_ASSERT(!tu_exists(yaml) && !tu_exists(lockp));
 
-    flag = 0; /* 3 */
+    plan_stop_flag = 0; /* 3 */
     st = plan_run(&o, &rep, &err);
     if (st) printf("%s\n", err.msg);
     CU_ASSERT_FATAL(st == ABL_OK);
@@ -314,7 +331,7 @@ static void test_stop_request(void)
     CU_ASSERT(c[0] == cr[0] && c[1] == cr[1] && c[2] == cr[2]);
 
     char *before = plan_files_snapshot(out); /* 4 */
-    flag = 1;
+    plan_stop_flag = 1;
     CU_ASSERT_EQUAL(plan_run(&o, &rep, &err), ABL_ESTOPPED);
     char *after = plan_files_snapshot(out);
     CU_ASSERT_STRING_EQUAL(before, after);
@@ -322,6 +339,7 @@ static void test_stop_request(void)
     CU_ASSERT(!tu_exists(lockp));
     free(before);
     free(after);
+    sigaction(SIGUSR1, &old_sa, NULL);
 
     /* the command line: SIGTERM once 2 evaluations are journalled */
     char cli[1024], errf[1200];

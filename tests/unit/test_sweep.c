@@ -1258,6 +1258,12 @@ static void test_stop_signal_cli(void)
         snprintf(path, sizeof path, "%s/uq_stopsig%zu.yaml", tu_tmpdir(), c);
         snprintf(errf, sizeof errf, "%s/uq_stopsig%zu.err", tu_tmpdir(), c);
         write_uq_sweep(path, out);
+        if (c == 1) { /* per-point result files: a stopped point's must not be left */
+            FILE *f = fopen(path, "a");
+            CU_ASSERT_FATAL(f != NULL);
+            fputs("fields: true\n", f);
+            fclose(f);
+        }
         pid_t pid = tu_spawn_err((const char *const[]){"ablasim", "sweep", path, "--jobs",
                                                        cases[c].jobs, "--threads", "2", "-q",
                                                        NULL},
@@ -1302,7 +1308,12 @@ static void test_stop_signal_cli(void)
         free(snap);
         snprintf(p, sizeof p, "%s/points", out);
         snap = dir_snapshot(p);
-        CU_ASSERT(snap && !strstr(snap, ".tmp") && !strstr(snap, "point_"));
+        CU_ASSERT(snap && !strstr(snap, ".tmp") && !strstr(snap, ".lock") &&
+                  !strstr(snap, ".part") && !strstr(snap, ".commit"));
+        int results = 0; /* point_<i>.h5: one per journalled point (fields: true), no other */
+        for (const char *q = snap; q && (q = strstr(q, "point_")); q++)
+            results += !strncmp(q + 13, ".h5 ", 4);
+        CU_ASSERT_EQUAL(results, c == 1 ? at_stop : 0);
         free(snap);
 
         char cmd[2000];
