@@ -2017,6 +2017,31 @@ static void test_signal_while_loading(void)
     free(before);
 }
 
+/* How many eligible calls of the classes (ABLASIM_FAULT_CALLS, e.g. "open,rename") argv makes
+ * when run in wd; fatal unless it exits 0. */
+static long count_calls(const char *wd, const char *const *argv, const char *classes,
+                        const char *countf, const char *errf)
+{
+    char count_env[900], calls_env[200];
+    snprintf(count_env, sizeof count_env, "ABLASIM_FAULT_COUNT=%s", countf);
+    snprintf(calls_env, sizeof calls_env, "ABLASIM_FAULT_CALLS=%s", classes);
+    const char *cenv[] = {calls_env, count_env, NULL};
+    int sig = 0;
+    CU_ASSERT_FATAL(tu_run_faulted(wd, argv, cenv, errf, &sig) == 0);
+    char *cnt = tu_slurp(countf);
+    long total = 0;
+    for (const char *c = classes; cnt && *c;) { /* "CLASS COUNT" lines of the classes asked */
+        const size_t n = strcspn(c, ",");
+        char key[64];
+        snprintf(key, sizeof key, "%.*s ", (int)n, c);
+        const char *p = strstr(cnt, key);
+        if (p) total += atol(p + strlen(key));
+        c += n + (c[n] == ',');
+    }
+    free(cnt);
+    return total;
+}
+
 /* Names only of dir_state's lines ("NAME SIZE SUM" -> "NAME"). */
 static char *state_names(const char *state)
 {
@@ -2059,18 +2084,7 @@ static void test_signal_margin(void)
     char *before = dir_state(wd), *names = state_names(before);
 
     /* how many opens, links and renames one margin makes */
-    char count_env[900];
-    snprintf(count_env, sizeof count_env, "ABLASIM_FAULT_COUNT=%s", countf);
-    const char *cenv[] = {"ABLASIM_FAULT_CALLS=open,link,rename", count_env, NULL};
-    CU_ASSERT_FATAL(tu_run_faulted(wd, margin, cenv, errf, &sig) == 0);
-    char *cnt = tu_slurp(countf);
-    long total = 0;
-    static const char *const cls[] = {"open ", "link ", "rename "};
-    for (int k = 0; cnt && k < 3; k++) {
-        const char *p = strstr(cnt, cls[k]);
-        if (p) total += atol(p + strlen(cls[k]));
-    }
-    free(cnt);
+    const long total = count_calls(wd, margin, "open,link,rename", countf, errf);
     CU_ASSERT_FATAL(total >= 10); /* 5 temporaries and locks, their links and renames */
     free(before);
     before = dir_state(wd); /* that run replaced the set: its files are "before" now */
@@ -2134,18 +2148,7 @@ static void test_signal_phantom(void)
     int sig = 0;
     const char *ph[] = {bin, "phantom", "liver", "-o", "m.h5", "-q", "--spacing-mm", "2", NULL};
     CU_ASSERT_FATAL(wait_status(spawn_in(wd, ph, errf), &sig) == 0); /* the previous mesh */
-    char count_env[900];
-    snprintf(count_env, sizeof count_env, "ABLASIM_FAULT_COUNT=%s", countf);
-    const char *cenv[] = {"ABLASIM_FAULT_CALLS=open,rename", count_env, NULL};
-    CU_ASSERT_FATAL(tu_run_faulted(wd, ph, cenv, errf, &sig) == 0);
-    char *cnt = tu_slurp(countf);
-    long total = 0;
-    static const char *const cls[] = {"open ", "rename "};
-    for (int k = 0; cnt && k < 2; k++) {
-        const char *p = strstr(cnt, cls[k]);
-        if (p) total += atol(p + strlen(cls[k]));
-    }
-    free(cnt);
+    const long total = count_calls(wd, ph, "open,rename", countf, errf);
     CU_ASSERT_FATAL(total >= 3); /* lock, temporary, rename */
     char *before = dir_state(wd);
     int stopped = 0, finished = 0, bad = 0;

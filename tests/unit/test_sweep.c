@@ -808,6 +808,24 @@ static void assert_same_counts(const char *dir_a, const char *dir_b)
     free(b);
 }
 
+/* out/results.csv and out/results.h5's ablation counts equal the uninterrupted serial
+ * reference's: every point, every column but wall time (13 lines: header and 12 points). */
+static void assert_reference_table(const char *out)
+{
+    char csvp[900];
+    snprintf(csvp, sizeof csvp, "%s/results.csv", out);
+    char *csv = tu_slurp(csvp);
+    CU_ASSERT_FATAL(csv != NULL && ref_table != NULL);
+    char *a = table_without_wall(ref_table), *b = table_without_wall(csv);
+    CU_ASSERT_STRING_EQUAL(a, b);
+    CU_ASSERT_EQUAL(count_lines(b), 13);
+    assert_same_counts(ref_dir, out);
+    free(a);
+    free(b);
+    free(csv);
+}
+
+
 static void test_kill_and_resume(void)
 {
     make_reference();
@@ -859,17 +877,7 @@ static void test_kill_and_resume(void)
     CU_ASSERT(j && j[strlen(j) - 1] == '\n' && !strstr(j, "00c0ffee"));
     free(j);
 
-    char csvp[900];
-    snprintf(csvp, sizeof csvp, "%s/results.csv", out);
-    char *csv = tu_slurp(csvp);
-    CU_ASSERT_FATAL(csv != NULL && ref_table != NULL);
-    char *a = table_without_wall(ref_table), *b = table_without_wall(csv);
-    CU_ASSERT_STRING_EQUAL(a, b);
-    CU_ASSERT_EQUAL(count_lines(b), 13);
-    assert_same_counts(ref_dir, out);
-    free(a);
-    free(b);
-    free(csv);
+    assert_reference_table(out);
 }
 
 static void test_mpi_equals_serial(void)
@@ -902,17 +910,7 @@ static void test_mpi_equals_serial(void)
         free(l);
     }
     CU_ASSERT_FATAL(rc == 0);
-    char csvp[900];
-    snprintf(csvp, sizeof csvp, "%s/results.csv", out);
-    char *csv = tu_slurp(csvp);
-    CU_ASSERT_FATAL(csv != NULL && ref_table != NULL);
-    char *a = table_without_wall(ref_table), *b = table_without_wall(csv);
-    CU_ASSERT_STRING_EQUAL(a, b); /* every point, every column but wall time */
-    CU_ASSERT_EQUAL(count_lines(b), 13);
-    assert_same_counts(ref_dir, out);
-    free(a);
-    free(b);
-    free(csv);
+    assert_reference_table(out); /* every point, every column but wall time */
 }
 
 static void test_cli_dry_run(void)
@@ -1229,14 +1227,7 @@ static void test_stop_request_library(void)
     CU_ASSERT_EQUAL_FATAL(sweep_run(sw, &rest, &sum, &err), ABL_OK);
     CU_ASSERT_EQUAL(sum.nresumed, 3);
     CU_ASSERT_EQUAL(sum.nrun, 9);
-    char *csv = tu_slurp(sum.csv_path);
-    CU_ASSERT_FATAL(csv != NULL && ref_table != NULL);
-    char *a = table_without_wall(ref_table), *b = table_without_wall(csv);
-    CU_ASSERT_STRING_EQUAL(a, b);
-    assert_same_counts(ref_dir, out);
-    free(a);
-    free(b);
-    free(csv);
+    assert_reference_table(out);
     sweep_free(sw);
 }
 
@@ -1321,15 +1312,7 @@ static void test_stop_signal_cli(void)
                  tu_bin(), path);
         CU_ASSERT_EQUAL(system(cmd), 0);
         CU_ASSERT_EQUAL(journal_entries(out), 12);
-        snprintf(p, sizeof p, "%s/results.csv", out);
-        char *csv = tu_slurp(p);
-        CU_ASSERT_FATAL(csv != NULL && ref_table != NULL);
-        char *a = table_without_wall(ref_table), *b = table_without_wall(csv);
-        CU_ASSERT_STRING_EQUAL(a, b);
-        assert_same_counts(ref_dir, out);
-        free(a);
-        free(b);
-        free(csv);
+        assert_reference_table(out);
     }
 }
 
