@@ -123,9 +123,21 @@ static abl_status run_one_local(run_ctx *c, size_t p, sweep_row *row, sweep_mask
      * a margin of that file completes an interrupted commit only under the same lock (found
      * by review, session 23: the sweep's points were written without it) */
     abl_lock *lk = NULL;
-    const abl_status ls = fp ? fg_lock(fp, &lk, err) : ABL_OK;
-    if (ls) {
+    abl_error le = {0};
+    const abl_status ls = fp ? fg_lock(fp, &lk, &le) : ABL_OK;
+    if (ls == ABL_EIO) {
+        /* another process writes this point's result (a user's `ablasim run -o` of it): the
+         * point is a failed row (I/O, so the next run of the sweep tries it again) and the
+         * sweep goes on with the others; it used to stop the whole sweep */
         free(fp);
+        row_set(row, ls, le.msg, c->sw->layout->nvals);
+        row->val[c->sw->layout->i_wall] = 0.0;
+        if (mask) mask_free(mask);
+        return ABL_OK;
+    }
+    if (ls) { /* anything else (a lock name that is a user's file): the sweep stops */
+        free(fp);
+        *err = le;
         return ls;
     }
     point_run(c->sw, p, fp, row, c->sw->prob_map_on ? mask : NULL, cb, user, stop_flag(c));

@@ -702,35 +702,42 @@ static void test_journal_refuses_other_sweep(void)
 
 /* A point's result file (fields: true) is written under its lock, as a run's is, so a margin
  * of that file completes an interrupted commit only under the same lock (found by review,
- * session 23): with the lock held elsewhere the sweep stops naming the file, and the point's
- * result is not written; released, the sweep writes it. */
+ * session 23). With the lock of point 0's file held elsewhere, point 0 is a failed row (I/O,
+ * naming the file and the holder) and the sweep goes on with point 1 (session 26: it used to
+ * stop the whole sweep); point 0's result is not written. Released, the next run of the sweep
+ * runs point 0 alone (an I/O failure is retried) and writes it. */
 static void test_point_result_locked(void)
 {
-    char path[800], out[800], pdir[900], fp[1000];
+    char path[800], out[800], pdir[900], fp[1000], fp1[1000];
     snprintf(out, sizeof out, "%s/plock_out", tu_tmpdir());
     snprintf(path, sizeof path, "%s/plock.yaml", tu_tmpdir());
     snprintf(pdir, sizeof pdir, "%s/points", out);
     snprintf(fp, sizeof fp, "%s/point_0000000.h5", pdir);
-    spit_sweep(path, demo(), out, "  - {key: sources.0.schedule.1.temperature_C, values: [80]}\n",
+    snprintf(fp1, sizeof fp1, "%s/point_0000001.h5", pdir);
+    spit_sweep(path, demo(), out,
+               "  - {key: sources.0.schedule.1.temperature_C, values: [80, 85]}\n",
                "fields: true\n");
     CU_ASSERT_FATAL(mkdir(out, 0755) == 0 && mkdir(pdir, 0755) == 0);
     abl_lock *lk = NULL;
     abl_error err = {0};
     CU_ASSERT_FATAL(fg_lock(fp, &lk, &err) == ABL_OK);
-    abl_sweep *sw = NULL;
-    const sweep_run_opts opts = {1, 1, NULL, NULL, NULL};
     sweep_summary sum;
-    CU_ASSERT_FATAL(sweep_load(path, &sw, &err) == ABL_OK);
-    const abl_status st = sweep_run(sw, &opts, &sum, &err);
-    printf("\n  point result locked elsewhere: %s", st ? err.msg : "(not refused)");
-    CU_ASSERT(st != ABL_OK);
-    CU_ASSERT(strstr(err.msg, "another ablasim process is writing") &&
-              strstr(err.msg, "point_0000000.h5"));
-    CU_ASSERT(!tu_lexists(fp));
-    sweep_free(sw);
-    fg_unlock(lk);
     run_sweep_file(path, NULL, &sum);
     CU_ASSERT_EQUAL(sum.nok, 1);
+    CU_ASSERT_EQUAL(sum.nfailed, 1);
+    CU_ASSERT_EQUAL(sum.first_failure, ABL_EIO);
+    CU_ASSERT_EQUAL(sum.first_failure_index, 0);
+    char *csv = tu_slurp(sum.csv_path);
+    printf("\n  point result locked elsewhere: %s",
+           csv && strstr(csv, "another ablasim") ? "a failed row naming the holder" : "?");
+    CU_ASSERT(csv && strstr(csv, "io_error") && strstr(csv, "another ablasim process is writing") &&
+              strstr(csv, "point_0000000.h5"));
+    free(csv);
+    CU_ASSERT(!tu_lexists(fp) && tu_lexists(fp1));
+    fg_unlock(lk);
+    run_sweep_file(path, NULL, &sum);
+    CU_ASSERT_EQUAL(sum.nrun, 1);
+    CU_ASSERT_EQUAL(sum.nok, 2);
     CU_ASSERT(tu_lexists(fp));
 }
 
