@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -526,6 +527,47 @@ abl_status sweep_check_files(const abl_sweep *sw, abl_error *err)
     return st;
 }
 
+/* Without the sweep's journal, a file under one of its output names (the tables, their undo
+ * log, a point's mask or result) is not the sweep's: it is refused, not replaced (found by an
+ * adversarial test, session 26: a user's results.csv, results.h5 and points/point_0000000.h5
+ * were overwritten, exit 0; `plan` refuses the same since session 23). With the journal, the
+ * files are this sweep's (the journal's fingerprint is checked when it is opened). */
+static abl_status foreign_outputs(const abl_sweep *sw, abl_error *err)
+{
+    char *jp = sweep_join(sw->output_dir, SWEEP_JOURNAL);
+    if (!jp) return abl_fail(err, ABL_ENOMEM, "out of memory");
+    struct stat sb;
+    const bool journal = lstat(jp, &sb) == 0;
+    abl_status st = ABL_OK;
+    static const char *const names[] = {SWEEP_CSV, SWEEP_H5, SWEEP_UNDO};
+    for (size_t i = 0; i < sizeof names / sizeof names[0] && !journal && !st; i++) {
+        char *p = sweep_join(sw->output_dir, names[i]);
+        if (!p) st = abl_fail(err, ABL_ENOMEM, "out of memory");
+        else if (lstat(p, &sb) == 0)
+            st = abl_fail(err, ABL_EINVAL,
+                          "%s exists but no %s beside it: it is not this sweep's and is not "
+                          "overwritten (choose another output_dir, or move it away)",
+                          p, SWEEP_JOURNAL);
+        free(p);
+    }
+    char *pd = !journal && !st ? sweep_join(sw->output_dir, SWEEP_POINTS_DIR) : NULL;
+    DIR *d = pd ? opendir(pd) : NULL;
+    for (struct dirent *e; d && !st && (e = readdir(d));) {
+        const size_t n = strlen(e->d_name);
+        /* a lock file holds a pid only and is taken over by its next user (fileguard.h) */
+        const bool lock = n > 5 && !strcmp(e->d_name + n - 5, ".lock");
+        if (!lock && (!strncmp(e->d_name, "mask_", 5) || !strncmp(e->d_name, "point_", 6)))
+            st = abl_fail(err, ABL_EINVAL,
+                          "%s/%s exists but no %s in %s: it is not this sweep's and is not "
+                          "overwritten (choose another output_dir, or move it away)",
+                          pd, e->d_name, SWEEP_JOURNAL, sw->output_dir);
+    }
+    if (d) closedir(d);
+    free(pd);
+    free(jp);
+    return st;
+}
+
 static void note(sweep_summary *sum, const char *text)
 {
     size_t n = strlen(sum->note);
@@ -599,6 +641,7 @@ abl_status sweep_run(abl_sweep *sw, const sweep_run_opts *opts, sweep_summary *s
         st = sweep_check_files(sw, err);
         if (!st) st = sweep_mkdirs(sw->output_dir, err);
         if (!st) st = fg_lock(sum->journal_path, &c.lock, err);
+        if (!st) st = foreign_outputs(sw, err); /* under the lock: not another sweep's start */
         if (!st) st = table_recover(sw, err); /* a sweep killed between the two renames */
     }
     if (!st && c.rank == 0) {
