@@ -47,8 +47,8 @@ static const char *usage_margin =
     "                           NaN/Inf values: those voxels count as not ablated (and as\n"
     "                           crossing a critical limit); the outputs are marked\n"
     "                           input_complete = false. Without it such a result is refused\n"
-    "  --fail-exit-code N       exit with N (6..125) when the verdict is FAIL, so scripts can\n"
-    "                           branch on it (default: 0 for PASS and FAIL alike)\n"
+    "  --fail-exit-code N       exit with N (6..125, not 75) when the verdict is FAIL, so\n"
+    "                           scripts can branch on it (default: 0 for PASS and FAIL alike)\n"
     "  -q, --quiet              print only the verdict line\n"
     "  -h, --help               this text\n"
     "\n"
@@ -249,11 +249,13 @@ int cmd_margin(int argc, char **argv)
         } else if (!strcmp(a, "--fail-exit-code")) {
             VALUE();
             double v;
-            /* 1..5 are the error codes and 126+ belong to the shell (not executable, signals):
-             * a FAIL must stay distinguishable from both */
-            if (parse_number(argv[i], 6, 125, &v) < 0 || v != floor(v))
-                return usage_error("--fail-exit-code must be an integer 6..125 (1..5 are the "
-                                   "error exit codes), got",
+            /* 1..5 and 75 are the error and stop exit codes, 126+ belong to the shell (not
+             * executable, signals): a FAIL must stay distinguishable from all of them (75 was
+             * accepted until session 26, when margin gained its stop: an adversarial test) */
+            if (parse_number(argv[i], 6, 125, &v) < 0 || v != floor(v) || v == 75)
+                return usage_error("--fail-exit-code must be an integer 6..125 other than 75 "
+                                   "(1..5 are the error exit codes, 75 a stop by SIGINT/SIGTERM), "
+                                   "got",
                                    argv[i]);
             fail_code = (int)v;
         } else if (!strcmp(a, "--nifti")) {

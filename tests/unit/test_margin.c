@@ -1512,6 +1512,7 @@ static void test_verdict_and_fail_exit_code(void)
         {"--margin-mm 20", 0, "verdict          FAIL: minimal margin"},
         {"--fail-exit-code 3", 1, NULL}, /* error codes are not available for FAIL */
         {"--fail-exit-code 126", 1, NULL},
+        {"--fail-exit-code 75", 1, NULL}, /* a stop's code (session 26) */
         {"--fail-exit-code x", 1, NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
