@@ -42,8 +42,9 @@ static const char *usage_main =
     "  --version           print the version\n"
     "\n"
     "exit codes: 0 ok, 1 usage, 2 invalid input, 3 I/O error, 4 out of memory, 5 numerical fault,\n"
-    "            75 stopped by SIGINT/SIGTERM (run, resume): a checkpoint written, or, before\n"
-    "            the run began, nothing written\n";
+    "            75 stopped by SIGINT/SIGTERM: run and resume write a checkpoint (or nothing,\n"
+    "            before the run began); sweep and plan keep their journal (the same command\n"
+    "            continues); margin and phantom write nothing\n";
 
 static const char *usage_resume =
     "usage: ablasim resume CKPT.h5 [--threads N] [--quiet] [--profile] [--checkpoint-every SECONDS]\n"
@@ -51,8 +52,9 @@ static const char *usage_resume =
     "\n"
     "Continues the run a checkpoint was written from (by --checkpoint-every, SIGINT or SIGTERM)\n"
     "and finishes its result file, with fields bitwise identical to an uninterrupted run.\n"
-    "The scenario is rebuilt from the text stored in the checkpoint; tissue table and mesh files\n"
-    "are read again from their paths and must not have changed.\n"
+    "The scenario is rebuilt from the text stored in the checkpoint; the scenario file, tissue\n"
+    "table, mesh, initial field or state and device presets are read again from their paths\n"
+    "and must not have changed (an edited one is refused, naming it).\n"
     "--dt-check: the time-step check of `run --dt-check` for the resumed run: the scenario is\n"
     "first run again from the start at half the step (no files), then resumed; the result\n"
     "carries the same comparison an uninterrupted `run --dt-check` writes.\n";
@@ -819,6 +821,12 @@ static abl_status check_environment(abl_error *err)
 
 int main(int argc, char **argv)
 {
+    /* A file-size limit (ulimit -f, a batch system's) makes a write past it raise SIGXFSZ,
+     * whose default action killed the command (exit 153) with its temporary and lock files
+     * left (an adversarial test, session 26). Ignored, the write fails with EFBIG instead,
+     * which every writer reports as an I/O error (exit 3) after removing what it made, as on a
+     * full disk. */
+    signal(SIGXFSZ, SIG_IGN);
     if (argc < 2) {
         fputs(usage_main, stderr);
         return 1;

@@ -229,7 +229,8 @@ static const cfg_keydecl probe_decl[] = {
 static const cfg_keytable probe_keys = CFG_KEYTABLE(probe_decl);
 
 static const cfg_keydecl output_decl[] = {
-    CFG_KEY("file", "–", "`<name>.h5`", "path ending in `.h5`", "`-o` overrides"),
+    CFG_KEY("file", "–", "`<name>.h5`", "path ending in `.h5`",
+            "relative to the working directory, like `-o`, which overrides it"),
     CFG_KEY("snapshot_interval_s", "s", "60", "[0, 1e7], 0 = none", "temperature snapshots"),
     CFG_KEY("monitor_interval_s", "s", "1", "[0, 1e7]",
             "T_max/T_min/time-above maps sampled at least this often (every step if dt is larger)"),

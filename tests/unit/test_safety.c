@@ -2181,6 +2181,56 @@ static void test_signal_phantom(void)
     free(before);
 }
 
+/* A file-size limit (ulimit -f; RLIMIT_FSIZE) with SIGXFSZ at its default action, as a user's
+ * shell or a batch system gives it: `run` and `margin --nifti` over previous files end with
+ * exit 3 (an I/O error naming the file) instead of being killed by SIGXFSZ (exit 153, which
+ * left OUT.h5.tmp and the lock files: an adversarial test, session 26), and leave the
+ * directory as it was. The other file-size tests ignore SIGXFSZ in the child (testutil.c), so
+ * they could not see this. */
+static void test_file_size_limit_default_signal(void)
+{
+    char wd[700], errf[800], bin[1200], scen[1200];
+    tu_subdir(wd, sizeof wd, "fsize_wd");
+    snprintf(errf, sizeof errf, "%s/../fsize_err.txt", wd);
+    CU_ASSERT_FATAL(realpath(tu_bin(), bin) != NULL);
+    snprintf(scen, sizeof scen, "%s/configs/liver_demo.yaml", tu_root());
+    int sig = 0;
+    const char *run[] = {bin, "run", scen, "-o", "r.h5", "-q", "--set", "grid.dims=[48,48,48]",
+                         "--set", "time.duration_s=20", NULL};
+    CU_ASSERT_FATAL(wait_status(spawn_in(wd, run, errf), &sig) == 0);
+    const char *margin[] = {bin, "margin", "r.h5", "--nifti", "p", "-q", NULL};
+    CU_ASSERT_FATAL(wait_status(spawn_in(wd, margin, errf), &sig) == 0);
+    char *before = dir_state(wd);
+    const char *const *cmds[2] = {run, margin};
+    for (int c = 0; c < 2; c++) {
+        fflush(NULL);
+        const pid_t pid = fork();
+        if (pid == 0) {
+            signal(SIGXFSZ, SIG_DFL);
+            const struct rlimit rl = {64 * 1024, 64 * 1024}; /* 64 kB: every result is larger */
+            setenv("OMP_NUM_THREADS", "1", 1);
+            if (chdir(wd) != 0 || setrlimit(RLIMIT_FSIZE, &rl) != 0 ||
+                !freopen(errf, "w", stderr) || !freopen("/dev/null", "w", stdout))
+                _exit(126);
+            execv(cmds[c][0], (char *const *)cmds[c]);
+            _exit(127);
+        }
+        const int rc = wait_status(pid, &sig);
+        char *now = dir_state(wd), *msg = tu_slurp(errf);
+        if (rc != 3 || strcmp(now, before))
+            printf("\n    %s under a 64 kB file-size limit: exit %d, signal %d, %s; %s", cmds[c][1],
+                   rc, sig, strcmp(now, before) ? "the directory changed" : "directory kept",
+                   msg ? msg : "");
+        CU_ASSERT_EQUAL(rc, 3);
+        CU_ASSERT_EQUAL(sig, 0);
+        CU_ASSERT(msg && strstr(msg, "error:"));
+        CU_ASSERT_STRING_EQUAL(now, before);
+        free(now);
+        free(msg);
+    }
+    free(before);
+}
+
 void register_safety_tests(void)
 {
     CU_pSuite s = CU_add_suite("safety", init_suite, NULL);
@@ -2216,6 +2266,8 @@ void register_safety_tests(void)
     CU_add_test(s, "SIGTERM at every write of phantom: exit 75 with nothing written, or the mesh "
                    "whole",
                 test_signal_phantom);
+    CU_add_test(s, "a file-size limit with SIGXFSZ at its default: exit 3, the directory as it was",
+                test_file_size_limit_default_signal);
     CU_add_test(s, "a full disk never costs a file the user had (property)",
                 test_full_disk_property);
     CU_add_test(s, "a failing system call never costs a file the user had (property)",
