@@ -633,8 +633,12 @@ static abl_status plan_step(abl_sim *s, abl_error *err)
                         sc->path, sc->duration_s, dt, nsteps_d, (double)ABL_MAX_STEPS);
     long nsteps = nsteps_d < 1 ? 1 : (long)nsteps_d;
     if (sc->snapshot_interval_s > 0) {
-        /* snapshots: one per interval plus the initial one, each a float32 copy of the grid */
-        const double nsnap = fmin((double)nsteps, ceil(sc->duration_s / sc->snapshot_interval_s)) + 1;
+        /* snapshots: one per interval plus the initial one, each a float32 copy of the grid.
+         * Every snapshot time is a step boundary (plan_time), so an interval shorter than the
+         * step makes steps, not fewer snapshots: the count is not bounded by nsteps (it was,
+         * and 1e6 snapshots of 1 ms over 1000 s were accepted and written as 100 000 step
+         * boundaries followed by one snapshot per step: an adversarial test, session 26) */
+        const double nsnap = ceil(sc->duration_s / sc->snapshot_interval_s - 1e-9) + 1;
         if (nsnap > ABL_MAX_SNAPSHOTS)
             return abl_fail(err, ABL_EINVAL,
                             "%s: output.snapshot_interval_s = %g s over %g s would write %.3g "
