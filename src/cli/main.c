@@ -366,9 +366,18 @@ static abl_status guard_run(run_guard *g, const abl_scenario *sc, bool fresh,
         if (!overwrite_ckpt) {
             /* which checkpoint continues it: this one if it exists; a .part alone belongs to a
              * run with another checkpoint name, which this run does not know */
-            char how[PATH_MAX + 64];
+            char how[PATH_MAX + 256];
             if (exists(ckpt))
                 snprintf(how, sizeof how, "'ablasim resume %s'", ckpt);
+            else if (exists(ck_tmp))
+                /* the partial result is renamed .part just before the first checkpoint is
+                 * written: a run killed in between leaves .part and CKPT.tmp, and nothing can
+                 * resume it (an adversarial test, session 26, 2 kills in 55) */
+                snprintf(how, sizeof how,
+                         "'ablasim resume' and that run's checkpoint (%s beside it suggests a "
+                         "run killed while writing its first checkpoint, which nothing can "
+                         "resume: then start over with --overwrite-checkpoint)",
+                         ck_tmp);
             else
                 snprintf(how, sizeof how, "'ablasim resume' and that run's checkpoint");
             st = abl_fail(err, ABL_EINVAL,
@@ -668,6 +677,11 @@ static int execute(const char *cmd, abl_scenario *sc, abl_sim *sim, const char *
                     "ablasim %s: note: the result is complete, but the finished run's checkpoint "
                     "%s could not be removed (%s); remove it by hand\n",
                     cmd, ckpt, strerror(errno));
+        /* and the temporary of a checkpoint write that a kill interrupted (its own name, under
+         * its lock; it was left beside the result: an adversarial test, session 26) */
+        char ck_tmp[PATH_MAX + 8];
+        if (snprintf(ck_tmp, sizeof ck_tmp, "%s.tmp", ckpt) < (int)sizeof ck_tmp)
+            (void)remove(ck_tmp);
         if (g->discard_ckpt && g->part && remove(g->part) != 0 && errno != ENOENT)
             fprintf(stderr, "ablasim %s: note: %s could not be removed (%s); remove it by hand\n",
                     cmd, g->part, strerror(errno));
