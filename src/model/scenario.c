@@ -277,6 +277,23 @@ static const cfg_keydecl root_decl[] = {
 
 static const cfg_keytable root_keys = CFG_KEYTABLE(root_decl);
 
+/* A name the scenario stores in a fixed buffer of cap bytes (the scenario's name: the default
+ * result <name>.h5; a source's: its HDF5 group and JSON key): refused when longer, rather than
+ * cut short, which made two long names alike without a word (an adversarial test, session 26:
+ * two scenarios whose names differ after character 127 wrote the same default <name>.h5). */
+static abl_status name_fits(cfg_node *parent, const char *key, const char *value, size_t cap,
+                            abl_error *err)
+{
+    const size_t n = strlen(value);
+    if (n < cap) return ABL_OK;
+    char where[256], path[256];
+    cfg_node *k = cfg_get(parent, key);
+    return abl_fail(err, ABL_EINVAL,
+                    "%s: '%s' = '%.40s...' is %zu characters long; at most %zu are allowed",
+                    cfg_where(k ? k : parent, where, sizeof where),
+                    cfg_path(k ? k : parent, path, sizeof path), value, n, cap - 1);
+}
+
 static abl_status parse_bc(cfg_node *node, abl_bc *bc, abl_error *err)
 {
     static const char *const types[] = {"fixed_temperature", "insulated", "convective"};
@@ -786,7 +803,9 @@ static abl_status parse_source_list(cfg_node *list, abl_scenario *sc, abl_device
             const char *nm;
             char defn[32];
             snprintf(defn, sizeof defn, "source%zu", i);
-            if ((st = cfg_get_string(e, "name", false, defn, &nm, err))) return st;
+            if ((st = cfg_get_string(e, "name", false, defn, &nm, err)) ||
+                (st = name_fits(e, "name", nm, sizeof src->name, err)))
+                return st;
             snprintf(src->name, sizeof src->name, "%s", nm);
             cfg_where(e, src->where, sizeof src->where);
             if ((st = cfg_get_double(e, "on_s", false, 0.0, &when, &src->on_s, err)) ||
@@ -808,7 +827,9 @@ static abl_status parse_source_list(cfg_node *list, abl_scenario *sc, abl_device
             return st;
         char defname[32];
         snprintf(defname, sizeof defname, "source%zu", i);
-        if ((st = cfg_get_string(e, "name", false, defname, &name, err))) return st;
+        if ((st = cfg_get_string(e, "name", false, defname, &name, err)) ||
+            (st = name_fits(e, "name", name, sizeof src->name, err)))
+            return st;
         snprintf(src->name, sizeof src->name, "%s", name);
         src->type = (abl_source_type)type;
         cfg_where(e, src->where, sizeof src->where);
@@ -1225,7 +1246,8 @@ static abl_status parse_root(cfg_node *root, abl_scenario *sc, const char *base_
     if ((st = cfg_check_decl(root, &root_keys, CFG_ALL_VARIANTS, err)) ||
         (st = cfg_get_string(root, "name", false, "ablasim", &name, err)) ||
         (st = cfg_get_string(root, "tissues_file", false, "tissues.yaml", &tfile, err)) ||
-        (st = cfg_get_string(root, "devices_file", false, NULL, &dfile, err)))
+        (st = cfg_get_string(root, "devices_file", false, NULL, &dfile, err)) ||
+        (st = name_fits(root, "name", name, sizeof sc->name, err)))
         return st;
     snprintf(sc->name, sizeof sc->name, "%s", name);
     sc->tissues_path = resolve(base_dir, tfile);
