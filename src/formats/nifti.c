@@ -387,8 +387,29 @@ static abl_status read_voxels(const char *path, int64_t offset, size_t nbytes, v
             }
             size_t want = cap - got < IO_CHUNK ? cap - got : IO_CHUNK;
             size_t r = znzread(buf + got, 1, want, fp);
+            /* znzread returns gzread's -1 (as a size_t) on a decompression error: it was added
+             * to got, which wrapped past the size check, and the rest of the buffer was used
+             * unread (a .nii.gz with a bad CRC gave a label map a quarter garbage, exit 0: an
+             * adversarial test, session 26) */
+            if (r > want) {
+                st = abl_fail(err, ABL_EIO,
+                              "%s: corrupt compressed data: decompressing failed after %zu of "
+                              "the %zu bytes of voxel data (gzip reports a damaged stream)",
+                              path, got, nbytes);
+                break;
+            }
             got += r;
             if (r < want) break;
+        }
+        if (!st && got == nbytes && nifti_is_gzfile(path)) {
+            /* the gzip trailer's CRC and length are checked only when the stream's end is
+             * read: read on past the data (NIfTI has nothing after it) */
+            char c;
+            if (znzread(&c, 1, 1, fp) > 1)
+                st = abl_fail(err, ABL_EIO,
+                              "%s: corrupt compressed data: the gzip check of the file failed "
+                              "after its %zu bytes of voxel data (CRC or length mismatch)",
+                              path, nbytes);
         }
         if (!st && got < nbytes)
             st = abl_fail(err, ABL_EIO,

@@ -757,6 +757,36 @@ static void test_truncated(void)
     expect_fail(hdr, ABL_EIO, "header");
 }
 
+/* A .nii.gz whose gzip stream is damaged (a byte of its CRC trailer; a byte inside the
+ * compressed data) is refused, EIO, never read as a partial or garbage map: znzread returns
+ * gzread's -1 as a size_t, which was added to the byte count and passed the size check, so a
+ * bad CRC gave a map a quarter garbage, exit 0 (an adversarial test, session 26). Also the
+ * scalar reader (initial temperature fields) shares the path. */
+static void test_corrupt_gzip(void)
+{
+    const int dims[3] = {30, 28, 26};
+    static const struct {
+        const char *name;
+        long at; /* byte to flip, from the end when negative */
+    } cases[] = {{"crc_trailer.nii.gz", -8}, {"len_trailer.nii.gz", -3}, {"body.nii.gz", 0}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char gz[700];
+        tmp_path(gz, sizeof gz, cases[c].name);
+        write_test_u8(gz, dims);
+        size_t len = 0;
+        unsigned char *b = tu_file_bytes(gz, &len);
+        CU_ASSERT_FATAL(b != NULL && len > 64);
+        const long at = cases[c].at < 0 ? (long)len + cases[c].at : (long)len / 2;
+        b[at] ^= 0xff;
+        FILE *f = fopen(gz, "wb");
+        CU_ASSERT_FATAL(f != NULL);
+        CU_ASSERT(fwrite(b, 1, len, f) == len);
+        fclose(f);
+        free(b);
+        expect_fail(gz, ABL_EIO, "corrupt compressed data");
+    }
+}
+
 static void test_4d(void)
 {
     char path[700];
@@ -1144,6 +1174,8 @@ void register_nifti_tests(void)
     CU_add_test(s, "nifti missing file -> EIO", test_missing_file);
     CU_add_test(s, "nifti not NIfTI / wrong suffix", test_not_nifti);
     CU_add_test(s, "nifti truncated .nii/.nii.gz/header -> EIO", test_truncated);
+    CU_add_test(s, "nifti .nii.gz with a damaged gzip stream (CRC, length, data) -> EIO",
+                test_corrupt_gzip);
     CU_add_test(s, "nifti 4-D -> EINVAL", test_4d);
     CU_add_test(s, "nifti float labels 0.5 / NaN -> EINVAL", test_float_half);
     CU_add_test(s, "nifti int16 label 300 / -1 -> EINVAL", test_label_300);
