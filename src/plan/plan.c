@@ -25,6 +25,7 @@
 #include "ablasim/json_writer.h"
 #include "ablasim/h5_schema.h"
 #include "ablasim/mesh.h"
+#include "ablasim/nifti.h"
 #include "ablasim/run.h"
 #include "ablasim/scenario.h"
 #include "ablasim/sim.h"
@@ -290,7 +291,11 @@ static abl_status coarsen_mesh(const char *in, const char *out, int f, const int
                                abl_error *err)
 {
     abl_mesh m = {0}, c = {0};
-    abl_status st = mesh_read(in, &m, err);
+    /* the scenario's mesh as the simulation reads it (sim.c build_grid): a NIfTI label map by
+     * its name, in grid order at its world position; it was read as HDF5 and refused as "not a
+     * readable HDF5 file" (an adversarial test, session 26) */
+    abl_status st = nifti_suffix(in) ? nifti_read_labels(in, &m, NULL, err)
+                                     : mesh_read(in, &m, err);
     if (st) return st;
     for (int d = 0; d < 3; d++) {
         c.dims[d] = m.dims[d] / f > 0 ? m.dims[d] / f : 1;

@@ -17,6 +17,7 @@
 #include "ablasim/config.h"
 #include "ablasim/fileguard.h"
 #include "ablasim/mesh.h"
+#include "ablasim/nifti.h"
 #include "ablasim/plan.h"
 #include "ablasim/scenario.h"
 #include "ablasim/sim.h"
@@ -904,6 +905,25 @@ static void test_foreign_plan_undo_kept(void)
     CU_ASSERT(tu_exists(undo)); /* left for the plan it belongs to */
 }
 
+/* Voxels of coarse map c (N/F per axis, F = 2) that differ from the planner's rule applied to
+ * the N^3 fine map: blood (2) wins, then tumour (1), then liver (0). */
+static size_t coarse_rule_errors(const uint8_t *fine, int n, const abl_mesh *c)
+{
+    const int f = 2, nc = n / f;
+    size_t wrong = 0;
+    for (int k = 0; k < nc; k++)
+        for (int j = 0; j < nc; j++)
+            for (int i = 0; i < nc; i++) {
+                int cnt[3] = {0, 0, 0};
+                for (int kk = 0; kk < f; kk++)
+                    for (int jj = 0; jj < f; jj++)
+                        for (int ii = 0; ii < f; ii++)
+                            cnt[fine[((size_t)(k * f + kk) * n + (j * f + jj)) * n + i * f + ii]]++;
+                const int want = cnt[2] ? 2 : cnt[1] ? 1 : 0;
+                wrong += c->labels[((size_t)k * nc + j) * nc + i] != want;
+            }
+    return wrong;
+}
 /* A run writing the plan's result name (ablasim run ... -o out/plan.h5 holds out/plan.h5.lock
  * and writes out/plan.h5.tmp): the plan's verification run takes the same lock and is refused,
  * instead of replacing the run's temporary file under it (found by a read-only review,
@@ -999,19 +1019,7 @@ static void test_coarse_mesh(void)
         CU_ASSERT_DOUBLE_EQUAL(c.spacing_mm[d], F * 1.0, 0.0);
         CU_ASSERT_DOUBLE_EQUAL(c.origin_mm[d], -9.5 + 0.5 * (F - 1), 0.0);
     }
-    size_t wrong = 0;
-    for (int k = 0; k < NC; k++)
-        for (int j = 0; j < NC; j++)
-            for (int i = 0; i < NC; i++) {
-                int cnt[3] = {0, 0, 0};
-                for (int kk = 0; kk < F; kk++)
-                    for (int jj = 0; jj < F; jj++)
-                        for (int ii = 0; ii < F; ii++)
-                            cnt[AT(i * F + ii, j * F + jj, k * F + kk)]++;
-                const int want = cnt[2] ? 2 : cnt[1] ? 1 : 0;
-                wrong += c.labels[((size_t)k * NC + j) * NC + i] != want;
-            }
-    CU_ASSERT_EQUAL(wrong, 0);
+    CU_ASSERT_EQUAL(coarse_rule_errors(m.labels, N, &c), 0);
     CU_ASSERT_EQUAL(c.labels[((size_t)4 * NC + 4) * NC + 6], 1); /* the stray tumour voxel */
     CU_ASSERT_EQUAL(c.labels[((size_t)5 * NC + 5) * NC + 5], 2); /* blood in the tumour block */
     CU_ASSERT_EQUAL(c.labels[((size_t)1 * NC + 1) * NC + 7], 2); /* the blood line */
@@ -1040,6 +1048,61 @@ static void test_coarse_mesh(void)
     CU_ASSERT(dmax <= 1e-12);
     mesh_field_free(&cf);
     mesh_field_free(&t0);
+}
+
+/* A scenario whose grid.mesh is a NIfTI label map plans on the coarse level too: the coarse
+ * mesh is made from the map as the simulation reads it (it was read as HDF5 and refused as
+ * "not a readable HDF5 file" unless optimiser.coarsen was 1: an adversarial test, session 26),
+ * with the same rule as from an HDF5 mesh. */
+static void test_coarse_mesh_nifti(void)
+{
+    char dir[1024], mpath[1100], scen[1100], plan[1100], out[1100], cpath[1200];
+    tu_subdir(dir, sizeof dir, "plan_mesh_nifti");
+    snprintf(mpath, sizeof mpath, "%s/m.nii.gz", dir);
+    snprintf(scen, sizeof scen, "%s/s.yaml", dir);
+    snprintf(plan, sizeof plan, "%s/p.yaml", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    enum { N = 20 };
+    uint8_t *fine = calloc(N * N * N, 1);
+    CU_ASSERT_FATAL(fine != NULL);
+    for (int k = 8; k < 12; k++)
+        for (int j = 8; j < 12; j++)
+            for (int i = 8; i < 12; i++) fine[((size_t)k * N + j) * N + i] = 1; /* tumour */
+    for (int i = 0; i < N; i++) fine[((size_t)2 * N + 2) * N + i] = 2; /* a blood line */
+    abl_nifti_geom g;
+    const int dims[3] = {N, N, N};
+    const double h[3] = {1, 1, 1}, o[3] = {-9.5, -9.5, -9.5};
+    nifti_geom_from_grid(&g, dims, h, o);
+    abl_error err = {0};
+    CU_ASSERT_FATAL(nifti_write_u8(mpath, &g, fine, &err) == ABL_OK);
+    char text[2048];
+    snprintf(text, sizeof text,
+             "name: niftiplan\ntissues_file: %s/configs/tissues.yaml\n"
+             "grid: {mesh: m.nii.gz, labels: {0: liver, 1: tumour, 2: blood}}\n"
+             "boundary: {default: {type: fixed_temperature, temperature_C: 37}}\n"
+             "time: {duration_s: 60, dt_s: auto}\n"
+             "sources:\n  - {name: a, type: mwa, frequency_MHz: 2450, power_W: 30, antenna: dipole,"
+             " tip_mm: [0, -6, 0], direction: [0, 1, 0]}\n",
+             tu_root());
+    tu_spit(scen, text);
+    tu_spit(plan, "scenario: s.yaml\ncritical: [\"blood:60:\"]\nsearch: {position_mm: 1}\n"
+                  "optimiser: {max_evaluations: 3, coarsen: 2, fine_evaluations: 1}\n"
+                  "robustness: {samples: 0}\n");
+    abl_plan_opts po = {plan, out, NULL, 0, true, NULL};
+    abl_plan_report rep;
+    abl_status st = plan_run(&po, &rep, &err);
+    if (st) printf("\n  %s", err.msg);
+    CU_ASSERT_FATAL(st == ABL_OK);
+    snprintf(cpath, sizeof cpath, "%s/coarse_mesh_x2.h5", out);
+    abl_mesh c = {0};
+    CU_ASSERT_FATAL(mesh_read(cpath, &c, &err) == ABL_OK);
+    for (int d = 0; d < 3; d++) {
+        CU_ASSERT_EQUAL(c.dims[d], N / 2);
+        CU_ASSERT_DOUBLE_EQUAL(c.origin_mm[d], -9.0, 1e-12);
+    }
+    CU_ASSERT_EQUAL(coarse_rule_errors(fine, N, &c), 0);
+    mesh_free(&c);
+    free(fine);
 }
 
 /* Threads change speed, never results: the same plan with 1 and 2 threads gives the same
@@ -1097,6 +1160,8 @@ void register_plan_tests(void)
     CU_add_test(s, "needle paths through a tissue to avoid are refused unsimulated",
                 test_needle_path_refused);
     CU_add_test(s, "bad plan files: key named, nothing written", test_bad_plans);
+    CU_add_test(s, "a NIfTI label map scenario plans: its coarse mesh by the same rule",
+                test_coarse_mesh_nifti);
     CU_add_test(s, "a mesh scenario's coarse mesh keeps critical and target labels; its initial "
                    "field is block-averaged",
                 test_coarse_mesh);
