@@ -60,6 +60,12 @@ typedef struct {
     double *values; /* nx*ny*nz, x fastest */
     bool geom_single; /* spacing/origin from a float32 affine (NIfTI-1): equal only to float32
                        * precision to a grid stated in double (sim.c check_initial_field) */
+    /* HDF5 only (mesh_read_field): the dataset's `units` attribute ("" when it has none, cut
+     * to 31 characters), and the file's root attribute `complete` (an ablasim result's: 1
+     * finished, 0 a run that stopped on a fault; -1 when the file has none), so that a reader
+     * can refuse a field that is not what it needs (scenario.c: initial fields) */
+    char units[32];
+    int file_complete;
 } abl_field_file;
 
 /* Read the field `dataset` (an absolute HDF5 path) of path, guarded like mesh_read_ex (opts as

@@ -617,6 +617,21 @@ static abl_status read_field(const char *path, hid_t file, const char *dsname, b
                       dsname, h5_detail(d, sizeof d));
         goto done;
     }
+    /* what the field is (its units) and whether the file is a finished result: the reader
+     * decides; an unreadable attribute counts as absent */
+    if (H5Aexists(dset, H5A_UNITS) > 0) {
+        char *u = h5_attr_str_read(dset, H5A_UNITS);
+        if (u) snprintf(f->units, sizeof f->units, "%s", u);
+        free(u);
+    }
+    f->file_complete = -1;
+    if (H5Aexists(file, H5A_COMPLETE) > 0) {
+        long long c = -1;
+        hid_t a = H5Aopen(file, H5A_COMPLETE, H5P_DEFAULT);
+        if (a >= 0 && H5Aread(a, H5T_NATIVE_LLONG, &c) >= 0) f->file_complete = c == 1 ? 1 : 0;
+        else f->file_complete = 0; /* there but unreadable: not a finished result */
+        close_id(a);
+    }
 done:
     close_id(space);
     close_id(type);
@@ -666,6 +681,8 @@ typedef struct {
     double spacing_mm[3], origin_mm[3];
     uint64_t nvoxels;   /* voxels whose data follow (1 byte each for labels, 8 for a field) */
     uint64_t names_len; /* bytes of label_names that follow, with the NUL; 0: none */
+    char units[32];        /* a field's units attribute */
+    int32_t file_complete; /* a field's file: root attribute complete (-1 none) */
     char msg[ABL_ERRMSG_LEN];
 } guard_header;
 
@@ -723,6 +740,10 @@ static void guard_child(int fd, const char *path, const guard_req *req)
         }
         h.has_spacing = req->dataset ? r.field.has_spacing : 1;
         h.has_origin = req->dataset ? r.field.has_origin : 1;
+        if (req->dataset) {
+            memcpy(h.units, r.field.units, sizeof h.units);
+            h.file_complete = r.field.file_complete;
+        }
         h.nvoxels = (uint64_t)dims[0] * (uint64_t)dims[1] * (uint64_t)dims[2];
         h.names_len = r.mesh.label_names ? (uint64_t)strlen(r.mesh.label_names) + 1 : 0;
         data = req->dataset ? (const void *)r.field.values : (const void *)r.mesh.labels;
@@ -834,6 +855,9 @@ static abl_status read_guarded(const char *path, const guard_req *req, const cha
             }
             out->field.has_spacing = h.has_spacing != 0;
             out->field.has_origin = h.has_origin != 0;
+            memcpy(out->field.units, h.units, sizeof out->field.units);
+            out->field.units[sizeof out->field.units - 1] = '\0';
+            out->field.file_complete = h.file_complete;
             data = malloc((size_t)h.nvoxels * elem);
             if (req->dataset) out->field.values = data;
             else out->mesh.labels = data;

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 static char *xstrdup(const char *s)
@@ -370,6 +371,17 @@ static abl_status parse_ex_vivo(cfg_node *phys, abl_scenario *sc, abl_error *err
     return ABL_OK;
 }
 
+/* Is u a temperature unit in degrees Celsius (as ablasim writes it, "degC", or a usual
+ * spelling)? */
+static bool celsius_units(const char *u)
+{
+    static const char *const ok[] = {"degC", "deg C", "C", "celsius", "degree_Celsius",
+                                     "degrees_Celsius", "\xc2\xb0""C"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        if (!strcasecmp(u, ok[i])) return true;
+    return false;
+}
+
 /* One field of an initial-field key into *f, every value within [lo, hi] (unit for the
  * message); *vmin: its lowest value. at: where the key was given, for the messages. */
 static abl_status read_initial(const char *at, const char *path, const char *dset, double lo,
@@ -382,6 +394,24 @@ static abl_status read_initial(const char *at, const char *path, const char *dse
     abl_status st = nifti_suffix(path) ? nifti_read_scalar(path, f, NULL, &e)
                                         : mesh_read_field(path, dset, NULL, f, &e);
     if (st) return abl_fail(err, st, "%s: %s", at, e.msg);
+    /* HDF5 only (a NIfTI image says neither): an unfinished result, or a dataset whose units
+     * say it is no temperature, would start the run from something else than it says (both
+     * were taken silently: an incomplete first ablation as a second ablation's state, and
+     * /grid/labels as 0, 1, 2 degC; an adversarial test, session 26). A file without the
+     * attribute (another program's field, the planner's coarse state) is not a result. */
+    if (!nifti_suffix(path)) {
+        if (f->file_complete == 0)
+            return abl_fail(err, ABL_EINVAL,
+                            "%s: %s is an incomplete ablasim result (root attribute complete = "
+                            "0: its run stopped on a fault); a run starts only from a finished "
+                            "one",
+                            at, path);
+        if (!strcmp(unit, "degC") && f->units[0] && !celsius_units(f->units))
+            return abl_fail(err, ABL_EINVAL,
+                            "%s: %s, dataset %s has units '%s', not a temperature in degC; "
+                            "name a temperature dataset (e.g. %s)",
+                            at, path, dset, f->units, H5_T_FINAL);
+    }
     const size_t nx = (size_t)f->dims[0], nxy = nx * (size_t)f->dims[1];
     const size_t n = nxy * (size_t)f->dims[2];
     *vmin = INFINITY;
@@ -510,8 +540,8 @@ static abl_status parse_initial_field(cfg_node *phys, abl_scenario *sc, const ch
         double unused;
         for (int m = 0; m < ABL_INITIAL_MAPS; m++)
             if ((st = read_initial(at, sc->initial_T_path, ds[m], m < 2 ? tlo : 0.0,
-                                   m < 2 ? thi : DBL_MAX, unit[m], &sc->initial_maps[m], &unused,
-                                   err)))
+                                   m < 2 ? thi : DBL_MAX, unit[m], &sc->initial_maps[m],
+                                   &unused, err)))
                 return st;
         /* one grid: the maps' sizes, and their geometry where stated, are T_final's (the
          * grid check in sim.c reads T_final's) */
