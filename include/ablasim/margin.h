@@ -135,6 +135,8 @@ void margin_affine_from_grid(const double spacing_mm[3], const double origin_mm[
  * With every tumour voxel ablated and the zone inside the grid, PASS <=> no unablated shell
  * voxel. Errors: ABL_EINVAL (geometry, empty tumour), ABL_ENOMEM; r is then empty. */
 abl_status margin_compute(const abl_margin_input *in, abl_margin_result *r, abl_error *err);
+/* Does mask m (dims d: nx, ny, nz) have a nonzero voxel on a face of the grid? */
+bool margin_mask_on_faces(const uint8_t *m, const int d[3]);
 void margin_result_free(abl_margin_result *r);
 
 /* ---- critical structures (src/analysis/margin.c) --------------------------------------- */

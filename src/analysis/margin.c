@@ -106,7 +106,7 @@ static bool on_surface(const uint8_t *t, const int d[3], int i, int j, int k, si
            !t[c - 1] || !t[c + 1] || !t[c - sy] || !t[c + sy] || !t[c - sz] || !t[c + sz];
 }
 
-static bool mask_on_faces(const uint8_t *m, const int d[3])
+bool margin_mask_on_faces(const uint8_t *m, const int d[3])
 {
     const int nx = d[0], ny = d[1], nz = d[2];
     bool hit = false;
@@ -333,8 +333,8 @@ abl_status margin_compute(const abl_margin_input *in, abl_margin_result *r, abl_
     r->shell_mL = (double)nsh * r->voxel_mL;
     r->shell_unablated_mL = (double)nshu * r->voxel_mL;
     r->surface_fraction_ok = r->n_surface ? (double)r->n_surface_ok / (double)r->n_surface : 0.0;
-    r->zone_touches_border = mask_on_faces(z, d);
-    r->tumour_touches_border = mask_on_faces(t, d);
+    r->zone_touches_border = margin_mask_on_faces(z, d);
+    r->tumour_touches_border = margin_mask_on_faces(t, d);
 done:
     free(D);
     free(surf);

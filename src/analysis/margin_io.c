@@ -1387,7 +1387,14 @@ static abl_status analyse_result(const abl_margin_opts *o, abl_margin_report *re
     /* Applicator voxels (electrode or probe surfaces a source held at a temperature, e.g. a
      * cooled RFA needle at 10 C) are the needle track, destroyed by the insertion: counted as
      * ablated in every zone, never as residual tumour. */
+    int border_wo_track = -1; /* the criterion's zone on a grid face before the track is added */
     if (H5Lexists(rf->file, H5_APPLICATOR, H5P_DEFAULT) > 0) {
+        /* a needle that enters through a grid face puts its track on that face: the track is
+         * not zone that the grid may have cut off, so the boundary warning looks at the zone
+         * without it (every MWA run whose shaft reached a face warned: adversarial test,
+         * session 26) */
+        if (rep->zone_available[rep->criterion])
+            border_wo_track = margin_mask_on_faces(zones[rep->criterion], rf->dims);
         double *am = NULL;
         if ((st = field_f64(rf, H5_APPLICATOR, &am, "not an ablasim result file",
                             err)))
@@ -1453,6 +1460,7 @@ static abl_status analyse_result(const abl_margin_opts *o, abl_margin_report *re
     memcpy(in.spacing_mm, rf->spacing_mm, sizeof in.spacing_mm);
     margin_affine_from_grid(rf->spacing_mm, rf->origin_mm, in.affine);
     if ((st = compute_timed(&in, rep, t0, err))) goto done;
+    if (border_wo_track >= 0) rep->m.zone_touches_border = border_wo_track != 0;
 
     out_data od = {
         .rep = rep,        .m = &rep->m,  .tumour = *tumour, .T_max_C = tmax32,

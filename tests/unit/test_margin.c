@@ -1558,6 +1558,39 @@ static void expect_refused(const char *args, int rc_want, const char *frag1, con
     if (no_output) CU_ASSERT(!tu_lexists(no_output));
 }
 
+
+/* A cooled antenna's shaft is held to the grid face it enters through, and the held voxels are
+ * the needle track, counted as ablated: the boundary warning must look at the zone without
+ * them (every such MWA run warned that "the ablation zone reaches the grid boundary" though no
+ * voxel at 55 C lay on a face: an adversarial test, session 26). 10 W for 60 s on a 40 mm
+ * cube: the 55 C zone is a few mm around the antenna, the track runs to the +z face. */
+static void test_track_not_boundary(void)
+{
+    char dir[700], cmd[3000], json[900];
+    tu_subdir(dir, sizeof dir, "margin_track_face");
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' run '%s/configs/mwa_liver_2450.yaml' -o r.h5 -q --threads 1 "
+             "--set 'grid.dims=[40,40,40]' --set sources.0.power_W=10 --set time.duration_s=60 "
+             "--set 'sources.0.tip_mm=[0,0,-10]' --set 'grid.shapes=[{type: sphere, center_mm: "
+             "[0,0,0], radius_mm: 3, tissue: tumour}]' && '%s' margin r.h5 -q",
+             dir, tu_bin(), tu_root(), tu_bin());
+    char errf[800];
+    snprintf(errf, sizeof errf, "%s/err.txt", dir);
+    const int rc = tu_run(cmd, NULL, errf);
+    if (rc != 0) {
+        char *e = tu_slurp(errf);
+        printf("\n  exit %d: %s", rc, e ? e : "");
+        free(e);
+    }
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    snprintf(json, sizeof json, "%s/r.margin.json", dir);
+    char *j = tu_slurp(json);
+    CU_ASSERT_FATAL(j != NULL);
+    const char *a = strstr(j, "\"applicator_included_mL\": ");
+    CU_ASSERT(a && atof(a + 26) > 0.1); /* the track is there (0.36 mL) */
+    CU_ASSERT(strstr(j, "\"zone_touches_grid_boundary\": false") != NULL);
+    free(j);
+}
 /* fileguard: an output that is an input (directly, through a symlink, or as a --nifti map), a
  * FIFO as input, a directory as output, and a margin file another process is writing are all
  * refused before any work, naming both roles; inputs keep their bytes. */
@@ -1712,4 +1745,6 @@ void register_margin_tests(void)
     CU_add_test(s, "verdict counts critical limits; --fail-exit-code",
                 test_verdict_and_fail_exit_code);
     CU_add_test(s, "files: outputs never an input, FIFO, lock", test_file_guard);
+    CU_add_test(s, "a needle track on a grid face is not the zone reaching the boundary",
+                test_track_not_boundary);
 }
