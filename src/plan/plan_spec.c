@@ -355,6 +355,35 @@ abl_status plan_spec_load(const abl_plan_opts *o, plan_spec *P, abl_error *err)
         st = cfg_set(P->base, it->value, err);
     }
     if (st) goto done;
+    {
+        /* The scenario as `ablasim run SCENARIO --set LINE...` reads it, once, so that a bad
+         * value names its own place: the scenario file's line, or the scenario_set line as
+         * "--set KEY". The planner later loads the tree emitted from both, whose line numbers
+         * are the emitted text's: a bad scenario_set value was reported at a line of the
+         * scenario file that held something else (an adversarial test, session 26). */
+        const size_t nset = ss ? ss->n : 0;
+        const char **sets = calloc(nset ? nset : 1, sizeof *sets);
+        if (!sets) {
+            st = abl_fail(err, ABL_ENOMEM, "out of memory");
+            goto done;
+        }
+        for (size_t i = 0; i < nset; i++) sets[i] = ss->items[i]->value;
+        abl_scenario *probe = NULL;
+        abl_error e = {0};
+        const abl_status ls = scenario_load(P->scenario_path, sets, (int)nset, &probe, &e);
+        scenario_free(probe);
+        free(sets);
+        if (ls) {
+            char where[300];
+            st = abl_fail(err, ls, "%s: the plan's scenario%s: %s", o->plan_path,
+                          nset ? (snprintf(where, sizeof where, " with its scenario_set (line %d)",
+                                           ss->line),
+                                  where)
+                               : "",
+                          e.msg);
+            goto done;
+        }
+    }
 
     /* target */
     cfg_node *tg = cfg_get(root, "target");
