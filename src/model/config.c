@@ -677,8 +677,13 @@ abl_status cfg_get_vec(cfg_node *map, const char *key, bool required, const doub
     }
     if (node->kind != CFG_SEQ || node->n != (size_t)n) {
         WHERE_PATH(node);
-        return abl_fail(err, ABL_EINVAL, "%s: '%s' must be a list of %d numbers, e.g. [1, 1, 1]",
-                        where_, path_, n);
+        /* the example has n entries (it said [1, 1, 1] for every n) */
+        char eg[64] = "[";
+        for (int i = 0; i < n && i < 8; i++)
+            snprintf(eg + strlen(eg), sizeof eg - strlen(eg), "%s1", i ? ", " : "");
+        snprintf(eg + strlen(eg), sizeof eg - strlen(eg), "%s]", n > 8 ? ", ..." : "");
+        return abl_fail(err, ABL_EINVAL, "%s: '%s' must be a list of %d numbers, e.g. %s",
+                        where_, path_, n, eg);
     }
     for (int i = 0; i < n; i++) {
         abl_status st = cfg_node_double(node->items[i], range, &out[i], err);

@@ -132,7 +132,7 @@ abl_status device_table_load(const char *path, abl_device_keys_fn keys_of, abl_d
     }
     if ((st = cfg_check_decl(t.root, &top_keys, CFG_ALL_VARIANTS, err))) goto fail;
     cfg_node *list = cfg_get(t.root, "devices");
-    if ((st = cfg_expect(list, CFG_MAP, true, "'devices': a mapping of preset name -> preset",
+    if ((st = cfg_expect(list, CFG_MAP, true, "a mapping 'devices' of preset name -> preset",
                          err)))
         goto fail;
     t.devices = calloc(list->n ? list->n : 1, sizeof *t.devices);

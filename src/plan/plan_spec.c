@@ -343,7 +343,7 @@ abl_status plan_spec_load(const abl_plan_opts *o, plan_spec *P, abl_error *err)
     /* the base scenario as a tree, with the plan's scenario_set lines applied */
     if ((st = cfg_load_file(P->scenario_path, &P->base, err))) goto done;
     cfg_node *ss = cfg_get(root, "scenario_set");
-    if ((st = cfg_expect(ss, CFG_SEQ, false, "'scenario_set' (a list of KEY=VALUE)", err)))
+    if ((st = cfg_expect(ss, CFG_SEQ, false, "a list of KEY=VALUE strings", err)))
         goto done;
     for (size_t i = 0; ss && i < ss->n && !st; i++) {
         cfg_node *it = ss->items[i];
@@ -387,7 +387,7 @@ abl_status plan_spec_load(const abl_plan_opts *o, plan_spec *P, abl_error *err)
 
     /* target */
     cfg_node *tg = cfg_get(root, "target");
-    if ((st = cfg_expect(tg, CFG_MAP, false, "'target'", err)) ||
+    if ((st = cfg_expect(tg, CFG_MAP, false, "a mapping (tissue, margin_mm, ...)", err)) ||
         (st = cfg_check_decl(tg, &target_keys, CFG_ALL_VARIANTS, err)))
         goto done;
     const char *tt;
@@ -407,7 +407,7 @@ abl_status plan_spec_load(const abl_plan_opts *o, plan_spec *P, abl_error *err)
 
     /* critical structures: the margin command's --critical syntax */
     cfg_node *cr = cfg_get(root, "critical");
-    if ((st = cfg_expect(cr, CFG_SEQ, false, "'critical' (a list like [\"nerve:45:\"])", err)))
+    if ((st = cfg_expect(cr, CFG_SEQ, false, "a list like [\"nerve:45:\"]", err)))
         goto done;
     for (size_t i = 0; cr && i < cr->n; i++) {
         if (P->ncrit == ABL_MARGIN_MAX_CRITICAL) {
@@ -431,7 +431,7 @@ abl_status plan_spec_load(const abl_plan_opts *o, plan_spec *P, abl_error *err)
 
     /* applicator */
     cfg_node *am = cfg_get(root, "applicator");
-    if ((st = cfg_expect(am, CFG_MAP, false, "'applicator'", err)) ||
+    if ((st = cfg_expect(am, CFG_MAP, false, "a mapping of applicator keys", err)) ||
         (st = cfg_check_decl(am, &applicator_keys, CFG_ALL_VARIANTS, err)))
         goto done;
     long srci;
@@ -462,7 +462,7 @@ abl_status plan_spec_load(const abl_plan_opts *o, plan_spec *P, abl_error *err)
 
     /* search space */
     cfg_node *sm = cfg_get(root, "search");
-    if ((st = cfg_expect(sm, CFG_MAP, false, "'search'", err)) ||
+    if ((st = cfg_expect(sm, CFG_MAP, false, "a mapping of search keys", err)) ||
         (st = cfg_check_decl(sm, &search_keys, CFG_ALL_VARIANTS, err)))
         goto done;
     if ((st = cfg_get_double(sm, "position_mm", false, 10.0, &r_pos_mm, &P->pos_mm, err)) ||
@@ -509,13 +509,11 @@ abl_status plan_spec_load(const abl_plan_opts *o, plan_spec *P, abl_error *err)
 
     /* constraints */
     cfg_node *cm = cfg_get(root, "constraints");
-    if ((st = cfg_expect(cm, CFG_MAP, false, "'constraints'", err)) ||
+    if ((st = cfg_expect(cm, CFG_MAP, false, "a mapping of constraint keys", err)) ||
         (st = cfg_check_decl(cm, &constraints_keys, CFG_ALL_VARIANTS, err)))
         goto done;
     cfg_node *av = cfg_get(cm, "avoid_tissues");
-    if ((st = cfg_expect(av, CFG_SEQ, false, "'constraints.avoid_tissues' (a list of tissue "
-                                             "names)",
-                         err)))
+    if ((st = cfg_expect(av, CFG_SEQ, false, "a list of tissue names", err)))
         goto done;
     if (av) {
         for (size_t i = 0; i < av->n && P->navoid < PLAN_MAX_AVOID; i++)
@@ -530,7 +528,7 @@ abl_status plan_spec_load(const abl_plan_opts *o, plan_spec *P, abl_error *err)
 
     /* optimiser */
     cfg_node *om = cfg_get(root, "optimiser");
-    if ((st = cfg_expect(om, CFG_MAP, false, "'optimiser'", err)) ||
+    if ((st = cfg_expect(om, CFG_MAP, false, "a mapping of optimiser keys", err)) ||
         (st = cfg_check_decl(om, &optimiser_keys, CFG_ALL_VARIANTS, err)))
         goto done;
     long v;
@@ -547,7 +545,7 @@ abl_status plan_spec_load(const abl_plan_opts *o, plan_spec *P, abl_error *err)
 
     /* robustness */
     cfg_node *rm = cfg_get(root, "robustness");
-    if ((st = cfg_expect(rm, CFG_MAP, false, "'robustness'", err)) ||
+    if ((st = cfg_expect(rm, CFG_MAP, false, "a mapping of robustness keys", err)) ||
         (st = cfg_check_decl(rm, &robustness_keys, CFG_ALL_VARIANTS, err)))
         goto done;
     if ((st = cfg_get_long(rm, "samples", false, 16, 0, 100000, &v, err))) goto done;
