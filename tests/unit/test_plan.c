@@ -924,6 +924,39 @@ static size_t coarse_rule_errors(const uint8_t *fine, int n, const abl_mesh *c)
             }
     return wrong;
 }
+/* The coarse-mesh tests' plan: a 30 W dipole near a tumour on the mesh `mesh` of dir (physics:
+ * an extra scenario line or ""), blood as the critical structure, 3 coarse evaluations and 1 on
+ * the full grid, no robustness, into dir/out; fatal unless it succeeds. Returns the plan's
+ * evaluations; *coarse: dir/out/coarse_mesh_x2.h5. */
+static int plan_on_mesh(const char *dir, const char *mesh, const char *physics, abl_mesh *coarse)
+{
+    char scen[1100], plan[1100], out[1100], cpath[1200], text[2048];
+    snprintf(scen, sizeof scen, "%s/s.yaml", dir);
+    snprintf(plan, sizeof plan, "%s/p.yaml", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(text, sizeof text,
+             "name: meshplan\ntissues_file: %s/configs/tissues.yaml\n%s"
+             "grid: {mesh: %s, labels: {0: liver, 1: tumour, 2: blood}}\n"
+             "boundary: {default: {type: fixed_temperature, temperature_C: 37}}\n"
+             "time: {duration_s: 60, dt_s: auto}\n"
+             "sources:\n  - {name: a, type: mwa, frequency_MHz: 2450, power_W: 30, antenna: dipole,"
+             " tip_mm: [0, -6, 0], direction: [0, 1, 0]}\n",
+             tu_root(), physics, mesh);
+    tu_spit(scen, text);
+    tu_spit(plan, "scenario: s.yaml\ncritical: [\"blood:60:\"]\nsearch: {position_mm: 1}\n"
+                  "optimiser: {max_evaluations: 3, coarsen: 2, fine_evaluations: 1}\n"
+                  "robustness: {samples: 0}\n");
+    abl_plan_opts o = {plan, out, NULL, 0, true, NULL};
+    abl_plan_report rep;
+    abl_error err = {0};
+    abl_status st = plan_run(&o, &rep, &err);
+    if (st) printf("\n  %s", err.msg);
+    CU_ASSERT_FATAL(st == ABL_OK);
+    snprintf(cpath, sizeof cpath, "%s/coarse_mesh_x2.h5", out);
+    CU_ASSERT_FATAL(mesh_read(cpath, coarse, &err) == ABL_OK);
+    return rep.evaluations;
+}
+
 /* A run writing the plan's result name (ablasim run ... -o out/plan.h5 holds out/plan.h5.lock
  * and writes out/plan.h5.tmp): the plan's verification run takes the same lock and is refused,
  * instead of replacing the run's temporary file under it (found by a read-only review,
@@ -957,11 +990,9 @@ static void test_plan_respects_result_lock(void)
 
 static void test_coarse_mesh(void)
 {
-    char dir[1024], mpath[1100], scen[1100], plan[1100], out[1100], cpath[1200];
+    char dir[1024], mpath[1100], out[1100], cpath[1200];
     tu_subdir(dir, sizeof dir, "plan_mesh");
     snprintf(mpath, sizeof mpath, "%s/m.h5", dir);
-    snprintf(scen, sizeof scen, "%s/s.yaml", dir);
-    snprintf(plan, sizeof plan, "%s/p.yaml", dir);
     snprintf(out, sizeof out, "%s/out", dir);
     enum { N = 20, F = 2, NC = N / F };
     abl_mesh m = {{N, N, N}, {1, 1, 1}, {-9.5, -9.5, -9.5}, calloc(N * N * N, 1), NULL};
@@ -991,29 +1022,11 @@ static void test_coarse_mesh(void)
     char tpath[1100];
     snprintf(tpath, sizeof tpath, "%s/t0.h5", dir);
     CU_ASSERT_FATAL(mesh_write_field(tpath, "/T0_C", &t0, "degC", &err) == ABL_OK);
-    char text[2048];
-    snprintf(text, sizeof text,
-             "name: meshplan\ntissues_file: %s/configs/tissues.yaml\n"
-             "physics: {initial_temperature_file: t0.h5, initial_temperature_dataset: /T0_C}\n"
-             "grid: {mesh: m.h5, labels: {0: liver, 1: tumour, 2: blood}}\n"
-             "boundary: {default: {type: fixed_temperature, temperature_C: 37}}\n"
-             "time: {duration_s: 60, dt_s: auto}\n"
-             "sources:\n  - {name: a, type: mwa, frequency_MHz: 2450, power_W: 30, antenna: dipole,"
-             " tip_mm: [0, -6, 0], direction: [0, 1, 0]}\n",
-             tu_root());
-    tu_spit(scen, text);
-    tu_spit(plan, "scenario: s.yaml\ncritical: [\"blood:60:\"]\nsearch: {position_mm: 1}\n"
-                  "optimiser: {max_evaluations: 3, coarsen: 2, fine_evaluations: 1}\n"
-                  "robustness: {samples: 0}\n");
-    abl_plan_opts o = {plan, out, NULL, 0, true, NULL};
-    abl_plan_report rep;
-    abl_status st = plan_run(&o, &rep, &err);
-    if (st) printf("\n  %s", err.msg);
-    CU_ASSERT_FATAL(st == ABL_OK);
-    CU_ASSERT(rep.evaluations >= 1);
-    snprintf(cpath, sizeof cpath, "%s/coarse_mesh_x%d.h5", out, F);
     abl_mesh c = {0};
-    CU_ASSERT_FATAL(mesh_read(cpath, &c, &err) == ABL_OK);
+    CU_ASSERT(plan_on_mesh(dir, "m.h5",
+                           "physics: {initial_temperature_file: t0.h5, "
+                           "initial_temperature_dataset: /T0_C}\n",
+                           &c) >= 1);
     for (int d = 0; d < 3; d++) {
         CU_ASSERT_EQUAL(c.dims[d], NC);
         CU_ASSERT_DOUBLE_EQUAL(c.spacing_mm[d], F * 1.0, 0.0);
@@ -1056,12 +1069,9 @@ static void test_coarse_mesh(void)
  * with the same rule as from an HDF5 mesh. */
 static void test_coarse_mesh_nifti(void)
 {
-    char dir[1024], mpath[1100], scen[1100], plan[1100], out[1100], cpath[1200];
+    char dir[1024], mpath[1100];
     tu_subdir(dir, sizeof dir, "plan_mesh_nifti");
     snprintf(mpath, sizeof mpath, "%s/m.nii.gz", dir);
-    snprintf(scen, sizeof scen, "%s/s.yaml", dir);
-    snprintf(plan, sizeof plan, "%s/p.yaml", dir);
-    snprintf(out, sizeof out, "%s/out", dir);
     enum { N = 20 };
     uint8_t *fine = calloc(N * N * N, 1);
     CU_ASSERT_FATAL(fine != NULL);
@@ -1075,27 +1085,8 @@ static void test_coarse_mesh_nifti(void)
     nifti_geom_from_grid(&g, dims, h, o);
     abl_error err = {0};
     CU_ASSERT_FATAL(nifti_write_u8(mpath, &g, fine, &err) == ABL_OK);
-    char text[2048];
-    snprintf(text, sizeof text,
-             "name: niftiplan\ntissues_file: %s/configs/tissues.yaml\n"
-             "grid: {mesh: m.nii.gz, labels: {0: liver, 1: tumour, 2: blood}}\n"
-             "boundary: {default: {type: fixed_temperature, temperature_C: 37}}\n"
-             "time: {duration_s: 60, dt_s: auto}\n"
-             "sources:\n  - {name: a, type: mwa, frequency_MHz: 2450, power_W: 30, antenna: dipole,"
-             " tip_mm: [0, -6, 0], direction: [0, 1, 0]}\n",
-             tu_root());
-    tu_spit(scen, text);
-    tu_spit(plan, "scenario: s.yaml\ncritical: [\"blood:60:\"]\nsearch: {position_mm: 1}\n"
-                  "optimiser: {max_evaluations: 3, coarsen: 2, fine_evaluations: 1}\n"
-                  "robustness: {samples: 0}\n");
-    abl_plan_opts po = {plan, out, NULL, 0, true, NULL};
-    abl_plan_report rep;
-    abl_status st = plan_run(&po, &rep, &err);
-    if (st) printf("\n  %s", err.msg);
-    CU_ASSERT_FATAL(st == ABL_OK);
-    snprintf(cpath, sizeof cpath, "%s/coarse_mesh_x2.h5", out);
     abl_mesh c = {0};
-    CU_ASSERT_FATAL(mesh_read(cpath, &c, &err) == ABL_OK);
+    plan_on_mesh(dir, "m.nii.gz", "", &c);
     for (int d = 0; d < 3; d++) {
         CU_ASSERT_EQUAL(c.dims[d], N / 2);
         CU_ASSERT_DOUBLE_EQUAL(c.origin_mm[d], -9.0, 1e-12);
