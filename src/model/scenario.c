@@ -190,7 +190,8 @@ static const cfg_keydecl time_decl[] = {
 static const cfg_keytable time_keys = CFG_KEYTABLE(time_decl);
 
 static const cfg_keydecl source_decl[] = {
-    CFG_KEY("name", "–", "`source<i>`", "text", NULL),
+    CFG_KEY("name", "–", "`source<i>`", "text, unique among the sources",
+            "names the source's outputs (`/sources/<name>`, JSON, series, zones)"),
     CFG_KEY("type", "–", "required",
             "`volumetric`, `fixed_temperature`, `rfa`, `mwa`, `cryo`, `vessel`",
             "the keys below are those of the first two; `rfa`, `mwa`, `cryo` and `vessel` keys: "
@@ -293,6 +294,26 @@ static abl_status name_fits(cfg_node *parent, const char *key, const char *value
                     "%s: '%s' = '%.40s...' is %zu characters long; at most %zu are allowed",
                     cfg_where(k ? k : parent, where, sizeof where),
                     cfg_path(k ? k : parent, path, sizeof path), value, n, cap - 1);
+}
+
+/* Source names must be distinct: each names the source's group in the result (/sources/<name>),
+ * its JSON entry, its series and its zones, and `margin --source` and the plan pick a source by
+ * it. Two entries with one name used to be told apart by a silent "_2" in the outputs. */
+static abl_status name_unique(cfg_node *e, const abl_scenario *sc, size_t i, abl_error *err)
+{
+    for (size_t j = 0; j < i; j++) {
+        if (strcmp(sc->sources[j].name, sc->sources[i].name)) continue;
+        char where[256], path[256];
+        cfg_node *k = cfg_get(e, "name");
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: '%s%s' = %s%s is already the name of sources[%zu] (%s); each "
+                        "source needs a name of its own (it names the source's outputs)",
+                        cfg_where(k ? k : e, where, sizeof where),
+                        cfg_path(k ? k : e, path, sizeof path), k ? "" : ".name",
+                        sc->sources[i].name,
+                        k ? "" : " (the default name)", j, sc->sources[j].where);
+    }
+    return ABL_OK;
 }
 
 static abl_status parse_bc(cfg_node *node, abl_bc *bc, abl_error *err)
@@ -838,6 +859,7 @@ static abl_status parse_source_list(cfg_node *list, abl_scenario *sc, abl_device
                 return st;
             snprintf(src->name, sizeof src->name, "%s", nm);
             cfg_where(e, src->where, sizeof src->where);
+            if ((st = name_unique(e, sc, i, err))) return st;
             if ((st = cfg_get_double(e, "on_s", false, 0.0, &when, &src->on_s, err)) ||
                 (st = cfg_get_double(e, "off_s", false, 1e7, &when, &src->off_s, err)) ||
                 (st = parse_modality(e, info, sc, devices, src, err)))
@@ -863,6 +885,7 @@ static abl_status parse_source_list(cfg_node *list, abl_scenario *sc, abl_device
         snprintf(src->name, sizeof src->name, "%s", name);
         src->type = (abl_source_type)type;
         cfg_where(e, src->where, sizeof src->where);
+        if ((st = name_unique(e, sc, i, err))) return st;
         if ((st = cfg_get_double(e, "on_s", false, 0.0, &when, &src->on_s, err)) ||
             (st = cfg_get_double(e, "off_s", false, 1e7, &when, &src->off_s, err)))
             return st;

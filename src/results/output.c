@@ -745,8 +745,9 @@ static void safe_name(char *out, size_t len, const char *in, const char *fallbac
     if (n == 0 || !strcmp(out, ".") || !strcmp(out, "..")) snprintf(out, len, "%s", fallback);
 }
 
-/* Make name unique among used[0..nused-1] by appending "_2", "_3", ... (two sources may share
- * a name, or "a_0" may meet antenna 0 of a source "a"). */
+/* Make name unique among used[0..nused-1] by appending "_2", "_3", ... (source names are
+ * distinct, scenario.c, but "a_0" may meet antenna 0 of a source "a", and two names may differ
+ * only in characters the sanitiser replaces). */
 static void unique_name(char *name, size_t len, char (*used)[NAME_LEN], int nused)
 {
     char base[NAME_LEN];
