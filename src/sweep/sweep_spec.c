@@ -28,7 +28,10 @@ static const cfg_keytable range_keys = CFG_KEYTABLE(range_decl);
 static const cfg_keydecl axis_decl[] = {
     CFG_KEY("key", "–", "required", "dotted scenario key, as for `--set`",
             "e.g. `sources.0.power_W`, `tissues.tumour.perfusion_per_s`, `grid.dims`"),
-    CFG_KEY("name", "–", "the key", "text without spaces, commas, quotes, `/`",
+    CFG_KEY("name", "–", "the key",
+            "text without spaces, commas, quotes, `/`; not `.`, `..` or a name the table "
+            "keeps (`point`, `status`, `message`, `set_args`, `column_names`, the output "
+            "columns)",
             "column name in the table"),
     CFG_KEY("values", "key's unit", "–", "list of YAML values",
             "any value the key takes: numbers, names, lists (`[[16, 16, 16]]`), mappings; quotes "
@@ -73,7 +76,9 @@ static const cfg_keydecl outputs_decl[] = {
             "T_max threshold of the probability map and of the zone extents"),
     CFG_KEY("probability_map", "–", "`auto`", "`auto`, `true`, `false`",
             "`auto`: on when `sampling` is given. Needs one grid for every point (`true` with "
-            "differing grids is an error; `auto` then skips the map with a note)"),
+            "differing grids is an error before any point runs, also when an axis of "
+            "`grid.dims`, `grid.spacing_mm`, `grid.origin_mm` or `grid.mesh` changes only "
+            "its middle points; `auto` then skips the map with a note)"),
     CFG_KEY("per_tissue", "–", "`true`", "bool", "per-tissue volume and extreme columns"),
 };
 static const cfg_keytable outputs_keys = CFG_KEYTABLE(outputs_decl);
@@ -440,10 +445,12 @@ static abl_status node_text(cfg_node *n, const char *what, char **out, abl_error
 static abl_status column_name_ok(cfg_node *n, const char *name, abl_error *err)
 {
     char where[600];
-    if (!name[0] || strpbrk(name, ",\"/\n\r\t ") || strlen(name) > 200)
+    /* "." and ".." name the table group itself in results.h5 (an HDF5 link name) */
+    if (!name[0] || strpbrk(name, ",\"/\n\r\t ") || strlen(name) > 200 || !strcmp(name, ".") ||
+        !strcmp(name, ".."))
         return abl_fail(err, ABL_EINVAL,
                         "%s: column name '%s' must be 1..200 characters without spaces, commas, "
-                        "quotes or '/'",
+                        "quotes or '/', and not '.' or '..'",
                         cfg_where(n, where, sizeof where), name);
     return ABL_OK;
 }
@@ -650,7 +657,10 @@ static abl_status parse_outputs(cfg_node *o, abl_sweep *sw, abl_error *err)
 
 static abl_status check_unique(const abl_sweep *sw, abl_error *err)
 {
-    static const char *const reserved[] = {"point", "status", "message", NULL};
+    /* the table's own columns, and the datasets results.h5 keeps beside them in /table
+     * (sweep_table.c): a column of one of these names could not be written */
+    static const char *const reserved[] = {"point", "status", "message", "set_args",
+                                           "column_names", NULL};
     for (int a = 0; a < sw->nkeys; a++) {
         for (const char *const *r = reserved; *r; r++)
             if (!strcmp(sw->keys[a].column, *r))

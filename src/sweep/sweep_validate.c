@@ -430,7 +430,30 @@ abl_status sweep_validate(abl_sweep *sw, abl_error *err)
         bool want = sw->probability_map == 1 || (sw->probability_map == -1 && sampling);
         char what[64];
         sw->prob_map_note[0] = '\0';
-        if (want && !same_grid(first, last, what, sizeof what)) {
+        /* true: every point must share the grid; the first and last points are compared
+         * below, and a key that moves the grid between them (a middle value of an axis) is
+         * found here, before any point runs */
+        for (int k = 0; k < sw->nkeys && sw->probability_map == 1 && !st; k++) {
+            static const char *const geo[] = {"grid.dims", "grid.spacing_mm", "grid.origin_mm",
+                                              "grid.mesh", "grid"};
+            const char *key = sw->keys[k].key;
+            bool moves = sw->keys[k].sampled;
+            for (size_t v = 1; v < sw->keys[k].nvalues && !moves; v++)
+                moves = strcmp(sw->keys[k].values[v], sw->keys[k].values[0]) != 0;
+            for (size_t g = 0; g < sizeof geo / sizeof *geo && moves; g++) {
+                const size_t n = strlen(geo[g]);
+                if (strncmp(key, geo[g], n) || (key[n] && key[n] != '.')) continue;
+                if (g == 4 && key[n] == '.') continue; /* grid.background etc.: same grid */
+                st = abl_fail(err, ABL_EINVAL,
+                              "%s:%d: outputs.probability_map: true needs one grid for every "
+                              "point, but '%s' takes more than one value; sweep it in separate "
+                              "sweeps, or set probability_map: auto (the map is then left out "
+                              "with a note) or false",
+                              sw->path, sw->keys[k].line, key);
+                break;
+            }
+        }
+        if (!st && want && !same_grid(first, last, what, sizeof what)) {
             if (sw->probability_map == 1)
                 st = abl_fail(err, ABL_EINVAL,
                               "%s: outputs.probability_map: true needs one grid for every point, "
