@@ -1407,7 +1407,8 @@ static abl_status foreign_journal(const char *path, abl_error *err)
 {
     return abl_fail(err, ABL_EINVAL,
                     "%s holds the journal of another plan (or another version of this "
-                    "plan file or its scenario); it is not overwritten: choose another -o "
+                    "plan file, its scenario or a file the scenario reads: tissue table, mesh, "
+                    "initial field, device presets); it is not overwritten: choose another -o "
                     "directory or remove the journal",
                     path);
 }

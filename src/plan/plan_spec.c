@@ -316,6 +316,7 @@ abl_status plan_spec_load(const abl_plan_opts *o, plan_spec *P, abl_error *err)
 {
     memset(P, 0, sizeof *P);
     snprintf(P->plan_path, sizeof P->plan_path, "%s", o->plan_path);
+    uint64_t inputs_h = ABL_FNV1A_INIT; /* the scenario's input files, below */
     cfg_node *root = NULL;
     abl_status st = cfg_load_file(o->plan_path, &root, err);
     if (st) return st;
@@ -371,6 +372,17 @@ abl_status plan_spec_load(const abl_plan_opts *o, plan_spec *P, abl_error *err)
         abl_scenario *probe = NULL;
         abl_error e = {0};
         const abl_status ls = scenario_load(P->scenario_path, sets, (int)nset, &probe, &e);
+        /* the contents of the files the scenario reads besides its own text (tissue table,
+         * mesh, initial field or state, device presets) decide every evaluation too: a resumed
+         * plan reused a journal computed with an edited tissue table or mesh and reported
+         * another plan than a fresh run (an adversarial test, session 27; the sweep's
+         * fingerprint has hashed them since session 23). Folded into plan_hash below. */
+        if (!ls) {
+            const char *files[4] = {probe->tissues_path, probe->mesh_path, probe->initial_T_path,
+                                    probe->devices_path};
+            for (int f = 0; f < 4; f++)
+                if (files[f]) inputs_h = abl_fnv1a_file(inputs_h, files[f], true, NULL);
+        }
         scenario_free(probe);
         free(sets);
         if (ls) {
@@ -578,7 +590,7 @@ abl_status plan_spec_load(const abl_plan_opts *o, plan_spec *P, abl_error *err)
     fputs("\n---\n", mf);
     cfg_emit(mf, P->base);
     fclose(mf);
-    P->plan_hash = abl_fnv1a(ABL_FNV1A_INIT, txt, tlen);
+    P->plan_hash = abl_fnv1a(inputs_h, txt, tlen);
     free(txt);
 
 done:

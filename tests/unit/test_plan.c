@@ -759,6 +759,68 @@ static void test_plan_output_is_input(void)
     CU_ASSERT(!tu_exists(journal)); /* nothing written */
 }
 
+/* A plan's journal depends on the files its scenario reads, not only on the two texts: a plan
+ * resumed after its tissue table was edited reused every journalled evaluation (computed with
+ * the old perfusion) and reported PASS where a fresh run found none (an adversarial test,
+ * session 27). The tissue table is copied beside the scenario, the plan run (3 evaluations),
+ * the liver's perfusion in the copy quadrupled: the same command is refused with the journal
+ * untouched; with the table restored it resumes from the journal (nothing simulated anew). */
+static void test_plan_inputs_in_hash(void)
+{
+    char dir[1024], plan[1100], scen[1100], out[1100], tis[1100], journal[1200];
+    tu_subdir(dir, sizeof dir, "plan_inputs_hash");
+    snprintf(plan, sizeof plan, "%s/p.yaml", dir);
+    snprintf(scen, sizeof scen, "%s/s.yaml", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(tis, sizeof tis, "%s/tissues.yaml", dir);
+    snprintf(journal, sizeof journal, "%s/journal.csv", out);
+    char src[1100];
+    snprintf(src, sizeof src, "%s/configs/tissues.yaml", tu_root());
+    char *table = tu_slurp(src);
+    CU_ASSERT_FATAL(table != NULL);
+    tu_spit(tis, table);
+    tu_spit(scen, "name: h\ntissues_file: tissues.yaml\n"
+                  "grid: {dims: [16, 16, 16], spacing_mm: [1, 1, 1], background: liver, shapes: "
+                  "[{type: sphere, center_mm: [0, 0, 0], radius_mm: 2, tissue: tumour}]}\n"
+                  "boundary: {default: {type: fixed_temperature, temperature_C: 37}}\n"
+                  "time: {duration_s: 60}\n"
+                  "sources:\n  - {name: heater, type: volumetric, power_W: 10, shape: {type: "
+                  "sphere, center_mm: [1, 0, 0], radius_mm: 2}}\n");
+    tu_spit(plan, "scenario: s.yaml\ntarget: {tissue: tumour, margin_mm: 2}\n"
+                  "search: {start: scenario, position_mm: 1, duration_s: [2, 60], "
+                  "time_step_s: 2}\n"
+                  "optimiser: {max_evaluations: 3, coarsen: 1}\nrobustness: {samples: 0}\n");
+    abl_plan_opts o = {plan, out, NULL, 0, true, NULL};
+    abl_plan_report rep;
+    abl_error err = {0};
+    abl_status st = plan_run(&o, &rep, &err);
+    if (st) printf("\n  %s", err.msg);
+    CU_ASSERT_FATAL(st == ABL_OK);
+    CU_ASSERT(rep.evaluations > 0);
+    const unsigned long long before = tu_file_sum(journal);
+    /* the liver's perfusion line of the copied table, 1.547e-02 -> 6.0e-02 */
+    char *edited = malloc(strlen(table) + 16);
+    CU_ASSERT_FATAL(edited != NULL);
+    const char *at = strstr(table, "perfusion_per_s: 1.547e-02");
+    CU_ASSERT_FATAL(at != NULL);
+    snprintf(edited, strlen(table) + 16, "%.*sperfusion_per_s: 6.000e-02%s", (int)(at - table),
+             table, at + strlen("perfusion_per_s: 1.547e-02"));
+    tu_spit(tis, edited);
+    abl_plan_report rep2;
+    st = plan_run(&o, &rep2, &err);
+    printf("\n  edited tissue table: %s", err.msg);
+    CU_ASSERT(st == ABL_EINVAL);
+    CU_ASSERT(strstr(err.msg, "journal of another plan") != NULL);
+    CU_ASSERT(tu_file_sum(journal) == before);
+    tu_spit(tis, table); /* restored: the same inputs, so the journal is this plan's again */
+    st = plan_run(&o, &rep2, &err);
+    if (st) printf("\n  %s", err.msg);
+    CU_ASSERT(st == ABL_OK);
+    CU_ASSERT(rep2.evaluations == 0 && rep2.cached == rep.evaluations);
+    free(edited);
+    free(table);
+}
+
 /* A second ablation planned on a coarse level (coarsen: 2) from a first one's state with a
  * needle track, a time map and freeze counts: the coarse state carries them (before session 23
  * only the five maps, so the coarse candidates saw no first needle track): the track where any
@@ -1160,6 +1222,8 @@ void register_plan_tests(void)
                 test_plan_output_is_input);
     CU_add_test(s, "a coarse second-ablation plan carries the state's track, time maps, counts",
                 test_plan_coarse_state_maps);
+    CU_add_test(s, "a plan's journal depends on the scenario's tissue table",
+                test_plan_inputs_in_hash);
     CU_add_test(s, "another plan's directory is refused before its undo log is recovered",
                 test_foreign_plan_undo_kept);
     CU_add_test(s, "the plan's verification run takes its result's lock",
