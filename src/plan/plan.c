@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "../formats/atomic_file.h"
 #include "../formats/undo.h"
@@ -447,6 +448,29 @@ static abl_status coarsen_initial_field(plan_ctx *C, plan_level *L, const abl_sc
     return ABL_OK;
 }
 
+/* A generated grid's coarse level: the fine grid as built (an origin the scenario leaves out
+ * centres the grid) in blocks of coarsen^3 voxels, as three --set lines. */
+static void coarse_grid_sets(const plan_ctx *C, plan_level *L)
+{
+    const plan_spec *P = C->P;
+    int dims[3];
+    double sp[3], org[3];
+    const abl_grid *g = &C->fine;
+    const int fd[3] = {g->nx, g->ny, g->nz};
+    for (int d = 0; d < 3; d++) {
+        dims[d] = fd[d] / P->coarsen > 0 ? fd[d] / P->coarsen : 1;
+        sp[d] = g->h_m[d] * 1e3 * P->coarsen;
+        org[d] = g->origin_m[d] * 1e3 + 0.5 * (P->coarsen - 1) * g->h_m[d] * 1e3;
+    }
+    snprintf(L->grid_sets[0], sizeof L->grid_sets[0], "grid.dims=[%d, %d, %d]", dims[0],
+             dims[1], dims[2]);
+    snprintf(L->grid_sets[1], sizeof L->grid_sets[1], "grid.spacing_mm=[%.17g, %.17g, %.17g]",
+             sp[0], sp[1], sp[2]);
+    snprintf(L->grid_sets[2], sizeof L->grid_sets[2], "grid.origin_mm=[%.17g, %.17g, %.17g]",
+             org[0], org[1], org[2]);
+    L->ngrid_sets = 3;
+}
+
 static abl_status levels_init(plan_ctx *C, const abl_scenario *fine_sc, abl_error *err)
 {
     const plan_spec *P = C->P;
@@ -475,26 +499,54 @@ static abl_status levels_init(plan_ctx *C, const abl_scenario *fine_sc, abl_erro
         if (st) return st;
         snprintf(L->grid_sets[L->ngrid_sets++], sizeof L->grid_sets[0], "grid.mesh=\"%s\"", name);
     } else {
-        int dims[3];
-        double sp[3], org[3];
-        /* the grid as built (an origin the scenario leaves out centres the grid) */
-        const abl_grid *g = &C->fine;
-        const int fd[3] = {g->nx, g->ny, g->nz};
-        for (int d = 0; d < 3; d++) {
-            dims[d] = fd[d] / P->coarsen > 0 ? fd[d] / P->coarsen : 1;
-            sp[d] = g->h_m[d] * 1e3 * P->coarsen;
-            org[d] = g->origin_m[d] * 1e3 + 0.5 * (P->coarsen - 1) * g->h_m[d] * 1e3;
-        }
-        snprintf(L->grid_sets[0], sizeof L->grid_sets[0], "grid.dims=[%d, %d, %d]", dims[0],
-                 dims[1], dims[2]);
-        snprintf(L->grid_sets[1], sizeof L->grid_sets[1], "grid.spacing_mm=[%.17g, %.17g, %.17g]",
-                 sp[0], sp[1], sp[2]);
-        snprintf(L->grid_sets[2], sizeof L->grid_sets[2], "grid.origin_mm=[%.17g, %.17g, %.17g]",
-                 org[0], org[1], org[2]);
-        L->ngrid_sets = 3;
+        coarse_grid_sets(C, L);
     }
     if (fine_sc->initial_T.values) return coarsen_initial_field(C, L, fine_sc, err);
     return ABL_OK;
+}
+
+/* A generated grid's coarse level must hold the scenario: a shape smaller than a coarse voxel
+ * is refused by the scenario's own check, which used to surface at the first coarse candidate,
+ * after the journal was begun, as an error of "plan candidate:9" naming no key of the plan; the
+ * corrected command then met that journal as another plan's (an adversarial test, session 27).
+ * Checked before anything is written, naming optimiser.coarsen. (A mesh's coarse level is a
+ * coarsened label map: its shapes are labels, kept by coarsen_mesh's priorities.) */
+static abl_status coarse_level_check(const plan_ctx *C, abl_error *err)
+{
+    const plan_spec *P = C->P;
+    if (P->coarsen <= 1 || C->base_sc->mesh_path) return ABL_OK;
+    plan_level L = {0};
+    L.coarsen = P->coarsen;
+    coarse_grid_sets(C, &L);
+    cfg_node *tree = cfg_clone(P->base);
+    if (!tree) return abl_fail(err, ABL_ENOMEM, "out of memory");
+    abl_error e = {0};
+    abl_status st = ABL_OK;
+    for (int i = 0; i < L.ngrid_sets && !st; i++) st = cfg_set(tree, L.grid_sets[i], &e);
+    char *text = NULL;
+    size_t len = 0;
+    if (!st) st = tree_text(tree, &text, &len, &e);
+    cfg_free(tree);
+    abl_scenario *sc = NULL;
+    abl_sim *s = NULL;
+    if (!st)
+        st = scenario_load_string(text, "(the plan's coarse level)", P->scenario_dir, NULL, 0,
+                                  &sc, &e);
+    free(text);
+    if (!st) st = sim_create(sc, &s, &e);
+    sim_destroy(s);
+    scenario_free(sc);
+    if (!st || st == ABL_ENOMEM) return st ? abl_fail(err, st, "%s", e.msg) : ABL_OK;
+    const abl_grid *g = &C->fine;
+    return abl_fail(err, st,
+                    "%s: optimiser.coarsen = %d: the coarse level's grid (%d x %d x %d voxels "
+                    "of %g x %g x %g mm) cannot hold the scenario: %s; use a smaller "
+                    "optimiser.coarsen (1: no coarse level)",
+                    P->plan_path, P->coarsen, g->nx / P->coarsen > 0 ? g->nx / P->coarsen : 1,
+                    g->ny / P->coarsen > 0 ? g->ny / P->coarsen : 1,
+                    g->nz / P->coarsen > 0 ? g->nz / P->coarsen : 1,
+                    g->h_m[0] * 1e3 * P->coarsen, g->h_m[1] * 1e3 * P->coarsen,
+                    g->h_m[2] * 1e3 * P->coarsen, e.msg);
 }
 
 static bool tissue_is(const abl_sim *s, int m, const char *name)
@@ -731,12 +783,23 @@ static void journal_write(plan_ctx *C, const plan_eval *e)
                 e->g.tip_mm[a][2]);
     fprintf(m, ",%.6f %.6f %.6f,", e->g.dir[0], e->g.dir[1], e->g.dir[2]);
     for (const char *p = e->note; *p; p++) fputc(*p == ',' || *p == '\n' ? ';' : *p, m);
-    fputc('\n', m);
     if (fclose(m) != 0 || !line) {
         free(line);
         C->journal_errno = ENOMEM;
         return;
     }
+    /* the line's CRC-32 (zlib's, IEEE) as its last column: a line changed or damaged after it
+     * was written is recognised and evaluated anew (plan_journal_open) */
+    char *full = realloc(line, len + 11);
+    if (!full) {
+        free(line);
+        C->journal_errno = ENOMEM;
+        return;
+    }
+    line = full;
+    const unsigned long crc = crc32(0L, (const Bytef *)line, (uInt)len);
+    snprintf(line + len, 11, ",%08lx\n", crc & 0xffffffffUL);
+    len += 10;
     const int fd = fileno(C->journal);
     const off_t before = lseek(fd, 0, SEEK_END);
     int err = before < 0 ? errno : 0;
@@ -1449,6 +1512,7 @@ static abl_status plan_journal_open(plan_ctx *C, abl_error *err)
         FILE *mk = open_memstream(&kept, &kept_len);
         char line[8192];
         bool first = true, ok = true;
+        size_t bad = 0; /* complete lines that fail their checksum or do not parse */
         while (mk && fgets(line, sizeof line, f)) {
             size_t l = strlen(line);
             if (first) {
@@ -1464,14 +1528,28 @@ static abl_status plan_journal_open(plan_ctx *C, abl_error *err)
                 fputs(line, mk);
                 continue;
             }
+            /* its last column, the CRC-32 of what comes before it (journal_write): a damaged
+             * or edited line is dropped and that evaluation made anew; the lines after it
+             * are kept (a damaged line used to end the reading, losing every line after it;
+             * an adversarial test, session 27) */
+            char *end = NULL;
+            const unsigned long crc =
+                l >= 10 && line[l - 10] == ',' ? strtoul(line + l - 9, &end, 16) : 0;
+            if (!end || end != line + l - 1 ||
+                crc != (crc32(0L, (const Bytef *)line, (uInt)(l - 10)) & 0xffffffffUL)) {
+                bad++;
+                continue;
+            }
             plan_eval e;
             memset(&e, 0, sizeof e);
             unsigned long long key;
             int go, cov, cok;
             if (sscanf(line, "%llx,%d,%d,%d,%lg,%d,%lg,%lg,%lg,%lg,%d,%lg,%lg,%lg", &key, &e.level,
                        &e.n, &go, &e.violation_mm, &cov, &e.t_cover_s, &e.t_plan_s, &e.g_K,
-                       &e.crit_K, &cok, &e.dose, &e.objective, &e.wall_s) != 14)
-                break;
+                       &e.crit_K, &cok, &e.dose, &e.objective, &e.wall_s) != 14) {
+                bad++;
+                continue;
+            }
             e.key = key;
             e.from_journal = true;
             e.geom_ok = go;
@@ -1482,7 +1560,8 @@ static abl_status plan_journal_open(plan_ctx *C, abl_error *err)
                 nt = strchr(nt, ',');
                 if (nt) nt++;
             }
-            if (nt) snprintf(e.note, sizeof e.note, "%.*s", (int)strcspn(nt, "\n"), nt);
+            if (nt && nt <= line + l - 10)
+                snprintf(e.note, sizeof e.note, "%.*s", (int)(line + l - 10 - nt), nt);
             if (push_eval(&C->cache, &C->ncache, &C->capcache, &e)) {
                 ok = false;
                 break;
@@ -1495,12 +1574,17 @@ static abl_status plan_journal_open(plan_ctx *C, abl_error *err)
             free(kept);
             return foreign_journal(path, err);
         }
+        if (bad) /* said also under --quiet, as the sweep's note on its journal */
+            fprintf(stderr,
+                    "plan: note: %zu damaged line(s) of %s dropped (checksum or format): those "
+                    "evaluations are made anew\n",
+                    bad, path);
     }
     /* the journal rewritten whole (its first line, the kept evaluations), with the column
      * line when it starts afresh (appended unchecked before) */
     static const char columns[] =
         "key,level,n,geom_ok,violation_mm,covered,t_cover_s,t_plan_s,g_K,crit_K,crit_ok,"
-        "dose,objective,wall_s,power_W,tips_mm,direction,note\n";
+        "dose,objective,wall_s,power_W,tips_mm,direction,note,crc32\n";
     abl_status st = write_text_atomic(path, head, kept_len ? kept : columns, err);
     free(kept);
     if (st) return st;
@@ -1872,6 +1956,7 @@ abl_status plan_run(const abl_plan_opts *o, abl_plan_report *rep, abl_error *err
     /* everything that can be judged without writing is judged first: a bad plan or scenario
      * leaves no output directory behind */
     if (!st) st = geometry_init(C, err);
+    if (!st) st = coarse_level_check(C, err);
     if (!st) st = make_out_dir(o->out_dir, C->out_dir, sizeof C->out_dir, err);
     if (!st) st = plan_check_files(C, err);
     if (!st) {

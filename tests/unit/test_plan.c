@@ -759,6 +759,68 @@ static void test_plan_output_is_input(void)
     CU_ASSERT(!tu_exists(journal)); /* nothing written */
 }
 
+/* A small plan (a 16^3 grid, 3 evaluations) and its scenario, whose tissue table is tissues */
+static void tiny_plan(const char *scen, const char *plan, const char *tissues)
+{
+    char text[2048];
+    snprintf(text, sizeof text,
+             "name: h\ntissues_file: %s\n"
+             "grid: {dims: [16, 16, 16], spacing_mm: [1, 1, 1], background: liver, shapes: "
+             "[{type: sphere, center_mm: [0, 0, 0], radius_mm: 2, tissue: tumour}]}\n"
+             "boundary: {default: {type: fixed_temperature, temperature_C: 37}}\n"
+             "time: {duration_s: 60}\n"
+             "sources:\n  - {name: heater, type: volumetric, power_W: 10, shape: {type: "
+             "sphere, center_mm: [1, 0, 0], radius_mm: 2}}\n",
+             tissues);
+    tu_spit(scen, text);
+    tu_spit(plan, "scenario: s.yaml\ntarget: {tissue: tumour, margin_mm: 2}\n"
+                  "search: {start: scenario, position_mm: 1, duration_s: [2, 60], "
+                  "time_step_s: 2}\n"
+                  "optimiser: {max_evaluations: 3, coarsen: 1}\nrobustness: {samples: 0}\n");
+}
+
+/* Every journal line carries its CRC-32: a line damaged after it was written (one character of
+ * its objective changed, still a number) is dropped and that evaluation made anew, and the
+ * lines after it are kept. Before session 27 a line that did not parse ended the reading (every
+ * later line lost) and one that parsed was trusted (an adversarial test). The first evaluation
+ * line is damaged: the resumed plan simulates exactly one evaluation, takes the others from the
+ * journal and plans the same. */
+static void test_plan_journal_checksum(void)
+{
+    char dir[1024], plan[1100], scen[1100], out[1100], journal[1200], tis[1100];
+    tu_subdir(dir, sizeof dir, "plan_journal_crc");
+    snprintf(plan, sizeof plan, "%s/p.yaml", dir);
+    snprintf(scen, sizeof scen, "%s/s.yaml", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(journal, sizeof journal, "%s/journal.csv", out);
+    snprintf(tis, sizeof tis, "%s/configs/tissues.yaml", tu_root());
+    tiny_plan(scen, plan, tis);
+    abl_plan_opts o = {plan, out, NULL, 0, true, NULL};
+    abl_plan_report rep, rep2;
+    abl_error err = {0};
+    abl_status st = plan_run(&o, &rep, &err);
+    if (st) printf("\n  %s", err.msg);
+    CU_ASSERT_FATAL(st == ABL_OK);
+    CU_ASSERT_FATAL(rep.evaluations >= 2);
+    char *t = tu_slurp(journal);
+    CU_ASSERT_FATAL(t != NULL);
+    /* line 3 (after the '#' line and the column header): its 13th column, the objective */
+    char *ln = strchr(strchr(t, '\n') + 1, '\n') + 1, *c = ln;
+    for (int k = 0; k < 12; k++) c = strchr(c, ',') + 1;
+    CU_ASSERT_FATAL(*c >= '0' && *c <= '9');
+    *c = *c == '9' ? '1' : (char)(*c + 1);
+    tu_spit(journal, t);
+    free(t);
+    st = plan_run(&o, &rep2, &err);
+    if (st) printf("\n  %s", err.msg);
+    CU_ASSERT_FATAL(st == ABL_OK);
+    printf("\n  one damaged journal line: %d evaluation(s) made anew, %d from the journal "
+           "(first run %d)", rep2.evaluations, rep2.cached, rep.evaluations);
+    CU_ASSERT(rep2.evaluations == 1);
+    CU_ASSERT(rep2.cached == rep.evaluations - 1);
+    CU_ASSERT(rep2.duration_s == rep.duration_s && rep2.found == rep.found);
+}
+
 /* A plan's journal depends on the files its scenario reads, not only on the two texts: a plan
  * resumed after its tissue table was edited reused every journalled evaluation (computed with
  * the old perfusion) and reported PASS where a fresh run found none (an adversarial test,
@@ -779,17 +841,7 @@ static void test_plan_inputs_in_hash(void)
     char *table = tu_slurp(src);
     CU_ASSERT_FATAL(table != NULL);
     tu_spit(tis, table);
-    tu_spit(scen, "name: h\ntissues_file: tissues.yaml\n"
-                  "grid: {dims: [16, 16, 16], spacing_mm: [1, 1, 1], background: liver, shapes: "
-                  "[{type: sphere, center_mm: [0, 0, 0], radius_mm: 2, tissue: tumour}]}\n"
-                  "boundary: {default: {type: fixed_temperature, temperature_C: 37}}\n"
-                  "time: {duration_s: 60}\n"
-                  "sources:\n  - {name: heater, type: volumetric, power_W: 10, shape: {type: "
-                  "sphere, center_mm: [1, 0, 0], radius_mm: 2}}\n");
-    tu_spit(plan, "scenario: s.yaml\ntarget: {tissue: tumour, margin_mm: 2}\n"
-                  "search: {start: scenario, position_mm: 1, duration_s: [2, 60], "
-                  "time_step_s: 2}\n"
-                  "optimiser: {max_evaluations: 3, coarsen: 1}\nrobustness: {samples: 0}\n");
+    tiny_plan(scen, plan, "tissues.yaml");
     abl_plan_opts o = {plan, out, NULL, 0, true, NULL};
     abl_plan_report rep;
     abl_error err = {0};
@@ -1224,6 +1276,8 @@ void register_plan_tests(void)
                 test_plan_coarse_state_maps);
     CU_add_test(s, "a plan's journal depends on the scenario's tissue table",
                 test_plan_inputs_in_hash);
+    CU_add_test(s, "a damaged plan journal line is made anew, the lines after it kept",
+                test_plan_journal_checksum);
     CU_add_test(s, "another plan's directory is refused before its undo log is recovered",
                 test_foreign_plan_undo_kept);
     CU_add_test(s, "the plan's verification run takes its result's lock",
