@@ -26,6 +26,7 @@
  * u is re-evaluated when its temperature differs by more than recompute_dT_C from the value it
  * was last evaluated at; then the normalisation sum is recomputed (sequential, index order:
  * deterministic and independent of the thread count). */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -284,6 +285,10 @@ typedef struct {
      * at the coolant temperature, in units of u x voxel volume): its power goes to the
      * coolant, it is not spread over the rest (docs/MWA.md "Cooled shaft") */
     double u_held;
+    /* each held voxel's share of it (held_voxel_share), the outside temperature it was taken
+     * at, and its coupled face neighbours (couple indices, SIZE_MAX-terminated, at most 6) */
+    double *held_u, *held_T;
+    size_t *held_nb;
     double eps37[ABL_MAX_MATERIALS], sig37[ABL_MAX_MATERIALS];
     bool tdep[ABL_MAX_MATERIALS];
 } mwa_state;
@@ -306,6 +311,9 @@ static void mwa_destroy(abl_source *s)
         free(m->couple_dep);
         free(m->kappa);
         free(m->kappa_T);
+        free(m->held_u);
+        free(m->held_T);
+        free(m->held_nb);
         free(m);
     }
     free(s);
@@ -323,18 +331,59 @@ static void shaft_pins(const mwa_state *m, abl_source_contrib *out)
 
 /* The pattern's radial integral beside the shaft at one coupled voxel (applicator.h
  * needle_source_shift's I, per unit scale): u = 2 alpha f e^{-2 alpha r_e} / r_e with
- * r_e = sqrt(t^2 + a^2), and t dt = r_e dr_e, so
- *   I(s) = int_a^s u t dt = f (e^{-2 alpha r_e(a)} - e^{-2 alpha r_e(s)})
- * (the antenna radius a is both the surface and the pattern's regularisation). */
+ * r_e = sqrt(t^2 + a^2) (the antenna radius a is both the surface and the pattern's
+ * regularisation), I(s) = int_a^s u t dt.
+ *
+ * The tissue between the cold wall and the coupled voxel b is not at b's temperature: it
+ * rises from the coolant's at the wall to b's along the line-source profile the coupling
+ * assumes, T(t) = T_c + (T_b - T_c) ln(t/a) / ln(d_b/a) (held at T_b beyond d_b). Where the
+ * dielectric properties depend on temperature (Ji & Brace: sigma falls to about 45 % of its
+ * 37 C value at 90 C), each point takes its own attenuation at that T, as every voxel of the
+ * deposition takes its own (session 27: with b's attenuation for the whole interval, the near
+ * field of a coupled voxel at 85-95 C was taken at the dropped value, and the heat to the wall
+ * depended on how far from the wall the grid put b). Then I(s) is integrated numerically
+ * (8-point Gauss-Legendre, t dt = r_e dr_e on [a, s]); with a constant attenuation it is the
+ * closed form f (e^{-2 alpha r_e(a)} - e^{-2 alpha r_e(s)}). */
 typedef struct {
-    double two_alpha, f, a_m;
+    double two_alpha, f, a_m; /* constant attenuation: the closed form */
+    const mwa_state *m; /* NULL: constant; else the profile below */
+    uint8_t mat;
+    double Tc, Tb, ln_db_a;
 } near_field;
+
+static double attenuation_at(const mwa_state *m, uint8_t mat, double T_C);
+
+static double near_field_two_alpha(const near_field *nf, double t_m)
+{
+    double w = log(t_m / nf->a_m) / nf->ln_db_a;
+    w = w < 0.0 ? 0.0 : w > 1.0 ? 1.0 : w;
+    return 2.0 * attenuation_at(nf->m, nf->mat, nf->Tc + (nf->Tb - nf->Tc) * w);
+}
 
 static double near_field_inner(double s_m, const void *ctx)
 {
     const near_field *nf = ctx;
     const double a2 = nf->a_m * nf->a_m;
-    return nf->f * (exp(-nf->two_alpha * sqrt(2.0 * a2)) - exp(-nf->two_alpha * sqrt(s_m * s_m + a2)));
+    if (!nf->m)
+        return nf->f * (exp(-nf->two_alpha * sqrt(2.0 * a2)) -
+                        exp(-nf->two_alpha * sqrt(s_m * s_m + a2)));
+    /* nodes and weights on [-1, 1] (Abramowitz & Stegun 1964, table 25.4), the rule of
+     * applicator.c's tau */
+    static const double x[4] = {0.1834346424956498, 0.5255324099163290, 0.7966664774136267,
+                                0.9602898564975363};
+    static const double wt[4] = {0.3626837833783620, 0.3137066458778873, 0.2223810344533745,
+                                 0.1012285362903763};
+    if (!(s_m > nf->a_m)) return 0.0;
+    const double mid = 0.5 * (s_m + nf->a_m), half = 0.5 * (s_m - nf->a_m);
+    double sum = 0.0;
+    for (int i = 0; i < 4; i++)
+        for (int sg = -1; sg <= 1; sg += 2) {
+            const double t = mid + sg * half * x[i];
+            const double re = sqrt(t * t + a2);
+            const double ta = near_field_two_alpha(nf, t);
+            sum += wt[i] * ta * exp(-ta * re) * t / re;
+        }
+    return nf->f * half * sum;
 }
 
 /* The attenuation constant [Np/m] of material mat at T_C (the Ji & Brace drop where it applies):
@@ -346,16 +395,29 @@ static double attenuation_at(const mwa_state *m, uint8_t mat, double T_C)
     return mwa_attenuation_Np_m(eps, sig, m->p->f_Hz);
 }
 
-/* Coupled voxel q's shift per unit scale, with the voxel's attenuation at the temperature its u
- * was last evaluated at (deposition entry di). */
+/* Coupled voxel q's shift per unit scale: the near field between the wall and the voxel along
+ * the temperature profile from the coolant to the temperature the voxel's u was last evaluated
+ * at (deposition entry di; a constant attenuation where the material's is). */
 static double near_field_shift(const mwa_state *m, size_t q, size_t di)
 {
     const mwa_params *p = m->p;
     const uint8_t mat = m->sim->material[m->idx[di]];
-    const near_field nf = {2.0 * attenuation_at(m, mat, m->T_eval[di]),
-                           m->geom[di] * m->re_m[di], p->radius_m};
+    near_field nf = {2.0 * attenuation_at(m, mat, m->T_eval[di]),
+                     m->geom[di] * m->re_m[di], p->radius_m, NULL, mat, 0, 0, 0};
+    const double ln_db_a = log(m->couple[q].d_m / p->radius_m);
+    if (m->tdep[mat] && ln_db_a > 0.0) {
+        nf.m = m;
+        nf.Tc = p->coolant_C;
+        nf.Tb = m->T_eval[di];
+        nf.ln_db_a = ln_db_a;
+    }
     return needle_source_shift(&m->couple[q], p->radius_m, m->u[di], near_field_inner, &nf);
 }
+
+/* a cooled shaft's held tissue (defined with the set-up below) */
+static double held_voxel_share(const mwa_state *m, const abl_grid *g, size_t j, double T_out,
+                               double ln_dout_a);
+static void held_outside(const mwa_state *m, size_t j, double *T_out, double *ln_dout_a);
 
 static abl_status mwa_update(abl_source *s, const abl_field_view *v, abl_source_contrib *out,
                              abl_error *err)
@@ -382,6 +444,24 @@ static abl_status mwa_update(abl_source *s, const abl_field_view *v, abl_source_
         for (size_t i = 0; i < m->n; i++)
             sum += m->u[i]; /* index order: deterministic */
         m->sum_u = sum;
+    }
+    /* a cooled shaft's held tissue: its share at the profile to the tissue outside it, a pure
+     * function of the temperatures the deposition was evaluated at (so a resumed run, which
+     * restores those, repeats it) */
+    bool held_changed = false;
+    for (size_t j = 0; j < m->npin; j++) {
+        if (!m->tdep[v->material[m->pin_idx[j]]]) continue; /* the same share at any T */
+        double T_out, ln_dout_a;
+        held_outside(m, j, &T_out, &ln_dout_a);
+        if (T_out == m->held_T[j]) continue;
+        m->held_u[j] = held_voxel_share(m, &m->sim->grid, j, T_out, ln_dout_a);
+        m->held_T[j] = T_out;
+        held_changed = true;
+    }
+    if (held_changed) {
+        double sum = 0.0;
+        for (size_t j = 0; j < m->npin; j++) sum += m->held_u[j]; /* index order */
+        m->u_held = sum;
     }
     if (!(m->sum_u > 0.0) || !isfinite(m->sum_u))
         return abl_fail(err, ABL_ENUM,
@@ -573,56 +653,123 @@ static size_t deposition_entry(const mwa_state *m, size_t c)
     return lo < m->n && m->idx[lo] == c ? lo : SIZE_MAX;
 }
 
-/* A cooled shaft's near-field data: each coupled voxel's deposition entry and an empty shift
- * cache, and u_held, the pattern integrated over the held voxels' tissue outside the antenna
- * (the voxel's attenuation at the coolant temperature it is held at; 4 x 4 x 4 midpoints per
- * voxel, the deposition list's cutoff rules per point). Held tissue the pattern reaches needs
- * its dielectric properties as the deposition's tissue does (ABL_EINVAL naming it; a held voxel
- * whose every point lies in the antenna or outside the pattern needs none). */
+/* Held voxel j's share of the pattern: the pattern integrated over its tissue outside the
+ * antenna (4 x 4 x 4 midpoints, the deposition list's cutoff rules per point), in units of u x
+ * voxel volume. Each point's attenuation is taken at the temperature of the profile from the
+ * wall (the coolant's) to the tissue outside the held set (T_out at d_out from the axis), as the
+ * near-field shift takes it (near_field_inner); T_out = the coolant's (ln_dout_a = 0) gives the
+ * flat profile at the held temperature. -1: tissue without dielectric data that the pattern
+ * reaches. */
 #define HELD_SUB 4
-static abl_status near_field_setup(mwa_state *m, const abl_grid *g, const abl_needle_couple *cpl,
-                                   const abl_source_cfg *cfg, abl_error *err)
+static double held_voxel_share(const mwa_state *m, const abl_grid *g, size_t j, double T_out,
+                               double ln_dout_a)
 {
     const mwa_params *p = m->p;
-    const size_t nc = m->ncouple ? m->ncouple : 1;
+    const size_t c = m->pin_idx[j];
+    const uint8_t mat = m->sim->material[c];
+    const bool no_data = isnan(m->eps37[mat]) || isnan(m->sig37[mat]);
+    if (!no_data && !(m->sig37[mat] > 0.0)) return 0.0; /* absorbs nothing */
+    const bool profile = m->tdep[mat] && ln_dout_a > 0.0 && T_out != p->coolant_C;
+    const double two_alpha_c = no_data ? NAN : 2.0 * attenuation_at(m, mat, p->coolant_C);
+    const near_field nf = {0, 0, p->radius_m, m, mat, p->coolant_C, T_out, ln_dout_a};
+    const int ijk[3] = {(int)(c % g->sy), (int)(c / g->sy % (size_t)g->ny), (int)(c / g->sz)};
+    double x0[3];
+    grid_voxel_centre_m(g, ijk[0], ijk[1], ijk[2], x0);
+    double sum = 0.0;
+    for (int a = 0; a < HELD_SUB; a++)
+        for (int b = 0; b < HELD_SUB; b++)
+            for (int e = 0; e < HELD_SUB; e++) {
+                const int sub[3] = {a, b, e};
+                double y[3], sx, r2;
+                for (int d = 0; d < 3; d++)
+                    y[d] = x0[d] + ((sub[d] + 0.5) / HELD_SUB - 0.5) * g->h_m[d];
+                if (!pattern_point(p, y, &sx, &r2) || r2 <= p->radius_m * p->radius_m)
+                    continue; /* outside the pattern, or the antenna itself */
+                if (no_data) return -1.0;
+                const double re = sqrt(r2 + p->radius_m * p->radius_m);
+                const double f = pattern_axial(p, sx);
+                const double ta = profile ? near_field_two_alpha(&nf, sqrt(r2)) : two_alpha_c;
+                sum += ta * exp(-ta * re) * f / re;
+            }
+    return sum / (HELD_SUB * HELD_SUB * HELD_SUB);
+}
+
+/* The temperature and distance from the axis of the tissue just outside held voxel j: the mean
+ * over its face neighbours that are coupled voxels in the deposition list, of the temperature
+ * their u was last evaluated at and of their distance (the coolant's and 0 where it has none). */
+static void held_outside(const mwa_state *m, size_t j, double *T_out, double *ln_dout_a)
+{
+    double T = 0.0, d = 0.0;
+    int n = 0;
+    for (int k = 0; k < 6; k++) {
+        const size_t q = m->held_nb[6 * j + k];
+        if (q == SIZE_MAX) break;
+        const size_t di = m->couple_dep[q];
+        if (di == SIZE_MAX || isnan(m->T_eval[di])) continue;
+        T += m->T_eval[di];
+        d += m->couple[q].d_m;
+        n++;
+    }
+    if (n == 0 || !(d / n > m->p->radius_m)) {
+        *T_out = m->p->coolant_C;
+        *ln_dout_a = 0.0;
+        return;
+    }
+    *T_out = T / n;
+    *ln_dout_a = log(d / n / m->p->radius_m);
+}
+
+/* A cooled shaft's near-field data: each coupled voxel's deposition entry and an empty shift
+ * cache; each held voxel's coupled face neighbours (held_nb, the tissue outside it), and its
+ * share of the pattern at the coolant temperature (held_voxel_share; updated from the
+ * neighbours' temperatures as the run goes, mwa_update), u_held their sum. Held tissue the
+ * pattern reaches needs its dielectric properties as the deposition's tissue does (ABL_EINVAL
+ * naming it; a held voxel whose every point lies in the antenna or outside the pattern needs
+ * none). mark: 1 on the held voxels (grid-sized; overwritten here on the coupled ones). */
+static abl_status near_field_setup(mwa_state *m, const abl_grid *g, const abl_needle_couple *cpl,
+                                   int *mark, const abl_source_cfg *cfg, abl_error *err)
+{
+    const mwa_params *p = m->p;
+    const size_t nc = m->ncouple ? m->ncouple : 1, np = m->npin ? m->npin : 1;
     m->couple_dep = malloc(nc * sizeof *m->couple_dep);
     m->kappa = malloc(nc * sizeof *m->kappa);
     m->kappa_T = malloc(nc * sizeof *m->kappa_T);
-    if (!m->couple_dep || !m->kappa || !m->kappa_T) return ABL_ENOMEM;
+    m->held_u = malloc(np * sizeof *m->held_u);
+    m->held_T = malloc(np * sizeof *m->held_T);
+    m->held_nb = malloc(6 * np * sizeof *m->held_nb);
+    if (!m->couple_dep || !m->kappa || !m->kappa_T || !m->held_u || !m->held_T || !m->held_nb)
+        return ABL_ENOMEM;
     for (size_t q = 0; q < m->ncouple; q++) {
         m->couple_dep[q] = deposition_entry(m, cpl[q].b);
         m->kappa[q] = 0.0;
         m->kappa_T[q] = NAN;
+        if (q > (size_t)INT_MAX - 2) return ABL_ENOMEM;
+        mark[cpl[q].b] = (int)q + 2;
     }
     double u_held = 0.0;
     for (size_t j = 0; j < m->npin; j++) {
         const size_t c = m->pin_idx[j];
-        const uint8_t mat = m->sim->material[c];
-        const bool no_data = isnan(m->eps37[mat]) || isnan(m->sig37[mat]);
-        if (!no_data && !(m->sig37[mat] > 0.0)) continue; /* absorbs nothing */
-        const double two_alpha = no_data ? NAN : 2.0 * attenuation_at(m, mat, p->coolant_C);
         const int ijk[3] = {(int)(c % g->sy), (int)(c / g->sy % (size_t)g->ny), (int)(c / g->sz)};
-        double x0[3];
-        grid_voxel_centre_m(g, ijk[0], ijk[1], ijk[2], x0);
-        double sum = 0.0;
-        for (int a = 0; a < HELD_SUB; a++)
-            for (int b = 0; b < HELD_SUB; b++)
-                for (int e = 0; e < HELD_SUB; e++) {
-                    const int sub[3] = {a, b, e};
-                    double y[3], sx, r2;
-                    for (int d = 0; d < 3; d++)
-                        y[d] = x0[d] + ((sub[d] + 0.5) / HELD_SUB - 0.5) * g->h_m[d];
-                    if (!pattern_point(p, y, &sx, &r2) || r2 <= p->radius_m * p->radius_m)
-                        continue; /* outside the pattern, or the antenna itself */
-                    if (no_data)
-                        return no_dielectric(cfg, p,
-                                             &m->sim->sc->tissues.t[m->sim->mat_tissue[mat]],
-                                             "beside the cooled shaft", err);
-                    const double re = sqrt(r2 + p->radius_m * p->radius_m);
-                    const double f = pattern_axial(p, sx);
-                    sum += two_alpha * exp(-two_alpha * re) * f / re;
-                }
-        u_held += sum / (HELD_SUB * HELD_SUB * HELD_SUB);
+        const int na[3] = {g->nx, g->ny, g->nz};
+        const size_t stride[3] = {1, g->sy, g->sz};
+        int k = 0;
+        for (int a = 0; a < 3; a++)
+            for (int sg = -1; sg <= 1; sg += 2) {
+                const int t = ijk[a] + sg;
+                if (t < 0 || t >= na[a]) continue;
+                const size_t nb = sg < 0 ? c - stride[a] : c + stride[a];
+                if (mark[nb] >= 2) m->held_nb[6 * j + k++] = (size_t)(mark[nb] - 2);
+            }
+        for (; k < 6; k++) m->held_nb[6 * j + k] = SIZE_MAX;
+        const double share = held_voxel_share(m, g, j, p->coolant_C, 0.0);
+        if (share < 0.0) {
+            const uint8_t mat = m->sim->material[c];
+            return no_dielectric(cfg, p, &m->sim->sc->tissues.t[m->sim->mat_tissue[mat]],
+                                 "beside the cooled shaft", err);
+        }
+        m->held_u[j] = share;
+        m->held_T[j] = p->coolant_C;
+        u_held += share;
     }
     m->u_held = u_held;
     return ABL_OK;
@@ -740,7 +887,7 @@ static abl_status mwa_create(const abl_source_cfg *cfg, const abl_sim *sim, abl_
         m->idx[m->n + q] = cpl[q].b;
         m->couple_dG[q] = cpl[q].dG_m2;
     }
-    if (mark && (st = near_field_setup(m, g, cpl, cfg, err))) {
+    if (mark && (st = near_field_setup(m, g, cpl, mark, cfg, err))) {
         if (st == ABL_ENOMEM) goto fail_nomem;
         goto fail;
     }
