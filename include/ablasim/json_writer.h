@@ -23,6 +23,11 @@ typedef struct {
     bool array[JSON_MAX_DEPTH];
 } abl_json;
 
+/* Length of the well-formed UTF-8 sequence at p (RFC 3629), 0 if the bytes there are not one
+ * (strings are written with such bytes as U+FFFD; file names with them are refused as outputs,
+ * fileguard.h). */
+int json_utf8_len(const unsigned char *p);
+
 /* Shortest round-trip text of v (NaN/inf: "null"); len >= 32. */
 void json_fmt_double(char *buf, size_t len, double v);
 

@@ -657,6 +657,30 @@ static int execute(const char *cmd, abl_scenario *sc, abl_sim *sim, const char *
     const double t_run = omp_get_wtime();
     st = sim_run(sim, &opts, &err);
     const double run_s = omp_get_wtime() - t_run;
+    if (st == ABL_ENUM && ckpt && (sim->checkpoints_written > 0 || resume_snapshots >= 0)) {
+        /* a numerical fault moved the partial result (OUT.h5.part) to the incomplete name: the
+         * checkpoint this run wrote or continued refers to it and can no longer be resumed
+         * (nor would a resume pass the step that faulted: the run is deterministic), and it
+         * would make the corrected rerun refuse, advising the resume that fails (an
+         * adversarial test, session 27). It goes, as a finished run's does. */
+        char part[PATH_MAX + 8], ck_tmp[PATH_MAX + 8];
+        snprintf(part, sizeof part, "%s.part", out);
+        if (access(part, F_OK) != 0 && errno == ENOENT) {
+            const int rem_err = remove(ckpt) == 0 || errno == ENOENT ? 0 : errno;
+            if (snprintf(ck_tmp, sizeof ck_tmp, "%s.tmp", ckpt) < (int)sizeof ck_tmp)
+                (void)remove(ck_tmp);
+            char msg[ABL_ERRMSG_LEN];
+            snprintf(msg, sizeof msg, "%s", err.msg);
+            if (!rem_err)
+                abl_fail(&err, st, "%s; the checkpoint %s, which referred to it, was removed "
+                                   "(a resume would meet the same fault)",
+                         msg, ckpt);
+            else
+                abl_fail(&err, st, "%s; the checkpoint %s refers to it and could not be "
+                                   "removed (%s): remove it by hand",
+                         msg, ckpt, strerror(rem_err));
+        }
+    }
     if (st) {
         if (ps.tty && !quiet) fputc('\n', stderr);
         sim_destroy(sim);

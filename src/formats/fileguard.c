@@ -1,6 +1,7 @@
 /* fileguard.c - input/output collision checks, file kinds, output locks (see fileguard.h). */
 #define _DEFAULT_SOURCE /* realpath, flock */
 #include "ablasim/fileguard.h"
+#include "ablasim/json_writer.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -147,6 +148,32 @@ abl_status fileset_output(abl_fileset *fs, const char *role, const char *path, a
     /* the undo logs and journals (undo.h, the sweep's and the plan's) record one name a line:
      * a name with a line break cannot be recorded, and a message would print it over two lines
      * (found by a read-only review, session 22: margin failed late with "Invalid argument") */
+    /* nor can the JSON summary and the XDMF sidecar (XML 1.0 has no control characters, not
+     * even escaped) hold a name with another control character or bytes that are not UTF-8:
+     * the run gave exit 0 with a summary a strict reader rejects and a sidecar ParaView cannot
+     * parse (an adversarial test, session 27) */
+    if (path && !strpbrk(path, "\n\r")) {
+        for (const unsigned char *c = (const unsigned char *)path; *c;) {
+            const int n = (*c < 0x20 && *c != '\t') || *c == 0x7f ? 0 : json_utf8_len(c);
+            if (n > 0) {
+                c += n;
+                continue;
+            }
+            char shown[400];
+            size_t k = 0;
+            const unsigned char *q = (const unsigned char *)path;
+            for (; *q && k + 8 < sizeof shown; q++)
+                k += (size_t)(*q >= 0x20 && *q < 0x7f
+                                  ? snprintf(shown + k, sizeof shown - k, "%c", *q)
+                                  : snprintf(shown + k, sizeof shown - k, "\\x%02x", *q));
+            if (*q) k += (size_t)snprintf(shown + k, sizeof shown - k, "...");
+            return abl_fail(err, ABL_EINVAL,
+                            "%s \"%s\": a file name with a control character (other than a "
+                            "tab) or bytes that are not UTF-8 (byte %zu, \\x%02x) is refused "
+                            "(the JSON summary and the XDMF sidecar name it); choose another name",
+                            role, shown, (size_t)(c - (const unsigned char *)path), *c);
+        }
+    }
     if (path && strpbrk(path, "\n\r")) {
         char shown[400];
         size_t k = 0;

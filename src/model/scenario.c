@@ -1123,7 +1123,19 @@ static abl_status parse_output(cfg_node *o, abl_scenario *sc, abl_error *err)
         (st = cfg_get_double(o, "growth_interval_s", false, 10.0, &growth, &sc->growth_interval_s,
                              err)))
         return st;
-    if (file && !(sc->output_path = xstrdup(file))) return abl_fail(err, ABL_ENOMEM, "out of memory");
+    if (file) {
+        const size_t n = strlen(file);
+        if (n < 3 || strcmp(file + n - 3, ".h5")) {
+            /* here, where the key's place is known (file:line or --set), not after loading */
+            char where[600], path[300];
+            cfg_node *k = cfg_get(o, "file");
+            return abl_fail(err, ABL_EINVAL, "%s: '%s' = %s must end in .h5 (the result's HDF5 "
+                            "file; its JSON and XDMF sidecars take the same stem)",
+                            cfg_where(k ? k : o, where, sizeof where),
+                            cfg_path(k ? k : o, path, sizeof path), file);
+        }
+        if (!(sc->output_path = xstrdup(file))) return abl_fail(err, ABL_ENOMEM, "out of memory");
+    }
     return ABL_OK;
 }
 

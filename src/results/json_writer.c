@@ -31,10 +31,33 @@ static void indent(abl_json *j, int level)
         fputs("  ", j->f);
 }
 
+/* RFC 3629: no overlong forms, no surrogates, at most U+10FFFF */
+int json_utf8_len(const unsigned char *p)
+{
+    if (p[0] < 0x80) return 1;
+    int n;
+    unsigned min;
+    unsigned cp;
+    if ((p[0] & 0xe0) == 0xc0) n = 2, min = 0x80, cp = p[0] & 0x1f;
+    else if ((p[0] & 0xf0) == 0xe0) n = 3, min = 0x800, cp = p[0] & 0x0f;
+    else if ((p[0] & 0xf8) == 0xf0) n = 4, min = 0x10000, cp = p[0] & 0x07;
+    else return 0;
+    for (int i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80) return 0; /* also stops at the terminating NUL */
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+    return n;
+}
+
+/* A JSON string (RFC 8259): quotes, backslashes and control characters escaped; a byte that
+ * is not part of well-formed UTF-8 (a file name in another encoding) is written as U+FFFD, so
+ * the summary stays valid JSON for a strict reader (it was raw: an adversarial test,
+ * session 27). */
 static void put_string(FILE *f, const char *s)
 {
     fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p;) {
         switch (*p) {
         case '"': fputs("\\\"", f); break;
         case '\\': fputs("\\\\", f); break;
@@ -42,9 +65,20 @@ static void put_string(FILE *f, const char *s)
         case '\r': fputs("\\r", f); break;
         case '\t': fputs("\\t", f); break;
         default:
-            if (*p < 0x20) fprintf(f, "\\u%04x", *p);
-            else fputc(*p, f);
+            if (*p < 0x20 || *p == 0x7f) {
+                fprintf(f, "\\u%04x", *p);
+            } else {
+                const int n = json_utf8_len(p);
+                if (n == 0) {
+                    fputs("\\ufffd", f);
+                } else {
+                    fwrite(p, 1, (size_t)n, f);
+                    p += n;
+                    continue;
+                }
+            }
         }
+        p++;
     }
     fputc('"', f);
 }

@@ -35,6 +35,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <float.h>
+#include <limits.h>
 #include <hdf5.h>
 #include <math.h>
 #include <omp.h>
@@ -323,9 +324,12 @@ static abl_status write_blocks_direct(abl_output *o, hid_t dset, const char *nam
                 for (size_t byte = 0; byte < el; byte++) /* H5Z shuffle */
                     for (size_t i = 0; i < n; i++) sbuf[byte * n + i] = gbuf[i * el + byte];
                 zlen[q] = bound;
-                if (compress2(zbuf[q], &zlen[q], (const Bytef *)sbuf, (uLong)raw,
-                              DEFLATE_LEVEL) != Z_OK)
-                    bad |= 2;
+                const int zr = compress2(zbuf[q], &zlen[q], (const Bytef *)sbuf, (uLong)raw,
+                                         DEFLATE_LEVEL);
+                /* zlib's own allocation failing is running out of memory (exit 4), not an
+                 * I/O error (it was reported as one: an adversarial test, session 27) */
+                if (zr == Z_MEM_ERROR) bad |= 1;
+                else if (zr != Z_OK) bad |= 2;
             }
             free(gbuf);
             free(sbuf);
@@ -2592,6 +2596,49 @@ void output_abort(abl_output *o)
  * report, not a failure to write extras), the file is marked complete = 0 with the message as
  * "failure", and it is renamed to the incomplete name, never to the result's own name, so an
  * earlier complete result stays as it was. */
+/* Move from to to, never replacing a file: a hard link (fails with EEXIST when to exists, so
+ * no window) and the old name removed; where the file system has no hard links, to is checked
+ * and then renamed onto. 0 or an errno (EEXIST: to exists). */
+static int move_no_replace(const char *from, const char *to)
+{
+    if (link(from, to) == 0) {
+        if (unlink(from) != 0) {
+            const int e = errno;
+            (void)unlink(to);
+            return e;
+        }
+        return 0;
+    }
+    if (errno == EEXIST) return EEXIST;
+    struct stat sb;
+    if (lstat(to, &sb) == 0) return EEXIST;
+    if (errno != ENOENT) return errno;
+    return rename(from, to) == 0 ? 0 : errno;
+}
+
+/* A faulted run's partial result, moved to the incomplete name (name) or, where that exists or
+ * another ablasim process is writing it (its lock is held), to name with "-2", "-3", ... before
+ * ".h5": the incomplete name is not one the user asked for, so nothing there is replaced (it
+ * was renamed onto, replacing a user's file or another interrupted run's checkpoint of that
+ * name: an adversarial test, session 27). The name used goes to kept. 0 or an errno. */
+static int keep_under_free_name(const char *from, const char *name, char *kept, size_t len)
+{
+    const size_t n = strlen(name);
+    const int stem = n > 3 && !strcmp(name + n - 3, ".h5") ? (int)(n - 3) : (int)n;
+    int last = EEXIST;
+    for (int k = 1; k <= 99; k++) {
+        if (k == 1) snprintf(kept, len, "%s", name);
+        else snprintf(kept, len, "%.*s-%d.h5", stem, name, k);
+        abl_lock *lock = NULL;
+        abl_error scratch = {0};
+        if (fg_lock(kept, &lock, &scratch) != ABL_OK) continue; /* being written */
+        last = move_no_replace(from, kept);
+        fg_unlock(lock);
+        if (last != EEXIST) return last;
+    }
+    return last;
+}
+
 void output_keep_incomplete(abl_output *o, const abl_sim_view *s, abl_error *err)
 {
     if (!o) return;
@@ -2619,16 +2666,15 @@ void output_keep_incomplete(abl_output *o, const abl_sim_view *s, abl_error *err
     quiet_end(&q);
     int e = 0;
     if (ok && (e = fsync_path(o->h5_tmp)) != 0) ok = 0;
-    if (ok && rename(o->h5_tmp, o->incomplete) != 0) {
-        e = errno;
+    char kept[PATH_MAX + 32];
+    if (ok && (e = keep_under_free_name(o->h5_tmp, o->incomplete, kept, sizeof kept)) != 0)
         ok = 0;
-    }
     if (ok) {
-        fsync_dir_of(o->incomplete);
+        fsync_dir_of(kept);
         abl_fail(err, fault,
                  "%s. The partial result (%llu snapshot%s, fields at t = %g s) is kept in %s, "
                  "marked incomplete (root attributes complete = 0, failure); %s was not written",
-                 reason, (unsigned long long)o->nt, o->nt == 1 ? "" : "s", s->t_s, o->incomplete,
+                 reason, (unsigned long long)o->nt, o->nt == 1 ? "" : "s", s->t_s, kept,
                  o->path);
         output_free(o);
     } else {

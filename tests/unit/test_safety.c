@@ -444,11 +444,19 @@ static void test_line_break_names(void)
     snprintf(errf, sizeof errf, "%s.err", dir); /* beside the directory: its listing is checked */
     snprintf(junk, sizeof junk, "%s/c\nd.h5", dir);
     tu_spit(junk, "not a result\n");
-    const char *cmds[2] = {"margin \"$(printf 'c\\nd.h5')\" -q",
-                           "run '%s/configs/liver_demo.yaml' -o \"$(printf 'r\\nq.h5')\" -q"};
-    const char *want[2] = {"margin file \"c\\nd.margin.h5\": a file name with a line break",
-                           "output \"r\\nq.h5\": a file name with a line break"};
-    for (int i = 0; i < 2; i++) {
+    /* and (session 27) another control character or bytes that are not UTF-8: the run gave
+     * exit 0 with a JSON summary a strict reader rejects and an XDMF sidecar ParaView cannot
+     * parse (an adversarial test) */
+    const char *cmds[4] = {"margin \"$(printf 'c\\nd.h5')\" -q",
+                           "run '%s/configs/liver_demo.yaml' -o \"$(printf 'r\\nq.h5')\" -q",
+                           "run '%s/configs/liver_demo.yaml' -o \"$(printf '\\001c.h5')\" -q",
+                           "run '%s/configs/liver_demo.yaml' -o \"$(printf 'a\\377.h5')\" -q"};
+    const char *want[4] = {"margin file \"c\\nd.margin.h5\": a file name with a line break",
+                           "output \"r\\nq.h5\": a file name with a line break",
+                           "output \"\\x01c.h5\": a file name with a control character",
+                           "output \"a\\xff.h5\": a file name with a control character (other "
+                           "than a tab) or bytes that are not UTF-8 (byte 1, \\xff)"};
+    for (int i = 0; i < 4; i++) {
         char args[1200];
         snprintf(args, sizeof args, cmds[i], tu_root());
         snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s", dir, tu_bin(), args);
@@ -467,6 +475,53 @@ static void test_line_break_names(void)
     }
     char *t = tu_slurp(junk);
     CU_ASSERT(t && !strcmp(t, "not a result\n"));
+    free(t);
+}
+
+/* A numerical fault keeps the partial result under the incomplete name, which the user never
+ * asked for: a file already there is not replaced (it was renamed onto: a user's file, or
+ * another interrupted run's checkpoint of that name, was lost; an adversarial test, session
+ * 27); the partial result goes to NAME.incomplete-2.h5 and the message says so. And a run that
+ * wrote checkpoints removes its checkpoint when the fault consumed its partial result: the
+ * checkpoint could not be resumed (its .part was gone; resume exited 3) and made the corrected
+ * rerun refuse, advising that resume. A 30^3 grid of 1 mm; 1 W until 200 s (about 190 steps,
+ * tens of milliseconds: checkpoints are written, every millisecond of wall time), then 10 kW
+ * (fault within a few steps). */
+static void test_fault_keeps_files(void)
+{
+    char dir[600], errf[800], cmd[3000], inc[800], inc2[800], ckpt[800];
+    tu_subdir(dir, sizeof dir, "fault_names");
+    snprintf(errf, sizeof errf, "%s.err", dir);
+    snprintf(inc, sizeof inc, "%s/f.incomplete.h5", dir);
+    snprintf(inc2, sizeof inc2, "%s/f.incomplete-2.h5", dir);
+    snprintf(ckpt, sizeof ckpt, "%s/f.ckpt.h5", dir);
+    tu_spit(inc, "the user's file\n");
+    const char *base = "run '%s/configs/liver_demo.yaml' -o f.h5 -q --set grid.dims=[30,30,30] "
+                       "--set time.duration_s=300 "
+                       "--set output.snapshot_interval_s=0 --set 'sources.0={type: volumetric, "
+                       "schedule: [{time_s: 0, power_W: 1}, {time_s: 200, power_W: 1}, "
+                       "{time_s: 200, power_W: %s}], shape: {type: sphere, center_mm: [0, 0, 0], "
+                       "radius_mm: 3}}' %s";
+    char args[2000];
+    snprintf(args, sizeof args, base, tu_root(), "10000", "--checkpoint-every 0.001");
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s", dir, tu_bin(), args);
+    CU_ASSERT_EQUAL(tu_run(cmd, NULL, errf), 5);
+    char *e = tu_slurp(errf);
+    CU_ASSERT(e && strstr(e, "is kept in f.incomplete-2.h5") != NULL);
+    CU_ASSERT(e && strstr(e, "the checkpoint f.ckpt.h5, which referred to it, was removed"));
+    if (e) printf("\n  %s", e);
+    free(e);
+    char *t = tu_slurp(inc);
+    CU_ASSERT(t && !strcmp(t, "the user's file\n")); /* kept byte for byte */
+    free(t);
+    CU_ASSERT(tu_lexists(inc2));
+    CU_ASSERT(!tu_lexists(ckpt));
+    /* the corrected run goes ahead (it refused while the checkpoint was there) */
+    snprintf(args, sizeof args, base, tu_root(), "1", "");
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s", dir, tu_bin(), args);
+    CU_ASSERT_EQUAL(tu_run(cmd, NULL, errf), 0);
+    t = tu_slurp(inc);
+    CU_ASSERT(t && !strcmp(t, "the user's file\n"));
     free(t);
 }
 
@@ -2247,7 +2302,8 @@ void register_safety_tests(void)
     CU_add_test(s, "interrupted commit is completed at every rename", test_commit_recovery);
     CU_add_test(s, "a reader completes a commit only under the result's lock",
                 test_commit_recovery_locked);
-    CU_add_test(s, "an output name with a line break is refused before anything is written",
+    CU_add_test(s, "an output name with a line break, another control character or non-UTF-8 "
+                   "bytes is refused before anything is written",
                 test_line_break_names);
     CU_add_test(s, "outputs never hit inputs (property)", test_collision_property);
     CU_add_test(s, "two writers: the second fails with the first's pid", test_two_writers);
@@ -2257,6 +2313,8 @@ void register_safety_tests(void)
                 test_kill_undo_property);
     CU_add_test(s, "undo log without hard links: copies, private mode kept",
                 test_undo_without_links);
+    CU_add_test(s, "a numerical fault replaces no file under the incomplete name and removes "
+                   "its spent checkpoint", test_fault_keeps_files);
     CU_add_test(s, "SIGKILL at 20 random moments", test_kill_random);
     CU_add_test(s, "SIGTERM or SIGINT while loading: exit 75, the directory as it was",
                 test_signal_while_loading);
