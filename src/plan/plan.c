@@ -520,6 +520,20 @@ static abl_status coarse_level_check(const plan_ctx *C, abl_error *err)
     coarse_grid_sets(C, &L);
     cfg_node *tree = cfg_clone(P->base);
     if (!tree) return abl_fail(err, ABL_ENOMEM, "out of memory");
+    /* the initial field keys left out: levels_init gives the coarse level its own coarsened
+     * copy of the field (the fine one does not fit the coarse grid); this checks the grid */
+    cfg_node *ph = cfg_get(tree, "physics");
+    if (ph && ph->kind == CFG_MAP) {
+        size_t k = 0;
+        for (size_t i = 0; i < ph->n; i++) {
+            if (ph->items[i]->key && !strncmp(ph->items[i]->key, "initial_", 8) &&
+                strcmp(ph->items[i]->key, "initial_temperature_C"))
+                cfg_free(ph->items[i]);
+            else
+                ph->items[k++] = ph->items[i];
+        }
+        ph->n = k;
+    }
     abl_error e = {0};
     abl_status st = ABL_OK;
     for (int i = 0; i < L.ngrid_sets && !st; i++) st = cfg_set(tree, L.grid_sets[i], &e);
