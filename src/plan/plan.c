@@ -1524,11 +1524,16 @@ static abl_status plan_journal_open(plan_ctx *C, abl_error *err)
     size_t kept_len = 0;
     if (f) {
         FILE *mk = open_memstream(&kept, &kept_len);
-        char line[8192];
+        /* whole lines of any length (getline), their length as read: a line longer than a
+         * fixed buffer or holding a NUL (a crash can leave NUL blocks) is one damaged line,
+         * not the end of the journal (a review, session 27) */
+        char *line = NULL;
+        size_t cap = 0;
+        ssize_t got;
         bool first = true, ok = true;
         size_t bad = 0; /* complete lines that fail their checksum or do not parse */
-        while (mk && fgets(line, sizeof line, f)) {
-            size_t l = strlen(line);
+        while (mk && (got = getline(&line, &cap, f)) > 0) {
+            const size_t l = (size_t)got;
             if (first) {
                 first = false;
                 if (strcmp(line, head)) {
@@ -1537,8 +1542,12 @@ static abl_status plan_journal_open(plan_ctx *C, abl_error *err)
                 }
                 continue;
             }
-            if (l == 0 || line[l - 1] != '\n') break; /* a torn last line: dropped */
-            if (line[0] == 'k') {                      /* the column header */
+            if (line[l - 1] != '\n') break; /* a torn last line (getline: only the last) */
+            if (memchr(line, '\0', l)) {
+                bad++;
+                continue;
+            }
+            if (line[0] == 'k') { /* the column header */
                 fputs(line, mk);
                 continue;
             }
@@ -1582,6 +1591,7 @@ static abl_status plan_journal_open(plan_ctx *C, abl_error *err)
             }
             fputs(line, mk);
         }
+        free(line);
         fclose(f);
         if (mk) fclose(mk);
         if (!ok) {

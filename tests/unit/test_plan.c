@@ -819,6 +819,34 @@ static void test_plan_journal_checksum(void)
     CU_ASSERT(rep2.evaluations == 1);
     CU_ASSERT(rep2.cached == rep.evaluations - 1);
     CU_ASSERT(rep2.duration_s == rep.duration_s && rep2.found == rep.found);
+    /* a NUL in the same line (a crash can leave NUL blocks) and 9000 bytes more on it (longer
+     * than the 8 kB line buffer of the first version, which took either for the end of the
+     * journal and dropped every later line without a note; a review, session 27) */
+    for (int variant = 0; variant < 2; variant++) {
+        size_t n = 0;
+        unsigned char *b = tu_file_bytes(journal, &n);
+        CU_ASSERT_FATAL(b != NULL);
+        unsigned char *l3 = memchr(memchr(b, '\n', n) + 1, '\n', n) + 1;
+        FILE *w = fopen(journal, "wb");
+        CU_ASSERT_FATAL(w != NULL);
+        if (variant == 0) {
+            l3[5] = '\0';
+            fwrite(b, 1, n, w);
+        } else {
+            fwrite(b, 1, (size_t)(l3 - b) + 5, w);
+            for (int k = 0; k < 9000; k++) fputc('x', w);
+            fwrite(l3 + 5, 1, n - (size_t)(l3 - b) - 5, w);
+        }
+        fclose(w);
+        free(b);
+        st = plan_run(&o, &rep2, &err);
+        if (st) printf("\n  %s", err.msg);
+        CU_ASSERT_FATAL(st == ABL_OK);
+        printf("\n  %s: %d made anew, %d from the journal", variant ? "9000 bytes more" : "a NUL",
+               rep2.evaluations, rep2.cached);
+        CU_ASSERT(rep2.evaluations == 1);
+        CU_ASSERT(rep2.cached == rep.evaluations - 1);
+    }
 }
 
 /* A plan's journal depends on the files its scenario reads, not only on the two texts: a plan
