@@ -290,6 +290,8 @@ typedef struct {
     double *held_u, *held_T;
     size_t *held_nb;
     double eps37[ABL_MAX_MATERIALS], sig37[ABL_MAX_MATERIALS];
+    double ji_eps37, ji_sig37; /* the Ji & Brace sigmoids at 37 C (mwa_dielectric_at's
+                                * divisors, computed once: the near field asks for many T) */
     bool tdep[ABL_MAX_MATERIALS];
 } mwa_state;
 
@@ -390,8 +392,11 @@ static double near_field_inner(double s_m, const void *ctx)
  * one rule for the deposition, the held tissue's share and the near-field shift. */
 static double attenuation_at(const mwa_state *m, uint8_t mat, double T_C)
 {
-    double eps, sig;
-    mwa_dielectric_at(m->eps37[mat], m->sig37[mat], m->tdep[mat], T_C, &eps, &sig);
+    /* mwa_dielectric_at's arithmetic, operation for operation, with its two divisors cached */
+    const double eps = m->tdep[mat] ? m->eps37[mat] * ji_brace_eps(T_C) / m->ji_eps37
+                                    : m->eps37[mat];
+    const double sig = m->tdep[mat] ? m->sig37[mat] * ji_brace_sigma(T_C) / m->ji_sig37
+                                    : m->sig37[mat];
     return mwa_attenuation_Np_m(eps, sig, m->p->f_Hz);
 }
 
@@ -402,14 +407,15 @@ static double near_field_shift(const mwa_state *m, size_t q, size_t di)
 {
     const mwa_params *p = m->p;
     const uint8_t mat = m->sim->material[m->idx[di]];
-    near_field nf = {2.0 * attenuation_at(m, mat, m->T_eval[di]),
-                     m->geom[di] * m->re_m[di], p->radius_m, NULL, mat, 0, 0, 0};
+    near_field nf = {0.0, m->geom[di] * m->re_m[di], p->radius_m, NULL, mat, 0, 0, 0};
     const double ln_db_a = log(m->couple[q].d_m / p->radius_m);
     if (m->tdep[mat] && ln_db_a > 0.0) {
         nf.m = m;
         nf.Tc = p->coolant_C;
         nf.Tb = m->T_eval[di];
         nf.ln_db_a = ln_db_a;
+    } else {
+        nf.two_alpha = 2.0 * attenuation_at(m, mat, m->T_eval[di]);
     }
     return needle_source_shift(&m->couple[q], p->radius_m, m->u[di], near_field_inner, &nf);
 }
@@ -430,14 +436,20 @@ static abl_status mwa_update(abl_source *s, const abl_field_view *v, abl_source_
     if (!source_window_on(v, m->on_s, m->off_s)) return ABL_OK;
     shaft_pins(m, out);
     if (v->pins_only) return ABL_OK; /* implicit schemes' end-of-step call: the shaft only */
-    bool changed = false;
-    for (size_t i = 0; i < m->n; i++) {
-        double T = v->T_C[m->idx[i]];
-        if (fabs(T - m->T_eval[i]) <= p->recompute_dT_C) continue; /* NaN T_eval: evaluate */
-        double alpha = attenuation_at(m, v->material[m->idx[i]], T);
-        m->u[i] = 2.0 * alpha * exp(-2.0 * alpha * m->re_m[i]) * m->geom[i];
-        m->T_eval[i] = T;
-        changed = true;
+    /* each voxel's u on its own (threads change speed only); the sums below in index order */
+    int changed = 0;
+    {
+        const size_t n = m->n;
+        const double dT = p->recompute_dT_C;
+#pragma omp parallel for schedule(static) reduction(| : changed)
+        for (size_t i = 0; i < n; i++) {
+            const double T = v->T_C[m->idx[i]];
+            if (fabs(T - m->T_eval[i]) <= dT) continue; /* NaN T_eval: evaluate */
+            const double alpha = attenuation_at(m, v->material[m->idx[i]], T);
+            m->u[i] = 2.0 * alpha * exp(-2.0 * alpha * m->re_m[i]) * m->geom[i];
+            m->T_eval[i] = T;
+            changed |= 1;
+        }
     }
     if (changed) {
         double sum = 0.0;
@@ -448,15 +460,19 @@ static abl_status mwa_update(abl_source *s, const abl_field_view *v, abl_source_
     /* a cooled shaft's held tissue: its share at the profile to the tissue outside it, a pure
      * function of the temperatures the deposition was evaluated at (so a resumed run, which
      * restores those, repeats it) */
-    bool held_changed = false;
-    for (size_t j = 0; j < m->npin; j++) {
-        if (!m->tdep[v->material[m->pin_idx[j]]]) continue; /* the same share at any T */
-        double T_out, ln_dout_a;
-        held_outside(m, j, &T_out, &ln_dout_a);
-        if (T_out == m->held_T[j]) continue;
-        m->held_u[j] = held_voxel_share(m, &m->sim->grid, j, T_out, ln_dout_a);
-        m->held_T[j] = T_out;
-        held_changed = true;
+    int held_changed = 0;
+    {
+        const size_t np = m->npin;
+#pragma omp parallel for schedule(dynamic, 16) reduction(| : held_changed)
+        for (size_t j = 0; j < np; j++) {
+            if (!m->tdep[v->material[m->pin_idx[j]]]) continue; /* the same share at any T */
+            double T_out, ln_dout_a;
+            held_outside(m, j, &T_out, &ln_dout_a);
+            if (T_out == m->held_T[j]) continue;
+            m->held_u[j] = held_voxel_share(m, &m->sim->grid, j, T_out, ln_dout_a);
+            m->held_T[j] = T_out;
+            held_changed |= 1;
+        }
     }
     if (held_changed) {
         double sum = 0.0;
@@ -483,9 +499,11 @@ static abl_status mwa_update(abl_source *s, const abl_field_view *v, abl_source_
     }
     /* cooled shaft: the tissue beside the held set sees the coolant at the true surface, from
      * the temperature at the start of the step (as a cooled RF electrode, rfa.c), shifted by
-     * the near field the antenna makes between the surface and the voxel (needle_source_shift,
-     * sequential: deterministic) */
-    for (size_t q = 0; q < m->ncouple; q++) {
+     * the near field the antenna makes between the surface and the voxel (needle_source_shift;
+     * each coupled voxel on its own, so any thread count gives the same numbers) */
+    const size_t nc = m->ncouple;
+#pragma omp parallel for schedule(dynamic, 8)
+    for (size_t q = 0; q < nc; q++) {
         const size_t b = m->idx[m->n + q];
         m->couple_G[q] = needle_couple_G(m->sim, v->material[b], p->coolant_C, v->T_C[b],
                                          m->couple_dG[q]);
@@ -792,6 +810,8 @@ static abl_status mwa_create(const abl_source_cfg *cfg, const abl_sim *sim, abl_
     m->on_s = cfg->on_s;
     m->off_s = cfg->off_s;
     m->V_m3 = grid_voxel_volume_m3(g);
+    m->ji_eps37 = ji_brace_eps(37.0);
+    m->ji_sig37 = ji_brace_sigma(37.0);
     bool f915 = p->f_Hz < 1e9;
     for (int k = 0; k < sim->nmat; k++) {
         const abl_tissue *t = &tt->t[sim->mat_tissue[k]];
