@@ -31,9 +31,15 @@
  * G_ab = k_ab / h^2 with k_ab the harmonic mean of k_a(T_pin) and k_b(T_b) (the stencil's own
  * face conductance, kernels.h), k(T) the tissue's conductivity, its frozen conductivity below
  * the freezing range and linear across it (when physics.freezing is on). When P exceeds the
- * limit the probe is not pinned; instead a uniform heat sink q = -max_extraction_W / (n V)
- * acts on its n voxels, so it extracts exactly the limit and its temperature floats. P is also
- * the probe's reported power when pinned (series column probe<k>_power_W). */
+ * limit the probe is held at a floating temperature T_f, warmer than the set one, at which
+ * what it takes in the step is the limit: P(T_f) + sum over its voxels of V (H(T_j) - H(T_f))/h
+ * = max_extraction_W (the conduction at T_f and its own enthalpy change from T_j, h the step;
+ * both fall as T_f rises: bisection), with its coupling, as when pinned. A metal probe is
+ * isothermal, and it never goes colder than its set temperature. (Session 27; before, a
+ * uniform sink -max_extraction_W / (n V) acted on the n held voxels: the inner ones, with no
+ * tissue neighbour, cooled below the set temperature, to -166 C for a -150 C probe, and the
+ * run extracted 2-4 % more than the limit: a physics test.) P is also the probe's reported
+ * power (series column probe<k>_power_W; the limit when limited). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +48,7 @@
 #include "ablasim/applicator.h"
 #include "ablasim/cryo.h"
 #include "ablasim/kernels.h"
+#include "ablasim/phase.h"
 #include "ablasim/sim.h"
 #include "ablasim/source.h"
 
@@ -300,6 +307,7 @@ typedef struct {
 
 typedef struct {
     const cryo_params *p; /* borrowed from the scenario */
+    const abl_sim *sim;   /* the held voxels' enthalpy curves (a limited probe's float) */
     double on_s, off_s, V_m3, h_m[3];
     int nprobes;
     cryo_probe pr[CRYO_MAX_PROBES];
@@ -389,6 +397,57 @@ static double extraction_W(const cryo_state *m, const cryo_probe *pr, const uint
     return P;
 }
 
+/* Volumetric enthalpy [J/m^3] of material mat at T: the driver's curve (phase.h) when phase
+ * change is modelled, else rho c T. */
+static double held_H(const cryo_state *m, uint8_t mat, double T_C)
+{
+    const abl_sim *s = m->sim;
+    return s->phase ? phase_H(&s->phase[mat], T_C) : T_C / s->inv_rhoc[mat];
+}
+
+/* What a probe held at T for a step of h takes [W]: the conduction estimate at T, the blood
+ * and metabolic heat of its own (held) tissue at T (the perfusion the driver last set there:
+ * none where frozen to stasis), and, with h > 0, its voxels' enthalpy change from their
+ * temperatures to T over the step. */
+static double take_W(const cryo_state *m, const cryo_probe *pr, const uint8_t *material,
+                     const double *T, double T_hold, double h_s)
+{
+    const abl_sim *s = m->sim;
+    double P = extraction_W(m, pr, material, T, T_hold);
+    double dH = 0.0, blood = 0.0;
+    for (size_t j = 0; j < pr->n; j++) {
+        const size_t c = pr->idx[j];
+        const uint8_t mat = material[c];
+        const double W = s->W_field ? s->W_field[c] : s->perf_W[mat];
+        blood += W * (s->sc->T_arterial_C - T_hold) + s->q_met[mat];
+        if (h_s > 0.0) dH += held_H(m, mat, T[c]) - held_H(m, mat, T_hold);
+    }
+    P += blood * m->V_m3;
+    if (h_s > 0.0) P += dH * m->V_m3 / h_s;
+    return P;
+}
+
+/* The floating temperature T_f >= T_pin of a limited probe: take_W(T_f) = cap_W (take_W falls
+ * as T_f rises; at the warmest of the probe's voxels, neighbours and walls it is at most 0).
+ * Bisection to 1e-9 K. */
+static double float_temperature(const cryo_state *m, const cryo_probe *pr, const uint8_t *material,
+                                const double *T, double T_pin, double cap_W, double h_s)
+{
+    double hi = T_pin;
+    for (size_t j = 0; j < pr->n; j++) hi = fmax(hi, T[pr->idx[j]]);
+    for (size_t f = 0; f < pr->nface; f++) hi = fmax(hi, T[pr->face[f].b]);
+    for (size_t f = 0; f < pr->nbface; f++) hi = fmax(hi, m->bc[pr->bface[f].face].T_C);
+    for (size_t c = 0; c < pr->ncouple; c++) hi = fmax(hi, T[pr->couple[c].b]);
+    double lo = T_pin;
+    if (take_W(m, pr, material, T, lo, h_s) <= cap_W) return lo;
+    for (int it = 0; it < 200 && hi - lo > 1e-9; it++) {
+        const double mid = 0.5 * (lo + hi);
+        if (take_W(m, pr, material, T, mid, h_s) > cap_W) lo = mid;
+        else hi = mid;
+    }
+    return hi;
+}
+
 static double probe_mean_T(const cryo_probe *pr, const double *T)
 {
     double s = 0.0;
@@ -443,10 +502,11 @@ static abl_status cryo_update(abl_source *s, const abl_field_view *v, abl_source
             double start = 0.0;
             int k = on ? phase_at(pc, t - m->on_s, &start) : -1;
             if (k < 0 || pc->ph[k].kind == PH_PASSIVE_THAW) continue;
-            if (k == pr->phase && pr->state.mode == CRYO_LIMITED) continue;
             const double T0 = k == pr->phase ? pr->T_ramp0_C : probe_mean_T(pr, v->T_C);
             double frac = m->p->ramp_s > 0.0 ? fmin(1.0, (t - m->on_s - start) / m->p->ramp_s) : 1.0;
             double T_pin = T0 + frac * (pc->ph[k].T_C - T0);
+            /* a limited probe: the floating temperature of this step's decision */
+            if (k == pr->phase && pr->state.mode == CRYO_LIMITED) T_pin = pr->state.T_C;
             for (size_t j = 0; j < pr->n; j++) {
                 m->pin_idx[np] = pr->idx[j];
                 m->pin_T[np++] = T_pin;
@@ -476,35 +536,31 @@ static abl_status cryo_update(abl_source *s, const abl_field_view *v, abl_source
         double frac = m->p->ramp_s > 0.0 ? fmin(1.0, (t - m->on_s - start) / m->p->ramp_s) : 1.0;
         double T_pin = pr->T_ramp0_C + frac * (ph->T_C - pr->T_ramp0_C);
         double P = extraction_W(m, pr, v->material, v->T_C, T_pin);
-        if (ph->kind == PH_FREEZE && P > pr->p->max_W) {
-            /* limited: a uniform sink that removes exactly max_W, probe temperature floats */
-            double q = -pr->p->max_W / ((double)pr->n * m->V_m3);
-            for (size_t j = 0; j < pr->n; j++) {
-                m->heat_idx[nh] = pr->idx[j];
-                m->heat_G[nh] = 0.0;
-                m->heat_q[nh++] = q;
-            }
-            ps->mode = CRYO_LIMITED;
-            ps->T_C = probe_mean_T(pr, v->T_C);
-            ps->power_W = pr->p->max_W;
-        } else {
-            for (size_t j = 0; j < pr->n; j++) {
-                m->pin_idx[np] = pr->idx[j];
-                m->pin_T[np++] = T_pin;
-            }
-            /* the sub-voxel coupling of the tissue around the held set to the true surface,
-             * from the temperature at the start of the step (every scheme) */
-            for (size_t c = 0; c < pr->ncouple; c++) {
-                const cryo_couple *cp = &pr->couple[c];
-                m->heat_idx[nh] = cp->b;
-                m->heat_G[nh] = couple_G(m, cp, v->material, v->T_C, T_pin);
-                m->heat_q[nh] = m->heat_G[nh] * (T_pin - v->T_C[cp->b]);
-                nh++;
-            }
-            ps->mode = CRYO_PINNED;
-            ps->T_C = T_pin;
-            ps->power_W = P;
+        bool limited = false;
+        if (ph->kind == PH_FREEZE && isfinite(pr->p->max_W) &&
+            take_W(m, pr, v->material, v->T_C, T_pin, v->step_h_s) > pr->p->max_W) {
+            /* the limit: held at the warmer temperature at which the probe takes the limit */
+            T_pin = float_temperature(m, pr, v->material, v->T_C, T_pin, pr->p->max_W,
+                                      v->step_h_s);
+            P = pr->p->max_W;
+            limited = true;
         }
+        for (size_t j = 0; j < pr->n; j++) {
+            m->pin_idx[np] = pr->idx[j];
+            m->pin_T[np++] = T_pin;
+        }
+        /* the sub-voxel coupling of the tissue around the held set to the true surface, from
+         * the temperature at the start of the step (every scheme) */
+        for (size_t c = 0; c < pr->ncouple; c++) {
+            const cryo_couple *cp = &pr->couple[c];
+            m->heat_idx[nh] = cp->b;
+            m->heat_G[nh] = couple_G(m, cp, v->material, v->T_C, T_pin);
+            m->heat_q[nh] = m->heat_G[nh] * (T_pin - v->T_C[cp->b]);
+            nh++;
+        }
+        ps->mode = limited ? CRYO_LIMITED : CRYO_PINNED;
+        ps->T_C = T_pin;
+        ps->power_W = P;
     }
     abl_status st = record_row(m, t, s->name, err);
     if (st) return st;
@@ -729,6 +785,7 @@ static abl_status cryo_create(const abl_source_cfg *cfg, const abl_sim *sim, abl
         return abl_fail(err, ABL_ENOMEM, "out of memory creating source '%s'", cfg->name);
     }
     m->p = p;
+    m->sim = sim;
     m->on_s = cfg->on_s;
     m->off_s = cfg->off_s;
     m->V_m3 = grid_voxel_volume_m3(g);

@@ -756,11 +756,16 @@ static void test_extraction_estimate(void)
     scenario_free(sc);
 }
 
-/* Limit below the estimate: no pins, a uniform sink on the probe's voxels with sum q V = -limit
- * (equal terms: rounding ~1e-16; required 1e-9). In 5 explicit steps the driver's energy
- * bookkeeping E_sources_J must be -limit * 5 dt to the same tolerance (the estimate stays above
- * the limit: it only falls by conduction into the still-cold probe, a few percent in 5 steps,
- * checked by the mode). Limit above the estimate: pinned as without a limit. */
+/* Limit below the estimate (session 27: a floating isothermal probe): the probe is held, all
+ * its voxels at one temperature, warmer than the set -150 C, its reported power the limit. Over
+ * 200 explicit steps (about 40 s) the driver's energy bookkeeping E_sources_J is the limit x
+ * time within 0.5 % (measured -0.02 %): what the probe takes in a step is its conduction, its
+ * held tissue's blood and metabolic heat and its own enthalpy change, solved for at the step's
+ * start; the kernel conducts from the held voxels' previous temperature, a lag that the first
+ * steps show most (printed). Without the held tissue's blood heat in the solve it was +8 %.
+ * And the held voxels never go below the set temperature. Before session 27 a uniform sink on the held set cooled its
+ * inner voxels to -166 C and took 2-4 % more than the limit (a physics test). Limit above the
+ * estimate: pinned at the set temperature as without a limit. */
 static void test_extraction_limit(void)
 {
     abl_scenario *sc;
@@ -768,29 +773,45 @@ static void test_extraction_limit(void)
     double P = hand_extraction_W(s, -150.0);
     CU_ASSERT_FATAL(P > 2.0 * 1.5);
     abl_source_contrib c = tu_source_update(s, 0, 1.0);
-    CU_ASSERT_EQUAL(c.n_pin, 0);
-    CU_ASSERT_EQUAL(c.n_heat, probe_state(s, 0, 0).nvox);
-    double V = grid_voxel_volume_m3(&s->grid), sum = 0.0;
-    for (size_t k = 0; k < c.n_heat; k++)
-        sum += c.heat_q_W_m3[k] * V;
     cryo_probe_state ps = probe_state(s, 0, 0);
+    CU_ASSERT_EQUAL(c.n_pin, ps.nvox);
     CU_ASSERT_EQUAL(ps.mode, CRYO_LIMITED);
     CU_ASSERT_DOUBLE_EQUAL(ps.power_W, 1.5, 0.0);
-    printf("\n  limited probe: sum q V = %.12f W (limit -1.5)", sum);
-    CU_ASSERT(fabs(sum + 1.5) <= 1e-9 * 1.5);
+    bool iso = c.n_pin > 0;
+    for (size_t k = 0; k < c.n_pin; k++) iso = iso && c.pin_T_C[k] == c.pin_T_C[0];
+    CU_ASSERT(iso);
+    CU_ASSERT(c.pin_T_C[0] > -150.0 && c.pin_T_C[0] == ps.T_C);
+    printf("\n  limited probe: held at %.4f C (set -150 C)", ps.T_C);
+    /* the held voxels (the same in the second sim of this scenario) */
+    const size_t nheld = c.n_pin;
+    size_t *held = malloc((nheld ? nheld : 1) * sizeof *held);
+    CU_ASSERT_FATAL(held != NULL);
+    memcpy(held, c.pin_idx, nheld * sizeof *held);
     sim_destroy(s);
 
     abl_scenario *sc2;
     s = limit_sim(&sc2, ", max_extraction_W: 1.5", "output: {energy_balance: true}\n");
     abl_error err = {0};
-    abl_status st = sim_step(s, 5, &err);
-    if (st) printf("\n  sim_step: %s", err.msg);
-    CU_ASSERT_FATAL(st == ABL_OK);
-    CU_ASSERT_EQUAL(probe_state(s, 0, 0).mode, CRYO_LIMITED);
-    double expect = -1.5 * 5 * s->dt_s;
-    printf("\n  limited probe: E_sources over 5 steps %.9e J vs %.9e J", s->energy.E_sources_J,
-           expect);
-    CU_ASSERT(fabs(s->energy.E_sources_J - expect) <= 1e-9 * fabs(expect));
+    double coldest = INFINITY;
+    for (int k = 0; k < 200; k++) {
+        abl_status st = sim_step(s, 1, &err);
+        if (st) printf("\n  sim_step: %s", err.msg);
+        CU_ASSERT_FATAL(st == ABL_OK);
+        cryo_probe_state q = probe_state(s, 0, 0);
+        for (size_t j = 0; j < nheld; j++) coldest = fmin(coldest, s->T[held[j]]);
+        if (k == 4)
+            printf("\n  limited probe: E_sources after 5 steps %.6g J vs limit x time %.6g J",
+                   s->energy.E_sources_J, -1.5 * s->t_s);
+        CU_ASSERT(q.mode == CRYO_LIMITED);
+    }
+    const double expect = -1.5 * s->t_s;
+    printf("\n  limited probe: E_sources over 200 steps (%.1f s) %.6g J vs %.6g J (%+.3f %%); "
+           "coldest held voxel %.3f C",
+           s->t_s, s->energy.E_sources_J, expect, 100.0 * (s->energy.E_sources_J / expect - 1.0),
+           coldest);
+    CU_ASSERT(fabs(s->energy.E_sources_J / expect - 1.0) < 0.005);
+    CU_ASSERT(coldest >= -150.0);
+    free(held);
     sim_destroy(s);
     scenario_free(sc2);
 
