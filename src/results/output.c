@@ -801,13 +801,23 @@ static int energy_key(const abl_source_series *ser, int c, char *key, size_t len
     return 1;
 }
 
-/* Delivered energy [J] of power column c = integral over time_s (column 0), trapezoidal rule
- * between consecutive rows (the generator's readings are point samples; between them the rule
- * assumes linear change). Negative for a cryoprobe's extracted power. */
+/* Delivered energy [J] of power column c: with a step_s column the sum of power x step (each
+ * row's power held over its step, as the driver applied it); otherwise the integral over time_s
+ * (column 0) by the trapezoidal rule between consecutive rows. Negative for a cryoprobe's
+ * extracted power. */
 static double series_energy_J(const abl_source_series *ser, int c)
 {
     double e = 0.0;
     const size_t w = (size_t)ser->ncol;
+    /* a series that records each row's step (step_s: the power held over it, rfa.c, cryo.c,
+     * vessel.c) integrates exactly, power x step; the trapezoid over the rows' start times
+     * below left out the last step and averaged across jumps (a physics test, session 27) */
+    for (int k = 1; k < ser->ncol; k++)
+        if (ser->columns[k] && !strcmp(ser->columns[k], "step_s")) {
+            for (size_t i = 0; i < ser->nrow; i++)
+                e += ser->rows[i * w + (size_t)c] * ser->rows[i * w + (size_t)k];
+            return e;
+        }
     for (size_t i = 1; i < ser->nrow; i++) {
         const double dt = ser->rows[i * w] - ser->rows[(i - 1) * w];
         e += 0.5 * (ser->rows[i * w + (size_t)c] + ser->rows[(i - 1) * w + (size_t)c]) * dt;

@@ -322,8 +322,8 @@ typedef struct {
     abl_bc bc[6];
     /* series: time_s, then per probe T_C and power_W */
     int ncol;
-    char colname[1 + 2 * CRYO_MAX_PROBES][32];
-    const char *colptr[1 + 2 * CRYO_MAX_PROBES];
+    char colname[2 + 2 * CRYO_MAX_PROBES][32];
+    const char *colptr[2 + 2 * CRYO_MAX_PROBES];
     abl_series_buf series; /* the applicator kit's buffer (applicator.h) */
 } cryo_state;
 
@@ -471,18 +471,20 @@ static int phase_at(const cryo_protocol *pc, double tr, double *start_s)
     return -1;
 }
 
-static abl_status record_row(cryo_state *m, double t_s, const char *name, abl_error *err)
+static abl_status record_row(cryo_state *m, double t_s, double step_s, const char *name,
+                             abl_error *err)
 {
     /* one row per distinct time: the implicit schemes ask twice per step (heat at t0 + theta h,
      * pins at t0 + h); a repeated or earlier time (tests probing the protocol) is not recorded */
     const abl_series_buf *sb = &m->series;
     if (sb->nrow > 0 && !(t_s > sb->rows[(sb->nrow - 1) * (size_t)sb->ncol])) return ABL_OK;
-    double row[1 + 2 * CRYO_MAX_PROBES];
+    double row[2 + 2 * CRYO_MAX_PROBES];
     row[0] = t_s;
     for (int i = 0; i < m->nprobes; i++) {
         row[1 + 2 * i] = m->pr[i].state.T_C;
         row[2 + 2 * i] = m->pr[i].state.power_W;
     }
+    row[1 + 2 * m->nprobes] = step_s; /* the step the row's powers applied over */
     return series_buf_append(&m->series, row, name, err);
 }
 
@@ -562,7 +564,7 @@ static abl_status cryo_update(abl_source *s, const abl_field_view *v, abl_source
         ps->T_C = T_pin;
         ps->power_W = P;
     }
-    abl_status st = record_row(m, t, s->name, err);
+    abl_status st = record_row(m, t, v->step_h_s, s->name, err);
     if (st) return st;
     *out = (abl_source_contrib){.n_heat = nh,
                                 .heat_idx = m->heat_idx,
@@ -827,13 +829,14 @@ static abl_status cryo_create(const abl_source_cfg *cfg, const abl_sim *sim, abl
         st = abl_fail(err, ABL_ENOMEM, "out of memory creating source '%s'", cfg->name);
         goto fail;
     }
-    m->ncol = 1 + 2 * p->nprobes;
+    m->ncol = 2 + 2 * p->nprobes;
     m->series.ncol = m->ncol;
     snprintf(m->colname[0], sizeof m->colname[0], "time_s");
     for (int i = 0; i < p->nprobes; i++) {
         snprintf(m->colname[1 + 2 * i], sizeof m->colname[0], "probe%d_T_C", i + 1);
         snprintf(m->colname[2 + 2 * i], sizeof m->colname[0], "probe%d_power_W", i + 1);
     }
+    snprintf(m->colname[1 + 2 * p->nprobes], sizeof m->colname[0], "step_s");
     for (int c = 0; c < m->ncol; c++)
         m->colptr[c] = m->colname[c];
     free(mark);

@@ -48,7 +48,7 @@
 #define PI 3.14159265358979323846
 #define RFA_MAX_ELECTRODES 16
 #define NCOL 10     /* generator log columns of every RFA source (series_cols) */
-#define NCOL_MAX 14 /* with a far ground's and impedance switching's own */
+#define NCOL_MAX 15 /* with a far ground's and impedance switching's own, and step_s */
 
 /* ---- conductivity model ------------------------------------------------------------------ */
 
@@ -783,7 +783,10 @@ typedef struct {
 } rfa_state;
 
 /* The generator log: NCOL columns; impedance switching adds three (the hand-over record), a
- * far ground then grid_power_W (the part of power_W dissipated in the grid) */
+ * far ground then grid_power_W (the part of power_W dissipated in the grid); last step_s, the
+ * length of the step the row's power applied over (the delivered energy is the sum of power x
+ * step_s, output.c: exact, where the trapezoid over the rows' start times left out the last
+ * step and averaged across roll-off jumps; a physics test, session 27) */
 static const char *const series_cols[NCOL] = {
     "time_s",           "voltage_V",        "current_A",        "power_W",
     "impedance_Ohm",    "tip_temperature_C", "active_electrode", "paused",
@@ -1261,6 +1264,7 @@ static abl_status rfa_update(abl_source *s, const abl_field_view *v, abl_source_
             row[nc++] = m->sw_base_at_Ohm;
         }
         if (p->far_ground) row[nc++] = V2 * m->P1;
+        row[nc++] = v->step_h_s;
         if ((st = series_buf_append(&m->series, row, s->name, err))) return st;
     }
     m->started = true;
@@ -1659,6 +1663,7 @@ static abl_status rfa_create(const abl_source_cfg *cfg, const abl_sim *sim, abl_
             for (int c = 0; c < 3; c++) m->cols[nc++] = handover_cols[c];
         /* the Joule heat the grid receives; power_W (the generator's) also has the exterior's */
         if (p->far_ground) m->cols[nc++] = "grid_power_W";
+        m->cols[nc++] = "step_s";
         m->series.ncol = nc;
     }
     for (int k = 0; k < sim->nmat; k++) {

@@ -122,8 +122,9 @@ typedef struct {
     bool started;
 } vessel_state;
 
-#define VCOL 3
-static const char *const vessel_cols[VCOL] = {"time_s", "power_W", "outlet_rise_K"};
+#define VCOL 4
+/* step_s: the length of the step the row's power applied over (output.c integrates P step_s) */
+static const char *const vessel_cols[VCOL] = {"time_s", "power_W", "outlet_rise_K", "step_s"};
 
 static void vessel_destroy(abl_source *s)
 {
@@ -167,7 +168,7 @@ static abl_status vessel_update(abl_source *s, const abl_field_view *v, abl_sour
     out->heat_G_W_m3K = m->heat_G; /* dG < 0 (the wall conducts less than the stencil's face)
                                     * stays explicit: it only adds to the diagonal */
     if (!m->started || v->t_s > m->t_last) {
-        const double row[VCOL] = {v->t_s, P, P / (m->rho_c_blood * m->flow_m3_s)};
+        const double row[VCOL] = {v->t_s, P, P / (m->rho_c_blood * m->flow_m3_s), v->step_h_s};
         abl_status st = series_buf_append(&m->series, row, s->name, err);
         if (st) return st;
     }

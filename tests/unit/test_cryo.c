@@ -627,13 +627,14 @@ static void test_protocol_timing(void)
     /* series: one row per update time (all increasing), columns named with units */
     abl_source_series ser;
     s->sources[0]->ops->series(s->sources[0], &ser);
-    CU_ASSERT_EQUAL(ser.ncol, 3);
+    CU_ASSERT_EQUAL(ser.ncol, 4);
     CU_ASSERT_STRING_EQUAL(ser.columns[0], "time_s");
     CU_ASSERT_STRING_EQUAL(ser.columns[1], "probe1_T_C");
     CU_ASSERT_STRING_EQUAL(ser.columns[2], "probe1_power_W");
+    CU_ASSERT_STRING_EQUAL(ser.columns[3], "step_s");
     CU_ASSERT_EQUAL(ser.nrow, sizeof cases / sizeof cases[0]);
-    CU_ASSERT_DOUBLE_EQUAL(ser.rows[4 * 3 + 0], 30.0, 0.0);
-    CU_ASSERT_DOUBLE_EQUAL(ser.rows[4 * 3 + 1], -150.0, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(ser.rows[4 * 4 + 0], 30.0, 0.0);
+    CU_ASSERT_DOUBLE_EQUAL(ser.rows[4 * 4 + 1], -150.0, 1e-12);
     sim_destroy(s);
     scenario_free(sc);
 }
@@ -877,8 +878,9 @@ static void test_multi_probe(void)
     CU_ASSERT_EQUAL(s->sources[0]->ops->axes(s->sources[0], ax, 2), 2);
     abl_source_series ser;
     s->sources[0]->ops->series(s->sources[0], &ser);
-    CU_ASSERT_EQUAL(ser.ncol, 7);
+    CU_ASSERT_EQUAL(ser.ncol, 8);
     CU_ASSERT_STRING_EQUAL(ser.columns[6], "probe3_power_W");
+    CU_ASSERT_STRING_EQUAL(ser.columns[7], "step_s");
     sim_destroy(s);
     scenario_free(sc);
 }

@@ -1075,9 +1075,10 @@ static void test_impedance_switching(void)
     abl_scenario *ca_sc, *cb_sc;
     abl_sim *sa = switching_run("", 40.0, &a, &ca_sc);
     abl_sim *sb = switching_run("    switch_delta_Ohm: 10000\n", 40.0, &b, &cb_sc);
-    CU_ASSERT_FATAL(a.ncol == 13 && !strcmp(a.columns[4], "impedance_Ohm") &&
+    CU_ASSERT_FATAL(a.ncol == 14 && !strcmp(a.columns[4], "impedance_Ohm") &&
                     !strcmp(a.columns[6], "active_electrode") &&
-                    !strcmp(a.columns[11], "handover_impedance_Ohm"));
+                    !strcmp(a.columns[11], "handover_impedance_Ohm") &&
+                    !strcmp(a.columns[13], "step_s"));
     size_t r = 0;
     while (r < a.nrow && a.rows[r * a.ncol + 6] == 0.0) r++;
     CU_ASSERT_FATAL(r > 0 && r < a.nrow && r < b.nrow);
@@ -1275,9 +1276,53 @@ static void test_wet_electrode(void)
     CU_ASSERT(Z[0] - Z[3] >= drop_max * 0.5);
 }
 
+/* The generator's delivered energy is exactly what the driver applied: a constant 3 W for 60 s
+ * is 180 J (JSON sources.rfa.energy_J = the driver's E_sources_J to rounding), with the
+ * explicit step (1.07 s) and with 5 s Crank-Nicolson steps. Before session 27 it was the
+ * trapezoid over the rows' start times: 176.8 J and 165 J (the last step left out; a physics
+ * test). Bound 1e-9 relative: sums of 56 and 12 equal products. */
+static void test_energy_exact(void)
+{
+    char dir[600], scen[800], errf[800], cmd[2400];
+    tu_subdir(dir, sizeof dir, "rfa_energy_exact");
+    snprintf(scen, sizeof scen, "%s/e.yaml", dir);
+    snprintf(errf, sizeof errf, "%s/err.txt", dir);
+    char text[1200];
+    snprintf(text, sizeof text,
+             "name: e\ntissues_file: %s/configs/tissues.yaml\n"
+             "grid: {dims: [30, 30, 34], spacing_mm: [1, 1, 1], background: liver}\n"
+             "boundary: {default: {type: fixed_temperature, temperature_C: 37}}\n"
+             "time: {duration_s: 60}\n"
+             "sources:\n  - name: rfa\n    type: rfa\n    ground: faces\n"
+             "    generator: {mode: constant_power, power_W: 3}\n"
+             "    electrodes:\n      - {type: straight, tip_mm: [0, 0, -8], direction: [0, 0, "
+             "1], active_length_mm: 15, diameter_mm: 1.5}\n"
+             "output: {snapshot_interval_s: 0, energy_balance: true}\n",
+             tu_root());
+    tu_spit(scen, text);
+    const char *sets[2] = {"", "--set time.dt_s=5 --set time.scheme=crank_nicolson"};
+    for (int i = 0; i < 2; i++) {
+        char out[800], json[800];
+        snprintf(out, sizeof out, "%s/e%d.h5", dir, i);
+        snprintf(json, sizeof json, "%s/e%d.json", dir, i);
+        snprintf(cmd, sizeof cmd, "'%s' run '%s' -o '%s' -q %s", tu_bin(), scen, out, sets[i]);
+        CU_ASSERT_EQUAL_FATAL(tu_run(cmd, NULL, errf), 0);
+        char *j = tu_slurp(json);
+        const char *a = j ? strstr(j, "\"rfa\": {") : NULL;
+        const char *e = a ? strstr(a, "\"energy_J\": ") : NULL;
+        CU_ASSERT_FATAL(e != NULL);
+        const double E = strtod(e + strlen("\"energy_J\": "), NULL);
+        printf("\n  3 W for 60 s (%s): energy_J %.12g J", i ? "Crank-Nicolson, 5 s" : "explicit",
+               E);
+        CU_ASSERT(fabs(E - 180.0) <= 1e-9 * 180.0);
+        free(j);
+    }
+}
+
 void register_rfa_tests(void)
 {
     CU_pSuite s = CU_add_suite("rfa", NULL, NULL);
+    CU_add_test(s, "delivered energy = what the driver applied (power x step)", test_energy_exact);
     CU_add_test(s, "sigma(T) piecewise model", test_sigma_model);
     CU_add_test(s, "concentric spheres: error and observed order", test_sphere_order);
     CU_add_test(s, "metal sphere, far grounded box: V ~ a/r", test_sphere_far_ground);
