@@ -363,6 +363,9 @@ static int parse_limit(const char *s, size_t len, double *v)
     if (len >= sizeof buf) return -1;
     memcpy(buf, s, len);
     buf[len] = '\0';
+    /* a decimal number only: strtod also takes leading white space (" 45" passed where "45 "
+     * did not) and hexadecimal ("0x20" = 32 C); an adversarial test, session 27 */
+    if (isspace((unsigned char)buf[0]) || strpbrk(buf, "xX")) return -1;
     char *end;
     errno = 0;
     *v = strtod(buf, &end);

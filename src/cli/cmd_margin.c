@@ -3,6 +3,7 @@
  * Exit 0 whether the verdict is PASS or FAIL (the verdict is data) unless --fail-exit-code N
  * asks for N on FAIL; 1 usage, 2 invalid input (also: an incomplete result, an output that
  * is an input), 3 I/O, 4 memory, 75 stopped by SIGINT/SIGTERM before writing. */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <omp.h>
@@ -72,6 +73,9 @@ static int parse_number(const char *s, double lo, double hi, double *v)
 {
     char *end;
     errno = 0;
+    /* no white space at either end: strtod skips it in front, and " 45" passed where "45 " did
+     * not (an adversarial test, session 27) */
+    if (isspace((unsigned char)s[0])) return -1;
     *v = strtod(s, &end);
     return end != s && !*end && !errno && isfinite(*v) && *v >= lo && *v <= hi ? 0 : -1;
 }

@@ -209,7 +209,10 @@ int cmd_phantom(int argc, char **argv)
         char *end;
         errno = 0;
         spacing = strtod(spacing_arg, &end);
-        if (end == spacing_arg || *end || errno) {
+        /* a number out of double's range (1e-320, 1e400) is a number: the range check below
+         * refuses it as it refuses nan (exit 2); it was a usage error (exit 1; an adversarial
+         * test, session 27) */
+        if (end == spacing_arg || *end || (errno && errno != ERANGE)) {
             free(sets);
             return usage_error("--spacing-mm must be a number (voxel size in mm), got",
                                spacing_arg);
