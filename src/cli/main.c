@@ -621,6 +621,19 @@ int cmd_run(int argc, char **argv)
 }
 
 /* Run a created simulation to its end (fresh or resumed); owns sc and sim from here. */
+/* A checkpoint this run wrote or continued and needs no more (the run finished, or a numerical
+ * fault consumed the partial result it refers to): removed, with the temporary of a checkpoint
+ * write a kill interrupted (its own name, under its lock; it was left beside the result: an
+ * adversarial test, session 26). 0, or the errno of removing the checkpoint. */
+static int remove_spent_checkpoint(const char *ckpt)
+{
+    const int e = remove(ckpt) == 0 || errno == ENOENT ? 0 : errno;
+    char ck_tmp[PATH_MAX + 8];
+    if (snprintf(ck_tmp, sizeof ck_tmp, "%s.tmp", ckpt) < (int)sizeof ck_tmp)
+        (void)remove(ck_tmp);
+    return e;
+}
+
 static int execute(const char *cmd, abl_scenario *sc, abl_sim *sim, const char *out, bool quiet,
                    const char *ckpt, double ckpt_every, long resume_snapshots,
                    const char *resume_part_id, run_guard *g, const abl_dt_reference *dtref)
@@ -663,12 +676,10 @@ static int execute(const char *cmd, abl_scenario *sc, abl_sim *sim, const char *
          * (nor would a resume pass the step that faulted: the run is deterministic), and it
          * would make the corrected rerun refuse, advising the resume that fails (an
          * adversarial test, session 27). It goes, as a finished run's does. */
-        char part[PATH_MAX + 8], ck_tmp[PATH_MAX + 8];
+        char part[PATH_MAX + 8];
         snprintf(part, sizeof part, "%s.part", out);
         if (access(part, F_OK) != 0 && errno == ENOENT) {
-            const int rem_err = remove(ckpt) == 0 || errno == ENOENT ? 0 : errno;
-            if (snprintf(ck_tmp, sizeof ck_tmp, "%s.tmp", ckpt) < (int)sizeof ck_tmp)
-                (void)remove(ck_tmp);
+            const int rem_err = remove_spent_checkpoint(ckpt);
             char msg[ABL_ERRMSG_LEN];
             snprintf(msg, sizeof msg, "%s", err.msg);
             if (!rem_err)
@@ -696,16 +707,12 @@ static int execute(const char *cmd, abl_scenario *sc, abl_sim *sim, const char *
     if (ckpt && (sim->checkpoints_written > 0 || g->discard_ckpt)) {
         /* the result is complete whatever happens here; a checkpoint that cannot be removed
          * would make the next run into this output refuse, so say so */
-        if (remove(ckpt) != 0 && errno != ENOENT)
+        const int rem_err = remove_spent_checkpoint(ckpt);
+        if (rem_err)
             fprintf(stderr,
                     "ablasim %s: note: the result is complete, but the finished run's checkpoint "
                     "%s could not be removed (%s); remove it by hand\n",
-                    cmd, ckpt, strerror(errno));
-        /* and the temporary of a checkpoint write that a kill interrupted (its own name, under
-         * its lock; it was left beside the result: an adversarial test, session 26) */
-        char ck_tmp[PATH_MAX + 8];
-        if (snprintf(ck_tmp, sizeof ck_tmp, "%s.tmp", ckpt) < (int)sizeof ck_tmp)
-            (void)remove(ck_tmp);
+                    cmd, ckpt, strerror(rem_err));
         if (g->discard_ckpt && g->part && remove(g->part) != 0 && errno != ENOENT)
             fprintf(stderr, "ablasim %s: note: %s could not be removed (%s); remove it by hand\n",
                     cmd, g->part, strerror(errno));

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "ablasim/config.h"
 #include "ablasim/fileguard.h"
@@ -134,15 +135,16 @@ char *sweep_join(const char *dir, const char *rel)
 
 uint32_t sweep_crc32(const void *data, size_t n)
 {
-    /* Bitwise CRC-32 (IEEE): the journal lines are short and written once per point. */
-    const unsigned char *p = data;
-    uint32_t c = 0xffffffffu;
-    for (size_t i = 0; i < n; i++) {
-        c ^= p[i];
-        for (int k = 0; k < 8; k++)
-            c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
+    /* CRC-32 (IEEE) by zlib, the one the plan journal uses (it was a bitwise copy of the same
+     * polynomial here: the same values, so existing journals stay valid) */
+    uLong c = crc32(0L, Z_NULL, 0);
+    for (const Bytef *p = data; n > 0;) { /* uInt chunks: n may exceed UINT_MAX */
+        const uInt k = n > 0x40000000u ? 0x40000000u : (uInt)n;
+        c = crc32(c, p, k);
+        p += k;
+        n -= k;
     }
-    return ~c;
+    return (uint32_t)c;
 }
 
 void sweep_fmt_double(char *buf, size_t len, double v)

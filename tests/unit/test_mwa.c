@@ -454,13 +454,8 @@ static double radial_wall(double a, double R, double k, double w, double Tc, dou
                           double S, double two_alpha, double eps37, double sig37, int n,
                           double r_noperf, double *T_peak);
 
-static double radial_wall_W_per_m(double a, double R, double k, double w, double Tc, double Tb,
-                                  double S, double two_alpha, int n, double r_noperf)
-{
-    double T_peak;
-    return radial_wall(a, R, k, w, Tc, Tb, S / two_alpha, two_alpha, NAN, NAN, n, r_noperf,
-                       &T_peak);
-}
+static double near_field_run(double h_mm, double off, bool hot, double *err_perfused,
+                             double *T_peak);
 
 /* The heat a cooled shaft takes from its antenna's near field, against the exact radial
  * solution (applicator.h needle_source_shift, docs/MWA.md "Cooled shaft"). A slab of perfused
@@ -481,73 +476,8 @@ static double radial_wall_W_per_m(double a, double R, double k, double w, double
  * platform's rounding and the slab's axial factor, far inside what the old coupling gave. */
 static double near_field_case(double h_mm, double off, double *err_perfused)
 {
-    const int N = (int)lround(50.0 / h_mm);
-    char yaml[2048];
-    snprintf(yaml, sizeof yaml,
-             "name: mwa_near_field\n"
-             "tissues_file: tissues.yaml\n"
-             "tissues: {liver: {metabolic_heat_W_per_m3: 0, "
-             "thermal_conductivity_temp_coeff_per_K: 0}}\n"
-             "grid: {dims: [%d, %d, 3], spacing_mm: [%g, %g, %g], background: liver}\n"
-             "boundary: {default: {type: fixed_temperature, temperature_C: 37},\n"
-             "           z_min: {type: insulated}, z_max: {type: insulated}}\n"
-             "physics: {vaporisation: off}\n"
-             "time: {duration_s: 900, dt_s: auto}\n"
-             "output: {snapshot_interval_s: 0}\n"
-             "sources:\n"
-             "  - {name: a, type: mwa, frequency_MHz: 2450, power_W: 2, efficiency: 1,\n"
-             "     tip_mm: [%g, %g, %g], direction: [0, 0, 1], feed_gap_from_tip_mm: 100,\n"
-             "     forward_width_mm: 200, dielectric_model: constant, coolant_temperature_C: 20}\n",
-             N, N, h_mm, h_mm, h_mm, off * h_mm, 0.3 * off * h_mm, -1.5 * h_mm);
-    abl_scenario *sc = tu_scenario(yaml, NULL, 0);
-    CU_ASSERT_FATAL(sc != NULL);
-    abl_sim *s = tu_sim(sc);
-    abl_error err = {0};
-    /* the net source heat over the last 300 s (the transient is e^-10 down at 600 s) */
-    const long half = (long)s->nsteps_total * 2 / 3;
-    CU_ASSERT_FATAL(sim_step(s, half, &err) == ABL_OK);
-    const double E0 = s->energy.E_sources_J, t0 = s->t_s;
-    CU_ASSERT_FATAL(sim_step(s, s->nsteps_total - half, &err) == ABL_OK);
-    const double net_W = (s->energy.E_sources_J - E0) / (s->t_s - t0);
-    const abl_grid *g = &s->grid;
-    const double h = h_mm * 1e-3;
-    abl_source_contrib c = tu_source_update(s, 0, s->t_s);
-    /* the perfusion heat of the held voxels themselves (held at the coolant temperature, the
-     * antenna's body among them) is counted as heat the hold takes (sim.c pins) but reaches no
-     * tissue: not the wall's */
-    const abl_tissue *li = &sc->tissues.t[tissue_table_find(&sc->tissues, "liver")];
-    const double w = li->perfusion_per_s * sc->tissues.blood_rho_kg_m3 * sc->tissues.blood_c_J_kgK;
-    const double held_perf_W = (double)c.n_pin * w * (sc->T_arterial_C - 20.0) * h * h * h;
-    const double W = (2.0 - net_W - held_perf_W) / (3.0 * h);
-    /* the pattern's scale S / f from the first deposition voxel: q = S f e^{-2 alpha r_e} / r_e */
-    const double two_alpha = 2.0 * mwa_attenuation_Np_m(li->eps_r_2450MHz,
-                                                        li->sigma_2450MHz_S_m, 2.45e9);
-    const double a = 1e-3, tip[3] = {off * h, 0.3 * off * h, -1.5 * h};
-    const size_t v0 = c.heat_idx[0];
-    double x[3];
-    grid_voxel_centre_m(g, (int)(v0 % g->sy), (int)(v0 / g->sy % (size_t)g->ny),
-                        (int)(v0 / g->sz), x);
-    const double fz0 = exp(-pow((x[2] - tip[2] - 0.1) / 0.2, 2));
-    const double re0 = sqrt(pow(x[0] - tip[0], 2) + pow(x[1] - tip[1], 2) + a * a);
-    const double S = c.heat_q_W_m3[0] * re0 / (two_alpha * exp(-two_alpha * re0) * fz0);
-    /* the exact one, and the exact one without perfusion in the held radius (applicator.h
-     * needle_hold_radius_m: max(a + 0.75 h, 1.5 h)), which the model leaves out */
-    const double r_hold = fmax(a + 0.75 * h, 1.5 * h);
-    double Wx = 0.0, Wd = 0.0;
-    for (int l = 0; l < 3; l++) {
-        const double fz = exp(-pow(((l + 0.5) * h - 0.1) / 0.2, 2));
-        Wx += radial_wall_W_per_m(a, 25e-3, li->k_W_mK, w, 20.0, sc->T_arterial_C,
-                                  S * two_alpha * fz, two_alpha, 4000, 0.0) / 3.0;
-        Wd += radial_wall_W_per_m(a, 25e-3, li->k_W_mK, w, 20.0, sc->T_arterial_C,
-                                  S * two_alpha * fz, two_alpha, 4000, r_hold) / 3.0;
-    }
-    printf("\n  near field beside a cooled shaft, %g mm (offset %.1f h): wall %.2f W/m, exact "
-           "%.2f W/m (%+.2f %%), exact without the held annulus's perfusion %.2f W/m (%+.2f %%)",
-           h_mm, off, W, Wx, 100.0 * (W / Wx - 1.0), Wd, 100.0 * (W / Wd - 1.0));
-    sim_destroy(s);
-    scenario_free(sc);
-    *err_perfused = W / Wx - 1.0;
-    return W / Wd - 1.0;
+    double T_peak;
+    return near_field_run(h_mm, off, false, err_perfused, &T_peak);
 }
 
 static void test_near_field(void)
@@ -572,7 +502,7 @@ static void test_near_field(void)
  * alpha from the last iterate, under-relaxed by half) until no cell moves by 1e-9 K. The
  * per-cell alpha is taken at the cell's centre temperature for its three Simpson points. One
  * solver for both references: eps37 NaN gives a constant attenuation two_alpha and one linear
- * solve (radial_wall_W_per_m, above, which takes S with two_alpha in it). */
+ * solve (the linear reference of test_near_field). */
 static double radial_wall(double a, double R, double k, double w, double Tc, double Tb,
                           double S, double two_alpha, double eps37, double sig37, int n,
                           double r_noperf, double *T_peak)
@@ -653,10 +583,23 @@ static double radial_wall(double a, double R, double k, double w, double Tc, dou
  * profile of session 27 (near_field_inner, held_voxel_share): test_near_field_hot. */
 static double near_field_hot_case(double h_mm, double *err_perfused, double *T_peak)
 {
+    return near_field_run(h_mm, 0.5, true, err_perfused, T_peak);
+}
+
+/* One slab run for both (near_field_case, near_field_hot_case): the scenario, the wall's heat
+ * from the net source energy over the last 300 s, the pattern's scale S from the first
+ * deposition voxel (its attenuation at its temperature: the 37 C one with constant dielectric
+ * properties) and the radial references with and without the held annulus's perfusion. hot:
+ * 2000 W per metre of shaft with the Ji & Brace drop (the nonlinear reference); else 2 W with
+ * constant properties (the linear one). The tip at (off h, 0.3 off h) off the voxel centres. */
+static double near_field_run(double h_mm, double off, bool hot, double *err_perfused,
+                             double *T_peak)
+{
     const int N = (int)lround(50.0 / h_mm);
+    const double h = h_mm * 1e-3, P = hot ? 2000.0 * 3.0 * h : 2.0;
     char yaml[2048];
     snprintf(yaml, sizeof yaml,
-             "name: mwa_near_field_hot\n"
+             "name: %s\n"
              "tissues_file: tissues.yaml\n"
              "tissues: {liver: {metabolic_heat_W_per_m3: 0, "
              "thermal_conductivity_temp_coeff_per_K: 0}}\n"
@@ -669,52 +612,71 @@ static double near_field_hot_case(double h_mm, double *err_perfused, double *T_p
              "sources:\n"
              "  - {name: a, type: mwa, frequency_MHz: 2450, power_W: %.17g, efficiency: 1,\n"
              "     tip_mm: [%g, %g, %g], direction: [0, 0, 1], feed_gap_from_tip_mm: 100,\n"
-             "     forward_width_mm: 200, recompute_dT_C: 0, coolant_temperature_C: 20}\n",
-             N, N, h_mm, h_mm, h_mm, 2000.0 * 3.0 * h_mm * 1e-3, 0.5 * h_mm, 0.15 * h_mm,
-             -1.5 * h_mm);
+             "     forward_width_mm: 200, %s, coolant_temperature_C: 20}\n",
+             hot ? "mwa_near_field_hot" : "mwa_near_field", N, N, h_mm, h_mm, h_mm, P,
+             off * h_mm, 0.3 * off * h_mm, -1.5 * h_mm,
+             hot ? "recompute_dT_C: 0" : "dielectric_model: constant");
     abl_scenario *sc = tu_scenario(yaml, NULL, 0);
     CU_ASSERT_FATAL(sc != NULL);
     abl_sim *s = tu_sim(sc);
     abl_error err = {0};
+    /* the net source heat over the last 300 s (the transient is e^-10 down at 600 s) */
     const long half = (long)s->nsteps_total * 2 / 3;
     CU_ASSERT_FATAL(sim_step(s, half, &err) == ABL_OK);
     const double E0 = s->energy.E_sources_J, t0 = s->t_s;
     CU_ASSERT_FATAL(sim_step(s, s->nsteps_total - half, &err) == ABL_OK);
     const double net_W = (s->energy.E_sources_J - E0) / (s->t_s - t0);
     const abl_grid *g = &s->grid;
-    const double h = h_mm * 1e-3, P = 2000.0 * 3.0 * h;
-    /* the first deposition voxel's temperature at the last update (recompute_dT_C 0: its u
-     * was taken at the field the last step started from; the steady state moves it by far less
-     * than the 1e-9 relative this needs) */
+    /* recompute_dT_C 0 (hot): the first deposition voxel's u was taken at the field the last
+     * step started from; the steady state moves it by far less than the 1e-9 relative this
+     * needs */
     abl_source_contrib c = tu_source_update(s, 0, s->t_s);
+    /* the perfusion heat of the held voxels themselves (held at the coolant temperature, the
+     * antenna's body among them) is counted as heat the hold takes (sim.c pins) but reaches no
+     * tissue: not the wall's */
     const abl_tissue *li = &sc->tissues.t[tissue_table_find(&sc->tissues, "liver")];
     const double w = li->perfusion_per_s * sc->tissues.blood_rho_kg_m3 * sc->tissues.blood_c_J_kgK;
     const double held_perf_W = (double)c.n_pin * w * (sc->T_arterial_C - 20.0) * h * h * h;
     const double W = (P - net_W - held_perf_W) / (3.0 * h);
-    const double a = 1e-3, tip[3] = {0.5 * h, 0.15 * h, -1.5 * h};
+    /* the pattern's scale S / f from the first deposition voxel: q = S f e^{-2 alpha r_e} / r_e */
+    const double a = 1e-3, tip[3] = {off * h, 0.3 * off * h, -1.5 * h};
     const size_t v0 = c.heat_idx[0];
     double x[3], eps0, sig0;
     grid_voxel_centre_m(g, (int)(v0 % g->sy), (int)(v0 / g->sy % (size_t)g->ny),
                         (int)(v0 / g->sz), x);
-    mwa_dielectric_at(li->eps_r_2450MHz, li->sigma_2450MHz_S_m, true, s->T[v0], &eps0, &sig0);
-    const double two_alpha0 = 2.0 * mwa_attenuation_Np_m(eps0, sig0, 2.45e9);
+    mwa_dielectric_at(li->eps_r_2450MHz, li->sigma_2450MHz_S_m, hot, s->T[v0], &eps0, &sig0);
+    const double two_alpha = 2.0 * mwa_attenuation_Np_m(eps0, sig0, 2.45e9);
     const double fz0 = exp(-pow((x[2] - tip[2] - 0.1) / 0.2, 2));
     const double re0 = sqrt(pow(x[0] - tip[0], 2) + pow(x[1] - tip[1], 2) + a * a);
-    const double S = c.heat_q_W_m3[0] * re0 / (two_alpha0 * exp(-two_alpha0 * re0) * fz0);
+    const double S = c.heat_q_W_m3[0] * re0 / (two_alpha * exp(-two_alpha * re0) * fz0);
+    /* the exact one, and the exact one without perfusion in the held radius (applicator.h
+     * needle_hold_radius_m: max(a + 0.75 h, 1.5 h)), which the model leaves out */
     const double r_hold = fmax(a + 0.75 * h, 1.5 * h);
+    const double eps_ref = hot ? li->eps_r_2450MHz : NAN;
+    const int ncell = hot ? 2000 : 4000;
     double Wx = 0.0, Wd = 0.0, tp = 0.0;
     for (int l = 0; l < 3; l++) {
         const double fz = exp(-pow(((l + 0.5) * h - 0.1) / 0.2, 2));
-        Wx += radial_wall(a, 25e-3, li->k_W_mK, w, 20.0, sc->T_arterial_C, S * fz, NAN,
-                          li->eps_r_2450MHz, li->sigma_2450MHz_S_m, 2000, 0.0, &tp) / 3.0;
-        Wd += radial_wall(a, 25e-3, li->k_W_mK, w, 20.0, sc->T_arterial_C, S * fz, NAN,
-                          li->eps_r_2450MHz, li->sigma_2450MHz_S_m, 2000, r_hold, &tp) / 3.0;
+        /* the linear reference's scale as the earlier wrapper formed it (S two_alpha fz, then
+         * over two_alpha): the same numbers to the last digit */
+        const double Sl = hot ? S * fz : S * two_alpha * fz / two_alpha;
+        Wx += radial_wall(a, 25e-3, li->k_W_mK, w, 20.0, sc->T_arterial_C, Sl, two_alpha,
+                          eps_ref, li->sigma_2450MHz_S_m, ncell, 0.0, &tp) / 3.0;
+        Wd += radial_wall(a, 25e-3, li->k_W_mK, w, 20.0, sc->T_arterial_C, Sl, two_alpha,
+                          eps_ref, li->sigma_2450MHz_S_m, ncell, r_hold, &tp) / 3.0;
     }
     double Tmax = 0.0;
     for (size_t q = 0; q < g->n; q++) Tmax = fmax(Tmax, s->T[q]);
-    printf("\n  hot near field (Ji & Brace), %g mm: wall %.1f W/m, exact %.1f W/m (%+.2f %%), "
-           "without the held annulus's perfusion %.1f W/m (%+.2f %%); T peak %.1f C (exact "
-           "%.1f C)", h_mm, W, Wx, 100.0 * (W / Wx - 1.0), Wd, 100.0 * (W / Wd - 1.0), Tmax, tp);
+    if (hot)
+        printf("\n  hot near field (Ji & Brace), %g mm: wall %.1f W/m, exact %.1f W/m (%+.2f %%), "
+               "without the held annulus's perfusion %.1f W/m (%+.2f %%); T peak %.1f C (exact "
+               "%.1f C)", h_mm, W, Wx, 100.0 * (W / Wx - 1.0), Wd, 100.0 * (W / Wd - 1.0), Tmax,
+               tp);
+    else
+        printf("\n  near field beside a cooled shaft, %g mm (offset %.1f h): wall %.2f W/m, "
+               "exact %.2f W/m (%+.2f %%), exact without the held annulus's perfusion %.2f W/m "
+               "(%+.2f %%)",
+               h_mm, off, W, Wx, 100.0 * (W / Wx - 1.0), Wd, 100.0 * (W / Wd - 1.0));
     *T_peak = Tmax;
     sim_destroy(s);
     scenario_free(sc);
