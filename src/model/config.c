@@ -116,6 +116,14 @@ static abl_status next_event(parse_ctx *c, yaml_event_t *ev)
     return ABL_OK;
 }
 
+/* A YAML scalar may carry a NUL ("\0" in a double-quoted string): ablasim's values are C
+ * strings, so it would silently cut the key or value there (a sweep axis "a\0b" became "a").
+ * Refused instead; the length libyaml reports is the scalar's true length. */
+static int scalar_has_nul(const yaml_event_t *ev)
+{
+    return memchr(ev->data.scalar.value, '\0', ev->data.scalar.length) != NULL;
+}
+
 static abl_status parse_children(parse_ctx *c, cfg_node *parent, yaml_event_type_t end_type)
 {
     for (;;) {
@@ -134,8 +142,15 @@ static abl_status parse_children(parse_ctx *c, cfg_node *parent, yaml_event_type
                 return abl_fail(c->err, ABL_EINVAL, "%s:%d: a mapping key must be a plain name",
                                 c->origin, line);
             }
-            char *key = xstrdup((const char *)ev.data.scalar.value);
             int key_line = (int)ev.start_mark.line + 1;
+            if (scalar_has_nul(&ev)) {
+                yaml_event_delete(&ev);
+                return abl_fail(c->err, ABL_EINVAL,
+                                "%s:%d: a key contains a NUL character (\\0); keys are plain "
+                                "names",
+                                c->origin, key_line);
+            }
+            char *key = xstrdup((const char *)ev.data.scalar.value);
             yaml_event_delete(&ev);
             if (!key) return abl_fail(c->err, ABL_ENOMEM, "out of memory parsing %s", c->origin);
             for (size_t i = 0; i < parent->n; i++) {
@@ -185,6 +200,13 @@ static abl_status parse_node(parse_ctx *c, yaml_event_t *ev, cfg_node **out)
     abl_status st = ABL_OK;
     switch (ev->type) {
     case YAML_SCALAR_EVENT:
+        if (scalar_has_nul(ev)) {
+            yaml_event_delete(ev);
+            return abl_fail(c->err, ABL_EINVAL,
+                            "%s:%d: a value contains a NUL character (\\0), which no ablasim "
+                            "value (number, name, path) can hold",
+                            c->origin, line);
+        }
         n = node_new(CFG_SCALAR, line, c->origin);
         if (n) {
             n->value = xstrdup((const char *)ev->data.scalar.value);
