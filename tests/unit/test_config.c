@@ -297,12 +297,49 @@ static void test_ex_vivo(void)
     scenario_free(b);
 }
 
+/* A message longer than the buffer says it was cut and ends on a whole UTF-8 character (a long
+ * path of two-byte characters was cut mid-character, which the JSON writer then replaced). */
+static void test_error_message_cut(void)
+{
+    char path[3000];
+    size_t n = 0;
+    while (n + 2 < sizeof path - 1) { /* "é" = C3 A9, 1499 times */
+        path[n++] = (char)0xC3;
+        path[n++] = (char)0xA9;
+    }
+    path[n] = '\0';
+    for (int shift = 0; shift < 2; shift++) { /* the cut lands on a lead byte and between bytes */
+        abl_error err;
+        abl_status st = abl_fail(&err, ABL_EIO, "%.*scannot open '%s'", shift, "x", path);
+        CU_ASSERT_EQUAL(st, ABL_EIO);
+        size_t len = strlen(err.msg);
+        CU_ASSERT(len < sizeof err.msg);
+        CU_ASSERT(len > sizeof err.msg - 24); /* the buffer is used, not emptied */
+        const char *mark = " [...message cut]";
+        CU_ASSERT(len >= strlen(mark) && strcmp(err.msg + len - strlen(mark), mark) == 0);
+        /* valid UTF-8: every C3 is followed by A9, every A9 preceded by C3 */
+        int ok = 1;
+        for (size_t i = 0; i < len; i++) {
+            unsigned char c = (unsigned char)err.msg[i];
+            if (c == 0xC3 && (unsigned char)err.msg[i + 1] != 0xA9) ok = 0;
+            if (c == 0xA9 && (i == 0 || (unsigned char)err.msg[i - 1] != 0xC3)) ok = 0;
+        }
+        CU_ASSERT(ok);
+    }
+    /* a message that fits is left as it is */
+    abl_error err;
+    abl_fail(&err, ABL_EINVAL, "key '%s' = %d", "a", 3);
+    CU_ASSERT_STRING_EQUAL(err.msg, "key 'a' = 3");
+}
+
 void register_config_tests(void)
 {
     CU_pSuite s = CU_add_suite("config", NULL, NULL);
     CU_add_test(s, "--set overrides any key", test_set_overrides);
     CU_add_test(s, "physics.ex_vivo_temperature_C = its five overrides", test_ex_vivo);
     CU_add_test(s, "errors name file:line, key and allowed values", test_errors_name_place);
+    CU_add_test(s, "a message longer than the buffer is marked cut on a UTF-8 boundary",
+                test_error_message_cut);
     CU_add_test(s, "piecewise-linear schedule with a step", test_schedule);
     CU_add_test(s, "rasterised shape volumes", test_shape_volume);
     CU_add_test(s, "tissue table loads with sources' values", test_tissue_table);
