@@ -32,7 +32,8 @@ static inline uint64_t abl_fnv1a(uint64_t h, const void *data, size_t n)
 
 /* h folded with the bytes of the file at path, read to its end. With mark_presence, one byte
  * (1: the file could be opened, 0: not) is folded in first, so that a file which appears or
- * vanishes changes the value even when it is empty. A file that cannot be opened adds nothing
+ * vanishes changes the value even when it is empty. A file that cannot be opened, or is not a
+ * regular file (a FIFO, a device, a directory: never read, so never blocks), adds nothing
  * else; *opened (may be NULL) says which it was. */
 uint64_t abl_fnv1a_file(uint64_t h, const char *path, bool mark_presence, bool *opened);
 
