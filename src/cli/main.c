@@ -42,7 +42,7 @@ static const char *usage_main =
     "  --version           print the version\n"
     "\n"
     "exit codes: 0 ok, 1 usage, 2 invalid input, 3 I/O error, 4 out of memory, 5 numerical fault,\n"
-    "            75 stopped by SIGINT/SIGTERM: run and resume write a checkpoint (or nothing,\n"
+    "            75 stopped by SIGINT/SIGTERM/SIGHUP: run and resume write a checkpoint (or nothing,\n"
     "            before the run began); sweep and plan keep their journal (the same command\n"
     "            continues); margin and phantom write nothing\n";
 
@@ -864,6 +864,20 @@ static abl_status check_environment(abl_error *err)
     return ABL_OK;
 }
 
+/* What a command printed on standard output (a verdict, a listing, a summary) must have reached
+ * it: a full disk or a closed pipe lost it while the command exited 0 (`margin ... > /dev/full`,
+ * `sweep --dry-run`, `phantom --list`; adversarial test, session 28). A command that otherwise
+ * succeeded exits 3 (I/O error) then, as `keys --markdown` already did; an error exit stays. */
+static int finish_stdout(const char *cmd, int rc)
+{
+    errno = 0;
+    if ((fflush(stdout) == 0 && !ferror(stdout)) || rc) return rc; /* a failure said its own */
+    const int e = errno;
+    fprintf(stderr, "ablasim %s: error: cannot write to standard output%s%s\n", cmd,
+            e ? ": " : "", e ? strerror(e) : "");
+    return 3;
+}
+
 int main(int argc, char **argv)
 {
     /* A file-size limit (ulimit -f, a batch system's) makes a write past it raise SIGXFSZ,
@@ -872,6 +886,12 @@ int main(int argc, char **argv)
      * which every writer reports as an I/O error (exit 3) after removing what it made, as on a
      * full disk. */
     signal(SIGXFSZ, SIG_IGN);
+    /* A reader that goes away (progress piped into `head`, a log viewer closed) raised SIGPIPE,
+     * whose default action killed a run (exit 141) with no checkpoint and its temporary and lock
+     * files left (adversarial test, session 28). Ignored, such a write fails with EPIPE: lost
+     * progress lines do not matter, and a command whose standard output is lost says so at exit
+     * (finish_stdout). */
+    signal(SIGPIPE, SIG_IGN);
     if (argc < 2) {
         fputs(usage_main, stderr);
         return 1;
@@ -890,12 +910,12 @@ int main(int argc, char **argv)
         printf("ablasim %s\n", ABLASIM_VERSION);
         return 0;
     }
-    if (!strcmp(cmd, "run")) return cmd_run(argc - 2, argv + 2);
-    if (!strcmp(cmd, "resume")) return cmd_resume(argc - 2, argv + 2);
-    if (!strcmp(cmd, "margin")) return cmd_margin(argc - 2, argv + 2);
-    if (!strcmp(cmd, "phantom")) return cmd_phantom(argc - 2, argv + 2);
-    if (!strcmp(cmd, "sweep")) return cmd_sweep(argc - 2, argv + 2);
-    if (!strcmp(cmd, "plan")) return cmd_plan(argc - 2, argv + 2);
-    if (!strcmp(cmd, "keys")) return cmd_keys(argc - 2, argv + 2);
+    if (!strcmp(cmd, "run")) return finish_stdout(cmd, cmd_run(argc - 2, argv + 2));
+    if (!strcmp(cmd, "resume")) return finish_stdout(cmd, cmd_resume(argc - 2, argv + 2));
+    if (!strcmp(cmd, "margin")) return finish_stdout(cmd, cmd_margin(argc - 2, argv + 2));
+    if (!strcmp(cmd, "phantom")) return finish_stdout(cmd, cmd_phantom(argc - 2, argv + 2));
+    if (!strcmp(cmd, "sweep")) return finish_stdout(cmd, cmd_sweep(argc - 2, argv + 2));
+    if (!strcmp(cmd, "plan")) return finish_stdout(cmd, cmd_plan(argc - 2, argv + 2));
+    if (!strcmp(cmd, "keys")) return finish_stdout(cmd, cmd_keys(argc - 2, argv + 2));
     return usage_error("unknown command", cmd, usage_main);
 }

@@ -1,8 +1,11 @@
-/* signals.c - SIGINT/SIGTERM for every command that writes files: the handler only sets a flag
- * (async-signal-safe); the commands look at it at their safe points, where none of their files
- * is half-written, and stop there with exit 75 (ABL_ESTOPPED). A batch system's time limit
+/* signals.c - SIGINT/SIGTERM/SIGHUP for every command that writes files: the handler only sets
+ * a flag (async-signal-safe); the commands look at it at their safe points, where none of their
+ * files is half-written, and stop there with exit 75 (ABL_ESTOPPED). A batch system's time limit
  * (SLURM sends SIGTERM, then SIGKILL after KillWait) thus ends a sweep or a plan between two
- * of its points, with its journal whole and its lock released, instead of killing it. */
+ * of its points, with its journal whole and its lock released, instead of killing it. SIGHUP is
+ * what a closed terminal or SSH session sends: its default action killed a run with no
+ * checkpoint and left its .tmp and lock files (adversarial test, session 28); it now stops like
+ * SIGTERM. */
 #include <signal.h>
 #include <string.h>
 
@@ -24,4 +27,5 @@ void cli_install_stop_signals(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
 }

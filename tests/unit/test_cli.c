@@ -10,6 +10,7 @@
  * temporary or sidecar) was left behind. Fixtures the files refer to through @TMP@ are made by
  * make_fixtures() below: a valid mesh, a truncated copy, and a text file named .h5. */
 #define _DEFAULT_SOURCE /* usleep */
+#include <fcntl.h>
 #include <dirent.h>
 #include <signal.h>
 #include <unistd.h>
@@ -698,16 +699,91 @@ static void test_dt_check_run(void)
  * which writes none: a CI run under ASan on a loaded machine took more than the 10 s this
  * waited before, was stopped inside the reference (exit 75, no checkpoint) and its resume
  * failed. */
-static int stop_at_checkpoint(const char *const *args, const char *ckpt)
+static int stop_at_checkpoint_with(const char *const *args, const char *ckpt, int sig)
 {
     pid_t pid = tu_spawn(args);
     CU_ASSERT_FATAL(pid >= 0);
     for (int i = 0; i < 12000 && !tu_exists(ckpt); i++) usleep(10000);
     CU_ASSERT(tu_exists(ckpt));
-    kill(pid, SIGTERM);
+    kill(pid, sig);
     int status = 0;
     waitpid(pid, &status, 0);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static int stop_at_checkpoint(const char *const *args, const char *ckpt)
+{
+    return stop_at_checkpoint_with(args, ckpt, SIGTERM);
+}
+
+/* SIGHUP (a closed terminal or SSH session) stops a run like SIGTERM: checkpoint, .part, exit
+ * 75, and the resume finishes it. Its default action killed the run (exit 129) with no
+ * checkpoint and the .tmp and lock files left (adversarial test, session 28). */
+static void test_sighup_checkpoints(void)
+{
+    char dir[700], out[800], ckpt[800], part[800], confs[800], cmd[2400], errf[800];
+    tu_subdir(dir, sizeof dir, "sighup");
+    snprintf(out, sizeof out, "%s/h.h5", dir);
+    snprintf(ckpt, sizeof ckpt, "%s/h.ckpt.h5", dir);
+    snprintf(part, sizeof part, "%s/h.h5.part", dir);
+    snprintf(errf, sizeof errf, "%s/err.txt", dir);
+    snprintf(confs, sizeof confs, "%s/configs/liver_demo.yaml", tu_root());
+    const char *args[] = {tu_bin(), "run", confs, "-o", out, "--checkpoint-every", "0.05",
+                          "--set", "grid.dims=[48,48,48]", "--set", "time.duration_s=900",
+                          "-q", NULL};
+    const int rc = stop_at_checkpoint_with(args, ckpt, SIGHUP);
+    CU_ASSERT_EQUAL(rc, 75);
+    CU_ASSERT(tu_exists(ckpt));
+    CU_ASSERT(tu_exists(part));
+    snprintf(cmd, sizeof cmd, "%s.lock", out);
+    CU_ASSERT(!tu_exists(cmd)); /* its lock released */
+    snprintf(cmd, sizeof cmd, "'%s' resume '%s' -q", tu_bin(), ckpt);
+    CU_ASSERT_EQUAL(tu_run(cmd, NULL, errf), 0);
+    CU_ASSERT(tu_exists(out));
+    CU_ASSERT(!tu_exists(ckpt));
+}
+
+/* What a command prints on standard output must reach it: with stdout a full disk (/dev/full)
+ * or a pipe whose reader has gone, a command that otherwise succeeded exits 3 and says so (it
+ * exited 0, or was killed by SIGPIPE with exit 141 and its temporaries left; adversarial test,
+ * session 28). A run's files are written all the same. */
+static void test_stdout_lost(void)
+{
+    char dir[700], cmd[2400], errf[800], out[800];
+    tu_subdir(dir, sizeof dir, "stdout_lost");
+    snprintf(errf, sizeof errf, "%s/err.txt", dir);
+    snprintf(out, sizeof out, "%s/r.h5", dir);
+    snprintf(cmd, sizeof cmd, "'%s' phantom --list", tu_bin());
+    CU_ASSERT_EQUAL(tu_run(cmd, "/dev/full", errf), 3);
+    char *e = tu_slurp(errf);
+    CU_ASSERT(e && strstr(e, "cannot write to standard output"));
+    free(e);
+    snprintf(cmd, sizeof cmd,
+             "'%s' run '%s/configs/liver_demo.yaml' -o '%s' --set grid.dims=[40,40,40] "
+             "--set time.duration_s=10",
+             tu_bin(), tu_root(), out);
+    CU_ASSERT_EQUAL(tu_run(cmd, "/dev/full", errf), 3);
+    CU_ASSERT(tu_exists(out)); /* the result itself was written */
+    /* a reader that has gone: standard output a pipe whose read end is closed before the
+     * command starts (deterministic, unlike `| head`), so its first write fails with EPIPE */
+    int fds[2];
+    CU_ASSERT_FATAL(pipe(fds) == 0);
+    close(fds[0]);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fe = open(errf, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fds[1], 1);
+        if (fe >= 0) dup2(fe, 2);
+        execl(tu_bin(), tu_bin(), "phantom", "--list", (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 3);
+    e = tu_slurp(errf);
+    CU_ASSERT(e && strstr(e, "Broken pipe"));
+    free(e);
 }
 
 /* The JSON text of the dt_check object without its wall-clock member (wall_ref_s), for
@@ -1174,6 +1250,8 @@ void register_cli_tests(void)
     CU_add_test(s, "initial temperature field: a cold spot away from sources, active region",
                 test_initial_field_region);
     CU_add_test(s, "SIGTERM checkpoint + resume is bitwise identical", test_checkpoint_resume);
+    CU_add_test(s, "SIGHUP checkpoints and stops like SIGTERM", test_sighup_checkpoints);
+    CU_add_test(s, "standard output lost (full disk, closed pipe): exit 3", test_stdout_lost);
     CU_add_test(s, "--dt-check stopped in its reference: nothing written, message says so",
                 test_dt_check_stopped_in_reference);
     CU_add_test(s, "run + margin + report chain", test_margin_and_report);
