@@ -54,7 +54,10 @@
 #define RUNLOG_MAX_AXES_PER_SOURCE 16
 
 typedef struct {
-    char name[64];
+    /* a user probe (40 characters, "_<index>" on a line) or a tip probe "<source>_<axis>_tip"
+     * of a source name of up to 63 characters, whole (a 48-byte cut made two long sources' tip
+     * probes "<47 characters>_tip" and "..._ti_2"; adversarial test, session 28) */
+    char name[96];
     double pos_m[3];
     int source;    /* -1: from output.probes; else the source whose applicator tip it is */
     size_t idx[8]; /* the 8 voxels around the point (repeated along an axis of one voxel) */

@@ -423,7 +423,10 @@ static abl_status build_probes(abl_runlog *log, const abl_sim_view *s, abl_error
         if (ax->axis < 0) continue; /* a cluster axis has no tip of its own */
         abl_probe *p = &log->probes[log->nprobes];
         if (!probe_setup(&s->grid, ax->ax.tip_m, p)) continue; /* tip outside the hull */
-        char base[48], nm[64];
+        /* the whole source name (at most 63 characters, scenario.c): "<63>_15_tip_16" fits
+         * in the 96 bytes. A user probe cannot take this name (scenario.c refuses it); two
+         * sources' tip probes can meet ("a_1" with one axis, "a" with several): "_2", ... */
+        char base[64], nm[80];
         safe_copy(base, sizeof base, s->sources[ax->source]->name);
         if (ax->source_axes > 1)
             snprintf(nm, sizeof nm, "%s_%d_tip", base, ax->axis);
@@ -431,7 +434,7 @@ static abl_status build_probes(abl_runlog *log, const abl_sim_view *s, abl_error
             snprintf(nm, sizeof nm, "%s_tip", base);
         snprintf(p->name, sizeof p->name, "%s", nm);
         for (int k = 2; name_taken(log, log->nprobes, p->name); k++)
-            snprintf(p->name, sizeof p->name, "%.50s_%d", nm, k);
+            snprintf(p->name, sizeof p->name, "%s_%d", nm, k);
         p->source = ax->source;
         log->nprobes++;
     }

@@ -560,6 +560,76 @@ static void test_state_io(void)
     scenario_free(sc);
 }
 
+/* Tip probes carry their source's whole name: two 63-character-class names that differ only at
+ * their end gave "<47 a>_tip" and "<47 a>_ti_2" (a 48-byte cut; adversarial test, session 28).
+ * And a user probe may not take a tip probe's name (it pushed the tip probe to "_2"). */
+static void test_tip_probe_names(void)
+{
+    char a[56];
+    memset(a, 'a', 55);
+    a[55] = '\0';
+    char yaml[2048];
+    snprintf(yaml, sizeof yaml,
+             "name: tipnames\n"
+             "tissues_file: tissues.yaml\n"
+             "grid: {dims: [20, 20, 20], spacing_mm: [1, 1, 1], background: liver}\n"
+             "time: {duration_s: 1}\n"
+             "sources:\n"
+             "  - {name: %s_left, type: mwa, frequency_MHz: 2450, power_W: 30,"
+             " tip_mm: [-3, 0, 0], direction: [0, 0, 1]}\n"
+             "  - {name: %s_right, type: mwa, frequency_MHz: 2450, power_W: 30,"
+             " tip_mm: [3, 0, 0], direction: [0, 0, 1]}\n",
+             a, a);
+    abl_scenario *sc = tu_scenario(yaml, NULL, 0);
+    CU_ASSERT_FATAL(sc != NULL);
+    abl_sim *s = tu_sim(sc);
+    CU_ASSERT_FATAL(s != NULL);
+    CU_ASSERT_EQUAL_FATAL(s->runlog->nprobes, 2);
+    char want[128];
+    snprintf(want, sizeof want, "%s_left_tip", a);
+    CU_ASSERT_STRING_EQUAL(s->runlog->probes[0].name, want);
+    snprintf(want, sizeof want, "%s_right_tip", a);
+    CU_ASSERT_STRING_EQUAL(s->runlog->probes[1].name, want);
+    sim_destroy(s);
+    scenario_free(sc);
+    /* a user probe named like a tip probe, also "<source>_<axis>_tip": refused, naming it */
+    const char *names[] = {"ant_tip", "ant_2_tip"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(yaml, sizeof yaml,
+                 "name: tipuser\n"
+                 "tissues_file: tissues.yaml\n"
+                 "grid: {dims: [20, 20, 20], spacing_mm: [1, 1, 1], background: liver}\n"
+                 "time: {duration_s: 1}\n"
+                 "sources:\n"
+                 "  - {name: ant, type: mwa, frequency_MHz: 2450, power_W: 30,"
+                 " tip_mm: [0, 0, 0], direction: [0, 0, 1]}\n"
+                 "output: {probes: [{name: %s, position_mm: [1, 1, 1]}]}\n",
+                 names[i]);
+        abl_error err = {0};
+        char dir[600];
+        snprintf(dir, sizeof dir, "%s/configs", tu_root());
+        abl_scenario *bad = NULL;
+        CU_ASSERT(scenario_load_string(yaml, "test.yaml", dir, NULL, 0, &bad, &err) != ABL_OK);
+        CU_ASSERT(bad == NULL);
+        CU_ASSERT(strstr(err.msg, "applicator tip of source 'ant'") != NULL);
+        scenario_free(bad);
+    }
+    /* names that only look alike stay allowed */
+    snprintf(yaml, sizeof yaml,
+             "name: tipok\n"
+             "tissues_file: tissues.yaml\n"
+             "grid: {dims: [20, 20, 20], spacing_mm: [1, 1, 1], background: liver}\n"
+             "time: {duration_s: 1}\n"
+             "sources:\n"
+             "  - {name: ant, type: mwa, frequency_MHz: 2450, power_W: 30,"
+             " tip_mm: [0, 0, 0], direction: [0, 0, 1]}\n"
+             "output: {probes: [{name: ant_tipx, position_mm: [1, 1, 1]},"
+             " {name: ant_x_tip, position_mm: [1, 1, 2]}]}\n");
+    abl_scenario *ok = tu_scenario(yaml, NULL, 0);
+    CU_ASSERT(ok != NULL);
+    scenario_free(ok);
+}
+
 void register_probe_tests(void)
 {
     CU_pSuite s = CU_add_suite("probes", NULL, NULL);
@@ -574,4 +644,6 @@ void register_probe_tests(void)
     CU_add_test(s, "fixed_temperature power: log energy = E_sources_J (CN)",
                 test_fixed_temperature_power);
     CU_add_test(s, "run log checkpoint state round trip, truncation refused", test_state_io);
+    CU_add_test(s, "tip probes keep their source's whole name; users may not take it",
+                test_tip_probe_names);
 }
