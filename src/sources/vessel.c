@@ -236,6 +236,18 @@ static abl_status vessel_create(const abl_source_cfg *cfg, const abl_sim *sim, a
                         "vessel's lumen with that tissue (grid.shapes or grid.labels)",
                         cfg->where, cfg->name, p->lumen);
     }
+    /* A lumen is a tube inside the tissue. One that fills most of the grid is a mistake (the
+     * grid's background named as lumen_tissue held the whole grid at the blood temperature:
+     * every zone 0 mL, exit 0; adversarial test, session 28). */
+    if (nl > g->n / 2) {
+        vessel_destroy(s);
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: source '%s': lumen_tissue '%s' is %zu of the grid's %zu voxels "
+                        "(more than half), which would all be held at the blood temperature; "
+                        "the lumen must be a vessel labelled with a tissue of its own (the "
+                        "default 'blood'), not the tissue around it",
+                        cfg->where, cfg->name, p->lumen, nl, g->n);
+    }
     /* convective film: Re, Pr and Nu of the blood in the tube (file comment) */
     const abl_tissue *bt = &tt->t[ti];
     m->rho_c_blood = bt->rho_kg_m3 * bt->c_J_kgK;
