@@ -69,6 +69,12 @@ int cmd_plan(int argc, char **argv)
             if (!strcmp(a, "--set")) {
                 sets[nsets++] = v;
             } else if (a[1] == 'o' || !strcmp(a, "--output")) {
+                if (!*v) { /* it was "cannot create directory : No such file" (exit 3) */
+                    fprintf(stderr, "ablasim plan: %s needs a directory name, got ''\n\n%s", a,
+                            usage_plan);
+                    free(sets);
+                    return 1;
+                }
                 out = v;
             } else {
                 char *end;

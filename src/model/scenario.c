@@ -713,9 +713,14 @@ static abl_status parse_grid(cfg_node *g, abl_scenario *sc, const char *base_dir
                             cfg_where(g, where, sizeof where));
         if ((st = cfg_get_vec(g, "dims", true, NULL, 3, &dim_range, d, err))) return st;
         for (int i = 0; i < 3; i++) {
-            if (d[i] != (double)(int)d[i])
-                return abl_fail(err, ABL_EINVAL, "%s: 'grid.dims' = %g: must be whole numbers",
-                                cfg_where(dims, where, sizeof where), d[i]);
+            if (d[i] != (double)(int)d[i]) /* named where that number was given (a --set of
+                                            * grid.dims.0 blamed the file's line) */
+                return abl_fail(err, ABL_EINVAL, "%s: 'grid.dims[%d]' = %g: must be whole numbers",
+                                cfg_where(dims->kind == CFG_SEQ && (size_t)i < dims->n
+                                              ? dims->items[i]
+                                              : dims,
+                                          where, sizeof where),
+                                i, d[i]);
             sc->dims[i] = (int)d[i];
         }
         double sp[3];
@@ -1048,7 +1053,8 @@ static abl_status parse_probes(cfg_node *list, abl_scenario *sc, abl_error *err)
             cfg_node *n = cfg_get(e, "name");
             return abl_fail(err, ABL_EINVAL,
                             "%s: '%s' = %s: allowed 1 to %d letters, digits, '_', '.' or '-', "
-                            "not 'time_s' (the name of the dataset /probes/<name>)",
+                            "not 'time_s', '.' or '..' (the name of the dataset "
+                            "/probes/<name>)",
                             cfg_where(n, where, sizeof where), cfg_path(n, path, sizeof path), name,
                             ABL_PROBE_NAME_LEN - 1);
         }
