@@ -59,8 +59,8 @@ static const char *usage_margin =
     "exit codes: 0 verdict given (PASS or FAIL; FAIL gives N with --fail-exit-code N),\n"
     "1 usage, 2 invalid input (incomplete or non-finite result, an output that is an input,\n"
     "an input that is not a regular file), 3 I/O error (also: another ablasim process is\n"
-    "writing the margin file), 4 out of memory, 75 stopped by SIGINT/SIGTERM before the\n"
-    "margin files were replaced (nothing written)\n";
+    "writing the margin file), 4 out of memory, 75 stopped by SIGINT/SIGTERM/SIGHUP before\n"
+    "the margin files were replaced (nothing written)\n";
 
 static int usage_error(const char *msg, const char *arg)
 {

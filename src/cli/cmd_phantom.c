@@ -30,7 +30,7 @@ static const char *usage_phantom =
     "\n"
     "exit codes: 0 written, 1 usage, 2 invalid parameter or phantom, 3 I/O error (also: OUT.h5\n"
     "is a directory, FIFO or device, or another ablasim process is writing it), 4 out of memory,\n"
-    "75 stopped by SIGINT/SIGTERM before OUT.h5 was written (nothing written)\n";
+    "75 stopped by SIGINT/SIGTERM/SIGHUP before OUT.h5 was written (nothing written)\n";
 
 static int usage_error(const char *msg, const char *arg)
 {

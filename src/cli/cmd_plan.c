@@ -34,8 +34,8 @@ static const char *usage_plan =
     "\n"
     "exit codes: 0 done (see the verdict), 1 usage, 2 invalid plan or scenario (also: OUT_DIR\n"
     "holds the journal of another plan), 3 I/O error, 4 out of memory, 5 numerical fault, 75\n"
-    "stopped by SIGINT/SIGTERM (journal.csv keeps the finished evaluations; the same command\n"
-    "continues; no plan file written)\n";
+    "stopped by SIGINT/SIGTERM/SIGHUP (journal.csv keeps the finished evaluations; the same\n"
+    "command continues; no plan file written)\n";
 
 int cmd_plan(int argc, char **argv)
 {

@@ -41,8 +41,8 @@ static const char *usage_sweep =
     "exit codes: 0 every point ok, 1 usage, 2 invalid input (also: an output that is an input,\n"
     "a special file as sweep file, more than 1000000 points), 3 I/O error (also: another\n"
     "ablasim process is writing OUTPUT_DIR), 4 out of memory, 5 numerical fault, 75 stopped by\n"
-    "SIGINT/SIGTERM (between points: the journal keeps the finished ones, the same command\n"
-    "continues); when the sweep ran but points failed, the code of the first failed one\n";
+    "SIGINT/SIGTERM/SIGHUP (between points: the journal keeps the finished ones, the same\n"
+    "command continues); when the sweep ran but points failed, the code of the first failed one\n";
 
 typedef struct {
     bool quiet;

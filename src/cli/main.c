@@ -99,7 +99,7 @@ static const char *usage_run =
     "                        (repeatable; validated like the file)\n"
     "  --threads N           OpenMP threads (default: OMP_NUM_THREADS or all cores)\n"
     "  --checkpoint-every S  write a checkpoint every S seconds of wall time (atomically)\n"
-    "  --checkpoint FILE     checkpoint file (default OUT.ckpt.h5); SIGINT/SIGTERM always\n"
+    "  --checkpoint FILE     checkpoint file (default OUT.ckpt.h5); SIGINT/SIGTERM/SIGHUP always\n"
     "                        write one and stop (exit 75); continue with 'ablasim resume FILE'\n"
     "  --overwrite-checkpoint  start over although an interrupted run to this output left a\n"
     "                        checkpoint (or OUT.h5.part): they are replaced, and removed when\n"
