@@ -34,7 +34,9 @@ static inline uint64_t abl_fnv1a(uint64_t h, const void *data, size_t n)
  * (1: the file could be opened, 0: not) is folded in first, so that a file which appears or
  * vanishes changes the value even when it is empty. A file that cannot be opened, or is not a
  * regular file (a FIFO, a device, a directory: never read, so never blocks), adds nothing
- * else; *opened (may be NULL) says which it was. */
+ * else; *opened (may be NULL) says which it was. (Until session 28 a directory or /dev/null
+ * counted as opened and empty: a journal naming one as an input changed its fingerprint
+ * then; a regular file's value is the same as before.) */
 uint64_t abl_fnv1a_file(uint64_t h, const char *path, bool mark_presence, bool *opened);
 
 #endif

@@ -418,20 +418,31 @@ static abl_status build_probes(abl_runlog *log, const abl_sim_view *s, abl_error
             log->nprobes++;
         }
     }
+    const int n_user = log->nprobes;
     for (int a = 0; a < ntip; a++) {
         const abl_log_axis *ax = &log->axes[a];
         if (ax->axis < 0) continue; /* a cluster axis has no tip of its own */
         abl_probe *p = &log->probes[log->nprobes];
         if (!probe_setup(&s->grid, ax->ax.tip_m, p)) continue; /* tip outside the hull */
         /* the whole source name (at most 63 characters, scenario.c): "<63>_15_tip_16" fits
-         * in the 96 bytes. A user probe cannot take this name (scenario.c refuses it); two
-         * sources' tip probes can meet ("a_1" with one axis, "a" with several): "_2", ... */
+         * in the 96 bytes. Two sources' tip probes can meet ("a_1" with one axis, "a" with
+         * several): "_2", ... */
         char base[64], nm[80];
         safe_copy(base, sizeof base, s->sources[ax->source]->name);
         if (ax->source_axes > 1)
             snprintf(nm, sizeof nm, "%s_%d_tip", base, ax->axis);
         else
             snprintf(nm, sizeof nm, "%s_tip", base);
+        /* A user probe of this name pushed the tip probe to "<name>_2" without a word, and a
+         * script reading /probes/<source>_tip got the user's point (adversarial test, session
+         * 28): refused, before anything is written */
+        if (name_taken(log, n_user, nm))
+            return abl_fail(err, ABL_EINVAL,
+                            "%s: output.probes: the probe name '%s' is also the name of the "
+                            "probe this run puts at the applicator tip of source '%s' "
+                            "(output.tip_probes); rename the probe or set output.tip_probes: "
+                            "false",
+                            s->sc->path, nm, s->sources[ax->source]->name);
         snprintf(p->name, sizeof p->name, "%s", nm);
         for (int k = 2; name_taken(log, log->nprobes, p->name); k++)
             snprintf(p->name, sizeof p->name, "%s_%d", nm, k);

@@ -42,9 +42,9 @@ static const char *usage_main =
     "  --version           print the version\n"
     "\n"
     "exit codes: 0 ok, 1 usage, 2 invalid input, 3 I/O error, 4 out of memory, 5 numerical fault,\n"
-    "            75 stopped by SIGINT/SIGTERM/SIGHUP: run and resume write a checkpoint (or nothing,\n"
-    "            before the run began); sweep and plan keep their journal (the same command\n"
-    "            continues); margin and phantom write nothing\n";
+    "            75 stopped by SIGINT/SIGTERM/SIGHUP: run and resume write a checkpoint (or\n"
+    "            nothing, before the run began); sweep and plan keep their journal (the same\n"
+    "            command continues); margin and phantom write nothing\n";
 
 static const char *usage_resume =
     "usage: ablasim resume CKPT.h5 [--threads N] [--quiet] [--profile] [--checkpoint-every SECONDS]\n"
@@ -865,9 +865,11 @@ static abl_status check_environment(abl_error *err)
 }
 
 /* What a command printed on standard output (a verdict, a listing, a summary) must have reached
- * it: a full disk or a closed pipe lost it while the command exited 0 (`margin ... > /dev/full`,
- * `sweep --dry-run`, `phantom --list`; adversarial test, session 28). A command that otherwise
- * succeeded exits 3 (I/O error) then, as `keys --markdown` already did; an error exit stays. */
+ * it: on a full disk it was lost while the command exited 0 (`margin ... > /dev/full`, `sweep
+ * --dry-run`, `phantom --list`), and a closed pipe killed the command by SIGPIPE (exit 141, a
+ * run's temporaries left; adversarial test, session 28). A command that otherwise succeeded
+ * exits 3 (I/O error) then, as `keys --markdown` already did; its files, if it writes any, are
+ * complete. An error exit stays. */
 static int finish_stdout(const char *cmd, int rc)
 {
     errno = 0;
@@ -904,11 +906,11 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
         fputs(usage_main, stdout);
-        return 0;
+        return finish_stdout(cmd, 0);
     }
     if (!strcmp(cmd, "--version")) {
         printf("ablasim %s\n", ABLASIM_VERSION);
-        return 0;
+        return finish_stdout(cmd, 0);
     }
     if (!strcmp(cmd, "run")) return finish_stdout(cmd, cmd_run(argc - 2, argv + 2));
     if (!strcmp(cmd, "resume")) return finish_stdout(cmd, cmd_resume(argc - 2, argv + 2));

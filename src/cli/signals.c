@@ -5,7 +5,7 @@
  * of its points, with its journal whole and its lock released, instead of killing it. SIGHUP is
  * what a closed terminal or SSH session sends: its default action killed a run with no
  * checkpoint and left its .tmp and lock files (adversarial test, session 28); it now stops like
- * SIGTERM. */
+ * SIGTERM, unless the command was started with SIGHUP ignored (nohup). */
 #include <signal.h>
 #include <string.h>
 
@@ -27,5 +27,9 @@ void cli_install_stop_signals(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
+    /* `nohup ablasim run ... &` asks for the run to outlive its terminal: an inherited SIG_IGN
+     * for SIGHUP is kept (review, session 28) */
+    struct sigaction old;
+    if (sigaction(SIGHUP, NULL, &old) != 0 || old.sa_handler != SIG_IGN)
+        sigaction(SIGHUP, &sa, NULL);
 }

@@ -20,6 +20,9 @@ static FILE *open_regular(const char *path)
         close(fd);
         return NULL;
     }
+    /* a regular file reads the same either way; the flag is cleared to read it as before */
+    const int fl = fcntl(fd, F_GETFL);
+    if (fl != -1) (void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
     FILE *f = fdopen(fd, "rb");
     if (!f) close(fd);
     return f;

@@ -95,11 +95,13 @@ const char *cfg_path(const cfg_node *node, char *buf, size_t len)
 /* Deeper nesting than this is no scenario; the limit keeps hostile input from exhausting the
  * stack of the recursive tree builder. */
 #define CFG_MAX_DEPTH 64
-/* Items in one list and entries in one mapping. Far above any scenario's need (a schedule of a
- * generator log at 1 Hz for a day has 86 400 points; a label map a few hundred labels), and
- * they bound what a file can cost: a 16 MB list of 8.3 million numbers took 1.4 GB of nodes,
- * and the duplicate-key check of a mapping is quadratic (adversarial test, session 28). */
-#define CFG_MAX_SEQ_ITEMS 100000
+/* Items in one list and entries in one mapping. A list may be a sweep axis's values, up to
+ * the sweep's own 10^6 points (SWEEP_MAX_POINTS; a schedule of a generator log at 1 Hz for a
+ * day has 86 400 points); a mapping is a tissue table or a label map, a few hundred entries.
+ * They bound what a file can cost: a 16 MB list of 8.3 million numbers took 1.4 GB of parse
+ * nodes (about 170 B each: 10^6 items cost about 170 MB), and the duplicate-key check of a
+ * mapping is quadratic (adversarial test, session 28). */
+#define CFG_MAX_SEQ_ITEMS 1000000
 #define CFG_MAX_MAP_ENTRIES 10000
 
 typedef struct {

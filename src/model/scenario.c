@@ -246,7 +246,7 @@ static const cfg_keydecl output_decl[] = {
      "temperature probes: `{name, position_mm: [x, y, z]}` a point, or `{name, from_mm, to_mm, "
      "points}` a line of `points` (2–256) equally spaced points including both ends, named "
      "`<name>_0` … `<name>_<points−1>`; name 1–40 of `A-Za-z0-9_.-`, unique, not `time_s` "
-     "nor a tip probe's (`<source>_tip`, `<source>_<axis>_tip`); "
+     "nor the name of a tip probe the run makes (`output.tip_probes`); "
      "every position inside the voxel centres (trilinear interpolation), else an error naming "
      "the key, value and extent", .sub = &probe_keys, .sub_prefix = "output.probes[i]."},
     CFG_KEY("tip_probes", "–", "true", "bool",
@@ -1000,28 +1000,6 @@ static void probe_point_name(const abl_probe_cfg *p, int q, char *buf, size_t le
 /* output.probes: a list of {name, position_mm} points and {name, from_mm, to_mm, points} lines.
  * Whether a position lies inside the grid is checked when the grid is known (runlog.c: a mesh
  * brings its own extent), so each entry keeps where its positions came from. */
-/* Whether name is the automatic tip probe of one of the sources ("<source>_tip", or
- * "<source>_<axis>_tip" for a source with several applicators; runlog.c): *which says whose.
- * A user probe of that name used to push the tip probe to "<source>_tip_2" without a word, and
- * a script reading /probes/<source>_tip got the user's point (adversarial test, session 28). */
-static bool is_tip_probe_name(const char *name, const abl_scenario *sc, int *which)
-{
-    for (int j = 0; j < sc->nsources; j++) {
-        const size_t n = strlen(sc->sources[j].name);
-        if (strncmp(name, sc->sources[j].name, n) || name[n] != '_') continue;
-        const char *r = name + n + 1;
-        if (isdigit((unsigned char)*r)) { /* "<axis>_tip" */
-            while (isdigit((unsigned char)*r)) r++;
-            if (*r++ != '_') continue;
-        }
-        if (!strcmp(r, "tip")) {
-            *which = j;
-            return true;
-        }
-    }
-    return false;
-}
-
 static abl_status parse_probes(cfg_node *list, abl_scenario *sc, abl_error *err)
 {
     static const cfg_range pos_range = {-1e4, 1e4, false, false, "mm"};
@@ -1109,17 +1087,7 @@ static abl_status parse_probes(cfg_node *list, abl_scenario *sc, abl_error *err)
         for (int q = 0; q < p->npoints; q++) {
             char nq[64];
             probe_point_name(p, q, nq, sizeof nq);
-            int src = -1;
-            if (is_tip_probe_name(nq, sc, &src)) {
-                cfg_node *n = cfg_get(e, "name");
-                return abl_fail(err, ABL_EINVAL,
-                                "%s: '%s' = %s: the probe name %s is the name of the probe "
-                                "ablasim puts at the applicator tip of source '%s' "
-                                "(<source>_tip, <source>_<axis>_tip); choose another name",
-                                cfg_where(n, where, sizeof where),
-                                cfg_path(n, path, sizeof path), p->name, nq,
-                                sc->sources[src].name);
-            }
+
             for (int r = 0; r <= (int)i; r++) {
                 const abl_probe_cfg *o = &sc->probes[r];
                 for (int u = 0; u < (r == (int)i ? q : o->npoints); u++) {

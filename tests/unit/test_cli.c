@@ -632,8 +632,8 @@ static void test_bad_input_catalogue(void)
            passed, checked);
     /* every case ran, none was dropped: 288 is the catalogue's size with session 28's
      * nul_in_key, nul_in_value, devices_file_fifo, devices_file_dev_zero, plan_mesh_fifo,
-     * vessel_lumen_is_background, yaml_list_too_long and plan_output_empty (a case is removed only by lowering this number in the same
-     * commit) */
+     * vessel_lumen_is_background, yaml_list_too_long and plan_output_empty (a case is removed
+     * only by lowering this number in the same commit) */
     CU_ASSERT_EQUAL(checked, n);
     CU_ASSERT(n >= 288);
     CU_ASSERT_EQUAL(strays, 0);
@@ -732,7 +732,15 @@ static void test_sighup_checkpoints(void)
     const char *args[] = {tu_bin(), "run", confs, "-o", out, "--checkpoint-every", "0.05",
                           "--set", "grid.dims=[48,48,48]", "--set", "time.duration_s=900",
                           "-q", NULL};
+    /* the child inherits the disposition: default here, whether or not the suite itself runs
+     * under nohup */
+    struct sigaction dfl, old;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(SIGHUP, &dfl, &old);
     const int rc = stop_at_checkpoint_with(args, ckpt, SIGHUP);
+    sigaction(SIGHUP, &old, NULL);
     CU_ASSERT_EQUAL(rc, 75);
     CU_ASSERT(tu_exists(ckpt));
     CU_ASSERT(tu_exists(part));
@@ -742,6 +750,23 @@ static void test_sighup_checkpoints(void)
     CU_ASSERT_EQUAL(tu_run(cmd, NULL, errf), 0);
     CU_ASSERT(tu_exists(out));
     CU_ASSERT(!tu_exists(ckpt));
+    /* started with SIGHUP ignored (nohup): the run outlives the signal and finishes */
+    char out2[800], ckpt2[800];
+    snprintf(out2, sizeof out2, "%s/n.h5", dir);
+    snprintf(ckpt2, sizeof ckpt2, "%s/n.ckpt.h5", dir);
+    const char *args2[] = {tu_bin(), "run", confs, "-o", out2, "--checkpoint-every", "0.05",
+                           "--set", "grid.dims=[48,48,48]", "--set", "time.duration_s=900",
+                           "-q", NULL};
+    struct sigaction ign;
+    memset(&ign, 0, sizeof ign);
+    ign.sa_handler = SIG_IGN;
+    sigemptyset(&ign.sa_mask);
+    sigaction(SIGHUP, &ign, &old);
+    const int rc2 = stop_at_checkpoint_with(args2, ckpt2, SIGHUP);
+    sigaction(SIGHUP, &old, NULL);
+    CU_ASSERT_EQUAL(rc2, 0);
+    CU_ASSERT(tu_exists(out2));
+    CU_ASSERT(!tu_exists(ckpt2)); /* a finished run removes its checkpoint */
 }
 
 /* What a command prints on standard output must reach it: with stdout a full disk (/dev/full)
@@ -771,6 +796,7 @@ static void test_stdout_lost(void)
     CU_ASSERT_FATAL(pipe(fds) == 0);
     close(fds[0]);
     pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
     if (pid == 0) {
         int fe = open(errf, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         dup2(fds[1], 1);

@@ -592,9 +592,11 @@ static void test_tip_probe_names(void)
     CU_ASSERT_STRING_EQUAL(s->runlog->probes[1].name, want);
     sim_destroy(s);
     scenario_free(sc);
-    /* a user probe named like a tip probe, also "<source>_<axis>_tip": refused, naming it */
-    const char *names[] = {"ant_tip", "ant_2_tip"};
-    for (int i = 0; i < 2; i++) {
+    /* a user probe named like the tip probe the run makes: refused, naming it ("ant_2_tip"
+     * would be the name for a source with several applicators; this one has one: allowed,
+     * below) */
+    const char *names[] = {"ant_tip"};
+    for (int i = 0; i < 1; i++) {
         snprintf(yaml, sizeof yaml,
                  "name: tipuser\n"
                  "tissues_file: tissues.yaml\n"
@@ -606,14 +608,32 @@ static void test_tip_probe_names(void)
                  "output: {probes: [{name: %s, position_mm: [1, 1, 1]}]}\n",
                  names[i]);
         abl_error err = {0};
-        char dir[600];
-        snprintf(dir, sizeof dir, "%s/configs", tu_root());
-        abl_scenario *bad = NULL;
-        CU_ASSERT(scenario_load_string(yaml, "test.yaml", dir, NULL, 0, &bad, &err) != ABL_OK);
-        CU_ASSERT(bad == NULL);
+        abl_scenario *bad = tu_scenario(yaml, NULL, 0);
+        CU_ASSERT_FATAL(bad != NULL);
+        abl_sim *bs = NULL;
+        CU_ASSERT(sim_create(bad, &bs, &err) != ABL_OK); /* refused before the first step */
         CU_ASSERT(strstr(err.msg, "applicator tip of source 'ant'") != NULL);
+        sim_destroy(bs);
         scenario_free(bad);
     }
+    /* with output.tip_probes: false there is no tip probe, and the name is the user's */
+    snprintf(yaml, sizeof yaml,
+             "name: tipoff\n"
+             "tissues_file: tissues.yaml\n"
+             "grid: {dims: [20, 20, 20], spacing_mm: [1, 1, 1], background: liver}\n"
+             "time: {duration_s: 1}\n"
+             "sources:\n"
+             "  - {name: ant, type: mwa, frequency_MHz: 2450, power_W: 30,"
+             " tip_mm: [0, 0, 0], direction: [0, 0, 1]}\n"
+             "output: {tip_probes: false, probes: [{name: ant_tip, position_mm: [1, 1, 1]}]}\n");
+    abl_scenario *off = tu_scenario(yaml, NULL, 0);
+    CU_ASSERT_FATAL(off != NULL);
+    abl_sim *os = tu_sim(off);
+    CU_ASSERT_FATAL(os != NULL);
+    CU_ASSERT_EQUAL(os->runlog->nprobes, 1);
+    CU_ASSERT_STRING_EQUAL(os->runlog->probes[0].name, "ant_tip");
+    sim_destroy(os);
+    scenario_free(off);
     /* names that only look alike stay allowed */
     snprintf(yaml, sizeof yaml,
              "name: tipok\n"
@@ -624,9 +644,15 @@ static void test_tip_probe_names(void)
              "  - {name: ant, type: mwa, frequency_MHz: 2450, power_W: 30,"
              " tip_mm: [0, 0, 0], direction: [0, 0, 1]}\n"
              "output: {probes: [{name: ant_tipx, position_mm: [1, 1, 1]},"
-             " {name: ant_x_tip, position_mm: [1, 1, 2]}]}\n");
+             " {name: ant_x_tip, position_mm: [1, 1, 2]},"
+             " {name: ant_2_tip, position_mm: [1, 2, 2]}]}\n");
     abl_scenario *ok = tu_scenario(yaml, NULL, 0);
-    CU_ASSERT(ok != NULL);
+    CU_ASSERT_FATAL(ok != NULL);
+    abl_sim *oks = tu_sim(ok);
+    CU_ASSERT_FATAL(oks != NULL);
+    CU_ASSERT_EQUAL(oks->runlog->nprobes, 4); /* three of the user's and ant_tip */
+    CU_ASSERT_STRING_EQUAL(oks->runlog->probes[3].name, "ant_tip");
+    sim_destroy(oks);
     scenario_free(ok);
 }
 
