@@ -635,6 +635,9 @@ static void write_zones(writer *w, const out_data *od)
             if (!rep->zone_available[c]) continue;
             const abl_zone_criterion_info *ci = zone_criterion_info((abl_zone_criterion)c);
             zone_definition(def, sizeof def, (abl_zone_criterion)c, rep->zone_threshold[c]);
+            if (c == (int)rep->criterion && rep->applicator_mL > 0) /* the track is in it */
+                snprintf(def + strlen(def), sizeof def - strlen(def),
+                         ", or an applicator voxel (needle track)");
             w_field(w, g, ci->key, rep->dims, H5T_STD_U8LE, H5T_NATIVE_UINT8, 1, od->zone_mask[c],
                     "none", def);
             if (w->st) break;
@@ -1386,7 +1389,10 @@ static abl_status analyse_result(const abl_margin_opts *o, abl_margin_report *re
     }
     /* Applicator voxels (electrode or probe surfaces a source held at a temperature, e.g. a
      * cooled RFA needle at 10 C) are the needle track, destroyed by the insertion: counted as
-     * ablated in every zone, never as residual tumour. */
+     * ablated in the zone of the verdict, never as residual tumour. The other zones stay the
+     * run's own thresholds: with the track in all of them a cryo run showed "T_max >= 55 C:
+     * 0.068 mL" (its probe voxels, at -150 C) and an RFA run a -40 C zone of its 10 C
+     * needle (QA of the result files, session 28). */
     int border_wo_track = -1; /* the criterion's zone on a grid face before the track is added */
     if (H5Lexists(rf->file, H5_APPLICATOR, H5P_DEFAULT) > 0) {
         /* a needle that enters through a grid face puts its track on that face: the track is
@@ -1403,7 +1409,7 @@ static abl_status analyse_result(const abl_margin_opts *o, abl_margin_report *re
         for (size_t c = 0; c < n; c++) na += am[c] > 0.5;
         rep->applicator_mL = (double)na * voxel_mL;
         for (int z = 0; z < ABL_ZONE_NCRIT; z++) {
-            if (!rep->zone_available[z]) continue;
+            if (!rep->zone_available[z] || z != (int)rep->criterion) continue;
             size_t nz = 0;
             for (size_t c = 0; c < n; c++) {
                 if (am[c] > 0.5) zones[z][c] = 1;

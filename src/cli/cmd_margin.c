@@ -178,7 +178,7 @@ static void print_report(const abl_margin_report *r, bool quiet)
         }
         if (r->applicator_mL > 0)
             printf("  applicator     %.3f mL of electrode/probe voxels counted as ablated "
-                   "(needle track)\n",
+                   "(needle track; in the ablation zone above, not in the other zones)\n",
                    r->applicator_mL);
     } else {
         printf("ablation zone    segmentation: %.3f mL\n", m->zone_mL);

@@ -834,6 +834,11 @@ static void test_applicator_mask(void)
     CU_ASSERT_EQUAL(rep->m.n_residual, 0);
     CU_ASSERT(fabs(rep->m.min_margin_mm - 8.04) <= sqrt(3.0));
     CU_ASSERT_DOUBLE_EQUAL(rep->applicator_mL, 4 * 24 * 1e-3, 1e-12); /* 2x2 column, 24 high */
+    /* the track is in the verdict's zone only: the T_min <= -40 C zone of this warm result is
+     * empty (it held the 96 track voxels until session 28, a cold zone in a heat run) */
+    CU_ASSERT_FATAL(rep->zone_available[ABL_ZONE_TMIN]);
+    CU_ASSERT_EQUAL(rep->zone_voxels[ABL_ZONE_TMIN], 0);
+    CU_ASSERT(rep->zone_voxels[ABL_ZONE_TMAX] > 0);
     free(rep);
 }
 
