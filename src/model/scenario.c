@@ -236,7 +236,9 @@ static const cfg_keydecl output_decl[] = {
             "relative to the working directory, like `-o`, which overrides it"),
     CFG_KEY("snapshot_interval_s", "s", "60", "[0, 1e7], 0 = none", "temperature snapshots"),
     CFG_KEY("monitor_interval_s", "s", "1", "[0, 1e7]",
-            "T_max/T_min/time-above maps sampled at least this often (every step if dt is larger)"),
+            "T_max/T_min/time-above maps sampled at least this often (every step if dt is "
+            "larger); a time map credits each sample's whole interval (right end point), so it "
+            "may exceed the true time by one interval"),
     CFG_KEY("hot_thresholds_C", "°C", "[50, 55, 60]", "≤ 16 values",
             "isotherm volumes of T_max ≥ thr and time-at-or-above maps"),
     CFG_KEY("cold_thresholds_C", "°C", "[0, -20, -40]", "≤ 16 values", "T_min ≤ thr"),
