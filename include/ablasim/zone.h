@@ -66,7 +66,10 @@ long zone_bbox(const abl_grid *g, const double *field, double thr_value, bool at
  *   diameter     = 2 max r + max_a h_a sqrt(1 - d_a^2)       (one voxel's extent across it)
  *   diameter_min = min over directions u across the axis of (max u.x - min u.x) + the same
  *   diameter_eq  = sqrt(6 volume / (pi length))
- * so a grid-aligned box of n voxels along the axis measures exactly n h. Voxels whose value is
+ * so a grid-aligned box of n voxels along the axis measures exactly n h (across the axis too
+ * when the spacing is the same in both directions across it; with two spacings the larger is
+ * added whatever the direction of max r: up to their difference too much, e.g. 1.5 mm on a
+ * 0.5 x 2 mm cross-section; QA of the result files, session 28). Voxels whose value is
  * NaN are never in the zone. Zero sizes (nvox = 0) when no voxel qualifies or dir is zero or
  * not finite. Deterministic: min/max and integer counts do not depend on the thread count. */
 void zone_axis_measure(const abl_grid *g, const double *field, double thr_value, bool at_or_above,
