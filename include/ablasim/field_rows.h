@@ -48,13 +48,14 @@
     ROW(T_min, , ABL_DT_F64, "T_min_C", H5_FIELD_T_MIN, "degC",                                \
         ABL_FIELD_CHECKPOINT | ABL_FIELD_RESULT | ABL_FIELD_XDMF, ABL_FIELD_ALWAYS,            \
         ABL_INIT_T_INITIAL, ABL_RANGE_TEMPERATURE)                                             \
-    /* Arrhenius damage integral [1] and CEM43 thermal dose [min] (damage_update) */           \
+    /* Arrhenius damage integral [1] and CEM43 thermal dose [min] (damage_update); in the      \
+     * XDMF since session 28 (ParaView users could not see the Omega >= 1 zone) */             \
     ROW(omega, , ABL_DT_F64, "damage_omega", H5_FIELD_OMEGA, "1",                              \
-        ABL_FIELD_CHECKPOINT | ABL_FIELD_RESULT, ABL_FIELD_ALWAYS, ABL_INIT_ZERO,              \
-        ABL_RANGE_NONNEG)                                                                      \
+        ABL_FIELD_CHECKPOINT | ABL_FIELD_RESULT | ABL_FIELD_XDMF, ABL_FIELD_ALWAYS,            \
+        ABL_INIT_ZERO, ABL_RANGE_NONNEG)                                                       \
     ROW(cem43_min, , ABL_DT_F64, "cem43_min", H5_FIELD_CEM43, "min",                           \
-        ABL_FIELD_CHECKPOINT | ABL_FIELD_RESULT, ABL_FIELD_ALWAYS, ABL_INIT_ZERO,              \
-        ABL_RANGE_NONNEG)                                                                      \
+        ABL_FIELD_CHECKPOINT | ABL_FIELD_RESULT | ABL_FIELD_XDMF, ABL_FIELD_ALWAYS,            \
+        ABL_INIT_ZERO, ABL_RANGE_NONNEG)                                                       \
     /* times each voxel froze (fell below the freezing range) and thawed again, and the       \
      * hysteresis state of that count (count_freezes in sim.c; in the result, so that         \
      * physics.initial_state_file continues the count exactly); NULL unless freezing is        \
@@ -71,8 +72,8 @@
      * NULL without such sources */                                                            \
     ROW(applicator, , ABL_DT_U8, "applicator_mask", H5_FIELD_APPLICATOR,                       \
         "1 where an electrode or probe held the voxel at a temperature",                       \
-        ABL_FIELD_CHECKPOINT | ABL_FIELD_RESULT, ABL_FIELD_IF_APPLICATOR, ABL_INIT_ZERO,       \
-        ABL_RANGE_FLAG)                                                                        \
+        ABL_FIELD_CHECKPOINT | ABL_FIELD_RESULT | ABL_FIELD_XDMF, ABL_FIELD_IF_APPLICATOR,     \
+        ABL_INIT_ZERO, ABL_RANGE_FLAG)                                                         \
     /* time [s] at or above each hot threshold, at or below each cold one (monitor_update) */ \
     ROW(t_hot, [ABL_MAX_THRESHOLDS], ABL_DT_F32, "t_hot_%d_s", H5_FIELD_TIME_ABOVE_FMT, "s",   \
         ABL_FIELD_CHECKPOINT | ABL_FIELD_RESULT | ABL_FIELD_XDMF, ABL_FIELD_PER_HOT,           \
