@@ -32,6 +32,12 @@ abl_status fileset_output(abl_fileset *fs, const char *role, const char *path, a
  * both roles and both paths). */
 abl_status fileset_check(const abl_fileset *fs, abl_error *err);
 
+/* Open path read-only without blocking on a FIFO (O_NONBLOCK; O_CLOEXEC) and say what it is
+ * from fstat of that descriptor (no race with a rename): *regular and *is_dir (both false when
+ * fstat fails). Returns the descriptor, which the caller closes, or -1 with errno from open().
+ * The mesh reader and the inputs' hash use it to refuse a FIFO or a device before reading a
+ * byte (nifti.c keeps its own open: it also needs the file's size). */
+int fg_open_noblock(const char *path, bool *regular, bool *is_dir);
 /* Inputs only: path must be an existing regular file (role names it in the message). */
 abl_status fg_require_regular(const char *role, const char *path, abl_error *err);
 /* Do two names denote the same file (same inode when both exist, else the same resolved

@@ -83,6 +83,19 @@ static const char *kind_name(mode_t m)
                          : "not a regular file";
 }
 
+int fg_open_noblock(const char *path, bool *regular, bool *is_dir)
+{
+    *regular = *is_dir = false;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return -1;
+    struct stat sb;
+    if (fstat(fd, &sb) == 0) {
+        *regular = S_ISREG(sb.st_mode);
+        *is_dir = S_ISDIR(sb.st_mode);
+    }
+    return fd;
+}
+
 abl_status fg_require_regular(const char *role, const char *path, abl_error *err)
 {
     struct stat sb;

@@ -3,20 +3,21 @@
 
 #include <fcntl.h>
 #include <stdio.h>
-#include <sys/stat.h>
 #include <unistd.h>
+
+#include "ablasim/fileguard.h"
 
 /* Only a regular file is read. A FIFO blocked in open() for good and /dev/zero was read without
  * end (437 GB in ten minutes), before any loader's own special-file check and deaf to SIGINT and
  * SIGTERM, which the run loop polls (QA, session 28: `devices_file=/dev/zero`, a plan's mesh a
- * FIFO). O_NONBLOCK makes open() of a FIFO return at once; such a file counts as not opened,
- * and the loader that reads it next names it. */
+ * FIFO). fg_open_noblock opens a FIFO without waiting for a writer; such a file counts as not
+ * opened, and the loader that reads it next names it. */
 static FILE *open_regular(const char *path)
 {
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    bool regular, is_dir;
+    int fd = fg_open_noblock(path, &regular, &is_dir);
     if (fd < 0) return NULL;
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (!regular) {
         close(fd);
         return NULL;
     }

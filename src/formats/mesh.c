@@ -19,12 +19,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "ablasim/fileguard.h"
 #include "ablasim/grid.h"
 #include "ablasim/h5_schema.h"
 #include "atomic_file.h"
@@ -469,15 +469,13 @@ static abl_status open_h5(const char *path, const char *what, hid_t *file, abl_e
 {
     *file = -1;
     if (!path || !path[0]) return abl_fail(err, ABL_EINVAL, "%s: empty file name", what);
-    /* O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused just below) */
-    int fd = open(path, O_RDONLY | O_NONBLOCK);
+    /* opening a FIFO must not wait for a writer (it is refused just below) */
+    bool regular, is_dir;
+    int fd = fg_open_noblock(path, &regular, &is_dir);
     if (fd < 0) return abl_fail(err, ABL_EIO, "%s: cannot open (%s)", path, strerror(errno));
-    struct stat sb;
-    int fs = fstat(fd, &sb);
     close(fd);
-    if (fs == 0 && S_ISDIR(sb.st_mode))
-        return abl_fail(err, ABL_EIO, "%s: cannot open (is a directory)", path);
-    if (fs != 0 || !S_ISREG(sb.st_mode))
+    if (is_dir) return abl_fail(err, ABL_EIO, "%s: cannot open (is a directory)", path);
+    if (!regular)
         return abl_fail(err, ABL_EINVAL,
                         "%s: not a regular file (a FIFO, device or socket); only regular files "
                         "are read as %s",

@@ -10,7 +10,6 @@
 
 #include "ablasim/source.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <float.h>
 #include <math.h>

@@ -717,6 +717,24 @@ static int stop_at_checkpoint(const char *const *args, const char *ckpt)
     return stop_at_checkpoint_with(args, ckpt, SIGTERM);
 }
 
+/* A 900 s liver_demo run to out with checkpoints every 0.05 s, started with SIGHUP's disposition
+ * set to handler (the child inherits it) and sent SIGHUP once its first checkpoint exists; its
+ * exit code. The test's own disposition is restored. */
+static int sighup_run(const char *confs, const char *out, const char *ckpt, void (*handler)(int))
+{
+    const char *args[] = {tu_bin(), "run", confs, "-o", out, "--checkpoint-every", "0.05",
+                          "--set", "grid.dims=[48,48,48]", "--set", "time.duration_s=900",
+                          "-q", NULL};
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = handler;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGHUP, &sa, &old);
+    const int rc = stop_at_checkpoint_with(args, ckpt, SIGHUP);
+    sigaction(SIGHUP, &old, NULL);
+    return rc;
+}
+
 /* SIGHUP (a closed terminal or SSH session) stops a run like SIGTERM: checkpoint, .part, exit
  * 75, and the resume finishes it. Its default action killed the run (exit 129) with no
  * checkpoint and the .tmp and lock files left (adversarial test, session 28). */
@@ -729,18 +747,9 @@ static void test_sighup_checkpoints(void)
     snprintf(part, sizeof part, "%s/h.h5.part", dir);
     snprintf(errf, sizeof errf, "%s/err.txt", dir);
     snprintf(confs, sizeof confs, "%s/configs/liver_demo.yaml", tu_root());
-    const char *args[] = {tu_bin(), "run", confs, "-o", out, "--checkpoint-every", "0.05",
-                          "--set", "grid.dims=[48,48,48]", "--set", "time.duration_s=900",
-                          "-q", NULL};
     /* the child inherits the disposition: default here, whether or not the suite itself runs
      * under nohup */
-    struct sigaction dfl, old;
-    memset(&dfl, 0, sizeof dfl);
-    dfl.sa_handler = SIG_DFL;
-    sigemptyset(&dfl.sa_mask);
-    sigaction(SIGHUP, &dfl, &old);
-    const int rc = stop_at_checkpoint_with(args, ckpt, SIGHUP);
-    sigaction(SIGHUP, &old, NULL);
+    const int rc = sighup_run(confs, out, ckpt, SIG_DFL);
     CU_ASSERT_EQUAL(rc, 75);
     CU_ASSERT(tu_exists(ckpt));
     CU_ASSERT(tu_exists(part));
@@ -754,16 +763,7 @@ static void test_sighup_checkpoints(void)
     char out2[800], ckpt2[800];
     snprintf(out2, sizeof out2, "%s/n.h5", dir);
     snprintf(ckpt2, sizeof ckpt2, "%s/n.ckpt.h5", dir);
-    const char *args2[] = {tu_bin(), "run", confs, "-o", out2, "--checkpoint-every", "0.05",
-                           "--set", "grid.dims=[48,48,48]", "--set", "time.duration_s=900",
-                           "-q", NULL};
-    struct sigaction ign;
-    memset(&ign, 0, sizeof ign);
-    ign.sa_handler = SIG_IGN;
-    sigemptyset(&ign.sa_mask);
-    sigaction(SIGHUP, &ign, &old);
-    const int rc2 = stop_at_checkpoint_with(args2, ckpt2, SIGHUP);
-    sigaction(SIGHUP, &old, NULL);
+    const int rc2 = sighup_run(confs, out2, ckpt2, SIG_IGN);
     CU_ASSERT_EQUAL(rc2, 0);
     CU_ASSERT(tu_exists(out2));
     CU_ASSERT(!tu_exists(ckpt2)); /* a finished run removes its checkpoint */

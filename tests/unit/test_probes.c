@@ -560,6 +560,23 @@ static void test_state_io(void)
     scenario_free(sc);
 }
 
+/* One 30 W antenna "ant" at the centre of a 20 mm liver cube, with the given `output` mapping. */
+static abl_scenario *ant_scenario(const char *output)
+{
+    char yaml[1024];
+    snprintf(yaml, sizeof yaml,
+             "name: tipant\n"
+             "tissues_file: tissues.yaml\n"
+             "grid: {dims: [20, 20, 20], spacing_mm: [1, 1, 1], background: liver}\n"
+             "time: {duration_s: 1}\n"
+             "sources:\n"
+             "  - {name: ant, type: mwa, frequency_MHz: 2450, power_W: 30,"
+             " tip_mm: [0, 0, 0], direction: [0, 0, 1]}\n"
+             "output: %s\n",
+             output);
+    return tu_scenario(yaml, NULL, 0);
+}
+
 /* Tip probes carry their source's whole name: two 63-character-class names that differ only at
  * their end gave "<47 a>_tip" and "<47 a>_ti_2" (a 48-byte cut; adversarial test, session 28).
  * And a user probe may not take a tip probe's name (it pushed the tip probe to "_2"). */
@@ -595,38 +612,17 @@ static void test_tip_probe_names(void)
     /* a user probe named like the tip probe the run makes: refused, naming it ("ant_2_tip"
      * would be the name for a source with several applicators; this one has one: allowed,
      * below) */
-    const char *names[] = {"ant_tip"};
-    for (int i = 0; i < 1; i++) {
-        snprintf(yaml, sizeof yaml,
-                 "name: tipuser\n"
-                 "tissues_file: tissues.yaml\n"
-                 "grid: {dims: [20, 20, 20], spacing_mm: [1, 1, 1], background: liver}\n"
-                 "time: {duration_s: 1}\n"
-                 "sources:\n"
-                 "  - {name: ant, type: mwa, frequency_MHz: 2450, power_W: 30,"
-                 " tip_mm: [0, 0, 0], direction: [0, 0, 1]}\n"
-                 "output: {probes: [{name: %s, position_mm: [1, 1, 1]}]}\n",
-                 names[i]);
-        abl_error err = {0};
-        abl_scenario *bad = tu_scenario(yaml, NULL, 0);
-        CU_ASSERT_FATAL(bad != NULL);
-        abl_sim *bs = NULL;
-        CU_ASSERT(sim_create(bad, &bs, &err) != ABL_OK); /* refused before the first step */
-        CU_ASSERT(strstr(err.msg, "applicator tip of source 'ant'") != NULL);
-        sim_destroy(bs);
-        scenario_free(bad);
-    }
+    abl_error err = {0};
+    abl_scenario *bad = ant_scenario("{probes: [{name: ant_tip, position_mm: [1, 1, 1]}]}");
+    CU_ASSERT_FATAL(bad != NULL);
+    abl_sim *bs = NULL;
+    CU_ASSERT(sim_create(bad, &bs, &err) != ABL_OK); /* refused before the first step */
+    CU_ASSERT(strstr(err.msg, "applicator tip of source 'ant'") != NULL);
+    sim_destroy(bs);
+    scenario_free(bad);
     /* with output.tip_probes: false there is no tip probe, and the name is the user's */
-    snprintf(yaml, sizeof yaml,
-             "name: tipoff\n"
-             "tissues_file: tissues.yaml\n"
-             "grid: {dims: [20, 20, 20], spacing_mm: [1, 1, 1], background: liver}\n"
-             "time: {duration_s: 1}\n"
-             "sources:\n"
-             "  - {name: ant, type: mwa, frequency_MHz: 2450, power_W: 30,"
-             " tip_mm: [0, 0, 0], direction: [0, 0, 1]}\n"
-             "output: {tip_probes: false, probes: [{name: ant_tip, position_mm: [1, 1, 1]}]}\n");
-    abl_scenario *off = tu_scenario(yaml, NULL, 0);
+    abl_scenario *off =
+        ant_scenario("{tip_probes: false, probes: [{name: ant_tip, position_mm: [1, 1, 1]}]}");
     CU_ASSERT_FATAL(off != NULL);
     abl_sim *os = tu_sim(off);
     CU_ASSERT_FATAL(os != NULL);
@@ -635,18 +631,9 @@ static void test_tip_probe_names(void)
     sim_destroy(os);
     scenario_free(off);
     /* names that only look alike stay allowed */
-    snprintf(yaml, sizeof yaml,
-             "name: tipok\n"
-             "tissues_file: tissues.yaml\n"
-             "grid: {dims: [20, 20, 20], spacing_mm: [1, 1, 1], background: liver}\n"
-             "time: {duration_s: 1}\n"
-             "sources:\n"
-             "  - {name: ant, type: mwa, frequency_MHz: 2450, power_W: 30,"
-             " tip_mm: [0, 0, 0], direction: [0, 0, 1]}\n"
-             "output: {probes: [{name: ant_tipx, position_mm: [1, 1, 1]},"
-             " {name: ant_x_tip, position_mm: [1, 1, 2]},"
-             " {name: ant_2_tip, position_mm: [1, 2, 2]}]}\n");
-    abl_scenario *ok = tu_scenario(yaml, NULL, 0);
+    abl_scenario *ok = ant_scenario("{probes: [{name: ant_tipx, position_mm: [1, 1, 1]},"
+                                    " {name: ant_x_tip, position_mm: [1, 1, 2]},"
+                                    " {name: ant_2_tip, position_mm: [1, 2, 2]}]}");
     CU_ASSERT_FATAL(ok != NULL);
     abl_sim *oks = tu_sim(ok);
     CU_ASSERT_FATAL(oks != NULL);
