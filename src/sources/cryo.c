@@ -39,7 +39,14 @@
  * uniform sink -max_extraction_W / (n V) acted on the n held voxels: the inner ones, with no
  * tissue neighbour, cooled below the set temperature, to -166 C for a -150 C probe, and the
  * run extracted 2-4 % more than the limit: a physics test.) P is also the probe's reported
- * power (series column probe<k>_power_W; the limit when limited). */
+ * power (series column probe<k>_power_W; the limit when limited).
+ *
+ * Coolant-side law (film_coefficient_W_per_m2K, session 29). The form of Etheridge et al. 2013
+ * (J Biomech Eng 135:021002): the freezing surface A = 2 pi r L exchanges heat with the cryogen
+ * at the phase's temperature T_gas through a film coefficient h, so the probe can take at most
+ * h A (T_f - T_gas) at surface temperature T_f: a probe under load warms, and takes more the
+ * warmer it is. The float above solves take_W(T_f) = min(max_extraction_W, h A (T_f - T_gas)).
+ * No default: no sourced h was found (docs/CRYO.md "A coolant-side law"). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +88,7 @@ typedef struct {
 typedef struct {
     double tip_m[3], dir[3], length_m, radius_m;
     double max_W; /* INFINITY: no limit */
+    double G_W_per_K; /* film coefficient x freezing surface; NAN: none (held at the set T) */
     bool own_protocol;
     cryo_protocol protocol;
     char where[256]; /* file:line of the probe entry */
@@ -97,7 +105,9 @@ static const cfg_keydecl phase_decl[] = {
     CFG_KEY("phase", "–", "required", "`freeze`, `passive_thaw`, `active_thaw`", "see below"),
     CFG_KEY("duration_s", "s", "required", "(0, 1e5]", "length of the phase"),
     CFG_KEY("temperature_C", "°C", "freeze −150, active_thaw +20; not allowed for passive_thaw",
-            "freeze [−196, 0), active_thaw (0, 60]", "probe surface temperature held in the phase"),
+            "freeze [−196, 0), active_thaw (0, 60]",
+            "probe surface temperature held in the phase (a freeze with "
+            "`film_coefficient_W_per_m2K`: the coolant's temperature)"),
 };
 
 static const cfg_keytable phase_keys = CFG_KEYTABLE(phase_decl);
@@ -110,6 +120,8 @@ static const cfg_keydecl probe_decl[] = {
     {NEEDLE_KEY_DIAMETER("one of gauge / diameter_mm", "[0.3, 10]")},
     CFG_KEY("max_extraction_W", "W", "none (unlimited)", "(0, 1000]",
             "heat-extraction limit, see below"),
+    CFG_KEY("film_coefficient_W_per_m2K", "W/m²/K", "none (held at the set temperature)",
+            "(0, 1e5]", "coolant-side heat transfer coefficient, see below"),
     CFG_KEY("protocol", "–", "the source's", "as `protocol`", "per-probe protocol"),
 };
 
@@ -216,6 +228,14 @@ static abl_status parse_probe(cfg_node *e, cryo_probe_params *p, bool have_share
             return st;
     } else {
         p->max_W = INFINITY;
+    }
+    p->G_W_per_K = NAN;
+    if (cfg_get(e, "film_coefficient_W_per_m2K")) {
+        static const cfg_range h_r = {0, 1e5, true, false, "W/m2/K"};
+        double h;
+        if ((st = cfg_get_double(e, "film_coefficient_W_per_m2K", true, 0, &h_r, &h, err)))
+            return st;
+        p->G_W_per_K = h * 2.0 * 3.14159265358979323846 * p->radius_m * p->length_m; /* the freezing surface */
     }
     cfg_node *pr = cfg_get(e, "protocol");
     if (pr) {
@@ -427,11 +447,26 @@ static double take_W(const cryo_state *m, const cryo_probe *pr, const uint8_t *m
     return P;
 }
 
-/* The floating temperature T_f >= T_pin of a limited probe: take_W(T_f) = cap_W (take_W falls
- * as T_f rises; at the warmest of the probe's voxels, neighbours and walls it is at most 0).
- * Bisection to 1e-9 K. */
+/* What a probe can take [W] when its surface is at T: max_extraction_W, and with a film
+ * coefficient h the coolant-side transfer h A (T - T_gas) (A = 2 pi r L, T_gas the phase's set
+ * temperature): the less of the two. */
+static double cap_at(const cryo_probe *pr, double T_gas, double T)
+{
+    double c = pr->p->max_W;
+    if (isfinite(pr->p->G_W_per_K)) c = fmin(c, pr->p->G_W_per_K * (T - T_gas));
+    return c;
+}
+
+static bool probe_limited(const cryo_probe *pr)
+{
+    return isfinite(pr->p->max_W) || isfinite(pr->p->G_W_per_K);
+}
+
+/* The floating temperature T_f >= T_pin of a limited probe: take_W(T_f) = cap_at(T_f) (take_W
+ * falls as T_f rises, cap_at does not fall; at the warmest of the probe's voxels, neighbours
+ * and walls take_W is at most 0). Bisection to 1e-9 K. */
 static double float_temperature(const cryo_state *m, const cryo_probe *pr, const uint8_t *material,
-                                const double *T, double T_pin, double cap_W, double h_s)
+                                const double *T, double T_pin, double h_s)
 {
     double hi = T_pin;
     for (size_t j = 0; j < pr->n; j++) hi = fmax(hi, T[pr->idx[j]]);
@@ -439,10 +474,10 @@ static double float_temperature(const cryo_state *m, const cryo_probe *pr, const
     for (size_t f = 0; f < pr->nbface; f++) hi = fmax(hi, m->bc[pr->bface[f].face].T_C);
     for (size_t c = 0; c < pr->ncouple; c++) hi = fmax(hi, T[pr->couple[c].b]);
     double lo = T_pin;
-    if (take_W(m, pr, material, T, lo, h_s) <= cap_W) return lo;
+    if (take_W(m, pr, material, T, lo, h_s) <= cap_at(pr, T_pin, lo)) return lo;
     for (int it = 0; it < 200 && hi - lo > 1e-9; it++) {
         const double mid = 0.5 * (lo + hi);
-        if (take_W(m, pr, material, T, mid, h_s) > cap_W) lo = mid;
+        if (take_W(m, pr, material, T, mid, h_s) > cap_at(pr, T_pin, mid)) lo = mid;
         else hi = mid;
     }
     return hi;
@@ -539,12 +574,12 @@ static abl_status cryo_update(abl_source *s, const abl_field_view *v, abl_source
         double T_pin = pr->T_ramp0_C + frac * (ph->T_C - pr->T_ramp0_C);
         double P = extraction_W(m, pr, v->material, v->T_C, T_pin);
         bool limited = false;
-        if (ph->kind == PH_FREEZE && isfinite(pr->p->max_W) &&
-            take_W(m, pr, v->material, v->T_C, T_pin, v->step_h_s) > pr->p->max_W) {
-            /* the limit: held at the warmer temperature at which the probe takes the limit */
-            T_pin = float_temperature(m, pr, v->material, v->T_C, T_pin, pr->p->max_W,
-                                      v->step_h_s);
-            P = pr->p->max_W;
+        if (ph->kind == PH_FREEZE && probe_limited(pr) &&
+            take_W(m, pr, v->material, v->T_C, T_pin, v->step_h_s) > cap_at(pr, T_pin, T_pin)) {
+            /* the limit: held at the warmer temperature at which the probe takes what it can */
+            const double T_gas = T_pin;
+            T_pin = float_temperature(m, pr, v->material, v->T_C, T_pin, v->step_h_s);
+            P = cap_at(pr, T_gas, T_pin);
             limited = true;
         }
         for (size_t j = 0; j < pr->n; j++) {

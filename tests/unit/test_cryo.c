@@ -826,6 +826,56 @@ static void test_extraction_limit(void)
     scenario_free(sc);
 }
 
+/* The coolant-side law (film_coefficient_W_per_m2K, Etheridge et al. 2013 J Biomech Eng
+ * 135:021002: the probe surface exchanges heat with the cryogen through a convective
+ * coefficient): with h = 2000 W/m^2/K on the 17 G probe's 8 mm freezing surface, G = h 2 pi r L
+ * = 0.0740 W/K, the probe floats at T_f where what it takes is G (T_f - T_gas), T_gas the phase's
+ * -150 C. Asserted: the reported power is that law at the reported temperature (to 1e-9 W: the
+ * bisection stops at 1e-9 K, times G < 0.1 W/K), T_f lies between the set temperature and 37 C,
+ * and the power is below the unlimited estimate (the law gives less than an isothermal -150 C
+ * probe would take). Over 200 steps the driver's bookkeeping E_sources_J equals the sum of the
+ * reported power x step within 0.5 % (the same lag as the fixed limit above, measured there). */
+static void test_film_coefficient(void)
+{
+    abl_scenario *sc;
+    abl_sim *s = limit_sim(&sc, ", film_coefficient_W_per_m2K: 2000",
+                           "output: {energy_balance: true}\n");
+    const double G = 2000.0 * 2.0 * 3.14159265358979323846 * 0.7366e-3 * 8e-3;
+    const double P_unlimited = hand_extraction_W(s, -150.0);
+    abl_source_contrib c = tu_source_update(s, 0, 1.0);
+    cryo_probe_state ps = probe_state(s, 0, 0);
+    CU_ASSERT_EQUAL(ps.mode, CRYO_LIMITED);
+    CU_ASSERT_EQUAL(c.n_pin, ps.nvox);
+    printf("\n  film coefficient: held at %.4f C, %.5f W (G (T - T_gas) = %.5f W; unlimited %.4f W)",
+           ps.T_C, ps.power_W, G * (ps.T_C + 150.0), P_unlimited);
+    CU_ASSERT(fabs(ps.power_W - G * (ps.T_C + 150.0)) <= 1e-9);
+    CU_ASSERT(ps.T_C > -150.0 && ps.T_C < 37.0);
+    CU_ASSERT(ps.power_W > 0.0 && ps.power_W < P_unlimited);
+    sim_destroy(s);
+    scenario_free(sc);
+
+    s = limit_sim(&sc, ", film_coefficient_W_per_m2K: 2000", "output: {energy_balance: true}\n");
+    abl_error err = {0};
+    double E_reported = 0.0;
+    for (int k = 0; k < 200; k++) {
+        const double t0 = s->t_s;
+        abl_status st = sim_step(s, 1, &err);
+        if (st) printf("\n  sim_step: %s", err.msg);
+        CU_ASSERT_FATAL(st == ABL_OK);
+        cryo_probe_state q = probe_state(s, 0, 0);
+        CU_ASSERT(q.mode == CRYO_LIMITED);
+        CU_ASSERT(fabs(q.power_W - G * (q.T_C + 150.0)) <= 1e-9);
+        E_reported -= q.power_W * (s->t_s - t0);
+    }
+    printf("\n  film coefficient: E_sources over %.1f s %.6g J vs reported power x step %.6g J "
+           "(%+.3f %%)",
+           s->t_s, s->energy.E_sources_J, E_reported,
+           100.0 * (s->energy.E_sources_J / E_reported - 1.0));
+    CU_ASSERT(fabs(s->energy.E_sources_J / E_reported - 1.0) < 0.005);
+    sim_destroy(s);
+    scenario_free(sc);
+}
+
 /* ---- several probes ------------------------------------------------------------------------ */
 
 /* Three probes 6 mm apart, the third with its own protocol (passive first, then freeze at
@@ -1068,6 +1118,8 @@ void register_cryo_tests(void)
     CU_add_test(s, "protocol timeline: ramps, phases, on/off, series", test_protocol_timing);
     CU_add_test(s, "passive thaw pins nothing and the probe warms", test_passive_thaw_releases);
     CU_add_test(s, "extraction estimate vs hand computation", test_extraction_estimate);
+    CU_add_test(s, "film_coefficient_W_per_m2K: the probe takes h A (T - T_gas)",
+                test_film_coefficient);
     CU_add_test(s, "max_extraction_W held exactly (source and energy bookkeeping)",
                 test_extraction_limit);
     CU_add_test(s, "several probes, per-probe protocol, axes", test_multi_probe);
