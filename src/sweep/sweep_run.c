@@ -115,6 +115,29 @@ static abl_status record(run_ctx *c, size_t p, const sweep_row *row, const sweep
     return ABL_OK;
 }
 
+/* A point that ran and failed leaves no result under its name: an earlier result there (from
+ * the point that had this index before the sweep's axes changed, or from this point's own
+ * earlier success) would contradict the point's failed row in the table (found by QA, session
+ * 29). Its result, JSON summary and XDMF sidecar are removed; a partial (.incomplete.h5) result
+ * the failure itself kept is not touched. Called under the point's lock. */
+static void remove_stale_result(const char *fp, sweep_row *row, int nvals)
+{
+    abl_output_name names[ABL_OUTPUT_NAMES];
+    const int n = output_file_names(fp, names);
+    for (int i = 0; i < n; i++) {
+        if (strcmp(names[i].role, "output") && strcmp(names[i].role, "JSON summary") &&
+            strcmp(names[i].role, "XDMF sidecar"))
+            continue;
+        if (unlink(names[i].path) && errno != ENOENT) {
+            char msg[1400];
+            snprintf(msg, sizeof msg, "%s (and the earlier %s %s could not be removed: %s)",
+                     row->msg ? row->msg : "", names[i].role, names[i].path, strerror(errno));
+            row_set(row, row->status, msg, nvals);
+        }
+    }
+    output_file_names_free(names, n < 0 ? 0 : n);
+}
+
 static abl_status run_one_local(run_ctx *c, size_t p, sweep_row *row, sweep_mask *mask,
                                 abl_progress_fn cb, void *user, abl_error *err)
 {
@@ -142,6 +165,8 @@ static abl_status run_one_local(run_ctx *c, size_t p, sweep_row *row, sweep_mask
         return ls;
     }
     point_run(c->sw, p, fp, row, c->sw->prob_map_on ? mask : NULL, cb, user, stop_flag(c));
+    if (fp && row->status != ABL_OK && row->status != ABL_ESTOPPED)
+        remove_stale_result(fp, row, c->sw->layout->nvals);
     fg_unlock(lk);
     free(fp);
     return ABL_OK;

@@ -741,6 +741,53 @@ static void test_point_result_locked(void)
     CU_ASSERT(tu_lexists(fp));
 }
 
+/* A point that runs and fails leaves no result under its name (QA, session 29). A sweep of two
+ * points with fields writes point_0000000/1.{h5,json,xdmf}; the sweep file then gets a third
+ * value, invalid, in the middle, so index 1 is a new point (another hash) that fails. Its
+ * row says invalid_input; before the fix the 85 C point's complete files stayed as
+ * point_0000001.*, a result the table says does not exist. Now they are gone, and points 0 and
+ * 2 have theirs. */
+static void test_failed_point_leaves_no_result(void)
+{
+    char path[800], out[800], fp[1000];
+    snprintf(out, sizeof out, "%s/stale_out", tu_tmpdir());
+    snprintf(path, sizeof path, "%s/stale.yaml", tu_tmpdir());
+    spit_sweep(path, demo(), out,
+               "  - {key: sources.0.schedule.1.temperature_C, values: [80, 85]}\n",
+               "fields: true\n");
+    sweep_summary sum;
+    run_sweep_file(path, NULL, &sum);
+    CU_ASSERT_EQUAL(sum.nok, 2);
+    static const char *const ext[] = {".h5", ".json", ".xdmf"};
+    for (int k = 0; k < 3; k++) {
+        snprintf(fp, sizeof fp, "%s/points/point_0000001%s", out, ext[k]);
+        CU_ASSERT(tu_lexists(fp));
+    }
+    spit_sweep(path, demo(), out,
+               "  - {key: sources.0.schedule.1.temperature_C, values: [80, 5000, 85]}\n",
+               "fields: true\n");
+    abl_sweep *sw = NULL;
+    abl_error err = {0};
+    const sweep_run_opts serial = {1, 1, NULL, NULL, NULL};
+    CU_ASSERT_FATAL(sweep_load(path, &sw, &err) == ABL_OK);
+    CU_ASSERT_FATAL(sweep_run(sw, &serial, &sum, &err) == ABL_OK);
+    sweep_free(sw);
+    CU_ASSERT_EQUAL(sum.nok, 2);
+    CU_ASSERT_EQUAL(sum.nfailed, 1);
+    CU_ASSERT_EQUAL(sum.first_failure_index, 1);
+    int left = 0;
+    for (int k = 0; k < 3; k++) {
+        snprintf(fp, sizeof fp, "%s/points/point_0000001%s", out, ext[k]);
+        left += tu_lexists(fp);
+        snprintf(fp, sizeof fp, "%s/points/point_0000000%s", out, ext[k]);
+        CU_ASSERT(tu_lexists(fp));
+        snprintf(fp, sizeof fp, "%s/points/point_0000002%s", out, ext[k]);
+        CU_ASSERT(tu_lexists(fp));
+    }
+    printf("\n  failed point: %d of its 3 earlier result files left", left);
+    CU_ASSERT_EQUAL(left, 0);
+}
+
 /* ---- kill -9, resume, MPI ----------------------------------------------------------------- */
 
 /* 12 Latin-hypercube points of ~0.1 s each on one thread. */
@@ -1690,6 +1737,8 @@ void register_sweep_tests(void)
     CU_add_test(s, "journal of another sweep is refused, untouched",
                 test_journal_refuses_other_sweep);
     CU_add_test(s, "a point's result file is written under its lock", test_point_result_locked);
+    CU_add_test(s, "a point that fails leaves no earlier result under its name",
+                test_failed_point_leaves_no_result);
     CU_add_test(s, "kill -9 and resume: same table", test_kill_and_resume);
     CU_add_test(s, "stop request between points: ABL_ESTOPPED, journal kept, no table, resumes",
                 test_stop_request_library);
