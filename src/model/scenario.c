@@ -669,10 +669,15 @@ static abl_status parse_grid(cfg_node *g, abl_scenario *sc, const char *base_dir
     const char *mesh = NULL;
     if ((st = cfg_get_string(g, "mesh", false, NULL, &mesh, err))) return st;
     cfg_node *dims = cfg_get(g, "dims");
+    /* the conflicts below are named where the conflicting key was given, and where the mesh
+     * was (a --set of one of them blamed the file's 'grid:' line; QA, session 29) */
+    char mesh_where[600];
+    if (mesh) cfg_where(cfg_get(g, "mesh"), mesh_where, sizeof mesh_where);
     if (mesh && dims)
         return abl_fail(err, ABL_EINVAL,
-                        "%s: 'grid' has both 'mesh' and 'dims': a mesh file brings its own size",
-                        cfg_where(g, where, sizeof where));
+                        "%s: 'grid.dims' cannot be combined with 'grid.mesh' (given at %s): a "
+                        "mesh file brings its own size",
+                        cfg_where(dims, where, sizeof where), mesh_where);
     if (mesh) {
         sc->mesh_path = resolve(base_dir, mesh);
         if (!sc->mesh_path) return abl_fail(err, ABL_ENOMEM, "out of memory");
@@ -702,9 +707,9 @@ static abl_status parse_grid(cfg_node *g, abl_scenario *sc, const char *base_dir
         }
         if (cfg_get(g, "spacing_mm"))
             return abl_fail(err, ABL_EINVAL,
-                            "%s: 'grid.spacing_mm' cannot be combined with 'grid.mesh' (the mesh "
-                            "file defines the spacing)",
-                            cfg_where(g, where, sizeof where));
+                            "%s: 'grid.spacing_mm' cannot be combined with 'grid.mesh' (given at "
+                            "%s): the mesh file defines the spacing",
+                            cfg_where(cfg_get(g, "spacing_mm"), where, sizeof where), mesh_where);
     } else {
         double d[3];
         static const cfg_range dim_range = {1, 4096, false, false, "voxels"};
@@ -729,15 +734,16 @@ static abl_status parse_grid(cfg_node *g, abl_scenario *sc, const char *base_dir
         for (int i = 0; i < 3; i++) sc->spacing_m[i] = sp[i] * 1e-3;
         if (cfg_get(g, "labels"))
             return abl_fail(err, ABL_EINVAL, "%s: 'grid.labels' is only used with 'grid.mesh'",
-                            cfg_where(g, where, sizeof where));
+                            cfg_where(cfg_get(g, "labels"), where, sizeof where));
     }
     double org[3];
     sc->origin_given = cfg_get(g, "origin_mm") != NULL;
     if (mesh && sc->origin_given)
         return abl_fail(err, ABL_EINVAL,
-                        "%s: 'grid.origin_mm' cannot be combined with 'grid.mesh' (the mesh file "
-                        "places the grid; moving it would misalign it with the image)",
-                        cfg_where(cfg_get(g, "origin_mm"), where, sizeof where));
+                        "%s: 'grid.origin_mm' cannot be combined with 'grid.mesh' (given at "
+                        "%s): the mesh file places the grid; moving it would misalign it with "
+                        "the image",
+                        cfg_where(cfg_get(g, "origin_mm"), where, sizeof where), mesh_where);
     if ((st = cfg_get_vec(g, "origin_mm", false, NULL, 3, &org_range, org, err))) return st;
     for (int i = 0; i < 3; i++) sc->origin_m[i] = org[i] * 1e-3;
 
