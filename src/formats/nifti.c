@@ -425,13 +425,19 @@ static abl_status read_voxels(const char *path, int64_t offset, size_t nbytes, v
 
 /* Convert voxel values to labels 0..255 (after scl_slope/scl_inter scaling when the header sets
  * it). Returns the index of the first value that is not an integer in 0..255 (its value in
- * *bad), or -1. */
+ * *bad), or -1. A scaled value within 1e-6 (relative) of a whole number is that number: the
+ * header stores slope and intercept as float32, so 30 x 0.1f is 3.0000000447 (QA, session 29);
+ * float32's relative precision is 6e-8, and a label 0.5 away is still refused. */
 #define TO_LABELS(T)                                                                               \
     do {                                                                                           \
         const T *p_ = buf;                                                                         \
         for (size_t f = 0; f < n; f++) {                                                           \
             double v = (double)p_[f];                                                              \
-            if (scaled) v = slope * v + inter;                                                     \
+            if (scaled) {                                                                          \
+                v = slope * v + inter;                                                             \
+                const double r_ = nearbyint(v);                                                    \
+                if (fabs(v - r_) <= 1e-6 * fmax(1.0, fabs(r_))) v = r_;                            \
+            }                                                                                      \
             if (!(v >= 0 && v <= 255 && v == floor(v))) {                                          \
                 *bad = v;                                                                          \
                 return (ptrdiff_t)f;                                                               \
@@ -474,7 +480,11 @@ static ptrdiff_t to_labels(const void *buf, int datatype, size_t n, double slope
         const T *p_ = buf;                                                                         \
         for (size_t f = 0; f < n; f++) {                                                           \
             double v = (double)p_[f];                                                              \
-            if (scaled) v = slope * v + inter;                                                     \
+            if (scaled) {                                                                          \
+                v = slope * v + inter;                                                             \
+                const double r_ = nearbyint(v);                                                    \
+                if (fabs(v - r_) <= 1e-6 * fmax(1.0, fabs(r_))) v = r_;                            \
+            }                                                                                      \
             if (!isfinite(v)) {                                                                    \
                 *bad = v;                                                                          \
                 return (ptrdiff_t)f;                                                               \
@@ -658,7 +668,7 @@ static abl_status read_volume(const char *path, uint8_t **labels, double **value
                      nim->scl_slope, nim->scl_inter);
         if (want_labels)
             st = abl_fail(err, ABL_EINVAL,
-                          "%s: voxel (%lld, %lld, %lld) holds %g%s; labels must be whole numbers "
+                          "%s: voxel (%lld, %lld, %lld) holds %.9g%s; labels must be whole numbers "
                           "0..255 (datatype %s). Export the segmentation as a label map, not as "
                           "a scalar or probability image",
                           path, bi, bj, bk, bad, scaling, nifti_datatype_to_string(nim->datatype));

@@ -642,6 +642,47 @@ static void test_scaling_and_byte_order(void)
     }
 }
 
+/* int16 stored values 10 x label with scl_slope 0.1 (QA, session 29): NIfTI-1 stores the slope
+ * as float32, 0.100000001490116, so 30 scales to 3.0000000447. Read as label 3 (within 1e-6 of
+ * a whole number, nifti.c); a stored 35 (3.5000000522) is still refused, and the message shows
+ * enough digits to say why (it printed "holds 3" for the first case). */
+static void test_scaled_labels_float_slope(void)
+{
+    char path[700];
+    const int64_t dim[8] = {3, 4, 3, 2, 1, 1, 1, 1};
+    int16_t data[24];
+    for (int t = 0; t < 2; t++) {
+        tmp_path(path, sizeof path, t ? "slope01_bad.nii" : "slope01.nii");
+        for (int i = 0; i < 24; i++)
+            data[i] = (int16_t)(10 * (i % 7));
+        if (t) data[5] = 35;
+        nifti_image *nim = nifti_make_new_nim(dim, DT_INT16, 1);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(nim);
+        memcpy(nim->data, data, sizeof data);
+        nim->scl_slope = 0.1;
+        nim->scl_inter = 0;
+        nifti_set_filenames(nim, path, 0, 1);
+        nifti_image_write(nim);
+        nifti_image_free(nim);
+        abl_mesh m;
+        abl_error e = {0};
+        abl_status st = nifti_read_labels(path, &m, NULL, &e);
+        if (!t) {
+            if (st) fprintf(stderr, "\n  %s\n", e.msg);
+            CU_ASSERT_EQUAL_FATAL(st, ABL_OK);
+            int diff = 0;
+            for (int i = 0; i < 24; i++)
+                diff += m.labels[i] != i % 7;
+            CU_ASSERT_EQUAL(diff, 0);
+            mesh_free(&m);
+        } else {
+            printf("\n  scaled label 3.5: %s", e.msg);
+            CU_ASSERT_EQUAL(st, ABL_EINVAL);
+            CU_ASSERT(strstr(e.msg, "voxel (1, 1, 0) holds 3.50000005") != NULL);
+        }
+    }
+}
+
 static void write_test_u8(const char *path, const int dims[3])
 {
     size_t n = (size_t)dims[0] * dims[1] * dims[2];
@@ -1170,6 +1211,8 @@ void register_nifti_tests(void)
     CU_add_test(s, "nifti f32 map on flipped/permuted grids: voxels at world positions, header",
                 test_f32_flipped_permuted_world);
     CU_add_test(s, "nifti scl_slope scaling and big-endian file", test_scaling_and_byte_order);
+    CU_add_test(s, "nifti labels scaled by a float32 slope (0.1) read as whole numbers",
+                test_scaled_labels_float_slope);
     CU_add_test(s, "nifti NIfTI-2 file", test_nifti2);
     CU_add_test(s, "nifti missing file -> EIO", test_missing_file);
     CU_add_test(s, "nifti not NIfTI / wrong suffix", test_not_nifti);
