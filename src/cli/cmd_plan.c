@@ -127,7 +127,7 @@ int cmd_plan(int argc, char **argv)
     if (rep.found) {
         printf("plan             PASS: %d applicator(s)", rep.n_applicators);
         if (!isnan(rep.power_W)) printf(" at %.1f W", rep.power_W);
-        printf(" for %.0f s\n", rep.duration_s);
+        printf(" for %.6g s\n", rep.duration_s);
     } else {
         printf("plan             NONE PASSES: %s\n", rep.why);
         if (rep.plan_yaml[0]) printf("best achievable  %.2f mm minimal margin\n", rep.min_margin_mm);

@@ -1621,11 +1621,28 @@ static abl_status plan_journal_open(plan_ctx *C, abl_error *err)
 
 /* ---- summary files ------------------------------------------------------------------------- */
 
+/* A coordinate as plan.yaml writes it (%.4f mm: the geometry the verified run simulated), -0
+ * as 0 (QA, session 29: plan.json gave the search's unrounded tips, plan.yaml the rounded). */
+static double yaml_mm(double x)
+{
+    return round(x * 1e4) / 1e4 + 0.0;
+}
+
+/* A coordinate as the report prints it (%.1f), -0.0 as 0.0. */
+static double tenth_mm(double x)
+{
+    return round(x * 10.0) / 10.0 + 0.0;
+}
+
 static void json_geom(abl_json *j, const plan_geom *g)
 {
     json_int(j, "applicators", g->n);
     json_begin_array(j, "tips_mm", false);
-    for (int a = 0; a < g->n; a++) json_num_array(j, NULL, g->tip_mm[a], 3, 1.0);
+    for (int a = 0; a < g->n; a++) {
+        const double t[3] = {yaml_mm(g->tip_mm[a][0]), yaml_mm(g->tip_mm[a][1]),
+                             yaml_mm(g->tip_mm[a][2])};
+        json_num_array(j, NULL, t, 3, 1.0);
+    }
     json_end_array(j);
     json_num_array(j, "direction", g->dir, 3, 1.0);
     json_num(j, "power_W", g->power_W);
@@ -1706,7 +1723,7 @@ static abl_status write_summary(plan_ctx *C, const plan_choice *ch, int nch, int
             P->scenario_path, P->target_tissue, P->margin_mm, P->cold ? "T_min" : "T_max",
             P->cold ? "<=" : ">=", P->threshold_C);
     if (rep->found)
-        fprintf(f, "**PLAN FOUND**: %d applicator(s), %.0f s, verified minimal margin %.2f mm.\n\n",
+        fprintf(f, "**PLAN FOUND**: %d applicator(s), %.6g s, verified minimal margin %.2f mm.\n\n",
                 rep->n_applicators, rep->duration_s, rep->min_margin_mm);
     else
         fprintf(f, "**NO PASSING PLAN** in the search space: %s\n\n", rep->why);
@@ -1717,9 +1734,9 @@ static abl_status write_summary(plan_ctx *C, const plan_choice *ch, int nch, int
         const plan_choice *c = &ch[i];
         fprintf(f, "| %s | %d | ", i == chosen ? "**chosen**" : "alternative", c->fine.g.n);
         for (int a = 0; a < c->fine.g.n; a++)
-            fprintf(f, "%s(%.1f, %.1f, %.1f)", a ? " " : "", c->fine.g.tip_mm[a][0],
-                    c->fine.g.tip_mm[a][1], c->fine.g.tip_mm[a][2]);
-        fprintf(f, " | %.1f | %.0f | %.4g | %.2f | %s | %s | `%s` |\n", c->fine.g.power_W,
+            fprintf(f, "%s(%.1f, %.1f, %.1f)", a ? " " : "", tenth_mm(c->fine.g.tip_mm[a][0]),
+                    tenth_mm(c->fine.g.tip_mm[a][1]), tenth_mm(c->fine.g.tip_mm[a][2]));
+        fprintf(f, " | %.1f | %.6g | %.4g | %.2f | %s | %s | `%s` |\n", c->fine.g.power_W,
                 c->duration_s, c->fine.dose, c->min_margin_mm, c->margin_pass ? "PASS" : "FAIL",
                 c->limits_ok ? "respected" : "crossed", c->yaml);
     }
@@ -2107,7 +2124,7 @@ abl_status plan_run(const abl_plan_opts *o, abl_plan_report *rep, abl_error *err
          * evaluation stopped between checks) */
         for (int tries = 0; tries < 3; tries++) {
             if ((st = verify(C, stem, &ch[i], err))) goto done;
-            say(C, "verified %s: %d applicator(s), %.0f s: minimal margin %.2f mm, %s, limits %s",
+            say(C, "verified %s: %d applicator(s), %.6g s: minimal margin %.2f mm, %s, limits %s",
                 stem, ch[i].fine.n, ch[i].duration_s, ch[i].min_margin_mm,
                 ch[i].margin_pass ? "PASS" : "FAIL", ch[i].limits_ok ? "respected" : "crossed");
             if (ch[i].pass || !ch[i].fine.covered || ch[i].fine.fixed_duration || !ch[i].limits_ok ||
@@ -2136,8 +2153,13 @@ abl_status plan_run(const abl_plan_opts *o, abl_plan_report *rep, abl_error *err
         const char *reason =
             chosen < 0 ? "every candidate was refused on geometry"
             : evaluated > 0 && crossed == evaluated
-                ? "in every simulated candidate a critical limit was crossed before the target "
-                  "plus margin was covered (the reported plan stops at its last safe time)"
+                ? (ch[chosen].limits_ok
+                       ? "in every simulated candidate a critical limit was crossed before the "
+                         "target plus margin was covered (the reported plan stops at its last "
+                         "safe time)"
+                       : "in every simulated candidate a critical limit was crossed before the "
+                         "target plus margin was covered, in the reported plan already within "
+                         "the shortest duration allowed")
                 : "the target plus margin is not covered";
         snprintf(rep->why, sizeof rep->why,
                  "%s; of %zu candidates %d had a needle path through a tissue to avoid or outside "

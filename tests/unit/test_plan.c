@@ -180,6 +180,30 @@ static void test_known_optimum_and_resume(void)
            off, rep.duration_s, t_best, 100.0 * (rep.duration_s / t_best - 1.0), rep.evaluations);
     CU_ASSERT(off <= 1.0);
     CU_ASSERT(fabs(rep.duration_s - t_best) <= 0.02 * t_best);
+    /* plan.json's tips are the simulated ones, plan.yaml's (QA, session 29: it gave the
+     * search's unrounded tips), and plan.md prints no "-0.0" */
+    char jp[1200], mp[1200];
+    snprintf(jp, sizeof jp, "%s/plan.json", out);
+    snprintf(mp, sizeof mp, "%s/plan.md", out);
+    char *js = tu_slurp(jp), *md = tu_slurp(mp);
+    CU_ASSERT_FATAL(js != NULL && md != NULL);
+    const char *tp = strstr(js, "\"tips_mm\"");
+    CU_ASSERT_FATAL(tp != NULL);
+    tp = strchr(tp, '[');
+    CU_ASSERT_FATAL(tp != NULL);
+    char *end = (char *)tp + 1;
+    while (*end == ' ' || *end == '\n' || *end == '[') end++; /* the first tip's first number */
+    double jt[3];
+    for (int a = 0; a < 3; a++) {
+        jt[a] = strtod(end, &end);
+        while (*end == ',' || *end == ' ') end++;
+    }
+    printf("    plan.json tip (%.17g, %.17g, %.17g), plan.yaml (%.17g, %.17g, %.17g)\n", jt[0],
+           jt[1], jt[2], c[0], c[1], c[2]);
+    CU_ASSERT(jt[0] == c[0] && jt[1] == c[1] && jt[2] == c[2]);
+    CU_ASSERT(strstr(md, "-0.0,") == NULL && strstr(md, "-0.0)") == NULL);
+    free(js);
+    free(md);
 
     /* The same plan again in the same directory: every evaluation comes from the journal
      * (none simulated anew), and the plan is the same. */
