@@ -276,8 +276,23 @@ abl_status fg_lock(const char *target, abl_lock **out, abl_error *err)
     for (int attempt = 0; attempt < 50; attempt++) {
         int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
         if (fd < 0) {
-            abl_status st = abl_fail(err, ABL_EIO, "%s: cannot create the lock file %s (%s)",
-                                     target, path, strerror(errno));
+            const int e = errno;
+            const char *slash = strrchr(target, '/');
+            struct stat dsb;
+            char dir[PATH_MAX];
+            if (!slash) snprintf(dir, sizeof dir, ".");
+            else if (slash == target) snprintf(dir, sizeof dir, "/");
+            else snprintf(dir, sizeof dir, "%.*s", (int)(slash - target), target);
+            /* a missing directory is the usual cause: say so, not only the lock's name (QA,
+             * session 29: `margin --nifti missing/p` named the lock file alone) */
+            abl_status st =
+                e == ENOENT && stat(dir, &dsb) != 0
+                    ? abl_fail(err, ABL_EIO,
+                               "%s: cannot write there: the directory '%s' does not exist "
+                               "(create it first)",
+                               target, dir)
+                    : abl_fail(err, ABL_EIO, "%s: cannot create the lock file %s (%s)", target,
+                               path, strerror(e));
             free(path);
             return st;
         }
