@@ -880,6 +880,67 @@ static int finish_stdout(const char *cmd, int rc)
     return 3;
 }
 
+/* GNU-style spellings every command accepts, made into the form the commands parse (one place,
+ * not one per command; found missing by adversarial tests, session 28):
+ *  - "--name=value" for an option that takes a value becomes "--name" "value" (an unknown name,
+ *    or a flag given "=value", stays whole and is refused as an unknown option);
+ *  - "--" ends the options: it is dropped, and an argument after it that starts with '-' is
+ *    given a "./" prefix, the same file to every command whose positional argument is a path.
+ * The new vector lives as long as the process. NULL: out of memory. */
+static char **normalise_args(int *argc_io, char **argv)
+{
+    static const char *const value_opts[] = {
+        "--output",     "--set",       "--threads",   "--jobs",          "--checkpoint",
+        "--checkpoint-every", "--spacing-mm", "--nifti", "--criterion",  "--critical",
+        "--fail-exit-code", "--margin-mm", "--threshold", "--tumor",     "--tumour",
+        "--tumor-tissue", "--tumour-tissue", "--zone"};
+    const int argc = *argc_io;
+    char **out = calloc(2 * (size_t)argc + 1, sizeof *out);
+    if (!out) return NULL;
+    int n = 0;
+    bool end_of_opts = false;
+    for (int i = 0; i < argc; i++) {
+        char *a = argv[i];
+        if (i < 2 || (!end_of_opts && strncmp(a, "--", 2))) {
+            out[n++] = a;
+            continue;
+        }
+        if (!end_of_opts && !strcmp(a, "--")) {
+            end_of_opts = true;
+            continue;
+        }
+        if (end_of_opts) {
+            if (a[0] == '-' && a[1]) {
+                size_t len = strlen(a) + 3;
+                char *p = malloc(len);
+                if (!p) return NULL;
+                snprintf(p, len, "./%s", a);
+                a = p;
+            }
+            out[n++] = a;
+            continue;
+        }
+        const char *eq = strchr(a, '=');
+        bool split = false;
+        for (size_t k = 0; eq && k < sizeof value_opts / sizeof value_opts[0]; k++)
+            split = split || (strlen(value_opts[k]) == (size_t)(eq - a) &&
+                              !strncmp(a, value_opts[k], (size_t)(eq - a)));
+        if (!split) {
+            out[n++] = a;
+            continue;
+        }
+        char *name = malloc((size_t)(eq - a) + 1);
+        if (!name) return NULL;
+        memcpy(name, a, (size_t)(eq - a));
+        name[eq - a] = '\0';
+        out[n++] = name;
+        out[n++] = (char *)eq + 1;
+    }
+    out[n] = NULL;
+    *argc_io = n;
+    return out;
+}
+
 int main(int argc, char **argv)
 {
     /* A file-size limit (ulimit -f, a batch system's) makes a write past it raise SIGXFSZ,
@@ -897,6 +958,10 @@ int main(int argc, char **argv)
     if (argc < 2) {
         fputs(usage_main, stderr);
         return 1;
+    }
+    if (!(argv = normalise_args(&argc, argv))) {
+        fputs("ablasim: out of memory\n", stderr);
+        return 4;
     }
     const char *cmd = argv[1];
     abl_error env_err = {0};

@@ -673,6 +673,35 @@ static void test_good_run_outputs(void)
     CU_ASSERT(!tu_exists(p));
 }
 
+/* GNU spellings (session 29; adversarial tests found them missing): --name=value for an option
+ * that takes a value, and "--" ending the options, so a scenario whose name starts with '-' can
+ * be run. The same small run as above, spelled that way from the scenario's directory, exits 0
+ * and writes its result; a flag given "=value" (--quiet=1) is an unknown option (exit 1). */
+static void test_gnu_option_forms(void)
+{
+    char cmd[3000], errf[700], out[800];
+    snprintf(errf, sizeof errf, "%s/gnu.err", tu_tmpdir());
+    snprintf(out, sizeof out, "%s/gnu.h5", tu_tmpdir());
+    snprintf(cmd, sizeof cmd,
+             "sed 's#^tissues_file: .*#tissues_file: %s/configs/tissues.yaml#' "
+             "'%s/configs/liver_demo.yaml' > '%s/-dash.yaml'",
+             tu_root(), tu_root(), tu_tmpdir());
+    CU_ASSERT_FATAL(tu_sh(cmd) == 0);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' run --threads=2 --set=grid.dims=[24,24,24] "
+             "--set=grid.spacing_mm=[2,2,2] --set=time.duration_s=60 "
+             "--set=sources.0.shape.radius_mm=2.5 --output=gnu.h5 --quiet -- -dash.yaml",
+             tu_tmpdir(), tu_bin());
+    CU_ASSERT_EQUAL(tu_run(cmd, NULL, errf), 0);
+    CU_ASSERT(tu_exists(out));
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' run --quiet=1 -- -dash.yaml", tu_tmpdir(),
+             tu_bin());
+    CU_ASSERT_EQUAL(tu_run(cmd, NULL, errf), 1);
+    char *e = tu_slurp(errf);
+    CU_ASSERT(e && strstr(e, "unknown option: --quiet=1"));
+    free(e);
+}
+
 /* run --dt-check: the reference runs at half the run's step, also when the step was given
  * with --set (the command's own override comes last and wins), and the result carries the
  * comparison (JSON dt_check; the numbers themselves: suite timealign "dt check"). */
@@ -1277,6 +1306,7 @@ void register_cli_tests(void)
                 test_initial_field_region);
     CU_add_test(s, "SIGTERM checkpoint + resume is bitwise identical", test_checkpoint_resume);
     CU_add_test(s, "SIGHUP checkpoints and stops like SIGTERM", test_sighup_checkpoints);
+    CU_add_test(s, "--name=value and -- (GNU forms)", test_gnu_option_forms);
     CU_add_test(s, "standard output lost (full disk, closed pipe): exit 3", test_stdout_lost);
     CU_add_test(s, "--dt-check stopped in its reference: nothing written, message says so",
                 test_dt_check_stopped_in_reference);
