@@ -104,7 +104,7 @@ static const char *usage_run =
     "  --overwrite-checkpoint  start over although an interrupted run to this output left a\n"
     "                        checkpoint (or OUT.h5.part): they are replaced, and removed when\n"
     "                        this run finishes. Without it such a run is refused.\n"
-    "  -q, --quiet           no progress output, only errors\n"
+    "  -q, --quiet           no progress output, only errors (and --profile's table)\n"
     "  --profile             after the run, print where its wall time went (per phase: sources,\n"
     "                        kernel, solver, running maps, output, ...) and each kernel's GB/s\n"
     "  --dt-check            estimate the time-step error: first run the scenario at half the\n"
