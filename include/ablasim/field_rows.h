@@ -7,7 +7,8 @@
  * over that). Adding a running map is one ROW here plus its update rule (docs/ARCHITECTURE.md
  * "Adding a running map").
  *
- * ROW(member, array, dtype, state_name, result_name, units, flags, presence, init, range)
+ * ROW(member, array, dtype, state_name, result_name, units, flags, presence, init, range,
+ *     meaning)
  *   member      abl_sim's pointer (the C type follows from dtype: ABL_CTYPE)
  *   array       empty, or [ABL_MAX_THRESHOLDS] for one map per hot/cold threshold
  *   dtype       element type in memory, checkpoint and result (fields.h abl_dtype)
@@ -18,6 +19,9 @@
  *   units       the result dataset's units attribute
  *   flags       ABL_FIELD_CHECKPOINT | ABL_FIELD_RESULT | ABL_FIELD_XDMF
  *   presence, init, range: fields.h abl_field_presence, abl_field_init, abl_field_range
+ *   meaning     the result dataset's "meaning" attribute (what 1 is in a 0/1 map), or NULL;
+ *               units stay a unit ("1"), which scripts and initial_state_file read (session
+ *               29: the two flag maps held their sentence in units)
  *
  * The order of the rows is the order of the result's /fields group, the XDMF attributes and the
  * checkpoint's /state datasets.
@@ -38,48 +42,48 @@
      * step: always read through the slot) */                                                 \
     ROW(T, , ABL_DT_F64, "T_C", H5_FIELD_T_FINAL, "degC",                                     \
         ABL_FIELD_CHECKPOINT | ABL_FIELD_RESULT | ABL_FIELD_XDMF, ABL_FIELD_ALWAYS,            \
-        ABL_INIT_T_INITIAL, ABL_RANGE_TEMPERATURE)                                             \
+        ABL_INIT_T_INITIAL, ABL_RANGE_TEMPERATURE, NULL)                                        \
     ROW(T_new, , ABL_DT_F64, "T_new_C", NULL, "degC", 0, ABL_FIELD_ALWAYS, ABL_INIT_T_INITIAL, \
-        ABL_RANGE_TEMPERATURE)                                                                 \
+        ABL_RANGE_TEMPERATURE, NULL)                                                            \
     /* extreme temperatures since t = 0 (monitor_update): the hot and cold zones */            \
     ROW(T_max, , ABL_DT_F64, "T_max_C", H5_FIELD_T_MAX, "degC",                                \
         ABL_FIELD_CHECKPOINT | ABL_FIELD_RESULT | ABL_FIELD_XDMF, ABL_FIELD_ALWAYS,            \
-        ABL_INIT_T_INITIAL, ABL_RANGE_TEMPERATURE)                                             \
+        ABL_INIT_T_INITIAL, ABL_RANGE_TEMPERATURE, NULL)                                        \
     ROW(T_min, , ABL_DT_F64, "T_min_C", H5_FIELD_T_MIN, "degC",                                \
         ABL_FIELD_CHECKPOINT | ABL_FIELD_RESULT | ABL_FIELD_XDMF, ABL_FIELD_ALWAYS,            \
-        ABL_INIT_T_INITIAL, ABL_RANGE_TEMPERATURE)                                             \
+        ABL_INIT_T_INITIAL, ABL_RANGE_TEMPERATURE, NULL)                                        \
     /* Arrhenius damage integral [1] and CEM43 thermal dose [min] (damage_update); in the      \
      * XDMF since session 28 (ParaView users could not see the Omega >= 1 zone) */             \
     ROW(omega, , ABL_DT_F64, "damage_omega", H5_FIELD_OMEGA, "1",                              \
         ABL_FIELD_CHECKPOINT | ABL_FIELD_RESULT | ABL_FIELD_XDMF, ABL_FIELD_ALWAYS,            \
-        ABL_INIT_ZERO, ABL_RANGE_NONNEG)                                                       \
+        ABL_INIT_ZERO, ABL_RANGE_NONNEG, NULL)                                                  \
     ROW(cem43_min, , ABL_DT_F64, "cem43_min", H5_FIELD_CEM43, "min",                           \
         ABL_FIELD_CHECKPOINT | ABL_FIELD_RESULT | ABL_FIELD_XDMF, ABL_FIELD_ALWAYS,            \
-        ABL_INIT_ZERO, ABL_RANGE_NONNEG)                                                       \
+        ABL_INIT_ZERO, ABL_RANGE_NONNEG, NULL)                                                  \
     /* times each voxel froze (fell below the freezing range) and thawed again, and the       \
      * hysteresis state of that count (count_freezes in sim.c; in the result, so that         \
      * physics.initial_state_file continues the count exactly); NULL unless freezing is        \
      * modelled (physics.freezing) */                                                          \
     ROW(freeze_cycles, , ABL_DT_F32, "freeze_cycles", H5_FIELD_FREEZE_CYCLES, "1",             \
         ABL_FIELD_CHECKPOINT | ABL_FIELD_RESULT | ABL_FIELD_XDMF, ABL_FIELD_IF_FREEZING,       \
-        ABL_INIT_ZERO, ABL_RANGE_NONNEG)                                                       \
-    ROW(frozen_now, , ABL_DT_U8, "frozen_now", H5_FIELD_FROZEN_STATE,                         \
-        "1 while a voxel that fell below the solidus has not thawed above the liquidus",       \
+        ABL_INIT_ZERO, ABL_RANGE_NONNEG, NULL)                                                  \
+    ROW(frozen_now, , ABL_DT_U8, "frozen_now", H5_FIELD_FROZEN_STATE, "1",                    \
         ABL_FIELD_CHECKPOINT | ABL_FIELD_RESULT, ABL_FIELD_IF_FREEZING, ABL_INIT_ZERO,         \
-        ABL_RANGE_FLAG)                                                                        \
+        ABL_RANGE_FLAG,                                                                        \
+        "1 while a voxel that fell below the solidus has not thawed above the liquidus")       \
     /* the needle track: 1 where a modality source (electrode, probe) held the voxel at a      \
      * temperature (mark_applicator in sim.c), counted as ablated by the margin analysis;      \
      * NULL without such sources */                                                            \
-    ROW(applicator, , ABL_DT_U8, "applicator_mask", H5_FIELD_APPLICATOR,                       \
-        "1 where an electrode or probe held the voxel at a temperature",                       \
+    ROW(applicator, , ABL_DT_U8, "applicator_mask", H5_FIELD_APPLICATOR, "1",                 \
         ABL_FIELD_CHECKPOINT | ABL_FIELD_RESULT | ABL_FIELD_XDMF, ABL_FIELD_IF_APPLICATOR,     \
-        ABL_INIT_ZERO, ABL_RANGE_FLAG)                                                         \
+        ABL_INIT_ZERO, ABL_RANGE_FLAG,                                                         \
+        "1 where an electrode or probe held the voxel at a temperature")                       \
     /* time [s] at or above each hot threshold, at or below each cold one (monitor_update) */ \
     ROW(t_hot, [ABL_MAX_THRESHOLDS], ABL_DT_F32, "t_hot_%d_s", H5_FIELD_TIME_ABOVE_FMT, "s",   \
         ABL_FIELD_CHECKPOINT | ABL_FIELD_RESULT | ABL_FIELD_XDMF, ABL_FIELD_PER_HOT,           \
-        ABL_INIT_ZERO, ABL_RANGE_ELAPSED)                                                      \
+        ABL_INIT_ZERO, ABL_RANGE_ELAPSED, NULL)                                                 \
     ROW(t_cold, [ABL_MAX_THRESHOLDS], ABL_DT_F32, "t_cold_%d_s", H5_FIELD_TIME_BELOW_FMT, "s", \
         ABL_FIELD_CHECKPOINT | ABL_FIELD_RESULT | ABL_FIELD_XDMF, ABL_FIELD_PER_COLD,          \
-        ABL_INIT_ZERO, ABL_RANGE_ELAPSED)
+        ABL_INIT_ZERO, ABL_RANGE_ELAPSED, NULL)
 
 #endif

@@ -65,6 +65,8 @@ typedef struct {
     abl_field_init init;
     abl_field_range range;
     size_t member; /* offsetof(abl_sim, pointer), or of the pointer array per threshold */
+    const char *meaning; /* the result dataset's "meaning" attribute (a 0/1 map says what 1
+                          * is), or NULL */
 } abl_field_def;
 
 /* One map of one simulation. */

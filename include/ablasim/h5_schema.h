@@ -203,7 +203,7 @@
 #define H5SA_BASE_SCENARIO "base_scenario"
 #define H5SA_NPOINTS "npoints" /* on / and on probability_ablation */
 #define H5SA_ABLATION_THRESHOLD_C "ablation_threshold_C"
-#define H5SA_MEANING "meaning" /* on probability_ablation */
+#define H5SA_MEANING "meaning" /* on probability_ablation and the 0/1 field maps */
 #define H5S_COLUMN_NAMES "column_names" /* datasets in /table (and one per column) */
 #define H5S_POINT "point"
 #define H5S_STATUS "status"

@@ -19,9 +19,9 @@
 /* One abl_field_def per row of field_rows.h; `member` is where abl_sim keeps the pointer (or
  * the per-threshold pointer array) that sim.h declares from the same row. */
 #define ABL_FIELD_DEF(member, array, dtype, state_name, result_name, units, flags, presence,    \
-                      init, range)                                                              \
+                      init, range, meaning)                                                     \
     {state_name, result_name, units, dtype, flags, presence, init, range,                      \
-     offsetof(abl_sim, member)},
+     offsetof(abl_sim, member), meaning},
 const abl_field_def abl_field_table[] = {ABL_FIELD_ROWS(ABL_FIELD_DEF)};
 #undef ABL_FIELD_DEF
 const size_t abl_field_table_rows = sizeof abl_field_table / sizeof abl_field_table[0];

@@ -929,6 +929,8 @@ static abl_status write_fields(abl_output *o, const abl_sim_view *s, abl_error *
         if (st == ABL_OK && isfinite(f->threshold_C) &&
             h5_attr_f64(d, H5A_THRESHOLD_C, f->threshold_C) < 0)
             st = h5_fail(o, err, "writing attributes of", f->result_path);
+        if (st == ABL_OK && f->def->meaning && h5_attr_str(d, H5SA_MEANING, f->def->meaning) < 0)
+            st = h5_fail(o, err, "writing attributes of", f->result_path);
         /* a run from an initial state: whether this map continues the state's (1) or counts
          * this run only (0: the state had no such map, e.g. a threshold the first run did not
          * track) */

@@ -414,6 +414,46 @@ static void test_initial_state_freezing(void)
     char *e = tu_slurp(errf);
     CU_ASSERT(e && strstr(e, "time_at_or_above_45C_s counts this run only") != NULL);
     free(e);
+    /* the two 0/1 maps: units "1" and the sentence in "meaning" (session 29; the sentence was
+     * the units); a state written before, with the sentence as units, continues the same */
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && h5dump -a /fields/applicator_mask/units one.h5 | grep -q '\"1\"' && "
+             "h5dump -a /fields/frozen_state/units one.h5 | grep -q '\"1\"' && "
+             "h5dump -a /fields/applicator_mask/meaning one.h5 | grep -q 'electrode or probe' && "
+             "h5dump -a /fields/frozen_state/meaning one.h5 | grep -q 'solidus' && "
+             "cp half.h5 old.h5",
+             dir);
+    CU_ASSERT_FATAL(tu_run(cmd, NULL, errf) == 0);
+    char old[760];
+    snprintf(old, sizeof old, "%s/old.h5", dir);
+    hid_t f = H5Fopen(old, H5F_ACC_RDWR, H5P_DEFAULT);
+    CU_ASSERT_FATAL(f >= 0);
+    static const char *const olds[2][2] = {
+        {"/fields/applicator_mask", "1 where an electrode or probe held the voxel at a temperature"},
+        {"/fields/frozen_state",
+         "1 while a voxel that fell below the solidus has not thawed above the liquidus"}};
+    for (int k = 0; k < 2; k++) {
+        hid_t d = H5Dopen2(f, olds[k][0], H5P_DEFAULT);
+        CU_ASSERT_FATAL(d >= 0);
+        CU_ASSERT(H5Adelete(d, "units") >= 0 && H5Adelete(d, "meaning") >= 0);
+        hid_t ty = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR);
+        H5Tset_size(ty, strlen(olds[k][1]));
+        hid_t a = H5Acreate2(d, "units", ty, sp, H5P_DEFAULT, H5P_DEFAULT);
+        CU_ASSERT(a >= 0 && H5Awrite(a, ty, olds[k][1]) >= 0);
+        H5Aclose(a);
+        H5Sclose(sp);
+        H5Tclose(ty);
+        H5Dclose(d);
+    }
+    H5Fclose(f);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' run c.yaml -o two_old.h5 -q --set time.duration_s=20 --set "
+             "physics.initial_state_file=old.h5 --set 'sources.0.protocol=[{phase: freeze, "
+             "duration_s: 10, temperature_C: -150}, {phase: active_thaw, duration_s: 10, "
+             "temperature_C: 40}]' && h5diff two.h5 two_old.h5 /fields/frozen_state && "
+             "h5diff two.h5 two_old.h5 /fields/freeze_cycles",
+             dir, tu_bin());
+    CU_ASSERT_EQUAL(tu_run(cmd, NULL, errf), 0);
 }
 
 /* A field with a frozen spot (-30 C) away from any source: physics.freezing: auto sees the
