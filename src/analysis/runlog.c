@@ -295,8 +295,11 @@ abl_status runlog_sample(abl_runlog *log, const abl_sim_view *s, abl_error *err)
     if (!log) return ABL_OK;
     const abl_scenario *sc = s->sc;
     const double t = s->t_s;
-    /* the last step of the run (it may end up to half a step before duration_s) */
-    const bool end = t >= sc->duration_s - 0.5 * s->dt_s;
+    /* the last step of the run: with step-aligned time the run lands on duration_s (the last
+     * step is shortened); "within half a step" of it, the rule from before, took a step before
+     * a short last one for the end and then sampled the end again, rows 0.04-0.45 s apart (QA,
+     * session 29) */
+    const bool end = t >= sc->duration_s - 1e-9 * fmax(1.0, sc->duration_s);
     abl_status st;
     const double last = log->nt ? log->t_s[log->nt - 1] : -INFINITY;
     if ((due(t, last, sc->monitor_interval_s) || (end && t > last)) &&

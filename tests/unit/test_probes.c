@@ -373,6 +373,47 @@ static const char growth_yaml[] =
     "  hot_thresholds_C: [50, 60]\n"
     "  cold_thresholds_C: [0, -20]\n";
 
+/* A run whose last step is shortened below half a step samples its growth curve near 0, 10,
+ * 20 s and at its end only (QA, session 29: the end rule "within half a step of duration_s"
+ * took the step before a short last one for the end and then sampled the end again, rows
+ * 0.04-0.45 s apart, also in the source power series). Here the heater's off_s = 10.3 s
+ * breaks the step sequence (steps land on source events), and 29.7 s ends on a 0.095 s step
+ * after one at 29.605 s: growth rows 0, ~10, ~20, 29.7 (five with 29.605 before the fix). */
+static void test_no_extra_sample_before_end(void)
+{
+    static const char yaml[] =
+        "name: shortlast\n"
+        "tissues_file: tissues.yaml\n"
+        "grid: {dims: [20, 20, 20], spacing_mm: [1, 1, 1], background: liver}\n"
+        "time: {duration_s: 29.7, dt_s: 0.5}\n"
+        "sources:\n"
+        "  - {name: heater, type: volumetric, power_W: 2, off_s: 10.3,\n"
+        "     shape: {type: sphere, center_mm: [0, 0, 0], radius_mm: 3}}\n"
+        "output: {snapshot_interval_s: 0, monitor_interval_s: 1, growth_interval_s: 10,\n"
+        "         probes: [{name: centre, position_mm: [0, 0, 0]}]}\n";
+    abl_scenario *sc = tu_scenario(yaml, NULL, 0);
+    CU_ASSERT_FATAL(sc != NULL);
+    abl_sim *s = tu_sim(sc);
+    char h5[700];
+    run_to(s, "shortlast", h5, sizeof h5);
+    hid_t f = H5Fopen(h5, H5F_ACC_RDONLY, H5P_DEFAULT);
+    CU_ASSERT_FATAL(f >= 0);
+    double gt[64], pt[64];
+    const long ng = rd(f, "/isotherms/growth/time_s", gt, 64);
+    const long np = rd(f, "/probes/time_s", pt, 64);
+    printf("\n  growth rows %ld, last two %.3f %.3f; probe rows %ld, last two %.3f %.3f", ng,
+           gt[ng - 2], gt[ng - 1], np, pt[np - 2], pt[np - 1]);
+    CU_ASSERT_EQUAL(ng, 4);
+    CU_ASSERT_DOUBLE_EQUAL(gt[ng - 1], 29.7, 1e-9);
+    CU_ASSERT(gt[ng - 2] < 21.0);
+    /* probes every 1 s: 0, the first pass after each of 1..29 s (29.605), then the end */
+    CU_ASSERT_EQUAL(np, 31);
+    CU_ASSERT(pt[np - 2] > 29.0 && pt[np - 2] < 29.7);
+    H5Fclose(f);
+    sim_destroy(s);
+    scenario_free(sc);
+}
+
 static void test_growth_ends_on_final(void)
 {
     abl_scenario *sc = tu_scenario(growth_yaml, NULL, 0);
@@ -652,6 +693,7 @@ void register_probe_tests(void)
                 test_probe_outside);
     CU_add_test(s, "largest 6-connected component, diameters min/max/equivalent",
                 test_components_and_diameters);
+    CU_add_test(s, "no extra sample before a short last step", test_no_extra_sample_before_end);
     CU_add_test(s, "growth curves end on the final /zones and /isotherms (2-probe cryo + heater)",
                 test_growth_ends_on_final);
     CU_add_test(s, "fixed_temperature power: log energy = E_sources_J (CN)",
