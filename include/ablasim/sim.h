@@ -135,7 +135,7 @@ typedef struct abl_sim {
                                     * box, taken by the long step: voxel, G [W/m^3/K], T_ref */
     double *mr_cpl_G, *mr_cpl_T;
     size_t mr_ncpl, mr_cap_cpl;
-    long mr_long_steps;            /* long steps taken by this process (run summary) */
+    long mr_long_steps;            /* long steps taken so far (run summary; checkpointed) */
     long mr_early_ends;            /* long steps ended before m short steps */
     int mr_margin;                 /* the fast box is the active box grown by this (>= 1;
                                     * MR_MARGIN in sim.c; tests set 1 to end long steps early) */

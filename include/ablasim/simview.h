@@ -58,7 +58,8 @@ typedef struct {
     double monitor_accum_s;
     bool region_known;       /* the active region's box (sim.h reg_lo, reg_hi) is checkpointed */
     int mr_ratio;            /* multirate step: short steps per long one (0: not used) */
-    long mr_long_steps;      /* long steps taken by this process */
+    long mr_long_steps;      /* long steps taken so far (checkpointed: a resumed run's whole) */
+    long mr_early_ends;      /* of those, ended before m short steps */
     int region_box[6];       /* lo[3], hi[3] */
     const int32_t *region_span_lo, *region_span_hi; /* [ny nz] the rows' spans (sim.h) */
     double wall_s;

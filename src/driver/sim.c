@@ -872,6 +872,7 @@ abl_sim_view sim_view(const abl_sim *s)
         .region_known = s->region_on && s->region_known,
         .mr_ratio = s->mr_ratio,
         .mr_long_steps = s->mr_long_steps,
+        .mr_early_ends = s->mr_early_ends,
         .region_box = {s->reg_lo[0], s->reg_lo[1], s->reg_lo[2], s->reg_hi[0], s->reg_hi[1],
                        s->reg_hi[2]},
         .region_span_lo = s->span_lo,

@@ -908,6 +908,9 @@ abl_status checkpoint_write(const char *path, const abl_sim_view *s, const char 
     }
     const int format = CKPT_FORMAT;
     const long long step = s->step, nsnap = snapshots_written, ncg = (long long)s->n_cg;
+    /* the multirate step's counts of the run so far (the summary's; a resumed run reported
+     * only its own part: QA, session 29) */
+    const long long mr_long = s->mr_long_steps, mr_early = s->mr_early_ends;
     const long long seg_steps = s->seg_steps;
     const long long nvox = (long long)s->grid.n;
     const hsize_t nrows = (hsize_t)s->grid.ny * (hsize_t)s->grid.nz;
@@ -933,6 +936,8 @@ abl_status checkpoint_write(const char *path, const abl_sim_view *s, const char 
         put_num(root, "snapshots_written", H5T_NATIVE_LLONG, &nsnap) ||
         (part_id && part_id[0] && put_str(root, "output_part_id", part_id)) ||
         put_num(root, "solves", H5T_NATIVE_LLONG, &ncg) ||
+        put_num(root, "multirate_long_steps", H5T_NATIVE_LLONG, &mr_long) ||
+        put_num(root, "multirate_early_ends", H5T_NATIVE_LLONG, &mr_early) ||
         put_num(root, "dt_s", H5T_NATIVE_DOUBLE, &s->dt_s) ||
         put_num(root, "monitor_accum_s", H5T_NATIVE_DOUBLE, &s->monitor_accum_s) ||
         (s->region_known &&
@@ -1284,6 +1289,20 @@ abl_status checkpoint_restore(const char *path, abl_sim *s, abl_error *err)
             goto done;
         }
     }
+    /* the multirate counts so far (absent in checkpoints before session 29: counted from 0) */
+    long long mr_long = 0, mr_early = 0;
+    if (get_num(root, "multirate_long_steps", H5T_NATIVE_LLONG, &mr_long)) mr_long = 0;
+    if (get_num(root, "multirate_early_ends", H5T_NATIVE_LLONG, &mr_early)) mr_early = 0;
+    if (mr_long < 0 || mr_long > step || mr_early < 0 || mr_early > mr_long) {
+        st = abl_fail(err, ABL_EINVAL,
+                      "%s: checkpoint state invalid: %lld multirate long steps, %lld ended "
+                      "early, after %lld steps (allowed: 0 <= early <= long <= steps); it cannot "
+                      "be resumed",
+                      path, mr_long, mr_early, step);
+        goto done;
+    }
+    s->mr_long_steps = (long)mr_long;
+    s->mr_early_ends = (long)mr_early;
     s->step = (long)step;
     s->seg_t0_s = seg_t0;
     s->seg_steps = (long)seg_steps;

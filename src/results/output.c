@@ -1934,10 +1934,12 @@ static void json_body(FILE *f, const abl_output *o, const abl_sim_view *s, const
     json_num(&j, "dt_stable_s", s->dt_stable_s);
     json_int(&j, "steps", s->step);
     if (s->mr_ratio) {
-        /* time.multirate: short steps per long one, long steps taken by this process */
+        /* time.multirate: short steps per long one, long steps taken (a resumed run's whole,
+         * through the checkpoint) and how many of them ended early */
         json_begin_object(&j, "multirate", true);
         json_int(&j, "ratio", s->mr_ratio);
         json_int(&j, "long_steps", s->mr_long_steps);
+        json_int(&j, "long_steps_ended_early", s->mr_early_ends);
         json_end_object(&j);
     }
     json_num(&j, "time_s", s->t_s);

@@ -807,6 +807,12 @@ static void test_multirate(void)
     CU_ASSERT(memcmp(r2->T, r->T, N * sizeof *a->T) == 0);
     CU_ASSERT(memcmp(r2->T_min, r->T_min, N * sizeof *a->T_min) == 0);
     CU_ASSERT(memcmp(r2->freeze_cycles, r->freeze_cycles, N * sizeof(float)) == 0);
+    /* the run's multirate counts travel in the checkpoint (QA, session 29: a resumed run
+     * reported only its own part, e.g. 992 of 1752 long steps) */
+    printf("; long steps %ld (uninterrupted %ld), ended early %ld (%ld)", r->mr_long_steps,
+           r2->mr_long_steps, r->mr_early_ends, r2->mr_early_ends);
+    CU_ASSERT(r->mr_long_steps > 0 && r->mr_long_steps == r2->mr_long_steps);
+    CU_ASSERT(r->mr_early_ends == r2->mr_early_ends);
     sim_destroy(r);
     sim_destroy(r2);
     free_runs(run, sc, 3);
