@@ -903,10 +903,17 @@ static abl_status parse_source_list(cfg_node *list, abl_scenario *sc, abl_device
         if ((st = cfg_get_double(e, "on_s", false, 0.0, &when, &src->on_s, err)) ||
             (st = cfg_get_double(e, "off_s", false, 1e7, &when, &src->off_s, err)))
             return st;
-        if (!(src->off_s > src->on_s))
-            return abl_fail(err, ABL_EINVAL, "%s: '%s': off_s = %g must be later than on_s = %g",
-                            cfg_where(e, where, sizeof where), cfg_path(e, path, sizeof path),
-                            src->off_s, src->on_s);
+        if (!(src->off_s > src->on_s)) {
+            /* named where off_s was given (or the source, for its default), and where on_s was:
+             * both may come from --set (QA, session 29: the file's line was blamed) */
+            cfg_node *off_n = cfg_get(e, "off_s"), *on_n = cfg_get(e, "on_s");
+            char on_where[600] = "its default";
+            if (on_n) cfg_where(on_n, on_where, sizeof on_where);
+            return abl_fail(err, ABL_EINVAL,
+                            "%s: '%s': off_s = %g must be later than on_s = %g (given at %s)",
+                            cfg_where(off_n ? off_n : e, where, sizeof where),
+                            cfg_path(e, path, sizeof path), src->off_s, src->on_s, on_where);
+        }
         cfg_node *shape = cfg_get(e, "shape");
         if (!shape)
             return abl_fail(err, ABL_EINVAL, "%s: '%s' needs a 'shape' (sphere, ellipsoid, "
