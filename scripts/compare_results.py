@@ -28,7 +28,7 @@ import numpy as np
 # attributes / JSON keys that differ between two runs of the same input by design
 VOLATILE = {"wall_time_s", "run_id", "scenario_path", "ablasim_version", "compiler",
             "output_path", "wall_s", "created", "version", "profile", "profile_kernels", "output",
-            "xdmf", "json"}
+            "xdmf", "json", "partial_result_id", "threads"}
 
 
 def volatile(name):
@@ -118,8 +118,14 @@ def main():
     ap.add_argument("--reuse-a", action="store_true",
                     help="keep A's results already in --keep DIR (one baseline, many comparisons)")
     args = ap.parse_args()
-    cfgs = args.config or sorted(c for c in glob.glob("configs/*.yaml")
+    # the repository's scenarios wherever the script is run from (a relative glob compared
+    # nothing outside the repository root and reported success: QA, session 29)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    cfgs = args.config or sorted(c for c in glob.glob(os.path.join(root, "configs", "*.yaml"))
                                  if not os.path.basename(c).startswith(("tissues", "devices", "sweep")))
+    if not cfgs:
+        sys.stderr.write("compare_results.py: no scenario to compare\n")
+        return 2
     work = args.keep or tempfile.mkdtemp(prefix="ablasim_compare_")
     os.makedirs(work, exist_ok=True)
     bad = 0

@@ -54,7 +54,14 @@ def main():
     ap.add_argument("--bin", default=os.path.join(ROOT, "bin", "ablasim"))
     ap.add_argument("--only", nargs="*", default=None)
     a = ap.parse_args()
-    names = [n for n in bases() if not a.only or n in a.only]
+    if a.only is not None:
+        # an unknown name left an empty list, which ran every scenario (QA, session 29)
+        unknown = [n for n in a.only if n not in bases()]
+        if unknown or not a.only:
+            sys.stderr.write("scenario_convergence.py: --only %s: no such scenario (scenarios: "
+                             "%s)\n" % (" ".join(unknown) or "(nothing)", " ".join(bases())))
+            return 2
+    names = [n for n in bases() if a.only is None or n in a.only]
     st = os.path.join(ROOT, "scripts", "scenario_table.py")
     missing = [n for n in names if not os.path.exists(os.path.join(OUT, n + ".json"))]
     if missing:

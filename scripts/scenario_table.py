@@ -409,8 +409,22 @@ def main():
         print("%d scenarios, %d what-if variants: directives well-formed" %
               (len(scen), len(rows) - len(scen)))
         return 0
-    if a.only:
+    if a.only is not None:
+        # a subset never rewrites README's table (it replaced the whole table with the subset,
+        # and a pattern matching nothing emptied it: QA, session 29)
+        if not a.only:
+            sys.stderr.write("scenario_table.py: --only needs row names or patterns\n")
+            return 2
+        unmatched = [p for p in a.only if not any(fnmatch.fnmatchcase(r["name"], p) for r in rows)]
+        if unmatched:
+            sys.stderr.write("scenario_table.py: --only %s: no such row (rows: %s)\n" %
+                             (" ".join(unmatched), " ".join(r["name"] for r in rows)))
+            return 2
         rows = [r for r in rows if any(fnmatch.fnmatchcase(r["name"], p) for p in a.only)]
+        if not a.no_readme:
+            sys.stderr.write("scenario_table.py: --only runs a subset: README.md is not "
+                             "rewritten (out/scenarios/table.md has the rows)\n")
+            a.no_readme = True
     outdir = os.path.join(ROOT, "out", "scenarios")
     os.makedirs(outdir, exist_ok=True)
     cells = []

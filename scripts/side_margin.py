@@ -265,8 +265,18 @@ def main():
                    d["criterion_mm"], "n/a" if frac is None else "%.0f %%" % (100 * frac))))
         print(line)
     if a.json:
-        clean = json.loads(json.dumps(rep, default=float).replace("Infinity", "null")
-                           .replace("NaN", "null"))
+        # non-finite numbers (a -inf margin: nothing ablated) as null, by value: replacing the
+        # text "Infinity" made "-Infinity" into "-null" and crashed (QA, session 29)
+        def finite_or_none(v):
+            if isinstance(v, dict):
+                return {k: finite_or_none(x) for k, x in v.items()}
+            if isinstance(v, (list, tuple)):
+                return [finite_or_none(x) for x in v]
+            if isinstance(v, (int, bool, str)) or v is None:
+                return v
+            v = float(v)
+            return v if math.isfinite(v) else None
+        clean = finite_or_none(rep)
         with open(a.json + ".tmp", "w") as fo:
             json.dump(clean, fo, indent=1)
         os.replace(a.json + ".tmp", a.json)

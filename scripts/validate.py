@@ -66,10 +66,17 @@ def criterion_key(crit):
 
 def load_cases(path):
     doc = yaml.safe_load(open(path))
+    # a file that is not a cases list: a message, not a traceback (QA, session 29)
+    if not isinstance(doc, dict) or not isinstance(doc.get("cases"), list) or not doc["cases"]:
+        raise ValueError("%s: expected a mapping with a non-empty 'cases' list" % path)
     presets = doc.get("presets") or {}
     cases = []
     seen = set()
-    for c in doc["cases"]:
+    for k, c in enumerate(doc["cases"]):
+        missing = [key for key in ("id", "base", "role", "criterion")
+                   if not isinstance(c, dict) or key not in c]
+        if missing:
+            raise ValueError("%s: case %d: missing %s" % (path, k + 1, ", ".join(missing)))
         cid = c["id"]
         if cid in seen:
             raise ValueError("%s: case id '%s' twice" % (path, cid))
@@ -514,6 +521,9 @@ def main():
     a = ap.parse_args()
     a.bin = os.path.abspath(a.bin)
     a.outdir = os.path.abspath(a.out)
+    if os.path.exists(a.outdir) and not os.path.isdir(a.outdir):
+        sys.stderr.write("validate.py: --out %s is a file, not a directory\n" % a.out)
+        return 2
     if a.spacing_mm:
         a.outdir = os.path.join(a.outdir, "spacing_%g" % a.spacing_mm)
     try:

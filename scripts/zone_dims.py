@@ -34,13 +34,25 @@ def main():
     ap.add_argument("--below", action="store_true",
                     help="zone = field <= threshold (cold isotherms of T_min_C)")
     a = ap.parse_args()
-    with h5py.File(a.result, "r") as f:
-        field = f[S.H5_FIELDS + "/" + a.field][...]  # [nz][ny][nx]
-        lab = f[S.H5_LABELS]
-        h = np.array(lab.attrs[S.H5A_SPACING_MM], dtype=float)  # x, y, z
-        o = np.array(lab.attrs[S.H5A_ORIGIN_MM], dtype=float)
+    # a clear message, not a traceback, for a file that is not an ablasim result or a map it
+    # does not hold (QA, session 29)
+    try:
+        with h5py.File(a.result, "r") as f:
+            if S.H5_FIELDS + "/" + a.field not in f or S.H5_LABELS not in f:
+                have = sorted(f[S.H5_FIELDS].keys()) if S.H5_FIELDS in f else []
+                sys.exit("zone_dims.py: %s: no %s/%s in it (an ablasim result's maps: %s)" %
+                         (a.result, S.H5_FIELDS, a.field, ", ".join(have) or "none"))
+            field = f[S.H5_FIELDS + "/" + a.field][...]  # [nz][ny][nx]
+            lab = f[S.H5_LABELS]
+            h = np.array(lab.attrs[S.H5A_SPACING_MM], dtype=float)  # x, y, z
+            o = np.array(lab.attrs[S.H5A_ORIGIN_MM], dtype=float)
+    except OSError as e:
+        sys.exit("zone_dims.py: %s: cannot read it as HDF5 (%s)" % (a.result, e))
     d = np.array(a.dir, dtype=float)
     nd = np.linalg.norm(d)
+    if not (np.all(np.isfinite(d)) and np.all(np.isfinite(a.tip)) and
+            np.isfinite(a.threshold)):
+        sys.exit("zone_dims.py: --tip, --dir and --threshold must be finite numbers")
     if nd == 0:
         sys.exit("zone_dims.py: --dir must be non-zero")
     d /= nd
