@@ -889,11 +889,14 @@ static int finish_stdout(const char *cmd, int rc)
  * The new vector lives as long as the process. NULL: out of memory. */
 static char **normalise_args(int *argc_io, char **argv)
 {
+    /* every option of every command that takes a value (run, resume, margin, phantom, sweep,
+     * plan, keys); a test spells one per command this way (suite cli "GNU forms") */
     static const char *const value_opts[] = {
-        "--output",     "--set",       "--threads",   "--jobs",          "--checkpoint",
-        "--checkpoint-every", "--spacing-mm", "--nifti", "--criterion",  "--critical",
-        "--fail-exit-code", "--margin-mm", "--threshold", "--tumor",     "--tumour",
-        "--tumor-tissue", "--tumour-tissue", "--zone"};
+        "--output",         "--set",         "--threads",       "--jobs",
+        "--checkpoint",     "--checkpoint-every", "--spacing-mm", "--nifti",
+        "--criterion",      "--critical",    "--fail-exit-code", "--margin-mm",
+        "--threshold",      "--threshold-C", "--tumor",         "--tumour",
+        "--tumor-tissue",   "--tumour-tissue", "--zone",        "--source"};
     const int argc = *argc_io;
     char **out = calloc(2 * (size_t)argc + 1, sizeof *out);
     if (!out) return NULL;

@@ -480,11 +480,7 @@ static ptrdiff_t to_labels(const void *buf, int datatype, size_t n, double slope
         const T *p_ = buf;                                                                         \
         for (size_t f = 0; f < n; f++) {                                                           \
             double v = (double)p_[f];                                                              \
-            if (scaled) {                                                                          \
-                v = slope * v + inter;                                                             \
-                const double r_ = nearbyint(v);                                                    \
-                if (fabs(v - r_) <= 1e-6 * fmax(1.0, fabs(r_))) v = r_;                            \
-            }                                                                                      \
+            if (scaled) v = slope * v + inter; /* scalar map: not snapped to whole numbers */  \
             if (!isfinite(v)) {                                                                    \
                 *bad = v;                                                                          \
                 return (ptrdiff_t)f;                                                               \

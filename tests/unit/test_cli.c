@@ -741,6 +741,18 @@ static void test_gnu_option_forms(void)
     char *e = tu_slurp(errf);
     CU_ASSERT(e && strstr(e, "unknown option: --quiet=1"));
     free(e);
+    /* one value option spelled --name=value in each other command (a review found margin's
+     * --threshold-C= and keys' --source= refused) */
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' margin gnu.h5 --threshold-C=55 --criterion=tmax --output=gnu_m.h5 "
+             "-q && '%s' keys --source=cryo > /dev/null && '%s' phantom liver --spacing-mm=2 "
+             "--output=gnu_ph.h5 -q && '%s' sweep '%s/configs/sweep_example.yaml' --dry-run "
+             "--jobs=1 > /dev/null",
+             tu_tmpdir(), tu_bin(), tu_bin(), tu_bin(), tu_bin(), tu_root());
+    CU_ASSERT_EQUAL(tu_run(cmd, NULL, errf), 0);
+    e = tu_slurp(errf);
+    if (e && e[0]) printf("\n  %s", e);
+    free(e);
 }
 
 /* run --dt-check: the reference runs at half the run's step, also when the step was given
