@@ -41,7 +41,8 @@ static int mask_push(sweep_mask *m, uint32_t start, uint32_t len)
 
 /* The margin verdict of this point, as `ablasim margin` would give it with its defaults: the
  * tumour is every voxel of tissue "tumour", the zone T_max >= 55 C, or T_min <= -40 C when that
- * zone is larger (cryoablation), and PASS iff the minimal margin exceeds 5 mm. */
+ * zone is larger (cryoablation), with the needle track, and PASS iff the minimal margin exceeds
+ * 5 mm. */
 static abl_status point_collect_margin(const abl_sweep *sw, const abl_sim *s, double *val,
                                        abl_error *err)
 {
@@ -66,8 +67,12 @@ static abl_status point_collect_margin(const abl_sweep *sw, const abl_sim *s, do
         hot += s->T_max[c] >= 55.0;
         cold += s->T_min[c] <= -40.0;
     }
+    /* the needle track (applicator_mask: voxels an electrode or probe held, e.g. a cooled RFA
+     * needle at 10 C) counts as ablated in the verdict's zone, as `ablasim margin` counts it
+     * (margin_io.c; a review found the sweep counting the track as residual tumour) */
     for (size_t c = 0; c < g->n; c++)
-        zone[c] = (uint8_t)(cold > hot ? s->T_min[c] <= -40.0 : s->T_max[c] >= 55.0);
+        zone[c] = (uint8_t)((cold > hot ? s->T_min[c] <= -40.0 : s->T_max[c] >= 55.0) ||
+                            (s->applicator && s->applicator[c]));
     abl_margin_input in = {.dims = {g->nx, g->ny, g->nz},
                            .tumour = tumour,
                            .zone = zone,

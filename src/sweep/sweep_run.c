@@ -120,7 +120,7 @@ static abl_status record(run_ctx *c, size_t p, const sweep_row *row, const sweep
  * earlier success) would contradict the point's failed row in the table (found by QA, session
  * 29). Its result, JSON summary and XDMF sidecar are removed; a partial (.incomplete.h5) result
  * the failure itself kept is not touched. Called under the point's lock. */
-static void remove_stale_result(const char *fp, sweep_row *row, int nvals)
+static void remove_stale_result(const char *fp, sweep_row *row, int nvals, int wall_col)
 {
     abl_output_name names[ABL_OUTPUT_NAMES];
     const int n = output_file_names(fp, names);
@@ -132,7 +132,9 @@ static void remove_stale_result(const char *fp, sweep_row *row, int nvals)
             char msg[1400];
             snprintf(msg, sizeof msg, "%s (and the earlier %s %s could not be removed: %s)",
                      row->msg ? row->msg : "", names[i].role, names[i].path, strerror(errno));
+            const double wall = row->val[wall_col]; /* row_set clears every value */
             row_set(row, row->status, msg, nvals);
+            row->val[wall_col] = wall;
         }
     }
     output_file_names_free(names, n < 0 ? 0 : n);
@@ -166,7 +168,7 @@ static abl_status run_one_local(run_ctx *c, size_t p, sweep_row *row, sweep_mask
     }
     point_run(c->sw, p, fp, row, c->sw->prob_map_on ? mask : NULL, cb, user, stop_flag(c));
     if (fp && row->status != ABL_OK && row->status != ABL_ESTOPPED)
-        remove_stale_result(fp, row, c->sw->layout->nvals);
+        remove_stale_result(fp, row, c->sw->layout->nvals, c->sw->layout->i_wall);
     fg_unlock(lk);
     free(fp);
     return ABL_OK;

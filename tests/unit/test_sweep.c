@@ -788,6 +788,49 @@ static void test_failed_point_leaves_no_result(void)
     CU_ASSERT_EQUAL(left, 0);
 }
 
+/* The sweep's margin_min_mm is `ablasim margin`'s with its defaults, the needle track
+ * included (a review, session 29: the sweep counted a cooled RFA needle's track, held at
+ * 10-40 C inside the tumour, as residual tumour; margin counts it as ablated). A 60 s cooled RFA
+ * run on a 2 mm grid, a 6 mm tumour around the needle: the point's margin_min_mm equals the
+ * minimal margin `ablasim margin` gives for the point's result file (4.47 mm; a negative margin
+ * with the track as residual tumour). */
+static void test_margin_column_equals_margin(void)
+{
+    char path[800], out[800], text[2400], cmd[2400], errf[900], mj[900];
+    snprintf(out, sizeof out, "%s/smargin_out", tu_tmpdir());
+    snprintf(path, sizeof path, "%s/smargin.yaml", tu_tmpdir());
+    snprintf(errf, sizeof errf, "%s/smargin.err", tu_tmpdir());
+    snprintf(text, sizeof text,
+             "base: %s/configs/rfa_liver_cooled.yaml\noutput_dir: %s\nfields: true\naxes:\n"
+             "  - {key: time.duration_s, values: [60]}\n"
+             "  - {key: grid.spacing_mm, values: [[2, 2, 2]]}\n"
+             "  - {key: grid.dims, values: [[30, 30, 40]]}\n"
+             "  - {key: output.snapshot_interval_s, values: [0]}\n"
+             "  - {key: grid.shapes, values: [[{type: sphere, center_mm: [0, 0, -5], "
+             "radius_mm: 6, tissue: tumour}]]}\n",
+             tu_root(), out);
+    tu_spit(path, text);
+    sweep_summary sum;
+    run_sweep_file(path, NULL, &sum);
+    CU_ASSERT_FATAL(sum.nok == 1);
+    char *csv = tu_slurp(sum.csv_path);
+    CU_ASSERT_FATAL(csv != NULL);
+    const double sweep_mm = csv_value(csv, "margin_min_mm", 0);
+    free(csv);
+    snprintf(cmd, sizeof cmd, "'%s' margin '%s/points/point_0000000.h5' -q", tu_bin(), out);
+    CU_ASSERT_FATAL(tu_run(cmd, NULL, errf) == 0);
+    snprintf(mj, sizeof mj, "%s/points/point_0000000.margin.json", out);
+    char *js = tu_slurp(mj);
+    CU_ASSERT_FATAL(js != NULL);
+    const char *k = strstr(js, "\"minimal_margin_mm\": ");
+    CU_ASSERT_FATAL(k != NULL);
+    const double margin_mm = strtod(k + strlen("\"minimal_margin_mm\": "), NULL);
+    free(js);
+    printf("\n  sweep margin_min_mm %.6f mm, ablasim margin %.6f mm", sweep_mm, margin_mm);
+    CU_ASSERT(fabs(sweep_mm - margin_mm) <= 1e-9);
+    CU_ASSERT(sweep_mm > 0.0);
+}
+
 /* ---- kill -9, resume, MPI ----------------------------------------------------------------- */
 
 /* 12 Latin-hypercube points of ~0.1 s each on one thread. */
@@ -1737,6 +1780,8 @@ void register_sweep_tests(void)
     CU_add_test(s, "journal of another sweep is refused, untouched",
                 test_journal_refuses_other_sweep);
     CU_add_test(s, "a point's result file is written under its lock", test_point_result_locked);
+    CU_add_test(s, "margin_min_mm is ablasim margin's, needle track included",
+                test_margin_column_equals_margin);
     CU_add_test(s, "a point that fails leaves no earlier result under its name",
                 test_failed_point_leaves_no_result);
     CU_add_test(s, "kill -9 and resume: same table", test_kill_and_resume);
