@@ -1621,11 +1621,15 @@ static abl_status plan_journal_open(plan_ctx *C, abl_error *err)
 
 /* ---- summary files ------------------------------------------------------------------------- */
 
-/* A coordinate as plan.yaml writes it (%.4f mm: the geometry the verified run simulated), -0
- * as 0 (QA, session 29: plan.json gave the search's unrounded tips, plan.yaml the rounded). */
+/* A number as plan.yaml writes it (set_vec's %.4f: the geometry the verified run simulated),
+ * read back as the run reads it, -0 as 0 (QA, session 29: plan.json gave the search's
+ * unrounded tips, plan.yaml the rounded; formatted, not round(x 1e4) / 1e4, which differs from
+ * %.4f at some half-way values) */
 static double yaml_mm(double x)
 {
-    return round(x * 1e4) / 1e4 + 0.0;
+    char b[64];
+    snprintf(b, sizeof b, "%.4f", x + 0.0);
+    return strtod(b, NULL) + 0.0;
 }
 
 /* A coordinate as the report prints it (%.1f), -0.0 as 0.0. */
@@ -1644,7 +1648,8 @@ static void json_geom(abl_json *j, const plan_geom *g)
         json_num_array(j, NULL, t, 3, 1.0);
     }
     json_end_array(j);
-    json_num_array(j, "direction", g->dir, 3, 1.0);
+    const double dir[3] = {yaml_mm(g->dir[0]), yaml_mm(g->dir[1]), yaml_mm(g->dir[2])};
+    json_num_array(j, "direction", dir, 3, 1.0);
     json_num(j, "power_W", g->power_W);
 }
 

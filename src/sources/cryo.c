@@ -71,6 +71,7 @@ static const char *const phase_names[] = {"freeze", "passive_thaw", "active_thaw
  * report -145..-185 C for argon/nitrogen probes); +20 C active thaw (helium / electrical thaw
  * heats the needle to about +20..+40 C, issue 6). */
 #define FREEZE_DEFAULT_C (-150.0)
+#define PI 3.14159265358979323846
 #define THAW_DEFAULT_C 20.0
 #define RAMP_DEFAULT_S 5.0
 #define MAX_PHASES 32
@@ -235,7 +236,7 @@ static abl_status parse_probe(cfg_node *e, cryo_probe_params *p, bool have_share
         double h;
         if ((st = cfg_get_double(e, "film_coefficient_W_per_m2K", true, 0, &h_r, &h, err)))
             return st;
-        p->G_W_per_K = h * 2.0 * 3.14159265358979323846 * p->radius_m * p->length_m; /* the freezing surface */
+        p->G_W_per_K = h * 2.0 * PI * p->radius_m * p->length_m; /* the freezing surface */
     }
     cfg_node *pr = cfg_get(e, "protocol");
     if (pr) {
@@ -450,7 +451,7 @@ static double take_W(const cryo_state *m, const cryo_probe *pr, const uint8_t *m
 /* What a probe can take [W] when its surface is at T: max_extraction_W, and with a film
  * coefficient h the coolant-side transfer h A (T - T_gas) (A = 2 pi r L, T_gas the phase's set
  * temperature): the less of the two. */
-static double cap_at(const cryo_probe *pr, double T_gas, double T)
+static double cap_W_at(const cryo_probe *pr, double T_gas, double T)
 {
     double c = pr->p->max_W;
     if (isfinite(pr->p->G_W_per_K)) c = fmin(c, pr->p->G_W_per_K * (T - T_gas));
@@ -462,7 +463,7 @@ static bool probe_limited(const cryo_probe *pr)
     return isfinite(pr->p->max_W) || isfinite(pr->p->G_W_per_K);
 }
 
-/* The floating temperature T_f >= T_pin of a limited probe: take_W(T_f) = cap_at(T_f) (take_W
+/* The floating temperature T_f >= T_pin of a limited probe: take_W(T_f) = cap_W_at(T_f) (take_W
  * falls as T_f rises, cap_at does not fall; at the warmest of the probe's voxels, neighbours
  * and walls take_W is at most 0). Bisection to 1e-9 K. */
 static double float_temperature(const cryo_state *m, const cryo_probe *pr, const uint8_t *material,
@@ -474,10 +475,10 @@ static double float_temperature(const cryo_state *m, const cryo_probe *pr, const
     for (size_t f = 0; f < pr->nbface; f++) hi = fmax(hi, m->bc[pr->bface[f].face].T_C);
     for (size_t c = 0; c < pr->ncouple; c++) hi = fmax(hi, T[pr->couple[c].b]);
     double lo = T_pin;
-    if (take_W(m, pr, material, T, lo, h_s) <= cap_at(pr, T_pin, lo)) return lo;
+    if (take_W(m, pr, material, T, lo, h_s) <= cap_W_at(pr, T_pin, lo)) return lo;
     for (int it = 0; it < 200 && hi - lo > 1e-9; it++) {
         const double mid = 0.5 * (lo + hi);
-        if (take_W(m, pr, material, T, mid, h_s) > cap_at(pr, T_pin, mid)) lo = mid;
+        if (take_W(m, pr, material, T, mid, h_s) > cap_W_at(pr, T_pin, mid)) lo = mid;
         else hi = mid;
     }
     return hi;
@@ -575,11 +576,11 @@ static abl_status cryo_update(abl_source *s, const abl_field_view *v, abl_source
         double P = extraction_W(m, pr, v->material, v->T_C, T_pin);
         bool limited = false;
         if (ph->kind == PH_FREEZE && probe_limited(pr) &&
-            take_W(m, pr, v->material, v->T_C, T_pin, v->step_h_s) > cap_at(pr, T_pin, T_pin)) {
+            take_W(m, pr, v->material, v->T_C, T_pin, v->step_h_s) > cap_W_at(pr, T_pin, T_pin)) {
             /* the limit: held at the warmer temperature at which the probe takes what it can */
             const double T_gas = T_pin;
             T_pin = float_temperature(m, pr, v->material, v->T_C, T_pin, v->step_h_s);
-            P = cap_at(pr, T_gas, T_pin);
+            P = cap_W_at(pr, T_gas, T_pin);
             limited = true;
         }
         for (size_t j = 0; j < pr->n; j++) {

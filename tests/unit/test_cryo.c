@@ -874,6 +874,20 @@ static void test_film_coefficient(void)
     CU_ASSERT(fabs(s->energy.E_sources_J / E_reported - 1.0) < 0.005);
     sim_destroy(s);
     scenario_free(sc);
+
+    /* with max_extraction_W below what the law gives (3 W < the 6.35 W above), the less of
+     * the two holds: the power is the limit exactly and the probe sits where the law would
+     * allow more (a review asked for the combination) */
+    s = limit_sim(&sc, ", film_coefficient_W_per_m2K: 2000, max_extraction_W: 3", NULL);
+    tu_source_update(s, 0, 1.0);
+    cryo_probe_state q = probe_state(s, 0, 0);
+    printf("\n  film coefficient and a 3 W limit: held at %.4f C, %.6f W (law %.4f W)", q.T_C,
+           q.power_W, G * (q.T_C + 150.0));
+    CU_ASSERT_EQUAL(q.mode, CRYO_LIMITED);
+    CU_ASSERT_DOUBLE_EQUAL(q.power_W, 3.0, 0.0);
+    CU_ASSERT(G * (q.T_C + 150.0) >= 3.0);
+    sim_destroy(s);
+    scenario_free(sc);
 }
 
 /* ---- several probes ------------------------------------------------------------------------ */
