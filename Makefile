@@ -88,6 +88,8 @@ help:
 	@echo "make deps       install (root) or print (non-root) the Debian packages"
 	@echo "make install PREFIX=/usr/local ; make clean ; make SANITIZE=1 check"
 	@echo "make fuzz       libFuzzer harnesses (clang), FUZZ_SECONDS=60 each; docs/RELIABILITY.md"
+	@echo "make fuzz-replay replay the fuzz corpus (tests/fuzz/corpus; part of make check)"
+	@echo "make scenarios  run every clinical scenario, rewrite README's scenario table (minutes)"
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -282,6 +282,10 @@ def main():
         print(__doc__)
         return 0
     if a.files:
+        missing = [f for f in a.files if not os.path.isfile(f)]
+        if missing:
+            sys.stderr.write("doc_examples.py: no such file: %s\n" % ", ".join(missing))
+            return 2
         rels = [os.path.relpath(os.path.abspath(f), root) for f in a.files]
     else:
         docs = os.path.join(root, "docs")

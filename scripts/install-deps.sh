@@ -9,7 +9,7 @@
 # package; a dependency of a missing package is upgraded only if that package cannot be
 # installed otherwise). apt's output is kept in a temporary log and shown only when it fails.
 set -u
-PKGS="build-essential pkg-config libfftw3-dev libhdf5-dev hdf5-tools libcunit1-dev libyaml-dev libnifti2-dev libnlopt-dev libopenmpi-dev openmpi-bin python3-matplotlib python3-h5py python3-numpy"
+PKGS="build-essential pkg-config libfftw3-dev libhdf5-dev hdf5-tools libcunit1-dev libyaml-dev libnifti2-dev libnlopt-dev libopenmpi-dev openmpi-bin python3-matplotlib python3-h5py python3-numpy python3-scipy"
 mode=${1:-install}
 case "$mode" in
     install|--if-missing|--check) ;;

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """needle_alignment.py - does a needle's zone depend on where its axis falls on the grid?
 
 Issue 15 asks that shifting a needle by 0.25, 0.5 and 0.75 voxel along each axis change its
@@ -46,12 +46,17 @@ CASES = {
 
 def run(args, c, name, tip, d, out):
     h5 = os.path.join(out, name + ".h5")
-    cmd = [args.bin, "run", c["scenario"], "-o", h5, "-q", "--threads", "1"]
+    # the scenario from the repository wherever the script runs (a relative path failed
+    # outside the root: QA, session 29)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    cmd = [args.bin, "run", os.path.join(root, c["scenario"]), "-o", h5, "-q", "--threads", "1"]
     for s in c["sets"]:
         cmd += ["--set", s]
     cmd += ["--set", "%s=[%.6f,%.6f,%.6f]" % (c["tip_key"], *tip)]
     cmd += ["--set", "%s=[%.12f,%.12f,%.12f]" % (c["dir_key"], *d)]
-    subprocess.run(cmd, check=True)
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode:
+        raise RuntimeError("%s (exit %d): %s" % (" ".join(cmd), r.returncode, r.stderr.strip()))
     z = json.load(open(h5[:-3] + ".json"))["sources"][c["source"]]["zones"][c["source"]][c["zone"]]
     for ext in (".h5", ".json", ".xdmf"):
         if os.path.exists(h5[:-3] + ext):
@@ -66,6 +71,13 @@ def main():
     ap.add_argument("--modality", default="cryo", choices=sorted(CASES))
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args()
+    if not 1 <= args.jobs <= 64:
+        sys.stderr.write("needle_alignment.py: --jobs must be 1..64, got %d\n" % args.jobs)
+        return 2
+    args.bin = os.path.abspath(args.bin)
+    if not os.access(args.bin, os.X_OK):
+        sys.stderr.write("needle_alignment.py: --bin %s: not an executable\n" % args.bin)
+        return 2
     c = CASES[args.modality]
     t0 = c["tip"]
     jobs = [("base", t0, (0.0, 0.0, 1.0))]
@@ -78,9 +90,13 @@ def main():
     d30 = (math.sin(th), 0.0, math.cos(th))
     mid = (t0[0], t0[1], t0[2] + c["half_length"])
     jobs.append(("tilt30", tuple(mid[i] - c["half_length"] * d30[i] for i in range(3)), d30))
-    with tempfile.TemporaryDirectory(prefix="ablasim_align.") as out:
-        with ThreadPoolExecutor(args.jobs) as ex:
-            res = list(ex.map(lambda j: run(args, c, j[0], j[1], j[2], out), jobs))
+    try:
+        with tempfile.TemporaryDirectory(prefix="ablasim_align.") as out:
+            with ThreadPoolExecutor(args.jobs) as ex:
+                res = list(ex.map(lambda j: run(args, c, j[0], j[1], j[2], out), jobs))
+    except RuntimeError as e:
+        sys.stderr.write("needle_alignment.py: a run failed: %s\n" % e)
+        return 1
     base = res[0]
     print("%-8s %10s %10s %8s %8s   (%s zone %s)" % ("run", "count mL", "pv mL", "D mm", "L mm",
                                                    args.modality, c["zone"]))

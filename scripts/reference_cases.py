@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """reference_cases.py - the exact solutions of ../shared/reference/analytic-solutions.md run the way
 a user runs ablasim: a scenario file, `ablasim run`, the result read with h5py.
 
