@@ -416,6 +416,60 @@ static char *absolute_path(const char *path)
     return res;
 }
 
+/* The directory of an absolute path ("/" for "/x"). malloc'ed; NULL when out of memory. */
+static char *dir_of(const char *abs)
+{
+    const char *slash = strrchr(abs, '/');
+    size_t n = slash && slash != abs ? (size_t)(slash - abs) : 1;
+    char *d = malloc(n + 1);
+    if (!d) return NULL;
+    if (slash && slash != abs) memcpy(d, abs, n);
+    else d[0] = '/';
+    d[n] = '\0';
+    return d;
+}
+
+/* The absolute path p as seen from the absolute directory dir ("r.h5", "../in/t.yaml"; "."
+ * for dir itself), by whole components. malloc'ed; NULL when out of memory. */
+static char *relative_to(const char *dir, const char *p)
+{
+    size_t i = 0, common = 0;
+    while (dir[i] && p[i] && dir[i] == p[i]) {
+        if (dir[i] == '/') common = i;
+        i++;
+    }
+    if (!dir[i] && (p[i] == '/' || !p[i])) common = i; /* dir is a whole prefix of p */
+    if (!strcmp(dir, "/")) common = 0;
+    int ups = 0;
+    for (const char *c = dir + common; *c; c++)
+        ups += c[0] == '/' && c[1] && c[1] != '/';
+    const char *rest = p + common + (p[common] == '/');
+    size_t n = 3 * (size_t)ups + strlen(rest) + 2;
+    char *r = malloc(n);
+    if (!r) return NULL;
+    r[0] = '\0';
+    for (int k = 0; k < ups; k++) strcat(r, "../");
+    strcat(r, rest);
+    if (!r[0]) strcpy(r, ".");
+    size_t len = strlen(r);
+    if (len > 1 && r[len - 1] == '/') r[len - 1] = '\0';
+    return r;
+}
+
+/* Where a path the checkpoint recorded (abs, written when the checkpoint lay in then_dir) is
+ * now that the checkpoint lies in now_dir: the same place relative to the checkpoint.
+ * malloc'ed; NULL when out of memory. */
+static char *relocated(const char *abs, const char *then_dir, const char *now_dir)
+{
+    char *rel = relative_to(then_dir, abs);
+    if (!rel) return NULL;
+    size_t n = strlen(now_dir) + strlen(rel) + 2;
+    char *r = malloc(n);
+    if (r) snprintf(r, n, "%s/%s", strcmp(now_dir, "/") ? now_dir : "", rel);
+    free(rel);
+    return r;
+}
+
 /* Every numeric property of abl_tissue: the digest covers all of them for each tissue in use
  * (a property the run does not read today may be read by a source tomorrow; listing all keeps
  * this table from silently falling behind the struct). */
@@ -884,9 +938,13 @@ abl_status checkpoint_write(const char *path, const abl_sim_view *s, const char 
     char *tpath = absolute_path(sc->tissues_path ? sc->tissues_path : "");
     char *mpath = absolute_path(sc->mesh_path ? sc->mesh_path : "");
     char *opath = absolute_path(output_path ? output_path : "");
+    /* the checkpoint's own directory: a resume of a copied or moved checkpoint finds its output
+     * (and, when moved, its inputs) at the same place relative to it (an adversarial test,
+     * session 29: a copy's resume finished the original directory's run) */
+    char *cpath = absolute_path(path), *cdir = cpath ? dir_of(cpath) : NULL;
     char *sets = NULL;
     tissue_rows tr = {0};
-    if (!spath || !bdir || !tpath || !mpath || !opath || tissue_rows_build(s, &tr)) {
+    if (!spath || !bdir || !tpath || !mpath || !opath || !cdir || tissue_rows_build(s, &tr)) {
         st = abl_fail(err, ABL_ENOMEM, "out of memory");
         goto done;
     }
@@ -923,7 +981,8 @@ abl_status checkpoint_write(const char *path, const abl_sim_view *s, const char 
         put_str(root, "ablasim_version", ABLASIM_VERSION) ||
         put_str(root, "scenario_path", spath) || put_str(root, "scenario_base_dir", bdir) ||
         put_str(root, "scenario_file_text", sc->file_text) || put_str(root, "sets", sets) ||
-        put_str(root, "output_path", opath) || put_str(root, "tissues_path", tpath) ||
+        put_str(root, "output_path", opath) || put_str(root, "checkpoint_dir", cdir) ||
+        put_str(root, "tissues_path", tpath) ||
         put_str(root, "mesh_path", mpath) || h5_attr_u64(root, "tissue_digest_u64", tr.digest) ||
         h5_attr_u64(root, "material_digest_u64", mdig) ||
         h5_attr_u64(root, "grid_geometry_digest_u64", gdig) ||
@@ -1026,6 +1085,8 @@ done:
     free(tpath);
     free(mpath);
     free(opath);
+    free(cpath);
+    free(cdir);
     tissue_rows_free(&tr);
     return st;
 }
@@ -1116,6 +1177,35 @@ abl_status checkpoint_load_scenario_sets(const char *path, const char *const *ex
         st =
             abl_fail(err, ABL_EIO, "%s: checkpoint incomplete (scenario attributes missing)", path);
         goto done;
+    }
+    {
+        /* A checkpoint copied or moved since it was written (checkpoint_dir, absent before
+         * session 29): its output is where it was relative to the checkpoint (a copy's resume
+         * finished the original's run: the copy's .part was orphaned and the original's
+         * consumed). Inputs stay where they were if they are still there (a copy reads them
+         * there, their digests checked as always), else relative to the checkpoint (a moved
+         * directory). */
+        char *then = get_str(root, "checkpoint_dir");
+        char *cabs = absolute_path(path), *now = cabs ? dir_of(cabs) : NULL;
+        if (then && now && strcmp(then, now)) {
+            char **paths[] = {&info->output_path, &dir, &tpath, &mpath};
+            for (int k = 0; k < 4 && !st; k++) {
+                struct stat sb;
+                if (!(*paths[k])[0] || (*paths[k])[0] != '/') continue;
+                if (k > 0 && stat(*paths[k], &sb) == 0) continue; /* an input still there */
+                char *r = relocated(*paths[k], then, now);
+                if (!r) {
+                    st = abl_fail(err, ABL_ENOMEM, "out of memory");
+                    break;
+                }
+                free(*paths[k]);
+                *paths[k] = r;
+            }
+        }
+        free(then);
+        free(cabs);
+        free(now);
+        if (st) goto done;
     }
     if (nsnap < 0 || nsnap > LONG_MAX) {
         st = abl_fail(err, ABL_EINVAL,

@@ -850,6 +850,45 @@ static void test_sighup_checkpoints(void)
     CU_ASSERT(!tu_exists(ckpt2)); /* a finished run removes its checkpoint */
 }
 
+/* A checkpoint resumes where it lies now (an adversarial test, session 29): a run stopped in a,
+ * the directory copied to b and b's checkpoint resumed: b's result is written in b, and a (its
+ * checkpoint and .part) is untouched and resumes itself. Before, b's resume wrote a/h.h5 from
+ * a's .part, left b's .part orphaned and a's checkpoint unresumable. Then a is moved to c and
+ * resumed there (before: "the directory a does not exist"); both results are the same run. */
+static void test_resume_copied_and_moved(void)
+{
+    char dir[700], a[760], out[800], ckpt[800], confs[800], cmd[3000], errf[800], p[900];
+    tu_subdir(dir, sizeof dir, "relocate");
+    snprintf(a, sizeof a, "%s/a", dir);
+    CU_ASSERT_FATAL(mkdir(a, 0755) == 0);
+    snprintf(out, sizeof out, "%s/h.h5", a);
+    snprintf(ckpt, sizeof ckpt, "%s/h.ckpt.h5", a);
+    snprintf(errf, sizeof errf, "%s/err.txt", dir);
+    snprintf(confs, sizeof confs, "%s/configs/liver_demo.yaml", tu_root());
+    CU_ASSERT_FATAL(sighup_run(confs, out, ckpt, SIG_DFL) == 75);
+    snprintf(cmd, sizeof cmd, "cd '%s' && cp -a a b && '%s' resume b/h.ckpt.h5 -q", dir,
+             tu_bin());
+    CU_ASSERT_EQUAL(tu_run(cmd, NULL, errf), 0);
+    snprintf(p, sizeof p, "%s/b/h.h5", dir);
+    CU_ASSERT(tu_exists(p));
+    snprintf(p, sizeof p, "%s/b/h.h5.part", dir);
+    CU_ASSERT(!tu_exists(p));
+    CU_ASSERT(!tu_exists(out));
+    CU_ASSERT(tu_exists(ckpt));
+    snprintf(p, sizeof p, "%s/a/h.h5.part", dir);
+    CU_ASSERT(tu_exists(p));
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && mv a c && '%s' resume c/h.ckpt.h5 -q && h5diff b/h.h5 c/h.h5 "
+             "/fields/T_max_C && h5diff b/h.h5 c/h.h5 /fields/T_final_C",
+             dir, tu_bin());
+    CU_ASSERT_EQUAL(tu_run(cmd, NULL, errf), 0);
+    snprintf(p, sizeof p, "%s/c/h.h5", dir);
+    CU_ASSERT(tu_exists(p));
+    char *e = tu_slurp(errf);
+    if (e && e[0]) printf("\n  %s", e);
+    free(e);
+}
+
 /* What a command prints on standard output must reach it: with stdout a full disk (/dev/full)
  * or a pipe whose reader has gone, a command that otherwise succeeded exits 3 and says so (it
  * exited 0, or was killed by SIGPIPE with exit 141 and its temporaries left; adversarial test,
@@ -1360,6 +1399,8 @@ void register_cli_tests(void)
     CU_add_test(s, "SIGTERM checkpoint + resume is bitwise identical", test_checkpoint_resume);
     CU_add_test(s, "SIGHUP checkpoints and stops like SIGTERM", test_sighup_checkpoints);
     CU_add_test(s, "--name=value and -- (GNU forms)", test_gnu_option_forms);
+    CU_add_test(s, "a copied or moved checkpoint resumes where it lies",
+                test_resume_copied_and_moved);
     CU_add_test(s, "standard output lost (full disk, closed pipe): exit 3", test_stdout_lost);
     CU_add_test(s, "--dt-check stopped in its reference: nothing written, message says so",
                 test_dt_check_stopped_in_reference);
