@@ -850,6 +850,78 @@ static void test_sighup_checkpoints(void)
     CU_ASSERT(!tu_exists(ckpt2)); /* a finished run removes its checkpoint */
 }
 
+/* A 30^3 field /T of 37.5 with a units attribute written as a fixed-length string (what
+ * h5py's np.bytes_, MATLAB's h5writeatt and many C writers make), or as n such strings. */
+static void write_fixed_units(const char *path, const char *units, int n)
+{
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    CU_ASSERT_FATAL(f >= 0);
+    hsize_t dims[3] = {30, 30, 30};
+    hid_t sp = H5Screate_simple(3, dims, NULL);
+    double *v = malloc(27000 * sizeof *v);
+    CU_ASSERT_FATAL(v != NULL);
+    for (int i = 0; i < 27000; i++) v[i] = 37.5;
+    hid_t d = H5Dcreate2(f, "T", H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    CU_ASSERT(d >= 0 && H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
+    free(v);
+    hid_t ty = H5Tcopy(H5T_C_S1);
+    H5Tset_size(ty, strlen(units));
+    H5Tset_strpad(ty, H5T_STR_NULLPAD);
+    hsize_t na = (hsize_t)n;
+    hid_t as = n == 1 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &na, NULL);
+    char buf[64] = "";
+    for (int k = 0; k < n; k++) memcpy(buf + k * strlen(units), units, strlen(units));
+    hid_t a = H5Acreate2(d, "units", ty, as, H5P_DEFAULT, H5P_DEFAULT);
+    CU_ASSERT(a >= 0 && H5Awrite(a, ty, buf) >= 0);
+    H5Aclose(a);
+    H5Sclose(as);
+    H5Tclose(ty);
+    H5Dclose(d);
+    H5Sclose(sp);
+    H5Fclose(f);
+}
+
+/* An initial temperature field's units written as a fixed-length string are read and checked
+ * (an adversarial test, session 29: only variable-length strings were read, so 'degF' ran as
+ * degC); an array of strings is not a unit. Fixed-length 'degC' is taken. */
+static void test_fixed_length_units(void)
+{
+    char dir[700], cmd[2400], errf[800], p[800], yaml[800];
+    tu_subdir(dir, sizeof dir, "fixed_units");
+    snprintf(errf, sizeof errf, "%s/err.txt", dir);
+    snprintf(yaml, sizeof yaml, "%s/s.yaml", dir);
+    snprintf(cmd, sizeof cmd,
+             "name: s\ntissues_file: %s/configs/tissues.yaml\n"
+             "grid: {dims: [30, 30, 30], spacing_mm: [1, 1, 1], background: liver}\n"
+             "time: {duration_s: 2}\nsources:\n  - {type: volumetric, power_W: 1, shape: "
+             "{type: sphere, center_mm: [0, 0, 0], radius_mm: 2}}\n",
+             tu_root());
+    tu_spit(yaml, cmd);
+    static const struct {
+        const char *units;
+        int n, rc;
+        const char *msg;
+    } cases[] = {{"degF", 1, 2, "has units 'degF', not a temperature in degC"},
+                 {"degC", 1, 0, NULL},
+                 {"degC", 2, 2, "has units '(2 strings)'"}};
+    for (int k = 0; k < 3; k++) {
+        snprintf(p, sizeof p, "%s/f%d.h5", dir, k);
+        write_fixed_units(p, cases[k].units, cases[k].n);
+        snprintf(cmd, sizeof cmd,
+                 "cd '%s' && '%s' run s.yaml -o o%d.h5 -q --set "
+                 "physics.initial_temperature_file=f%d.h5 --set "
+                 "physics.initial_temperature_dataset=/T",
+                 dir, tu_bin(), k, k);
+        CU_ASSERT_EQUAL(tu_run(cmd, NULL, errf), cases[k].rc);
+        if (cases[k].msg) {
+            char *e = tu_slurp(errf);
+            CU_ASSERT(e && strstr(e, cases[k].msg));
+            if (!(e && strstr(e, cases[k].msg))) printf("\n  %s", e ? e : "(no stderr)");
+            free(e);
+        }
+    }
+}
+
 /* A checkpoint resumes where it lies now (an adversarial test, session 29): a run stopped in a,
  * the directory copied to b and b's checkpoint resumed: b's result is written in b, and a (its
  * checkpoint and .part) is untouched and resumes itself. Before, b's resume wrote a/h.h5 from
@@ -1399,6 +1471,7 @@ void register_cli_tests(void)
     CU_add_test(s, "SIGTERM checkpoint + resume is bitwise identical", test_checkpoint_resume);
     CU_add_test(s, "SIGHUP checkpoints and stops like SIGTERM", test_sighup_checkpoints);
     CU_add_test(s, "--name=value and -- (GNU forms)", test_gnu_option_forms);
+    CU_add_test(s, "units as a fixed-length string are read and checked", test_fixed_length_units);
     CU_add_test(s, "a copied or moved checkpoint resumes where it lies",
                 test_resume_copied_and_moved);
     CU_add_test(s, "standard output lost (full disk, closed pipe): exit 3", test_stdout_lost);
