@@ -157,6 +157,7 @@ H5MA_THRESHOLD_UNITS = "threshold_units"  # on a /zones mask: its unit
 H5MA_FIELD = "field"  # on a /zones mask: the result field it thresholds
 H5MA_VOLUME_ML = "volume_mL"  # on a /zones mask
 H5MA_MODE = "mode"  # on /: "result" or "segmentations"
+H5MA_RESULT_RUN_ID = "result_run_id"  # on /: the analysed result's run_id
 H5MA_MARGIN_VERDICT = "margin_verdict"  # on /: the margin's verdict alone
 H5MA_CRITICAL_CROSSED = "critical_limits_crossed"  # on /: how many critical limits crossed
 H5MA_INPUT_COMPLETE = "input_complete"  # on /: 1, or 0 with input_note

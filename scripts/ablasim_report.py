@@ -119,6 +119,8 @@ def read_result(path):
         "name": f.attrs.get(S.H5A_SCENARIO_NAME, os.path.basename(path)),
         "time_s": float(f.attrs.get(S.H5A_TIME_S, 0.0)),
         "applicator": f[S.H5_APPLICATOR][:] > 0 if S.H5_APPLICATOR in f else None,
+        "run_id": _str(f.attrs[S.H5A_RUN_ID]) if S.H5A_RUN_ID in f.attrs else "",
+        "complete": int(f.attrs[S.H5A_COMPLETE]) if S.H5A_COMPLETE in f.attrs else None,
     }
     r["name"] = _str(r["name"])
     f.close()
@@ -156,7 +158,8 @@ def read_margin(path):
             m["shell"] = g[S.H5M_SHELL_MASK][:]
     # the overall verdict (margin and every critical limit) is the root attribute; /margin/verdict
     # is the margin alone
-    for k in (S.H5M_VERDICT, S.H5MA_MARGIN_VERDICT, S.H5MA_MODE, S.H5MA_INPUT_NOTE):
+    for k in (S.H5M_VERDICT, S.H5MA_MARGIN_VERDICT, S.H5MA_MODE, S.H5MA_INPUT_NOTE,
+              S.H5MA_RESULT_RUN_ID):
         if k in f.attrs:
             m[k] = _str(f.attrs[k])
     for k in (S.H5MA_CRITICAL_CROSSED, S.H5MA_INPUT_COMPLETE):
@@ -190,9 +193,15 @@ def read_margin(path):
 
 
 def check_margin_matches(m, r, margin_path, result_path):
-    """The margin file must describe this result: same grid, same critical extremes."""
+    """The margin file must describe this result: the same run (run_id, when both files carry
+    it: a later run to the same output name left an old margin file that matched grid and
+    extremes, and the report drew its PASS over the new fields), same grid, same critical
+    extremes."""
     shape = r["labels"].shape
     bad = None
+    mid = m.get(S.H5MA_RESULT_RUN_ID, "")
+    if mid and r.get("run_id") and mid != r["run_id"]:
+        bad = "it was made from run %s, the result is run %s" % (mid, r["run_id"])
     for k in ("tumour_mask", "zone", "shell"):
         if k in m and m[k].shape != shape:
             bad = "/%s is %s, the result's grid %s" % (k, "x".join(map(str, m[k].shape)),
@@ -593,7 +602,7 @@ def draw(r, m, tumour, field, cold, zone, zone_label, c, through, png, crit, pla
              "extreme": "slices through the %s voxel %s mm (no tumour)"
                         % ("coldest" if cold else "hottest", fmt_xyz(world(r, c)))}[through]
     line2 = "%s; %s map after %.0f s" % (where, "T_min" if cold else "T_max", r["time_s"])
-    if m and m.get("input_complete", 1.0) == 0:
+    if (m and m.get("input_complete", 1.0) == 0) or r["complete"] == 0:
         line2 += "; INCOMPLETE input (--allow-incomplete)"
     fig.suptitle(line1 + "\n" + line2, fontsize=13)
     tmp = png + ".tmp.png"
@@ -663,11 +672,20 @@ def main():
                          "file) or the tumour centre")
     ap.add_argument("--plan", help="plan.json of `ablasim plan`: draw its needles, add a Plan "
                                    "section")
+    ap.add_argument("--allow-incomplete", action="store_true",
+                    help="draw a result whose run stopped on a fault (root attribute complete = "
+                         "0, NAME.incomplete.h5); the report says INCOMPLETE")
     a = ap.parse_args()
     if not a.result.endswith(".h5"):
         fail(1, "RESULT must be an .h5 file, got %s" % a.result)
     plan = read_plan(a.plan) if a.plan else None  # bad plan input before any work
     r = read_result(a.result)
+    # a faulted run's partial result is refused as `ablasim margin` refuses it (it was drawn
+    # as a finished run: an adversarial test, session 29)
+    if r["complete"] == 0 and not a.allow_incomplete:
+        fail(2, "%s: an incomplete result (root attribute complete = 0: its run stopped on a "
+                "fault); rerun the scenario, or pass --allow-incomplete to draw it marked "
+                "INCOMPLETE" % a.result)
     base = a.result[:-3]
     mpath = a.margin or base + ".margin.h5"
     m = read_margin(mpath)
@@ -742,6 +760,9 @@ def main():
              "Result `%s`, simulated time %.0f s%s." % (
                  os.path.basename(a.result), r["time_s"],
                  ", margin file `%s`" % os.path.basename(mpath) if m else ""), ""]
+    if r["complete"] == 0:
+        lines += ["**result INCOMPLETE (--allow-incomplete)**: its run stopped on a fault; "
+                  "the maps are those at the fault", ""]
     if m:
         mmv = m.get("minimal_margin_mm", float("nan"))
         crit_mm = m.get("criterion_mm", 5.0)

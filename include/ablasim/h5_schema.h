@@ -168,6 +168,7 @@
 #define H5MA_FIELD "field" /* on a /zones mask: the result field it thresholds */
 #define H5MA_VOLUME_ML "volume_mL" /* on a /zones mask */
 #define H5MA_MODE "mode" /* on /: "result" or "segmentations" */
+#define H5MA_RESULT_RUN_ID "result_run_id" /* on /: the analysed result's run_id */
 #define H5MA_MARGIN_VERDICT "margin_verdict" /* on /: the margin's verdict alone */
 #define H5MA_CRITICAL_CROSSED "critical_limits_crossed" /* on /: how many critical limits crossed */
 #define H5MA_INPUT_COMPLETE "input_complete" /* on /: 1, or 0 with input_note */

@@ -239,6 +239,8 @@ typedef struct {
      * non-finite value; only possible with opts.allow_incomplete. */
     bool input_complete;
     char input_note[512];    /* why it is incomplete, one sentence; "" when complete */
+    char result_run_id[40];  /* the result's root attribute run_id ("" when it has none): the
+                              * report script matches a margin file to its result by it */
     size_t nonfinite_values; /* non-finite values over the fields read */
     double wall_s;           /* analysis + writing */
     double read_s, compute_s, write_s; /* its parts: input and masks, EDTs, output files */

@@ -663,6 +663,7 @@ static void write_h5(writer *w, const out_data *od)
     w_attr_str(w, root, H5A_VERSION, ABLASIM_VERSION);
     w_attr_str(w, root, H5A_SOURCE, rep->source);
     w_attr_str(w, root, H5MA_MODE, rep->from_result ? "result" : "segmentations");
+    if (rep->result_run_id[0]) w_attr_str(w, root, H5MA_RESULT_RUN_ID, rep->result_run_id);
     w_attr_str(w, root, H5MA_TUMOUR, rep->tumour_desc);
     w_attr_str(w, root, H5M_VERDICT, rep->pass ? "PASS" : "FAIL");
     w_attr_str(w, root, H5MA_VERDICT_RULE, verdict_rule);
@@ -748,6 +749,7 @@ static void json_body(FILE *f, const abl_margin_report *rep, const char *out_h5)
     json_str(&j, "ablasim_version", ABLASIM_VERSION);
     json_str(&j, "source", rep->source);
     json_str(&j, "mode", rep->from_result ? "result" : "segmentations");
+    if (rep->result_run_id[0]) json_str(&j, "result_run_id", rep->result_run_id);
     json_str(&j, "output", out_h5);
     json_str(&j, "verdict", rep->pass ? "PASS" : "FAIL");
     json_str(&j, "verdict_rule", verdict_rule);
@@ -1300,6 +1302,14 @@ static abl_status analyse_result(const abl_margin_opts *o, abl_margin_report *re
         if (!o->allow_incomplete) return refuse_incomplete(rf, why, err);
         rep->input_complete = false;
         snprintf(rep->input_note, sizeof rep->input_note, "%s", why);
+    }
+    {
+        /* which run this margin describes: a later run to the same output name makes another
+         * result under the same name, and a report pairing the two drew the old verdict over
+         * the new fields (an adversarial test, session 29) */
+        char *id = h5_attr_str_read(rf->file, H5A_RUN_ID);
+        snprintf(rep->result_run_id, sizeof rep->result_run_id, "%s", id ? id : "");
+        free(id);
     }
     const size_t n = rf->n;
     const double voxel_mL = rf->spacing_mm[0] * rf->spacing_mm[1] * rf->spacing_mm[2] * 1e-3;

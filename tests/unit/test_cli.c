@@ -1402,6 +1402,52 @@ static void test_margin_and_report(void)
     CU_ASSERT_EQUAL(tu_run(cmd, NULL, errf), 3);
 }
 
+/* ablasim_report.py pairs a margin file with its result by run_id (an adversarial test, session
+ * 29): a second run to the same output name under an old margin file made for the first (same
+ * grid, no critical structure) was drawn with the old verdict; now refused (exit 2, naming the
+ * two runs), and accepted once the margin is made again. A faulted run's partial result
+ * (complete = 0) is refused unless --allow-incomplete, which marks the report INCOMPLETE. */
+static void test_report_run_id_and_incomplete(void)
+{
+    char dir[700], cmd[3000], errf[800], p[900];
+    tu_subdir(dir, sizeof dir, "report_stale");
+    snprintf(errf, sizeof errf, "%s/err.txt", dir);
+    const char *small = "--set grid.dims=[30,30,30] --set time.duration_s=30 -q";
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' run '%s/configs/liver_demo.yaml' -o a.h5 %s && '%s' margin a.h5 -q "
+             "&& '%s' run '%s/configs/liver_demo.yaml' -o a.h5 %s --set time.duration_s=20",
+             dir, tu_bin(), tu_root(), small, tu_bin(), tu_bin(), tu_root(), small);
+    CU_ASSERT_FATAL(tu_run(cmd, NULL, errf) == 0);
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s/scripts/ablasim_report.py' a.h5", dir, tu_root());
+    CU_ASSERT_EQUAL(tu_run(cmd, NULL, errf), 2);
+    char *e = tu_slurp(errf);
+    CU_ASSERT(e && strstr(e, "does not belong to") && strstr(e, "it was made from run"));
+    free(e);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' margin a.h5 -q && '%s/scripts/ablasim_report.py' a.h5 > /dev/null",
+             dir, tu_bin(), tu_root());
+    CU_ASSERT_EQUAL(tu_run(cmd, NULL, errf), 0);
+    /* a faulted run: 10 kW in a 1 mm sphere */
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' run '%s/configs/liver_demo.yaml' -o f.h5 %s --set "
+             "'sources=[{type: volumetric, power_W: 10000, shape: {type: sphere, center_mm: "
+             "[0, 0, 0], radius_mm: 1}}]' --set physics.vaporisation=off",
+             dir, tu_bin(), tu_root(), small);
+    CU_ASSERT_EQUAL(tu_run(cmd, NULL, errf), 5);
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s/scripts/ablasim_report.py' f.incomplete.h5", dir,
+             tu_root());
+    CU_ASSERT_EQUAL(tu_run(cmd, NULL, errf), 2);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s/scripts/ablasim_report.py' f.incomplete.h5 --allow-incomplete "
+             "> /dev/null",
+             dir, tu_root());
+    CU_ASSERT_EQUAL(tu_run(cmd, NULL, errf), 0);
+    snprintf(p, sizeof p, "%s/f.incomplete_report.md", dir);
+    char *md = tu_slurp(p);
+    CU_ASSERT(md && strstr(md, "result INCOMPLETE"));
+    free(md);
+}
+
 /* ablasim_report.py --plan: the planned needle drawn over test_margin_and_report's result and
  * margin file (registered after it, so they exist), a Plan section in the Markdown; a plan file
  * without "plans" is refused (exit 2). The plan is written by hand: the liver_demo electrode's
@@ -1479,4 +1525,6 @@ void register_cli_tests(void)
                 test_dt_check_stopped_in_reference);
     CU_add_test(s, "run + margin + report chain", test_margin_and_report);
     CU_add_test(s, "report draws a plan's trajectories", test_report_plan);
+    CU_add_test(s, "report: margin of another run refused, incomplete result marked",
+                test_report_run_id_and_incomplete);
 }
