@@ -105,10 +105,14 @@ abl_status sim_run(abl_sim *s, const abl_run_opts *opts, abl_error *err)
                 o = NULL; /* released by output_suspend */
                 goto kept;
             }
+            /* a run with --dt-check keeps its check only when resumed with it (the checkpoint
+             * does not record it): say so (an adversarial test, session 29: the advice without
+             * it gave a result without dt_check) */
             return abl_fail(err, ABL_ESTOPPED,
                             "stopped at t = %.1f s on request; checkpoint written: continue with "
-                            "'ablasim resume %s'",
-                            s->t_s, opts->checkpoint_path);
+                            "'ablasim resume %s%s'",
+                            s->t_s, opts->checkpoint_path,
+                            opts->dt_reference ? " --dt-check" : "");
         }
         const double t_snap =
             iv > 0 ? fmin(sc->duration_s, (floor(s->t_s / iv + 1e-9) + 1.0) * iv) : INFINITY;

@@ -1128,9 +1128,22 @@ static void test_dt_check_resume(void)
     const char *args[] = {tu_bin(), "run", confs, "-o", part, "--checkpoint-every", "0.05",
                           "--set", "grid.dims=[40,40,40]", "--set", "time.duration_s=600", "-q",
                           "--dt-check", NULL};
-    /* the checkpoints are the run's own (the reference writes none) */
-    const int rc = stop_at_checkpoint(args, ckpt);
+    /* the checkpoints are the run's own (the reference writes none); the stop message gives
+     * the resume command with --dt-check (it left it out, and a resume as advised lost the
+     * check: an adversarial test, session 29) */
+    pid_t pid = tu_spawn_err(args, errf);
+    CU_ASSERT_FATAL(pid >= 0);
+    for (int i = 0; i < 12000 && !tu_exists(ckpt); i++) usleep(10000);
+    CU_ASSERT(tu_exists(ckpt));
+    kill(pid, SIGTERM);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    const int rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     CU_ASSERT(rc == 75);
+    char *msg = tu_slurp(errf);
+    CU_ASSERT(msg && strstr(msg, "part.ckpt.h5 --dt-check'"));
+    if (!(msg && strstr(msg, "--dt-check'"))) printf("\n  stop message: %s", msg ? msg : "");
+    free(msg);
     snprintf(cmd, sizeof cmd, "'%s' resume '%s' -q --dt-check", tu_bin(), ckpt);
     CU_ASSERT_EQUAL(tu_run(cmd, NULL, errf), 0);
     snprintf(js, sizeof js, "%s/full.json", dir);
