@@ -109,6 +109,8 @@ typedef struct abl_scenario {
      * grid. physics.initial_state_file: the same from a result's T_final_C (initial_is_state),
      * and its T_max_C, T_min_C, damage_omega, cem43_min in initial_maps (ABL_INITIAL_*) */
     char *initial_T_path, *initial_T_dataset;
+    char initial_T_where[700]; /* where the key was given ("file:line: physics.<key>" or
+                                * "--set physics.<key>"), for the grid check's messages */
     abl_field_file initial_T;
     double initial_T_min_C; /* lowest value of initial_T (freezing: auto) */
     bool initial_is_state;

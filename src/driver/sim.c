@@ -60,13 +60,18 @@ static abl_status check_initial_field(const abl_scenario *sc, const abl_grid *g,
     const int n[3] = {g->nx, g->ny, g->nz};
     const char *p = sc->initial_T_path, *ds = sc->initial_T_dataset;
     const char *key = sc->initial_is_state ? "initial_state_file" : "initial_temperature_file";
+    /* where the key was given: its file line or its --set (an adversarial test, session 29:
+     * a --set file was blamed on the scenario file) */
+    char at[800];
+    if (sc->initial_T_where[0]) snprintf(at, sizeof at, "%s", sc->initial_T_where);
+    else snprintf(at, sizeof at, "%s: physics.%s", sc->path, key);
     /* the scenario's own label map given as its temperature (a copy-paste slip; found by
      * review, session 23): its labels would be read as 0, 1, 2 ... degC */
     if (sc->mesh_path && fg_same_file(sc->mesh_path, p))
         return abl_fail(err, ABL_EINVAL,
-                        "%s: physics.%s %s is the scenario's grid.mesh (a label map, not "
+                        "%s %s is the scenario's grid.mesh (a label map, not "
                         "temperatures in degC)",
-                        sc->path, key, p);
+                        at, p);
     /* a NIfTI-1 affine is float32 (2^-23 = 1.2e-7 relative) on either side (the field, or the
      * grid's label map): a map written in the grid's own geometry carries that round-off, in
      * its origin up to the whole field of view (a permuted frame's rotation rounds into
@@ -76,26 +81,26 @@ static abl_status check_initial_field(const abl_scenario *sc, const abl_grid *g,
     const double fov_mm = 1e3 * (n[0] * g->h_m[0] + n[1] * g->h_m[1] + n[2] * g->h_m[2]);
     if (f->dims[0] != n[0] || f->dims[1] != n[1] || f->dims[2] != n[2])
         return abl_fail(err, ABL_EINVAL,
-                        "%s: physics.%s %s: dataset %s is %d x %d x %d voxels (nx ny nz), the "
+                        "%s %s: dataset %s is %d x %d x %d voxels (nx ny nz), the "
                         "grid %d x %d x %d; they must be the same",
-                        sc->path, key, p, ds, f->dims[0], f->dims[1], f->dims[2], n[0], n[1], n[2]);
+                        at, p, ds, f->dims[0], f->dims[1], f->dims[2], n[0], n[1], n[2]);
     for (int d = 0; d < 3; d++) {
         const double h_mm = g->h_m[d] * 1e3, o_mm = g->origin_m[d] * 1e3;
         const double tol_h = 1e-6 * h_mm + eps32 * h_mm;
         const double tol_o = 1e-6 * h_mm + eps32 * (fabs(o_mm) + 2.0 * fov_mm);
         if (f->has_spacing && !(fabs(f->spacing_mm[d] - h_mm) <= tol_h))
             return abl_fail(err, ABL_EINVAL,
-                            "%s: physics.%s %s: its spacing_mm [%.9g, %.9g, %.9g] is not the "
+                            "%s %s: its spacing_mm [%.9g, %.9g, %.9g] is not the "
                             "grid's [%.9g, %.9g, %.9g] mm (along %c by %.3g mm, %.3g allowed)",
-                            sc->path, key, p, f->spacing_mm[0], f->spacing_mm[1], f->spacing_mm[2],
+                            at, p, f->spacing_mm[0], f->spacing_mm[1], f->spacing_mm[2],
                             g->h_m[0] * 1e3, g->h_m[1] * 1e3, g->h_m[2] * 1e3, "xyz"[d],
                             fabs(f->spacing_mm[d] - h_mm), tol_h);
         if (f->has_origin && !(fabs(f->origin_mm[d] - o_mm) <= tol_o))
             return abl_fail(err, ABL_EINVAL,
-                            "%s: physics.%s %s: its origin_mm [%.9g, %.9g, %.9g] is not the "
+                            "%s %s: its origin_mm [%.9g, %.9g, %.9g] is not the "
                             "grid's [%.9g, %.9g, %.9g] mm (the centre of voxel 0, 0, 0; along %c "
                             "by %.3g mm, %.3g allowed)",
-                            sc->path, key, p, f->origin_mm[0], f->origin_mm[1], f->origin_mm[2],
+                            at, p, f->origin_mm[0], f->origin_mm[1], f->origin_mm[2],
                             g->origin_m[0] * 1e3, g->origin_m[1] * 1e3, g->origin_m[2] * 1e3,
                             "xyz"[d], fabs(f->origin_mm[d] - o_mm), tol_o);
     }

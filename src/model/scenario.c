@@ -551,6 +551,7 @@ static abl_status parse_initial_field(cfg_node *phys, abl_scenario *sc, const ch
     char at[700];
     snprintf(at, sizeof at, "%s%s%s", cfg_where(node, where, sizeof where),
              node->line > 0 ? ": physics." : "", node->line > 0 ? key : "");
+    snprintf(sc->initial_T_where, sizeof sc->initial_T_where, "%s", at);
     /* a temperature the user sets: the range of initial_temperature_C; a previous result's
      * temperatures: the range the run's monitor accepts (sim.c T_SANE_*: beyond it a run stops
      * as diverged, so a file outside it is refused here, naming the voxel) */
