@@ -227,7 +227,8 @@ abl_status fileset_check(const abl_fileset *fs, abl_error *err)
             if (!x->output)
                 return abl_fail(err, ABL_EINVAL,
                                 "%s %s is the %s %s (same file): refusing to overwrite an input; "
-                                "choose another output name",
+                                "choose another output name, or rename the input (a resume's "
+                                "output name is its checkpoint's)",
                                 o->role, o->path, x->role, x->path);
             return abl_fail(err, ABL_EINVAL,
                             "%s %s and %s %s are the same file: choose distinct names", x->role,
