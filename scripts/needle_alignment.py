@@ -67,7 +67,8 @@ def run(args, c, name, tip, d, out):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--bin", default="bin/ablasim")
+    ap.add_argument("--bin", default=os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bin", "ablasim"))
     ap.add_argument("--modality", default="cryo", choices=sorted(CASES))
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args()

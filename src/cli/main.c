@@ -72,15 +72,15 @@ static const char *usage_resume =
  * the only files it has made): ABL_ESTOPPED, exit 75 like a run stopped after it began, but
  * with nothing written, when a stop was requested. ckpt_in: the checkpoint being resumed (NULL
  * for run). The caller releases what it holds (its locks' files are removed). */
-static abl_status stop_while_loading(const char *ckpt_in, abl_error *err)
+static abl_status stop_while_loading(const char *ckpt_in, bool dt_check, abl_error *err)
 {
     if (!cli_stop_requested) return ABL_OK;
-    if (ckpt_in)
+    if (ckpt_in) /* the advice keeps --dt-check (it was lost: a review, session 29) */
         return abl_fail(err, ABL_ESTOPPED,
                         "stopped on request while loading, before the resumed run began: this "
-                        "run wrote nothing; the checkpoint %s is as it was ('ablasim resume %s' "
-                        "starts again)",
-                        ckpt_in, ckpt_in);
+                        "run wrote nothing; the checkpoint %s is as it was ('ablasim resume "
+                        "%s%s' starts again)",
+                        ckpt_in, ckpt_in, dt_check ? " --dt-check" : "");
     return abl_fail(err, ABL_ESTOPPED,
                     "stopped on request while loading, before the run began: this run wrote "
                     "nothing (the same command starts it again)");
@@ -570,9 +570,9 @@ int cmd_run(int argc, char **argv)
     if (!ckpt) ckpt = ckpt_default;
     run_guard g = {0};
     abl_dt_reference dtref = {0};
-    if ((st = stop_while_loading(NULL, &err)) ||
+    if ((st = stop_while_loading(NULL, false, &err)) ||
         (st = guard_run(&g, sc, true, NULL, out, ckpt, overwrite_ckpt, &err)) ||
-        (st = stop_while_loading(NULL, &err)) || (st = sim_create(sc, &sim, &err))) {
+        (st = stop_while_loading(NULL, false, &err)) || (st = sim_create(sc, &sim, &err))) {
         guard_release(&g);
         scenario_free(sc);
         free(ckpt_default);
@@ -587,7 +587,7 @@ int cmd_run(int argc, char **argv)
         sim_destroy(sim);
         sim = NULL;
         st = dt_reference_run(scenario, sets, nsets, NULL, dt, mr, quiet, &dtref, &err);
-        if (!st) st = stop_while_loading(NULL, &err);
+        if (!st) st = stop_while_loading(NULL, false, &err);
         if (!st) st = sim_create(sc, &sim, &err);
     }
     if (st) {
@@ -641,7 +641,7 @@ static int execute(const char *cmd, abl_scenario *sc, abl_sim *sim, const char *
     abl_error err = {0};
     /* the last safe point of loading: sim_run opens the result first and answers a stop
      * request only after that, with a checkpoint */
-    abl_status st = stop_while_loading(resume_snapshots >= 0 ? ckpt : NULL, &err);
+    abl_status st = stop_while_loading(resume_snapshots >= 0 ? ckpt : NULL, dtref != NULL, &err);
     if (st) {
         sim_destroy(sim);
         scenario_free(sc);
@@ -774,10 +774,11 @@ static int cmd_resume(int argc, char **argv)
     run_guard g = {0};
     abl_dt_reference dtref = {0};
     /* safe points as in cmd_run, and after the restore */
-    if ((st = stop_while_loading(ckpt, &err)) ||
+    if ((st = stop_while_loading(ckpt, dt_check, &err)) ||
         (st = guard_run(&g, sc, false, ckpt, info.output_path, ckpt, false, &err)) ||
-        (st = stop_while_loading(ckpt, &err)) || (st = sim_create(sc, &sim, &err)) ||
-        (st = stop_while_loading(ckpt, &err)) || (st = checkpoint_restore(ckpt, sim, &err))) {
+        (st = stop_while_loading(ckpt, dt_check, &err)) || (st = sim_create(sc, &sim, &err)) ||
+        (st = stop_while_loading(ckpt, dt_check, &err)) ||
+        (st = checkpoint_restore(ckpt, sim, &err))) {
         guard_release(&g);
         sim_destroy(sim);
         scenario_free(sc);
@@ -792,7 +793,7 @@ static int cmd_resume(int argc, char **argv)
         sim_destroy(sim);
         sim = NULL;
         st = dt_reference_run(NULL, NULL, 0, ckpt, dt, mr, quiet, &dtref, &err);
-        if (!st) st = stop_while_loading(ckpt, &err);
+        if (!st) st = stop_while_loading(ckpt, dt_check, &err);
         if (!st) st = sim_create(sc, &sim, &err);
         if (!st) st = checkpoint_restore(ckpt, sim, &err);
         if (st) {

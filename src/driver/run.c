@@ -176,9 +176,10 @@ kept:
         snprintf(msg, sizeof msg, "%s", err->msg);
         abl_fail(err, st,
                  "%s. Nothing of the interrupted run is lost: the checkpoint %s and the partial "
-                 "result %s.part are kept; once the cause is fixed, 'ablasim resume %s' continues "
-                 "from the checkpoint",
-                 msg, opts->checkpoint_path, path, opts->checkpoint_path);
+                 "result %s.part are kept; once the cause is fixed, 'ablasim resume %s%s' "
+                 "continues from the checkpoint",
+                 msg, opts->checkpoint_path, path, opts->checkpoint_path,
+                 opts->dt_reference ? " --dt-check" : "");
     }
     return st;
 }

@@ -126,7 +126,7 @@ static int get_num(hid_t obj, const char *name, hid_t type, void *v)
     return r < 0 ? -1 : 0;
 }
 
-/* Variable-length string attribute into a malloc'ed copy. */
+/* A string attribute (variable- or fixed-length, h5util.c) into a malloc'ed copy. */
 static char *get_str(hid_t obj, const char *name)
 {
     return h5_attr_str_read(obj, name);
@@ -1180,26 +1180,38 @@ abl_status checkpoint_load_scenario_sets(const char *path, const char *const *ex
     }
     {
         /* A checkpoint copied or moved since it was written (checkpoint_dir, absent before
-         * session 29): its output is where it was relative to the checkpoint (a copy's resume
-         * finished the original's run: the copy's .part was orphaned and the original's
-         * consumed). Inputs stay where they were if they are still there (a copy reads them
-         * there, their digests checked as always), else relative to the checkpoint (a moved
-         * directory). */
+         * session 29). Its output: where it was relative to the checkpoint when the partial
+         * result (.part) is there (a copy's resume finished the original's run: the copy's
+         * .part was orphaned and the original's consumed; a moved run directory could not be
+         * resumed), else where it was recorded (a checkpoint moved alone, an output directory
+         * reached through a symbolic link: a review). Inputs: where they were recorded while
+         * they are there (a copy reads them there, their digests checked as always), else
+         * relative to the checkpoint when they are there (moved with it); else the recorded
+         * path stays, and the message names it. */
         char *then = get_str(root, "checkpoint_dir");
         char *cabs = absolute_path(path), *now = cabs ? dir_of(cabs) : NULL;
         if (then && now && strcmp(then, now)) {
             char **paths[] = {&info->output_path, &dir, &tpath, &mpath};
             for (int k = 0; k < 4 && !st; k++) {
-                struct stat sb;
                 if (!(*paths[k])[0] || (*paths[k])[0] != '/') continue;
-                if (k > 0 && stat(*paths[k], &sb) == 0) continue; /* an input still there */
                 char *r = relocated(*paths[k], then, now);
-                if (!r) {
+                char *rp = r ? malloc(strlen(r) + 6) : NULL;
+                if (!r || !rp) {
+                    free(r);
                     st = abl_fail(err, ABL_ENOMEM, "out of memory");
                     break;
                 }
-                free(*paths[k]);
-                *paths[k] = r;
+                struct stat sb;
+                sprintf(rp, "%s.part", r);
+                const bool take = k == 0 ? stat(rp, &sb) == 0
+                                         : stat(*paths[k], &sb) != 0 && stat(r, &sb) == 0;
+                free(rp);
+                if (take) {
+                    free(*paths[k]);
+                    *paths[k] = r;
+                } else {
+                    free(r);
+                }
             }
         }
         free(then);

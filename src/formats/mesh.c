@@ -616,10 +616,11 @@ static abl_status read_field(const char *path, hid_t file, const char *dsname, b
         goto done;
     }
     /* what the field is (its units) and whether the file is a finished result: the reader
-     * decides; an unreadable attribute counts as absent */
+     * decides; a units attribute that is there but no string (a number) is no unit the reader
+     * accepts (it counted as absent, so such a field ran as degC: a review, session 29) */
     if (H5Aexists(dset, H5A_UNITS) > 0) {
         char *u = h5_attr_str_read(dset, H5A_UNITS);
-        if (u) snprintf(f->units, sizeof f->units, "%s", u);
+        snprintf(f->units, sizeof f->units, "%s", u ? u : "(not a text)");
         free(u);
     }
     f->file_complete = -1;

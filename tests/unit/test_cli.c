@@ -864,6 +864,18 @@ static void write_fixed_units(const char *path, const char *units, int n)
     hid_t d = H5Dcreate2(f, "T", H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     CU_ASSERT(d >= 0 && H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
     free(v);
+    if (n == 0) { /* a number where the text belongs */
+        const double one = 1.0;
+        hid_t as = H5Screate(H5S_SCALAR);
+        hid_t a = H5Acreate2(d, "units", H5T_IEEE_F64LE, as, H5P_DEFAULT, H5P_DEFAULT);
+        CU_ASSERT(a >= 0 && H5Awrite(a, H5T_NATIVE_DOUBLE, &one) >= 0);
+        H5Aclose(a);
+        H5Sclose(as);
+        H5Dclose(d);
+        H5Sclose(sp);
+        H5Fclose(f);
+        return;
+    }
     hid_t ty = H5Tcopy(H5T_C_S1);
     H5Tset_size(ty, strlen(units));
     H5Tset_strpad(ty, H5T_STR_NULLPAD);
@@ -883,7 +895,8 @@ static void write_fixed_units(const char *path, const char *units, int n)
 
 /* An initial temperature field's units written as a fixed-length string are read and checked
  * (an adversarial test, session 29: only variable-length strings were read, so 'degF' ran as
- * degC); an array of strings is not a unit. Fixed-length 'degC' is taken. */
+ * degC); an array of strings is not a unit, nor a number (a review). Fixed-length 'degC' is
+ * taken. */
 static void test_fixed_length_units(void)
 {
     char dir[700], cmd[2400], errf[800], p[800], yaml[800];
@@ -903,8 +916,9 @@ static void test_fixed_length_units(void)
         const char *msg;
     } cases[] = {{"degF", 1, 2, "has units 'degF', not a temperature in degC"},
                  {"degC", 1, 0, NULL},
-                 {"degC", 2, 2, "has units '(2 strings)'"}};
-    for (int k = 0; k < 3; k++) {
+                 {"degC", 2, 2, "has units '(2 strings)'"},
+                 {"", 0, 2, "has units '(not a text)'"}};
+    for (int k = 0; k < 4; k++) {
         snprintf(p, sizeof p, "%s/f%d.h5", dir, k);
         write_fixed_units(p, cases[k].units, cases[k].n);
         snprintf(cmd, sizeof cmd,
@@ -936,7 +950,11 @@ static void test_resume_copied_and_moved(void)
     snprintf(out, sizeof out, "%s/h.h5", a);
     snprintf(ckpt, sizeof ckpt, "%s/h.ckpt.h5", a);
     snprintf(errf, sizeof errf, "%s/err.txt", dir);
-    snprintf(confs, sizeof confs, "%s/configs/liver_demo.yaml", tu_root());
+    /* the scenario and its tissue table in the run directory: they move with it */
+    snprintf(cmd, sizeof cmd, "cp '%s/configs/liver_demo.yaml' '%s/configs/tissues.yaml' '%s'",
+             tu_root(), tu_root(), a);
+    CU_ASSERT_FATAL(tu_sh(cmd) == 0);
+    snprintf(confs, sizeof confs, "%s/liver_demo.yaml", a);
     CU_ASSERT_FATAL(sighup_run(confs, out, ckpt, SIG_DFL) == 75);
     snprintf(cmd, sizeof cmd, "cd '%s' && cp -a a b && '%s' resume b/h.ckpt.h5 -q", dir,
              tu_bin());
@@ -959,6 +977,24 @@ static void test_resume_copied_and_moved(void)
     char *e = tu_slurp(errf);
     if (e && e[0]) printf("\n  %s", e);
     free(e);
+    /* a checkpoint written into another directory (--checkpoint) and then moved alone: the
+     * output stays where its .part is (a review: the output was moved with the checkpoint,
+     * into a directory that did not exist) */
+    char d[760], out2[800], ck2[800];
+    snprintf(d, sizeof d, "%s/d", dir);
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/out' '%s/ck'", d, d);
+    CU_ASSERT_FATAL(tu_sh(cmd) == 0);
+    snprintf(out2, sizeof out2, "%s/out/h.h5", d);
+    snprintf(ck2, sizeof ck2, "%s/ck/h.ckpt.h5", d);
+    snprintf(confs, sizeof confs, "%s/configs/liver_demo.yaml", tu_root());
+    const char *args[] = {tu_bin(), "run", confs, "-o", out2, "--checkpoint", ck2,
+                          "--checkpoint-every", "0.05", "--set", "grid.dims=[48,48,48]",
+                          "--set", "time.duration_s=900", "-q", NULL};
+    CU_ASSERT_FATAL(stop_at_checkpoint(args, ck2) == 75);
+    snprintf(cmd, sizeof cmd, "cd '%s' && mv ck/h.ckpt.h5 . && '%s' resume h.ckpt.h5 -q", d,
+             tu_bin());
+    CU_ASSERT_EQUAL(tu_run(cmd, NULL, errf), 0);
+    CU_ASSERT(tu_exists(out2));
 }
 
 /* What a command prints on standard output must reach it: with stdout a full disk (/dev/full)
@@ -1450,6 +1486,9 @@ static void test_report_run_id_and_incomplete(void)
     snprintf(cmd, sizeof cmd, "cd '%s' && '%s/scripts/ablasim_report.py' f.incomplete.h5", dir,
              tu_root());
     CU_ASSERT_EQUAL(tu_run(cmd, NULL, errf), 2);
+    e = tu_slurp(errf);
+    CU_ASSERT(e && strstr(e, "an incomplete result (root attribute complete = 0"));
+    free(e);
     snprintf(cmd, sizeof cmd,
              "cd '%s' && '%s/scripts/ablasim_report.py' f.incomplete.h5 --allow-incomplete "
              "> /dev/null",
