@@ -887,7 +887,28 @@ static int finish_stdout(const char *cmd, int rc)
  *    or a flag given "=value", stays whole and is refused as an unknown option);
  *  - "--" ends the options: it is dropped, and an argument after it that starts with '-' is
  *    given a "./" prefix, the same file to every command whose positional argument is a path.
- * The new vector lives as long as the process. NULL: out of memory. */
+ * The new vector and the strings it made are freed at exit (args_free, registered with atexit:
+ * the leak checker of the SANITIZE build reported them, and its exit status 1 failed every
+ * command). NULL: out of memory. */
+static struct {
+    char **argv;  /* the normalised vector */
+    char **owned; /* the strings made here */
+    int nowned;
+} args_made;
+
+static void args_free(void)
+{
+    for (int i = 0; i < args_made.nowned; i++) free(args_made.owned[i]);
+    free(args_made.owned);
+    free(args_made.argv);
+}
+
+static char *args_own(char *p)
+{
+    if (p) args_made.owned[args_made.nowned++] = p;
+    return p;
+}
+
 static char **normalise_args(int *argc_io, char **argv)
 {
     /* every option of every command that takes a value (run, resume, margin, phantom, sweep,
@@ -900,7 +921,9 @@ static char **normalise_args(int *argc_io, char **argv)
         "--tumor-tissue",   "--tumour-tissue", "--zone",        "--source"};
     const int argc = *argc_io;
     char **out = calloc(2 * (size_t)argc + 1, sizeof *out);
-    if (!out) return NULL;
+    args_made.owned = calloc((size_t)argc + 1, sizeof *args_made.owned);
+    args_made.argv = out;
+    if (atexit(args_free) != 0 || !out || !args_made.owned) return NULL;
     int n = 0;
     bool end_of_opts = false;
     for (int i = 0; i < argc; i++) {
@@ -916,7 +939,7 @@ static char **normalise_args(int *argc_io, char **argv)
         if (end_of_opts) {
             if (a[0] == '-' && a[1]) {
                 size_t len = strlen(a) + 3;
-                char *p = malloc(len);
+                char *p = args_own(malloc(len));
                 if (!p) return NULL;
                 snprintf(p, len, "./%s", a);
                 a = p;
@@ -933,7 +956,7 @@ static char **normalise_args(int *argc_io, char **argv)
             out[n++] = a;
             continue;
         }
-        char *name = malloc((size_t)(eq - a) + 1);
+        char *name = args_own(malloc((size_t)(eq - a) + 1));
         if (!name) return NULL;
         memcpy(name, a, (size_t)(eq - a));
         name[eq - a] = '\0';
