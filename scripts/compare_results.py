@@ -25,6 +25,8 @@ import tempfile
 import h5py
 import numpy as np
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 # attributes / JSON keys that differ between two runs of the same input by design
 VOLATILE = {"wall_time_s", "run_id", "scenario_path", "ablasim_version", "compiler",
             "output_path", "wall_s", "created", "version", "profile", "profile_kernels", "output",
@@ -120,8 +122,7 @@ def main():
     args = ap.parse_args()
     # the repository's scenarios wherever the script is run from (a relative glob compared
     # nothing outside the repository root and reported success: QA, session 29)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    cfgs = args.config or sorted(c for c in glob.glob(os.path.join(root, "configs", "*.yaml"))
+    cfgs = args.config or sorted(c for c in glob.glob(os.path.join(ROOT, "configs", "*.yaml"))
                                  if not os.path.basename(c).startswith(("tissues", "devices", "sweep")))
     if not cfgs:
         sys.stderr.write("compare_results.py: no scenario to compare\n")

@@ -19,6 +19,8 @@ zone of T_max.
 import argparse, json, math, os, subprocess, sys, tempfile
 from concurrent.futures import ThreadPoolExecutor
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 CASES = {
     "cryo": dict(
         scenario="configs/cryo_liver_single.yaml",
@@ -46,10 +48,9 @@ CASES = {
 
 def run(args, c, name, tip, d, out):
     h5 = os.path.join(out, name + ".h5")
-    # the scenario from the repository wherever the script runs (a relative path failed
-    # outside the root: QA, session 29)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    cmd = [args.bin, "run", os.path.join(root, c["scenario"]), "-o", h5, "-q", "--threads", "1"]
+    # the scenario from the repository wherever the script runs (ROOT: a relative path failed
+    # outside the root, QA, session 29)
+    cmd = [args.bin, "run", os.path.join(ROOT, c["scenario"]), "-o", h5, "-q", "--threads", "1"]
     for s in c["sets"]:
         cmd += ["--set", s]
     cmd += ["--set", "%s=[%.6f,%.6f,%.6f]" % (c["tip_key"], *tip)]
@@ -67,8 +68,7 @@ def run(args, c, name, tip, d, out):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--bin", default=os.path.join(
-        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bin", "ablasim"))
+    ap.add_argument("--bin", default=os.path.join(ROOT, "bin", "ablasim"))
     ap.add_argument("--modality", default="cryo", choices=sorted(CASES))
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args()

@@ -45,6 +45,9 @@ abl_status fg_require_regular(const char *role, const char *path, abl_error *err
 bool fg_same_file(const char *a, const char *b);
 /* The resolved absolute name of an existing file (realpath), malloc'ed; NULL otherwise. */
 char *fg_realpath(const char *path);
+/* The directory part of a path, as written: "." without a slash, "/" for "/x", else everything
+ * before the last slash. malloc'ed; NULL when out of memory. */
+char *fg_dirname(const char *path);
 
 typedef struct abl_lock abl_lock;
 /* Exclusive lock on "<target>.lock" (created if needed, pid written into it). Another live

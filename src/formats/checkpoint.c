@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ablasim/fileguard.h"
 #include "ablasim/runlog.h"
 #include "ablasim/sim.h" /* checkpoint_restore fills the whole simulation */
 #include "ablasim/source.h"
@@ -414,19 +415,6 @@ static char *absolute_path(const char *path)
     }
     if ((res = malloc(strlen(out) + 1))) strcpy(res, out);
     return res;
-}
-
-/* The directory of an absolute path ("/" for "/x"). malloc'ed; NULL when out of memory. */
-static char *dir_of(const char *abs)
-{
-    const char *slash = strrchr(abs, '/');
-    size_t n = slash && slash != abs ? (size_t)(slash - abs) : 1;
-    char *d = malloc(n + 1);
-    if (!d) return NULL;
-    if (slash && slash != abs) memcpy(d, abs, n);
-    else d[0] = '/';
-    d[n] = '\0';
-    return d;
 }
 
 /* The absolute path p as seen from the absolute directory dir ("r.h5", "../in/t.yaml"; "."
@@ -941,7 +929,7 @@ abl_status checkpoint_write(const char *path, const abl_sim_view *s, const char 
     /* the checkpoint's own directory: a resume of a copied or moved checkpoint finds its output
      * (and, when moved, its inputs) at the same place relative to it (an adversarial test,
      * session 29: a copy's resume finished the original directory's run) */
-    char *cpath = absolute_path(path), *cdir = cpath ? dir_of(cpath) : NULL;
+    char *cpath = absolute_path(path), *cdir = cpath ? fg_dirname(cpath) : NULL;
     char *sets = NULL;
     tissue_rows tr = {0};
     if (!spath || !bdir || !tpath || !mpath || !opath || !cdir || tissue_rows_build(s, &tr)) {
@@ -1189,7 +1177,7 @@ abl_status checkpoint_load_scenario_sets(const char *path, const char *const *ex
          * relative to the checkpoint when they are there (moved with it); else the recorded
          * path stays, and the message names it. */
         char *then = get_str(root, "checkpoint_dir");
-        char *cabs = absolute_path(path), *now = cabs ? dir_of(cabs) : NULL;
+        char *cabs = absolute_path(path), *now = cabs ? fg_dirname(cabs) : NULL;
         if (then && now && strcmp(then, now)) {
             char **paths[] = {&info->output_path, &dir, &tpath, &mpath};
             for (int k = 0; k < 4 && !st; k++) {

@@ -243,6 +243,19 @@ char *fg_realpath(const char *path)
     return path && path[0] ? realpath(path, NULL) : NULL;
 }
 
+char *fg_dirname(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const size_t n = !slash ? 1 : slash == path ? 1 : (size_t)(slash - path);
+    char *d = malloc(n + 1);
+    if (!d) return NULL;
+    if (!slash) d[0] = '.';
+    else if (slash == path) d[0] = '/';
+    else memcpy(d, path, n);
+    d[n] = '\0';
+    return d;
+}
+
 bool fg_same_file(const char *a, const char *b)
 {
     fg_entry x = {0}, y = {0};
@@ -278,22 +291,19 @@ abl_status fg_lock(const char *target, abl_lock **out, abl_error *err)
         int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
         if (fd < 0) {
             const int e = errno;
-            const char *slash = strrchr(target, '/');
+            char *dir = fg_dirname(target);
             struct stat dsb;
-            char dir[PATH_MAX];
-            if (!slash) snprintf(dir, sizeof dir, ".");
-            else if (slash == target) snprintf(dir, sizeof dir, "/");
-            else snprintf(dir, sizeof dir, "%.*s", (int)(slash - target), target);
             /* a missing directory is the usual cause: say so, not only the lock's name (QA,
              * session 29: `margin --nifti missing/p` named the lock file alone) */
             abl_status st =
-                e == ENOENT && stat(dir, &dsb) != 0
+                e == ENOENT && dir && stat(dir, &dsb) != 0
                     ? abl_fail(err, ABL_EIO,
                                "%s: cannot write there: the directory '%s' does not exist "
                                "(create it first)",
                                target, dir)
                     : abl_fail(err, ABL_EIO, "%s: cannot create the lock file %s (%s)", target,
                                path, strerror(e));
+            free(dir);
             free(path);
             return st;
         }

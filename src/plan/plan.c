@@ -188,10 +188,14 @@ static abl_status set_kv(cfg_node *node, const char *key, const char *value, abl
     return cfg_set(node, buf, err);
 }
 
+/* How plan.yaml writes a coordinate (set_vec); plan.json reports the same (yaml_mm). */
+#define YAML_MM "%.4f"
+
 static abl_status set_vec(cfg_node *node, const char *key, const double v[3], abl_error *err)
 {
     char val[160];
-    snprintf(val, sizeof val, "[%.4f, %.4f, %.4f]", v[0] + 0.0, v[1] + 0.0, v[2] + 0.0);
+    snprintf(val, sizeof val, "[" YAML_MM ", " YAML_MM ", " YAML_MM "]", v[0] + 0.0, v[1] + 0.0,
+             v[2] + 0.0);
     return set_kv(node, key, val, err);
 }
 
@@ -1628,7 +1632,7 @@ static abl_status plan_journal_open(plan_ctx *C, abl_error *err)
 static double yaml_mm(double x)
 {
     char b[64];
-    snprintf(b, sizeof b, "%.4f", x + 0.0);
+    snprintf(b, sizeof b, YAML_MM, x + 0.0);
     return strtod(b, NULL) + 0.0;
 }
 

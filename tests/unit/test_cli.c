@@ -850,46 +850,40 @@ static void test_sighup_checkpoints(void)
     CU_ASSERT(!tu_exists(ckpt2)); /* a finished run removes its checkpoint */
 }
 
-/* A 30^3 field /T of 37.5 with a units attribute written as a fixed-length string (what
- * h5py's np.bytes_, MATLAB's h5writeatt and many C writers make), or as n such strings. */
-static void write_fixed_units(const char *path, const char *units, int n)
+/* A 30^3 field /T of 37.5 (write_field_h5, the catalogue's writer; file relative to the
+ * scratch directory) with a units attribute written as a fixed-length string (what h5py's
+ * np.bytes_, MATLAB's h5writeatt and many C writers make), as n such strings, or (n = 0) as a
+ * number. */
+static void write_fixed_units(const char *file, const char *units, int n)
 {
-    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    CU_ASSERT_FATAL(f >= 0);
-    hsize_t dims[3] = {30, 30, 30};
-    hid_t sp = H5Screate_simple(3, dims, NULL);
+    const int dims[3] = {30, 30, 30};
     double *v = malloc(27000 * sizeof *v);
     CU_ASSERT_FATAL(v != NULL);
     for (int i = 0; i < 27000; i++) v[i] = 37.5;
-    hid_t d = H5Dcreate2(f, "T", H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    CU_ASSERT(d >= 0 && H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
+    write_field_h5(file, "T", dims, v, NULL);
     free(v);
-    if (n == 0) { /* a number where the text belongs */
-        const double one = 1.0;
-        hid_t as = H5Screate(H5S_SCALAR);
-        hid_t a = H5Acreate2(d, "units", H5T_IEEE_F64LE, as, H5P_DEFAULT, H5P_DEFAULT);
-        CU_ASSERT(a >= 0 && H5Awrite(a, H5T_NATIVE_DOUBLE, &one) >= 0);
-        H5Aclose(a);
-        H5Sclose(as);
-        H5Dclose(d);
-        H5Sclose(sp);
-        H5Fclose(f);
-        return;
-    }
-    hid_t ty = H5Tcopy(H5T_C_S1);
-    H5Tset_size(ty, strlen(units));
-    H5Tset_strpad(ty, H5T_STR_NULLPAD);
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s", tu_tmpdir(), file);
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t d = f >= 0 ? H5Dopen2(f, "T", H5P_DEFAULT) : -1;
+    CU_ASSERT_FATAL(d >= 0);
+    const double one = 1.0;
     hsize_t na = (hsize_t)n;
-    hid_t as = n == 1 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &na, NULL);
+    hid_t ty = n == 0 ? H5Tcopy(H5T_IEEE_F64LE) : H5Tcopy(H5T_C_S1);
+    if (n > 0) {
+        H5Tset_size(ty, strlen(units));
+        H5Tset_strpad(ty, H5T_STR_NULLPAD);
+    }
+    hid_t as = n <= 1 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &na, NULL);
     char buf[64] = "";
     for (int k = 0; k < n; k++) memcpy(buf + k * strlen(units), units, strlen(units));
     hid_t a = H5Acreate2(d, "units", ty, as, H5P_DEFAULT, H5P_DEFAULT);
-    CU_ASSERT(a >= 0 && H5Awrite(a, ty, buf) >= 0);
+    CU_ASSERT(a >= 0 && H5Awrite(a, n == 0 ? H5T_NATIVE_DOUBLE : ty,
+                                 n == 0 ? (const void *)&one : (const void *)buf) >= 0);
     H5Aclose(a);
     H5Sclose(as);
     H5Tclose(ty);
     H5Dclose(d);
-    H5Sclose(sp);
     H5Fclose(f);
 }
 
@@ -919,7 +913,7 @@ static void test_fixed_length_units(void)
                  {"degC", 2, 2, "has units '(2 strings)'"},
                  {"", 0, 2, "has units '(not a text)'"}};
     for (int k = 0; k < 4; k++) {
-        snprintf(p, sizeof p, "%s/f%d.h5", dir, k);
+        snprintf(p, sizeof p, "fixed_units/f%d.h5", k);
         write_fixed_units(p, cases[k].units, cases[k].n);
         snprintf(cmd, sizeof cmd,
                  "cd '%s' && '%s' run s.yaml -o o%d.h5 -q --set "

@@ -587,6 +587,21 @@ static void test_f32_flipped_permuted_world(void)
                             (const int64_t[8]){3, 6, 3, 4, 1, 1, 1, 1}, 1, 0);
 }
 
+/* A NIfTI-1 int16 file of dim with the header's scl_slope and scl_inter set by hand (the
+ * library writes scl_* from the nim). */
+static void write_scaled_i16(const char *path, const int64_t dim[8], const int16_t *data,
+                             size_t bytes, double slope, double inter)
+{
+    nifti_image *nim = nifti_make_new_nim(dim, DT_INT16, 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(nim);
+    memcpy(nim->data, data, bytes);
+    nim->scl_slope = slope;
+    nim->scl_inter = inter;
+    nifti_set_filenames(nim, path, 0, 1);
+    nifti_image_write(nim);
+    nifti_image_free(nim);
+}
+
 /* int16 stored values with scl_slope 2, scl_inter 1 are the labels 2v + 1 (NIfTI-1 scaling);
  * a big-endian copy of the same file reads the same. */
 static void test_scaling_and_byte_order(void)
@@ -600,15 +615,7 @@ static void test_scaling_and_byte_order(void)
     int16_t data[60];
     for (int i = 0; i < 60; i++)
         data[i] = (int16_t)(i * 2);
-    /* written by hand-set scaling: the library writes scl_* from the nim */
-    nifti_image *nim = nifti_make_new_nim(dim, DT_INT16, 1);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(nim);
-    memcpy(nim->data, data, sizeof data);
-    nim->scl_slope = 2;
-    nim->scl_inter = 1;
-    nifti_set_filenames(nim, path, 0, 1);
-    nifti_image_write(nim);
-    nifti_image_free(nim);
+    write_scaled_i16(path, dim, data, sizeof data, 2, 1);
 
     /* Big-endian copy: swap the 348-byte header with the library, then each int16. */
     FILE *f = fopen(path, "rb");
@@ -656,14 +663,7 @@ static void test_scaled_labels_float_slope(void)
         for (int i = 0; i < 24; i++)
             data[i] = (int16_t)(10 * (i % 7));
         if (t) data[5] = 35;
-        nifti_image *nim = nifti_make_new_nim(dim, DT_INT16, 1);
-        CU_ASSERT_PTR_NOT_NULL_FATAL(nim);
-        memcpy(nim->data, data, sizeof data);
-        nim->scl_slope = 0.1;
-        nim->scl_inter = 0;
-        nifti_set_filenames(nim, path, 0, 1);
-        nifti_image_write(nim);
-        nifti_image_free(nim);
+        write_scaled_i16(path, dim, data, sizeof data, 0.1, 0);
         abl_mesh m;
         abl_error e = {0};
         abl_status st = nifti_read_labels(path, &m, NULL, &e);
