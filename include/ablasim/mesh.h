@@ -36,6 +36,9 @@ typedef struct {
                        * hint, and the way in of several libhdf5 faults on corrupt files) */
     double timeout_s; /* guarded read: time limit; <= 0: ABL_MESH_READ_TIMEOUT_S */
     bool optional;    /* mesh_read_field: a missing dataset is no error (out->values NULL) */
+    const char *names_dataset; /* mesh_read_field: also read this 1-D string dataset (an
+                                * ablasim result's /grid/material_names) into out->names as
+                                * "0:liver,1:tumour"; NULL when the file has none */
 } abl_mesh_read_opts;
 
 #define ABL_MESH_READ_TIMEOUT_S 60.0
@@ -66,6 +69,7 @@ typedef struct {
      * can refuse a field that is not what it needs (scenario.c: initial fields) */
     char units[32];
     int file_complete;
+    char *names; /* opts->names_dataset's strings, "0:a,1:b" (NULL: not asked for, or absent) */
 } abl_field_file;
 
 /* Read the field `dataset` (an absolute HDF5 path) of path, guarded like mesh_read_ex (opts as

@@ -121,6 +121,10 @@ typedef struct abl_scenario {
      * freeze counts and their hysteresis flag (frozen_state, 0/1) */
     abl_field_file initial_hot[ABL_MAX_THRESHOLDS], initial_cold[ABL_MAX_THRESHOLDS];
     abl_field_file initial_freeze_cycles, initial_frozen_state;
+    /* the state's tissue layout: its /grid/labels (material index per voxel) with names =
+     * its /grid/material_names (values NULL for a file without them); compared with this
+     * run's in build_grid (sim.c), which notes a difference */
+    abl_field_file initial_layout;
     bool ex_vivo;               /* physics.ex_vivo_temperature_C given: no perfusion, no
                                  * metabolic heat, specimen and faces at T_ex_vivo_C */
     double T_ex_vivo_C;

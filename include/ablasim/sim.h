@@ -52,6 +52,9 @@ typedef struct abl_sim {
     int nmat;
     int mat_tissue[ABL_MAX_MATERIALS]; /* material index -> tissue index */
     uint8_t *material, *cls;
+    /* physics.initial_state_file: a sentence when the state's tissue layout differs from this
+     * run's (build_grid), else empty; the CLI prints it as a note */
+    char state_layout_note[640];
     /* Every per-voxel map that evolves is a row of the field table (field_rows.h, fields.h):
      * allocated, freed, checkpointed, range-checked on resume, written to the result and the
      * XDMF by iterating fields[]; the named pointers below serve the hot loops. */

@@ -613,6 +613,8 @@ int cmd_run(int argc, char **argv)
                     "such map\n",
                     f->result_path, sc->initial_T_path);
     }
+    if (sim->state_layout_note[0])
+        fprintf(stderr, "ablasim run: note: %s\n", sim->state_layout_note);
     int rc = execute("run", sc, sim, out, quiet, ckpt, ckpt_every, -1, NULL, &g,
                      dt_check ? &dtref : NULL);
     dt_reference_free(&dtref);

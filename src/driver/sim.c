@@ -107,6 +107,50 @@ static abl_status check_initial_field(const abl_scenario *sc, const abl_grid *g,
     return ABL_OK;
 }
 
+/* physics.initial_state_file: the state's tissue at each voxel (its /grid/labels, a material
+ * index, named by its /grid/material_names "0:liver,1:tumour") against this run's. A second
+ * ablation after a hydrodissection changes tissue on purpose; a state of another phantom or
+ * patient on a grid of the same size does not, and its maps would be laid over the wrong
+ * anatomy without a word (RELIABILITY.md, session 30). A difference becomes
+ * s->state_layout_note; the run goes on. */
+static void note_state_layout(abl_sim *s)
+{
+    const abl_scenario *sc = s->sc;
+    const abl_field_file *f = &sc->initial_layout;
+    s->state_layout_note[0] = '\0';
+    if (!sc->initial_is_state || !f->values || !f->names) return;
+    /* index -> name from "0:liver,1:tumour" (tissue names hold no ',' or ':') */
+    char names[256][ABL_TISSUE_NAME_LEN];
+    for (int m = 0; m < 256; m++) names[m][0] = '\0';
+    for (const char *p = f->names; *p;) {
+        char *end;
+        long m = strtol(p, &end, 10);
+        const char *comma = strchr(p, ',');
+        const size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (end != p && *end == ':' && m >= 0 && m < 256 && (size_t)(end + 1 - p) <= len)
+            snprintf(names[m], sizeof names[m], "%.*s", (int)(len - (size_t)(end + 1 - p)),
+                     end + 1);
+        p += len + (comma ? 1 : 0);
+    }
+    const abl_grid *g = &s->grid;
+    size_t ndiff = 0, first = 0;
+    for (size_t c = 0; c < g->n; c++) {
+        const double v = f->values[c];
+        const char *there = v >= 0.0 && v < 256.0 ? names[(int)v] : "";
+        const char *here = sc->tissues.t[s->mat_tissue[s->material[c]]].name;
+        if (strcmp(there, here) != 0 && ndiff++ == 0) first = c;
+    }
+    if (ndiff == 0) return;
+    const double v = f->values[first];
+    const char *there = v >= 0.0 && v < 256.0 && names[(int)v][0] ? names[(int)v] : "(unnamed)";
+    snprintf(s->state_layout_note, sizeof s->state_layout_note,
+             "the initial state %s has another tissue than this run in %zu of %zu voxels (the "
+             "first at voxel (i, j, k) = (%zu, %zu, %zu): %s in the state, %s here); its maps "
+             "continue there as they are: check that the state belongs to this anatomy",
+             sc->initial_T_path, ndiff, g->n, first % g->sy, first / g->sy % (size_t)g->ny,
+             first / g->sz, there, sc->tissues.t[s->mat_tissue[s->material[first]]].name);
+}
+
 static abl_status build_grid(abl_sim *s, abl_error *err)
 {
     const abl_scenario *sc = s->sc;
@@ -205,6 +249,8 @@ static abl_status build_grid(abl_sim *s, abl_error *err)
         for (size_t q = 0; q < cnt; q++) s->material[idx[q]] = (uint8_t)m;
         free(idx);
     }
+
+    note_state_layout(s);
 
     /* class byte: the material where the voxel and its six neighbours share it (fast path) */
     const size_t sy = g->sy, sz = g->sz;

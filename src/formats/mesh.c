@@ -129,36 +129,30 @@ static char *join_names(char **v, size_t n)
     return s;
 }
 
-/* The optional label_names attribute: one string "0:fat,1:liver", or a 1-D array of strings
- * (element i names label i), fixed or variable length. */
-static abl_status read_label_names(const char *path, hid_t dset, char **out, abl_error *err)
+/* Strings stored as one string "0:fat,1:liver" or a 1-D array of strings (element i names
+ * label i), fixed or variable length, in an attribute (attr) or a dataset obj; what names it in
+ * messages. *out: the scalar form (join_names). */
+static abl_status read_string_list(const char *path, hid_t obj, bool attr, const char *what,
+                                   char **out, abl_error *err)
 {
     *out = NULL;
-    htri_t ex = H5Aexists(dset, H5A_LABEL_NAMES);
-    if (ex < 0)
-        return abl_fail(err, ABL_EIO, "%s: cannot query attribute %s of %s", path,
-                        H5A_LABEL_NAMES, H5_MESH_LABELS);
-    if (ex == 0) return ABL_OK;
-
     abl_status st = ABL_OK;
     hid_t mtype = -1;
     char **vals = NULL, *fixed = NULL;
     size_t n = 0;
     int is_vlen = 0, vlen_read = 0;
-    hid_t attr = H5Aopen(dset, H5A_LABEL_NAMES, H5P_DEFAULT);
-    hid_t type = attr >= 0 ? H5Aget_type(attr) : -1;
-    hid_t space = attr >= 0 ? H5Aget_space(attr) : -1;
-    if (attr < 0 || type < 0 || space < 0) {
-        st = abl_fail(err, ABL_EIO, "%s: cannot open attribute %s of %s", path, H5A_LABEL_NAMES,
-                      H5_MESH_LABELS);
+    hid_t type = attr ? H5Aget_type(obj) : H5Dget_type(obj);
+    hid_t space = attr ? H5Aget_space(obj) : H5Dget_space(obj);
+    if (type < 0 || space < 0) {
+        st = abl_fail(err, ABL_EIO, "%s: cannot open %s", path, what);
         goto done;
     }
     int rank = H5Sget_simple_extent_ndims(space);
     hssize_t npts = H5Sget_simple_extent_npoints(space);
     if (H5Tget_class(type) != H5T_STRING || rank > 1 || npts < 1 || npts > 256) {
         st = abl_fail(err, ABL_EINVAL,
-                      "%s: attribute %s of %s must be a string like \"0:fat,1:liver\" or a list "
-                      "of at most 256 strings", path, H5A_LABEL_NAMES, H5_MESH_LABELS);
+                      "%s: %s must be a string like \"0:fat,1:liver\" or a list of at most 256 "
+                      "strings", path, what);
         goto done;
     }
     n = (size_t)npts;
@@ -166,33 +160,30 @@ static abl_status read_label_names(const char *path, hid_t dset, char **out, abl
     mtype = H5Tcopy(H5T_C_S1);
     vals = calloc(n, sizeof *vals);
     if (mtype < 0 || !vals || H5Tset_cset(mtype, H5Tget_cset(type)) < 0) {
-        st = abl_fail(err, ABL_ENOMEM, "%s: out of memory reading %s", path, H5A_LABEL_NAMES);
+        st = abl_fail(err, ABL_ENOMEM, "%s: out of memory reading %s", path, what);
         goto done;
     }
     is_vlen = H5Tis_variable_str(type) > 0;
+    void *buf = NULL;
     if (is_vlen) {
-        if (H5Tset_size(mtype, H5T_VARIABLE) < 0 || H5Aread(attr, mtype, vals) < 0) {
-            st = abl_fail(err, ABL_EIO, "%s: cannot read attribute %s of %s", path,
-                          H5A_LABEL_NAMES, H5_MESH_LABELS);
-            goto done;
-        }
-        vlen_read = 1;
+        if (H5Tset_size(mtype, H5T_VARIABLE) < 0) goto read_failed;
+        buf = vals;
     } else {
         /* +1: a fixed-length string that fills its field has no terminator. */
         size_t sz = H5Tget_size(type) + 1;
         fixed = calloc(n, sz);
         if (!fixed) {
-            st = abl_fail(err, ABL_ENOMEM, "%s: out of memory reading %s", path,
-                          H5A_LABEL_NAMES);
+            st = abl_fail(err, ABL_ENOMEM, "%s: out of memory reading %s", path, what);
             goto done;
         }
-        if (H5Tset_size(mtype, sz) < 0 || H5Aread(attr, mtype, fixed) < 0) {
-            st = abl_fail(err, ABL_EIO, "%s: cannot read attribute %s of %s", path,
-                          H5A_LABEL_NAMES, H5_MESH_LABELS);
-            goto done;
-        }
+        if (H5Tset_size(mtype, sz) < 0) goto read_failed;
         for (size_t i = 0; i < n; i++) vals[i] = fixed + i * sz;
+        buf = fixed;
     }
+    if ((attr ? H5Aread(obj, mtype, buf) : H5Dread(obj, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                                                   buf)) < 0)
+        goto read_failed;
+    vlen_read = is_vlen;
     if (rank == 0) {
         const char *v = vals[0] ? vals[0] : "";
         size_t len = strlen(v) + 1;
@@ -201,8 +192,10 @@ static abl_status read_label_names(const char *path, hid_t dset, char **out, abl
     } else {
         *out = join_names(vals, n);
     }
-    if (!*out) st = abl_fail(err, ABL_ENOMEM, "%s: out of memory reading %s", path,
-                             H5A_LABEL_NAMES);
+    if (!*out) st = abl_fail(err, ABL_ENOMEM, "%s: out of memory reading %s", path, what);
+    goto done;
+read_failed:
+    st = abl_fail(err, ABL_EIO, "%s: cannot read %s", path, what);
 done:
     if (vlen_read)
         for (size_t i = 0; i < n; i++) H5free_memory(vals[i]);
@@ -211,7 +204,47 @@ done:
     close_id(mtype);
     close_id(space);
     close_id(type);
+    return st;
+}
+
+/* The optional label_names attribute of a mesh's labels (read_string_list's forms). */
+static abl_status read_label_names(const char *path, hid_t dset, char **out, abl_error *err)
+{
+    *out = NULL;
+    htri_t ex = H5Aexists(dset, H5A_LABEL_NAMES);
+    if (ex < 0)
+        return abl_fail(err, ABL_EIO, "%s: cannot query attribute %s of %s", path,
+                        H5A_LABEL_NAMES, H5_MESH_LABELS);
+    if (ex == 0) return ABL_OK;
+    hid_t attr = H5Aopen(dset, H5A_LABEL_NAMES, H5P_DEFAULT);
+    if (attr < 0)
+        return abl_fail(err, ABL_EIO, "%s: cannot open attribute %s of %s", path,
+                        H5A_LABEL_NAMES, H5_MESH_LABELS);
+    abl_status st = read_string_list(path, attr, true,
+                                     "attribute " H5A_LABEL_NAMES " of " H5_MESH_LABELS, out,
+                                     err);
     close_id(attr);
+    return st;
+}
+
+/* An optional 1-D string dataset (an ablasim result's /grid/material_names): *out NULL when
+ * the file has none. */
+static abl_status read_names_dataset(const char *path, hid_t file, const char *dsname,
+                                     char **out, abl_error *err)
+{
+    *out = NULL;
+    const char *slash = strrchr(dsname, '/');
+    char parent[256];
+    snprintf(parent, sizeof parent, "%.*s", slash ? (int)(slash - dsname) : 0, dsname);
+    /* H5Lexists fails on a path whose group is missing: test the group first */
+    if (parent[0] && H5Lexists(file, parent, H5P_DEFAULT) <= 0) return ABL_OK;
+    if (H5Lexists(file, dsname, H5P_DEFAULT) <= 0) return ABL_OK;
+    hid_t ds = H5Dopen2(file, dsname, H5P_DEFAULT);
+    if (ds < 0) return abl_fail(err, ABL_EIO, "%s: cannot open dataset %s", path, dsname);
+    char what[300];
+    snprintf(what, sizeof what, "dataset %s", dsname);
+    abl_status st = read_string_list(path, ds, false, what, out, err);
+    close_id(ds);
     return st;
 }
 
@@ -639,7 +672,7 @@ done:
 }
 
 static abl_status read_field_local(const char *path, const char *dsname, bool optional,
-                                   abl_field_file *out, abl_error *err)
+                                   const char *names_ds, abl_field_file *out, abl_error *err)
 {
     memset(out, 0, sizeof *out);
     h5_quiet q;
@@ -647,6 +680,8 @@ static abl_status read_field_local(const char *path, const char *dsname, bool op
     hid_t file = -1;
     abl_status st = open_h5(path, "fields", &file, err);
     if (st == ABL_OK) st = read_field(path, file, dsname, optional, out, err);
+    if (st == ABL_OK && out->values && names_ds)
+        st = read_names_dataset(path, file, names_ds, &out->names, err);
     close_id(file);
     quiet_end(&q);
     if (st != ABL_OK) mesh_field_free(out);
@@ -670,6 +705,7 @@ typedef struct {
     const char *dataset;
     bool names;
     bool optional; /* a field that may be absent: an OK answer with no voxels */
+    const char *names_dataset; /* a field's: its file's string dataset, sent as the names */
 } guard_req;
 
 typedef struct {
@@ -720,13 +756,15 @@ static void guard_child(int fd, const char *path, const guard_req *req)
     memset(&r, 0, sizeof r);
     abl_error e = {0};
     abl_status st = req->dataset
-                        ? read_field_local(path, req->dataset, req->optional, &r.field, &e)
+                        ? read_field_local(path, req->dataset, req->optional,
+                                           req->names_dataset, &r.field, &e)
                         : read_local(path, req->names, &r.mesh, &e);
     guard_header h;
     memset(&h, 0, sizeof h);
     h.magic = GUARD_MAGIC;
     h.status = (int32_t)st;
     const void *data = NULL;
+    const char *names = NULL;
     size_t data_bytes = 0;
     if (st == ABL_OK && req->dataset && !r.field.values) {
         /* an optional field that is absent: status OK, no voxels */
@@ -744,7 +782,8 @@ static void guard_child(int fd, const char *path, const guard_req *req)
             h.file_complete = r.field.file_complete;
         }
         h.nvoxels = (uint64_t)dims[0] * (uint64_t)dims[1] * (uint64_t)dims[2];
-        h.names_len = r.mesh.label_names ? (uint64_t)strlen(r.mesh.label_names) + 1 : 0;
+        names = req->dataset ? r.field.names : r.mesh.label_names;
+        h.names_len = names ? (uint64_t)strlen(names) + 1 : 0;
         data = req->dataset ? (const void *)r.field.values : (const void *)r.mesh.labels;
         data_bytes = (size_t)h.nvoxels * (req->dataset ? sizeof(double) : 1);
     } else {
@@ -753,7 +792,7 @@ static void guard_child(int fd, const char *path, const guard_req *req)
     const uint32_t trailer = GUARD_TRAILER;
     int ok = write_all(fd, &h, sizeof h) == 0 &&
              (data_bytes == 0 || write_all(fd, data, data_bytes) == 0) &&
-             (h.names_len == 0 || write_all(fd, r.mesh.label_names, (size_t)h.names_len) == 0) &&
+             (h.names_len == 0 || write_all(fd, names, (size_t)h.names_len) == 0) &&
              write_all(fd, &trailer, sizeof trailer) == 0;
     _exit(ok ? 0 : 1);
 }
@@ -826,6 +865,7 @@ static abl_status read_guarded(const char *path, const guard_req *req, const cha
     const size_t elem = req->dataset ? sizeof(double) : 1;
     const double deadline = now_s() + timeout_s;
     guard_header h;
+    char *names = NULL; /* the received names: out's label_names or field names */
     uint32_t trailer = 0;
     int r = read_until(p[0], &h, sizeof h, deadline);
     /* an optional field that is absent: an OK header with no voxels and nothing after it */
@@ -833,7 +873,8 @@ static abl_status read_guarded(const char *path, const guard_req *req, const cha
                         req->dataset && req->optional && h.nvoxels == 0 && h.names_len == 0;
     if (r == 0 && !absent && (h.magic != GUARD_MAGIC || (h.status == ABL_OK &&
                    (h.nvoxels == 0 || h.nvoxels > ABL_GRID_MAX_VOXELS ||
-                    h.names_len > GUARD_MAX_NAMES || (req->dataset && h.names_len)))))
+                    h.names_len > GUARD_MAX_NAMES ||
+                    (req->dataset && !req->names_dataset && h.names_len)))))
         r = 3;
     if (r == 0 && h.status == ABL_OK && !absent) {
         uint64_t n = 1;
@@ -860,8 +901,10 @@ static abl_status read_guarded(const char *path, const guard_req *req, const cha
             data = malloc((size_t)h.nvoxels * elem);
             if (req->dataset) out->field.values = data;
             else out->mesh.labels = data;
-            out->mesh.label_names = h.names_len ? malloc((size_t)h.names_len) : NULL;
-            if (!data || (h.names_len && !out->mesh.label_names)) {
+            names = h.names_len ? malloc((size_t)h.names_len) : NULL;
+            if (req->dataset) out->field.names = names;
+            else out->mesh.label_names = names;
+            if (!data || (h.names_len && !names)) {
                 st = abl_fail(err, ABL_ENOMEM, "%s: cannot allocate %llu bytes for %s", path,
                               (unsigned long long)(h.nvoxels * elem),
                               req->dataset ? req->dataset : H5_MESH_LABELS);
@@ -870,8 +913,8 @@ static abl_status read_guarded(const char *path, const guard_req *req, const cha
         }
         if (r == 0) r = read_until(p[0], data, (size_t)h.nvoxels * elem, deadline);
         if (r == 0 && h.names_len) {
-            r = read_until(p[0], out->mesh.label_names, (size_t)h.names_len, deadline);
-            if (r == 0 && out->mesh.label_names[h.names_len - 1] != '\0') r = 3;
+            r = read_until(p[0], names, (size_t)h.names_len, deadline);
+            if (r == 0 && names[h.names_len - 1] != '\0') r = 3;
         }
     }
     if (r == 0) r = read_until(p[0], &trailer, sizeof trailer, deadline);
@@ -923,11 +966,11 @@ static double guard_timeout_s(const abl_mesh_read_opts *opts)
 abl_status mesh_read_ex(const char *path, const abl_mesh_read_opts *opts, abl_mesh *out,
                         abl_error *err)
 {
-    const abl_mesh_read_opts def = {false, false, 0.0, false};
+    const abl_mesh_read_opts def = {0};
     if (!opts) opts = &def;
     if (opts->in_process) return read_local(path, !opts->skip_names, out, err);
     guard_result r;
-    const guard_req req = {NULL, !opts->skip_names, false};
+    const guard_req req = {NULL, !opts->skip_names, false, NULL};
     abl_status st = read_guarded(path, &req, "mesh", guard_timeout_s(opts), &r, err);
     *out = r.mesh;
     return st;
@@ -941,14 +984,15 @@ abl_status mesh_read(const char *path, abl_mesh *out, abl_error *err)
 abl_status mesh_read_field(const char *path, const char *dataset, const abl_mesh_read_opts *opts,
                            abl_field_file *out, abl_error *err)
 {
-    const abl_mesh_read_opts def = {false, false, 0.0, false};
+    const abl_mesh_read_opts def = {0};
     if (!opts) opts = &def;
     if (!dataset || dataset[0] != '/')
         return abl_fail(err, ABL_EINVAL, "%s: dataset name '%s' must be an absolute HDF5 path "
                         "such as /fields/T_final_C", path ? path : "", dataset ? dataset : "");
-    if (opts->in_process) return read_field_local(path, dataset, opts->optional, out, err);
+    if (opts->in_process)
+        return read_field_local(path, dataset, opts->optional, opts->names_dataset, out, err);
     guard_result r;
-    const guard_req req = {dataset, false, opts->optional};
+    const guard_req req = {dataset, false, opts->optional, opts->names_dataset};
     abl_status st = read_guarded(path, &req, "file", guard_timeout_s(opts), &r, err);
     *out = r.field;
     return st;
@@ -958,6 +1002,7 @@ void mesh_field_free(abl_field_file *f)
 {
     if (!f) return;
     free(f->values);
+    free(f->names);
     memset(f, 0, sizeof *f);
 }
 

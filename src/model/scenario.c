@@ -612,6 +612,19 @@ static abl_status parse_initial_field(cfg_node *phys, abl_scenario *sc, const ch
             (st = read_state_map(at, sp, H5_FROZEN_STATE, true, "allowed: 0 or 1", T0,
                                  &sc->initial_frozen_state, err)))
             return st;
+        /* the state's tissue layout, for the note a different one gets (sim.c build_grid);
+         * a file without /grid/labels (not written by a run) has none to compare */
+        {
+            abl_error e = {0};
+            const abl_mesh_read_opts lo = {.optional = true, .names_dataset = H5_MATERIAL_NAMES};
+            if ((st = mesh_read_field(sp, H5_LABELS, &lo, &sc->initial_layout, &e)))
+                return abl_fail(err, st, "%s: %s", at, e.msg);
+            for (int d = 0; d < 3 && sc->initial_layout.values; d++)
+                if (sc->initial_layout.dims[d] != T0->dims[d])
+                    return abl_fail(err, ABL_EINVAL,
+                                    "%s: %s: %s and %s differ in size", at, sp, H5_LABELS,
+                                    H5_T_FINAL);
+        }
         /* the running maps bound the temperature (as in a checkpoint) */
         const abl_field_file *T = &sc->initial_T;
         const size_t nx = (size_t)T->dims[0], nxy = nx * (size_t)T->dims[1];
@@ -1563,6 +1576,7 @@ void scenario_free(abl_scenario *sc)
     }
     mesh_field_free(&sc->initial_freeze_cycles);
     mesh_field_free(&sc->initial_frozen_state);
+    mesh_field_free(&sc->initial_layout);
     free(sc->output_path);
     free(sc->text);
     free(sc->file_text);

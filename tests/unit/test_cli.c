@@ -413,6 +413,18 @@ static void test_initial_state_freezing(void)
     CU_ASSERT_EQUAL(tu_run(cmd, NULL, errf), 0);
     char *e = tu_slurp(errf);
     CU_ASSERT(e && strstr(e, "time_at_or_above_45C_s counts this run only") != NULL);
+    CU_ASSERT(e && strstr(e, "another tissue") == NULL); /* the same anatomy: no note */
+    free(e);
+    /* a state of another tissue layout (here all liver, the run's muscle): continued, with a
+     * note naming the count and the first voxel (session 30: it was accepted without a word) */
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' run c.yaml -o other.h5 -q --set time.duration_s=1 --set "
+             "physics.initial_state_file=half.h5 --set grid.background=muscle",
+             dir, tu_bin());
+    CU_ASSERT_EQUAL(tu_run(cmd, NULL, errf), 0);
+    e = tu_slurp(errf);
+    CU_ASSERT(e && strstr(e, "another tissue than this run in 17280 of 17280 voxels") != NULL);
+    CU_ASSERT(e && strstr(e, "(0, 0, 0): liver in the state, muscle here") != NULL);
     free(e);
     /* the two 0/1 maps: units "1" and the sentence in "meaning" (session 29; the sentence was
      * the units); a state written before, with the sentence as units, continues the same */
