@@ -211,6 +211,9 @@ typedef struct {
     char magic[4];
     int datatype;
     int version; /* 1 or 2 */
+    /* what the library's header conversion turns from NaN or inf into 0 (FIXED_FLOAT) and so
+     * into a plausible grid: the quaternion, its offset and the intensity scaling */
+    double quatern[3], qoffset[3], scl_slope, scl_inter;
     union {
         nifti_1_header n1;
         nifti_2_header n2;
@@ -272,6 +275,12 @@ static abl_status read_raw_header(const char *path, raw_header *h, abl_error *er
         off = (double)n2->vox_offset;
         memcpy(h->magic, n2->magic, 4);
         h->datatype = n2->datatype;
+        const double q[6] = {n2->quatern_b, n2->quatern_c, n2->quatern_d,
+                             n2->qoffset_x, n2->qoffset_y, n2->qoffset_z};
+        memcpy(h->quatern, q, sizeof h->quatern);
+        memcpy(h->qoffset, q + 3, sizeof h->qoffset);
+        h->scl_slope = n2->scl_slope;
+        h->scl_inter = n2->scl_inter;
     } else {
         const nifti_1_header *n1 = p;
         for (int d = 0; d < 8; d++) {
@@ -281,6 +290,12 @@ static abl_status read_raw_header(const char *path, raw_header *h, abl_error *er
         off = n1->vox_offset;
         memcpy(h->magic, n1->magic, 4);
         h->datatype = n1->datatype;
+        const double q[6] = {n1->quatern_b, n1->quatern_c, n1->quatern_d,
+                             n1->qoffset_x, n1->qoffset_y, n1->qoffset_z};
+        memcpy(h->quatern, q, sizeof h->quatern);
+        memcpy(h->qoffset, q + 3, sizeof h->qoffset);
+        h->scl_slope = n1->scl_slope;
+        h->scl_inter = n1->scl_inter;
     }
     free(p);
     h->magic[3] = '\0';
@@ -300,6 +315,24 @@ static abl_status read_raw_header(const char *path, raw_header *h, abl_error *er
         return abl_fail(err, ABL_EINVAL, "%s: corrupt header: vox_offset = %g (at least %g)", path,
                         off, hsize);
     h->vox_offset = (int64_t)off;
+    /* the library would read NaN or inf here as 0: a corrupt quaternion as no rotation, a
+     * corrupt offset as origin 0, a corrupt scaling as none (labels 1 became 2: an adversarial
+     * test, session 30); refused like a non-finite sform */
+    static const char *const qname[6] = {"quatern_b", "quatern_c", "quatern_d",
+                                         "qoffset_x", "qoffset_y", "qoffset_z"};
+    for (int i = 0; i < 6; i++) {
+        const double v = i < 3 ? h->quatern[i] : h->qoffset[i - 3];
+        if (!isfinite(v))
+            return abl_fail(err, ABL_EINVAL,
+                            "%s: corrupt header: %s = %g; the orientation (qform) must be "
+                            "finite numbers",
+                            path, qname[i], v);
+    }
+    if (!isfinite(h->scl_slope) || !isfinite(h->scl_inter))
+        return abl_fail(err, ABL_EINVAL,
+                        "%s: corrupt header: scl_slope = %g, scl_inter = %g; the intensity "
+                        "scaling must be finite numbers (slope 0: no scaling)",
+                        path, h->scl_slope, h->scl_inter);
     return ABL_OK;
 }
 

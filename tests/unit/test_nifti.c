@@ -903,6 +903,40 @@ static void test_bad_pixdim(void)
     expect_fail(zero, ABL_EINVAL, "(dim[2]) = 0");
 }
 
+/* A NaN or inf in the quaternion, its offset or the intensity scaling (which the library reads
+ * as 0: no rotation, origin 0, no scaling; session 30) is refused naming the field. Patched
+ * into a valid NIfTI-1 file at the standard's byte offsets. */
+static void patch_f32(const char *src, const char *dst, long offset, float v)
+{
+    FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
+    CU_ASSERT_FATAL(in && out);
+    int c;
+    while ((c = fgetc(in)) != EOF) fputc(c, out);
+    fclose(in);
+    CU_ASSERT_EQUAL(fseek(out, offset, SEEK_SET), 0);
+    CU_ASSERT_EQUAL(fwrite(&v, sizeof v, 1, out), 1);
+    fclose(out);
+}
+
+static void test_nonfinite_qform_scaling(void)
+{
+    char good[700], bad[700];
+    tmp_path(good, sizeof good, "finite.nii");
+    tmp_path(bad, sizeof bad, "nonfinite.nii");
+    const int dims[3] = {3, 3, 3};
+    write_test_u8(good, dims);
+    abl_mesh m = {0};
+    abl_error e = {0};
+    CU_ASSERT_EQUAL_FATAL(nifti_read_labels(good, &m, NULL, &e), ABL_OK); /* the unpatched file */
+    mesh_free(&m);
+    patch_f32(good, bad, 256, NAN); /* quatern_b */
+    expect_fail(bad, ABL_EINVAL, "quatern_b = nan");
+    patch_f32(good, bad, 276, INFINITY); /* qoffset_z */
+    expect_fail(bad, ABL_EINVAL, "qoffset_z = inf");
+    patch_f32(good, bad, 116, NAN); /* scl_inter */
+    expect_fail(bad, ABL_EINVAL, "scl_inter = nan");
+}
+
 /* 10 degrees about z (a gantry-tilt-like rotation): rejected on reading and writing. */
 static void test_oblique(void)
 {
@@ -997,6 +1031,25 @@ static void test_scenario_on_nifti(void)
     CU_ASSERT(sim_step(s, 3, &err) == ABL_OK);
     sim_destroy(s);
     scenario_free(sc);
+
+    /* the grid keys' limits hold for a label map too (session 30): a file in metres (1 m
+     * voxels read as 1000 mm) and an origin 2e4 mm away are refused naming the file */
+    const double metres[3] = {1000.0, 0.8, 2.0}, far[3] = {-10.0, 2e4, 30.0};
+    const char *want[2] = {"along x the grid has 12 voxels of 1000 mm",
+                           "its origin (the centre of voxel 0) must be in [-1e4, 1e4] mm"};
+    for (int t = 0; t < 2; t++) {
+        nifti_geom_from_grid(&geom, dims, t ? sp : metres, t ? far : org);
+        CU_ASSERT_FATAL(nifti_write_u8(path, &geom, lab, &err) == ABL_OK);
+        sc = tu_scenario(yaml, NULL, 0);
+        CU_ASSERT_FATAL(sc != NULL);
+        s = NULL;
+        abl_error e2 = {0};
+        CU_ASSERT_EQUAL(sim_create(sc, &s, &e2), ABL_EINVAL);
+        CU_ASSERT_PTR_NOT_NULL(strstr(e2.msg, want[t]));
+        CU_ASSERT_PTR_NOT_NULL(strstr(e2.msg, path));
+        sim_destroy(s);
+        scenario_free(sc);
+    }
 }
 
 /* Load a scenario from text (files relative to configs/); on failure NULL and err filled. */
@@ -1223,6 +1276,7 @@ void register_nifti_tests(void)
     CU_add_test(s, "nifti float labels 0.5 / NaN -> EINVAL", test_float_half);
     CU_add_test(s, "nifti int16 label 300 / -1 -> EINVAL", test_label_300);
     CU_add_test(s, "nifti zero pixdim / zero size -> EINVAL", test_bad_pixdim);
+    CU_add_test(s, "nifti non-finite qform or scaling -> EINVAL", test_nonfinite_qform_scaling);
     CU_add_test(s, "nifti oblique affine -> EINVAL (read and write)", test_oblique);
     CU_add_test(s, "nifti failed write keeps the old file", test_write_failure_keeps_old);
     CU_add_test(s, "scenario on a NIfTI label map", test_scenario_on_nifti);
