@@ -340,6 +340,30 @@ abl_status basic_source_create(const abl_source_cfg *cfg, const abl_sim *sim, ab
                         g->origin_m[2] * 1e3, (g->origin_m[2] + (g->nz - 1) * g->h_m[2]) * 1e3,
                         SHAPE_FRAC_MIN);
     }
+    if (b->type == SRC_VOLUMETRIC) {
+        /* a power source that leaves the grid: its whole power_W would go into the part inside
+         * (the normalisation below), 8x the power density for a sphere an eighth inside (an
+         * adversarial test, session 30); the needles of rfa, mwa and cryo sources are refused
+         * alike. The grid's domain: its voxels' outer faces. */
+        double lo[3], hi[3];
+        shape_bounds(&cfg->shape, lo, hi);
+        const double n_ax[3] = {g->nx, g->ny, g->nz};
+        for (int d = 0; d < 3; d++) {
+            const double dlo = g->origin_m[d] - 0.5 * g->h_m[d];
+            const double dhi = g->origin_m[d] + (n_ax[d] - 0.5) * g->h_m[d];
+            const double tol = 1e-9 * g->h_m[d];
+            if (lo[d] < dlo - tol || hi[d] > dhi + tol) {
+                basic_destroy(s);
+                return abl_fail(err, ABL_EINVAL,
+                                "%s: source '%s': its %s spans %c %.2f..%.2f mm, beyond the "
+                                "grid's %.2f..%.2f mm (its voxels' outer faces): its power_W "
+                                "would all go into the part inside. Keep the shape inside "
+                                "the grid",
+                                cfg->where, cfg->name, shape_type_name(cfg->shape.type),
+                                "xyz"[d], lo[d] * 1e3, hi[d] * 1e3, dlo * 1e3, dhi * 1e3);
+            }
+        }
+    }
     b->val = malloc(b->n * sizeof *b->val);
     b->w = malloc(b->n * sizeof *b->w);
     if (!b->val || !b->w) {
@@ -347,7 +371,8 @@ abl_status basic_source_create(const abl_source_cfg *cfg, const abl_sim *sim, ab
         return abl_fail(err, ABL_ENOMEM, "out of memory creating source '%s'", cfg->name);
     }
     /* the grid's volume of the shape, sum f V_voxel: power is normalised to it, not to the
-     * analytic volume, so the discrete total is exactly P even where the shape leaves the grid */
+     * analytic volume, so the discrete total is exactly P (a volumetric shape lies inside the
+     * grid, above; a fixed-temperature one may leave it: it holds the voxels inside) */
     double sum = 0.0;
     for (size_t i = 0; i < b->n; i++) sum += b->frac[i];
     const double inv = 1.0 / (sum * grid_voxel_volume_m3(g));
