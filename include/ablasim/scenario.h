@@ -86,6 +86,9 @@ typedef struct abl_scenario {
     char **sets;      /* the --set assignments, in order */
     int nsets;
     char name[128];
+    /* sentences, one per line, about input that is accepted but does nothing (a source
+     * switched on after the run ends); `ablasim run` prints each as a note */
+    char notes[1024];
     abl_tissue_table tissues;
     char *tissues_path;
     char *devices_path; /* devices_file (read only when a source names a device) */

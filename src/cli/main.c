@@ -615,6 +615,12 @@ int cmd_run(int argc, char **argv)
     }
     if (sim->state_layout_note[0])
         fprintf(stderr, "ablasim run: note: %s\n", sim->state_layout_note);
+    for (const char *p = sc->notes; *p;) {
+        const char *nl = strchr(p, '\n');
+        const int len = nl ? (int)(nl - p) : (int)strlen(p);
+        fprintf(stderr, "ablasim run: note: %.*s\n", len, p);
+        p += len + (nl ? 1 : 0);
+    }
     int rc = execute("run", sc, sim, out, quiet, ckpt, ckpt_every, -1, NULL, &g,
                      dt_check ? &dtref : NULL);
     dt_reference_free(&dtref);

@@ -1446,6 +1446,17 @@ static abl_status parse_root(cfg_node *root, abl_scenario *sc, const char *base_
         (st = parse_initial_field(phys, sc, base_dir, err)) ||
         (st = parse_phase_change(phys, sc, err)))
         return st;
+    /* accepted, but it does nothing: said, not refused (a sweep over durations may pass a
+     * source's start on purpose; an adversarial test, session 30, found it silent) */
+    for (int i = 0; i < sc->nsources; i++) {
+        const abl_source_cfg *src = &sc->sources[i];
+        const size_t used = strlen(sc->notes);
+        if (src->on_s >= sc->duration_s && used < sizeof sc->notes)
+            snprintf(sc->notes + used, sizeof sc->notes - used,
+                     "%s: source '%s' is switched on at on_s = %g s, not before the run ends "
+                     "(time.duration_s = %g s): it delivers nothing\n",
+                     src->where, src->name, src->on_s, sc->duration_s);
+    }
     return ABL_OK;
 }
 

@@ -342,6 +342,38 @@ static void test_initial_state_needle_track(void)
  * both runs take the same steps on the same values. Voxels that freeze twice must exist (with
  * counts restarting at 0 the check would fail on them); a threshold the first run did not
  * track starts at 0 and says so (from_initial_state = 0, and a note on stderr). */
+/* Input that is accepted but does nothing is said (session 30): a source switched on after
+ * the run ends gets a note naming it, the run goes on (exit 0: a sweep over durations may pass
+ * a start on purpose); a source that starts in time gets none. */
+static void test_note_source_after_end(void)
+{
+    char dir[700], cmd[2000], errf[760], yaml[800];
+    tu_subdir(dir, sizeof dir, "note_after_end");
+    snprintf(errf, sizeof errf, "%s/err.txt", dir);
+    snprintf(yaml, sizeof yaml, "%s/s.yaml", dir);
+    char text[1000];
+    snprintf(text, sizeof text,
+             "name: s\ntissues_file: %s/configs/tissues.yaml\n"
+             "grid: {dims: [10, 10, 10], spacing_mm: [1, 1, 1], background: liver}\n"
+             "time: {duration_s: 5}\n"
+             "sources:\n  - {name: late, type: volumetric, on_s: 5, power_W: 1,\n"
+             "     shape: {type: sphere, center_mm: [0, 0, 0], radius_mm: 2}}\n",
+             tu_root());
+    tu_spit(yaml, text);
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' run s.yaml -o a.h5 -q", dir, tu_bin());
+    CU_ASSERT_EQUAL(tu_run(cmd, NULL, errf), 0);
+    char *e = tu_slurp(errf);
+    CU_ASSERT(e && strstr(e, "note: s.yaml:6: source 'late' is switched on at on_s = 5 s, not "
+                             "before the run ends (time.duration_s = 5 s)") != NULL);
+    free(e);
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' run s.yaml -o b.h5 -q --set sources.0.on_s=4.9",
+             dir, tu_bin());
+    CU_ASSERT_EQUAL(tu_run(cmd, NULL, errf), 0);
+    e = tu_slurp(errf);
+    CU_ASSERT(e && strstr(e, "note:") == NULL);
+    free(e);
+}
+
 static void test_initial_state_freezing(void)
 {
     char dir[700], cmd[4000], errf[760];
@@ -1568,6 +1600,7 @@ void register_cli_tests(void)
                 test_initial_field_continuation);
     CU_add_test(s, "initial state: the first ablation's needle track is kept",
                 test_initial_state_needle_track);
+    CU_add_test(s, "a source switched on after the run ends: a note", test_note_source_after_end);
     CU_add_test(s, "initial state with freezing: freeze counts and time maps continue",
                 test_initial_state_freezing);
     CU_add_test(s, "initial temperature field: a cold spot away from sources, active region",
