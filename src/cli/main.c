@@ -525,7 +525,7 @@ int cmd_run(int argc, char **argv)
             quiet = true;
         } else if (!strcmp(a, "--checkpoint-every")) {
             if (++i >= argc || !parse_seconds(argv[i], &ckpt_every))
-                return free(sets), usage_error("--checkpoint-every needs seconds > 0, got",
+                return free(sets), usage_error("--checkpoint-every needs seconds in (0, 1e7], got",
                                                i < argc ? argv[i] : "nothing", usage_run);
         } else if (!strcmp(a, "--checkpoint")) {
             if (++i >= argc || !ends_with(argv[i], ".h5"))
@@ -759,7 +759,7 @@ static int cmd_resume(int argc, char **argv)
             dt_check = true;
         } else if (!strcmp(a, "--checkpoint-every")) {
             if (++i >= argc || !parse_seconds(argv[i], &every))
-                return usage_error("--checkpoint-every needs seconds > 0, got",
+                return usage_error("--checkpoint-every needs seconds in (0, 1e7], got",
                                    i < argc ? argv[i] : "nothing", usage_resume);
         } else if (a[0] == '-') {
             return usage_error("unknown option", a, usage_resume);

@@ -410,8 +410,13 @@ abl_status cfg_set(cfg_node *root, const char *assignment, abl_error *err)
     char origin[512];
     snprintf(origin, sizeof origin, "--set %.*s", (int)(klen > 400 ? 400 : klen), assignment);
     const char *value = eq + 1;
-    if (!*value)
-        return abl_fail(err, ABL_EINVAL, "%s: empty value (write --set KEY=VALUE)", origin);
+    /* blanks, or a YAML comment (a value starting with '#'), are no value either: they were
+     * reported as "the file is empty" (an adversarial test, session 30) */
+    const char *v1 = value + strspn(value, " \t");
+    if (!*v1 || *v1 == '#')
+        return abl_fail(err, ABL_EINVAL, "%s: empty value%s (write --set KEY=VALUE)", origin,
+                        *v1 == '#' ? " ('#' starts a YAML comment; quote it to mean text)"
+                        : "");
     /* checkpoints record the overrides one a line: a line break would come back on resume as
      * two overrides, or none that parses (found by an adversarial review, session 23) */
     if (strpbrk(assignment, "\n\r"))
@@ -558,13 +563,15 @@ static int is_yaml_nonfinite(const char *s)
            !strcmp(s, ".inf") || !strcmp(s, ".Inf") || !strcmp(s, ".INF");
 }
 
-/* A well-formed number too large for a double (strtod sets ERANGE and returns HUGE_VAL). */
+/* A well-formed number a double cannot hold: too large (strtod sets ERANGE and returns
+ * HUGE_VAL), or so small that it underflows (ERANGE and a denormal or 0: "1e-320" was called
+ * "expected a number"; an adversarial test, session 30). */
 static int overflows(const char *s)
 {
     char *end;
     errno = 0;
-    double x = strtod(s, &end);
-    return end != s && *end == '\0' && errno == ERANGE && isinf(x);
+    (void)strtod(s, &end);
+    return end != s && *end == '\0' && errno == ERANGE;
 }
 
 abl_status cfg_node_double(cfg_node *node, const cfg_range *range, double *out, abl_error *err)
@@ -583,7 +590,8 @@ abl_status cfg_node_double(cfg_node *node, const cfg_range *range, double *out, 
                         path_, node->value, allowed);
     if (node->kind == CFG_SCALAR && overflows(node->value))
         return abl_fail(err, ABL_EINVAL,
-                        "%s: '%s' = %s is out of range (beyond double precision); allowed %s",
+                        "%s: '%s' = %s is out of range (beyond double precision: too large "
+                        "or too close to 0); allowed %s",
                         where_, path_, node->value, allowed);
     if (node->kind != CFG_SCALAR || !parse_number(node->value, &v))
         return abl_fail(err, ABL_EINVAL, "%s: '%s' = %s: expected a number, allowed %s", where_,

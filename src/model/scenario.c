@@ -1100,6 +1100,14 @@ static abl_status parse_probes(cfg_node *list, abl_scenario *sc, abl_error *err)
                 (st = cfg_get_vec(e, "to_mm", true, NULL, 3, &pos_range, b, err)) ||
                 (st = cfg_get_long(e, "points", true, 0, 2, ABL_MAX_PROBES, &np, err)))
                 return st;
+            /* a line of no length gave its points identical series (an adversarial test,
+             * session 30): a single point is position_mm */
+            if (a[0] == b[0] && a[1] == b[1] && a[2] == b[2])
+                return abl_fail(err, ABL_EINVAL,
+                                "%s: '%s': from_mm and to_mm are the same point (%g, %g, %g) "
+                                "mm: a line needs two different ends (one point: position_mm)",
+                                cfg_where(to, where, sizeof where),
+                                cfg_path(e, path, sizeof path), a[0], a[1], a[2]);
             p->line = true;
             p->npoints = (int)np;
             snprintf(p->where_a, sizeof p->where_a, "%s: '%s'",
