@@ -168,6 +168,9 @@ struct abl_source {
     const abl_source_ops *ops;
     char name[64];
     void *state;
+    /* a sentence about input that is accepted but may not be what was meant (a volumetric
+     * shape that leaves the grid), printed by `ablasim run` as a note; empty: none */
+    char note[768];
 };
 
 struct abl_sim;

@@ -615,6 +615,9 @@ int cmd_run(int argc, char **argv)
     }
     if (sim->state_layout_note[0])
         fprintf(stderr, "ablasim run: note: %s\n", sim->state_layout_note);
+    for (int i = 0; i < sim->nsources; i++)
+        if (sim->sources[i]->note[0])
+            fprintf(stderr, "ablasim run: note: %s\n", sim->sources[i]->note);
     for (const char *p = sc->notes; *p;) {
         const char *nl = strchr(p, '\n');
         const int len = nl ? (int)(nl - p) : (int)strlen(p);

@@ -199,7 +199,7 @@ static const cfg_keydecl source_decl[] = {
             "`volumetric`, `fixed_temperature`, `rfa`, `mwa`, `cryo`, `vessel`",
             "the keys below are those of the first two; `rfa`, `mwa`, `cryo` and `vessel` keys: "
             "docs/RFA.md, docs/MWA.md, docs/CRYO.md, docs/VESSEL.md"),
-    {"shape", "mm", "required", "a shape as above; volumetric: inside the grid",
+    {"shape", "mm", "required", "a shape as above",
      "every voxel it overlaps, by volume fraction (below)", .variants = 1u << SOURCE_KEYS_BASIC},
     {"power_W", "W", "–", "[0, 1e4]", "volumetric: constant total power",
      .variants = 1u << SOURCE_KEYS_BASIC},
