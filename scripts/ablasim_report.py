@@ -64,6 +64,7 @@ except ImportError as e:  # pragma: no cover - environment problem
     sys.exit(3)
 
 import ablasim_h5 as S  # HDF5 names, as in include/ablasim/h5_schema.h (beside this script)
+import ablasim_io  # atomic, symlink-safe writes that never hit an input (beside this script)
 
 # Grey level of a tissue: tissues are ranked roughly by CT density (dark = air, lung, fat;
 # light = bone) and the tissues present in the picture get evenly spaced greys in that order,
@@ -605,10 +606,8 @@ def draw(r, m, tumour, field, cold, zone, zone_label, c, through, png, crit, pla
     if (m and m.get("input_complete", 1.0) == 0) or r["complete"] == 0:
         line2 += "; INCOMPLETE input (--allow-incomplete)"
     fig.suptitle(line1 + "\n" + line2, fontsize=13)
-    tmp = png + ".tmp.png"
-    fig.savefig(tmp, dpi=110)
+    fig.savefig(png, dpi=110, format="png")  # png: the temporary of ablasim_io.write_files
     plt.close(fig)
-    os.replace(tmp, png)
 
 
 def plan_lines(plan, result_path):
@@ -750,11 +749,12 @@ def main():
                      "extremes": critical_extremes(cc, r)})
 
     png = os.path.join(outdir, "%s_slices.png" % os.path.basename(base))
-    try:
-        draw(r, m, tumour, field, cold, zone, zone_label, c, through, png, crit,
-             plan if plan and plan["plan"] else None)
-    except OSError as e:
-        fail(3, "%s: cannot write (%s)" % (png, e))
+    md = os.path.join(outdir, "%s_report.md" % os.path.basename(base))
+    inputs = [a.result, mpath, a.plan]
+    try:  # before the work: an output that is an input is refused, nothing written
+        ablasim_io.check_outputs([png, md], inputs)
+    except ablasim_io.WriteRefused as e:
+        fail(2, str(e))
 
     lines = ["# ablasim report: %s" % r["name"], "",
              "Result `%s`, simulated time %.0f s%s." % (
@@ -853,13 +853,20 @@ def main():
         if sel.any():
             lines.append("| %s | %.1f | %.1f |" % (n, r["tmax"][sel].max(), r["tmin"][sel].min()))
     lines += ["", "![slices](%s)" % os.path.basename(png), ""]
-    md = os.path.join(outdir, "%s_report.md" % os.path.basename(base))
-    try:
-        with open(md + ".tmp", "w") as fh:
+    def write_png(tmp):
+        draw(r, m, tumour, field, cold, zone, zone_label, c, through, tmp, crit,
+             plan if plan and plan["plan"] else None)
+
+    def write_md(tmp):
+        with open(tmp, "w") as fh:
             fh.write("\n".join(lines))
-        os.replace(md + ".tmp", md)
+
+    try:  # the picture and the report as a set: both replaced, or neither (session 30)
+        ablasim_io.write_files([(png, write_png), (md, write_md)], inputs)
+    except ablasim_io.WriteRefused as e:
+        fail(2, str(e))
     except OSError as e:
-        fail(3, "%s: cannot write (%s)" % (md, e))
+        fail(3, "%s, %s: cannot write (%s); neither was replaced" % (png, md, e))
     print(json.dumps({"png": png, "report": md, "verdict": m.get("verdict") if m else None}))
     return 0
 

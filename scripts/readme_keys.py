@@ -10,6 +10,7 @@ plan test suites fail when a section differs from the declarations in the code.
 usage: ablasim keys --markdown | readme_keys.py README.md [NAME]"""
 import os
 import sys
+import ablasim_io  # atomic, symlink-safe writes (beside this script)
 
 def main():
     if len(sys.argv) not in (2, 3):
@@ -29,9 +30,7 @@ def main():
     new = lines[: begin[0] + 1] + [""] + table.rstrip("\n").split("\n") + [""] + lines[end[0] :]
     text = "\n".join(new)
     if text != "\n".join(lines):
-        with open(path + ".tmp", "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(path + ".tmp", path)
+        ablasim_io.write_text(path, text)
         print(f"{path}: {name} reference rewritten")
     else:
         print(f"{path}: {name} reference up to date")

@@ -44,6 +44,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
+import ablasim_io  # atomic, symlink-safe writes (beside this script)
 
 NAME_RE = re.compile(r"^[a-z0-9_]+$")
 KEY_RE = re.compile(r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$")
@@ -286,10 +287,8 @@ def run_one(a, row, outdir):
             return (name, kinds, settings, "-", "-", "run failed: " +
                     (msg[-1] if msg else "exit %d" % r.returncode)[:100], "-",
                     "%.0f (%.0f)" % (wall, cpu))
-        with open(info + ".tmp", "w") as f:
-            json.dump({"wall_s": wall, "cpu_s": cpu, "sets": row["sets"],
-                       "threads": a.threads}, f)
-        os.replace(info + ".tmp", info)
+        ablasim_io.write_text(info, json.dumps({"wall_s": wall, "cpu_s": cpu,
+                                                "sets": row["sets"], "threads": a.threads}))
     crit_args = []
     for c in row["critical"]:
         crit_args += ["--critical", c]
@@ -443,8 +442,7 @@ def main():
         b, e = "<!-- scenarios:begin -->", "<!-- scenarios:end -->"
         if b in s and e in s:
             s = s[: s.index(b) + len(b)] + "\n" + table + s[s.index(e):]
-            open(readme + ".tmp", "w").write(s)
-            os.replace(readme + ".tmp", readme)
+            ablasim_io.write_text(readme, s)
     return 0
 
 

@@ -46,6 +46,7 @@ except ImportError as e:  # the report script has the same dependencies (README)
     sys.exit(3)
 
 import ablasim_h5 as S  # HDF5 names, as in include/ablasim/h5_schema.h (beside this script)
+import ablasim_io  # atomic, symlink-safe writes that never hit an input (beside this script)
 
 
 def fail(code, msg):
@@ -232,6 +233,11 @@ def main():
         fail(2, "--dir %s: must be a finite, non-zero vector" % " ".join(map(str, a.dir)))
     u /= np.linalg.norm(u)
     mpath = a.margin or (a.result[:-3] if a.result.endswith(".h5") else a.result) + ".margin.h5"
+    if a.json:
+        try:  # before any work: --json RESULT.h5 turned the result into JSON (session 30)
+            ablasim_io.check_outputs([a.json], [a.result, mpath])
+        except ablasim_io.WriteRefused as e:
+            fail(2, "--json %s" % e)
     d = read_margin_file(mpath)
     if not d["tumour"].any():
         fail(2, "%s: the tumour mask is empty" % mpath)
@@ -277,9 +283,12 @@ def main():
             v = float(v)
             return v if math.isfinite(v) else None
         clean = finite_or_none(rep)
-        with open(a.json + ".tmp", "w") as fo:
-            json.dump(clean, fo, indent=1)
-        os.replace(a.json + ".tmp", a.json)
+        try:
+            ablasim_io.write_text(a.json, json.dumps(clean, indent=1), [a.result, mpath])
+        except ablasim_io.WriteRefused as e:
+            fail(2, "--json %s" % e)
+        except OSError as e:
+            fail(3, "%s: cannot write (%s); nothing was replaced" % (a.json, e))
     return 0
 
 

@@ -33,6 +33,7 @@ import shlex
 import statistics
 import subprocess
 import sys
+import ablasim_io  # atomic, symlink-safe writes (beside this script)
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -177,10 +178,9 @@ def run_one(r, a, n, total):
             print("    FAILED (%d): %s" % (p.returncode, msg), flush=True)
         return r
     info = r["out"][:-3] + ".runinfo.json"
-    with open(info + ".tmp", "w") as f:
-        json.dump({"cmd": cmd_text(r["cmd"]), "wall_s": wall, "cpu_s": cpu,
-                   "date": time.strftime("%Y-%m-%d %H:%M:%S")}, f)
-    os.replace(info + ".tmp", info)
+    ablasim_io.write_text(info, json.dumps({"cmd": cmd_text(r["cmd"]), "wall_s": wall,
+                                            "cpu_s": cpu,
+                                            "date": time.strftime("%Y-%m-%d %H:%M:%S")}))
     r.update(status="ran", wall_s=wall, cpu_s=cpu)
     with LOCK:
         print("    done in %.0f s" % wall, flush=True)

@@ -1550,6 +1550,20 @@ static void test_report_run_id_and_incomplete(void)
     char *md = tu_slurp(p);
     CU_ASSERT(md && strstr(md, "result INCOMPLETE"));
     free(md);
+    /* the scripts never write over what they read (session 30: side_margin.py --json a.h5
+     * turned the result into JSON, exit 0): refused, exit 2, the files as they were (the
+     * margin command after it still reads both) */
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && { ! '%s/scripts/side_margin.py' a.h5 --json a.h5 -q && "
+             "! '%s/scripts/side_margin.py' a.h5 --json a.margin.h5 -q && "
+             "h5dump -H a.h5 > /dev/null && h5dump -H a.margin.h5 > /dev/null && "
+             "'%s/scripts/side_margin.py' a.h5 --json side.json -q > /dev/null && "
+             "grep -q criterion_mm side.json; }",
+             dir, tu_root(), tu_root(), tu_root());
+    CU_ASSERT_EQUAL(tu_run(cmd, NULL, errf), 0);
+    e = tu_slurp(errf);
+    CU_ASSERT(e && strstr(e, "--json a.h5 is the input a.h5: refusing to write over it"));
+    free(e);
 }
 
 /* ablasim_report.py --plan: the planned needle drawn over test_margin_and_report's result and
