@@ -773,6 +773,20 @@ static int cmd_resume(int argc, char **argv)
         }
     }
     if (!ckpt) return usage_error("missing CKPT.h5", NULL, usage_resume);
+    /* a checkpoint named through a symbolic link: the file it names is the checkpoint (its
+     * lock, the later checkpoints that replace it, its removal at the end); the link was
+     * removed and the spent checkpoint kept, which then blocked a new run (an adversarial
+     * test, session 30) */
+    static char ckpt_target[PATH_MAX];
+    struct stat lsb;
+    if (lstat(ckpt, &lsb) == 0 && S_ISLNK(lsb.st_mode)) {
+        char *real = fg_realpath(ckpt);
+        if (real && strlen(real) < sizeof ckpt_target) {
+            snprintf(ckpt_target, sizeof ckpt_target, "%s", real);
+            ckpt = ckpt_target;
+        }
+        free(real);
+    }
     if (threads) omp_set_num_threads(threads);
     abl_error err = {0};
     abl_scenario *sc = NULL;

@@ -1047,6 +1047,21 @@ static void test_resume_copied_and_moved(void)
              tu_bin());
     CU_ASSERT_EQUAL(tu_run(cmd, NULL, errf), 0);
     CU_ASSERT(tu_exists(out2));
+    /* resumed through a symbolic link: the checkpoint it names is consumed (the link was
+     * removed and the spent checkpoint kept, which then refused a new run; session 30) */
+    char ck3[800], out3[800];
+    snprintf(out3, sizeof out3, "%s/out/s.h5", d);
+    snprintf(ck3, sizeof ck3, "%s/out/s.ckpt.h5", d);
+    const char *args3[] = {tu_bin(), "run", confs, "-o", out3, "--checkpoint-every", "0.05",
+                           "--set", "grid.dims=[48,48,48]", "--set", "time.duration_s=900",
+                           "-q", NULL};
+    CU_ASSERT_FATAL(stop_at_checkpoint(args3, ck3) == 75);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s/out' && ln -s s.ckpt.h5 link.h5 && '%s' resume link.h5 -q && "
+             "! test -e s.ckpt.h5 && test -e s.h5 && '%s' run '%s' -o s.h5 -q --set "
+             "time.duration_s=5",
+             d, tu_bin(), tu_bin(), confs);
+    CU_ASSERT_EQUAL(tu_run(cmd, NULL, errf), 0);
 }
 
 /* What a command prints on standard output must reach it: with stdout a full disk (/dev/full)
