@@ -293,12 +293,17 @@ static abl_status build_grid(abl_sim *s, abl_error *err)
 /* ---- stencil tables and the time step ---------------------------------------------------- */
 
 /* k(T) = k37 (1 + beta (T - 37 C)), kept within [0.1, 10] x k37 so that no extrapolation of a
- * linear fit can reach a non-physical conductivity. */
+ * linear fit can reach a non-physical conductivity, and held at its value at ABL_T_MIN_C /
+ * ABL_T_MAX_C (-200 / 200 C) beyond them: the stable step (k_bound) is computed over that
+ * range, and a voxel above 200 C with a larger k made the explicit step unstable (a
+ * checkerboard to 1220 C in a numerics review, session 30). The linear fits are measured
+ * below 100 C; tissue above 200 C is dry. */
 static inline double linear_k(double k37, double beta_per_K, double T_C)
 {
     /* constant k (most tissues): k37 itself, the value the clamp below gives for beta = 0 */
     if (beta_per_K == 0.0) return k37;
-    const double f = 1.0 + beta_per_K * (T_C - 37.0);
+    const double T = T_C > ABL_T_MAX_C ? ABL_T_MAX_C : T_C < ABL_T_MIN_C ? ABL_T_MIN_C : T_C;
+    const double f = 1.0 + beta_per_K * (T - 37.0);
     /* comparisons, not fmin/fmax: those are calls into libm in the per-voxel hook (their NaN
      * rule has no single instruction), ~30 % of its time; a NaN T now gives a NaN k, which the
      * monitor's fault check reports, instead of the clamped 0.1 k37 */

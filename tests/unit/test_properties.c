@@ -172,6 +172,41 @@ static void damage_at(double T_C)
  * t_min R^(43 - T) (analytic-solutions.md G). A uniform field in an insulated box without
  * perfusion stays put up to rounding of the update (1e-13 K), which moves the rate by
  * Ea/(R T^2) dT ~ 3e-13 relative; with summation rounding, 1e-10 relative is a safe bound. */
+/* k(T) above 200 C: the stable step is computed with k at -200 and 200 C, so k is held there
+ * beyond (session 30: with k growing on, a 1-D bar heated past 250 C at the automatic step grew
+ * a checkerboard to 1220 C and stopped as a numerical fault). Half a watt into 5 voxels of a
+ * 21-voxel bar with beta = 0.02 /K reaches about 670 C at 60 s: the run must finish and the
+ * profile fall strictly from the centre to each end (any sawtooth would break that). */
+static void test_k_held_above_200C(void)
+{
+    const char *yaml =
+        "name: kt\n"
+        "tissues: {liver: {thermal_conductivity_W_per_mK: 0.5, density_kg_per_m3: 1000,\n"
+        "  specific_heat_J_per_kgK: 4000, perfusion_per_s: 0, metabolic_heat_W_per_m3: 0,\n"
+        "  thermal_conductivity_temp_coeff_per_K: 0.02}}\n"
+        "grid: {dims: [21, 1, 1], spacing_mm: [1, 1, 1], background: liver}\n"
+        "physics: {vaporisation: off}\n"
+        "boundary: {default: {type: insulated}, x_min: {type: fixed_temperature, "
+        "temperature_C: 37},\n"
+        "  x_max: {type: fixed_temperature, temperature_C: 37}}\n"
+        "time: {duration_s: 60}\n"
+        "sources:\n  - {type: volumetric, power_W: 0.5, shape: {type: box, "
+        "min_mm: [-2.5, -0.5, -0.5], max_mm: [2.5, 0.5, 0.5]}}\n";
+    abl_scenario *sc = tu_scenario(yaml, NULL, 0);
+    CU_ASSERT_FATAL(sc != NULL);
+    abl_sim *s = tu_sim(sc);
+    abl_error err = {0};
+    CU_ASSERT_FATAL(sim_step(s, s->nsteps_total, &err) == ABL_OK);
+    CU_ASSERT(s->T[10] > 300.0); /* the case reaches far above 200 C */
+    int monotone = 1;
+    for (int i = 0; i < 10; i++)
+        monotone &= s->T[i] < s->T[i + 1] && s->T[20 - i] < s->T[19 - i];
+    CU_ASSERT(monotone);
+    printf("\n  k(T) bar: centre %.1f C at 60 s, profile monotone %d", s->T[10], monotone);
+    sim_destroy(s);
+    scenario_free(sc);
+}
+
 static void test_damage_constant_T(void)
 {
     damage_at(60.0);
@@ -336,6 +371,8 @@ void register_property_tests(void)
     CU_add_test(s, "constant property hook equals fast path", test_hook_matches_constant_path);
     CU_add_test(s, "k(T) steady slab vs Kirchhoff solution, order 2", test_kirchhoff_steady);
     CU_add_test(s, "energy balance with k(T)", test_energy_with_kT);
+    CU_add_test(s, "k(T) held above 200 C: the automatic step stays stable",
+                test_k_held_above_200C);
     CU_add_test(s, "Arrhenius and CEM43 exact at constant T", test_damage_constant_T);
     CU_add_test(s, "perfusion shutdown enlarges the 55 C zone", test_perfusion_shutdown);
     CU_add_test(s, "perfusion shutdown threshold: one step against the closed form",
