@@ -1376,9 +1376,10 @@ static abl_status plan_region(abl_sim *s, abl_error *err)
             : (s->prop_fn || (!s->phase && !sc->perfusion_shutdown)))
         return ABL_OK;
     /* the window's top: the enthalpy curve's liquid range ends where boiling starts; with
-     * perfusion shutdown, W changes once the damage integral moves, at 39 C (monitor.c) */
+     * perfusion shutdown, W changes once the damage integral moves, at 39 C or the lower
+     * arrhenius_min_C (monitor.c) */
     double hi = sc->vaporisation ? sc->vap_lo_C : INFINITY;
-    if (sc->perfusion_shutdown) hi = fmin(hi, 39.0);
+    if (sc->perfusion_shutdown) hi = fmin(hi, fmin(39.0, sc->arrhenius_min_C));
     hi -= 0.5;
     const double lo = frz ? sc->freeze_liquidus_C : -INFINITY;
     if (!(lo < hi) || !(sc->T_arterial_C >= lo && sc->T_arterial_C <= hi)) return ABL_OK;

@@ -7,12 +7,13 @@
 
 /* One voxel of the damage maps (kernels.h abl_damage_maps). */
 static inline void damage_voxel(const abl_damage_maps *d, size_t c, double t, double dt_min,
-                                double interval_s)
+                                double interval_s, double gate_C)
 {
     const double R_gas = ABL_ARRHENIUS_R_J_PER_MOLK; /* kernels.h: the sets' own R */
-    if (!(t >= 39.0)) return; /* most voxels: nothing to read or write */
+    if (!(t >= gate_C)) return; /* most voxels: nothing to read or write */
     /* R^(43 - T): R = 0.5 at or above 43 C (2^(T-43)), 0.25 below (2^(-2(43-T))) */
-    d->cem43_min[c] += dt_min * (t >= 43.0 ? exp2(t - 43.0) : exp2(-2.0 * (43.0 - t)));
+    if (t >= 39.0)
+        d->cem43_min[c] += dt_min * (t >= 43.0 ? exp2(t - 43.0) : exp2(-2.0 * (43.0 - t)));
     const int m = d->material[c];
     if (t >= d->arrhenius_min_C && d->A_per_s[m] > 0) {
         const double rate = d->A_per_s[m] * exp(-d->Ea_J_mol[m] / (R_gas * (t + 273.15)));
@@ -36,6 +37,9 @@ size_t monitor_update(double T_lo, double T_hi, size_t n, const double *restrict
     size_t bad = (size_t)-1;
     const float dt = (float)interval_s;
     const double dt_min = interval_s / 60.0;
+    /* the damage maps start at 39 C (CEM43), or lower where the Arrhenius integral is asked to
+     * (arrhenius_min_C below 39 was silently cut at 39: a numerics review, session 30) */
+    const double gate_C = dmg && dmg->arrhenius_min_C < 39.0 ? dmg->arrhenius_min_C : 39.0;
     /* Most voxels sit between the coldest hot threshold and the warmest cold one: a block whose
      * range reaches no threshold does not touch a time map, so the pass costs ~24 B/voxel (T,
      * T_max, T_min) plus the write-back of the two running maps; the damage maps are touched
@@ -80,8 +84,9 @@ size_t monitor_update(double T_lo, double T_hi, size_t n, const double *restrict
                 for (size_t c = c0; c < c1; c++)
                     if (T[c] <= x) tc[c] += dt;
             }
-        if (dmg && hi >= 39.0)
-            for (size_t c = c0; c < c1; c++) damage_voxel(dmg, c, T[c], dt_min, interval_s);
+        if (dmg && hi >= gate_C)
+            for (size_t c = c0; c < c1; c++)
+                damage_voxel(dmg, c, T[c], dt_min, interval_s, gate_C);
     }
     return bad;
 }
