@@ -224,8 +224,26 @@ abl_status journal_open(sweep_journal *j, const abl_sweep *sw, sweep_row *rows, 
     abl_status st;
     if ((st = sweep_mkdirs(sw->output_dir, err))) return st;
     snprintf(j->path, sizeof j->path, "%s/%s", sw->output_dir, SWEEP_JOURNAL);
-    j->fd = open(j->path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    /* the journal is the sweep's own file: not through a symbolic link, not a second name of
+     * another file (an empty file elsewhere linked in as journal.txt received the journal: an
+     * adversarial test, session 30; the locks refuse such names alike) */
+    j->fd = open(j->path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (j->fd < 0 && errno == ELOOP)
+        return abl_fail(err, ABL_EIO,
+                        "%s is a symbolic link; the sweep's journal is its own file: remove the "
+                        "link (the sweep starts a new journal) or point output_dir elsewhere",
+                        j->path);
     if (j->fd < 0) return abl_fail(err, ABL_EIO, "%s: cannot open: %s", j->path, strerror(errno));
+    struct stat lb;
+    if (fstat(j->fd, &lb) == 0 && (!S_ISREG(lb.st_mode) || lb.st_nlink > 1)) {
+        close(j->fd);
+        j->fd = -1;
+        return abl_fail(err, ABL_EIO,
+                        "%s is %s; the sweep's journal is its own file: remove it (the sweep "
+                        "starts a new journal) or point output_dir elsewhere",
+                        j->path, S_ISREG(lb.st_mode) ? "a second name (hard link) of another file"
+                                                     : "not a regular file");
+    }
     /* One writer per journal: a second sweep on the same output_dir would interleave points. */
     struct flock fl = {0};
     fl.l_type = F_WRLCK;

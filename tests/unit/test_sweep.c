@@ -615,6 +615,38 @@ static void run_sweep_file(const char *path, const sweep_run_opts *opts, sweep_s
     sweep_free(sw);
 }
 
+/* The journal is the sweep's own file (session 30: an empty file elsewhere, linked in as
+ * journal.txt by a symbolic or a hard link, received the journal, exit 0): both are refused
+ * before anything is written, the other file stays empty. */
+static void test_journal_not_a_link(void)
+{
+    char base[800], path[800], out[800], jpath[900], victim[800], cmd[4000];
+    snprintf(base, sizeof base, "%s/jl_base.yaml", tu_tmpdir());
+    demo_copy(base, NULL);
+    snprintf(victim, sizeof victim, "%s/jl_victim.txt", tu_tmpdir());
+    for (int hard = 0; hard < 2; hard++) {
+        snprintf(out, sizeof out, "%s/jl_out%d", tu_tmpdir(), hard);
+        snprintf(path, sizeof path, "%s/jl%d.yaml", tu_tmpdir(), hard);
+        snprintf(jpath, sizeof jpath, "%s/journal.txt", out);
+        snprintf(cmd, sizeof cmd, ": > '%s' && mkdir -p '%s' && ln %s '%s' '%s'", victim, out,
+                 hard ? "" : "-s", victim, jpath);
+        CU_ASSERT_FATAL(tu_sh(cmd) == 0);
+        spit_sweep(path, base, out, "  - {key: sources.0.schedule.1.temperature_C, values: [80]}\n",
+                   "");
+        abl_sweep *sw = NULL;
+        abl_error err = {0};
+        sweep_run_opts opts = {1, 1, NULL, NULL, NULL};
+        sweep_summary sum;
+        CU_ASSERT_FATAL(sweep_load(path, &sw, &err) == ABL_OK);
+        CU_ASSERT_EQUAL(sweep_run(sw, &opts, &sum, &err), ABL_EIO);
+        CU_ASSERT(strstr(err.msg, hard ? "a second name (hard link)" : "is a symbolic link") !=
+                  NULL);
+        sweep_free(sw);
+        struct stat sb;
+        CU_ASSERT(stat(victim, &sb) == 0 && sb.st_size == 0);
+    }
+}
+
 static void test_journal_refuses_other_sweep(void)
 {
     char base[800], path[800], out[800], jpath[900];
@@ -1779,6 +1811,7 @@ void register_sweep_tests(void)
     CU_add_test(s, "a failed point is a row, not retried", test_failed_point_is_a_row);
     CU_add_test(s, "journal of another sweep is refused, untouched",
                 test_journal_refuses_other_sweep);
+    CU_add_test(s, "journal: not through a symbolic or hard link", test_journal_not_a_link);
     CU_add_test(s, "a point's result file is written under its lock", test_point_result_locked);
     CU_add_test(s, "margin_min_mm is ablasim margin's, needle track included",
                 test_margin_column_equals_margin);
