@@ -43,6 +43,11 @@ abl_status fg_require_regular(const char *role, const char *path, abl_error *err
 /* Do two names denote the same file (same inode when both exist, else the same resolved
  * path)? */
 bool fg_same_file(const char *a, const char *b);
+/* A result, margin file or phantom named like a checkpoint (*.ckpt.h5, the name a run gives
+ * its checkpoint by default) where such a file exists: an interrupted run's checkpoint that
+ * `run -o X.ckpt.h5` replaced without a word (an adversarial test, session 30). ABL_EINVAL
+ * naming role and path; ABL_OK when the name is another or no file has it. */
+abl_status fg_refuse_checkpoint_name(const char *role, const char *path, abl_error *err);
 /* The resolved absolute name of an existing file (realpath), malloc'ed; NULL otherwise. */
 char *fg_realpath(const char *path);
 /* The directory part of a path, as written: "." without a slash, "/" for "/x", else everything

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "ablasim/margin.h"
+#include "ablasim/fileguard.h"
 #include "ablasim/output.h"
 #include "commands.h"
 
@@ -336,6 +337,10 @@ int cmd_margin(int argc, char **argv)
         size_t len = strlen(o.out_path);
         if (len < 4 || strcmp(o.out_path + len - 3, ".h5"))
             return usage_error("the margin file name must end in .h5, got", o.out_path);
+        if (fg_refuse_checkpoint_name("margin file", o.out_path, &err) != ABL_OK) {
+            fprintf(stderr, "ablasim margin: error: %s\n", err.msg);
+            return abl_status_exit_code(err.status);
+        }
     }
     if (!isnan(o.threshold) && (o.criterion == ABL_ZONE_OMEGA || o.criterion == ABL_ZONE_CEM43) &&
         !(o.threshold > 0))

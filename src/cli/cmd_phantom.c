@@ -192,7 +192,8 @@ int cmd_phantom(int argc, char **argv)
         if (!st) {
             snprintf(tmp, len, "%s.tmp", out);
             snprintf(lk, len, "%s.lock", out);
-            st = fileset_output(fs, "phantom mesh", out, &err);
+            st = fg_refuse_checkpoint_name("phantom mesh", out, &err);
+            if (!st) st = fileset_output(fs, "phantom mesh", out, &err);
         }
         if (!st) st = fileset_output(fs, "phantom mesh temporary", tmp, &err);
         if (!st) st = fileset_output(fs, "phantom mesh lock", lk, &err);

@@ -345,6 +345,7 @@ static abl_status guard_run(run_guard *g, const abl_scenario *sc, bool fresh,
     snprintf(ck_tmp, sizeof ck_tmp, "%s.tmp", ckpt);
     snprintf(ck_lock, sizeof ck_lock, "%s.lock", ckpt);
     if (fresh) st = fileset_input(fs, "scenario", sc->path, err);
+    if (!st && fresh) st = fg_refuse_checkpoint_name("output", out, err);
     if (!st && ckpt_in) st = fileset_input(fs, "checkpoint being resumed", ckpt_in, err);
     if (!st) st = scenario_declare_inputs(sc, fs, err);
     for (int i = 0; i < nn && !st; i++) st = fileset_output(fs, names[i].role, names[i].path, err);

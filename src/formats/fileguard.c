@@ -256,6 +256,19 @@ char *fg_dirname(const char *path)
     return d;
 }
 
+abl_status fg_refuse_checkpoint_name(const char *role, const char *path, abl_error *err)
+{
+    static const char suffix[] = ".ckpt.h5";
+    const size_t n = strlen(path), k = sizeof suffix - 1;
+    struct stat sb;
+    if (n < k || strcmp(path + n - k, suffix) != 0 || lstat(path, &sb) != 0) return ABL_OK;
+    return abl_fail(err, ABL_EINVAL,
+                    "%s %s exists and is named like a checkpoint (an interrupted run's, which "
+                    "'ablasim resume %s' continues); it is not replaced: choose another name, "
+                    "or remove it first",
+                    role, path, path);
+}
+
 bool fg_same_file(const char *a, const char *b)
 {
     fg_entry x = {0}, y = {0};
