@@ -64,11 +64,16 @@ static inline const char *abl_precond_name(int p)
 }
 
 typedef struct {
-    double tol;   /* stop when ||r||_free <= tol * the reference norm given to pcg_solve */
+    double tol;   /* stop when ||r||_free <= tol * the reference norm (below) */
     int max_iter; /* ABL_ENUM when reached first */
     /* message parts (static strings): prefix naming the solve ("" or "electric potential: "),
      * and the remedy named when max_iter is reached / when p.Ap <= 0 */
     const char *what, *hint_max_iter, *hint_breakdown;
+    /* the reference norm: 0, the b_norm given to pcg_solve; f > 0, the initial residual
+     * ||b - A x0||_free, but at least f * b_norm. The heat step takes the initial residual:
+     * relative to ||b|| (dominated by C/dt times the temperature level) each step left an
+     * error of tol |T| whatever dt, which many small steps added up (session 30 review). */
+    double initial_floor;
 } abl_pcg_opts;
 
 typedef struct abl_pcg abl_pcg;

@@ -165,7 +165,8 @@ static const cfg_keydecl time_decl[] = {
     CFG_KEY("scheme", "–", "`explicit`", "`explicit`, `implicit`, `crank_nicolson`, `spectral`",
             "see \"Choosing a time scheme\""),
     CFG_KEY("solver_tolerance", "–", "1e-8", "[1e-14, 1e-2]",
-            "implicit, crank_nicolson: CG stops at ‖r‖ ≤ tol ‖b‖"),
+            "implicit, crank_nicolson: CG stops at ‖r‖ ≤ tol max(‖r₀‖, 1e-4 ‖b‖), r₀ the "
+            "step's initial residual"),
     CFG_KEY("max_iterations", "–", "500", "1..100000",
             "CG iterations per solve before the run fails (exit 5)"),
     CFG_KEY("preconditioner", "–", "`spectral`", "`spectral`, `multigrid`, `none`",

@@ -10,6 +10,14 @@
 #include "ablasim/profile.h"
 #include "ablasim/grid.h" /* abl_bc, FACE_*: the grid's, not the scenario's */
 
+/* The floor of the heat step's CG reference, as a fraction of ||b|| (pcg.h initial_floor):
+ * where a step barely changes T, the error it may leave is tol x 1e-4 |T| (tol 1e-8 at 37 C:
+ * 4e-11 K; 1e4 such steps 4e-7 K), not tol times a vanishing change, which costs iterations
+ * for nothing. Measured (session 30): 1e-4 keeps the accuracy of 1e-6 on the small-step test
+ * (suite energy) and costs Crank-Nicolson on liver_demo 1.6x the time of the old ||b||
+ * reference (5.5 -> 8.8 s; 1e-6: 10.6 s); 1e-3 lost 20x of the accuracy. */
+#define IMPLICIT_INITIAL_FLOOR 1e-4
+
 struct abl_implicit {
     const abl_stencil *st;
     abl_spectral *sp; /* spectral preconditioner, else NULL */
@@ -67,7 +75,8 @@ abl_status implicit_create(const abl_stencil *st, const int bc_type[6], const do
                               &(abl_pcg_opts){opts->tol, opts->max_iter, "",
                                               "raise time.max_iterations, loosen "
                                               "time.solver_tolerance or reduce dt_s",
-                                              "check tissue properties and dt_s"},
+                                              "check tissue properties and dt_s",
+                                              IMPLICIT_INITIAL_FLOOR},
                               &im->cg, err);
     if (!s && !(im->work = malloc((size_t)g->nz * sizeof(double))))
         s = abl_fail(err, ABL_ENOMEM, "out of memory (implicit solver)");
@@ -243,10 +252,12 @@ abl_status implicit_solve(abl_implicit *im, const double *kv, const double *Wv, 
     }
     const abl_pcg_system sys = {apply, (im->sp || im->mg) ? precondition : NULL, im, fixed,
                                 im->prof, ABL_KER_HEAT_OPERATOR, op_B * (double)im->st->g->n};
-    /* Tolerance relative to the right-hand side over the free voxels, ||r|| <= tol ||b||, the
-     * usual definition (PETSc, MATLAB pcg): with the previous temperature as the initial guess,
-     * a step that changes little costs few iterations. Since C/dt dominates K, the temperature
-     * error left is about tol * |T| (tol 1e-8: < 1e-6 K). b = 0: x is left as it is. */
+    /* Tolerance relative to the step's initial residual ||b - A T_old|| (pcg.h
+     * initial_floor), at least IMPLICIT_INITIAL_FLOOR ||b||: the error a step leaves is about
+     * tol times the step's change of T (or tol x 1e-4 |T| where T barely changes). Relative to
+     * ||b|| alone, the usual definition (PETSc, MATLAB pcg), it was tol |T| whatever dt, since
+     * C/dt dominates K and b holds the 37 C level: a 10x smaller step was 18x less accurate
+     * (numerics review, session 30; docs/VERIFICATION.md). b = 0: x is left as it is. */
     const double b_norm = pcg_norm_free(im->cg, fixed, rhs);
     return pcg_solve(im->cg, &sys, rhs, b_norm, x, iterations, rel_residual, err);
 }

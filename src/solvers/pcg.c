@@ -268,6 +268,8 @@ static abl_status solve(abl_pcg *s, const abl_pcg_system *sys, const double *b, 
     pcg_mask(s, mask, r);
     double rn = sqrt(pcg_dot(s, r, r));
     ck->vec_B_per_voxel += (b ? 24.0 : 16.0) + mB + 8.0; /* r = b - Ax; mask; r.r */
+    /* the reference of the stopping test (pcg.h initial_floor) */
+    if (o->initial_floor > 0.0) b_norm = fmax(rn, o->initial_floor * b_norm);
     int it = 0;
     if (rn > o->tol * b_norm) {
         double rz;

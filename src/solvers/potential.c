@@ -136,7 +136,8 @@ abl_status potential_create(const abl_grid *g, const bool grounded[6],
                                &(abl_pcg_opts){opts->tol, opts->max_iter, "electric potential: ",
                                                "raise max_iterations or loosen solver_tolerance",
                                                "check that every tissue has a positive "
-                                               "conductivity"},
+                                               "conductivity",
+                                               0.0 /* relative to ||b|| */},
                                &p->cg, err);
     if (!st && opts->preconditioner == ABL_PRECOND_SPECTRAL)
         st = spectral_create(g, grounded, &p->sp, err);

@@ -140,6 +140,66 @@ static void test_energy_implicit(void)
     }
 }
 
+/* Crank-Nicolson at the default solver tolerance (1e-8): a 10x smaller step must not be less
+ * accurate. With the CG stopped relative to ||b|| (b ~ (C/dt) T, dominated by the 37-60 C
+ * level), each step left about tol |T| and 4000 steps added it up: 2.3e-4 K at dt 0.005 s
+ * against 1.2e-5 K at 0.05 s (numerics review, session 30). Stopped relative to the step's
+ * initial residual, the error is the scheme's: second order, about 7e-6 K at 0.05 s and 1e-2
+ * of it at 0.005 s. Reference: dt 0.0025 s, tol 1e-13 (its own truncation error, 1/4 of the
+ * 0.005 s run's, is below the bounds). Bounds: 1e-6 K at 0.005 s (16x the expected 6e-8 K,
+ * 200x below the old 2.3e-4 K) and the energy balance to 1e-6 relative (check_balance; the old
+ * stopping test left 1.5e-5). */
+static abl_sim *cn_run(double dt, double tol)
+{
+    static const char *yaml =
+        "name: cn_small_dt\n"
+        "tissues:\n"
+        "  ma: {thermal_conductivity_W_per_mK: 0.5, density_kg_per_m3: 1000,\n"
+        "       specific_heat_J_per_kgK: 4000, perfusion_per_s: 0.01, metabolic_heat_W_per_m3: 0}\n"
+        "  mb: {thermal_conductivity_W_per_mK: 2.0, density_kg_per_m3: 1200,\n"
+        "       specific_heat_J_per_kgK: 3000, perfusion_per_s: 0, metabolic_heat_W_per_m3: 0}\n"
+        "grid: {dims: [10, 12, 8], spacing_mm: [1, 1.5, 2], background: ma,\n"
+        "       shapes: [{type: box, min_mm: [-1, -20, -20], max_mm: [20, 20, 2], tissue: mb}]}\n"
+        "physics: {vaporisation: off, initial_temperature_C: 60}\n"
+        "boundary:\n"
+        "  default: {type: convective, h_W_per_m2K: 50, temperature_C: 20}\n"
+        "  x_min: {type: fixed_temperature, temperature_C: 37}\n"
+        "  z_max: {type: insulated}\n"
+        "time: {duration_s: 20, scheme: crank_nicolson}\n"
+        "output: {snapshot_interval_s: 0, energy_balance: true}\n";
+    char a[64], b[64];
+    snprintf(a, sizeof a, "time.dt_s=%g", dt);
+    snprintf(b, sizeof b, "time.solver_tolerance=%g", tol);
+    const char *sets[] = {a, b};
+    abl_scenario *sc = tu_scenario(yaml, sets, 2);
+    CU_ASSERT_FATAL(sc != NULL);
+    abl_sim *s = tu_sim(sc);
+    abl_error err = {0};
+    CU_ASSERT_FATAL(sim_step(s, s->nsteps_total, &err) == ABL_OK);
+    return s;
+}
+
+static void test_cn_small_step_accuracy(void)
+{
+    abl_sim *ref = cn_run(0.0025, 1e-13), *big = cn_run(0.05, 1e-8), *small = cn_run(0.005, 1e-8);
+    double e_big = 0.0, e_small = 0.0;
+    for (size_t c = 0; c < ref->grid.n; c++) {
+        e_big = fmax(e_big, fabs(big->T[c] - ref->T[c]));
+        e_small = fmax(e_small, fabs(small->T[c] - ref->T[c]));
+    }
+    printf("\n  CN, tol 1e-8: max |T - ref| %.2e K at dt 0.05 s, %.2e K at dt 0.005 s", e_big,
+           e_small);
+    CU_ASSERT(e_small < 1e-6);
+    CU_ASSERT(e_small < e_big);
+    check_balance(small, "crank_nicolson dt 0.005 s");
+    abl_sim *all[3] = {ref, big, small};
+    for (int i = 0; i < 3; i++) {
+        const abl_scenario *sc = all[i]->sc;
+        sim_destroy(all[i]);
+        scenario_free((abl_scenario *)sc);
+    }
+}
+
 /* Two held shapes side by side (session 20): each one's surface coupling (basic.c) reaches
  * voxels the other holds. That is no contradiction (the hold wins and takes the heat), and the
  * balance closes in every scheme, also while one hold's value ramps (implicit schemes: the
@@ -223,6 +283,8 @@ void register_energy_tests(void)
     CU_add_test(s, "domain faces implicit: corner monotone at the interior step, balance",
                 test_energy_walls_implicit);
     CU_add_test(s, "energy balance, backward Euler and Crank-Nicolson", test_energy_implicit);
+    CU_add_test(s, "Crank-Nicolson: a 10x smaller step is more accurate at the default tolerance",
+                test_cn_small_step_accuracy);
     CU_add_test(s, "a run in which nothing happens: residual near 0, not +-1",
                 test_energy_idle_residual);
 }

@@ -196,7 +196,7 @@ static void check_case(toy *t, bool with_b, bool masked, bool jacobi, int *iters
 {
     const abl_grid *g = &t->g;
     abl_error err = {0};
-    abl_pcg_opts o = {1e-12, 500, "toy: ", "raise max_iter", "check the weights"};
+    abl_pcg_opts o = {1e-12, 500, "toy: ", "raise max_iter", "check the weights", 0.0};
     abl_pcg *cg = NULL;
     CU_ASSERT_FATAL(pcg_create(g, &o, &cg, &err) == ABL_OK);
     double *A = toy_dense(&t->op);
@@ -250,7 +250,7 @@ static void solve_threads(toy *t, int threads, double *x, int *it)
 {
     const abl_grid *g = &t->g;
     abl_error err = {0};
-    abl_pcg_opts o = {1e-13, 500, NULL, NULL, NULL};
+    abl_pcg_opts o = {1e-13, 500, NULL, NULL, NULL, 0.0};
     abl_pcg *cg = NULL;
     CU_ASSERT_FATAL(pcg_create(g, &o, &cg, &err) == ABL_OK);
     const int old = omp_get_max_threads();
@@ -295,7 +295,7 @@ static void test_kernel_timers(void)
     int i1, i2;
     solve_threads(&t, 2, x1, &i1);
     abl_error err = {0};
-    abl_pcg_opts o = {1e-13, 500, NULL, NULL, NULL};
+    abl_pcg_opts o = {1e-13, 500, NULL, NULL, NULL, 0.0};
     abl_pcg *cg = NULL;
     CU_ASSERT_FATAL(pcg_create(g, &o, &cg, &err) == ABL_OK);
     for (size_t c = 0; c < g->n; c++) x2[c] = t.held_v[c];
@@ -328,7 +328,7 @@ static void test_limits(void)
     toy_init(&t);
     const abl_grid *g = &t.g;
     abl_error err = {0};
-    abl_pcg_opts o = {1e-14, 3, "toy: ", "raise max_iter", "check the weights"};
+    abl_pcg_opts o = {1e-14, 3, "toy: ", "raise max_iter", "check the weights", 0.0};
     abl_pcg *cg = NULL;
     CU_ASSERT_FATAL(pcg_create(g, &o, &cg, &err) == ABL_OK);
     double *x = grid_alloc_field(g, 0);
