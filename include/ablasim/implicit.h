@@ -48,6 +48,12 @@ abl_status implicit_solve(abl_implicit *im, const double *kv, const double *Wv, 
                           double theta, const double *rhs, const uint8_t *fixed, double *x,
                           int *iterations, double *rel_residual, abl_error *err);
 
+/* same_step true: the solves that follow stop relative to the reference of the last one (the
+ * step's first solve; pcg.h pcg_set_reference), as the inner solves of a phase-change
+ * iteration must: they start next to the answer, and relative to their own initial residual
+ * they would iterate 1e4 times further for nothing. false: each solve chooses its own. */
+void implicit_same_step(abl_implicit *im, bool same_step);
+
 /* Conductances G_W_m3K[q] >= 0 at voxels idx[q] (q < n; a voxel listed twice gets both) added to the
  * operator's diagonal like perfusion: every later solve is (C/dt - theta A + theta G) x = rhs.
  * This is how a coupling heat G (T_ref - T) of a source (source.h heat_G_W_m3K) is taken

@@ -98,6 +98,13 @@ abl_status pcg_solve_ax(abl_pcg *s, const abl_pcg_system *sys, const double *b, 
                         double *x, const double *Ax, int *iterations, double *rel_residual,
                         abl_error *err);
 
+/* The reference norm the last solve's stopping test used (initial_floor's choice, or b_norm),
+ * and a fixed one for the solves that follow: ref > 0 replaces the choice (and b_norm) until
+ * it is set to 0 again. The heat step's phase-change iterations use it: their inner solves
+ * start next to the answer, and their accuracy is that of the step's first solve. */
+double pcg_last_reference(const abl_pcg *s);
+void pcg_set_reference(abl_pcg *s, double ref);
+
 /* Deterministic dot product a.b over all voxels (per z-plane, planes in order). */
 double pcg_dot(abl_pcg *s, const double *a, const double *b);
 /* sqrt(sum of v^2 over the free voxels (mask == 0; mask NULL: all)), deterministic: the same

@@ -804,6 +804,15 @@ static void json_body(FILE *f, const abl_margin_report *rep, const char *out_h5)
     json_str(&j, "pass_rule", pass_rule);
     json_num(&j, "criterion_mm", m->criterion_mm);
     json_num(&j, "minimal_margin_mm", m->min_margin_mm);
+    /* JSON has no infinity: minimal_margin_mm is null then, and this says which (the HDF5
+     * holds -inf, stdout "-inf (nothing ablated)"; a reader of the JSON alone could not tell;
+     * an adversarial test, session 30). "finite" otherwise. */
+    json_str(&j, "minimal_margin_kind",
+             isinf(m->min_margin_mm) ? (m->min_margin_mm < 0 ? "-inf: nothing of the tumour "
+                                                               "ablated"
+                                                             : "inf: no tumour surface")
+             : isnan(m->min_margin_mm) ? "undefined"
+                                       : "finite");
     json_num_array(&j, "minimal_margin_location_mm", m->min_location_mm, 3, 1.0);
     json_int_array(&j, "minimal_margin_voxel_ijk", m->min_ijk, 3);
     json_num(&j, "resolution_mm", m->resolution_mm);

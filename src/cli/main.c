@@ -346,6 +346,16 @@ static abl_status guard_run(run_guard *g, const abl_scenario *sc, bool fresh,
     snprintf(ck_lock, sizeof ck_lock, "%s.lock", ckpt);
     if (fresh) st = fileset_input(fs, "scenario", sc->path, err);
     if (!st && fresh) st = fg_refuse_checkpoint_name("output", out, err);
+    /* the XDMF sidecar names every dataset as FILE:/path, FILE the result's base name: a ':'
+     * in it makes the reference ambiguous to ParaView's reader (an adversarial test, session
+     * 30) */
+    const char *base = strrchr(out, '/') ? strrchr(out, '/') + 1 : out;
+    if (!st && fresh && strchr(base, ':'))
+        st = abl_fail(err, ABL_EINVAL,
+                      "output %s: a ':' in the file name is refused (the XDMF sidecar names "
+                      "each dataset as FILE:/path, which a ':' in FILE makes ambiguous); "
+                      "choose a name without one",
+                      out);
     if (!st && ckpt_in) st = fileset_input(fs, "checkpoint being resumed", ckpt_in, err);
     if (!st) st = scenario_declare_inputs(sc, fs, err);
     for (int i = 0; i < nn && !st; i++) st = fileset_output(fs, names[i].role, names[i].path, err);
@@ -616,6 +626,8 @@ int cmd_run(int argc, char **argv)
     }
     if (sim->state_layout_note[0])
         fprintf(stderr, "ablasim run: note: %s\n", sim->state_layout_note);
+    /* the state's layout (8 B a voxel) served that note only: not held through the run */
+    mesh_field_free(&sc->initial_layout);
     for (int i = 0; i < sim->nsources; i++)
         if (sim->sources[i]->note[0])
             fprintf(stderr, "ablasim run: note: %s\n", sim->sources[i]->note);

@@ -2590,6 +2590,8 @@ static abl_status implicit_substep(abl_sim *s, double t0, double h, double theta
     double resid;
     if (s->phase) memcpy(s->rhs0, s->rhs, g->n * sizeof(double));
     for (int it = 0;; it++) {
+        /* the phase iteration's inner solves: the accuracy of the step's first (implicit.h) */
+        implicit_same_step(s->im, it > 0);
         st = implicit_solve(s->im, kv, Wv, 1.0 / h, theta, s->rhs, s->fixed, s->T_new, &iters,
                             &resid, err);
         if (st) {

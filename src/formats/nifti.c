@@ -214,6 +214,7 @@ typedef struct {
     /* what the library's header conversion turns from NaN or inf into 0 (FIXED_FLOAT) and so
      * into a plausible grid: the quaternion, its offset and the intensity scaling */
     double quatern[3], qoffset[3], scl_slope, scl_inter;
+    int qform_code;
     union {
         nifti_1_header n1;
         nifti_2_header n2;
@@ -281,6 +282,7 @@ static abl_status read_raw_header(const char *path, raw_header *h, abl_error *er
         memcpy(h->qoffset, q + 3, sizeof h->qoffset);
         h->scl_slope = n2->scl_slope;
         h->scl_inter = n2->scl_inter;
+        h->qform_code = n2->qform_code;
     } else {
         const nifti_1_header *n1 = p;
         for (int d = 0; d < 8; d++) {
@@ -296,6 +298,7 @@ static abl_status read_raw_header(const char *path, raw_header *h, abl_error *er
         memcpy(h->qoffset, q + 3, sizeof h->qoffset);
         h->scl_slope = n1->scl_slope;
         h->scl_inter = n1->scl_inter;
+        h->qform_code = n1->qform_code;
     }
     free(p);
     h->magic[3] = '\0';
@@ -317,21 +320,25 @@ static abl_status read_raw_header(const char *path, raw_header *h, abl_error *er
     h->vox_offset = (int64_t)off;
     /* the library would read NaN or inf here as 0: a corrupt quaternion as no rotation, a
      * corrupt offset as origin 0, a corrupt scaling as none (labels 1 became 2: an adversarial
-     * test, session 30); refused like a non-finite sform */
+     * test, session 30); refused like a non-finite sform. Only what the file uses: the qform
+     * fields when qform_code > 0 (else the standard ignores them), the intercept when the
+     * slope scales (a slope of 0 or NaN means no scaling, as nifti_clib and nibabel read it:
+     * nibabel writes NaN for "unset"; a review, session 30). */
     static const char *const qname[6] = {"quatern_b", "quatern_c", "quatern_d",
                                          "qoffset_x", "qoffset_y", "qoffset_z"};
-    for (int i = 0; i < 6; i++) {
+    for (int i = 0; i < 6 && h->qform_code > 0; i++) {
         const double v = i < 3 ? h->quatern[i] : h->qoffset[i - 3];
         if (!isfinite(v))
             return abl_fail(err, ABL_EINVAL,
-                            "%s: corrupt header: %s = %g; the orientation (qform) must be "
-                            "finite numbers",
-                            path, qname[i], v);
+                            "%s: corrupt header: %s = %g with qform_code %d; the orientation "
+                            "(qform) must be finite numbers",
+                            path, qname[i], v, h->qform_code);
     }
-    if (!isfinite(h->scl_slope) || !isfinite(h->scl_inter))
+    const bool scales = !isnan(h->scl_slope) && h->scl_slope != 0.0;
+    if (isinf(h->scl_slope) || (scales && !isfinite(h->scl_inter)))
         return abl_fail(err, ABL_EINVAL,
-                        "%s: corrupt header: scl_slope = %g, scl_inter = %g; the intensity "
-                        "scaling must be finite numbers (slope 0: no scaling)",
+                        "%s: corrupt header: scl_slope = %g, scl_inter = %g; a scaling slope "
+                        "must be finite and, where it scales (not 0 or NaN), the intercept too",
                         path, h->scl_slope, h->scl_inter);
     return ABL_OK;
 }

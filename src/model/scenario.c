@@ -142,13 +142,12 @@ static const cfg_keydecl physics_decl[] = {
             "freezing of tissue water (docs/PHASE_CHANGE.md); auto: on when an input can go "
             "below the freezing range"),
     CFG_KEY("freezing_range_C", "°C", "[-8, -1]",
-            "low < high, below the vaporisation range and the arterial (ex vivo: specimen) "
-            "temperature",
+            "low < high ≤ 0, below the vaporisation range",
             "solidus, liquidus"),
     CFG_KEY("vaporisation", "–", "`auto`", "`auto`, `on`, `off`",
             "boiling of tissue water; auto: on except with `time.scheme: spectral`"),
     CFG_KEY("vaporisation_range_C", "°C", "[99, 100]",
-            "low < high, above the arterial (ex vivo: specimen) temperature",
+            "80 ≤ low < high",
             "latent heat of vaporisation spread over this range"),
     CFG_KEY("perfusion_stasis_C", "°C", "-40", "[-200, 0]",
             "perfusion stops for good where T_min reached this (vascular stasis)"),
@@ -265,7 +264,7 @@ static const cfg_keydecl output_decl[] = {
 static const cfg_keytable output_keys = CFG_KEYTABLE(output_decl);
 
 static const cfg_keydecl root_decl[] = {
-    CFG_KEY("name", "–", "`ablasim`", "1–127 of `A-Za-z0-9_.-`, not `.` or `..`",
+    CFG_KEY("name", "–", "`ablasim`", "text without `/`, not `.` or `..`",
             "run name; default output `<name>.h5`"),
     CFG_KEY("tissues_file", "–", "`tissues.yaml`", "path", "property table (see below)"),
     CFG_KEY("devices_file", "–", "`devices.yaml` beside the tissues file", "path",
@@ -1008,11 +1007,17 @@ static abl_status parse_thresholds(cfg_node *map, const char *key, const double 
 
 /* A probe name becomes an HDF5 dataset name (/probes/<name>) and a JSON key: letters, digits
  * and "_.-", not "time_s" (the probes' time axis). */
+/* A name that stays in its directory: not empty, no '/', not "." or "..". */
+static bool local_name_ok(const char *n)
+{
+    return n[0] && !strchr(n, '/') && strcmp(n, ".") != 0 && strcmp(n, "..") != 0;
+}
+
 /* A name that becomes a file or dataset name: 1 to cap-1 of A-Za-z0-9_.-, not "." or "..". */
 static bool plain_name_ok(const char *n, size_t cap)
 {
     size_t len = strlen(n);
-    if (len == 0 || len >= cap || !strcmp(n, ".") || !strcmp(n, "..")) return false;
+    if (len == 0 || len >= cap || !local_name_ok(n)) return false;
     for (const char *p = n; *p; p++)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
               strchr("_.-", *p)))
@@ -1336,24 +1341,25 @@ static abl_status parse_phase_change(cfg_node *phys, abl_scenario *sc, abl_error
                         "physics.vaporisation_range_C [%g, %g]",
                         cfg_where(n, where, sizeof where), fr[0], fr[1], vr[0], vr[1]);
     }
-    /* tissue at body temperature (the arterial temperature; ex vivo, the specimen's) is
-     * neither freezing nor boiling: a range around it froze half the grid at t = 0 or took
-     * latent heat at 20-50 C without a word (an adversarial test, session 30) */
-    const double body_C = sc->ex_vivo ? sc->T_ex_vivo_C : sc->T_arterial_C;
-    const char *body = sc->ex_vivo ? "physics.ex_vivo_temperature_C"
-                                   : "physics.arterial_temperature_C";
-    if (!(fr[1] < body_C) || !(vr[0] > body_C)) {
-        const bool f = !(fr[1] < body_C);
+    /* physical bounds of the ranges, where the phase change can be on (a range around 37 C
+     * froze half the grid at t = 0, or took latent heat at 20-50 C, without a word: an
+     * adversarial test, session 30): water's ice forms at or below 0 C (solutes lower it),
+     * and tissue water boils near 100 C (models spread it over a few degrees below; a range
+     * that starts below 80 C is not boiling). A phase change set off ignores its range. */
+    if ((fz != 2 && !(fr[1] <= 0.0)) || (vp != 2 && !(vr[0] >= 80.0))) {
+        const bool f = fz != 2 && !(fr[1] <= 0.0);
         cfg_node *n = cfg_get(phys, f ? "freezing_range_C" : "vaporisation_range_C");
         char where[256];
         if (n) cfg_where(n, where, sizeof where);
         else snprintf(where, sizeof where, "%s", sc->path);
         return abl_fail(err, ABL_EINVAL,
-                        "%s: physics.%s [%g, %g] reaches %s = %g C: it must lie wholly %s it "
-                        "(tissue at body temperature is neither frozen nor boiling)",
-                        where, f ? "freezing_range_C" : "vaporisation_range_C",
-                        f ? fr[0] : vr[0], f ? fr[1] : vr[1], body, body_C,
-                        f ? "below" : "above");
+                        f ? "%s: physics.freezing_range_C [%g, %g]: tissue water freezes at or "
+                            "below 0 C; the range must end at or below 0 C (or set "
+                            "physics.freezing: off)"
+                          : "%s: physics.vaporisation_range_C [%g, %g]: tissue water boils near "
+                            "100 C; the range must start at or above 80 C (or set "
+                            "physics.vaporisation: off)",
+                        where, f ? fr[0] : vr[0], f ? fr[1] : vr[1]);
     }
     sc->freeze_solidus_C = fr[0];
     sc->freeze_liquidus_C = fr[1];
@@ -1388,15 +1394,16 @@ static abl_status parse_root(cfg_node *root, abl_scenario *sc, const char *base_
         (st = name_fits(root, "name", name, sizeof sc->name, err)))
         return st;
     /* the default output is <name>.h5 in the working directory: a name with '/' wrote
-     * ../x.h5 or /abs/x.h5, "." the hidden ..h5 (an adversarial test, session 30) */
-    if (!plain_name_ok(name, sizeof sc->name)) {
+     * ../x.h5 or /abs/x.h5, "." the hidden ..h5 (an adversarial test, session 30). Any other
+     * text (spaces, brackets: "Liver RFA (case 3)") stays a name. */
+    if (!local_name_ok(name)) {
         char where[600];
         cfg_node *n = cfg_get(root, "name");
         return abl_fail(err, ABL_EINVAL,
-                        "%s: 'name' = %s: allowed 1 to %zu letters, digits, '_', '.' or '-', "
-                        "not '.' or '..' (the default output is <name>.h5 in the working "
-                        "directory; write elsewhere with -o PATH)",
-                        cfg_where(n, where, sizeof where), name, sizeof sc->name - 1);
+                        "%s: 'name' = %s: a run's name holds no '/' and is not '.' or '..' "
+                        "(the default output is <name>.h5 in the working directory; "
+                        "directories go in -o PATH or output.file)",
+                        cfg_where(n, where, sizeof where), name);
     }
     snprintf(sc->name, sizeof sc->name, "%s", name);
     sc->tissues_path = resolve(base_dir, tfile);

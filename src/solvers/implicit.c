@@ -234,6 +234,11 @@ static abl_status build_multigrid(abl_implicit *im, const uint8_t *fixed, abl_er
     return mg_setup(im->mg, im->fx, im->fy, im->fz, im->fb, fixed, err);
 }
 
+void implicit_same_step(abl_implicit *im, bool same_step)
+{
+    pcg_set_reference(im->cg, same_step ? pcg_last_reference(im->cg) : 0.0);
+}
+
 abl_status implicit_solve(abl_implicit *im, const double *kv, const double *Wv, double inv_dt,
                           double theta, const double *rhs, const uint8_t *fixed, double *x,
                           int *iterations, double *rel_residual, abl_error *err)

@@ -12,9 +12,20 @@
 struct abl_pcg {
     const abl_grid *g;
     abl_pcg_opts opts;
+    double fixed_ref, last_ref; /* pcg_set_reference (0: none), pcg_last_reference */
     double *v[4]; /* r (residual), z (preconditioned), p (direction), q (A p) */
     double *work; /* nz per-plane partial sums */
 };
+
+double pcg_last_reference(const abl_pcg *s)
+{
+    return s->last_ref;
+}
+
+void pcg_set_reference(abl_pcg *s, double ref)
+{
+    s->fixed_ref = ref > 0.0 ? ref : 0.0;
+}
 
 void pcg_destroy(abl_pcg *s)
 {
@@ -268,8 +279,10 @@ static abl_status solve(abl_pcg *s, const abl_pcg_system *sys, const double *b, 
     pcg_mask(s, mask, r);
     double rn = sqrt(pcg_dot(s, r, r));
     ck->vec_B_per_voxel += (b ? 24.0 : 16.0) + mB + 8.0; /* r = b - Ax; mask; r.r */
-    /* the reference of the stopping test (pcg.h initial_floor) */
-    if (o->initial_floor > 0.0) b_norm = fmax(rn, o->initial_floor * b_norm);
+    /* the reference of the stopping test (pcg.h initial_floor, pcg_set_reference) */
+    if (s->fixed_ref > 0.0) b_norm = s->fixed_ref;
+    else if (o->initial_floor > 0.0) b_norm = fmax(rn, o->initial_floor * b_norm);
+    s->last_ref = b_norm;
     int it = 0;
     if (rn > o->tol * b_norm) {
         double rz;

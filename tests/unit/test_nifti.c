@@ -904,8 +904,9 @@ static void test_bad_pixdim(void)
 }
 
 /* A NaN or inf in the quaternion, its offset or the intensity scaling (which the library reads
- * as 0: no rotation, origin 0, no scaling; session 30) is refused naming the field. Patched
- * into a valid NIfTI-1 file at the standard's byte offsets. */
+ * as 0: no rotation, origin 0, no scaling; session 30) is refused naming the field, where the
+ * file uses it. Patched into a valid NIfTI-1 file at the standard's byte offsets (112
+ * scl_slope, 116 scl_inter, 252 qform_code, 256 quatern_b, 276 qoffset_z). */
 static void patch_f32(const char *src, const char *dst, long offset, float v)
 {
     FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
@@ -933,8 +934,31 @@ static void test_nonfinite_qform_scaling(void)
     expect_fail(bad, ABL_EINVAL, "quatern_b = nan");
     patch_f32(good, bad, 276, INFINITY); /* qoffset_z */
     expect_fail(bad, ABL_EINVAL, "qoffset_z = inf");
-    patch_f32(good, bad, 116, NAN); /* scl_inter */
+    /* a slope that scales with a NaN intercept: refused; a NaN slope (nibabel's "unset") or
+     * 0 means no scaling, whatever the intercept: read as the labels stored */
+    patch_f32(good, bad, 112, 2.0f); /* scl_slope */
+    FILE *f = fopen(bad, "r+b");
+    CU_ASSERT_FATAL(f != NULL);
+    const float nan_f = NAN;
+    CU_ASSERT(fseek(f, 116, SEEK_SET) == 0 && fwrite(&nan_f, sizeof nan_f, 1, f) == 1);
+    fclose(f);
     expect_fail(bad, ABL_EINVAL, "scl_inter = nan");
+    patch_f32(good, bad, 112, NAN); /* scl_slope NaN, intercept 0: no scaling */
+    abl_mesh a = {0}, b = {0};
+    CU_ASSERT_EQUAL_FATAL(nifti_read_labels(good, &a, NULL, &e), ABL_OK);
+    CU_ASSERT_EQUAL_FATAL(nifti_read_labels(bad, &b, NULL, &e), ABL_OK);
+    CU_ASSERT(memcmp(a.labels, b.labels, 27) == 0);
+    mesh_free(&a);
+    mesh_free(&b);
+    /* qform_code 0: the quaternion is not used and not checked (the sform places the image) */
+    patch_f32(good, bad, 256, NAN);
+    f = fopen(bad, "r+b");
+    CU_ASSERT_FATAL(f != NULL);
+    const int16_t zero = 0;
+    CU_ASSERT(fseek(f, 252, SEEK_SET) == 0 && fwrite(&zero, sizeof zero, 1, f) == 1);
+    fclose(f);
+    CU_ASSERT_EQUAL(nifti_read_labels(bad, &a, NULL, &e), ABL_OK);
+    mesh_free(&a);
 }
 
 /* 10 degrees about z (a gantry-tilt-like rotation): rejected on reading and writing. */

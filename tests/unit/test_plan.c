@@ -52,16 +52,12 @@ static void test_emit_roundtrip(void)
         CU_ASSERT_STRING_EQUAL(t1, t2);
         cfg_node *n = cfg_get(b, "name");
         CU_ASSERT(n && n->quoted && !strcmp(n->value, "a: 'quoted' \"name\""));
-        /* the same scenario: duration and source count from both texts (the quoted name is
-         * no file name a scenario accepts since session 30: a plain one for this part) */
+        /* the same scenario: duration and source count from both texts */
         char dir[1024];
         snprintf(dir, sizeof dir, "%s/configs", tu_root());
         abl_scenario *s1 = NULL, *s2 = NULL;
         CU_ASSERT_FATAL(scenario_load(path, NULL, 0, &s1, &err) == ABL_OK);
-        CU_ASSERT(cfg_set(b, "name=plain_name", &err) == ABL_OK);
-        char *t3 = emit(b);
-        if (scenario_load_string(t3, "emitted", dir, NULL, 0, &s2, &err)) printf("%s\n", err.msg);
-        free(t3);
+        if (scenario_load_string(t1, "emitted", dir, NULL, 0, &s2, &err)) printf("%s\n", err.msg);
         CU_ASSERT_FATAL(s2 != NULL);
         CU_ASSERT(s1->duration_s == s2->duration_s && s1->nsources == s2->nsources &&
                   s1->dims[0] == s2->dims[0] && s1->n_hot == s2->n_hot);
