@@ -130,7 +130,10 @@ int cmd_plan(int argc, char **argv)
         printf(" for %.6g s\n", rep.duration_s);
     } else {
         printf("plan             NONE PASSES: %s\n", rep.why);
-        if (rep.plan_yaml[0]) printf("best achievable  %.2f mm minimal margin\n", rep.min_margin_mm);
+        if (rep.plan_yaml[0])
+            printf("best found       %.2f mm minimal margin (the best of this local search, "
+                   "not a bound: docs/PLANNING.md)\n",
+                   rep.min_margin_mm);
     }
     if (rep.plan_yaml[0]) {
         printf("verified margin  %.2f mm (%s), critical limits %s\n", rep.min_margin_mm,

@@ -1685,15 +1685,19 @@ static abl_status write_summary(plan_ctx *C, const plan_choice *ch, int nch, int
         const plan_choice *c = &ch[i];
         json_begin_object(&j, NULL, false);
         json_bool(&j, "chosen", i == chosen);
+        /* a plan never simulated (every candidate refused on geometry) has no duration, dose
+         * or margin: null, not the zeros it was written with (an adversarial test, session 30) */
+        const double un = c->verified ? 0.0 : NAN;
+        json_bool(&j, "simulated", c->verified);
         json_str(&j, "scenario", c->yaml);
         json_str(&j, "result", c->h5);
         json_str(&j, "margin_file", c->margin_h5);
         json_geom(&j, &c->fine.g);
-        json_num(&j, "duration_s", c->duration_s);
-        json_num(&j, "dose", c->fine.dose);
-        json_num(&j, "min_margin_mm", c->min_margin_mm);
+        json_num(&j, "duration_s", c->duration_s + un);
+        json_num(&j, "dose", c->fine.dose + un);
+        json_num(&j, "min_margin_mm", c->min_margin_mm + un);
         json_bool(&j, "margin_pass", c->margin_pass);
-        json_bool(&j, "limits_ok", c->limits_ok);
+        json_bool(&j, "limits_ok", c->limits_ok && c->verified);
         json_bool(&j, "pass", c->pass);
         json_begin_array(&j, "critical", false);
         for (int k = 0; k < c->ncrit; k++) {
@@ -1717,7 +1721,7 @@ static abl_status write_summary(plan_ctx *C, const plan_choice *ch, int nch, int
     json_num(&j, "p_pass_ci95_hi", R->samples ? R->hi : NAN);
     json_num(&j, "placement_sd_mm", P->rob_sd_mm);
     json_num(&j, "perfusion_cv", P->rob_perf_cv);
-    json_str(&j, "fidelity", R->level == LEV_FINE ? "full" : "coarse");
+    json_str(&j, "fidelity", !R->samples ? "none" : R->level == LEV_FINE ? "full" : "coarse");
     json_bool(&j, "nominal_pass_at_fidelity", R->nominal_pass);
     json_bool(&j, "switched_to_full", R->switched);
     json_end_object(&j);
@@ -1741,15 +1745,21 @@ static abl_status write_summary(plan_ctx *C, const plan_choice *ch, int nch, int
             C->dose_unit);
     for (int i = 0; i < nch; i++) {
         const plan_choice *c = &ch[i];
-        fprintf(f, "| %s | %d | ", i == chosen ? "**chosen**" : "alternative", c->fine.g.n);
+        fprintf(f, "| %s | %d | ",
+                i == chosen ? "**chosen**" : c->verified ? "alternative" : "not simulated",
+                c->fine.g.n);
         for (int a = 0; a < c->fine.g.n; a++)
             fprintf(f, "%s(%.1f, %.1f, %.1f)", a ? " " : "", tenth_mm(c->fine.g.tip_mm[a][0]),
                     tenth_mm(c->fine.g.tip_mm[a][1]), tenth_mm(c->fine.g.tip_mm[a][2]));
-        fprintf(f, " | %.1f | %.6g | %.4g | %.2f | %s | %s | `%s` |\n", c->fine.g.power_W,
-                c->duration_s, c->fine.dose, c->min_margin_mm, c->margin_pass ? "PASS" : "FAIL",
-                c->limits_ok ? "respected" : "crossed", c->yaml);
+        if (!c->verified)
+            fprintf(f, " | %.1f | - | - | - | - | - | - |\n", c->fine.g.power_W);
+        else
+            fprintf(f, " | %.1f | %.6g | %.4g | %.2f | %s | %s | `%s` |\n", c->fine.g.power_W,
+                    c->duration_s, c->fine.dose, c->min_margin_mm,
+                    c->margin_pass ? "PASS" : "FAIL", c->limits_ok ? "respected" : "crossed",
+                    c->yaml);
     }
-    if (nch > 0 && ch[chosen].ncrit) {
+    if (chosen >= 0 && ch[chosen].ncrit) {
         fprintf(f, "\n| critical structure | T_min..T_max (C) | limit |\n|---|---|---|\n");
         for (int k = 0; k < ch[chosen].ncrit; k++) {
             const abl_critical_report *r = &ch[chosen].crit[k];
@@ -1810,6 +1820,25 @@ static abl_status geometry_init(plan_ctx *C, abl_error *err)
             return abl_fail(err, ABL_EINVAL,
                             "%s: critical structure '%s' is not a tissue of the scenario's grid",
                             P->plan_path, P->crit[c].tissue);
+        }
+    }
+    /* a tissue to avoid that is not in the grid would avoid nothing: a misspelt one turned
+     * the needle-path check off without a word (an adversarial test, session 30) */
+    for (int a = 0; a < P->navoid; a++) {
+        bool found = false;
+        for (int m = 0; m < s->nmat && !found; m++) found = tissue_is(s, m, P->avoid[a]);
+        if (!found) {
+            char list[600] = "";
+            size_t pos = 0;
+            for (int m = 0; m < s->nmat && pos < sizeof list; m++)
+                pos += (size_t)snprintf(list + pos, sizeof list - pos, "%s%s", m ? ", " : "",
+                                        sc->tissues.t[s->mat_tissue[m]].name);
+            sim_destroy(s);
+            scenario_free(sc);
+            return abl_fail(err, ABL_EINVAL,
+                            "%s: constraints.avoid_tissues: '%s' is not a tissue of the "
+                            "scenario's grid (its tissues: %s); a needle path cannot avoid it",
+                            P->plan_path, P->avoid[a], list);
         }
     }
     C->fine = s->grid;
@@ -2201,7 +2230,7 @@ abl_status plan_run(const abl_plan_opts *o, abl_plan_report *rep, abl_error *err
     rep->evaluations = C->nevals;
     rep->cached = C->ncached;
     rep->wall_s = omp_get_wtime() - C->t0;
-    st = write_summary(C, ch, nch, chosen < 0 ? 0 : chosen, &R, rep, err);
+    st = write_summary(C, ch, nch, chosen, &R, rep, err);
 
 done:
     if (C->journal && fclose(C->journal) != 0 && !st)

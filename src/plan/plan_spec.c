@@ -438,6 +438,19 @@ abl_status plan_spec_load(const abl_plan_opts *o, plan_spec *P, abl_error *err)
                           o->plan_path, i, it->value ? it->value : "", msg);
             goto done;
         }
+        /* a tissue twice was refused by the margin library only after the whole search (an
+         * adversarial test, session 30) */
+        for (int c = 0; c < P->ncrit; c++)
+            if (!strcmp(P->crit[c].tissue, P->crit[P->ncrit].tissue)) {
+                char where[600];
+                st = abl_fail(err, ABL_EINVAL,
+                              "%s: 'critical[%zu]' = '%s' names tissue '%s' a second time "
+                              "(critical[%d]); give each structure once, with both limits "
+                              "(e.g. \"nerve:45:10\")",
+                              cfg_where(it, where, sizeof where), i, it->value,
+                              P->crit[c].tissue, c);
+                goto done;
+            }
         P->ncrit++;
     }
 
@@ -468,6 +481,21 @@ abl_status plan_spec_load(const abl_plan_opts *o, plan_spec *P, abl_error *err)
     if ((st = cfg_get_enum(tg, "criterion", false, 0, crit_names, 3, &ci, err))) goto done;
     if (ci == 1) P->cold = false;
     if (ci == 2) P->cold = true;
+    /* a heating source planned on a cold zone (or cryo on a hot one) searched for nothing and
+     * reported "-inf mm" (an adversarial test, session 30); a fixed_temperature source may be
+     * either */
+    const bool heats = !strcmp(P->source_type, "mwa") || !strcmp(P->source_type, "rfa") ||
+                       !strcmp(P->source_type, "volumetric");
+    if ((ci == 2 && heats) || (ci == 1 && !strcmp(P->source_type, "cryo"))) {
+        char where[600];
+        st = abl_fail(err, ABL_EINVAL,
+                      "%s: 'target.criterion' = %s, but source %d is of type '%s', which %s: "
+                      "use %s (or auto)",
+                      cfg_where(cfg_get(tg, "criterion"), where, sizeof where),
+                      crit_names[ci], P->src_index, P->source_type,
+                      ci == 2 ? "heats" : "freezes", ci == 2 ? "tmax" : "tmin");
+        goto done;
+    }
     if ((st = cfg_get_double(tg, "threshold_C", false, P->cold ? -40.0 : 55.0, &r_thr,
                              &P->threshold_C, err)))
         goto done;
@@ -528,9 +556,26 @@ abl_status plan_spec_load(const abl_plan_opts *o, plan_spec *P, abl_error *err)
     if ((st = cfg_expect(av, CFG_SEQ, false, "a list of tissue names", err)))
         goto done;
     if (av) {
-        for (size_t i = 0; i < av->n && P->navoid < PLAN_MAX_AVOID; i++)
-            if (av->items[i]->kind == CFG_SCALAR && av->items[i]->value)
-                snprintf(P->avoid[P->navoid++], ABL_MARGIN_NAME_LEN, "%s", av->items[i]->value);
+        /* every item a tissue name, none dropped (the names are checked against the grid in
+         * plan.c: a misspelt one turned the needle-path check off; session 30) */
+        for (size_t i = 0; i < av->n; i++) {
+            cfg_node *it = av->items[i];
+            char where[600];
+            if (it->kind != CFG_SCALAR || !it->value || !it->value[0] ||
+                strlen(it->value) >= ABL_MARGIN_NAME_LEN) {
+                st = abl_fail(err, ABL_EINVAL,
+                              "%s: 'constraints.avoid_tissues[%zu]': expected a tissue name",
+                              cfg_where(it, where, sizeof where), i);
+                goto done;
+            }
+            if (P->navoid == PLAN_MAX_AVOID) {
+                st = abl_fail(err, ABL_EINVAL,
+                              "%s: 'constraints.avoid_tissues': at most %d tissues",
+                              cfg_where(it, where, sizeof where), PLAN_MAX_AVOID);
+                goto done;
+            }
+            snprintf(P->avoid[P->navoid++], ABL_MARGIN_NAME_LEN, "%s", it->value);
+        }
     } else {
         for (int c = 0; c < P->ncrit && P->navoid < PLAN_MAX_AVOID; c++) {
             /* both names are ABL_MARGIN_NAME_LEN arrays of P: a plain copy */

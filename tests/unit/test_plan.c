@@ -678,6 +678,30 @@ static void test_needle_path_refused(void)
     CU_ASSERT(!rep.found);
     CU_ASSERT(rep.evaluations == 0); /* nothing simulated */
     CU_ASSERT(strstr(rep.why, "refused on geometry") != NULL);
+    /* nothing simulated, so nothing chosen and no made-up figures (they were written as a
+     * chosen plan of 0 s, 0 J and 0 mm with limits "crossed"; session 30) */
+    char path[1200];
+    snprintf(path, sizeof path, "%s/plan.json", out);
+    char *js = tu_slurp(path);
+    CU_ASSERT(js && strstr(js, "\"chosen\": true") == NULL && strstr(js, "\"simulated\": false") &&
+              strstr(js, "\"min_margin_mm\": null"));
+    free(js);
+    snprintf(path, sizeof path, "%s/plan.md", out);
+    char *md = tu_slurp(path);
+    CU_ASSERT(md && strstr(md, "| not simulated |") && !strstr(md, "**chosen**"));
+    free(md);
+    /* a misspelt tissue to avoid is refused before the search (it avoided nothing: every path
+     * through the blood slab was simulated; session 30) */
+    char out2[1200];
+    snprintf(out2, sizeof out2, "%s/out2", dir);
+    tu_spit(plan, "scenario: s.yaml\ncritical: [\"blood:50:\"]\nsearch: {position_mm: 3}\n"
+                  "constraints: {avoid_tissues: [blood, blod]}\n"
+                  "optimiser: {max_evaluations: 10, coarsen: 1}\nrobustness: {samples: 0}\n");
+    abl_plan_opts o2 = {plan, out2, NULL, 0, true, NULL};
+    st = plan_run(&o2, &rep, &err);
+    CU_ASSERT(st == ABL_EINVAL);
+    CU_ASSERT(strstr(err.msg, "'blod' is not a tissue of the scenario's grid (its tissues: "
+                              "liver, tumour, blood)") != NULL);
 }
 
 /* Bad plan files: a clear message naming the key and what is allowed; nothing written. */
@@ -701,6 +725,13 @@ static void test_bad_plans(void)
          "cryoablation protocol"},
         {"scenario: %s/configs/plans/sphere.yaml\napplicator: {count: [2, 3]}\n",
          "no direction key"},
+        /* session 30: refused before the search, naming the line */
+        {"scenario: %s/configs/plans/sphere.yaml\ncritical: [\"liver:45:\", \"liver:50:\"]\n",
+         "p.yaml:2: 'critical[1]' = 'liver:50:' names tissue 'liver' a second time"},
+        {"scenario: %s/configs/mwa_liver_2450.yaml\ntarget: {criterion: tmin}\n",
+         "'target.criterion' = tmin, but source 0 is of type 'mwa', which heats"},
+        {"scenario: %s/configs/plans/sphere.yaml\nconstraints: {avoid_tissues: [[liver]]}\n",
+         "'constraints.avoid_tissues[0]': expected a tissue name"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char text[2048];
