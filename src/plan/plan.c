@@ -2209,7 +2209,8 @@ abl_status plan_run(const abl_plan_opts *o, abl_plan_report *rep, abl_error *err
                                              : "");
     }
     if (chosen >= 0 && ch[chosen].pass) {
-        /* the chosen plan also under plan.yaml when several were verified */
+        /* several verified (count [a, b]): the chosen one keeps its plan_nK name, which
+         * plan.json and the command's scenario line give (docs/PLANNING.md) */
         rep->found = true;
     }
     /* robustness of a plan that does not pass would only say 0 */
