@@ -94,6 +94,11 @@ void sweep_free(abl_sweep *sw);
 
 /* Point i's "key=value" strings (sw->nkeys of them), in the order they are applied. */
 const char *const *sweep_point_sets(const abl_sweep *sw, size_t i);
+/* Point i's arguments as a shell line, "--set K=V --set 'K=[1, 2]'" (a value with characters
+ * a shell would split or expand in single quotes): what the progress lines and --dry-run print
+ * and results.h5 /table/set_args holds, pasted as is after `ablasim run BASE`. Malloc'd; NULL
+ * when out of memory. */
+char *sweep_set_args(const abl_sweep *sw, size_t i);
 /* FNV-1a 64 of point i's set strings: the journal key together with i. */
 uint64_t sweep_point_hash(const abl_sweep *sw, size_t i);
 

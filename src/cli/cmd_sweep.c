@@ -50,33 +50,11 @@ typedef struct {
 } report_state;
 
 /* Quote for a POSIX shell when needed, so that a printed point can be pasted. */
-static void print_shell_word(FILE *f, const char *s)
-{
-    bool plain = *s != '\0';
-    for (const char *p = s; *p; p++)
-        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.,:/=+-@%", *p))
-            plain = false;
-    if (plain) {
-        fputs(s, f);
-        return;
-    }
-    fputc('\'', f);
-    for (const char *p = s; *p; p++) {
-        if (*p == '\'')
-            fputs("'\\''", f);
-        else
-            fputc(*p, f);
-    }
-    fputc('\'', f);
-}
-
 static void print_sets(FILE *f, const abl_sweep *sw, size_t p)
 {
-    const char *const *sets = sweep_point_sets(sw, p);
-    for (int k = 0; k < sw->nkeys; k++) {
-        fputs(k ? " --set " : "--set ", f);
-        print_shell_word(f, sets[k]);
-    }
+    char *a = sweep_set_args(sw, p);
+    fputs(a ? a : "(out of memory)", f);
+    free(a);
 }
 
 static void report(const sweep_point_report *r, void *user)

@@ -961,6 +961,47 @@ const char *const *sweep_point_sets(const abl_sweep *sw, size_t i)
     return (const char *const *)&sw->set[i * (size_t)sw->nkeys];
 }
 
+/* One shell word: as it is when every character is one a shell leaves alone, else in single
+ * quotes with each ' written '\'' . out NULL: the length only. */
+static size_t shell_word(const char *s, char *out)
+{
+    static const char plain_chars[] =
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.,:/=+-@%";
+    bool plain = *s != '\0';
+    for (const char *p = s; *p && plain; p++) plain = strchr(plain_chars, *p) != NULL;
+    size_t n = 0;
+    if (!plain && out) out[n] = '\'';
+    n += !plain;
+    for (const char *p = s; *p; p++) {
+        if (!plain && *p == '\'') {
+            if (out) memcpy(out + n, "'\\''", 4);
+            n += 4;
+        } else {
+            if (out) out[n] = *p;
+            n++;
+        }
+    }
+    if (!plain && out) out[n] = '\'';
+    n += !plain;
+    return n;
+}
+
+char *sweep_set_args(const abl_sweep *sw, size_t i)
+{
+    const char *const *sets = sweep_point_sets(sw, i);
+    size_t len = 1;
+    for (int k = 0; k < sw->nkeys; k++) len += 7 + shell_word(sets[k], NULL);
+    char *a = malloc(len), *o = a;
+    if (!a) return NULL;
+    for (int k = 0; k < sw->nkeys; k++) {
+        memcpy(o, k ? " --set " : "--set ", k ? 7 : 6);
+        o += k ? 7 : 6;
+        o += shell_word(sets[k], o);
+    }
+    *o = '\0';
+    return a;
+}
+
 uint64_t sweep_point_hash(const abl_sweep *sw, size_t i)
 {
     uint64_t h = ABL_FNV1A_INIT;

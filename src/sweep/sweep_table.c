@@ -208,19 +208,13 @@ static int write_table(h5w *w, const abl_sweep *sw, const sweep_row *rows)
         str[p] = rows[p].msg ? rows[p].msg : "";
     if (!r) r = dset_str(w, g, H5S_MESSAGE, str, hn);
     for (size_t p = 0; p < n && !r; p++) {
-        size_t len = 1;
-        for (int k = 0; k < sw->nkeys; k++)
-            len += strlen(sw->set[p * sw->nkeys + k]) + 8;
-        own[p] = malloc(len);
+        /* shell-quoted as the progress lines print them: pasted after `ablasim run BASE` as
+         * they are (a list value with spaces split into words before; session 30) */
+        own[p] = sweep_set_args(sw, p);
         if (!own[p]) {
             r = failed(w, "memory");
             break;
         }
-        size_t o = 0;
-        own[p][0] = '\0';
-        for (int k = 0; k < sw->nkeys; k++)
-            o += (size_t)snprintf(own[p] + o, len - o, "%s--set %s", k ? " " : "",
-                                  sw->set[p * sw->nkeys + k]);
         str[p] = own[p];
     }
     if (!r) r = dset_str(w, g, H5S_SET_ARGS, str, hn);

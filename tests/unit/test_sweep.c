@@ -219,6 +219,21 @@ static void test_expand_zip_ranges(void)
         for (int k = 0; k < 3; k++)
             CU_ASSERT_STRING_EQUAL(sweep_point_sets(sw, p)[k], expect[p][k]);
     CU_ASSERT_STRING_EQUAL(sw->keys[2].column, "label");
+    /* the shell line of a point (progress, --dry-run, /table/set_args): words a shell would
+     * split or expand single-quoted, a ' inside as '\'' (session 30: the table held them
+     * unquoted) */
+    char *line = sweep_set_args(sw, 0);
+    CU_ASSERT_STRING_EQUAL(line,
+                           "--set a.lin_s=0.1 --set a.log_per_s=0.001 --set 'a.name=\"fat\"'");
+    free(line);
+    sweep_free(sw);
+    sw = load_text("base: b.yaml\noutput_dir: o\naxes:\n"
+                   "  - {key: g.dims, values: [[60, 60, 60]]}\n"
+                   "  - {key: n, values: [\"it's\"]}\n");
+    CU_ASSERT_FATAL(sw != NULL);
+    line = sweep_set_args(sw, 0);
+    CU_ASSERT_STRING_EQUAL(line, "--set 'g.dims=[60, 60, 60]' --set 'n=\"it'\\''s\"'");
+    free(line);
     sweep_free(sw);
 
     /* a single-value linspace is its start; a 1-point logspace likewise */
