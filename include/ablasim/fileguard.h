@@ -43,6 +43,8 @@ abl_status fg_require_regular(const char *role, const char *path, abl_error *err
 /* Do two names denote the same file (same inode when both exist, else the same resolved
  * path)? */
 bool fg_same_file(const char *a, const char *b);
+/* The default checkpoint of OUT.h5 is OUT plus this in place of .h5 (cli main.c). */
+#define ABL_CKPT_SUFFIX ".ckpt.h5"
 /* A result, margin file or phantom named like a checkpoint (*.ckpt.h5, the name a run gives
  * its checkpoint by default) where such a file exists: an interrupted run's checkpoint that
  * `run -o X.ckpt.h5` replaced without a word (an adversarial test, session 30). ABL_EINVAL

@@ -37,6 +37,12 @@ static inline void grid_row_part(const abl_grid *g, int j, int k, int lo0, int h
 
 /* Largest grid accepted (voxels): keeps every size_t product far from overflow. */
 #define ABL_GRID_MAX_VOXELS ((size_t)1 << 31)
+/* Per-axis limits of any grid, given by scenario keys (grid.dims, spacing_mm, origin_mm) or by
+ * a mesh or label map (sim.c build_grid): voxels along an axis, voxel size (0, max] mm, and
+ * the centre of voxel 0 within +-max mm. */
+#define ABL_GRID_MAX_DIM 4096
+#define ABL_GRID_MAX_SPACING_MM 100.0
+#define ABL_GRID_MAX_ORIGIN_MM 1e4
 
 abl_status grid_init(abl_grid *g, const int dims[3], const double h_m[3], const double origin_m[3],
                      abl_error *err);

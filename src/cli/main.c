@@ -293,7 +293,7 @@ static char *default_checkpoint(const char *out)
     size_t n = strlen(out);
     char *p = malloc(n + 16);
     if (!p) return NULL;
-    snprintf(p, n + 16, "%.*s.ckpt.h5", (int)(n - 3), out);
+    snprintf(p, n + 16, "%.*s" ABL_CKPT_SUFFIX, (int)(n - 3), out);
     return p;
 }
 

@@ -165,17 +165,18 @@ static abl_status build_grid(abl_sim *s, abl_error *err)
                  : mesh_read_ex(sc->mesh_path, &(abl_mesh_read_opts){.skip_names = true}, &mesh,
                                 err); /* guarded child process; names are not needed here */
         if (st) return st;
-        /* the limits the scenario's grid keys have (scenario.c: dims 1..4096, spacing_mm
-         * (0, 100], origin_mm [-1e4, 1e4]) hold for a mesh too: a NIfTI in metres read as
-         * 1000 mm voxels, or a 5000-voxel axis, ran unnoticed (an adversarial test, session 30) */
+        /* the limits the scenario's grid keys have (grid.h ABL_GRID_MAX_*) hold for a mesh
+         * too: a NIfTI in metres read as 1000 mm voxels, or a 5000-voxel axis, ran unnoticed
+         * (an adversarial test, session 30) */
         for (int d = 0; d < 3; d++) {
-            const char *why = mesh.dims[d] > 4096 ? "its size must be 1..4096 voxels"
-                              : !(mesh.spacing_mm[d] > 0 && mesh.spacing_mm[d] <= 100)
-                                  ? "its spacing must be in (0, 100] mm (a file in metres or "
-                                    "centimetres? check its units)"
-                              : !(fabs(mesh.origin_mm[d]) <= 1e4)
-                                  ? "its origin (the centre of voxel 0) must be in [-1e4, 1e4] mm"
-                                  : NULL;
+            const char *why =
+                mesh.dims[d] > ABL_GRID_MAX_DIM ? "its size must be 1..4096 voxels"
+                : !(mesh.spacing_mm[d] > 0 && mesh.spacing_mm[d] <= ABL_GRID_MAX_SPACING_MM)
+                    ? "its spacing must be in (0, 100] mm (a file in metres or centimetres? "
+                      "check its units)"
+                : !(fabs(mesh.origin_mm[d]) <= ABL_GRID_MAX_ORIGIN_MM)
+                    ? "its origin (the centre of voxel 0) must be in [-1e4, 1e4] mm"
+                    : NULL;
             if (why) {
                 st = abl_fail(err, ABL_EINVAL,
                               "%s: along %c the grid has %d voxels of %g mm from %g mm: %s "

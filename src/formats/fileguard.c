@@ -258,7 +258,7 @@ char *fg_dirname(const char *path)
 
 abl_status fg_refuse_checkpoint_name(const char *role, const char *path, abl_error *err)
 {
-    static const char suffix[] = ".ckpt.h5";
+    static const char suffix[] = ABL_CKPT_SUFFIX;
     const size_t n = strlen(path), k = sizeof suffix - 1;
     struct stat sb;
     if (n < k || strcmp(path + n - k, suffix) != 0 || lstat(path, &sb) != 0) return ABL_OK;

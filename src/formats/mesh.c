@@ -227,18 +227,31 @@ static abl_status read_label_names(const char *path, hid_t dset, char **out, abl
     return st;
 }
 
+/* Whether the absolute path dsname exists in file, component by component: H5Lexists on "/a/b"
+ * fails (rather than answering 0) when /a is missing, so a wrong path is one sentence. */
+static htri_t path_exists(hid_t file, const char *dsname)
+{
+    htri_t ex = dsname[0] == '/' && dsname[1] ? 1 : 0;
+    char part[1024];
+    for (const char *p = dsname + 1; ex > 0 && *p;) {
+        const char *slash = strchr(p, '/');
+        size_t len = slash ? (size_t)(slash - dsname) : strlen(dsname);
+        if (len >= sizeof part) return 0;
+        memcpy(part, dsname, len);
+        part[len] = '\0';
+        ex = H5Lexists(file, part, H5P_DEFAULT);
+        p = slash ? slash + 1 : p + strlen(p);
+    }
+    return ex;
+}
+
 /* An optional 1-D string dataset (an ablasim result's /grid/material_names): *out NULL when
  * the file has none. */
 static abl_status read_names_dataset(const char *path, hid_t file, const char *dsname,
                                      char **out, abl_error *err)
 {
     *out = NULL;
-    const char *slash = strrchr(dsname, '/');
-    char parent[256];
-    snprintf(parent, sizeof parent, "%.*s", slash ? (int)(slash - dsname) : 0, dsname);
-    /* H5Lexists fails on a path whose group is missing: test the group first */
-    if (parent[0] && H5Lexists(file, parent, H5P_DEFAULT) <= 0) return ABL_OK;
-    if (H5Lexists(file, dsname, H5P_DEFAULT) <= 0) return ABL_OK;
+    if (path_exists(file, dsname) <= 0) return ABL_OK;
     hid_t ds = H5Dopen2(file, dsname, H5P_DEFAULT);
     if (ds < 0) return abl_fail(err, ABL_EIO, "%s: cannot open dataset %s", path, dsname);
     char what[300];
@@ -585,22 +598,7 @@ static abl_status read_field(const char *path, hid_t file, const char *dsname, b
     char d[512];
     abl_status st = ABL_OK;
     hid_t dset = -1, type = -1, space = -1;
-    /* H5Lexists on "/a/b" fails (rather than answering 0) when /a is missing: test each
-     * component, so a wrong path is one sentence */
-    htri_t ex = dsname[0] == '/' && dsname[1] ? 1 : 0;
-    char part[1024];
-    for (const char *p = dsname + 1; ex > 0 && *p;) {
-        const char *slash = strchr(p, '/');
-        size_t len = slash ? (size_t)(slash - dsname) : strlen(dsname);
-        if (len >= sizeof part) {
-            ex = 0;
-            break;
-        }
-        memcpy(part, dsname, len);
-        part[len] = '\0';
-        ex = H5Lexists(file, part, H5P_DEFAULT);
-        p = slash ? slash + 1 : p + strlen(p);
-    }
+    const htri_t ex = path_exists(file, dsname);
     if (ex <= 0 && optional) return ABL_OK; /* f->values stays NULL */
     if (ex <= 0)
         return abl_fail(err, ABL_EINVAL,

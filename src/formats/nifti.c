@@ -267,39 +267,27 @@ static abl_status read_raw_header(const char *path, raw_header *h, abl_error *er
         return abl_fail(err, ABL_EIO,
                         "%s: cannot read a NIfTI header (not a NIfTI file, or truncated)", path);
     double off;
-    if (nver == 2) {
-        const nifti_2_header *n2 = p;
-        for (int d = 0; d < 8; d++) {
-            h->dim[d] = n2->dim[d];
-            h->pixdim[d] = n2->pixdim[d];
-        }
-        off = (double)n2->vox_offset;
-        memcpy(h->magic, n2->magic, 4);
-        h->datatype = n2->datatype;
-        const double q[6] = {n2->quatern_b, n2->quatern_c, n2->quatern_d,
-                             n2->qoffset_x, n2->qoffset_y, n2->qoffset_z};
-        memcpy(h->quatern, q, sizeof h->quatern);
-        memcpy(h->qoffset, q + 3, sizeof h->qoffset);
-        h->scl_slope = n2->scl_slope;
-        h->scl_inter = n2->scl_inter;
-        h->qform_code = n2->qform_code;
-    } else {
-        const nifti_1_header *n1 = p;
-        for (int d = 0; d < 8; d++) {
-            h->dim[d] = n1->dim[d];
-            h->pixdim[d] = n1->pixdim[d];
-        }
-        off = n1->vox_offset;
-        memcpy(h->magic, n1->magic, 4);
-        h->datatype = n1->datatype;
-        const double q[6] = {n1->quatern_b, n1->quatern_c, n1->quatern_d,
-                             n1->qoffset_x, n1->qoffset_y, n1->qoffset_z};
-        memcpy(h->quatern, q, sizeof h->quatern);
-        memcpy(h->qoffset, q + 3, sizeof h->qoffset);
-        h->scl_slope = n1->scl_slope;
-        h->scl_inter = n1->scl_inter;
-        h->qform_code = n1->qform_code;
-    }
+    /* the fields both versions have, by the same names (their widths differ) */
+#define RAW_SHARED(n)                                                                             \
+    do {                                                                                          \
+        for (int d = 0; d < 8; d++) {                                                             \
+            h->dim[d] = (n)->dim[d];                                                              \
+            h->pixdim[d] = (n)->pixdim[d];                                                        \
+        }                                                                                         \
+        off = (double)(n)->vox_offset;                                                            \
+        memcpy(h->magic, (n)->magic, 4);                                                          \
+        h->datatype = (n)->datatype;                                                              \
+        const double q_[6] = {(n)->quatern_b, (n)->quatern_c, (n)->quatern_d,                     \
+                              (n)->qoffset_x, (n)->qoffset_y, (n)->qoffset_z};                    \
+        memcpy(h->quatern, q_, sizeof h->quatern);                                                \
+        memcpy(h->qoffset, q_ + 3, sizeof h->qoffset);                                            \
+        h->scl_slope = (n)->scl_slope;                                                            \
+        h->scl_inter = (n)->scl_inter;                                                            \
+        h->qform_code = (n)->qform_code;                                                          \
+    } while (0)
+    if (nver == 2) RAW_SHARED((const nifti_2_header *)p);
+    else RAW_SHARED((const nifti_1_header *)p);
+#undef RAW_SHARED
     free(p);
     h->magic[3] = '\0';
     if (strcmp(h->magic, "n+1") != 0 && strcmp(h->magic, "n+2") != 0) {

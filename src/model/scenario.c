@@ -674,8 +674,9 @@ static abl_status tissue_ref(cfg_node *map, const char *key, const abl_scenario 
 
 static abl_status parse_grid(cfg_node *g, abl_scenario *sc, const char *base_dir, abl_error *err)
 {
-    static const cfg_range sp_range = {0, 100, true, false, "mm"};
-    static const cfg_range org_range = {-1e4, 1e4, false, false, "mm"};
+    static const cfg_range sp_range = {0, ABL_GRID_MAX_SPACING_MM, true, false, "mm"};
+    static const cfg_range org_range = {-ABL_GRID_MAX_ORIGIN_MM, ABL_GRID_MAX_ORIGIN_MM, false,
+                                        false, "mm"};
     abl_status st;
     char where[600], path[300];
     if ((st = cfg_expect(g, CFG_MAP, true, "the 'grid' mapping", err))) {
@@ -730,7 +731,7 @@ static abl_status parse_grid(cfg_node *g, abl_scenario *sc, const char *base_dir
                             cfg_where(cfg_get(g, "spacing_mm"), where, sizeof where), mesh_where);
     } else {
         double d[3];
-        static const cfg_range dim_range = {1, 4096, false, false, "voxels"};
+        static const cfg_range dim_range = {1, ABL_GRID_MAX_DIM, false, false, "voxels"};
         if (!dims)
             return abl_fail(err, ABL_EINVAL,
                             "%s: 'grid' needs either 'dims' (with 'spacing_mm') or 'mesh'",

@@ -340,6 +340,12 @@ abl_status basic_source_create(const abl_source_cfg *cfg, const abl_sim *sim, ab
                         g->origin_m[2] * 1e3, (g->origin_m[2] + (g->nz - 1) * g->h_m[2]) * 1e3,
                         SHAPE_FRAC_MIN);
     }
+    /* the grid's volume of the shape, sum f V_voxel: power is normalised to it, not to the
+     * analytic volume, so the discrete total is exactly P even where the shape leaves the grid
+     * (said in the note below) */
+    double sum = 0.0;
+    for (size_t i = 0; i < b->n; i++) sum += b->frac[i];
+    const double in_grid_m3 = sum * grid_voxel_volume_m3(g);
     if (b->type == SRC_VOLUMETRIC) {
         /* a power source that leaves the grid puts its whole power_W into the part inside
          * (the normalisation below): right for a symmetry model (a sphere an eighth inside at
@@ -354,9 +360,6 @@ abl_status basic_source_create(const abl_source_cfg *cfg, const abl_sim *sim, ab
             const double dhi = g->origin_m[d] + (n_ax[d] - 0.5) * g->h_m[d];
             const double tol = 1e-9 * g->h_m[d];
             if (lo[d] < dlo - tol || hi[d] > dhi + tol) {
-                double inside = 0.0;
-                for (size_t i = 0; i < b->n; i++) inside += b->frac[i];
-                inside *= grid_voxel_volume_m3(g);
                 snprintf(s->note, sizeof s->note,
                          "%s: source '%s': its %s reaches beyond the grid (%c %.2f..%.2f mm, "
                          "the grid's %.2f..%.2f mm); its power_W goes wholly into the part "
@@ -364,7 +367,7 @@ abl_status basic_source_create(const abl_source_cfg *cfg, const abl_sim *sim, ab
                          "insulated faces; otherwise move the shape inside)",
                          cfg->where, cfg->name, shape_type_name(cfg->shape.type), "xyz"[d],
                          lo[d] * 1e3, hi[d] * 1e3, dlo * 1e3, dhi * 1e3,
-                         100.0 * inside / shape_volume_m3(&cfg->shape));
+                         100.0 * in_grid_m3 / shape_volume_m3(&cfg->shape));
             }
         }
     }
@@ -374,12 +377,7 @@ abl_status basic_source_create(const abl_source_cfg *cfg, const abl_sim *sim, ab
         basic_destroy(s);
         return abl_fail(err, ABL_ENOMEM, "out of memory creating source '%s'", cfg->name);
     }
-    /* the grid's volume of the shape, sum f V_voxel: power is normalised to it, not to the
-     * analytic volume, so the discrete total is exactly P even where the shape leaves the grid
-     * (said in the note above) */
-    double sum = 0.0;
-    for (size_t i = 0; i < b->n; i++) sum += b->frac[i];
-    const double inv = 1.0 / (sum * grid_voxel_volume_m3(g));
+    const double inv = 1.0 / in_grid_m3;
     for (size_t i = 0; i < b->n; i++) b->w[i] = b->frac[i] * inv;
     if (b->type == SRC_FIXED_TEMPERATURE) {
         /* the held voxels: centre inside, or at least half inside */

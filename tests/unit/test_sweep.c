@@ -616,18 +616,26 @@ static void test_failed_point_is_a_row(void)
     sweep_free(sw);
 }
 
-/* Load the sweep file at path and run it with opts (NULL: serially, one thread), both must
- * succeed; the summary in *sum. */
-static void run_sweep_file(const char *path, const sweep_run_opts *opts, sweep_summary *sum)
+/* Load the sweep file at path (which must succeed) and run it with opts (NULL: serially, one
+ * thread); the run's status, the summary in *sum, a failure's message in *err. */
+static abl_status run_sweep_status(const char *path, const sweep_run_opts *opts,
+                                   sweep_summary *sum, abl_error *err)
 {
     const sweep_run_opts serial = {1, 1, NULL, NULL, NULL};
     abl_sweep *sw = NULL;
+    CU_ASSERT_FATAL(sweep_load(path, &sw, err) == ABL_OK);
+    abl_status st = sweep_run(sw, opts ? opts : &serial, sum, err);
+    sweep_free(sw);
+    return st;
+}
+
+/* The same, and the run must succeed. */
+static void run_sweep_file(const char *path, const sweep_run_opts *opts, sweep_summary *sum)
+{
     abl_error err = {0};
-    CU_ASSERT_FATAL(sweep_load(path, &sw, &err) == ABL_OK);
-    abl_status st = sweep_run(sw, opts ? opts : &serial, sum, &err);
+    abl_status st = run_sweep_status(path, opts, sum, &err);
     if (st) fprintf(stderr, "\n  sweep error: %s\n", err.msg);
     CU_ASSERT_FATAL(st == ABL_OK);
-    sweep_free(sw);
 }
 
 /* The journal is the sweep's own file (session 30: an empty file elsewhere, linked in as
@@ -648,15 +656,11 @@ static void test_journal_not_a_link(void)
         CU_ASSERT_FATAL(tu_sh(cmd) == 0);
         spit_sweep(path, base, out, "  - {key: sources.0.schedule.1.temperature_C, values: [80]}\n",
                    "");
-        abl_sweep *sw = NULL;
         abl_error err = {0};
-        sweep_run_opts opts = {1, 1, NULL, NULL, NULL};
         sweep_summary sum;
-        CU_ASSERT_FATAL(sweep_load(path, &sw, &err) == ABL_OK);
-        CU_ASSERT_EQUAL(sweep_run(sw, &opts, &sum, &err), ABL_EIO);
+        CU_ASSERT_EQUAL(run_sweep_status(path, NULL, &sum, &err), ABL_EIO);
         CU_ASSERT(strstr(err.msg, hard ? "a second name (hard link)" : "is a symbolic link") !=
                   NULL);
-        sweep_free(sw);
         struct stat sb;
         CU_ASSERT(stat(victim, &sb) == 0 && sb.st_size == 0);
     }
